@@ -1,0 +1,32 @@
+{
+  # The addon links against the OpenSSL that the node binary itself exports:
+  # node-gyp already puts Node's include dir (which contains openssl/) on the
+  # include path, and the symbols resolve from the node process at load time.
+  # Never add a system OpenSSL include or library here.
+  "targets": [
+    {
+      "target_name": "continuous_tls",
+      "sources": [
+        "native/addon.cc",
+        "native/openssl_util.cc",
+        "native/secure_context.cc",
+        "native/tls_connection.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "OPENSSL_API_COMPAT=30000",
+        "OPENSSL_NO_DEPRECATED"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "WARNING_CFLAGS": ["-Wall", "-Wextra", "-Wno-unused-parameter"]
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17", "/W3"] } }
+    }
+  ]
+}

@@ -1,0 +1,75 @@
+/**
+ * Every public error of the library, declared once with a stable `code`.
+ * Users match on `err.code`; messages may improve, codes never change.
+ * docs/errors.md documents each code (test/errors.test.ts checks that).
+ */
+
+export interface OpenSSLErrorFields {
+  /** OpenSSL's reason string, e.g. 'certificate verify failed'. */
+  reason?: string;
+  /** OpenSSL library name, e.g. 'SSL routines'. */
+  library?: string;
+  /** OpenSSL's packed error code. */
+  opensslCode?: number;
+}
+
+export class ContinuousTlsError extends Error {
+  readonly code: string;
+  reason?: string;
+  library?: string;
+  opensslCode?: number;
+  constructor(code: string, message: string, fields: OpenSSLErrorFields & { cause?: unknown } = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.code = code;
+    this.name = 'ContinuousTlsError';
+    if (fields.reason !== undefined) this.reason = fields.reason;
+    if (fields.library !== undefined) this.library = fields.library;
+    if (fields.opensslCode !== undefined) this.opensslCode = fields.opensslCode;
+  }
+}
+
+/** The catalogue of the library's own codes, with a one-line meaning each. */
+export const errorCodes = {
+  ERR_CTLS_INVALID_OPTION: 'An option passed to the library has the wrong type or value; the message names it.',
+  ERR_CTLS_BAD_PEM: 'A key, certificate, CA or CRL could not be parsed (or a key passphrase was wrong).',
+  ERR_CTLS_OPENSSL_TOO_OLD: 'The OpenSSL that Node exports is older than 3.0.',
+  ERR_CTLS_NATIVE_LOAD: 'The native addon could not be loaded (not built, or built for another Node ABI).',
+  ERR_CTLS_HANDSHAKE_TIMEOUT: 'The TLS handshake did not complete within handshakeTimeout.',
+  ERR_CTLS_SOCKET_CLOSED: 'The operation needs a live connection, but the socket is closed.',
+  ERR_CTLS_CERT_VERIFY: 'The peer certificate chain failed verification (the reason names the OpenSSL error).',
+  ERR_CTLS_HOSTNAME_MISMATCH: "The server certificate does not match the host name the client connected to.",
+  ERR_CTLS_NO_PEER_CERTIFICATE: 'A certificate was required but the peer did not send one.',
+  ERR_CTLS_FRESH_UNSUPPORTED: 'A fresh re-authentication is not possible on this connection (no post-handshake auth, TLS 1.3 attached socket, client side).',
+  ERR_CTLS_REAUTH_IN_PROGRESS: 'A TLS 1.2 renegotiation is already running on this connection.',
+  ERR_CTLS_REAUTH_TIMEOUT: 'The peer did not answer a fresh re-authentication within the timeout.',
+  ERR_CTLS_DEAUTHORIZED: 'The connection was closed because its authorization was denied or could not be renewed.',
+  ERR_CTLS_POLICY_FAILED: 'A policy threw, rejected or answered something that is not a decision (fail closed).',
+  ERR_CTLS_POLICY_TIMEOUT: 'A policy did not answer within its timeout (fail closed).',
+  ERR_CTLS_PDP_HTTP: 'An external decision point answered with a non-2xx HTTP status.',
+  ERR_CTLS_PDP_MALFORMED: 'An external decision point answered with a body that is not a valid decision.',
+  ERR_CTLS_PDP_UNREACHABLE: 'An external decision point could not be reached.',
+  ERR_CTLS_CEDAR: 'Cedar policies, schema or entities failed to parse or validate (diagnostics attached).',
+  ERR_CTLS_CRL_STALE: "A CRL's nextUpdate has passed (strict revocation denies; best-effort warns).",
+  ERR_CTLS_CRL_LOAD: 'A CRL source could not be read or parsed; the previous list stays in force.',
+  ERR_CTLS_TOKEN_INVALID: 'A bearer token is missing, malformed, expired or has a bad signature.',
+  ERR_CTLS_TLS: 'A TLS protocol error; reason, library and opensslCode carry OpenSSL\'s own words.',
+  ERR_CTLS_PROTOCOL: 'The peer sent bytes that are not valid TLS (garbage, truncated or oversized records).',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export function ctlsError(code: ErrorCode, message: string, fields?: OpenSSLErrorFields & { cause?: unknown }): ContinuousTlsError {
+  return new ContinuousTlsError(code, message, fields);
+}
+
+export function invalidOption(name: string, expected: string, actual?: unknown): ContinuousTlsError {
+  const got = actual === undefined ? '' : ` (got ${describe(actual)})`;
+  return new ContinuousTlsError('ERR_CTLS_INVALID_OPTION', `The "${name}" option must be ${expected}${got}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return `${typeof value} ${String(value)}`;
+}

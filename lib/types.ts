@@ -1,0 +1,98 @@
+import type { X509Certificate } from 'node:crypto';
+
+/** What made the engine (re)decide a connection or a request. */
+export type Trigger =
+  | 'handshake'
+  | 'interval'
+  | 'expiry'
+  | 'manual'
+  | 'revocation'
+  | 'policy-change'
+  | 'request';
+
+export interface PeerInfo {
+  /** The leaf certificate the peer presented (absent when it presented none). */
+  certificate?: X509Certificate;
+  /** The presented chain, leaf first. */
+  chain: X509Certificate[];
+  /** Whether the chain verified against the current trust store, CRLs and clock. */
+  verified: boolean;
+  /** The OpenSSL verification error code when not verified, e.g. 'CERT_REVOKED'. */
+  verifyError?: string;
+}
+
+export interface ConnectionInfo {
+  remoteAddress?: string;
+  servername?: string | false;
+  alpnProtocol?: string | false;
+  protocol?: string | null;
+  cipher?: string;
+  ageMs: number;
+  reauthCount: number;
+}
+
+export interface RequestInfo {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Everything a policy gets to decide on. */
+export interface AuthorizationInput {
+  trigger: Trigger;
+  peer: PeerInfo;
+  connection: ConnectionInfo;
+  /** Present for REST per-request decisions. */
+  request?: RequestInfo;
+  /** Verified claims of a short-lived bearer token. */
+  token?: Record<string, unknown>;
+  /** App-supplied signals: risk score, device, location … */
+  context: Record<string, unknown>;
+  /** Optional explicit action/resource (REST middleware fills them from the request). */
+  action?: string;
+  resource?: string;
+}
+
+/** Where a decision came from: the cache, the policy engine, or the chain check that ran before it. */
+export type DecisionSource = 'cache' | 'engine' | 'verification' | 'fallback';
+
+export interface Decision {
+  allow: boolean;
+  reason: string;
+  trigger: Trigger;
+  /** Epoch ms after which this decision lapses (Infinity = no expiry of its own). */
+  expiresAt: number;
+  source: DecisionSource;
+  /** The leaf certificate the decision was made about, if any. */
+  certificate?: X509Certificate;
+  durationMs: number;
+  /** Extra data a policy attached (obligations, diagnostics, a step-up challenge). */
+  obligations?: Record<string, unknown>;
+}
+
+/** What a policy may return: a boolean, or a partial decision. */
+export type DecisionLike =
+  | boolean
+  | {
+      allow: boolean;
+      reason?: string;
+      /** Seconds-free TTL in ms: the decision lapses after it. */
+      ttlMs?: number;
+      /** Absolute expiry, epoch ms. */
+      expiresAt?: number;
+      obligations?: Record<string, unknown>;
+    };
+
+export type PolicyFunction = (input: AuthorizationInput) => DecisionLike | Promise<DecisionLike>;
+
+/** An adapter object: anything with an evaluate method (Cedar, HTTP PDP, composed policies, caches). */
+export interface PolicyAdapter {
+  evaluate(input: AuthorizationInput, signal?: AbortSignal): DecisionLike | Promise<DecisionLike>;
+  /** Human-readable name used in audit events. */
+  readonly name?: string;
+  /** Adapters that can change (file watch, hot reload) call listeners so caches flush. */
+  onChange?(listener: () => void): () => void;
+  close?(): void | Promise<void>;
+}
+
+export type Policy = PolicyFunction | PolicyAdapter;
