@@ -1,0 +1,345 @@
+#include "secure_context.h"
+
+#include <openssl/pem.h>
+
+#include <utility>
+
+#include "tls_connection.h"
+
+namespace ctls {
+
+namespace {
+
+std::string BufferToString(const Napi::Value& value) {
+  if (!value.IsBuffer()) return std::string();
+  Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+  return std::string(buffer.Data(), buffer.Length());
+}
+
+// Verification callback for verifyChain(): tolerates a CRL past its
+// nextUpdate when the context runs revocation in best-effort mode. The
+// staleness is reported separately by TypeScript, which reads nextUpdate.
+int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  if (preverify_ok) return 1;
+  return X509_STORE_CTX_get_error(store_ctx) == X509_V_ERR_CRL_HAS_EXPIRED ? 1 : 0;
+}
+
+}  // namespace
+
+Napi::Function SecureContext::Init(Napi::Env env) {
+  return DefineClass(
+      env, "SecureContext",
+      {
+          InstanceMethod<&SecureContext::AddIdentity>("addIdentity"),
+          InstanceMethod<&SecureContext::SetTrust>("setTrust"),
+          InstanceMethod<&SecureContext::SetVersions>("setVersions"),
+          InstanceMethod<&SecureContext::SetCiphers>("setCiphers"),
+          InstanceMethod<&SecureContext::SetCiphersuites>("setCiphersuites"),
+          InstanceMethod<&SecureContext::SetGroups>("setGroups"),
+          InstanceMethod<&SecureContext::SetAlpnProtocols>("setAlpnProtocols"),
+          InstanceMethod<&SecureContext::SetSessionIdContext>("setSessionIdContext"),
+          InstanceMethod<&SecureContext::SetSessionTimeout>("setSessionTimeout"),
+          InstanceMethod<&SecureContext::SetTicketKeys>("setTicketKeys"),
+          InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
+          InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
+          InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
+      });
+}
+
+SecureContext* SecureContext::Unwrap(Napi::Value value) {
+  if (!value.IsObject()) return nullptr;
+  return Napi::ObjectWrap<SecureContext>::Unwrap(value.As<Napi::Object>());
+}
+
+// new SecureContext(isServer)
+SecureContext::SecureContext(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<SecureContext>(info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  is_server_ = info[0].ToBoolean();
+  ctx_.reset(SSL_CTX_new(is_server_ ? TLS_server_method() : TLS_client_method()));
+  if (!ctx_) {
+    OpenSSLError(env, "SSL_CTX_new failed").ThrowAsJavaScriptException();
+    return;
+  }
+  SSL_CTX_set_app_data(ctx_.get(), this);
+  // TLS 1.2 is the floor unless TypeScript lowers it; compression and
+  // legacy renegotiation stay off (OpenSSL 3 defaults, stated for clarity).
+  SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Memory BIOs accept any amount of ciphertext, so a partial write only
+  // happens when a renegotiation blocks the write side.
+  SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+  store_.reset(X509_STORE_new());
+  if (is_server_) {
+    // A renegotiation must not silently resume the old session: it would
+    // skip the certificate request (DESIGN.md section 8).
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    static const unsigned char kDefaultSessionIdContext[] = "continuous-tls";
+    SSL_CTX_set_session_id_context(ctx_.get(), kDefaultSessionIdContext,
+                                   sizeof(kDefaultSessionIdContext) - 1);
+  } else {
+    // Clients keep no internal cache: sessions are handed to TypeScript.
+    SSL_CTX_set_session_cache_mode(ctx_.get(),
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx_.get(), TlsConnection::NewSessionCallback);
+  }
+}
+
+// addIdentity(keyPem: Buffer, certChainPem: Buffer, passphrase?: string)
+Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  Identity identity;
+  if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
+  // One SSL_CTX holds one identity per key type (RSA, ECDSA, Ed25519): a second
+  // call with another key type adds to it, the same type replaces.
+  if (SSL_CTX_use_cert_and_key(ctx_.get(), identity.leaf.get(), identity.key.get(),
+                               identity.chain.get(), 1) != 1) {
+    OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// setTrust(caPem: Buffer | undefined, crlPem: Buffer | undefined,
+//          { crlCheckAll: boolean, allowStaleCrl: boolean })
+// Builds a whole new store and swaps it in: verifications already running
+// keep the old one (OpenSSL reference counts it), new ones see the new one.
+Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  X509StorePointer store(X509_STORE_new());
+  if (!store) {
+    OpenSSLError(env, "X509_STORE_new failed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object flags = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  const bool crl_check_all = flags.Get("crlCheckAll").ToBoolean();
+  const bool allow_stale_crl = flags.Get("allowStaleCrl").ToBoolean();
+
+  STACK_OF(X509_NAME)* client_ca_names = sk_X509_NAME_new_null();
+  if (info[0].IsBuffer()) {
+    Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
+    std::vector<X509Pointer> cas = ReadCertificates(pem.Data(), pem.Length());
+    if (cas.empty()) {
+      sk_X509_NAME_free(client_ca_names);
+      OpenSSLError(env, "no certificate found in ca", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (const X509Pointer& ca : cas) {
+      X509_STORE_add_cert(store.get(), ca.get());
+      X509_NAME* name = X509_NAME_dup(X509_get_subject_name(ca.get()));
+      if (name != nullptr && !sk_X509_NAME_push(client_ca_names, name)) X509_NAME_free(name);
+    }
+  }
+  bool has_crls = false;
+  if (info[1].IsBuffer()) {
+    Napi::Buffer<char> pem = info[1].As<Napi::Buffer<char>>();
+    std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
+    if (crls.empty()) {
+      sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
+      OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (const X509CrlPointer& crl : crls) X509_STORE_add_crl(store.get(), crl.get());
+    has_crls = true;
+  }
+  if (has_crls) {
+    X509_STORE_set_flags(store.get(),
+                         X509_V_FLAG_CRL_CHECK | (crl_check_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+  }
+  // The TLS verification path uses the SSL_CTX's store; verifyChain uses ours.
+  X509_STORE_up_ref(store.get());
+  SSL_CTX_set_cert_store(ctx_.get(), store.get());
+  store_ = std::move(store);
+  allow_stale_crl_ = allow_stale_crl;
+  // The CA names a server sends in its CertificateRequest, so clients with
+  // several identities pick the right one (RFC 8446 section 4.2.4).
+  if (is_server_) {
+    SSL_CTX_set_client_CA_list(ctx_.get(), client_ca_names);
+  } else {
+    sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
+  }
+  return env.Undefined();
+}
+
+static int VersionFromNumber(const Napi::Value& value) {
+  return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : 0;
+}
+
+// setVersions(min: number, max: number) with TLS1_2_VERSION-style numbers.
+Napi::Value SecureContext::SetVersions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  if (!SSL_CTX_set_min_proto_version(ctx_.get(), VersionFromNumber(info[0])) ||
+      !SSL_CTX_set_max_proto_version(ctx_.get(), VersionFromNumber(info[1]))) {
+    OpenSSLError(env, "unsupported TLS version", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SecureContext::SetCiphers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  const std::string list = info[0].As<Napi::String>().Utf8Value();
+  if (!SSL_CTX_set_cipher_list(ctx_.get(), list.c_str())) {
+    OpenSSLError(env, "no cipher matches the ciphers option", "ERR_CTLS_INVALID_OPTION")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SecureContext::SetCiphersuites(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  const std::string list = info[0].As<Napi::String>().Utf8Value();
+  if (!SSL_CTX_set_ciphersuites(ctx_.get(), list.c_str())) {
+    OpenSSLError(env, "invalid ciphersuites option", "ERR_CTLS_INVALID_OPTION")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SecureContext::SetGroups(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  const std::string list = info[0].As<Napi::String>().Utf8Value();
+  if (!SSL_CTX_set1_groups_list(ctx_.get(), list.c_str())) {
+    OpenSSLError(env, "invalid ecdhCurve option", "ERR_CTLS_INVALID_OPTION")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// setAlpnProtocols(wire: Buffer) — already in RFC 7301 wire format.
+Napi::Value SecureContext::SetAlpnProtocols(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  alpn_wire_ = BufferToString(info[0]);
+  if (is_server_) {
+    SSL_CTX_set_alpn_select_cb(ctx_.get(), SelectAlpn, this);
+  } else if (SSL_CTX_set_alpn_protos(ctx_.get(),
+                                     reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
+                                     static_cast<unsigned int>(alpn_wire_.size())) != 0) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "invalid ALPNProtocols").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// Picks the first of our protocols that the client also offers. No overlap is
+// a fatal no_application_protocol alert (RFC 7301 section 3.2), as in node:tls.
+int SecureContext::SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
+                              const unsigned char* in, unsigned int in_length, void* arg) {
+  const auto* self = static_cast<SecureContext*>(arg);
+  if (self->alpn_wire_.empty()) return SSL_TLSEXT_ERR_NOACK;
+  unsigned char* selected = nullptr;
+  const int status = SSL_select_next_proto(
+      &selected, out_length, reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
+      static_cast<unsigned int>(self->alpn_wire_.size()), in, in_length);
+  if (status != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+Napi::Value SecureContext::SetSessionIdContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string context = BufferToString(info[0]);
+  if (context.size() > SSL_MAX_SID_CTX_LENGTH ||
+      !SSL_CTX_set_session_id_context(ctx_.get(),
+                                      reinterpret_cast<const unsigned char*>(context.data()),
+                                      static_cast<unsigned int>(context.size()))) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "sessionIdContext is too long (max 32 bytes)")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SecureContext::SetSessionTimeout(const Napi::CallbackInfo& info) {
+  SSL_CTX_set_timeout(ctx_.get(), static_cast<long>(info[0].As<Napi::Number>().Int64Value()));  // NOLINT
+  return info.Env().Undefined();
+}
+
+// Ticket keys in OpenSSL's own 80-byte layout: 16-byte name, 32-byte HMAC
+// secret, 32-byte AES secret. Sharing them across processes lets any of them
+// resume a session another issued.
+Napi::Value SecureContext::SetTicketKeys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<unsigned char> keys = info[0].As<Napi::Buffer<unsigned char>>();
+  if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), static_cast<long>(keys.Length())) != 1) {  // NOLINT
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SecureContext::GetTicketKeys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<unsigned char> keys = Napi::Buffer<unsigned char>::New(env, 80);
+  if (SSL_CTX_get_tlsext_ticket_keys(ctx_.get(), keys.Data(), 80) != 1) return env.Undefined();
+  return keys;
+}
+
+// Servers with an SNICallback pause at the ClientHello so TypeScript can pick
+// the context before any certificate is chosen.
+Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info) {
+  SSL_CTX_set_client_hello_cb(ctx_.get(), TlsConnection::ClientHelloCallback, nullptr);
+  return info.Env().Undefined();
+}
+
+// verifyChain(derChain: Buffer[], purpose: 'sslclient' | 'sslserver',
+//             extraUntrusted?: Buffer[]) -> { ok, code, error, depth }
+// Verifies an already-presented chain against today's store, CRLs and clock,
+// with no handshake: the revalidation path of continuous authorization.
+Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  Napi::Array der_chain = info[0].As<Napi::Array>();
+  const std::string purpose = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sslclient";
+
+  X509StackPointer untrusted(sk_X509_new_null());
+  X509Pointer leaf;
+  auto decode_into = [&](Napi::Array list, bool first_is_leaf) {
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value item = list.Get(i);
+      if (!item.IsBuffer()) continue;
+      Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
+      const unsigned char* cursor = der.Data();
+      X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(der.Length())));  // NOLINT
+      if (!certificate) continue;
+      if (first_is_leaf && i == 0) {
+        leaf = std::move(certificate);
+      } else if (sk_X509_push(untrusted.get(), certificate.get())) {
+        certificate.release();  // owned by `untrusted`
+      }
+    }
+  };
+  decode_into(der_chain, true);
+  if (info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
+
+  Napi::Object result = Napi::Object::New(env);
+  if (!leaf) {
+    result.Set("ok", false);
+    result.Set("code", "UNABLE_TO_DECODE_CERTIFICATE");
+    result.Set("error", "the leaf certificate could not be decoded");
+    result.Set("depth", 0);
+    return result;
+  }
+  X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
+  if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store_.get(), leaf.get(), untrusted.get())) {
+    OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER
+                                                                     : X509_PURPOSE_SSL_CLIENT);
+  if (allow_stale_crl_) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
+  const bool ok = X509_verify_cert(store_ctx.get()) == 1;
+  const int error = X509_STORE_CTX_get_error(store_ctx.get());
+  result.Set("ok", ok);
+  result.Set("code", ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(error)));
+  result.Set("error", ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(error)));
+  result.Set("depth", X509_STORE_CTX_get_error_depth(store_ctx.get()));
+  return result;
+}
+
+}  // namespace ctls

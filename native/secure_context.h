@@ -1,0 +1,56 @@
+// SecureContext: one SSL_CTX with its identity, versions, ciphers, ALPN and a
+// trust store (CAs + CRLs) that can be replaced while connections are live.
+#ifndef CONTINUOUS_TLS_SECURE_CONTEXT_H_
+#define CONTINUOUS_TLS_SECURE_CONTEXT_H_
+
+#include <napi.h>
+
+#include <string>
+
+#include "openssl_ptr.h"
+
+namespace ctls {
+
+class SecureContext : public Napi::ObjectWrap<SecureContext> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static SecureContext* Unwrap(Napi::Value value);
+
+  explicit SecureContext(const Napi::CallbackInfo& info);
+
+  SSL_CTX* ctx() const { return ctx_.get(); }
+  // The store new verifications use. Connections fetch it right before each
+  // verification, so a store swapped by setTrust() applies to live
+  // connections' next re-authentication too.
+  X509_STORE* trust_store() const { return store_.get(); }
+  bool allow_stale_crl() const { return allow_stale_crl_; }
+  bool is_server() const { return is_server_; }
+
+ private:
+  Napi::Value AddIdentity(const Napi::CallbackInfo& info);
+  Napi::Value SetTrust(const Napi::CallbackInfo& info);
+  Napi::Value SetVersions(const Napi::CallbackInfo& info);
+  Napi::Value SetCiphers(const Napi::CallbackInfo& info);
+  Napi::Value SetCiphersuites(const Napi::CallbackInfo& info);
+  Napi::Value SetGroups(const Napi::CallbackInfo& info);
+  Napi::Value SetAlpnProtocols(const Napi::CallbackInfo& info);
+  Napi::Value SetSessionIdContext(const Napi::CallbackInfo& info);
+  Napi::Value SetSessionTimeout(const Napi::CallbackInfo& info);
+  Napi::Value SetTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value GetTicketKeys(const Napi::CallbackInfo& info);
+  Napi::Value EnableClientHelloPause(const Napi::CallbackInfo& info);
+  Napi::Value VerifyChain(const Napi::CallbackInfo& info);
+
+  static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
+                        const unsigned char* in, unsigned int in_length, void* arg);
+
+  SSLCtxPointer ctx_;
+  X509StorePointer store_;
+  std::string alpn_wire_;  // RFC 7301 wire format: length-prefixed protocol names
+  bool is_server_ = false;
+  bool allow_stale_crl_ = false;
+};
+
+}  // namespace ctls
+
+#endif  // CONTINUOUS_TLS_SECURE_CONTEXT_H_

@@ -1,0 +1,592 @@
+#include "tls_connection.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <utility>
+
+#include "secure_context.h"
+
+namespace ctls {
+
+namespace {
+
+// One scratch buffer per thread for decrypted records: SSL_read writes into it
+// and the plaintext is copied once into a right-sized JS Buffer. A buffer per
+// connection would cost 64 KiB x every idle connection.
+constexpr size_t kScratchFloor = 64 * 1024;
+constexpr size_t kScratchCeiling = 1024 * 1024;
+constexpr size_t kMaxRecord = 16 * 1024 + 256;
+thread_local std::vector<char> scratch;
+
+// Small writes handed over together are sealed into one record instead of one
+// record each (a 5-byte header and 16-byte tag saved per piece).
+constexpr size_t kCoalesceLimit = 16 * 1024;
+
+}  // namespace
+
+Napi::Function TlsConnection::Init(Napi::Env env) {
+  return DefineClass(
+      env, "TlsConnection",
+      {
+          InstanceMethod<&TlsConnection::Cycle>("cycle"),
+          InstanceMethod<&TlsConnection::Write>("write"),
+          InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
+          InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
+          InstanceMethod<&TlsConnection::SetContext>("setContext"),
+          InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
+          InstanceMethod<&TlsConnection::Destroy>("destroy"),
+          InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
+          InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
+          InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
+          InstanceMethod<&TlsConnection::GetSession>("getSession"),
+          InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
+          InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
+      });
+}
+
+// new TlsConnection(context, isServer, { servername, requestCert,
+//                   rejectUnauthorized, offerPostHandshakeAuth, session })
+TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<TlsConnection>(info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  trust_context_ = SecureContext::Unwrap(info[0]);
+  if (trust_context_ == nullptr) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "a SecureContext is required").ThrowAsJavaScriptException();
+    return;
+  }
+  trust_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+  is_server_ = info[1].ToBoolean();
+  Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+
+  ssl_.reset(SSL_new(trust_context_->ctx()));
+  BIO* enc_in = BIO_new(BIO_s_mem());
+  BIO* enc_out = BIO_new(BIO_s_mem());
+  if (!ssl_ || enc_in == nullptr || enc_out == nullptr) {
+    BIO_free(enc_in);
+    BIO_free(enc_out);
+    ssl_.reset();
+    OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
+    return;
+  }
+  // An empty memory BIO means "no more bytes yet", not end of stream.
+  BIO_set_mem_eof_return(enc_in, -1);
+  BIO_set_mem_eof_return(enc_out, -1);
+  SSL_set_bio(ssl_.get(), enc_in, enc_out);
+  enc_in_ = enc_in;    // owned by ssl_ from here on
+  enc_out_ = enc_out;  // owned by ssl_ from here on
+  SSL_set_app_data(ssl_.get(), this);
+  UseTrustStore();
+
+  reject_unauthorized_ = options.Get("rejectUnauthorized").ToBoolean();
+  if (is_server_) {
+    SSL_set_accept_state(ssl_.get());
+    if (options.Get("requestCert").ToBoolean()) {
+      const int mode = SSL_VERIFY_PEER | (reject_unauthorized_ ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+      SSL_set_verify(ssl_.get(), mode, VerifyCallback);
+    } else {
+      SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
+    }
+    return;
+  }
+
+  SSL_set_connect_state(ssl_.get());
+  // The client always verifies; rejectUnauthorized only decides whether a
+  // failure aborts the handshake or is reported as authorizationError.
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, VerifyCallback);
+  Napi::Value servername = options.Get("servername");
+  if (servername.IsString()) {
+    const std::string name = servername.As<Napi::String>().Utf8Value();
+    SSL_set_tlsext_host_name(ssl_.get(), name.c_str());
+  }
+  // Without this extension in the ClientHello a TLS 1.3 server cannot ask for
+  // a certificate later (RFC 8446 section 4.2.6).
+  if (options.Get("offerPostHandshakeAuth").ToBoolean()) SSL_set_post_handshake_auth(ssl_.get(), 1);
+  Napi::Value session = options.Get("session");
+  if (session.IsBuffer()) {
+    Napi::Buffer<unsigned char> der = session.As<Napi::Buffer<unsigned char>>();
+    const unsigned char* cursor = der.Data();
+    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, static_cast<long>(der.Length())));  // NOLINT
+    // An unusable session just means a full handshake.
+    if (parsed) SSL_set_session(ssl_.get(), parsed.get());
+  }
+}
+
+TlsConnection::~TlsConnection() {
+  if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
+}
+
+TlsConnection* TlsConnection::FromSSL(const SSL* ssl) {
+  return static_cast<TlsConnection*>(SSL_get_app_data(ssl));
+}
+
+void TlsConnection::UseTrustStore() {
+  // Fetched anew before each verification: a trust store replaced with
+  // setCa()/setCrl() governs live connections' next re-authentication.
+  SSL_set1_verify_cert_store(ssl_.get(), trust_context_->trust_store());
+}
+
+bool TlsConnection::Alive(Napi::Env env) {
+  if (ssl_) return true;
+  CodedError(env, "ERR_CTLS_SOCKET_CLOSED", "the TLS connection is destroyed").ThrowAsJavaScriptException();
+  return false;
+}
+
+int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  const SSL* ssl = static_cast<const SSL*>(
+      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  TlsConnection* self = ssl == nullptr ? nullptr : FromSSL(ssl);
+  if (self == nullptr) return preverify_ok;
+  if (preverify_ok) return 1;
+  const int error = X509_STORE_CTX_get_error(store_ctx);
+  // In best-effort revocation a CRL past its nextUpdate still counts; the
+  // staleness itself is reported by TypeScript as a warning.
+  if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->trust_context_->allow_stale_crl()) {
+    self->stale_crl_seen_ = true;
+    return 1;
+  }
+  if (self->verify_error_ == X509_V_OK) {
+    self->verify_error_ = error;
+    self->verify_error_depth_ = X509_STORE_CTX_get_error_depth(store_ctx);
+  }
+  return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
+}
+
+// Pauses the handshake at the ClientHello (SSL_CLIENT_HELLO_RETRY) so that an
+// asynchronous SNICallback in JS can choose the context; setContext() resumes.
+int TlsConnection::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
+  TlsConnection* self = FromSSL(ssl);
+  if (self == nullptr || self->client_hello_resolved_) return SSL_CLIENT_HELLO_SUCCESS;
+  self->client_hello_servername_.clear();
+  const unsigned char* data = nullptr;
+  size_t length = 0;
+  // server_name extension (RFC 6066 section 3): u16 list length, then
+  // entries of u8 type, u16 length, name. Only host_name entries exist.
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length) && length > 5) {
+    const size_t list_length = (static_cast<size_t>(data[0]) << 8) | data[1];
+    const size_t name_length = (static_cast<size_t>(data[3]) << 8) | data[4];
+    if (list_length + 2 <= length && data[2] == TLSEXT_NAMETYPE_host_name &&
+        name_length + 5 <= length) {
+      self->client_hello_servername_.assign(reinterpret_cast<const char*>(data + 5), name_length);
+    }
+  }
+  self->client_hello_paused_ = true;
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
+  TlsConnection* self = FromSSL(ssl);
+  if (self == nullptr) return 0;
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  if (length <= 0) return 0;
+  self->session_der_.resize(static_cast<size_t>(length));
+  unsigned char* cursor = reinterpret_cast<unsigned char*>(&self->session_der_[0]);
+  i2d_SSL_SESSION(session, &cursor);
+  self->events_ |= kNewSession;
+  return 0;  // we did not keep a reference to `session`
+}
+
+// cycle(ciphertext?: Buffer) -> [plaintext | null, ciphertext | null, events, error | null]
+Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  events_ = 0;
+  fatal_error_.Reset();
+  FeedCiphertext(info[0]);
+  size_t produced = 0;
+  Napi::Value plaintext = ReadPlaintext(env, &produced);
+  return Result(env, plaintext, produced);
+}
+
+void TlsConnection::FeedCiphertext(const Napi::Value& chunk) {
+  if (!chunk.IsBuffer()) return;
+  Napi::Buffer<char> buffer = chunk.As<Napi::Buffer<char>>();
+  const char* data = buffer.Data();
+  size_t remaining = buffer.Length();
+  while (remaining > 0) {
+    const int step = static_cast<int>(std::min<size_t>(remaining, INT_MAX));
+    const int written = BIO_write(enc_in_, data, step);
+    if (written <= 0) break;  // only on allocation failure; the record layer will report it
+    data += written;
+    remaining -= static_cast<size_t>(written);
+  }
+}
+
+// Drives the handshake and decrypts every complete record. SSL_read also runs
+// handshake messages (initial, post-handshake auth, renegotiation, key update).
+Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, size_t* produced) {
+  size_t used = 0;
+  while (!client_hello_paused_ && ssl_) {
+    if (scratch.size() < used + kMaxRecord) scratch.resize(std::max(kScratchFloor, scratch.size() * 2));
+    const size_t space = std::min<size_t>(scratch.size() - used, INT_MAX);
+    const int read = SSL_read(ssl_.get(), scratch.data() + used, static_cast<int>(space));
+    if (read > 0) {
+      used += static_cast<size_t>(read);
+      continue;
+    }
+    const int error = SSL_get_error(ssl_.get(), read);
+    if (error == SSL_ERROR_WANT_READ) break;
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      events_ |= kCloseNotify;
+    } else if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+      events_ |= kClientHello;
+    } else {
+      RecordFatal(env, error);
+    }
+    break;
+  }
+  NoteProgress();
+  *produced = used;
+  if (used == 0) return env.Null();
+  Napi::Value plaintext = Napi::Buffer<char>::Copy(env, scratch.data(), used);
+  if (scratch.size() > kScratchCeiling) {
+    scratch.resize(kScratchFloor);
+    scratch.shrink_to_fit();
+  }
+  return plaintext;
+}
+
+void TlsConnection::NoteProgress() {
+  if (!ssl_) return;
+  if (!handshake_done_ && SSL_is_init_finished(ssl_.get())) {
+    handshake_done_ = true;
+    events_ |= kHandshakeDone;
+  }
+  // A post-handshake auth keeps the state machine "in init" until the client's
+  // Finished; a renegotiation keeps renegotiate_pending until its end.
+  if (reauth_pending_ && !SSL_in_init(ssl_.get()) && !SSL_renegotiate_pending(ssl_.get())) {
+    reauth_pending_ = false;
+    reauth_strict_ = false;
+    events_ |= kReauthDone;
+  }
+}
+
+void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
+  events_ |= kFatal;
+  Napi::Error error = OpenSSLError(
+      env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
+  if (verify_error_ != X509_V_OK) {
+    error.Value().Set("verifyError", VerifyErrorCode(verify_error_));
+    error.Value().Set("verifyMessage", X509_verify_cert_error_string(verify_error_));
+    error.Value().Set("verifyDepth", verify_error_depth_);
+  }
+  fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
+}
+
+Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext, size_t produced) {
+  Napi::Array result = Napi::Array::New(env, 4);
+  result.Set(0u, plaintext);
+  result.Set(1u, TakeCiphertext(env));
+  result.Set(2u, Napi::Number::New(env, events_));
+  result.Set(3u, fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value());
+  fatal_error_.Reset();
+  return result;
+}
+
+Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
+  if (!ssl_) return env.Null();
+  const size_t pending = BIO_ctrl_pending(enc_out_);
+  if (pending == 0) return env.Null();
+  Napi::Buffer<char> buffer = Napi::Buffer<char>::New(env, pending);
+  const int read = BIO_read(enc_out_, buffer.Data(), static_cast<int>(pending));
+  if (read <= 0) return env.Null();
+  return buffer;
+}
+
+// write(data: Buffer | Buffer[]) -> [null, ciphertext | null, events, error | null, consumed]
+// `consumed` < total when a renegotiation blocks writing (kWriteBlocked); the
+// caller keeps the rest and retries after the next cycle().
+Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  events_ = 0;
+  fatal_error_.Reset();
+
+  std::vector<std::pair<const char*, size_t>> pieces;
+  size_t total = 0;
+  auto add = [&](const Napi::Value& value) {
+    if (!value.IsBuffer()) return;
+    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+    if (buffer.Length() == 0) return;
+    pieces.emplace_back(buffer.Data(), buffer.Length());
+    total += buffer.Length();
+  };
+  if (info[0].IsArray()) {
+    Napi::Array list = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
+  } else {
+    add(info[0]);
+  }
+  if (pieces.size() > 1 && total <= kCoalesceLimit) {
+    if (scratch.size() < total) scratch.resize(std::max(kScratchFloor, total));
+    size_t offset = 0;
+    for (const auto& piece : pieces) {
+      std::memcpy(scratch.data() + offset, piece.first, piece.second);
+      offset += piece.second;
+    }
+    pieces.assign(1, {scratch.data(), total});
+  }
+
+  size_t consumed = 0;
+  for (const auto& piece : pieces) {
+    size_t offset = 0;
+    while (offset < piece.second) {
+      const int step = static_cast<int>(std::min<size_t>(piece.second - offset, INT_MAX));
+      const int written = SSL_write(ssl_.get(), piece.first + offset, step);
+      if (written > 0) {
+        offset += static_cast<size_t>(written);
+        consumed += static_cast<size_t>(written);
+        continue;
+      }
+      const int error = SSL_get_error(ssl_.get(), written);
+      if (error == SSL_ERROR_WANT_READ) {
+        events_ |= kWriteBlocked;
+      } else {
+        RecordFatal(env, error);
+      }
+      goto done;
+    }
+  }
+done:
+  NoteProgress();
+  Napi::Array result = Result(env, env.Null(), 0);
+  result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
+  return result;
+}
+
+// shutdown() -> ciphertext carrying our close_notify (RFC 8446 section 6.1).
+Napi::Value TlsConnection::Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ssl_) return env.Null();
+  ErrorQueueScope scope;
+  if (SSL_is_init_finished(ssl_.get())) SSL_shutdown(ssl_.get());
+  return TakeCiphertext(env);
+}
+
+// requestCertificate() -> ciphertext carrying the CertificateRequest (TLS 1.3
+// post-handshake auth, RFC 8446 section 4.6.2) or HelloRequest (TLS 1.2
+// renegotiation, RFC 5746). Completion is reported by cycle() as kReauthDone;
+// a missing or bad certificate is a fatal alert (kFatal).
+Napi::Value TlsConnection::RequestCertificate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  if (!is_server_ || !handshake_done_) {
+    CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED",
+               is_server_ ? "the handshake has not completed" : "only a server can request a certificate")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (reauth_pending_) {
+    CodedError(env, "ERR_CTLS_REAUTH_IN_PROGRESS", "a certificate request is already outstanding")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  UseTrustStore();
+  verify_error_ = X509_V_OK;
+  verify_error_depth_ = -1;
+  const int previous_mode = SSL_get_verify_mode(ssl_.get());
+  SSL_set_verify(ssl_.get(),
+                 SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_POST_HANDSHAKE,
+                 VerifyCallback);
+
+  if (SSL_version(ssl_.get()) >= TLS1_3_VERSION) {
+    // New tickets after the exchange would re-encode the client certificate
+    // for nothing (DESIGN.md section 8: 2.1 ms -> 1.2 ms per re-auth).
+    SSL_set_num_tickets(ssl_.get(), 0);
+    if (SSL_verify_client_post_handshake(ssl_.get()) != 1) {
+      const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int)
+      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
+      if (ERR_GET_REASON(error) == SSL_R_EXTENSION_NOT_RECEIVED) {
+        ERR_clear_error();
+        CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED",
+                   "the client did not offer post-handshake authentication")
+            .ThrowAsJavaScriptException();
+      } else {
+        OpenSSLError(env, "SSL_verify_client_post_handshake failed").ThrowAsJavaScriptException();
+      }
+      return env.Undefined();
+    }
+  } else {
+    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) {
+      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
+      CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED", "the client does not support secure renegotiation")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (SSL_renegotiate(ssl_.get()) != 1) {
+      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
+      OpenSSLError(env, "SSL_renegotiate failed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  reauth_pending_ = true;
+  reauth_strict_ = true;
+  // The request is only queued; SSL_do_handshake writes it out. For a TLS 1.2
+  // renegotiation it returns at once, the rest is driven by SSL_read.
+  const int status = SSL_do_handshake(ssl_.get());
+  if (status <= 0) {
+    const int error = SSL_get_error(ssl_.get(), status);
+    if (error != SSL_ERROR_WANT_READ) {
+      OpenSSLError(env, "could not send the certificate request").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  return TakeCiphertext(env);
+}
+
+// setContext(context?: SecureContext): resumes a handshake paused at the
+// ClientHello, serving our identity from `context` (the SNICallback's answer).
+Napi::Value TlsConnection::SetContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  SecureContext* context = SecureContext::Unwrap(info[0]);
+  if (context != nullptr && context->ctx() != SSL_get_SSL_CTX(ssl_.get())) {
+    SSL_set_SSL_CTX(ssl_.get(), context->ctx());
+    sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    UseTrustStore();  // SSL_set_SSL_CTX replaced the per-SSL certificate settings
+  }
+  client_hello_resolved_ = true;
+  client_hello_paused_ = false;
+  return env.Undefined();
+}
+
+// setIdentity(keyPem, certChainPem, passphrase?): what a client presents at
+// the next certificate request (initial handshake, PHA or renegotiation).
+Napi::Value TlsConnection::SetIdentity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  Identity identity;
+  if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
+  if (SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(),
+                           identity.chain.get(), 1) != 1) {
+    OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {
+  if (ssl_) {
+    SSL_set_app_data(ssl_.get(), nullptr);
+    ssl_.reset();  // frees both BIOs too
+  }
+  enc_in_ = nullptr;
+  enc_out_ = nullptr;
+  sni_context_ref_.Reset();
+  return info.Env().Undefined();
+}
+
+// getInfo() -> the connection's negotiated facts in one crossing.
+Napi::Value TlsConnection::GetInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  if (!ssl_) return result;
+  SSL* ssl = ssl_.get();
+  result.Set("protocol", SSL_get_version(ssl));
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  if (cipher != nullptr) {
+    Napi::Object cipher_info = Napi::Object::New(env);
+    cipher_info.Set("name", SSL_CIPHER_get_name(cipher));
+    cipher_info.Set("standardName", SSL_CIPHER_standard_name(cipher));
+    cipher_info.Set("version", SSL_CIPHER_get_version(cipher));
+    result.Set("cipher", cipher_info);
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_length = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
+  if (alpn != nullptr && alpn_length > 0) {
+    result.Set("alpnProtocol", std::string(reinterpret_cast<const char*>(alpn), alpn_length));
+  }
+  const char* servername = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (servername != nullptr) {
+    result.Set("servername", servername);
+  } else if (!client_hello_servername_.empty()) {
+    result.Set("servername", client_hello_servername_);
+  }
+  result.Set("sessionReused", SSL_session_reused(ssl) == 1);
+  result.Set("handshakeDone", handshake_done_);
+  result.Set("reauthPending", reauth_pending_);
+  result.Set("staleCrlSeen", stale_crl_seen_);
+  result.Set("version", SSL_version(ssl));
+  return result;
+}
+
+// getPeerChain() -> DER buffers, leaf first. On a server OpenSSL keeps the
+// leaf apart from the rest of the chain; on a client the chain includes it.
+Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array result = Napi::Array::New(env);
+  if (!ssl_) return result;
+  X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+  if (leaf == nullptr) return result;
+  uint32_t index = 0;
+  result.Set(index++, CertificateToBuffer(env, leaf));
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get());
+  const int count = chain == nullptr ? 0 : sk_X509_num(chain);
+  for (int i = 0; i < count; ++i) {
+    X509* certificate = sk_X509_value(chain, i);
+    if (X509_cmp(certificate, leaf) == 0) continue;
+    result.Set(index++, CertificateToBuffer(env, certificate));
+  }
+  return result;
+}
+
+Napi::Value TlsConnection::GetOwnCertificate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ssl_) return env.Null();
+  X509* certificate = SSL_get_certificate(ssl_.get());
+  return certificate == nullptr ? env.Null() : CertificateToBuffer(env, certificate);
+}
+
+// getSession() -> DER of the latest resumable session (a TLS 1.3 ticket
+// arrives after the handshake, hence the callback-kept copy).
+Napi::Value TlsConnection::GetSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!session_der_.empty()) return Napi::Buffer<char>::Copy(env, session_der_.data(), session_der_.size());
+  if (!ssl_) return env.Null();
+  SSL_SESSION* session = SSL_get_session(ssl_.get());
+  if (session == nullptr || !SSL_SESSION_is_resumable(session)) return env.Null();
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  if (length <= 0) return env.Null();
+  Napi::Buffer<unsigned char> buffer = Napi::Buffer<unsigned char>::New(env, static_cast<size_t>(length));
+  unsigned char* cursor = buffer.Data();
+  i2d_SSL_SESSION(session, &cursor);
+  return buffer;
+}
+
+Napi::Value TlsConnection::GetVerifyError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (verify_error_ == X509_V_OK) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("code", VerifyErrorCode(verify_error_));
+  result.Set("message", X509_verify_cert_error_string(verify_error_));
+  result.Set("depth", verify_error_depth_);
+  return result;
+}
+
+// exportKeyingMaterial(length, label, context?) per RFC 5705 / RFC 8446 7.5.
+Napi::Value TlsConnection::ExportKeyingMaterial(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  const size_t length = info[0].As<Napi::Number>().Uint32Value();
+  const std::string label = info[1].As<Napi::String>().Utf8Value();
+  const bool has_context = info[2].IsBuffer();
+  Napi::Buffer<unsigned char> context =
+      has_context ? info[2].As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>::New(env, 0);
+  Napi::Buffer<unsigned char> out = Napi::Buffer<unsigned char>::New(env, length);
+  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(),
+                                 context.Data(), context.Length(), has_context ? 1 : 0) != 1) {
+    OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return out;
+}
+
+}  // namespace ctls
