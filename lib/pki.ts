@@ -1,0 +1,444 @@
+/**
+ * A development certificate authority: short-lived certificates and CRLs made in-process, for the
+ * demo and the tests. Not for production — the keys live in memory and nothing is persisted.
+ *
+ * The certificates carry the extensions OpenSSL 3.0 insists on under X509_V_FLAG_X509_STRICT
+ * (critical basicConstraints and a keyUsage on CAs, subject/authority key identifiers everywhere,
+ * see check_extensions() in crypto/x509/x509_vfy.c), so they verify the same way in node:tls, in the
+ * addon and in the openssl CLI.
+ */
+import type * as X509 from '@peculiar/x509';
+import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
+import { invalidOption } from './errors.js';
+
+export type KeyType = 'ec' | 'rsa';
+export type RevocationReason = 'keyCompromise' | 'superseded' | 'cessationOfOperation' | 'unspecified';
+
+export interface IssuedIdentity {
+  /** Private key, PKCS#8 PEM. */
+  key: string;
+  /** The leaf certificate, PEM. */
+  cert: string;
+  /** Leaf followed by the intermediates: what a TLS peer presents. */
+  chain: string;
+  /** Uppercase hex, exactly as crypto.X509Certificate#serialNumber prints it. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** As crypto.X509Certificate#fingerprint256 prints it. */
+  fingerprint256: string;
+}
+
+export interface IssueOptions {
+  commonName: string;
+  /** 'localhost', '127.0.0.1', '::1', 'spiffe://…': a DNS, IP or URI name chosen by shape. */
+  altNames?: string[];
+  /**
+   * Lifetime counted from `notBefore` when given, else from now (the backdating for clock skew does
+   * not eat into it). X.509 times have whole seconds, so notAfter is rounded down to a second.
+   * Default 24 h.
+   */
+  validityMs?: number;
+  /** Default: now - 60 s, so a peer whose clock is a little behind still accepts the certificate. */
+  notBefore?: Date;
+  keyType?: KeyType;
+}
+
+export interface CreateCAOptions {
+  commonName?: string;
+  /** Lifetime of the CA certificates. Default 365 days. */
+  validityMs?: number;
+  /** root -> intermediate -> leaves (default true), or leaves signed by the root itself. */
+  intermediate?: boolean;
+  keyType?: KeyType;
+}
+
+export interface CrlOptions {
+  /** How long until the CRL's nextUpdate, counted like IssueOptions.validityMs. Default 1 h. */
+  nextUpdateMs?: number;
+  /** Default: now - 60 s (clock skew, as for certificates). */
+  thisUpdate?: Date;
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const CLOCK_SKEW_MS = 60_000;
+const OID_CRL_NUMBER = '2.5.29.20';
+const OID_CRL_REASON = '2.5.29.21';
+
+const KEY_ALGORITHMS = {
+  ec: { name: 'ECDSA', namedCurve: 'P-256' },
+  rsa: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+} as const;
+const SIGNING_ALGORITHMS = {
+  ec: { name: 'ECDSA', hash: 'SHA-256' },
+  rsa: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+} as const;
+
+const REASONS: readonly RevocationReason[] = ['keyCompromise', 'superseded', 'cessationOfOperation', 'unspecified'];
+
+type KeyPair = webcrypto.CryptoKeyPair;
+type PeculiarKey = X509.X509CertificateCreateWithKeyParams['signingKey'];
+
+let x509Module: typeof X509 | undefined;
+
+/**
+ * Loads @peculiar/x509 on first use: it drags in tsyringe and the ASN.1 schemas, which an
+ * application that never makes certificates should not pay for at startup.
+ */
+function loadX509(): typeof X509 {
+  if (x509Module === undefined) {
+    ensureReflectMetadata();
+    const loaded = require('@peculiar/x509') as typeof X509;
+    // It needs a WebCrypto implementation; Node's covers ECDSA P-256 and RSA.
+    loaded.cryptoProvider.set(webcrypto as unknown as Parameters<typeof loaded.cryptoProvider.set>[0]);
+    x509Module = loaded;
+  }
+  return x509Module;
+}
+
+/**
+ * tsyringe (which @peculiar/x509 resolves its algorithms through) throws at load time unless a
+ * Reflect metadata API exists, normally installed by the reflect-metadata package. The library's
+ * classes carry no design-time metadata, so a small per-object store is all it needs. Installed only
+ * when missing, so a real polyfill loaded earlier wins.
+ */
+function ensureReflectMetadata(): void {
+  const reflect = Reflect as unknown as Record<string, unknown>;
+  if (typeof reflect['getMetadata'] === 'function') return;
+  const store = new WeakMap<object, Map<PropertyKey | undefined, Map<unknown, unknown>>>();
+  const table = (target: object, prop: PropertyKey | undefined, create: boolean): Map<unknown, unknown> | undefined => {
+    let byProp = store.get(target);
+    if (!byProp) {
+      if (!create) return undefined;
+      store.set(target, (byProp = new Map()));
+    }
+    let entries = byProp.get(prop);
+    if (!entries && create) byProp.set(prop, (entries = new Map()));
+    return entries;
+  };
+  const getOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => table(target, prop, false)?.get(key);
+  const hasOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => table(target, prop, false)?.has(key) ?? false;
+  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => {
+    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t)) if (hasOwnMetadata(key, t, prop)) return true;
+    return false;
+  };
+  const getMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => {
+    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t)) {
+      if (hasOwnMetadata(key, t, prop)) return getOwnMetadata(key, t, prop);
+    }
+    return undefined;
+  };
+  const defineMetadata = (key: unknown, value: unknown, target: object, prop?: PropertyKey): void => {
+    table(target, prop, true)!.set(key, value);
+  };
+  const metadata = (key: unknown, value: unknown) => (target: object, prop?: PropertyKey): void => defineMetadata(key, value, target, prop);
+  const api = { getOwnMetadata, hasOwnMetadata, hasMetadata, getMetadata, defineMetadata, metadata };
+  for (const [name, fn] of Object.entries(api)) {
+    Object.defineProperty(Reflect, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+/** A signing CA: its certificate, keys and its own CRL number sequence (RFC 5280 5.2.3). */
+interface Authority {
+  readonly cert: X509.X509Certificate;
+  readonly pem: string;
+  readonly keys: KeyPair;
+  readonly keyType: KeyType;
+  readonly keyId: string;
+  crlNumber: bigint;
+}
+
+interface Revocation {
+  readonly date: Date;
+  readonly reason: RevocationReason;
+}
+
+export class DevelopmentCA {
+  /** PEM of the trust anchor: what goes in `ca`. */
+  readonly rootCert: string;
+  /** PEM of the intermediate; empty when the root signs leaves itself. */
+  readonly issuerChain: string;
+
+  readonly #root: Authority;
+  readonly #issuer: Authority;
+  readonly #revoked = new Map<string, Revocation>();
+
+  private constructor(root: Authority, issuer: Authority) {
+    this.#root = root;
+    this.#issuer = issuer;
+    this.rootCert = root.pem;
+    this.issuerChain = issuer === root ? '' : issuer.pem;
+  }
+
+  static async create(options: CreateCAOptions = {}): Promise<DevelopmentCA> {
+    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    const { intermediate = true, keyType = 'ec', validityMs = 365 * DAY_MS } = options;
+    if (typeof intermediate !== 'boolean') throw invalidOption('intermediate', 'a boolean', intermediate);
+    checkKeyType(keyType);
+    checkDuration('validityMs', validityMs);
+    // A random suffix keeps two default CAs apart: OpenSSL finds issuers and CRLs by name first.
+    const commonName = options.commonName ?? `continuous-tls development CA ${randomBytes(3).toString('hex')}`;
+    checkName('commonName', commonName);
+
+    const now = Date.now();
+    const notBefore = wholeSecond(now - CLOCK_SKEW_MS);
+    const notAfter = wholeSecond(now + validityMs);
+    const root = await createAuthority({ commonName, keyType, notBefore, notAfter, pathLength: undefined });
+    if (!intermediate) return new DevelopmentCA(root, root);
+    const issuer = await createAuthority({
+      commonName: `${commonName} intermediate`, keyType, notBefore, notAfter, pathLength: 0, parent: root,
+    });
+    return new DevelopmentCA(root, issuer);
+  }
+
+  /** A TLS server identity: EKU serverAuth, SAN from altNames (default localhost and 127.0.0.1). */
+  issueServer(options: IssueOptions): Promise<IssuedIdentity> {
+    return this.#issue(options, 'server');
+  }
+
+  /** A TLS client identity: EKU clientAuth, SAN only when altNames are given. */
+  issueClient(options: IssueOptions): Promise<IssuedIdentity> {
+    return this.#issue(options, 'client');
+  }
+
+  /** Marks a serial as revoked; the next crl() lists it. Revoking twice keeps the first date. */
+  revoke(serial: string, reason: RevocationReason = 'unspecified'): void {
+    const key = normalizeSerial(serial);
+    if (!REASONS.includes(reason)) {
+      throw invalidOption('reason', `one of ${REASONS.join(', ')}`, reason);
+    }
+    const previous = this.#revoked.get(key);
+    this.#revoked.set(key, { date: previous?.date ?? new Date(wholeSecond(Date.now())), reason });
+  }
+
+  isRevoked(serial: string): boolean {
+    return this.#revoked.has(normalizeSerial(serial));
+  }
+
+  /** The CRL of the CA that issues leaves, listing every revoked serial. */
+  crl(options: CrlOptions = {}): Promise<string> {
+    return signCrl(this.#issuer, this.#revoked, options);
+  }
+
+  /**
+   * The root's CRL. With an intermediate it lists nothing (intermediates are never revoked here) but
+   * must exist: X509_V_FLAG_CRL_CHECK_ALL, which node:tls sets with `crl`, wants a CRL for every CA
+   * in the chain. Without an intermediate the root issues the leaves, so this equals crl().
+   */
+  rootCrl(options: CrlOptions = {}): Promise<string> {
+    const revoked = this.#issuer === this.#root ? this.#revoked : new Map<string, Revocation>();
+    return signCrl(this.#root, revoked, options);
+  }
+
+  async #issue(options: IssueOptions, role: 'server' | 'client'): Promise<IssuedIdentity> {
+    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    const { commonName, keyType = 'ec', validityMs = DAY_MS } = options;
+    const altNames = options.altNames ?? (role === 'server' ? ['localhost', '127.0.0.1'] : []);
+    checkName('commonName', commonName);
+    checkKeyType(keyType);
+    checkDuration('validityMs', validityMs);
+    if (!Array.isArray(altNames) || !altNames.every((n) => typeof n === 'string' && n.length > 0)) {
+      throw invalidOption('altNames', 'an array of non-empty strings', altNames);
+    }
+    const { notBefore, notAfter } = leafValidity(options.notBefore, validityMs);
+
+    const issuer = this.#issuer;
+    const x509 = loadX509();
+    const keys = await generateKeys(keyType);
+    // RSA key exchange (TLS 1.2 non-ECDHE suites) encrypts to the server key: keyEncipherment.
+    const usages = role === 'server' && keyType === 'rsa'
+      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+      : x509.KeyUsageFlags.digitalSignature;
+    const extensions: X509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(usages, true),
+      new x509.ExtendedKeyUsageExtension([role === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as PeculiarKey),
+      new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
+    ];
+    if (altNames.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(altNames.map(generalName)));
+
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: new x509.Name([{ CN: [commonName] }]),
+      issuer: issuer.cert.subjectName,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey as PeculiarKey,
+      signingKey: issuer.keys.privateKey as PeculiarKey,
+      signingAlgorithm: SIGNING_ALGORITHMS[issuer.keyType],
+      extensions,
+    });
+    const parsed = new X509Certificate(Buffer.from(cert.rawData));
+    const pem = parsed.toString();
+    return {
+      key: KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }) as string,
+      cert: pem,
+      chain: pem + this.issuerChain,
+      serial: parsed.serialNumber,
+      notBefore,
+      notAfter,
+      fingerprint256: parsed.fingerprint256,
+    };
+  }
+}
+
+interface AuthorityParams {
+  commonName: string;
+  keyType: KeyType;
+  notBefore: number;
+  notAfter: number;
+  pathLength: number | undefined;
+  parent?: Authority;
+}
+
+async function createAuthority(p: AuthorityParams): Promise<Authority> {
+  const x509 = loadX509();
+  const keys = await generateKeys(p.keyType);
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as PeculiarKey);
+  const subject = new x509.Name([{ CN: [p.commonName] }]);
+  const signer = p.parent;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject,
+    issuer: signer ? signer.cert.subjectName : subject,
+    notBefore: new Date(p.notBefore),
+    notAfter: new Date(p.notAfter),
+    publicKey: keys.publicKey as PeculiarKey,
+    signingKey: (signer ? signer.keys.privateKey : keys.privateKey) as PeculiarKey,
+    signingAlgorithm: SIGNING_ALGORITHMS[signer ? signer.keyType : p.keyType],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, p.pathLength, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      ski,
+      // A self-signed root points at its own key; OpenSSL accepts either, strict mode wants it on
+      // every non-root certificate.
+      new x509.AuthorityKeyIdentifierExtension(signer ? signer.keyId : ski.keyId),
+    ],
+  });
+  return {
+    cert,
+    pem: new X509Certificate(Buffer.from(cert.rawData)).toString(),
+    keys,
+    keyType: p.keyType,
+    keyId: ski.keyId,
+    crlNumber: 0n,
+  };
+}
+
+async function signCrl(authority: Authority, revoked: ReadonlyMap<string, Revocation>, options: CrlOptions): Promise<string> {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  const { nextUpdateMs = HOUR_MS, thisUpdate } = options;
+  checkDuration('nextUpdateMs', nextUpdateMs);
+  if (thisUpdate !== undefined) checkDate('thisUpdate', thisUpdate);
+  const now = Date.now();
+  const start = thisUpdate ? thisUpdate.getTime() : now - CLOCK_SKEW_MS;
+  const next = (thisUpdate ? thisUpdate.getTime() : now) + nextUpdateMs;
+  // Taken before the await so that concurrent calls still get distinct, increasing numbers.
+  authority.crlNumber += 1n;
+  const x509 = loadX509();
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: authority.cert.subjectName,
+    thisUpdate: new Date(wholeSecond(start)),
+    nextUpdate: new Date(wholeSecond(next)),
+    signingKey: authority.keys.privateKey as PeculiarKey,
+    signingAlgorithm: SIGNING_ALGORITHMS[authority.keyType],
+    extensions: [
+      new x509.AuthorityKeyIdentifierExtension(authority.keyId),
+      new x509.Extension(OID_CRL_NUMBER, false, derInteger(authority.crlNumber)),
+    ],
+    // Every entry carries its reason code, 'unspecified' too, although RFC 5280 5.3.1 prefers it
+    // absent: @peculiar/x509 encodes an entry without extensions as an empty SEQUENCE, which
+    // Extensions (SIZE 1..MAX) forbids. OpenSSL tolerates it; stricter DER parsers need not.
+    entries: [...revoked].map(([serial, r]) => ({
+      serialNumber: serial,
+      revocationDate: r.date,
+      extensions: [new x509.Extension(OID_CRL_REASON, false, derEnumerated(x509.X509CrlReason[r.reason]))],
+    })),
+  });
+  // @peculiar/x509 labels it 'CRL'; OpenSSL (and so node:tls) only reads 'X509 CRL'.
+  return toPem('X509 CRL', crl.rawData);
+}
+
+async function generateKeys(keyType: KeyType): Promise<KeyPair> {
+  return webcrypto.subtle.generateKey(KEY_ALGORITHMS[keyType], true, ['sign', 'verify']) as Promise<KeyPair>;
+}
+
+function leafValidity(notBeforeOption: Date | undefined, validityMs: number): { notBefore: Date; notAfter: Date } {
+  if (notBeforeOption !== undefined) checkDate('notBefore', notBeforeOption);
+  const now = Date.now();
+  const start = notBeforeOption ? notBeforeOption.getTime() : now - CLOCK_SKEW_MS;
+  const end = (notBeforeOption ? notBeforeOption.getTime() : now) + validityMs;
+  const notBefore = new Date(wholeSecond(start));
+  const notAfter = new Date(wholeSecond(end));
+  if (notAfter <= notBefore) {
+    throw invalidOption('validityMs', 'long enough for notAfter to fall a whole second after notBefore', validityMs);
+  }
+  return { notBefore, notAfter };
+}
+
+/** 16 random bytes, positive and without a leading zero byte, so every serial prints 32 hex digits. */
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = 0x40 | (bytes[0]! & 0x3f);
+  return bytes.toString('hex').toUpperCase();
+}
+
+/** Accepts 'ab:cd', lowercase and leading zero bytes; returns what X509Certificate#serialNumber prints. */
+function normalizeSerial(serial: string): string {
+  if (typeof serial !== 'string') throw invalidOption('serial', 'a hexadecimal string', serial);
+  let hex = serial.replace(/:/g, '').toUpperCase();
+  if (!/^[0-9A-F]+$/.test(hex)) throw invalidOption('serial', 'a hexadecimal string', serial);
+  if (hex.length % 2 === 1) hex = '0' + hex;
+  while (hex.length > 2 && hex.startsWith('00')) hex = hex.slice(2);
+  return hex;
+}
+
+function generalName(name: string): X509.JsonGeneralName {
+  if (isIP(name) !== 0) return { type: 'ip', value: name };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) return { type: 'url', value: name };
+  return { type: 'dns', value: name };
+}
+
+/** DER INTEGER for a non-negative bigint (the CRL number; small, so a one-byte length). */
+function derInteger(value: bigint): Uint8Array {
+  let hex = value.toString(16);
+  if (hex.length % 2 === 1) hex = '0' + hex;
+  if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = '00' + hex;
+  const body = Buffer.from(hex, 'hex');
+  return Uint8Array.from([0x02, body.length, ...body]);
+}
+
+/** DER ENUMERATED for a CRLReason (0..10). */
+function derEnumerated(value: number): Uint8Array {
+  return Uint8Array.from([0x0a, 0x01, value]);
+}
+
+function toPem(label: string, der: ArrayBuffer): string {
+  const lines = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}
+
+function wholeSecond(ms: number): number {
+  return Math.floor(ms / 1000) * 1000;
+}
+
+function checkKeyType(value: unknown): asserts value is KeyType {
+  if (value !== 'ec' && value !== 'rsa') throw invalidOption('keyType', "'ec' or 'rsa'", value);
+}
+
+function checkDuration(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalidOption(name, 'a positive number of milliseconds', value);
+  }
+}
+
+function checkDate(name: string, value: unknown): asserts value is Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
+}
+
+function checkName(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty string', value);
+}
