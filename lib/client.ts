@@ -1,0 +1,83 @@
+/**
+ * connect(options): a client TLSSocket over a new (or given) transport,
+ * mirroring node:tls.connect. It offers post-handshake auth so a server can
+ * ask for a fresh certificate later, and setIdentity() rotates what it shows.
+ */
+import * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { invalidOption } from './errors.js';
+import { SecureContext, type SecureContextOptions } from './context.js';
+import { TLSSocket, type Transport } from './socket.js';
+
+export interface ConnectOptions extends SecureContextOptions {
+  host?: string;
+  port?: number;
+  path?: string;
+  /** An already-connected transport to run TLS over (e.g. a net.Socket). */
+  socket?: Transport;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  session?: Buffer;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  /** Advertise TLS 1.3 post-handshake auth (default true). */
+  enablePostHandshakeAuth?: boolean;
+  secureContext?: SecureContext;
+  timeout?: number;
+  allowHalfOpen?: boolean;
+  highWaterMark?: number;
+  handshakeTimeout?: number;
+}
+
+export function connect(options: ConnectOptions, callback?: () => void): TLSSocket;
+export function connect(port: number, host?: string, options?: ConnectOptions, callback?: () => void): TLSSocket;
+export function connect(
+  portOrOptions: number | ConnectOptions,
+  hostOrCallback?: string | (() => void),
+  maybeOptions?: ConnectOptions,
+  maybeCallback?: () => void,
+): TLSSocket {
+  let options: ConnectOptions;
+  let callback: (() => void) | undefined;
+  if (typeof portOrOptions === 'number') {
+    options = { ...(maybeOptions ?? {}), port: portOrOptions };
+    if (typeof hostOrCallback === 'string') options.host = hostOrCallback;
+    callback = typeof hostOrCallback === 'function' ? hostOrCallback : maybeCallback;
+  } else {
+    if (portOrOptions === null || typeof portOrOptions !== 'object') throw invalidOption('options', 'an object', portOrOptions);
+    options = portOrOptions;
+    callback = typeof hostOrCallback === 'function' ? hostOrCallback : undefined;
+  }
+  if (options.rejectUnauthorized !== undefined && typeof options.rejectUnauthorized !== 'boolean') {
+    throw invalidOption('rejectUnauthorized', 'a boolean', options.rejectUnauthorized);
+  }
+  const host = options.host ?? 'localhost';
+  // The identity goes on the connection, not the context, so it can rotate.
+  const { key, cert, passphrase, ...contextOptions } = options;
+  const context = options.secureContext ?? new SecureContext(contextOptions, false);
+  const transport = options.socket ?? connectTransport(options, host);
+  const servername = options.servername ?? (net.isIP(host) === 0 ? host : undefined);
+  const socket = new TLSSocket(transport, {
+    isServer: false,
+    secureContext: context,
+    rejectUnauthorized: options.rejectUnauthorized ?? true,
+    offerPostHandshakeAuth: options.enablePostHandshakeAuth ?? true,
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    ...(servername === undefined ? {} : { servername }),
+    ...(options.session === undefined ? {} : { session: options.session }),
+    ...(options.checkServerIdentity === undefined ? {} : { checkServerIdentity: options.checkServerIdentity }),
+    ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+    ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }),
+    ...(key !== undefined && cert !== undefined
+      ? { identity: { key: key as string | Buffer, cert, ...(passphrase === undefined ? {} : { passphrase }) } }
+      : {}),
+  });
+  if (options.timeout !== undefined) socket.setTimeout(options.timeout);
+  if (callback !== undefined) socket.once('secureConnect', callback);
+  return socket;
+}
+
+function connectTransport(options: ConnectOptions, host: string): net.Socket {
+  if (options.path !== undefined) return net.connect({ path: options.path });
+  if (options.port === undefined) throw invalidOption('port', 'a port number (or a socket / path)', options.port);
+  return net.connect({ host, port: options.port, allowHalfOpen: true });
+}

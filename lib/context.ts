@@ -1,0 +1,287 @@
+/**
+ * createSecureContext(options): an SSL_CTX configured from node:tls-shaped
+ * options. The trust store (CA + CRLs) can be replaced while connections live.
+ */
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import { ContinuousTlsError, ctlsError, invalidOption } from './errors.js';
+import { native, type NativeSecureContext, type CrlInfo } from './native.js';
+import { pemBuffer, type PemInput } from './pem.js';
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+export type RevocationMode = 'strict' | 'best-effort';
+
+export interface KeyObjectInput {
+  pem: string | Buffer;
+  passphrase?: string;
+}
+
+export interface SecureContextOptions {
+  key?: string | Buffer | ReadonlyArray<string | Buffer | KeyObjectInput>;
+  cert?: PemInput;
+  passphrase?: string;
+  ca?: PemInput;
+  crl?: PemInput;
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  /** OpenSSL cipher list for TLS <= 1.2. */
+  ciphers?: string;
+  /** TLS 1.3 ciphersuites, colon separated. */
+  ciphersuites?: string;
+  /** Key exchange groups, colon separated (node's ecdhCurve). 'auto' keeps OpenSSL's default. */
+  ecdhCurve?: string;
+  ALPNProtocols?: ReadonlyArray<string> | Buffer;
+  sessionIdContext?: string | Buffer;
+  /** Seconds a session (ticket) stays resumable. */
+  sessionTimeout?: number;
+  /** 80 bytes in OpenSSL's layout: 16 name, 32 HMAC secret, 32 AES secret. */
+  ticketKeys?: Buffer;
+  /** What a CRL past its nextUpdate means: 'strict' fails verification, 'best-effort' (default) keeps using it. */
+  revocation?: RevocationMode;
+}
+
+export interface VerifyOutcome {
+  ok: boolean;
+  /** node-style verification error code, e.g. 'CERT_REVOKED'. */
+  code?: string;
+  error?: string;
+}
+
+const kHandle = Symbol('continuous-tls.secureContextHandle');
+const versionNumbers = native.versions;
+const MAX_REMEMBERED_INTERMEDIATES = 256;
+
+export class SecureContext {
+  readonly [kHandle]: NativeSecureContext;
+  readonly isServer: boolean;
+  #ca: Buffer | undefined;
+  #crl: Buffer | undefined;
+  #crlInfo: CrlInfo[] = [];
+  #revocation: RevocationMode;
+  #usesDefaultRoots: boolean;
+  // Intermediates seen in verified chains, so a resumed session (whose ticket
+  // holds only the leaf) can still be revalidated against the store.
+  #intermediates = new Map<string, Buffer>();
+
+  constructor(options: SecureContextOptions = {}, isServer = false) {
+    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    this.isServer = isServer;
+    this[kHandle] = new native.SecureContext(isServer);
+    this.#revocation = parseRevocation(options.revocation);
+    this.#configureVersions(options);
+    this.#configureCiphers(options);
+    this.#configureIdentity(options);
+    this.#ca = pemBuffer('ca', options.ca);
+    this.#crl = pemBuffer('crl', options.crl);
+    this.#usesDefaultRoots = this.#ca === undefined && !isServer;
+    this.#applyTrust();
+    this.#configureSessions(options);
+  }
+
+  /** Replace the trusted CAs; new verifications (and revalidations) use them at once. */
+  setCa(ca: PemInput | undefined): void {
+    const previous = this.#ca;
+    this.#ca = pemBuffer('ca', ca);
+    this.#usesDefaultRoots = this.#ca === undefined && !this.isServer;
+    try {
+      this.#applyTrust();
+    } catch (error) {
+      this.#ca = previous;
+      throw error;
+    }
+  }
+
+  /** Replace the CRLs; new verifications (and revalidations) use them at once. */
+  setCrl(crl: PemInput | undefined): void {
+    const previous = this.#crl;
+    this.#crl = pemBuffer('crl', crl);
+    try {
+      this.#applyTrust();
+    } catch (error) {
+      this.#crl = previous;
+      throw error;
+    }
+  }
+
+  setRevocation(mode: RevocationMode): void {
+    this.#revocation = parseRevocation(mode);
+    this.#applyTrust();
+  }
+
+  get revocation(): RevocationMode {
+    return this.#revocation;
+  }
+
+  /** Facts about the CRLs in force: issuer, lastUpdate, nextUpdate, revoked serials. */
+  get crls(): readonly CrlInfo[] {
+    return this.#crlInfo;
+  }
+
+  /** CRLs whose nextUpdate has passed at `now` (RFC 5280 section 5.1.2.5). */
+  staleCrls(now = Date.now()): CrlInfo[] {
+    return this.#crlInfo.filter((crl) => crl.nextUpdate !== null && crl.nextUpdate < now);
+  }
+
+  /**
+   * Verifies a presented chain (leaf first) against the current store, CRLs and
+   * clock, with no handshake. Purpose 'sslclient' checks a client certificate.
+   */
+  verifyChain(chain: ReadonlyArray<Buffer | X509Certificate>, purpose: 'sslclient' | 'sslserver' = 'sslclient'): VerifyOutcome {
+    const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
+    if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
+    const result = this[kHandle].verifyChain(der, purpose, [...this.#intermediates.values()]);
+    if (result.ok) return { ok: true };
+    return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
+  }
+
+  /** Remember the intermediates of a chain that verified (bounded, oldest dropped). */
+  rememberIntermediates(chain: readonly Buffer[]): void {
+    for (let i = 1; i < chain.length; i++) {
+      const der = chain[i]!;
+      const key = der.toString('base64', 0, Math.min(der.length, 96)) + der.length;
+      if (this.#intermediates.has(key)) continue;
+      if (this.#intermediates.size >= MAX_REMEMBERED_INTERMEDIATES) {
+        const oldest = this.#intermediates.keys().next().value;
+        if (oldest !== undefined) this.#intermediates.delete(oldest);
+      }
+      this.#intermediates.set(key, der);
+    }
+  }
+
+  get ticketKeys(): Buffer | undefined {
+    return this[kHandle].getTicketKeys();
+  }
+
+  setTicketKeys(keys: Buffer): void {
+    if (!Buffer.isBuffer(keys) || keys.length !== 80) throw invalidOption('ticketKeys', 'an 80-byte Buffer', keys);
+    this[kHandle].setTicketKeys(keys);
+  }
+
+  #applyTrust(): void {
+    const ca = this.#usesDefaultRoots ? Buffer.from(tls.rootCertificates.join('\n')) : this.#ca;
+    const info = this.#crl === undefined ? [] : parseCrl(this.#crl);
+    wrapPemErrors(() =>
+      this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: false, allowStaleCrl: this.#revocation === 'best-effort' }),
+    );
+    this.#crlInfo = info;
+  }
+
+  #configureVersions(options: SecureContextOptions): void {
+    const min = parseVersion('minVersion', options.minVersion ?? 'TLSv1.2');
+    const max = parseVersion('maxVersion', options.maxVersion ?? 'TLSv1.3');
+    if (min > max) throw invalidOption('minVersion', `not above maxVersion (${options.maxVersion})`, options.minVersion);
+    this[kHandle].setVersions(min, max);
+  }
+
+  #configureCiphers(options: SecureContextOptions): void {
+    const handle = this[kHandle];
+    if (options.ciphers !== undefined) handle.setCiphers(requireString('ciphers', options.ciphers));
+    if (options.ciphersuites !== undefined) handle.setCiphersuites(requireString('ciphersuites', options.ciphersuites));
+    if (options.ecdhCurve !== undefined && options.ecdhCurve !== 'auto') {
+      handle.setGroups(requireString('ecdhCurve', options.ecdhCurve));
+    }
+    if (options.ALPNProtocols !== undefined) handle.setAlpnProtocols(alpnWire(options.ALPNProtocols));
+  }
+
+  #configureIdentity(options: SecureContextOptions): void {
+    const keys = options.key === undefined ? [] : Array.isArray(options.key) ? options.key : [options.key];
+    const certs = options.cert === undefined ? [] : Array.isArray(options.cert) ? options.cert : [options.cert];
+    if (keys.length !== certs.length) {
+      throw invalidOption('key', `as many entries as "cert" (${certs.length})`, `${keys.length} entries`);
+    }
+    if (options.passphrase !== undefined) requireString('passphrase', options.passphrase);
+    keys.forEach((entry: string | Buffer | KeyObjectInput, index: number) => {
+      const name = keys.length > 1 ? `key[${index}]` : 'key';
+      const isObject = typeof entry === 'object' && !Buffer.isBuffer(entry);
+      const key = pemBuffer(name, isObject ? (entry as KeyObjectInput).pem : entry);
+      const cert = pemBuffer(keys.length > 1 ? `cert[${index}]` : 'cert', certs[index]);
+      const passphrase = isObject ? ((entry as KeyObjectInput).passphrase ?? options.passphrase) : options.passphrase;
+      if (key === undefined || cert === undefined) throw invalidOption(name, 'a PEM key with a matching cert', entry);
+      wrapPemErrors(() => this[kHandle].addIdentity(key, cert, passphrase), name);
+    });
+  }
+
+  #configureSessions(options: SecureContextOptions): void {
+    const handle = this[kHandle];
+    if (options.sessionIdContext !== undefined) {
+      const context = typeof options.sessionIdContext === 'string' ? Buffer.from(options.sessionIdContext) : options.sessionIdContext;
+      if (!Buffer.isBuffer(context)) throw invalidOption('sessionIdContext', 'a string or Buffer', options.sessionIdContext);
+      handle.setSessionIdContext(context);
+    }
+    if (options.sessionTimeout !== undefined) {
+      if (!Number.isInteger(options.sessionTimeout) || options.sessionTimeout < 0) {
+        throw invalidOption('sessionTimeout', 'a non-negative integer (seconds)', options.sessionTimeout);
+      }
+      handle.setSessionTimeout(options.sessionTimeout);
+    }
+    if (options.ticketKeys !== undefined) this.setTicketKeys(options.ticketKeys);
+  }
+}
+
+/** The native handle behind a SecureContext (internal to the library). */
+export function contextHandle(context: SecureContext): NativeSecureContext {
+  return context[kHandle];
+}
+
+export function createSecureContext(options: SecureContextOptions = {}, isServer = false): SecureContext {
+  return new SecureContext(options, isServer);
+}
+
+export function parseVersion(name: string, value: unknown): number {
+  if (value === 'TLSv1.2' || value === 'TLSv1.3') return versionNumbers[value];
+  throw invalidOption(name, "'TLSv1.2' or 'TLSv1.3'", value);
+}
+
+function parseRevocation(value: unknown): RevocationMode {
+  if (value === undefined) return 'best-effort';
+  if (value === 'strict' || value === 'best-effort') return value;
+  throw invalidOption('revocation', "'strict' or 'best-effort'", value);
+}
+
+function requireString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty string', value);
+  return value;
+}
+
+/** RFC 7301 wire format: each protocol name prefixed with its length byte. */
+export function alpnWire(protocols: ReadonlyArray<string> | Buffer): Buffer {
+  if (Buffer.isBuffer(protocols)) return protocols;
+  if (!Array.isArray(protocols)) throw invalidOption('ALPNProtocols', 'an array of strings or a Buffer', protocols);
+  const parts: Buffer[] = [];
+  for (const protocol of protocols) {
+    if (typeof protocol !== 'string' || protocol.length === 0 || Buffer.byteLength(protocol) > 255) {
+      throw invalidOption('ALPNProtocols', 'strings of 1 to 255 bytes', protocol);
+    }
+    const name = Buffer.from(protocol);
+    parts.push(Buffer.from([name.length]), name);
+  }
+  return Buffer.concat(parts);
+}
+
+function parseCrl(pem: Buffer): CrlInfo[] {
+  try {
+    return native.crlInfo(pem);
+  } catch (error) {
+    throw asPemError(error, 'crl');
+  }
+}
+
+function wrapPemErrors(action: () => void, option?: string): void {
+  try {
+    action();
+  } catch (error) {
+    throw asPemError(error, option);
+  }
+}
+
+function asPemError(error: unknown, option?: string): Error {
+  const err = error as Error & { code?: string; reason?: string; library?: string; opensslCode?: number };
+  if (err instanceof ContinuousTlsError) return err;
+  const code = err.code === 'ERR_CTLS_INVALID_OPTION' ? 'ERR_CTLS_INVALID_OPTION' : 'ERR_CTLS_BAD_PEM';
+  const where = option === undefined ? '' : ` in option "${option}"`;
+  const fields: { reason?: string; library?: string; opensslCode?: number; cause: unknown } = { cause: err };
+  if (err.reason !== undefined) fields.reason = err.reason;
+  if (err.library !== undefined) fields.library = err.library;
+  if (err.opensslCode !== undefined) fields.opensslCode = err.opensslCode;
+  return ctlsError(code, `${err.message}${where}`, fields);
+}

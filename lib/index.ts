@@ -1,0 +1,12 @@
+export { createServer, Server } from './server.js';
+export type { ServerOptions, SecureConnectionListener } from './server.js';
+export { connect } from './client.js';
+export type { ConnectOptions } from './client.js';
+export { TLSSocket } from './socket.js';
+export type { PeerCertificateResult, Identity, TLSSocketOptions } from './socket.js';
+export { createSecureContext, SecureContext } from './context.js';
+export type { SecureContextOptions, TlsVersion, RevocationMode, VerifyOutcome } from './context.js';
+export { ContinuousTlsError, errorCodes } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { opensslVersion } from './native.js';
+export type * from './types.js';

@@ -1,0 +1,124 @@
+/**
+ * Loads the addon and gives it a typed face. Nothing else in lib/ touches the
+ * raw module. The addon is looked up where node-gyp and cmake-js put it.
+ */
+import * as path from 'node:path';
+import { ctlsError } from './errors.js';
+
+export interface NativeVerifyResult {
+  ok: boolean;
+  code: string | null;
+  error: string | null;
+  depth: number;
+}
+
+export interface NativeSecureContext {
+  addIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
+  setTrust(ca: Buffer | undefined, crl: Buffer | undefined, flags: { crlCheckAll: boolean; allowStaleCrl: boolean }): void;
+  setVersions(min: number, max: number): void;
+  setCiphers(list: string): void;
+  setCiphersuites(list: string): void;
+  setGroups(list: string): void;
+  setAlpnProtocols(wire: Buffer): void;
+  setSessionIdContext(context: Buffer): void;
+  setSessionTimeout(seconds: number): void;
+  setTicketKeys(keys: Buffer): void;
+  getTicketKeys(): Buffer | undefined;
+  enableClientHelloPause(): void;
+  verifyChain(chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]): NativeVerifyResult;
+}
+
+export interface NativeConnectionInfo {
+  protocol?: string;
+  cipher?: { name: string; standardName: string; version: string };
+  alpnProtocol?: string;
+  servername?: string;
+  sessionReused?: boolean;
+  handshakeDone?: boolean;
+  reauthPending?: boolean;
+  staleCrlSeen?: boolean;
+  version?: number;
+}
+
+/** [plaintext, ciphertext, events, error] — see native/tls_connection.h */
+export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null];
+export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
+
+export interface NativeTlsConnection {
+  cycle(ciphertext?: Buffer): CycleResult;
+  write(data: Buffer | Buffer[]): WriteResult;
+  shutdown(): Buffer | null;
+  requestCertificate(): Buffer | null;
+  setContext(context?: NativeSecureContext): void;
+  setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
+  destroy(): void;
+  getInfo(): NativeConnectionInfo;
+  getPeerChain(): Buffer[];
+  getOwnCertificate(): Buffer | null;
+  getSession(): Buffer | null;
+  getVerifyError(): { code: string; message: string; depth: number } | null;
+  exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer;
+}
+
+export interface CrlInfo {
+  issuer: string;
+  lastUpdate: number;
+  nextUpdate: number | null;
+  revoked: string[];
+}
+
+interface NativeModule {
+  opensslVersion: string;
+  opensslVersionNumber: number;
+  SecureContext: new (isServer: boolean) => NativeSecureContext;
+  TlsConnection: new (
+    context: NativeSecureContext,
+    isServer: boolean,
+    options: {
+      servername?: string;
+      requestCert?: boolean;
+      rejectUnauthorized?: boolean;
+      offerPostHandshakeAuth?: boolean;
+      session?: Buffer;
+    },
+  ) => NativeTlsConnection;
+  crlInfo(pem: Buffer): CrlInfo[];
+  versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;
+  events: {
+    handshakeDone: number;
+    reauthDone: number;
+    closeNotify: number;
+    newSession: number;
+    clientHello: number;
+    fatal: number;
+    writeBlocked: number;
+  };
+}
+
+function load(): NativeModule {
+  const root = path.join(__dirname, '..');
+  const candidates = [
+    process.env.CONTINUOUS_TLS_ADDON,
+    path.join(root, 'build', 'Release', 'continuous_tls.node'),
+    path.join(root, 'build', 'Debug', 'continuous_tls.node'),
+  ].filter((candidate): candidate is string => typeof candidate === 'string' && candidate.length > 0);
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(candidate) as NativeModule;
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      // The addon refuses an OpenSSL older than 3.0 with its own code.
+      if (err.code === 'ERR_CTLS_OPENSSL_TOO_OLD') throw err;
+      failures.push(`${candidate}: ${err.message.split('\n')[0]}`);
+    }
+  }
+  throw ctlsError(
+    'ERR_CTLS_NATIVE_LOAD',
+    `The continuous-tls addon is not built. Run \`npm run build:native\`. Tried:\n  ${failures.join('\n  ')}`,
+  );
+}
+
+export const native: NativeModule = load();
+export const opensslVersion: string = native.opensslVersion;

@@ -1,0 +1,776 @@
+/**
+ * TLSSocket: a Duplex of plaintext over any transport carrying ciphertext.
+ *
+ * Data path: transport 'data' -> TlsConnection.cycle(chunk) -> plaintext is
+ * pushed only while the gate is open; ciphertext (handshake flights, alerts,
+ * post-handshake messages) goes straight back to the transport. Application
+ * writes are likewise parked while the gate is closed. The gate is closed
+ * until the handshake is authorized and whenever something holds it (a
+ * pending re-authentication, a lapsed decision): see hold()/release().
+ */
+import { X509Certificate } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import * as tls from 'node:tls';
+import { ContinuousTlsError, ctlsError } from './errors.js';
+import { native, type NativeTlsConnection } from './native.js';
+import { contextHandle, type SecureContext } from './context.js';
+import { pemBuffer } from './pem.js';
+
+const EVENTS = native.events;
+
+export type Transport = Duplex & Partial<Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'setTimeout' | 'setNoDelay' | 'setKeepAlive' | 'address' | 'ref' | 'unref'>>;
+
+export interface PeerCertificateResult {
+  /** The presented chain, leaf first. */
+  chain: X509Certificate[];
+  der: Buffer[];
+  /** Whether the chain verified during the exchange (rejectUnauthorized-independent). */
+  verified: boolean;
+  verifyError?: string;
+}
+
+export interface Identity {
+  key: string | Buffer;
+  cert: string | Buffer | ReadonlyArray<string | Buffer>;
+  passphrase?: string;
+}
+
+/** What the authorization engine plugs into a socket (see authorizer.ts). */
+export interface SocketAuthorizer {
+  /** Called once the handshake verified; resolves true to open the gate. */
+  onSecure(socket: TLSSocket): Promise<boolean>;
+}
+
+export interface TLSSocketOptions {
+  isServer: boolean;
+  secureContext: SecureContext;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  session?: Buffer;
+  /** Client: advertise post-handshake auth (default true). */
+  offerPostHandshakeAuth?: boolean;
+  /** Client: the identity presented when a certificate is requested. */
+  identity?: Identity;
+  handshakeTimeout?: number;
+  SNICallback?: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  allowHalfOpen?: boolean;
+  highWaterMark?: number;
+  authorizer?: SocketAuthorizer;
+}
+
+interface ParkedWrite {
+  chunks: Buffer[];
+  callback: (error?: Error | null) => void;
+}
+
+interface PendingReauth {
+  promise: Promise<PeerCertificateResult>;
+  resolve: (result: PeerCertificateResult) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const kHandshakeHold = 'handshake';
+const kReauthHold = 'reauthentication';
+
+export class TLSSocket extends Duplex {
+  readonly encrypted = true;
+  authorized = false;
+  authorizationError: string | null = null;
+  /** Why the socket was closed by the library (deauthorization, timeout …), if it was. */
+  destroyReason: Error | null = null;
+  readonly transport: Transport;
+  readonly createdAt = Date.now();
+
+  #handle: NativeTlsConnection | null;
+  #options: TLSSocketOptions;
+  #context: SecureContext;
+  #holds = new Set<string>([kHandshakeHold]);
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #parked: ParkedWrite | null = null;
+  #transportPaused = false;
+  #secure = false;
+  #handshakeTimer: NodeJS.Timeout | null = null;
+  #reauth: PendingReauth | null = null;
+  #peerCache: { der: Buffer[]; x509: X509Certificate[] } | null = null;
+  #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
+  #session: Buffer | null = null;
+  #closeNotifyReceived = false;
+  #finalCallback: ((error?: Error | null) => void) | null = null;
+
+  constructor(transport: Transport, options: TLSSocketOptions) {
+    super({ allowHalfOpen: options.allowHalfOpen ?? false, highWaterMark: options.highWaterMark });
+    this.transport = transport;
+    this.#options = options;
+    this.#context = options.secureContext;
+    const connectionOptions: ConstructorParameters<typeof native.TlsConnection>[2] = {
+      requestCert: options.requestCert ?? false,
+      rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
+      offerPostHandshakeAuth: options.offerPostHandshakeAuth ?? true,
+    };
+    if (options.servername !== undefined) connectionOptions.servername = options.servername;
+    if (options.session !== undefined) connectionOptions.session = options.session;
+    this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
+    if (options.identity !== undefined) this.setIdentity(options.identity);
+
+    transport.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
+    transport.on('end', () => this.#onTransportEnd());
+    transport.on('error', (error: Error) => this.#fail(error));
+    transport.on('close', () => {
+      if (!this.destroyed) this.destroy();
+    });
+    if (options.handshakeTimeout !== undefined && options.handshakeTimeout > 0) {
+      this.#handshakeTimer = setTimeout(() => {
+        this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${options.handshakeTimeout} ms`));
+      }, options.handshakeTimeout);
+      this.#handshakeTimer.unref();
+    }
+    // A client speaks first; a server waits for the ClientHello.
+    if (!options.isServer) process.nextTick(() => this.#cycle(undefined));
+  }
+
+  get isServer(): boolean {
+    return this.#options.isServer;
+  }
+
+  /** The context whose trust store verifies the peer. */
+  get secureContext(): SecureContext {
+    return this.#context;
+  }
+
+  // ---- data path -------------------------------------------------------
+
+  #onCiphertext(chunk: Buffer): void {
+    this.#cycle(chunk);
+  }
+
+  #cycle(chunk: Buffer | undefined): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    let result;
+    try {
+      result = handle.cycle(chunk);
+    } catch (error) {
+      this.#fail(error as Error);
+      return;
+    }
+    const [plaintext, ciphertext, events, error] = result;
+    if (ciphertext !== null) this.#sendCiphertext(ciphertext);
+    if (events !== 0) this.#onEvents(events, error);
+    if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
+    if (events & EVENTS.closeNotify) this.#onCloseNotify();
+    if (this.#parked !== null && !this.#gateClosed()) this.#flushParked();
+  }
+
+  #sendCiphertext(ciphertext: Buffer, callback?: (error?: Error | null) => void): boolean {
+    if (this.transport.destroyed || this.transport.writableEnded) {
+      callback?.();
+      return true;
+    }
+    return this.transport.write(ciphertext, callback);
+  }
+
+  #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
+    if (events & EVENTS.fatal) {
+      this.#fail(tlsError(error));
+      return;
+    }
+    if (events & EVENTS.clientHello) this.#onClientHello();
+    if (events & EVENTS.newSession) {
+      this.#session = this.#handle?.getSession() ?? null;
+      if (this.#session !== null) this.emit('session', this.#session);
+    }
+    if (events & EVENTS.handshakeDone) this.#onHandshakeDone();
+    if (events & EVENTS.reauthDone) this.#onReauthDone();
+  }
+
+  #deliver(plaintext: Buffer): void {
+    if (this.#gateClosed() || this.#held.length > 0) {
+      this.#held.push(plaintext);
+      this.#heldBytes += plaintext.length;
+      // Held data is bounded by the readable highWaterMark: beyond it the
+      // transport stops reading, so the peer feels backpressure, not loss.
+      if (this.#heldBytes >= this.readableHighWaterMark) this.#pauseTransport();
+      return;
+    }
+    if (!this.push(plaintext)) this.#pauseTransport();
+  }
+
+  #pauseTransport(): void {
+    if (this.#transportPaused) return;
+    this.#transportPaused = true;
+    this.transport.pause();
+  }
+
+  #resumeTransport(): void {
+    if (!this.#transportPaused) return;
+    this.#transportPaused = false;
+    this.transport.resume();
+  }
+
+  override _read(): void {
+    if (this.#gateClosed()) return;
+    this.#flushHeld();
+    if (this.#held.length === 0) this.#resumeTransport();
+  }
+
+  #flushHeld(): void {
+    while (this.#held.length > 0 && !this.#gateClosed()) {
+      const chunk = this.#held.shift()!;
+      this.#heldBytes -= chunk.length;
+      if (!this.push(chunk)) return;
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeChunks([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.#writeChunks(
+      chunks.map((entry) => entry.chunk),
+      callback,
+    );
+  }
+
+  #writeChunks(chunks: Buffer[], callback: (error?: Error | null) => void): void {
+    if (this.#gateClosed()) {
+      // Writable calls _write one batch at a time, so one parked slot is
+      // enough; further writes queue in the stream with backpressure.
+      this.#parked = { chunks, callback };
+      return;
+    }
+    const handle = this.#handle;
+    if (handle === null) {
+      callback(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'write after the TLS connection was destroyed'));
+      return;
+    }
+    let result;
+    try {
+      result = handle.write(chunks.length === 1 ? chunks[0]! : chunks);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    const [, ciphertext, events, error, consumed] = result;
+    if (events & EVENTS.fatal) {
+      if (ciphertext !== null) this.#sendCiphertext(ciphertext);
+      const failure = tlsError(error);
+      callback(failure);
+      this.#fail(failure);
+      return;
+    }
+    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    if (consumed < total) {
+      // A renegotiation blocks writing until the peer's flight arrives.
+      if (ciphertext !== null) this.#sendCiphertext(ciphertext);
+      this.#parked = { chunks: [concatTail(chunks, consumed)], callback };
+      return;
+    }
+    if (ciphertext === null) {
+      callback();
+      return;
+    }
+    if (this.#sendCiphertext(ciphertext)) callback();
+    else this.transport.once('drain', () => callback());
+  }
+
+  #flushParked(): void {
+    const parked = this.#parked;
+    if (parked === null) return;
+    this.#parked = null;
+    this.#writeChunks(parked.chunks, parked.callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.#secure || this.#handle === null) {
+      this.transport.end();
+      callback();
+      return;
+    }
+    if (this.#parked !== null) {
+      // Let parked data go first; _final runs again once it is flushed.
+      this.#finalCallback = callback;
+      return;
+    }
+    const closeNotify = this.#handle.shutdown();
+    if (closeNotify !== null) this.#sendCiphertext(closeNotify);
+    this.transport.end();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    if (this.#reauth !== null) {
+      const reauth = this.#reauth;
+      this.#reauth = null;
+      clearTimeout(reauth.timer);
+      reauth.reject(error ?? this.destroyReason ?? ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket closed during re-authentication'));
+    }
+    const parked = this.#parked;
+    this.#parked = null;
+    // Data held by the gate is discarded: it was never authorized.
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#handle?.destroy();
+    this.#handle = null;
+    if (!this.transport.destroyed) this.transport.destroy();
+    parked?.callback(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket was destroyed before the data could be sent'));
+    this.#finalCallback?.(null);
+    this.#finalCallback = null;
+    callback(error);
+  }
+
+  #onTransportEnd(): void {
+    // Bytes the gate still holds were never authorized; end() does not release them.
+    if (!this.#closeNotifyReceived) this.#endReadable();
+  }
+
+  #onCloseNotify(): void {
+    this.#closeNotifyReceived = true;
+    this.#endReadable();
+  }
+
+  #endReadable(): void {
+    if (this.#held.length > 0 && this.#gateClosed()) {
+      // Keep them until the gate decides; if it opens, end follows the data.
+      this.once('gateopen', () => this.push(null));
+      return;
+    }
+    this.#flushHeld();
+    this.push(null);
+  }
+
+  // ---- gate ------------------------------------------------------------
+
+  #gateClosed(): boolean {
+    return this.#holds.size > 0;
+  }
+
+  /** Stop delivering inbound plaintext and sending outbound writes until released. */
+  hold(reason: string): void {
+    this.#holds.add(reason);
+  }
+
+  /** Remove one hold; when none remain, held data flows in order. */
+  release(reason: string): void {
+    if (!this.#holds.delete(reason) || this.#gateClosed() || this.destroyed) return;
+    this.emit('gateopen');
+    this.#flushHeld();
+    if (this.#held.length === 0 && this.readableLength < this.readableHighWaterMark) this.#resumeTransport();
+    this.#flushParked();
+    if (this.#finalCallback !== null && this.#parked === null) {
+      const callback = this.#finalCallback;
+      this.#finalCallback = null;
+      this._final(callback);
+    }
+  }
+
+  /** Whether the gate currently holds data (pending or lapsed authorization). */
+  get gateHeld(): boolean {
+    return this.#gateClosed();
+  }
+
+  // ---- handshake -------------------------------------------------------
+
+  #onClientHello(): void {
+    const servername = this.#handle?.getInfo().servername ?? '';
+    const callback = this.#options.SNICallback;
+    const resume = (error: Error | null, context?: SecureContext): void => {
+      if (this.destroyed || this.#handle === null) return;
+      if (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
+      this.#cycle(undefined);
+    };
+    if (callback === undefined || servername === '') {
+      process.nextTick(resume, null);
+      return;
+    }
+    try {
+      callback(servername, (error, context) => process.nextTick(resume, error ?? null, context));
+    } catch (error) {
+      resume(error as Error);
+    }
+  }
+
+  #onHandshakeDone(): void {
+    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    this.#info = null;
+    this.#peerCache = null;
+    const verifyError = this.#handle?.getVerifyError() ?? null;
+    const chain = this.#peerDer();
+    if (chain.length === 0) {
+      this.authorized = false;
+      this.authorizationError = this.#options.isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT';
+    } else if (verifyError !== null) {
+      this.authorized = false;
+      this.authorizationError = verifyError.code;
+    } else {
+      this.authorized = true;
+      this.authorizationError = null;
+      this.#context.rememberIntermediates(chain);
+    }
+    if (this.#handle?.getInfo().sessionReused && chain.length > 0 && verifyError === null) {
+      // OpenSSL skips verification on resumption; we do not (DESIGN.md section 4).
+      const outcome = this.#context.verifyChain(chain, this.#options.isServer ? 'sslclient' : 'sslserver');
+      this.authorized = outcome.ok;
+      this.authorizationError = outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED');
+    }
+    if (!this.#options.isServer && !this.#checkServerIdentity()) return;
+    if (!this.#options.isServer && this.#options.rejectUnauthorized !== false && !this.authorized) {
+      this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `server certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
+      return;
+    }
+    if (this.#options.isServer && this.#options.requestCert && this.#options.rejectUnauthorized && !this.authorized) {
+      this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `client certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
+      return;
+    }
+    this.#secure = true;
+    const authorizer = this.#options.authorizer;
+    if (authorizer === undefined) {
+      this.#announceSecure();
+      return;
+    }
+    authorizer.onSecure(this).then(
+      (allowed) => {
+        if (allowed && !this.destroyed) this.#announceSecure();
+      },
+      (error: Error) => this.#fail(error),
+    );
+  }
+
+  #announceSecure(): void {
+    this.release(kHandshakeHold);
+    this.emit(this.#options.isServer ? 'secure' : 'secureConnect');
+  }
+
+  #checkServerIdentity(): boolean {
+    const host = this.#options.servername;
+    if (host === undefined || !this.authorized) return true;
+    const check = this.#options.checkServerIdentity ?? tls.checkServerIdentity;
+    const certificate = this.getPeerCertificate();
+    const error = check(host, certificate as tls.PeerCertificate);
+    if (error === undefined) return true;
+    this.authorized = false;
+    this.authorizationError = (error as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
+    if (this.#options.rejectUnauthorized === false) return true;
+    this.#fail(ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', error.message, { cause: error }));
+    return false;
+  }
+
+  /** Is the TLS handshake complete (and authorized, when an authorizer runs)? */
+  get secureEstablished(): boolean {
+    return this.#secure;
+  }
+
+  // ---- re-authentication -----------------------------------------------
+
+  /**
+   * Server side: ask the live client for a fresh certificate (TLS 1.3
+   * post-handshake auth, TLS 1.2 renegotiation) and resolve with the new
+   * chain once it verified. Inbound data is held while the request is out.
+   * Concurrent calls share one request.
+   */
+  requestCertificate(options: { timeout?: number } = {}): Promise<PeerCertificateResult> {
+    if (this.#reauth !== null) return this.#reauth.promise;
+    const handle = this.#handle;
+    if (handle === null || this.destroyed) {
+      return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed'));
+    }
+    let request: Buffer | null;
+    try {
+      request = handle.requestCertificate();
+    } catch (error) {
+      return Promise.reject(asCoded(error));
+    }
+    this.hold(kReauthHold);
+    let resolve!: (result: PeerCertificateResult) => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<PeerCertificateResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const timeout = options.timeout ?? 5000;
+    const timer = setTimeout(() => {
+      const error = ctlsError('ERR_CTLS_REAUTH_TIMEOUT', `the peer did not answer the certificate request within ${timeout} ms`);
+      this.destroyReason = error;
+      this.#fail(error);
+    }, timeout);
+    timer.unref();
+    this.#reauth = { promise, resolve, reject, timer };
+    if (request !== null) this.#sendCiphertext(request);
+    return promise;
+  }
+
+  #onReauthDone(): void {
+    const reauth = this.#reauth;
+    this.#info = null;
+    this.#peerCache = null;
+    if (reauth === null) return;
+    this.#reauth = null;
+    clearTimeout(reauth.timer);
+    const der = this.#peerDer();
+    const verifyError = this.#handle?.getVerifyError() ?? null;
+    const result: PeerCertificateResult = {
+      chain: this.#peerX509(),
+      der,
+      verified: der.length > 0 && verifyError === null,
+    };
+    if (verifyError !== null) result.verifyError = verifyError.code;
+    if (result.verified) {
+      this.authorized = true;
+      this.authorizationError = null;
+      this.#context.rememberIntermediates(der);
+    }
+    this.emit('certificate', result);
+    // The authorizer (if any) holds the gate on its own until its decision.
+    this.release(kReauthHold);
+    reauth.resolve(result);
+  }
+
+  /** Is a certificate request outstanding? */
+  get reauthenticating(): boolean {
+    return this.#reauth !== null;
+  }
+
+  /** Client side: the identity presented at the next certificate request. */
+  setIdentity(identity: Identity): void {
+    if (identity === null || typeof identity !== 'object') throw ctlsError('ERR_CTLS_INVALID_OPTION', 'setIdentity needs { key, cert }');
+    const key = pemBuffer('key', identity.key);
+    const cert = pemBuffer('cert', identity.cert);
+    if (key === undefined || cert === undefined) throw ctlsError('ERR_CTLS_INVALID_OPTION', 'setIdentity needs both key and cert');
+    if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
+    try {
+      this.#handle.setIdentity(key, cert, identity.passphrase);
+    } catch (error) {
+      throw asCoded(error, 'ERR_CTLS_BAD_PEM');
+    }
+  }
+
+  // ---- failure ---------------------------------------------------------
+
+  #fail(error: Error): void {
+    if (this.destroyed) return;
+    if (this.destroyReason === null) this.destroyReason = error;
+    // Ship any alert OpenSSL queued before tearing the transport down.
+    const alert = this.#handle === null ? null : safeShutdownFlush(this.#handle);
+    if (alert !== null && !this.transport.destroyed) this.transport.end(alert);
+    if (!this.#secure && this.#options.isServer) {
+      // Handshake failures on a server surface as the server's tlsClientError.
+      this.emit('_tlsClientError', error);
+      this.destroy();
+      return;
+    }
+    // Never let a peer crash the process: an 'error' is only emitted when
+    // somebody listens; otherwise the reason stays in destroyReason.
+    if (this.listenerCount('error') > 0) this.destroy(error);
+    else this.destroy();
+  }
+
+  // ---- node:tls-shaped getters -----------------------------------------
+
+  #nativeInfo(): ReturnType<NativeTlsConnection['getInfo']> {
+    if (this.#info === null) this.#info = this.#handle?.getInfo() ?? {};
+    return this.#info;
+  }
+
+  #peerDer(): Buffer[] {
+    if (this.#peerCache === null) {
+      const der = this.#handle?.getPeerChain() ?? [];
+      this.#peerCache = { der, x509: [] };
+    }
+    return this.#peerCache.der;
+  }
+
+  #peerX509(): X509Certificate[] {
+    const der = this.#peerDer();
+    const cache = this.#peerCache!;
+    if (cache.x509.length !== der.length) cache.x509 = der.map((item) => new X509Certificate(item));
+    return cache.x509;
+  }
+
+  /** The peer's chain as crypto.X509Certificate objects, leaf first. */
+  getPeerCertificateChain(): X509Certificate[] {
+    return this.#peerX509();
+  }
+
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.#peerX509()[0];
+  }
+
+  getX509Certificate(): X509Certificate | undefined {
+    const der = this.#handle?.getOwnCertificate();
+    return der ? new X509Certificate(der) : undefined;
+  }
+
+  /** Shaped like node's tls.TLSSocket#getPeerCertificate(detailed). */
+  getPeerCertificate(detailed = false): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
+    const chain = this.#peerX509();
+    if (chain.length === 0) return {};
+    const objects = chain.map((certificate) => certificate.toLegacyObject() as tls.DetailedPeerCertificate);
+    if (!detailed) return objects[0]!;
+    for (let i = 0; i < objects.length; i++) {
+      const next = objects[i + 1];
+      const current = objects[i]!;
+      if (next !== undefined) current.issuerCertificate = next;
+      else if (chain[i]!.checkIssued(chain[i]!)) current.issuerCertificate = current;
+    }
+    return objects[0]!;
+  }
+
+  getProtocol(): string | null {
+    return this.#nativeInfo().protocol ?? null;
+  }
+
+  getCipher(): { name: string; standardName: string; version: string } | undefined {
+    return this.#nativeInfo().cipher;
+  }
+
+  get alpnProtocol(): string | false {
+    return this.#nativeInfo().alpnProtocol ?? false;
+  }
+
+  get servername(): string | false {
+    return this.#nativeInfo().servername ?? (this.#options.isServer ? false : (this.#options.servername ?? false));
+  }
+
+  isSessionReused(): boolean {
+    return this.#nativeInfo().sessionReused ?? false;
+  }
+
+  /** The latest resumable session (client side), to pass as `session` later. */
+  getSession(): Buffer | undefined {
+    return this.#session ?? this.#handle?.getSession() ?? undefined;
+  }
+
+  exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
+    if (!Number.isInteger(length) || length <= 0) throw ctlsError('ERR_CTLS_INVALID_OPTION', 'length must be a positive integer');
+    if (typeof label !== 'string') throw ctlsError('ERR_CTLS_INVALID_OPTION', 'label must be a string');
+    if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
+    return this.#handle.exportKeyingMaterial(length, label, context);
+  }
+
+  /** Whether a CRL past its nextUpdate was tolerated (best-effort revocation) during verification. */
+  get staleCrlSeen(): boolean {
+    return this.#handle?.getInfo().staleCrlSeen ?? false;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.transport.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.transport.remotePort;
+  }
+
+  get remoteFamily(): string | undefined {
+    return (this.transport as Partial<Socket>).remoteFamily;
+  }
+
+  get localAddress(): string | undefined {
+    return this.transport.localAddress;
+  }
+
+  get localPort(): number | undefined {
+    return this.transport.localPort;
+  }
+
+  address(): ReturnType<Socket['address']> | Record<string, never> {
+    return this.transport.address?.() ?? {};
+  }
+
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback !== undefined) this.once('timeout', callback);
+    if (this.transport.setTimeout === undefined) return this;
+    if (this.transport.listenerCount('timeout') === 0 || !this.#forwardingTimeout) {
+      this.#forwardingTimeout = true;
+      this.transport.on('timeout', () => this.emit('timeout'));
+    }
+    this.transport.setTimeout(ms);
+    return this;
+  }
+
+  #forwardingTimeout = false;
+
+  setNoDelay(noDelay?: boolean): this {
+    this.transport.setNoDelay?.(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.transport.setKeepAlive?.(enable, initialDelay);
+    return this;
+  }
+
+  ref(): this {
+    this.transport.ref?.();
+    return this;
+  }
+
+  unref(): this {
+    this.transport.unref?.();
+    return this;
+  }
+
+  /** node:net compatibility: a TLSSocket is connected once it exists. */
+  get connecting(): boolean {
+    return false;
+  }
+}
+
+function concatTail(chunks: Buffer[], skip: number): Buffer {
+  const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  return all.subarray(skip);
+}
+
+function safeShutdownFlush(handle: NativeTlsConnection): Buffer | null {
+  try {
+    // A cycle with no input drains any queued alert without new work.
+    const [, ciphertext] = handle.cycle(undefined);
+    return ciphertext;
+  } catch {
+    return null;
+  }
+}
+
+/** Turns the addon's fatal-error object into a coded library error. */
+export function tlsError(error: (Error & Record<string, unknown>) | null): ContinuousTlsError {
+  if (error === null) return ctlsError('ERR_CTLS_TLS', 'TLS connection failed');
+  const code = typeof error.code === 'string' ? error.code : 'ERR_CTLS_TLS';
+  const fields: { reason?: string; library?: string; opensslCode?: number } = {};
+  if (typeof error.reason === 'string') fields.reason = error.reason;
+  if (typeof error.library === 'string') fields.library = error.library;
+  if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
+  let finalCode = code;
+  let message = error.message;
+  if (typeof error.verifyError === 'string') {
+    finalCode = 'ERR_CTLS_CERT_VERIFY';
+    message = `peer certificate failed verification: ${error.verifyError} (${String(error.verifyMessage)})`;
+  } else if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
+    finalCode = 'ERR_CTLS_NO_PEER_CERTIFICATE';
+    message = 'the peer did not return a certificate';
+  }
+  const coded = new ContinuousTlsError(finalCode, message, fields);
+  if (typeof error.verifyError === 'string') (coded as ContinuousTlsError & { verifyError?: string }).verifyError = error.verifyError;
+  return coded;
+}
+
+function asCoded(error: unknown, fallback = 'ERR_CTLS_TLS'): Error {
+  if (error instanceof ContinuousTlsError) return error;
+  const err = error as Error & Record<string, unknown>;
+  const code = typeof err.code === 'string' ? err.code : fallback;
+  const fields: { reason?: string; library?: string; opensslCode?: number; cause: unknown } = { cause: err };
+  if (typeof err.reason === 'string') fields.reason = err.reason;
+  if (typeof err.library === 'string') fields.library = err.library;
+  if (typeof err.opensslCode === 'number') fields.opensslCode = err.opensslCode;
+  return new ContinuousTlsError(code, err.message, fields);
+}
