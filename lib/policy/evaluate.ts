@@ -1,0 +1,207 @@
+/**
+ * The one way the library asks a policy anything. It turns whatever a policy answers (a boolean, a
+ * DecisionLike, a promise of either, a throw) into a decision with an absolute expiry, and it fails
+ * closed: an error, a late answer or an answer that is not a decision is a denial, never an allow.
+ */
+import { performance } from 'node:perf_hooks';
+import { ContinuousTlsError, ctlsError } from '../errors.js';
+import type { AuthorizationInput, DecisionLike, Policy } from '../types.js';
+
+export const DEFAULT_POLICY_TIMEOUT_MS = 200;
+
+export interface EvaluateOptions {
+  /** How long the policy may take, default 200 ms; adapters get an AbortSignal that fires then. */
+  timeoutMs?: number;
+  /** Clock for expiresAt (epoch ms), default Date.now. */
+  now?: () => number;
+}
+
+export interface EvaluatedDecision {
+  allow: boolean;
+  reason: string;
+  /** Epoch ms; Infinity when the policy gave no TTL. */
+  expiresAt: number;
+  source: 'engine' | 'cache';
+  durationMs: number;
+  obligations?: Record<string, unknown>;
+  /** Why the policy failed (allow is then false): ERR_CTLS_POLICY_*, or an adapter's own code. */
+  error?: ContinuousTlsError;
+}
+
+/** A policy answer after normalization, before timing is attached. */
+export interface NormalizedDecision {
+  allow: boolean;
+  reason: string;
+  expiresAt: number;
+  source: 'engine' | 'cache';
+  obligations?: Record<string, unknown>;
+}
+
+/**
+ * What an adapter may additionally put in its answer: `source: 'cache'` marks a cached decision
+ * (the `cached()` wrapper does that on hits).
+ */
+export type SourcedDecisionLike = Exclude<DecisionLike, boolean> & { source?: 'engine' | 'cache' };
+
+export function isPolicy(x: unknown): x is Policy {
+  if (typeof x === 'function') return true;
+  return x !== null && typeof x === 'object' && typeof (x as { evaluate?: unknown }).evaluate === 'function';
+}
+
+/** The name used in reasons and audit events: the adapter's `name`, else the function's, else 'anonymous'. */
+export function policyName(p: Policy): string {
+  if (typeof p === 'function') return p.name !== '' ? p.name : 'anonymous';
+  return typeof p.name === 'string' && p.name !== '' ? p.name : 'anonymous';
+}
+
+/** Calls a policy once, without timeout or normalization: the raw answer or a thrown error. */
+export function invokePolicy(policy: Policy, input: AuthorizationInput, signal: AbortSignal): unknown {
+  return typeof policy === 'function' ? policy(input) : policy.evaluate(input, signal);
+}
+
+/**
+ * Turns a raw answer into a decision, or throws ERR_CTLS_POLICY_FAILED when it is not one. A missing
+ * reason becomes 'allowed' / 'denied'; `ttlMs` and `expiresAt` both bound the expiry.
+ */
+export function normalizeDecision(answer: unknown, now: () => number, name: string): NormalizedDecision {
+  if (answer === true) return { allow: true, reason: 'allowed', expiresAt: Infinity, source: 'engine' };
+  if (answer === false) return { allow: false, reason: 'denied', expiresAt: Infinity, source: 'engine' };
+  if (answer === null || typeof answer !== 'object' || typeof (answer as { allow?: unknown }).allow !== 'boolean') {
+    throw notADecision(name, answer);
+  }
+  const d = answer as SourcedDecisionLike;
+  let expiresAt = Infinity;
+  if (d.expiresAt !== undefined) {
+    if (typeof d.expiresAt !== 'number' || Number.isNaN(d.expiresAt)) throw notADecision(name, answer, 'expiresAt');
+    expiresAt = d.expiresAt;
+  }
+  if (d.ttlMs !== undefined) {
+    if (typeof d.ttlMs !== 'number' || !(d.ttlMs >= 0)) throw notADecision(name, answer, 'ttlMs');
+    expiresAt = Math.min(expiresAt, now() + d.ttlMs);
+  }
+  const out: NormalizedDecision = {
+    allow: d.allow,
+    reason: typeof d.reason === 'string' && d.reason !== '' ? d.reason : d.allow ? 'allowed' : 'denied',
+    expiresAt,
+    source: d.source === 'cache' ? 'cache' : 'engine',
+  };
+  if (d.obligations !== undefined) {
+    if (d.obligations === null || typeof d.obligations !== 'object') throw notADecision(name, answer, 'obligations');
+    out.obligations = d.obligations;
+  }
+  return out;
+}
+
+/**
+ * Runs a policy under a caller's signal and normalizes the answer; throws on failure. This is what
+ * composition uses (the outer evaluatePolicy owns the timeout). Rejects as soon as the signal aborts.
+ */
+export async function runPolicy(
+  policy: Policy, input: AuthorizationInput, signal: AbortSignal, now: () => number,
+): Promise<NormalizedDecision> {
+  return normalizeDecision(await askPolicy(policy, input, signal), now, policyName(policy));
+}
+
+/** The raw answer of a policy under a caller's signal: rejects with the signal's reason when it aborts. */
+export async function askPolicy(policy: Policy, input: AuthorizationInput, signal: AbortSignal): Promise<unknown> {
+  signal.throwIfAborted();
+  return raceSignal(invokePolicy(policy, input, signal), signal);
+}
+
+/**
+ * Asks `policy` about `input` and never rejects: every failure is a denial carrying an `error`.
+ * A synchronous policy costs no timer; a late synchronous answer still counts as a timeout.
+ */
+export async function evaluatePolicy(
+  policy: Policy, input: AuthorizationInput, options: EvaluateOptions = {},
+): Promise<EvaluatedDecision> {
+  const start = performance.now();
+  const { timeoutMs = DEFAULT_POLICY_TIMEOUT_MS, now = Date.now } = options;
+  if (!isPolicy(policy)) {
+    return failed(ctlsError('ERR_CTLS_INVALID_OPTION', 'The "policy" option must be a policy function or adapter'), start);
+  }
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+    return failed(ctlsError('ERR_CTLS_INVALID_OPTION', `The "timeoutMs" option must be a positive number (got ${String(timeoutMs)})`), start);
+  }
+  const name = policyName(policy);
+  const controller = new AbortController();
+  try {
+    let answer = invokePolicy(policy, input, controller.signal);
+    if (isThenable(answer)) {
+      answer = await withTimeout(answer, controller, timeoutMs, name);
+    } else if (performance.now() - start > timeoutMs) {
+      throw timeoutError(name, timeoutMs);
+    }
+    const d = normalizeDecision(answer, now, name) as EvaluatedDecision;
+    d.durationMs = performance.now() - start;
+    return d;
+  } catch (err) {
+    return failed(asPolicyError(err, name), start);
+  }
+}
+
+function failed(error: ContinuousTlsError, start: number): EvaluatedDecision {
+  return {
+    allow: false,
+    reason: error.code === 'ERR_CTLS_POLICY_TIMEOUT' ? 'policy-timeout' : 'policy-error',
+    expiresAt: Infinity,
+    source: 'engine',
+    durationMs: performance.now() - start,
+    error,
+  };
+}
+
+/** Coded library errors (a PDP's ERR_CTLS_PDP_HTTP, Cedar's ERR_CTLS_CEDAR …) keep their code. */
+function asPolicyError(err: unknown, name: string): ContinuousTlsError {
+  if (err instanceof ContinuousTlsError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return ctlsError('ERR_CTLS_POLICY_FAILED', `Policy "${name}" failed: ${message}`, { cause: err });
+}
+
+function withTimeout(answer: PromiseLike<unknown>, controller: AbortController, ms: number, name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const err = timeoutError(name, ms);
+      // Tell the adapter to stop (an HTTP request is cancelled), then answer without waiting for it.
+      controller.abort(err);
+      reject(err);
+    }, ms);
+    answer.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (err: unknown) => { clearTimeout(timer); reject(err); },
+    );
+  });
+}
+
+function raceSignal(answer: unknown, signal: AbortSignal): unknown {
+  if (!isThenable(answer)) return answer;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    answer.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
+      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err); },
+    );
+  });
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function';
+}
+
+function timeoutError(name: string, ms: number): ContinuousTlsError {
+  return ctlsError('ERR_CTLS_POLICY_TIMEOUT', `Policy "${name}" did not answer within ${ms} ms`);
+}
+
+function notADecision(name: string, answer: unknown, field?: string): ContinuousTlsError {
+  const what = field === undefined ? describe(answer) : `an invalid "${field}"`;
+  return ctlsError('ERR_CTLS_POLICY_FAILED', `Policy "${name}" answered ${what}, which is not a decision`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object without a boolean "allow"';
+  return `a ${typeof value}`;
+}
