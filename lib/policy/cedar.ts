@@ -1,0 +1,419 @@
+/**
+ * Cedar, embedded through @cedar-policy/cedar-wasm (its CommonJS `nodejs` build, loaded on first
+ * use: compiling the wasm module is not free and an app without Cedar should not pay for it).
+ *
+ * Policies are parsed once, with `preparsePolicySet`, into the wasm module's own store; each decision
+ * is one `statefulIsAuthorized` call that names the pre-parsed set, so no policy text crosses into
+ * wasm per request. Entities are checked once and kept as a ready array (cedar-wasm has no pre-parsed
+ * entity store, so they still cross per call: keep them few, put per-request facts in the context).
+ *
+ * Default mapping (override any part with `mapping`), see facts.ts:
+ *   principal = User::"<certificate subject CN, else token sub, else 'anonymous'>"
+ *   action    = Action::"<input.action, else HTTP method, else trigger>"
+ *   resource  = Resource::"<input.resource, else request path, else 'connection'>"
+ *   context   = contextFacts(input): app signals plus trigger, verified, reauthCount, ageMs,
+ *               protocol, remoteAddress, servername, method, path, certificate {…}, token {…};
+ *               converted by toCedarValue (no nulls; fractions become decimals).
+ *
+ * Hot reload (`file` or `dir` with `watch: true`): the directory is watched (a watch on the file
+ * itself would be lost when an editor or deploy tool replaces it by rename). A change is debounced,
+ * the sources are re-read and compiled into the spare one of two pre-parsed slots, and only when all
+ * of it is valid does one assignment make it current: a decision uses either the old or the new set,
+ * never a mix. An invalid change keeps the old set and emits 'error' (ERR_CTLS_CEDAR, with
+ * `diagnostics`). Write files by rename for a clean swap; an in-place write is seen as a partial file
+ * only if the write straddles the debounce window.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync, readdirSync, watch, existsSync, type FSWatcher } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
+import type { AuthorizationInput, PolicyAdapter } from '../types.js';
+import { actionName, contextFacts, resourceId, subjectId } from './facts.js';
+import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic } from './cedar-values.js';
+
+export type { CedarDiagnostic } from './cedar-values.js';
+export { toCedarValue } from './cedar-values.js';
+
+let wasm: typeof CedarWasm | undefined;
+function cedar(): typeof CedarWasm {
+  return (wasm ??= require('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm);
+}
+
+export interface CedarEntityUid {
+  type: string;
+  id: string;
+}
+
+export interface CedarMapping {
+  principal?(input: AuthorizationInput): CedarEntityUid;
+  action?(input: AuthorizationInput): CedarEntityUid;
+  resource?(input: AuthorizationInput): CedarEntityUid;
+  /** Plain values; converted with toCedarValue. */
+  context?(input: AuthorizationInput): Record<string, unknown>;
+}
+
+export interface CedarPolicyOptions {
+  /** Cedar policy text. Exactly one of policies, file, dir. */
+  policies?: string;
+  /** A file of Cedar policies. */
+  file?: string;
+  /**
+   * A directory: every `*.cedar` file in it (in name order), plus optional `entities.json` and a
+   * schema in `schema.cedarschema` (Cedar syntax) or `schema.cedarschema.json` (JSON).
+   */
+  dir?: string;
+  /** Reload file or dir when it changes. Default false. */
+  watch?: boolean;
+  /** Cedar schema (text or JSON). Policies are validated against it at every load. */
+  schema?: CedarWasm.Schema;
+  /** Entities (Cedar JSON format). */
+  entities?: CedarWasm.EntityJson[];
+  /** Check each request against the schema too (strict: undeclared context attributes fail). */
+  validateRequest?: boolean;
+  mapping?: CedarMapping;
+  /** Quiet time after the last change event before reloading. Default 25 ms. */
+  debounceMs?: number;
+  /** Name used in reasons and audit events. Default 'cedar'. */
+  name?: string;
+}
+
+/** A Cedar request with plain-JS context (what the PDP endpoint builds from an AuthZEN request). */
+export interface CedarRequest {
+  principal: CedarEntityUid;
+  action: CedarEntityUid;
+  resource: CedarEntityUid;
+  context: Record<string, unknown>;
+}
+
+export interface CedarAnswer {
+  allow: boolean;
+  /** The policies that determined the decision: the permits for an allow, the forbids for a deny. */
+  policies: string[];
+  /** Policies that errored during evaluation (Cedar skips them). */
+  errors: string[];
+}
+
+export type CedarError = ContinuousTlsError & { diagnostics: CedarDiagnostic[] };
+
+export interface CedarPolicyEvents {
+  /** A change was loaded: its version number and the sources it came from. */
+  reload: [info: { version: number; sources: string[] }];
+  /** A load failed; the previous policies stay in force. */
+  error: [err: CedarError];
+}
+
+interface Source {
+  name: string;
+  text: string;
+}
+
+interface Sources {
+  policies: Source[];
+  schema?: CedarWasm.Schema;
+  entities?: CedarWasm.EntityJson[];
+  /** Everything read, to skip reloads that change nothing (watchers fire several times per write). */
+  fingerprint: string;
+}
+
+interface Loaded {
+  psetId: string;
+  schemaName?: string;
+  entities: CedarWasm.EntityJson[];
+  fingerprint: string;
+  policyIds: string[];
+}
+
+const SCHEMA_TEXT = 'schema.cedarschema';
+const SCHEMA_JSON = 'schema.cedarschema.json';
+const ENTITIES = 'entities.json';
+let instances = 0;
+
+export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements PolicyAdapter {
+  readonly name: string;
+  readonly #options: CedarPolicyOptions;
+  readonly #slotPrefix = `continuous-tls-${++instances}`;
+  readonly #listeners = new Set<() => void>();
+  #loaded: Loaded;
+  #version = 1;
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: CedarPolicyOptions) {
+    super();
+    checkOptions(options);
+    this.#options = options;
+    this.name = options.name ?? 'cedar';
+    // Construction fails loudly: a server must not start with policies it cannot read.
+    try {
+      this.#loaded = this.#compile(this.#read(), 0);
+    } catch (err) {
+      if (err instanceof ContinuousTlsError) throw err;
+      throw cedarError(`Cedar policies could not be read: ${(err as Error).message}`, [], err);
+    }
+    if (options.watch) this.#startWatch();
+  }
+
+  /** Increments with every successful load. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Ids of the loaded policies: `@id("…")` when annotated, else `<file>#<n>` / `policy<n>`. */
+  get policyIds(): readonly string[] {
+    return this.#loaded.policyIds;
+  }
+
+  evaluate(input: AuthorizationInput): { allow: boolean; reason: string } {
+    const m = this.#options.mapping;
+    const answer = this.authorize({
+      principal: m?.principal ? m.principal(input) : { type: 'User', id: subjectId(input) },
+      action: m?.action ? m.action(input) : { type: 'Action', id: actionName(input) },
+      resource: m?.resource ? m.resource(input) : { type: 'Resource', id: resourceId(input) },
+      context: m?.context ? m.context(input) : contextFacts(input),
+    });
+    return { allow: answer.allow, reason: reasonOf(answer) };
+  }
+
+  /** One Cedar decision on an explicit request; throws ERR_CTLS_CEDAR when Cedar cannot evaluate it. */
+  authorize(request: CedarRequest): CedarAnswer {
+    if (this.#closed) throw ctlsError('ERR_CTLS_CEDAR', `Cedar policy "${this.name}" is closed`);
+    const loaded = this.#loaded;
+    const call: CedarWasm.StatefulAuthorizationCall = {
+      principal: request.principal,
+      action: request.action,
+      resource: request.resource,
+      context: toCedarRecord(request.context),
+      preparsedPolicySetId: loaded.psetId,
+      entities: loaded.entities,
+    };
+    if (loaded.schemaName !== undefined) {
+      call.preparsedSchemaName = loaded.schemaName;
+      call.validateRequest = this.#options.validateRequest ?? false;
+    }
+    const answer = cedar().statefulIsAuthorized(call);
+    if (answer.type === 'failure') {
+      throw cedarError(`Cedar could not evaluate the request: ${answer.errors.map((e) => e.message).join('; ')}`,
+        diagnosticsOf(answer.errors, 'request'));
+    }
+    const { decision, diagnostics } = answer.response;
+    return { allow: decision === 'allow', policies: diagnostics.reason, errors: diagnostics.errors.map((e) => e.policyId) };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Re-reads file or dir now. Resolves true when a new set was loaded, false when nothing changed
+   * or the change was invalid (then 'error' was emitted and the old set is still in force).
+   */
+  async reload(): Promise<boolean> {
+    if (this.#closed || this.#options.policies !== undefined) return false;
+    let sources: Sources;
+    try {
+      sources = this.#read();
+      if (sources.fingerprint === this.#loaded.fingerprint) return false;
+      this.#swap(this.#compile(sources, this.#version % 2 === 1 ? 1 : 0));
+    } catch (err) {
+      this.#reportError(err);
+      return false;
+    }
+    this.emit('reload', { version: this.#version, sources: sources.policies.map((s) => s.name) });
+    return true;
+  }
+
+  /** Replaces the policy text (for policies given as text); throws ERR_CTLS_CEDAR if invalid. */
+  setPolicies(text: string): void {
+    if (typeof text !== 'string') throw invalidOption('policies', 'a string of Cedar policies', text);
+    const sources: Sources = { policies: [{ name: 'policies', text }], fingerprint: text };
+    if (this.#options.schema !== undefined) sources.schema = this.#options.schema;
+    if (this.#options.entities !== undefined) sources.entities = this.#options.entities;
+    this.#swap(this.#compile(sources, this.#version % 2 === 1 ? 1 : 0));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watcher?.close();
+    clearTimeout(this.#debounce);
+    this.#listeners.clear();
+    // cedar-wasm has no way to drop a pre-parsed set: overwrite both slots with empty ones.
+    for (const slot of [0, 1]) cedar().preparsePolicySet(`${this.#slotPrefix}-${slot}`, {});
+  }
+
+  #swap(next: Loaded): void {
+    // The one assignment that makes the new set current (decisions are synchronous, so none is
+    // half-way through the old set now).
+    this.#loaded = next;
+    this.#version++;
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (err) {
+        process.emitWarning(`A Cedar onChange listener threw: ${String(err)}`, 'ContinuousTlsWarning');
+      }
+    }
+  }
+
+  #reportError(err: unknown): void {
+    const e = err instanceof ContinuousTlsError
+      ? err as CedarError
+      : cedarError(`Cedar policies could not be reloaded: ${err instanceof Error ? err.message : String(err)}`, [], err);
+    // An 'error' event nobody listens to would throw and take the server down over a typo in a
+    // policy file; the old policies are still in force, so a warning is enough then.
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    else process.emitWarning(e.message, { type: 'ContinuousTlsWarning', code: e.code });
+  }
+
+  #startWatch(): void {
+    const dir = this.#options.dir !== undefined ? resolve(this.#options.dir) : dirname(resolve(this.#options.file!));
+    const file = this.#options.file !== undefined ? basename(this.#options.file) : undefined;
+    const relevant = (name: string | null): boolean =>
+      name === null || (file !== undefined ? name === file : name.endsWith('.cedar') || name === ENTITIES || name.startsWith('schema.'));
+    this.#watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (!relevant(name)) return;
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 25);
+    });
+    this.#watcher.on('error', (err) => this.#reportError(err));
+  }
+
+  #read(): Sources {
+    const o = this.#options;
+    if (o.policies !== undefined) {
+      return withOptional({ policies: [{ name: 'policies', text: o.policies }], fingerprint: o.policies }, o);
+    }
+    if (o.file !== undefined) {
+      const text = readFileSync(o.file, 'utf8');
+      return withOptional({ policies: [{ name: basename(o.file), text }], fingerprint: text }, o);
+    }
+    return readDir(o.dir!, o);
+  }
+
+  /** Parses and checks everything into pre-parsed slot `slot`; throws ERR_CTLS_CEDAR on any problem. */
+  #compile(sources: Sources, slot: number): Loaded {
+    const c = cedar();
+    const { set, ids, owner } = splitPolicies(sources.policies);
+    const loaded: Loaded = { psetId: `${this.#slotPrefix}-${slot}`, entities: sources.entities ?? [], fingerprint: sources.fingerprint, policyIds: ids };
+    if (sources.schema !== undefined) {
+      const schemaText = typeof sources.schema === 'string' ? sources.schema : undefined;
+      const parsed = c.checkParseSchema(sources.schema);
+      if (parsed.type === 'failure') throw cedarError('The Cedar schema is invalid', diagnosticsOf(parsed.errors, 'schema', schemaText));
+      const validation = c.validate({ schema: sources.schema, policies: set });
+      if (validation.type === 'failure') throw cedarError('Cedar policy validation failed', diagnosticsOf(validation.errors, 'schema'));
+      const problems = validation.validationErrors.flatMap((v) => diagnosticsOf([v.error], owner.get(v.policyId) ?? 'policies', undefined, v.policyId));
+      if (problems.length > 0) throw cedarError('Cedar policies do not validate against the schema', problems);
+      loaded.schemaName = loaded.psetId;
+      const pre = c.preparseSchema(loaded.schemaName, sources.schema);
+      if (pre.type === 'failure') throw cedarError('The Cedar schema is invalid', diagnosticsOf(pre.errors, 'schema', schemaText));
+    }
+    const entities = c.checkParseEntities({ entities: loaded.entities, schema: sources.schema ?? null });
+    if (entities.type === 'failure') throw cedarError('Cedar entities are invalid', diagnosticsOf(entities.errors, 'entities'));
+    const pre = c.preparsePolicySet(loaded.psetId, set);
+    if (pre.type === 'failure') throw cedarError('Cedar policies are invalid', diagnosticsOf(pre.errors, 'policies'));
+    return loaded;
+  }
+}
+
+export function cedarPolicy(options: CedarPolicyOptions): CedarPolicy {
+  return new CedarPolicy(options);
+}
+
+/**
+ * Splits each source into its policies and gives every policy a stable id: its `@id("…")`
+ * annotation, else `<source>#<n>` (or `policy<n>` for inline text, Cedar's own naming).
+ */
+function splitPolicies(sources: Source[]): { set: CedarWasm.PolicySet; ids: string[]; owner: Map<string, string> } {
+  const c = cedar();
+  const staticPolicies: Record<string, string> = {};
+  const templates: Record<string, string> = {};
+  const owner = new Map<string, string>();
+  for (const source of sources) {
+    const parts = c.policySetTextToParts(source.text);
+    if (parts.type === 'failure') {
+      const diagnostics = diagnosticsOf(parts.errors, source.name, source.text);
+      throw cedarError(`Cedar policies in ${source.name} are invalid: ${diagnostics.map(formatDiagnostic).join('; ')}`, diagnostics);
+    }
+    const prefix = source.name === 'policies' ? 'policy' : `${source.name}#`;
+    const add = (into: Record<string, string>, text: string, n: number): void => {
+      const json = c.policyToJson(text);
+      const id = (json.type === 'success' ? json.json.annotations?.['id'] : undefined) ?? `${prefix}${n}`;
+      if (owner.has(id)) throw cedarError(`Cedar policy id "${id}" is used twice`, [{ source: source.name, policyId: id, message: 'duplicate policy id' }]);
+      owner.set(id, source.name);
+      into[id] = text;
+    };
+    parts.policies.forEach((text, n) => add(staticPolicies, text, n));
+    parts.policy_templates.forEach((text, n) => add(templates, text, n));
+  }
+  return { set: { staticPolicies, templates }, ids: Object.keys(staticPolicies), owner };
+}
+
+function readDir(dir: string, o: CedarPolicyOptions): Sources {
+  const names = readdirSync(dir).filter((n) => n.endsWith('.cedar')).sort();
+  const policies = names.map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') }));
+  const sources: Sources = { policies, fingerprint: policies.map((p) => `${p.name}\0${p.text}`).join('\0') };
+  const schemaText = readIfExists(join(dir, SCHEMA_TEXT));
+  const schemaJson = readIfExists(join(dir, SCHEMA_JSON));
+  const entitiesJson = readIfExists(join(dir, ENTITIES));
+  if (schemaText !== undefined) sources.schema = schemaText;
+  else if (schemaJson !== undefined) sources.schema = parseJson(schemaJson, SCHEMA_JSON) as CedarWasm.Schema;
+  else if (o.schema !== undefined) sources.schema = o.schema;
+  if (entitiesJson !== undefined) sources.entities = parseJson(entitiesJson, ENTITIES) as CedarWasm.EntityJson[];
+  else if (o.entities !== undefined) sources.entities = o.entities;
+  sources.fingerprint += `\0${schemaText ?? schemaJson ?? ''}\0${entitiesJson ?? ''}`;
+  return sources;
+}
+
+function withOptional(sources: Sources, o: CedarPolicyOptions): Sources {
+  if (o.schema !== undefined) sources.schema = o.schema;
+  if (o.entities !== undefined) sources.entities = o.entities;
+  return sources;
+}
+
+function readIfExists(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}
+
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw cedarError(`${source} is not valid JSON`, [{ source, message: (err as Error).message }]);
+  }
+}
+
+function reasonOf(a: CedarAnswer): string {
+  const errored = a.errors.length > 0 ? ` (errored: ${a.errors.join(', ')})` : '';
+  if (a.allow) return `cedar: permit ${a.policies.join(', ')}`;
+  if (a.policies.length > 0) return `cedar: forbid ${a.policies.join(', ')}${errored}`;
+  return `cedar: no permit${errored}`;
+}
+
+function cedarError(message: string, diagnostics: CedarDiagnostic[], cause?: unknown): CedarError {
+  const detail = diagnostics.length > 0 && !message.includes(': ') ? `: ${diagnostics.map(formatDiagnostic).join('; ')}` : '';
+  return Object.assign(ctlsError('ERR_CTLS_CEDAR', message + detail, { cause }), { diagnostics });
+}
+
+function checkOptions(o: CedarPolicyOptions): void {
+  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+  const given = (['policies', 'file', 'dir'] as const).filter((k) => o[k] !== undefined);
+  if (given.length !== 1) throw invalidOption('policies', 'given exactly once, as policies, file or dir', given.length === 0 ? undefined : given.join(' and '));
+  for (const k of given) if (typeof o[k] !== 'string') throw invalidOption(k, 'a string', o[k]);
+  if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidOption('watch', 'a boolean', o.watch);
+  if (o.watch && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
+  if (o.entities !== undefined && !Array.isArray(o.entities)) throw invalidOption('entities', 'an array of Cedar entities', o.entities);
+  if (o.schema !== undefined && (o.schema === null || (typeof o.schema !== 'string' && typeof o.schema !== 'object'))) {
+    throw invalidOption('schema', 'Cedar schema text or JSON', o.schema);
+  }
+  if (o.debounceMs !== undefined && (typeof o.debounceMs !== 'number' || !(o.debounceMs >= 0))) throw invalidOption('debounceMs', 'a number >= 0', o.debounceMs);
+  if (o.mapping !== undefined) {
+    if (o.mapping === null || typeof o.mapping !== 'object') throw invalidOption('mapping', 'an object of functions', o.mapping);
+    for (const k of ['principal', 'action', 'resource', 'context'] as const) {
+      if (o.mapping[k] !== undefined && typeof o.mapping[k] !== 'function') throw invalidOption(`mapping.${k}`, 'a function', o.mapping[k]);
+    }
+  }
+  if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
+}
