@@ -160,8 +160,10 @@ export class SecureContext {
   #applyTrust(): void {
     const ca = this.#usesDefaultRoots ? Buffer.from(tls.rootCertificates.join('\n')) : this.#ca;
     const info = this.#crl === undefined ? [] : parseCrl(this.#crl);
-    wrapPemErrors(() =>
-      this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: false, allowStaleCrl: this.#revocation === 'best-effort' }),
+    // The addon says which input ('ca' or 'crl') it could not parse.
+    wrapPemErrors(
+      () => this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: false, allowStaleCrl: this.#revocation === 'best-effort' }),
+      (which) => which,
     );
     this.#crlInfo = info;
   }
@@ -175,10 +177,17 @@ export class SecureContext {
 
   #configureCiphers(options: SecureContextOptions): void {
     const handle = this[kHandle];
-    if (options.ciphers !== undefined) handle.setCiphers(requireString('ciphers', options.ciphers));
-    if (options.ciphersuites !== undefined) handle.setCiphersuites(requireString('ciphersuites', options.ciphersuites));
+    if (options.ciphers !== undefined) {
+      const list = requireString('ciphers', options.ciphers);
+      rejectedBy('ciphers', () => handle.setCiphers(list));
+    }
+    if (options.ciphersuites !== undefined) {
+      const list = requireString('ciphersuites', options.ciphersuites);
+      rejectedBy('ciphersuites', () => handle.setCiphersuites(list));
+    }
     if (options.ecdhCurve !== undefined && options.ecdhCurve !== 'auto') {
-      handle.setGroups(requireString('ecdhCurve', options.ecdhCurve));
+      const list = requireString('ecdhCurve', options.ecdhCurve);
+      rejectedBy('ecdhCurve', () => handle.setGroups(list));
     }
     if (options.ALPNProtocols !== undefined) handle.setAlpnProtocols(alpnWire(options.ALPNProtocols));
   }
@@ -194,10 +203,14 @@ export class SecureContext {
       const name = keys.length > 1 ? `key[${index}]` : 'key';
       const isObject = typeof entry === 'object' && !Buffer.isBuffer(entry);
       const key = pemBuffer(name, isObject ? (entry as KeyObjectInput).pem : entry);
-      const cert = pemBuffer(keys.length > 1 ? `cert[${index}]` : 'cert', certs[index]);
+      const certName = keys.length > 1 ? `cert[${index}]` : 'cert';
+      const cert = pemBuffer(certName, certs[index]);
       const passphrase = isObject ? ((entry as KeyObjectInput).passphrase ?? options.passphrase) : options.passphrase;
       if (key === undefined || cert === undefined) throw invalidOption(name, 'a PEM key with a matching cert', entry);
-      wrapPemErrors(() => this[kHandle].addIdentity(key, cert, passphrase), name);
+      wrapPemErrors(
+        () => this[kHandle].addIdentity(key, cert, passphrase),
+        (which) => (which === 'cert' ? certName : name),
+      );
     });
   }
 
@@ -262,26 +275,48 @@ function parseCrl(pem: Buffer): CrlInfo[] {
   try {
     return native.crlInfo(pem);
   } catch (error) {
-    throw asPemError(error, 'crl');
+    throw asPemError(error, () => 'crl');
   }
 }
 
-function wrapPemErrors(action: () => void, option?: string): void {
+type NativeError = Error & { code?: string; reason?: string; library?: string; opensslCode?: number; option?: string };
+
+/**
+ * Runs a native PEM-consuming call; its error is re-coded and names the
+ * option, chosen by `optionName` from the input the addon reports as bad.
+ */
+function wrapPemErrors(action: () => void, optionName: (which: string | undefined) => string | undefined): void {
   try {
     action();
   } catch (error) {
-    throw asPemError(error, option);
+    throw asPemError(error, optionName);
   }
 }
 
-function asPemError(error: unknown, option?: string): Error {
-  const err = error as Error & { code?: string; reason?: string; library?: string; opensslCode?: number };
-  if (err instanceof ContinuousTlsError) return err;
-  const code = err.code === 'ERR_CTLS_INVALID_OPTION' ? 'ERR_CTLS_INVALID_OPTION' : 'ERR_CTLS_BAD_PEM';
-  const where = option === undefined ? '' : ` in option "${option}"`;
+/** Runs a native setter whose OpenSSL error only says why, and names the option in it. */
+function rejectedBy(option: string, action: () => void): void {
+  try {
+    action();
+  } catch (error) {
+    const err = error as NativeError;
+    if (err instanceof ContinuousTlsError) throw err;
+    throw ctlsError('ERR_CTLS_INVALID_OPTION', `The "${option}" option is invalid: ${err.reason ?? err.message}`, openSslFields(err));
+  }
+}
+
+function openSslFields(err: NativeError): { reason?: string; library?: string; opensslCode?: number; cause: unknown } {
   const fields: { reason?: string; library?: string; opensslCode?: number; cause: unknown } = { cause: err };
   if (err.reason !== undefined) fields.reason = err.reason;
   if (err.library !== undefined) fields.library = err.library;
   if (err.opensslCode !== undefined) fields.opensslCode = err.opensslCode;
-  return ctlsError(code, `${err.message}${where}`, fields);
+  return fields;
+}
+
+function asPemError(error: unknown, optionName: (which: string | undefined) => string | undefined): Error {
+  const err = error as NativeError;
+  if (err instanceof ContinuousTlsError) return err;
+  const code = err.code === 'ERR_CTLS_INVALID_OPTION' ? 'ERR_CTLS_INVALID_OPTION' : 'ERR_CTLS_BAD_PEM';
+  const option = optionName(err.option);
+  const where = option === undefined ? '' : ` in option "${option}"`;
+  return ctlsError(code, `${err.message}${where}`, openSslFields(err));
 }

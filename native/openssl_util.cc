@@ -151,7 +151,9 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   Napi::Buffer<char> cert_buffer = cert_pem.As<Napi::Buffer<char>>();
   std::vector<X509Pointer> certificates = ReadCertificates(cert_buffer.Data(), cert_buffer.Length());
   if (certificates.empty()) {
-    OpenSSLError(env, "no certificate found in cert", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+    Napi::Error error = OpenSSLError(env, "no certificate found in cert", "ERR_CTLS_BAD_PEM");
+    error.Value().Set("option", "cert");  // which input was bad, for the TS message
+    error.ThrowAsJavaScriptException();
     return false;
   }
   std::string passphrase;
@@ -160,8 +162,10 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   identity->key = ReadPrivateKey(key_buffer.Data(), key_buffer.Length(),
                                  has_passphrase ? &passphrase : nullptr);
   if (!identity->key) {
-    OpenSSLError(env, "could not read the private key (bad PEM or wrong passphrase)",
-                 "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+    Napi::Error error = OpenSSLError(env, "could not read the private key (bad PEM or wrong passphrase)",
+                                     "ERR_CTLS_BAD_PEM");
+    error.Value().Set("option", "key");
+    error.ThrowAsJavaScriptException();
     return false;
   }
   identity->chain.reset(sk_X509_new_null());

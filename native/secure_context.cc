@@ -125,7 +125,9 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
     std::vector<X509Pointer> cas = ReadCertificates(pem.Data(), pem.Length());
     if (cas.empty()) {
       sk_X509_NAME_free(client_ca_names);
-      OpenSSLError(env, "no certificate found in ca", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+      Napi::Error error = OpenSSLError(env, "no certificate found in ca", "ERR_CTLS_BAD_PEM");
+      error.Value().Set("option", "ca");  // which input was bad, for the TS message
+      error.ThrowAsJavaScriptException();
       return env.Undefined();
     }
     for (const X509Pointer& ca : cas) {
@@ -140,7 +142,9 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
     std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
     if (crls.empty()) {
       sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
-      OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
+      Napi::Error error = OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM");
+      error.Value().Set("option", "crl");
+      error.ThrowAsJavaScriptException();
       return env.Undefined();
     }
     for (const X509CrlPointer& crl : crls) X509_STORE_add_crl(store.get(), crl.get());
