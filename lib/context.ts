@@ -50,6 +50,11 @@ export interface VerifyOutcome {
 const kHandle = Symbol('continuous-tls.secureContextHandle');
 const versionNumbers = native.versions;
 const MAX_REMEMBERED_INTERMEDIATES = 256;
+// Intermediates seen in verified chains, so a resumed session (whose ticket
+// holds only the leaf) can still be revalidated. Shared by every context: a
+// client resuming with `session` usually runs on a new context, and an
+// untrusted intermediate grants nothing unless it chains to a context's CAs.
+const rememberedIntermediates = new Map<string, Buffer>();
 
 export class SecureContext {
   readonly [kHandle]: NativeSecureContext;
@@ -59,9 +64,6 @@ export class SecureContext {
   #crlInfo: CrlInfo[] = [];
   #revocation: RevocationMode;
   #usesDefaultRoots: boolean;
-  // Intermediates seen in verified chains, so a resumed session (whose ticket
-  // holds only the leaf) can still be revalidated against the store.
-  #intermediates = new Map<string, Buffer>();
 
   constructor(options: SecureContextOptions = {}, isServer = false) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
@@ -129,7 +131,10 @@ export class SecureContext {
   verifyChain(chain: ReadonlyArray<Buffer | X509Certificate>, purpose: 'sslclient' | 'sslserver' = 'sslclient'): VerifyOutcome {
     const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
     if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
-    const result = this[kHandle].verifyChain(der, purpose, [...this.#intermediates.values()]);
+    // A lone leaf (a resumed session) gets the remembered intermediates; a
+    // presented chain carries its own, and decoding extras costs per call.
+    const extra = der.length === 1 ? [...rememberedIntermediates.values()] : undefined;
+    const result = this[kHandle].verifyChain(der, purpose, extra);
     if (result.ok) return { ok: true };
     return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
   }
@@ -139,12 +144,12 @@ export class SecureContext {
     for (let i = 1; i < chain.length; i++) {
       const der = chain[i]!;
       const key = der.toString('base64', 0, Math.min(der.length, 96)) + der.length;
-      if (this.#intermediates.has(key)) continue;
-      if (this.#intermediates.size >= MAX_REMEMBERED_INTERMEDIATES) {
-        const oldest = this.#intermediates.keys().next().value;
-        if (oldest !== undefined) this.#intermediates.delete(oldest);
+      if (rememberedIntermediates.has(key)) continue;
+      if (rememberedIntermediates.size >= MAX_REMEMBERED_INTERMEDIATES) {
+        const oldest = rememberedIntermediates.keys().next().value;
+        if (oldest !== undefined) rememberedIntermediates.delete(oldest);
       }
-      this.#intermediates.set(key, der);
+      rememberedIntermediates.set(key, der);
     }
   }
 
