@@ -15,9 +15,9 @@ export interface OpenSSLErrorFields {
 
 export class ContinuousTlsError extends Error {
   readonly code: string;
-  reason?: string;
-  library?: string;
-  opensslCode?: number;
+  declare reason?: string;
+  declare library?: string;
+  declare opensslCode?: number;
   constructor(code: string, message: string, fields: OpenSSLErrorFields & { cause?: unknown } = {}) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
     this.code = code;

@@ -10,3 +10,7 @@ export { ContinuousTlsError, errorCodes } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { opensslVersion } from './native.js';
 export type * from './types.js';
+export { reauthorize, attach } from './reauthorize.js';
+export type { Attachment, AttachOptions, ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent } from './reauthorize.js';
+export { Authorizer } from './authorizer.js';
+export { Scheduler } from './schedule.js';

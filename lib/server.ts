@@ -3,12 +3,25 @@
  * terminated by the addon, mirroring node:tls.createServer.
  */
 import * as net from 'node:net';
-import { invalidOption } from './errors.js';
+import { ctlsError, invalidOption } from './errors.js';
 import { SecureContext, contextHandle, type SecureContextOptions } from './context.js';
 import { TLSSocket, type SocketAuthorizer } from './socket.js';
-import type { PemInput } from './pem.js';
+import { pemBuffer, type PemInput } from './pem.js';
+import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authorizer.js';
+import { OwnedSubject } from './subject.js';
+import { registerAuthorizer } from './registry.js';
+import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './revocation.js';
+import type { Decision, Policy } from './types.js';
 
-export interface ServerOptions extends SecureContextOptions {
+export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
+  /** PEM CRL(s), or a file source that reloads on change: { file, watch: true }. */
+  crl?: PemInput | CrlFileOptions;
+  /** Decides every connection at the handshake and at each re-check (default: allow what verifies). */
+  policy?: Policy;
+  /** When and how live connections are re-checked. */
+  reauthorize?: ReauthorizeSchedule;
+  /** ms one policy evaluation may take before it counts as a denial (default 200). */
+  policyTimeout?: number;
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   /** ms the handshake may take before the connection is dropped (node's default: 120 s). */
@@ -27,8 +40,11 @@ const kAuthorizer = Symbol('continuous-tls.serverAuthorizer');
 
 export class Server extends net.Server {
   readonly secureContext: SecureContext;
+  /** The authorization engine deciding every connection of this server. */
+  readonly authorizer: Authorizer;
   readonly #options: ServerOptions;
   readonly #live = new Set<TLSSocket>();
+  readonly #crlSource: CrlFileSource | null = null;
   [kAuthorizer]: SocketAuthorizer | undefined;
 
   constructor(options: ServerOptions = {}, listener?: SecureConnectionListener) {
@@ -36,7 +52,38 @@ export class Server extends net.Server {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
     validateServerOptions(options);
     this.#options = options;
-    this.secureContext = options.secureContext ?? new SecureContext(options, true);
+    const { crl, ...contextOptions } = options;
+    let initialCrl: Buffer | undefined;
+    if (isCrlFileOptions(crl)) {
+      this.#crlSource = new CrlFileSource(crl, (pem) => this.setCrl(pem), (error) => this.#reportError(error));
+      initialCrl = this.#crlSource.load() ?? undefined;
+      if (initialCrl === undefined) throw ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${crl.file} could not be loaded`);
+      this.#crlSource.markApplied(initialCrl);
+    } else {
+      initialCrl = pemBuffer('crl', crl);
+    }
+    this.secureContext = options.secureContext ?? new SecureContext({ ...contextOptions, ...(initialCrl === undefined ? {} : { crl: initialCrl }) }, true);
+    const requestCert = options.requestCert ?? false;
+    this.authorizer = new Authorizer({
+      trust: this.secureContext,
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      ...(options.reauthorize === undefined ? {} : { reauthorize: options.reauthorize }),
+      ...(options.policyTimeout === undefined ? {} : { policyTimeout: options.policyTimeout }),
+      requireVerified: options.rejectUnauthorized ?? true,
+      requireCertificate: requestCert && (options.rejectUnauthorized ?? true),
+    });
+    this.authorizer.on('decision', (event: DecisionEvent, socket: TLSSocket) => this.emit('decision', event, socket));
+    this.authorizer.on('warning', (warning: Error) => this.emit('warning', warning));
+    this[kAuthorizer] = {
+      onSecure: (socket) => {
+        registerAuthorizer(socket, this.authorizer);
+        return this.authorizer.admit(new OwnedSubject(socket)).then((decision) => decision.allow);
+      },
+    };
+    this.once('close', () => {
+      this.#crlSource?.close();
+      this.authorizer.close();
+    });
     if (options.SNICallback !== undefined) {
       contextHandle(this.secureContext).enableClientHelloPause();
     }
@@ -69,21 +116,40 @@ export class Server extends net.Server {
     return [...this.#live];
   }
 
-  /** Replace the trusted CAs for every new verification. */
-  setCa(ca: PemInput | undefined): void {
+  /**
+   * Replace the trusted CAs. Every live connection is revalidated at once;
+   * the returned promise resolves with their new decisions.
+   */
+  setCa(ca: PemInput | undefined): Promise<Decision[]> {
     this.secureContext.setCa(ca);
     this.emit('trustChange', 'ca');
+    return this.authorizer.trustChanged();
   }
 
-  /** Replace the CRLs for every new verification. */
-  setCrl(crl: PemInput | undefined): void {
+  /**
+   * Replace the CRLs. Every live connection is revalidated at once: a revoked
+   * peer is cut before any further byte of it is delivered.
+   */
+  setCrl(crl: PemInput | undefined): Promise<Decision[]> {
     this.secureContext.setCrl(crl);
     this.emit('trustChange', 'crl');
+    return this.authorizer.trustChanged();
   }
 
-  /** Internal: the authorization engine hooks every new socket through this. */
-  setSocketAuthorizer(authorizer: SocketAuthorizer | undefined): void {
-    this[kAuthorizer] = authorizer;
+  /** Swap the policy; every live connection is re-decided with it at once. */
+  setPolicy(policy: Policy | undefined): Promise<Decision[]> {
+    return this.authorizer.setPolicy(policy);
+  }
+
+  /** Reads the CRL file source again now (it also reloads by itself when watched). */
+  reloadCrl(): void {
+    this.#crlSource?.reload();
+  }
+
+  #reportError(error: Error): void {
+    // A bad CRL file must not crash a server that has no 'error' listener.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error);
   }
 
   get ticketKeys(): Buffer | undefined {

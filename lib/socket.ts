@@ -16,6 +16,8 @@ import { ContinuousTlsError, ctlsError } from './errors.js';
 import { native, type NativeTlsConnection } from './native.js';
 import { contextHandle, type SecureContext } from './context.js';
 import { pemBuffer } from './pem.js';
+import { authorizerOf } from './registry.js';
+import type { Decision } from './types.js';
 
 const EVENTS = native.events;
 
@@ -117,6 +119,9 @@ export class TLSSocket extends Duplex {
     this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
     if (options.identity !== undefined) this.setIdentity(options.identity);
 
+    // Handshake and re-authentication flights are small and latency-bound;
+    // Nagle would hold them back for a delayed ACK (~40 ms).
+    transport.setNoDelay?.(true);
     transport.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
     transport.on('end', () => this.#onTransportEnd());
     transport.on('error', (error: Error) => this.#fail(error));
@@ -339,11 +344,15 @@ export class TLSSocket extends Duplex {
   #endReadable(): void {
     if (this.#held.length > 0 && this.#gateClosed()) {
       // Keep them until the gate decides; if it opens, end follows the data.
-      this.once('gateopen', () => this.push(null));
+      this.once('gateopen', () => this.#endReadable());
       return;
     }
     this.#flushHeld();
     this.push(null);
+    // Without allowHalfOpen the peer's end closes us too, even when nobody
+    // consumes the readable side (Duplex only does that on 'end', which
+    // needs a reader).
+    if (!this.allowHalfOpen && !this.writableEnded) this.end();
   }
 
   // ---- gate ------------------------------------------------------------
@@ -465,6 +474,11 @@ export class TLSSocket extends Duplex {
     if (this.#options.rejectUnauthorized === false) return true;
     this.#fail(ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', error.message, { cause: error }));
     return false;
+  }
+
+  /** The connection's current authorization decision (null before the first one). */
+  get decision(): Decision | null {
+    return authorizerOf(this)?.decisionOf(this) ?? null;
   }
 
   /** Is the TLS handshake complete (and authorized, when an authorizer runs)? */

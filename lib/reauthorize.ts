@@ -1,0 +1,151 @@
+/**
+ * reauthorize(socket, options): re-decide one live connection now, on either
+ * tier. attach(server, options): continuous authorization for an unmodified
+ * node:tls / node:https server (revalidation only; see DESIGN.md section 1).
+ */
+import * as tls from 'node:tls';
+import { ctlsError, invalidOption } from './errors.js';
+import { SecureContext, type RevocationMode } from './context.js';
+import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authorizer.js';
+import { AttachedSubject, OwnedSubject } from './subject.js';
+import { authorizerOf, registerAuthorizer } from './registry.js';
+import { TLSSocket } from './socket.js';
+import type { PemInput } from './pem.js';
+import type { Decision, Policy } from './types.js';
+
+export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent };
+
+/**
+ * Re-decide `socket` now. fresh: true asks the live peer for a new
+ * certificate first (owned server sockets); otherwise the presented chain is
+ * revalidated against today's trust store, CRLs and clock, then the policy
+ * runs. A denial destroys the socket with ERR_CTLS_DEAUTHORIZED unless
+ * destroyOnDeny is false. Concurrent calls on one socket share one evaluation.
+ */
+export async function reauthorize(socket: TLSSocket | tls.TLSSocket, options: ReauthorizeOptions = {}): Promise<Decision> {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  if (socket.destroyed) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
+  if (socket instanceof TLSSocket && socket.isServer && authorizerOf(socket) === undefined) {
+    // The client may finish its handshake before the server does: wait for ours.
+    await untilSecure(socket);
+  }
+  const known = authorizerOf(socket);
+  if (known !== undefined) return known.reauthorize(socket, options);
+  if (socket instanceof TLSSocket) {
+    // A client socket from connect(): it checks the server's certificate.
+    if (!socket.secureEstablished) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the handshake has not completed');
+    const authorizer = clientAuthorizerFor(socket.secureContext);
+    registerAuthorizer(socket, authorizer);
+    await authorizer.admit(new OwnedSubject(socket));
+    return authorizer.reauthorize(socket, options);
+  }
+  if (socket instanceof tls.TLSSocket) {
+    throw ctlsError('ERR_CTLS_INVALID_OPTION', 'this node:tls socket is not tracked: attach(server, { ca, crl, policy }) its server first');
+  }
+  throw invalidOption('socket', 'a continuous-tls TLSSocket or an attached node:tls socket', socket);
+}
+
+function untilSecure(socket: TLSSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onSecure = (): void => {
+      socket.removeListener('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      socket.removeListener('secure', onSecure);
+      reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket closed before its handshake was authorized'));
+    };
+    socket.once('secure', onSecure);
+    socket.once('close', onClose);
+  });
+}
+
+const clientAuthorizers = new WeakMap<SecureContext, Authorizer>();
+
+function clientAuthorizerFor(context: SecureContext): Authorizer {
+  let authorizer = clientAuthorizers.get(context);
+  if (authorizer === undefined) {
+    authorizer = new Authorizer({ trust: context, reauthorize: { every: 0, onExpiry: false }, requireCertificate: true });
+    clientAuthorizers.set(context, authorizer);
+  }
+  return authorizer;
+}
+
+export interface AttachOptions {
+  /** The CAs the attachment revalidates against (usually the server's own `ca`). */
+  ca: PemInput;
+  crl?: PemInput;
+  revocation?: RevocationMode;
+  policy?: Policy;
+  reauthorize?: ReauthorizeSchedule;
+  policyTimeout?: number;
+  /** Deny peers without a certificate (default true: attach is for mTLS servers). */
+  requireCertificate?: boolean;
+}
+
+export interface Attachment {
+  readonly authorizer: Authorizer;
+  setCa(ca: PemInput): Promise<Decision[]>;
+  setCrl(crl: PemInput | undefined): Promise<Decision[]>;
+  setPolicy(policy: Policy | undefined): Promise<Decision[]>;
+  connections(): Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
+  /** Stop tracking (connections stay open, no more re-checks). */
+  detach(): void;
+}
+
+/**
+ * Adds interval, expiry and revocation re-checks to an existing node:tls or
+ * node:https server. Its connections are paused while a decision is pending
+ * and destroyed when denied.
+ */
+export function attach(server: tls.Server, options: AttachOptions): Attachment {
+  if (!(server instanceof tls.Server)) throw invalidOption('server', 'a node:tls or node:https Server', server);
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  if (options.ca === undefined) throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
+  const trust = new SecureContext(
+    { ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) },
+    true,
+  );
+  const authorizer = new Authorizer({
+    trust,
+    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    ...(options.reauthorize === undefined ? {} : { reauthorize: options.reauthorize }),
+    ...(options.policyTimeout === undefined ? {} : { policyTimeout: options.policyTimeout }),
+    requireVerified: true,
+    requireCertificate: options.requireCertificate ?? true,
+  });
+  const onSecure = (socket: tls.TLSSocket): void => {
+    registerAuthorizer(socket, authorizer);
+    // Runs before the app's own listener (prepended), so the socket is
+    // paused before the app can start reading it.
+    void authorizer.admit(new AttachedSubject(socket, true));
+  };
+  const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
+  const warn = (warning: Error): boolean => server.emit('warning', warning);
+  server.prependListener('secureConnection', onSecure);
+  authorizer.on('decision', forward);
+  authorizer.on('warning', warn);
+  return {
+    authorizer,
+    setCa(ca) {
+      trust.setCa(ca);
+      return authorizer.trustChanged();
+    },
+    setCrl(crl) {
+      trust.setCrl(crl);
+      return authorizer.trustChanged();
+    },
+    setPolicy(policy) {
+      return authorizer.setPolicy(policy);
+    },
+    connections() {
+      return authorizer.connections() as Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
+    },
+    detach() {
+      server.removeListener('secureConnection', onSecure);
+      authorizer.removeListener('decision', forward);
+      authorizer.removeListener('warning', warn);
+      authorizer.close();
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The authorizer's view of a connection, whoever terminates its TLS: our own
+ * TLSSocket (owned tier) or an unmodified node:tls socket (attached tier).
+ */
+import { X509Certificate } from 'node:crypto';
+import type * as tls from 'node:tls';
+import { ctlsError } from './errors.js';
+import type { TLSSocket } from './socket.js';
+import type { ConnectionInfo } from './types.js';
+
+export interface AuthorizationSubject {
+  readonly kind: 'owned' | 'attached';
+  /** The socket users hold (events are emitted on it). */
+  readonly socket: TLSSocket | tls.TLSSocket;
+  /** Our side is the server, so the peer's chain is checked for client use. */
+  readonly isServer: boolean;
+  readonly createdAt: number;
+  readonly destroyed: boolean;
+  peerChain(): X509Certificate[];
+  /** OpenSSL's own verdict from the handshake or fresh exchange, when it is ours to trust. */
+  exchangeVerdict(): { ok: boolean; code?: string } | null;
+  hold(reason: string): void;
+  release(reason: string): void;
+  /** Ask the peer for a new certificate; rejects with a coded error. */
+  requestFresh(timeoutMs: number): Promise<void>;
+  info(): Omit<ConnectionInfo, 'ageMs' | 'reauthCount'>;
+  destroy(error: Error): void;
+}
+
+export class OwnedSubject implements AuthorizationSubject {
+  readonly kind = 'owned' as const;
+  readonly socket: TLSSocket;
+  #freshVerdict: { ok: boolean; code?: string } | null = null;
+  #handshakeVerdictUsed = false;
+
+  constructor(socket: TLSSocket) {
+    this.socket = socket;
+  }
+
+  get isServer(): boolean {
+    return this.socket.isServer;
+  }
+
+  get createdAt(): number {
+    return this.socket.createdAt;
+  }
+
+  get destroyed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  peerChain(): X509Certificate[] {
+    return this.socket.getPeerCertificateChain();
+  }
+
+  exchangeVerdict(): { ok: boolean; code?: string } | null {
+    if (this.#freshVerdict !== null) {
+      const verdict = this.#freshVerdict;
+      this.#freshVerdict = null;
+      return verdict;
+    }
+    if (!this.#handshakeVerdictUsed) {
+      this.#handshakeVerdictUsed = true;
+      // A resumed session was re-verified by TLSSocket against today's store.
+      return this.socket.authorized ? { ok: true } : { ok: false, code: this.socket.authorizationError ?? 'UNSPECIFIED' };
+    }
+    return null;
+  }
+
+  hold(reason: string): void {
+    this.socket.hold(reason);
+  }
+
+  release(reason: string): void {
+    this.socket.release(reason);
+  }
+
+  async requestFresh(timeoutMs: number): Promise<void> {
+    if (!this.socket.isServer) {
+      throw ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'a client cannot ask the server for a new certificate; use fresh: false');
+    }
+    const result = await this.socket.requestCertificate({ timeout: timeoutMs });
+    this.#freshVerdict = result.verified ? { ok: true } : { ok: false, code: result.verifyError ?? 'UNSPECIFIED' };
+  }
+
+  info(): Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> {
+    const socket = this.socket;
+    const cipher = socket.getCipher();
+    const info: Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> = {
+      servername: socket.servername,
+      alpnProtocol: socket.alpnProtocol,
+      protocol: socket.getProtocol(),
+    };
+    if (socket.remoteAddress !== undefined) info.remoteAddress = socket.remoteAddress;
+    if (cipher !== undefined) info.cipher = cipher.standardName;
+    return info;
+  }
+
+  destroy(error: Error): void {
+    this.socket.destroyReason = error;
+    if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);
+    else this.socket.destroy();
+  }
+}
+
+/**
+ * node:tls sockets expose no post-handshake auth and no way to hold decrypted
+ * data inside the stream, so the attached tier pauses the socket while a
+ * decision is pending and revalidates the chain it already has.
+ */
+export class AttachedSubject implements AuthorizationSubject {
+  readonly kind = 'attached' as const;
+  readonly socket: tls.TLSSocket;
+  readonly isServer: boolean;
+  readonly createdAt = Date.now();
+  #holds = new Set<string>();
+  #wasPaused = false;
+
+  constructor(socket: tls.TLSSocket, isServer: boolean) {
+    this.socket = socket;
+    this.isServer = isServer;
+  }
+
+  get destroyed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  peerChain(): X509Certificate[] {
+    const chain: X509Certificate[] = [];
+    let current = this.socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
+    const seen = new Set<string>();
+    while (current && 'raw' in current && current.raw && !seen.has(current.fingerprint256)) {
+      seen.add(current.fingerprint256);
+      const certificate = new X509Certificate(current.raw);
+      // Node ends a detailed chain with the root pointing at itself; the root
+      // comes from the trust store, not from what the peer presented.
+      if (chain.length > 0 && certificate.checkIssued(certificate)) break;
+      chain.push(certificate);
+      current = current.issuerCertificate;
+    }
+    return chain;
+  }
+
+  exchangeVerdict(): null {
+    // node:tls verified against its own CA option; the attachment's trust store decides.
+    return null;
+  }
+
+  hold(reason: string): void {
+    if (this.#holds.size === 0) {
+      this.#wasPaused = this.socket.isPaused();
+      this.socket.pause();
+    }
+    this.#holds.add(reason);
+  }
+
+  release(reason: string): void {
+    if (!this.#holds.delete(reason) || this.#holds.size > 0) return;
+    if (!this.#wasPaused && !this.socket.destroyed) this.socket.resume();
+  }
+
+  requestFresh(timeoutMs: number): Promise<void> {
+    const socket = this.socket;
+    if (socket.getProtocol() === 'TLSv1.3' || !this.isServer) {
+      return Promise.reject(
+        ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'node:tls offers no post-handshake authentication; fresh re-authentication needs the owned tier on TLS 1.3'),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(ctlsError('ERR_CTLS_REAUTH_TIMEOUT', `renegotiation did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      const started = socket.renegotiate({ requestCert: true, rejectUnauthorized: false }, (error) => {
+        clearTimeout(timer);
+        if (error) reject(ctlsError('ERR_CTLS_TLS', `renegotiation failed: ${error.message}`, { cause: error }));
+        else resolve();
+      });
+      if (started === false) {
+        clearTimeout(timer);
+        reject(ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'node:tls refused to start a renegotiation'));
+      }
+    });
+  }
+
+  info(): Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> {
+    const socket = this.socket as tls.TLSSocket & { servername?: string | false };
+    const cipher = socket.getCipher();
+    const info: Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> = {
+      servername: socket.servername ?? false,
+      alpnProtocol: socket.alpnProtocol ?? false,
+      protocol: socket.getProtocol(),
+    };
+    if (socket.remoteAddress !== undefined) info.remoteAddress = socket.remoteAddress;
+    if (cipher) info.cipher = cipher.standardName;
+    return info;
+  }
+
+  destroy(error: Error): void {
+    (this.socket as tls.TLSSocket & { destroyReason?: Error }).destroyReason = error;
+    if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);
+    else this.socket.destroy();
+  }
+}
