@@ -1,0 +1,245 @@
+/**
+ * External decision points over HTTP: OpenID AuthZEN Authorization API 1.0 and OPA's Data API.
+ * Both fail closed through evaluatePolicy: every transport or format problem throws a coded error
+ * (pdp-client.ts), which evaluatePolicy turns into a denial.
+ */
+import { ctlsError, invalidOption } from '../errors.js';
+import type { AuthorizationInput, DecisionLike, PolicyAdapter } from '../types.js';
+import { DEFAULT_POLICY_TIMEOUT_MS } from './evaluate.js';
+import { actionName, contextFacts, jsonInput, resourceId, subjectId } from './facts.js';
+import { PdpClient, type PdpTlsOptions } from './pdp-client.js';
+
+export type { PdpTlsOptions } from './pdp-client.js';
+
+/** AuthZEN 1.0 information model: one access request (subject, action, resource, context). */
+export interface AuthzenRequest {
+  subject: { type: string; id: string; properties?: Record<string, unknown> };
+  action: { name: string; properties?: Record<string, unknown> };
+  resource: { type: string; id: string; properties?: Record<string, unknown> };
+  context?: Record<string, unknown>;
+}
+
+/** AuthZEN 1.0 Access Evaluation response: `decision` is required, `context` optional (reasons …). */
+export interface AuthzenResponse {
+  decision: boolean;
+  context?: Record<string, unknown>;
+}
+
+export interface AuthzenMapping {
+  subject?(input: AuthorizationInput): AuthzenRequest['subject'];
+  action?(input: AuthorizationInput): AuthzenRequest['action'];
+  resource?(input: AuthorizationInput): AuthzenRequest['resource'];
+  context?(input: AuthorizationInput): Record<string, unknown>;
+}
+
+interface CommonOptions {
+  /** Base URL of the decision point; a path prefix is kept (https://pdp.example/authz). */
+  url: string;
+  /** Per call, default 200 ms. The caller's evaluatePolicy timeout also cancels the call. */
+  timeoutMs?: number;
+  /** mTLS (and a private CA) for the connection to the decision point. */
+  tls?: PdpTlsOptions;
+  headers?: Record<string, string>;
+  connections?: number;
+  name?: string;
+}
+
+export interface AuthzenPolicyOptions extends CommonOptions {
+  mapping?: AuthzenMapping;
+  /**
+   * Coalesce the decisions asked within one turn of the event loop into one Access Evaluations
+   * call (AuthZEN Access Evaluations API), e.g. when a CRL update re-checks every live connection. `maxSize` caps a batch
+   * (default 64). Default false.
+   */
+  batch?: boolean | { maxSize?: number };
+}
+
+export interface OpaPolicyOptions extends CommonOptions {
+  /** The rule to query, e.g. 'authz/allow' -> POST /v1/data/authz/allow. Default 'authz/allow'. */
+  path?: string;
+  /** Build OPA's `input` yourself; default jsonInput(input) from facts.ts (no raw credentials). */
+  input?(input: AuthorizationInput): unknown;
+}
+
+export interface HttpPolicy extends PolicyAdapter {
+  readonly name: string;
+  close(): Promise<void>;
+}
+
+const EVALUATION = '/access/v1/evaluation';
+const EVALUATIONS = '/access/v1/evaluations';
+
+/**
+ * The default AuthZEN mapping mirrors Cedar's (facts.ts), so that a request decided by the
+ * `continuous-tls pdp` endpoint reaches Cedar exactly as it would embedded:
+ * subject {type 'User', id subjectId}, action {name actionName}, resource {type 'Resource', id
+ * resourceId}, context contextFacts (which carries certificate facts and token claims).
+ */
+export function authzenRequest(input: AuthorizationInput, mapping: AuthzenMapping = {}): AuthzenRequest {
+  return {
+    subject: mapping.subject ? mapping.subject(input) : { type: 'User', id: subjectId(input) },
+    action: mapping.action ? mapping.action(input) : { name: actionName(input) },
+    resource: mapping.resource ? mapping.resource(input) : { type: 'Resource', id: resourceId(input) },
+    context: mapping.context ? mapping.context(input) : contextFacts(input),
+  };
+}
+
+export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
+  checkCommon(options);
+  const { mapping = {}, batch = false } = options;
+  if (mapping === null || typeof mapping !== 'object') throw invalidOption('mapping', 'an object of functions', mapping);
+  const maxSize = typeof batch === 'object' && batch !== null ? batch.maxSize ?? 64 : 64;
+  if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize }', batch);
+  if (!Number.isInteger(maxSize) || maxSize < 1) throw invalidOption('batch.maxSize', 'a positive integer', maxSize);
+  const client = clientOf(options);
+  const where = `${client.origin}${client.basePath}`;
+  const single = async (request: AuthzenRequest, signal?: AbortSignal): Promise<DecisionLike> =>
+    toDecision(await client.postJson(EVALUATION, request, signal), where);
+  const batcher = batch === false ? undefined : new Batcher(client, maxSize, where);
+  return {
+    name: options.name ?? `authzen(${where})`,
+    evaluate(input, signal) {
+      const request = authzenRequest(input, mapping);
+      return batcher ? batcher.ask(request, signal) : single(request, signal);
+    },
+    close: () => client.close(),
+  };
+}
+
+export function opaPolicy(options: OpaPolicyOptions): HttpPolicy {
+  checkCommon(options);
+  const { path = 'authz/allow', input: buildInput = jsonInput } = options;
+  if (typeof path !== 'string' || !/^[\w-][\w.-]*(\/[\w-][\w.-]*)*$/.test(path.replace(/^\/+|\/+$/g, ''))) {
+    throw invalidOption('path', "a rule path like 'authz/allow'", path);
+  }
+  if (typeof buildInput !== 'function') throw invalidOption('input', 'a function', buildInput);
+  const rule = path.replace(/^\/+|\/+$/g, '');
+  const client = clientOf(options);
+  const where = `${client.origin}${client.basePath}/v1/data/${rule}`;
+  return {
+    name: options.name ?? `opa(${where})`,
+    async evaluate(input, signal) {
+      const answer = await client.postJson(`/v1/data/${rule}`, { input: buildInput(input) }, signal);
+      return opaDecision(answer, where, rule);
+    },
+    close: () => client.close(),
+  };
+}
+
+/** AuthZEN evaluation response -> decision. A `reason_admin` (or plain `reason`) in context becomes the reason. */
+export function toDecision(answer: unknown, where: string): DecisionLike {
+  if (answer === null || typeof answer !== 'object' || typeof (answer as { decision?: unknown }).decision !== 'boolean') {
+    throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${where} answered without a boolean "decision"`);
+  }
+  const { decision, context } = answer as AuthzenResponse;
+  const out: DecisionLike = { allow: decision, reason: authzenReason(context) ?? `authzen: ${decision ? 'permit' : 'deny'}` };
+  if (context !== null && typeof context === 'object' && !Array.isArray(context)) out.obligations = context;
+  return out;
+}
+
+function authzenReason(context: Record<string, unknown> | undefined): string | undefined {
+  if (context === null || typeof context !== 'object') return undefined;
+  const admin = context['reason_admin'];
+  if (admin !== null && typeof admin === 'object') {
+    const text = (admin as Record<string, unknown>)['en'] ?? Object.values(admin)[0];
+    if (typeof text === 'string') return text;
+  }
+  return typeof context['reason'] === 'string' ? context['reason'] : undefined;
+}
+
+/** OPA Data API: `result` is the rule's value, absent when the rule is undefined for this input. */
+function opaDecision(answer: unknown, where: string, rule: string): DecisionLike {
+  if (answer === null || typeof answer !== 'object' || !('result' in answer)) {
+    throw ctlsError('ERR_CTLS_PDP_MALFORMED', `OPA ${where} answered no "result": rule ${rule} is undefined for this input (missing default?)`);
+  }
+  const result = (answer as { result: unknown }).result;
+  if (typeof result === 'boolean') return { allow: result, reason: `opa: ${rule} ${result ? 'allow' : 'deny'}` };
+  if (result !== null && typeof result === 'object' && typeof (result as { allow?: unknown }).allow === 'boolean') {
+    const r = result as { allow: boolean; reason?: unknown; ttlMs?: unknown; obligations?: unknown };
+    const out: DecisionLike = { allow: r.allow, reason: typeof r.reason === 'string' ? r.reason : `opa: ${rule} ${r.allow ? 'allow' : 'deny'}` };
+    if (typeof r.ttlMs === 'number') out.ttlMs = r.ttlMs;
+    if (r.obligations !== null && typeof r.obligations === 'object') out.obligations = r.obligations as Record<string, unknown>;
+    return out;
+  }
+  throw ctlsError('ERR_CTLS_PDP_MALFORMED', `OPA ${where} answered a result that is neither a boolean nor { allow }`);
+}
+
+interface Pending {
+  request: AuthzenRequest;
+  resolve(d: DecisionLike): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Micro-batching for the AuthZEN Access Evaluations API: requests asked in the same event-loop turn share one call. Each
+ * caller's own signal still settles its promise at once; the batch call itself runs under the
+ * adapter's timeout.
+ */
+class Batcher {
+  #queue: Pending[] = [];
+  #scheduled = false;
+  readonly #client: PdpClient;
+  readonly #maxSize: number;
+  readonly #where: string;
+
+  constructor(client: PdpClient, maxSize: number, where: string) {
+    this.#client = client;
+    this.#maxSize = maxSize;
+    this.#where = where;
+  }
+
+  ask(request: AuthzenRequest, signal?: AbortSignal): Promise<DecisionLike> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      this.#queue.push({ request, resolve, reject });
+      if (this.#queue.length >= this.#maxSize) this.#flush();
+      else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const items = this.#queue;
+    this.#queue = [];
+    if (items.length === 0) return;
+    void this.#send(items).catch((err: unknown) => { for (const item of items) item.reject(err); });
+  }
+
+  async #send(items: Pending[]): Promise<void> {
+    if (items.length === 1) {
+      const only = items[0]!;
+      only.resolve(toDecision(await this.#client.postJson(EVALUATION, only.request), this.#where));
+      return;
+    }
+    const answer = await this.#client.postJson(EVALUATIONS, { evaluations: items.map((i) => i.request) });
+    const evaluations = (answer as { evaluations?: unknown } | null)?.evaluations;
+    if (!Array.isArray(evaluations) || evaluations.length !== items.length) {
+      throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${this.#where} answered ${items.length} evaluations with something else`);
+    }
+    items.forEach((item, i) => {
+      try {
+        item.resolve(toDecision(evaluations[i], this.#where));
+      } catch (err) {
+        item.reject(err);
+      }
+    });
+  }
+}
+
+function checkCommon(o: CommonOptions): void {
+  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+  if (typeof o.url !== 'string') throw invalidOption('url', 'a string', o.url);
+  if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
+}
+
+function clientOf(o: CommonOptions): PdpClient {
+  const opts: ConstructorParameters<typeof PdpClient>[0] = { url: o.url, timeoutMs: o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS };
+  if (o.tls !== undefined) opts.tls = o.tls;
+  if (o.headers !== undefined) opts.headers = o.headers;
+  if (o.connections !== undefined) opts.connections = o.connections;
+  return new PdpClient(opts);
+}
