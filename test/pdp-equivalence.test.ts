@@ -2,7 +2,7 @@
 // separate process reached over AuthZEN), before and after a hot reload of the policies directory.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { cedarPolicy } from '../dist/policy/cedar.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { authzenPolicy } from '../dist/policy/http-pdp.js';
@@ -68,7 +68,6 @@ async function compare(t: Test, embedded: Parameters<typeof evaluatePolicy>[0], 
   }
   return rows;
 }
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('embedded and remote agree, and agree again after a reload', async (t) => {
   const dir = tempDir(t);
