@@ -476,9 +476,12 @@ function freshFailureReason(code: string | undefined): string {
   }
 }
 
+/** A trust change flushes a cached() policy's DecisionCache (or any adapter with flush()). */
 function flushPolicyCache(policy: Policy | undefined): void {
-  const flush = (policy as { flush?: unknown } | undefined)?.flush;
-  if (typeof flush === 'function') (flush as () => void).call(policy);
+  const adapter = policy as { flush?: unknown; cache?: { flush?: unknown } } | undefined;
+  if (typeof adapter?.flush === 'function') (adapter.flush as () => void).call(policy);
+  const cache = adapter?.cache;
+  if (cache !== undefined && typeof cache.flush === 'function') (cache.flush as () => void).call(cache);
 }
 
 export function deauthorizedError(decision: Decision): ContinuousTlsError {
