@@ -81,6 +81,15 @@ interface ConnectionState {
   denied: boolean;
 }
 
+interface VerifyCacheEntry {
+  ok: boolean;
+  code?: string;
+  at: number;
+  generation: number;
+  /** The context's CRL list when the verdict was made: replaced on every setCa/setCrl/setRevocation. */
+  store: readonly unknown[];
+}
+
 const HOLD_DECISION = 'decision';
 const HOLD_LAPSED = 'lapsed';
 const VERIFY_CACHE_MS = 1000;
@@ -95,7 +104,7 @@ export class Authorizer extends EventEmitter {
   #requireCertificate: boolean;
   #states = new Map<object, ConnectionState>();
   #trustGeneration = 0;
-  #verifyCache = new Map<string, { ok: boolean; code?: string; at: number; generation: number }>();
+  #verifyCache = new Map<string, VerifyCacheEntry>();
   #staleWarned = new Set<string>();
   #unsubscribePolicy: (() => void) | null = null;
 
@@ -300,9 +309,14 @@ export class Authorizer extends EventEmitter {
     const leaf = chain[0]!;
     const key = `${leaf.fingerprint256}/${chain.length}`;
     const cached = this.#verifyCache.get(key);
-    if (cached !== undefined && cached.generation === this.#trustGeneration && now - cached.at < VERIFY_CACHE_MS) return cached;
+    // The store may also change behind our back (app code calling
+    // server.secureContext.setCrl directly): a verdict about an older store is no verdict.
+    const store = this.trust.crls;
+    if (cached !== undefined && cached.generation === this.#trustGeneration && cached.store === store && now - cached.at < VERIFY_CACHE_MS) {
+      return cached;
+    }
     const outcome = this.trust.verifyChain(chain, subject.isServer ? 'sslclient' : 'sslserver');
-    const entry: { ok: boolean; code?: string; at: number; generation: number } = { ok: outcome.ok, at: now, generation: this.#trustGeneration };
+    const entry: VerifyCacheEntry = { ok: outcome.ok, at: now, generation: this.#trustGeneration, store };
     if (outcome.code !== undefined) entry.code = outcome.code;
     this.#verifyCache.set(key, entry);
     if (this.#verifyCache.size > 10_000) this.#verifyCache.clear();
@@ -338,6 +352,9 @@ export class Authorizer extends EventEmitter {
     if (!decision.allow) {
       state.denied = true;
       this.#cancelTasks(state);
+      // A denied connection kept open (destroyOnDeny: false) passes nothing
+      // either way until a later decision allows it again.
+      subject.hold(HOLD_LAPSED);
       subject.socket.emit('deauthorized', decision);
       if (options.destroyOnDeny !== false && !subject.destroyed) subject.destroy(deauthorizedError(decision));
       return;
