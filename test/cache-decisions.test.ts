@@ -10,7 +10,9 @@ t.test('the default key names certificate, token subject, action and resource', 
   const alice = certInput(certs.clientCert, 'GET', '/a');
   const key = defaultCacheKey(alice);
   t.equal(key, `${alice.peer.certificate!.fingerprint256}||GET|/a`);
-  t.equal(defaultCacheKey(tokenInput({ sub: 'bob' }, 'POST', '/b')), '|bob|POST|/b');
+  t.equal(defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')), '|bob@10-70#|POST|/b');
+  t.not(defaultCacheKey(tokenInput({ sub: 'bob', iat: 11, exp: 71 }, 'POST', '/b')), defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')),
+    'another token of the same subject is another key (its claims may differ)');
   const both = certInput(certs.clientCert, 'GET', '/a', { token: { sub: 'carol' } });
   t.not(defaultCacheKey(both), key, 'another token subject over the same certificate is another key');
 });

@@ -2,12 +2,12 @@
  * A decision cache: bounded LRU with a TTL per entry. A hit is one string concatenation and one Map
  * lookup, and it returns an answer object built when the entry was stored, so it allocates nothing.
  *
- * Default key: `<certificate fingerprint256>|<token sub>|<action>|<resource>`, each part empty when
- * absent, action and resource as in facts.ts (action falls back to the HTTP method, then to the
- * trigger). Both identities are in the key, so a token for another user over the same client
- * certificate never hits an entry made for the first. The default key does NOT contain
- * `input.context` or other token claims: a policy that reads risk signals or claims needs a `key`
- * function that includes them (or no cache), or it would be answered from stale facts.
+ * Default key: `<certificate fingerprint256>|<token sub@iat-exp#jti>|<action>|<resource>`, each part
+ * empty when absent, action and resource as in facts.ts (action falls back to the HTTP method, then
+ * to the trigger). Both identities are in the key, so another token over the same client certificate
+ * never hits an entry made for the first. The default key does NOT contain `input.context`: a policy
+ * that reads risk signals needs a `key` function that includes them (or no cache), or it would be
+ * answered from stale facts.
  *
  * Expiry of an entry: the earliest of the decision's own expiresAt, the certificate's notAfter, the
  * token's `exp`, and now + ttlMs (allow) or denyTtlMs (deny, shorter by default, so a fixed problem is
@@ -15,7 +15,7 @@
  */
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../types.js';
 import { invalidOption } from '../errors.js';
-import { actionName, notAfter, resourceId, tokenSubject } from './facts.js';
+import { actionName, notAfter, resourceId } from './facts.js';
 import { isPolicy, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export interface DecisionCacheOptions {
@@ -56,7 +56,21 @@ interface Entry {
 export function defaultCacheKey(input: AuthorizationInput): string {
   // fingerprint256 is computed once per X509Certificate object and memoized by node.
   const fp = input.peer.certificate?.fingerprint256 ?? '';
-  return `${fp}|${tokenSubject(input) ?? ''}|${actionName(input)}|${resourceId(input)}`;
+  return `${fp}|${tokenKey(input.token)}|${actionName(input)}|${resourceId(input)}`;
+}
+
+/**
+ * One token's identity: sub, iat, exp and jti. Claims never change within a token, so keying on
+ * the token (not just its subject) keeps a decision that read `scope` or `acr` from being reused
+ * for another token of the same user; a refreshed token simply misses once.
+ */
+function tokenKey(token: Record<string, unknown> | undefined): string {
+  if (token === undefined) return '';
+  return `${str(token['sub'])}@${str(token['iat'])}-${str(token['exp'])}#${str(token['jti'])}`;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
 }
 
 export class DecisionCache {

@@ -1,0 +1,330 @@
+/**
+ * Per-request authorization for REST APIs: node:http(s) (a handler wrapper), Express (middleware)
+ * and Fastify (a plugin). Every request is decided from the mTLS identity of its connection, an
+ * optional short-lived bearer JWT, the method and path, and app-supplied risk signals, through the
+ * same policy interface (and decision cache) as connections.
+ *
+ * Answers:
+ * - missing / invalid / expired token -> 401, `WWW-Authenticate: Bearer error="invalid_token"`
+ *   (RFC 6750 §3, §3.1);
+ * - a denial carrying a step-up obligation -> 401 with a challenge (see StepUpObligation);
+ * - any other denial, including a policy that failed or timed out -> 403;
+ * - every error body is RFC 9457 `application/problem+json` {type, title, status, detail};
+ * - allowed -> the handler runs, with the decision on `req.authorization`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { X509Certificate } from 'node:crypto';
+import { ctlsError, invalidOption } from './errors.js';
+import { DecisionCache, cached } from './policy/cache.js';
+import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from './policy/evaluate.js';
+import { notAfter } from './policy/facts.js';
+import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from './types.js';
+import { TokenVerifier, type JwtOptions, type TokenResult } from './http-token.js';
+
+export type { JwtOptions } from './http-token.js';
+
+/**
+ * A policy asks for step-up by denying with `obligations: { stepUp: StepUpObligation }`.
+ * - `claims`: a claims challenge, answered as `error="insufficient_claims", claims="<base64url of
+ *   the JSON>"`, the way Microsoft Entra continuous access evaluation challenges clients.
+ * - otherwise `acrValues` / `maxAge`: RFC 9470 §3 `error="insufficient_user_authentication"` with
+ *   `acr_values` and `max_age`.
+ */
+export interface StepUpObligation {
+  claims?: string | Record<string, unknown>;
+  acrValues?: string | string[];
+  maxAge?: number;
+  description?: string;
+}
+
+/** What `req.authorization` holds once a request is allowed. */
+export interface RequestAuthorization extends Decision {
+  input: AuthorizationInput;
+}
+
+export interface AuthorizeRequestOptions {
+  policy: Policy;
+  /**
+   * Decision cache. Default: a new DecisionCache, unless a `context` hook is given (its signals are
+   * not in the default cache key: pass a cache with your own `key`, or nothing to stay uncached).
+   * `false`: never cache.
+   */
+  cache?: DecisionCache | false;
+  jwt?: JwtOptions;
+  /** App signals for the policy (risk score, device …): becomes `input.context`. */
+  context?: (req: IncomingMessage) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Default: the HTTP method. */
+  action?: (req: IncomingMessage) => string;
+  /** Default: the request path without the query string, as sent (not percent-decoded). */
+  resource?: (req: IncomingMessage) => string;
+  /** Policy timeout, default 200 ms. */
+  timeoutMs?: number;
+  /** Audit hook, called for every decision (allowed or not). */
+  onDecision?: (decision: Decision, input: AuthorizationInput) => void;
+  /** `realm` of the WWW-Authenticate challenges. Default: none. */
+  realm?: string;
+}
+
+/** The result of authorizing one request: allowed, or the response to send instead. */
+export type RequestOutcome =
+  | { allowed: true; authorization: RequestAuthorization }
+  | { allowed: false; status: number; headers: Record<string, string>; body: string; decision?: Decision };
+
+type NextFunction = (err?: unknown) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** The part of a Fastify instance the plugin uses (fastify stays an optional peer of this library). */
+interface FastifyInstanceLike {
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+  decorateRequest(name: string, value: unknown): unknown;
+  hasRequestDecorator(name: string): boolean;
+}
+interface FastifyRequestLike { raw: IncomingMessage; authorization?: unknown }
+interface FastifyReplyLike {
+  code(status: number): FastifyReplyLike;
+  headers(values: Record<string, string>): FastifyReplyLike;
+  send(body: Buffer): FastifyReplyLike;
+}
+
+export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts?: unknown) => Promise<void>;
+
+export interface RequestAuthorizer {
+  authorize(req: IncomingMessage): Promise<RequestOutcome>;
+  /** Wraps a node:http(s) request handler. */
+  node(handler: Handler): (req: IncomingMessage, res: ServerResponse) => void;
+  /** Express middleware. */
+  express(): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
+  /** Fastify plugin (not encapsulated: its onRequest hook covers the whole app). */
+  readonly fastify: FastifyAuthorizePlugin;
+  readonly cache: DecisionCache | undefined;
+}
+
+const PROBLEM = 'application/problem+json';
+
+export function authorizeRequest(options: AuthorizeRequestOptions): RequestAuthorizer {
+  const o = checkOptions(options);
+  const cache = o.cache === false ? undefined : o.cache ?? (o.context === undefined ? new DecisionCache() : undefined);
+  const policy = cache ? cached(o.policy, cache) : o.policy;
+  const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
+  const timeoutMs = o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS;
+
+  async function authorize(req: IncomingMessage): Promise<RequestOutcome> {
+    const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
+    if (token?.status === 'invalid') return tokenChallenge(token.description, o.realm);
+    if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);
+
+    const socket = req.socket as PeerSocket;
+    const certificate = socket.getPeerX509Certificate?.();
+    const verified = socket.authorized === true;
+    const input: AuthorizationInput = {
+      trigger: 'request',
+      peer: { chain: certificate ? [certificate] : [], verified },
+      connection: connectionInfo(socket),
+      request: { method: req.method ?? 'GET', path: pathOf(req), headers: req.headers },
+      context: {},
+    };
+    if (certificate) input.peer.certificate = certificate;
+    if (!verified && typeof socket.authorizationError === 'string') input.peer.verifyError = socket.authorizationError;
+    if (token?.status === 'valid') input.token = token.claims;
+    if (o.action) input.action = o.action(req);
+    if (o.resource) input.resource = o.resource(req);
+
+    let decision: Decision;
+    if (certificate && !verified) {
+      // A presented certificate that did not verify denies before any policy runs (as on connections).
+      decision = { allow: false, reason: `certificate-unverified: ${input.peer.verifyError ?? 'unknown'}`, trigger: 'request', expiresAt: Infinity, source: 'verification', certificate, durationMs: 0 };
+    } else {
+      decision = await decide(input, req);
+    }
+    if (o.onDecision) {
+      try {
+        o.onDecision(decision, input);
+      } catch (err) {
+        process.emitWarning(`onDecision threw: ${String(err)}`, 'ContinuousTlsWarning');
+      }
+    }
+    if (decision.allow) return { allowed: true, authorization: { ...decision, input } };
+    const stepUp = decision.obligations?.['stepUp'];
+    if (stepUp !== null && typeof stepUp === 'object') return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm);
+    return problem(403, 'Forbidden', decision.reason, {}, decision);
+  }
+
+  async function decide(input: AuthorizationInput, req: IncomingMessage): Promise<Decision> {
+    if (o.context) {
+      try {
+        const ctx = await o.context(req);
+        if (ctx === null || typeof ctx !== 'object') throw new TypeError('the context hook must return an object');
+        input.context = ctx;
+      } catch (err) {
+        // Without its risk signals the policy cannot decide: fail closed.
+        const error = ctlsError('ERR_CTLS_POLICY_FAILED', `The context hook failed: ${(err as Error).message}`, { cause: err });
+        return { allow: false, reason: 'policy-error', trigger: 'request', expiresAt: Infinity, source: 'engine', durationMs: 0, obligations: { error: error.message } };
+      }
+    }
+    const d = await evaluatePolicy(policy, input, { timeoutMs });
+    const decision: Decision = {
+      allow: d.allow,
+      reason: d.reason,
+      trigger: 'request',
+      expiresAt: Math.min(d.expiresAt, credentialsExpiry(input)),
+      source: d.source,
+      durationMs: d.durationMs,
+    };
+    if (input.peer.certificate) decision.certificate = input.peer.certificate;
+    if (d.obligations) decision.obligations = d.obligations;
+    return decision;
+  }
+
+  const fastify = async function continuousTlsAuthorize(instance: FastifyInstanceLike): Promise<void> {
+    if (!instance.hasRequestDecorator('authorization')) instance.decorateRequest('authorization', null);
+    instance.addHook('onRequest', async (request, reply) => {
+      const outcome = await authorize(request.raw);
+      if (outcome.allowed) {
+        request.authorization = outcome.authorization;
+        (request.raw as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
+        return undefined;
+      }
+      // A Buffer, so Fastify sends the body and content-type exactly as given (no charset added).
+      return reply.code(outcome.status).headers(outcome.headers).send(Buffer.from(outcome.body));
+    });
+  };
+  // Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
+  // every route of the instance that registers the plugin.
+  Object.assign(fastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'continuous-tls-authorize' });
+
+  return {
+    authorize,
+    node(handler) {
+      if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
+      return (req, res) => {
+        authorize(req).then((outcome) => {
+          if (!outcome.allowed) return sendOutcome(res, outcome);
+          (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
+          return handler(req, res);
+        }).catch((err: unknown) => internalError(res, err));
+      };
+    },
+    express() {
+      return (req, res, next) => {
+        authorize(req).then((outcome) => {
+          if (!outcome.allowed) return sendOutcome(res, outcome);
+          (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
+          next();
+        }, next);
+      };
+    },
+    fastify,
+    cache,
+  };
+}
+
+interface PeerSocket {
+  getPeerX509Certificate?(): X509Certificate | undefined;
+  authorized?: boolean;
+  authorizationError?: string | Error;
+  remoteAddress?: string;
+  servername?: string | false;
+  alpnProtocol?: string | false;
+  getProtocol?(): string | null;
+  getCipher?(): { name: string } | undefined;
+  reauthCount?: number;
+}
+
+/** Connection facts that do not change per request, memoized per socket. */
+const connections = new WeakMap<object, { info: Omit<ConnectionInfo, 'ageMs' | 'reauthCount'>; since: number }>();
+
+function connectionInfo(socket: PeerSocket): ConnectionInfo {
+  let entry = connections.get(socket);
+  if (entry === undefined) {
+    const info: Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> = {};
+    if (socket.remoteAddress !== undefined) info.remoteAddress = socket.remoteAddress;
+    if (socket.servername !== undefined) info.servername = socket.servername;
+    if (socket.alpnProtocol !== undefined) info.alpnProtocol = socket.alpnProtocol;
+    const protocol = socket.getProtocol?.();
+    if (protocol !== undefined) info.protocol = protocol;
+    const cipher = socket.getCipher?.()?.name;
+    if (cipher !== undefined) info.cipher = cipher;
+    // The age counts from this socket's first request: node:http exposes no connection start time.
+    entry = { info, since: Date.now() };
+    connections.set(socket, entry);
+  }
+  return { ...entry.info, ageMs: Date.now() - entry.since, reauthCount: typeof socket.reauthCount === 'number' ? socket.reauthCount : 0 };
+}
+
+function pathOf(req: IncomingMessage): string {
+  // Express rewrites req.url inside mounted routers; originalUrl is what the client asked for.
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function credentialsExpiry(input: AuthorizationInput): number {
+  let at = input.peer.certificate ? notAfter(input.peer.certificate) : Infinity;
+  const exp = input.token?.['exp'];
+  if (typeof exp === 'number' && exp * 1000 < at) at = exp * 1000;
+  return at;
+}
+
+/** RFC 6750 §3: the Bearer challenge with error="invalid_token". */
+function tokenChallenge(description: string, realm: string | undefined): RequestOutcome {
+  const challenge = bearer(realm, { error: 'invalid_token', error_description: description });
+  return problem(401, 'Unauthorized', description, { 'www-authenticate': challenge }, undefined);
+}
+
+function stepUpChallenge(stepUp: StepUpObligation, decision: Decision, realm: string | undefined): RequestOutcome {
+  const description = stepUp.description ?? decision.reason;
+  let params: Record<string, string>;
+  if (stepUp.claims !== undefined) {
+    const json = typeof stepUp.claims === 'string' ? stepUp.claims : JSON.stringify(stepUp.claims);
+    params = { error: 'insufficient_claims', error_description: description, claims: Buffer.from(json, 'utf8').toString('base64url') };
+  } else {
+    params = { error: 'insufficient_user_authentication', error_description: description };
+    if (stepUp.acrValues !== undefined) params['acr_values'] = Array.isArray(stepUp.acrValues) ? stepUp.acrValues.join(' ') : stepUp.acrValues;
+    if (typeof stepUp.maxAge === 'number') params['max_age'] = String(Math.floor(stepUp.maxAge));
+  }
+  return problem(401, 'Unauthorized', description, { 'www-authenticate': bearer(realm, params) }, decision);
+}
+
+/** `Bearer k="v", …`; values are quoted-strings, so quotes and backslashes are escaped (RFC 9110 §5.6.4). */
+function bearer(realm: string | undefined, params: Record<string, string>): string {
+  const all = realm === undefined ? params : { realm, ...params };
+  // error_description is limited to printable ASCII without '"' and '\' (RFC 6750 §3).
+  const parts = Object.entries(all).map(([k, v]) => `${k}="${k === 'error_description' ? v.replace(/[^\x20-\x7e]|["\\]/g, '') : v.replace(/["\\]/g, '\\$&')}"`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+/** RFC 9457 problem details; `about:blank` means the title is the HTTP status phrase (§4.2.1). */
+function problem(status: number, title: string, detail: string, headers: Record<string, string>, decision: Decision | undefined): RequestOutcome {
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  const outcome: RequestOutcome = { allowed: false, status, headers: { 'content-type': PROBLEM, 'cache-control': 'no-store', ...headers }, body };
+  if (decision) outcome.decision = decision;
+  return outcome;
+}
+
+function sendOutcome(res: ServerResponse, outcome: Extract<RequestOutcome, { allowed: false }>): void {
+  if (res.headersSent) return;
+  res.writeHead(outcome.status, { ...outcome.headers, 'content-length': Buffer.byteLength(outcome.body) });
+  res.end(outcome.body);
+}
+
+function internalError(res: ServerResponse, err: unknown): void {
+  process.emitWarning(`Request authorization failed: ${String(err)}`, 'ContinuousTlsWarning');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
+  res.writeHead(500, { 'content-type': PROBLEM, 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
+function checkOptions(o: AuthorizeRequestOptions): AuthorizeRequestOptions {
+  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+  if (!isPolicy(o.policy)) throw invalidOption('policy', 'a policy function or adapter', o.policy);
+  if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache or false', o.cache);
+  for (const k of ['context', 'action', 'resource', 'onDecision'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'function') throw invalidOption(k, 'a function', o[k]);
+  }
+  if (o.timeoutMs !== undefined && (typeof o.timeoutMs !== 'number' || !(o.timeoutMs > 0))) throw invalidOption('timeoutMs', 'a positive number', o.timeoutMs);
+  if (o.realm !== undefined && typeof o.realm !== 'string') throw invalidOption('realm', 'a string', o.realm);
+  return o;
+}

@@ -1,0 +1,107 @@
+/**
+ * Prometheus metrics of authorization decisions (prom-client). The input is the same record the
+ * engine emits as its 'decision' audit event, so one listener feeds both the audit log and metrics:
+ *
+ *   engine.on('decision', (e) => metrics.recordDecision(e));
+ *   app.get('/metrics', async (req, res) => res.type(metrics.contentType).send(await metrics.metricsText()));
+ *
+ * Labels stay low-cardinality on purpose: outcome, source and trigger. Reasons, subjects and
+ * serials belong in the audit log, not in label values.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+import { invalidOption } from './errors.js';
+import { commonName } from './policy/facts.js';
+import type { Decision, DecisionSource, Trigger, AuthorizationInput } from './types.js';
+
+/** One decision, as audited by the engine and recorded here. */
+export interface DecisionEvent {
+  trigger: Trigger;
+  outcome: 'allow' | 'deny';
+  reason: string;
+  durationMs: number;
+  source: DecisionSource;
+  /** Subject CN or token sub. */
+  subject?: string;
+  /** Certificate serial number (hex, as X509Certificate#serialNumber). */
+  serial?: string;
+  /** Certificate SHA-256 fingerprint. */
+  fingerprint?: string;
+}
+
+export interface DecisionMetricsOptions {
+  /** Where the metrics register. Default: a new Registry (never prom-client's global one). */
+  registry?: Registry;
+  /** Metric name prefix. Default 'ctls_'. */
+  prefix?: string;
+  /** Histogram buckets in seconds. Default from 10 µs (a cache hit) to 1 s (a slow remote PDP). */
+  buckets?: number[];
+}
+
+const DEFAULT_BUCKETS = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+export class DecisionMetrics {
+  readonly registry: Registry;
+  readonly #decisions: Counter<'outcome' | 'source' | 'trigger'>;
+  readonly #duration: Histogram<'outcome' | 'source' | 'trigger'>;
+
+  constructor(options: DecisionMetricsOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    const { registry = new Registry(), prefix = 'ctls_', buckets = DEFAULT_BUCKETS } = options;
+    if (!(registry instanceof Registry)) throw invalidOption('registry', 'a prom-client Registry', registry);
+    if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
+    if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && b > 0)) throw invalidOption('buckets', 'an array of positive numbers', buckets);
+    this.registry = registry;
+    const labelNames = ['outcome', 'source', 'trigger'] as const;
+    this.#decisions = new Counter({
+      name: `${prefix}decisions_total`,
+      help: 'Authorization decisions, by outcome, source (engine or cache) and trigger.',
+      labelNames, registers: [registry],
+    });
+    this.#duration = new Histogram({
+      name: `${prefix}decision_duration_seconds`,
+      help: 'Time to reach an authorization decision.',
+      labelNames, buckets, registers: [registry],
+    });
+  }
+
+  recordDecision(event: DecisionEvent): void {
+    const labels = { outcome: event.outcome, source: event.source, trigger: event.trigger };
+    this.#decisions.inc(labels);
+    if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.#duration.observe(labels, event.durationMs / 1000);
+  }
+
+  /** The Prometheus text exposition of this registry. */
+  metricsText(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The Content-Type to serve metricsText() with. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+export function createDecisionMetrics(options?: DecisionMetricsOptions): DecisionMetrics {
+  return new DecisionMetrics(options);
+}
+
+/** Builds the audit event of a decision (as the REST middleware's onDecision hook receives it). */
+export function decisionEvent(decision: Decision, input?: AuthorizationInput): DecisionEvent {
+  const event: DecisionEvent = {
+    trigger: decision.trigger,
+    outcome: decision.allow ? 'allow' : 'deny',
+    reason: decision.reason,
+    durationMs: decision.durationMs,
+    source: decision.source,
+  };
+  const cert = decision.certificate ?? input?.peer.certificate;
+  if (cert !== undefined) {
+    const cn = commonName(cert);
+    if (cn !== undefined) event.subject = cn;
+    event.serial = cert.serialNumber;
+    event.fingerprint = cert.fingerprint256;
+  } else if (typeof input?.token?.['sub'] === 'string') {
+    event.subject = input.token['sub'];
+  }
+  return event;
+}

@@ -1,0 +1,118 @@
+// Express over node:https with mTLS: allow / 403 problem+json / step-up 401 challenges, unverified
+// certificates, a decision point that is down, and cached decisions.
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import t, { type Test } from 'tap';
+import { authorizeRequest } from '../dist/http.js';
+import { DecisionCache } from '../dist/policy/cache.js';
+import { authzenPolicy } from '../dist/policy/http-pdp.js';
+import type { AuthorizationInput, Decision } from '../dist/types.js';
+import { client, serverTls } from './helpers/policy-https';
+
+function policy(input: AuthorizationInput) {
+  const cn = input.peer.certificate?.subject.replace(/^.*CN=/s, '');
+  const path = input.request!.path;
+  if (path === '/transfer') {
+    return { allow: false, reason: 'step-up required', obligations: { stepUp: { claims: { access_token: { acrs: { essential: true, value: 'c1' } } } } } };
+  }
+  if (path === '/admin') return { allow: false, reason: 'mfa required', obligations: { stepUp: { acrValues: ['urn:mfa'], maxAge: 300 } } };
+  return { allow: cn === 'alice', reason: cn === 'alice' ? 'alice may' : `${cn ?? 'nobody'} may not` };
+}
+
+async function serve(t: Test, authz: ReturnType<typeof authorizeRequest>): Promise<string> {
+  const app = express();
+  app.use(authz.express());
+  app.get('/{*path}', (req, res) => {
+    const a = (req as unknown as { authorization: Decision }).authorization;
+    res.json({ reason: a.reason, source: a.source, trigger: a.trigger });
+  });
+  const server = https.createServer(serverTls, app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+t.test('allowed requests reach the route with the decision on req.authorization', async (t) => {
+  const url = await serve(t, authorizeRequest({ policy }));
+  const r = await client(t, url, 'alice')('GET', '/docs?x=1');
+  t.equal(r.status, 200);
+  t.same(r.json(), { reason: 'alice may', source: 'engine', trigger: 'request' });
+});
+
+t.test('denied -> 403 RFC 9457 problem+json', async (t) => {
+  const url = await serve(t, authorizeRequest({ policy }));
+  const r = await client(t, url, 'bob')('GET', '/docs');
+  t.equal(r.status, 403);
+  t.equal(r.headers['content-type'], 'application/problem+json');
+  t.same(r.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'bob may not' });
+});
+
+t.test('step-up obligations -> 401 claims challenge or RFC 9470 challenge', async (t) => {
+  const url = await serve(t, authorizeRequest({ policy }));
+  const get = client(t, url, 'alice');
+  const claims = await get('POST', '/transfer');
+  t.equal(claims.status, 401);
+  const challenge = String(claims.headers['www-authenticate']);
+  t.match(challenge, /^Bearer error="insufficient_claims", error_description="step-up required", claims="([A-Za-z0-9_-]+)"$/);
+  const encoded = /claims="([^"]+)"/.exec(challenge)![1]!;
+  t.same(JSON.parse(Buffer.from(encoded, 'base64url').toString()), { access_token: { acrs: { essential: true, value: 'c1' } } });
+  t.match(claims.json(), { status: 401, title: 'Unauthorized' });
+
+  const acr = await get('GET', '/admin');
+  t.equal(acr.status, 401);
+  t.equal(acr.headers['www-authenticate'], 'Bearer error="insufficient_user_authentication", error_description="mfa required", acr_values="urn:mfa", max_age="300"');
+});
+
+t.test('a certificate that did not verify is denied before the policy', async (t) => {
+  let asked = 0;
+  const url = await serve(t, authorizeRequest({ policy: () => { asked++; return true; } }));
+  const r = await client(t, url, 'wrongCa')('GET', '/docs');
+  t.equal(r.status, 403);
+  t.match(r.json(), { detail: /^certificate-unverified: / });
+  t.equal(asked, 0);
+});
+
+t.test('a decision point that is down denies within the timeout', async (t) => {
+  const pdp = authzenPolicy({ url: 'http://127.0.0.1:9', timeoutMs: 2_000 });
+  t.teardown(() => pdp.close());
+  const url = await serve(t, authorizeRequest({ policy: pdp, timeoutMs: 300 }));
+  const start = Date.now();
+  const r = await client(t, url, 'alice')('GET', '/docs');
+  t.equal(r.status, 403);
+  t.match(r.json(), { detail: 'policy-error' });
+  t.ok(Date.now() - start < 2_000);
+});
+
+t.test('decisions are cached per identity, action and resource', async (t) => {
+  let asked = 0;
+  const sources: string[] = [];
+  const cache = new DecisionCache();
+  const authz = authorizeRequest({ policy: (i: AuthorizationInput) => { asked++; return policy(i); }, cache, onDecision: (d) => sources.push(d.source) });
+  const url = await serve(t, authz);
+  const alice = client(t, url, 'alice');
+  for (let i = 0; i < 5; i++) t.equal((await alice('GET', '/docs')).status, 200);
+  t.equal((await client(t, url, 'bob')('GET', '/docs')).status, 403);
+  t.equal((await client(t, url, 'bob')('GET', '/docs')).status, 403);
+  t.equal(asked, 2);
+  t.same(sources, ['engine', 'cache', 'cache', 'cache', 'cache', 'engine', 'cache']);
+  t.equal(authz.cache, cache);
+  t.match(cache.stats(), { hits: 5, misses: 2 });
+  // A context hook turns the default cache off (its signals are not in the key).
+  t.equal(authorizeRequest({ policy, context: () => ({ risk: 1 }) }).cache, undefined);
+  t.equal(authorizeRequest({ policy, cache: false }).cache, undefined);
+});
+
+t.test('the context hook feeds risk signals; a failing hook fails closed', async (t) => {
+  let risk = 1;
+  const authz = authorizeRequest({ policy: (i: AuthorizationInput) => (i.context['risk'] as number) < 5, context: async () => ({ risk }) });
+  const url = await serve(t, authz);
+  const get = client(t, url, 'alice');
+  t.equal((await get('GET', '/')).status, 200);
+  risk = 9;
+  t.equal((await get('GET', '/')).status, 403, 'no stale cached allow');
+  const failing = await serve(t, authorizeRequest({ policy: () => true, context: () => { throw new Error('risk engine down'); } }));
+  const r = await client(t, failing, 'alice')('GET', '/');
+  t.equal(r.status, 403);
+  t.match(r.json(), { detail: 'policy-error' });
+});
