@@ -107,6 +107,7 @@ export class Authorizer extends EventEmitter {
   #verifyCache = new Map<string, VerifyCacheEntry>();
   #staleWarned = new Set<string>();
   #unsubscribePolicy: (() => void) | null = null;
+  readonly #now = (): number => this.scheduler.now();
 
   constructor(options: AuthorizerOptions) {
     super();
@@ -360,6 +361,7 @@ export class Authorizer extends EventEmitter {
       return;
     }
     state.denied = false;
+    subject.setDeadline(decision.expiresAt, this.#now);
     subject.release(HOLD_LAPSED);
     if (previous !== null) subject.socket.emit('reauthorized', decision);
     this.#scheduleNext(state, decision);

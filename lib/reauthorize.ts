@@ -65,7 +65,10 @@ const clientAuthorizers = new WeakMap<SecureContext, Authorizer>();
 function clientAuthorizerFor(context: SecureContext): Authorizer {
   let authorizer = clientAuthorizers.get(context);
   if (authorizer === undefined) {
-    authorizer = new Authorizer({ trust: context, reauthorize: { every: 0, onExpiry: false }, requireCertificate: true });
+    // Once a client asks for decisions, the server certificate's expiry ends
+    // the decision; re-checking then cuts the connection instead of leaving
+    // it held with no decision coming.
+    authorizer = new Authorizer({ trust: context, reauthorize: { every: 0, onExpiry: true }, requireCertificate: true });
     clientAuthorizers.set(context, authorizer);
   }
   return authorizer;

@@ -91,6 +91,8 @@ export class TLSSocket extends Duplex {
   #options: TLSSocketOptions;
   #context: SecureContext;
   #holds = new Set<string>([kHandshakeHold]);
+  #deadline = Infinity;
+  #deadlineClock: () => number = Date.now;
   #held: Buffer[] = [];
   #heldBytes = 0;
   #parked: ParkedWrite | null = null;
@@ -358,7 +360,19 @@ export class TLSSocket extends Duplex {
   // ---- gate ------------------------------------------------------------
 
   #gateClosed(): boolean {
-    return this.#holds.size > 0;
+    // The deadline closes the gate the very millisecond a decision lapses,
+    // not when the re-check timer gets to run.
+    return this.#holds.size > 0 || (this.#deadline !== Infinity && this.#deadlineClock() >= this.#deadline);
+  }
+
+  /**
+   * The current authorization lapses at `at` (epoch ms on `now`'s clock):
+   * from then on the gate holds as if hold() had been called, until a new
+   * deadline is set (by the next allowing decision).
+   */
+  setDeadline(at: number, now: () => number = Date.now): void {
+    this.#deadline = at;
+    this.#deadlineClock = now;
   }
 
   /** Stop delivering inbound plaintext and sending outbound writes until released. */

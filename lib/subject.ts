@@ -21,6 +21,8 @@ export interface AuthorizationSubject {
   exchangeVerdict(): { ok: boolean; code?: string } | null;
   hold(reason: string): void;
   release(reason: string): void;
+  /** The allowed decision lapses at `expiresAt` (on `now`'s clock): hold data from then on. */
+  setDeadline(expiresAt: number, now: () => number): void;
   /** Ask the peer for a new certificate; rejects with a coded error. */
   requestFresh(timeoutMs: number): Promise<void>;
   info(): Omit<ConnectionInfo, 'ageMs' | 'reauthCount'>;
@@ -73,6 +75,10 @@ export class OwnedSubject implements AuthorizationSubject {
 
   release(reason: string): void {
     this.socket.release(reason);
+  }
+
+  setDeadline(expiresAt: number, now: () => number): void {
+    this.socket.setDeadline(expiresAt, now);
   }
 
   async requestFresh(timeoutMs: number): Promise<void> {
@@ -157,6 +163,10 @@ export class AttachedSubject implements AuthorizationSubject {
   release(reason: string): void {
     if (!this.#holds.delete(reason) || this.#holds.size > 0) return;
     if (!this.#wasPaused && !this.socket.destroyed) this.socket.resume();
+  }
+
+  setDeadline(): void {
+    // node:tls delivers decrypted data on its own; the expiry task pauses it.
   }
 
   requestFresh(timeoutMs: number): Promise<void> {
