@@ -90,3 +90,56 @@ export function collect(socket: NodeJS.ReadWriteStream & EventEmitter, payload: 
     socket.write(payload);
   });
 }
+
+export interface TextSink {
+  /** Everything received so far, as UTF-8. */
+  readonly text: string;
+  /** Resolves once `text` contains `expected` (at or after offset `from`); rejects after `ms` or on close. */
+  waitFor(expected: string, ms?: number, from?: number): Promise<void>;
+}
+
+/** Collects a stream's 'data' as text so a test can await what the peer sent. */
+export function textSink(stream: EventEmitter): TextSink {
+  let text = '';
+  let closed = false;
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
+  stream.on('data', (chunk: Buffer | string) => {
+    text += chunk.toString();
+    notify();
+  });
+  stream.once('close', () => {
+    closed = true;
+    notify();
+  });
+  return {
+    get text() {
+      return text;
+    },
+    waitFor(expected, ms = EVENT_TIMEOUT_MS, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (text.indexOf(expected, from) !== -1) {
+            finish();
+            resolve();
+          } else if (closed) {
+            finish();
+            reject(new Error(`closed before receiving ${JSON.stringify(expected)}; got ${JSON.stringify(text)}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`did not receive ${JSON.stringify(expected)} within ${ms} ms; got ${JSON.stringify(text)}`));
+        }, ms);
+        const finish = (): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
