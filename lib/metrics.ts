@@ -8,7 +8,8 @@
  * Labels stay low-cardinality on purpose: outcome, source and trigger. Reasons, subjects and
  * serials belong in the audit log, not in label values.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
 import { invalidOption } from './errors.js';
 import { commonName } from './policy/facts.js';
 import type { Decision, DecisionSource, Trigger, AuthorizationInput } from './types.js';
@@ -37,6 +38,9 @@ export interface DecisionMetricsOptions {
   buckets?: number[];
 }
 
+/** prom-client is loaded with the first DecisionMetrics, not when the library is imported. */
+let prom: typeof PromClient | undefined;
+
 const DEFAULT_BUCKETS = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 export class DecisionMetrics {
@@ -46,8 +50,13 @@ export class DecisionMetrics {
 
   constructor(options: DecisionMetricsOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    prom ??= require('prom-client') as typeof PromClient;
+    const { Registry, Counter, Histogram } = prom;
     const { registry = new Registry(), prefix = 'ctls_', buckets = DEFAULT_BUCKETS } = options;
-    if (!(registry instanceof Registry)) throw invalidOption('registry', 'a prom-client Registry', registry);
+    // Duck-typed: the app's registry may come from another copy of prom-client.
+    if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function') {
+      throw invalidOption('registry', 'a prom-client Registry', registry);
+    }
     if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
     if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && b > 0)) throw invalidOption('buckets', 'an array of positive numbers', buckets);
     this.registry = registry;

@@ -3,7 +3,7 @@
  * point (keep-alive connections reused across decisions, optional mTLS), JSON in and out, a timeout
  * on every call, and errors with codes that say which side failed.
  */
-import { Pool } from 'undici';
+import type * as Undici from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
 
@@ -26,6 +26,9 @@ export interface PdpClientOptions {
   connections?: number;
 }
 
+/** undici is loaded with the first decision point: an app without one should not pay ~50 ms for it. */
+let undici: typeof Undici | undefined;
+
 /** A decision point answer bigger than this is not a decision. */
 const MAX_BODY_BYTES = 1 << 20;
 
@@ -33,7 +36,7 @@ export class PdpClient {
   readonly origin: string;
   readonly basePath: string;
   readonly timeoutMs: number;
-  readonly #pool: Pool;
+  readonly #pool: Undici.Pool;
   readonly #headers: Record<string, string>;
 
   constructor(options: PdpClientOptions) {
@@ -54,7 +57,8 @@ export class PdpClient {
     this.basePath = parsed.pathname.replace(/\/+$/, '');
     this.timeoutMs = timeoutMs;
     this.#headers = { ...headers, 'content-type': 'application/json', accept: 'application/json' };
-    this.#pool = new Pool(parsed.origin, {
+    undici ??= require('undici') as typeof Undici;
+    this.#pool = new undici.Pool(parsed.origin, {
       connections,
       keepAliveTimeout: 30_000,
       // Verification stays on: a decision point is only as trustworthy as the channel to it.

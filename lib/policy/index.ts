@@ -1,0 +1,21 @@
+/** The policy layer: evaluation, composition, caching, Cedar and external decision points. */
+export {
+  evaluatePolicy, isPolicy, policyName, DEFAULT_POLICY_TIMEOUT_MS,
+  type EvaluateOptions, type EvaluatedDecision, type SourcedDecisionLike,
+} from './evaluate.js';
+export { allOf, anyOf, firstApplicable, NOT_APPLICABLE } from './compose.js';
+export {
+  DecisionCache, cached, defaultCacheKey,
+  type DecisionCacheOptions, type DecisionCacheStats, type CachedPolicy, type CachedAnswer,
+} from './cache.js';
+export {
+  CedarPolicy, cedarPolicy, toCedarValue,
+  type CedarPolicyOptions, type CedarMapping, type CedarEntityUid, type CedarRequest, type CedarAnswer,
+  type CedarError, type CedarDiagnostic, type CedarPolicyEvents,
+} from './cedar.js';
+export {
+  authzenPolicy, opaPolicy, authzenRequest,
+  type AuthzenPolicyOptions, type AuthzenMapping, type AuthzenRequest, type AuthzenResponse,
+  type OpaPolicyOptions, type HttpPolicy, type PdpTlsOptions,
+} from './http-pdp.js';
+export { subjectId, actionName, resourceId, contextFacts, jsonInput, commonName } from './facts.js';
