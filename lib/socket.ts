@@ -201,7 +201,9 @@ export class TLSSocket extends Duplex {
       this.#heldBytes += plaintext.length;
       // Held data is bounded by the readable highWaterMark: beyond it the
       // transport stops reading, so the peer feels backpressure, not loss.
-      if (this.#heldBytes >= this.readableHighWaterMark) this.#pauseTransport();
+      // Not while a certificate request is out: the answer sits behind the
+      // data already in flight, and only reading on reaches it.
+      if (this.#heldBytes >= this.readableHighWaterMark && this.#reauth === null) this.#pauseTransport();
       return;
     }
     if (!this.push(plaintext)) this.#pauseTransport();
@@ -536,6 +538,8 @@ export class TLSSocket extends Duplex {
     timer.unref();
     this.#reauth = { promise, resolve, reject, timer };
     if (request !== null) this.#sendCiphertext(request);
+    // Backpressure from the app must not keep us from reading the answer.
+    this.#resumeTransport();
     return promise;
   }
 
@@ -562,6 +566,7 @@ export class TLSSocket extends Duplex {
     this.emit('certificate', result);
     // The authorizer (if any) holds the gate on its own until its decision.
     this.release(kReauthHold);
+    if (this.#gateClosed() && this.#heldBytes >= this.readableHighWaterMark) this.#pauseTransport();
     reauth.resolve(result);
   }
 

@@ -138,6 +138,7 @@ int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
       X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
   TlsConnection* self = ssl == nullptr ? nullptr : FromSSL(ssl);
   if (self == nullptr) return preverify_ok;
+  if (self->reauth_pending_) self->reauth_chain_seen_ = true;
   if (preverify_ok) return 1;
   const int error = X509_STORE_CTX_get_error(store_ctx);
   // In best-effort revocation a CRL past its nextUpdate still counts; the
@@ -254,11 +255,16 @@ void TlsConnection::NoteProgress() {
     handshake_done_ = true;
     events_ |= kHandshakeDone;
   }
-  // A post-handshake auth keeps the state machine "in init" until the client's
-  // Finished; a renegotiation keeps renegotiate_pending until its end.
-  if (reauth_pending_ && !SSL_in_init(ssl_.get()) && !SSL_renegotiate_pending(ssl_.get())) {
+  // A renegotiation keeps renegotiate_pending until its end. A post-handshake
+  // auth leaves "init" as soon as the CertificateRequest is written and
+  // re-enters it only when the answer arrives, so application data read in
+  // between must not count as the end: wait until the new certificate went
+  // through the verify callback and the client's Finished is processed.
+  if (reauth_pending_ && reauth_chain_seen_ && !SSL_in_init(ssl_.get()) &&
+      !SSL_renegotiate_pending(ssl_.get())) {
     reauth_pending_ = false;
     reauth_strict_ = false;
+    reauth_chain_seen_ = false;
     events_ |= kReauthDone;
   }
 }
@@ -425,6 +431,7 @@ Napi::Value TlsConnection::RequestCertificate(const Napi::CallbackInfo& info) {
   }
   reauth_pending_ = true;
   reauth_strict_ = true;
+  reauth_chain_seen_ = false;
   // The request is only queued; SSL_do_handshake writes it out. For a TLS 1.2
   // renegotiation it returns at once, the rest is driven by SSL_read.
   const int status = SSL_do_handshake(ssl_.get());

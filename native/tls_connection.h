@@ -78,6 +78,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   bool handshake_done_ = false;
   bool reauth_pending_ = false;  // a PHA request or renegotiation is outstanding
   bool reauth_strict_ = false;   // fail the connection on a bad fresh certificate
+  bool reauth_chain_seen_ = false;  // the verify callback saw the answer's certificate
   bool client_hello_paused_ = false;
   bool client_hello_resolved_ = false;
   uint32_t events_ = 0;
