@@ -120,15 +120,17 @@ function ensureReflectMetadata(): void {
   };
   const getOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => table(target, prop, false)?.get(key);
   const hasOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => table(target, prop, false)?.has(key) ?? false;
-  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => {
-    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t)) if (hasOwnMetadata(key, t, prop)) return true;
-    return false;
-  };
-  const getMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => {
-    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t)) {
-      if (hasOwnMetadata(key, t, prop)) return getOwnMetadata(key, t, prop);
+  // The non-own lookups walk the prototype chain, as reflect-metadata's do.
+  const owner = (key: unknown, target: object, prop?: PropertyKey): object | undefined => {
+    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
+      if (hasOwnMetadata(key, t, prop)) return t;
     }
     return undefined;
+  };
+  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => owner(key, target, prop) !== undefined;
+  const getMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => {
+    const t = owner(key, target, prop);
+    return t === undefined ? undefined : getOwnMetadata(key, t, prop);
   };
   const defineMetadata = (key: unknown, value: unknown, target: object, prop?: PropertyKey): void => {
     table(target, prop, true)!.set(key, value);
