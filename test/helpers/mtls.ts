@@ -94,3 +94,6 @@ export class Received {
 }
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The `code` of an error (destroyReason is typed as a plain Error). */
+export const codeOf = (error: Error | null | undefined): string | undefined => (error as { code?: string } | null | undefined)?.code;
