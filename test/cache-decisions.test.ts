@@ -164,3 +164,15 @@ t.test('a hit is a key build plus a Map lookup (correctness of a tight loop)', a
   t.comment(`cache hit: ${ns.toFixed(0)} ns`);
   t.equal(policy.cache.stats().hits, n);
 });
+
+t.test('evaluatePolicy answers a hit without asking evaluate() (and counts it once)', async (t) => {
+  let evaluates = 0;
+  const policy = cached(() => true);
+  const original = policy.evaluate.bind(policy);
+  policy.evaluate = (input, signal) => { evaluates++; return original(input, signal); };
+  const input = certInput(certs.clientCert, 'GET', '/fast');
+  t.match(await evaluatePolicy(policy, input), { allow: true, source: 'engine' });
+  t.match(await evaluatePolicy(policy, input), { allow: true, source: 'cache' });
+  t.equal(evaluates, 1, 'the hit came through the fast path');
+  t.match(policy.cache.stats(), { hits: 1, misses: 1 });
+});

@@ -16,7 +16,7 @@
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../types.js';
 import { invalidOption } from '../errors.js';
 import { actionName, notAfter, resourceId } from './facts.js';
-import { isPolicy, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
+import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export interface DecisionCacheOptions {
   /** Most entries kept; the least recently used goes first. Default 10 000. */
@@ -115,15 +115,24 @@ export class DecisionCache {
   }
 
   get(key: string): CachedAnswer | undefined {
+    return this.#lookup(key, true);
+  }
+
+  /** Like get() but a miss is not counted (the caller will get() again). */
+  peek(key: string): CachedAnswer | undefined {
+    return this.#lookup(key, false);
+  }
+
+  #lookup(key: string, countMiss: boolean): CachedAnswer | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
-      this.#misses++;
+      if (countMiss) this.#misses++;
       return undefined;
     }
     if (entry.answer.expiresAt <= this.now()) {
       this.#entries.delete(key);
       this.#expirations++;
-      this.#misses++;
+      if (countMiss) this.#misses++;
       return undefined;
     }
     // Second-chance LRU: a hit only sets a flag; eviction moves flagged entries to the back. That
@@ -200,6 +209,8 @@ function credentialsExpiry(input: AuthorizationInput): number {
 
 export interface CachedPolicy extends PolicyAdapter {
   readonly cache: DecisionCache;
+  /** A hit, or undefined (see kFastPath in evaluate.ts). */
+  [kFastPath](input: AuthorizationInput): CachedAnswer | undefined;
 }
 
 /**
@@ -233,6 +244,11 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
       // Only a miss needs a signal; creating an AbortController would cost more than the whole hit.
       if (key === undefined) return runPolicy(policy, input, signal ?? new AbortController().signal, cache.now);
       return cache.get(key) ?? miss(key, input, signal ?? new AbortController().signal);
+    },
+    // evaluatePolicy answers hits through this without building an AbortController.
+    [kFastPath](input: AuthorizationInput) {
+      const key = cache.key(input);
+      return key === undefined ? undefined : cache.peek(key);
     },
     ...(inner?.onChange && {
       onChange(listener: () => void) {

@@ -43,6 +43,17 @@ export interface NormalizedDecision {
  */
 export type SourcedDecisionLike = Exclude<DecisionLike, boolean> & { source?: 'engine' | 'cache' };
 
+/**
+ * An adapter that can sometimes answer at once, without a signal (a cache hit), exposes this method;
+ * evaluatePolicy tries it first and skips creating an AbortController, which would cost more than
+ * the whole hit. Answering undefined means "ask evaluate()".
+ */
+export const kFastPath: unique symbol = Symbol.for('continuous-tls.policyFastPath');
+
+interface FastPath {
+  [kFastPath]?(input: AuthorizationInput): SourcedDecisionLike | undefined;
+}
+
 export function isPolicy(x: unknown): x is Policy {
   if (typeof x === 'function') return true;
   return x !== null && typeof x === 'object' && typeof (x as { evaluate?: unknown }).evaluate === 'function';
@@ -124,9 +135,19 @@ export async function evaluatePolicy(
     return failed(ctlsError('ERR_CTLS_INVALID_OPTION', `The "timeoutMs" option must be a positive number (got ${String(timeoutMs)})`), start);
   }
   const name = policyName(policy);
-  const controller = new AbortController();
   try {
-    let answer = invokePolicy(policy, input, controller.signal);
+    let answer: unknown;
+    let controller: AbortController | undefined;
+    if (typeof policy === 'function') {
+      // A function gets no signal, so there is nothing to abort: no controller needed.
+      answer = policy(input);
+    } else {
+      answer = (policy as FastPath)[kFastPath]?.(input);
+      if (answer === undefined) {
+        controller = new AbortController();
+        answer = policy.evaluate(input, controller.signal);
+      }
+    }
     if (isThenable(answer)) {
       answer = await withTimeout(answer, controller, timeoutMs, name);
     } else if (performance.now() - start > timeoutMs) {
@@ -158,12 +179,12 @@ function asPolicyError(err: unknown, name: string): ContinuousTlsError {
   return ctlsError('ERR_CTLS_POLICY_FAILED', `Policy "${name}" failed: ${message}`, { cause: err });
 }
 
-function withTimeout(answer: PromiseLike<unknown>, controller: AbortController, ms: number, name: string): Promise<unknown> {
+function withTimeout(answer: PromiseLike<unknown>, controller: AbortController | undefined, ms: number, name: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       const err = timeoutError(name, ms);
       // Tell the adapter to stop (an HTTP request is cancelled), then answer without waiting for it.
-      controller.abort(err);
+      controller?.abort(err);
       reject(err);
     }, ms);
     answer.then(
