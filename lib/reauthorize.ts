@@ -36,7 +36,11 @@ export async function reauthorize(socket: TLSSocket | tls.TLSSocket, options: Re
     if (!socket.secureEstablished) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the handshake has not completed');
     const authorizer = clientAuthorizerFor(socket.secureContext);
     registerAuthorizer(socket, authorizer);
-    await authorizer.admit(new OwnedSubject(socket));
+    // The first decision is made on admission; when it already denies (an
+    // expired or revoked server certificate) that is the answer, not a
+    // second check of a socket it just closed.
+    const admitted = await authorizer.admit(new OwnedSubject(socket));
+    if (!admitted.allow) return admitted;
     return authorizer.reauthorize(socket, options);
   }
   if (socket instanceof tls.TLSSocket) {
