@@ -54,6 +54,7 @@ export interface NativeTlsConnection {
   destroy(): void;
   getInfo(): NativeConnectionInfo;
   getPeerChain(): Buffer[];
+  getVerifiedChain(): Buffer[];
   getOwnCertificate(): Buffer | null;
   getSession(): Buffer | null;
   getVerifyError(): { code: string; message: string; depth: number } | null;

@@ -647,8 +647,17 @@ export class TLSSocket extends Duplex {
 
   /** Shaped like node's tls.TLSSocket#getPeerCertificate(detailed). */
   getPeerCertificate(detailed = false): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
-    const chain = this.#peerX509();
-    if (chain.length === 0) return {};
+    const presented = this.#peerX509();
+    if (presented.length === 0) return {};
+    // Like node, the detailed chain runs up to the trust anchor: take the
+    // chain verification built when it extends the presented one.
+    let chain = presented;
+    if (detailed) {
+      const verified = this.#handle?.getVerifiedChain() ?? [];
+      if (verified.length > presented.length && verified[0]!.equals(presented[0]!.raw)) {
+        chain = verified.map((der) => new X509Certificate(der));
+      }
+    }
     const objects = chain.map((certificate) => certificate.toLegacyObject() as tls.DetailedPeerCertificate);
     if (!detailed) return objects[0]!;
     for (let i = 0; i < objects.length; i++) {

@@ -38,6 +38,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
           InstanceMethod<&TlsConnection::Destroy>("destroy"),
           InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
           InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
+          InstanceMethod<&TlsConnection::GetVerifiedChain>("getVerifiedChain"),
           InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
           InstanceMethod<&TlsConnection::GetSession>("getSession"),
           InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
@@ -539,6 +540,22 @@ Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
     X509* certificate = sk_X509_value(chain, i);
     if (X509_cmp(certificate, leaf) == 0) continue;
     result.Set(index++, CertificateToBuffer(env, certificate));
+  }
+  return result;
+}
+
+// getVerifiedChain() -> DER buffers, leaf first, of the chain the last
+// verification built up to the trust anchor (what node's
+// getPeerCertificate(true) links as issuerCertificate). Empty when no
+// verification ran, e.g. on a resumed session.
+Napi::Value TlsConnection::GetVerifiedChain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array result = Napi::Array::New(env);
+  if (!ssl_) return result;
+  STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl_.get());
+  const int count = chain == nullptr ? 0 : sk_X509_num(chain);
+  for (int i = 0; i < count; ++i) {
+    result.Set(static_cast<uint32_t>(i), CertificateToBuffer(env, sk_X509_value(chain, i)));
   }
   return result;
 }

@@ -49,6 +49,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value GetInfo(const Napi::CallbackInfo& info);
   Napi::Value GetPeerChain(const Napi::CallbackInfo& info);
+  Napi::Value GetVerifiedChain(const Napi::CallbackInfo& info);
   Napi::Value GetOwnCertificate(const Napi::CallbackInfo& info);
   Napi::Value GetSession(const Napi::CallbackInfo& info);
   Napi::Value GetVerifyError(const Napi::CallbackInfo& info);
