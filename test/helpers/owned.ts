@@ -17,6 +17,12 @@ export interface Listenable extends EventEmitter {
 
 /** Listens on 127.0.0.1 with an OS-chosen port; closes the server (and its live sockets) on teardown. */
 export async function listen(t: Test, server: Listenable): Promise<number> {
+  // Every raw connection is tracked, so teardown can cut node:tls / http ones too.
+  const transports = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    transports.add(socket);
+    socket.once('close', () => transports.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -24,17 +30,19 @@ export async function listen(t: Test, server: Listenable): Promise<number> {
       resolve();
     });
   });
-  t.teardown(() => closeServer(server));
+  t.teardown(() => {
+    for (const socket of transports) socket.destroy();
+    return closeServer(server);
+  });
   return (server.address() as net.AddressInfo).port;
 }
 
-/** Destroys every live connection (ours: server.connections(); node's: closeAllConnections) and closes. */
+/** Destroys every live connection of our server (connections()) and closes it. */
 export function closeServer(server: Listenable): Promise<void> {
-  const any = server as Listenable & { connections?: unknown; closeAllConnections?: unknown };
+  const any = server as Listenable & { connections?: unknown };
   if (typeof any.connections === 'function') {
     for (const socket of (any.connections as () => Array<{ destroy(): void }>).call(server)) socket.destroy();
   }
-  if (typeof any.closeAllConnections === 'function') (any.closeAllConnections as () => void).call(server);
   return new Promise((resolve) => {
     if (!server.listening) {
       resolve();
