@@ -13,6 +13,8 @@ import { evaluatePolicy, isPolicy } from './policy/evaluate.js';
 import { Scheduler } from './schedule.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { AuthorizationInput, Decision, DecisionSource, Policy, Trigger } from './types.js';
+import type { DecisionEvent as MetricsDecisionEvent } from './metrics.js';
+import { commonName } from './policy/facts.js';
 
 export interface ReauthorizeSchedule {
   /** ms between periodic re-checks of every live connection; 0 = off (default 30 s). */
@@ -40,17 +42,15 @@ export interface ReauthorizeOptions {
   fallback?: 'revalidate' | 'deny';
 }
 
-/** The audit event emitted for every decision. */
-export interface DecisionEvent {
-  trigger: Trigger;
-  outcome: 'allow' | 'deny';
-  reason: string;
-  durationMs: number;
-  source: DecisionSource;
+/**
+ * The audit event emitted for every decision: the REST middleware's and the
+ * metrics' DecisionEvent (subject = CN, serial, fingerprint) plus what only a
+ * connection has.
+ */
+export interface DecisionEvent extends MetricsDecisionEvent {
   expiresAt: number;
-  subject?: string;
-  serial?: string;
-  fingerprint?: string;
+  /** The full subject DN of the peer certificate. */
+  subjectDN?: string;
   remoteAddress?: string;
   /** Free text from the caller of reauthorize() ('wire-transfer'). */
   note?: string;
@@ -522,7 +522,9 @@ function auditEvent(decision: Decision, subject: AuthorizationSubject, note: str
   };
   const certificate = decision.certificate;
   if (certificate !== undefined) {
-    event.subject = certificate.subject;
+    const cn = commonName(certificate);
+    if (cn !== undefined) event.subject = cn;
+    event.subjectDN = certificate.subject;
     event.serial = certificate.serialNumber;
     event.fingerprint = certificate.fingerprint256;
   }

@@ -82,7 +82,7 @@ export async function runDemo(argv: string[] = []): Promise<number> {
   server.on('decision', (event: DecisionEvent) => {
     decisions.push(event);
     const serial = event.serial === undefined ? '' : ` serial ${event.serial.slice(0, 8)}`;
-    const cn = /CN=([^\n,]+)/.exec(event.subject ?? '')?.[1] ?? '-';
+    const cn = event.subject ?? '-';
     timeline.log('server', `${event.outcome.toUpperCase().padEnd(5)} ${event.trigger.padEnd(10)} ${cn}${serial}  ${event.reason}  (${event.durationMs.toFixed(2)} ms)`);
   });
   const bytesAfterCut = { counting: false, bytes: 0 };
