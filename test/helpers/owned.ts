@@ -4,6 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
 import type * as net from 'node:net';
 import type { Test } from 'tap';
 
@@ -108,3 +109,33 @@ export function derChain(pem: string): Buffer[] {
 
 /** Milliseconds to wait for something that should happen "now" on a slow, loaded CI machine. */
 export const SOON = 10_000;
+
+/**
+ * Two connected in-memory Duplex streams (node 20 has no stream.duplexPair). With
+ * `propagateEnd: false`, end() on one side is not seen by the other, so only TLS's own
+ * close_notify can end the peer's readable side.
+ */
+export function duplexPair(options: { propagateEnd?: boolean } = {}): [Duplex, Duplex] {
+  const propagateEnd = options.propagateEnd ?? true;
+  const sides: Duplex[] = [];
+  const make = (index: number): Duplex =>
+    new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        const other = sides[1 - index]!;
+        if (!other.destroyed) other.push(chunk);
+        callback();
+      },
+      final(callback) {
+        if (propagateEnd) sides[1 - index]!.push(null);
+        callback();
+      },
+      destroy(error, callback) {
+        const other = sides[1 - index]!;
+        if (!other.destroyed) other.destroy();
+        callback(error);
+      },
+    });
+  sides.push(make(0), make(1));
+  return [sides[0]!, sides[1]!];
+}
