@@ -121,6 +121,7 @@ export class AttachedSubject implements AuthorizationSubject {
   readonly createdAt = Date.now();
   #holds = new Set<string>();
   #wasPaused = false;
+  #intermediates: X509Certificate[] = [];
 
   constructor(socket: tls.TLSSocket, isServer: boolean) {
     this.socket = socket;
@@ -144,6 +145,13 @@ export class AttachedSubject implements AuthorizationSubject {
       chain.push(certificate);
       current = current.issuerCertificate;
     }
+    // After a TLS 1.2 renegotiation node reports the leaf alone (the
+    // intermediates it received are not linked any more): reuse the ones
+    // presented at the handshake when they issued the current leaf.
+    const leaf = chain[0];
+    const known = this.#intermediates[0];
+    if (chain.length > 1) this.#intermediates = chain.slice(1);
+    else if (leaf !== undefined && known !== undefined && leaf.checkIssued(known)) chain.push(...this.#intermediates);
     return chain;
   }
 
@@ -181,6 +189,13 @@ export class AttachedSubject implements AuthorizationSubject {
         reject(ctlsError('ERR_CTLS_REAUTH_TIMEOUT', `renegotiation did not finish within ${timeoutMs} ms`));
       }, timeoutMs);
       timer.unref();
+      // node counts every handshake start on a server socket against its
+      // client-renegotiation limit (tls.CLIENT_RENEG_LIMIT per
+      // CLIENT_RENEG_WINDOW), ours included: a second fresh re-check within
+      // ten minutes would be reported as ERR_TLS_SESSION_ATTACK. The
+      // renegotiations we start are not the peer's doing, so they do not count.
+      const handle = (socket as tls.TLSSocket & { _handle?: { handshakes?: unknown } | null })._handle;
+      if (handle && typeof handle.handshakes === 'number') handle.handshakes = 0;
       const started = socket.renegotiate({ requestCert: true, rejectUnauthorized: false }, (error) => {
         clearTimeout(timer);
         if (error) reject(ctlsError('ERR_CTLS_TLS', `renegotiation failed: ${error.message}`, { cause: error }));
