@@ -1,5 +1,6 @@
 /** Signing keys and tokens for the REST JWT tests. */
-import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+// jose 6 is ESM-only: load it with import() (a static import type-checks as a CommonJS require).
+import type { JWK } from 'jose' with { 'resolution-mode': 'import' };
 
 export interface Signer {
   publicJwk: JWK;
@@ -7,6 +8,7 @@ export interface Signer {
 }
 
 export async function makeSigner(kid = 'k1'): Promise<Signer> {
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
   return {
