@@ -45,7 +45,7 @@ export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record
 export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
 
 export interface NativeTlsConnection {
-  cycle(ciphertext?: Buffer): CycleResult;
+  cycle(ciphertext?: Buffer, endOfInput?: boolean): CycleResult;
   write(data: Buffer | Buffer[]): WriteResult;
   shutdown(): Buffer | null;
   requestCertificate(): Buffer | null;

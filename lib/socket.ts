@@ -155,12 +155,12 @@ export class TLSSocket extends Duplex {
     this.#cycle(chunk);
   }
 
-  #cycle(chunk: Buffer | undefined): void {
+  #cycle(chunk: Buffer | undefined, endOfInput = false): void {
     const handle = this.#handle;
     if (handle === null) return;
     let result;
     try {
-      result = handle.cycle(chunk);
+      result = handle.cycle(chunk, endOfInput);
     } catch (error) {
       this.#fail(error as Error);
       return;
@@ -336,6 +336,15 @@ export class TLSSocket extends Duplex {
   }
 
   #onTransportEnd(): void {
+    if (!this.#secure && this.#handle !== null && !this.destroyed) {
+      // The peer left mid-handshake (or mid-record): let OpenSSL judge the
+      // cut, so it surfaces as a coded failure (tlsClientError on a server)
+      // instead of a quiet end. Node reports this case as ECONNRESET.
+      this.#cycle(undefined, true);
+      if (this.destroyed) return;
+      this.#fail(ctlsError('ERR_CTLS_TLS', 'the peer closed the connection before the TLS handshake completed'));
+      return;
+    }
     // Bytes the gate still holds were never authorized; end() does not release them.
     if (!this.#closeNotifyReceived) this.#endReadable();
   }

@@ -189,7 +189,11 @@ int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
   return 0;  // we did not keep a reference to `session`
 }
 
-// cycle(ciphertext?: Buffer) -> [plaintext | null, ciphertext | null, events, error | null]
+// cycle(ciphertext?: Buffer, endOfInput?: boolean)
+//   -> [plaintext | null, ciphertext | null, events, error | null]
+// endOfInput says the transport ended: the memory BIO then reports EOF instead
+// of "retry", so OpenSSL judges it (a handshake or record cut short is
+// SSL_R_UNEXPECTED_EOF_WHILE_READING) rather than waiting for more bytes.
 Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
@@ -197,6 +201,7 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   events_ = 0;
   fatal_error_.Reset();
   FeedCiphertext(info[0]);
+  if (info[1].ToBoolean()) BIO_set_mem_eof_return(enc_in_, 0);
   size_t produced = 0;
   Napi::Value plaintext = ReadPlaintext(env, &produced);
   return Result(env, plaintext, produced);
