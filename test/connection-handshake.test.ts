@@ -319,6 +319,46 @@ t.test('session resumption with tickets, TLS 1.3 and 1.2', async (t) => {
   }
 });
 
+t.test('ticketKeys and sessionTimeout govern which sessions resume', async (t) => {
+  const keys = Buffer.alloc(80, 1);
+  const issuer = createServer({ ...mtlsServer, ticketKeys: keys });
+  const issuerPort = await listen(t, issuer);
+  t.ok(issuer.getTicketKeys()?.equals(keys), 'getTicketKeys returns the configured keys');
+  const first = ourClient(issuerPort);
+  const [session] = await waitFor<[Buffer]>(first, 'session', SOON);
+  first.destroy();
+
+  const attempt = async (port: number): Promise<boolean> => {
+    const client = ourClient(port, { session });
+    await waitFor(client, 'secureConnect', SOON);
+    const reused = client.isSessionReused();
+    client.destroy();
+    return reused;
+  };
+  const sibling = createServer({ ...mtlsServer, ticketKeys: keys });
+  t.equal(await attempt(await listen(t, sibling)), true, 'a server with the same ticket keys resumes it');
+  const stranger = createServer({ ...mtlsServer, ticketKeys: Buffer.alloc(80, 2) });
+  t.equal(await attempt(await listen(t, stranger)), false, 'a server with other keys makes a full handshake');
+  const rotated = createServer({ ...mtlsServer, ticketKeys: keys });
+  const rotatedPort = await listen(t, rotated);
+  rotated.setTicketKeys(Buffer.alloc(80, 3));
+  t.equal(await attempt(rotatedPort), false, 'after setTicketKeys the old tickets are refused');
+
+  const shortLived = createServer({ ...mtlsServer, sessionTimeout: 1 });
+  const shortPort = await listen(t, shortLived);
+  const client = ourClient(shortPort);
+  const [shortSession] = await waitFor<[Buffer]>(client, 'session', SOON);
+  client.destroy();
+  const quick = ourClient(shortPort, { session: shortSession });
+  await waitFor(quick, 'secureConnect', SOON);
+  t.equal(quick.isSessionReused(), true, 'resumed within sessionTimeout');
+  quick.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  const late = ourClient(shortPort, { session: shortSession });
+  await waitFor(late, 'secureConnect', SOON);
+  t.equal(late.isSessionReused(), false, 'not resumed once sessionTimeout (1 s) has passed');
+});
+
 t.test('a resumed session is revalidated: a since-revoked client certificate is not authorized', async (t) => {
   for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.test(version, async (t) => {
