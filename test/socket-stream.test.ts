@@ -139,9 +139,17 @@ t.test('close_notify ends the peer even when the transport never sends FIN', asy
       const [ender, reader] = direction === 'client to server' ? [ours, theirs] : [theirs, ours];
       const ended = waitFor(reader, 'end', SOON);
       reader.resume();
+      // The server does not allow half-open connections: when it reads the client's
+      // close_notify it ends too, and its own close_notify must reach the client.
+      const answered = direction === 'client to server' ? waitFor(ender, 'end', SOON) : undefined;
+      ender.resume();
       ender.end('last words');
       await ended;
       t.pass('the reader saw end: close_notify arrived');
+      if (answered !== undefined) {
+        await answered;
+        t.pass('and the server answered with its own close_notify');
+      }
     });
   }
 });
