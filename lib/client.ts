@@ -63,6 +63,8 @@ export function connect(
     offerPostHandshakeAuth: options.enablePostHandshakeAuth ?? true,
     allowHalfOpen: options.allowHalfOpen ?? false,
     ...(servername === undefined ? {} : { servername }),
+    // An IP address gets no SNI but is still what the certificate must name.
+    hostname: options.servername || host,
     ...(options.session === undefined ? {} : { session: options.session }),
     ...(options.checkServerIdentity === undefined ? {} : { checkServerIdentity: options.checkServerIdentity }),
     ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),

@@ -50,6 +50,8 @@ export interface TLSSocketOptions {
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   servername?: string;
+  /** Client: the name checkServerIdentity verifies the server certificate against (default: servername). */
+  hostname?: string;
   session?: Buffer;
   /** Client: advertise post-handshake auth (default true). */
   offerPostHandshakeAuth?: boolean;
@@ -488,7 +490,8 @@ export class TLSSocket extends Duplex {
   }
 
   #checkServerIdentity(): boolean {
-    const host = this.#options.servername;
+    // Like node: the SNI name, else the host connected to, IP addresses included.
+    const host = this.#options.hostname ?? this.#options.servername;
     if (host === undefined || !this.authorized) return true;
     const check = this.#options.checkServerIdentity ?? tls.checkServerIdentity;
     const certificate = this.getPeerCertificate();
