@@ -5,6 +5,7 @@ import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { createServer, connect, createSecureContext, type TLSSocket } from '../dist/index.js';
+import { DevelopmentCA } from '../dist/pki.js';
 import type { Server, ServerOptions } from '../dist/server.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';
@@ -123,6 +124,32 @@ t.test('our client: server verification and authorized', async (t) => {
   const wrongName = ourClient(port, { servername: 'not-this-host.example' });
   const [mismatch] = await waitFor<[CodedError]>(wrongName, 'error', SOON);
   t.match(mismatch, { code: 'ERR_CTLS_HOSTNAME_MISMATCH' });
+
+  const lenientName = ourClient(port, { servername: 'not-this-host.example', rejectUnauthorized: false });
+  await waitFor(lenientName, 'secureConnect', SOON);
+  t.equal(lenientName.authorized, false);
+  t.equal(lenientName.authorizationError, 'ERR_TLS_CERT_ALTNAME_INVALID', "node's code as authorizationError");
+});
+
+t.test('our client checks the server certificate against an IP host too (no SNI sent)', async (t) => {
+  const ca = await DevelopmentCA.create();
+  const elsewhere = await ca.issueServer({ commonName: 'elsewhere', altNames: ['elsewhere.test'] });
+  const server = createServer({ key: elsewhere.key, cert: elsewhere.chain });
+  server.on('tlsClientError', () => {});
+  const port = await listen(t, server);
+  const byIp = connect({ port, host: '127.0.0.1', ca: ca.rootCert });
+  t.teardown(() => byIp.destroy());
+  const [error] = await waitFor<[CodedError]>(byIp, 'error', SOON);
+  t.match(error, { code: 'ERR_CTLS_HOSTNAME_MISMATCH', message: /127\.0\.0\.1/ }, 'the certificate does not name 127.0.0.1');
+
+  const named = await ca.issueServer({ commonName: 'loopback', altNames: ['127.0.0.1'] });
+  const good = createServer({ key: named.key, cert: named.chain });
+  const goodPort = await listen(t, good);
+  const ok = connect({ port: goodPort, host: '127.0.0.1', ca: ca.rootCert });
+  t.teardown(() => ok.destroy());
+  await waitFor(ok, 'secureConnect', SOON);
+  t.equal(ok.authorized, true, 'a certificate with the IP in its SAN passes');
+  t.equal(ok.servername, false, 'and no SNI was sent for an IP address');
 });
 
 t.test('getPeerCertificate / getPeerX509Certificate look like node:tls', async (t) => {
