@@ -1,0 +1,176 @@
+'use strict';
+// In-process measurements (forked by run.js so each starts on a clean heap):
+// decision cost, one chain verification, and the authorization engine's
+// revalidation pass over many live connections without sockets around it.
+const { EventEmitter } = require('node:events');
+const { X509Certificate } = require('node:crypto');
+const { performance } = require('node:perf_hooks');
+const { serve } = require('./lib/worker.js');
+const { load } = require('./lib/load.js');
+const { summary } = require('./lib/stats.js');
+
+const CEDAR_POLICIES = `
+@id("orders-read")
+permit(principal, action == Action::"GET", resource)
+  when { context.verified && context has certificate && context.certificate.issuer like "*continuous-tls bench CA*" };
+
+@id("risky")
+forbid(principal, action, resource) when { context has risk && context.risk.greaterThan(decimal("0.8")) };
+`;
+
+function chainOf(pem) {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((block) => new X509Certificate(block));
+}
+
+function requestInput(chain, path = '/orders/42') {
+  return {
+    trigger: 'request',
+    peer: { certificate: chain[0], chain, verified: true },
+    connection: { remoteAddress: '127.0.0.1', servername: 'localhost', alpnProtocol: false, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', ageMs: 1234, reauthCount: 0 },
+    request: { method: 'GET', path, headers: { host: 'localhost' } },
+    context: { risk: 0.2 },
+  };
+}
+
+/**
+ * Per-operation cost in µs of a synchronous `fn`: `batches` timed batches of
+ * `perBatch` calls after a warm-up; the median batch wins (a noisy neighbour
+ * slows some batches, not the code).
+ */
+function timeSync(fn, { perBatch, batches }) {
+  for (let i = 0; i < perBatch; i++) fn(i);
+  const perOp = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < perBatch; i++) fn(i);
+    perOp.push(((performance.now() - t0) * 1000) / perBatch);
+  }
+  return summary(perOp).p50;
+}
+
+async function timeAsync(fn, { perBatch, batches }) {
+  for (let i = 0; i < perBatch; i++) await fn(i);
+  const perOp = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < perBatch; i++) await fn(i);
+    perOp.push(((performance.now() - t0) * 1000) / perBatch);
+  }
+  return summary(perOp).p50;
+}
+
+/** A connection as the engine sees it, minus the socket: what revalidation costs per connection. */
+class StubSubject {
+  constructor(chain) {
+    this.kind = 'owned';
+    this.socket = new EventEmitter();
+    this.socket.remoteAddress = '127.0.0.1';
+    this.isServer = true;
+    this.createdAt = Date.now();
+    this.destroyed = false;
+    this.chain = chain;
+    this.first = true;
+  }
+  peerChain() { return this.chain; }
+  exchangeVerdict() {
+    if (!this.first) return null;
+    this.first = false;
+    return { ok: true };
+  }
+  hold() {}
+  release() {}
+  requestFresh() { return Promise.reject(Object.assign(new Error('stub'), { code: 'ERR_CTLS_FRESH_UNSUPPORTED' })); }
+  info() { return { remoteAddress: '127.0.0.1', servername: 'localhost', alpnProtocol: false, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' }; }
+  destroy() {
+    this.destroyed = true;
+    this.socket.emit('close');
+  }
+}
+
+/**
+ * The engine's subject interface grows (hold, release, deadlines …); every
+ * socket-side operation the stub does not define is a no-op, so the figure
+ * stays "engine work per connection" as the interface changes.
+ */
+function stub(chain) {
+  const target = new StubSubject(chain);
+  return new Proxy(target, {
+    get(object, key) {
+      if (key in object || typeof key === 'symbol') return object[key];
+      return () => {};
+    },
+  });
+}
+
+serve({
+  async decisions({ pki, quick }) {
+    const { cached, DecisionCache, evaluatePolicy, cedarPolicy } = load();
+    const chain = chainOf(pki.clients[1].cert);
+    const input = requestInput(chain);
+    const sizes = quick ? { perBatch: 20_000, batches: 5 } : { perBatch: 200_000, batches: 15 };
+    const asyncSizes = quick ? { perBatch: 5_000, batches: 5 } : { perBatch: 50_000, batches: 15 };
+    const out = {};
+
+    const fn = function ordersPolicy(i) {
+      const cn = i.peer.certificate?.subject ?? '';
+      return { allow: i.peer.verified && cn.includes('bench-client') && i.request?.method === 'GET', ttlMs: 60_000 };
+    };
+    if (typeof cached === 'function') {
+      const policy = cached(fn, new DecisionCache({ max: 10_000 }));
+      await policy.evaluate(input);
+      const hit = policy.evaluate(input);
+      if (hit?.source !== 'cache') throw new Error('the cached policy did not answer from its cache');
+      out.cachedHitUs = timeSync(() => policy.evaluate(input), sizes);
+      // The same hit through evaluatePolicy (normalization, timeout guard, one await).
+      if (typeof evaluatePolicy === 'function') out.cachedEvaluateUs = await timeAsync(() => evaluatePolicy(policy, input), asyncSizes);
+    }
+    if (typeof evaluatePolicy === 'function') {
+      out.functionUs = await timeAsync(() => evaluatePolicy(fn, input), asyncSizes);
+      out.functionRawUs = timeSync(() => fn(input), sizes);
+    }
+    if (typeof cedarPolicy === 'function') {
+      const cedar = cedarPolicy({ policies: CEDAR_POLICIES });
+      const first = cedar.evaluate(input);
+      if (!first.allow) throw new Error(`the Cedar bench policy denied: ${first.reason}`);
+      const cedarSizes = quick ? { perBatch: 500, batches: 5 } : { perBatch: 5_000, batches: 11 };
+      out.cedarUs = timeSync(() => cedar.evaluate(input), cedarSizes);
+      if (typeof evaluatePolicy === 'function') out.cedarEvaluateUs = await timeAsync(() => evaluatePolicy(cedar, input), cedarSizes);
+      cedar.close();
+    }
+    return out;
+  },
+
+  /** One verification of a presented client chain (leaf + intermediate) against the CA and CRLs. */
+  verifyChain({ pki, quick }) {
+    const { createSecureContext } = load();
+    const context = createSecureContext({ ca: pki.ca, crl: pki.crl }, true);
+    const der = chainOf(pki.clients[1].cert).map((c) => c.raw);
+    const outcome = context.verifyChain(der);
+    if (!outcome.ok) throw new Error(`bench chain does not verify: ${outcome.code}`);
+    return { us: timeSync(() => context.verifyChain(der), quick ? { perBatch: 100, batches: 5 } : { perBatch: 500, batches: 11 }) };
+  },
+
+  /**
+   * The engine alone: `connections` tracked subjects over `distinct` client
+   * certificates, then a CRL swap that revokes one of them.
+   */
+  async engineRevalidation({ pki, connections, distinct }) {
+    const { Authorizer, createSecureContext } = load();
+    const trust = createSecureContext({ ca: pki.ca, crl: pki.crl }, true);
+    const authorizer = new Authorizer({ trust, requireCertificate: true });
+    const chains = pki.clients.slice(0, distinct).map((id) => chainOf(id.cert));
+    const admitted = [];
+    for (let i = 0; i < connections; i++) admitted.push(authorizer.admit(stub(chains[i % chains.length])));
+    await Promise.all(admitted);
+    // An unmeasured pass with the same list first, for a warm JIT.
+    trust.setCrl(pki.crl);
+    await authorizer.trustChanged();
+    trust.setCrl(pki.revokedCrl);
+    const t0 = performance.now();
+    const decisions = await authorizer.trustChanged();
+    const ms = performance.now() - t0;
+    authorizer.close();
+    return { ms, decisions: decisions.length, denied: decisions.filter((d) => !d.allow).length };
+  },
+});
