@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { invalidOption } from './errors.js';
 import { SecureContext, type SecureContextOptions } from './context.js';
-import { TLSSocket, type Transport } from './socket.js';
+import { TLSSocket, type TLSSocketOptions, type Transport } from './socket.js';
 
 export interface ConnectOptions extends SecureContextOptions {
   host?: string;
@@ -56,7 +56,7 @@ export function connect(
   const context = options.secureContext ?? new SecureContext(contextOptions, false);
   const transport = options.socket ?? connectTransport(options, host);
   const servername = options.servername ?? (net.isIP(host) === 0 ? host : undefined);
-  const socket = new TLSSocket(transport, {
+  const socketOptions: TLSSocketOptions = {
     isServer: false,
     secureContext: context,
     rejectUnauthorized: options.rejectUnauthorized ?? true,
@@ -72,7 +72,17 @@ export function connect(
     ...(key !== undefined && cert !== undefined
       ? { identity: { key: key as string | Buffer, cert, ...(passphrase === undefined ? {} : { passphrase }) } }
       : {}),
-  });
+  };
+  let socket: TLSSocket;
+  try {
+    socket = new TLSSocket(transport, socketOptions);
+  } catch (error) {
+    // A bad identity throws here: close the connection we opened, which nobody
+    // else can reach (its 'error' would otherwise be unhandled). A transport the
+    // caller passed in stays theirs.
+    if (options.socket === undefined) transport.destroy();
+    throw error;
+  }
   if (options.timeout !== undefined) socket.setTimeout(options.timeout);
   if (callback !== undefined) socket.once('secureConnect', callback);
   return socket;

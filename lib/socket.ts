@@ -597,7 +597,9 @@ export class TLSSocket extends Duplex {
     try {
       this.#handle.setIdentity(key, cert, identity.passphrase);
     } catch (error) {
-      throw asCoded(error, 'ERR_CTLS_BAD_PEM');
+      // The addon says which input it could not parse; a mismatch is the key's.
+      const option = (error as { option?: unknown }).option;
+      throw asCoded(error, 'ERR_CTLS_BAD_PEM', typeof option === 'string' ? option : 'key');
     }
   }
 
@@ -818,7 +820,7 @@ export function tlsError(error: (Error & Record<string, unknown>) | null): Conti
   return coded;
 }
 
-function asCoded(error: unknown, fallback = 'ERR_CTLS_TLS'): Error {
+function asCoded(error: unknown, fallback = 'ERR_CTLS_TLS', option?: string): Error {
   if (error instanceof ContinuousTlsError) return error;
   const err = error as Error & Record<string, unknown>;
   const code = typeof err.code === 'string' ? err.code : fallback;
@@ -826,5 +828,6 @@ function asCoded(error: unknown, fallback = 'ERR_CTLS_TLS'): Error {
   if (typeof err.reason === 'string') fields.reason = err.reason;
   if (typeof err.library === 'string') fields.library = err.library;
   if (typeof err.opensslCode === 'number') fields.opensslCode = err.opensslCode;
-  return new ContinuousTlsError(code, err.message, fields);
+  const where = option === undefined ? '' : ` in option "${option}"`;
+  return new ContinuousTlsError(code, `${err.message}${where}`, fields);
 }
