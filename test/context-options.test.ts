@@ -1,11 +1,12 @@
 // createSecureContext / createServer options: identities, trust, validation errors that name the
 // option, a trust store replaced on a live context, and verifyChain() without a handshake.
 import t from 'tap';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { createServer, createSecureContext, connect, type TLSSocket } from '../dist/index.js';
 import type { ServerOptions } from '../dist/server.js';
 import { certs, serverKeyPassphrase } from './helpers/certs';
-import { derChain, listen, waitFor, closed, SOON } from './helpers/owned';
+import { derChain, duplexPair, listen, waitFor, closed, SOON } from './helpers/owned';
 
 const serverIdentity = { key: certs.serverKey, cert: certs.serverChain };
 
@@ -129,6 +130,29 @@ t.test('bad PEM: ERR_CTLS_BAD_PEM naming the option', async (t) => {
   t.throws(() => context.setCa(garbage), { code: 'ERR_CTLS_BAD_PEM', message: /"ca"/ });
   t.throws(() => context.setCrl(garbage), { code: 'ERR_CTLS_BAD_PEM', message: /"crl"/ });
   t.ok(context.verifyChain(derChain(certs.clientChain)).ok, 'a failed replacement keeps the store in force');
+});
+
+t.test('connect() with a bad identity throws ERR_CTLS_BAD_PEM and leaves no connection behind', async (t) => {
+  // A port with nobody listening: an orphaned transport would die of an unhandled ECONNREFUSED.
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const cases: Array<[string, { key: string; cert: string }]> = [
+    ['key', { key: 'not a key', cert: certs.clientChain }],
+    ['cert', { key: certs.clientKey, cert: 'not a certificate' }],
+    ['key', { key: certs.serverKey, cert: certs.clientChain }],
+  ];
+  for (const [option, identity] of cases) {
+    t.throws(() => connect({ port, host: '127.0.0.1', ...identity }), { code: 'ERR_CTLS_BAD_PEM', message: new RegExp(`"${option}"`) });
+  }
+  // The caller's own transport is not closed for them.
+  const [mine] = duplexPair();
+  t.throws(() => connect({ socket: mine, key: 'not a key', cert: certs.clientChain }), { code: 'ERR_CTLS_BAD_PEM' });
+  t.equal(mine!.destroyed, false, 'a transport passed in stays open');
+  mine!.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.pass('no unhandled transport error');
 });
 
 t.test('bad options: ERR_CTLS_INVALID_OPTION naming the option', async (t) => {
