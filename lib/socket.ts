@@ -641,7 +641,7 @@ export class TLSSocket extends Duplex {
   #peerX509(): X509Certificate[] {
     const der = this.#peerDer();
     const cache = this.#peerCache!;
-    if (cache.x509.length !== der.length) cache.x509 = der.map((item) => new X509Certificate(item));
+    if (cache.x509.length !== der.length) cache.x509 = der.map(parsedCertificate);
     return cache.x509;
   }
 
@@ -781,6 +781,28 @@ export class TLSSocket extends Duplex {
   get connecting(): boolean {
     return false;
   }
+}
+
+// Parsed peer certificates by their exact DER bytes. OpenSSL 3.0 spends most
+// of a parse decoding the public key (~150 µs for P-256), and the same
+// certificates come back all the time: every connection of a client, every
+// fresh re-authentication, the intermediate of every chain. X509Certificate
+// objects are immutable, so sharing one per DER is safe. Bounded, oldest out.
+const MAX_PARSED_CERTIFICATES = 1024;
+const parsedCertificates = new Map<string, X509Certificate>();
+
+function parsedCertificate(der: Buffer): X509Certificate {
+  const key = der.toString('latin1');
+  let certificate = parsedCertificates.get(key);
+  if (certificate === undefined) {
+    certificate = new X509Certificate(der);
+    if (parsedCertificates.size >= MAX_PARSED_CERTIFICATES) {
+      const oldest = parsedCertificates.keys().next().value;
+      if (oldest !== undefined) parsedCertificates.delete(oldest);
+    }
+    parsedCertificates.set(key, certificate);
+  }
+  return certificate;
 }
 
 function concatTail(chunks: Buffer[], skip: number): Buffer {
