@@ -71,20 +71,40 @@ function esc(text) {
  * metric (owned, and attached where measured), and headroom against the
  * absolute targets (budget / measured). Each panel has its 1.0 line.
  */
+const SHORT = {
+  handshakes: 'handshakes/s (each tier its own client)',
+  'handshakes-node-client': 'handshakes/s (node:tls clients)',
+  'handshake-server-cpu': 'server CPU per handshake',
+  'handshake-client-cpu': 'client CPU per handshake',
+  'bulk-up': 'bulk MB/s client→server',
+  'bulk-down': 'bulk MB/s server→client',
+  'bulk-up-cpu': 'CPU per MB client→server',
+  'bulk-down-cpu': 'CPU per MB server→client',
+  rps: '1 KB round trips/s',
+  'rps-cpu': 'CPU per 1 KB round trip',
+  'rps-p50': '1 KB round trip p50 (loaded)',
+  'echo-p50': 'echo round trip p50',
+  'echo-p99': 'echo round trip p99',
+  rest: 'REST requests/s',
+  'rest-authz': 'REST requests/s with authorizeRequest',
+  'rest-authz-kept': 'REST share kept with authorizeRequest',
+};
+
 function svg(rows, targets, meta) {
   const vsNode = [];
   for (const row of rows) {
+    const label = SHORT[row.id] ?? row.label.trim();
     const owned = speedRatio(row);
-    if (owned !== null) vsNode.push({ label: row.label, value: owned, series: 'owned' });
+    if (owned !== null) vsNode.push({ label, value: owned, series: 'owned' });
     const attached = attachedRatio(row);
-    if (attached !== null) vsNode.push({ label: row.label, value: attached, series: 'attached' });
+    if (attached !== null) vsNode.push({ label, value: attached, series: 'attached' });
   }
   const headroom = targets
     .filter((t) => isNum(t.headroom))
     .map((t) => ({ label: t.name, value: t.headroom, series: t.met ? 'met' : 'missed' }));
 
-  const W = 900;
-  const labelW = 380;
+  const W = 960;
+  const labelW = 400;
   const barMax = W - labelW - 90;
   const barH = 16;
   const gap = 6;
@@ -110,7 +130,7 @@ function svg(rows, targets, meta) {
     const top = y;
     for (const item of items) {
       const len = Math.max(1, Math.min(item.value, maxValue) * scale);
-      const label = item.series === 'attached' ? `${item.label} (attached)` : item.label;
+      const label = item.series === 'attached' ? `${item.label} · attached` : item.label;
       text(labelW - 8, y + barH - 4, label, 'font-size="11" text-anchor="end"');
       parts.push(`<rect x="${labelW}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${colors[item.series]}"/>`);
       const shown = item.value > maxValue ? `${item.value.toFixed(2)}x (clipped)` : `${item.value.toFixed(2)}x`;
