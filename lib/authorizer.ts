@@ -253,7 +253,7 @@ export class Authorizer extends EventEmitter {
         const code = (error as { code?: string }).code;
         const fallback = options.fallback ?? this.#schedule.fallback;
         if (code !== 'ERR_CTLS_FRESH_UNSUPPORTED' || fallback === 'deny') {
-          return this.#denial(trigger, freshFailureReason(code), 'engine', started, undefined, error as Error);
+          return this.#denial(trigger, freshFailureReason(error as Error & { code?: string; verifyError?: string }), 'engine', started, undefined, error as Error);
         }
         source = 'fallback';
       }
@@ -276,11 +276,12 @@ export class Authorizer extends EventEmitter {
       return this.#denial(trigger, verdict.code ?? 'UNSPECIFIED', 'verification', started, leaf);
     }
 
-    const input = this.#input(state, trigger, chain, verdict, now);
     const policy = this.#policy;
+    // The input is built only for a policy to read: without one, a trust
+    // change re-deciding 10,000 connections spent a fifth of its time on it.
     const answer = policy === undefined
       ? { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const }
-      : await evaluatePolicy(policy, input, { timeoutMs: this.#policyTimeout, now: () => this.scheduler.now() });
+      : await evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now), { timeoutMs: this.#policyTimeout, now: () => this.scheduler.now() });
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started, leaf);
 
     const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), tokenExpiry(state.token), this.#strictCrlHorizon());
@@ -484,8 +485,10 @@ function tokenExpiry(token: Record<string, unknown> | undefined): number {
   return typeof exp === 'number' ? exp * 1000 : Infinity;
 }
 
-function freshFailureReason(code: string | undefined): string {
-  switch (code) {
+/** A fresh exchange that failed verification is denied for the verification error itself (CERT_REVOKED …). */
+function freshFailureReason(error: Error & { code?: string; verifyError?: string }): string {
+  if (typeof error.verifyError === 'string') return error.verifyError;
+  switch (error.code) {
     case 'ERR_CTLS_FRESH_UNSUPPORTED': return 'fresh-unsupported';
     case 'ERR_CTLS_REAUTH_TIMEOUT': return 'reauth-timeout';
     case 'ERR_CTLS_NO_PEER_CERTIFICATE': return 'no-certificate';

@@ -18,7 +18,8 @@ t.test('a watched file is swapped on change; onChange and reload fire', async (t
   t.teardown(() => cedar.close());
   let changes = 0;
   cedar.onChange(() => changes++);
-  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'u' }, 'GET', '/v1')), { allow: true, reason: 'cedar: permit v1' });
+  // The first call also instantiates the wasm module: give it more than the default 200 ms on a loaded machine.
+  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'u' }, 'GET', '/v1'), { timeoutMs: 10_000 }), { allow: true, reason: 'cedar: permit v1' });
 
   const reloaded = once<{ version: number; sources: string[] }>(cedar, 'reload');
   replaceFile(file, version(2));

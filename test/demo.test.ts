@@ -15,7 +15,9 @@ t.test('the demo tells the whole story and exits 0', async (t) => {
   t.equal(code, 0, output);
   t.match(output, /ALLOW handshake\s+demo-alice/, 'the first client is authorized at the handshake');
   t.match(output, /DENY\s+revocation demo-alice .*CERT_REVOKED/, 'revocation denies the live client');
-  t.match(output, /DENY\s+expiry\s+demo-bob .*CERT_HAS_EXPIRED/, 'expiry denies the second client');
+  // With fresh re-checks the expired certificate may be refused by OpenSSL in the
+  // exchange (no new certificate to name) or by the revalidation: both say why.
+  t.match(output, /DENY\s+expiry\s+.*CERT_HAS_EXPIRED/, 'expiry denies the second client');
   t.match(output, /ok\s+no byte passes after the CRL swap: 0 bytes/);
   t.match(output, /demo completed as expected/);
 });
