@@ -59,7 +59,7 @@ const SIZES = {
 // ---- command line --------------------------------------------------------------
 
 function usage() {
-  const names = Object.entries(METRICS).map(([name, text]) => `  ${name.padEnd(11)} ${text}`).join('\n');
+  const names = Object.entries(METRICS).map(([name, text]) => `                 ${name.padEnd(11)} ${text}`).join('\n');
   return `Usage: npm run bench -- [--quick] [--only <metric>[,<metric>…]] [--rounds <n>] [--cpu-prof] [--out <dir>]
 
   --quick      every metric at a small size (the whole run takes well under a minute)
@@ -70,7 +70,7 @@ ${names}
                to <out>/profiles/
   --out        where latest.json and latest.svg go (default bench/results)
 
-Exit status is non-zero only when a benchmark crashed.`;
+Exit status: 0 when every benchmark ran (whatever the figures), 1 when one crashed, 2 for bad arguments.`;
 }
 
 function parseArgs(argv) {
@@ -398,6 +398,7 @@ async function revalidate(ctx) {
       better: 'lower',
       values: { owned: ms('owned'), node: 'n/a (no live trust update)', attached: ms('attached') },
       note: `the warm-up swap cut ${first('owned').denied} (owned) / ${first('attached').denied} (attached) connections of the revoked identity; measured swaps re-verify and re-decide every remaining one`,
+      samples: { owned: results.owned.swaps, attached: results.attached.swaps },
     },
     { id: 'revalidate-per-conn', label: 'per live connection', unit: 'µs', better: 'lower', values: { owned: perConn('owned'), attached: perConn('attached') } },
     {
@@ -533,7 +534,7 @@ async function main() {
     date: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
     rounds: ctx.rounds,
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).map(scrub).join(' ')}` : ''}`,
+    command: commandLine(process.argv.slice(2)),
     machine: `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}, ${opensslVersion}`,
     loadavg: { start: loadStart.map((x) => +x.toFixed(2)), end: os.loadavg().map((x) => +x.toFixed(2)) },
     durationS: +((performance.now() - started) / 1000).toFixed(1),
@@ -557,6 +558,16 @@ async function main() {
     console.error(`${failures.length} benchmark(s) crashed: ${failures.map((f) => f.metric).join(', ')}`);
     process.exitCode = 1;
   }
+}
+
+/** The command as a reader would retype it; --out only says where files went, so it is left out. */
+function commandLine(argv) {
+  const kept = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--out') i++;
+    else if (!argv[i].startsWith('--out=')) kept.push(argv[i]);
+  }
+  return `npm run bench${kept.length > 0 ? ` -- ${kept.join(' ')}` : ''}`;
 }
 
 function addReauthTarget(ctx, rows) {
