@@ -747,7 +747,7 @@ export class TLSSocket extends Duplex {
   setTimeout(ms: number, callback?: () => void): this {
     if (callback !== undefined) this.once('timeout', callback);
     if (this.transport.setTimeout === undefined) return this;
-    if (this.transport.listenerCount('timeout') === 0 || !this.#forwardingTimeout) {
+    if (!this.#forwardingTimeout) {
       this.#forwardingTimeout = true;
       this.transport.on('timeout', () => this.emit('timeout'));
     }
