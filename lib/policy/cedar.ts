@@ -26,6 +26,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync, readdirSync, watch, existsSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
 import type { AuthorizationInput, PolicyAdapter } from '../types.js';
@@ -37,7 +38,26 @@ export { toCedarValue } from './cedar-values.js';
 
 let wasm: typeof CedarWasm | undefined;
 function cedar(): typeof CedarWasm {
-  return (wasm ??= require('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm);
+  if (wasm === undefined) {
+    avoidJsToWasmInlining();
+    wasm = require('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm;
+  }
+  return wasm;
+}
+
+/**
+ * Node 20's V8 (11.3) aborts the whole process ("Fatal error … unreachable code" in
+ * Deoptimizer::DoComputeBuiltinContinuation) when optimized code that TurboFan turned into a direct
+ * JS-to-wasm call is deoptimized while that call runs and the export returns an externref, which
+ * every cedar-wasm export does. A benchmark-style hot loop over cedarPolicy hit it in about half
+ * of its runs; test/cedar-lazy-deopt.test.ts forces it deterministically. Turning off that
+ * TurboFan feature before cedar-wasm loads removes the frame kind: calls go through the regular
+ * wasm wrapper, a cost lost in the noise of one Cedar evaluation. The flag is process-wide; set
+ * CONTINUOUS_TLS_KEEP_V8_FLAGS=1 to keep V8's defaults on a Node whose V8 has the fix.
+ */
+function avoidJsToWasmInlining(): void {
+  if (process.env['CONTINUOUS_TLS_KEEP_V8_FLAGS'] === '1') return;
+  setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 }
 
 export interface CedarEntityUid {
