@@ -295,6 +295,37 @@ Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info
 //             extraUntrusted?: Buffer[]) -> { ok, code, error, depth }
 // Verifies an already-presented chain against today's store, CRLs and clock,
 // with no handshake: the revalidation path of continuous authorization.
+X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) {
+  std::string key(reinterpret_cast<const char*>(der), length);
+  auto found = decoded_.find(key);
+  if (found == decoded_.end()) {
+    const unsigned char* cursor = der;
+    X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(length)));  // NOLINT
+    // Trailing bytes would make two encodings share one certificate; refuse them.
+    if (!certificate || cursor != der + length) return nullptr;
+    if (decoded_.size() >= kMaxDecoded) decoded_.clear();
+    found = decoded_.emplace(std::move(key), std::move(certificate)).first;
+  }
+  X509* certificate = found->second.get();
+  X509_up_ref(certificate);
+  return certificate;
+}
+
+void SecureContext::RememberDecoded(X509* certificate) {
+  if (certificate == nullptr) return;
+  // i2d reuses the encoding kept from decoding; a peer's non-canonical DER
+  // would only give a key no later lookup uses.
+  const int length = i2d_X509(certificate, nullptr);
+  if (length <= 0) return;
+  std::string key(static_cast<size_t>(length), '\0');
+  unsigned char* cursor = reinterpret_cast<unsigned char*>(key.data());
+  if (i2d_X509(certificate, &cursor) != length) return;
+  if (decoded_.count(key) != 0) return;
+  if (decoded_.size() >= kMaxDecoded) decoded_.clear();
+  X509_up_ref(certificate);
+  decoded_.emplace(std::move(key), X509Pointer(certificate));
+}
+
 Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
@@ -308,8 +339,7 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
       Napi::Value item = list.Get(i);
       if (!item.IsBuffer()) continue;
       Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
-      const unsigned char* cursor = der.Data();
-      X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(der.Length())));  // NOLINT
+      X509Pointer certificate(DecodeCertificate(der.Data(), der.Length()));
       if (!certificate) continue;
       if (first_is_leaf && i == 0) {
         leaf = std::move(certificate);

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <string>
+#include <unordered_map>
 
 #include "openssl_ptr.h"
 
@@ -24,6 +25,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // connections' next re-authentication too.
   X509_STORE* trust_store() const { return store_.get(); }
   bool allow_stale_crl() const { return allow_stale_crl_; }
+  // Adds certificates a handshake already decoded to the cache VerifyChain
+  // uses, so revalidating that connection later decodes nothing.
+  void RememberDecoded(X509* certificate);
   bool is_server() const { return is_server_; }
 
  private:
@@ -41,6 +45,10 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   Napi::Value EnableClientHelloPause(const Napi::CallbackInfo& info);
   Napi::Value VerifyChain(const Napi::CallbackInfo& info);
 
+  // A new reference to the certificate `der` decodes to, decoded once per
+  // distinct encoding (nullptr if it does not decode). See VerifyChain.
+  X509* DecodeCertificate(const unsigned char* der, size_t length);
+
   static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
                         const unsigned char* in, unsigned int in_length, void* arg);
 
@@ -49,6 +57,13 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   std::string alpn_wire_;  // RFC 7301 wire format: length-prefixed protocol names
   bool is_server_ = false;
   bool allow_stale_crl_ = false;
+  // Decoded certificates by their exact DER bytes. Revalidation verifies the
+  // same few client chains over and over, and OpenSSL 3.0 spends more on
+  // decoding a certificate (its public-key decoder set-up) than on checking
+  // its signature. A decoded X509 depends only on its bytes, never on the
+  // trust store, so a store swap keeps it valid. Bounded: cleared when full.
+  std::unordered_map<std::string, X509Pointer> decoded_;
+  static constexpr size_t kMaxDecoded = 512;
 };
 
 }  // namespace ctls

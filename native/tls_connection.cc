@@ -260,6 +260,7 @@ void TlsConnection::NoteProgress() {
   if (!handshake_done_ && SSL_is_init_finished(ssl_.get())) {
     handshake_done_ = true;
     events_ |= kHandshakeDone;
+    RememberPeerCertificates();
   }
   // A renegotiation keeps renegotiate_pending until its end. A post-handshake
   // auth leaves "init" as soon as the CertificateRequest is written and
@@ -272,7 +273,14 @@ void TlsConnection::NoteProgress() {
     reauth_strict_ = false;
     reauth_chain_seen_ = false;
     events_ |= kReauthDone;
+    RememberPeerCertificates();
   }
+}
+
+void TlsConnection::RememberPeerCertificates() {
+  trust_context_->RememberDecoded(SSL_get0_peer_certificate(ssl_.get()));
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get());
+  for (int i = 0; i < sk_X509_num(chain); ++i) trust_context_->RememberDecoded(sk_X509_value(chain, i));
 }
 
 void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {

@@ -60,6 +60,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   Napi::Value ReadPlaintext(Napi::Env env, size_t* produced);
   Napi::Value TakeCiphertext(Napi::Env env);
   void NoteProgress();
+  void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);
   Napi::Array Result(Napi::Env env, Napi::Value plaintext, size_t produced);
   void UseTrustStore();

@@ -267,3 +267,19 @@ t.test('verifyChain: today\'s store, CRLs and clock, without a handshake', async
   context.setCrl(undefined);
   t.same(context.verifyChain(derChain(certs.clientWrongCaChain)), { ok: true }, 'after setCrl(undefined)');
 });
+
+// The context keeps decoded certificates by their DER (decoding costs more than verifying under
+// OpenSSL 3.0): a certificate seen before must still meet every later store and CRL.
+t.test('verifyChain: certificates decoded before are judged by the store in force now', async (t) => {
+  const context = createSecureContext({ ...serverIdentity, ca: certs.ca, crl: certs.crlEmpty }, true);
+  const chain = derChain(certs.clientRevokedChain);
+  for (let i = 0; i < 3; i++) t.same(context.verifyChain(chain), { ok: true }, `not revoked yet (pass ${i + 1})`);
+  context.setCrl(certs.crl);
+  t.match(context.verifyChain(chain), { ok: false, code: 'CERT_REVOKED' }, 'revoked as soon as the CRL lists it');
+  t.match(context.verifyChain(derChain(certs.clientRevokedChain)), { ok: false, code: 'CERT_REVOKED' }, 'equal bytes in new buffers too');
+  // Bytes after the certificate would let two encodings share one cache entry: refused.
+  const padded = [Buffer.concat([chain[0]!, Buffer.from([0, 0])]), ...chain.slice(1)];
+  t.match(context.verifyChain(padded), { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' }, 'trailing bytes after the leaf');
+  const truncated = [chain[0]!.subarray(0, chain[0]!.length - 1), ...chain.slice(1)];
+  t.match(context.verifyChain(truncated), { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' }, 'a truncated leaf');
+});
