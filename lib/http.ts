@@ -14,10 +14,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { X509Certificate } from 'node:crypto';
+import { TLSSocket } from 'node:tls';
 import { ctlsError, invalidOption } from './errors.js';
 import { DecisionCache, cached } from './policy/cache.js';
 import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from './policy/evaluate.js';
 import { notAfter } from './policy/facts.js';
+import { peerLeaf } from './node-peer.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from './types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './http-token.js';
 
@@ -114,7 +116,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
     if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);
 
     const socket = req.socket as PeerSocket;
-    const certificate = socket.getPeerX509Certificate?.();
+    const certificate = socket instanceof TLSSocket ? peerLeaf(socket) : socket.getPeerX509Certificate?.();
     const verified = socket.authorized === true;
     const input: AuthorizationInput = {
       trigger: 'request',

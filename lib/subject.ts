@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from './errors.js';
+import { isPeerLeaf } from './node-peer.js';
 import type { TLSSocket } from './socket.js';
 import type { ConnectionInfo } from './types.js';
 
@@ -122,6 +123,7 @@ export class AttachedSubject implements AuthorizationSubject {
   #holds = new Set<string>();
   #wasPaused = false;
   #intermediates: X509Certificate[] = [];
+  #lastChain: X509Certificate[] | null = null;
 
   constructor(socket: tls.TLSSocket, isServer: boolean) {
     this.socket = socket;
@@ -133,6 +135,17 @@ export class AttachedSubject implements AuthorizationSubject {
   }
 
   peerChain(): X509Certificate[] {
+    // Rebuilding the chain means node formatting every certificate into an object and parsing it
+    // again: hundreds of µs per connection at each revalidation. While the leaf is unchanged (no
+    // renegotiation brought another certificate) the chain built last time is still the presented one.
+    const last = this.#lastChain;
+    if (last !== null && isPeerLeaf(this.socket, last[0]!)) return [...last];
+    const chain = this.#buildPeerChain();
+    this.#lastChain = chain.length > 0 ? chain : null;
+    return [...chain];
+  }
+
+  #buildPeerChain(): X509Certificate[] {
     const chain: X509Certificate[] = [];
     let current = this.socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
     const seen = new Set<string>();
@@ -198,6 +211,8 @@ export class AttachedSubject implements AuthorizationSubject {
       if (handle && typeof handle.handshakes === 'number') handle.handshakes = 0;
       const started = socket.renegotiate({ requestCert: true, rejectUnauthorized: false }, (error) => {
         clearTimeout(timer);
+        // The answer may carry other intermediates with the same leaf: read the chain anew.
+        this.#lastChain = null;
         if (error) reject(ctlsError('ERR_CTLS_TLS', `renegotiation failed: ${error.message}`, { cause: error }));
         else resolve();
       });
