@@ -130,7 +130,7 @@ t.test('authorizing requests leaves node\'s view of the presented chain intact',
     const seen = new Set<string>();
     while (current?.raw && !seen.has(current.fingerprint256)) {
       seen.add(current.fingerprint256);
-      names.push(current.subject.CN);
+      names.push(String(current.subject.CN));
       current = current.issuerCertificate;
     }
     res.json({ names, port: req.socket.remotePort });
