@@ -2,6 +2,7 @@
 import t from 'tap';
 import { cedarPolicy, toCedarValue } from '../dist/policy/cedar.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
+import { contextFacts } from '../dist/policy/facts.js';
 import { certs } from './helpers/certs';
 import { certInput, makeInput, tokenInput } from './helpers/policy-input';
 
@@ -50,6 +51,19 @@ t.test('risk signals in the app context, fractions as decimals', async (t) => {
   const spoof = { ...certInput(certs.client2Cert, 'GET', '/', { trigger: 'handshake' }), context: { certificate: { subject: 'alice' } } };
   delete spoof.request;
   t.match(await evaluatePolicy(cedar, spoof), { allow: false });
+});
+
+t.test('contextFacts: the library\'s facts win a clash, app keys stay plain data', async (t) => {
+  const appContext = JSON.parse('{"verified": true, "trigger": "spoofed", "tenant": "acme", "__proto__": {"polluted": 1}}') as Record<string, unknown>;
+  const input = { ...certInput(certs.client2Cert, 'GET', '/'), context: appContext };
+  input.peer = { ...input.peer, verified: false };
+  const facts = contextFacts(input);
+  t.equal(facts['verified'], false, 'verified comes from the peer, not the app');
+  t.equal(facts['trigger'], 'request');
+  t.equal(facts['tenant'], 'acme', 'other app signals pass through');
+  t.equal(Object.getPrototypeOf(facts), Object.prototype, 'an app key "__proto__" does not become the prototype');
+  t.same(Object.getOwnPropertyDescriptor(facts, '__proto__')?.value, { polluted: 1 }, 'it stays an own key');
+  t.equal((facts as { polluted?: unknown }).polluted, undefined);
 });
 
 t.test('mapping overrides', async (t) => {

@@ -80,7 +80,11 @@ export function certificateFacts(cert: X509Certificate): Record<string, unknown>
  * Absent facts are left out rather than set to null (Cedar has no null: test with `context has x`).
  */
 export function contextFacts(input: AuthorizationInput): Record<string, unknown> {
-  const facts: Record<string, unknown> = { ...input.context };
+  // The library's facts go into a fresh object first and the app's keys are added after, skipping
+  // the ones already set. The obvious `{ ...input.context }` followed by the library's keys costs
+  // ~10 µs on Node 20 (V8 turns an object cloned by spread and then extended into a slow map),
+  // which was most of a compiled Cedar decision.
+  const facts: Record<string, unknown> = {};
   const c = input.connection;
   facts['trigger'] = input.trigger;
   facts['verified'] = input.peer.verified;
@@ -95,6 +99,15 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
   }
   if (input.peer.certificate !== undefined) facts['certificate'] = certificateFacts(input.peer.certificate);
   if (input.token !== undefined) facts['token'] = input.token;
+  const app = input.context;
+  if (app !== undefined && app !== null) {
+    for (const key of Object.keys(app)) {
+      if (Object.prototype.hasOwnProperty.call(facts, key)) continue;
+      // An app key `__proto__` stays a plain key (as in a spread), never the prototype.
+      if (key === '__proto__') Object.defineProperty(facts, key, { value: app[key], enumerable: true, writable: true, configurable: true });
+      else facts[key] = app[key];
+    }
+  }
   return facts;
 }
 
