@@ -2,10 +2,21 @@
  * Cedar, embedded through @cedar-policy/cedar-wasm (its CommonJS `nodejs` build, loaded on first
  * use: compiling the wasm module is not free and an app without Cedar should not pay for it).
  *
- * Policies are parsed once, with `preparsePolicySet`, into the wasm module's own store; each decision
- * is one `statefulIsAuthorized` call that names the pre-parsed set, so no policy text crosses into
- * wasm per request. Entities are checked once and kept as a ready array (cedar-wasm has no pre-parsed
- * entity store, so they still cross per call: keep them few, put per-request facts in the context).
+ * Two engines (option `engine`, the one in force is the `engine` getter):
+ * - 'compiled' (the default when the set allows it): at every load each policy's JSON form (from
+ *   cedar-wasm's policyToJson) is compiled into JS closures (cedar-compile.ts) and requests are
+ *   decided in JS with Cedar's semantics, a few µs each: a call into cedar-wasm costs tens of µs
+ *   however small the request, because the call and its answer cross the wasm boundary as JSON.
+ *   A set with templates, a schema, or a construct the compiler does not know (datetime, duration, an
+ *   operator of a later Cedar) stays on cedar-wasm as a whole; a request holding a value the compiled
+ *   engine cannot represent exactly (a Long beyond 2^53, an unknown extension value) goes to
+ *   cedar-wasm alone. The answers are the same either way (test/cedar-compiled.test.ts checks it).
+ * - 'wasm': every decision is one `statefulIsAuthorized` call on the set pre-parsed into the wasm
+ *   module's own store.
+ * Either way cedar-wasm parses and validates the policies, and the pre-parsed set is kept loaded.
+ * Entities are checked once and kept as a ready array (cedar-wasm has no pre-parsed entity store, so
+ * on the wasm engine they still cross per call: keep them few, put per-request facts in the context).
+ * An answer lists its determining and erroring policies in policy-set order on both engines.
  *
  * Default mapping (override any part with `mapping`), see facts.ts:
  *   principal = User::"<certificate subject CN, else token sub, else 'anonymous'>"
@@ -32,8 +43,11 @@ import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
 import type { AuthorizationInput, PolicyAdapter } from '../types.js';
 import { actionName, contextFacts, resourceId, subjectId } from './facts.js';
 import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic } from './cedar-values.js';
+import { compileForEngine, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
+import type { CompiledPolicySet } from './cedar-compile.js';
 
 export type { CedarDiagnostic } from './cedar-values.js';
+export type { CedarEngine, CedarEngineOption } from './cedar-engine.js';
 export { toCedarValue } from './cedar-values.js';
 
 let wasm: typeof CedarWasm | undefined;
@@ -96,6 +110,11 @@ export interface CedarPolicyOptions {
   debounceMs?: number;
   /** Name used in reasons and audit events. Default 'cedar'. */
   name?: string;
+  /**
+   * 'auto' (default): decide in compiled JS when the loaded set allows it, else in cedar-wasm.
+   * 'wasm': always cedar-wasm (for comparison, or to rule the compiled engine out).
+   */
+  engine?: CedarEngineOption;
 }
 
 /** A Cedar request with plain-JS context (what the PDP endpoint builds from an AuthZEN request). */
@@ -142,6 +161,10 @@ interface Loaded {
   entities: CedarWasm.EntityJson[];
   fingerprint: string;
   policyIds: string[];
+  /** Position of each policy id in the set: answers list policies in this order. */
+  order: Map<string, number>;
+  /** The compiled engine for this set; undefined when it stays on cedar-wasm. */
+  compiled?: CompiledPolicySet;
 }
 
 const SCHEMA_TEXT = 'schema.cedarschema';
@@ -180,6 +203,11 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return this.#version;
   }
 
+  /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the top of cedar.ts). */
+  get engine(): CedarEngine {
+    return this.#loaded.compiled !== undefined ? 'compiled' : 'wasm';
+  }
+
   /** Ids of the loaded policies: `@id("…")` when annotated, else `<file>#<n>` / `policy<n>`. */
   get policyIds(): readonly string[] {
     return this.#loaded.policyIds;
@@ -200,11 +228,16 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
   authorize(request: CedarRequest): CedarAnswer {
     if (this.#closed) throw ctlsError('ERR_CTLS_CEDAR', `Cedar policy "${this.name}" is closed`);
     const loaded = this.#loaded;
+    const context = toCedarRecord(request.context);
+    if (loaded.compiled !== undefined) {
+      const answer = decideCompiled(loaded.compiled, { principal: request.principal, action: request.action, resource: request.resource, context });
+      if (answer !== undefined) return answer;
+    }
     const call: CedarWasm.StatefulAuthorizationCall = {
       principal: request.principal,
       action: request.action,
       resource: request.resource,
-      context: toCedarRecord(request.context),
+      context,
       preparsedPolicySetId: loaded.psetId,
       entities: loaded.entities,
     };
@@ -218,7 +251,9 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
         diagnosticsOf(answer.errors, 'request'));
     }
     const { decision, diagnostics } = answer.response;
-    return { allow: decision === 'allow', policies: diagnostics.reason, errors: diagnostics.errors.map((e) => e.policyId) };
+    // cedar-wasm lists them in hash order, which changes from call to call: use the set's order.
+    const inSetOrder = (ids: string[]): string[] => ids.sort((a, b) => (loaded.order.get(a) ?? 0) - (loaded.order.get(b) ?? 0));
+    return { allow: decision === 'allow', policies: inSetOrder(diagnostics.reason), errors: inSetOrder(diagnostics.errors.map((e) => e.policyId)) };
   }
 
   onChange(listener: () => void): () => void {
@@ -316,8 +351,14 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
   /** Parses and checks everything into pre-parsed slot `slot`; throws ERR_CTLS_CEDAR on any problem. */
   #compile(sources: Sources, slot: number): Loaded {
     const c = cedar();
-    const { set, ids, owner } = splitPolicies(sources.policies);
-    const loaded: Loaded = { psetId: `${this.#slotPrefix}-${slot}`, entities: sources.entities ?? [], fingerprint: sources.fingerprint, policyIds: ids };
+    const { set, ids, owner, json, templates } = splitPolicies(sources.policies);
+    const loaded: Loaded = {
+      psetId: `${this.#slotPrefix}-${slot}`,
+      entities: sources.entities ?? [],
+      fingerprint: sources.fingerprint,
+      policyIds: ids,
+      order: new Map(ids.map((id, i) => [id, i])),
+    };
     if (sources.schema !== undefined) {
       const schemaText = typeof sources.schema === 'string' ? sources.schema : undefined;
       const parsed = c.checkParseSchema(sources.schema);
@@ -334,6 +375,11 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     if (entities.type === 'failure') throw cedarError('Cedar entities are invalid', diagnosticsOf(entities.errors, 'entities'));
     const pre = c.preparsePolicySet(loaded.psetId, set);
     if (pre.type === 'failure') throw cedarError('Cedar policies are invalid', diagnosticsOf(pre.errors, 'policies'));
+    if (this.#options.engine !== 'wasm') {
+      const compiled = compileForEngine({ policies: ids.map((id) => ({ id, json: json.get(id) })), templates, entities: loaded.entities, schema: sources.schema !== undefined });
+      // A set the compiler refuses (compiled.reason says why) stays on cedar-wasm.
+      if ('set' in compiled) loaded.compiled = compiled.set;
+    }
     return loaded;
   }
 }
@@ -346,11 +392,19 @@ export function cedarPolicy(options: CedarPolicyOptions): CedarPolicy {
  * Splits each source into its policies and gives every policy a stable id: its `@id("…")`
  * annotation, else `<source>#<n>` (or `policy<n>` for inline text, Cedar's own naming).
  */
-function splitPolicies(sources: Source[]): { set: CedarWasm.PolicySet; ids: string[]; owner: Map<string, string> } {
+function splitPolicies(sources: Source[]): {
+  set: CedarWasm.PolicySet;
+  ids: string[];
+  owner: Map<string, string>;
+  /** Each static policy's JSON form, for the compiled engine. */
+  json: Map<string, CedarWasm.PolicyJson>;
+  templates: number;
+} {
   const c = cedar();
   const staticPolicies: Record<string, string> = {};
   const templates: Record<string, string> = {};
   const owner = new Map<string, string>();
+  const jsonForms = new Map<string, CedarWasm.PolicyJson>();
   for (const source of sources) {
     const parts = c.policySetTextToParts(source.text);
     if (parts.type === 'failure') {
@@ -363,12 +417,13 @@ function splitPolicies(sources: Source[]): { set: CedarWasm.PolicySet; ids: stri
       const id = (json.type === 'success' ? json.json.annotations?.['id'] : undefined) ?? `${prefix}${n}`;
       if (owner.has(id)) throw cedarError(`Cedar policy id "${id}" is used twice`, [{ source: source.name, policyId: id, message: 'duplicate policy id' }]);
       owner.set(id, source.name);
+      if (json.type === 'success' && into === staticPolicies) jsonForms.set(id, json.json);
       into[id] = text;
     };
     parts.policies.forEach((text, n) => add(staticPolicies, text, n));
     parts.policy_templates.forEach((text, n) => add(templates, text, n));
   }
-  return { set: { staticPolicies, templates }, ids: Object.keys(staticPolicies), owner };
+  return { set: { staticPolicies, templates }, ids: Object.keys(staticPolicies), owner, json: jsonForms, templates: Object.keys(templates).length };
 }
 
 function readDir(dir: string, o: CedarPolicyOptions): Sources {
@@ -436,4 +491,5 @@ function checkOptions(o: CedarPolicyOptions): void {
     }
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
+  if (o.engine !== undefined && o.engine !== 'auto' && o.engine !== 'wasm') throw invalidOption('engine', "'auto' or 'wasm'", o.engine);
 }
