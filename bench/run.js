@@ -329,18 +329,21 @@ async function decision(ctx) {
     progress('one chain verification (in-process)');
     const v = await micro.call('verifyChain', { pki: ctx.pki, quick: ctx.quick });
     ctx.verifyChainUs = v.us;
+    ctx.verifyChainWarmUs = v.warmUs;
     const rows = [
-      { id: 'verify-chain', label: 'one chain verification (leaf + intermediate, CRL check)', unit: 'µs', better: 'lower', values: { owned: v.us } },
+      { id: 'verify-chain', label: 'one chain verification (leaf + intermediate decoded, CRL check)', unit: 'µs', better: 'lower', values: { owned: v.us } },
+      { id: 'verify-chain-warm', label: 'one chain verification, decoded certificates cached', unit: 'µs', better: 'lower', values: { owned: v.warmUs } },
       { id: 'decision-cached', label: 'cached decision (cached() hit)', unit: 'µs', better: 'lower', values: { owned: d.cachedHitUs }, target: { text: '< 1 µs', met: isFinite(d.cachedHitUs) ? d.cachedHitUs < 1 : null } },
       { id: 'decision-cached-evaluate', label: 'cached decision through evaluatePolicy (async)', unit: 'µs', better: 'lower', values: { owned: d.cachedEvaluateUs } },
       { id: 'decision-function', label: 'plain function policy through evaluatePolicy (async)', unit: 'µs', better: 'lower', values: { owned: d.functionUs } },
       { id: 'decision-cedar', label: 'Cedar decision (cedarPolicy.evaluate)', unit: 'µs', better: 'lower', values: { owned: d.cedarUs }, target: { text: '< 20 µs', met: isFinite(d.cedarUs) ? d.cedarUs < 20 : null } },
       { id: 'decision-cedar-evaluate', label: 'Cedar decision through evaluatePolicy (async)', unit: 'µs', better: 'lower', values: { owned: d.cedarEvaluateUs } },
+      { id: 'decision-cedar-wasm', label: 'Cedar decision, wasm engine (cedar-wasm 4.13)', unit: 'µs', better: 'lower', values: { owned: d.cedarWasmUs } },
     ];
     ctx.target('decision-cached', 'cached decision < 1 µs', isFinite(d.cachedHitUs) ? d.cachedHitUs < 1 : null,
       `${fmtUs(d.cachedHitUs)} per hit (cached().evaluate); ${fmtUs(d.cachedEvaluateUs)} through evaluatePolicy`, isFinite(d.cachedHitUs) ? 1 / d.cachedHitUs : null);
     ctx.target('decision-cedar', 'Cedar decision < 20 µs', isFinite(d.cedarUs) ? d.cedarUs < 20 : null,
-      `${fmtUs(d.cedarUs)} per decision (default mapping, 2 policies, no entities)`, isFinite(d.cedarUs) ? 20 / d.cedarUs : null);
+      `${fmtUs(d.cedarUs)} per decision (default mapping, 2 policies, no entities, ${d.cedarEngine ?? 'wasm'} engine); ${fmtUs(d.cedarWasmUs)} on the wasm engine`, isFinite(d.cedarUs) ? 20 / d.cedarUs : null);
     return rows;
   } finally {
     await micro.close();
@@ -412,11 +415,11 @@ async function revalidate(ctx) {
   // The target is about 10,000 real connections: measured directly when the run
   // held that many, otherwise extrapolated from the per-connection cost.
   const real = n('owned') >= 10_000;
-  const tenK = real ? ms('owned') : extrapolate(ms('owned'), n('owned'), size.distinct, ctx.verifyChainUs);
+  const tenK = real ? ms('owned') : extrapolate(ms('owned'), n('owned'), size.distinct, ctx.verifyChainWarmUs);
   const met = tenK < 100;
   rows[0].target = { text: '< 100 ms at 10k', met };
   ctx.target('revalidate', '10,000 revalidations after a CRL swap < 100 ms', met,
-    `${tenK.toFixed(1)} ms for 10,000 live connections (${real ? `measured, ${size.distinct} distinct client certs` : `extrapolated from ${n('owned')} connections to 10,000 over 100 distinct certs`}, owned tier); engine alone ${engine.ms.toFixed(1)} ms; attached tier ${(real ? ms('attached') : extrapolate(ms('attached'), n('attached'), size.distinct, ctx.verifyChainUs)).toFixed(1)} ms`,
+    `${tenK.toFixed(1)} ms for 10,000 live connections (${real ? `measured, ${size.distinct} distinct client certs` : `extrapolated from ${n('owned')} connections to 10,000 over 100 distinct certs`}, owned tier); engine alone ${engine.ms.toFixed(1)} ms; attached tier ${(real ? ms('attached') : extrapolate(ms('attached'), n('attached'), size.distinct, ctx.verifyChainWarmUs)).toFixed(1)} ms`,
     100 / tenK);
   ctx.revalidation = { results, engine };
   return rows;
@@ -425,7 +428,8 @@ async function revalidate(ctx) {
 /**
  * A small run's swap time scaled to 10,000 connections over 100 distinct
  * certificates: one chain verification per distinct certificate (the engine
- * caches verdicts per leaf) plus a per-connection remainder.
+ * caches verdicts per leaf; the context has the certificates decoded since
+ * their handshakes) plus a per-connection remainder.
  */
 function extrapolate(ms, connections, distinct, verifyChainUs) {
   const verifyMs = verifyChainUs === undefined ? 0 : verifyChainUs / 1000;
