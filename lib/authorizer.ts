@@ -9,7 +9,7 @@ import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ContinuousTlsError, ctlsError, invalidOption } from './errors.js';
 import type { SecureContext } from './context.js';
-import { evaluatePolicy, isPolicy } from './policy/evaluate.js';
+import { evaluatePolicy, isPolicy, type EvaluatedDecision } from './policy/evaluate.js';
 import { Scheduler } from './schedule.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { AuthorizationInput, Decision, DecisionSource, Policy, Trigger } from './types.js';
@@ -67,7 +67,18 @@ export interface AuthorizerOptions {
   /** Deny a peer that presented no certificate (default: the server's requestCert). */
   requireCertificate?: boolean;
   scheduler?: Scheduler;
+  /**
+   * Whether anyone downstream wants 'decision' audit events, for an owner that forwards them (a
+   * server re-emitting them as its own). Without listeners the event is not built: after a CRL
+   * swap that is thousands of events nobody reads. Default: this engine has 'decision' listeners.
+   */
+  auditWanted?: () => boolean;
 }
+
+type DecideOptions = ReauthorizeOptions & { trigger: Trigger; fresh: boolean };
+
+/** What decides a connection once it is verified: the policy's answer, or the verdict alone. */
+type PolicyAnswer = Pick<EvaluatedDecision, 'allow' | 'reason' | 'expiresAt' | 'source' | 'obligations' | 'error'>;
 
 interface ConnectionState {
   subject: AuthorizationSubject;
@@ -102,6 +113,7 @@ export class Authorizer extends EventEmitter {
   #policyTimeout: number;
   #requireVerified: boolean;
   #requireCertificate: boolean;
+  readonly #auditWanted: (() => boolean) | null;
   #states = new Map<object, ConnectionState>();
   #trustGeneration = 0;
   #verifyCache = new Map<string, VerifyCacheEntry>();
@@ -117,6 +129,7 @@ export class Authorizer extends EventEmitter {
     this.#policyTimeout = positive('policyTimeout', options.policyTimeout, 200);
     this.#requireVerified = options.requireVerified ?? true;
     this.#requireCertificate = options.requireCertificate ?? false;
+    this.#auditWanted = options.auditWanted ?? null;
     this.setPolicy(options.policy, false);
   }
 
@@ -147,11 +160,15 @@ export class Authorizer extends EventEmitter {
   }
 
   /** Re-decide every live connection (revalidation, not fresh). */
-  recheckAll(trigger: Trigger): Promise<Decision[]> {
-    const checks: Promise<Decision>[] = [];
+  async recheckAll(trigger: Trigger): Promise<Decision[]> {
+    // One hop for the whole sweep, so that no connection is concluded (and maybe destroyed) inside
+    // the caller's setCrl()/setPolicy() call. After it, connections that need no policy are decided
+    // synchronously: a CRL swap over 10,000 connections then costs no promise per connection.
+    await undefined;
+    const checks: Array<Decision | Promise<Decision>> = [];
     for (const state of this.#states.values()) {
       if (state.denied || state.decision === null) continue;
-      checks.push(this.#decideShared(state, { trigger, fresh: false }));
+      checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
     }
     return Promise.all(checks);
   }
@@ -171,7 +188,7 @@ export class Authorizer extends EventEmitter {
     };
     this.#states.set(subject.socket, state);
     subject.socket.once('close', () => this.#forget(subject.socket));
-    return this.#decideShared(state, { trigger: 'handshake', fresh: false });
+    return Promise.resolve(this.#decideShared(state, { trigger: 'handshake', fresh: false }));
   }
 
   isTracking(socket: object): boolean {
@@ -196,7 +213,7 @@ export class Authorizer extends EventEmitter {
     }
     if (options.context !== undefined) state.context = { ...state.context, ...options.context };
     if (options.token !== undefined) state.token = options.token;
-    return this.#decideShared(state, { trigger: 'manual', ...options, fresh: options.fresh ?? false });
+    return Promise.resolve(this.#decideShared(state, { trigger: 'manual', ...options, fresh: options.fresh ?? false }));
   }
 
   close(): void {
@@ -208,19 +225,24 @@ export class Authorizer extends EventEmitter {
 
   // ---- deciding ----------------------------------------------------------
 
-  #decideShared(state: ConnectionState, options: ReauthorizeOptions & { trigger: Trigger; fresh: boolean }): Promise<Decision> {
-    // Concurrent requests share one evaluation; a fresh one is not satisfied
-    // by a revalidation in flight, but a revalidation is by a fresh one.
+  /**
+   * Concurrent requests share one evaluation; a fresh one is not satisfied by a revalidation in
+   * flight, but a revalidation is by a fresh one. With `sync`, a decision that needs neither a
+   * fresh exchange nor a policy is made and concluded before returning (the Decision itself).
+   */
+  #decideShared(state: ConnectionState, options: DecideOptions, sync = false): Decision | Promise<Decision> {
     const existing = state.pending.get(options.fresh) ?? (options.fresh ? undefined : state.pending.get(true));
     if (existing !== undefined) return existing;
-    const promise = this.#decide(state, options).finally(() => {
+    const result = this.#decide(state, options, sync);
+    if (!(result instanceof Promise)) return result;
+    const promise = result.finally(() => {
       if (state.pending.get(options.fresh) === promise) state.pending.delete(options.fresh);
     });
     state.pending.set(options.fresh, promise);
     return promise;
   }
 
-  async #decide(state: ConnectionState, options: ReauthorizeOptions & { trigger: Trigger; fresh: boolean }): Promise<Decision> {
+  #decide(state: ConnectionState, options: DecideOptions, sync: boolean): Decision | Promise<Decision> {
     const started = performance.now();
     const { subject } = state;
     const now = this.scheduler.now();
@@ -230,18 +252,35 @@ export class Authorizer extends EventEmitter {
     // change) holds it until the answer.
     const hold = options.fresh || lapsed || !(options.trigger === 'interval' || options.trigger === 'manual');
     if (hold) subject.hold(HOLD_DECISION);
+    if (sync && !options.fresh && this.#policy === undefined) {
+      let decision: Decision;
+      try {
+        decision = this.#settle(state, options, started, 'engine') as Decision;
+      } catch (error) {
+        decision = this.#denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
+      }
+      return this.#finish(state, decision, options, hold);
+    }
+    return this.#decideLater(state, options, started, hold);
+  }
+
+  async #decideLater(state: ConnectionState, options: DecideOptions, started: number, hold: boolean): Promise<Decision> {
     let decision: Decision;
     try {
       decision = await this.#evaluate(state, options, started);
     } catch (error) {
       decision = this.#denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
     }
+    return this.#finish(state, decision, options, hold);
+  }
+
+  #finish(state: ConnectionState, decision: Decision, options: DecideOptions, hold: boolean): Decision {
     this.#conclude(state, decision, options);
-    if (hold && decision.allow) subject.release(HOLD_DECISION);
+    if (hold && decision.allow) state.subject.release(HOLD_DECISION);
     return decision;
   }
 
-  async #evaluate(state: ConnectionState, options: ReauthorizeOptions & { trigger: Trigger; fresh: boolean }, started: number): Promise<Decision> {
+  async #evaluate(state: ConnectionState, options: DecideOptions, started: number): Promise<Decision> {
     const { subject } = state;
     const { trigger } = options;
     let source: DecisionSource = 'engine';
@@ -258,6 +297,13 @@ export class Authorizer extends EventEmitter {
         source = 'fallback';
       }
     }
+    return this.#settle(state, options, started, source);
+  }
+
+  /** Verification, then the policy if there is one: a Decision, or a promise of one for a policy. */
+  #settle(state: ConnectionState, options: DecideOptions, started: number, source: DecisionSource): Decision | Promise<Decision> {
+    const { subject } = state;
+    const { trigger } = options;
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started);
 
     const chain = subject.peerChain();
@@ -279,9 +325,17 @@ export class Authorizer extends EventEmitter {
     const policy = this.#policy;
     // The input is built only for a policy to read: without one, a trust
     // change re-deciding 10,000 connections spent a fifth of its time on it.
-    const answer = policy === undefined
-      ? { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const }
-      : await evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now), { timeoutMs: this.#policyTimeout, now: () => this.scheduler.now() });
+    if (policy === undefined) {
+      const verified = { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const };
+      return this.#decision(state, trigger, started, source, chain, verified);
+    }
+    return evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now), { timeoutMs: this.#policyTimeout, now: () => this.scheduler.now() })
+      .then((answer) => this.#decision(state, trigger, started, source, chain, answer));
+  }
+
+  #decision(state: ConnectionState, trigger: Trigger, started: number, source: DecisionSource, chain: X509Certificate[], answer: PolicyAnswer): Decision {
+    const { subject } = state;
+    const leaf = chain[0];
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started, leaf);
 
     const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), tokenExpiry(state.token), this.#strictCrlHorizon());
@@ -350,7 +404,9 @@ export class Authorizer extends EventEmitter {
     const { subject } = state;
     const previous = state.decision;
     state.decision = decision;
-    this.emit('decision', auditEvent(decision, subject, options.reason), subject.socket);
+    if (this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted())) {
+      this.emit('decision', auditEvent(decision, subject, options.reason), subject.socket);
+    }
     if (!decision.allow) {
       state.denied = true;
       this.#cancelTasks(state);
@@ -365,23 +421,36 @@ export class Authorizer extends EventEmitter {
     subject.setDeadline(decision.expiresAt, this.#now);
     subject.release(HOLD_LAPSED);
     if (previous !== null) subject.socket.emit('reauthorized', decision);
-    this.#scheduleNext(state, decision);
+    this.#scheduleNext(state, decision, options.trigger);
   }
 
   // ---- scheduling -----------------------------------------------------------
 
-  #scheduleNext(state: ConnectionState, decision: Decision): void {
+  #scheduleNext(state: ConnectionState, decision: Decision, trigger: Trigger): void {
     const { every, jitter, onExpiry, fresh } = this.#schedule;
     const scheduler = this.scheduler;
-    this.#cancelTasks(state);
-    if (every > 0) {
+    // A trust or policy change re-decides every connection at once: moving each one's timers would
+    // be two heap removals and two insertions per connection for nothing. The periodic re-check
+    // keeps its slot (it comes no later than it would have), and an unchanged expiry its task.
+    const sweeping = trigger === 'revocation' || trigger === 'policy-change';
+    const keepInterval = sweeping && state.intervalTask !== null && every > 0;
+    const keepExpiry = onExpiry && state.expiryTask !== null && state.expiryTask.dueAt === decision.expiresAt;
+    if (!keepInterval) {
+      scheduler.cancel(state.intervalTask);
+      state.intervalTask = null;
+    }
+    if (!keepExpiry) {
+      scheduler.cancel(state.expiryTask);
+      state.expiryTask = null;
+    }
+    if (every > 0 && !keepInterval) {
       const due = scheduler.now() + every + (jitter > 0 ? Math.random() * jitter : 0);
       state.intervalTask = scheduler.schedule(due, () => {
         state.intervalTask = null;
         void this.#decideShared(state, { trigger: 'interval', fresh });
       });
     }
-    if (onExpiry && Number.isFinite(decision.expiresAt)) {
+    if (onExpiry && !keepExpiry && Number.isFinite(decision.expiresAt)) {
       state.expiryTask = scheduler.schedule(decision.expiresAt, () => {
         state.expiryTask = null;
         // The decision has lapsed: nothing passes until a new one is made.

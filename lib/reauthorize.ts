@@ -120,6 +120,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     ...(options.policyTimeout === undefined ? {} : { policyTimeout: options.policyTimeout }),
     requireVerified: true,
     requireCertificate: options.requireCertificate ?? true,
+    auditWanted: () => server.listenerCount('decision') > 0,
   });
   const onSecure = (socket: tls.TLSSocket): void => {
     registerAuthorizer(socket, authorizer);

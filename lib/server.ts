@@ -71,6 +71,7 @@ export class Server extends net.Server {
       ...(options.policyTimeout === undefined ? {} : { policyTimeout: options.policyTimeout }),
       requireVerified: options.rejectUnauthorized ?? true,
       requireCertificate: requestCert && (options.rejectUnauthorized ?? true),
+      auditWanted: () => this.listenerCount('decision') > 0,
     });
     this.authorizer.on('decision', (event: DecisionEvent, socket: TLSSocket) => this.emit('decision', event, socket));
     this.authorizer.on('warning', (warning: Error) => this.emit('warning', warning));
