@@ -291,10 +291,6 @@ Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info
   return info.Env().Undefined();
 }
 
-// verifyChain(derChain: Buffer[], purpose: 'sslclient' | 'sslserver',
-//             extraUntrusted?: Buffer[]) -> { ok, code, error, depth }
-// Verifies an already-presented chain against today's store, CRLs and clock,
-// with no handshake: the revalidation path of continuous authorization.
 X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) {
   std::string key(reinterpret_cast<const char*>(der), length);
   auto found = decoded_.find(key);
@@ -303,12 +299,16 @@ X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) 
     X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(length)));  // NOLINT
     // Trailing bytes would make two encodings share one certificate; refuse them.
     if (!certificate || cursor != der + length) return nullptr;
-    if (decoded_.size() >= kMaxDecoded) decoded_.clear();
-    found = decoded_.emplace(std::move(key), std::move(certificate)).first;
+    found = KeepDecoded(std::move(key), std::move(certificate));
   }
   X509* certificate = found->second.get();
   X509_up_ref(certificate);
   return certificate;
+}
+
+SecureContext::DecodedMap::iterator SecureContext::KeepDecoded(std::string der, X509Pointer certificate) {
+  if (decoded_.size() >= kMaxDecoded) decoded_.clear();
+  return decoded_.emplace(std::move(der), std::move(certificate)).first;
 }
 
 void SecureContext::RememberDecoded(X509* certificate) {
@@ -321,11 +321,14 @@ void SecureContext::RememberDecoded(X509* certificate) {
   unsigned char* cursor = reinterpret_cast<unsigned char*>(key.data());
   if (i2d_X509(certificate, &cursor) != length) return;
   if (decoded_.count(key) != 0) return;
-  if (decoded_.size() >= kMaxDecoded) decoded_.clear();
   X509_up_ref(certificate);
-  decoded_.emplace(std::move(key), X509Pointer(certificate));
+  KeepDecoded(std::move(key), X509Pointer(certificate));
 }
 
+// verifyChain(derChain: Buffer[], purpose: 'sslclient' | 'sslserver',
+//             extraUntrusted?: Buffer[]) -> { ok, code, error, depth }
+// Verifies an already-presented chain against today's store, CRLs and clock,
+// with no handshake: the revalidation path of continuous authorization.
 Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;

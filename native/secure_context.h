@@ -62,7 +62,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // decoding a certificate (its public-key decoder set-up) than on checking
   // its signature. A decoded X509 depends only on its bytes, never on the
   // trust store, so a store swap keeps it valid. Bounded: cleared when full.
-  std::unordered_map<std::string, X509Pointer> decoded_;
+  using DecodedMap = std::unordered_map<std::string, X509Pointer>;
+  DecodedMap::iterator KeepDecoded(std::string der, X509Pointer certificate);
+  DecodedMap decoded_;
   static constexpr size_t kMaxDecoded = 512;
 };
 
