@@ -10,7 +10,8 @@
         "native/addon.cc",
         "native/openssl_util.cc",
         "native/secure_context.cc",
-        "native/tls_connection.cc"
+        "native/tls_connection.cc",
+        "native/verified_chains.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

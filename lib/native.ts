@@ -26,6 +26,8 @@ export interface NativeSecureContext {
   getTicketKeys(): Buffer | undefined;
   enableClientHelloPause(): void;
   verifyChain(chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]): NativeVerifyResult;
+  /** Sizes of the decoded-certificate and verified-chain caches, and the verifications the latter answered. */
+  cacheStats(): { decoded: number; verified: number; verifiedHits: number };
 }
 
 export interface NativeConnectionInfo {

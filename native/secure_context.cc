@@ -43,6 +43,7 @@ Napi::Function SecureContext::Init(Napi::Env env) {
           InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
           InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
           InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
+          InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
       });
 }
 
@@ -72,6 +73,9 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info)
   SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
   store_.reset(X509_STORE_new());
+  // Every peer chain, at the handshake and at each re-authentication, is
+  // verified through the connection's trust context and its VerifiedChains.
+  SSL_CTX_set_cert_verify_callback(ctx_.get(), TlsConnection::CertVerifyCallback, nullptr);
   if (is_server_) {
     // A renegotiation must not silently resume the old session: it would
     // skip the certificate request (DESIGN.md section 8).
@@ -159,6 +163,9 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   SSL_CTX_set_cert_store(ctx_.get(), store.get());
   store_ = std::move(store);
   allow_stale_crl_ = allow_stale_crl;
+  // Entries name the old store and could never match again; drop them (and
+  // their reference to it) now.
+  verified_chains_.Clear();
   // The CA names a server sends in its CertificateRequest, so clients with
   // several identities pick the right one (RFC 8446 section 4.2.4).
   if (is_server_) {
@@ -367,16 +374,27 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER
-                                                                     : X509_PURPOSE_SSL_CLIENT);
+  const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose_id);
   if (allow_stale_crl_) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
-  const bool ok = X509_verify_cert(store_ctx.get()) == 1;
+  const bool ok = verified_chains_.Verify(store_ctx.get(), purpose_id) == 1;
   const int error = X509_STORE_CTX_get_error(store_ctx.get());
   result.Set("ok", ok);
   result.Set("code", ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(error)));
   result.Set("error", ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(error)));
   result.Set("depth", X509_STORE_CTX_get_error_depth(store_ctx.get()));
   return result;
+}
+
+// cacheStats() -> { decoded, verified, verifiedHits }: sizes of the two caches
+// and how many verifications the second one answered. For tests and metrics.
+Napi::Value SecureContext::CacheStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object stats = Napi::Object::New(env);
+  stats.Set("decoded", static_cast<double>(decoded_.size()));
+  stats.Set("verified", static_cast<double>(verified_chains_.size()));
+  stats.Set("verifiedHits", static_cast<double>(verified_chains_.hits()));
+  return stats;
 }
 
 }  // namespace ctls

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "openssl_ptr.h"
+#include "verified_chains.h"
 
 namespace ctls {
 
@@ -29,6 +30,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // uses, so revalidating that connection later decodes nothing.
   void RememberDecoded(X509* certificate);
   bool is_server() const { return is_server_; }
+  // Chains that verified cleanly against the store in force; handshakes,
+  // re-authentications and verifyChain() all go through it.
+  VerifiedChains& verified_chains() { return verified_chains_; }
 
  private:
   Napi::Value AddIdentity(const Napi::CallbackInfo& info);
@@ -44,6 +48,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   Napi::Value GetTicketKeys(const Napi::CallbackInfo& info);
   Napi::Value EnableClientHelloPause(const Napi::CallbackInfo& info);
   Napi::Value VerifyChain(const Napi::CallbackInfo& info);
+  Napi::Value CacheStats(const Napi::CallbackInfo& info);
 
   // A new reference to the certificate `der` decodes to, decoded once per
   // distinct encoding (nullptr if it does not decode). See VerifyChain.
@@ -66,6 +71,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   DecodedMap::iterator KeepDecoded(std::string der, X509Pointer certificate);
   DecodedMap decoded_;
   static constexpr size_t kMaxDecoded = 512;
+  VerifiedChains verified_chains_;
 };
 
 }  // namespace ctls

@@ -155,6 +155,17 @@ int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
   return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
 }
 
+int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
+  const SSL* ssl = static_cast<const SSL*>(
+      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  TlsConnection* self = ssl == nullptr ? nullptr : FromSSL(ssl);
+  if (self == nullptr || self->trust_context_ == nullptr) return X509_verify_cert(store_ctx);
+  // A server verifies client certificates, a client server certificates; OpenSSL
+  // has set the matching purpose on store_ctx already.
+  return self->trust_context_->verified_chains().Verify(
+      store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
+}
+
 // Pauses the handshake at the ClientHello (SSL_CLIENT_HELLO_RETRY) so that an
 // asynchronous SNICallback in JS can choose the context; setContext() resumes.
 int TlsConnection::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {

@@ -34,6 +34,9 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   ~TlsConnection() override;
 
   static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx);
+  // SSL_CTX_set_cert_verify_callback: X509_verify_cert through the trust
+  // context's VerifiedChains.
+  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
   static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
   static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
 

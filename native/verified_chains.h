@@ -1,0 +1,73 @@
+// VerifiedChains: chains that verified cleanly against one trust store, so a
+// peer that presents the very same chain again (a fresh re-authentication, a
+// returning client, a revalidation) is not verified again while nothing that
+// decides the outcome has changed.
+//
+// X509_verify_cert is a function of the presented certificates, the store
+// (CAs, CRLs, flags), the verification parameters and the clock. The cache
+// matches the first three exactly: every certificate's DER, the store object
+// itself, and the purpose, flags, depth and security level. The clock is
+// covered by an expiry at the earliest notAfter in the verified chain and the
+// earliest nextUpdate among the store's CRLs, and a short lifetime bounds the
+// rest. Only clean successes are kept. A failure, or a success a verify
+// callback forced past an error (a stale CRL in best-effort mode), goes
+// through OpenSSL every time, so its error is reported the way OpenSSL
+// reports it.
+//
+// A hit replays what a successful X509_verify_cert leaves behind: the verify
+// callback is called with preverify_ok = 1 for each certificate from the
+// anchor down to the leaf (as internal_verify does), and the verified chain is
+// set, with the presenting connection's own leaf at depth 0.
+#ifndef CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+#define CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+
+#include <ctime>
+#include <string>
+#include <unordered_map>
+
+#include "openssl_ptr.h"
+
+namespace ctls {
+
+class VerifiedChains {
+ public:
+  // X509_verify_cert(store_ctx), answered from the cache when it can be.
+  // `purpose` is X509_PURPOSE_SSL_CLIENT or X509_PURPOSE_SSL_SERVER, as set on
+  // store_ctx (OpenSSL 3.0 has no getter for it).
+  int Verify(X509_STORE_CTX* store_ctx, int purpose);
+
+  // Forgets every entry: the trust store was replaced.
+  void Clear() { entries_.clear(); }
+
+  size_t size() const { return entries_.size(); }
+  uint64_t hits() const { return hits_; }
+
+  static constexpr size_t kMaxEntries = 1024;
+  static constexpr time_t kLifetimeSeconds = 60;
+
+ private:
+  struct Entry {
+    X509StorePointer store;  // a reference, so no other store can reuse its address
+    X509StackPointer chain;  // the verified chain, anchor last
+    time_t verified_at;
+    time_t expires_at;  // first second at which the entry no longer applies
+  };
+
+  // Appends what a presented chain is verified as: purpose and parameters,
+  // then each certificate's DER with its length. False when the parameters
+  // carry something the key does not cover (a host name, an e-mail address,
+  // an IP address, a fixed verification time) or a certificate does not encode.
+  static bool MakeKey(X509_STORE_CTX* store_ctx, int purpose, std::string* key);
+  // Calls the verify callback as a successful verification of `chain` would,
+  // with `leaf` at depth 0. False if the callback vetoes.
+  static bool ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509)* chain, X509* leaf);
+  static time_t ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t now);
+  void Remember(std::string key, X509_STORE* store, STACK_OF(X509)* chain, time_t now);
+
+  std::unordered_map<std::string, Entry> entries_;
+  uint64_t hits_ = 0;
+};
+
+}  // namespace ctls
+
+#endif  // CONTINUOUS_TLS_VERIFIED_CHAINS_H_
