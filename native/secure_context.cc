@@ -352,8 +352,12 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
       X509Pointer certificate(DecodeCertificate(der.Data(), der.Length()));
       if (!certificate) continue;
       if (first_is_leaf && i == 0) {
-        leaf = std::move(certificate);
-      } else if (sk_X509_push(untrusted.get(), certificate.get())) {
+        // The leaf also heads the untrusted list, as in OpenSSL's own TLS
+        // verification: both paths then verify (and cache) identical inputs.
+        leaf.reset(certificate.get());
+        X509_up_ref(leaf.get());
+      }
+      if (sk_X509_push(untrusted.get(), certificate.get())) {
         certificate.release();  // owned by `untrusted`
       }
     }
@@ -376,6 +380,8 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   }
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
   X509_STORE_CTX_set_purpose(store_ctx.get(), purpose_id);
+  // The key-strength floor of the context's security level, as a handshake applies it.
+  X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), SSL_CTX_get_security_level(ctx_.get()));
   if (allow_stale_crl_) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
   const bool ok = verified_chains_.Verify(store_ctx.get(), purpose_id) == 1;
   const int error = X509_STORE_CTX_get_error(store_ctx.get());
