@@ -178,11 +178,12 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
 }
 
 Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
-  const int length = i2d_X509(certificate, nullptr);
+  // One encoding pass (OpenSSL allocates), not one to size and one to write.
+  unsigned char* der = nullptr;
+  const int length = i2d_X509(certificate, &der);
   if (length <= 0) return env.Null();
-  Napi::Buffer<unsigned char> buffer = Napi::Buffer<unsigned char>::New(env, length);
-  unsigned char* cursor = buffer.Data();
-  i2d_X509(certificate, &cursor);
+  Napi::Buffer<unsigned char> buffer = Napi::Buffer<unsigned char>::Copy(env, der, static_cast<size_t>(length));
+  OPENSSL_free(der);
   return buffer;
 }
 

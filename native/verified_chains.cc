@@ -14,14 +14,15 @@ void AppendNumber(std::string* key, uint64_t value) {
 bool AppendCertificate(std::string* key, X509* certificate) {
   // i2d reuses the encoding kept from decoding, so this copies the bytes the
   // peer sent (re-encoded only where OpenSSL does not keep them, which yields
-  // the same certificate and the same signature input).
-  const int length = i2d_X509(certificate, nullptr);
+  // the same certificate and the same signature input). One encoding pass:
+  // OpenSSL allocates the output.
+  unsigned char* der = nullptr;
+  const int length = i2d_X509(certificate, &der);
   if (length <= 0) return false;
   AppendNumber(key, static_cast<uint64_t>(length));
-  const size_t offset = key->size();
-  key->resize(offset + static_cast<size_t>(length));
-  unsigned char* cursor = reinterpret_cast<unsigned char*>(&(*key)[offset]);
-  return i2d_X509(certificate, &cursor) == length;
+  key->append(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
+  OPENSSL_free(der);
+  return true;
 }
 
 // `now` plus the whole seconds until `time`, or `fallback` when the time
@@ -116,7 +117,14 @@ bool VerifiedChains::MakeKey(X509_STORE_CTX* store_ctx, int purpose, std::string
   AppendNumber(key, static_cast<uint64_t>(sk_X509_num(untrusted) < 0 ? 0 : sk_X509_num(untrusted)));
   if (!AppendCertificate(key, leaf)) return false;
   for (int i = 0; i < sk_X509_num(untrusted); ++i) {
-    if (!AppendCertificate(key, sk_X509_value(untrusted, i))) return false;
+    X509* certificate = sk_X509_value(untrusted, i);
+    // OpenSSL's TLS verification lists the leaf object among the untrusted
+    // certificates too; a zero length marks "the leaf again" (no DER is empty).
+    if (certificate == leaf) {
+      AppendNumber(key, 0);
+    } else if (!AppendCertificate(key, certificate)) {
+      return false;
+    }
   }
   return true;
 }
