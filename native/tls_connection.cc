@@ -134,10 +134,14 @@ bool TlsConnection::Alive(Napi::Env env) {
   return false;
 }
 
-int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
+TlsConnection* TlsConnection::FromStoreContext(X509_STORE_CTX* store_ctx) {
   const SSL* ssl = static_cast<const SSL*>(
       X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  TlsConnection* self = ssl == nullptr ? nullptr : FromSSL(ssl);
+  return ssl == nullptr ? nullptr : FromSSL(ssl);
+}
+
+int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  TlsConnection* self = FromStoreContext(store_ctx);
   if (self == nullptr) return preverify_ok;
   if (self->reauth_pending_) self->reauth_chain_seen_ = true;
   if (preverify_ok) return 1;
@@ -156,9 +160,7 @@ int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
 }
 
 int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
-  const SSL* ssl = static_cast<const SSL*>(
-      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  TlsConnection* self = ssl == nullptr ? nullptr : FromSSL(ssl);
+  TlsConnection* self = FromStoreContext(store_ctx);
   if (self == nullptr || self->trust_context_ == nullptr) return X509_verify_cert(store_ctx);
   // A server verifies client certificates, a client server certificates; OpenSSL
   // has set the matching purpose on store_ctx already.

@@ -42,6 +42,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
 
  private:
   static TlsConnection* FromSSL(const SSL* ssl);
+  // The connection whose handshake runs the verification in `store_ctx`, if any.
+  static TlsConnection* FromStoreContext(X509_STORE_CTX* store_ctx);
 
   Napi::Value Cycle(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);

@@ -25,13 +25,13 @@ bool AppendCertificate(std::string* key, X509* certificate) {
   return true;
 }
 
-// `now` plus the whole seconds until `time`, or `fallback` when the time
-// cannot be read. ASN1_TIME_diff measures from its own reading of the
-// clock, taken after `now`, so the result never lies past `time`.
-time_t AbsoluteTime(const ASN1_TIME* time, time_t now, time_t fallback) {
+// `now` plus the whole seconds until `time`; `now` itself (an entry that ends
+// at once) when the time cannot be read. ASN1_TIME_diff measures from its own
+// reading of the clock, taken after `now`, so the result never lies past `time`.
+time_t AbsoluteTime(const ASN1_TIME* time, time_t now) {
   int days = 0;
   int seconds = 0;
-  if (time == nullptr || ASN1_TIME_diff(&days, &seconds, nullptr, time) != 1) return fallback;
+  if (time == nullptr || ASN1_TIME_diff(&days, &seconds, nullptr, time) != 1) return now;
   return now + static_cast<time_t>(days) * 86400 + seconds;
 }
 
@@ -75,9 +75,8 @@ int VerifiedChains::Verify(X509_STORE_CTX* store_ctx, int purpose) {
       }
       if (built) {
         X509_STORE_CTX_set0_verified_chain(store_ctx, verified.release());
+        // The replay ended at depth 0 with the leaf as the current certificate.
         X509_STORE_CTX_set_error(store_ctx, X509_V_OK);
-        X509_STORE_CTX_set_error_depth(store_ctx, 0);
-        X509_STORE_CTX_set_current_cert(store_ctx, leaf);
         ++hits_;
         return 1;
       }
@@ -141,9 +140,8 @@ bool VerifiedChains::ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509)* ch
 
 time_t VerifiedChains::ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t now) {
   time_t expires = now + kLifetimeSeconds;
-  // Unreadable times end the entry at once rather than never.
   for (int i = 0; i < sk_X509_num(chain); ++i) {
-    expires = std::min(expires, AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, i)), now, now));
+    expires = std::min(expires, AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, i)), now));
   }
   // Every CRL in the store, not only the chain's issuers': a superset can only end the entry sooner.
   if (!X509_STORE_lock(store)) return now;
@@ -153,7 +151,7 @@ time_t VerifiedChains::ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t
     if (crl == nullptr) continue;
     const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
     // A CRL without nextUpdate never goes stale (RFC 5280 makes the field mandatory).
-    if (next_update != nullptr) expires = std::min(expires, AbsoluteTime(next_update, now, now));
+    if (next_update != nullptr) expires = std::min(expires, AbsoluteTime(next_update, now));
   }
   X509_STORE_unlock(store);
   return expires;
