@@ -106,6 +106,8 @@ export class TLSSocket extends Duplex {
   #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
   #session: Buffer | null = null;
   #closeNotifyReceived = false;
+  /** push(null) is done: the readable side ends once its buffer is read. */
+  #endQueued = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
 
   constructor(transport: Transport, options: TLSSocketOptions) {
@@ -129,9 +131,7 @@ export class TLSSocket extends Duplex {
     transport.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
     transport.on('end', () => this.#onTransportEnd());
     transport.on('error', (error: Error) => this.#fail(error));
-    transport.on('close', () => {
-      if (!this.destroyed) this.destroy();
-    });
+    transport.on('close', () => this.#onTransportClose());
     if (options.handshakeTimeout !== undefined && options.handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
         this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${options.handshakeTimeout} ms`));
@@ -351,6 +351,18 @@ export class TLSSocket extends Duplex {
     if (!this.#closeNotifyReceived) this.#endReadable();
   }
 
+  #onTransportClose(): void {
+    if (this.destroyed) return;
+    // The peer ended cleanly and its last plaintext still waits in our
+    // readable buffer (a paused reader): destroying now would drop it. The
+    // reader gets every byte and 'end' first, as with node:tls.
+    if (this.#endQueued && this.readableLength > 0) {
+      this.once('end', () => this.destroy());
+      return;
+    }
+    this.destroy();
+  }
+
   #onCloseNotify(): void {
     this.#closeNotifyReceived = true;
     this.#endReadable();
@@ -364,6 +376,7 @@ export class TLSSocket extends Duplex {
     }
     this.#flushHeld();
     this.push(null);
+    this.#endQueued = true;
     // Without allowHalfOpen the peer's end closes us too, even when nobody
     // consumes the readable side (Duplex only does that on 'end', which
     // needs a reader).

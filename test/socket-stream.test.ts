@@ -201,6 +201,24 @@ t.test('handshakeTimeout: a client that never speaks is dropped with ERR_CTLS_HA
   t.equal(clientError.code, 'ERR_CTLS_HANDSHAKE_TIMEOUT');
 });
 
+t.test('a reader that is not reading when the peer closes still gets every byte, then end', async (t) => {
+  const { ours, theirs } = await pair(t);
+  const last = randomBytes(10 * 1024);
+  const transportClosed = waitFor(ours.transport, 'close', SOON);
+  // Less than the readable high-water mark: the client takes it all in,
+  // then close_notify and the FIN, without ever pausing its transport.
+  theirs.end(last);
+  await transportClosed;
+  t.equal(ours.destroyed, false, 'the transport is gone but the unread plaintext is kept');
+  t.equal(ours.readableLength, last.length, 'all of it buffered');
+  const ended = waitFor(ours, 'end', SOON);
+  const received = drain(ours);
+  await ended;
+  t.equal((await received).digest, sha256(last), 'every byte, in order');
+  await closed(ours);
+  t.pass('and the socket closes after end');
+});
+
 t.test('destroy() mid-stream cleans up both ends', async (t) => {
   const { server, ours, theirs } = await pair(t);
   const chunk = randomBytes(64 * 1024);
