@@ -42,13 +42,14 @@ export interface NativeConnectionInfo {
   version?: number;
 }
 
-/** [plaintext, ciphertext, events, error] — see native/tls_connection.h */
-export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null];
-export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
+/** [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc. */
+export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
+/** [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out` buffer instead of `ciphertext`. */
+export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number, number];
 
 export interface NativeTlsConnection {
-  cycle(ciphertext?: Buffer, endOfInput?: boolean): CycleResult;
-  write(data: Buffer | Buffer[]): WriteResult;
+  cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;
+  write(data: Buffer | Buffer[], out?: Buffer): WriteResult;
   shutdown(): Buffer | null;
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;

@@ -17,6 +17,7 @@ import { native, type NativeTlsConnection } from './native.js';
 import { contextHandle, type SecureContext } from './context.js';
 import { pemBuffer } from './pem.js';
 import { authorizerOf } from './registry.js';
+import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
 import type { Decision } from './types.js';
 
 const EVENTS = native.events;
@@ -154,22 +155,33 @@ export class TLSSocket extends Duplex {
   // ---- data path -------------------------------------------------------
 
   #onCiphertext(chunk: Buffer): void {
-    this.#cycle(chunk);
+    this.#cycle(chunk, false, this.#ownsReads());
   }
 
-  #cycle(chunk: Buffer | undefined, endOfInput = false): void {
+  /**
+   * Whether a chunk the transport emits is ours alone to overwrite. libuv
+   * sockets read into a fresh buffer each time; a JS Duplex may hand over
+   * memory its writer still uses; another 'data' listener would see the
+   * chunk change under it.
+   */
+  #ownsReads(): boolean {
+    return canLendTo(this.transport) && this.transport.listenerCount('data') === 1;
+  }
+
+  #cycle(chunk: Buffer | undefined, endOfInput = false, inPlace = false): void {
     const handle = this.#handle;
     if (handle === null) return;
     let result;
     try {
-      result = handle.cycle(chunk, endOfInput);
+      result = handle.cycle(chunk, endOfInput, inPlace);
     } catch (error) {
       this.#fail(error as Error);
       return;
     }
-    const [plaintext, ciphertext, events, error] = result;
+    const [plaintext, ciphertext, events, error, placed] = result;
     if (ciphertext !== null) this.#sendCiphertext(ciphertext);
     if (events !== 0) this.#onEvents(events, error);
+    if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
     if (events & EVENTS.closeNotify) this.#onCloseNotify();
     if (this.#parked !== null && !this.#gateClosed()) this.#flushParked();
@@ -260,16 +272,19 @@ export class TLSSocket extends Duplex {
       callback(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'write after the TLS connection was destroyed'));
       return;
     }
+    const out = canLendTo(this.transport) ? borrow() : undefined;
     let result;
     try {
-      result = handle.write(chunks.length === 1 ? chunks[0]! : chunks);
+      result = handle.write(chunks.length === 1 ? chunks[0]! : chunks, out);
     } catch (error) {
+      if (out !== undefined) giveBack(out);
       callback(error as Error);
       return;
     }
-    const [, ciphertext, events, error, consumed] = result;
+    const [, fresh, events, error, consumed, placed] = result;
+    const sent = placed > 0 ? this.#sendLent(out!, placed) : fresh !== null ? this.#sendCiphertext(fresh) : null;
+    if (placed === 0 && out !== undefined) giveBack(out);
     if (events & EVENTS.fatal) {
-      if (ciphertext !== null) this.#sendCiphertext(ciphertext);
       const failure = tlsError(error);
       callback(failure);
       this.#fail(failure);
@@ -278,16 +293,33 @@ export class TLSSocket extends Duplex {
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     if (consumed < total) {
       // A renegotiation blocks writing until the peer's flight arrives.
-      if (ciphertext !== null) this.#sendCiphertext(ciphertext);
       this.#parked = { chunks: [concatTail(chunks, consumed)], callback };
       return;
     }
-    if (ciphertext === null) {
-      callback();
-      return;
-    }
-    if (this.#sendCiphertext(ciphertext)) callback();
+    if (sent !== false) callback();
     else this.transport.once('drain', () => callback());
+  }
+
+  /** Sends the first `length` bytes of a lent buffer; it goes back to the pool once written. */
+  #sendLent(out: Buffer, length: number): boolean {
+    if (this.transport.destroyed || this.transport.writableEnded) {
+      giveBack(out);
+      return true;
+    }
+    let lent: Buffer | null = out;
+    const flowing = this.transport.write(out.subarray(0, length), (writeError?: Error | null) => {
+      // After a failed write the transport may still hold the bytes: let it keep them.
+      if (lent !== null && !writeError) giveBack(lent);
+      lent = null;
+    });
+    // Nothing queued means libuv wrote every byte to the kernel at once. The
+    // callback comes only on the next tick, and a sender that keeps writing
+    // would otherwise borrow a new buffer for every write until then.
+    if (lent !== null && this.transport.writableLength === 0) {
+      giveBack(lent);
+      lent = null;
+    }
+    return flowing;
   }
 
   #flushParked(): void {

@@ -202,11 +202,16 @@ int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
   return 0;  // we did not keep a reference to `session`
 }
 
-// cycle(ciphertext?: Buffer, endOfInput?: boolean)
-//   -> [plaintext | null, ciphertext | null, events, error | null]
+// cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean)
+//   -> [plaintext | null, ciphertext | null, events, error | null, placed]
 // endOfInput says the transport ended: the memory BIO then reports EOF instead
 // of "retry", so OpenSSL judges it (a handshake or record cut short is
 // SSL_R_UNEXPECTED_EOF_WHILE_READING) rather than waiting for more bytes.
+// inPlace says the caller owns `ciphertext` outright: once its bytes are in
+// the memory BIO, the first `placed` bytes of it are overwritten with
+// plaintext, and only what does not fit comes back as `plaintext`. That saves
+// a JS allocation and a copy per chunk; node:tls likewise decrypts into one
+// buffer per read rather than into its network buffer and then a copy.
 Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
@@ -215,9 +220,18 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   fatal_error_.Reset();
   FeedCiphertext(info[0]);
   if (info[1].ToBoolean()) BIO_set_mem_eof_return(enc_in_, 0);
-  size_t produced = 0;
-  Napi::Value plaintext = ReadPlaintext(env, &produced);
-  return Result(env, plaintext, produced);
+  char* reuse = nullptr;
+  size_t reuse_length = 0;
+  if (info[2].ToBoolean() && info[0].IsBuffer()) {
+    Napi::Buffer<char> chunk = info[0].As<Napi::Buffer<char>>();
+    reuse = chunk.Data();
+    reuse_length = chunk.Length();
+  }
+  size_t placed = 0;
+  Napi::Value plaintext = ReadPlaintext(env, reuse, reuse_length, &placed);
+  Napi::Array result = Result(env, plaintext);
+  result.Set(4u, Napi::Number::New(env, static_cast<double>(placed)));
+  return result;
 }
 
 void TlsConnection::FeedCiphertext(const Napi::Value& chunk) {
@@ -236,14 +250,20 @@ void TlsConnection::FeedCiphertext(const Napi::Value& chunk) {
 
 // Drives the handshake and decrypts every complete record. SSL_read also runs
 // handshake messages (initial, post-handshake auth, renegotiation, key update).
-Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, size_t* produced) {
+// Plaintext fills `reuse` first (`*placed` bytes), then the scratch buffer,
+// whose part is returned as a new Buffer.
+Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed) {
   size_t used = 0;
   while (!client_hello_paused_ && ssl_) {
-    if (scratch.size() < used + kMaxRecord) scratch.resize(std::max(kScratchFloor, scratch.size() * 2));
-    const size_t space = std::min<size_t>(scratch.size() - used, INT_MAX);
-    const int read = SSL_read(ssl_.get(), scratch.data() + used, static_cast<int>(space));
+    const bool into_reuse = *placed < reuse_length;
+    if (!into_reuse && scratch.size() < used + kMaxRecord) {
+      scratch.resize(std::max(kScratchFloor, scratch.size() * 2));
+    }
+    char* target = into_reuse ? reuse + *placed : scratch.data() + used;
+    const size_t space = into_reuse ? reuse_length - *placed : scratch.size() - used;
+    const int read = SSL_read(ssl_.get(), target, static_cast<int>(std::min<size_t>(space, INT_MAX)));
     if (read > 0) {
-      used += static_cast<size_t>(read);
+      (into_reuse ? *placed : used) += static_cast<size_t>(read);
       continue;
     }
     const int error = SSL_get_error(ssl_.get(), read);
@@ -258,7 +278,6 @@ Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, size_t* produced) {
     break;
   }
   NoteProgress();
-  *produced = used;
   if (used == 0) return env.Null();
   Napi::Value plaintext = Napi::Buffer<char>::Copy(env, scratch.data(), used);
   if (scratch.size() > kScratchCeiling) {
@@ -308,8 +327,8 @@ void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
   fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
 }
 
-Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext, size_t produced) {
-  Napi::Array result = Napi::Array::New(env, 4);
+Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext) {
+  Napi::Array result = Napi::Array::New(env, 6);
   result.Set(0u, plaintext);
   result.Set(1u, TakeCiphertext(env));
   result.Set(2u, Napi::Number::New(env, events_));
@@ -322,21 +341,39 @@ Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
   if (!ssl_) return env.Null();
   const size_t pending = BIO_ctrl_pending(enc_out_);
   if (pending == 0) return env.Null();
+  if (lent_out_ != nullptr && pending <= lent_out_length_) {
+    const int read = BIO_read(enc_out_, lent_out_, static_cast<int>(pending));
+    if (read > 0) lent_out_used_ = static_cast<size_t>(read);
+    return env.Null();
+  }
   Napi::Buffer<char> buffer = Napi::Buffer<char>::New(env, pending);
   const int read = BIO_read(enc_out_, buffer.Data(), static_cast<int>(pending));
   if (read <= 0) return env.Null();
   return buffer;
 }
 
-// write(data: Buffer | Buffer[]) -> [null, ciphertext | null, events, error | null, consumed]
+// write(data: Buffer | Buffer[], out?: Buffer)
+//   -> [null, ciphertext | null, events, error | null, consumed, placed]
 // `consumed` < total when a renegotiation blocks writing (kWriteBlocked); the
 // caller keeps the rest and retries after the next cycle().
+// `out` is a buffer the caller lends for the ciphertext: when all of it fits,
+// it is placed there (`placed` bytes) and `ciphertext` is null. Reusing one
+// buffer saves a fresh JS allocation per write, whose external-memory
+// pressure made bulk senders spend a tenth of their CPU in garbage collection.
 Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
+  lent_out_ = nullptr;
+  lent_out_length_ = 0;
+  lent_out_used_ = 0;
+  if (info[1].IsBuffer()) {
+    Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
+    lent_out_ = out.Data();
+    lent_out_length_ = out.Length();
+  }
 
   std::vector<std::pair<const char*, size_t>> pieces;
   size_t total = 0;
@@ -385,8 +422,12 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   }
 done:
   NoteProgress();
-  Napi::Array result = Result(env, env.Null(), 0);
+  Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
+  result.Set(5u, Napi::Number::New(env, static_cast<double>(lent_out_used_)));
+  lent_out_ = nullptr;
+  lent_out_length_ = 0;
+  lent_out_used_ = 0;
   return result;
 }
 

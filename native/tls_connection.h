@@ -62,12 +62,12 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
 
   // The steps of one cycle, split the way Node splits TLSWrap.
   void FeedCiphertext(const Napi::Value& chunk);
-  Napi::Value ReadPlaintext(Napi::Env env, size_t* produced);
+  Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
   void NoteProgress();
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);
-  Napi::Array Result(Napi::Env env, Napi::Value plaintext, size_t produced);
+  Napi::Array Result(Napi::Env env, Napi::Value plaintext);
   void UseTrustStore();
   bool Alive(Napi::Env env);
 
@@ -92,6 +92,10 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   Napi::Reference<Napi::Value> fatal_error_;
   std::string client_hello_servername_;
   std::string session_der_;
+  // The caller's buffer for this write()'s ciphertext; set only during write().
+  char* lent_out_ = nullptr;
+  size_t lent_out_length_ = 0;
+  size_t lent_out_used_ = 0;
 
   // The first verification error of the current verification (node:tls'
   // authorizationError) and its depth; -1 when none.
