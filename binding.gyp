@@ -8,6 +8,7 @@
       "target_name": "continuous_tls",
       "sources": [
         "native/addon.cc",
+        "native/ciphertext_sink.cc",
         "native/openssl_util.cc",
         "native/secure_context.cc",
         "native/tls_connection.cc",

@@ -63,7 +63,7 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
 
   ssl_.reset(SSL_new(trust_context_->ctx()));
   BIO* enc_in = BIO_new(BIO_s_mem());
-  BIO* enc_out = BIO_new(BIO_s_mem());
+  BIO* enc_out = CiphertextSink::NewBio(&sink_);
   if (!ssl_ || enc_in == nullptr || enc_out == nullptr) {
     BIO_free(enc_in);
     BIO_free(enc_out);
@@ -73,10 +73,8 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   }
   // An empty memory BIO means "no more bytes yet", not end of stream.
   BIO_set_mem_eof_return(enc_in, -1);
-  BIO_set_mem_eof_return(enc_out, -1);
   SSL_set_bio(ssl_.get(), enc_in, enc_out);
-  enc_in_ = enc_in;    // owned by ssl_ from here on
-  enc_out_ = enc_out;  // owned by ssl_ from here on
+  enc_in_ = enc_in;  // owned by ssl_ from here on, with enc_out
   SSL_set_app_data(ssl_.get(), this);
   UseTrustStore();
 
@@ -337,18 +335,11 @@ Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext) {
   return result;
 }
 
+// The ciphertext OpenSSL wrote outside a lent buffer, as a new Buffer.
 Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
-  if (!ssl_) return env.Null();
-  const size_t pending = BIO_ctrl_pending(enc_out_);
-  if (pending == 0) return env.Null();
-  if (lent_out_ != nullptr && pending <= lent_out_length_) {
-    const int read = BIO_read(enc_out_, lent_out_, static_cast<int>(pending));
-    if (read > 0) lent_out_used_ = static_cast<size_t>(read);
-    return env.Null();
-  }
-  Napi::Buffer<char> buffer = Napi::Buffer<char>::New(env, pending);
-  const int read = BIO_read(enc_out_, buffer.Data(), static_cast<int>(pending));
-  if (read <= 0) return env.Null();
+  if (sink_.spilled() == 0) return env.Null();
+  Napi::Value buffer = Napi::Buffer<char>::Copy(env, sink_.spill_data(), sink_.spilled());
+  sink_.ClearSpill();
   return buffer;
 }
 
@@ -366,13 +357,9 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
-  lent_out_ = nullptr;
-  lent_out_length_ = 0;
-  lent_out_used_ = 0;
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
-    lent_out_ = out.Data();
-    lent_out_length_ = out.Length();
+    sink_.Lend(out.Data(), out.Length());
   }
 
   std::vector<std::pair<const char*, size_t>> pieces;
@@ -424,10 +411,8 @@ done:
   NoteProgress();
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
-  result.Set(5u, Napi::Number::New(env, static_cast<double>(lent_out_used_)));
-  lent_out_ = nullptr;
-  lent_out_length_ = 0;
-  lent_out_used_ = 0;
+  result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
+  sink_.Unlend();
   return result;
 }
 
@@ -551,7 +536,6 @@ Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {
     ssl_.reset();  // frees both BIOs too
   }
   enc_in_ = nullptr;
-  enc_out_ = nullptr;
   sni_context_ref_.Reset();
   return info.Env().Undefined();
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ciphertext_sink.h"
 #include "openssl_ptr.h"
 
 namespace ctls {
@@ -71,9 +72,10 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   void UseTrustStore();
   bool Alive(Napi::Env env);
 
+  // Declared before ssl_ so that it outlives the BIO that writes into it.
+  CiphertextSink sink_;
   SSLPointer ssl_;
-  BIO* enc_in_ = nullptr;   // owned by ssl_ (SSL_set_bio)
-  BIO* enc_out_ = nullptr;  // owned by ssl_ (SSL_set_bio)
+  BIO* enc_in_ = nullptr;  // owned by ssl_ (SSL_set_bio); the write BIO feeds sink_
   // The context whose trust store and CRL policy verify the peer. It stays the
   // same when SNI swaps the SSL_CTX that supplies our own certificate.
   Napi::ObjectReference trust_context_ref_;
@@ -92,10 +94,6 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   Napi::Reference<Napi::Value> fatal_error_;
   std::string client_hello_servername_;
   std::string session_der_;
-  // The caller's buffer for this write()'s ciphertext; set only during write().
-  char* lent_out_ = nullptr;
-  size_t lent_out_length_ = 0;
-  size_t lent_out_used_ = 0;
 
   // The first verification error of the current verification (node:tls'
   // authorizationError) and its depth; -1 when none.

@@ -185,6 +185,20 @@ t.test('write(data, out): ciphertext goes into the lent buffer when it fits, els
   t.ok(overflow !== null && overflow.length > 1000, 'the ciphertext comes back in a new buffer');
   t.ok(small.every((byte) => byte === 0xee), 'and the small buffer is untouched');
   t.equal(server.cycle(overflow!)[0]?.length, 1000);
+
+  // Several records, the first of which fits: all of them come back, in order, in one new buffer.
+  const forty = randomBytes(40 * 1024);
+  const [, spilled, , , , partly] = client.write(forty, Buffer.alloc(20 * 1024));
+  t.equal(partly, 0, 'nothing reported in the lent buffer once the output outgrew it');
+  t.same(server.cycle(spilled!)[0], forty, 'the peer reads the 40 KB intact');
+
+  // Without a lent buffer: 1 MB at once, then a small write after the big one.
+  const big = randomBytes(1024 * 1024);
+  const [, bigCiphertext, , , bigConsumed] = client.write(big);
+  t.equal(bigConsumed, big.length);
+  t.same(server.cycle(bigCiphertext!)[0], big, '1 MB through the private buffer');
+  const [, smallCiphertext] = client.write(Buffer.from('after'));
+  t.equal(server.cycle(smallCiphertext!)[0]?.toString(), 'after');
 });
 
 t.test('cycle(chunk, false, true): plaintext overwrites the chunk; what does not fit comes back apart', async (t) => {
