@@ -385,10 +385,11 @@ export class TLSSocket extends Duplex {
 
   #onTransportClose(): void {
     if (this.destroyed) return;
-    // The peer ended cleanly and its last plaintext still waits in our
-    // readable buffer (a paused reader): destroying now would drop it. The
-    // reader gets every byte and 'end' first, as with node:tls.
-    if (this.#endQueued && this.readableLength > 0) {
+    // The peer ended cleanly but 'end' is still to come: its last plaintext
+    // waits for a paused reader, or the event for its tick. Destroying now
+    // would drop both; the reader gets every byte and 'end' first, as with
+    // node:tls.
+    if (this.#endQueued && !this.readableEnded) {
       this.once('end', () => this.destroy());
       return;
     }
@@ -409,6 +410,9 @@ export class TLSSocket extends Duplex {
     this.#flushHeld();
     this.push(null);
     this.#endQueued = true;
+    // As net.Socket does at EOF: with nothing buffered, 'end' follows even
+    // when nobody reads.
+    this.read(0);
     // Without allowHalfOpen the peer's end closes us too, even when nobody
     // consumes the readable side (Duplex only does that on 'end', which
     // needs a reader).
