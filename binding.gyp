@@ -9,6 +9,7 @@
       "sources": [
         "native/addon.cc",
         "native/ciphertext_sink.cc",
+        "native/ciphertext_source.cc",
         "native/openssl_util.cc",
         "native/secure_context.cc",
         "native/tls_connection.cc",

@@ -62,7 +62,7 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
 
   ssl_.reset(SSL_new(trust_context_->ctx()));
-  BIO* enc_in = BIO_new(BIO_s_mem());
+  BIO* enc_in = CiphertextSource::NewBio(&source_);
   BIO* enc_out = CiphertextSink::NewBio(&sink_);
   if (!ssl_ || enc_in == nullptr || enc_out == nullptr) {
     BIO_free(enc_in);
@@ -71,10 +71,7 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
     OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
     return;
   }
-  // An empty memory BIO means "no more bytes yet", not end of stream.
-  BIO_set_mem_eof_return(enc_in, -1);
-  SSL_set_bio(ssl_.get(), enc_in, enc_out);
-  enc_in_ = enc_in;  // owned by ssl_ from here on, with enc_out
+  SSL_set_bio(ssl_.get(), enc_in, enc_out);  // ssl_ owns both from here on
   SSL_set_app_data(ssl_.get(), this);
   UseTrustStore();
 
@@ -202,11 +199,11 @@ int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
 
 // cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean)
 //   -> [plaintext | null, ciphertext | null, events, error | null, placed]
-// endOfInput says the transport ended: the memory BIO then reports EOF instead
+// endOfInput says the transport ended: the read BIO then reports EOF instead
 // of "retry", so OpenSSL judges it (a handshake or record cut short is
 // SSL_R_UNEXPECTED_EOF_WHILE_READING) rather than waiting for more bytes.
 // inPlace says the caller owns `ciphertext` outright: once its bytes are in
-// the memory BIO, the first `placed` bytes of it are overwritten with
+// the read BIO (a copy), the first `placed` bytes of it are overwritten with
 // plaintext, and only what does not fit comes back as `plaintext`. That saves
 // a JS allocation and a copy per chunk; node:tls likewise decrypts into one
 // buffer per read rather than into its network buffer and then a copy.
@@ -217,7 +214,7 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   events_ = 0;
   fatal_error_.Reset();
   FeedCiphertext(info[0]);
-  if (info[1].ToBoolean()) BIO_set_mem_eof_return(enc_in_, 0);
+  if (info[1].ToBoolean()) source_.MarkEnd();
   char* reuse = nullptr;
   size_t reuse_length = 0;
   if (info[2].ToBoolean() && info[0].IsBuffer()) {
@@ -235,15 +232,8 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
 void TlsConnection::FeedCiphertext(const Napi::Value& chunk) {
   if (!chunk.IsBuffer()) return;
   Napi::Buffer<char> buffer = chunk.As<Napi::Buffer<char>>();
-  const char* data = buffer.Data();
-  size_t remaining = buffer.Length();
-  while (remaining > 0) {
-    const int step = static_cast<int>(std::min<size_t>(remaining, INT_MAX));
-    const int written = BIO_write(enc_in_, data, step);
-    if (written <= 0) break;  // only on allocation failure; the record layer will report it
-    data += written;
-    remaining -= static_cast<size_t>(written);
-  }
+  // Fails only when memory runs out; the record layer then reports the gap.
+  source_.Append(buffer.Data(), buffer.Length());
 }
 
 // Drives the handshake and decrypts every complete record. SSL_read also runs
@@ -535,7 +525,6 @@ Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {
     SSL_set_app_data(ssl_.get(), nullptr);
     ssl_.reset();  // frees both BIOs too
   }
-  enc_in_ = nullptr;
   sni_context_ref_.Reset();
   return info.Env().Undefined();
 }

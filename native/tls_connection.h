@@ -1,6 +1,7 @@
-// TlsConnection: one SSL object over two memory BIOs. TypeScript moves
-// ciphertext between the BIOs and the transport; each incoming chunk costs one
-// JS->C++ call that returns the plaintext and the ciphertext to send back.
+// TlsConnection: one SSL object over two BIOs of our own (ciphertext_source.h,
+// ciphertext_sink.h). TypeScript moves ciphertext between them and the
+// transport; each incoming chunk costs one JS->C++ call that returns the
+// plaintext and the ciphertext to send back.
 #ifndef CONTINUOUS_TLS_TLS_CONNECTION_H_
 #define CONTINUOUS_TLS_TLS_CONNECTION_H_
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "ciphertext_sink.h"
+#include "ciphertext_source.h"
 #include "openssl_ptr.h"
 
 namespace ctls {
@@ -72,10 +74,10 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   void UseTrustStore();
   bool Alive(Napi::Env env);
 
-  // Declared before ssl_ so that it outlives the BIO that writes into it.
+  // Declared before ssl_ so that they outlive the BIOs that use them.
+  CiphertextSource source_;
   CiphertextSink sink_;
   SSLPointer ssl_;
-  BIO* enc_in_ = nullptr;  // owned by ssl_ (SSL_set_bio); the write BIO feeds sink_
   // The context whose trust store and CRL policy verify the peer. It stays the
   // same when SNI swaps the SSL_CTX that supplies our own certificate.
   Napi::ObjectReference trust_context_ref_;
