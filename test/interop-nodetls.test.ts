@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 import { connect, createServer, type TLSSocket } from '../dist/index.js';
 import { certs } from './helpers/certs';
+import { pemChain } from './helpers/owned';
 import { collect, echoWithGreeting, listenLoopback, waitFor } from './helpers/interop-net';
 
 const versions = ['TLSv1.2', 'TLSv1.3'] as const;
@@ -103,6 +104,11 @@ for (const version of versions) {
       t.equal(client.authorized, true, 'our client verified the node:tls server chain to the root');
       t.equal(client.authorizationError, null);
       t.equal((client.getPeerCertificate() as tls.PeerCertificate).subject.CN, 'localhost');
+      t.same(
+        client.getPeerCertificateChain().map((certificate) => certificate.subject),
+        pemChain(certs.serverChain).map((certificate) => certificate.subject),
+        'leaf and intermediate as node:tls sent them, the leaf once',
+      );
       t.equal(client.servername, 'localhost');
       if (clientCert) {
         t.equal(theirs.authorized, true, 'node:tls verified our client certificate');
