@@ -8,8 +8,7 @@
       "target_name": "continuous_tls",
       "sources": [
         "native/addon.cc",
-        "native/ciphertext_sink.cc",
-        "native/ciphertext_source.cc",
+        "native/ciphertext_bios.cc",
         "native/openssl_util.cc",
         "native/secure_context.cc",
         "native/tls_connection.cc",

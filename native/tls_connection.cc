@@ -213,27 +213,23 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
-  FeedCiphertext(info[0]);
-  if (info[1].ToBoolean()) source_.MarkEnd();
   char* reuse = nullptr;
   size_t reuse_length = 0;
-  if (info[2].ToBoolean() && info[0].IsBuffer()) {
+  if (info[0].IsBuffer()) {
     Napi::Buffer<char> chunk = info[0].As<Napi::Buffer<char>>();
-    reuse = chunk.Data();
-    reuse_length = chunk.Length();
+    // Fails only when memory runs out; the record layer then reports the gap.
+    source_.Append(chunk.Data(), chunk.Length());
+    if (info[2].ToBoolean()) {
+      reuse = chunk.Data();
+      reuse_length = chunk.Length();
+    }
   }
+  if (info[1].ToBoolean()) source_.MarkEnd();
   size_t placed = 0;
   Napi::Value plaintext = ReadPlaintext(env, reuse, reuse_length, &placed);
   Napi::Array result = Result(env, plaintext);
   result.Set(4u, Napi::Number::New(env, static_cast<double>(placed)));
   return result;
-}
-
-void TlsConnection::FeedCiphertext(const Napi::Value& chunk) {
-  if (!chunk.IsBuffer()) return;
-  Napi::Buffer<char> buffer = chunk.As<Napi::Buffer<char>>();
-  // Fails only when memory runs out; the record layer then reports the gap.
-  source_.Append(buffer.Data(), buffer.Length());
 }
 
 // Drives the handshake and decrypts every complete record. SSL_read also runs
@@ -525,6 +521,9 @@ Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {
     SSL_set_app_data(ssl_.get(), nullptr);
     ssl_.reset();  // frees both BIOs too
   }
+  // Their buffers are ours: release them now, not when the wrapper is collected.
+  source_.Release();
+  sink_.Release();
   sni_context_ref_.Reset();
   return info.Env().Undefined();
 }

@@ -1,5 +1,5 @@
-// TlsConnection: one SSL object over two BIOs of our own (ciphertext_source.h,
-// ciphertext_sink.h). TypeScript moves ciphertext between them and the
+// TlsConnection: one SSL object over two BIOs of our own (ciphertext_bios.h).
+// TypeScript moves ciphertext between them and the
 // transport; each incoming chunk costs one JS->C++ call that returns the
 // plaintext and the ciphertext to send back.
 #ifndef CONTINUOUS_TLS_TLS_CONNECTION_H_
@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ciphertext_sink.h"
-#include "ciphertext_source.h"
+#include "ciphertext_bios.h"
 #include "openssl_ptr.h"
 
 namespace ctls {
@@ -64,7 +63,6 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
 
   // The steps of one cycle, split the way Node splits TLSWrap.
-  void FeedCiphertext(const Napi::Value& chunk);
   Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
   void NoteProgress();
