@@ -191,31 +191,47 @@ serve({
 
   /**
    * On one connection: `rounds` server-initiated echo round trips of `size`
-   * bytes, then (owned tier) `rounds` fresh re-authentications — TLS 1.3
-   * post-handshake auth, chain verification and the decision. Each phase
-   * after its own warm-up; the phases are not interleaved, so the echo is not
-   * measured with caches just cleared by a certificate exchange. Latencies in ms.
+   * bytes and (owned tier) `rounds` fresh re-authentications — TLS 1.3
+   * post-handshake auth, chain verification and the decision. Latencies in ms.
+   *
+   * Both kinds warm up first (`warmup` each: long enough for the JIT to settle
+   * on a 2-core machine, where compiling competes with the measured path).
+   * The measured samples then come in alternating blocks of `block`, so a
+   * noisy stretch of the shared machine falls on both figures the target
+   * compares, not on one of them. Each block starts with a couple of
+   * unrecorded operations, so an echo is never timed right after a
+   * certificate exchange has cleared the caches it runs from.
    */
-  async pha({ rounds, warmup, size }) {
+  async pha({ rounds, warmup, size, block = 100 }) {
     const socket = lastSocket;
     if (socket === null) throw new Error('no connection to drive');
     const { reauthorize } = load();
     const payload = Buffer.alloc(size, 0x62);
-    const echo = [];
-    const fresh = [];
-    for (let i = 0; i < warmup + rounds; i++) {
+    const echoOnce = async (into) => {
       const t0 = performance.now();
       await roundTrip(socket, payload);
-      if (i >= warmup) echo.push(performance.now() - t0);
-    }
-    if (tier === 'owned') {
-      for (let i = 0; i < warmup + rounds; i++) {
-        const t0 = performance.now();
-        const decision = await reauthorize(socket, { fresh: true, reason: 'bench' });
-        const ms = performance.now() - t0;
-        if (!decision.allow) throw new Error(`fresh re-authentication denied: ${decision.reason}`);
-        if (i >= warmup) fresh.push(ms);
-      }
+      into?.push(performance.now() - t0);
+    };
+    const freshOnce = async (into) => {
+      const t0 = performance.now();
+      const decision = await reauthorize(socket, { fresh: true, reason: 'bench' });
+      const ms = performance.now() - t0;
+      if (!decision.allow) throw new Error(`fresh re-authentication denied: ${decision.reason}`);
+      into?.push(ms);
+    };
+    const withReauth = tier === 'owned';
+    const echo = [];
+    const fresh = [];
+    for (let i = 0; i < warmup; i++) await echoOnce(null);
+    if (withReauth) for (let i = 0; i < warmup; i++) await freshOnce(null);
+    const settle = 2;
+    while (echo.length < rounds) {
+      const n = Math.min(block, rounds - echo.length);
+      for (let i = 0; i < settle; i++) await echoOnce(null);
+      for (let i = 0; i < n; i++) await echoOnce(echo);
+      if (!withReauth) continue;
+      for (let i = 0; i < settle; i++) await freshOnce(null);
+      for (let i = 0; i < n; i++) await freshOnce(fresh);
     }
     return { echo, fresh };
   },
