@@ -7,25 +7,23 @@
 // Node 24 without the option it came to 27 bytes less than the DER alone. On OpenSSL 3.0 (Node
 // 20) nothing compresses, so the test holds there by construction and guards newer runtimes.
 import t from 'tap';
-import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { reauthorize } from '../dist/index.js';
 import { connectPair, makePki, mtlsOptions, startServer } from './helpers/mtls';
-
-function derBytes(chainPem: string): number {
-  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.reduce((sum, pem) => sum + new X509Certificate(pem).raw.length, 0);
-}
+import { pemChain } from './helpers/owned';
 
 t.test('a client answers a certificate request with its chain uncompressed', async (t) => {
   const pki = await makePki();
   const { server, port } = await startServer(t, mtlsOptions(pki, { maxVersion: 'TLSv1.3' }));
   const { client, socket } = await connectPair(t, server, port, pki);
+  t.equal(socket.getProtocol(), 'TLSv1.3', 'post-handshake auth, not a renegotiation');
   const transport = client.transport as Socket;
   const before = transport.bytesWritten;
   const decision = await reauthorize(socket, { fresh: true });
   t.equal(decision.allow, true);
   const answer = transport.bytesWritten - before;
-  const chain = derBytes(pki.client.chain);
+  const presented = pemChain(pki.client.chain);
+  t.equal(presented.length, 2, 'leaf and intermediate');
+  const chain = presented.reduce((sum, certificate) => sum + certificate.raw.length, 0);
   t.ok(answer >= chain + 100, `the answer (${answer} bytes) carries the client's ${chain} DER bytes and its framing`);
 });
