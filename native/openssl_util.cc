@@ -27,12 +27,31 @@ int PassphraseCallback(char* buffer, int size, int rwflag, void* user_data) {
   return static_cast<int>(length);
 }
 
+// OpenSSL 3.2+ runs records through a separate record layer: when it fails, the SSL layer
+// queues a generic "record layer failure" after the record layer's own, specific error
+// ("packet length too long", "decryption failed or bad record mac"). The specific one is the
+// answer users can act on, and the one OpenSSL 3.0 reports alone.
+bool IsWrapperReason(unsigned long error) {  // NOLINT(runtime/int)
+#ifdef SSL_R_RECORD_LAYER_FAILURE
+  return ERR_GET_LIB(error) == ERR_LIB_SSL && ERR_GET_REASON(error) == SSL_R_RECORD_LAYER_FAILURE;
+#else
+  (void)error;
+  return false;
+#endif
+}
+
 }  // namespace
 
 Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message, const char* code) {
-  unsigned long last = 0;  // NOLINT(runtime/int): OpenSSL's type
-  unsigned long error;     // NOLINT(runtime/int)
-  while ((error = ERR_get_error()) != 0) last = error;
+  // The last error is the outermost one; a wrapper defers to the error queued just before it.
+  unsigned long last = 0;     // NOLINT(runtime/int): OpenSSL's type
+  unsigned long previous = 0;  // NOLINT(runtime/int)
+  unsigned long error;         // NOLINT(runtime/int)
+  while ((error = ERR_get_error()) != 0) {
+    previous = last;
+    last = error;
+  }
+  if (previous != 0 && IsWrapperReason(last)) last = previous;
 
   std::string message = fallback_message;
   const char* reason = nullptr;

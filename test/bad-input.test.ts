@@ -66,7 +66,7 @@ function recordHeader(length: number): Buffer {
   return Buffer.from([0x16, 0x03, 0x01, (length >> 8) & 0xff, length & 0xff]);
 }
 
-const cases: Array<{ name: string; code: string; fields?: Record<string, unknown>; start: () => unknown }> = [
+const cases: Array<{ name: string; code: string | RegExp; fields?: Record<string, unknown>; start: () => unknown }> = [
   { name: 'garbage bytes', code: 'ERR_SSL_WRONG_VERSION_NUMBER', start: () => raw(Buffer.alloc(200, 0xab), false) },
   { name: 'plain HTTP to a TLS port', code: 'ERR_SSL_HTTP_REQUEST', start: () => raw(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), false) },
   {
@@ -80,7 +80,12 @@ const cases: Array<{ name: string; code: string; fields?: Record<string, unknown
     code: 'ERR_SSL_DATA_LENGTH_TOO_LONG',
     start: () => raw(Buffer.concat([recordHeader(16384 + 257), Buffer.alloc(16384 + 257)]), false),
   },
-  { name: 'an oversized record header (length 65535), alone', code: 'ERR_SSL_PACKET_LENGTH_TOO_LONG', start: () => raw(recordHeader(0xffff), false) },
+  {
+    name: 'an oversized record header (length 65535), alone',
+    // OpenSSL 3.0 names the header's length; the record layer of 3.2+ names the data length.
+    code: /^ERR_SSL_(PACKET|DATA)_LENGTH_TOO_LONG$/,
+    start: () => raw(recordHeader(0xffff), false),
+  },
   {
     name: 'a TLS 1.0 ClientHello',
     code: 'ERR_SSL_UNSUPPORTED_PROTOCOL',
@@ -112,8 +117,9 @@ for (const { name, code, fields, start } of cases) {
     const failure = nextClientError();
     start();
     const error = await failure;
-    t.equal(error.code, code, `tlsClientError ${code}`);
-    if (code.startsWith('ERR_SSL_')) {
+    if (typeof code === 'string') t.equal(error.code, code, `tlsClientError ${code}`);
+    else t.match(error.code, code, `tlsClientError ${code}`);
+    if (String(error.code).startsWith('ERR_SSL_')) {
       t.match(error, { reason: String, library: 'SSL routines', opensslCode: Number }, 'OpenSSL reason carried over');
     }
     if (fields !== undefined) t.match(error, fields);
