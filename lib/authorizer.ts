@@ -118,6 +118,7 @@ export class Authorizer extends EventEmitter {
   #trustGeneration = 0;
   #verifyCache = new Map<string, VerifyCacheEntry>();
   #staleWarned = new Set<string>();
+  #loneLeafWarned = false;
   #unsubscribePolicy: (() => void) | null = null;
   readonly #now = (): number => this.scheduler.now();
 
@@ -313,6 +314,9 @@ export class Authorizer extends EventEmitter {
       return this.#denial(trigger, 'no-certificate', 'verification', started);
     }
     const verdict = leaf === undefined ? { ok: false, code: 'NO_PEER_CERTIFICATE' } : this.#verify(subject, chain, now);
+    if (!verdict.ok && verdict.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && chain.length === 1 && subject.kind === 'attached') {
+      this.#warnLoneLeaf();
+    }
     const stale = this.trust.staleCrls(now);
     if (stale.length > 0) {
       if (this.trust.revocation === 'strict') return this.#denial(trigger, 'crl-stale', 'verification', started, leaf);
@@ -479,6 +483,19 @@ export class Authorizer extends EventEmitter {
     let horizon = Infinity;
     for (const crl of this.trust.crls) if (crl.nextUpdate !== null) horizon = Math.min(horizon, crl.nextUpdate);
     return horizon;
+  }
+
+  /** Once per authorizer: the likely cause is node hiding the presented intermediates, and the fix is an option. */
+  #warnLoneLeaf(): void {
+    if (this.#loneLeafWarned) return;
+    this.#loneLeafWarned = true;
+    const warning = ctlsError(
+      'ERR_CTLS_CHAIN_INCOMPLETE',
+      'an attached connection reached revalidation with its leaf certificate alone, and no CA or configured intermediate issued it. ' +
+        'Node 24.x and 26.8+ hide the intermediates a client presents from server sockets (nodejs/node#65579): ' +
+        'pass them to attach() as `intermediates`.',
+    );
+    this.emit('warning', warning);
   }
 
   #warnStale(keys: string[]): void {

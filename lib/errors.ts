@@ -37,6 +37,7 @@ export const errorCodes = {
   ERR_CTLS_HANDSHAKE_TIMEOUT: 'The TLS handshake did not complete within handshakeTimeout.',
   ERR_CTLS_SOCKET_CLOSED: 'The operation needs a live connection, but the socket is closed.',
   ERR_CTLS_CERT_VERIFY: 'The peer certificate chain failed verification (the reason names the OpenSSL error).',
+  ERR_CTLS_CHAIN_INCOMPLETE: 'Warning: an attached connection showed its leaf alone and nothing known issued it; pass the intermediates to attach().',
   ERR_CTLS_HOSTNAME_MISMATCH: "The server certificate does not match the host name the client connected to.",
   ERR_CTLS_NO_PEER_CERTIFICATE: 'A certificate was required but the peer did not send one.',
   ERR_CTLS_FRESH_UNSUPPORTED: 'A fresh re-authentication is not possible on this connection (no post-handshake auth, TLS 1.3 attached socket, client side).',

@@ -1,5 +1,6 @@
 /** Normalizes the PEM-ish option values node:tls accepts (string | Buffer | arrays). */
-import { invalidOption } from './errors.js';
+import { X509Certificate } from 'node:crypto';
+import { ctlsError, invalidOption } from './errors.js';
 
 export type PemInput = string | Buffer | ReadonlyArray<string | Buffer>;
 
@@ -23,4 +24,25 @@ export function pemBuffer(name: string, value: unknown): Buffer | undefined {
 /** The text of a PEM input, for keeping copies (setCa/setCrl return what is in force). */
 export function pemText(buffer: Buffer | undefined): string | undefined {
   return buffer === undefined ? undefined : buffer.toString('latin1');
+}
+
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/**
+ * Every certificate in a PEM input, parsed. Throws ERR_CTLS_BAD_PEM naming the option when a
+ * block does not parse or the input holds no certificate at all: an empty or mistyped bundle
+ * must not pass silently for one that completes nothing.
+ */
+export function certificatesFromPem(name: string, value: unknown): X509Certificate[] {
+  const buffer = pemBuffer(name, value);
+  if (buffer === undefined) return [];
+  const blocks = buffer.toString('latin1').match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length === 0) throw ctlsError('ERR_CTLS_BAD_PEM', `no PEM certificate found in option "${name}"`);
+  return blocks.map((block, index) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw ctlsError('ERR_CTLS_BAD_PEM', `certificate ${index + 1} of option "${name}" does not parse: ${(error as Error).message}`, { cause: error });
+    }
+  });
 }

@@ -10,7 +10,7 @@ import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type Reauthori
 import { AttachedSubject, OwnedSubject } from './subject.js';
 import { authorizerOf, registerAuthorizer } from './registry.js';
 import { TLSSocket } from './socket.js';
-import type { PemInput } from './pem.js';
+import { certificatesFromPem, type PemInput } from './pem.js';
 import type { Decision, Policy } from './types.js';
 
 export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent };
@@ -81,6 +81,13 @@ function clientAuthorizerFor(context: SecureContext): Authorizer {
 export interface AttachOptions {
   /** The CAs the attachment revalidates against (usually the server's own `ca`). */
   ca: PemInput;
+  /**
+   * Untrusted intermediate CA certificates that complete a peer chain node:tls reports as a lone
+   * leaf. Node 24.x and 26.8+ hide the intermediates a client presents from server sockets
+   * (nodejs/node#65579); on those versions, list here the intermediates your clients' certificates
+   * are issued by. Trust still comes from `ca` only.
+   */
+  intermediates?: PemInput;
   crl?: PemInput;
   revocation?: RevocationMode;
   policy?: Policy;
@@ -93,6 +100,8 @@ export interface AttachOptions {
 export interface Attachment {
   readonly authorizer: Authorizer;
   setCa(ca: PemInput): Promise<Decision[]>;
+  /** Replace the configured intermediates; every connection is re-decided with them. */
+  setIntermediates(intermediates: PemInput | undefined): Promise<Decision[]>;
   setCrl(crl: PemInput | undefined): Promise<Decision[]>;
   setPolicy(policy: Policy | undefined): Promise<Decision[]>;
   connections(): Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
@@ -109,6 +118,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) throw invalidOption('server', 'a node:tls or node:https Server', server);
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   if (options.ca === undefined) throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
+  let intermediates = certificatesFromPem('intermediates', options.intermediates);
   const trust = new SecureContext(
     { ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) },
     true,
@@ -126,7 +136,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     registerAuthorizer(socket, authorizer);
     // Runs before the app's own listener (prepended), so the socket is
     // paused before the app can start reading it.
-    void authorizer.admit(new AttachedSubject(socket, true));
+    void authorizer.admit(new AttachedSubject(socket, true, () => intermediates));
   };
   const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
   const warn = (warning: Error): boolean => server.emit('warning', warning);
@@ -137,6 +147,10 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     authorizer,
     setCa(ca) {
       trust.setCa(ca);
+      return authorizer.trustChanged();
+    },
+    setIntermediates(pem) {
+      intermediates = certificatesFromPem('intermediates', pem);
       return authorizer.trustChanged();
     },
     setCrl(crl) {

@@ -122,12 +122,18 @@ export class AttachedSubject implements AuthorizationSubject {
   readonly createdAt = Date.now();
   #holds = new Set<string>();
   #wasPaused = false;
-  #intermediates: X509Certificate[] = [];
+  #presentedIntermediates: X509Certificate[] = [];
   #lastChain: X509Certificate[] | null = null;
+  #configuredIntermediates: () => readonly X509Certificate[];
 
-  constructor(socket: tls.TLSSocket, isServer: boolean) {
+  /**
+   * `intermediates` gives the attachment's configured untrusted intermediates, read at each
+   * decision so a rotation applies at once.
+   */
+  constructor(socket: tls.TLSSocket, isServer: boolean, intermediates: () => readonly X509Certificate[] = () => []) {
     this.socket = socket;
     this.isServer = isServer;
+    this.#configuredIntermediates = intermediates;
   }
 
   get destroyed(): boolean {
@@ -138,11 +144,12 @@ export class AttachedSubject implements AuthorizationSubject {
     // Rebuilding the chain means node formatting every certificate into an object and parsing it
     // again: hundreds of µs per connection at each revalidation. While the leaf is unchanged (no
     // renegotiation brought another certificate) the chain built last time is still the presented one.
-    const last = this.#lastChain;
-    if (last !== null && isPeerLeaf(this.socket, last[0]!)) return [...last];
-    const chain = this.#buildPeerChain();
-    this.#lastChain = chain.length > 0 ? chain : null;
-    return [...chain];
+    let presented = this.#lastChain;
+    if (presented === null || !isPeerLeaf(this.socket, presented[0]!)) {
+      presented = this.#buildPeerChain();
+      this.#lastChain = presented.length > 0 ? presented : null;
+    }
+    return presented.length === 1 ? this.#completeLoneLeaf(presented[0]!) : [...presented];
   }
 
   #buildPeerChain(): X509Certificate[] {
@@ -162,9 +169,30 @@ export class AttachedSubject implements AuthorizationSubject {
     // intermediates it received are not linked any more): reuse the ones
     // presented at the handshake when they issued the current leaf.
     const leaf = chain[0];
-    const known = this.#intermediates[0];
-    if (chain.length > 1) this.#intermediates = chain.slice(1);
-    else if (leaf !== undefined && known !== undefined && leaf.checkIssued(known)) chain.push(...this.#intermediates);
+    const known = this.#presentedIntermediates[0];
+    if (chain.length > 1) this.#presentedIntermediates = chain.slice(1);
+    else if (leaf !== undefined && known !== undefined && leaf.checkIssued(known)) chain.push(...this.#presentedIntermediates);
+    return chain;
+  }
+
+  /**
+   * Node 24.x and 26.8+ drop the intermediates a client presented from a server socket before any
+   * listener runs (node's own authorization check consumes them, nodejs/node#65579), so the leaf
+   * may arrive alone. The attachment's configured intermediates complete it, issuer by issuer;
+   * they are untrusted, so OpenSSL still checks every signature up to a CA of the attachment.
+   */
+  #completeLoneLeaf(leaf: X509Certificate): X509Certificate[] {
+    const chain = [leaf];
+    const pool = this.#configuredIntermediates();
+    if (pool.length === 0 || leaf.checkIssued(leaf)) return chain;
+    let current = leaf;
+    while (chain.length <= pool.length) {
+      const issuer = pool.find((candidate) => !chain.includes(candidate) && current.checkIssued(candidate));
+      // A self-issued issuer is a root: trust comes from the CAs, never from this pool.
+      if (issuer === undefined || issuer.checkIssued(issuer)) break;
+      chain.push(issuer);
+      current = issuer;
+    }
     return chain;
   }
 

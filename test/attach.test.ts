@@ -2,7 +2,9 @@
 // an unmodified node:tls / node:https server. Its connections are tracked with their decisions;
 // interval re-checks with a policy that flips, a CRL update and a ~2 s certificate's expiry destroy the
 // node socket; reauthorize(nodeTlsSocket) revalidates; fresh falls back on TLS 1.3 (no post-handshake
-// auth in node) and uses renegotiate() on TLS 1.2.
+// auth in node) and uses renegotiate() on TLS 1.2. A chain node:tls reports as a lone leaf (a client
+// that sends only its leaf, or Node 24.x / 26.8+ hiding what it presented, nodejs/node#65579) is
+// completed from the attachment's `intermediates`.
 import t, { type Test } from 'tap';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
@@ -16,12 +18,17 @@ function serverOptions(pki: Pki, version: tls.SecureVersion = 'TLSv1.3'): tls.Tl
   return { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, maxVersion: version };
 }
 
-/** A node:tls server echoing nothing, attached, listening; everything closed on teardown. */
+/**
+ * A node:tls server echoing nothing, attached, listening; everything closed on teardown. The
+ * attachment knows the CA's intermediate, so the tests hold on Node versions that hide the one the
+ * client presents; where node shows it, the presented one is what completes the chain.
+ */
 async function attachedServer(
   t: Test, pki: Pki, options: Partial<AttachOptions> = {}, version: tls.SecureVersion = 'TLSv1.3',
+  tlsOptions: tls.TlsOptions = {},
 ): Promise<{ server: tls.Server; attachment: Attachment; port: number }> {
-  const server = tls.createServer(serverOptions(pki, version), (socket) => socket.on('error', () => {}));
-  const attachment = attach(server, { ca: pki.ca.rootCert, ...options });
+  const server = tls.createServer({ ...serverOptions(pki, version), ...tlsOptions }, (socket) => socket.on('error', () => {}));
+  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, ...options });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
   return { server, attachment, port };
@@ -63,7 +70,7 @@ t.test('an https.Server works the same: requests are served, then the connection
   const pki = await makePki();
   let allow = true;
   const server = https.createServer(serverOptions(pki), (request, response) => response.end(`hello ${request.url}`));
-  const attachment = attach(server, { ca: pki.ca.rootCert, policy: () => allow, reauthorize: { every: 200 } });
+  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: () => allow, reauthorize: { every: 200 } });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
   const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
@@ -216,4 +223,98 @@ t.test('fresh on TLS 1.2 renegotiates and allows, again and again', async (t) =>
   const got = waitFor<[Buffer]>(socket, 'data');
   client.write('after');
   t.equal(String((await got)[0]), 'after', 'data still flows');
+});
+
+/** Whether node:tls shows, on the server side, the intermediates a client presented. */
+function showsPresentedIntermediates(socket: tls.TLSSocket): boolean {
+  const detailed = socket.getPeerCertificate(true);
+  const issuer = detailed?.issuerCertificate;
+  return issuer !== undefined && issuer !== null && issuer.fingerprint256 !== detailed.fingerprint256;
+}
+
+/** Asks a plain (unattached) node:tls mTLS server of this Node version. */
+async function nodeShowsPresentedIntermediates(t: Test, pki: Pki): Promise<boolean> {
+  const server = tls.createServer(serverOptions(pki), (socket) => socket.on('error', () => {}));
+  const port = await listen(t, server);
+  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
+  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  const [socket] = await accepted;
+  return showsPresentedIntermediates(socket);
+}
+
+t.test('without `intermediates`, the chain node shows is used; a hidden one is a warned denial', async (t) => {
+  const pki = await makePki();
+  const { server, port } = await attachedServer(t, pki, { intermediates: undefined });
+  const warnings: Array<{ code?: string }> = [];
+  server.on('warning', (warning: { code?: string }) => warnings.push(warning));
+  const decisions: DecisionEvent[] = [];
+  server.on('decision', (event: DecisionEvent) => decisions.push(event));
+  await nodeClient(t, server, port, pki);
+  if (await nodeShowsPresentedIntermediates(t, pki)) {
+    t.match(decisions, [{ outcome: 'allow', trigger: 'handshake' }], 'the presented leaf and intermediate verify');
+    t.same(warnings, []);
+  } else {
+    // Node 24.x / 26.8+: the leaf arrives alone, nothing completes it.
+    t.match(decisions, [{ outcome: 'deny', reason: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }]);
+    t.match(warnings, [{ code: 'ERR_CTLS_CHAIN_INCOMPLETE' }]);
+  }
+});
+
+t.test('a client sending its leaf alone is completed from `intermediates`, which rotate', async (t) => {
+  const pki = await makePki();
+  // node:tls lets the lone leaf through unverified; the attachment is what decides. (Were the
+  // intermediate in node's own `ca`, node would link it into the chain itself.)
+  const nodeLets = { rejectUnauthorized: false };
+  const leafOnly: Identity = { key: pki.client.key, chain: pki.client.cert };
+  const { server, attachment, port } = await attachedServer(t, pki, {}, 'TLSv1.3', nodeLets);
+  const warnings: Array<{ code?: string }> = [];
+  server.on('warning', (warning: { code?: string }) => warnings.push(warning));
+  const { client, socket } = await nodeClient(t, server, port, pki, leafOnly);
+  t.equal(showsPresentedIntermediates(socket), false, 'node shows the leaf alone');
+  t.equal(attachment.connections()[0]?.decision?.allow, true, 'the attachment completed and verified it');
+  t.equal((await reauthorize(socket)).allow, true, 'and again on a manual re-check');
+
+  const decisions = await attachment.setIntermediates(undefined);
+  t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'revocation', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']],
+    'without the intermediate, the same connection is denied at once');
+  await closed(socket);
+  await closed(client);
+  t.match(warnings, [{ code: 'ERR_CTLS_CHAIN_INCOMPLETE', message: /nodejs\/node#65579/ }], 'with a warning that says what to pass');
+
+  const second = await nodeClient(t, server, port, pki, leafOnly);
+  await closed(second.socket);
+  t.equal(warnings.length, 1, 'warned once per attachment, not per connection');
+});
+
+t.test('`intermediates` never bring trust: a root among them is not an anchor', async (t) => {
+  const pki = await makePki();
+  const stranger = await makePki('mallory');
+  // The attachment trusts another CA only; our root and intermediate are merely "intermediates".
+  const { server, port } = await attachedServer(t, pki, {
+    ca: stranger.ca.rootCert, intermediates: [pki.ca.issuerChain, pki.ca.rootCert],
+  }, 'TLSv1.3', { rejectUnauthorized: false });
+  const decisions: DecisionEvent[] = [];
+  server.on('decision', (event: DecisionEvent) => decisions.push(event));
+  const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });
+  await closed(socket);
+  t.match(decisions, [{ outcome: 'deny', reason: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }], 'the chain stops at the intermediate');
+  t.equal((socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code, 'ERR_CTLS_DEAUTHORIZED');
+});
+
+t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option', async (t) => {
+  const pki = await makePki();
+  const server = tls.createServer(serverOptions(pki));
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 'not a certificate' }),
+    { code: 'ERR_CTLS_BAD_PEM', message: /no PEM certificate found in option "intermediates"/ });
+  const corrupt = pki.ca.issuerChain.replace(/^(-----BEGIN CERTIFICATE-----\n)[A-Za-z0-9+/]{8}/, '$1AAAAAAAA');
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: corrupt }),
+    { code: 'ERR_CTLS_BAD_PEM', message: /certificate 1 of option "intermediates" does not parse/ });
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 42 as never }), { code: 'ERR_CTLS_INVALID_OPTION' });
+
+  const attachment = attach(server, { ca: pki.ca.rootCert });
+  t.teardown(() => attachment.detach());
+  t.throws(() => attachment.setIntermediates('junk'), { code: 'ERR_CTLS_BAD_PEM' });
+  t.equal(server.listenerCount('secureConnection'), 1, 'the failed attach() calls left nothing behind');
 });
