@@ -170,7 +170,9 @@ t.test('getPeerCertificate / getPeerX509Certificate look like node:tls', async (
   const plain = socket!.getPeerCertificate() as tls.PeerCertificate;
   const detailed = socket!.getPeerCertificate(true) as tls.DetailedPeerCertificate;
   t.same(Object.keys(plain).sort(), Object.keys(expected).filter((key) => key !== 'issuerCertificate').sort(), 'the same fields as node');
-  t.same(Object.keys(detailed).sort(), Object.keys(expected).sort());
+  // Node 24.x / 26.8+ lose a client's intermediates on the server side (nodejs/node#65579), so its
+  // reference may lack issuerCertificate: the chain itself is checked by name below.
+  t.same(Object.keys(detailed).sort(), [...new Set([...Object.keys(expected), 'issuerCertificate'])].sort());
   t.equal(plain.subject.CN, 'alice');
   t.equal(plain.issuer.CN, expected.issuer.CN);
   t.equal(plain.valid_to, expected.valid_to);
@@ -190,7 +192,8 @@ t.test('getPeerCertificate / getPeerX509Certificate look like node:tls', async (
     }
     return out;
   };
-  t.same(names(detailed), names(expected), 'leaf -> intermediate -> root');
+  t.same(names(detailed), ['alice', 'continuous-tls test intermediate CA', 'continuous-tls test root CA'], 'leaf -> intermediate -> root');
+  if (expected.issuerCertificate !== undefined) t.same(names(detailed), names(expected), "as node's");
   t.equal(detailed.issuerCertificate.issuerCertificate.issuerCertificate, detailed.issuerCertificate.issuerCertificate, 'the root ends the chain');
 
   const x509 = socket!.getPeerX509Certificate();
