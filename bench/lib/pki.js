@@ -26,6 +26,8 @@ async function makePki({ clients = 8 } = {}) {
   const revokedCrl = [await ca.crl({ nextUpdateMs: 24 * 3600_000 }), rootCrl];
   return {
     ca: ca.rootCert,
+    // For attach(): Node 24.x / 26.8+ hide the intermediates a client presents (nodejs/node#65579).
+    intermediates: ca.issuerChain,
     server: { key: server.key, cert: server.chain },
     clients: identities,
     crl,

@@ -48,7 +48,7 @@ function createTierServer(tier, pki, onSecure, extra = {}) {
   }
   if (tier === 'attached') {
     const { attach } = load();
-    const attachment = attach(server, { ca: pki.ca, crl: pki.crl, ...extra });
+    const attachment = attach(server, { ca: pki.ca, intermediates: pki.intermediates, crl: pki.crl, ...extra });
     return {
       server,
       setCrl: (pem) => attachment.setCrl(pem),
