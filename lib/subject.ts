@@ -125,6 +125,7 @@ export class AttachedSubject implements AuthorizationSubject {
   #presentedIntermediates: X509Certificate[] = [];
   #lastChain: X509Certificate[] | null = null;
   #configuredIntermediates: () => readonly X509Certificate[];
+  #completion: { leaf: X509Certificate; pool: readonly X509Certificate[]; chain: readonly X509Certificate[] } | null = null;
 
   /**
    * `intermediates` gives the attachment's configured untrusted intermediates, read at each
@@ -182,18 +183,23 @@ export class AttachedSubject implements AuthorizationSubject {
    * they are untrusted, so OpenSSL still checks every signature up to a CA of the attachment.
    */
   #completeLoneLeaf(leaf: X509Certificate): X509Certificate[] {
-    const chain = [leaf];
     const pool = this.#configuredIntermediates();
-    if (pool.length === 0 || leaf.checkIssued(leaf)) return chain;
+    if (pool.length === 0) return [leaf];
+    // Every revalidation asks again; the answer only changes with the leaf or the pool (a
+    // rotation replaces the array), and a CRL swap re-decides every connection at once.
+    const memo = this.#completion;
+    if (memo !== null && memo.leaf === leaf && memo.pool === pool) return [...memo.chain];
+    const chain = [leaf];
     let current = leaf;
-    while (chain.length <= pool.length) {
+    while (chain.length <= pool.length && !current.checkIssued(current)) {
       const issuer = pool.find((candidate) => !chain.includes(candidate) && current.checkIssued(candidate));
       // A self-issued issuer is a root: trust comes from the CAs, never from this pool.
       if (issuer === undefined || issuer.checkIssued(issuer)) break;
       chain.push(issuer);
       current = issuer;
     }
-    return chain;
+    this.#completion = { leaf, pool, chain };
+    return [...chain];
   }
 
   exchangeVerdict(): null {
