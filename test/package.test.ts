@@ -164,3 +164,24 @@ t.test('a missing addon fails with ERR_CTLS_NATIVE_LOAD and says what to do', as
     t.match(message, join(copy, 'build', 'Release', 'continuous_tls.node'), `${how}: and the default location`);
   }
 });
+
+t.test('an addon that refuses the OpenSSL under it stops the load with ERR_CTLS_OPENSSL_TOO_OLD', async (t) => {
+  // The addon's init throws this when node exports an OpenSSL older than 3.0; no Node this suite
+  // runs on is that old, so a stand-in module throws what the addon would. The loader must pass it
+  // on as it is, not fall back to build/Release (which loads fine here) nor blur it into
+  // ERR_CTLS_NATIVE_LOAD: building again would not help.
+  const dir = mkdtempSync(join(tmpdir(), 'ctls-old-openssl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const standIn = join(dir, 'refusing-addon.js');
+  writeFileSync(standIn, [
+    "const error = new Error('continuous-tls needs OpenSSL >= 3.0, but Node runs OpenSSL 1.1.1w  11 Sep 2023');",
+    "error.code = 'ERR_CTLS_OPENSSL_TOO_OLD';",
+    'throw error;',
+    '',
+  ].join('\n'));
+  const outcome = parseReport(t, await node(['-e', `
+    try { require(${JSON.stringify(join(root, 'dist', 'index.js'))}); console.log(JSON.stringify({ loaded: true })); }
+    catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }`], { env: { ...process.env, CONTINUOUS_TLS_ADDON: standIn } }));
+  t.equal(outcome.code, 'ERR_CTLS_OPENSSL_TOO_OLD');
+  t.match(String(outcome.message), /needs OpenSSL >= 3\.0, but Node runs OpenSSL 1\.1\.1w/);
+});
