@@ -11,8 +11,9 @@
  * change during a connection. On TLS 1.2 a renegotiation can bring another one, so the memo is
  * checked against the bytes node reports each time.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
+import { parsedCertificate } from './parsed-certificates.js';
 
 interface Memo {
   raw: Buffer;
@@ -28,7 +29,7 @@ export function peerLeaf(socket: tls.TLSSocket): X509Certificate | undefined {
   const raw = presentedLeafBytes(socket);
   if (raw === undefined) return undefined;
   if (memo !== undefined && memo.raw.equals(raw)) return memo.certificate;
-  const certificate = new X509Certificate(raw);
+  const certificate = parsedCertificate(raw);
   leaves.set(socket, { raw, certificate });
   return certificate;
 }

@@ -18,6 +18,7 @@ import { contextHandle, type SecureContext } from './context.js';
 import { pemBuffer } from './pem.js';
 import { authorizerOf } from './registry.js';
 import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
+import { parsedCertificate } from './parsed-certificates.js';
 import type { Decision } from './types.js';
 
 const EVENTS = native.events;
@@ -830,28 +831,6 @@ export class TLSSocket extends Duplex {
   get connecting(): boolean {
     return false;
   }
-}
-
-// Parsed peer certificates by their exact DER bytes. OpenSSL 3.0 spends most
-// of a parse decoding the public key (~150 µs for P-256), and the same
-// certificates come back all the time: every connection of a client, every
-// fresh re-authentication, the intermediate of every chain. X509Certificate
-// objects are immutable, so sharing one per DER is safe. Bounded, oldest out.
-const MAX_PARSED_CERTIFICATES = 1024;
-const parsedCertificates = new Map<string, X509Certificate>();
-
-function parsedCertificate(der: Buffer): X509Certificate {
-  const key = der.toString('latin1');
-  let certificate = parsedCertificates.get(key);
-  if (certificate === undefined) {
-    certificate = new X509Certificate(der);
-    if (parsedCertificates.size >= MAX_PARSED_CERTIFICATES) {
-      const oldest = parsedCertificates.keys().next().value;
-      if (oldest !== undefined) parsedCertificates.delete(oldest);
-    }
-    parsedCertificates.set(key, certificate);
-  }
-  return certificate;
 }
 
 function concatTail(chunks: Buffer[], skip: number): Buffer {

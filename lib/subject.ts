@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from './errors.js';
 import { isPeerLeaf } from './node-peer.js';
+import { parsedCertificate } from './parsed-certificates.js';
 import type { TLSSocket } from './socket.js';
 import type { ConnectionInfo } from './types.js';
 
@@ -159,7 +160,8 @@ export class AttachedSubject implements AuthorizationSubject {
     const seen = new Set<string>();
     while (current && 'raw' in current && current.raw && !seen.has(current.fingerprint256)) {
       seen.add(current.fingerprint256);
-      const certificate = new X509Certificate(current.raw);
+      // The same client comes back with the same certificates: parse each DER once (see parsed-certificates.ts).
+      const certificate = parsedCertificate(current.raw);
       // Node ends a detailed chain with the root pointing at itself; the root
       // comes from the trust store, not from what the peer presented.
       if (chain.length > 0 && certificate.checkIssued(certificate)) break;
