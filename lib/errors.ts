@@ -63,6 +63,16 @@ export function ctlsError(code: ErrorCode, message: string, fields?: OpenSSLErro
   return new ContinuousTlsError(code, message, fields);
 }
 
+/**
+ * Emits `warning` as 'warning' on `emitter` (a server) when somebody listens there, else as a
+ * process warning: a warning that says why connections are being denied (a stale CRL, a chain node
+ * hid) must not vanish because the app never subscribed.
+ */
+export function emitWarning(emitter: { listenerCount(event: string): number; emit(event: string, ...args: unknown[]): boolean }, warning: Error): void {
+  if (emitter.listenerCount('warning') > 0) emitter.emit('warning', warning);
+  else process.emitWarning(warning);
+}
+
 export function invalidOption(name: string, expected: string, actual?: unknown): ContinuousTlsError {
   const got = actual === undefined ? '' : ` (got ${describe(actual)})`;
   return new ContinuousTlsError('ERR_CTLS_INVALID_OPTION', `The "${name}" option must be ${expected}${got}`);

@@ -4,7 +4,7 @@
  * node:tls / node:https server (revalidation only; see DESIGN.md section 1).
  */
 import * as tls from 'node:tls';
-import { ctlsError, invalidOption } from './errors.js';
+import { ctlsError, emitWarning, invalidOption } from './errors.js';
 import { SecureContext, type RevocationMode } from './context.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authorizer.js';
 import { AttachedSubject, OwnedSubject } from './subject.js';
@@ -139,7 +139,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     void authorizer.admit(new AttachedSubject(socket, true, () => intermediates));
   };
   const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
-  const warn = (warning: Error): boolean => server.emit('warning', warning);
+  const warn = (warning: Error): void => emitWarning(server, warning);
   server.prependListener('secureConnection', onSecure);
   authorizer.on('decision', forward);
   authorizer.on('warning', warn);

@@ -3,7 +3,7 @@
  * terminated by the addon, mirroring node:tls.createServer.
  */
 import * as net from 'node:net';
-import { ctlsError, invalidOption } from './errors.js';
+import { ctlsError, emitWarning, invalidOption } from './errors.js';
 import { SecureContext, contextHandle, type SecureContextOptions } from './context.js';
 import { TLSSocket, type SocketAuthorizer } from './socket.js';
 import { pemBuffer, type PemInput } from './pem.js';
@@ -74,7 +74,7 @@ export class Server extends net.Server {
       auditWanted: () => this.listenerCount('decision') > 0,
     });
     this.authorizer.on('decision', (event: DecisionEvent, socket: TLSSocket) => this.emit('decision', event, socket));
-    this.authorizer.on('warning', (warning: Error) => this.emit('warning', warning));
+    this.authorizer.on('warning', (warning: Error) => emitWarning(this, warning));
     this[kAuthorizer] = {
       onSecure: (socket) => {
         registerAuthorizer(socket, this.authorizer);

@@ -8,6 +8,7 @@
 import t, { type Test } from 'tap';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
+import { once } from 'node:events';
 import { attach, reauthorize, type Attachment, type AttachOptions, type Decision, type DecisionEvent } from '../dist/index.js';
 import { closed, listen, waitFor } from './helpers/owned';
 import { delay, makePki, type Pki } from './helpers/mtls';
@@ -317,4 +318,15 @@ t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option
   t.teardown(() => attachment.detach());
   t.throws(() => attachment.setIntermediates('junk'), { code: 'ERR_CTLS_BAD_PEM' });
   t.equal(server.listenerCount('secureConnection'), 1, 'the failed attach() calls left nothing behind');
+});
+
+t.test('with nobody listening on the server, the lone-leaf warning becomes a process warning', async (t) => {
+  const pki = await makePki();
+  const { server, port } = await attachedServer(t, pki, { intermediates: undefined }, 'TLSv1.3', { rejectUnauthorized: false });
+  t.equal(server.listenerCount('warning'), 0);
+  const warned = once(process, 'warning') as Promise<[Error & { code?: string }]>;
+  const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });
+  const [warning] = await warned;
+  t.equal(warning.code, 'ERR_CTLS_CHAIN_INCOMPLETE', 'not lost for want of a listener');
+  await closed(socket);
 });
