@@ -5,7 +5,8 @@
  * the certificates the peer presented: every later `getPeerCertificate(true)` on that socket (the
  * app's, or the attached tier's revalidation) sees a shorter chain, without its intermediates.
  * This module reads the leaf through `getPeerCertificate()` instead, which only copies, and keeps
- * the parsed certificate per socket so a keep-alive connection parses it once.
+ * the parsed certificate per socket so a keep-alive connection looks it up once (the parse itself is
+ * shared across connections, see parsed-certificates.ts).
  *
  * node:tls has no post-handshake authentication, so on TLS 1.3 the peer's certificate cannot
  * change during a connection. On TLS 1.2 a renegotiation can bring another one, so the memo is
