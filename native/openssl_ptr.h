@@ -80,6 +80,18 @@ struct Identity {
 bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value& cert_pem,
                    const Napi::Value& passphrase, Identity* identity);
 
+// A certificate's DER, encoded in one pass into memory OpenSSL allocates (i2d
+// reuses the encoding kept from decoding, so this is the bytes the peer sent).
+// Empty (null data) when the certificate does not encode.
+struct CertificateDer {
+  struct Free {
+    void operator()(unsigned char* bytes) const { OPENSSL_free(bytes); }
+  };
+  std::unique_ptr<unsigned char, Free> data;
+  size_t length = 0;
+};
+CertificateDer EncodeCertificate(X509* certificate);
+
 // DER encoding of a certificate into a fresh JS Buffer.
 Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate);
 

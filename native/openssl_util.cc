@@ -196,14 +196,21 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   return true;
 }
 
-Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
+CertificateDer EncodeCertificate(X509* certificate) {
   // One encoding pass (OpenSSL allocates), not one to size and one to write.
-  unsigned char* der = nullptr;
-  const int length = i2d_X509(certificate, &der);
-  if (length <= 0) return env.Null();
-  Napi::Buffer<unsigned char> buffer = Napi::Buffer<unsigned char>::Copy(env, der, static_cast<size_t>(length));
-  OPENSSL_free(der);
-  return buffer;
+  CertificateDer der;
+  unsigned char* bytes = nullptr;
+  const int length = i2d_X509(certificate, &bytes);
+  if (length <= 0) return der;
+  der.data.reset(bytes);
+  der.length = static_cast<size_t>(length);
+  return der;
+}
+
+Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
+  const CertificateDer der = EncodeCertificate(certificate);
+  if (!der.data) return env.Null();
+  return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
 }
 
 }  // namespace ctls

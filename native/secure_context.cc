@@ -332,11 +332,9 @@ void SecureContext::RememberDecoded(X509* certificate) {
   if (certificate == nullptr) return;
   // i2d reuses the encoding kept from decoding; a peer's non-canonical DER
   // would only give a key no later lookup uses.
-  unsigned char* der = nullptr;
-  const int length = i2d_X509(certificate, &der);
-  if (length <= 0) return;
-  std::string key(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
-  OPENSSL_free(der);
+  const CertificateDer der = EncodeCertificate(certificate);
+  if (!der.data) return;
+  std::string key(reinterpret_cast<const char*>(der.data.get()), der.length);
   if (decoded_.count(key) != 0) return;
   X509_up_ref(certificate);
   KeepDecoded(std::move(key), X509Pointer(certificate));

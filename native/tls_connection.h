@@ -1,7 +1,7 @@
 // TlsConnection: one SSL object over two BIOs of our own (ciphertext_bios.h).
-// TypeScript moves ciphertext between them and the
-// transport; each incoming chunk costs one JS->C++ call that returns the
-// plaintext and the ciphertext to send back.
+// TypeScript moves ciphertext between them and the transport; each incoming
+// chunk costs one JS->C++ call that returns the plaintext and the ciphertext
+// to send back.
 #ifndef CONTINUOUS_TLS_TLS_CONNECTION_H_
 #define CONTINUOUS_TLS_TLS_CONNECTION_H_
 

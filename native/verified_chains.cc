@@ -12,16 +12,12 @@ void AppendNumber(std::string* key, uint64_t value) {
 }
 
 bool AppendCertificate(std::string* key, X509* certificate) {
-  // i2d reuses the encoding kept from decoding, so this copies the bytes the
-  // peer sent (re-encoded only where OpenSSL does not keep them, which yields
-  // the same certificate and the same signature input). One encoding pass:
-  // OpenSSL allocates the output.
-  unsigned char* der = nullptr;
-  const int length = i2d_X509(certificate, &der);
-  if (length <= 0) return false;
-  AppendNumber(key, static_cast<uint64_t>(length));
-  key->append(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
-  OPENSSL_free(der);
+  // The bytes the peer sent (re-encoded only where OpenSSL does not keep them,
+  // which yields the same certificate and the same signature input).
+  const CertificateDer der = EncodeCertificate(certificate);
+  if (!der.data) return false;
+  AppendNumber(key, static_cast<uint64_t>(der.length));
+  key->append(reinterpret_cast<const char*>(der.data.get()), der.length);
   return true;
 }
 
