@@ -227,8 +227,8 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
 
   /**
    * Cedar decides synchronously and never needs an abort signal, so evaluatePolicy takes this path
-   * and skips the AbortController it would make for an adapter: 8.3 -> 5.1 µs per decision through
-   * evaluatePolicy on Node 20.
+   * and skips the AbortController it would make for an adapter. On Node 20 the bench's "Cedar
+   * decision through evaluatePolicy" went from 10.3 µs (twice the decision itself) to 4.9 µs.
    */
   [kFastPath](input: AuthorizationInput): { allow: boolean; reason: string } {
     return this.evaluate(input);
