@@ -23,6 +23,8 @@ import type { DecisionEvent } from './authorizer.js';
 const ROTATING_VALIDITY_MS = 3_000;
 const EXPIRING_VALIDITY_MS = 2_000;
 const RECHECK_EVERY_MS = 1_000;
+/** notBefore lies this far in the past, for clock skew; lifetimes are counted from now regardless. */
+const BACKDATE_MS = 1_000;
 
 interface Check {
   name: string;
@@ -60,8 +62,11 @@ export async function runDemo(argv: string[] = []): Promise<number> {
   if (!quiet) process.stdout.write('continuous-tls demo: continuous authorization of a live mTLS stream\n\n');
   const ca = await DevelopmentCA.create({ commonName: 'continuous-tls demo CA' });
   const serverIdentity = await ca.issueServer({ commonName: 'localhost', altNames: ['localhost', '127.0.0.1'] });
+  // A lifetime counts from notBefore, so the backdating is added back: a "3-second" certificate has
+  // 2-3 s left once X.509's whole seconds round notAfter down. Without it, alice's last certificate
+  // could expire before the CA revoked it, and the revocation step read CERT_HAS_EXPIRED.
   const issueClient = (name: string, validityMs: number): Promise<IssuedIdentity> =>
-    ca.issueClient({ commonName: name, validityMs, notBefore: new Date(Date.now() - 1000) });
+    ca.issueClient({ commonName: name, validityMs: validityMs + BACKDATE_MS, notBefore: new Date(Date.now() - BACKDATE_MS) });
   timeline.log('ca', 'development CA ready (root -> intermediate), server certificate issued');
 
   const server = createServer({
@@ -199,7 +204,7 @@ async function expiringClientStory(
   timeline: Timeline,
   check: (name: string, ok: boolean, detail: string) => void,
 ): Promise<void> {
-  const identity = await issueClient('demo-bob', EXPIRING_VALIDITY_MS + 1000);
+  const identity = await issueClient('demo-bob', EXPIRING_VALIDITY_MS);
   const notAfter = identity.notAfter.getTime();
   const client = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.rootCert, key: identity.key, cert: identity.chain });
   client.on('error', () => {});
