@@ -64,6 +64,8 @@ export class SecureContext {
   #crlInfo: CrlInfo[] = [];
   #revocation: RevocationMode;
   #usesDefaultRoots: boolean;
+  #trustGeneration = 0;
+  #trustListeners = new Set<() => void>();
 
   constructor(options: SecureContextOptions = {}, isServer = false) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
@@ -80,7 +82,10 @@ export class SecureContext {
     this.#configureSessions(options);
   }
 
-  /** Replace the trusted CAs; new verifications (and revalidations) use them at once. */
+  /**
+   * Replace the trusted CAs; new verifications (and revalidations) use them at once, and every
+   * engine deciding connections served with this context re-decides them.
+   */
   setCa(ca: PemInput | undefined): void {
     const previous = this.#ca;
     this.#ca = pemBuffer('ca', ca);
@@ -91,9 +96,10 @@ export class SecureContext {
       this.#ca = previous;
       throw error;
     }
+    this.#trustChanged();
   }
 
-  /** Replace the CRLs; new verifications (and revalidations) use them at once. */
+  /** Replace the CRLs; like setCa(), live connections served with this context are re-decided. */
   setCrl(crl: PemInput | undefined): void {
     const previous = this.#crl;
     this.#crl = pemBuffer('crl', crl);
@@ -103,11 +109,32 @@ export class SecureContext {
       this.#crl = previous;
       throw error;
     }
+    this.#trustChanged();
   }
 
   setRevocation(mode: RevocationMode): void {
     this.#revocation = parseRevocation(mode);
     this.#applyTrust();
+    this.#trustChanged();
+  }
+
+  /**
+   * Counts trust changes (CA, CRL, revocation mode). A verdict about a chain names the generation
+   * it was made under and is reused only while the generation is still the current one.
+   */
+  get trustGeneration(): number {
+    return this.#trustGeneration;
+  }
+
+  /** Calls `listener` synchronously after every trust change; returns the unsubscribe function. */
+  onTrustChange(listener: () => void): () => void {
+    this.#trustListeners.add(listener);
+    return () => this.#trustListeners.delete(listener);
+  }
+
+  #trustChanged(): void {
+    this.#trustGeneration++;
+    for (const listener of [...this.#trustListeners]) listener();
   }
 
   get revocation(): RevocationMode {
@@ -167,7 +194,9 @@ export class SecureContext {
     const info = this.#crl === undefined ? [] : parseCrl(this.#crl);
     // The addon says which input ('ca' or 'crl') it could not parse.
     wrapPemErrors(
-      () => this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: false, allowStaleCrl: this.#revocation === 'best-effort' }),
+      // With CRLs configured every certificate of the chain is checked, intermediates included,
+      // as node:tls does: a revoked intermediate CA revokes everything under it (RFC 5280 6.3).
+      () => this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: true, allowStaleCrl: this.#revocation === 'best-effort' }),
       (which) => which,
     );
     this.#crlInfo = info;
