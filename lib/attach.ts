@@ -70,7 +70,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     registerAuthorizer(socket, authorizer);
     // Runs before the app's own listener (prepended), so the socket is
     // paused before the app can start reading it.
-    void authorizer.admit(new AttachedSubject(socket, true, () => intermediates));
+    void authorizer.admit(new AttachedSubject(socket, true, trust, () => intermediates));
   };
   const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
   const warn = (warning: Error): void => emitWarning(server, warning);

@@ -7,6 +7,7 @@ import { ctlsError } from './errors.js';
 import { isPeerLeaf } from './node-peer.js';
 import { parsedCertificate } from './parsed-certificates.js';
 import type { AuthorizationSubject } from './subject.js';
+import type { SecureContext } from './context.js';
 import type { ConnectionInfo } from './types.js';
 
 /**
@@ -30,10 +31,24 @@ export class AttachedSubject implements AuthorizationSubject {
    * `intermediates` gives the attachment's configured untrusted intermediates, read at each
    * decision so a rotation applies at once.
    */
-  constructor(socket: tls.TLSSocket, isServer: boolean, intermediates: () => readonly X509Certificate[] = () => []) {
+  readonly trust: SecureContext;
+  #epoch = 1;
+
+  constructor(socket: tls.TLSSocket, isServer: boolean, trust: SecureContext, intermediates: () => readonly X509Certificate[] = () => []) {
     this.socket = socket;
     this.isServer = isServer;
+    this.trust = trust;
     this.#configuredIntermediates = intermediates;
+  }
+
+  /** Moves on whenever node reports another leaf than the one last read (a renegotiation). */
+  get certificateEpoch(): number {
+    const last = this.#lastChain;
+    if (last !== null && !isPeerLeaf(this.socket, last[0]!)) {
+      this.#lastChain = null;
+      this.#epoch++;
+    }
+    return this.#epoch;
   }
 
   get destroyed(): boolean {

@@ -39,6 +39,7 @@ export const errorCodes = {
   ERR_CTLS_CERT_VERIFY: 'The peer certificate chain failed verification (the reason names the OpenSSL error).',
   ERR_CTLS_CHAIN_INCOMPLETE: 'Warning: an attached connection showed its leaf alone and nothing known issued it; pass the intermediates to attach().',
   ERR_CTLS_HOSTNAME_MISMATCH: "The server certificate does not match the host name the client connected to.",
+  ERR_CTLS_PEER_CERT_CHANGED: 'A server presented another certificate in a TLS 1.2 renegotiation than at the handshake; the client refused it.',
   ERR_CTLS_NO_PEER_CERTIFICATE: 'A certificate was required but the peer did not send one.',
   ERR_CTLS_FRESH_UNSUPPORTED: 'A fresh re-authentication is not possible on this connection (no post-handshake auth, TLS 1.3 attached socket, client side).',
   ERR_CTLS_REAUTH_IN_PROGRESS: 'A TLS 1.2 renegotiation is already running on this connection.',

@@ -51,6 +51,8 @@ export interface NativeTlsConnection {
   cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;
   write(data: Buffer | Buffer[], out?: Buffer): WriteResult;
   shutdown(): Buffer | null;
+  /** A fatal alert with this description (RFC 8446 section 6.2), or null where none can be sent. */
+  sendFatalAlert(description: number): Buffer | null;
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;

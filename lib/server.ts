@@ -80,6 +80,9 @@ export class Server extends net.Server {
         registerAuthorizer(socket, this.authorizer);
         return this.authorizer.admit(new OwnedSubject(socket)).then((decision) => decision.allow);
       },
+      onCertificate: (socket) => {
+        void this.authorizer.certificateChanged(socket);
+      },
     };
     this.once('close', () => {
       this.#crlSource?.close();

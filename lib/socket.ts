@@ -19,6 +19,7 @@ import { pemBuffer } from './pem.js';
 import { authorizerOf } from './registry.js';
 import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
 import { parsedCertificate } from './parsed-certificates.js';
+import type { ExchangeVerdict } from './subject.js';
 import type { Decision } from './types.js';
 
 const EVENTS = native.events;
@@ -44,6 +45,32 @@ export interface Identity {
 export interface SocketAuthorizer {
   /** Called once the handshake verified; resolves true to open the gate. */
   onSecure(socket: TLSSocket): Promise<boolean>;
+  /**
+   * Called, synchronously and before any byte of the peer's under it is delivered, when a
+   * certificate arrives that the engine did not ask for itself (app code called
+   * requestCertificate()); the engine holds the data until it has decided on it.
+   */
+  onCertificate(socket: TLSSocket): void;
+}
+
+/** The engine's own certificate requests are decided by the engine; the socket does not report them. */
+export const kEngineRequest = Symbol('continuous-tls.engineRequest');
+/** Counts the certificates the peer presented (handshake, then each fresh exchange). */
+export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
+/** OpenSSL's verdict on the latest certificate, with the trust it was made under. */
+export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
+/** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
+export const kDeny = Symbol('continuous-tls.deny');
+
+// TLS alert descriptions (RFC 8446 section 6.2).
+const kAlertCertificateRevoked = 44;
+const kAlertCertificateExpired = 45;
+const kAlertAccessDenied = 49;
+
+export interface CertificateRequestOptions {
+  /** ms the peer has to answer before the connection is closed (default 5000). */
+  timeout?: number;
+  [kEngineRequest]?: boolean;
 }
 
 export interface TLSSocketOptions {
@@ -77,6 +104,8 @@ interface PendingReauth {
   resolve: (result: PeerCertificateResult) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** Whether anyone but the engine asked: the engine must then decide on the answer. */
+  outsideEngine: boolean;
 }
 
 const kHandshakeHold = 'handshake';
@@ -108,6 +137,8 @@ export class TLSSocket extends Duplex {
   #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
   #session: Buffer | null = null;
   #closeNotifyReceived = false;
+  [kCertificateEpoch] = 0;
+  [kExchangeVerdict]: ExchangeVerdict | null = null;
   /** push(null) is done: the readable side ends once its buffer is read. */
   #endQueued = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -474,6 +505,8 @@ export class TLSSocket extends Duplex {
         return;
       }
       this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
+      // The context chosen for the name verifies the client too, now and at every re-check.
+      if (context !== undefined) this.#context = context;
       this.#cycle(undefined);
     };
     if (callback === undefined || servername === '') {
@@ -512,6 +545,7 @@ export class TLSSocket extends Duplex {
       this.authorizationError = outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED');
     }
     if (!this.#options.isServer && !this.#checkServerIdentity()) return;
+    this.#recordExchange(chain.length > 0);
     if (!this.#options.isServer && this.#options.rejectUnauthorized !== false && !this.authorized) {
       this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `server certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
       return;
@@ -532,6 +566,14 @@ export class TLSSocket extends Duplex {
       },
       (error: Error) => this.#fail(error),
     );
+  }
+
+  /** Stamps the verdict on the certificate just presented with the trust it was made under. */
+  #recordExchange(presented: boolean): void {
+    this[kCertificateEpoch]++;
+    const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation: this.#context.trustGeneration, epoch: this[kCertificateEpoch] };
+    if (!verdict.ok) verdict.code = this.authorizationError ?? 'UNSPECIFIED';
+    this[kExchangeVerdict] = verdict;
   }
 
   #announceSecure(): void {
@@ -572,8 +614,12 @@ export class TLSSocket extends Duplex {
    * chain once it verified. Inbound data is held while the request is out.
    * Concurrent calls share one request.
    */
-  requestCertificate(options: { timeout?: number } = {}): Promise<PeerCertificateResult> {
-    if (this.#reauth !== null) return this.#reauth.promise;
+  requestCertificate(options: CertificateRequestOptions = {}): Promise<PeerCertificateResult> {
+    const outsideEngine = options[kEngineRequest] !== true;
+    if (this.#reauth !== null) {
+      if (outsideEngine) this.#reauth.outsideEngine = true;
+      return this.#reauth.promise;
+    }
     const handle = this.#handle;
     if (handle === null || this.destroyed) {
       return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed'));
@@ -598,7 +644,7 @@ export class TLSSocket extends Duplex {
       this.#fail(error);
     }, timeout);
     timer.unref();
-    this.#reauth = { promise, resolve, reject, timer };
+    this.#reauth = { promise, resolve, reject, timer, outsideEngine };
     if (request !== null) this.#sendCiphertext(request);
     // Backpressure from the app must not keep us from reading the answer.
     this.#resumeTransport();
@@ -620,11 +666,13 @@ export class TLSSocket extends Duplex {
       verified: der.length > 0 && verifyError === null,
     };
     if (verifyError !== null) result.verifyError = verifyError.code;
-    if (result.verified) {
-      this.authorized = true;
-      this.authorizationError = null;
-      this.#context.rememberIntermediates(der);
-    }
+    this.authorized = result.verified;
+    this.authorizationError = result.verified ? null : (result.verifyError ?? 'NO_PEER_CERTIFICATE');
+    if (result.verified) this.#context.rememberIntermediates(der);
+    this.#recordExchange(der.length > 0);
+    // Whoever asked, a new identity passes nothing until the policy has decided on it: the engine
+    // holds the data from here (its own requests hold already).
+    if (reauth.outsideEngine) this.#options.authorizer?.onCertificate(this);
     this.emit('certificate', result);
     // The authorizer (if any) holds the gate on its own until its decision.
     this.release(kReauthHold);
@@ -654,6 +702,27 @@ export class TLSSocket extends Duplex {
   }
 
   // ---- failure ---------------------------------------------------------
+
+  /**
+   * The engine denied this connection: a fatal alert tells the peer why (certificate_revoked,
+   * certificate_expired, otherwise access_denied) before the transport closes, so a client can
+   * tell a denial from a normal close.
+   */
+  [kDeny](error: Error & { decision?: Decision }): void {
+    if (this.destroyed) return;
+    this.destroyReason = error;
+    const reason = error.decision?.reason;
+    const description = reason === 'CERT_REVOKED' ? kAlertCertificateRevoked : reason === 'CERT_HAS_EXPIRED' ? kAlertCertificateExpired : kAlertAccessDenied;
+    let alert: Buffer | null = null;
+    try {
+      alert = this.#handle?.sendFatalAlert(description) ?? null;
+    } catch {
+      alert = null;
+    }
+    if (alert !== null && !this.transport.destroyed && !this.transport.writableEnded) this.transport.end(alert);
+    if (this.listenerCount('error') > 0) this.destroy(error);
+    else this.destroy();
+  }
 
   #fail(error: Error): void {
     if (this.destroyed) return;
@@ -858,7 +927,10 @@ export function tlsError(error: (Error & Record<string, unknown>) | null): Conti
   if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
   let finalCode = code;
   let message = error.message;
-  if (typeof error.verifyError === 'string') {
+  if (error.peerChanged === true) {
+    finalCode = 'ERR_CTLS_PEER_CERT_CHANGED';
+    message = 'the server presented another certificate in a renegotiation than at the handshake';
+  } else if (typeof error.verifyError === 'string') {
     finalCode = 'ERR_CTLS_CERT_VERIFY';
     message = `peer certificate failed verification: ${error.verifyError} (${String(error.verifyMessage)})`;
   } else if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {

@@ -127,7 +127,7 @@ t.test('an interval re-check with a policy that flips to deny destroys the node 
 
 t.test('setCrl revoking the client cuts it', async (t) => {
   const pki = await makePki();
-  const { server, attachment, port } = await attachedServer(t, pki, { crl: await pki.ca.crl() });
+  const { server, attachment, port } = await attachedServer(t, pki, { crl: await pki.ca.crls() });
   const { client, socket } = await nodeClient(t, server, port, pki);
   let delivered = 0;
   socket.on('data', (chunk: Buffer) => (delivered += chunk.length));
@@ -136,7 +136,7 @@ t.test('setCrl revoking the client cuts it', async (t) => {
   await delay(100);
 
   pki.ca.revoke(pki.client.serial);
-  const crl = await pki.ca.crl();
+  const crl = await pki.ca.crls();
   const atCall = delivered;
   const decisions = await attachment.setCrl(crl);
   t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'revocation', 'CERT_REVOKED']]);
@@ -171,7 +171,7 @@ t.test('reauthorize(nodeTlsSocket) revalidates against the attachment trust stor
   t.equal(decision.certificate?.serialNumber, pki.client.serial);
 
   pki.ca.revoke(pki.client.serial);
-  attachment.authorizer.trust.setCrl(await pki.ca.crl());
+  attachment.authorizer.trust.setCrl(await pki.ca.crls());
   const denied = await reauthorize(socket);
   t.equal(denied.allow, false);
   t.equal(denied.reason, 'CERT_REVOKED');

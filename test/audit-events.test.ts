@@ -29,7 +29,7 @@ t.test('every trigger produces a complete event about the peer certificate', asy
   await reauthorize(socket, { reason: 'wire-transfer' });
   await reauthorize(socket, { fresh: true });
   await waitFor(server, 'decision', 5_000); // the interval re-check
-  await server.setCrl(await pki.ca.crl());
+  await server.setCrl(await pki.ca.crls());
   await server.setPolicy(() => ({ allow: true, reason: 'new-policy' }));
   await server.setPolicy(() => ({ allow: false, reason: 'policy-says-no' }));
   await closed(client);
@@ -62,7 +62,7 @@ t.test('denials by chain verification say so', async (t) => {
   const events = recorder(server);
   const { socket } = await connectPair(t, server, port, pki);
   pki.ca.revoke(pki.client.serial);
-  await server.setCrl(await pki.ca.crl());
+  await server.setCrl(await pki.ca.crls());
   await closed(socket);
   const denial = events.at(-1)!.event;
   t.match(denial, {
