@@ -155,7 +155,9 @@ t.test('an interval re-check in flight during setCrl does not let the revoked pe
   await waitFor(server, 'decision', SOON).catch(() => undefined);
   await delay(120);
   pki.ca.revoke(pki.client.serial);
-  await server.setCrl(await pki.ca.crls());
+  const decisions = await server.setCrl(await pki.ca.crls());
+  t.match(decisions, [{ allow: false, reason: 'CERT_REVOKED' }], 'the sweep answers with the new list, not the re-check in flight');
+  t.equal(socket.destroyed, true, 'cut by the time setCrl resolves, not at the next period');
   await closed(socket);
   t.equal(deniedReason(socket), 'CERT_REVOKED');
 });
