@@ -146,9 +146,9 @@ export class SecureContext {
     return this.#crlInfo;
   }
 
-  /** CRLs whose nextUpdate has passed at `now` (RFC 5280 section 5.1.2.5). */
+  /** CRLs whose nextUpdate has come at `now` (RFC 5280 section 5.1.2.5): a decision relying on one lapses then. */
   staleCrls(now = Date.now()): CrlInfo[] {
-    return this.#crlInfo.filter((crl) => crl.nextUpdate !== null && crl.nextUpdate < now);
+    return this.#crlInfo.filter((crl) => crl.nextUpdate !== null && crl.nextUpdate <= now);
   }
 
   /**
