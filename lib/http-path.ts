@@ -1,9 +1,8 @@
 /**
  * The request path a REST decision is made on: the path the router will route, not the raw
  * request-target. A policy that forbids `/admin` must also see `/admin` for `/ADMIN` under a
- * case-insensitive router, for `http://evil/admin` (absolute-form, RFC 9112 §3.2.2), for
- * `/admin#frag` and for `/%61dmin` (a router that percent-decodes), or it judges one resource while
- * the router serves another.
+ * case-insensitive router, for `http://evil/admin` (absolute-form, RFC 9112 §3.2.2) and for
+ * `/admin#frag`, or it judges one resource while the router serves another.
  *
  * The model is Envoy's path normalization (normalize_path, merge_slashes, escaped-slash handling),
  * with one difference: Envoy forwards the normalized path, so its router and its policy agree on
@@ -15,16 +14,25 @@
  *   clients remove them before sending, so honest clients never send one;
  * - escapes of `/`, `\` and control characters (`%2F`, `%5C`, `%00` …): a decoding router and a
  *   non-decoding one split such a path differently (RFC 3986 §2.2: an escaped delimiter is data);
+ * - escapes of unreserved characters (`%61` for `a`): Fastify decodes them before routing, Express
+ *   matches routes on the raw path (so `/ad%6Din` runs another handler than `/admin`) but decodes
+ *   parameters; RFC 3986 §2.3 has producers never escape them, so only a probe sends one;
  * - a raw `\` (the WHATWG URL parser reads it as `/`), malformed escapes and escapes that are not
  *   UTF-8;
  * - a path starting with `//` unless the router merges slashes (the URL parser reads `//x/y` as
- *   host `x`, path `/y`).
+ *   host `x`, path `/y`);
+ * - an absolute-form target whose authority is not a plain host[:port] (userinfo, escapes), where
+ *   parsers disagree on where the path starts.
  *
- * Every other escape is decoded the way `decodeURI` (and Fastify's router) decodes it: unreserved
- * and other non-delimiter characters, including UTF-8 sequences; escapes of RFC 3986 gen-delims and
- * sub-delims that decodeURI keeps (`;/?:@&=+$,#`) and of `%` stay encoded, with uppercase hex
- * (RFC 3986 §6.2.2.1). Then the router's own rules apply: slashes merged, one trailing slash
- * dropped, letters lowercased, each only when the router does it.
+ * Every other escape is decoded, as the routers decode the parameters they hand to handlers
+ * (`/users/a%40b` runs `/users/:id` with id `a@b`): sub-delims, `:`, `@`, space and UTF-8 sequences.
+ * Escapes of `?`, `#` and `%` stay encoded with uppercase hex (RFC 3986 §6.2.2.1): decoding them
+ * would change where the path ends or allow a second decoding. Then the router's own rules apply:
+ * slashes merged, one trailing slash dropped, letters lowercased, each only when the router does it.
+ *
+ * Case folding is lossy: under a case-insensitive router `/users/ALICE` and `/users/alice` run the
+ * same handler with different parameters, and the policy sees both as `/users/alice`. Apps whose
+ * path parameters are case-sensitive should turn case-sensitive routing on.
  */
 
 /** How the router in front of the handlers matches paths. */
@@ -48,9 +56,16 @@ export const FASTIFY_PATH_RULES: Readonly<PathRules> = Object.freeze({ caseSensi
 
 export type CanonicalPath = { ok: true; path: string } | { ok: false; reason: string };
 
-const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/[^/?#]*/;
-/** Characters whose escapes decodeURI keeps, plus `%` itself (decoding it would allow double decoding). */
-const KEEP_ENCODED = new Set([...';/?:@&=+$,#%'].map((c) => c.charCodeAt(0)));
+const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/;
+/**
+ * A non-empty reg-name or IP-literal, optional port (RFC 3986 §3.2.2): no userinfo (RFC 9110 §4.2.4),
+ * no escapes, no empty host (RFC 9110 §4.2.1; the URL parser would take `http:///x/y` as host x).
+ */
+const AUTHORITY = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?$/;
+/** Escapes kept as they are: decoding them would move the end of the path or allow double decoding. */
+const KEEP_ENCODED = new Set([...'?#%'].map((c) => c.charCodeAt(0)));
+/** RFC 3986 §2.3 unreserved characters: an escape of one is refused. */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The path `target` (a request-target, RFC 9112 §3.2) routes to under `rules`, or why it is refused. */
@@ -61,6 +76,7 @@ export function canonicalPath(target: string, rules: PathRules): CanonicalPath {
     const m = ABSOLUTE.exec(path);
     const scheme = m?.[1]?.toLowerCase();
     if (m === null || (scheme !== 'http' && scheme !== 'https')) return refuse('the request-target is neither origin-form nor an http(s) absolute-form');
+    if (!AUTHORITY.test(m[2]!)) return refuse('the request-target has a malformed authority');
     path = path.slice(m[0].length);
     if (!path.startsWith('/')) path = `/${path}`;
   }
@@ -118,6 +134,7 @@ function decodeSegment(segment: string, caseSensitive: boolean): string | Canoni
       if (flushed === undefined) return refuse('the path contains percent-escapes that are not UTF-8');
       out += flushed;
       if (b < 0x20 || b === 0x7f || b === 0x2f || b === 0x5c) return refuse(`the path contains an ambiguous escape %${hex.toUpperCase()}`);
+      if (UNRESERVED.test(String.fromCharCode(b))) return refuse(`the path escapes an unreserved character (%${hex.toUpperCase()})`);
       if (KEEP_ENCODED.has(b)) out += `%${hex.toUpperCase()}`;
       else out += caseSensitive ? String.fromCharCode(b) : String.fromCharCode(b).toLowerCase();
     }

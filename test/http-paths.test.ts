@@ -106,9 +106,9 @@ t.test('canonicalPath', async (t) => {
   const ok: Array<[string, string, typeof strict]> = [
     ['/ADMIN/', '/admin', express5],
     ['http://evil/admin?x#y', '/admin', strict],
-    ['/%61dmin', '/admin', strict],
+    ['/a%40b%3A%20c', '/a@b: c', strict],
     ['/caf%C3%A9', '/café', strict],
-    ['/a%3fb%40c', '/a%3Fb%40c', strict],
+    ['/a%3fb%23c', '/a%3Fb%23c', strict],
     ['/a%25b', '/a%25b', strict],
     ['/a//b', '/a//b', strict],
     ['/', '/', express5],
@@ -116,7 +116,7 @@ t.test('canonicalPath', async (t) => {
   ];
   for (const [target, path, rules] of ok) t.same(canonicalPath(target, rules), { ok: true, path }, target);
   t.same(canonicalPath('//a//b/', { ...strict, mergeSlashes: true, ignoreTrailingSlash: true }), { ok: true, path: '/a/b' });
-  for (const target of ['/a/../b', '/a/%2E%2e/b', '/a/.', '/a%2Fb', '/a%5cb', '/a%00', '/a\\b', '/a%zz', '/a%C3', '//a', 'ftp://x/a', 'x', '/a%FF']) {
+  for (const target of ['/a/../b', '/a/%2E%2e/b', '/a/.', '/a%2Fb', '/a%5cb', '/a%00', '/a\\b', '/a%zz', '/a%C3', '//a', '/%61dmin', '/a%2e', '/a%7E', 'ftp://x/a', 'x', '/a%FF']) {
     t.match(canonicalPath(target, strict), { ok: false }, `${target} is refused`);
   }
 });
