@@ -17,7 +17,8 @@ const served = (_req: IncomingMessage, res: ServerResponse) => res.end('served')
 
 /** A raw keep-alive client presenting alice's certificate (it sends the Host header it is given). */
 async function rawClient(t: Test, url: string, localAddress = '127.0.0.1') {
-  const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), localAddress, servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+  // localAddress reaches net.connect (tls.ConnectionOptions does not list it).
+  const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...{ localAddress } });
   t.teardown(() => socket.destroy());
   await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
   const send = rawHttp(socket);

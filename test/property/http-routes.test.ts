@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { authorizeRequest } from '../../dist/http.js';
 import type { AuthorizationInput } from '../../dist/types.js';
+import type { JWK } from 'jose' with { 'resolution-mode': 'import' };
 import { certs } from '../helpers/certs';
 import { serverTls } from '../helpers/policy-https';
 import { makeSigner } from '../helpers/policy-jwt';
@@ -72,12 +73,12 @@ function options(cache: boolean) {
   return {
     policy: cache ? declaredPolicy : policy,
     ...(cache ? {} : { cache: false as const }),
-    jwt: { keys: { keys: [] as unknown[] }, required: false },
+    jwt: { keys: { keys: [] as JWK[] }, required: false },
     context: (req: IncomingMessage) => ({ risk: Number(req.headers['x-risk'] ?? 0) }),
   };
 }
 
-async function servers(t: Test, keys: unknown[]) {
+async function servers(t: Test, keys: JWK[]) {
   const ran: Ran[] = [];
   const answer = (name: string, req: IncomingMessage, res: ServerResponse, path: string) => {
     ran.push({ server: name, path, allowed: reference(req, path) });
@@ -169,7 +170,7 @@ const spelling = fc.tuple(
   fc.constantFrom('/admin', '/public/docs', '/users/alice', '/users/bob', '/other', '/'),
   fc.array(fc.constantFrom('keep', 'keep', 'keep', 'upper', 'escape', 'escapeUpper', 'trailing', 'double', 'absolute', 'fragment', 'query', 'dot', 'dotdot', 'encodedDot', 'slash2F', 'backslash', 'semicolon', 'prefixDot'), { maxLength: 3 }),
   fc.nat(),
-).map(([base, edits, seed]) => edits.reduce((path, edit) => applyEdit(path, edit, seed), base));
+).map(([base, edits, seed]) => edits.reduce<string>((path, edit) => applyEdit(path, edit, seed), base));
 
 function applyEdit(path: string, edit: string, seed: number): string {
   const at = 1 + (seed % Math.max(1, path.length - 1));
