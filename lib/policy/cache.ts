@@ -15,7 +15,7 @@
  *   input: connection facts down to its age, every header, the app context. Such a key rarely
  *   repeats; a policy that wants hits declares its facts, or the cache is given a `key`.
  *
- * Keys longer than 256 characters are replaced by their SHA-256, so a hostile path or header cannot
+ * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
  * make an entry large. Every entry also names the trust it was made under: the cache's generation
  * (bumped by every flush: policy change, trust change) and its clock horizon, the earliest of the
  * decision's expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or
@@ -30,7 +30,7 @@ import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, ty
 export interface DecisionCacheOptions {
   /** Most entries kept; the least recently used goes first. Default 10 000. */
   max?: number;
-  /** Most bytes (keys, reasons, obligations, estimated) kept. Default 8 MiB. */
+  /** Most bytes (keys, reasons, obligations, estimated) kept. Default 16 MiB. */
   maxBytes?: number;
   /** TTL of an allow whose decision carries none shorter. Default 60 s. */
   ttlMs?: number;
@@ -74,7 +74,7 @@ interface Entry {
 }
 
 /** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
-const MAX_KEY_CHARS = 256;
+const MAX_KEY_CHARS = 512;
 /** Per-entry overhead beyond its strings (Map slot, entry and answer objects), estimated. */
 const ENTRY_OVERHEAD_BYTES = 200;
 const INPUT_ROOTS = new Set(['trigger', 'peer', 'connection', 'request', 'token', 'context', 'action', 'resource']);
@@ -104,9 +104,10 @@ export function defaultCacheKey(input: AuthorizationInput, facts: readonly strin
   // fingerprint256 is computed once per X509Certificate object and memoized by node.
   const fp = input.peer.certificate?.fingerprint256 ?? '';
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
-  let key = `${fp}|${verify}|${tokenKey(input.token)}|${actionName(input)}|${resourceId(input)}`;
-  if (facts === null) key += `|*${stable(wholeInput(input))}`;
-  else for (const fact of facts) key += `|${stable(factValue(input, fact))}`;
+  // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
+  let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
+  if (facts === null) key += `*${enc(wholeInput(input))}`;
+  else for (const fact of facts) key += factValue(input, fact);
   return key.length > MAX_KEY_CHARS ? `#${createHash('sha256').update(key).digest('base64url')}` : key;
 }
 
@@ -121,21 +122,38 @@ function tokenKey(token: Record<string, unknown> | undefined): string {
   if (token === undefined) return '';
   let key = tokenKeys.get(token);
   if (key === undefined) {
-    key = createHash('sha256').update(stable(token)).digest('base64url');
+    key = createHash('sha256').update(enc(token)).digest('base64url');
     tokenKeys.set(token, key);
   }
   return key;
 }
 
-/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
-function factValue(input: AuthorizationInput, fact: string): unknown {
-  const path = fact.split('.');
-  const value = walk(input, path);
-  if (path[0] === 'context' && path.length > 1) {
-    const source = CONTEXT_FACT_SOURCES[path[1]!];
-    if (source !== undefined) return [value, walk(input, [...source.split('.'), ...path.slice(2)])];
+/** A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. */
+interface FactPaths {
+  path: string[];
+  source?: string[];
+}
+const factPaths = new Map<string, FactPaths>();
+
+function pathsOf(fact: string): FactPaths {
+  let paths = factPaths.get(fact);
+  if (paths === undefined) {
+    const path = fact.split('.');
+    paths = { path };
+    const source = path[0] === 'context' && path.length > 1 ? CONTEXT_FACT_SOURCES[path[1]!] : undefined;
+    if (source !== undefined) paths.source = [...source.split('.'), ...path.slice(2)];
+    // Fact names come from loaded policies, a small set; bound the memo anyway.
+    if (factPaths.size >= 4096) factPaths.clear();
+    factPaths.set(fact, paths);
   }
-  return value;
+  return paths;
+}
+
+/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
+function factValue(input: AuthorizationInput, fact: string): string {
+  const { path, source } = pathsOf(fact);
+  const value = enc(walk(input, path));
+  return source === undefined ? value : `${value}${enc(walk(input, source))}`;
 }
 
 function walk(root: unknown, path: readonly string[]): unknown {
@@ -154,19 +172,40 @@ function wholeInput(input: AuthorizationInput): unknown {
   return [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
 }
 
-/** JSON with certificates as fingerprints, bigints as strings and undefined kept apart from null. */
-function stable(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v instanceof X509Certificate) return `cert:${v.fingerprint256}`;
-    if (typeof v === 'bigint') return `bigint:${v}`;
-    if (v === undefined) return '~undefined';
-    return v;
-  }) ?? '~undefined';
+/** Deeper values than this are not keyed: the key throws, and the policy call fails closed. */
+const MAX_KEY_DEPTH = 32;
+
+/**
+ * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
+ * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
+ * null differ. Object keys keep their order: a different order only costs a miss.
+ */
+function enc(value: unknown, depth = 0): string {
+  switch (typeof value) {
+    case 'string': return `s${value.length}:${value}`;
+    case 'number': return `n${value};`;
+    case 'boolean': return value ? 'T' : 'F';
+    case 'undefined': return 'U';
+    case 'bigint': return `b${value};`;
+    case 'object': break;
+    default: return `?${typeof value};`;
+  }
+  if (value === null) return 'N';
+  if (value instanceof X509Certificate) return `c${value.fingerprint256};`;
+  if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (const item of value) out += enc(item, depth + 1);
+    return `${out}]`;
+  }
+  let out = '{';
+  for (const k of Object.keys(value)) out += `${enc(k)}${enc((value as Record<string, unknown>)[k], depth + 1)}`;
+  return `${out}}`;
 }
 
 function entryBytes(key: string, answer: SourcedDecisionLike): number {
   let bytes = ENTRY_OVERHEAD_BYTES + 2 * key.length + 2 * (answer.reason?.length ?? 0);
-  if (answer.obligations !== undefined) bytes += 2 * stable(answer.obligations).length;
+  if (answer.obligations !== undefined) bytes += 2 * enc(answer.obligations).length;
   return bytes;
 }
 
@@ -192,7 +231,7 @@ export class DecisionCache {
 
   constructor(options: DecisionCacheOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { max = 10_000, maxBytes = 8 * 1024 * 1024, ttlMs = 60_000, denyTtlMs = 5_000, now = Date.now } = options;
+    const { max = 10_000, maxBytes = 16 * 1024 * 1024, ttlMs = 60_000, denyTtlMs = 5_000, now = Date.now } = options;
     const key = options.key ?? ((input: AuthorizationInput) => defaultCacheKey(input, this.#facts));
     if (!Number.isInteger(max) || max < 1) throw invalidOption('max', 'a positive integer', max);
     if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw invalidOption('maxBytes', 'an integer >= 1024', maxBytes);
