@@ -125,3 +125,18 @@ t.test('hostile long paths: keys are hashed and the cache is bounded in bytes', 
   t.equal(stats.size, 50);
   t.ok(stats.bytes < 50 * 1024, `50 cached denials of 7 KB paths hold ${stats.bytes} bytes`);
 });
+
+t.test('no two inputs spell the same key', async (t) => {
+  const a = certInput(certs.clientCert, 'GET', '/a', { action: 'read|write', resource: 'doc' });
+  const b = certInput(certs.clientCert, 'GET', '/a', { action: 'read', resource: 'write|doc' });
+  t.not(defaultCacheKey(a, []), defaultCacheKey(b, []), 'action and resource are delimited unambiguously');
+  const c = certInput(certs.clientCert, 'GET', '/a', { context: { x: 'a|b', y: 'c' } });
+  const d = certInput(certs.clientCert, 'GET', '/a', { context: { x: 'a', y: 'b|c' } });
+  t.not(defaultCacheKey(c, ['context.x', 'context.y']), defaultCacheKey(d, ['context.x', 'context.y']));
+  t.not(defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: { x: null } }), ['context.x']),
+    defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: {} }), ['context.x']), 'null and absent differ');
+  const deep: Record<string, unknown> = {};
+  let at = deep;
+  for (let i = 0; i < 100; i++) at = (at['n'] = {}) as Record<string, unknown>;
+  t.throws(() => defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: deep }), null), RangeError, 'a pathological context fails closed, never a shared key');
+});
