@@ -1,5 +1,5 @@
 // Model-based property test of REST authorization. Random requests (spellings of a few routes,
-// methods, Host, client certificates, tokens from two issuers, a risk signal) go to Express 5,
+// methods, Host, SNI name, client certificates trusted or not, tokens from two issuers, a risk signal) go to Express 5,
 // Fastify 5 and a node:http app routing on new URL(), each with and without the decision cache.
 // Invariants:
 // - a handler runs only when an independent reference, computed from the route that actually ran
@@ -30,6 +30,7 @@ interface Facts {
   path: string;
   method: string;
   host: string | undefined;
+  servername: string | undefined;
   cn: string | undefined;
   token: Record<string, unknown> | undefined;
   risk: number;
@@ -42,6 +43,7 @@ interface Facts {
 function rule(f: Facts): boolean {
   const subject = f.cn ?? (typeof f.token?.['sub'] === 'string' ? f.token['sub'] : undefined);
   if (f.host === 'internal.test' && f.cn === undefined) return false;
+  if (f.servername === 'locked.test' && !(f.method === 'GET' && f.path.startsWith('/public/'))) return false;
   if (f.risk >= 7) return false;
   if (f.path === '/admin') return f.method === 'GET' && f.token?.['iss'] === ISSUER_A && f.token['scope'] === 'admin';
   if (f.path.startsWith('/public/')) return f.method !== 'DELETE';
@@ -52,19 +54,24 @@ function rule(f: Facts): boolean {
 function policy(input: AuthorizationInput): boolean {
   const cn = input.peer.certificate?.subject.replace(/^.*CN=/s, '');
   const host = input.request!.headers.host;
-  return rule({ path: input.request!.path, method: input.request!.method, host: typeof host === 'string' ? host : undefined, cn, token: input.token, risk: Number(input.context['risk'] ?? 0) });
+  const servername = input.connection.servername;
+  return rule({ path: input.request!.path, method: input.request!.method, host: typeof host === 'string' ? host : undefined, servername: typeof servername === 'string' ? servername : undefined, cn, token: input.token, risk: Number(input.context['risk'] ?? 0) });
 }
 /** The same policy, declaring what it reads beyond the identity, action and resource. */
-const declaredPolicy = Object.assign((input: AuthorizationInput) => policy(input), { factsRead: ['request.headers.host', 'context.risk'] });
+const declaredPolicy = Object.assign((input: AuthorizationInput) => policy(input), { factsRead: ['request.headers.host', 'context.risk', 'connection.servername'] });
 
 /** What the handler that ran saw; `path` is rebuilt from its route and decoded parameters. */
 function reference(req: IncomingMessage, path: string): boolean {
-  const cn = (req.socket as tls.TLSSocket).getPeerCertificate()?.subject?.CN;
+  const socket = req.socket as tls.TLSSocket;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  // No renegotiation here, so node's first-handshake verdict is the current one.
+  if (cn !== undefined && !socket.authorized) return false;
+  const servername = socket.servername;
   const auth = req.headers.authorization;
   const token = auth ? JSON.parse(Buffer.from(auth.split('.')[1]!, 'base64url').toString()) as Record<string, unknown> : undefined;
   // A HEAD runs the GET handler (RFC 9110 §9.3.2): the GET rule is the one that applies.
   const method = req.method === 'HEAD' ? 'GET' : req.method!;
-  return rule({ path, method, host: req.headers.host, cn: typeof cn === 'string' ? cn : undefined, token, risk: Number(req.headers['x-risk'] ?? 0) });
+  return rule({ path, method, host: req.headers.host, servername: typeof servername === 'string' ? servername : undefined, cn: typeof cn === 'string' ? cn : undefined, token, risk: Number(req.headers['x-risk'] ?? 0) });
 }
 
 type Ran = { server: string; path: string; allowed: boolean };
@@ -136,10 +143,12 @@ async function servers(t: Test, keys: JWK[]) {
   return { ran, made };
 }
 
-type Identity = 'alice' | 'bob' | 'none';
+type Identity = 'alice' | 'bob' | 'mallory' | 'none';
 const IDENTITIES: Record<Identity, object> = {
   alice: { key: certs.clientKey, cert: certs.clientChain },
   bob: { key: certs.client2Key, cert: certs.client2Chain },
+  // CN=mallory from a CA the servers do not trust.
+  mallory: { key: certs.clientWrongCaKey, cert: certs.clientWrongCaChain },
   none: {},
 };
 
@@ -147,11 +156,12 @@ const IDENTITIES: Record<Identity, object> = {
 function connections(t: Test) {
   const open = new Map<string, { send: ReturnType<typeof rawHttp>; socket: tls.TLSSocket }>();
   t.teardown(() => { for (const c of open.values()) c.socket.destroy(); });
-  return async (port: number, identity: Identity, method: string, target: string, headers: Record<string, string>): Promise<RawReply> => {
-    const id = `${port}/${identity}`;
+  return async (port: number, identity: Identity, servername: string, method: string, target: string, headers: Record<string, string>): Promise<RawReply> => {
+    const id = `${port}/${identity}/${servername}`;
     let c = open.get(id);
     if (c === undefined || c.socket.destroyed || !c.socket.writable) {
-      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, ...IDENTITIES[identity] });
+      // The server certificate names localhost only: the test checks the chain, not the name.
+      const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: certs.ca, checkServerIdentity: () => undefined, ...IDENTITIES[identity] });
       await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
       c = { socket, send: rawHttp(socket) };
       open.set(id, c);
@@ -213,7 +223,8 @@ t.test('handlers run only when the reference allows; the cache never changes an 
     target: spelling,
     method: fc.constantFrom('GET', 'HEAD', 'POST', 'DELETE'),
     host: fc.constantFrom('localhost', 'internal.test', 'LOCALHOST'),
-    identity: fc.constantFrom<Identity>('alice', 'bob', 'none'),
+    identity: fc.constantFrom<Identity>('alice', 'bob', 'mallory', 'none'),
+    servername: fc.constantFrom('localhost', 'locked.test'),
     token: fc.nat({ max: tokens.length - 1 }),
     risk: fc.constantFrom(0, 3, 8),
   });
@@ -227,7 +238,7 @@ t.test('handlers run only when the reference allows; the cache never changes an 
     tally.requests++;
     for (const { name, port } of made) {
       const before = ran.length;
-      const reply = await send(port, r.identity, r.method, r.target, headers);
+      const reply = await send(port, r.identity, r.servername, r.method, r.target, headers);
       statuses[name] = reply.status;
       tally.statuses[reply.status] = (tally.statuses[reply.status] ?? 0) + 1;
       const runs = ran.slice(before);
