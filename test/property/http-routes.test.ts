@@ -178,7 +178,7 @@ function connections(t: Test) {
 /** Spellings of a path: case, escapes, trailing and doubled slashes, dot segments, absolute-form … */
 const spelling = fc.tuple(
   fc.constantFrom('/admin', '/public/docs', '/users/alice', '/users/bob', '/other', '/'),
-  fc.array(fc.constantFrom('keep', 'keep', 'keep', 'upper', 'escape', 'escapeUpper', 'trailing', 'double', 'absolute', 'fragment', 'query', 'dot', 'dotdot', 'encodedDot', 'slash2F', 'backslash', 'semicolon', 'prefixDot'), { maxLength: 3 }),
+  fc.oneof(fc.constant([] as string[]), fc.array(fc.constantFrom('keep', 'upper', 'escape', 'escapeUpper', 'trailing', 'double', 'absolute', 'fragment', 'query', 'dot', 'dotdot', 'encodedDot', 'slash2F', 'backslash', 'semicolon', 'prefixDot'), { maxLength: 3 })),
   fc.nat(),
 ).map(([base, edits, seed]) => edits.reduce<string>((path, edit) => applyEdit(path, edit, seed), base));
 
