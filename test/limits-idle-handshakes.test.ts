@@ -98,7 +98,7 @@ t.test(`${IDLE} connections that never send a ClientHello are cut by handshakeTi
 
 t.test('maxPendingHandshakes refuses connections beyond it with ERR_CTLS_HANDSHAKE_LIMIT', async (t) => {
   const limit = 50;
-  const worker = await startWorker(t, { handshakeTimeout: 2000, maxPendingHandshakes: limit });
+  const worker = await startWorker(t, { handshakeTimeout: 5000, maxPendingHandshakes: limit });
   const sockets = await openIdle(t, worker.port, limit);
   await until('the server holds the first connections', async () => (await worker.measure()).live === limit, 10_000);
   const extra = await openIdle(t, worker.port, 10);
