@@ -191,15 +191,16 @@ export class SecureContext {
 
   #applyTrust(): void {
     const ca = this.#usesDefaultRoots ? Buffer.from(tls.rootCertificates.join('\n')) : this.#ca;
-    const info = this.#crl === undefined ? [] : parseCrl(this.#crl);
+    const crl = this.#crl;
+    let facts: Array<Omit<CrlInfo, 'revoked'>> = [];
     // The addon says which input ('ca' or 'crl') it could not parse.
     wrapPemErrors(
       // With CRLs configured every certificate of the chain is checked, intermediates included,
       // as node:tls does: a revoked intermediate CA revokes everything under it (RFC 5280 6.3).
-      () => this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: true, allowStaleCrl: this.#revocation === 'best-effort' }),
+      () => (facts = this[kHandle].setTrust(ca, crl, { crlCheckAll: true, allowStaleCrl: this.#revocation === 'best-effort' })),
       (which) => which,
     );
-    this.#crlInfo = info;
+    this.#crlInfo = crl === undefined ? [] : withLazySerials(crl, facts);
   }
 
   #configureVersions(options: SecureContextOptions): void {
@@ -305,12 +306,21 @@ export function alpnWire(protocols: ReadonlyArray<string> | Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-function parseCrl(pem: Buffer): CrlInfo[] {
-  try {
-    return native.crlInfo(pem);
-  } catch (error) {
-    throw asPemError(error, () => 'crl');
-  }
+/**
+ * Adds `revoked` to the facts of the CRLs in `pem`, read from the PEM only
+ * when somebody asks: a CRL may list millions of serials, which as JS strings
+ * would cost more time and memory than OpenSSL's own copy. Revocation is
+ * enforced by OpenSSL's store, never from this list.
+ */
+function withLazySerials(pem: Buffer, facts: Array<Omit<CrlInfo, 'revoked'>>): CrlInfo[] {
+  let serials: string[][] | null = null;
+  return facts.map((crl, index) => Object.defineProperty({ ...crl } as CrlInfo, 'revoked', {
+    enumerable: true,
+    get(): string[] {
+      serials ??= native.crlInfo(pem, true).map((full) => full.revoked);
+      return serials[index] ?? [];
+    },
+  }));
 }
 
 type NativeError = Error & { code?: string; reason?: string; library?: string; opensslCode?: number; option?: string };

@@ -56,6 +56,8 @@ export const errorCodes = {
   ERR_CTLS_TOKEN_INVALID: 'A bearer token is missing, malformed, expired or has a bad signature.',
   ERR_CTLS_TLS: 'A TLS protocol error; reason, library and opensslCode carry OpenSSL\'s own words.',
   ERR_CTLS_PROTOCOL: 'The peer sent bytes that are not valid TLS (garbage, truncated or oversized records).',
+  ERR_CTLS_HELD_LIMIT: 'The peer sent more plaintext than maxHeldBytes while its authorization was pending (a certificate request unanswered).',
+  ERR_CTLS_HANDSHAKE_LIMIT: 'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

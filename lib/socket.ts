@@ -91,6 +91,11 @@ export interface TLSSocketOptions {
   checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   allowHalfOpen?: boolean;
   highWaterMark?: number;
+  /**
+   * Bytes of inbound plaintext the gate may hold while a certificate request
+   * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
+   */
+  maxHeldBytes?: number;
   authorizer?: SocketAuthorizer;
 }
 
@@ -108,6 +113,9 @@ interface PendingReauth {
   outsideEngine: boolean;
 }
 
+/** Default ceiling of held plaintext while a certificate request is out (see #deliver). */
+export const DEFAULT_MAX_HELD_BYTES = 16 * 1024 * 1024;
+
 const kHandshakeHold = 'handshake';
 const kReauthHold = 'reauthentication';
 
@@ -123,6 +131,7 @@ export class TLSSocket extends Duplex {
   #handle: NativeTlsConnection | null;
   #options: TLSSocketOptions;
   #context: SecureContext;
+  #maxHeldBytes: number;
   #holds = new Set<string>([kHandshakeHold]);
   #deadline = Infinity;
   #deadlineClock: () => number = Date.now;
@@ -130,6 +139,10 @@ export class TLSSocket extends Duplex {
   #heldBytes = 0;
   #parked: ParkedWrite | null = null;
   #transportPaused = false;
+  /** Ciphertext we produced on our own (KeyUpdate answers, alerts, flights) waits for the transport's 'drain'. */
+  #awaitingDrain = false;
+  /** The handshake waits at the ClientHello for the SNICallback. */
+  #helloPending = false;
   #secure = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #reauth: PendingReauth | null = null;
@@ -148,6 +161,7 @@ export class TLSSocket extends Duplex {
     this.transport = transport;
     this.#options = options;
     this.#context = options.secureContext;
+    this.#maxHeldBytes = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     const connectionOptions: ConstructorParameters<typeof native.TlsConnection>[2] = {
       requestCert: options.requestCert ?? false,
       rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
@@ -211,7 +225,7 @@ export class TLSSocket extends Duplex {
       return;
     }
     const [plaintext, ciphertext, events, error, placed] = result;
-    if (ciphertext !== null) this.#sendCiphertext(ciphertext);
+    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#awaitDrain();
     if (events !== 0) this.#onEvents(events, error);
     if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
@@ -225,6 +239,24 @@ export class TLSSocket extends Duplex {
       return true;
     }
     return this.transport.write(ciphertext, callback);
+  }
+
+  /**
+   * Reading makes OpenSSL answer on its own (a KeyUpdate with update_requested
+   * gets one back, RFC 8446 section 4.6.3; a renegotiation its flight). A peer
+   * that sends such messages and never reads would grow the transport's write
+   * queue without end: stop reading until it drains. Application writes are
+   * not a reason, they have the Writable's own backpressure, and pausing on
+   * them would deadlock two peers that both write before they read.
+   */
+  #awaitDrain(): void {
+    if (this.#awaitingDrain || this.transport.destroyed) return;
+    this.#awaitingDrain = true;
+    this.#pauseTransport();
+    this.transport.once('drain', () => {
+      this.#awaitingDrain = false;
+      this.#unblockInput();
+    });
   }
 
   #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
@@ -248,7 +280,13 @@ export class TLSSocket extends Duplex {
       // Held data is bounded by the readable highWaterMark: beyond it the
       // transport stops reading, so the peer feels backpressure, not loss.
       // Not while a certificate request is out: the answer sits behind the
-      // data already in flight, and only reading on reaches it.
+      // data already in flight, and only reading on reaches it. Pausing there
+      // would only turn the request into a certain timeout, so a peer that
+      // keeps sending instead of answering meets a ceiling and is cut at once.
+      if (this.#heldBytes > this.#maxHeldBytes) {
+        this.#fail(ctlsError('ERR_CTLS_HELD_LIMIT', `the peer sent more than ${this.#maxHeldBytes} bytes while its authorization was pending`));
+        return;
+      }
       if (this.#heldBytes >= this.readableHighWaterMark && this.#reauth === null) this.#pauseTransport();
       return;
     }
@@ -262,9 +300,18 @@ export class TLSSocket extends Duplex {
   }
 
   #resumeTransport(): void {
-    if (!this.#transportPaused) return;
+    if (!this.#transportPaused || this.#awaitingDrain || this.#helloPending) return;
     this.#transportPaused = false;
     this.transport.resume();
+  }
+
+  /** A reason of our own to stop reading is gone: read again unless the reader's backpressure still holds. */
+  #unblockInput(): void {
+    if (this.destroyed) return;
+    const wantsInput = this.#gateClosed()
+      ? this.#reauth !== null || this.#heldBytes < this.readableHighWaterMark
+      : this.#held.length === 0 && this.readableLength < this.readableHighWaterMark;
+    if (wantsInput) this.#resumeTransport();
   }
 
   override _read(): void {
@@ -498,6 +545,10 @@ export class TLSSocket extends Duplex {
   #onClientHello(): void {
     const servername = this.#handle?.getInfo().servername ?? '';
     const callback = this.#options.SNICallback;
+    // OpenSSL consumes nothing until the callback answers: every byte read
+    // now would pile up in the read BIO. Stop reading; handshakeTimeout bounds the wait.
+    this.#helloPending = true;
+    this.#pauseTransport();
     const resume = (error: Error | null, context?: SecureContext): void => {
       if (this.destroyed || this.#handle === null) return;
       if (error) {
@@ -507,7 +558,9 @@ export class TLSSocket extends Duplex {
       this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
       // The context chosen for the name verifies the client too, now and at every re-check.
       if (context !== undefined) this.#context = context;
+      this.#helloPending = false;
       this.#cycle(undefined);
+      this.#unblockInput();
     };
     if (callback === undefined || servername === '') {
       process.nextTick(resume, null);

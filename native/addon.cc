@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
-#include <ctime>
 #include <string>
 
 #include "openssl_ptr.h"
@@ -14,30 +13,7 @@ namespace ctls {
 
 namespace {
 
-double TimeToEpochMs(const ASN1_TIME* time) {
-  struct tm parts = {};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return -1;
-  return static_cast<double>(timegm(&parts)) * 1000.0;
-}
-
-std::string NameToString(const X509_NAME* name) {
-  BIOPointer bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return std::string();
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
-  return std::string(data, static_cast<size_t>(length));
-}
-
-std::string SerialToHex(const ASN1_INTEGER* serial) {
-  DeleteFnPtr<BIGNUM, BN_free> number(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (!number) return std::string();
-  char* hex = BN_bn2hex(number.get());
-  std::string result = hex == nullptr ? "" : hex;
-  OPENSSL_free(hex);
-  return result;
-}
-
-// crlInfo(pem: Buffer) -> [{ issuer, lastUpdate, nextUpdate, revoked: [serialHex] }]
+// crlInfo(pem: Buffer, withSerials = true) -> [CrlFacts]
 // What TypeScript needs to judge a CRL's freshness (RFC 5280 section 5.1.2.5)
 // and to report which serials it revokes, without a JS ASN.1 parser.
 Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
@@ -48,6 +24,7 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
+  const bool with_serials = info[1].IsUndefined() || info[1].ToBoolean();
   std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
   if (crls.empty()) {
     OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
@@ -55,22 +32,7 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Array result = Napi::Array::New(env, crls.size());
   for (size_t i = 0; i < crls.size(); ++i) {
-    X509_CRL* crl = crls[i].get();
-    Napi::Object entry = Napi::Object::New(env);
-    entry.Set("issuer", NameToString(X509_CRL_get_issuer(crl)));
-    entry.Set("lastUpdate", TimeToEpochMs(X509_CRL_get0_lastUpdate(crl)));
-    const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
-    entry.Set("nextUpdate", next_update == nullptr ? env.Null()
-                                                   : Napi::Number::New(env, TimeToEpochMs(next_update)));
-    STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
-    const int count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
-    Napi::Array serials = Napi::Array::New(env, static_cast<size_t>(count));
-    for (int j = 0; j < count; ++j) {
-      const X509_REVOKED* item = sk_X509_REVOKED_value(revoked, j);
-      serials.Set(static_cast<uint32_t>(j), SerialToHex(X509_REVOKED_get0_serialNumber(item)));
-    }
-    entry.Set("revoked", serials);
-    result.Set(static_cast<uint32_t>(i), entry);
+    result.Set(static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), with_serials));
   }
   return result;
 }

@@ -70,6 +70,12 @@ std::vector<X509Pointer> ReadCertificates(const char* data, size_t length);
 std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length);
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase);
 
+// A CRL's facts for TypeScript: { issuer, lastUpdate, nextUpdate (epoch ms),
+// revokedCount, revoked: [serialHex] }. A CRL can list millions of serials,
+// and a JS string each costs more than parsing them: without `with_serials`
+// the list is left out.
+Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials);
+
 // Parses a key + certificate chain (leaf first) for SSL(_CTX)_use_cert_and_key.
 // On failure throws a coded JS error (ERR_CTLS_BAD_PEM) and returns false.
 struct Identity {

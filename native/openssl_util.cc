@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <ctime>
 
 namespace ctls {
 
@@ -38,6 +39,29 @@ bool IsWrapperReason(unsigned long error) {  // NOLINT(runtime/int)
   (void)error;
   return false;
 #endif
+}
+
+double TimeToEpochMs(const ASN1_TIME* time) {
+  struct tm parts = {};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return -1;
+  return static_cast<double>(timegm(&parts)) * 1000.0;
+}
+
+std::string NameToString(const X509_NAME* name) {
+  BIOPointer bio(BIO_new(BIO_s_mem()));
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return std::string();
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
+  return std::string(data, static_cast<size_t>(length));
+}
+
+std::string SerialToHex(const ASN1_INTEGER* serial) {
+  DeleteFnPtr<BIGNUM, BN_free> number(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (!number) return std::string();
+  char* hex = BN_bn2hex(number.get());
+  std::string result = hex == nullptr ? "" : hex;
+  OPENSSL_free(hex);
+  return result;
 }
 
 }  // namespace
@@ -211,6 +235,26 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
   const CertificateDer der = EncodeCertificate(certificate);
   if (!der.data) return env.Null();
   return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
+}
+
+Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials) {
+  Napi::Object entry = Napi::Object::New(env);
+  entry.Set("issuer", NameToString(X509_CRL_get_issuer(crl)));
+  entry.Set("lastUpdate", TimeToEpochMs(X509_CRL_get0_lastUpdate(crl)));
+  const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
+  entry.Set("nextUpdate", next_update == nullptr ? env.Null()
+                                                 : Napi::Number::New(env, TimeToEpochMs(next_update)));
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+  const int count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
+  entry.Set("revokedCount", count);
+  if (!with_serials) return entry;
+  Napi::Array serials = Napi::Array::New(env, static_cast<size_t>(count));
+  for (int j = 0; j < count; ++j) {
+    const X509_REVOKED* item = sk_X509_REVOKED_value(revoked, j);
+    serials.Set(static_cast<uint32_t>(j), SerialToHex(X509_REVOKED_get0_serialNumber(item)));
+  }
+  entry.Set("revoked", serials);
+  return entry;
 }
 
 }  // namespace ctls

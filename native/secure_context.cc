@@ -118,7 +118,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
 }
 
 // setTrust(caPem: Buffer | undefined, crlPem: Buffer | undefined,
-//          { crlCheckAll: boolean, allowStaleCrl: boolean })
+//          { crlCheckAll: boolean, allowStaleCrl: boolean }) -> [CrlFacts without serials]
 // Builds a whole new store and swaps it in: verifications already running
 // keep the old one (OpenSSL reference counts it), new ones see the new one.
 Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
@@ -151,6 +151,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
     }
   }
   bool has_crls = false;
+  Napi::Array crl_facts = Napi::Array::New(env);
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> pem = info[1].As<Napi::Buffer<char>>();
     std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
@@ -161,7 +162,12 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
       error.ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    for (const X509CrlPointer& crl : crls) X509_STORE_add_crl(store.get(), crl.get());
+    crl_facts = Napi::Array::New(env, crls.size());
+    for (size_t i = 0; i < crls.size(); ++i) {
+      X509_STORE_add_crl(store.get(), crls[i].get());
+      // Read from the very objects the store verifies with: one parse, not two.
+      crl_facts.Set(static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), false));
+    }
     has_crls = true;
   }
   if (has_crls) {
@@ -183,7 +189,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   } else {
     sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
   }
-  return env.Undefined();
+  return crl_facts;
 }
 
 static int VersionFromNumber(const Napi::Value& value) {
