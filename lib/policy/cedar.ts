@@ -47,6 +47,7 @@ import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, t
 import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
 import type { CompiledPolicySet } from './cedar-compile.js';
 import type { CedarRecord } from './cedar-runtime.js';
+import { factsReadBy } from './cedar-facts.js';
 import { kFastPath } from './evaluate.js';
 
 export type { CedarDiagnostic, FractionMode, CedarContextError } from './cedar-values.js';
@@ -192,6 +193,8 @@ interface Loaded {
   order: Map<string, number>;
   /** The compiled engine for this set; undefined when it stays on cedar-wasm. */
   compiled?: CompiledPolicySet;
+  /** What factsRead() answers for this set. */
+  factsRead: readonly string[] | null;
 }
 
 const SCHEMA_TEXT = 'schema.cedarschema';
@@ -233,6 +236,20 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
   /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the top of cedar.ts). */
   get engine(): CedarEngine {
     return this.#loaded.compiled !== undefined ? 'compiled' : 'wasm';
+  }
+
+  /**
+   * The input paths the loaded policies can read through the default mapping (cedar-facts.ts), e.g.
+   * ['context.tenant', 'peer.certificate.subject', 'request.method', 'request.path', 'token.sub']:
+   * two inputs equal on all of them get the same answer from this set (while it is loaded; a reload
+   * recomputes it, and onChange fires). null when that cannot be bounded: a policy reads the whole
+   * context, a schema or templates are loaded, or `mapping` is set (its functions can read anything).
+   * Not covered: a value that cannot become a Cedar value (ERR_CTLS_CEDAR_CONTEXT) anywhere in the
+   * context refuses a request even where no policy reads it.
+   */
+  factsRead(): string[] | null {
+    const facts = this.#loaded.factsRead;
+    return facts === null ? null : [...facts];
   }
 
   /** Ids of the loaded policies: `@id("…")` when annotated, else `<file>#<n>` / `policy<n>`. */
@@ -414,7 +431,12 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       fingerprint: sources.fingerprint,
       policyIds: ids,
       order: new Map(ids.map((id, i) => [id, i])),
+      factsRead: null,
     };
+    const forms = ids.map((id) => json.get(id));
+    if (sources.schema === undefined && templates === 0 && this.#options.mapping === undefined && forms.every((f) => f !== undefined)) {
+      loaded.factsRead = Object.freeze(factsReadBy(forms as CedarWasm.PolicyJson[]));
+    }
     if (sources.schema !== undefined) {
       const schemaText = typeof sources.schema === 'string' ? sources.schema : undefined;
       const parsed = c.checkParseSchema(sources.schema);
