@@ -13,7 +13,9 @@ const SEED = process.env['CTLS_PROPERTY_SEED'] === undefined ? undefined : Numbe
 const uid = (type: string, id: string) => ({ type, id });
 const ent = (type: string, id: string) => ({ __entity: { type, id } });
 
-const entities = [
+type Entities = NonNullable<Parameters<typeof cedarPolicy>[0]['entities']>;
+
+const entities: Entities = [
   { uid: uid('User', 'alice'), parents: [uid('Group', 'admins')], attrs: { age: 30, name: 'alice', score: { __extn: { fn: 'decimal', arg: '1.5' } }, ip: { __extn: { fn: 'ip', arg: '10.0.0.1/24' } }, manager: ent('User', 'bob'), tags: ['a', 'b'], rec: { k: 1, s: 'x' } }, tags: { clearance: 3 } },
   { uid: uid('User', 'bob'), parents: [uid('Group', 'staff')], attrs: { age: 9007199254740991, name: 'bob' } },
   { uid: uid('Group', 'admins'), parents: [uid('Group', 'staff')], attrs: {} },
