@@ -8,9 +8,10 @@
  *   decided in JS with Cedar's semantics, a few µs each: a call into cedar-wasm costs tens of µs
  *   however small the request, because the call and its answer cross the wasm boundary as JSON.
  *   A set with templates, a schema, or a construct the compiler does not know (datetime, duration, an
- *   operator of a later Cedar) stays on cedar-wasm as a whole; a request holding a value the compiled
- *   engine cannot represent exactly (a Long beyond 2^53, an unknown extension value) goes to
- *   cedar-wasm alone. The answers are the same either way (test/cedar-compiled.test.ts checks it).
+ *   operator of a later Cedar) stays on cedar-wasm as a whole; a request the compiled engine cannot
+ *   decide exactly (arithmetic past 2^53, an extension value it does not know) goes to cedar-wasm
+ *   alone. The answers are the same either way (test/cedar-compiled.test.ts and
+ *   test/property/cedar-differential.test.ts check it).
  * - 'wasm': every decision is one `statefulIsAuthorized` call on the set pre-parsed into the wasm
  *   module's own store.
  * Either way cedar-wasm parses and validates the policies, and the pre-parsed set is kept loaded.
