@@ -30,6 +30,7 @@ const decimals = ['0.0', '-0.0', '1.5', '1.50', '-1.0', '0.0001', '1.23456', '92
 const ips = ['10.0.0.1', '10.0.0.0/8', '127.0.0.1', '::1', 'ff00::/8', '::', '::ffff:1.2.3.4', '1.2.3.4/33', '01.2.3.4', '1:2:3:4:5:6:7::', '::1/129', '192.168.1.1/0', 'fe80::1%eth0', 'a::b::c'];
 const entityLits = ['User::"alice"', 'User::"bob"', 'User::"ghost"', 'Group::"admins"', 'Group::"staff"', 'Action::"read"', 'Action::"any"', 'NS::Doc::"d1"'];
 const attrs = ['age', 'name', 'score', 'ip', 'manager', 'tags', 'rec', 'owner', 'level', 'n', 's', 'k', 'x', 'size'];
+const oddKeys = ['é', '__x', 'a b', ''];
 
 const quote = (s: string): string => JSON.stringify(s);
 
@@ -94,15 +95,16 @@ const contextValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => (
     fc.constantFrom(...decimals).map((arg) => ({ __extn: { fn: 'decimal', arg } })),
     fc.constantFrom(...ips).map((arg) => ({ __extn: { fn: 'ip', arg } })),
     fc.array(tie('v'), { maxLength: 3 }),
+    fc.array(fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom('a', 'b')), { minLength: 15, maxLength: 40 }),
     fc.dictionary(fc.constantFrom('a', 'b', 'k', 'n', 'owner'), tie('v'), { maxKeys: 3 }),
   ),
 })).v;
 
 const request: fc.Arbitrary<CedarRequest> = fc.record({
-  principal: fc.constantFrom(uid('User', 'alice'), uid('User', 'bob'), uid('User', 'ghost'), uid('Group', 'admins')),
+  principal: fc.constantFrom(uid('User', 'alice'), uid('User', 'bob'), uid('User', 'ghost'), uid('Group', 'admins'), uid('User', ''), uid('User', '日本'), uid('NS::Doc', 'd1')),
   action: fc.constantFrom(uid('Action', 'read'), uid('Action', 'write')),
   resource: fc.constantFrom(uid('NS::Doc', 'd1'), uid('NS::Doc', 'd2'), uid('User', 'alice')),
-  context: fc.dictionary(fc.constantFrom(...attrs), contextValue, { maxKeys: 5 }),
+  context: fc.dictionary(fc.constantFrom(...attrs, ...oddKeys), contextValue, { maxKeys: 5 }),
 });
 
 type Outcome = { allow: boolean; policies: string[]; errors: string[] } | { threw: string };
