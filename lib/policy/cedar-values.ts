@@ -40,37 +40,51 @@ export type CedarContextError = ContinuousTlsError & { path: string };
 
 const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Held here, not looked up on JSON at each use: optimized code loading a property of JSON is invalidated when JSON changes. */
+const quote = JSON.stringify;
 
+/** `context.a`, `context["a b"]`, `context.list[3]`: built only for records and sets, and for errors. */
+function join(parent: string, key: string | number): string {
+  if (parent === '') return String(key);
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  return IDENTIFIER.test(key) ? `${parent}.${key}` : `${parent}[${quote(key)}]`;
+}
+
+/**
+ * One conversion. Scalars, the common case, are checked without building their path: it is
+ * computed from the parent's path and the key only when a value is refused.
+ */
 class Converter {
   #values = 0;
-  readonly #open = new Set<object>();
+  /** The records and sets being converted, outermost first (at most MAX_DEPTH): a repeat is a cycle. */
+  readonly #open: object[] = [];
   constructor(readonly fractions: FractionMode, readonly maxValues: number) {}
 
-  value(value: unknown, path: string, depth: number): CedarValueJson {
-    if (++this.#values > this.maxValues) refuse(path, `more than ${this.maxValues} values in one record`);
+  value(value: unknown, parent: string, key: string | number, depth: number): CedarValueJson {
+    if (++this.#values > this.maxValues) refuse(join(parent, key), `more than ${this.maxValues} values in one record`);
     switch (typeof value) {
       case 'string':
-        if (!wellFormed.call(value)) refuse(path, 'a string with a lone surrogate (not valid UTF-8)');
+        if (!wellFormed.call(value)) refuse(join(parent, key), 'a string with a lone surrogate (not valid UTF-8)');
         return value;
       case 'boolean':
         return value;
       case 'number':
-        return this.number(value, path);
+        return Number.isSafeInteger(value) ? (value === 0 ? 0 : value) : this.number(value, join(parent, key));
       case 'bigint':
         if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
-        return refuse(path, 'a bigint beyond 2^53, which cannot cross into Cedar exactly');
+        return refuse(join(parent, key), 'a bigint beyond 2^53, which cannot cross into Cedar exactly');
       case 'object':
-        if (value === null) return refuse(path, 'null (Cedar has no null: leave the attribute out)');
-        return this.object(value, path, depth);
+        if (value === null) return refuse(join(parent, key), 'null (Cedar has no null: leave the attribute out)');
+        return this.object(value, join(parent, key), depth);
       case 'undefined':
-        return refuse(path, 'undefined (leave the attribute out)');
+        return refuse(join(parent, key), 'undefined (leave the attribute out)');
       default:
-        return refuse(path, `a value of type ${typeof value}`);
+        return refuse(join(parent, key), `a value of type ${typeof value}`);
     }
   }
 
+  /** A number that is not a safe integer. */
   number(value: number, path: string): CedarValueJson {
-    if (Number.isSafeInteger(value)) return value === 0 ? 0 : value;
     if (!Number.isFinite(value)) return refuse(path, `${value}`);
     if (Number.isInteger(value)) return refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`);
     if (this.fractions === 'deny') return refuse(path, `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`);
@@ -80,40 +94,38 @@ class Converter {
 
   object(value: object, path: string, depth: number): CedarValueJson {
     if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH}`);
-    if (this.#open.has(value)) refuse(path, 'a cycle');
+    if (this.#open.includes(value)) refuse(path, 'a cycle');
     if (value instanceof Date) {
       const ms = value.getTime();
       return Number.isNaN(ms) ? refuse(path, 'an invalid Date') : ms;
     }
     const isArray = Array.isArray(value);
     if (!isArray && !isPlainObject(value)) refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
-    this.#open.add(value);
+    if (!isArray && ('__entity' in value || '__extn' in value || '__expr' in value)) return escape(value, path);
+    this.#open.push(value);
     try {
-      if (isArray) {
-        const out: CedarValueJson[] = [];
-        for (let i = 0; i < value.length; i++) out.push(this.value(value[i], `${path}[${i}]`, depth + 1));
-        return out;
-      }
-      if ('__entity' in value || '__extn' in value || '__expr' in value) return escape(value, path);
-      return this.record(value, path, depth);
+      if (!isArray) return this.record(value, path, depth);
+      const out: CedarValueJson[] = [];
+      for (let i = 0; i < value.length; i++) out.push(this.value(value[i], path, i, depth + 1));
+      return out;
     } finally {
-      this.#open.delete(value);
+      this.#open.pop();
     }
   }
 
   top(value: object, path: string): Record<string, CedarValueJson> {
-    this.#open.add(value);
+    this.#open.push(value);
     return this.record(value, path, 0);
   }
 
   record(value: object, path: string, depth: number): Record<string, CedarValueJson> {
     const out: Record<string, CedarValueJson> = {};
     for (const key of Object.keys(value)) {
-      const at = IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-      if (!wellFormed.call(key)) refuse(at, 'a key with a lone surrogate (not valid UTF-8)');
-      const converted = this.value((value as Record<string, unknown>)[key], at, depth + 1);
+      if (!wellFormed.call(key)) refuse(join(path, key), 'a key with a lone surrogate (not valid UTF-8)');
+      const converted = this.value((value as Record<string, unknown>)[key], path, key, depth + 1);
       // A key `__proto__` stays a plain key, never the prototype.
-      Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__') Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+      else out[key] = converted;
     }
     return out;
   }
@@ -159,7 +171,8 @@ export function cedarDecimal(value: number): CedarValueJson {
 
 /** One value; throws ERR_CTLS_CEDAR_CONTEXT (with `path`) when Cedar cannot hold it exactly. */
 export function toCedarValue(value: unknown, options: ConversionOptions = {}, path = 'value'): CedarValueJson {
-  return new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES).value(value, path, 0);
+  const converter = new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES);
+  return typeof value === 'object' && value !== null ? converter.object(value, path, 0) : converter.value(value, '', path, 0);
 }
 
 /** A context record: the top level of what Cedar receives as `context`. Throws like toCedarValue. */
