@@ -107,6 +107,17 @@ const request: fc.Arbitrary<CedarRequest> = fc.record({
   context: fc.dictionary(fc.constantFrom(...attrs, ...oddKeys), contextValue, { maxKeys: 5 }),
 });
 
+const uids = [uid('User', 'alice'), uid('User', 'bob'), uid('Group', 'admins'), uid('Group', 'staff'), uid('Action', 'read'), uid('NS::Doc', 'd1')];
+
+/** A random entity store over a fixed set of uids: random attributes and tags, parents possibly cyclic. */
+const randomEntities: fc.Arbitrary<Entities> = fc.uniqueArray(fc.constantFrom(...uids), { selector: (u) => `${u.type}::${u.id}`, maxLength: uids.length }).chain((present) =>
+  fc.tuple(...present.map((u) => fc.record({
+    uid: fc.constant(u),
+    parents: fc.uniqueArray(fc.constantFrom(...uids), { selector: (p) => `${p.type}::${p.id}`, maxLength: 2 }),
+    attrs: fc.dictionary(fc.constantFrom(...attrs), contextValue, { maxKeys: 3 }),
+    tags: fc.dictionary(fc.constantFrom('clearance', 'x'), contextValue, { maxKeys: 2 }),
+  }))) as fc.Arbitrary<Entities>);
+
 type Outcome = { allow: boolean; policies: string[]; errors: string[] } | { threw: string };
 
 function outcome(p: CedarPolicy, r: CedarRequest): Outcome {
@@ -150,4 +161,33 @@ t.test('compiled engine == cedar-wasm on random policies and requests', async (t
   }), { numRuns: RUNS, ...(SEED !== undefined && { seed: SEED }) });
   t.ok(compiledSets > 0 && compared > RUNS / 2, `${compared} requests compared over ${compiledSets} compiled sets`);
   t.ok(allowed > 0 && errored > 0, `a mix of outcomes: ${allowed} allowed, ${errored} with errors`);
+});
+
+t.test('compiled engine == cedar-wasm with random entity stores', async (t) => {
+  let compared = 0;
+  let compiledSets = 0;
+  fc.assert(fc.property(policySet, randomEntities, fc.array(request, { minLength: 1, maxLength: 3 }), (text, store, requests) => {
+    let compiled: CedarPolicy;
+    try {
+      compiled = cedarPolicy({ policies: text, entities: store });
+    } catch {
+      return; // Invalid policies or entities: both engines refuse them at load.
+    }
+    const reference = cedarPolicy({ policies: text, entities: store, engine: 'wasm' });
+    try {
+      if (compiled.engine === 'compiled') compiledSets++;
+      for (const r of requests) {
+        const got = outcome(compiled, r);
+        const want = outcome(reference, r);
+        compared++;
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          throw new Error(`engines differ\npolicies:\n${text}\nentities: ${JSON.stringify(store)}\nrequest: ${JSON.stringify(r)}\ncompiled: ${JSON.stringify(got)}\nwasm:     ${JSON.stringify(want)}`);
+        }
+      }
+    } finally {
+      compiled.close();
+      reference.close();
+    }
+  }), { numRuns: Math.ceil(RUNS / 3), ...(SEED !== undefined && { seed: SEED }) });
+  t.ok(compared > 0 && compiledSets > 0, `${compared} requests compared over ${compiledSets} compiled sets`);
 });
