@@ -7,6 +7,10 @@
  * - POST /access/v1/evaluation   Access Evaluation API: {subject, action, resource, context} -> {decision, context}
  * - POST /access/v1/evaluations  Access Evaluations API: defaults + `evaluations` array -> {evaluations: [...]}
  * - GET  /.well-known/authzen-configuration  PDP metadata
+ * - GET  /healthz, /readyz  probes, the only endpoints answered without authentication
+ * Callers authenticate with a bearer token (RFC 6750) and/or a client certificate; open mode must be
+ * asked for (insecureOpen). Errors are RFC 9457 problem documents. One request's work is bounded
+ * (body bytes, evaluations, context values) and a batch yields to the event loop as it runs.
  * An AuthZEN request maps to Cedar as principal = <subject.type>::"<subject.id>", action =
  * Action::"<action.name>", resource = <resource.type>::"<resource.id>", context = context, the
  * inverse of the default client mapping in policy/http-pdp.ts, so embedded and remote agree.
