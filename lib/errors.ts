@@ -51,6 +51,7 @@ export const errorCodes = {
   ERR_CTLS_PDP_MALFORMED: 'An external decision point answered with a body that is not a valid decision.',
   ERR_CTLS_PDP_UNREACHABLE: 'An external decision point could not be reached.',
   ERR_CTLS_CEDAR: 'Cedar policies, schema or entities failed to parse or validate (diagnostics attached).',
+  ERR_CTLS_CEDAR_CONTEXT: 'A Cedar request holds a value Cedar cannot represent exactly (null, a fraction, an integer beyond 2^53 …); `path` names it (fail closed).',
   ERR_CTLS_CRL_STALE: "A CRL's nextUpdate has passed (strict revocation denies; best-effort warns).",
   ERR_CTLS_CRL_LOAD: 'A CRL source could not be read or parsed; the previous list stays in force.',
   ERR_CTLS_TOKEN_INVALID: 'A bearer token is missing, malformed, expired or has a bad signature.',
