@@ -1,0 +1,216 @@
+// The attached tier holds a node:tls connection's data for every way of reading it: on('data'),
+// pipe(), 'readable' + read() and for await. No listener sees a connection before its first
+// decision allows it; afterwards, while a decision is pending (trust or policy change), lapsed or
+// denied but kept open, nothing reaches the app, including what already sat in the Readable buffer
+// when the hold began. Held data is delivered in order on allow and never on deny.
+import t, { type Test } from 'tap';
+import * as tls from 'node:tls';
+import { Writable } from 'node:stream';
+import { attach, reauthorize, type Attachment, type AuthorizationInput } from '../dist/index.js';
+import { closed, listen, waitFor } from './helpers/owned';
+import { delay, makePki, type Pki } from './helpers/mtls';
+
+type Mode = 'data' | 'pipe' | 'readable' | 'for-await';
+const MODES: Mode[] = ['data', 'pipe', 'readable', 'for-await'];
+/** How long a held connection is watched for leaks: long enough for loopback bytes to arrive. */
+const WATCH_MS = 150;
+
+/** What the app read from a socket, through one way of reading. */
+class Sink {
+  text = '';
+  read(socket: tls.TLSSocket, mode: Mode): this {
+    const take = (chunk: Buffer | string): void => {
+      this.text += String(chunk);
+    };
+    switch (mode) {
+      case 'data':
+        socket.on('data', take);
+        break;
+      case 'pipe':
+        socket.pipe(new Writable({ write: (chunk: Buffer, _encoding, done) => (take(chunk), done()) }));
+        break;
+      case 'readable':
+        socket.on('readable', () => {
+          let chunk: Buffer | null;
+          while ((chunk = socket.read() as Buffer | null) !== null) take(chunk);
+        });
+        break;
+      case 'for-await':
+        void (async () => {
+          for await (const chunk of socket) take(chunk as Buffer);
+        })().catch(() => {});
+        break;
+    }
+    return this;
+  }
+
+  async until(text: string, ms = 10_000): Promise<void> {
+    const started = Date.now();
+    while (this.text !== text) {
+      if (Date.now() - started > ms) throw new Error(`read ${JSON.stringify(this.text)}, expected ${JSON.stringify(text)}`);
+      await delay(5);
+    }
+  }
+}
+
+/** A policy whose answers the test gives: `next()` makes the coming calls wait for `settle`. */
+class Gatekeeper {
+  #answer: boolean | Promise<boolean> = true;
+  #called: (() => void) | null = null;
+
+  policy = (_input: AuthorizationInput): boolean | Promise<boolean> => {
+    this.#called?.();
+    return this.#answer;
+  };
+
+  /** The next decisions wait; resolves `asked` once the policy has been called. */
+  hold(): { asked: Promise<void>; settle: (allow: boolean) => void } {
+    let settle!: (allow: boolean) => void;
+    this.#answer = new Promise<boolean>((resolve) => (settle = resolve));
+    const asked = new Promise<void>((resolve) => (this.#called = resolve));
+    return {
+      asked,
+      settle: (allow) => {
+        this.#called = null;
+        settle(allow);
+        this.#answer = allow;
+      },
+    };
+  }
+
+  answer(allow: boolean): void {
+    this.#answer = allow;
+  }
+}
+
+async function attachedServer(t: Test, pki: Pki): Promise<{ server: tls.Server; attachment: Attachment; gate: Gatekeeper; port: number; accepted: tls.TLSSocket[] }> {
+  const accepted: tls.TLSSocket[] = [];
+  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => {
+    socket.on('error', () => {});
+    accepted.push(socket);
+  });
+  const gate = new Gatekeeper();
+  // A generous policy timeout: the test decides when a pending decision ends.
+  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: gate.policy, policyTimeout: 60_000, reauthorize: { every: 0 } });
+  t.teardown(() => attachment.detach());
+  return { server, attachment, gate, port: await listen(t, server), accepted };
+}
+
+function connectClient(t: Test, port: number, pki: Pki): tls.TLSSocket {
+  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  return client;
+}
+
+/** An allowed connection, handed to the app. */
+async function allowed(t: Test, server: tls.Server, port: number, pki: Pki): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
+  const handed = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
+  const client = connectClient(t, port, pki);
+  await waitFor(client, 'secureConnect');
+  const [socket] = await handed;
+  return { client, socket };
+}
+
+t.test('no listener sees a connection before its first decision allows it', async (t) => {
+  const pki = await makePki();
+  const { server, gate, port, accepted } = await attachedServer(t, pki);
+  for (const allow of [false, true]) {
+    const pending = gate.hold();
+    const decided = waitFor(server, 'decision');
+    const client = connectClient(t, port, pki);
+    await waitFor(client, 'secureConnect');
+    await pending.asked;
+    client.write('early');
+    await delay(WATCH_MS);
+    t.equal(accepted.length, 0, `pending (${allow ? 'to allow' : 'to deny'}): the app was not handed the connection`);
+    const handed = allow ? waitFor(server, 'secureConnection') : null;
+    pending.settle(allow);
+    await decided;
+    if (!allow) {
+      await closed(client);
+      t.equal(accepted.length, 0, 'denied: never handed to the app');
+      continue;
+    }
+    await handed;
+    const socket = accepted[0]!;
+    const sink = new Sink().read(socket, 'for-await');
+    await sink.until('early');
+    t.pass('allowed: handed over with the bytes it sent meanwhile');
+  }
+});
+
+for (const mode of MODES) {
+  t.test(`${mode}: nothing passes while a later decision is pending; in order on allow, never on deny`, async (t) => {
+    const pki = await makePki();
+    const { server, attachment, gate, port } = await attachedServer(t, pki);
+    const { client, socket } = await allowed(t, server, port, pki);
+    const sink = new Sink().read(socket, mode);
+    client.write('one');
+    await sink.until('one');
+
+    let pending = gate.hold();
+    const rechecked = attachment.setPolicy(gate.policy);
+    await pending.asked;
+    client.write('two');
+    client.write('three');
+    await delay(WATCH_MS);
+    t.equal(sink.text, 'one', 'held while the re-check is pending');
+    pending.settle(true);
+    t.match(await rechecked, [{ allow: true, trigger: 'policy-change' }]);
+    await sink.until('onetwothree');
+    t.pass('released in order on allow');
+
+    pending = gate.hold();
+    const denied = attachment.setPolicy(gate.policy);
+    await pending.asked;
+    client.write('four');
+    await delay(WATCH_MS);
+    pending.settle(false);
+    t.match(await denied, [{ allow: false }]);
+    await closed(socket);
+    await delay(20);
+    t.equal(sink.text, 'onetwothree', 'dropped on deny');
+  });
+
+  t.test(`${mode}: data already buffered when a hold begins is held too`, async (t) => {
+    const pki = await makePki();
+    const { server, attachment, gate, port } = await attachedServer(t, pki);
+    const { client, socket } = await allowed(t, server, port, pki);
+    client.write('buffered');
+    // Nobody reads yet: the bytes wait in the socket's Readable buffer.
+    const started = Date.now();
+    while (socket.readableLength < 8) {
+      if (Date.now() - started > 10_000) throw new Error('the bytes never reached the buffer');
+      await delay(5);
+    }
+    const pending = gate.hold();
+    const rechecked = attachment.setPolicy(gate.policy);
+    await pending.asked;
+    const sink = new Sink().read(socket, mode);
+    await delay(WATCH_MS);
+    t.equal(sink.text, '', 'a reader that starts during the hold gets nothing');
+    pending.settle(false);
+    t.match(await rechecked, [{ allow: false }]);
+    await closed(socket);
+    await delay(20);
+    t.equal(sink.text, '', 'and nothing once denied');
+  });
+
+  t.test(`${mode}: denied but kept open (destroyOnDeny: false) passes nothing until allowed again`, async (t) => {
+    const pki = await makePki();
+    const { server, gate, port } = await attachedServer(t, pki);
+    const { client, socket } = await allowed(t, server, port, pki);
+    const sink = new Sink().read(socket, mode);
+    gate.answer(false);
+    t.match(await reauthorize(socket, { destroyOnDeny: false }), { allow: false });
+    client.write('while denied');
+    await delay(WATCH_MS);
+    t.equal(sink.text, '', 'held while denied');
+    t.equal(socket.destroyed, false);
+    gate.answer(true);
+    t.match(await reauthorize(socket), { allow: true });
+    await sink.until('while denied');
+    t.pass('delivered once allowed again');
+  });
+}
