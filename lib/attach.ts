@@ -115,7 +115,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     const subject = new AttachedSubject(socket, true, () => intermediates, chains);
     authorizer.admit(subject).then(
       (decision) => {
-        if (!decision.allow || socket.destroyed) {
+        if (!decision.allow || socket.destroyed || subject.refused) {
           // The engine destroys a denied connection; a missed case must not go through either.
           if (!socket.destroyed) socket.destroy();
           return;
@@ -123,7 +123,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
         subject.rememberVerifiedChain();
         // A throwing listener surfaces as it would from node's own emit, not as a rejection.
         process.nextTick(() => {
-          if (!socket.destroyed) Reflect.apply(emit, target, ['secureConnection', ...args]);
+          if (!socket.destroyed && !subject.refused) Reflect.apply(emit, target, ['secureConnection', ...args]);
         });
       },
       () => socket.destroy(),

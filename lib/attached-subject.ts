@@ -112,7 +112,7 @@ class ReadGate {
    * the data it decrypts stays queued. Returns the function that ends this.
    */
   openWire(): () => void {
-    if (this.#queuedBytes <= MAX_HELD_BYTES) {
+    if (this.#held && this.#queuedBytes <= MAX_HELD_BYTES) {
       this.#wireOpen = true;
       this.#start();
     }
@@ -181,6 +181,7 @@ export class AttachedSubject implements AuthorizationSubject {
   #completion: { leaf: X509Certificate; pool: readonly X509Certificate[]; chain: readonly X509Certificate[] } | null = null;
   /** A renegotiation we started (requestFresh) is running: its handshake is expected. */
   #ownRenegotiation = false;
+  #refused = false;
 
   /**
    * `intermediates` gives the attachment's configured untrusted intermediates, read at each
@@ -200,9 +201,20 @@ export class AttachedSubject implements AuthorizationSubject {
     if (isServer && socket.getProtocol() !== 'TLSv1.3' && !this.#guardRenegotiation(handle)) {
       // Without the hook, a client could swap its certificate unseen: nothing passes, and the
       // connection is closed once the caller has finished admitting it.
-      this.hold(HOLD_RENEGOTIATION);
-      setImmediate(() => this.destroy(ctlsError('ERR_CTLS_RENEGOTIATION_REFUSED', 'node:tls changed: the attached tier cannot watch this TLS 1.2 connection for renegotiation')));
+      this.#refuse('node:tls changed: the attached tier cannot watch this TLS 1.2 connection for renegotiation');
     }
+  }
+
+  /** The connection is being closed for a renegotiation: it must not be handed to the app. */
+  get refused(): boolean {
+    return this.#refused;
+  }
+
+  #refuse(message: string): void {
+    this.#refused = true;
+    this.hold(HOLD_RENEGOTIATION);
+    // Possibly on OpenSSL's stack (node runs these hooks from its info callback): close later.
+    setImmediate(() => this.destroy(ctlsError('ERR_CTLS_RENEGOTIATION_REFUSED', message)));
   }
 
   /**
@@ -218,10 +230,8 @@ export class AttachedSubject implements AuthorizationSubject {
     handle.onhandshakestart = (now: number) => {
       // node's own bookkeeping first: its renegotiation-rate limit (tls.CLIENT_RENEG_LIMIT).
       const result = onStart.call(handle, now);
-      if (!this.#ownRenegotiation && !this.socket.destroyed) {
-        // Called from OpenSSL's info callback: hold now, close outside its stack.
-        this.hold(HOLD_RENEGOTIATION);
-        setImmediate(() => this.destroy(ctlsError('ERR_CTLS_RENEGOTIATION_REFUSED', 'the client started a TLS renegotiation; attached connections refuse them')));
+      if (!this.#ownRenegotiation && !this.socket.destroyed && !this.#refused) {
+        this.#refuse('the client started a TLS renegotiation; attached connections refuse them');
       }
       return result;
     };
