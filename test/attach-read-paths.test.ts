@@ -214,3 +214,48 @@ for (const mode of MODES) {
     t.pass('delivered once allowed again');
   });
 }
+
+t.test('a hold that begins inside a data handler also holds the rest of that same read', async (t) => {
+  const pki = await makePki();
+  const chunks: Buffer[] = [];
+  let deliveredWhilePending = -1;
+  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => {
+    socket.on('error', () => {});
+    let asked = false;
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      // The first chunk makes the app ask for a fresh re-check, which holds at once (node sockets
+      // have no post-handshake auth on TLS 1.3: it falls back to revalidating).
+      if (!asked) void reauthorize(socket, { fresh: true });
+      asked = true;
+    });
+  });
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, reauthorize: { every: 0 }, policyTimeout: 60_000,
+    policy: async (input) => {
+      if (input.trigger !== 'manual') return true;
+      await delay(WATCH_MS);
+      deliveredWhilePending = chunks.length;
+      return true;
+    },
+  });
+  t.teardown(() => attachment.detach());
+  const port = await listen(t, server);
+  const { client } = await allowed(t, server, port, pki);
+  // One write of several small TLS records (setMaxSendFragment), all in one network read: node
+  // decrypts them one after the other, each pushed to the socket while the hold is on.
+  t.equal(client.setMaxSendFragment(512), true);
+  const sent = Buffer.alloc(4096);
+  for (let i = 0; i < sent.length; i++) sent[i] = i % 251;
+  client.write(sent);
+  // Client and server share this thread: block it so every record is in the server's kernel
+  // buffer before its loop reads.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  const started = Date.now();
+  while (Buffer.concat(chunks).length < sent.length) {
+    if (Date.now() - started > 10_000) throw new Error(`received ${Buffer.concat(chunks).length} bytes`);
+    await delay(5);
+  }
+  t.equal(deliveredWhilePending, 1, 'only the chunk that started the hold was delivered while it was pending');
+  t.ok(Buffer.concat(chunks).equals(sent), 'the rest arrived after the allow, in order');
+});
