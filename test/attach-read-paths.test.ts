@@ -259,3 +259,21 @@ t.test('a hold that begins inside a data handler also holds the rest of that sam
   t.equal(deliveredWhilePending, 1, 'only the chunk that started the hold was delivered while it was pending');
   t.ok(Buffer.concat(chunks).equals(sent), 'the rest arrived after the allow, in order');
 });
+
+t.test("a Node whose TLS handle cannot stop reading: the connection is closed, never handed over", async (t) => {
+  const pki = await makePki();
+  const { server, port, accepted } = await attachedServer(t, pki);
+  // Stands in for a Node version whose private handle lost readStop: attach() must fail closed.
+  const gated = server.emit;
+  server.emit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'secureConnection') (args[0] as { _handle: { readStop?: unknown } })._handle.readStop = undefined;
+    return Reflect.apply(gated, this, [event, ...args]) as boolean;
+  } as typeof server.emit;
+  const decided = waitFor<[unknown, tls.TLSSocket]>(server, 'decision');
+  const client = connectClient(t, port, pki);
+  const [, socket] = await decided;
+  await closed(client);
+  t.equal((socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code, 'ERR_CTLS_HOLD_UNSUPPORTED');
+  await delay(20);
+  t.equal(accepted.length, 0, 'the app never saw it');
+});

@@ -114,3 +114,22 @@ t.test('openssl s_client typing R (client-initiated renegotiation) is cut', { sk
   t.equal(received.text(), 'hello\n', 'nothing after R reached the app');
   t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
 });
+
+t.test('a Node without the handshake hook: TLS 1.2 connections are closed, never handed over', async (t) => {
+  const pki = await makePki();
+  const { server, port, accepted } = await attachedServer(t, pki);
+  // Stands in for a Node version whose private handle lost onhandshakestart: attach() must fail closed.
+  const gated = server.emit;
+  server.emit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'secureConnection') (args[0] as { _handle: { onhandshakestart?: unknown } })._handle.onhandshakestart = undefined;
+    return Reflect.apply(gated, this, [event, ...args]) as boolean;
+  } as typeof server.emit;
+  const decided = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
+  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain, maxVersion: 'TLSv1.2' });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  const [, socket] = await decided;
+  await closed(socket);
+  t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
+  t.equal(accepted.length, 0, 'the app never saw it');
+});
