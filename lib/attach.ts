@@ -112,7 +112,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
     registerAuthorizer(socket, authorizer);
-    const subject = new AttachedSubject(socket, true, () => intermediates, chains);
+    const subject = new AttachedSubject(socket, true, { trust, intermediates: () => intermediates, chains });
     authorizer.admit(subject).then(
       (decision) => {
         if (!decision.allow || socket.destroyed || subject.refused) {

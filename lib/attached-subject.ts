@@ -6,6 +6,7 @@ import type * as tls from 'node:tls';
 import { ctlsError } from './errors.js';
 import { isPeerLeaf } from './node-peer.js';
 import { parsedCertificate } from './parsed-certificates.js';
+import type { SecureContext } from './context.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from './types.js';
 
@@ -19,6 +20,14 @@ export interface PresentedChains {
   /** The intermediates `leaf` (exactly these DER bytes) was last verified with, if known. */
   recall(leaf: X509Certificate): readonly X509Certificate[] | undefined;
   remember(leaf: X509Certificate, intermediates: readonly X509Certificate[]): void;
+}
+
+/** What an attachment gives each of its connections. */
+export interface AttachedTrust {
+  trust: SecureContext;
+  /** The configured untrusted intermediates, read at each decision. */
+  intermediates?: () => readonly X509Certificate[];
+  chains?: PresentedChains;
 }
 
 /**
@@ -183,18 +192,20 @@ export class AttachedSubject implements AuthorizationSubject {
   #ownRenegotiation = false;
   #refused = false;
 
+  /** The attachment's trust store: what verifies this peer. */
+  readonly trust: SecureContext;
+
   /**
    * `intermediates` gives the attachment's configured untrusted intermediates, read at each
    * decision so a rotation applies at once; `chains` the attachment's memory of verified chains,
    * which completes a resumed session's lone leaf.
    */
-  constructor(
-    socket: tls.TLSSocket, isServer: boolean, intermediates: () => readonly X509Certificate[] = () => [], chains: PresentedChains | null = null,
-  ) {
+  constructor(socket: tls.TLSSocket, isServer: boolean, attachment: AttachedTrust) {
     this.socket = socket;
     this.isServer = isServer;
-    this.#configuredIntermediates = intermediates;
-    this.#chains = chains;
+    this.trust = attachment.trust;
+    this.#configuredIntermediates = attachment.intermediates ?? (() => []);
+    this.#chains = attachment.chains ?? null;
     const handle = tlsHandle(socket);
     this.#gate = handle === null ? null : new ReadGate(socket, handle);
     socket.once('close', () => this.#gate?.drop());
