@@ -115,7 +115,9 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     const subject = new AttachedSubject(socket, true, { trust, intermediates: () => intermediates, chains });
     authorizer.admit(subject).then(
       (decision) => {
-        if (!decision.allow || socket.destroyed || subject.refused) {
+        // A connection refused for renegotiation is being closed with its own reason.
+        if (subject.refused) return;
+        if (!decision.allow || socket.destroyed) {
           // The engine destroys a denied connection; a missed case must not go through either.
           if (!socket.destroyed) socket.destroy();
           return;
