@@ -277,3 +277,32 @@ t.test("a Node whose TLS handle cannot stop reading: the connection is closed, n
   await delay(20);
   t.equal(accepted.length, 0, 'the app never saw it');
 });
+
+t.test('for await: a lapsed decision (policy ttl) holds until its re-decision allows', async (t) => {
+  const pki = await makePki();
+  let settle: ((allow: boolean) => void) | null = null;
+  let asked: () => void = () => {};
+  const expiryAsked = new Promise<void>((resolve) => (asked = resolve));
+  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => socket.on('error', () => {}));
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, reauthorize: { every: 0, onExpiry: true }, policyTimeout: 60_000,
+    policy: (input) => {
+      if (input.trigger === 'handshake') return { allow: true, ttlMs: 300 };
+      asked();
+      return new Promise((resolve) => (settle = (allow) => resolve({ allow, ttlMs: 60_000 })));
+    },
+  });
+  t.teardown(() => attachment.detach());
+  const port = await listen(t, server);
+  const { client, socket } = await allowed(t, server, port, pki);
+  const sink = new Sink().read(socket, 'for-await');
+  client.write('before');
+  await sink.until('before');
+  await expiryAsked;
+  client.write('lapsed');
+  await delay(WATCH_MS);
+  t.equal(sink.text, 'before', 'nothing passes once the decision lapsed, while its re-decision is pending');
+  settle!(true);
+  await sink.until('beforelapsed');
+  t.pass('delivered once re-decided');
+});
