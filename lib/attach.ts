@@ -44,27 +44,29 @@ export interface Attachment {
   detach(): void;
 }
 
-/** How many leaves' verified intermediates an attachment remembers for resumed sessions. */
-const MAX_REMEMBERED_CHAINS = 4096;
+/**
+ * How many leaves' verified intermediates an attachment remembers for resumed sessions. A leaf
+ * pushed out is not lost trust: its next resumption is denied, its next full handshake remembered.
+ */
+const MAX_REMEMBERED_CHAINS = 16_384;
 
-/** Bounded, least recently used out; keyed by the leaf's exact DER. */
+/** Bounded, least recently used out; keyed by fingerprint, answered only for the exact same DER. */
 function presentedChains(): PresentedChains {
   const chains = new Map<string, { leaf: X509Certificate; intermediates: readonly X509Certificate[] }>();
-  const key = (leaf: X509Certificate): string => leaf.raw.toString('latin1');
   return {
     recall(leaf) {
-      const k = key(leaf);
-      const entry = chains.get(k);
-      if (entry === undefined) return undefined;
-      chains.delete(k);
-      chains.set(k, entry);
+      const key = leaf.fingerprint256;
+      const entry = chains.get(key);
+      if (entry === undefined || !entry.leaf.raw.equals(leaf.raw)) return undefined;
+      chains.delete(key);
+      chains.set(key, entry);
       return entry.intermediates;
     },
     remember(leaf, intermediates) {
-      const k = key(leaf);
-      chains.delete(k);
+      const key = leaf.fingerprint256;
+      chains.delete(key);
       // A self-issued certificate is a root: trust comes from the attachment's CAs only.
-      chains.set(k, { leaf, intermediates: intermediates.filter((c) => !c.checkIssued(c)) });
+      chains.set(key, { leaf, intermediates: intermediates.filter((c) => !c.checkIssued(c)) });
       if (chains.size > MAX_REMEMBERED_CHAINS) chains.delete(chains.keys().next().value!);
     },
   };
