@@ -225,7 +225,9 @@ export class AttachedSubject implements AuthorizationSubject {
     this.#refused = true;
     this.hold(HOLD_RENEGOTIATION);
     // Possibly on OpenSSL's stack (node runs these hooks from its info callback): close later.
-    setImmediate(() => this.destroy(ctlsError('ERR_CTLS_RENEGOTIATION_REFUSED', message)));
+    setImmediate(() => {
+      if (!this.socket.destroyed) this.destroy(ctlsError('ERR_CTLS_RENEGOTIATION_REFUSED', message));
+    });
   }
 
   /**
