@@ -44,6 +44,8 @@ export const errorCodes = {
   ERR_CTLS_FRESH_UNSUPPORTED: 'A fresh re-authentication is not possible on this connection (no post-handshake auth, TLS 1.3 attached socket, client side).',
   ERR_CTLS_REAUTH_IN_PROGRESS: 'A TLS 1.2 renegotiation is already running on this connection.',
   ERR_CTLS_REAUTH_TIMEOUT: 'The peer did not answer a fresh re-authentication within the timeout.',
+  ERR_CTLS_RENEGOTIATION_REFUSED: 'An attached TLS 1.2 connection was closed because its client started a renegotiation (the owned tier refuses them too).',
+  ERR_CTLS_HOLD_UNSUPPORTED: 'An attached connection was closed because this Node version gives no way to hold its data while a decision is pending.',
   ERR_CTLS_DEAUTHORIZED: 'The connection was closed because its authorization was denied or could not be renewed.',
   ERR_CTLS_POLICY_FAILED: 'A policy threw, rejected or answered something that is not a decision (fail closed).',
   ERR_CTLS_POLICY_TIMEOUT: 'A policy did not answer within its timeout (fail closed).',
