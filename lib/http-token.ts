@@ -97,7 +97,9 @@ export class TokenVerifier {
       this.#remember(token, payload as Record<string, unknown>, now);
       return { status: 'valid', claims: payload as Record<string, unknown> };
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
+      // Not every failure is jose's: WebCrypto's DOMException (Node 24: 'Invalid key type') has a numeric code.
+      const raw = (err as { code?: unknown }).code;
+      const code = typeof raw === 'string' ? raw : '';
       // Only fetching a JWKS can fail on our side; with local keys every failure is the token's
       // (jose throws a plain TypeError for an `alg` the key type cannot do). The client is told
       // what is wrong with its token, never how the server's keys look (RFC 6750 §3.1).
