@@ -432,12 +432,13 @@ export class World {
         break;
       }
     }
+    const what = conn.mode === 'http' ? `the HTTP handler ran (request ${seq ?? '?'})` : `${bytes} bytes (marker ${seq ?? '?'}) reached the application`;
     if (entry === undefined) {
-      this.#leak(conn, `${bytes} bytes reached the application before the model saw the handshake complete`);
+      this.#leak(conn, `${what} before the model saw the handshake complete`);
     } else if (!entry.allow) {
-      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
+      this.#leak(conn, `${what} at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
     } else if (entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
-      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
+      this.#leak(conn, `${what} ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
     }
     conn.notify();
   }
@@ -447,7 +448,9 @@ export class World {
   /** Opens a client connection for `conn` (optionally paused after its ClientHello, or resuming `session`). */
   openClient(conn: Conn, options: { pause: boolean; session?: Buffer | null }): Promise<void> {
     const leaf = conn.clientLeaf;
-    const socket = net.connect({ host: '127.0.0.1', port: this.port, allowHalfOpen: true });
+    // node's TLSSocket over a half-open TCP socket never closes after a fatal alert; the owned
+    // client handles the transport's end itself (as connect() does).
+    const socket = net.connect({ host: '127.0.0.1', port: this.port, allowHalfOpen: this.setup.tier === 'owned' });
     socket.on('connect', () => this.#byPort.set(socket.localPort!, conn));
     const transport: Duplex = options.pause ? (conn.gate = new GatedTransport(socket)) : socket;
     const common = {
