@@ -9,5 +9,5 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('attached node:tls server agrees with the reference model', async (t) => {
-  await runModelProperty(t, 'attached-tls', { defaultRuns: 25, timeLimitMs: 30_000, shortPercent: 0, maxCommands: 10 });
+  await runModelProperty(t, 'attached-tls', { defaultRuns: 40, timeLimitMs: 20_000, shortPercent: 0, maxCommands: 10 });
 });

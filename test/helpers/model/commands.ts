@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import type { Test } from 'tap';
-import { Conn, PropertyFailure, World, describeSetup, identityName, type IdentitySpec, type Setup, type Tier } from './world';
+import { Conn, PropertyFailure, World, describeSetup, identityName, sleep, type IdentitySpec, type Setup, type Tier } from './world';
 import { ModelPki, type Leaf, type Tenant } from './pki';
 import type { TLSSocket } from '../../../dist/index.js';
 import { describePolicy, type PolicyKind, type PolicySpec } from './reference';
@@ -251,6 +251,24 @@ export class SetPolicy implements Step {
   }
 }
 
+/** Lets a little time pass without settling: operations in flight get that far. */
+export class Idle implements Step {
+  constructor(readonly ms: number) {}
+
+  check(): boolean {
+    return true;
+  }
+
+  async run(w: World): Promise<void> {
+    w.log(`${this.ms} ms pass`);
+    await sleep(this.ms);
+  }
+
+  toString(): string {
+    return `idle(${this.ms} ms)`;
+  }
+}
+
 export class Expire implements Step {
   check(w: Readonly<World>): boolean {
     const now = Date.now();
@@ -292,6 +310,10 @@ export interface PropertyOptions {
   /** Percentage of pool identities that are short-lived (issued with a lifetime of ~2-3 s). */
   shortPercent: number;
   maxCommands: number;
+  /** Every sequence serves SNI tenant contexts (each trusting its own root). */
+  sni?: boolean;
+  /** Let time run past every short-lived certificate still in use before the final check. */
+  expireAtEnd?: boolean;
   /** Steps to leave out of this file's sequences. */
   without?: ReadonlyArray<'fresh' | 'rotate' | 'pause' | 'resume' | 'sni' | 'guest' | 'tls12' | 'intermediate' | 'slow' | 'concurrent'>;
 }
@@ -308,7 +330,7 @@ export function setupArb(tier: Tier, options: PropertyOptions): fc.Arbitrary<Set
     tier: fc.constant(tier),
     mode: tier === 'owned' && !without.has('guest') ? fc.constantFrom<'strict' | 'guest'>('strict', 'strict', 'guest') : fc.constant<'strict'>('strict'),
     version: without.has('tls12') ? fc.constant<'TLSv1.3'>('TLSv1.3') : fc.constantFrom<'TLSv1.3' | 'TLSv1.2'>('TLSv1.3', 'TLSv1.3', 'TLSv1.2'),
-    sniTenants: without.has('sni') ? fc.constant(false) : fc.boolean(),
+    sniTenants: without.has('sni') ? fc.constant(false) : options.sni === true ? fc.constant(true) : fc.boolean(),
     sniDelay: fc.boolean(),
     every: fc.constantFrom(0, 0, 150),
     identities: fc.array(identityArb(options.shortPercent), { minLength: 4, maxLength: 4 }),
@@ -342,6 +364,7 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
     fc.tuple(policyArb(setup.mode === 'guest', !without.has('slow')), concurrent).map(([p, c]) => new SetPolicy(p, c)),
     fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Revalidate(p, c)),
   ];
+  if (!without.has('concurrent')) arbs.push(fc.constantFrom(10, 60).map((ms) => new Idle(ms)));
   if (!without.has('pause')) arbs.push(fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Release(p, c)));
   if (!without.has('resume')) arbs.push(fc.tuple(fc.nat(7), mode, concurrent).map(([p, m, c]) => new Resume(p, m, c)));
   if (owned && !without.has('fresh')) {
@@ -349,7 +372,7 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
     arbs.push(fresh, fresh);
   }
   if (owned && !without.has('rotate')) arbs.push(fc.tuple(fc.nat(7), identity).map(([p, i]) => new Rotate(p, i, name(i))));
-  if (options.shortPercent > 0) arbs.push(fc.constant(new Expire()));
+  if (options.shortPercent > 0) arbs.push(fc.constant(new Expire()), fc.constant(new Expire()));
   return arbs;
 }
 
@@ -385,6 +408,9 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
         };
       }));
       await world.finish();
+      if (options.expireAtEnd === true) {
+        while (new Expire().check(world)) await world.expire();
+      }
     } catch (error) {
       lastFailure = error instanceof PropertyFailure
         ? { violations: error.violations, trace: error.trace }
@@ -423,5 +449,35 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
     t.fail(`${tier}: the system disagrees with the reference model after ${details.numRuns} sequences`, report);
   } else {
     t.pass(`${tier}: ${details.numRuns} sequences agree with the reference model`);
+  }
+}
+
+/** Setup defaults for a replayed sequence; identities #0..#3 as given. */
+export function fixedSetup(tier: Tier, identities: IdentitySpec[], overrides: Partial<Setup> = {}): Setup {
+  return {
+    tier, mode: 'strict', version: 'TLSv1.3', sniTenants: false, sniDelay: false, policy: { kind: 'none', slowMs: 0 }, every: 0,
+    identities, ...overrides,
+  };
+}
+
+/**
+ * Replays one fixed sequence (a shrunk counterexample kept as a regression test) against the
+ * model; fails with the violations and the trace when the system disagrees.
+ */
+export async function replaySequence(t: Test, setup: Setup, steps: Step[]): Promise<void> {
+  const pki = await ModelPki.create();
+  const world = await World.create(setup, pki);
+  try {
+    for (const step of steps) if (step.check(world)) await step.run(world, world);
+    await world.finish();
+    t.pass(`agrees with the reference model: ${steps.map(String).join(' ; ')}`);
+  } catch (error) {
+    const report = error instanceof PropertyFailure
+      ? { violations: error.violations, trace: error.trace }
+      : { violations: [String((error as Error).stack)], trace: world.trace };
+    console.error(`\n=== replay failed ===\n${report.violations.join('\n')}\n--- trace ---\n${report.trace.join('\n')}\n`);
+    t.fail(`disagrees with the reference model: ${steps.map(String).join(' ; ')}`, { setup: describeSetup(setup), ...report });
+  } finally {
+    await world.close();
   }
 }
