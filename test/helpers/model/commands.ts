@@ -14,8 +14,7 @@ import type { ReadMode } from './transport';
 
 type Step = fc.AsyncCommand<World, World>;
 
-/** Steps whose check() passed in the latest run (a shrunk sequence prints only those). */
-const executed = new WeakSet<Step>();
+
 
 const MAX_LIVE = 5;
 
@@ -25,7 +24,7 @@ function live(w: Readonly<World>): Conn[] {
 
 /** Open connections the server has admitted and that passed data at a settle. */
 function established(w: Readonly<World>): Conn[] {
-  return live(w).filter((c) => c.established && c.deniedSince === null && c.serverSocket !== null && !c.clientClosed);
+  return live(w).filter((c) => c.established && !c.freshInFlight && c.deniedSince === null && c.serverSocket !== null && !c.clientClosed);
 }
 
 /** The client's next answer to a certificate request; a connection cut meanwhile has nothing to rotate. */
@@ -104,8 +103,9 @@ export class Resume implements Step {
   async run(w: World): Promise<void> {
     const source = nth(w.conns.filter((c) => c.session !== null), this.pick);
     let conn!: Conn;
-    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.handshakeLeaf?.id ?? 'no-cert'}) ${this.mode}`, this.concurrent, () => {
-      conn = new Conn(w.conns.length, source.servername, this.mode, source.handshakeLeaf);
+    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) ${this.mode}`, this.concurrent, () => {
+      // The client shows the session's certificate too, should the server not resume it.
+      conn = new Conn(w.conns.length, source.servername, this.mode, source.sessionLeaf);
       w.conns.push(conn);
     }, () => w.openClient(conn, { pause: false, session: source.session }));
   }
@@ -130,7 +130,8 @@ export class Fresh implements Step {
       conn.leaf = conn.clientLeaf;
     }, () => {
       if (leaf !== null) setIdentity(conn, leaf);
-      return w.backend.reauthorize(conn.serverSocket!, { fresh: true });
+      conn.freshInFlight = true;
+      return w.backend.reauthorize(conn.serverSocket!, { fresh: true }).finally(() => (conn.freshInFlight = false));
     });
   }
 
@@ -392,16 +393,15 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
   const pki = await ModelPki.create();
   const arb = setupArb(tier, options).chain((setup) =>
     fc.tuple(fc.constant(setup), fc.array(fc.oneof(...commandArbs(setup, options)), { minLength: 4, maxLength: options.maxCommands })));
-  let lastFailure: { violations: string[]; trace: string[] } | null = null;
+  let lastFailure: { violations: string[]; trace: string[]; steps: string[] } | null = null;
   const property = fc.asyncProperty(arb, async ([setup, steps]) => {
     const world = await World.create(setup, pki);
     try {
       await fc.asyncModelRun(() => ({ model: world, real: world }), steps.map((step) => {
-        executed.delete(step);
         return {
           check: (m: Readonly<World>) => step.check(m),
           run: (m: World, r: World) => {
-            executed.add(step);
+            m.steps.push(step.toString());
             return step.run(m, r);
           },
           toString: () => step.toString(),
@@ -413,8 +413,8 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
       }
     } catch (error) {
       lastFailure = error instanceof PropertyFailure
-        ? { violations: error.violations, trace: error.trace }
-        : { violations: [String((error as Error).stack)], trace: world.trace };
+        ? { violations: error.violations, trace: error.trace, steps: world.steps }
+        : { violations: [String((error as Error).stack)], trace: world.trace, steps: world.steps };
       throw error;
     } finally {
       if (process.env['CTLS_PROPERTY_VERBOSE']) console.error(world.trace.join('\n') + '\n');
@@ -434,13 +434,13 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
   t.comment(`${tier}: ${details.numRuns} sequences, ${details.numShrinks} shrinks, seed ${details.seed}${details.interrupted ? ' (time limit reached)' : ''}`);
   if (details.failed) {
     const example = details.counterexample?.[0];
-    const failure = lastFailure as { violations: string[]; trace: string[] } | null;
+    const failure = lastFailure as { violations: string[]; trace: string[]; steps: string[] } | null;
     const report = {
       seed: details.seed,
       path: details.counterexamplePath,
       replay: `CTLS_PROPERTY_SEED=${details.seed} CTLS_PROPERTY_PATH=${details.counterexamplePath}`,
       setup: example === undefined ? undefined : describeSetup(example[0]),
-      steps: example === undefined ? undefined : example[1].filter((step) => executed.has(step)).map(String).join(' ; '),
+      steps: failure?.steps.join(' ; ') ?? (example === undefined ? undefined : example[1].map(String).join(' ; ')),
       violations: failure?.violations ?? [String(details.errorInstance)],
       trace: failure?.trace ?? [],
     };

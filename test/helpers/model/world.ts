@@ -79,6 +79,11 @@ export class Conn {
   phase: 'paused' | 'open' | 'closed' = 'open';
   /** Passed a liveness probe at a settle: the server admitted it. */
   established = false;
+  /**
+   * A fresh re-authentication is in flight: the client answers the request with whatever identity
+   * it holds when the request reaches it, so no other rotation may interleave.
+   */
+  freshInFlight = false;
   history: HistoryEntry[] = [];
   deniedSince: number | null = null;
   denyWhy = '';
@@ -92,6 +97,12 @@ export class Conn {
   gate: GatedTransport | null = null;
   serverSocket: Duplex | null = null;
   session: Buffer | null = null;
+  /**
+   * The certificate the latest session carries: a TLS 1.2 renegotiation (a fresh
+   * re-authentication) issues a new session for the new certificate; a TLS 1.3 ticket keeps the
+   * handshake's.
+   */
+  sessionLeaf: Leaf | null = null;
   clientClosed = false;
   clientSecure = false;
   closedAt = 0;
@@ -176,6 +187,8 @@ export class World {
   step = 0;
   readonly conns: Conn[] = [];
   readonly trace: string[] = [];
+  /** The steps that ran (a step whose check() failed is skipped), as they print. */
+  readonly steps: string[] = [];
   readonly violations: string[] = [];
   readonly #leaves = new Map<number, Leaf>();
   readonly #inflight = new Set<Promise<unknown>>();
@@ -472,7 +485,10 @@ export class World {
       : tls.connect({ ...common, socket: transport, host: '127.0.0.1' });
     conn.client = client;
     client.on('error', () => {});
-    client.on('session', (session: Buffer) => (conn.session = session));
+    client.on('session', (session: Buffer) => {
+      conn.session = session;
+      conn.sessionLeaf = conn.leaf;
+    });
     client.once(this.setup.tier === 'owned' ? 'secureConnect' : 'secureConnect', () => {
       conn.clientSecure = true;
       conn.timer = setInterval(() => conn.sendMarker(), MARKER_EVERY_MS);
