@@ -65,3 +65,9 @@ t.test('attached node:https: no handler runs while a slow policy denies', (t) =>
 
 t.test('attached node:https: no handler runs before a denial lands', (t) =>
   replaySequence(t, attached('attached-https', { policy: { kind: 'denyAll', slowMs: 0 } }), [connect(0, { mode: 'http', pause: true }), new Release(0, false)]));
+
+t.test('attached node:https: a fresh re-check on TLS 1.2 renegotiates and keeps an allowed connection', (t) =>
+  replaySequence(t, attached('attached-https', { version: 'TLSv1.2' }), [connect(0, { mode: 'http' }), new Fresh(0, null, null, false)]));
+
+t.test('attached node:tls: a fresh re-check on TLS 1.2 renegotiates and keeps an allowed connection', (t) =>
+  replaySequence(t, attached('attached-tls', { version: 'TLSv1.2' }), [connect(0, { mode: 'readable' }), new Fresh(0, null, null, false), revokeIntermediate('A')]));
