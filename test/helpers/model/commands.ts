@@ -99,7 +99,8 @@ export class Release implements Step {
 }
 
 export class Resume implements Step {
-  constructor(readonly pick: number, readonly mode: ReadMode, readonly concurrent: boolean) {}
+  /** `sni` null: the name the session was made under; otherwise another tenant's name, which must not borrow the first one's trust. */
+  constructor(readonly pick: number, readonly mode: ReadMode, readonly concurrent: boolean, readonly sni: string | null = null) {}
 
   check(w: Readonly<World>): boolean {
     return w.conns.some((c) => c.session !== null) && w.conns.filter((c) => c.phase !== 'closed').length < MAX_LIVE;
@@ -108,15 +109,16 @@ export class Resume implements Step {
   async run(w: World): Promise<void> {
     const source = nth(w.conns.filter((c) => c.session !== null), this.pick);
     let conn!: Conn;
-    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) ${this.mode}`, this.concurrent, () => {
+    const servername = this.sni ?? source.servername;
+    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) sni=${servername} ${this.mode}`, this.concurrent, () => {
       // The client shows the session's certificate too, should the server not resume it.
-      conn = new Conn(w.conns.length, source.servername, this.mode, source.sessionLeaf);
+      conn = new Conn(w.conns.length, servername, this.mode, source.sessionLeaf);
       w.conns.push(conn);
     }, () => w.openClient(conn, { pause: false, session: source.session }));
   }
 
   toString(): string {
-    return `resume(session[${this.pick}], ${this.mode}${this.concurrent ? ', concurrent' : ''})`;
+    return `resume(session[${this.pick}]${this.sni === null ? '' : `, sni=${this.sni}`}, ${this.mode}${this.concurrent ? ', concurrent' : ''})`;
   }
 }
 
@@ -375,7 +377,10 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
   ];
   if (!without.has('concurrent')) arbs.push(fc.constantFrom(10, 60).map((ms) => new Idle(ms)));
   if (!without.has('pause')) arbs.push(fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Release(p, c)));
-  if (!without.has('resume')) arbs.push(fc.tuple(fc.nat(7), mode, concurrent).map(([p, m, c]) => new Resume(p, m, c)));
+  if (!without.has('resume')) {
+    const otherName = setup.sniTenants ? fc.option(fc.constantFrom('localhost', 'a.test', 'b.test'), { freq: 2 }) : fc.constant(null);
+    arbs.push(fc.tuple(fc.nat(7), mode, concurrent, otherName).map(([p, m, c, n]) => new Resume(p, m, c, n)));
+  }
   if (!without.has('fresh')) {
     // node:tls clients cannot rotate: the attached tier renegotiates (TLS 1.2) or, on TLS 1.3,
     // falls back to revalidating the certificate it has.

@@ -527,6 +527,7 @@ export class World {
     }
     conn.serverSocket = socket;
     this.#bySocket.set(socket, conn);
+    if ((socket as { isSessionReused?: () => boolean }).isSessionReused?.() === true) this.log(`${conn.label}: the server resumed its session`);
     socket.on('error', () => {});
     socket.once('close', () => conn.notify());
     if (conn.mode !== 'http') {
