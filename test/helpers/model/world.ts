@@ -224,8 +224,10 @@ export class World {
     return world;
   }
 
+  readonly #born = Date.now();
+
   log(line: string): void {
-    this.trace.push(`[${this.step}] ${line}`);
+    this.trace.push(`[${this.step}] +${Date.now() - this.#born}ms ${line}`);
   }
 
   // ---- model ---------------------------------------------------------------
