@@ -4,7 +4,7 @@
 // intermediate, #1 bob by root A, #2 carol by B's intermediate, #3 bob by root B.
 import t from 'tap';
 import {
-  Connect, Fresh, Idle, Release, SetCa, SetPolicy, SetRevoked, fixedSetup, replaySequence,
+  Connect, Fresh, Idle, Release, Resume, SetCa, SetPolicy, SetRevoked, fixedSetup, replaySequence,
 } from '../helpers/model/commands';
 import type { IdentitySpec, Tier } from '../helpers/model/world';
 
@@ -71,3 +71,8 @@ t.test('attached node:https: a fresh re-check on TLS 1.2 renegotiates and keeps 
 
 t.test('attached node:tls: a fresh re-check on TLS 1.2 renegotiates and keeps an allowed connection', (t) =>
   replaySequence(t, attached('attached-tls', { version: 'TLSv1.2' }), [connect(0, { mode: 'readable' }), new Fresh(0, null, null, false), revokeIntermediate('A')]));
+
+for (const [tier, mode] of [['owned', 'data'], ['attached-tls', 'data'], ['attached-https', 'http']] as const) {
+  t.test(`${tier}: a session resumed under another tenant's SNI name is judged by that tenant's CA`, (t) =>
+    replaySequence(t, fixedSetup(tier, ids, { sniTenants: true }), [connect(2, { mode }), new Idle(50), new Resume(0, mode, false, 'a.test')]));
+}

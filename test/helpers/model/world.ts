@@ -400,7 +400,7 @@ export class World {
         this.violation(conn, `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later`
           + ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`);
       }
-      this.#closed(conn, `cut as denied (${conn.denyWhy})`);
+      this.#closed(conn, conn.leaks > 0 && !cut ? `denied (${conn.denyWhy}) but passed data: closed by the test` : `cut as denied (${conn.denyWhy})`);
       return;
     }
     if (either && conn.cut) {
