@@ -4,7 +4,7 @@
 // intermediate, #1 bob by root A, #2 carol by B's intermediate, #3 bob by root B.
 import t from 'tap';
 import {
-  Connect, Fresh, Idle, Release, Resume, SetCa, SetPolicy, SetRevoked, fixedSetup, replaySequence,
+  Connect, Fresh, Idle, Release, Resume, Revalidate, SetCa, SetPolicy, SetRevoked, fixedSetup, replaySequence,
 } from '../helpers/model/commands';
 import type { IdentitySpec, Tier } from '../helpers/model/world';
 
@@ -75,4 +75,9 @@ t.test('attached node:tls: a fresh re-check on TLS 1.2 renegotiates and keeps an
 for (const [tier, mode] of [['owned', 'data'], ['attached-tls', 'data'], ['attached-https', 'http']] as const) {
   t.test(`${tier}: a session resumed under another tenant's SNI name is judged by that tenant's CA`, (t) =>
     replaySequence(t, fixedSetup(tier, ids, { sniTenants: true }), [connect(2, { mode }), new Idle(50), new Resume(0, mode, false, 'a.test')]));
+}
+
+for (const tier of ['owned', 'attached-tls'] as const) {
+  t.test(`${tier}: a revocation that joins a keep-open revalidation in flight still cuts`, (t) =>
+    replaySequence(t, fixedSetup(tier, ids, { policy: { kind: 'allowAll', slowMs: 120 } }), [connect(2), new Revalidate(0, true, true), revokeLeaf(2)]));
 }

@@ -172,7 +172,11 @@ export class Rotate implements Step {
 }
 
 export class Revalidate implements Step {
-  constructor(readonly pick: number, readonly concurrent: boolean) {}
+  /**
+   * `keepOpen`: the caller asks for destroyOnDeny: false. That option belongs to this request
+   * alone: a trust or policy change that joins it must still cut a connection it denies.
+   */
+  constructor(readonly pick: number, readonly concurrent: boolean, readonly keepOpen = false) {}
 
   check(w: Readonly<World>): boolean {
     return established(w).length > 0;
@@ -180,12 +184,12 @@ export class Revalidate implements Step {
 
   async run(w: World): Promise<void> {
     const conn = nth(established(w), this.pick);
-    await w.act(`reauthorize ${conn.label} (revalidation)`, this.concurrent, () => {}, () => w.backend.reauthorize(conn.serverSocket!, {})
+    await w.act(`reauthorize ${conn.label} (revalidation${this.keepOpen ? ', destroyOnDeny: false' : ''})`, this.concurrent, () => {}, () => w.backend.reauthorize(conn.serverSocket!, this.keepOpen ? { destroyOnDeny: false } : {})
       .then((d) => w.log(`${conn.label}: revalidation ${describeDecision(d)}`), (e: Error) => w.log(`${conn.label}: revalidation failed: ${e.message}`)));
   }
 
   toString(): string {
-    return `revalidate(live[${this.pick}]${this.concurrent ? ', concurrent' : ''})`;
+    return `revalidate(live[${this.pick}]${this.keepOpen ? ', keep-open-on-deny' : ''}${this.concurrent ? ', concurrent' : ''})`;
   }
 }
 
@@ -373,7 +377,7 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
     connectArb, connectArb, connectArb, revokeArb, revokeArb,
     fc.tuple(fc.constantFrom<Tenant[]>(['A'], ['B'], ['A', 'B']), concurrent).map(([tenants, c]) => new SetCa(tenants, c)),
     fc.tuple(policyArb(setup.mode === 'guest', !without.has('slow')), concurrent).map(([p, c]) => new SetPolicy(p, c)),
-    fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Revalidate(p, c)),
+    fc.tuple(fc.nat(7), concurrent, fc.boolean()).map(([p, c, k]) => new Revalidate(p, c, k)),
   ];
   if (!without.has('concurrent')) arbs.push(fc.constantFrom(10, 60).map((ms) => new Idle(ms)));
   if (!without.has('pause')) arbs.push(fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Release(p, c)));

@@ -165,7 +165,7 @@ interface Backend {
   setCrl(pem: string): Promise<unknown>;
   setCa(pem: string): Promise<unknown>;
   setPolicy(spec: PolicySpec): Promise<unknown>;
-  reauthorize(socket: Duplex, options: { fresh?: boolean }): Promise<unknown>;
+  reauthorize(socket: Duplex, options: { fresh?: boolean; destroyOnDeny?: boolean }): Promise<unknown>;
   close(): Promise<void>;
 }
 
