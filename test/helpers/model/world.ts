@@ -489,7 +489,10 @@ export class World {
     client.on('error', () => {});
     client.on('session', (session: Buffer) => {
       conn.session = session;
-      conn.sessionLeaf = conn.leaf;
+      // A TLS 1.3 ticket is issued at the handshake and none after a post-handshake
+      // authentication, however late it reaches the client; a TLS 1.2 renegotiation issues a
+      // session for the certificate it brought.
+      conn.sessionLeaf = this.setup.version === 'TLSv1.3' ? conn.handshakeLeaf : conn.leaf;
     });
     client.once(this.setup.tier === 'owned' ? 'secureConnect' : 'secureConnect', () => {
       conn.clientSecure = true;
