@@ -309,7 +309,9 @@ function identityArb(shortWeight: number): fc.Arbitrary<IdentitySpec> {
     tenant: fc.constantFrom<Tenant>('A', 'B'),
     viaIntermediate: fc.boolean(),
     short: fc.integer({ min: 0, max: 99 }).map((n) => n < shortWeight),
-  });
+    // Expiry of an intermediate, not only of the leaf (RFC 5280 section 6.1.3 checks every certificate's validity).
+    shortIntermediate: fc.integer({ min: 0, max: 99 }).map((n) => n < shortWeight / 3),
+  }).map((spec) => (spec.shortIntermediate ? { ...spec, viaIntermediate: true } : spec));
 }
 
 function policyArb(guest: boolean, slow = true): fc.Arbitrary<PolicySpec> {

@@ -26,6 +26,8 @@ export interface IdentitySpec {
   viaIntermediate: boolean;
   /** Issued at first use with a lifetime of a few seconds. */
   short: boolean;
+  /** Issued by an intermediate of its own, made at first use with a lifetime of a few seconds. */
+  shortIntermediate?: boolean;
 }
 
 export interface Setup {
@@ -42,7 +44,7 @@ export interface Setup {
 }
 
 export function identityName(spec: IdentitySpec): string {
-  return `${spec.cn}@${spec.tenant}/${spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
+  return `${spec.cn}@${spec.tenant}/${spec.shortIntermediate === true ? 'own-int~' : spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
 }
 
 export function describeSetup(setup: Setup): string {
@@ -236,9 +238,18 @@ export class World {
     let leaf = this.#leaves.get(index);
     if (leaf === undefined) {
       const spec = this.setup.identities[index]!;
-      leaf = await this.pki.issue({ ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000 });
-      this.#leaves.set(index, leaf);
-      if (spec.short) this.log(`issued ${leaf.id}, notAfter in ${leaf.notAfter - Date.now()} ms`);
+      const made = await this.pki.issue({
+        ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000, ...(spec.shortIntermediate === true ? { intermediateLifetimeMs: SHORT_LIFETIME_MS } : {}),
+      });
+      leaf = made;
+      this.#leaves.set(index, made);
+      if (spec.short || spec.shortIntermediate === true) this.log(`issued ${made.id}, notAfter in ${made.notAfter - Date.now()} ms`);
+      if (made.ownIntermediate) {
+        // Whole-chain revocation checking wants a CRL from every CA on the path: install the new
+        // intermediate's (same revocations, so the model does not change).
+        const pem = await this.pki.crls(this.issuedLeaves().filter((l) => this.trust.revokedLeaves.has(l.serial)), this.trust.revokedIntermediates);
+        await this.act(`setCrl: the same revocations, plus a CRL of ${made.id}'s intermediate`, false, () => {}, () => this.#backend.setCrl(pem));
+      }
     }
     return leaf;
   }
