@@ -408,8 +408,10 @@ function envInt(name: string): number | undefined {
 
 /**
  * Runs the model-based property for `tier`: `defaultRuns` sequences within `timeLimitMs`
- * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit. CTLS_PROPERTY_SEED
- * (and CTLS_PROPERTY_PATH) replay a reported failure.
+ * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit unless
+ * CTLS_PROPERTY_TIME_LIMIT=ms. CTLS_PROPERTY_SEED (and CTLS_PROPERTY_PATH) replay a reported
+ * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12
+ * leaves features out to look past a known failure; CTLS_PROPERTY_VERBOSE=1 prints every trace.
  */
 export async function runModelProperty(t: Test, tier: Tier, options: PropertyOptions & { defaultRuns: number; timeLimitMs: number }): Promise<void> {
   const pki = await ModelPki.create();
