@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import type { Test } from 'tap';
-import { Conn, PropertyFailure, World, describeSetup, identityName, type IdentitySpec, type Setup, type Tier } from './world';
+import { Conn, PropertyFailure, World, describeSetup, identityName, sleep, type IdentitySpec, type Setup, type Tier } from './world';
 import { ModelPki, type Leaf, type Tenant } from './pki';
 import type { TLSSocket } from '../../../dist/index.js';
 import { describePolicy, type PolicyKind, type PolicySpec } from './reference';
@@ -14,8 +14,7 @@ import type { ReadMode } from './transport';
 
 type Step = fc.AsyncCommand<World, World>;
 
-/** Steps whose check() passed in the latest run (a shrunk sequence prints only those). */
-const executed = new WeakSet<Step>();
+
 
 const MAX_LIVE = 5;
 
@@ -25,13 +24,18 @@ function live(w: Readonly<World>): Conn[] {
 
 /** Open connections the server has admitted and that passed data at a settle. */
 function established(w: Readonly<World>): Conn[] {
-  return live(w).filter((c) => c.established && c.deniedSince === null && c.serverSocket !== null && !c.clientClosed);
+  return live(w).filter((c) => c.established && !c.freshInFlight && c.deniedSince === null && c.serverSocket !== null && !c.clientClosed);
 }
 
 /** The client's next answer to a certificate request; a connection cut meanwhile has nothing to rotate. */
 function setIdentity(conn: Conn, leaf: Leaf): void {
   if (conn.client.destroyed) return;
   (conn.client as TLSSocket).setIdentity({ key: leaf.key, cert: leaf.chain });
+}
+
+function describeDecision(decision: unknown): string {
+  const d = decision as { allow?: boolean; reason?: string; source?: string };
+  return `${d.allow ? 'allow' : 'deny'} (${d.reason}, ${d.source})`;
 }
 
 function nth<T>(list: T[], pick: number): T {
@@ -95,7 +99,8 @@ export class Release implements Step {
 }
 
 export class Resume implements Step {
-  constructor(readonly pick: number, readonly mode: ReadMode, readonly concurrent: boolean) {}
+  /** `sni` null: the name the session was made under; otherwise another tenant's name, which must not borrow the first one's trust. */
+  constructor(readonly pick: number, readonly mode: ReadMode, readonly concurrent: boolean, readonly sni: string | null = null) {}
 
   check(w: Readonly<World>): boolean {
     return w.conns.some((c) => c.session !== null) && w.conns.filter((c) => c.phase !== 'closed').length < MAX_LIVE;
@@ -104,14 +109,16 @@ export class Resume implements Step {
   async run(w: World): Promise<void> {
     const source = nth(w.conns.filter((c) => c.session !== null), this.pick);
     let conn!: Conn;
-    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.handshakeLeaf?.id ?? 'no-cert'}) ${this.mode}`, this.concurrent, () => {
-      conn = new Conn(w.conns.length, source.servername, this.mode, source.handshakeLeaf);
+    const servername = this.sni ?? source.servername;
+    await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) sni=${servername} ${this.mode}`, this.concurrent, () => {
+      // The client shows the session's certificate too, should the server not resume it.
+      conn = new Conn(w.conns.length, servername, this.mode, source.sessionLeaf);
       w.conns.push(conn);
     }, () => w.openClient(conn, { pause: false, session: source.session }));
   }
 
   toString(): string {
-    return `resume(session[${this.pick}], ${this.mode}${this.concurrent ? ', concurrent' : ''})`;
+    return `resume(session[${this.pick}]${this.sni === null ? '' : `, sni=${this.sni}`}, ${this.mode}${this.concurrent ? ', concurrent' : ''})`;
   }
 }
 
@@ -130,7 +137,10 @@ export class Fresh implements Step {
       conn.leaf = conn.clientLeaf;
     }, () => {
       if (leaf !== null) setIdentity(conn, leaf);
-      return w.backend.reauthorize(conn.serverSocket!, { fresh: true });
+      conn.freshInFlight = true;
+      return w.backend.reauthorize(conn.serverSocket!, { fresh: true })
+        .then((d) => w.log(`${conn.label}: fresh decision ${describeDecision(d)}`), (e: Error) => w.log(`${conn.label}: fresh failed: ${e.message}`))
+        .finally(() => (conn.freshInFlight = false));
     });
   }
 
@@ -162,7 +172,11 @@ export class Rotate implements Step {
 }
 
 export class Revalidate implements Step {
-  constructor(readonly pick: number, readonly concurrent: boolean) {}
+  /**
+   * `keepOpen`: the caller asks for destroyOnDeny: false. That option belongs to this request
+   * alone: a trust or policy change that joins it must still cut a connection it denies.
+   */
+  constructor(readonly pick: number, readonly concurrent: boolean, readonly keepOpen = false) {}
 
   check(w: Readonly<World>): boolean {
     return established(w).length > 0;
@@ -170,11 +184,12 @@ export class Revalidate implements Step {
 
   async run(w: World): Promise<void> {
     const conn = nth(established(w), this.pick);
-    await w.act(`reauthorize ${conn.label} (revalidation)`, this.concurrent, () => {}, () => w.backend.reauthorize(conn.serverSocket!, {}));
+    await w.act(`reauthorize ${conn.label} (revalidation${this.keepOpen ? ', destroyOnDeny: false' : ''})`, this.concurrent, () => {}, () => w.backend.reauthorize(conn.serverSocket!, this.keepOpen ? { destroyOnDeny: false } : {})
+      .then((d) => w.log(`${conn.label}: revalidation ${describeDecision(d)}`), (e: Error) => w.log(`${conn.label}: revalidation failed: ${e.message}`)));
   }
 
   toString(): string {
-    return `revalidate(live[${this.pick}]${this.concurrent ? ', concurrent' : ''})`;
+    return `revalidate(live[${this.pick}]${this.keepOpen ? ', keep-open-on-deny' : ''}${this.concurrent ? ', concurrent' : ''})`;
   }
 }
 
@@ -251,6 +266,24 @@ export class SetPolicy implements Step {
   }
 }
 
+/** Lets a little time pass without settling: operations in flight get that far. */
+export class Idle implements Step {
+  constructor(readonly ms: number) {}
+
+  check(): boolean {
+    return true;
+  }
+
+  async run(w: World): Promise<void> {
+    w.log(`${this.ms} ms pass`);
+    await sleep(this.ms);
+  }
+
+  toString(): string {
+    return `idle(${this.ms} ms)`;
+  }
+}
+
 export class Expire implements Step {
   check(w: Readonly<World>): boolean {
     const now = Date.now();
@@ -276,7 +309,9 @@ function identityArb(shortWeight: number): fc.Arbitrary<IdentitySpec> {
     tenant: fc.constantFrom<Tenant>('A', 'B'),
     viaIntermediate: fc.boolean(),
     short: fc.integer({ min: 0, max: 99 }).map((n) => n < shortWeight),
-  });
+    // Expiry of an intermediate, not only of the leaf (RFC 5280 section 6.1.3 checks every certificate's validity).
+    shortIntermediate: fc.integer({ min: 0, max: 99 }).map((n) => n < shortWeight / 3),
+  }).map((spec) => (spec.shortIntermediate ? { ...spec, viaIntermediate: true } : spec));
 }
 
 function policyArb(guest: boolean, slow = true): fc.Arbitrary<PolicySpec> {
@@ -292,6 +327,10 @@ export interface PropertyOptions {
   /** Percentage of pool identities that are short-lived (issued with a lifetime of ~2-3 s). */
   shortPercent: number;
   maxCommands: number;
+  /** Every sequence serves SNI tenant contexts (each trusting its own root). */
+  sni?: boolean;
+  /** Let time run past every short-lived certificate still in use before the final check. */
+  expireAtEnd?: boolean;
   /** Steps to leave out of this file's sequences. */
   without?: ReadonlyArray<'fresh' | 'rotate' | 'pause' | 'resume' | 'sni' | 'guest' | 'tls12' | 'intermediate' | 'slow' | 'concurrent'>;
 }
@@ -308,7 +347,7 @@ export function setupArb(tier: Tier, options: PropertyOptions): fc.Arbitrary<Set
     tier: fc.constant(tier),
     mode: tier === 'owned' && !without.has('guest') ? fc.constantFrom<'strict' | 'guest'>('strict', 'strict', 'guest') : fc.constant<'strict'>('strict'),
     version: without.has('tls12') ? fc.constant<'TLSv1.3'>('TLSv1.3') : fc.constantFrom<'TLSv1.3' | 'TLSv1.2'>('TLSv1.3', 'TLSv1.3', 'TLSv1.2'),
-    sniTenants: without.has('sni') ? fc.constant(false) : fc.boolean(),
+    sniTenants: without.has('sni') ? fc.constant(false) : options.sni === true ? fc.constant(true) : fc.boolean(),
     sniDelay: fc.boolean(),
     every: fc.constantFrom(0, 0, 150),
     identities: fc.array(identityArb(options.shortPercent), { minLength: 4, maxLength: 4 }),
@@ -340,16 +379,23 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
     connectArb, connectArb, connectArb, revokeArb, revokeArb,
     fc.tuple(fc.constantFrom<Tenant[]>(['A'], ['B'], ['A', 'B']), concurrent).map(([tenants, c]) => new SetCa(tenants, c)),
     fc.tuple(policyArb(setup.mode === 'guest', !without.has('slow')), concurrent).map(([p, c]) => new SetPolicy(p, c)),
-    fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Revalidate(p, c)),
+    fc.tuple(fc.nat(7), concurrent, fc.boolean()).map(([p, c, k]) => new Revalidate(p, c, k)),
   ];
+  if (!without.has('concurrent')) arbs.push(fc.constantFrom(10, 60).map((ms) => new Idle(ms)));
   if (!without.has('pause')) arbs.push(fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Release(p, c)));
-  if (!without.has('resume')) arbs.push(fc.tuple(fc.nat(7), mode, concurrent).map(([p, m, c]) => new Resume(p, m, c)));
-  if (owned && !without.has('fresh')) {
-    const fresh = fc.tuple(fc.nat(7), fc.option(identity, { freq: 4 }), concurrent).map(([p, r, c]) => new Fresh(p, r, r === null ? null : name(r), c));
+  if (!without.has('resume')) {
+    const otherName = setup.sniTenants ? fc.option(fc.constantFrom('localhost', 'a.test', 'b.test'), { freq: 2 }) : fc.constant(null);
+    arbs.push(fc.tuple(fc.nat(7), mode, concurrent, otherName).map(([p, m, c, n]) => new Resume(p, m, c, n)));
+  }
+  if (!without.has('fresh')) {
+    // node:tls clients cannot rotate: the attached tier renegotiates (TLS 1.2) or, on TLS 1.3,
+    // falls back to revalidating the certificate it has.
+    const rotation = owned ? fc.option(identity, { freq: 4 }) : fc.constant(null);
+    const fresh = fc.tuple(fc.nat(7), rotation, concurrent).map(([p, r, c]) => new Fresh(p, r, r === null ? null : name(r), c));
     arbs.push(fresh, fresh);
   }
   if (owned && !without.has('rotate')) arbs.push(fc.tuple(fc.nat(7), identity).map(([p, i]) => new Rotate(p, i, name(i))));
-  if (options.shortPercent > 0) arbs.push(fc.constant(new Expire()));
+  if (options.shortPercent > 0) arbs.push(fc.constant(new Expire()), fc.constant(new Expire()));
   return arbs;
 }
 
@@ -362,33 +408,37 @@ function envInt(name: string): number | undefined {
 
 /**
  * Runs the model-based property for `tier`: `defaultRuns` sequences within `timeLimitMs`
- * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit. CTLS_PROPERTY_SEED
- * (and CTLS_PROPERTY_PATH) replay a reported failure.
+ * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit unless
+ * CTLS_PROPERTY_TIME_LIMIT=ms. CTLS_PROPERTY_SEED (and CTLS_PROPERTY_PATH) replay a reported
+ * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12
+ * leaves features out to look past a known failure; CTLS_PROPERTY_VERBOSE=1 prints every trace.
  */
 export async function runModelProperty(t: Test, tier: Tier, options: PropertyOptions & { defaultRuns: number; timeLimitMs: number }): Promise<void> {
   const pki = await ModelPki.create();
   const arb = setupArb(tier, options).chain((setup) =>
     fc.tuple(fc.constant(setup), fc.array(fc.oneof(...commandArbs(setup, options)), { minLength: 4, maxLength: options.maxCommands })));
-  let lastFailure: { violations: string[]; trace: string[] } | null = null;
+  let lastFailure: { violations: string[]; trace: string[]; steps: string[] } | null = null;
   const property = fc.asyncProperty(arb, async ([setup, steps]) => {
     const world = await World.create(setup, pki);
     try {
       await fc.asyncModelRun(() => ({ model: world, real: world }), steps.map((step) => {
-        executed.delete(step);
         return {
           check: (m: Readonly<World>) => step.check(m),
           run: (m: World, r: World) => {
-            executed.add(step);
+            m.steps.push(step.toString());
             return step.run(m, r);
           },
           toString: () => step.toString(),
         };
       }));
       await world.finish();
+      if (options.expireAtEnd === true) {
+        while (new Expire().check(world)) await world.expire();
+      }
     } catch (error) {
       lastFailure = error instanceof PropertyFailure
-        ? { violations: error.violations, trace: error.trace }
-        : { violations: [String((error as Error).stack)], trace: world.trace };
+        ? { violations: error.violations, trace: error.trace, steps: world.steps }
+        : { violations: [String((error as Error).stack)], trace: world.trace, steps: world.steps };
       throw error;
     } finally {
       if (process.env['CTLS_PROPERTY_VERBOSE']) console.error(world.trace.join('\n') + '\n');
@@ -408,13 +458,13 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
   t.comment(`${tier}: ${details.numRuns} sequences, ${details.numShrinks} shrinks, seed ${details.seed}${details.interrupted ? ' (time limit reached)' : ''}`);
   if (details.failed) {
     const example = details.counterexample?.[0];
-    const failure = lastFailure as { violations: string[]; trace: string[] } | null;
+    const failure = lastFailure as { violations: string[]; trace: string[]; steps: string[] } | null;
     const report = {
       seed: details.seed,
       path: details.counterexamplePath,
       replay: `CTLS_PROPERTY_SEED=${details.seed} CTLS_PROPERTY_PATH=${details.counterexamplePath}`,
       setup: example === undefined ? undefined : describeSetup(example[0]),
-      steps: example === undefined ? undefined : example[1].filter((step) => executed.has(step)).map(String).join(' ; '),
+      steps: failure?.steps.join(' ; ') ?? (example === undefined ? undefined : example[1].map(String).join(' ; ')),
       violations: failure?.violations ?? [String(details.errorInstance)],
       trace: failure?.trace ?? [],
     };
@@ -423,5 +473,36 @@ export async function runModelProperty(t: Test, tier: Tier, options: PropertyOpt
     t.fail(`${tier}: the system disagrees with the reference model after ${details.numRuns} sequences`, report);
   } else {
     t.pass(`${tier}: ${details.numRuns} sequences agree with the reference model`);
+  }
+}
+
+/** Setup defaults for a replayed sequence; identities #0..#3 as given. */
+export function fixedSetup(tier: Tier, identities: IdentitySpec[], overrides: Partial<Setup> = {}): Setup {
+  return {
+    tier, mode: 'strict', version: 'TLSv1.3', sniTenants: false, sniDelay: false, policy: { kind: 'none', slowMs: 0 }, every: 0,
+    identities, ...overrides,
+  };
+}
+
+/**
+ * Replays one fixed sequence (a shrunk counterexample kept as a regression test) against the
+ * model; fails with the violations and the trace when the system disagrees.
+ */
+export async function replaySequence(t: Test, setup: Setup, steps: Step[]): Promise<void> {
+  const pki = await ModelPki.create();
+  const world = await World.create(setup, pki);
+  try {
+    for (const step of steps) if (step.check(world)) await step.run(world, world);
+    await world.finish();
+    if (process.env['CTLS_PROPERTY_VERBOSE']) console.error(world.trace.join('\n') + '\n');
+    t.pass(`agrees with the reference model: ${steps.map(String).join(' ; ')}`);
+  } catch (error) {
+    const report = error instanceof PropertyFailure
+      ? { violations: error.violations, trace: error.trace }
+      : { violations: [String((error as Error).stack)], trace: world.trace };
+    console.error(`\n=== replay failed ===\n${report.violations.join('\n')}\n--- trace ---\n${report.trace.join('\n')}\n`);
+    t.fail(`disagrees with the reference model: ${steps.map(String).join(' ; ')}`, { setup: describeSetup(setup), ...report });
+  } finally {
+    await world.close();
   }
 }

@@ -15,13 +15,18 @@ export interface Leaf {
   readonly id: string;
   readonly cn: string;
   readonly tenant: Tenant;
-  /** Issued by the tenant's intermediate (presented as leaf + intermediate) or by its root. */
+  /** Issued by an intermediate (presented as leaf + intermediate) or by the tenant's root. */
   readonly viaIntermediate: boolean;
+  /** The intermediate is the leaf's own, short-lived one, not the tenant's (never revoked). */
+  readonly ownIntermediate: boolean;
+  /** The own intermediate's notAfter, when there is one. */
+  readonly intermediateNotAfter?: number;
   readonly key: string;
   readonly cert: string;
   /** What the client presents: the leaf, then the intermediate when there is one. */
   readonly chain: string;
   readonly serial: string;
+  /** The earliest notAfter on the presented path (leaf, own intermediate). */
   readonly notAfter: number;
 }
 
@@ -89,7 +94,7 @@ function serialHex(): string {
   return bytes.toString('hex').toUpperCase();
 }
 
-async function authority(name: string, parent?: Authority): Promise<Authority> {
+async function authority(name: string, parent?: Authority, lifetimeMs = 30 * DAY): Promise<Authority> {
   const lib = x509();
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const ski = await lib.SubjectKeyIdentifierExtension.create(keys.publicKey as Key);
@@ -100,8 +105,8 @@ async function authority(name: string, parent?: Authority): Promise<Authority> {
     serialNumber: serial,
     subject,
     issuer: parent ? parent.cert.subjectName : subject,
-    notBefore: new Date(now - DAY),
-    notAfter: new Date(now + 30 * DAY),
+    notBefore: new Date(Math.floor((now - DAY) / 1000) * 1000),
+    notAfter: new Date(Math.floor((now + lifetimeMs) / 1000) * 1000),
     publicKey: keys.publicKey as Key,
     signingKey: (parent ? parent.keys.privateKey : keys.privateKey) as Key,
     signingAlgorithm: SIGNING,
@@ -176,6 +181,9 @@ export class ModelPki {
   readonly intermediates: Record<Tenant, Authority>;
   readonly serverRoot: Authority;
   readonly server: ServerIdentity;
+  /** Short-lived intermediates made for single leaves: each needs its own CRL in every set. */
+  readonly #extra: Authority[] = [];
+  readonly #issuerOf = new Map<string, Authority>();
 
   private constructor(roots: Record<Tenant, Authority>, intermediates: Record<Tenant, Authority>, serverRoot: Authority, server: ServerIdentity) {
     this.roots = roots;
@@ -204,25 +212,35 @@ export class ModelPki {
     return this.intermediates.A.pem + this.intermediates.B.pem;
   }
 
-  async issue(spec: { cn: string; tenant: Tenant; viaIntermediate: boolean; lifetimeMs: number }): Promise<Leaf> {
-    const issuer = spec.viaIntermediate ? this.intermediates[spec.tenant] : this.roots[spec.tenant];
+  async issue(spec: { cn: string; tenant: Tenant; viaIntermediate: boolean; lifetimeMs: number; intermediateLifetimeMs?: number }): Promise<Leaf> {
+    let issuer = spec.viaIntermediate ? this.intermediates[spec.tenant] : this.roots[spec.tenant];
+    let own: Authority | null = null;
+    if (spec.intermediateLifetimeMs !== undefined) {
+      own = await authority(`model own intermediate ${spec.cn} ${randomBytes(3).toString('hex')}`, this.roots[spec.tenant], spec.intermediateLifetimeMs);
+      this.#extra.push(own);
+      issuer = own;
+    }
     const made = await leaf(issuer, spec.cn, 'client', spec.lifetimeMs);
+    this.#issuerOf.set(made.serial, issuer);
     const short = spec.lifetimeMs < 60_000 ? '~' : '';
+    const intermediateNotAfter = own === null ? undefined : Date.parse(new X509Certificate(own.pem).validTo);
     return {
-      id: `${spec.cn}@${spec.tenant}/${spec.viaIntermediate ? 'int' : 'root'}${short}`,
+      id: `${spec.cn}@${spec.tenant}/${own !== null ? 'own-int~' : spec.viaIntermediate ? 'int' : 'root'}${short}`,
       cn: spec.cn,
       tenant: spec.tenant,
-      viaIntermediate: spec.viaIntermediate,
+      viaIntermediate: spec.viaIntermediate || own !== null,
+      ownIntermediate: own !== null,
+      ...(intermediateNotAfter === undefined ? {} : { intermediateNotAfter }),
       key: made.key,
       cert: made.cert,
-      chain: made.cert + (spec.viaIntermediate ? issuer.pem : ''),
+      chain: made.cert + (issuer === this.roots[spec.tenant] ? '' : issuer.pem),
       serial: made.serial,
-      notAfter: made.notAfter,
+      notAfter: Math.min(made.notAfter, intermediateNotAfter ?? Infinity),
     };
   }
 
   /**
-   * One CRL per CA (four of them), listing the revoked leaves each issued and, on the roots', the
+   * One CRL per CA (the four shared ones and every own intermediate), listing the revoked leaves each issued and, on the roots', the
    * revoked intermediates. `revokedIntermediates` names tenants whose intermediate is revoked.
    */
   async crls(revokedLeaves: Iterable<Leaf>, revokedIntermediates: Iterable<Tenant>): Promise<string> {
@@ -231,11 +249,11 @@ export class ModelPki {
     const add = (ca: Authority, serial: string): void => {
       entries.set(ca, [...(entries.get(ca) ?? []), serial]);
     };
-    for (const l of revokedLeaves) add(l.viaIntermediate ? this.intermediates[l.tenant] : this.roots[l.tenant], l.serial);
+    for (const l of revokedLeaves) add(this.#issuerOf.get(l.serial)!, l.serial);
     for (const t of revokedIntermediates) add(this.roots[t], this.intermediates[t].serial);
     const now = Date.now();
     const pems = await Promise.all(
-      [this.roots.A, this.intermediates.A, this.roots.B, this.intermediates.B].map(async (ca) => {
+      [this.roots.A, this.intermediates.A, this.roots.B, this.intermediates.B, ...this.#extra].map(async (ca) => {
         ca.crlNumber += 1;
         const crl = await lib.X509CrlGenerator.create({
           issuer: ca.cert.subjectName,

@@ -53,7 +53,8 @@ export interface Verdict {
 export function chainVerdict(state: TrustState, leaf: Leaf, servername: string, now: number): Verdict {
   if (!trustedRoots(state, servername).has(leaf.tenant)) return { allow: false, why: `root ${leaf.tenant} not trusted for ${servername}` };
   if (state.revokedLeaves.has(leaf.serial)) return { allow: false, why: 'leaf revoked' };
-  if (leaf.viaIntermediate && state.revokedIntermediates.has(leaf.tenant)) return { allow: false, why: `intermediate ${leaf.tenant} revoked` };
+  if (leaf.viaIntermediate && !leaf.ownIntermediate && state.revokedIntermediates.has(leaf.tenant)) return { allow: false, why: `intermediate ${leaf.tenant} revoked` };
+  if (leaf.intermediateNotAfter !== undefined && now >= leaf.intermediateNotAfter) return { allow: false, why: 'intermediate expired' };
   if (now >= leaf.notAfter) return { allow: false, why: 'leaf expired' };
   return { allow: true, why: 'chain good' };
 }

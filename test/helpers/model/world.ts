@@ -26,6 +26,8 @@ export interface IdentitySpec {
   viaIntermediate: boolean;
   /** Issued at first use with a lifetime of a few seconds. */
   short: boolean;
+  /** Issued by an intermediate of its own, made at first use with a lifetime of a few seconds. */
+  shortIntermediate?: boolean;
 }
 
 export interface Setup {
@@ -42,7 +44,7 @@ export interface Setup {
 }
 
 export function identityName(spec: IdentitySpec): string {
-  return `${spec.cn}@${spec.tenant}/${spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
+  return `${spec.cn}@${spec.tenant}/${spec.shortIntermediate === true ? 'own-int~' : spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
 }
 
 export function describeSetup(setup: Setup): string {
@@ -79,6 +81,11 @@ export class Conn {
   phase: 'paused' | 'open' | 'closed' = 'open';
   /** Passed a liveness probe at a settle: the server admitted it. */
   established = false;
+  /**
+   * A fresh re-authentication is in flight: the client answers the request with whatever identity
+   * it holds when the request reaches it, so no other rotation may interleave.
+   */
+  freshInFlight = false;
   history: HistoryEntry[] = [];
   deniedSince: number | null = null;
   denyWhy = '';
@@ -92,6 +99,12 @@ export class Conn {
   gate: GatedTransport | null = null;
   serverSocket: Duplex | null = null;
   session: Buffer | null = null;
+  /**
+   * The certificate the latest session carries: a TLS 1.2 renegotiation (a fresh
+   * re-authentication) issues a new session for the new certificate; a TLS 1.3 ticket keeps the
+   * handshake's.
+   */
+  sessionLeaf: Leaf | null = null;
   clientClosed = false;
   clientSecure = false;
   closedAt = 0;
@@ -154,7 +167,7 @@ interface Backend {
   setCrl(pem: string): Promise<unknown>;
   setCa(pem: string): Promise<unknown>;
   setPolicy(spec: PolicySpec): Promise<unknown>;
-  reauthorize(socket: Duplex, options: { fresh?: boolean }): Promise<unknown>;
+  reauthorize(socket: Duplex, options: { fresh?: boolean; destroyOnDeny?: boolean }): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -176,6 +189,8 @@ export class World {
   step = 0;
   readonly conns: Conn[] = [];
   readonly trace: string[] = [];
+  /** The steps that ran (a step whose check() failed is skipped), as they print. */
+  readonly steps: string[] = [];
   readonly violations: string[] = [];
   readonly #leaves = new Map<number, Leaf>();
   readonly #inflight = new Set<Promise<unknown>>();
@@ -211,8 +226,10 @@ export class World {
     return world;
   }
 
+  readonly #born = Date.now();
+
   log(line: string): void {
-    this.trace.push(`[${this.step}] ${line}`);
+    this.trace.push(`[${this.step}] +${Date.now() - this.#born}ms ${line}`);
   }
 
   // ---- model ---------------------------------------------------------------
@@ -221,9 +238,18 @@ export class World {
     let leaf = this.#leaves.get(index);
     if (leaf === undefined) {
       const spec = this.setup.identities[index]!;
-      leaf = await this.pki.issue({ ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000 });
-      this.#leaves.set(index, leaf);
-      if (spec.short) this.log(`issued ${leaf.id}, notAfter in ${leaf.notAfter - Date.now()} ms`);
+      const made = await this.pki.issue({
+        ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000, ...(spec.shortIntermediate === true ? { intermediateLifetimeMs: SHORT_LIFETIME_MS } : {}),
+      });
+      leaf = made;
+      this.#leaves.set(index, made);
+      if (spec.short || spec.shortIntermediate === true) this.log(`issued ${made.id}, notAfter in ${made.notAfter - Date.now()} ms`);
+      if (made.ownIntermediate) {
+        // Whole-chain revocation checking wants a CRL from every CA on the path: install the new
+        // intermediate's (same revocations, so the model does not change).
+        const pem = await this.pki.crls(this.issuedLeaves().filter((l) => this.trust.revokedLeaves.has(l.serial)), this.trust.revokedIntermediates);
+        await this.act(`setCrl: the same revocations, plus a CRL of ${made.id}'s intermediate`, false, () => {}, () => this.#backend.setCrl(pem));
+      }
     }
     return leaf;
   }
@@ -333,8 +359,10 @@ export class World {
   }
 
   async settle(): Promise<void> {
-    const deadline = sleep(15_000);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, 15_000)));
     await Promise.race([Promise.all([...this.#inflight]), deadline]);
+    clearTimeout(timer);
     this.#throwIfViolated();
     this.step++;
     this.#evaluate();
@@ -359,9 +387,14 @@ export class World {
     throw new PropertyFailure(this.violations, this.trace);
   }
 
+  /**
+   * Either outcome is right when a certificate's notAfter is too close to now to tell, or when the
+   * connection changed certificates (a rotation) in a window the old one expired in.
+   */
   #nearExpiry(conn: Conn, windowStart: number, now: number): boolean {
     for (const leaf of conn.windowLeaves) {
-      if (leaf.notAfter >= windowStart - MARGIN_MS && leaf.notAfter <= now + MARGIN_MS) return true;
+      if (Math.abs(leaf.notAfter - now) <= MARGIN_MS) return true;
+      if (conn.windowLeaves.size > 1 && leaf.notAfter >= windowStart - MARGIN_MS && leaf.notAfter <= now) return true;
     }
     return false;
   }
@@ -378,7 +411,7 @@ export class World {
         this.violation(conn, `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later`
           + ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`);
       }
-      this.#closed(conn, `cut as denied (${conn.denyWhy})`);
+      this.#closed(conn, conn.leaks > 0 && !cut ? `denied (${conn.denyWhy}) but passed data: closed by the test` : `cut as denied (${conn.denyWhy})`);
       return;
     }
     if (either && conn.cut) {
@@ -432,12 +465,13 @@ export class World {
         break;
       }
     }
+    const what = conn.mode === 'http' ? `the HTTP handler ran (request ${seq ?? '?'})` : `${bytes} bytes (marker ${seq ?? '?'}) reached the application`;
     if (entry === undefined) {
-      this.#leak(conn, `${bytes} bytes reached the application before the model saw the handshake complete`);
+      this.#leak(conn, `${what} before the model saw the handshake complete`);
     } else if (!entry.allow) {
-      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
+      this.#leak(conn, `${what} at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
     } else if (entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
-      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
+      this.#leak(conn, `${what} ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
     }
     conn.notify();
   }
@@ -447,7 +481,9 @@ export class World {
   /** Opens a client connection for `conn` (optionally paused after its ClientHello, or resuming `session`). */
   openClient(conn: Conn, options: { pause: boolean; session?: Buffer | null }): Promise<void> {
     const leaf = conn.clientLeaf;
-    const socket = net.connect({ host: '127.0.0.1', port: this.port, allowHalfOpen: true });
+    // node's TLSSocket over a half-open TCP socket never closes after a fatal alert; the owned
+    // client handles the transport's end itself (as connect() does).
+    const socket = net.connect({ host: '127.0.0.1', port: this.port, allowHalfOpen: this.setup.tier === 'owned' });
     socket.on('connect', () => this.#byPort.set(socket.localPort!, conn));
     const transport: Duplex = options.pause ? (conn.gate = new GatedTransport(socket)) : socket;
     const common = {
@@ -462,7 +498,13 @@ export class World {
       : tls.connect({ ...common, socket: transport, host: '127.0.0.1' });
     conn.client = client;
     client.on('error', () => {});
-    client.on('session', (session: Buffer) => (conn.session = session));
+    client.on('session', (session: Buffer) => {
+      conn.session = session;
+      // A TLS 1.3 ticket is issued at the handshake and none after a post-handshake
+      // authentication, however late it reaches the client; a TLS 1.2 renegotiation issues a
+      // session for the certificate it brought.
+      conn.sessionLeaf = this.setup.version === 'TLSv1.3' ? conn.handshakeLeaf : conn.leaf;
+    });
     client.once(this.setup.tier === 'owned' ? 'secureConnect' : 'secureConnect', () => {
       conn.clientSecure = true;
       conn.timer = setInterval(() => conn.sendMarker(), MARKER_EVERY_MS);
@@ -501,6 +543,7 @@ export class World {
     }
     conn.serverSocket = socket;
     this.#bySocket.set(socket, conn);
+    if ((socket as { isSessionReused?: () => boolean }).isSessionReused?.() === true) this.log(`${conn.label}: the server resumed its session`);
     socket.on('error', () => {});
     socket.once('close', () => conn.notify());
     if (conn.mode !== 'http') {
