@@ -30,6 +30,13 @@ export interface AttachOptions {
   policyTimeout?: number;
   /** Deny peers without a certificate (default true: attach is for mTLS servers). */
   requireCertificate?: boolean;
+  /**
+   * The CAs of each server name whose SNICallback context trusts other CAs than `ca` (tenants):
+   * a connection for a listed name is verified with that name's CAs, at the handshake, on
+   * resumption and at every re-check; other names use `ca`. CRLs and the revocation mode are
+   * shared by all. Names match case-insensitively.
+   */
+  sni?: Readonly<Record<string, { ca: PemInput }>>;
 }
 
 export interface Attachment {
@@ -39,6 +46,8 @@ export interface Attachment {
   setIntermediates(intermediates: PemInput | undefined): Promise<Decision[]>;
   setCrl(crl: PemInput | undefined): Promise<Decision[]>;
   setPolicy(policy: Policy | undefined): Promise<Decision[]>;
+  /** Replace the CAs of one server name given in `sni`; its connections are re-decided. */
+  setSniCa(servername: string, ca: PemInput): Promise<Decision[]>;
   connections(): Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
   /** Stop tracking (connections stay open, no more re-checks). */
   detach(): void;
@@ -72,6 +81,19 @@ function presentedChains(): PresentedChains {
   };
 }
 
+function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocation?: RevocationMode }): Map<string, SecureContext> {
+  const byName = new Map<string, SecureContext>();
+  if (sni === undefined) return byName;
+  if (sni === null || typeof sni !== 'object') throw invalidOption('sni', 'an object of server names to { ca }', sni);
+  for (const [name, entry] of Object.entries(sni)) {
+    if (name === '' || entry === null || typeof entry !== 'object' || entry.ca === undefined) {
+      throw invalidOption(`sni.${name}`, '{ ca } with the PEM CA(s) of that server name', entry);
+    }
+    byName.set(name.toLowerCase(), new SecureContext({ ca: entry.ca, ...shared }, true));
+  }
+  return byName;
+}
+
 /**
  * Adds interval, expiry and revocation re-checks to an existing node:tls or
  * node:https server. No listener of the server sees a connection before its
@@ -83,10 +105,15 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   if (options.ca === undefined) throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
   let intermediates = certificatesFromPem('intermediates', options.intermediates);
-  const trust = new SecureContext(
-    { ca: options.ca, ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) },
-    true,
-  );
+  const shared = { ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) };
+  const trust = new SecureContext({ ca: options.ca, ...shared }, true);
+  const trustByName = sniTrust(options.sni, shared);
+  // Node resumes a session under any name its ticket keys accept, without verifying: the name the
+  // connection is served under now decides whose CAs judge it.
+  const trustFor = (socket: tls.TLSSocket): SecureContext => {
+    const name = (socket as tls.TLSSocket & { servername?: string | false }).servername;
+    return (typeof name === 'string' ? trustByName.get(name.toLowerCase()) : undefined) ?? trust;
+  };
   const authorizer = new Authorizer({
     trust,
     ...(options.policy === undefined ? {} : { policy: options.policy }),
@@ -114,7 +141,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
     registerAuthorizer(socket, authorizer);
-    const subject = new AttachedSubject(socket, true, { trust, intermediates: () => intermediates, chains });
+    const subject = new AttachedSubject(socket, true, { trust: trustFor(socket), intermediates: () => intermediates, chains });
     authorizer.admit(subject).then(
       (decision) => {
         // A connection refused for renegotiation is being closed with its own reason.
@@ -146,11 +173,20 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     },
     setIntermediates(pem) {
       intermediates = certificatesFromPem('intermediates', pem);
-      return authorizer.trustChanged();
+      // The contexts are unchanged, but chains complete differently: re-decide everyone.
+      return authorizer.recheckAll('revocation');
     },
-    setCrl(crl) {
-      trust.setCrl(crl);
-      return authorizer.trustChanged();
+    async setCrl(crl) {
+      const contexts = [trust, ...trustByName.values()];
+      for (const context of contexts) context.setCrl(crl);
+      const decided = await Promise.all(contexts.map((context) => authorizer.trustChanged(context)));
+      return decided.flat();
+    },
+    setSniCa(servername, ca) {
+      const context = typeof servername === 'string' ? trustByName.get(servername.toLowerCase()) : undefined;
+      if (context === undefined) throw invalidOption('servername', 'a name given in the `sni` option', servername);
+      context.setCa(ca);
+      return authorizer.trustChanged(context);
     },
     setPolicy(policy) {
       return authorizer.setPolicy(policy);

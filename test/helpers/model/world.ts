@@ -665,6 +665,8 @@ export class World {
     const policy = policyFor(setup.policy);
     const attachment: Attachment = attach(server, {
       ca: pki.caPem(this.trust.defaultCa),
+      // Each tenant's name is judged by that tenant's CAs, as node's SNI contexts are.
+      ...(setup.sniTenants ? { sni: { 'a.test': { ca: pki.caPem(['A']) }, 'b.test': { ca: pki.caPem(['B']) } } } : {}),
       intermediates: pki.intermediatesPem(),
       crl,
       ...(policy === undefined ? {} : { policy }),
