@@ -262,13 +262,13 @@ export class World {
     return expected(this.#effectiveTrust(conn), conn.leaf, conn.servername, now);
   }
 
-  /** The attached tier is judged by node's handshake (its SNI context's CA) and the attachment's CAs together. */
-  #effectiveTrust(conn: Conn): TrustState {
-    if (this.setup.tier === 'owned' || !this.setup.sniTenants) return this.trust;
-    const tenant: Tenant | null = conn.servername === 'a.test' ? 'A' : conn.servername === 'b.test' ? 'B' : null;
-    if (tenant === null) return this.trust;
-    const both = new Set([...this.trust.defaultCa].filter((t) => t === tenant));
-    return { ...this.trust, sniTenants: false, defaultCa: both };
+  /**
+   * Both tiers judge a tenant's name by that tenant's root alone: node's SNI context verifies the
+   * handshake with it, and the attachment is given the same CAs per name (`sni`), which `setCa`
+   * (the default name's CAs) does not touch.
+   */
+  #effectiveTrust(_conn: Conn): TrustState {
+    return this.trust;
   }
 
   /** Records every open connection's verdict at the current step. */
