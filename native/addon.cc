@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
-#include <ctime>
 #include <string>
 
 #include "openssl_ptr.h"
@@ -13,29 +12,6 @@
 namespace ctls {
 
 namespace {
-
-double TimeToEpochMs(const ASN1_TIME* time) {
-  struct tm parts = {};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return -1;
-  return static_cast<double>(timegm(&parts)) * 1000.0;
-}
-
-std::string NameToString(const X509_NAME* name) {
-  BIOPointer bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return std::string();
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
-  return std::string(data, static_cast<size_t>(length));
-}
-
-std::string SerialToHex(const ASN1_INTEGER* serial) {
-  DeleteFnPtr<BIGNUM, BN_free> number(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (!number) return std::string();
-  char* hex = BN_bn2hex(number.get());
-  std::string result = hex == nullptr ? "" : hex;
-  OPENSSL_free(hex);
-  return result;
-}
 
 // crlInfo(pem: Buffer) -> [{ issuer, lastUpdate, nextUpdate, revoked: [serialHex] }]
 // What TypeScript needs to judge a CRL's freshness (RFC 5280 section 5.1.2.5)
@@ -48,27 +24,20 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
-  std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
+  const std::vector<CrlSummary> crls = SummarizeCrls(pem.Data(), pem.Length());
   if (crls.empty()) {
     OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array result = Napi::Array::New(env, crls.size());
   for (size_t i = 0; i < crls.size(); ++i) {
-    X509_CRL* crl = crls[i].get();
+    const CrlSummary& crl = crls[i];
     Napi::Object entry = Napi::Object::New(env);
-    entry.Set("issuer", NameToString(X509_CRL_get_issuer(crl)));
-    entry.Set("lastUpdate", TimeToEpochMs(X509_CRL_get0_lastUpdate(crl)));
-    const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
-    entry.Set("nextUpdate", next_update == nullptr ? env.Null()
-                                                   : Napi::Number::New(env, TimeToEpochMs(next_update)));
-    STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
-    const int count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
-    Napi::Array serials = Napi::Array::New(env, static_cast<size_t>(count));
-    for (int j = 0; j < count; ++j) {
-      const X509_REVOKED* item = sk_X509_REVOKED_value(revoked, j);
-      serials.Set(static_cast<uint32_t>(j), SerialToHex(X509_REVOKED_get0_serialNumber(item)));
-    }
+    entry.Set("issuer", crl.issuer);
+    entry.Set("lastUpdate", crl.last_update_ms);
+    entry.Set("nextUpdate", crl.has_next_update ? Napi::Number::New(env, crl.next_update_ms) : env.Null());
+    Napi::Array serials = Napi::Array::New(env, crl.revoked.size());
+    for (size_t j = 0; j < crl.revoked.size(); ++j) serials.Set(static_cast<uint32_t>(j), crl.revoked[j]);
     entry.Set("revoked", serials);
     result.Set(static_cast<uint32_t>(i), entry);
   }

@@ -25,7 +25,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "openssl_ptr.h"
+#include "openssl_core.h"
 
 namespace ctls {
 
