@@ -192,6 +192,13 @@ std::vector<CrlSummary> SummarizeCrls(const char* pem, size_t length) {
   return summaries;
 }
 
+X509Pointer DecodeDer(const unsigned char* der, size_t length) {
+  const unsigned char* cursor = der;
+  X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(length)));  // NOLINT(runtime/int)
+  if (!certificate || cursor != der + length) return X509Pointer();
+  return certificate;
+}
+
 CertificateDer EncodeCertificate(X509* certificate) {
   // One encoding pass (OpenSSL allocates), not one to size and one to write.
   CertificateDer der;

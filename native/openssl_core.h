@@ -102,6 +102,10 @@ struct CrlSummary {
 };
 std::vector<CrlSummary> SummarizeCrls(const char* pem, size_t length);
 
+// The certificate `der` encodes, or null. Trailing bytes are refused: they
+// would make two encodings share one certificate.
+X509Pointer DecodeDer(const unsigned char* der, size_t length);
+
 // A certificate's DER, encoded in one pass into memory OpenSSL allocates (i2d
 // reuses the encoding kept from decoding, so this is the bytes the peer sent).
 // Empty (null data) when the certificate does not encode.

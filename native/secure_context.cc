@@ -19,14 +19,6 @@ std::string BufferToString(const Napi::Value& value) {
   return std::string(buffer.Data(), buffer.Length());
 }
 
-// Verification callback for verifyChain(): tolerates a CRL past its
-// nextUpdate when the context runs revocation in best-effort mode. The
-// staleness is reported separately by TypeScript, which reads nextUpdate.
-int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
-  if (preverify_ok) return 1;
-  return X509_STORE_CTX_get_error(store_ctx) == X509_V_ERR_CRL_HAS_EXPIRED ? 1 : 0;
-}
-
 std::optional<std::string_view> PemOf(const Napi::Buffer<char>& buffer) {
   if (buffer.IsEmpty()) return std::nullopt;
   return std::string_view(buffer.Data(), buffer.Length());
@@ -261,10 +253,8 @@ X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) 
   std::string key(reinterpret_cast<const char*>(der), length);
   auto found = decoded_.find(key);
   if (found == decoded_.end()) {
-    const unsigned char* cursor = der;
-    X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(length)));  // NOLINT
-    // Trailing bytes would make two encodings share one certificate; refuse them.
-    if (!certificate || cursor != der + length) return nullptr;
+    X509Pointer certificate = DecodeDer(der, length);
+    if (!certificate) return nullptr;
     found = KeepDecoded(std::move(key), std::move(certificate));
   }
   X509* certificate = found->second.get();
@@ -330,22 +320,18 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
     result.Set("depth", 0);
     return result;
   }
-  X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
-  if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store_.get(), leaf.get(), untrusted.get())) {
+  const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+  // The key-strength floor of the context's security level, as a handshake applies it.
+  const VerifiedChains::Outcome outcome = verified_chains_.VerifyPresented(
+      store_.get(), leaf.get(), untrusted.get(), purpose_id, SSL_CTX_get_security_level(ctx_.get()), allow_stale_crl_);
+  if (!outcome.ran) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
-  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose_id);
-  // The key-strength floor of the context's security level, as a handshake applies it.
-  X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), SSL_CTX_get_security_level(ctx_.get()));
-  if (allow_stale_crl_) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
-  const bool ok = verified_chains_.Verify(store_ctx.get(), purpose_id) == 1;
-  const int error = X509_STORE_CTX_get_error(store_ctx.get());
-  result.Set("ok", ok);
-  result.Set("code", ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(error)));
-  result.Set("error", ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(error)));
-  result.Set("depth", X509_STORE_CTX_get_error_depth(store_ctx.get()));
+  result.Set("ok", outcome.ok);
+  result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
+  result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
+  result.Set("depth", outcome.depth);
   return result;
 }
 
