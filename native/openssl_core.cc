@@ -20,6 +20,17 @@ int PassphraseCallback(char* buffer, int size, int rwflag, void* user_data) {
   return static_cast<int>(length);
 }
 
+// A read-only BIO over `length` bytes at `data`. BIO_new_mem_buf takes an int
+// and treats a negative length as "up to the NUL" (BIO_s_mem(3)), so a
+// Buffer of 2 GiB or more would be read past its end: refuse it.
+BIOPointer NewReadBio(const char* data, size_t length) {
+  if (length > static_cast<size_t>(INT_MAX)) {
+    ERR_raise(ERR_LIB_BIO, ERR_R_PASSED_INVALID_ARGUMENT);
+    return BIOPointer();
+  }
+  return BIOPointer(BIO_new_mem_buf(data, static_cast<int>(length)));
+}
+
 }  // namespace
 
 const char* VerifyErrorCode(int error) {
@@ -69,7 +80,7 @@ const char* VerifyErrorCode(int error) {
 
 std::vector<X509Pointer> ReadCertificates(const char* data, size_t length) {
   std::vector<X509Pointer> certificates;
-  BIOPointer bio(BIO_new_mem_buf(data, static_cast<int>(length)));
+  BIOPointer bio = NewReadBio(data, length);
   if (!bio) return certificates;
   while (true) {
     X509Pointer certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -84,7 +95,7 @@ std::vector<X509Pointer> ReadCertificates(const char* data, size_t length) {
 
 std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length) {
   std::vector<X509CrlPointer> crls;
-  BIOPointer bio(BIO_new_mem_buf(data, static_cast<int>(length)));
+  BIOPointer bio = NewReadBio(data, length);
   if (!bio) return crls;
   while (true) {
     X509CrlPointer crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
@@ -96,7 +107,7 @@ std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length) {
 }
 
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase) {
-  BIOPointer bio(BIO_new_mem_buf(data, static_cast<int>(length)));
+  BIOPointer bio = NewReadBio(data, length);
   if (!bio) return EVPKeyPointer();
   return EVPKeyPointer(PEM_read_bio_PrivateKey(
       bio.get(), nullptr, PassphraseCallback, const_cast<std::string*>(passphrase)));

@@ -13,7 +13,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <climits>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "../../native/record_engine.h"
@@ -45,9 +47,24 @@ void VerifyClientChain(X509_STORE* store, bool allow_stale_crl) {
   }
 }
 
+// Regression: BIO_new_mem_buf takes an int length and reads a negative one as
+// "up to the NUL" (strlen). A Buffer of 2 GiB or more handed to setTrust,
+// crlInfo or an identity must be refused, not read past its end. Only the
+// first bytes exist here; the parsers must not touch any.
+void CheckLengthLimits() {
+  std::unique_ptr<char[]> text(new char[4]{'-', '-', '-', '-'});
+  const size_t huge = static_cast<size_t>(INT_MAX) + 1;
+  if (!ctls::ReadCertificates(text.get(), huge).empty() || !ctls::ReadCrls(text.get(), huge).empty() ||
+      ctls::ReadPrivateKey(text.get(), huge, nullptr)) {
+    ctls_fuzz::Violation("a PEM input past INT_MAX bytes was read");
+  }
+  ERR_clear_error();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  CheckLengthLimits();
   ctls_fuzz::UseDeterministicRandom();
   ctls_fuzz::TestPki();
   ctls_fuzz::ContextOptions options;
