@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <utility>
 
 #include "../../native/record_engine.h"
@@ -245,3 +246,14 @@ void Violation(const char* what) {
 }
 
 }  // namespace ctls_fuzz
+
+// A fixed clock (2025-01-01), for libssl too: OpenSSL 3.0 stamps sessions with
+// time(), and the stamp inside a TLS 1.2 ticket enters the Finished hash and
+// the renegotiation_info of the next handshake (RFC 5746). With the clock
+// fixed, recorded renegotiations replay as well. The test PKI is valid from
+// 2020 to 2099, its stale CRLs expired in 2021.
+extern "C" time_t time(time_t* out) {
+  const time_t fixed = 1735689600;
+  if (out != nullptr) *out = fixed;
+  return fixed;
+}

@@ -346,6 +346,11 @@ class Target : public RecordEngine {
 
   void TakeOutput() {
     if (sink_.spilled() == 0) return;
+    if (debug) {
+      uint32_t hash = 2166136261u;
+      for (size_t i = 0; i < sink_.spilled(); ++i) hash = (hash ^ static_cast<uint8_t>(sink_.spill_data()[i])) * 16777619u;
+      std::fprintf(stderr, "target output: %zu bytes, fnv %08x\n", sink_.spilled(), hash);
+    }
     output_.append(sink_.spill_data(), sink_.spilled());
     sink_.ClearSpill();
   }
@@ -497,7 +502,13 @@ class Peer {
         continue;
       }
       const int error = SSL_get_error(ssl_.get(), read);
-      if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) dead_ = true;
+      if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+        dead_ = true;
+        if (debug) {
+          std::fprintf(stderr, "peer failed:\n");
+          ERR_print_errors_fp(stderr);
+        }
+      }
       break;
     }
     ERR_clear_error();
@@ -755,6 +766,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   contexts.peer = SSL_CTX_new(kTargetIsServer ? TLS_client_method() : TLS_server_method());
   SSL_CTX_set_min_proto_version(contexts.peer, TLS1_2_VERSION);
   SSL_CTX_set_options(contexts.peer, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+  static const unsigned char kPeerSessionContext[] = "fuzz peer";
+  SSL_CTX_set_session_id_context(contexts.peer, kPeerSessionContext, sizeof(kPeerSessionContext) - 1);
   if (!kTargetIsServer) {
     const ctls_fuzz::Pki& pki = ctls_fuzz::TestPki();
     ctls::Identity identity;
