@@ -329,6 +329,42 @@ class Target : public RecordEngine {
   const std::string& sent() const { return sent_; }
   bool dead() const { return dead_; }
 
+  // What getInfo, getPeerChain, getVerifiedChain, getOwnCertificate,
+  // getSession and exportKeyingMaterial read, at whatever state the
+  // connection is in: TypeScript may call them after any cycle.
+  void Inspect() {
+    if (!ssl_) return;
+    SSL* ssl = ssl_.get();
+    ctls::ErrorQueueScope scope;
+    auto encode = [](X509* certificate) {
+      if (certificate != nullptr && !ctls::EncodeCertificate(certificate).data) Violation("a certificate does not encode");
+    };
+    encode(SSL_get0_peer_certificate(ssl));
+    STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+    for (int i = 0; i < sk_X509_num(chain); ++i) encode(sk_X509_value(chain, i));
+    STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl);
+    for (int i = 0; i < sk_X509_num(verified); ++i) encode(sk_X509_value(verified, i));
+    encode(SSL_get_certificate(ssl));
+    SSL_get_version(ssl);
+    if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) {
+      SSL_CIPHER_get_name(cipher);
+      SSL_CIPHER_standard_name(cipher);
+    }
+    SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    SSL_SESSION* session = SSL_get_session(ssl);
+    if (session != nullptr && SSL_SESSION_is_resumable(session)) {
+      const int length = i2d_SSL_SESSION(session, nullptr);
+      if (length > 0) {
+        std::vector<unsigned char> der(static_cast<size_t>(length));
+        unsigned char* cursor = der.data();
+        if (i2d_SSL_SESSION(session, &cursor) != length) Violation("a session encodes to two lengths");
+      }
+    }
+    unsigned char keying[32];
+    static const char kLabel[] = "EXPORTER-continuous-tls-fuzz";
+    SSL_export_keying_material(ssl, keying, sizeof(keying), kLabel, sizeof(kLabel) - 1, nullptr, 0, 0);
+  }
+
   void Describe() const {
     std::fprintf(stderr, "target: %s handshake=%d reauths=%d pending=%d dead=%d read=%zu wrote=%zu verify=%ld\n",
                  SSL_get_version(ssl_.get()), handshake_done_, reauths_, reauth_pending_, dead_, received_.size(),
@@ -668,6 +704,7 @@ void Run(const uint8_t* data, size_t size) {
       default:
         break;
     }
+    target.Inspect();
     target.CheckPeerStream(peer.sent(), injected);
     peer.CheckTargetStream(target.sent());
   }
