@@ -71,7 +71,8 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   const std::string name = servername.IsString() ? servername.As<Napi::String>().Utf8Value() : std::string();
   Napi::Value session = options.Get("session");
   const bool has_session = session.IsBuffer();
-  Napi::Buffer<unsigned char> der = has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
+  Napi::Buffer<unsigned char> der =
+      has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
   ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
                   has_session ? der.Data() : nullptr, has_session ? der.Length() : 0, VerifyCallback);
 }

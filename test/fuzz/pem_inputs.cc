@@ -39,8 +39,9 @@ void VerifyClientChain(X509_STORE* store, bool allow_stale_crl) {
     sk_X509_push(untrusted.get(), certificate.release());
   }
   ctls::VerifiedChains chains;
-  const auto first = chains.VerifyPresented(store, leaf.get(), untrusted.get(), X509_PURPOSE_SSL_CLIENT, 1, allow_stale_crl);
-  const auto second = chains.VerifyPresented(store, leaf.get(), untrusted.get(), X509_PURPOSE_SSL_CLIENT, 1, allow_stale_crl);
+  const int purpose = X509_PURPOSE_SSL_CLIENT;
+  const auto first = chains.VerifyPresented(store, leaf.get(), untrusted.get(), purpose, 1, allow_stale_crl);
+  const auto second = chains.VerifyPresented(store, leaf.get(), untrusted.get(), purpose, 1, allow_stale_crl);
   // A cached answer is the answer OpenSSL gave.
   if (first.ok != second.ok || (!first.ok && first.error != second.error)) {
     ctls_fuzz::Violation("the verified-chain cache changed a verdict");

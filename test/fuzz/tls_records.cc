@@ -735,8 +735,10 @@ std::vector<Script> Scripts() {
   data.insert(data.end(), write_lent.begin(), write_lent.end());
   data.push_back(hs);
   // TLS 1.3 and TLS 1.2, plain; then with the client's certificate at the handshake.
-  add("tls13-data", {0x00, 0x00}, [&] { std::vector<uint8_t> o = {hs, hs}; o.insert(o.end(), data.begin(), data.end()); return o; }(), true);
-  add("tls12-data", {0x02, 0x10}, [&] { std::vector<uint8_t> o = {hs, hs}; o.insert(o.end(), data.begin(), data.end()); return o; }(), true);
+  std::vector<uint8_t> handshake_then_data = {hs, hs};
+  handshake_then_data.insert(handshake_then_data.end(), data.begin(), data.end());
+  add("tls13-data", {0x00, 0x00}, handshake_then_data, true);
+  add("tls12-data", {0x02, 0x10}, handshake_then_data, true);
   add("tls13-mtls-crl", {0x1c, 0x05}, {hs, hs, pw, 0x00, 0x10, hs});
   add("tls12-mtls-revoked", {0x2e, 0x01}, {hs, hs, hs});
   // A certificate request after the handshake: PHA (TLS 1.3) and renegotiation (TLS 1.2),

@@ -19,8 +19,8 @@ namespace {
 
 ctls::X509StorePointer stores[8];
 
-ctls::VerifiedChains::Outcome Check(ctls::VerifiedChains* chains, X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted,
-                                    int purpose, bool allow_stale_crl) {
+ctls::VerifiedChains::Outcome Check(ctls::VerifiedChains* chains, X509_STORE* store, X509* leaf,
+                                    STACK_OF(X509)* untrusted, int purpose, bool allow_stale_crl) {
   return chains->VerifyPresented(store, leaf, untrusted, purpose, 1, allow_stale_crl);
 }
 
@@ -90,7 +90,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ctls::VerifiedChains empty;
   const auto fresh = Check(&empty, store, leaf.get(), untrusted.get(), purpose, allow_stale_crl);
   if (!first.ran || !second.ran || !fresh.ran) ctls_fuzz::Violation("X509_STORE_CTX_init failed");
-  if (first.ok != second.ok || first.ok != fresh.ok || (!first.ok && (first.error != second.error || first.error != fresh.error))) {
+  const bool same_verdict = first.ok == second.ok && first.ok == fresh.ok;
+  const bool same_error = first.ok || (first.error == second.error && first.error == fresh.error);
+  if (!same_verdict || !same_error) {
     ctls_fuzz::Violation("the verified-chain cache changed a verdict");
   }
   ERR_clear_error();
