@@ -150,6 +150,7 @@ Pki MakePki() {
   ctls::X509Pointer other = NewCertificate("Other Root", 3, other_key.get(), nullptr, nullptr, true, nullptr);
   pki.ca_pem = Pem(root.get());
   pki.other_ca_pem = Pem(other.get());
+  pki.other_ca_der = Der(other.get());
   struct Leaf {
     const char* name;
     long serial;

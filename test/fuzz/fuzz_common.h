@@ -41,6 +41,7 @@ struct Pki {
   std::string revoked_key, revoked_chain;  // revoked leaf + intermediate
   std::string foreign_key, foreign_chain;  // leaf of other_ca
   std::vector<std::vector<uint8_t>> client_der_chain;  // DER, leaf first
+  std::vector<uint8_t> other_ca_der;
 };
 const Pki& TestPki();
 

@@ -18,7 +18,9 @@
 // Operations (see Op) move ciphertext between the two sides whole, in parts,
 // corrupted or truncated, inject raw bytes, write application data, request a
 // certificate (TLS 1.3 post-handshake auth or TLS 1.2 renegotiation), update
-// keys, swap the trust store, shut down and end the transport.
+// keys, swap the trust store, give the peer a fuzzed certificate chain (the
+// way fuzzed certificates reach the target inside encrypted handshakes), shut
+// down and end the transport.
 //
 // Randomness is deterministic (fuzz_common.h), so a transcript recorded with
 // a live peer replays as injected bytes: with CTLS_FUZZ_WRITE_SEEDS=<dir> the
@@ -72,6 +74,7 @@ enum Op : uint8_t {
   kPump,               // both ways until quiet
   kTruncate,           // u16 n: drops pending peer bytes beyond n
   kDeliverInPlace,     // like kDeliverAll with cycle()'s inPlace
+  kPeerChain,          // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
   kOpCount,
 };
 
@@ -483,6 +486,27 @@ class Peer {
     Collect();
   }
 
+  // The intermediates the peer sends with its certificate from now on: in
+  // TLS 1.3 and in a renegotiation the Certificate message is encrypted, so
+  // this is how fuzzed certificates reach the target's verification there.
+  void SetChain(const std::string& list) {
+    if (dead_) return;
+    ActorScope actor(Actor::kPeer);
+    ctls::X509StackPointer chain(sk_X509_new_null());
+    for (size_t at = 0; at + 2 <= list.size();) {
+      const size_t length =
+          (static_cast<size_t>(static_cast<uint8_t>(list[at])) << 8) | static_cast<uint8_t>(list[at + 1]);
+      at += 2;
+      if (length > list.size() - at) break;
+      const unsigned char* cursor = reinterpret_cast<const unsigned char*>(list.data() + at);
+      X509* certificate = d2i_X509(nullptr, &cursor, static_cast<long>(length));
+      at += length;
+      if (certificate != nullptr && !sk_X509_push(chain.get(), certificate)) X509_free(certificate);
+    }
+    if (SSL_set0_chain(ssl_.get(), chain.get()) == 1) chain.release();
+    ERR_clear_error();
+  }
+
   // The server side asks the client (target) for a certificate.
   void Request() {
     if (dead_ || !SSL_is_init_finished(ssl_.get())) return;
@@ -696,6 +720,9 @@ void Run(const uint8_t* data, size_t size) {
           peer.Receive(to_peer);
         }
         break;
+      case kPeerChain:
+        peer.SetChain(in.Bytes(in.U16()));
+        break;
       case kTruncate: {
         const size_t n = in.U16();
         if (n < peer.output().size()) peer.output().resize(n);
@@ -750,6 +777,26 @@ std::vector<Script> Scripts() {
                                            kPeerRekey, hs, kPeerShutdown, hs, kEnd}, true);
   add("tls12-reneg-pending", {0x1a, 0x30}, {hs, hs, rq, pw, 0x00, 0x80, kDeliverAll, kDeliverToPeer, kDeliverSome, 0x10,
                                             hs, kTargetShutdown, hs});
+  // The peer's chain replaced before a PHA and a renegotiation: the
+  // intermediate and the unrelated root, as the fuzzer will mutate them.
+  std::vector<uint8_t> chain_op = {kPeerChain};
+  {
+    const ctls_fuzz::Pki& pki = ctls_fuzz::TestPki();
+    std::vector<uint8_t> list;
+    for (const std::vector<uint8_t>* der : {&pki.client_der_chain[1], &pki.other_ca_der}) {
+      list.push_back(static_cast<uint8_t>(der->size() >> 8));
+      list.push_back(static_cast<uint8_t>(der->size() & 0xff));
+      list.insert(list.end(), der->begin(), der->end());
+    }
+    chain_op.push_back(static_cast<uint8_t>(list.size() >> 8));
+    chain_op.push_back(static_cast<uint8_t>(list.size() & 0xff));
+    chain_op.insert(chain_op.end(), list.begin(), list.end());
+  }
+  std::vector<uint8_t> pha_chain = {hs, hs};
+  pha_chain.insert(pha_chain.end(), chain_op.begin(), chain_op.end());
+  pha_chain.insert(pha_chain.end(), {rq, hs, hs, pw, 0x00, 0x08, hs});
+  add("tls13-pha-chain", {0x58, 0x00}, pha_chain);
+  add("tls12-reneg-chain", {0x1a, 0x20}, pha_chain);
   // SNI pause and swap, TLS 1.2 CBC, stale CRL tolerated.
   add("sni-stale-crl", {0x9c, 0x7b}, {hs, hs, hs, pw, 0x00, 0x10, hs});
   return scripts;
