@@ -29,7 +29,8 @@ function requestInput(chain, path = '/orders/42') {
     peer: { certificate: chain[0], chain, verified: true },
     connection: { remoteAddress: '127.0.0.1', servername: 'localhost', alpnProtocol: false, protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', ageMs: 1234, reauthCount: 0 },
     request: { method: 'GET', path, headers: { host: 'localhost' } },
-    context: { risk: 0.2 },
+    // A decimal spelled out: a bare 0.2 is refused (Cedar has no fractions; see cedarDecimal).
+    context: { risk: { __extn: { fn: 'decimal', arg: '0.2' } } },
   };
 }
 

@@ -106,7 +106,9 @@ function restServer({ authz }) {
       const cn = input.peer.certificate?.subject ?? '';
       return { allow: input.peer.verified && cn.includes('bench-client') && input.request?.method === 'GET', ttlMs: 60_000 };
     };
-    // Default options: the policy answers through a fresh DecisionCache.
+    // It reads the certificate and the method only: declaring that lets authorizeRequest answer
+    // through its default DecisionCache (a policy that declares nothing is not cached).
+    policy.factsRead = () => ['peer.certificate.subject', 'peer.verified', 'request.method'];
     handler = authorizeRequest({ policy }).node(reply);
   }
   if (tier === 'node') {

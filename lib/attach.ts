@@ -7,7 +7,8 @@ import * as tls from 'node:tls';
 import { emitWarning, invalidOption } from './errors.js';
 import { SecureContext, type RevocationMode } from './context.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authorizer.js';
-import { AttachedSubject } from './attached-subject.js';
+import type { X509Certificate } from 'node:crypto';
+import { AttachedSubject, type PresentedChains } from './attached-subject.js';
 import { registerAuthorizer } from './registry.js';
 import { certificatesFromPem, type PemInput } from './pem.js';
 import type { Decision, Policy } from './types.js';
@@ -44,9 +45,38 @@ export interface Attachment {
 }
 
 /**
+ * How many leaves' verified intermediates an attachment remembers for resumed sessions. A leaf
+ * pushed out is not lost trust: its next resumption is denied, its next full handshake remembered.
+ */
+const MAX_REMEMBERED_CHAINS = 16_384;
+
+/** Bounded, least recently used out; keyed by fingerprint, answered only for the exact same DER. */
+function presentedChains(): PresentedChains {
+  const chains = new Map<string, { leaf: X509Certificate; intermediates: readonly X509Certificate[] }>();
+  return {
+    recall(leaf) {
+      const key = leaf.fingerprint256;
+      const entry = chains.get(key);
+      if (entry === undefined || !entry.leaf.raw.equals(leaf.raw)) return undefined;
+      chains.delete(key);
+      chains.set(key, entry);
+      return entry.intermediates;
+    },
+    remember(leaf, intermediates) {
+      const key = leaf.fingerprint256;
+      chains.delete(key);
+      // A self-issued certificate is a root: trust comes from the attachment's CAs only.
+      chains.set(key, { leaf, intermediates: intermediates.filter((c) => !c.checkIssued(c)) });
+      if (chains.size > MAX_REMEMBERED_CHAINS) chains.delete(chains.keys().next().value!);
+    },
+  };
+}
+
+/**
  * Adds interval, expiry and revocation re-checks to an existing node:tls or
- * node:https server. Its connections are paused while a decision is pending
- * and destroyed when denied.
+ * node:https server. No listener of the server sees a connection before its
+ * first decision allows it; afterwards its data is held while a decision is
+ * pending or lapsed, and it is destroyed when denied.
  */
 export function attach(server: tls.Server, options: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) throw invalidOption('server', 'a node:tls or node:https Server', server);
@@ -66,15 +96,46 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     requireCertificate: options.requireCertificate ?? true,
     auditWanted: () => server.listenerCount('decision') > 0,
   });
-  const onSecure = (socket: tls.TLSSocket): void => {
+  const chains = presentedChains();
+  // node emits 'secureConnection' once a handshake is done, and its listeners (the app's, and the
+  // https / http2 servers' own, which hand the TLS handle to a native parser) start reading at
+  // once. The emission itself is held back until the first decision allows: a denied connection
+  // is never seen by any listener, whenever it was added. Wrapping emit rather than moving the
+  // listeners also covers listeners added after attach().
+  const emit = server.emit;
+  let attached = true;
+  const gatedEmit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
+    const socket = args[0];
+    if (event !== 'secureConnection' || !attached || !(socket instanceof tls.TLSSocket)) {
+      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    }
+    admit(this, socket, args);
+    return this.listenerCount('secureConnection') > 0;
+  };
+  const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
     registerAuthorizer(socket, authorizer);
-    // Runs before the app's own listener (prepended), so the socket is
-    // paused before the app can start reading it.
-    void authorizer.admit(new AttachedSubject(socket, true, () => intermediates));
+    const subject = new AttachedSubject(socket, true, { trust, intermediates: () => intermediates, chains });
+    authorizer.admit(subject).then(
+      (decision) => {
+        // A connection refused for renegotiation is being closed with its own reason.
+        if (subject.refused) return;
+        if (!decision.allow || socket.destroyed) {
+          // The engine destroys a denied connection; a missed case must not go through either.
+          if (!socket.destroyed) socket.destroy();
+          return;
+        }
+        subject.rememberVerifiedChain();
+        // A throwing listener surfaces as it would from node's own emit, not as a rejection.
+        process.nextTick(() => {
+          if (!socket.destroyed && !subject.refused) Reflect.apply(emit, target, ['secureConnection', ...args]);
+        });
+      },
+      () => socket.destroy(),
+    );
   };
   const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
   const warn = (warning: Error): void => emitWarning(server, warning);
-  server.prependListener('secureConnection', onSecure);
+  server.emit = gatedEmit as typeof server.emit;
   authorizer.on('decision', forward);
   authorizer.on('warning', warn);
   return {
@@ -98,7 +159,12 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       return authorizer.connections() as Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
     },
     detach() {
-      server.removeListener('secureConnection', onSecure);
+      // Connections already admitted or pending keep their gate; new ones pass through untouched.
+      attached = false;
+      if (server.emit === gatedEmit) {
+        if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit) delete (server as { emit?: unknown }).emit;
+        else server.emit = emit;
+      }
       authorizer.removeListener('decision', forward);
       authorizer.removeListener('warning', warn);
       authorizer.close();

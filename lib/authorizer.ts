@@ -80,46 +80,80 @@ type DecideOptions = ReauthorizeOptions & { trigger: Trigger; fresh: boolean };
 /** What decides a connection once it is verified: the policy's answer, or the verdict alone. */
 type PolicyAnswer = Pick<EvaluatedDecision, 'allow' | 'reason' | 'expiresAt' | 'source' | 'obligations' | 'error'>;
 
+/**
+ * The trust a decision is made under. A decision concludes only while all of it still holds:
+ * a CA/CRL change of the connection's trust context, a policy change or a new certificate on the
+ * connection while the decision was pending sends it back to be made again (docs/security.md,
+ * "verdict reuse").
+ */
+interface Stamp {
+  trust: SecureContext;
+  trustGeneration: number;
+  policyGeneration: number;
+  certificateEpoch: number;
+}
+
+/** A decision in flight on one connection; later requests with the same inputs share it. */
+interface PendingDecision {
+  seq: number;
+  promise: Promise<Decision>;
+  fresh: boolean;
+  destroyOnDeny: boolean;
+  context: Record<string, unknown>;
+  token: Record<string, unknown> | undefined;
+  /** Whether this decision holds the connection's data (its own hold key) until it concludes. */
+  held: boolean;
+}
+
 interface ConnectionState {
   subject: AuthorizationSubject;
   decision: Decision | null;
   reauthCount: number;
-  pending: Map<boolean, Promise<Decision>>;
+  pending: PendingDecision[];
   intervalTask: ReturnType<Scheduler['schedule']> | null;
   expiryTask: ReturnType<Scheduler['schedule']> | null;
   context: Record<string, unknown>;
   token: Record<string, unknown> | undefined;
   denied: boolean;
+  /** Decisions started on this connection, in order; `concluded` is the newest that concluded. */
+  started: number;
+  concluded: number;
 }
 
 interface VerifyCacheEntry {
   ok: boolean;
   code?: string;
   at: number;
+  trust: SecureContext;
   generation: number;
-  /** The context's CRL list when the verdict was made: replaced on every setCa/setCrl/setRevocation. */
-  store: readonly unknown[];
 }
 
-const HOLD_DECISION = 'decision';
+
 const HOLD_LAPSED = 'lapsed';
+const HOLD_SWEEP = 'trust-change';
 const VERIFY_CACHE_MS = 1000;
+const VERIFY_CACHE_ENTRIES = 10_000;
 
 export class Authorizer extends EventEmitter {
+  /** The trust context the engine was created with (connections may be served with another: SNI). */
   readonly trust: SecureContext;
   readonly scheduler: Scheduler;
   #policy: Policy | undefined;
+  #policyGeneration = 0;
   #schedule: Required<ReauthorizeSchedule>;
   #policyTimeout: number;
   #requireVerified: boolean;
   #requireCertificate: boolean;
   readonly #auditWanted: (() => boolean) | null;
   #states = new Map<object, ConnectionState>();
-  #trustGeneration = 0;
   #verifyCache = new Map<string, VerifyCacheEntry>();
   #staleWarned = new Set<string>();
   #loneLeafWarned = false;
   #unsubscribePolicy: (() => void) | null = null;
+  /** Trust contexts whose changes this engine follows, with their unsubscribe functions. */
+  #watched = new Map<SecureContext, () => void>();
+  /** The sweep started for each context's latest trust generation. */
+  #sweeps = new Map<SecureContext, { generation: number; promise: Promise<Decision[]> }>();
   readonly #now = (): number => this.scheduler.now();
 
   constructor(options: AuthorizerOptions) {
@@ -131,6 +165,7 @@ export class Authorizer extends EventEmitter {
     this.#requireVerified = options.requireVerified ?? true;
     this.#requireCertificate = options.requireCertificate ?? false;
     this.#auditWanted = options.auditWanted ?? null;
+    this.#watch(this.trust);
     this.setPolicy(options.policy, false);
   }
 
@@ -144,32 +179,58 @@ export class Authorizer extends EventEmitter {
     this.#unsubscribePolicy?.();
     this.#unsubscribePolicy = null;
     this.#policy = policy;
+    this.#policyGeneration++;
     if (policy !== undefined && typeof policy === 'object' && typeof policy.onChange === 'function') {
       // A policy that reloads itself (Cedar file watch) re-decides live connections too.
-      this.#unsubscribePolicy = policy.onChange(() => void this.recheckAll('policy-change'));
+      this.#unsubscribePolicy = policy.onChange(() => {
+        this.#policyGeneration++;
+        void this.recheckAll('policy-change');
+      });
     }
     return recheck ? this.recheckAll('policy-change') : Promise.resolve([]);
   }
 
-  /** Trust (CA/CRL) changed: forget cached verdicts and re-decide everyone now. */
-  trustChanged(): Promise<Decision[]> {
-    this.#trustGeneration++;
-    this.#verifyCache.clear();
+  /**
+   * Trust (CA/CRL) of `trust` changed (default: the engine's own context): forget verdicts made
+   * under it and re-decide every connection served with it now. Calls for the same change share
+   * one sweep: the context itself reports its changes, and so may its owner.
+   */
+  trustChanged(trust: SecureContext = this.trust): Promise<Decision[]> {
+    const sweep = this.#sweeps.get(trust);
+    if (sweep !== undefined && sweep.generation === trust.trustGeneration) return sweep.promise;
     this.#staleWarned.clear();
     flushPolicyCache(this.#policy);
-    return this.recheckAll('revocation');
+    const promise = this.#sweep('revocation', (state) => state.subject.trust === trust);
+    this.#sweeps.set(trust, { generation: trust.trustGeneration, promise });
+    return promise;
   }
 
   /** Re-decide every live connection (revalidation, not fresh). */
-  async recheckAll(trigger: Trigger): Promise<Decision[]> {
-    // One hop for the whole sweep, so that no connection is concluded (and maybe destroyed) inside
-    // the caller's setCrl()/setPolicy() call. After it, connections that need no policy are decided
-    // synchronously: a CRL swap over 10,000 connections then costs no promise per connection.
-    await undefined;
-    const checks: Array<Decision | Promise<Decision>> = [];
+  recheckAll(trigger: Trigger): Promise<Decision[]> {
+    return this.#sweep(trigger, () => true);
+  }
+
+  /**
+   * Holds the data of every affected connection at once, before the caller's setCrl()/setPolicy()
+   * returns, then re-decides them one hop later, so that no connection is concluded (and maybe
+   * destroyed) inside that call. Connections whose first decision is still pending are included:
+   * that decision is made again under the new trust (see Stamp).
+   */
+  async #sweep(trigger: Trigger, affected: (state: ConnectionState) => boolean): Promise<Decision[]> {
+    const states: ConnectionState[] = [];
     for (const state of this.#states.values()) {
-      if (state.denied || state.decision === null) continue;
+      if (state.denied || !affected(state)) continue;
+      state.subject.hold(HOLD_SWEEP);
+      states.push(state);
+    }
+    await undefined;
+    // After the hop, connections that need no policy are decided synchronously: a CRL swap over
+    // 10,000 connections then costs no promise per connection.
+    const checks: Array<Decision | Promise<Decision>> = [];
+    for (const state of states) {
+      if (this.#states.get(state.subject.socket) !== state) continue;
       checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
+      state.subject.release(HOLD_SWEEP);
     }
     return Promise.all(checks);
   }
@@ -180,16 +241,30 @@ export class Authorizer extends EventEmitter {
       subject,
       decision: null,
       reauthCount: 0,
-      pending: new Map(),
+      pending: [],
       intervalTask: null,
       expiryTask: null,
       context: {},
       token: undefined,
       denied: false,
+      started: 0,
+      concluded: 0,
     };
     this.#states.set(subject.socket, state);
+    this.#watch(subject.trust);
     subject.socket.once('close', () => this.#forget(subject.socket));
     return Promise.resolve(this.#decideShared(state, { trigger: 'handshake', fresh: false }));
+  }
+
+  /**
+   * A new certificate arrived on a tracked connection outside the engine's own fresh exchange
+   * (e.g. app code called socket.requestCertificate()): nothing of it passes until the policy has
+   * decided on it.
+   */
+  certificateChanged(socket: object): Promise<Decision> | null {
+    const state = this.#states.get(socket);
+    if (state === undefined) return null;
+    return Promise.resolve(this.#decideShared(state, { trigger: 'certificate', fresh: false }));
   }
 
   isTracking(socket: object): boolean {
@@ -212,6 +287,7 @@ export class Authorizer extends EventEmitter {
     if (state === undefined) {
       return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is not live (closed, or its handshake has not completed)'));
     }
+    // New signals make new inputs: a call that brings them never shares a decision made without them.
     if (options.context !== undefined) state.context = { ...state.context, ...options.context };
     if (options.token !== undefined) state.token = options.token;
     return Promise.resolve(this.#decideShared(state, { trigger: 'manual', ...options, fresh: options.fresh ?? false }));
@@ -220,85 +296,142 @@ export class Authorizer extends EventEmitter {
   close(): void {
     this.#unsubscribePolicy?.();
     this.#unsubscribePolicy = null;
+    for (const unsubscribe of this.#watched.values()) unsubscribe();
+    this.#watched.clear();
     for (const state of this.#states.values()) this.#cancelTasks(state);
     this.#states.clear();
+  }
+
+  #watch(trust: SecureContext): void {
+    if (this.#watched.has(trust)) return;
+    this.#watched.set(
+      trust,
+      trust.onTrustChange(() => void this.trustChanged(trust)),
+    );
   }
 
   // ---- deciding ----------------------------------------------------------
 
   /**
-   * Concurrent requests share one evaluation; a fresh one is not satisfied by a revalidation in
-   * flight, but a revalidation is by a fresh one. With `sync`, a decision that needs neither a
-   * fresh exchange nor a policy is made and concluded before returning (the Decision itself).
+   * A request joins a decision in flight only when that decision answers exactly the same
+   * question: same context and token, same destroyOnDeny, and fresh when a fresh one is asked for
+   * (a revalidation is satisfied by a fresh exchange in flight, not the other way round). Joining
+   * makes the pending decision hold data if it did not already. With `sync`, a decision that needs
+   * neither a fresh exchange nor a policy is made and concluded before returning.
    */
   #decideShared(state: ConnectionState, options: DecideOptions, sync = false): Decision | Promise<Decision> {
-    const existing = state.pending.get(options.fresh) ?? (options.fresh ? undefined : state.pending.get(true));
-    if (existing !== undefined) return existing;
-    const result = this.#decide(state, options, sync);
+    const destroyOnDeny = options.destroyOnDeny !== false;
+    for (const pending of state.pending) {
+      if (pending.context !== state.context || pending.token !== state.token) continue;
+      if (pending.destroyOnDeny !== destroyOnDeny || (options.fresh && !pending.fresh)) continue;
+      if (!pending.held && this.#mustHold(state, options)) {
+        pending.held = true;
+        state.subject.hold(holdKey(pending.seq));
+      }
+      return pending.promise;
+    }
+    const seq = ++state.started;
+    const hold = this.#mustHold(state, options);
+    if (hold) state.subject.hold(holdKey(seq));
+    const result = this.#decide(state, options, seq, sync);
     if (!(result instanceof Promise)) return result;
-    const promise = result.finally(() => {
-      if (state.pending.get(options.fresh) === promise) state.pending.delete(options.fresh);
+    const entry: PendingDecision = { seq, promise: result, fresh: options.fresh, destroyOnDeny, context: state.context, token: state.token, held: hold };
+    state.pending.push(entry);
+    entry.promise = result.finally(() => {
+      const index = state.pending.indexOf(entry);
+      if (index >= 0) state.pending.splice(index, 1);
     });
-    state.pending.set(options.fresh, promise);
-    return promise;
+    return entry.promise;
   }
 
-  #decide(state: ConnectionState, options: DecideOptions, sync: boolean): Decision | Promise<Decision> {
+  /**
+   * Routine re-checks of a still-valid decision let data flow meanwhile; everything else (a new
+   * certificate, a lapsed decision, a trust or policy change) holds it until the answer.
+   */
+  #mustHold(state: ConnectionState, options: DecideOptions): boolean {
+    if (options.fresh) return true;
+    if (options.trigger !== 'interval' && options.trigger !== 'manual') return true;
+    return state.decision === null || state.decision.expiresAt <= this.scheduler.now();
+  }
+
+  #decide(state: ConnectionState, options: DecideOptions, seq: number, sync: boolean): Decision | Promise<Decision> {
     const started = performance.now();
-    const { subject } = state;
-    const now = this.scheduler.now();
-    const lapsed = state.decision === null || state.decision.expiresAt <= now;
-    // Routine re-checks of a still-valid decision let data flow meanwhile;
-    // everything else (new certificate, lapsed decision, trust or policy
-    // change) holds it until the answer.
-    const hold = options.fresh || lapsed || !(options.trigger === 'interval' || options.trigger === 'manual');
-    if (hold) subject.hold(HOLD_DECISION);
     if (sync && !options.fresh && this.#policy === undefined) {
+      // Made and concluded in this turn: nothing can change under it.
       let decision: Decision;
       try {
         decision = this.#settle(state, options, started, 'engine') as Decision;
       } catch (error) {
         decision = this.#denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
       }
-      return this.#finish(state, decision, options, hold);
+      return this.#finish(state, decision, options, seq);
     }
-    return this.#decideLater(state, options, started, hold);
+    return this.#decideLater(state, options, started, seq);
   }
 
-  async #decideLater(state: ConnectionState, options: DecideOptions, started: number, hold: boolean): Promise<Decision> {
-    let decision: Decision;
-    try {
-      decision = await this.#evaluate(state, options, started);
-    } catch (error) {
-      decision = this.#denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
-    }
-    return this.#finish(state, decision, options, hold);
-  }
-
-  #finish(state: ConnectionState, decision: Decision, options: DecideOptions, hold: boolean): Decision {
-    this.#conclude(state, decision, options);
-    if (hold && decision.allow) state.subject.release(HOLD_DECISION);
-    return decision;
-  }
-
-  async #evaluate(state: ConnectionState, options: DecideOptions, started: number): Promise<Decision> {
-    const { subject } = state;
-    const { trigger } = options;
+  async #decideLater(state: ConnectionState, options: DecideOptions, started: number, seq: number): Promise<Decision> {
     let source: DecisionSource = 'engine';
     if (options.fresh) {
       try {
-        await subject.requestFresh(options.timeout ?? this.#schedule.timeout);
+        await state.subject.requestFresh(options.timeout ?? this.#schedule.timeout);
         state.reauthCount++;
       } catch (error) {
         const code = (error as { code?: string }).code;
         const fallback = options.fallback ?? this.#schedule.fallback;
         if (code !== 'ERR_CTLS_FRESH_UNSUPPORTED' || fallback === 'deny') {
-          return this.#denial(trigger, freshFailureReason(error as Error & { code?: string; verifyError?: string }), 'engine', started, undefined, error as Error);
+          const reason = freshFailureReason(error as Error & { code?: string; verifyError?: string });
+          return this.#finish(state, this.#denial(options.trigger, reason, 'engine', started, undefined, error as Error), options, seq);
         }
         source = 'fallback';
       }
     }
-    return this.#settle(state, options, started, source);
+    let decision: Decision;
+    for (;;) {
+      const stamp = this.#stamp(state);
+      try {
+        decision = await this.#settle(state, options, started, source);
+      } catch (error) {
+        decision = this.#denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
+      }
+      if (state.subject.destroyed || this.#stillHolds(state, stamp)) break;
+      // The trust, the policy or the certificate changed while the policy was deciding: its
+      // answer is about inputs that are gone. Decide again, holding data meanwhile.
+      const pending = state.pending.find((entry) => entry.seq === seq);
+      if (pending !== undefined && !pending.held) {
+        pending.held = true;
+        state.subject.hold(holdKey(seq));
+      }
+    }
+    return this.#finish(state, decision, options, seq);
+  }
+
+  #stamp(state: ConnectionState): Stamp {
+    const trust = state.subject.trust;
+    return { trust, trustGeneration: trust.trustGeneration, policyGeneration: this.#policyGeneration, certificateEpoch: state.subject.certificateEpoch };
+  }
+
+  #stillHolds(state: ConnectionState, stamp: Stamp): boolean {
+    const trust = state.subject.trust;
+    return (
+      stamp.trust === trust &&
+      stamp.trustGeneration === trust.trustGeneration &&
+      stamp.policyGeneration === this.#policyGeneration &&
+      stamp.certificateEpoch === state.subject.certificateEpoch
+    );
+  }
+
+  /**
+   * Concludes a decision in the order decisions were started: an allow that finishes after a newer
+   * decision concluded answers its caller but changes nothing; a denial always applies.
+   */
+  #finish(state: ConnectionState, decision: Decision, options: DecideOptions, seq: number): Decision {
+    const superseded = seq < state.concluded;
+    if (!superseded || !decision.allow) {
+      state.concluded = Math.max(state.concluded, seq);
+      this.#conclude(state, decision, options);
+    }
+    if (decision.allow || state.subject.destroyed) state.subject.release(holdKey(seq));
+    return decision;
   }
 
   /** Verification, then the policy if there is one: a Decision, or a promise of one for a policy. */
@@ -307,6 +440,7 @@ export class Authorizer extends EventEmitter {
     const { trigger } = options;
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started);
 
+    const trust = subject.trust;
     const chain = subject.peerChain();
     const leaf = chain[0];
     const now = this.scheduler.now();
@@ -317,9 +451,9 @@ export class Authorizer extends EventEmitter {
     if (!verdict.ok && verdict.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && chain.length === 1 && subject.kind === 'attached') {
       this.#warnLoneLeaf();
     }
-    const stale = this.trust.staleCrls(now);
+    const stale = trust.staleCrls(now);
     if (stale.length > 0) {
-      if (this.trust.revocation === 'strict') return this.#denial(trigger, 'crl-stale', 'verification', started, leaf);
+      if (trust.revocation === 'strict') return this.#denial(trigger, 'crl-stale', 'verification', started, leaf);
       this.#warnStale(stale.map((crl) => `${crl.issuer}@${crl.nextUpdate}`));
     }
     if (leaf !== undefined && !verdict.ok && this.#requireVerified) {
@@ -327,27 +461,48 @@ export class Authorizer extends EventEmitter {
     }
 
     const policy = this.#policy;
-    // The input is built only for a policy to read: without one, a trust
-    // change re-deciding 10,000 connections spent a fifth of its time on it.
+    const context = state.context;
+    const token = state.token;
+    // The input is built only for a policy to read: without one, a trust change re-deciding
+    // thousands of connections would spend much of its time building inputs nobody reads.
     if (policy === undefined) {
       const verified = { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const };
-      return this.#decision(state, trigger, started, source, chain, verified);
+      return this.#decision(state, trigger, started, source, chain, token, verified);
     }
-    return evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now), { timeoutMs: this.#policyTimeout, now: () => this.scheduler.now() })
-      .then((answer) => this.#decision(state, trigger, started, source, chain, answer));
+    return evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now, context, token), {
+      timeoutMs: this.#policyTimeout,
+      now: () => this.scheduler.now(),
+    }).then((answer) => this.#decision(state, trigger, started, source, chain, token, answer));
   }
 
-  #decision(state: ConnectionState, trigger: Trigger, started: number, source: DecisionSource, chain: X509Certificate[], answer: PolicyAnswer): Decision {
+  #decision(
+    state: ConnectionState,
+    trigger: Trigger,
+    started: number,
+    source: DecisionSource,
+    chain: X509Certificate[],
+    token: Record<string, unknown> | undefined,
+    answer: PolicyAnswer,
+  ): Decision {
     const { subject } = state;
     const leaf = chain[0];
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started, leaf);
 
-    const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), tokenExpiry(state.token), this.#strictCrlHorizon());
+    const tokenExpiresAt = tokenExpiry(token);
+    const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), tokenExpiresAt, strictCrlHorizon(subject.trust));
+    let allow = answer.allow;
+    let reason = answer.reason;
+    if (allow && expiresAt <= this.scheduler.now()) {
+      // An allow that has lapsed on arrival (ttlMs: 0, an expiresAt in the past, an expired token)
+      // admits nothing: re-deciding it at once would only ask the policy again, forever.
+      allow = false;
+      reason = tokenExpiresAt <= expiresAt ? 'token-expired' : 'decision-expired';
+    }
     const decision: Decision = {
-      allow: answer.allow,
-      reason: answer.reason,
+      allow,
+      reason,
       trigger,
-      expiresAt,
+      expiresAt: allow ? expiresAt : -Infinity,
       source: source === 'fallback' ? 'fallback' : answer.source,
       durationMs: performance.now() - started,
     };
@@ -359,34 +514,48 @@ export class Authorizer extends EventEmitter {
     return decision;
   }
 
+  /**
+   * The chain's verdict against the connection's trust context as it is now. Reused verdicts (the
+   * exchange's own, or a cached one) count only while the context's trust generation is the one
+   * they were made under; the clock check runs every time.
+   */
   #verify(subject: AuthorizationSubject, chain: X509Certificate[], now: number): { ok: boolean; code?: string } {
-    // The exchange's own verdict (handshake or fresh certificate) was made
-    // against this very store moments ago; reuse it once.
-    const exchange = subject.exchangeVerdict();
+    const trust = subject.trust;
     const validity = validityVerdict(chain, now);
-    if (exchange !== null) return exchange.ok ? validity : exchange;
+    // OpenSSL's own verdict from the handshake or the last fresh exchange, while nothing it
+    // depended on has changed: the same context at the same generation, the same certificate.
+    const exchange = subject.exchangeVerdict();
+    if (exchange !== null && exchange.trust === trust && exchange.generation === trust.trustGeneration && exchange.epoch === subject.certificateEpoch) {
+      return exchange.ok ? validity : exchange;
+    }
     if (!validity.ok) return validity;
-    const leaf = chain[0]!;
-    const key = `${leaf.fingerprint256}/${chain.length}`;
+    // Every certificate of the presented chain is in the key: the same leaf under another
+    // intermediate (cross-signed, or revoked) is another question.
+    let key = '';
+    for (const certificate of chain) key += certificate.fingerprint256;
     const cached = this.#verifyCache.get(key);
-    // The store may also change behind our back (app code calling
-    // server.secureContext.setCrl directly): a verdict about an older store is no verdict.
-    const store = this.trust.crls;
-    if (cached !== undefined && cached.generation === this.#trustGeneration && cached.store === store && now - cached.at < VERIFY_CACHE_MS) {
+    if (cached !== undefined && cached.trust === trust && cached.generation === trust.trustGeneration && now - cached.at < VERIFY_CACHE_MS) {
       return cached;
     }
-    const outcome = this.trust.verifyChain(chain, subject.isServer ? 'sslclient' : 'sslserver');
-    const entry: VerifyCacheEntry = { ok: outcome.ok, at: now, generation: this.#trustGeneration, store };
+    const outcome = trust.verifyChain(chain, subject.isServer ? 'sslclient' : 'sslserver');
+    const entry: VerifyCacheEntry = { ok: outcome.ok, at: now, trust, generation: trust.trustGeneration };
     if (outcome.code !== undefined) entry.code = outcome.code;
+    if (this.#verifyCache.size >= VERIFY_CACHE_ENTRIES) this.#verifyCache.clear();
     this.#verifyCache.set(key, entry);
-    if (this.#verifyCache.size > 10_000) this.#verifyCache.clear();
     return entry;
   }
 
-  #input(state: ConnectionState, trigger: Trigger, chain: X509Certificate[], verdict: { ok: boolean; code?: string }, now: number): AuthorizationInput {
-    // Not `{ ...info, ageMs, reauthCount }`: on Node 20 that costs over a microsecond and leaves a
-    // dictionary-mode object (see connectionInfo in http.ts).
-    // subject.info() builds a fresh object each call, so it is extended in place.
+  #input(
+    state: ConnectionState,
+    trigger: Trigger,
+    chain: X509Certificate[],
+    verdict: { ok: boolean; code?: string },
+    now: number,
+    context: Record<string, unknown>,
+    token: Record<string, unknown> | undefined,
+  ): AuthorizationInput {
+    // subject.info() builds a fresh object each call, so it is extended in place rather than
+    // spread (see the note on object spread in http.ts).
     const connection = state.subject.info() as ConnectionInfo;
     connection.ageMs = now - state.subject.createdAt;
     connection.reauthCount = state.reauthCount;
@@ -394,11 +563,11 @@ export class Authorizer extends EventEmitter {
       trigger,
       peer: { chain, verified: verdict.ok },
       connection,
-      context: state.context,
+      context,
     };
     if (chain[0] !== undefined) input.peer.certificate = chain[0];
     if (!verdict.ok && verdict.code !== undefined) input.peer.verifyError = verdict.code;
-    if (state.token !== undefined) input.token = state.token;
+    if (token !== undefined) input.token = token;
     return input;
   }
 
@@ -483,13 +652,6 @@ export class Authorizer extends EventEmitter {
     this.#states.delete(socket);
   }
 
-  #strictCrlHorizon(): number {
-    if (this.trust.revocation !== 'strict') return Infinity;
-    let horizon = Infinity;
-    for (const crl of this.trust.crls) if (crl.nextUpdate !== null) horizon = Math.min(horizon, crl.nextUpdate);
-    return horizon;
-  }
-
   /** Once per authorizer: the likely cause is node hiding the presented intermediates, and the fix is an option. */
   #warnLoneLeaf(): void {
     if (this.#loneLeafWarned) return;
@@ -563,6 +725,18 @@ function validityVerdict(chain: X509Certificate[], now: number): { ok: boolean; 
     if (now < notBefore) return { ok: false, code: 'CERT_NOT_YET_VALID' };
   }
   return { ok: true };
+}
+
+/** In strict revocation mode a decision lapses when the first CRL it relied on goes stale. */
+function strictCrlHorizon(trust: SecureContext): number {
+  if (trust.revocation !== 'strict') return Infinity;
+  let horizon = Infinity;
+  for (const crl of trust.crls) if (crl.nextUpdate !== null) horizon = Math.min(horizon, crl.nextUpdate);
+  return horizon;
+}
+
+function holdKey(seq: number): string {
+  return `decision:${seq}`;
 }
 
 function chainNotAfter(chain: X509Certificate[]): number {

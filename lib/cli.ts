@@ -9,8 +9,8 @@ import { join } from 'node:path';
 const USAGE = `Usage: continuous-tls <command> [options]
 
 Commands:
-  pdp --policies <dir> [--port N] [--host H]   AuthZEN decision endpoint over Cedar policies (hot reload)
-  demo [options]                               run the continuous-authorization demo
+  pdp --policies <dir> [--token-file F | --ca F …]   AuthZEN decision endpoint over Cedar policies (hot reload)
+  demo [options]                                   run the continuous-authorization demo
 
 Run "continuous-tls <command> --help" for a command's options.
 `;

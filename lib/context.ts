@@ -64,6 +64,8 @@ export class SecureContext {
   #crlInfo: CrlInfo[] = [];
   #revocation: RevocationMode;
   #usesDefaultRoots: boolean;
+  #trustGeneration = 0;
+  #trustListeners = new Set<() => void>();
 
   constructor(options: SecureContextOptions = {}, isServer = false) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
@@ -80,7 +82,10 @@ export class SecureContext {
     this.#configureSessions(options);
   }
 
-  /** Replace the trusted CAs; new verifications (and revalidations) use them at once. */
+  /**
+   * Replace the trusted CAs; new verifications (and revalidations) use them at once, and every
+   * engine deciding connections served with this context re-decides them.
+   */
   setCa(ca: PemInput | undefined): void {
     const previous = this.#ca;
     this.#ca = pemBuffer('ca', ca);
@@ -91,9 +96,10 @@ export class SecureContext {
       this.#ca = previous;
       throw error;
     }
+    this.#trustChanged();
   }
 
-  /** Replace the CRLs; new verifications (and revalidations) use them at once. */
+  /** Replace the CRLs; like setCa(), live connections served with this context are re-decided. */
   setCrl(crl: PemInput | undefined): void {
     const previous = this.#crl;
     this.#crl = pemBuffer('crl', crl);
@@ -103,11 +109,32 @@ export class SecureContext {
       this.#crl = previous;
       throw error;
     }
+    this.#trustChanged();
   }
 
   setRevocation(mode: RevocationMode): void {
     this.#revocation = parseRevocation(mode);
     this.#applyTrust();
+    this.#trustChanged();
+  }
+
+  /**
+   * Counts trust changes (CA, CRL, revocation mode). A verdict about a chain names the generation
+   * it was made under and is reused only while the generation is still the current one.
+   */
+  get trustGeneration(): number {
+    return this.#trustGeneration;
+  }
+
+  /** Calls `listener` synchronously after every trust change; returns the unsubscribe function. */
+  onTrustChange(listener: () => void): () => void {
+    this.#trustListeners.add(listener);
+    return () => this.#trustListeners.delete(listener);
+  }
+
+  #trustChanged(): void {
+    this.#trustGeneration++;
+    for (const listener of [...this.#trustListeners]) listener();
   }
 
   get revocation(): RevocationMode {
@@ -119,9 +146,9 @@ export class SecureContext {
     return this.#crlInfo;
   }
 
-  /** CRLs whose nextUpdate has passed at `now` (RFC 5280 section 5.1.2.5). */
+  /** CRLs whose nextUpdate has come at `now` (RFC 5280 section 5.1.2.5): a decision relying on one lapses then. */
   staleCrls(now = Date.now()): CrlInfo[] {
-    return this.#crlInfo.filter((crl) => crl.nextUpdate !== null && crl.nextUpdate < now);
+    return this.#crlInfo.filter((crl) => crl.nextUpdate !== null && crl.nextUpdate <= now);
   }
 
   /**
@@ -164,13 +191,16 @@ export class SecureContext {
 
   #applyTrust(): void {
     const ca = this.#usesDefaultRoots ? Buffer.from(tls.rootCertificates.join('\n')) : this.#ca;
-    const info = this.#crl === undefined ? [] : parseCrl(this.#crl);
+    const crl = this.#crl;
+    let facts: Array<Omit<CrlInfo, 'revoked'>> = [];
     // The addon says which input ('ca' or 'crl') it could not parse.
     wrapPemErrors(
-      () => this[kHandle].setTrust(ca, this.#crl, { crlCheckAll: false, allowStaleCrl: this.#revocation === 'best-effort' }),
+      // With CRLs configured every certificate of the chain is checked, intermediates included,
+      // as node:tls does: a revoked intermediate CA revokes everything under it (RFC 5280 6.3).
+      () => (facts = this[kHandle].setTrust(ca, crl, { crlCheckAll: true, allowStaleCrl: this.#revocation === 'best-effort' })),
       (which) => which,
     );
-    this.#crlInfo = info;
+    this.#crlInfo = crl === undefined ? [] : withLazySerials(crl, facts);
   }
 
   #configureVersions(options: SecureContextOptions): void {
@@ -276,12 +306,21 @@ export function alpnWire(protocols: ReadonlyArray<string> | Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-function parseCrl(pem: Buffer): CrlInfo[] {
-  try {
-    return native.crlInfo(pem);
-  } catch (error) {
-    throw asPemError(error, () => 'crl');
-  }
+/**
+ * Adds `revoked` to the facts of the CRLs in `pem`, read from the PEM only
+ * when somebody asks: a CRL may list millions of serials, which as JS strings
+ * would cost more time and memory than OpenSSL's own copy. Revocation is
+ * enforced by OpenSSL's store, never from this list.
+ */
+function withLazySerials(pem: Buffer, facts: Array<Omit<CrlInfo, 'revoked'>>): CrlInfo[] {
+  let serials: string[][] | null = null;
+  return facts.map((crl, index) => Object.defineProperty({ ...crl } as CrlInfo, 'revoked', {
+    enumerable: true,
+    get(): string[] {
+      serials ??= native.crlInfo(pem, true).map((full) => full.revoked);
+      return serials[index] ?? [];
+    },
+  }));
 }
 
 type NativeError = Error & { code?: string; reason?: string; library?: string; opensslCode?: number; option?: string };

@@ -73,7 +73,7 @@ export async function runDemo(argv: string[] = []): Promise<number> {
     key: serverIdentity.key,
     cert: serverIdentity.chain,
     ca: ca.rootCert,
-    crl: await ca.crl({ nextUpdateMs: 60_000 }),
+    crl: await ca.crls({ nextUpdateMs: 60_000 }),
     requestCert: true,
     minVersion: 'TLSv1.3',
     // Only our demo clients, and only for 10 s at a time without a re-check.
@@ -181,7 +181,7 @@ async function rotatingClientStory(
 
   // Revoke the certificate in use right now and publish a new CRL.
   ca.revoke(identity.serial);
-  const crl = await ca.crl({ nextUpdateMs: 60_000 });
+  const crl = await ca.crls({ nextUpdateMs: 60_000 });
   timeline.log('ca', `revoked serial ${identity.serial.slice(0, 8)} and published a new CRL`);
   const closed = new Promise<number>((resolve) => client.once('close', () => resolve(performance.now())));
   const swapAt = performance.now();

@@ -88,9 +88,9 @@ export class TokenVerifier {
     let loaded: { jose: typeof Jose; key: GetKey };
     try {
       loaded = await (this.#key ??= this.#loadKey());
-    } catch (err) {
+    } catch {
       this.#key = undefined;
-      return { status: 'unavailable', description: `token keys unavailable: ${(err as Error).message}` };
+      return { status: 'unavailable', description: 'token keys unavailable' };
     }
     try {
       const { payload } = await loaded.jose.jwtVerify(token, loaded.key as Jose.JWTVerifyGetKey, this.#verifyOptions());
@@ -98,10 +98,13 @@ export class TokenVerifier {
       return { status: 'valid', claims: payload as Record<string, unknown> };
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
-      if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return { status: 'invalid', description: (err as Error).message };
-      const fault = TOKEN_FAULTS[code];
-      if (fault !== undefined) return { status: 'invalid', description: fault };
-      return { status: 'unavailable', description: `token could not be verified: ${(err as Error).message}` };
+      // Only fetching a JWKS can fail on our side; with local keys every failure is the token's
+      // (jose throws a plain TypeError for an `alg` the key type cannot do). The client is told
+      // what is wrong with its token, never how the server's keys look (RFC 6750 §3.1).
+      const tokenFault = TOKEN_FAULTS[code] !== undefined || code.startsWith('ERR_JWT_') || code.startsWith('ERR_JWS_');
+      if (this.#options.jwksUrl !== undefined && !tokenFault) return { status: 'unavailable', description: 'token keys unavailable' };
+      if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return { status: 'invalid', description: claimFault(err) };
+      return { status: 'invalid', description: TOKEN_FAULTS[code] ?? 'invalid token' };
     }
   }
 
@@ -137,6 +140,12 @@ export class TokenVerifier {
     }
     return { jose, key: keys as GetKey };
   }
+}
+
+/** jose names the claim that failed (`"iss" claim check failed`): say which, not the expected value. */
+function claimFault(err: unknown): string {
+  const claim = (err as { claim?: unknown }).claim;
+  return typeof claim === 'string' && /^[a-z_]{1,32}$/i.test(claim) ? `"${claim}" claim check failed` : 'claim check failed';
 }
 
 function bearerToken(header: string | undefined): string | undefined {

@@ -13,17 +13,16 @@
  * - allowed -> the handler runs, with the decision on `req.authorization`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { X509Certificate } from 'node:crypto';
-import { TLSSocket } from 'node:tls';
 import { ctlsError, invalidOption } from './errors.js';
-import { DecisionCache, cached } from './policy/cache.js';
+import { DecisionCache, cached, factsReadBy } from './policy/cache.js';
 import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from './policy/evaluate.js';
-import { notAfter } from './policy/facts.js';
-import { peerLeaf } from './node-peer.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from './types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './http-token.js';
+import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES, type PathRules } from './http-path.js';
+import { peerIdentity, type PeerSocket } from './http-peer.js';
 
 export type { JwtOptions } from './http-token.js';
+export type { PathRules } from './http-path.js';
 
 /**
  * A policy asks for step-up by denying with `obligations: { stepUp: StepUpObligation }`.
@@ -47,18 +46,24 @@ export interface RequestAuthorization extends Decision {
 export interface AuthorizeRequestOptions {
   policy: Policy;
   /**
-   * Decision cache. Default: a new DecisionCache, unless a `context` hook is given (its signals are
-   * not in the default cache key: pass a cache with your own `key`, or nothing to stay uncached).
-   * `false`: never cache.
+   * Decision cache. Default: a new DecisionCache when the policy declares the facts it reads
+   * (`factsRead()`, as Cedar policies do), so the key covers them; none for a policy that does not
+   * (a plain function may read anything, down to the connection's age). `false`: never cache.
    */
   cache?: DecisionCache | false;
   jwt?: JwtOptions;
   /** App signals for the policy (risk score, device …): becomes `input.context`. */
   context?: (req: IncomingMessage) => Record<string, unknown> | Promise<Record<string, unknown>>;
-  /** Default: the HTTP method. */
+  /** Default: the HTTP method, HEAD read as GET (routers run GET handlers for HEAD). */
   action?: (req: IncomingMessage) => string;
-  /** Default: the request path without the query string, as sent (not percent-decoded). */
+  /** Default: `input.request.path`, the canonical path the router routes (see http-path.ts). */
   resource?: (req: IncomingMessage) => string;
+  /**
+   * How the router matches paths, for the canonical request path. Default: read from the Express
+   * app's settings or the Fastify instance's options; `new URL()` semantics for node(). Set it when
+   * a mounted express.Router() has other `caseSensitive` / `strict` settings than its app.
+   */
+  paths?: Partial<PathRules>;
   /** Policy timeout, default 200 ms. */
   timeoutMs?: number;
   /** Audit hook, called for every decision (allowed or not). */
@@ -77,6 +82,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /** The part of a Fastify instance the plugin uses (fastify stays an optional peer of this library). */
 interface FastifyInstanceLike {
+  initialConfig?: Record<string, unknown> & { routerOptions?: Record<string, unknown> };
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   decorateRequest(name: string, value: unknown): unknown;
   hasRequestDecorator(name: string): boolean;
@@ -91,7 +97,8 @@ interface FastifyReplyLike {
 export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts?: unknown) => Promise<void>;
 
 export interface RequestAuthorizer {
-  authorize(req: IncomingMessage): Promise<RequestOutcome>;
+  /** Authorizes one request; `rules` says how the router matches paths (default: node's URL parser). */
+  authorize(req: IncomingMessage, rules?: PathRules): Promise<RequestOutcome>;
   /** Wraps a node:http(s) request handler. */
   node(handler: Handler): (req: IncomingMessage, res: ServerResponse) => void;
   /** Express middleware. */
@@ -105,38 +112,53 @@ const PROBLEM = 'application/problem+json';
 
 export function authorizeRequest(options: AuthorizeRequestOptions): RequestAuthorizer {
   const o = checkOptions(options);
-  const cache = o.cache === false ? undefined : o.cache ?? (o.context === undefined ? new DecisionCache() : undefined);
+  const cache = o.cache === false ? undefined : o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined);
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
   const timeoutMs = o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS;
+  const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
 
-  async function authorize(req: IncomingMessage): Promise<RequestOutcome> {
+  async function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
+    // The resource is the path the router will route, or the request is refused (see http-path.ts).
+    const target = canonicalPath(requestTarget(req), rules);
+    if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
     const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
     if (token?.status === 'invalid') return tokenChallenge(token.description, o.realm);
     if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);
 
     const socket = req.socket as PeerSocket;
-    const certificate = socket instanceof TLSSocket ? peerLeaf(socket) : socket.getPeerX509Certificate?.();
-    const verified = socket.authorized === true;
+    // The certificate of the handshake in force now, verified by that handshake (see http-peer.ts).
+    const peer = peerIdentity(socket);
+    const { certificate, verified } = peer;
     const input: AuthorizationInput = {
       trigger: 'request',
       peer: { chain: certificate ? [certificate] : [], verified },
       connection: connectionInfo(socket),
-      request: { method: req.method ?? 'GET', path: pathOf(req), headers: req.headers },
+      // HEAD is GET without the body (RFC 9110 §9.3.2), and routers run the GET handler for it.
+      request: { method: req.method === 'HEAD' ? 'GET' : req.method ?? 'GET', path: target.path, headers: req.headers },
       context: {},
     };
     if (certificate) input.peer.certificate = certificate;
-    if (!verified && typeof socket.authorizationError === 'string') input.peer.verifyError = socket.authorizationError;
+    if (peer.verifyError !== undefined) input.peer.verifyError = peer.verifyError;
     if (token?.status === 'valid') input.token = token.claims;
     if (o.action) input.action = o.action(req);
     if (o.resource) input.resource = o.resource(req);
 
     let decision: Decision;
+    const now = Date.now();
     if (certificate && !verified) {
       // A presented certificate that did not verify denies before any policy runs (as on connections).
-      decision = { allow: false, reason: `certificate-unverified: ${input.peer.verifyError ?? 'unknown'}`, trigger: 'request', expiresAt: Infinity, source: 'verification', certificate, durationMs: 0 };
+      decision = denied(`certificate-unverified: ${input.peer.verifyError ?? 'unknown'}`, certificate);
+    } else if (certificate && !(now >= peer.notBefore && now < peer.notAfter)) {
+      // node checks validity once, at the handshake; a keep-alive connection outlives it.
+      decision = denied('certificate-expired', certificate);
     } else {
-      decision = await decide(input, req);
+      decision = await decide(input, req, peer.notAfter);
+      // Credentials that lapsed while the policy ran, or a cached answer past its expiry, deny.
+      const at = Date.now();
+      if (decision.allow && (!(Math.min(peer.notAfter, tokenExpiry(input)) > at) || (decision.source === 'cache' && !(decision.expiresAt > at)))) {
+        decision = denied('decision-expired', certificate, decision.source);
+      }
     }
     if (o.onDecision) {
       try {
@@ -156,7 +178,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
     return problem(403, 'Forbidden', decision.reason, {}, decision);
   }
 
-  async function decide(input: AuthorizationInput, req: IncomingMessage): Promise<Decision> {
+  async function decide(input: AuthorizationInput, req: IncomingMessage, chainNotAfter: number): Promise<Decision> {
     if (o.context) {
       try {
         const ctx = await o.context(req);
@@ -173,7 +195,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
       allow: d.allow,
       reason: d.reason,
       trigger: 'request',
-      expiresAt: Math.min(d.expiresAt, credentialsExpiry(input)),
+      expiresAt: Math.min(d.expiresAt, chainNotAfter, tokenExpiry(input)),
       source: d.source,
       durationMs: d.durationMs,
     };
@@ -184,8 +206,9 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
 
   const fastify = async function continuousTlsAuthorize(instance: FastifyInstanceLike): Promise<void> {
     if (!instance.hasRequestDecorator('authorization')) instance.decorateRequest('authorization', null);
+    const rules = withPaths(fastifyRules(instance), o.paths);
     instance.addHook('onRequest', async (request, reply) => {
-      const outcome = await authorize(request.raw);
+      const outcome = await authorize(request.raw, rules);
       if (outcome.allowed) {
         request.authorization = outcome.authorization;
         (request.raw as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
@@ -213,7 +236,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
     },
     express() {
       return (req, res, next) => {
-        authorize(req).then((outcome) => {
+        authorize(req, withPaths(expressRules(req), o.paths)).then((outcome) => {
           if (!outcome.allowed) return sendOutcome(res, outcome);
           (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
           next();
@@ -223,18 +246,6 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
     fastify,
     cache,
   };
-}
-
-interface PeerSocket {
-  getPeerX509Certificate?(): X509Certificate | undefined;
-  authorized?: boolean;
-  authorizationError?: string | Error;
-  remoteAddress?: string;
-  servername?: string | false;
-  alpnProtocol?: string | false;
-  getProtocol?(): string | null;
-  getCipher?(): { name: string } | undefined;
-  reauthCount?: number;
 }
 
 /** Connection facts that do not change per request, memoized per socket. */
@@ -264,18 +275,50 @@ function connectionInfo(socket: PeerSocket): ConnectionInfo {
   return connection;
 }
 
-function pathOf(req: IncomingMessage): string {
+function requestTarget(req: IncomingMessage): string {
   // Express rewrites req.url inside mounted routers; originalUrl is what the client asked for.
-  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
 }
 
-function credentialsExpiry(input: AuthorizationInput): number {
-  let at = input.peer.certificate ? notAfter(input.peer.certificate) : Infinity;
+function tokenExpiry(input: AuthorizationInput): number {
   const exp = input.token?.['exp'];
-  if (typeof exp === 'number' && exp * 1000 < at) at = exp * 1000;
-  return at;
+  return typeof exp === 'number' ? exp * 1000 : Infinity;
+}
+
+function denied(reason: string, certificate: Decision['certificate'], source: Decision['source'] = 'verification'): Decision {
+  const decision: Decision = { allow: false, reason, trigger: 'request', expiresAt: Infinity, source, durationMs: 0 };
+  if (certificate) decision.certificate = certificate;
+  return decision;
+}
+
+function withPaths(base: Readonly<PathRules>, overrides: Partial<PathRules> | undefined): Readonly<PathRules> {
+  return overrides === undefined ? base : Object.freeze({ ...base, ...overrides });
+}
+
+const EXPRESS_STRICT: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, ignoreTrailingSlash: false });
+const EXPRESS_CASED: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, caseSensitive: true });
+const EXPRESS_CASED_STRICT: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, caseSensitive: true, ignoreTrailingSlash: false });
+
+/** The app's `case sensitive routing` and `strict routing` settings (both off by default). */
+function expressRules(req: IncomingMessage): Readonly<PathRules> {
+  const app = (req as { app?: { get?: (name: string) => unknown } }).app;
+  const cased = app?.get?.('case sensitive routing') === true;
+  const strict = app?.get?.('strict routing') === true;
+  return cased ? (strict ? EXPRESS_CASED_STRICT : EXPRESS_CASED) : (strict ? EXPRESS_STRICT : EXPRESS_PATH_RULES);
+}
+
+/** Fastify 5 keeps router options in `routerOptions` (older 5.x: at the top level). */
+function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
+  const config = instance.initialConfig;
+  const router = config?.routerOptions ?? config;
+  if (router === undefined) return FASTIFY_PATH_RULES;
+  const flag = (name: string, fallback: boolean): boolean => (typeof router[name] === 'boolean' ? router[name] as boolean : fallback);
+  return Object.freeze({
+    caseSensitive: flag('caseSensitive', FASTIFY_PATH_RULES.caseSensitive),
+    ignoreTrailingSlash: flag('ignoreTrailingSlash', FASTIFY_PATH_RULES.ignoreTrailingSlash),
+    mergeSlashes: flag('ignoreDuplicateSlashes', FASTIFY_PATH_RULES.mergeSlashes),
+    semicolonDelimiter: flag('useSemicolonDelimiter', FASTIFY_PATH_RULES.semicolonDelimiter),
+  });
 }
 
 /** RFC 6750 §3: the Bearer challenge with error="invalid_token". */
@@ -339,5 +382,12 @@ function checkOptions(o: AuthorizeRequestOptions): AuthorizeRequestOptions {
   }
   if (o.timeoutMs !== undefined && (typeof o.timeoutMs !== 'number' || !(o.timeoutMs > 0))) throw invalidOption('timeoutMs', 'a positive number', o.timeoutMs);
   if (o.realm !== undefined && typeof o.realm !== 'string') throw invalidOption('realm', 'a string', o.realm);
+  if (o.paths !== undefined) {
+    if (o.paths === null || typeof o.paths !== 'object') throw invalidOption('paths', 'an object', o.paths);
+    for (const [k, v] of Object.entries(o.paths)) {
+      if (!['caseSensitive', 'ignoreTrailingSlash', 'mergeSlashes', 'semicolonDelimiter'].includes(k)) throw invalidOption(`paths.${k}`, 'not set (unknown option)', v);
+      if (typeof v !== 'boolean') throw invalidOption(`paths.${k}`, 'a boolean', v);
+    }
+  }
   return o;
 }

@@ -14,7 +14,8 @@ export interface NativeVerifyResult {
 
 export interface NativeSecureContext {
   addIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
-  setTrust(ca: Buffer | undefined, crl: Buffer | undefined, flags: { crlCheckAll: boolean; allowStaleCrl: boolean }): void;
+  /** Returns the facts of the CRLs now in force (no serials: see CrlInfo.revoked). */
+  setTrust(ca: Buffer | undefined, crl: Buffer | undefined, flags: { crlCheckAll: boolean; allowStaleCrl: boolean }): Array<Omit<CrlInfo, 'revoked'>>;
   setVersions(min: number, max: number): void;
   setCiphers(list: string): void;
   setCiphersuites(list: string): void;
@@ -51,6 +52,8 @@ export interface NativeTlsConnection {
   cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;
   write(data: Buffer | Buffer[], out?: Buffer): WriteResult;
   shutdown(): Buffer | null;
+  /** A fatal alert with this description (RFC 8446 section 6.2), or null where none can be sent. */
+  sendFatalAlert(description: number): Buffer | null;
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
@@ -68,7 +71,10 @@ export interface CrlInfo {
   issuer: string;
   lastUpdate: number;
   nextUpdate: number | null;
-  revoked: string[];
+  /** How many serials the CRL lists. */
+  revokedCount: number;
+  /** The serials it lists, upper-case hex (read from the CRL on first access). */
+  readonly revoked: string[];
 }
 
 interface NativeModule {
@@ -86,7 +92,8 @@ interface NativeModule {
       session?: Buffer;
     },
   ) => NativeTlsConnection;
-  crlInfo(pem: Buffer): CrlInfo[];
+  crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
+  crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
   versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;
   events: {
     handshakeDone: number;

@@ -7,19 +7,33 @@
  * - POST /access/v1/evaluation   Access Evaluation API: {subject, action, resource, context} -> {decision, context}
  * - POST /access/v1/evaluations  Access Evaluations API: defaults + `evaluations` array -> {evaluations: [...]}
  * - GET  /.well-known/authzen-configuration  PDP metadata
+ * - GET  /healthz, /readyz  probes, the only endpoints answered without authentication
+ * Callers authenticate with a bearer token (RFC 6750) and/or a client certificate; open mode must be
+ * asked for (insecureOpen). Errors are RFC 9457 problem documents. One request's work is bounded
+ * (body bytes, evaluations, context values) and a batch yields to the event loop as it runs.
  * An AuthZEN request maps to Cedar as principal = <subject.type>::"<subject.id>", action =
  * Action::"<action.name>", resource = <resource.type>::"<resource.id>", context = context, the
  * inverse of the default client mapping in policy/http-pdp.ts, so embedded and remote agree.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ContinuousTlsError, invalidOption } from './errors.js';
-import { CedarPolicy, type CedarRequest } from './policy/cedar.js';
+import { CedarPolicy, PreparedCedarContext, type CedarRequest } from './policy/cedar.js';
 import { formatDiagnostic } from './policy/cedar-values.js';
-import type { AuthzenRequest } from './policy/http-pdp.js';
+
+export interface PdpLimits {
+  /** Request body bytes; more is answered 413. Default 256 KiB. */
+  maxBodyBytes?: number;
+  /** Evaluations in one Access Evaluations request; more is answered 413. Default 1000. */
+  maxEvaluations?: number;
+  /** Values (scalars, sets, records) in one context; more is answered 400. Default 4096. */
+  maxContextValues?: number;
+}
 
 export interface PdpServerOptions {
   /** Directory of *.cedar files (plus optional entities.json and schema.cedarschema[.json]). */
@@ -32,6 +46,17 @@ export interface PdpServerOptions {
   watch?: boolean;
   /** Serve HTTPS; with `ca`, require and verify client certificates (mTLS). */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer };
+  /**
+   * Bearer tokens (RFC 6750), at least 16 characters each: a caller must send
+   * `Authorization: Bearer <one of them>`. With `tls.ca` too, a caller needs both.
+   */
+  tokens?: string[];
+  /**
+   * Serve without authentication: anyone who reaches the port learns every decision and its
+   * reasons. Required when neither `tls.ca` nor `tokens` is given.
+   */
+  insecureOpen?: boolean;
+  limits?: PdpLimits;
   /** Where reloads and policy errors are reported. Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -46,17 +71,47 @@ export interface PdpServer {
 const EVALUATION = '/access/v1/evaluation';
 const EVALUATIONS = '/access/v1/evaluations';
 const METADATA = '/.well-known/authzen-configuration';
-const MAX_BODY_BYTES = 256 * 1024;
+const HEALTHZ = '/healthz';
+const READYZ = '/readyz';
 const SEMANTICS = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;
+const DEFAULT_LIMITS: Required<PdpLimits> = { maxBodyBytes: 256 * 1024, maxEvaluations: 1000, maxContextValues: 4096 };
+/** A batch gives the event loop back this often, so health checks and other callers are answered meanwhile. */
+const SLICE_MS = 5;
+const MIN_TOKEN_LENGTH = 16;
 
-class BadRequest extends Error {}
+/** An answer other than 200, as an RFC 9457 problem. */
+class Problem extends Error {
+  constructor(readonly status: number, readonly title: string, detail: string, readonly extra: Record<string, unknown> = {}) {
+    super(detail);
+  }
+}
+
+const badRequest = (detail: string, extra?: Record<string, unknown>): Problem => new Problem(400, 'invalid_request', detail, extra);
+
+interface Settings {
+  policy: CedarPolicy;
+  baseUrl: string;
+  limits: Required<PdpLimits>;
+  /** SHA-256 of each accepted token; undefined when tokens are not required. */
+  tokens: Buffer[] | undefined;
+}
 
 export async function startPdpServer(options: PdpServerOptions): Promise<PdpServer> {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  const { policies, port = 0, host = '127.0.0.1', watch = true, tls, log = () => {} } = options;
+  const { policies, port = 0, host = '127.0.0.1', watch = true, tls, tokens, insecureOpen = false, log = () => {} } = options;
   if (typeof policies !== 'string') throw invalidOption('policies', 'a directory path', policies);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer 0-65535', port);
   if (typeof host !== 'string') throw invalidOption('host', 'a string', host);
+  if (typeof insecureOpen !== 'boolean') throw invalidOption('insecureOpen', 'a boolean', insecureOpen);
+  if (tokens !== undefined && (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((x) => typeof x === 'string' && x.length >= MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(x)))) {
+    throw invalidOption('tokens', `a non-empty array of tokens of at least ${MIN_TOKEN_LENGTH} visible ASCII characters`, tokens);
+  }
+  const mtls = tls?.ca !== undefined;
+  // A decision point tells whoever asks what is allowed and why: it is closed unless told otherwise.
+  if (!mtls && tokens === undefined && !insecureOpen) {
+    throw invalidOption('tokens', 'given (or tls.ca for mTLS, or insecureOpen: true to serve without authentication)');
+  }
+  const limits = checkLimits(options.limits);
 
   const policy = new CedarPolicy({ dir: policies, watch, name: 'pdp' });
   policy.on('reload', (info) => log(`policies reloaded (version ${info.version}: ${info.sources.join(', ')})`));
@@ -65,28 +120,31 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
     log(`policies NOT reloaded, keeping version ${policy.version}:\n  ${detail}`);
   });
 
-  let baseUrl = '';
+  const settings: Settings = { policy, baseUrl: '', limits, tokens: tokens?.map(digest) };
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    handle(policy, baseUrl, req, res).catch((err: unknown) => {
+    handle(settings, req, res).catch((err: unknown) => {
       log(`internal error: ${String(err)}`);
-      if (!res.headersSent) send(res, 500, { error: 'server_error' });
+      if (!res.headersSent) problem(res, new Problem(500, 'server_error', 'internal error'));
       else res.destroy();
     });
   };
   const server = tls === undefined
     ? http.createServer(handler)
-    : https.createServer({ key: tls.key, cert: tls.cert, ...(tls.ca !== undefined && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, handler);
-  // Decision calls are small and frequent: keep connections open for reuse by callers' pools.
+    : https.createServer({ key: tls.key, cert: tls.cert, ...(mtls && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, handler);
+  // Decision calls are small and frequent: keep connections open for reuse by callers' pools, but
+  // bound how long one request may take to arrive.
   server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => { server.off('error', reject); resolve(); });
   });
   const address = server.address() as AddressInfo;
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  baseUrl = `${tls === undefined ? 'http' : 'https'}://${hostPart}:${address.port}`;
+  settings.baseUrl = `${tls === undefined ? 'http' : 'https'}://${hostPart}:${address.port}`;
   return {
-    url: baseUrl,
+    url: settings.baseUrl,
     policy,
     async close() {
       policy.close();
@@ -96,43 +154,88 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   };
 }
 
-async function handle(policy: CedarPolicy, baseUrl: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+function checkLimits(given: PdpLimits | undefined): Required<PdpLimits> {
+  if (given === undefined) return DEFAULT_LIMITS;
+  if (given === null || typeof given !== 'object') throw invalidOption('limits', 'an object', given);
+  const out = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof PdpLimits>) {
+    const v = given[key];
+    if (v === undefined) continue;
+    if (!Number.isSafeInteger(v) || v < 1) throw invalidOption(`limits.${key}`, 'a positive integer', v);
+    out[key] = v;
+  }
+  return out;
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/** RFC 6750 bearer check; digests have one length, so the comparison is constant-time. */
+function authorized(settings: Settings, req: http.IncomingMessage): boolean {
+  if (settings.tokens === undefined) return true;
+  const header = req.headers.authorization;
+  const m = typeof header === 'string' ? /^Bearer ([\x21-\x7e]+)$/i.exec(header) : null;
+  if (m === null) return false;
+  const given = digest(m[1]!);
+  let ok = false;
+  for (const accepted of settings.tokens) ok = timingSafeEqual(given, accepted) || ok;
+  return ok;
+}
+
+async function handle(settings: Settings, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // AuthZEN's HTTPS binding: echo the caller's X-Request-ID so it can correlate answers.
   const requestId = req.headers['x-request-id'];
   if (typeof requestId === 'string') res.setHeader('x-request-id', requestId);
   const path = (req.url ?? '/').split('?')[0];
-  if (path === METADATA) {
-    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' }, { allow: 'GET' });
-    return send(res, 200, {
-      policy_decision_point: baseUrl,
-      access_evaluation_endpoint: baseUrl + EVALUATION,
-      access_evaluations_endpoint: baseUrl + EVALUATIONS,
-    });
-  }
-  if (path !== EVALUATION && path !== EVALUATIONS) return send(res, 404, { error: 'not_found' });
-  if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed' }, { allow: 'POST' });
+  // Probes carry no credentials and learn nothing but liveness.
+  if (path === HEALTHZ) return send(res, 200, { status: 'ok' });
+  if (path === READYZ) return send(res, 200, { status: 'ready' });
   try {
-    const body = await readJson(req);
+    if (!authorized(settings, req)) {
+      throw new Problem(401, 'unauthorized', 'a bearer token is required', { headers: { 'www-authenticate': 'Bearer realm="continuous-tls pdp"' } });
+    }
+    if (path === METADATA) {
+      if (req.method !== 'GET') throw new Problem(405, 'method_not_allowed', 'use GET', { headers: { allow: 'GET' } });
+      return send(res, 200, {
+        policy_decision_point: settings.baseUrl,
+        access_evaluation_endpoint: settings.baseUrl + EVALUATION,
+        access_evaluations_endpoint: settings.baseUrl + EVALUATIONS,
+      });
+    }
+    if (path !== EVALUATION && path !== EVALUATIONS) throw new Problem(404, 'not_found', `no endpoint ${path}`);
+    if (req.method !== 'POST') throw new Problem(405, 'method_not_allowed', 'use POST', { headers: { allow: 'POST' } });
+    const body = await readJson(req, settings.limits.maxBodyBytes);
     if (path === EVALUATION || !Array.isArray(body['evaluations']) || body['evaluations'].length === 0) {
       // Access Evaluations API: without an evaluations array the batch endpoint answers like the single one.
-      return send(res, 200, decide(policy, parseRequest(body)));
+      const request = parseRequest(body);
+      return send(res, 200, decide(settings.policy, request, prepare(settings, request.context, 'context')));
     }
-    return send(res, 200, { evaluations: decideMany(policy, body) });
+    const evaluations = await decideMany(settings, body, res);
+    if (evaluations !== undefined) send(res, 200, { evaluations });
   } catch (err) {
-    if (err instanceof BadRequest) return send(res, 400, { error: 'invalid_request', error_description: err.message });
-    if (err instanceof ContinuousTlsError) return send(res, 500, { error: 'evaluation_failed', error_description: err.message });
+    if (err instanceof Problem) return problem(res, err);
+    if (err instanceof ContinuousTlsError) return problem(res, new Problem(503, 'evaluation_failed', err.message));
     throw err;
   }
 }
 
-function decide(policy: CedarPolicy, request: AuthzenRequest): { decision: boolean; context: Record<string, unknown> } {
-  const cedarRequest: CedarRequest = {
-    principal: { type: request.subject.type, id: request.subject.id },
-    action: { type: 'Action', id: request.action.name },
-    resource: { type: request.resource.type, id: request.resource.id },
-    context: request.context ?? {},
-  };
-  const answer = policy.authorize(cedarRequest);
+interface ParsedRequest {
+  principal: CedarRequest['principal'];
+  action: CedarRequest['action'];
+  resource: CedarRequest['resource'];
+  context: unknown;
+}
+
+function decide(policy: CedarPolicy, request: ParsedRequest, context: PreparedCedarContext): { decision: boolean; context: Record<string, unknown> } {
+  let answer;
+  try {
+    answer = policy.authorize({ principal: request.principal, action: request.action, resource: request.resource, context });
+  } catch (err) {
+    // Cedar refused this request (an invalid extension value, an unknown entity type …).
+    if (err instanceof ContinuousTlsError && err.code === 'ERR_CTLS_CEDAR_CONTEXT') throw badRequest(err.message, { code: err.code, path: (err as { path?: unknown }).path });
+    throw err;
+  }
   const verdict = answer.allow ? 'permit' : answer.policies.length > 0 ? 'forbid' : 'no permit';
   const errored = answer.errors.length > 0 ? ` (errored: ${answer.errors.join(', ')})` : '';
   return {
@@ -142,16 +245,57 @@ function decide(policy: CedarPolicy, request: AuthzenRequest): { decision: boole
   };
 }
 
-/** Access Evaluations API: top-level subject/action/resource/context are defaults that each evaluation may override. */
-function decideMany(policy: CedarPolicy, body: Record<string, unknown>): unknown[] {
+/** The context converted for Cedar; a value Cedar cannot hold exactly is the caller's error (400). */
+function prepare(settings: Settings, context: unknown, path: string): PreparedCedarContext {
+  try {
+    return settings.policy.prepareContext(context ?? {}, { maxValues: settings.limits.maxContextValues });
+  } catch (err) {
+    if (err instanceof ContinuousTlsError && err.code === 'ERR_CTLS_CEDAR_CONTEXT') {
+      const at = String((err as { path?: unknown }).path ?? 'context').replace(/^context/, path);
+      throw badRequest(err.message.replace(/^context/, path), { code: err.code, path: at });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Access Evaluations API: top-level subject/action/resource/context are defaults that each
+ * evaluation may override. The default context is converted once; an evaluation that is invalid
+ * on its own is denied alone, with the problem in its context. Resolves undefined when the caller
+ * went away in the middle.
+ */
+async function decideMany(settings: Settings, body: Record<string, unknown>, res: http.ServerResponse): Promise<unknown[] | undefined> {
   const options = body['options'] as { evaluations_semantic?: unknown } | undefined;
   const semantic = options?.evaluations_semantic ?? 'execute_all';
-  if (!SEMANTICS.includes(semantic as (typeof SEMANTICS)[number])) throw new BadRequest(`unsupported evaluations_semantic ${String(semantic)}`);
+  if (!SEMANTICS.includes(semantic as (typeof SEMANTICS)[number])) throw badRequest(`unsupported evaluations_semantic ${String(semantic)}`);
+  const items = body['evaluations'] as unknown[];
+  if (items.length > settings.limits.maxEvaluations) {
+    throw new Problem(413, 'too_many_evaluations', `more than ${settings.limits.maxEvaluations} evaluations in one request`);
+  }
+  const defaults = pick(body);
+  let shared: PreparedCedarContext | undefined;
   const out: unknown[] = [];
-  for (const item of body['evaluations'] as unknown[]) {
-    if (item === null || typeof item !== 'object') throw new BadRequest('each evaluation must be an object');
-    const merged = { ...pick(body), ...pick(item as Record<string, unknown>) };
-    const result = decide(policy, parseRequest(merged));
+  let slice = performance.now();
+  for (let i = 0; i < items.length; i++) {
+    if (performance.now() - slice > SLICE_MS) {
+      await yieldToLoop();
+      if (res.destroyed) return undefined;
+      slice = performance.now();
+    }
+    let result: { decision: boolean; context: Record<string, unknown> };
+    try {
+      const item = items[i];
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw badRequest('each evaluation must be an object');
+      const own = pick(item as Record<string, unknown>);
+      const request = parseRequest({ ...defaults, ...own });
+      const context = own['context'] !== undefined
+        ? prepare(settings, own['context'], `evaluations[${i}].context`)
+        : shared ??= prepare(settings, defaults['context'], 'context');
+      result = decide(settings.policy, request, context);
+    } catch (err) {
+      if (!(err instanceof Problem)) throw err;
+      result = { decision: false, context: { error: { status: err.status, title: err.title, detail: err.message, ...bodyExtra(err) } } };
+    }
     out.push(result);
     if (semantic === 'deny_on_first_deny' && !result.decision) break;
     if (semantic === 'permit_on_first_permit' && result.decision) break;
@@ -165,69 +309,98 @@ function pick(o: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-function parseRequest(body: Record<string, unknown>): AuthzenRequest {
-  const subject = body['subject'] as Record<string, unknown> | undefined;
-  const action = body['action'] as Record<string, unknown> | undefined;
-  const resource = body['resource'] as Record<string, unknown> | undefined;
+function parseRequest(body: Record<string, unknown>): ParsedRequest {
+  const subject = body['subject'];
+  const action = body['action'];
+  const resource = body['resource'];
   const context = body['context'];
-  if (!isObject(subject) || typeof subject['type'] !== 'string' || typeof subject['id'] !== 'string') throw new BadRequest('subject must have string type and id');
-  if (!isObject(action) || typeof action['name'] !== 'string') throw new BadRequest('action must have a string name');
-  if (!isObject(resource) || typeof resource['type'] !== 'string' || typeof resource['id'] !== 'string') throw new BadRequest('resource must have string type and id');
-  if (context !== undefined && !isObject(context)) throw new BadRequest('context must be an object');
-  const request: AuthzenRequest = {
-    subject: { type: subject['type'], id: subject['id'] },
-    action: { name: action['name'] },
+  if (!isObject(subject) || typeof subject['type'] !== 'string' || typeof subject['id'] !== 'string') throw badRequest('subject must have string type and id');
+  if (!isObject(action) || typeof action['name'] !== 'string') throw badRequest('action must have a string name');
+  if (!isObject(resource) || typeof resource['type'] !== 'string' || typeof resource['id'] !== 'string') throw badRequest('resource must have string type and id');
+  if (context !== undefined && !isObject(context)) throw badRequest('context must be an object');
+  return {
+    principal: { type: subject['type'], id: subject['id'] },
+    action: { type: 'Action', id: action['name'] },
     resource: { type: resource['type'], id: resource['id'] },
+    context,
   };
-  if (context !== undefined) request.context = context;
-  return request;
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
 }
 
-async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const tooLarge = (): Problem => new Problem(413, 'body_too_large', `body larger than ${maxBytes} bytes`, { close: true });
+  const declared = Number(req.headers['content-length']);
+  if (declared > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BadRequest(`body larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw tooLarge();
     chunks.push(chunk);
   }
   let body: unknown;
   try {
     body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new BadRequest('body is not JSON');
+    throw badRequest('body is not JSON');
   }
-  if (!isObject(body)) throw new BadRequest('body must be a JSON object');
+  if (!isObject(body)) throw badRequest('body must be a JSON object');
   return body;
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function bodyExtra(p: Problem): Record<string, unknown> {
+  const { headers: _h, close: _c, ...rest } = p.extra;
+  return rest;
+}
+
+/** RFC 9457 problem details. */
+function problem(res: http.ServerResponse, p: Problem): void {
+  const headers = { ...(p.extra['headers'] as Record<string, string> | undefined) };
+  // The rest of an oversized body is not read: the connection cannot be reused.
+  if (p.extra['close'] === true) {
+    headers['connection'] = 'close';
+    res.once('finish', () => res.req.destroy());
+  }
+  send(res, p.status, { type: 'about:blank', title: p.title, status: p.status, detail: p.message, ...bodyExtra(p) }, headers, 'application/problem+json');
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, type = 'application/json'): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
 const USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F]]
+                          [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
 
 A stateless OpenID AuthZEN decision endpoint over the Cedar policies in <dir> (every *.cedar file,
 optional entities.json and schema.cedarschema). Reloads the directory when it changes; an invalid
 change is reported and the previous policies stay in force. --key/--cert serve HTTPS; --ca also
 requires client certificates issued by that CA.
+
+Callers must authenticate: with a client certificate (--ca), with a bearer token
+(--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
+environment variable), or both. --insecure-open serves anyone who can reach the port: they learn
+every decision and its reasons. GET /healthz and /readyz answer without authentication.
 `;
+
+type Flags = Record<string, string | boolean | undefined>;
 
 /** The `pdp` subcommand. Resolves with the exit code once SIGINT/SIGTERM stopped the server. */
 export async function runPdpCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Flags;
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         policies: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
-        key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' },
+        'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' },
+        'max-evaluations': { type: 'string' }, 'max-body-bytes': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -238,16 +411,12 @@ export async function runPdpCommand(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const port = values['port'] === undefined ? 0 : Number(values['port']);
-  if (typeof values['policies'] !== 'string' || !Number.isInteger(port) || (values['key'] === undefined) !== (values['cert'] === undefined)) {
-    process.stderr.write(USAGE);
+  let options: PdpServerOptions;
+  try {
+    options = optionsFromFlags(values);
+  } catch (err) {
+    process.stderr.write(`pdp: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
-  }
-  const options: PdpServerOptions = { policies: values['policies'], port, log: (line) => process.stderr.write(`pdp: ${line}\n`) };
-  if (typeof values['host'] === 'string') options.host = values['host'];
-  if (typeof values['key'] === 'string' && typeof values['cert'] === 'string') {
-    options.tls = { key: readFileSync(values['key']), cert: readFileSync(values['cert']) };
-    if (typeof values['ca'] === 'string') options.tls.ca = readFileSync(values['ca']);
   }
   let server: PdpServer;
   try {
@@ -256,7 +425,11 @@ export async function runPdpCommand(argv: string[]): Promise<number> {
     process.stderr.write(`pdp: ${(err as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(`continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies)\n`);
+  const auth = [options.tls?.ca !== undefined && 'client certificate', options.tokens !== undefined && 'bearer token'].filter(Boolean).join(' + ');
+  if (options.insecureOpen && auth === '') {
+    process.stderr.write(`pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`);
+  }
+  process.stdout.write(`continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -268,4 +441,40 @@ export async function runPdpCommand(argv: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** Flags -> options; throws with a message for the user on a bad flag. */
+function optionsFromFlags(values: Flags): PdpServerOptions {
+  const integer = (flag: string): number | undefined => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || !/^[0-9]+$/.test(v) || !Number.isSafeInteger(n)) throw new Error(`--${flag} must be an integer`);
+    return n;
+  };
+  if (typeof values['policies'] !== 'string') throw new Error('--policies <dir> is required');
+  if ((values['key'] === undefined) !== (values['cert'] === undefined)) throw new Error('--key and --cert go together');
+  if (values['ca'] !== undefined && values['key'] === undefined) throw new Error('--ca needs --key and --cert (mTLS is served over HTTPS)');
+  const options: PdpServerOptions = { policies: values['policies'], port: integer('port') ?? 0, log: (line) => process.stderr.write(`pdp: ${line}\n`) };
+  if (typeof values['host'] === 'string') options.host = values['host'];
+  if (typeof values['key'] === 'string' && typeof values['cert'] === 'string') {
+    options.tls = { key: readFileSync(values['key']), cert: readFileSync(values['cert']) };
+    if (typeof values['ca'] === 'string') options.tls.ca = readFileSync(values['ca']);
+  }
+  const tokens: string[] = [];
+  if (typeof values['token-file'] === 'string') {
+    tokens.push(...readFileSync(values['token-file'], 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''));
+    if (tokens.length === 0) throw new Error(`--token-file ${values['token-file']} holds no token`);
+  }
+  const fromEnv = process.env['CONTINUOUS_TLS_PDP_TOKEN'];
+  if (fromEnv !== undefined && fromEnv !== '') tokens.push(fromEnv);
+  if (tokens.length > 0) options.tokens = tokens;
+  if (values['insecure-open'] === true) options.insecureOpen = true;
+  const limits: PdpLimits = {};
+  const maxEvaluations = integer('max-evaluations');
+  const maxBodyBytes = integer('max-body-bytes');
+  if (maxEvaluations !== undefined) limits.maxEvaluations = maxEvaluations;
+  if (maxBodyBytes !== undefined) limits.maxBodyBytes = maxBodyBytes;
+  options.limits = limits;
+  return options;
 }

@@ -166,6 +166,7 @@ export class DevelopmentCA {
   readonly #root: Authority;
   readonly #issuer: Authority;
   readonly #revoked = new Map<string, Revocation>();
+  #intermediateRevoked: Revocation | null = null;
 
   private constructor(root: Authority, issuer: Authority) {
     this.#root = root;
@@ -225,13 +226,43 @@ export class DevelopmentCA {
   }
 
   /**
-   * The root's CRL. With an intermediate it lists nothing (intermediates are never revoked here) but
-   * must exist: X509_V_FLAG_CRL_CHECK_ALL, which node:tls sets with `crl`, wants a CRL for every CA
-   * in the chain. Without an intermediate the root issues the leaves, so this equals crl().
+   * The root's CRL. With an intermediate it lists the intermediate once revokeIntermediate() was
+   * called, and must exist either way: X509_V_FLAG_CRL_CHECK_ALL, which node:tls and this library
+   * set with `crl`, wants a CRL for every CA in the chain. Without an intermediate the root issues
+   * the leaves, so this equals crl().
    */
   rootCrl(options: CrlOptions = {}): Promise<string> {
-    const revoked = this.#issuer === this.#root ? this.#revoked : new Map<string, Revocation>();
+    if (this.#issuer === this.#root) return signCrl(this.#root, this.#revoked, options);
+    const revoked = new Map<string, Revocation>();
+    if (this.#intermediateRevoked !== null) revoked.set(normalizeSerial(this.#issuer.cert.serialNumber), this.#intermediateRevoked);
     return signCrl(this.#root, revoked, options);
+  }
+
+  /**
+   * Every CRL a verifier that checks the whole chain needs, as one PEM: the issuing CA's, then
+   * (with an intermediate) the root's. This is what `crl` / setCrl() want.
+   */
+  async crls(options: CrlOptions = {}): Promise<string> {
+    if (this.#issuer === this.#root) return this.crl(options);
+    const [issuing, root] = await Promise.all([this.crl(options), this.rootCrl(options)]);
+    return issuing + root;
+  }
+
+  /** Revokes the intermediate CA itself: the root's CRL lists it, which revokes every leaf under it. */
+  revokeIntermediate(reason: RevocationReason = 'unspecified'): void {
+    if (this.#issuer === this.#root) throw invalidOption('revokeIntermediate', 'a CA created with an intermediate', 'no intermediate');
+    if (!REASONS.includes(reason)) throw invalidOption('reason', `one of ${REASONS.join(', ')}`, reason);
+    this.#intermediateRevoked ??= { date: new Date(wholeSecond(Date.now())), reason };
+  }
+
+  /** Takes back revokeIntermediate() (a CRL is a snapshot: the next rootCrl() omits it). */
+  unrevokeIntermediate(): void {
+    this.#intermediateRevoked = null;
+  }
+
+  /** Takes a serial off the revocation list (the next crl() omits it). */
+  unrevoke(serial: string): void {
+    this.#revoked.delete(normalizeSerial(serial));
   }
 
   async #issue(options: IssueOptions, role: 'server' | 'client'): Promise<IssuedIdentity> {

@@ -46,7 +46,7 @@ export class CrlFileSource {
     let pem: Buffer;
     try {
       pem = fs.readFileSync(this.file);
-      native.crlInfo(pem);
+      native.crlInfo(pem, false);
     } catch (error) {
       this.#onError(ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${this.file} could not be loaded; the previous CRL stays in force: ${(error as Error).message}`, { cause: error }));
       return null;

@@ -22,6 +22,8 @@ export interface SchedulerClock {
   clearTimeout(handle: unknown): void;
 }
 
+const noop = (): void => {};
+
 // setTimeout clamps anything above 2^31-1 ms to 1 ms; longer waits re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -63,6 +65,9 @@ export class Scheduler {
   cancel(task: ScheduledTask | null | undefined): void {
     if (!task || task.cancelled) return;
     task.cancelled = true;
+    // The entry may wait in the heap until it surfaces; its closure (a
+    // connection's state, and so its socket) must not wait with it.
+    (task as Entry).run = noop;
     // Cancelled entries normally leave when they reach the top; far-future
     // ones (a certificate's notAfter) would pile up, so compact now and then.
     if (++this.#cancelledCount > 1024 && this.#cancelledCount * 2 > this.#heap.length) this.#compact();

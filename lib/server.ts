@@ -30,6 +30,18 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   allowHalfOpen?: boolean;
   pauseOnConnect?: boolean;
   highWaterMark?: number;
+  /**
+   * Bytes of inbound plaintext a connection may have held by the data gate
+   * while a certificate request is out (default 16 MiB); past it the
+   * connection fails with ERR_CTLS_HELD_LIMIT.
+   */
+  maxHeldBytes?: number;
+  /**
+   * Handshakes that may be in progress at once (default: no limit). A
+   * connection beyond it is closed at once with ERR_CTLS_HANDSHAKE_LIMIT
+   * (tlsClientError); handshakeTimeout bounds how long each one may wait.
+   */
+  maxPendingHandshakes?: number;
   /** An existing context to use instead of building one from the options. */
   secureContext?: SecureContext;
 }
@@ -44,6 +56,7 @@ export class Server extends net.Server {
   readonly authorizer: Authorizer;
   readonly #options: ServerOptions;
   readonly #live = new Set<TLSSocket>();
+  #pendingHandshakes = 0;
   readonly #crlSource: CrlFileSource | null = null;
   [kAuthorizer]: SocketAuthorizer | undefined;
 
@@ -80,6 +93,9 @@ export class Server extends net.Server {
         registerAuthorizer(socket, this.authorizer);
         return this.authorizer.admit(new OwnedSubject(socket)).then((decision) => decision.allow);
       },
+      onCertificate: (socket) => {
+        void this.authorizer.certificateChanged(socket);
+      },
     };
     this.once('close', () => {
       this.#crlSource?.close();
@@ -94,6 +110,13 @@ export class Server extends net.Server {
 
   #accept(transport: net.Socket): void {
     const options = this.#options;
+    if (this.#pendingHandshakes >= (options.maxPendingHandshakes ?? Infinity)) {
+      // Refused before any TLS state exists: a flood of silent connections
+      // costs a socket each, not a handshake each.
+      transport.destroy();
+      this.emit('tlsClientError', ctlsError('ERR_CTLS_HANDSHAKE_LIMIT', `${this.#pendingHandshakes} handshakes are already in progress (maxPendingHandshakes)`), transport);
+      return;
+    }
     const socket = new TLSSocket(transport, {
       isServer: true,
       secureContext: this.secureContext,
@@ -103,10 +126,22 @@ export class Server extends net.Server {
       allowHalfOpen: options.allowHalfOpen ?? false,
       ...(options.SNICallback === undefined ? {} : { SNICallback: options.SNICallback }),
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+      ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
       ...(this[kAuthorizer] === undefined ? {} : { authorizer: this[kAuthorizer] }),
     });
     this.#live.add(socket);
-    socket.once('close', () => this.#live.delete(socket));
+    this.#pendingHandshakes++;
+    let pending = true;
+    const settled = (): void => {
+      if (!pending) return;
+      pending = false;
+      this.#pendingHandshakes--;
+    };
+    socket.once('secure', settled);
+    socket.once('close', () => {
+      settled();
+      this.#live.delete(socket);
+    });
     socket.once('_tlsClientError', (error: Error) => this.emit('tlsClientError', error, socket));
     socket.once('secure', () => this.emit('secureConnection', socket));
   }
@@ -172,6 +207,12 @@ function validateServerOptions(options: ServerOptions): void {
   }
   if (options.handshakeTimeout !== undefined && (!Number.isFinite(options.handshakeTimeout) || options.handshakeTimeout < 0)) {
     throw invalidOption('handshakeTimeout', 'a non-negative number of ms', options.handshakeTimeout);
+  }
+  for (const name of ['maxHeldBytes', 'maxPendingHandshakes'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0) && value !== Infinity) {
+      throw invalidOption(name, 'a positive integer or Infinity', value);
+    }
   }
   if (options.SNICallback !== undefined && typeof options.SNICallback !== 'function') {
     throw invalidOption('SNICallback', 'a function', options.SNICallback);

@@ -19,6 +19,7 @@ import { pemBuffer } from './pem.js';
 import { authorizerOf } from './registry.js';
 import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
 import { parsedCertificate } from './parsed-certificates.js';
+import type { ExchangeVerdict } from './subject.js';
 import type { Decision } from './types.js';
 
 const EVENTS = native.events;
@@ -44,6 +45,32 @@ export interface Identity {
 export interface SocketAuthorizer {
   /** Called once the handshake verified; resolves true to open the gate. */
   onSecure(socket: TLSSocket): Promise<boolean>;
+  /**
+   * Called, synchronously and before any byte of the peer's under it is delivered, when a
+   * certificate arrives that the engine did not ask for itself (app code called
+   * requestCertificate()); the engine holds the data until it has decided on it.
+   */
+  onCertificate(socket: TLSSocket): void;
+}
+
+/** The engine's own certificate requests are decided by the engine; the socket does not report them. */
+export const kEngineRequest = Symbol('continuous-tls.engineRequest');
+/** Counts the certificates the peer presented (handshake, then each fresh exchange). */
+export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
+/** OpenSSL's verdict on the latest certificate, with the trust it was made under. */
+export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
+/** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
+export const kDeny = Symbol('continuous-tls.deny');
+
+// TLS alert descriptions (RFC 8446 section 6.2).
+const kAlertCertificateRevoked = 44;
+const kAlertCertificateExpired = 45;
+const kAlertAccessDenied = 49;
+
+export interface CertificateRequestOptions {
+  /** ms the peer has to answer before the connection is closed (default 5000). */
+  timeout?: number;
+  [kEngineRequest]?: boolean;
 }
 
 export interface TLSSocketOptions {
@@ -64,6 +91,11 @@ export interface TLSSocketOptions {
   checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   allowHalfOpen?: boolean;
   highWaterMark?: number;
+  /**
+   * Bytes of inbound plaintext the gate may hold while a certificate request
+   * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
+   */
+  maxHeldBytes?: number;
   authorizer?: SocketAuthorizer;
 }
 
@@ -77,7 +109,12 @@ interface PendingReauth {
   resolve: (result: PeerCertificateResult) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** Whether anyone but the engine asked: the engine must then decide on the answer. */
+  outsideEngine: boolean;
 }
+
+/** Default ceiling of held plaintext while a certificate request is out (see #deliver). */
+export const DEFAULT_MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 const kHandshakeHold = 'handshake';
 const kReauthHold = 'reauthentication';
@@ -94,6 +131,7 @@ export class TLSSocket extends Duplex {
   #handle: NativeTlsConnection | null;
   #options: TLSSocketOptions;
   #context: SecureContext;
+  #maxHeldBytes: number;
   #holds = new Set<string>([kHandshakeHold]);
   #deadline = Infinity;
   #deadlineClock: () => number = Date.now;
@@ -101,6 +139,10 @@ export class TLSSocket extends Duplex {
   #heldBytes = 0;
   #parked: ParkedWrite | null = null;
   #transportPaused = false;
+  /** Ciphertext we produced on our own (KeyUpdate answers, alerts, flights) waits for the transport's 'drain'. */
+  #awaitingDrain = false;
+  /** The handshake waits at the ClientHello for the SNICallback. */
+  #helloPending = false;
   #secure = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #reauth: PendingReauth | null = null;
@@ -108,6 +150,8 @@ export class TLSSocket extends Duplex {
   #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
   #session: Buffer | null = null;
   #closeNotifyReceived = false;
+  [kCertificateEpoch] = 0;
+  [kExchangeVerdict]: ExchangeVerdict | null = null;
   /** push(null) is done: the readable side ends once its buffer is read. */
   #endQueued = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -117,6 +161,7 @@ export class TLSSocket extends Duplex {
     this.transport = transport;
     this.#options = options;
     this.#context = options.secureContext;
+    this.#maxHeldBytes = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
     const connectionOptions: ConstructorParameters<typeof native.TlsConnection>[2] = {
       requestCert: options.requestCert ?? false,
       rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
@@ -180,7 +225,7 @@ export class TLSSocket extends Duplex {
       return;
     }
     const [plaintext, ciphertext, events, error, placed] = result;
-    if (ciphertext !== null) this.#sendCiphertext(ciphertext);
+    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#awaitDrain();
     if (events !== 0) this.#onEvents(events, error);
     if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
@@ -194,6 +239,24 @@ export class TLSSocket extends Duplex {
       return true;
     }
     return this.transport.write(ciphertext, callback);
+  }
+
+  /**
+   * Reading makes OpenSSL answer on its own (a KeyUpdate with update_requested
+   * gets one back, RFC 8446 section 4.6.3; a renegotiation its flight). A peer
+   * that sends such messages and never reads would grow the transport's write
+   * queue without end: stop reading until it drains. Application writes are
+   * not a reason, they have the Writable's own backpressure, and pausing on
+   * them would deadlock two peers that both write before they read.
+   */
+  #awaitDrain(): void {
+    if (this.#awaitingDrain || this.transport.destroyed) return;
+    this.#awaitingDrain = true;
+    this.#pauseTransport();
+    this.transport.once('drain', () => {
+      this.#awaitingDrain = false;
+      this.#unblockInput();
+    });
   }
 
   #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
@@ -217,7 +280,13 @@ export class TLSSocket extends Duplex {
       // Held data is bounded by the readable highWaterMark: beyond it the
       // transport stops reading, so the peer feels backpressure, not loss.
       // Not while a certificate request is out: the answer sits behind the
-      // data already in flight, and only reading on reaches it.
+      // data already in flight, and only reading on reaches it. Pausing there
+      // would only turn the request into a certain timeout, so a peer that
+      // keeps sending instead of answering meets a ceiling and is cut at once.
+      if (this.#heldBytes > this.#maxHeldBytes) {
+        this.#fail(ctlsError('ERR_CTLS_HELD_LIMIT', `the peer sent more than ${this.#maxHeldBytes} bytes while its authorization was pending`));
+        return;
+      }
       if (this.#heldBytes >= this.readableHighWaterMark && this.#reauth === null) this.#pauseTransport();
       return;
     }
@@ -231,9 +300,18 @@ export class TLSSocket extends Duplex {
   }
 
   #resumeTransport(): void {
-    if (!this.#transportPaused) return;
+    if (!this.#transportPaused || this.#awaitingDrain || this.#helloPending) return;
     this.#transportPaused = false;
     this.transport.resume();
+  }
+
+  /** A reason of our own to stop reading is gone: read again unless the reader's backpressure still holds. */
+  #unblockInput(): void {
+    if (this.destroyed) return;
+    const wantsInput = this.#gateClosed()
+      ? this.#reauth !== null || this.#heldBytes < this.readableHighWaterMark
+      : this.#held.length === 0 && this.readableLength < this.readableHighWaterMark;
+    if (wantsInput) this.#resumeTransport();
   }
 
   override _read(): void {
@@ -467,6 +545,10 @@ export class TLSSocket extends Duplex {
   #onClientHello(): void {
     const servername = this.#handle?.getInfo().servername ?? '';
     const callback = this.#options.SNICallback;
+    // OpenSSL consumes nothing until the callback answers: every byte read
+    // now would pile up in the read BIO. Stop reading; handshakeTimeout bounds the wait.
+    this.#helloPending = true;
+    this.#pauseTransport();
     const resume = (error: Error | null, context?: SecureContext): void => {
       if (this.destroyed || this.#handle === null) return;
       if (error) {
@@ -474,7 +556,11 @@ export class TLSSocket extends Duplex {
         return;
       }
       this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
+      // The context chosen for the name verifies the client too, now and at every re-check.
+      if (context !== undefined) this.#context = context;
+      this.#helloPending = false;
       this.#cycle(undefined);
+      this.#unblockInput();
     };
     if (callback === undefined || servername === '') {
       process.nextTick(resume, null);
@@ -512,6 +598,7 @@ export class TLSSocket extends Duplex {
       this.authorizationError = outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED');
     }
     if (!this.#options.isServer && !this.#checkServerIdentity()) return;
+    this.#recordExchange(chain.length > 0);
     if (!this.#options.isServer && this.#options.rejectUnauthorized !== false && !this.authorized) {
       this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `server certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
       return;
@@ -532,6 +619,14 @@ export class TLSSocket extends Duplex {
       },
       (error: Error) => this.#fail(error),
     );
+  }
+
+  /** Stamps the verdict on the certificate just presented with the trust it was made under. */
+  #recordExchange(presented: boolean): void {
+    this[kCertificateEpoch]++;
+    const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation: this.#context.trustGeneration, epoch: this[kCertificateEpoch] };
+    if (!verdict.ok) verdict.code = this.authorizationError ?? 'UNSPECIFIED';
+    this[kExchangeVerdict] = verdict;
   }
 
   #announceSecure(): void {
@@ -572,8 +667,12 @@ export class TLSSocket extends Duplex {
    * chain once it verified. Inbound data is held while the request is out.
    * Concurrent calls share one request.
    */
-  requestCertificate(options: { timeout?: number } = {}): Promise<PeerCertificateResult> {
-    if (this.#reauth !== null) return this.#reauth.promise;
+  requestCertificate(options: CertificateRequestOptions = {}): Promise<PeerCertificateResult> {
+    const outsideEngine = options[kEngineRequest] !== true;
+    if (this.#reauth !== null) {
+      if (outsideEngine) this.#reauth.outsideEngine = true;
+      return this.#reauth.promise;
+    }
     const handle = this.#handle;
     if (handle === null || this.destroyed) {
       return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed'));
@@ -598,7 +697,7 @@ export class TLSSocket extends Duplex {
       this.#fail(error);
     }, timeout);
     timer.unref();
-    this.#reauth = { promise, resolve, reject, timer };
+    this.#reauth = { promise, resolve, reject, timer, outsideEngine };
     if (request !== null) this.#sendCiphertext(request);
     // Backpressure from the app must not keep us from reading the answer.
     this.#resumeTransport();
@@ -620,11 +719,13 @@ export class TLSSocket extends Duplex {
       verified: der.length > 0 && verifyError === null,
     };
     if (verifyError !== null) result.verifyError = verifyError.code;
-    if (result.verified) {
-      this.authorized = true;
-      this.authorizationError = null;
-      this.#context.rememberIntermediates(der);
-    }
+    this.authorized = result.verified;
+    this.authorizationError = result.verified ? null : (result.verifyError ?? 'NO_PEER_CERTIFICATE');
+    if (result.verified) this.#context.rememberIntermediates(der);
+    this.#recordExchange(der.length > 0);
+    // Whoever asked, a new identity passes nothing until the policy has decided on it: the engine
+    // holds the data from here (its own requests hold already).
+    if (reauth.outsideEngine) this.#options.authorizer?.onCertificate(this);
     this.emit('certificate', result);
     // The authorizer (if any) holds the gate on its own until its decision.
     this.release(kReauthHold);
@@ -654,6 +755,27 @@ export class TLSSocket extends Duplex {
   }
 
   // ---- failure ---------------------------------------------------------
+
+  /**
+   * The engine denied this connection: a fatal alert tells the peer why (certificate_revoked,
+   * certificate_expired, otherwise access_denied) before the transport closes, so a client can
+   * tell a denial from a normal close.
+   */
+  [kDeny](error: Error & { decision?: Decision }): void {
+    if (this.destroyed) return;
+    this.destroyReason = error;
+    const reason = error.decision?.reason;
+    const description = reason === 'CERT_REVOKED' ? kAlertCertificateRevoked : reason === 'CERT_HAS_EXPIRED' ? kAlertCertificateExpired : kAlertAccessDenied;
+    let alert: Buffer | null = null;
+    try {
+      alert = this.#handle?.sendFatalAlert(description) ?? null;
+    } catch {
+      alert = null;
+    }
+    if (alert !== null && !this.transport.destroyed && !this.transport.writableEnded) this.transport.end(alert);
+    if (this.listenerCount('error') > 0) this.destroy(error);
+    else this.destroy();
+  }
 
   #fail(error: Error): void {
     if (this.destroyed) return;
@@ -858,7 +980,10 @@ export function tlsError(error: (Error & Record<string, unknown>) | null): Conti
   if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
   let finalCode = code;
   let message = error.message;
-  if (typeof error.verifyError === 'string') {
+  if (error.peerChanged === true) {
+    finalCode = 'ERR_CTLS_PEER_CERT_CHANGED';
+    message = 'the server presented another certificate in a renegotiation than at the handshake';
+  } else if (typeof error.verifyError === 'string') {
     finalCode = 'ERR_CTLS_CERT_VERIFY';
     message = `peer certificate failed verification: ${error.verifyError} (${String(error.verifyMessage)})`;
   } else if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {

@@ -5,8 +5,22 @@
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from './errors.js';
-import type { TLSSocket } from './socket.js';
+import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, type TLSSocket } from './socket.js';
+import type { SecureContext } from './context.js';
 import type { ConnectionInfo } from './types.js';
+
+/**
+ * OpenSSL's verdict on the certificate the last exchange (handshake or fresh request) brought,
+ * with what it was made under: usable only while `trust` is still at `generation` and the
+ * connection's certificate is still the one of `epoch`.
+ */
+export interface ExchangeVerdict {
+  ok: boolean;
+  code?: string;
+  trust: SecureContext;
+  generation: number;
+  epoch: number;
+}
 
 export interface AuthorizationSubject {
   readonly kind: 'owned' | 'attached';
@@ -16,9 +30,13 @@ export interface AuthorizationSubject {
   readonly isServer: boolean;
   readonly createdAt: number;
   readonly destroyed: boolean;
+  /** The context whose CAs, CRLs and revocation mode verify this peer (per SNI name on a server). */
+  readonly trust: SecureContext;
+  /** Counts certificates the peer presented on this connection; changes with every new one. */
+  readonly certificateEpoch: number;
   peerChain(): X509Certificate[];
-  /** OpenSSL's own verdict from the handshake or fresh exchange, when it is ours to trust. */
-  exchangeVerdict(): { ok: boolean; code?: string } | null;
+  /** OpenSSL's own verdict from the last certificate exchange, when it is ours to trust. */
+  exchangeVerdict(): ExchangeVerdict | null;
   hold(reason: string): void;
   release(reason: string): void;
   /** The allowed decision lapses at `expiresAt` (on `now`'s clock): hold data from then on. */
@@ -32,8 +50,6 @@ export interface AuthorizationSubject {
 export class OwnedSubject implements AuthorizationSubject {
   readonly kind = 'owned' as const;
   readonly socket: TLSSocket;
-  #freshVerdict: { ok: boolean; code?: string } | null = null;
-  #handshakeVerdictUsed = false;
 
   constructor(socket: TLSSocket) {
     this.socket = socket;
@@ -51,22 +67,20 @@ export class OwnedSubject implements AuthorizationSubject {
     return this.socket.destroyed;
   }
 
+  get trust(): SecureContext {
+    return this.socket.secureContext;
+  }
+
+  get certificateEpoch(): number {
+    return this.socket[kCertificateEpoch];
+  }
+
   peerChain(): X509Certificate[] {
     return this.socket.getPeerCertificateChain();
   }
 
-  exchangeVerdict(): { ok: boolean; code?: string } | null {
-    if (this.#freshVerdict !== null) {
-      const verdict = this.#freshVerdict;
-      this.#freshVerdict = null;
-      return verdict;
-    }
-    if (!this.#handshakeVerdictUsed) {
-      this.#handshakeVerdictUsed = true;
-      // A resumed session was re-verified by TLSSocket against today's store.
-      return this.socket.authorized ? { ok: true } : { ok: false, code: this.socket.authorizationError ?? 'UNSPECIFIED' };
-    }
-    return null;
+  exchangeVerdict(): ExchangeVerdict | null {
+    return this.socket[kExchangeVerdict];
   }
 
   hold(reason: string): void {
@@ -85,8 +99,8 @@ export class OwnedSubject implements AuthorizationSubject {
     if (!this.socket.isServer) {
       throw ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'a client cannot ask the server for a new certificate; use fresh: false');
     }
-    const result = await this.socket.requestCertificate({ timeout: timeoutMs });
-    this.#freshVerdict = result.verified ? { ok: true } : { ok: false, code: result.verifyError ?? 'UNSPECIFIED' };
+    // The engine decides on the answer itself; the socket must not ask it again.
+    await this.socket.requestCertificate({ timeout: timeoutMs, [kEngineRequest]: true });
   }
 
   info(): Omit<ConnectionInfo, 'ageMs' | 'reauthCount'> {
@@ -103,8 +117,6 @@ export class OwnedSubject implements AuthorizationSubject {
   }
 
   destroy(error: Error): void {
-    this.socket.destroyReason = error;
-    if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);
-    else this.socket.destroy();
+    this.socket[kDeny](error);
   }
 }

@@ -6,6 +6,7 @@ export type Trigger =
   | 'interval'
   | 'expiry'
   | 'manual'
+  | 'certificate'
   | 'revocation'
   | 'policy-change'
   | 'request';

@@ -13,7 +13,7 @@ namespace ctls {
 
 namespace {
 
-// crlInfo(pem: Buffer) -> [{ issuer, lastUpdate, nextUpdate, revoked: [serialHex] }]
+// crlInfo(pem: Buffer, withSerials = true) -> [CrlFacts]
 // What TypeScript needs to judge a CRL's freshness (RFC 5280 section 5.1.2.5)
 // and to report which serials it revokes, without a JS ASN.1 parser.
 Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
@@ -24,22 +24,15 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
-  const std::vector<CrlSummary> crls = SummarizeCrls(pem.Data(), pem.Length());
+  const bool with_serials = info[1].IsUndefined() || info[1].ToBoolean();
+  std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
   if (crls.empty()) {
     OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array result = Napi::Array::New(env, crls.size());
   for (size_t i = 0; i < crls.size(); ++i) {
-    const CrlSummary& crl = crls[i];
-    Napi::Object entry = Napi::Object::New(env);
-    entry.Set("issuer", crl.issuer);
-    entry.Set("lastUpdate", crl.last_update_ms);
-    entry.Set("nextUpdate", crl.has_next_update ? Napi::Number::New(env, crl.next_update_ms) : env.Null());
-    Napi::Array serials = Napi::Array::New(env, crl.revoked.size());
-    for (size_t j = 0; j < crl.revoked.size(); ++j) serials.Set(static_cast<uint32_t>(j), crl.revoked[j]);
-    entry.Set("revoked", serials);
-    result.Set(static_cast<uint32_t>(i), entry);
+    result.Set(static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), with_serials));
   }
   return result;
 }

@@ -132,6 +132,7 @@ const char* ReadTrustStore(std::optional<std::string_view> ca_pem, std::optional
                            bool crl_check_all, TrustStore* trust) {
   trust->store.reset(X509_STORE_new());
   trust->ca_names.reset(sk_X509_NAME_new_null());
+  trust->crls.clear();
   trust->has_crls = false;
   if (!trust->store || !trust->ca_names) return "ca";
   if (ca_pem) {
@@ -144,9 +145,9 @@ const char* ReadTrustStore(std::optional<std::string_view> ca_pem, std::optional
     }
   }
   if (crl_pem) {
-    std::vector<X509CrlPointer> crls = ReadCrls(crl_pem->data(), crl_pem->size());
-    if (crls.empty()) return "crl";
-    for (const X509CrlPointer& crl : crls) X509_STORE_add_crl(trust->store.get(), crl.get());
+    trust->crls = ReadCrls(crl_pem->data(), crl_pem->size());
+    if (trust->crls.empty()) return "crl";
+    for (const X509CrlPointer& crl : trust->crls) X509_STORE_add_crl(trust->store.get(), crl.get());
     trust->has_crls = true;
     X509_STORE_set_flags(trust->store.get(),
                          X509_V_FLAG_CRL_CHECK | (crl_check_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
@@ -181,26 +182,21 @@ std::string SerialToHex(const ASN1_INTEGER* serial) {
 
 }  // namespace
 
-std::vector<CrlSummary> SummarizeCrls(const char* pem, size_t length) {
-  std::vector<CrlSummary> summaries;
-  std::vector<X509CrlPointer> crls = ReadCrls(pem, length);
-  summaries.reserve(crls.size());
-  for (const X509CrlPointer& crl : crls) {
-    CrlSummary summary;
-    summary.issuer = NameToString(X509_CRL_get_issuer(crl.get()));
-    summary.last_update_ms = TimeToEpochMs(X509_CRL_get0_lastUpdate(crl.get()));
-    const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl.get());
-    summary.has_next_update = next_update != nullptr;
-    if (next_update != nullptr) summary.next_update_ms = TimeToEpochMs(next_update);
-    STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
-    const int count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
-    summary.revoked.reserve(static_cast<size_t>(count));
-    for (int j = 0; j < count; ++j) {
-      summary.revoked.push_back(SerialToHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, j))));
-    }
-    summaries.push_back(std::move(summary));
+CrlSummary SummarizeCrl(X509_CRL* crl, bool with_serials) {
+  CrlSummary summary;
+  summary.issuer = NameToString(X509_CRL_get_issuer(crl));
+  summary.last_update_ms = TimeToEpochMs(X509_CRL_get0_lastUpdate(crl));
+  const ASN1_TIME* next_update = X509_CRL_get0_nextUpdate(crl);
+  summary.has_next_update = next_update != nullptr;
+  if (next_update != nullptr) summary.next_update_ms = TimeToEpochMs(next_update);
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl);
+  summary.revoked_count = revoked == nullptr ? 0 : sk_X509_REVOKED_num(revoked);
+  if (!with_serials) return summary;
+  summary.revoked.reserve(static_cast<size_t>(summary.revoked_count));
+  for (int j = 0; j < summary.revoked_count; ++j) {
+    summary.revoked.push_back(SerialToHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, j))));
   }
-  return summaries;
+  return summary;
 }
 
 X509Pointer DecodeDer(const unsigned char* der, size_t length) {

@@ -83,6 +83,8 @@ struct TrustStore {
   X509StorePointer store;
   // The CA subjects a server lists in its CertificateRequest.
   X509NameStackPointer ca_names;
+  // The CRLs the store verifies with (references), for their facts.
+  std::vector<X509CrlPointer> crls;
   bool has_crls = false;
 };
 // Builds one; without `ca_pem` / `crl_pem` it has no CAs / no CRLs, while a
@@ -92,15 +94,17 @@ struct TrustStore {
 const char* ReadTrustStore(std::optional<std::string_view> ca_pem, std::optional<std::string_view> crl_pem,
                            bool crl_check_all, TrustStore* trust);
 
-// What crlInfo() reports of one CRL (RFC 5280 section 5.1).
+// What crlInfo() and setTrust() report of one CRL (RFC 5280 section 5.1).
 struct CrlSummary {
   std::string issuer;  // RFC 2253
   double last_update_ms = -1;
   bool has_next_update = false;
   double next_update_ms = -1;
-  std::vector<std::string> revoked;  // serial numbers, upper-case hex
+  int revoked_count = 0;
+  std::vector<std::string> revoked;  // serial numbers, upper-case hex; only `with_serials`
 };
-std::vector<CrlSummary> SummarizeCrls(const char* pem, size_t length);
+// A CRL can list millions of serials: without `with_serials` they are only counted.
+CrlSummary SummarizeCrl(X509_CRL* crl, bool with_serials);
 
 // The certificate `der` encodes, or null. Trailing bytes are refused: they
 // would make two encodings share one certificate.

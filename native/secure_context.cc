@@ -90,7 +90,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
 }
 
 // setTrust(caPem: Buffer | undefined, crlPem: Buffer | undefined,
-//          { crlCheckAll: boolean, allowStaleCrl: boolean })
+//          { crlCheckAll: boolean, allowStaleCrl: boolean }) -> [CrlFacts without serials]
 // Builds a whole new store and swaps it in: verifications already running
 // keep the old one (OpenSSL reference counts it), new ones see the new one.
 Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
@@ -124,7 +124,12 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   // The CA names a server sends in its CertificateRequest, so clients with
   // several identities pick the right one (RFC 8446 section 4.2.4).
   if (is_server_) SSL_CTX_set_client_CA_list(ctx_.get(), trust.ca_names.release());
-  return env.Undefined();
+  // Read from the very objects the store verifies with: one parse, not two.
+  Napi::Array crl_facts = Napi::Array::New(env, trust.crls.size());
+  for (size_t i = 0; i < trust.crls.size(); ++i) {
+    crl_facts.Set(static_cast<uint32_t>(i), CrlFacts(env, trust.crls[i].get(), false));
+  }
+  return crl_facts;
 }
 
 static int VersionFromNumber(const Napi::Value& value) {

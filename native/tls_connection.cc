@@ -7,6 +7,13 @@
 
 #include "secure_context.h"
 
+// OpenSSL's own alert sender. It is not public API: libssl exports it and
+// Node's binary re-exports every OpenSSL symbol, so it is linked weakly and
+// checked for null; where it is missing a denial ends without the alert. From
+// OpenSSL 3.2 it takes an SSL_CONNECTION, whose first member is the SSL, so
+// the same pointer serves both.
+extern "C" int ssl3_send_alert(SSL* ssl, int level, int description) __attribute__((weak));
+
 namespace ctls {
 
 namespace {
@@ -27,6 +34,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
           InstanceMethod<&TlsConnection::Cycle>("cycle"),
           InstanceMethod<&TlsConnection::Write>("write"),
           InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
+          InstanceMethod<&TlsConnection::SendFatalAlert>("sendFatalAlert"),
           InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
           InstanceMethod<&TlsConnection::SetContext>("setContext"),
           InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
@@ -86,9 +94,16 @@ TlsConnection* TlsConnection::FromSSL(const SSL* ssl) {
 }
 
 void TlsConnection::UseTrustStore() {
-  // Fetched anew before each verification: a trust store replaced with
-  // setCa()/setCrl() governs live connections' next re-authentication.
-  SSL_set1_verify_cert_store(ssl_.get(), trust_context_->trust_store());
+  // Called before every step that may verify a certificate (each cycle and
+  // write): a store replaced with setCa()/setCrl() while a handshake or a
+  // certificate request is in flight decides the certificate that arrives
+  // after it, never the store the exchange started under.
+  X509_STORE* current = trust_context_->trust_store();
+  if (current == verify_store_) return;
+  // The SSL holds a reference to the store it was given, so the address
+  // cannot be reused by another store while it is compared here.
+  SSL_set1_verify_cert_store(ssl_.get(), current);
+  verify_store_ = current;
 }
 
 bool TlsConnection::Alive(Napi::Env env) {
@@ -125,6 +140,16 @@ int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
 int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
   TlsConnection* self = FromStoreContext(store_ctx);
   if (self == nullptr || self->trust_context_ == nullptr) return X509_verify_cert(store_ctx);
+  if (!self->is_server_ && self->server_leaf_ &&
+      X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
+    // A TLS 1.2 renegotiation must not swap the server's identity under a
+    // client that checked the first one (hostname, pinning, policy): the
+    // renegotiation fails with a fatal alert instead (RFC 5746 binds the
+    // handshakes together, not the certificates).
+    self->peer_changed_ = true;
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
   // A server verifies client certificates, a client server certificates; OpenSSL
   // has set the matching purpose on store_ctx already.
   return self->trust_context_->verified_chains().Verify(
@@ -174,6 +199,7 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
+  UseTrustStore();
   char* reuse = nullptr;
   size_t reuse_length = 0;
   if (info[0].IsBuffer()) {
@@ -212,7 +238,13 @@ Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reus
 }
 
 void TlsConnection::NoteProgress() {
-  if (TrackProgress()) RememberPeerCertificates();
+  const bool handshake_was_done = handshake_done_;
+  if (!TrackProgress()) return;
+  RememberPeerCertificates();
+  if (!handshake_was_done && handshake_done_ && !is_server_) {
+    X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+    if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
+  }
 }
 
 void TlsConnection::RememberPeerCertificates() {
@@ -225,7 +257,9 @@ void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
   events_ |= kFatal;
   Napi::Error error = OpenSSLError(
       env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
-  if (verify_error_ != X509_V_OK) {
+  if (peer_changed_) {
+    error.Value().Set("peerChanged", true);
+  } else if (verify_error_ != X509_V_OK) {
     error.Value().Set("verifyError", VerifyErrorCode(verify_error_));
     error.Value().Set("verifyMessage", X509_verify_cert_error_string(verify_error_));
     error.Value().Set("verifyDepth", verify_error_depth_);
@@ -265,6 +299,7 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
+  UseTrustStore();
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
     sink_.Lend(out.Data(), out.Length());
@@ -302,6 +337,21 @@ Napi::Value TlsConnection::Shutdown(const Napi::CallbackInfo& info) {
   if (!ssl_) return env.Null();
   ErrorQueueScope scope;
   if (SSL_is_init_finished(ssl_.get())) SSL_shutdown(ssl_.get());
+  return TakeCiphertext(env);
+}
+
+// sendFatalAlert(description: number) -> ciphertext carrying a fatal alert
+// (RFC 8446 section 6.2), or null where none can be sent. A peer the policy
+// denies learns why (access_denied, certificate_revoked, certificate_expired)
+// instead of seeing a close it cannot tell from a normal one.
+Napi::Value TlsConnection::SendFatalAlert(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ssl_ || ssl3_send_alert == nullptr || !info[0].IsNumber()) return env.Null();
+  ErrorQueueScope scope;
+  const int description = info[0].As<Napi::Number>().Int32Value();
+  if (description <= 0 || description > 255) return env.Null();
+  if ((SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0) return env.Null();
+  ssl3_send_alert(ssl_.get(), SSL3_AL_FATAL, description);
   return TakeCiphertext(env);
 }
 
@@ -359,6 +409,10 @@ Napi::Value TlsConnection::SetContext(const Napi::CallbackInfo& info) {
   if (context != nullptr && context->ctx() != SSL_get_SSL_CTX(ssl_.get())) {
     SSL_set_SSL_CTX(ssl_.get(), context->ctx());
     sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    // The context chosen for this name also decides whom it trusts: its CAs,
+    // CRLs and revocation mode verify the client, now and at every re-check.
+    trust_context_ = context;
+    verify_store_ = nullptr;
     UseTrustStore();  // SSL_set_SSL_CTX replaced the per-SSL certificate settings
   }
   client_hello_resolved_ = true;

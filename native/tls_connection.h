@@ -40,6 +40,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value Cycle(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value SendFatalAlert(const Napi::CallbackInfo& info);
   Napi::Value RequestCertificate(const Napi::CallbackInfo& info);
   Napi::Value SetContext(const Napi::CallbackInfo& info);
   Napi::Value SetIdentity(const Napi::CallbackInfo& info);
@@ -62,15 +63,22 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   void UseTrustStore();
   bool Alive(Napi::Env env);
 
-  // The context whose trust store and CRL policy verify the peer. It stays the
-  // same when SNI swaps the SSL_CTX that supplies our own certificate.
+  // The context whose trust store and CRL policy verify the peer: the one the
+  // connection was created with, or the one an SNICallback chose for it
+  // (held alive by sni_context_ref_).
   Napi::ObjectReference trust_context_ref_;
   SecureContext* trust_context_ = nullptr;
   Napi::ObjectReference sni_context_ref_;
+  // The store last handed to SSL_set1_verify_cert_store (the SSL owns a reference).
+  X509_STORE* verify_store_ = nullptr;
 
   Napi::Reference<Napi::Value> fatal_error_;
   std::string client_hello_servername_;
   std::string session_der_;
+  // (client) the server certificate of the first handshake; a renegotiation
+  // presenting another one is refused.
+  X509Pointer server_leaf_;
+  bool peer_changed_ = false;
 };
 
 }  // namespace ctls

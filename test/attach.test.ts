@@ -39,14 +39,13 @@ async function attachedServer(
 async function nodeClient(
   t: Test, server: tls.Server, port: number, pki: Pki, identity: Identity = pki.client, version: tls.SecureVersion = 'TLSv1.3',
 ): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
-  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
+  // The first decision names the server's socket: a denied one never reaches 'secureConnection'.
   const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
   const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: identity.key, cert: identity.chain, maxVersion: version });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect');
-  const [socket] = await accepted;
-  await admitted;
+  const [, socket] = await admitted;
   return { client, socket };
 }
 
@@ -127,7 +126,7 @@ t.test('an interval re-check with a policy that flips to deny destroys the node 
 
 t.test('setCrl revoking the client cuts it', async (t) => {
   const pki = await makePki();
-  const { server, attachment, port } = await attachedServer(t, pki, { crl: await pki.ca.crl() });
+  const { server, attachment, port } = await attachedServer(t, pki, { crl: await pki.ca.crls() });
   const { client, socket } = await nodeClient(t, server, port, pki);
   let delivered = 0;
   socket.on('data', (chunk: Buffer) => (delivered += chunk.length));
@@ -136,7 +135,7 @@ t.test('setCrl revoking the client cuts it', async (t) => {
   await delay(100);
 
   pki.ca.revoke(pki.client.serial);
-  const crl = await pki.ca.crl();
+  const crl = await pki.ca.crls();
   const atCall = delivered;
   const decisions = await attachment.setCrl(crl);
   t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'revocation', 'CERT_REVOKED']]);
@@ -171,7 +170,7 @@ t.test('reauthorize(nodeTlsSocket) revalidates against the attachment trust stor
   t.equal(decision.certificate?.serialNumber, pki.client.serial);
 
   pki.ca.revoke(pki.client.serial);
-  attachment.authorizer.trust.setCrl(await pki.ca.crl());
+  attachment.authorizer.trust.setCrl(await pki.ca.crls());
   const denied = await reauthorize(socket);
   t.equal(denied.allow, false);
   t.equal(denied.reason, 'CERT_REVOKED');
@@ -314,10 +313,12 @@ t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option
     { code: 'ERR_CTLS_BAD_PEM', message: /certificate 1 of option "intermediates" does not parse/ });
   t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 42 as never }), { code: 'ERR_CTLS_INVALID_OPTION' });
 
+  t.equal(server.emit, tls.Server.prototype.emit, 'the failed attach() calls left nothing behind');
   const attachment = attach(server, { ca: pki.ca.rootCert });
   t.teardown(() => attachment.detach());
   t.throws(() => attachment.setIntermediates('junk'), { code: 'ERR_CTLS_BAD_PEM' });
-  t.equal(server.listenerCount('secureConnection'), 1, 'the failed attach() calls left nothing behind');
+  attachment.detach();
+  t.equal(Object.prototype.hasOwnProperty.call(server, 'emit'), false, 'nor does detach()');
 });
 
 t.test('with nobody listening on the server, the lone-leaf warning becomes a process warning', async (t) => {

@@ -4,7 +4,7 @@
 // exactly as crypto.X509Certificate prints them, plus the socket it concerns.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { cached, reauthorize, type DecisionEvent, type TLSSocket } from '../dist/index.js';
+import { cached, reauthorize, type AuthorizationInput, type DecisionEvent, type TLSSocket } from '../dist/index.js';
 import { closed, waitFor } from './helpers/owned';
 import { connectPair, delay, makePki, mtlsOptions, startServer } from './helpers/mtls';
 
@@ -29,7 +29,7 @@ t.test('every trigger produces a complete event about the peer certificate', asy
   await reauthorize(socket, { reason: 'wire-transfer' });
   await reauthorize(socket, { fresh: true });
   await waitFor(server, 'decision', 5_000); // the interval re-check
-  await server.setCrl(await pki.ca.crl());
+  await server.setCrl(await pki.ca.crls());
   await server.setPolicy(() => ({ allow: true, reason: 'new-policy' }));
   await server.setPolicy(() => ({ allow: false, reason: 'policy-says-no' }));
   await closed(client);
@@ -62,7 +62,7 @@ t.test('denials by chain verification say so', async (t) => {
   const events = recorder(server);
   const { socket } = await connectPair(t, server, port, pki);
   pki.ca.revoke(pki.client.serial);
-  await server.setCrl(await pki.ca.crl());
+  await server.setCrl(await pki.ca.crls());
   await closed(socket);
   const denial = events.at(-1)!.event;
   t.match(denial, {
@@ -85,10 +85,12 @@ t.test('an expiry re-check is an event too', async (t) => {
 t.test("answers from a cached() policy carry source 'cache'", async (t) => {
   const pki = await makePki();
   let calls = 0;
-  const policy = cached((input) => {
+  // It declares what it reads, so its answers can be reused for inputs equal on those facts.
+  const decide = Object.assign((input: AuthorizationInput) => {
     calls++;
     return { allow: true, reason: `seen ${input.peer.certificate?.serialNumber}` };
-  });
+  }, { factsRead: ['peer.certificate.serialNumber'] });
+  const policy = cached(decide);
   const { server, port } = await startServer(t, mtlsOptions(pki, { policy }));
   const events = recorder(server);
   const { socket } = await connectPair(t, server, port, pki);

@@ -6,11 +6,11 @@ import type { AuthorizationInput, PolicyAdapter } from '../dist/types.js';
 import { certs } from './helpers/certs';
 import { certInput, tokenInput } from './helpers/policy-input';
 
-t.test('the default key names certificate, token subject, action and resource', async (t) => {
+t.test('the default key names certificate, token claims, action and resource', async (t) => {
   const alice = certInput(certs.clientCert, 'GET', '/a');
-  const key = defaultCacheKey(alice);
-  t.equal(key, `${alice.peer.certificate!.fingerprint256}||GET|/a`);
-  t.equal(defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')), '|bob@10-70#|POST|/b');
+  const key = defaultCacheKey(alice, []);
+  t.equal(key, `${alice.peer.certificate!.fingerprint256}|v||s3:GETs2:/a`);
+  t.match(defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b'), []), /^\|v\|[A-Za-z0-9_-]{43}\|s4:POSTs2:\/b$/);
   t.not(defaultCacheKey(tokenInput({ sub: 'bob', iat: 11, exp: 71 }, 'POST', '/b')), defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')),
     'another token of the same subject is another key (its claims may differ)');
   const both = certInput(certs.clientCert, 'GET', '/a', { token: { sub: 'carol' } });

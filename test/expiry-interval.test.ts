@@ -6,7 +6,7 @@
 import t from 'tap';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
-import { Authorizer, Scheduler, createSecureContext, reauthorize, type AuthorizationInput, type Decision, type DecisionEvent } from '../dist/index.js';
+import { Authorizer, Scheduler, createSecureContext, reauthorize, type SecureContext, type AuthorizationInput, type Decision, type DecisionEvent } from '../dist/index.js';
 import type { AuthorizationSubject } from '../dist/subject.js';
 import { closed, pemChain, waitFor } from './helpers/owned';
 import { codeOf, connectPair, delay, makePki, mtlsOptions, type Pki, Received, startServer } from './helpers/mtls';
@@ -41,12 +41,17 @@ class FakeClock {
   }
 }
 
+let lastTrust: SecureContext | undefined;
+
 /** Stands in for a connection: the Authorizer only talks to this interface. */
 class FakeSubject {
   readonly kind = 'owned' as const;
   readonly socket = Object.assign(new EventEmitter(), { remoteAddress: '127.0.0.1' });
   readonly isServer = true;
   readonly createdAt = Date.now();
+  /** The trust context of the engine last made by makeAuthorizer (each test makes one). */
+  readonly trust = lastTrust;
+  readonly certificateEpoch = 1;
   destroyed = false;
   holds = new Set<string>();
   deadline = Infinity;
@@ -79,7 +84,8 @@ class FakeSubject {
 const asSubject = (subject: FakeSubject): AuthorizationSubject => subject as unknown as AuthorizationSubject;
 
 function engine(pki: Pki, clock: FakeClock, options: Omit<ConstructorParameters<typeof Authorizer>[0], 'trust' | 'scheduler'>): Authorizer {
-  return new Authorizer({ trust: createSecureContext({ ca: pki.ca.rootCert }, true), scheduler: new Scheduler(clock), requireCertificate: true, ...options });
+  lastTrust = createSecureContext({ ca: pki.ca.rootCert }, true);
+  return new Authorizer({ trust: lastTrust, scheduler: new Scheduler(clock), requireCertificate: true, ...options });
 }
 
 t.test('expiresAt is the earliest of certificate notAfter, policy TTL and token exp', async (t) => {

@@ -90,7 +90,9 @@ t.test('decisions are cached per identity, action and resource', async (t) => {
   let asked = 0;
   const sources: string[] = [];
   const cache = new DecisionCache();
-  const authz = authorizeRequest({ policy: (i: AuthorizationInput) => { asked++; return policy(i); }, cache, onDecision: (d) => sources.push(d.source) });
+  // The function reads only the certificate and the path (both always in the key): it says so.
+  const counted = Object.assign((i: AuthorizationInput) => { asked++; return policy(i); }, { factsRead: ['peer.certificate', 'request.path'] });
+  const authz = authorizeRequest({ policy: counted, cache, onDecision: (d) => sources.push(d.source) });
   const url = await serve(t, authz);
   const alice = client(t, url, 'alice');
   for (let i = 0; i < 5; i++) t.equal((await alice('GET', '/docs')).status, 200);
@@ -100,8 +102,9 @@ t.test('decisions are cached per identity, action and resource', async (t) => {
   t.same(sources, ['engine', 'cache', 'cache', 'cache', 'cache', 'engine', 'cache']);
   t.equal(authz.cache, cache);
   t.match(cache.stats(), { hits: 5, misses: 2 });
-  // A context hook turns the default cache off (its signals are not in the key).
-  t.equal(authorizeRequest({ policy, context: () => ({ risk: 1 }) }).cache, undefined);
+  // A policy that does not declare what it reads gets no default cache (it may read anything).
+  t.equal(authorizeRequest({ policy }).cache, undefined);
+  t.ok(authorizeRequest({ policy: counted }).cache instanceof DecisionCache);
   t.equal(authorizeRequest({ policy, cache: false }).cache, undefined);
 });
 

@@ -11,7 +11,8 @@ t.test('decisions show up as ctls_decisions_total and ctls_decision_duration_sec
   const metrics = createDecisionMetrics();
   const events: DecisionEvent[] = [];
   const authz = authorizeRequest({
-    policy: (input: AuthorizationInput) => input.peer.certificate?.subject.includes('CN=alice') === true,
+    // It reads the certificate only, and says so: the default cache is on.
+    policy: Object.assign((input: AuthorizationInput) => input.peer.certificate?.subject.includes('CN=alice') === true, { factsRead: ['peer.certificate'] }),
     onDecision: (d, input) => {
       const e = decisionEvent(d, input);
       events.push(e);

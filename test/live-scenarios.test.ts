@@ -108,7 +108,7 @@ t.test('python3 with post_handshake_auth answers a fresh re-authentication while
 
 t.test('openssl s_client -enable_pha answers a fresh re-authentication; a revocation then cuts it mid-stream', async (t) => {
   const pki = await makePki();
-  const { server, port, next } = await serve(t, pki, { maxVersion: 'TLSv1.3', crl: await pki.ca.crl() });
+  const { server, port, next } = await serve(t, pki, { maxVersion: 'TLSv1.3', crl: await pki.ca.crls() });
   const files = writeFiles(t, pki, pki.client);
   const accepted = next();
   const client = opensslClient({
@@ -130,7 +130,7 @@ t.test('openssl s_client -enable_pha answers a fresh re-authentication; a revoca
   const sender = stream(t, client, 'ossl');
   await received.until(100);
   pki.ca.revoke(pki.client.serial);
-  const crl = await pki.ca.crl();
+  const crl = await pki.ca.crls();
   const deauthorized = waitFor<[Decision]>(socket, 'deauthorized');
   const bytesAtSwap = received.bytes;
   await server.setCrl(crl);

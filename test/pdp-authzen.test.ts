@@ -21,7 +21,7 @@ t.test('decisions from the pdp process, reused connections', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'authz.cedar'), policies);
   const pdp = await spawnPdp(t, dir);
-  const policy = authzenPolicy({ url: pdp.url, timeoutMs: 2_000 });
+  const policy = authzenPolicy({ url: pdp.url, timeoutMs: 2_000, headers: pdp.headers });
   t.teardown(() => policy.close());
   t.match(await evaluatePolicy(policy, certInput(certs.clientCert, 'GET', '/x'), { timeoutMs: 2_000 }),
     { allow: true, reason: 'cedar: permit alice-get', source: 'engine' });
@@ -30,7 +30,7 @@ t.test('decisions from the pdp process, reused connections', async (t) => {
   t.match(await evaluatePolicy(policy, { ...tokenInput({ sub: 'alice' }), context: { risk: 9 } }, { timeoutMs: 2_000 }),
     { allow: false, reason: 'cedar: forbid no-risk' });
   // Metadata endpoint.
-  const meta = await (await fetch(`${pdp.url}/.well-known/authzen-configuration`)).json() as Record<string, string>;
+  const meta = await (await fetch(`${pdp.url}/.well-known/authzen-configuration`, { headers: pdp.headers })).json() as Record<string, string>;
   t.equal(meta['access_evaluation_endpoint'], `${pdp.url}/access/v1/evaluation`);
 });
 

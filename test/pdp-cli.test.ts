@@ -26,10 +26,10 @@ t.test('usage and exit codes', async (t) => {
   t.match(await exitOf(['frobnicate']), { code: 2, stderr: /Unknown command "frobnicate"/ });
   t.match(await exitOf(['pdp']), { code: 2, stderr: /--policies <dir>/ });
   t.match(await exitOf(['pdp', '--help']), { code: 0, stdout: /AuthZEN/ });
-  t.match(await exitOf(['pdp', '--policies', '/nonexistent-dir-for-test']), { code: 1, stderr: /could not be read/ });
+  t.match(await exitOf(['pdp', '--policies', '/nonexistent-dir-for-test', '--insecure-open']), { code: 1, stderr: /could not be read/ });
   const dir = tempDir(t);
   writeFileSync(join(dir, 'bad.cedar'), 'permit(principal action, resource);');
-  t.match(await exitOf(['pdp', '--policies', dir]), { code: 1, stderr: /bad\.cedar:1:/ }, 'invalid policies refuse to start with file:line');
+  t.match(await exitOf(['pdp', '--policies', dir, '--insecure-open']), { code: 1, stderr: /bad\.cedar:1:/ }, 'invalid policies refuse to start with file:line');
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -38,7 +38,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     writeFileSync(join(dir, 'a.cedar'), 'permit(principal, action, resource);');
     const pdp = await spawnPdp(t, dir);
     const res = await fetch(`${pdp.url}/access/v1/evaluation`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'r-1' },
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'r-1', ...pdp.headers },
       body: JSON.stringify({ subject: { type: 'User', id: 'a' }, action: { name: 'GET' }, resource: { type: 'Resource', id: '/' } }),
     });
     t.equal(res.headers.get('x-request-id'), 'r-1');
@@ -53,10 +53,10 @@ t.test('the pdp rejects malformed AuthZEN requests with 400', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'a.cedar'), 'permit(principal, action, resource);');
   const pdp = await spawnPdp(t, dir);
-  const post = (path: string, body: string) => fetch(pdp.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const post = (path: string, body: string) => fetch(pdp.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...pdp.headers }, body });
   t.equal((await post('/access/v1/evaluation', '{nope')).status, 400);
   t.equal((await post('/access/v1/evaluation', '{"subject":{"type":"User"}}')).status, 400);
-  t.equal((await fetch(`${pdp.url}/access/v1/evaluation`)).status, 405);
+  t.equal((await fetch(`${pdp.url}/access/v1/evaluation`, { headers: pdp.headers })).status, 405);
   t.equal((await post('/elsewhere', '{}')).status, 404);
   const many = await post('/access/v1/evaluations', JSON.stringify({
     subject: { type: 'User', id: 'a' }, action: { name: 'GET' },
@@ -64,3 +64,28 @@ t.test('the pdp rejects malformed AuthZEN requests with 400', async (t) => {
   }));
   t.match(await many.json(), { evaluations: [{ decision: true }, { decision: true }] });
 });
+
+t.test('pdp requires authentication: a token file, the environment, mTLS, or a loud --insecure-open', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.cedar'), 'permit(principal, action, resource);');
+  t.match(await exitOf(['pdp', '--policies', dir]), { code: 1, stderr: /insecureOpen/ }, 'no authentication chosen: refuses to start');
+  t.match(await exitOf(['pdp', '--policies', dir, '--ca', 'x.pem']), { code: 2, stderr: /--ca needs --key and --cert/ });
+  t.match(await exitOf(['pdp', '--policies', dir, '--port', 'x', '--insecure-open']), { code: 2, stderr: /--port must be an integer/ });
+  const empty = join(dir, 'empty-token');
+  writeFileSync(empty, '\n');
+  t.match(await exitOf(['pdp', '--policies', dir, '--token-file', empty]), { code: 2, stderr: /holds no token/ });
+
+  const open = await spawnPdp(t, dir, ['--insecure-open']);
+  // stderr and stdout are separate pipes: the warning may arrive just after the URL.
+  for (let i = 0; i < 100 && !open.stderr().includes('WARNING'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(open.stderr(), /WARNING: --insecure-open: no authentication/);
+  t.equal((await fetch(`${open.url}/access/v1/evaluation`, { method: 'POST', body: JSON.stringify(body) })).status, 200);
+
+  const closed = await spawnPdp(t, dir);
+  t.notMatch(closed.stderr(), /WARNING/);
+  t.equal((await fetch(`${closed.url}/access/v1/evaluation`, { method: 'POST', body: JSON.stringify(body) })).status, 401);
+  t.equal((await fetch(`${closed.url}/access/v1/evaluation`, { method: 'POST', headers: closed.headers, body: JSON.stringify(body) })).status, 200);
+  t.equal((await fetch(`${closed.url}/healthz`)).status, 200);
+});
+
+const body = { subject: { type: 'User', id: 'a' }, action: { name: 'GET' }, resource: { type: 'Resource', id: '/' } };

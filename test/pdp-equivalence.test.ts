@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { cedarPolicy } from '../dist/policy/cedar.js';
+import { cedarDecimal, cedarPolicy } from '../dist/policy/cedar.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { authzenPolicy } from '../dist/policy/http-pdp.js';
 import type { AuthorizationInput } from '../dist/types.js';
@@ -45,8 +45,8 @@ function inputs(): Array<[string, AuthorizationInput]> {
   return [
     ['alice GET', certInput(certs.clientCert, 'GET', '/docs')],
     ['bob GET', certInput(certs.client2Cert, 'GET', '/docs')],
-    ['alice GET risky', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: 0.8 } }],
-    ['alice GET low risk', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: 0.5, device: 'laptop', tags: ['a', 'b'] } }],
+    ['alice GET risky', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: cedarDecimal(0.8) } }],
+    ['alice GET low risk', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: cedarDecimal(0.5), device: 'laptop', tags: ['a', 'b'] } }],
     ['token owner PUT', tokenInput({ sub: 'carol', owns: ['/notes/1'] }, 'PUT', '/notes/1')],
     ['token other PUT', tokenInput({ sub: 'carol', owns: ['/notes/1'] }, 'PUT', '/notes/2')],
     ['token no claim DELETE', tokenInput({ sub: 'dave' }, 'DELETE', '/notes/1')],
@@ -75,7 +75,7 @@ t.test('embedded and remote agree, and agree again after a reload', async (t) =>
   writeFileSync(join(dir, 'entities.json'), JSON.stringify(entities));
   const pdp = await spawnPdp(t, dir);
   const embedded = cedarPolicy({ dir, watch: true, debounceMs: 10 });
-  const remote = authzenPolicy({ url: pdp.url, timeoutMs: 2_000 });
+  const remote = authzenPolicy({ url: pdp.url, timeoutMs: 2_000, headers: pdp.headers });
   t.teardown(async () => { embedded.close(); await remote.close(); });
 
   const before = await compare(t, embedded, remote);

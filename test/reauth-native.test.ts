@@ -171,10 +171,13 @@ t.test('rotation to a freshly issued short-lived certificate, then a freshly rev
   t.equal(rotated.chain[0]!.serialNumber, second.serial, 'the server sees the new serial');
   t.equal(rotated.verified, true);
 
-  ca.revoke(second.serial);
-  // On the context, not server.setCrl(): that would have the engine re-check (and cut) the
-  // connection at once; here the fresh request itself must find the revocation.
-  tlsServer.secureContext.setCrl(await ca.crl());
+  // A third certificate, revoked before the client presents it: the trust change leaves the
+  // connection (still on the second) alone, and the fresh request itself must find the revocation.
+  const third = await ca.issueClient({ commonName: 'rotating', validityMs: 60_000 });
+  ca.revoke(third.serial);
+  await tlsServer.setCrl(await ca.crls());
+  t.equal(peer.destroyed, false, 'the current certificate is not revoked');
+  client.setIdentity({ key: third.key, cert: third.chain });
   await t.rejects(peer.requestCertificate({ timeout: SOON }), { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' }, 'the next answer with it is refused');
   await closed(peer);
 });

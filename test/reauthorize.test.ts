@@ -88,7 +88,7 @@ t.test('fresh: false revalidates against the trust store of now', async (t) => {
 
   // Change the store underneath without the server's own re-check, so only reauthorize() can notice.
   pki.ca.revoke(pki.client.serial);
-  server.secureContext.setCrl(await pki.ca.crl());
+  server.secureContext.setCrl(await pki.ca.crls());
   const decision = await reauthorize(socket, { fresh: false });
   t.equal(decision.allow, false);
   t.equal(decision.reason, 'CERT_REVOKED');
@@ -110,9 +110,9 @@ t.test('concurrent calls share one evaluation', async (t) => {
 
   calls = 0;
   const revalidations = await Promise.all([reauthorize(socket), reauthorize(socket), reauthorize(socket, { context: { a: 1 } })]);
-  t.equal(calls, 1, 'three revalidations, one policy call');
+  t.equal(calls, 2, 'two plain revalidations share a policy call; one bringing a context gets its own');
   t.equal(revalidations[0], revalidations[1]);
-  t.equal(revalidations[1], revalidations[2]);
+  t.not(revalidations[1], revalidations[2], 'new signals are a new question');
 
   calls = 0;
   const [fresh, again, plain] = await Promise.all([reauthorize(socket, { fresh: true }), reauthorize(socket, { fresh: true }), reauthorize(socket)]);

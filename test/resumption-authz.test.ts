@@ -82,7 +82,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
 
     t.test('a client revoked since its first connection is refused on resumption', async (t) => {
       pki.ca.revoke(pki.client.serial);
-      await server.setCrl(await pki.ca.crl());
+      await server.setCrl(await pki.ca.crls());
       inputs.length = 0;
       const client = connect({ ...options, session: first.session });
       client.on('error', () => {});

@@ -1,31 +1,45 @@
 /**
- * A decision cache: bounded LRU with a TTL per entry. A hit is one string concatenation and one Map
- * lookup, and it returns an answer object built when the entry was stored, so it allocates nothing.
+ * A decision cache: bounded LRU with a TTL per entry, bounded in entries and in bytes. A hit is one
+ * key build and one Map lookup, and it returns an answer object built when the entry was stored.
  *
- * Default key: `<certificate fingerprint256>|<token sub@iat-exp#jti>|<action>|<resource>`, each part
- * empty when absent, action and resource as in facts.ts (action falls back to the HTTP method, then
- * to the trigger). Both identities are in the key, so another token over the same client certificate
- * never hits an entry made for the first. The default key does NOT contain `input.context`: a policy
- * that reads risk signals needs a `key` function that includes them (or no cache), or it would be
- * answered from stale facts.
+ * Soundness: a cached decision may answer only an input on which the policy must answer the same.
+ * So the default key names everything the policy can read:
  *
- * Expiry of an entry: the earliest of the decision's own expiresAt, the certificate's notAfter, the
- * token's `exp`, and now + ttlMs (allow) or denyTtlMs (deny, shorter by default, so a fixed problem is
- * soon noticed). Failures are never stored: a policy error is thrown through, not cached.
+ * - always the identity and the request: the leaf's SHA-256 fingerprint, whether the chain verified
+ *   (and why not), a hash of the token's whole claim set (issuer, subject, audience, scopes …),
+ *   the action and the resource;
+ * - then the facts the policy declares with `factsRead()` (dotted paths into the input, e.g.
+ *   `connection.remoteAddress`, `request.headers.host`, `context.risk`; a `context.<name>` path also
+ *   covers the library fact contextFacts() puts under that name);
+ * - or, when the policy declares nothing (a plain function, an adapter that cannot tell), the whole
+ *   input: connection facts down to its age, every header, the app context. Such a key rarely
+ *   repeats; a policy that wants hits declares its facts, or the cache is given a `key`.
+ *
+ * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
+ * make an entry large. Every entry also names the trust it was made under: the cache's generation
+ * (bumped by every flush: policy change, trust change) and its clock horizon, the earliest of the
+ * decision's expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or
+ * denyTtlMs (deny). Failures are never stored: a policy error is thrown through, not cached.
  */
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../types.js';
 import { invalidOption } from '../errors.js';
-import { actionName, notAfter, resourceId } from './facts.js';
+import { createHash, X509Certificate } from 'node:crypto';
+import { actionName, CONTEXT_FACT_SOURCES, notAfter, resourceId } from './facts.js';
 import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export interface DecisionCacheOptions {
   /** Most entries kept; the least recently used goes first. Default 10 000. */
   max?: number;
+  /** Most bytes (keys, reasons, obligations, estimated) kept. Default 16 MiB. */
+  maxBytes?: number;
   /** TTL of an allow whose decision carries none shorter. Default 60 s. */
   ttlMs?: number;
   /** TTL of a denial. Default 5 s. */
   denyTtlMs?: number;
-  /** Cache key of an input; return undefined to not cache that input. Default: defaultCacheKey. */
+  /**
+   * Cache key of an input; return undefined to not cache that input. It must name every fact the
+   * policy reads. Default: defaultCacheKey with the facts the policy declares.
+   */
   key?: (input: AuthorizationInput) => string | undefined;
   /** Clock, epoch ms. Default Date.now. */
   now?: () => number;
@@ -42,6 +56,9 @@ export interface DecisionCacheStats {
   flushes: number;
   size: number;
   max: number;
+  /** Estimated bytes held, and the bound. */
+  bytes: number;
+  maxBytes: number;
 }
 
 /** A stored decision, as a hit answers it. Frozen: every hit shares it. */
@@ -49,33 +66,155 @@ export type CachedAnswer = Readonly<SourcedDecisionLike & { allow: boolean; reas
 
 interface Entry {
   readonly answer: CachedAnswer;
+  /** The cache generation (trust and policy) it was made under. */
+  readonly generation: number;
+  readonly bytes: number;
   /** Hit since it was stored or last given a second chance. */
   used: boolean;
 }
 
-export function defaultCacheKey(input: AuthorizationInput): string {
-  // fingerprint256 is computed once per X509Certificate object and memoized by node.
-  const fp = input.peer.certificate?.fingerprint256 ?? '';
-  return `${fp}|${tokenKey(input.token)}|${actionName(input)}|${resourceId(input)}`;
+/** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
+const MAX_KEY_CHARS = 512;
+/** Per-entry overhead beyond its strings (Map slot, entry and answer objects), estimated. */
+const ENTRY_OVERHEAD_BYTES = 200;
+const INPUT_ROOTS = new Set(['trigger', 'peer', 'connection', 'request', 'token', 'context', 'action', 'resource']);
+
+/** The facts a policy declares it reads (`factsRead()`, on an adapter or a function), or null: unknown. */
+export function factsReadBy(policy: Policy): readonly string[] | null {
+  const declared = (policy as { factsRead?: unknown }).factsRead;
+  let facts: unknown;
+  try {
+    facts = typeof declared === 'function' ? (declared as () => unknown).call(policy) : declared;
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(facts) || !facts.every((f) => typeof f === 'string' && f !== '')) return null;
+  // A path the key cannot resolve in the input would silently key on nothing: treat as unknown.
+  for (const f of facts as string[]) {
+    const root = f.split('.')[0]!;
+    if (!INPUT_ROOTS.has(root)) return null;
+  }
+  return Object.freeze([...new Set(facts as string[])].sort());
 }
 
 /**
- * One token's identity: sub, iat, exp and jti. Claims never change within a token, so keying on
- * the token (not just its subject) keeps a decision that read `scope` or `acr` from being reused
- * for another token of the same user; a refreshed token simply misses once.
+ * The key of `input` for a policy that reads `facts` (null: anything). See the module comment.
+ */
+export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string {
+  // fingerprint256 is computed once per X509Certificate object and memoized by node.
+  const fp = input.peer.certificate?.fingerprint256 ?? '';
+  const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
+  // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
+  let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
+  if (facts === null) key += `*${enc(wholeInput(input))}`;
+  else for (const fact of facts) key += factValue(input, fact);
+  return key.length > MAX_KEY_CHARS ? `#${createHash('sha256').update(key).digest('base64url')}` : key;
+}
+
+/** A token's claims never change, so its key is computed once per claims object. */
+const tokenKeys = new WeakMap<object, string>();
+
+/**
+ * The whole claim set, hashed: issuer, subject, audience, scopes, times, everything a policy may
+ * read. Two issuers' tokens with one `sub`, or two client-credentials tokens without one, differ.
  */
 function tokenKey(token: Record<string, unknown> | undefined): string {
   if (token === undefined) return '';
-  return `${str(token['sub'])}@${str(token['iat'])}-${str(token['exp'])}#${str(token['jti'])}`;
+  let key = tokenKeys.get(token);
+  if (key === undefined) {
+    key = createHash('sha256').update(enc(token)).digest('base64url');
+    tokenKeys.set(token, key);
+  }
+  return key;
 }
 
-function str(v: unknown): string {
-  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+/** A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. */
+interface FactPaths {
+  path: string[];
+  source?: string[];
+}
+const factPaths = new Map<string, FactPaths>();
+
+function pathsOf(fact: string): FactPaths {
+  let paths = factPaths.get(fact);
+  if (paths === undefined) {
+    const path = fact.split('.');
+    paths = { path };
+    const source = path[0] === 'context' && path.length > 1 ? CONTEXT_FACT_SOURCES[path[1]!] : undefined;
+    if (source !== undefined) paths.source = [...source.split('.'), ...path.slice(2)];
+    // Fact names come from loaded policies, a small set; bound the memo anyway.
+    if (factPaths.size >= 4096) factPaths.clear();
+    factPaths.set(fact, paths);
+  }
+  return paths;
+}
+
+/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
+function factValue(input: AuthorizationInput, fact: string): string {
+  const { path, source } = pathsOf(fact);
+  const value = enc(walk(input, path));
+  return source === undefined ? value : `${value}${enc(walk(input, source))}`;
+}
+
+function walk(root: unknown, path: readonly string[]): unknown {
+  let at: unknown = root;
+  for (let i = 0; i < path.length; i++) {
+    // A certificate stands for all its facts: key on the whole of it.
+    if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
+    // Header names are lowercase in node (RFC 9110 §5.1: case-insensitive).
+    const name = i > 0 && path[i - 1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
+    at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
+  }
+  return at;
+}
+
+function wholeInput(input: AuthorizationInput): unknown {
+  return [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
+}
+
+/** Deeper values than this are not keyed: the key throws, and the policy call fails closed. */
+const MAX_KEY_DEPTH = 32;
+
+/**
+ * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
+ * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
+ * null differ. Object keys keep their order: a different order only costs a miss.
+ */
+function enc(value: unknown, depth = 0): string {
+  switch (typeof value) {
+    case 'string': return `s${value.length}:${value}`;
+    case 'number': return `n${value};`;
+    case 'boolean': return value ? 'T' : 'F';
+    case 'undefined': return 'U';
+    case 'bigint': return `b${value};`;
+    case 'object': break;
+    default: return `?${typeof value};`;
+  }
+  if (value === null) return 'N';
+  if (value instanceof X509Certificate) return `c${value.fingerprint256};`;
+  if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (const item of value) out += enc(item, depth + 1);
+    return `${out}]`;
+  }
+  let out = '{';
+  for (const k of Object.keys(value)) out += `${enc(k)}${enc((value as Record<string, unknown>)[k], depth + 1)}`;
+  return `${out}}`;
+}
+
+function entryBytes(key: string, answer: SourcedDecisionLike): number {
+  let bytes = ENTRY_OVERHEAD_BYTES + 2 * key.length + 2 * (answer.reason?.length ?? 0);
+  if (answer.obligations !== undefined) bytes += 2 * enc(answer.obligations).length;
+  return bytes;
 }
 
 export class DecisionCache {
   readonly #entries = new Map<string, Entry>();
   readonly #max: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
+  #facts: readonly string[] | null = null;
   readonly #ttlMs: number;
   readonly #denyTtlMs: number;
   /** The cache's clock (epoch ms), also used to turn a miss's ttlMs into an expiry. */
@@ -92,17 +231,29 @@ export class DecisionCache {
 
   constructor(options: DecisionCacheOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { max = 10_000, ttlMs = 60_000, denyTtlMs = 5_000, key = defaultCacheKey, now = Date.now } = options;
+    const { max = 10_000, maxBytes = 16 * 1024 * 1024, ttlMs = 60_000, denyTtlMs = 5_000, now = Date.now } = options;
+    const key = options.key ?? ((input: AuthorizationInput) => defaultCacheKey(input, this.#facts));
     if (!Number.isInteger(max) || max < 1) throw invalidOption('max', 'a positive integer', max);
+    if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw invalidOption('maxBytes', 'an integer >= 1024', maxBytes);
     if (typeof ttlMs !== 'number' || !(ttlMs >= 0)) throw invalidOption('ttlMs', 'a number >= 0', ttlMs);
     if (typeof denyTtlMs !== 'number' || !(denyTtlMs >= 0)) throw invalidOption('denyTtlMs', 'a number >= 0', denyTtlMs);
     if (typeof key !== 'function') throw invalidOption('key', 'a function', key);
     if (typeof now !== 'function') throw invalidOption('now', 'a function', now);
     this.#max = max;
+    this.#maxBytes = maxBytes;
     this.#ttlMs = ttlMs;
     this.#denyTtlMs = denyTtlMs;
     this.key = key;
     this.now = now;
+  }
+
+  /** The facts the default key covers (set by cached() from the policy's factsRead(); null: all). */
+  get facts(): readonly string[] | null {
+    return this.#facts;
+  }
+
+  set facts(facts: readonly string[] | null) {
+    this.#facts = facts;
   }
 
   /** Bumped by every flush; a result computed under an older generation is not stored. */
@@ -129,8 +280,8 @@ export class DecisionCache {
       if (countMiss) this.#misses++;
       return undefined;
     }
-    if (entry.answer.expiresAt <= this.now()) {
-      this.#entries.delete(key);
+    if (entry.answer.expiresAt <= this.now() || entry.generation !== this.#generation) {
+      this.#remove(key, entry);
       this.#expirations++;
       if (countMiss) this.#misses++;
       return undefined;
@@ -150,9 +301,18 @@ export class DecisionCache {
     if (!(expiresAt > now)) return;
     const answer: SourcedDecisionLike = { allow: decision.allow, reason: decision.reason, expiresAt, source: 'cache' };
     if (decision.obligations !== undefined) answer.obligations = decision.obligations;
+    const bytes = entryBytes(key, answer);
+    if (bytes > this.#maxBytes / 4) return;
+    const previous = this.#entries.get(key);
+    if (previous !== undefined) this.#remove(key, previous);
+    this.#entries.set(key, { answer: Object.freeze(answer) as CachedAnswer, generation: this.#generation, bytes, used: false });
+    this.#bytes += bytes;
+    while (this.#entries.size > this.#max || this.#bytes > this.#maxBytes) this.#evictOne();
+  }
+
+  #remove(key: string, entry: Entry): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { answer: Object.freeze(answer) as CachedAnswer, used: false });
-    if (this.#entries.size > this.#max) this.#evictOne();
+    this.#bytes -= entry.bytes;
   }
 
   #evictOne(): void {
@@ -165,18 +325,23 @@ export class DecisionCache {
         this.#entries.set(key, entry);
         continue;
       }
+      this.#bytes -= entry.bytes;
       this.#evictions++;
       return;
     }
   }
 
   delete(key: string): boolean {
-    return this.#entries.delete(key);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    this.#remove(key, entry);
+    return true;
   }
 
   /** Drops every entry; call it when the policy or the trust store changed. */
   flush(): void {
     this.#entries.clear();
+    this.#bytes = 0;
     this.#generation++;
     this.#flushes++;
   }
@@ -190,6 +355,8 @@ export class DecisionCache {
       flushes: this.#flushes,
       size: this.#entries.size,
       max: this.#max,
+      bytes: this.#bytes,
+      maxBytes: this.#maxBytes,
     };
   }
 }
@@ -209,6 +376,8 @@ function credentialsExpiry(input: AuthorizationInput): number {
 
 export interface CachedPolicy extends PolicyAdapter {
   readonly cache: DecisionCache;
+  /** The wrapped policy's declared facts (the key covers them). */
+  factsRead(): readonly string[] | null;
   /** A hit, or undefined (see kFastPath in evaluate.ts). */
   [kFastPath](input: AuthorizationInput): CachedAnswer | undefined;
 }
@@ -226,8 +395,14 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     throw invalidOption('cache', 'a DecisionCache not already used for another policy (its keys do not name the policy)');
   }
   cache.owner = policy;
+  cache.facts = factsReadBy(policy);
   const inner = typeof policy === 'function' ? undefined : policy;
-  const unsubscribe = inner?.onChange?.(() => cache.flush());
+  // A reloaded policy may read other facts: the key follows before anything is looked up again.
+  const changed = (): void => {
+    cache.facts = factsReadBy(policy);
+    cache.flush();
+  };
+  const unsubscribe = inner?.onChange?.(changed);
 
   async function miss(key: string, input: AuthorizationInput, signal: AbortSignal): Promise<SourcedDecisionLike> {
     const generation = cache.generation;
@@ -239,6 +414,7 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
   return {
     name: `cached(${policyName(policy)})`,
     cache,
+    factsRead: () => cache.facts,
     evaluate(input, signal) {
       const key = cache.key(input);
       // Only a miss needs a signal; creating an AbortController would cost more than the whole hit.
@@ -253,7 +429,7 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     ...(inner?.onChange && {
       onChange(listener: () => void) {
         return inner.onChange!(() => {
-          cache.flush();
+          changed();
           listener();
         });
       },

@@ -6,7 +6,7 @@
  */
 import type { CedarValueJson, EntityJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { CompiledPolicySet, Unsupported, compilePolicySet, type CompiledAnswer } from './cedar-compile.js';
-import { Unrepresentable, entityFromUid, fromCedarJson } from './cedar-runtime.js';
+import { Unrepresentable, entityFromUid, fromCedarJson, type CedarRecord } from './cedar-runtime.js';
 
 export type CedarEngineOption = 'auto' | 'wasm';
 export type CedarEngine = 'compiled' | 'wasm';
@@ -43,22 +43,32 @@ export interface RequestJson {
   principal: unknown;
   action: unknown;
   resource: unknown;
-  context: Record<string, CedarValueJson>;
+  /** The context as the compiled engine holds it (compiledContext). */
+  context: CedarRecord;
+}
+
+/** The context in the compiled engine's values, or undefined when only cedar-wasm can hold it. */
+export function compiledContext(json: Record<string, CedarValueJson>): CedarRecord | undefined {
+  try {
+    const context = fromCedarJson(json);
+    return context instanceof Map ? context : undefined;
+  } catch {
+    // Unrepresentable, or a stack overflow on a deep context: never guess.
+    return undefined;
+  }
 }
 
 /** The compiled answer, or undefined when only cedar-wasm can decide this request. */
 export function decideCompiled(set: CompiledPolicySet, request: RequestJson): CompiledAnswer | undefined {
   try {
-    const context = fromCedarJson(request.context);
-    if (!(context instanceof Map)) return undefined;
     return set.decide({
       principal: entityFromUid(request.principal),
       action: entityFromUid(request.action),
       resource: entityFromUid(request.resource),
-      context,
+      context: request.context,
     });
   } catch {
-    // Unrepresentable, or anything unforeseen (a stack overflow on a deep context): never guess.
+    // Unrepresentable, or anything unforeseen: never guess.
     return undefined;
   }
 }

@@ -86,7 +86,57 @@ export function isSet(v: Value): v is CedarSet {
   return Array.isArray(v);
 }
 
+/**
+ * Sets longer than this are indexed for membership: a context set comes from the caller, and a
+ * linear scan per item made `a.containsAll(b)` quadratic in their sizes.
+ */
+const INDEX_FROM = 16;
+
+interface SetIndex {
+  /** Scalars and entities by a key that is equal exactly when the values are Cedar-equal. */
+  keys: Set<string>;
+  /** Records, sets and extension values: compared structurally, one by one. */
+  others: Value[];
+}
+
+const indexes = new WeakMap<CedarSet, SetIndex>();
+
+/** A key for a scalar or an entity, equal exactly when Cedar's `==` holds; undefined for the rest. */
+function scalarKey(v: Value): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return `s${v}`;
+    case 'number':
+      return `n${v}`;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return v instanceof EntityRef ? `e${v.key}` : undefined;
+  }
+}
+
+function indexOf(set: CedarSet): SetIndex {
+  let index = indexes.get(set);
+  if (index === undefined) {
+    index = { keys: new Set(), others: [] };
+    for (const item of set) {
+      const key = scalarKey(item);
+      if (key === undefined) index.others.push(item);
+      else index.keys.add(key);
+    }
+    indexes.set(set, index);
+  }
+  return index;
+}
+
 export function setIncludes(set: CedarSet, v: Value): boolean {
+  if (set.length >= INDEX_FROM) {
+    const index = indexOf(set);
+    const key = scalarKey(v);
+    if (key !== undefined) return index.keys.has(key);
+    for (const item of index.others) if (valueEquals(item, v)) return true;
+    return false;
+  }
   for (const item of set) if (valueEquals(item, v)) return true;
   return false;
 }

@@ -3,74 +3,188 @@
  * Cedar's error reports -> readable diagnostics.
  *
  * Cedar has strings, booleans, 64-bit integers (Long), sets, records, entity references and
- * extension values (decimal, ipaddr …). It has no null and no floating point, and it rejects a whole
- * request whose context holds either, so the conversion is lossy on purpose:
- * - undefined, null, functions, symbols and non-plain objects (class instances, buffers) are dropped;
- * - integers stay numbers; other finite numbers (a risk score of 0.7) become `decimal("0.7")`, which
- *   policies compare with `.lessThan(decimal("0.5"))`; decimals out of Cedar's range are dropped;
- * - bigints within the safe integer range become numbers, others are dropped;
+ * extension values (decimal, ipaddr …), and no null and no floating point. A Cedar policy that
+ * errors is skipped, and a skipped `forbid` allows: so a value Cedar cannot hold exactly is never
+ * dropped, rounded or retyped on the way in, the whole request is refused with
+ * ERR_CTLS_CEDAR_CONTEXT naming the value's path (`context.amount`), which is a denial:
+ * - strings (well-formed UTF-16, as Cedar's are UTF-8), booleans and safe integers pass;
+ * - null, undefined, NaN, ±Infinity, integers beyond 2^53 (a JS number there may already be a
+ *   rounded copy of what the sender meant), bigints beyond 2^53, functions, symbols, class
+ *   instances, cycles and values nested deeper than MAX_DEPTH are refused;
+ * - a fraction is refused by default: turned into a decimal, a number's Cedar type would depend on
+ *   its value, and `forbid … when { context.amount > 1000000 }` would error (and allow) on 2000000.5.
+ *   Build decimals explicitly with cedarDecimal(), or opt in with `fractions: 'decimal'` (exact
+ *   decimals of 1 to 4 fractional digits only);
  * - a Date becomes its epoch milliseconds (a Long);
- * - `{ __entity: … }` and `{ __extn: … }` objects pass through untouched, so a mapping can build
- *   entity references and extension values itself.
+ * - `{ __entity: { type, id } }` and `{ __extn: { fn, arg } }`, exactly in that shape, pass through,
+ *   so a mapping can build entity references and extension values itself.
  */
 import type { CedarValueJson, DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
+import { ContinuousTlsError, ctlsError } from '../errors.js';
+import { parseDecimal } from './cedar-extensions.js';
 
-/** Nesting deeper than this is cut: it protects against cycles, and no policy needs it. */
-const MAX_DEPTH = 16;
-/** Cedar's decimal is an i64 scaled by 10^4. */
-const MAX_DECIMAL = 922_337_203_685_477;
+/** Deeper nesting is refused: no policy needs it, and it bounds the work on a hostile value. */
+export const MAX_DEPTH = 16;
+/** Values (scalars, sets, records) per converted record; more is refused. */
+export const MAX_VALUES = 10_000;
 
-export function toCedarValue(value: unknown, depth = 0): CedarValueJson | undefined {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      if (Number.isSafeInteger(value)) return value;
-      if (Number.isFinite(value) && Math.abs(value) < MAX_DECIMAL) {
-        return { __extn: { fn: 'decimal', arg: trimDecimal(value.toFixed(4)) } };
-      }
-      return undefined;
-    case 'bigint':
-      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
-    case 'object':
-      if (value === null || depth >= MAX_DEPTH) return undefined;
-      if (Array.isArray(value)) return toCedarSet(value, depth);
-      if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
-      return isPlainObject(value) ? toCedarRecord(value, depth) : undefined;
-    default:
-      return undefined;
+/** How a JS number with a fractional part is converted: refused (default), or an exact decimal. */
+export type FractionMode = 'deny' | 'decimal';
+
+export interface ConversionOptions {
+  fractions?: FractionMode;
+  maxValues?: number;
+}
+
+export type CedarContextError = ContinuousTlsError & { path: string };
+
+const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+/** Held here, not looked up on JSON at each use: optimized code loading a property of JSON is invalidated when JSON changes. */
+const quote = JSON.stringify;
+
+/** `context.a`, `context["a b"]`, `context.list[3]`: built only for records and sets, and for errors. */
+function join(parent: string, key: string | number): string {
+  if (parent === '') return String(key);
+  if (typeof key === 'number') return `${parent}[${key}]`;
+  return IDENTIFIER.test(key) ? `${parent}.${key}` : `${parent}[${quote(key)}]`;
+}
+
+/**
+ * One conversion. Scalars, the common case, are checked without building their path: it is
+ * computed from the parent's path and the key only when a value is refused.
+ */
+class Converter {
+  #values = 0;
+  /** The records and sets being converted, outermost first (at most MAX_DEPTH): a repeat is a cycle. */
+  readonly #open: object[] = [];
+  constructor(readonly fractions: FractionMode, readonly maxValues: number) {}
+
+  value(value: unknown, parent: string, key: string | number, depth: number): CedarValueJson {
+    if (++this.#values > this.maxValues) refuse(join(parent, key), `more than ${this.maxValues} values in one record`);
+    switch (typeof value) {
+      case 'string':
+        if (!wellFormed.call(value)) refuse(join(parent, key), 'a string with a lone surrogate (not valid UTF-8)');
+        return value;
+      case 'boolean':
+        return value;
+      case 'number':
+        return Number.isSafeInteger(value) ? (value === 0 ? 0 : value) : this.number(value, join(parent, key));
+      case 'bigint':
+        if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+        return refuse(join(parent, key), 'a bigint beyond 2^53, which cannot cross into Cedar exactly');
+      case 'object':
+        if (value === null) return refuse(join(parent, key), 'null (Cedar has no null: leave the attribute out)');
+        return this.object(value, join(parent, key), depth);
+      case 'undefined':
+        return refuse(join(parent, key), 'undefined (leave the attribute out)');
+      default:
+        return refuse(join(parent, key), `a value of type ${typeof value}`);
+    }
+  }
+
+  /** A number that is not a safe integer. */
+  number(value: number, path: string): CedarValueJson {
+    if (!Number.isFinite(value)) return refuse(path, `${value}`);
+    if (Number.isInteger(value)) return refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`);
+    if (this.fractions === 'deny') return refuse(path, `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`);
+    const arg = exactDecimal(value);
+    return arg === undefined ? refuse(path, `${value}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`) : { __extn: { fn: 'decimal', arg } };
+  }
+
+  object(value: object, path: string, depth: number): CedarValueJson {
+    if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH}`);
+    if (this.#open.includes(value)) refuse(path, 'a cycle');
+    if (value instanceof Date) {
+      const ms = value.getTime();
+      return Number.isNaN(ms) ? refuse(path, 'an invalid Date') : ms;
+    }
+    const isArray = Array.isArray(value);
+    if (!isArray && !isPlainObject(value)) refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
+    if (!isArray && ('__entity' in value || '__extn' in value || '__expr' in value)) return escape(value, path);
+    this.#open.push(value);
+    try {
+      if (!isArray) return this.record(value, path, depth);
+      const out: CedarValueJson[] = [];
+      for (let i = 0; i < value.length; i++) out.push(this.value(value[i], path, i, depth + 1));
+      return out;
+    } finally {
+      this.#open.pop();
+    }
+  }
+
+  top(value: object, path: string): Record<string, CedarValueJson> {
+    this.#open.push(value);
+    return this.record(value, path, 0);
+  }
+
+  record(value: object, path: string, depth: number): Record<string, CedarValueJson> {
+    const out: Record<string, CedarValueJson> = {};
+    for (const key of Object.keys(value)) {
+      if (!wellFormed.call(key)) refuse(join(path, key), 'a key with a lone surrogate (not valid UTF-8)');
+      const converted = this.value((value as Record<string, unknown>)[key], path, key, depth + 1);
+      // A key `__proto__` stays a plain key, never the prototype.
+      if (key === '__proto__') Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+      else out[key] = converted;
+    }
+    return out;
   }
 }
 
-/** A context record: the top level of what Cedar receives as `context`. */
-export function toCedarRecord(record: object, depth = 0): Record<string, CedarValueJson> {
-  if ('__entity' in record || '__extn' in record) return record as Record<string, CedarValueJson>;
-  const out: Record<string, CedarValueJson> = {};
-  for (const [key, v] of Object.entries(record)) {
-    const converted = toCedarValue(v, depth + 1);
-    if (converted !== undefined) out[key] = converted;
-  }
-  return out;
+/** `{ __entity: { type, id } }` or `{ __extn: { fn, arg } }`, exactly; anything else is refused. */
+function escape(value: object, path: string): CedarValueJson {
+  const keys = Object.keys(value);
+  const inner = (value as Record<string, unknown>)[keys[0] ?? ''];
+  const strings = (o: unknown, a: string, b: string): o is Record<string, string> =>
+    o !== null && typeof o === 'object' && Object.keys(o).length === 2 &&
+    typeof (o as Record<string, unknown>)[a] === 'string' && typeof (o as Record<string, unknown>)[b] === 'string' &&
+    wellFormed.call((o as Record<string, string>)[a]!) && wellFormed.call((o as Record<string, string>)[b]!);
+  if (keys.length === 1 && keys[0] === '__entity' && strings(inner, 'type', 'id')) return { __entity: { type: inner['type']!, id: inner['id']! } };
+  if (keys.length === 1 && keys[0] === '__extn' && strings(inner, 'fn', 'arg')) return { __extn: { fn: inner['fn']!, arg: inner['arg']! } };
+  return refuse(path, 'a Cedar JSON escape not of the form { __entity: { type, id } } or { __extn: { fn, arg } }');
 }
 
-function toCedarSet(items: unknown[], depth: number): CedarValueJson[] {
-  const out: CedarValueJson[] = [];
-  for (const item of items) {
-    const converted = toCedarValue(item, depth + 1);
-    if (converted !== undefined) out.push(converted);
-  }
-  return out;
+function refuse(path: string, what: string): never {
+  throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${path} is ${what}: Cedar cannot hold it exactly, so the request is refused`), { path });
+}
+
+/**
+ * The shortest decimal text that reads back as `value` (ECMAScript Number::toString), when it is a
+ * Cedar decimal: no exponent, 1 to 4 fractional digits, within Cedar's i64 range.
+ */
+function exactDecimal(value: number): string | undefined {
+  const text = String(value);
+  return /^-?[0-9]+\.[0-9]{1,4}$/.test(text) && parseDecimal(text) !== undefined ? text : undefined;
+}
+
+/**
+ * A Cedar decimal value for a context: `cedarDecimal(0.7)` is `{ __extn: { fn: 'decimal', arg: '0.7' } }`,
+ * `cedarDecimal(1)` is decimal("1.0"). Its Cedar type does not depend on the number, unlike a bare
+ * number with `fractions: 'decimal'`. Throws ERR_CTLS_CEDAR_CONTEXT when the number has more than
+ * four fractional digits or is out of Cedar's range.
+ */
+export function cedarDecimal(value: number): CedarValueJson {
+  const text = Number.isSafeInteger(value) ? `${value === 0 ? 0 : value}.0` : typeof value === 'number' ? exactDecimal(value) : undefined;
+  if (text === undefined || parseDecimal(text) === undefined) refuse('decimal', `${String(value)}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`);
+  return { __extn: { fn: 'decimal', arg: text } };
+}
+
+/** One value; throws ERR_CTLS_CEDAR_CONTEXT (with `path`) when Cedar cannot hold it exactly. */
+export function toCedarValue(value: unknown, options: ConversionOptions = {}, path = 'value'): CedarValueJson {
+  const converter = new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES);
+  return typeof value === 'object' && value !== null ? converter.object(value, path, 0) : converter.value(value, '', path, 0);
+}
+
+/** A context record: the top level of what Cedar receives as `context`. Throws like toCedarValue. */
+export function toCedarRecord(record: unknown, options: ConversionOptions = {}, path = 'context'): Record<string, CedarValueJson> {
+  if (record === null || typeof record !== 'object' || Array.isArray(record) || !isPlainObject(record)) refuse(path, 'not a plain object (a Cedar context is a record)');
+  if ('__entity' in record || '__extn' in record || '__expr' in record) refuse(path, 'a Cedar JSON escape, not a record');
+  return new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES).top(record, path);
 }
 
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
-}
-
-/** '0.7000' -> '0.7', '3.0000' -> '3.0' (Cedar wants at least one fractional digit). */
-function trimDecimal(fixed: string): string {
-  return fixed.replace(/(\.\d*?[1-9])0+$|(\.0)0+$/, '$1$2');
 }
 
 export interface CedarDiagnostic {

@@ -8,9 +8,10 @@
  *   decided in JS with Cedar's semantics, a few µs each: a call into cedar-wasm costs tens of µs
  *   however small the request, because the call and its answer cross the wasm boundary as JSON.
  *   A set with templates, a schema, or a construct the compiler does not know (datetime, duration, an
- *   operator of a later Cedar) stays on cedar-wasm as a whole; a request holding a value the compiled
- *   engine cannot represent exactly (a Long beyond 2^53, an unknown extension value) goes to
- *   cedar-wasm alone. The answers are the same either way (test/cedar-compiled.test.ts checks it).
+ *   operator of a later Cedar) stays on cedar-wasm as a whole; a request the compiled engine cannot
+ *   decide exactly (arithmetic past 2^53, an extension value it does not know) goes to cedar-wasm
+ *   alone. The answers are the same either way (test/cedar-compiled.test.ts and
+ *   test/property/cedar-differential.test.ts check it).
  * - 'wasm': every decision is one `statefulIsAuthorized` call on the set pre-parsed into the wasm
  *   module's own store.
  * Either way cedar-wasm parses and validates the policies, and the pre-parsed set is kept loaded.
@@ -24,7 +25,8 @@
  *   resource  = Resource::"<input.resource, else request path, else 'connection'>"
  *   context   = contextFacts(input): app signals plus trigger, verified, reauthCount, ageMs,
  *               protocol, remoteAddress, servername, method, path, certificate {…}, token {…};
- *               converted by toCedarValue (no nulls; fractions become decimals).
+ *               converted by toCedarRecord: a value Cedar cannot hold exactly (null, a
+ *               fraction, an integer beyond 2^53 …) refuses the request (ERR_CTLS_CEDAR_CONTEXT).
  *
  * Hot reload (`file` or `dir` with `watch: true`): the directory is watched (a watch on the file
  * itself would be lost when an editor or deploy tool replaces it by rename). A change is debounced,
@@ -42,14 +44,16 @@ import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
 import type { AuthorizationInput, PolicyAdapter } from '../types.js';
 import { actionName, contextFacts, resourceId, subjectId } from './facts.js';
-import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic } from './cedar-values.js';
-import { compileForEngine, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
+import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, type ConversionOptions, type FractionMode } from './cedar-values.js';
+import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
 import type { CompiledPolicySet } from './cedar-compile.js';
+import type { CedarRecord } from './cedar-runtime.js';
+import { factsReadBy } from './cedar-facts.js';
 import { kFastPath } from './evaluate.js';
 
-export type { CedarDiagnostic } from './cedar-values.js';
+export type { CedarDiagnostic, FractionMode, CedarContextError } from './cedar-values.js';
 export type { CedarEngine, CedarEngineOption } from './cedar-engine.js';
-export { toCedarValue } from './cedar-values.js';
+export { toCedarValue, cedarDecimal } from './cedar-values.js';
 
 let wasm: typeof CedarWasm | undefined;
 function cedar(): typeof CedarWasm {
@@ -116,6 +120,29 @@ export interface CedarPolicyOptions {
    * 'wasm': always cedar-wasm (for comparison, or to rule the compiled engine out).
    */
   engine?: CedarEngineOption;
+  /**
+   * A JS number with a fractional part in the context: 'deny' (default) refuses the request with
+   * ERR_CTLS_CEDAR_CONTEXT; 'decimal' turns an exact decimal of 1 to 4 fractional digits into a
+   * Cedar decimal (then the same attribute is a Long or a decimal depending on its value: a policy
+   * comparing it one way errors on the other, and an erroring `forbid` is skipped). Prefer building
+   * decimals with cedarDecimal().
+   */
+  fractions?: FractionMode;
+}
+
+/**
+ * A context converted once (prepareContext) for several decisions, e.g. the shared context of an
+ * AuthZEN batch.
+ */
+export class PreparedCedarContext {
+  /** undefined until the compiled engine first needs it; null when only cedar-wasm can hold it. */
+  #compiled: CedarRecord | null | undefined;
+  constructor(readonly json: Record<string, CedarWasm.CedarValueJson>) {}
+
+  get compiled(): CedarRecord | undefined {
+    if (this.#compiled === undefined) this.#compiled = compiledContext(this.json) ?? null;
+    return this.#compiled ?? undefined;
+  }
 }
 
 /** A Cedar request with plain-JS context (what the PDP endpoint builds from an AuthZEN request). */
@@ -123,7 +150,8 @@ export interface CedarRequest {
   principal: CedarEntityUid;
   action: CedarEntityUid;
   resource: CedarEntityUid;
-  context: Record<string, unknown>;
+  /** Plain values (converted here, see cedar-values.ts) or a context from prepareContext(). */
+  context: Record<string, unknown> | PreparedCedarContext;
 }
 
 export interface CedarAnswer {
@@ -166,6 +194,8 @@ interface Loaded {
   order: Map<string, number>;
   /** The compiled engine for this set; undefined when it stays on cedar-wasm. */
   compiled?: CompiledPolicySet;
+  /** What factsRead() answers for this set. */
+  factsRead: readonly string[] | null;
 }
 
 const SCHEMA_TEXT = 'schema.cedarschema';
@@ -209,6 +239,20 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return this.#loaded.compiled !== undefined ? 'compiled' : 'wasm';
   }
 
+  /**
+   * The input paths the loaded policies can read through the default mapping (cedar-facts.ts), e.g.
+   * ['context.tenant', 'peer.certificate.subject', 'request.method', 'request.path', 'token.sub']:
+   * two inputs equal on all of them get the same answer from this set (while it is loaded; a reload
+   * recomputes it, and onChange fires). null when that cannot be bounded: a policy reads the whole
+   * context, a schema or templates are loaded, or `mapping` is set (its functions can read anything).
+   * Not covered: a value that cannot become a Cedar value (ERR_CTLS_CEDAR_CONTEXT) anywhere in the
+   * context refuses a request even where no policy reads it.
+   */
+  factsRead(): string[] | null {
+    const facts = this.#loaded.factsRead;
+    return facts === null ? null : [...facts];
+  }
+
   /** Ids of the loaded policies: `@id("…")` when annotated, else `<file>#<n>` / `policy<n>`. */
   get policyIds(): readonly string[] {
     return this.#loaded.policyIds;
@@ -234,14 +278,32 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return this.evaluate(input);
   }
 
-  /** One Cedar decision on an explicit request; throws ERR_CTLS_CEDAR when Cedar cannot evaluate it. */
+  /**
+   * Converts a plain context for authorize(); throws ERR_CTLS_CEDAR_CONTEXT (with `path`) when it
+   * holds a value Cedar cannot represent exactly.
+   */
+  prepareContext(context: unknown, options: Omit<ConversionOptions, 'fractions'> = {}): PreparedCedarContext {
+    return new PreparedCedarContext(toCedarRecord(context, { ...options, fractions: this.#options.fractions ?? 'deny' }));
+  }
+
+  /**
+   * One Cedar decision on an explicit request. Throws ERR_CTLS_CEDAR_CONTEXT when the request
+   * cannot reach Cedar unchanged or Cedar refuses it, ERR_CTLS_CEDAR when the policy is closed.
+   */
   authorize(request: CedarRequest): CedarAnswer {
     if (this.#closed) throw ctlsError('ERR_CTLS_CEDAR', `Cedar policy "${this.name}" is closed`);
     const loaded = this.#loaded;
-    const context = toCedarRecord(request.context);
+    const prepared = request.context instanceof PreparedCedarContext ? request.context : this.prepareContext(request.context);
+    checkUid(request.principal, 'principal');
+    checkUid(request.action, 'action');
+    checkUid(request.resource, 'resource');
+    const context = prepared.json;
     if (loaded.compiled !== undefined) {
-      const answer = decideCompiled(loaded.compiled, { principal: request.principal, action: request.action, resource: request.resource, context });
-      if (answer !== undefined) return answer;
+      const compiled = prepared.compiled;
+      if (compiled !== undefined) {
+        const answer = decideCompiled(loaded.compiled, { principal: request.principal, action: request.action, resource: request.resource, context: compiled });
+        if (answer !== undefined) return answer;
+      }
     }
     const call: CedarWasm.StatefulAuthorizationCall = {
       principal: request.principal,
@@ -257,8 +319,10 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     }
     const answer = cedar().statefulIsAuthorized(call);
     if (answer.type === 'failure') {
-      throw cedarError(`Cedar could not evaluate the request: ${answer.errors.map((e) => e.message).join('; ')}`,
-        diagnosticsOf(answer.errors, 'request'));
+      // The set was checked at load, so Cedar refused this request: an invalid extension value, an
+      // entity type it does not know, a context the schema does not allow.
+      const diagnostics = diagnosticsOf(answer.errors, 'request');
+      throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `Cedar refused the request: ${answer.errors.map((e) => e.message).join('; ')}`), { path: 'request', diagnostics });
     }
     const { decision, diagnostics } = answer.response;
     // cedar-wasm lists them in hash order, which changes from call to call: use the set's order.
@@ -368,7 +432,12 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       fingerprint: sources.fingerprint,
       policyIds: ids,
       order: new Map(ids.map((id, i) => [id, i])),
+      factsRead: null,
     };
+    const forms = ids.map((id) => json.get(id));
+    if (sources.schema === undefined && templates === 0 && this.#options.mapping === undefined && forms.every((f) => f !== undefined)) {
+      loaded.factsRead = Object.freeze(factsReadBy(forms as CedarWasm.PolicyJson[]));
+    }
     if (sources.schema !== undefined) {
       const schemaText = typeof sources.schema === 'string' ? sources.schema : undefined;
       const parsed = c.checkParseSchema(sources.schema);
@@ -470,6 +539,18 @@ function parseJson(text: string, source: string): unknown {
   }
 }
 
+const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
+
+/** An entity uid crosses into Cedar as UTF-8: a lone surrogate would arrive altered. */
+function checkUid(uid: CedarEntityUid, at: string): void {
+  for (const field of ['type', 'id'] as const) {
+    const v = (uid as unknown as Record<string, unknown> | null)?.[field];
+    if (typeof v !== 'string' || !wellFormed.call(v)) {
+      throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${at}.${field} is not a well-formed string: the request is refused`), { path: `${at}.${field}` });
+    }
+  }
+}
+
 function reasonOf(a: CedarAnswer): string {
   const errored = a.errors.length > 0 ? ` (errored: ${a.errors.join(', ')})` : '';
   if (a.allow) return `cedar: permit ${a.policies.join(', ')}`;
@@ -502,4 +583,5 @@ function checkOptions(o: CedarPolicyOptions): void {
   }
   if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
   if (o.engine !== undefined && o.engine !== 'auto' && o.engine !== 'wasm') throw invalidOption('engine', "'auto' or 'wasm'", o.engine);
+  if (o.fractions !== undefined && o.fractions !== 'deny' && o.fractions !== 'decimal') throw invalidOption('fractions', "'deny' or 'decimal'", o.fractions);
 }

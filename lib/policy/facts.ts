@@ -111,6 +111,24 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
   return facts;
 }
 
+/**
+ * Where each library fact of contextFacts() comes from in the input, so a decision cache can key on
+ * the input behind a declared `context.<name>` fact. Keep in step with contextFacts().
+ */
+export const CONTEXT_FACT_SOURCES: Readonly<Record<string, string>> = Object.freeze({
+  trigger: 'trigger',
+  verified: 'peer.verified',
+  reauthCount: 'connection.reauthCount',
+  ageMs: 'connection.ageMs',
+  protocol: 'connection.protocol',
+  remoteAddress: 'connection.remoteAddress',
+  servername: 'connection.servername',
+  method: 'request.method',
+  path: 'request.path',
+  certificate: 'peer.certificate',
+  token: 'token',
+});
+
 /** Request headers that carry credentials: never forwarded to an external decision point. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 

@@ -47,11 +47,15 @@ interface CommonOptions {
 export interface AuthzenPolicyOptions extends CommonOptions {
   mapping?: AuthzenMapping;
   /**
-   * Coalesce the decisions asked within one turn of the event loop into one Access Evaluations
-   * call (AuthZEN Access Evaluations API), e.g. when a CRL update re-checks every live connection. `maxSize` caps a batch
-   * (default 64). Default false.
+   * Coalesce the decisions asked within one turn of the event loop into Access Evaluations calls
+   * (AuthZEN Access Evaluations API), e.g. when a CRL update re-checks every live connection.
+   * `maxSize` caps the evaluations per call (default 64), `maxBytes` the serialized evaluations per
+   * call (default 192 KiB, under the 256 KiB body limit of `continuous-tls pdp`). A request larger
+   * than maxBytes on its own goes alone to the single endpoint, and when a batch call is refused
+   * (non-2xx or a malformed answer) its requests are retried one by one: one caller's oversized or
+   * invalid request is never the denial of the others. Default false.
    */
-  batch?: boolean | { maxSize?: number };
+  batch?: boolean | { maxSize?: number; maxBytes?: number };
 }
 
 export interface OpaPolicyOptions extends CommonOptions {
@@ -68,6 +72,8 @@ export interface HttpPolicy extends PolicyAdapter {
 
 const EVALUATION = '/access/v1/evaluation';
 const EVALUATIONS = '/access/v1/evaluations';
+/** Serialized evaluations per batch call by default: under the pdp's 256 KiB body limit with room to spare. */
+const DEFAULT_BATCH_BYTES = 192 * 1024;
 
 /**
  * The default AuthZEN mapping mirrors Cedar's (facts.ts), so that a request decided by the
@@ -88,14 +94,16 @@ export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   checkCommon(options);
   const { mapping = {}, batch = false } = options;
   if (mapping === null || typeof mapping !== 'object') throw invalidOption('mapping', 'an object of functions', mapping);
-  const maxSize = typeof batch === 'object' && batch !== null ? batch.maxSize ?? 64 : 64;
-  if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize }', batch);
+  if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize, maxBytes }', batch);
+  const maxSize = typeof batch === 'object' ? batch.maxSize ?? 64 : 64;
+  const maxBytes = typeof batch === 'object' ? batch.maxBytes ?? DEFAULT_BATCH_BYTES : DEFAULT_BATCH_BYTES;
   if (!Number.isInteger(maxSize) || maxSize < 1) throw invalidOption('batch.maxSize', 'a positive integer', maxSize);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw invalidOption('batch.maxBytes', 'a positive integer', maxBytes);
   const client = clientOf(options);
   const where = `${client.origin}${client.basePath}`;
   const single = async (request: AuthzenRequest, signal?: AbortSignal): Promise<DecisionLike> =>
     toDecision(await client.postJson(EVALUATION, request, signal), where);
-  const batcher = batch === false ? undefined : new Batcher(client, maxSize, where);
+  const batcher = batch === false ? undefined : new Batcher(client, maxSize, maxBytes, where);
   return {
     name: options.name ?? `authzen(${where})`,
     evaluate(input, signal) {
@@ -165,35 +173,46 @@ function opaDecision(answer: unknown, where: string, rule: string): DecisionLike
 }
 
 interface Pending {
-  request: AuthzenRequest;
+  /** The request serialized once, for the batch body or a call of its own. */
+  json: string;
   resolve(d: DecisionLike): void;
   reject(err: unknown): void;
 }
 
 /**
- * Micro-batching for the AuthZEN Access Evaluations API: requests asked in the same event-loop turn share one call. Each
- * caller's own signal still settles its promise at once; the batch call itself runs under the
- * adapter's timeout.
+ * Micro-batching for the AuthZEN Access Evaluations API: requests asked in the same event-loop turn
+ * share calls of at most maxSize requests and maxBytes of serialized requests. Each caller's own
+ * signal still settles its promise at once; the calls themselves run under the adapter's timeout.
  */
 class Batcher {
   #queue: Pending[] = [];
+  #queuedBytes = 0;
   #scheduled = false;
   readonly #client: PdpClient;
   readonly #maxSize: number;
+  readonly #maxBytes: number;
   readonly #where: string;
 
-  constructor(client: PdpClient, maxSize: number, where: string) {
+  constructor(client: PdpClient, maxSize: number, maxBytes: number, where: string) {
     this.#client = client;
     this.#maxSize = maxSize;
+    this.#maxBytes = maxBytes;
     this.#where = where;
   }
 
   ask(request: AuthzenRequest, signal?: AbortSignal): Promise<DecisionLike> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
+      let json: string;
+      try {
+        json = JSON.stringify(request);
+      } catch (err) {
+        return reject(ctlsError('ERR_CTLS_POLICY_FAILED', `The AuthZEN request could not be serialized: ${(err as Error).message}`, { cause: err }));
+      }
       signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-      this.#queue.push({ request, resolve, reject });
-      if (this.#queue.length >= this.#maxSize) this.#flush();
+      this.#queue.push({ json, resolve, reject });
+      this.#queuedBytes += Buffer.byteLength(json) + 1;
+      if (this.#queue.length >= this.#maxSize || this.#queuedBytes >= this.#maxBytes) this.#flush();
       else if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
@@ -205,28 +224,59 @@ class Batcher {
     this.#scheduled = false;
     const items = this.#queue;
     this.#queue = [];
-    if (items.length === 0) return;
-    void this.#send(items).catch((err: unknown) => { for (const item of items) item.reject(err); });
+    this.#queuedBytes = 0;
+    for (const chunk of this.#chunks(items)) {
+      void this.#send(chunk).catch((err: unknown) => { for (const item of chunk) item.reject(err); });
+    }
+  }
+
+  /** Consecutive runs of at most maxSize items and maxBytes; an item over maxBytes is a run of its own. */
+  #chunks(items: Pending[]): Pending[][] {
+    const chunks: Pending[][] = [];
+    let current: Pending[] = [];
+    let bytes = 0;
+    for (const item of items) {
+      const size = Buffer.byteLength(item.json) + 1;
+      if (current.length > 0 && (current.length >= this.#maxSize || bytes + size > this.#maxBytes)) {
+        chunks.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(item);
+      bytes += size;
+    }
+    if (current.length > 0) chunks.push(current);
+    return chunks;
   }
 
   async #send(items: Pending[]): Promise<void> {
-    if (items.length === 1) {
-      const only = items[0]!;
-      only.resolve(toDecision(await this.#client.postJson(EVALUATION, only.request), this.#where));
+    if (items.length === 1) return this.#sendOne(items[0]!);
+    let evaluations: unknown;
+    try {
+      const answer = await this.#client.postText(EVALUATIONS, `{"evaluations":[${items.map((i) => i.json).join(',')}]}`);
+      evaluations = (answer as { evaluations?: unknown } | null)?.evaluations;
+      if (!Array.isArray(evaluations) || evaluations.length !== items.length) {
+        throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${this.#where} answered ${items.length} evaluations with something else`);
+      }
+    } catch (err) {
+      // A refusal may be one request's fault (too large, invalid): each gets its own answer. A
+      // timeout or an unreachable decision point would only fail again, for all of them.
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ERR_CTLS_PDP_HTTP' && code !== 'ERR_CTLS_PDP_MALFORMED') throw err;
+      await Promise.all(items.map((item) => this.#sendOne(item).catch((e: unknown) => item.reject(e))));
       return;
-    }
-    const answer = await this.#client.postJson(EVALUATIONS, { evaluations: items.map((i) => i.request) });
-    const evaluations = (answer as { evaluations?: unknown } | null)?.evaluations;
-    if (!Array.isArray(evaluations) || evaluations.length !== items.length) {
-      throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${this.#where} answered ${items.length} evaluations with something else`);
     }
     items.forEach((item, i) => {
       try {
-        item.resolve(toDecision(evaluations[i], this.#where));
+        item.resolve(toDecision((evaluations as unknown[])[i], this.#where));
       } catch (err) {
         item.reject(err);
       }
     });
+  }
+
+  async #sendOne(item: Pending): Promise<void> {
+    item.resolve(toDecision(await this.#client.postText(EVALUATION, item.json), this.#where));
   }
 }
 

@@ -9,9 +9,9 @@ export {
   type DecisionCacheOptions, type DecisionCacheStats, type CachedPolicy, type CachedAnswer,
 } from './cache.js';
 export {
-  CedarPolicy, cedarPolicy, toCedarValue,
+  CedarPolicy, cedarPolicy, toCedarValue, cedarDecimal, PreparedCedarContext,
   type CedarPolicyOptions, type CedarMapping, type CedarEntityUid, type CedarRequest, type CedarAnswer,
-  type CedarError, type CedarDiagnostic, type CedarPolicyEvents,
+  type CedarError, type CedarDiagnostic, type CedarPolicyEvents, type FractionMode, type CedarContextError,
 } from './cedar.js';
 export {
   authzenPolicy, opaPolicy, authzenRequest,

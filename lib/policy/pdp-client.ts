@@ -73,6 +73,11 @@ export class PdpClient {
    * caller's abort reason when `signal` fired first.
    */
   async postJson(path: string, body: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<unknown> {
+    return this.postText(path, JSON.stringify(body), signal, headers);
+  }
+
+  /** postJson with a body already serialized (a batch built from requests serialized once). */
+  async postText(path: string, body: string, signal?: AbortSignal, headers?: Record<string, string>): Promise<unknown> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     const where = `${this.origin}${this.basePath}${path}`;
@@ -81,7 +86,7 @@ export class PdpClient {
         path: this.basePath + path,
         method: 'POST',
         headers: headers === undefined ? this.#headers : { ...this.#headers, ...headers },
-        body: JSON.stringify(body),
+        body,
         signal: combined,
       });
       const text = await readLimited(res.body, where);

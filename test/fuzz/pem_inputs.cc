@@ -1,5 +1,5 @@
 // libFuzzer harness over the PEM entry points: setTrust's CA and CRL parsing
-// (ReadTrustStore), crlInfo (SummarizeCrls) and identities (ReadIdentity, as
+// (ReadTrustStore), crlInfo (SummarizeCrl) and identities (ReadIdentity, as
 // addIdentity and setIdentity parse them). A store that parses is then used
 // to verify the test client's chain, as verifyChain would, so fuzzed CRLs and
 // anchors reach OpenSSL's verification and the verified-chain cache.
@@ -119,14 +119,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ctls::TrustStore trust;
       if (ctls::ReadTrustStore(std::string_view(pki.ca_pem), std::string_view(text, length), selector & 8, &trust) ==
           nullptr) {
-        if (!trust.has_crls) ctls_fuzz::Violation("CRLs parsed but the store does not check them");
+        if (!trust.has_crls || trust.crls.empty()) ctls_fuzz::Violation("CRLs parsed but the store does not check them");
+        // setTrust's return value: the facts of the CRLs in force.
+        for (const ctls::X509CrlPointer& crl : trust.crls) ctls::SummarizeCrl(crl.get(), false);
         VerifyClientChain(trust.store.get(), selector & 16);
       }
       break;
     }
     case 2: {
-      for (const ctls::CrlSummary& crl : ctls::SummarizeCrls(text, length)) {
-        if (crl.has_next_update != (crl.next_update_ms != -1 || crl.has_next_update)) ctls_fuzz::Violation("nextUpdate");
+      // crlInfo(pem, withSerials), both ways.
+      for (const ctls::X509CrlPointer& crl : ctls::ReadCrls(text, length)) {
+        const ctls::CrlSummary full = ctls::SummarizeCrl(crl.get(), true);
+        const ctls::CrlSummary facts = ctls::SummarizeCrl(crl.get(), false);
+        if (full.revoked.size() != static_cast<size_t>(full.revoked_count) || full.revoked_count != facts.revoked_count ||
+            !facts.revoked.empty() || full.issuer != facts.issuer) {
+          ctls_fuzz::Violation("crlInfo's two forms disagree");
+        }
       }
       break;
     }

@@ -70,11 +70,12 @@ enum Op : uint8_t {
   kTargetShutdown,     // the target sends close_notify
   kPeerShutdown,       // the peer sends close_notify
   kEnd,                // the transport ends
-  kTrustSwap,          // u8 variant: setTrust with other CRLs
+  kTrustSwap,          // u8 variant: setTrust (bits: CRLs, stale CRLs, crlCheckAll, allowStaleCrl)
   kPump,               // both ways until quiet
   kTruncate,           // u16 n: drops pending peer bytes beyond n
   kDeliverInPlace,     // like kDeliverAll with cycle()'s inPlace
   kPeerChain,          // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
+  kPeerIdentity,       // u8 which: the peer's certificate from now on (see Pki)
   kOpCount,
 };
 
@@ -146,7 +147,7 @@ class Target : public RecordEngine {
     if (self->reauth_pending_) self->reauth_chain_seen_ = true;
     if (preverify_ok) return 1;
     const int error = X509_STORE_CTX_get_error(store_ctx);
-    if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->config_.allow_stale_crl) {
+    if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->allow_stale_crl_) {
       self->stale_crl_seen_ = true;
       return 1;
     }
@@ -157,10 +158,19 @@ class Target : public RecordEngine {
     return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
   }
 
+  // TlsConnection::CertVerifyCallback: a client refuses a renegotiation that
+  // presents another server certificate, then verifies through the trust
+  // context's VerifiedChains.
   static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void*) {
     Target* self = FromStoreContext(store_ctx);
     if (self == nullptr) return X509_verify_cert(store_ctx);
-    return self->chains_.Verify(store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
+    if (!self->is_server_ && self->server_leaf_ &&
+        X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
+      self->peer_changed_ = true;
+      X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+      return 0;
+    }
+    return self->chains_->Verify(store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
   }
 
   static int ClientHelloCallback(SSL* ssl, int*, void*) {
@@ -191,6 +201,7 @@ class Target : public RecordEngine {
   bool Start(SSL_CTX* ctx) {
     store_ = SSL_CTX_get_cert_store(ctx);
     X509_STORE_up_ref(store_);
+    allow_stale_crl_ = config_.allow_stale_crl;
     if (!Attach(ctx, this)) return false;
     UseTrustStore();
     reject_unauthorized_ = config_.reject_unauthorized;
@@ -224,14 +235,21 @@ class Target : public RecordEngine {
     return SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) == 1;
   }
 
-  void UseTrustStore() { SSL_set1_verify_cert_store(ssl_.get(), store_); }
+  // TlsConnection::UseTrustStore, before every step that may verify: the
+  // store in force at that moment decides.
+  void UseTrustStore() {
+    if (store_ == verify_store_) return;
+    SSL_set1_verify_cert_store(ssl_.get(), store_);
+    verify_store_ = store_;
+  }
 
   // SecureContext::setTrust on the target's context: a new store, the cache cleared.
   void SwapTrust(uint8_t variant) {
     ctls::X509StorePointer store = ctls_fuzz::NewTrustStore(variant & 1, variant & 2, variant & 4);
     X509_STORE_free(store_);
     store_ = store.release();
-    chains_.Clear();
+    allow_stale_crl_ = variant & 8;
+    chains_->Clear();
   }
 
   // TlsConnection::cycle(chunk, endOfInput, inPlace).
@@ -239,6 +257,7 @@ class Target : public RecordEngine {
     if (dead_) return;
     ctls::ErrorQueueScope scope;
     events_ = 0;
+    UseTrustStore();
     std::string reuse;
     if (!chunk.empty()) {
       source_.Append(chunk.data(), chunk.size());
@@ -259,7 +278,14 @@ class Target : public RecordEngine {
     // SNICallback: TypeScript answers, setContext() resumes, cycle() runs again.
     if ((events_ & kClientHello) && !dead_) {
       if (config_.sni_swap && contexts.sni != nullptr) {
+        // TlsConnection::setContext: the chosen context also decides whom it trusts.
         SSL_set_SSL_CTX(ssl_.get(), contexts.sni);
+        X509_STORE_free(store_);
+        store_ = SSL_CTX_get_cert_store(contexts.sni);
+        X509_STORE_up_ref(store_);
+        allow_stale_crl_ = false;
+        chains_ = &sni_chains_;
+        verify_store_ = nullptr;
         UseTrustStore();
       }
       client_hello_resolved_ = true;
@@ -273,6 +299,7 @@ class Target : public RecordEngine {
     if (dead_) return;
     ctls::ErrorQueueScope scope;
     events_ = 0;
+    UseTrustStore();
     std::vector<char> out(lent);
     if (lent > 0) sink_.Lend(out.data(), out.size());
     std::vector<std::string> buffers;
@@ -397,7 +424,16 @@ class Target : public RecordEngine {
   // TlsConnection::NoteProgress, plus what must hold when it reports.
   void Progress() {
     const bool reauth_was_pending = reauth_pending_;
-    if (!TrackProgress()) return;
+    const bool handshake_was_done = handshake_done_;
+    if (!TrackProgress()) {
+      CheckServerUnchanged();
+      return;
+    }
+    if (!handshake_was_done && handshake_done_ && !is_server_) {
+      X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+      if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
+    }
+    CheckServerUnchanged();
     if (events_ & kReauthDone) ++reauths_;
     const long result = SSL_get_verify_result(ssl_.get());
     const bool verified = result == X509_V_OK || (result == X509_V_ERR_CRL_HAS_EXPIRED && config_.allow_stale_crl);
@@ -412,9 +448,24 @@ class Target : public RecordEngine {
     }
   }
 
+  // A client never carries on with another server certificate than the first.
+  void CheckServerUnchanged() const {
+    if (is_server_ || !server_leaf_ || dead_) return;
+    X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+    if (leaf != nullptr && !SSL_in_init(ssl_.get()) && X509_cmp(leaf, server_leaf_.get()) != 0) {
+      Violation("the server certificate changed under the client");
+    }
+  }
+
   Config config_;
-  ctls::VerifiedChains chains_;
-  X509_STORE* store_ = nullptr;
+  ctls::VerifiedChains own_chains_;
+  ctls::VerifiedChains sni_chains_;
+  ctls::VerifiedChains* chains_ = &own_chains_;  // the trust context's
+  X509_STORE* store_ = nullptr;                  // the trust context's store
+  X509_STORE* verify_store_ = nullptr;           // the one the SSL holds
+  bool allow_stale_crl_ = false;
+  ctls::X509Pointer server_leaf_;
+  bool peer_changed_ = false;
   std::vector<char> scratch_;
   std::string servername_, session_der_;
   std::string output_;    // ciphertext for the peer
@@ -504,6 +555,23 @@ class Peer {
       if (certificate != nullptr && !sk_X509_push(chain.get(), certificate)) X509_free(certificate);
     }
     if (SSL_set0_chain(ssl_.get(), chain.get()) == 1) chain.release();
+    ERR_clear_error();
+  }
+
+  // Another certificate for the peer from now on: 0 server (localhost),
+  // 1 alice, 2 mallory (revoked), 3 stranger (unknown CA).
+  void UseIdentity(uint8_t which) {
+    if (dead_) return;
+    ActorScope actor(Actor::kPeer);
+    const ctls_fuzz::Pki& pki = ctls_fuzz::TestPki();
+    const std::string* key[] = {&pki.server_key, &pki.client_key, &pki.revoked_key, &pki.foreign_key};
+    const std::string* chain[] = {&pki.server_chain, &pki.client_chain, &pki.revoked_chain, &pki.foreign_chain};
+    which %= 4;
+    ctls::Identity identity;
+    if (ctls::ReadIdentity(key[which]->data(), key[which]->size(), chain[which]->data(), chain[which]->size(), nullptr,
+                           &identity) == nullptr) {
+      SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1);
+    }
     ERR_clear_error();
   }
 
@@ -723,6 +791,9 @@ void Run(const uint8_t* data, size_t size) {
       case kPeerChain:
         peer.SetChain(in.Bytes(in.U16()));
         break;
+      case kPeerIdentity:
+        peer.UseIdentity(in.U8());
+        break;
       case kTruncate: {
         const size_t n = in.U16();
         if (n < peer.output().size()) peer.output().resize(n);
@@ -797,6 +868,10 @@ std::vector<Script> Scripts() {
   pha_chain.insert(pha_chain.end(), {rq, hs, hs, pw, 0x00, 0x08, hs});
   add("tls13-pha-chain", {0x58, 0x00}, pha_chain);
   add("tls12-reneg-chain", {0x1a, 0x20}, pha_chain);
+  // The peer's certificate replaced before a renegotiation / PHA: the server
+  // by an unrelated one (the client must refuse it), the client by a revoked one.
+  add("tls12-reneg-new-server", {0x12, 0x21}, {hs, hs, kPeerIdentity, 3, rq, hs, hs, pw, 0x00, 0x08, hs});
+  add("tls13-pha-revoked", {0x58, 0x01}, {hs, hs, kPeerIdentity, 2, rq, hs, hs, pw, 0x00, 0x08, hs});
   // SNI pause and swap, TLS 1.2 CBC, stale CRL tolerated.
   add("sni-stale-crl", {0x9c, 0x7b}, {hs, hs, hs, pw, 0x00, 0x10, hs});
   return scripts;
@@ -851,7 +926,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   ctls_fuzz::SetActor(Actor::kPeer);
   contexts.peer = SSL_CTX_new(kTargetIsServer ? TLS_client_method() : TLS_server_method());
   SSL_CTX_set_min_proto_version(contexts.peer, TLS1_2_VERSION);
-  SSL_CTX_set_options(contexts.peer, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+  // A peer server renegotiates in full, so a certificate it swaps is sent.
+  SSL_CTX_set_options(contexts.peer, SSL_OP_ALLOW_CLIENT_RENEGOTIATION | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
   static const unsigned char kPeerSessionContext[] = "fuzz peer";
   SSL_CTX_set_session_id_context(contexts.peer, kPeerSessionContext, sizeof(kPeerSessionContext) - 1);
   if (!kTargetIsServer) {

@@ -72,6 +72,10 @@ function load(): Record<CertName, string> {
   for (const [name, file] of Object.entries(files) as [CertName, CertFile][]) {
     loaded[name] = readFileSync(join(keysDir, file), 'latin1');
   }
+  // With CRLs configured every CA of the chain is checked (X509_V_FLAG_CRL_CHECK_ALL, as node:tls
+  // does), so what a verifier is given is the intermediate's CRL together with the root's. The
+  // files stay one CRL each for CLI peers.
+  for (const name of ['crl', 'crlEmpty', 'crlStale'] as const) loaded[name] += loaded.rootCrl;
   return loaded;
 }
 

@@ -1,5 +1,8 @@
 /** Decision points for the tests: the real `continuous-tls pdp` as a child process, and fakes. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -9,13 +12,29 @@ const cli = join(__dirname, '..', '..', 'dist', 'cli.js');
 
 export interface SpawnedPdp {
   url: string;
+  /** The bearer token it requires ('' when started with --ca or --insecure-open in `extra`). */
+  token: string;
+  /** `{ authorization: 'Bearer …' }`, or {} without a token. */
+  headers: Record<string, string>;
   proc: ChildProcess;
   stderr: () => string;
 }
 
-/** Starts `node dist/cli.js pdp --policies dir …` and waits for the URL it prints. */
+/**
+ * Starts `node dist/cli.js pdp --policies dir …` and waits for the URL it prints. Unless `extra`
+ * chooses the authentication (--ca, --token-file, --insecure-open), it requires a fresh bearer token.
+ */
 export async function spawnPdp(t: Test, dir: string, extra: string[] = []): Promise<SpawnedPdp> {
-  const proc = spawn(process.execPath, [cli, 'pdp', '--policies', dir, '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let token = '';
+  const auth: string[] = [];
+  if (!extra.some((a) => a === '--ca' || a === '--token-file' || a === '--insecure-open')) {
+    token = randomBytes(24).toString('base64url');
+    const tokenDir = mkdtempSync(join(tmpdir(), 'ctls-pdp-token-'));
+    t.teardown(() => rmSync(tokenDir, { recursive: true, force: true }));
+    writeFileSync(join(tokenDir, 'token'), `${token}\n`, { mode: 0o600 });
+    auth.push('--token-file', join(tokenDir, 'token'));
+  }
+  const proc = spawn(process.execPath, [cli, 'pdp', '--policies', dir, '--port', '0', ...auth, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   t.teardown(() => {
@@ -31,7 +50,7 @@ export async function spawnPdp(t: Test, dir: string, extra: string[] = []): Prom
     });
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`pdp exited ${code}: ${err}`)); });
   });
-  return { url, proc, stderr: () => err };
+  return { url, token, headers: token === '' ? {} : { authorization: `Bearer ${token}` }, proc, stderr: () => err };
 }
 
 export interface FakeServer {

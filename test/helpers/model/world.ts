@@ -1,0 +1,678 @@
+/**
+ * The system under test and the reference model side by side, for the model-based property tests.
+ *
+ * A World holds one server (owned tier, or node:tls / node:https with attach()), its clients, and
+ * the model's view of trust. Every step first updates the model, then acts on the real system; a
+ * global step counter stamps every byte the application receives, so each receipt is judged by the
+ * model's verdict at that step. Once a step settles, each live connection must be open and passing
+ * data when the model allows it, and closed when the model denies it.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { attach, connect, createSecureContext, createServer, reauthorize, type Attachment, type Server, type TLSSocket } from '../../../dist/index.js';
+import { GatedTransport, consume, type ReadMode } from './transport';
+import { ModelPki, type Leaf, type Tenant } from './pki';
+import { describePolicy, expected, policyFor, type PolicySpec, type ServerMode, type TrustState, type Verdict } from './reference';
+
+export type Tier = 'owned' | 'attached-tls' | 'attached-https';
+export type Version = 'TLSv1.3' | 'TLSv1.2';
+
+export interface IdentitySpec {
+  cn: string;
+  tenant: Tenant;
+  viaIntermediate: boolean;
+  /** Issued at first use with a lifetime of a few seconds. */
+  short: boolean;
+}
+
+export interface Setup {
+  tier: Tier;
+  mode: ServerMode;
+  version: Version;
+  sniTenants: boolean;
+  /** SNICallback answers after a timer (the handshake waits at the ClientHello). */
+  sniDelay: boolean;
+  policy: PolicySpec;
+  /** Periodic re-check interval (0 = off). */
+  every: number;
+  identities: IdentitySpec[];
+}
+
+export function identityName(spec: IdentitySpec): string {
+  return `${spec.cn}@${spec.tenant}/${spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
+}
+
+export function describeSetup(setup: Setup): string {
+  return [
+    setup.tier, setup.mode, setup.version, setup.sniTenants ? `sni${setup.sniDelay ? '(slow)' : ''}` : 'no-sni',
+    `policy=${describePolicy(setup.policy)}`, `every=${setup.every}`,
+    `ids=[${setup.identities.map((s, i) => `#${i} ${identityName(s)}`).join(', ')}]`,
+  ].join(' ');
+}
+
+/** Expiry margin: no step starts this close to a notAfter, and a connection this close is judged either way. */
+export const MARGIN_MS = 500;
+/** How long a settled step may take to show its effect on a connection under load. */
+const SETTLE_MS = 8_000;
+const SHORT_LIFETIME_MS = 2_900;
+const MARKER_EVERY_MS = 30;
+
+interface HistoryEntry {
+  step: number;
+  allow: boolean;
+  why: string;
+  leaf: Leaf | null;
+}
+
+export class Conn {
+  readonly id: number;
+  readonly servername: string;
+  readonly mode: ReadMode;
+  /** What the server holds as the peer's certificate (model). */
+  leaf: Leaf | null;
+  /** What the client answers the next certificate request with. */
+  clientLeaf: Leaf | null;
+  readonly handshakeLeaf: Leaf | null;
+  phase: 'paused' | 'open' | 'closed' = 'open';
+  /** Passed a liveness probe at a settle: the server admitted it. */
+  established = false;
+  history: HistoryEntry[] = [];
+  deniedSince: number | null = null;
+  denyWhy = '';
+  /** The model went deny -> allow within one settle window: either outcome is right. */
+  ambiguous = false;
+  /** Leaves it presented since the last settle (a rotation shows both). */
+  windowLeaves = new Set<Leaf>();
+
+  // ---- real side ----
+  client!: TLSSocket | tls.TLSSocket;
+  gate: GatedTransport | null = null;
+  serverSocket: Duplex | null = null;
+  session: Buffer | null = null;
+  clientClosed = false;
+  clientSecure = false;
+  closedAt = 0;
+  sentSeq = 0;
+  maxSeq = 0;
+  timer: NodeJS.Timeout | null = null;
+  /** Receipts the model forbids (only the first is reported). */
+  leaks = 0;
+  #waiters = new Set<() => void>();
+
+  constructor(id: number, servername: string, mode: ReadMode, leaf: Leaf | null) {
+    this.id = id;
+    this.servername = servername;
+    this.mode = mode;
+    this.leaf = leaf;
+    this.clientLeaf = leaf;
+    this.handshakeLeaf = leaf;
+  }
+
+  get label(): string {
+    return `c${this.id}`;
+  }
+
+  notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /** Resolves true once `predicate` holds (re-tested on every receipt/close), false after `ms`. */
+  until(predicate: () => boolean, ms: number): Promise<boolean> {
+    if (predicate()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!predicate()) return;
+        done(true);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve(value);
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  get cut(): boolean {
+    return this.clientClosed && (this.serverSocket === null || this.serverSocket.destroyed);
+  }
+
+  sendMarker(): number {
+    if (this.clientClosed || this.client.destroyed || this.client.writableEnded) return this.sentSeq;
+    const seq = ++this.sentSeq;
+    const line = this.mode === 'http' ? `GET /m/${seq} HTTP/1.1\r\nHost: model\r\n\r\n` : `m${seq}\n`;
+    this.client.write(line);
+    return seq;
+  }
+}
+
+interface Backend {
+  setCrl(pem: string): Promise<unknown>;
+  setCa(pem: string): Promise<unknown>;
+  setPolicy(spec: PolicySpec): Promise<unknown>;
+  reauthorize(socket: Duplex, options: { fresh?: boolean }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export class PropertyFailure extends Error {
+  readonly violations: string[];
+  readonly trace: string[];
+
+  constructor(violations: string[], trace: string[]) {
+    super(violations.join('\n'));
+    this.violations = [...violations];
+    this.trace = [...trace];
+  }
+}
+
+export class World {
+  readonly setup: Setup;
+  readonly pki: ModelPki;
+  readonly trust: TrustState & { defaultCa: Set<Tenant>; revokedLeaves: Set<string>; revokedIntermediates: Set<Tenant> };
+  step = 0;
+  readonly conns: Conn[] = [];
+  readonly trace: string[] = [];
+  readonly violations: string[] = [];
+  readonly #leaves = new Map<number, Leaf>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #byPort = new Map<number, Conn>();
+  readonly #bySocket = new WeakMap<object, Conn>();
+  #windowStart = Date.now();
+  #backend!: Backend;
+  port = 0;
+  /** ms after a notAfter within which a receipt is still tolerated (the gate's own clock check vs ours). */
+  readonly expiryTolerance: number;
+
+  private constructor(setup: Setup, pki: ModelPki) {
+    this.setup = setup;
+    this.pki = pki;
+    this.trust = {
+      defaultCa: new Set<Tenant>(['A', 'B']),
+      revokedLeaves: new Set(),
+      revokedIntermediates: new Set(),
+      policy: setup.policy,
+      mode: setup.mode,
+      sniTenants: setup.sniTenants,
+    };
+    // The owned tier checks the deadline at every delivery; the attached tier pauses node's socket
+    // from a timer, which a loaded event loop runs late.
+    this.expiryTolerance = setup.tier === 'owned' ? 25 : 250;
+  }
+
+  static async create(setup: Setup, pki: ModelPki): Promise<World> {
+    const world = new World(setup, pki);
+    const crl = await pki.crls([], []);
+    world.#backend = setup.tier === 'owned' ? await world.#ownedBackend(crl) : await world.#attachedBackend(crl);
+    world.log(`setup ${describeSetup(setup)}`);
+    return world;
+  }
+
+  log(line: string): void {
+    this.trace.push(`[${this.step}] ${line}`);
+  }
+
+  // ---- model ---------------------------------------------------------------
+
+  async leaf(index: number): Promise<Leaf> {
+    let leaf = this.#leaves.get(index);
+    if (leaf === undefined) {
+      const spec = this.setup.identities[index]!;
+      leaf = await this.pki.issue({ ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000 });
+      this.#leaves.set(index, leaf);
+      if (spec.short) this.log(`issued ${leaf.id}, notAfter in ${leaf.notAfter - Date.now()} ms`);
+    }
+    return leaf;
+  }
+
+  issuedLeaves(): Leaf[] {
+    return [...this.#leaves.values()];
+  }
+
+  verdict(conn: Conn, now = Date.now()): Verdict {
+    return expected(this.#effectiveTrust(conn), conn.leaf, conn.servername, now);
+  }
+
+  /** The attached tier is judged by node's handshake (its SNI context's CA) and the attachment's CAs together. */
+  #effectiveTrust(conn: Conn): TrustState {
+    if (this.setup.tier === 'owned' || !this.setup.sniTenants) return this.trust;
+    const tenant: Tenant | null = conn.servername === 'a.test' ? 'A' : conn.servername === 'b.test' ? 'B' : null;
+    if (tenant === null) return this.trust;
+    const both = new Set([...this.trust.defaultCa].filter((t) => t === tenant));
+    return { ...this.trust, sniTenants: false, defaultCa: both };
+  }
+
+  /** Records every open connection's verdict at the current step. */
+  #evaluate(): void {
+    const now = Date.now();
+    for (const conn of this.conns) {
+      if (conn.phase !== 'open') continue;
+      const v = this.verdict(conn, now);
+      conn.history.push({ step: this.step, allow: v.allow, why: v.why, leaf: conn.leaf });
+      if (conn.leaf !== null) conn.windowLeaves.add(conn.leaf);
+      if (!v.allow && conn.deniedSince === null) {
+        conn.deniedSince = this.step;
+        conn.denyWhy = v.why;
+      } else if (v.allow && conn.deniedSince !== null) {
+        conn.ambiguous = true;
+        conn.deniedSince = null;
+      }
+    }
+  }
+
+  /**
+   * One step: wait until no certificate is about to expire, then (synchronously) bump the step,
+   * update the model, record verdicts and start the real action. Unless `concurrent`, the step then
+   * settles and every connection is checked.
+   */
+  async act(label: string, concurrent: boolean, model: () => void, real: () => Promise<unknown> | void): Promise<void> {
+    await this.#barrier();
+    this.step++;
+    this.log(`${label}${concurrent ? ' (concurrent)' : ''}`);
+    model();
+    this.#evaluate();
+    const result = real();
+    if (result instanceof Promise) this.track(result);
+    if (!concurrent) await this.settle();
+  }
+
+  track(promise: Promise<unknown>): void {
+    const tracked = promise.catch(() => {}).finally(() => this.#inflight.delete(tracked));
+    this.#inflight.add(tracked);
+  }
+
+  /** The relevant notAfters: leaves of live connections and short leaves issued so far. */
+  #deadlines(): number[] {
+    const out = new Set<number>();
+    for (const leaf of this.#leaves.values()) if (leaf.notAfter - Date.now() < 60_000) out.add(leaf.notAfter);
+    return [...out];
+  }
+
+  async #barrier(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const near = this.#deadlines().filter((at) => Math.abs(at - now) < MARGIN_MS);
+      if (near.length === 0) return;
+      const until = Math.max(...near) + MARGIN_MS + 5;
+      await sleep(until - now);
+    }
+  }
+
+  /** Sleeps past the earliest notAfter of a live connection's certificate. */
+  async expire(): Promise<void> {
+    const now = Date.now();
+    const due = this.conns
+      .filter((c) => c.phase === 'open' && c.leaf !== null && c.leaf.notAfter > now)
+      .map((c) => c.leaf!.notAfter);
+    if (due.length === 0) return;
+    const at = Math.min(...due);
+    this.step++;
+    this.log(`time passes the notAfter in ${at - now} ms`);
+    await sleep(at + MARGIN_MS + 5 - now);
+    await this.settle();
+  }
+
+  // ---- settling and checking --------------------------------------------------
+
+  /** The end of a sequence: paused handshakes go on, and everything is checked once more. */
+  async finish(): Promise<void> {
+    const paused = this.conns.filter((c) => c.phase === 'paused');
+    if (paused.length > 0) {
+      await this.act(`release ${paused.map((c) => c.label).join(', ')} (end of sequence)`, false, () => {
+        for (const conn of paused) conn.phase = 'open';
+      }, () => {
+        for (const conn of paused) conn.gate!.release();
+        return Promise.all(paused.map((conn) => this.handshakeDone(conn)));
+      });
+    } else {
+      await this.settle();
+    }
+  }
+
+  async settle(): Promise<void> {
+    const deadline = sleep(15_000);
+    await Promise.race([Promise.all([...this.#inflight]), deadline]);
+    this.#throwIfViolated();
+    this.step++;
+    this.#evaluate();
+    const now = Date.now();
+    const windowStart = this.#windowStart;
+    await Promise.all(this.conns.filter((c) => c.phase === 'open').map((c) => this.#check(c, windowStart, now)));
+    const open = this.conns.filter((c) => c.phase === 'open').map((c) => c.label);
+    if (open.length > 0) this.log(`settled: ${open.join(', ')} open and passing data`);
+    for (const conn of this.conns) {
+      conn.ambiguous = false;
+      conn.windowLeaves = new Set(conn.leaf === null ? [] : [conn.leaf]);
+    }
+    this.#windowStart = Date.now();
+    this.#throwIfViolated();
+  }
+
+  #throwIfViolated(): void {
+    if (this.violations.length === 0) return;
+    for (const conn of this.conns) {
+      if (conn.leaks > 1) this.violations.push(`(${conn.leaks - 1} more forbidden receipts on ${conn.label})`);
+    }
+    throw new PropertyFailure(this.violations, this.trace);
+  }
+
+  #nearExpiry(conn: Conn, windowStart: number, now: number): boolean {
+    for (const leaf of conn.windowLeaves) {
+      if (leaf.notAfter >= windowStart - MARGIN_MS && leaf.notAfter <= now + MARGIN_MS) return true;
+    }
+    return false;
+  }
+
+  async #check(conn: Conn, windowStart: number, now: number): Promise<void> {
+    const either = conn.ambiguous || this.#nearExpiry(conn, windowStart, now);
+    if (conn.deniedSince !== null) {
+      if (either) {
+        if (conn.cut) this.#closed(conn, 'cut (either was right)');
+        return;
+      }
+      const cut = await conn.until(() => conn.cut || conn.leaks > 0, SETTLE_MS);
+      if (!cut && conn.leaks === 0) {
+        this.violation(conn, `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later`
+          + ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`);
+      }
+      this.#closed(conn, `cut as denied (${conn.denyWhy})`);
+      return;
+    }
+    if (either && conn.cut) {
+      this.#closed(conn, 'cut (either was right)');
+      return;
+    }
+    const target = conn.sendMarker();
+    const passed = await conn.until(() => conn.maxSeq >= target || conn.cut || conn.clientClosed || conn.leaks > 0, SETTLE_MS);
+    if (conn.leaks > 0) return;
+    if (passed && conn.maxSeq >= target) {
+      conn.established = true;
+      return;
+    }
+    const leafExpiry = conn.leaf?.notAfter ?? Infinity;
+    if ((conn.cut || conn.clientClosed) && (either || conn.closedAt >= leafExpiry - this.expiryTolerance)) {
+      this.#closed(conn, 'cut at its expiry');
+      return;
+    }
+    const reason = (conn.serverSocket as { destroyReason?: Error | null } | null)?.destroyReason?.message;
+    this.violation(conn, conn.clientClosed || conn.cut
+      ? `the model allows it (${this.verdict(conn).why}) but it was cut${reason ? `: ${reason}` : ''}`
+      : `the model allows it but marker ${target} did not reach the application within ${SETTLE_MS} ms (last seen ${conn.maxSeq})`);
+    this.#closed(conn, 'failed');
+  }
+
+  #closed(conn: Conn, why: string): void {
+    conn.phase = 'closed';
+    if (conn.timer !== null) clearInterval(conn.timer);
+    conn.client.destroy();
+    this.log(`${conn.label}: ${why}`);
+  }
+
+  violation(conn: Conn | null, message: string): void {
+    this.violations.push(`VIOLATION at step ${this.step}${conn ? ` on ${conn.label}` : ''}: ${message}`);
+  }
+
+  /** A byte that should not have reached the app: the first per connection is reported, the rest counted. */
+  #leak(conn: Conn, message: string): void {
+    conn.leaks++;
+    if (conn.leaks === 1) this.violation(conn, message);
+  }
+
+  /** The application received `seq` (a marker line or an HTTP request) on `conn`. */
+  receipt(conn: Conn, seq: number | null, bytes: number): void {
+    const now = Date.now();
+    if (seq !== null && seq > conn.maxSeq) conn.maxSeq = seq;
+    let entry: HistoryEntry | undefined;
+    for (let i = conn.history.length - 1; i >= 0; i--) {
+      if (conn.history[i]!.step <= this.step) {
+        entry = conn.history[i];
+        break;
+      }
+    }
+    if (entry === undefined) {
+      this.#leak(conn, `${bytes} bytes reached the application before the model saw the handshake complete`);
+    } else if (!entry.allow) {
+      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
+    } else if (entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
+      this.#leak(conn, `${bytes} bytes (marker ${seq ?? '?'}) reached the application ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
+    }
+    conn.notify();
+  }
+
+  // ---- real side: clients -------------------------------------------------------
+
+  /** Opens a client connection for `conn` (optionally paused after its ClientHello, or resuming `session`). */
+  openClient(conn: Conn, options: { pause: boolean; session?: Buffer | null }): Promise<void> {
+    const leaf = conn.clientLeaf;
+    const socket = net.connect({ host: '127.0.0.1', port: this.port, allowHalfOpen: true });
+    socket.on('connect', () => this.#byPort.set(socket.localPort!, conn));
+    const transport: Duplex = options.pause ? (conn.gate = new GatedTransport(socket)) : socket;
+    const common = {
+      servername: conn.servername,
+      ca: this.pki.serverRoot.pem,
+      maxVersion: this.setup.version,
+      ...(leaf === null ? {} : { key: leaf.key, cert: leaf.chain }),
+      ...(options.session ? { session: options.session } : {}),
+    };
+    const client = this.setup.tier === 'owned'
+      ? connect({ ...common, socket: transport as net.Socket, host: '127.0.0.1' })
+      : tls.connect({ ...common, socket: transport, host: '127.0.0.1' });
+    conn.client = client;
+    client.on('error', () => {});
+    client.on('session', (session: Buffer) => (conn.session = session));
+    client.once(this.setup.tier === 'owned' ? 'secureConnect' : 'secureConnect', () => {
+      conn.clientSecure = true;
+      conn.timer = setInterval(() => conn.sendMarker(), MARKER_EVERY_MS);
+      conn.timer.unref();
+      // HTTP responses are read and dropped; stream modes get nothing back.
+      client.resume();
+    });
+    client.once('close', () => {
+      conn.clientClosed = true;
+      conn.closedAt = Date.now();
+      if (conn.timer !== null) clearInterval(conn.timer);
+      conn.notify();
+    });
+    if (options.pause) {
+      // Done once the server answered the ClientHello: the handshake now waits on the client.
+      return new Promise((resolve) => {
+        socket.once('data', () => resolve());
+        socket.once('close', () => resolve());
+      });
+    }
+    return this.handshakeDone(conn);
+  }
+
+  /** Resolves once the server admitted the connection or the client saw it close. */
+  handshakeDone(conn: Conn): Promise<void> {
+    return conn.until(() => conn.serverSocket !== null || conn.clientClosed, 15_000).then(() => undefined);
+  }
+
+  /** The server side: the application got a socket (after the library admitted it). */
+  #onServerSocket(socket: Duplex & { remotePort?: number }): void {
+    const conn = socket.remotePort === undefined ? undefined : this.#byPort.get(socket.remotePort);
+    if (conn === undefined) {
+      this.violation(null, `the server admitted a connection from port ${socket.remotePort} the test does not know`);
+      socket.destroy();
+      return;
+    }
+    conn.serverSocket = socket;
+    this.#bySocket.set(socket, conn);
+    socket.on('error', () => {});
+    socket.once('close', () => conn.notify());
+    if (conn.mode !== 'http') {
+      let partial = '';
+      consume(socket, conn.mode, (chunk) => {
+        partial += chunk.toString('latin1');
+        let seq: number | null = null;
+        let newline: number;
+        while ((newline = partial.indexOf('\n')) >= 0) {
+          const n = Number(partial.slice(1, newline));
+          if (Number.isFinite(n)) seq = n;
+          partial = partial.slice(newline + 1);
+        }
+        this.receipt(conn, seq, chunk.length);
+      });
+    } else if (this.setup.tier === 'owned') {
+      this.#http!.emit('connection', socket);
+    }
+    conn.notify();
+  }
+
+  #onRequest(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const conn = this.#bySocket.get(request.socket);
+    const seq = Number(/^\/m\/(\d+)/.exec(request.url ?? '')?.[1]);
+    if (conn === undefined) this.violation(null, `an HTTP request (${request.url}) on a socket the test does not know`);
+    else this.receipt(conn, Number.isFinite(seq) ? seq : null, 0);
+    response.end('ok');
+  }
+
+  #http: http.Server | null = null;
+
+  // ---- real side: servers ------------------------------------------------------------
+
+  async #ownedBackend(crl: string): Promise<Backend> {
+    const { pki, setup } = this;
+    const tenants = new Map<string, ReturnType<typeof createSecureContext>>();
+    if (setup.sniTenants) {
+      for (const [name, tenant] of [['a.test', 'A'], ['b.test', 'B']] as const) {
+        tenants.set(name, createSecureContext({ key: pki.server.key, cert: pki.server.cert, ca: pki.caPem([tenant]), crl, maxVersion: setup.version }, true));
+      }
+    }
+    const policy = policyFor(setup.policy);
+    const server: Server = createServer({
+      key: pki.server.key,
+      cert: pki.server.cert,
+      ca: pki.caPem(this.trust.defaultCa),
+      crl,
+      requestCert: true,
+      rejectUnauthorized: setup.mode === 'strict',
+      ...(policy === undefined ? {} : { policy }),
+      policyTimeout: 5_000,
+      reauthorize: { every: setup.every, timeout: 5_000 },
+      maxVersion: setup.version,
+      handshakeTimeout: 60_000,
+      ...(setup.sniTenants
+        ? {
+            SNICallback: (name: string, callback: (error: Error | null, context?: ReturnType<typeof createSecureContext>) => void) => {
+              const context = tenants.get(name);
+              if (setup.sniDelay) setTimeout(() => callback(null, context), 15);
+              else callback(null, context);
+            },
+          }
+        : {}),
+    });
+    server.on('secureConnection', (socket: TLSSocket) => this.#onServerSocket(socket));
+    server.on('tlsClientError', () => {});
+    server.on('warning', () => {});
+    this.#http = http.createServer((request, response) => this.#onRequest(request, response));
+    this.port = await listenOn(server as unknown as net.Server);
+    return {
+      setCrl: (pem) => {
+        for (const context of tenants.values()) context.setCrl(pem);
+        return server.setCrl(pem);
+      },
+      setCa: (pem) => server.setCa(pem),
+      setPolicy: (spec) => server.setPolicy(policyFor(spec)),
+      reauthorize: (socket, options) => reauthorize(socket as TLSSocket, options),
+      close: () => closeAll(server as unknown as net.Server, this),
+    };
+  }
+
+  async #attachedBackend(crl: string): Promise<Backend> {
+    const { pki, setup } = this;
+    const nodeOptions: tls.TlsOptions = {
+      key: pki.server.key,
+      cert: pki.server.cert,
+      ca: pki.caPem(['A', 'B']),
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: setup.version,
+    };
+    if (setup.sniTenants) {
+      const contexts = new Map([
+        ['a.test', tls.createSecureContext({ ...nodeOptions, ca: pki.caPem(['A']) })],
+        ['b.test', tls.createSecureContext({ ...nodeOptions, ca: pki.caPem(['B']) })],
+      ]);
+      nodeOptions.SNICallback = (name, callback) => {
+        const context = contexts.get(name);
+        if (setup.sniDelay) setTimeout(() => callback(null, context), 15);
+        else callback(null, context);
+      };
+    }
+    let server: tls.Server;
+    if (setup.tier === 'attached-https') {
+      server = https.createServer(nodeOptions, (request, response) => this.#onRequest(request, response));
+      server.on('secureConnection', (socket: tls.TLSSocket) => {
+        const conn = this.#byPort.get(socket.remotePort!);
+        if (conn !== undefined) {
+          conn.serverSocket = socket;
+          this.#bySocket.set(socket, conn);
+          socket.once('close', () => conn.notify());
+          conn.notify();
+        }
+      });
+    } else {
+      server = tls.createServer(nodeOptions, (socket) => this.#onServerSocket(socket));
+    }
+    server.on('tlsClientError', () => {});
+    const policy = policyFor(setup.policy);
+    const attachment: Attachment = attach(server, {
+      ca: pki.caPem(this.trust.defaultCa),
+      intermediates: pki.intermediatesPem(),
+      crl,
+      ...(policy === undefined ? {} : { policy }),
+      policyTimeout: 5_000,
+      reauthorize: { every: setup.every, timeout: 5_000 },
+    });
+    server.on('warning', () => {});
+    this.port = await listenOn(server);
+    return {
+      setCrl: (pem) => attachment.setCrl(pem),
+      setCa: (pem) => attachment.setCa(pem),
+      setPolicy: (spec) => attachment.setPolicy(policyFor(spec)),
+      reauthorize: (socket, options) => reauthorize(socket as tls.TLSSocket, options),
+      close: async () => {
+        attachment.detach();
+        await closeAll(server, this);
+      },
+    };
+  }
+
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  async close(): Promise<void> {
+    for (const conn of this.conns) {
+      if (conn.timer !== null) clearInterval(conn.timer);
+      conn.gate?.release();
+      conn.client?.destroy();
+      conn.serverSocket?.destroy();
+    }
+    await this.#backend.close();
+  }
+}
+
+function listenOn(server: net.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  });
+}
+
+function closeAll(server: net.Server, world: World): Promise<void> {
+  for (const conn of world.conns) conn.serverSocket?.destroy();
+  const any = server as net.Server & { connections?: unknown };
+  if (typeof any.connections === 'function') for (const s of (any.connections as () => Duplex[]).call(server)) s.destroy();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Raw sockets the app never saw (handshakes that failed) are closed by their clients above.
+    setTimeout(resolve, 2_000).unref();
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
