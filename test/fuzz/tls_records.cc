@@ -436,9 +436,13 @@ class Target : public RecordEngine {
     CheckServerUnchanged();
     if (events_ & kReauthDone) ++reauths_;
     const long result = SSL_get_verify_result(ssl_.get());
-    const bool verified = result == X509_V_OK || (result == X509_V_ERR_CRL_HAS_EXPIRED && config_.allow_stale_crl);
+    const bool verified = result == X509_V_OK || (result == X509_V_ERR_CRL_HAS_EXPIRED && allow_stale_crl_);
     const bool has_certificate = SSL_get0_peer_certificate(ssl_.get()) != nullptr;
     const bool resumed = SSL_session_reused(ssl_.get()) == 1;
+    if (debug) {
+      std::fprintf(stderr, "progress: events=%u reauth_was_pending=%d certificate=%d verify=%ld resumed=%d\n", events_,
+                   reauth_was_pending, has_certificate, result, resumed);
+    }
     if ((events_ & kReauthDone) && (!reauth_was_pending || !has_certificate || !verified)) {
       Violation("a re-authentication completed without a verified certificate");
     }
@@ -696,6 +700,7 @@ void Run(const uint8_t* data, size_t size) {
   int budget = 256;  // operations per input, so one input cannot run for long
   while (in.more() && budget-- > 0) {
     const uint8_t op = in.U8() % kOpCount;
+    if (debug) std::fprintf(stderr, "op %d\n", op);
     switch (op) {
       case kDeliverAll:
       case kDeliverInPlace: {
