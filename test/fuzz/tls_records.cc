@@ -436,7 +436,11 @@ class Target : public RecordEngine {
     CheckServerUnchanged();
     if (events_ & kReauthDone) ++reauths_;
     const long result = SSL_get_verify_result(ssl_.get());
-    const bool verified = result == X509_V_OK || (result == X509_V_ERR_CRL_HAS_EXPIRED && allow_stale_crl_);
+    // A stale CRL counts where the verify callback tolerated it, under the
+    // allowStaleCrl in force when the certificate was verified: a setTrust
+    // between that and the handshake's end does not reach back (TypeScript
+    // re-decides under the new trust).
+    const bool verified = result == X509_V_OK || (result == X509_V_ERR_CRL_HAS_EXPIRED && stale_crl_seen_);
     const bool has_certificate = SSL_get0_peer_certificate(ssl_.get()) != nullptr;
     const bool resumed = SSL_session_reused(ssl_.get()) == 1;
     if (debug) {
