@@ -9,7 +9,9 @@
       "sources": [
         "native/addon.cc",
         "native/ciphertext_bios.cc",
+        "native/openssl_core.cc",
         "native/openssl_util.cc",
+        "native/record_engine.cc",
         "native/secure_context.cc",
         "native/tls_connection.cc",
         "native/verified_chains.cc"

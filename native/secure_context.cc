@@ -2,6 +2,9 @@
 
 #include <openssl/pem.h>
 
+#include <cstring>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "tls_connection.h"
@@ -16,12 +19,9 @@ std::string BufferToString(const Napi::Value& value) {
   return std::string(buffer.Data(), buffer.Length());
 }
 
-// Verification callback for verifyChain(): tolerates a CRL past its
-// nextUpdate when the context runs revocation in best-effort mode. The
-// staleness is reported separately by TypeScript, which reads nextUpdate.
-int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
-  if (preverify_ok) return 1;
-  return X509_STORE_CTX_get_error(store_ctx) == X509_V_ERR_CRL_HAS_EXPIRED ? 1 : 0;
+std::optional<std::string_view> PemOf(const Napi::Buffer<char>& buffer) {
+  if (buffer.IsEmpty()) return std::nullopt;
+  return std::string_view(buffer.Data(), buffer.Length());
 }
 
 }  // namespace
@@ -58,47 +58,19 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info)
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   is_server_ = info[0].ToBoolean();
-  ctx_.reset(SSL_CTX_new(is_server_ ? TLS_server_method() : TLS_client_method()));
+  // The shared settings (versions floor, options, session handling) are in
+  // RecordEngine::NewContext, which the fuzz harnesses use too.
+  ctx_.reset(RecordEngine::NewContext(is_server_));
   if (!ctx_) {
     OpenSSLError(env, "SSL_CTX_new failed").ThrowAsJavaScriptException();
     return;
   }
   SSL_CTX_set_app_data(ctx_.get(), this);
-  // TLS 1.2 is the floor unless TypeScript lowers it; compression and
-  // legacy renegotiation stay off (OpenSSL 3 defaults, stated for clarity).
-  SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-#ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
-  // OpenSSL 3.2 and later, built with brotli as Node 24's 3.5 is, turn RFC
-  // 8879 certificate compression on by default and compress our chain at
-  // brotli's top quality on every handshake and every post-handshake
-  // certificate answer: about 2 ms of CPU each here, which made a fresh
-  // re-authentication cost four times what it does on OpenSSL 3.0.
-  // node:tls keeps compression off unless asked; so do we, both ways, so a
-  // peer sees the same handshake whichever OpenSSL Node brought.
-  SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
-#endif
-  // Memory BIOs accept any amount of ciphertext, so a partial write only
-  // happens when a renegotiation blocks the write side.
-  SSL_CTX_set_mode(ctx_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-
   store_.reset(X509_STORE_new());
   // Every peer chain, at the handshake and at each re-authentication, is
   // verified through the connection's trust context and its VerifiedChains.
   SSL_CTX_set_cert_verify_callback(ctx_.get(), TlsConnection::CertVerifyCallback, nullptr);
-  if (is_server_) {
-    // A renegotiation must not silently resume the old session: it would
-    // skip the certificate request (DESIGN.md section 8).
-    SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
-    static const unsigned char kDefaultSessionIdContext[] = "continuous-tls";
-    SSL_CTX_set_session_id_context(ctx_.get(), kDefaultSessionIdContext,
-                                   sizeof(kDefaultSessionIdContext) - 1);
-  } else {
-    // Clients keep no internal cache: sessions are handed to TypeScript.
-    SSL_CTX_set_session_cache_mode(ctx_.get(),
-                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(ctx_.get(), TlsConnection::NewSessionCallback);
-  }
+  if (!is_server_) SSL_CTX_sess_set_new_cb(ctx_.get(), TlsConnection::NewSessionCallback);
 }
 
 // addIdentity(keyPem: Buffer, certChainPem: Buffer, passphrase?: string)
@@ -124,56 +96,23 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
 Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
-  X509StorePointer store(X509_STORE_new());
-  if (!store) {
-    OpenSSLError(env, "X509_STORE_new failed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
   Napi::Object flags = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
   const bool crl_check_all = flags.Get("crlCheckAll").ToBoolean();
   const bool allow_stale_crl = flags.Get("allowStaleCrl").ToBoolean();
-
-  STACK_OF(X509_NAME)* client_ca_names = sk_X509_NAME_new_null();
-  if (info[0].IsBuffer()) {
-    Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
-    std::vector<X509Pointer> cas = ReadCertificates(pem.Data(), pem.Length());
-    if (cas.empty()) {
-      sk_X509_NAME_free(client_ca_names);
-      Napi::Error error = OpenSSLError(env, "no certificate found in ca", "ERR_CTLS_BAD_PEM");
-      error.Value().Set("option", "ca");  // which input was bad, for the TS message
-      error.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    for (const X509Pointer& ca : cas) {
-      X509_STORE_add_cert(store.get(), ca.get());
-      X509_NAME* name = X509_NAME_dup(X509_get_subject_name(ca.get()));
-      if (name != nullptr && !sk_X509_NAME_push(client_ca_names, name)) X509_NAME_free(name);
-    }
+  // A missing argument is "none of these"; an empty Buffer is bad PEM.
+  const Napi::Buffer<char> ca = info[0].IsBuffer() ? info[0].As<Napi::Buffer<char>>() : Napi::Buffer<char>();
+  const Napi::Buffer<char> crl = info[1].IsBuffer() ? info[1].As<Napi::Buffer<char>>() : Napi::Buffer<char>();
+  TrustStore trust;
+  const char* bad = ReadTrustStore(PemOf(ca), PemOf(crl), crl_check_all, &trust);
+  if (bad != nullptr) {
+    const bool bad_ca = std::strcmp(bad, "ca") == 0;
+    Napi::Error error = OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl",
+                                     "ERR_CTLS_BAD_PEM");
+    error.Value().Set("option", bad);  // which input was bad, for the TS message
+    error.ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  bool has_crls = false;
-  Napi::Array crl_facts = Napi::Array::New(env);
-  if (info[1].IsBuffer()) {
-    Napi::Buffer<char> pem = info[1].As<Napi::Buffer<char>>();
-    std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
-    if (crls.empty()) {
-      sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
-      Napi::Error error = OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM");
-      error.Value().Set("option", "crl");
-      error.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    crl_facts = Napi::Array::New(env, crls.size());
-    for (size_t i = 0; i < crls.size(); ++i) {
-      X509_STORE_add_crl(store.get(), crls[i].get());
-      // Read from the very objects the store verifies with: one parse, not two.
-      crl_facts.Set(static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), false));
-    }
-    has_crls = true;
-  }
-  if (has_crls) {
-    X509_STORE_set_flags(store.get(),
-                         X509_V_FLAG_CRL_CHECK | (crl_check_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
-  }
+  X509StorePointer store = std::move(trust.store);
   // The TLS verification path uses the SSL_CTX's store; verifyChain uses ours.
   X509_STORE_up_ref(store.get());
   SSL_CTX_set_cert_store(ctx_.get(), store.get());
@@ -184,10 +123,11 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   verified_chains_.Clear();
   // The CA names a server sends in its CertificateRequest, so clients with
   // several identities pick the right one (RFC 8446 section 4.2.4).
-  if (is_server_) {
-    SSL_CTX_set_client_CA_list(ctx_.get(), client_ca_names);
-  } else {
-    sk_X509_NAME_pop_free(client_ca_names, X509_NAME_free);
+  if (is_server_) SSL_CTX_set_client_CA_list(ctx_.get(), trust.ca_names.release());
+  // Read from the very objects the store verifies with: one parse, not two.
+  Napi::Array crl_facts = Napi::Array::New(env, trust.crls.size());
+  for (size_t i = 0; i < trust.crls.size(); ++i) {
+    crl_facts.Set(static_cast<uint32_t>(i), CrlFacts(env, trust.crls[i].get(), false));
   }
   return crl_facts;
 }
@@ -318,10 +258,8 @@ X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) 
   std::string key(reinterpret_cast<const char*>(der), length);
   auto found = decoded_.find(key);
   if (found == decoded_.end()) {
-    const unsigned char* cursor = der;
-    X509Pointer certificate(d2i_X509(nullptr, &cursor, static_cast<long>(length)));  // NOLINT
-    // Trailing bytes would make two encodings share one certificate; refuse them.
-    if (!certificate || cursor != der + length) return nullptr;
+    X509Pointer certificate = DecodeDer(der, length);
+    if (!certificate) return nullptr;
     found = KeepDecoded(std::move(key), std::move(certificate));
   }
   X509* certificate = found->second.get();
@@ -387,22 +325,18 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
     result.Set("depth", 0);
     return result;
   }
-  X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
-  if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store_.get(), leaf.get(), untrusted.get())) {
+  const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+  // The key-strength floor of the context's security level, as a handshake applies it.
+  const VerifiedChains::Outcome outcome = verified_chains_.VerifyPresented(
+      store_.get(), leaf.get(), untrusted.get(), purpose_id, SSL_CTX_get_security_level(ctx_.get()), allow_stale_crl_);
+  if (!outcome.ran) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
-  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose_id);
-  // The key-strength floor of the context's security level, as a handshake applies it.
-  X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), SSL_CTX_get_security_level(ctx_.get()));
-  if (allow_stale_crl_) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
-  const bool ok = verified_chains_.Verify(store_ctx.get(), purpose_id) == 1;
-  const int error = X509_STORE_CTX_get_error(store_ctx.get());
-  result.Set("ok", ok);
-  result.Set("code", ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(error)));
-  result.Set("error", ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(error)));
-  result.Set("depth", X509_STORE_CTX_get_error_depth(store_ctx.get()));
+  result.Set("ok", outcome.ok);
+  result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
+  result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
+  result.Set("depth", outcome.depth);
   return result;
 }
 

@@ -23,12 +23,7 @@ namespace {
 // connection would cost 64 KiB x every idle connection.
 constexpr size_t kScratchFloor = 64 * 1024;
 constexpr size_t kScratchCeiling = 1024 * 1024;
-constexpr size_t kMaxRecord = 16 * 1024 + 256;
 thread_local std::vector<char> scratch;
-
-// Small writes handed over together are sealed into one record instead of one
-// record each (a 5-byte header and 16-byte tag saved per piece).
-constexpr size_t kCoalesceLimit = 16 * 1024;
 
 }  // namespace
 
@@ -69,52 +64,25 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   is_server_ = info[1].ToBoolean();
   Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
 
-  ssl_.reset(SSL_new(trust_context_->ctx()));
-  BIO* enc_in = CiphertextSource::NewBio(&source_);
-  BIO* enc_out = CiphertextSink::NewBio(&sink_);
-  if (!ssl_ || enc_in == nullptr || enc_out == nullptr) {
-    BIO_free(enc_in);
-    BIO_free(enc_out);
-    ssl_.reset();
+  if (!Attach(trust_context_->ctx(), this)) {
     OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
     return;
   }
-  SSL_set_bio(ssl_.get(), enc_in, enc_out);  // ssl_ owns both from here on
-  SSL_set_app_data(ssl_.get(), this);
   UseTrustStore();
 
   reject_unauthorized_ = options.Get("rejectUnauthorized").ToBoolean();
   if (is_server_) {
-    SSL_set_accept_state(ssl_.get());
-    if (options.Get("requestCert").ToBoolean()) {
-      const int mode = SSL_VERIFY_PEER | (reject_unauthorized_ ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
-      SSL_set_verify(ssl_.get(), mode, VerifyCallback);
-    } else {
-      SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
-    }
+    ConfigureServer(options.Get("requestCert").ToBoolean(), VerifyCallback);
     return;
   }
-
-  SSL_set_connect_state(ssl_.get());
-  // The client always verifies; rejectUnauthorized only decides whether a
-  // failure aborts the handshake or is reported as authorizationError.
-  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, VerifyCallback);
   Napi::Value servername = options.Get("servername");
-  if (servername.IsString()) {
-    const std::string name = servername.As<Napi::String>().Utf8Value();
-    SSL_set_tlsext_host_name(ssl_.get(), name.c_str());
-  }
-  // Without this extension in the ClientHello a TLS 1.3 server cannot ask for
-  // a certificate later (RFC 8446 section 4.2.6).
-  if (options.Get("offerPostHandshakeAuth").ToBoolean()) SSL_set_post_handshake_auth(ssl_.get(), 1);
+  const std::string name = servername.IsString() ? servername.As<Napi::String>().Utf8Value() : std::string();
   Napi::Value session = options.Get("session");
-  if (session.IsBuffer()) {
-    Napi::Buffer<unsigned char> der = session.As<Napi::Buffer<unsigned char>>();
-    const unsigned char* cursor = der.Data();
-    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, static_cast<long>(der.Length())));  // NOLINT
-    // An unusable session just means a full handshake.
-    if (parsed) SSL_set_session(ssl_.get(), parsed.get());
-  }
+  const bool has_session = session.IsBuffer();
+  Napi::Buffer<unsigned char> der =
+      has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
+  ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
+                  has_session ? der.Data() : nullptr, has_session ? der.Length() : 0, VerifyCallback);
 }
 
 TlsConnection::~TlsConnection() {
@@ -196,15 +164,8 @@ int TlsConnection::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
   self->client_hello_servername_.clear();
   const unsigned char* data = nullptr;
   size_t length = 0;
-  // server_name extension (RFC 6066 section 3): u16 list length, then
-  // entries of u8 type, u16 length, name. Only host_name entries exist.
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length) && length > 5) {
-    const size_t list_length = (static_cast<size_t>(data[0]) << 8) | data[1];
-    const size_t name_length = (static_cast<size_t>(data[3]) << 8) | data[4];
-    if (list_length + 2 <= length && data[2] == TLSEXT_NAMETYPE_host_name &&
-        name_length + 5 <= length) {
-      self->client_hello_servername_.assign(reinterpret_cast<const char*>(data + 5), name_length);
-    }
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
+    ParseServerName(data, length, &self->client_hello_servername_);
   }
   self->client_hello_paused_ = true;
   return SSL_CLIENT_HELLO_RETRY;
@@ -264,29 +225,8 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
 // whose part is returned as a new Buffer.
 Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed) {
   size_t used = 0;
-  while (!client_hello_paused_ && ssl_) {
-    const bool into_reuse = *placed < reuse_length;
-    if (!into_reuse && scratch.size() < used + kMaxRecord) {
-      scratch.resize(std::max(kScratchFloor, scratch.size() * 2));
-    }
-    char* target = into_reuse ? reuse + *placed : scratch.data() + used;
-    const size_t space = into_reuse ? reuse_length - *placed : scratch.size() - used;
-    const int read = SSL_read(ssl_.get(), target, static_cast<int>(std::min<size_t>(space, INT_MAX)));
-    if (read > 0) {
-      (into_reuse ? *placed : used) += static_cast<size_t>(read);
-      continue;
-    }
-    const int error = SSL_get_error(ssl_.get(), read);
-    if (error == SSL_ERROR_WANT_READ) break;
-    if (error == SSL_ERROR_ZERO_RETURN) {
-      events_ |= kCloseNotify;
-    } else if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
-      events_ |= kClientHello;
-    } else {
-      RecordFatal(env, error);
-    }
-    break;
-  }
+  const int fatal = ReadRecords(reuse, reuse_length, placed, &scratch, &used);
+  if (fatal != 0) RecordFatal(env, fatal);
   NoteProgress();
   if (used == 0) return env.Null();
   Napi::Value plaintext = Napi::Buffer<char>::Copy(env, scratch.data(), used);
@@ -298,28 +238,12 @@ Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reus
 }
 
 void TlsConnection::NoteProgress() {
-  if (!ssl_) return;
-  if (!handshake_done_ && SSL_is_init_finished(ssl_.get())) {
-    handshake_done_ = true;
-    events_ |= kHandshakeDone;
-    RememberPeerCertificates();
-    if (!is_server_) {
-      X509* leaf = SSL_get0_peer_certificate(ssl_.get());
-      if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
-    }
-  }
-  // A renegotiation keeps renegotiate_pending until its end. A post-handshake
-  // auth leaves "init" as soon as the CertificateRequest is written and
-  // re-enters it only when the answer arrives, so application data read in
-  // between must not count as the end: wait until the new certificate went
-  // through the verify callback and the client's Finished is processed.
-  if (reauth_pending_ && reauth_chain_seen_ && !SSL_in_init(ssl_.get()) &&
-      !SSL_renegotiate_pending(ssl_.get())) {
-    reauth_pending_ = false;
-    reauth_strict_ = false;
-    reauth_chain_seen_ = false;
-    events_ |= kReauthDone;
-    RememberPeerCertificates();
+  const bool handshake_was_done = handshake_done_;
+  if (!TrackProgress()) return;
+  RememberPeerCertificates();
+  if (!handshake_was_done && handshake_done_ && !is_server_) {
+    X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+    if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
   }
 }
 
@@ -396,37 +320,9 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   } else {
     add(info[0]);
   }
-  if (pieces.size() > 1 && total <= kCoalesceLimit) {
-    if (scratch.size() < total) scratch.resize(std::max(kScratchFloor, total));
-    size_t offset = 0;
-    for (const auto& piece : pieces) {
-      std::memcpy(scratch.data() + offset, piece.first, piece.second);
-      offset += piece.second;
-    }
-    pieces.assign(1, {scratch.data(), total});
-  }
-
   size_t consumed = 0;
-  for (const auto& piece : pieces) {
-    size_t offset = 0;
-    while (offset < piece.second) {
-      const int step = static_cast<int>(std::min<size_t>(piece.second - offset, INT_MAX));
-      const int written = SSL_write(ssl_.get(), piece.first + offset, step);
-      if (written > 0) {
-        offset += static_cast<size_t>(written);
-        consumed += static_cast<size_t>(written);
-        continue;
-      }
-      const int error = SSL_get_error(ssl_.get(), written);
-      if (error == SSL_ERROR_WANT_READ) {
-        events_ |= kWriteBlocked;
-      } else {
-        RecordFatal(env, error);
-      }
-      goto done;
-    }
-  }
-done:
+  const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);
+  if (fatal != 0) RecordFatal(env, fatal);
   NoteProgress();
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
@@ -479,57 +375,29 @@ Napi::Value TlsConnection::RequestCertificate(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   UseTrustStore();
-  verify_error_ = X509_V_OK;
-  verify_error_depth_ = -1;
-  const int previous_mode = SSL_get_verify_mode(ssl_.get());
-  SSL_set_verify(ssl_.get(),
-                 SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_POST_HANDSHAKE,
-                 VerifyCallback);
-
-  if (SSL_version(ssl_.get()) >= TLS1_3_VERSION) {
-    // New tickets after the exchange would re-encode the client certificate
-    // for nothing (DESIGN.md section 8: 2.1 ms -> 1.2 ms per re-auth).
-    SSL_set_num_tickets(ssl_.get(), 0);
-    if (SSL_verify_client_post_handshake(ssl_.get()) != 1) {
-      const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int)
-      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
-      if (ERR_GET_REASON(error) == SSL_R_EXTENSION_NOT_RECEIVED) {
-        ERR_clear_error();
-        CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED",
-                   "the client did not offer post-handshake authentication")
-            .ThrowAsJavaScriptException();
-      } else {
-        OpenSSLError(env, "SSL_verify_client_post_handshake failed").ThrowAsJavaScriptException();
-      }
-      return env.Undefined();
-    }
-  } else {
-    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
+  switch (BeginCertificateRequest(VerifyCallback)) {
+    case RequestStatus::kSent:
+      return TakeCiphertext(env);
+    case RequestStatus::kNoPostHandshakeAuth:
+      ERR_clear_error();
+      CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED", "the client did not offer post-handshake authentication")
+          .ThrowAsJavaScriptException();
+      break;
+    case RequestStatus::kPostHandshakeAuthFailed:
+      OpenSSLError(env, "SSL_verify_client_post_handshake failed").ThrowAsJavaScriptException();
+      break;
+    case RequestStatus::kNoSecureRenegotiation:
       CodedError(env, "ERR_CTLS_FRESH_UNSUPPORTED", "the client does not support secure renegotiation")
           .ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    if (SSL_renegotiate(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, VerifyCallback);
+      break;
+    case RequestStatus::kRenegotiateFailed:
       OpenSSLError(env, "SSL_renegotiate failed").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-  }
-  reauth_pending_ = true;
-  reauth_strict_ = true;
-  reauth_chain_seen_ = false;
-  // The request is only queued; SSL_do_handshake writes it out. For a TLS 1.2
-  // renegotiation it returns at once, the rest is driven by SSL_read.
-  const int status = SSL_do_handshake(ssl_.get());
-  if (status <= 0) {
-    const int error = SSL_get_error(ssl_.get(), status);
-    if (error != SSL_ERROR_WANT_READ) {
+      break;
+    case RequestStatus::kSendFailed:
       OpenSSLError(env, "could not send the certificate request").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+      break;
   }
-  return TakeCiphertext(env);
+  return env.Undefined();
 }
 
 // setContext(context?: SecureContext): resumes a handshake paused at the

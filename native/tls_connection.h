@@ -10,27 +10,17 @@
 #include <string>
 #include <vector>
 
-#include "ciphertext_bios.h"
 #include "openssl_ptr.h"
+#include "record_engine.h"
 
 namespace ctls {
 
 class SecureContext;
 
-class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
+// The record loop and its state live in RecordEngine (record_engine.h), which
+// the fuzz harnesses drive without Node-API.
+class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngine {
  public:
-  // Bits of the `events` field returned by cycle()/write(). Mechanism only:
-  // TypeScript decides what each means for authorization.
-  enum Event : uint32_t {
-    kHandshakeDone = 1 << 0,    // the initial handshake completed
-    kReauthDone = 1 << 1,       // a post-handshake auth / renegotiation completed
-    kCloseNotify = 1 << 2,      // the peer sent close_notify
-    kNewSession = 1 << 3,       // (client) a resumable session arrived
-    kClientHello = 1 << 4,      // (server) paused at ClientHello for SNICallback
-    kFatal = 1 << 5,            // a fatal TLS error; any alert is in the ciphertext
-    kWriteBlocked = 1 << 6,     // SSL_write needs the peer's handshake messages first
-  };
-
   static Napi::Function Init(Napi::Env env);
   explicit TlsConnection(const Napi::CallbackInfo& info);
   ~TlsConnection() override;
@@ -73,10 +63,6 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   void UseTrustStore();
   bool Alive(Napi::Env env);
 
-  // Declared before ssl_ so that they outlive the BIOs that use them.
-  CiphertextSource source_;
-  CiphertextSink sink_;
-  SSLPointer ssl_;
   // The context whose trust store and CRL policy verify the peer: the one the
   // connection was created with, or the one an SNICallback chose for it
   // (held alive by sni_context_ref_).
@@ -86,24 +72,9 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection> {
   // The store last handed to SSL_set1_verify_cert_store (the SSL owns a reference).
   X509_STORE* verify_store_ = nullptr;
 
-  bool is_server_ = false;
-  bool reject_unauthorized_ = false;
-  bool handshake_done_ = false;
-  bool reauth_pending_ = false;  // a PHA request or renegotiation is outstanding
-  bool reauth_strict_ = false;   // fail the connection on a bad fresh certificate
-  bool reauth_chain_seen_ = false;  // the verify callback saw the answer's certificate
-  bool client_hello_paused_ = false;
-  bool client_hello_resolved_ = false;
-  uint32_t events_ = 0;
   Napi::Reference<Napi::Value> fatal_error_;
   std::string client_hello_servername_;
   std::string session_der_;
-
-  // The first verification error of the current verification (node:tls'
-  // authorizationError) and its depth; -1 when none.
-  int verify_error_ = X509_V_OK;
-  int verify_error_depth_ = -1;
-  bool stale_crl_seen_ = false;
   // (client) the server certificate of the first handshake; a renegotiation
   // presenting another one is refused.
   X509Pointer server_leaf_;

@@ -39,7 +39,30 @@ bool PushReference(STACK_OF(X509)* stack, X509* certificate) {
   return false;
 }
 
+// Verification callback for verifyChain(): tolerates a CRL past its
+// nextUpdate when the context runs revocation in best-effort mode. The
+// staleness is reported separately by TypeScript, which reads nextUpdate.
+int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  if (preverify_ok) return 1;
+  return X509_STORE_CTX_get_error(store_ctx) == X509_V_ERR_CRL_HAS_EXPIRED ? 1 : 0;
+}
+
 }  // namespace
+
+VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted,
+                                                        int purpose, int auth_level, bool allow_stale_crl) {
+  Outcome outcome;
+  X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
+  if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store, leaf, untrusted)) return outcome;
+  outcome.ran = true;
+  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose);
+  X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), auth_level);
+  if (allow_stale_crl) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
+  outcome.ok = Verify(store_ctx.get(), purpose) == 1;
+  outcome.error = X509_STORE_CTX_get_error(store_ctx.get());
+  outcome.depth = X509_STORE_CTX_get_error_depth(store_ctx.get());
+  return outcome;
+}
 
 int VerifiedChains::Verify(X509_STORE_CTX* store_ctx, int purpose) {
   std::string key;

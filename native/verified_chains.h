@@ -25,7 +25,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "openssl_ptr.h"
+#include "openssl_core.h"
 
 namespace ctls {
 
@@ -35,6 +35,20 @@ class VerifiedChains {
   // `purpose` is X509_PURPOSE_SSL_CLIENT or X509_PURPOSE_SSL_SERVER, as set on
   // store_ctx (OpenSSL 3.0 has no getter for it).
   int Verify(X509_STORE_CTX* store_ctx, int purpose);
+
+  // verifyChain(): an already-presented chain (leaf, and the leaf again at the
+  // head of `untrusted`, as OpenSSL's TLS verification lists it) against
+  // `store` with `purpose` and the key-strength floor `auth_level`. In
+  // best-effort revocation (`allow_stale_crl`) a CRL past its nextUpdate
+  // counts. `ran` is false only when OpenSSL could not set up the check.
+  struct Outcome {
+    bool ran = false;
+    bool ok = false;
+    int error = X509_V_OK;
+    int depth = 0;
+  };
+  Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted, int purpose, int auth_level,
+                          bool allow_stale_crl);
 
   // Forgets every entry: the trust store was replaced.
   void Clear() { entries_.clear(); }

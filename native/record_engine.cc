@@ -1,0 +1,234 @@
+#include "record_engine.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+namespace ctls {
+
+namespace {
+
+// Decrypted records go to a scratch buffer of at least this size; one record
+// carries at most 2^14 bytes of plaintext (RFC 8446 section 5.1), plus slack.
+constexpr size_t kScratchFloor = 64 * 1024;
+constexpr size_t kMaxRecord = 16 * 1024 + 256;
+
+// Small writes handed over together are sealed into one record instead of one
+// record each (a 5-byte header and 16-byte tag saved per piece).
+constexpr size_t kCoalesceLimit = 16 * 1024;
+
+}  // namespace
+
+SSL_CTX* RecordEngine::NewContext(bool is_server) {
+  SSLCtxPointer ctx(SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method()));
+  if (!ctx) return nullptr;
+  // TLS 1.2 is the floor unless TypeScript lowers it; compression and
+  // legacy renegotiation stay off (OpenSSL 3 defaults, stated for clarity).
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+#ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
+  // OpenSSL 3.2 and later, built with brotli as Node 24's 3.5 is, turn RFC
+  // 8879 certificate compression on by default and compress our chain at
+  // brotli's top quality on every handshake and every post-handshake
+  // certificate answer: about 2 ms of CPU each here, which made a fresh
+  // re-authentication cost four times what it does on OpenSSL 3.0.
+  // node:tls keeps compression off unless asked; so do we, both ways, so a
+  // peer sees the same handshake whichever OpenSSL Node brought.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
+#endif
+  // Memory BIOs accept any amount of ciphertext, so a partial write only
+  // happens when a renegotiation blocks the write side.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (is_server) {
+    // A renegotiation must not silently resume the old session: it would
+    // skip the certificate request (DESIGN.md section 8).
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    static const unsigned char kDefaultSessionIdContext[] = "continuous-tls";
+    SSL_CTX_set_session_id_context(ctx.get(), kDefaultSessionIdContext, sizeof(kDefaultSessionIdContext) - 1);
+  } else {
+    // Clients keep no internal cache: sessions are handed to TypeScript.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  }
+  return ctx.release();
+}
+
+bool RecordEngine::ParseServerName(const unsigned char* data, size_t length, std::string* name) {
+  // server_name extension (RFC 6066 section 3): u16 list length, then
+  // entries of u8 type, u16 length, name. Only host_name entries exist.
+  if (data == nullptr || length <= 5) return false;
+  const size_t list_length = (static_cast<size_t>(data[0]) << 8) | data[1];
+  const size_t name_length = (static_cast<size_t>(data[3]) << 8) | data[4];
+  if (list_length + 2 > length || data[2] != TLSEXT_NAMETYPE_host_name || name_length + 5 > length) return false;
+  name->assign(reinterpret_cast<const char*>(data + 5), name_length);
+  return true;
+}
+
+bool RecordEngine::Attach(SSL_CTX* ctx, void* app_data) {
+  ssl_.reset(SSL_new(ctx));
+  BIO* enc_in = CiphertextSource::NewBio(&source_);
+  BIO* enc_out = CiphertextSink::NewBio(&sink_);
+  if (!ssl_ || enc_in == nullptr || enc_out == nullptr) {
+    BIO_free(enc_in);
+    BIO_free(enc_out);
+    ssl_.reset();
+    return false;
+  }
+  SSL_set_bio(ssl_.get(), enc_in, enc_out);  // ssl_ owns both from here on
+  SSL_set_app_data(ssl_.get(), app_data);
+  return true;
+}
+
+void RecordEngine::ConfigureServer(bool request_cert, SSL_verify_cb callback) {
+  is_server_ = true;
+  SSL_set_accept_state(ssl_.get());
+  if (request_cert) {
+    const int mode = SSL_VERIFY_PEER | (reject_unauthorized_ ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    SSL_set_verify(ssl_.get(), mode, callback);
+  } else {
+    SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
+  }
+}
+
+void RecordEngine::ConfigureClient(const std::string* servername, bool offer_post_handshake_auth,
+                                   const unsigned char* session_der, size_t session_length,
+                                   SSL_verify_cb callback) {
+  is_server_ = false;
+  SSL_set_connect_state(ssl_.get());
+  // The client always verifies; rejectUnauthorized only decides whether a
+  // failure aborts the handshake or is reported as authorizationError.
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, callback);
+  if (servername != nullptr) SSL_set_tlsext_host_name(ssl_.get(), servername->c_str());
+  // Without this extension in the ClientHello a TLS 1.3 server cannot ask for
+  // a certificate later (RFC 8446 section 4.2.6).
+  if (offer_post_handshake_auth) SSL_set_post_handshake_auth(ssl_.get(), 1);
+  if (session_der != nullptr) {
+    const unsigned char* cursor = session_der;
+    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, static_cast<long>(session_length)));  // NOLINT
+    // An unusable session just means a full handshake.
+    if (parsed) SSL_set_session(ssl_.get(), parsed.get());
+  }
+}
+
+int RecordEngine::ReadRecords(char* reuse, size_t reuse_length, size_t* placed, std::vector<char>* scratch,
+                              size_t* used) {
+  while (!client_hello_paused_ && ssl_) {
+    const bool into_reuse = *placed < reuse_length;
+    if (!into_reuse && scratch->size() < *used + kMaxRecord) {
+      scratch->resize(std::max(kScratchFloor, scratch->size() * 2));
+    }
+    char* target = into_reuse ? reuse + *placed : scratch->data() + *used;
+    const size_t space = into_reuse ? reuse_length - *placed : scratch->size() - *used;
+    const int read = SSL_read(ssl_.get(), target, static_cast<int>(std::min<size_t>(space, INT_MAX)));
+    if (read > 0) {
+      (into_reuse ? *placed : *used) += static_cast<size_t>(read);
+      continue;
+    }
+    const int error = SSL_get_error(ssl_.get(), read);
+    if (error == SSL_ERROR_WANT_READ) break;
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      events_ |= kCloseNotify;
+    } else if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+      events_ |= kClientHello;
+    } else {
+      events_ |= kFatal;
+      return error;
+    }
+    break;
+  }
+  return 0;
+}
+
+int RecordEngine::WritePieces(std::vector<std::pair<const char*, size_t>> pieces, size_t total,
+                              std::vector<char>* scratch, size_t* consumed) {
+  if (pieces.size() > 1 && total <= kCoalesceLimit) {
+    if (scratch->size() < total) scratch->resize(std::max(kScratchFloor, total));
+    size_t offset = 0;
+    for (const auto& piece : pieces) {
+      std::memcpy(scratch->data() + offset, piece.first, piece.second);
+      offset += piece.second;
+    }
+    pieces.assign(1, {scratch->data(), total});
+  }
+  for (const auto& piece : pieces) {
+    size_t offset = 0;
+    while (offset < piece.second) {
+      const int step = static_cast<int>(std::min<size_t>(piece.second - offset, INT_MAX));
+      const int written = SSL_write(ssl_.get(), piece.first + offset, step);
+      if (written > 0) {
+        offset += static_cast<size_t>(written);
+        *consumed += static_cast<size_t>(written);
+        continue;
+      }
+      const int error = SSL_get_error(ssl_.get(), written);
+      if (error == SSL_ERROR_WANT_READ) {
+        events_ |= kWriteBlocked;
+        return 0;
+      }
+      events_ |= kFatal;
+      return error;
+    }
+  }
+  return 0;
+}
+
+bool RecordEngine::TrackProgress() {
+  if (!ssl_) return false;
+  bool finished = false;
+  if (!handshake_done_ && SSL_is_init_finished(ssl_.get())) {
+    handshake_done_ = true;
+    events_ |= kHandshakeDone;
+    finished = true;
+  }
+  // A renegotiation keeps renegotiate_pending until its end. A post-handshake
+  // auth leaves "init" as soon as the CertificateRequest is written and
+  // re-enters it only when the answer arrives, so application data read in
+  // between must not count as the end: wait until the new certificate went
+  // through the verify callback and the client's Finished is processed.
+  if (reauth_pending_ && reauth_chain_seen_ && !SSL_in_init(ssl_.get()) && !SSL_renegotiate_pending(ssl_.get())) {
+    reauth_pending_ = false;
+    reauth_strict_ = false;
+    reauth_chain_seen_ = false;
+    events_ |= kReauthDone;
+    finished = true;
+  }
+  return finished;
+}
+
+RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb callback) {
+  verify_error_ = X509_V_OK;
+  verify_error_depth_ = -1;
+  const int previous_mode = SSL_get_verify_mode(ssl_.get());
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_POST_HANDSHAKE,
+                 callback);
+
+  if (SSL_version(ssl_.get()) >= TLS1_3_VERSION) {
+    // New tickets after the exchange would re-encode the client certificate
+    // for nothing (DESIGN.md section 8: 2.1 ms -> 1.2 ms per re-auth).
+    SSL_set_num_tickets(ssl_.get(), 0);
+    if (SSL_verify_client_post_handshake(ssl_.get()) != 1) {
+      const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int)
+      SSL_set_verify(ssl_.get(), previous_mode, callback);
+      return ERR_GET_REASON(error) == SSL_R_EXTENSION_NOT_RECEIVED ? RequestStatus::kNoPostHandshakeAuth
+                                                                   : RequestStatus::kPostHandshakeAuthFailed;
+    }
+  } else {
+    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) {
+      SSL_set_verify(ssl_.get(), previous_mode, callback);
+      return RequestStatus::kNoSecureRenegotiation;
+    }
+    if (SSL_renegotiate(ssl_.get()) != 1) {
+      SSL_set_verify(ssl_.get(), previous_mode, callback);
+      return RequestStatus::kRenegotiateFailed;
+    }
+  }
+  reauth_pending_ = true;
+  reauth_strict_ = true;
+  reauth_chain_seen_ = false;
+  // The request is only queued; SSL_do_handshake writes it out. For a TLS 1.2
+  // renegotiation it returns at once, the rest is driven by SSL_read.
+  const int status = SSL_do_handshake(ssl_.get());
+  if (status <= 0 && SSL_get_error(ssl_.get(), status) != SSL_ERROR_WANT_READ) return RequestStatus::kSendFailed;
+  return RequestStatus::kSent;
+}
+
+}  // namespace ctls
