@@ -54,6 +54,8 @@ export interface NativeTlsConnection {
   shutdown(): Buffer | null;
   /** A fatal alert with this description (RFC 8446 section 6.2), or null where none can be sent. */
   sendFatalAlert(description: number): Buffer | null;
+  /** Whether the last certificate verification ran under the trust the context holds now. */
+  verifiedUnderCurrentTrust(): boolean;
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;

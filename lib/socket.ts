@@ -624,7 +624,11 @@ export class TLSSocket extends Duplex {
   /** Stamps the verdict on the certificate just presented with the trust it was made under. */
   #recordExchange(presented: boolean): void {
     this[kCertificateEpoch]++;
-    const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation: this.#context.trustGeneration, epoch: this[kCertificateEpoch] };
+    // A verdict a trust change overtook (the peer split its flight around a setCrl) names no
+    // generation, so the engine verifies the chain again under the trust in force.
+    const current = this.#handle?.verifiedUnderCurrentTrust() ?? false;
+    const generation = current ? this.#context.trustGeneration : -1;
+    const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation, epoch: this[kCertificateEpoch] };
     if (!verdict.ok) verdict.code = this.authorizationError ?? 'UNSPECIFIED';
     this[kExchangeVerdict] = verdict;
   }

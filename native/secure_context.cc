@@ -118,6 +118,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   SSL_CTX_set_cert_store(ctx_.get(), store.get());
   store_ = std::move(store);
   allow_stale_crl_ = allow_stale_crl;
+  ++trust_generation_;
   // Entries name the old store and could never match again; drop them (and
   // their reference to it) now.
   verified_chains_.Clear();

@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 
@@ -26,6 +27,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // connections' next re-authentication too.
   X509_STORE* trust_store() const { return store_.get(); }
   bool allow_stale_crl() const { return allow_stale_crl_; }
+  // Counts setTrust() calls: a verification names the trust it ran under by
+  // this number, so one that a swap overtook is not taken for current.
+  uint64_t trust_generation() const { return trust_generation_; }
   // Adds certificates a handshake already decoded to the cache VerifyChain
   // uses, so revalidating that connection later decodes nothing.
   void RememberDecoded(X509* certificate);
@@ -59,6 +63,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
 
   SSLCtxPointer ctx_;
   X509StorePointer store_;
+  uint64_t trust_generation_ = 0;
   std::string alpn_wire_;  // RFC 7301 wire format: length-prefixed protocol names
   bool is_server_ = false;
   bool allow_stale_crl_ = false;

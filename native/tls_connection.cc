@@ -45,6 +45,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
           InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
           InstanceMethod<&TlsConnection::GetSession>("getSession"),
           InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
+          InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
           InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
       });
 }
@@ -150,6 +151,8 @@ int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;
   }
+  self->verified_context_ = self->trust_context_;
+  self->verified_generation_ = self->trust_context_->trust_generation();
   // A server verifies client certificates, a client server certificates; OpenSSL
   // has set the matching purpose on store_ctx already.
   return self->trust_context_->verified_chains().Verify(
@@ -542,6 +545,18 @@ Napi::Value TlsConnection::GetSession(const Napi::CallbackInfo& info) {
   unsigned char* cursor = buffer.Data();
   i2d_SSL_SESSION(session, &cursor);
   return buffer;
+}
+
+// verifiedUnderCurrentTrust() -> whether the last certificate verification
+// ran under the trust the connection's context holds now. A peer can split its
+// flight so that its Certificate is verified before a setCrl()/setCa() and the
+// handshake ends after it; TypeScript then verifies the chain again.
+Napi::Value TlsConnection::VerifiedUnderCurrentTrust(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool current = verified_context_ == nullptr ||
+                       (verified_context_ == trust_context_ &&
+                        verified_generation_ == trust_context_->trust_generation());
+  return Napi::Boolean::New(env, current);
 }
 
 Napi::Value TlsConnection::GetVerifyError(const Napi::CallbackInfo& info) {

@@ -51,6 +51,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value GetOwnCertificate(const Napi::CallbackInfo& info);
   Napi::Value GetSession(const Napi::CallbackInfo& info);
   Napi::Value GetVerifyError(const Napi::CallbackInfo& info);
+  Napi::Value VerifiedUnderCurrentTrust(const Napi::CallbackInfo& info);
   Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
 
   // The steps of one cycle, split the way Node splits TLSWrap.
@@ -79,6 +80,9 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // presenting another one is refused.
   X509Pointer server_leaf_;
   bool peer_changed_ = false;
+  // The context and trust generation of the last certificate verification.
+  const SecureContext* verified_context_ = nullptr;
+  uint64_t verified_generation_ = 0;
 };
 
 }  // namespace ctls

@@ -74,6 +74,34 @@ t.test('a handshake paused between ClientHello and Certificate is verified again
   t.equal(admitted, false, 'never admitted');
 });
 
+t.test('a certificate verified, then a trust change, then the rest of the handshake: the new trust decides', async (t) => {
+  const pki = await makePki();
+  const { server, port } = await startServer(t, mtlsOptions(pki));
+  const relay = await startRelay(t, port);
+  relay.holdClientAfter(1);
+  const outcomes: string[] = [];
+  server.on('tlsClientError', (error: Error & { verifyError?: string }) => outcomes.push(error.verifyError ?? 'tlsClientError'));
+  server.on('decision', (event: { outcome: string; reason: string }) => outcomes.push(`${event.outcome}:${event.reason}`));
+  let admitted = false;
+  server.on('secureConnection', () => (admitted = true));
+  const peer = client(t, relay.port, pki, pki.client);
+  await waitFor(relay, 'held', SOON);
+  const deadline = Date.now() + SOON;
+  while (relay.heldRecords() < 3 && Date.now() < deadline) await delay(5);
+  // The change_cipher_spec and the record with the Certificate go through: the server verifies
+  // it under the old list. Its CertificateVerify and Finished wait until the list has changed.
+  t.ok(relay.heldRecords() >= 3, `the client's flight spans ${relay.heldRecords()} records`);
+  relay.releaseRecords(2);
+  await delay(100);
+  pki.ca.revoke(pki.client.serial);
+  await server.setCrl(await pki.ca.crls());
+  relay.release();
+  await closed(peer);
+  t.ok(outcomes.includes('CERT_REVOKED') || outcomes.includes('deny:CERT_REVOKED'), `refused as revoked (${outcomes.join(', ')})`);
+  t.notOk(outcomes.some((o) => o.startsWith('allow')), 'no allow');
+  t.equal(admitted, false, 'never admitted');
+});
+
 for (const version of VERSIONS) {
   t.test(`${version}: a fresh answer that arrives after setCrl is verified against the new list`, async (t) => {
     const pki = await makePki();

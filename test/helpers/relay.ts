@@ -18,6 +18,23 @@ export interface Relay extends EventEmitter {
   release(): void;
   /** Chunks currently held. */
   readonly heldChunks: number;
+  /** Forward the first `count` complete TLS records of what is held, keep holding the rest. */
+  releaseRecords(count: number): void;
+  /** Complete TLS records (RFC 8446 section 5.1 framing) currently held. */
+  heldRecords(): number;
+}
+
+/** The lengths of the complete records at the start of `data`. */
+function recordLengths(data: Buffer): number[] {
+  const lengths: number[] = [];
+  let at = 0;
+  while (at + 5 <= data.length) {
+    const length = 5 + data.readUInt16BE(at + 3);
+    if (at + length > data.length) break;
+    lengths.push(length);
+    at += length;
+  }
+  return lengths;
 }
 
 export async function startRelay(t: Test, targetPort: number): Promise<Relay> {
@@ -62,6 +79,14 @@ export async function startRelay(t: Test, targetPort: number): Promise<Relay> {
   };
   relay.holdClientAfter = (chunks) => {
     passBeforeHold = chunks;
+  };
+  relay.heldRecords = () => recordLengths(Buffer.concat(held ?? [])).length;
+  relay.releaseRecords = (count) => {
+    const all = Buffer.concat(held ?? []);
+    const take = recordLengths(all).slice(0, count).reduce((sum, length) => sum + length, 0);
+    upstream?.write(all.subarray(0, take));
+    held = [all.subarray(take)];
+    relay.heldChunks = 1;
   };
   relay.release = () => {
     const chunks = held ?? [];
