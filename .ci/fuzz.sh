@@ -62,4 +62,4 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
   npx tap --jobs=1 --timeout=300 --disable-coverage \
     test/connection-handshake.test.ts test/reauth-native.test.ts test/verified-chains.test.ts \
     test/bad-input.test.ts test/data-path-buffers.test.ts test/trust-change.test.ts test/denial-alert.test.ts \
-    test/client-renegotiation.test.ts test/limits-crl-size.test.ts
+    test/client-renegotiation.test.ts test/limits-crl-size.test.ts test/verdict-trust.test.ts
