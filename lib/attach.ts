@@ -81,6 +81,23 @@ function presentedChains(): PresentedChains {
   };
 }
 
+/** Server events that hand a request (HTTP/1) or a stream (HTTP/2) to the application. */
+const REQUEST_EVENTS = new Set(['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect', 'stream']);
+
+/** The attached connection an HTTP/1 request (its socket) or an HTTP/2 stream (its session) came on. */
+function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubject>): AttachedSubject | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const carrier = value as { socket?: unknown; session?: unknown; stream?: { session?: unknown } };
+  // HTTP/1: req.socket; HTTP/2: stream.session, or the compatibility request's stream.session.
+  for (const owner of [carrier.socket, carrier.session, carrier.stream?.session]) {
+    if (owner !== null && typeof owner === 'object') {
+      const subject = subjects.get(owner);
+      if (subject !== undefined) return subject;
+    }
+  }
+  return undefined;
+}
+
 function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocation?: RevocationMode }): Map<string, SecureContext> {
   const byName = new Map<string, SecureContext>();
   if (sni === undefined) return byName;
@@ -131,17 +148,35 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   // listeners also covers listeners added after attach().
   const emit = server.emit;
   let attached = true;
+  const subjects = new WeakMap<object, AttachedSubject>();
+  // The connection whose 'secureConnection' is being emitted: node's HTTP/2 server creates its
+  // session inside that emission and announces it with 'session' (whose .socket is a proxy).
+  let emitting: tls.TLSSocket | null = null;
   const gatedEmit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
-    const socket = args[0];
-    if (event !== 'secureConnection' || !attached || !(socket instanceof tls.TLSSocket)) {
-      return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    const first = args[0];
+    if (!attached) return Reflect.apply(emit, this, [event, ...args]) as boolean;
+    if (event === 'secureConnection' && first instanceof tls.TLSSocket) {
+      admit(this, first, args);
+      return this.listenerCount('secureConnection') > 0;
     }
-    admit(this, socket, args);
-    return this.listenerCount('secureConnection') > 0;
+    if (event === 'session' && emitting !== null && first !== null && typeof first === 'object') {
+      const subject = subjects.get(emitting);
+      if (subject !== undefined) subjects.set(first, subject);
+    } else if (typeof event === 'string' && REQUEST_EVENTS.has(event)) {
+      // node's HTTP parsers read the TLS handle natively: a request parsed from bytes decrypted
+      // just before a hold began must not reach a handler while the decision is pending.
+      const subject = subjectOfRequest(first, subjects);
+      if (subject !== undefined && subject.held) {
+        subject.whenOpen(() => Reflect.apply(emit, this, [event, ...args]));
+        return this.listenerCount(event) > 0;
+      }
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
     registerAuthorizer(socket, authorizer);
     const subject = new AttachedSubject(socket, true, { trust: trustFor(socket), intermediates: () => intermediates, chains });
+    subjects.set(socket, subject);
     authorizer.admit(subject).then(
       (decision) => {
         // A connection refused for renegotiation is being closed with its own reason.
@@ -154,7 +189,13 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
         subject.rememberVerifiedChain();
         // A throwing listener surfaces as it would from node's own emit, not as a rejection.
         process.nextTick(() => {
-          if (!socket.destroyed && !subject.refused) Reflect.apply(emit, target, ['secureConnection', ...args]);
+          if (socket.destroyed || subject.refused) return;
+          emitting = socket;
+          try {
+            Reflect.apply(emit, target, ['secureConnection', ...args]);
+          } finally {
+            emitting = null;
+          }
         });
       },
       () => socket.destroy(),

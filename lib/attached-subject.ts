@@ -182,6 +182,7 @@ export class AttachedSubject implements AuthorizationSubject {
   readonly isServer: boolean;
   readonly createdAt = Date.now();
   #holds = new Set<string>();
+  #whenOpen: Array<() => void> = [];
   #gate: ReadGate | null;
   #presentedIntermediates: X509Certificate[] = [];
   #lastChain: X509Certificate[] | null = null;
@@ -370,7 +371,33 @@ export class AttachedSubject implements AuthorizationSubject {
 
   release(reason: string): void {
     if (!this.#holds.delete(reason) || this.#holds.size > 0) return;
-    if (!this.socket.destroyed) this.#gate?.open();
+    if (this.socket.destroyed) return;
+    this.#gate?.open();
+    const waiting = this.#whenOpen;
+    this.#whenOpen = [];
+    for (const deliver of waiting) {
+      if (this.#holds.size > 0 || this.socket.destroyed) {
+        // Held again (or cut) by what the last delivery did: the rest waits for the next release.
+        if (!this.socket.destroyed) this.#whenOpen.push(deliver);
+        continue;
+      }
+      deliver();
+    }
+  }
+
+  /** Whether the connection's data is held now (a decision pending or lapsed, or a denial kept open). */
+  get held(): boolean {
+    return this.#holds.size > 0;
+  }
+
+  /**
+   * Runs `deliver` once nothing holds the connection; dropped if it closes first. For events node
+   * raises from data it read natively before a hold began (an HTTP request parsed from bytes
+   * already decrypted), so no handler runs while a decision is pending.
+   */
+  whenOpen(deliver: () => void): void {
+    if (this.#holds.size === 0) deliver();
+    else if (!this.socket.destroyed) this.#whenOpen.push(deliver);
   }
 
   setDeadline(): void {
@@ -440,6 +467,7 @@ export class AttachedSubject implements AuthorizationSubject {
 
   destroy(error: Error): void {
     this.#gate?.drop();
+    this.#whenOpen = [];
     (this.socket as tls.TLSSocket & { destroyReason?: Error }).destroyReason = error;
     if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);
     else this.socket.destroy();

@@ -51,7 +51,7 @@ t.test('the ERR_SSL_<REASON> family and its fields are documented', async (t) =>
 });
 
 t.test('every verification error name the addon reports is explained', async (t) => {
-  const util = readFileSync(join(root, 'native', 'openssl_util.cc'), 'utf8');
+  const util = readFileSync(join(root, 'native', 'openssl_core.cc'), 'utf8');
   const names = [...util.matchAll(/^\s*CASE\(([A-Z0-9_]+)\)/gm)].map((match) => match[1]!);
   t.ok(names.length > 20, `${names.length} names in VerifyErrorCode()`);
   for (const name of [...names, 'UNSPECIFIED', 'NO_PEER_CERTIFICATE', 'UNABLE_TO_DECODE_CERTIFICATE']) {

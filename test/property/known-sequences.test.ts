@@ -81,3 +81,12 @@ for (const tier of ['owned', 'attached-tls'] as const) {
   t.test(`${tier}: a revocation that joins a keep-open revalidation in flight still cuts`, (t) =>
     replaySequence(t, fixedSetup(tier, ids, { policy: { kind: 'allowAll', slowMs: 120 } }), [connect(2), new Revalidate(0, true, true), revokeLeaf(2)]));
 }
+
+t.test('attached-https: a request node parsed just before a policy change waits for the new decision', (t) =>
+  replaySequence(t, attached('attached-https', { version: 'TLSv1.2', every: 150 }), [
+    connect(0, { mode: 'http', pause: true, concurrent: true }),
+    new Release(0, false),
+    new Resume(0, 'http', false),
+    new SetPolicy({ kind: 'denyCn', cn: 'alice', slowMs: 0 }, true),
+    new SetCa(['A'], false),
+  ]));
