@@ -441,7 +441,13 @@ export class AttachedSubject implements AuthorizationSubject {
         // The answer may carry other intermediates with the same leaf: read the chain anew.
         this.#lastChain = null;
         if (error) reject(ctlsError('ERR_CTLS_TLS', `renegotiation failed: ${error.message}`, { cause: error }));
-        else resolve();
+        else if (socket.isSessionReused()) {
+          // node's SSL_CTX lets a renegotiation resume the session (no
+          // SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION): then no certificate was asked for,
+          // and the "fresh" answer would be the old one. The fallback decides instead.
+          reject(ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'the renegotiation resumed the session, so the client presented no new certificate; ' +
+            'set secureOptions: crypto.constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION on the server'));
+        } else resolve();
       });
       if (started === false) {
         this.#ownRenegotiation = false;

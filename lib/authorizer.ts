@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ContinuousTlsError, ctlsError, invalidOption } from './errors.js';
-import type { SecureContext } from './context.js';
+import { verifyWithHorizon, type SecureContext } from './context.js';
 import { evaluatePolicy, isPolicy, type EvaluatedDecision } from './policy/evaluate.js';
 import { Scheduler } from './schedule.js';
 import type { AuthorizationSubject } from './subject.js';
@@ -99,6 +99,8 @@ interface PendingDecision {
   promise: Promise<Decision>;
   fresh: boolean;
   destroyOnDeny: boolean;
+  /** For a fresh decision: what it does when the peer cannot do a fresh exchange. */
+  fallback: 'revalidate' | 'deny';
   context: Record<string, unknown>;
   token: Record<string, unknown> | undefined;
   /** Whether this decision holds the connection's data (its own hold key) until it concludes. */
@@ -120,9 +122,14 @@ interface ConnectionState {
   concluded: number;
 }
 
-interface VerifyCacheEntry {
+/** A chain's verdict; when ok, `notAfter` is when the chain OpenSSL built (CAs included) expires. */
+interface ChainVerdict {
   ok: boolean;
   code?: string;
+  notAfter?: number;
+}
+
+interface VerifyCacheEntry extends ChainVerdict {
   at: number;
   trust: SecureContext;
   generation: number;
@@ -321,9 +328,13 @@ export class Authorizer extends EventEmitter {
    */
   #decideShared(state: ConnectionState, options: DecideOptions, sync = false): Decision | Promise<Decision> {
     const destroyOnDeny = options.destroyOnDeny !== false;
+    const fallback = options.fallback ?? this.#schedule.fallback;
     for (const pending of state.pending) {
       if (pending.context !== state.context || pending.token !== state.token) continue;
       if (pending.destroyOnDeny !== destroyOnDeny || (options.fresh && !pending.fresh)) continue;
+      // A fresh request that must deny when the peer cannot answer does not take the answer of
+      // one that falls back to revalidation.
+      if (options.fresh && pending.fallback !== fallback) continue;
       if (!pending.held && this.#mustHold(state, options)) {
         pending.held = true;
         state.subject.hold(holdKey(pending.seq));
@@ -335,7 +346,7 @@ export class Authorizer extends EventEmitter {
     if (hold) state.subject.hold(holdKey(seq));
     const result = this.#decide(state, options, seq, sync);
     if (!(result instanceof Promise)) return result;
-    const entry: PendingDecision = { seq, promise: result, fresh: options.fresh, destroyOnDeny, context: state.context, token: state.token, held: hold };
+    const entry: PendingDecision = { seq, promise: result, fresh: options.fresh, destroyOnDeny, fallback, context: state.context, token: state.token, held: hold };
     state.pending.push(entry);
     entry.promise = result.finally(() => {
       const index = state.pending.indexOf(entry);
@@ -447,7 +458,7 @@ export class Authorizer extends EventEmitter {
     if (leaf === undefined && this.#requireCertificate) {
       return this.#denial(trigger, 'no-certificate', 'verification', started);
     }
-    const verdict = leaf === undefined ? { ok: false, code: 'NO_PEER_CERTIFICATE' } : this.#verify(subject, chain, now);
+    const verdict: ChainVerdict = leaf === undefined ? { ok: false, code: 'NO_PEER_CERTIFICATE' } : this.#verify(subject, chain, now);
     if (!verdict.ok && verdict.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && chain.length === 1 && subject.kind === 'attached') {
       this.#warnLoneLeaf();
     }
@@ -467,12 +478,12 @@ export class Authorizer extends EventEmitter {
     // thousands of connections would spend much of its time building inputs nobody reads.
     if (policy === undefined) {
       const verified = { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const };
-      return this.#decision(state, trigger, started, source, chain, token, verified);
+      return this.#decision(state, trigger, started, source, chain, token, verified, verdict.notAfter ?? Infinity);
     }
     return evaluatePolicy(policy, this.#input(state, trigger, chain, verdict, now, context, token), {
       timeoutMs: this.#policyTimeout,
       now: () => this.scheduler.now(),
-    }).then((answer) => this.#decision(state, trigger, started, source, chain, token, answer));
+    }).then((answer) => this.#decision(state, trigger, started, source, chain, token, answer, verdict.notAfter ?? Infinity));
   }
 
   #decision(
@@ -483,13 +494,15 @@ export class Authorizer extends EventEmitter {
     chain: X509Certificate[],
     token: Record<string, unknown> | undefined,
     answer: PolicyAnswer,
+    /** When the chain OpenSSL built expires (store CAs included). */
+    chainHorizon: number,
   ): Decision {
     const { subject } = state;
     const leaf = chain[0];
     if (subject.destroyed) return this.#denial(trigger, 'connection-closed', 'engine', started, leaf);
 
     const tokenExpiresAt = tokenExpiry(token);
-    const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), tokenExpiresAt, strictCrlHorizon(subject.trust));
+    const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), chainHorizon, tokenExpiresAt, strictCrlHorizon(subject.trust));
     let allow = answer.allow;
     let reason = answer.reason;
     if (allow && expiresAt <= this.scheduler.now()) {
@@ -519,14 +532,22 @@ export class Authorizer extends EventEmitter {
    * exchange's own, or a cached one) count only while the context's trust generation is the one
    * they were made under; the clock check runs every time.
    */
-  #verify(subject: AuthorizationSubject, chain: X509Certificate[], now: number): { ok: boolean; code?: string } {
+  #verify(subject: AuthorizationSubject, chain: X509Certificate[], now: number): ChainVerdict {
+    const verdict = this.#verifyChain(subject, chain, now);
+    // A CA or intermediate from the store that has expired since is no anchor any more.
+    if (verdict.ok && verdict.notAfter !== undefined && now >= verdict.notAfter) return { ok: false, code: 'CERT_HAS_EXPIRED' };
+    return verdict;
+  }
+
+  #verifyChain(subject: AuthorizationSubject, chain: X509Certificate[], now: number): ChainVerdict {
     const trust = subject.trust;
     const validity = validityVerdict(chain, now);
     // OpenSSL's own verdict from the handshake or the last fresh exchange, while nothing it
     // depended on has changed: the same context at the same generation, the same certificate.
     const exchange = subject.exchangeVerdict();
     if (exchange !== null && exchange.trust === trust && exchange.generation === trust.trustGeneration && exchange.epoch === subject.certificateEpoch) {
-      return exchange.ok ? validity : exchange;
+      if (!exchange.ok || !validity.ok) return exchange.ok ? validity : exchange;
+      return exchange.notAfter === undefined ? validity : { ok: true, notAfter: exchange.notAfter };
     }
     if (!validity.ok) return validity;
     // Every certificate of the presented chain is in the key: the same leaf under another
@@ -537,9 +558,10 @@ export class Authorizer extends EventEmitter {
     if (cached !== undefined && cached.trust === trust && cached.generation === trust.trustGeneration && now - cached.at < VERIFY_CACHE_MS) {
       return cached;
     }
-    const outcome = trust.verifyChain(chain, subject.isServer ? 'sslclient' : 'sslserver');
+    const outcome = verifyWithHorizon(trust, chain, subject.isServer ? 'sslclient' : 'sslserver');
     const entry: VerifyCacheEntry = { ok: outcome.ok, at: now, trust, generation: trust.trustGeneration };
     if (outcome.code !== undefined) entry.code = outcome.code;
+    if (outcome.notAfter !== undefined) entry.notAfter = outcome.notAfter;
     if (this.#verifyCache.size >= VERIFY_CACHE_ENTRIES) this.#verifyCache.clear();
     this.#verifyCache.set(key, entry);
     return entry;

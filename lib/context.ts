@@ -156,14 +156,9 @@ export class SecureContext {
    * clock, with no handshake. Purpose 'sslclient' checks a client certificate.
    */
   verifyChain(chain: ReadonlyArray<Buffer | X509Certificate>, purpose: 'sslclient' | 'sslserver' = 'sslclient'): VerifyOutcome {
-    const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
-    if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
-    // A lone leaf (a resumed session) gets the remembered intermediates; a
-    // presented chain carries its own, and decoding extras costs per call.
-    const extra = der.length === 1 ? [...rememberedIntermediates.values()] : undefined;
-    const result = this[kHandle].verifyChain(der, purpose, extra);
-    if (result.ok) return { ok: true };
-    return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
+    const outcome = verifyWithHorizon(this, chain, purpose);
+    if (outcome.ok) return { ok: true };
+    return outcome;
   }
 
   /** Remember the intermediates of a chain that verified (bounded, oldest dropped). */
@@ -264,6 +259,26 @@ export class SecureContext {
     }
     if (options.ticketKeys !== undefined) this.setTicketKeys(options.ticketKeys);
   }
+}
+
+/**
+ * verifyChain, plus (when it verified) the earliest notAfter of the chain OpenSSL built: CAs and
+ * intermediates taken from the store expire too, and a decision on the chain must lapse with them.
+ * Internal to the library.
+ */
+export function verifyWithHorizon(
+  context: SecureContext,
+  chain: ReadonlyArray<Buffer | X509Certificate>,
+  purpose: 'sslclient' | 'sslserver',
+): VerifyOutcome & { notAfter?: number } {
+  const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
+  if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
+  // A lone leaf (a resumed session) gets the remembered intermediates; a
+  // presented chain carries its own, and decoding extras costs per call.
+  const extra = der.length === 1 ? [...rememberedIntermediates.values()] : undefined;
+  const result = context[kHandle].verifyChain(der, purpose, extra);
+  if (result.ok) return result.notAfter === undefined ? { ok: true } : { ok: true, notAfter: result.notAfter };
+  return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
 }
 
 /** The native handle behind a SecureContext (internal to the library). */

@@ -10,6 +10,8 @@ export interface NativeVerifyResult {
   code: string | null;
   error: string | null;
   depth: number;
+  /** When ok: the earliest notAfter (epoch ms) of the verified chain, anchor included. */
+  notAfter?: number;
 }
 
 export interface NativeSecureContext {
@@ -56,6 +58,8 @@ export interface NativeTlsConnection {
   sendFatalAlert(description: number): Buffer | null;
   /** Whether the last certificate verification ran under the trust the context holds now. */
   verifiedUnderCurrentTrust(): boolean;
+  /** The earliest notAfter (epoch ms) of the chain OpenSSL built for the peer, anchor included. */
+  verifiedNotAfter(): number | null;
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;

@@ -630,6 +630,10 @@ export class TLSSocket extends Duplex {
     const generation = current ? this.#context.trustGeneration : -1;
     const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation, epoch: this[kCertificateEpoch] };
     if (!verdict.ok) verdict.code = this.authorizationError ?? 'UNSPECIFIED';
+    else {
+      const notAfter = this.#handle?.verifiedNotAfter() ?? null;
+      if (notAfter !== null) verdict.notAfter = notAfter;
+    }
     this[kExchangeVerdict] = verdict;
   }
 

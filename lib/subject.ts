@@ -20,6 +20,8 @@ export interface ExchangeVerdict {
   trust: SecureContext;
   generation: number;
   epoch: number;
+  /** The earliest notAfter of the chain OpenSSL built (store CAs included), when it verified. */
+  notAfter?: number;
 }
 
 export interface AuthorizationSubject {

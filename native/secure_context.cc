@@ -338,6 +338,7 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
   result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
   result.Set("depth", outcome.depth);
+  if (outcome.ok) result.Set("notAfter", outcome.not_after_ms);
   return result;
 }
 

@@ -46,6 +46,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
           InstanceMethod<&TlsConnection::GetSession>("getSession"),
           InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
           InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
+          InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
           InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
       });
 }
@@ -557,6 +558,16 @@ Napi::Value TlsConnection::VerifiedUnderCurrentTrust(const Napi::CallbackInfo& i
                        (verified_context_ == trust_context_ &&
                         verified_generation_ == trust_context_->trust_generation());
   return Napi::Boolean::New(env, current);
+}
+
+// verifiedNotAfter() -> the earliest notAfter (epoch ms) of the chain OpenSSL
+// built for the peer, anchor and store intermediates included, or null. A
+// decision on the peer lapses then even if the presented certificates live on.
+Napi::Value TlsConnection::VerifiedNotAfter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ssl_) return env.Null();
+  const double not_after = EarliestNotAfterMs(SSL_get0_verified_chain(ssl_.get()));
+  return not_after < 0 ? env.Null() : Napi::Number::New(env, not_after);
 }
 
 Napi::Value TlsConnection::GetVerifyError(const Napi::CallbackInfo& info) {

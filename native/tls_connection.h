@@ -52,6 +52,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value GetSession(const Napi::CallbackInfo& info);
   Napi::Value GetVerifyError(const Napi::CallbackInfo& info);
   Napi::Value VerifiedUnderCurrentTrust(const Napi::CallbackInfo& info);
+  Napi::Value VerifiedNotAfter(const Napi::CallbackInfo& info);
   Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
 
   // The steps of one cycle, split the way Node splits TLSWrap.

@@ -31,6 +31,20 @@ time_t AbsoluteTime(const ASN1_TIME* time, time_t now) {
   return now + static_cast<time_t>(days) * 86400 + seconds;
 }
 
+}  // namespace
+
+double EarliestNotAfterMs(STACK_OF(X509)* chain) {
+  if (chain == nullptr || sk_X509_num(chain) == 0) return -1;
+  const time_t now = time(nullptr);
+  time_t earliest = AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, 0)), now);
+  for (int i = 1; i < sk_X509_num(chain); ++i) {
+    earliest = std::min(earliest, AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, i)), now));
+  }
+  return static_cast<double>(earliest) * 1000.0;
+}
+
+namespace {
+
 // Pushes a new reference to `certificate` onto `stack`; on failure nothing is held.
 bool PushReference(STACK_OF(X509)* stack, X509* certificate) {
   if (X509_up_ref(certificate) != 1) return false;
@@ -61,6 +75,7 @@ VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509*
   outcome.ok = Verify(store_ctx.get(), purpose) == 1;
   outcome.error = X509_STORE_CTX_get_error(store_ctx.get());
   outcome.depth = X509_STORE_CTX_get_error_depth(store_ctx.get());
+  if (outcome.ok) outcome.not_after_ms = EarliestNotAfterMs(X509_STORE_CTX_get0_chain(store_ctx.get()));
   return outcome;
 }
 

@@ -29,6 +29,10 @@
 
 namespace ctls {
 
+// The earliest notAfter among `chain`'s certificates, in epoch ms (-1 for none):
+// the moment a chain built from it stops verifying for want of time alone.
+double EarliestNotAfterMs(STACK_OF(X509)* chain);
+
 class VerifiedChains {
  public:
   // X509_verify_cert(store_ctx), answered from the cache when it can be.
@@ -46,6 +50,9 @@ class VerifiedChains {
     bool ok = false;
     int error = X509_V_OK;
     int depth = 0;
+    // The earliest notAfter of the verified chain, anchor and intermediates
+    // from the store included (epoch ms); -1 when it did not verify.
+    double not_after_ms = -1;
   };
   Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted, int purpose, int auth_level,
                           bool allow_stale_crl);

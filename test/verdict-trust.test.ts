@@ -4,6 +4,7 @@
 // own CAs, and a policy whose allow has already lapsed.
 import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { attach, connect, createSecureContext, reauthorize, type Decision, type TLSSocket } from '../dist/index.js';
 import { DevelopmentCA } from '../dist/pki.js';
 import { closed, pemChain, waitFor, SOON } from './helpers/owned';
@@ -322,4 +323,64 @@ t.test('an allow that has already lapsed (ttlMs: 0, a past expiresAt) is a denia
       t.equal(calls, 1, 'the policy was asked once');
     });
   }
+});
+
+t.test('a CA from the store that expires ends the decision with it, whatever the presented leaf says', async (t) => {
+  const ca = await DevelopmentCA.create({ validityMs: 3_000 });
+  const serverCa = await DevelopmentCA.create();
+  const [serverId, alice] = await Promise.all([
+    serverCa.issueServer({ commonName: 'localhost' }),
+    ca.issueClient({ commonName: 'alice', validityMs: 3_600_000 }),
+  ]);
+  const caNotAfter = Date.parse(new X509Certificate(ca.rootCert).validTo);
+  // every: 0 — no periodic re-check: only the decision's own expiry can end it.
+  const { server, port } = await startServer(t, {
+    key: serverId.key, cert: serverId.chain, ca: ca.rootCert + ca.issuerChain, requestCert: true, reauthorize: { every: 0 },
+  });
+  const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
+  const peer = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: serverCa.rootCert, key: alice.key, cert: alice.cert });
+  peer.on('error', () => {});
+  t.teardown(() => peer.destroy());
+  const [socket] = await accepted;
+  t.ok(socket.decision!.expiresAt <= caNotAfter, 'the decision lapses when the CA does, not with the leaf');
+  await closed(socket, caNotAfter - Date.now() + SOON);
+  t.equal(deniedReason(socket), 'CERT_HAS_EXPIRED');
+  t.ok(Date.now() >= caNotAfter, 'not before the CA expired');
+});
+
+t.test("a fresh request that must deny does not take the answer of one that falls back", async (t) => {
+  const pki = await makePki();
+  const { server, port } = await startServer(t, mtlsOptions(pki, { policy: () => true }));
+  const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
+  // node's own client never offers post-handshake authentication: no fresh exchange is possible.
+  const peer = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  peer.on('error', () => {});
+  t.teardown(() => peer.destroy());
+  const [socket] = await accepted;
+  const [lenient, strict] = await Promise.all([
+    reauthorize(socket, { fresh: true, destroyOnDeny: false }),
+    reauthorize(socket, { fresh: true, fallback: 'deny', destroyOnDeny: false }),
+  ]);
+  t.match(lenient, { allow: true, source: 'fallback' });
+  t.match(strict, { allow: false, reason: 'fresh-unsupported' });
+});
+
+t.test('attached TLS 1.2: a "fresh" renegotiation that resumed the session is not taken as a new certificate', async (t) => {
+  const pki = await makePki();
+  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, maxVersion: 'TLSv1.2' });
+  const attachment = attach(server, { ca: pki.ca.rootCert });
+  t.teardown(() => attachment.detach());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection', SOON);
+  const peer = tls.connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  peer.on('error', () => {});
+  peer.resume();
+  t.teardown(() => peer.destroy());
+  const [socket] = await accepted;
+  socket.on('error', () => {});
+  const fresh = await reauthorize(socket, { fresh: true, destroyOnDeny: false });
+  t.match(fresh, { allow: true, source: 'fallback' }, 'node resumed the session: revalidated, and said so');
+  const strict = await reauthorize(socket, { fresh: true, fallback: 'deny', destroyOnDeny: false });
+  t.match(strict, { allow: false, reason: 'fresh-unsupported' });
 });
