@@ -5,6 +5,7 @@
 // fresh re-authentication) still works.
 import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
+import { constants } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,8 @@ async function attachedServer(t: Test, pki: Pki): Promise<{ server: tls.Server; 
   const accepted: tls.TLSSocket[] = [];
   const server = tls.createServer({
     key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2',
+    // Without it node resumes the session in a renegotiation and no certificate is asked for.
+    secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
   }, (socket) => {
     socket.on('error', () => {});
     accepted.push(socket);

@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { constants } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { attach, connect, createSecureContext, createServer, reauthorize, type Attachment, type Server, type TLSSocket } from '../../../dist/index.js';
 import { GatedTransport, consume, type ReadMode } from './transport';
@@ -634,6 +635,8 @@ export class World {
       requestCert: true,
       rejectUnauthorized: true,
       maxVersion: setup.version,
+      // A fresh re-check is a renegotiation: it must ask for the certificate, not resume.
+      secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
     };
     if (setup.sniTenants) {
       const contexts = new Map([
