@@ -33,6 +33,12 @@ export interface PdpLimits {
   maxEvaluations?: number;
   /** Values (scalars, sets, records) in one context; more is answered 400. Default 4096. */
   maxContextValues?: number;
+  /**
+   * ms of evaluation one Access Evaluations request may use; the evaluations past it are denied
+   * alone (reason `work_budget_exceeded`). Set comparisons make single evaluations costly, and the
+   * other limits bound sizes, not work. Default 2000.
+   */
+  maxWorkMs?: number;
 }
 
 export interface PdpServerOptions {
@@ -45,7 +51,7 @@ export interface PdpServerOptions {
   /** Reload the directory when it changes. Default true. */
   watch?: boolean;
   /** Serve HTTPS; with `ca`, require and verify client certificates (mTLS). */
-  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer };
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer; crl?: string | Buffer };
   /**
    * Bearer tokens (RFC 6750), at least 16 characters each: a caller must send
    * `Authorization: Bearer <one of them>`. With `tls.ca` too, a caller needs both.
@@ -74,7 +80,7 @@ const METADATA = '/.well-known/authzen-configuration';
 const HEALTHZ = '/healthz';
 const READYZ = '/readyz';
 const SEMANTICS = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;
-const DEFAULT_LIMITS: Required<PdpLimits> = { maxBodyBytes: 256 * 1024, maxEvaluations: 1000, maxContextValues: 4096 };
+const DEFAULT_LIMITS: Required<PdpLimits> = { maxBodyBytes: 256 * 1024, maxEvaluations: 1000, maxContextValues: 4096, maxWorkMs: 2000 };
 /** A batch gives the event loop back this often, so health checks and other callers are answered meanwhile. */
 const SLICE_MS = 5;
 const MIN_TOKEN_LENGTH = 16;
@@ -131,6 +137,12 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   const server = tls === undefined
     ? http.createServer(handler)
     : https.createServer({ key: tls.key, cert: tls.cert, ...(mtls && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, handler);
+  // A caller's certificate is trusted for as long as it verifies, not for as long as its
+  // keep-alive connection lasts: attach() re-checks callers at their certificate's expiry, on CRL
+  // changes and periodically, and cuts those that no longer verify.
+  const attachment = mtls
+    ? (await import('./attach.js')).attach(server as https.Server, { ca: tls!.ca!, ...(tls!.crl === undefined ? {} : { crl: tls!.crl }) })
+    : undefined;
   // Decision calls are small and frequent: keep connections open for reuse by callers' pools, but
   // bound how long one request may take to arrive.
   server.keepAliveTimeout = 60_000;
@@ -148,6 +160,7 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
     policy,
     async close() {
       policy.close();
+      attachment?.detach();
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
@@ -276,8 +289,16 @@ async function decideMany(settings: Settings, body: Record<string, unknown>, res
   let shared: PreparedCedarContext | undefined;
   const out: unknown[] = [];
   let slice = performance.now();
+  let worked = 0;
   for (let i = 0; i < items.length; i++) {
+    if (worked > settings.limits.maxWorkMs) {
+      // One caller's batch cannot take the endpoint's CPU beyond its budget: the rest is denied.
+      out.push({ decision: false, context: { error: { status: 429, title: 'work_budget_exceeded', detail: `evaluations past ${settings.limits.maxWorkMs} ms of work are not run` } } });
+      if (semantic === 'deny_on_first_deny') break;
+      continue;
+    }
     if (performance.now() - slice > SLICE_MS) {
+      worked += performance.now() - slice;
       await yieldToLoop();
       if (res.destroyed) return undefined;
       slice = performance.now();
@@ -330,6 +351,43 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === 'object' && !Array.isArray(x);
 }
 
+/**
+ * The first number literal of a JSON text that is not an integer as written (`2.5`, `1e-3`,
+ * `1000000.00000000000000000001`), or undefined. JSON.parse rounds to the nearest double, so a
+ * fraction too small to survive it would reach Cedar as an integer it never was.
+ */
+export function inexactNumber(text: string): string | undefined {
+  const literal = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) {
+      inString = true;
+      continue;
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue;
+    literal.lastIndex = i;
+    const match = literal.exec(text);
+    if (match === null) continue;
+    const fraction = (match[1] ?? '').replace(/0+$/, '');
+    const exponent = Number(match[2] ?? '0');
+    // Integral exactly when the exponent shifts every non-zero fraction digit left of the point.
+    if (fraction.length > 0 && !(exponent >= fraction.length)) return match[0];
+    if (fraction.length === 0 && exponent < 0 && !/^-?0+$/.test(match[0].split(/[.eE]/)[0]!)) {
+      const digits = match[0].split(/[.eE]/)[0]!.replace('-', '').replace(/0+$/, '');
+      const zeros = match[0].split(/[.eE]/)[0]!.replace('-', '').length - digits.length;
+      if (-exponent > zeros) return match[0];
+    }
+    i = literal.lastIndex - 1;
+  }
+  return undefined;
+}
+
 async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
   const tooLarge = (): Problem => new Problem(413, 'body_too_large', `body larger than ${maxBytes} bytes`, { close: true });
   const declared = Number(req.headers['content-length']);
@@ -342,11 +400,14 @@ async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<Re
     chunks.push(chunk);
   }
   let body: unknown;
+  const text = Buffer.concat(chunks).toString('utf8');
   try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    body = JSON.parse(text);
   } catch {
     throw badRequest('body is not JSON');
   }
+  const inexact = inexactNumber(text);
+  if (inexact !== undefined) throw badRequest(`the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; Cedar has no such number, and rounding it would change the request`);
   if (!isObject(body)) throw badRequest('body must be a JSON object');
   return body;
 }
@@ -373,13 +434,14 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
-const USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F]]
+const USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F [--crl F]]]
                           [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
 
 A stateless OpenID AuthZEN decision endpoint over the Cedar policies in <dir> (every *.cedar file,
 optional entities.json and schema.cedarschema). Reloads the directory when it changes; an invalid
 change is reported and the previous policies stay in force. --key/--cert serve HTTPS; --ca also
-requires client certificates issued by that CA.
+requires client certificates issued by that CA, re-checked at their expiry and against --crl for
+as long as a caller's connection lives.
 
 Callers must authenticate: with a client certificate (--ca), with a bearer token
 (--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
@@ -398,7 +460,7 @@ export async function runPdpCommand(argv: string[]): Promise<number> {
       options: {
         policies: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
         key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' },
-        'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' },
+        'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' }, crl: { type: 'string' },
         'max-evaluations': { type: 'string' }, 'max-body-bytes': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -455,11 +517,13 @@ function optionsFromFlags(values: Flags): PdpServerOptions {
   if (typeof values['policies'] !== 'string') throw new Error('--policies <dir> is required');
   if ((values['key'] === undefined) !== (values['cert'] === undefined)) throw new Error('--key and --cert go together');
   if (values['ca'] !== undefined && values['key'] === undefined) throw new Error('--ca needs --key and --cert (mTLS is served over HTTPS)');
+  if (values['crl'] !== undefined && values['ca'] === undefined) throw new Error('--crl needs --ca (it revokes client certificates)');
   const options: PdpServerOptions = { policies: values['policies'], port: integer('port') ?? 0, log: (line) => process.stderr.write(`pdp: ${line}\n`) };
   if (typeof values['host'] === 'string') options.host = values['host'];
   if (typeof values['key'] === 'string' && typeof values['cert'] === 'string') {
     options.tls = { key: readFileSync(values['key']), cert: readFileSync(values['cert']) };
     if (typeof values['ca'] === 'string') options.tls.ca = readFileSync(values['ca']);
+    if (typeof values['crl'] === 'string') options.tls.crl = readFileSync(values['crl']);
   }
   const tokens: string[] = [];
   if (typeof values['token-file'] === 'string') {
