@@ -352,9 +352,9 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /**
- * The first number literal of a JSON text that is not an integer as written (`2.5`, `1e-3`,
- * `1000000.00000000000000000001`), or undefined. JSON.parse rounds to the nearest double, so a
- * fraction too small to survive it would reach Cedar as an integer it never was.
+ * The first number literal of a JSON text that is not an integer as written but that JSON.parse
+ * rounds to one (`1000000.00000000000000000001`), or undefined: such a fraction would reach
+ * Cedar as an integer it never was.
  */
 export function inexactNumber(text: string): string | undefined {
   const literal = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
@@ -374,16 +374,17 @@ export function inexactNumber(text: string): string | undefined {
     literal.lastIndex = i;
     const match = literal.exec(text);
     if (match === null) continue;
+    i = literal.lastIndex - 1;
+    // A fraction that survives parsing is refused later, with the path of its value; only one
+    // that parsing rounds away has to be caught here.
+    if (!Number.isInteger(Number(match[0]))) continue;
     const fraction = (match[1] ?? '').replace(/0+$/, '');
     const exponent = Number(match[2] ?? '0');
     // Integral exactly when the exponent shifts every non-zero fraction digit left of the point.
     if (fraction.length > 0 && !(exponent >= fraction.length)) return match[0];
-    if (fraction.length === 0 && exponent < 0 && !/^-?0+$/.test(match[0].split(/[.eE]/)[0]!)) {
-      const digits = match[0].split(/[.eE]/)[0]!.replace('-', '').replace(/0+$/, '');
-      const zeros = match[0].split(/[.eE]/)[0]!.replace('-', '').length - digits.length;
-      if (-exponent > zeros) return match[0];
-    }
-    i = literal.lastIndex - 1;
+    const whole = match[0].split(/[.eE]/)[0]!.replace('-', '');
+    const trailingZeros = whole.length - whole.replace(/0+$/, '').length;
+    if (fraction.length === 0 && exponent < 0 && /[1-9]/.test(whole) && -exponent > trailingZeros) return match[0];
   }
   return undefined;
 }

@@ -26,7 +26,8 @@ const request = (context: string): string =>
 
 t.test('number literals that are not integers as written are refused, however JSON.parse rounds them', async (t) => {
   t.equal(inexactNumber('{"a":1000000.00000000000000000001}'), '1000000.00000000000000000001');
-  t.equal(inexactNumber('{"a":15e-1}'), '15e-1');
+  t.equal(inexactNumber('{"a":1e-400}'), '1e-400', 'a fraction parsed as 0');
+  t.equal(inexactNumber('{"a":15e-1,"b":2.5}'), undefined, 'fractions that survive parsing are refused later, with their path');
   t.equal(inexactNumber('{"a":"1.5","b":1.0,"c":150e-1,"d":-2}'), undefined, 'strings, zero fractions, integral exponents');
   const server = await pdp(t, 'permit(principal, action, resource);\nforbid(principal, action, resource) when { context.amount > 1000000 };');
   const post = (body: string) => fetch(`${server.url}/access/v1/evaluation`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body });
