@@ -113,6 +113,7 @@ export class Resume implements Step {
     await w.act(`resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) sni=${servername} ${this.mode}`, this.concurrent, () => {
       // The client shows the session's certificate too, should the server not resume it.
       conn = new Conn(w.conns.length, servername, this.mode, source.sessionLeaf);
+      if (w.setup.tier !== 'owned' && w.setup.version === 'TLSv1.2') conn.judgedName = source.judgedName;
       w.conns.push(conn);
     }, () => w.openClient(conn, { pause: false, session: source.session }));
   }

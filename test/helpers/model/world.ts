@@ -73,6 +73,12 @@ interface HistoryEntry {
 export class Conn {
   readonly id: number;
   readonly servername: string;
+  /**
+   * The name the server judges the connection under. Normally the one the client sends; when the
+   * attached tier resumes a TLS 1.2 session, OpenSSL (and so node) reports the session's original
+   * name and serves it under that name's context, so that name is what the attachment judges.
+   */
+  judgedName: string;
   readonly mode: ReadMode;
   /** What the server holds as the peer's certificate (model). */
   leaf: Leaf | null;
@@ -119,6 +125,7 @@ export class Conn {
   constructor(id: number, servername: string, mode: ReadMode, leaf: Leaf | null) {
     this.id = id;
     this.servername = servername;
+    this.judgedName = servername;
     this.mode = mode;
     this.leaf = leaf;
     this.clientLeaf = leaf;
@@ -260,7 +267,7 @@ export class World {
   }
 
   verdict(conn: Conn, now = Date.now()): Verdict {
-    return expected(this.#effectiveTrust(conn), conn.leaf, conn.servername, now);
+    return expected(this.#effectiveTrust(conn), conn.leaf, conn.judgedName, now);
   }
 
   /**
