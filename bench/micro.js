@@ -63,8 +63,11 @@ async function timeAsync(fn, { perBatch, batches }) {
 
 /** A connection as the engine sees it, minus the socket: what revalidation costs per connection. */
 class StubSubject {
-  constructor(chain) {
+  constructor(chain, trust) {
     this.kind = 'owned';
+    // The engine verifies against the subject's context and stamps verdicts with its generation.
+    this.trust = trust;
+    this.certificateEpoch = 1;
     this.socket = new EventEmitter();
     this.socket.remoteAddress = '127.0.0.1';
     this.isServer = true;
@@ -75,9 +78,12 @@ class StubSubject {
   }
   peerChain() { return this.chain; }
   exchangeVerdict() {
-    if (!this.first) return null;
-    this.first = false;
-    return { ok: true };
+    // The handshake's own verdict, made under the context's generation at admission.
+    if (this.first) {
+      this.first = false;
+      this.verdict = { ok: true, trust: this.trust, generation: this.trust.trustGeneration, epoch: 1 };
+    }
+    return this.verdict;
   }
   hold() {}
   release() {}
@@ -94,8 +100,8 @@ class StubSubject {
  * socket-side operation the stub does not define is a no-op, so the figure
  * stays "engine work per connection" as the interface changes.
  */
-function stub(chain) {
-  const target = new StubSubject(chain);
+function stub(chain, trust) {
+  const target = new StubSubject(chain, trust);
   return new Proxy(target, {
     get(object, key) {
       if (key in object || typeof key === 'symbol') return object[key];
@@ -197,7 +203,7 @@ serve({
     const authorizer = new Authorizer({ trust, requireCertificate: true });
     const chains = pki.clients.slice(0, distinct).map((id) => chainOf(id.cert));
     const admitted = [];
-    for (let i = 0; i < connections; i++) admitted.push(authorizer.admit(stub(chains[i % chains.length])));
+    for (let i = 0; i < connections; i++) admitted.push(authorizer.admit(stub(chains[i % chains.length], trust)));
     await Promise.all(admitted);
     // An unmeasured pass with the same list first, for a warm JIT.
     trust.setCrl(pki.crl);
