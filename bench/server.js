@@ -86,7 +86,7 @@ function onSecure(scenario) {
 /**
  * An HTTPS API with mutual TLS: node:https for the node tier; for the owned
  * tier our TLS server hands each authorized socket to a node:http server
- * (DESIGN.md section 3: a TLSSocket works wherever a socket is expected).
+ * (a TLSSocket works wherever a socket is expected).
  * With `authz`, every request passes authorizeRequest first (node:http
  * handler wrapper, a plain function policy behind its default decision cache).
  */

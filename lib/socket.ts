@@ -592,7 +592,7 @@ export class TLSSocket extends Duplex {
       this.#context.rememberIntermediates(chain);
     }
     if (this.#handle?.getInfo().sessionReused && chain.length > 0 && verifyError === null) {
-      // OpenSSL skips verification on resumption; we do not (DESIGN.md section 4).
+      // OpenSSL skips verification on resumption; we do not (docs/security.md).
       const outcome = this.#context.verifyChain(chain, this.#options.isServer ? 'sslclient' : 'sslserver');
       this.authorized = outcome.ok;
       this.authorizationError = outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED');

@@ -1,4 +1,4 @@
-// Session resumption never bypasses authorization (DESIGN.md section 4): a resumed session goes
+// Session resumption never bypasses authorization (docs/security.md): a resumed session goes
 // through the policy like a full handshake (trigger 'handshake', a 'decision' event, the stored peer
 // certificate), a policy that now denies refuses it, and a client revoked since its first connection
 // is refused on resumption although OpenSSL itself skips verification there.
