@@ -253,13 +253,11 @@ export class AttachedSubject implements AuthorizationSubject {
     return true;
   }
 
-  /** Moves on whenever node reports another leaf than the one last read (a renegotiation). */
+  /**
+   * Moves on when our own renegotiation brings a certificate: the only way one can change here,
+   * since a client-initiated renegotiation closes the connection.
+   */
   get certificateEpoch(): number {
-    const last = this.#lastChain;
-    if (last !== null && !isPeerLeaf(this.socket, last[0]!)) {
-      this.#lastChain = null;
-      this.#epoch++;
-    }
     return this.#epoch;
   }
 
@@ -447,7 +445,10 @@ export class AttachedSubject implements AuthorizationSubject {
           // and the "fresh" answer would be the old one. The fallback decides instead.
           reject(ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'the renegotiation resumed the session, so the client presented no new certificate; ' +
             'set secureOptions: crypto.constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION on the server'));
-        } else resolve();
+        } else {
+          this.#epoch++;
+          resolve();
+        }
       });
       if (started === false) {
         this.#ownRenegotiation = false;
