@@ -4,7 +4,7 @@
 #    replay every committed crash input, fuzz each harness briefly.
 # 2. The addon itself built with -fsanitize=address,undefined into a copy of
 #    the native sources (build-asan/), then the native-heavy test files run
-#    once against it: lib/native.ts loads it through CONTINUOUS_TLS_ADDON.
+#    once against it: lib/tls/native.ts loads it through CONTINUOUS_TLS_ADDON.
 # Budget: about 6 minutes on 2 cores (FUZZ_SECONDS per harness, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,14 +4,14 @@
  * this tier revalidates the chain a connection already presented.
  */
 import * as tls from 'node:tls';
-import { emitWarning, invalidOption } from './errors.js';
-import { SecureContext, type RevocationMode } from './context.js';
-import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authorizer.js';
+import { emitWarning, invalidOption } from './common/errors.js';
+import { SecureContext, type RevocationMode } from './tls/context.js';
+import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
 import type { X509Certificate } from 'node:crypto';
-import { AttachedSubject, type PresentedChains } from './attached-subject.js';
-import { registerAuthorizer } from './registry.js';
-import { certificatesFromPem, type PemInput } from './pem.js';
-import type { Decision, Policy } from './types.js';
+import { AttachedSubject, type PresentedChains } from './authz/attached-subject.js';
+import { registerAuthorizer } from './authz/owner.js';
+import { certificatesFromPem, type PemInput } from './tls/pem.js';
+import type { Decision, Policy } from './common/types.js';
 
 export interface AttachOptions {
   /** The CAs the attachment revalidates against (usually the server's own `ca`). */

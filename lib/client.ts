@@ -5,9 +5,9 @@
  */
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { invalidOption } from './errors.js';
-import { SecureContext, type SecureContextOptions } from './context.js';
-import { TLSSocket, type TLSSocketOptions, type Transport } from './socket.js';
+import { invalidOption } from './common/errors.js';
+import { SecureContext, type SecureContextOptions } from './tls/context.js';
+import { TLSSocket, type TLSSocketOptions, type Transport } from './tls/socket.js';
 
 export interface ConnectOptions extends SecureContextOptions {
   host?: string;

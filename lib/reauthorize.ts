@@ -3,13 +3,13 @@
  * tier.
  */
 import * as tls from 'node:tls';
-import { ctlsError, invalidOption } from './errors.js';
-import type { SecureContext } from './context.js';
-import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authorizer.js';
-import { OwnedSubject } from './subject.js';
-import { authorizerOf, registerAuthorizer } from './registry.js';
-import { TLSSocket } from './socket.js';
-import type { Decision } from './types.js';
+import { ctlsError, invalidOption } from './common/errors.js';
+import type { SecureContext } from './tls/context.js';
+import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authz/authorizer.js';
+import { OwnedSubject } from './authz/subject.js';
+import { authorizerOf, registerAuthorizer } from './authz/owner.js';
+import { TLSSocket } from './tls/socket.js';
+import type { Decision } from './common/types.js';
 
 export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent };
 

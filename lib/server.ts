@@ -3,15 +3,15 @@
  * terminated by the addon, mirroring node:tls.createServer.
  */
 import * as net from 'node:net';
-import { ctlsError, emitWarning, invalidOption } from './errors.js';
-import { SecureContext, contextHandle, type SecureContextOptions } from './context.js';
-import { TLSSocket, type SocketAuthorizer } from './socket.js';
-import { pemBuffer, type PemInput } from './pem.js';
-import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authorizer.js';
-import { OwnedSubject } from './subject.js';
-import { registerAuthorizer } from './registry.js';
-import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './revocation.js';
-import type { Decision, Policy } from './types.js';
+import { ctlsError, emitWarning, invalidOption } from './common/errors.js';
+import { SecureContext, contextHandle, type SecureContextOptions } from './tls/context.js';
+import { TLSSocket, type SocketAuthorizer } from './tls/socket.js';
+import { pemBuffer, type PemInput } from './tls/pem.js';
+import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
+import { OwnedSubject } from './authz/subject.js';
+import { registerAuthorizer } from './authz/owner.js';
+import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './authz/revocation.js';
+import type { Decision, Policy } from './common/types.js';
 
 export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   /** PEM CRL(s), or a file source that reloads on change: { file, watch: true }. */

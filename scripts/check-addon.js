@@ -90,7 +90,7 @@ function smoke() {
 
 function checkLoading(file) {
   const entry = path.join(root, 'dist', 'index.js');
-  const pki = path.join(root, 'dist', 'pki.js');
+  const pki = path.join(root, 'dist', 'dev', 'pki.js');
   if (!fs.existsSync(entry) || !fs.existsSync(pki)) fail('dist/ is not built; run `npm run build` first');
   const result = spawnSync(process.execPath, ['-e', `(${smoke.toString()})()`], {
     env: { ...process.env, CONTINUOUS_TLS_ADDON: file, CTLS_CHECK_ENTRY: entry, CTLS_CHECK_PKI: pki },

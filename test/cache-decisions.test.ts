@@ -2,7 +2,7 @@
 import t from 'tap';
 import { DecisionCache, cached, defaultCacheKey } from '../dist/policy/cache.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
-import type { AuthorizationInput, PolicyAdapter } from '../dist/types.js';
+import type { AuthorizationInput, PolicyAdapter } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { certInput, tokenInput } from './helpers/policy-input';
 

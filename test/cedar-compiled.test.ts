@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { cedarPolicy, type CedarPolicy, type CedarRequest } from '../dist/policy/cedar.js';
-import { compileForEngine, compiledContext, decideCompiled } from '../dist/policy/cedar-engine.js';
-import { toCedarRecord } from '../dist/policy/cedar-values.js';
+import { cedarPolicy, type CedarPolicy, type CedarRequest } from '../dist/policy/cedar/policy.js';
+import { compileForEngine, compiledContext, decideCompiled } from '../dist/policy/cedar/engine.js';
+import { toCedarRecord } from '../dist/policy/cedar/values.js';
 import { replaceFile, tempDir } from './helpers/policy-files';
 
 type Entities = NonNullable<Parameters<typeof cedarPolicy>[0]['entities']>;

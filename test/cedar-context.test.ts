@@ -1,8 +1,8 @@
 // A context value Cedar cannot hold exactly refuses the request (ERR_CTLS_CEDAR_CONTEXT, naming the
 // path) on both engines: never dropped, rounded or retyped, since a `forbid` that errors is skipped.
 import t, { type Test } from 'tap';
-import { cedarDecimal, cedarPolicy, type CedarPolicy, type CedarRequest } from '../dist/policy/cedar.js';
-import { toCedarRecord, toCedarValue } from '../dist/policy/cedar-values.js';
+import { cedarDecimal, cedarPolicy, type CedarPolicy, type CedarRequest } from '../dist/policy/cedar/policy.js';
+import { toCedarRecord, toCedarValue } from '../dist/policy/cedar/values.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { makeInput } from './helpers/policy-input';
 

@@ -1,6 +1,6 @@
 // Embedded Cedar: default mapping, overrides, context conversion, schema/entities, errors.
 import t from 'tap';
-import { cedarDecimal, cedarPolicy } from '../dist/policy/cedar.js';
+import { cedarDecimal, cedarPolicy } from '../dist/policy/cedar/policy.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { contextFacts } from '../dist/policy/facts.js';
 import { certs } from './helpers/certs';

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { cedarPolicy } from '../dist/policy/cedar.js';
+import { cedarPolicy } from '../dist/policy/cedar/policy.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { once, replaceFile, tempDir } from './helpers/policy-files';
 import { tokenInput } from './helpers/policy-input';

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
 import { constants } from 'node:crypto';
 import { connect, type TLSSocket } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { closed, waitFor, SOON } from './helpers/owned';
 
 async function renegotiatingServer(t: Test, swap: boolean): Promise<{ port: number; ca: DevelopmentCA }> {

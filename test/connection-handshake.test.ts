@@ -5,7 +5,7 @@ import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { createServer, connect, createSecureContext, type TLSSocket } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import type { Server, ServerOptions } from '../dist/server.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 // The README's first command runs this story; it must complete and say so.
 t.test('the demo tells the whole story and exits 0', async (t) => {
-  const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+  const cli = path.join(__dirname, '..', 'dist', 'dev', 'cli.js');
   const child = spawn(process.execPath, [cli, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));

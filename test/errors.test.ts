@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorCodes, ContinuousTlsError } from '../dist/errors.js';
+import { errorCodes, ContinuousTlsError } from '../dist/common/errors.js';
 
 const root = join(__dirname, '..');
 const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');

@@ -7,7 +7,7 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import { Authorizer, Scheduler, createSecureContext, reauthorize, type SecureContext, type AuthorizationInput, type Decision, type DecisionEvent } from '../dist/index.js';
-import type { AuthorizationSubject } from '../dist/subject.js';
+import type { AuthorizationSubject } from '../dist/authz/subject.js';
 import { closed, pemChain, waitFor } from './helpers/owned';
 import { codeOf, connectPair, delay, makePki, mtlsOptions, type Pki, Received, startServer } from './helpers/mtls';
 

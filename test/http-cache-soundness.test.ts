@@ -4,9 +4,9 @@
 import tls from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { DecisionCache, defaultCacheKey } from '../dist/policy/cache.js';
-import type { AuthorizationInput, PolicyAdapter } from '../dist/types.js';
+import type { AuthorizationInput, PolicyAdapter } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { client, startHttps } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';

@@ -4,9 +4,9 @@ import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { connect } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { certs } from './helpers/certs';
 import { rawHttp } from './helpers/raw-http';
 

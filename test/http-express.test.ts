@@ -5,10 +5,10 @@ import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import t, { type Test } from 'tap';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { DecisionCache } from '../dist/policy/cache.js';
 import { authzenPolicy } from '../dist/policy/http-pdp.js';
-import type { AuthorizationInput, Decision } from '../dist/types.js';
+import type { AuthorizationInput, Decision } from '../dist/common/types.js';
 import { client, serverTls } from './helpers/policy-https';
 import { certs } from './helpers/certs';
 

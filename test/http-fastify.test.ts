@@ -2,8 +2,8 @@
 // encapsulated child plugins), request.authorization is set, denials answer problem+json / 401.
 import Fastify from 'fastify';
 import t from 'tap';
-import { authorizeRequest } from '../dist/http.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { client } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';

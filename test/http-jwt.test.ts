@@ -3,8 +3,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { authorizeRequest } from '../dist/http.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { client, startHttps } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';
 

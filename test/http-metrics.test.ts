@@ -2,9 +2,10 @@
 // the latency histogram, and an injected registry (never prom-client's global one).
 import t from 'tap';
 import { register as globalRegistry, Registry } from 'prom-client';
-import { authorizeRequest } from '../dist/http.js';
-import { DecisionMetrics, createDecisionMetrics, decisionEvent, type DecisionEvent } from '../dist/metrics.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { DecisionMetrics, createDecisionMetrics } from '../dist/http/metrics.js';
+import { decisionEvent, type AuditEvent as DecisionEvent } from '../dist/authz/audit-event.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { client, startHttps } from './helpers/policy-https';
 
 t.test('decisions show up as ctls_decisions_total and ctls_decision_duration_seconds', async (t) => {

@@ -7,9 +7,9 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import t, { type Test } from 'tap';
-import { authorizeRequest } from '../dist/http.js';
-import { canonicalPath } from '../dist/http-path.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { canonicalPath } from '../dist/http/path.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { rawHttp } from './helpers/raw-http';
 
 /** `forbid (…, resource == "/admin")` over a permit-all, with a HEAD / GET distinction to catch. */

@@ -6,9 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import express from 'express';
 import t from 'tap';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { DecisionCache } from '../dist/policy/cache.js';
-import { cedarPolicy } from '../dist/policy/cedar.js';
+import { cedarPolicy } from '../dist/policy/cedar/policy.js';
 import { client, serverTls } from './helpers/policy-https';
 import { once, replaceFile, tempDir } from './helpers/policy-files';
 

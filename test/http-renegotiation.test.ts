@@ -6,10 +6,10 @@ import { constants } from 'node:crypto';
 import type { TLSSocket as NodeTlsSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { connect } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { rawHttp } from './helpers/raw-http';
 

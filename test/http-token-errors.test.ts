@@ -2,7 +2,7 @@
 // whatever the key type (a single key, a JWK Set, a shared secret) and whatever the token claims.
 import t from 'tap';
 import { createSecretKey, generateKeyPairSync } from 'node:crypto';
-import { authorizeRequest } from '../dist/http.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { client, startHttps } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';
 

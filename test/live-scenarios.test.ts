@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { reauthorize, type AuthorizationInput, type Decision, type Server, type ServerOptions, type TLSSocket } from '../dist/index.js';
-import type { IssuedIdentity } from '../dist/pki.js';
+import type { IssuedIdentity } from '../dist/dev/pki.js';
 import { opensslClient, pythonClient, type Peer, type PythonClient } from './helpers/peers';
 import { closed, waitFor } from './helpers/owned';
 import { Received, delay, makePki, mtlsOptions, startServer, type Pki } from './helpers/mtls';

@@ -8,7 +8,7 @@ import { tempDir } from './helpers/policy-files';
 import { spawnPdp } from './helpers/policy-pdp';
 
 const run = promisify(execFile);
-const cli = join(__dirname, '..', 'dist', 'cli.js');
+const cli = join(__dirname, '..', 'dist', 'dev', 'cli.js');
 
 async function exitOf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

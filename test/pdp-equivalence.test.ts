@@ -3,10 +3,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { cedarDecimal, cedarPolicy } from '../dist/policy/cedar.js';
+import { cedarDecimal, cedarPolicy } from '../dist/policy/cedar/policy.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import { authzenPolicy } from '../dist/policy/http-pdp.js';
-import type { AuthorizationInput } from '../dist/types.js';
+import type { AuthorizationInput } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { once, replaceFile, tempDir } from './helpers/policy-files';
 import { certInput, tokenInput } from './helpers/policy-input';

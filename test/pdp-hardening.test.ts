@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as https from 'node:https';
 import t, { type Test } from 'tap';
-import { inexactNumber, startPdpServer, type PdpServer, type PdpServerOptions } from '../dist/pdp-server.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { inexactNumber, startPdpServer, type PdpServer, type PdpServerOptions } from '../dist/dev/pdp-server.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { tempDir } from './helpers/policy-files';
 import { delay } from './helpers/mtls';
 

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { startPdpServer, type PdpServer, type PdpServerOptions } from '../dist/pdp-server.js';
+import { startPdpServer, type PdpServer, type PdpServerOptions } from '../dist/dev/pdp-server.js';
 import { tempDir } from './helpers/policy-files';
 
 const TOKEN = 'a-test-token-of-enough-length';

@@ -7,7 +7,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { DevelopmentCA, type IssuedIdentity } from '../dist/pki.js';
+import { DevelopmentCA, type IssuedIdentity } from '../dist/dev/pki.js';
 
 interface Outcome {
   /** What the server side of node:tls concluded about the client certificate. */

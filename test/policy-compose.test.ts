@@ -2,7 +2,7 @@
 import t from 'tap';
 import { allOf, anyOf, firstApplicable } from '../dist/policy/compose.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
-import type { DecisionLike, PolicyAdapter } from '../dist/types.js';
+import type { DecisionLike, PolicyAdapter } from '../dist/common/types.js';
 import { makeInput } from './helpers/policy-input';
 
 const input = makeInput();

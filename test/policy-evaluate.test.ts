@@ -1,7 +1,7 @@
 // evaluatePolicy: normalization, timeout and fail-closed behaviour of every kind of policy answer.
 import t from 'tap';
 import { evaluatePolicy, isPolicy, policyName } from '../dist/policy/evaluate.js';
-import type { PolicyAdapter } from '../dist/types.js';
+import type { PolicyAdapter } from '../dist/common/types.js';
 import { makeInput } from './helpers/policy-input';
 
 const input = makeInput();
@@ -87,7 +87,7 @@ t.test('a synchronous policy that answers late counts as a timeout', async (t) =
 });
 
 t.test('coded adapter errors keep their code', async (t) => {
-  const { ctlsError } = await import('../dist/errors.js');
+  const { ctlsError } = await import('../dist/common/errors.js');
   const d = await evaluatePolicy(async () => { throw ctlsError('ERR_CTLS_PDP_HTTP', 'status 500'); }, input);
   t.match(d, { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_PDP_HTTP' } });
 });

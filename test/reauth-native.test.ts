@@ -6,7 +6,7 @@ import * as tls from 'node:tls';
 import type * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, connect, type TLSSocket } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import type { Server, ServerOptions } from '../dist/server.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';

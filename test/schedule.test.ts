@@ -4,7 +4,7 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { Scheduler } from '../dist/schedule.js';
+import { Scheduler } from '../dist/authz/schedule.js';
 
 interface FakeTimer {
   id: number;
@@ -200,7 +200,7 @@ t.test('its timer is unref()d', async (t) => {
 });
 
 t.test('a process whose only work is a scheduled re-check exits at once', async (t) => {
-  const schedule = join(__dirname, '..', 'dist', 'schedule.js');
+  const schedule = join(__dirname, '..', 'dist', 'authz', 'schedule.js');
   const script = `
     const { Scheduler } = require(${JSON.stringify(schedule)});
     const scheduler = new Scheduler();

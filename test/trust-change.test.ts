@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { connect, reauthorize, type Decision } from '../dist/index.js';
 import { closed, waitFor } from './helpers/owned';
 import { codeOf, connectPair, delay, makePki, mtlsOptions, type Pair, Received, startServer } from './helpers/mtls';

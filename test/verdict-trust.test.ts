@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { attach, connect, createSecureContext, reauthorize, type Decision, type TLSSocket } from '../dist/index.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { closed, pemChain, waitFor, SOON } from './helpers/owned';
 import { connectPair, delay, makePki, mtlsOptions, type Pki, Received, startServer } from './helpers/mtls';
 import { startRelay } from './helpers/relay';

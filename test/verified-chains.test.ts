@@ -5,8 +5,8 @@
 // answered from it looks exactly like one OpenSSL verified.
 import t from 'tap';
 import { reauthorize } from '../dist/index.js';
-import { contextHandle, createSecureContext, type SecureContext } from '../dist/context.js';
-import { DevelopmentCA } from '../dist/pki.js';
+import { contextHandle, createSecureContext, type SecureContext } from '../dist/tls/context.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
 import { X509Certificate } from 'node:crypto';
 import { closed, derChain } from './helpers/owned';
 import { connectPair, delay, makePki, mtlsOptions, startServer } from './helpers/mtls';

@@ -21,8 +21,8 @@
  * decision's expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or
  * denyTtlMs (deny). Failures are never stored: a policy error is thrown through, not cached.
  */
-import type { AuthorizationInput, Policy, PolicyAdapter } from '../types.js';
-import { invalidOption } from '../errors.js';
+import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
+import { invalidOption } from '../common/errors.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { actionName, CONTEXT_FACT_SOURCES, notAfter, resourceId } from './facts.js';
 import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';

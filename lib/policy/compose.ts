@@ -16,8 +16,8 @@
  * The composed decision expires at the earliest expiry among the constituents that were asked, and
  * obligations are merged in order (later constituents win on a key clash).
  */
-import { invalidOption } from '../errors.js';
-import type { AuthorizationInput, Policy, PolicyAdapter } from '../types.js';
+import { invalidOption } from '../common/errors.js';
+import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import { askPolicy, isPolicy, normalizeDecision, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export const NOT_APPLICABLE = 'not-applicable';

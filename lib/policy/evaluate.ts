@@ -4,8 +4,8 @@
  * closed: an error, a late answer or an answer that is not a decision is a denial, never an allow.
  */
 import { performance } from 'node:perf_hooks';
-import { ContinuousTlsError, ctlsError } from '../errors.js';
-import type { AuthorizationInput, DecisionLike, Policy } from '../types.js';
+import { ContinuousTlsError, ctlsError } from '../common/errors.js';
+import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
 

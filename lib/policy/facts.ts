@@ -5,7 +5,7 @@
  * everywhere — the embedded Cedar engine and the `continuous-tls pdp` endpoint must agree.
  */
 import type { X509Certificate } from 'node:crypto';
-import type { AuthorizationInput } from '../types.js';
+import type { AuthorizationInput } from '../common/types.js';
 
 /** The subject's CN, e.g. 'alice' from 'O=Example\nCN=alice' (node prints one RDN per line). */
 export function commonName(cert: X509Certificate | undefined): string | undefined {

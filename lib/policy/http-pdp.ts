@@ -3,8 +3,8 @@
  * Both fail closed through evaluatePolicy: every transport or format problem throws a coded error
  * (pdp-client.ts), which evaluatePolicy turns into a denial.
  */
-import { ctlsError, invalidOption } from '../errors.js';
-import type { AuthorizationInput, DecisionLike, PolicyAdapter } from '../types.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
+import type { AuthorizationInput, DecisionLike, PolicyAdapter } from '../common/types.js';
 import { DEFAULT_POLICY_TIMEOUT_MS } from './evaluate.js';
 import { actionName, contextFacts, jsonInput, resourceId, subjectId } from './facts.js';
 import { PdpClient, type PdpTlsOptions } from './pdp-client.js';

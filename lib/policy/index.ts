@@ -12,7 +12,7 @@ export {
   CedarPolicy, cedarPolicy, toCedarValue, cedarDecimal, PreparedCedarContext,
   type CedarPolicyOptions, type CedarMapping, type CedarEntityUid, type CedarRequest, type CedarAnswer,
   type CedarError, type CedarDiagnostic, type CedarPolicyEvents, type FractionMode, type CedarContextError,
-} from './cedar.js';
+} from './cedar/policy.js';
 export {
   authzenPolicy, opaPolicy, authzenRequest,
   type AuthzenPolicyOptions, type AuthzenMapping, type AuthzenRequest, type AuthzenResponse,

@@ -5,7 +5,7 @@
  */
 import type * as Undici from 'undici';
 import type { ConnectionOptions } from 'node:tls';
-import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 
 export interface PdpTlsOptions {
   /** Trust anchors for the decision point's certificate (default: Node's bundled roots). */

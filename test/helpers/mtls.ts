@@ -5,7 +5,7 @@
  */
 import type { Test } from 'tap';
 import { connect, createServer, type ConnectOptions, type Server, type ServerOptions, type TLSSocket } from '../../dist/index.js';
-import { DevelopmentCA, type IssuedIdentity } from '../../dist/pki.js';
+import { DevelopmentCA, type IssuedIdentity } from '../../dist/dev/pki.js';
 import { listen, waitFor } from './owned';
 
 export interface Pki {

@@ -1,6 +1,6 @@
 /** AuthorizationInput builders for the policy tests. */
 import { X509Certificate } from 'node:crypto';
-import type { AuthorizationInput } from '../../dist/types.js';
+import type { AuthorizationInput } from '../../dist/common/types.js';
 
 export function makeInput(overrides: Partial<AuthorizationInput> = {}): AuthorizationInput {
   return {

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 
-const cli = join(__dirname, '..', '..', 'dist', 'cli.js');
+const cli = join(__dirname, '..', '..', 'dist', 'dev', 'cli.js');
 
 export interface SpawnedPdp {
   url: string;
@@ -21,7 +21,7 @@ export interface SpawnedPdp {
 }
 
 /**
- * Starts `node dist/cli.js pdp --policies dir …` and waits for the URL it prints. Unless `extra`
+ * Starts `node dist/dev/cli.js pdp --policies dir …` and waits for the URL it prints. Unless `extra`
  * chooses the authentication (--ca, --token-file, --insecure-open), it requires a fresh bearer token.
  */
 export async function spawnPdp(t: Test, dir: string, extra: string[] = []): Promise<SpawnedPdp> {

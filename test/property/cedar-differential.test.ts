@@ -5,7 +5,7 @@
 // A few hundred cases by default; CTLS_PROPERTY_RUNS=20000 for a long run, CTLS_PROPERTY_SEED to replay.
 import fc from 'fast-check';
 import t from 'tap';
-import { cedarPolicy, type CedarPolicy, type CedarRequest } from '../../dist/policy/cedar.js';
+import { cedarPolicy, type CedarPolicy, type CedarRequest } from '../../dist/policy/cedar/policy.js';
 
 const RUNS = Number(process.env['CTLS_PROPERTY_RUNS'] ?? 300);
 const SEED = process.env['CTLS_PROPERTY_SEED'] === undefined ? undefined : Number(process.env['CTLS_PROPERTY_SEED']);

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { DecisionCache, cached } from '../../dist/policy/cache.js';
 import { contextFacts } from '../../dist/policy/facts.js';
 import { evaluatePolicy } from '../../dist/policy/evaluate.js';
-import type { AuthorizationInput, PolicyAdapter } from '../../dist/types.js';
+import type { AuthorizationInput, PolicyAdapter } from '../../dist/common/types.js';
 import { certs } from '../helpers/certs';
 
 const RUNS = Number(process.env['CTLS_PROPERTY_RUNS'] ?? 300);

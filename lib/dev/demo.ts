@@ -14,11 +14,11 @@
  */
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { createServer, type Server } from './server.js';
-import { connect } from './client.js';
-import type { TLSSocket } from './socket.js';
+import { createServer, type Server } from '../server.js';
+import { connect } from '../client.js';
+import type { TLSSocket } from '../tls/socket.js';
 import { DevelopmentCA, type IssuedIdentity } from './pki.js';
-import type { DecisionEvent } from './authorizer.js';
+import type { DecisionEvent } from '../authz/authorizer.js';
 
 const ROTATING_VALIDITY_MS = 3_000;
 const EXPIRING_VALIDITY_MS = 2_000;

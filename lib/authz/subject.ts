@@ -4,25 +4,11 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
-import { ctlsError } from './errors.js';
-import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, type TLSSocket } from './socket.js';
-import type { SecureContext } from './context.js';
-import type { ConnectionInfo } from './types.js';
-
-/**
- * OpenSSL's verdict on the certificate the last exchange (handshake or fresh request) brought,
- * with what it was made under: usable only while `trust` is still at `generation` and the
- * connection's certificate is still the one of `epoch`.
- */
-export interface ExchangeVerdict {
-  ok: boolean;
-  code?: string;
-  trust: SecureContext;
-  generation: number;
-  epoch: number;
-  /** The earliest notAfter of the chain OpenSSL built (store CAs included), when it verified. */
-  notAfter?: number;
-}
+import { ctlsError } from '../common/errors.js';
+import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, type ExchangeVerdict, type TLSSocket } from '../tls/socket.js';
+export type { ExchangeVerdict } from '../tls/socket.js';
+import type { SecureContext } from '../tls/context.js';
+import type { ConnectionInfo } from '../common/types.js';
 
 export interface AuthorizationSubject {
   readonly kind: 'owned' | 'attached';

@@ -7,7 +7,7 @@
  * re-checked on every use.
  */
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
-import { invalidOption } from './errors.js';
+import { invalidOption } from '../common/errors.js';
 
 export interface JwtOptions {
   /**

@@ -14,12 +14,12 @@
  * errors is skipped and reported. Decision: allow iff some permit holds and no forbid holds.
  */
 import type { EntityJson, Expr, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
-import { isLoopback, isMulticast, parseDecimal, parseIp } from './cedar-extensions.js';
+import { isLoopback, isMulticast, parseDecimal, parseIp } from './extensions.js';
 import {
   Decimal, EntityRef, EvaluationError, IpAddr, Unrepresentable, entityFromUid, entityIn, entityStore, fromCedarJson,
   isSet, setIncludes, setIncludesAll, valueEquals,
   type CedarRecord, type CedarSet, type EntityStore, type Value,
-} from './cedar-runtime.js';
+} from './runtime.js';
 
 /** A policy set (or part of one) the compiler does not handle: the set stays on cedar-wasm. */
 export class Unsupported {

@@ -10,24 +10,8 @@
  */
 import type { Counter, Histogram, Registry } from 'prom-client';
 import type * as PromClient from 'prom-client';
-import { invalidOption } from './errors.js';
-import { commonName } from './policy/facts.js';
-import type { Decision, DecisionSource, Trigger, AuthorizationInput } from './types.js';
-
-/** One decision, as audited by the engine and recorded here. */
-export interface DecisionEvent {
-  trigger: Trigger;
-  outcome: 'allow' | 'deny';
-  reason: string;
-  durationMs: number;
-  source: DecisionSource;
-  /** Subject CN or token sub. */
-  subject?: string;
-  /** Certificate serial number (hex, as X509Certificate#serialNumber). */
-  serial?: string;
-  /** Certificate SHA-256 fingerprint. */
-  fingerprint?: string;
-}
+import { invalidOption } from '../common/errors.js';
+import type { AuditEvent } from '../authz/audit-event.js';
 
 export interface DecisionMetricsOptions {
   /** Where the metrics register. Default: a new Registry (never prom-client's global one). */
@@ -73,7 +57,7 @@ export class DecisionMetrics {
     });
   }
 
-  recordDecision(event: DecisionEvent): void {
+  recordDecision(event: AuditEvent): void {
     const labels = { outcome: event.outcome, source: event.source, trigger: event.trigger };
     this.#decisions.inc(labels);
     if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.#duration.observe(labels, event.durationMs / 1000);
@@ -92,25 +76,4 @@ export class DecisionMetrics {
 
 export function createDecisionMetrics(options?: DecisionMetricsOptions): DecisionMetrics {
   return new DecisionMetrics(options);
-}
-
-/** Builds the audit event of a decision (as the REST middleware's onDecision hook receives it). */
-export function decisionEvent(decision: Decision, input?: AuthorizationInput): DecisionEvent {
-  const event: DecisionEvent = {
-    trigger: decision.trigger,
-    outcome: decision.allow ? 'allow' : 'deny',
-    reason: decision.reason,
-    durationMs: decision.durationMs,
-    source: decision.source,
-  };
-  const cert = decision.certificate ?? input?.peer.certificate;
-  if (cert !== undefined) {
-    const cn = commonName(cert);
-    if (cn !== undefined) event.subject = cn;
-    event.serial = cert.serialNumber;
-    event.fingerprint = cert.fingerprint256;
-  } else if (typeof input?.token?.['sub'] === 'string') {
-    event.subject = input.token['sub'];
-  }
-  return event;
 }

@@ -12,15 +12,13 @@ import { X509Certificate } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
-import { ContinuousTlsError, ctlsError } from './errors.js';
+import { ContinuousTlsError, ctlsError } from '../common/errors.js';
 import { native, type NativeTlsConnection } from './native.js';
 import { contextHandle, type SecureContext } from './context.js';
 import { pemBuffer } from './pem.js';
-import { authorizerOf } from './registry.js';
 import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
 import { parsedCertificate } from './parsed-certificates.js';
-import type { ExchangeVerdict } from './subject.js';
-import type { Decision } from './types.js';
+import type { Decision } from '../common/types.js';
 
 const EVENTS = native.events;
 
@@ -61,6 +59,28 @@ export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
 export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
 /** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
 export const kDeny = Symbol('continuous-tls.deny');
+/** The authorizer that tracks the socket, which `socket.decision` asks (set by the engine). */
+export const kOwner = Symbol('continuous-tls.owner');
+
+/** What the socket needs from whoever tracks it. */
+export interface SocketOwner {
+  decisionOf(socket: object): Decision | null;
+}
+
+/**
+ * OpenSSL's verdict on the certificate the last exchange (handshake or fresh request) brought,
+ * with what it was made under: usable only while `trust` is still at `generation` and the
+ * connection's certificate is still the one of `epoch`.
+ */
+export interface ExchangeVerdict {
+  ok: boolean;
+  code?: string;
+  trust: SecureContext;
+  generation: number;
+  epoch: number;
+  /** The earliest notAfter of the chain OpenSSL built (store CAs included), when it verified. */
+  notAfter?: number;
+}
 
 // TLS alert descriptions (RFC 8446 section 6.2).
 const kAlertCertificateRevoked = 44;
@@ -152,6 +172,7 @@ export class TLSSocket extends Duplex {
   #closeNotifyReceived = false;
   [kCertificateEpoch] = 0;
   [kExchangeVerdict]: ExchangeVerdict | null = null;
+  [kOwner]: SocketOwner | undefined = undefined;
   /** push(null) is done: the readable side ends once its buffer is read. */
   #endQueued = false;
   #finalCallback: ((error?: Error | null) => void) | null = null;
@@ -659,7 +680,7 @@ export class TLSSocket extends Duplex {
 
   /** The connection's current authorization decision (null before the first one). */
   get decision(): Decision | null {
-    return authorizerOf(this)?.decisionOf(this) ?? null;
+    return this[kOwner]?.decisionOf(this) ?? null;
   }
 
   /** Is the TLS handshake complete (and authorized, when an authorizer runs)? */

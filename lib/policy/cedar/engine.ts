@@ -5,8 +5,8 @@
  * cedar-wasm.
  */
 import type { CedarValueJson, EntityJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
-import { CompiledPolicySet, Unsupported, compilePolicySet, type CompiledAnswer } from './cedar-compile.js';
-import { Unrepresentable, entityFromUid, fromCedarJson, type CedarRecord } from './cedar-runtime.js';
+import { CompiledPolicySet, Unsupported, compilePolicySet, type CompiledAnswer } from './compile.js';
+import { Unrepresentable, entityFromUid, fromCedarJson, type CedarRecord } from './runtime.js';
 
 export type CedarEngineOption = 'auto' | 'wasm';
 export type CedarEngine = 'compiled' | 'wasm';

@@ -13,16 +13,16 @@
  * - allowed -> the handler runs, with the decision on `req.authorization`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ctlsError, invalidOption } from './errors.js';
-import { DecisionCache, cached, factsReadBy } from './policy/cache.js';
-import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from './policy/evaluate.js';
-import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from './types.js';
-import { TokenVerifier, type JwtOptions, type TokenResult } from './http-token.js';
-import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES, type PathRules } from './http-path.js';
-import { peerIdentity, type PeerSocket } from './http-peer.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
+import { DecisionCache, cached, factsReadBy } from '../policy/cache.js';
+import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
+import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../common/types.js';
+import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
+import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES, type PathRules } from './path.js';
+import { peerIdentity, type PeerSocket } from './peer.js';
 
-export type { JwtOptions } from './http-token.js';
-export type { PathRules } from './http-path.js';
+export type { JwtOptions } from './token.js';
+export type { PathRules } from './path.js';
 
 /**
  * A policy asks for step-up by denying with `obligations: { stepUp: StepUpObligation }`.

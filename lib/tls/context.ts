@@ -4,7 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
-import { ContinuousTlsError, ctlsError, invalidOption } from './errors.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 import { native, type NativeSecureContext, type CrlInfo } from './native.js';
 import { pemBuffer, type PemInput } from './pem.js';
 

@@ -3,12 +3,12 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
-import { ctlsError } from './errors.js';
-import { isPeerLeaf } from './node-peer.js';
-import { parsedCertificate } from './parsed-certificates.js';
-import type { SecureContext } from './context.js';
+import { ctlsError } from '../common/errors.js';
+import { isPeerLeaf } from '../tls/node-peer.js';
+import { parsedCertificate } from '../tls/parsed-certificates.js';
+import type { SecureContext } from '../tls/context.js';
 import type { AuthorizationSubject } from './subject.js';
-import type { ConnectionInfo } from './types.js';
+import type { ConnectionInfo } from '../common/types.js';
 
 /**
  * The intermediates each leaf was presented with in a chain that verified, remembered by the

@@ -7,14 +7,14 @@
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ContinuousTlsError, ctlsError, invalidOption } from './errors.js';
-import { verifyWithHorizon, type SecureContext } from './context.js';
-import { evaluatePolicy, isPolicy, type EvaluatedDecision } from './policy/evaluate.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { verifyWithHorizon, type SecureContext } from '../tls/context.js';
+import { evaluatePolicy, isPolicy, type EvaluatedDecision } from '../policy/evaluate.js';
 import { Scheduler } from './schedule.js';
 import type { AuthorizationSubject } from './subject.js';
-import type { AuthorizationInput, ConnectionInfo, Decision, DecisionSource, Policy, Trigger } from './types.js';
-import type { DecisionEvent as MetricsDecisionEvent } from './metrics.js';
-import { commonName } from './policy/facts.js';
+import type { AuthorizationInput, ConnectionInfo, Decision, DecisionSource, Policy, Trigger } from '../common/types.js';
+import { connectionDecisionEvent, type DecisionEvent } from './audit-event.js';
+export type { DecisionEvent } from './audit-event.js';
 
 export interface ReauthorizeSchedule {
   /** ms between periodic re-checks of every live connection; 0 = off (default 30 s). */
@@ -40,20 +40,6 @@ export interface ReauthorizeOptions {
   /** Verified claims of a bearer token bound to this connection; its `exp` bounds the decision. */
   token?: Record<string, unknown>;
   fallback?: 'revalidate' | 'deny';
-}
-
-/**
- * The audit event emitted for every decision: the REST middleware's and the
- * metrics' DecisionEvent (subject = CN, serial, fingerprint) plus what only a
- * connection has.
- */
-export interface DecisionEvent extends MetricsDecisionEvent {
-  expiresAt: number;
-  /** The full subject DN of the peer certificate. */
-  subjectDN?: string;
-  remoteAddress?: string;
-  /** Free text from the caller of reauthorize() ('wire-transfer'). */
-  note?: string;
 }
 
 export interface AuthorizerOptions {
@@ -605,7 +591,7 @@ export class Authorizer extends EventEmitter {
     const previous = state.decision;
     state.decision = decision;
     if (this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted())) {
-      this.emit('decision', auditEvent(decision, subject, options.reason), subject.socket);
+      this.emit('decision', connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason), subject.socket);
     }
     if (!decision.allow) {
       state.denied = true;
@@ -799,27 +785,4 @@ export function deauthorizedError(decision: Decision): ContinuousTlsError {
   });
   (error as ContinuousTlsError & { decision?: Decision }).decision = decision;
   return error;
-}
-
-function auditEvent(decision: Decision, subject: AuthorizationSubject, note: string | undefined): DecisionEvent {
-  const event: DecisionEvent = {
-    trigger: decision.trigger,
-    outcome: decision.allow ? 'allow' : 'deny',
-    reason: decision.reason,
-    durationMs: decision.durationMs,
-    source: decision.source,
-    expiresAt: decision.expiresAt,
-  };
-  const certificate = decision.certificate;
-  if (certificate !== undefined) {
-    const cn = commonName(certificate);
-    if (cn !== undefined) event.subject = cn;
-    event.subjectDN = certificate.subject;
-    event.serial = certificate.serialNumber;
-    event.fingerprint = certificate.fingerprint256;
-  }
-  const remote = subject.socket.remoteAddress;
-  if (remote !== undefined) event.remoteAddress = remote;
-  if (note !== undefined) event.note = note;
-  return event;
 }

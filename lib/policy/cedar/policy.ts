@@ -41,19 +41,19 @@ import { readFileSync, readdirSync, watch, existsSync, type FSWatcher } from 'no
 import { basename, dirname, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
-import { ContinuousTlsError, ctlsError, invalidOption } from '../errors.js';
-import type { AuthorizationInput, PolicyAdapter } from '../types.js';
-import { actionName, contextFacts, resourceId, subjectId } from './facts.js';
-import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, type ConversionOptions, type FractionMode } from './cedar-values.js';
-import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './cedar-engine.js';
-import type { CompiledPolicySet } from './cedar-compile.js';
-import type { CedarRecord } from './cedar-runtime.js';
-import { factsReadBy } from './cedar-facts.js';
-import { kFastPath } from './evaluate.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../../common/errors.js';
+import type { AuthorizationInput, PolicyAdapter } from '../../common/types.js';
+import { actionName, contextFacts, resourceId, subjectId } from '../facts.js';
+import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, type ConversionOptions, type FractionMode } from './values.js';
+import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './engine.js';
+import type { CompiledPolicySet } from './compile.js';
+import type { CedarRecord } from './runtime.js';
+import { factsReadBy } from './facts.js';
+import { kFastPath } from '../evaluate.js';
 
-export type { CedarDiagnostic, FractionMode, CedarContextError } from './cedar-values.js';
-export type { CedarEngine, CedarEngineOption } from './cedar-engine.js';
-export { toCedarValue, cedarDecimal } from './cedar-values.js';
+export type { CedarDiagnostic, FractionMode, CedarContextError } from './values.js';
+export type { CedarEngine, CedarEngineOption } from './engine.js';
+export { toCedarValue, cedarDecimal } from './values.js';
 
 let wasm: typeof CedarWasm | undefined;
 function cedar(): typeof CedarWasm {

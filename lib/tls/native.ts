@@ -3,7 +3,7 @@
  * raw module. The addon is looked up where node-gyp and cmake-js put it.
  */
 import * as path from 'node:path';
-import { ctlsError } from './errors.js';
+import { ctlsError } from '../common/errors.js';
 
 export interface NativeVerifyResult {
   ok: boolean;
@@ -113,7 +113,7 @@ interface NativeModule {
 }
 
 function load(): NativeModule {
-  const root = path.join(__dirname, '..');
+  const root = path.join(__dirname, '..', '..');
   const candidates = [
     process.env.CONTINUOUS_TLS_ADDON,
     path.join(root, 'build', 'Release', 'continuous_tls.node'),

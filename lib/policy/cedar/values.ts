@@ -20,8 +20,8 @@
  *   so a mapping can build entity references and extension values itself.
  */
 import type { CedarValueJson, DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
-import { ContinuousTlsError, ctlsError } from '../errors.js';
-import { parseDecimal } from './cedar-extensions.js';
+import { ContinuousTlsError, ctlsError } from '../../common/errors.js';
+import { parseDecimal } from './extensions.js';
 
 /** Deeper nesting is refused: no policy needs it, and it bounds the work on a hostile value. */
 export const MAX_DEPTH = 16;

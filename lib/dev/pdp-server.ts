@@ -22,9 +22,9 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { ContinuousTlsError, invalidOption } from './errors.js';
-import { CedarPolicy, PreparedCedarContext, type CedarRequest } from './policy/cedar.js';
-import { formatDiagnostic } from './policy/cedar-values.js';
+import { ContinuousTlsError, invalidOption } from '../common/errors.js';
+import { CedarPolicy, PreparedCedarContext, type CedarRequest } from '../policy/cedar/policy.js';
+import { formatDiagnostic } from '../policy/cedar/values.js';
 
 export interface PdpLimits {
   /** Request body bytes; more is answered 413. Default 256 KiB. */
@@ -141,7 +141,7 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   // keep-alive connection lasts: attach() re-checks callers at their certificate's expiry, on CRL
   // changes and periodically, and cuts those that no longer verify.
   const attachment = mtls
-    ? (await import('./attach.js')).attach(server as https.Server, { ca: tls!.ca!, ...(tls!.crl === undefined ? {} : { crl: tls!.crl }) })
+    ? (await import('../attach.js')).attach(server as https.Server, { ca: tls!.ca!, ...(tls!.crl === undefined ? {} : { crl: tls!.crl }) })
     : undefined;
   // Decision calls are small and frequent: keep connections open for reuse by callers' pools, but
   // bound how long one request may take to arrive.

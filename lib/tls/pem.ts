@@ -1,6 +1,6 @@
 /** Normalizes the PEM-ish option values node:tls accepts (string | Buffer | arrays). */
 import { X509Certificate } from 'node:crypto';
-import { ctlsError, invalidOption } from './errors.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
 
 export type PemInput = string | Buffer | ReadonlyArray<string | Buffer>;
 

@@ -10,7 +10,7 @@
 import type * as X509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import { invalidOption } from './errors.js';
+import { invalidOption } from '../common/errors.js';
 
 export type KeyType = 'ec' | 'rsa';
 export type RevocationReason = 'keyCompromise' | 'superseded' | 'cessationOfOperation' | 'unspecified';

@@ -18,9 +18,9 @@
  * throws Unrepresentable, and the caller hands that request to cedar-wasm: slower, never wrong.
  */
 import type { EntityJson } from '@cedar-policy/cedar-wasm/nodejs';
-import { Decimal, IpAddr, parseDecimal, parseIp } from './cedar-extensions.js';
+import { Decimal, IpAddr, parseDecimal, parseIp } from './extensions.js';
 
-export { Decimal, IpAddr } from './cedar-extensions.js';
+export { Decimal, IpAddr } from './extensions.js';
 
 export type Value = boolean | number | string | EntityRef | Decimal | IpAddr | CedarRecord | CedarSet;
 export type CedarSet = readonly Value[];

@@ -5,8 +5,8 @@
  * and the failure is reported with ERR_CTLS_CRL_LOAD.
  */
 import * as fs from 'node:fs';
-import { ctlsError, invalidOption } from './errors.js';
-import { native } from './native.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
+import { native } from '../tls/native.js';
 
 export interface CrlFileOptions {
   file: string;

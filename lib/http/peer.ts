@@ -12,7 +12,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
-import { peerLeaf } from './node-peer.js';
+import { peerLeaf } from '../tls/node-peer.js';
 
 export interface PeerIdentity {
   certificate?: X509Certificate;
