@@ -112,17 +112,25 @@ interface NativeModule {
   };
 }
 
+/**
+ * The addon is found in this order: CONTINUOUS_TLS_ADDON (a sanitizer build, say), then whatever
+ * node-gyp-build picks for this platform: a local build (build/Release, build/Debug) before a
+ * prebuilt binary (prebuilds/<platform>-<arch>/, Node-API, so one binary serves every Node line).
+ */
 function load(): NativeModule {
   const root = path.join(__dirname, '..', '..');
-  const candidates = [
-    process.env.CONTINUOUS_TLS_ADDON,
-    path.join(root, 'build', 'Release', 'continuous_tls.node'),
-    path.join(root, 'build', 'Debug', 'continuous_tls.node'),
-  ].filter((candidate): candidate is string => typeof candidate === 'string' && candidate.length > 0);
+  const candidates: string[] = [];
   const failures: string[] = [];
+  const override = process.env['CONTINUOUS_TLS_ADDON'];
+  if (override !== undefined && override.length > 0) candidates.push(override);
+  try {
+    const resolve = require('node-gyp-build') as { path(dir: string): string };
+    candidates.push(resolve.path(root));
+  } catch (error) {
+    failures.push(`${root}: ${(error as Error).message.split('\n')[0]}`);
+  }
   for (const candidate of candidates) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       return require(candidate) as NativeModule;
     } catch (error) {
       const err = error as NodeJS.ErrnoException;
@@ -133,7 +141,8 @@ function load(): NativeModule {
   }
   throw ctlsError(
     'ERR_CTLS_NATIVE_LOAD',
-    `The continuous-tls addon is not built. Run \`npm run build:native\`. Tried:\n  ${failures.join('\n  ')}`,
+    'The continuous-tls addon could not be loaded: no prebuilt binary matches this platform and no local build ' +
+      `was found. Run \`npm rebuild continuous-tls\` (needs a C++ toolchain). Tried:\n  ${failures.join('\n  ')}`,
   );
 }
 
