@@ -1,4 +1,7 @@
-/** The policy layer: evaluation, composition, caching, Cedar and external decision points. */
+/**
+ * The policy layer, and the `continuous-tls/policy` entry: evaluation, composition, caching, Cedar
+ * and external decision points. It loads no native code.
+ */
 export {
   evaluatePolicy, isPolicy, policyName, DEFAULT_POLICY_TIMEOUT_MS,
   type EvaluateOptions, type EvaluatedDecision, type SourcedDecisionLike,
@@ -19,3 +22,6 @@ export {
   type OpaPolicyOptions, type HttpPolicy, type PdpTlsOptions,
 } from './http-pdp.js';
 export { subjectId, actionName, resourceId, contextFacts, jsonInput, commonName } from './facts.js';
+export { ContinuousTlsError, errorCodes } from '../common/errors.js';
+export type { ErrorCode } from '../common/errors.js';
+export type * from '../common/types.js';

@@ -1,0 +1,21 @@
+/**
+ * `continuous-tls/http`: authorization of every request of a REST API (node:http(s), Express,
+ * Fastify) with its metrics and audit events. It loads no native code, so an API on plain
+ * node:https needs no C++ build.
+ */
+export { authorizeRequest } from './authorize-request.js';
+export type {
+  AuthorizeRequestOptions,
+  RequestAuthorizer,
+  RequestAuthorization,
+  RequestOutcome,
+  StepUpObligation,
+  JwtOptions,
+} from './authorize-request.js';
+export { DecisionMetrics, createDecisionMetrics } from './metrics.js';
+export type { DecisionMetricsOptions } from './metrics.js';
+export { decisionEvent } from '../authz/audit-event.js';
+export type { AuditEvent } from '../authz/audit-event.js';
+export { ContinuousTlsError, errorCodes } from '../common/errors.js';
+export type { ErrorCode } from '../common/errors.js';
+export type * from '../common/types.js';
