@@ -2,7 +2,8 @@
 # Installs the packed package the way a user without a toolchain would: a prebuilt
 # binary for this platform inside the tarball, install scripts disabled, and no
 # compiler, make or python on PATH. The app must load the addon and complete a
-# mutual-TLS handshake, from CommonJS and from an ES module.
+# mutual-TLS handshake, from CommonJS and from an ES module, and run the README's
+# quick start as written.
 # Usage: bash .ci/install-check.sh [node binary ...]  (default: the node on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,11 +70,19 @@ JS
 sed -e "s/^const { createServer, connect, DevelopmentCA } = require('continuous-tls');/import { createServer, connect, DevelopmentCA } from 'continuous-tls';/" \
     -e 's/cjs: /esm: /' handshake.cjs > handshake.mjs
 
+# The README's quick start, both module flavours, exactly as written there.
+extract() { awk -v marker="<!-- example: $1 -->" '$0 == marker { found = 1; next } found && /^```/ { if (inside) exit; inside = 1; next } inside { print }' "$repo/README.md"; }
+extract quick-start-esm > quick-start.mjs
+extract quick-start-cjs > quick-start.js
+[ -s quick-start.mjs ] && [ -s quick-start.js ] || { echo "the README's quick start was not found"; exit 1; }
+
 nodes=("$@")
 [ "${#nodes[@]}" -gt 0 ] || nodes=("$(command -v node)")
 for node in "${nodes[@]}"; do
   echo "node $("$node" --version):"
   PATH="$sandbox" "$node" handshake.cjs
   PATH="$sandbox" "$node" handshake.mjs
+  PATH="$sandbox" "$node" quick-start.mjs
+  PATH="$sandbox" "$node" quick-start.js
 done
 echo "install-check: ok"
