@@ -1,7 +1,7 @@
 // The Node-API-free half of the native helpers: ownership of OpenSSL objects,
 // the error-queue scope, and the parsers for what callers hand in as PEM or
 // DER. The addon and the fuzz harnesses (test/fuzz/) link the same code;
-// openssl_ptr.h adds the JavaScript-facing half.
+// openssl_util.h adds the JavaScript-facing half.
 //
 // Every OpenSSL object the addon creates lives in a std::unique_ptr whose
 // deleter is OpenSSL's own free function, so no path (error, early return,

@@ -1,4 +1,4 @@
-#include "openssl_ptr.h"
+#include "openssl_util.h"
 
 #include <openssl/pem.h>
 
@@ -98,20 +98,6 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
   const CertificateDer der = EncodeCertificate(certificate);
   if (!der.data) return env.Null();
   return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
-}
-
-Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials) {
-  const CrlSummary summary = SummarizeCrl(crl, with_serials);
-  Napi::Object entry = Napi::Object::New(env);
-  entry.Set("issuer", summary.issuer);
-  entry.Set("lastUpdate", summary.last_update_ms);
-  entry.Set("nextUpdate", summary.has_next_update ? Napi::Number::New(env, summary.next_update_ms) : env.Null());
-  entry.Set("revokedCount", summary.revoked_count);
-  if (!with_serials) return entry;
-  Napi::Array serials = Napi::Array::New(env, summary.revoked.size());
-  for (size_t j = 0; j < summary.revoked.size(); ++j) serials.Set(static_cast<uint32_t>(j), summary.revoked[j]);
-  entry.Set("revoked", serials);
-  return entry;
 }
 
 }  // namespace ctls

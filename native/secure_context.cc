@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "crl_info.h"
 #include "tls_connection.h"
 
 namespace ctls {

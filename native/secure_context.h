@@ -9,7 +9,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "openssl_ptr.h"
+#include "openssl_util.h"
 #include "verified_chains.h"
 
 namespace ctls {

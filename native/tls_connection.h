@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "openssl_ptr.h"
+#include "openssl_util.h"
 #include "record_engine.h"
 
 namespace ctls {
