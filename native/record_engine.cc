@@ -17,6 +17,26 @@ constexpr size_t kMaxRecord = 16 * 1024 + 256;
 // record each (a 5-byte header and 16-byte tag saved per piece).
 constexpr size_t kCoalesceLimit = 16 * 1024;
 
+// Puts an SSL's verify mode back as it found it, unless dismissed: a
+// certificate request that cannot be made leaves the connection unchanged.
+class VerifyModeGuard {
+ public:
+  VerifyModeGuard(SSL* ssl, SSL_verify_cb callback)
+      : ssl_(ssl), mode_(SSL_get_verify_mode(ssl)), callback_(callback) {}
+  ~VerifyModeGuard() {
+    if (ssl_ != nullptr) SSL_set_verify(ssl_, mode_, callback_);
+  }
+  VerifyModeGuard(const VerifyModeGuard&) = delete;
+  VerifyModeGuard& operator=(const VerifyModeGuard&) = delete;
+
+  void Dismiss() { ssl_ = nullptr; }
+
+ private:
+  SSL* ssl_;
+  const int mode_;
+  const SSL_verify_cb callback_;
+};
+
 }  // namespace
 
 SSL_CTX* RecordEngine::NewContext(bool is_server) {
@@ -197,7 +217,7 @@ bool RecordEngine::TrackProgress() {
 RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb callback) {
   verify_error_ = X509_V_OK;
   verify_error_depth_ = -1;
-  const int previous_mode = SSL_get_verify_mode(ssl_.get());
+  VerifyModeGuard restore_mode(ssl_.get(), callback);
   SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_POST_HANDSHAKE,
                  callback);
 
@@ -207,20 +227,15 @@ RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb 
     SSL_set_num_tickets(ssl_.get(), 0);
     if (SSL_verify_client_post_handshake(ssl_.get()) != 1) {
       const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int)
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
       return ERR_GET_REASON(error) == SSL_R_EXTENSION_NOT_RECEIVED ? RequestStatus::kNoPostHandshakeAuth
                                                                    : RequestStatus::kPostHandshakeAuthFailed;
     }
   } else {
-    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
-      return RequestStatus::kNoSecureRenegotiation;
-    }
-    if (SSL_renegotiate(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
-      return RequestStatus::kRenegotiateFailed;
-    }
+    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) return RequestStatus::kNoSecureRenegotiation;
+    if (SSL_renegotiate(ssl_.get()) != 1) return RequestStatus::kRenegotiateFailed;
   }
+  // The request is made: from here on the stricter mode stays, sent or not.
+  restore_mode.Dismiss();
   reauth_pending_ = true;
   reauth_strict_ = true;
   reauth_chain_seen_ = false;
