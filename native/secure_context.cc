@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "crl_info.h"
-#include "tls_connection.h"
+#include "record_engine.h"
 
 namespace ctls {
 
@@ -59,19 +59,15 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info)
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   is_server_ = info[0].ToBoolean();
-  // The shared settings (versions floor, options, session handling) are in
-  // RecordEngine::NewContext, which the fuzz harnesses use too.
+  // The shared settings (versions floor, options, session handling) and the
+  // connection's verification callbacks are in RecordEngine::NewContext,
+  // which the fuzz harnesses use too.
   ctx_.reset(RecordEngine::NewContext(is_server_));
   if (!ctx_) {
     OpenSSLError(env, "SSL_CTX_new failed").ThrowAsJavaScriptException();
     return;
   }
   SSL_CTX_set_app_data(ctx_.get(), this);
-  store_.reset(X509_STORE_new());
-  // Every peer chain, at the handshake and at each re-authentication, is
-  // verified through the connection's trust context and its VerifiedChains.
-  SSL_CTX_set_cert_verify_callback(ctx_.get(), TlsConnection::CertVerifyCallback, nullptr);
-  if (!is_server_) SSL_CTX_sess_set_new_cb(ctx_.get(), TlsConnection::NewSessionCallback);
 }
 
 // addIdentity(keyPem: Buffer, certChainPem: Buffer, passphrase?: string)
@@ -92,8 +88,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
 
 // setTrust(caPem: Buffer | undefined, crlPem: Buffer | undefined,
 //          { crlCheckAll: boolean, allowStaleCrl: boolean }) -> [CrlFacts without serials]
-// Builds a whole new store and swaps it in: verifications already running
-// keep the old one (OpenSSL reference counts it), new ones see the new one.
+// Builds a whole new store and swaps it in (TrustState::Replace).
 Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
@@ -117,12 +112,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   // The TLS verification path uses the SSL_CTX's store; verifyChain uses ours.
   X509_STORE_up_ref(store.get());
   SSL_CTX_set_cert_store(ctx_.get(), store.get());
-  store_ = std::move(store);
-  allow_stale_crl_ = allow_stale_crl;
-  ++trust_generation_;
-  // Entries name the old store and could never match again; drop them (and
-  // their reference to it) now.
-  verified_chains_.Clear();
+  trust_.Replace(std::move(store), allow_stale_crl);
   // The CA names a server sends in its CertificateRequest, so clients with
   // several identities pick the right one (RFC 8446 section 4.2.4).
   if (is_server_) SSL_CTX_set_client_CA_list(ctx_.get(), trust.ca_names.release());
@@ -252,7 +242,7 @@ Napi::Value SecureContext::GetTicketKeys(const Napi::CallbackInfo& info) {
 // Servers with an SNICallback pause at the ClientHello so TypeScript can pick
 // the context before any certificate is chosen.
 Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info) {
-  SSL_CTX_set_client_hello_cb(ctx_.get(), TlsConnection::ClientHelloCallback, nullptr);
+  RecordEngine::PauseAtClientHello(ctx_.get());
   return info.Env().Undefined();
 }
 
@@ -329,8 +319,9 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   }
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
   // The key-strength floor of the context's security level, as a handshake applies it.
-  const VerifiedChains::Outcome outcome = verified_chains_.VerifyPresented(
-      store_.get(), leaf.get(), untrusted.get(), purpose_id, SSL_CTX_get_security_level(ctx_.get()), allow_stale_crl_);
+  const VerifiedChains::Outcome outcome =
+      trust_.verified_chains().VerifyPresented(trust_.store(), leaf.get(), untrusted.get(), purpose_id,
+                                               SSL_CTX_get_security_level(ctx_.get()), trust_.allow_stale_crl());
   if (!outcome.ran) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -349,8 +340,8 @@ Napi::Value SecureContext::CacheStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("decoded", static_cast<double>(decoded_.size()));
-  stats.Set("verified", static_cast<double>(verified_chains_.size()));
-  stats.Set("verifiedHits", static_cast<double>(verified_chains_.hits()));
+  stats.Set("verified", static_cast<double>(trust_.verified_chains().size()));
+  stats.Set("verifiedHits", static_cast<double>(trust_.verified_chains().hits()));
   return stats;
 }
 

@@ -66,15 +66,14 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   is_server_ = info[1].ToBoolean();
   Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
 
-  if (!Attach(trust_context_->ctx(), this)) {
+  if (!Attach(trust_context_->ctx(), &trust_context_->trust())) {
     OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
     return;
   }
-  UseTrustStore();
 
   reject_unauthorized_ = options.Get("rejectUnauthorized").ToBoolean();
   if (is_server_) {
-    ConfigureServer(options.Get("requestCert").ToBoolean(), VerifyCallback);
+    ConfigureServer(options.Get("requestCert").ToBoolean());
     return;
   }
   Napi::Value servername = options.Get("servername");
@@ -84,107 +83,17 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   Napi::Buffer<unsigned char> der =
       has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
   ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
-                  has_session ? der.Data() : nullptr, has_session ? der.Length() : 0, VerifyCallback);
+                  has_session ? der.Data() : nullptr, has_session ? der.Length() : 0);
 }
 
 TlsConnection::~TlsConnection() {
   if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
 }
 
-TlsConnection* TlsConnection::FromSSL(const SSL* ssl) {
-  return static_cast<TlsConnection*>(SSL_get_app_data(ssl));
-}
-
-void TlsConnection::UseTrustStore() {
-  // Called before every step that may verify a certificate (each cycle and
-  // write): a store replaced with setCa()/setCrl() while a handshake or a
-  // certificate request is in flight decides the certificate that arrives
-  // after it, never the store the exchange started under.
-  X509_STORE* current = trust_context_->trust_store();
-  if (current == verify_store_) return;
-  // The SSL holds a reference to the store it was given, so the address
-  // cannot be reused by another store while it is compared here.
-  SSL_set1_verify_cert_store(ssl_.get(), current);
-  verify_store_ = current;
-}
-
 bool TlsConnection::Alive(Napi::Env env) {
   if (ssl_) return true;
   CodedError(env, "ERR_CTLS_SOCKET_CLOSED", "the TLS connection is destroyed").ThrowAsJavaScriptException();
   return false;
-}
-
-TlsConnection* TlsConnection::FromStoreContext(X509_STORE_CTX* store_ctx) {
-  const SSL* ssl = static_cast<const SSL*>(
-      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  return ssl == nullptr ? nullptr : FromSSL(ssl);
-}
-
-int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
-  TlsConnection* self = FromStoreContext(store_ctx);
-  if (self == nullptr) return preverify_ok;
-  if (self->reauth_pending_) self->reauth_chain_seen_ = true;
-  if (preverify_ok) return 1;
-  const int error = X509_STORE_CTX_get_error(store_ctx);
-  // In best-effort revocation a CRL past its nextUpdate still counts; the
-  // staleness itself is reported by TypeScript as a warning.
-  if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->trust_context_->allow_stale_crl()) {
-    self->stale_crl_seen_ = true;
-    return 1;
-  }
-  if (self->verify_error_ == X509_V_OK) {
-    self->verify_error_ = error;
-    self->verify_error_depth_ = X509_STORE_CTX_get_error_depth(store_ctx);
-  }
-  return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
-}
-
-int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
-  TlsConnection* self = FromStoreContext(store_ctx);
-  if (self == nullptr || self->trust_context_ == nullptr) return X509_verify_cert(store_ctx);
-  if (!self->is_server_ && self->server_leaf_ &&
-      X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
-    // A TLS 1.2 renegotiation must not swap the server's identity under a
-    // client that checked the first one (hostname, pinning, policy): the
-    // renegotiation fails with a fatal alert instead (RFC 5746 binds the
-    // handshakes together, not the certificates).
-    self->peer_changed_ = true;
-    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-    return 0;
-  }
-  self->verified_context_ = self->trust_context_;
-  self->verified_generation_ = self->trust_context_->trust_generation();
-  // A server verifies client certificates, a client server certificates; OpenSSL
-  // has set the matching purpose on store_ctx already.
-  return self->trust_context_->verified_chains().Verify(
-      store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
-}
-
-// Pauses the handshake at the ClientHello (SSL_CLIENT_HELLO_RETRY) so that an
-// asynchronous SNICallback in JS can choose the context; setContext() resumes.
-int TlsConnection::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
-  TlsConnection* self = FromSSL(ssl);
-  if (self == nullptr || self->client_hello_resolved_) return SSL_CLIENT_HELLO_SUCCESS;
-  self->client_hello_servername_.clear();
-  const unsigned char* data = nullptr;
-  size_t length = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
-    ParseServerName(data, length, &self->client_hello_servername_);
-  }
-  self->client_hello_paused_ = true;
-  return SSL_CLIENT_HELLO_RETRY;
-}
-
-int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
-  TlsConnection* self = FromSSL(ssl);
-  if (self == nullptr) return 0;
-  const int length = i2d_SSL_SESSION(session, nullptr);
-  if (length <= 0) return 0;
-  self->session_der_.resize(static_cast<size_t>(length));
-  unsigned char* cursor = reinterpret_cast<unsigned char*>(&self->session_der_[0]);
-  i2d_SSL_SESSION(session, &cursor);
-  self->events_ |= kNewSession;
-  return 0;  // we did not keep a reference to `session`
 }
 
 // cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean)
@@ -242,13 +151,7 @@ Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reus
 }
 
 void TlsConnection::NoteProgress() {
-  const bool handshake_was_done = handshake_done_;
-  if (!TrackProgress()) return;
-  RememberPeerCertificates();
-  if (!handshake_was_done && handshake_done_ && !is_server_) {
-    X509* leaf = SSL_get0_peer_certificate(ssl_.get());
-    if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
-  }
+  if (TrackProgress()) RememberPeerCertificates();
 }
 
 void TlsConnection::RememberPeerCertificates() {
@@ -379,7 +282,7 @@ Napi::Value TlsConnection::RequestCertificate(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   UseTrustStore();
-  switch (BeginCertificateRequest(VerifyCallback)) {
+  switch (BeginCertificateRequest()) {
     case RequestStatus::kSent:
       return TakeCiphertext(env);
     case RequestStatus::kNoPostHandshakeAuth:
@@ -411,13 +314,9 @@ Napi::Value TlsConnection::SetContext(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   SecureContext* context = SecureContext::Unwrap(info[0]);
   if (context != nullptr && context->ctx() != SSL_get_SSL_CTX(ssl_.get())) {
-    SSL_set_SSL_CTX(ssl_.get(), context->ctx());
     sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    // The context chosen for this name also decides whom it trusts: its CAs,
-    // CRLs and revocation mode verify the client, now and at every re-check.
     trust_context_ = context;
-    verify_store_ = nullptr;
-    UseTrustStore();  // SSL_set_SSL_CTX replaced the per-SSL certificate settings
+    SwitchContext(context->ctx(), &context->trust());
   }
   client_hello_resolved_ = true;
   client_hello_paused_ = false;
@@ -554,10 +453,7 @@ Napi::Value TlsConnection::GetSession(const Napi::CallbackInfo& info) {
 // handshake ends after it; TypeScript then verifies the chain again.
 Napi::Value TlsConnection::VerifiedUnderCurrentTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const bool current = verified_context_ == nullptr ||
-                       (verified_context_ == trust_context_ &&
-                        verified_generation_ == trust_context_->trust_generation());
-  return Napi::Boolean::New(env, current);
+  return Napi::Boolean::New(env, RecordEngine::VerifiedUnderCurrentTrust());
 }
 
 // verifiedNotAfter() -> the earliest notAfter (epoch ms) of the chain OpenSSL
