@@ -1,8 +1,8 @@
 // The two BIOs a TlsConnection's SSL reads and writes ciphertext through.
 //
 // OpenSSL's memory BIO zero-fills every byte before copying it in
-// (BUF_MEM_grow_clean), and the addon then copied its output out again; at
-// bulk rates that was over a tenth of each side's instructions (callgrind).
+// (BUF_MEM_grow_clean), and what it holds must then be copied out again:
+// passes over every byte that bulk transfers pay for. These two avoid them:
 // - CiphertextSource holds what the transport delivered until OpenSSL reads
 //   it, copied once. It must be a copy: cycle() may overwrite the transport's
 //   chunk with plaintext (inPlace), and OpenSSL reads a record only whole.

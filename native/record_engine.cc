@@ -47,11 +47,10 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
-  // OpenSSL 3.2 and later, built with brotli as Node 24's 3.5 is, turn RFC
-  // 8879 certificate compression on by default and compress our chain at
-  // brotli's top quality on every handshake and every post-handshake
-  // certificate answer: about 2 ms of CPU each here, which made a fresh
-  // re-authentication cost four times what it does on OpenSSL 3.0.
+  // OpenSSL 3.2 and later, when built with brotli, turn RFC 8879 certificate
+  // compression on by default and compress our chain at brotli's top quality
+  // on every handshake and every post-handshake certificate answer, which
+  // makes each fresh re-authentication CPU-bound on compression.
   // node:tls keeps compression off unless asked; so do we, both ways, so a
   // peer sees the same handshake whichever OpenSSL Node brought.
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
