@@ -21,8 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opensslVersionNumber", static_cast<double>(runtime_version));
   if (runtime_version < 0x30000000UL) {
     CodedError(env, "ERR_CTLS_OPENSSL_TOO_OLD",
-               std::string("continuous-tls needs OpenSSL >= 3.0, but Node runs ") +
-                   OpenSSL_version(OPENSSL_VERSION))
+               std::string("continuous-tls needs OpenSSL >= 3.0, but Node runs ") + OpenSSL_version(OPENSSL_VERSION))
         .ThrowAsJavaScriptException();
     return exports;
   }

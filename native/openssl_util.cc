@@ -35,7 +35,7 @@ bool IsWrapperReason(unsigned long error) {  // NOLINT(runtime/int)
 
 Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message, const char* code) {
   // The last error is the outermost one; a wrapper defers to the error queued just before it.
-  unsigned long last = 0;     // NOLINT(runtime/int): OpenSSL's type
+  unsigned long last = 0;      // NOLINT(runtime/int): OpenSSL's type
   unsigned long previous = 0;  // NOLINT(runtime/int)
   unsigned long error;         // NOLINT(runtime/int)
   while ((error = ERR_get_error()) != 0) {
@@ -82,8 +82,8 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   std::string passphrase;
   const bool has_passphrase = passphrase_value.IsString();
   if (has_passphrase) passphrase = passphrase_value.As<Napi::String>().Utf8Value();
-  const char* bad = ReadIdentity(key_buffer.Data(), key_buffer.Length(), cert_buffer.Data(),
-                                 cert_buffer.Length(), has_passphrase ? &passphrase : nullptr, identity);
+  const char* bad = ReadIdentity(key_buffer.Data(), key_buffer.Length(), cert_buffer.Data(), cert_buffer.Length(),
+                                 has_passphrase ? &passphrase : nullptr, identity);
   if (bad == nullptr) return true;
   const bool bad_cert = std::strcmp(bad, "cert") == 0;
   Napi::Error error = OpenSSLError(

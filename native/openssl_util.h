@@ -15,8 +15,7 @@ namespace ctls {
 // Drains the error queue into a JS Error: message from the last entry,
 // `code` = ERR_SSL_<REASON> (Node's convention) unless `code` is given, and
 // `library`, `reason`, `opensslCode` carried over.
-Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message,
-                         const char* code = nullptr);
+Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message, const char* code = nullptr);
 
 // A coded library error without OpenSSL details.
 Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message);

@@ -21,8 +21,7 @@ constexpr size_t kCoalesceLimit = 16 * 1024;
 // certificate request that cannot be made leaves the connection unchanged.
 class VerifyModeGuard {
  public:
-  VerifyModeGuard(SSL* ssl, SSL_verify_cb callback)
-      : ssl_(ssl), mode_(SSL_get_verify_mode(ssl)), callback_(callback) {}
+  VerifyModeGuard(SSL* ssl, SSL_verify_cb callback) : ssl_(ssl), mode_(SSL_get_verify_mode(ssl)), callback_(callback) {}
   ~VerifyModeGuard() {
     if (ssl_ != nullptr) SSL_set_verify(ssl_, mode_, callback_);
   }
@@ -75,9 +74,7 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   return ctx.release();
 }
 
-void RecordEngine::PauseAtClientHello(SSL_CTX* ctx) {
-  SSL_CTX_set_client_hello_cb(ctx, ClientHelloCallback, nullptr);
-}
+void RecordEngine::PauseAtClientHello(SSL_CTX* ctx) { SSL_CTX_set_client_hello_cb(ctx, ClientHelloCallback, nullptr); }
 
 bool RecordEngine::ParseServerName(const unsigned char* data, size_t length, std::string* name) {
   // server_name extension (RFC 6066 section 3): u16 list length, then

@@ -23,23 +23,23 @@ class RecordEngine {
   // Bits of the `events` field returned by cycle()/write(). Mechanism only:
   // TypeScript decides what each means for authorization.
   enum Event : uint32_t {
-    kHandshakeDone = 1 << 0,    // the initial handshake completed
-    kReauthDone = 1 << 1,       // a post-handshake auth / renegotiation completed
-    kCloseNotify = 1 << 2,      // the peer sent close_notify
-    kNewSession = 1 << 3,       // (client) a resumable session arrived
-    kClientHello = 1 << 4,      // (server) paused at ClientHello for SNICallback
-    kFatal = 1 << 5,            // a fatal TLS error; any alert is in the ciphertext
-    kWriteBlocked = 1 << 6,     // SSL_write needs the peer's handshake messages first
+    kHandshakeDone = 1 << 0,  // the initial handshake completed
+    kReauthDone = 1 << 1,     // a post-handshake auth / renegotiation completed
+    kCloseNotify = 1 << 2,    // the peer sent close_notify
+    kNewSession = 1 << 3,     // (client) a resumable session arrived
+    kClientHello = 1 << 4,    // (server) paused at ClientHello for SNICallback
+    kFatal = 1 << 5,          // a fatal TLS error; any alert is in the ciphertext
+    kWriteBlocked = 1 << 6,   // SSL_write needs the peer's handshake messages first
   };
 
   // How BeginCertificateRequest ended.
   enum class RequestStatus {
-    kSent,                    // the request is in the sink; the answer comes through ReadRecords
-    kNoPostHandshakeAuth,     // TLS 1.3 client without the post_handshake_auth extension
+    kSent,                 // the request is in the sink; the answer comes through ReadRecords
+    kNoPostHandshakeAuth,  // TLS 1.3 client without the post_handshake_auth extension
     kPostHandshakeAuthFailed,
-    kNoSecureRenegotiation,   // TLS 1.2 client without RFC 5746
+    kNoSecureRenegotiation,  // TLS 1.2 client without RFC 5746
     kRenegotiateFailed,
-    kSendFailed,              // queued, but writing it failed
+    kSendFailed,  // queued, but writing it failed
   };
 
   // A new SSL_CTX with the settings and callbacks every context of ours
@@ -75,8 +75,8 @@ class RecordEngine {
   // nothing held) when OpenSSL fails.
   bool Attach(SSL_CTX* ctx, TrustState* trust);
   void ConfigureServer(bool request_cert);
-  void ConfigureClient(const std::string* servername, bool offer_post_handshake_auth,
-                       const unsigned char* session_der, size_t session_length);
+  void ConfigureClient(const std::string* servername, bool offer_post_handshake_auth, const unsigned char* session_der,
+                       size_t session_length);
   // Serves the rest of the handshake from `ctx` (an SNICallback's choice,
   // made at the ClientHello), whose `trust` also decides whom it trusts: its
   // CAs, CRLs and revocation mode verify the peer, now and at every re-check.
@@ -123,8 +123,8 @@ class RecordEngine {
   bool is_server_ = false;
   bool reject_unauthorized_ = false;
   bool handshake_done_ = false;
-  bool reauth_pending_ = false;  // a PHA request or renegotiation is outstanding
-  bool reauth_strict_ = false;   // fail the connection on a bad fresh certificate
+  bool reauth_pending_ = false;     // a PHA request or renegotiation is outstanding
+  bool reauth_strict_ = false;      // fail the connection on a bad fresh certificate
   bool reauth_chain_seen_ = false;  // the verify callback saw the answer's certificate
   bool client_hello_paused_ = false;
   bool client_hello_resolved_ = false;

@@ -28,24 +28,23 @@ std::optional<std::string_view> PemOf(const Napi::Buffer<char>& buffer) {
 }  // namespace
 
 Napi::Function SecureContext::Init(Napi::Env env) {
-  return DefineClass(
-      env, "SecureContext",
-      {
-          InstanceMethod<&SecureContext::AddIdentity>("addIdentity"),
-          InstanceMethod<&SecureContext::SetTrust>("setTrust"),
-          InstanceMethod<&SecureContext::SetVersions>("setVersions"),
-          InstanceMethod<&SecureContext::SetCiphers>("setCiphers"),
-          InstanceMethod<&SecureContext::SetCiphersuites>("setCiphersuites"),
-          InstanceMethod<&SecureContext::SetGroups>("setGroups"),
-          InstanceMethod<&SecureContext::SetAlpnProtocols>("setAlpnProtocols"),
-          InstanceMethod<&SecureContext::SetSessionIdContext>("setSessionIdContext"),
-          InstanceMethod<&SecureContext::SetSessionTimeout>("setSessionTimeout"),
-          InstanceMethod<&SecureContext::SetTicketKeys>("setTicketKeys"),
-          InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
-          InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
-          InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
-          InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
-      });
+  return DefineClass(env, "SecureContext",
+                     {
+                         InstanceMethod<&SecureContext::AddIdentity>("addIdentity"),
+                         InstanceMethod<&SecureContext::SetTrust>("setTrust"),
+                         InstanceMethod<&SecureContext::SetVersions>("setVersions"),
+                         InstanceMethod<&SecureContext::SetCiphers>("setCiphers"),
+                         InstanceMethod<&SecureContext::SetCiphersuites>("setCiphersuites"),
+                         InstanceMethod<&SecureContext::SetGroups>("setGroups"),
+                         InstanceMethod<&SecureContext::SetAlpnProtocols>("setAlpnProtocols"),
+                         InstanceMethod<&SecureContext::SetSessionIdContext>("setSessionIdContext"),
+                         InstanceMethod<&SecureContext::SetSessionTimeout>("setSessionTimeout"),
+                         InstanceMethod<&SecureContext::SetTicketKeys>("setTicketKeys"),
+                         InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
+                         InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
+                         InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
+                         InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
+                     });
 }
 
 SecureContext* SecureContext::Unwrap(Napi::Value value) {
@@ -54,8 +53,7 @@ SecureContext* SecureContext::Unwrap(Napi::Value value) {
 }
 
 // new SecureContext(isServer)
-SecureContext::SecureContext(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<SecureContext>(info) {
+SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   is_server_ = info[0].ToBoolean();
@@ -78,8 +76,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
   if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
   // One SSL_CTX holds one identity per key type (RSA, ECDSA, Ed25519): a second
   // call with another key type adds to it, the same type replaces.
-  if (SSL_CTX_use_cert_and_key(ctx_.get(), identity.leaf.get(), identity.key.get(),
-                               identity.chain.get(), 1) != 1) {
+  if (SSL_CTX_use_cert_and_key(ctx_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
     OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
         .ThrowAsJavaScriptException();
   }
@@ -102,8 +99,8 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   const char* bad = ReadTrustStore(PemOf(ca), PemOf(crl), crl_check_all, &trust);
   if (bad != nullptr) {
     const bool bad_ca = std::strcmp(bad, "ca") == 0;
-    Napi::Error error = OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl",
-                                     "ERR_CTLS_BAD_PEM");
+    Napi::Error error =
+        OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl", "ERR_CTLS_BAD_PEM");
     error.Value().Set("option", bad);  // which input was bad, for the TS message
     error.ThrowAsJavaScriptException();
     return env.Undefined();
@@ -144,8 +141,7 @@ Napi::Value SecureContext::SetCiphers(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set_cipher_list(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "no cipher matches the ciphers option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "no cipher matches the ciphers option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -155,8 +151,7 @@ Napi::Value SecureContext::SetCiphersuites(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set_ciphersuites(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "invalid ciphersuites option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "invalid ciphersuites option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -166,8 +161,7 @@ Napi::Value SecureContext::SetGroups(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set1_groups_list(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "invalid ecdhCurve option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "invalid ecdhCurve option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -178,8 +172,7 @@ Napi::Value SecureContext::SetAlpnProtocols(const Napi::CallbackInfo& info) {
   alpn_wire_ = BufferToString(info[0]);
   if (is_server_) {
     SSL_CTX_set_alpn_select_cb(ctx_.get(), SelectAlpn, this);
-  } else if (SSL_CTX_set_alpn_protos(ctx_.get(),
-                                     reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
+  } else if (SSL_CTX_set_alpn_protos(ctx_.get(), reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
                                      static_cast<unsigned int>(alpn_wire_.size())) != 0) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "invalid ALPNProtocols").ThrowAsJavaScriptException();
   }
@@ -188,14 +181,14 @@ Napi::Value SecureContext::SetAlpnProtocols(const Napi::CallbackInfo& info) {
 
 // Picks the first of our protocols that the client also offers. No overlap is
 // a fatal no_application_protocol alert (RFC 7301 section 3.2), as in node:tls.
-int SecureContext::SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
-                              const unsigned char* in, unsigned int in_length, void* arg) {
+int SecureContext::SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+                              unsigned int in_length, void* arg) {
   const auto* self = static_cast<SecureContext*>(arg);
   if (self->alpn_wire_.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* selected = nullptr;
-  const int status = SSL_select_next_proto(
-      &selected, out_length, reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
-      static_cast<unsigned int>(self->alpn_wire_.size()), in, in_length);
+  const int status =
+      SSL_select_next_proto(&selected, out_length, reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
+                            static_cast<unsigned int>(self->alpn_wire_.size()), in, in_length);
   if (status != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
@@ -205,8 +198,7 @@ Napi::Value SecureContext::SetSessionIdContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string context = BufferToString(info[0]);
   if (context.size() > SSL_MAX_SID_CTX_LENGTH ||
-      !SSL_CTX_set_session_id_context(ctx_.get(),
-                                      reinterpret_cast<const unsigned char*>(context.data()),
+      !SSL_CTX_set_session_id_context(ctx_.get(), reinterpret_cast<const unsigned char*>(context.data()),
                                       static_cast<unsigned int>(context.size()))) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "sessionIdContext is too long (max 32 bytes)")
         .ThrowAsJavaScriptException();
@@ -226,8 +218,7 @@ Napi::Value SecureContext::SetTicketKeys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> keys = info[0].As<Napi::Buffer<unsigned char>>();
   if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), static_cast<long>(keys.Length())) != 1) {  // NOLINT
-    CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer")
-        .ThrowAsJavaScriptException();
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }

@@ -50,8 +50,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // distinct encoding (nullptr if it does not decode). See VerifyChain.
   X509* DecodeCertificate(const unsigned char* der, size_t length);
 
-  static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
-                        const unsigned char* in, unsigned int in_length, void* arg);
+  static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+                        unsigned int in_length, void* arg);
 
   SSLCtxPointer ctx_;
   TrustState trust_;

@@ -28,33 +28,31 @@ thread_local std::vector<char> scratch;
 }  // namespace
 
 Napi::Function TlsConnection::Init(Napi::Env env) {
-  return DefineClass(
-      env, "TlsConnection",
-      {
-          InstanceMethod<&TlsConnection::Cycle>("cycle"),
-          InstanceMethod<&TlsConnection::Write>("write"),
-          InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
-          InstanceMethod<&TlsConnection::SendFatalAlert>("sendFatalAlert"),
-          InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
-          InstanceMethod<&TlsConnection::SetContext>("setContext"),
-          InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
-          InstanceMethod<&TlsConnection::Destroy>("destroy"),
-          InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
-          InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
-          InstanceMethod<&TlsConnection::GetVerifiedChain>("getVerifiedChain"),
-          InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
-          InstanceMethod<&TlsConnection::GetSession>("getSession"),
-          InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
-          InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
-          InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
-          InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
-      });
+  return DefineClass(env, "TlsConnection",
+                     {
+                         InstanceMethod<&TlsConnection::Cycle>("cycle"),
+                         InstanceMethod<&TlsConnection::Write>("write"),
+                         InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
+                         InstanceMethod<&TlsConnection::SendFatalAlert>("sendFatalAlert"),
+                         InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
+                         InstanceMethod<&TlsConnection::SetContext>("setContext"),
+                         InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
+                         InstanceMethod<&TlsConnection::Destroy>("destroy"),
+                         InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
+                         InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
+                         InstanceMethod<&TlsConnection::GetVerifiedChain>("getVerifiedChain"),
+                         InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
+                         InstanceMethod<&TlsConnection::GetSession>("getSession"),
+                         InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
+                         InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
+                         InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
+                         InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
+                     });
 }
 
 // new TlsConnection(context, isServer, { servername, requestCert,
 //                   rejectUnauthorized, offerPostHandshakeAuth, session })
-TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<TlsConnection>(info) {
+TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConnection>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   trust_context_ = SecureContext::Unwrap(info[0]);
@@ -162,8 +160,8 @@ void TlsConnection::RememberPeerCertificates() {
 
 void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
   events_ |= kFatal;
-  Napi::Error error = OpenSSLError(
-      env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
+  Napi::Error error =
+      OpenSSLError(env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
   if (peer_changed_) {
     error.Value().Set("peerChanged", true);
   } else if (verify_error_ != X509_V_OK) {
@@ -331,8 +329,7 @@ Napi::Value TlsConnection::SetIdentity(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   Identity identity;
   if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
-  if (SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(),
-                           identity.chain.get(), 1) != 1) {
+  if (SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
     OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
         .ThrowAsJavaScriptException();
   }
@@ -487,10 +484,9 @@ Napi::Value TlsConnection::ExportKeyingMaterial(const Napi::CallbackInfo& info) 
   Napi::Buffer<unsigned char> context =
       has_context ? info[2].As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>::New(env, 0);
   Napi::Buffer<unsigned char> out = Napi::Buffer<unsigned char>::New(env, length);
-  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(),
-                                 context.Data(), context.Length(), has_context ? 1 : 0) != 1) {
-    OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)")
-        .ThrowAsJavaScriptException();
+  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(), context.Data(),
+                                 context.Length(), has_context ? 1 : 0) != 1) {
+    OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return out;

@@ -146,7 +146,8 @@ Pki MakePki() {
   Pki pki;
   ctls::EVPKeyPointer root_key = NewKey(), mid_key = NewKey(), other_key = NewKey();
   ctls::X509Pointer root = NewCertificate("Fuzz Root", 1, root_key.get(), nullptr, nullptr, true, nullptr);
-  ctls::X509Pointer mid = NewCertificate("Fuzz Intermediate", 2, mid_key.get(), root.get(), root_key.get(), true, nullptr);
+  ctls::X509Pointer mid =
+      NewCertificate("Fuzz Intermediate", 2, mid_key.get(), root.get(), root_key.get(), true, nullptr);
   ctls::X509Pointer other = NewCertificate("Other Root", 3, other_key.get(), nullptr, nullptr, true, nullptr);
   pki.ca_pem = Pem(root.get());
   pki.other_ca_pem = Pem(other.get());

@@ -32,14 +32,14 @@ struct ActorScope {
 // one revoked by the CRL, and one from an unrelated CA. Fixed validity
 // (2020 to 2099) and deterministic keys, so every run makes the same bytes.
 struct Pki {
-  std::string ca_pem;            // root
-  std::string other_ca_pem;      // an unrelated root
-  std::string crl_pem;           // root's CRL: revokes `revoked`
-  std::string stale_crl_pem;     // the same, past its nextUpdate
-  std::string server_key, server_chain;    // leaf + intermediate
-  std::string client_key, client_chain;    // leaf + intermediate
-  std::string revoked_key, revoked_chain;  // revoked leaf + intermediate
-  std::string foreign_key, foreign_chain;  // leaf of other_ca
+  std::string ca_pem;                                  // root
+  std::string other_ca_pem;                            // an unrelated root
+  std::string crl_pem;                                 // root's CRL: revokes `revoked`
+  std::string stale_crl_pem;                           // the same, past its nextUpdate
+  std::string server_key, server_chain;                // leaf + intermediate
+  std::string client_key, client_chain;                // leaf + intermediate
+  std::string revoked_key, revoked_chain;              // revoked leaf + intermediate
+  std::string foreign_key, foreign_chain;              // leaf of other_ca
   std::vector<std::vector<uint8_t>> client_der_chain;  // DER, leaf first
   std::vector<uint8_t> other_ca_der;
 };

@@ -58,24 +58,24 @@ constexpr uint64_t kSeed = 0xc0ffee;
 const bool debug = std::getenv("CTLS_FUZZ_DEBUG") != nullptr;
 
 enum Op : uint8_t {
-  kDeliverAll = 0,     // every pending peer byte to the target
-  kDeliverSome,        // u8 n: the first n+1 pending bytes
-  kDeliverToPeer,      // every pending target byte to the peer
-  kFlip,               // u16 offset, u8 mask: corrupts a pending peer byte
-  kInject,             // u16 n, n bytes: raw bytes to the target
-  kPeerWrite,          // u16 n: the peer writes n bytes of application data
-  kTargetWrite,        // u8 pieces, u16 size each, u8 lent/256: the target writes
-  kRequest,            // a certificate request (the server side asks)
-  kPeerRekey,          // the peer renegotiates (TLS 1.2) or updates keys (TLS 1.3)
-  kTargetShutdown,     // the target sends close_notify
-  kPeerShutdown,       // the peer sends close_notify
-  kEnd,                // the transport ends
-  kTrustSwap,          // u8 variant: setTrust (bits: CRLs, stale CRLs, crlCheckAll, allowStaleCrl)
-  kPump,               // both ways until quiet
-  kTruncate,           // u16 n: drops pending peer bytes beyond n
-  kDeliverInPlace,     // like kDeliverAll with cycle()'s inPlace
-  kPeerChain,          // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
-  kPeerIdentity,       // u8 which: the peer's certificate from now on (see Pki)
+  kDeliverAll = 0,  // every pending peer byte to the target
+  kDeliverSome,     // u8 n: the first n+1 pending bytes
+  kDeliverToPeer,   // every pending target byte to the peer
+  kFlip,            // u16 offset, u8 mask: corrupts a pending peer byte
+  kInject,          // u16 n, n bytes: raw bytes to the target
+  kPeerWrite,       // u16 n: the peer writes n bytes of application data
+  kTargetWrite,     // u8 pieces, u16 size each, u8 lent/256: the target writes
+  kRequest,         // a certificate request (the server side asks)
+  kPeerRekey,       // the peer renegotiates (TLS 1.2) or updates keys (TLS 1.3)
+  kTargetShutdown,  // the target sends close_notify
+  kPeerShutdown,    // the peer sends close_notify
+  kEnd,             // the transport ends
+  kTrustSwap,       // u8 variant: setTrust (bits: CRLs, stale CRLs, crlCheckAll, allowStaleCrl)
+  kPump,            // both ways until quiet
+  kTruncate,        // u16 n: drops pending peer bytes beyond n
+  kDeliverInPlace,  // like kDeliverAll with cycle()'s inPlace
+  kPeerChain,       // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
+  kPeerIdentity,    // u8 which: the peer's certificate from now on (see Pki)
   kOpCount,
 };
 
@@ -110,18 +110,8 @@ struct Config {
 
 Config ParseConfig(Reader* in) {
   const uint8_t a = in->U8(), b = in->U8();
-  return Config{a & 3,
-                (a & 4) != 0,
-                (a & 8) != 0,
-                (a & 64) != 0,
-                (a & 128) != 0,
-                (a >> 4) & 3,
-                (b & 1) != 0,
-                (b & 2) != 0,
-                (b & 4) != 0,
-                (b & 8) != 0,
-                (b & 64) != 0,
-                (b >> 4) & 3};
+  return Config{a & 3,        (a & 4) != 0, (a & 8) != 0, (a & 64) != 0, (a & 128) != 0, (a >> 4) & 3,
+                (b & 1) != 0, (b & 2) != 0, (b & 4) != 0, (b & 8) != 0,  (b & 64) != 0,  (b >> 4) & 3};
 }
 
 // The target's SSL_CTX variants, made once at start-up (their ticket keys
@@ -270,7 +260,8 @@ class Target : public RecordEngine {
   // unless raw bytes were injected.
   void CheckPeerStream(const std::string& peer_sent, bool injected) {
     for (; checked_ < received_.size(); ++checked_) {
-      if (received_[checked_] != PatternByte(false, checked_)) Violation("the target read plaintext the peer never wrote");
+      if (received_[checked_] != PatternByte(false, checked_))
+        Violation("the target read plaintext the peer never wrote");
     }
     if (!injected && received_.size() > peer_sent.size()) Violation("the target read more than the peer wrote");
   }
@@ -287,7 +278,8 @@ class Target : public RecordEngine {
     SSL* ssl = ssl_.get();
     ctls::ErrorQueueScope scope;
     auto encode = [](X509* certificate) {
-      if (certificate != nullptr && !ctls::EncodeCertificate(certificate).data) Violation("a certificate does not encode");
+      if (certificate != nullptr && !ctls::EncodeCertificate(certificate).data)
+        Violation("a certificate does not encode");
     };
     encode(SSL_get0_peer_certificate(ssl));
     STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
@@ -335,7 +327,8 @@ class Target : public RecordEngine {
     if (sink_.spilled() == 0) return;
     if (debug) {
       uint32_t hash = 2166136261u;
-      for (size_t i = 0; i < sink_.spilled(); ++i) hash = (hash ^ static_cast<uint8_t>(sink_.spill_data()[i])) * 16777619u;
+      for (size_t i = 0; i < sink_.spilled(); ++i)
+        hash = (hash ^ static_cast<uint8_t>(sink_.spill_data()[i])) * 16777619u;
       std::fprintf(stderr, "target output: %zu bytes, fnv %08x\n", sink_.spilled(), hash);
     }
     output_.append(sink_.spill_data(), sink_.spilled());
@@ -366,8 +359,8 @@ class Target : public RecordEngine {
     if ((events_ & kReauthDone) && (!reauth_was_pending || !has_certificate || !verified)) {
       Violation("a re-authentication completed without a verified certificate");
     }
-    if ((events_ & kHandshakeDone) && !resumed && reject_unauthorized_ &&
-        (!kTargetIsServer || config_.request_cert) && (!has_certificate || !verified)) {
+    if ((events_ & kHandshakeDone) && !resumed && reject_unauthorized_ && (!kTargetIsServer || config_.request_cert) &&
+        (!has_certificate || !verified)) {
       Violation("a strict handshake completed without a verified certificate");
     }
   }
@@ -415,7 +408,8 @@ class Peer {
     if (kTargetIsServer) {
       SSL_set_connect_state(ssl_.get());
       SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
-      SSL_set_tlsext_host_name(ssl_.get(), const_cast<char*>(config_.hello_pause_or_sni ? "localhost" : "fuzz.invalid"));
+      SSL_set_tlsext_host_name(ssl_.get(),
+                               const_cast<char*>(config_.hello_pause_or_sni ? "localhost" : "fuzz.invalid"));
       if (config_.offer_pha) SSL_set_post_handshake_auth(ssl_.get(), 1);
       if (config_.client_identity != 0) {
         const ctls_fuzz::Pki& pki = ctls_fuzz::TestPki();
@@ -762,10 +756,12 @@ std::vector<Script> Scripts() {
   add("tls13-pha", {0x58, 0x00}, {hs, hs, pw, 0x00, 0x20, hs, rq, hs, hs, rq, hs, hs, pw, 0x00, 0x08, hs}, true);
   add("tls12-reneg", {0x1a, 0x20}, {hs, hs, rq, hs, hs, hs, pw, 0x00, 0x08, hs, rq, hs, hs, hs}, true);
   // Requests pending while data, a trust swap, a key update and a close arrive.
-  add("tls13-pha-pending", {0x58, 0x00}, {hs, hs, rq, pw, 0x01, 0x00, kDeliverAll, kTrustSwap, 0x01, kDeliverToPeer, hs,
-                                           kPeerRekey, hs, kPeerShutdown, hs, kEnd}, true);
-  add("tls12-reneg-pending", {0x1a, 0x30}, {hs, hs, rq, pw, 0x00, 0x80, kDeliverAll, kDeliverToPeer, kDeliverSome, 0x10,
-                                            hs, kTargetShutdown, hs});
+  add("tls13-pha-pending", {0x58, 0x00},
+      {hs, hs, rq, pw, 0x01, 0x00, kDeliverAll, kTrustSwap, 0x01, kDeliverToPeer, hs, kPeerRekey, hs, kPeerShutdown, hs,
+       kEnd},
+      true);
+  add("tls12-reneg-pending", {0x1a, 0x30},
+      {hs, hs, rq, pw, 0x00, 0x80, kDeliverAll, kDeliverToPeer, kDeliverSome, 0x10, hs, kTargetShutdown, hs});
   // The peer's chain replaced before a PHA and a renegotiation: the
   // intermediate and the unrelated root, as the fuzzer will mutate them.
   std::vector<uint8_t> chain_op = {kPeerChain};
@@ -850,7 +846,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     ctls::Identity identity;
     if (ctls::ReadIdentity(pki.server_key.data(), pki.server_key.size(), pki.server_chain.data(),
                            pki.server_chain.size(), nullptr, &identity) != nullptr ||
-        SSL_CTX_use_cert_and_key(contexts.peer, identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
+        SSL_CTX_use_cert_and_key(contexts.peer, identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) !=
+            1) {
       Violation("peer identity");
     }
   }
