@@ -10,8 +10,8 @@
 //   call (write()), so a write costs one copy of its ciphertext, as with
 //   node:tls. Without a loan, or when the output outgrows it, bytes collect in
 //   a private buffer that is taken whole.
-#ifndef CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
-#define CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
+#ifndef NATIVE_CIPHERTEXT_BIOS_H_
+#define NATIVE_CIPHERTEXT_BIOS_H_
 
 #include <openssl/bio.h>
 
@@ -100,4 +100,4 @@ class CiphertextSink {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
+#endif  // NATIVE_CIPHERTEXT_BIOS_H_

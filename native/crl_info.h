@@ -1,7 +1,7 @@
 // A CRL's facts for TypeScript, which judges freshness (RFC 5280 section
 // 5.1.2.5) and reports revoked serials without a JS ASN.1 parser.
-#ifndef CONTINUOUS_TLS_CRL_INFO_H_
-#define CONTINUOUS_TLS_CRL_INFO_H_
+#ifndef NATIVE_CRL_INFO_H_
+#define NATIVE_CRL_INFO_H_
 
 #include <napi.h>
 
@@ -19,4 +19,4 @@ Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials);
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_CRL_INFO_H_
+#endif  // NATIVE_CRL_INFO_H_

@@ -6,8 +6,8 @@
 // Every OpenSSL object the addon creates lives in a std::unique_ptr whose
 // deleter is OpenSSL's own free function, so no path (error, early return,
 // finalizer) can leak or double-free it.
-#ifndef CONTINUOUS_TLS_OPENSSL_CORE_H_
-#define CONTINUOUS_TLS_OPENSSL_CORE_H_
+#ifndef NATIVE_OPENSSL_CORE_H_
+#define NATIVE_OPENSSL_CORE_H_
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -124,4 +124,4 @@ CertificateDer EncodeCertificate(X509* certificate);
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_OPENSSL_CORE_H_
+#endif  // NATIVE_OPENSSL_CORE_H_

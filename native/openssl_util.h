@@ -1,8 +1,8 @@
 // The JavaScript-facing half of openssl_core.h (which holds the pointer
 // aliases and the PEM/DER parsers): OpenSSL errors as coded JS errors, parsed
 // identities, certificates as Buffers. Defined in openssl_util.cc.
-#ifndef CONTINUOUS_TLS_OPENSSL_UTIL_H_
-#define CONTINUOUS_TLS_OPENSSL_UTIL_H_
+#ifndef NATIVE_OPENSSL_UTIL_H_
+#define NATIVE_OPENSSL_UTIL_H_
 
 #include <napi.h>
 
@@ -30,4 +30,4 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate);
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_OPENSSL_UTIL_H_
+#endif  // NATIVE_OPENSSL_UTIL_H_

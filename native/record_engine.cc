@@ -147,7 +147,8 @@ void RecordEngine::ConfigureClient(const std::string* servername, bool offer_pos
   if (offer_post_handshake_auth) SSL_set_post_handshake_auth(ssl_.get(), 1);
   if (session_der != nullptr) {
     const unsigned char* cursor = session_der;
-    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, static_cast<long>(session_length)));  // NOLINT
+    const long length = static_cast<long>(session_length);  // NOLINT(runtime/int): OpenSSL's type
+    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, length));
     // An unusable session just means a full handshake.
     if (parsed) SSL_set_session(ssl_.get(), parsed.get());
   }

@@ -4,8 +4,8 @@
 // and the OpenSSL callbacks that verify the peer. TlsConnection (a Napi::ObjectWrap) derives from it and turns the
 // outcomes into JavaScript values; the fuzz harnesses in test/fuzz/ drive the
 // very same code with bytes instead of JavaScript calls.
-#ifndef CONTINUOUS_TLS_RECORD_ENGINE_H_
-#define CONTINUOUS_TLS_RECORD_ENGINE_H_
+#ifndef NATIVE_RECORD_ENGINE_H_
+#define NATIVE_RECORD_ENGINE_H_
 
 #include <cstdint>
 #include <string>
@@ -154,4 +154,4 @@ class RecordEngine {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_RECORD_ENGINE_H_
+#endif  // NATIVE_RECORD_ENGINE_H_

@@ -207,7 +207,7 @@ Napi::Value SecureContext::SetSessionIdContext(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SecureContext::SetSessionTimeout(const Napi::CallbackInfo& info) {
-  SSL_CTX_set_timeout(ctx_.get(), static_cast<long>(info[0].As<Napi::Number>().Int64Value()));  // NOLINT
+  SSL_CTX_set_timeout(ctx_.get(), static_cast<long>(info[0].As<Napi::Number>().Int64Value()));  // NOLINT(runtime/int)
   return info.Env().Undefined();
 }
 
@@ -217,7 +217,8 @@ Napi::Value SecureContext::SetSessionTimeout(const Napi::CallbackInfo& info) {
 Napi::Value SecureContext::SetTicketKeys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> keys = info[0].As<Napi::Buffer<unsigned char>>();
-  if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), static_cast<long>(keys.Length())) != 1) {  // NOLINT
+  const long length = static_cast<long>(keys.Length());  // NOLINT(runtime/int): OpenSSL's type
+  if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), length) != 1) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer").ThrowAsJavaScriptException();
   }
   return env.Undefined();

@@ -1,7 +1,7 @@
 // SecureContext: one SSL_CTX with its identity, versions, ciphers, ALPN and a
 // trust store (CAs + CRLs) that can be replaced while connections are live.
-#ifndef CONTINUOUS_TLS_SECURE_CONTEXT_H_
-#define CONTINUOUS_TLS_SECURE_CONTEXT_H_
+#ifndef NATIVE_SECURE_CONTEXT_H_
+#define NATIVE_SECURE_CONTEXT_H_
 
 #include <napi.h>
 
@@ -70,4 +70,4 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_SECURE_CONTEXT_H_
+#endif  // NATIVE_SECURE_CONTEXT_H_

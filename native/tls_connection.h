@@ -2,8 +2,8 @@
 // TypeScript moves ciphertext between them and the transport; each incoming
 // chunk costs one JS->C++ call that returns the plaintext and the ciphertext
 // to send back.
-#ifndef CONTINUOUS_TLS_TLS_CONNECTION_H_
-#define CONTINUOUS_TLS_TLS_CONNECTION_H_
+#ifndef NATIVE_TLS_CONNECTION_H_
+#define NATIVE_TLS_CONNECTION_H_
 
 #include <napi.h>
 
@@ -65,4 +65,4 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_TLS_CONNECTION_H_
+#endif  // NATIVE_TLS_CONNECTION_H_

@@ -4,8 +4,8 @@
 // SecureContext owns one; a RecordEngine verifies its peer through the one of
 // the context that decides whom it trusts. Node-API-free, so the fuzz
 // harnesses verify through the very same object.
-#ifndef CONTINUOUS_TLS_TRUST_STATE_H_
-#define CONTINUOUS_TLS_TRUST_STATE_H_
+#ifndef NATIVE_TRUST_STATE_H_
+#define NATIVE_TRUST_STATE_H_
 
 #include <cstdint>
 #include <utility>
@@ -54,4 +54,4 @@ class TrustState {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_TRUST_STATE_H_
+#endif  // NATIVE_TRUST_STATE_H_

@@ -18,8 +18,8 @@
 // callback is called with preverify_ok = 1 for each certificate from the
 // anchor down to the leaf (as internal_verify does), and the verified chain is
 // set, with the presenting connection's own leaf at depth 0.
-#ifndef CONTINUOUS_TLS_VERIFIED_CHAINS_H_
-#define CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+#ifndef NATIVE_VERIFIED_CHAINS_H_
+#define NATIVE_VERIFIED_CHAINS_H_
 
 #include <ctime>
 #include <string>
@@ -91,4 +91,4 @@ class VerifiedChains {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+#endif  // NATIVE_VERIFIED_CHAINS_H_

@@ -1,8 +1,8 @@
 // Shared by the libFuzzer harnesses: a deterministic random source, a small
 // PKI made at start-up, and contexts built the way SecureContext builds them
 // (RecordEngine::NewContext, ReadIdentity, ReadTrustStore, VerifiedChains).
-#ifndef CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
-#define CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
+#ifndef TEST_FUZZ_FUZZ_COMMON_H_
+#define TEST_FUZZ_FUZZ_COMMON_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -62,4 +62,4 @@ ctls::X509StorePointer NewTrustStore(bool with_crl, bool stale_crl, bool crl_che
 
 }  // namespace ctls_fuzz
 
-#endif  // CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
+#endif  // TEST_FUZZ_FUZZ_COMMON_H_

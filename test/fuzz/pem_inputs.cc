@@ -78,7 +78,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     const char passphrase[] = "fuzz";
     PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_128_cbc(), passphrase, 4, nullptr, nullptr);
     char* encrypted = nullptr;
-    const long encrypted_length = BIO_get_mem_data(bio.get(), &encrypted);
+    const long encrypted_length = BIO_get_mem_data(bio.get(), &encrypted);  // NOLINT(runtime/int)
     const std::string seeds[][2] = {
         {"ca", std::string(1, '\0') + pki.ca_pem + pki.other_ca_pem},
         {"crl", std::string(1, '\1') + pki.crl_pem},

@@ -344,7 +344,7 @@ class Target : public RecordEngine {
     }
     CheckServerUnchanged();
     if (events_ & kReauthDone) ++reauths_;
-    const long result = SSL_get_verify_result(ssl_.get());
+    const long result = SSL_get_verify_result(ssl_.get());  // NOLINT(runtime/int)
     // A stale CRL counts where the verify callback tolerated it, under the
     // allowStaleCrl in force when the certificate was verified: a setTrust
     // between that and the handshake's end does not reach back (TypeScript
@@ -388,7 +388,7 @@ class Target : public RecordEngine {
 
 class Peer {
  public:
-  Peer(const Config& config) : config_(config) {}
+  explicit Peer(const Config& config) : config_(config) {}
   ~Peer() = default;
 
   bool Start() {
@@ -461,7 +461,7 @@ class Peer {
       at += 2;
       if (length > list.size() - at) break;
       const unsigned char* cursor = reinterpret_cast<const unsigned char*>(list.data() + at);
-      X509* certificate = d2i_X509(nullptr, &cursor, static_cast<long>(length));
+      X509* certificate = d2i_X509(nullptr, &cursor, static_cast<long>(length));  // NOLINT(runtime/int)
       at += length;
       if (certificate != nullptr && !sk_X509_push(chain.get(), certificate)) X509_free(certificate);
     }
@@ -556,7 +556,7 @@ class Peer {
 
   void Collect() {
     char* data = nullptr;
-    const long length = BIO_get_mem_data(out_, &data);
+    const long length = BIO_get_mem_data(out_, &data);  // NOLINT(runtime/int)
     if (length > 0) output_.append(data, static_cast<size_t>(length));
     (void)BIO_reset(out_);
   }
