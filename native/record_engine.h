@@ -102,19 +102,6 @@ class RecordEngine {
   // it to the sink; the answer is verified strictly.
   RequestStatus BeginCertificateRequest();
 
-  // The OpenSSL callbacks. Each recovers its engine from SSL_get_app_data.
-  static RecordEngine* FromSSL(const SSL* ssl);
-  // The engine whose handshake runs the verification in `store_ctx`, if any.
-  static RecordEngine* FromStoreContext(X509_STORE_CTX* store_ctx);
-  // SSL_set_verify: records the first verification error and decides whether
-  // it is fatal.
-  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx);
-  // SSL_CTX_set_cert_verify_callback: X509_verify_cert through the trust's
-  // VerifiedChains.
-  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
-  static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
-  static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
-
   // Declared before ssl_ so that they outlive the BIOs that use them.
   CiphertextSource source_;
   CiphertextSink sink_;
@@ -150,6 +137,20 @@ class RecordEngine {
   int verify_error_ = X509_V_OK;
   int verify_error_depth_ = -1;
   bool stale_crl_seen_ = false;
+
+ private:
+  // The OpenSSL callbacks. Each recovers its engine from SSL_get_app_data.
+  static RecordEngine* FromSSL(const SSL* ssl);
+  // The engine whose handshake runs the verification in `store_ctx`, if any.
+  static RecordEngine* FromStoreContext(X509_STORE_CTX* store_ctx);
+  // SSL_set_verify: records the first verification error and decides whether
+  // it is fatal.
+  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx);
+  // SSL_CTX_set_cert_verify_callback: X509_verify_cert through the trust's
+  // VerifiedChains.
+  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
+  static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
+  static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
 };
 
 }  // namespace ctls

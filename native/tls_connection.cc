@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "secure_context.h"
 

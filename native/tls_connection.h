@@ -7,9 +7,6 @@
 
 #include <napi.h>
 
-#include <string>
-#include <vector>
-
 #include "openssl_util.h"
 #include "record_engine.h"
 
@@ -17,8 +14,8 @@ namespace ctls {
 
 class SecureContext;
 
-// The record loop and its state live in RecordEngine (record_engine.h), which
-// the fuzz harnesses drive without Node-API.
+// The record loop, its state and the OpenSSL callbacks live in RecordEngine
+// (record_engine.h), which the fuzz harnesses drive without Node-API.
 class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngine {
  public:
   static Napi::Function Init(Napi::Env env);
