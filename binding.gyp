@@ -9,6 +9,7 @@
       "sources": [
         "native/addon.cc",
         "native/ciphertext_bios.cc",
+        "native/crl_info.cc",
         "native/openssl_core.cc",
         "native/openssl_util.cc",
         "native/record_engine.cc",

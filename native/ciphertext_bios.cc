@@ -15,7 +15,7 @@ constexpr size_t kSourceKeep = 256 * 1024;
 // Without a loan the sink only carries handshake flights and alerts.
 constexpr size_t kSpillKeep = 64 * 1024;
 
-long PendingReply(size_t pending) {  // NOLINT(runtime/int)
+long PendingReply(size_t pending) {                               // NOLINT(runtime/int)
   return static_cast<long>(std::min<size_t>(pending, LONG_MAX));  // NOLINT(runtime/int)
 }
 

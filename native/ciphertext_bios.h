@@ -1,8 +1,8 @@
 // The two BIOs a TlsConnection's SSL reads and writes ciphertext through.
 //
 // OpenSSL's memory BIO zero-fills every byte before copying it in
-// (BUF_MEM_grow_clean), and the addon then copied its output out again; at
-// bulk rates that was over a tenth of each side's instructions (callgrind).
+// (BUF_MEM_grow_clean), and what it holds must then be copied out again:
+// passes over every byte that bulk transfers pay for. These two avoid them:
 // - CiphertextSource holds what the transport delivered until OpenSSL reads
 //   it, copied once. It must be a copy: cycle() may overwrite the transport's
 //   chunk with plaintext (inPlace), and OpenSSL reads a record only whole.
@@ -10,8 +10,8 @@
 //   call (write()), so a write costs one copy of its ciphertext, as with
 //   node:tls. Without a loan, or when the output outgrows it, bytes collect in
 //   a private buffer that is taken whole.
-#ifndef CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
-#define CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
+#ifndef NATIVE_CIPHERTEXT_BIOS_H_
+#define NATIVE_CIPHERTEXT_BIOS_H_
 
 #include <openssl/bio.h>
 
@@ -100,4 +100,4 @@ class CiphertextSink {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_CIPHERTEXT_BIOS_H_
+#endif  // NATIVE_CIPHERTEXT_BIOS_H_

@@ -37,8 +37,9 @@ const char* VerifyErrorCode(int error) {
   // The same spellings Node uses in crypto_common.cc, so code written for
   // node:tls' authorizationError keeps working.
   switch (error) {
-#define CASE(name) \
-  case X509_V_ERR_##name: return #name;
+#define CASE(name)        \
+  case X509_V_ERR_##name: \
+    return #name;
     CASE(UNABLE_TO_GET_ISSUER_CERT)
     CASE(UNABLE_TO_GET_CRL)
     CASE(UNABLE_TO_DECRYPT_CERT_SIGNATURE)
@@ -109,8 +110,8 @@ std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length) {
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase) {
   BIOPointer bio = NewReadBio(data, length);
   if (!bio) return EVPKeyPointer();
-  return EVPKeyPointer(PEM_read_bio_PrivateKey(
-      bio.get(), nullptr, PassphraseCallback, const_cast<std::string*>(passphrase)));
+  return EVPKeyPointer(
+      PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback, const_cast<std::string*>(passphrase)));
 }
 
 const char* ReadIdentity(const char* key_pem, size_t key_length, const char* cert_pem, size_t cert_length,
@@ -149,8 +150,7 @@ const char* ReadTrustStore(std::optional<std::string_view> ca_pem, std::optional
     if (trust->crls.empty()) return "crl";
     for (const X509CrlPointer& crl : trust->crls) X509_STORE_add_crl(trust->store.get(), crl.get());
     trust->has_crls = true;
-    X509_STORE_set_flags(trust->store.get(),
-                         X509_V_FLAG_CRL_CHECK | (crl_check_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+    X509_STORE_set_flags(trust->store.get(), X509_V_FLAG_CRL_CHECK | (crl_check_all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
   }
   return nullptr;
 }

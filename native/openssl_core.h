@@ -1,13 +1,13 @@
 // The Node-API-free half of the native helpers: ownership of OpenSSL objects,
 // the error-queue scope, and the parsers for what callers hand in as PEM or
 // DER. The addon and the fuzz harnesses (test/fuzz/) link the same code;
-// openssl_ptr.h adds the JavaScript-facing half.
+// openssl_util.h adds the JavaScript-facing half.
 //
 // Every OpenSSL object the addon creates lives in a std::unique_ptr whose
 // deleter is OpenSSL's own free function, so no path (error, early return,
 // finalizer) can leak or double-free it.
-#ifndef CONTINUOUS_TLS_OPENSSL_CORE_H_
-#define CONTINUOUS_TLS_OPENSSL_CORE_H_
+#ifndef NATIVE_OPENSSL_CORE_H_
+#define NATIVE_OPENSSL_CORE_H_
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -32,8 +32,8 @@ struct FunctionDeleter {
 template <typename T, void (*function)(T*)>
 using DeleteFnPtr = std::unique_ptr<T, FunctionDeleter<T, function>>;
 
-inline void FreeX509Stack(STACK_OF(X509)* stack) { sk_X509_pop_free(stack, X509_free); }
-inline void FreeX509NameStack(STACK_OF(X509_NAME)* stack) { sk_X509_NAME_pop_free(stack, X509_NAME_free); }
+inline void FreeX509Stack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
+inline void FreeX509NameStack(STACK_OF(X509_NAME) * stack) { sk_X509_NAME_pop_free(stack, X509_NAME_free); }
 
 using SSLCtxPointer = DeleteFnPtr<SSL_CTX, SSL_CTX_free>;
 using SSLPointer = DeleteFnPtr<SSL, SSL_free>;
@@ -124,4 +124,4 @@ CertificateDer EncodeCertificate(X509* certificate);
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_OPENSSL_CORE_H_
+#endif  // NATIVE_OPENSSL_CORE_H_

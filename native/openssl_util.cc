@@ -1,4 +1,4 @@
-#include "openssl_ptr.h"
+#include "openssl_util.h"
 
 #include <openssl/pem.h>
 
@@ -35,7 +35,7 @@ bool IsWrapperReason(unsigned long error) {  // NOLINT(runtime/int)
 
 Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message, const char* code) {
   // The last error is the outermost one; a wrapper defers to the error queued just before it.
-  unsigned long last = 0;     // NOLINT(runtime/int): OpenSSL's type
+  unsigned long last = 0;      // NOLINT(runtime/int): OpenSSL's type
   unsigned long previous = 0;  // NOLINT(runtime/int)
   unsigned long error;         // NOLINT(runtime/int)
   while ((error = ERR_get_error()) != 0) {
@@ -82,8 +82,8 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   std::string passphrase;
   const bool has_passphrase = passphrase_value.IsString();
   if (has_passphrase) passphrase = passphrase_value.As<Napi::String>().Utf8Value();
-  const char* bad = ReadIdentity(key_buffer.Data(), key_buffer.Length(), cert_buffer.Data(),
-                                 cert_buffer.Length(), has_passphrase ? &passphrase : nullptr, identity);
+  const char* bad = ReadIdentity(key_buffer.Data(), key_buffer.Length(), cert_buffer.Data(), cert_buffer.Length(),
+                                 has_passphrase ? &passphrase : nullptr, identity);
   if (bad == nullptr) return true;
   const bool bad_cert = std::strcmp(bad, "cert") == 0;
   Napi::Error error = OpenSSLError(
@@ -98,20 +98,6 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
   const CertificateDer der = EncodeCertificate(certificate);
   if (!der.data) return env.Null();
   return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
-}
-
-Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials) {
-  const CrlSummary summary = SummarizeCrl(crl, with_serials);
-  Napi::Object entry = Napi::Object::New(env);
-  entry.Set("issuer", summary.issuer);
-  entry.Set("lastUpdate", summary.last_update_ms);
-  entry.Set("nextUpdate", summary.has_next_update ? Napi::Number::New(env, summary.next_update_ms) : env.Null());
-  entry.Set("revokedCount", summary.revoked_count);
-  if (!with_serials) return entry;
-  Napi::Array serials = Napi::Array::New(env, summary.revoked.size());
-  for (size_t j = 0; j < summary.revoked.size(); ++j) serials.Set(static_cast<uint32_t>(j), summary.revoked[j]);
-  entry.Set("revoked", serials);
-  return entry;
 }
 
 }  // namespace ctls

@@ -17,6 +17,25 @@ constexpr size_t kMaxRecord = 16 * 1024 + 256;
 // record each (a 5-byte header and 16-byte tag saved per piece).
 constexpr size_t kCoalesceLimit = 16 * 1024;
 
+// Puts an SSL's verify mode back as it found it, unless dismissed: a
+// certificate request that cannot be made leaves the connection unchanged.
+class VerifyModeGuard {
+ public:
+  VerifyModeGuard(SSL* ssl, SSL_verify_cb callback) : ssl_(ssl), mode_(SSL_get_verify_mode(ssl)), callback_(callback) {}
+  ~VerifyModeGuard() {
+    if (ssl_ != nullptr) SSL_set_verify(ssl_, mode_, callback_);
+  }
+  VerifyModeGuard(const VerifyModeGuard&) = delete;
+  VerifyModeGuard& operator=(const VerifyModeGuard&) = delete;
+
+  void Dismiss() { ssl_ = nullptr; }
+
+ private:
+  SSL* ssl_;
+  const int mode_;
+  const SSL_verify_cb callback_;
+};
+
 }  // namespace
 
 SSL_CTX* RecordEngine::NewContext(bool is_server) {
@@ -27,11 +46,10 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
-  // OpenSSL 3.2 and later, built with brotli as Node 24's 3.5 is, turn RFC
-  // 8879 certificate compression on by default and compress our chain at
-  // brotli's top quality on every handshake and every post-handshake
-  // certificate answer: about 2 ms of CPU each here, which made a fresh
-  // re-authentication cost four times what it does on OpenSSL 3.0.
+  // OpenSSL 3.2 and later, when built with brotli, turn RFC 8879 certificate
+  // compression on by default and compress our chain at brotli's top quality
+  // on every handshake and every post-handshake certificate answer, which
+  // makes each fresh re-authentication CPU-bound on compression.
   // node:tls keeps compression off unless asked; so do we, both ways, so a
   // peer sees the same handshake whichever OpenSSL Node brought.
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
@@ -48,9 +66,15 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   } else {
     // Clients keep no internal cache: sessions are handed to TypeScript.
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx.get(), NewSessionCallback);
   }
+  // Every peer chain, at the handshake and at each re-authentication, is
+  // verified through the connection's trust and its VerifiedChains.
+  SSL_CTX_set_cert_verify_callback(ctx.get(), CertVerifyCallback, nullptr);
   return ctx.release();
 }
+
+void RecordEngine::PauseAtClientHello(SSL_CTX* ctx) { SSL_CTX_set_client_hello_cb(ctx, ClientHelloCallback, nullptr); }
 
 bool RecordEngine::ParseServerName(const unsigned char* data, size_t length, std::string* name) {
   // server_name extension (RFC 6066 section 3): u16 list length, then
@@ -63,7 +87,7 @@ bool RecordEngine::ParseServerName(const unsigned char* data, size_t length, std
   return true;
 }
 
-bool RecordEngine::Attach(SSL_CTX* ctx, void* app_data) {
+bool RecordEngine::Attach(SSL_CTX* ctx, TrustState* trust) {
   ssl_.reset(SSL_new(ctx));
   BIO* enc_in = CiphertextSource::NewBio(&source_);
   BIO* enc_out = CiphertextSink::NewBio(&sink_);
@@ -74,36 +98,57 @@ bool RecordEngine::Attach(SSL_CTX* ctx, void* app_data) {
     return false;
   }
   SSL_set_bio(ssl_.get(), enc_in, enc_out);  // ssl_ owns both from here on
-  SSL_set_app_data(ssl_.get(), app_data);
+  SSL_set_app_data(ssl_.get(), this);
+  trust_ = trust;
+  UseTrustStore();
   return true;
 }
 
-void RecordEngine::ConfigureServer(bool request_cert, SSL_verify_cb callback) {
+void RecordEngine::UseTrustStore() {
+  // A store replaced with setCa()/setCrl() while a handshake or a certificate
+  // request is in flight decides the certificate that arrives after it,
+  // never the store the exchange started under.
+  X509_STORE* current = trust_->store();
+  if (current == verify_store_) return;
+  // The SSL holds a reference to the store it was given, so the address
+  // cannot be reused by another store while it is compared here.
+  SSL_set1_verify_cert_store(ssl_.get(), current);
+  verify_store_ = current;
+}
+
+void RecordEngine::SwitchContext(SSL_CTX* ctx, TrustState* trust) {
+  SSL_set_SSL_CTX(ssl_.get(), ctx);
+  trust_ = trust;
+  verify_store_ = nullptr;
+  UseTrustStore();  // SSL_set_SSL_CTX replaced the per-SSL certificate settings
+}
+
+void RecordEngine::ConfigureServer(bool request_cert) {
   is_server_ = true;
   SSL_set_accept_state(ssl_.get());
   if (request_cert) {
     const int mode = SSL_VERIFY_PEER | (reject_unauthorized_ ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
-    SSL_set_verify(ssl_.get(), mode, callback);
+    SSL_set_verify(ssl_.get(), mode, VerifyCallback);
   } else {
     SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
   }
 }
 
 void RecordEngine::ConfigureClient(const std::string* servername, bool offer_post_handshake_auth,
-                                   const unsigned char* session_der, size_t session_length,
-                                   SSL_verify_cb callback) {
+                                   const unsigned char* session_der, size_t session_length) {
   is_server_ = false;
   SSL_set_connect_state(ssl_.get());
   // The client always verifies; rejectUnauthorized only decides whether a
   // failure aborts the handshake or is reported as authorizationError.
-  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, callback);
+  SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER, VerifyCallback);
   if (servername != nullptr) SSL_set_tlsext_host_name(ssl_.get(), servername->c_str());
   // Without this extension in the ClientHello a TLS 1.3 server cannot ask for
   // a certificate later (RFC 8446 section 4.2.6).
   if (offer_post_handshake_auth) SSL_set_post_handshake_auth(ssl_.get(), 1);
   if (session_der != nullptr) {
     const unsigned char* cursor = session_der;
-    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, static_cast<long>(session_length)));  // NOLINT
+    const long length = static_cast<long>(session_length);  // NOLINT(runtime/int): OpenSSL's type
+    SSLSessionPointer parsed(d2i_SSL_SESSION(nullptr, &cursor, length));
     // An unusable session just means a full handshake.
     if (parsed) SSL_set_session(ssl_.get(), parsed.get());
   }
@@ -178,6 +223,10 @@ bool RecordEngine::TrackProgress() {
     handshake_done_ = true;
     events_ |= kHandshakeDone;
     finished = true;
+    if (!is_server_) {
+      X509* leaf = SSL_get0_peer_certificate(ssl_.get());
+      if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
+    }
   }
   // A renegotiation keeps renegotiate_pending until its end. A post-handshake
   // auth leaves "init" as soon as the CertificateRequest is written and
@@ -194,12 +243,12 @@ bool RecordEngine::TrackProgress() {
   return finished;
 }
 
-RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb callback) {
+RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest() {
   verify_error_ = X509_V_OK;
   verify_error_depth_ = -1;
-  const int previous_mode = SSL_get_verify_mode(ssl_.get());
+  VerifyModeGuard restore_mode(ssl_.get(), VerifyCallback);
   SSL_set_verify(ssl_.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_POST_HANDSHAKE,
-                 callback);
+                 VerifyCallback);
 
   if (SSL_version(ssl_.get()) >= TLS1_3_VERSION) {
     // New tickets after the exchange would re-encode the client certificate
@@ -207,20 +256,15 @@ RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb 
     SSL_set_num_tickets(ssl_.get(), 0);
     if (SSL_verify_client_post_handshake(ssl_.get()) != 1) {
       const unsigned long error = ERR_peek_last_error();  // NOLINT(runtime/int)
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
       return ERR_GET_REASON(error) == SSL_R_EXTENSION_NOT_RECEIVED ? RequestStatus::kNoPostHandshakeAuth
                                                                    : RequestStatus::kPostHandshakeAuthFailed;
     }
   } else {
-    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
-      return RequestStatus::kNoSecureRenegotiation;
-    }
-    if (SSL_renegotiate(ssl_.get()) != 1) {
-      SSL_set_verify(ssl_.get(), previous_mode, callback);
-      return RequestStatus::kRenegotiateFailed;
-    }
+    if (SSL_get_secure_renegotiation_support(ssl_.get()) != 1) return RequestStatus::kNoSecureRenegotiation;
+    if (SSL_renegotiate(ssl_.get()) != 1) return RequestStatus::kRenegotiateFailed;
   }
+  // The request is made: from here on the stricter mode stays, sent or not.
+  restore_mode.Dismiss();
   reauth_pending_ = true;
   reauth_strict_ = true;
   reauth_chain_seen_ = false;
@@ -229,6 +273,84 @@ RecordEngine::RequestStatus RecordEngine::BeginCertificateRequest(SSL_verify_cb 
   const int status = SSL_do_handshake(ssl_.get());
   if (status <= 0 && SSL_get_error(ssl_.get(), status) != SSL_ERROR_WANT_READ) return RequestStatus::kSendFailed;
   return RequestStatus::kSent;
+}
+
+bool RecordEngine::VerifiedUnderCurrentTrust() const {
+  return verified_trust_ == nullptr || (verified_trust_ == trust_ && verified_generation_ == trust_->generation());
+}
+
+RecordEngine* RecordEngine::FromSSL(const SSL* ssl) { return static_cast<RecordEngine*>(SSL_get_app_data(ssl)); }
+
+RecordEngine* RecordEngine::FromStoreContext(X509_STORE_CTX* store_ctx) {
+  const SSL* ssl = static_cast<const SSL*>(X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  return ssl == nullptr ? nullptr : FromSSL(ssl);
+}
+
+int RecordEngine::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
+  RecordEngine* self = FromStoreContext(store_ctx);
+  if (self == nullptr) return preverify_ok;
+  if (self->reauth_pending_) self->reauth_chain_seen_ = true;
+  if (preverify_ok) return 1;
+  const int error = X509_STORE_CTX_get_error(store_ctx);
+  // In best-effort revocation a CRL past its nextUpdate still counts; the
+  // staleness itself is reported by TypeScript as a warning.
+  if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->trust_->allow_stale_crl()) {
+    self->stale_crl_seen_ = true;
+    return 1;
+  }
+  if (self->verify_error_ == X509_V_OK) {
+    self->verify_error_ = error;
+    self->verify_error_depth_ = X509_STORE_CTX_get_error_depth(store_ctx);
+  }
+  return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
+}
+
+int RecordEngine::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
+  RecordEngine* self = FromStoreContext(store_ctx);
+  if (self == nullptr || self->trust_ == nullptr) return X509_verify_cert(store_ctx);
+  if (!self->is_server_ && self->server_leaf_ &&
+      X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
+    // A TLS 1.2 renegotiation must not swap the server's identity under a
+    // client that checked the first one (hostname, pinning, policy): the
+    // renegotiation fails with a fatal alert instead (RFC 5746 binds the
+    // handshakes together, not the certificates).
+    self->peer_changed_ = true;
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
+  self->verified_trust_ = self->trust_;
+  self->verified_generation_ = self->trust_->generation();
+  // A server verifies client certificates, a client server certificates; OpenSSL
+  // has set the matching purpose on store_ctx already.
+  return self->trust_->verified_chains().Verify(store_ctx,
+                                                self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
+}
+
+// Pauses the handshake at the ClientHello (SSL_CLIENT_HELLO_RETRY) so that an
+// asynchronous SNICallback in JS can choose the context; the owner resumes.
+int RecordEngine::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
+  RecordEngine* self = FromSSL(ssl);
+  if (self == nullptr || self->client_hello_resolved_) return SSL_CLIENT_HELLO_SUCCESS;
+  self->client_hello_servername_.clear();
+  const unsigned char* data = nullptr;
+  size_t length = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
+    ParseServerName(data, length, &self->client_hello_servername_);
+  }
+  self->client_hello_paused_ = true;
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+int RecordEngine::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
+  RecordEngine* self = FromSSL(ssl);
+  if (self == nullptr) return 0;
+  const int length = i2d_SSL_SESSION(session, nullptr);
+  if (length <= 0) return 0;
+  self->session_der_.resize(static_cast<size_t>(length));
+  unsigned char* cursor = reinterpret_cast<unsigned char*>(&self->session_der_[0]);
+  i2d_SSL_SESSION(session, &cursor);
+  self->events_ |= kNewSession;
+  return 0;  // we did not keep a reference to `session`
 }
 
 }  // namespace ctls

@@ -1,11 +1,11 @@
 // RecordEngine: the Node-API-free core of a TlsConnection. One SSL object over
 // the two ciphertext BIOs, the SSL_read and SSL_write loops, the handshake and
-// re-authentication state they advance, and the start of a certificate
-// request. TlsConnection (a Napi::ObjectWrap) derives from it and turns the
+// re-authentication state they advance, the start of a certificate request,
+// and the OpenSSL callbacks that verify the peer. TlsConnection (a Napi::ObjectWrap) derives from it and turns the
 // outcomes into JavaScript values; the fuzz harnesses in test/fuzz/ drive the
 // very same code with bytes instead of JavaScript calls.
-#ifndef CONTINUOUS_TLS_RECORD_ENGINE_H_
-#define CONTINUOUS_TLS_RECORD_ENGINE_H_
+#ifndef NATIVE_RECORD_ENGINE_H_
+#define NATIVE_RECORD_ENGINE_H_
 
 #include <cstdint>
 #include <string>
@@ -14,6 +14,7 @@
 
 #include "ciphertext_bios.h"
 #include "openssl_core.h"
+#include "trust_state.h"
 
 namespace ctls {
 
@@ -22,28 +23,31 @@ class RecordEngine {
   // Bits of the `events` field returned by cycle()/write(). Mechanism only:
   // TypeScript decides what each means for authorization.
   enum Event : uint32_t {
-    kHandshakeDone = 1 << 0,    // the initial handshake completed
-    kReauthDone = 1 << 1,       // a post-handshake auth / renegotiation completed
-    kCloseNotify = 1 << 2,      // the peer sent close_notify
-    kNewSession = 1 << 3,       // (client) a resumable session arrived
-    kClientHello = 1 << 4,      // (server) paused at ClientHello for SNICallback
-    kFatal = 1 << 5,            // a fatal TLS error; any alert is in the ciphertext
-    kWriteBlocked = 1 << 6,     // SSL_write needs the peer's handshake messages first
+    kHandshakeDone = 1 << 0,  // the initial handshake completed
+    kReauthDone = 1 << 1,     // a post-handshake auth / renegotiation completed
+    kCloseNotify = 1 << 2,    // the peer sent close_notify
+    kNewSession = 1 << 3,     // (client) a resumable session arrived
+    kClientHello = 1 << 4,    // (server) paused at ClientHello for SNICallback
+    kFatal = 1 << 5,          // a fatal TLS error; any alert is in the ciphertext
+    kWriteBlocked = 1 << 6,   // SSL_write needs the peer's handshake messages first
   };
 
   // How BeginCertificateRequest ended.
   enum class RequestStatus {
-    kSent,                    // the request is in the sink; the answer comes through ReadRecords
-    kNoPostHandshakeAuth,     // TLS 1.3 client without the post_handshake_auth extension
+    kSent,                 // the request is in the sink; the answer comes through ReadRecords
+    kNoPostHandshakeAuth,  // TLS 1.3 client without the post_handshake_auth extension
     kPostHandshakeAuthFailed,
-    kNoSecureRenegotiation,   // TLS 1.2 client without RFC 5746
+    kNoSecureRenegotiation,  // TLS 1.2 client without RFC 5746
     kRenegotiateFailed,
-    kSendFailed,              // queued, but writing it failed
+    kSendFailed,  // queued, but writing it failed
   };
 
-  // A new SSL_CTX with the settings every context of ours shares, before its
-  // callbacks, identity and trust are added; nullptr when OpenSSL fails.
+  // A new SSL_CTX with the settings and callbacks every context of ours
+  // shares, before its identity and trust are added; nullptr when OpenSSL fails.
   static SSL_CTX* NewContext(bool is_server);
+  // Servers that choose their context per name (an SNICallback) pause each
+  // handshake at the ClientHello (kClientHello) until the owner resolves it.
+  static void PauseAtClientHello(SSL_CTX* ctx);
 
   // The first host_name of a ClientHello's server_name extension body
   // (RFC 6066 section 3); false when there is none.
@@ -57,18 +61,29 @@ class RecordEngine {
   uint32_t events() const { return events_; }
   bool handshake_done() const { return handshake_done_; }
   bool reauth_pending() const { return reauth_pending_; }
+  // Whether the last certificate verification ran under the trust in force
+  // now (true when none ran). A peer can split its flight so that its
+  // Certificate is verified before a trust swap and the handshake ends after it.
+  bool VerifiedUnderCurrentTrust() const;
   CiphertextSource& source() { return source_; }
   CiphertextSink& sink() { return sink_; }
 
  protected:
   ~RecordEngine() = default;
 
-  // SSL_new over our two BIOs, with `app_data` for the callbacks; false (and
+  // SSL_new over our two BIOs, verifying the peer with `trust`; false (and
   // nothing held) when OpenSSL fails.
-  bool Attach(SSL_CTX* ctx, void* app_data);
-  void ConfigureServer(bool request_cert, SSL_verify_cb callback);
-  void ConfigureClient(const std::string* servername, bool offer_post_handshake_auth,
-                       const unsigned char* session_der, size_t session_length, SSL_verify_cb callback);
+  bool Attach(SSL_CTX* ctx, TrustState* trust);
+  void ConfigureServer(bool request_cert);
+  void ConfigureClient(const std::string* servername, bool offer_post_handshake_auth, const unsigned char* session_der,
+                       size_t session_length);
+  // Serves the rest of the handshake from `ctx` (an SNICallback's choice,
+  // made at the ClientHello), whose `trust` also decides whom it trusts: its
+  // CAs, CRLs and revocation mode verify the peer, now and at every re-check.
+  void SwitchContext(SSL_CTX* ctx, TrustState* trust);
+  // Hands the SSL the store `trust_` holds now, if it does not have it yet.
+  // Called before every step that may verify a certificate.
+  void UseTrustStore();
 
   // Drives the handshake and decrypts every complete record. SSL_read also runs
   // handshake messages (initial, post-handshake auth, renegotiation, key update).
@@ -84,8 +99,8 @@ class RecordEngine {
   // finished, i.e. the peer's certificates may be new.
   bool TrackProgress();
   // Queues a CertificateRequest (TLS 1.3) or HelloRequest (TLS 1.2) and writes
-  // it to the sink, verifying the answer with `callback`.
-  RequestStatus BeginCertificateRequest(SSL_verify_cb callback);
+  // it to the sink; the answer is verified strictly.
+  RequestStatus BeginCertificateRequest();
 
   // Declared before ssl_ so that they outlive the BIOs that use them.
   CiphertextSource source_;
@@ -95,20 +110,49 @@ class RecordEngine {
   bool is_server_ = false;
   bool reject_unauthorized_ = false;
   bool handshake_done_ = false;
-  bool reauth_pending_ = false;  // a PHA request or renegotiation is outstanding
-  bool reauth_strict_ = false;   // fail the connection on a bad fresh certificate
+  bool reauth_pending_ = false;     // a PHA request or renegotiation is outstanding
+  bool reauth_strict_ = false;      // fail the connection on a bad fresh certificate
   bool reauth_chain_seen_ = false;  // the verify callback saw the answer's certificate
   bool client_hello_paused_ = false;
   bool client_hello_resolved_ = false;
   uint32_t events_ = 0;
+
+  // The trust that verifies the peer (not owned: its context outlives us).
+  TrustState* trust_ = nullptr;
+  // The store last handed to SSL_set1_verify_cert_store (the SSL owns a reference).
+  X509_STORE* verify_store_ = nullptr;
+  // The trust and its generation at the last certificate verification.
+  const TrustState* verified_trust_ = nullptr;
+  uint64_t verified_generation_ = 0;
+  // (client) the server certificate of the first handshake; a renegotiation
+  // presenting another one is refused (peer_changed_).
+  X509Pointer server_leaf_;
+  bool peer_changed_ = false;
+  std::string client_hello_servername_;
+  // (client) DER of the latest session NewSessionCallback saw.
+  std::string session_der_;
 
   // The first verification error of the current verification (node:tls'
   // authorizationError) and its depth; -1 when none.
   int verify_error_ = X509_V_OK;
   int verify_error_depth_ = -1;
   bool stale_crl_seen_ = false;
+
+ private:
+  // The OpenSSL callbacks. Each recovers its engine from SSL_get_app_data.
+  static RecordEngine* FromSSL(const SSL* ssl);
+  // The engine whose handshake runs the verification in `store_ctx`, if any.
+  static RecordEngine* FromStoreContext(X509_STORE_CTX* store_ctx);
+  // SSL_set_verify: records the first verification error and decides whether
+  // it is fatal.
+  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx);
+  // SSL_CTX_set_cert_verify_callback: X509_verify_cert through the trust's
+  // VerifiedChains.
+  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
+  static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
+  static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
 };
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_RECORD_ENGINE_H_
+#endif  // NATIVE_RECORD_ENGINE_H_

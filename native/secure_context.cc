@@ -7,7 +7,8 @@
 #include <string_view>
 #include <utility>
 
-#include "tls_connection.h"
+#include "crl_info.h"
+#include "record_engine.h"
 
 namespace ctls {
 
@@ -27,24 +28,23 @@ std::optional<std::string_view> PemOf(const Napi::Buffer<char>& buffer) {
 }  // namespace
 
 Napi::Function SecureContext::Init(Napi::Env env) {
-  return DefineClass(
-      env, "SecureContext",
-      {
-          InstanceMethod<&SecureContext::AddIdentity>("addIdentity"),
-          InstanceMethod<&SecureContext::SetTrust>("setTrust"),
-          InstanceMethod<&SecureContext::SetVersions>("setVersions"),
-          InstanceMethod<&SecureContext::SetCiphers>("setCiphers"),
-          InstanceMethod<&SecureContext::SetCiphersuites>("setCiphersuites"),
-          InstanceMethod<&SecureContext::SetGroups>("setGroups"),
-          InstanceMethod<&SecureContext::SetAlpnProtocols>("setAlpnProtocols"),
-          InstanceMethod<&SecureContext::SetSessionIdContext>("setSessionIdContext"),
-          InstanceMethod<&SecureContext::SetSessionTimeout>("setSessionTimeout"),
-          InstanceMethod<&SecureContext::SetTicketKeys>("setTicketKeys"),
-          InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
-          InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
-          InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
-          InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
-      });
+  return DefineClass(env, "SecureContext",
+                     {
+                         InstanceMethod<&SecureContext::AddIdentity>("addIdentity"),
+                         InstanceMethod<&SecureContext::SetTrust>("setTrust"),
+                         InstanceMethod<&SecureContext::SetVersions>("setVersions"),
+                         InstanceMethod<&SecureContext::SetCiphers>("setCiphers"),
+                         InstanceMethod<&SecureContext::SetCiphersuites>("setCiphersuites"),
+                         InstanceMethod<&SecureContext::SetGroups>("setGroups"),
+                         InstanceMethod<&SecureContext::SetAlpnProtocols>("setAlpnProtocols"),
+                         InstanceMethod<&SecureContext::SetSessionIdContext>("setSessionIdContext"),
+                         InstanceMethod<&SecureContext::SetSessionTimeout>("setSessionTimeout"),
+                         InstanceMethod<&SecureContext::SetTicketKeys>("setTicketKeys"),
+                         InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
+                         InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
+                         InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
+                         InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
+                     });
 }
 
 SecureContext* SecureContext::Unwrap(Napi::Value value) {
@@ -53,24 +53,19 @@ SecureContext* SecureContext::Unwrap(Napi::Value value) {
 }
 
 // new SecureContext(isServer)
-SecureContext::SecureContext(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<SecureContext>(info) {
+SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   is_server_ = info[0].ToBoolean();
-  // The shared settings (versions floor, options, session handling) are in
-  // RecordEngine::NewContext, which the fuzz harnesses use too.
+  // The shared settings (versions floor, options, session handling) and the
+  // connection's verification callbacks are in RecordEngine::NewContext,
+  // which the fuzz harnesses use too.
   ctx_.reset(RecordEngine::NewContext(is_server_));
   if (!ctx_) {
     OpenSSLError(env, "SSL_CTX_new failed").ThrowAsJavaScriptException();
     return;
   }
   SSL_CTX_set_app_data(ctx_.get(), this);
-  store_.reset(X509_STORE_new());
-  // Every peer chain, at the handshake and at each re-authentication, is
-  // verified through the connection's trust context and its VerifiedChains.
-  SSL_CTX_set_cert_verify_callback(ctx_.get(), TlsConnection::CertVerifyCallback, nullptr);
-  if (!is_server_) SSL_CTX_sess_set_new_cb(ctx_.get(), TlsConnection::NewSessionCallback);
 }
 
 // addIdentity(keyPem: Buffer, certChainPem: Buffer, passphrase?: string)
@@ -81,8 +76,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
   if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
   // One SSL_CTX holds one identity per key type (RSA, ECDSA, Ed25519): a second
   // call with another key type adds to it, the same type replaces.
-  if (SSL_CTX_use_cert_and_key(ctx_.get(), identity.leaf.get(), identity.key.get(),
-                               identity.chain.get(), 1) != 1) {
+  if (SSL_CTX_use_cert_and_key(ctx_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
     OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
         .ThrowAsJavaScriptException();
   }
@@ -91,8 +85,7 @@ Napi::Value SecureContext::AddIdentity(const Napi::CallbackInfo& info) {
 
 // setTrust(caPem: Buffer | undefined, crlPem: Buffer | undefined,
 //          { crlCheckAll: boolean, allowStaleCrl: boolean }) -> [CrlFacts without serials]
-// Builds a whole new store and swaps it in: verifications already running
-// keep the old one (OpenSSL reference counts it), new ones see the new one.
+// Builds a whole new store and swaps it in (TrustState::Replace).
 Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
@@ -106,8 +99,8 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   const char* bad = ReadTrustStore(PemOf(ca), PemOf(crl), crl_check_all, &trust);
   if (bad != nullptr) {
     const bool bad_ca = std::strcmp(bad, "ca") == 0;
-    Napi::Error error = OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl",
-                                     "ERR_CTLS_BAD_PEM");
+    Napi::Error error =
+        OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl", "ERR_CTLS_BAD_PEM");
     error.Value().Set("option", bad);  // which input was bad, for the TS message
     error.ThrowAsJavaScriptException();
     return env.Undefined();
@@ -116,12 +109,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   // The TLS verification path uses the SSL_CTX's store; verifyChain uses ours.
   X509_STORE_up_ref(store.get());
   SSL_CTX_set_cert_store(ctx_.get(), store.get());
-  store_ = std::move(store);
-  allow_stale_crl_ = allow_stale_crl;
-  ++trust_generation_;
-  // Entries name the old store and could never match again; drop them (and
-  // their reference to it) now.
-  verified_chains_.Clear();
+  trust_.Replace(std::move(store), allow_stale_crl);
   // The CA names a server sends in its CertificateRequest, so clients with
   // several identities pick the right one (RFC 8446 section 4.2.4).
   if (is_server_) SSL_CTX_set_client_CA_list(ctx_.get(), trust.ca_names.release());
@@ -153,8 +141,7 @@ Napi::Value SecureContext::SetCiphers(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set_cipher_list(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "no cipher matches the ciphers option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "no cipher matches the ciphers option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -164,8 +151,7 @@ Napi::Value SecureContext::SetCiphersuites(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set_ciphersuites(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "invalid ciphersuites option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "invalid ciphersuites option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -175,8 +161,7 @@ Napi::Value SecureContext::SetGroups(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   const std::string list = info[0].As<Napi::String>().Utf8Value();
   if (!SSL_CTX_set1_groups_list(ctx_.get(), list.c_str())) {
-    OpenSSLError(env, "invalid ecdhCurve option", "ERR_CTLS_INVALID_OPTION")
-        .ThrowAsJavaScriptException();
+    OpenSSLError(env, "invalid ecdhCurve option", "ERR_CTLS_INVALID_OPTION").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -187,8 +172,7 @@ Napi::Value SecureContext::SetAlpnProtocols(const Napi::CallbackInfo& info) {
   alpn_wire_ = BufferToString(info[0]);
   if (is_server_) {
     SSL_CTX_set_alpn_select_cb(ctx_.get(), SelectAlpn, this);
-  } else if (SSL_CTX_set_alpn_protos(ctx_.get(),
-                                     reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
+  } else if (SSL_CTX_set_alpn_protos(ctx_.get(), reinterpret_cast<const unsigned char*>(alpn_wire_.data()),
                                      static_cast<unsigned int>(alpn_wire_.size())) != 0) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "invalid ALPNProtocols").ThrowAsJavaScriptException();
   }
@@ -197,14 +181,14 @@ Napi::Value SecureContext::SetAlpnProtocols(const Napi::CallbackInfo& info) {
 
 // Picks the first of our protocols that the client also offers. No overlap is
 // a fatal no_application_protocol alert (RFC 7301 section 3.2), as in node:tls.
-int SecureContext::SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
-                              const unsigned char* in, unsigned int in_length, void* arg) {
+int SecureContext::SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+                              unsigned int in_length, void* arg) {
   const auto* self = static_cast<SecureContext*>(arg);
   if (self->alpn_wire_.empty()) return SSL_TLSEXT_ERR_NOACK;
   unsigned char* selected = nullptr;
-  const int status = SSL_select_next_proto(
-      &selected, out_length, reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
-      static_cast<unsigned int>(self->alpn_wire_.size()), in, in_length);
+  const int status =
+      SSL_select_next_proto(&selected, out_length, reinterpret_cast<const unsigned char*>(self->alpn_wire_.data()),
+                            static_cast<unsigned int>(self->alpn_wire_.size()), in, in_length);
   if (status != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
@@ -214,8 +198,7 @@ Napi::Value SecureContext::SetSessionIdContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string context = BufferToString(info[0]);
   if (context.size() > SSL_MAX_SID_CTX_LENGTH ||
-      !SSL_CTX_set_session_id_context(ctx_.get(),
-                                      reinterpret_cast<const unsigned char*>(context.data()),
+      !SSL_CTX_set_session_id_context(ctx_.get(), reinterpret_cast<const unsigned char*>(context.data()),
                                       static_cast<unsigned int>(context.size()))) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "sessionIdContext is too long (max 32 bytes)")
         .ThrowAsJavaScriptException();
@@ -224,7 +207,7 @@ Napi::Value SecureContext::SetSessionIdContext(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SecureContext::SetSessionTimeout(const Napi::CallbackInfo& info) {
-  SSL_CTX_set_timeout(ctx_.get(), static_cast<long>(info[0].As<Napi::Number>().Int64Value()));  // NOLINT
+  SSL_CTX_set_timeout(ctx_.get(), static_cast<long>(info[0].As<Napi::Number>().Int64Value()));  // NOLINT(runtime/int)
   return info.Env().Undefined();
 }
 
@@ -234,9 +217,9 @@ Napi::Value SecureContext::SetSessionTimeout(const Napi::CallbackInfo& info) {
 Napi::Value SecureContext::SetTicketKeys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> keys = info[0].As<Napi::Buffer<unsigned char>>();
-  if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), static_cast<long>(keys.Length())) != 1) {  // NOLINT
-    CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer")
-        .ThrowAsJavaScriptException();
+  const long length = static_cast<long>(keys.Length());  // NOLINT(runtime/int): OpenSSL's type
+  if (SSL_CTX_set_tlsext_ticket_keys(ctx_.get(), keys.Data(), length) != 1) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "ticketKeys must be an 80-byte Buffer").ThrowAsJavaScriptException();
   }
   return env.Undefined();
 }
@@ -251,7 +234,7 @@ Napi::Value SecureContext::GetTicketKeys(const Napi::CallbackInfo& info) {
 // Servers with an SNICallback pause at the ClientHello so TypeScript can pick
 // the context before any certificate is chosen.
 Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info) {
-  SSL_CTX_set_client_hello_cb(ctx_.get(), TlsConnection::ClientHelloCallback, nullptr);
+  RecordEngine::PauseAtClientHello(ctx_.get());
   return info.Env().Undefined();
 }
 
@@ -328,8 +311,9 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   }
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
   // The key-strength floor of the context's security level, as a handshake applies it.
-  const VerifiedChains::Outcome outcome = verified_chains_.VerifyPresented(
-      store_.get(), leaf.get(), untrusted.get(), purpose_id, SSL_CTX_get_security_level(ctx_.get()), allow_stale_crl_);
+  const VerifiedChains::Outcome outcome =
+      trust_.verified_chains().VerifyPresented(trust_.store(), leaf.get(), untrusted.get(), purpose_id,
+                                               SSL_CTX_get_security_level(ctx_.get()), trust_.allow_stale_crl());
   if (!outcome.ran) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -348,8 +332,8 @@ Napi::Value SecureContext::CacheStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object stats = Napi::Object::New(env);
   stats.Set("decoded", static_cast<double>(decoded_.size()));
-  stats.Set("verified", static_cast<double>(verified_chains_.size()));
-  stats.Set("verifiedHits", static_cast<double>(verified_chains_.hits()));
+  stats.Set("verified", static_cast<double>(trust_.verified_chains().size()));
+  stats.Set("verifiedHits", static_cast<double>(trust_.verified_chains().hits()));
   return stats;
 }
 

@@ -1,7 +1,7 @@
 // SecureContext: one SSL_CTX with its identity, versions, ciphers, ALPN and a
 // trust store (CAs + CRLs) that can be replaced while connections are live.
-#ifndef CONTINUOUS_TLS_SECURE_CONTEXT_H_
-#define CONTINUOUS_TLS_SECURE_CONTEXT_H_
+#ifndef NATIVE_SECURE_CONTEXT_H_
+#define NATIVE_SECURE_CONTEXT_H_
 
 #include <napi.h>
 
@@ -9,8 +9,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "openssl_ptr.h"
-#include "verified_chains.h"
+#include "openssl_util.h"
+#include "trust_state.h"
 
 namespace ctls {
 
@@ -22,21 +22,13 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   explicit SecureContext(const Napi::CallbackInfo& info);
 
   SSL_CTX* ctx() const { return ctx_.get(); }
-  // The store new verifications use. Connections fetch it right before each
-  // verification, so a store swapped by setTrust() applies to live
-  // connections' next re-authentication too.
-  X509_STORE* trust_store() const { return store_.get(); }
-  bool allow_stale_crl() const { return allow_stale_crl_; }
-  // Counts setTrust() calls: a verification names the trust it ran under by
-  // this number, so one that a swap overtook is not taken for current.
-  uint64_t trust_generation() const { return trust_generation_; }
+  // Whom this context trusts; setTrust() replaces it in place, so connections
+  // verifying through it see the new trust at their next verification.
+  TrustState& trust() { return trust_; }
   // Adds certificates a handshake already decoded to the cache VerifyChain
   // uses, so revalidating that connection later decodes nothing.
   void RememberDecoded(X509* certificate);
   bool is_server() const { return is_server_; }
-  // Chains that verified cleanly against the store in force; handshakes,
-  // re-authentications and verifyChain() all go through it.
-  VerifiedChains& verified_chains() { return verified_chains_; }
 
  private:
   Napi::Value AddIdentity(const Napi::CallbackInfo& info);
@@ -58,15 +50,13 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // distinct encoding (nullptr if it does not decode). See VerifyChain.
   X509* DecodeCertificate(const unsigned char* der, size_t length);
 
-  static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length,
-                        const unsigned char* in, unsigned int in_length, void* arg);
+  static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+                        unsigned int in_length, void* arg);
 
   SSLCtxPointer ctx_;
-  X509StorePointer store_;
-  uint64_t trust_generation_ = 0;
+  TrustState trust_;
   std::string alpn_wire_;  // RFC 7301 wire format: length-prefixed protocol names
   bool is_server_ = false;
-  bool allow_stale_crl_ = false;
   // Decoded certificates by their exact DER bytes. Revalidation verifies the
   // same few client chains over and over, and OpenSSL 3.0 spends more on
   // decoding a certificate (its public-key decoder set-up) than on checking
@@ -76,9 +66,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   DecodedMap::iterator KeepDecoded(std::string der, X509Pointer certificate);
   DecodedMap decoded_;
   static constexpr size_t kMaxDecoded = 512;
-  VerifiedChains verified_chains_;
 };
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_SECURE_CONTEXT_H_
+#endif  // NATIVE_SECURE_CONTEXT_H_

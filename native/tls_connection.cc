@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "secure_context.h"
 
@@ -20,7 +22,7 @@ namespace {
 
 // One scratch buffer per thread for decrypted records: SSL_read writes into it
 // and the plaintext is copied once into a right-sized JS Buffer. A buffer per
-// connection would cost 64 KiB x every idle connection.
+// connection would hold 64 KiB for every idle connection.
 constexpr size_t kScratchFloor = 64 * 1024;
 constexpr size_t kScratchCeiling = 1024 * 1024;
 thread_local std::vector<char> scratch;
@@ -28,33 +30,31 @@ thread_local std::vector<char> scratch;
 }  // namespace
 
 Napi::Function TlsConnection::Init(Napi::Env env) {
-  return DefineClass(
-      env, "TlsConnection",
-      {
-          InstanceMethod<&TlsConnection::Cycle>("cycle"),
-          InstanceMethod<&TlsConnection::Write>("write"),
-          InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
-          InstanceMethod<&TlsConnection::SendFatalAlert>("sendFatalAlert"),
-          InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
-          InstanceMethod<&TlsConnection::SetContext>("setContext"),
-          InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
-          InstanceMethod<&TlsConnection::Destroy>("destroy"),
-          InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
-          InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
-          InstanceMethod<&TlsConnection::GetVerifiedChain>("getVerifiedChain"),
-          InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
-          InstanceMethod<&TlsConnection::GetSession>("getSession"),
-          InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
-          InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
-          InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
-          InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
-      });
+  return DefineClass(env, "TlsConnection",
+                     {
+                         InstanceMethod<&TlsConnection::Cycle>("cycle"),
+                         InstanceMethod<&TlsConnection::Write>("write"),
+                         InstanceMethod<&TlsConnection::Shutdown>("shutdown"),
+                         InstanceMethod<&TlsConnection::SendFatalAlert>("sendFatalAlert"),
+                         InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
+                         InstanceMethod<&TlsConnection::SetContext>("setContext"),
+                         InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
+                         InstanceMethod<&TlsConnection::Destroy>("destroy"),
+                         InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
+                         InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
+                         InstanceMethod<&TlsConnection::GetVerifiedChain>("getVerifiedChain"),
+                         InstanceMethod<&TlsConnection::GetOwnCertificate>("getOwnCertificate"),
+                         InstanceMethod<&TlsConnection::GetSession>("getSession"),
+                         InstanceMethod<&TlsConnection::GetVerifyError>("getVerifyError"),
+                         InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
+                         InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
+                         InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
+                     });
 }
 
 // new TlsConnection(context, isServer, { servername, requestCert,
 //                   rejectUnauthorized, offerPostHandshakeAuth, session })
-TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<TlsConnection>(info) {
+TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConnection>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   trust_context_ = SecureContext::Unwrap(info[0]);
@@ -66,15 +66,14 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   is_server_ = info[1].ToBoolean();
   Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
 
-  if (!Attach(trust_context_->ctx(), this)) {
+  if (!Attach(trust_context_->ctx(), &trust_context_->trust())) {
     OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
     return;
   }
-  UseTrustStore();
 
   reject_unauthorized_ = options.Get("rejectUnauthorized").ToBoolean();
   if (is_server_) {
-    ConfigureServer(options.Get("requestCert").ToBoolean(), VerifyCallback);
+    ConfigureServer(options.Get("requestCert").ToBoolean());
     return;
   }
   Napi::Value servername = options.Get("servername");
@@ -84,107 +83,17 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info)
   Napi::Buffer<unsigned char> der =
       has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
   ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
-                  has_session ? der.Data() : nullptr, has_session ? der.Length() : 0, VerifyCallback);
+                  has_session ? der.Data() : nullptr, has_session ? der.Length() : 0);
 }
 
 TlsConnection::~TlsConnection() {
   if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
 }
 
-TlsConnection* TlsConnection::FromSSL(const SSL* ssl) {
-  return static_cast<TlsConnection*>(SSL_get_app_data(ssl));
-}
-
-void TlsConnection::UseTrustStore() {
-  // Called before every step that may verify a certificate (each cycle and
-  // write): a store replaced with setCa()/setCrl() while a handshake or a
-  // certificate request is in flight decides the certificate that arrives
-  // after it, never the store the exchange started under.
-  X509_STORE* current = trust_context_->trust_store();
-  if (current == verify_store_) return;
-  // The SSL holds a reference to the store it was given, so the address
-  // cannot be reused by another store while it is compared here.
-  SSL_set1_verify_cert_store(ssl_.get(), current);
-  verify_store_ = current;
-}
-
 bool TlsConnection::Alive(Napi::Env env) {
   if (ssl_) return true;
   CodedError(env, "ERR_CTLS_SOCKET_CLOSED", "the TLS connection is destroyed").ThrowAsJavaScriptException();
   return false;
-}
-
-TlsConnection* TlsConnection::FromStoreContext(X509_STORE_CTX* store_ctx) {
-  const SSL* ssl = static_cast<const SSL*>(
-      X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-  return ssl == nullptr ? nullptr : FromSSL(ssl);
-}
-
-int TlsConnection::VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
-  TlsConnection* self = FromStoreContext(store_ctx);
-  if (self == nullptr) return preverify_ok;
-  if (self->reauth_pending_) self->reauth_chain_seen_ = true;
-  if (preverify_ok) return 1;
-  const int error = X509_STORE_CTX_get_error(store_ctx);
-  // In best-effort revocation a CRL past its nextUpdate still counts; the
-  // staleness itself is reported by TypeScript as a warning.
-  if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->trust_context_->allow_stale_crl()) {
-    self->stale_crl_seen_ = true;
-    return 1;
-  }
-  if (self->verify_error_ == X509_V_OK) {
-    self->verify_error_ = error;
-    self->verify_error_depth_ = X509_STORE_CTX_get_error_depth(store_ctx);
-  }
-  return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
-}
-
-int TlsConnection::CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg) {
-  TlsConnection* self = FromStoreContext(store_ctx);
-  if (self == nullptr || self->trust_context_ == nullptr) return X509_verify_cert(store_ctx);
-  if (!self->is_server_ && self->server_leaf_ &&
-      X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
-    // A TLS 1.2 renegotiation must not swap the server's identity under a
-    // client that checked the first one (hostname, pinning, policy): the
-    // renegotiation fails with a fatal alert instead (RFC 5746 binds the
-    // handshakes together, not the certificates).
-    self->peer_changed_ = true;
-    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-    return 0;
-  }
-  self->verified_context_ = self->trust_context_;
-  self->verified_generation_ = self->trust_context_->trust_generation();
-  // A server verifies client certificates, a client server certificates; OpenSSL
-  // has set the matching purpose on store_ctx already.
-  return self->trust_context_->verified_chains().Verify(
-      store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
-}
-
-// Pauses the handshake at the ClientHello (SSL_CLIENT_HELLO_RETRY) so that an
-// asynchronous SNICallback in JS can choose the context; setContext() resumes.
-int TlsConnection::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
-  TlsConnection* self = FromSSL(ssl);
-  if (self == nullptr || self->client_hello_resolved_) return SSL_CLIENT_HELLO_SUCCESS;
-  self->client_hello_servername_.clear();
-  const unsigned char* data = nullptr;
-  size_t length = 0;
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
-    ParseServerName(data, length, &self->client_hello_servername_);
-  }
-  self->client_hello_paused_ = true;
-  return SSL_CLIENT_HELLO_RETRY;
-}
-
-int TlsConnection::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
-  TlsConnection* self = FromSSL(ssl);
-  if (self == nullptr) return 0;
-  const int length = i2d_SSL_SESSION(session, nullptr);
-  if (length <= 0) return 0;
-  self->session_der_.resize(static_cast<size_t>(length));
-  unsigned char* cursor = reinterpret_cast<unsigned char*>(&self->session_der_[0]);
-  i2d_SSL_SESSION(session, &cursor);
-  self->events_ |= kNewSession;
-  return 0;  // we did not keep a reference to `session`
 }
 
 // cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean)
@@ -242,13 +151,7 @@ Napi::Value TlsConnection::ReadPlaintext(Napi::Env env, char* reuse, size_t reus
 }
 
 void TlsConnection::NoteProgress() {
-  const bool handshake_was_done = handshake_done_;
-  if (!TrackProgress()) return;
-  RememberPeerCertificates();
-  if (!handshake_was_done && handshake_done_ && !is_server_) {
-    X509* leaf = SSL_get0_peer_certificate(ssl_.get());
-    if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
-  }
+  if (TrackProgress()) RememberPeerCertificates();
 }
 
 void TlsConnection::RememberPeerCertificates() {
@@ -259,8 +162,8 @@ void TlsConnection::RememberPeerCertificates() {
 
 void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
   events_ |= kFatal;
-  Napi::Error error = OpenSSLError(
-      env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
+  Napi::Error error =
+      OpenSSLError(env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
   if (peer_changed_) {
     error.Value().Set("peerChanged", true);
   } else if (verify_error_ != X509_V_OK) {
@@ -295,8 +198,8 @@ Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
 // caller keeps the rest and retries after the next cycle().
 // `out` is a buffer the caller lends for the ciphertext: when all of it fits,
 // it is placed there (`placed` bytes) and `ciphertext` is null. Reusing one
-// buffer saves a fresh JS allocation per write, whose external-memory
-// pressure made bulk senders spend a tenth of their CPU in garbage collection.
+// buffer saves a fresh JS allocation per write, and the external-memory
+// pressure that would make bulk senders collect garbage again and again.
 Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
@@ -379,7 +282,7 @@ Napi::Value TlsConnection::RequestCertificate(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   UseTrustStore();
-  switch (BeginCertificateRequest(VerifyCallback)) {
+  switch (BeginCertificateRequest()) {
     case RequestStatus::kSent:
       return TakeCiphertext(env);
     case RequestStatus::kNoPostHandshakeAuth:
@@ -411,13 +314,9 @@ Napi::Value TlsConnection::SetContext(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   SecureContext* context = SecureContext::Unwrap(info[0]);
   if (context != nullptr && context->ctx() != SSL_get_SSL_CTX(ssl_.get())) {
-    SSL_set_SSL_CTX(ssl_.get(), context->ctx());
     sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-    // The context chosen for this name also decides whom it trusts: its CAs,
-    // CRLs and revocation mode verify the client, now and at every re-check.
     trust_context_ = context;
-    verify_store_ = nullptr;
-    UseTrustStore();  // SSL_set_SSL_CTX replaced the per-SSL certificate settings
+    SwitchContext(context->ctx(), &context->trust());
   }
   client_hello_resolved_ = true;
   client_hello_paused_ = false;
@@ -432,8 +331,7 @@ Napi::Value TlsConnection::SetIdentity(const Napi::CallbackInfo& info) {
   ErrorQueueScope scope;
   Identity identity;
   if (!ParseIdentity(env, info[0], info[1], info[2], &identity)) return env.Undefined();
-  if (SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(),
-                           identity.chain.get(), 1) != 1) {
+  if (SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
     OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
         .ThrowAsJavaScriptException();
   }
@@ -502,7 +400,7 @@ Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
   for (int i = 0; i < count; ++i) {
     X509* certificate = sk_X509_value(chain, i);
     // A client's chain starts with the very leaf object; a server's lacks it.
-    // (X509_cmp would hash both certificates, ~17 µs per re-authentication.)
+    // (X509_cmp would hash both certificates at every re-authentication.)
     if (certificate == leaf) continue;
     result.Set(index++, CertificateToBuffer(env, certificate));
   }
@@ -554,10 +452,7 @@ Napi::Value TlsConnection::GetSession(const Napi::CallbackInfo& info) {
 // handshake ends after it; TypeScript then verifies the chain again.
 Napi::Value TlsConnection::VerifiedUnderCurrentTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const bool current = verified_context_ == nullptr ||
-                       (verified_context_ == trust_context_ &&
-                        verified_generation_ == trust_context_->trust_generation());
-  return Napi::Boolean::New(env, current);
+  return Napi::Boolean::New(env, RecordEngine::VerifiedUnderCurrentTrust());
 }
 
 // verifiedNotAfter() -> the earliest notAfter (epoch ms) of the chain OpenSSL
@@ -591,10 +486,9 @@ Napi::Value TlsConnection::ExportKeyingMaterial(const Napi::CallbackInfo& info) 
   Napi::Buffer<unsigned char> context =
       has_context ? info[2].As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>::New(env, 0);
   Napi::Buffer<unsigned char> out = Napi::Buffer<unsigned char>::New(env, length);
-  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(),
-                                 context.Data(), context.Length(), has_context ? 1 : 0) != 1) {
-    OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)")
-        .ThrowAsJavaScriptException();
+  if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(), context.Data(),
+                                 context.Length(), has_context ? 1 : 0) != 1) {
+    OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return out;

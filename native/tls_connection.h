@@ -2,41 +2,27 @@
 // TypeScript moves ciphertext between them and the transport; each incoming
 // chunk costs one JS->C++ call that returns the plaintext and the ciphertext
 // to send back.
-#ifndef CONTINUOUS_TLS_TLS_CONNECTION_H_
-#define CONTINUOUS_TLS_TLS_CONNECTION_H_
+#ifndef NATIVE_TLS_CONNECTION_H_
+#define NATIVE_TLS_CONNECTION_H_
 
 #include <napi.h>
 
-#include <string>
-#include <vector>
-
-#include "openssl_ptr.h"
+#include "openssl_util.h"
 #include "record_engine.h"
 
 namespace ctls {
 
 class SecureContext;
 
-// The record loop and its state live in RecordEngine (record_engine.h), which
-// the fuzz harnesses drive without Node-API.
+// The record loop, its state and the OpenSSL callbacks live in RecordEngine
+// (record_engine.h), which the fuzz harnesses drive without Node-API.
 class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngine {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit TlsConnection(const Napi::CallbackInfo& info);
   ~TlsConnection() override;
 
-  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx);
-  // SSL_CTX_set_cert_verify_callback: X509_verify_cert through the trust
-  // context's VerifiedChains.
-  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
-  static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
-  static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
-
  private:
-  static TlsConnection* FromSSL(const SSL* ssl);
-  // The connection whose handshake runs the verification in `store_ctx`, if any.
-  static TlsConnection* FromStoreContext(X509_STORE_CTX* store_ctx);
-
   Napi::Value Cycle(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
@@ -62,30 +48,18 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);
   Napi::Array Result(Napi::Env env, Napi::Value plaintext);
-  void UseTrustStore();
   bool Alive(Napi::Env env);
 
-  // The context whose trust store and CRL policy verify the peer: the one the
-  // connection was created with, or the one an SNICallback chose for it
+  // The context whose trust (RecordEngine::trust_) verifies the peer: the one
+  // the connection was created with, or the one an SNICallback chose for it
   // (held alive by sni_context_ref_).
   Napi::ObjectReference trust_context_ref_;
   SecureContext* trust_context_ = nullptr;
   Napi::ObjectReference sni_context_ref_;
-  // The store last handed to SSL_set1_verify_cert_store (the SSL owns a reference).
-  X509_STORE* verify_store_ = nullptr;
 
   Napi::Reference<Napi::Value> fatal_error_;
-  std::string client_hello_servername_;
-  std::string session_der_;
-  // (client) the server certificate of the first handshake; a renegotiation
-  // presenting another one is refused.
-  X509Pointer server_leaf_;
-  bool peer_changed_ = false;
-  // The context and trust generation of the last certificate verification.
-  const SecureContext* verified_context_ = nullptr;
-  uint64_t verified_generation_ = 0;
 };
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_TLS_CONNECTION_H_
+#endif  // NATIVE_TLS_CONNECTION_H_

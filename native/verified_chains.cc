@@ -33,7 +33,7 @@ time_t AbsoluteTime(const ASN1_TIME* time, time_t now) {
 
 }  // namespace
 
-double EarliestNotAfterMs(STACK_OF(X509)* chain) {
+double EarliestNotAfterMs(STACK_OF(X509) * chain) {
   if (chain == nullptr || sk_X509_num(chain) == 0) return -1;
   const time_t now = time(nullptr);
   time_t earliest = AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, 0)), now);
@@ -46,7 +46,7 @@ double EarliestNotAfterMs(STACK_OF(X509)* chain) {
 namespace {
 
 // Pushes a new reference to `certificate` onto `stack`; on failure nothing is held.
-bool PushReference(STACK_OF(X509)* stack, X509* certificate) {
+bool PushReference(STACK_OF(X509) * stack, X509* certificate) {
   if (X509_up_ref(certificate) != 1) return false;
   if (sk_X509_push(stack, certificate) > 0) return true;
   X509_free(certificate);
@@ -63,7 +63,7 @@ int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
 
 }  // namespace
 
-VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted,
+VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted,
                                                         int purpose, int auth_level, bool allow_stale_crl) {
   Outcome outcome;
   X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
@@ -99,7 +99,8 @@ int VerifiedChains::Verify(X509_STORE_CTX* store_ctx, int purpose) {
       if (!ReplaySuccess(store_ctx, entry.chain.get(), leaf)) {
         // Only a callback that refuses a verified certificate gets here; X509_verify_cert
         // would have failed the same way, without an error of its own.
-        if (X509_STORE_CTX_get_error(store_ctx) == X509_V_OK) X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_UNSPECIFIED);
+        if (X509_STORE_CTX_get_error(store_ctx) == X509_V_OK)
+          X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_UNSPECIFIED);
         return 0;
       }
       X509StackPointer verified(sk_X509_new_reserve(nullptr, sk_X509_num(entry.chain.get())));
@@ -162,7 +163,7 @@ bool VerifiedChains::MakeKey(X509_STORE_CTX* store_ctx, int purpose, std::string
   return true;
 }
 
-bool VerifiedChains::ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509)* chain, X509* leaf) {
+bool VerifiedChains::ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509) * chain, X509* leaf) {
   X509_STORE_CTX_verify_cb callback = X509_STORE_CTX_get_verify_cb(store_ctx);
   for (int depth = sk_X509_num(chain) - 1; depth >= 0; --depth) {
     X509_STORE_CTX_set_current_cert(store_ctx, depth == 0 ? leaf : sk_X509_value(chain, depth));
@@ -172,7 +173,7 @@ bool VerifiedChains::ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509)* ch
   return true;
 }
 
-time_t VerifiedChains::ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t now) {
+time_t VerifiedChains::ExpiryOf(X509_STORE* store, STACK_OF(X509) * chain, time_t now) {
   time_t expires = now + kLifetimeSeconds;
   for (int i = 0; i < sk_X509_num(chain); ++i) {
     expires = std::min(expires, AbsoluteTime(X509_get0_notAfter(sk_X509_value(chain, i)), now));
@@ -191,7 +192,7 @@ time_t VerifiedChains::ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t
   return expires;
 }
 
-void VerifiedChains::Remember(std::string key, X509_STORE* store, STACK_OF(X509)* chain, time_t now) {
+void VerifiedChains::Remember(std::string key, X509_STORE* store, STACK_OF(X509) * chain, time_t now) {
   if (store == nullptr || chain == nullptr || sk_X509_num(chain) == 0) return;
   const time_t expires_at = ExpiryOf(store, chain, now);
   if (expires_at <= now) return;

@@ -18,8 +18,8 @@
 // callback is called with preverify_ok = 1 for each certificate from the
 // anchor down to the leaf (as internal_verify does), and the verified chain is
 // set, with the presenting connection's own leaf at depth 0.
-#ifndef CONTINUOUS_TLS_VERIFIED_CHAINS_H_
-#define CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+#ifndef NATIVE_VERIFIED_CHAINS_H_
+#define NATIVE_VERIFIED_CHAINS_H_
 
 #include <ctime>
 #include <string>
@@ -31,7 +31,7 @@ namespace ctls {
 
 // The earliest notAfter among `chain`'s certificates, in epoch ms (-1 for none):
 // the moment a chain built from it stops verifying for want of time alone.
-double EarliestNotAfterMs(STACK_OF(X509)* chain);
+double EarliestNotAfterMs(STACK_OF(X509) * chain);
 
 class VerifiedChains {
  public:
@@ -54,7 +54,7 @@ class VerifiedChains {
     // from the store included (epoch ms); -1 when it did not verify.
     double not_after_ms = -1;
   };
-  Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509)* untrusted, int purpose, int auth_level,
+  Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
                           bool allow_stale_crl);
 
   // Forgets every entry: the trust store was replaced.
@@ -81,9 +81,9 @@ class VerifiedChains {
   static bool MakeKey(X509_STORE_CTX* store_ctx, int purpose, std::string* key);
   // Calls the verify callback as a successful verification of `chain` would,
   // with `leaf` at depth 0. False if the callback vetoes.
-  static bool ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509)* chain, X509* leaf);
-  static time_t ExpiryOf(X509_STORE* store, STACK_OF(X509)* chain, time_t now);
-  void Remember(std::string key, X509_STORE* store, STACK_OF(X509)* chain, time_t now);
+  static bool ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509) * chain, X509* leaf);
+  static time_t ExpiryOf(X509_STORE* store, STACK_OF(X509) * chain, time_t now);
+  void Remember(std::string key, X509_STORE* store, STACK_OF(X509) * chain, time_t now);
 
   std::unordered_map<std::string, Entry> entries_;
   uint64_t hits_ = 0;
@@ -91,4 +91,4 @@ class VerifiedChains {
 
 }  // namespace ctls
 
-#endif  // CONTINUOUS_TLS_VERIFIED_CHAINS_H_
+#endif  // NATIVE_VERIFIED_CHAINS_H_

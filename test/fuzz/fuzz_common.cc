@@ -67,7 +67,7 @@ void SetName(X509_NAME* name, const char* common_name) {
 }
 
 // `issuer` null: self-signed.
-ctls::X509Pointer NewCertificate(const char* name, long serial, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+ctls::X509Pointer NewCertificate(const char* name, int serial, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
                                  bool is_ca, const char* usage) {
   ctls::X509Pointer certificate(X509_new());
   X509_set_version(certificate.get(), 2);
@@ -94,7 +94,7 @@ std::string Pem(X509* certificate) {
   ctls::BIOPointer bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(bio.get(), certificate);
   char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
+  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
   return std::string(data, static_cast<size_t>(length));
 }
 
@@ -102,11 +102,11 @@ std::string Pem(EVP_PKEY* key) {
   ctls::BIOPointer bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
   char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
+  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
   return std::string(data, static_cast<size_t>(length));
 }
 
-std::string CrlPem(X509* issuer, EVP_PKEY* key, long revoked_serial, const char* next_update) {
+std::string CrlPem(X509* issuer, EVP_PKEY* key, int revoked_serial, const char* next_update) {
   X509_CRL* crl = X509_CRL_new();
   X509_CRL_set_version(crl, 1);
   X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer));
@@ -132,7 +132,7 @@ std::string CrlPem(X509* issuer, EVP_PKEY* key, long revoked_serial, const char*
   PEM_write_bio_X509_CRL(bio.get(), crl);
   X509_CRL_free(crl);
   char* data = nullptr;
-  const long length = BIO_get_mem_data(bio.get(), &data);
+  const long length = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
   return std::string(data, static_cast<size_t>(length));
 }
 
@@ -146,14 +146,15 @@ Pki MakePki() {
   Pki pki;
   ctls::EVPKeyPointer root_key = NewKey(), mid_key = NewKey(), other_key = NewKey();
   ctls::X509Pointer root = NewCertificate("Fuzz Root", 1, root_key.get(), nullptr, nullptr, true, nullptr);
-  ctls::X509Pointer mid = NewCertificate("Fuzz Intermediate", 2, mid_key.get(), root.get(), root_key.get(), true, nullptr);
+  ctls::X509Pointer mid =
+      NewCertificate("Fuzz Intermediate", 2, mid_key.get(), root.get(), root_key.get(), true, nullptr);
   ctls::X509Pointer other = NewCertificate("Other Root", 3, other_key.get(), nullptr, nullptr, true, nullptr);
   pki.ca_pem = Pem(root.get());
   pki.other_ca_pem = Pem(other.get());
   pki.other_ca_der = Der(other.get());
   struct Leaf {
     const char* name;
-    long serial;
+    int serial;
     const char* usage;
     X509* issuer;
     EVP_PKEY* issuer_key;

@@ -1,8 +1,8 @@
 // Shared by the libFuzzer harnesses: a deterministic random source, a small
 // PKI made at start-up, and contexts built the way SecureContext builds them
 // (RecordEngine::NewContext, ReadIdentity, ReadTrustStore, VerifiedChains).
-#ifndef CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
-#define CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
+#ifndef TEST_FUZZ_FUZZ_COMMON_H_
+#define TEST_FUZZ_FUZZ_COMMON_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -32,14 +32,14 @@ struct ActorScope {
 // one revoked by the CRL, and one from an unrelated CA. Fixed validity
 // (2020 to 2099) and deterministic keys, so every run makes the same bytes.
 struct Pki {
-  std::string ca_pem;            // root
-  std::string other_ca_pem;      // an unrelated root
-  std::string crl_pem;           // root's CRL: revokes `revoked`
-  std::string stale_crl_pem;     // the same, past its nextUpdate
-  std::string server_key, server_chain;    // leaf + intermediate
-  std::string client_key, client_chain;    // leaf + intermediate
-  std::string revoked_key, revoked_chain;  // revoked leaf + intermediate
-  std::string foreign_key, foreign_chain;  // leaf of other_ca
+  std::string ca_pem;                                  // root
+  std::string other_ca_pem;                            // an unrelated root
+  std::string crl_pem;                                 // root's CRL: revokes `revoked`
+  std::string stale_crl_pem;                           // the same, past its nextUpdate
+  std::string server_key, server_chain;                // leaf + intermediate
+  std::string client_key, client_chain;                // leaf + intermediate
+  std::string revoked_key, revoked_chain;              // revoked leaf + intermediate
+  std::string foreign_key, foreign_chain;              // leaf of other_ca
   std::vector<std::vector<uint8_t>> client_der_chain;  // DER, leaf first
   std::vector<uint8_t> other_ca_der;
 };
@@ -62,4 +62,4 @@ ctls::X509StorePointer NewTrustStore(bool with_crl, bool stale_crl, bool crl_che
 
 }  // namespace ctls_fuzz
 
-#endif  // CONTINUOUS_TLS_TEST_FUZZ_FUZZ_COMMON_H_
+#endif  // TEST_FUZZ_FUZZ_COMMON_H_

@@ -11,9 +11,9 @@
 // the byte modulo 5.
 #include <openssl/pem.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <climits>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -78,16 +78,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     const char passphrase[] = "fuzz";
     PEM_write_bio_PKCS8PrivateKey(bio.get(), key.get(), EVP_aes_128_cbc(), passphrase, 4, nullptr, nullptr);
     char* encrypted = nullptr;
-    const long encrypted_length = BIO_get_mem_data(bio.get(), &encrypted);
+    const long encrypted_length = BIO_get_mem_data(bio.get(), &encrypted);  // NOLINT(runtime/int)
     const std::string seeds[][2] = {
         {"ca", std::string(1, '\0') + pki.ca_pem + pki.other_ca_pem},
         {"crl", std::string(1, '\1') + pki.crl_pem},
         {"crl-stale-check-all", std::string(1, '\x19') + pki.stale_crl_pem},
         {"crl-info", std::string(1, '\2') + pki.crl_pem},
         {"identity", std::string(1, '\3') + pki.client_key + std::string(1, '\0') + pki.client_chain},
-        {"identity-passphrase",
-         std::string(1, '\4') + std::string(encrypted, static_cast<size_t>(encrypted_length)) + std::string(1, '\0') +
-             pki.client_chain},
+        {"identity-passphrase", std::string(1, '\4') + std::string(encrypted, static_cast<size_t>(encrypted_length)) +
+                                    std::string(1, '\0') + pki.client_chain},
     };
     for (const auto& seed : seeds) {
       FILE* file = std::fopen((std::string(directory) + "/" + seed[0]).c_str(), "wb");
@@ -119,7 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ctls::TrustStore trust;
       if (ctls::ReadTrustStore(std::string_view(pki.ca_pem), std::string_view(text, length), selector & 8, &trust) ==
           nullptr) {
-        if (!trust.has_crls || trust.crls.empty()) ctls_fuzz::Violation("CRLs parsed but the store does not check them");
+        if (!trust.has_crls || trust.crls.empty())
+          ctls_fuzz::Violation("CRLs parsed but the store does not check them");
         // setTrust's return value: the facts of the CRLs in force.
         for (const ctls::X509CrlPointer& crl : trust.crls) ctls::SummarizeCrl(crl.get(), false);
         VerifyClientChain(trust.store.get(), selector & 16);
@@ -131,8 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const ctls::X509CrlPointer& crl : ctls::ReadCrls(text, length)) {
         const ctls::CrlSummary full = ctls::SummarizeCrl(crl.get(), true);
         const ctls::CrlSummary facts = ctls::SummarizeCrl(crl.get(), false);
-        if (full.revoked.size() != static_cast<size_t>(full.revoked_count) || full.revoked_count != facts.revoked_count ||
-            !facts.revoked.empty() || full.issuer != facts.issuer) {
+        if (full.revoked.size() != static_cast<size_t>(full.revoked_count) ||
+            full.revoked_count != facts.revoked_count || !facts.revoked.empty() || full.issuer != facts.issuer) {
           ctls_fuzz::Violation("crlInfo's two forms disagree");
         }
       }

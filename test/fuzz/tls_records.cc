@@ -58,24 +58,24 @@ constexpr uint64_t kSeed = 0xc0ffee;
 const bool debug = std::getenv("CTLS_FUZZ_DEBUG") != nullptr;
 
 enum Op : uint8_t {
-  kDeliverAll = 0,     // every pending peer byte to the target
-  kDeliverSome,        // u8 n: the first n+1 pending bytes
-  kDeliverToPeer,      // every pending target byte to the peer
-  kFlip,               // u16 offset, u8 mask: corrupts a pending peer byte
-  kInject,             // u16 n, n bytes: raw bytes to the target
-  kPeerWrite,          // u16 n: the peer writes n bytes of application data
-  kTargetWrite,        // u8 pieces, u16 size each, u8 lent/256: the target writes
-  kRequest,            // a certificate request (the server side asks)
-  kPeerRekey,          // the peer renegotiates (TLS 1.2) or updates keys (TLS 1.3)
-  kTargetShutdown,     // the target sends close_notify
-  kPeerShutdown,       // the peer sends close_notify
-  kEnd,                // the transport ends
-  kTrustSwap,          // u8 variant: setTrust (bits: CRLs, stale CRLs, crlCheckAll, allowStaleCrl)
-  kPump,               // both ways until quiet
-  kTruncate,           // u16 n: drops pending peer bytes beyond n
-  kDeliverInPlace,     // like kDeliverAll with cycle()'s inPlace
-  kPeerChain,          // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
-  kPeerIdentity,       // u8 which: the peer's certificate from now on (see Pki)
+  kDeliverAll = 0,  // every pending peer byte to the target
+  kDeliverSome,     // u8 n: the first n+1 pending bytes
+  kDeliverToPeer,   // every pending target byte to the peer
+  kFlip,            // u16 offset, u8 mask: corrupts a pending peer byte
+  kInject,          // u16 n, n bytes: raw bytes to the target
+  kPeerWrite,       // u16 n: the peer writes n bytes of application data
+  kTargetWrite,     // u8 pieces, u16 size each, u8 lent/256: the target writes
+  kRequest,         // a certificate request (the server side asks)
+  kPeerRekey,       // the peer renegotiates (TLS 1.2) or updates keys (TLS 1.3)
+  kTargetShutdown,  // the target sends close_notify
+  kPeerShutdown,    // the peer sends close_notify
+  kEnd,             // the transport ends
+  kTrustSwap,       // u8 variant: setTrust (bits: CRLs, stale CRLs, crlCheckAll, allowStaleCrl)
+  kPump,            // both ways until quiet
+  kTruncate,        // u16 n: drops pending peer bytes beyond n
+  kDeliverInPlace,  // like kDeliverAll with cycle()'s inPlace
+  kPeerChain,       // u16 n, n bytes of (u16 length, DER)*: the peer's next chain
+  kPeerIdentity,    // u8 which: the peer's certificate from now on (see Pki)
   kOpCount,
 };
 
@@ -110,18 +110,8 @@ struct Config {
 
 Config ParseConfig(Reader* in) {
   const uint8_t a = in->U8(), b = in->U8();
-  return Config{a & 3,
-                (a & 4) != 0,
-                (a & 8) != 0,
-                (a & 64) != 0,
-                (a & 128) != 0,
-                (a >> 4) & 3,
-                (b & 1) != 0,
-                (b & 2) != 0,
-                (b & 4) != 0,
-                (b & 8) != 0,
-                (b & 64) != 0,
-                (b >> 4) & 3};
+  return Config{a & 3,        (a & 4) != 0, (a & 8) != 0, (a & 64) != 0, (a & 128) != 0, (a >> 4) & 3,
+                (b & 1) != 0, (b & 2) != 0, (b & 4) != 0, (b & 8) != 0,  (b & 64) != 0,  (b >> 4) & 3};
 }
 
 // The target's SSL_CTX variants, made once at start-up (their ticket keys
@@ -140,78 +130,20 @@ class Target : public RecordEngine {
  public:
   explicit Target(const Config& config) : config_(config) {}
 
-  // The verify callback of TlsConnection, for this harness's state.
-  static int VerifyCallback(int preverify_ok, X509_STORE_CTX* store_ctx) {
-    Target* self = FromStoreContext(store_ctx);
-    if (self == nullptr) return preverify_ok;
-    if (self->reauth_pending_) self->reauth_chain_seen_ = true;
-    if (preverify_ok) return 1;
-    const int error = X509_STORE_CTX_get_error(store_ctx);
-    if (error == X509_V_ERR_CRL_HAS_EXPIRED && self->allow_stale_crl_) {
-      self->stale_crl_seen_ = true;
-      return 1;
-    }
-    if (self->verify_error_ == X509_V_OK) {
-      self->verify_error_ = error;
-      self->verify_error_depth_ = X509_STORE_CTX_get_error_depth(store_ctx);
-    }
-    return (self->reject_unauthorized_ || self->reauth_strict_) ? 0 : 1;
-  }
-
-  // TlsConnection::CertVerifyCallback: a client refuses a renegotiation that
-  // presents another server certificate, then verifies through the trust
-  // context's VerifiedChains.
-  static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void*) {
-    Target* self = FromStoreContext(store_ctx);
-    if (self == nullptr) return X509_verify_cert(store_ctx);
-    if (!self->is_server_ && self->server_leaf_ &&
-        X509_cmp(X509_STORE_CTX_get0_cert(store_ctx), self->server_leaf_.get()) != 0) {
-      self->peer_changed_ = true;
-      X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
-      return 0;
-    }
-    return self->chains_->Verify(store_ctx, self->is_server_ ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
-  }
-
-  static int ClientHelloCallback(SSL* ssl, int*, void*) {
-    auto* self = static_cast<Target*>(SSL_get_app_data(ssl));
-    if (self == nullptr || self->client_hello_resolved_) return SSL_CLIENT_HELLO_SUCCESS;
-    self->servername_.clear();
-    const unsigned char* data = nullptr;
-    size_t length = 0;
-    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &length)) {
-      ParseServerName(data, length, &self->servername_);
-    }
-    self->client_hello_paused_ = true;
-    return SSL_CLIENT_HELLO_RETRY;
-  }
-
-  static int NewSessionCallback(SSL* ssl, SSL_SESSION* session) {
-    auto* self = static_cast<Target*>(SSL_get_app_data(ssl));
-    if (self == nullptr) return 0;
-    const int length = i2d_SSL_SESSION(session, nullptr);
-    if (length <= 0) return 0;
-    self->session_der_.resize(static_cast<size_t>(length));
-    unsigned char* cursor = reinterpret_cast<unsigned char*>(&self->session_der_[0]);
-    i2d_SSL_SESSION(session, &cursor);
-    self->events_ |= kNewSession;
-    return 0;
-  }
-
+  // The trust of the target's context and of the context the SNI callback
+  // swaps to, each with its own verified-chains cache, as two SecureContexts.
   bool Start(SSL_CTX* ctx) {
-    store_ = SSL_CTX_get_cert_store(ctx);
-    X509_STORE_up_ref(store_);
-    allow_stale_crl_ = config_.allow_stale_crl;
-    if (!Attach(ctx, this)) return false;
-    UseTrustStore();
+    own_trust_.Replace(StoreOf(ctx), config_.allow_stale_crl);
+    sni_trust_.Replace(StoreOf(contexts.sni), false);
+    if (!Attach(ctx, &own_trust_)) return false;
     reject_unauthorized_ = config_.reject_unauthorized;
     if (config_.versions == 1) SSL_set_min_proto_version(ssl_.get(), TLS1_3_VERSION);
     if (config_.versions == 2) SSL_set_max_proto_version(ssl_.get(), TLS1_2_VERSION);
     if (kTargetIsServer) {
-      ConfigureServer(config_.request_cert, VerifyCallback);
+      ConfigureServer(config_.request_cert);
     } else {
       const std::string name = "localhost";
-      ConfigureClient(config_.hello_pause_or_sni ? &name : nullptr, config_.offer_pha, nullptr, 0, VerifyCallback);
+      ConfigureClient(config_.hello_pause_or_sni ? &name : nullptr, config_.offer_pha, nullptr, 0);
       if (config_.client_identity != 0 && !UseIdentity(config_.client_identity)) return false;
     }
     return true;
@@ -219,7 +151,6 @@ class Target : public RecordEngine {
 
   ~Target() {
     if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
-    X509_STORE_free(store_);
   }
 
   // TlsConnection::setIdentity.
@@ -235,21 +166,9 @@ class Target : public RecordEngine {
     return SSL_use_cert_and_key(ssl_.get(), identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) == 1;
   }
 
-  // TlsConnection::UseTrustStore, before every step that may verify: the
-  // store in force at that moment decides.
-  void UseTrustStore() {
-    if (store_ == verify_store_) return;
-    SSL_set1_verify_cert_store(ssl_.get(), store_);
-    verify_store_ = store_;
-  }
-
   // SecureContext::setTrust on the target's context: a new store, the cache cleared.
   void SwapTrust(uint8_t variant) {
-    ctls::X509StorePointer store = ctls_fuzz::NewTrustStore(variant & 1, variant & 2, variant & 4);
-    X509_STORE_free(store_);
-    store_ = store.release();
-    allow_stale_crl_ = variant & 8;
-    chains_->Clear();
+    trust_->Replace(ctls_fuzz::NewTrustStore(variant & 1, variant & 2, variant & 4), variant & 8);
   }
 
   // TlsConnection::cycle(chunk, endOfInput, inPlace).
@@ -277,17 +196,8 @@ class Target : public RecordEngine {
     if (events_ & kCloseNotify) dead_ = true;
     // SNICallback: TypeScript answers, setContext() resumes, cycle() runs again.
     if ((events_ & kClientHello) && !dead_) {
-      if (config_.sni_swap && contexts.sni != nullptr) {
-        // TlsConnection::setContext: the chosen context also decides whom it trusts.
-        SSL_set_SSL_CTX(ssl_.get(), contexts.sni);
-        X509_STORE_free(store_);
-        store_ = SSL_CTX_get_cert_store(contexts.sni);
-        X509_STORE_up_ref(store_);
-        allow_stale_crl_ = false;
-        chains_ = &sni_chains_;
-        verify_store_ = nullptr;
-        UseTrustStore();
-      }
+      // TlsConnection::setContext: the chosen context also decides whom it trusts.
+      if (config_.sni_swap && contexts.sni != nullptr) SwitchContext(contexts.sni, &sni_trust_);
       client_hello_resolved_ = true;
       client_hello_paused_ = false;
       Cycle(std::string(), false, false);
@@ -333,7 +243,7 @@ class Target : public RecordEngine {
     if (dead_ || !is_server_ || !handshake_done_ || reauth_pending_) return;
     ctls::ErrorQueueScope scope;
     UseTrustStore();
-    if (BeginCertificateRequest(VerifyCallback) == RequestStatus::kSendFailed) dead_ = true;
+    if (BeginCertificateRequest() == RequestStatus::kSendFailed) dead_ = true;
     TakeOutput();
   }
 
@@ -350,7 +260,8 @@ class Target : public RecordEngine {
   // unless raw bytes were injected.
   void CheckPeerStream(const std::string& peer_sent, bool injected) {
     for (; checked_ < received_.size(); ++checked_) {
-      if (received_[checked_] != PatternByte(false, checked_)) Violation("the target read plaintext the peer never wrote");
+      if (received_[checked_] != PatternByte(false, checked_))
+        Violation("the target read plaintext the peer never wrote");
     }
     if (!injected && received_.size() > peer_sent.size()) Violation("the target read more than the peer wrote");
   }
@@ -367,7 +278,8 @@ class Target : public RecordEngine {
     SSL* ssl = ssl_.get();
     ctls::ErrorQueueScope scope;
     auto encode = [](X509* certificate) {
-      if (certificate != nullptr && !ctls::EncodeCertificate(certificate).data) Violation("a certificate does not encode");
+      if (certificate != nullptr && !ctls::EncodeCertificate(certificate).data)
+        Violation("a certificate does not encode");
     };
     encode(SSL_get0_peer_certificate(ssl));
     STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
@@ -402,10 +314,11 @@ class Target : public RecordEngine {
   }
 
  private:
-  static Target* FromStoreContext(X509_STORE_CTX* store_ctx) {
-    const SSL* ssl =
-        static_cast<const SSL*>(X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
-    return ssl == nullptr ? nullptr : static_cast<Target*>(SSL_get_app_data(ssl));
+  // A new reference to the store a context was built with.
+  static ctls::X509StorePointer StoreOf(SSL_CTX* ctx) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    X509_STORE_up_ref(store);
+    return ctls::X509StorePointer(store);
   }
 
   void Received(const char* data, size_t length) { received_.append(data, length); }
@@ -414,7 +327,8 @@ class Target : public RecordEngine {
     if (sink_.spilled() == 0) return;
     if (debug) {
       uint32_t hash = 2166136261u;
-      for (size_t i = 0; i < sink_.spilled(); ++i) hash = (hash ^ static_cast<uint8_t>(sink_.spill_data()[i])) * 16777619u;
+      for (size_t i = 0; i < sink_.spilled(); ++i)
+        hash = (hash ^ static_cast<uint8_t>(sink_.spill_data()[i])) * 16777619u;
       std::fprintf(stderr, "target output: %zu bytes, fnv %08x\n", sink_.spilled(), hash);
     }
     output_.append(sink_.spill_data(), sink_.spilled());
@@ -424,18 +338,13 @@ class Target : public RecordEngine {
   // TlsConnection::NoteProgress, plus what must hold when it reports.
   void Progress() {
     const bool reauth_was_pending = reauth_pending_;
-    const bool handshake_was_done = handshake_done_;
     if (!TrackProgress()) {
       CheckServerUnchanged();
       return;
     }
-    if (!handshake_was_done && handshake_done_ && !is_server_) {
-      X509* leaf = SSL_get0_peer_certificate(ssl_.get());
-      if (leaf != nullptr && X509_up_ref(leaf) == 1) server_leaf_.reset(leaf);
-    }
     CheckServerUnchanged();
     if (events_ & kReauthDone) ++reauths_;
-    const long result = SSL_get_verify_result(ssl_.get());
+    const long result = SSL_get_verify_result(ssl_.get());  // NOLINT(runtime/int)
     // A stale CRL counts where the verify callback tolerated it, under the
     // allowStaleCrl in force when the certificate was verified: a setTrust
     // between that and the handshake's end does not reach back (TypeScript
@@ -450,8 +359,8 @@ class Target : public RecordEngine {
     if ((events_ & kReauthDone) && (!reauth_was_pending || !has_certificate || !verified)) {
       Violation("a re-authentication completed without a verified certificate");
     }
-    if ((events_ & kHandshakeDone) && !resumed && reject_unauthorized_ &&
-        (!kTargetIsServer || config_.request_cert) && (!has_certificate || !verified)) {
+    if ((events_ & kHandshakeDone) && !resumed && reject_unauthorized_ && (!kTargetIsServer || config_.request_cert) &&
+        (!has_certificate || !verified)) {
       Violation("a strict handshake completed without a verified certificate");
     }
   }
@@ -466,16 +375,9 @@ class Target : public RecordEngine {
   }
 
   Config config_;
-  ctls::VerifiedChains own_chains_;
-  ctls::VerifiedChains sni_chains_;
-  ctls::VerifiedChains* chains_ = &own_chains_;  // the trust context's
-  X509_STORE* store_ = nullptr;                  // the trust context's store
-  X509_STORE* verify_store_ = nullptr;           // the one the SSL holds
-  bool allow_stale_crl_ = false;
-  ctls::X509Pointer server_leaf_;
-  bool peer_changed_ = false;
+  ctls::TrustState own_trust_;
+  ctls::TrustState sni_trust_;
   std::vector<char> scratch_;
-  std::string servername_, session_der_;
   std::string output_;    // ciphertext for the peer
   std::string received_;  // plaintext read
   std::string sent_;      // plaintext written (consumed)
@@ -486,7 +388,7 @@ class Target : public RecordEngine {
 
 class Peer {
  public:
-  Peer(const Config& config) : config_(config) {}
+  explicit Peer(const Config& config) : config_(config) {}
   ~Peer() = default;
 
   bool Start() {
@@ -506,7 +408,8 @@ class Peer {
     if (kTargetIsServer) {
       SSL_set_connect_state(ssl_.get());
       SSL_set_verify(ssl_.get(), SSL_VERIFY_NONE, nullptr);
-      SSL_set_tlsext_host_name(ssl_.get(), const_cast<char*>(config_.hello_pause_or_sni ? "localhost" : "fuzz.invalid"));
+      SSL_set_tlsext_host_name(ssl_.get(),
+                               const_cast<char*>(config_.hello_pause_or_sni ? "localhost" : "fuzz.invalid"));
       if (config_.offer_pha) SSL_set_post_handshake_auth(ssl_.get(), 1);
       if (config_.client_identity != 0) {
         const ctls_fuzz::Pki& pki = ctls_fuzz::TestPki();
@@ -558,7 +461,7 @@ class Peer {
       at += 2;
       if (length > list.size() - at) break;
       const unsigned char* cursor = reinterpret_cast<const unsigned char*>(list.data() + at);
-      X509* certificate = d2i_X509(nullptr, &cursor, static_cast<long>(length));
+      X509* certificate = d2i_X509(nullptr, &cursor, static_cast<long>(length));  // NOLINT(runtime/int)
       at += length;
       if (certificate != nullptr && !sk_X509_push(chain.get(), certificate)) X509_free(certificate);
     }
@@ -653,7 +556,7 @@ class Peer {
 
   void Collect() {
     char* data = nullptr;
-    const long length = BIO_get_mem_data(out_, &data);
+    const long length = BIO_get_mem_data(out_, &data);  // NOLINT(runtime/int)
     if (length > 0) output_.append(data, static_cast<size_t>(length));
     (void)BIO_reset(out_);
   }
@@ -853,10 +756,12 @@ std::vector<Script> Scripts() {
   add("tls13-pha", {0x58, 0x00}, {hs, hs, pw, 0x00, 0x20, hs, rq, hs, hs, rq, hs, hs, pw, 0x00, 0x08, hs}, true);
   add("tls12-reneg", {0x1a, 0x20}, {hs, hs, rq, hs, hs, hs, pw, 0x00, 0x08, hs, rq, hs, hs, hs}, true);
   // Requests pending while data, a trust swap, a key update and a close arrive.
-  add("tls13-pha-pending", {0x58, 0x00}, {hs, hs, rq, pw, 0x01, 0x00, kDeliverAll, kTrustSwap, 0x01, kDeliverToPeer, hs,
-                                           kPeerRekey, hs, kPeerShutdown, hs, kEnd}, true);
-  add("tls12-reneg-pending", {0x1a, 0x30}, {hs, hs, rq, pw, 0x00, 0x80, kDeliverAll, kDeliverToPeer, kDeliverSome, 0x10,
-                                            hs, kTargetShutdown, hs});
+  add("tls13-pha-pending", {0x58, 0x00},
+      {hs, hs, rq, pw, 0x01, 0x00, kDeliverAll, kTrustSwap, 0x01, kDeliverToPeer, hs, kPeerRekey, hs, kPeerShutdown, hs,
+       kEnd},
+      true);
+  add("tls12-reneg-pending", {0x1a, 0x30},
+      {hs, hs, rq, pw, 0x00, 0x80, kDeliverAll, kDeliverToPeer, kDeliverSome, 0x10, hs, kTargetShutdown, hs});
   // The peer's chain replaced before a PHA and a renegotiation: the
   // intermediate and the unrelated root, as the fuzzer will mutate them.
   std::vector<uint8_t> chain_op = {kPeerChain};
@@ -922,15 +827,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     options.stale_crl = variant & 2;
     options.crl_check_all = variant & 4;
     SSL_CTX* ctx = ctls_fuzz::NewContext(options);
-    SSL_CTX_set_cert_verify_callback(ctx, Target::CertVerifyCallback, nullptr);
-    if (!kTargetIsServer) SSL_CTX_sess_set_new_cb(ctx, Target::NewSessionCallback);
-    if (variant & 8) SSL_CTX_set_client_hello_cb(ctx, Target::ClientHelloCallback, nullptr);
+    if (variant & 8) RecordEngine::PauseAtClientHello(ctx);
     contexts.target[variant] = ctx;
   }
   ctls_fuzz::ContextOptions sni;
   sni.is_server = true;
   contexts.sni = ctls_fuzz::NewContext(sni);
-  SSL_CTX_set_cert_verify_callback(contexts.sni, Target::CertVerifyCallback, nullptr);
   // The peer: stock OpenSSL settings, TLS 1.2 and up, renegotiation allowed.
   ctls_fuzz::SetActor(Actor::kPeer);
   contexts.peer = SSL_CTX_new(kTargetIsServer ? TLS_client_method() : TLS_server_method());
@@ -944,7 +846,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     ctls::Identity identity;
     if (ctls::ReadIdentity(pki.server_key.data(), pki.server_key.size(), pki.server_chain.data(),
                            pki.server_chain.size(), nullptr, &identity) != nullptr ||
-        SSL_CTX_use_cert_and_key(contexts.peer, identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) != 1) {
+        SSL_CTX_use_cert_and_key(contexts.peer, identity.leaf.get(), identity.key.get(), identity.chain.get(), 1) !=
+            1) {
       Violation("peer identity");
     }
   }

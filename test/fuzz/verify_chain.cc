@@ -20,7 +20,7 @@ namespace {
 ctls::X509StorePointer stores[8];
 
 ctls::VerifiedChains::Outcome Check(ctls::VerifiedChains* chains, X509_STORE* store, X509* leaf,
-                                    STACK_OF(X509)* untrusted, int purpose, bool allow_stale_crl) {
+                                    STACK_OF(X509) * untrusted, int purpose, bool allow_stale_crl) {
   return chains->VerifyPresented(store, leaf, untrusted, purpose, 1, allow_stale_crl);
 }
 

@@ -1,0 +1,22 @@
+// A CRL's facts for TypeScript, which judges freshness (RFC 5280 section
+// 5.1.2.5) and reports revoked serials without a JS ASN.1 parser.
+#ifndef NATIVE_CRL_INFO_H_
+#define NATIVE_CRL_INFO_H_
+
+#include <napi.h>
+
+#include "openssl_core.h"
+
+namespace ctls {
+
+// crlInfo(pem: Buffer, withSerials = true) -> [CrlFacts], one per CRL in `pem`.
+Napi::Value CrlInfo(const Napi::CallbackInfo& info);
+
+// A CRL's facts: { issuer, lastUpdate, nextUpdate (epoch ms), revokedCount,
+// revoked: [serialHex] }. A CRL can list millions of serials, and a JS string
+// each costs more than parsing them: without `with_serials` the list is left out.
+Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials);
+
+}  // namespace ctls
+
+#endif  // NATIVE_CRL_INFO_H_
