@@ -70,6 +70,28 @@ interface ConnectionState {
   concluded: number;
 }
 
+/** The events an Authorizer emits, with their listeners. */
+export interface AuthorizerEvents {
+  /** A decision concluded (only built while someone listens, see auditWanted). */
+  decision: (event: DecisionEvent, socket: AuthorizationSubject['socket']) => void;
+  /** A condition that does not deny but needs an operator (a stale CRL, a chain node hid). */
+  warning: (warning: Error) => void;
+}
+
+type EventName = keyof AuthorizerEvents;
+
+/** Typed listeners, declared beside the class (declaration merging). */
+export interface Authorizer {
+  on<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  once<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  addListener<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  prependListener<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  prependOnceListener<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  off<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  removeListener<K extends EventName>(event: K, listener: AuthorizerEvents[K]): this;
+  emit<K extends EventName>(event: K, ...args: Parameters<AuthorizerEvents[K]>): boolean;
+}
+
 const DEFAULT_POLICY_TIMEOUT_MS = 200;
 const HOLD_LAPSED = 'lapsed';
 const HOLD_SWEEP = 'trust-change';
