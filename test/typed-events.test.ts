@@ -7,10 +7,12 @@ import { resolve } from 'node:path';
 
 t.test('listeners are checked against each emitter\'s events', async (t) => {
   const file = resolve(__dirname, 'types', 'typed-events.ts');
-  const config = ts.getParsedCommandLineOfConfigFile(resolve(__dirname, 'tsconfig.json'), {}, {
+  const host = {
     ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => t.fail(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')),
-  });
+    onUnRecoverableConfigFileDiagnostic: (diagnostic: ts.Diagnostic) =>
+      t.fail(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')),
+  };
+  const config = ts.getParsedCommandLineOfConfigFile(resolve(__dirname, 'tsconfig.json'), {}, host);
   t.ok(config, 'test/tsconfig.json is read');
   const program = ts.createProgram([file], { ...config!.options, noEmit: true });
   const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.formatDiagnostic(diagnostic, {

@@ -3,6 +3,9 @@
  * Decision with an expiry; the engine re-decides on a schedule, at expiry, on
  * trust or policy changes and on demand, and holds the connection's data
  * while a decision is pending or lapsed. A denial cuts the connection.
+ *
+ * This file is the decision flow (sweep, join, decide, conclude) and the typed-event declarations
+ * that must sit beside the class; each unit it relies on has its own file in this directory.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -13,7 +16,8 @@ import { evaluatePolicy, isPolicy } from '../policy/evaluate.js';
 import { Scheduler } from './schedule.js';
 import { scheduleOptions, type FreshFallback, type ReauthorizeSchedule } from './schedule-options.js';
 import { ChainVerifier, type ChainVerdict } from './chain-verdict.js';
-import { deauthorizedError, decisionFrom, denial, freshFailureReason, type PolicyAnswer, type Question } from './decision.js';
+import { deauthorizedError, decisionFrom, denial, freshFailureReason } from './decision.js';
+import type { PolicyAnswer, Question } from './decision.js';
 import { holdKey, holdsData, joinable, stampOf, stillHolds, type PendingDecision } from './pending-decisions.js';
 import { policyInput } from './policy-input.js';
 import { RecheckTimers } from './recheck-timers.js';

@@ -31,7 +31,8 @@ export interface Question {
 export function decisionFrom(question: Question, answer: PolicyAnswer, trust: SecureContext, now: number): Decision {
   const { trigger, started, source, chain, token } = question;
   const tokenExpiresAt = tokenExpiry(token);
-  const expiresAt = Math.min(answer.expiresAt, chainNotAfter(chain), question.chainHorizon, tokenExpiresAt, strictCrlHorizon(trust));
+  const chainExpiresAt = Math.min(chainNotAfter(chain), question.chainHorizon);
+  const expiresAt = Math.min(answer.expiresAt, chainExpiresAt, tokenExpiresAt, strictCrlHorizon(trust));
   let allow = answer.allow;
   let reason = answer.reason;
   if (allow && expiresAt <= now) {

@@ -63,7 +63,7 @@ export function holdKey(seq: number): string {
  * The trust a decision is made under. A decision concludes only while all of it still holds:
  * a CA/CRL change of the connection's trust context, a policy change or a new certificate on the
  * connection while the decision was pending sends it back to be made again (docs/security.md,
- * "verdict reuse").
+ * "The verdict-reuse rule").
  */
 export interface Stamp {
   trust: SecureContext;
@@ -74,7 +74,8 @@ export interface Stamp {
 
 export function stampOf(subject: AuthorizationSubject, policyGeneration: number): Stamp {
   const trust = subject.trust;
-  return { trust, trustGeneration: trust.trustGeneration, policyGeneration, certificateEpoch: subject.certificateEpoch };
+  const certificateEpoch = subject.certificateEpoch;
+  return { trust, trustGeneration: trust.trustGeneration, policyGeneration, certificateEpoch };
 }
 
 export function stillHolds(stamp: Stamp, subject: AuthorizationSubject, policyGeneration: number): boolean {

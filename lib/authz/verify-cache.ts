@@ -20,6 +20,9 @@ export interface ChainVerdict {
   notAfter?: number;
 }
 
+/** 'sslclient' checks a client's certificate (our side is the server), 'sslserver' a server's. */
+type Purpose = 'sslclient' | 'sslserver';
+
 interface Entry extends ChainVerdict {
   at: number;
   trust: SecureContext;
@@ -35,13 +38,12 @@ export class VerifyCache {
   #entries = new Map<string, Entry>();
 
   /** OpenSSL's verdict on `chain` under `trust` as it is now, reused under the rule above. */
-  verify(trust: SecureContext, chain: readonly X509Certificate[], purpose: 'sslclient' | 'sslserver', now: number): ChainVerdict {
+  verify(trust: SecureContext, chain: readonly X509Certificate[], purpose: Purpose, now: number): ChainVerdict {
     let key = '';
     for (const certificate of chain) key += certificate.fingerprint256;
     const cached = this.#entries.get(key);
-    if (cached !== undefined && cached.trust === trust && cached.generation === trust.trustGeneration && now - cached.at < VERIFY_CACHE_MS) {
-      return cached;
-    }
+    const fresh = cached !== undefined && now - cached.at < VERIFY_CACHE_MS;
+    if (fresh && cached.trust === trust && cached.generation === trust.trustGeneration) return cached;
     const outcome = verifyWithHorizon(trust, chain, purpose);
     const entry: Entry = { ok: outcome.ok, at: now, trust, generation: trust.trustGeneration };
     if (outcome.code !== undefined) entry.code = outcome.code;
