@@ -5,10 +5,11 @@
  */
 import * as tls from 'node:tls';
 import { emitWarning, invalidOption } from './common/errors.js';
+import { checkObject } from './common/validate.js';
 import { SecureContext, type RevocationMode } from './tls/context.js';
-import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
-import type { X509Certificate } from 'node:crypto';
-import { AttachedSubject, type PresentedChains } from './authz/attached-subject.js';
+import { Authorizer, type AuthorizerEvents, type ReauthorizeSchedule } from './authz/authorizer.js';
+import { AttachedSubject } from './authz/attached-subject.js';
+import { presentedChains } from './authz/presented-chains.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
 import type { Decision, Policy } from './common/types.js';
@@ -53,34 +54,6 @@ export interface Attachment {
   detach(): void;
 }
 
-/**
- * How many leaves' verified intermediates an attachment remembers for resumed sessions. A leaf
- * pushed out is not lost trust: its next resumption is denied, its next full handshake remembered.
- */
-const MAX_REMEMBERED_CHAINS = 16_384;
-
-/** Bounded, least recently used out; keyed by fingerprint, answered only for the exact same DER. */
-function presentedChains(): PresentedChains {
-  const chains = new Map<string, { leaf: X509Certificate; intermediates: readonly X509Certificate[] }>();
-  return {
-    recall(leaf) {
-      const key = leaf.fingerprint256;
-      const entry = chains.get(key);
-      if (entry === undefined || !entry.leaf.raw.equals(leaf.raw)) return undefined;
-      chains.delete(key);
-      chains.set(key, entry);
-      return entry.intermediates;
-    },
-    remember(leaf, intermediates) {
-      const key = leaf.fingerprint256;
-      chains.delete(key);
-      // A self-issued certificate is a root: trust comes from the attachment's CAs only.
-      chains.set(key, { leaf, intermediates: intermediates.filter((c) => !c.checkIssued(c)) });
-      if (chains.size > MAX_REMEMBERED_CHAINS) chains.delete(chains.keys().next().value!);
-    },
-  };
-}
-
 /** Server events that hand a request (HTTP/1) or a stream (HTTP/2) to the application. */
 const REQUEST_EVENTS = new Set(['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect', 'stream']);
 
@@ -100,9 +73,7 @@ function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubj
 
 function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocation?: RevocationMode }): Map<string, SecureContext> {
   const byName = new Map<string, SecureContext>();
-  if (sni === undefined) return byName;
-  if (sni === null || typeof sni !== 'object') throw invalidOption('sni', 'an object of server names to { ca }', sni);
-  for (const [name, entry] of Object.entries(sni)) {
+  for (const [name, entry] of Object.entries(checkObject('sni', sni) ?? {})) {
     if (name === '' || entry === null || typeof entry !== 'object' || entry.ca === undefined) {
       throw invalidOption(`sni.${name}`, '{ ca } with the PEM CA(s) of that server name', entry);
     }
@@ -119,7 +90,7 @@ function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocatio
  */
 export function attach(server: tls.Server, options: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) throw invalidOption('server', 'a node:tls or node:https Server', server);
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
   if (options.ca === undefined) throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
   let intermediates = certificatesFromPem('intermediates', options.intermediates);
   const shared = { ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) };
@@ -201,7 +172,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       () => socket.destroy(),
     );
   };
-  const forward = (event: DecisionEvent, socket: tls.TLSSocket): boolean => server.emit('decision', event, socket);
+  const forward: AuthorizerEvents['decision'] = (event, socket) => server.emit('decision', event, socket);
   const warn = (warning: Error): void => emitWarning(server, warning);
   server.emit = gatedEmit as typeof server.emit;
   authorizer.on('decision', forward);

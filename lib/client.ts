@@ -6,6 +6,7 @@
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { invalidOption } from './common/errors.js';
+import { checkBoolean, checkObject } from './common/validate.js';
 import { SecureContext, type SecureContextOptions } from './tls/context.js';
 import { TLSSocket, type TLSSocketOptions, type Transport } from './tls/socket.js';
 
@@ -43,13 +44,12 @@ export function connect(
     if (typeof hostOrCallback === 'string') options.host = hostOrCallback;
     callback = typeof hostOrCallback === 'function' ? hostOrCallback : maybeCallback;
   } else {
-    if (portOrOptions === null || typeof portOrOptions !== 'object') throw invalidOption('options', 'an object', portOrOptions);
+    // Required here: connect() with neither a port nor options has nowhere to connect.
+    if (checkObject('options', portOrOptions) === undefined) throw invalidOption('options', 'an object', portOrOptions);
     options = portOrOptions;
     callback = typeof hostOrCallback === 'function' ? hostOrCallback : undefined;
   }
-  if (options.rejectUnauthorized !== undefined && typeof options.rejectUnauthorized !== 'boolean') {
-    throw invalidOption('rejectUnauthorized', 'a boolean', options.rejectUnauthorized);
-  }
+  checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
   const host = options.host ?? 'localhost';
   // The identity goes on the connection, not the context, so it can rotate.
   const { key, cert, passphrase, ...contextOptions } = options;

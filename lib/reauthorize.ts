@@ -4,6 +4,7 @@
  */
 import * as tls from 'node:tls';
 import { ctlsError, invalidOption } from './common/errors.js';
+import { checkObject } from './common/validate.js';
 import type { SecureContext } from './tls/context.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authz/authorizer.js';
 import { OwnedSubject } from './authz/subject.js';
@@ -21,7 +22,7 @@ export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent };
  * destroyOnDeny is false. Concurrent calls on one socket share one evaluation.
  */
 export async function reauthorize(socket: TLSSocket | tls.TLSSocket, options: ReauthorizeOptions = {}): Promise<Decision> {
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  checkObject('options', options);
   if (socket.destroyed) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
   if (socket instanceof TLSSocket && socket.isServer && authorizerOf(socket) === undefined) {
     // The client may finish its handshake before the server does: wait for ours.

@@ -3,9 +3,10 @@
  * terminated by the addon, mirroring node:tls.createServer.
  */
 import * as net from 'node:net';
-import { ctlsError, emitWarning, invalidOption } from './common/errors.js';
+import { ctlsError, emitWarning } from './common/errors.js';
+import { checkBoolean, checkCount, checkDuration, checkFunction, checkObject } from './common/validate.js';
 import { SecureContext, contextHandle, type SecureContextOptions } from './tls/context.js';
-import { TLSSocket, type SocketAuthorizer } from './tls/socket.js';
+import { TLSSocket, type SocketAuthorizer, type Transport } from './tls/socket.js';
 import { pemBuffer, type PemInput } from './tls/pem.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
 import { OwnedSubject } from './authz/subject.js';
@@ -48,6 +49,45 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
 
 export type SecureConnectionListener = (socket: TLSSocket) => void;
 
+/** The events a Server emits, with their listeners: its own, then net.Server's. */
+export interface ServerEvents {
+  /** A decision on one of the server's connections concluded (only built while someone listens). */
+  decision: (event: DecisionEvent, socket: TLSSocket) => void;
+  /** A condition that does not deny but needs an operator (a stale CRL in best-effort mode). */
+  warning: (warning: Error) => void;
+  /** A connection completed its handshake and its first decision allowed it. */
+  secureConnection: SecureConnectionListener;
+  /** A connection failed before it was established; `socket` is its transport when refused before TLS began. */
+  tlsClientError: (error: Error, socket: TLSSocket | Transport) => void;
+  /** setCa() or setCrl() replaced the trust store; live connections are being re-decided. */
+  trustChange: (what: 'ca' | 'crl') => void;
+  close: () => void;
+  connection: (socket: net.Socket) => void;
+  error: (error: Error) => void;
+  listening: () => void;
+  drop: (data?: net.DropArgument) => void;
+}
+
+type EventName = keyof ServerEvents;
+
+/**
+ * Typed listeners: `server.on('decision', (event, socket) => …)` is checked against ServerEvents.
+ * Declared beside the class (declaration merging), so net.Server's own events stay listed above.
+ */
+// @ts-expect-error the same clash as connections() below: net.Server's deprecated numeric `connections`.
+export interface Server {
+  on<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  once<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  addListener<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  prependListener<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  prependOnceListener<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  off<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  removeListener<K extends EventName>(event: K, listener: ServerEvents[K]): this;
+  /** Like node's servers, this one takes any Duplex handed in as a connection (TLS over a stream). */
+  emit(event: 'connection', transport: Transport): boolean;
+  emit<K extends EventName>(event: K, ...args: Parameters<ServerEvents[K]>): boolean;
+}
+
 const kAuthorizer = Symbol('continuous-tls.serverAuthorizer');
 
 export class Server extends net.Server {
@@ -62,8 +102,7 @@ export class Server extends net.Server {
 
   constructor(options: ServerOptions = {}, listener?: SecureConnectionListener) {
     super({ allowHalfOpen: true, pauseOnConnect: options.pauseOnConnect ?? false });
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    validateServerOptions(options);
+    checkServerOptions(options);
     this.#options = options;
     const { crl, ...contextOptions } = options;
     let initialCrl: Buffer | undefined;
@@ -86,7 +125,8 @@ export class Server extends net.Server {
       requireCertificate: requestCert && (options.rejectUnauthorized ?? true),
       auditWanted: () => this.listenerCount('decision') > 0,
     });
-    this.authorizer.on('decision', (event: DecisionEvent, socket: TLSSocket) => this.emit('decision', event, socket));
+    // This server's engine admits only the server's own sockets.
+    this.authorizer.on('decision', (event, socket) => this.emit('decision', event, socket as TLSSocket));
     this.authorizer.on('warning', (warning: Error) => emitWarning(this, warning));
     this[kAuthorizer] = {
       onSecure: (socket) => {
@@ -108,7 +148,7 @@ export class Server extends net.Server {
     this.on('connection', (transport: net.Socket) => this.#accept(transport));
   }
 
-  #accept(transport: net.Socket): void {
+  #accept(transport: Transport): void {
     const options = this.#options;
     if (this.#pendingHandshakes >= (options.maxPendingHandshakes ?? Infinity)) {
       // Refused before any TLS state exists: a flood of silent connections
@@ -201,22 +241,16 @@ export class Server extends net.Server {
   }
 }
 
-function validateServerOptions(options: ServerOptions): void {
-  for (const name of ['requestCert', 'rejectUnauthorized', 'allowHalfOpen'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw invalidOption(name, 'a boolean', options[name]);
-  }
-  if (options.handshakeTimeout !== undefined && (!Number.isFinite(options.handshakeTimeout) || options.handshakeTimeout < 0)) {
-    throw invalidOption('handshakeTimeout', 'a non-negative number of ms', options.handshakeTimeout);
-  }
-  for (const name of ['maxHeldBytes', 'maxPendingHandshakes'] as const) {
-    const value = options[name];
-    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0) && value !== Infinity) {
-      throw invalidOption(name, 'a positive integer or Infinity', value);
-    }
-  }
-  if (options.SNICallback !== undefined && typeof options.SNICallback !== 'function') {
-    throw invalidOption('SNICallback', 'a function', options.SNICallback);
-  }
+/** The options the server reads itself; the context's own are checked by SecureContext, the engine's by Authorizer. */
+function checkServerOptions(options: ServerOptions): void {
+  checkObject('options', options);
+  checkBoolean('requestCert', options.requestCert);
+  checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
+  checkBoolean('allowHalfOpen', options.allowHalfOpen);
+  checkDuration('handshakeTimeout', options.handshakeTimeout, undefined, { zero: true });
+  checkCount('maxHeldBytes', options.maxHeldBytes, undefined, { infinite: true });
+  checkCount('maxPendingHandshakes', options.maxPendingHandshakes, undefined, { infinite: true });
+  checkFunction('SNICallback', options.SNICallback);
 }
 
 export function createServer(options?: ServerOptions, listener?: SecureConnectionListener): Server;

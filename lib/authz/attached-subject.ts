@@ -9,18 +9,9 @@ import { parsedCertificate } from '../tls/parsed-certificates.js';
 import type { SecureContext } from '../tls/context.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from '../common/types.js';
-
-/**
- * The intermediates each leaf was presented with in a chain that verified, remembered by the
- * attachment. A resumed session reports its leaf alone (the session stores the peer certificate,
- * not the chain it came with, RFC 8446 section 4.6.1, RFC 5077 section 4), so its revalidation
- * needs the chain of the handshake that established it.
- */
-export interface PresentedChains {
-  /** The intermediates `leaf` (exactly these DER bytes) was last verified with, if known. */
-  recall(leaf: X509Certificate): readonly X509Certificate[] | undefined;
-  remember(leaf: X509Certificate, intermediates: readonly X509Certificate[]): void;
-}
+import { ReadGate } from './read-gate.js';
+import { tlsHandle, type TlsHandle } from './tls-handle.js';
+import type { PresentedChains } from './presented-chains.js';
 
 /** What an attachment gives each of its connections. */
 export interface AttachedTrust {
@@ -30,147 +21,7 @@ export interface AttachedTrust {
   chains?: PresentedChains;
 }
 
-/**
- * The parts of node's TLSWrap handle the gate needs. `_handle` is private: every use checks the
- * shape first and fails closed (the connection is destroyed) when it is not there.
- */
-interface TlsHandle {
-  readStart(): number;
-  readStop(): number;
-  reading?: boolean;
-  onhandshakestart?: (now: number) => unknown;
-}
-
-type Held = Buffer | string | Uint8Array | null;
 const HOLD_RENEGOTIATION = 'renegotiation';
-/**
- * Decrypted bytes queued while held. The wire is stopped then, so only what node had already
- * received arrives, except during our own renegotiation, which must read the peer's handshake:
- * past this, the wire stops again and the renegotiation times out (denied).
- */
-const MAX_HELD_BYTES = 1024 * 1024;
-
-function tlsHandle(socket: tls.TLSSocket): TlsHandle | null {
-  const handle = (socket as tls.TLSSocket & { _handle?: unknown })._handle as Partial<TlsHandle> | null | undefined;
-  if (handle === null || handle === undefined || typeof handle !== 'object') return null;
-  return typeof handle.readStart === 'function' && typeof handle.readStop === 'function' ? (handle as TlsHandle) : null;
-}
-
-/**
- * Holds a node:tls socket's decrypted data for every way of reading it. Pausing only holds
- * `on('data')`: `read()`, `'readable'`, `for await` and `pipe()` all pull from the Readable buffer
- * through `socket.read()`, and node's HTTP/1 and HTTP/2 servers read the TLS handle natively.
- * So while held: the handle stops reading the wire (and a readStart from node's HTTP server is
- * deferred), chunks the handle still decrypts are queued instead of pushed, and `read()` returns
- * nothing, which also keeps what already sits in the Readable buffer. On release the queue is
- * pushed in order and readers are woken; on destroy it is dropped.
- */
-class ReadGate {
-  readonly #socket: tls.TLSSocket;
-  readonly #handle: TlsHandle;
-  readonly #start: () => number;
-  readonly #push: (chunk: Held, encoding?: BufferEncoding) => boolean;
-  readonly #read: (size?: number) => unknown;
-  #held = false;
-  #queue: Array<[Held, BufferEncoding | undefined]> = [];
-  #queuedBytes = 0;
-  #releasing = false;
-  /** The wire is read while held: a renegotiation of ours needs the peer's handshake records. */
-  #wireOpen = false;
-
-  constructor(socket: tls.TLSSocket, handle: TlsHandle) {
-    this.#socket = socket;
-    this.#handle = handle;
-    const start = handle.readStart;
-    const push = socket.push;
-    const read = socket.read;
-    this.#start = () => start.call(handle);
-    this.#push = (chunk, encoding) => push.call(socket, chunk, encoding);
-    this.#read = (size) => read.call(socket, size);
-    // Own properties shadow node's prototype methods on this one socket and handle. node itself
-    // calls them by name: net's onStreamRead does `stream.push(buf)`, Readable's flow, resume and
-    // async iterator do `stream.read()`, and net / the HTTP server do `handle.readStart()`.
-    handle.readStart = () => (this.#held && !this.#wireOpen ? 0 : start.call(handle));
-    socket.push = (chunk: Held, encoding?: BufferEncoding): boolean => {
-      if (!this.#held && this.#queue.length === 0) return push.call(socket, chunk, encoding);
-      if (socket.destroyed) return false;
-      this.#queue.push([chunk, encoding]);
-      this.#queuedBytes += chunk === null ? 0 : chunk.length;
-      if (this.#queuedBytes > MAX_HELD_BYTES && this.#wireOpen) {
-        this.#wireOpen = false;
-        handle.readStop();
-      }
-      return true;
-    };
-    socket.read = ((size?: number) => (this.#held || this.#queue.length > 0 ? null : read.call(socket, size))) as typeof socket.read;
-  }
-
-  /** Whether a native consumer (node's HTTP/1 parser, an HTTP/2 session) reads the handle, past push(). */
-  readNatively(): boolean {
-    return (this.#handle as TlsHandle & { _consumed?: unknown })._consumed === true || this.#socket.alpnProtocol === 'h2';
-  }
-
-  close(): void {
-    if (this.#held) return;
-    this.#held = true;
-    if (!this.#wireOpen) this.#handle.readStop();
-  }
-
-  /**
-   * Our own renegotiation is running: read the wire (its handshake records arrive there) while
-   * the data it decrypts stays queued. Returns the function that ends this.
-   */
-  openWire(): () => void {
-    if (this.#held && this.#queuedBytes <= MAX_HELD_BYTES) {
-      this.#wireOpen = true;
-      this.#start();
-    }
-    return () => {
-      if (!this.#wireOpen) return;
-      this.#wireOpen = false;
-      if (this.#held) this.#handle.readStop();
-    };
-  }
-
-  open(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    // Not now: the engine releases from inside its own bookkeeping, and readers run app code.
-    // Until then the queue keeps later chunks behind the held ones.
-    if (this.#releasing) return;
-    this.#releasing = true;
-    process.nextTick(() => {
-      this.#releasing = false;
-      this.#drain();
-    });
-  }
-
-  #drain(): void {
-    const socket = this.#socket;
-    while (!this.#held && !socket.destroyed && this.#queue.length > 0) {
-      const [chunk, encoding] = this.#queue.shift()!;
-      this.#queuedBytes -= chunk === null ? 0 : chunk.length;
-      this.#push(chunk, encoding);
-    }
-    if (this.#held || socket.destroyed) return;
-    // The handle stopped at close(); start it again unless net had stopped it for backpressure
-    // (net sets `reading` false then, and starts it itself once the buffer drains).
-    if (this.#handle.reading !== false) this.#start();
-    // Readers that met a held read() wait for an event that pushing into a non-empty buffer does
-    // not send: a flowing socket is flowed as Readable's flow() does, 'readable' readers are told.
-    if (socket.readableLength === 0) return;
-    if (socket.readableFlowing === true) {
-      while (!this.#held && socket.readableFlowing === true && !socket.destroyed && this.#read() !== null);
-    } else if (socket.listenerCount('readable') > 0) {
-      socket.emit('readable');
-    }
-  }
-
-  drop(): void {
-    this.#queue = [];
-    this.#queuedBytes = 0;
-  }
-}
 
 /**
  * node:tls sockets expose no post-handshake auth, so the attached tier revalidates the chain a
@@ -267,7 +118,7 @@ export class AttachedSubject implements AuthorizationSubject {
 
   peerChain(): X509Certificate[] {
     // Rebuilding the chain means node formatting every certificate into an object and parsing it
-    // again: hundreds of µs per connection at each revalidation. While the leaf is unchanged (no
+    // again, at each revalidation of each connection. While the leaf is unchanged (no
     // renegotiation brought another certificate) the chain built last time is still the presented one.
     let presented = this.#lastChain;
     if (presented === null || !isPeerLeaf(this.socket, presented[0]!)) {

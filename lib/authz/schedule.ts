@@ -22,12 +22,12 @@ export interface SchedulerClock {
   clearTimeout(handle: unknown): void;
 }
 
-const noop = (): void => {};
+const NOOP = (): void => {};
 
 // setTimeout clamps anything above 2^31-1 ms to 1 ms; longer waits re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const realClock: SchedulerClock = {
+const SYSTEM_CLOCK: SchedulerClock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -41,7 +41,7 @@ export class Scheduler {
   #cancelledCount = 0;
   readonly #clock: SchedulerClock;
 
-  constructor(clock: SchedulerClock = realClock) {
+  constructor(clock: SchedulerClock = SYSTEM_CLOCK) {
     this.#clock = clock;
   }
 
@@ -67,7 +67,7 @@ export class Scheduler {
     task.cancelled = true;
     // The entry may wait in the heap until it surfaces; its closure (a
     // connection's state, and so its socket) must not wait with it.
-    (task as Entry).run = noop;
+    (task as Entry).run = NOOP;
     // Cancelled entries normally leave when they reach the top; far-future
     // ones (a certificate's notAfter) would pile up, so compact now and then.
     if (++this.#cancelledCount > 1024 && this.#cancelledCount * 2 > this.#heap.length) this.#compact();
