@@ -1,5 +1,5 @@
 /**
- * Which engine decides a Cedar request: the compiled evaluator (cedar-compile.ts) when the loaded
+ * Which engine decides a Cedar request: the compiled evaluator (compile.ts) when the loaded
  * set allows it, cedar-wasm otherwise. The compiled engine answers what cedar-wasm would answer, in
  * a few µs instead of a JSON round trip into wasm; every doubt sends the set or the request to
  * cedar-wasm.

@@ -4,7 +4,7 @@
  *
  * Two engines (option `engine`, the one in force is the `engine` getter):
  * - 'compiled' (the default when the set allows it): at every load each policy's JSON form (from
- *   cedar-wasm's policyToJson) is compiled into JS closures (cedar-compile.ts) and requests are
+ *   cedar-wasm's policyToJson) is compiled into JS closures (compile.ts) and requests are
  *   decided in JS with Cedar's semantics, a few µs each: a call into cedar-wasm costs tens of µs
  *   however small the request, because the call and its answer cross the wasm boundary as JSON.
  *   A set with templates, a schema, or a construct the compiler does not know (datetime, duration, an
@@ -19,7 +19,7 @@
  * on the wasm engine they still cross per call: keep them few, put per-request facts in the context).
  * An answer lists its determining and erroring policies in policy-set order on both engines.
  *
- * Default mapping (override any part with `mapping`), see facts.ts:
+ * Default mapping (override any part with `mapping`), see policy/facts.ts:
  *   principal = User::"<certificate subject CN, else token sub, else 'anonymous'>"
  *   action    = Action::"<input.action, else HTTP method, else trigger>"
  *   resource  = Resource::"<input.resource, else request path, else 'connection'>"
@@ -150,7 +150,7 @@ export interface CedarRequest {
   principal: CedarEntityUid;
   action: CedarEntityUid;
   resource: CedarEntityUid;
-  /** Plain values (converted here, see cedar-values.ts) or a context from prepareContext(). */
+  /** Plain values (converted here, see values.ts) or a context from prepareContext(). */
   context: Record<string, unknown> | PreparedCedarContext;
 }
 
@@ -234,13 +234,13 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return this.#version;
   }
 
-  /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the top of cedar.ts). */
+  /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the module comment). */
   get engine(): CedarEngine {
     return this.#loaded.compiled !== undefined ? 'compiled' : 'wasm';
   }
 
   /**
-   * The input paths the loaded policies can read through the default mapping (cedar-facts.ts), e.g.
+   * The input paths the loaded policies can read through the default mapping (cedar/facts.ts), e.g.
    * ['context.tenant', 'peer.certificate.subject', 'request.method', 'request.path', 'token.sub']:
    * two inputs equal on all of them get the same answer from this set (while it is loaded; a reload
    * recomputes it, and onChange fires). null when that cannot be bounded: a policy reads the whole
