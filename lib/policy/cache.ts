@@ -23,6 +23,7 @@
  */
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import { invalidOption } from '../common/errors.js';
+import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { actionName, CONTEXT_FACT_SOURCES, notAfter, resourceId } from './facts.js';
 import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
@@ -230,21 +231,15 @@ export class DecisionCache {
   owner: Policy | undefined;
 
   constructor(options: DecisionCacheOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { max = 10_000, maxBytes = 16 * 1024 * 1024, ttlMs = 60_000, denyTtlMs = 5_000, now = Date.now } = options;
-    const key = options.key ?? ((input: AuthorizationInput) => defaultCacheKey(input, this.#facts));
-    if (!Number.isInteger(max) || max < 1) throw invalidOption('max', 'a positive integer', max);
-    if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw invalidOption('maxBytes', 'an integer >= 1024', maxBytes);
-    if (typeof ttlMs !== 'number' || !(ttlMs >= 0)) throw invalidOption('ttlMs', 'a number >= 0', ttlMs);
-    if (typeof denyTtlMs !== 'number' || !(denyTtlMs >= 0)) throw invalidOption('denyTtlMs', 'a number >= 0', denyTtlMs);
-    if (typeof key !== 'function') throw invalidOption('key', 'a function', key);
-    if (typeof now !== 'function') throw invalidOption('now', 'a function', now);
-    this.#max = max;
-    this.#maxBytes = maxBytes;
-    this.#ttlMs = ttlMs;
-    this.#denyTtlMs = denyTtlMs;
-    this.key = key;
-    this.now = now;
+    const o = checkObject('options', options) ?? {};
+    // A TTL of 0 stores nothing of that kind; Infinity leaves the decision's own expiry.
+    const ttl = { zero: true, infinite: true };
+    this.#max = checkCount('max', o.max, 10_000);
+    this.#maxBytes = checkCount('maxBytes', o.maxBytes, 16 * 1024 * 1024, { min: 1024 });
+    this.#ttlMs = checkDuration('ttlMs', o.ttlMs, 60_000, ttl);
+    this.#denyTtlMs = checkDuration('denyTtlMs', o.denyTtlMs, 5_000, ttl);
+    this.key = checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ?? ((input) => defaultCacheKey(input, this.#facts));
+    this.now = checkFunction<() => number>('now', o.now) ?? Date.now;
   }
 
   /** The facts the default key covers (set by cached() from the policy's factsRead(); null: all). */

@@ -42,6 +42,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../../common/errors.js';
+import { checkBoolean, checkDuration, checkFunction, checkObject, checkOneOf, checkString } from '../../common/validate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../../common/types.js';
 import { actionName, contextFacts, resourceId, subjectId } from '../facts.js';
 import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, type ConversionOptions, type FractionMode } from './values.js';
@@ -563,25 +564,21 @@ function cedarError(message: string, diagnostics: CedarDiagnostic[], cause?: unk
   return Object.assign(ctlsError('ERR_CTLS_CEDAR', message + detail, { cause }), { diagnostics });
 }
 
-function checkOptions(o: CedarPolicyOptions): void {
-  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+function checkOptions(options: CedarPolicyOptions): void {
+  if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
+  const o = options;
   const given = (['policies', 'file', 'dir'] as const).filter((k) => o[k] !== undefined);
   if (given.length !== 1) throw invalidOption('policies', 'given exactly once, as policies, file or dir', given.length === 0 ? undefined : given.join(' and '));
-  for (const k of given) if (typeof o[k] !== 'string') throw invalidOption(k, 'a string', o[k]);
-  if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidOption('watch', 'a boolean', o.watch);
-  if (o.watch && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
+  for (const k of given) checkString(k, o[k]);
+  if (checkBoolean('watch', o.watch) === true && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
   if (o.entities !== undefined && !Array.isArray(o.entities)) throw invalidOption('entities', 'an array of Cedar entities', o.entities);
   if (o.schema !== undefined && (o.schema === null || (typeof o.schema !== 'string' && typeof o.schema !== 'object'))) {
     throw invalidOption('schema', 'Cedar schema text or JSON', o.schema);
   }
-  if (o.debounceMs !== undefined && (typeof o.debounceMs !== 'number' || !(o.debounceMs >= 0))) throw invalidOption('debounceMs', 'a number >= 0', o.debounceMs);
-  if (o.mapping !== undefined) {
-    if (o.mapping === null || typeof o.mapping !== 'object') throw invalidOption('mapping', 'an object of functions', o.mapping);
-    for (const k of ['principal', 'action', 'resource', 'context'] as const) {
-      if (o.mapping[k] !== undefined && typeof o.mapping[k] !== 'function') throw invalidOption(`mapping.${k}`, 'a function', o.mapping[k]);
-    }
-  }
-  if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
-  if (o.engine !== undefined && o.engine !== 'auto' && o.engine !== 'wasm') throw invalidOption('engine', "'auto' or 'wasm'", o.engine);
-  if (o.fractions !== undefined && o.fractions !== 'deny' && o.fractions !== 'decimal') throw invalidOption('fractions', "'deny' or 'decimal'", o.fractions);
+  checkDuration('debounceMs', o.debounceMs, undefined, { zero: true });
+  const mapping = checkObject('mapping', o.mapping);
+  if (mapping !== undefined) for (const k of ['principal', 'action', 'resource', 'context'] as const) checkFunction(`mapping.${k}`, mapping[k]);
+  checkString('name', o.name);
+  checkOneOf('engine', o.engine, ['auto', 'wasm']);
+  checkOneOf('fractions', o.fractions, ['deny', 'decimal']);
 }
