@@ -15,7 +15,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkFunction, checkObject, checkString } from '../common/validate.js';
-import { DecisionCache, cached, factsReadBy } from '../policy/cache.js';
+import { DecisionCache, cached } from '../policy/cache.js';
+import { factsReadBy } from '../policy/cache-key.js';
 import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../common/types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
