@@ -95,7 +95,7 @@ export function authzenRequest(input: AuthorizationInput, mapping: AuthzenMappin
 export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   checkCommon(options);
   const mapping = checkObject('mapping', options.mapping) ?? {};
-  const batch = options.batch ?? false;
+  const { batch = false } = options;
   if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize, maxBytes }', batch);
   const sizes = typeof batch === 'object' ? batch : {};
   const maxSize = checkCount('batch.maxSize', sizes.maxSize, DEFAULT_BATCH_SIZE);
