@@ -102,6 +102,11 @@ export interface RequestAuthorizer {
   readonly cache: DecisionCache | undefined;
 }
 
+// Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
+// every route of the instance that registers the plugin.
+const kSkipOverride = Symbol.for('skip-override');
+const kDisplayName = Symbol.for('fastify.display-name');
+
 export function authorizeRequest(options: AuthorizeRequestOptions): RequestAuthorizer {
   const o = checkOptions(options);
   const cache = o.cache === false ? undefined : o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined);
@@ -210,9 +215,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
       return reply.code(outcome.status).headers(outcome.headers).send(Buffer.from(outcome.body));
     });
   };
-  // Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
-  // every route of the instance that registers the plugin.
-  Object.assign(fastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'continuous-tls-authorize' });
+  Object.assign(fastify, { [kSkipOverride]: true, [kDisplayName]: 'continuous-tls-authorize' });
 
   return {
     authorize,
@@ -319,16 +322,16 @@ type CheckedOptions = Omit<AuthorizeRequestOptions, 'timeoutMs'> & { policyTimeo
 
 function checkOptions(options: AuthorizeRequestOptions): CheckedOptions {
   // Absent options fail on their required policy.
-  const o = checkObject('options', options) ?? ({} as Partial<AuthorizeRequestOptions>);
+  const o = checkObject('options', options) ?? ({} as AuthorizeRequestOptions);
   if (!isPolicy(o.policy)) throw invalidOption('policy', 'a policy function or adapter', o.policy);
   if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache or false', o.cache);
   for (const k of ['context', 'action', 'resource', 'onDecision'] as const) checkFunction(k, o[k]);
   checkString('realm', o.realm);
-  const { timeoutMs: _alias, ...checked } = o as AuthorizeRequestOptions;
-  const paths = checkPaths(o.paths);
-  if (paths === undefined) delete checked.paths;
-  else checked.paths = paths;
-  return { ...checked, policyTimeout: checkPolicyTimeout(o) ?? DEFAULT_POLICY_TIMEOUT_MS };
+  const { timeoutMs: _deprecated, paths, ...rest } = o;
+  const checked: CheckedOptions = { ...rest, policyTimeout: checkPolicyTimeout(o) ?? DEFAULT_POLICY_TIMEOUT_MS };
+  const rules = checkPaths(paths);
+  if (rules !== undefined) checked.paths = rules;
+  return checked;
 }
 
 /** The rules `paths` sets, each a boolean; an unknown name is refused, not ignored. */
