@@ -1,6 +1,7 @@
 // DecisionCache + cached(): keys, TTLs, LRU bound, counters, flush on policy change, cheap hits.
 import t from 'tap';
-import { DecisionCache, cached, defaultCacheKey } from '../dist/policy/cache.js';
+import { DecisionCache, cached } from '../dist/policy/cache.js';
+import { defaultCacheKey } from '../dist/policy/cache-key.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../dist/common/types.js';
 import { certs } from './helpers/certs';

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorCodes, ContinuousTlsError } from '../dist/common/errors.js';
+import { errorCodes, ContinuousTlsError, opensslFields } from '../dist/common/errors.js';
 
 const root = join(__dirname, '..');
 const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
@@ -48,6 +48,17 @@ t.test('the ERR_SSL_<REASON> family and its fields are documented', async (t) =>
   for (const field of ['reason', 'library', 'opensslCode']) t.match(doc, new RegExp('`' + field + '`'), `field ${field}`);
   const error = new ContinuousTlsError('ERR_CTLS_TLS', 'x', { reason: 'r', library: 'l', opensslCode: 1 });
   t.match(error, { code: 'ERR_CTLS_TLS', reason: 'r', library: 'l', opensslCode: 1 }, 'the fields exist on the error class');
+});
+
+t.test('opensslFields copies the OpenSSL fields of a native error, with the error as cause', async (t) => {
+  const native = Object.assign(new Error('x'), { reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064, code: 'X' });
+  const fields = opensslFields(native);
+  t.same(fields, { cause: native, reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064 });
+  t.match(new ContinuousTlsError('ERR_CTLS_BAD_PEM', 'y', fields), { reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064, cause: native });
+  const odd = Object.assign(new Error('x'), { reason: 7, library: null, opensslCode: '12' });
+  t.same(opensslFields(odd), { cause: odd }, 'fields of the wrong type are left out');
+  t.same(opensslFields(undefined), {}, 'nothing to copy from a non-object');
+  t.same(opensslFields('text'), {});
 });
 
 t.test('every verification error name the addon reports is explained', async (t) => {

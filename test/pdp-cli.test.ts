@@ -1,11 +1,13 @@
-// The `continuous-tls` command: usage, unknown commands, and `pdp` stopping cleanly on signals.
+// The `continuous-tls` command: usage, version, command-line errors (exit 2 naming what was wrong),
+// flags -> typed pdp options, and `pdp` stopping cleanly on signals.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { tempDir } from './helpers/policy-files';
 import { spawnPdp } from './helpers/policy-pdp';
+import { parsePdpArgs, parseDemoArgs } from '../dist/dev/cli-args.js';
 
 const run = promisify(execFile);
 const cli = join(__dirname, '..', 'dist', 'dev', 'cli.js');
@@ -30,6 +32,42 @@ t.test('usage and exit codes', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'bad.cedar'), 'permit(principal action, resource);');
   t.match(await exitOf(['pdp', '--policies', dir, '--insecure-open']), { code: 1, stderr: /bad\.cedar:1:/ }, 'invalid policies refuse to start with file:line');
+});
+
+t.test('--version prints the package version', async (t) => {
+  const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  t.match(await exitOf(['--version']), { code: 0, stdout: `${version}\n` });
+  t.match(await exitOf(['-v']), { code: 0, stdout: `${version}\n` });
+});
+
+t.test('command-line errors say what was wrong, exit 2 and show the usage', async (t) => {
+  const usage = (command: string, error: string | RegExp) => ({ code: 2, stdout: '', stderr: new RegExp(`^continuous-tls ${command}: ${typeof error === 'string' ? error.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : error.source}\n\nUsage: continuous-tls ${command}`) });
+  t.match(await exitOf(['pdp', '--policies', 'p', '--port', 'abc']), usage('pdp', "--port must be an integer 0-65535 (got 'abc')"));
+  t.match(await exitOf(['pdp', '--policies', 'p', '--port', '70000']), usage('pdp', "--port must be an integer 0-65535 (got '70000')"));
+  t.match(await exitOf(['pdp', '--policies', 'p', '--max-evaluations', '1e3']), usage('pdp', "--max-evaluations must be a positive integer (got '1e3')"));
+  t.match(await exitOf(['pdp', '--policies', 'p', '--frobnicate']), usage('pdp', 'unknown flag --frobnicate'));
+  t.match(await exitOf(['pdp', '--policies']), usage('pdp', '--policies needs a value'));
+  t.match(await exitOf(['pdp', '--policies', 'p', 'stray']), usage('pdp', "unexpected argument 'stray'"));
+  t.match(await exitOf(['pdp', '--policies', 'p', '--insecure-open=yes']), usage('pdp', '--insecure-open takes no value'));
+  t.match(await exitOf(['pdp', '--policies', 'p', '--key', '/nonexistent/k.pem', '--cert', '/nonexistent/c.pem']), usage('pdp', /--key \/nonexistent\/k\.pem could not be read \(ENOENT\)/));
+  t.match(await exitOf(['demo', '--loud']), usage('demo', 'unknown flag --loud'));
+  t.match(await exitOf(['--frobnicate']), { code: 2, stderr: /Unknown flag "--frobnicate"[^]*Usage: continuous-tls/ });
+});
+
+t.test('pdp flags become typed startPdpServer options', async (t) => {
+  const dir = tempDir(t);
+  const tokenFile = join(dir, 'tokens');
+  writeFileSync(tokenFile, 'a-token-of-sixteen-chars\n\n');
+  t.same(parsePdpArgs(['--help'], {}), { help: true });
+  const parsed = parsePdpArgs(['--policies', dir, '--port', '8181', '--host', '::1', '--token-file', tokenFile, '--max-body-bytes', '4096'], { CONTINUOUS_TLS_PDP_TOKEN: 'another-token-16-chars' });
+  t.same(parsed, {
+    help: false,
+    options: { policies: dir, port: 8181, host: '::1', tokens: ['a-token-of-sixteen-chars', 'another-token-16-chars'], limits: { maxBodyBytes: 4096 } },
+  });
+  t.same(parsePdpArgs(['--policies', dir, '--insecure-open'], {}), { help: false, options: { policies: dir, port: 0, insecureOpen: true, limits: {} } });
+  t.throws(() => parsePdpArgs(['--policies', dir, '--crl', 'x'], {}), { name: 'UsageError', message: '--crl needs --ca (it revokes client certificates)' });
+  t.same(parseDemoArgs(['--quiet']), { help: false, quiet: true });
+  t.same(parseDemoArgs([]), { help: false, quiet: false });
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

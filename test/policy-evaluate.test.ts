@@ -95,6 +95,17 @@ t.test('coded adapter errors keep their code', async (t) => {
 t.test('bad arguments deny instead of rejecting', async (t) => {
   t.match(await evaluatePolicy(42 as never, input), { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_INVALID_OPTION' } });
   t.match(await evaluatePolicy(() => true, input, { timeoutMs: -1 }), { allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION' } });
+  t.match(await evaluatePolicy(() => true, input, { policyTimeout: 0 }), { allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION' } });
+});
+
+t.test('policyTimeout, with timeoutMs as its deprecated alias', async (t) => {
+  const never = () => new Promise<boolean>(() => {});
+  t.match(await evaluatePolicy(never, input, { policyTimeout: 20 }), { allow: false, reason: 'policy-timeout' });
+  t.match(await evaluatePolicy(never, input, { timeoutMs: 20 }), { allow: false, reason: 'policy-timeout' });
+  t.match(await evaluatePolicy(() => true, input, { policyTimeout: 20, timeoutMs: 20 }), { allow: true });
+  t.match(await evaluatePolicy(() => true, input, { policyTimeout: 20, timeoutMs: 30 }), {
+    allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs"/ },
+  });
 });
 
 t.test('isPolicy and policyName', async (t) => {

@@ -13,6 +13,22 @@ export interface OpenSSLErrorFields {
   opensslCode?: number;
 }
 
+/**
+ * The OpenSSL fields of an error the addon threw (reason, library, opensslCode, each copied only when
+ * it has the right type), with the error itself as `cause`: what a ContinuousTlsError re-coding a
+ * native error carries, so OpenSSL's own words survive the re-coding.
+ */
+export function opensslFields(error: unknown): OpenSSLErrorFields & { cause?: unknown } {
+  const fields: OpenSSLErrorFields & { cause?: unknown } = {};
+  if (error === null || typeof error !== 'object') return fields;
+  fields.cause = error;
+  const { reason, library, opensslCode } = error as Record<string, unknown>;
+  if (typeof reason === 'string') fields.reason = reason;
+  if (typeof library === 'string') fields.library = library;
+  if (typeof opensslCode === 'number') fields.opensslCode = opensslCode;
+  return fields;
+}
+
 export class ContinuousTlsError extends Error {
   readonly code: string;
   declare reason?: string;

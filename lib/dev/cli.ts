@@ -1,27 +1,19 @@
 #!/usr/bin/env node
 /**
  * The `continuous-tls` command. Subcommands load lazily so `pdp` does not pay for the demo's
- * dependencies and the other way round.
+ * dependencies and the other way round. Exit codes: 0 done, 1 the command failed, 2 a bad command
+ * line (the error and the usage go to stderr).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-
-const USAGE = `Usage: continuous-tls <command> [options]
-
-Commands:
-  pdp --policies <dir> [--token-file F | --ca F …]   AuthZEN decision endpoint over Cedar policies (hot reload)
-  demo [options]                                   run the continuous-authorization demo
-
-Run "continuous-tls <command> --help" for a command's options.
-`;
+import { DEMO_USAGE, PDP_USAGE, USAGE, UsageError, packageVersion, parseDemoArgs, parsePdpArgs } from './cli-args.js';
+import type { PdpServer, PdpServerOptions } from './pdp-server.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'pdp': {
-      const { runPdpCommand } = await import('./pdp-server.js');
+    case 'pdp':
       return runPdpCommand(rest);
-    }
     case 'demo':
       return runDemoCommand(rest);
     case '-h':
@@ -29,23 +21,88 @@ export async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(USAGE);
       return 0;
+    case '-v':
+    case '--version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    case undefined:
+      process.stderr.write(USAGE);
+      return 2;
     default:
-      process.stderr.write(command === undefined ? USAGE : `Unknown command "${command}".\n\n${USAGE}`);
+      process.stderr.write(`${command.startsWith('-') ? `Unknown flag "${command}"` : `Unknown command "${command}"`}.\n\n${USAGE}`);
       return 2;
   }
 }
 
+/** Prints a command-line mistake with the command's usage: exit code 2. */
+function usageError(command: string, err: unknown, usage: string): number {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`continuous-tls ${command}: ${err.message}\n\n${usage}`);
+  return 2;
+}
+
+/** `pdp`: serves until SIGINT or SIGTERM, then resolves with the exit code. */
+async function runPdpCommand(argv: string[]): Promise<number> {
+  let options: PdpServerOptions;
+  try {
+    const parsed = parsePdpArgs(argv);
+    if (parsed.help) {
+      process.stdout.write(PDP_USAGE);
+      return 0;
+    }
+    options = parsed.options;
+  } catch (err) {
+    return usageError('pdp', err, PDP_USAGE);
+  }
+  options.log = (line) => process.stderr.write(`pdp: ${line}\n`);
+  const { startPdpServer } = await import('./pdp-server.js');
+  let server: PdpServer;
+  try {
+    server = await startPdpServer(options);
+  } catch (err) {
+    process.stderr.write(`pdp: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const auth = [options.tls?.ca !== undefined && 'client certificate', options.tokens !== undefined && 'bearer token'].filter(Boolean).join(' + ');
+  if (options.insecureOpen && auth === '') {
+    process.stderr.write(`pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`);
+  }
+  process.stdout.write(`continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}
+
 async function runDemoCommand(argv: string[]): Promise<number> {
+  let quiet: boolean;
+  try {
+    const parsed = parseDemoArgs(argv);
+    if (parsed.help) {
+      process.stdout.write(DEMO_USAGE);
+      return 0;
+    }
+    quiet = parsed.quiet;
+  } catch (err) {
+    return usageError('demo', err, DEMO_USAGE);
+  }
   if (!existsSync(join(__dirname, 'demo.js'))) {
-    process.stderr.write('continuous-tls demo: this build has no demo (dist/demo.js is missing).\n');
+    process.stderr.write('continuous-tls demo: this build has no demo (dist/dev/demo.js is missing).\n');
     return 1;
   }
-  const demo = require('./demo.js') as { runDemo?: (argv: string[]) => unknown };
+  const demo = require('./demo.js') as { runDemo?: (options: { quiet?: boolean }) => unknown };
   if (typeof demo.runDemo !== 'function') {
-    process.stderr.write('continuous-tls demo: dist/demo.js does not export runDemo.\n');
+    process.stderr.write('continuous-tls demo: dist/dev/demo.js does not export runDemo.\n');
     return 1;
   }
-  const code = await demo.runDemo(argv);
+  const code = await demo.runDemo({ quiet });
   return typeof code === 'number' ? code : 0;
 }
 

@@ -47,12 +47,14 @@ class Timeline {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function runDemo(argv: string[] = []): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('Usage: continuous-tls demo [--quiet]\nRuns the continuous-authorization story on loopback; exits 0 when it completes as expected.\n');
-    return 0;
-  }
-  const quiet = argv.includes('--quiet');
+export interface DemoOptions {
+  /** Print nothing but the outcome. Default false. */
+  quiet?: boolean;
+}
+
+/** Runs the story; resolves 0 when every step happened as expected (the command line is in cli.ts). */
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const quiet = options.quiet === true;
   const timeline = new Timeline(quiet);
   const checks: Check[] = [];
   const check = (name: string, ok: boolean, detail: string): void => {

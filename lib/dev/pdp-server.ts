@@ -18,13 +18,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { ContinuousTlsError, invalidOption } from '../common/errors.js';
-import { CedarPolicy, PreparedCedarContext, type CedarRequest } from '../policy/cedar/policy.js';
+import { checkBoolean, checkCount, checkObject, checkString } from '../common/validate.js';
+import { CedarPolicy, PreparedCedarContext } from '../policy/cedar/policy.js';
 import { formatDiagnostic } from '../policy/cedar/values.js';
+import { Problem, badRequest, parseRequest, pick, readJson, type ParsedRequest } from './pdp-request.js';
 
 export interface PdpLimits {
   /** Request body bytes; more is answered 413. Default 256 KiB. */
@@ -85,15 +85,6 @@ const DEFAULT_LIMITS: Required<PdpLimits> = { maxBodyBytes: 256 * 1024, maxEvalu
 const SLICE_MS = 5;
 const MIN_TOKEN_LENGTH = 16;
 
-/** An answer other than 200, as an RFC 9457 problem. */
-class Problem extends Error {
-  constructor(readonly status: number, readonly title: string, detail: string, readonly extra: Record<string, unknown> = {}) {
-    super(detail);
-  }
-}
-
-const badRequest = (detail: string, extra?: Record<string, unknown>): Problem => new Problem(400, 'invalid_request', detail, extra);
-
 interface Settings {
   policy: CedarPolicy;
   baseUrl: string;
@@ -103,15 +94,17 @@ interface Settings {
 }
 
 export async function startPdpServer(options: PdpServerOptions): Promise<PdpServer> {
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  const { policies, port = 0, host = '127.0.0.1', watch = true, tls, tokens, insecureOpen = false, log = () => {} } = options;
+  // Absent options fail on their required `policies`.
+  const { policies, port = 0, tls, tokens, log = () => {} } = checkObject('options', options) ?? ({} as Partial<PdpServerOptions>);
   if (typeof policies !== 'string') throw invalidOption('policies', 'a directory path', policies);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer 0-65535', port);
-  if (typeof host !== 'string') throw invalidOption('host', 'a string', host);
-  if (typeof insecureOpen !== 'boolean') throw invalidOption('insecureOpen', 'a boolean', insecureOpen);
+  if (checkCount('port', port, 0, { min: 0 }) > 65535) throw invalidOption('port', 'an integer 0-65535', port);
+  const host = checkString('host', options.host) ?? '127.0.0.1';
+  const watch = checkBoolean('watch', options.watch, true);
+  const insecureOpen = checkBoolean('insecureOpen', options.insecureOpen, false);
   if (tokens !== undefined && (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((x) => typeof x === 'string' && x.length >= MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(x)))) {
     throw invalidOption('tokens', `a non-empty array of tokens of at least ${MIN_TOKEN_LENGTH} visible ASCII characters`, tokens);
   }
+  checkObject('tls', tls);
   const mtls = tls?.ca !== undefined;
   // A decision point tells whoever asks what is allowed and why: it is closed unless told otherwise.
   if (!mtls && tokens === undefined && !insecureOpen) {
@@ -168,15 +161,10 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
 }
 
 function checkLimits(given: PdpLimits | undefined): Required<PdpLimits> {
-  if (given === undefined) return DEFAULT_LIMITS;
-  if (given === null || typeof given !== 'object') throw invalidOption('limits', 'an object', given);
+  const limits = checkObject('limits', given);
+  if (limits === undefined) return DEFAULT_LIMITS;
   const out = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof PdpLimits>) {
-    const v = given[key];
-    if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 1) throw invalidOption(`limits.${key}`, 'a positive integer', v);
-    out[key] = v;
-  }
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof PdpLimits>) out[key] = checkCount(`limits.${key}`, limits[key], DEFAULT_LIMITS[key]);
   return out;
 }
 
@@ -231,13 +219,6 @@ async function handle(settings: Settings, req: http.IncomingMessage, res: http.S
     if (err instanceof ContinuousTlsError) return problem(res, new Problem(503, 'evaluation_failed', err.message));
     throw err;
   }
-}
-
-interface ParsedRequest {
-  principal: CedarRequest['principal'];
-  action: CedarRequest['action'];
-  resource: CedarRequest['resource'];
-  context: unknown;
 }
 
 function decide(policy: CedarPolicy, request: ParsedRequest, context: PreparedCedarContext): { decision: boolean; context: Record<string, unknown> } {
@@ -324,95 +305,6 @@ async function decideMany(settings: Settings, body: Record<string, unknown>, res
   return out;
 }
 
-function pick(o: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of ['subject', 'action', 'resource', 'context']) if (o[k] !== undefined) out[k] = o[k];
-  return out;
-}
-
-function parseRequest(body: Record<string, unknown>): ParsedRequest {
-  const subject = body['subject'];
-  const action = body['action'];
-  const resource = body['resource'];
-  const context = body['context'];
-  if (!isObject(subject) || typeof subject['type'] !== 'string' || typeof subject['id'] !== 'string') throw badRequest('subject must have string type and id');
-  if (!isObject(action) || typeof action['name'] !== 'string') throw badRequest('action must have a string name');
-  if (!isObject(resource) || typeof resource['type'] !== 'string' || typeof resource['id'] !== 'string') throw badRequest('resource must have string type and id');
-  if (context !== undefined && !isObject(context)) throw badRequest('context must be an object');
-  return {
-    principal: { type: subject['type'], id: subject['id'] },
-    action: { type: 'Action', id: action['name'] },
-    resource: { type: resource['type'], id: resource['id'] },
-    context,
-  };
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
-}
-
-/**
- * The first number literal of a JSON text that is not an integer as written but that JSON.parse
- * rounds to one (`1000000.00000000000000000001`), or undefined: such a fraction would reach
- * Cedar as an integer it never was.
- */
-export function inexactNumber(text: string): string | undefined {
-  const literal = /-?(?:0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) {
-      inString = true;
-      continue;
-    }
-    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue;
-    literal.lastIndex = i;
-    const match = literal.exec(text);
-    if (match === null) continue;
-    i = literal.lastIndex - 1;
-    // A fraction that survives parsing is refused later, with the path of its value; only one
-    // that parsing rounds away has to be caught here.
-    if (!Number.isInteger(Number(match[0]))) continue;
-    const fraction = (match[1] ?? '').replace(/0+$/, '');
-    const exponent = Number(match[2] ?? '0');
-    // Integral exactly when the exponent shifts every non-zero fraction digit left of the point.
-    if (fraction.length > 0 && !(exponent >= fraction.length)) return match[0];
-    const whole = match[0].split(/[.eE]/)[0]!.replace('-', '');
-    const trailingZeros = whole.length - whole.replace(/0+$/, '').length;
-    if (fraction.length === 0 && exponent < 0 && /[1-9]/.test(whole) && -exponent > trailingZeros) return match[0];
-  }
-  return undefined;
-}
-
-async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
-  const tooLarge = (): Problem => new Problem(413, 'body_too_large', `body larger than ${maxBytes} bytes`, { close: true });
-  const declared = Number(req.headers['content-length']);
-  if (declared > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
-  }
-  let body: unknown;
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw badRequest('body is not JSON');
-  }
-  const inexact = inexactNumber(text);
-  if (inexact !== undefined) throw badRequest(`the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; Cedar has no such number, and rounding it would change the request`);
-  if (!isObject(body)) throw badRequest('body must be a JSON object');
-  return body;
-}
-
 function bodyExtra(p: Problem): Record<string, unknown> {
   const { headers: _h, close: _c, ...rest } = p.extra;
   return rest;
@@ -433,113 +325,4 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
-}
-
-const USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F [--crl F]]]
-                          [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
-
-A stateless OpenID AuthZEN decision endpoint over the Cedar policies in <dir> (every *.cedar file,
-optional entities.json and schema.cedarschema). Reloads the directory when it changes; an invalid
-change is reported and the previous policies stay in force. --key/--cert serve HTTPS; --ca also
-requires client certificates issued by that CA, re-checked at their expiry and against --crl for
-as long as a caller's connection lives.
-
-Callers must authenticate: with a client certificate (--ca), with a bearer token
-(--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
-environment variable), or both. --insecure-open serves anyone who can reach the port: they learn
-every decision and its reasons. GET /healthz and /readyz answer without authentication.
-`;
-
-type Flags = Record<string, string | boolean | undefined>;
-
-/** The `pdp` subcommand. Resolves with the exit code once SIGINT/SIGTERM stopped the server. */
-export async function runPdpCommand(argv: string[]): Promise<number> {
-  let values: Flags;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        policies: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
-        key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' },
-        'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' }, crl: { type: 'string' },
-        'max-evaluations': { type: 'string' }, 'max-body-bytes': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values['help']) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  let options: PdpServerOptions;
-  try {
-    options = optionsFromFlags(values);
-  } catch (err) {
-    process.stderr.write(`pdp: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  let server: PdpServer;
-  try {
-    server = await startPdpServer(options);
-  } catch (err) {
-    process.stderr.write(`pdp: ${(err as Error).message}\n`);
-    return 1;
-  }
-  const auth = [options.tls?.ca !== undefined && 'client certificate', options.tokens !== undefined && 'bearer token'].filter(Boolean).join(' + ');
-  if (options.insecureOpen && auth === '') {
-    process.stderr.write(`pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`);
-  }
-  process.stdout.write(`continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await server.close();
-  return 0;
-}
-
-/** Flags -> options; throws with a message for the user on a bad flag. */
-function optionsFromFlags(values: Flags): PdpServerOptions {
-  const integer = (flag: string): number | undefined => {
-    const v = values[flag];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (typeof v !== 'string' || !/^[0-9]+$/.test(v) || !Number.isSafeInteger(n)) throw new Error(`--${flag} must be an integer`);
-    return n;
-  };
-  if (typeof values['policies'] !== 'string') throw new Error('--policies <dir> is required');
-  if ((values['key'] === undefined) !== (values['cert'] === undefined)) throw new Error('--key and --cert go together');
-  if (values['ca'] !== undefined && values['key'] === undefined) throw new Error('--ca needs --key and --cert (mTLS is served over HTTPS)');
-  if (values['crl'] !== undefined && values['ca'] === undefined) throw new Error('--crl needs --ca (it revokes client certificates)');
-  const options: PdpServerOptions = { policies: values['policies'], port: integer('port') ?? 0, log: (line) => process.stderr.write(`pdp: ${line}\n`) };
-  if (typeof values['host'] === 'string') options.host = values['host'];
-  if (typeof values['key'] === 'string' && typeof values['cert'] === 'string') {
-    options.tls = { key: readFileSync(values['key']), cert: readFileSync(values['cert']) };
-    if (typeof values['ca'] === 'string') options.tls.ca = readFileSync(values['ca']);
-    if (typeof values['crl'] === 'string') options.tls.crl = readFileSync(values['crl']);
-  }
-  const tokens: string[] = [];
-  if (typeof values['token-file'] === 'string') {
-    tokens.push(...readFileSync(values['token-file'], 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''));
-    if (tokens.length === 0) throw new Error(`--token-file ${values['token-file']} holds no token`);
-  }
-  const fromEnv = process.env['CONTINUOUS_TLS_PDP_TOKEN'];
-  if (fromEnv !== undefined && fromEnv !== '') tokens.push(fromEnv);
-  if (tokens.length > 0) options.tokens = tokens;
-  if (values['insecure-open'] === true) options.insecureOpen = true;
-  const limits: PdpLimits = {};
-  const maxEvaluations = integer('max-evaluations');
-  const maxBodyBytes = integer('max-body-bytes');
-  if (maxEvaluations !== undefined) limits.maxEvaluations = maxEvaluations;
-  if (maxBodyBytes !== undefined) limits.maxBodyBytes = maxBodyBytes;
-  options.limits = limits;
-  return options;
 }

@@ -11,6 +11,8 @@ import type * as X509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import { invalidOption } from '../common/errors.js';
+import { loadX509 } from './x509.js';
+import { checkBoolean, checkDuration, checkObject, checkOneOf, checkString } from '../common/validate.js';
 
 export type KeyType = 'ec' | 'rsa';
 export type RevocationReason = 'keyCompromise' | 'superseded' | 'cessationOfOperation' | 'unspecified';
@@ -77,70 +79,10 @@ const SIGNING_ALGORITHMS = {
 } as const;
 
 const REASONS: readonly RevocationReason[] = ['keyCompromise', 'superseded', 'cessationOfOperation', 'unspecified'];
+const KEY_TYPES: readonly KeyType[] = ['ec', 'rsa'];
 
 type KeyPair = webcrypto.CryptoKeyPair;
 type PeculiarKey = X509.X509CertificateCreateWithKeyParams['signingKey'];
-
-let x509Module: typeof X509 | undefined;
-
-/**
- * Loads @peculiar/x509 on first use: it drags in tsyringe and the ASN.1 schemas, which an
- * application that never makes certificates should not pay for at startup.
- */
-function loadX509(): typeof X509 {
-  if (x509Module === undefined) {
-    ensureReflectMetadata();
-    const loaded = require('@peculiar/x509') as typeof X509;
-    // It needs a WebCrypto implementation; Node's covers ECDSA P-256 and RSA.
-    loaded.cryptoProvider.set(webcrypto as unknown as Parameters<typeof loaded.cryptoProvider.set>[0]);
-    x509Module = loaded;
-  }
-  return x509Module;
-}
-
-/**
- * tsyringe (which @peculiar/x509 resolves its algorithms through) throws at load time unless a
- * Reflect metadata API exists, normally installed by the reflect-metadata package. The library's
- * classes carry no design-time metadata, so a small per-object store is all it needs. Installed only
- * when missing, so a real polyfill loaded earlier wins.
- */
-function ensureReflectMetadata(): void {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect['getMetadata'] === 'function') return;
-  const store = new WeakMap<object, Map<PropertyKey | undefined, Map<unknown, unknown>>>();
-  const table = (target: object, prop: PropertyKey | undefined, create: boolean): Map<unknown, unknown> | undefined => {
-    let byProp = store.get(target);
-    if (!byProp) {
-      if (!create) return undefined;
-      store.set(target, (byProp = new Map()));
-    }
-    let entries = byProp.get(prop);
-    if (!entries && create) byProp.set(prop, (entries = new Map()));
-    return entries;
-  };
-  const getOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => table(target, prop, false)?.get(key);
-  const hasOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => table(target, prop, false)?.has(key) ?? false;
-  // The non-own lookups walk the prototype chain, as reflect-metadata's do.
-  const owner = (key: unknown, target: object, prop?: PropertyKey): object | undefined => {
-    for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
-      if (hasOwnMetadata(key, t, prop)) return t;
-    }
-    return undefined;
-  };
-  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => owner(key, target, prop) !== undefined;
-  const getMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => {
-    const t = owner(key, target, prop);
-    return t === undefined ? undefined : getOwnMetadata(key, t, prop);
-  };
-  const defineMetadata = (key: unknown, value: unknown, target: object, prop?: PropertyKey): void => {
-    table(target, prop, true)!.set(key, value);
-  };
-  const metadata = (key: unknown, value: unknown) => (target: object, prop?: PropertyKey): void => defineMetadata(key, value, target, prop);
-  const api = { getOwnMetadata, hasOwnMetadata, hasMetadata, getMetadata, defineMetadata, metadata };
-  for (const [name, fn] of Object.entries(api)) {
-    Object.defineProperty(Reflect, name, { value: fn, writable: true, configurable: true, enumerable: false });
-  }
-}
 
 /** A signing CA: its certificate, keys and its own CRL number sequence (RFC 5280 5.2.3). */
 interface Authority {
@@ -176,14 +118,12 @@ export class DevelopmentCA {
   }
 
   static async create(options: CreateCAOptions = {}): Promise<DevelopmentCA> {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { intermediate = true, keyType = 'ec', validityMs = 365 * DAY_MS } = options;
-    if (typeof intermediate !== 'boolean') throw invalidOption('intermediate', 'a boolean', intermediate);
-    checkKeyType(keyType);
-    checkDuration('validityMs', validityMs);
+    const o = checkObject('options', options) ?? {};
+    const intermediate = checkBoolean('intermediate', o.intermediate, true);
+    const keyType = checkOneOf('keyType', o.keyType, KEY_TYPES, 'ec');
+    const validityMs = checkDuration('validityMs', o.validityMs, 365 * DAY_MS);
     // A random suffix keeps two default CAs apart: OpenSSL finds issuers and CRLs by name first.
-    const commonName = options.commonName ?? `continuous-tls development CA ${randomBytes(3).toString('hex')}`;
-    checkName('commonName', commonName);
+    const commonName = checkString('commonName', o.commonName, { nonEmpty: true }) ?? `continuous-tls development CA ${randomBytes(3).toString('hex')}`;
 
     const now = Date.now();
     const notBefore = wholeSecond(now - CLOCK_SKEW_MS);
@@ -209,9 +149,7 @@ export class DevelopmentCA {
   /** Marks a serial as revoked; the next crl() lists it. Revoking twice keeps the first date. */
   revoke(serial: string, reason: RevocationReason = 'unspecified'): void {
     const key = normalizeSerial(serial);
-    if (!REASONS.includes(reason)) {
-      throw invalidOption('reason', `one of ${REASONS.join(', ')}`, reason);
-    }
+    checkOneOf('reason', reason, REASONS);
     const previous = this.#revoked.get(key);
     this.#revoked.set(key, { date: previous?.date ?? new Date(wholeSecond(Date.now())), reason });
   }
@@ -251,7 +189,7 @@ export class DevelopmentCA {
   /** Revokes the intermediate CA itself: the root's CRL lists it, which revokes every leaf under it. */
   revokeIntermediate(reason: RevocationReason = 'unspecified'): void {
     if (this.#issuer === this.#root) throw invalidOption('revokeIntermediate', 'a CA created with an intermediate', 'no intermediate');
-    if (!REASONS.includes(reason)) throw invalidOption('reason', `one of ${REASONS.join(', ')}`, reason);
+    checkOneOf('reason', reason, REASONS);
     this.#intermediateRevoked ??= { date: new Date(wholeSecond(Date.now())), reason };
   }
 
@@ -266,12 +204,12 @@ export class DevelopmentCA {
   }
 
   async #issue(options: IssueOptions, role: 'server' | 'client'): Promise<IssuedIdentity> {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { commonName, keyType = 'ec', validityMs = DAY_MS } = options;
+    if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
+    const { commonName } = options;
+    if (checkString('commonName', commonName, { nonEmpty: true }) === undefined) throw invalidOption('commonName', 'a non-empty string');
+    const keyType = checkOneOf('keyType', options.keyType, KEY_TYPES, 'ec');
+    const validityMs = checkDuration('validityMs', options.validityMs, DAY_MS);
     const altNames = options.altNames ?? (role === 'server' ? ['localhost', '127.0.0.1'] : []);
-    checkName('commonName', commonName);
-    checkKeyType(keyType);
-    checkDuration('validityMs', validityMs);
     if (!Array.isArray(altNames) || !altNames.every((n) => typeof n === 'string' && n.length > 0)) {
       throw invalidOption('altNames', 'an array of non-empty strings', altNames);
     }
@@ -362,9 +300,8 @@ async function createAuthority(p: AuthorityParams): Promise<Authority> {
 }
 
 async function signCrl(authority: Authority, revoked: ReadonlyMap<string, Revocation>, options: CrlOptions): Promise<string> {
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  const { nextUpdateMs = HOUR_MS, thisUpdate } = options;
-  checkDuration('nextUpdateMs', nextUpdateMs);
+  const { nextUpdateMs: given, thisUpdate } = checkObject('options', options) ?? {};
+  const nextUpdateMs = checkDuration('nextUpdateMs', given, HOUR_MS);
   if (thisUpdate !== undefined) checkDate('thisUpdate', thisUpdate);
   const now = Date.now();
   const start = thisUpdate ? thisUpdate.getTime() : now - CLOCK_SKEW_MS;
@@ -458,20 +395,6 @@ function wholeSecond(ms: number): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function checkKeyType(value: unknown): asserts value is KeyType {
-  if (value !== 'ec' && value !== 'rsa') throw invalidOption('keyType', "'ec' or 'rsa'", value);
-}
-
-function checkDuration(name: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalidOption(name, 'a positive number of milliseconds', value);
-  }
-}
-
 function checkDate(name: string, value: unknown): asserts value is Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalidOption(name, 'a valid Date', value);
-}
-
-function checkName(name: string, value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty string', value);
 }

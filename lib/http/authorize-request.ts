@@ -14,29 +14,20 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ctlsError, invalidOption } from '../common/errors.js';
-import { DecisionCache, cached, factsReadBy } from '../policy/cache.js';
-import { evaluatePolicy, isPolicy, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
+import { checkBoolean, checkFunction, checkObject, checkString } from '../common/validate.js';
+import { DecisionCache, cached } from '../policy/cache.js';
+import { factsReadBy } from '../policy/cache-key.js';
+import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../common/types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
 import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES, type PathRules } from './path.js';
 import { peerIdentity, type PeerSocket } from './peer.js';
+import { problem, sendInternalError, sendRefusal, type RequestRefusal } from './problem.js';
+import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
 
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
-
-/**
- * A policy asks for step-up by denying with `obligations: { stepUp: StepUpObligation }`.
- * - `claims`: a claims challenge, answered as `error="insufficient_claims", claims="<base64url of
- *   the JSON>"`, the way Microsoft Entra continuous access evaluation challenges clients.
- * - otherwise `acrValues` / `maxAge`: RFC 9470 §3 `error="insufficient_user_authentication"` with
- *   `acr_values` and `max_age`.
- */
-export interface StepUpObligation {
-  claims?: string | Record<string, unknown>;
-  acrValues?: string | string[];
-  maxAge?: number;
-  description?: string;
-}
+export type { StepUpObligation } from './challenge.js';
 
 /** What `req.authorization` holds once a request is allowed. */
 export interface RequestAuthorization extends Decision {
@@ -56,7 +47,7 @@ export interface AuthorizeRequestOptions {
   context?: (req: IncomingMessage) => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** Default: the HTTP method, HEAD read as GET (routers run GET handlers for HEAD). */
   action?: (req: IncomingMessage) => string;
-  /** Default: `input.request.path`, the canonical path the router routes (see http-path.ts). */
+  /** Default: `input.request.path`, the canonical path the router routes (see path.ts). */
   resource?: (req: IncomingMessage) => string;
   /**
    * How the router matches paths, for the canonical request path. Default: read from the Express
@@ -64,7 +55,12 @@ export interface AuthorizeRequestOptions {
    * a mounted express.Router() has other `caseSensitive` / `strict` settings than its app.
    */
   paths?: Partial<PathRules>;
-  /** Policy timeout, default 200 ms. */
+  /**
+   * ms the policy may take before the request is denied (fail closed), default 200: the server's
+   * `policyTimeout`.
+   */
+  policyTimeout?: number;
+  /** @deprecated The older name of `policyTimeout`; both given and different is an error. */
   timeoutMs?: number;
   /** Audit hook, called for every decision (allowed or not). */
   onDecision?: (decision: Decision, input: AuthorizationInput) => void;
@@ -73,9 +69,7 @@ export interface AuthorizeRequestOptions {
 }
 
 /** The result of authorizing one request: allowed, or the response to send instead. */
-export type RequestOutcome =
-  | { allowed: true; authorization: RequestAuthorization }
-  | { allowed: false; status: number; headers: Record<string, string>; body: string; decision?: Decision };
+export type RequestOutcome = { allowed: true; authorization: RequestAuthorization } | RequestRefusal;
 
 type NextFunction = (err?: unknown) => void;
 type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -108,18 +102,21 @@ export interface RequestAuthorizer {
   readonly cache: DecisionCache | undefined;
 }
 
-const PROBLEM = 'application/problem+json';
+// Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
+// every route of the instance that registers the plugin.
+const kSkipOverride = Symbol.for('skip-override');
+const kDisplayName = Symbol.for('fastify.display-name');
 
 export function authorizeRequest(options: AuthorizeRequestOptions): RequestAuthorizer {
   const o = checkOptions(options);
   const cache = o.cache === false ? undefined : o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined);
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
-  const timeoutMs = o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS;
+  const policyTimeout = o.policyTimeout;
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
 
   async function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
-    // The resource is the path the router will route, or the request is refused (see http-path.ts).
+    // The resource is the path the router will route, or the request is refused (see path.ts).
     const target = canonicalPath(requestTarget(req), rules);
     if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
     const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
@@ -127,7 +124,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
     if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);
 
     const socket = req.socket as PeerSocket;
-    // The certificate of the handshake in force now, verified by that handshake (see http-peer.ts).
+    // The certificate of the handshake in force now, verified by that handshake (see peer.ts).
     const peer = peerIdentity(socket);
     const { certificate, verified } = peer;
     const input: AuthorizationInput = {
@@ -168,7 +165,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
       }
     }
     if (decision.allow) {
-      // Not `{ ...decision, input }`: see connectionInfo.
+      // Object.assign, not `{ ...decision, input }`: see contextFacts() in policy/facts.ts.
       const authorization = Object.assign({}, decision) as RequestAuthorization;
       authorization.input = input;
       return { allowed: true, authorization };
@@ -190,7 +187,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
         return { allow: false, reason: 'policy-error', trigger: 'request', expiresAt: Infinity, source: 'engine', durationMs: 0, obligations: { error: error.message } };
       }
     }
-    const d = await evaluatePolicy(policy, input, { timeoutMs });
+    const d = await evaluatePolicy(policy, input, { policyTimeout });
     const decision: Decision = {
       allow: d.allow,
       reason: d.reason,
@@ -218,9 +215,7 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
       return reply.code(outcome.status).headers(outcome.headers).send(Buffer.from(outcome.body));
     });
   };
-  // Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
-  // every route of the instance that registers the plugin.
-  Object.assign(fastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'continuous-tls-authorize' });
+  Object.assign(fastify, { [kSkipOverride]: true, [kDisplayName]: 'continuous-tls-authorize' });
 
   return {
     authorize,
@@ -228,16 +223,16 @@ export function authorizeRequest(options: AuthorizeRequestOptions): RequestAutho
       if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
       return (req, res) => {
         authorize(req).then((outcome) => {
-          if (!outcome.allowed) return sendOutcome(res, outcome);
+          if (!outcome.allowed) return sendRefusal(res, outcome);
           (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
           return handler(req, res);
-        }).catch((err: unknown) => internalError(res, err));
+        }).catch((err: unknown) => sendInternalError(res, err));
       };
     },
     express() {
       return (req, res, next) => {
         authorize(req, withPaths(expressRules(req), o.paths)).then((outcome) => {
-          if (!outcome.allowed) return sendOutcome(res, outcome);
+          if (!outcome.allowed) return sendRefusal(res, outcome);
           (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
           next();
         }, next);
@@ -266,9 +261,8 @@ function connectionInfo(socket: PeerSocket): ConnectionInfo {
     entry = { info, since: Date.now() };
     connections.set(socket, entry);
   }
-  // Copied, then extended: on Node 20 `{ ...entry.info, ageMs, reauthCount }` cost about 1.6 µs per
-  // request, a third of the whole middleware, and left the policy a dictionary-mode object to read
-  // (V8 11 gives an object cloned by spread and then extended a slow map; V8 13 does not).
+  // Object.assign, then extended, not `{ ...entry.info, ageMs, reauthCount }`: see contextFacts()
+  // in policy/facts.ts.
   const connection = Object.assign({}, entry.info) as ConnectionInfo;
   connection.ageMs = Date.now() - entry.since;
   connection.reauthCount = typeof socket.reauthCount === 'number' ? socket.reauthCount : 0;
@@ -321,73 +315,34 @@ function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
   });
 }
 
-/** RFC 6750 §3: the Bearer challenge with error="invalid_token". */
-function tokenChallenge(description: string, realm: string | undefined): RequestOutcome {
-  const challenge = bearer(realm, { error: 'invalid_token', error_description: description });
-  return problem(401, 'Unauthorized', description, { 'www-authenticate': challenge }, undefined);
-}
+/** The path-matching rules `paths` may set. */
+const PATH_RULE_NAMES: readonly string[] = ['caseSensitive', 'ignoreTrailingSlash', 'mergeSlashes', 'semicolonDelimiter'];
 
-function stepUpChallenge(stepUp: StepUpObligation, decision: Decision, realm: string | undefined): RequestOutcome {
-  const description = stepUp.description ?? decision.reason;
-  let params: Record<string, string>;
-  if (stepUp.claims !== undefined) {
-    const json = typeof stepUp.claims === 'string' ? stepUp.claims : JSON.stringify(stepUp.claims);
-    params = { error: 'insufficient_claims', error_description: description, claims: Buffer.from(json, 'utf8').toString('base64url') };
-  } else {
-    params = { error: 'insufficient_user_authentication', error_description: description };
-    if (stepUp.acrValues !== undefined) params['acr_values'] = Array.isArray(stepUp.acrValues) ? stepUp.acrValues.join(' ') : stepUp.acrValues;
-    if (typeof stepUp.maxAge === 'number') params['max_age'] = String(Math.floor(stepUp.maxAge));
-  }
-  return problem(401, 'Unauthorized', description, { 'www-authenticate': bearer(realm, params) }, decision);
-}
+type CheckedOptions = Omit<AuthorizeRequestOptions, 'timeoutMs'> & { policyTimeout: number };
 
-/** `Bearer k="v", …`; values are quoted-strings, so quotes and backslashes are escaped (RFC 9110 §5.6.4). */
-function bearer(realm: string | undefined, params: Record<string, string>): string {
-  const all = realm === undefined ? params : { realm, ...params };
-  // error_description is limited to printable ASCII without '"' and '\' (RFC 6750 §3).
-  const parts = Object.entries(all).map(([k, v]) => `${k}="${k === 'error_description' ? v.replace(/[^\x20-\x7e]|["\\]/g, '') : v.replace(/["\\]/g, '\\$&')}"`);
-  return `Bearer ${parts.join(', ')}`;
-}
-
-/** RFC 9457 problem details; `about:blank` means the title is the HTTP status phrase (§4.2.1). */
-function problem(status: number, title: string, detail: string, headers: Record<string, string>, decision: Decision | undefined): RequestOutcome {
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
-  const outcome: RequestOutcome = { allowed: false, status, headers: { 'content-type': PROBLEM, 'cache-control': 'no-store', ...headers }, body };
-  if (decision) outcome.decision = decision;
-  return outcome;
-}
-
-function sendOutcome(res: ServerResponse, outcome: Extract<RequestOutcome, { allowed: false }>): void {
-  if (res.headersSent) return;
-  res.writeHead(outcome.status, { ...outcome.headers, 'content-length': Buffer.byteLength(outcome.body) });
-  res.end(outcome.body);
-}
-
-function internalError(res: ServerResponse, err: unknown): void {
-  process.emitWarning(`Request authorization failed: ${String(err)}`, 'ContinuousTlsWarning');
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
-  res.writeHead(500, { 'content-type': PROBLEM, 'content-length': Buffer.byteLength(body) }).end(body);
-}
-
-function checkOptions(o: AuthorizeRequestOptions): AuthorizeRequestOptions {
-  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+function checkOptions(options: AuthorizeRequestOptions): CheckedOptions {
+  // Absent options fail on their required policy.
+  const o = checkObject('options', options) ?? ({} as AuthorizeRequestOptions);
   if (!isPolicy(o.policy)) throw invalidOption('policy', 'a policy function or adapter', o.policy);
   if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache or false', o.cache);
-  for (const k of ['context', 'action', 'resource', 'onDecision'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'function') throw invalidOption(k, 'a function', o[k]);
+  for (const k of ['context', 'action', 'resource', 'onDecision'] as const) checkFunction(k, o[k]);
+  checkString('realm', o.realm);
+  const { timeoutMs: _deprecated, paths, ...rest } = o;
+  const checked: CheckedOptions = { ...rest, policyTimeout: checkPolicyTimeout(o) ?? DEFAULT_POLICY_TIMEOUT_MS };
+  const rules = checkPaths(paths);
+  if (rules !== undefined) checked.paths = rules;
+  return checked;
+}
+
+/** The rules `paths` sets, each a boolean; an unknown name is refused, not ignored. */
+function checkPaths(value: Partial<PathRules> | undefined): Partial<PathRules> | undefined {
+  const paths = checkObject('paths', value);
+  if (paths === undefined) return undefined;
+  const rules: Record<string, boolean> = {};
+  for (const [k, v] of Object.entries(paths)) {
+    if (!PATH_RULE_NAMES.includes(k)) throw invalidOption(`paths.${k}`, 'not set (unknown option)', v);
+    const rule = checkBoolean(`paths.${k}`, v);
+    if (rule !== undefined) rules[k] = rule;
   }
-  if (o.timeoutMs !== undefined && (typeof o.timeoutMs !== 'number' || !(o.timeoutMs > 0))) throw invalidOption('timeoutMs', 'a positive number', o.timeoutMs);
-  if (o.realm !== undefined && typeof o.realm !== 'string') throw invalidOption('realm', 'a string', o.realm);
-  if (o.paths !== undefined) {
-    if (o.paths === null || typeof o.paths !== 'object') throw invalidOption('paths', 'an object', o.paths);
-    for (const [k, v] of Object.entries(o.paths)) {
-      if (!['caseSensitive', 'ignoreTrailingSlash', 'mergeSlashes', 'semicolonDelimiter'].includes(k)) throw invalidOption(`paths.${k}`, 'not set (unknown option)', v);
-      if (typeof v !== 'boolean') throw invalidOption(`paths.${k}`, 'a boolean', v);
-    }
-  }
-  return o;
+  return rules;
 }

@@ -11,6 +11,7 @@
 import type { Counter, Histogram, Registry } from 'prom-client';
 import type * as PromClient from 'prom-client';
 import { invalidOption } from '../common/errors.js';
+import { checkObject, checkString } from '../common/validate.js';
 import type { AuditEvent } from '../authz/audit-event.js';
 
 export interface DecisionMetricsOptions {
@@ -33,15 +34,16 @@ export class DecisionMetrics {
   readonly #duration: Histogram<'outcome' | 'source' | 'trigger'>;
 
   constructor(options: DecisionMetricsOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    const o = checkObject('options', options) ?? {};
     prom ??= require('prom-client') as typeof PromClient;
     const { Registry, Counter, Histogram } = prom;
-    const { registry = new Registry(), prefix = 'ctls_', buckets = DEFAULT_BUCKETS } = options;
+    const { registry = new Registry(), buckets = DEFAULT_BUCKETS } = o;
+    const prefix = checkString('prefix', o.prefix) ?? 'ctls_';
     // Duck-typed: the app's registry may come from another copy of prom-client.
     if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function') {
       throw invalidOption('registry', 'a prom-client Registry', registry);
     }
-    if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
     if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && b > 0)) throw invalidOption('buckets', 'an array of positive numbers', buckets);
     this.registry = registry;
     const labelNames = ['outcome', 'source', 'trigger'] as const;

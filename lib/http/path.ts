@@ -66,7 +66,7 @@ const AUTHORITY = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*
 const KEEP_ENCODED = new Set([...'?#%'].map((c) => c.charCodeAt(0)));
 /** RFC 3986 §2.3 unreserved characters: an escape of one is refused. */
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true });
 
 /** The path `target` (a request-target, RFC 9112 §3.2) routes to under `rules`, or why it is refused. */
 export function canonicalPath(target: string, rules: PathRules): CanonicalPath {
@@ -150,7 +150,7 @@ function flushUtf8(bytes: number[], caseSensitive: boolean): string | undefined 
   if (bytes.length === 0) return '';
   let text: string;
   try {
-    text = utf8.decode(Uint8Array.from(bytes));
+    text = UTF8_DECODER.decode(Uint8Array.from(bytes));
   } catch {
     return undefined;
   }

@@ -8,6 +8,7 @@
  */
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { invalidOption } from '../common/errors.js';
+import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
 
 export interface JwtOptions {
   /**
@@ -62,16 +63,15 @@ export class TokenVerifier {
   #key: Promise<{ jose: typeof Jose; key: GetKey }> | undefined;
 
   constructor(options: JwtOptions) {
-    if (options === null || typeof options !== 'object') throw invalidOption('jwt', 'an object', options);
-    const { keys, jwksUrl, required = true, clockToleranceSec = 0, cacheSize = 1000 } = options;
+    if (checkObject('jwt', options) === undefined) throw invalidOption('jwt', 'an object', options);
+    const { keys, jwksUrl, clockToleranceSec = 0 } = options;
     if ((keys === undefined) === (jwksUrl === undefined)) throw invalidOption('jwt.keys', 'given, or jwt.jwksUrl, but not both');
     if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl))) throw invalidOption('jwt.jwksUrl', 'an absolute URL', jwksUrl);
-    if (typeof required !== 'boolean') throw invalidOption('jwt.required', 'a boolean', required);
-    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0)) throw invalidOption('jwt.clockToleranceSec', 'a number >= 0', clockToleranceSec);
-    if (!Number.isInteger(cacheSize) || cacheSize < 0) throw invalidOption('jwt.cacheSize', 'an integer >= 0', cacheSize);
+    // Seconds, as in the JWT claims it loosens (checkDuration speaks of ms).
+    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0)) throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
     this.#options = options;
-    this.#required = required;
-    this.#cacheSize = cacheSize;
+    this.#required = checkBoolean('jwt.required', options.required, true);
+    this.#cacheSize = checkCount('jwt.cacheSize', options.cacheSize, 1000, { min: 0 });
   }
 
   /** Verifies the token in an Authorization header value (RFC 6750 §2.1: `Bearer <token>`). */

@@ -1,30 +1,18 @@
 /**
  * A decision cache: bounded LRU with a TTL per entry, bounded in entries and in bytes. A hit is one
  * key build and one Map lookup, and it returns an answer object built when the entry was stored.
+ * What the key covers, and why that is sound, is in cache-key.ts.
  *
- * Soundness: a cached decision may answer only an input on which the policy must answer the same.
- * So the default key names everything the policy can read:
- *
- * - always the identity and the request: the leaf's SHA-256 fingerprint, whether the chain verified
- *   (and why not), a hash of the token's whole claim set (issuer, subject, audience, scopes …),
- *   the action and the resource;
- * - then the facts the policy declares with `factsRead()` (dotted paths into the input, e.g.
- *   `connection.remoteAddress`, `request.headers.host`, `context.risk`; a `context.<name>` path also
- *   covers the library fact contextFacts() puts under that name);
- * - or, when the policy declares nothing (a plain function, an adapter that cannot tell), the whole
- *   input: connection facts down to its age, every header, the app context. Such a key rarely
- *   repeats; a policy that wants hits declares its facts, or the cache is given a `key`.
- *
- * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
- * make an entry large. Every entry also names the trust it was made under: the cache's generation
- * (bumped by every flush: policy change, trust change) and its clock horizon, the earliest of the
- * decision's expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or
- * denyTtlMs (deny). Failures are never stored: a policy error is thrown through, not cached.
+ * Every entry also names the trust it was made under: the cache's generation (bumped by every
+ * flush: policy change, trust change) and its clock horizon, the earliest of the decision's
+ * expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or denyTtlMs
+ * (deny). Failures are never stored: a policy error is thrown through, not cached.
  */
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import { invalidOption } from '../common/errors.js';
-import { createHash, X509Certificate } from 'node:crypto';
-import { actionName, CONTEXT_FACT_SOURCES, notAfter, resourceId } from './facts.js';
+import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
+import { notAfter } from './facts.js';
+import { defaultCacheKey, encodeValue, factsReadBy } from './cache-key.js';
 import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export interface DecisionCacheOptions {
@@ -73,139 +61,12 @@ interface Entry {
   used: boolean;
 }
 
-/** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
-const MAX_KEY_CHARS = 512;
 /** Per-entry overhead beyond its strings (Map slot, entry and answer objects), estimated. */
 const ENTRY_OVERHEAD_BYTES = 200;
-const INPUT_ROOTS = new Set(['trigger', 'peer', 'connection', 'request', 'token', 'context', 'action', 'resource']);
-
-/** The facts a policy declares it reads (`factsRead()`, on an adapter or a function), or null: unknown. */
-export function factsReadBy(policy: Policy): readonly string[] | null {
-  const declared = (policy as { factsRead?: unknown }).factsRead;
-  let facts: unknown;
-  try {
-    facts = typeof declared === 'function' ? (declared as () => unknown).call(policy) : declared;
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(facts) || !facts.every((f) => typeof f === 'string' && f !== '')) return null;
-  // A path the key cannot resolve in the input would silently key on nothing: treat as unknown.
-  for (const f of facts as string[]) {
-    const root = f.split('.')[0]!;
-    if (!INPUT_ROOTS.has(root)) return null;
-  }
-  return Object.freeze([...new Set(facts as string[])].sort());
-}
-
-/**
- * The key of `input` for a policy that reads `facts` (null: anything). See the module comment.
- */
-export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string {
-  // fingerprint256 is computed once per X509Certificate object and memoized by node.
-  const fp = input.peer.certificate?.fingerprint256 ?? '';
-  const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
-  // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
-  let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
-  if (facts === null) key += `*${enc(wholeInput(input))}`;
-  else for (const fact of facts) key += factValue(input, fact);
-  return key.length > MAX_KEY_CHARS ? `#${createHash('sha256').update(key).digest('base64url')}` : key;
-}
-
-/** A token's claims never change, so its key is computed once per claims object. */
-const tokenKeys = new WeakMap<object, string>();
-
-/**
- * The whole claim set, hashed: issuer, subject, audience, scopes, times, everything a policy may
- * read. Two issuers' tokens with one `sub`, or two client-credentials tokens without one, differ.
- */
-function tokenKey(token: Record<string, unknown> | undefined): string {
-  if (token === undefined) return '';
-  let key = tokenKeys.get(token);
-  if (key === undefined) {
-    key = createHash('sha256').update(enc(token)).digest('base64url');
-    tokenKeys.set(token, key);
-  }
-  return key;
-}
-
-/** A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. */
-interface FactPaths {
-  path: string[];
-  source?: string[];
-}
-const factPaths = new Map<string, FactPaths>();
-
-function pathsOf(fact: string): FactPaths {
-  let paths = factPaths.get(fact);
-  if (paths === undefined) {
-    const path = fact.split('.');
-    paths = { path };
-    const source = path[0] === 'context' && path.length > 1 ? CONTEXT_FACT_SOURCES[path[1]!] : undefined;
-    if (source !== undefined) paths.source = [...source.split('.'), ...path.slice(2)];
-    // Fact names come from loaded policies, a small set; bound the memo anyway.
-    if (factPaths.size >= 4096) factPaths.clear();
-    factPaths.set(fact, paths);
-  }
-  return paths;
-}
-
-/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
-function factValue(input: AuthorizationInput, fact: string): string {
-  const { path, source } = pathsOf(fact);
-  const value = enc(walk(input, path));
-  return source === undefined ? value : `${value}${enc(walk(input, source))}`;
-}
-
-function walk(root: unknown, path: readonly string[]): unknown {
-  let at: unknown = root;
-  for (let i = 0; i < path.length; i++) {
-    // A certificate stands for all its facts: key on the whole of it.
-    if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
-    // Header names are lowercase in node (RFC 9110 §5.1: case-insensitive).
-    const name = i > 0 && path[i - 1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
-    at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
-  }
-  return at;
-}
-
-function wholeInput(input: AuthorizationInput): unknown {
-  return [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
-}
-
-/** Deeper values than this are not keyed: the key throws, and the policy call fails closed. */
-const MAX_KEY_DEPTH = 32;
-
-/**
- * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
- * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
- * null differ. Object keys keep their order: a different order only costs a miss.
- */
-function enc(value: unknown, depth = 0): string {
-  switch (typeof value) {
-    case 'string': return `s${value.length}:${value}`;
-    case 'number': return `n${value};`;
-    case 'boolean': return value ? 'T' : 'F';
-    case 'undefined': return 'U';
-    case 'bigint': return `b${value};`;
-    case 'object': break;
-    default: return `?${typeof value};`;
-  }
-  if (value === null) return 'N';
-  if (value instanceof X509Certificate) return `c${value.fingerprint256};`;
-  if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (const item of value) out += enc(item, depth + 1);
-    return `${out}]`;
-  }
-  let out = '{';
-  for (const k of Object.keys(value)) out += `${enc(k)}${enc((value as Record<string, unknown>)[k], depth + 1)}`;
-  return `${out}}`;
-}
 
 function entryBytes(key: string, answer: SourcedDecisionLike): number {
   let bytes = ENTRY_OVERHEAD_BYTES + 2 * key.length + 2 * (answer.reason?.length ?? 0);
-  if (answer.obligations !== undefined) bytes += 2 * enc(answer.obligations).length;
+  if (answer.obligations !== undefined) bytes += 2 * encodeValue(answer.obligations).length;
   return bytes;
 }
 
@@ -230,21 +91,15 @@ export class DecisionCache {
   owner: Policy | undefined;
 
   constructor(options: DecisionCacheOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-    const { max = 10_000, maxBytes = 16 * 1024 * 1024, ttlMs = 60_000, denyTtlMs = 5_000, now = Date.now } = options;
-    const key = options.key ?? ((input: AuthorizationInput) => defaultCacheKey(input, this.#facts));
-    if (!Number.isInteger(max) || max < 1) throw invalidOption('max', 'a positive integer', max);
-    if (!Number.isInteger(maxBytes) || maxBytes < 1024) throw invalidOption('maxBytes', 'an integer >= 1024', maxBytes);
-    if (typeof ttlMs !== 'number' || !(ttlMs >= 0)) throw invalidOption('ttlMs', 'a number >= 0', ttlMs);
-    if (typeof denyTtlMs !== 'number' || !(denyTtlMs >= 0)) throw invalidOption('denyTtlMs', 'a number >= 0', denyTtlMs);
-    if (typeof key !== 'function') throw invalidOption('key', 'a function', key);
-    if (typeof now !== 'function') throw invalidOption('now', 'a function', now);
-    this.#max = max;
-    this.#maxBytes = maxBytes;
-    this.#ttlMs = ttlMs;
-    this.#denyTtlMs = denyTtlMs;
-    this.key = key;
-    this.now = now;
+    const o = checkObject('options', options) ?? {};
+    // A TTL of 0 stores nothing of that kind; Infinity leaves the decision's own expiry.
+    const ttl = { zero: true, infinite: true };
+    this.#max = checkCount('max', o.max, 10_000);
+    this.#maxBytes = checkCount('maxBytes', o.maxBytes, 16 * 1024 * 1024, { min: 1024 });
+    this.#ttlMs = checkDuration('ttlMs', o.ttlMs, 60_000, ttl);
+    this.#denyTtlMs = checkDuration('denyTtlMs', o.denyTtlMs, 5_000, ttl);
+    this.key = checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ?? ((input) => defaultCacheKey(input, this.#facts));
+    this.now = checkFunction<() => number>('now', o.now) ?? Date.now;
   }
 
   /** The facts the default key covers (set by cached() from the policy's factsRead(); null: all). */

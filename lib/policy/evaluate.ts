@@ -4,14 +4,34 @@
  * closed: an error, a late answer or an answer that is not a decision is a denial, never an allow.
  */
 import { performance } from 'node:perf_hooks';
-import { ContinuousTlsError, ctlsError } from '../common/errors.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { checkDuration } from '../common/validate.js';
 import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
 
-export interface EvaluateOptions {
-  /** How long the policy may take, default 200 ms; adapters get an AbortSignal that fires then. */
+/** ms a policy may take before the decision fails closed: the server's `policyTimeout` too. */
+export interface PolicyTimeoutOptions {
+  /** Default 200 ms; adapters get an AbortSignal that fires then. */
+  policyTimeout?: number;
+  /** @deprecated The older name of `policyTimeout`; both given and different is an error. */
   timeoutMs?: number;
+}
+
+/**
+ * The policy timeout in `options`: `policyTimeout` or its deprecated alias `timeoutMs`, undefined
+ * when neither is given. Throws ERR_CTLS_INVALID_OPTION when both are given and differ.
+ */
+export function checkPolicyTimeout(options: PolicyTimeoutOptions): number | undefined {
+  const timeout = checkDuration('policyTimeout', options.policyTimeout);
+  const alias = checkDuration('timeoutMs', options.timeoutMs);
+  if (timeout !== undefined && alias !== undefined && alias !== timeout) {
+    throw invalidOption('timeoutMs', `absent or equal to policyTimeout (${timeout}), whose deprecated alias it is`, alias);
+  }
+  return timeout ?? alias;
+}
+
+export interface EvaluateOptions extends PolicyTimeoutOptions {
   /** Clock for expiresAt (epoch ms), default Date.now. */
   now?: () => number;
 }
@@ -127,12 +147,13 @@ export async function evaluatePolicy(
   policy: Policy, input: AuthorizationInput, options: EvaluateOptions = {},
 ): Promise<EvaluatedDecision> {
   const start = performance.now();
-  const { timeoutMs = DEFAULT_POLICY_TIMEOUT_MS, now = Date.now } = options;
-  if (!isPolicy(policy)) {
-    return failed(ctlsError('ERR_CTLS_INVALID_OPTION', 'The "policy" option must be a policy function or adapter'), start);
-  }
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
-    return failed(ctlsError('ERR_CTLS_INVALID_OPTION', `The "timeoutMs" option must be a positive number (got ${String(timeoutMs)})`), start);
+  const { now = Date.now } = options;
+  if (!isPolicy(policy)) return failed(invalidOption('policy', 'a policy function or adapter'), start);
+  let timeoutMs: number;
+  try {
+    timeoutMs = checkPolicyTimeout(options) ?? DEFAULT_POLICY_TIMEOUT_MS;
+  } catch (err) {
+    return failed(err as ContinuousTlsError, start);
   }
   const name = policyName(policy);
   try {

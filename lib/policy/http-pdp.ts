@@ -4,6 +4,7 @@
  * (pdp-client.ts), which evaluatePolicy turns into a denial.
  */
 import { ctlsError, invalidOption } from '../common/errors.js';
+import { checkCount, checkFunction, checkObject, checkString } from '../common/validate.js';
 import type { AuthorizationInput, DecisionLike, PolicyAdapter } from '../common/types.js';
 import { DEFAULT_POLICY_TIMEOUT_MS } from './evaluate.js';
 import { actionName, contextFacts, jsonInput, resourceId, subjectId } from './facts.js';
@@ -72,6 +73,7 @@ export interface HttpPolicy extends PolicyAdapter {
 
 const EVALUATION = '/access/v1/evaluation';
 const EVALUATIONS = '/access/v1/evaluations';
+const DEFAULT_BATCH_SIZE = 64;
 /** Serialized evaluations per batch call by default: under the pdp's 256 KiB body limit with room to spare. */
 const DEFAULT_BATCH_BYTES = 192 * 1024;
 
@@ -92,13 +94,12 @@ export function authzenRequest(input: AuthorizationInput, mapping: AuthzenMappin
 
 export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   checkCommon(options);
-  const { mapping = {}, batch = false } = options;
-  if (mapping === null || typeof mapping !== 'object') throw invalidOption('mapping', 'an object of functions', mapping);
+  const mapping = checkObject('mapping', options.mapping) ?? {};
+  const { batch = false } = options;
   if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize, maxBytes }', batch);
-  const maxSize = typeof batch === 'object' ? batch.maxSize ?? 64 : 64;
-  const maxBytes = typeof batch === 'object' ? batch.maxBytes ?? DEFAULT_BATCH_BYTES : DEFAULT_BATCH_BYTES;
-  if (!Number.isInteger(maxSize) || maxSize < 1) throw invalidOption('batch.maxSize', 'a positive integer', maxSize);
-  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw invalidOption('batch.maxBytes', 'a positive integer', maxBytes);
+  const sizes = typeof batch === 'object' ? batch : {};
+  const maxSize = checkCount('batch.maxSize', sizes.maxSize, DEFAULT_BATCH_SIZE);
+  const maxBytes = checkCount('batch.maxBytes', sizes.maxBytes, DEFAULT_BATCH_BYTES);
   const client = clientOf(options);
   const where = `${client.origin}${client.basePath}`;
   const single = async (request: AuthzenRequest, signal?: AbortSignal): Promise<DecisionLike> =>
@@ -116,11 +117,11 @@ export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
 
 export function opaPolicy(options: OpaPolicyOptions): HttpPolicy {
   checkCommon(options);
-  const { path = 'authz/allow', input: buildInput = jsonInput } = options;
+  const { path = 'authz/allow' } = options;
   if (typeof path !== 'string' || !/^[\w-][\w.-]*(\/[\w-][\w.-]*)*$/.test(path.replace(/^\/+|\/+$/g, ''))) {
     throw invalidOption('path', "a rule path like 'authz/allow'", path);
   }
-  if (typeof buildInput !== 'function') throw invalidOption('input', 'a function', buildInput);
+  const buildInput = checkFunction<(input: AuthorizationInput) => unknown>('input', options.input) ?? jsonInput;
   const rule = path.replace(/^\/+|\/+$/g, '');
   const client = clientOf(options);
   const where = `${client.origin}${client.basePath}/v1/data/${rule}`;
@@ -281,9 +282,9 @@ class Batcher {
 }
 
 function checkCommon(o: CommonOptions): void {
-  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
-  if (typeof o.url !== 'string') throw invalidOption('url', 'a string', o.url);
-  if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
+  if (checkObject('options', o) === undefined) throw invalidOption('options', 'an object', o);
+  if (checkString('url', o.url) === undefined) throw invalidOption('url', 'a string', o.url);
+  checkString('name', o.name);
 }
 
 function clientOf(o: CommonOptions): PdpClient {

@@ -8,9 +8,10 @@ export {
 } from './evaluate.js';
 export { allOf, anyOf, firstApplicable, NOT_APPLICABLE } from './compose.js';
 export {
-  DecisionCache, cached, defaultCacheKey,
+  DecisionCache, cached,
   type DecisionCacheOptions, type DecisionCacheStats, type CachedPolicy, type CachedAnswer,
 } from './cache.js';
+export { defaultCacheKey } from './cache-key.js';
 export {
   CedarPolicy, cedarPolicy, toCedarValue, cedarDecimal, PreparedCedarContext,
   type CedarPolicyOptions, type CedarMapping, type CedarEntityUid, type CedarRequest, type CedarAnswer,

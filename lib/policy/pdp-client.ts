@@ -6,6 +6,7 @@
 import type * as Undici from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { checkCount, checkDuration, checkObject } from '../common/validate.js';
 
 export interface PdpTlsOptions {
   /** Trust anchors for the decision point's certificate (default: Node's bundled roots). */
@@ -18,6 +19,7 @@ export interface PdpTlsOptions {
 
 export interface PdpClientOptions {
   url: string;
+  /** ms one call may take. */
   timeoutMs: number;
   tls?: PdpTlsOptions;
   /** Extra request headers, e.g. a bearer token for the decision point. */
@@ -40,7 +42,7 @@ export class PdpClient {
   readonly #headers: Record<string, string>;
 
   constructor(options: PdpClientOptions) {
-    const { url, timeoutMs, tls, headers = {}, connections = 16 } = options;
+    const { url, timeoutMs } = options;
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -48,11 +50,11 @@ export class PdpClient {
       throw invalidOption('url', 'an absolute http(s) URL', url);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidOption('url', 'an http: or https: URL', url);
-    if (tls !== undefined && (tls === null || typeof tls !== 'object')) throw invalidOption('tls', 'an object', tls);
+    const tls = checkObject('tls', options.tls);
     if (tls !== undefined && parsed.protocol !== 'https:') throw invalidOption('tls', 'used with an https: url', url);
-    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) throw invalidOption('timeoutMs', 'a positive number', timeoutMs);
-    if (!Number.isInteger(connections) || connections < 1) throw invalidOption('connections', 'a positive integer', connections);
-    if (headers === null || typeof headers !== 'object') throw invalidOption('headers', 'an object of strings', headers);
+    if (checkDuration('timeoutMs', timeoutMs) === undefined) throw invalidOption('timeoutMs', 'a positive number of ms', timeoutMs);
+    const connections = checkCount('connections', options.connections, 16);
+    const headers = checkObject('headers', options.headers) ?? {};
     this.origin = parsed.origin;
     this.basePath = parsed.pathname.replace(/\/+$/, '');
     this.timeoutMs = timeoutMs;

@@ -12,6 +12,9 @@
  * fails; `.` on a missing attribute or an entity absent from the store is an error, `has` is false
  * then; `in` is reflexive and follows the store's transitive parents; a policy whose condition
  * errors is skipped and reported. Decision: allow iff some permit holds and no forbid holds.
+ *
+ * The file stays whole: it is one recursive compiler whose expression, operator and extension-call
+ * cases compile into one another, so Cedar's semantics read in one place.
  */
 import type { EntityJson, Expr, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { isLoopback, isMulticast, parseDecimal, parseIp } from './extensions.js';

@@ -1,8 +1,7 @@
 /**
- * Which engine decides a Cedar request: the compiled evaluator (cedar-compile.ts) when the loaded
- * set allows it, cedar-wasm otherwise. The compiled engine answers what cedar-wasm would answer, in
- * a few µs instead of a JSON round trip into wasm; every doubt sends the set or the request to
- * cedar-wasm.
+ * Which engine decides a Cedar request: the compiled evaluator (compile.ts) when the loaded
+ * set allows it, cedar-wasm otherwise. The compiled engine answers what cedar-wasm would answer,
+ * without a JSON round trip into wasm; every doubt sends the set or the request to cedar-wasm.
  */
 import type { CedarValueJson, EntityJson, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { CompiledPolicySet, Unsupported, compilePolicySet, type CompiledAnswer } from './compile.js';

@@ -1,11 +1,11 @@
 /**
- * Cedar, embedded through @cedar-policy/cedar-wasm (its CommonJS `nodejs` build, loaded on first
- * use: compiling the wasm module is not free and an app without Cedar should not pay for it).
+ * Cedar, embedded through @cedar-policy/cedar-wasm (loaded on first use, see wasm.ts); the sources
+ * (text, file or directory) are read by sources.ts.
  *
  * Two engines (option `engine`, the one in force is the `engine` getter):
  * - 'compiled' (the default when the set allows it): at every load each policy's JSON form (from
- *   cedar-wasm's policyToJson) is compiled into JS closures (cedar-compile.ts) and requests are
- *   decided in JS with Cedar's semantics, a few µs each: a call into cedar-wasm costs tens of µs
+ *   cedar-wasm's policyToJson) is compiled into JS closures (compile.ts) and requests are
+ *   decided in JS with Cedar's semantics: a call into cedar-wasm costs more than such a decision
  *   however small the request, because the call and its answer cross the wasm boundary as JSON.
  *   A set with templates, a schema, or a construct the compiler does not know (datetime, duration, an
  *   operator of a later Cedar) stays on cedar-wasm as a whole; a request the compiled engine cannot
@@ -19,7 +19,7 @@
  * on the wasm engine they still cross per call: keep them few, put per-request facts in the context).
  * An answer lists its determining and erroring policies in policy-set order on both engines.
  *
- * Default mapping (override any part with `mapping`), see facts.ts:
+ * Default mapping (override any part with `mapping`), see policy/facts.ts:
  *   principal = User::"<certificate subject CN, else token sub, else 'anonymous'>"
  *   action    = Action::"<input.action, else HTTP method, else trigger>"
  *   resource  = Resource::"<input.resource, else request path, else 'connection'>"
@@ -37,47 +37,25 @@
  * only if the write straddles the debounce window.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync, readdirSync, watch, existsSync, type FSWatcher } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../../common/errors.js';
+import { checkBoolean, checkDuration, checkFunction, checkObject, checkOneOf, checkString } from '../../common/validate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../../common/types.js';
 import { actionName, contextFacts, resourceId, subjectId } from '../facts.js';
-import { diagnosticsOf, formatDiagnostic, toCedarRecord, type CedarDiagnostic, type ConversionOptions, type FractionMode } from './values.js';
+import { cedarError, diagnosticsOf, toCedarRecord, type CedarDiagnostic, type CedarError, type ConversionOptions, type FractionMode } from './values.js';
+import { readSources, isSourceFile, splitPolicies, type Sources } from './sources.js';
+import { cedar } from './wasm.js';
 import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './engine.js';
 import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
 import { kFastPath } from '../evaluate.js';
 
-export type { CedarDiagnostic, FractionMode, CedarContextError } from './values.js';
+export type { CedarDiagnostic, FractionMode, CedarContextError, CedarError } from './values.js';
 export type { CedarEngine, CedarEngineOption } from './engine.js';
 export { toCedarValue, cedarDecimal } from './values.js';
-
-let wasm: typeof CedarWasm | undefined;
-function cedar(): typeof CedarWasm {
-  if (wasm === undefined) {
-    avoidJsToWasmInlining();
-    wasm = require('@cedar-policy/cedar-wasm/nodejs') as typeof CedarWasm;
-  }
-  return wasm;
-}
-
-/**
- * Node 20's V8 (11.3) aborts the whole process ("Fatal error … unreachable code" in
- * Deoptimizer::DoComputeBuiltinContinuation) when optimized code that TurboFan turned into a direct
- * JS-to-wasm call is deoptimized while that call runs and the export returns an externref, which
- * every cedar-wasm export does. A benchmark-style hot loop over cedarPolicy hit it in about half
- * of its runs; test/cedar-lazy-deopt.test.ts forces it deterministically. Turning off that
- * TurboFan feature before cedar-wasm loads removes the frame kind: calls go through the regular
- * wasm wrapper, a cost lost in the noise of one Cedar evaluation. The flag is process-wide; set
- * CONTINUOUS_TLS_KEEP_V8_FLAGS=1 to keep V8's defaults on a Node whose V8 has the fix.
- */
-function avoidJsToWasmInlining(): void {
-  if (process.env['CONTINUOUS_TLS_KEEP_V8_FLAGS'] === '1') return;
-  setFlagsFromString('--no-turbo-inline-js-wasm-calls');
-}
 
 export interface CedarEntityUid {
   type: string;
@@ -150,7 +128,7 @@ export interface CedarRequest {
   principal: CedarEntityUid;
   action: CedarEntityUid;
   resource: CedarEntityUid;
-  /** Plain values (converted here, see cedar-values.ts) or a context from prepareContext(). */
+  /** Plain values (converted here, see values.ts) or a context from prepareContext(). */
   context: Record<string, unknown> | PreparedCedarContext;
 }
 
@@ -162,26 +140,11 @@ export interface CedarAnswer {
   errors: string[];
 }
 
-export type CedarError = ContinuousTlsError & { diagnostics: CedarDiagnostic[] };
-
 export interface CedarPolicyEvents {
   /** A change was loaded: its version number and the sources it came from. */
   reload: [info: { version: number; sources: string[] }];
   /** A load failed; the previous policies stay in force. */
   error: [err: CedarError];
-}
-
-interface Source {
-  name: string;
-  text: string;
-}
-
-interface Sources {
-  policies: Source[];
-  schema?: CedarWasm.Schema;
-  entities?: CedarWasm.EntityJson[];
-  /** Everything read, to skip reloads that change nothing (watchers fire several times per write). */
-  fingerprint: string;
 }
 
 interface Loaded {
@@ -198,9 +161,6 @@ interface Loaded {
   factsRead: readonly string[] | null;
 }
 
-const SCHEMA_TEXT = 'schema.cedarschema';
-const SCHEMA_JSON = 'schema.cedarschema.json';
-const ENTITIES = 'entities.json';
 let instances = 0;
 
 export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements PolicyAdapter {
@@ -221,7 +181,7 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     this.name = options.name ?? 'cedar';
     // Construction fails loudly: a server must not start with policies it cannot read.
     try {
-      this.#loaded = this.#compile(this.#read(), 0);
+      this.#loaded = this.#compile(readSources(this.#options), 0);
     } catch (err) {
       if (err instanceof ContinuousTlsError) throw err;
       throw cedarError(`Cedar policies could not be read: ${(err as Error).message}`, [], err);
@@ -234,13 +194,13 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return this.#version;
   }
 
-  /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the top of cedar.ts). */
+  /** The engine deciding requests for the current set: 'compiled' or 'wasm' (see the module comment). */
   get engine(): CedarEngine {
     return this.#loaded.compiled !== undefined ? 'compiled' : 'wasm';
   }
 
   /**
-   * The input paths the loaded policies can read through the default mapping (cedar-facts.ts), e.g.
+   * The input paths the loaded policies can read through the default mapping (cedar/facts.ts), e.g.
    * ['context.tenant', 'peer.certificate.subject', 'request.method', 'request.path', 'token.sub']:
    * two inputs equal on all of them get the same answer from this set (while it is loaded; a reload
    * recomputes it, and onChange fires). null when that cannot be bounded: a policy reads the whole
@@ -271,8 +231,8 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
 
   /**
    * Cedar decides synchronously and never needs an abort signal, so evaluatePolicy takes this path
-   * and skips the AbortController it would make for an adapter. On Node 20 the bench's "Cedar
-   * decision through evaluatePolicy" went from 10.3 µs (twice the decision itself) to 4.9 µs.
+   * and skips the AbortController it would make for an adapter, which would cost as much as the
+   * compiled decision itself.
    */
   [kFastPath](input: AuthorizationInput): { allow: boolean; reason: string } {
     return this.evaluate(input);
@@ -343,7 +303,7 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     if (this.#closed || this.#options.policies !== undefined) return false;
     let sources: Sources;
     try {
-      sources = this.#read();
+      sources = readSources(this.#options);
       if (sources.fingerprint === this.#loaded.fingerprint) return false;
       this.#swap(this.#compile(sources, this.#version % 2 === 1 ? 1 : 0));
     } catch (err) {
@@ -401,25 +361,13 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     const dir = this.#options.dir !== undefined ? resolve(this.#options.dir) : dirname(resolve(this.#options.file!));
     const file = this.#options.file !== undefined ? basename(this.#options.file) : undefined;
     const relevant = (name: string | null): boolean =>
-      name === null || (file !== undefined ? name === file : name.endsWith('.cedar') || name === ENTITIES || name.startsWith('schema.'));
+      name === null || (file !== undefined ? name === file : isSourceFile(name));
     this.#watcher = watch(dir, { persistent: false }, (_event, name) => {
       if (!relevant(name)) return;
       clearTimeout(this.#debounce);
       this.#debounce = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 25);
     });
     this.#watcher.on('error', (err) => this.#reportError(err));
-  }
-
-  #read(): Sources {
-    const o = this.#options;
-    if (o.policies !== undefined) {
-      return withOptional({ policies: [{ name: 'policies', text: o.policies }], fingerprint: o.policies }, o);
-    }
-    if (o.file !== undefined) {
-      const text = readFileSync(o.file, 'utf8');
-      return withOptional({ policies: [{ name: basename(o.file), text }], fingerprint: text }, o);
-    }
-    return readDir(o.dir!, o);
   }
 
   /** Parses and checks everything into pre-parsed slot `slot`; throws ERR_CTLS_CEDAR on any problem. */
@@ -467,78 +415,6 @@ export function cedarPolicy(options: CedarPolicyOptions): CedarPolicy {
   return new CedarPolicy(options);
 }
 
-/**
- * Splits each source into its policies and gives every policy a stable id: its `@id("…")`
- * annotation, else `<source>#<n>` (or `policy<n>` for inline text, Cedar's own naming).
- */
-function splitPolicies(sources: Source[]): {
-  set: CedarWasm.PolicySet;
-  ids: string[];
-  owner: Map<string, string>;
-  /** Each static policy's JSON form, for the compiled engine. */
-  json: Map<string, CedarWasm.PolicyJson>;
-  templates: number;
-} {
-  const c = cedar();
-  const staticPolicies: Record<string, string> = {};
-  const templates: Record<string, string> = {};
-  const owner = new Map<string, string>();
-  const jsonForms = new Map<string, CedarWasm.PolicyJson>();
-  for (const source of sources) {
-    const parts = c.policySetTextToParts(source.text);
-    if (parts.type === 'failure') {
-      const diagnostics = diagnosticsOf(parts.errors, source.name, source.text);
-      throw cedarError(`Cedar policies in ${source.name} are invalid: ${diagnostics.map(formatDiagnostic).join('; ')}`, diagnostics);
-    }
-    const prefix = source.name === 'policies' ? 'policy' : `${source.name}#`;
-    const add = (into: Record<string, string>, text: string, n: number): void => {
-      const json = c.policyToJson(text);
-      const id = (json.type === 'success' ? json.json.annotations?.['id'] : undefined) ?? `${prefix}${n}`;
-      if (owner.has(id)) throw cedarError(`Cedar policy id "${id}" is used twice`, [{ source: source.name, policyId: id, message: 'duplicate policy id' }]);
-      owner.set(id, source.name);
-      if (json.type === 'success' && into === staticPolicies) jsonForms.set(id, json.json);
-      into[id] = text;
-    };
-    parts.policies.forEach((text, n) => add(staticPolicies, text, n));
-    parts.policy_templates.forEach((text, n) => add(templates, text, n));
-  }
-  return { set: { staticPolicies, templates }, ids: Object.keys(staticPolicies), owner, json: jsonForms, templates: Object.keys(templates).length };
-}
-
-function readDir(dir: string, o: CedarPolicyOptions): Sources {
-  const names = readdirSync(dir).filter((n) => n.endsWith('.cedar')).sort();
-  const policies = names.map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') }));
-  const sources: Sources = { policies, fingerprint: policies.map((p) => `${p.name}\0${p.text}`).join('\0') };
-  const schemaText = readIfExists(join(dir, SCHEMA_TEXT));
-  const schemaJson = readIfExists(join(dir, SCHEMA_JSON));
-  const entitiesJson = readIfExists(join(dir, ENTITIES));
-  if (schemaText !== undefined) sources.schema = schemaText;
-  else if (schemaJson !== undefined) sources.schema = parseJson(schemaJson, SCHEMA_JSON) as CedarWasm.Schema;
-  else if (o.schema !== undefined) sources.schema = o.schema;
-  if (entitiesJson !== undefined) sources.entities = parseJson(entitiesJson, ENTITIES) as CedarWasm.EntityJson[];
-  else if (o.entities !== undefined) sources.entities = o.entities;
-  sources.fingerprint += `\0${schemaText ?? schemaJson ?? ''}\0${entitiesJson ?? ''}`;
-  return sources;
-}
-
-function withOptional(sources: Sources, o: CedarPolicyOptions): Sources {
-  if (o.schema !== undefined) sources.schema = o.schema;
-  if (o.entities !== undefined) sources.entities = o.entities;
-  return sources;
-}
-
-function readIfExists(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
-}
-
-function parseJson(text: string, source: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw cedarError(`${source} is not valid JSON`, [{ source, message: (err as Error).message }]);
-  }
-}
-
 const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 
 /** An entity uid crosses into Cedar as UTF-8: a lone surrogate would arrive altered. */
@@ -558,30 +434,21 @@ function reasonOf(a: CedarAnswer): string {
   return `cedar: no permit${errored}`;
 }
 
-function cedarError(message: string, diagnostics: CedarDiagnostic[], cause?: unknown): CedarError {
-  const detail = diagnostics.length > 0 && !message.includes(': ') ? `: ${diagnostics.map(formatDiagnostic).join('; ')}` : '';
-  return Object.assign(ctlsError('ERR_CTLS_CEDAR', message + detail, { cause }), { diagnostics });
-}
-
-function checkOptions(o: CedarPolicyOptions): void {
-  if (o === null || typeof o !== 'object') throw invalidOption('options', 'an object', o);
+function checkOptions(options: CedarPolicyOptions): void {
+  if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
+  const o = options;
   const given = (['policies', 'file', 'dir'] as const).filter((k) => o[k] !== undefined);
   if (given.length !== 1) throw invalidOption('policies', 'given exactly once, as policies, file or dir', given.length === 0 ? undefined : given.join(' and '));
-  for (const k of given) if (typeof o[k] !== 'string') throw invalidOption(k, 'a string', o[k]);
-  if (o.watch !== undefined && typeof o.watch !== 'boolean') throw invalidOption('watch', 'a boolean', o.watch);
-  if (o.watch && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
+  for (const k of given) checkString(k, o[k]);
+  if (checkBoolean('watch', o.watch) === true && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
   if (o.entities !== undefined && !Array.isArray(o.entities)) throw invalidOption('entities', 'an array of Cedar entities', o.entities);
   if (o.schema !== undefined && (o.schema === null || (typeof o.schema !== 'string' && typeof o.schema !== 'object'))) {
     throw invalidOption('schema', 'Cedar schema text or JSON', o.schema);
   }
-  if (o.debounceMs !== undefined && (typeof o.debounceMs !== 'number' || !(o.debounceMs >= 0))) throw invalidOption('debounceMs', 'a number >= 0', o.debounceMs);
-  if (o.mapping !== undefined) {
-    if (o.mapping === null || typeof o.mapping !== 'object') throw invalidOption('mapping', 'an object of functions', o.mapping);
-    for (const k of ['principal', 'action', 'resource', 'context'] as const) {
-      if (o.mapping[k] !== undefined && typeof o.mapping[k] !== 'function') throw invalidOption(`mapping.${k}`, 'a function', o.mapping[k]);
-    }
-  }
-  if (o.name !== undefined && typeof o.name !== 'string') throw invalidOption('name', 'a string', o.name);
-  if (o.engine !== undefined && o.engine !== 'auto' && o.engine !== 'wasm') throw invalidOption('engine', "'auto' or 'wasm'", o.engine);
-  if (o.fractions !== undefined && o.fractions !== 'deny' && o.fractions !== 'decimal') throw invalidOption('fractions', "'deny' or 'decimal'", o.fractions);
+  checkDuration('debounceMs', o.debounceMs, undefined, { zero: true });
+  const mapping = checkObject('mapping', o.mapping);
+  if (mapping !== undefined) for (const k of ['principal', 'action', 'resource', 'context'] as const) checkFunction(`mapping.${k}`, mapping[k]);
+  checkString('name', o.name);
+  checkOneOf('engine', o.engine, ['auto', 'wasm']);
+  checkOneOf('fractions', o.fractions, ['deny', 'decimal']);
 }

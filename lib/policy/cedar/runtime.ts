@@ -1,5 +1,5 @@
 /**
- * The values the compiled Cedar evaluator (cedar-compile.ts) works on, and the conversion into them
+ * The values the compiled Cedar evaluator (compile.ts) works on, and the conversion into them
  * from Cedar's JSON value format (contexts, entity attributes, literals in the JSON policy format).
  *
  * | Cedar     | here                                              |
@@ -10,8 +10,8 @@
  * | Entity    | EntityRef                                         |
  * | Set       | array (unordered, may hold duplicates: compared as a set) |
  * | Record    | Map                                               |
- * | decimal   | Decimal (cedar-extensions.ts)                     |
- * | ipaddr    | IpAddr (cedar-extensions.ts)                      |
+ * | decimal   | Decimal (extensions.ts)                     |
+ * | ipaddr    | IpAddr (extensions.ts)                      |
  *
  * Cedar's Long is an i64; numbers hold it exactly only within ±2^53. Whatever this evaluator cannot
  * hold or decide exactly (a larger Long, an unknown extension value, a string Cedar would refuse)

@@ -233,3 +233,11 @@ function position(text: string, offset: number): { line: number; column: number 
   }
   return { line, column: offset - lineStart + 1 };
 }
+
+/** ERR_CTLS_CEDAR with the diagnostics that say which source, line and policy failed. */
+export type CedarError = ContinuousTlsError & { diagnostics: CedarDiagnostic[] };
+
+export function cedarError(message: string, diagnostics: CedarDiagnostic[], cause?: unknown): CedarError {
+  const detail = diagnostics.length > 0 && !message.includes(': ') ? `: ${diagnostics.map(formatDiagnostic).join('; ')}` : '';
+  return Object.assign(ctlsError('ERR_CTLS_CEDAR', message + detail, { cause }), { diagnostics });
+}

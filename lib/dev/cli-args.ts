@@ -1,0 +1,158 @@
+/**
+ * The `continuous-tls` command line: usage texts and flags -> typed options. Every mistake is a
+ * UsageError that says what was wrong (naming the flag and the value given); the command prints it
+ * with the usage and exits 2. Running anything is cli.ts's job.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { PdpLimits, PdpServerOptions } from './pdp-server.js';
+
+export const USAGE = `Usage: continuous-tls <command> [options]
+
+Commands:
+  pdp --policies <dir> [--token-file F | --ca F …]   AuthZEN decision endpoint over Cedar policies (hot reload)
+  demo [options]                                   run the continuous-authorization demo
+
+Options:
+  -h, --help     show this help
+  -v, --version  print the version
+
+Run "continuous-tls <command> --help" for a command's options.
+`;
+
+export const PDP_USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F [--crl F]]]
+                          [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
+
+A stateless OpenID AuthZEN decision endpoint over the Cedar policies in <dir> (every *.cedar file,
+optional entities.json and schema.cedarschema). Reloads the directory when it changes; an invalid
+change is reported and the previous policies stay in force. --key/--cert serve HTTPS; --ca also
+requires client certificates issued by that CA, re-checked at their expiry and against --crl for
+as long as a caller's connection lives.
+
+Callers must authenticate: with a client certificate (--ca), with a bearer token
+(--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
+environment variable), or both. --insecure-open serves anyone who can reach the port: they learn
+every decision and its reasons. GET /healthz and /readyz answer without authentication.
+`;
+
+export const DEMO_USAGE = `Usage: continuous-tls demo [--quiet]
+Runs the continuous-authorization story on loopback; exits 0 when it completes as expected.
+`;
+
+/** A command line the command cannot run: the message says what was wrong. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The `pdp` command line, parsed: its help, or the options of startPdpServer(). */
+export type PdpCommand = { help: true } | { help: false; options: PdpServerOptions };
+
+/** The `demo` command line, parsed. */
+export type DemoCommand = { help: true } | { help: false; quiet: boolean };
+
+type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+type Flags = Record<string, string | boolean | undefined>;
+
+const PDP_FLAGS: ParseOptions = {
+  policies: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
+  key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' }, crl: { type: 'string' },
+  'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' },
+  'max-evaluations': { type: 'string' }, 'max-body-bytes': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const DEMO_FLAGS: ParseOptions = { quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
+
+/**
+ * `pdp` flags -> startPdpServer() options. Reads the files the flags name (key, certificates,
+ * CRL, tokens) and the CONTINUOUS_TLS_PDP_TOKEN variable of `env`.
+ */
+export function parsePdpArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): PdpCommand {
+  const values = flags(argv, PDP_FLAGS);
+  if (values['help'] === true) return { help: true };
+  const text = (flag: string): string | undefined => values[flag] as string | undefined;
+  const policies = text('policies');
+  if (policies === undefined) throw new UsageError('--policies <dir> is required');
+  if ((text('key') === undefined) !== (text('cert') === undefined)) throw new UsageError('--key and --cert go together');
+  if (text('ca') !== undefined && text('key') === undefined) throw new UsageError('--ca needs --key and --cert (mTLS is served over HTTPS)');
+  if (text('crl') !== undefined && text('ca') === undefined) throw new UsageError('--crl needs --ca (it revokes client certificates)');
+  const options: PdpServerOptions = { policies, port: integer(values, 'port', 0, 65535) ?? 0 };
+  const host = text('host');
+  if (host !== undefined) options.host = host;
+  const key = text('key');
+  const cert = text('cert');
+  if (key !== undefined && cert !== undefined) {
+    options.tls = { key: readFlagFile('key', key), cert: readFlagFile('cert', cert) };
+    const ca = text('ca');
+    const crl = text('crl');
+    if (ca !== undefined) options.tls.ca = readFlagFile('ca', ca);
+    if (crl !== undefined) options.tls.crl = readFlagFile('crl', crl);
+  }
+  const tokens: string[] = [];
+  const tokenFile = text('token-file');
+  if (tokenFile !== undefined) {
+    tokens.push(...readFlagFile('token-file', tokenFile).toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''));
+    if (tokens.length === 0) throw new UsageError(`--token-file ${tokenFile} holds no token`);
+  }
+  const fromEnv = env['CONTINUOUS_TLS_PDP_TOKEN'];
+  if (fromEnv !== undefined && fromEnv !== '') tokens.push(fromEnv);
+  if (tokens.length > 0) options.tokens = tokens;
+  if (values['insecure-open'] === true) options.insecureOpen = true;
+  const limits: PdpLimits = {};
+  const maxEvaluations = integer(values, 'max-evaluations', 1);
+  const maxBodyBytes = integer(values, 'max-body-bytes', 1);
+  if (maxEvaluations !== undefined) limits.maxEvaluations = maxEvaluations;
+  if (maxBodyBytes !== undefined) limits.maxBodyBytes = maxBodyBytes;
+  options.limits = limits;
+  return { help: false, options };
+}
+
+export function parseDemoArgs(argv: string[]): DemoCommand {
+  const values = flags(argv, DEMO_FLAGS);
+  return values['help'] === true ? { help: true } : { help: false, quiet: values['quiet'] === true };
+}
+
+/** The version in the package's package.json (two levels above dist/dev/). */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+}
+
+/** parseArgs, with its errors reworded to name the flag or argument at fault. */
+function flags(argv: string[], options: ParseOptions): Flags {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Flags;
+  } catch (err) {
+    const { code, message } = err as { code?: string; message: string };
+    const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown flag ${quoted}`);
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument '${quoted}'`);
+    // A string flag without its value, or a boolean flag given one (--flag=value).
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const flag = /(-[\w-]+)/.exec(quoted)?.[1] ?? quoted;
+      throw new UsageError(/argument missing/.test(message) ? `${flag} needs a value` : `${flag} takes no value`);
+    }
+    throw new UsageError(message);
+  }
+}
+
+/** A whole-number flag in [min, max]: digits only, so '1e3', '0x10' and '' are refused. */
+function integer(values: Flags, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const given = values[flag];
+  if (given === undefined) return undefined;
+  const n = Number(given);
+  if (typeof given !== 'string' || !/^[0-9]+$/.test(given) || !(n >= min && n <= max)) {
+    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer ${min}-${max}`;
+    throw new UsageError(`--${flag} must be ${range} (got '${String(given)}')`);
+  }
+  return n;
+}
+
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`--${flag} ${path} could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}

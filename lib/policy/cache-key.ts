@@ -1,0 +1,150 @@
+/**
+ * The key of a cached decision. Soundness: a cached decision may answer only an input on which the
+ * policy must answer the same, so the default key names everything the policy can read:
+ *
+ * - always the identity and the request: the leaf's SHA-256 fingerprint, whether the chain verified
+ *   (and why not), a hash of the token's whole claim set (issuer, subject, audience, scopes …),
+ *   the action and the resource;
+ * - then the facts the policy declares with `factsRead()` (dotted paths into the input, e.g.
+ *   `connection.remoteAddress`, `request.headers.host`, `context.risk`; a `context.<name>` path also
+ *   covers the library fact contextFacts() puts under that name);
+ * - or, when the policy declares nothing (a plain function, an adapter that cannot tell), the whole
+ *   input: connection facts down to its age, every header, the app context. Such a key rarely
+ *   repeats; a policy that wants hits declares its facts, or the cache is given a `key`.
+ *
+ * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
+ * make an entry large.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import type { AuthorizationInput, Policy } from '../common/types.js';
+import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
+
+/** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
+const MAX_KEY_CHARS = 512;
+const INPUT_ROOTS = new Set(['trigger', 'peer', 'connection', 'request', 'token', 'context', 'action', 'resource']);
+
+/** The facts a policy declares it reads (`factsRead()`, on an adapter or a function), or null: unknown. */
+export function factsReadBy(policy: Policy): readonly string[] | null {
+  const declared = (policy as { factsRead?: unknown }).factsRead;
+  let facts: unknown;
+  try {
+    facts = typeof declared === 'function' ? (declared as () => unknown).call(policy) : declared;
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(facts) || !facts.every((f) => typeof f === 'string' && f !== '')) return null;
+  // A path the key cannot resolve in the input would silently key on nothing: treat as unknown.
+  for (const f of facts as string[]) {
+    const root = f.split('.')[0]!;
+    if (!INPUT_ROOTS.has(root)) return null;
+  }
+  return Object.freeze([...new Set(facts as string[])].sort());
+}
+
+/**
+ * The key of `input` for a policy that reads `facts` (null: anything). See the module comment.
+ */
+export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string {
+  // fingerprint256 is computed once per X509Certificate object and memoized by node.
+  const fp = input.peer.certificate?.fingerprint256 ?? '';
+  const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
+  // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
+  let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
+  if (facts === null) key += `*${enc(wholeInput(input))}`;
+  else for (const fact of facts) key += factValue(input, fact);
+  return key.length > MAX_KEY_CHARS ? `#${createHash('sha256').update(key).digest('base64url')}` : key;
+}
+
+/** A token's claims never change, so its key is computed once per claims object. */
+const tokenKeys = new WeakMap<object, string>();
+
+/**
+ * The whole claim set, hashed: issuer, subject, audience, scopes, times, everything a policy may
+ * read. Two issuers' tokens with one `sub`, or two client-credentials tokens without one, differ.
+ */
+function tokenKey(token: Record<string, unknown> | undefined): string {
+  if (token === undefined) return '';
+  let key = tokenKeys.get(token);
+  if (key === undefined) {
+    key = createHash('sha256').update(enc(token)).digest('base64url');
+    tokenKeys.set(token, key);
+  }
+  return key;
+}
+
+/** A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. */
+interface FactPaths {
+  path: string[];
+  source?: string[];
+}
+const factPaths = new Map<string, FactPaths>();
+
+function pathsOf(fact: string): FactPaths {
+  let paths = factPaths.get(fact);
+  if (paths === undefined) {
+    const path = fact.split('.');
+    paths = { path };
+    const source = path[0] === 'context' && path.length > 1 ? CONTEXT_FACT_SOURCES[path[1]!] : undefined;
+    if (source !== undefined) paths.source = [...source.split('.'), ...path.slice(2)];
+    // Fact names come from loaded policies, a small set; bound the memo anyway.
+    if (factPaths.size >= 4096) factPaths.clear();
+    factPaths.set(fact, paths);
+  }
+  return paths;
+}
+
+/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
+function factValue(input: AuthorizationInput, fact: string): string {
+  const { path, source } = pathsOf(fact);
+  const value = enc(walk(input, path));
+  return source === undefined ? value : `${value}${enc(walk(input, source))}`;
+}
+
+function walk(root: unknown, path: readonly string[]): unknown {
+  let at: unknown = root;
+  for (let i = 0; i < path.length; i++) {
+    // A certificate stands for all its facts: key on the whole of it.
+    if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
+    // Header names are lowercase in node (RFC 9110 §5.1: case-insensitive).
+    const name = i > 0 && path[i - 1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
+    at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
+  }
+  return at;
+}
+
+function wholeInput(input: AuthorizationInput): unknown {
+  return [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
+}
+
+/** Deeper values than this are not keyed: the key throws, and the policy call fails closed. */
+const MAX_KEY_DEPTH = 32;
+
+/**
+ * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
+ * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
+ * null differ. Object keys keep their order: a different order only costs a miss.
+ */
+function enc(value: unknown, depth = 0): string {
+  switch (typeof value) {
+    case 'string': return `s${value.length}:${value}`;
+    case 'number': return `n${value};`;
+    case 'boolean': return value ? 'T' : 'F';
+    case 'undefined': return 'U';
+    case 'bigint': return `b${value};`;
+    case 'object': break;
+    default: return `?${typeof value};`;
+  }
+  if (value === null) return 'N';
+  if (value instanceof X509Certificate) return `c${value.fingerprint256};`;
+  if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (const item of value) out += enc(item, depth + 1);
+    return `${out}]`;
+  }
+  let out = '{';
+  for (const k of Object.keys(value)) out += `${enc(k)}${enc((value as Record<string, unknown>)[k], depth + 1)}`;
+  return `${out}}`;
+}
+
+export { enc as encodeValue };
