@@ -411,7 +411,7 @@ export class Authorizer extends EventEmitter {
     }
     const input = policyInput(subject, { trigger, chain, verdict, now, reauthCount: state.reauthCount, context, token });
     return evaluatePolicy(policy, input, {
-      timeoutMs: this.#policyTimeout,
+      policyTimeout: this.#policyTimeout,
       now: () => this.scheduler.now(),
     }).then((answer) => this.#decision(state, question, answer));
   }
