@@ -74,7 +74,6 @@ type EventName = keyof ServerEvents;
  * Typed listeners: `server.on('decision', (event, socket) => …)` is checked against ServerEvents.
  * Declared beside the class (declaration merging), so net.Server's own events stay listed above.
  */
-// @ts-expect-error the same clash as connections() below: net.Server's deprecated numeric `connections`.
 export interface Server {
   on<K extends EventName>(event: K, listener: ServerEvents[K]): this;
   once<K extends EventName>(event: K, listener: ServerEvents[K]): this;
@@ -186,10 +185,23 @@ export class Server extends net.Server {
     socket.once('secure', () => this.emit('secureConnection', socket));
   }
 
-  /** The live TLS connections (handshaking or established). */
-  // @ts-expect-error net.Server has a long-deprecated numeric `connections`; the contract's method replaces it.
-  connections(): TLSSocket[] {
-    return [...this.#live];
+  /**
+   * The live TLS connections (handshaking or established): `server.connections()`.
+   *
+   * A method at run time, declared as a property whose type is also a number: @types/node still
+   * lists net.Server's long-deprecated numeric `connections`, and a method of that name would
+   * make this class's declarations fail to compile in apps that type-check their libraries.
+   */
+  declare connections: (() => TLSSocket[]) & number;
+
+  static {
+    Object.defineProperty(Server.prototype, 'connections', {
+      configurable: true,
+      writable: true,
+      value: function connections(this: Server): TLSSocket[] {
+        return [...this.#live];
+      },
+    });
   }
 
   /**

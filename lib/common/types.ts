@@ -38,8 +38,11 @@ export interface RequestInfo {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** Everything a policy gets to decide on. */
-export interface AuthorizationInput {
+/**
+ * Everything a policy gets to decide on. `C` is the shape of the app's own signals in `context`
+ * (what a `context` hook returns), so a policy reads them typed.
+ */
+export interface AuthorizationInput<C extends object = Record<string, unknown>> {
   trigger: Trigger;
   peer: PeerInfo;
   connection: ConnectionInfo;
@@ -48,7 +51,7 @@ export interface AuthorizationInput {
   /** Verified claims of a short-lived bearer token. */
   token?: Record<string, unknown>;
   /** App-supplied signals: risk score, device, location … */
-  context: Record<string, unknown>;
+  context: C;
   /** Optional explicit action/resource (REST middleware fills them from the request). */
   action?: string;
   resource?: string;
@@ -84,11 +87,16 @@ export type DecisionLike =
       obligations?: Record<string, unknown>;
     };
 
-export type PolicyFunction = (input: AuthorizationInput) => DecisionLike | Promise<DecisionLike>;
+export type PolicyFunction<C extends object = Record<string, unknown>> = (
+  input: AuthorizationInput<C>,
+) => DecisionLike | Promise<DecisionLike>;
 
-/** An adapter object: anything with an evaluate method (Cedar, HTTP PDP, composed policies, caches). */
+/**
+ * An adapter object: anything with an evaluate method (Cedar, HTTP PDP, composed policies, caches).
+ * Adapters read whatever context they are given, so one adapter serves every context shape.
+ */
 export interface PolicyAdapter {
-  evaluate(input: AuthorizationInput, signal?: AbortSignal): DecisionLike | Promise<DecisionLike>;
+  evaluate(input: AuthorizationInput<object>, signal?: AbortSignal): DecisionLike | Promise<DecisionLike>;
   /** Human-readable name used in audit events. */
   readonly name?: string;
   /** Adapters that can change (file watch, hot reload) call listeners so caches flush. */
@@ -96,4 +104,13 @@ export interface PolicyAdapter {
   close?(): void | Promise<void>;
 }
 
-export type Policy = PolicyFunction | PolicyAdapter;
+export type Policy<C extends object = Record<string, unknown>> = PolicyFunction<C> | PolicyAdapter;
+
+/**
+ * A constituent of `firstApplicable`: besides a decision it may answer `null` or `undefined`,
+ * meaning "not mine, ask the next one". Anywhere else such an answer is a malformed decision
+ * and denies (fail closed).
+ */
+export type ApplicablePolicy<C extends object = Record<string, unknown>> =
+  | ((input: AuthorizationInput<C>) => DecisionLike | null | undefined | Promise<DecisionLike | null | undefined>)
+  | PolicyAdapter;

@@ -34,8 +34,9 @@ export interface RequestAuthorization extends Decision {
   input: AuthorizationInput;
 }
 
-export interface AuthorizeRequestOptions {
-  policy: Policy;
+/** `C` is the shape of what the `context` hook returns, which policies read as `input.context`. */
+export interface AuthorizeRequestOptions<C extends object = Record<string, unknown>> {
+  policy: Policy<C>;
   /**
    * Decision cache. Default: a new DecisionCache when the policy declares the facts it reads
    * (`factsRead()`, as Cedar policies do), so the key covers them; none for a policy that does not
@@ -44,7 +45,7 @@ export interface AuthorizeRequestOptions {
   cache?: DecisionCache | false;
   jwt?: JwtOptions;
   /** App signals for the policy (risk score, device …): becomes `input.context`. */
-  context?: (req: IncomingMessage) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  context?: (req: IncomingMessage) => C | Promise<C>;
   /** Default: the HTTP method, HEAD read as GET (routers run GET handlers for HEAD). */
   action?: (req: IncomingMessage) => string;
   /** Default: `input.request.path`, the canonical path the router routes (see path.ts). */
@@ -63,7 +64,7 @@ export interface AuthorizeRequestOptions {
   /** @deprecated The older name of `policyTimeout`; both given and different is an error. */
   timeoutMs?: number;
   /** Audit hook, called for every decision (allowed or not). */
-  onDecision?: (decision: Decision, input: AuthorizationInput) => void;
+  onDecision?: (decision: Decision, input: AuthorizationInput<C>) => void;
   /** `realm` of the WWW-Authenticate challenges. Default: none. */
   realm?: string;
 }
@@ -107,8 +108,11 @@ export interface RequestAuthorizer {
 const kSkipOverride = Symbol.for('skip-override');
 const kDisplayName = Symbol.for('fastify.display-name');
 
-export function authorizeRequest(options: AuthorizeRequestOptions): RequestAuthorizer {
-  const o = checkOptions(options);
+export function authorizeRequest<C extends object = Record<string, unknown>>(
+  options: AuthorizeRequestOptions<C>,
+): RequestAuthorizer {
+  // The context's shape only types the app's own hooks and policy; the checks below hold for any.
+  const o = checkOptions(options as unknown as AuthorizeRequestOptions);
   const cache = o.cache === false ? undefined : o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined);
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);

@@ -270,7 +270,7 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     name: `cached(${policyName(policy)})`,
     cache,
     factsRead: () => cache.facts,
-    evaluate(input, signal) {
+    evaluate(input: AuthorizationInput, signal?: AbortSignal) {
       const key = cache.key(input);
       // Only a miss needs a signal; creating an AbortController would cost more than the whole hit.
       if (key === undefined) return runPolicy(policy, input, signal ?? new AbortController().signal, cache.now);

@@ -17,15 +17,15 @@
  * obligations are merged in order (later constituents win on a key clash).
  */
 import { invalidOption } from '../common/errors.js';
-import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
+import type { ApplicablePolicy, AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import { askPolicy, isPolicy, normalizeDecision, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
 
 export const NOT_APPLICABLE = 'not-applicable';
 
 type Named = { policy: Policy; name: string };
 
-export function allOf(...policies: Policy[]): PolicyAdapter {
-  const parts = check('allOf', policies);
+export function allOf<C extends object = Record<string, unknown>>(...policies: Array<Policy<C>>): PolicyAdapter {
+  const parts = check('allOf', policies as Policy[]);
   return adapter('allOf', parts, async (input, signal) => {
     const acc = new Accumulator();
     const reasons: string[] = [];
@@ -38,8 +38,8 @@ export function allOf(...policies: Policy[]): PolicyAdapter {
   });
 }
 
-export function anyOf(...policies: Policy[]): PolicyAdapter {
-  const parts = check('anyOf', policies);
+export function anyOf<C extends object = Record<string, unknown>>(...policies: Array<Policy<C>>): PolicyAdapter {
+  const parts = check('anyOf', policies as Policy[]);
   return adapter('anyOf', parts, async (input, signal) => {
     const acc = new Accumulator();
     const reasons: string[] = [];
@@ -64,8 +64,10 @@ export function anyOf(...policies: Policy[]): PolicyAdapter {
   });
 }
 
-export function firstApplicable(...policies: Policy[]): PolicyAdapter {
-  const parts = check('firstApplicable', policies);
+export function firstApplicable<C extends object = Record<string, unknown>>(
+  ...policies: Array<ApplicablePolicy<C>>
+): PolicyAdapter {
+  const parts = check('firstApplicable', policies as Policy[]);
   return adapter('firstApplicable', parts, async (input, signal) => {
     const acc = new Accumulator();
     for (const { policy, name } of parts) {
@@ -113,7 +115,7 @@ function adapter(
 ): PolicyAdapter {
   return {
     name: `${kind}(${parts.map((p) => p.name).join(', ')})`,
-    evaluate(input, signal) {
+    evaluate(input: AuthorizationInput, signal?: AbortSignal) {
       // Called directly (not through evaluatePolicy) there is no signal: use one that never fires.
       return evaluate(input, signal ?? new AbortController().signal);
     },

@@ -107,7 +107,7 @@ export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   const batcher = batch === false ? undefined : new Batcher(client, maxSize, maxBytes, where);
   return {
     name: options.name ?? `authzen(${where})`,
-    evaluate(input, signal) {
+    evaluate(input: AuthorizationInput, signal?: AbortSignal) {
       const request = authzenRequest(input, mapping);
       return batcher ? batcher.ask(request, signal) : single(request, signal);
     },
@@ -127,7 +127,7 @@ export function opaPolicy(options: OpaPolicyOptions): HttpPolicy {
   const where = `${client.origin}${client.basePath}/v1/data/${rule}`;
   return {
     name: options.name ?? `opa(${where})`,
-    async evaluate(input, signal) {
+    async evaluate(input: AuthorizationInput, signal?: AbortSignal) {
       const answer = await client.postJson(`/v1/data/${rule}`, { input: buildInput(input) }, signal);
       return opaDecision(answer, where, rule);
     },
