@@ -14,9 +14,7 @@ import { checkDuration, checkObject } from '../common/validate.js';
 import type { NativeTlsConnection } from './native.js';
 import { codedError } from './native-errors.js';
 import type { PeerCertificateResult } from './peer-certificate.js';
-
-/** The engine's own certificate requests are decided by the engine; the socket does not report them. */
-export const kEngineRequest = Symbol('continuous-tls.engineRequest');
+import { kEngineRequest } from './symbols.js';
 
 export interface CertificateRequestOptions {
   /** ms the peer has to answer before the connection is closed (default 5000). */

@@ -83,21 +83,20 @@ export interface CrlInfo {
   readonly revoked: string[];
 }
 
+/** How a TlsConnection is opened (see native/tls_connection.cc). */
+export interface NativeConnectionOptions {
+  servername?: string;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  offerPostHandshakeAuth?: boolean;
+  session?: Buffer;
+}
+
 interface NativeModule {
   opensslVersion: string;
   opensslVersionNumber: number;
   SecureContext: new (isServer: boolean) => NativeSecureContext;
-  TlsConnection: new (
-    context: NativeSecureContext,
-    isServer: boolean,
-    options: {
-      servername?: string;
-      requestCert?: boolean;
-      rejectUnauthorized?: boolean;
-      offerPostHandshakeAuth?: boolean;
-      session?: Buffer;
-    },
-  ) => NativeTlsConnection;
+  TlsConnection: new (context: NativeSecureContext, isServer: boolean, options: NativeConnectionOptions) => NativeTlsConnection;
   crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
   versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;

@@ -12,31 +12,28 @@
  * transport-socket.ts, the peer's certificates in peer-certificate.ts and peer-verification.ts.
  */
 import { X509Certificate } from 'node:crypto';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { ctlsError, invalidOption } from '../common/errors.js';
-import { checkCount, checkDuration, checkObject, checkString } from '../common/validate.js';
+import { checkCount, checkString } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
 import { native, type NativeTlsConnection } from './native.js';
-import { codedError, tlsError } from './native-errors.js';
+import { tlsError } from './native-errors.js';
 import { contextHandle, type SecureContext } from './context.js';
-import { pemBuffer } from './pem.js';
 import { borrow, canLendTo, giveBack, sendLent } from './ciphertext-pool.js';
 import { DataGate, DEFAULT_MAX_HELD_BYTES, type WriteCallback } from './data-gate.js';
-import { CertificateRequests, kEngineRequest, type CertificateRequestHost, type CertificateRequestOptions } from './certificate-request.js';
+import { CertificateRequests, type CertificateRequestHost, type CertificateRequestOptions } from './certificate-request.js';
+import { presentIdentity, type Identity } from './identity.js';
 import { legacyPeerCertificate, PeerChain, type PeerCertificateResult } from './peer-certificate.js';
-import { exchangeVerdict, handshakeAuthorization, type ExchangeVerdict } from './peer-verification.js';
+import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-verification.js';
+import { askSniCallback } from './sni.js';
+import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
+import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, type SocketOwner } from './symbols.js';
 import { TransportSocket, type Transport } from './transport-socket.js';
 
-export { kEngineRequest, DEFAULT_MAX_HELD_BYTES, tlsError };
-export type { CertificateRequestOptions, ExchangeVerdict, PeerCertificateResult, Transport };
+export { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, DEFAULT_MAX_HELD_BYTES, tlsError };
+export type { CertificateRequestOptions, ExchangeVerdict, Identity, PeerCertificateResult, SocketOwner, Transport };
 
 const EVENTS = native.events;
-
-export interface Identity {
-  key: string | Buffer;
-  cert: string | Buffer | ReadonlyArray<string | Buffer>;
-  passphrase?: string;
-}
 
 /** What the authorization engine plugs into a socket (see authorizer.ts). */
 export interface SocketAuthorizer {
@@ -50,45 +47,7 @@ export interface SocketAuthorizer {
   onCertificate(socket: TLSSocket): void;
 }
 
-/** Counts the certificates the peer presented (handshake, then each fresh exchange). */
-export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
-/** OpenSSL's verdict on the latest certificate, with the trust it was made under. */
-export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
-/** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
-export const kDeny = Symbol('continuous-tls.deny');
-/** The authorizer that tracks the socket, which `socket.decision` asks (set by the engine). */
-export const kOwner = Symbol('continuous-tls.owner');
-
-/** What the socket needs from whoever tracks it. */
-export interface SocketOwner {
-  decisionOf(socket: object): Decision | null;
-}
-
-export interface TLSSocketOptions {
-  isServer: boolean;
-  secureContext: SecureContext;
-  requestCert?: boolean;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-  /** Client: the name checkServerIdentity verifies the server certificate against (default: servername). */
-  hostname?: string;
-  session?: Buffer;
-  /** Client: advertise post-handshake auth (default true). */
-  offerPostHandshakeAuth?: boolean;
-  /** Client: the identity presented when a certificate is requested. */
-  identity?: Identity;
-  handshakeTimeout?: number;
-  SNICallback?: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void;
-  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
-  allowHalfOpen?: boolean;
-  highWaterMark?: number;
-  /**
-   * Bytes of inbound plaintext the gate may hold while a certificate request
-   * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
-   */
-  maxHeldBytes?: number;
-  authorizer?: SocketAuthorizer;
-}
+export type TLSSocketOptions = SocketOptions<SocketAuthorizer>;
 
 // TLS alert descriptions (RFC 8446 section 6.2).
 const kAlertCertificateRevoked = 44;
@@ -136,8 +95,7 @@ export class TLSSocket extends TransportSocket {
     super(transport, { allowHalfOpen: options.allowHalfOpen ?? false, highWaterMark: options.highWaterMark });
     this.#options = options;
     this.#context = options.secureContext;
-    const maxHeldBytes = checkCount('maxHeldBytes', options.maxHeldBytes, DEFAULT_MAX_HELD_BYTES, { infinite: true });
-    const handshakeTimeout = checkDuration('handshakeTimeout', options.handshakeTimeout, undefined, { zero: true });
+    const { maxHeldBytes, handshakeTimeout } = socketLimits(options);
     this.#gate = new DataGate(
       {
         push: (chunk) => this.push(chunk),
@@ -147,14 +105,7 @@ export class TLSSocket extends TransportSocket {
       maxHeldBytes,
     );
     this.#gate.hold(kHandshakeHold);
-    const connectionOptions: ConstructorParameters<typeof native.TlsConnection>[2] = {
-      requestCert: options.requestCert ?? false,
-      rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
-      offerPostHandshakeAuth: options.offerPostHandshakeAuth ?? true,
-    };
-    if (options.servername !== undefined) connectionOptions.servername = options.servername;
-    if (options.session !== undefined) connectionOptions.session = options.session;
-    this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
+    this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, nativeConnectionOptions(options));
     if (options.identity !== undefined) this.setIdentity(options.identity);
 
     // Handshake and re-authentication flights are small and latency-bound;
@@ -164,7 +115,7 @@ export class TLSSocket extends TransportSocket {
     transport.on('end', () => this.#onTransportEnd());
     transport.on('error', (error: Error) => this.#fail(error));
     transport.on('close', () => this.#onTransportClose());
-    if (handshakeTimeout !== undefined && handshakeTimeout > 0) {
+    if (handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
         this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${handshakeTimeout} ms`));
       }, handshakeTimeout);
@@ -472,13 +423,11 @@ export class TLSSocket extends TransportSocket {
   // ---- handshake -------------------------------------------------------
 
   #onClientHello(): void {
-    const servername = this.#handle?.getInfo().servername ?? '';
-    const callback = this.#options.SNICallback;
     // OpenSSL consumes nothing until the callback answers: every byte read
     // now would pile up in the read BIO. Stop reading; handshakeTimeout bounds the wait.
     this.#helloPending = true;
     this.#pauseTransport();
-    const resume = (error: Error | null, context?: SecureContext): void => {
+    askSniCallback(this.#options.SNICallback, this.#handle?.getInfo().servername ?? '', (error, context) => {
       if (this.destroyed || this.#handle === null) return;
       if (error) {
         this.#fail(error);
@@ -490,16 +439,7 @@ export class TLSSocket extends TransportSocket {
       this.#helloPending = false;
       this.#cycle(undefined);
       this.#unblockInput();
-    };
-    if (callback === undefined || servername === '') {
-      process.nextTick(resume, null);
-      return;
-    }
-    try {
-      callback(servername, (error, context) => process.nextTick(resume, error ?? null, context));
-    } catch (error) {
-      resume(error as Error);
-    }
+    });
   }
 
   #onHandshakeDone(): void {
@@ -507,17 +447,13 @@ export class TLSSocket extends TransportSocket {
     this.#handshakeTimer = null;
     this.#info = null;
     this.#peer = null;
-    const { isServer, requestCert, rejectUnauthorized } = this.#options;
-    const chain = this.#peerChain().der;
-    const outcome = handshakeAuthorization(this.#handle, this.#context, chain, isServer);
+    const peer = this.#peerChain();
+    const outcome = handshakeOutcome(this.#handle, this.#context, peer, this.#options);
     this.authorized = outcome.authorized;
     this.authorizationError = outcome.error;
-    if (!isServer && !this.#checkServerIdentity()) return;
-    this.#recordExchange(chain.length > 0);
-    const rejects = isServer ? requestCert === true && rejectUnauthorized === true : rejectUnauthorized !== false;
-    if (rejects && !this.authorized) {
-      const message = `${isServer ? 'client' : 'server'} certificate rejected: ${this.authorizationError}`;
-      this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', message, { reason: this.authorizationError ?? undefined }));
+    this.#recordExchange(peer.der.length > 0);
+    if (outcome.failure !== null) {
+      this.#fail(outcome.failure);
       return;
     }
     this.#secure = true;
@@ -543,21 +479,6 @@ export class TLSSocket extends TransportSocket {
   #announceSecure(): void {
     this.release(kHandshakeHold);
     this.emit(this.#options.isServer ? 'secure' : 'secureConnect');
-  }
-
-  #checkServerIdentity(): boolean {
-    // Like node: the SNI name, else the host connected to, IP addresses included.
-    const host = this.#options.hostname ?? this.#options.servername;
-    if (host === undefined || !this.authorized) return true;
-    const check = this.#options.checkServerIdentity ?? tls.checkServerIdentity;
-    const certificate = this.getPeerCertificate();
-    const error = check(host, certificate as tls.PeerCertificate);
-    if (error === undefined) return true;
-    this.authorized = false;
-    this.authorizationError = (error as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
-    if (this.#options.rejectUnauthorized === false) return true;
-    this.#fail(ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', error.message, { cause: error }));
-    return false;
   }
 
   /** The connection's current authorization decision (null before the first one). */
@@ -627,18 +548,7 @@ export class TLSSocket extends TransportSocket {
 
   /** Client side: the identity presented at the next certificate request. */
   setIdentity(identity: Identity): void {
-    if (checkObject('identity', identity) === undefined) throw invalidOption('identity', 'an object with key and cert');
-    const key = pemBuffer('key', identity.key);
-    const cert = pemBuffer('cert', identity.cert);
-    if (key === undefined || cert === undefined) throw invalidOption('identity', 'an object with both key and cert', identity);
-    if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
-    try {
-      this.#handle.setIdentity(key, cert, identity.passphrase);
-    } catch (error) {
-      // The addon says which input it could not parse; a mismatch is the key's.
-      const option = (error as { option?: unknown }).option;
-      throw codedError(error, 'ERR_CTLS_BAD_PEM', typeof option === 'string' ? option : 'key');
-    }
+    presentIdentity(this.#handle, identity);
   }
 
   // ---- failure ---------------------------------------------------------
