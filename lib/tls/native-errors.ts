@@ -8,8 +8,10 @@ import { ContinuousTlsError, ctlsError, type OpenSSLErrorFields } from '../commo
 /** An error object as the addon builds it: a message plus optional OpenSSL fields. */
 export type NativeError = Error & Record<string, unknown>;
 
+type WithOpenSslFields = Error & { reason?: unknown; library?: unknown; opensslCode?: unknown };
+
 /** OpenSSL's fields of a native error, with the error itself as the cause. */
-export function openSslFields(error: NativeError): OpenSSLErrorFields & { cause: unknown } {
+export function openSslFields(error: WithOpenSslFields): OpenSSLErrorFields & { cause: unknown } {
   const fields: OpenSSLErrorFields & { cause: unknown } = { cause: error };
   if (typeof error.reason === 'string') fields.reason = error.reason;
   if (typeof error.library === 'string') fields.library = error.library;
