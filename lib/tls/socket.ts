@@ -19,12 +19,14 @@ import type { Decision } from '../common/types.js';
 import { native, type NativeTlsConnection } from './native.js';
 import { tlsError } from './native-errors.js';
 import { contextHandle, type SecureContext } from './context.js';
+import { denialAlert, queuedAlert } from './alerts.js';
 import { borrow, canLendTo, giveBack, sendLent } from './ciphertext-pool.js';
 import { DataGate, DEFAULT_MAX_HELD_BYTES, type WriteCallback } from './data-gate.js';
 import { CertificateRequests, type CertificateRequestHost, type CertificateRequestOptions } from './certificate-request.js';
 import { presentIdentity, type Identity } from './identity.js';
 import { legacyPeerCertificate, PeerChain, type PeerCertificateResult } from './peer-certificate.js';
 import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-verification.js';
+import { ReadFlow } from './read-flow.js';
 import { askSniCallback } from './sni.js';
 import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
 import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, type SocketOwner } from './symbols.js';
@@ -49,11 +51,6 @@ export interface SocketAuthorizer {
 
 export type TLSSocketOptions = SocketOptions<SocketAuthorizer>;
 
-// TLS alert descriptions (RFC 8446 section 6.2).
-const kAlertCertificateRevoked = 44;
-const kAlertCertificateExpired = 45;
-const kAlertAccessDenied = 49;
-
 const kHandshakeHold = 'handshake';
 const kReauthHold = 'reauthentication';
 
@@ -71,11 +68,7 @@ export class TLSSocket extends TransportSocket {
   #gate: DataGate;
   /** Created by the first requestCertificate(): most connections never make one. */
   #requests: CertificateRequests | null = null;
-  #transportPaused = false;
-  /** Ciphertext we produced on our own (KeyUpdate answers, alerts, flights) waits for the transport's 'drain'. */
-  #awaitingDrain = false;
-  /** The handshake waits at the ClientHello for the SNICallback. */
-  #helloPending = false;
+  #reads: ReadFlow;
   #secure = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
   /** The peer's chain of the latest exchange, read on first use. */
@@ -96,6 +89,7 @@ export class TLSSocket extends TransportSocket {
     this.#options = options;
     this.#context = options.secureContext;
     const { maxHeldBytes, handshakeTimeout } = socketLimits(options);
+    this.#reads = new ReadFlow(transport, () => this.#unblockInput());
     this.#gate = new DataGate(
       {
         push: (chunk) => this.push(chunk),
@@ -161,7 +155,7 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     const [plaintext, ciphertext, events, error, placed] = result;
-    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#awaitDrain();
+    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#reads.awaitDrain();
     if (events !== 0) this.#onEvents(events, error);
     if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
@@ -172,24 +166,6 @@ export class TLSSocket extends TransportSocket {
   #sendCiphertext(ciphertext: Buffer): boolean {
     if (this.transport.destroyed || this.transport.writableEnded) return true;
     return this.transport.write(ciphertext);
-  }
-
-  /**
-   * Reading makes OpenSSL answer on its own (a KeyUpdate with update_requested
-   * gets one back, RFC 8446 section 4.6.3; a renegotiation its flight). A peer
-   * that sends such messages and never reads would grow the transport's write
-   * queue without end: stop reading until it drains. Application writes are
-   * not a reason, they have the Writable's own backpressure, and pausing on
-   * them would deadlock two peers that both write before they read.
-   */
-  #awaitDrain(): void {
-    if (this.#awaitingDrain || this.transport.destroyed) return;
-    this.#awaitingDrain = true;
-    this.#pauseTransport();
-    this.transport.once('drain', () => {
-      this.#awaitingDrain = false;
-      this.#unblockInput();
-    });
   }
 
   #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
@@ -215,27 +191,15 @@ export class TLSSocket extends TransportSocket {
       // data already in flight, and only reading on reaches it (maxHeldBytes
       // bounds that case instead, see DataGate#keep).
       if (gate.keep(plaintext) && gate.heldBytes >= this.readableHighWaterMark && !this.#requestOut()) {
-        this.#pauseTransport();
+        this.#reads.pause();
       }
       return;
     }
-    if (!this.push(plaintext)) this.#pauseTransport();
+    if (!this.push(plaintext)) this.#reads.pause();
   }
 
   #requestOut(): boolean {
     return this.#requests !== null && this.#requests.outstanding;
-  }
-
-  #pauseTransport(): void {
-    if (this.#transportPaused) return;
-    this.#transportPaused = true;
-    this.transport.pause();
-  }
-
-  #resumeTransport(): void {
-    if (!this.#transportPaused || this.#awaitingDrain || this.#helloPending) return;
-    this.#transportPaused = false;
-    this.transport.resume();
   }
 
   /** A reason of our own to stop reading is gone: read again unless the reader's backpressure still holds. */
@@ -245,14 +209,14 @@ export class TLSSocket extends TransportSocket {
     const wantsInput = gate.closed()
       ? this.#requestOut() || gate.heldBytes < this.readableHighWaterMark
       : !gate.holding && this.readableLength < this.readableHighWaterMark;
-    if (wantsInput) this.#resumeTransport();
+    if (wantsInput) this.#reads.resume();
   }
 
   override _read(): void {
     const gate = this.#gate;
     if (gate.closed()) return;
     gate.flushHeld();
-    if (!gate.holding) this.#resumeTransport();
+    if (!gate.holding) this.#reads.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
@@ -406,7 +370,7 @@ export class TLSSocket extends TransportSocket {
     if (!gate.release(reason) || this.destroyed) return;
     this.emit('gateopen');
     gate.flushHeld();
-    if (!gate.holding && this.readableLength < this.readableHighWaterMark) this.#resumeTransport();
+    if (!gate.holding && this.readableLength < this.readableHighWaterMark) this.#reads.resume();
     gate.flushParked();
     if (this.#finalCallback !== null && !gate.hasParked) {
       const callback = this.#finalCallback;
@@ -423,10 +387,7 @@ export class TLSSocket extends TransportSocket {
   // ---- handshake -------------------------------------------------------
 
   #onClientHello(): void {
-    // OpenSSL consumes nothing until the callback answers: every byte read
-    // now would pile up in the read BIO. Stop reading; handshakeTimeout bounds the wait.
-    this.#helloPending = true;
-    this.#pauseTransport();
+    this.#reads.holdForHello();
     askSniCallback(this.#options.SNICallback, this.#handle?.getInfo().servername ?? '', (error, context) => {
       if (this.destroyed || this.#handle === null) return;
       if (error) {
@@ -436,7 +397,7 @@ export class TLSSocket extends TransportSocket {
       this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
       // The context chosen for the name verifies the client too, now and at every re-check.
       if (context !== undefined) this.#context = context;
-      this.#helloPending = false;
+      this.#reads.helloAnswered();
       this.#cycle(undefined);
       this.#unblockInput();
     });
@@ -510,12 +471,12 @@ export class TLSSocket extends TransportSocket {
       release: () => {
         // The authorizer (if any) holds the gate on its own until its decision.
         this.release(kReauthHold);
-        if (this.#gate.closed() && this.#gate.heldBytes >= this.readableHighWaterMark) this.#pauseTransport();
+        if (this.#gate.closed() && this.#gate.heldBytes >= this.readableHighWaterMark) this.#reads.pause();
       },
       send: (request) => {
         if (request !== null) this.#sendCiphertext(request);
         // Backpressure from the app must not keep us from reading the answer.
-        this.#resumeTransport();
+        this.#reads.resume();
       },
       timedOut: (error) => {
         this.destroyReason = error;
@@ -561,15 +522,7 @@ export class TLSSocket extends TransportSocket {
   [kDeny](error: Error & { decision?: Decision }): void {
     if (this.destroyed) return;
     this.destroyReason = error;
-    const reason = error.decision?.reason;
-    const description =
-      reason === 'CERT_REVOKED' ? kAlertCertificateRevoked : reason === 'CERT_HAS_EXPIRED' ? kAlertCertificateExpired : kAlertAccessDenied;
-    let alert: Buffer | null = null;
-    try {
-      alert = this.#handle?.sendFatalAlert(description) ?? null;
-    } catch {
-      alert = null;
-    }
+    const alert = denialAlert(this.#handle, error.decision?.reason);
     if (alert !== null && !this.transport.destroyed && !this.transport.writableEnded) this.transport.end(alert);
     if (this.listenerCount('error') > 0) this.destroy(error);
     else this.destroy();
@@ -579,7 +532,7 @@ export class TLSSocket extends TransportSocket {
     if (this.destroyed) return;
     if (this.destroyReason === null) this.destroyReason = error;
     // Ship any alert OpenSSL queued before tearing the transport down.
-    const alert = this.#handle === null ? null : safeShutdownFlush(this.#handle);
+    const alert = queuedAlert(this.#handle);
     if (alert !== null && !this.transport.destroyed) this.transport.end(alert);
     if (!this.#secure && this.#options.isServer) {
       // Handshake failures on a server surface as the server's tlsClientError.
@@ -670,14 +623,4 @@ function required<T>(name: string, value: T | undefined, expected: string): T {
 function concatTail(chunks: Buffer[], skip: number): Buffer {
   const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   return all.subarray(skip);
-}
-
-function safeShutdownFlush(handle: NativeTlsConnection): Buffer | null {
-  try {
-    // A cycle with no input drains any queued alert without new work.
-    const [, ciphertext] = handle.cycle(undefined);
-    return ciphertext;
-  } catch {
-    return null;
-  }
 }
