@@ -25,7 +25,11 @@ export function queuedAlert(handle: NativeTlsConnection | null): Buffer | null {
 /** A fatal alert for a denial: certificate_revoked, certificate_expired, otherwise access_denied. */
 export function denialAlert(handle: NativeTlsConnection | null, reason: string | undefined): Buffer | null {
   const description =
-    reason === 'CERT_REVOKED' ? kAlertCertificateRevoked : reason === 'CERT_HAS_EXPIRED' ? kAlertCertificateExpired : kAlertAccessDenied;
+    reason === 'CERT_REVOKED'
+      ? kAlertCertificateRevoked
+      : reason === 'CERT_HAS_EXPIRED'
+        ? kAlertCertificateExpired
+        : kAlertAccessDenied;
   try {
     return handle?.sendFatalAlert(description) ?? null;
   } catch {

@@ -20,7 +20,9 @@ export function presentIdentity(handle: NativeTlsConnection | null, identity: Id
   if (checkObject('identity', identity) === undefined) throw invalidOption('identity', 'an object with key and cert');
   const key = pemBuffer('key', identity.key);
   const cert = pemBuffer('cert', identity.cert);
-  if (key === undefined || cert === undefined) throw invalidOption('identity', 'an object with both key and cert', identity);
+  if (key === undefined || cert === undefined) {
+    throw invalidOption('identity', 'an object with both key and cert', identity);
+  }
   if (handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
   try {
     handle.setIdentity(key, cert, identity.passphrase);

@@ -96,7 +96,11 @@ interface NativeModule {
   opensslVersion: string;
   opensslVersionNumber: number;
   SecureContext: new (isServer: boolean) => NativeSecureContext;
-  TlsConnection: new (context: NativeSecureContext, isServer: boolean, options: NativeConnectionOptions) => NativeTlsConnection;
+  TlsConnection: new (
+    context: NativeSecureContext,
+    isServer: boolean,
+    options: NativeConnectionOptions,
+  ) => NativeTlsConnection;
   crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
   versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;

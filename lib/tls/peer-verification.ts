@@ -52,7 +52,9 @@ export function handshakeOutcome(
 ): HandshakeOutcome {
   const outcome: HandshakeOutcome = { ...verifiedChain(handle, trust, peer.der, rules.isServer), failure: null };
   if (!rules.isServer && outcome.authorized && !matchesServerIdentity(handle, peer, rules, outcome)) return outcome;
-  const rejects = rules.isServer ? rules.requestCert === true && rules.rejectUnauthorized === true : rules.rejectUnauthorized !== false;
+  const rejects = rules.isServer
+    ? rules.requestCert === true && rules.rejectUnauthorized === true
+    : rules.rejectUnauthorized !== false;
   if (rejects && !outcome.authorized) {
     const message = `${rules.isServer ? 'client' : 'server'} certificate rejected: ${outcome.error}`;
     outcome.failure = ctlsError('ERR_CTLS_CERT_VERIFY', message, { reason: outcome.error ?? undefined });
@@ -66,7 +68,9 @@ function verifiedChain(
   chain: Buffer[],
   isServer: boolean,
 ): { authorized: boolean; error: string | null } {
-  if (chain.length === 0) return { authorized: false, error: isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT' };
+  if (chain.length === 0) {
+    return { authorized: false, error: isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT' };
+  }
   const verifyError = handle?.getVerifyError() ?? null;
   if (verifyError !== null) return { authorized: false, error: verifyError.code };
   trust.rememberIntermediates(chain);
@@ -83,7 +87,12 @@ function verifiedChain(
  * host connected to, IP addresses included. A mismatch unauthorizes the connection, and ends it
  * (false) unless rejectUnauthorized is false.
  */
-function matchesServerIdentity(handle: NativeTlsConnection | null, peer: PeerChain, rules: HandshakeRules, outcome: HandshakeOutcome): boolean {
+function matchesServerIdentity(
+  handle: NativeTlsConnection | null,
+  peer: PeerChain,
+  rules: HandshakeRules,
+  outcome: HandshakeOutcome,
+): boolean {
   const host = rules.hostname ?? rules.servername;
   if (host === undefined) return true;
   const check = rules.checkServerIdentity ?? tls.checkServerIdentity;

@@ -7,13 +7,20 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import type { Socket } from 'node:net';
 
-export type Transport = Duplex &
-  Partial<
-    Pick<
-      Socket,
-      'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'setTimeout' | 'setNoDelay' | 'setKeepAlive' | 'address' | 'ref' | 'unref'
-    >
-  >;
+/** Any Duplex carrying ciphertext; the net.Socket members it has are passed through. */
+export type Transport = Duplex & Partial<Pick<Socket, PassedThrough>>;
+
+type PassedThrough =
+  | 'remoteAddress'
+  | 'remotePort'
+  | 'localAddress'
+  | 'localPort'
+  | 'setTimeout'
+  | 'setNoDelay'
+  | 'setKeepAlive'
+  | 'address'
+  | 'ref'
+  | 'unref';
 
 export class TransportSocket extends Duplex {
   readonly transport: Transport;
