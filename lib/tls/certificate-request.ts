@@ -3,11 +3,13 @@
  * post-handshake authentication, RFC 8446 section 4.6.2; TLS 1.2 renegotiation) and settles the
  * callers once the peer answers, fails to answer in time, or the connection goes.
  *
- * One request is out at a time: concurrent callers share it (OpenSSL itself refuses a second
- * renegotiation with ERR_CTLS_REAUTH_IN_PROGRESS). The connection's data is held for the whole
- * request, so no byte the peer sends under a new identity is delivered before that identity is
- * decided on. Requests the authorization engine makes carry kEngineRequest: the engine decides
- * their answers itself, while an answer to anybody else's request is reported to it.
+ * One request is out at a time: concurrent callers share it. What the addon refuses (a request
+ * still unfinished at the TLS level: ERR_CTLS_REAUTH_IN_PROGRESS; one it cannot make:
+ * ERR_CTLS_FRESH_UNSUPPORTED) rejects the caller, coded, with nothing held. Otherwise the
+ * connection's data is held for the whole request, so no byte the peer sends under a new
+ * identity is delivered before that identity is decided on. Requests the authorization engine
+ * makes carry kEngineRequest: the engine decides their answers itself, while an answer to
+ * anybody else's request is reported to it.
  */
 import { ctlsError } from '../common/errors.js';
 import { checkDuration, checkObject } from '../common/validate.js';
