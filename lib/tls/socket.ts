@@ -9,9 +9,9 @@
  *
  * This file keeps what works on the socket's own state: the Duplex methods, the transport's
  * wiring, the end of the stream, the handshake's completion and the node:tls-shaped getters.
- * It runs past the ~500 lines other files keep to because each of those reads and writes both the
- * native handle and the stream; moving one out would need a wide internal interface. The units
- * with one job each sit next to it: data-gate.ts, certificate-request.ts, peer-certificate.ts,
+ * Longer than ~500 lines because each of those reads and writes both the native handle and the
+ * stream's state; moving one out would need a wide internal interface. The units with one job
+ * each sit next to it: data-gate.ts, certificate-request.ts, peer-certificate.ts,
  * peer-verification.ts, read-flow.ts, alerts.ts, socket-options.ts, transport-socket.ts.
  */
 import { X509Certificate } from 'node:crypto';
