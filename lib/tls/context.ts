@@ -5,7 +5,9 @@
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { checkCount, checkObject, checkOneOf, checkString } from '../common/validate.js';
 import { native, type NativeSecureContext, type CrlInfo } from './native.js';
+import { openSslFields } from './native-errors.js';
 import { pemBuffer, type PemInput } from './pem.js';
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -48,6 +50,8 @@ export interface VerifyOutcome {
 }
 
 const kHandle = Symbol('continuous-tls.secureContextHandle');
+const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
+const REVOCATION_MODES: readonly RevocationMode[] = ['strict', 'best-effort'];
 const versionNumbers = native.versions;
 const MAX_REMEMBERED_INTERMEDIATES = 256;
 // Intermediates seen in verified chains, so a resumed session (whose ticket
@@ -68,10 +72,10 @@ export class SecureContext {
   #trustListeners = new Set<() => void>();
 
   constructor(options: SecureContextOptions = {}, isServer = false) {
-    if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+    checkObject('options', options);
     this.isServer = isServer;
     this[kHandle] = new native.SecureContext(isServer);
-    this.#revocation = parseRevocation(options.revocation);
+    this.#revocation = checkOneOf('revocation', options.revocation, REVOCATION_MODES, 'best-effort');
     this.#configureVersions(options);
     this.#configureCiphers(options);
     this.#configureIdentity(options);
@@ -113,7 +117,7 @@ export class SecureContext {
   }
 
   setRevocation(mode: RevocationMode): void {
-    this.#revocation = parseRevocation(mode);
+    this.#revocation = checkOneOf('revocation', mode, REVOCATION_MODES, 'best-effort');
     this.#applyTrust();
     this.#trustChanged();
   }
@@ -199,26 +203,20 @@ export class SecureContext {
   }
 
   #configureVersions(options: SecureContextOptions): void {
-    const min = parseVersion('minVersion', options.minVersion ?? 'TLSv1.2');
-    const max = parseVersion('maxVersion', options.maxVersion ?? 'TLSv1.3');
+    const min = versionNumbers[checkOneOf('minVersion', options.minVersion, TLS_VERSIONS, 'TLSv1.2')];
+    const max = versionNumbers[checkOneOf('maxVersion', options.maxVersion, TLS_VERSIONS, 'TLSv1.3')];
     if (min > max) throw invalidOption('minVersion', `not above maxVersion (${options.maxVersion})`, options.minVersion);
     this[kHandle].setVersions(min, max);
   }
 
   #configureCiphers(options: SecureContextOptions): void {
     const handle = this[kHandle];
-    if (options.ciphers !== undefined) {
-      const list = requireString('ciphers', options.ciphers);
-      rejectedBy('ciphers', () => handle.setCiphers(list));
-    }
-    if (options.ciphersuites !== undefined) {
-      const list = requireString('ciphersuites', options.ciphersuites);
-      rejectedBy('ciphersuites', () => handle.setCiphersuites(list));
-    }
-    if (options.ecdhCurve !== undefined && options.ecdhCurve !== 'auto') {
-      const list = requireString('ecdhCurve', options.ecdhCurve);
-      rejectedBy('ecdhCurve', () => handle.setGroups(list));
-    }
+    const ciphers = checkString('ciphers', options.ciphers, { nonEmpty: true });
+    if (ciphers !== undefined) rejectedBy('ciphers', () => handle.setCiphers(ciphers));
+    const ciphersuites = checkString('ciphersuites', options.ciphersuites, { nonEmpty: true });
+    if (ciphersuites !== undefined) rejectedBy('ciphersuites', () => handle.setCiphersuites(ciphersuites));
+    const groups = checkString('ecdhCurve', options.ecdhCurve, { nonEmpty: true });
+    if (groups !== undefined && groups !== 'auto') rejectedBy('ecdhCurve', () => handle.setGroups(groups));
     if (options.ALPNProtocols !== undefined) handle.setAlpnProtocols(alpnWire(options.ALPNProtocols));
   }
 
@@ -228,7 +226,7 @@ export class SecureContext {
     if (keys.length !== certs.length) {
       throw invalidOption('key', `as many entries as "cert" (${certs.length})`, `${keys.length} entries`);
     }
-    if (options.passphrase !== undefined) requireString('passphrase', options.passphrase);
+    checkString('passphrase', options.passphrase, { nonEmpty: true });
     keys.forEach((entry: string | Buffer | KeyObjectInput, index: number) => {
       const name = keys.length > 1 ? `key[${index}]` : 'key';
       const isObject = typeof entry === 'object' && !Buffer.isBuffer(entry);
@@ -251,12 +249,9 @@ export class SecureContext {
       if (!Buffer.isBuffer(context)) throw invalidOption('sessionIdContext', 'a string or Buffer', options.sessionIdContext);
       handle.setSessionIdContext(context);
     }
-    if (options.sessionTimeout !== undefined) {
-      if (!Number.isInteger(options.sessionTimeout) || options.sessionTimeout < 0) {
-        throw invalidOption('sessionTimeout', 'a non-negative integer (seconds)', options.sessionTimeout);
-      }
-      handle.setSessionTimeout(options.sessionTimeout);
-    }
+    // In seconds, as node:tls takes it.
+    const sessionTimeout = checkCount('sessionTimeout', options.sessionTimeout, undefined, { min: 0 });
+    if (sessionTimeout !== undefined) handle.setSessionTimeout(sessionTimeout);
     if (options.ticketKeys !== undefined) this.setTicketKeys(options.ticketKeys);
   }
 }
@@ -288,22 +283,6 @@ export function contextHandle(context: SecureContext): NativeSecureContext {
 
 export function createSecureContext(options: SecureContextOptions = {}, isServer = false): SecureContext {
   return new SecureContext(options, isServer);
-}
-
-export function parseVersion(name: string, value: unknown): number {
-  if (value === 'TLSv1.2' || value === 'TLSv1.3') return versionNumbers[value];
-  throw invalidOption(name, "'TLSv1.2' or 'TLSv1.3'", value);
-}
-
-function parseRevocation(value: unknown): RevocationMode {
-  if (value === undefined) return 'best-effort';
-  if (value === 'strict' || value === 'best-effort') return value;
-  throw invalidOption('revocation', "'strict' or 'best-effort'", value);
-}
-
-function requireString(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty string', value);
-  return value;
 }
 
 /** RFC 7301 wire format: each protocol name prefixed with its length byte. */
@@ -361,14 +340,6 @@ function rejectedBy(option: string, action: () => void): void {
     if (err instanceof ContinuousTlsError) throw err;
     throw ctlsError('ERR_CTLS_INVALID_OPTION', `The "${option}" option is invalid: ${err.reason ?? err.message}`, openSslFields(err));
   }
-}
-
-function openSslFields(err: NativeError): { reason?: string; library?: string; opensslCode?: number; cause: unknown } {
-  const fields: { reason?: string; library?: string; opensslCode?: number; cause: unknown } = { cause: err };
-  if (err.reason !== undefined) fields.reason = err.reason;
-  if (err.library !== undefined) fields.library = err.library;
-  if (err.opensslCode !== undefined) fields.opensslCode = err.opensslCode;
-  return fields;
 }
 
 function asPemError(error: unknown, optionName: (which: string | undefined) => string | undefined): Error {

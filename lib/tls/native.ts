@@ -83,6 +83,15 @@ export interface CrlInfo {
   readonly revoked: string[];
 }
 
+/** How a TlsConnection is opened (see native/tls_connection.cc). */
+export interface NativeConnectionOptions {
+  servername?: string;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  offerPostHandshakeAuth?: boolean;
+  session?: Buffer;
+}
+
 interface NativeModule {
   opensslVersion: string;
   opensslVersionNumber: number;
@@ -90,13 +99,7 @@ interface NativeModule {
   TlsConnection: new (
     context: NativeSecureContext,
     isServer: boolean,
-    options: {
-      servername?: string;
-      requestCert?: boolean;
-      rejectUnauthorized?: boolean;
-      offerPostHandshakeAuth?: boolean;
-      session?: Buffer;
-    },
+    options: NativeConnectionOptions,
   ) => NativeTlsConnection;
   crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;

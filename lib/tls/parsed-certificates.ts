@@ -1,11 +1,10 @@
 /**
  * Parsed peer certificates by their exact DER bytes, shared by both tiers and the REST middleware.
  *
- * OpenSSL 3.0 spends most of a parse decoding the public key (about 150 µs for P-256), and the same
- * certificates come back all the time: every connection of a client, every fresh
- * re-authentication, the intermediate of every chain. X509Certificate objects are immutable, so
- * sharing one per DER is safe; the key is the whole DER, so two certificates never share an entry.
- * Bounded, oldest out.
+ * OpenSSL spends most of a parse decoding the public key, and the same certificates come back all
+ * the time: every connection of a client, every fresh re-authentication, the intermediate of every
+ * chain. X509Certificate objects are immutable, so sharing one per DER is safe; the key is the
+ * whole DER, so two certificates never share an entry. Bounded, oldest out.
  */
 import { X509Certificate } from 'node:crypto';
 

@@ -1,43 +1,48 @@
 /**
  * TLSSocket: a Duplex of plaintext over any transport carrying ciphertext.
  *
- * Data path: transport 'data' -> TlsConnection.cycle(chunk) -> plaintext is
- * pushed only while the gate is open; ciphertext (handshake flights, alerts,
- * post-handshake messages) goes straight back to the transport. Application
- * writes are likewise parked while the gate is closed. The gate is closed
- * until the handshake is authorized and whenever something holds it (a
- * pending re-authentication, a lapsed decision): see hold()/release().
+ * Data path: transport 'data' -> TlsConnection.cycle(chunk) -> plaintext goes to the reader only
+ * while the data gate is open; ciphertext (handshake flights, alerts, post-handshake messages)
+ * goes straight back to the transport. Application writes likewise wait at the gate, which is
+ * closed until the handshake is authorized and whenever something holds it: a certificate
+ * request, a pending or lapsed decision.
+ *
+ * This file keeps what works on the socket's own state: the Duplex methods, the transport's
+ * wiring, the end of the stream, the handshake's completion and the node:tls-shaped getters.
+ * Longer than ~500 lines because each of those reads and writes both the native handle and the
+ * stream's state; moving one out would need a wide internal interface. The units with one job
+ * each sit next to it: data-gate.ts, certificate-request.ts, peer-certificate.ts,
+ * peer-verification.ts, read-flow.ts, alerts.ts, socket-options.ts, transport-socket.ts.
  */
 import { X509Certificate } from 'node:crypto';
-import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
-import * as tls from 'node:tls';
-import { ContinuousTlsError, ctlsError } from '../common/errors.js';
-import { native, type NativeTlsConnection } from './native.js';
-import { contextHandle, type SecureContext } from './context.js';
-import { pemBuffer } from './pem.js';
-import { borrow, canLendTo, giveBack } from './ciphertext-pool.js';
-import { parsedCertificate } from './parsed-certificates.js';
+import type * as tls from 'node:tls';
+import { ctlsError, invalidOption } from '../common/errors.js';
+import { checkCount, checkString } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
+import { native, type NativeTlsConnection } from './native.js';
+import { tlsError } from './native-errors.js';
+import { contextHandle, type SecureContext } from './context.js';
+import { denialAlert, queuedAlert } from './alerts.js';
+import { borrow, canLendTo, giveBack, sendLent } from './ciphertext-pool.js';
+import { DataGate, DEFAULT_MAX_HELD_BYTES, type WriteCallback } from './data-gate.js';
+import {
+  CertificateRequests,
+  type CertificateRequestHost,
+  type CertificateRequestOptions,
+} from './certificate-request.js';
+import { presentIdentity, type Identity } from './identity.js';
+import { legacyPeerCertificate, PeerChain, type PeerCertificateResult } from './peer-certificate.js';
+import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-verification.js';
+import { ReadFlow } from './read-flow.js';
+import { askSniCallback } from './sni.js';
+import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
+import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, type SocketOwner } from './symbols.js';
+import { TransportSocket, type Transport } from './transport-socket.js';
+
+export { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, DEFAULT_MAX_HELD_BYTES, tlsError };
+export type { CertificateRequestOptions, ExchangeVerdict, Identity, PeerCertificateResult, SocketOwner, Transport };
 
 const EVENTS = native.events;
-
-export type Transport = Duplex & Partial<Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'setTimeout' | 'setNoDelay' | 'setKeepAlive' | 'address' | 'ref' | 'unref'>>;
-
-export interface PeerCertificateResult {
-  /** The presented chain, leaf first. */
-  chain: X509Certificate[];
-  der: Buffer[];
-  /** Whether the chain verified during the exchange (rejectUnauthorized-independent). */
-  verified: boolean;
-  verifyError?: string;
-}
-
-export interface Identity {
-  key: string | Buffer;
-  cert: string | Buffer | ReadonlyArray<string | Buffer>;
-  passphrase?: string;
-}
 
 /** What the authorization engine plugs into a socket (see authorizer.ts). */
 export interface SocketAuthorizer {
@@ -51,122 +56,30 @@ export interface SocketAuthorizer {
   onCertificate(socket: TLSSocket): void;
 }
 
-/** The engine's own certificate requests are decided by the engine; the socket does not report them. */
-export const kEngineRequest = Symbol('continuous-tls.engineRequest');
-/** Counts the certificates the peer presented (handshake, then each fresh exchange). */
-export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
-/** OpenSSL's verdict on the latest certificate, with the trust it was made under. */
-export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
-/** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
-export const kDeny = Symbol('continuous-tls.deny');
-/** The authorizer that tracks the socket, which `socket.decision` asks (set by the engine). */
-export const kOwner = Symbol('continuous-tls.owner');
-
-/** What the socket needs from whoever tracks it. */
-export interface SocketOwner {
-  decisionOf(socket: object): Decision | null;
-}
-
-/**
- * OpenSSL's verdict on the certificate the last exchange (handshake or fresh request) brought,
- * with what it was made under: usable only while `trust` is still at `generation` and the
- * connection's certificate is still the one of `epoch`.
- */
-export interface ExchangeVerdict {
-  ok: boolean;
-  code?: string;
-  trust: SecureContext;
-  generation: number;
-  epoch: number;
-  /** The earliest notAfter of the chain OpenSSL built (store CAs included), when it verified. */
-  notAfter?: number;
-}
-
-// TLS alert descriptions (RFC 8446 section 6.2).
-const kAlertCertificateRevoked = 44;
-const kAlertCertificateExpired = 45;
-const kAlertAccessDenied = 49;
-
-export interface CertificateRequestOptions {
-  /** ms the peer has to answer before the connection is closed (default 5000). */
-  timeout?: number;
-  [kEngineRequest]?: boolean;
-}
-
-export interface TLSSocketOptions {
-  isServer: boolean;
-  secureContext: SecureContext;
-  requestCert?: boolean;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-  /** Client: the name checkServerIdentity verifies the server certificate against (default: servername). */
-  hostname?: string;
-  session?: Buffer;
-  /** Client: advertise post-handshake auth (default true). */
-  offerPostHandshakeAuth?: boolean;
-  /** Client: the identity presented when a certificate is requested. */
-  identity?: Identity;
-  handshakeTimeout?: number;
-  SNICallback?: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) => void;
-  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
-  allowHalfOpen?: boolean;
-  highWaterMark?: number;
-  /**
-   * Bytes of inbound plaintext the gate may hold while a certificate request
-   * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
-   */
-  maxHeldBytes?: number;
-  authorizer?: SocketAuthorizer;
-}
-
-interface ParkedWrite {
-  chunks: Buffer[];
-  callback: (error?: Error | null) => void;
-}
-
-interface PendingReauth {
-  promise: Promise<PeerCertificateResult>;
-  resolve: (result: PeerCertificateResult) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-  /** Whether anyone but the engine asked: the engine must then decide on the answer. */
-  outsideEngine: boolean;
-}
-
-/** Default ceiling of held plaintext while a certificate request is out (see #deliver). */
-export const DEFAULT_MAX_HELD_BYTES = 16 * 1024 * 1024;
+export type TLSSocketOptions = SocketOptions<SocketAuthorizer>;
 
 const kHandshakeHold = 'handshake';
 const kReauthHold = 'reauthentication';
 
-export class TLSSocket extends Duplex {
+export class TLSSocket extends TransportSocket {
   readonly encrypted = true;
   authorized = false;
   authorizationError: string | null = null;
   /** Why the socket was closed by the library (deauthorization, timeout …), if it was. */
   destroyReason: Error | null = null;
-  readonly transport: Transport;
   readonly createdAt = Date.now();
 
   #handle: NativeTlsConnection | null;
   #options: TLSSocketOptions;
   #context: SecureContext;
-  #maxHeldBytes: number;
-  #holds = new Set<string>([kHandshakeHold]);
-  #deadline = Infinity;
-  #deadlineClock: () => number = Date.now;
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  #parked: ParkedWrite | null = null;
-  #transportPaused = false;
-  /** Ciphertext we produced on our own (KeyUpdate answers, alerts, flights) waits for the transport's 'drain'. */
-  #awaitingDrain = false;
-  /** The handshake waits at the ClientHello for the SNICallback. */
-  #helloPending = false;
+  #gate: DataGate;
+  /** Created by the first requestCertificate(): most connections never make one. */
+  #requests: CertificateRequests | null = null;
+  #reads: ReadFlow;
   #secure = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
-  #reauth: PendingReauth | null = null;
-  #peerCache: { der: Buffer[]; x509: X509Certificate[] } | null = null;
+  /** The peer's chain of the latest exchange, read on first use. */
+  #peer: PeerChain | null = null;
   #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
   #session: Buffer | null = null;
   #closeNotifyReceived = false;
@@ -175,35 +88,39 @@ export class TLSSocket extends Duplex {
   [kOwner]: SocketOwner | undefined = undefined;
   /** push(null) is done: the readable side ends once its buffer is read. */
   #endQueued = false;
-  #finalCallback: ((error?: Error | null) => void) | null = null;
+  /** _final waits for a parked write to go first. */
+  #finalCallback: WriteCallback | null = null;
 
   constructor(transport: Transport, options: TLSSocketOptions) {
-    super({ allowHalfOpen: options.allowHalfOpen ?? false, highWaterMark: options.highWaterMark });
-    this.transport = transport;
+    super(transport, { allowHalfOpen: options.allowHalfOpen ?? false, highWaterMark: options.highWaterMark });
     this.#options = options;
     this.#context = options.secureContext;
-    this.#maxHeldBytes = options.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
-    const connectionOptions: ConstructorParameters<typeof native.TlsConnection>[2] = {
-      requestCert: options.requestCert ?? false,
-      rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
-      offerPostHandshakeAuth: options.offerPostHandshakeAuth ?? true,
-    };
-    if (options.servername !== undefined) connectionOptions.servername = options.servername;
-    if (options.session !== undefined) connectionOptions.session = options.session;
+    const { maxHeldBytes, handshakeTimeout } = socketLimits(options);
+    this.#reads = new ReadFlow(transport, () => this.#unblockInput());
+    this.#gate = new DataGate(
+      {
+        push: (chunk) => this.push(chunk),
+        write: (chunks, callback) => this.#writeChunks(chunks, callback),
+        fail: (error) => this.#fail(error),
+      },
+      maxHeldBytes,
+    );
+    this.#gate.hold(kHandshakeHold);
+    const connectionOptions = nativeConnectionOptions(options);
     this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
     if (options.identity !== undefined) this.setIdentity(options.identity);
 
     // Handshake and re-authentication flights are small and latency-bound;
-    // Nagle would hold them back for a delayed ACK (~40 ms).
+    // Nagle would hold them back until the peer's delayed ACK.
     transport.setNoDelay?.(true);
     transport.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
     transport.on('end', () => this.#onTransportEnd());
     transport.on('error', (error: Error) => this.#fail(error));
     transport.on('close', () => this.#onTransportClose());
-    if (options.handshakeTimeout !== undefined && options.handshakeTimeout > 0) {
+    if (handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
-        this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${options.handshakeTimeout} ms`));
-      }, options.handshakeTimeout);
+        this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${handshakeTimeout} ms`));
+      }, handshakeTimeout);
       this.#handshakeTimer.unref();
     }
     // A client speaks first; a server waits for the ClientHello.
@@ -246,38 +163,17 @@ export class TLSSocket extends Duplex {
       return;
     }
     const [plaintext, ciphertext, events, error, placed] = result;
-    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#awaitDrain();
+    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#reads.awaitDrain();
     if (events !== 0) this.#onEvents(events, error);
     if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
     if (events & EVENTS.closeNotify) this.#onCloseNotify();
-    if (this.#parked !== null && !this.#gateClosed()) this.#flushParked();
+    if (this.#gate.hasParked && !this.#gate.closed()) this.#gate.flushParked();
   }
 
-  #sendCiphertext(ciphertext: Buffer, callback?: (error?: Error | null) => void): boolean {
-    if (this.transport.destroyed || this.transport.writableEnded) {
-      callback?.();
-      return true;
-    }
-    return this.transport.write(ciphertext, callback);
-  }
-
-  /**
-   * Reading makes OpenSSL answer on its own (a KeyUpdate with update_requested
-   * gets one back, RFC 8446 section 4.6.3; a renegotiation its flight). A peer
-   * that sends such messages and never reads would grow the transport's write
-   * queue without end: stop reading until it drains. Application writes are
-   * not a reason, they have the Writable's own backpressure, and pausing on
-   * them would deadlock two peers that both write before they read.
-   */
-  #awaitDrain(): void {
-    if (this.#awaitingDrain || this.transport.destroyed) return;
-    this.#awaitingDrain = true;
-    this.#pauseTransport();
-    this.transport.once('drain', () => {
-      this.#awaitingDrain = false;
-      this.#unblockInput();
-    });
+  #sendCiphertext(ciphertext: Buffer): boolean {
+    if (this.transport.destroyed || this.transport.writableEnded) return true;
+    return this.transport.write(ciphertext);
   }
 
   #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
@@ -295,76 +191,56 @@ export class TLSSocket extends Duplex {
   }
 
   #deliver(plaintext: Buffer): void {
-    if (this.#gateClosed() || this.#held.length > 0) {
-      this.#held.push(plaintext);
-      this.#heldBytes += plaintext.length;
+    const gate = this.#gate;
+    if (gate.mustHold()) {
       // Held data is bounded by the readable highWaterMark: beyond it the
       // transport stops reading, so the peer feels backpressure, not loss.
       // Not while a certificate request is out: the answer sits behind the
-      // data already in flight, and only reading on reaches it. Pausing there
-      // would only turn the request into a certain timeout, so a peer that
-      // keeps sending instead of answering meets a ceiling and is cut at once.
-      if (this.#heldBytes > this.#maxHeldBytes) {
-        this.#fail(ctlsError('ERR_CTLS_HELD_LIMIT', `the peer sent more than ${this.#maxHeldBytes} bytes while its authorization was pending`));
-        return;
+      // data already in flight, and only reading on reaches it (maxHeldBytes
+      // bounds that case instead, see DataGate#keep).
+      if (gate.keep(plaintext) && gate.heldBytes >= this.readableHighWaterMark && !this.#requestOut()) {
+        this.#reads.pause();
       }
-      if (this.#heldBytes >= this.readableHighWaterMark && this.#reauth === null) this.#pauseTransport();
       return;
     }
-    if (!this.push(plaintext)) this.#pauseTransport();
+    if (!this.push(plaintext)) this.#reads.pause();
   }
 
-  #pauseTransport(): void {
-    if (this.#transportPaused) return;
-    this.#transportPaused = true;
-    this.transport.pause();
-  }
-
-  #resumeTransport(): void {
-    if (!this.#transportPaused || this.#awaitingDrain || this.#helloPending) return;
-    this.#transportPaused = false;
-    this.transport.resume();
+  #requestOut(): boolean {
+    return this.#requests !== null && this.#requests.outstanding;
   }
 
   /** A reason of our own to stop reading is gone: read again unless the reader's backpressure still holds. */
   #unblockInput(): void {
     if (this.destroyed) return;
-    const wantsInput = this.#gateClosed()
-      ? this.#reauth !== null || this.#heldBytes < this.readableHighWaterMark
-      : this.#held.length === 0 && this.readableLength < this.readableHighWaterMark;
-    if (wantsInput) this.#resumeTransport();
+    const gate = this.#gate;
+    const wantsInput = gate.closed()
+      ? this.#requestOut() || gate.heldBytes < this.readableHighWaterMark
+      : !gate.holding && this.readableLength < this.readableHighWaterMark;
+    if (wantsInput) this.#reads.resume();
   }
 
   override _read(): void {
-    if (this.#gateClosed()) return;
-    this.#flushHeld();
-    if (this.#held.length === 0) this.#resumeTransport();
+    const gate = this.#gate;
+    if (gate.closed()) return;
+    gate.flushHeld();
+    if (!gate.holding) this.#reads.resume();
   }
 
-  #flushHeld(): void {
-    while (this.#held.length > 0 && !this.#gateClosed()) {
-      const chunk = this.#held.shift()!;
-      this.#heldBytes -= chunk.length;
-      if (!this.push(chunk)) return;
-    }
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
     this.#writeChunks([chunk], callback);
   }
 
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: WriteCallback): void {
     this.#writeChunks(
       chunks.map((entry) => entry.chunk),
       callback,
     );
   }
 
-  #writeChunks(chunks: Buffer[], callback: (error?: Error | null) => void): void {
-    if (this.#gateClosed()) {
-      // Writable calls _write one batch at a time, so one parked slot is
-      // enough; further writes queue in the stream with backpressure.
-      this.#parked = { chunks, callback };
+  #writeChunks(chunks: Buffer[], callback: WriteCallback): void {
+    if (this.#gate.closed()) {
+      this.#gate.park(chunks, callback);
       return;
     }
     const handle = this.#handle;
@@ -382,7 +258,8 @@ export class TLSSocket extends Duplex {
       return;
     }
     const [, fresh, events, error, consumed, placed] = result;
-    const sent = placed > 0 ? this.#sendLent(out!, placed) : fresh !== null ? this.#sendCiphertext(fresh) : null;
+    const sent =
+      placed > 0 ? sendLent(this.transport, out!, placed) : fresh !== null ? this.#sendCiphertext(fresh) : null;
     if (placed === 0 && out !== undefined) giveBack(out);
     if (events & EVENTS.fatal) {
       const failure = tlsError(error);
@@ -393,49 +270,20 @@ export class TLSSocket extends Duplex {
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     if (consumed < total) {
       // A renegotiation blocks writing until the peer's flight arrives.
-      this.#parked = { chunks: [concatTail(chunks, consumed)], callback };
+      this.#gate.park([concatTail(chunks, consumed)], callback);
       return;
     }
     if (sent !== false) callback();
     else this.transport.once('drain', () => callback());
   }
 
-  /** Sends the first `length` bytes of a lent buffer; it goes back to the pool once written. */
-  #sendLent(out: Buffer, length: number): boolean {
-    if (this.transport.destroyed || this.transport.writableEnded) {
-      giveBack(out);
-      return true;
-    }
-    let lent: Buffer | null = out;
-    const flowing = this.transport.write(out.subarray(0, length), (writeError?: Error | null) => {
-      // After a failed write the transport may still hold the bytes: let it keep them.
-      if (lent !== null && !writeError) giveBack(lent);
-      lent = null;
-    });
-    // Nothing queued means libuv wrote every byte to the kernel at once. The
-    // callback comes only on the next tick, and a sender that keeps writing
-    // would otherwise borrow a new buffer for every write until then.
-    if (lent !== null && this.transport.writableLength === 0) {
-      giveBack(lent);
-      lent = null;
-    }
-    return flowing;
-  }
-
-  #flushParked(): void {
-    const parked = this.#parked;
-    if (parked === null) return;
-    this.#parked = null;
-    this.#writeChunks(parked.chunks, parked.callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
+  override _final(callback: WriteCallback): void {
     if (!this.#secure || this.#handle === null) {
       this.transport.end();
       callback();
       return;
     }
-    if (this.#parked !== null) {
+    if (this.#gate.hasParked) {
       // Let parked data go first; _final runs again once it is flushed.
       this.#finalCallback = callback;
       return;
@@ -446,24 +294,14 @@ export class TLSSocket extends Duplex {
     callback();
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(error: Error | null, callback: WriteCallback): void {
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
-    if (this.#reauth !== null) {
-      const reauth = this.#reauth;
-      this.#reauth = null;
-      clearTimeout(reauth.timer);
-      reauth.reject(error ?? this.destroyReason ?? ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket closed during re-authentication'));
-    }
-    const parked = this.#parked;
-    this.#parked = null;
-    // Data held by the gate is discarded: it was never authorized.
-    this.#held = [];
-    this.#heldBytes = 0;
+    this.#requests?.abandon(error ?? this.destroyReason);
     this.#handle?.destroy();
     this.#handle = null;
     if (!this.transport.destroyed) this.transport.destroy();
-    parked?.callback(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket was destroyed before the data could be sent'));
+    this.#gate.discard();
     this.#finalCallback?.(null);
     this.#finalCallback = null;
     callback(error);
@@ -502,12 +340,12 @@ export class TLSSocket extends Duplex {
   }
 
   #endReadable(): void {
-    if (this.#held.length > 0 && this.#gateClosed()) {
+    if (this.#gate.holding && this.#gate.closed()) {
       // Keep them until the gate decides; if it opens, end follows the data.
       this.once('gateopen', () => this.#endReadable());
       return;
     }
-    this.#flushHeld();
+    this.#gate.flushHeld();
     this.push(null);
     this.#endQueued = true;
     // As net.Socket does at EOF: with nothing buffered, 'end' follows even
@@ -521,35 +359,29 @@ export class TLSSocket extends Duplex {
 
   // ---- gate ------------------------------------------------------------
 
-  #gateClosed(): boolean {
-    // The deadline closes the gate the very millisecond a decision lapses,
-    // not when the re-check timer gets to run.
-    return this.#holds.size > 0 || (this.#deadline !== Infinity && this.#deadlineClock() >= this.#deadline);
-  }
-
   /**
    * The current authorization lapses at `at` (epoch ms on `now`'s clock):
    * from then on the gate holds as if hold() had been called, until a new
    * deadline is set (by the next allowing decision).
    */
   setDeadline(at: number, now: () => number = Date.now): void {
-    this.#deadline = at;
-    this.#deadlineClock = now;
+    this.#gate.setDeadline(at, now);
   }
 
   /** Stop delivering inbound plaintext and sending outbound writes until released. */
   hold(reason: string): void {
-    this.#holds.add(reason);
+    this.#gate.hold(reason);
   }
 
   /** Remove one hold; when none remain, held data flows in order. */
   release(reason: string): void {
-    if (!this.#holds.delete(reason) || this.#gateClosed() || this.destroyed) return;
+    const gate = this.#gate;
+    if (!gate.release(reason) || this.destroyed) return;
     this.emit('gateopen');
-    this.#flushHeld();
-    if (this.#held.length === 0 && this.readableLength < this.readableHighWaterMark) this.#resumeTransport();
-    this.#flushParked();
-    if (this.#finalCallback !== null && this.#parked === null) {
+    gate.flushHeld();
+    if (!gate.holding && this.readableLength < this.readableHighWaterMark) this.#reads.resume();
+    gate.flushParked();
+    if (this.#finalCallback !== null && !gate.hasParked) {
       const callback = this.#finalCallback;
       this.#finalCallback = null;
       this._final(callback);
@@ -558,19 +390,14 @@ export class TLSSocket extends Duplex {
 
   /** Whether the gate currently holds data (pending or lapsed authorization). */
   get gateHeld(): boolean {
-    return this.#gateClosed();
+    return this.#gate.closed();
   }
 
   // ---- handshake -------------------------------------------------------
 
   #onClientHello(): void {
-    const servername = this.#handle?.getInfo().servername ?? '';
-    const callback = this.#options.SNICallback;
-    // OpenSSL consumes nothing until the callback answers: every byte read
-    // now would pile up in the read BIO. Stop reading; handshakeTimeout bounds the wait.
-    this.#helloPending = true;
-    this.#pauseTransport();
-    const resume = (error: Error | null, context?: SecureContext): void => {
+    this.#reads.holdForHello();
+    askSniCallback(this.#options.SNICallback, this.#handle?.getInfo().servername ?? '', (error, context) => {
       if (this.destroyed || this.#handle === null) return;
       if (error) {
         this.#fail(error);
@@ -579,53 +406,24 @@ export class TLSSocket extends Duplex {
       this.#handle.setContext(context === undefined ? undefined : contextHandle(context));
       // The context chosen for the name verifies the client too, now and at every re-check.
       if (context !== undefined) this.#context = context;
-      this.#helloPending = false;
+      this.#reads.helloAnswered();
       this.#cycle(undefined);
       this.#unblockInput();
-    };
-    if (callback === undefined || servername === '') {
-      process.nextTick(resume, null);
-      return;
-    }
-    try {
-      callback(servername, (error, context) => process.nextTick(resume, error ?? null, context));
-    } catch (error) {
-      resume(error as Error);
-    }
+    });
   }
 
   #onHandshakeDone(): void {
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     this.#info = null;
-    this.#peerCache = null;
-    const verifyError = this.#handle?.getVerifyError() ?? null;
-    const chain = this.#peerDer();
-    if (chain.length === 0) {
-      this.authorized = false;
-      this.authorizationError = this.#options.isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT';
-    } else if (verifyError !== null) {
-      this.authorized = false;
-      this.authorizationError = verifyError.code;
-    } else {
-      this.authorized = true;
-      this.authorizationError = null;
-      this.#context.rememberIntermediates(chain);
-    }
-    if (this.#handle?.getInfo().sessionReused && chain.length > 0 && verifyError === null) {
-      // OpenSSL skips verification on resumption; we do not (docs/security.md).
-      const outcome = this.#context.verifyChain(chain, this.#options.isServer ? 'sslclient' : 'sslserver');
-      this.authorized = outcome.ok;
-      this.authorizationError = outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED');
-    }
-    if (!this.#options.isServer && !this.#checkServerIdentity()) return;
-    this.#recordExchange(chain.length > 0);
-    if (!this.#options.isServer && this.#options.rejectUnauthorized !== false && !this.authorized) {
-      this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `server certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
-      return;
-    }
-    if (this.#options.isServer && this.#options.requestCert && this.#options.rejectUnauthorized && !this.authorized) {
-      this.#fail(ctlsError('ERR_CTLS_CERT_VERIFY', `client certificate rejected: ${this.authorizationError}`, { reason: this.authorizationError ?? undefined }));
+    this.#peer = null;
+    const peer = this.#peerChain();
+    const outcome = handshakeOutcome(this.#handle, this.#context, peer, this.#options);
+    this.authorized = outcome.authorized;
+    this.authorizationError = outcome.error;
+    this.#recordExchange(peer.der.length > 0);
+    if (outcome.failure !== null) {
+      this.#fail(outcome.failure);
       return;
     }
     this.#secure = true;
@@ -642,40 +440,15 @@ export class TLSSocket extends Duplex {
     );
   }
 
-  /** Stamps the verdict on the certificate just presented with the trust it was made under. */
   #recordExchange(presented: boolean): void {
-    this[kCertificateEpoch]++;
-    // A verdict a trust change overtook (the peer split its flight around a setCrl) names no
-    // generation, so the engine verifies the chain again under the trust in force.
-    const current = this.#handle?.verifiedUnderCurrentTrust() ?? false;
-    const generation = current ? this.#context.trustGeneration : -1;
-    const verdict: ExchangeVerdict = { ok: presented && this.authorized, trust: this.#context, generation, epoch: this[kCertificateEpoch] };
-    if (!verdict.ok) verdict.code = this.authorizationError ?? 'UNSPECIFIED';
-    else {
-      const notAfter = this.#handle?.verifiedNotAfter() ?? null;
-      if (notAfter !== null) verdict.notAfter = notAfter;
-    }
-    this[kExchangeVerdict] = verdict;
+    const epoch = ++this[kCertificateEpoch];
+    const ok = presented && this.authorized;
+    this[kExchangeVerdict] = exchangeVerdict(this.#handle, this.#context, epoch, ok, this.authorizationError);
   }
 
   #announceSecure(): void {
     this.release(kHandshakeHold);
     this.emit(this.#options.isServer ? 'secure' : 'secureConnect');
-  }
-
-  #checkServerIdentity(): boolean {
-    // Like node: the SNI name, else the host connected to, IP addresses included.
-    const host = this.#options.hostname ?? this.#options.servername;
-    if (host === undefined || !this.authorized) return true;
-    const check = this.#options.checkServerIdentity ?? tls.checkServerIdentity;
-    const certificate = this.getPeerCertificate();
-    const error = check(host, certificate as tls.PeerCertificate);
-    if (error === undefined) return true;
-    this.authorized = false;
-    this.authorizationError = (error as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
-    if (this.#options.rejectUnauthorized === false) return true;
-    this.#fail(ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', error.message, { cause: error }));
-    return false;
   }
 
   /** The connection's current authorization decision (null before the first one). */
@@ -696,91 +469,56 @@ export class TLSSocket extends Duplex {
    * chain once it verified. Inbound data is held while the request is out.
    * Concurrent calls share one request.
    */
-  requestCertificate(options: CertificateRequestOptions = {}): Promise<PeerCertificateResult> {
-    const outsideEngine = options[kEngineRequest] !== true;
-    if (this.#reauth !== null) {
-      if (outsideEngine) this.#reauth.outsideEngine = true;
-      return this.#reauth.promise;
-    }
-    const handle = this.#handle;
-    if (handle === null || this.destroyed) {
-      return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed'));
-    }
-    let request: Buffer | null;
-    try {
-      request = handle.requestCertificate();
-    } catch (error) {
-      return Promise.reject(asCoded(error));
-    }
-    this.hold(kReauthHold);
-    let resolve!: (result: PeerCertificateResult) => void;
-    let reject!: (error: Error) => void;
-    const promise = new Promise<PeerCertificateResult>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const timeout = options.timeout ?? 5000;
-    const timer = setTimeout(() => {
-      const error = ctlsError('ERR_CTLS_REAUTH_TIMEOUT', `the peer did not answer the certificate request within ${timeout} ms`);
-      this.destroyReason = error;
-      this.#fail(error);
-    }, timeout);
-    timer.unref();
-    this.#reauth = { promise, resolve, reject, timer, outsideEngine };
-    if (request !== null) this.#sendCiphertext(request);
-    // Backpressure from the app must not keep us from reading the answer.
-    this.#resumeTransport();
-    return promise;
+  requestCertificate(options?: CertificateRequestOptions): Promise<PeerCertificateResult> {
+    this.#requests ??= new CertificateRequests(this.#requestHost());
+    return this.#requests.request(this.destroyed ? null : this.#handle, options);
+  }
+
+  #requestHost(): CertificateRequestHost {
+    return {
+      hold: () => this.hold(kReauthHold),
+      release: () => {
+        // The authorizer (if any) holds the gate on its own until its decision.
+        this.release(kReauthHold);
+        if (this.#gate.closed() && this.#gate.heldBytes >= this.readableHighWaterMark) this.#reads.pause();
+      },
+      send: (request) => {
+        if (request !== null) this.#sendCiphertext(request);
+        // Backpressure from the app must not keep us from reading the answer.
+        this.#reads.resume();
+      },
+      timedOut: (error) => {
+        this.destroyReason = error;
+        this.#fail(error);
+      },
+      adopt: (result, outsideEngine) => {
+        this.authorized = result.verified;
+        this.authorizationError = result.verified ? null : (result.verifyError ?? 'NO_PEER_CERTIFICATE');
+        if (result.verified) this.#context.rememberIntermediates(result.der);
+        this.#recordExchange(result.der.length > 0);
+        // Whoever asked, a new identity passes nothing until the policy has decided on it: the
+        // engine holds the data from here (its own requests hold already).
+        if (outsideEngine) this.#options.authorizer?.onCertificate(this);
+        this.emit('certificate', result);
+      },
+    };
   }
 
   #onReauthDone(): void {
-    const reauth = this.#reauth;
     this.#info = null;
-    this.#peerCache = null;
-    if (reauth === null) return;
-    this.#reauth = null;
-    clearTimeout(reauth.timer);
-    const der = this.#peerDer();
-    const verifyError = this.#handle?.getVerifyError() ?? null;
-    const result: PeerCertificateResult = {
-      chain: this.#peerX509(),
-      der,
-      verified: der.length > 0 && verifyError === null,
-    };
-    if (verifyError !== null) result.verifyError = verifyError.code;
-    this.authorized = result.verified;
-    this.authorizationError = result.verified ? null : (result.verifyError ?? 'NO_PEER_CERTIFICATE');
-    if (result.verified) this.#context.rememberIntermediates(der);
-    this.#recordExchange(der.length > 0);
-    // Whoever asked, a new identity passes nothing until the policy has decided on it: the engine
-    // holds the data from here (its own requests hold already).
-    if (reauth.outsideEngine) this.#options.authorizer?.onCertificate(this);
-    this.emit('certificate', result);
-    // The authorizer (if any) holds the gate on its own until its decision.
-    this.release(kReauthHold);
-    if (this.#gateClosed() && this.#heldBytes >= this.readableHighWaterMark) this.#pauseTransport();
-    reauth.resolve(result);
+    this.#peer = null;
+    if (!this.#requestOut()) return;
+    this.#requests!.complete(this.#peerChain().result(this.#handle?.getVerifyError() ?? null));
   }
 
   /** Is a certificate request outstanding? */
   get reauthenticating(): boolean {
-    return this.#reauth !== null;
+    return this.#requestOut();
   }
 
   /** Client side: the identity presented at the next certificate request. */
   setIdentity(identity: Identity): void {
-    if (identity === null || typeof identity !== 'object') throw ctlsError('ERR_CTLS_INVALID_OPTION', 'setIdentity needs { key, cert }');
-    const key = pemBuffer('key', identity.key);
-    const cert = pemBuffer('cert', identity.cert);
-    if (key === undefined || cert === undefined) throw ctlsError('ERR_CTLS_INVALID_OPTION', 'setIdentity needs both key and cert');
-    if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
-    try {
-      this.#handle.setIdentity(key, cert, identity.passphrase);
-    } catch (error) {
-      // The addon says which input it could not parse; a mismatch is the key's.
-      const option = (error as { option?: unknown }).option;
-      throw asCoded(error, 'ERR_CTLS_BAD_PEM', typeof option === 'string' ? option : 'key');
-    }
+    presentIdentity(this.#handle, identity);
   }
 
   // ---- failure ---------------------------------------------------------
@@ -793,14 +531,7 @@ export class TLSSocket extends Duplex {
   [kDeny](error: Error & { decision?: Decision }): void {
     if (this.destroyed) return;
     this.destroyReason = error;
-    const reason = error.decision?.reason;
-    const description = reason === 'CERT_REVOKED' ? kAlertCertificateRevoked : reason === 'CERT_HAS_EXPIRED' ? kAlertCertificateExpired : kAlertAccessDenied;
-    let alert: Buffer | null = null;
-    try {
-      alert = this.#handle?.sendFatalAlert(description) ?? null;
-    } catch {
-      alert = null;
-    }
+    const alert = denialAlert(this.#handle, error.decision?.reason);
     if (alert !== null && !this.transport.destroyed && !this.transport.writableEnded) this.transport.end(alert);
     if (this.listenerCount('error') > 0) this.destroy(error);
     else this.destroy();
@@ -810,7 +541,7 @@ export class TLSSocket extends Duplex {
     if (this.destroyed) return;
     if (this.destroyReason === null) this.destroyReason = error;
     // Ship any alert OpenSSL queued before tearing the transport down.
-    const alert = this.#handle === null ? null : safeShutdownFlush(this.#handle);
+    const alert = queuedAlert(this.#handle);
     if (alert !== null && !this.transport.destroyed) this.transport.end(alert);
     if (!this.#secure && this.#options.isServer) {
       // Handshake failures on a server surface as the server's tlsClientError.
@@ -831,28 +562,17 @@ export class TLSSocket extends Duplex {
     return this.#info;
   }
 
-  #peerDer(): Buffer[] {
-    if (this.#peerCache === null) {
-      const der = this.#handle?.getPeerChain() ?? [];
-      this.#peerCache = { der, x509: [] };
-    }
-    return this.#peerCache.der;
-  }
-
-  #peerX509(): X509Certificate[] {
-    const der = this.#peerDer();
-    const cache = this.#peerCache!;
-    if (cache.x509.length !== der.length) cache.x509 = der.map(parsedCertificate);
-    return cache.x509;
+  #peerChain(): PeerChain {
+    return (this.#peer ??= new PeerChain(this.#handle));
   }
 
   /** The peer's chain as crypto.X509Certificate objects, leaf first. */
   getPeerCertificateChain(): X509Certificate[] {
-    return this.#peerX509();
+    return this.#peerChain().x509;
   }
 
   getPeerX509Certificate(): X509Certificate | undefined {
-    return this.#peerX509()[0];
+    return this.#peerChain().x509[0];
   }
 
   getX509Certificate(): X509Certificate | undefined {
@@ -862,26 +582,7 @@ export class TLSSocket extends Duplex {
 
   /** Shaped like node's tls.TLSSocket#getPeerCertificate(detailed). */
   getPeerCertificate(detailed = false): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
-    const presented = this.#peerX509();
-    if (presented.length === 0) return {};
-    // Like node, the detailed chain runs up to the trust anchor: take the
-    // chain verification built when it extends the presented one.
-    let chain = presented;
-    if (detailed) {
-      const verified = this.#handle?.getVerifiedChain() ?? [];
-      if (verified.length > presented.length && verified[0]!.equals(presented[0]!.raw)) {
-        chain = verified.map((der) => new X509Certificate(der));
-      }
-    }
-    const objects = chain.map((certificate) => certificate.toLegacyObject() as tls.DetailedPeerCertificate);
-    if (!detailed) return objects[0]!;
-    for (let i = 0; i < objects.length; i++) {
-      const next = objects[i + 1];
-      const current = objects[i]!;
-      if (next !== undefined) current.issuerCertificate = next;
-      else if (chain[i]!.checkIssued(chain[i]!)) current.issuerCertificate = current;
-    }
-    return objects[0]!;
+    return legacyPeerCertificate(this.#peerChain().x509, this.#handle, detailed);
   }
 
   getProtocol(): string | null {
@@ -910,8 +611,8 @@ export class TLSSocket extends Duplex {
   }
 
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
-    if (!Number.isInteger(length) || length <= 0) throw ctlsError('ERR_CTLS_INVALID_OPTION', 'length must be a positive integer');
-    if (typeof label !== 'string') throw ctlsError('ERR_CTLS_INVALID_OPTION', 'label must be a string');
+    checkCount('length', required('length', length, 'a positive integer'));
+    checkString('label', required('label', label, 'a string'));
     if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
     return this.#handle.exportKeyingMaterial(length, label, context);
   }
@@ -920,118 +621,15 @@ export class TLSSocket extends Duplex {
   get staleCrlSeen(): boolean {
     return this.#handle?.getInfo().staleCrlSeen ?? false;
   }
+}
 
-  get remoteAddress(): string | undefined {
-    return this.transport.remoteAddress;
-  }
-
-  get remotePort(): number | undefined {
-    return this.transport.remotePort;
-  }
-
-  get remoteFamily(): string | undefined {
-    return (this.transport as Partial<Socket>).remoteFamily;
-  }
-
-  get localAddress(): string | undefined {
-    return this.transport.localAddress;
-  }
-
-  get localPort(): number | undefined {
-    return this.transport.localPort;
-  }
-
-  address(): ReturnType<Socket['address']> | Record<string, never> {
-    return this.transport.address?.() ?? {};
-  }
-
-  setTimeout(ms: number, callback?: () => void): this {
-    if (callback !== undefined) this.once('timeout', callback);
-    if (this.transport.setTimeout === undefined) return this;
-    if (!this.#forwardingTimeout) {
-      this.#forwardingTimeout = true;
-      this.transport.on('timeout', () => this.emit('timeout'));
-    }
-    this.transport.setTimeout(ms);
-    return this;
-  }
-
-  #forwardingTimeout = false;
-
-  setNoDelay(noDelay?: boolean): this {
-    this.transport.setNoDelay?.(noDelay);
-    return this;
-  }
-
-  setKeepAlive(enable?: boolean, initialDelay?: number): this {
-    this.transport.setKeepAlive?.(enable, initialDelay);
-    return this;
-  }
-
-  ref(): this {
-    this.transport.ref?.();
-    return this;
-  }
-
-  unref(): this {
-    this.transport.unref?.();
-    return this;
-  }
-
-  /** node:net compatibility: a TLSSocket is connected once it exists. */
-  get connecting(): boolean {
-    return false;
-  }
+/** validate.ts reads undefined as "absent, take the default"; an argument without one must be given. */
+function required<T>(name: string, value: T | undefined, expected: string): T {
+  if (value === undefined) throw invalidOption(name, expected);
+  return value;
 }
 
 function concatTail(chunks: Buffer[], skip: number): Buffer {
   const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   return all.subarray(skip);
-}
-
-function safeShutdownFlush(handle: NativeTlsConnection): Buffer | null {
-  try {
-    // A cycle with no input drains any queued alert without new work.
-    const [, ciphertext] = handle.cycle(undefined);
-    return ciphertext;
-  } catch {
-    return null;
-  }
-}
-
-/** Turns the addon's fatal-error object into a coded library error. */
-export function tlsError(error: (Error & Record<string, unknown>) | null): ContinuousTlsError {
-  if (error === null) return ctlsError('ERR_CTLS_TLS', 'TLS connection failed');
-  const code = typeof error.code === 'string' ? error.code : 'ERR_CTLS_TLS';
-  const fields: { reason?: string; library?: string; opensslCode?: number } = {};
-  if (typeof error.reason === 'string') fields.reason = error.reason;
-  if (typeof error.library === 'string') fields.library = error.library;
-  if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
-  let finalCode = code;
-  let message = error.message;
-  if (error.peerChanged === true) {
-    finalCode = 'ERR_CTLS_PEER_CERT_CHANGED';
-    message = 'the server presented another certificate in a renegotiation than at the handshake';
-  } else if (typeof error.verifyError === 'string') {
-    finalCode = 'ERR_CTLS_CERT_VERIFY';
-    message = `peer certificate failed verification: ${error.verifyError} (${String(error.verifyMessage)})`;
-  } else if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
-    finalCode = 'ERR_CTLS_NO_PEER_CERTIFICATE';
-    message = 'the peer did not return a certificate';
-  }
-  const coded = new ContinuousTlsError(finalCode, message, fields);
-  if (typeof error.verifyError === 'string') (coded as ContinuousTlsError & { verifyError?: string }).verifyError = error.verifyError;
-  return coded;
-}
-
-function asCoded(error: unknown, fallback = 'ERR_CTLS_TLS', option?: string): Error {
-  if (error instanceof ContinuousTlsError) return error;
-  const err = error as Error & Record<string, unknown>;
-  const code = typeof err.code === 'string' ? err.code : fallback;
-  const fields: { reason?: string; library?: string; opensslCode?: number; cause: unknown } = { cause: err };
-  if (typeof err.reason === 'string') fields.reason = err.reason;
-  if (typeof err.library === 'string') fields.library = err.library;
-  if (typeof err.opensslCode === 'number') fields.opensslCode = err.opensslCode;
-  const where = option === undefined ? '' : ` in option "${option}"`;
-  return new ContinuousTlsError(code, `${err.message}${where}`, fields);
 }

@@ -1,0 +1,140 @@
+/**
+ * The data gate of a TLSSocket: while the connection's authorization is pending or has lapsed,
+ * no application byte passes in either direction, yet TLS itself (handshake flights, alerts,
+ * the certificate request and its answer) keeps flowing underneath.
+ *
+ * The gate owns the reasons to hold (named, so independent holders such as the handshake, a
+ * certificate request or a pending decision each release only their own), the deadline at which
+ * the current decision lapses, the inbound plaintext held meanwhile (bounded by maxHeldBytes) and
+ * the outbound write parked meanwhile. It does not touch the transport: the socket decides when
+ * to stop and resume reading, from what the gate reports. Data leaves the gate only through its
+ * outlet, so the gate never reaches into the socket.
+ */
+import { ctlsError } from '../common/errors.js';
+
+export type WriteCallback = (error?: Error | null) => void;
+
+/** Where data leaving the gate goes; the socket provides one per connection. */
+export interface GateOutlet {
+  /** Hands inbound plaintext to the reader; false once the reader's buffer is full. */
+  push(chunk: Buffer): boolean;
+  /** Sends a parked write down the socket's normal write path. */
+  write(chunks: Buffer[], callback: WriteCallback): void;
+  /** Ends the connection with `error`. */
+  fail(error: Error): void;
+}
+
+/** Default ceiling of held plaintext while a certificate request is out. */
+export const DEFAULT_MAX_HELD_BYTES = 16 * 1024 * 1024;
+
+export class DataGate {
+  readonly maxHeldBytes: number;
+  #outlet: GateOutlet;
+  #holds = new Set<string>();
+  #deadline = Infinity;
+  #clock: () => number = Date.now;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  // Writable calls _write one batch at a time, so one parked slot is enough;
+  // further writes queue in the stream with its own backpressure.
+  #parkedChunks: Buffer[] | null = null;
+  #parkedCallback: WriteCallback | null = null;
+
+  constructor(outlet: GateOutlet, maxHeldBytes: number) {
+    this.#outlet = outlet;
+    this.maxHeldBytes = maxHeldBytes;
+  }
+
+  /** Whether the gate holds data now: a hold is on, or the decision's deadline has come. */
+  closed(): boolean {
+    // The deadline closes the gate the very millisecond a decision lapses,
+    // not when the re-check timer gets to run.
+    return this.#holds.size > 0 || (this.#deadline !== Infinity && this.#clock() >= this.#deadline);
+  }
+
+  /** From `at` (epoch ms on `now`'s clock) on, the gate holds as if hold() had been called. */
+  setDeadline(at: number, now: () => number): void {
+    this.#deadline = at;
+    this.#clock = now;
+  }
+
+  hold(reason: string): void {
+    this.#holds.add(reason);
+  }
+
+  /** Removes one hold; true when that opened the gate (none remain and no deadline passed). */
+  release(reason: string): boolean {
+    return this.#holds.delete(reason) && !this.closed();
+  }
+
+  // ---- inbound ---------------------------------------------------------
+
+  /** Whether inbound plaintext must wait: the gate is closed, or older plaintext still waits. */
+  mustHold(): boolean {
+    return this.#held.length > 0 || this.closed();
+  }
+
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** Whether any inbound plaintext waits. */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /**
+   * Holds a chunk of inbound plaintext. Past maxHeldBytes the connection fails with
+   * ERR_CTLS_HELD_LIMIT and this returns false: a peer that keeps sending while its certificate
+   * request is out cannot be paused (the answer sits behind its data), only cut.
+   */
+  keep(chunk: Buffer): boolean {
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes <= this.maxHeldBytes) return true;
+    const message = `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`;
+    this.#outlet.fail(ctlsError('ERR_CTLS_HELD_LIMIT', message));
+    return false;
+  }
+
+  /** Hands held plaintext to the reader, in order, while the gate is open and the reader takes it. */
+  flushHeld(): void {
+    while (this.#held.length > 0 && !this.closed()) {
+      const chunk = this.#held.shift()!;
+      this.#heldBytes -= chunk.length;
+      if (!this.#outlet.push(chunk)) return;
+    }
+  }
+
+  // ---- outbound --------------------------------------------------------
+
+  /** Parks a write until the gate opens (or a renegotiation lets writing go on). */
+  park(chunks: Buffer[], callback: WriteCallback): void {
+    this.#parkedChunks = chunks;
+    this.#parkedCallback = callback;
+  }
+
+  get hasParked(): boolean {
+    return this.#parkedCallback !== null;
+  }
+
+  /** Sends the parked write, if any, through the outlet. */
+  flushParked(): void {
+    const chunks = this.#parkedChunks;
+    const callback = this.#parkedCallback;
+    if (chunks === null || callback === null) return;
+    this.#parkedChunks = null;
+    this.#parkedCallback = null;
+    this.#outlet.write(chunks, callback);
+  }
+
+  /** The connection is gone: held data was never authorized and is dropped; a parked write fails. */
+  discard(): void {
+    this.#held = [];
+    this.#heldBytes = 0;
+    const callback = this.#parkedCallback;
+    this.#parkedChunks = null;
+    this.#parkedCallback = null;
+    callback?.(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket was destroyed before the data could be sent'));
+  }
+}

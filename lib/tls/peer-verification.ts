@@ -1,0 +1,127 @@
+/**
+ * What the peer's certificate means for the connection, from OpenSSL's verdict on it:
+ * `authorized` / `authorizationError` as node:tls names them, whether rejectUnauthorized or the
+ * server's host name ends the connection, and the ExchangeVerdict the engine reuses instead of
+ * verifying the chain again, stamped with the trust it was made under.
+ */
+import * as tls from 'node:tls';
+import { ctlsError } from '../common/errors.js';
+import type { SecureContext } from './context.js';
+import type { NativeTlsConnection } from './native.js';
+import { legacyPeerCertificate, type PeerChain } from './peer-certificate.js';
+
+/**
+ * OpenSSL's verdict on the certificate the last exchange (handshake or fresh request) brought,
+ * with what it was made under: usable only while `trust` is still at `generation` and the
+ * connection's certificate is still the one of `epoch`.
+ */
+export interface ExchangeVerdict {
+  ok: boolean;
+  code?: string;
+  trust: SecureContext;
+  generation: number;
+  epoch: number;
+  /** The earliest notAfter of the chain OpenSSL built (store CAs included), when it verified. */
+  notAfter?: number;
+}
+
+/** The socket options that decide what a handshake's verdict means (a subset of TLSSocketOptions). */
+export interface HandshakeRules {
+  isServer: boolean;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  hostname?: string;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+}
+
+export interface HandshakeOutcome {
+  authorized: boolean;
+  /** node:tls's name for why not, e.g. 'CERT_REVOKED'; null when authorized. */
+  error: string | null;
+  /** Why the connection must end (rejectUnauthorized), or null when it goes on. */
+  failure: Error | null;
+}
+
+/** What the handshake concluded about the peer's chain, and whether the connection survives it. */
+export function handshakeOutcome(
+  handle: NativeTlsConnection | null,
+  trust: SecureContext,
+  peer: PeerChain,
+  rules: HandshakeRules,
+): HandshakeOutcome {
+  const outcome: HandshakeOutcome = { ...verifiedChain(handle, trust, peer.der, rules.isServer), failure: null };
+  if (!rules.isServer && outcome.authorized && !matchesServerIdentity(handle, peer, rules, outcome)) return outcome;
+  const rejects = rules.isServer
+    ? rules.requestCert === true && rules.rejectUnauthorized === true
+    : rules.rejectUnauthorized !== false;
+  if (rejects && !outcome.authorized) {
+    const message = `${rules.isServer ? 'client' : 'server'} certificate rejected: ${outcome.error}`;
+    outcome.failure = ctlsError('ERR_CTLS_CERT_VERIFY', message, { reason: outcome.error ?? undefined });
+  }
+  return outcome;
+}
+
+function verifiedChain(
+  handle: NativeTlsConnection | null,
+  trust: SecureContext,
+  chain: Buffer[],
+  isServer: boolean,
+): { authorized: boolean; error: string | null } {
+  if (chain.length === 0) {
+    return { authorized: false, error: isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT' };
+  }
+  const verifyError = handle?.getVerifyError() ?? null;
+  if (verifyError !== null) return { authorized: false, error: verifyError.code };
+  trust.rememberIntermediates(chain);
+  if (handle?.getInfo().sessionReused) {
+    // OpenSSL skips verification on resumption; we do not (docs/security.md).
+    const outcome = trust.verifyChain(chain, isServer ? 'sslclient' : 'sslserver');
+    return { authorized: outcome.ok, error: outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED') };
+  }
+  return { authorized: true, error: null };
+}
+
+/**
+ * Client side: whether the server's certificate names the host, like node: the SNI name, else the
+ * host connected to, IP addresses included. A mismatch unauthorizes the connection, and ends it
+ * (false) unless rejectUnauthorized is false.
+ */
+function matchesServerIdentity(
+  handle: NativeTlsConnection | null,
+  peer: PeerChain,
+  rules: HandshakeRules,
+  outcome: HandshakeOutcome,
+): boolean {
+  const host = rules.hostname ?? rules.servername;
+  if (host === undefined) return true;
+  const check = rules.checkServerIdentity ?? tls.checkServerIdentity;
+  const mismatch = check(host, legacyPeerCertificate(peer.x509, handle, false) as tls.PeerCertificate);
+  if (mismatch === undefined) return true;
+  outcome.authorized = false;
+  outcome.error = (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
+  if (rules.rejectUnauthorized === false) return true;
+  outcome.failure = ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', mismatch.message, { cause: mismatch });
+  return false;
+}
+
+/** Stamps OpenSSL's verdict on the certificate just presented with the trust it was made under. */
+export function exchangeVerdict(
+  handle: NativeTlsConnection | null,
+  trust: SecureContext,
+  epoch: number,
+  ok: boolean,
+  code: string | null,
+): ExchangeVerdict {
+  // A verdict a trust change overtook (the peer split its flight around a setCrl) names no
+  // generation, so the engine verifies the chain again under the trust in force.
+  const current = handle?.verifiedUnderCurrentTrust() ?? false;
+  const generation = current ? trust.trustGeneration : -1;
+  const verdict: ExchangeVerdict = { ok, trust, generation, epoch };
+  if (!ok) verdict.code = code ?? 'UNSPECIFIED';
+  else {
+    const notAfter = handle?.verifiedNotAfter() ?? null;
+    if (notAfter !== null) verdict.notAfter = notAfter;
+  }
+  return verdict;
+}

@@ -1,0 +1,22 @@
+/**
+ * Asking the SNICallback for the context a ClientHello's server name is served with, as node:tls
+ * calls it. The answer always comes on a later tick, so user code never runs on the stack of the
+ * cycle that reported the ClientHello, and a callback that throws counts as an error answer.
+ */
+import type { SecureContext } from './context.js';
+
+export type SNIAnswer = (error: Error | null, context?: SecureContext) => void;
+export type SNICallback = (servername: string, callback: SNIAnswer) => void;
+
+/** Calls `answer` once with the callback's verdict; with no callback or no name, with no context. */
+export function askSniCallback(callback: SNICallback | undefined, servername: string, answer: SNIAnswer): void {
+  if (callback === undefined || servername === '') {
+    process.nextTick(answer, null);
+    return;
+  }
+  try {
+    callback(servername, (error, context) => process.nextTick(answer, error ?? null, context));
+  } catch (error) {
+    answer(error as Error);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The options a TLSSocket takes: declared, checked once at construction (common/validate.ts,
+ * with the same rules and messages as the server's), and turned into what the native
+ * TlsConnection is opened with.
+ */
+import type * as tls from 'node:tls';
+import { checkCount, checkDuration } from '../common/validate.js';
+import type { SecureContext } from './context.js';
+import { DEFAULT_MAX_HELD_BYTES } from './data-gate.js';
+import type { Identity } from './identity.js';
+import type { NativeConnectionOptions } from './native.js';
+import type { SNICallback } from './sni.js';
+
+/**
+ * TLSSocketOptions (socket.ts) with the engine's type left open: the engine is handed the socket
+ * itself, and this file must not depend on the socket.
+ */
+export interface SocketOptions<Authorizer> {
+  isServer: boolean;
+  secureContext: SecureContext;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  /** Client: the name checkServerIdentity verifies the server certificate against (default: servername). */
+  hostname?: string;
+  session?: Buffer;
+  /** Client: advertise post-handshake auth (default true). */
+  offerPostHandshakeAuth?: boolean;
+  /** Client: the identity presented when a certificate is requested. */
+  identity?: Identity;
+  /** ms the handshake may take before the connection is cut (0 or absent: no limit). */
+  handshakeTimeout?: number;
+  SNICallback?: SNICallback;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  allowHalfOpen?: boolean;
+  highWaterMark?: number;
+  /**
+   * Bytes of inbound plaintext the gate may hold while a certificate request
+   * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
+   */
+  maxHeldBytes?: number;
+  /** The authorization engine that decides the connection (see SocketAuthorizer in socket.ts). */
+  authorizer?: Authorizer;
+}
+
+export interface SocketLimits {
+  maxHeldBytes: number;
+  /** 0: no limit. */
+  handshakeTimeout: number;
+}
+
+/** The socket's own limits, checked, with their defaults. */
+export function socketLimits(options: SocketOptions<unknown>): SocketLimits {
+  return {
+    maxHeldBytes: checkCount('maxHeldBytes', options.maxHeldBytes, DEFAULT_MAX_HELD_BYTES, { infinite: true }),
+    handshakeTimeout: checkDuration('handshakeTimeout', options.handshakeTimeout, 0, { zero: true }),
+  };
+}
+
+/** What the native TlsConnection is opened with. */
+export function nativeConnectionOptions(options: SocketOptions<unknown>): NativeConnectionOptions {
+  const native: NativeConnectionOptions = {
+    requestCert: options.requestCert ?? false,
+    rejectUnauthorized: options.rejectUnauthorized ?? !options.isServer,
+    offerPostHandshakeAuth: options.offerPostHandshakeAuth ?? true,
+  };
+  if (options.servername !== undefined) native.servername = options.servername;
+  if (options.session !== undefined) native.session = options.session;
+  return native;
+}
