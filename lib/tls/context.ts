@@ -4,10 +4,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
-import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { ContinuousTlsError, ctlsError, invalidOption, opensslFields } from '../common/errors.js';
 import { checkCount, checkObject, checkOneOf, checkString } from '../common/validate.js';
 import { native, type NativeSecureContext, type CrlInfo } from './native.js';
-import { openSslFields } from './native-errors.js';
 import { pemBuffer, type PemInput } from './pem.js';
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -338,7 +337,7 @@ function rejectedBy(option: string, action: () => void): void {
   } catch (error) {
     const err = error as NativeError;
     if (err instanceof ContinuousTlsError) throw err;
-    throw ctlsError('ERR_CTLS_INVALID_OPTION', `The "${option}" option is invalid: ${err.reason ?? err.message}`, openSslFields(err));
+    throw ctlsError('ERR_CTLS_INVALID_OPTION', `The "${option}" option is invalid: ${err.reason ?? err.message}`, opensslFields(err));
   }
 }
 
@@ -348,5 +347,5 @@ function asPemError(error: unknown, optionName: (which: string | undefined) => s
   const code = err.code === 'ERR_CTLS_INVALID_OPTION' ? 'ERR_CTLS_INVALID_OPTION' : 'ERR_CTLS_BAD_PEM';
   const option = optionName(err.option);
   const where = option === undefined ? '' : ` in option "${option}"`;
-  return ctlsError(code, `${err.message}${where}`, openSslFields(err));
+  return ctlsError(code, `${err.message}${where}`, opensslFields(err));
 }

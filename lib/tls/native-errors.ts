@@ -3,30 +3,17 @@
  * OpenSSL's own words (reason, library, packed code) as fields: users match on `code`, and
  * the fields say what OpenSSL saw.
  */
-import { ContinuousTlsError, ctlsError, type OpenSSLErrorFields } from '../common/errors.js';
+import { ContinuousTlsError, ctlsError, opensslFields } from '../common/errors.js';
 
 /** An error object as the addon builds it: a message plus optional OpenSSL fields. */
 export type NativeError = Error & Record<string, unknown>;
-
-type WithOpenSslFields = Error & { reason?: unknown; library?: unknown; opensslCode?: unknown };
-
-/** OpenSSL's fields of a native error, with the error itself as the cause. */
-export function openSslFields(error: WithOpenSslFields): OpenSSLErrorFields & { cause: unknown } {
-  const fields: OpenSSLErrorFields & { cause: unknown } = { cause: error };
-  if (typeof error.reason === 'string') fields.reason = error.reason;
-  if (typeof error.library === 'string') fields.library = error.library;
-  if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
-  return fields;
-}
 
 /** The fatal error a cycle reported (a failed handshake, a bad record, a refused certificate). */
 export function tlsError(error: NativeError | null): ContinuousTlsError {
   if (error === null) return ctlsError('ERR_CTLS_TLS', 'TLS connection failed');
   const code = typeof error.code === 'string' ? error.code : 'ERR_CTLS_TLS';
-  const fields: OpenSSLErrorFields = {};
-  if (typeof error.reason === 'string') fields.reason = error.reason;
-  if (typeof error.library === 'string') fields.library = error.library;
-  if (typeof error.opensslCode === 'number') fields.opensslCode = error.opensslCode;
+  // The native error is transport, not a cause worth chaining: its words become the fields.
+  const { cause: _native, ...fields } = opensslFields(error);
   let finalCode = code;
   let message = error.message;
   if (error.peerChanged === true) {
@@ -55,5 +42,5 @@ export function codedError(error: unknown, fallback = 'ERR_CTLS_TLS', option?: s
   const err = error as NativeError;
   const code = typeof err.code === 'string' ? err.code : fallback;
   const where = option === undefined ? '' : ` in option "${option}"`;
-  return new ContinuousTlsError(code, `${err.message}${where}`, openSslFields(err));
+  return new ContinuousTlsError(code, `${err.message}${where}`, opensslFields(err));
 }
