@@ -12,7 +12,7 @@ import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './auth
 import { OwnedSubject } from './authz/subject.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './authz/revocation.js';
-import type { Decision, Policy } from './common/types.js';
+import type { Decision, NoArgumentListener, Policy } from './common/types.js';
 
 export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   /** PEM CRL(s), or a file source that reloads on change: { file, watch: true }. */
@@ -61,10 +61,10 @@ export interface ServerEvents {
   tlsClientError: (error: Error, socket: TLSSocket | Transport) => void;
   /** setCa() or setCrl() replaced the trust store; live connections are being re-decided. */
   trustChange: (what: 'ca' | 'crl') => void;
-  close: () => void;
+  close: NoArgumentListener;
   connection: (socket: net.Socket) => void;
   error: (error: Error) => void;
-  listening: () => void;
+  listening: NoArgumentListener;
   drop: (data?: net.DropArgument) => void;
 }
 

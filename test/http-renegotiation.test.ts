@@ -21,7 +21,6 @@ function policy(input: AuthorizationInput) {
 }
 
 async function serve(t: Test, cache: boolean): Promise<number> {
-  let handled = 0;
   const authz = authorizeRequest({ policy: cache ? Object.assign(policy, { factsRead: ['request.path'] }) : policy, ...(cache ? {} : { cache: false }) });
   const server = https.createServer({
     key: certs.serverKey, cert: certs.serverChain, ca: certs.ca,
@@ -29,7 +28,6 @@ async function serve(t: Test, cache: boolean): Promise<number> {
     // No tickets, so a renegotiation is a full handshake (a client can always decline to resume).
     secureOptions: constants.SSL_OP_NO_TICKET,
   }, authz.node((req, res) => {
-    handled++;
     if (req.url === '/renegotiate') {
       // What an app (or attach()'s fresh re-check on TLS 1.2) does to ask for a certificate again.
       (req.socket as NodeTlsSocket).renegotiate({ requestCert: true, rejectUnauthorized: false }, (err) => res.end(err ? `failed: ${err.message}` : 'renegotiated'));

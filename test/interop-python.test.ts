@@ -136,7 +136,7 @@ t.test('data python sends while a post-handshake request is out is held until it
 
   const timeline: string[] = [];
   socket.on('certificate', () => timeline.push('certificate'));
-  socket.on('data', (chunk: Buffer) => timeline.push(`data as ${socket.getPeerX509Certificate()?.subject ?? 'anonymous'}`));
+  socket.on('data', () => timeline.push(`data as ${socket.getPeerX509Certificate()?.subject ?? 'anonymous'}`));
   // Several rounds on one connection. Python's stdin is written first, so it usually sends before it
   // reads the CertificateRequest: its data then reaches us ahead of its certificate, while the
   // request is out. Either way the data must come out after the new certificate.

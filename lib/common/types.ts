@@ -114,3 +114,10 @@ export type Policy<C extends object = Record<string, unknown>> = PolicyFunction<
 export type ApplicablePolicy<C extends object = Record<string, unknown>> =
   | ((input: AuthorizationInput<C>) => DecisionLike | null | undefined | Promise<DecisionLike | null | undefined>)
   | PolicyAdapter;
+
+/**
+ * The listener type of an event that carries no arguments. Typed as taking `never` rather than
+ * nothing, so a callback with parameters of its own, such as a promise's `resolve`, can still be
+ * passed (`socket.once('drain', resolve)`), while `emit()` still refuses arguments for it.
+ */
+export type NoArgumentListener = (...args: never[]) => void;

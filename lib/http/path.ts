@@ -115,6 +115,8 @@ function decodeSegment(segment: string, caseSensitive: boolean): string | Canoni
       const start = i;
       while (i < segment.length && segment.charCodeAt(i) !== 0x25 && segment.charCodeAt(i) !== 0x5c) i++;
       const text = segment.slice(start, i);
+      // Control characters are exactly what is being refused here.
+      // eslint-disable-next-line no-control-regex
       if (/[\x00-\x1f\x7f]/.test(text)) return refuse('the path contains a control character');
       out += caseSensitive ? text : text.toLowerCase();
       continue;

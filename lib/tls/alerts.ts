@@ -6,9 +6,9 @@
 import type { NativeTlsConnection } from './native.js';
 
 // Alert descriptions, RFC 8446 section 6.2.
-const kAlertCertificateRevoked = 44;
-const kAlertCertificateExpired = 45;
-const kAlertAccessDenied = 49;
+const ALERT_CERTIFICATE_REVOKED = 44;
+const ALERT_CERTIFICATE_EXPIRED = 45;
+const ALERT_ACCESS_DENIED = 49;
 
 /** The alert OpenSSL queued (a failed handshake, a bad record), or null. */
 export function queuedAlert(handle: NativeTlsConnection | null): Buffer | null {
@@ -26,10 +26,10 @@ export function queuedAlert(handle: NativeTlsConnection | null): Buffer | null {
 export function denialAlert(handle: NativeTlsConnection | null, reason: string | undefined): Buffer | null {
   const description =
     reason === 'CERT_REVOKED'
-      ? kAlertCertificateRevoked
+      ? ALERT_CERTIFICATE_REVOKED
       : reason === 'CERT_HAS_EXPIRED'
-        ? kAlertCertificateExpired
-        : kAlertAccessDenied;
+        ? ALERT_CERTIFICATE_EXPIRED
+        : ALERT_ACCESS_DENIED;
   try {
     return handle?.sendFatalAlert(description) ?? null;
   } catch {

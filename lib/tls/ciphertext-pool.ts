@@ -16,9 +16,9 @@
 import type { Duplex } from 'node:stream';
 
 /** Room for the ciphertext of a 64 KiB write (four records) with margin. */
-const kBufferSize = 128 * 1024;
+const BUFFER_SIZE = 128 * 1024;
 /** Spare buffers kept for the whole process, however many connections there are. */
-const kMaxSpare = 16;
+const MAX_SPARE = 16;
 
 const spare: Buffer[] = [];
 
@@ -30,12 +30,12 @@ export function canLendTo(transport: Duplex): boolean {
 }
 
 export function borrow(): Buffer {
-  return spare.pop() ?? Buffer.allocUnsafeSlow(kBufferSize);
+  return spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_SIZE);
 }
 
 /** Gives back a buffer nothing references any more. */
 export function giveBack(buffer: Buffer): void {
-  if (spare.length < kMaxSpare) spare.push(buffer);
+  if (spare.length < MAX_SPARE) spare.push(buffer);
 }
 
 /**

@@ -18,7 +18,7 @@ import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkCount, checkString } from '../common/validate.js';
-import type { Decision } from '../common/types.js';
+import type { Decision, NoArgumentListener } from '../common/types.js';
 import { native, type NativeTlsConnection } from './native.js';
 import { tlsError } from './native-errors.js';
 import { contextHandle, type SecureContext } from './context.js';
@@ -58,8 +58,55 @@ export interface SocketAuthorizer {
 
 export type TLSSocketOptions = SocketOptions<SocketAuthorizer>;
 
-const kHandshakeHold = 'handshake';
-const kReauthHold = 'reauthentication';
+const HANDSHAKE_HOLD = 'handshake';
+const REAUTH_HOLD = 'reauthentication';
+
+/** The events of a TLSSocket: its own, then the stream events every Duplex has. */
+export interface TLSSocketEvents {
+  /** Server side: the handshake completed and, when an engine runs, the connection was authorized. */
+  secure: NoArgumentListener;
+  /** Client side: the handshake completed and the server's certificate was checked. */
+  secureConnect: NoArgumentListener;
+  /** Client side: a TLS session to resume with (pass it as `session` to connect()). */
+  session: (session: Buffer) => void;
+  /** The peer presented a certificate after the handshake (requestCertificate()). */
+  certificate: (result: PeerCertificateResult) => void;
+  /** Every hold was released: held data flows again. */
+  gateopen: NoArgumentListener;
+  /** A re-check allowed the connection again (after the first decision). */
+  reauthorized: (decision: Decision) => void;
+  /** A decision denied the connection; unless `destroyOnDeny: false`, 'close' follows. */
+  deauthorized: (decision: Decision) => void;
+  /** Internal: a handshake failure reported to the owning server. */
+  _tlsClientError: (error: Error) => void;
+  /** The transport was idle for setTimeout()'s time. */
+  timeout: NoArgumentListener;
+  close: (hadError: boolean) => void;
+  data: (chunk: Buffer) => void;
+  drain: NoArgumentListener;
+  end: NoArgumentListener;
+  error: (error: Error) => void;
+  finish: NoArgumentListener;
+  pause: NoArgumentListener;
+  pipe: (source: NodeJS.ReadableStream) => void;
+  readable: NoArgumentListener;
+  resume: NoArgumentListener;
+  unpipe: (source: NodeJS.ReadableStream) => void;
+}
+
+type SocketEventName = keyof TLSSocketEvents;
+
+/** Typed listeners: `socket.on('session', (session) => …)` is checked against TLSSocketEvents. */
+export interface TLSSocket {
+  on<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  once<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  addListener<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  prependListener<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  prependOnceListener<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  off<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  removeListener<K extends SocketEventName>(event: K, listener: TLSSocketEvents[K]): this;
+  emit<K extends SocketEventName>(event: K, ...args: Parameters<TLSSocketEvents[K]>): boolean;
+}
 
 export class TLSSocket extends TransportSocket {
   readonly encrypted = true;
@@ -105,7 +152,7 @@ export class TLSSocket extends TransportSocket {
       },
       maxHeldBytes,
     );
-    this.#gate.hold(kHandshakeHold);
+    this.#gate.hold(HANDSHAKE_HOLD);
     const connectionOptions = nativeConnectionOptions(options);
     this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
     if (options.identity !== undefined) this.setIdentity(options.identity);
@@ -447,7 +494,7 @@ export class TLSSocket extends TransportSocket {
   }
 
   #announceSecure(): void {
-    this.release(kHandshakeHold);
+    this.release(HANDSHAKE_HOLD);
     this.emit(this.#options.isServer ? 'secure' : 'secureConnect');
   }
 
@@ -476,10 +523,10 @@ export class TLSSocket extends TransportSocket {
 
   #requestHost(): CertificateRequestHost {
     return {
-      hold: () => this.hold(kReauthHold),
+      hold: () => this.hold(REAUTH_HOLD),
       release: () => {
         // The authorizer (if any) holds the gate on its own until its decision.
-        this.release(kReauthHold);
+        this.release(REAUTH_HOLD);
         if (this.#gate.closed() && this.#gate.heldBytes >= this.readableHighWaterMark) this.#reads.pause();
       },
       send: (request) => {

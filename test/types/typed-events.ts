@@ -43,4 +43,24 @@ authorizer.on('warning', (warning: number) => warning);
 // @ts-expect-error the engine emits no such event
 authorizer.on('secureConnection', () => {});
 
+// A TLSSocket's own events and the stream events it inherits.
+declare const socket: TLSSocket;
+socket.on('session', (session) => session.byteLength);
+socket.once('deauthorized', (decision) => decision.reason);
+socket.on('reauthorized', (decision) => decision.expiresAt).on('data', (chunk) => chunk.length);
+socket.on('close', (hadError) => hadError === true);
+socket.on('certificate', (result) => result.chain.length);
+// @ts-expect-error a session is a Buffer
+socket.on('session', (session: string) => session);
+// @ts-expect-error a deauthorized listener receives the Decision
+socket.on('deauthorized', (decision: Error) => decision);
+// @ts-expect-error a misspelled event is not an event of the socket
+socket.on('secureconnect', () => {});
+
 export { chained };
+
+// A promise's resolve passes as the listener of an event without arguments, as with node's streams.
+void new Promise((resolve) => socket.once('drain', resolve));
+void new Promise((resolve) => server.once('listening', resolve));
+// @ts-expect-error an event without arguments is emitted without them
+socket.emit('drain', 1);

@@ -44,7 +44,7 @@ import { ContinuousTlsError, ctlsError, invalidOption } from '../../common/error
 import { checkBoolean, checkDuration, checkFunction, checkObject, checkOneOf, checkString } from '../../common/validate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../../common/types.js';
 import { actionName, contextFacts, resourceId, subjectId } from '../facts.js';
-import { cedarError, diagnosticsOf, toCedarRecord, type CedarDiagnostic, type CedarError, type ConversionOptions, type FractionMode } from './values.js';
+import { cedarError, diagnosticsOf, toCedarRecord, type CedarError, type ConversionOptions, type FractionMode } from './values.js';
 import { readSources, isSourceFile, splitPolicies, type Sources } from './sources.js';
 import { cedar } from './wasm.js';
 import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './engine.js';

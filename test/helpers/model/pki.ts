@@ -81,7 +81,6 @@ function x509(): typeof X509 {
     api['metadata'] = (key: unknown, value: unknown) => (target: object, prop?: unknown) => (api['defineMetadata'] as (...a: unknown[]) => void)(key, value, target, prop);
     for (const [name, fn] of Object.entries(api)) Object.defineProperty(Reflect, name, { value: fn, configurable: true, writable: true });
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const module = require('@peculiar/x509') as typeof X509;
   module.cryptoProvider.set(webcrypto as unknown as Parameters<typeof module.cryptoProvider.set>[0]);
   loaded = module;
