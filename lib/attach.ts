@@ -71,7 +71,10 @@ function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubj
   return undefined;
 }
 
-function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocation?: RevocationMode }): Map<string, SecureContext> {
+function sniTrust(
+  sni: AttachOptions['sni'],
+  shared: { crl?: PemInput; revocation?: RevocationMode },
+): Map<string, SecureContext> {
   const byName = new Map<string, SecureContext>();
   for (const [name, entry] of Object.entries(checkObject('sni', sni) ?? {})) {
     if (name === '' || entry === null || typeof entry !== 'object' || entry.ca === undefined) {
@@ -91,9 +94,13 @@ function sniTrust(sni: AttachOptions['sni'], shared: { crl?: PemInput; revocatio
 export function attach(server: tls.Server, options: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) throw invalidOption('server', 'a node:tls or node:https Server', server);
   if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
-  if (options.ca === undefined) throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
+  if (options.ca === undefined)
+    throw invalidOption('ca', 'the PEM CA(s) to revalidate peer chains against', options.ca);
   let intermediates = certificatesFromPem('intermediates', options.intermediates);
-  const shared = { ...(options.crl === undefined ? {} : { crl: options.crl }), ...(options.revocation === undefined ? {} : { revocation: options.revocation }) };
+  const shared = {
+    ...(options.crl === undefined ? {} : { crl: options.crl }),
+    ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
+  };
   const trust = new SecureContext({ ca: options.ca, ...shared }, true);
   const trustByName = sniTrust(options.sni, shared);
   // Node resumes a session under any name its ticket keys accept, without verifying: the name the
@@ -146,7 +153,11 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
     registerAuthorizer(socket, authorizer);
-    const subject = new AttachedSubject(socket, true, { trust: trustFor(socket), intermediates: () => intermediates, chains });
+    const subject = new AttachedSubject(socket, true, {
+      trust: trustFor(socket),
+      intermediates: () => intermediates,
+      chains,
+    });
     subjects.set(socket, subject);
     authorizer.admit(subject).then(
       (decision) => {
@@ -210,7 +221,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       // Connections already admitted or pending keep their gate; new ones pass through untouched.
       attached = false;
       if (server.emit === gatedEmit) {
-        if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit) delete (server as { emit?: unknown }).emit;
+        if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit)
+          delete (server as { emit?: unknown }).emit;
         else server.emit = emit;
       }
       authorizer.removeListener('decision', forward);

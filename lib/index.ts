@@ -18,7 +18,14 @@ export { Authorizer } from './authz/authorizer.js';
 export { Scheduler } from './authz/schedule.js';
 export * from './policy/index.js';
 export { authorizeRequest } from './http/authorize-request.js';
-export type { AuthorizeRequestOptions, RequestAuthorizer, RequestAuthorization, RequestOutcome, StepUpObligation, JwtOptions } from './http/authorize-request.js';
+export type {
+  AuthorizeRequestOptions,
+  RequestAuthorizer,
+  RequestAuthorization,
+  RequestOutcome,
+  StepUpObligation,
+  JwtOptions,
+} from './http/authorize-request.js';
 export { DecisionMetrics, createDecisionMetrics } from './http/metrics.js';
 export { decisionEvent } from './authz/audit-event.js';
 export type { AuditEvent } from './authz/audit-event.js';

@@ -6,7 +6,12 @@ import * as tls from 'node:tls';
 import { ctlsError, invalidOption } from './common/errors.js';
 import { checkObject } from './common/validate.js';
 import type { SecureContext } from './tls/context.js';
-import { Authorizer, type DecisionEvent, type ReauthorizeOptions, type ReauthorizeSchedule } from './authz/authorizer.js';
+import {
+  Authorizer,
+  type DecisionEvent,
+  type ReauthorizeOptions,
+  type ReauthorizeSchedule,
+} from './authz/authorizer.js';
 import { OwnedSubject } from './authz/subject.js';
 import { authorizerOf, registerAuthorizer } from './authz/owner.js';
 import { TLSSocket } from './tls/socket.js';
@@ -21,7 +26,10 @@ export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent };
  * runs. A denial destroys the socket with ERR_CTLS_DEAUTHORIZED unless
  * destroyOnDeny is false. Concurrent calls on one socket share one evaluation.
  */
-export async function reauthorize(socket: TLSSocket | tls.TLSSocket, options: ReauthorizeOptions = {}): Promise<Decision> {
+export async function reauthorize(
+  socket: TLSSocket | tls.TLSSocket,
+  options: ReauthorizeOptions = {},
+): Promise<Decision> {
   checkObject('options', options);
   if (socket.destroyed) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
   if (socket instanceof TLSSocket && socket.isServer && authorizerOf(socket) === undefined) {
@@ -43,7 +51,10 @@ export async function reauthorize(socket: TLSSocket | tls.TLSSocket, options: Re
     return authorizer.reauthorize(socket, options);
   }
   if (socket instanceof tls.TLSSocket) {
-    throw ctlsError('ERR_CTLS_INVALID_OPTION', 'this node:tls socket is not tracked: attach(server, { ca, crl, policy }) its server first');
+    throw ctlsError(
+      'ERR_CTLS_INVALID_OPTION',
+      'this node:tls socket is not tracked: attach(server, { ca, crl, policy }) its server first',
+    );
   }
   throw invalidOption('socket', 'a continuous-tls TLSSocket or an attached node:tls socket', socket);
 }
@@ -71,7 +82,11 @@ function clientAuthorizerFor(context: SecureContext): Authorizer {
     // Once a client asks for decisions, the server certificate's expiry ends
     // the decision; re-checking then cuts the connection instead of leaving
     // it held with no decision coming.
-    authorizer = new Authorizer({ trust: context, reauthorize: { every: 0, onExpiry: true }, requireCertificate: true });
+    authorizer = new Authorizer({
+      trust: context,
+      reauthorize: { every: 0, onExpiry: true },
+      requireCertificate: true,
+    });
     clientAuthorizers.set(context, authorizer);
   }
   return authorizer;

@@ -106,14 +106,20 @@ export class Server extends net.Server {
     const { crl, ...contextOptions } = options;
     let initialCrl: Buffer | undefined;
     if (isCrlFileOptions(crl)) {
-      this.#crlSource = new CrlFileSource(crl, (pem) => this.setCrl(pem), (error) => this.#reportError(error));
+      this.#crlSource = new CrlFileSource(
+        crl,
+        (pem) => this.setCrl(pem),
+        (error) => this.#reportError(error),
+      );
       initialCrl = this.#crlSource.load() ?? undefined;
       if (initialCrl === undefined) throw ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${crl.file} could not be loaded`);
       this.#crlSource.markApplied(initialCrl);
     } else {
       initialCrl = pemBuffer('crl', crl);
     }
-    this.secureContext = options.secureContext ?? new SecureContext({ ...contextOptions, ...(initialCrl === undefined ? {} : { crl: initialCrl }) }, true);
+    this.secureContext =
+      options.secureContext ??
+      new SecureContext({ ...contextOptions, ...(initialCrl === undefined ? {} : { crl: initialCrl }) }, true);
     const requestCert = options.requestCert ?? false;
     this.authorizer = new Authorizer({
       trust: this.secureContext,
@@ -153,7 +159,14 @@ export class Server extends net.Server {
       // Refused before any TLS state exists: a flood of silent connections
       // costs a socket each, not a handshake each.
       transport.destroy();
-      this.emit('tlsClientError', ctlsError('ERR_CTLS_HANDSHAKE_LIMIT', `${this.#pendingHandshakes} handshakes are already in progress (maxPendingHandshakes)`), transport);
+      this.emit(
+        'tlsClientError',
+        ctlsError(
+          'ERR_CTLS_HANDSHAKE_LIMIT',
+          `${this.#pendingHandshakes} handshakes are already in progress (maxPendingHandshakes)`,
+        ),
+        transport,
+      );
       return;
     }
     const socket = new TLSSocket(transport, {

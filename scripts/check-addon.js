@@ -26,7 +26,8 @@ function fail(message) {
 
 /** The shared libraries the addon asks for, or null where there is no tool to list them. */
 function dynamicDependencies(file) {
-  const tool = process.platform === 'linux' ? ['ldd', [file]] : process.platform === 'darwin' ? ['otool', ['-L', file]] : null;
+  const tool =
+    process.platform === 'linux' ? ['ldd', [file]] : process.platform === 'darwin' ? ['otool', ['-L', file]] : null;
   if (tool === null) return null;
   try {
     return execFileSync(tool[0], tool[1], { encoding: 'utf8' });
@@ -73,7 +74,12 @@ function smoke() {
     const server = lib.createServer({ secureContext: context }, (socket) => socket.end('pong'));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const client = lib.connect({ port: server.address().port, host: '127.0.0.1', servername: 'localhost', ca: ca.rootCert });
+    const client = lib.connect({
+      port: server.address().port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: ca.rootCert,
+    });
     let reply = '';
     let protocol = null;
     client.once('secureConnect', () => (protocol = client.getProtocol()));

@@ -46,13 +46,19 @@ function main() {
   if (!env.npm_config_nodedir) env.npm_config_nodedir = path.resolve(process.execPath, '..', '..');
   const sslHeader = path.join(env.npm_config_nodedir, 'include', 'node', 'openssl', 'ssl.h');
   if (!fs.existsSync(sslHeader)) {
-    fail(`Node's OpenSSL headers are not at ${sslHeader}; set npm_config_nodedir to a Node prefix (or headers tarball dir) that has include/node/openssl`);
+    fail(
+      `Node's OpenSSL headers are not at ${sslHeader}; set npm_config_nodedir to a Node prefix (or headers tarball dir) that has include/node/openssl`,
+    );
   }
   console.log(`build:cmake: Node headers from ${env.npm_config_nodedir}`);
 
   // The package's bin script, run with this node: no dependence on PATH or on
   // the node_modules/.bin shim (a .cmd on Windows).
-  const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json', { paths: [root] })), 'bin', 'cmake-js');
+  const cmakeJs = path.join(
+    path.dirname(require.resolve('cmake-js/package.json', { paths: [root] })),
+    'bin',
+    'cmake-js',
+  );
   const extra = process.argv.slice(2);
   run([cmakeJs, 'build', '--out', outDir, `--CDNODE_EXECUTABLE=${process.execPath}`, ...extra], env);
 
@@ -60,7 +66,9 @@ function main() {
   const addon = path.join(root, outDir, config, 'continuous_tls.node');
   if (!fs.existsSync(addon)) fail(`cmake-js finished but ${path.relative(root, addon)} is missing`);
   run([path.join(__dirname, 'check-addon.js'), addon], env);
-  console.log(`build:cmake: ${path.relative(root, addon)} ok; use it with CONTINUOUS_TLS_ADDON=${path.relative(root, addon)}`);
+  console.log(
+    `build:cmake: ${path.relative(root, addon)} ok; use it with CONTINUOUS_TLS_ADDON=${path.relative(root, addon)}`,
+  );
 }
 
 main();

@@ -19,7 +19,12 @@ const root = path.join(__dirname, '..');
 const buildDir = path.join(root, 'build-fuzz');
 const fuzzDir = path.join(root, 'test', 'fuzz');
 
-const shared = ['native/ciphertext_bios.cc', 'native/openssl_core.cc', 'native/record_engine.cc', 'native/verified_chains.cc'];
+const shared = [
+  'native/ciphertext_bios.cc',
+  'native/openssl_core.cc',
+  'native/record_engine.cc',
+  'native/verified_chains.cc',
+];
 const harnesses = [
   { name: 'tls_server', source: 'test/fuzz/tls_records.cc', defines: ['CTLS_FUZZ_TARGET_IS_SERVER=1'] },
   { name: 'tls_client', source: 'test/fuzz/tls_records.cc', defines: ['CTLS_FUZZ_TARGET_IS_SERVER=0'] },
@@ -70,7 +75,8 @@ function findCompiler() {
 function nodeIncludeDir() {
   const prefix = process.env.npm_config_nodedir || path.resolve(process.execPath, '..', '..');
   const dir = path.join(prefix, 'include', 'node');
-  if (!fs.existsSync(path.join(dir, 'openssl', 'ssl.h'))) fail(`Node's OpenSSL headers are not in ${dir}; set npm_config_nodedir`);
+  if (!fs.existsSync(path.join(dir, 'openssl', 'ssl.h')))
+    fail(`Node's OpenSSL headers are not in ${dir}; set npm_config_nodedir`);
   return dir;
 }
 
@@ -93,9 +99,19 @@ function newestHeader() {
 function build(compiler, selected) {
   fs.mkdirSync(path.join(buildDir, 'obj'), { recursive: true });
   const include = nodeIncludeDir();
-  const flags = ['-g', '-O1', '-std=c++17', '-fno-omit-frame-pointer', '-fsanitize=address,undefined',
-    '-fno-sanitize-recover=undefined', '-fsanitize=fuzzer-no-link', `-I${include}`, '-DOPENSSL_API_COMPAT=30000',
-    '-Wall', '-Wno-unused-parameter'];
+  const flags = [
+    '-g',
+    '-O1',
+    '-std=c++17',
+    '-fno-omit-frame-pointer',
+    '-fsanitize=address,undefined',
+    '-fno-sanitize-recover=undefined',
+    '-fsanitize=fuzzer-no-link',
+    `-I${include}`,
+    '-DOPENSSL_API_COMPAT=30000',
+    '-Wall',
+    '-Wno-unused-parameter',
+  ];
   const headers = newestHeader();
   const compile = (source, object, extra) => {
     const out = path.join(buildDir, 'obj', object);
@@ -110,14 +126,21 @@ function build(compiler, selected) {
     return out;
   };
   // The addon's own sources get the addon's defines (binding.gyp).
-  const objects = shared.map((source) => compile(source, `${path.basename(source, '.cc')}.o`, ['-DOPENSSL_NO_DEPRECATED']));
+  const objects = shared.map((source) =>
+    compile(source, `${path.basename(source, '.cc')}.o`, ['-DOPENSSL_NO_DEPRECATED']),
+  );
   // The harness support replaces OpenSSL's random source, a deprecated API.
   objects.push(compile('test/fuzz/fuzz_common.cc', 'fuzz_common.o', []));
   for (const harness of selected) {
-    const object = compile(harness.source, `${harness.name}.o`, harness.defines.map((d) => `-D${d}`));
+    const object = compile(
+      harness.source,
+      `${harness.name}.o`,
+      harness.defines.map((d) => `-D${d}`),
+    );
     const binary = path.join(buildDir, `fuzz_${harness.name}`);
     const inputs = [...objects, object];
-    if (fs.existsSync(binary) && inputs.every((file) => fs.statSync(file).mtimeMs < fs.statSync(binary).mtimeMs)) continue;
+    if (fs.existsSync(binary) && inputs.every((file) => fs.statSync(file).mtimeMs < fs.statSync(binary).mtimeMs))
+      continue;
     console.log(`fuzz: link ${path.relative(root, binary)}`);
     const result = run(compiler, ['-fsanitize=address,undefined,fuzzer', ...inputs, '-lssl', '-lcrypto', '-o', binary]);
     if (result.status !== 0) fail(`linking ${harness.name} failed`);
@@ -126,7 +149,10 @@ function build(compiler, selected) {
 
 function filesIn(dir) {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => !f.startsWith('.') && f !== 'README.md').map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => !f.startsWith('.') && f !== 'README.md')
+    .map((f) => path.join(dir, f));
 }
 
 const sanitizerEnv = {
@@ -154,11 +180,23 @@ function fuzz(harness, seconds) {
   fs.mkdirSync(corpus, { recursive: true });
   fs.mkdirSync(artifacts, { recursive: true });
   const seeds = path.join(fuzzDir, 'corpus', harness.name);
-  const args = [`-max_total_time=${seconds}`, '-timeout=20', '-rss_limit_mb=2560', '-max_len=16384',
-    '-print_final_stats=1', `-artifact_prefix=${artifacts}${path.sep}${harness.name}-`, corpus];
+  const args = [
+    `-max_total_time=${seconds}`,
+    '-timeout=20',
+    '-rss_limit_mb=2560',
+    '-max_len=16384',
+    '-print_final_stats=1',
+    `-artifact_prefix=${artifacts}${path.sep}${harness.name}-`,
+    corpus,
+  ];
   if (fs.existsSync(seeds)) args.push(seeds);
   console.log(`fuzz: ${harness.name} for ${seconds} s`);
-  const result = spawnSync(binary, args, { cwd: root, env: sanitizerEnv, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(binary, args, {
+    cwd: root,
+    env: sanitizerEnv,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const log = result.stderr || '';
   const stat = (name) => {
     const match = log.match(new RegExp(`stat::${name}:\\s*(\\d+)`));
@@ -197,9 +235,11 @@ function main() {
   }
   console.log('\nharness        seconds  executions  exec/s  coverage  features  corpus  result');
   for (const f of table) {
-    console.log(`${f.harness.padEnd(14)} ${String(f.seconds).padStart(7)} ${String(f.executions ?? '?').padStart(11)} ` +
-      `${String(f.execPerSecond ?? '?').padStart(7)} ${String(f.coverage ?? '?').padStart(9)} ` +
-      `${String(f.features ?? '?').padStart(9)} ${String(f.corpus ?? '?').padStart(7)}  ${f.crashed ? 'CRASH' : 'ok'}`);
+    console.log(
+      `${f.harness.padEnd(14)} ${String(f.seconds).padStart(7)} ${String(f.executions ?? '?').padStart(11)} ` +
+        `${String(f.execPerSecond ?? '?').padStart(7)} ${String(f.coverage ?? '?').padStart(9)} ` +
+        `${String(f.features ?? '?').padStart(9)} ${String(f.corpus ?? '?').padStart(7)}  ${f.crashed ? 'CRASH' : 'ok'}`,
+    );
   }
   if (process.env.FUZZ_FIGURES) fs.writeFileSync(process.env.FUZZ_FIGURES, `${JSON.stringify(table, null, 2)}\n`);
   process.exit(ok ? 0 : 1);

@@ -26,7 +26,8 @@ function sources(dir: string): string[] {
   });
 }
 
-const specifier = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const specifier =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
@@ -65,7 +66,8 @@ function violationsIn(graph: Map<string, string[]>): string[] {
     }
     for (const target of targets) {
       const to = layerOf(target);
-      if (to !== from && !may.includes(to)) violations.push(`${relative(lib, file)} (${from}) imports ${relative(lib, target)} (${to})`);
+      if (to !== from && !may.includes(to))
+        violations.push(`${relative(lib, file)} (${from}) imports ${relative(lib, target)} (${to})`);
     }
   }
   return violations;
@@ -100,7 +102,10 @@ t.test('no import cycles', async (t) => {
 t.test('the checks catch what they are for', async (t) => {
   // Guards against a pattern that silently matches nothing.
   const socket = join(lib, 'tls', 'socket.ts');
-  t.ok((graph.get(socket) ?? []).some((target) => layerOf(target) === 'common'), 'tls/socket.ts is seen importing common/');
+  t.ok(
+    (graph.get(socket) ?? []).some((target) => layerOf(target) === 'common'),
+    'tls/socket.ts is seen importing common/',
+  );
   const a = join(lib, 'tls', 'a.ts');
   const b = join(lib, 'authz', 'b.ts');
   const c = join(lib, 'authz', 'c.ts');

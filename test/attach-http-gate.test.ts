@@ -30,12 +30,26 @@ class Gatekeeper {
 }
 
 function tlsOptions(pki: Pki): tls.TlsOptions {
-  return { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true };
+  return {
+    key: pki.server.key,
+    cert: pki.server.chain,
+    ca: pki.ca.rootCert,
+    requestCert: true,
+    rejectUnauthorized: true,
+  };
 }
 
 async function httpsServer(
-  t: Test, pki: Pki,
-): Promise<{ server: https.Server; attachment: Attachment; gate: Gatekeeper; port: number; handled: string[]; uploaded: { body: string } }> {
+  t: Test,
+  pki: Pki,
+): Promise<{
+  server: https.Server;
+  attachment: Attachment;
+  gate: Gatekeeper;
+  port: number;
+  handled: string[];
+  uploaded: { body: string };
+}> {
   const handled: string[] = [];
   const uploaded = { body: '' };
   const server = https.createServer(tlsOptions(pki), (request, response) => {
@@ -54,7 +68,13 @@ async function httpsServer(
     request.on('end', () => response.end('stored'));
   });
   const gate = new Gatekeeper();
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: gate.policy, policyTimeout: 60_000, reauthorize: { every: 0 } });
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    policy: gate.policy,
+    policyTimeout: 60_000,
+    reauthorize: { every: 0 },
+  });
   t.teardown(() => attachment.detach());
   return { server, attachment, gate, port: await listen(t, server), handled, uploaded };
 }
@@ -64,7 +84,15 @@ class RawClient {
   readonly socket: tls.TLSSocket;
   received = '';
   constructor(t: Test, port: number, pki: Pki) {
-    this.socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain, ALPNProtocols: ['http/1.1'] });
+    this.socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: pki.client.chain,
+      ALPNProtocols: ['http/1.1'],
+    });
     this.socket.on('error', () => {});
     this.socket.on('data', (chunk: Buffer) => (this.received += String(chunk)));
     t.teardown(() => this.socket.destroy());
@@ -176,7 +204,16 @@ t.test('https upload: a handler resuming the request during a pending re-check g
   t.equal(client.received, '', 'no response');
 });
 
-async function http2Server(t: Test, pki: Pki): Promise<{ server: http2.Http2SecureServer; attachment: Attachment; gate: Gatekeeper; port: number; streams: string[] }> {
+async function http2Server(
+  t: Test,
+  pki: Pki,
+): Promise<{
+  server: http2.Http2SecureServer;
+  attachment: Attachment;
+  gate: Gatekeeper;
+  port: number;
+  streams: string[];
+}> {
   const streams: string[] = [];
   const server = http2.createSecureServer(tlsOptions(pki));
   server.on('stream', (stream, headers) => {
@@ -186,20 +223,34 @@ async function http2Server(t: Test, pki: Pki): Promise<{ server: http2.Http2Secu
   });
   server.on('sessionError', () => {});
   const gate = new Gatekeeper();
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: gate.policy, policyTimeout: 60_000, reauthorize: { every: 0 } });
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    policy: gate.policy,
+    policyTimeout: 60_000,
+    reauthorize: { every: 0 },
+  });
   t.teardown(() => attachment.detach());
   return { server, attachment, gate, port: await listen(t, server), streams };
 }
 
 function http2Client(t: Test, port: number, pki: Pki): http2.ClientHttp2Session {
-  const session = http2.connect(`https://localhost:${port}`, { host: '127.0.0.1', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  const session = http2.connect(`https://localhost:${port}`, {
+    host: '127.0.0.1',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+  });
   session.on('error', () => {});
   t.teardown(() => session.destroy());
   return session;
 }
 
 /** Sends a GET; resolves with the status and body, or with the error that ended it. */
-function h2get(session: http2.ClientHttp2Session, path: string): Promise<{ status?: number; body: string; error?: Error }> {
+function h2get(
+  session: http2.ClientHttp2Session,
+  path: string,
+): Promise<{ status?: number; body: string; error?: Error }> {
   return new Promise((resolve) => {
     const request = session.request({ ':path': path });
     let status: number | undefined;

@@ -47,7 +47,8 @@ class Sink {
   async until(text: string, ms = 10_000): Promise<void> {
     const started = Date.now();
     while (this.text !== text) {
-      if (Date.now() - started > ms) throw new Error(`read ${JSON.stringify(this.text)}, expected ${JSON.stringify(text)}`);
+      if (Date.now() - started > ms)
+        throw new Error(`read ${JSON.stringify(this.text)}, expected ${JSON.stringify(text)}`);
       await delay(5);
     }
   }
@@ -83,28 +84,52 @@ class Gatekeeper {
   }
 }
 
-async function attachedServer(t: Test, pki: Pki): Promise<{ server: tls.Server; attachment: Attachment; gate: Gatekeeper; port: number; accepted: tls.TLSSocket[] }> {
+async function attachedServer(
+  t: Test,
+  pki: Pki,
+): Promise<{ server: tls.Server; attachment: Attachment; gate: Gatekeeper; port: number; accepted: tls.TLSSocket[] }> {
   const accepted: tls.TLSSocket[] = [];
-  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => {
-    socket.on('error', () => {});
-    accepted.push(socket);
-  });
+  const server = tls.createServer(
+    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
+    (socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+    },
+  );
   const gate = new Gatekeeper();
   // A generous policy timeout: the test decides when a pending decision ends.
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: gate.policy, policyTimeout: 60_000, reauthorize: { every: 0 } });
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    policy: gate.policy,
+    policyTimeout: 60_000,
+    reauthorize: { every: 0 },
+  });
   t.teardown(() => attachment.detach());
   return { server, attachment, gate, port: await listen(t, server), accepted };
 }
 
 function connectClient(t: Test, port: number, pki: Pki): tls.TLSSocket {
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   return client;
 }
 
 /** An allowed connection, handed to the app. */
-async function allowed(t: Test, server: tls.Server, port: number, pki: Pki): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
+async function allowed(
+  t: Test,
+  server: tls.Server,
+  port: number,
+  pki: Pki,
+): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
   const handed = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
   const client = connectClient(t, port, pki);
   await waitFor(client, 'secureConnect');
@@ -219,19 +244,25 @@ t.test('a hold that begins inside a data handler also holds the rest of that sam
   const pki = await makePki();
   const chunks: Buffer[] = [];
   let deliveredWhilePending = -1;
-  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => {
-    socket.on('error', () => {});
-    let asked = false;
-    socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      // The first chunk makes the app ask for a fresh re-check, which holds at once (node sockets
-      // have no post-handshake auth on TLS 1.3: it falls back to revalidating).
-      if (!asked) void reauthorize(socket, { fresh: true });
-      asked = true;
-    });
-  });
+  const server = tls.createServer(
+    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
+    (socket) => {
+      socket.on('error', () => {});
+      let asked = false;
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        // The first chunk makes the app ask for a fresh re-check, which holds at once (node sockets
+        // have no post-handshake auth on TLS 1.3: it falls back to revalidating).
+        if (!asked) void reauthorize(socket, { fresh: true });
+        asked = true;
+      });
+    },
+  );
   const attachment = attach(server, {
-    ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, reauthorize: { every: 0 }, policyTimeout: 60_000,
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    reauthorize: { every: 0 },
+    policyTimeout: 60_000,
     policy: async (input) => {
       if (input.trigger !== 'manual') return true;
       await delay(WATCH_MS);
@@ -260,7 +291,7 @@ t.test('a hold that begins inside a data handler also holds the rest of that sam
   t.ok(Buffer.concat(chunks).equals(sent), 'the rest arrived after the allow, in order');
 });
 
-t.test("a Node whose TLS handle cannot stop reading: the connection is closed, never handed over", async (t) => {
+t.test('a Node whose TLS handle cannot stop reading: the connection is closed, never handed over', async (t) => {
   const pki = await makePki();
   const { server, port, accepted } = await attachedServer(t, pki);
   // Stands in for a Node version whose private handle lost readStop: attach() must fail closed.
@@ -273,7 +304,10 @@ t.test("a Node whose TLS handle cannot stop reading: the connection is closed, n
   const client = connectClient(t, port, pki);
   const [, socket] = await decided;
   await closed(client);
-  t.equal((socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code, 'ERR_CTLS_HOLD_UNSUPPORTED');
+  t.equal(
+    (socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code,
+    'ERR_CTLS_HOLD_UNSUPPORTED',
+  );
   await delay(20);
   t.equal(accepted.length, 0, 'the app never saw it');
 });
@@ -283,9 +317,15 @@ t.test('for await: a lapsed decision (policy ttl) holds until its re-decision al
   let settle: ((allow: boolean) => void) | null = null;
   let asked: () => void = () => {};
   const expiryAsked = new Promise<void>((resolve) => (asked = resolve));
-  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true }, (socket) => socket.on('error', () => {}));
+  const server = tls.createServer(
+    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
+    (socket) => socket.on('error', () => {}),
+  );
   const attachment = attach(server, {
-    ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, reauthorize: { every: 0, onExpiry: true }, policyTimeout: 60_000,
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    reauthorize: { every: 0, onExpiry: true },
+    policyTimeout: 60_000,
     policy: (input) => {
       if (input.trigger === 'handshake') return { allow: true, ttlMs: 300 };
       asked();

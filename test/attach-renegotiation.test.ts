@@ -15,24 +15,48 @@ import { closed, listen, waitFor } from './helpers/owned';
 import { makePki, Received, type Pki } from './helpers/mtls';
 
 /** A TLS 1.2 attached server; resolves with it and the server sockets the app was handed. */
-async function attachedServer(t: Test, pki: Pki): Promise<{ server: tls.Server; port: number; accepted: tls.TLSSocket[] }> {
+async function attachedServer(
+  t: Test,
+  pki: Pki,
+): Promise<{ server: tls.Server; port: number; accepted: tls.TLSSocket[] }> {
   const accepted: tls.TLSSocket[] = [];
-  const server = tls.createServer({
-    key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2',
-    // Without it node resumes the session in a renegotiation and no certificate is asked for.
-    secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
-  }, (socket) => {
-    socket.on('error', () => {});
-    accepted.push(socket);
-  });
+  const server = tls.createServer(
+    {
+      key: pki.server.key,
+      cert: pki.server.chain,
+      ca: pki.ca.rootCert,
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: 'TLSv1.2',
+      // Without it node resumes the session in a renegotiation and no certificate is asked for.
+      secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
+    },
+    (socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+    },
+  );
   const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain });
   t.teardown(() => attachment.detach());
   return { server, port: await listen(t, server), accepted };
 }
 
-async function connectAlice(t: Test, server: tls.Server, port: number, pki: Pki): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket; received: Received }> {
+async function connectAlice(
+  t: Test,
+  server: tls.Server,
+  port: number,
+  pki: Pki,
+): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket; received: Received }> {
   const connected = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain, maxVersion: 'TLSv1.2' });
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+    maxVersion: 'TLSv1.2',
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect');
@@ -40,28 +64,40 @@ async function connectAlice(t: Test, server: tls.Server, port: number, pki: Pki)
   return { client, socket, received: new Received(socket) };
 }
 
-const destroyCode = (socket: tls.TLSSocket): string | undefined => (socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code;
+const destroyCode = (socket: tls.TLSSocket): string | undefined =>
+  (socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code;
 
-t.test('a node:tls client renegotiating, with another certificate, is cut before any byte of the new session', async (t) => {
-  const pki = await makePki('alice');
-  const bob = await pki.ca.issueClient({ commonName: 'bob' });
-  const { server, port } = await attachedServer(t, pki);
-  const decisions: DecisionEvent[] = [];
-  server.on('decision', (event: DecisionEvent) => decisions.push(event));
-  const { client, socket, received } = await connectAlice(t, server, port, pki);
-  t.equal(socket.getProtocol(), 'TLSv1.2');
-  client.write('hello');
-  await received.until(5);
+t.test(
+  'a node:tls client renegotiating, with another certificate, is cut before any byte of the new session',
+  async (t) => {
+    const pki = await makePki('alice');
+    const bob = await pki.ca.issueClient({ commonName: 'bob' });
+    const { server, port } = await attachedServer(t, pki);
+    const decisions: DecisionEvent[] = [];
+    server.on('decision', (event: DecisionEvent) => decisions.push(event));
+    const { client, socket, received } = await connectAlice(t, server, port, pki);
+    t.equal(socket.getProtocol(), 'TLSv1.2');
+    client.write('hello');
+    await received.until(5);
 
-  // A node:tls client's renegotiate() is a client-initiated renegotiation; it offers bob's certificate.
-  client.setKeyCert(tls.createSecureContext({ key: bob.key, cert: bob.chain }));
-  t.equal(client.renegotiate({}, () => {}), true, 'the client started a renegotiation');
-  client.write('after');
-  await closed(socket);
-  t.equal(received.text(), 'hello', 'nothing after the renegotiation reached the app');
-  t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
-  t.match(decisions, [{ trigger: 'handshake', outcome: 'allow', subject: 'alice' }], 'bob was never decided, let alone allowed');
-});
+    // A node:tls client's renegotiate() is a client-initiated renegotiation; it offers bob's certificate.
+    client.setKeyCert(tls.createSecureContext({ key: bob.key, cert: bob.chain }));
+    t.equal(
+      client.renegotiate({}, () => {}),
+      true,
+      'the client started a renegotiation',
+    );
+    client.write('after');
+    await closed(socket);
+    t.equal(received.text(), 'hello', 'nothing after the renegotiation reached the app');
+    t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
+    t.match(
+      decisions,
+      [{ trigger: 'handshake', outcome: 'allow', subject: 'alice' }],
+      'bob was never decided, let alone allowed',
+    );
+  },
+);
 
 t.test("the server's own renegotiation (fresh) still works, and a client's after it is still refused", async (t) => {
   const pki = await makePki();
@@ -82,41 +118,60 @@ t.test("the server's own renegotiation (fresh) still works, and a client's after
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
-t.test('openssl s_client typing R (client-initiated renegotiation) is cut', { skip: hasOpenssl ? false : 'no openssl CLI' }, async (t) => {
-  const pki = await makePki();
-  const { port, accepted } = await attachedServer(t, pki);
-  const dir = mkdtempSync(join(tmpdir(), 'ctls-reneg-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = (name: string, pem: string): string => {
-    writeFileSync(join(dir, name), pem);
-    return join(dir, name);
-  };
-  // -cert sends the leaf only; -cert_chain adds the intermediate. Without -quiet / -ign_eof, a line
-  // "R" on stdin is s_client's renegotiate command.
-  const child = spawn('openssl', [
-    's_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-servername', 'localhost',
-    '-cert', file('client.pem', pki.client.cert), '-key', file('client.key', pki.client.key),
-    '-cert_chain', file('chain.pem', pki.ca.issuerChain), '-CAfile', file('ca.pem', pki.ca.rootCert),
-  ], { stdio: ['pipe', 'pipe', 'pipe'] });
-  t.teardown(() => child.kill());
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-  const started = Date.now();
-  while (accepted.length === 0) {
-    if (Date.now() - started > 10_000) throw new Error(`s_client never got through: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const socket = accepted[0]!;
-  const received = new Received(socket);
-  child.stdin.write('hello\n');
-  await received.until(6);
-  child.stdin.write('R\n');
-  child.stdin.write('after\n');
-  await closed(socket);
-  t.equal(received.text(), 'hello\n', 'nothing after R reached the app');
-  t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
-});
+t.test(
+  'openssl s_client typing R (client-initiated renegotiation) is cut',
+  { skip: hasOpenssl ? false : 'no openssl CLI' },
+  async (t) => {
+    const pki = await makePki();
+    const { port, accepted } = await attachedServer(t, pki);
+    const dir = mkdtempSync(join(tmpdir(), 'ctls-reneg-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = (name: string, pem: string): string => {
+      writeFileSync(join(dir, name), pem);
+      return join(dir, name);
+    };
+    // -cert sends the leaf only; -cert_chain adds the intermediate. Without -quiet / -ign_eof, a line
+    // "R" on stdin is s_client's renegotiate command.
+    const child = spawn(
+      'openssl',
+      [
+        's_client',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-tls1_2',
+        '-servername',
+        'localhost',
+        '-cert',
+        file('client.pem', pki.client.cert),
+        '-key',
+        file('client.key', pki.client.key),
+        '-cert_chain',
+        file('chain.pem', pki.ca.issuerChain),
+        '-CAfile',
+        file('ca.pem', pki.ca.rootCert),
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    t.teardown(() => child.kill());
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    const started = Date.now();
+    while (accepted.length === 0) {
+      if (Date.now() - started > 10_000) throw new Error(`s_client never got through: ${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const socket = accepted[0]!;
+    const received = new Received(socket);
+    child.stdin.write('hello\n');
+    await received.until(6);
+    child.stdin.write('R\n');
+    child.stdin.write('after\n');
+    await closed(socket);
+    t.equal(received.text(), 'hello\n', 'nothing after R reached the app');
+    t.equal(destroyCode(socket), 'ERR_CTLS_RENEGOTIATION_REFUSED');
+  },
+);
 
 t.test('a Node without the handshake hook: TLS 1.2 connections are closed, never handed over', async (t) => {
   const pki = await makePki();
@@ -124,11 +179,20 @@ t.test('a Node without the handshake hook: TLS 1.2 connections are closed, never
   // Stands in for a Node version whose private handle lost onhandshakestart: attach() must fail closed.
   const gated = server.emit;
   server.emit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'secureConnection') (args[0] as { _handle: { onhandshakestart?: unknown } })._handle.onhandshakestart = undefined;
+    if (event === 'secureConnection')
+      (args[0] as { _handle: { onhandshakestart?: unknown } })._handle.onhandshakestart = undefined;
     return Reflect.apply(gated, this, [event, ...args]) as boolean;
   } as typeof server.emit;
   const decided = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain, maxVersion: 'TLSv1.2' });
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+    maxVersion: 'TLSv1.2',
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   const [, socket] = await decided;

@@ -9,11 +9,22 @@ import { closed, listen, waitFor } from './helpers/owned';
 import { makePki, type Pki } from './helpers/mtls';
 
 async function attachedServer(
-  t: Test, pki: Pki, version: tls.SecureVersion, options: Partial<AttachOptions> = {},
+  t: Test,
+  pki: Pki,
+  version: tls.SecureVersion,
+  options: Partial<AttachOptions> = {},
 ): Promise<{ server: tls.Server; attachment: Attachment; port: number }> {
-  const server = tls.createServer({
-    key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, maxVersion: version,
-  }, (socket) => socket.on('error', () => {}));
+  const server = tls.createServer(
+    {
+      key: pki.server.key,
+      cert: pki.server.chain,
+      ca: pki.ca.rootCert,
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: version,
+    },
+    (socket) => socket.on('error', () => {}),
+  );
   // No `intermediates`: what completes a resumed chain must come from what the client presented.
   const attachment = attach(server, { ca: pki.ca.rootCert, ...options });
   t.teardown(() => attachment.detach());
@@ -23,15 +34,32 @@ async function attachedServer(
 
 /** Connects (resuming `session` when given); resolves with the first decision, the server socket and the session to resume. */
 async function connect(
-  t: Test, server: tls.Server, port: number, pki: Pki, version: tls.SecureVersion, session?: Buffer,
-): Promise<{ event: DecisionEvent; socket: tls.TLSSocket; client: tls.TLSSocket; session: Promise<Buffer>; reused: boolean }> {
+  t: Test,
+  server: tls.Server,
+  port: number,
+  pki: Pki,
+  version: tls.SecureVersion,
+  session?: Buffer,
+): Promise<{
+  event: DecisionEvent;
+  socket: tls.TLSSocket;
+  client: tls.TLSSocket;
+  session: Promise<Buffer>;
+  reused: boolean;
+}> {
   const decided = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
   // Read at the decision: a denied socket is destroyed right after, and loses its TLS state.
   let reused = false;
   server.once('decision', (_event: DecisionEvent, socket: tls.TLSSocket) => (reused = socket.isSessionReused()));
   const client = tls.connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain,
-    maxVersion: version, ...(session === undefined ? {} : { session }),
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+    maxVersion: version,
+    ...(session === undefined ? {} : { session }),
   });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
@@ -64,7 +92,9 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
 
     const first = await connect(t, server, port, pki, version);
     if (!showsIntermediate(first.socket)) {
-      t.comment('skip: this Node hides presented intermediates from server sockets; configure `intermediates` (test/attach.test.ts)');
+      t.comment(
+        'skip: this Node hides presented intermediates from server sockets; configure `intermediates` (test/attach.test.ts)',
+      );
       return;
     }
     t.match(first.event, { trigger: 'handshake', outcome: 'allow' }, 'the full handshake verifies');
@@ -85,7 +115,11 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     await attachment.setCrl(await pki.ca.crl());
     const again = await connect(t, server, port, pki, version, session);
     t.equal(again.reused, true, 'resumed again');
-    t.match(again.event, { trigger: 'handshake', outcome: 'deny', reason: 'CERT_REVOKED' }, 'a resumption after the revocation is denied');
+    t.match(
+      again.event,
+      { trigger: 'handshake', outcome: 'deny', reason: 'CERT_REVOKED' },
+      'a resumption after the revocation is denied',
+    );
   });
 }
 

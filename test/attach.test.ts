@@ -10,14 +10,28 @@ import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { constants } from 'node:crypto';
 import { once } from 'node:events';
-import { attach, reauthorize, type Attachment, type AttachOptions, type Decision, type DecisionEvent } from '../dist/index.js';
+import {
+  attach,
+  reauthorize,
+  type Attachment,
+  type AttachOptions,
+  type Decision,
+  type DecisionEvent,
+} from '../dist/index.js';
 import { closed, listen, waitFor } from './helpers/owned';
 import { delay, makePki, type Pki } from './helpers/mtls';
 
 type Identity = { key: string; chain: string };
 
 function serverOptions(pki: Pki, version: tls.SecureVersion = 'TLSv1.3'): tls.TlsOptions {
-  return { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, maxVersion: version };
+  return {
+    key: pki.server.key,
+    cert: pki.server.chain,
+    ca: pki.ca.rootCert,
+    requestCert: true,
+    rejectUnauthorized: true,
+    maxVersion: version,
+  };
 }
 
 /**
@@ -26,10 +40,15 @@ function serverOptions(pki: Pki, version: tls.SecureVersion = 'TLSv1.3'): tls.Tl
  * client presents; where node shows it, the presented one is what completes the chain.
  */
 async function attachedServer(
-  t: Test, pki: Pki, options: Partial<AttachOptions> = {}, version: tls.SecureVersion = 'TLSv1.3',
+  t: Test,
+  pki: Pki,
+  options: Partial<AttachOptions> = {},
+  version: tls.SecureVersion = 'TLSv1.3',
   tlsOptions: tls.TlsOptions = {},
 ): Promise<{ server: tls.Server; attachment: Attachment; port: number }> {
-  const server = tls.createServer({ ...serverOptions(pki, version), ...tlsOptions }, (socket) => socket.on('error', () => {}));
+  const server = tls.createServer({ ...serverOptions(pki, version), ...tlsOptions }, (socket) =>
+    socket.on('error', () => {}),
+  );
   const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, ...options });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
@@ -38,11 +57,24 @@ async function attachedServer(
 
 /** A node:tls client; resolves with it and the server's socket once both are up and admitted. */
 async function nodeClient(
-  t: Test, server: tls.Server, port: number, pki: Pki, identity: Identity = pki.client, version: tls.SecureVersion = 'TLSv1.3',
+  t: Test,
+  server: tls.Server,
+  port: number,
+  pki: Pki,
+  identity: Identity = pki.client,
+  version: tls.SecureVersion = 'TLSv1.3',
 ): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
   // The first decision names the server's socket: a denied one never reaches 'secureConnection'.
   const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: identity.key, cert: identity.chain, maxVersion: version });
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: identity.key,
+    cert: identity.chain,
+    maxVersion: version,
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect');
@@ -64,25 +96,43 @@ t.test('connections are tracked with their decisions', async (t) => {
   a.client.end();
   await closed(a.socket);
   await delay(10);
-  t.same(attachment.connections().map((c) => c.socket), [b.socket], 'closed connections are forgotten');
+  t.same(
+    attachment.connections().map((c) => c.socket),
+    [b.socket],
+    'closed connections are forgotten',
+  );
 });
 
 t.test('an https.Server works the same: requests are served, then the connection is cut', async (t) => {
   const pki = await makePki();
   let allow = true;
   const server = https.createServer(serverOptions(pki), (request, response) => response.end(`hello ${request.url}`));
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: () => allow, reauthorize: { every: 200 } });
+  const attachment = attach(server, {
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    policy: () => allow,
+    reauthorize: { every: 200 },
+  });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
-  t.teardown(() => agent.destroy());
-  const get = (path: string): Promise<string> => new Promise((resolve, reject) => {
-    https.get({ host: '127.0.0.1', port, path, servername: 'localhost', agent }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk));
-      response.on('end', () => resolve(body));
-    }).on('error', reject);
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
   });
+  t.teardown(() => agent.destroy());
+  const get = (path: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path, servername: 'localhost', agent }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk));
+          response.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
   t.equal(await get('/one'), 'hello /one');
   t.equal(await get('/two'), 'hello /two');
   t.equal(attachment.connections().length, 1, 'one kept-alive connection, tracked');
@@ -122,7 +172,10 @@ t.test('an interval re-check with a policy that flips to deny destroys the node 
   t.ok(Date.now() - flippedAt < 1_000, 'cut at the next re-check');
   await closed(socket);
   await closed(client);
-  t.equal((socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code, 'ERR_CTLS_DEAUTHORIZED');
+  t.equal(
+    (socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code,
+    'ERR_CTLS_DEAUTHORIZED',
+  );
 });
 
 t.test('setCrl revoking the client cuts it', async (t) => {
@@ -139,7 +192,10 @@ t.test('setCrl revoking the client cuts it', async (t) => {
   const crl = await pki.ca.crls();
   const atCall = delivered;
   const decisions = await attachment.setCrl(crl);
-  t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'revocation', 'CERT_REVOKED']]);
+  t.same(
+    decisions.map((d) => [d.allow, d.trigger, d.reason]),
+    [[false, 'revocation', 'CERT_REVOKED']],
+  );
   await closed(socket);
   await closed(client);
   clearInterval(writer);
@@ -177,7 +233,11 @@ t.test('reauthorize(nodeTlsSocket) revalidates against the attachment trust stor
   t.equal(denied.reason, 'CERT_REVOKED');
   await closed(client);
 
-  await t.rejects(reauthorize(new tls.TLSSocket(null as never)), { code: 'ERR_CTLS_INVALID_OPTION' }, 'an untracked node socket is refused');
+  await t.rejects(
+    reauthorize(new tls.TLSSocket(null as never)),
+    { code: 'ERR_CTLS_INVALID_OPTION' },
+    'an untracked node socket is refused',
+  );
 });
 
 t.test('fresh on TLS 1.3: no post-handshake auth in node, ERR_CTLS_FRESH_UNSUPPORTED', async (t) => {
@@ -201,7 +261,9 @@ t.test('fresh on TLS 1.3: no post-handshake auth in node, ERR_CTLS_FRESH_UNSUPPO
 t.test('fresh on TLS 1.2 renegotiates and allows, again and again', async (t) => {
   const pki = await makePki();
   // A renegotiation that resumes asks for no certificate (and counts as no fresh exchange).
-  const { server, port } = await attachedServer(t, pki, {}, 'TLSv1.2', { secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION });
+  const { server, port } = await attachedServer(t, pki, {}, 'TLSv1.2', {
+    secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
+  });
   const { client, socket } = await nodeClient(t, server, port, pki, pki.client, 'TLSv1.2');
   t.equal(socket.getProtocol(), 'TLSv1.2');
   const errors: Error[] = [];
@@ -220,7 +282,11 @@ t.test('fresh on TLS 1.2 renegotiates and allows, again and again', async (t) =>
     t.equal(renegotiations, round, 'through tlsSocket.renegotiate()');
   }
   // node counts handshakes against its client-renegotiation limit (3 per 10 min): ours must not trip it.
-  t.same(errors.map((error) => error.message), [], 'no ERR_TLS_SESSION_ATTACK or other error');
+  t.same(
+    errors.map((error) => error.message),
+    [],
+    'no ERR_TLS_SESSION_ATTACK or other error',
+  );
 
   const got = waitFor<[Buffer]>(socket, 'data');
   client.write('after');
@@ -239,7 +305,14 @@ async function nodeShowsPresentedIntermediates(t: Test, pki: Pki): Promise<boole
   const server = tls.createServer(serverOptions(pki), (socket) => socket.on('error', () => {}));
   const port = await listen(t, server);
   const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   const [socket] = await accepted;
@@ -279,11 +352,18 @@ t.test('a client sending its leaf alone is completed from `intermediates`, which
   t.equal((await reauthorize(socket)).allow, true, 'and again on a manual re-check');
 
   const decisions = await attachment.setIntermediates(undefined);
-  t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'revocation', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']],
-    'without the intermediate, the same connection is denied at once');
+  t.same(
+    decisions.map((d) => [d.allow, d.trigger, d.reason]),
+    [[false, 'revocation', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']],
+    'without the intermediate, the same connection is denied at once',
+  );
   await closed(socket);
   await closed(client);
-  t.match(warnings, [{ code: 'ERR_CTLS_CHAIN_INCOMPLETE', message: /nodejs\/node#65579/ }], 'with a warning that says what to pass');
+  t.match(
+    warnings,
+    [{ code: 'ERR_CTLS_CHAIN_INCOMPLETE', message: /nodejs\/node#65579/ }],
+    'with a warning that says what to pass',
+  );
 
   const second = await nodeClient(t, server, port, pki, leafOnly);
   await closed(second.socket);
@@ -294,26 +374,46 @@ t.test('`intermediates` never bring trust: a root among them is not an anchor', 
   const pki = await makePki();
   const stranger = await makePki('mallory');
   // The attachment trusts another CA only; our root and intermediate are merely "intermediates".
-  const { server, port } = await attachedServer(t, pki, {
-    ca: stranger.ca.rootCert, intermediates: [pki.ca.issuerChain, pki.ca.rootCert],
-  }, 'TLSv1.3', { rejectUnauthorized: false });
+  const { server, port } = await attachedServer(
+    t,
+    pki,
+    {
+      ca: stranger.ca.rootCert,
+      intermediates: [pki.ca.issuerChain, pki.ca.rootCert],
+    },
+    'TLSv1.3',
+    { rejectUnauthorized: false },
+  );
   const decisions: DecisionEvent[] = [];
   server.on('decision', (event: DecisionEvent) => decisions.push(event));
   const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });
   await closed(socket);
-  t.match(decisions, [{ outcome: 'deny', reason: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }], 'the chain stops at the intermediate');
-  t.equal((socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code, 'ERR_CTLS_DEAUTHORIZED');
+  t.match(
+    decisions,
+    [{ outcome: 'deny', reason: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }],
+    'the chain stops at the intermediate',
+  );
+  t.equal(
+    (socket as tls.TLSSocket & { destroyReason?: { code?: string } }).destroyReason?.code,
+    'ERR_CTLS_DEAUTHORIZED',
+  );
 });
 
 t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option', async (t) => {
   const pki = await makePki();
   const server = tls.createServer(serverOptions(pki));
-  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 'not a certificate' }),
-    { code: 'ERR_CTLS_BAD_PEM', message: /no PEM certificate found in option "intermediates"/ });
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 'not a certificate' }), {
+    code: 'ERR_CTLS_BAD_PEM',
+    message: /no PEM certificate found in option "intermediates"/,
+  });
   const corrupt = pki.ca.issuerChain.replace(/^(-----BEGIN CERTIFICATE-----\n)[A-Za-z0-9+/]{8}/, '$1AAAAAAAA');
-  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: corrupt }),
-    { code: 'ERR_CTLS_BAD_PEM', message: /certificate 1 of option "intermediates" does not parse/ });
-  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 42 as never }), { code: 'ERR_CTLS_INVALID_OPTION' });
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: corrupt }), {
+    code: 'ERR_CTLS_BAD_PEM',
+    message: /certificate 1 of option "intermediates" does not parse/,
+  });
+  t.throws(() => attach(server, { ca: pki.ca.rootCert, intermediates: 42 as never }), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+  });
 
   t.equal(server.emit, tls.Server.prototype.emit, 'the failed attach() calls left nothing behind');
   const attachment = attach(server, { ca: pki.ca.rootCert });
@@ -325,7 +425,9 @@ t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option
 
 t.test('with nobody listening on the server, the lone-leaf warning becomes a process warning', async (t) => {
   const pki = await makePki();
-  const { server, port } = await attachedServer(t, pki, { intermediates: undefined }, 'TLSv1.3', { rejectUnauthorized: false });
+  const { server, port } = await attachedServer(t, pki, { intermediates: undefined }, 'TLSv1.3', {
+    rejectUnauthorized: false,
+  });
   t.equal(server.listenerCount('warning'), 0);
   const warned = once(process, 'warning') as Promise<[Error & { code?: string }]>;
   const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });

@@ -8,9 +8,21 @@ import type { Server } from '../dist/server.js';
 import { certs } from './helpers/certs';
 import { listen, waitFor, closed, SOON } from './helpers/owned';
 
-type CodedError = Error & { code?: string; reason?: string; library?: string; opensslCode?: number; verifyError?: string };
+type CodedError = Error & {
+  code?: string;
+  reason?: string;
+  library?: string;
+  opensslCode?: number;
+  verifyError?: string;
+};
 
-const server = createServer({ key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true, handshakeTimeout: 5_000 });
+const server = createServer({
+  key: certs.serverKey,
+  cert: certs.serverChain,
+  ca: certs.ca,
+  requestCert: true,
+  handshakeTimeout: 5_000,
+});
 server.on('secureConnection', (socket) => {
   socket.on('error', () => {});
   socket.on('data', (data: Buffer) => socket.write(data));
@@ -43,7 +55,14 @@ function nodeClient(options: tls.ConnectionOptions): tls.TLSSocket {
 
 /** A full mTLS exchange with a good client: proof the server still serves. */
 async function stillServes(t: Test): Promise<void> {
-  const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+  const client = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+  });
   t.teardown(() => client.destroy());
   const echo = waitFor<[Buffer]>(client, 'data', SOON);
   client.write('still here');
@@ -68,13 +87,21 @@ function recordHeader(length: number): Buffer {
 
 const cases: Array<{ name: string; code: string | RegExp; fields?: Record<string, unknown>; start: () => unknown }> = [
   { name: 'garbage bytes', code: 'ERR_SSL_WRONG_VERSION_NUMBER', start: () => raw(Buffer.alloc(200, 0xab), false) },
-  { name: 'plain HTTP to a TLS port', code: 'ERR_SSL_HTTP_REQUEST', start: () => raw(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), false) },
+  {
+    name: 'plain HTTP to a TLS port',
+    code: 'ERR_SSL_HTTP_REQUEST',
+    start: () => raw(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), false),
+  },
   {
     name: 'a truncated record, then FIN',
     code: 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING',
     start: () => raw(Buffer.concat([recordHeader(100), Buffer.from([1, 0, 0, 96, 3, 3])]), true),
   },
-  { name: 'a connection closed before any byte', code: 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING', start: () => raw(Buffer.alloc(0), true) },
+  {
+    name: 'a connection closed before any byte',
+    code: 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING',
+    start: () => raw(Buffer.alloc(0), true),
+  },
   {
     name: 'an oversized record header (length 2^14 + 256 + 1), with its body',
     code: 'ERR_SSL_DATA_LENGTH_TOO_LONG',
@@ -109,7 +136,11 @@ const cases: Array<{ name: string; code: string | RegExp; fields?: Record<string
     start: () => nodeClient({ key: certs.clientWrongCaKey, cert: certs.clientWrongCaChain }),
   },
   { name: 'no client certificate (TLS 1.3)', code: 'ERR_CTLS_NO_PEER_CERTIFICATE', start: () => nodeClient({}) },
-  { name: 'no client certificate (TLS 1.2)', code: 'ERR_CTLS_NO_PEER_CERTIFICATE', start: () => nodeClient({ maxVersion: 'TLSv1.2' }) },
+  {
+    name: 'no client certificate (TLS 1.2)',
+    code: 'ERR_CTLS_NO_PEER_CERTIFICATE',
+    start: () => nodeClient({ maxVersion: 'TLSv1.2' }),
+  },
 ];
 
 for (const { name, code, fields, start } of cases) {
@@ -131,7 +162,14 @@ for (const { name, code, fields, start } of cases) {
 
 t.test('a peer that sends garbage after the handshake gets a coded error on the socket', async (t) => {
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-  const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+  const client = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+  });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect', SOON);
@@ -148,7 +186,14 @@ t.test('a peer that sends garbage after the handshake gets a coded error on the 
 
 t.test('without an error listener, a broken established socket does not crash the process', async (t) => {
   const accepted = new Promise<TLSSocket>((resolve) => server.prependOnceListener('secureConnection', resolve));
-  const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+  const client = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+  });
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect', SOON);
   const peer = await accepted;

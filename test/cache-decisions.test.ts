@@ -11,16 +11,25 @@ t.test('the default key names certificate, token claims, action and resource', a
   const alice = certInput(certs.clientCert, 'GET', '/a');
   const key = defaultCacheKey(alice, []);
   t.equal(key, `${alice.peer.certificate!.fingerprint256}|v||s3:GETs2:/a`);
-  t.match(defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b'), []), /^\|v\|[A-Za-z0-9_-]{43}\|s4:POSTs2:\/b$/);
-  t.not(defaultCacheKey(tokenInput({ sub: 'bob', iat: 11, exp: 71 }, 'POST', '/b')), defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')),
-    'another token of the same subject is another key (its claims may differ)');
+  t.match(
+    defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b'), []),
+    /^\|v\|[A-Za-z0-9_-]{43}\|s4:POSTs2:\/b$/,
+  );
+  t.not(
+    defaultCacheKey(tokenInput({ sub: 'bob', iat: 11, exp: 71 }, 'POST', '/b')),
+    defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b')),
+    'another token of the same subject is another key (its claims may differ)',
+  );
   const both = certInput(certs.clientCert, 'GET', '/a', { token: { sub: 'carol' } });
   t.not(defaultCacheKey(both), key, 'another token subject over the same certificate is another key');
 });
 
 t.test('hits come from the cache, misses from the policy', async (t) => {
   let calls = 0;
-  const policy = cached((input: AuthorizationInput) => { calls++; return input.request?.path === '/ok'; });
+  const policy = cached((input: AuthorizationInput) => {
+    calls++;
+    return input.request?.path === '/ok';
+  });
   const ok = certInput(certs.clientCert, 'GET', '/ok');
   const first = await evaluatePolicy(policy, ok);
   const second = await evaluatePolicy(policy, ok);
@@ -44,13 +53,18 @@ t.test('TTL from the decision, default TTL, shorter TTL for denials', async (t) 
   }, cache);
   const ask = (path: string) => evaluatePolicy(policy, tokenInput({ sub: 'u' }, 'GET', path), { now: () => clock });
 
-  await ask('/allow'); await ask('/deny'); await ask('/short');
+  await ask('/allow');
+  await ask('/deny');
+  await ask('/short');
   t.equal(calls, 3);
   clock += 50;
-  await ask('/allow'); await ask('/deny'); await ask('/short');
+  await ask('/allow');
+  await ask('/deny');
+  await ask('/short');
   t.equal(calls, 4, 'only the 10 ms decision expired');
   clock += 100;
-  await ask('/allow'); await ask('/deny');
+  await ask('/allow');
+  await ask('/deny');
   t.equal(calls, 5, 'the denial lapsed after 100 ms, the allow did not');
   clock += 1_000;
   await ask('/allow');
@@ -62,7 +76,10 @@ t.test('entries never outlive the token exp or the certificate', async (t) => {
   let clock = 1_000_000;
   const cache = new DecisionCache({ ttlMs: 60_000, now: () => clock });
   let calls = 0;
-  const policy = cached(() => { calls++; return true; }, cache);
+  const policy = cached(() => {
+    calls++;
+    return true;
+  }, cache);
   const input = tokenInput({ sub: 'u', exp: (clock + 2_000) / 1000 });
   await evaluatePolicy(policy, input);
   clock += 1_000;
@@ -75,7 +92,8 @@ t.test('entries never outlive the token exp or the certificate', async (t) => {
 t.test('bounded LRU evicts the least recently used', async (t) => {
   const cache = new DecisionCache({ max: 2 });
   const decision = { allow: true, reason: 'x', expiresAt: Infinity, source: 'engine' as const };
-  cache.set('a', decision); cache.set('b', decision);
+  cache.set('a', decision);
+  cache.set('b', decision);
   t.ok(cache.get('a'));
   cache.set('c', decision);
   t.equal(cache.get('b'), undefined, 'b was the least recently used');
@@ -86,20 +104,31 @@ t.test('bounded LRU evicts the least recently used', async (t) => {
 
 t.test('a user key function; undefined means do not cache', async (t) => {
   let calls = 0;
-  const cache = new DecisionCache({ key: (input) => (input.context['risk'] === undefined ? undefined : `${input.token?.['sub']}|${input.context['risk']}`) });
-  const policy = cached(() => { calls++; return true; }, cache);
+  const cache = new DecisionCache({
+    key: (input) =>
+      input.context['risk'] === undefined ? undefined : `${input.token?.['sub']}|${input.context['risk']}`,
+  });
+  const policy = cached(() => {
+    calls++;
+    return true;
+  }, cache);
   const withRisk = { ...tokenInput({ sub: 'u' }), context: { risk: 3 } };
-  await evaluatePolicy(policy, withRisk); await evaluatePolicy(policy, withRisk);
+  await evaluatePolicy(policy, withRisk);
+  await evaluatePolicy(policy, withRisk);
   t.equal(calls, 1);
   await evaluatePolicy(policy, { ...withRisk, context: { risk: 9 } });
   t.equal(calls, 2, 'another risk score is another key');
-  await evaluatePolicy(policy, tokenInput({ sub: 'u' })); await evaluatePolicy(policy, tokenInput({ sub: 'u' }));
+  await evaluatePolicy(policy, tokenInput({ sub: 'u' }));
+  await evaluatePolicy(policy, tokenInput({ sub: 'u' }));
   t.equal(calls, 4, 'uncacheable inputs always ask the policy');
 });
 
 t.test('failures are not cached', async (t) => {
   let fail = true;
-  const policy = cached(() => { if (fail) throw new Error('down'); return true; });
+  const policy = cached(() => {
+    if (fail) throw new Error('down');
+    return true;
+  });
   const input = tokenInput({ sub: 'u' });
   t.match(await evaluatePolicy(policy, input), { allow: false, reason: 'policy-error' });
   fail = false;
@@ -112,7 +141,10 @@ t.test('a policy change flushes the cache before listeners hear of it', async (t
   const inner: PolicyAdapter = {
     name: 'versioned',
     evaluate: () => ({ allow: version === 1, reason: `v${version}` }),
-    onChange(l) { listeners.add(l); return () => listeners.delete(l); },
+    onChange(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
   };
   const policy = cached(inner);
   const input = tokenInput({ sub: 'u' });
@@ -120,19 +152,26 @@ t.test('a policy change flushes the cache before listeners hear of it', async (t
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'cache' });
 
   const seen: unknown[] = [];
-  policy.onChange!(() => { seen.push(policy.cache.size); });
+  policy.onChange!(() => {
+    seen.push(policy.cache.size);
+  });
   version = 2;
   for (const l of listeners) l();
   t.same(seen, [0], 'the listener ran after the flush');
   t.match(await evaluatePolicy(policy, input), { allow: false, reason: 'v2', source: 'engine' });
   t.ok(policy.cache.stats().flushes >= 1);
   await policy.close!();
-  t.equal(listeners.size, 1, 'close dropped the wrapper\'s own subscription');
+  t.equal(listeners.size, 1, "close dropped the wrapper's own subscription");
 });
 
 t.test('an answer computed before a flush is not stored after it', async (t) => {
   let release!: (v: boolean) => void;
-  const policy = cached(() => new Promise<boolean>((r) => { release = r; }));
+  const policy = cached(
+    () =>
+      new Promise<boolean>((r) => {
+        release = r;
+      }),
+  );
   const input = tokenInput({ sub: 'u' });
   const pending = evaluatePolicy(policy, input, { timeoutMs: 5_000 });
   policy.cache.flush();
@@ -170,7 +209,10 @@ t.test('evaluatePolicy answers a hit without asking evaluate() (and counts it on
   let evaluates = 0;
   const policy = cached(() => true);
   const original = policy.evaluate.bind(policy);
-  policy.evaluate = (input, signal) => { evaluates++; return original(input, signal); };
+  policy.evaluate = (input, signal) => {
+    evaluates++;
+    return original(input, signal);
+  };
   const input = certInput(certs.clientCert, 'GET', '/fast');
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'engine' });
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'cache' });

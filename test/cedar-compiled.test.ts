@@ -17,13 +17,31 @@ const uid = (type: string, id: string) => ({ type, id });
 const ent = (type: string, id: string) => ({ __entity: { type, id } });
 
 const entities: Entities = [
-  { uid: uid('User', 'alice'), parents: [uid('Group', 'admins')], attrs: { age: 30, name: 'alice', dept: 'eng', score: { __extn: { fn: 'decimal', arg: '1.5' } }, ip: { __extn: { fn: 'ip', arg: '10.0.0.1/24' } }, manager: ent('User', 'bob'), profile: { level: 2, langs: ['en', 'fr'] }, pair: { type: 'User', id: 'bob' } }, tags: { clearance: 3 } },
+  {
+    uid: uid('User', 'alice'),
+    parents: [uid('Group', 'admins')],
+    attrs: {
+      age: 30,
+      name: 'alice',
+      dept: 'eng',
+      score: { __extn: { fn: 'decimal', arg: '1.5' } },
+      ip: { __extn: { fn: 'ip', arg: '10.0.0.1/24' } },
+      manager: ent('User', 'bob'),
+      profile: { level: 2, langs: ['en', 'fr'] },
+      pair: { type: 'User', id: 'bob' },
+    },
+    tags: { clearance: 3 },
+  },
   { uid: uid('User', 'bob'), parents: [uid('Group', 'staff')], attrs: { age: 45, name: 'bob', dept: 'ops' } },
   { uid: uid('Group', 'admins'), parents: [uid('Group', 'staff')], attrs: {} },
   { uid: uid('Group', 'staff'), parents: [uid('Org', 'acme')], attrs: { size: 10 } },
   { uid: uid('Action', 'read'), parents: [uid('Action', 'any')], attrs: {} },
   { uid: uid('Action', 'write'), parents: [uid('Action', 'any')], attrs: {} },
-  { uid: uid('Doc', 'd1'), parents: [uid('Folder', 'f1')], attrs: { owner: ent('User', 'alice'), level: 3, labels: ['a', 'b'], meta: { k: 1, nested: { x: 'y' } } } },
+  {
+    uid: uid('Doc', 'd1'),
+    parents: [uid('Folder', 'f1')],
+    attrs: { owner: ent('User', 'alice'), level: 3, labels: ['a', 'b'], meta: { k: 1, nested: { x: 'y' } } },
+  },
   { uid: uid('Folder', 'f1'), parents: [], attrs: {} },
 ];
 
@@ -76,7 +94,12 @@ function jsDecider(policyText: string, withEntities: Entities = entities): (requ
     const json = w.policyToJson(text);
     return { id: `policy${n}`, json: json.type === 'success' ? json.json : undefined };
   });
-  const compiled = compileForEngine({ policies, templates: parts.policy_templates.length, entities: withEntities, schema: false });
+  const compiled = compileForEngine({
+    policies,
+    templates: parts.policy_templates.length,
+    entities: withEntities,
+    schema: false,
+  });
   if (!('set' in compiled)) return () => false;
   const set = compiled.set;
   return (request) => {
@@ -85,8 +108,12 @@ function jsDecider(policyText: string, withEntities: Entities = entities): (requ
   };
 }
 
-const request = (context: Record<string, unknown> = {}, principal = uid('User', 'alice'), action = uid('Action', 'read'), resource = uid('Doc', 'd1')): CedarRequest =>
-  ({ principal, action, resource, context });
+const request = (
+  context: Record<string, unknown> = {},
+  principal = uid('User', 'alice'),
+  action = uid('Action', 'read'),
+  resource = uid('Doc', 'd1'),
+): CedarRequest => ({ principal, action, resource, context });
 
 /** Condition -> the requests it is checked on (each must be decided in JS, not handed to wasm). */
 const corpus: Array<[string, CedarRequest[]]> = [
@@ -98,7 +125,10 @@ const corpus: Array<[string, CedarRequest[]]> = [
   ['true && 1', [request()]],
   ['false || "x"', [request()]],
   ['!context.flag', [request({ flag: true }), request({ flag: 'yes' })]],
-  ['if context.flag then context.n > 1 else context.missing', [request({ flag: true, n: 2 }), request({ flag: false }), request({ flag: 3 })]],
+  [
+    'if context.flag then context.n > 1 else context.missing',
+    [request({ flag: true, n: 2 }), request({ flag: false }), request({ flag: 3 })],
+  ],
   // Longs: comparison only on Longs, arithmetic overflow is an error.
   ['context.n < 5 && context.n >= -3', [request({ n: 4 }), request({ n: 5 }), request({ n: -3 }), request({ n: '4' })]],
   ['context.n + 1 == 11', [request({ n: 10 }), request({ n: 'x' })]],
@@ -117,7 +147,10 @@ const corpus: Array<[string, CedarRequest[]]> = [
   ['context has a && context.a == 1', [request({ a: 1 }), request({})]],
   ['context.a.b == 2', [request({ a: { b: 2 } }), request({ a: {} }), request({ a: 3 })]],
   ['context has a.b.c', [request({ a: { b: { c: 1 } } }), request({ a: { b: {} } }), request({ a: 1 }), request({})]],
-  ['context.r == {x: 1, y: [1, 2]}', [request({ r: { y: [2, 1, 1], x: 1 } }), request({ r: { x: 1 } }), request({ r: { x: 1, y: [1, 2], z: 0 } })]],
+  [
+    'context.r == {x: 1, y: [1, 2]}',
+    [request({ r: { y: [2, 1, 1], x: 1 } }), request({ r: { x: 1 } }), request({ r: { x: 1, y: [1, 2], z: 0 } })],
+  ],
   ['5 has x', [request()]],
   // Entities: attributes, missing entities and attributes, hierarchy.
   ['principal.age > 18 && principal.name == "alice"', [request(), request({}, uid('User', 'bob'))]],
@@ -126,39 +159,70 @@ const corpus: Array<[string, CedarRequest[]]> = [
   ['principal.age == 1', [request({}, uid('User', 'ghost'))]],
   ['resource.owner == principal && resource.owner.manager.dept == "ops"', [request(), request({}, uid('User', 'bob'))]],
   ['principal.pair == User::"bob" || principal.pair has id', [request()]],
-  ['principal in Group::"staff" && principal in Org::"acme"', [request(), request({}, uid('User', 'bob')), request({}, uid('User', 'ghost'))]],
+  [
+    'principal in Group::"staff" && principal in Org::"acme"',
+    [request(), request({}, uid('User', 'bob')), request({}, uid('User', 'ghost'))],
+  ],
   ['principal in [Group::"nope", Group::"admins"]', [request(), request({}, uid('User', 'bob'))]],
   ['principal in [Group::"admins", 1]', [request()]],
   ['User::"ghost" in User::"ghost" && !(User::"ghost" in Group::"staff")', [request()]],
   ['1 in Group::"staff"', [request()]],
   ['principal in "x"', [request()]],
-  ['principal is User && !(resource is User) && resource is Doc in Folder::"f1"', [request(), request({}, uid('Svc', 'x'))]],
+  [
+    'principal is User && !(resource is User) && resource is Doc in Folder::"f1"',
+    [request(), request({}, uid('Svc', 'x'))],
+  ],
   ['context.e is User', [request({ e: 1 })]],
   ['context.e in principal', [request({ e: ent('User', 'alice') }), request({ e: ent('User', 'bob') })]],
-  ['principal.getTag("clearance") >= 3 && principal.hasTag("clearance") && !principal.hasTag("x")', [request(), request({}, uid('User', 'bob'))]],
+  [
+    'principal.getTag("clearance") >= 3 && principal.hasTag("clearance") && !principal.hasTag("x")',
+    [request(), request({}, uid('User', 'bob'))],
+  ],
   ['User::"ghost".getTag("x") == 1', [request()]],
   ['User::"ghost".hasTag("x") == false', [request()]],
   ['principal.getTag(1) == 1', [request()]],
   // Sets.
-  ['context.xs.contains(2) && context.xs.containsAll([1]) && context.xs.containsAny([9, 1])', [request({ xs: [1, 2] }), request({ xs: [1] }), request({ xs: 1 })]],
+  [
+    'context.xs.contains(2) && context.xs.containsAll([1]) && context.xs.containsAny([9, 1])',
+    [request({ xs: [1, 2] }), request({ xs: [1] }), request({ xs: 1 })],
+  ],
   ['[[1, 2], {a: 1}].contains([2, 1]) && [{a: 1}].contains({a: 1})', [request()]],
   ['context.xs.isEmpty()', [request({ xs: [] }), request({ xs: [1] }), request({ xs: 'x' })]],
   ['context.xs.containsAll(1)', [request({ xs: [1] })]],
   ['[1, 1, 2] == [2, 1] && [1] != [1, 2] && [] == []', [request()]],
   ['1 == "1" || User::"a" == Group::"a" || 1 == decimal("1.0")', [request()]],
   // decimal.
-  ['context.risk.greaterThan(decimal("0.8"))', [request({ risk: 0.9 }), request({ risk: 0.8 }), request({ risk: 0.2 }), request({ risk: 1 })]],
-  ['context.d.lessThanOrEqual(decimal("-0.5")) && context.d.greaterThanOrEqual(decimal("-1.0"))', [request({ d: -0.5 }), request({ d: -1 }), request({ d: -0.25 })]],
+  [
+    'context.risk.greaterThan(decimal("0.8"))',
+    [request({ risk: 0.9 }), request({ risk: 0.8 }), request({ risk: 0.2 }), request({ risk: 1 })],
+  ],
+  [
+    'context.d.lessThanOrEqual(decimal("-0.5")) && context.d.greaterThanOrEqual(decimal("-1.0"))',
+    [request({ d: -0.5 }), request({ d: -1 }), request({ d: -0.25 })],
+  ],
   ['principal.score == decimal("1.50") && principal.score.lessThan(decimal("1.5001"))', [request()]],
   ['decimal(context.s).lessThan(decimal("1.0"))', [request({ s: '0.5' }), request({ s: 7 })]],
   ['decimal("1.0").lessThan(1)', [request()]],
   // ipaddr.
   ['principal.ip.isInRange(ip("10.0.0.0/16")) && principal.ip.isIpv4() && !principal.ip.isIpv6()', [request()]],
-  ['ip(context.a).isLoopback() || ip(context.a).isMulticast()', [request({ a: '127.0.0.2' }), request({ a: '224.1.1.1' }), request({ a: '::1' }), request({ a: 'ff02::1' }), request({ a: '10.0.0.1' }), request({ a: '127.0.0.1/4' })]],
+  [
+    'ip(context.a).isLoopback() || ip(context.a).isMulticast()',
+    [
+      request({ a: '127.0.0.2' }),
+      request({ a: '224.1.1.1' }),
+      request({ a: '::1' }),
+      request({ a: 'ff02::1' }),
+      request({ a: '10.0.0.1' }),
+      request({ a: '127.0.0.1/4' }),
+    ],
+  ],
   ['ip("10.0.0.1") == ip("10.0.0.1/32") && ip("10.0.0.1/24") != ip("10.0.0.2/24")', [request()]],
   ['ip("::1").isInRange(ip("10.0.0.0/8"))', [request()]],
   // Records and sets built by the policy, if-then-else as a value.
-  ['{a: principal.age, b: [context.n]}.b.contains(if context.n > 0 then context.n else 0)', [request({ n: 3 }), request({ n: -3 })]],
+  [
+    '{a: principal.age, b: [context.n]}.b.contains(if context.n > 0 then context.n else 0)',
+    [request({ n: 3 }), request({ n: -3 })],
+  ],
 ];
 
 t.test('corpus: every supported construct decides as cedar-wasm does, in JS', async (t) => {
@@ -168,7 +232,8 @@ t.test('corpus: every supported construct decides as cedar-wasm does, in JS', as
     t.equal(e.compiled.engine, 'compiled', `compiled: ${condition}`);
     for (const r of [...requests, { ...requests[0]!, action: uid('Action', 'write') }]) {
       t.same(outcome(e.compiled, r), outcome(e.reference, r), `${condition} on ${JSON.stringify(r.context)}`);
-      if (!(condition.includes('3037000500') || condition.includes('94906265'))) t.ok(decidedInJs(text, r), `decided in JS: ${condition}`);
+      if (!(condition.includes('3037000500') || condition.includes('94906265')))
+        t.ok(decidedInJs(text, r), `decided in JS: ${condition}`);
     }
     closeAll(e);
   }
@@ -196,7 +261,11 @@ t.test('corpus: scopes, effects, several policies, determining and erroring ids 
       }
     }
   }
-  t.same(outcome(e.compiled, request()), { allow: true, policies: ['by-group', 'any-action'], errors: ['errs', 'errs-too'] });
+  t.same(outcome(e.compiled, request()), {
+    allow: true,
+    policies: ['by-group', 'any-action'],
+    errors: ['errs', 'errs-too'],
+  });
 });
 
 t.test('requests only cedar-wasm can judge go to cedar-wasm, with the same answer', async (t) => {
@@ -215,15 +284,27 @@ t.test('requests only cedar-wasm can judge go to cedar-wasm, with the same answe
   ];
   for (const r of odd) t.same(outcome(e.compiled, r), outcome(e.reference, r), JSON.stringify(r));
   t.same(outcome(e.compiled, odd[6]!), { threw: 'ERR_CTLS_CEDAR_CONTEXT' }, 'an invalid request still fails');
-  const huge = engines('permit(principal, action, resource) when { context.n * context.n > 0 && context.n + context.n > 0 };');
+  const huge = engines(
+    'permit(principal, action, resource) when { context.n * context.n > 0 && context.n + context.n > 0 };',
+  );
   t.teardown(() => closeAll(huge));
-  for (const n of [2 ** 26, 94906266, 2 ** 50, 2 ** 52, 3037000500, 9007199254740991]) t.same(outcome(huge.compiled, request({ n })), outcome(huge.reference, request({ n })), `n = ${n}`);
+  for (const n of [2 ** 26, 94906266, 2 ** 50, 2 ** 52, 3037000500, 9007199254740991])
+    t.same(outcome(huge.compiled, request({ n })), outcome(huge.reference, request({ n })), `n = ${n}`);
 });
 
 t.test('large sets: membership is indexed and answers as cedar-wasm does', async (t) => {
-  const e = engines('@id("all") permit(principal, action, resource) when { context.a.containsAll(context.b) };\n@id("any") permit(principal, action, resource) when { context.a.containsAny(context.b) };\n@id("has") permit(principal, action, resource) when { context.a.contains(context.x) };\n@id("eq") permit(principal, action, resource) when { context.a == context.b };');
+  const e = engines(
+    '@id("all") permit(principal, action, resource) when { context.a.containsAll(context.b) };\n@id("any") permit(principal, action, resource) when { context.a.containsAny(context.b) };\n@id("has") permit(principal, action, resource) when { context.a.contains(context.x) };\n@id("eq") permit(principal, action, resource) when { context.a == context.b };',
+  );
   t.teardown(() => closeAll(e));
-  const mixed = (n: number): unknown[] => Array.from({ length: n }, (_, i) => [i, `s${i}`, i % 2 === 0, ent('User', `u${i}`), { r: i }, [i], { __extn: { fn: 'decimal', arg: `${i}.5` } }][i % 7]);
+  const mixed = (n: number): unknown[] =>
+    Array.from(
+      { length: n },
+      (_, i) =>
+        [i, `s${i}`, i % 2 === 0, ent('User', `u${i}`), { r: i }, [i], { __extn: { fn: 'decimal', arg: `${i}.5` } }][
+          i % 7
+        ],
+    );
   const a = mixed(200);
   const cases: Array<Record<string, unknown>> = [
     { a, b: [...a].reverse(), x: 7 },
@@ -234,19 +315,29 @@ t.test('large sets: membership is indexed and answers as cedar-wasm does', async
     { a, b: ['1', 'true'], x: '0' },
     { a, b: [1, true], x: { __extn: { fn: 'decimal', arg: '6.50' } } },
   ];
-  for (const c of cases) t.same(outcome(e.compiled, request(c)), outcome(e.reference, request(c)), JSON.stringify(c['b']).slice(0, 60));
+  for (const c of cases)
+    t.same(outcome(e.compiled, request(c)), outcome(e.reference, request(c)), JSON.stringify(c['b']).slice(0, 60));
   const big = Array.from({ length: 4000 }, (_, i) => `item-${i}`);
   const start = performance.now();
-  t.match(e.compiled.authorize(request({ a: big, b: [...big].reverse(), x: 'item-5' })), { allow: true, policies: ['all', 'any', 'has', 'eq'] });
+  t.match(e.compiled.authorize(request({ a: big, b: [...big].reverse(), x: 'item-5' })), {
+    allow: true,
+    policies: ['all', 'any', 'has', 'eq'],
+  });
   t.ok(performance.now() - start < 2_000, 'two 4000-element sets compared without a quadratic scan');
 });
 
 t.test('unsupported constructs keep the whole set on cedar-wasm, deciding correctly', async (t) => {
   const cases: Array<[string, CedarRequest]> = [
-    ['permit(principal, action, resource) when { context.t < datetime("2024-01-01T00:00:00Z") };', request({ t: { __extn: { fn: 'datetime', arg: '2023-01-01T00:00:00Z' } } })],
+    [
+      'permit(principal, action, resource) when { context.t < datetime("2024-01-01T00:00:00Z") };',
+      request({ t: { __extn: { fn: 'datetime', arg: '2023-01-01T00:00:00Z' } } }),
+    ],
     ['permit(principal, action, resource) when { context.n < 9223372036854775807 };', request({ n: 5 })],
     ['permit(principal, action, resource) when { duration("1h") > duration("1m") };', request()],
-    ['@id("t") permit(principal == ?principal, action, resource);\n@id("s") permit(principal, action, resource) when { true };', request()],
+    [
+      '@id("t") permit(principal == ?principal, action, resource);\n@id("s") permit(principal, action, resource) when { true };',
+      request(),
+    ],
   ];
   for (const [text, req] of cases) {
     const e = engines(text);
@@ -257,13 +348,23 @@ t.test('unsupported constructs keep the whole set on cedar-wasm, deciding correc
     closeAll(e);
   }
   const schema = 'entity User; entity Doc; action read appliesTo { principal: User, resource: Doc, context: {} };';
-  const withSchema = cedarPolicy({ policies: 'permit(principal, action, resource);', schema, mapping: { context: () => ({}) } });
+  const withSchema = cedarPolicy({
+    policies: 'permit(principal, action, resource);',
+    schema,
+    mapping: { context: () => ({}) },
+  });
   t.equal(withSchema.engine, 'wasm', 'a schema keeps the set on cedar-wasm (it types the context and entities)');
   withSchema.close();
-  const odd = cedarPolicy({ policies: 'permit(principal, action, resource);', entities: [{ uid: uid('User', 'x'), attrs: { t: { __extn: { fn: 'datetime', arg: '2024-01-01' } } }, parents: [] }] });
+  const odd = cedarPolicy({
+    policies: 'permit(principal, action, resource);',
+    entities: [{ uid: uid('User', 'x'), attrs: { t: { __extn: { fn: 'datetime', arg: '2024-01-01' } } }, parents: [] }],
+  });
   t.equal(odd.engine, 'wasm', 'entities the compiled engine cannot hold');
   odd.close();
-  t.throws(() => cedarPolicy({ policies: '', engine: 'fast' as never }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"engine"/ });
+  t.throws(() => cedarPolicy({ policies: '', engine: 'fast' as never }), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: /"engine"/,
+  });
 });
 
 t.test('setPolicies and hot reload recompile: engine and answers follow the new set', async (t) => {
@@ -321,7 +422,18 @@ class Gen {
   }
 
   entity(): string {
-    return this.pick(['User::"alice"', 'User::"bob"', 'User::"ghost"', 'Group::"admins"', 'Group::"staff"', 'Org::"acme"', 'Doc::"d1"', 'Folder::"f1"', 'Action::"read"', 'Action::"any"']);
+    return this.pick([
+      'User::"alice"',
+      'User::"bob"',
+      'User::"ghost"',
+      'Group::"admins"',
+      'Group::"staff"',
+      'Org::"acme"',
+      'Doc::"d1"',
+      'Folder::"f1"',
+      'Action::"read"',
+      'Action::"any"',
+    ]);
   }
 
   leaf(): string {
@@ -332,9 +444,11 @@ class Gen {
       () => this.entity(),
       () => this.pick(['principal', 'action', 'resource', 'context']),
       () => `context.${this.pick(['n', 's', 'b', 'xs', 'r', 'e', 'd', 'ip'])}`,
-      () => `${this.pick(['principal', 'resource'])}.${this.pick(['age', 'name', 'dept', 'score', 'ip', 'owner', 'level', 'labels', 'meta', 'manager'])}`,
+      () =>
+        `${this.pick(['principal', 'resource'])}.${this.pick(['age', 'name', 'dept', 'score', 'ip', 'owner', 'level', 'labels', 'meta', 'manager'])}`,
       () => `decimal(${JSON.stringify(this.pick(['0.5', '1.5', '-1.0', '0.0', '2.0001']))})`,
-      () => `ip(${JSON.stringify(this.pick(['10.0.0.1', '10.0.0.0/8', '127.0.0.1', '::1', 'ff00::/8', '192.168.1.1/24']))})`,
+      () =>
+        `ip(${JSON.stringify(this.pick(['10.0.0.1', '10.0.0.0/8', '127.0.0.1', '::1', 'ff00::/8', '192.168.1.1/24']))})`,
     ])();
   }
 
@@ -374,8 +488,16 @@ class Gen {
   }
 
   policy(): string {
-    const action = this.pick(['action', 'action == Action::"read"', 'action in Action::"any"', 'action in [Action::"read", Action::"write"]']);
-    const clauses = Array.from({ length: Math.floor(this.random() * 3) }, () => ` ${this.pick(['when', 'unless'])} { ${this.expr(3)} }`).join('');
+    const action = this.pick([
+      'action',
+      'action == Action::"read"',
+      'action in Action::"any"',
+      'action in [Action::"read", Action::"write"]',
+    ]);
+    const clauses = Array.from(
+      { length: Math.floor(this.random() * 3) },
+      () => ` ${this.pick(['when', 'unless'])} { ${this.expr(3)} }`,
+    ).join('');
     return `${this.pick(['permit', 'permit', 'forbid'])}(${this.scope('principal')}, ${action}, ${this.scope('resource')})${clauses};`;
   }
 
@@ -394,10 +516,16 @@ class Gen {
 
   request(): CedarRequest {
     const context: Record<string, unknown> = {};
-    for (const key of ['n', 's', 'b', 'xs', 'r', 'e', 'd', 'ip']) if (this.chance(0.7)) context[key] = this.contextValue();
+    for (const key of ['n', 's', 'b', 'xs', 'r', 'e', 'd', 'ip'])
+      if (this.chance(0.7)) context[key] = this.contextValue();
     if (this.chance(0.5)) context['xs'] = [this.contextValue(1), this.contextValue(1)];
     if (this.chance(0.3)) context['d'] = this.pick([0.5, 1.5, -1.25]);
-    const principal = this.pick([uid('User', 'alice'), uid('User', 'bob'), uid('User', 'ghost'), uid('Group', 'admins')]);
+    const principal = this.pick([
+      uid('User', 'alice'),
+      uid('User', 'bob'),
+      uid('User', 'ghost'),
+      uid('Group', 'admins'),
+    ]);
     const action = this.pick([uid('Action', 'read'), uid('Action', 'write'), uid('Action', 'other')]);
     const resource = this.pick([uid('Doc', 'd1'), uid('Doc', 'd2'), uid('Folder', 'f1'), uid('User', 'alice')]);
     return { principal, action, resource, context };
@@ -439,6 +567,12 @@ t.test('random differential: compiled == cedar-wasm on thousands of generated po
   }
   // Under a loaded machine the deadline cuts the run short; test/property/cedar-differential.test.ts goes further.
   t.ok(sets >= 50, `${sets} sets compiled and compared (${invalid} generated sets were invalid Cedar)`);
-  t.ok(allowed > checked / 20 && errored > checked / 20, `a mix of outcomes: ${allowed} allowed, ${errored} with errors, of ${checked}`);
-  t.ok(decidedInJsCount > checked * 0.8, `${decidedInJsCount} of ${checked} requests decided in JS (the rest by the cedar-wasm fallback)`);
+  t.ok(
+    allowed > checked / 20 && errored > checked / 20,
+    `a mix of outcomes: ${allowed} allowed, ${errored} with errors, of ${checked}`,
+  );
+  t.ok(
+    decidedInJsCount > checked * 0.8,
+    `${decidedInJsCount} of ${checked} requests decided in JS (the rest by the cedar-wasm fallback)`,
+  );
 });

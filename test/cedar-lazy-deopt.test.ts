@@ -8,7 +8,11 @@ import { join } from 'node:path';
 const fixture = join(__dirname, 'fixtures', 'cedar-lazy-deopt.js');
 
 function runFixture(env: NodeJS.ProcessEnv) {
-  return spawnSync(process.execPath, ['--allow-natives-syntax', fixture], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, ['--allow-natives-syntax', fixture], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 t.test('decisions survive a lazy deoptimization during the wasm call', async (t) => {
@@ -19,8 +23,12 @@ t.test('decisions survive a lazy deoptimization during the wasm call', async (t)
 });
 
 // Shows the fixture reaches the V8 defect the flag works around, so the test above can fail.
-t.test('without the workaround, Node 20 aborts on the same fixture', { skip: !process.versions.v8.startsWith('11.') && 'only V8 11.x is known to abort' }, async (t) => {
-  const child = runFixture({ CONTINUOUS_TLS_KEEP_V8_FLAGS: '1' });
-  t.not(child.status, 0, 'the process did not finish normally');
-  t.match(child.stderr, /unreachable code/);
-});
+t.test(
+  'without the workaround, Node 20 aborts on the same fixture',
+  { skip: !process.versions.v8.startsWith('11.') && 'only V8 11.x is known to abort' },
+  async (t) => {
+    const child = runFixture({ CONTINUOUS_TLS_KEEP_V8_FLAGS: '1' });
+    t.not(child.status, 0, 'the process did not finish normally');
+    t.match(child.stderr, /unreachable code/);
+  },
+);

@@ -29,12 +29,27 @@ t.test('default mapping: principal from the certificate CN or token sub, action,
   const cedar = cedarPolicy({ policies });
   t.teardown(() => cedar.close());
   t.same(cedar.policyIds, ['alice-reads', 'bob-writes-orders', 'risky', 'scoped-token', 'connections']);
-  t.match(await evaluatePolicy(cedar, certInput(certs.clientCert, 'GET', '/anything')), { allow: true, reason: 'cedar: permit alice-reads' });
-  t.match(await evaluatePolicy(cedar, certInput(certs.clientCert, 'POST', '/orders')), { allow: false, reason: 'cedar: no permit' });
+  t.match(await evaluatePolicy(cedar, certInput(certs.clientCert, 'GET', '/anything')), {
+    allow: true,
+    reason: 'cedar: permit alice-reads',
+  });
+  t.match(await evaluatePolicy(cedar, certInput(certs.clientCert, 'POST', '/orders')), {
+    allow: false,
+    reason: 'cedar: no permit',
+  });
   t.match(await evaluatePolicy(cedar, certInput(certs.client2Cert, 'POST', '/orders')), { allow: true });
-  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'bob' }, 'POST', '/orders')), { allow: true }, 'token sub without a certificate');
-  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'eve', scope: ['reports:read'] }, 'GET', '/reports')), { allow: true, reason: 'cedar: permit scoped-token' });
-  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'eve', scope: ['other'] }, 'GET', '/reports')), { allow: false });
+  t.match(
+    await evaluatePolicy(cedar, tokenInput({ sub: 'bob' }, 'POST', '/orders')),
+    { allow: true },
+    'token sub without a certificate',
+  );
+  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'eve', scope: ['reports:read'] }, 'GET', '/reports')), {
+    allow: true,
+    reason: 'cedar: permit scoped-token',
+  });
+  t.match(await evaluatePolicy(cedar, tokenInput({ sub: 'eve', scope: ['other'] }, 'GET', '/reports')), {
+    allow: false,
+  });
   // Connection-level decisions: action = trigger, resource = 'connection'.
   const hs = certInput(certs.clientCert, 'GET', '/', { trigger: 'handshake' });
   delete hs.request;
@@ -44,17 +59,25 @@ t.test('default mapping: principal from the certificate CN or token sub, action,
 t.test('risk signals in the app context, as decimals', async (t) => {
   const cedar = cedarPolicy({ policies });
   t.teardown(() => cedar.close());
-  const alice = (risk: number) => ({ ...certInput(certs.clientCert, 'GET', '/x'), context: { risk: cedarDecimal(risk) } });
+  const alice = (risk: number) => ({
+    ...certInput(certs.clientCert, 'GET', '/x'),
+    context: { risk: cedarDecimal(risk) },
+  });
   t.match(await evaluatePolicy(cedar, alice(0.2)), { allow: true });
   t.match(await evaluatePolicy(cedar, alice(0.9)), { allow: false, reason: 'cedar: forbid risky' });
   // App context cannot mask the library's own facts.
-  const spoof = { ...certInput(certs.client2Cert, 'GET', '/', { trigger: 'handshake' }), context: { certificate: { subject: 'alice' } } };
+  const spoof = {
+    ...certInput(certs.client2Cert, 'GET', '/', { trigger: 'handshake' }),
+    context: { certificate: { subject: 'alice' } },
+  };
   delete spoof.request;
   t.match(await evaluatePolicy(cedar, spoof), { allow: false });
 });
 
-t.test('contextFacts: the library\'s facts win a clash, app keys stay plain data', async (t) => {
-  const appContext = JSON.parse('{"verified": true, "trigger": "spoofed", "tenant": "acme", "__proto__": {"polluted": 1}}') as Record<string, unknown>;
+t.test("contextFacts: the library's facts win a clash, app keys stay plain data", async (t) => {
+  const appContext = JSON.parse(
+    '{"verified": true, "trigger": "spoofed", "tenant": "acme", "__proto__": {"polluted": 1}}',
+  ) as Record<string, unknown>;
   const input = { ...certInput(certs.client2Cert, 'GET', '/'), context: appContext };
   input.peer = { ...input.peer, verified: false };
   const facts = contextFacts(input);
@@ -68,7 +91,8 @@ t.test('contextFacts: the library\'s facts win a clash, app keys stay plain data
 
 t.test('mapping overrides', async (t) => {
   const cedar = cedarPolicy({
-    policies: 'permit(principal == Service::"billing", action == Action::"call", resource == Api::"ledger") when { context.tenant == "acme" };',
+    policies:
+      'permit(principal == Service::"billing", action == Action::"call", resource == Api::"ledger") when { context.tenant == "acme" };',
     mapping: {
       principal: () => ({ type: 'Service', id: 'billing' }),
       action: () => ({ type: 'Action', id: 'call' }),
@@ -77,8 +101,12 @@ t.test('mapping overrides', async (t) => {
     },
   });
   t.teardown(() => cedar.close());
-  t.match(await evaluatePolicy(cedar, { ...tokenInput({}, 'GET', '/ledger'), context: { tenant: 'acme' } }), { allow: true });
-  t.match(await evaluatePolicy(cedar, { ...tokenInput({}, 'GET', '/ledger'), context: { tenant: 'other' } }), { allow: false });
+  t.match(await evaluatePolicy(cedar, { ...tokenInput({}, 'GET', '/ledger'), context: { tenant: 'acme' } }), {
+    allow: true,
+  });
+  t.match(await evaluatePolicy(cedar, { ...tokenInput({}, 'GET', '/ledger'), context: { tenant: 'other' } }), {
+    allow: false,
+  });
 });
 
 t.test('schema and entities are loaded once and used', async (t) => {
@@ -101,27 +129,56 @@ t.test('schema and entities are loaded once and used', async (t) => {
   t.teardown(() => cedar.close());
   t.match(await evaluatePolicy(cedar, certInput(certs.clientCert, 'GET', '/admin')), { allow: true });
   t.match(await evaluatePolicy(cedar, certInput(certs.client2Cert, 'GET', '/admin')), { allow: false });
-  t.throws(() => cedarPolicy({ policies: 'permit(principal, action == Action::"GET", resource) when { context.nope == 1 };', schema }),
-    { code: 'ERR_CTLS_CEDAR', diagnostics: [{ message: /nope/ }] }, 'policies that do not validate are refused');
+  t.throws(
+    () =>
+      cedarPolicy({
+        policies: 'permit(principal, action == Action::"GET", resource) when { context.nope == 1 };',
+        schema,
+      }),
+    { code: 'ERR_CTLS_CEDAR', diagnostics: [{ message: /nope/ }] },
+    'policies that do not validate are refused',
+  );
 });
 
 t.test('invalid policies throw at construction with diagnostics', async (t) => {
-  t.throws(() => cedarPolicy({ policies: 'permit(principal, action == Action::"GET", resource);\npermit(principal, action resource);' }), {
-    code: 'ERR_CTLS_CEDAR',
-    message: /policies:2:26/,
-    diagnostics: [{ source: 'policies', line: 2, column: 26, message: /unexpected token/ }],
-  });
-  t.throws(() => cedarPolicy({ policies: '@id("a") permit(principal, action, resource);\n@id("a") forbid(principal, action, resource);' }), { code: 'ERR_CTLS_CEDAR', message: /used twice/ });
+  t.throws(
+    () =>
+      cedarPolicy({
+        policies: 'permit(principal, action == Action::"GET", resource);\npermit(principal, action resource);',
+      }),
+    {
+      code: 'ERR_CTLS_CEDAR',
+      message: /policies:2:26/,
+      diagnostics: [{ source: 'policies', line: 2, column: 26, message: /unexpected token/ }],
+    },
+  );
+  t.throws(
+    () =>
+      cedarPolicy({
+        policies: '@id("a") permit(principal, action, resource);\n@id("a") forbid(principal, action, resource);',
+      }),
+    { code: 'ERR_CTLS_CEDAR', message: /used twice/ },
+  );
   t.throws(() => cedarPolicy({} as never), { code: 'ERR_CTLS_INVALID_OPTION', message: /"policies"/ });
   t.throws(() => cedarPolicy({ policies: '', file: 'x.cedar' }), { code: 'ERR_CTLS_INVALID_OPTION' });
   t.throws(() => cedarPolicy({ policies: '', watch: true }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"watch"/ });
-  t.throws(() => cedarPolicy({ file: '/nonexistent/dir/p.cedar' }), { code: 'ERR_CTLS_CEDAR', message: /could not be read/ });
+  t.throws(() => cedarPolicy({ file: '/nonexistent/dir/p.cedar' }), {
+    code: 'ERR_CTLS_CEDAR',
+    message: /could not be read/,
+  });
 });
 
 t.test('an evaluation Cedar cannot run fails closed; setPolicies swaps', async (t) => {
-  const cedar = cedarPolicy({ policies: 'permit(principal, action, resource);', mapping: { principal: () => ({ type: 'User' }) as never } });
+  const cedar = cedarPolicy({
+    policies: 'permit(principal, action, resource);',
+    mapping: { principal: () => ({ type: 'User' }) as never },
+  });
   t.teardown(() => cedar.close());
-  t.match(await evaluatePolicy(cedar, makeInput()), { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_CEDAR_CONTEXT', path: 'principal.id' } });
+  t.match(await evaluatePolicy(cedar, makeInput()), {
+    allow: false,
+    reason: 'policy-error',
+    error: { code: 'ERR_CTLS_CEDAR_CONTEXT', path: 'principal.id' },
+  });
 
   const swap = cedarPolicy({ policies: 'permit(principal, action, resource);' });
   let changed = 0;
@@ -132,7 +189,11 @@ t.test('an evaluation Cedar cannot run fails closed; setPolicies swaps', async (
   t.equal(swap.version, 2);
   t.match(await evaluatePolicy(swap, makeInput()), { allow: false, reason: 'cedar: forbid policy0' });
   t.throws(() => swap.setPolicies('nonsense'), { code: 'ERR_CTLS_CEDAR' });
-  t.match(await evaluatePolicy(swap, makeInput()), { allow: false, reason: 'cedar: forbid policy0' }, 'the old set stays');
+  t.match(
+    await evaluatePolicy(swap, makeInput()),
+    { allow: false, reason: 'cedar: forbid policy0' },
+    'the old set stays',
+  );
   swap.close();
   t.match(await evaluatePolicy(swap, makeInput()), { allow: false, reason: 'policy-error' }, 'closed fails closed');
 });

@@ -12,7 +12,11 @@ function fakeHandle(requestCertificate: () => Buffer | null): NativeTlsConnectio
   return { requestCertificate } as unknown as NativeTlsConnection;
 }
 
-function recordingHost(): { host: CertificateRequestHost; events: string[]; timeouts: Array<Error & { code?: string }> } {
+function recordingHost(): {
+  host: CertificateRequestHost;
+  events: string[];
+  timeouts: Array<Error & { code?: string }>;
+} {
   const events: string[] = [];
   const timeouts: Array<Error & { code?: string }> = [];
   const host: CertificateRequestHost = {
@@ -47,14 +51,20 @@ t.test('concurrent callers share one request; the answer is adopted, then releas
   t.notOk(requests.outstanding);
   t.equal(await first, answer);
   t.ok(resolved);
-  t.same(events, ['hold', 'send request', 'adopt outsideEngine=true', 'release', 'resolved'],
-    'an engine request joined by anybody else is reported to the engine');
+  t.same(
+    events,
+    ['hold', 'send request', 'adopt outsideEngine=true', 'release', 'resolved'],
+    'an engine request joined by anybody else is reported to the engine',
+  );
 });
 
 t.test("the engine's own request is adopted without a report", async (t) => {
   const { host, events } = recordingHost();
   const requests = new CertificateRequests(host);
-  const pending = requests.request(fakeHandle(() => null), { [kEngineRequest]: true });
+  const pending = requests.request(
+    fakeHandle(() => null),
+    { [kEngineRequest]: true },
+  );
   requests.complete(answer);
   await pending;
   t.same(events, ['hold', 'send null', 'adopt outsideEngine=false', 'release']);
@@ -63,7 +73,10 @@ t.test("the engine's own request is adopted without a report", async (t) => {
 t.test('an unanswered request times out; the connection going rejects the callers', async (t) => {
   const { host, timeouts } = recordingHost();
   const requests = new CertificateRequests(host);
-  const pending = requests.request(fakeHandle(() => null), { timeout: 20 });
+  const pending = requests.request(
+    fakeHandle(() => null),
+    { timeout: 20 },
+  );
   await new Promise((resolve) => setTimeout(resolve, 60));
   t.equal(timeouts.length, 1);
   t.equal(timeouts[0]!.code, 'ERR_CTLS_REAUTH_TIMEOUT');
@@ -80,12 +93,20 @@ t.test('refusals come back coded, and nothing is held', async (t) => {
   const { host, events } = recordingHost();
   const requests = new CertificateRequests(host);
   const busy = fakeHandle(() => {
-    throw Object.assign(new Error('a certificate request is already outstanding'), { code: 'ERR_CTLS_REAUTH_IN_PROGRESS' });
+    throw Object.assign(new Error('a certificate request is already outstanding'), {
+      code: 'ERR_CTLS_REAUTH_IN_PROGRESS',
+    });
   });
   await t.rejects(requests.request(busy), { code: 'ERR_CTLS_REAUTH_IN_PROGRESS' });
   await t.rejects(requests.request(null), { code: 'ERR_CTLS_SOCKET_CLOSED' });
   for (const timeout of [0, -1, Infinity, '5']) {
-    await t.rejects(requests.request(fakeHandle(() => null), { timeout: timeout as number }), { code: 'ERR_CTLS_INVALID_OPTION' });
+    await t.rejects(
+      requests.request(
+        fakeHandle(() => null),
+        { timeout: timeout as number },
+      ),
+      { code: 'ERR_CTLS_INVALID_OPTION' },
+    );
   }
   t.same(events, []);
   t.notOk(requests.outstanding);

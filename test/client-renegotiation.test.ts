@@ -15,14 +15,22 @@ async function renegotiatingServer(t: Test, swap: boolean): Promise<{ port: numb
   ]);
   const other = tls.createSecureContext({ key: second.key, cert: second.chain });
   // A full handshake each time: a resumed renegotiation would carry no certificate at all.
-  const server = tls.createServer({ key: first.key, cert: first.chain, maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION }, (socket) => {
-    socket.on('error', () => {});
-    socket.on('data', (data) => socket.write(data));
-    socket.once('data', () => {
-      if (swap) (socket as tls.TLSSocket & { setKeyCert(context: tls.SecureContext): void }).setKeyCert(other);
-      socket.renegotiate({}, () => socket.write('renegotiated'));
-    });
-  });
+  const server = tls.createServer(
+    {
+      key: first.key,
+      cert: first.chain,
+      maxVersion: 'TLSv1.2',
+      secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
+    },
+    (socket) => {
+      socket.on('error', () => {});
+      socket.on('data', (data) => socket.write(data));
+      socket.once('data', () => {
+        if (swap) (socket as tls.TLSSocket & { setKeyCert(context: tls.SecureContext): void }).setKeyCert(other);
+        socket.renegotiate({}, () => socket.write('renegotiated'));
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   return { port: (server.address() as { port: number }).port, ca };
@@ -43,20 +51,24 @@ t.test('the same certificate again: the renegotiation completes and data flows',
   socket.on('data', (chunk: Buffer) => (received += chunk));
   socket.write('hello');
   const deadline = Date.now() + SOON;
-  while (!received.includes('renegotiated') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  while (!received.includes('renegotiated') && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
   t.match(received, /renegotiated/);
   t.equal(socket.destroyed, false);
 });
 
-t.test('another certificate: the client refuses with ERR_CTLS_PEER_CERT_CHANGED and receives nothing after it', async (t) => {
-  const { port, ca } = await renegotiatingServer(t, true);
-  const socket = dial(t, port, ca);
-  await waitFor(socket, 'secureConnect', SOON);
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk));
-  const failed = waitFor<[Error & { code?: string }]>(socket, 'error', SOON);
-  socket.write('hello');
-  t.equal((await failed)[0].code, 'ERR_CTLS_PEER_CERT_CHANGED');
-  await closed(socket);
-  t.notMatch(received, /renegotiated/, 'nothing from the impostor');
-});
+t.test(
+  'another certificate: the client refuses with ERR_CTLS_PEER_CERT_CHANGED and receives nothing after it',
+  async (t) => {
+    const { port, ca } = await renegotiatingServer(t, true);
+    const socket = dial(t, port, ca);
+    await waitFor(socket, 'secureConnect', SOON);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk));
+    const failed = waitFor<[Error & { code?: string }]>(socket, 'error', SOON);
+    socket.write('hello');
+    t.equal((await failed)[0].code, 'ERR_CTLS_PEER_CERT_CHANGED');
+    await closed(socket);
+    t.notMatch(received, /renegotiated/, 'nothing from the impostor');
+  },
+);

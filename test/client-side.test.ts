@@ -7,29 +7,35 @@ import { reauthorize, type Decision } from '../dist/index.js';
 import { closed, waitFor } from './helpers/owned';
 import { Received, codeOf, connectPair, makePki, mtlsOptions, startServer } from './helpers/mtls';
 
-t.test('a client without a certificate at the handshake answers a later request with the identity set since', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await startServer(t, mtlsOptions(pki, { requestCert: false }));
-  const { client, socket } = await connectPair(t, server, port, pki, null);
-  t.equal(socket.getPeerX509Certificate(), undefined, 'no client certificate at the handshake');
+t.test(
+  'a client without a certificate at the handshake answers a later request with the identity set since',
+  async (t) => {
+    const pki = await makePki();
+    const { server, port } = await startServer(t, mtlsOptions(pki, { requestCert: false }));
+    const { client, socket } = await connectPair(t, server, port, pki, null);
+    t.equal(socket.getPeerX509Certificate(), undefined, 'no client certificate at the handshake');
 
-  client.setIdentity({ key: pki.client.key, cert: pki.client.chain });
-  const decision = await reauthorize(socket, { fresh: true });
-  t.equal(decision.allow, true);
-  t.equal(decision.certificate?.serialNumber, pki.client.serial, 'the identity the client holds now');
-  t.equal(socket.authorized, true);
-  t.equal(socket.getPeerX509Certificate()?.fingerprint256, pki.client.fingerprint256);
-});
+    client.setIdentity({ key: pki.client.key, cert: pki.client.chain });
+    const decision = await reauthorize(socket, { fresh: true });
+    t.equal(decision.allow, true);
+    t.equal(decision.certificate?.serialNumber, pki.client.serial, 'the identity the client holds now');
+    t.equal(socket.authorized, true);
+    t.equal(socket.getPeerX509Certificate()?.fingerprint256, pki.client.fingerprint256);
+  },
+);
 
 t.test('setIdentity() rotates: every fresh re-authentication gets the newest short-lived certificate', async (t) => {
   const pki = await makePki();
   const serials: string[] = [];
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    policy: (input) => {
-      serials.push(input.peer.certificate?.serialNumber ?? 'none');
-      return true;
-    },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      policy: (input) => {
+        serials.push(input.peer.certificate?.serialNumber ?? 'none');
+        return true;
+      },
+    }),
+  );
   const { client, socket } = await connectPair(t, server, port, pki);
   const atServer = new Received(socket);
   for (let round = 1; round <= 3; round++) {
@@ -67,7 +73,7 @@ t.test("the client revalidates the server's certificate", async (t) => {
   t.equal(again.allow, true, 'a later revalidation allows again');
 });
 
-t.test("a server certificate that expired meanwhile is denied by the client", async (t) => {
+t.test('a server certificate that expired meanwhile is denied by the client', async (t) => {
   const pki = await makePki();
   // notAfter is rounded down to a whole second: 2-3 s from now.
   const shortServer = await pki.ca.issueServer({ commonName: 'localhost', validityMs: 3_000 });

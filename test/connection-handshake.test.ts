@@ -16,13 +16,29 @@ type CodedError = Error & { code?: string; reason?: string; library?: string; ve
 const mtlsServer: ServerOptions = { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true };
 
 function nodeClient(port: number, options: tls.ConnectionOptions = {}): tls.TLSSocket {
-  const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...options });
+  const socket = tls.connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...options,
+  });
   t.teardown(() => socket.destroy());
   return socket;
 }
 
 function ourClient(port: number, options: Partial<ConnectOptions> = {}): TLSSocket {
-  const socket = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...options });
+  const socket = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...options,
+  });
   t.teardown(() => socket.destroy());
   return socket;
 }
@@ -114,7 +130,11 @@ t.test('our client: server verification and authorized', async (t) => {
 
   const untrusting = ourClient(port, { ca: certs.wrongCa });
   const [error] = await waitFor<[CodedError]>(untrusting, 'error', SOON);
-  t.match(error, { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', reason: 'certificate verify failed' });
+  t.match(error, {
+    code: 'ERR_CTLS_CERT_VERIFY',
+    verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    reason: 'certificate verify failed',
+  });
 
   const lenient = ourClient(port, { ca: certs.wrongCa, rejectUnauthorized: false });
   await waitFor(lenient, 'secureConnect', SOON);
@@ -140,7 +160,11 @@ t.test('our client checks the server certificate against an IP host too (no SNI 
   const byIp = connect({ port, host: '127.0.0.1', ca: ca.rootCert });
   t.teardown(() => byIp.destroy());
   const [error] = await waitFor<[CodedError]>(byIp, 'error', SOON);
-  t.match(error, { code: 'ERR_CTLS_HOSTNAME_MISMATCH', message: /127\.0\.0\.1/ }, 'the certificate does not name 127.0.0.1');
+  t.match(
+    error,
+    { code: 'ERR_CTLS_HOSTNAME_MISMATCH', message: /127\.0\.0\.1/ },
+    'the certificate does not name 127.0.0.1',
+  );
 
   const named = await ca.issueServer({ commonName: 'loopback', altNames: ['127.0.0.1'] });
   const good = createServer({ key: named.key, cert: named.chain });
@@ -169,7 +193,13 @@ t.test('getPeerCertificate / getPeerX509Certificate look like node:tls', async (
   const { socket } = await outcome;
   const plain = socket!.getPeerCertificate() as tls.PeerCertificate;
   const detailed = socket!.getPeerCertificate(true) as tls.DetailedPeerCertificate;
-  t.same(Object.keys(plain).sort(), Object.keys(expected).filter((key) => key !== 'issuerCertificate').sort(), 'the same fields as node');
+  t.same(
+    Object.keys(plain).sort(),
+    Object.keys(expected)
+      .filter((key) => key !== 'issuerCertificate')
+      .sort(),
+    'the same fields as node',
+  );
   // Node 24.x / 26.8+ lose a client's intermediates on the server side (nodejs/node#65579), so its
   // reference may lack issuerCertificate: the chain itself is checked by name below.
   t.same(Object.keys(detailed).sort(), [...new Set([...Object.keys(expected), 'issuerCertificate'])].sort());
@@ -192,9 +222,17 @@ t.test('getPeerCertificate / getPeerX509Certificate look like node:tls', async (
     }
     return out;
   };
-  t.same(names(detailed), ['alice', 'continuous-tls test intermediate CA', 'continuous-tls test root CA'], 'leaf -> intermediate -> root');
+  t.same(
+    names(detailed),
+    ['alice', 'continuous-tls test intermediate CA', 'continuous-tls test root CA'],
+    'leaf -> intermediate -> root',
+  );
   if (expected.issuerCertificate !== undefined) t.same(names(detailed), names(expected), "as node's");
-  t.equal(detailed.issuerCertificate.issuerCertificate.issuerCertificate, detailed.issuerCertificate.issuerCertificate, 'the root ends the chain');
+  t.equal(
+    detailed.issuerCertificate.issuerCertificate.issuerCertificate,
+    detailed.issuerCertificate.issuerCertificate,
+    'the root ends the chain',
+  );
 
   const x509 = socket!.getPeerX509Certificate();
   t.ok(x509 instanceof X509Certificate, 'a crypto.X509Certificate');
@@ -219,12 +257,19 @@ t.test('getProtocol, getCipher and exportKeyingMaterial match the node:tls peer'
     const { socket } = await outcome;
     t.equal(socket!.getProtocol(), version, `${version}: protocol`);
     t.equal(client.getProtocol(), version);
-    t.match(socket!.getCipher(), { name: client.getCipher().name, standardName: client.getCipher().standardName, version: client.getCipher().version });
+    t.match(socket!.getCipher(), {
+      name: client.getCipher().name,
+      standardName: client.getCipher().standardName,
+      version: client.getCipher().version,
+    });
     const context = Buffer.from('continuous-tls test context');
     const ours = socket!.exportKeyingMaterial(48, 'EXPERIMENTAL-continuous-tls', context);
     const theirs = client.exportKeyingMaterial(48, 'EXPERIMENTAL-continuous-tls', context);
     t.ok(ours.equals(theirs), `${version}: keying material with a context`);
-    t.ok(socket!.exportKeyingMaterial(32, 'EXPERIMENTAL-x').equals(exportWithoutContext(client, 32, 'EXPERIMENTAL-x')), `${version}: without a context`);
+    t.ok(
+      socket!.exportKeyingMaterial(32, 'EXPERIMENTAL-x').equals(exportWithoutContext(client, 32, 'EXPERIMENTAL-x')),
+      `${version}: without a context`,
+    );
     t.throws(() => socket!.exportKeyingMaterial(0, 'x'), { code: 'ERR_CTLS_INVALID_OPTION' });
   }
 
@@ -235,7 +280,10 @@ t.test('getProtocol, getCipher and exportKeyingMaterial match the node:tls peer'
   const client = ourClient(nodePort);
   await waitFor(client, 'secureConnect', SOON);
   const [peer] = await seen;
-  t.ok(client.exportKeyingMaterial(32, 'EXPERIMENTAL-y').equals(exportWithoutContext(peer, 32, 'EXPERIMENTAL-y')), 'our client side');
+  t.ok(
+    client.exportKeyingMaterial(32, 'EXPERIMENTAL-y').equals(exportWithoutContext(peer, 32, 'EXPERIMENTAL-y')),
+    'our client side',
+  );
   t.equal(client.getProtocol(), peer.getProtocol());
 });
 
@@ -276,7 +324,8 @@ t.test('SNI: servername, SNICallback choosing the identity, SNICallback errors',
     SNICallback: (servername, callback) => {
       asked.push(servername);
       if (servername === 'broken.test') callback(new Error('no such site'));
-      else if (servername === 'rsa.test') setTimeout(() => callback(null, rsaContext), 10); // asynchronous on purpose
+      else if (servername === 'rsa.test')
+        setTimeout(() => callback(null, rsaContext), 10); // asynchronous on purpose
       else callback(null);
     },
   });
@@ -294,8 +343,12 @@ t.test('SNI: servername, SNICallback choosing the identity, SNICallback errors',
   await waitFor(rsa, 'secureConnect', SOON);
   const { socket } = await switched;
   t.equal(socket!.servername, 'rsa.test');
-  t.equal(rsa.getPeerX509Certificate()?.publicKey.asymmetricKeyType, 'rsa', 'the SNICallback context served the certificate');
-  t.equal(socket!.authorized, true, 'the client certificate is verified with the SNI context\'s own CAs');
+  t.equal(
+    rsa.getPeerX509Certificate()?.publicKey.asymmetricKeyType,
+    'rsa',
+    'the SNICallback context served the certificate',
+  );
+  t.equal(socket!.authorized, true, "the client certificate is verified with the SNI context's own CAs");
 
   const failing = nextOutcome(server);
   const broken = nodeClient(port, { servername: 'broken.test', ...skipName });
@@ -328,7 +381,10 @@ t.test('session resumption with tickets, TLS 1.3 and 1.2', async (t) => {
       first.end();
       await closed(first);
 
-      for (const [label, saved] of [['from the session event', session], ['from getSession()', first.getSession()!]] as const) {
+      for (const [label, saved] of [
+        ['from the session event', session],
+        ['from getSession()', first.getSession()!],
+      ] as const) {
         const seen = nextOutcome(server);
         const again = ourClient(port, { maxVersion: version, session: saved });
         await waitFor(again, 'secureConnect', SOON);
@@ -419,7 +475,11 @@ t.test('a resumed session is revalidated: a since-revoked client certificate is 
       const refused = ourClient(strictPort, { maxVersion: version, session, ...revokedIdentity });
       refused.on('error', () => {});
       strict.setCrl(certs.crl);
-      t.match((await strictSeen).error, { code: 'ERR_CTLS_CERT_VERIFY', reason: 'CERT_REVOKED' }, 'tlsClientError on the resumed revoked session');
+      t.match(
+        (await strictSeen).error,
+        { code: 'ERR_CTLS_CERT_VERIFY', reason: 'CERT_REVOKED' },
+        'tlsClientError on the resumed revoked session',
+      );
     });
   }
 });

@@ -21,23 +21,30 @@ async function serverKeyType(port: number, options: tls.ConnectionOptions): Prom
 }
 
 /** Outcome of an mTLS attempt by our client with the given identity. */
-async function attempt(server: ReturnType<typeof createServer>, port: number, key: string, cert: string): Promise<{ ok: boolean; error?: Error & { code?: string; verifyError?: string } }> {
-  const serverSide = new Promise<{ ok: boolean; error?: Error & { code?: string; verifyError?: string } }>((resolve) => {
-    const onSecure = (socket: TLSSocket): void => {
-      cleanup();
-      resolve({ ok: socket.authorized });
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      resolve({ ok: false, error });
-    };
-    const cleanup = (): void => {
-      server.off('secureConnection', onSecure);
-      server.off('tlsClientError', onError);
-    };
-    server.on('secureConnection', onSecure);
-    server.on('tlsClientError', onError);
-  });
+async function attempt(
+  server: ReturnType<typeof createServer>,
+  port: number,
+  key: string,
+  cert: string,
+): Promise<{ ok: boolean; error?: Error & { code?: string; verifyError?: string } }> {
+  const serverSide = new Promise<{ ok: boolean; error?: Error & { code?: string; verifyError?: string } }>(
+    (resolve) => {
+      const onSecure = (socket: TLSSocket): void => {
+        cleanup();
+        resolve({ ok: socket.authorized });
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        resolve({ ok: false, error });
+      };
+      const cleanup = (): void => {
+        server.off('secureConnection', onSecure);
+        server.off('tlsClientError', onError);
+      };
+      server.on('secureConnection', onSecure);
+      server.on('tlsClientError', onError);
+    },
+  );
   const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key, cert });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
@@ -49,33 +56,61 @@ async function attempt(server: ReturnType<typeof createServer>, port: number, ke
 
 t.test('key and cert: PEM strings, Buffers and an encrypted key with its passphrase', async (t) => {
   t.ok(createSecureContext(serverIdentity, true), 'PEM strings');
-  t.ok(createSecureContext({ key: Buffer.from(certs.serverKey), cert: Buffer.from(certs.serverChain) }, true), 'Buffers');
-  const encrypted = createServer({ key: certs.serverKeyEncrypted, passphrase: serverKeyPassphrase, cert: certs.serverChain });
+  t.ok(
+    createSecureContext({ key: Buffer.from(certs.serverKey), cert: Buffer.from(certs.serverChain) }, true),
+    'Buffers',
+  );
+  const encrypted = createServer({
+    key: certs.serverKeyEncrypted,
+    passphrase: serverKeyPassphrase,
+    cert: certs.serverChain,
+  });
   const port = await listen(t, encrypted);
   t.equal(await serverKeyType(port, {}), 'ec', 'the server works with the decrypted key');
   t.ok(
-    createSecureContext({ key: [{ pem: certs.serverKeyEncrypted, passphrase: serverKeyPassphrase }], cert: [certs.serverChain] }, true),
+    createSecureContext(
+      { key: [{ pem: certs.serverKeyEncrypted, passphrase: serverKeyPassphrase }], cert: [certs.serverChain] },
+      true,
+    ),
     'a passphrase per key object',
   );
-  t.throws(() => createSecureContext({ key: certs.serverKeyEncrypted, passphrase: 'wrong', cert: certs.serverChain }, true), {
-    code: 'ERR_CTLS_BAD_PEM',
-    message: /"key"/,
-  });
-  t.throws(() => createSecureContext({ key: certs.serverKeyEncrypted, cert: certs.serverChain }, true), {
-    code: 'ERR_CTLS_BAD_PEM',
-    message: /"key"/,
-  }, 'no passphrase for an encrypted key');
-  t.throws(() => createSecureContext({ key: certs.clientKey, cert: certs.serverChain }, true), {
-    code: 'ERR_CTLS_BAD_PEM',
-    message: /mismatch.*"key"/,
-  }, 'a key that does not match its certificate');
+  t.throws(
+    () => createSecureContext({ key: certs.serverKeyEncrypted, passphrase: 'wrong', cert: certs.serverChain }, true),
+    {
+      code: 'ERR_CTLS_BAD_PEM',
+      message: /"key"/,
+    },
+  );
+  t.throws(
+    () => createSecureContext({ key: certs.serverKeyEncrypted, cert: certs.serverChain }, true),
+    {
+      code: 'ERR_CTLS_BAD_PEM',
+      message: /"key"/,
+    },
+    'no passphrase for an encrypted key',
+  );
+  t.throws(
+    () => createSecureContext({ key: certs.clientKey, cert: certs.serverChain }, true),
+    {
+      code: 'ERR_CTLS_BAD_PEM',
+      message: /mismatch.*"key"/,
+    },
+    'a key that does not match its certificate',
+  );
 });
 
 t.test('several identities: the RSA certificate for an RSA-only client, ECDSA otherwise', async (t) => {
-  const server = createServer({ key: [certs.serverKey, certs.serverRsaKey], cert: [certs.serverChain, certs.serverRsaChain] });
+  const server = createServer({
+    key: [certs.serverKey, certs.serverRsaKey],
+    cert: [certs.serverChain, certs.serverRsaChain],
+  });
   const port = await listen(t, server);
   t.equal(await serverKeyType(port, {}), 'ec', 'default client: ECDSA');
-  t.equal(await serverKeyType(port, { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }), 'rsa', 'TLS 1.3, RSA signature algorithms only');
+  t.equal(
+    await serverKeyType(port, { sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' }),
+    'rsa',
+    'TLS 1.3, RSA signature algorithms only',
+  );
   t.equal(await serverKeyType(port, { sigalgs: 'ecdsa_secp256r1_sha256' }), 'ec', 'TLS 1.3, ECDSA only');
   t.equal(
     await serverKeyType(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }),
@@ -93,12 +128,25 @@ t.test('ca: one or many, and CRLs', async (t) => {
   const one = createServer({ ...serverIdentity, ca: certs.ca, requestCert: true, rejectUnauthorized: false });
   const onePort = await listen(t, one);
   t.same(await attempt(one, onePort, certs.clientKey, certs.clientChain), { ok: true }, 'one CA: its client verifies');
-  t.same(await attempt(one, onePort, certs.clientWrongCaKey, certs.clientWrongCaChain), { ok: false }, 'one CA: the other is not authorized');
+  t.same(
+    await attempt(one, onePort, certs.clientWrongCaKey, certs.clientWrongCaChain),
+    { ok: false },
+    'one CA: the other is not authorized',
+  );
 
-  const many = createServer({ ...serverIdentity, ca: [certs.wrongCa, certs.ca], requestCert: true, rejectUnauthorized: false });
+  const many = createServer({
+    ...serverIdentity,
+    ca: [certs.wrongCa, certs.ca],
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
   const manyPort = await listen(t, many);
   t.same(await attempt(many, manyPort, certs.clientKey, certs.clientChain), { ok: true }, 'two CAs: the first client');
-  t.same(await attempt(many, manyPort, certs.clientWrongCaKey, certs.clientWrongCaChain), { ok: true }, 'two CAs: the second client');
+  t.same(
+    await attempt(many, manyPort, certs.clientWrongCaKey, certs.clientWrongCaChain),
+    { ok: true },
+    'two CAs: the second client',
+  );
 
   const withCrl = createServer({ ...serverIdentity, ca: certs.ca, crl: certs.crl, requestCert: true });
   const crlPort = await listen(t, withCrl);
@@ -123,7 +171,11 @@ t.test('bad PEM: ERR_CTLS_BAD_PEM naming the option', async (t) => {
     ['cert[1]', { key: [certs.serverKey, certs.serverRsaKey], cert: [certs.serverChain, garbage] }],
   ];
   for (const [option, options] of cases) {
-    t.throws(() => createServer(options), { code: 'ERR_CTLS_BAD_PEM', message: new RegExp(`"${option.replace(/[[\]]/g, '\\$&')}"`) }, option);
+    t.throws(
+      () => createServer(options),
+      { code: 'ERR_CTLS_BAD_PEM', message: new RegExp(`"${option.replace(/[[\]]/g, '\\$&')}"`) },
+      option,
+    );
   }
   // The same names when the trust store is replaced later.
   const context = createSecureContext({ ...serverIdentity, ca: certs.ca }, true);
@@ -144,7 +196,10 @@ t.test('connect() with a bad identity throws ERR_CTLS_BAD_PEM and leaves no conn
     ['key', { key: certs.serverKey, cert: certs.clientChain }],
   ];
   for (const [option, identity] of cases) {
-    t.throws(() => connect({ port, host: '127.0.0.1', ...identity }), { code: 'ERR_CTLS_BAD_PEM', message: new RegExp(`"${option}"`) });
+    t.throws(() => connect({ port, host: '127.0.0.1', ...identity }), {
+      code: 'ERR_CTLS_BAD_PEM',
+      message: new RegExp(`"${option}"`),
+    });
   }
   // The caller's own transport is not closed for them.
   const [mine] = duplexPair();
@@ -174,9 +229,16 @@ t.test('bad options: ERR_CTLS_INVALID_OPTION naming the option', async (t) => {
     ['revocation', { revocation: 'sometimes' }],
   ];
   for (const [option, bad] of cases) {
-    t.throws(() => createServer({ ...serverIdentity, ...bad } as ServerOptions), { code: 'ERR_CTLS_INVALID_OPTION', message: new RegExp(`"${option}"`) }, `${option}: ${JSON.stringify(bad)}`);
+    t.throws(
+      () => createServer({ ...serverIdentity, ...bad } as ServerOptions),
+      { code: 'ERR_CTLS_INVALID_OPTION', message: new RegExp(`"${option}"`) },
+      `${option}: ${JSON.stringify(bad)}`,
+    );
   }
-  t.throws(() => connect({ port: 1, rejectUnauthorized: 'no' as unknown as boolean }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"rejectUnauthorized"/ });
+  t.throws(() => connect({ port: 1, rejectUnauthorized: 'no' as unknown as boolean }), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: /"rejectUnauthorized"/,
+  });
   t.throws(() => connect({ port: 1, ciphers: 'NOPE' }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"ciphers"/ });
   // Good values of the same options are accepted.
   t.ok(
@@ -221,39 +283,80 @@ t.test('versions, ciphers, ciphersuites and groups take effect on the wire', asy
   t.equal(modern.getCipher().name, 'TLS_CHACHA20_POLY1305_SHA256');
   modern.destroy();
 
-  const old = tls.connect({ port: v13Port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, maxVersion: 'TLSv1.2' });
+  const old = tls.connect({
+    port: v13Port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    maxVersion: 'TLSv1.2',
+  });
   const [error] = await waitFor<[Error & { code?: string }]>(old, 'error', SOON).catch((e: Error) => [e] as [Error]);
-  t.match(error, { code: /ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION|ECONNRESET/ }, 'a TLS 1.2 client is refused by a TLS 1.3-only server');
+  t.match(
+    error,
+    { code: /ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION|ECONNRESET/ },
+    'a TLS 1.2 client is refused by a TLS 1.3-only server',
+  );
 });
 
 t.test('setCa / setCrl on a live context govern the next verification', async (t) => {
   const server = createServer({ ...serverIdentity, ca: certs.ca, requestCert: true });
   const port = await listen(t, server);
-  t.same(await attempt(server, port, certs.clientRevokedKey, certs.clientRevokedChain), { ok: true }, 'no CRL yet: accepted');
+  t.same(
+    await attempt(server, port, certs.clientRevokedKey, certs.clientRevokedChain),
+    { ok: true },
+    'no CRL yet: accepted',
+  );
 
   server.setCrl(certs.crl);
   const revoked = await attempt(server, port, certs.clientRevokedKey, certs.clientRevokedChain);
-  t.match(revoked, { ok: false, error: { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' } }, 'after setCrl: refused');
+  t.match(
+    revoked,
+    { ok: false, error: { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' } },
+    'after setCrl: refused',
+  );
   t.same(await attempt(server, port, certs.clientKey, certs.clientChain), { ok: true }, 'a good client still passes');
 
   server.setCrl(certs.crlEmpty);
-  t.same(await attempt(server, port, certs.clientRevokedKey, certs.clientRevokedChain), { ok: true }, 'an empty CRL un-revokes');
+  t.same(
+    await attempt(server, port, certs.clientRevokedKey, certs.clientRevokedChain),
+    { ok: true },
+    'an empty CRL un-revokes',
+  );
 
   server.setCrl(undefined);
   server.setCa(certs.wrongCa);
   const unknown = await attempt(server, port, certs.clientKey, certs.clientChain);
-  t.match(unknown, { ok: false, error: { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' } }, 'after setCa(other CA): the old CA\'s client is refused');
-  t.same(await attempt(server, port, certs.clientWrongCaKey, certs.clientWrongCaChain), { ok: true }, 'and the new CA\'s client is accepted');
+  t.match(
+    unknown,
+    { ok: false, error: { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' } },
+    "after setCa(other CA): the old CA's client is refused",
+  );
+  t.same(
+    await attempt(server, port, certs.clientWrongCaKey, certs.clientWrongCaChain),
+    { ok: true },
+    "and the new CA's client is accepted",
+  );
 });
 
-t.test('verifyChain: today\'s store, CRLs and clock, without a handshake', async (t) => {
+t.test("verifyChain: today's store, CRLs and clock, without a handshake", async (t) => {
   const context = createSecureContext({ ...serverIdentity, ca: certs.ca, crl: certs.crl }, true);
   t.same(context.verifyChain(derChain(certs.clientChain)), { ok: true }, 'a good chain (DER)');
   const revoked = context.verifyChain(derChain(certs.clientRevokedChain));
   t.match(revoked, { ok: false, code: 'CERT_REVOKED', error: /revoked/ });
-  t.match(context.verifyChain(derChain(certs.clientExpiredChain)), { ok: false, code: 'CERT_HAS_EXPIRED', error: /expired/ });
-  t.match(context.verifyChain(derChain(certs.clientWrongCaChain)), { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
-  t.match(context.verifyChain(derChain(certs.clientChain), 'sslserver'), { ok: false, code: 'INVALID_PURPOSE' }, 'a client certificate is no server certificate');
+  t.match(context.verifyChain(derChain(certs.clientExpiredChain)), {
+    ok: false,
+    code: 'CERT_HAS_EXPIRED',
+    error: /expired/,
+  });
+  t.match(context.verifyChain(derChain(certs.clientWrongCaChain)), {
+    ok: false,
+    code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  });
+  t.match(
+    context.verifyChain(derChain(certs.clientChain), 'sslserver'),
+    { ok: false, code: 'INVALID_PURPOSE' },
+    'a client certificate is no server certificate',
+  );
   t.match(context.verifyChain([]), { ok: false, code: 'NO_PEER_CERTIFICATE' });
   t.match(context.verifyChain([Buffer.from('junk')]), { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' });
 
@@ -261,9 +364,17 @@ t.test('verifyChain: today\'s store, CRLs and clock, without a handshake', async
   context.setCrl(certs.crlEmpty);
   t.same(context.verifyChain(derChain(certs.clientRevokedChain)), { ok: true }, 'after setCrl(empty CRL)');
   context.setCa(certs.wrongCa);
-  t.match(context.verifyChain(derChain(certs.clientChain)), { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, 'after setCa(other CA)');
+  t.match(
+    context.verifyChain(derChain(certs.clientChain)),
+    { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' },
+    'after setCa(other CA)',
+  );
   // CRL checking stays on, and the new CA has no CRL in the store: fail closed, like node:tls.
-  t.match(context.verifyChain(derChain(certs.clientWrongCaChain)), { ok: false, code: 'UNABLE_TO_GET_CRL' }, 'no CRL for the new issuer');
+  t.match(
+    context.verifyChain(derChain(certs.clientWrongCaChain)),
+    { ok: false, code: 'UNABLE_TO_GET_CRL' },
+    'no CRL for the new issuer',
+  );
   context.setCrl(undefined);
   t.same(context.verifyChain(derChain(certs.clientWrongCaChain)), { ok: true }, 'after setCrl(undefined)');
 });
@@ -276,10 +387,18 @@ t.test('verifyChain: certificates decoded before are judged by the store in forc
   for (let i = 0; i < 3; i++) t.same(context.verifyChain(chain), { ok: true }, `not revoked yet (pass ${i + 1})`);
   context.setCrl(certs.crl);
   t.match(context.verifyChain(chain), { ok: false, code: 'CERT_REVOKED' }, 'revoked as soon as the CRL lists it');
-  t.match(context.verifyChain(derChain(certs.clientRevokedChain)), { ok: false, code: 'CERT_REVOKED' }, 'equal bytes in new buffers too');
+  t.match(
+    context.verifyChain(derChain(certs.clientRevokedChain)),
+    { ok: false, code: 'CERT_REVOKED' },
+    'equal bytes in new buffers too',
+  );
   // Bytes after the certificate would let two encodings share one cache entry: refused.
   const padded = [Buffer.concat([chain[0]!, Buffer.from([0, 0])]), ...chain.slice(1)];
-  t.match(context.verifyChain(padded), { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' }, 'trailing bytes after the leaf');
+  t.match(
+    context.verifyChain(padded),
+    { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' },
+    'trailing bytes after the leaf',
+  );
   const truncated = [chain[0]!.subarray(0, chain[0]!.length - 1), ...chain.slice(1)];
   t.match(context.verifyChain(truncated), { ok: false, code: 'UNABLE_TO_DECODE_CERTIFICATE' }, 'a truncated leaf');
 });

@@ -93,7 +93,10 @@ t.test('a parked write goes out through the outlet, or fails when the connection
   t.ok(gate.hasParked);
   gate.flushParked();
   t.notOk(gate.hasParked);
-  t.same(seen.written.map((chunks) => chunks.map(String)), [['x']]);
+  t.same(
+    seen.written.map((chunks) => chunks.map(String)),
+    [['x']],
+  );
   t.same(outcomes, [undefined]);
   gate.flushParked();
   t.equal(seen.written.length, 1, 'flushing nothing writes nothing');

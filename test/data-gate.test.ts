@@ -45,7 +45,10 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`${version}: a writing peer's bytes wait for the answer, then arrive in order`, async (t) => {
     const pki = await makePki();
     const slow = slowPolicy(() => true);
-    const { server, port } = await startServer(t, mtlsOptions(pki, { maxVersion: version, policy: slow.policy, policyTimeout: 5_000 }));
+    const { server, port } = await startServer(
+      t,
+      mtlsOptions(pki, { maxVersion: version, policy: slow.policy, policyTimeout: 5_000 }),
+    );
     const { client, socket } = await connectPair(t, server, port, pki);
     const delivered = timeline(socket);
 
@@ -78,8 +81,14 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const during = delivered.filter((entry) => entry.at >= requestedAt && entry.at < answeredAt);
     t.equal(during.length, 0, 'no byte delivered between the certificate request and the answer');
     t.ok(sentAt.filter((at) => at >= requestedAt && at < answeredAt).length >= 20, 'the peer kept writing meanwhile');
-    t.ok(delivered.some((entry) => entry.at < requestedAt), 'bytes flowed before');
-    t.ok(delivered.some((entry) => entry.at >= answeredAt), 'and after');
+    t.ok(
+      delivered.some((entry) => entry.at < requestedAt),
+      'bytes flowed before',
+    );
+    t.ok(
+      delivered.some((entry) => entry.at >= answeredAt),
+      'and after',
+    );
     t.equal(text(delivered), expected, 'every byte delivered, in order, none lost');
   });
 }
@@ -140,16 +149,19 @@ t.test('held data is bounded by highWaterMark: the transport pauses, the peer fe
   const started = new Promise<void>((resolve) => (policyStarted = resolve));
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    highWaterMark,
-    policyTimeout: 10_000,
-    policy: async (input) => {
-      if (input.trigger !== 'manual') return true;
-      policyStarted();
-      await finished;
-      return true;
-    },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      highWaterMark,
+      policyTimeout: 10_000,
+      policy: async (input) => {
+        if (input.trigger !== 'manual') return true;
+        policyStarted();
+        await finished;
+        return true;
+      },
+    }),
+  );
   const { client, socket } = await connectPair(t, server, port, pki);
   const hash = createHash('sha256');
   let received = 0;

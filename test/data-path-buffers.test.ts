@@ -15,8 +15,20 @@ import type { Server, ServerOptions } from '../dist/server.js';
 import { certs } from './helpers/certs';
 import { listen, waitFor, SOON } from './helpers/owned';
 
-const serverOptions: ServerOptions = { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true, allowHalfOpen: true };
-const clientOptions = { servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, allowHalfOpen: true };
+const serverOptions: ServerOptions = {
+  key: certs.serverKey,
+  cert: certs.serverChain,
+  ca: certs.ca,
+  requestCert: true,
+  allowHalfOpen: true,
+};
+const clientOptions = {
+  servername: 'localhost',
+  ca: certs.ca,
+  key: certs.clientKey,
+  cert: certs.clientChain,
+  allowHalfOpen: true,
+};
 const MB = 1024 * 1024;
 
 async function tcpPair(t: Test): Promise<{ server: Server; ours: TLSSocket; theirs: TLSSocket }> {
@@ -76,7 +88,12 @@ t.test('over TCP, random write sizes and a pausing reader: 12 MB each way arrive
   const { ours, theirs } = await tcpPair(t);
   const up = pieces(12 * MB);
   const down = pieces(12 * MB);
-  const [receivedUp, receivedDown] = await Promise.all([receive(theirs), receive(ours), send(ours, up), send(theirs, down)]);
+  const [receivedUp, receivedDown] = await Promise.all([
+    receive(theirs),
+    receive(ours),
+    send(ours, up),
+    send(theirs, down),
+  ]);
   t.equal(digest(receivedUp), digest(up), 'client -> server intact and in order');
   t.equal(digest(receivedDown), digest(down), 'server -> client intact and in order');
   // Delivered chunks are never touched again by the library: hashing them a
@@ -94,7 +111,10 @@ t.test('a second listener on the TCP transport keeps the ciphertext it was shown
   t.ok(seen.length > 0, 'the listener saw the ciphertext');
   const changed = seen.filter(({ chunk, copy }) => !chunk.equals(copy)).length;
   t.equal(changed, 0, 'no chunk the other listener holds was overwritten');
-  t.ok(seen.some(({ chunk }) => chunk[0] === 0x17), 'they still hold TLS records (type 23), not the plaintext');
+  t.ok(
+    seen.some(({ chunk }) => chunk[0] === 0x17),
+    'they still hold TLS records (type 23), not the plaintext',
+  );
 });
 
 /**
@@ -140,7 +160,12 @@ t.test('over a JS Duplex, no buffer handed to the transport is reused or overwri
   const [theirs] = await accepted;
   const up = pieces(3 * MB);
   const down = pieces(3 * MB);
-  const [receivedUp, receivedDown] = await Promise.all([receive(theirs), receive(ours), send(ours, up), send(theirs, down)]);
+  const [receivedUp, receivedDown] = await Promise.all([
+    receive(theirs),
+    receive(ours),
+    send(ours, up),
+    send(theirs, down),
+  ]);
   t.equal(digest(receivedUp), digest(up), 'client -> server intact');
   t.equal(digest(receivedDown), digest(down), 'server -> client intact');
   await sleep(20);
@@ -156,13 +181,17 @@ function nativePair(): { client: NativeTlsConnection; server: NativeTlsConnectio
   const serverContext = createSecureContext({ key: certs.serverKey, cert: certs.serverChain }, true);
   const clientContext = createSecureContext({ ca: certs.ca }, false);
   const server = new native.TlsConnection(contextHandle(serverContext), true, { requestCert: false });
-  const client = new native.TlsConnection(contextHandle(clientContext), false, { servername: 'localhost', rejectUnauthorized: true });
+  const client = new native.TlsConnection(contextHandle(clientContext), false, {
+    servername: 'localhost',
+    rejectUnauthorized: true,
+  });
   let toServer: Buffer | null = client.cycle()[1];
   for (let i = 0; i < 10 && toServer !== null; i++) {
     const toClient = server.cycle(toServer)[1];
     toServer = toClient === null ? null : client.cycle(toClient)[1];
   }
-  if (!client.getInfo().handshakeDone || !server.getInfo().handshakeDone) throw new Error('in-memory handshake did not complete');
+  if (!client.getInfo().handshakeDone || !server.getInfo().handshakeDone)
+    throw new Error('in-memory handshake did not complete');
   return { client, server };
 }
 
@@ -183,7 +212,10 @@ t.test('write(data, out): ciphertext goes into the lent buffer when it fits, els
   const [, overflow, , , , none] = client.write(Buffer.alloc(1000, 0x61), small);
   t.equal(none, 0, 'a lent buffer too small is left alone');
   t.ok(overflow !== null && overflow.length > 1000, 'the ciphertext comes back in a new buffer');
-  t.ok(small.every((byte) => byte === 0xee), 'and the small buffer is untouched');
+  t.ok(
+    small.every((byte) => byte === 0xee),
+    'and the small buffer is untouched',
+  );
   t.equal(server.cycle(overflow!)[0]?.length, 1000);
 
   // Several records, the first of which fits: all of them come back, in order, in one new buffer.

@@ -6,7 +6,16 @@
 // A fence in any other language fails: add a rule here first. CONTRIBUTING.md documents the markers.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+  mkdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -80,8 +89,15 @@ t.test('every js, mjs and ts example runs and exits 0', async (t) => {
   t.ok(examples.length > 5, `${examples.length} examples`);
   const dir = mkdtempSync(join(tmpdir(), 'ctls-docs-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const programs = examples.map((block, index) => ({ block, file: join(dir, fileName(block, index)), code: programOf(block, byName) }));
-  linkPackages(dir, programs.map((p) => p.code));
+  const programs = examples.map((block, index) => ({
+    block,
+    file: join(dir, fileName(block, index)),
+    code: programOf(block, byName),
+  }));
+  linkPackages(
+    dir,
+    programs.map((p) => p.code),
+  );
 
   const typeScript = programs.filter((p) => p.block.lang === 'ts');
   for (const program of programs) writeFileSync(program.file, program.code);
@@ -149,11 +165,17 @@ function run(file: string, cwd: string): Promise<{ code: number | null; output: 
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { cwd, env, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      const timedOut = error !== null && error.killed ? `\n(killed after ${RUN_TIMEOUT_MS} ms: did it close everything?)` : '';
-      resolve({ code, output: `${stdout}${stderr}${timedOut}` });
-    });
+    execFile(
+      process.execPath,
+      [file],
+      { cwd, env, timeout: RUN_TIMEOUT_MS, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        const timedOut =
+          error !== null && error.killed ? `\n(killed after ${RUN_TIMEOUT_MS} ms: did it close everything?)` : '';
+        resolve({ code, output: `${stdout}${stderr}${timedOut}` });
+      },
+    );
   });
 }
 
@@ -170,7 +192,9 @@ t.test('relative links and repository paths in the documents exist', async (t) =
         t.ok(anchorsOf(readFileSync(resolved, 'utf8')).has(anchor), `${file}: anchor #${anchor} in ${path || file}`);
       }
     }
-    for (const match of readFileSync(join(root, file), 'utf8').matchAll(/`((?:lib|native|test|bench|scripts)\/[\w./-]*\w)`/g)) {
+    for (const match of readFileSync(join(root, file), 'utf8').matchAll(
+      /`((?:lib|native|test|bench|scripts)\/[\w./-]*\w)`/g,
+    )) {
       t.ok(existsSync(join(root, match[1]!)), `${file}: path ${match[1]}`);
     }
   }

@@ -52,16 +52,30 @@ t.test('the policy and http entries load and work without the addon', async (t) 
 
   const cjs = await run(['-e', program((name) => `require('${name}')`)], copy);
   const esm = await run(
-    ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);\n` +
-      program((name) => `(await import('${name}'))`)],
+    [
+      '--input-type=module',
+      '-e',
+      `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);\n` +
+        program((name) => `(await import('${name}'))`),
+    ],
     copy,
   );
-  for (const [how, result] of [['require', cjs], ['import', esm]] as const) {
+  for (const [how, result] of [
+    ['require', cjs],
+    ['import', esm],
+  ] as const) {
     t.equal(result.code, 0, `${how}: exits cleanly`, { stderr: result.stderr });
     const report = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-    t.same(report, { direct: false, statuses: [200, 403], native: [] }, `${how}: policies decide, requests are authorized, no addon loaded`);
+    t.same(
+      report,
+      { direct: false, statuses: [200, 403], native: [] },
+      `${how}: policies decide, requests are authorized, no addon loaded`,
+    );
   }
 
-  const main = await run(['-e', `try { require('continuous-tls'); console.log('loaded') } catch (e) { console.log(e.code) }`], copy);
+  const main = await run(
+    ['-e', `try { require('continuous-tls'); console.log('loaded') } catch (e) { console.log(e.code) }`],
+    copy,
+  );
   t.equal(main.stdout.trim(), 'ERR_CTLS_NATIVE_LOAD', 'the copy has no addon: the main entry cannot load');
 });

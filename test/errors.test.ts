@@ -45,16 +45,31 @@ t.test('every ERR_CTLS_* code used in lib/ and native/ is declared', async (t) =
 
 t.test('the ERR_SSL_<REASON> family and its fields are documented', async (t) => {
   t.match(doc, /ERR_SSL_&lt;REASON&gt;|ERR_SSL_<REASON>/);
-  for (const field of ['reason', 'library', 'opensslCode']) t.match(doc, new RegExp('`' + field + '`'), `field ${field}`);
+  for (const field of ['reason', 'library', 'opensslCode'])
+    t.match(doc, new RegExp('`' + field + '`'), `field ${field}`);
   const error = new ContinuousTlsError('ERR_CTLS_TLS', 'x', { reason: 'r', library: 'l', opensslCode: 1 });
-  t.match(error, { code: 'ERR_CTLS_TLS', reason: 'r', library: 'l', opensslCode: 1 }, 'the fields exist on the error class');
+  t.match(
+    error,
+    { code: 'ERR_CTLS_TLS', reason: 'r', library: 'l', opensslCode: 1 },
+    'the fields exist on the error class',
+  );
 });
 
 t.test('opensslFields copies the OpenSSL fields of a native error, with the error as cause', async (t) => {
-  const native = Object.assign(new Error('x'), { reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064, code: 'X' });
+  const native = Object.assign(new Error('x'), {
+    reason: 'bad decrypt',
+    library: 'Provider routines',
+    opensslCode: 0x1c800064,
+    code: 'X',
+  });
   const fields = opensslFields(native);
   t.same(fields, { cause: native, reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064 });
-  t.match(new ContinuousTlsError('ERR_CTLS_BAD_PEM', 'y', fields), { reason: 'bad decrypt', library: 'Provider routines', opensslCode: 0x1c800064, cause: native });
+  t.match(new ContinuousTlsError('ERR_CTLS_BAD_PEM', 'y', fields), {
+    reason: 'bad decrypt',
+    library: 'Provider routines',
+    opensslCode: 0x1c800064,
+    cause: native,
+  });
   const odd = Object.assign(new Error('x'), { reason: 7, library: null, opensslCode: '12' });
   t.same(opensslFields(odd), { cause: odd }, 'fields of the wrong type are left out');
   t.same(opensslFields(undefined), {}, 'nothing to copy from a non-object');

@@ -6,7 +6,16 @@
 import t from 'tap';
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
-import { Authorizer, Scheduler, createSecureContext, reauthorize, type SecureContext, type AuthorizationInput, type Decision, type DecisionEvent } from '../dist/index.js';
+import {
+  Authorizer,
+  Scheduler,
+  createSecureContext,
+  reauthorize,
+  type SecureContext,
+  type AuthorizationInput,
+  type Decision,
+  type DecisionEvent,
+} from '../dist/index.js';
 import type { AuthorizationSubject } from '../dist/authz/subject.js';
 import { closed, pemChain, waitFor } from './helpers/owned';
 import { codeOf, connectPair, delay, makePki, mtlsOptions, type Pki, Received, startServer } from './helpers/mtls';
@@ -29,7 +38,8 @@ class FakeClock {
     const target = this.time + ms;
     for (;;) {
       let next: [number, { at: number; run: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= target && (next === undefined || entry[1].at < next[1].at)) next = entry;
+      for (const entry of this.timers)
+        if (entry[1].at <= target && (next === undefined || entry[1].at < next[1].at)) next = entry;
       if (next === undefined) break;
       this.timers.delete(next[0]);
       this.time = Math.max(this.time, next[1].at);
@@ -83,7 +93,11 @@ class FakeSubject {
 
 const asSubject = (subject: FakeSubject): AuthorizationSubject => subject as unknown as AuthorizationSubject;
 
-function engine(pki: Pki, clock: FakeClock, options: Omit<ConstructorParameters<typeof Authorizer>[0], 'trust' | 'scheduler'>): Authorizer {
+function engine(
+  pki: Pki,
+  clock: FakeClock,
+  options: Omit<ConstructorParameters<typeof Authorizer>[0], 'trust' | 'scheduler'>,
+): Authorizer {
   lastTrust = createSecureContext({ ca: pki.ca.rootCert }, true);
   return new Authorizer({ trust: lastTrust, scheduler: new Scheduler(clock), requireCertificate: true, ...options });
 }
@@ -95,7 +109,10 @@ t.test('expiresAt is the earliest of certificate notAfter, policy TTL and token 
   const notAfter = shortCert.notAfter.getTime();
   const clock = new FakeClock();
   let ttlMs: number | undefined;
-  const authorizer = engine(pki, clock, { policy: () => (ttlMs === undefined ? true : { allow: true, ttlMs }), reauthorize: { every: 0 } });
+  const authorizer = engine(pki, clock, {
+    policy: () => (ttlMs === undefined ? true : { allow: true, ttlMs }),
+    reauthorize: { every: 0 },
+  });
   t.teardown(() => authorizer.close());
   const subject = new FakeSubject(chain);
 
@@ -179,7 +196,10 @@ t.test('every + jitter spread the periodic re-checks; every connection shares on
   t.equal(intervalAt.length, 0, 'no re-check before `every`');
   await clock.advance(501);
   t.equal(intervalAt.length, 2_000, 'every connection re-checked within every + jitter');
-  t.ok(intervalAt.every((at) => at >= 1_000 && at <= 1_500), 'all inside [every, every + jitter]');
+  t.ok(
+    intervalAt.every((at) => at >= 1_000 && at <= 1_500),
+    'all inside [every, every + jitter]',
+  );
   const spread = new Set(intervalAt).size;
   t.ok(spread > 200, `spread over ${spread} distinct instants, not one burst`);
   t.equal(clock.timers.size, 1, 'still one timer after rescheduling');
@@ -196,11 +216,14 @@ t.test('every + jitter spread the periodic re-checks; every connection shares on
 
 t.test('a lapsed decision holds data even when no re-check is scheduled', async (t) => {
   const pki = await makePki();
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    // A short TTL and no timer at all: only the deadline in the data path can stop the bytes.
-    policy: () => ({ allow: true, ttlMs: 300 }),
-    reauthorize: { every: 0, onExpiry: false },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      // A short TTL and no timer at all: only the deadline in the data path can stop the bytes.
+      policy: () => ({ allow: true, ttlMs: 300 }),
+      reauthorize: { every: 0, onExpiry: false },
+    }),
+  );
   const { client, socket } = await connectPair(t, server, port, pki);
   const received = new Received(socket);
   client.write('before');
@@ -247,7 +270,10 @@ t.test('a ~2 s client certificate is cut at its expiry', async (t) => {
   t.equal(decision.reason, 'CERT_HAS_EXPIRED');
   t.ok(cutAt >= notAfter, `cut ${cutAt - notAfter} ms after notAfter, not before`);
   t.ok(cutAt <= notAfter + 1_500, `cut within 1.5 s of notAfter (${cutAt - notAfter} ms)`);
-  t.ok(received.bytes > 0 && received.lastAt < notAfter, `last byte delivered ${notAfter - received.lastAt} ms before notAfter`);
+  t.ok(
+    received.bytes > 0 && received.lastAt < notAfter,
+    `last byte delivered ${notAfter - received.lastAt} ms before notAfter`,
+  );
   t.equal(received.bytes, bytesAtCut, 'no byte delivered after the cut');
   t.equal(codeOf(socket.destroyReason), 'ERR_CTLS_DEAUTHORIZED');
 });
@@ -256,13 +282,16 @@ t.test('a policy that flips to deny cuts at the next interval re-check', async (
   const pki = await makePki();
   let allow = true;
   const triggers: string[] = [];
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    policy: (input) => {
-      triggers.push(input.trigger);
-      return { allow, reason: allow ? 'ok' : 'flipped' };
-    },
-    reauthorize: { every: 300 },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      policy: (input) => {
+        triggers.push(input.trigger);
+        return { allow, reason: allow ? 'ok' : 'flipped' };
+      },
+      reauthorize: { every: 300 },
+    }),
+  );
   const { client, socket } = await connectPair(t, server, port, pki);
   const received = new Received(socket);
   const deauthorized = waitFor<[Decision]>(socket, 'deauthorized');

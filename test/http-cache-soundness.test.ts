@@ -19,14 +19,25 @@ const served = (_req: IncomingMessage, res: ServerResponse) => res.end('served')
 /** A raw keep-alive client presenting alice's certificate (it sends the Host header it is given). */
 async function rawClient(t: Test, url: string, localAddress = '127.0.0.1') {
   // localAddress reaches net.connect (tls.ConnectionOptions does not list it).
-  const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...{ localAddress } });
+  const socket = tls.connect({
+    host: '127.0.0.1',
+    port: Number(new URL(url).port),
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...{ localAddress },
+  });
   t.teardown(() => socket.destroy());
-  await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
   const send = rawHttp(socket);
   return (method: string, path: string, headers: Record<string, string> = {}) => send(method, path, headers);
 }
 
-t.test('a policy that reads Host: one host\'s allow is not served to another', async (t) => {
+t.test("a policy that reads Host: one host's allow is not served to another", async (t) => {
   // As an OPA policy or a function over the default input does: it may read any header.
   const policy = (input: AuthorizationInput) => input.request!.headers.host === 'public.test';
   const authz = authorizeRequest({ policy });
@@ -39,7 +50,10 @@ t.test('a policy that reads Host: one host\'s allow is not served to another', a
   let asked = 0;
   const declared: PolicyAdapter & { factsRead(): string[] } = {
     name: 'host-policy',
-    evaluate: (input) => { asked++; return input.request!.headers.host === 'public.test'; },
+    evaluate: (input) => {
+      asked++;
+      return input.request!.headers.host === 'public.test';
+    },
     factsRead: () => ['request.headers.Host'],
   };
   const cachedAuthz = authorizeRequest({ policy: declared });
@@ -67,7 +81,10 @@ t.test('a policy that reads the client address (as the Cedar context offers it)'
 });
 
 async function serveTokens(t: Test, policy: (input: AuthorizationInput) => boolean, keys: unknown) {
-  const authz = authorizeRequest({ policy: Object.assign(policy, { factsRead: [] as string[] }), jwt: { keys: keys as never } });
+  const authz = authorizeRequest({
+    policy: Object.assign(policy, { factsRead: [] as string[] }),
+    jwt: { keys: keys as never },
+  });
   t.ok(authz.cache, 'cached (the identity, the whole token, is always in the key)');
   return client(t, await startHttps(t, authz.node(served)), 'none');
 }
@@ -75,12 +92,18 @@ async function serveTokens(t: Test, policy: (input: AuthorizationInput) => boole
 t.test('two issuers, one subject: the key holds the whole claim set', async (t) => {
   const a = await makeSigner('a');
   const b = await makeSigner('b');
-  const get = await serveTokens(t, (input) => input.token?.['iss'] === 'https://a.test', { keys: [a.publicJwk, b.publicJwk] });
+  const get = await serveTokens(t, (input) => input.token?.['iss'] === 'https://a.test', {
+    keys: [a.publicJwk, b.publicJwk],
+  });
   // Same sub, same second (iat, exp): only the issuer differs.
   const fromA = await a.sign({ sub: 'alice' }, { issuer: 'https://a.test' });
   const fromB = await b.sign({ sub: 'alice' }, { issuer: 'https://b.test' });
   t.equal((await get('GET', '/', { authorization: `Bearer ${fromA}` })).status, 200);
-  t.equal((await get('GET', '/', { authorization: `Bearer ${fromB}` })).status, 403, 'issuer B is not served A\'s allow');
+  t.equal(
+    (await get('GET', '/', { authorization: `Bearer ${fromB}` })).status,
+    403,
+    "issuer B is not served A's allow",
+  );
 });
 
 t.test('client-credentials tokens without sub: told apart by their other claims', async (t) => {
@@ -93,11 +116,16 @@ t.test('client-credentials tokens without sub: told apart by their other claims'
 });
 
 t.test('a slow synchronous policy is a timeout, with the cache as without', async (t) => {
-  const slow = Object.assign(() => {
-    const until = Date.now() + 300;
-    while (Date.now() < until) { /* a policy stuck in a synchronous loop */ }
-    return true;
-  }, { factsRead: [] as string[] });
+  const slow = Object.assign(
+    () => {
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        /* a policy stuck in a synchronous loop */
+      }
+      return true;
+    },
+    { factsRead: [] as string[] },
+  );
   for (const cache of [new DecisionCache(), false as const]) {
     const authz = authorizeRequest({ policy: slow, cache, timeoutMs: 100 });
     const get = client(t, await startHttps(t, authz.node(served)), 'alice');
@@ -114,11 +142,14 @@ t.test('hostile long paths: keys are hashed and the cache is bounded in bytes', 
 
   const cache = new DecisionCache({ maxBytes: 256 * 1024 });
   const long = 'x'.repeat(20_000);
-  for (let i = 0; i < 2_000; i++) cache.set(`${i}${long}`, { allow: false, reason: 'denied', expiresAt: Infinity, source: 'engine' });
+  for (let i = 0; i < 2_000; i++)
+    cache.set(`${i}${long}`, { allow: false, reason: 'denied', expiresAt: Infinity, source: 'engine' });
   t.ok(cache.stats().bytes <= 256 * 1024, `bytes held stay under the bound (${cache.stats().bytes})`);
 
   // Through a server: distinct long paths denied for an anonymous client.
-  const policy = Object.assign((i: AuthorizationInput) => i.peer.certificate !== undefined, { factsRead: [] as string[] });
+  const policy = Object.assign((i: AuthorizationInput) => i.peer.certificate !== undefined, {
+    factsRead: [] as string[],
+  });
   const authz = authorizeRequest({ policy });
   const get = client(t, await startHttps(t, authz.node(served)), 'none');
   for (let i = 0; i < 50; i++) t.equal((await get('GET', `/${i}/${'p'.repeat(7_000)}`)).status, 403);
@@ -134,10 +165,17 @@ t.test('no two inputs spell the same key', async (t) => {
   const c = certInput(certs.clientCert, 'GET', '/a', { context: { x: 'a|b', y: 'c' } });
   const d = certInput(certs.clientCert, 'GET', '/a', { context: { x: 'a', y: 'b|c' } });
   t.not(defaultCacheKey(c, ['context.x', 'context.y']), defaultCacheKey(d, ['context.x', 'context.y']));
-  t.not(defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: { x: null } }), ['context.x']),
-    defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: {} }), ['context.x']), 'null and absent differ');
+  t.not(
+    defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: { x: null } }), ['context.x']),
+    defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: {} }), ['context.x']),
+    'null and absent differ',
+  );
   const deep: Record<string, unknown> = {};
   let at = deep;
   for (let i = 0; i < 100; i++) at = (at['n'] = {}) as Record<string, unknown>;
-  t.throws(() => defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: deep }), null), RangeError, 'a pathological context fails closed, never a shared key');
+  t.throws(
+    () => defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: deep }), null),
+    RangeError,
+    'a pathological context fails closed, never a shared key',
+  );
 });

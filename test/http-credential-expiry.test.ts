@@ -15,17 +15,36 @@ t.test('an expired client certificate is refused on the connection it opened', a
   const short = await ca.issueClient({ commonName: 'alice', validityMs: 3_000 });
   const notAfter = Date.parse(new X509Certificate(short.cert).validTo);
   const allowAll = Object.assign(() => ({ allow: true, reason: 'ok' }), { factsRead: [] as string[] });
-  const authorizers = { cached: authorizeRequest({ policy: allowAll }), uncached: authorizeRequest({ policy: allowAll, cache: false }) };
+  const authorizers = {
+    cached: authorizeRequest({ policy: allowAll }),
+    uncached: authorizeRequest({ policy: allowAll, cache: false }),
+  };
   t.ok(authorizers.cached.cache, 'the cache is on for the cached case');
   const clients: Array<[string, ReturnType<typeof rawHttp>]> = [];
 
   for (const [name, authz] of Object.entries(authorizers)) {
-    const server = https.createServer({ key: certs.serverKey, cert: certs.serverChain, ca: ca.rootCert, requestCert: true, rejectUnauthorized: false }, authz.node((_req, res) => res.end('served')));
+    const server = https.createServer(
+      { key: certs.serverKey, cert: certs.serverChain, ca: ca.rootCert, requestCert: true, rejectUnauthorized: false },
+      authz.node((_req, res) => res.end('served')),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
-    const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'localhost', ca: certs.ca, key: short.key, cert: short.chain });
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    const socket = connect({
+      host: '127.0.0.1',
+      port: (server.address() as AddressInfo).port,
+      servername: 'localhost',
+      ca: certs.ca,
+      key: short.key,
+      cert: short.chain,
+    });
     t.teardown(() => socket.destroy());
-    await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
     const send = rawHttp(socket);
     t.match(await send('GET', '/'), { status: 200, body: 'served' }, `${name}: served while valid`);
     clients.push([name, send]);

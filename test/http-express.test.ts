@@ -16,9 +16,14 @@ function policy(input: AuthorizationInput) {
   const cn = input.peer.certificate?.subject.replace(/^.*CN=/s, '');
   const path = input.request!.path;
   if (path === '/transfer') {
-    return { allow: false, reason: 'step-up required', obligations: { stepUp: { claims: { access_token: { acrs: { essential: true, value: 'c1' } } } } } };
+    return {
+      allow: false,
+      reason: 'step-up required',
+      obligations: { stepUp: { claims: { access_token: { acrs: { essential: true, value: 'c1' } } } } },
+    };
   }
-  if (path === '/admin') return { allow: false, reason: 'mfa required', obligations: { stepUp: { acrValues: ['urn:mfa'], maxAge: 300 } } };
+  if (path === '/admin')
+    return { allow: false, reason: 'mfa required', obligations: { stepUp: { acrValues: ['urn:mfa'], maxAge: 300 } } };
   return { allow: cn === 'alice', reason: cn === 'alice' ? 'alice may' : `${cn ?? 'nobody'} may not` };
 }
 
@@ -31,7 +36,10 @@ async function serve(t: Test, authz: ReturnType<typeof authorizeRequest>): Promi
   });
   const server = https.createServer(serverTls, app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -56,19 +64,35 @@ t.test('step-up obligations -> 401 claims challenge or RFC 9470 challenge', asyn
   const claims = await get('POST', '/transfer');
   t.equal(claims.status, 401);
   const challenge = String(claims.headers['www-authenticate']);
-  t.match(challenge, /^Bearer error="insufficient_claims", error_description="step-up required", claims="([A-Za-z0-9_-]+)"$/);
+  t.match(
+    challenge,
+    /^Bearer error="insufficient_claims", error_description="step-up required", claims="([A-Za-z0-9_-]+)"$/,
+  );
   const encoded = /claims="([^"]+)"/.exec(challenge)![1]!;
-  t.same(JSON.parse(Buffer.from(encoded, 'base64url').toString()), { access_token: { acrs: { essential: true, value: 'c1' } } });
+  t.same(JSON.parse(Buffer.from(encoded, 'base64url').toString()), {
+    access_token: { acrs: { essential: true, value: 'c1' } },
+  });
   t.match(claims.json(), { status: 401, title: 'Unauthorized' });
 
   const acr = await get('GET', '/admin');
   t.equal(acr.status, 401);
-  t.equal(acr.headers['www-authenticate'], 'Bearer error="insufficient_user_authentication", error_description="mfa required", acr_values="urn:mfa", max_age="300"');
+  t.equal(
+    acr.headers['www-authenticate'],
+    'Bearer error="insufficient_user_authentication", error_description="mfa required", acr_values="urn:mfa", max_age="300"',
+  );
 });
 
 t.test('a certificate that did not verify is denied before the policy', async (t) => {
   let asked = 0;
-  const url = await serve(t, authorizeRequest({ policy: () => { asked++; return true; } }));
+  const url = await serve(
+    t,
+    authorizeRequest({
+      policy: () => {
+        asked++;
+        return true;
+      },
+    }),
+  );
   const r = await client(t, url, 'wrongCa')('GET', '/docs');
   t.equal(r.status, 403);
   t.match(r.json(), { detail: /^certificate-unverified: / });
@@ -91,7 +115,13 @@ t.test('decisions are cached per identity, action and resource', async (t) => {
   const sources: string[] = [];
   const cache = new DecisionCache();
   // The function reads only the certificate and the path (both always in the key): it says so.
-  const counted = Object.assign((i: AuthorizationInput) => { asked++; return policy(i); }, { factsRead: ['peer.certificate', 'request.path'] });
+  const counted = Object.assign(
+    (i: AuthorizationInput) => {
+      asked++;
+      return policy(i);
+    },
+    { factsRead: ['peer.certificate', 'request.path'] },
+  );
   const authz = authorizeRequest({ policy: counted, cache, onDecision: (d) => sources.push(d.source) });
   const url = await serve(t, authz);
   const alice = client(t, url, 'alice');
@@ -110,13 +140,24 @@ t.test('decisions are cached per identity, action and resource', async (t) => {
 
 t.test('the context hook feeds risk signals; a failing hook fails closed', async (t) => {
   let risk = 1;
-  const authz = authorizeRequest({ policy: (i: AuthorizationInput) => (i.context['risk'] as number) < 5, context: async () => ({ risk }) });
+  const authz = authorizeRequest({
+    policy: (i: AuthorizationInput) => (i.context['risk'] as number) < 5,
+    context: async () => ({ risk }),
+  });
   const url = await serve(t, authz);
   const get = client(t, url, 'alice');
   t.equal((await get('GET', '/')).status, 200);
   risk = 9;
   t.equal((await get('GET', '/')).status, 403, 'no stale cached allow');
-  const failing = await serve(t, authorizeRequest({ policy: () => true, context: () => { throw new Error('risk engine down'); } }));
+  const failing = await serve(
+    t,
+    authorizeRequest({
+      policy: () => true,
+      context: () => {
+        throw new Error('risk engine down');
+      },
+    }),
+  );
   const r = await client(t, failing, 'alice')('GET', '/');
   t.equal(r.status, 403);
   t.match(r.json(), { detail: 'policy-error' });
@@ -126,7 +167,7 @@ t.test('the context hook feeds risk signals; a failing hook fails closed', async
 // so reading the identity that way would cut every later getPeerCertificate(true) short. (Node 24.x /
 // 26.8+ do that to themselves at the handshake, nodejs/node#65579: the reference is whatever the
 // same server shows without the middleware.)
-t.test('authorizing requests leaves node\'s view of the presented chain intact', async (t) => {
+t.test("authorizing requests leaves node's view of the presented chain intact", async (t) => {
   const serveNames = async (authorize: boolean) => {
     const app = express();
     if (authorize) app.use(authorizeRequest({ policy }).express());
@@ -143,17 +184,34 @@ t.test('authorizing requests leaves node\'s view of the presented chain intact',
     });
     const server = https.createServer(serverTls, app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
-    // One keep-alive connection (a second one would resume the session, which carries the leaf only).
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: certs.ca, cert: certs.clientChain, key: certs.clientKey });
-    t.teardown(() => agent.destroy());
-    return (path: string) => new Promise<{ names: string[]; port: number }>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path, agent, servername: 'localhost' }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => { body += chunk; });
-        res.on('end', () => resolve(JSON.parse(body) as { names: string[]; port: number }));
-      }).on('error', reject);
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
     });
+    // One keep-alive connection (a second one would resume the session, which carries the leaf only).
+    const agent = new https.Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      ca: certs.ca,
+      cert: certs.clientChain,
+      key: certs.clientKey,
+    });
+    t.teardown(() => agent.destroy());
+    return (path: string) =>
+      new Promise<{ names: string[]; port: number }>((resolve, reject) => {
+        https
+          .get(
+            { host: '127.0.0.1', port: (server.address() as AddressInfo).port, path, agent, servername: 'localhost' },
+            (res) => {
+              let body = '';
+              res.on('data', (chunk: Buffer) => {
+                body += chunk;
+              });
+              res.on('end', () => resolve(JSON.parse(body) as { names: string[]; port: number }));
+            },
+          )
+          .on('error', reject);
+      });
   };
   const reference = await (await serveNames(false))('/reference');
   const get = await serveNames(true);

@@ -17,9 +17,19 @@ t.test('fastify app with mTLS and an optional bearer token', async (t) => {
       return input.peer.certificate?.subject.includes('CN=alice') === true;
     },
   });
-  const app = Fastify({ https: { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true, rejectUnauthorized: false } });
+  const app = Fastify({
+    https: {
+      key: certs.serverKey,
+      cert: certs.serverChain,
+      ca: certs.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+  });
   await app.register(authz.fastify);
-  app.get('/docs', async (request) => ({ reason: (request as unknown as { authorization: { reason: string } }).authorization.reason }));
+  app.get('/docs', async (request) => ({
+    reason: (request as unknown as { authorization: { reason: string } }).authorization.reason,
+  }));
   // Routes in an encapsulated child plugin are covered too (the plugin skips encapsulation).
   await app.register(async (child) => {
     child.get('/admin/users', async () => ({ users: [] }));
@@ -39,11 +49,19 @@ t.test('fastify app with mTLS and an optional bearer token', async (t) => {
   t.same(bob.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'denied' });
 
   t.equal((await alice('GET', '/admin/users')).status, 403, 'child plugin route is guarded');
-  const admin = await alice('GET', '/admin/users', { authorization: `Bearer ${await signer.sign({ sub: 'root', role: 'admin' })}` });
+  const admin = await alice('GET', '/admin/users', {
+    authorization: `Bearer ${await signer.sign({ sub: 'root', role: 'admin' })}`,
+  });
   t.equal(admin.status, 200);
-  const expired = await alice('GET', '/admin/users', { authorization: `Bearer ${await signer.sign({ sub: 'root', role: 'admin' }, { expiresIn: Math.floor(Date.now() / 1000) - 5 })}` });
+  const expired = await alice('GET', '/admin/users', {
+    authorization: `Bearer ${await signer.sign({ sub: 'root', role: 'admin' }, { expiresIn: Math.floor(Date.now() / 1000) - 5 })}`,
+  });
   t.equal(expired.status, 401);
   t.match(String(expired.headers['www-authenticate']), /error="invalid_token", error_description="token expired"/);
   t.equal((await alice('GET', '/nowhere')).status, 404);
-  t.equal((await client(t, url, 'bob')('GET', '/nowhere')).status, 403, 'unknown routes are decided first too: no route probing');
+  t.equal(
+    (await client(t, url, 'bob')('GET', '/nowhere')).status,
+    403,
+    'unknown routes are decided first too: no route probing',
+  );
 });

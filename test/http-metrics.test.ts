@@ -13,16 +13,24 @@ t.test('decisions show up as ctls_decisions_total and ctls_decision_duration_sec
   const events: DecisionEvent[] = [];
   const authz = authorizeRequest({
     // It reads the certificate only, and says so: the default cache is on.
-    policy: Object.assign((input: AuthorizationInput) => input.peer.certificate?.subject.includes('CN=alice') === true, { factsRead: ['peer.certificate'] }),
+    policy: Object.assign(
+      (input: AuthorizationInput) => input.peer.certificate?.subject.includes('CN=alice') === true,
+      { factsRead: ['peer.certificate'] },
+    ),
     onDecision: (d, input) => {
       const e = decisionEvent(d, input);
       events.push(e);
       metrics.recordDecision(e);
     },
   });
-  const url = await startHttps(t, authz.node((_req, res) => res.end('ok')));
+  const url = await startHttps(
+    t,
+    authz.node((_req, res) => res.end('ok')),
+  );
   const alice = client(t, url, 'alice');
-  await alice('GET', '/a'); await alice('GET', '/a'); await alice('GET', '/a');
+  await alice('GET', '/a');
+  await alice('GET', '/a');
+  await alice('GET', '/a');
   await client(t, url, 'bob')('GET', '/a');
 
   t.match(events[0], { trigger: 'request', outcome: 'allow', source: 'engine', subject: 'alice', reason: 'allowed' });
@@ -44,7 +52,14 @@ t.test('decisions show up as ctls_decisions_total and ctls_decision_duration_sec
 t.test('an injected registry and prefix; engine events of any trigger', async (t) => {
   const registry = new Registry();
   const metrics = new DecisionMetrics({ registry, prefix: 'edge_' });
-  metrics.recordDecision({ trigger: 'revocation', outcome: 'deny', reason: 'revoked', durationMs: 0.4, source: 'verification', serial: 'AB' });
+  metrics.recordDecision({
+    trigger: 'revocation',
+    outcome: 'deny',
+    reason: 'revoked',
+    durationMs: 0.4,
+    source: 'verification',
+    serial: 'AB',
+  });
   metrics.recordDecision({ trigger: 'interval', outcome: 'allow', reason: 'ok', durationMs: 12, source: 'engine' });
   const text = await registry.metrics();
   t.match(text, /edge_decisions_total\{outcome="deny",source="verification",trigger="revocation"\} 1/);

@@ -16,14 +16,20 @@ interface Reply {
   socket: net.Socket;
 }
 
-function request(options: https.RequestOptions & http.RequestOptions, body?: Buffer, transport: typeof https | typeof http = https): Promise<Reply> {
+function request(
+  options: https.RequestOptions & http.RequestOptions,
+  body?: Buffer,
+  transport: typeof https | typeof http = https,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = transport.request(options, (res) => {
       // A keep-alive agent detaches the socket once the response ends: take it now.
       const socket = res.socket;
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), socket }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), socket }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -62,7 +68,14 @@ t.test('node:http serves keep-alive HTTP/1.1 over our server sockets', async (t)
   });
   const port = await listen(t, server);
 
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ALPNProtocols: ['http/1.1'] });
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 1,
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ALPNProtocols: ['http/1.1'],
+  });
   t.teardown(() => agent.destroy());
   const base = { host: '127.0.0.1', port, servername: 'localhost', agent };
 
@@ -77,8 +90,15 @@ t.test('node:http serves keep-alive HTTP/1.1 over our server sockets', async (t)
     t.equal(reply.headers.connection, 'keep-alive');
   }
   const upload = randomBytes(3 * 1024 * 1024);
-  const posted = await request({ ...base, method: 'POST', path: '/upload', headers: { 'content-length': upload.length } }, upload);
-  t.equal(posted.headers['x-body-sha256'], createHash('sha256').update(upload).digest('hex'), 'a 3 MB body arrives intact');
+  const posted = await request(
+    { ...base, method: 'POST', path: '/upload', headers: { 'content-length': upload.length } },
+    upload,
+  );
+  t.equal(
+    posted.headers['x-body-sha256'],
+    createHash('sha256').update(upload).digest('hex'),
+    'a 3 MB body arrives intact',
+  );
   sockets.add(posted.socket);
 
   t.equal(tlsConnections.length, 1, 'one TLS connection carried every request');
@@ -87,7 +107,9 @@ t.test('node:http serves keep-alive HTTP/1.1 over our server sockets', async (t)
 
   // The HTTP server's keep-alive machinery can close our socket cleanly.
   agent.destroy();
-  await new Promise<void>((resolve) => (tlsConnections[0]!.closed ? resolve() : tlsConnections[0]!.once('close', () => resolve())));
+  await new Promise<void>((resolve) =>
+    tlsConnections[0]!.closed ? resolve() : tlsConnections[0]!.once('close', () => resolve()),
+  );
   t.equal(server.connections().length, 0, 'closed on both sides');
 });
 
@@ -106,7 +128,10 @@ t.test('an http.Agent using our connect() talks to a node:https server', async (
 
   class OwnedTlsAgent extends http.Agent {
     created = 0;
-    override createConnection(options: http.ClientRequestArgs, callback?: (error: Error | null, socket: net.Socket) => void): net.Socket {
+    override createConnection(
+      options: http.ClientRequestArgs,
+      callback?: (error: Error | null, socket: net.Socket) => void,
+    ): net.Socket {
       this.created++;
       const socket = connect({
         host: options.host ?? '127.0.0.1',
@@ -140,8 +165,17 @@ t.test('an http.Agent using our connect() talks to a node:https server', async (
   const parallel = new OwnedTlsAgent({ keepAlive: false, maxSockets: 4 });
   t.teardown(() => parallel.destroy());
   const replies = await Promise.all(
-    [1, 2, 3].map((i) => request({ host: '127.0.0.1', port, path: `/p${i}`, method: 'POST', agent: parallel }, Buffer.from('x'.repeat(100_000)), http)),
+    [1, 2, 3].map((i) =>
+      request(
+        { host: '127.0.0.1', port, path: `/p${i}`, method: 'POST', agent: parallel },
+        Buffer.from('x'.repeat(100_000)),
+        http,
+      ),
+    ),
   );
-  t.same(replies.map((reply) => reply.body.toString()), ['hello alice at /p1', 'hello alice at /p2', 'hello alice at /p3']);
+  t.same(
+    replies.map((reply) => reply.body.toString()),
+    ['hello alice at /p1', 'hello alice at /p2', 'hello alice at /p3'],
+  );
   t.equal(parallel.created, 3);
 });

@@ -12,10 +12,21 @@ import { certs } from './helpers/certs';
 import { client } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';
 
-const tlsOptions = { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true, rejectUnauthorized: false };
+const tlsOptions = {
+  key: certs.serverKey,
+  cert: certs.serverChain,
+  ca: certs.ca,
+  requestCert: true,
+  rejectUnauthorized: false,
+};
 
 function policy(input: AuthorizationInput) {
-  if (input.request!.path === '/step-up') return { allow: false, reason: 'fresh login needed', obligations: { stepUp: { claims: '{"id_token":{"auth_time":{"essential":true}}}' } } };
+  if (input.request!.path === '/step-up')
+    return {
+      allow: false,
+      reason: 'fresh login needed',
+      obligations: { stepUp: { claims: '{"id_token":{"auth_time":{"essential":true}}}' } },
+    };
   const cn = input.peer.certificate?.subject.replace(/^.*CN=/s, '');
   return { allow: cn === 'alice' || input.token?.['role'] === 'admin', reason: `cn=${cn ?? '-'}` };
 }
@@ -24,7 +35,13 @@ function policy(input: AuthorizationInput) {
 async function ownedTier(t: Test, httpServer: http.Server): Promise<string> {
   const server = createServer(tlsOptions, (socket) => httpServer.emit('connection', socket));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { httpServer.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        httpServer.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -38,7 +55,9 @@ async function exercise(t: Test, url: string) {
   const denied = await bob('GET', '/docs');
   t.equal(denied.status, 403);
   t.same(denied.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'cn=bob' });
-  const admin = await bob('GET', '/docs', { authorization: `Bearer ${await signer.sign({ sub: 'b', role: 'admin' })}` });
+  const admin = await bob('GET', '/docs', {
+    authorization: `Bearer ${await signer.sign({ sub: 'b', role: 'admin' })}`,
+  });
   t.equal(admin.status, 401, 'a token from an unknown key is refused');
   const stepUp = await alice('GET', '/step-up');
   t.equal(stepUp.status, 401);
@@ -51,10 +70,14 @@ t.test('Express over the owned tier', async (t) => {
   const authz = authorizeRequest({ policy, jwt: { keys: { keys: [signer.publicJwk] }, required: false } });
   const app = express();
   app.use(authz.express());
-  app.get('/{*path}', (req, res) => { res.json({ reason: (req as unknown as { authorization: Decision }).authorization.reason }); });
+  app.get('/{*path}', (req, res) => {
+    res.json({ reason: (req as unknown as { authorization: Decision }).authorization.reason });
+  });
   const url = await ownedTier(t, http.createServer(app));
   await exercise(t, url);
-  const admin = await client(t, url, 'bob')('GET', '/docs', { authorization: `Bearer ${await signer.sign({ sub: 'b', role: 'admin' })}` });
+  const admin = await client(t, url, 'bob')('GET', '/docs', {
+    authorization: `Bearer ${await signer.sign({ sub: 'b', role: 'admin' })}`,
+  });
   t.equal(admin.status, 200, 'a valid admin token over a certificate the policy would refuse');
 });
 
@@ -63,7 +86,9 @@ t.test('Fastify over the owned tier', async (t) => {
   let httpServer!: http.Server;
   const app = Fastify({ serverFactory: (handler) => (httpServer = http.createServer(handler)) });
   await app.register(authz.fastify);
-  app.get('/*', async (request) => ({ reason: (request as unknown as { authorization: Decision }).authorization.reason }));
+  app.get('/*', async (request) => ({
+    reason: (request as unknown as { authorization: Decision }).authorization.reason,
+  }));
   await app.ready();
   t.teardown(() => app.close());
   await exercise(t, await ownedTier(t, httpServer));

@@ -29,9 +29,20 @@ t.test('timeoutMs is the deprecated alias of policyTimeout', async (t) => {
 });
 
 t.test('both given and different, or a bad value, is an invalid option', async (t) => {
-  t.throws(() => authorizeRequest({ policy: never, policyTimeout: 30, timeoutMs: 40 }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs".*policyTimeout/ });
+  t.throws(() => authorizeRequest({ policy: never, policyTimeout: 30, timeoutMs: 40 }), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: /"timeoutMs".*policyTimeout/,
+  });
   for (const bad of [0, -1, NaN, Infinity, '30']) {
-    t.throws(() => authorizeRequest({ policy: never, policyTimeout: bad as number }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"policyTimeout"/ }, `policyTimeout ${String(bad)}`);
-    t.throws(() => authorizeRequest({ policy: never, timeoutMs: bad as number }), { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs"/ }, `timeoutMs ${String(bad)}`);
+    t.throws(
+      () => authorizeRequest({ policy: never, policyTimeout: bad as number }),
+      { code: 'ERR_CTLS_INVALID_OPTION', message: /"policyTimeout"/ },
+      `policyTimeout ${String(bad)}`,
+    );
+    t.throws(
+      () => authorizeRequest({ policy: never, timeoutMs: bad as number }),
+      { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs"/ },
+      `timeoutMs ${String(bad)}`,
+    );
   }
 });

@@ -13,7 +13,8 @@ import { client, serverTls } from './helpers/policy-https';
 import { once, replaceFile, tempDir } from './helpers/policy-files';
 
 /** Version n lets alice GET /v<n> and nothing else. */
-const version = (n: number) => `@id("v${n}")\npermit(principal == User::"alice", action == Action::"GET", resource == Resource::"/v${n}");\n`;
+const version = (n: number) =>
+  `@id("v${n}")\npermit(principal == User::"alice", action == Action::"GET", resource == Resource::"/v${n}");\n`;
 const VERSIONS = 8;
 const WORKERS = 8;
 
@@ -24,20 +25,33 @@ t.test('reloading policies while requests run', async (t) => {
   const cedar = cedarPolicy({ file, watch: true, debounceMs: 5 });
   t.teardown(() => cedar.close());
   let live = 1;
-  cedar.on('reload', (info) => { live = info.version; });
+  cedar.on('reload', (info) => {
+    live = info.version;
+  });
   const loadErrors: unknown[] = [];
   cedar.on('error', (e) => loadErrors.push(e));
 
   const cache = new DecisionCache();
   const app = express();
   app.use(authorizeRequest({ policy: cedar, cache }).express());
-  app.get('/{*path}', (_req, res) => { res.send('ok'); });
+  app.get('/{*path}', (_req, res) => {
+    res.send('ok');
+  });
   const server = https.createServer(serverTls, app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   const get = client(t, `https://127.0.0.1:${(server.address() as AddressInfo).port}`, 'alice');
 
-  interface Row { k: number; from: number; to: number; status: number; detail?: string }
+  interface Row {
+    k: number;
+    from: number;
+    to: number;
+    status: number;
+    detail?: string;
+  }
   const rows: Row[] = [];
   const failures: string[] = [];
   let running = true;
@@ -85,8 +99,10 @@ t.test('reloading policies while requests run', async (t) => {
   const wrong: Row[] = [];
   for (const row of rows) {
     if (row.status !== 200 && row.status !== 403) wrong.push(row);
-    else if (row.detail !== undefined && !row.detail.startsWith('cedar: ')) wrong.push(row); // policy-error, timeout …
-    else if (row.status === 200 && (row.k < row.from || row.k > row.to)) wrong.push(row); // allowed by a version not in force
+    else if (row.detail !== undefined && !row.detail.startsWith('cedar: '))
+      wrong.push(row); // policy-error, timeout …
+    else if (row.status === 200 && (row.k < row.from || row.k > row.to))
+      wrong.push(row); // allowed by a version not in force
     else if (row.from === row.to && (row.status === 200) !== (row.k === row.from)) wrong.push(row); // stable period: exact answer
   }
   t.same(wrong.slice(0, 5), [], `${wrong.length} of ${rows.length} answers inconsistent with the policy in force`);

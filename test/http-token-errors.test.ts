@@ -7,16 +7,31 @@ import { client, startHttps } from './helpers/policy-https';
 import { makeSigner } from './helpers/policy-jwt';
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
-const forged = (header: Record<string, unknown>, claims: Record<string, unknown> = { sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 }) => `${b64(header)}.${b64(claims)}.${b64('signature')}`;
+const forged = (
+  header: Record<string, unknown>,
+  claims: Record<string, unknown> = { sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 },
+) => `${b64(header)}.${b64(claims)}.${b64('signature')}`;
 
 /** Every description a client can see: about its token, never about the server's keys. */
-const KNOWN = new Set(['malformed token', 'invalid token', 'signature verification failed', 'algorithm not allowed', 'algorithm not supported', 'no key matches the token', 'several keys match the token', 'token expired']);
+const KNOWN = new Set([
+  'malformed token',
+  'invalid token',
+  'signature verification failed',
+  'algorithm not allowed',
+  'algorithm not supported',
+  'no key matches the token',
+  'several keys match the token',
+  'token expired',
+]);
 
 t.test('garbage and mismatched tokens are 401 invalid_token without internals', async (t) => {
   const signer = await makeSigner('k1');
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const { SignJWT } = await import('jose');
-  const hs256 = await new SignJWT({ sub: 'mallory' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2m').sign(new TextEncoder().encode('guessed'));
+  const hs256 = await new SignJWT({ sub: 'mallory' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('2m')
+    .sign(new TextEncoder().encode('guessed'));
   const keySets = {
     'a single JWK': signer.publicJwk,
     'a KeyObject': publicKey,
@@ -37,7 +52,10 @@ t.test('garbage and mismatched tokens are 401 invalid_token without internals', 
   };
   for (const [keyName, keys] of Object.entries(keySets)) {
     const authz = authorizeRequest({ policy: () => true, jwt: { keys: keys as never } });
-    const url = await startHttps(t, authz.node((_req, res) => res.end('served')));
+    const url = await startHttps(
+      t,
+      authz.node((_req, res) => res.end('served')),
+    );
     const get = client(t, url, 'none');
     for (const [tokenName, token] of Object.entries(tokens)) {
       const r = await get('GET', '/', { authorization: `Bearer ${token}` });

@@ -21,7 +21,10 @@ interface Accepted {
 }
 
 /** Our server on loopback; resolves each accepted connection with a sink of what it received. */
-async function startServer(t: Test, options: ServerOptions): Promise<{ server: Server; port: number; next(): Promise<Accepted> }> {
+async function startServer(
+  t: Test,
+  options: ServerOptions,
+): Promise<{ server: Server; port: number; next(): Promise<Accepted> }> {
   const server = createServer({ ...serverIdentity, ...options });
   const port = await listenLoopback(t, server);
   return {
@@ -57,7 +60,12 @@ async function exchange(t: Test, accepted: Accepted, peer: OpensslClient, tag: s
 
 for (const version of versions) {
   t.test(`openssl s_client with a client certificate against our server (${version})`, async (t) => {
-    const { port, next } = await startServer(t, { requestCert: true, rejectUnauthorized: true, minVersion: version, maxVersion: version });
+    const { port, next } = await startServer(t, {
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: version,
+      maxVersion: version,
+    });
     const accepted = next();
     const client = startClient(t, { port, ...aliceFiles, ...versionFlags(version) });
     const connection = await accepted;
@@ -70,7 +78,10 @@ for (const version of versions) {
     // s_client prints its session summary only once the session (on TLS 1.3:
     // the first ticket) is in, which can trail the handshake on a loaded machine.
     t.ok(await client.waitFor(/Verification: OK/, 10_000), 's_client verified our server chain to its -CAfile root');
-    t.ok(await client.waitFor(new RegExp(`Protocol\\s*: ${version.replace('.', '\\.')}`), 10_000), `s_client reports ${version}`);
+    t.ok(
+      await client.waitFor(new RegExp(`Protocol\\s*: ${version.replace('.', '\\.')}`), 10_000),
+      `s_client reports ${version}`,
+    );
     await exchange(t, connection, client, 'hello');
   });
 
@@ -139,21 +150,28 @@ t.test('TLS 1.3 post-handshake auth: our server asks s_client -enable_pha for a 
   t.equal(connection.socket.authorized, true);
   t.equal(connection.socket.getPeerX509Certificate()?.subject, 'CN=alice');
   await client.waitFor(/<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateRequest/, undefined, from);
-  t.match(client.output.slice(from), />>> TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateVerify/, 's_client answered with its key');
+  t.match(
+    client.output.slice(from),
+    />>> TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateVerify/,
+    's_client answered with its key',
+  );
   await exchange(t, connection, client, 'after');
 });
 
-t.test('TLS 1.3 post-handshake auth: s_client without -enable_pha is refused with ERR_CTLS_FRESH_UNSUPPORTED', async (t) => {
-  const { port, next } = await startServer(t, { minVersion: 'TLSv1.3' });
-  const accepted = next();
-  const client = startClient(t, { port, ...aliceFiles, tls13: true });
-  const connection = await accepted;
-  await client.handshake();
-  await t.rejects(connection.socket.requestCertificate(), { code: 'ERR_CTLS_FRESH_UNSUPPORTED' });
-  t.equal(connection.socket.destroyed, false, 'the refusal does not cost the connection');
-  t.equal(connection.socket.reauthenticating, false);
-  await exchange(t, connection, client, 'still');
-});
+t.test(
+  'TLS 1.3 post-handshake auth: s_client without -enable_pha is refused with ERR_CTLS_FRESH_UNSUPPORTED',
+  async (t) => {
+    const { port, next } = await startServer(t, { minVersion: 'TLSv1.3' });
+    const accepted = next();
+    const client = startClient(t, { port, ...aliceFiles, tls13: true });
+    const connection = await accepted;
+    await client.handshake();
+    await t.rejects(connection.socket.requestCertificate(), { code: 'ERR_CTLS_FRESH_UNSUPPORTED' });
+    t.equal(connection.socket.destroyed, false, 'the refusal does not cost the connection');
+    t.equal(connection.socket.reauthenticating, false);
+    await exchange(t, connection, client, 'still');
+  },
+);
 
 t.test('TLS 1.2 renegotiation: our server asks s_client -tls1_2 for a certificate', async (t) => {
   const { port, next } = await startServer(t, { maxVersion: 'TLSv1.2' });
@@ -173,8 +191,16 @@ t.test('TLS 1.2 renegotiation: our server asks s_client -tls1_2 for a certificat
   t.equal(connection.socket.authorized, true);
   const renegotiation = client.output.slice(from);
   t.match(renegotiation, /<<< TLS 1\.2, Handshake \[length [0-9a-f]+\], HelloRequest/, 's_client got the HelloRequest');
-  t.match(renegotiation, /<<< TLS 1\.2, Handshake \[length [0-9a-f]+\], CertificateRequest/, 'and a CertificateRequest');
-  t.match(renegotiation, />>> TLS 1\.2, Handshake \[length [0-9a-f]+\], CertificateVerify/, 'and answered with its key');
+  t.match(
+    renegotiation,
+    /<<< TLS 1\.2, Handshake \[length [0-9a-f]+\], CertificateRequest/,
+    'and a CertificateRequest',
+  );
+  t.match(
+    renegotiation,
+    />>> TLS 1\.2, Handshake \[length [0-9a-f]+\], CertificateVerify/,
+    'and answered with its key',
+  );
   await exchange(t, connection, client, 'after');
 });
 

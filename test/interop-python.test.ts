@@ -90,7 +90,9 @@ t.test('post-handshake auth answered by python (post_handshake_auth = True)', as
 
   // What the application sees, in order, with the identity it would attribute each chunk to.
   const timeline: string[] = [];
-  socket.on('certificate', (result: { chain: Array<{ subject: string }> }) => timeline.push(`certificate ${result.chain[0]?.subject}`));
+  socket.on('certificate', (result: { chain: Array<{ subject: string }> }) =>
+    timeline.push(`certificate ${result.chain[0]?.subject}`),
+  );
   socket.on('data', (chunk: Buffer) => {
     const who = socket.getPeerX509Certificate()?.subject ?? 'anonymous';
     for (const line of chunk.toString().split('\n').filter(Boolean)) timeline.push(`data ${line} as ${who}`);
@@ -98,7 +100,10 @@ t.test('post-handshake auth answered by python (post_handshake_auth = True)', as
   await exchange(t, connection, client, 'before');
 
   const request = socket.requestCertificate({ timeout: 5_000 });
-  request.then(() => timeline.push('resolved'), () => {});
+  request.then(
+    () => timeline.push('resolved'),
+    () => {},
+  );
   // The CertificateRequest precedes this record, and CPython answers it inside recv(): once python
   // prints this line it has sent its certificate, so what it sends next comes after the new cert.
   const from = client.output.length;
@@ -113,11 +118,7 @@ t.test('post-handshake auth answered by python (post_handshake_auth = True)', as
   await received.waitFor('sent after the request\n');
   t.same(
     timeline.filter((entry) => entry !== 'resolved'),
-    [
-      'data before from python as anonymous',
-      'certificate CN=alice',
-      'data sent after the request as CN=alice',
-    ],
+    ['data before from python as anonymous', 'certificate CN=alice', 'data sent after the request as CN=alice'],
     'data sent after the request is delivered after the new certificate, in order',
   );
   t.equal(received.text, 'before from python\nsent after the request\n', 'nothing lost, duplicated or reordered');
@@ -149,7 +150,10 @@ t.test('data python sends while a post-handshake request is out is held until it
     t.equal(result.chain[0]?.subject, 'CN=alice', `round ${round}: resolves with alice`);
     await received.waitFor(`racing the request ${round}\n`, undefined, mark);
     t.equal(timeline[0], 'certificate', `round ${round}: the certificate comes before the data`);
-    t.ok(timeline.slice(1).every((entry) => entry === 'data as CN=alice'), `round ${round}: the data is attributed to alice`);
+    t.ok(
+      timeline.slice(1).every((entry) => entry === 'data as CN=alice'),
+      `round ${round}: the data is attributed to alice`,
+    );
   }
   await exchange(t, connection, client, 'after');
   await closeCleanly(t, connection, client);

@@ -47,7 +47,8 @@ function subjectDer(pem: string): Buffer {
   return der.subarray(subject.start, subject.end);
 }
 
-const utcTime = (date: Date): Buffer => tlv(0x17, Buffer.from(date.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z'));
+const utcTime = (date: Date): Buffer =>
+  tlv(0x17, Buffer.from(date.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z'));
 
 /**
  * A v2 CRL (RFC 5280 section 5.1) of the fixture intermediate, signed with its ECDSA key, listing
@@ -70,18 +71,24 @@ function bigCrl(count: number, serials: string[]): string {
   }
   const listed = serials.map((hex) => tlv(0x30, Buffer.concat([tlv(0x02, Buffer.from(hex, 'hex')), revokedAt])));
   const ecdsaWithSha256 = tlv(0x30, tlv(0x06, Buffer.from('2a8648ce3d040302', 'hex')));
-  const tbs = tlv(0x30, Buffer.concat([
-    tlv(0x02, Buffer.from([1])),
-    ecdsaWithSha256,
-    subjectDer(certs.intermediate),
-    revokedAt,
-    utcTime(new Date(Date.now() + 86_400_000)),
-    tlv(0x30, Buffer.concat([entries, ...listed])),
-  ]));
+  const tbs = tlv(
+    0x30,
+    Buffer.concat([
+      tlv(0x02, Buffer.from([1])),
+      ecdsaWithSha256,
+      subjectDer(certs.intermediate),
+      revokedAt,
+      utcTime(new Date(Date.now() + 86_400_000)),
+      tlv(0x30, Buffer.concat([entries, ...listed])),
+    ]),
+  );
   const signature = sign('sha256', tbs, createPrivateKey(certs.intermediateKey));
   const der = tlv(0x30, Buffer.concat([tbs, ecdsaWithSha256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]));
   // Lines of 64; a base64 text whose length is a multiple of 64 must not end in an empty line.
-  return `-----BEGIN X509 CRL-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END X509 CRL-----\n`;
+  return `-----BEGIN X509 CRL-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END X509 CRL-----\n`;
 }
 
 const revokedSerial = new X509Certificate(certs.clientRevokedCert).serialNumber;
@@ -99,24 +106,44 @@ t.test(`a CRL of ${ENTRIES.toLocaleString('en')} entries`, async (t) => {
   const ms = performance.now() - started;
   gc();
   const after = process.memoryUsage();
-  t.comment(`setCrl with ${(pem.length / MiB).toFixed(1)} MiB of PEM: ${ms.toFixed(0)} ms, RSS +${((after.rss - before.rss) / MiB).toFixed(0)} MiB, ` +
-    `JS heap +${((after.heapUsed - before.heapUsed) / MiB).toFixed(1)} MiB`);
+  t.comment(
+    `setCrl with ${(pem.length / MiB).toFixed(1)} MiB of PEM: ${ms.toFixed(0)} ms, RSS +${((after.rss - before.rss) / MiB).toFixed(0)} MiB, ` +
+      `JS heap +${((after.heapUsed - before.heapUsed) / MiB).toFixed(1)} MiB`,
+  );
   t.ok(after.heapUsed - before.heapUsed < 8 * MiB, 'the JS heap does not hold the serials');
   t.equal(server.secureContext.crls[0]?.revokedCount, ENTRIES + 1, 'the count is known without the list');
 
   const context = server.secureContext;
-  t.same(context.verifyChain(pemChain(certs.clientRevokedChain)), { ok: false, code: 'CERT_REVOKED', error: 'certificate revoked' }, 'the listed serial is revoked');
+  t.same(
+    context.verifyChain(pemChain(certs.clientRevokedChain)),
+    { ok: false, code: 'CERT_REVOKED', error: 'certificate revoked' },
+    'the listed serial is revoked',
+  );
   t.same(context.verifyChain(pemChain(certs.clientChain)), { ok: true }, 'an unlisted one verifies');
 
   const refused = waitFor<[Error & { code?: string; verifyError?: string }]>(server, 'tlsClientError', SOON);
-  const revoked = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientRevokedKey, cert: certs.clientRevokedChain });
+  const revoked = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientRevokedKey,
+    cert: certs.clientRevokedChain,
+  });
   revoked.on('error', () => {});
   t.teardown(() => revoked.destroy());
   const [error] = await refused;
   t.equal(error.verifyError, 'CERT_REVOKED', 'the revoked client is refused in the handshake');
 
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-  const good = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+  const good = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+  });
   good.on('error', () => {});
   t.teardown(() => good.destroy());
   const [socket] = await accepted;

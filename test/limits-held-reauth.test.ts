@@ -30,7 +30,10 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const label = limit === undefined ? 'the default 16 MiB' : `maxHeldBytes ${limit / MiB} MiB`;
     t.test(`${version}: a peer that never answers the request and keeps sending is cut at ${label}`, async (t) => {
       const pki = await makePki();
-      const { server, port } = await startServer(t, mtlsOptions(pki, { maxVersion: version, ...(limit === undefined ? {} : { maxHeldBytes: limit }) }));
+      const { server, port } = await startServer(
+        t,
+        mtlsOptions(pki, { maxVersion: version, ...(limit === undefined ? {} : { maxHeldBytes: limit }) }),
+      );
       const pair = await connectPair(t, server, port, pki);
       const started = Date.now();
       const request = pair.socket.requestCertificate({ timeout: 60_000 });
@@ -41,7 +44,10 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
       t.equal(codeOf(pair.socket.destroyReason), 'ERR_CTLS_HELD_LIMIT');
       const read = (pair.socket.transport as net.Socket).bytesRead;
       const ceiling = (limit ?? 16 * MiB) + MiB;
-      t.ok(read < ceiling, `read ${(read / MiB).toFixed(2)} MiB before the cut (ceiling plus records in flight < ${ceiling / MiB} MiB)`);
+      t.ok(
+        read < ceiling,
+        `read ${(read / MiB).toFixed(2)} MiB before the cut (ceiling plus records in flight < ${ceiling / MiB} MiB)`,
+      );
       t.ok(Date.now() - started < 30_000, 'cut by the limit, not by the re-authentication timeout');
     });
   }
@@ -67,8 +73,14 @@ t.test('maxHeldBytes and maxPendingHandshakes are validated', async (t) => {
   const pki = await makePki();
   const { createServer } = await import('../dist/index.js');
   for (const bad of [0, -1, 1.5, '1', null, NaN]) {
-    t.throws(() => createServer(mtlsOptions(pki, { maxHeldBytes: bad as number })), { code: 'ERR_CTLS_INVALID_OPTION', message: /maxHeldBytes/ });
-    t.throws(() => createServer(mtlsOptions(pki, { maxPendingHandshakes: bad as number })), { code: 'ERR_CTLS_INVALID_OPTION', message: /maxPendingHandshakes/ });
+    t.throws(() => createServer(mtlsOptions(pki, { maxHeldBytes: bad as number })), {
+      code: 'ERR_CTLS_INVALID_OPTION',
+      message: /maxHeldBytes/,
+    });
+    t.throws(() => createServer(mtlsOptions(pki, { maxPendingHandshakes: bad as number })), {
+      code: 'ERR_CTLS_INVALID_OPTION',
+      message: /maxPendingHandshakes/,
+    });
   }
   t.doesNotThrow(() => createServer(mtlsOptions(pki, { maxHeldBytes: Infinity, maxPendingHandshakes: 10 })));
 });

@@ -26,8 +26,14 @@ interface Worker {
   close(): void;
 }
 
-async function startWorker(t: Test, options: { handshakeTimeout: number; maxPendingHandshakes?: number }): Promise<Worker> {
-  const child: ChildProcess = fork(join(__dirname, 'leak', 'idle-worker.js'), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function startWorker(
+  t: Test,
+  options: { handshakeTimeout: number; maxPendingHandshakes?: number },
+): Promise<Worker> {
+  const child: ChildProcess = fork(join(__dirname, 'leak', 'idle-worker.js'), [], {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   t.teardown(() => {
     child.kill('SIGKILL');
   });
@@ -38,10 +44,11 @@ async function startWorker(t: Test, options: { handshakeTimeout: number; maxPend
   });
   return {
     port,
-    measure: () => new Promise<Sample>((resolve) => {
-      child.once('message', (message: { sample: Sample }) => resolve(message.sample));
-      child.send('measure');
-    }),
+    measure: () =>
+      new Promise<Sample>((resolve) => {
+        child.once('message', (message: { sample: Sample }) => resolve(message.sample));
+        child.send('measure');
+      }),
     close: () => child.send('close'),
   };
 }
@@ -54,11 +61,17 @@ async function openIdle(t: Test, port: number, count: number): Promise<net.Socke
   });
   const batch = 200;
   for (let i = 0; i < count; i += batch) {
-    await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => new Promise<void>((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' }, () => resolve());
-      socket.on('error', reject);
-      sockets.push(socket);
-    })));
+    await Promise.all(
+      Array.from(
+        { length: Math.min(batch, count - i) },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const socket = net.connect({ port, host: '127.0.0.1' }, () => resolve());
+            socket.on('error', reject);
+            sockets.push(socket);
+          }),
+      ),
+    );
   }
   return sockets;
 }
@@ -82,13 +95,25 @@ t.test(`${IDLE} connections that never send a ClientHello are cut by handshakeTi
   const perConnection = (during.rss - before.rss) / IDLE;
   const heapPerConnection = (during.heapUsed - before.heapUsed) / IDLE;
   const externalPerConnection = (during.external - before.external) / IDLE;
-  t.comment(`per idle connection: RSS ${(perConnection / KiB).toFixed(1)} KiB, JS heap ${(heapPerConnection / KiB).toFixed(1)} KiB, ` +
-    `external ${(externalPerConnection / KiB).toFixed(1)} KiB` +
-    (during.mallocHeap !== null && before.mallocHeap !== null ? `, malloc heap ${((during.mallocHeap - before.mallocHeap) / IDLE / KiB).toFixed(1)} KiB` : ''));
+  t.comment(
+    `per idle connection: RSS ${(perConnection / KiB).toFixed(1)} KiB, JS heap ${(heapPerConnection / KiB).toFixed(1)} KiB, ` +
+      `external ${(externalPerConnection / KiB).toFixed(1)} KiB` +
+      (during.mallocHeap !== null && before.mallocHeap !== null
+        ? `, malloc heap ${((during.mallocHeap - before.mallocHeap) / IDLE / KiB).toFixed(1)} KiB`
+        : ''),
+  );
   t.ok(perConnection < 64 * KiB, `an idle connection costs ${(perConnection / KiB).toFixed(1)} KiB of RSS (< 64 KiB)`);
 
-  const closedAll = Promise.all(sockets.map((socket) => new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve)))));
-  await until('every idle connection is cut', async () => (await worker.measure()).live === 0, handshakeTimeout + 20_000);
+  const closedAll = Promise.all(
+    sockets.map(
+      (socket) => new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve))),
+    ),
+  );
+  await until(
+    'every idle connection is cut',
+    async () => (await worker.measure()).live === 0,
+    handshakeTimeout + 20_000,
+  );
   await closedAll;
   const after = await worker.measure();
   t.equal(after.codes.ERR_CTLS_HANDSHAKE_TIMEOUT, IDLE, 'each ended with ERR_CTLS_HANDSHAKE_TIMEOUT');
@@ -102,8 +127,14 @@ t.test('maxPendingHandshakes refuses connections beyond it with ERR_CTLS_HANDSHA
   const sockets = await openIdle(t, worker.port, limit);
   await until('the server holds the first connections', async () => (await worker.measure()).live === limit, 10_000);
   const extra = await openIdle(t, worker.port, 10);
-  await until('the extra connections are refused', async () => (await worker.measure()).codes.ERR_CTLS_HANDSHAKE_LIMIT === 10, 10_000);
-  await Promise.all(extra.map((socket) => new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve)))));
+  await until(
+    'the extra connections are refused',
+    async () => (await worker.measure()).codes.ERR_CTLS_HANDSHAKE_LIMIT === 10,
+    10_000,
+  );
+  await Promise.all(
+    extra.map((socket) => new Promise((resolve) => (socket.destroyed ? resolve(null) : socket.once('close', resolve)))),
+  );
   t.pass('the refused connections were closed by the server');
   t.equal((await worker.measure()).live, limit, 'the pending ones still wait');
   // Once they time out there is room again.

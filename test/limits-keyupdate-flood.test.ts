@@ -16,38 +16,50 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const script = join(__dirname, 'helpers', 'python', 'keyupdate_flood.py');
 
-t.test('a KeyUpdate flood from a peer that never reads stops the server reading, with a flat write queue', async (t) => {
-  const server = createServer({ key: certs.serverKey, cert: certs.serverChain, maxVersion: 'TLSv1.3' }, (socket: TLSSocket) => {
-    socket.on('error', () => {});
-  });
-  const transports: net.Socket[] = [];
-  server.on('connection', (socket: net.Socket) => transports.push(socket));
-  const port = await listen(t, server);
+t.test(
+  'a KeyUpdate flood from a peer that never reads stops the server reading, with a flat write queue',
+  async (t) => {
+    const server = createServer(
+      { key: certs.serverKey, cert: certs.serverChain, maxVersion: 'TLSv1.3' },
+      (socket: TLSSocket) => {
+        socket.on('error', () => {});
+      },
+    );
+    const transports: net.Socket[] = [];
+    server.on('connection', (socket: net.Socket) => transports.push(socket));
+    const port = await listen(t, server);
 
-  const peer = spawn('python3', [script, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => peer.kill('SIGKILL'));
-  let output = '';
-  peer.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  peer.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(server, 'secureConnection', SOON);
-  const transport = transports[0]!;
+    const peer = spawn('python3', [script, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => peer.kill('SIGKILL'));
+    let output = '';
+    peer.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    peer.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(server, 'secureConnection', SOON);
+    const transport = transports[0]!;
 
-  // Without the pause the queue grows once the kernel buffers are full (a few MiB of answers).
-  let peak = 0;
-  const deadline = Date.now() + 60_000;
-  while (!transport.isPaused() && transport.writableLength < MiB && Date.now() < deadline && !transport.destroyed) {
-    peak = Math.max(peak, transport.writableLength);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  t.ok(transport.isPaused(), `the server stopped reading (peer said: ${output.trim().split('\n').pop()})`);
-  // Watch a little longer: the queue stays where it stopped and no further KeyUpdate is read.
-  const readAtPause = transport.bytesRead;
-  for (let i = 0; i < 25; i++) {
-    peak = Math.max(peak, transport.writableLength);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  const bound = transport.writableHighWaterMark + 256 * KiB;
-  t.ok(peak <= bound, `write queue peaked at ${(peak / KiB).toFixed(0)} KiB (bound: highWaterMark plus the answers to one read, ${bound / KiB} KiB)`);
-  // A read libuv had already completed when the pause came may still land: at most one (64 KiB).
-  t.ok(transport.bytesRead - readAtPause <= 64 * KiB, `nothing more was read while the queue waits (${transport.bytesRead - readAtPause} bytes)`);
-});
+    // Without the pause the queue grows once the kernel buffers are full (a few MiB of answers).
+    let peak = 0;
+    const deadline = Date.now() + 60_000;
+    while (!transport.isPaused() && transport.writableLength < MiB && Date.now() < deadline && !transport.destroyed) {
+      peak = Math.max(peak, transport.writableLength);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    t.ok(transport.isPaused(), `the server stopped reading (peer said: ${output.trim().split('\n').pop()})`);
+    // Watch a little longer: the queue stays where it stopped and no further KeyUpdate is read.
+    const readAtPause = transport.bytesRead;
+    for (let i = 0; i < 25; i++) {
+      peak = Math.max(peak, transport.writableLength);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const bound = transport.writableHighWaterMark + 256 * KiB;
+    t.ok(
+      peak <= bound,
+      `write queue peaked at ${(peak / KiB).toFixed(0)} KiB (bound: highWaterMark plus the answers to one read, ${bound / KiB} KiB)`,
+    );
+    // A read libuv had already completed when the pause came may still land: at most one (64 KiB).
+    t.ok(
+      transport.bytesRead - readAtPause <= 64 * KiB,
+      `nothing more was read while the queue waits (${transport.bytesRead - readAtPause} bytes)`,
+    );
+  },
+);

@@ -20,10 +20,14 @@ async function captureClientHello(): Promise<Buffer> {
   const catcher = net.createServer();
   await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve));
   const port = (catcher.address() as net.AddressInfo).port;
-  const hello = new Promise<Buffer>((resolve) => catcher.once('connection', (socket) => socket.once('data', (chunk: Buffer) => {
-    resolve(chunk);
-    socket.destroy();
-  })));
+  const hello = new Promise<Buffer>((resolve) =>
+    catcher.once('connection', (socket) =>
+      socket.once('data', (chunk: Buffer) => {
+        resolve(chunk);
+        socket.destroy();
+      }),
+    ),
+  );
   const client = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', rejectUnauthorized: false });
   client.on('error', () => {});
   const bytes = await hello;
@@ -119,8 +123,12 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const { server, port } = await startServer(t, mtlsOptions(pki, { maxVersion: version }));
     const failed = waitFor<[Error & { code?: string }]>(server, 'tlsClientError', SOON);
     const client = connect({
-      host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert,
-      key: pki.client.key, cert: paddedChain(pki.client.chain, 1024 * KiB),
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: paddedChain(pki.client.chain, 1024 * KiB),
     });
     client.on('error', () => {});
     t.teardown(() => client.destroy());
@@ -145,8 +153,12 @@ t.test('a chain just under 100 KiB is accepted', async (t) => {
   const { server, port } = await startServer(t, mtlsOptions(pki));
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   const client = connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert,
-    key: pki.client.key, cert: paddedChain(pki.client.chain, 80 * KiB),
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: paddedChain(pki.client.chain, 80 * KiB),
   });
   client.on('error', () => {});
   t.teardown(() => client.destroy());

@@ -17,10 +17,14 @@ async function captureClientHello(servername: string): Promise<Buffer> {
   const catcher = net.createServer();
   await new Promise<void>((resolve) => catcher.listen(0, '127.0.0.1', resolve));
   const port = (catcher.address() as net.AddressInfo).port;
-  const hello = new Promise<Buffer>((resolve) => catcher.once('connection', (socket) => socket.once('data', (chunk: Buffer) => {
-    resolve(chunk);
-    socket.destroy();
-  })));
+  const hello = new Promise<Buffer>((resolve) =>
+    catcher.once('connection', (socket) =>
+      socket.once('data', (chunk: Buffer) => {
+        resolve(chunk);
+        socket.destroy();
+      }),
+    ),
+  );
   const client = tls.connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false });
   client.on('error', () => {});
   const bytes = await hello;
@@ -33,10 +37,13 @@ t.test('a flood behind a ClientHello waiting for SNICallback is not read', async
   let answer: ((error: Error | null, context?: ReturnType<typeof createSecureContext>) => void) | null = null;
   let onAsked!: () => void;
   const asked = new Promise<void>((resolve) => (onAsked = resolve));
-  const server = createServer({ ...identity, SNICallback: (_name, callback) => {
-    answer = callback;
-    onAsked();
-  } });
+  const server = createServer({
+    ...identity,
+    SNICallback: (_name, callback) => {
+      answer = callback;
+      onAsked();
+    },
+  });
   const failures: Array<{ code?: string }> = [];
   server.on('tlsClientError', (error: Error & { code?: string }) => failures.push(error));
   const transports: net.Socket[] = [];
@@ -86,9 +93,15 @@ t.test('an SNICallback that never answers is bounded by handshakeTimeout', async
 });
 
 t.test('a slow SNICallback still completes the handshake and the data flows', async (t) => {
-  const server = createServer({ ...identity, SNICallback: (_name, callback) => {
-    setTimeout(() => callback(null, createSecureContext(identity, true)), 50);
-  } }, (socket: TLSSocket) => socket.pipe(socket));
+  const server = createServer(
+    {
+      ...identity,
+      SNICallback: (_name, callback) => {
+        setTimeout(() => callback(null, createSecureContext(identity, true)), 50);
+      },
+    },
+    (socket: TLSSocket) => socket.pipe(socket),
+  );
   const port = await listen(t, server);
   const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca });
   t.teardown(() => client.destroy());
@@ -96,9 +109,11 @@ t.test('a slow SNICallback still completes the handshake and the data flows', as
   const payload = Buffer.alloc(MiB, 0x42);
   client.write(payload);
   let received = 0;
-  await new Promise<void>((resolve) => client.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received >= payload.length) resolve();
-  }));
+  await new Promise<void>((resolve) =>
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received >= payload.length) resolve();
+    }),
+  );
   t.equal(received, payload.length, 'the echo came back whole');
 });

@@ -8,7 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { reauthorize, type AuthorizationInput, type Decision, type Server, type ServerOptions, type TLSSocket } from '../dist/index.js';
+import {
+  reauthorize,
+  type AuthorizationInput,
+  type Decision,
+  type Server,
+  type ServerOptions,
+  type TLSSocket,
+} from '../dist/index.js';
 import type { IssuedIdentity } from '../dist/dev/pki.js';
 import { opensslClient, pythonClient, type Peer, type PythonClient } from './helpers/peers';
 import { closed, waitFor } from './helpers/owned';
@@ -43,7 +50,17 @@ function writeFiles(t: Test, pki: Pki, identity: IssuedIdentity): Files {
 }
 
 function python(t: Test, port: number, files: Files, extra: string[] = []): PythonClient {
-  const client = pythonClient('pha_client.py', ['--port', String(port), '--ca', files.ca, '--cert', files.chain, '--key', files.key, ...extra]);
+  const client = pythonClient('pha_client.py', [
+    '--port',
+    String(port),
+    '--ca',
+    files.ca,
+    '--cert',
+    files.chain,
+    '--key',
+    files.key,
+    ...extra,
+  ]);
   t.teardown(() => client.close());
   return client;
 }
@@ -60,7 +77,11 @@ function stream(t: Test, peer: Peer, label: string): { lines: string[]; stop(): 
   return { lines, stop: () => clearInterval(timer) };
 }
 
-async function serve(t: Test, pki: Pki, options: ServerOptions): Promise<{ server: Server; port: number; next(): Promise<TLSSocket> }> {
+async function serve(
+  t: Test,
+  pki: Pki,
+  options: ServerOptions,
+): Promise<{ server: Server; port: number; next(): Promise<TLSSocket> }> {
   const { server, port } = await startServer(t, mtlsOptions(pki, options));
   return { server, port, next: async () => (await waitFor<[TLSSocket]>(server, 'secureConnection'))[0] };
 }
@@ -94,7 +115,11 @@ t.test('python3 with post_handshake_auth answers a fresh re-authentication while
   t.equal(decision.source, 'engine');
   t.equal(decision.certificate?.serialNumber, pki.client.serial, "python's certificate, freshly presented");
   t.equal(inputs.at(-1)?.connection.reauthCount, 1, 'the policy saw a completed re-authentication');
-  t.equal(deliveries.filter((d) => d.at >= requestedAt && d.at < answeredAt).length, 0, 'nothing delivered while the decision was pending');
+  t.equal(
+    deliveries.filter((d) => d.at >= requestedAt && d.at < answeredAt).length,
+    0,
+    'nothing delivered while the decision was pending',
+  );
 
   await delay(100);
   sender.stop();
@@ -106,42 +131,56 @@ t.test('python3 with post_handshake_auth answers a fresh re-authentication while
   await client.waitFor('bye from our server');
 });
 
-t.test('openssl s_client -enable_pha answers a fresh re-authentication; a revocation then cuts it mid-stream', async (t) => {
-  const pki = await makePki();
-  const { server, port, next } = await serve(t, pki, { maxVersion: 'TLSv1.3', crl: await pki.ca.crls() });
-  const files = writeFiles(t, pki, pki.client);
-  const accepted = next();
-  const client = opensslClient({
-    port, servername: 'localhost', CAfile: files.ca, cert: files.leaf, key: files.key, certChain: files.intermediates,
-    tls13: true, enablePha: true, msg: true,
-  });
-  t.teardown(() => client.close());
-  await client.handshake();
-  const socket = await accepted;
-  const received = new Received(socket);
+t.test(
+  'openssl s_client -enable_pha answers a fresh re-authentication; a revocation then cuts it mid-stream',
+  async (t) => {
+    const pki = await makePki();
+    const { server, port, next } = await serve(t, pki, { maxVersion: 'TLSv1.3', crl: await pki.ca.crls() });
+    const files = writeFiles(t, pki, pki.client);
+    const accepted = next();
+    const client = opensslClient({
+      port,
+      servername: 'localhost',
+      CAfile: files.ca,
+      cert: files.leaf,
+      key: files.key,
+      certChain: files.intermediates,
+      tls13: true,
+      enablePha: true,
+      msg: true,
+    });
+    t.teardown(() => client.close());
+    await client.handshake();
+    const socket = await accepted;
+    const received = new Received(socket);
 
-  const from = client.output.length;
-  const decision = await reauthorize(socket, { fresh: true });
-  t.equal(decision.allow, true);
-  t.equal(decision.certificate?.serialNumber, pki.client.serial);
-  await client.waitFor(/<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateRequest/, undefined, from);
-  t.match(client.output.slice(from), />>> TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateVerify/, 's_client signed the fresh exchange');
+    const from = client.output.length;
+    const decision = await reauthorize(socket, { fresh: true });
+    t.equal(decision.allow, true);
+    t.equal(decision.certificate?.serialNumber, pki.client.serial);
+    await client.waitFor(/<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateRequest/, undefined, from);
+    t.match(
+      client.output.slice(from),
+      />>> TLS 1\.3, Handshake \[length [0-9a-f]+\], CertificateVerify/,
+      's_client signed the fresh exchange',
+    );
 
-  const sender = stream(t, client, 'ossl');
-  await received.until(100);
-  pki.ca.revoke(pki.client.serial);
-  const crl = await pki.ca.crls();
-  const deauthorized = waitFor<[Decision]>(socket, 'deauthorized');
-  const bytesAtSwap = received.bytes;
-  await server.setCrl(crl);
-  const [cut] = await deauthorized;
-  await closed(socket);
-  sender.stop();
-  t.equal(cut.reason, 'CERT_REVOKED');
-  t.equal(received.bytes, bytesAtSwap, 'not one byte delivered after the CRL swap');
-  await client.exited;
-  t.pass('s_client saw the connection end');
-});
+    const sender = stream(t, client, 'ossl');
+    await received.until(100);
+    pki.ca.revoke(pki.client.serial);
+    const crl = await pki.ca.crls();
+    const deauthorized = waitFor<[Decision]>(socket, 'deauthorized');
+    const bytesAtSwap = received.bytes;
+    await server.setCrl(crl);
+    const [cut] = await deauthorized;
+    await closed(socket);
+    sender.stop();
+    t.equal(cut.reason, 'CERT_REVOKED');
+    t.equal(received.bytes, bytesAtSwap, 'not one byte delivered after the CRL swap');
+    await client.exited;
+    t.pass('s_client saw the connection end');
+  },
+);
 
 t.test('a ~2 s certificate expires under the python client and the connection is cut at expiry', async (t) => {
   const pki = await makePki();
@@ -167,7 +206,10 @@ t.test('a ~2 s certificate expires under the python client and the connection is
 t.test('a policy that flips to deny cuts the python client at the next re-check', async (t) => {
   const pki = await makePki();
   let allow = true;
-  const { port, next } = await serve(t, pki, { policy: () => ({ allow, reason: allow ? 'ok' : 'flipped' }), reauthorize: { every: 250 } });
+  const { port, next } = await serve(t, pki, {
+    policy: () => ({ allow, reason: allow ? 'ok' : 'flipped' }),
+    reauthorize: { every: 250 },
+  });
   const accepted = next();
   const client = python(t, port, writeFiles(t, pki, pki.client));
   await client.handshake();
@@ -219,7 +261,13 @@ t.test('clients without post-handshake auth hit the fallback', async (t) => {
   t.test("openssl s_client without -enable_pha, fallback 'deny': cut", async (t) => {
     const accepted = next();
     const client = opensslClient({
-      port, servername: 'localhost', CAfile: files.ca, cert: files.leaf, key: files.key, certChain: files.intermediates, tls13: true,
+      port,
+      servername: 'localhost',
+      CAfile: files.ca,
+      cert: files.leaf,
+      key: files.key,
+      certChain: files.intermediates,
+      tls13: true,
     });
     t.teardown(() => client.close());
     await client.handshake();

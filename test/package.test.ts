@@ -124,14 +124,18 @@ t.test('types are shipped for both entry points', async (t) => {
   }
 });
 
-t.test("node-gyp's addon links no OpenSSL of its own and loads", { skip: process.platform !== 'linux' && 'ldd is Linux-only' }, async (t) => {
-  // The same check `npm run build:cmake` applies to its output (scripts/check-addon.js).
-  const addon = join(root, 'build', 'Release', 'continuous_tls.node');
-  const result = await node([join(root, 'scripts', 'check-addon.js'), addon]);
-  t.equal(result.code, 0, 'check-addon passes', { stdout: result.stdout, stderr: result.stderr });
-  t.match(result.stdout, /linkage ok/);
-  t.match(result.stdout, /loopback handshake ok/);
-});
+t.test(
+  "node-gyp's addon links no OpenSSL of its own and loads",
+  { skip: process.platform !== 'linux' && 'ldd is Linux-only' },
+  async (t) => {
+    // The same check `npm run build:cmake` applies to its output (scripts/check-addon.js).
+    const addon = join(root, 'build', 'Release', 'continuous_tls.node');
+    const result = await node([join(root, 'scripts', 'check-addon.js'), addon]);
+    t.equal(result.code, 0, 'check-addon passes', { stdout: result.stdout, stderr: result.stderr });
+    t.match(result.stdout, /linkage ok/);
+    t.match(result.stdout, /loopback handshake ok/);
+  },
+);
 
 t.test('a missing addon fails with ERR_CTLS_NATIVE_LOAD and says what to do', async (t) => {
   // A copy of the package without build/, as after an install whose build script did not run.
@@ -148,21 +152,33 @@ t.test('a missing addon fails with ERR_CTLS_NATIVE_LOAD and says what to do', as
   const probe = (load: string): string =>
     `${load}.then(() => console.log(JSON.stringify({ loaded: true })),
        (error) => console.log(JSON.stringify({ code: error.code, message: error.message })));`;
-  const fromRequire = report(t, await node(['-e', probe("new Promise((resolve) => resolve(require('continuous-tls')))")], { cwd: copy, env }));
+  const fromRequire = report(
+    t,
+    await node(['-e', probe("new Promise((resolve) => resolve(require('continuous-tls')))")], { cwd: copy, env }),
+  );
   const imported = await node(['--input-type=module', '-e', probe("import('continuous-tls')")], { cwd: copy, env });
   const fromImport = parseReport(t, imported);
   // The ESM facade statically imports the CommonJS build; on Node 20 a CommonJS module that throws
   // under a static import is *also* raised as an uncaught exception (nodejs/node#51603), so an app
   // that catches the failed import() still dies. Loading the CommonJS build with createRequire()
   // inside the facade turns it into a plain evaluation error.
-  t.equal(imported.code, 0, 'import: a caught import() failure does not also crash the process', { stderr: imported.stderr });
-  for (const [how, outcome] of [['require', fromRequire], ['import', fromImport]] as const) {
+  t.equal(imported.code, 0, 'import: a caught import() failure does not also crash the process', {
+    stderr: imported.stderr,
+  });
+  for (const [how, outcome] of [
+    ['require', fromRequire],
+    ['import', fromImport],
+  ] as const) {
     t.equal(outcome.code, 'ERR_CTLS_NATIVE_LOAD', `${how}: coded error`);
     const message = String(outcome.message);
     t.match(message, 'npm rebuild continuous-tls', `${how}: the message names the command a user runs`);
     t.notMatch(message, 'build:native', `${how}: not the repository's own script`);
     t.match(message, bogus, `${how}: the message names the CONTINUOUS_TLS_ADDON file it tried`);
-    t.match(message, `${copy}: No native build was found`, `${how}: and where it looked for a build or prebuilt binary`);
+    t.match(
+      message,
+      `${copy}: No native build was found`,
+      `${how}: and where it looked for a build or prebuilt binary`,
+    );
   }
 });
 
@@ -174,15 +190,27 @@ t.test('an addon that refuses the OpenSSL under it stops the load with ERR_CTLS_
   const dir = mkdtempSync(join(tmpdir(), 'ctls-old-openssl-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const standIn = join(dir, 'refusing-addon.js');
-  writeFileSync(standIn, [
-    "const error = new Error('continuous-tls needs OpenSSL >= 3.0, but Node runs OpenSSL 1.1.1w  11 Sep 2023');",
-    "error.code = 'ERR_CTLS_OPENSSL_TOO_OLD';",
-    'throw error;',
-    '',
-  ].join('\n'));
-  const outcome = parseReport(t, await node(['-e', `
+  writeFileSync(
+    standIn,
+    [
+      "const error = new Error('continuous-tls needs OpenSSL >= 3.0, but Node runs OpenSSL 1.1.1w  11 Sep 2023');",
+      "error.code = 'ERR_CTLS_OPENSSL_TOO_OLD';",
+      'throw error;',
+      '',
+    ].join('\n'),
+  );
+  const outcome = parseReport(
+    t,
+    await node(
+      [
+        '-e',
+        `
     try { require(${JSON.stringify(join(root, 'dist', 'index.js'))}); console.log(JSON.stringify({ loaded: true })); }
-    catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }`], { env: { ...process.env, CONTINUOUS_TLS_ADDON: standIn } }));
+    catch (error) { console.log(JSON.stringify({ code: error.code, message: error.message })); }`,
+      ],
+      { env: { ...process.env, CONTINUOUS_TLS_ADDON: standIn } },
+    ),
+  );
   t.equal(outcome.code, 'ERR_CTLS_OPENSSL_TOO_OLD');
   t.match(String(outcome.message), /needs OpenSSL >= 3\.0, but Node runs OpenSSL 1\.1\.1w/);
 });

@@ -46,7 +46,13 @@ function inputs(): Array<[string, AuthorizationInput]> {
     ['alice GET', certInput(certs.clientCert, 'GET', '/docs')],
     ['bob GET', certInput(certs.client2Cert, 'GET', '/docs')],
     ['alice GET risky', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: cedarDecimal(0.8) } }],
-    ['alice GET low risk', { ...certInput(certs.clientCert, 'GET', '/docs'), context: { risk: cedarDecimal(0.5), device: 'laptop', tags: ['a', 'b'] } }],
+    [
+      'alice GET low risk',
+      {
+        ...certInput(certs.clientCert, 'GET', '/docs'),
+        context: { risk: cedarDecimal(0.5), device: 'laptop', tags: ['a', 'b'] },
+      },
+    ],
     ['token owner PUT', tokenInput({ sub: 'carol', owns: ['/notes/1'] }, 'PUT', '/notes/1')],
     ['token other PUT', tokenInput({ sub: 'carol', owns: ['/notes/1'] }, 'PUT', '/notes/2')],
     ['token no claim DELETE', tokenInput({ sub: 'dave' }, 'DELETE', '/notes/1')],
@@ -56,7 +62,11 @@ function inputs(): Array<[string, AuthorizationInput]> {
   ];
 }
 
-async function compare(t: Test, embedded: Parameters<typeof evaluatePolicy>[0], remote: Parameters<typeof evaluatePolicy>[0]) {
+async function compare(
+  t: Test,
+  embedded: Parameters<typeof evaluatePolicy>[0],
+  remote: Parameters<typeof evaluatePolicy>[0],
+) {
   const rows: string[] = [];
   for (const [label, input] of inputs()) {
     const a = await evaluatePolicy(embedded, input, { timeoutMs: 2_000 });
@@ -76,15 +86,30 @@ t.test('embedded and remote agree, and agree again after a reload', async (t) =>
   const pdp = await spawnPdp(t, dir);
   const embedded = cedarPolicy({ dir, watch: true, debounceMs: 10 });
   const remote = authzenPolicy({ url: pdp.url, timeoutMs: 2_000, headers: pdp.headers });
-  t.teardown(async () => { embedded.close(); await remote.close(); });
+  t.teardown(async () => {
+    embedded.close();
+    await remote.close();
+  });
 
   const before = await compare(t, embedded, remote);
   t.comment(before.join(', '));
-  t.ok(before.includes('alice GET=true') && before.includes('bob GET=false') && before.includes('alice GET risky=false') && before.includes('token owner PUT=true') && before.includes('token other PUT=false'));
+  t.ok(
+    before.includes('alice GET=true') &&
+      before.includes('bob GET=false') &&
+      before.includes('alice GET risky=false') &&
+      before.includes('token owner PUT=true') &&
+      before.includes('token other PUT=false'),
+  );
 
   // Bob joins staff; both must see it.
   const reloaded = once(embedded, 'reload');
-  replaceFile(join(dir, 'entities.json'), JSON.stringify([...entities, { uid: { type: 'User', id: 'bob' }, attrs: {}, parents: [{ type: 'Group', id: 'staff' }] }]));
+  replaceFile(
+    join(dir, 'entities.json'),
+    JSON.stringify([
+      ...entities,
+      { uid: { type: 'User', id: 'bob' }, attrs: {}, parents: [{ type: 'Group', id: 'staff' }] },
+    ]),
+  );
   await reloaded;
   const bob = certInput(certs.client2Cert, 'GET', '/docs');
   const deadline = Date.now() + 5_000;

@@ -29,10 +29,13 @@ async function echoServer(t: Test, options: tls.TlsOptions = {}): Promise<EchoSe
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   // Whatever order teardowns run in, close() must not wait on a peer that is still connected.
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return {
     port: (server.address() as AddressInfo).port,
     nextSecure: async () => ((await once(server, 'secureConnection')) as [tls.TLSSocket])[0],
@@ -50,9 +53,15 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`openssl s_client exchanges data with node:tls over ${version}`, async (t) => {
     const server = await echoServer(t);
     const accepted = server.nextSecure();
-    const client = closeOnTeardown(t, opensslClient({
-      port: server.port, CAfile: keyPath('ca'), tls13: version === 'TLSv1.3', tls12: version === 'TLSv1.2',
-    }));
+    const client = closeOnTeardown(
+      t,
+      opensslClient({
+        port: server.port,
+        CAfile: keyPath('ca'),
+        tls13: version === 'TLSv1.3',
+        tls12: version === 'TLSv1.2',
+      }),
+    );
     await client.handshake();
     const socket = await accepted;
     t.equal(socket.getProtocol(), version);
@@ -78,7 +87,10 @@ t.test('openssl s_client presents a client certificate chain', async (t) => {
 t.test('openssl s_client in command mode renegotiates a TLS 1.2 connection', async (t) => {
   // node:tls (unlike a default OpenSSL 3 server) allows client-initiated renegotiation.
   const server = await echoServer(t, { maxVersion: 'TLSv1.2' });
-  const client = closeOnTeardown(t, opensslClient({ port: server.port, CAfile: keyPath('ca'), tls12: true, commands: true, msg: true }));
+  const client = closeOnTeardown(
+    t,
+    opensslClient({ port: server.port, CAfile: keyPath('ca'), tls12: true, commands: true, msg: true }),
+  );
   await client.handshake();
   const before = client.output.length;
   await client.renegotiate();
@@ -87,17 +99,18 @@ t.test('openssl s_client in command mode renegotiates a TLS 1.2 connection', asy
   client.write('still-there\n');
   await client.waitFor('echo:still-there');
   const dataMode = closeOnTeardown(t, opensslClient({ port: server.port }));
-  await t.rejects(
-    dataMode.renegotiate(),
-    /commands: true/,
-    'command letters are refused in data mode',
-  );
+  await t.rejects(dataMode.renegotiate(), /commands: true/, 'command letters are refused in data mode');
 });
 
 t.test('openssl s_server accepts a node:tls client and relays data both ways', async (t) => {
-  const server = closeOnTeardown(t, await opensslServer({
-    cert: keyPath('serverCert'), key: keyPath('serverKey'), certChain: keyPath('intermediate'),
-  }));
+  const server = closeOnTeardown(
+    t,
+    await opensslServer({
+      cert: keyPath('serverCert'),
+      key: keyPath('serverKey'),
+      certChain: keyPath('intermediate'),
+    }),
+  );
   t.ok(server.port > 0, 'the port s_server bound is known');
 
   const client = tls.connect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca });
@@ -115,12 +128,23 @@ t.test('openssl s_server accepts a node:tls client and relays data both ways', a
 });
 
 t.test('openssl s_server requires and reports a client certificate', async (t) => {
-  const server = closeOnTeardown(t, await opensslServer({
-    cert: keyPath('serverCert'), key: keyPath('serverKey'), certChain: keyPath('intermediate'),
-    CAfile: keyPath('ca'), verify: 'require',
-  }));
+  const server = closeOnTeardown(
+    t,
+    await opensslServer({
+      cert: keyPath('serverCert'),
+      key: keyPath('serverKey'),
+      certChain: keyPath('intermediate'),
+      CAfile: keyPath('ca'),
+      verify: 'require',
+    }),
+  );
   const client = tls.connect({
-    host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain,
+    host: '127.0.0.1',
+    port: server.port,
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
   });
   client.on('error', () => {});
   t.teardown(() => client.destroy());
@@ -131,7 +155,10 @@ t.test('openssl s_server requires and reports a client certificate', async (t) =
 
 t.test('python3 plain client exchanges data with node:tls', async (t) => {
   const server = await echoServer(t);
-  const client = closeOnTeardown(t, pythonClient('plain_client.py', ['--port', String(server.port), '--ca', keyPath('ca')]));
+  const client = closeOnTeardown(
+    t,
+    pythonClient('plain_client.py', ['--port', String(server.port), '--ca', keyPath('ca')]),
+  );
   t.equal(await client.handshake(), 'localhost');
   await client.waitFor('PROTOCOL:TLSv1.3');
   client.write('hello\n');
@@ -139,11 +166,26 @@ t.test('python3 plain client exchanges data with node:tls', async (t) => {
 });
 
 t.test('python3 client with a certificate is authorized by node:tls', async (t) => {
-  const server = await echoServer(t, { ca: certs.ca, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2' });
+  const server = await echoServer(t, {
+    ca: certs.ca,
+    requestCert: true,
+    rejectUnauthorized: true,
+    maxVersion: 'TLSv1.2',
+  });
   const accepted = server.nextSecure();
-  const client = closeOnTeardown(t, pythonClient('pha_client.py', [
-    '--port', String(server.port), '--ca', keyPath('ca'), '--cert', keyPath('clientChain'), '--key', keyPath('clientKey'),
-  ]));
+  const client = closeOnTeardown(
+    t,
+    pythonClient('pha_client.py', [
+      '--port',
+      String(server.port),
+      '--ca',
+      keyPath('ca'),
+      '--cert',
+      keyPath('clientChain'),
+      '--key',
+      keyPath('clientKey'),
+    ]),
+  );
   const socket = await accepted;
   t.equal(socket.authorized, true);
   t.equal(socket.getPeerCertificate().subject.CN, 'alice');
@@ -156,12 +198,29 @@ t.test('python3 client with a certificate is authorized by node:tls', async (t) 
 });
 
 t.test('python3 client answers a TLS 1.3 post-handshake CertificateRequest from s_server', async (t) => {
-  const server = closeOnTeardown(t, await opensslServer({
-    cert: keyPath('serverCert'), key: keyPath('serverKey'), certChain: keyPath('intermediate'), CAfile: keyPath('ca'), tls13: true,
-  }));
-  const client = closeOnTeardown(t, pythonClient('pha_client.py', [
-    '--port', String(server.port), '--ca', keyPath('ca'), '--cert', keyPath('clientChain'), '--key', keyPath('clientKey'),
-  ]));
+  const server = closeOnTeardown(
+    t,
+    await opensslServer({
+      cert: keyPath('serverCert'),
+      key: keyPath('serverKey'),
+      certChain: keyPath('intermediate'),
+      CAfile: keyPath('ca'),
+      tls13: true,
+    }),
+  );
+  const client = closeOnTeardown(
+    t,
+    pythonClient('pha_client.py', [
+      '--port',
+      String(server.port),
+      '--ca',
+      keyPath('ca'),
+      '--cert',
+      keyPath('clientChain'),
+      '--key',
+      keyPath('clientKey'),
+    ]),
+  );
   await client.handshake();
   await server.handshake();
   t.notMatch(server.output, /CN = alice/, 'no certificate was asked for in the handshake');
@@ -173,12 +232,30 @@ t.test('python3 client answers a TLS 1.3 post-handshake CertificateRequest from 
 });
 
 t.test('python3 client with --no-pha makes s_server refuse to send the request', async (t) => {
-  const server = closeOnTeardown(t, await opensslServer({
-    cert: keyPath('serverCert'), key: keyPath('serverKey'), certChain: keyPath('intermediate'), CAfile: keyPath('ca'), tls13: true,
-  }));
-  const client = closeOnTeardown(t, pythonClient('pha_client.py', [
-    '--port', String(server.port), '--ca', keyPath('ca'), '--cert', keyPath('clientChain'), '--key', keyPath('clientKey'), '--no-pha',
-  ]));
+  const server = closeOnTeardown(
+    t,
+    await opensslServer({
+      cert: keyPath('serverCert'),
+      key: keyPath('serverKey'),
+      certChain: keyPath('intermediate'),
+      CAfile: keyPath('ca'),
+      tls13: true,
+    }),
+  );
+  const client = closeOnTeardown(
+    t,
+    pythonClient('pha_client.py', [
+      '--port',
+      String(server.port),
+      '--ca',
+      keyPath('ca'),
+      '--cert',
+      keyPath('clientChain'),
+      '--key',
+      keyPath('clientKey'),
+      '--no-pha',
+    ]),
+  );
   await client.handshake();
   await server.handshake();
   server.requestPostHandshakeAuth();
@@ -192,6 +269,9 @@ t.test('python3 client with --no-pha makes s_server refuse to send the request',
 t.test('waitFor rejects with the output when the peer exits first', async (t) => {
   // Nothing listens on port 1, so s_client fails to connect and exits.
   const client = closeOnTeardown(t, opensslClient({ port: 1 }));
-  await t.rejects(client.waitFor('never printed', 5_000), /exited before printing never printed; output:[\s\S]*connect/);
+  await t.rejects(
+    client.waitFor('never printed', 5_000),
+    /exited before printing never printed; output:[\s\S]*connect/,
+  );
   t.not((await client.exited).code, 0);
 });

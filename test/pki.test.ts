@@ -23,22 +23,35 @@ interface Outcome {
  * so the verification result can be read from the socket instead of from a racy alert.
  */
 async function handshake(
-  t: Test, ca: DevelopmentCA, server: IssuedIdentity, client: IssuedIdentity,
+  t: Test,
+  ca: DevelopmentCA,
+  server: IssuedIdentity,
+  client: IssuedIdentity,
   extra: { crl?: string[]; host?: string; servername?: string } = {},
 ): Promise<Outcome> {
   const srv = tls.createServer({
-    key: server.key, cert: server.chain, ca: ca.rootCert, requestCert: true, rejectUnauthorized: false,
+    key: server.key,
+    cert: server.chain,
+    ca: ca.rootCert,
+    requestCert: true,
+    rejectUnauthorized: false,
     ...(extra.crl ? { crl: extra.crl } : {}),
   });
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => {
-    srv.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        srv.close(() => resolve());
+      }),
+  );
   const accepted = once(srv, 'secureConnection') as Promise<[tls.TLSSocket]>;
   const socket = tls.connect({
-    host: extra.host ?? '127.0.0.1', port: (srv.address() as AddressInfo).port, ca: ca.rootCert,
-    key: client.key, cert: client.chain,
+    host: extra.host ?? '127.0.0.1',
+    port: (srv.address() as AddressInfo).port,
+    ca: ca.rootCert,
+    key: client.key,
+    cert: client.chain,
     ...(extra.servername === undefined ? {} : { servername: extra.servername }),
   });
   socket.on('error', () => {});
@@ -95,7 +108,10 @@ t.test('a CA without intermediate, RSA keys, and an RSA leaf under an EC CA', as
 
 t.test('certificate fields match what crypto.X509Certificate reports', async (t) => {
   const ca = await DevelopmentCA.create();
-  const id = await ca.issueServer({ commonName: 'api', altNames: ['api.test', '10.1.2.3', '::1', 'spiffe://test/api'] });
+  const id = await ca.issueServer({
+    commonName: 'api',
+    altNames: ['api.test', '10.1.2.3', '::1', 'spiffe://test/api'],
+  });
   const leaf = new X509Certificate(id.cert);
   const intermediate = new X509Certificate(ca.issuerChain);
   const root = new X509Certificate(ca.rootCert);
@@ -108,7 +124,11 @@ t.test('certificate fields match what crypto.X509Certificate reports', async (t)
   t.ok(id.notBefore.getTime() <= Date.now() - 59_000, 'notBefore is backdated for clock skew');
   t.equal(leaf.subjectAltName, 'DNS:api.test, IP Address:10.1.2.3, IP Address:0:0:0:0:0:0:0:1, URI:spiffe://test/api');
   t.same(leaf.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'EKU serverAuth');
-  t.same(new X509Certificate((await ca.issueClient({ commonName: 'c' })).cert).keyUsage, ['1.3.6.1.5.5.7.3.2'], 'EKU clientAuth');
+  t.same(
+    new X509Certificate((await ca.issueClient({ commonName: 'c' })).cert).keyUsage,
+    ['1.3.6.1.5.5.7.3.2'],
+    'EKU clientAuth',
+  );
   t.equal(leaf.ca, false);
   t.equal(intermediate.ca, true);
   t.equal(root.ca, true);
@@ -133,7 +153,10 @@ t.test('a revoked certificate is rejected once node:tls has the CRLs', async (t)
   // node:tls turns on CRL checking for the whole chain: the root's CRL is needed too.
   const crl = [await ca.crl(), await ca.rootCrl()];
   t.same(await handshake(t, ca, server, bad, { crl }), {
-    authorized: false, authorizationError: 'CERT_REVOKED', peerCN: 'mallory', serverAuthorized: true,
+    authorized: false,
+    authorizationError: 'CERT_REVOKED',
+    peerCN: 'mallory',
+    serverAuthorized: true,
   });
   t.equal((await handshake(t, ca, server, good, { crl })).authorized, true, 'others are unaffected');
   t.equal((await handshake(t, ca, server, bad)).authorized, true, 'without the CRL nothing knows');
@@ -195,7 +218,11 @@ t.test('a 2-second certificate expires while the test waits', async (t) => {
 
 t.test('an explicit notBefore in the past makes an already expired certificate', async (t) => {
   const ca = await DevelopmentCA.create();
-  const old = await ca.issueClient({ commonName: 'old', notBefore: new Date('2020-01-01T00:00:00Z'), validityMs: 86_400_000 });
+  const old = await ca.issueClient({
+    commonName: 'old',
+    notBefore: new Date('2020-01-01T00:00:00Z'),
+    validityMs: 86_400_000,
+  });
   t.equal(old.notAfter.toISOString(), '2020-01-02T00:00:00.000Z');
   const server = await ca.issueServer({ commonName: 'localhost' });
   t.equal((await handshake(t, ca, server, old)).authorizationError, 'CERT_HAS_EXPIRED');
@@ -207,7 +234,10 @@ t.test('bad options throw ERR_CTLS_INVALID_OPTION naming the option', async (t) 
   await t.rejects(DevelopmentCA.create({ keyType: 'dsa' as 'ec' }), invalid('keyType'));
   await t.rejects(DevelopmentCA.create({ validityMs: 0 }), invalid('validityMs'));
   await t.rejects(ca.issueClient({ commonName: '' }), invalid('commonName'));
-  await t.rejects(ca.issueClient({ commonName: 'x', altNames: 'localhost' as unknown as string[] }), invalid('altNames'));
+  await t.rejects(
+    ca.issueClient({ commonName: 'x', altNames: 'localhost' as unknown as string[] }),
+    invalid('altNames'),
+  );
   await t.rejects(ca.issueClient({ commonName: 'x', notBefore: new Date('nope') }), invalid('notBefore'));
   await t.rejects(ca.issueClient({ commonName: 'x', notBefore: new Date(), validityMs: 500 }), invalid('validityMs'));
   await t.rejects(ca.crl({ nextUpdateMs: -1 }), invalid('nextUpdateMs'));

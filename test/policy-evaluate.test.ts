@@ -12,7 +12,10 @@ t.test('booleans and DecisionLike objects are normalized', async (t) => {
   t.type(yes.durationMs, 'number');
   t.equal(yes.error, undefined);
   t.match(await evaluatePolicy(() => false, input), { allow: false, reason: 'denied' });
-  t.match(await evaluatePolicy(async () => ({ allow: false, reason: 'nope' }), input), { allow: false, reason: 'nope' });
+  t.match(await evaluatePolicy(async () => ({ allow: false, reason: 'nope' }), input), {
+    allow: false,
+    reason: 'nope',
+  });
 
   const now = () => 1_000_000;
   const ttl = await evaluatePolicy(() => ({ allow: true, ttlMs: 500 }), input, { now });
@@ -38,19 +41,37 @@ t.test('adapters receive an AbortSignal; source cache is kept', async (t) => {
 });
 
 t.test('a throwing or rejecting policy denies with policy-error', async (t) => {
-  const sync = await evaluatePolicy(() => { throw new Error('boom'); }, input);
+  const sync = await evaluatePolicy(() => {
+    throw new Error('boom');
+  }, input);
   t.match(sync, { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_POLICY_FAILED' } });
   t.match(sync.error?.message, /boom/);
-  const rejected = await evaluatePolicy(async () => { throw new TypeError('bad'); }, input);
+  const rejected = await evaluatePolicy(async () => {
+    throw new TypeError('bad');
+  }, input);
   t.match(rejected, { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_POLICY_FAILED' } });
 });
 
 t.test('an answer that is not a decision denies with policy-error', async (t) => {
-  const answers: unknown[] = [undefined, null, 'yes', 1, {}, { allow: 'true' }, [true], { allow: true, ttlMs: -1 },
-    { allow: true, expiresAt: 'soon' }, { allow: true, obligations: 'x' }];
+  const answers: unknown[] = [
+    undefined,
+    null,
+    'yes',
+    1,
+    {},
+    { allow: 'true' },
+    [true],
+    { allow: true, ttlMs: -1 },
+    { allow: true, expiresAt: 'soon' },
+    { allow: true, obligations: 'x' },
+  ];
   for (const answer of answers) {
     const d = await evaluatePolicy((() => answer) as () => boolean, input);
-    t.match(d, { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_POLICY_FAILED' } }, `answer ${JSON.stringify(answer)}`);
+    t.match(
+      d,
+      { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_POLICY_FAILED' } },
+      `answer ${JSON.stringify(answer)}`,
+    );
   }
 });
 
@@ -61,7 +82,10 @@ t.test('a slow policy denies with policy-timeout within the timeout and is abort
     evaluate(_input, signal) {
       return new Promise((resolve) => {
         const timer = setTimeout(() => resolve(true), 5_000);
-        signal?.addEventListener('abort', () => { aborted = signal.reason; clearTimeout(timer); });
+        signal?.addEventListener('abort', () => {
+          aborted = signal.reason;
+          clearTimeout(timer);
+        });
       });
     },
   };
@@ -81,21 +105,37 @@ t.test('a slow policy denies with policy-timeout within the timeout and is abort
 });
 
 t.test('a synchronous policy that answers late counts as a timeout', async (t) => {
-  const busy = () => { const end = Date.now() + 30; while (Date.now() < end); return true; };
+  const busy = () => {
+    const end = Date.now() + 30;
+    while (Date.now() < end);
+    return true;
+  };
   const d = await evaluatePolicy(busy, input, { timeoutMs: 10 });
   t.match(d, { allow: false, reason: 'policy-timeout' });
 });
 
 t.test('coded adapter errors keep their code', async (t) => {
   const { ctlsError } = await import('../dist/common/errors.js');
-  const d = await evaluatePolicy(async () => { throw ctlsError('ERR_CTLS_PDP_HTTP', 'status 500'); }, input);
+  const d = await evaluatePolicy(async () => {
+    throw ctlsError('ERR_CTLS_PDP_HTTP', 'status 500');
+  }, input);
   t.match(d, { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_PDP_HTTP' } });
 });
 
 t.test('bad arguments deny instead of rejecting', async (t) => {
-  t.match(await evaluatePolicy(42 as never, input), { allow: false, reason: 'policy-error', error: { code: 'ERR_CTLS_INVALID_OPTION' } });
-  t.match(await evaluatePolicy(() => true, input, { timeoutMs: -1 }), { allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION' } });
-  t.match(await evaluatePolicy(() => true, input, { policyTimeout: 0 }), { allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION' } });
+  t.match(await evaluatePolicy(42 as never, input), {
+    allow: false,
+    reason: 'policy-error',
+    error: { code: 'ERR_CTLS_INVALID_OPTION' },
+  });
+  t.match(await evaluatePolicy(() => true, input, { timeoutMs: -1 }), {
+    allow: false,
+    error: { code: 'ERR_CTLS_INVALID_OPTION' },
+  });
+  t.match(await evaluatePolicy(() => true, input, { policyTimeout: 0 }), {
+    allow: false,
+    error: { code: 'ERR_CTLS_INVALID_OPTION' },
+  });
 });
 
 t.test('policyTimeout, with timeoutMs as its deprecated alias', async (t) => {
@@ -104,7 +144,8 @@ t.test('policyTimeout, with timeoutMs as its deprecated alias', async (t) => {
   t.match(await evaluatePolicy(never, input, { timeoutMs: 20 }), { allow: false, reason: 'policy-timeout' });
   t.match(await evaluatePolicy(() => true, input, { policyTimeout: 20, timeoutMs: 20 }), { allow: true });
   t.match(await evaluatePolicy(() => true, input, { policyTimeout: 20, timeoutMs: 30 }), {
-    allow: false, error: { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs"/ },
+    allow: false,
+    error: { code: 'ERR_CTLS_INVALID_OPTION', message: /"timeoutMs"/ },
   });
 });
 
@@ -113,7 +154,9 @@ t.test('isPolicy and policyName', async (t) => {
   t.ok(isPolicy({ evaluate: () => true }));
   t.notOk(isPolicy({}));
   t.notOk(isPolicy(null));
-  function namedPolicy() { return true; }
+  function namedPolicy() {
+    return true;
+  }
   t.equal(policyName(namedPolicy), 'namedPolicy');
   t.equal(policyName({ name: 'cedar', evaluate: () => true }), 'cedar');
   t.equal(policyName({ evaluate: () => true }), 'anonymous');

@@ -24,9 +24,21 @@ async function startServer(t: Test, options: Partial<ServerOptions> = {}): Promi
 }
 
 /** Connects our client and resolves with both ends once secure. */
-async function ourPair(server: Server, port: number, options: Partial<ConnectOptions> = {}): Promise<{ client: TLSSocket; peer: TLSSocket }> {
+async function ourPair(
+  server: Server,
+  port: number,
+  options: Partial<ConnectOptions> = {},
+): Promise<{ client: TLSSocket; peer: TLSSocket }> {
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-  const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...options });
+  const client = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...options,
+  });
   t.teardown(() => client.destroy());
   const secure = waitFor(client, 'secureConnect', SOON);
   const [peer] = await accepted;
@@ -95,7 +107,10 @@ for (const version of VERSIONS) {
     client.on('error', () => {});
     peer.on('error', () => {});
     client.setIdentity({ key: certs.clientRevokedKey, cert: certs.clientRevokedChain });
-    await t.rejects(peer.requestCertificate({ timeout: SOON }), { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' });
+    await t.rejects(peer.requestCertificate({ timeout: SOON }), {
+      code: 'ERR_CTLS_CERT_VERIFY',
+      verifyError: 'CERT_REVOKED',
+    });
     await closed(peer);
     await closed(client);
     t.equal(server.connections().length, 0, 'the connection is closed');
@@ -122,7 +137,11 @@ for (const version of VERSIONS) {
     const elapsed = Date.now() - started;
     t.ok(elapsed >= 250 && elapsed < 5000, `within the timeout (${elapsed} ms)`);
     await closed(peer);
-    t.equal(peer.destroyReason && (peer.destroyReason as CodedError).code, 'ERR_CTLS_REAUTH_TIMEOUT', 'destroyReason says why');
+    t.equal(
+      peer.destroyReason && (peer.destroyReason as CodedError).code,
+      'ERR_CTLS_REAUTH_TIMEOUT',
+      'destroyReason says why',
+    );
   });
 
   t.test(`${version}: data sent while a request is out is held, then delivered in order`, async (t) => {
@@ -178,7 +197,11 @@ t.test('rotation to a freshly issued short-lived certificate, then a freshly rev
   await tlsServer.setCrl(await ca.crls());
   t.equal(peer.destroyed, false, 'the current certificate is not revoked');
   client.setIdentity({ key: third.key, cert: third.chain });
-  await t.rejects(peer.requestCertificate({ timeout: SOON }), { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' }, 'the next answer with it is refused');
+  await t.rejects(
+    peer.requestCertificate({ timeout: SOON }),
+    { code: 'ERR_CTLS_CERT_VERIFY', verifyError: 'CERT_REVOKED' },
+    'the next answer with it is refused',
+  );
   await closed(peer);
 });
 
@@ -187,7 +210,14 @@ t.test('no post-handshake auth offered -> ERR_CTLS_FRESH_UNSUPPORTED', async (t)
 
   t.test('node:tls client (never offers it)', async (t) => {
     const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-    const nodeClient = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+    const nodeClient = tls.connect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: certs.ca,
+      key: certs.clientKey,
+      cert: certs.clientChain,
+    });
     t.teardown(() => nodeClient.destroy());
     const [peer] = await accepted;
     t.equal(peer.getProtocol(), 'TLSv1.3');
@@ -212,7 +242,15 @@ t.test('no post-handshake auth offered -> ERR_CTLS_FRESH_UNSUPPORTED', async (t)
 t.test('client-initiated renegotiation is refused, and the server keeps serving', async (t) => {
   const { server, port } = await startServer(t, { maxVersion: 'TLSv1.2' });
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-  const nodeClient = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, maxVersion: 'TLSv1.2' });
+  const nodeClient = tls.connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    maxVersion: 'TLSv1.2',
+  });
   t.teardown(() => nodeClient.destroy());
   await waitFor(nodeClient, 'secureConnect', SOON);
   const [peer] = await accepted;

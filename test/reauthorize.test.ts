@@ -14,12 +14,15 @@ import { codeOf, connectPair, delay, makePki, mtlsOptions, Received, startServer
 t.test('a manual revalidation returns a complete Decision', async (t) => {
   const pki = await makePki();
   const inputs: AuthorizationInput[] = [];
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    policy: (input) => {
-      inputs.push(input);
-      return { allow: true, reason: `ok:${input.trigger}`, ttlMs: 60_000 };
-    },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      policy: (input) => {
+        inputs.push(input);
+        return { allow: true, reason: `ok:${input.trigger}`, ttlMs: 60_000 };
+      },
+    }),
+  );
   const { socket } = await connectPair(t, server, port, pki);
   const before = Date.now();
   const decision = await reauthorize(socket, { reason: 'wire-transfer', context: { risk: 3 } });
@@ -30,7 +33,10 @@ t.test('a manual revalidation returns a complete Decision', async (t) => {
   t.equal(decision.source, 'engine');
   t.type(decision.durationMs, 'number');
   t.ok(decision.durationMs >= 0);
-  t.ok(decision.expiresAt >= before + 60_000 && decision.expiresAt <= Date.now() + 60_000, 'expiresAt follows the policy TTL');
+  t.ok(
+    decision.expiresAt >= before + 60_000 && decision.expiresAt <= Date.now() + 60_000,
+    'expiresAt follows the policy TTL',
+  );
   t.ok(decision.certificate instanceof X509Certificate, 'the certificate is a crypto.X509Certificate');
   t.equal(decision.certificate?.fingerprint256, pki.client.fingerprint256, 'the certificate the client presented');
   t.equal(socket.decision, decision, 'the socket carries it as its current decision');
@@ -45,13 +51,20 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`fresh: true over ${version} receives the client's rotated certificate`, async (t) => {
     const pki = await makePki();
     const seen: Array<{ trigger: string; serial: string | undefined; reauthCount: number }> = [];
-    const { server, port } = await startServer(t, mtlsOptions(pki, {
-      maxVersion: version,
-      policy: (input) => {
-        seen.push({ trigger: input.trigger, serial: input.peer.certificate?.serialNumber, reauthCount: input.connection.reauthCount });
-        return true;
-      },
-    }));
+    const { server, port } = await startServer(
+      t,
+      mtlsOptions(pki, {
+        maxVersion: version,
+        policy: (input) => {
+          seen.push({
+            trigger: input.trigger,
+            serial: input.peer.certificate?.serialNumber,
+            reauthCount: input.connection.reauthCount,
+          });
+          return true;
+        },
+      }),
+    );
     const { client, socket } = await connectPair(t, server, port, pki);
     t.equal(socket.getProtocol(), version);
 
@@ -64,9 +77,17 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.equal(fresh.allow, true);
     t.equal(fresh.trigger, 'manual');
     t.equal(fresh.certificate?.serialNumber, rotated.serial, 'the decision is about the new certificate');
-    t.equal(socket.getPeerX509Certificate()?.serialNumber, rotated.serial, 'the socket reports the new peer certificate');
+    t.equal(
+      socket.getPeerX509Certificate()?.serialNumber,
+      rotated.serial,
+      'the socket reports the new peer certificate',
+    );
     t.equal(fresh.expiresAt, rotated.notAfter.getTime(), 'expiry follows the short-lived certificate');
-    t.same(seen.at(-1), { trigger: 'manual', serial: rotated.serial, reauthCount: 1 }, 'the policy saw the new certificate');
+    t.same(
+      seen.at(-1),
+      { trigger: 'manual', serial: rotated.serial, reauthCount: 1 },
+      'the policy saw the new certificate',
+    );
 
     // Data still flows both ways after the exchange.
     const atServer = new Received(socket);
@@ -99,23 +120,34 @@ t.test('fresh: false revalidates against the trust store of now', async (t) => {
 t.test('concurrent calls share one evaluation', async (t) => {
   const pki = await makePki();
   let calls = 0;
-  const { server, port } = await startServer(t, mtlsOptions(pki, {
-    policy: async () => {
-      calls++;
-      await delay(100);
-      return true;
-    },
-  }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      policy: async () => {
+        calls++;
+        await delay(100);
+        return true;
+      },
+    }),
+  );
   const { socket } = await connectPair(t, server, port, pki);
 
   calls = 0;
-  const revalidations = await Promise.all([reauthorize(socket), reauthorize(socket), reauthorize(socket, { context: { a: 1 } })]);
+  const revalidations = await Promise.all([
+    reauthorize(socket),
+    reauthorize(socket),
+    reauthorize(socket, { context: { a: 1 } }),
+  ]);
   t.equal(calls, 2, 'two plain revalidations share a policy call; one bringing a context gets its own');
   t.equal(revalidations[0], revalidations[1]);
   t.not(revalidations[1], revalidations[2], 'new signals are a new question');
 
   calls = 0;
-  const [fresh, again, plain] = await Promise.all([reauthorize(socket, { fresh: true }), reauthorize(socket, { fresh: true }), reauthorize(socket)]);
+  const [fresh, again, plain] = await Promise.all([
+    reauthorize(socket, { fresh: true }),
+    reauthorize(socket, { fresh: true }),
+    reauthorize(socket),
+  ]);
   t.equal(calls, 1, 'two fresh requests and a revalidation, one certificate request and one policy call');
   t.equal(fresh, again);
   t.equal(fresh, plain, 'a revalidation is satisfied by the fresh exchange in flight');
@@ -136,7 +168,10 @@ t.test('an allow emits reauthorized with the decision', async (t) => {
 t.test('a denial destroys the socket with ERR_CTLS_DEAUTHORIZED and emits deauthorized', async (t) => {
   const pki = await makePki();
   let allow = true;
-  const { server, port } = await startServer(t, mtlsOptions(pki, { policy: () => ({ allow, reason: allow ? 'ok' : 'risk-too-high' }) }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, { policy: () => ({ allow, reason: allow ? 'ok' : 'risk-too-high' }) }),
+  );
 
   t.test('without an error listener: destroyReason', async (t) => {
     allow = true;
@@ -153,7 +188,11 @@ t.test('a denial destroys the socket with ERR_CTLS_DEAUTHORIZED and emits deauth
     await closed(socket);
     t.equal(socket.destroyed, true);
     t.equal(codeOf(socket.destroyReason), 'ERR_CTLS_DEAUTHORIZED');
-    t.equal((socket.destroyReason as Error & { decision?: Decision }).decision, decision, 'the error carries the decision');
+    t.equal(
+      (socket.destroyReason as Error & { decision?: Decision }).decision,
+      decision,
+      'the error carries the decision',
+    );
     await closed(client);
   });
 
@@ -224,7 +263,14 @@ t.test('a client without post-handshake auth (node:tls, TLS 1.3) hits the fallba
 
   const nodeClient = async (): Promise<{ client: tls.TLSSocket; socket: TLSSocket }> => {
     const accepted = waitFor<[TLSSocket]>(server, 'secureConnection');
-    const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+    const client = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: pki.client.chain,
+    });
     client.on('error', () => {});
     t.teardown(() => client.destroy());
     await waitFor(client, 'secureConnect');
@@ -251,13 +297,17 @@ t.test('a client without post-handshake auth (node:tls, TLS 1.3) hits the fallba
     const decision = await reauthorize(socket, { fresh: true, fallback: 'deny' });
     t.equal(decision.allow, false);
     t.equal(decision.reason, 'fresh-unsupported');
-    t.equal((decision as Decision & { error?: { code?: string } }).error?.code, 'ERR_CTLS_FRESH_UNSUPPORTED', 'the cause is kept on the decision');
+    t.equal(
+      (decision as Decision & { error?: { code?: string } }).error?.code,
+      'ERR_CTLS_FRESH_UNSUPPORTED',
+      'the cause is kept on the decision',
+    );
     await closed(socket);
     t.equal(codeOf(socket.destroyReason), 'ERR_CTLS_DEAUTHORIZED');
     await closed(client);
   });
 
-  t.test("our client with enablePostHandshakeAuth: false behaves the same", async (t) => {
+  t.test('our client with enablePostHandshakeAuth: false behaves the same', async (t) => {
     const { socket } = await connectPair(t, server, port, pki, pki.client, { enablePostHandshakeAuth: false });
     const decision = await reauthorize(socket, { fresh: true, fallback: 'deny' });
     t.equal(decision.allow, false);

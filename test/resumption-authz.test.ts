@@ -12,17 +12,26 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const pki: Pki = await makePki();
     const inputs: AuthorizationInput[] = [];
     let allow = true;
-    const { server, port } = await startServer(t, mtlsOptions(pki, {
-      maxVersion: version,
-      policy: (input) => {
-        inputs.push(input);
-        return { allow, reason: allow ? 'ok' : 'no-more' };
-      },
-    }));
+    const { server, port } = await startServer(
+      t,
+      mtlsOptions(pki, {
+        maxVersion: version,
+        policy: (input) => {
+          inputs.push(input);
+          return { allow, reason: allow ? 'ok' : 'no-more' };
+        },
+      }),
+    );
     const events: DecisionEvent[] = [];
     server.on('decision', (event: DecisionEvent) => events.push(event));
     const options = {
-      host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain, maxVersion: version,
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: pki.client.chain,
+      maxVersion: version,
     };
 
     /** Connects (optionally resuming) and resolves with the client once it saw a session. */
@@ -32,7 +41,8 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
       client.on('error', () => {});
       t.teardown(() => client.destroy());
       // A TLS 1.2 server does not renew a ticket it just accepted: only the first connection waits for one.
-      const ticket = session === undefined ? waitFor<[Buffer]>(client, 'session') : Promise.resolve([session] as [Buffer]);
+      const ticket =
+        session === undefined ? waitFor<[Buffer]>(client, 'session') : Promise.resolve([session] as [Buffer]);
       await waitFor(client, 'secureConnect');
       const [socket] = await accepted;
       const [next] = await ticket;
@@ -53,7 +63,11 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
       t.equal(inputs.length, 1, 'the policy was asked');
       t.equal(inputs[0]!.trigger, 'handshake');
       t.equal(inputs[0]!.peer.verified, true, 'the stored chain was revalidated');
-      t.equal(inputs[0]!.peer.certificate?.serialNumber, pki.client.serial, 'about the certificate of the original session');
+      t.equal(
+        inputs[0]!.peer.certificate?.serialNumber,
+        pki.client.serial,
+        'about the certificate of the original session',
+      );
       t.equal(events.length, 1, 'a decision event was emitted');
       t.match(events[0], { trigger: 'handshake', outcome: 'allow', serial: pki.client.serial });
       second.client.end();

@@ -37,7 +37,8 @@ class FakeClock {
     const target = this.time + ms;
     for (;;) {
       let next: FakeTimer | undefined;
-      for (const timer of this.timers.values()) if (timer.at <= target && (next === undefined || timer.at < next.at)) next = timer;
+      for (const timer of this.timers.values())
+        if (timer.at <= target && (next === undefined || timer.at < next.at)) next = timer;
       if (next === undefined) break;
       this.timers.delete(next.id);
       this.time = Math.max(this.time, next.at);
@@ -142,7 +143,11 @@ t.test('many far-future cancellations are compacted away', async (t) => {
 
   clock.advance(year + 5_000);
   t.equal(ran.length, 1_000, 'exactly the tasks that were not cancelled ran');
-  t.same(ran, Array.from({ length: 1_000 }, (_, i) => i * 5), 'in due order');
+  t.same(
+    ran,
+    Array.from({ length: 1_000 }, (_, i) => i * 5),
+    'in due order',
+  );
   t.equal(scheduler.size, 0);
 });
 
@@ -152,7 +157,10 @@ t.test('waits longer than setTimeout can express are split, never fired early', 
   let ran = false;
   const fortyDays = 40 * 24 * 3_600_000;
   scheduler.schedule(clock.now() + fortyDays, () => (ran = true));
-  t.ok(clock.delays.every((ms) => ms <= 2 ** 31 - 1), 'no delay above 2^31-1 ms (node would clamp it to 1 ms)');
+  t.ok(
+    clock.delays.every((ms) => ms <= 2 ** 31 - 1),
+    'no delay above 2^31-1 ms (node would clamp it to 1 ms)',
+  );
   clock.advance(2 ** 31 - 1);
   t.equal(ran, false, 'the first timer fired, the task is not due yet');
   t.equal(clock.timers.size, 1, 're-armed');
@@ -212,7 +220,9 @@ t.test('a process whose only work is a scheduled re-check exits at once', async 
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));
   const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('close', (c, s) => resolve([c, s])),
+  );
   clearTimeout(killer);
   t.equal(signal, null, 'not killed');
   t.equal(code, 0);

@@ -15,12 +15,24 @@ const serverOptions: ServerOptions = { key: certs.serverKey, cert: certs.serverC
 const MB = 1024 * 1024;
 
 function client(port: number, options: Partial<ConnectOptions> = {}): TLSSocket {
-  const socket = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, ...options });
+  const socket = connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...options,
+  });
   t.teardown(() => socket.destroy());
   return socket;
 }
 
-async function pair(t: Test, options: Partial<ServerOptions> = {}, clientOptions: Partial<ConnectOptions> = {}): Promise<{ server: Server; port: number; ours: TLSSocket; theirs: TLSSocket }> {
+async function pair(
+  t: Test,
+  options: Partial<ServerOptions> = {},
+  clientOptions: Partial<ConnectOptions> = {},
+): Promise<{ server: Server; port: number; ours: TLSSocket; theirs: TLSSocket }> {
   const server = createServer({ ...serverOptions, ...options });
   const port = await listen(t, server);
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
@@ -72,11 +84,20 @@ t.test('8 MB each way, with backpressure from a paused reader on both sides', as
   await sleep(500);
   const serverTransport = theirs.transport as net.Socket;
   const clientTransport = ours.transport as net.Socket;
-  t.ok(serverTransport.bytesRead < 2 * MB, `server transport stopped reading (${serverTransport.bytesRead} bytes read)`);
-  t.ok(clientTransport.bytesRead < 2 * MB, `client transport stopped reading (${clientTransport.bytesRead} bytes read)`);
+  t.ok(
+    serverTransport.bytesRead < 2 * MB,
+    `server transport stopped reading (${serverTransport.bytesRead} bytes read)`,
+  );
+  t.ok(
+    clientTransport.bytesRead < 2 * MB,
+    `client transport stopped reading (${clientTransport.bytesRead} bytes read)`,
+  );
   t.notOk(uploadWritten, 'the client write has not completed: it feels the backpressure');
   t.notOk(downloadWritten, 'the server write has not completed');
-  t.ok(theirs.readableLength < MB && ours.readableLength < MB, `plaintext buffered on the paused sides is bounded (${theirs.readableLength}, ${ours.readableLength})`);
+  t.ok(
+    theirs.readableLength < MB && ours.readableLength < MB,
+    `plaintext buffered on the paused sides is bounded (${theirs.readableLength}, ${ours.readableLength})`,
+  );
 
   const [received, returned] = await Promise.all([drain(theirs), drain(ours)]);
   t.equal(received.bytes, upload.length, 'all uploaded bytes');
@@ -133,7 +154,14 @@ t.test('close_notify ends the peer even when the transport never sends FIN', asy
       const [serverEnd, clientEnd] = duplexPair({ propagateEnd: false });
       const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
       server.emit('connection', serverEnd);
-      const ours = connect({ socket: clientEnd, servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain, allowHalfOpen: true });
+      const ours = connect({
+        socket: clientEnd,
+        servername: 'localhost',
+        ca: certs.ca,
+        key: certs.clientKey,
+        cert: certs.clientChain,
+        allowHalfOpen: true,
+      });
       t.teardown(() => ours.destroy());
       const [theirs] = await accepted;
       const [ender, reader] = direction === 'client to server' ? [ours, theirs] : [theirs, ours];
@@ -243,13 +271,17 @@ t.test('writes after destroy or end fail with a code', async (t) => {
   const { ours, theirs } = await pair(t);
   theirs.resume();
   ours.destroy();
-  const [error] = await new Promise<[Error & { code?: string }]>((resolve) => ours.write('late', (err) => resolve([err as Error])));
+  const [error] = await new Promise<[Error & { code?: string }]>((resolve) =>
+    ours.write('late', (err) => resolve([err as Error])),
+  );
   t.equal(error.code, 'ERR_STREAM_DESTROYED');
 
   const second = await pair(t);
   second.theirs.resume();
   second.ours.on('error', () => {});
   second.ours.end();
-  const [afterEnd] = await new Promise<[Error & { code?: string }]>((resolve) => second.ours.write('late', (err) => resolve([err as Error])));
+  const [afterEnd] = await new Promise<[Error & { code?: string }]>((resolve) =>
+    second.ours.write('late', (err) => resolve([err as Error])),
+  );
   t.equal(afterEnd.code, 'ERR_STREAM_WRITE_AFTER_END');
 });

@@ -79,7 +79,10 @@ t.test('setCa to another CA cuts everyone', async (t) => {
 
   const decisions = await server.setCa(other.rootCert);
   t.equal(decisions.length, 2);
-  t.ok(decisions.every((d) => !d.allow && d.trigger === 'revocation' && d.source === 'verification'), 'both denied by chain verification');
+  t.ok(
+    decisions.every((d) => !d.allow && d.trigger === 'revocation' && d.source === 'verification'),
+    'both denied by chain verification',
+  );
   t.match(decisions[0]!.reason, /ISSUER/, `reason ${decisions[0]!.reason}`);
   for (const pair of pairs) {
     await closed(pair.socket);
@@ -99,10 +102,19 @@ t.test('setPolicy(deny) cuts every connection', async (t) => {
 
   const decisions = await server.setPolicy(() => ({ allow: false, reason: 'maintenance' }));
   for (const pair of pairs) pair.client.write('too late');
-  t.same(decisions.map((d) => [d.allow, d.trigger, d.reason]), [[false, 'policy-change', 'maintenance'], [false, 'policy-change', 'maintenance']]);
+  t.same(
+    decisions.map((d) => [d.allow, d.trigger, d.reason]),
+    [
+      [false, 'policy-change', 'maintenance'],
+      [false, 'policy-change', 'maintenance'],
+    ],
+  );
   t.equal(events.length, 2);
   for (const pair of pairs) await closed(pair.socket);
-  t.same(received.map((r) => r.bytes), [0, 0]);
+  t.same(
+    received.map((r) => r.bytes),
+    [0, 0],
+  );
 });
 
 t.test('a watched CRL file reloads on change and cuts a newly revoked client', async (t) => {
@@ -157,7 +169,12 @@ t.test('an unparsable CRL file emits ERR_CTLS_CRL_LOAD and keeps the previous li
   // And the revoked client is still refused under the kept list.
   const refused = waitFor(server, 'tlsClientError');
   const bad = (await import('../dist/index.js')).connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: bob.key, cert: bob.chain,
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: bob.key,
+    cert: bob.chain,
   });
   bad.on('error', () => {});
   t.teardown(() => bad.destroy());
@@ -168,7 +185,10 @@ t.test('an unparsable CRL file emits ERR_CTLS_CRL_LOAD and keeps the previous li
 t.test("revocation 'strict': a CRL past its nextUpdate denies with crl-stale", async (t) => {
   const pki = await makePki();
   const { pem, nextUpdate } = await crlExpiringIn(pki.ca, 1_500);
-  const { server, port } = await startServer(t, mtlsOptions(pki, { crl: pem, revocation: 'strict', reauthorize: { every: 0 } }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, { crl: pem, revocation: 'strict', reauthorize: { every: 0 } }),
+  );
   const { socket, client } = await connectPair(t, server, port, pki);
   t.equal(socket.decision?.expiresAt, nextUpdate, 'under strict revocation the decision lapses with the CRL');
 
@@ -180,7 +200,12 @@ t.test("revocation 'strict': a CRL past its nextUpdate denies with crl-stale", a
 
   const refused = waitFor(server, 'tlsClientError');
   const late = (await import('../dist/index.js')).connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain,
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
   });
   late.on('error', () => {});
   t.teardown(() => late.destroy());
@@ -211,7 +236,14 @@ t.test("revocation 'best-effort': a stale CRL still counts, with an ERR_CTLS_CRL
   t.equal(alice.socket.destroyed, false);
 
   const refused = waitFor<[Error & { reason?: string; verifyError?: string }]>(server, 'tlsClientError');
-  const bobAgain = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: bob.key, cert: bob.chain });
+  const bobAgain = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: bob.key,
+    cert: bob.chain,
+  });
   bobAgain.on('error', () => {});
   t.teardown(() => bobAgain.destroy());
   t.equal((await refused)[0].verifyError, 'CERT_REVOKED', 'the last known list still revokes');

@@ -46,7 +46,9 @@ function makeApp(kind: 'commonjs' | 'module', nodeTypes: keyof typeof TYPES): st
   mkdirSync(join(modules, '@types'), { recursive: true });
   // A copy, not a symlink: the compiler resolves the package's own imports from where it sits.
   cpSync(packed, join(modules, 'continuous-tls'), { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
   for (const dependency of Object.keys(manifest.dependencies)) {
     const scope = dependency.startsWith('@') ? dependency.split('/')[0]! : undefined;
     if (scope !== undefined) mkdirSync(join(modules, scope), { recursive: true });

@@ -18,9 +18,19 @@ function deniedReason(socket: TLSSocket): string | undefined {
 }
 
 /** Our client through `port`, presenting `identity`, with every error swallowed (cuts are expected). */
-function client(t: Test, port: number, pki: Pki, identity: { key: string; chain: string } | null, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): TLSSocket {
+function client(
+  t: Test,
+  port: number,
+  pki: Pki,
+  identity: { key: string; chain: string } | null,
+  maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3',
+): TLSSocket {
   const socket = connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, maxVersion,
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    maxVersion,
     ...(identity === null ? {} : { key: identity.key, cert: identity.chain }),
   });
   socket.on('error', () => {});
@@ -57,51 +67,67 @@ for (const version of VERSIONS) {
   });
 }
 
-t.test('a handshake paused between ClientHello and Certificate is verified against the trust of when it finishes', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await startServer(t, mtlsOptions(pki));
-  const relay = await startRelay(t, port);
-  relay.holdClientAfter(1);
-  const refused = waitFor<[Error & { verifyError?: string }]>(server, 'tlsClientError', SOON);
-  let admitted = false;
-  server.on('secureConnection', () => (admitted = true));
-  client(t, relay.port, pki, pki.client);
-  await waitFor(relay, 'held', SOON);
-  // The client's Certificate is on its way; the server revokes it before it arrives.
-  pki.ca.revoke(pki.client.serial);
-  await server.setCrl(await pki.ca.crls());
-  relay.release();
-  t.equal((await refused)[0].verifyError, 'CERT_REVOKED');
-  t.equal(admitted, false, 'never admitted');
-});
+t.test(
+  'a handshake paused between ClientHello and Certificate is verified against the trust of when it finishes',
+  async (t) => {
+    const pki = await makePki();
+    const { server, port } = await startServer(t, mtlsOptions(pki));
+    const relay = await startRelay(t, port);
+    relay.holdClientAfter(1);
+    const refused = waitFor<[Error & { verifyError?: string }]>(server, 'tlsClientError', SOON);
+    let admitted = false;
+    server.on('secureConnection', () => (admitted = true));
+    client(t, relay.port, pki, pki.client);
+    await waitFor(relay, 'held', SOON);
+    // The client's Certificate is on its way; the server revokes it before it arrives.
+    pki.ca.revoke(pki.client.serial);
+    await server.setCrl(await pki.ca.crls());
+    relay.release();
+    t.equal((await refused)[0].verifyError, 'CERT_REVOKED');
+    t.equal(admitted, false, 'never admitted');
+  },
+);
 
-t.test('a certificate verified, then a trust change, then the rest of the handshake: the new trust decides', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await startServer(t, mtlsOptions(pki));
-  const relay = await startRelay(t, port);
-  relay.holdClientAfter(1);
-  const outcomes: string[] = [];
-  server.on('tlsClientError', (error: Error & { verifyError?: string }) => outcomes.push(error.verifyError ?? 'tlsClientError'));
-  server.on('decision', (event: { outcome: string; reason: string }) => outcomes.push(`${event.outcome}:${event.reason}`));
-  let admitted = false;
-  server.on('secureConnection', () => (admitted = true));
-  const peer = client(t, relay.port, pki, pki.client);
-  await waitFor(relay, 'held', SOON);
-  const deadline = Date.now() + SOON;
-  while (relay.heldRecords() < 3 && Date.now() < deadline) await delay(5);
-  // The change_cipher_spec and the record with the Certificate go through: the server verifies
-  // it under the old list. Its CertificateVerify and Finished wait until the list has changed.
-  t.ok(relay.heldRecords() >= 3, `the client's flight spans ${relay.heldRecords()} records`);
-  relay.releaseRecords(2);
-  await delay(100);
-  pki.ca.revoke(pki.client.serial);
-  await server.setCrl(await pki.ca.crls());
-  relay.release();
-  await closed(peer);
-  t.ok(outcomes.includes('CERT_REVOKED') || outcomes.includes('deny:CERT_REVOKED'), `refused as revoked (${outcomes.join(', ')})`);
-  t.notOk(outcomes.some((o) => o.startsWith('allow')), 'no allow');
-  t.equal(admitted, false, 'never admitted');
-});
+t.test(
+  'a certificate verified, then a trust change, then the rest of the handshake: the new trust decides',
+  async (t) => {
+    const pki = await makePki();
+    const { server, port } = await startServer(t, mtlsOptions(pki));
+    const relay = await startRelay(t, port);
+    relay.holdClientAfter(1);
+    const outcomes: string[] = [];
+    server.on('tlsClientError', (error: Error & { verifyError?: string }) =>
+      outcomes.push(error.verifyError ?? 'tlsClientError'),
+    );
+    server.on('decision', (event: { outcome: string; reason: string }) =>
+      outcomes.push(`${event.outcome}:${event.reason}`),
+    );
+    let admitted = false;
+    server.on('secureConnection', () => (admitted = true));
+    const peer = client(t, relay.port, pki, pki.client);
+    await waitFor(relay, 'held', SOON);
+    const deadline = Date.now() + SOON;
+    while (relay.heldRecords() < 3 && Date.now() < deadline) await delay(5);
+    // The change_cipher_spec and the record with the Certificate go through: the server verifies
+    // it under the old list. Its CertificateVerify and Finished wait until the list has changed.
+    t.ok(relay.heldRecords() >= 3, `the client's flight spans ${relay.heldRecords()} records`);
+    relay.releaseRecords(2);
+    await delay(100);
+    pki.ca.revoke(pki.client.serial);
+    await server.setCrl(await pki.ca.crls());
+    relay.release();
+    await closed(peer);
+    t.ok(
+      outcomes.includes('CERT_REVOKED') || outcomes.includes('deny:CERT_REVOKED'),
+      `refused as revoked (${outcomes.join(', ')})`,
+    );
+    t.notOk(
+      outcomes.some((o) => o.startsWith('allow')),
+      'no allow',
+    );
+    t.equal(admitted, false, 'never admitted');
+  },
+);
 
 for (const version of VERSIONS) {
   t.test(`${version}: a fresh answer that arrives after setCrl is verified against the new list`, async (t) => {
@@ -178,14 +204,21 @@ t.test('an interval re-check in flight during setCrl does not let the revoked pe
     if (slowNext) await delay(300);
     return true;
   };
-  const { server, port } = await startServer(t, mtlsOptions(pki, { policy, policyTimeout: 5_000, reauthorize: { every: 100 } }));
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, { policy, policyTimeout: 5_000, reauthorize: { every: 100 } }),
+  );
   const { socket } = await connectPair(t, server, port, pki);
   slowNext = true;
   await waitFor(server, 'decision', SOON).catch(() => undefined);
   await delay(120);
   pki.ca.revoke(pki.client.serial);
   const decisions = await server.setCrl(await pki.ca.crls());
-  t.match(decisions, [{ allow: false, reason: 'CERT_REVOKED' }], 'the sweep answers with the new list, not the re-check in flight');
+  t.match(
+    decisions,
+    [{ allow: false, reason: 'CERT_REVOKED' }],
+    'the sweep answers with the new list, not the re-check in flight',
+  );
   t.equal(socket.destroyed, true, 'cut by the time setCrl resolves, not at the next period');
   await closed(socket);
   t.equal(deniedReason(socket), 'CERT_REVOKED');
@@ -226,15 +259,31 @@ t.test('a revoked intermediate CA is enforced (both tiers)', async (t) => {
   });
   t.test('attached node:tls server', async (t) => {
     const ca = await DevelopmentCA.create();
-    const [serverId, alice] = await Promise.all([ca.issueServer({ commonName: 'localhost' }), ca.issueClient({ commonName: 'alice' })]);
+    const [serverId, alice] = await Promise.all([
+      ca.issueServer({ commonName: 'localhost' }),
+      ca.issueClient({ commonName: 'alice' }),
+    ]);
     ca.revokeIntermediate();
-    const server = tls.createServer({ key: serverId.key, cert: serverId.chain, ca: ca.rootCert, requestCert: true, rejectUnauthorized: false });
+    const server = tls.createServer({
+      key: serverId.key,
+      cert: serverId.chain,
+      ca: ca.rootCert,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
     const attachment = attach(server, { ca: ca.rootCert, crl: await ca.crls() });
     t.teardown(() => attachment.detach());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.teardown(() => server.close());
     const decided = waitFor<[{ outcome: string; reason: string }]>(server, 'decision', SOON);
-    const peer = tls.connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', servername: 'localhost', ca: ca.rootCert, key: alice.key, cert: alice.chain });
+    const peer = tls.connect({
+      port: (server.address() as { port: number }).port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: ca.rootCert,
+      key: alice.key,
+      cert: alice.chain,
+    });
     peer.on('error', () => {});
     t.teardown(() => peer.destroy());
     const [event] = await decided;
@@ -243,46 +292,68 @@ t.test('a revoked intermediate CA is enforced (both tiers)', async (t) => {
   });
 });
 
-t.test('socket.requestCertificate() called by app code: the new identity passes nothing before the policy', async (t) => {
-  for (const version of VERSIONS) {
-    t.test(version, async (t) => {
-      const pki = await makePki();
-      const mallory = await pki.ca.issueClient({ commonName: 'mallory' });
-      const policy = (input: { peer: { certificate?: { subject: string } } }): boolean => !/CN=mallory/.test(input.peer.certificate?.subject ?? '');
-      const { server, port } = await startServer(t, mtlsOptions(pki, { policy, maxVersion: version }));
-      const { client: peer, socket } = await connectPair(t, server, port, pki, pki.client, { maxVersion: version });
-      peer.resume();
-      const received = new Received(socket);
-      peer.setIdentity({ key: mallory.key, cert: mallory.chain });
-      const answered = waitFor(socket, 'certificate', SOON);
-      void socket.requestCertificate({ timeout: SOON }).catch(() => undefined);
-      await answered;
-      peer.write('as-mallory');
-      await closed(socket);
-      t.equal(deniedReason(socket), 'denied');
-      t.notMatch(received.text(), /as-mallory/, 'no byte under the new identity reached the app');
-    });
-  }
-});
+t.test(
+  'socket.requestCertificate() called by app code: the new identity passes nothing before the policy',
+  async (t) => {
+    for (const version of VERSIONS) {
+      t.test(version, async (t) => {
+        const pki = await makePki();
+        const mallory = await pki.ca.issueClient({ commonName: 'mallory' });
+        const policy = (input: { peer: { certificate?: { subject: string } } }): boolean =>
+          !/CN=mallory/.test(input.peer.certificate?.subject ?? '');
+        const { server, port } = await startServer(t, mtlsOptions(pki, { policy, maxVersion: version }));
+        const { client: peer, socket } = await connectPair(t, server, port, pki, pki.client, { maxVersion: version });
+        peer.resume();
+        const received = new Received(socket);
+        peer.setIdentity({ key: mallory.key, cert: mallory.chain });
+        const answered = waitFor(socket, 'certificate', SOON);
+        void socket.requestCertificate({ timeout: SOON }).catch(() => undefined);
+        await answered;
+        peer.write('as-mallory');
+        await closed(socket);
+        t.equal(deniedReason(socket), 'denied');
+        t.notMatch(received.text(), /as-mallory/, 'no byte under the new identity reached the app');
+      });
+    }
+  },
+);
 
 t.test("SNI contexts verify clients with their own CAs, and one context's changes stay its own", async (t) => {
   const tenantA = await makePki();
   const tenantB = await makePki();
-  const contextA = createSecureContext({ key: tenantA.server.key, cert: tenantA.server.chain, ca: tenantA.ca.rootCert }, true);
-  const contextB = createSecureContext({ key: tenantB.server.key, cert: tenantB.server.chain, ca: tenantB.ca.rootCert }, true);
+  const contextA = createSecureContext(
+    { key: tenantA.server.key, cert: tenantA.server.chain, ca: tenantA.ca.rootCert },
+    true,
+  );
+  const contextB = createSecureContext(
+    { key: tenantB.server.key, cert: tenantB.server.chain, ca: tenantB.ca.rootCert },
+    true,
+  );
   const { server, port } = await startServer(t, {
     ...mtlsOptions(tenantA),
     SNICallback: (name, callback) => callback(null, name === 'b.test' ? contextB : contextA),
   });
   const dial = (pki: Pki, who: Pki, servername: string): TLSSocket => {
-    const socket = connect({ host: '127.0.0.1', port, servername, ca: pki.ca.rootCert, key: who.client.key, cert: who.client.chain, checkServerIdentity: () => undefined });
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      servername,
+      ca: pki.ca.rootCert,
+      key: who.client.key,
+      cert: who.client.chain,
+      checkServerIdentity: () => undefined,
+    });
     socket.on('error', () => {});
     t.teardown(() => socket.destroy());
     return socket;
   };
   const refused = waitFor<[Error & { verifyError?: string }]>(server, 'tlsClientError', SOON);
   dial(tenantB, tenantA, 'b.test');
-  t.equal((await refused)[0].verifyError, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', "tenant A's client is refused on tenant B's host");
+  t.equal(
+    (await refused)[0].verifyError,
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    "tenant A's client is refused on tenant B's host",
+  );
 
   const acceptedB = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   dial(tenantB, tenantB, 'b.test');
@@ -303,16 +374,22 @@ t.test("SNI contexts verify clients with their own CAs, and one context's change
 });
 
 t.test('an allow that has already lapsed (ttlMs: 0, a past expiresAt) is a denial, not a loop', async (t) => {
-  for (const answer of [{ allow: true, ttlMs: 0 }, { allow: true, expiresAt: Date.now() - 1_000 }]) {
+  for (const answer of [
+    { allow: true, ttlMs: 0 },
+    { allow: true, expiresAt: Date.now() - 1_000 },
+  ]) {
     t.test(JSON.stringify(answer), async (t) => {
       const pki = await makePki();
       let calls = 0;
-      const { server, port } = await startServer(t, mtlsOptions(pki, {
-        policy: () => {
-          calls++;
-          return answer;
-        },
-      }));
+      const { server, port } = await startServer(
+        t,
+        mtlsOptions(pki, {
+          policy: () => {
+            calls++;
+            return answer;
+          },
+        }),
+      );
       const peer = client(t, port, pki, pki.client);
       const decided = waitFor<[{ outcome: string; reason: string }]>(server, 'decision', SOON);
       const [event] = await decided;
@@ -335,10 +412,21 @@ t.test('a CA from the store that expires ends the decision with it, whatever the
   const caNotAfter = Date.parse(new X509Certificate(ca.rootCert).validTo);
   // every: 0 — no periodic re-check: only the decision's own expiry can end it.
   const { server, port } = await startServer(t, {
-    key: serverId.key, cert: serverId.chain, ca: ca.rootCert + ca.issuerChain, requestCert: true, reauthorize: { every: 0 },
+    key: serverId.key,
+    cert: serverId.chain,
+    ca: ca.rootCert + ca.issuerChain,
+    requestCert: true,
+    reauthorize: { every: 0 },
   });
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
-  const peer = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: serverCa.rootCert, key: alice.key, cert: alice.cert });
+  const peer = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: serverCa.rootCert,
+    key: alice.key,
+    cert: alice.cert,
+  });
   peer.on('error', () => {});
   t.teardown(() => peer.destroy());
   const [socket] = await accepted;
@@ -348,12 +436,19 @@ t.test('a CA from the store that expires ends the decision with it, whatever the
   t.ok(Date.now() >= caNotAfter, 'not before the CA expired');
 });
 
-t.test("a fresh request that must deny does not take the answer of one that falls back", async (t) => {
+t.test('a fresh request that must deny does not take the answer of one that falls back', async (t) => {
   const pki = await makePki();
   const { server, port } = await startServer(t, mtlsOptions(pki, { policy: () => true }));
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   // node's own client never offers post-handshake authentication: no fresh exchange is possible.
-  const peer = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
+  const peer = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+  });
   peer.on('error', () => {});
   t.teardown(() => peer.destroy());
   const [socket] = await accepted;
@@ -365,22 +460,38 @@ t.test("a fresh request that must deny does not take the answer of one that fall
   t.match(strict, { allow: false, reason: 'fresh-unsupported' });
 });
 
-t.test('attached TLS 1.2: a "fresh" renegotiation that resumed the session is not taken as a new certificate', async (t) => {
-  const pki = await makePki();
-  const server = tls.createServer({ key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, maxVersion: 'TLSv1.2' });
-  const attachment = attach(server, { ca: pki.ca.rootCert });
-  t.teardown(() => attachment.detach());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => server.close());
-  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection', SOON);
-  const peer = tls.connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', servername: 'localhost', ca: pki.ca.rootCert, key: pki.client.key, cert: pki.client.chain });
-  peer.on('error', () => {});
-  peer.resume();
-  t.teardown(() => peer.destroy());
-  const [socket] = await accepted;
-  socket.on('error', () => {});
-  const fresh = await reauthorize(socket, { fresh: true, destroyOnDeny: false });
-  t.match(fresh, { allow: true, source: 'fallback' }, 'node resumed the session: revalidated, and said so');
-  const strict = await reauthorize(socket, { fresh: true, fallback: 'deny', destroyOnDeny: false });
-  t.match(strict, { allow: false, reason: 'fresh-unsupported' });
-});
+t.test(
+  'attached TLS 1.2: a "fresh" renegotiation that resumed the session is not taken as a new certificate',
+  async (t) => {
+    const pki = await makePki();
+    const server = tls.createServer({
+      key: pki.server.key,
+      cert: pki.server.chain,
+      ca: pki.ca.rootCert,
+      requestCert: true,
+      maxVersion: 'TLSv1.2',
+    });
+    const attachment = attach(server, { ca: pki.ca.rootCert });
+    t.teardown(() => attachment.detach());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => server.close());
+    const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection', SOON);
+    const peer = tls.connect({
+      port: (server.address() as { port: number }).port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: pki.client.chain,
+    });
+    peer.on('error', () => {});
+    peer.resume();
+    t.teardown(() => peer.destroy());
+    const [socket] = await accepted;
+    socket.on('error', () => {});
+    const fresh = await reauthorize(socket, { fresh: true, destroyOnDeny: false });
+    t.match(fresh, { allow: true, source: 'fallback' }, 'node resumed the session: revalidated, and said so');
+    const strict = await reauthorize(socket, { fresh: true, fallback: 'deny', destroyOnDeny: false });
+    t.match(strict, { allow: false, reason: 'fresh-unsupported' });
+  },
+);

@@ -11,7 +11,8 @@ import { X509Certificate } from 'node:crypto';
 import { closed, derChain } from './helpers/owned';
 import { connectPair, delay, makePki, mtlsOptions, startServer } from './helpers/mtls';
 
-const stats = (context: SecureContext): { decoded: number; verified: number; verifiedHits: number } => contextHandle(context).cacheStats();
+const stats = (context: SecureContext): { decoded: number; verified: number; verifiedHits: number } =>
+  contextHandle(context).cacheStats();
 
 /** Waits until the wall clock is past `at` (ms) by more than a second: OpenSSL counts in whole seconds. */
 async function until(at: number): Promise<void> {
@@ -45,7 +46,11 @@ t.test('failures are verified every time and never kept', async (t) => {
   const stranger = await other.issueClient({ commonName: 'mallory' });
   const context = createSecureContext({ ca: pki.ca.rootCert }, true);
   for (let i = 0; i < 3; i++) {
-    t.match(context.verifyChain(derChain(stranger.chain)), { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, `pass ${i + 1}`);
+    t.match(
+      context.verifyChain(derChain(stranger.chain)),
+      { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' },
+      `pass ${i + 1}`,
+    );
   }
   t.same(stats(context), { ...stats(context), verified: 0, verifiedHits: 0 }, 'nothing kept, nothing answered');
 });
@@ -102,7 +107,8 @@ t.test('fresh re-authentications answered from the cache look like verified ones
   t.equal(stats(server.secureContext).verifiedHits, before.verifiedHits + 3, 'each one answered from the cache');
   t.equal(alice.socket.authorized, true);
   // The verified chain runs up to the anchor, as after a real verification.
-  let certificate: ReturnType<typeof alice.socket.getPeerCertificate> | undefined = alice.socket.getPeerCertificate(true);
+  let certificate: ReturnType<typeof alice.socket.getPeerCertificate> | undefined =
+    alice.socket.getPeerCertificate(true);
   const seen: string[] = [];
   while (certificate !== undefined && 'fingerprint256' in certificate && !seen.includes(certificate.fingerprint256)) {
     seen.push(certificate.fingerprint256);
@@ -117,10 +123,18 @@ t.test('fresh re-authentications answered from the cache look like verified ones
   server.secureContext.setCrl(await pki.ca.crls());
   t.equal(stats(server.secureContext).verified, 0, 'the swap emptied the cache');
   await closed(alice.socket);
-  t.match((alice.socket.destroyReason as Error & { decision?: unknown }).decision, { allow: false, reason: 'CERT_REVOKED' }, 'alice is revoked at once');
+  t.match(
+    (alice.socket.destroyReason as Error & { decision?: unknown }).decision,
+    { allow: false, reason: 'CERT_REVOKED' },
+    'alice is revoked at once',
+  );
   t.equal(stats(server.secureContext).verified, 1, "the sweep verified bob's chain against the new store and kept it");
   const hits = stats(server.secureContext).verifiedHits;
-  t.match(await reauthorize(other.socket, { fresh: true }), { allow: true, reason: 'verified' }, 'bob is still allowed');
+  t.match(
+    await reauthorize(other.socket, { fresh: true }),
+    { allow: true, reason: 'verified' },
+    'bob is still allowed',
+  );
   t.equal(stats(server.secureContext).verifiedHits, hits + 1, "bob's next certificate is answered from that entry");
 
   // verifyChain() verifies exactly what the handshake did, so the two share entries.

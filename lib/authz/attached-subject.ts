@@ -39,7 +39,8 @@ export class AttachedSubject implements AuthorizationSubject {
   #lastChain: X509Certificate[] | null = null;
   #configuredIntermediates: () => readonly X509Certificate[];
   #chains: PresentedChains | null;
-  #completion: { leaf: X509Certificate; pool: readonly X509Certificate[]; chain: readonly X509Certificate[] } | null = null;
+  #completion: { leaf: X509Certificate; pool: readonly X509Certificate[]; chain: readonly X509Certificate[] } | null =
+    null;
   /** A renegotiation we started (requestFresh) is running: its handshake is expected. */
   #ownRenegotiation = false;
   #refused = false;
@@ -148,7 +149,8 @@ export class AttachedSubject implements AuthorizationSubject {
     const leaf = chain[0];
     const known = this.#presentedIntermediates[0];
     if (chain.length > 1) this.#presentedIntermediates = chain.slice(1);
-    else if (leaf !== undefined && known !== undefined && leaf.checkIssued(known)) chain.push(...this.#presentedIntermediates);
+    else if (leaf !== undefined && known !== undefined && leaf.checkIssued(known))
+      chain.push(...this.#presentedIntermediates);
     return chain;
   }
 
@@ -214,7 +216,12 @@ export class AttachedSubject implements AuthorizationSubject {
     if (this.#gate !== null) this.#gate.close();
     else if (!this.socket.destroyed) {
       // No handle to stop (node changed its internals): nothing can be held, so nothing passes.
-      this.destroy(ctlsError('ERR_CTLS_HOLD_UNSUPPORTED', 'node:tls changed: the attached tier cannot hold this connection\'s data'));
+      this.destroy(
+        ctlsError(
+          'ERR_CTLS_HOLD_UNSUPPORTED',
+          "node:tls changed: the attached tier cannot hold this connection's data",
+        ),
+      );
     }
   }
 
@@ -257,14 +264,22 @@ export class AttachedSubject implements AuthorizationSubject {
     const socket = this.socket;
     if (socket.getProtocol() === 'TLSv1.3' || !this.isServer) {
       return Promise.reject(
-        ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'node:tls offers no post-handshake authentication; fresh re-authentication needs the owned tier on TLS 1.3'),
+        ctlsError(
+          'ERR_CTLS_FRESH_UNSUPPORTED',
+          'node:tls offers no post-handshake authentication; fresh re-authentication needs the owned tier on TLS 1.3',
+        ),
       );
     }
     if (this.#gate === null || this.#gate.readNatively()) {
       // A renegotiation must read the wire, and a native reader (node's HTTP parser, HTTP/2,
       // which forbids renegotiation anyway: RFC 9113 section 9.2.1) would take the request bytes
       // that come with it before any decision.
-      return Promise.reject(ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'this connection is read natively (HTTP); its data cannot be held through a renegotiation'));
+      return Promise.reject(
+        ctlsError(
+          'ERR_CTLS_FRESH_UNSUPPORTED',
+          'this connection is read natively (HTTP); its data cannot be held through a renegotiation',
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
       // The engine holds the connection's data meanwhile; the handshake still has to be read.
@@ -294,8 +309,13 @@ export class AttachedSubject implements AuthorizationSubject {
           // node's SSL_CTX lets a renegotiation resume the session (no
           // SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION): then no certificate was asked for,
           // and the "fresh" answer would be the old one. The fallback decides instead.
-          reject(ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'the renegotiation resumed the session, so the client presented no new certificate; ' +
-            'set secureOptions: crypto.constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION on the server'));
+          reject(
+            ctlsError(
+              'ERR_CTLS_FRESH_UNSUPPORTED',
+              'the renegotiation resumed the session, so the client presented no new certificate; ' +
+                'set secureOptions: crypto.constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION on the server',
+            ),
+          );
         } else {
           this.#epoch++;
           resolve();

@@ -53,7 +53,11 @@ export function decisionEvent(decision: Decision, input?: AuthorizationInput): A
 }
 
 /** Builds a connection's audit record. */
-export function connectionDecisionEvent(decision: Decision, remoteAddress: string | undefined, note: string | undefined): DecisionEvent {
+export function connectionDecisionEvent(
+  decision: Decision,
+  remoteAddress: string | undefined,
+  note: string | undefined,
+): DecisionEvent {
   const event: DecisionEvent = { ...decisionEvent(decision), expiresAt: decision.expiresAt };
   if (decision.certificate !== undefined) event.subjectDN = decision.certificate.subject;
   if (remoteAddress !== undefined) event.remoteAddress = remoteAddress;

@@ -140,7 +140,8 @@ export class Authorizer extends EventEmitter {
 
   /** Swap the policy; with `recheck` every live connection is re-decided at once. */
   setPolicy(policy: Policy | undefined, recheck = true): Promise<Decision[]> {
-    if (policy !== undefined && !isPolicy(policy)) throw invalidOption('policy', 'a function or an adapter with evaluate()', policy);
+    if (policy !== undefined && !isPolicy(policy))
+      throw invalidOption('policy', 'a function or an adapter with evaluate()', policy);
     this.#unsubscribePolicy?.();
     this.#unsubscribePolicy = null;
     this.#policy = policy;
@@ -249,7 +250,9 @@ export class Authorizer extends EventEmitter {
   reauthorize(socket: object, options: ReauthorizeOptions = {}): Promise<Decision> {
     const state = this.#states.get(socket);
     if (state === undefined) {
-      return Promise.reject(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is not live (closed, or its handshake has not completed)'));
+      return Promise.reject(
+        ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is not live (closed, or its handshake has not completed)'),
+      );
     }
     // New signals make new inputs: a call that brings them never shares a decision made without them.
     if (options.context !== undefined) state.context = { ...state.context, ...options.context };
@@ -268,7 +271,10 @@ export class Authorizer extends EventEmitter {
 
   #watch(trust: SecureContext): void {
     if (this.#watched.has(trust)) return;
-    this.#watched.set(trust, trust.onTrustChange(() => void this.trustChanged(trust)));
+    this.#watched.set(
+      trust,
+      trust.onTrustChange(() => void this.trustChanged(trust)),
+    );
   }
 
   // ---- deciding ----------------------------------------------------------
@@ -334,7 +340,12 @@ export class Authorizer extends EventEmitter {
         const fallback = options.fallback ?? this.#schedule.fallback;
         if (code !== 'ERR_CTLS_FRESH_UNSUPPORTED' || fallback === 'deny') {
           const reason = freshFailureReason(error as Error & { code?: string; verifyError?: string });
-          return this.#finish(state, denial(options.trigger, reason, 'engine', started, undefined, error as Error), options, seq);
+          return this.#finish(
+            state,
+            denial(options.trigger, reason, 'engine', started, undefined, error as Error),
+            options,
+            seq,
+          );
         }
         source = 'fallback';
       }
@@ -374,7 +385,12 @@ export class Authorizer extends EventEmitter {
   }
 
   /** Verification, then the policy if there is one: a Decision, or a promise of one for a policy. */
-  #settle(state: ConnectionState, options: DecideOptions, started: number, source: DecisionSource): Decision | Promise<Decision> {
+  #settle(
+    state: ConnectionState,
+    options: DecideOptions,
+    started: number,
+    source: DecisionSource,
+  ): Decision | Promise<Decision> {
     const { subject } = state;
     const { trigger } = options;
     if (subject.destroyed) return denial(trigger, 'connection-closed', 'engine', started);
@@ -386,8 +402,14 @@ export class Authorizer extends EventEmitter {
     if (leaf === undefined && this.#requireCertificate) {
       return denial(trigger, 'no-certificate', 'verification', started);
     }
-    const verdict: ChainVerdict = leaf === undefined ? { ok: false, code: 'NO_PEER_CERTIFICATE' } : this.#verifier.verdict(subject, chain, now);
-    if (!verdict.ok && verdict.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' && chain.length === 1 && subject.kind === 'attached') {
+    const verdict: ChainVerdict =
+      leaf === undefined ? { ok: false, code: 'NO_PEER_CERTIFICATE' } : this.#verifier.verdict(subject, chain, now);
+    if (
+      !verdict.ok &&
+      verdict.code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' &&
+      chain.length === 1 &&
+      subject.kind === 'attached'
+    ) {
       this.#warnings.loneLeaf();
     }
     const stale = trust.staleCrls(now);
@@ -406,10 +428,23 @@ export class Authorizer extends EventEmitter {
     // The input is built only for a policy to read: without one, a trust change re-deciding
     // thousands of connections would spend much of its time building inputs nobody reads.
     if (policy === undefined) {
-      const verified = { allow: verdict.ok || !this.#requireCertificate, reason: verdict.ok ? 'verified' : 'no-certificate-required', expiresAt: Infinity, source: 'engine' as const };
+      const verified = {
+        allow: verdict.ok || !this.#requireCertificate,
+        reason: verdict.ok ? 'verified' : 'no-certificate-required',
+        expiresAt: Infinity,
+        source: 'engine' as const,
+      };
       return this.#decision(state, question, verified);
     }
-    const input = policyInput(subject, { trigger, chain, verdict, now, reauthCount: state.reauthCount, context, token });
+    const input = policyInput(subject, {
+      trigger,
+      chain,
+      verdict,
+      now,
+      reauthCount: state.reauthCount,
+      context,
+      token,
+    });
     return evaluatePolicy(policy, input, {
       policyTimeout: this.#policyTimeout,
       now: () => this.scheduler.now(),
@@ -418,7 +453,8 @@ export class Authorizer extends EventEmitter {
 
   #decision(state: ConnectionState, question: Question, answer: PolicyAnswer): Decision {
     const { subject } = state;
-    if (subject.destroyed) return denial(question.trigger, 'connection-closed', 'engine', question.started, question.chain[0]);
+    if (subject.destroyed)
+      return denial(question.trigger, 'connection-closed', 'engine', question.started, question.chain[0]);
     return decisionFrom(question, answer, subject.trust, this.scheduler.now());
   }
 
@@ -427,7 +463,11 @@ export class Authorizer extends EventEmitter {
     const previous = state.decision;
     state.decision = decision;
     if (this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted())) {
-      this.emit('decision', connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason), subject.socket);
+      this.emit(
+        'decision',
+        connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason),
+        subject.socket,
+      );
     }
     if (!decision.allow) {
       state.denied = true;

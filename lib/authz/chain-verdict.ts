@@ -49,7 +49,8 @@ export class ChainVerifier {
   verdict(subject: AuthorizationSubject, chain: X509Certificate[], now: number): ChainVerdict {
     const verdict = this.#verdict(subject, chain, now);
     // A CA or intermediate from the store that has expired since is no anchor any more.
-    if (verdict.ok && verdict.notAfter !== undefined && now >= verdict.notAfter) return { ok: false, code: 'CERT_HAS_EXPIRED' };
+    if (verdict.ok && verdict.notAfter !== undefined && now >= verdict.notAfter)
+      return { ok: false, code: 'CERT_HAS_EXPIRED' };
     return verdict;
   }
 
@@ -59,7 +60,12 @@ export class ChainVerifier {
     // OpenSSL's own verdict from the handshake or the last fresh exchange, while nothing it
     // depended on has changed: the same context at the same generation, the same certificate.
     const exchange = subject.exchangeVerdict();
-    if (exchange !== null && exchange.trust === trust && exchange.generation === trust.trustGeneration && exchange.epoch === subject.certificateEpoch) {
+    if (
+      exchange !== null &&
+      exchange.trust === trust &&
+      exchange.generation === trust.trustGeneration &&
+      exchange.epoch === subject.certificateEpoch
+    ) {
       if (!exchange.ok || !validity.ok) return exchange.ok ? validity : exchange;
       return exchange.notAfter === undefined ? validity : { ok: true, notAfter: exchange.notAfter };
     }

@@ -12,7 +12,10 @@ import type { Decision, DecisionSource, Trigger } from '../common/types.js';
 import { chainNotAfter } from './chain-verdict.js';
 
 /** What decides a connection once it is verified: the policy's answer, or the verdict alone. */
-export type PolicyAnswer = Pick<EvaluatedDecision, 'allow' | 'reason' | 'expiresAt' | 'source' | 'obligations' | 'error'>;
+export type PolicyAnswer = Pick<
+  EvaluatedDecision,
+  'allow' | 'reason' | 'expiresAt' | 'source' | 'obligations' | 'error'
+>;
 
 /** What an answer was given about, and when. */
 export interface Question {
@@ -58,8 +61,22 @@ export function decisionFrom(question: Question, answer: PolicyAnswer, trust: Se
   return decision;
 }
 
-export function denial(trigger: Trigger, reason: string, source: DecisionSource, started: number, certificate?: X509Certificate, error?: Error): Decision {
-  const decision: Decision = { allow: false, reason, trigger, expiresAt: -Infinity, source, durationMs: performance.now() - started };
+export function denial(
+  trigger: Trigger,
+  reason: string,
+  source: DecisionSource,
+  started: number,
+  certificate?: X509Certificate,
+  error?: Error,
+): Decision {
+  const decision: Decision = {
+    allow: false,
+    reason,
+    trigger,
+    expiresAt: -Infinity,
+    source,
+    durationMs: performance.now() - started,
+  };
   if (certificate !== undefined) decision.certificate = certificate;
   if (error !== undefined) Object.defineProperty(decision, 'error', { value: error, enumerable: false });
   return decision;
@@ -69,20 +86,30 @@ export function denial(trigger: Trigger, reason: string, source: DecisionSource,
 export function freshFailureReason(error: Error & { code?: string; verifyError?: string }): string {
   if (typeof error.verifyError === 'string') return error.verifyError;
   switch (error.code) {
-    case 'ERR_CTLS_FRESH_UNSUPPORTED': return 'fresh-unsupported';
-    case 'ERR_CTLS_REAUTH_TIMEOUT': return 'reauth-timeout';
-    case 'ERR_CTLS_NO_PEER_CERTIFICATE': return 'no-certificate';
-    case 'ERR_CTLS_CERT_VERIFY': return 'certificate-rejected';
-    case 'ERR_CTLS_SOCKET_CLOSED': return 'connection-closed';
-    default: return 'reauth-failed';
+    case 'ERR_CTLS_FRESH_UNSUPPORTED':
+      return 'fresh-unsupported';
+    case 'ERR_CTLS_REAUTH_TIMEOUT':
+      return 'reauth-timeout';
+    case 'ERR_CTLS_NO_PEER_CERTIFICATE':
+      return 'no-certificate';
+    case 'ERR_CTLS_CERT_VERIFY':
+      return 'certificate-rejected';
+    case 'ERR_CTLS_SOCKET_CLOSED':
+      return 'connection-closed';
+    default:
+      return 'reauth-failed';
   }
 }
 
 /** The error a denied connection is destroyed with; it carries the decision. */
 export function deauthorizedError(decision: Decision): ContinuousTlsError {
-  const error = ctlsError('ERR_CTLS_DEAUTHORIZED', `connection deauthorized (${decision.trigger}): ${decision.reason}`, {
-    cause: (decision as Decision & { error?: Error }).error,
-  });
+  const error = ctlsError(
+    'ERR_CTLS_DEAUTHORIZED',
+    `connection deauthorized (${decision.trigger}): ${decision.reason}`,
+    {
+      cause: (decision as Decision & { error?: Error }).error,
+    },
+  );
   (error as ContinuousTlsError & { decision?: Decision }).decision = decision;
   return error;
 }

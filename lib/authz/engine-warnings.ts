@@ -31,7 +31,10 @@ export class EngineWarnings {
     const fresh = keys.filter((key) => !this.#staleWarned.has(key));
     if (fresh.length === 0) return;
     for (const key of fresh) this.#staleWarned.add(key);
-    const warning = ctlsError('ERR_CTLS_CRL_STALE', `CRL past its nextUpdate still in use (revocation: 'best-effort'): ${fresh.join(', ')}`);
+    const warning = ctlsError(
+      'ERR_CTLS_CRL_STALE',
+      `CRL past its nextUpdate still in use (revocation: 'best-effort'): ${fresh.join(', ')}`,
+    );
     this.#emit(warning);
   }
 

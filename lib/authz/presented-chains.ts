@@ -15,7 +15,6 @@ export interface PresentedChains {
   remember(leaf: X509Certificate, intermediates: readonly X509Certificate[]): void;
 }
 
-
 /**
  * How many leaves' verified intermediates an attachment remembers for resumed sessions. A leaf
  * pushed out is not lost trust: its next resumption is denied, its next full handshake remembered.

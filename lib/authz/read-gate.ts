@@ -60,12 +60,15 @@ export class ReadGate {
       }
       return true;
     };
-    socket.read = ((size?: number) => (this.#held || this.#queue.length > 0 ? null : read.call(socket, size))) as typeof socket.read;
+    socket.read = ((size?: number) =>
+      this.#held || this.#queue.length > 0 ? null : read.call(socket, size)) as typeof socket.read;
   }
 
   /** Whether a native consumer (node's HTTP/1 parser, an HTTP/2 session) reads the handle, past push(). */
   readNatively(): boolean {
-    return (this.#handle as TlsHandle & { _consumed?: unknown })._consumed === true || this.#socket.alpnProtocol === 'h2';
+    return (
+      (this.#handle as TlsHandle & { _consumed?: unknown })._consumed === true || this.#socket.alpnProtocol === 'h2'
+    );
   }
 
   close(): void {
@@ -129,4 +132,3 @@ export class ReadGate {
     this.#queuedBytes = 0;
   }
 }
-

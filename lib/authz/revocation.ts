@@ -17,7 +17,9 @@ export interface CrlFileOptions {
 }
 
 export function isCrlFileOptions(value: unknown): value is CrlFileOptions {
-  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value) && !Array.isArray(value) && 'file' in value;
+  return (
+    value !== null && typeof value === 'object' && !Buffer.isBuffer(value) && !Array.isArray(value) && 'file' in value
+  );
 }
 
 export class CrlFileSource {
@@ -28,12 +30,15 @@ export class CrlFileSource {
   #lastGood: Buffer | null = null;
   readonly #interval: number;
   readonly #listener = (current: fs.Stats, previous: fs.Stats): void => {
-    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) this.reload();
+    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino)
+      this.reload();
   };
 
   constructor(options: CrlFileOptions, onLoad: (pem: Buffer) => void, onError: (error: Error) => void) {
-    if (typeof options.file !== 'string' || options.file.length === 0) throw invalidOption('crl.file', 'a file path', options.file);
-    if (options.watch !== undefined && typeof options.watch !== 'boolean') throw invalidOption('crl.watch', 'a boolean', options.watch);
+    if (typeof options.file !== 'string' || options.file.length === 0)
+      throw invalidOption('crl.file', 'a file path', options.file);
+    if (options.watch !== undefined && typeof options.watch !== 'boolean')
+      throw invalidOption('crl.watch', 'a boolean', options.watch);
     this.file = options.file;
     this.#interval = options.interval ?? 500;
     this.#onLoad = onLoad;
@@ -48,7 +53,13 @@ export class CrlFileSource {
       pem = fs.readFileSync(this.file);
       native.crlInfo(pem, false);
     } catch (error) {
-      this.#onError(ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${this.file} could not be loaded; the previous CRL stays in force: ${(error as Error).message}`, { cause: error }));
+      this.#onError(
+        ctlsError(
+          'ERR_CTLS_CRL_LOAD',
+          `CRL file ${this.file} could not be loaded; the previous CRL stays in force: ${(error as Error).message}`,
+          { cause: error },
+        ),
+      );
       return null;
     }
     return pem;
@@ -62,7 +73,11 @@ export class CrlFileSource {
     try {
       this.#onLoad(pem);
     } catch (error) {
-      this.#onError(ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${this.file} was rejected: ${(error as Error).message}`, { cause: error }));
+      this.#onError(
+        ctlsError('ERR_CTLS_CRL_LOAD', `CRL file ${this.file} was rejected: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
     }
   }
 

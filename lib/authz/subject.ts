@@ -5,7 +5,14 @@
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from '../common/errors.js';
-import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, type ExchangeVerdict, type TLSSocket } from '../tls/socket.js';
+import {
+  kCertificateEpoch,
+  kDeny,
+  kEngineRequest,
+  kExchangeVerdict,
+  type ExchangeVerdict,
+  type TLSSocket,
+} from '../tls/socket.js';
 export type { ExchangeVerdict } from '../tls/socket.js';
 import type { SecureContext } from '../tls/context.js';
 import type { ConnectionInfo } from '../common/types.js';
@@ -85,7 +92,10 @@ export class OwnedSubject implements AuthorizationSubject {
 
   async requestFresh(timeoutMs: number): Promise<void> {
     if (!this.socket.isServer) {
-      throw ctlsError('ERR_CTLS_FRESH_UNSUPPORTED', 'a client cannot ask the server for a new certificate; use fresh: false');
+      throw ctlsError(
+        'ERR_CTLS_FRESH_UNSUPPORTED',
+        'a client cannot ask the server for a new certificate; use fresh: false',
+      );
     }
     // The engine decides on the answer itself; the socket must not ask it again.
     await this.socket.requestCertificate({ timeout: timeoutMs, [kEngineRequest]: true });

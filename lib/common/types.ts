@@ -2,14 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 
 /** What made the engine (re)decide a connection or a request. */
 export type Trigger =
-  | 'handshake'
-  | 'interval'
-  | 'expiry'
-  | 'manual'
-  | 'certificate'
-  | 'revocation'
-  | 'policy-change'
-  | 'request';
+  'handshake' | 'interval' | 'expiry' | 'manual' | 'certificate' | 'revocation' | 'policy-change' | 'request';
 
 export interface PeerInfo {
   /** The leaf certificate the peer presented (absent when it presented none). */

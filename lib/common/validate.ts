@@ -11,7 +11,8 @@ import { invalidOption } from './errors.js';
 /** An options object (absent means empty). */
 export function checkObject<T extends object>(name: string, value: T | undefined | null): T | undefined {
   if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidOption(name, 'an object', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalidOption(name, 'an object', value);
   return value;
 }
 
@@ -40,7 +41,12 @@ export function checkFunction<T extends (...args: never[]) => unknown>(name: str
 /** One of a fixed set of strings. */
 export function checkOneOf<T extends string>(name: string, value: unknown, choices: readonly T[], fallback: T): T;
 export function checkOneOf<T extends string>(name: string, value: unknown, choices: readonly T[]): T | undefined;
-export function checkOneOf<T extends string>(name: string, value: unknown, choices: readonly T[], fallback?: T): T | undefined {
+export function checkOneOf<T extends string>(
+  name: string,
+  value: unknown,
+  choices: readonly T[],
+  fallback?: T,
+): T | undefined {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
     throw invalidOption(name, choices.map((choice) => `'${choice}'`).join(' or '), value);
@@ -57,13 +63,25 @@ export interface DurationRules {
 
 /** A duration in milliseconds: finite, not negative; 0 and Infinity only where the rules say. */
 export function checkDuration(name: string, value: unknown, fallback: number, rules?: DurationRules): number;
-export function checkDuration(name: string, value: unknown, fallback?: undefined, rules?: DurationRules): number | undefined;
-export function checkDuration(name: string, value: unknown, fallback?: number, rules: DurationRules = {}): number | undefined {
+export function checkDuration(
+  name: string,
+  value: unknown,
+  fallback?: undefined,
+  rules?: DurationRules,
+): number | undefined;
+export function checkDuration(
+  name: string,
+  value: unknown,
+  fallback?: number,
+  rules: DurationRules = {},
+): number | undefined {
   if (value === undefined) return fallback;
   const ok =
     typeof value === 'number' &&
     !Number.isNaN(value) &&
-    (value === Infinity ? rules.infinite === true : Number.isFinite(value) && (value > 0 || (value === 0 && rules.zero === true)));
+    (value === Infinity
+      ? rules.infinite === true
+      : Number.isFinite(value) && (value > 0 || (value === 0 && rules.zero === true)));
   if (!ok) {
     const floor = rules.zero === true ? 'a non-negative number of ms' : 'a positive number of ms';
     throw invalidOption(name, rules.infinite === true ? `${floor} or Infinity` : floor, value);
@@ -81,10 +99,17 @@ export interface CountRules {
 /** A whole number (a count, a size in bytes), at least `min`. */
 export function checkCount(name: string, value: unknown, fallback: number, rules?: CountRules): number;
 export function checkCount(name: string, value: unknown, fallback?: undefined, rules?: CountRules): number | undefined;
-export function checkCount(name: string, value: unknown, fallback?: number, rules: CountRules = {}): number | undefined {
+export function checkCount(
+  name: string,
+  value: unknown,
+  fallback?: number,
+  rules: CountRules = {},
+): number | undefined {
   if (value === undefined) return fallback;
   const min = rules.min ?? 1;
-  const ok = typeof value === 'number' && ((Number.isSafeInteger(value) && value >= min) || (value === Infinity && rules.infinite === true));
+  const ok =
+    typeof value === 'number' &&
+    ((Number.isSafeInteger(value) && value >= min) || (value === Infinity && rules.infinite === true));
   if (!ok) {
     const floor = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer >= ${min}`;
     throw invalidOption(name, rules.infinite === true ? `${floor} or Infinity` : floor, value);

@@ -55,10 +55,17 @@ type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 type Flags = Record<string, string | boolean | undefined>;
 
 const PDP_FLAGS: ParseOptions = {
-  policies: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' },
-  key: { type: 'string' }, cert: { type: 'string' }, ca: { type: 'string' }, crl: { type: 'string' },
-  'token-file': { type: 'string' }, 'insecure-open': { type: 'boolean' },
-  'max-evaluations': { type: 'string' }, 'max-body-bytes': { type: 'string' },
+  policies: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  key: { type: 'string' },
+  cert: { type: 'string' },
+  ca: { type: 'string' },
+  crl: { type: 'string' },
+  'token-file': { type: 'string' },
+  'insecure-open': { type: 'boolean' },
+  'max-evaluations': { type: 'string' },
+  'max-body-bytes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -74,9 +81,12 @@ export function parsePdpArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const text = (flag: string): string | undefined => values[flag] as string | undefined;
   const policies = text('policies');
   if (policies === undefined) throw new UsageError('--policies <dir> is required');
-  if ((text('key') === undefined) !== (text('cert') === undefined)) throw new UsageError('--key and --cert go together');
-  if (text('ca') !== undefined && text('key') === undefined) throw new UsageError('--ca needs --key and --cert (mTLS is served over HTTPS)');
-  if (text('crl') !== undefined && text('ca') === undefined) throw new UsageError('--crl needs --ca (it revokes client certificates)');
+  if ((text('key') === undefined) !== (text('cert') === undefined))
+    throw new UsageError('--key and --cert go together');
+  if (text('ca') !== undefined && text('key') === undefined)
+    throw new UsageError('--ca needs --key and --cert (mTLS is served over HTTPS)');
+  if (text('crl') !== undefined && text('ca') === undefined)
+    throw new UsageError('--crl needs --ca (it revokes client certificates)');
   const options: PdpServerOptions = { policies, port: integer(values, 'port', 0, 65535) ?? 0 };
   const host = text('host');
   if (host !== undefined) options.host = host;
@@ -92,7 +102,13 @@ export function parsePdpArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   const tokens: string[] = [];
   const tokenFile = text('token-file');
   if (tokenFile !== undefined) {
-    tokens.push(...readFlagFile('token-file', tokenFile).toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== ''));
+    tokens.push(
+      ...readFlagFile('token-file', tokenFile)
+        .toString('utf8')
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => l !== ''),
+    );
     if (tokens.length === 0) throw new UsageError(`--token-file ${tokenFile} holds no token`);
   }
   const fromEnv = env['CONTINUOUS_TLS_PDP_TOKEN'];
@@ -115,7 +131,9 @@ export function parseDemoArgs(argv: string[]): DemoCommand {
 
 /** The version in the package's package.json (two levels above dist/dev/). */
 export function packageVersion(): string {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    version?: unknown;
+  };
   return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
@@ -143,7 +161,12 @@ function integer(values: Flags, flag: string, min: number, max = Number.MAX_SAFE
   if (given === undefined) return undefined;
   const n = Number(given);
   if (typeof given !== 'string' || !/^[0-9]+$/.test(given) || !(n >= min && n <= max)) {
-    const range = max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer ${min}-${max}`;
+    const range =
+      max === Number.MAX_SAFE_INTEGER
+        ? min === 1
+          ? 'a positive integer'
+          : `an integer >= ${min}`
+        : `an integer ${min}-${max}`;
     throw new UsageError(`--${flag} must be ${range} (got '${String(given)}')`);
   }
   return n;
@@ -153,6 +176,8 @@ function readFlagFile(flag: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new UsageError(`--${flag} ${path} could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(
+      `--${flag} ${path} could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }

@@ -29,7 +29,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(USAGE);
       return 2;
     default:
-      process.stderr.write(`${command.startsWith('-') ? `Unknown flag "${command}"` : `Unknown command "${command}"`}.\n\n${USAGE}`);
+      process.stderr.write(
+        `${command.startsWith('-') ? `Unknown flag "${command}"` : `Unknown command "${command}"`}.\n\n${USAGE}`,
+      );
       return 2;
   }
 }
@@ -63,11 +65,17 @@ async function runPdpCommand(argv: string[]): Promise<number> {
     process.stderr.write(`pdp: ${(err as Error).message}\n`);
     return 1;
   }
-  const auth = [options.tls?.ca !== undefined && 'client certificate', options.tokens !== undefined && 'bearer token'].filter(Boolean).join(' + ');
+  const auth = [options.tls?.ca !== undefined && 'client certificate', options.tokens !== undefined && 'bearer token']
+    .filter(Boolean)
+    .join(' + ');
   if (options.insecureOpen && auth === '') {
-    process.stderr.write(`pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`);
+    process.stderr.write(
+      `pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`,
+    );
   }
-  process.stdout.write(`continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`);
+  process.stdout.write(
+    `continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -108,9 +116,11 @@ async function runDemoCommand(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (err: unknown) => {
-      process.stderr.write(`continuous-tls: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.stderr.write(`continuous-tls: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -68,7 +68,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   // 2-3 s left once X.509's whole seconds round notAfter down. Without it, alice's last certificate
   // could expire before the CA revoked it, and the revocation step read CERT_HAS_EXPIRED.
   const issueClient = (name: string, validityMs: number): Promise<IssuedIdentity> =>
-    ca.issueClient({ commonName: name, validityMs: validityMs + BACKDATE_MS, notBefore: new Date(Date.now() - BACKDATE_MS) });
+    ca.issueClient({
+      commonName: name,
+      validityMs: validityMs + BACKDATE_MS,
+      notBefore: new Date(Date.now() - BACKDATE_MS),
+    });
   timeline.log('ca', 'development CA ready (root -> intermediate), server certificate issued');
 
   const server = createServer({
@@ -81,7 +85,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     // Only our demo clients, and only for 10 s at a time without a re-check.
     policy: (input) => {
       const cn = /CN=([^\n,]+)/.exec(input.peer.certificate?.subject ?? '')?.[1] ?? '';
-      return cn.startsWith('demo-') ? { allow: true, reason: `${cn} is a demo client`, ttlMs: 10_000 } : { allow: false, reason: `${cn} is unknown` };
+      return cn.startsWith('demo-')
+        ? { allow: true, reason: `${cn} is a demo client`, ttlMs: 10_000 }
+        : { allow: false, reason: `${cn} is unknown` };
     },
     reauthorize: { every: RECHECK_EVERY_MS, fresh: true, onExpiry: true, timeout: 2_000 },
   });
@@ -90,7 +96,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     decisions.push(event);
     const serial = event.serial === undefined ? '' : ` serial ${event.serial.slice(0, 8)}`;
     const cn = event.subject ?? '-';
-    timeline.log('server', `${event.outcome.toUpperCase().padEnd(5)} ${event.trigger.padEnd(10)} ${cn}${serial}  ${event.reason}  (${event.durationMs.toFixed(2)} ms)`);
+    timeline.log(
+      'server',
+      `${event.outcome.toUpperCase().padEnd(5)} ${event.trigger.padEnd(10)} ${cn}${serial}  ${event.reason}  (${event.durationMs.toFixed(2)} ms)`,
+    );
   });
   const bytesAfterCut = { counting: false, bytes: 0 };
   server.on('secureConnection', (socket: TLSSocket) => {
@@ -117,7 +126,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     if (!quiet || !item.ok) process.stdout.write(`  ${item.ok ? 'ok  ' : 'FAIL'}  ${item.name}: ${item.detail}\n`);
   }
   const failed = checks.filter((item) => !item.ok).length;
-  process.stdout.write(failed === 0 ? '\ndemo completed as expected\n' : `\ndemo FAILED: ${failed} step(s) did not happen as expected\n`);
+  process.stdout.write(
+    failed === 0 ? '\ndemo completed as expected\n' : `\ndemo FAILED: ${failed} step(s) did not happen as expected\n`,
+  );
   return failed === 0 ? 0 : 1;
 }
 
@@ -133,13 +144,23 @@ async function rotatingClientStory(
 ): Promise<void> {
   let identity = await issueClient('demo-alice', ROTATING_VALIDITY_MS);
   const connectStart = performance.now();
-  const client = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.rootCert, key: identity.key, cert: identity.chain });
+  const client = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: ca.rootCert,
+    key: identity.key,
+    cert: identity.chain,
+  });
   client.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     client.once('secureConnect', resolve);
     client.once('close', () => reject(new Error('the demo client could not connect')));
   });
-  timeline.log('alice', `connected (${client.getProtocol()}, mTLS) in ${(performance.now() - connectStart).toFixed(1)} ms, serial ${identity.serial.slice(0, 8)}`);
+  timeline.log(
+    'alice',
+    `connected (${client.getProtocol()}, mTLS) in ${(performance.now() - connectStart).toFixed(1)} ms, serial ${identity.serial.slice(0, 8)}`,
+  );
 
   let echoed = 0;
   let sent = 0;
@@ -169,7 +190,10 @@ async function rotatingClientStory(
   }
   // With fresh: true both the periodic and the at-expiry re-checks ask the client for a new certificate.
   const fresh = decisions.filter(
-    (event) => (event.trigger === 'interval' || event.trigger === 'expiry') && event.outcome === 'allow' && event.subject?.includes('demo-alice'),
+    (event) =>
+      (event.trigger === 'interval' || event.trigger === 'expiry') &&
+      event.outcome === 'allow' &&
+      event.subject?.includes('demo-alice'),
   );
   const freshSerials = new Set(fresh.map((event) => event.serial));
   const latencies = fresh.map((event) => event.durationMs).sort((a, b) => a - b);
@@ -179,7 +203,11 @@ async function rotatingClientStory(
     `${fresh.length} re-authentications presented ${freshSerials.size} different serials; median ${median(latencies).toFixed(2)} ms`,
   );
   const sortedTrips = [...roundTrips].sort((a, b) => a - b);
-  check('stream kept flowing during re-authentication', echoed > 0 && roundTrips.length > 10, `${roundTrips.length} echoes, median round trip ${median(sortedTrips).toFixed(2)} ms`);
+  check(
+    'stream kept flowing during re-authentication',
+    echoed > 0 && roundTrips.length > 10,
+    `${roundTrips.length} echoes, median round trip ${median(sortedTrips).toFixed(2)} ms`,
+  );
 
   // Revoke the certificate in use right now and publish a new CRL.
   ca.revoke(identity.serial);
@@ -192,10 +220,27 @@ async function rotatingClientStory(
   const closedAt = await Promise.race([closed, sleep(2_000).then(() => -1)]);
   clearInterval(streamer);
   await sleep(200);
-  timeline.log('alice', closedAt < 0 ? 'still connected (unexpected)' : `stream cut ${(closedAt - swapAt).toFixed(1)} ms after the CRL swap`);
-  check('revocation cuts the live stream', closedAt >= 0, closedAt < 0 ? 'the connection stayed open' : `cut ${(closedAt - swapAt).toFixed(1)} ms after setCrl()`);
-  check('no byte passes after the CRL swap', bytesAfterCut.bytes === 0, `${bytesAfterCut.bytes} bytes delivered to the server app after setCrl() resolved`);
-  check('server holds no connection for the revoked client', server.connections().length === 0, `${server.connections().length} live connections`);
+  timeline.log(
+    'alice',
+    closedAt < 0
+      ? 'still connected (unexpected)'
+      : `stream cut ${(closedAt - swapAt).toFixed(1)} ms after the CRL swap`,
+  );
+  check(
+    'revocation cuts the live stream',
+    closedAt >= 0,
+    closedAt < 0 ? 'the connection stayed open' : `cut ${(closedAt - swapAt).toFixed(1)} ms after setCrl()`,
+  );
+  check(
+    'no byte passes after the CRL swap',
+    bytesAfterCut.bytes === 0,
+    `${bytesAfterCut.bytes} bytes delivered to the server app after setCrl() resolved`,
+  );
+  check(
+    'server holds no connection for the revoked client',
+    server.connections().length === 0,
+    `${server.connections().length} live connections`,
+  );
   check('the client rotated its certificate', serials.size >= 4, `${serials.size} certificates issued to demo-alice`);
 }
 
@@ -208,13 +253,23 @@ async function expiringClientStory(
 ): Promise<void> {
   const identity = await issueClient('demo-bob', EXPIRING_VALIDITY_MS);
   const notAfter = identity.notAfter.getTime();
-  const client = connect({ host: '127.0.0.1', port, servername: 'localhost', ca: ca.rootCert, key: identity.key, cert: identity.chain });
+  const client = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: ca.rootCert,
+    key: identity.key,
+    cert: identity.chain,
+  });
   client.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     client.once('secureConnect', resolve);
     client.once('close', () => reject(new Error('the expiring client could not connect')));
   });
-  timeline.log('bob', `connected with a certificate valid until ${identity.notAfter.toISOString().slice(11, 23)} (${Math.round(notAfter - Date.now())} ms left), never rotated`);
+  timeline.log(
+    'bob',
+    `connected with a certificate valid until ${identity.notAfter.toISOString().slice(11, 23)} (${Math.round(notAfter - Date.now())} ms left), never rotated`,
+  );
   const closedAt = await new Promise<number>((resolve) => {
     const timer = setTimeout(() => resolve(-1), notAfter - Date.now() + 3_000);
     client.once('close', () => {
@@ -223,8 +278,15 @@ async function expiringClientStory(
     });
   });
   const lateness = closedAt - notAfter;
-  timeline.log('bob', closedAt < 0 ? 'still connected after expiry (unexpected)' : `cut ${lateness} ms after the certificate expired`);
-  check('an expiring certificate is cut at expiry', closedAt >= 0 && lateness >= 0 && lateness < 1_500, closedAt < 0 ? 'not cut' : `cut ${lateness} ms after notAfter`);
+  timeline.log(
+    'bob',
+    closedAt < 0 ? 'still connected after expiry (unexpected)' : `cut ${lateness} ms after the certificate expired`,
+  );
+  check(
+    'an expiring certificate is cut at expiry',
+    closedAt >= 0 && lateness >= 0 && lateness < 1_500,
+    closedAt < 0 ? 'not cut' : `cut ${lateness} ms after notAfter`,
+  );
 }
 
 function median(sorted: number[]): number {

@@ -8,12 +8,18 @@ import type { CedarRequest } from '../policy/cedar/policy.js';
 
 /** An answer other than 200, as an RFC 9457 problem. */
 export class Problem extends Error {
-  constructor(readonly status: number, readonly title: string, detail: string, readonly extra: Record<string, unknown> = {}) {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
     super(detail);
   }
 }
 
-export const badRequest = (detail: string, extra?: Record<string, unknown>): Problem => new Problem(400, 'invalid_request', detail, extra);
+export const badRequest = (detail: string, extra?: Record<string, unknown>): Problem =>
+  new Problem(400, 'invalid_request', detail, extra);
 
 export interface ParsedRequest {
   principal: CedarRequest['principal'];
@@ -35,9 +41,11 @@ export function parseRequest(body: Record<string, unknown>): ParsedRequest {
   const action = body['action'];
   const resource = body['resource'];
   const context = body['context'];
-  if (!isObject(subject) || typeof subject['type'] !== 'string' || typeof subject['id'] !== 'string') throw badRequest('subject must have string type and id');
+  if (!isObject(subject) || typeof subject['type'] !== 'string' || typeof subject['id'] !== 'string')
+    throw badRequest('subject must have string type and id');
   if (!isObject(action) || typeof action['name'] !== 'string') throw badRequest('action must have a string name');
-  if (!isObject(resource) || typeof resource['type'] !== 'string' || typeof resource['id'] !== 'string') throw badRequest('resource must have string type and id');
+  if (!isObject(resource) || typeof resource['type'] !== 'string' || typeof resource['id'] !== 'string')
+    throw badRequest('resource must have string type and id');
   if (context !== undefined && !isObject(context)) throw badRequest('context must be an object');
   return {
     principal: { type: subject['type'], id: subject['id'] },
@@ -62,7 +70,8 @@ export function inexactNumber(text: string): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
       continue;
     }
@@ -90,7 +99,8 @@ export function inexactNumber(text: string): string | undefined {
 }
 
 export async function readJson(req: http.IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
-  const tooLarge = (): Problem => new Problem(413, 'body_too_large', `body larger than ${maxBytes} bytes`, { close: true });
+  const tooLarge = (): Problem =>
+    new Problem(413, 'body_too_large', `body larger than ${maxBytes} bytes`, { close: true });
   const declared = Number(req.headers['content-length']);
   if (declared > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
@@ -108,7 +118,10 @@ export async function readJson(req: http.IncomingMessage, maxBytes: number): Pro
     throw badRequest('body is not JSON');
   }
   const inexact = inexactNumber(text);
-  if (inexact !== undefined) throw badRequest(`the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; Cedar has no such number, and rounding it would change the request`);
+  if (inexact !== undefined)
+    throw badRequest(
+      `the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; Cedar has no such number, and rounding it would change the request`,
+    );
   if (!isObject(body)) throw badRequest('body must be a JSON object');
   return body;
 }

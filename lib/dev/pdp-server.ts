@@ -80,7 +80,12 @@ const METADATA = '/.well-known/authzen-configuration';
 const HEALTHZ = '/healthz';
 const READYZ = '/readyz';
 const SEMANTICS = ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] as const;
-const DEFAULT_LIMITS: Required<PdpLimits> = { maxBodyBytes: 256 * 1024, maxEvaluations: 1000, maxContextValues: 4096, maxWorkMs: 2000 };
+const DEFAULT_LIMITS: Required<PdpLimits> = {
+  maxBodyBytes: 256 * 1024,
+  maxEvaluations: 1000,
+  maxContextValues: 4096,
+  maxWorkMs: 2000,
+};
 /** A batch gives the event loop back this often, so health checks and other callers are answered meanwhile. */
 const SLICE_MS = 5;
 const MIN_TOKEN_LENGTH = 16;
@@ -95,14 +100,29 @@ interface Settings {
 
 export async function startPdpServer(options: PdpServerOptions): Promise<PdpServer> {
   // Absent options fail on their required `policies`.
-  const { policies, port = 0, tls, tokens, log = () => {} } = checkObject('options', options) ?? ({} as Partial<PdpServerOptions>);
+  const {
+    policies,
+    port = 0,
+    tls,
+    tokens,
+    log = () => {},
+  } = checkObject('options', options) ?? ({} as Partial<PdpServerOptions>);
   if (typeof policies !== 'string') throw invalidOption('policies', 'a directory path', policies);
   if (checkCount('port', port, 0, { min: 0 }) > 65535) throw invalidOption('port', 'an integer 0-65535', port);
   const host = checkString('host', options.host) ?? '127.0.0.1';
   const watch = checkBoolean('watch', options.watch, true);
   const insecureOpen = checkBoolean('insecureOpen', options.insecureOpen, false);
-  if (tokens !== undefined && (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((x) => typeof x === 'string' && x.length >= MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(x)))) {
-    throw invalidOption('tokens', `a non-empty array of tokens of at least ${MIN_TOKEN_LENGTH} visible ASCII characters`, tokens);
+  if (
+    tokens !== undefined &&
+    (!Array.isArray(tokens) ||
+      tokens.length === 0 ||
+      !tokens.every((x) => typeof x === 'string' && x.length >= MIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(x)))
+  ) {
+    throw invalidOption(
+      'tokens',
+      `a non-empty array of tokens of at least ${MIN_TOKEN_LENGTH} visible ASCII characters`,
+      tokens,
+    );
   }
   checkObject('tls', tls);
   const mtls = tls?.ca !== undefined;
@@ -127,14 +147,21 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
       else res.destroy();
     });
   };
-  const server = tls === undefined
-    ? http.createServer(handler)
-    : https.createServer({ key: tls.key, cert: tls.cert, ...(mtls && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) }, handler);
+  const server =
+    tls === undefined
+      ? http.createServer(handler)
+      : https.createServer(
+          { key: tls.key, cert: tls.cert, ...(mtls && { ca: tls.ca, requestCert: true, rejectUnauthorized: true }) },
+          handler,
+        );
   // A caller's certificate is trusted for as long as it verifies, not for as long as its
   // keep-alive connection lasts: attach() re-checks callers at their certificate's expiry, on CRL
   // changes and periodically, and cuts those that no longer verify.
   const attachment = mtls
-    ? (await import('../attach.js')).attach(server as https.Server, { ca: tls!.ca!, ...(tls!.crl === undefined ? {} : { crl: tls!.crl }) })
+    ? (await import('../attach.js')).attach(server as https.Server, {
+        ca: tls!.ca!,
+        ...(tls!.crl === undefined ? {} : { crl: tls!.crl }),
+      })
     : undefined;
   // Decision calls are small and frequent: keep connections open for reuse by callers' pools, but
   // bound how long one request may take to arrive.
@@ -143,7 +170,10 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const address = server.address() as AddressInfo;
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -164,7 +194,8 @@ function checkLimits(given: PdpLimits | undefined): Required<PdpLimits> {
   const limits = checkObject('limits', given);
   if (limits === undefined) return DEFAULT_LIMITS;
   const out = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof PdpLimits>) out[key] = checkCount(`limits.${key}`, limits[key], DEFAULT_LIMITS[key]);
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof PdpLimits>)
+    out[key] = checkCount(`limits.${key}`, limits[key], DEFAULT_LIMITS[key]);
   return out;
 }
 
@@ -194,7 +225,9 @@ async function handle(settings: Settings, req: http.IncomingMessage, res: http.S
   if (path === READYZ) return send(res, 200, { status: 'ready' });
   try {
     if (!authorized(settings, req)) {
-      throw new Problem(401, 'unauthorized', 'a bearer token is required', { headers: { 'www-authenticate': 'Bearer realm="continuous-tls pdp"' } });
+      throw new Problem(401, 'unauthorized', 'a bearer token is required', {
+        headers: { 'www-authenticate': 'Bearer realm="continuous-tls pdp"' },
+      });
     }
     if (path === METADATA) {
       if (req.method !== 'GET') throw new Problem(405, 'method_not_allowed', 'use GET', { headers: { allow: 'GET' } });
@@ -221,13 +254,23 @@ async function handle(settings: Settings, req: http.IncomingMessage, res: http.S
   }
 }
 
-function decide(policy: CedarPolicy, request: ParsedRequest, context: PreparedCedarContext): { decision: boolean; context: Record<string, unknown> } {
+function decide(
+  policy: CedarPolicy,
+  request: ParsedRequest,
+  context: PreparedCedarContext,
+): { decision: boolean; context: Record<string, unknown> } {
   let answer;
   try {
-    answer = policy.authorize({ principal: request.principal, action: request.action, resource: request.resource, context });
+    answer = policy.authorize({
+      principal: request.principal,
+      action: request.action,
+      resource: request.resource,
+      context,
+    });
   } catch (err) {
     // Cedar refused this request (an invalid extension value, an unknown entity type …).
-    if (err instanceof ContinuousTlsError && err.code === 'ERR_CTLS_CEDAR_CONTEXT') throw badRequest(err.message, { code: err.code, path: (err as { path?: unknown }).path });
+    if (err instanceof ContinuousTlsError && err.code === 'ERR_CTLS_CEDAR_CONTEXT')
+      throw badRequest(err.message, { code: err.code, path: (err as { path?: unknown }).path });
     throw err;
   }
   const verdict = answer.allow ? 'permit' : answer.policies.length > 0 ? 'forbid' : 'no permit';
@@ -235,7 +278,11 @@ function decide(policy: CedarPolicy, request: ParsedRequest, context: PreparedCe
   return {
     decision: answer.allow,
     // The same reason text the embedded adapter gives, so logs read alike either way.
-    context: { reason_admin: { en: `cedar: ${verdict}${answer.policies.length > 0 ? ' ' + answer.policies.join(', ') : ''}${errored}` } },
+    context: {
+      reason_admin: {
+        en: `cedar: ${verdict}${answer.policies.length > 0 ? ' ' + answer.policies.join(', ') : ''}${errored}`,
+      },
+    },
   };
 }
 
@@ -258,13 +305,22 @@ function prepare(settings: Settings, context: unknown, path: string): PreparedCe
  * on its own is denied alone, with the problem in its context. Resolves undefined when the caller
  * went away in the middle.
  */
-async function decideMany(settings: Settings, body: Record<string, unknown>, res: http.ServerResponse): Promise<unknown[] | undefined> {
+async function decideMany(
+  settings: Settings,
+  body: Record<string, unknown>,
+  res: http.ServerResponse,
+): Promise<unknown[] | undefined> {
   const options = body['options'] as { evaluations_semantic?: unknown } | undefined;
   const semantic = options?.evaluations_semantic ?? 'execute_all';
-  if (!SEMANTICS.includes(semantic as (typeof SEMANTICS)[number])) throw badRequest(`unsupported evaluations_semantic ${String(semantic)}`);
+  if (!SEMANTICS.includes(semantic as (typeof SEMANTICS)[number]))
+    throw badRequest(`unsupported evaluations_semantic ${String(semantic)}`);
   const items = body['evaluations'] as unknown[];
   if (items.length > settings.limits.maxEvaluations) {
-    throw new Problem(413, 'too_many_evaluations', `more than ${settings.limits.maxEvaluations} evaluations in one request`);
+    throw new Problem(
+      413,
+      'too_many_evaluations',
+      `more than ${settings.limits.maxEvaluations} evaluations in one request`,
+    );
   }
   const defaults = pick(body);
   let shared: PreparedCedarContext | undefined;
@@ -274,7 +330,16 @@ async function decideMany(settings: Settings, body: Record<string, unknown>, res
   for (let i = 0; i < items.length; i++) {
     if (worked > settings.limits.maxWorkMs) {
       // One caller's batch cannot take the endpoint's CPU beyond its budget: the rest is denied.
-      out.push({ decision: false, context: { error: { status: 429, title: 'work_budget_exceeded', detail: `evaluations past ${settings.limits.maxWorkMs} ms of work are not run` } } });
+      out.push({
+        decision: false,
+        context: {
+          error: {
+            status: 429,
+            title: 'work_budget_exceeded',
+            detail: `evaluations past ${settings.limits.maxWorkMs} ms of work are not run`,
+          },
+        },
+      });
       if (semantic === 'deny_on_first_deny') break;
       continue;
     }
@@ -287,16 +352,21 @@ async function decideMany(settings: Settings, body: Record<string, unknown>, res
     let result: { decision: boolean; context: Record<string, unknown> };
     try {
       const item = items[i];
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw badRequest('each evaluation must be an object');
+      if (item === null || typeof item !== 'object' || Array.isArray(item))
+        throw badRequest('each evaluation must be an object');
       const own = pick(item as Record<string, unknown>);
       const request = parseRequest({ ...defaults, ...own });
-      const context = own['context'] !== undefined
-        ? prepare(settings, own['context'], `evaluations[${i}].context`)
-        : shared ??= prepare(settings, defaults['context'], 'context');
+      const context =
+        own['context'] !== undefined
+          ? prepare(settings, own['context'], `evaluations[${i}].context`)
+          : (shared ??= prepare(settings, defaults['context'], 'context'));
       result = decide(settings.policy, request, context);
     } catch (err) {
       if (!(err instanceof Problem)) throw err;
-      result = { decision: false, context: { error: { status: err.status, title: err.title, detail: err.message, ...bodyExtra(err) } } };
+      result = {
+        decision: false,
+        context: { error: { status: err.status, title: err.title, detail: err.message, ...bodyExtra(err) } },
+      };
     }
     out.push(result);
     if (semantic === 'deny_on_first_deny' && !result.decision) break;
@@ -318,10 +388,22 @@ function problem(res: http.ServerResponse, p: Problem): void {
     headers['connection'] = 'close';
     res.once('finish', () => res.req.destroy());
   }
-  send(res, p.status, { type: 'about:blank', title: p.title, status: p.status, detail: p.message, ...bodyExtra(p) }, headers, 'application/problem+json');
+  send(
+    res,
+    p.status,
+    { type: 'about:blank', title: p.title, status: p.status, detail: p.message, ...bodyExtra(p) },
+    headers,
+    'application/problem+json',
+  );
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, type = 'application/json'): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  type = 'application/json',
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);

@@ -123,7 +123,9 @@ export class DevelopmentCA {
     const keyType = checkOneOf('keyType', o.keyType, KEY_TYPES, 'ec');
     const validityMs = checkDuration('validityMs', o.validityMs, 365 * DAY_MS);
     // A random suffix keeps two default CAs apart: OpenSSL finds issuers and CRLs by name first.
-    const commonName = checkString('commonName', o.commonName, { nonEmpty: true }) ?? `continuous-tls development CA ${randomBytes(3).toString('hex')}`;
+    const commonName =
+      checkString('commonName', o.commonName, { nonEmpty: true }) ??
+      `continuous-tls development CA ${randomBytes(3).toString('hex')}`;
 
     const now = Date.now();
     const notBefore = wholeSecond(now - CLOCK_SKEW_MS);
@@ -131,7 +133,12 @@ export class DevelopmentCA {
     const root = await createAuthority({ commonName, keyType, notBefore, notAfter, pathLength: undefined });
     if (!intermediate) return new DevelopmentCA(root, root);
     const issuer = await createAuthority({
-      commonName: `${commonName} intermediate`, keyType, notBefore, notAfter, pathLength: 0, parent: root,
+      commonName: `${commonName} intermediate`,
+      keyType,
+      notBefore,
+      notAfter,
+      pathLength: 0,
+      parent: root,
     });
     return new DevelopmentCA(root, issuer);
   }
@@ -172,7 +179,8 @@ export class DevelopmentCA {
   rootCrl(options: CrlOptions = {}): Promise<string> {
     if (this.#issuer === this.#root) return signCrl(this.#root, this.#revoked, options);
     const revoked = new Map<string, Revocation>();
-    if (this.#intermediateRevoked !== null) revoked.set(normalizeSerial(this.#issuer.cert.serialNumber), this.#intermediateRevoked);
+    if (this.#intermediateRevoked !== null)
+      revoked.set(normalizeSerial(this.#issuer.cert.serialNumber), this.#intermediateRevoked);
     return signCrl(this.#root, revoked, options);
   }
 
@@ -188,7 +196,8 @@ export class DevelopmentCA {
 
   /** Revokes the intermediate CA itself: the root's CRL lists it, which revokes every leaf under it. */
   revokeIntermediate(reason: RevocationReason = 'unspecified'): void {
-    if (this.#issuer === this.#root) throw invalidOption('revokeIntermediate', 'a CA created with an intermediate', 'no intermediate');
+    if (this.#issuer === this.#root)
+      throw invalidOption('revokeIntermediate', 'a CA created with an intermediate', 'no intermediate');
     checkOneOf('reason', reason, REASONS);
     this.#intermediateRevoked ??= { date: new Date(wholeSecond(Date.now())), reason };
   }
@@ -206,7 +215,8 @@ export class DevelopmentCA {
   async #issue(options: IssueOptions, role: 'server' | 'client'): Promise<IssuedIdentity> {
     if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
     const { commonName } = options;
-    if (checkString('commonName', commonName, { nonEmpty: true }) === undefined) throw invalidOption('commonName', 'a non-empty string');
+    if (checkString('commonName', commonName, { nonEmpty: true }) === undefined)
+      throw invalidOption('commonName', 'a non-empty string');
     const keyType = checkOneOf('keyType', options.keyType, KEY_TYPES, 'ec');
     const validityMs = checkDuration('validityMs', options.validityMs, DAY_MS);
     const altNames = options.altNames ?? (role === 'server' ? ['localhost', '127.0.0.1'] : []);
@@ -219,13 +229,16 @@ export class DevelopmentCA {
     const x509 = loadX509();
     const keys = await generateKeys(keyType);
     // RSA key exchange (TLS 1.2 non-ECDHE suites) encrypts to the server key: keyEncipherment.
-    const usages = role === 'server' && keyType === 'rsa'
-      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-      : x509.KeyUsageFlags.digitalSignature;
+    const usages =
+      role === 'server' && keyType === 'rsa'
+        ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+        : x509.KeyUsageFlags.digitalSignature;
     const extensions: X509.Extension[] = [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(usages, true),
-      new x509.ExtendedKeyUsageExtension([role === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension([
+        role === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+      ]),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as PeculiarKey),
       new x509.AuthorityKeyIdentifierExtension(issuer.keyId),
     ];
@@ -299,7 +312,11 @@ async function createAuthority(p: AuthorityParams): Promise<Authority> {
   };
 }
 
-async function signCrl(authority: Authority, revoked: ReadonlyMap<string, Revocation>, options: CrlOptions): Promise<string> {
+async function signCrl(
+  authority: Authority,
+  revoked: ReadonlyMap<string, Revocation>,
+  options: CrlOptions,
+): Promise<string> {
   const { nextUpdateMs: given, thisUpdate } = checkObject('options', options) ?? {};
   const nextUpdateMs = checkDuration('nextUpdateMs', given, HOUR_MS);
   if (thisUpdate !== undefined) checkDate('thisUpdate', thisUpdate);
@@ -387,7 +404,10 @@ function derEnumerated(value: number): Uint8Array {
 }
 
 function toPem(label: string, der: ArrayBuffer): string {
-  const lines = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
+  const lines =
+    Buffer.from(der)
+      .toString('base64')
+      .match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 

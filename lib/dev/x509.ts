@@ -42,8 +42,10 @@ function ensureReflectMetadata(): void {
     if (!entries && create) byProp.set(prop, (entries = new Map()));
     return entries;
   };
-  const getOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => table(target, prop, false)?.get(key);
-  const hasOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => table(target, prop, false)?.has(key) ?? false;
+  const getOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown =>
+    table(target, prop, false)?.get(key);
+  const hasOwnMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean =>
+    table(target, prop, false)?.has(key) ?? false;
   // The non-own lookups walk the prototype chain, as reflect-metadata's do.
   const owner = (key: unknown, target: object, prop?: PropertyKey): object | undefined => {
     for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
@@ -51,7 +53,8 @@ function ensureReflectMetadata(): void {
     }
     return undefined;
   };
-  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean => owner(key, target, prop) !== undefined;
+  const hasMetadata = (key: unknown, target: object, prop?: PropertyKey): boolean =>
+    owner(key, target, prop) !== undefined;
   const getMetadata = (key: unknown, target: object, prop?: PropertyKey): unknown => {
     const t = owner(key, target, prop);
     return t === undefined ? undefined : getOwnMetadata(key, t, prop);
@@ -59,7 +62,10 @@ function ensureReflectMetadata(): void {
   const defineMetadata = (key: unknown, value: unknown, target: object, prop?: PropertyKey): void => {
     table(target, prop, true)!.set(key, value);
   };
-  const metadata = (key: unknown, value: unknown) => (target: object, prop?: PropertyKey): void => defineMetadata(key, value, target, prop);
+  const metadata =
+    (key: unknown, value: unknown) =>
+    (target: object, prop?: PropertyKey): void =>
+      defineMetadata(key, value, target, prop);
   const api = { getOwnMetadata, hasOwnMetadata, hasMetadata, getMetadata, defineMetadata, metadata };
   for (const [name, fn] of Object.entries(api)) {
     Object.defineProperty(Reflect, name, { value: fn, writable: true, configurable: true, enumerable: false });

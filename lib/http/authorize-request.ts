@@ -82,7 +82,10 @@ interface FastifyInstanceLike {
   decorateRequest(name: string, value: unknown): unknown;
   hasRequestDecorator(name: string): boolean;
 }
-interface FastifyRequestLike { raw: IncomingMessage; authorization?: unknown }
+interface FastifyRequestLike {
+  raw: IncomingMessage;
+  authorization?: unknown;
+}
 interface FastifyReplyLike {
   code(status: number): FastifyReplyLike;
   headers(values: Record<string, string>): FastifyReplyLike;
@@ -113,7 +116,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
 ): RequestAuthorizer {
   // The context's shape only types the app's own hooks and policy; the checks below hold for any.
   const o = checkOptions(options as unknown as AuthorizeRequestOptions);
-  const cache = o.cache === false ? undefined : o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined);
+  const cache =
+    o.cache === false ? undefined : (o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined));
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
   const policyTimeout = o.policyTimeout;
@@ -136,7 +140,11 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       peer: { chain: certificate ? [certificate] : [], verified },
       connection: connectionInfo(socket),
       // HEAD is GET without the body (RFC 9110 §9.3.2), and routers run the GET handler for it.
-      request: { method: req.method === 'HEAD' ? 'GET' : req.method ?? 'GET', path: target.path, headers: req.headers },
+      request: {
+        method: req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'),
+        path: target.path,
+        headers: req.headers,
+      },
       context: {},
     };
     if (certificate) input.peer.certificate = certificate;
@@ -157,7 +165,11 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       decision = await decide(input, req, peer.notAfter);
       // Credentials that lapsed while the policy ran, or a cached answer past its expiry, deny.
       const at = Date.now();
-      if (decision.allow && (!(Math.min(peer.notAfter, tokenExpiry(input)) > at) || (decision.source === 'cache' && !(decision.expiresAt > at)))) {
+      if (
+        decision.allow &&
+        (!(Math.min(peer.notAfter, tokenExpiry(input)) > at) ||
+          (decision.source === 'cache' && !(decision.expiresAt > at)))
+      ) {
         decision = denied('decision-expired', certificate, decision.source);
       }
     }
@@ -175,7 +187,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       return { allowed: true, authorization };
     }
     const stepUp = decision.obligations?.['stepUp'];
-    if (stepUp !== null && typeof stepUp === 'object') return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm);
+    if (stepUp !== null && typeof stepUp === 'object')
+      return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm);
     return problem(403, 'Forbidden', decision.reason, {}, decision);
   }
 
@@ -187,8 +200,18 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         input.context = ctx;
       } catch (err) {
         // Without its risk signals the policy cannot decide: fail closed.
-        const error = ctlsError('ERR_CTLS_POLICY_FAILED', `The context hook failed: ${(err as Error).message}`, { cause: err });
-        return { allow: false, reason: 'policy-error', trigger: 'request', expiresAt: Infinity, source: 'engine', durationMs: 0, obligations: { error: error.message } };
+        const error = ctlsError('ERR_CTLS_POLICY_FAILED', `The context hook failed: ${(err as Error).message}`, {
+          cause: err,
+        });
+        return {
+          allow: false,
+          reason: 'policy-error',
+          trigger: 'request',
+          expiresAt: Infinity,
+          source: 'engine',
+          durationMs: 0,
+          obligations: { error: error.message },
+        };
       }
     }
     const d = await evaluatePolicy(policy, input, { policyTimeout });
@@ -226,11 +249,13 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     node(handler) {
       if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
       return (req, res) => {
-        authorize(req).then((outcome) => {
-          if (!outcome.allowed) return sendRefusal(res, outcome);
-          (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
-          return handler(req, res);
-        }).catch((err: unknown) => sendInternalError(res, err));
+        authorize(req)
+          .then((outcome) => {
+            if (!outcome.allowed) return sendRefusal(res, outcome);
+            (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
+            return handler(req, res);
+          })
+          .catch((err: unknown) => sendInternalError(res, err));
       };
     },
     express() {
@@ -283,7 +308,11 @@ function tokenExpiry(input: AuthorizationInput): number {
   return typeof exp === 'number' ? exp * 1000 : Infinity;
 }
 
-function denied(reason: string, certificate: Decision['certificate'], source: Decision['source'] = 'verification'): Decision {
+function denied(
+  reason: string,
+  certificate: Decision['certificate'],
+  source: Decision['source'] = 'verification',
+): Decision {
   const decision: Decision = { allow: false, reason, trigger: 'request', expiresAt: Infinity, source, durationMs: 0 };
   if (certificate) decision.certificate = certificate;
   return decision;
@@ -295,14 +324,18 @@ function withPaths(base: Readonly<PathRules>, overrides: Partial<PathRules> | un
 
 const EXPRESS_STRICT: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, ignoreTrailingSlash: false });
 const EXPRESS_CASED: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, caseSensitive: true });
-const EXPRESS_CASED_STRICT: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, caseSensitive: true, ignoreTrailingSlash: false });
+const EXPRESS_CASED_STRICT: Readonly<PathRules> = Object.freeze({
+  ...EXPRESS_PATH_RULES,
+  caseSensitive: true,
+  ignoreTrailingSlash: false,
+});
 
 /** The app's `case sensitive routing` and `strict routing` settings (both off by default). */
 function expressRules(req: IncomingMessage): Readonly<PathRules> {
   const app = (req as { app?: { get?: (name: string) => unknown } }).app;
   const cased = app?.get?.('case sensitive routing') === true;
   const strict = app?.get?.('strict routing') === true;
-  return cased ? (strict ? EXPRESS_CASED_STRICT : EXPRESS_CASED) : (strict ? EXPRESS_STRICT : EXPRESS_PATH_RULES);
+  return cased ? (strict ? EXPRESS_CASED_STRICT : EXPRESS_CASED) : strict ? EXPRESS_STRICT : EXPRESS_PATH_RULES;
 }
 
 /** Fastify 5 keeps router options in `routerOptions` (older 5.x: at the top level). */
@@ -310,7 +343,8 @@ function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
   const config = instance.initialConfig;
   const router = config?.routerOptions ?? config;
   if (router === undefined) return FASTIFY_PATH_RULES;
-  const flag = (name: string, fallback: boolean): boolean => (typeof router[name] === 'boolean' ? router[name] as boolean : fallback);
+  const flag = (name: string, fallback: boolean): boolean =>
+    typeof router[name] === 'boolean' ? (router[name] as boolean) : fallback;
   return Object.freeze({
     caseSensitive: flag('caseSensitive', FASTIFY_PATH_RULES.caseSensitive),
     ignoreTrailingSlash: flag('ignoreTrailingSlash', FASTIFY_PATH_RULES.ignoreTrailingSlash),
@@ -320,7 +354,12 @@ function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
 }
 
 /** The path-matching rules `paths` may set. */
-const PATH_RULE_NAMES: readonly string[] = ['caseSensitive', 'ignoreTrailingSlash', 'mergeSlashes', 'semicolonDelimiter'];
+const PATH_RULE_NAMES: readonly string[] = [
+  'caseSensitive',
+  'ignoreTrailingSlash',
+  'mergeSlashes',
+  'semicolonDelimiter',
+];
 
 type CheckedOptions = Omit<AuthorizeRequestOptions, 'timeoutMs'> & { policyTimeout: number };
 
@@ -328,7 +367,8 @@ function checkOptions(options: AuthorizeRequestOptions): CheckedOptions {
   // Absent options fail on their required policy.
   const o = checkObject('options', options) ?? ({} as AuthorizeRequestOptions);
   if (!isPolicy(o.policy)) throw invalidOption('policy', 'a policy function or adapter', o.policy);
-  if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache or false', o.cache);
+  if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache))
+    throw invalidOption('cache', 'a DecisionCache or false', o.cache);
   for (const k of ['context', 'action', 'resource', 'onDecision'] as const) checkFunction(k, o[k]);
   checkString('realm', o.realm);
   const { timeoutMs: _deprecated, paths, ...rest } = o;

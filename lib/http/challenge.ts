@@ -25,15 +25,24 @@ export function tokenChallenge(description: string, realm: string | undefined): 
   return problem(401, 'Unauthorized', description, { 'www-authenticate': challenge }, undefined);
 }
 
-export function stepUpChallenge(stepUp: StepUpObligation, decision: Decision, realm: string | undefined): RequestRefusal {
+export function stepUpChallenge(
+  stepUp: StepUpObligation,
+  decision: Decision,
+  realm: string | undefined,
+): RequestRefusal {
   const description = stepUp.description ?? decision.reason;
   let params: Record<string, string>;
   if (stepUp.claims !== undefined) {
     const json = typeof stepUp.claims === 'string' ? stepUp.claims : JSON.stringify(stepUp.claims);
-    params = { error: 'insufficient_claims', error_description: description, claims: Buffer.from(json, 'utf8').toString('base64url') };
+    params = {
+      error: 'insufficient_claims',
+      error_description: description,
+      claims: Buffer.from(json, 'utf8').toString('base64url'),
+    };
   } else {
     params = { error: 'insufficient_user_authentication', error_description: description };
-    if (stepUp.acrValues !== undefined) params['acr_values'] = Array.isArray(stepUp.acrValues) ? stepUp.acrValues.join(' ') : stepUp.acrValues;
+    if (stepUp.acrValues !== undefined)
+      params['acr_values'] = Array.isArray(stepUp.acrValues) ? stepUp.acrValues.join(' ') : stepUp.acrValues;
     if (typeof stepUp.maxAge === 'number') params['max_age'] = String(Math.floor(stepUp.maxAge));
   }
   return problem(401, 'Unauthorized', description, { 'www-authenticate': bearer(realm, params) }, decision);
@@ -43,6 +52,9 @@ export function stepUpChallenge(stepUp: StepUpObligation, decision: Decision, re
 function bearer(realm: string | undefined, params: Record<string, string>): string {
   const all = realm === undefined ? params : { realm, ...params };
   // error_description is limited to printable ASCII without '"' and '\' (RFC 6750 §3).
-  const parts = Object.entries(all).map(([k, v]) => `${k}="${k === 'error_description' ? v.replace(/[^\x20-\x7e]|["\\]/g, '') : v.replace(/["\\]/g, '\\$&')}"`);
+  const parts = Object.entries(all).map(
+    ([k, v]) =>
+      `${k}="${k === 'error_description' ? v.replace(/[^\x20-\x7e]|["\\]/g, '') : v.replace(/["\\]/g, '\\$&')}"`,
+  );
   return `Bearer ${parts.join(', ')}`;
 }

@@ -40,29 +40,40 @@ export class DecisionMetrics {
     const { registry = new Registry(), buckets = DEFAULT_BUCKETS } = o;
     const prefix = checkString('prefix', o.prefix) ?? 'ctls_';
     // Duck-typed: the app's registry may come from another copy of prom-client.
-    if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function') {
+    if (
+      registry === null ||
+      typeof registry !== 'object' ||
+      typeof registry.registerMetric !== 'function' ||
+      typeof registry.metrics !== 'function'
+    ) {
       throw invalidOption('registry', 'a prom-client Registry', registry);
     }
-    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
-    if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && b > 0)) throw invalidOption('buckets', 'an array of positive numbers', buckets);
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix))
+      throw invalidOption('prefix', 'a Prometheus metric name prefix', prefix);
+    if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && b > 0))
+      throw invalidOption('buckets', 'an array of positive numbers', buckets);
     this.registry = registry;
     const labelNames = ['outcome', 'source', 'trigger'] as const;
     this.#decisions = new Counter({
       name: `${prefix}decisions_total`,
       help: 'Authorization decisions, by outcome, source (engine or cache) and trigger.',
-      labelNames, registers: [registry],
+      labelNames,
+      registers: [registry],
     });
     this.#duration = new Histogram({
       name: `${prefix}decision_duration_seconds`,
       help: 'Time to reach an authorization decision.',
-      labelNames, buckets, registers: [registry],
+      labelNames,
+      buckets,
+      registers: [registry],
     });
   }
 
   recordDecision(event: AuditEvent): void {
     const labels = { outcome: event.outcome, source: event.source, trigger: event.trigger };
     this.#decisions.inc(labels);
-    if (Number.isFinite(event.durationMs) && event.durationMs >= 0) this.#duration.observe(labels, event.durationMs / 1000);
+    if (Number.isFinite(event.durationMs) && event.durationMs >= 0)
+      this.#duration.observe(labels, event.durationMs / 1000);
   }
 
   /** The Prometheus text exposition of this registry. */

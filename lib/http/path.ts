@@ -48,11 +48,26 @@ export interface PathRules {
 }
 
 /** node:http apps that route on `new URL(req.url, base).pathname`. */
-export const NODE_PATH_RULES: Readonly<PathRules> = Object.freeze({ caseSensitive: true, ignoreTrailingSlash: false, mergeSlashes: false, semicolonDelimiter: false });
+export const NODE_PATH_RULES: Readonly<PathRules> = Object.freeze({
+  caseSensitive: true,
+  ignoreTrailingSlash: false,
+  mergeSlashes: false,
+  semicolonDelimiter: false,
+});
 /** Express 5 defaults: `case sensitive routing` and `strict routing` off. */
-export const EXPRESS_PATH_RULES: Readonly<PathRules> = Object.freeze({ caseSensitive: false, ignoreTrailingSlash: true, mergeSlashes: false, semicolonDelimiter: false });
+export const EXPRESS_PATH_RULES: Readonly<PathRules> = Object.freeze({
+  caseSensitive: false,
+  ignoreTrailingSlash: true,
+  mergeSlashes: false,
+  semicolonDelimiter: false,
+});
 /** Fastify 5 defaults. */
-export const FASTIFY_PATH_RULES: Readonly<PathRules> = Object.freeze({ caseSensitive: true, ignoreTrailingSlash: false, mergeSlashes: false, semicolonDelimiter: false });
+export const FASTIFY_PATH_RULES: Readonly<PathRules> = Object.freeze({
+  caseSensitive: true,
+  ignoreTrailingSlash: false,
+  mergeSlashes: false,
+  semicolonDelimiter: false,
+});
 
 export type CanonicalPath = { ok: true; path: string } | { ok: false; reason: string };
 
@@ -75,7 +90,8 @@ export function canonicalPath(target: string, rules: PathRules): CanonicalPath {
   if (!path.startsWith('/')) {
     const m = ABSOLUTE.exec(path);
     const scheme = m?.[1]?.toLowerCase();
-    if (m === null || (scheme !== 'http' && scheme !== 'https')) return refuse('the request-target is neither origin-form nor an http(s) absolute-form');
+    if (m === null || (scheme !== 'http' && scheme !== 'https'))
+      return refuse('the request-target is neither origin-form nor an http(s) absolute-form');
     if (!AUTHORITY.test(m[2]!)) return refuse('the request-target has a malformed authority');
     path = path.slice(m[0].length);
     if (!path.startsWith('/')) path = `/${path}`;
@@ -135,8 +151,10 @@ function decodeSegment(segment: string, caseSensitive: boolean): string | Canoni
       const flushed = flushUtf8(bytes, caseSensitive);
       if (flushed === undefined) return refuse('the path contains percent-escapes that are not UTF-8');
       out += flushed;
-      if (b < 0x20 || b === 0x7f || b === 0x2f || b === 0x5c) return refuse(`the path contains an ambiguous escape %${hex.toUpperCase()}`);
-      if (UNRESERVED.test(String.fromCharCode(b))) return refuse(`the path escapes an unreserved character (%${hex.toUpperCase()})`);
+      if (b < 0x20 || b === 0x7f || b === 0x2f || b === 0x5c)
+        return refuse(`the path contains an ambiguous escape %${hex.toUpperCase()}`);
+      if (UNRESERVED.test(String.fromCharCode(b)))
+        return refuse(`the path escapes an unreserved character (%${hex.toUpperCase()})`);
       if (KEEP_ENCODED.has(b)) out += `%${hex.toUpperCase()}`;
       else out += caseSensitive ? String.fromCharCode(b) : String.fromCharCode(b).toLowerCase();
     }

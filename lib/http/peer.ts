@@ -49,11 +49,13 @@ export function peerIdentity(socket: PeerSocket): PeerIdentity {
   const certificate = nodeTls ? peerLeaf(socket) : socket.getPeerX509Certificate?.();
   if (certificate === undefined) return { verified: false, notBefore: -Infinity, notAfter: Infinity };
   let verified = socket.authorized === true;
-  let verifyError = typeof socket.authorizationError === 'string' ? socket.authorizationError : socket.authorizationError?.message;
+  let verifyError =
+    typeof socket.authorizationError === 'string' ? socket.authorizationError : socket.authorizationError?.message;
   if (nodeTls && verified && socket.getProtocol() !== 'TLSv1.3') {
     const handle = (socket as unknown as { _handle?: TlsHandle | null })._handle;
     // No handle (the socket is closing) or no way to ask: not known to be verified.
-    const error: (Error & { code?: string }) | null | undefined = typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('UNKNOWN');
+    const error: (Error & { code?: string }) | null | undefined =
+      typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('UNKNOWN');
     if (error) {
       verified = false;
       verifyError = error.code ?? error.message;

@@ -18,7 +18,11 @@ export interface RequestRefusal {
 
 /** `about:blank` means the title is the HTTP status phrase (RFC 9457 §4.2.1). */
 export function problem(
-  status: number, title: string, detail: string, headers: Record<string, string>, decision: Decision | undefined,
+  status: number,
+  title: string,
+  detail: string,
+  headers: Record<string, string>,
+  decision: Decision | undefined,
 ): RequestRefusal {
   const body = JSON.stringify({ type: 'about:blank', title, status, detail });
   const refusal: RequestRefusal = {

@@ -65,10 +65,13 @@ export class TokenVerifier {
   constructor(options: JwtOptions) {
     if (checkObject('jwt', options) === undefined) throw invalidOption('jwt', 'an object', options);
     const { keys, jwksUrl, clockToleranceSec = 0 } = options;
-    if ((keys === undefined) === (jwksUrl === undefined)) throw invalidOption('jwt.keys', 'given, or jwt.jwksUrl, but not both');
-    if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl))) throw invalidOption('jwt.jwksUrl', 'an absolute URL', jwksUrl);
+    if ((keys === undefined) === (jwksUrl === undefined))
+      throw invalidOption('jwt.keys', 'given, or jwt.jwksUrl, but not both');
+    if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl)))
+      throw invalidOption('jwt.jwksUrl', 'an absolute URL', jwksUrl);
     // Seconds, as in the JWT claims it loosens (checkDuration speaks of ms).
-    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0)) throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
+    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0))
+      throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
     this.#options = options;
     this.#required = checkBoolean('jwt.required', options.required, true);
     this.#cacheSize = checkCount('jwt.cacheSize', options.cacheSize, 1000, { min: 0 });
@@ -77,7 +80,8 @@ export class TokenVerifier {
   /** Verifies the token in an Authorization header value (RFC 6750 §2.1: `Bearer <token>`). */
   async verify(authorization: string | undefined): Promise<TokenResult> {
     const token = bearerToken(authorization);
-    if (token === undefined) return this.#required ? { status: 'invalid', description: 'missing bearer token' } : { status: 'absent' };
+    if (token === undefined)
+      return this.#required ? { status: 'invalid', description: 'missing bearer token' } : { status: 'absent' };
     if (token === '') return { status: 'invalid', description: 'malformed token' };
     const now = Date.now();
     const known = this.#remembered.get(token);
@@ -104,7 +108,8 @@ export class TokenVerifier {
       // (jose throws a plain TypeError for an `alg` the key type cannot do). The client is told
       // what is wrong with its token, never how the server's keys look (RFC 6750 §3.1).
       const tokenFault = TOKEN_FAULTS[code] !== undefined || code.startsWith('ERR_JWT_') || code.startsWith('ERR_JWS_');
-      if (this.#options.jwksUrl !== undefined && !tokenFault) return { status: 'unavailable', description: 'token keys unavailable' };
+      if (this.#options.jwksUrl !== undefined && !tokenFault)
+        return { status: 'unavailable', description: 'token keys unavailable' };
       if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return { status: 'invalid', description: claimFault(err) };
       return { status: 'invalid', description: TOKEN_FAULTS[code] ?? 'invalid token' };
     }
@@ -124,7 +129,8 @@ export class TokenVerifier {
     if (this.#cacheSize === 0 || typeof claims['exp'] !== 'number') return;
     let until = Math.min(claims['exp'] * 1000, now + MAX_REMEMBER_MS);
     const { maxTokenAgeSec } = this.#options;
-    if (maxTokenAgeSec !== undefined && typeof claims['iat'] === 'number') until = Math.min(until, (claims['iat'] + maxTokenAgeSec) * 1000);
+    if (maxTokenAgeSec !== undefined && typeof claims['iat'] === 'number')
+      until = Math.min(until, (claims['iat'] + maxTokenAgeSec) * 1000);
     if (this.#remembered.size >= this.#cacheSize) {
       const oldest = this.#remembered.keys().next().value as string;
       this.#remembered.delete(oldest);
@@ -135,7 +141,8 @@ export class TokenVerifier {
   async #loadKey(): Promise<{ jose: typeof Jose; key: GetKey }> {
     const jose = await import('jose');
     const { keys, jwksUrl } = this.#options;
-    if (jwksUrl !== undefined) return { jose, key: jose.createRemoteJWKSet(new URL(String(jwksUrl)), { timeoutDuration: 2_000 }) };
+    if (jwksUrl !== undefined)
+      return { jose, key: jose.createRemoteJWKSet(new URL(String(jwksUrl)), { timeoutDuration: 2_000 }) };
     if (typeof keys === 'string') return { jose, key: new TextEncoder().encode(keys) };
     if (keys !== null && typeof keys === 'object' && Array.isArray((keys as { keys?: unknown }).keys)) {
       return { jose, key: jose.createLocalJWKSet(keys as Jose.JSONWebKeySet) };
@@ -147,7 +154,9 @@ export class TokenVerifier {
 /** jose names the claim that failed (`"iss" claim check failed`): say which, not the expected value. */
 function claimFault(err: unknown): string {
   const claim = (err as { claim?: unknown }).claim;
-  return typeof claim === 'string' && /^[a-z_]{1,32}$/i.test(claim) ? `"${claim}" claim check failed` : 'claim check failed';
+  return typeof claim === 'string' && /^[a-z_]{1,32}$/i.test(claim)
+    ? `"${claim}" claim check failed`
+    : 'claim check failed';
 }
 
 function bearerToken(header: string | undefined): string | undefined {

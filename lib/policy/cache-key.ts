@@ -126,13 +126,20 @@ const MAX_KEY_DEPTH = 32;
  */
 function enc(value: unknown, depth = 0): string {
   switch (typeof value) {
-    case 'string': return `s${value.length}:${value}`;
-    case 'number': return `n${value};`;
-    case 'boolean': return value ? 'T' : 'F';
-    case 'undefined': return 'U';
-    case 'bigint': return `b${value};`;
-    case 'object': break;
-    default: return `?${typeof value};`;
+    case 'string':
+      return `s${value.length}:${value}`;
+    case 'number':
+      return `n${value};`;
+    case 'boolean':
+      return value ? 'T' : 'F';
+    case 'undefined':
+      return 'U';
+    case 'bigint':
+      return `b${value};`;
+    case 'object':
+      break;
+    default:
+      return `?${typeof value};`;
   }
   if (value === null) return 'N';
   if (value instanceof X509Certificate) return `c${value.fingerprint256};`;

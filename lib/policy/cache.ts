@@ -13,7 +13,14 @@ import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
 import { notAfter } from './facts.js';
 import { defaultCacheKey, encodeValue, factsReadBy } from './cache-key.js';
-import { isPolicy, kFastPath, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
+import {
+  isPolicy,
+  kFastPath,
+  policyName,
+  runPolicy,
+  type NormalizedDecision,
+  type SourcedDecisionLike,
+} from './evaluate.js';
 
 export interface DecisionCacheOptions {
   /** Most entries kept; the least recently used goes first. Default 10 000. */
@@ -50,7 +57,9 @@ export interface DecisionCacheStats {
 }
 
 /** A stored decision, as a hit answers it. Frozen: every hit shares it. */
-export type CachedAnswer = Readonly<SourcedDecisionLike & { allow: boolean; reason: string; expiresAt: number; source: 'cache' }>;
+export type CachedAnswer = Readonly<
+  SourcedDecisionLike & { allow: boolean; reason: string; expiresAt: number; source: 'cache' }
+>;
 
 interface Entry {
   readonly answer: CachedAnswer;
@@ -98,7 +107,9 @@ export class DecisionCache {
     this.#maxBytes = checkCount('maxBytes', o.maxBytes, 16 * 1024 * 1024, { min: 1024 });
     this.#ttlMs = checkDuration('ttlMs', o.ttlMs, 60_000, ttl);
     this.#denyTtlMs = checkDuration('denyTtlMs', o.denyTtlMs, 5_000, ttl);
-    this.key = checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ?? ((input) => defaultCacheKey(input, this.#facts));
+    this.key =
+      checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ??
+      ((input) => defaultCacheKey(input, this.#facts));
     this.now = checkFunction<() => number>('now', o.now) ?? Date.now;
   }
 
@@ -160,7 +171,12 @@ export class DecisionCache {
     if (bytes > this.#maxBytes / 4) return;
     const previous = this.#entries.get(key);
     if (previous !== undefined) this.#remove(key, previous);
-    this.#entries.set(key, { answer: Object.freeze(answer) as CachedAnswer, generation: this.#generation, bytes, used: false });
+    this.#entries.set(key, {
+      answer: Object.freeze(answer) as CachedAnswer,
+      generation: this.#generation,
+      bytes,
+      used: false,
+    });
     this.#bytes += bytes;
     while (this.#entries.size > this.#max || this.#bytes > this.#maxBytes) this.#evictOne();
   }
@@ -247,7 +263,10 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
   if (!isPolicy(policy)) throw invalidOption('policy', 'a policy function or adapter', policy);
   if (!(cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache', cache);
   if (cache.owner !== undefined && cache.owner !== policy) {
-    throw invalidOption('cache', 'a DecisionCache not already used for another policy (its keys do not name the policy)');
+    throw invalidOption(
+      'cache',
+      'a DecisionCache not already used for another policy (its keys do not name the policy)',
+    );
   }
   cache.owner = policy;
   cache.facts = factsReadBy(policy);

@@ -18,7 +18,15 @@
  */
 import { invalidOption } from '../common/errors.js';
 import type { ApplicablePolicy, AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
-import { askPolicy, isPolicy, normalizeDecision, policyName, runPolicy, type NormalizedDecision, type SourcedDecisionLike } from './evaluate.js';
+import {
+  askPolicy,
+  isPolicy,
+  normalizeDecision,
+  policyName,
+  runPolicy,
+  type NormalizedDecision,
+  type SourcedDecisionLike,
+} from './evaluate.js';
 
 export const NOT_APPLICABLE = 'not-applicable';
 
@@ -121,8 +129,12 @@ function adapter(
     },
     onChange(listener) {
       // A change in any constituent changes the composition.
-      const offs = parts.flatMap(({ policy }) => (typeof policy === 'function' || !policy.onChange ? [] : [policy.onChange(listener)]));
-      return () => { for (const off of offs) off(); };
+      const offs = parts.flatMap(({ policy }) =>
+        typeof policy === 'function' || !policy.onChange ? [] : [policy.onChange(listener)],
+      );
+      return () => {
+        for (const off of offs) off();
+      };
     },
     async close() {
       // A composition owns nothing but its constituents: closing it closes them.

@@ -26,7 +26,11 @@ export function checkPolicyTimeout(options: PolicyTimeoutOptions): number | unde
   const timeout = checkDuration('policyTimeout', options.policyTimeout);
   const alias = checkDuration('timeoutMs', options.timeoutMs);
   if (timeout !== undefined && alias !== undefined && alias !== timeout) {
-    throw invalidOption('timeoutMs', `absent or equal to policyTimeout (${timeout}), whose deprecated alias it is`, alias);
+    throw invalidOption(
+      'timeoutMs',
+      `absent or equal to policyTimeout (${timeout}), whose deprecated alias it is`,
+      alias,
+    );
   }
   return timeout ?? alias;
 }
@@ -128,7 +132,10 @@ export function normalizeDecision(answer: unknown, now: () => number, name: stri
  * composition uses (the outer evaluatePolicy owns the timeout). Rejects as soon as the signal aborts.
  */
 export async function runPolicy(
-  policy: Policy, input: AuthorizationInput, signal: AbortSignal, now: () => number,
+  policy: Policy,
+  input: AuthorizationInput,
+  signal: AbortSignal,
+  now: () => number,
 ): Promise<NormalizedDecision> {
   return normalizeDecision(await askPolicy(policy, input, signal), now, policyName(policy));
 }
@@ -144,7 +151,9 @@ export async function askPolicy(policy: Policy, input: AuthorizationInput, signa
  * A synchronous policy costs no timer; a late answer of any kind counts as a timeout.
  */
 export async function evaluatePolicy(
-  policy: Policy, input: AuthorizationInput, options: EvaluateOptions = {},
+  policy: Policy,
+  input: AuthorizationInput,
+  options: EvaluateOptions = {},
 ): Promise<EvaluatedDecision> {
   const start = performance.now();
   const { now = Date.now } = options;
@@ -199,7 +208,12 @@ function asPolicyError(err: unknown, name: string): ContinuousTlsError {
   return ctlsError('ERR_CTLS_POLICY_FAILED', `Policy "${name}" failed: ${message}`, { cause: err });
 }
 
-function withTimeout(answer: PromiseLike<unknown>, controller: AbortController | undefined, ms: number, name: string): Promise<unknown> {
+function withTimeout(
+  answer: PromiseLike<unknown>,
+  controller: AbortController | undefined,
+  ms: number,
+  name: string,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       const err = timeoutError(name, ms);
@@ -208,8 +222,14 @@ function withTimeout(answer: PromiseLike<unknown>, controller: AbortController |
       reject(err);
     }, ms);
     answer.then(
-      (value) => { clearTimeout(timer); resolve(value); },
-      (err: unknown) => { clearTimeout(timer); reject(err); },
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
     );
   });
 }
@@ -220,14 +240,24 @@ function raceSignal(answer: unknown, signal: AbortSignal): unknown {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     answer.then(
-      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
-      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err); },
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
     );
   });
 }
 
 function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return x !== null && (typeof x === 'object' || typeof x === 'function') && typeof (x as { then?: unknown }).then === 'function';
+  return (
+    x !== null &&
+    (typeof x === 'object' || typeof x === 'function') &&
+    typeof (x as { then?: unknown }).then === 'function'
+  );
 }
 
 function timeoutError(name: string, ms: number): ContinuousTlsError {

@@ -105,7 +105,8 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
     for (const key of Object.keys(app)) {
       if (Object.prototype.hasOwnProperty.call(facts, key)) continue;
       // An app key `__proto__` stays a plain key (as in a spread), never the prototype.
-      if (key === '__proto__') Object.defineProperty(facts, key, { value: app[key], enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__')
+        Object.defineProperty(facts, key, { value: app[key], enumerable: true, writable: true, configurable: true });
       else facts[key] = app[key];
     }
   }

@@ -96,7 +96,8 @@ export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   checkCommon(options);
   const mapping = checkObject('mapping', options.mapping) ?? {};
   const { batch = false } = options;
-  if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object')) throw invalidOption('batch', 'a boolean or { maxSize, maxBytes }', batch);
+  if (typeof batch !== 'boolean' && (batch === null || typeof batch !== 'object'))
+    throw invalidOption('batch', 'a boolean or { maxSize, maxBytes }', batch);
   const sizes = typeof batch === 'object' ? batch : {};
   const maxSize = checkCount('batch.maxSize', sizes.maxSize, DEFAULT_BATCH_SIZE);
   const maxBytes = checkCount('batch.maxBytes', sizes.maxBytes, DEFAULT_BATCH_BYTES);
@@ -137,11 +138,18 @@ export function opaPolicy(options: OpaPolicyOptions): HttpPolicy {
 
 /** AuthZEN evaluation response -> decision. A `reason_admin` (or plain `reason`) in context becomes the reason. */
 export function toDecision(answer: unknown, where: string): DecisionLike {
-  if (answer === null || typeof answer !== 'object' || typeof (answer as { decision?: unknown }).decision !== 'boolean') {
+  if (
+    answer === null ||
+    typeof answer !== 'object' ||
+    typeof (answer as { decision?: unknown }).decision !== 'boolean'
+  ) {
     throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${where} answered without a boolean "decision"`);
   }
   const { decision, context } = answer as AuthzenResponse;
-  const out: DecisionLike = { allow: decision, reason: authzenReason(context) ?? `authzen: ${decision ? 'permit' : 'deny'}` };
+  const out: DecisionLike = {
+    allow: decision,
+    reason: authzenReason(context) ?? `authzen: ${decision ? 'permit' : 'deny'}`,
+  };
   if (context !== null && typeof context === 'object' && !Array.isArray(context)) out.obligations = context;
   return out;
 }
@@ -159,15 +167,22 @@ function authzenReason(context: Record<string, unknown> | undefined): string | u
 /** OPA Data API: `result` is the rule's value, absent when the rule is undefined for this input. */
 function opaDecision(answer: unknown, where: string, rule: string): DecisionLike {
   if (answer === null || typeof answer !== 'object' || !('result' in answer)) {
-    throw ctlsError('ERR_CTLS_PDP_MALFORMED', `OPA ${where} answered no "result": rule ${rule} is undefined for this input (missing default?)`);
+    throw ctlsError(
+      'ERR_CTLS_PDP_MALFORMED',
+      `OPA ${where} answered no "result": rule ${rule} is undefined for this input (missing default?)`,
+    );
   }
   const result = (answer as { result: unknown }).result;
   if (typeof result === 'boolean') return { allow: result, reason: `opa: ${rule} ${result ? 'allow' : 'deny'}` };
   if (result !== null && typeof result === 'object' && typeof (result as { allow?: unknown }).allow === 'boolean') {
     const r = result as { allow: boolean; reason?: unknown; ttlMs?: unknown; obligations?: unknown };
-    const out: DecisionLike = { allow: r.allow, reason: typeof r.reason === 'string' ? r.reason : `opa: ${rule} ${r.allow ? 'allow' : 'deny'}` };
+    const out: DecisionLike = {
+      allow: r.allow,
+      reason: typeof r.reason === 'string' ? r.reason : `opa: ${rule} ${r.allow ? 'allow' : 'deny'}`,
+    };
     if (typeof r.ttlMs === 'number') out.ttlMs = r.ttlMs;
-    if (r.obligations !== null && typeof r.obligations === 'object') out.obligations = r.obligations as Record<string, unknown>;
+    if (r.obligations !== null && typeof r.obligations === 'object')
+      out.obligations = r.obligations as Record<string, unknown>;
     return out;
   }
   throw ctlsError('ERR_CTLS_PDP_MALFORMED', `OPA ${where} answered a result that is neither a boolean nor { allow }`);
@@ -208,7 +223,13 @@ class Batcher {
       try {
         json = JSON.stringify(request);
       } catch (err) {
-        return reject(ctlsError('ERR_CTLS_POLICY_FAILED', `The AuthZEN request could not be serialized: ${(err as Error).message}`, { cause: err }));
+        return reject(
+          ctlsError(
+            'ERR_CTLS_POLICY_FAILED',
+            `The AuthZEN request could not be serialized: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        );
       }
       signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       this.#queue.push({ json, resolve, reject });
@@ -227,7 +248,9 @@ class Batcher {
     this.#queue = [];
     this.#queuedBytes = 0;
     for (const chunk of this.#chunks(items)) {
-      void this.#send(chunk).catch((err: unknown) => { for (const item of chunk) item.reject(err); });
+      void this.#send(chunk).catch((err: unknown) => {
+        for (const item of chunk) item.reject(err);
+      });
     }
   }
 
@@ -254,10 +277,16 @@ class Batcher {
     if (items.length === 1) return this.#sendOne(items[0]!);
     let evaluations: unknown;
     try {
-      const answer = await this.#client.postText(EVALUATIONS, `{"evaluations":[${items.map((i) => i.json).join(',')}]}`);
+      const answer = await this.#client.postText(
+        EVALUATIONS,
+        `{"evaluations":[${items.map((i) => i.json).join(',')}]}`,
+      );
       evaluations = (answer as { evaluations?: unknown } | null)?.evaluations;
       if (!Array.isArray(evaluations) || evaluations.length !== items.length) {
-        throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${this.#where} answered ${items.length} evaluations with something else`);
+        throw ctlsError(
+          'ERR_CTLS_PDP_MALFORMED',
+          `Decision point ${this.#where} answered ${items.length} evaluations with something else`,
+        );
       }
     } catch (err) {
       // A refusal may be one request's fault (too large, invalid): each gets its own answer. A
@@ -288,7 +317,10 @@ function checkCommon(o: CommonOptions): void {
 }
 
 function clientOf(o: CommonOptions): PdpClient {
-  const opts: ConstructorParameters<typeof PdpClient>[0] = { url: o.url, timeoutMs: o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS };
+  const opts: ConstructorParameters<typeof PdpClient>[0] = {
+    url: o.url,
+    timeoutMs: o.timeoutMs ?? DEFAULT_POLICY_TIMEOUT_MS,
+  };
   if (o.tls !== undefined) opts.tls = o.tls;
   if (o.headers !== undefined) opts.headers = o.headers;
   if (o.connections !== undefined) opts.connections = o.connections;

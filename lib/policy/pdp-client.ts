@@ -49,10 +49,12 @@ export class PdpClient {
     } catch {
       throw invalidOption('url', 'an absolute http(s) URL', url);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidOption('url', 'an http: or https: URL', url);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw invalidOption('url', 'an http: or https: URL', url);
     const tls = checkObject('tls', options.tls);
     if (tls !== undefined && parsed.protocol !== 'https:') throw invalidOption('tls', 'used with an https: url', url);
-    if (checkDuration('timeoutMs', timeoutMs) === undefined) throw invalidOption('timeoutMs', 'a positive number of ms', timeoutMs);
+    if (checkDuration('timeoutMs', timeoutMs) === undefined)
+      throw invalidOption('timeoutMs', 'a positive number of ms', timeoutMs);
     const connections = checkCount('connections', options.connections, 16);
     const headers = checkObject('headers', options.headers) ?? {};
     this.origin = parsed.origin;
@@ -74,7 +76,12 @@ export class PdpClient {
    * ERR_CTLS_PDP_HTTP (non-2xx, with statusCode), ERR_CTLS_PDP_MALFORMED (not JSON / too big), or the
    * caller's abort reason when `signal` fired first.
    */
-  async postJson(path: string, body: unknown, signal?: AbortSignal, headers?: Record<string, string>): Promise<unknown> {
+  async postJson(
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    headers?: Record<string, string>,
+  ): Promise<unknown> {
     return this.postText(path, JSON.stringify(body), signal, headers);
   }
 
@@ -94,19 +101,33 @@ export class PdpClient {
       const text = await readLimited(res.body, where);
       if (res.statusCode < 200 || res.statusCode > 299) {
         const detail = text.length > 0 ? `: ${text.slice(0, 200)}` : '';
-        throw Object.assign(ctlsError('ERR_CTLS_PDP_HTTP', `Decision point ${where} answered HTTP ${res.statusCode}${detail}`), { statusCode: res.statusCode });
+        throw Object.assign(
+          ctlsError('ERR_CTLS_PDP_HTTP', `Decision point ${where} answered HTTP ${res.statusCode}${detail}`),
+          { statusCode: res.statusCode },
+        );
       }
       try {
         return JSON.parse(text) as unknown;
       } catch {
-        throw ctlsError('ERR_CTLS_PDP_MALFORMED', `Decision point ${where} answered a body that is not JSON: ${text.slice(0, 80)}`);
+        throw ctlsError(
+          'ERR_CTLS_PDP_MALFORMED',
+          `Decision point ${where} answered a body that is not JSON: ${text.slice(0, 80)}`,
+        );
       }
     } catch (err) {
       if (err instanceof ContinuousTlsError) throw err;
       if (signal?.aborted) throw signal.reason;
-      if (timeout.aborted) throw ctlsError('ERR_CTLS_POLICY_TIMEOUT', `Decision point ${where} did not answer within ${this.timeoutMs} ms`);
+      if (timeout.aborted)
+        throw ctlsError(
+          'ERR_CTLS_POLICY_TIMEOUT',
+          `Decision point ${where} did not answer within ${this.timeoutMs} ms`,
+        );
       const code = (err as { code?: string }).code;
-      throw ctlsError('ERR_CTLS_PDP_UNREACHABLE', `Decision point ${where} could not be reached: ${code ?? (err as Error).message}`, { cause: err });
+      throw ctlsError(
+        'ERR_CTLS_PDP_UNREACHABLE',
+        `Decision point ${where} could not be reached: ${code ?? (err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 

@@ -158,7 +158,10 @@ export class SecureContext {
    * Verifies a presented chain (leaf first) against the current store, CRLs and
    * clock, with no handshake. Purpose 'sslclient' checks a client certificate.
    */
-  verifyChain(chain: ReadonlyArray<Buffer | X509Certificate>, purpose: 'sslclient' | 'sslserver' = 'sslclient'): VerifyOutcome {
+  verifyChain(
+    chain: ReadonlyArray<Buffer | X509Certificate>,
+    purpose: 'sslclient' | 'sslserver' = 'sslclient',
+  ): VerifyOutcome {
     const outcome = verifyWithHorizon(this, chain, purpose);
     if (outcome.ok) return { ok: true };
     return outcome;
@@ -195,7 +198,11 @@ export class SecureContext {
     wrapPemErrors(
       // With CRLs configured every certificate of the chain is checked, intermediates included,
       // as node:tls does: a revoked intermediate CA revokes everything under it (RFC 5280 6.3).
-      () => (facts = this[kHandle].setTrust(ca, crl, { crlCheckAll: true, allowStaleCrl: this.#revocation === 'best-effort' })),
+      () =>
+        (facts = this[kHandle].setTrust(ca, crl, {
+          crlCheckAll: true,
+          allowStaleCrl: this.#revocation === 'best-effort',
+        })),
       (which) => which,
     );
     this.#crlInfo = crl === undefined ? [] : withLazySerials(crl, facts);
@@ -204,7 +211,8 @@ export class SecureContext {
   #configureVersions(options: SecureContextOptions): void {
     const min = versionNumbers[checkOneOf('minVersion', options.minVersion, TLS_VERSIONS, 'TLSv1.2')];
     const max = versionNumbers[checkOneOf('maxVersion', options.maxVersion, TLS_VERSIONS, 'TLSv1.3')];
-    if (min > max) throw invalidOption('minVersion', `not above maxVersion (${options.maxVersion})`, options.minVersion);
+    if (min > max)
+      throw invalidOption('minVersion', `not above maxVersion (${options.maxVersion})`, options.minVersion);
     this[kHandle].setVersions(min, max);
   }
 
@@ -244,8 +252,10 @@ export class SecureContext {
   #configureSessions(options: SecureContextOptions): void {
     const handle = this[kHandle];
     if (options.sessionIdContext !== undefined) {
-      const context = typeof options.sessionIdContext === 'string' ? Buffer.from(options.sessionIdContext) : options.sessionIdContext;
-      if (!Buffer.isBuffer(context)) throw invalidOption('sessionIdContext', 'a string or Buffer', options.sessionIdContext);
+      const context =
+        typeof options.sessionIdContext === 'string' ? Buffer.from(options.sessionIdContext) : options.sessionIdContext;
+      if (!Buffer.isBuffer(context))
+        throw invalidOption('sessionIdContext', 'a string or Buffer', options.sessionIdContext);
       handle.setSessionIdContext(context);
     }
     // In seconds, as node:tls takes it.
@@ -307,13 +317,15 @@ export function alpnWire(protocols: ReadonlyArray<string> | Buffer): Buffer {
  */
 function withLazySerials(pem: Buffer, facts: Array<Omit<CrlInfo, 'revoked'>>): CrlInfo[] {
   let serials: string[][] | null = null;
-  return facts.map((crl, index) => Object.defineProperty({ ...crl } as CrlInfo, 'revoked', {
-    enumerable: true,
-    get(): string[] {
-      serials ??= native.crlInfo(pem, true).map((full) => full.revoked);
-      return serials[index] ?? [];
-    },
-  }));
+  return facts.map((crl, index) =>
+    Object.defineProperty({ ...crl } as CrlInfo, 'revoked', {
+      enumerable: true,
+      get(): string[] {
+        serials ??= native.crlInfo(pem, true).map((full) => full.revoked);
+        return serials[index] ?? [];
+      },
+    }),
+  );
 }
 
 type NativeError = Error & { code?: string; reason?: string; library?: string; opensslCode?: number; option?: string };
@@ -337,7 +349,11 @@ function rejectedBy(option: string, action: () => void): void {
   } catch (error) {
     const err = error as NativeError;
     if (err instanceof ContinuousTlsError) throw err;
-    throw ctlsError('ERR_CTLS_INVALID_OPTION', `The "${option}" option is invalid: ${err.reason ?? err.message}`, opensslFields(err));
+    throw ctlsError(
+      'ERR_CTLS_INVALID_OPTION',
+      `The "${option}" option is invalid: ${err.reason ?? err.message}`,
+      opensslFields(err),
+    );
   }
 }
 

@@ -17,7 +17,11 @@ export interface NativeVerifyResult {
 export interface NativeSecureContext {
   addIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
   /** Returns the facts of the CRLs now in force (no serials: see CrlInfo.revoked). */
-  setTrust(ca: Buffer | undefined, crl: Buffer | undefined, flags: { crlCheckAll: boolean; allowStaleCrl: boolean }): Array<Omit<CrlInfo, 'revoked'>>;
+  setTrust(
+    ca: Buffer | undefined,
+    crl: Buffer | undefined,
+    flags: { crlCheckAll: boolean; allowStaleCrl: boolean },
+  ): Array<Omit<CrlInfo, 'revoked'>>;
   setVersions(min: number, max: number): void;
   setCiphers(list: string): void;
   setCiphersuites(list: string): void;

@@ -42,7 +42,11 @@ export function certificatesFromPem(name: string, value: unknown): X509Certifica
     try {
       return new X509Certificate(block);
     } catch (error) {
-      throw ctlsError('ERR_CTLS_BAD_PEM', `certificate ${index + 1} of option "${name}" does not parse: ${(error as Error).message}`, { cause: error });
+      throw ctlsError(
+        'ERR_CTLS_BAD_PEM',
+        `certificate ${index + 1} of option "${name}" does not parse: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   });
 }

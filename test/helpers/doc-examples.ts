@@ -35,7 +35,8 @@ export function readBlocks(path: string, root: string): DocBlock[] {
     let j = i + 1;
     for (; j < lines.length; j++) {
       const line = lines[j]!;
-      if (line.trimStart().startsWith(fence!) && line.trim() === line.trim().charAt(0).repeat(line.trim().length)) break;
+      if (line.trimStart().startsWith(fence!) && line.trim() === line.trim().charAt(0).repeat(line.trim().length))
+        break;
       body.push(line.startsWith(indent!) ? line.slice(indent!.length) : line);
     }
     const block: DocBlock = { file, line: i + 1, lang: lang ?? '', code: body.join('\n') + '\n' };
@@ -67,7 +68,8 @@ export function programOf(block: DocBlock, byName: Map<string, DocBlock>, seen =
   seen.add(block);
   const base = byName.get(block.continues);
   if (base === undefined) throw new Error(`${where(block)} continues "${block.continues}", which no block is named`);
-  if (base.lang !== block.lang) throw new Error(`${where(block)} (${block.lang}) continues ${where(base)} (${base.lang})`);
+  if (base.lang !== block.lang)
+    throw new Error(`${where(block)} (${block.lang}) continues ${where(base)} (${base.lang})`);
   return programOf(base, byName, seen) + block.code;
 }
 
@@ -77,7 +79,8 @@ export function packagesUsed(code: string): string[] {
   const specifier = /(?:from\s+|import\s*\(\s*|require\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm;
   for (const match of code.matchAll(specifier)) {
     const spec = match[1]!;
-    if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+    if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec))
+      continue;
     const parts = spec.split('/');
     names.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
   }

@@ -35,7 +35,11 @@ export function closeServer(server: AnyServer): Promise<void> {
 }
 
 /** Resolves with the event's arguments; rejects on 'error' or after `ms`. */
-export function waitFor<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = EVENT_TIMEOUT_MS): Promise<T> {
+export function waitFor<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  ms = EVENT_TIMEOUT_MS,
+): Promise<T> {
   return (once(emitter, event, { signal: AbortSignal.timeout(ms) }) as Promise<T>).catch((error: Error) => {
     throw error.name === 'AbortError' ? new Error(`timed out after ${ms} ms waiting for '${event}'`) : error;
   });
@@ -62,11 +66,19 @@ export function echoWithGreeting(socket: NodeJS.ReadWriteStream & EventEmitter, 
  * Client side of the echo exchange: sends `payload`, collects `expectedLength` bytes (greeting +
  * echo), then ends the connection. Rejects on error, early close or after `ms`.
  */
-export function collect(socket: NodeJS.ReadWriteStream & EventEmitter, payload: Buffer, expectedLength: number, ms = EVENT_TIMEOUT_MS): Promise<Buffer> {
+export function collect(
+  socket: NodeJS.ReadWriteStream & EventEmitter,
+  payload: Buffer,
+  expectedLength: number,
+  ms = EVENT_TIMEOUT_MS,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
-    const timer = setTimeout(() => finish(new Error(`received ${received} of ${expectedLength} bytes within ${ms} ms`)), ms);
+    const timer = setTimeout(
+      () => finish(new Error(`received ${received} of ${expectedLength} bytes within ${ms} ms`)),
+      ms,
+    );
     const finish = (error: Error | null): void => {
       clearTimeout(timer);
       socket.off('data', onData);

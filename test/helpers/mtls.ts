@@ -4,7 +4,14 @@
  * pair. Everything is destroyed on teardown.
  */
 import type { Test } from 'tap';
-import { connect, createServer, type ConnectOptions, type Server, type ServerOptions, type TLSSocket } from '../../dist/index.js';
+import {
+  connect,
+  createServer,
+  type ConnectOptions,
+  type Server,
+  type ServerOptions,
+  type TLSSocket,
+} from '../../dist/index.js';
 import { DevelopmentCA, type IssuedIdentity } from '../../dist/dev/pki.js';
 import { listen, waitFor } from './owned';
 
@@ -26,7 +33,14 @@ export async function makePki(clientName = 'alice'): Promise<Pki> {
 
 /** Server options for mTLS with `pki`: its identity, its CA, client certificates required. */
 export function mtlsOptions(pki: Pki, extra: ServerOptions = {}): ServerOptions {
-  return { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true, ...extra };
+  return {
+    key: pki.server.key,
+    cert: pki.server.chain,
+    ca: pki.ca.rootCert,
+    requestCert: true,
+    rejectUnauthorized: true,
+    ...extra,
+  };
 }
 
 /** createServer + listen on 127.0.0.1:0, closed (with every live connection) on teardown. */
@@ -47,11 +61,19 @@ export interface Pair {
  * sockets' 'error' keeps an expected cut from failing the test; tests look at destroyReason instead.
  */
 export async function connectPair(
-  t: Test, server: Server, port: number, pki: Pki, identity: { key: string; chain: string } | null = pki.client, extra: ConnectOptions = {},
+  t: Test,
+  server: Server,
+  port: number,
+  pki: Pki,
+  identity: { key: string; chain: string } | null = pki.client,
+  extra: ConnectOptions = {},
 ): Promise<Pair> {
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection');
   const client = connect({
-    host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.rootCert,
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
     ...(identity === null ? {} : { key: identity.key, cert: identity.chain }),
     ...extra,
   });
@@ -85,7 +107,8 @@ export class Received {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (this.bytes >= bytes) resolve();
-        else if (Date.now() - started > ms) reject(new Error(`received ${this.bytes} of ${bytes} bytes within ${ms} ms`));
+        else if (Date.now() - started > ms)
+          reject(new Error(`received ${this.bytes} of ${bytes} bytes within ${ms} ms`));
         else setTimeout(check, 5);
       };
       check();
@@ -96,4 +119,5 @@ export class Received {
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The `code` of an error (destroyReason is typed as a plain Error). */
-export const codeOf = (error: Error | null | undefined): string | undefined => (error as { code?: string } | null | undefined)?.code;
+export const codeOf = (error: Error | null | undefined): string | undefined =>
+  (error as { code?: string } | null | undefined)?.code;

@@ -54,7 +54,11 @@ export function closeServer(server: Listenable): Promise<void> {
 }
 
 /** Resolves with the event's arguments; rejects on 'error' (unless waiting for it) or after `ms`. */
-export function waitFor<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 10_000): Promise<T> {
+export function waitFor<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  ms = 10_000,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();

@@ -110,9 +110,10 @@ class PeerProcess implements Peer {
 
   waitFor(pattern: RegExp | string, timeoutMs = DEFAULT_WAIT_MS, from = 0): Promise<RegExpExecArray> {
     // A private, non-global copy: exec() on a shared /g regex would carry lastIndex across calls.
-    const regex = typeof pattern === 'string'
-      ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+    const regex =
+      typeof pattern === 'string'
+        ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
     const find = (): RegExpExecArray | null => {
       const match = regex.exec(this.#output.slice(from));
       if (match) match.index += from;

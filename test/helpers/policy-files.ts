@@ -21,8 +21,14 @@ export function replaceFile(path: string, text: string): void {
 /** Resolves with the first emission of `event`, rejects after `ms`. */
 export function once<T = unknown>(emitter: NodeJS.EventEmitter, event: string, ms = 5_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { emitter.off(event, on); reject(new Error(`no '${event}' within ${ms} ms`)); }, ms);
-    const on = (value: T): void => { clearTimeout(timer); resolve(value); };
+    const timer = setTimeout(() => {
+      emitter.off(event, on);
+      reject(new Error(`no '${event}' within ${ms} ms`));
+    }, ms);
+    const on = (value: T): void => {
+      clearTimeout(timer);
+      resolve(value);
+    };
     emitter.once(event, on);
   });
 }

@@ -15,10 +15,16 @@ export const serverTls = {
   rejectUnauthorized: false,
 } as const;
 
-export async function startHttps(t: Test, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+export async function startHttps(
+  t: Test,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<string> {
   const server = https.createServer(serverTls, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -40,8 +46,19 @@ export function client(t: Test, url: string, identity: Identity = 'alice') {
   const pool = new Pool(url, { connect: tls, connections: 4 });
   t.teardown(() => pool.destroy());
   return async (method: string, path: string, headers: Record<string, string> = {}): Promise<Reply> => {
-    const res = await pool.request({ method: method as 'GET', path, headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const res = await pool.request({
+      method: method as 'GET',
+      path,
+      headers,
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
     const body = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, body, json: () => JSON.parse(body) as Record<string, unknown> };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body,
+      json: () => JSON.parse(body) as Record<string, unknown>,
+    };
   };
 }

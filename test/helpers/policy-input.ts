@@ -13,7 +13,12 @@ export function makeInput(overrides: Partial<AuthorizationInput> = {}): Authoriz
 }
 
 /** An input from a client certificate (PEM) doing `method path`. */
-export function certInput(pem: string, method = 'GET', path = '/', extra: Partial<AuthorizationInput> = {}): AuthorizationInput {
+export function certInput(
+  pem: string,
+  method = 'GET',
+  path = '/',
+  extra: Partial<AuthorizationInput> = {},
+): AuthorizationInput {
   const certificate = new X509Certificate(pem);
   return makeInput({
     peer: { certificate, chain: [certificate], verified: true },

@@ -4,7 +4,10 @@ import type { JWK } from 'jose' with { 'resolution-mode': 'import' };
 
 export interface Signer {
   publicJwk: JWK;
-  sign(claims: Record<string, unknown>, opts?: { expiresIn?: string | number; issuer?: string; noExp?: boolean }): Promise<string>;
+  sign(
+    claims: Record<string, unknown>,
+    opts?: { expiresIn?: string | number; issuer?: string; noExp?: boolean },
+  ): Promise<string>;
 }
 
 export async function makeSigner(kid = 'k1'): Promise<Signer> {
@@ -14,7 +17,11 @@ export async function makeSigner(kid = 'k1'): Promise<Signer> {
   return {
     publicJwk,
     async sign(claims, opts = {}) {
-      let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid }).setIssuedAt().setIssuer(opts.issuer ?? 'https://issuer.test').setAudience('api');
+      let jwt = new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .setIssuedAt()
+        .setIssuer(opts.issuer ?? 'https://issuer.test')
+        .setAudience('api');
       if (!opts.noExp) jwt = jwt.setExpirationTime(opts.expiresIn ?? '2m');
       return jwt.sign(privateKey);
     },

@@ -34,9 +34,13 @@ export async function spawnPdp(t: Test, dir: string, extra: string[] = []): Prom
     writeFileSync(join(tokenDir, 'token'), `${token}\n`, { mode: 0o600 });
     auth.push('--token-file', join(tokenDir, 'token'));
   }
-  const proc = spawn(process.execPath, [cli, 'pdp', '--policies', dir, '--port', '0', ...auth, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [cli, 'pdp', '--policies', dir, '--port', '0', ...auth, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
   });
@@ -46,9 +50,15 @@ export async function spawnPdp(t: Test, dir: string, extra: string[] = []): Prom
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       const m = /listening on (\S+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
     });
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`pdp exited ${code}: ${err}`)); });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`pdp exited ${code}: ${err}`));
+    });
   });
   return { url, token, headers: token === '' ? {} : { authorization: `Bearer ${token}` }, proc, stderr: () => err };
 }
@@ -67,18 +77,32 @@ export async function fakeServer(
   const requests: FakeServer['requests'] = [];
   const server = http.createServer((req, res) => {
     let text = '';
-    req.setEncoding('utf8').on('data', (d: string) => { text += d; }).on('end', () => {
-      let body: unknown = text;
-      try { body = JSON.parse(text); } catch { /* keep the text */ }
-      requests.push({ path: req.url ?? '', body });
-      handler(req.url ?? '', body, res);
-    });
+    req
+      .setEncoding('utf8')
+      .on('data', (d: string) => {
+        text += d;
+      })
+      .on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* keep the text */
+        }
+        requests.push({ path: req.url ?? '', body });
+        handler(req.url ?? '', body, res);
+      });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
 }
 
 export function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
+  res
+    .writeHead(status, { 'content-type': 'application/json' })
+    .end(typeof body === 'string' ? body : JSON.stringify(body));
 }

@@ -8,7 +8,9 @@ export interface RawReply {
 }
 
 /** Sends requests one at a time on `socket` and parses Content-Length framed answers. */
-export function rawHttp(socket: Duplex): (method: string, target: string, headers?: Record<string, string>) => Promise<RawReply> {
+export function rawHttp(
+  socket: Duplex,
+): (method: string, target: string, headers?: Record<string, string>) => Promise<RawReply> {
   let buffer = '';
   const waiting: Array<{ resolve: (r: RawReply) => void; reject: (e: Error) => void; head: boolean }> = [];
   socket.setEncoding('latin1');
@@ -37,10 +39,15 @@ export function rawHttp(socket: Duplex): (method: string, target: string, header
   };
   socket.on('error', fail);
   socket.on('close', () => fail(new Error('connection closed')));
-  return (method, target, headers = {}) => new Promise((resolve, reject) => {
-    waiting.push({ resolve, reject, head: method === 'HEAD' });
-    const all = Object.keys(headers).some((k) => k.toLowerCase() === 'host') ? headers : { host: 'localhost', ...headers };
-    const lines = Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-    socket.write(`${method} ${target} HTTP/1.1\r\n${lines}\r\n`);
-  });
+  return (method, target, headers = {}) =>
+    new Promise((resolve, reject) => {
+      waiting.push({ resolve, reject, head: method === 'HEAD' });
+      const all = Object.keys(headers).some((k) => k.toLowerCase() === 'host')
+        ? headers
+        : { host: 'localhost', ...headers };
+      const lines = Object.entries(all)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('');
+      socket.write(`${method} ${target} HTTP/1.1\r\n${lines}\r\n`);
+    });
 }

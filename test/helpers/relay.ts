@@ -83,7 +83,9 @@ export async function startRelay(t: Test, targetPort: number): Promise<Relay> {
   relay.heldRecords = () => recordLengths(Buffer.concat(held ?? [])).length;
   relay.releaseRecords = (count) => {
     const all = Buffer.concat(held ?? []);
-    const take = recordLengths(all).slice(0, count).reduce((sum, length) => sum + length, 0);
+    const take = recordLengths(all)
+      .slice(0, count)
+      .reduce((sum, length) => sum + length, 0);
     upstream?.write(all.subarray(0, take));
     held = [all.subarray(take)];
     relay.heldChunks = 1;

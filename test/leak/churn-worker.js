@@ -43,14 +43,21 @@ async function run({ certs, total, warmUp, every, batch }) {
   // Every 10th client asks for a fresh certificate exchange before the echo, and every 10th
   // presents no certificate and is refused: the re-authentication and failure paths churn too.
   let refused = 0;
-  const server = createServer({ key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true }, (socket) => {
-    track(socket);
-    socket.on('error', () => {});
-    socket.on('data', (data) => {
-      if (!data.toString().startsWith('fresh')) socket.end(data);
-      else socket.requestCertificate().then(() => socket.end(data), () => {});
-    });
-  });
+  const server = createServer(
+    { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true },
+    (socket) => {
+      track(socket);
+      socket.on('error', () => {});
+      socket.on('data', (data) => {
+        if (!data.toString().startsWith('fresh')) socket.end(data);
+        else
+          socket.requestCertificate().then(
+            () => socket.end(data),
+            () => {},
+          );
+      });
+    },
+  );
   server.on('tlsClientError', (error, socket) => {
     track(socket);
     if (error.code === 'ERR_CTLS_CERT_VERIFY' || error.code === 'ERR_CTLS_NO_PEER_CERTIFICATE') refused++;
@@ -70,7 +77,14 @@ async function run({ certs, total, warmUp, every, batch }) {
 
   async function once(index) {
     if (index % 10 === 9) return refusedOnce();
-    const client = connect({ port, host: '127.0.0.1', servername: 'localhost', ca: certs.ca, key: certs.clientKey, cert: certs.clientChain });
+    const client = connect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: certs.ca,
+      key: certs.clientKey,
+      cert: certs.clientChain,
+    });
     track(client);
     const closed = new Promise((resolve) => client.once('close', resolve));
     const message = `${index % 10 === 4 ? 'fresh' : 'ping'} ${index}`;
@@ -95,12 +109,18 @@ async function run({ certs, total, warmUp, every, batch }) {
     await Promise.all(Array.from({ length: size }, (_, i) => once(done + i)));
     done += size;
     if (done >= next || done === total) {
-      for (let i = 0; i < 100 && server.connections().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (let i = 0; i < 100 && server.connections().length > 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
       await settle();
       const memory = process.memoryUsage();
       samples.push({
-        connections: done, rss: memory.rss, heapUsed: memory.heapUsed, mallocHeapMb: mallocHeapMb(), ms: Date.now() - started,
-        reachableSockets: reachable(), handles: process._getActiveHandles().length,
+        connections: done,
+        rss: memory.rss,
+        heapUsed: memory.heapUsed,
+        mallocHeapMb: mallocHeapMb(),
+        ms: Date.now() - started,
+        reachableSockets: reachable(),
+        handles: process._getActiveHandles().length,
       });
       next = done + every;
     }

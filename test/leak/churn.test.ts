@@ -43,7 +43,10 @@ interface Outcome {
 function churn(): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     // execArgv replaces tap's loader flags: the worker is plain JavaScript over dist/.
-    const child = fork(join(__dirname, 'churn-worker.js'), [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(join(__dirname, 'churn-worker.js'), [], {
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', (message: { result?: Outcome; error?: string }) => {
       if (message.result !== undefined) resolve(message.result);
       else reject(new Error(message.error ?? 'the churn worker failed'));
@@ -53,7 +56,13 @@ function churn(): Promise<Outcome> {
       if (code !== 0) reject(new Error(`the churn worker exited with ${code}`));
     });
     child.send({
-      certs: { ca: certs.ca, serverKey: certs.serverKey, serverChain: certs.serverChain, clientKey: certs.clientKey, clientChain: certs.clientChain },
+      certs: {
+        ca: certs.ca,
+        serverKey: certs.serverKey,
+        serverChain: certs.serverChain,
+        clientKey: certs.clientKey,
+        clientChain: certs.clientChain,
+      },
       total: WARM_UP + MEASURED,
       warmUp: WARM_UP,
       every: MEASURED / 4,
@@ -70,9 +79,11 @@ if (WARM_UP + MEASURED > 4000) t.setTimeout((WARM_UP + MEASURED) * 30 + 60_000);
 t.test(`${MEASURED} mTLS connections after a warm-up do not grow memory`, async (t) => {
   const { samples, failures, live, refused } = await churn();
   for (const sample of samples) {
-    t.comment(`${sample.connections} connections: rss ${mb(sample.rss)} MB, JS heap ${mb(sample.heapUsed)} MB, ` +
-      `malloc heap ${sample.mallocHeapMb?.toFixed(1) ?? '?'} MB, ${sample.reachableSockets} sockets reachable, ` +
-      `${sample.handles} handles, ${sample.ms} ms`);
+    t.comment(
+      `${sample.connections} connections: rss ${mb(sample.rss)} MB, JS heap ${mb(sample.heapUsed)} MB, ` +
+        `malloc heap ${sample.mallocHeapMb?.toFixed(1) ?? '?'} MB, ${sample.reachableSockets} sockets reachable, ` +
+        `${sample.handles} handles, ${sample.ms} ms`,
+    );
   }
   const first = samples[0]!;
   const last = samples.at(-1)!;

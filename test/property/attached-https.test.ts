@@ -8,5 +8,10 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('attached node:https server agrees with the reference model', async (t) => {
-  await runModelProperty(t, 'attached-https', { defaultRuns: 40, timeLimitMs: 20_000, shortPercent: 0, maxCommands: 10 });
+  await runModelProperty(t, 'attached-https', {
+    defaultRuns: 40,
+    timeLimitMs: 20_000,
+    shortPercent: 0,
+    maxCommands: 10,
+  });
 });

@@ -10,5 +10,10 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('attached node:tls server agrees with the reference model', async (t) => {
-  await runModelProperty(t, 'attached-tls', { defaultRuns: 40, timeLimitMs: 20_000, shortPercent: 20, maxCommands: 10 });
+  await runModelProperty(t, 'attached-tls', {
+    defaultRuns: 40,
+    timeLimitMs: 20_000,
+    shortPercent: 20,
+    maxCommands: 10,
+  });
 });

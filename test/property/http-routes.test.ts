@@ -55,10 +55,20 @@ function policy(input: AuthorizationInput): boolean {
   const cn = input.peer.certificate?.subject.replace(/^.*CN=/s, '');
   const host = input.request!.headers.host;
   const servername = input.connection.servername;
-  return rule({ path: input.request!.path, method: input.request!.method, host: typeof host === 'string' ? host : undefined, servername: typeof servername === 'string' ? servername : undefined, cn, token: input.token, risk: Number(input.context['risk'] ?? 0) });
+  return rule({
+    path: input.request!.path,
+    method: input.request!.method,
+    host: typeof host === 'string' ? host : undefined,
+    servername: typeof servername === 'string' ? servername : undefined,
+    cn,
+    token: input.token,
+    risk: Number(input.context['risk'] ?? 0),
+  });
 }
 /** The same policy, declaring what it reads beyond the identity, action and resource. */
-const declaredPolicy = Object.assign((input: AuthorizationInput) => policy(input), { factsRead: ['request.headers.host', 'context.risk', 'connection.servername'] });
+const declaredPolicy = Object.assign((input: AuthorizationInput) => policy(input), {
+  factsRead: ['request.headers.host', 'context.risk', 'connection.servername'],
+});
 
 /** What the handler that ran saw; `path` is rebuilt from its route and decoded parameters. */
 function reference(req: IncomingMessage, path: string): boolean {
@@ -68,10 +78,20 @@ function reference(req: IncomingMessage, path: string): boolean {
   if (cn !== undefined && !socket.authorized) return false;
   const servername = socket.servername;
   const auth = req.headers.authorization;
-  const token = auth ? JSON.parse(Buffer.from(auth.split('.')[1]!, 'base64url').toString()) as Record<string, unknown> : undefined;
+  const token = auth
+    ? (JSON.parse(Buffer.from(auth.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>)
+    : undefined;
   // A HEAD runs the GET handler (RFC 9110 §9.3.2): the GET rule is the one that applies.
   const method = req.method === 'HEAD' ? 'GET' : req.method!;
-  return rule({ path, method, host: req.headers.host, servername: typeof servername === 'string' ? servername : undefined, cn: typeof cn === 'string' ? cn : undefined, token, risk: Number(req.headers['x-risk'] ?? 0) });
+  return rule({
+    path,
+    method,
+    host: req.headers.host,
+    servername: typeof servername === 'string' ? servername : undefined,
+    cn: typeof cn === 'string' ? cn : undefined,
+    token,
+    risk: Number(req.headers['x-risk'] ?? 0),
+  });
 }
 
 type Ran = { server: string; path: string; allowed: boolean };
@@ -94,7 +114,10 @@ async function servers(t: Test, keys: JWK[]) {
   const made: Array<{ name: string; port: number }> = [];
   const listen = async (name: string, server: https.Server) => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
     made.push({ name, port: (server.address() as AddressInfo).port });
   };
   for (const cache of [false, true]) {
@@ -107,17 +130,29 @@ async function servers(t: Test, keys: JWK[]) {
     app.use(authorizeRequest(o).express());
     // Case-insensitive routing: the reference reads parameters case-folded, as the policy does.
     app.all('/admin', (req, res) => answer(`express${suffix}`, req, res, '/admin'));
-    app.all('/public/:name', (req, res) => answer(`express${suffix}`, req, res, `/public/${req.params.name.toLowerCase()}`));
+    app.all('/public/:name', (req, res) =>
+      answer(`express${suffix}`, req, res, `/public/${req.params.name.toLowerCase()}`),
+    );
     app.all('/users/:id', (req, res) => answer(`express${suffix}`, req, res, `/users/${req.params.id.toLowerCase()}`));
     // A catch-all serves the concrete path it was given (its decoded segments).
-    app.all('/{*rest}', (req, res) => answer(`express${suffix}`, req, res, `/${((req.params as { rest?: string[] }).rest ?? []).join('/').toLowerCase()}`));
+    app.all('/{*rest}', (req, res) =>
+      answer(
+        `express${suffix}`,
+        req,
+        res,
+        `/${((req.params as { rest?: string[] }).rest ?? []).join('/').toLowerCase()}`,
+      ),
+    );
     await listen(`express${suffix}`, https.createServer(serverTls, app));
 
     // Fastify 5, default options: case-sensitive, a trailing slash is another route.
     const f = Fastify({ forceCloseConnections: true, https: serverTls });
     await f.register(authorizeRequest(o).fastify);
     const route = (path: string, at: (params: Record<string, string>) => string) =>
-      f.all(path, (req, reply) => { answer(`fastify${suffix}`, req.raw, reply.raw, at(req.params as Record<string, string>)); reply.hijack(); });
+      f.all(path, (req, reply) => {
+        answer(`fastify${suffix}`, req.raw, reply.raw, at(req.params as Record<string, string>));
+        reply.hijack();
+      });
     route('/admin', () => '/admin');
     route('/public/:name', (p) => `/public/${p['name']}`);
     route('/users/:id', (p) => `/users/${p['id']}`);
@@ -128,17 +163,29 @@ async function servers(t: Test, keys: JWK[]) {
 
     // node:http routing on new URL(), decoding each segment as apps do.
     const authz = authorizeRequest(o);
-    await listen(`node${suffix}`, https.createServer(serverTls, authz.node((req, res) => {
-      let url: URL;
-      try {
-        url = new URL(req.url!, 'https://localhost');
-      } catch {
-        return void res.writeHead(400).end();
-      }
-      const segments = url.pathname.split('/').map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
-      const path = segments.join('/');
-      answer(`node${suffix}`, req, res, path);
-    })));
+    await listen(
+      `node${suffix}`,
+      https.createServer(
+        serverTls,
+        authz.node((req, res) => {
+          let url: URL;
+          try {
+            url = new URL(req.url!, 'https://localhost');
+          } catch {
+            return void res.writeHead(400).end();
+          }
+          const segments = url.pathname.split('/').map((s) => {
+            try {
+              return decodeURIComponent(s);
+            } catch {
+              return s;
+            }
+          });
+          const path = segments.join('/');
+          answer(`node${suffix}`, req, res, path);
+        }),
+      ),
+    );
   }
   return { ran, made };
 }
@@ -155,14 +202,33 @@ const IDENTITIES: Record<Identity, object> = {
 /** One keep-alive connection per (server, identity), reopened when the server closed it. */
 function connections(t: Test) {
   const open = new Map<string, { send: ReturnType<typeof rawHttp>; socket: tls.TLSSocket }>();
-  t.teardown(() => { for (const c of open.values()) c.socket.destroy(); });
-  return async (port: number, identity: Identity, servername: string, method: string, target: string, headers: Record<string, string>): Promise<RawReply> => {
+  t.teardown(() => {
+    for (const c of open.values()) c.socket.destroy();
+  });
+  return async (
+    port: number,
+    identity: Identity,
+    servername: string,
+    method: string,
+    target: string,
+    headers: Record<string, string>,
+  ): Promise<RawReply> => {
     const id = `${port}/${identity}/${servername}`;
     let c = open.get(id);
     if (c === undefined || c.socket.destroyed || !c.socket.writable) {
       // The server certificate names localhost only: the test checks the chain, not the name.
-      const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: certs.ca, checkServerIdentity: () => undefined, ...IDENTITIES[identity] });
-      await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject); });
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port,
+        servername,
+        ca: certs.ca,
+        checkServerIdentity: () => undefined,
+        ...IDENTITIES[identity],
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
       c = { socket, send: rawHttp(socket) };
       open.set(id, c);
     }
@@ -176,33 +242,76 @@ function connections(t: Test) {
 }
 
 /** Spellings of a path: case, escapes, trailing and doubled slashes, dot segments, absolute-form … */
-const spelling = fc.tuple(
-  fc.constantFrom('/admin', '/public/docs', '/users/alice', '/users/bob', '/other', '/'),
-  fc.oneof(fc.constant([] as string[]), fc.array(fc.constantFrom('keep', 'upper', 'escape', 'escapeUpper', 'trailing', 'double', 'absolute', 'fragment', 'query', 'dot', 'dotdot', 'encodedDot', 'slash2F', 'backslash', 'semicolon', 'prefixDot'), { maxLength: 3 })),
-  fc.nat(),
-).map(([base, edits, seed]) => edits.reduce<string>((path, edit) => applyEdit(path, edit, seed), base));
+const spelling = fc
+  .tuple(
+    fc.constantFrom('/admin', '/public/docs', '/users/alice', '/users/bob', '/other', '/'),
+    fc.oneof(
+      fc.constant([] as string[]),
+      fc.array(
+        fc.constantFrom(
+          'keep',
+          'upper',
+          'escape',
+          'escapeUpper',
+          'trailing',
+          'double',
+          'absolute',
+          'fragment',
+          'query',
+          'dot',
+          'dotdot',
+          'encodedDot',
+          'slash2F',
+          'backslash',
+          'semicolon',
+          'prefixDot',
+        ),
+        { maxLength: 3 },
+      ),
+    ),
+    fc.nat(),
+  )
+  .map(([base, edits, seed]) => edits.reduce<string>((path, edit) => applyEdit(path, edit, seed), base));
 
 function applyEdit(path: string, edit: string, seed: number): string {
   const at = 1 + (seed % Math.max(1, path.length - 1));
   const letter = path.slice(at).search(/[a-z]/);
   const i = letter === -1 ? -1 : at + letter;
   switch (edit) {
-    case 'upper': return i === -1 ? path : path.slice(0, i) + path[i]!.toUpperCase() + path.slice(i + 1);
-    case 'escape': return i === -1 ? path : `${path.slice(0, i)}%${path.charCodeAt(i).toString(16)}${path.slice(i + 1)}`;
-    case 'escapeUpper': return i === -1 ? path : `${path.slice(0, i)}%${path.charCodeAt(i).toString(16).toUpperCase()}${path.slice(i + 1)}`;
-    case 'trailing': return `${path}/`;
-    case 'double': return path.replace('/', '//');
-    case 'absolute': return `http://evil.test${path}`;
-    case 'fragment': return `${path}#frag`;
-    case 'query': return `${path}?q=/admin`;
-    case 'dot': return `${path}/.`;
-    case 'dotdot': return `/public/..${path}`;
-    case 'encodedDot': return `/public/%2e%2e${path}`;
-    case 'slash2F': return path.replace(/\/([^/]*)$/, '%2F$1');
-    case 'backslash': return path.replace(/\/([^/]*)$/, '\\$1');
-    case 'semicolon': return `${path};x`;
-    case 'prefixDot': return `/.${path}`;
-    default: return path;
+    case 'upper':
+      return i === -1 ? path : path.slice(0, i) + path[i]!.toUpperCase() + path.slice(i + 1);
+    case 'escape':
+      return i === -1 ? path : `${path.slice(0, i)}%${path.charCodeAt(i).toString(16)}${path.slice(i + 1)}`;
+    case 'escapeUpper':
+      return i === -1
+        ? path
+        : `${path.slice(0, i)}%${path.charCodeAt(i).toString(16).toUpperCase()}${path.slice(i + 1)}`;
+    case 'trailing':
+      return `${path}/`;
+    case 'double':
+      return path.replace('/', '//');
+    case 'absolute':
+      return `http://evil.test${path}`;
+    case 'fragment':
+      return `${path}#frag`;
+    case 'query':
+      return `${path}?q=/admin`;
+    case 'dot':
+      return `${path}/.`;
+    case 'dotdot':
+      return `/public/..${path}`;
+    case 'encodedDot':
+      return `/public/%2e%2e${path}`;
+    case 'slash2F':
+      return path.replace(/\/([^/]*)$/, '%2F$1');
+    case 'backslash':
+      return path.replace(/\/([^/]*)$/, '\\$1');
+    case 'semicolon':
+      return `${path};x`;
+    case 'prefixDot':
+      return `/.${path}`;
+    default:
+      return path;
   }
 }
 
@@ -230,26 +339,38 @@ t.test('handlers run only when the reference allows; the cache never changes an 
   });
 
   const tally = { requests: 0, statuses: {} as Record<number, number> };
-  await fc.assert(fc.asyncProperty(request, async (r) => {
-    const headers: Record<string, string> = { host: r.host, 'x-risk': String(r.risk) };
-    const token = tokens[r.token];
-    if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
-    const statuses: Record<string, number> = {};
-    tally.requests++;
-    for (const { name, port } of made) {
-      const before = ran.length;
-      const reply = await send(port, r.identity, r.servername, r.method, r.target, headers);
-      statuses[name] = reply.status;
-      tally.statuses[reply.status] = (tally.statuses[reply.status] ?? 0) + 1;
-      const runs = ran.slice(before);
-      for (const run of runs) {
-        if (!run.allowed) throw new Error(`${name}: the handler for ${run.path} ran, the reference denies it (status ${reply.status})`);
+  await fc.assert(
+    fc.asyncProperty(request, async (r) => {
+      const headers: Record<string, string> = { host: r.host, 'x-risk': String(r.risk) };
+      const token = tokens[r.token];
+      if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+      const statuses: Record<string, number> = {};
+      tally.requests++;
+      for (const { name, port } of made) {
+        const before = ran.length;
+        const reply = await send(port, r.identity, r.servername, r.method, r.target, headers);
+        statuses[name] = reply.status;
+        tally.statuses[reply.status] = (tally.statuses[reply.status] ?? 0) + 1;
+        const runs = ran.slice(before);
+        for (const run of runs) {
+          if (!run.allowed)
+            throw new Error(
+              `${name}: the handler for ${run.path} ran, the reference denies it (status ${reply.status})`,
+            );
+        }
+        if (reply.status >= 500) throw new Error(`${name}: ${reply.status} ${reply.body}`);
       }
-      if (reply.status >= 500) throw new Error(`${name}: ${reply.status} ${reply.body}`);
-    }
-    for (const name of ['express', 'fastify', 'node']) {
-      if (statuses[name] !== statuses[`${name}+cache`]) throw new Error(`${name}: the cache changed the answer (${statuses[name]} without, ${statuses[`${name}+cache`]} with)`);
-    }
-  }), { numRuns: RUNS, endOnFailure: true });
-  t.ok(ran.length > 0, `${tally.requests} random requests to ${made.length} servers: ${ran.length} handler runs, statuses ${JSON.stringify(tally.statuses)}`);
+      for (const name of ['express', 'fastify', 'node']) {
+        if (statuses[name] !== statuses[`${name}+cache`])
+          throw new Error(
+            `${name}: the cache changed the answer (${statuses[name]} without, ${statuses[`${name}+cache`]} with)`,
+          );
+      }
+    }),
+    { numRuns: RUNS, endOnFailure: true },
+  );
+  t.ok(
+    ran.length > 0,
+    `${tally.requests} random requests to ${made.length} servers: ${ran.length} handler runs, statuses ${JSON.stringify(tally.statuses)}`,
+  );
 });

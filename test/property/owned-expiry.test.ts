@@ -9,5 +9,12 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('owned tier agrees with the reference model as certificates expire', async (t) => {
-  await runModelProperty(t, 'owned', { defaultRuns: 10, timeLimitMs: 25_000, shortPercent: 75, maxCommands: 8, expireAtEnd: true, without: ['sni'] });
+  await runModelProperty(t, 'owned', {
+    defaultRuns: 10,
+    timeLimitMs: 25_000,
+    shortPercent: 75,
+    maxCommands: 8,
+    expireAtEnd: true,
+    without: ['sni'],
+  });
 });

@@ -8,5 +8,12 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('owned tier with SNI tenant contexts agrees with the reference model', async (t) => {
-  await runModelProperty(t, 'owned', { defaultRuns: 30, timeLimitMs: 20_000, shortPercent: 0, maxCommands: 10, sni: true, without: ['guest'] });
+  await runModelProperty(t, 'owned', {
+    defaultRuns: 30,
+    timeLimitMs: 20_000,
+    shortPercent: 0,
+    maxCommands: 10,
+    sni: true,
+    without: ['guest'],
+  });
 });

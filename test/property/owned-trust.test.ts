@@ -12,5 +12,11 @@ import t from 'tap';
 import { runModelProperty } from '../helpers/model/commands';
 
 t.test('owned tier agrees with the reference model', async (t) => {
-  await runModelProperty(t, 'owned', { defaultRuns: 60, timeLimitMs: 20_000, shortPercent: 0, maxCommands: 12, without: ['sni'] });
+  await runModelProperty(t, 'owned', {
+    defaultRuns: 60,
+    timeLimitMs: 20_000,
+    shortPercent: 0,
+    maxCommands: 12,
+    without: ['sni'],
+  });
 });

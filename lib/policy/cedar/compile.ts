@@ -19,9 +19,23 @@
 import type { EntityJson, Expr, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { isLoopback, isMulticast, parseDecimal, parseIp } from './extensions.js';
 import {
-  Decimal, EntityRef, EvaluationError, IpAddr, Unrepresentable, entityFromUid, entityIn, entityStore, fromCedarJson,
-  isSet, setIncludes, setIncludesAll, valueEquals,
-  type CedarRecord, type CedarSet, type EntityStore, type Value,
+  Decimal,
+  EntityRef,
+  EvaluationError,
+  IpAddr,
+  Unrepresentable,
+  entityFromUid,
+  entityIn,
+  entityStore,
+  fromCedarJson,
+  isSet,
+  setIncludes,
+  setIncludesAll,
+  valueEquals,
+  type CedarRecord,
+  type CedarSet,
+  type EntityStore,
+  type Value,
 } from './runtime.js';
 
 /** A policy set (or part of one) the compiler does not handle: the set stays on cedar-wasm. */
@@ -71,7 +85,13 @@ export class CompiledPolicySet {
    * Unrepresentable when only cedar-wasm can decide this request.
    */
   decide(request: CompiledRequest): CompiledAnswer {
-    const env: Env = { principal: request.principal, action: request.action, resource: request.resource, context: request.context, store: this.#store };
+    const env: Env = {
+      principal: request.principal,
+      action: request.action,
+      resource: request.resource,
+      context: request.context,
+      store: this.#store,
+    };
     const permits: string[] = [];
     const forbids: string[] = [];
     const errors: string[] = [];
@@ -95,13 +115,21 @@ export class CompiledPolicySet {
  * Compiles a whole set with its entities. Throws Unsupported (or Unrepresentable, for entities or
  * literals the evaluator cannot hold) when the set has to stay on cedar-wasm.
  */
-export function compilePolicySet(policies: ReadonlyArray<{ id: string; json: PolicyJson }>, entities: readonly EntityJson[]): CompiledPolicySet {
-  const compiled = policies.map(({ id, json }) => ({ id, forbid: json.effect === 'forbid', holds: compilePolicy(json) }));
+export function compilePolicySet(
+  policies: ReadonlyArray<{ id: string; json: PolicyJson }>,
+  entities: readonly EntityJson[],
+): CompiledPolicySet {
+  const compiled = policies.map(({ id, json }) => ({
+    id,
+    forbid: json.effect === 'forbid',
+    holds: compilePolicy(json),
+  }));
   return new CompiledPolicySet(compiled, entityStore(entities));
 }
 
 function compilePolicy(policy: PolicyJson): Test {
-  if (policy.effect !== 'permit' && policy.effect !== 'forbid') throw new Unsupported(`effect ${String(policy.effect)}`);
+  if (policy.effect !== 'permit' && policy.effect !== 'forbid')
+    throw new Unsupported(`effect ${String(policy.effect)}`);
   const tests: Test[] = [];
   const principal = scopeTest(policy.principal, 'principal');
   const action = actionTest(policy.action);
@@ -159,7 +187,8 @@ function actionTest(scope: PolicyJson['action']): Test | undefined {
       return (env) => env.action.key === key;
     }
     case 'in': {
-      const targets = 'entities' in scope ? scope.entities.map((e) => literalEntity({ entity: e })) : [literalEntity(scope)];
+      const targets =
+        'entities' in scope ? scope.entities.map((e) => literalEntity({ entity: e })) : [literalEntity(scope)];
       return (env) => targets.some((t) => entityIn(env.action, t, env.store));
     }
     default:
@@ -177,7 +206,25 @@ function literalEntity(c: object): EntityRef {
   }
 }
 
-const BINARY = new Set(['==', '!=', 'in', '<', '<=', '>', '>=', '&&', '||', '+', '-', '*', 'contains', 'containsAll', 'containsAny', 'getTag', 'hasTag']);
+const BINARY = new Set([
+  '==',
+  '!=',
+  'in',
+  '<',
+  '<=',
+  '>',
+  '>=',
+  '&&',
+  '||',
+  '+',
+  '-',
+  '*',
+  'contains',
+  'containsAll',
+  'containsAny',
+  'getTag',
+  'hasTag',
+]);
 
 function compileExpr(expr: Expr): Eval {
   if (expr === null || typeof expr !== 'object') throw new Unsupported('an expression that is not an object');
@@ -242,7 +289,11 @@ function compileExpr(expr: Expr): Eval {
     }
     default:
       if (!Array.isArray(node)) throw new Unsupported(`the operator ${op}`);
-      return extensionCall(op, node.map((e) => compileExpr(e as Expr)), node as Expr[]);
+      return extensionCall(
+        op,
+        node.map((e) => compileExpr(e as Expr)),
+        node as Expr[],
+      );
   }
 }
 
@@ -345,7 +396,8 @@ function checkedProduct(a: number, b: number): number {
   const result = a * b;
   if (Number.isSafeInteger(result)) return result;
   const exact = BigInt(a) * BigInt(b);
-  if (exact > 9_223_372_036_854_775_807n || exact < -9_223_372_036_854_775_808n) throw new EvaluationError('integer overflow');
+  if (exact > 9_223_372_036_854_775_807n || exact < -9_223_372_036_854_775_808n)
+    throw new EvaluationError('integer overflow');
   throw new Unrepresentable('a Long beyond 2^53');
 }
 
@@ -384,7 +436,8 @@ function hasAttr(of: Value, attr: string, store: EntityStore): boolean {
 function compileHas(node: { left: Expr; attr: string | string[] }): Eval {
   const of = compileExpr(node.left);
   const path = typeof node.attr === 'string' ? [node.attr] : node.attr;
-  if (!Array.isArray(path) || path.length === 0 || !path.every((a) => typeof a === 'string')) throw new Unsupported('a `has` without attributes');
+  if (!Array.isArray(path) || path.length === 0 || !path.every((a) => typeof a === 'string'))
+    throw new Unsupported('a `has` without attributes');
   if (path.length === 1) {
     const attr = path[0]!;
     return (env) => hasAttr(of(env), attr, env.store);
@@ -418,7 +471,11 @@ function likeMatcher(pattern: unknown[]): (s: string) => boolean {
   const segments = [''];
   for (const element of pattern) {
     if (element === 'Wildcard') segments.push('');
-    else if (element !== null && typeof element === 'object' && typeof (element as { Literal?: unknown }).Literal === 'string') {
+    else if (
+      element !== null &&
+      typeof element === 'object' &&
+      typeof (element as { Literal?: unknown }).Literal === 'string'
+    ) {
       segments[segments.length - 1] += (element as { Literal: string }).Literal;
     } else throw new Unsupported('a `like` pattern element');
   }
@@ -462,7 +519,8 @@ function extensionCall(name: string, args: Eval[], json: Expr[]): Eval {
     arity(1);
     const parse = name === 'decimal' ? parseDecimal : parseIp;
     const arg = args[0]!;
-    const construct: Eval = (env) => parse(asString(arg(env))) ?? unrepresentable(`${name}() of a string only Cedar can judge`);
+    const construct: Eval = (env) =>
+      parse(asString(arg(env))) ?? unrepresentable(`${name}() of a string only Cedar can judge`);
     // A constructor of a literal string (the usual case) is parsed once, here.
     const only = json[0];
     if (only !== undefined && 'Value' in only && typeof only.Value === 'string') {

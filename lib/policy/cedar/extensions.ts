@@ -26,7 +26,11 @@ export function parseDecimal(text: string): Decimal | undefined {
 
 /** An IP address or CIDR range as Cedar keeps it: the address as written plus its prefix length. */
 export class IpAddr {
-  constructor(readonly v6: boolean, readonly addr: bigint, readonly prefix: number) {}
+  constructor(
+    readonly v6: boolean,
+    readonly addr: bigint,
+    readonly prefix: number,
+  ) {}
 
   equals(other: IpAddr): boolean {
     return this.v6 === other.v6 && this.addr === other.addr && this.prefix === other.prefix;

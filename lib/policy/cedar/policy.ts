@@ -41,13 +41,33 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../../common/errors.js';
-import { checkBoolean, checkDuration, checkFunction, checkObject, checkOneOf, checkString } from '../../common/validate.js';
+import {
+  checkBoolean,
+  checkDuration,
+  checkFunction,
+  checkObject,
+  checkOneOf,
+  checkString,
+} from '../../common/validate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../../common/types.js';
 import { actionName, contextFacts, resourceId, subjectId } from '../facts.js';
-import { cedarError, diagnosticsOf, toCedarRecord, type CedarError, type ConversionOptions, type FractionMode } from './values.js';
+import {
+  cedarError,
+  diagnosticsOf,
+  toCedarRecord,
+  type CedarError,
+  type ConversionOptions,
+  type FractionMode,
+} from './values.js';
 import { readSources, isSourceFile, splitPolicies, type Sources } from './sources.js';
 import { cedar } from './wasm.js';
-import { compileForEngine, compiledContext, decideCompiled, type CedarEngine, type CedarEngineOption } from './engine.js';
+import {
+  compileForEngine,
+  compiledContext,
+  decideCompiled,
+  type CedarEngine,
+  type CedarEngineOption,
+} from './engine.js';
 import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
@@ -243,7 +263,9 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
    * holds a value Cedar cannot represent exactly.
    */
   prepareContext(context: unknown, options: Omit<ConversionOptions, 'fractions'> = {}): PreparedCedarContext {
-    return new PreparedCedarContext(toCedarRecord(context, { ...options, fractions: this.#options.fractions ?? 'deny' }));
+    return new PreparedCedarContext(
+      toCedarRecord(context, { ...options, fractions: this.#options.fractions ?? 'deny' }),
+    );
   }
 
   /**
@@ -253,7 +275,8 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
   authorize(request: CedarRequest): CedarAnswer {
     if (this.#closed) throw ctlsError('ERR_CTLS_CEDAR', `Cedar policy "${this.name}" is closed`);
     const loaded = this.#loaded;
-    const prepared = request.context instanceof PreparedCedarContext ? request.context : this.prepareContext(request.context);
+    const prepared =
+      request.context instanceof PreparedCedarContext ? request.context : this.prepareContext(request.context);
     checkUid(request.principal, 'principal');
     checkUid(request.action, 'action');
     checkUid(request.resource, 'resource');
@@ -261,7 +284,12 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     if (loaded.compiled !== undefined) {
       const compiled = prepared.compiled;
       if (compiled !== undefined) {
-        const answer = decideCompiled(loaded.compiled, { principal: request.principal, action: request.action, resource: request.resource, context: compiled });
+        const answer = decideCompiled(loaded.compiled, {
+          principal: request.principal,
+          action: request.action,
+          resource: request.resource,
+          context: compiled,
+        });
         if (answer !== undefined) return answer;
       }
     }
@@ -282,12 +310,23 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       // The set was checked at load, so Cedar refused this request: an invalid extension value, an
       // entity type it does not know, a context the schema does not allow.
       const diagnostics = diagnosticsOf(answer.errors, 'request');
-      throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `Cedar refused the request: ${answer.errors.map((e) => e.message).join('; ')}`), { path: 'request', diagnostics });
+      throw Object.assign(
+        ctlsError(
+          'ERR_CTLS_CEDAR_CONTEXT',
+          `Cedar refused the request: ${answer.errors.map((e) => e.message).join('; ')}`,
+        ),
+        { path: 'request', diagnostics },
+      );
     }
     const { decision, diagnostics } = answer.response;
     // cedar-wasm lists them in hash order, which changes from call to call: use the set's order.
-    const inSetOrder = (ids: string[]): string[] => ids.sort((a, b) => (loaded.order.get(a) ?? 0) - (loaded.order.get(b) ?? 0));
-    return { allow: decision === 'allow', policies: inSetOrder(diagnostics.reason), errors: inSetOrder(diagnostics.errors.map((e) => e.policyId)) };
+    const inSetOrder = (ids: string[]): string[] =>
+      ids.sort((a, b) => (loaded.order.get(a) ?? 0) - (loaded.order.get(b) ?? 0));
+    return {
+      allow: decision === 'allow',
+      policies: inSetOrder(diagnostics.reason),
+      errors: inSetOrder(diagnostics.errors.map((e) => e.policyId)),
+    };
   }
 
   onChange(listener: () => void): () => void {
@@ -348,9 +387,14 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
   }
 
   #reportError(err: unknown): void {
-    const e = err instanceof ContinuousTlsError
-      ? err as CedarError
-      : cedarError(`Cedar policies could not be reloaded: ${err instanceof Error ? err.message : String(err)}`, [], err);
+    const e =
+      err instanceof ContinuousTlsError
+        ? (err as CedarError)
+        : cedarError(
+            `Cedar policies could not be reloaded: ${err instanceof Error ? err.message : String(err)}`,
+            [],
+            err,
+          );
     // An 'error' event nobody listens to would throw and take the server down over a typo in a
     // policy file; the old policies are still in force, so a warning is enough then.
     if (this.listenerCount('error') > 0) this.emit('error', e);
@@ -383,27 +427,43 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       factsRead: null,
     };
     const forms = ids.map((id) => json.get(id));
-    if (sources.schema === undefined && templates === 0 && this.#options.mapping === undefined && forms.every((f) => f !== undefined)) {
+    if (
+      sources.schema === undefined &&
+      templates === 0 &&
+      this.#options.mapping === undefined &&
+      forms.every((f) => f !== undefined)
+    ) {
       loaded.factsRead = Object.freeze(factsReadBy(forms as CedarWasm.PolicyJson[]));
     }
     if (sources.schema !== undefined) {
       const schemaText = typeof sources.schema === 'string' ? sources.schema : undefined;
       const parsed = c.checkParseSchema(sources.schema);
-      if (parsed.type === 'failure') throw cedarError('The Cedar schema is invalid', diagnosticsOf(parsed.errors, 'schema', schemaText));
+      if (parsed.type === 'failure')
+        throw cedarError('The Cedar schema is invalid', diagnosticsOf(parsed.errors, 'schema', schemaText));
       const validation = c.validate({ schema: sources.schema, policies: set });
-      if (validation.type === 'failure') throw cedarError('Cedar policy validation failed', diagnosticsOf(validation.errors, 'schema'));
-      const problems = validation.validationErrors.flatMap((v) => diagnosticsOf([v.error], owner.get(v.policyId) ?? 'policies', undefined, v.policyId));
+      if (validation.type === 'failure')
+        throw cedarError('Cedar policy validation failed', diagnosticsOf(validation.errors, 'schema'));
+      const problems = validation.validationErrors.flatMap((v) =>
+        diagnosticsOf([v.error], owner.get(v.policyId) ?? 'policies', undefined, v.policyId),
+      );
       if (problems.length > 0) throw cedarError('Cedar policies do not validate against the schema', problems);
       loaded.schemaName = loaded.psetId;
       const pre = c.preparseSchema(loaded.schemaName, sources.schema);
-      if (pre.type === 'failure') throw cedarError('The Cedar schema is invalid', diagnosticsOf(pre.errors, 'schema', schemaText));
+      if (pre.type === 'failure')
+        throw cedarError('The Cedar schema is invalid', diagnosticsOf(pre.errors, 'schema', schemaText));
     }
     const entities = c.checkParseEntities({ entities: loaded.entities, schema: sources.schema ?? null });
-    if (entities.type === 'failure') throw cedarError('Cedar entities are invalid', diagnosticsOf(entities.errors, 'entities'));
+    if (entities.type === 'failure')
+      throw cedarError('Cedar entities are invalid', diagnosticsOf(entities.errors, 'entities'));
     const pre = c.preparsePolicySet(loaded.psetId, set);
     if (pre.type === 'failure') throw cedarError('Cedar policies are invalid', diagnosticsOf(pre.errors, 'policies'));
     if (this.#options.engine !== 'wasm') {
-      const compiled = compileForEngine({ policies: ids.map((id) => ({ id, json: json.get(id) })), templates, entities: loaded.entities, schema: sources.schema !== undefined });
+      const compiled = compileForEngine({
+        policies: ids.map((id) => ({ id, json: json.get(id) })),
+        templates,
+        entities: loaded.entities,
+        schema: sources.schema !== undefined,
+      });
       // A set the compiler refuses (compiled.reason says why) stays on cedar-wasm.
       if ('set' in compiled) loaded.compiled = compiled.set;
     }
@@ -422,7 +482,10 @@ function checkUid(uid: CedarEntityUid, at: string): void {
   for (const field of ['type', 'id'] as const) {
     const v = (uid as unknown as Record<string, unknown> | null)?.[field];
     if (typeof v !== 'string' || !wellFormed.call(v)) {
-      throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${at}.${field} is not a well-formed string: the request is refused`), { path: `${at}.${field}` });
+      throw Object.assign(
+        ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${at}.${field} is not a well-formed string: the request is refused`),
+        { path: `${at}.${field}` },
+      );
     }
   }
 }
@@ -438,16 +501,24 @@ function checkOptions(options: CedarPolicyOptions): void {
   if (checkObject('options', options) === undefined) throw invalidOption('options', 'an object', options);
   const o = options;
   const given = (['policies', 'file', 'dir'] as const).filter((k) => o[k] !== undefined);
-  if (given.length !== 1) throw invalidOption('policies', 'given exactly once, as policies, file or dir', given.length === 0 ? undefined : given.join(' and '));
+  if (given.length !== 1)
+    throw invalidOption(
+      'policies',
+      'given exactly once, as policies, file or dir',
+      given.length === 0 ? undefined : given.join(' and '),
+    );
   for (const k of given) checkString(k, o[k]);
-  if (checkBoolean('watch', o.watch) === true && o.policies !== undefined) throw invalidOption('watch', 'used with file or dir, not with policies text');
-  if (o.entities !== undefined && !Array.isArray(o.entities)) throw invalidOption('entities', 'an array of Cedar entities', o.entities);
+  if (checkBoolean('watch', o.watch) === true && o.policies !== undefined)
+    throw invalidOption('watch', 'used with file or dir, not with policies text');
+  if (o.entities !== undefined && !Array.isArray(o.entities))
+    throw invalidOption('entities', 'an array of Cedar entities', o.entities);
   if (o.schema !== undefined && (o.schema === null || (typeof o.schema !== 'string' && typeof o.schema !== 'object'))) {
     throw invalidOption('schema', 'Cedar schema text or JSON', o.schema);
   }
   checkDuration('debounceMs', o.debounceMs, undefined, { zero: true });
   const mapping = checkObject('mapping', o.mapping);
-  if (mapping !== undefined) for (const k of ['principal', 'action', 'resource', 'context'] as const) checkFunction(`mapping.${k}`, mapping[k]);
+  if (mapping !== undefined)
+    for (const k of ['principal', 'action', 'resource', 'context'] as const) checkFunction(`mapping.${k}`, mapping[k]);
   checkString('name', o.name);
   checkOneOf('engine', o.engine, ['auto', 'wasm']);
   checkOneOf('fractions', o.fractions, ['deny', 'decimal']);

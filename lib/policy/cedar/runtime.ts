@@ -42,7 +42,10 @@ export class Unrepresentable {
 export class EntityRef {
   /** type and id joined by NUL, which no entity type name can contain: unique per entity. */
   readonly key: string;
-  constructor(readonly type: string, readonly id: string) {
+  constructor(
+    readonly type: string,
+    readonly id: string,
+  ) {
     this.key = `${type}\0${id}`;
   }
 }
@@ -156,7 +159,22 @@ export function entityIn(a: EntityRef, b: EntityRef, store: EntityStore): boolea
  * ASCII only): a name this refuses goes to cedar-wasm, which accepts or rejects it itself.
  */
 const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*(?:::[_a-zA-Z][_a-zA-Z0-9]*)*$/;
-const RESERVED = new Set(['true', 'false', 'if', 'then', 'else', 'in', 'is', 'like', 'has', 'principal', 'action', 'resource', 'context', '__cedar']);
+const RESERVED = new Set([
+  'true',
+  'false',
+  'if',
+  'then',
+  'else',
+  'in',
+  'is',
+  'like',
+  'has',
+  'principal',
+  'action',
+  'resource',
+  'context',
+  '__cedar',
+]);
 const checkedNames = new Set<string>();
 
 function isEntityTypeName(type: string): boolean {
@@ -173,7 +191,13 @@ export function entityFromUid(uid: unknown): EntityRef {
   const inner = '__entity' in uid ? (uid as { __entity: unknown }).__entity : uid;
   if (inner === null || typeof inner !== 'object') throw new Unrepresentable('an entity reference is not an object');
   const { type, id } = inner as { type?: unknown; id?: unknown };
-  if (Object.keys(inner).length !== 2 || typeof type !== 'string' || typeof id !== 'string' || !isEntityTypeName(type) || !isWellFormed(id)) {
+  if (
+    Object.keys(inner).length !== 2 ||
+    typeof type !== 'string' ||
+    typeof id !== 'string' ||
+    !isEntityTypeName(type) ||
+    !isWellFormed(id)
+  ) {
     throw new Unrepresentable('an entity reference the compiled evaluator does not take');
   }
   return new EntityRef(type, id);
@@ -198,7 +222,8 @@ export function fromCedarJson(json: unknown, depth = 0): Value {
       const keys = Object.keys(json);
       if (keys.length === 1 && keys[0] === '__entity') return entityFromUid(json);
       if (keys.length === 1 && keys[0] === '__extn') return extensionFromJson((json as { __extn: unknown }).__extn);
-      if (keys.some((k) => k.startsWith('__'))) throw new Unrepresentable('a record with a `__` key (Cedar JSON escape)');
+      if (keys.some((k) => k.startsWith('__')))
+        throw new Unrepresentable('a record with a `__` key (Cedar JSON escape)');
       return recordFromJson(json as Record<string, unknown>, depth);
     }
     default:
@@ -218,7 +243,8 @@ export function recordFromJson(json: Record<string, unknown>, depth = 0): CedarR
 function extensionFromJson(extn: unknown): Value {
   if (extn === null || typeof extn !== 'object') throw new Unrepresentable('an extension value that is not an object');
   const { fn, arg } = extn as { fn?: unknown; arg?: unknown };
-  if (Object.keys(extn).length !== 2 || typeof arg !== 'string') throw new Unrepresentable('an extension value not in { fn, arg } form');
+  if (Object.keys(extn).length !== 2 || typeof arg !== 'string')
+    throw new Unrepresentable('an extension value not in { fn, arg } form');
   if (fn === 'decimal') return parseDecimal(arg) ?? unrepresentable(`decimal("${arg}")`);
   if (fn === 'ip') return parseIp(arg) ?? unrepresentable(`ip("${arg}")`);
   throw new Unrepresentable(`the extension function ${String(fn)}`);
@@ -241,9 +267,16 @@ export function entityStore(entities: readonly EntityJson[]): EntityStore {
     if (partial.has(uid.key)) throw new Unrepresentable(`entity ${uid.type}::"${uid.id}" given twice`);
     const attrs = e.attrs ?? {};
     const tags = e.tags ?? {};
-    if (typeof attrs !== 'object' || typeof tags !== 'object' || !Array.isArray(e.parents ?? [])) throw new Unrepresentable('an entity of unexpected shape');
-    partial.set(uid.key, { attrs: recordFromJson(attrs as Record<string, unknown>), tags: recordFromJson(tags as Record<string, unknown>) });
-    parents.set(uid.key, (e.parents ?? []).map((p) => entityFromUid(p).key));
+    if (typeof attrs !== 'object' || typeof tags !== 'object' || !Array.isArray(e.parents ?? []))
+      throw new Unrepresentable('an entity of unexpected shape');
+    partial.set(uid.key, {
+      attrs: recordFromJson(attrs as Record<string, unknown>),
+      tags: recordFromJson(tags as Record<string, unknown>),
+    });
+    parents.set(
+      uid.key,
+      (e.parents ?? []).map((p) => entityFromUid(p).key),
+    );
   }
   const store = new Map<string, StoredEntity>();
   for (const [key, { attrs, tags }] of partial) store.set(key, { attrs, tags, ancestors: ancestorsOf(key, parents) });

@@ -73,13 +73,19 @@ export function splitPolicies(sources: Source[]): {
     const parts = c.policySetTextToParts(source.text);
     if (parts.type === 'failure') {
       const diagnostics = diagnosticsOf(parts.errors, source.name, source.text);
-      throw cedarError(`Cedar policies in ${source.name} are invalid: ${diagnostics.map(formatDiagnostic).join('; ')}`, diagnostics);
+      throw cedarError(
+        `Cedar policies in ${source.name} are invalid: ${diagnostics.map(formatDiagnostic).join('; ')}`,
+        diagnostics,
+      );
     }
     const prefix = source.name === 'policies' ? 'policy' : `${source.name}#`;
     const add = (into: Record<string, string>, text: string, n: number): void => {
       const json = c.policyToJson(text);
       const id = (json.type === 'success' ? json.json.annotations?.['id'] : undefined) ?? `${prefix}${n}`;
-      if (owner.has(id)) throw cedarError(`Cedar policy id "${id}" is used twice`, [{ source: source.name, policyId: id, message: 'duplicate policy id' }]);
+      if (owner.has(id))
+        throw cedarError(`Cedar policy id "${id}" is used twice`, [
+          { source: source.name, policyId: id, message: 'duplicate policy id' },
+        ]);
       owner.set(id, source.name);
       if (json.type === 'success' && into === staticPolicies) jsonForms.set(id, json.json);
       into[id] = text;
@@ -87,11 +93,19 @@ export function splitPolicies(sources: Source[]): {
     parts.policies.forEach((text, n) => add(staticPolicies, text, n));
     parts.policy_templates.forEach((text, n) => add(templates, text, n));
   }
-  return { set: { staticPolicies, templates }, ids: Object.keys(staticPolicies), owner, json: jsonForms, templates: Object.keys(templates).length };
+  return {
+    set: { staticPolicies, templates },
+    ids: Object.keys(staticPolicies),
+    owner,
+    json: jsonForms,
+    templates: Object.keys(templates).length,
+  };
 }
 
 function readDir(dir: string, o: SourceOptions): Sources {
-  const names = readdirSync(dir).filter((n) => n.endsWith('.cedar')).sort();
+  const names = readdirSync(dir)
+    .filter((n) => n.endsWith('.cedar'))
+    .sort();
   const policies = names.map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') }));
   const sources: Sources = { policies, fingerprint: policies.map((p) => `${p.name}\0${p.text}`).join('\0') };
   const schemaText = readIfExists(join(dir, SCHEMA_TEXT));

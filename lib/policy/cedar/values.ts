@@ -58,7 +58,10 @@ class Converter {
   #values = 0;
   /** The records and sets being converted, outermost first (at most MAX_DEPTH): a repeat is a cycle. */
   readonly #open: object[] = [];
-  constructor(readonly fractions: FractionMode, readonly maxValues: number) {}
+  constructor(
+    readonly fractions: FractionMode,
+    readonly maxValues: number,
+  ) {}
 
   value(value: unknown, parent: string, key: string | number, depth: number): CedarValueJson {
     if (++this.#values > this.maxValues) refuse(join(parent, key), `more than ${this.maxValues} values in one record`);
@@ -86,10 +89,14 @@ class Converter {
   /** A number that is not a safe integer. */
   number(value: number, path: string): CedarValueJson {
     if (!Number.isFinite(value)) return refuse(path, `${value}`);
-    if (Number.isInteger(value)) return refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`);
-    if (this.fractions === 'deny') return refuse(path, `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`);
+    if (Number.isInteger(value))
+      return refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`);
+    if (this.fractions === 'deny')
+      return refuse(path, `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`);
     const arg = exactDecimal(value);
-    return arg === undefined ? refuse(path, `${value}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`) : { __extn: { fn: 'decimal', arg } };
+    return arg === undefined
+      ? refuse(path, `${value}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`)
+      : { __extn: { fn: 'decimal', arg } };
   }
 
   object(value: object, path: string, depth: number): CedarValueJson {
@@ -100,7 +107,8 @@ class Converter {
       return Number.isNaN(ms) ? refuse(path, 'an invalid Date') : ms;
     }
     const isArray = Array.isArray(value);
-    if (!isArray && !isPlainObject(value)) refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
+    if (!isArray && !isPlainObject(value))
+      refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
     if (!isArray && ('__entity' in value || '__extn' in value || '__expr' in value)) return escape(value, path);
     this.#open.push(value);
     try {
@@ -124,7 +132,8 @@ class Converter {
       if (!wellFormed.call(key)) refuse(join(path, key), 'a key with a lone surrogate (not valid UTF-8)');
       const converted = this.value((value as Record<string, unknown>)[key], path, key, depth + 1);
       // A key `__proto__` stays a plain key, never the prototype.
-      if (key === '__proto__') Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__')
+        Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
       else out[key] = converted;
     }
     return out;
@@ -136,16 +145,25 @@ function escape(value: object, path: string): CedarValueJson {
   const keys = Object.keys(value);
   const inner = (value as Record<string, unknown>)[keys[0] ?? ''];
   const strings = (o: unknown, a: string, b: string): o is Record<string, string> =>
-    o !== null && typeof o === 'object' && Object.keys(o).length === 2 &&
-    typeof (o as Record<string, unknown>)[a] === 'string' && typeof (o as Record<string, unknown>)[b] === 'string' &&
-    wellFormed.call((o as Record<string, string>)[a]!) && wellFormed.call((o as Record<string, string>)[b]!);
-  if (keys.length === 1 && keys[0] === '__entity' && strings(inner, 'type', 'id')) return { __entity: { type: inner['type']!, id: inner['id']! } };
-  if (keys.length === 1 && keys[0] === '__extn' && strings(inner, 'fn', 'arg')) return { __extn: { fn: inner['fn']!, arg: inner['arg']! } };
+    o !== null &&
+    typeof o === 'object' &&
+    Object.keys(o).length === 2 &&
+    typeof (o as Record<string, unknown>)[a] === 'string' &&
+    typeof (o as Record<string, unknown>)[b] === 'string' &&
+    wellFormed.call((o as Record<string, string>)[a]!) &&
+    wellFormed.call((o as Record<string, string>)[b]!);
+  if (keys.length === 1 && keys[0] === '__entity' && strings(inner, 'type', 'id'))
+    return { __entity: { type: inner['type']!, id: inner['id']! } };
+  if (keys.length === 1 && keys[0] === '__extn' && strings(inner, 'fn', 'arg'))
+    return { __extn: { fn: inner['fn']!, arg: inner['arg']! } };
   return refuse(path, 'a Cedar JSON escape not of the form { __entity: { type, id } } or { __extn: { fn, arg } }');
 }
 
 function refuse(path: string, what: string): never {
-  throw Object.assign(ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${path} is ${what}: Cedar cannot hold it exactly, so the request is refused`), { path });
+  throw Object.assign(
+    ctlsError('ERR_CTLS_CEDAR_CONTEXT', `${path} is ${what}: Cedar cannot hold it exactly, so the request is refused`),
+    { path },
+  );
 }
 
 /**
@@ -164,21 +182,34 @@ function exactDecimal(value: number): string | undefined {
  * four fractional digits or is out of Cedar's range.
  */
 export function cedarDecimal(value: number): CedarValueJson {
-  const text = Number.isSafeInteger(value) ? `${value === 0 ? 0 : value}.0` : typeof value === 'number' ? exactDecimal(value) : undefined;
-  if (text === undefined || parseDecimal(text) === undefined) refuse('decimal', `${String(value)}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`);
+  const text = Number.isSafeInteger(value)
+    ? `${value === 0 ? 0 : value}.0`
+    : typeof value === 'number'
+      ? exactDecimal(value)
+      : undefined;
+  if (text === undefined || parseDecimal(text) === undefined)
+    refuse('decimal', `${String(value)}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`);
   return { __extn: { fn: 'decimal', arg: text } };
 }
 
 /** One value; throws ERR_CTLS_CEDAR_CONTEXT (with `path`) when Cedar cannot hold it exactly. */
 export function toCedarValue(value: unknown, options: ConversionOptions = {}, path = 'value'): CedarValueJson {
   const converter = new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES);
-  return typeof value === 'object' && value !== null ? converter.object(value, path, 0) : converter.value(value, '', path, 0);
+  return typeof value === 'object' && value !== null
+    ? converter.object(value, path, 0)
+    : converter.value(value, '', path, 0);
 }
 
 /** A context record: the top level of what Cedar receives as `context`. Throws like toCedarValue. */
-export function toCedarRecord(record: unknown, options: ConversionOptions = {}, path = 'context'): Record<string, CedarValueJson> {
-  if (record === null || typeof record !== 'object' || Array.isArray(record) || !isPlainObject(record)) refuse(path, 'not a plain object (a Cedar context is a record)');
-  if ('__entity' in record || '__extn' in record || '__expr' in record) refuse(path, 'a Cedar JSON escape, not a record');
+export function toCedarRecord(
+  record: unknown,
+  options: ConversionOptions = {},
+  path = 'context',
+): Record<string, CedarValueJson> {
+  if (record === null || typeof record !== 'object' || Array.isArray(record) || !isPlainObject(record))
+    refuse(path, 'not a plain object (a Cedar context is a record)');
+  if ('__entity' in record || '__extn' in record || '__expr' in record)
+    refuse(path, 'a Cedar JSON escape, not a record');
   return new Converter(options.fractions ?? 'deny', options.maxValues ?? MAX_VALUES).top(record, path);
 }
 
@@ -203,7 +234,12 @@ export interface CedarDiagnostic {
  * Flattens Cedar's errors. `text` is the text Cedar parsed when its offsets refer to `source`
  * (policy text, schema text); pass undefined when they do not.
  */
-export function diagnosticsOf(errors: DetailedError[], source: string, text?: string, policyId?: string): CedarDiagnostic[] {
+export function diagnosticsOf(
+  errors: DetailedError[],
+  source: string,
+  text?: string,
+  policyId?: string,
+): CedarDiagnostic[] {
   return errors.map((e) => {
     const d: CedarDiagnostic = { source, message: e.message };
     if (policyId !== undefined) d.policyId = policyId;
@@ -238,6 +274,7 @@ function position(text: string, offset: number): { line: number; column: number 
 export type CedarError = ContinuousTlsError & { diagnostics: CedarDiagnostic[] };
 
 export function cedarError(message: string, diagnostics: CedarDiagnostic[], cause?: unknown): CedarError {
-  const detail = diagnostics.length > 0 && !message.includes(': ') ? `: ${diagnostics.map(formatDiagnostic).join('; ')}` : '';
+  const detail =
+    diagnostics.length > 0 && !message.includes(': ') ? `: ${diagnostics.map(formatDiagnostic).join('; ')}` : '';
   return Object.assign(ctlsError('ERR_CTLS_CEDAR', message + detail, { cause }), { diagnostics });
 }

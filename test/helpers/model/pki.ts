@@ -66,8 +66,10 @@ function x509(): typeof X509 {
         if (!map) store.set(target, (map = new Map()));
         map.set(`${String(key)}|${slot(target, prop)}`, value);
       },
-      getOwnMetadata: (key: unknown, target: object, prop?: unknown) => store.get(target)?.get(`${String(key)}|${slot(target, prop)}`),
-      hasOwnMetadata: (key: unknown, target: object, prop?: unknown) => store.get(target)?.has(`${String(key)}|${slot(target, prop)}`) ?? false,
+      getOwnMetadata: (key: unknown, target: object, prop?: unknown) =>
+        store.get(target)?.get(`${String(key)}|${slot(target, prop)}`),
+      hasOwnMetadata: (key: unknown, target: object, prop?: unknown) =>
+        store.get(target)?.has(`${String(key)}|${slot(target, prop)}`) ?? false,
     };
     api['getMetadata'] = (key: unknown, target: object, prop?: unknown): unknown => {
       for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
@@ -77,9 +79,12 @@ function x509(): typeof X509 {
       }
       return undefined;
     };
-    api['hasMetadata'] = (key: unknown, target: object, prop?: unknown): boolean => (api['getMetadata'] as (...a: unknown[]) => unknown)(key, target, prop) !== undefined;
-    api['metadata'] = (key: unknown, value: unknown) => (target: object, prop?: unknown) => (api['defineMetadata'] as (...a: unknown[]) => void)(key, value, target, prop);
-    for (const [name, fn] of Object.entries(api)) Object.defineProperty(Reflect, name, { value: fn, configurable: true, writable: true });
+    api['hasMetadata'] = (key: unknown, target: object, prop?: unknown): boolean =>
+      (api['getMetadata'] as (...a: unknown[]) => unknown)(key, target, prop) !== undefined;
+    api['metadata'] = (key: unknown, value: unknown) => (target: object, prop?: unknown) =>
+      (api['defineMetadata'] as (...a: unknown[]) => void)(key, value, target, prop);
+    for (const [name, fn] of Object.entries(api))
+      Object.defineProperty(Reflect, name, { value: fn, configurable: true, writable: true });
   }
   const module = require('@peculiar/x509') as typeof X509;
   module.cryptoProvider.set(webcrypto as unknown as Parameters<typeof module.cryptoProvider.set>[0]);
@@ -121,7 +126,11 @@ async function authority(name: string, parent?: Authority, lifetimeMs = 30 * DAY
 }
 
 async function leaf(
-  issuer: Authority, cn: string, role: 'client' | 'server', lifetimeMs: number, altNames: string[] = [],
+  issuer: Authority,
+  cn: string,
+  role: 'client' | 'server',
+  lifetimeMs: number,
+  altNames: string[] = [],
 ): Promise<{ key: string; cert: string; serial: string; notAfter: number }> {
   const lib = x509();
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -131,12 +140,20 @@ async function leaf(
   const extensions: X509.Extension[] = [
     new lib.BasicConstraintsExtension(false, undefined, true),
     new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
-    new lib.ExtendedKeyUsageExtension([role === 'server' ? lib.ExtendedKeyUsage.serverAuth : lib.ExtendedKeyUsage.clientAuth]),
+    new lib.ExtendedKeyUsageExtension([
+      role === 'server' ? lib.ExtendedKeyUsage.serverAuth : lib.ExtendedKeyUsage.clientAuth,
+    ]),
     await lib.SubjectKeyIdentifierExtension.create(keys.publicKey as Key),
     new lib.AuthorityKeyIdentifierExtension(issuer.keyId),
   ];
   if (altNames.length > 0) {
-    extensions.push(new lib.SubjectAlternativeNameExtension(altNames.map((n) => (/^[\d.]+$/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))));
+    extensions.push(
+      new lib.SubjectAlternativeNameExtension(
+        altNames.map((n) =>
+          /^[\d.]+$/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+        ),
+      ),
+    );
   }
   const cert = await lib.X509CertificateGenerator.create({
     serialNumber: serialHex(),
@@ -184,7 +201,12 @@ export class ModelPki {
   readonly #extra: Authority[] = [];
   readonly #issuerOf = new Map<string, Authority>();
 
-  private constructor(roots: Record<Tenant, Authority>, intermediates: Record<Tenant, Authority>, serverRoot: Authority, server: ServerIdentity) {
+  private constructor(
+    roots: Record<Tenant, Authority>,
+    intermediates: Record<Tenant, Authority>,
+    serverRoot: Authority,
+    server: ServerIdentity,
+  ) {
     this.roots = roots;
     this.intermediates = intermediates;
     this.serverRoot = serverRoot;
@@ -194,16 +216,27 @@ export class ModelPki {
   static async create(): Promise<ModelPki> {
     const tag = randomBytes(3).toString('hex');
     const [rootA, rootB, serverRoot] = await Promise.all([
-      authority(`model root A ${tag}`), authority(`model root B ${tag}`), authority(`model server root ${tag}`),
+      authority(`model root A ${tag}`),
+      authority(`model root B ${tag}`),
+      authority(`model server root ${tag}`),
     ]);
-    const [intA, intB] = await Promise.all([authority(`model intermediate A ${tag}`, rootA), authority(`model intermediate B ${tag}`, rootB)]);
+    const [intA, intB] = await Promise.all([
+      authority(`model intermediate A ${tag}`, rootA),
+      authority(`model intermediate B ${tag}`, rootB),
+    ]);
     const server = await leaf(serverRoot, 'localhost', 'server', 30 * DAY, ModelPki.serverNames);
-    return new ModelPki({ A: rootA, B: rootB }, { A: intA, B: intB }, serverRoot, { key: server.key, cert: server.cert });
+    return new ModelPki({ A: rootA, B: rootB }, { A: intA, B: intB }, serverRoot, {
+      key: server.key,
+      cert: server.cert,
+    });
   }
 
   /** PEM of the roots of `tenants`, for a `ca` option. */
   caPem(tenants: Iterable<Tenant>): string {
-    return [...tenants].sort().map((t) => this.roots[t].pem).join('');
+    return [...tenants]
+      .sort()
+      .map((t) => this.roots[t].pem)
+      .join('');
   }
 
   /** The intermediates of both tenants (untrusted issuers for attach()'s `intermediates`). */
@@ -211,11 +244,21 @@ export class ModelPki {
     return this.intermediates.A.pem + this.intermediates.B.pem;
   }
 
-  async issue(spec: { cn: string; tenant: Tenant; viaIntermediate: boolean; lifetimeMs: number; intermediateLifetimeMs?: number }): Promise<Leaf> {
+  async issue(spec: {
+    cn: string;
+    tenant: Tenant;
+    viaIntermediate: boolean;
+    lifetimeMs: number;
+    intermediateLifetimeMs?: number;
+  }): Promise<Leaf> {
     let issuer = spec.viaIntermediate ? this.intermediates[spec.tenant] : this.roots[spec.tenant];
     let own: Authority | null = null;
     if (spec.intermediateLifetimeMs !== undefined) {
-      own = await authority(`model own intermediate ${spec.cn} ${randomBytes(3).toString('hex')}`, this.roots[spec.tenant], spec.intermediateLifetimeMs);
+      own = await authority(
+        `model own intermediate ${spec.cn} ${randomBytes(3).toString('hex')}`,
+        this.roots[spec.tenant],
+        spec.intermediateLifetimeMs,
+      );
       this.#extra.push(own);
       issuer = own;
     }
@@ -271,7 +314,10 @@ export class ModelPki {
             extensions: [new lib.Extension('2.5.29.21', false, Uint8Array.from([0x0a, 0x01, 0x01]))],
           })),
         });
-        const b64 = Buffer.from(crl.rawData).toString('base64').match(/.{1,64}/g)!.join('\n');
+        const b64 = Buffer.from(crl.rawData)
+          .toString('base64')
+          .match(/.{1,64}/g)!
+          .join('\n');
         return `-----BEGIN X509 CRL-----\n${b64}\n-----END X509 CRL-----\n`;
       }),
     );

@@ -51,10 +51,13 @@ export interface Verdict {
 
 /** Whether the chain of `leaf` verifies for a connection served under `servername`, at `now`. */
 export function chainVerdict(state: TrustState, leaf: Leaf, servername: string, now: number): Verdict {
-  if (!trustedRoots(state, servername).has(leaf.tenant)) return { allow: false, why: `root ${leaf.tenant} not trusted for ${servername}` };
+  if (!trustedRoots(state, servername).has(leaf.tenant))
+    return { allow: false, why: `root ${leaf.tenant} not trusted for ${servername}` };
   if (state.revokedLeaves.has(leaf.serial)) return { allow: false, why: 'leaf revoked' };
-  if (leaf.viaIntermediate && !leaf.ownIntermediate && state.revokedIntermediates.has(leaf.tenant)) return { allow: false, why: `intermediate ${leaf.tenant} revoked` };
-  if (leaf.intermediateNotAfter !== undefined && now >= leaf.intermediateNotAfter) return { allow: false, why: 'intermediate expired' };
+  if (leaf.viaIntermediate && !leaf.ownIntermediate && state.revokedIntermediates.has(leaf.tenant))
+    return { allow: false, why: `intermediate ${leaf.tenant} revoked` };
+  if (leaf.intermediateNotAfter !== undefined && now >= leaf.intermediateNotAfter)
+    return { allow: false, why: 'intermediate expired' };
   if (now >= leaf.notAfter) return { allow: false, why: 'leaf expired' };
   return { allow: true, why: 'chain good' };
 }
@@ -74,7 +77,9 @@ export function expected(state: TrustState, leaf: Leaf | null, servername: strin
 }
 
 /** The policy function the real servers run for `spec`: the same rule, written against the library's input. */
-export function policyFor(spec: PolicySpec): undefined | ((input: AuthorizationInput) => DecisionLike | Promise<DecisionLike>) {
+export function policyFor(
+  spec: PolicySpec,
+): undefined | ((input: AuthorizationInput) => DecisionLike | Promise<DecisionLike>) {
   if (spec.kind === 'none') return undefined;
   const decide = (input: AuthorizationInput): { allow: boolean; reason: string } => {
     const certificate = input.peer.certificate;

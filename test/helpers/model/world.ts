@@ -13,10 +13,27 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { constants } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { attach, connect, createSecureContext, createServer, reauthorize, type Attachment, type Server, type TLSSocket } from '../../../dist/index.js';
+import {
+  attach,
+  connect,
+  createSecureContext,
+  createServer,
+  reauthorize,
+  type Attachment,
+  type Server,
+  type TLSSocket,
+} from '../../../dist/index.js';
 import { GatedTransport, consume, type ReadMode } from './transport';
 import { ModelPki, type Leaf, type Tenant } from './pki';
-import { describePolicy, expected, policyFor, type PolicySpec, type ServerMode, type TrustState, type Verdict } from './reference';
+import {
+  describePolicy,
+  expected,
+  policyFor,
+  type PolicySpec,
+  type ServerMode,
+  type TrustState,
+  type Verdict,
+} from './reference';
 
 export type Tier = 'owned' | 'attached-tls' | 'attached-https';
 export type Version = 'TLSv1.3' | 'TLSv1.2';
@@ -50,8 +67,12 @@ export function identityName(spec: IdentitySpec): string {
 
 export function describeSetup(setup: Setup): string {
   return [
-    setup.tier, setup.mode, setup.version, setup.sniTenants ? `sni${setup.sniDelay ? '(slow)' : ''}` : 'no-sni',
-    `policy=${describePolicy(setup.policy)}`, `every=${setup.every}`,
+    setup.tier,
+    setup.mode,
+    setup.version,
+    setup.sniTenants ? `sni${setup.sniDelay ? '(slow)' : ''}` : 'no-sni',
+    `policy=${describePolicy(setup.policy)}`,
+    `every=${setup.every}`,
     `ids=[${setup.identities.map((s, i) => `#${i} ${identityName(s)}`).join(', ')}]`,
   ].join(' ');
 }
@@ -193,7 +214,11 @@ export class PropertyFailure extends Error {
 export class World {
   readonly setup: Setup;
   readonly pki: ModelPki;
-  readonly trust: TrustState & { defaultCa: Set<Tenant>; revokedLeaves: Set<string>; revokedIntermediates: Set<Tenant> };
+  readonly trust: TrustState & {
+    defaultCa: Set<Tenant>;
+    revokedLeaves: Set<string>;
+    revokedIntermediates: Set<Tenant>;
+  };
   step = 0;
   readonly conns: Conn[] = [];
   readonly trace: string[] = [];
@@ -247,16 +272,27 @@ export class World {
     if (leaf === undefined) {
       const spec = this.setup.identities[index]!;
       const made = await this.pki.issue({
-        ...spec, lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000, ...(spec.shortIntermediate === true ? { intermediateLifetimeMs: SHORT_LIFETIME_MS } : {}),
+        ...spec,
+        lifetimeMs: spec.short ? SHORT_LIFETIME_MS : 3_600_000,
+        ...(spec.shortIntermediate === true ? { intermediateLifetimeMs: SHORT_LIFETIME_MS } : {}),
       });
       leaf = made;
       this.#leaves.set(index, made);
-      if (spec.short || spec.shortIntermediate === true) this.log(`issued ${made.id}, notAfter in ${made.notAfter - Date.now()} ms`);
+      if (spec.short || spec.shortIntermediate === true)
+        this.log(`issued ${made.id}, notAfter in ${made.notAfter - Date.now()} ms`);
       if (made.ownIntermediate) {
         // Whole-chain revocation checking wants a CRL from every CA on the path: install the new
         // intermediate's (same revocations, so the model does not change).
-        const pem = await this.pki.crls(this.issuedLeaves().filter((l) => this.trust.revokedLeaves.has(l.serial)), this.trust.revokedIntermediates);
-        await this.act(`setCrl: the same revocations, plus a CRL of ${made.id}'s intermediate`, false, () => {}, () => this.#backend.setCrl(pem));
+        const pem = await this.pki.crls(
+          this.issuedLeaves().filter((l) => this.trust.revokedLeaves.has(l.serial)),
+          this.trust.revokedIntermediates,
+        );
+        await this.act(
+          `setCrl: the same revocations, plus a CRL of ${made.id}'s intermediate`,
+          false,
+          () => {},
+          () => this.#backend.setCrl(pem),
+        );
       }
     }
     return leaf;
@@ -355,12 +391,17 @@ export class World {
   async finish(): Promise<void> {
     const paused = this.conns.filter((c) => c.phase === 'paused');
     if (paused.length > 0) {
-      await this.act(`release ${paused.map((c) => c.label).join(', ')} (end of sequence)`, false, () => {
-        for (const conn of paused) conn.phase = 'open';
-      }, () => {
-        for (const conn of paused) conn.gate!.release();
-        return Promise.all(paused.map((conn) => this.handshakeDone(conn)));
-      });
+      await this.act(
+        `release ${paused.map((c) => c.label).join(', ')} (end of sequence)`,
+        false,
+        () => {
+          for (const conn of paused) conn.phase = 'open';
+        },
+        () => {
+          for (const conn of paused) conn.gate!.release();
+          return Promise.all(paused.map((conn) => this.handshakeDone(conn)));
+        },
+      );
     } else {
       await this.settle();
     }
@@ -416,10 +457,18 @@ export class World {
       }
       const cut = await conn.until(() => conn.cut || conn.leaks > 0, SETTLE_MS);
       if (!cut && conn.leaks === 0) {
-        this.violation(conn, `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later`
-          + ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`);
+        this.violation(
+          conn,
+          `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later` +
+            ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`,
+        );
       }
-      this.#closed(conn, conn.leaks > 0 && !cut ? `denied (${conn.denyWhy}) but passed data: closed by the test` : `cut as denied (${conn.denyWhy})`);
+      this.#closed(
+        conn,
+        conn.leaks > 0 && !cut
+          ? `denied (${conn.denyWhy}) but passed data: closed by the test`
+          : `cut as denied (${conn.denyWhy})`,
+      );
       return;
     }
     if (either && conn.cut) {
@@ -427,7 +476,10 @@ export class World {
       return;
     }
     const target = conn.sendMarker();
-    const passed = await conn.until(() => conn.maxSeq >= target || conn.cut || conn.clientClosed || conn.leaks > 0, SETTLE_MS);
+    const passed = await conn.until(
+      () => conn.maxSeq >= target || conn.cut || conn.clientClosed || conn.leaks > 0,
+      SETTLE_MS,
+    );
     if (conn.leaks > 0) return;
     if (passed && conn.maxSeq >= target) {
       conn.established = true;
@@ -439,9 +491,12 @@ export class World {
       return;
     }
     const reason = (conn.serverSocket as { destroyReason?: Error | null } | null)?.destroyReason?.message;
-    this.violation(conn, conn.clientClosed || conn.cut
-      ? `the model allows it (${this.verdict(conn).why}) but it was cut${reason ? `: ${reason}` : ''}`
-      : `the model allows it but marker ${target} did not reach the application within ${SETTLE_MS} ms (last seen ${conn.maxSeq})`);
+    this.violation(
+      conn,
+      conn.clientClosed || conn.cut
+        ? `the model allows it (${this.verdict(conn).why}) but it was cut${reason ? `: ${reason}` : ''}`
+        : `the model allows it but marker ${target} did not reach the application within ${SETTLE_MS} ms (last seen ${conn.maxSeq})`,
+    );
     this.#closed(conn, 'failed');
   }
 
@@ -473,11 +528,17 @@ export class World {
         break;
       }
     }
-    const what = conn.mode === 'http' ? `the HTTP handler ran (request ${seq ?? '?'})` : `${bytes} bytes (marker ${seq ?? '?'}) reached the application`;
+    const what =
+      conn.mode === 'http'
+        ? `the HTTP handler ran (request ${seq ?? '?'})`
+        : `${bytes} bytes (marker ${seq ?? '?'}) reached the application`;
     if (entry === undefined) {
       this.#leak(conn, `${what} before the model saw the handshake complete`);
     } else if (!entry.allow) {
-      this.#leak(conn, `${what} at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`);
+      this.#leak(
+        conn,
+        `${what} at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`,
+      );
     } else if (entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
       this.#leak(conn, `${what} ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
     }
@@ -501,9 +562,10 @@ export class World {
       ...(leaf === null ? {} : { key: leaf.key, cert: leaf.chain }),
       ...(options.session ? { session: options.session } : {}),
     };
-    const client = this.setup.tier === 'owned'
-      ? connect({ ...common, socket: transport as net.Socket, host: '127.0.0.1' })
-      : tls.connect({ ...common, socket: transport, host: '127.0.0.1' });
+    const client =
+      this.setup.tier === 'owned'
+        ? connect({ ...common, socket: transport as net.Socket, host: '127.0.0.1' })
+        : tls.connect({ ...common, socket: transport, host: '127.0.0.1' });
     conn.client = client;
     client.on('error', () => {});
     client.on('session', (session: Buffer) => {
@@ -551,7 +613,8 @@ export class World {
     }
     conn.serverSocket = socket;
     this.#bySocket.set(socket, conn);
-    if ((socket as { isSessionReused?: () => boolean }).isSessionReused?.() === true) this.log(`${conn.label}: the server resumed its session`);
+    if ((socket as { isSessionReused?: () => boolean }).isSessionReused?.() === true)
+      this.log(`${conn.label}: the server resumed its session`);
     socket.on('error', () => {});
     socket.once('close', () => conn.notify());
     if (conn.mode !== 'http') {
@@ -589,8 +652,17 @@ export class World {
     const { pki, setup } = this;
     const tenants = new Map<string, ReturnType<typeof createSecureContext>>();
     if (setup.sniTenants) {
-      for (const [name, tenant] of [['a.test', 'A'], ['b.test', 'B']] as const) {
-        tenants.set(name, createSecureContext({ key: pki.server.key, cert: pki.server.cert, ca: pki.caPem([tenant]), crl, maxVersion: setup.version }, true));
+      for (const [name, tenant] of [
+        ['a.test', 'A'],
+        ['b.test', 'B'],
+      ] as const) {
+        tenants.set(
+          name,
+          createSecureContext(
+            { key: pki.server.key, cert: pki.server.cert, ca: pki.caPem([tenant]), crl, maxVersion: setup.version },
+            true,
+          ),
+        );
       }
     }
     const policy = policyFor(setup.policy);
@@ -608,7 +680,10 @@ export class World {
       handshakeTimeout: 60_000,
       ...(setup.sniTenants
         ? {
-            SNICallback: (name: string, callback: (error: Error | null, context?: ReturnType<typeof createSecureContext>) => void) => {
+            SNICallback: (
+              name: string,
+              callback: (error: Error | null, context?: ReturnType<typeof createSecureContext>) => void,
+            ) => {
               const context = tenants.get(name);
               if (setup.sniDelay) setTimeout(() => callback(null, context), 15);
               else callback(null, context);
@@ -722,7 +797,8 @@ function listenOn(server: net.Server): Promise<number> {
 function closeAll(server: net.Server, world: World): Promise<void> {
   for (const conn of world.conns) conn.serverSocket?.destroy();
   const any = server as net.Server & { connections?: unknown };
-  if (typeof any.connections === 'function') for (const s of (any.connections as () => Duplex[]).call(server)) s.destroy();
+  if (typeof any.connections === 'function')
+    for (const s of (any.connections as () => Duplex[]).call(server)) s.destroy();
   return new Promise((resolve) => {
     server.close(() => resolve());
     // Raw sockets the app never saw (handshakes that failed) are closed by their clients above.
