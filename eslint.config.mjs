@@ -17,6 +17,8 @@ export default tseslint.config(
       // The addon, optional peers (prom-client) and lazily loaded modules come in through require().
       '@typescript-eslint/no-require-imports': 'off',
       eqeqeq: ['error', 'always'],
+      // Prettier wraps code at 120 columns but not comments or long strings: this catches those.
+      'max-len': ['error', { code: 120, ignoreUrls: true, ignoreRegExpLiterals: true }],
       'no-var': 'error',
       'prefer-const': 'error',
       // Typed events are declared by merging an interface of on/once/emit overloads into the
