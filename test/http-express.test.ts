@@ -78,7 +78,8 @@ t.test('step-up obligations -> 401 claims challenge or RFC 9470 challenge', asyn
   t.equal(acr.status, 401);
   t.equal(
     acr.headers['www-authenticate'],
-    'Bearer error="insufficient_user_authentication", error_description="mfa required", acr_values="urn:mfa", max_age="300"',
+    'Bearer error="insufficient_user_authentication", error_description="mfa required", ' +
+      'acr_values="urn:mfa", max_age="300"',
   );
 });
 

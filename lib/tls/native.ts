@@ -49,9 +49,15 @@ export interface NativeConnectionInfo {
   version?: number;
 }
 
-/** [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc. */
+/**
+ * [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the
+ * input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc.
+ */
 export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
-/** [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out` buffer instead of `ciphertext`. */
+/**
+ * [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out`
+ * buffer instead of `ciphertext`.
+ */
 export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number, number];
 
 export interface NativeTlsConnection {
