@@ -4,6 +4,7 @@ export { connect } from './client.js';
 export type { ConnectOptions } from './client.js';
 export { TLSSocket } from './tls/socket.js';
 export type { PeerCertificateResult, Identity, TLSSocketOptions } from './tls/socket.js';
+export type { IdentityProvider, IdentityRequest } from './tls/identity.js';
 export { createSecureContext, SecureContext } from './tls/context.js';
 export type { SecureContextOptions, TlsVersion, RevocationMode, VerifyOutcome } from './tls/context.js';
 export { ContinuousTlsError, errorCodes } from './common/errors.js';
