@@ -2,6 +2,14 @@ export { createServer, Server } from './server.js';
 export type { ServerOptions, SecureConnectionListener } from './server.js';
 export { connect } from './client.js';
 export type { ConnectOptions } from './client.js';
+export { IdentityAgent, identityAgent, identityConnector, setIdentity } from './identity-agent.js';
+export type {
+  IdentityAgentOptions,
+  IdentityAgentPoolOptions,
+  IdentityConnector,
+  IdentityConnectorOptions,
+  IdentityTlsOptions,
+} from './identity-agent.js';
 export { TLSSocket } from './tls/socket.js';
 export type { PeerCertificateResult, Identity, TLSSocketOptions } from './tls/socket.js';
 export type { IdentityProvider, IdentityRequest } from './tls/identity.js';
