@@ -146,7 +146,7 @@ t.test('options and targets are checked', async (t) => {
   });
   const connector = identityConnector({ identity: { key: pki.client.key, cert: pki.client.chain } });
   const error = await new Promise<Error | null>((resolve) =>
-    connector({ hostname: 'localhost', protocol: 'http:', port: '80' }, (failure) => resolve(failure)),
+    connector({ hostname: 'localhost', protocol: 'http:', port: '80' }, (...result) => resolve(result[0])),
   );
   t.equal(codeOf(error), 'ERR_CTLS_INVALID_OPTION', 'plain http is refused, not sent in the clear');
 });
