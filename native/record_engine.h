@@ -23,13 +23,13 @@ class RecordEngine {
   // Bits of the `events` field returned by cycle()/write(). Mechanism only:
   // TypeScript decides what each means for authorization.
   enum Event : uint32_t {
-    kHandshakeDone = 1 << 0,  // the initial handshake completed
-    kReauthDone = 1 << 1,     // a post-handshake auth / renegotiation completed
-    kCloseNotify = 1 << 2,    // the peer sent close_notify
-    kNewSession = 1 << 3,     // (client) a resumable session arrived
-    kClientHello = 1 << 4,    // (server) paused at ClientHello for SNICallback
-    kFatal = 1 << 5,          // a fatal TLS error; any alert is in the ciphertext
-    kWriteBlocked = 1 << 6,   // SSL_write needs the peer's handshake messages first
+    kHandshakeDone = 1 << 0,   // the initial handshake completed
+    kReauthDone = 1 << 1,      // a post-handshake auth / renegotiation completed
+    kCloseNotify = 1 << 2,     // the peer sent close_notify
+    kNewSession = 1 << 3,      // (client) a resumable session arrived
+    kClientHello = 1 << 4,     // (server) paused at ClientHello for SNICallback
+    kFatal = 1 << 5,           // a fatal TLS error; any alert is in the ciphertext
+    kWriteBlocked = 1 << 6,    // SSL_write needs the peer's handshake messages first
     kIdentityWanted = 1 << 7,  // (client) paused at a certificate request until the owner resumes
   };
 
