@@ -89,6 +89,10 @@ export const errorCodes = {
   ERR_CTLS_HELD_LIMIT:
     'The peer sent more plaintext than maxHeldBytes while its authorization was pending ' +
     '(a certificate request unanswered).',
+  ERR_CTLS_IDENTITY_FAILED:
+    "A client's identity provider threw, rejected or answered no { key, cert }; the connection was failed.",
+  ERR_CTLS_IDENTITY_TIMEOUT:
+    "A client's identity provider did not answer within identityTimeout; the connection was failed.",
   ERR_CTLS_HANDSHAKE_LIMIT:
     'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;

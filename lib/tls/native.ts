@@ -73,6 +73,8 @@ export interface NativeTlsConnection {
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
+  /** Answers the certificate request that paused the handshake with the identity set now. */
+  resumeIdentity(): void;
   destroy(): void;
   getInfo(): NativeConnectionInfo;
   getPeerChain(): Buffer[];
@@ -100,6 +102,8 @@ export interface NativeConnectionOptions {
   rejectUnauthorized?: boolean;
   offerPostHandshakeAuth?: boolean;
   session?: Buffer;
+  /** Client: pause at each certificate request (events.identityWanted) until resumeIdentity(). */
+  askIdentity?: boolean;
 }
 
 interface NativeModule {
@@ -122,6 +126,7 @@ interface NativeModule {
     clientHello: number;
     fatal: number;
     writeBlocked: number;
+    identityWanted: number;
   };
 }
 
