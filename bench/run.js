@@ -187,7 +187,12 @@ async function main() {
   const pin = pinPlan(args.pin);
   let compare = null;
   if (args.compare !== null) {
-    compare = prepareCompare(args.compare);
+    try {
+      compare = prepareCompare(args.compare);
+    } catch (error) {
+      console.error(scrub(error.message));
+      process.exit(error.badArgument ? 2 : 1);
+    }
     // The worktree goes whatever happens: a normal end, a crash or Ctrl-C.
     process.once('exit', () => compare.remove());
     for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));

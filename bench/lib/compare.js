@@ -34,7 +34,7 @@ function prepareCompare(ref) {
   try {
     sha = git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
   } catch {
-    throw new Error(`--compare: "${ref}" is not a commit in this repository`);
+    throw Object.assign(new Error(`--compare: "${ref}" is not a commit in this repository`), { badArgument: true });
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctls-bench-compare-'));
   let added = false;

@@ -73,20 +73,21 @@ function interval(values) {
 }
 
 /**
- * Widens a ratio's interval to at least ± the A/A control's largest
- * deviation from 1.00x: a ratio cannot be known more tightly than node:tls is
- * known against itself in the same harness, however tight its own rounds look.
+ * Widens a ratio's interval to at least the A/A control's drift: a ratio
+ * cannot be known more tightly than node:tls is known against itself in the
+ * same harness, however tight its own rounds look. Ratios compose by
+ * multiplication, so the widening is too: [median / (1 + noise), median * (1 + noise)].
  */
 function withNoise(ratio, noise) {
   if (ratio === null) return null;
   if (noise === null || !Number.isFinite(noise)) return { ...ratio, effLo: ratio.lo, effHi: ratio.hi };
-  return { ...ratio, effLo: Math.min(ratio.lo, ratio.median * (1 - noise)), effHi: Math.max(ratio.hi, ratio.median * (1 + noise)) };
+  return { ...ratio, effLo: Math.min(ratio.lo, ratio.median / (1 + noise)), effHi: Math.max(ratio.hi, ratio.median * (1 + noise)) };
 }
 
-/** The A/A control's noise: its largest deviation from 1.00x, as a fraction (0.03 = ±3 %). */
+/** The A/A control's noise: its largest drift from 1.00x either way, as a fraction (0.03 = ±3 %). */
 function noiseOf(aa) {
-  if (aa === null) return null;
-  return Math.max(Math.abs(aa.lo - 1), Math.abs(aa.hi - 1));
+  if (aa === null || !(aa.lo > 0)) return null;
+  return Math.max(aa.hi, 1 / aa.lo) - 1;
 }
 
 /**
