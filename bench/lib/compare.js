@@ -60,8 +60,6 @@ function prepareCompare(ref) {
     fs.symlinkSync(fs.realpathSync(path.join(ROOT, 'node_modules')), path.join(dir, 'node_modules'), 'dir');
     progress(`--compare: compiling ${ref} (tsc)`);
     run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
-    const esmEntry = path.join(dir, 'scripts', 'write-esm-entry.js');
-    if (fs.existsSync(esmEntry)) run(process.execPath, [esmEntry], dir);
     let addon;
     if (sameNative(sha) && fs.existsSync(path.join(ROOT, ADDON))) {
       fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
@@ -73,6 +71,9 @@ function prepareCompare(ref) {
       run(process.execPath, [path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild'], dir, { npm_config_nodedir: nodedir });
       addon = 'addon built with node-gyp';
     }
+    // The ESM facade lists the index's exports, so it loads the build: the addon has to be in place first.
+    const esmEntry = path.join(dir, 'scripts', 'write-esm-entry.js');
+    if (fs.existsSync(esmEntry)) run(process.execPath, [esmEntry], dir);
     const subject = git(['log', '-1', '--format=%s', sha]);
     return { ref, sha, subject, addon, dist: path.join(dir, 'dist'), remove };
   } catch (error) {
