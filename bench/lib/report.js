@@ -117,7 +117,8 @@ function svg(rows, targets, meta, comparisons) {
     y += 16;
     text(16, y, subtitle, 'font-size="11" fill="#555"');
     y += 10;
-    const maxValue = Math.min(10, Math.max(2, ...items.map((i) => Math.min(i.hi ?? i.value, 10))));
+    // Past 3x the detail near 1.0, where the verdicts are decided, would be squeezed out of sight.
+    const maxValue = Math.min(3, Math.max(2, ...items.map((i) => i.hi ?? i.value)));
     const scale = barMax / maxValue;
     const top = y;
     for (const item of items) {
@@ -130,7 +131,7 @@ function svg(rows, targets, meta, comparisons) {
         for (const v of [item.lo, item.hi]) parts.push(`<line x1="${x(v).toFixed(1)}" y1="${y + 3}" x2="${x(v).toFixed(1)}" y2="${y + barH - 3}" stroke="#000"/>`);
       }
       const shown = `${item.value.toFixed(2)}x${isNum(item.lo) ? ` [${item.lo.toFixed(2)}–${item.hi.toFixed(2)}]` : ''}${item.value > maxValue ? ' (clipped)' : ''}`;
-      text(x(Math.max(item.value, item.hi ?? 0)) + 6, y + barH - 3, shown, 'font-size="11"');
+      text(+(x(Math.max(item.value, item.hi ?? 0)) + 6).toFixed(1), y + barH - 3, shown, 'font-size="11"');
       y += barH + gap;
     }
     const one = labelW + scale;

@@ -93,10 +93,13 @@ function noiseOf(aa) {
 /**
  * Met only when the whole (noise-widened) interval clears the bar, not met
  * when the whole of it misses, and "inside noise" when it straddles the bar.
- * `atLeast` for speed ratios and headroom (>= bar is good).
+ * `atLeast` for speed ratios and headroom (>= bar is good). A single round
+ * never decides.
  */
 function verdict(r, atLeast) {
   if (r === null) return null;
+  // One round has no spread: whatever its A/A twin did, it cannot show a difference beyond noise.
+  if (r.n < 2) return 'inside noise';
   if (r.effLo >= atLeast) return 'met';
   if (r.effHi < atLeast) return 'not met';
   return 'inside noise';
