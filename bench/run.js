@@ -91,7 +91,11 @@ function parseArgs(argv) {
     cpuProf: false,
     out: path.join(__dirname, 'results'),
   };
-  const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (text) =>
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const count = (name, text, min) => {
     const n = Number(text);
     if (!(Number.isInteger(n) && n >= min)) throw new Error(`${name} needs an integer >= ${min}`);
@@ -100,7 +104,8 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
     let inline;
-    if (arg.startsWith('--') && arg.includes('=')) [arg, inline] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
+    if (arg.startsWith('--') && arg.includes('='))
+      [arg, inline] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
     const value = () => {
       const next = inline ?? argv[++i];
       if (next === undefined) throw new Error(`${arg} needs a value`);
@@ -163,7 +168,14 @@ function makeContext(args, size, pin, compare) {
     targets: [],
     /** A target line for the summary; `judged` is a row's target ({ verdict, interval, bar }). */
     target(id, name, judged, detail) {
-      this.targets.push({ id, name, verdict: judged?.verdict ?? null, interval: judged?.interval ?? null, bar: judged?.bar ?? 1, detail });
+      this.targets.push({
+        id,
+        name,
+        verdict: judged?.verdict ?? null,
+        interval: judged?.interval ?? null,
+        bar: judged?.bar ?? 1,
+        detail,
+      });
     },
   };
 }
@@ -221,25 +233,46 @@ async function main() {
     mode: args.quick ? 'quick' : 'full',
     rounds: ctx.rounds,
     warmup: ctx.warmup,
-    interval: ctx.rounds >= require('./lib/stats.js').BOOTSTRAP_MIN_ROUNDS ? 'bootstrap 95% of the median over rounds' : 'min–max over rounds',
+    interval:
+      ctx.rounds >= require('./lib/stats.js').BOOTSTRAP_MIN_ROUNDS
+        ? 'bootstrap 95% of the median over rounds'
+        : 'min–max over rounds',
     pinning: pin.note,
     command: commandLine(process.argv.slice(2)),
-    machine: `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} × ${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}, ${opensslVersion}`,
-    compare: compare === null ? undefined : { ref: compare.ref, commit: compare.sha, subject: compare.subject, addon: compare.addon },
+    machine: [
+      `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} × ${os.cpus().length}`,
+      `${os.platform()} ${os.release()}`,
+      `Node ${process.version}`,
+      opensslVersion,
+    ].join(', '),
+    compare:
+      compare === null
+        ? undefined
+        : { ref: compare.ref, commit: compare.sha, subject: compare.subject, addon: compare.addon },
     loadavg: { start: loadStart.map((x) => +x.toFixed(2)), end: os.loadavg().map((x) => +x.toFixed(2)) },
     durationS: +elapsedS().toFixed(1),
   };
   console.log(`continuous-tls bench · ${meta.mode} · ${meta.machine}`);
-  if (compare !== null) console.log(`new: this checkout · old: ${compare.ref} = ${compare.sha.slice(0, 10)} "${compare.subject}" (${compare.addon})`);
-  console.log(`${ctx.rounds} rounds after ${ctx.warmup} warm-up, arms interleaved · interval: ${meta.interval} · ${pin.note}`);
-  console.log(`load average at start ${meta.loadavg.start.join(' ')}, at end ${meta.loadavg.end.join(' ')} · ${meta.durationS} s\n`);
+  if (compare !== null)
+    console.log(
+      `new: this checkout · old: ${compare.ref} = ${compare.sha.slice(0, 10)} "${compare.subject}" (${compare.addon})`,
+    );
+  console.log(
+    `${ctx.rounds} rounds after ${ctx.warmup} warm-up, arms interleaved · interval: ${meta.interval} · ${pin.note}`,
+  );
+  console.log(
+    `load average at start ${meta.loadavg.start.join(' ')}, at end ${meta.loadavg.end.join(' ')} · ${meta.durationS} s\n`,
+  );
   console.log(table(rows, ctx.targets, { compare: compare !== null, comparisons: ctx.comparisons }));
 
   const json = scrub(JSON.stringify({ meta, metrics: jsonRows(rows), targets: ctx.targets, failures }, null, 2)) + '\n';
   const base = compare === null ? 'latest' : 'compare';
   fs.mkdirSync(args.out, { recursive: true });
   fs.writeFileSync(path.join(args.out, `${base}.json`), json);
-  fs.writeFileSync(path.join(args.out, `${base}.svg`), scrub(svg(rows, compare === null ? ctx.targets : [], meta, ctx.comparisons)));
+  fs.writeFileSync(
+    path.join(args.out, `${base}.svg`),
+    scrub(svg(rows, compare === null ? ctx.targets : [], meta, ctx.comparisons)),
+  );
   const written = [`${base}.json`, `${base}.svg`].map((f) => scrub(path.join(args.out, f)));
   if (args.json !== null) {
     fs.mkdirSync(path.dirname(args.json), { recursive: true });

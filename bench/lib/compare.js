@@ -16,12 +16,22 @@ const ROOT = path.join(__dirname, '..', '..');
 const ADDON = path.join('build', 'Release', 'continuous_tls.node');
 
 function git(args, options = {}) {
-  return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options }).trim();
+  return execFileSync('git', args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  }).trim();
 }
 
 function run(cmd, args, cwd, env = {}) {
   try {
-    execFileSync(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    execFileSync(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 << 20,
+    });
   } catch (error) {
     const output = `${error.stdout ?? ''}${error.stderr ?? ''}`.trim().split('\n').slice(-20).join('\n');
     throw new Error(`${path.basename(args[0] ?? cmd)} failed in the --compare worktree:\n${output}`);
@@ -64,11 +74,13 @@ function prepareCompare(ref) {
     if (sameNative(sha) && fs.existsSync(path.join(ROOT, ADDON))) {
       fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
       fs.copyFileSync(path.join(ROOT, ADDON), path.join(dir, ADDON));
-      addon = 'native/ unchanged: this checkout\'s addon copied';
+      addon = "native/ unchanged: this checkout's addon copied";
     } else {
       progress(`--compare: building ${ref}'s addon (node-gyp)`);
       const nodedir = path.resolve(process.execPath, '..', '..');
-      run(process.execPath, [path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild'], dir, { npm_config_nodedir: nodedir });
+      run(process.execPath, [path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild'], dir, {
+        npm_config_nodedir: nodedir,
+      });
       addon = 'addon built with node-gyp';
     }
     // The ESM facade lists the index's exports, so it loads the build: the addon has to be in place first.

@@ -22,7 +22,10 @@ function pinPlan(enabled) {
   if (process.platform !== 'linux') return { server: null, client: null, note: 'not pinned (taskset is Linux-only)' };
   let cpus;
   try {
-    const out = execFileSync('taskset', ['-c', '-p', String(process.pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('taskset', ['-c', '-p', String(process.pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     cpus = parseCpuList(out.slice(out.lastIndexOf(':') + 1));
   } catch {
     return { server: null, client: null, note: 'not pinned (taskset is not available)' };

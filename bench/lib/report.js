@@ -22,30 +22,49 @@ const verdictText = (v) => VERDICT_TEXT[v] ?? '?';
 
 function table(rows, targets, { compare, comparisons }) {
   const arms = ARM_COLUMNS[compare ? 'compare' : 'plain'];
-  const header = ['metric', ...arms.map(([, title]) => title), ...comparisons.map((c) => c.name), 'A/A noise', 'target'];
+  const header = [
+    'metric',
+    ...arms.map(([, title]) => title),
+    ...comparisons.map((c) => c.name),
+    'A/A noise',
+    'target',
+  ];
   const lines = rows.map((row) => {
     const noRatios = Object.keys(row.ratios).length === 0;
     return [
       row.label,
-      ...arms.map(([id]) => (noRatios && row.spread[id] ? fmtSpread(row.spread[id], row.unit) : fmt(row.values[id], row.unit))),
-      ...comparisons.map((c) => (row.ratios[c.name] ? `${fmtRatio(row.ratios[c.name])} ${row.ratios[c.name].mark}` : '')),
+      ...arms.map(([id]) =>
+        noRatios && row.spread[id] ? fmtSpread(row.spread[id], row.unit) : fmt(row.values[id], row.unit),
+      ),
+      ...comparisons.map((c) =>
+        row.ratios[c.name] ? `${fmtRatio(row.ratios[c.name])} ${row.ratios[c.name].mark}` : '',
+      ),
       fmtNoise(row.noise),
       row.target && !compare ? `${verdictText(row.target.verdict)}: ${row.target.text}` : '',
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const render = (cells) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const render = (cells) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   const out = [render(header), widths.map((w) => '-'.repeat(w)).join('  ')];
   for (const line of lines) out.push(render(line));
   out.push('');
   out.push(
     compare
       ? 'Ratios are the new build against the old one, paired round by round: > 1.00x means the new build is better.'
-      : 'Ratios are speed relative to node:tls, paired round by round: > 1.00x means better (more per second, less time or CPU).',
+      : 'Ratios are speed relative to node:tls, paired round by round: > 1.00x means better ' +
+          '(more per second, less time or CPU).',
   );
   out.push('[lo–hi] is the interval over rounds (bootstrap 95% of the median from 6 rounds up, min–max below),');
-  out.push('widened to at least the A/A noise: ± the largest drift of node:tls against its identical twin (the owned tier');
-  out.push('against itself where node:tls has no counterpart). + better beyond noise, - worse beyond noise, ~ inside noise.');
+  out.push(
+    'widened to at least the A/A noise: ± the largest drift of node:tls against its identical twin (the owned tier',
+  );
+  out.push(
+    'against itself where node:tls has no counterpart). + better beyond noise, - worse beyond noise, ~ inside noise.',
+  );
   if (compare) {
     out.push('', 'Targets are judged against node:tls in a plain run (without --compare).');
   } else if (targets.length > 0) {
@@ -59,7 +78,9 @@ function table(rows, targets, { compare, comparisons }) {
 function jsonRows(rows) {
   return rows.map(({ samples, ...row }) => ({
     ...row,
-    samples: Object.fromEntries(Object.entries(samples).map(([arm, list]) => [arm, list.map((v) => (isNum(v) ? +v.toPrecision(6) : v))])),
+    samples: Object.fromEntries(
+      Object.entries(samples).map(([arm, list]) => [arm, list.map((v) => (isNum(v) ? +v.toPrecision(6) : v))]),
+    ),
   }));
 }
 
@@ -83,7 +104,14 @@ function svg(rows, targets, meta, comparisons) {
   for (const row of rows) {
     comparisons.forEach((c, i) => {
       const r = row.ratios[c.name];
-      if (r) ratioItems.push({ label: `${row.label.trim()} · ${c.name}`, value: r.median, lo: r.effLo, hi: r.effHi, color: SERIES_COLORS[i % 2] });
+      if (r)
+        ratioItems.push({
+          label: `${row.label.trim()} · ${c.name}`,
+          value: r.median,
+          lo: r.effLo,
+          hi: r.effHi,
+          color: SERIES_COLORS[i % 2],
+        });
     });
   }
   const headroom = targets
@@ -108,7 +136,12 @@ function svg(rows, targets, meta, comparisons) {
   y += 28;
   text(16, y, 'continuous-tls benchmark', 'font-size="18" font-weight="bold"');
   y += 18;
-  text(16, y, `${meta.date} · ${meta.machine} · ${meta.mode} · ${meta.rounds} rounds · ${meta.pinning}`, 'font-size="12" fill="#555"');
+  text(
+    16,
+    y,
+    `${meta.date} · ${meta.machine} · ${meta.mode} · ${meta.rounds} rounds · ${meta.pinning}`,
+    'font-size="12" fill="#555"',
+  );
 
   const panel = (title, subtitle, items) => {
     if (items.length === 0) return;
@@ -124,22 +157,36 @@ function svg(rows, targets, meta, comparisons) {
     for (const item of items) {
       const x = (v) => labelW + Math.max(1, Math.min(v, maxValue) * scale);
       text(labelW - 8, y + barH - 3, item.label, 'font-size="11" text-anchor="end"');
-      parts.push(`<rect x="${labelW}" y="${y}" width="${(x(item.value) - labelW).toFixed(1)}" height="${barH}" fill="${item.color}"/>`);
+      parts.push(
+        `<rect x="${labelW}" y="${y}" width="${(x(item.value) - labelW).toFixed(1)}" height="${barH}" fill="${item.color}"/>`,
+      );
       if (isNum(item.lo) && isNum(item.hi)) {
         const mid = y + barH / 2;
-        parts.push(`<line x1="${x(item.lo).toFixed(1)}" y1="${mid}" x2="${x(item.hi).toFixed(1)}" y2="${mid}" stroke="#000"/>`);
-        for (const v of [item.lo, item.hi]) parts.push(`<line x1="${x(v).toFixed(1)}" y1="${y + 3}" x2="${x(v).toFixed(1)}" y2="${y + barH - 3}" stroke="#000"/>`);
+        parts.push(
+          `<line x1="${x(item.lo).toFixed(1)}" y1="${mid}" x2="${x(item.hi).toFixed(1)}" y2="${mid}" stroke="#000"/>`,
+        );
+        for (const v of [item.lo, item.hi])
+          parts.push(
+            `<line x1="${x(v).toFixed(1)}" y1="${y + 3}" x2="${x(v).toFixed(1)}" y2="${y + barH - 3}" stroke="#000"/>`,
+          );
       }
-      const shown = `${item.value.toFixed(2)}x${isNum(item.lo) ? ` [${item.lo.toFixed(2)}–${item.hi.toFixed(2)}]` : ''}${item.value > maxValue ? ' (clipped)' : ''}`;
+      const range = isNum(item.lo) ? ` [${item.lo.toFixed(2)}–${item.hi.toFixed(2)}]` : '';
+      const shown = `${item.value.toFixed(2)}x${range}${item.value > maxValue ? ' (clipped)' : ''}`;
       text(+(x(Math.max(item.value, item.hi ?? 0)) + 6).toFixed(1), y + barH - 3, shown, 'font-size="11"');
       y += barH + gap;
     }
     const one = labelW + scale;
-    parts.push(`<line x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${y}" stroke="#000" stroke-dasharray="4 3"/>`);
+    parts.push(
+      `<line x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${y}" stroke="#000" stroke-dasharray="4 3"/>`,
+    );
     text(one, y + 12, '1.0', 'font-size="10" text-anchor="middle"');
     y += 14;
   };
-  panel('Ratios (same run, paired by round)', 'bars: median; whiskers: interval over rounds, widened to the A/A noise; > 1.0 = better', ratioItems);
+  panel(
+    'Ratios (same run, paired by round)',
+    'bars: median; whiskers: interval over rounds, widened to the A/A noise; > 1.0 = better',
+    ratioItems,
+  );
   panel('Headroom against the targets', 'green met (whole interval >= 1.0), red not met, amber inside noise', headroom);
   y += 16;
   return [

@@ -20,7 +20,7 @@ function ratioSamples(samples, num, den, better) {
   return out;
 }
 
-/** The A/A pair for a row: node:tls against its twin, or the library against itself where node:tls has no counterpart. */
+/** The A/A pair for a row: node:tls against its twin, or the library against itself where node:tls has none. */
 function controlOf(spec) {
   if (spec.control !== undefined) return spec.control;
   if (spec.samples['node-aa'] !== undefined) return ['node', 'node-aa'];
@@ -60,7 +60,19 @@ function finishRow(ctx, spec) {
     const widened = withNoise(r, noise);
     ratios[name] = { ...widened, mark: MARKS[verdict(widened, 1)] };
   }
-  const row = { id: spec.id, label: spec.label, unit: spec.unit, better: spec.better, note: spec.note, values, spread, ratios, aa, noise, control };
+  const row = {
+    id: spec.id,
+    label: spec.label,
+    unit: spec.unit,
+    better: spec.better,
+    note: spec.note,
+    values,
+    spread,
+    ratios,
+    aa,
+    noise,
+    control,
+  };
   if (spec.target !== undefined) row.target = judge(spec, row, noise);
   row.samples = spec.samples;
   return row;

@@ -81,7 +81,11 @@ function interval(values) {
 function withNoise(ratio, noise) {
   if (ratio === null) return null;
   if (noise === null || !Number.isFinite(noise)) return { ...ratio, effLo: ratio.lo, effHi: ratio.hi };
-  return { ...ratio, effLo: Math.min(ratio.lo, ratio.median / (1 + noise)), effHi: Math.max(ratio.hi, ratio.median * (1 + noise)) };
+  return {
+    ...ratio,
+    effLo: Math.min(ratio.lo, ratio.median / (1 + noise)),
+    effHi: Math.max(ratio.hi, ratio.median * (1 + noise)),
+  };
 }
 
 /** The A/A control's noise: its largest drift from 1.00x either way, as a fraction (0.03 = ±3 %). */

@@ -21,10 +21,12 @@ async function run(ctx) {
       const d = await micro.call('decisions', { pki: ctx.pki, quick: ctx.quick });
       const v = await micro.call('verifyChain', { pki: ctx.pki, quick: ctx.quick });
       return { ...d, verifyUs: v.us, verifyWarmUs: v.warmUs, verifyCachedUs: v.cachedUs };
-    }));
+    }),
+  );
   ctx.shared.verifyChainUs = median(results.owned.map((r) => r.verifyUs));
   ctx.shared.verifyChainWarmUs = median(results.owned.map((r) => r.verifyWarmUs));
-  const row = (id, label, key, target) => finishRow(ctx, { id, label, unit: 'µs', better: 'lower', samples: pick(results, key), target });
+  const row = (id, label, key, target) =>
+    finishRow(ctx, { id, label, unit: 'µs', better: 'lower', samples: pick(results, key), target });
   const rows = [
     row('verify-chain', 'one chain verification (leaf + intermediate decoded, CRL check)', 'verifyUs'),
     row('verify-chain-warm', 'one chain verification after a store swap (decoded certificates cached)', 'verifyWarmUs'),
@@ -32,17 +34,30 @@ async function run(ctx) {
     row('decision-cached', 'cached decision (cached() hit)', 'cachedHitUs', { text: '< 1 µs', arm: 'owned', below: 1 }),
     row('decision-cached-evaluate', 'cached decision through evaluatePolicy (async)', 'cachedEvaluateUs'),
     row('decision-function', 'plain function policy through evaluatePolicy (async)', 'functionUs'),
-    row('decision-cedar', 'Cedar decision (cedarPolicy.evaluate)', 'cedarUs', { text: '< 20 µs', arm: 'owned', below: 20 }),
+    row('decision-cedar', 'Cedar decision (cedarPolicy.evaluate)', 'cedarUs', {
+      text: '< 20 µs',
+      arm: 'owned',
+      below: 20,
+    }),
     row('decision-cedar-evaluate', 'Cedar decision through evaluatePolicy (async)', 'cedarEvaluateUs'),
     row('decision-cedar-wasm', 'Cedar decision, wasm engine (cedar-wasm)', 'cedarWasmUs'),
   ];
   const get = (id) => rows.find((r) => r.id === id);
-  ctx.target('decision-cached', 'cached decision < 1 µs', get('decision-cached').target,
+  ctx.target(
+    'decision-cached',
+    'cached decision < 1 µs',
+    get('decision-cached').target,
     `${fmtSpread(get('decision-cached').spread.owned, 'µs')} per hit (cached().evaluate); ` +
-      `${fmtSpread(get('decision-cached-evaluate').spread.owned, 'µs')} through evaluatePolicy`);
-  ctx.target('decision-cedar', 'Cedar decision < 20 µs', get('decision-cedar').target,
+      `${fmtSpread(get('decision-cached-evaluate').spread.owned, 'µs')} through evaluatePolicy`,
+  );
+  ctx.target(
+    'decision-cedar',
+    'Cedar decision < 20 µs',
+    get('decision-cedar').target,
     `${fmtSpread(get('decision-cedar').spread.owned, 'µs')} per decision (default mapping, 2 policies, no entities, ` +
-      `${results.owned[0]?.cedarEngine ?? 'wasm'} engine); ${fmtSpread(get('decision-cedar-wasm').spread.owned, 'µs')} on the wasm engine`);
+      `${results.owned[0]?.cedarEngine ?? 'wasm'} engine); ` +
+      `${fmtSpread(get('decision-cedar-wasm').spread.owned, 'µs')} on the wasm engine`,
+  );
   return rows;
 }
 

@@ -25,7 +25,8 @@ async function run(ctx) {
       await sleep(50);
       const { echo, fresh } = await server.call('pha', size);
       return { echo: summary(echo), fresh: fresh.length > 0 ? summary(fresh) : null };
-    }));
+    }),
+  );
   const noPha = (key) => (r, id) => (r.fresh === null ? (id.startsWith('node') ? 'n/a (no PHA)' : NaN) : r.fresh[key]);
   const echoP50 = finishRow(ctx, {
     id: 'echo-p50',
@@ -34,7 +35,13 @@ async function run(ctx) {
     better: 'lower',
     samples: pick(results, (r) => r.echo.p50),
   });
-  const echoP99 = finishRow(ctx, { id: 'echo-p99', label: 'echo round trip p99', unit: 'ms', better: 'lower', samples: pick(results, (r) => r.echo.p99) });
+  const echoP99 = finishRow(ctx, {
+    id: 'echo-p99',
+    label: 'echo round trip p99',
+    unit: 'ms',
+    better: 'lower',
+    samples: pick(results, (r) => r.echo.p99),
+  });
   const freshSamples = pick(results, noPha('p50'));
   delete freshSamples['node-aa'];
   const freshP99Samples = pick(results, noPha('p99'));
@@ -56,14 +63,26 @@ async function run(ctx) {
     noiseFrom: echoP50,
     target,
   });
-  const freshP99 = finishRow(ctx, { id: 'fresh-p99', label: 'fresh re-authentication p99', unit: 'ms', better: 'lower', samples: freshP99Samples, noiseFrom: echoP99 });
+  const freshP99 = finishRow(ctx, {
+    id: 'fresh-p99',
+    label: 'fresh re-authentication p99',
+    unit: 'ms',
+    better: 'lower',
+    samples: freshP99Samples,
+    noiseFrom: echoP99,
+  });
   const name = 'fresh re-auth p50 <= 2x echo RTT + one chain verification';
   if (target === undefined) {
     ctx.target('reauth', name, { verdict: null }, 'verifyChain cost not measured (run with the decision metric)');
   } else {
-    ctx.target('reauth', name, freshP50.target,
+    ctx.target(
+      'reauth',
+      name,
+      freshP50.target,
       `p50 ${fmtSpread(freshP50.spread.owned, 'ms')} vs budget ${fmt(ctx.shared.reauthBudgetMs, 'ms')} ` +
-        `(2 x ${fmt(echoP50.values.owned, 'ms')} echo + ${fmt(verifyUs / 1000, 'ms')} verifyChain); p99 ${fmt(freshP99.values.owned, 'ms')}`);
+        `(2 x ${fmt(echoP50.values.owned, 'ms')} echo + ${fmt(verifyUs / 1000, 'ms')} verifyChain); ` +
+        `p99 ${fmt(freshP99.values.owned, 'ms')}`,
+    );
   }
   return [echoP50, echoP99, freshP50, freshP99];
 }

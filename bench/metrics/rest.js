@@ -16,25 +16,44 @@ async function run(ctx) {
   const plain = tierArms(ctx, ['owned']);
   const hasMiddleware = typeof load().authorizeRequest === 'function';
   const withAuthz = hasMiddleware
-    ? plain.filter((a) => a.id !== 'node-aa').map((a) => ({ ...a, id: a.id.replace(a.tier, `${a.tier}+authz`), label: `${a.label} + authorizeRequest`, authz: true }))
+    ? plain
+        .filter((a) => a.id !== 'node-aa')
+        .map((a) => ({
+          ...a,
+          id: a.id.replace(a.tier, `${a.tier}+authz`),
+          label: `${a.label} + authorizeRequest`,
+          authz: true,
+        }))
     : [];
   const results = await rounds(ctx, 'REST (autocannon)', [...plain, ...withAuthz], (a) =>
     withPair(ctx, a, 'rest', ({ client, port }) => client.call('autocannon', { pki: ctx.pki, port, ...size }), {
       startArgs: { rest: { authz: a.authz === true } },
-    }));
+    }),
+  );
   const only = (filter, rename = (id) => id) =>
-    Object.fromEntries(Object.entries(results).filter(([id]) => filter(id)).map(([id, list]) => [rename(id), list]));
+    Object.fromEntries(
+      Object.entries(results)
+        .filter(([id]) => filter(id))
+        .map(([id, list]) => [rename(id), list]),
+    );
   const rest = finishRow(ctx, {
     id: 'rest',
     label: `REST requests/s, HTTPS + client certs (${size.connections} keep-alive connections)`,
     unit: '/s',
     better: 'higher',
-    samples: pick(only((id) => !id.includes('+authz')), 'perSec'),
+    samples: pick(
+      only((id) => !id.includes('+authz')),
+      'perSec',
+    ),
   });
   if (!hasMiddleware) return [rest];
-  const authz = only((id) => id.includes('+authz'), (id) => id.replace('+authz', ''));
+  const authz = only(
+    (id) => id.includes('+authz'),
+    (id) => id.replace('+authz', ''),
+  );
   const kept = {};
-  for (const [id, list] of Object.entries(authz)) kept[id] = list.map((r, i) => (100 * r.perSec) / results[id][i].perSec);
+  for (const [id, list] of Object.entries(authz))
+    kept[id] = list.map((r, i) => (100 * r.perSec) / results[id][i].perSec);
   return [
     rest,
     finishRow(ctx, {

@@ -21,7 +21,8 @@ async function run(ctx) {
       const stats = await server.call('stats');
       const serverUsPer = (stats.cpuMs * 1000) / ((result.perSec * stats.wallMs) / 1000);
       return { ...result, cpuUsPerRt: (result.clientCpuMs * 1000) / result.count + serverUsPer };
-    }));
+    }),
+  );
   return [
     finishRow(ctx, {
       id: 'rps-cpu',
