@@ -11,6 +11,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const { makePki } = require('./lib/pki.js');
 const { table, svg, jsonRows } = require('./lib/report.js');
 const { pinPlan } = require('./lib/pin.js');
@@ -146,6 +147,17 @@ function commandLine(argv) {
   return `npm run bench${kept.length > 0 ? ` -- ${kept.join(' ')}` : ''}`;
 }
 
+/** The checkout's commit, marked when the working tree differs from it: results name what they measured. */
+function commitOf() {
+  try {
+    const git = (args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'native', 'binding.gyp']) !== '';
+    return `${git(['rev-parse', '--short=10', 'HEAD'])}${dirty ? ' (lib/ or native/ modified)' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function makeContext(args, size, pin, compare) {
   let profileDir = null;
   if (args.cpuProf) {
@@ -239,6 +251,7 @@ async function main() {
         : 'min–max over rounds',
     pinning: pin.note,
     command: commandLine(process.argv.slice(2)),
+    commit: commitOf(),
     machine: [
       `${os.cpus()[0]?.model.trim() ?? 'unknown CPU'} × ${os.cpus().length}`,
       `${os.platform()} ${os.release()}`,
@@ -252,7 +265,7 @@ async function main() {
     loadavg: { start: loadStart.map((x) => +x.toFixed(2)), end: os.loadavg().map((x) => +x.toFixed(2)) },
     durationS: +elapsedS().toFixed(1),
   };
-  console.log(`continuous-tls bench · ${meta.mode} · ${meta.machine}`);
+  console.log(`continuous-tls bench · ${meta.mode} · ${meta.commit} · ${meta.machine}`);
   if (compare !== null)
     console.log(
       `new: this checkout · old: ${compare.ref} = ${compare.sha.slice(0, 10)} "${compare.subject}" (${compare.addon})`,
