@@ -133,6 +133,13 @@ serve({
       out.cachedHitUs = timeSync(() => policy.evaluate(input), sizes);
       // The same hit through evaluatePolicy (normalization, timeout guard, one await).
       if (typeof evaluatePolicy === 'function') out.cachedEvaluateUs = await timeAsync(() => evaluatePolicy(policy, input), asyncSizes);
+      // A policy that declares the facts it reads gets a key over those facts only, not over the whole input.
+      const declared = Object.assign((i) => fn(i), {
+        factsRead: () => ['peer.certificate.subject', 'peer.verified', 'request.method'],
+      });
+      const narrow = cached(declared, new DecisionCache({ max: 10_000 }));
+      await narrow.evaluate(input);
+      if (narrow.evaluate(input)?.source === 'cache') out.cachedDeclaredHitUs = timeSync(() => narrow.evaluate(input), sizes);
     }
     if (typeof evaluatePolicy === 'function') {
       out.functionUs = await timeAsync(() => evaluatePolicy(fn, input), asyncSizes);

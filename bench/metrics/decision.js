@@ -32,6 +32,7 @@ async function run(ctx) {
     row('verify-chain-warm', 'one chain verification after a store swap (decoded certificates cached)', 'verifyWarmUs'),
     row('verify-chain-cached', 'the same chain against the same store again (verified-chain cache)', 'verifyCachedUs'),
     row('decision-cached', 'cached decision (cached() hit)', 'cachedHitUs', { text: '< 1 µs', arm: 'owned', below: 1 }),
+    row('decision-cached-declared', '  the same, policy declares the facts it reads (factsRead)', 'cachedDeclaredHitUs'),
     row('decision-cached-evaluate', 'cached decision through evaluatePolicy (async)', 'cachedEvaluateUs'),
     row('decision-function', 'plain function policy through evaluatePolicy (async)', 'functionUs'),
     row('decision-cedar', 'Cedar decision (cedarPolicy.evaluate)', 'cedarUs', {
@@ -48,6 +49,7 @@ async function run(ctx) {
     'cached decision < 1 µs',
     get('decision-cached').target,
     `${fmtSpread(get('decision-cached').spread.owned, 'µs')} per hit (cached().evaluate); ` +
+      `${fmtSpread(get('decision-cached-declared').spread.owned, 'µs')} with factsRead declared; ` +
       `${fmtSpread(get('decision-cached-evaluate').spread.owned, 'µs')} through evaluatePolicy`,
   );
   ctx.target(
