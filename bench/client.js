@@ -1,5 +1,5 @@
 'use strict';
-// Benchmark client worker (forked by run.js): generates the load against a
+// Benchmark client worker (forked per measurement by bench/lib/harness.js): generates the load against a
 // server worker and measures what the client sees.
 const { performance } = require('node:perf_hooks');
 const { serve } = require('./lib/worker.js');

@@ -1,5 +1,5 @@
 'use strict';
-// Benchmark server worker (forked by run.js). One tier, one scenario per
+// Benchmark server worker (forked per measurement by bench/lib/harness.js). One tier, one scenario per
 // process: `start` builds the server and answers with its port; the other
 // commands measure things only the server side can see (fresh
 // re-authentication, revalidation after a CRL swap, server CPU).
