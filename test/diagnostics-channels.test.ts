@@ -128,7 +128,7 @@ t.test('attached tier: decisions and trust changes say attached', async (t) => {
 
 t.test('authorizeRequest: every request decision, with the request', async (t) => {
   const decisions = subscribe<DecisionMessage>(t, channels.decision);
-  const guard = authorizeRequest({ policy: (input) => input.request.path !== '/admin' });
+  const guard = authorizeRequest({ policy: (input) => input.request?.path !== '/admin' });
   const url = await startHttps(
     t,
     guard.node((_req, res) => res.end('ok')),

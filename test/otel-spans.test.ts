@@ -110,8 +110,8 @@ t.test('a re-authentication that fails ends its span with an error status', asyn
 t.test('authorizeRequest: the span says request, and a failing policy marks it', async (t) => {
   const guard = authorizeRequest({
     policy: function byPath(input: AuthorizationInput) {
-      if (input.request.path === '/boom') throw new Error('policy bug');
-      return input.request.path !== '/admin';
+      if (input.request?.path === '/boom') throw new Error('policy bug');
+      return input.request?.path !== '/admin';
     },
   });
   const url = await startHttps(
@@ -173,7 +173,7 @@ for (const broken of ['throw-on-start', 'throw-on-end'] as const) {
 
     const guard = authorizeRequest({
       policy: (input: AuthorizationInput) => {
-        if (input.request.path === '/boom') throw new Error('policy bug');
+        if (input.request?.path === '/boom') throw new Error('policy bug');
         return true;
       },
     });
