@@ -6,7 +6,7 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { errorFields, log, logs, type Logger, type LogLevel } from '../common/logger.js';
-import { endSpan, startSpan } from '../common/otel.js';
+import { ATTR, endSpan, SPAN_REAUTHENTICATE, startSpan } from '../common/otel.js';
 import type { Trigger } from '../common/types.js';
 import type { RevocationMode, SecureContext } from '../tls/context.js';
 import type { AuditEvent, DecisionEvent } from './audit-event.js';
@@ -57,17 +57,6 @@ const trustChangeChannel = diagnosticsChannel.channel(channels.trustChange);
 const reauthenticationChannel = diagnosticsChannel.tracingChannel<unknown, ReauthenticationMessage>(
   channels.reauthentication,
 );
-
-/** OpenTelemetry span names and attribute keys. */
-export const SPAN_REAUTHENTICATE = 'continuous-tls.reauthenticate';
-export const ATTR = Object.freeze({
-  tier: 'continuous_tls.tier',
-  trigger: 'continuous_tls.trigger',
-  outcome: 'continuous_tls.outcome',
-  reason: 'continuous_tls.reason',
-  source: 'continuous_tls.source',
-  policy: 'continuous_tls.policy',
-} as const);
 
 /** The level a decision is logged at: allows at debug, denials at info, a failed policy at warn. */
 function decisionLevel(outcome: 'allow' | 'deny', reason: string): LogLevel {

@@ -4,6 +4,18 @@
  * changes a decision: whatever a tracer or span throws is swallowed here.
  */
 
+/** The span names and attribute keys this library uses (docs/api.md, "OpenTelemetry"). */
+export const SPAN_POLICY = 'continuous-tls.policy';
+export const SPAN_REAUTHENTICATE = 'continuous-tls.reauthenticate';
+export const ATTR = Object.freeze({
+  tier: 'continuous_tls.tier',
+  trigger: 'continuous_tls.trigger',
+  outcome: 'continuous_tls.outcome',
+  reason: 'continuous_tls.reason',
+  source: 'continuous_tls.source',
+  policy: 'continuous_tls.policy',
+} as const);
+
 /** Span attribute values this library sets (no secrets: no tokens, keys or certificates). */
 export type SpanAttributes = Record<string, string | number | boolean>;
 

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 import { checkDuration } from '../common/validate.js';
-import { endSpan, startSpan } from '../common/otel.js';
+import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
 import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
@@ -149,9 +149,6 @@ export async function askPolicy(policy: Policy, input: AuthorizationInput, signa
   return raceSignal(invokePolicy(policy, input, signal), signal);
 }
 
-/** The OpenTelemetry span around one evaluation (when the application has a tracer). */
-export const SPAN_POLICY = 'continuous-tls.policy';
-
 /**
  * Asks `policy` about `input` and never rejects: every failure is a denial carrying an `error`.
  * A synchronous policy costs no timer; a late answer of any kind counts as a timeout.
@@ -161,15 +158,19 @@ export async function evaluatePolicy(
   input: AuthorizationInput,
   options: EvaluateOptions = {},
 ): Promise<EvaluatedDecision> {
+  // A span around the evaluation when the application traces; nothing in the way otherwise.
   const span = startSpan(SPAN_POLICY, () => ({
-    'continuous_tls.policy': isPolicy(policy) ? policyName(policy) : 'invalid',
-    'continuous_tls.trigger': String(input?.trigger),
-    ...(typeof options?.tier === 'string' ? { 'continuous_tls.tier': options.tier } : {}),
+    [ATTR.policy]: isPolicy(policy) ? policyName(policy) : 'invalid',
+    [ATTR.trigger]: String(input?.trigger),
+    ...(typeof options?.tier === 'string' ? { [ATTR.tier]: options.tier } : {}),
   }));
   if (span === undefined) return evaluate(policy, input, options);
   const d = await evaluate(policy, input, options);
-  const outcome = { 'continuous_tls.outcome': d.allow ? 'allow' : 'deny', 'continuous_tls.source': d.source };
-  endSpan(span, { ...outcome, 'continuous_tls.reason': d.reason }, d.error);
+  endSpan(
+    span,
+    { [ATTR.outcome]: d.allow ? 'allow' : 'deny', [ATTR.source]: d.source, [ATTR.reason]: d.reason },
+    d.error,
+  );
   return d;
 }
 
