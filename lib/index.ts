@@ -38,7 +38,10 @@ export type {
 export { DecisionMetrics, createDecisionMetrics } from './http/metrics.js';
 export { decisionEvent } from './authz/audit-event.js';
 export type { AuditEvent } from './authz/audit-event.js';
-export type { DecisionMetricsOptions } from './http/metrics.js';
+export type { DecisionMetricsOptions, ObservedSource } from './http/metrics.js';
+export { channels } from './authz/observe.js';
+export type { Tier, DecisionMessage, ReauthenticationMessage, TrustChangeMessage } from './authz/observe.js';
+export type { Logger } from './common/logger.js';
 export { startPdpServer } from './dev/pdp-server.js';
 export type { PdpServerOptions, PdpServer } from './dev/pdp-server.js';
 export { DevelopmentCA } from './dev/pki.js';

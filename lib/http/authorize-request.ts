@@ -24,6 +24,9 @@ import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES,
 import { peerIdentity, type PeerSocket } from './peer.js';
 import { problem, sendInternalError, sendRefusal, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
+import { checkLogger, type Logger } from '../common/logger.js';
+import { Observer } from '../authz/observe.js';
+import { decisionEvent } from '../authz/audit-event.js';
 
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
@@ -67,6 +70,8 @@ export interface AuthorizeRequestOptions<C extends object = Record<string, unkno
   onDecision?: (decision: Decision, input: AuthorizationInput<C>) => void;
   /** `realm` of the WWW-Authenticate challenges. Default: none. */
   realm?: string;
+  /** A pino-compatible logger for decisions (docs/api.md, Observability). */
+  logger?: Logger;
 }
 
 /** The result of authorizing one request: allowed, or the response to send instead. */
@@ -104,6 +109,8 @@ export interface RequestAuthorizer {
   /** Fastify plugin (not encapsulated: its onRequest hook covers the whole app). */
   readonly fastify: FastifyAuthorizePlugin;
   readonly cache: DecisionCache | undefined;
+  /** Requests being decided now (a gauge of DecisionMetrics). */
+  readonly pendingDecisions: number;
 }
 
 // Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
@@ -122,8 +129,19 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
   const policyTimeout = o.policyTimeout;
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
+  const observer = new Observer(checkLogger(o.logger));
+  let pending = 0;
 
-  async function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
+  async function authorize(req: IncomingMessage, rules?: PathRules): Promise<RequestOutcome> {
+    pending++;
+    try {
+      return await authorizeOne(req, rules ?? nodeRules);
+    } finally {
+      pending--;
+    }
+  }
+
+  async function authorizeOne(req: IncomingMessage, rules: PathRules): Promise<RequestOutcome> {
     // The resource is the path the router will route, or the request is refused (see path.ts).
     const target = canonicalPath(requestTarget(req), rules);
     if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
@@ -180,6 +198,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         process.emitWarning(`onDecision threw: ${String(err)}`, 'ContinuousTlsWarning');
       }
     }
+    if (observer.wantsDecision(decision.allow, decision.reason))
+      observer.decision('request', decisionEvent(decision, input), { request: req });
     if (decision.allow) {
       // Object.assign, not `{ ...decision, input }`: see contextFacts() in policy/facts.ts.
       const authorization = Object.assign({}, decision) as RequestAuthorization;
@@ -214,7 +234,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         };
       }
     }
-    const d = await evaluatePolicy(policy, input, { policyTimeout });
+    const d = await evaluatePolicy(policy, input, { policyTimeout, tier: 'request' });
     const decision: Decision = {
       allow: d.allow,
       reason: d.reason,
@@ -269,6 +289,9 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     },
     fastify,
     cache,
+    get pendingDecisions() {
+      return pending;
+    },
   };
 }
 
