@@ -41,6 +41,8 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: globals.node, sourceType: 'commonjs' },
     rules: {
+      // Scripts that also run on older Nodes take `performance` from node:perf_hooks explicitly.
+      'no-redeclare': ['error', { builtinGlobals: false }],
       '@typescript-eslint/no-require-imports': 'off',
       '@typescript-eslint/no-unused-vars': [
         'error',

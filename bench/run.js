@@ -150,7 +150,8 @@ function commandLine(argv) {
 /** The checkout's commit, marked when the working tree differs from it: results name what they measured. */
 function commitOf() {
   try {
-    const git = (args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (args) =>
+      execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'native', 'binding.gyp']) !== '';
     return `${git(['rev-parse', '--short=10', 'HEAD'])}${dirty ? ' (lib/ or native/ modified)' : ''}`;
   } catch {
@@ -274,7 +275,8 @@ async function main() {
     `${ctx.rounds} rounds after ${ctx.warmup} warm-up, arms interleaved · interval: ${meta.interval} · ${pin.note}`,
   );
   console.log(
-    `load average at start ${meta.loadavg.start.join(' ')}, at end ${meta.loadavg.end.join(' ')} · ${meta.durationS} s\n`,
+    `load average at start ${meta.loadavg.start.join(' ')}, ` +
+      `at end ${meta.loadavg.end.join(' ')} · ${meta.durationS} s\n`,
   );
   console.log(table(rows, ctx.targets, { compare: compare !== null, comparisons: ctx.comparisons }));
 

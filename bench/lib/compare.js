@@ -60,7 +60,9 @@ function prepareCompare(ref) {
     if (added) {
       try {
         git(['worktree', 'prune']);
-      } catch {}
+      } catch {
+        // Best effort: a worktree git no longer knows about is pruned by the next run.
+      }
     }
   };
   try {

@@ -158,7 +158,8 @@ function svg(rows, targets, meta, comparisons) {
       const x = (v) => labelW + Math.max(1, Math.min(v, maxValue) * scale);
       text(labelW - 8, y + barH - 3, item.label, 'font-size="11" text-anchor="end"');
       parts.push(
-        `<rect x="${labelW}" y="${y}" width="${(x(item.value) - labelW).toFixed(1)}" height="${barH}" fill="${item.color}"/>`,
+        `<rect x="${labelW}" y="${y}" width="${(x(item.value) - labelW).toFixed(1)}" ` +
+          `height="${barH}" fill="${item.color}"/>`,
       );
       if (isNum(item.lo) && isNum(item.hi)) {
         const mid = y + barH / 2;
@@ -177,7 +178,8 @@ function svg(rows, targets, meta, comparisons) {
     }
     const one = labelW + scale;
     parts.push(
-      `<line x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${y}" stroke="#000" stroke-dasharray="4 3"/>`,
+      `<line x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${y}" ` +
+        `stroke="#000" stroke-dasharray="4 3"/>`,
     );
     text(one, y + 12, '1.0', 'font-size="10" text-anchor="middle"');
     y += 14;

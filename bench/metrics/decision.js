@@ -32,7 +32,11 @@ async function run(ctx) {
     row('verify-chain-warm', 'one chain verification after a store swap (decoded certificates cached)', 'verifyWarmUs'),
     row('verify-chain-cached', 'the same chain against the same store again (verified-chain cache)', 'verifyCachedUs'),
     row('decision-cached', 'cached decision (cached() hit)', 'cachedHitUs', { text: '< 1 µs', arm: 'owned', below: 1 }),
-    row('decision-cached-declared', '  the same, policy declares the facts it reads (factsRead)', 'cachedDeclaredHitUs'),
+    row(
+      'decision-cached-declared',
+      '  the same, policy declares the facts it reads (factsRead)',
+      'cachedDeclaredHitUs',
+    ),
     row('decision-cached-evaluate', 'cached decision through evaluatePolicy (async)', 'cachedEvaluateUs'),
     row('decision-function', 'plain function policy through evaluatePolicy (async)', 'functionUs'),
     row('decision-cedar', 'Cedar decision (cedarPolicy.evaluate)', 'cedarUs', {
