@@ -33,4 +33,4 @@ export type { DecisionMetricsOptions } from './http/metrics.js';
 export { startPdpServer } from './dev/pdp-server.js';
 export type { PdpServerOptions, PdpServer } from './dev/pdp-server.js';
 export { DevelopmentCA } from './dev/pki.js';
-export type { IssuedIdentity, IssueOptions } from './dev/pki.js';
+export type { IssuedIdentity, IssueOptions, SubjectFields } from './dev/pki.js';
