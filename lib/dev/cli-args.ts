@@ -33,7 +33,8 @@ as long as a caller's connection lives.
 Callers must authenticate: with a client certificate (--ca), with a bearer token
 (--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
 environment variable), or both. --insecure-open serves anyone who can reach the port: they learn
-every decision and its reasons. GET /healthz and /readyz answer without authentication.
+every decision and its reasons. GET /healthz (the process is up) and /readyz (503 while the last
+reload failed) answer without authentication and say nothing about the policies.
 `;
 
 export const DEMO_USAGE = `Usage: continuous-tls demo [--quiet]
