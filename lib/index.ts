@@ -16,6 +16,9 @@ export type { Attachment, AttachOptions } from './attach.js';
 export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent } from './reauthorize.js';
 export { Authorizer } from './authz/authorizer.js';
 export { Scheduler } from './authz/schedule.js';
+export { inspectHandler } from './authz/inspect-handler.js';
+export type { InspectHandlerOptions, InspectRequestHandler, InspectTarget } from './authz/inspect-handler.js';
+export type { InspectReport, InspectedConnection, InspectedDecision, InspectedPeer } from './authz/inspect.js';
 export * from './policy/index.js';
 export { authorizeRequest } from './http/authorize-request.js';
 export type {

@@ -58,6 +58,15 @@ export interface AuthorizerOptions {
   auditWanted?: () => boolean;
 }
 
+/** One live connection as the engine sees it (Authorizer#liveConnections). */
+export interface ConnectionView {
+  readonly subject: AuthorizationSubject;
+  readonly decision: Decision | null;
+  readonly reauthCount: number;
+  /** The re-check due first: at epoch ms on the engine's clock. */
+  readonly nextCheck: { at: number; kind: 'interval' | 'expiry' } | null;
+}
+
 type DecideOptions = ReauthorizeOptions & { trigger: Trigger; fresh: boolean };
 
 interface ConnectionState {
@@ -244,6 +253,16 @@ export class Authorizer extends EventEmitter {
   /** Live tracked sockets with their current decision. */
   connections(): Array<{ socket: AuthorizationSubject['socket']; decision: Decision | null }> {
     return [...this.#states.values()].map((state) => ({ socket: state.subject.socket, decision: state.decision }));
+  }
+
+  /** What inspect.ts reports of each live connection, read-only. */
+  liveConnections(): ConnectionView[] {
+    return [...this.#states.values()].map((s) => ({
+      subject: s.subject,
+      decision: s.decision,
+      reauthCount: s.reauthCount,
+      nextCheck: s.timers.next(),
+    }));
   }
 
   /** reauthorize(socket, options) for a tracked socket. */
