@@ -5,7 +5,6 @@
  * PrintableString has no control characters, quotes or '#', so a value can neither add a line to
  * crypto.X509Certificate#subject nor be read by @peculiar/x509 as hex or a quoted string.
  */
-import type * as X509 from '@peculiar/x509';
 import { invalidOption } from '../common/errors.js';
 import { checkObject } from '../common/validate.js';
 
@@ -27,6 +26,14 @@ export interface SubjectFields {
 
 type FieldName = keyof SubjectFields;
 
+/**
+ * RDNs as @peculiar/x509's Name takes them (its JsonNameParams), declared here so that the
+ * published declarations do not need its types, which need the DOM library.
+ */
+export type NameParams = Array<
+  Record<string, Array<{ printableString: string } | { utf8String: string } | { ia5String: string }>>
+>;
+
 /** Upper bounds (RFC 5280 Appendix A: ub-state-name, ub-organization-name …; DC: a DNS label). */
 const MAX_LENGTH: Record<FieldName, number> = { C: 2, ST: 128, L: 128, O: 64, OU: 64, DC: 63 };
 /** In the conventional order of a DN, most significant first; CN comes last. */
@@ -36,7 +43,7 @@ const MAX_VALUES = 8;
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]+$/;
 
 /** The RDNs of a certificate subject: the checked `fields`, then CN = commonName. */
-export function subjectName(commonName: string, fields: SubjectFields | undefined): X509.JsonNameParams {
+export function subjectName(commonName: string, fields: SubjectFields | undefined): NameParams {
   const given = checkObject('subject', fields) ?? {};
   for (const key of Object.keys(given)) {
     if (!(ORDER as readonly string[]).includes(key)) {
@@ -44,7 +51,7 @@ export function subjectName(commonName: string, fields: SubjectFields | undefine
       throw invalidOption(`subject.${key}`, `one of the attribute types ${ORDER.join(', ')}${hint}`, key);
     }
   }
-  const rdns: X509.JsonNameParams = [];
+  const rdns: NameParams = [];
   for (const type of ORDER) {
     for (const value of valuesOf(type, given[type])) {
       // DC is an IA5String (RFC 4519); the others are PrintableStrings, as checked.
