@@ -11,6 +11,7 @@ import { Authorizer, type AuthorizerEvents, type ReauthorizeSchedule } from './a
 import { AttachedSubject } from './authz/attached-subject.js';
 import { presentedChains } from './authz/presented-chains.js';
 import { registerAuthorizer } from './authz/owner.js';
+import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
 import type { Decision, Policy } from './common/types.js';
 import type { Logger } from './common/logger.js';
@@ -53,6 +54,8 @@ export interface Attachment {
   /** Replace the CAs of one server name given in `sni`; its connections are re-decided. */
   setSniCa(servername: string, ca: PemInput): Promise<Decision[]>;
   connections(): Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
+  /** Every live connection as JSON-ready data: peer, decision, expiry, next re-check. */
+  inspect(): InspectReport;
   /** Stop tracking (connections stay open, no more re-checks). */
   detach(): void;
 }
@@ -219,6 +222,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     setPolicy(policy) {
       return authorizer.setPolicy(policy);
     },
+    inspect: () => inspectConnections(authorizer),
     connections() {
       return authorizer.connections() as Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
     },

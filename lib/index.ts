@@ -25,6 +25,9 @@ export type { Attachment, AttachOptions } from './attach.js';
 export type { ReauthorizeOptions, ReauthorizeSchedule, DecisionEvent } from './reauthorize.js';
 export { Authorizer } from './authz/authorizer.js';
 export { Scheduler } from './authz/schedule.js';
+export { inspectHandler } from './authz/inspect-handler.js';
+export type { InspectHandlerOptions, InspectRequestHandler, InspectTarget } from './authz/inspect-handler.js';
+export type { InspectReport, InspectedConnection, InspectedDecision, InspectedPeer } from './authz/inspect.js';
 export * from './policy/index.js';
 export { authorizeRequest } from './http/authorize-request.js';
 export type {
@@ -45,4 +48,4 @@ export type { Logger } from './common/logger.js';
 export { startPdpServer } from './dev/pdp-server.js';
 export type { PdpServerOptions, PdpServer } from './dev/pdp-server.js';
 export { DevelopmentCA } from './dev/pki.js';
-export type { IssuedIdentity, IssueOptions } from './dev/pki.js';
+export type { IssuedIdentity, IssueOptions, SubjectFields } from './dev/pki.js';

@@ -11,6 +11,7 @@ import { pemBuffer, type PemInput } from './tls/pem.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
 import { OwnedSubject } from './authz/subject.js';
 import { registerAuthorizer } from './authz/owner.js';
+import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './authz/revocation.js';
 import type { Decision, NoArgumentListener, Policy } from './common/types.js';
 import { checkLogger, errorFields, log, type Logger } from './common/logger.js';
@@ -242,6 +243,11 @@ export class Server extends net.Server {
     this.secureContext.setCrl(crl);
     this.emit('trustChange', 'crl');
     return this.authorizer.trustChanged();
+  }
+
+  /** Every live connection as JSON-ready data: peer, decision, expiry, next re-check (see authz/inspect.ts). */
+  inspect(): InspectReport {
+    return inspectConnections(this.authorizer);
   }
 
   /** Swap the policy; every live connection is re-decided with it at once. */

@@ -244,3 +244,58 @@ t.test('bad options throw ERR_CTLS_INVALID_OPTION naming the option', async (t) 
   t.throws(() => ca.revoke('not hex'), invalid('serial'));
   t.throws(() => ca.revoke('01', 'because' as 'unspecified'), invalid('reason'));
 });
+
+t.test('subject attributes beside CN appear in the certificate, in DN order', async (t) => {
+  const ca = await DevelopmentCA.create();
+  const id = await ca.issueClient({
+    commonName: 'alice',
+    subject: { O: 'Example', OU: ['Payments', 'EU'], C: 'SE', ST: 'Stockholm', L: 'Solna' },
+  });
+  const leaf = new X509Certificate(id.cert);
+  t.equal(leaf.subject, 'C=SE\nST=Stockholm\nL=Solna\nO=Example\nOU=Payments\nOU=EU\nCN=alice');
+  t.ok(leaf.subject.split('\n').includes('O=Example'), "what the docs' policies match");
+  const dc = new X509Certificate(
+    (await ca.issueServer({ commonName: 'api', subject: { DC: ['com', 'example'] } })).cert,
+  );
+  t.equal(dc.subject, 'DC=com\nDC=example\nCN=api');
+  t.equal(
+    new X509Certificate((await ca.issueClient({ commonName: 'bob' })).cert).subject,
+    'CN=bob',
+    'CN alone by default',
+  );
+  // A common name that looks like hex or a quoted string is encoded as given, not decoded.
+  const cn = async (commonName: string) =>
+    new X509Certificate((await ca.issueClient({ commonName })).cert).toLegacyObject().subject.CN;
+  t.equal(await cn('#0c03616263'), '#0c03616263');
+  t.equal(await cn('Zoë "z"'), 'Zoë "z"');
+  // It still verifies for mTLS in node:tls.
+  const server = await ca.issueServer({ commonName: 'localhost', subject: { O: 'Example' } });
+  t.equal((await handshake(t, ca, server, id)).peerCN, 'alice');
+});
+
+t.test('bad subject attributes are refused with ERR_CTLS_INVALID_OPTION naming the attribute', async (t) => {
+  const ca = await DevelopmentCA.create({ intermediate: false });
+  const invalid = (name: string) => ({
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: new RegExp(`"${name.replace(/[[\]]/g, '\\$&')}"`),
+  });
+  const issue = (subject: unknown) => ca.issueClient({ commonName: 'x', subject: subject as { O: string } });
+  await t.rejects(issue('O=Example'), invalid('subject'), 'not an object');
+  await t.rejects(issue(['O']), invalid('subject'));
+  await t.rejects(issue(null), invalid('subject'));
+  await t.rejects(issue({ CN: 'y' }), { message: /commonName option/ }, 'CN has its own option');
+  await t.rejects(issue({ EMAIL: 'a@b' }), invalid('subject.EMAIL'), 'unknown attribute type');
+  await t.rejects(issue({ O: 'Evil\nO=Payments' }), invalid('subject.O'), 'no control characters');
+  await t.rejects(issue({ O: '#0c03616263' }), invalid('subject.O'), 'no hex form');
+  await t.rejects(issue({ O: '"quoted"' }), invalid('subject.O'));
+  await t.rejects(issue({ O: 'Zoë' }), invalid('subject.O'), 'PrintableString only');
+  await t.rejects(issue({ O: '' }), invalid('subject.O'));
+  await t.rejects(issue({ O: 'x'.repeat(65) }), invalid('subject.O'), 'ub-organization-name');
+  await t.rejects(issue({ O: 7 }), invalid('subject.O'));
+  await t.rejects(issue({ OU: [] }), invalid('subject.OU'));
+  await t.rejects(issue({ OU: ['ok', 5] }), invalid('subject.OU[1]'));
+  await t.rejects(issue({ C: 'se' }), invalid('subject.C'));
+  await t.rejects(issue({ C: 'SWE' }), invalid('subject.C'));
+  await t.rejects(issue({ C: ['SE'] }), invalid('subject.C'), 'C is not repeatable');
+  await t.rejects(issue({ ST: ['a', 'b'] }), invalid('subject.ST'));
+});

@@ -64,6 +64,15 @@ export interface AuthorizerOptions {
   logger?: Logger;
 }
 
+/** One live connection as the engine sees it (Authorizer#liveConnections). */
+export interface ConnectionView {
+  readonly subject: AuthorizationSubject;
+  readonly decision: Decision | null;
+  readonly reauthCount: number;
+  /** The re-check due first: at epoch ms on the engine's clock. */
+  readonly nextCheck: { at: number; kind: 'interval' | 'expiry' } | null;
+}
+
 type DecideOptions = ReauthorizeOptions & { trigger: Trigger; fresh: boolean };
 
 interface ConnectionState {
@@ -270,6 +279,16 @@ export class Authorizer extends EventEmitter {
   /** How many decisions are in flight now (waiting for a policy or a fresh certificate). */
   get pendingDecisions(): number {
     return this.#pending;
+  }
+
+  /** What inspect.ts reports of each live connection, read-only. */
+  liveConnections(): ConnectionView[] {
+    return [...this.#states.values()].map((s) => ({
+      subject: s.subject,
+      decision: s.decision,
+      reauthCount: s.reauthCount,
+      nextCheck: s.timers.next(),
+    }));
   }
 
   /** reauthorize(socket, options) for a tracked socket. */

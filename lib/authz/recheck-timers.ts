@@ -53,6 +53,14 @@ export class RecheckTimers {
     }
   }
 
+  /** The re-check due first, if any is scheduled (for inspection). */
+  next(): { at: number; kind: 'interval' | 'expiry' } | null {
+    const interval = this.#interval?.dueAt ?? Infinity;
+    const expiry = this.#expiry?.dueAt ?? Infinity;
+    if (interval === Infinity && expiry === Infinity) return null;
+    return expiry <= interval ? { at: expiry, kind: 'expiry' } : { at: interval, kind: 'interval' };
+  }
+
   cancel(scheduler: Scheduler): void {
     scheduler.cancel(this.#interval);
     scheduler.cancel(this.#expiry);

@@ -13,6 +13,7 @@ export const USAGE = `Usage: continuous-tls <command> [options]
 Commands:
   pdp --policies <dir> [--token-file F | --ca F …]   AuthZEN decision endpoint over Cedar policies (hot reload)
   demo [options]                                   run the continuous-authorization demo
+  inspect <url> [--token T | --token-file F]       print the live connections an inspectHandler() serves
 
 Options:
   -h, --help     show this help
@@ -34,7 +35,19 @@ as long as a caller's connection lives.
 Callers must authenticate: with a client certificate (--ca), with a bearer token
 (--token-file: one token per line, at least 16 characters; or the CONTINUOUS_TLS_PDP_TOKEN
 environment variable), or both. --insecure-open serves anyone who can reach the port: they learn
-every decision and its reasons. GET /healthz and /readyz answer without authentication.
+every decision and its reasons. GET /healthz (the process is up) and /readyz (503 while the last
+reload failed) answer without authentication and say nothing about the policies.
+`;
+
+export const INSPECT_USAGE = `Usage: continuous-tls inspect <url> [--token T | --token-file F]
+                              [--ca F] [--cert F --key F] [--timeout MS]
+
+Fetches the live connections of a server or attachment from the URL where the application serves
+inspectHandler(), and prints them as JSON: for each connection its peer, current decision, expiry
+and next re-check. The bearer token comes from --token, --token-file (its first line) or the
+CONTINUOUS_TLS_INSPECT_TOKEN environment variable; --token is visible to other users of this
+machine in the process list, the other two are not. For an https:// URL, --ca trusts that CA and
+--cert/--key present a client certificate. --timeout (default 10000) bounds the whole request.
 `;
 
 export const DEMO_USAGE = `Usage: continuous-tls demo [--quiet]
@@ -48,6 +61,19 @@ export class UsageError extends Error {
 
 /** The `pdp` command line, parsed: its help, or the options of startPdpServer(). */
 export type PdpCommand = { help: true } | { help: false; options: PdpServerOptions };
+
+/** What `inspect` needs to fetch a report. */
+export interface InspectCommandOptions {
+  url: URL;
+  token?: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  timeoutMs: number;
+}
+
+/** The `inspect` command line, parsed. */
+export type InspectCommand = { help: true } | { help: false; options: InspectCommandOptions };
 
 /** The `demo` command line, parsed. */
 export type DemoCommand = { help: true } | { help: false; quiet: boolean };
@@ -67,6 +93,16 @@ const PDP_FLAGS: ParseOptions = {
   'insecure-open': { type: 'boolean' },
   'max-evaluations': { type: 'string' },
   'max-body-bytes': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const INSPECT_FLAGS: ParseOptions = {
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -125,6 +161,64 @@ export function parsePdpArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   return { help: false, options };
 }
 
+/**
+ * `inspect` flags -> what to fetch. Reads the files the flags name and the
+ * CONTINUOUS_TLS_INSPECT_TOKEN variable of `env`.
+ */
+export function parseInspectArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): InspectCommand {
+  const { values, positionals } = flagsAndArguments(argv, INSPECT_FLAGS);
+  if (values['help'] === true) return { help: true };
+  const text = (flag: string): string | undefined => values[flag] as string | undefined;
+  if (positionals.length === 0) throw new UsageError('<url> is required');
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]!}' (one <url> only)`);
+  const url = parseUrl(positionals[0]!);
+  if (text('token') !== undefined && text('token-file') !== undefined)
+    throw new UsageError('--token and --token-file are alternatives: give one');
+  if ((text('key') === undefined) !== (text('cert') === undefined))
+    throw new UsageError('--key and --cert go together');
+  const tls = ['ca', 'cert'].find((flag) => text(flag) !== undefined);
+  if (tls !== undefined && url.protocol !== 'https:')
+    throw new UsageError(`--${tls} needs an https:// URL (got ${url.protocol}//)`);
+  const options: InspectCommandOptions = { url, timeoutMs: integer(values, 'timeout', 1) ?? 10_000 };
+  const token =
+    text('token') ?? tokenFromFile(text('token-file')) ?? (env['CONTINUOUS_TLS_INSPECT_TOKEN'] || undefined);
+  if (token !== undefined) {
+    if (!/^[\x21-\x7e]+$/.test(token))
+      throw new UsageError('the token must be visible ASCII characters, without spaces');
+    options.token = token;
+  }
+  for (const flag of ['ca', 'cert', 'key'] as const) {
+    const path = text(flag);
+    if (path !== undefined) options[flag] = readFlagFile(flag, path);
+  }
+  return { help: false, options };
+}
+
+function parseUrl(given: string): URL {
+  let url: URL;
+  try {
+    url = new URL(given);
+  } catch {
+    throw new UsageError(`<url> must be an http:// or https:// URL (got '${given}')`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`<url> must be an http:// or https:// URL (got '${given}')`);
+  if (url.username !== '' || url.password !== '')
+    throw new UsageError('<url> must not carry credentials: use --token or --token-file');
+  return url;
+}
+
+function tokenFromFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  const line = readFlagFile('token-file', path)
+    .toString('utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== '');
+  if (line === undefined) throw new UsageError(`--token-file ${path} holds no token`);
+  return line;
+}
+
 export function parseDemoArgs(argv: string[]): DemoCommand {
   const values = flags(argv, DEMO_FLAGS);
   return values['help'] === true ? { help: true } : { help: false, quiet: values['quiet'] === true };
@@ -140,8 +234,22 @@ export function packageVersion(): string {
 
 /** parseArgs, with its errors reworded to name the flag or argument at fault. */
 function flags(argv: string[], options: ParseOptions): Flags {
+  return parse(argv, options, false).values;
+}
+
+/** As flags(), for a command that also takes arguments. */
+function flagsAndArguments(argv: string[], options: ParseOptions): { values: Flags; positionals: string[] } {
+  return parse(argv, options, true);
+}
+
+function parse(
+  argv: string[],
+  options: ParseOptions,
+  allowPositionals: boolean,
+): { values: Flags; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Flags;
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: values as Flags, positionals };
   } catch (err) {
     const { code, message } = err as { code?: string; message: string };
     const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';

@@ -6,7 +6,18 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEMO_USAGE, PDP_USAGE, USAGE, UsageError, packageVersion, parseDemoArgs, parsePdpArgs } from './cli-args.js';
+import {
+  DEMO_USAGE,
+  INSPECT_USAGE,
+  PDP_USAGE,
+  USAGE,
+  UsageError,
+  packageVersion,
+  parseDemoArgs,
+  parseInspectArgs,
+  parsePdpArgs,
+  type InspectCommandOptions,
+} from './cli-args.js';
 import type { PdpServer, PdpServerOptions } from './pdp-server.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
       return runPdpCommand(rest);
     case 'demo':
       return runDemoCommand(rest);
+    case 'inspect':
+      return runInspectCommand(rest);
     case '-h':
     case '--help':
     case 'help':
@@ -89,6 +102,39 @@ async function runPdpCommand(argv: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** `inspect`: prints the report as JSON on stdout, or what went wrong on stderr (exit 1). */
+async function runInspectCommand(argv: string[]): Promise<number> {
+  let options: InspectCommandOptions;
+  try {
+    const parsed = parseInspectArgs(argv);
+    if (parsed.help) {
+      process.stdout.write(INSPECT_USAGE);
+      return 0;
+    }
+    options = parsed.options;
+  } catch (err) {
+    return usageError('inspect', err, INSPECT_USAGE);
+  }
+  const { url, token } = options;
+  if (token !== undefined && url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    process.stderr.write(`inspect: WARNING: the token goes to ${url.host} unencrypted (http://)\n`);
+  }
+  const { InspectFetchError, fetchInspectReport } = await import('./inspect-fetch.js');
+  try {
+    const report = await fetchInspectReport(options);
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof InspectFetchError)) throw err;
+    process.stderr.write(`continuous-tls inspect: ${err.message}\n`);
+    return 1;
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
 }
 
 async function runDemoCommand(argv: string[]): Promise<number> {

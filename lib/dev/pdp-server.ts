@@ -7,7 +7,8 @@
  * - POST /access/v1/evaluation   Access Evaluation API: {subject, action, resource, context} -> {decision, context}
  * - POST /access/v1/evaluations  Access Evaluations API: defaults + `evaluations` array -> {evaluations: [...]}
  * - GET  /.well-known/authzen-configuration  PDP metadata
- * - GET  /healthz, /readyz  probes, the only endpoints answered without authentication
+ * - GET  /healthz  the process is up; GET /readyz  the policies in force are the directory's (503 while
+ *   a reload failed). The only endpoints answered without authentication, so they say nothing more.
  * Callers authenticate with a bearer token (RFC 6750) and/or a client certificate; open mode must be
  * asked for (insecureOpen). Errors are RFC 9457 problem documents. One request's work is bounded
  * (body bytes, evaluations, context values) and a batch yields to the event loop as it runs.
@@ -24,6 +25,7 @@ import { ContinuousTlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject, checkString } from '../common/validate.js';
 import { CedarPolicy, PreparedCedarContext } from '../policy/cedar/policy.js';
 import { formatDiagnostic } from '../policy/cedar/values.js';
+import { PdpReadiness } from './pdp-readiness.js';
 import { Problem, badRequest, parseRequest, pick, readJson, type ParsedRequest } from './pdp-request.js';
 
 export interface PdpLimits {
@@ -71,6 +73,11 @@ export interface PdpServer {
   /** Base URL, e.g. http://127.0.0.1:41234 */
   readonly url: string;
   readonly policy: CedarPolicy;
+  /**
+   * Re-reads the policies directory now, as the watcher does; resolves true when a new set was
+   * loaded. Use it rather than `policy.reload()`, so that /readyz follows.
+   */
+  reload(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -89,6 +96,8 @@ const DEFAULT_LIMITS: Required<PdpLimits> = {
 /** A batch gives the event loop back this often, so health checks and other callers are answered meanwhile. */
 const SLICE_MS = 5;
 const MIN_TOKEN_LENGTH = 16;
+/** A probe's answer is about now: no cache may answer for it later. */
+const NO_STORE = { 'cache-control': 'no-store' };
 
 interface Settings {
   policy: CedarPolicy;
@@ -96,6 +105,7 @@ interface Settings {
   limits: Required<PdpLimits>;
   /** SHA-256 of each accepted token; undefined when tokens are not required. */
   tokens: Buffer[] | undefined;
+  readiness: PdpReadiness;
 }
 
 export async function startPdpServer(options: PdpServerOptions): Promise<PdpServer> {
@@ -132,14 +142,18 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   }
   const limits = checkLimits(options.limits);
 
-  const policy = new CedarPolicy({ dir: policies, watch, name: 'pdp' });
+  // The readiness tracker watches the directory itself (see pdp-readiness.ts).
+  const policy = new CedarPolicy({ dir: policies, watch: false, name: 'pdp' });
+  const readiness = new PdpReadiness(policy);
   policy.on('reload', (info) => log(`policies reloaded (version ${info.version}: ${info.sources.join(', ')})`));
   policy.on('error', (err) => {
     const detail = err.diagnostics.length > 0 ? err.diagnostics.map(formatDiagnostic).join('\n  ') : err.message;
     log(`policies NOT reloaded, keeping version ${policy.version}:\n  ${detail}`);
   });
 
-  const settings: Settings = { policy, baseUrl: '', limits, tokens: tokens?.map(digest) };
+  if (watch) readiness.watch(policies, (err) => log(`policies directory no longer watched: ${err.message}`));
+
+  const settings: Settings = { policy, baseUrl: '', limits, tokens: tokens?.map(digest), readiness };
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(settings, req, res).catch((err: unknown) => {
       log(`internal error: ${String(err)}`);
@@ -181,7 +195,9 @@ export async function startPdpServer(options: PdpServerOptions): Promise<PdpServ
   return {
     url: settings.baseUrl,
     policy,
+    reload: () => readiness.reload(),
     async close() {
+      readiness.close();
       policy.close();
       attachment?.detach();
       server.closeIdleConnections();
@@ -220,9 +236,13 @@ async function handle(settings: Settings, req: http.IncomingMessage, res: http.S
   const requestId = req.headers['x-request-id'];
   if (typeof requestId === 'string') res.setHeader('x-request-id', requestId);
   const path = (req.url ?? '/').split('?')[0];
-  // Probes carry no credentials and learn nothing but liveness.
-  if (path === HEALTHZ) return send(res, 200, { status: 'ok' });
-  if (path === READYZ) return send(res, 200, { status: 'ready' });
+  // Probes carry no credentials and learn nothing but liveness and readiness.
+  if (path === HEALTHZ) return send(res, 200, { status: 'ok' }, NO_STORE);
+  if (path === READYZ) {
+    const reason = settings.readiness.notReady;
+    if (reason === null) return send(res, 200, { status: 'ready' }, NO_STORE);
+    return send(res, 503, { status: 'not_ready', reason }, NO_STORE);
+  }
   try {
     if (!authorized(settings, req)) {
       throw new Problem(401, 'unauthorized', 'a bearer token is required', {

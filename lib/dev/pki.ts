@@ -12,6 +12,8 @@ import { KeyObject, X509Certificate, randomBytes, webcrypto } from 'node:crypto'
 import { isIP } from 'node:net';
 import { invalidOption } from '../common/errors.js';
 import { loadX509 } from './x509.js';
+import { subjectName, type SubjectFields } from './subject-name.js';
+export type { SubjectFields } from './subject-name.js';
 import { checkBoolean, checkDuration, checkObject, checkOneOf, checkString } from '../common/validate.js';
 
 export type KeyType = 'ec' | 'rsa';
@@ -45,6 +47,11 @@ export interface IssueOptions {
   /** Default: now - 60 s, so a peer whose clock is a little behind still accepts the certificate. */
   notBefore?: Date;
   keyType?: KeyType;
+  /**
+   * Subject attributes beside CN, e.g. `{ O: 'Example', OU: ['Payments'], C: 'SE' }`: what policies
+   * match with `subject.split('\n').includes('O=Example')`. See subject-name.ts for what is accepted.
+   */
+  subject?: SubjectFields;
 }
 
 export interface CreateCAOptions {
@@ -224,6 +231,7 @@ export class DevelopmentCA {
       throw invalidOption('altNames', 'an array of non-empty strings', altNames);
     }
     const { notBefore, notAfter } = leafValidity(options.notBefore, validityMs);
+    const subject = subjectName(commonName, options.subject);
 
     const issuer = this.#issuer;
     const x509 = loadX509();
@@ -246,7 +254,7 @@ export class DevelopmentCA {
 
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
-      subject: new x509.Name([{ CN: [commonName] }]),
+      subject: new x509.Name(subject),
       issuer: issuer.cert.subjectName,
       notBefore,
       notAfter,
