@@ -33,7 +33,7 @@ t.test('reloading policies while requests run', async (t) => {
 
   const cache = new DecisionCache();
   const app = express();
-  app.use(authorizeRequest({ policy: cedar, cache }).express());
+  app.use(authorizeRequest({ policy: cedar, cache, exposeReason: true }).express());
   app.get('/{*path}', (_req, res) => {
     res.send('ok');
   });
@@ -103,7 +103,8 @@ t.test('reloading policies while requests run', async (t) => {
       wrong.push(row); // policy-error, timeout …
     else if (row.status === 200 && (row.k < row.from || row.k > row.to))
       wrong.push(row); // allowed by a version not in force
-    else if (row.from === row.to && (row.status === 200) !== (row.k === row.from)) wrong.push(row); // stable period: exact answer
+    // A stable period: the exact answer.
+    else if (row.from === row.to && (row.status === 200) !== (row.k === row.from)) wrong.push(row);
   }
   t.same(wrong.slice(0, 5), [], `${wrong.length} of ${rows.length} answers inconsistent with the policy in force`);
   const stats = cache.stats();
