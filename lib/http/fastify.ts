@@ -53,7 +53,8 @@ export interface FastifyAuthorizeOptions {
   onDeny?(request: FastifyRequestLike, reply: FastifyReplyLike, refusal: RequestRefusal): unknown;
 }
 
-export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts?: FastifyAuthorizeOptions) => Promise<void>;
+/** `opts` is required in the type (Fastify always passes an object) so that register() infers it. */
+export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts: FastifyAuthorizeOptions) => Promise<void>;
 
 /** What the plugin needs from its authorizer. */
 export interface FastifyCore {
