@@ -13,7 +13,10 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
     rules: {
       // Unused arguments keep a callback's documented shape; a leading underscore says so.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // The addon, optional peers (prom-client) and lazily loaded modules come in through require().
       '@typescript-eslint/no-require-imports': 'off',
       eqeqeq: ['error', 'always'],
@@ -38,9 +41,15 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: globals.node, sourceType: 'commonjs' },
     rules: {
+      // Scripts that also run on older Nodes take `performance` from node:perf_hooks explicitly.
+      'no-redeclare': ['error', { builtinGlobals: false }],
       '@typescript-eslint/no-require-imports': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       eqeqeq: ['error', 'always'],
+      'max-len': ['error', { code: 120, ignoreUrls: true, ignoreRegExpLiterals: true }],
     },
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },

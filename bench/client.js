@@ -1,5 +1,5 @@
 'use strict';
-// Benchmark client worker (forked by run.js): generates the load against a
+// Benchmark client worker (forked per measurement by bench/lib/harness.js): generates the load against a
 // server worker and measures what the client sees.
 const { performance } = require('node:perf_hooks');
 const { serve } = require('./lib/worker.js');
@@ -211,7 +211,8 @@ serve({
     };
     const t0 = performance.now();
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-    if (failures > count / 100) throw new Error(`${failures} of ${count} connections failed (first: ${firstError?.message})`);
+    if (failures > count / 100)
+      throw new Error(`${failures} of ${count} connections failed (first: ${firstError?.message})`);
     return { held: held.length, failures, ms: performance.now() - t0 };
   },
 
@@ -229,7 +230,13 @@ serve({
     if (total === 0 || result.non2xx > 0 || result.errors > total / 100) {
       throw new Error(`autocannon: ${total} requests, ${result.non2xx} non-2xx, ${result.errors} errors`);
     }
-    return { perSec: total / result.duration, total, non2xx: result.non2xx, errors: result.errors, p50: result.latency.p50 };
+    return {
+      perSec: total / result.duration,
+      total,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      p50: result.latency.p50,
+    };
   },
 
   release() {

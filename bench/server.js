@@ -1,5 +1,5 @@
 'use strict';
-// Benchmark server worker (forked by run.js). One tier, one scenario per
+// Benchmark server worker (forked per measurement by bench/lib/harness.js). One tier, one scenario per
 // process: `start` builds the server and answers with its port; the other
 // commands measure things only the server side can see (fresh
 // re-authentication, revalidation after a CRL swap, server CPU).
@@ -104,7 +104,10 @@ function restServer({ authz }) {
     const { authorizeRequest } = load();
     const policy = function ordersPolicy(input) {
       const cn = input.peer.certificate?.subject ?? '';
-      return { allow: input.peer.verified && cn.includes('bench-client') && input.request?.method === 'GET', ttlMs: 60_000 };
+      return {
+        allow: input.peer.verified && cn.includes('bench-client') && input.request?.method === 'GET',
+        ttlMs: 60_000,
+      };
     };
     // It reads the certificate and the method only: declaring that lets authorizeRequest answer
     // through its default DecisionCache (a policy that declares nothing is not cached).
@@ -150,7 +153,10 @@ async function startProfiler() {
   const inspector = require('node:inspector');
   const session = new inspector.Session();
   session.connect();
-  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  const post = (method, params) =>
+    new Promise((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 100 });
   await post('Profiler.start');
@@ -167,7 +173,10 @@ serve({
   async start(args) {
     ({ tier, pki } = args);
     const extra = args.serverExtra ?? {};
-    handle = args.scenario === 'rest' ? restServer(args.rest ?? {}) : createTierServer(tier, pki, onSecure(args.scenario), extra);
+    handle =
+      args.scenario === 'rest'
+        ? restServer(args.rest ?? {})
+        : createTierServer(tier, pki, onSecure(args.scenario), extra);
     handle.server.on('tlsClientError', noop);
     handle.server.on('error', noop);
     await new Promise((resolve) => handle.server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));

@@ -13,6 +13,7 @@ import { presentedChains } from './authz/presented-chains.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
 import type { Decision, Policy } from './common/types.js';
+import type { Logger } from './common/logger.js';
 
 export interface AttachOptions {
   /** The CAs the attachment revalidates against (usually the server's own `ca`). */
@@ -38,6 +39,8 @@ export interface AttachOptions {
    * shared by all. Names match case-insensitively.
    */
   sni?: Readonly<Record<string, { ca: PemInput }>>;
+  /** A pino-compatible logger for decisions, warnings and errors (docs/api.md, Observability). */
+  logger?: Logger;
 }
 
 export interface Attachment {
@@ -117,6 +120,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     requireVerified: true,
     requireCertificate: options.requireCertificate ?? true,
     auditWanted: () => server.listenerCount('decision') > 0,
+    tier: 'attached',
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const chains = presentedChains();
   // node emits 'secureConnection' once a handshake is done, and its listeners (the app's, and the

@@ -1,13 +1,15 @@
 /**
  * connect(options): a client TLSSocket over a new (or given) transport,
  * mirroring node:tls.connect. It offers post-handshake auth so a server can
- * ask for a fresh certificate later, and setIdentity() rotates what it shows.
+ * ask for a fresh certificate later, and setIdentity() rotates what it shows; an
+ * `identity` provider is asked at every certificate request instead.
  */
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { invalidOption } from './common/errors.js';
 import { checkBoolean, checkObject } from './common/validate.js';
 import { SecureContext, type SecureContextOptions } from './tls/context.js';
+import type { Identity, IdentityProvider } from './tls/identity.js';
 import { TLSSocket, type TLSSocketOptions, type Transport } from './tls/socket.js';
 
 export interface ConnectOptions extends SecureContextOptions {
@@ -27,6 +29,13 @@ export interface ConnectOptions extends SecureContextOptions {
   allowHalfOpen?: boolean;
   highWaterMark?: number;
   handshakeTimeout?: number;
+  /**
+   * The identity to present, instead of key/cert: an object, or a provider function asked at the
+   * handshake's certificate request and at every later one (it may return a promise).
+   */
+  identity?: Identity | IdentityProvider;
+  /** ms a provider may take to answer before the connection fails with ERR_CTLS_IDENTITY_TIMEOUT (default 10 s). */
+  identityTimeout?: number;
 }
 
 export function connect(options: ConnectOptions, callback?: () => void): TLSSocket;
@@ -52,7 +61,8 @@ export function connect(
   checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
   const host = options.host ?? 'localhost';
   // The identity goes on the connection, not the context, so it can rotate.
-  const { key, cert, passphrase, ...contextOptions } = options;
+  const { key: _k, cert: _c, passphrase: _p, identity: _i, identityTimeout: _t, ...contextOptions } = options;
+  const identity = clientIdentity(options);
   const context = options.secureContext ?? new SecureContext(contextOptions, false);
   const transport = options.socket ?? connectTransport(options, host);
   const servername = options.servername ?? (net.isIP(host) === 0 ? host : undefined);
@@ -69,9 +79,8 @@ export function connect(
     ...(options.checkServerIdentity === undefined ? {} : { checkServerIdentity: options.checkServerIdentity }),
     ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
     ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }),
-    ...(key !== undefined && cert !== undefined
-      ? { identity: { key: key as string | Buffer, cert, ...(passphrase === undefined ? {} : { passphrase }) } }
-      : {}),
+    ...(identity === undefined ? {} : { identity }),
+    ...(options.identityTimeout === undefined ? {} : { identityTimeout: options.identityTimeout }),
   };
   let socket: TLSSocket;
   try {
@@ -86,6 +95,20 @@ export function connect(
   if (options.timeout !== undefined) socket.setTimeout(options.timeout);
   if (callback !== undefined) socket.once('secureConnect', callback);
   return socket;
+}
+
+/** The `identity` option, or key/cert/passphrase as one; never both. */
+function clientIdentity(options: ConnectOptions): Identity | IdentityProvider | undefined {
+  const { key, cert, passphrase, identity } = options;
+  if (identity === undefined) {
+    if (key === undefined || cert === undefined) return undefined;
+    return { key: key as string | Buffer, cert, ...(passphrase === undefined ? {} : { passphrase }) };
+  }
+  if (key !== undefined || cert !== undefined) {
+    throw invalidOption('identity', 'given alone, not with key or cert', identity);
+  }
+  if (typeof identity !== 'function') checkObject('identity', identity);
+  return identity;
 }
 
 function connectTransport(options: ConnectOptions, host: string): net.Socket {

@@ -2,8 +2,17 @@ export { createServer, Server } from './server.js';
 export type { ServerOptions, SecureConnectionListener } from './server.js';
 export { connect } from './client.js';
 export type { ConnectOptions } from './client.js';
+export { IdentityAgent, identityAgent, identityConnector, setIdentity } from './identity-agent.js';
+export type {
+  IdentityAgentOptions,
+  IdentityAgentPoolOptions,
+  IdentityConnector,
+  IdentityConnectorOptions,
+  IdentityTlsOptions,
+} from './identity-agent.js';
 export { TLSSocket } from './tls/socket.js';
 export type { PeerCertificateResult, Identity, TLSSocketOptions } from './tls/socket.js';
+export type { IdentityProvider, IdentityRequest } from './tls/identity.js';
 export { createSecureContext, SecureContext } from './tls/context.js';
 export type { SecureContextOptions, TlsVersion, RevocationMode, VerifyOutcome } from './tls/context.js';
 export { ContinuousTlsError, errorCodes } from './common/errors.js';
@@ -29,7 +38,10 @@ export type {
 export { DecisionMetrics, createDecisionMetrics } from './http/metrics.js';
 export { decisionEvent } from './authz/audit-event.js';
 export type { AuditEvent } from './authz/audit-event.js';
-export type { DecisionMetricsOptions } from './http/metrics.js';
+export type { DecisionMetricsOptions, ObservedSource } from './http/metrics.js';
+export { channels } from './authz/observe.js';
+export type { Tier, DecisionMessage, ReauthenticationMessage, TrustChangeMessage } from './authz/observe.js';
+export type { Logger } from './common/logger.js';
 export { startPdpServer } from './dev/pdp-server.js';
 export type { PdpServerOptions, PdpServer } from './dev/pdp-server.js';
 export { DevelopmentCA } from './dev/pki.js';

@@ -13,6 +13,7 @@ import { OwnedSubject } from './authz/subject.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './authz/revocation.js';
 import type { Decision, NoArgumentListener, Policy } from './common/types.js';
+import { checkLogger, errorFields, log, type Logger } from './common/logger.js';
 
 export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   /** PEM CRL(s), or a file source that reloads on change: { file, watch: true }. */
@@ -45,6 +46,8 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   maxPendingHandshakes?: number;
   /** An existing context to use instead of building one from the options. */
   secureContext?: SecureContext;
+  /** A pino-compatible logger for decisions, warnings and errors (docs/api.md, Observability). */
+  logger?: Logger;
 }
 
 export type SecureConnectionListener = (socket: TLSSocket) => void;
@@ -97,12 +100,14 @@ export class Server extends net.Server {
   readonly #live = new Set<TLSSocket>();
   #pendingHandshakes = 0;
   readonly #crlSource: CrlFileSource | null = null;
+  readonly #logger: Logger | undefined;
   [kAuthorizer]: SocketAuthorizer | undefined;
 
   constructor(options: ServerOptions = {}, listener?: SecureConnectionListener) {
     super({ allowHalfOpen: true, pauseOnConnect: options.pauseOnConnect ?? false });
     checkServerOptions(options);
     this.#options = options;
+    this.#logger = checkLogger(options.logger);
     const { crl, ...contextOptions } = options;
     let initialCrl: Buffer | undefined;
     if (isCrlFileOptions(crl)) {
@@ -129,6 +134,8 @@ export class Server extends net.Server {
       requireVerified: options.rejectUnauthorized ?? true,
       requireCertificate: requestCert && (options.rejectUnauthorized ?? true),
       auditWanted: () => this.listenerCount('decision') > 0,
+      tier: 'owned',
+      ...(this.#logger === undefined ? {} : { logger: this.#logger }),
     });
     // This server's engine admits only the server's own sockets.
     this.authorizer.on('decision', (event, socket) => this.emit('decision', event, socket as TLSSocket));
@@ -248,6 +255,8 @@ export class Server extends net.Server {
   }
 
   #reportError(error: Error): void {
+    if (this.#logger !== undefined)
+      log(this.#logger, 'error', { tier: 'owned', err: errorFields(error) }, error.message);
     // A bad CRL file must not crash a server that has no 'error' listener.
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else process.emitWarning(error);

@@ -44,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   events.Set("clientHello", static_cast<uint32_t>(TlsConnection::kClientHello));
   events.Set("fatal", static_cast<uint32_t>(TlsConnection::kFatal));
   events.Set("writeBlocked", static_cast<uint32_t>(TlsConnection::kWriteBlocked));
+  events.Set("identityWanted", static_cast<uint32_t>(TlsConnection::kIdentityWanted));
   exports.Set("events", events);
   return exports;
 }

@@ -154,9 +154,17 @@ void RecordEngine::ConfigureClient(const std::string* servername, bool offer_pos
   }
 }
 
+void RecordEngine::AskForIdentity() { SSL_set_cert_cb(ssl_.get(), CertificateRequestCallback, nullptr); }
+
+void RecordEngine::ResumeIdentity() {
+  if (!identity_paused_) return;
+  identity_paused_ = false;
+  identity_resolved_ = true;
+}
+
 int RecordEngine::ReadRecords(char* reuse, size_t reuse_length, size_t* placed, std::vector<char>* scratch,
                               size_t* used) {
-  while (!client_hello_paused_ && ssl_) {
+  while (!client_hello_paused_ && !identity_paused_ && ssl_) {
     const bool into_reuse = *placed < reuse_length;
     if (!into_reuse && scratch->size() < *used + kMaxRecord) {
       scratch->resize(std::max(kScratchFloor, scratch->size() * 2));
@@ -174,6 +182,8 @@ int RecordEngine::ReadRecords(char* reuse, size_t reuse_length, size_t* placed, 
       events_ |= kCloseNotify;
     } else if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
       events_ |= kClientHello;
+    } else if (error == SSL_ERROR_WANT_X509_LOOKUP && identity_paused_) {
+      events_ |= kIdentityWanted;
     } else {
       events_ |= kFatal;
       return error;
@@ -207,6 +217,11 @@ int RecordEngine::WritePieces(std::vector<std::pair<const char*, size_t>> pieces
       const int error = SSL_get_error(ssl_.get(), written);
       if (error == SSL_ERROR_WANT_READ) {
         events_ |= kWriteBlocked;
+        return 0;
+      }
+      // A write that ran into a certificate request waits for the identity too.
+      if (error == SSL_ERROR_WANT_X509_LOOKUP && identity_paused_) {
+        events_ |= kWriteBlocked | kIdentityWanted;
         return 0;
       }
       events_ |= kFatal;
@@ -339,6 +354,21 @@ int RecordEngine::ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
   }
   self->client_hello_paused_ = true;
   return SSL_CLIENT_HELLO_RETRY;
+}
+
+// SSL_set_cert_cb on a client runs when the server's CertificateRequest (or a
+// TLS 1.2 renegotiation's) is processed; -1 pauses the handshake with
+// SSL_ERROR_WANT_X509_LOOKUP, and OpenSSL calls again when it is driven on
+// (SSL_set_cert_cb(3)). The owner's answer is already on the SSL by then.
+int RecordEngine::CertificateRequestCallback(SSL* ssl, void* arg) {
+  RecordEngine* self = FromSSL(ssl);
+  if (self == nullptr) return 1;
+  if (self->identity_resolved_) {
+    self->identity_resolved_ = false;
+    return 1;
+  }
+  self->identity_paused_ = true;
+  return -1;
 }
 
 int RecordEngine::NewSessionCallback(SSL* ssl, SSL_SESSION* session) {

@@ -23,13 +23,14 @@ class RecordEngine {
   // Bits of the `events` field returned by cycle()/write(). Mechanism only:
   // TypeScript decides what each means for authorization.
   enum Event : uint32_t {
-    kHandshakeDone = 1 << 0,  // the initial handshake completed
-    kReauthDone = 1 << 1,     // a post-handshake auth / renegotiation completed
-    kCloseNotify = 1 << 2,    // the peer sent close_notify
-    kNewSession = 1 << 3,     // (client) a resumable session arrived
-    kClientHello = 1 << 4,    // (server) paused at ClientHello for SNICallback
-    kFatal = 1 << 5,          // a fatal TLS error; any alert is in the ciphertext
-    kWriteBlocked = 1 << 6,   // SSL_write needs the peer's handshake messages first
+    kHandshakeDone = 1 << 0,   // the initial handshake completed
+    kReauthDone = 1 << 1,      // a post-handshake auth / renegotiation completed
+    kCloseNotify = 1 << 2,     // the peer sent close_notify
+    kNewSession = 1 << 3,      // (client) a resumable session arrived
+    kClientHello = 1 << 4,     // (server) paused at ClientHello for SNICallback
+    kFatal = 1 << 5,           // a fatal TLS error; any alert is in the ciphertext
+    kWriteBlocked = 1 << 6,    // SSL_write needs the peer's handshake messages first
+    kIdentityWanted = 1 << 7,  // (client) paused at a certificate request until the owner resumes
   };
 
   // How BeginCertificateRequest ended.
@@ -61,6 +62,7 @@ class RecordEngine {
   uint32_t events() const { return events_; }
   bool handshake_done() const { return handshake_done_; }
   bool reauth_pending() const { return reauth_pending_; }
+  bool identity_paused() const { return identity_paused_; }
   // Whether the last certificate verification ran under the trust in force
   // now (true when none ran). A peer can split its flight so that its
   // Certificate is verified before a trust swap and the handshake ends after it.
@@ -77,6 +79,10 @@ class RecordEngine {
   void ConfigureServer(bool request_cert);
   void ConfigureClient(const std::string* servername, bool offer_post_handshake_auth, const unsigned char* session_der,
                        size_t session_length);
+  // (client) Pauses at every certificate request of the server (kIdentityWanted)
+  // so that the owner can choose the identity to present, then ResumeIdentity().
+  void AskForIdentity();
+  void ResumeIdentity();
   // Serves the rest of the handshake from `ctx` (an SNICallback's choice,
   // made at the ClientHello), whose `trust` also decides whom it trusts: its
   // CAs, CRLs and revocation mode verify the peer, now and at every re-check.
@@ -115,6 +121,8 @@ class RecordEngine {
   bool reauth_chain_seen_ = false;  // the verify callback saw the answer's certificate
   bool client_hello_paused_ = false;
   bool client_hello_resolved_ = false;
+  bool identity_paused_ = false;    // (client) waiting for the owner's identity
+  bool identity_resolved_ = false;  // (client) the owner answered the pending request
   uint32_t events_ = 0;
 
   // The trust that verifies the peer (not owned: its context outlives us).
@@ -151,6 +159,7 @@ class RecordEngine {
   static int CertVerifyCallback(X509_STORE_CTX* store_ctx, void* arg);
   static int ClientHelloCallback(SSL* ssl, int* alert, void* arg);
   static int NewSessionCallback(SSL* ssl, SSL_SESSION* session);
+  static int CertificateRequestCallback(SSL* ssl, void* arg);
 };
 
 }  // namespace ctls

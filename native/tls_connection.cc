@@ -39,6 +39,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
                          InstanceMethod<&TlsConnection::RequestCertificate>("requestCertificate"),
                          InstanceMethod<&TlsConnection::SetContext>("setContext"),
                          InstanceMethod<&TlsConnection::SetIdentity>("setIdentity"),
+                         InstanceMethod<&TlsConnection::ResumeIdentity>("resumeIdentity"),
                          InstanceMethod<&TlsConnection::Destroy>("destroy"),
                          InstanceMethod<&TlsConnection::GetInfo>("getInfo"),
                          InstanceMethod<&TlsConnection::GetPeerChain>("getPeerChain"),
@@ -53,7 +54,8 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
 }
 
 // new TlsConnection(context, isServer, { servername, requestCert,
-//                   rejectUnauthorized, offerPostHandshakeAuth, session })
+//                   rejectUnauthorized, offerPostHandshakeAuth, session,
+//                   askIdentity })
 TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsConnection>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
@@ -84,6 +86,7 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
   ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
                   has_session ? der.Data() : nullptr, has_session ? der.Length() : 0);
+  if (options.Get("askIdentity").ToBoolean()) AskForIdentity();
 }
 
 TlsConnection::~TlsConnection() {
@@ -335,6 +338,15 @@ Napi::Value TlsConnection::SetIdentity(const Napi::CallbackInfo& info) {
     OpenSSLError(env, "the private key does not match the certificate", "ERR_CTLS_BAD_PEM")
         .ThrowAsJavaScriptException();
   }
+  return env.Undefined();
+}
+
+// resumeIdentity(): the owner set the identity for the certificate request
+// that paused the handshake (kIdentityWanted); the next cycle() answers it.
+Napi::Value TlsConnection::ResumeIdentity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  RecordEngine::ResumeIdentity();
   return env.Undefined();
 }
 

@@ -30,6 +30,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value RequestCertificate(const Napi::CallbackInfo& info);
   Napi::Value SetContext(const Napi::CallbackInfo& info);
   Napi::Value SetIdentity(const Napi::CallbackInfo& info);
+  Napi::Value ResumeIdentity(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value GetInfo(const Napi::CallbackInfo& info);
   Napi::Value GetPeerChain(const Napi::CallbackInfo& info);

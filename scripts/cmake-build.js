@@ -47,7 +47,8 @@ function main() {
   const sslHeader = path.join(env.npm_config_nodedir, 'include', 'node', 'openssl', 'ssl.h');
   if (!fs.existsSync(sslHeader)) {
     fail(
-      `Node's OpenSSL headers are not at ${sslHeader}; set npm_config_nodedir to a Node prefix (or headers tarball dir) that has include/node/openssl`,
+      `Node's OpenSSL headers are not at ${sslHeader}; set npm_config_nodedir to a Node prefix ` +
+        '(or headers tarball dir) that has include/node/openssl',
     );
   }
   console.log(`build:cmake: Node headers from ${env.npm_config_nodedir}`);

@@ -238,7 +238,8 @@ function main() {
     console.log(
       `${f.harness.padEnd(14)} ${String(f.seconds).padStart(7)} ${String(f.executions ?? '?').padStart(11)} ` +
         `${String(f.execPerSecond ?? '?').padStart(7)} ${String(f.coverage ?? '?').padStart(9)} ` +
-        `${String(f.features ?? '?').padStart(9)} ${String(f.corpus ?? '?').padStart(7)}  ${f.crashed ? 'CRASH' : 'ok'}`,
+        `${String(f.features ?? '?').padStart(9)} ${String(f.corpus ?? '?').padStart(7)}  ` +
+        (f.crashed ? 'CRASH' : 'ok'),
     );
   }
   if (process.env.FUZZ_FIGURES) fs.writeFileSync(process.env.FUZZ_FIGURES, `${JSON.stringify(table, null, 2)}\n`);

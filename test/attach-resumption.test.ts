@@ -32,7 +32,10 @@ async function attachedServer(
   return { server, attachment, port };
 }
 
-/** Connects (resuming `session` when given); resolves with the first decision, the server socket and the session to resume. */
+/**
+ * Connects (resuming `session` when given); resolves with the first decision, the server socket
+ * and the session to resume.
+ */
 async function connect(
   t: Test,
   server: tls.Server,
@@ -93,7 +96,8 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const first = await connect(t, server, port, pki, version);
     if (!showsIntermediate(first.socket)) {
       t.comment(
-        'skip: this Node hides presented intermediates from server sockets; configure `intermediates` (test/attach.test.ts)',
+        'skip: this Node hides presented intermediates from server sockets; ' +
+          'configure `intermediates` (test/attach.test.ts)',
       );
       return;
     }

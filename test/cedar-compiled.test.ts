@@ -227,7 +227,9 @@ const corpus: Array<[string, CedarRequest[]]> = [
 
 t.test('corpus: every supported construct decides as cedar-wasm does, in JS', async (t) => {
   for (const [condition, requests] of corpus) {
-    const text = `permit(principal, action, resource) when { ${condition} };\nforbid(principal, action == Action::"write", resource) unless { ${condition} };`;
+    const text =
+      `permit(principal, action, resource) when { ${condition} };\n` +
+      `forbid(principal, action == Action::"write", resource) unless { ${condition} };`;
     const e = engines(text);
     t.equal(e.compiled.engine, 'compiled', `compiled: ${condition}`);
     for (const r of [...requests, { ...requests[0]!, action: uid('Action', 'write') }]) {
@@ -241,7 +243,8 @@ t.test('corpus: every supported construct decides as cedar-wasm does, in JS', as
 
 t.test('corpus: scopes, effects, several policies, determining and erroring ids in set order', async (t) => {
   const text = `
-    @id("by-group") permit(principal in Group::"admins", action in [Action::"read", Action::"write"], resource is Doc in Folder::"f1");
+    @id("by-group")
+    permit(principal in Group::"admins", action in [Action::"read", Action::"write"], resource is Doc in Folder::"f1");
     @id("any-action") permit(principal is User, action in Action::"any", resource);
     @id("exact") permit(principal == User::"bob", action == Action::"write", resource == Doc::"d1");
     @id("errs") forbid(principal, action, resource) when { principal.nope };
@@ -294,7 +297,10 @@ t.test('requests only cedar-wasm can judge go to cedar-wasm, with the same answe
 
 t.test('large sets: membership is indexed and answers as cedar-wasm does', async (t) => {
   const e = engines(
-    '@id("all") permit(principal, action, resource) when { context.a.containsAll(context.b) };\n@id("any") permit(principal, action, resource) when { context.a.containsAny(context.b) };\n@id("has") permit(principal, action, resource) when { context.a.contains(context.x) };\n@id("eq") permit(principal, action, resource) when { context.a == context.b };',
+    '@id("all") permit(principal, action, resource) when { context.a.containsAll(context.b) };\n' +
+      '@id("any") permit(principal, action, resource) when { context.a.containsAny(context.b) };\n' +
+      '@id("has") permit(principal, action, resource) when { context.a.contains(context.x) };\n' +
+      '@id("eq") permit(principal, action, resource) when { context.a == context.b };',
   );
   t.teardown(() => closeAll(e));
   const mixed = (n: number): unknown[] =>
@@ -335,7 +341,8 @@ t.test('unsupported constructs keep the whole set on cedar-wasm, deciding correc
     ['permit(principal, action, resource) when { context.n < 9223372036854775807 };', request({ n: 5 })],
     ['permit(principal, action, resource) when { duration("1h") > duration("1m") };', request()],
     [
-      '@id("t") permit(principal == ?principal, action, resource);\n@id("s") permit(principal, action, resource) when { true };',
+      '@id("t") permit(principal == ?principal, action, resource);\n' +
+        '@id("s") permit(principal, action, resource) when { true };',
       request(),
     ],
   ];
@@ -412,6 +419,9 @@ function prng(seed: number): () => number {
   };
 }
 
+const ATTRIBUTES = ['age', 'name', 'dept', 'score', 'ip', 'owner', 'level', 'labels', 'meta', 'manager'];
+const IP_LITERALS = ['10.0.0.1', '10.0.0.0/8', '127.0.0.1', '::1', 'ff00::/8', '192.168.1.1/24'];
+
 class Gen {
   constructor(readonly random: () => number) {}
   pick<T>(items: readonly T[]): T {
@@ -444,11 +454,9 @@ class Gen {
       () => this.entity(),
       () => this.pick(['principal', 'action', 'resource', 'context']),
       () => `context.${this.pick(['n', 's', 'b', 'xs', 'r', 'e', 'd', 'ip'])}`,
-      () =>
-        `${this.pick(['principal', 'resource'])}.${this.pick(['age', 'name', 'dept', 'score', 'ip', 'owner', 'level', 'labels', 'meta', 'manager'])}`,
+      () => `${this.pick(['principal', 'resource'])}.${this.pick(ATTRIBUTES)}`,
       () => `decimal(${JSON.stringify(this.pick(['0.5', '1.5', '-1.0', '0.0', '2.0001']))})`,
-      () =>
-        `ip(${JSON.stringify(this.pick(['10.0.0.1', '10.0.0.0/8', '127.0.0.1', '::1', 'ff00::/8', '192.168.1.1/24']))})`,
+      () => `ip(${JSON.stringify(this.pick(IP_LITERALS))})`,
     ])();
   }
 
@@ -498,7 +506,10 @@ class Gen {
       { length: Math.floor(this.random() * 3) },
       () => ` ${this.pick(['when', 'unless'])} { ${this.expr(3)} }`,
     ).join('');
-    return `${this.pick(['permit', 'permit', 'forbid'])}(${this.scope('principal')}, ${action}, ${this.scope('resource')})${clauses};`;
+    return (
+      `${this.pick(['permit', 'permit', 'forbid'])}(${this.scope('principal')}, ${action}, ` +
+      `${this.scope('resource')})${clauses};`
+    );
   }
 
   contextValue(depth = 0): unknown {

@@ -165,7 +165,9 @@ t.test("fractions: 'decimal' takes exact decimals only; cedarDecimal is type-sta
     t.throws(() => cedarDecimal(v), { code: 'ERR_CTLS_CEDAR_CONTEXT' }, String(v));
   for (const cedar of both(t, {
     fractions: 'decimal',
-    policies: `${policies}\n@id("risky") forbid(principal, action, resource) when { context has risk && context.risk.greaterThan(decimal("0.5")) };`,
+    policies:
+      `${policies}\n@id("risky") forbid(principal, action, resource) ` +
+      'when { context has risk && context.risk.greaterThan(decimal("0.5")) };',
   })) {
     t.match(
       cedar.authorize(request({ limit: 1, risk: 0.9 })),

@@ -64,7 +64,8 @@ t.test('the paths each construct reads', async (t) => {
       ['context.a', 'context.b', 'context.c'],
     ],
     [
-      'permit(principal, action, resource) when { [context.x, context.ageMs].contains(1) && ip(context.ip).isLoopback() };',
+      'permit(principal, action, resource) ' +
+        'when { [context.x, context.ageMs].contains(1) && ip(context.ip).isLoopback() };',
       ['connection.ageMs', 'context.ip', 'context.x'],
     ],
     [

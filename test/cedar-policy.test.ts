@@ -92,7 +92,8 @@ t.test("contextFacts: the library's facts win a clash, app keys stay plain data"
 t.test('mapping overrides', async (t) => {
   const cedar = cedarPolicy({
     policies:
-      'permit(principal == Service::"billing", action == Action::"call", resource == Api::"ledger") when { context.tenant == "acme" };',
+      'permit(principal == Service::"billing", action == Action::"call", resource == Api::"ledger") ' +
+      'when { context.tenant == "acme" };',
     mapping: {
       principal: () => ({ type: 'Service', id: 'billing' }),
       action: () => ({ type: 'Action', id: 'call' }),

@@ -53,8 +53,11 @@ t.test('fastify app with mTLS and an optional bearer token', async (t) => {
     authorization: `Bearer ${await signer.sign({ sub: 'root', role: 'admin' })}`,
   });
   t.equal(admin.status, 200);
-  const stale = await signer.sign({ sub: 'root', role: 'admin' }, { expiresIn: Math.floor(Date.now() / 1000) - 5 });
-  const expired = await alice('GET', '/admin/users', { authorization: `Bearer ${stale}` });
+  const expiredToken = await signer.sign(
+    { sub: 'root', role: 'admin' },
+    { expiresIn: Math.floor(Date.now() / 1000) - 5 },
+  );
+  const expired = await alice('GET', '/admin/users', { authorization: `Bearer ${expiredToken}` });
   t.equal(expired.status, 401);
   t.match(String(expired.headers['www-authenticate']), /error="invalid_token", error_description="token expired"/);
   t.equal((await alice('GET', '/nowhere')).status, 404);

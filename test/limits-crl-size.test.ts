@@ -107,7 +107,8 @@ t.test(`a CRL of ${ENTRIES.toLocaleString('en')} entries`, async (t) => {
   gc();
   const after = process.memoryUsage();
   t.comment(
-    `setCrl with ${(pem.length / MiB).toFixed(1)} MiB of PEM: ${ms.toFixed(0)} ms, RSS +${((after.rss - before.rss) / MiB).toFixed(0)} MiB, ` +
+    `setCrl with ${(pem.length / MiB).toFixed(1)} MiB of PEM: ${ms.toFixed(0)} ms, ` +
+      `RSS +${((after.rss - before.rss) / MiB).toFixed(0)} MiB, ` +
       `JS heap +${((after.heapUsed - before.heapUsed) / MiB).toFixed(1)} MiB`,
   );
   t.ok(after.heapUsed - before.heapUsed < 8 * MiB, 'the JS heap does not hold the serials');

@@ -96,7 +96,8 @@ t.test(`${IDLE} connections that never send a ClientHello are cut by handshakeTi
   const heapPerConnection = (during.heapUsed - before.heapUsed) / IDLE;
   const externalPerConnection = (during.external - before.external) / IDLE;
   t.comment(
-    `per idle connection: RSS ${(perConnection / KiB).toFixed(1)} KiB, JS heap ${(heapPerConnection / KiB).toFixed(1)} KiB, ` +
+    `per idle connection: RSS ${(perConnection / KiB).toFixed(1)} KiB, ` +
+      `JS heap ${(heapPerConnection / KiB).toFixed(1)} KiB, ` +
       `external ${(externalPerConnection / KiB).toFixed(1)} KiB` +
       (during.mallocHeap !== null && before.mallocHeap !== null
         ? `, malloc heap ${((during.mallocHeap - before.mallocHeap) / IDLE / KiB).toFixed(1)} KiB`

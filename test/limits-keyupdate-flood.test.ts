@@ -54,7 +54,8 @@ t.test(
     const bound = transport.writableHighWaterMark + 256 * KiB;
     t.ok(
       peak <= bound,
-      `write queue peaked at ${(peak / KiB).toFixed(0)} KiB (bound: highWaterMark plus the answers to one read, ${bound / KiB} KiB)`,
+      `write queue peaked at ${(peak / KiB).toFixed(0)} KiB ` +
+        `(bound: highWaterMark plus the answers to one read, ${bound / KiB} KiB)`,
     );
     // A read libuv had already completed when the pause came may still land: at most one (64 KiB).
     t.ok(

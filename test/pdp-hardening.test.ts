@@ -23,7 +23,8 @@ async function pdp(t: Test, policies: string, options: Partial<PdpServerOptions>
 }
 
 const request = (context: string): string =>
-  `{"subject":{"type":"User","id":"alice"},"action":{"name":"pay"},"resource":{"type":"Resource","id":"/"},"context":${context}}`;
+  '{"subject":{"type":"User","id":"alice"},"action":{"name":"pay"},' +
+  `"resource":{"type":"Resource","id":"/"},"context":${context}}`;
 
 t.test('number literals that are not integers as written are refused, however JSON.parse rounds them', async (t) => {
   t.equal(inexactNumber('{"a":1000000.00000000000000000001}'), '1000000.00000000000000000001');

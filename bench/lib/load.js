@@ -1,11 +1,12 @@
 'use strict';
-// The library as the benchmark sees it: the compiled build in ../../dist.
-// Public exports come from the package entry; a few pieces that are not
-// (yet) re-exported there are read from their own compiled module, so the
-// benchmark keeps working while the public surface grows.
+// The library as the benchmark sees it: a compiled build's dist/ — this
+// checkout's, or under --compare the other ref's (CTLS_BENCH_DIST, set per
+// worker by the harness). Public exports come from the package entry; pieces
+// an older build did not re-export there are read from their own compiled
+// module, at the paths they had in that build, so one harness measures both.
 const path = require('node:path');
 
-const dist = path.join(__dirname, '..', '..', 'dist');
+const dist = process.env.CTLS_BENCH_DIST || path.join(__dirname, '..', '..', 'dist');
 
 function fromDist(name) {
   try {
@@ -16,7 +17,10 @@ function fromDist(name) {
   }
 }
 
+let loaded = null;
+
 function load() {
+  if (loaded !== null) return loaded;
   const index = require(path.join(dist, 'index.js'));
   const pick = (key, ...modules) => {
     if (index[key] !== undefined) return index[key];
@@ -26,15 +30,16 @@ function load() {
     }
     return undefined;
   };
-  return {
+  loaded = {
     ...index,
-    DevelopmentCA: pick('DevelopmentCA', 'pki.js'),
+    DevelopmentCA: pick('DevelopmentCA', 'dev/pki.js', 'pki.js'),
     DecisionCache: pick('DecisionCache', 'policy/cache.js'),
     cached: pick('cached', 'policy/cache.js'),
     evaluatePolicy: pick('evaluatePolicy', 'policy/evaluate.js'),
-    cedarPolicy: pick('cedarPolicy', 'policy/cedar.js'),
-    authorizeRequest: pick('authorizeRequest', 'http.js'),
+    cedarPolicy: pick('cedarPolicy', 'policy/cedar/policy.js', 'policy/cedar.js'),
+    authorizeRequest: pick('authorizeRequest', 'http/authorize-request.js', 'http.js'),
   };
+  return loaded;
 }
 
-module.exports = { load };
+module.exports = { load, dist };

@@ -29,7 +29,10 @@ function spawnWorker(file, { execArgv = [], execPath = process.execPath, env = {
     pending.delete(message.id);
     clearTimeout(call.timer);
     if (message.ok) call.resolve(message.result);
-    else call.reject(Object.assign(new Error(message.error.message), { stack: message.error.stack, code: message.error.code }));
+    else
+      call.reject(
+        Object.assign(new Error(message.error.message), { stack: message.error.stack, code: message.error.code }),
+      );
   });
   child.on('exit', (code, signal) => {
     exited = { code, signal };

@@ -25,6 +25,8 @@ import { EngineWarnings } from './engine-warnings.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { Decision, DecisionSource, Policy, Trigger } from '../common/types.js';
 import { connectionDecisionEvent, type DecisionEvent } from './audit-event.js';
+import { Observer } from './observe.js';
+import { checkLogger, type Logger } from '../common/logger.js';
 export type { DecisionEvent } from './audit-event.js';
 export type { ReauthorizeSchedule } from './schedule-options.js';
 
@@ -56,6 +58,10 @@ export interface AuthorizerOptions {
    * swap that is thousands of events nobody reads. Default: this engine has 'decision' listeners.
    */
   auditWanted?: () => boolean;
+  /** Which tier this engine decides for, in its diagnostics (default 'owned'). */
+  tier?: 'owned' | 'attached';
+  /** A pino-compatible logger: decisions, warnings and engine errors (see docs/api.md, Observability). */
+  logger?: Logger;
 }
 
 type DecideOptions = ReauthorizeOptions & { trigger: Trigger; fresh: boolean };
@@ -113,7 +119,15 @@ export class Authorizer extends EventEmitter {
   readonly #auditWanted: (() => boolean) | null;
   #states = new Map<object, ConnectionState>();
   readonly #verifier = new ChainVerifier();
-  readonly #warnings = new EngineWarnings((warning) => this.emit('warning', warning));
+  /** The tier this engine decides for (its sockets' own kind is what their diagnostics report). */
+  readonly tier: 'owned' | 'attached';
+  readonly #observer: Observer;
+  readonly #warnings = new EngineWarnings((warning) => {
+    this.#observer.warning(this.tier, warning);
+    this.emit('warning', warning);
+  });
+  /** Decisions in flight, over every connection (a gauge of DecisionMetrics). */
+  #pending = 0;
   #unsubscribePolicy: (() => void) | null = null;
   /** Trust contexts whose changes this engine follows, with their unsubscribe functions. */
   #watched = new Map<SecureContext, () => void>();
@@ -130,6 +144,8 @@ export class Authorizer extends EventEmitter {
     this.#requireVerified = options.requireVerified ?? true;
     this.#requireCertificate = options.requireCertificate ?? false;
     this.#auditWanted = options.auditWanted ?? null;
+    this.tier = options.tier === 'attached' ? 'attached' : 'owned';
+    this.#observer = new Observer(checkLogger(options.logger));
     this.#watch(this.trust);
     this.setPolicy(options.policy, false);
   }
@@ -246,6 +262,16 @@ export class Authorizer extends EventEmitter {
     return [...this.#states.values()].map((state) => ({ socket: state.subject.socket, decision: state.decision }));
   }
 
+  /** How many connections this engine tracks now. */
+  get connectionCount(): number {
+    return this.#states.size;
+  }
+
+  /** How many decisions are in flight now (waiting for a policy or a fresh certificate). */
+  get pendingDecisions(): number {
+    return this.#pending;
+  }
+
   /** reauthorize(socket, options) for a tracked socket. */
   reauthorize(socket: object, options: ReauthorizeOptions = {}): Promise<Decision> {
     const state = this.#states.get(socket);
@@ -273,7 +299,10 @@ export class Authorizer extends EventEmitter {
     if (this.#watched.has(trust)) return;
     this.#watched.set(
       trust,
-      trust.onTrustChange(() => void this.trustChanged(trust)),
+      trust.onTrustChange(() => {
+        this.#observer.trustChange(this.tier, trust);
+        void this.trustChanged(trust);
+      }),
     );
   }
 
@@ -307,7 +336,9 @@ export class Authorizer extends EventEmitter {
     if (!(result instanceof Promise)) return result;
     const entry: PendingDecision = { ...request, seq, promise: result, held: hold };
     state.pending.push(entry);
+    this.#pending++;
     entry.promise = result.finally(() => {
+      this.#pending--;
       const index = state.pending.indexOf(entry);
       if (index >= 0) state.pending.splice(index, 1);
     });
@@ -322,6 +353,7 @@ export class Authorizer extends EventEmitter {
       try {
         decision = this.#settle(state, options, started, 'engine') as Decision;
       } catch (error) {
+        this.#observer.error(state.subject.kind, error, 'continuous-tls: the decision failed inside the engine');
         decision = denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
       }
       return this.#finish(state, decision, options, seq);
@@ -333,7 +365,11 @@ export class Authorizer extends EventEmitter {
     let source: DecisionSource = 'engine';
     if (options.fresh) {
       try {
-        await state.subject.requestFresh(options.timeout ?? this.#schedule.timeout);
+        const { subject } = state;
+        const timeout = options.timeout ?? this.#schedule.timeout;
+        await this.#observer.reauthenticate(subject.kind, options.trigger, subject.socket, timeout, () =>
+          subject.requestFresh(timeout),
+        );
         state.reauthCount++;
       } catch (error) {
         const code = (error as { code?: string }).code;
@@ -356,6 +392,7 @@ export class Authorizer extends EventEmitter {
       try {
         decision = await this.#settle(state, options, started, source);
       } catch (error) {
+        this.#observer.error(state.subject.kind, error, 'continuous-tls: the decision failed inside the engine');
         decision = denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
       }
       if (state.subject.destroyed || stillHolds(stamp, state.subject, this.#policyGeneration)) break;
@@ -448,6 +485,7 @@ export class Authorizer extends EventEmitter {
     return evaluatePolicy(policy, input, {
       policyTimeout: this.#policyTimeout,
       now: () => this.scheduler.now(),
+      tier: subject.kind,
     }).then((answer) => this.#decision(state, question, answer));
   }
 
@@ -462,12 +500,12 @@ export class Authorizer extends EventEmitter {
     const { subject } = state;
     const previous = state.decision;
     state.decision = decision;
-    if (this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted())) {
-      this.emit(
-        'decision',
-        connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason),
-        subject.socket,
-      );
+    const audit = this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted());
+    const observed = this.#observer.wantsDecision(decision.allow, decision.reason);
+    if (audit || observed) {
+      const event = connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason);
+      if (audit) this.emit('decision', event, subject.socket);
+      if (observed) this.#observer.decision(subject.kind, event, { socket: subject.socket });
     }
     if (!decision.allow) {
       state.denied = true;

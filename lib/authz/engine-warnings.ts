@@ -19,7 +19,8 @@ export class EngineWarnings {
     this.#loneLeafWarned = true;
     const warning = ctlsError(
       'ERR_CTLS_CHAIN_INCOMPLETE',
-      "an attached connection's peer chain arrived as its leaf alone, and neither a CA nor a configured intermediate issued it. " +
+      "an attached connection's peer chain arrived as its leaf alone, " +
+        'and neither a CA nor a configured intermediate issued it. ' +
         'Node 24.x and 26.8+ hide the intermediates a client presents from server sockets (nodejs/node#65579): ' +
         'pass them to attach() as `intermediates`.',
     );

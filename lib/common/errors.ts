@@ -54,19 +54,23 @@ export const errorCodes = {
   ERR_CTLS_SOCKET_CLOSED: 'The operation needs a live connection, but the socket is closed.',
   ERR_CTLS_CERT_VERIFY: 'The peer certificate chain failed verification (the reason names the OpenSSL error).',
   ERR_CTLS_CHAIN_INCOMPLETE:
-    'Warning: an attached connection showed its leaf alone and nothing known issued it; pass the intermediates to attach().',
+    'Warning: an attached connection showed its leaf alone and nothing known issued it; ' +
+    'pass the intermediates to attach().',
   ERR_CTLS_HOSTNAME_MISMATCH: 'The server certificate does not match the host name the client connected to.',
   ERR_CTLS_PEER_CERT_CHANGED:
     'A server presented another certificate in a TLS 1.2 renegotiation than at the handshake; the client refused it.',
   ERR_CTLS_NO_PEER_CERTIFICATE: 'A certificate was required but the peer did not send one.',
   ERR_CTLS_FRESH_UNSUPPORTED:
-    'A fresh re-authentication is not possible on this connection (no post-handshake auth, TLS 1.3 attached socket, client side).',
+    'A fresh re-authentication is not possible on this connection ' +
+    '(no post-handshake auth, TLS 1.3 attached socket, client side).',
   ERR_CTLS_REAUTH_IN_PROGRESS: 'A TLS 1.2 renegotiation is already running on this connection.',
   ERR_CTLS_REAUTH_TIMEOUT: 'The peer did not answer a fresh re-authentication within the timeout.',
   ERR_CTLS_RENEGOTIATION_REFUSED:
-    'An attached TLS 1.2 connection was closed because its client started a renegotiation (the owned tier refuses them too).',
+    'An attached TLS 1.2 connection was closed because its client started a renegotiation ' +
+    '(the owned tier refuses them too).',
   ERR_CTLS_HOLD_UNSUPPORTED:
-    'An attached connection was closed because this Node version gives no way to hold its data while a decision is pending.',
+    'An attached connection was closed because this Node version gives no way to hold its data ' +
+    'while a decision is pending.',
   ERR_CTLS_DEAUTHORIZED: 'The connection was closed because its authorization was denied or could not be renewed.',
   ERR_CTLS_POLICY_FAILED: 'A policy threw, rejected or answered something that is not a decision (fail closed).',
   ERR_CTLS_POLICY_TIMEOUT: 'A policy did not answer within its timeout (fail closed).',
@@ -75,14 +79,20 @@ export const errorCodes = {
   ERR_CTLS_PDP_UNREACHABLE: 'An external decision point could not be reached.',
   ERR_CTLS_CEDAR: 'Cedar policies, schema or entities failed to parse or validate (diagnostics attached).',
   ERR_CTLS_CEDAR_CONTEXT:
-    'A Cedar request holds a value Cedar cannot represent exactly (null, a fraction, an integer beyond 2^53 …); `path` names it (fail closed).',
+    'A Cedar request holds a value Cedar cannot represent exactly (null, a fraction, an integer beyond 2^53 …); ' +
+    '`path` names it (fail closed).',
   ERR_CTLS_CRL_STALE: "A CRL's nextUpdate has passed (strict revocation denies; best-effort warns).",
   ERR_CTLS_CRL_LOAD: 'A CRL source could not be read or parsed; the previous list stays in force.',
   ERR_CTLS_TOKEN_INVALID: 'A bearer token is missing, malformed, expired or has a bad signature.',
   ERR_CTLS_TLS: "A TLS protocol error; reason, library and opensslCode carry OpenSSL's own words.",
   ERR_CTLS_PROTOCOL: 'The peer sent bytes that are not valid TLS (garbage, truncated or oversized records).',
   ERR_CTLS_HELD_LIMIT:
-    'The peer sent more plaintext than maxHeldBytes while its authorization was pending (a certificate request unanswered).',
+    'The peer sent more plaintext than maxHeldBytes while its authorization was pending ' +
+    '(a certificate request unanswered).',
+  ERR_CTLS_IDENTITY_FAILED:
+    "A client's identity provider threw, rejected or answered no { key, cert }; the connection was failed.",
+  ERR_CTLS_IDENTITY_TIMEOUT:
+    "A client's identity provider did not answer within identityTimeout; the connection was failed.",
   ERR_CTLS_HANDSHAKE_LIMIT:
     'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;

@@ -21,8 +21,9 @@ Options:
 Run "continuous-tls <command> --help" for a command's options.
 `;
 
-export const PDP_USAGE = `Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F [--crl F]]]
-                          [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
+export const PDP_USAGE =
+  'Usage: continuous-tls pdp --policies <dir> [--port N] [--host H] [--key F --cert F [--ca F [--crl F]]]\n' +
+  `                          [--token-file F] [--insecure-open] [--max-evaluations N] [--max-body-bytes N]
 
 A stateless OpenID AuthZEN decision endpoint over the Cedar policies in <dir> (every *.cedar file,
 optional entities.json and schema.cedarschema). Reloads the directory when it changes; an invalid

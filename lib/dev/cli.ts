@@ -70,11 +70,13 @@ async function runPdpCommand(argv: string[]): Promise<number> {
     .join(' + ');
   if (options.insecureOpen && auth === '') {
     process.stderr.write(
-      `pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} learns every decision and its reasons.\n`,
+      `pdp: WARNING: --insecure-open: no authentication. Anyone who can reach ${server.url} ` +
+        'learns every decision and its reasons.\n',
     );
   }
   process.stdout.write(
-    `continuous-tls pdp listening on ${server.url} (${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`,
+    `continuous-tls pdp listening on ${server.url} ` +
+      `(${server.policy.policyIds.length} policies, authentication: ${auth || 'NONE'})\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (): void => {

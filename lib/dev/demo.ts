@@ -98,7 +98,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const cn = event.subject ?? '-';
     timeline.log(
       'server',
-      `${event.outcome.toUpperCase().padEnd(5)} ${event.trigger.padEnd(10)} ${cn}${serial}  ${event.reason}  (${event.durationMs.toFixed(2)} ms)`,
+      `${event.outcome.toUpperCase().padEnd(5)} ${event.trigger.padEnd(10)} ${cn}${serial}  ${event.reason}  ` +
+        `(${event.durationMs.toFixed(2)} ms)`,
     );
   });
   const bytesAfterCut = { counting: false, bytes: 0 };
@@ -159,7 +160,8 @@ async function rotatingClientStory(
   });
   timeline.log(
     'alice',
-    `connected (${client.getProtocol()}, mTLS) in ${(performance.now() - connectStart).toFixed(1)} ms, serial ${identity.serial.slice(0, 8)}`,
+    `connected (${client.getProtocol()}, mTLS) in ${(performance.now() - connectStart).toFixed(1)} ms, ` +
+      `serial ${identity.serial.slice(0, 8)}`,
   );
 
   let echoed = 0;
@@ -200,7 +202,8 @@ async function rotatingClientStory(
   check(
     'fresh re-authentication with rotating certificates',
     fresh.length >= 3 && freshSerials.size >= 3,
-    `${fresh.length} re-authentications presented ${freshSerials.size} different serials; median ${median(latencies).toFixed(2)} ms`,
+    `${fresh.length} re-authentications presented ${freshSerials.size} different serials; ` +
+      `median ${median(latencies).toFixed(2)} ms`,
   );
   const sortedTrips = [...roundTrips].sort((a, b) => a - b);
   check(
@@ -268,7 +271,8 @@ async function expiringClientStory(
   });
   timeline.log(
     'bob',
-    `connected with a certificate valid until ${identity.notAfter.toISOString().slice(11, 23)} (${Math.round(notAfter - Date.now())} ms left), never rotated`,
+    `connected with a certificate valid until ${identity.notAfter.toISOString().slice(11, 23)} ` +
+      `(${Math.round(notAfter - Date.now())} ms left), never rotated`,
   );
   const closedAt = await new Promise<number>((resolve) => {
     const timer = setTimeout(() => resolve(-1), notAfter - Date.now() + 3_000);

@@ -120,7 +120,8 @@ export async function readJson(req: http.IncomingMessage, maxBytes: number): Pro
   const inexact = inexactNumber(text);
   if (inexact !== undefined)
     throw badRequest(
-      `the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; Cedar has no such number, and rounding it would change the request`,
+      `the number ${inexact.length > 40 ? `${inexact.slice(0, 40)}…` : inexact} has a fraction; ` +
+        'Cedar has no such number, and rounding it would change the request',
     );
   if (!isObject(body)) throw badRequest('body must be a JSON object');
   return body;

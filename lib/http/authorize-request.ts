@@ -30,6 +30,9 @@ import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challe
 import { answerRefusal, type DenyHook } from './deny.js';
 import { expressMiddleware, type ExpressMiddleware, type ExpressMountOptions } from './express.js';
 import { fastifyPlugin, type FastifyAuthorizePlugin } from './fastify.js';
+import { checkLogger, type Logger } from '../common/logger.js';
+import { Observer } from '../authz/observe.js';
+import { decisionEvent } from '../authz/audit-event.js';
 
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
@@ -94,6 +97,8 @@ export interface AuthorizeRequestOptions<C extends object = Record<string, unkno
    * own): it may write its own response, or set headers and leave the default problem to be sent.
    */
   onDeny?: DenyHook;
+  /** A pino-compatible logger for decisions (docs/api.md, Observability). */
+  logger?: Logger;
 }
 
 /** The result of authorizing one request: allowed, or the response to send instead. */
@@ -111,6 +116,8 @@ export interface RequestAuthorizer {
   /** Fastify plugin (not encapsulated: its onRequest hook covers the whole app); see fastify.ts for its options. */
   readonly fastify: FastifyAuthorizePlugin;
   readonly cache: DecisionCache | undefined;
+  /** Requests being decided now (a gauge of DecisionMetrics). */
+  readonly pendingDecisions: number;
 }
 
 export function authorizeRequest<C extends object = Record<string, unknown>>(
@@ -124,6 +131,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
   const policyTimeout = o.policyTimeout;
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
+  const observer = new Observer(checkLogger(o.logger));
+  let pending = 0;
 
   function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
     // The resource is the path the router will route, or the request is refused (see path.ts).
@@ -131,6 +140,15 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   }
 
   async function authorizeTarget(req: IncomingMessage, target: CanonicalPath): Promise<RequestOutcome> {
+    pending++;
+    try {
+      return await authorizeOne(req, target);
+    } finally {
+      pending--;
+    }
+  }
+
+  async function authorizeOne(req: IncomingMessage, target: CanonicalPath): Promise<RequestOutcome> {
     if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
     const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
     if (token?.status === 'invalid') return tokenChallenge(token.description, o.realm);
@@ -185,6 +203,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         process.emitWarning(`onDecision threw: ${String(err)}`, 'ContinuousTlsWarning');
       }
     }
+    if (observer.wantsDecision(decision.allow, decision.reason))
+      observer.decision('request', decisionEvent(decision, input), { request: req });
     if (decision.allow) {
       // Object.assign, not `{ ...decision, input }`: see contextFacts() in policy/facts.ts.
       const authorization = Object.assign({}, decision) as RequestAuthorization;
@@ -219,7 +239,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         };
       }
     }
-    const d = await evaluatePolicy(policy, input, { policyTimeout });
+    const d = await evaluatePolicy(policy, input, { policyTimeout, tier: 'request' });
     const decision: Decision = {
       allow: d.allow,
       reason: d.reason,
@@ -256,6 +276,9 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     },
     fastify,
     cache,
+    get pendingDecisions() {
+      return pending;
+    },
   };
 }
 

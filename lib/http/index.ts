@@ -13,7 +13,10 @@ export type {
   JwtOptions,
 } from './authorize-request.js';
 export { DecisionMetrics, createDecisionMetrics } from './metrics.js';
-export type { DecisionMetricsOptions } from './metrics.js';
+export type { DecisionMetricsOptions, ObservedSource } from './metrics.js';
+export { channels } from '../authz/observe.js';
+export type { Tier, DecisionMessage, ReauthenticationMessage, TrustChangeMessage } from '../authz/observe.js';
+export type { Logger } from '../common/logger.js';
 export { decisionEvent } from '../authz/audit-event.js';
 export type { AuditEvent } from '../authz/audit-event.js';
 export { ContinuousTlsError, errorCodes } from '../common/errors.js';

@@ -6,13 +6,48 @@
  *   app.get('/metrics', async (req, res) => res.type(metrics.contentType).send(await metrics.metricsText()));
  *
  * Labels stay low-cardinality on purpose: outcome, source and trigger. Reasons, subjects and
- * serials belong in the audit log, not in label values.
+ * serials belong in the audit log, not in label values. The gauges (live connections, decisions in
+ * flight) are read at scrape time from what observe() was given, labelled by tier only.
  */
-import type { Counter, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type * as PromClient from 'prom-client';
 import { invalidOption } from '../common/errors.js';
 import { checkObject, checkString } from '../common/validate.js';
 import type { AuditEvent } from '../authz/audit-event.js';
+import type { Authorizer } from '../authz/authorizer.js';
+import type { RequestAuthorizer } from './authorize-request.js';
+
+/** What observe() reads: a Server or an Attachment (its `authorizer`), an Authorizer, or a RequestAuthorizer. */
+export type ObservedSource = Authorizer | { readonly authorizer: Authorizer } | RequestAuthorizer;
+
+/** How one observed source is read at scrape time. */
+interface Reading {
+  tier: 'owned' | 'attached' | 'request';
+  connections?: () => number;
+  pending: () => number;
+}
+
+/** Duck-typed, not instanceof: the http entry point loads no native code, and so no Authorizer class. */
+function isEngine(value: unknown): value is Authorizer {
+  const engine = value as Partial<Authorizer> | null | undefined;
+  return (
+    (engine?.tier === 'owned' || engine?.tier === 'attached') &&
+    typeof engine.connectionCount === 'number' &&
+    typeof engine.pendingDecisions === 'number'
+  );
+}
+
+function readingOf(source: ObservedSource): Reading {
+  const engine = isEngine(source) ? source : (source as { authorizer?: unknown } | null | undefined)?.authorizer;
+  if (isEngine(engine)) {
+    return { tier: engine.tier, connections: () => engine.connectionCount, pending: () => engine.pendingDecisions };
+  }
+  const requests = source as Partial<RequestAuthorizer> | null | undefined;
+  if (typeof requests?.authorize === 'function' && typeof requests.pendingDecisions === 'number') {
+    return { tier: 'request', pending: () => requests.pendingDecisions ?? 0 };
+  }
+  throw invalidOption('source', 'a Server, an Attachment, an Authorizer or a RequestAuthorizer', source);
+}
 
 export interface DecisionMetricsOptions {
   /** Where the metrics register. Default: a new Registry (never prom-client's global one). */
@@ -32,11 +67,12 @@ export class DecisionMetrics {
   readonly registry: Registry;
   readonly #decisions: Counter<'outcome' | 'source' | 'trigger'>;
   readonly #duration: Histogram<'outcome' | 'source' | 'trigger'>;
+  readonly #observed = new Set<Reading>();
 
   constructor(options: DecisionMetricsOptions = {}) {
     const o = checkObject('options', options) ?? {};
     prom ??= require('prom-client') as typeof PromClient;
-    const { Registry, Counter, Histogram } = prom;
+    const { Registry, Counter, Gauge, Histogram } = prom;
     const { registry = new Registry(), buckets = DEFAULT_BUCKETS } = o;
     const prefix = checkString('prefix', o.prefix) ?? 'ctls_';
     // Duck-typed: the app's registry may come from another copy of prom-client.
@@ -67,6 +103,35 @@ export class DecisionMetrics {
       buckets,
       registers: [registry],
     });
+    const observed = this.#observed;
+    new Gauge({
+      name: `${prefix}connections`,
+      help: 'Live connections the engine tracks, by tier (owned, attached).',
+      labelNames: ['tier'] as const,
+      registers: [registry],
+      collect(this: Gauge<'tier'>) {
+        setByTier(this, observed, (reading) => reading.connections?.());
+      },
+    });
+    new Gauge({
+      name: `${prefix}pending_decisions`,
+      help: 'Decisions in flight (waiting for a policy or a fresh certificate; requests being decided), by tier.',
+      labelNames: ['tier'] as const,
+      registers: [registry],
+      collect(this: Gauge<'tier'>) {
+        setByTier(this, observed, (reading) => reading.pending());
+      },
+    });
+  }
+
+  /**
+   * Reports the live connections and pending decisions of `source` in the gauges, read at each scrape.
+   * Returns the function that stops observing it.
+   */
+  observe(source: ObservedSource): () => void {
+    const reading = readingOf(source);
+    this.#observed.add(reading);
+    return () => void this.#observed.delete(reading);
   }
 
   recordDecision(event: AuditEvent): void {
@@ -85,6 +150,17 @@ export class DecisionMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** Sums each tier's readings into the gauge; a tier observed at all shows, at 0 when idle. */
+function setByTier(gauge: Gauge<'tier'>, observed: Set<Reading>, read: (reading: Reading) => number | undefined): void {
+  const totals = new Map<string, number>();
+  for (const reading of observed) {
+    const value = read(reading);
+    if (value !== undefined) totals.set(reading.tier, (totals.get(reading.tier) ?? 0) + value);
+  }
+  gauge.reset();
+  for (const [tier, value] of totals) gauge.set({ tier }, value);
 }
 
 export function createDecisionMetrics(options?: DecisionMetricsOptions): DecisionMetrics {

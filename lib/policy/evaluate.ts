@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 import { checkDuration } from '../common/validate.js';
+import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
 import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
@@ -38,6 +39,8 @@ export function checkPolicyTimeout(options: PolicyTimeoutOptions): number | unde
 export interface EvaluateOptions extends PolicyTimeoutOptions {
   /** Clock for expiresAt (epoch ms), default Date.now. */
   now?: () => number;
+  /** Who asks ('owned', 'attached', 'request'): an attribute of the OpenTelemetry span. */
+  tier?: string;
 }
 
 export interface EvaluatedDecision {
@@ -154,6 +157,27 @@ export async function evaluatePolicy(
   policy: Policy,
   input: AuthorizationInput,
   options: EvaluateOptions = {},
+): Promise<EvaluatedDecision> {
+  // A span around the evaluation when the application traces; nothing in the way otherwise.
+  const span = startSpan(SPAN_POLICY, () => ({
+    [ATTR.policy]: isPolicy(policy) ? policyName(policy) : 'invalid',
+    [ATTR.trigger]: String(input?.trigger),
+    ...(typeof options?.tier === 'string' ? { [ATTR.tier]: options.tier } : {}),
+  }));
+  if (span === undefined) return evaluate(policy, input, options);
+  const d = await evaluate(policy, input, options);
+  endSpan(
+    span,
+    { [ATTR.outcome]: d.allow ? 'allow' : 'deny', [ATTR.source]: d.source, [ATTR.reason]: d.reason },
+    d.error,
+  );
+  return d;
+}
+
+async function evaluate(
+  policy: Policy,
+  input: AuthorizationInput,
+  options: EvaluateOptions,
 ): Promise<EvaluatedDecision> {
   const start = performance.now();
   const { now = Date.now } = options;

@@ -49,9 +49,15 @@ export interface NativeConnectionInfo {
   version?: number;
 }
 
-/** [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc. */
+/**
+ * [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the
+ * input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc.
+ */
 export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
-/** [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out` buffer instead of `ciphertext`. */
+/**
+ * [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out`
+ * buffer instead of `ciphertext`.
+ */
 export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number, number];
 
 export interface NativeTlsConnection {
@@ -67,6 +73,8 @@ export interface NativeTlsConnection {
   requestCertificate(): Buffer | null;
   setContext(context?: NativeSecureContext): void;
   setIdentity(key: Buffer, certChain: Buffer, passphrase?: string): void;
+  /** Answers the certificate request that paused the handshake with the identity set now. */
+  resumeIdentity(): void;
   destroy(): void;
   getInfo(): NativeConnectionInfo;
   getPeerChain(): Buffer[];
@@ -94,6 +102,8 @@ export interface NativeConnectionOptions {
   rejectUnauthorized?: boolean;
   offerPostHandshakeAuth?: boolean;
   session?: Buffer;
+  /** Client: pause at each certificate request (events.identityWanted) until resumeIdentity(). */
+  askIdentity?: boolean;
 }
 
 interface NativeModule {
@@ -116,6 +126,7 @@ interface NativeModule {
     clientHello: number;
     fatal: number;
     writeBlocked: number;
+    identityWanted: number;
   };
 }
 

@@ -7,7 +7,7 @@ import type * as tls from 'node:tls';
 import { checkCount, checkDuration } from '../common/validate.js';
 import type { SecureContext } from './context.js';
 import { DEFAULT_MAX_HELD_BYTES } from './data-gate.js';
-import type { Identity } from './identity.js';
+import { DEFAULT_IDENTITY_TIMEOUT, type Identity, type IdentityProvider } from './identity.js';
 import type { NativeConnectionOptions } from './native.js';
 import type { SNICallback } from './sni.js';
 
@@ -26,8 +26,13 @@ export interface SocketOptions<Authorizer> {
   session?: Buffer;
   /** Client: advertise post-handshake auth (default true). */
   offerPostHandshakeAuth?: boolean;
-  /** Client: the identity presented when a certificate is requested. */
-  identity?: Identity;
+  /**
+   * Client: the identity presented when a certificate is requested, or a provider asked for it at
+   * each certificate request (the handshake's and every later one).
+   */
+  identity?: Identity | IdentityProvider;
+  /** Client: ms an identity provider may take to answer before the connection fails (default 10 s). */
+  identityTimeout?: number;
   /** ms the handshake may take before the connection is cut (0 or absent: no limit). */
   handshakeTimeout?: number;
   SNICallback?: SNICallback;
@@ -47,6 +52,7 @@ export interface SocketLimits {
   maxHeldBytes: number;
   /** 0: no limit. */
   handshakeTimeout: number;
+  identityTimeout: number;
 }
 
 /** The socket's own limits, checked, with their defaults. */
@@ -54,6 +60,7 @@ export function socketLimits(options: SocketOptions<unknown>): SocketLimits {
   return {
     maxHeldBytes: checkCount('maxHeldBytes', options.maxHeldBytes, DEFAULT_MAX_HELD_BYTES, { infinite: true }),
     handshakeTimeout: checkDuration('handshakeTimeout', options.handshakeTimeout, 0, { zero: true }),
+    identityTimeout: checkDuration('identityTimeout', options.identityTimeout, DEFAULT_IDENTITY_TIMEOUT),
   };
 }
 
@@ -66,5 +73,7 @@ export function nativeConnectionOptions(options: SocketOptions<unknown>): Native
   };
   if (options.servername !== undefined) native.servername = options.servername;
   if (options.session !== undefined) native.session = options.session;
+  // A provider is asked at each certificate request: the handshake pauses there for it.
+  if (!options.isServer && typeof options.identity === 'function') native.askIdentity = true;
   return native;
 }

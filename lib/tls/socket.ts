@@ -30,7 +30,7 @@ import {
   type CertificateRequestHost,
   type CertificateRequestOptions,
 } from './certificate-request.js';
-import { presentIdentity, type Identity } from './identity.js';
+import { askIdentity, presentIdentity, type Identity, type IdentityProvider } from './identity.js';
 import { legacyPeerCertificate, PeerChain, type PeerCertificateResult } from './peer-certificate.js';
 import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-verification.js';
 import { ReadFlow } from './read-flow.js';
@@ -40,7 +40,15 @@ import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, typ
 import { TransportSocket, type Transport } from './transport-socket.js';
 
 export { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, DEFAULT_MAX_HELD_BYTES, tlsError };
-export type { CertificateRequestOptions, ExchangeVerdict, Identity, PeerCertificateResult, SocketOwner, Transport };
+export type {
+  CertificateRequestOptions,
+  ExchangeVerdict,
+  Identity,
+  IdentityProvider,
+  PeerCertificateResult,
+  SocketOwner,
+  Transport,
+};
 
 const EVENTS = native.events;
 
@@ -137,12 +145,18 @@ export class TLSSocket extends TransportSocket {
   #endQueued = false;
   /** _final waits for a parked write to go first. */
   #finalCallback: WriteCallback | null = null;
+  /** Client: asked for the identity at each certificate request (the `identity` option as a function). */
+  #identityProvider: IdentityProvider | null = null;
+  #identityTimeout: number;
+  /** Client: the handshake waits at a certificate request for the provider's answer. */
+  #identityAsked = false;
 
   constructor(transport: Transport, options: TLSSocketOptions) {
     super(transport, { allowHalfOpen: options.allowHalfOpen ?? false, highWaterMark: options.highWaterMark });
     this.#options = options;
     this.#context = options.secureContext;
-    const { maxHeldBytes, handshakeTimeout } = socketLimits(options);
+    const { maxHeldBytes, handshakeTimeout, identityTimeout } = socketLimits(options);
+    this.#identityTimeout = identityTimeout;
     this.#reads = new ReadFlow(transport, () => this.#unblockInput());
     this.#gate = new DataGate(
       {
@@ -155,7 +169,8 @@ export class TLSSocket extends TransportSocket {
     this.#gate.hold(HANDSHAKE_HOLD);
     const connectionOptions = nativeConnectionOptions(options);
     this.#handle = new native.TlsConnection(contextHandle(this.#context), options.isServer, connectionOptions);
-    if (options.identity !== undefined) this.setIdentity(options.identity);
+    if (typeof options.identity === 'function') this.#identityProvider = options.identity;
+    else if (options.identity !== undefined) this.setIdentity(options.identity);
 
     // Handshake and re-authentication flights are small and latency-bound;
     // Nagle would hold them back until the peer's delayed ACK.
@@ -229,6 +244,7 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     if (events & EVENTS.clientHello) this.#onClientHello();
+    if (events & EVENTS.identityWanted) this.#onIdentityWanted();
     if (events & EVENTS.newSession) {
       this.#session = this.#handle?.getSession() ?? null;
       if (this.#session !== null) this.emit('session', this.#session);
@@ -314,6 +330,8 @@ export class TLSSocket extends TransportSocket {
       this.#fail(failure);
       return;
     }
+    // The write ran into a certificate request: it is parked below until the identity is in.
+    if (events & EVENTS.identityWanted) this.#onIdentityWanted();
     const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     if (consumed < total) {
       // A renegotiation blocks writing until the peer's flight arrives.
@@ -563,9 +581,47 @@ export class TLSSocket extends TransportSocket {
     return this.#requestOut();
   }
 
-  /** Client side: the identity presented at the next certificate request. */
+  /**
+   * Client side: the identity presented at the next certificate request. With an identity
+   * provider, the provider's answer at that request replaces it.
+   */
   setIdentity(identity: Identity): void {
     presentIdentity(this.#handle, identity);
+  }
+
+  /**
+   * Client side: the server asked for a certificate and OpenSSL waits for ours. The provider's
+   * answer becomes the identity and the exchange goes on; when the provider fails or is too slow
+   * the connection fails: presenting the previous identity would pass a stale (perhaps revoked)
+   * certificate off as current, and presenting none would leave the server to decide on an
+   * anonymous client while the app never learns why.
+   */
+  #onIdentityWanted(): void {
+    const provider = this.#identityProvider;
+    if (this.#identityAsked || provider === null || this.#handle === null) return;
+    this.#identityAsked = true;
+    // OpenSSL consumes nothing while it waits; the timeout bounds what piles up meanwhile.
+    this.#reads.holdForHello();
+    const request = {
+      hostname: this.#options.hostname ?? this.#options.servername ?? '',
+      afterHandshake: this.#handle.getInfo().handshakeDone ?? false,
+    };
+    askIdentity(provider, request, this.#identityTimeout, (error, identity) => {
+      this.#identityAsked = false;
+      if (this.destroyed || this.#handle === null) return;
+      try {
+        if (error !== null) throw error;
+        presentIdentity(this.#handle, identity!);
+      } catch (failure) {
+        this.destroyReason = failure as Error;
+        this.#fail(failure as Error);
+        return;
+      }
+      this.#handle.resumeIdentity();
+      this.#reads.helloAnswered();
+      this.#cycle(undefined);
+      this.#unblockInput();
+    });
   }
 
   // ---- failure ---------------------------------------------------------

@@ -271,7 +271,8 @@ t.test('compiled engine == cedar-wasm on random policies and requests', async (t
           if ('errors' in want && want.errors.length > 0) errored++;
           if (JSON.stringify(got) !== JSON.stringify(want)) {
             throw new Error(
-              `engines differ\npolicies:\n${text}\nrequest: ${JSON.stringify(r)}\ncompiled: ${JSON.stringify(got)}\nwasm:     ${JSON.stringify(want)}`,
+              `engines differ\npolicies:\n${text}\nrequest: ${JSON.stringify(r)}\n` +
+                `compiled: ${JSON.stringify(got)}\nwasm:     ${JSON.stringify(want)}`,
             );
           }
         }
@@ -310,7 +311,8 @@ t.test('compiled engine == cedar-wasm with random entity stores', async (t) => {
             compared++;
             if (JSON.stringify(got) !== JSON.stringify(want)) {
               throw new Error(
-                `engines differ\npolicies:\n${text}\nentities: ${JSON.stringify(store)}\nrequest: ${JSON.stringify(r)}\ncompiled: ${JSON.stringify(got)}\nwasm:     ${JSON.stringify(want)}`,
+                `engines differ\npolicies:\n${text}\nentities: ${JSON.stringify(store)}\n` +
+                  `request: ${JSON.stringify(r)}\ncompiled: ${JSON.stringify(got)}\nwasm:     ${JSON.stringify(want)}`,
               );
             }
           }

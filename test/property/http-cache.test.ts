@@ -97,7 +97,8 @@ t.test('a cached policy answers every input as the policy does', async (t) => {
           const viaCache = await evaluatePolicy(wrapped, i);
           if (direct.allow !== viaCache.allow || direct.reason !== viaCache.reason) {
             throw new Error(
-              `the cache answered ${viaCache.allow}/${viaCache.reason} (${viaCache.source}), the policy ${direct.allow}/${direct.reason}`,
+              `the cache answered ${viaCache.allow}/${viaCache.reason} (${viaCache.source}), ` +
+                `the policy ${direct.allow}/${direct.reason}`,
             );
           }
         }

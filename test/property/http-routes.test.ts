@@ -371,6 +371,7 @@ t.test('handlers run only when the reference allows; the cache never changes an 
   );
   t.ok(
     ran.length > 0,
-    `${tally.requests} random requests to ${made.length} servers: ${ran.length} handler runs, statuses ${JSON.stringify(tally.statuses)}`,
+    `${tally.requests} random requests to ${made.length} servers: ${ran.length} handler runs, ` +
+      `statuses ${JSON.stringify(tally.statuses)}`,
   );
 });

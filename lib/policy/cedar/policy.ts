@@ -1,6 +1,8 @@
 /**
  * Cedar, embedded through @cedar-policy/cedar-wasm (loaded on first use, see wasm.ts); the sources
- * (text, file or directory) are read by sources.ts.
+ * (text, file or directory) are read by sources.ts. This file is the CedarPolicy adapter itself: its
+ * load, reload and watch cycle, the choice between its two engines and their answers share one state,
+ * which is why it is longer than the other units.
  *
  * Two engines (option `engine`, the one in force is the `engine` getter):
  * - 'compiled' (the default when the set allows it): at every load each policy's JSON form (from

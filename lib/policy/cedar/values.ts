@@ -40,7 +40,10 @@ export type CedarContextError = ContinuousTlsError & { path: string };
 
 const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-/** Held here, not looked up on JSON at each use: optimized code loading a property of JSON is invalidated when JSON changes. */
+/**
+ * Held here, not looked up on JSON at each use: optimized code loading a property of JSON is
+ * invalidated when JSON changes.
+ */
 const quote = JSON.stringify;
 
 /** `context.a`, `context["a b"]`, `context.list[3]`: built only for records and sets, and for errors. */

@@ -71,7 +71,8 @@ export class Connect implements Step {
     let conn!: Conn;
     let opened: Promise<void> | null = null;
     await w.act(
-      `connect c${w.conns.length} ${leaf?.id ?? 'no-cert'} sni=${this.sni} ${this.mode}${this.pause ? ' paused-after-ClientHello' : ''}`,
+      `connect c${w.conns.length} ${leaf?.id ?? 'no-cert'} sni=${this.sni} ${this.mode}` +
+        (this.pause ? ' paused-after-ClientHello' : ''),
       this.concurrent || this.pause,
       () => {
         conn = new Conn(w.conns.length, this.sni, this.mode, leaf);
@@ -88,7 +89,10 @@ export class Connect implements Step {
   }
 
   toString(): string {
-    return `connect(${this.name}, sni=${this.sni}, ${this.mode}${this.pause ? ', paused' : ''}${this.concurrent ? ', concurrent' : ''})`;
+    return (
+      `connect(${this.name}, sni=${this.sni}, ${this.mode}` +
+      `${this.pause ? ', paused' : ''}${this.concurrent ? ', concurrent' : ''})`
+    );
   }
 }
 
@@ -126,7 +130,10 @@ export class Release implements Step {
 }
 
 export class Resume implements Step {
-  /** `sni` null: the name the session was made under; otherwise another tenant's name, which must not borrow the first one's trust. */
+  /**
+   * `sni` null: the name the session was made under; otherwise another tenant's name, which must
+   * not borrow the first one's trust.
+   */
   constructor(
     readonly pick: number,
     readonly mode: ReadMode,
@@ -146,7 +153,8 @@ export class Resume implements Step {
     let conn!: Conn;
     const servername = this.sni ?? source.servername;
     await w.act(
-      `resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) sni=${servername} ${this.mode}`,
+      `resume ${source.label}'s session as c${w.conns.length} (${source.sessionLeaf?.id ?? 'no-cert'}) ` +
+        `sni=${servername} ${this.mode}`,
       this.concurrent,
       () => {
         // The client shows the session's certificate too, should the server not resume it.
@@ -159,7 +167,10 @@ export class Resume implements Step {
   }
 
   toString(): string {
-    return `resume(session[${this.pick}]${this.sni === null ? '' : `, sni=${this.sni}`}, ${this.mode}${this.concurrent ? ', concurrent' : ''})`;
+    return (
+      `resume(session[${this.pick}]${this.sni === null ? '' : `, sni=${this.sni}`}, ` +
+      `${this.mode}${this.concurrent ? ', concurrent' : ''})`
+    );
   }
 }
 
@@ -182,7 +193,8 @@ export class Fresh implements Step {
     );
     const leaf = this.rotate === null ? null : await w.leaf(this.rotate);
     await w.act(
-      `fresh re-authentication of ${conn.label}${leaf ? `, client rotated to ${leaf.id}` : ` (still ${conn.clientLeaf?.id})`}`,
+      `fresh re-authentication of ${conn.label}` +
+        (leaf ? `, client rotated to ${leaf.id}` : ` (still ${conn.clientLeaf?.id})`),
       this.concurrent,
       () => {
         if (leaf !== null) conn.clientLeaf = leaf;
@@ -203,7 +215,10 @@ export class Fresh implements Step {
   }
 
   toString(): string {
-    return `fresh(live[${this.pick}]${this.name ? `, rotate to ${this.name}` : ''}${this.concurrent ? ', concurrent' : ''})`;
+    return (
+      `fresh(live[${this.pick}]${this.name ? `, rotate to ${this.name}` : ''}` +
+      `${this.concurrent ? ', concurrent' : ''})`
+    );
   }
 }
 
@@ -268,7 +283,10 @@ export class Revalidate implements Step {
   }
 
   toString(): string {
-    return `revalidate(live[${this.pick}]${this.keepOpen ? ', keep-open-on-deny' : ''}${this.concurrent ? ', concurrent' : ''})`;
+    return (
+      `revalidate(live[${this.pick}]${this.keepOpen ? ', keep-open-on-deny' : ''}` +
+      `${this.concurrent ? ', concurrent' : ''})`
+    );
   }
 }
 
@@ -450,7 +468,10 @@ export interface PropertyOptions {
   >;
 }
 
-/** Features left out: the file's own list plus CTLS_PROPERTY_WITHOUT (comma separated), to explore past a known failure. */
+/**
+ * Features left out: the file's own list plus CTLS_PROPERTY_WITHOUT (comma separated), to explore
+ * past a known failure.
+ */
 function withoutSet(options: PropertyOptions): Set<string> {
   const extra = (process.env['CTLS_PROPERTY_WITHOUT'] ?? '')
     .split(',')
@@ -628,7 +649,8 @@ export async function runModelProperty(
     ...(path ? { path } : {}),
   });
   t.comment(
-    `${tier}: ${details.numRuns} sequences, ${details.numShrinks} shrinks, seed ${details.seed}${details.interrupted ? ' (time limit reached)' : ''}`,
+    `${tier}: ${details.numRuns} sequences, ${details.numShrinks} shrinks, seed ${details.seed}` +
+      (details.interrupted ? ' (time limit reached)' : ''),
   );
   if (details.failed) {
     const example = details.counterexample?.[0];
@@ -644,7 +666,8 @@ export async function runModelProperty(
     };
     // The shrunk sequence, readable in the log even when the YAML diagnostic is folded.
     console.error(
-      `\n=== ${tier}: shrunk counterexample ===\nsetup: ${report.setup}\nsteps: ${report.steps}\n${report.violations.join('\n')}\n--- trace ---\n${report.trace.join('\n')}\n`,
+      `\n=== ${tier}: shrunk counterexample ===\nsetup: ${report.setup}\nsteps: ${report.steps}\n` +
+        `${report.violations.join('\n')}\n--- trace ---\n${report.trace.join('\n')}\n`,
     );
     t.fail(`${tier}: the system disagrees with the reference model after ${details.numRuns} sequences`, report);
   } else {

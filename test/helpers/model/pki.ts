@@ -282,8 +282,9 @@ export class ModelPki {
   }
 
   /**
-   * One CRL per CA (the four shared ones and every own intermediate), listing the revoked leaves each issued and, on the roots', the
-   * revoked intermediates. `revokedIntermediates` names tenants whose intermediate is revoked.
+   * One CRL per CA (the four shared ones and every own intermediate), listing the revoked leaves
+   * each issued and, on the roots', the revoked intermediates. `revokedIntermediates` names tenants
+   * whose intermediate is revoked.
    */
   async crls(revokedLeaves: Iterable<Leaf>, revokedIntermediates: Iterable<Tenant>): Promise<string> {
     const lib = x509();

@@ -62,7 +62,8 @@ export interface Setup {
 }
 
 export function identityName(spec: IdentitySpec): string {
-  return `${spec.cn}@${spec.tenant}/${spec.shortIntermediate === true ? 'own-int~' : spec.viaIntermediate ? 'int' : 'root'}${spec.short ? '~' : ''}`;
+  const issuer = spec.shortIntermediate === true ? 'own-int~' : spec.viaIntermediate ? 'int' : 'root';
+  return `${spec.cn}@${spec.tenant}/${issuer}${spec.short ? '~' : ''}`;
 }
 
 export function describeSetup(setup: Setup): string {
@@ -457,10 +458,13 @@ export class World {
       }
       const cut = await conn.until(() => conn.cut || conn.leaks > 0, SETTLE_MS);
       if (!cut && conn.leaks === 0) {
+        const server =
+          conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open';
         this.violation(
           conn,
-          `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) but it is still open ${SETTLE_MS} ms later` +
-            ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${conn.serverSocket === null ? 'never admitted' : conn.serverSocket.destroyed ? 'destroyed' : 'open'})`,
+          `the model denies it since step ${conn.deniedSince} (${conn.denyWhy}) ` +
+            `but it is still open ${SETTLE_MS} ms later` +
+            ` (client ${conn.clientClosed ? 'closed' : 'open'}, server socket ${server})`,
         );
       }
       this.#closed(
@@ -495,7 +499,8 @@ export class World {
       conn,
       conn.clientClosed || conn.cut
         ? `the model allows it (${this.verdict(conn).why}) but it was cut${reason ? `: ${reason}` : ''}`
-        : `the model allows it but marker ${target} did not reach the application within ${SETTLE_MS} ms (last seen ${conn.maxSeq})`,
+        : `the model allows it but marker ${target} did not reach the application within ${SETTLE_MS} ms ` +
+            `(last seen ${conn.maxSeq})`,
     );
     this.#closed(conn, 'failed');
   }
