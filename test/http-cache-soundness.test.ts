@@ -127,7 +127,7 @@ t.test('a slow synchronous policy is a timeout, with the cache as without', asyn
     { factsRead: [] as string[] },
   );
   for (const cache of [new DecisionCache(), false as const]) {
-    const authz = authorizeRequest({ policy: slow, cache, timeoutMs: 100 });
+    const authz = authorizeRequest({ policy: slow, cache, timeoutMs: 100, exposeReason: true });
     const get = client(t, await startHttps(t, authz.node(served)), 'alice');
     const r = await get('GET', '/slow');
     t.equal(r.status, 403, `cache ${cache ? 'on' : 'off'}: denied`);

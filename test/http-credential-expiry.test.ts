@@ -16,8 +16,8 @@ t.test('an expired client certificate is refused on the connection it opened', a
   const notAfter = Date.parse(new X509Certificate(short.cert).validTo);
   const allowAll = Object.assign(() => ({ allow: true, reason: 'ok' }), { factsRead: [] as string[] });
   const authorizers = {
-    cached: authorizeRequest({ policy: allowAll }),
-    uncached: authorizeRequest({ policy: allowAll, cache: false }),
+    cached: authorizeRequest({ policy: allowAll, exposeReason: true }),
+    uncached: authorizeRequest({ policy: allowAll, cache: false, exposeReason: true }),
   };
   t.ok(authorizers.cached.cache, 'the cache is on for the cached case');
   const clients: Array<[string, ReturnType<typeof rawHttp>]> = [];

@@ -50,16 +50,18 @@ t.test('allowed requests reach the route with the decision on req.authorization'
   t.same(r.json(), { reason: 'alice may', source: 'engine', trigger: 'request' });
 });
 
-t.test('denied -> 403 RFC 9457 problem+json', async (t) => {
+t.test('denied -> 403 RFC 9457 problem+json, the reason only with exposeReason', async (t) => {
   const url = await serve(t, authorizeRequest({ policy }));
   const r = await client(t, url, 'bob')('GET', '/docs');
   t.equal(r.status, 403);
   t.equal(r.headers['content-type'], 'application/problem+json');
-  t.same(r.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'bob may not' });
+  t.same(r.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'access denied' });
+  const exposed = await client(t, await serve(t, authorizeRequest({ policy, exposeReason: true })), 'bob')('GET', '/');
+  t.same(exposed.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'bob may not' });
 });
 
 t.test('step-up obligations -> 401 claims challenge or RFC 9470 challenge', async (t) => {
-  const url = await serve(t, authorizeRequest({ policy }));
+  const url = await serve(t, authorizeRequest({ policy, exposeReason: true }));
   const get = client(t, url, 'alice');
   const claims = await get('POST', '/transfer');
   t.equal(claims.status, 401);
@@ -81,6 +83,10 @@ t.test('step-up obligations -> 401 claims challenge or RFC 9470 challenge', asyn
     'Bearer error="insufficient_user_authentication", error_description="mfa required", ' +
       'acr_values="urn:mfa", max_age="300"',
   );
+  // Without exposeReason, a challenge without its own description says nothing of the reason.
+  const quiet = await client(t, await serve(t, authorizeRequest({ policy })), 'alice')('GET', '/admin');
+  t.match(String(quiet.headers['www-authenticate']), /error_description="step-up authentication required"/);
+  t.match(quiet.json(), { detail: 'step-up authentication required' });
 });
 
 t.test('a certificate that did not verify is denied before the policy', async (t) => {
@@ -92,6 +98,7 @@ t.test('a certificate that did not verify is denied before the policy', async (t
         asked++;
         return true;
       },
+      exposeReason: true,
     }),
   );
   const r = await client(t, url, 'wrongCa')('GET', '/docs');
@@ -103,7 +110,7 @@ t.test('a certificate that did not verify is denied before the policy', async (t
 t.test('a decision point that is down denies within the timeout', async (t) => {
   const pdp = authzenPolicy({ url: 'http://127.0.0.1:9', timeoutMs: 2_000 });
   t.teardown(() => pdp.close());
-  const url = await serve(t, authorizeRequest({ policy: pdp, timeoutMs: 300 }));
+  const url = await serve(t, authorizeRequest({ policy: pdp, timeoutMs: 300, exposeReason: true }));
   const start = Date.now();
   const r = await client(t, url, 'alice')('GET', '/docs');
   t.equal(r.status, 403);
@@ -157,6 +164,7 @@ t.test('the context hook feeds risk signals; a failing hook fails closed', async
       context: () => {
         throw new Error('risk engine down');
       },
+      exposeReason: true,
     }),
   );
   const r = await client(t, failing, 'alice')('GET', '/');

@@ -46,7 +46,7 @@ t.test('fastify app with mTLS and an optional bearer token', async (t) => {
   const bob = await client(t, url, 'bob')('GET', '/docs');
   t.equal(bob.status, 403);
   t.equal(bob.headers['content-type'], 'application/problem+json');
-  t.same(bob.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'denied' });
+  t.same(bob.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'access denied' });
 
   t.equal((await alice('GET', '/admin/users')).status, 403, 'child plugin route is guarded');
   const admin = await alice('GET', '/admin/users', {

@@ -67,7 +67,11 @@ async function exercise(t: Test, url: string) {
 
 t.test('Express over the owned tier', async (t) => {
   const signer = await makeSigner();
-  const authz = authorizeRequest({ policy, jwt: { keys: { keys: [signer.publicJwk] }, required: false } });
+  const authz = authorizeRequest({
+    policy,
+    jwt: { keys: { keys: [signer.publicJwk] }, required: false },
+    exposeReason: true,
+  });
   const app = express();
   app.use(authz.express());
   app.get('/{*path}', (req, res) => {
@@ -82,7 +86,11 @@ t.test('Express over the owned tier', async (t) => {
 });
 
 t.test('Fastify over the owned tier', async (t) => {
-  const authz = authorizeRequest({ policy, jwt: { keys: (await makeSigner()).publicJwk, required: false } });
+  const authz = authorizeRequest({
+    policy,
+    jwt: { keys: (await makeSigner()).publicJwk, required: false },
+    exposeReason: true,
+  });
   let httpServer!: http.Server;
   const app = Fastify({ serverFactory: (handler) => (httpServer = http.createServer(handler)) });
   await app.register(authz.fastify);

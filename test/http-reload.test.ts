@@ -33,7 +33,7 @@ t.test('reloading policies while requests run', async (t) => {
 
   const cache = new DecisionCache();
   const app = express();
-  app.use(authorizeRequest({ policy: cedar, cache }).express());
+  app.use(authorizeRequest({ policy: cedar, cache, exposeReason: true }).express());
   app.get('/{*path}', (_req, res) => {
     res.send('ok');
   });

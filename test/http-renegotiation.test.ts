@@ -24,6 +24,7 @@ async function serve(t: Test, cache: boolean): Promise<number> {
   const authz = authorizeRequest({
     policy: cache ? Object.assign(policy, { factsRead: ['request.path'] }) : policy,
     ...(cache ? {} : { cache: false }),
+    exposeReason: true,
   });
   const server = https.createServer(
     {

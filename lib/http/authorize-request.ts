@@ -9,7 +9,9 @@
  *   (RFC 6750 §3, §3.1);
  * - a denial carrying a step-up obligation -> 401 with a challenge (see StepUpObligation);
  * - any other denial, including a policy that failed or timed out -> 403;
- * - every error body is RFC 9457 `application/problem+json` {type, title, status, detail};
+ * - every error body is RFC 9457 `application/problem+json` {type, title, status, detail}; a
+ *   denial's detail is generic unless `exposeReason` (the policy's reason may name policies, rules or
+ *   decision points: it goes to onDecision and onDeny, not to the client);
  * - allowed -> the handler runs, with the decision on `req.authorization`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,10 +22,14 @@ import { factsReadBy } from '../policy/cache-key.js';
 import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../common/types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
-import { canonicalPath, EXPRESS_PATH_RULES, FASTIFY_PATH_RULES, NODE_PATH_RULES, type PathRules } from './path.js';
+import { canonicalPath, NODE_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
+import { checkPaths, requestTarget, withPaths } from './path-options.js';
 import { peerIdentity, type PeerSocket } from './peer.js';
-import { problem, sendInternalError, sendRefusal, type RequestRefusal } from './problem.js';
+import { GENERIC_DENIAL, problem, sendInternalError, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
+import { answerRefusal, type DenyHook } from './deny.js';
+import { expressMiddleware, type ExpressMiddleware, type ExpressMountOptions } from './express.js';
+import { fastifyPlugin, type FastifyAuthorizePlugin } from './fastify.js';
 import { checkLogger, type Logger } from '../common/logger.js';
 import { Observer } from '../authz/observe.js';
 import { decisionEvent } from '../authz/audit-event.js';
@@ -31,6 +37,16 @@ import { decisionEvent } from '../authz/audit-event.js';
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
 export type { StepUpObligation } from './challenge.js';
+export type { RequestRefusal } from './problem.js';
+export type { DenyHook } from './deny.js';
+export type { ExpressMiddleware, ExpressMountOptions } from './express.js';
+export type {
+  FastifyAuthorizeOptions,
+  FastifyAuthorizePlugin,
+  FastifyInstanceLike,
+  FastifyReplyLike,
+  FastifyRequestLike,
+} from './fastify.js';
 
 /** What `req.authorization` holds once a request is allowed. */
 export interface RequestAuthorization extends Decision {
@@ -70,6 +86,17 @@ export interface AuthorizeRequestOptions<C extends object = Record<string, unkno
   onDecision?: (decision: Decision, input: AuthorizationInput<C>) => void;
   /** `realm` of the WWW-Authenticate challenges. Default: none. */
   realm?: string;
+  /**
+   * Send the policy's reason as the detail of a 403 (and of a step-up challenge without its own
+   * description). Default false: the detail is 'access denied', since reasons may name policies,
+   * rules or decision points.
+   */
+  exposeReason?: boolean;
+  /**
+   * Shapes the answer to a refused request (node(), express(), and fastify unless the plugin has its
+   * own): it may write its own response, or set headers and leave the default problem to be sent.
+   */
+  onDeny?: DenyHook;
   /** A pino-compatible logger for decisions (docs/api.md, Observability). */
   logger?: Logger;
 }
@@ -77,46 +104,21 @@ export interface AuthorizeRequestOptions<C extends object = Record<string, unkno
 /** The result of authorizing one request: allowed, or the response to send instead. */
 export type RequestOutcome = { allowed: true; authorization: RequestAuthorization } | RequestRefusal;
 
-type NextFunction = (err?: unknown) => void;
 type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
-
-/** The part of a Fastify instance the plugin uses (fastify stays an optional peer of this library). */
-interface FastifyInstanceLike {
-  initialConfig?: Record<string, unknown> & { routerOptions?: Record<string, unknown> };
-  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
-  decorateRequest(name: string, value: unknown): unknown;
-  hasRequestDecorator(name: string): boolean;
-}
-interface FastifyRequestLike {
-  raw: IncomingMessage;
-  authorization?: unknown;
-}
-interface FastifyReplyLike {
-  code(status: number): FastifyReplyLike;
-  headers(values: Record<string, string>): FastifyReplyLike;
-  send(body: Buffer): FastifyReplyLike;
-}
-
-export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts?: unknown) => Promise<void>;
 
 export interface RequestAuthorizer {
   /** Authorizes one request; `rules` says how the router matches paths (default: node's URL parser). */
   authorize(req: IncomingMessage, rules?: PathRules): Promise<RequestOutcome>;
   /** Wraps a node:http(s) request handler. */
   node(handler: Handler): (req: IncomingMessage, res: ServerResponse) => void;
-  /** Express middleware. */
-  express(): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
-  /** Fastify plugin (not encapsulated: its onRequest hook covers the whole app). */
+  /** Express middleware for the app or a router; `paths` says how a router matches paths (see express.ts). */
+  express(options?: ExpressMountOptions): ExpressMiddleware;
+  /** Fastify plugin (not encapsulated: its onRequest hook covers the whole app); see fastify.ts for its options. */
   readonly fastify: FastifyAuthorizePlugin;
   readonly cache: DecisionCache | undefined;
   /** Requests being decided now (a gauge of DecisionMetrics). */
   readonly pendingDecisions: number;
 }
-
-// Fastify's documented escape from encapsulation (what fastify-plugin sets): the hook applies to
-// every route of the instance that registers the plugin.
-const kSkipOverride = Symbol.for('skip-override');
-const kDisplayName = Symbol.for('fastify.display-name');
 
 export function authorizeRequest<C extends object = Record<string, unknown>>(
   options: AuthorizeRequestOptions<C>,
@@ -132,18 +134,21 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   const observer = new Observer(checkLogger(o.logger));
   let pending = 0;
 
-  async function authorize(req: IncomingMessage, rules?: PathRules): Promise<RequestOutcome> {
+  function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
+    // The resource is the path the router will route, or the request is refused (see path.ts).
+    return authorizeTarget(req, canonicalPath(requestTarget(req), rules));
+  }
+
+  async function authorizeTarget(req: IncomingMessage, target: CanonicalPath): Promise<RequestOutcome> {
     pending++;
     try {
-      return await authorizeOne(req, rules ?? nodeRules);
+      return await authorizeOne(req, target);
     } finally {
       pending--;
     }
   }
 
-  async function authorizeOne(req: IncomingMessage, rules: PathRules): Promise<RequestOutcome> {
-    // The resource is the path the router will route, or the request is refused (see path.ts).
-    const target = canonicalPath(requestTarget(req), rules);
+  async function authorizeOne(req: IncomingMessage, target: CanonicalPath): Promise<RequestOutcome> {
     if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
     const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
     if (token?.status === 'invalid') return tokenChallenge(token.description, o.realm);
@@ -208,8 +213,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     }
     const stepUp = decision.obligations?.['stepUp'];
     if (stepUp !== null && typeof stepUp === 'object')
-      return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm);
-    return problem(403, 'Forbidden', decision.reason, {}, decision);
+      return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm, o.exposeReason === true);
+    return problem(403, 'Forbidden', o.exposeReason === true ? decision.reason : GENERIC_DENIAL, {}, decision);
   }
 
   async function decide(input: AuthorizationInput, req: IncomingMessage, chainNotAfter: number): Promise<Decision> {
@@ -248,21 +253,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     return decision;
   }
 
-  const fastify = async function continuousTlsAuthorize(instance: FastifyInstanceLike): Promise<void> {
-    if (!instance.hasRequestDecorator('authorization')) instance.decorateRequest('authorization', null);
-    const rules = withPaths(fastifyRules(instance), o.paths);
-    instance.addHook('onRequest', async (request, reply) => {
-      const outcome = await authorize(request.raw, rules);
-      if (outcome.allowed) {
-        request.authorization = outcome.authorization;
-        (request.raw as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
-        return undefined;
-      }
-      // A Buffer, so Fastify sends the body and content-type exactly as given (no charset added).
-      return reply.code(outcome.status).headers(outcome.headers).send(Buffer.from(outcome.body));
-    });
-  };
-  Object.assign(fastify, { [kSkipOverride]: true, [kDisplayName]: 'continuous-tls-authorize' });
+  const adapter = { decide: authorizeTarget, authorize, paths: o.paths, onDeny: o.onDeny };
+  const fastify = fastifyPlugin(adapter);
 
   return {
     authorize,
@@ -271,21 +263,16 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       return (req, res) => {
         authorize(req)
           .then((outcome) => {
-            if (!outcome.allowed) return sendRefusal(res, outcome);
+            if (!outcome.allowed) return answerRefusal(req, res, outcome, o.onDeny);
             (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
             return handler(req, res);
           })
           .catch((err: unknown) => sendInternalError(res, err));
       };
     },
-    express() {
-      return (req, res, next) => {
-        authorize(req, withPaths(expressRules(req), o.paths)).then((outcome) => {
-          if (!outcome.allowed) return sendRefusal(res, outcome);
-          (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
-          next();
-        }, next);
-      };
+    express(options) {
+      const mount = checkObject('express options', options);
+      return expressMiddleware(adapter, checkPaths('paths', mount?.paths));
     },
     fastify,
     cache,
@@ -321,11 +308,6 @@ function connectionInfo(socket: PeerSocket): ConnectionInfo {
   return connection;
 }
 
-function requestTarget(req: IncomingMessage): string {
-  // Express rewrites req.url inside mounted routers; originalUrl is what the client asked for.
-  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-}
-
 function tokenExpiry(input: AuthorizationInput): number {
   const exp = input.token?.['exp'];
   return typeof exp === 'number' ? exp * 1000 : Infinity;
@@ -341,49 +323,6 @@ function denied(
   return decision;
 }
 
-function withPaths(base: Readonly<PathRules>, overrides: Partial<PathRules> | undefined): Readonly<PathRules> {
-  return overrides === undefined ? base : Object.freeze({ ...base, ...overrides });
-}
-
-const EXPRESS_STRICT: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, ignoreTrailingSlash: false });
-const EXPRESS_CASED: Readonly<PathRules> = Object.freeze({ ...EXPRESS_PATH_RULES, caseSensitive: true });
-const EXPRESS_CASED_STRICT: Readonly<PathRules> = Object.freeze({
-  ...EXPRESS_PATH_RULES,
-  caseSensitive: true,
-  ignoreTrailingSlash: false,
-});
-
-/** The app's `case sensitive routing` and `strict routing` settings (both off by default). */
-function expressRules(req: IncomingMessage): Readonly<PathRules> {
-  const app = (req as { app?: { get?: (name: string) => unknown } }).app;
-  const cased = app?.get?.('case sensitive routing') === true;
-  const strict = app?.get?.('strict routing') === true;
-  return cased ? (strict ? EXPRESS_CASED_STRICT : EXPRESS_CASED) : strict ? EXPRESS_STRICT : EXPRESS_PATH_RULES;
-}
-
-/** Fastify 5 keeps router options in `routerOptions` (older 5.x: at the top level). */
-function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
-  const config = instance.initialConfig;
-  const router = config?.routerOptions ?? config;
-  if (router === undefined) return FASTIFY_PATH_RULES;
-  const flag = (name: string, fallback: boolean): boolean =>
-    typeof router[name] === 'boolean' ? (router[name] as boolean) : fallback;
-  return Object.freeze({
-    caseSensitive: flag('caseSensitive', FASTIFY_PATH_RULES.caseSensitive),
-    ignoreTrailingSlash: flag('ignoreTrailingSlash', FASTIFY_PATH_RULES.ignoreTrailingSlash),
-    mergeSlashes: flag('ignoreDuplicateSlashes', FASTIFY_PATH_RULES.mergeSlashes),
-    semicolonDelimiter: flag('useSemicolonDelimiter', FASTIFY_PATH_RULES.semicolonDelimiter),
-  });
-}
-
-/** The path-matching rules `paths` may set. */
-const PATH_RULE_NAMES: readonly string[] = [
-  'caseSensitive',
-  'ignoreTrailingSlash',
-  'mergeSlashes',
-  'semicolonDelimiter',
-];
-
 type CheckedOptions = Omit<AuthorizeRequestOptions, 'timeoutMs'> & { policyTimeout: number };
 
 function checkOptions(options: AuthorizeRequestOptions): CheckedOptions {
@@ -392,24 +331,12 @@ function checkOptions(options: AuthorizeRequestOptions): CheckedOptions {
   if (!isPolicy(o.policy)) throw invalidOption('policy', 'a policy function or adapter', o.policy);
   if (o.cache !== undefined && o.cache !== false && !(o.cache instanceof DecisionCache))
     throw invalidOption('cache', 'a DecisionCache or false', o.cache);
-  for (const k of ['context', 'action', 'resource', 'onDecision'] as const) checkFunction(k, o[k]);
+  for (const k of ['context', 'action', 'resource', 'onDecision', 'onDeny'] as const) checkFunction(k, o[k]);
   checkString('realm', o.realm);
+  checkBoolean('exposeReason', o.exposeReason);
   const { timeoutMs: _deprecated, paths, ...rest } = o;
   const checked: CheckedOptions = { ...rest, policyTimeout: checkPolicyTimeout(o) ?? DEFAULT_POLICY_TIMEOUT_MS };
-  const rules = checkPaths(paths);
+  const rules = checkPaths('paths', paths);
   if (rules !== undefined) checked.paths = rules;
   return checked;
-}
-
-/** The rules `paths` sets, each a boolean; an unknown name is refused, not ignored. */
-function checkPaths(value: Partial<PathRules> | undefined): Partial<PathRules> | undefined {
-  const paths = checkObject('paths', value);
-  if (paths === undefined) return undefined;
-  const rules: Record<string, boolean> = {};
-  for (const [k, v] of Object.entries(paths)) {
-    if (!PATH_RULE_NAMES.includes(k)) throw invalidOption(`paths.${k}`, 'not set (unknown option)', v);
-    const rule = checkBoolean(`paths.${k}`, v);
-    if (rule !== undefined) rules[k] = rule;
-  }
-  return rules;
 }

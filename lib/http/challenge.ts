@@ -25,12 +25,21 @@ export function tokenChallenge(description: string, realm: string | undefined): 
   return problem(401, 'Unauthorized', description, { 'www-authenticate': challenge }, undefined);
 }
 
+/** The description of a step-up challenge whose obligation has none, when the reason is not exposed. */
+const GENERIC_STEP_UP = 'step-up authentication required';
+
+/**
+ * `description` is the policy's text for the client; without one, the decision's reason only when
+ * `exposeReason` (a reason is written for the audit log and may name policies).
+ */
 export function stepUpChallenge(
   stepUp: StepUpObligation,
   decision: Decision,
   realm: string | undefined,
+  exposeReason: boolean,
 ): RequestRefusal {
-  const description = stepUp.description ?? decision.reason;
+  const given = typeof stepUp.description === 'string' ? stepUp.description : undefined;
+  const description = given ?? (exposeReason ? decision.reason : GENERIC_STEP_UP);
   let params: Record<string, string>;
   if (stepUp.claims !== undefined) {
     const json = typeof stepUp.claims === 'string' ? stepUp.claims : JSON.stringify(stepUp.claims);

@@ -11,6 +11,12 @@ export type {
   RequestOutcome,
   StepUpObligation,
   JwtOptions,
+  RequestRefusal,
+  DenyHook,
+  ExpressMiddleware,
+  ExpressMountOptions,
+  FastifyAuthorizeOptions,
+  FastifyAuthorizePlugin,
 } from './authorize-request.js';
 export { DecisionMetrics, createDecisionMetrics } from './metrics.js';
 export type { DecisionMetricsOptions, ObservedSource } from './metrics.js';

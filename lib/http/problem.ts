@@ -41,13 +41,29 @@ export function sendRefusal(res: ServerResponse, refusal: RequestRefusal): void 
   res.end(refusal.body);
 }
 
+/** The detail of a denial when the policy's reason is not exposed: says nothing about the policy. */
+export const GENERIC_DENIAL = 'access denied';
+
+/** The body of a failure of the middleware or of an onDeny hook: no detail, so no internals. */
+export const INTERNAL_ERROR_BODY = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
+
+/** The error goes to the server's warnings, never to the client. */
+export function warnInternalError(err: unknown): void {
+  process.emitWarning(`Request authorization failed: ${String(err)}`, 'ContinuousTlsWarning');
+}
+
 /** A failure of the middleware itself: a bare 500 problem, or a cut connection once headers went out. */
 export function sendInternalError(res: ServerResponse, err: unknown): void {
-  process.emitWarning(`Request authorization failed: ${String(err)}`, 'ContinuousTlsWarning');
+  warnInternalError(err);
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500 });
-  res.writeHead(500, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+  res
+    .writeHead(500, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(INTERNAL_ERROR_BODY),
+    })
+    .end(INTERNAL_ERROR_BODY);
 }
