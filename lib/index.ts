@@ -37,6 +37,12 @@ export type {
   RequestOutcome,
   StepUpObligation,
   JwtOptions,
+  RequestRefusal,
+  DenyHook,
+  ExpressMiddleware,
+  ExpressMountOptions,
+  FastifyAuthorizeOptions,
+  FastifyAuthorizePlugin,
 } from './http/authorize-request.js';
 export { DecisionMetrics, createDecisionMetrics } from './http/metrics.js';
 export { decisionEvent } from './authz/audit-event.js';
