@@ -8,6 +8,7 @@
  * expiresAt, the certificate's notAfter, the token's `exp` and now + ttlMs (allow) or denyTtlMs
  * (deny). Failures are never stored: a policy error is thrown through, not cached.
  */
+import { LRUCache } from 'lru-cache';
 import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
@@ -66,8 +67,6 @@ interface Entry {
   /** The cache generation (trust and policy) it was made under. */
   readonly generation: number;
   readonly bytes: number;
-  /** Hit since it was stored or last given a second chance. */
-  used: boolean;
 }
 
 /** Per-entry overhead beyond its strings (Map slot, entry and answer objects), estimated. */
@@ -80,10 +79,14 @@ function entryBytes(key: string, answer: SourcedDecisionLike): number {
 }
 
 export class DecisionCache {
-  readonly #entries = new Map<string, Entry>();
+  /**
+   * Recency order and the bounds (entries and estimated bytes) are lru-cache's. Expiry is checked
+   * here against the decision's own `expiresAt` and this cache's clock (`now`, which tests inject),
+   * not by lru-cache's TTL, so an entry never outlives what it was decided under.
+   */
+  readonly #entries: LRUCache<string, Entry>;
   readonly #max: number;
   readonly #maxBytes: number;
-  #bytes = 0;
   #facts: readonly string[] | null = null;
   readonly #ttlMs: number;
   readonly #denyTtlMs: number;
@@ -111,6 +114,14 @@ export class DecisionCache {
       checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ??
       ((input) => defaultCacheKey(input, this.#facts));
     this.now = checkFunction<() => number>('now', o.now) ?? Date.now;
+    this.#entries = new LRUCache<string, Entry>({
+      max: this.#max,
+      maxSize: this.#maxBytes,
+      sizeCalculation: (entry) => entry.bytes,
+      dispose: (_entry, _key, reason) => {
+        if (reason === 'evict') this.#evictions++;
+      },
+    });
   }
 
   /** The facts the default key covers (set by cached() from the policy's factsRead(); null: all). */
@@ -147,14 +158,11 @@ export class DecisionCache {
       return undefined;
     }
     if (entry.answer.expiresAt <= this.now() || entry.generation !== this.#generation) {
-      this.#remove(key, entry);
+      this.#entries.delete(key);
       this.#expirations++;
       if (countMiss) this.#misses++;
       return undefined;
     }
-    // Second-chance LRU: a hit only sets a flag; eviction moves flagged entries to the back. That
-    // keeps the hit to one Map lookup instead of a delete and a re-insert.
-    entry.used = true;
     this.#hits++;
     return entry.answer;
   }
@@ -169,50 +177,16 @@ export class DecisionCache {
     if (decision.obligations !== undefined) answer.obligations = decision.obligations;
     const bytes = entryBytes(key, answer);
     if (bytes > this.#maxBytes / 4) return;
-    const previous = this.#entries.get(key);
-    if (previous !== undefined) this.#remove(key, previous);
-    this.#entries.set(key, {
-      answer: Object.freeze(answer) as CachedAnswer,
-      generation: this.#generation,
-      bytes,
-      used: false,
-    });
-    this.#bytes += bytes;
-    while (this.#entries.size > this.#max || this.#bytes > this.#maxBytes) this.#evictOne();
-  }
-
-  #remove(key: string, entry: Entry): void {
-    this.#entries.delete(key);
-    this.#bytes -= entry.bytes;
-  }
-
-  #evictOne(): void {
-    // Map iteration is insertion order: the front holds the entries used least recently. A used one
-    // gets a second chance at the back; each pass clears flags, so this ends within size steps.
-    for (const [key, entry] of this.#entries) {
-      this.#entries.delete(key);
-      if (entry.used && entry.answer.expiresAt > this.now()) {
-        entry.used = false;
-        this.#entries.set(key, entry);
-        continue;
-      }
-      this.#bytes -= entry.bytes;
-      this.#evictions++;
-      return;
-    }
+    this.#entries.set(key, { answer: Object.freeze(answer) as CachedAnswer, generation: this.#generation, bytes });
   }
 
   delete(key: string): boolean {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return false;
-    this.#remove(key, entry);
-    return true;
+    return this.#entries.delete(key);
   }
 
   /** Drops every entry; call it when the policy or the trust store changed. */
   flush(): void {
     this.#entries.clear();
-    this.#bytes = 0;
     this.#generation++;
     this.#flushes++;
   }
@@ -226,7 +200,7 @@ export class DecisionCache {
       flushes: this.#flushes,
       size: this.#entries.size,
       max: this.#max,
-      bytes: this.#bytes,
+      bytes: this.#entries.calculatedSize,
       maxBytes: this.#maxBytes,
     };
   }
