@@ -220,8 +220,12 @@ export class Authorizer extends EventEmitter {
     const checks: Array<Decision | Promise<Decision>> = [];
     for (const state of states) {
       if (this.#states.get(state.subject.socket) !== state) continue;
-      checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
-      state.subject.release(HOLD_SWEEP);
+      try {
+        checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
+      } finally {
+        // Whatever happened to this connection, the sweep's own hold must not outlive it.
+        state.subject.release(HOLD_SWEEP);
+      }
     }
     return Promise.all(checks);
   }
@@ -515,32 +519,50 @@ export class Authorizer extends EventEmitter {
     return decisionFrom(question, answer, subject.trust, this.scheduler.now());
   }
 
+  /**
+   * Puts a decision in force around telling listeners. The gate, the deadline and the next check are
+   * in place before any app code runs, and a denial's destroy does not depend on the listeners: one
+   * that throws cannot leave a denied connection open or an allowed one unscheduled. A listener's
+   * exception is re-thrown on the next tick, as an exception in any Node event listener surfaces,
+   * and never unwinds through the engine. Listeners of a denial still see the socket before it is
+   * destroyed ('deauthorized', then 'close').
+   */
   #conclude(state: ConnectionState, decision: Decision, options: ReauthorizeOptions & { trigger: Trigger }): void {
     const { subject } = state;
     const previous = state.decision;
     state.decision = decision;
-    const audit = this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted());
-    const observed = this.#observer.wantsDecision(decision.allow, decision.reason);
-    if (audit || observed) {
-      const event = connectionDecisionEvent(decision, subject.socket.remoteAddress, options.reason);
-      if (audit) this.emit('decision', event, subject.socket);
-      if (observed) this.#observer.decision(subject.kind, event, { socket: subject.socket });
-    }
     if (!decision.allow) {
       state.denied = true;
       state.timers.cancel(this.scheduler);
       // A denied connection kept open (destroyOnDeny: false) passes nothing
       // either way until a later decision allows it again.
       subject.hold(HOLD_LAPSED);
-      subject.socket.emit('deauthorized', decision);
+      this.#announce(state, decision, previous !== null, options.reason);
       if (options.destroyOnDeny !== false && !subject.destroyed) subject.destroy(deauthorizedError(decision));
       return;
     }
     state.denied = false;
     subject.setDeadline(decision.expiresAt, this.#now);
-    subject.release(HOLD_LAPSED);
-    if (previous !== null) subject.socket.emit('reauthorized', decision);
     this.#scheduleNext(state, decision, options.trigger);
+    try {
+      // Releasing the gate delivers held data to the app's listeners synchronously.
+      subject.release(HOLD_LAPSED);
+    } finally {
+      this.#announce(state, decision, previous !== null, options.reason);
+    }
+  }
+
+  #announce(state: ConnectionState, decision: Decision, again: boolean, note: string | undefined): void {
+    const { subject } = state;
+    const audit = this.listenerCount('decision') > 0 && (this.#auditWanted === null || this.#auditWanted());
+    const observed = this.#observer.wantsDecision(decision.allow, decision.reason);
+    if (audit || observed) {
+      const event = connectionDecisionEvent(decision, subject.socket.remoteAddress, note);
+      if (audit) notifySafely(() => this.emit('decision', event, subject.socket));
+      if (observed) notifySafely(() => this.#observer.decision(subject.kind, event, { socket: subject.socket }));
+    }
+    if (!decision.allow) notifySafely(() => subject.socket.emit('deauthorized', decision));
+    else if (again) notifySafely(() => subject.socket.emit('reauthorized', decision));
   }
 
   #scheduleNext(state: ConnectionState, decision: Decision, trigger: Trigger): void {
@@ -568,4 +590,19 @@ function flushPolicyCache(policy: Policy | undefined): void {
   if (typeof adapter?.flush === 'function') (adapter.flush as () => void).call(policy);
   const cache = adapter?.cache;
   if (cache !== undefined && typeof cache.flush === 'function') (cache.flush as () => void).call(cache);
+}
+
+/**
+ * Runs an app-facing notification; an exception from a listener is re-thrown on the next tick
+ * (where it surfaces as an uncaught exception, like one from any event listener) instead of
+ * unwinding through the engine mid-decision.
+ */
+function notifySafely(notify: () => void): void {
+  try {
+    notify();
+  } catch (error) {
+    process.nextTick(() => {
+      throw error;
+    });
+  }
 }
