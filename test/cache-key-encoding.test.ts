@@ -1,6 +1,7 @@
 // The whole-input cache key (a policy that declares no facts) follows the input as it is now: a value
 // changed in place after a hit is another key, and encoded property names are only ever a spelling.
 import t from 'tap';
+import { X509Certificate } from 'node:crypto';
 import { DecisionCache, cached } from '../dist/policy/cache.js';
 import { defaultCacheKey, encodeValue } from '../dist/policy/cache-key.js';
 import type { AuthorizationInput } from '../dist/common/types.js';
@@ -40,4 +41,20 @@ t.test('property names encode the same however many distinct names were seen', a
   const holey = [1, undefined, 'hole', 'x'];
   delete holey[2];
   t.equal(encodeValue(holey), '[n1;UUs1:x]', 'a hole encodes as undefined');
+});
+
+t.test('a certificate encodes as its whole SHA-256 fingerprint', async (t) => {
+  const alice = new X509Certificate(certs.clientCert);
+  const bob = new X509Certificate(certs.client2Cert);
+  const digest = Buffer.from(alice.fingerprint256.replaceAll(':', ''), 'hex');
+  t.equal(encodeValue(alice), `c${digest.toString('base64url')};`);
+  t.equal(
+    encodeValue(new X509Certificate(certs.clientCert)),
+    encodeValue(alice),
+    'the same certificate, another object',
+  );
+  t.not(encodeValue([alice]), encodeValue([bob]));
+  const a = certInput(certs.clientCert, 'GET', '/a');
+  const b = certInput(certs.clientCert, 'GET', '/a', { peer: { ...a.peer, chain: [alice, bob] } });
+  t.not(defaultCacheKey(a, null), defaultCacheKey(b, null), 'another chain behind the same leaf is another key');
 });

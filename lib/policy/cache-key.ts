@@ -156,7 +156,7 @@ function encInto(out: string, value: unknown, depth: number): string {
       return out + '?' + typeof value + ';';
   }
   if (value === null) return out + 'N';
-  if (value instanceof X509Certificate) return out + 'c' + value.fingerprint256 + ';';
+  if (value instanceof X509Certificate) return out + 'c' + certKey(value) + ';';
   if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
   if (Array.isArray(value)) {
     out += '[';
@@ -170,6 +170,23 @@ function encInto(out: string, value: unknown, depth: number): string {
     out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);
   }
   return out + '}';
+}
+
+/** A certificate never changes, so its key is computed once per X509Certificate object. */
+const certKeys = new WeakMap<X509Certificate, string>();
+
+/**
+ * A certificate as its SHA-256 fingerprint in base64url: the same 32 bytes as `fingerprint256`, so
+ * two certificates share a key exactly when they share a fingerprint, in 43 characters instead of
+ * 95. A whole-input key carries every certificate of the chain and is hashed on every hit.
+ */
+function certKey(cert: X509Certificate): string {
+  let key = certKeys.get(cert);
+  if (key === undefined) {
+    key = Buffer.from(cert.fingerprint256.replaceAll(':', ''), 'hex').toString('base64url');
+    certKeys.set(cert, key);
+  }
+  return key;
 }
 
 /** Encoded property names: a few (input fields, header names) recur on every key. */
