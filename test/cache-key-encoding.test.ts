@@ -35,6 +35,9 @@ t.test('property names encode the same however many distinct names were seen', a
     keys.add(defaultCacheKey(input, null));
   }
   t.equal(keys.size, 3000, 'every header name gives its own key');
+  const long = 'x'.repeat(5000);
+  t.equal(encodeValue({ [long]: 1 }), `{s5000:${long}n1;}`, 'a long name encodes in full');
+  t.equal(encodeValue({ [long]: 2 }), `{s5000:${long}n2;}`);
   t.equal(encodeValue({ host: 'h', 'x-one': '1' }), before);
   t.equal(encodeValue({ ab: 'c' }), '{s2:abs1:c}');
   t.not(encodeValue({ ab: 'c' }), encodeValue({ a: 'bc' }), 'names are length-prefixed like values');

@@ -191,14 +191,18 @@ function certKey(cert: X509Certificate): string {
 
 /** Encoded property names: a few (input fields, header names) recur on every key. */
 const encodedNames = new Map<string, string>();
-/** Header names come from peers: past this many names, new ones are encoded each time, not kept. */
+/**
+ * Header names come from peers: only short names are kept, and past this many names new ones are
+ * encoded each time, so what a peer sends can pin at most MAX_ENCODED_NAMES short strings.
+ */
 const MAX_ENCODED_NAMES = 1024;
+const MAX_KEPT_NAME_CHARS = 64;
 
 function encName(name: string): string {
   let encoded = encodedNames.get(name);
   if (encoded === undefined) {
     encoded = 's' + name.length + ':' + name;
-    if (encodedNames.size < MAX_ENCODED_NAMES) encodedNames.set(name, encoded);
+    if (name.length <= MAX_KEPT_NAME_CHARS && encodedNames.size < MAX_ENCODED_NAMES) encodedNames.set(name, encoded);
   }
   return encoded;
 }
