@@ -15,7 +15,7 @@
  * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
  * make an entry large.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, hash, X509Certificate } from 'node:crypto';
 import type { AuthorizationInput, Policy } from '../common/types.js';
 import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
 
@@ -52,8 +52,14 @@ export function defaultCacheKey(input: AuthorizationInput, facts: readonly strin
   let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
   if (facts === null) key += `*${enc(wholeInput(input))}`;
   else for (const fact of facts) key += factValue(input, fact);
-  return key.length > MAX_KEY_CHARS ? `#${createHash('sha256').update(key).digest('base64url')}` : key;
+  return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;
 }
+
+/** One-shot SHA-256 (crypto.hash skips the Hash object), base64url. */
+const sha256: (data: string) => string =
+  typeof hash === 'function'
+    ? (data) => hash('sha256', data, 'base64url')
+    : (data) => createHash('sha256').update(data).digest('base64url');
 
 /** A token's claims never change, so its key is computed once per claims object. */
 const tokenKeys = new WeakMap<object, string>();
@@ -66,7 +72,7 @@ function tokenKey(token: Record<string, unknown> | undefined): string {
   if (token === undefined) return '';
   let key = tokenKeys.get(token);
   if (key === undefined) {
-    key = createHash('sha256').update(enc(token)).digest('base64url');
+    key = sha256(enc(token));
     tokenKeys.set(token, key);
   }
   return key;
@@ -124,34 +130,81 @@ const MAX_KEY_DEPTH = 32;
  * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
  * null differ. Object keys keep their order: a different order only costs a miss.
  */
-function enc(value: unknown, depth = 0): string {
+function enc(value: unknown): string {
+  return encInto('', value, 0);
+}
+
+/**
+ * enc(value) appended to `out`. Every part goes straight onto one string rather than into a
+ * string per nested value that its parent then copies: a whole-input key is built on every hit.
+ */
+function encInto(out: string, value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':
-      return `s${value.length}:${value}`;
+      return out + 's' + value.length + ':' + value;
     case 'number':
-      return `n${value};`;
+      return out + 'n' + value + ';';
     case 'boolean':
-      return value ? 'T' : 'F';
+      return out + (value ? 'T' : 'F');
     case 'undefined':
-      return 'U';
+      return out + 'U';
     case 'bigint':
-      return `b${value};`;
+      return out + 'b' + value + ';';
     case 'object':
       break;
     default:
-      return `?${typeof value};`;
+      return out + '?' + typeof value + ';';
   }
-  if (value === null) return 'N';
-  if (value instanceof X509Certificate) return `c${value.fingerprint256};`;
+  if (value === null) return out + 'N';
+  if (value instanceof X509Certificate) return out + 'c' + certKey(value) + ';';
   if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
   if (Array.isArray(value)) {
-    let out = '[';
-    for (const item of value) out += enc(item, depth + 1);
-    return `${out}]`;
+    out += '[';
+    for (let i = 0; i < value.length; i++) out = encInto(out, value[i], depth + 1);
+    return out + ']';
   }
-  let out = '{';
-  for (const k of Object.keys(value)) out += `${enc(k)}${enc((value as Record<string, unknown>)[k], depth + 1)}`;
-  return `${out}}`;
+  out += '{';
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);
+  }
+  return out + '}';
+}
+
+/** A certificate never changes, so its key is computed once per X509Certificate object. */
+const certKeys = new WeakMap<X509Certificate, string>();
+
+/**
+ * A certificate as its SHA-256 fingerprint in base64url: the same 32 bytes as `fingerprint256`, so
+ * two certificates share a key exactly when they share a fingerprint, in 43 characters instead of
+ * 95. A whole-input key carries every certificate of the chain and is hashed on every hit.
+ */
+function certKey(cert: X509Certificate): string {
+  let key = certKeys.get(cert);
+  if (key === undefined) {
+    key = Buffer.from(cert.fingerprint256.replaceAll(':', ''), 'hex').toString('base64url');
+    certKeys.set(cert, key);
+  }
+  return key;
+}
+
+/** Encoded property names: a few (input fields, header names) recur on every key. */
+const encodedNames = new Map<string, string>();
+/**
+ * Header names come from peers: only short names are kept, and past this many names new ones are
+ * encoded each time, so what a peer sends can pin at most MAX_ENCODED_NAMES short strings.
+ */
+const MAX_ENCODED_NAMES = 1024;
+const MAX_KEPT_NAME_CHARS = 64;
+
+function encName(name: string): string {
+  let encoded = encodedNames.get(name);
+  if (encoded === undefined) {
+    encoded = 's' + name.length + ':' + name;
+    if (name.length <= MAX_KEPT_NAME_CHARS && encodedNames.size < MAX_ENCODED_NAMES) encodedNames.set(name, encoded);
+  }
+  return encoded;
 }
 
 export { enc as encodeValue };
