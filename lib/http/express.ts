@@ -51,6 +51,8 @@ interface ExpressApp {
   mountpath?: unknown;
 }
 interface ExpressRouter {
+  caseSensitive?: unknown;
+  strict?: unknown;
   stack?: Array<{ handle?: unknown; slash?: boolean; route?: { stack?: Array<{ handle?: unknown }> } }>;
 }
 
@@ -108,12 +110,7 @@ function expressTarget(
  * app matches no part of the mount path) or at a path or route; or inside an express.Router().
  */
 function placeInApp(app: ExpressApp | undefined, self: ExpressMiddleware): 'app-root' | 'app' | 'router' {
-  let stack: ExpressRouter['stack'];
-  try {
-    stack = app?.router?.stack;
-  } catch {
-    return 'router';
-  }
+  const stack = routerOf(app)?.stack;
   if (!Array.isArray(stack)) return 'router';
   const layer = stack.find((l) => l.handle === self || l.route?.stack?.some((r) => r.handle === self) === true);
   if (layer === undefined) return 'router';
@@ -145,11 +142,25 @@ function trailingSlash(url: unknown): boolean {
   return (end === -1 ? rest : rest.slice(0, end)).endsWith('/');
 }
 
-/** The app's `case sensitive routing` and `strict routing` settings (both off by default). */
+/**
+ * The app's `case sensitive routing` and `strict routing` (both off by default), as its router took
+ * them when Express built it: a sub-app's settings inherit its parent's once mounted, but a router
+ * built before that keeps the settings it was built with.
+ */
 function appRules(app: ExpressApp | undefined): Readonly<PathRules> {
-  const cased = app?.get?.('case sensitive routing') === true;
-  const strict = app?.get?.('strict routing') === true;
+  const router = routerOf(app);
+  const setting = (own: unknown, name: string): boolean => (typeof own === 'boolean' ? own : app?.get?.(name) === true);
+  const cased = setting(router?.caseSensitive, 'case sensitive routing');
+  const strict = setting(router?.strict, 'strict routing');
   return RULES[cased ? (strict ? 3 : 1) : strict ? 2 : 0]!;
+}
+
+function routerOf(app: ExpressApp | undefined): ExpressRouter | undefined {
+  try {
+    return app?.router;
+  } catch {
+    return undefined;
+  }
 }
 
 const RULES: ReadonlyArray<Readonly<PathRules>> = [
