@@ -79,3 +79,16 @@ t.test('a default sub-app mounted at the root of a case-sensitive parent', async
   t.equal((await get('/API/Admin')).status, 403, 'the sub-app ignores case');
   t.same(seen, ['/api/admin']);
 });
+
+t.test("among a route's handlers in a default sub-app, the parent's case rule reads the mount path", async (t) => {
+  const { authz, seen } = forbidding('/alice/admin');
+  const parent = express();
+  parent.set('case sensitive routing', true);
+  const sub = express();
+  sub.get('/admin', authz.express(), (req, res) => void res.send(`ADMIN of ${req.baseUrl}`));
+  parent.use('/:tenant', sub);
+  const get = await serveRaw(t, parent);
+  t.equal((await get('/alice/ADMIN')).status, 403, 'the sub-app folds its own part');
+  t.equal((await get('/Alice/admin')).body, 'ADMIN of /Alice', 'the mount path keeps its case');
+  t.same(seen, ['/alice/admin', '/Alice/admin']);
+});

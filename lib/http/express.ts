@@ -12,9 +12,10 @@
  * - not found: it runs inside a router, and express.Router() does not inherit the app's settings
  *   (its defaults are case-insensitive and not strict): `req.url` is read with the router's rules,
  *   its defaults or what the mount's `paths` option says (`express({ paths: { caseSensitive: true } })`).
- * The mount path is matched by the app (unless the middleware sits at its root) and by each parent
- * app that mounted it at a path (`parent.use('/tenant', app)`): it is case-folded when any of them
- * ignores case. Routers nested in a router are assumed to match it with the app's case setting.
+ * The mount path is matched by the app (unless the middleware sits at its root or in a route) and
+ * by each parent app that mounted it at a path (`parent.use('/tenant', app)`): it is case-folded
+ * when any of them ignores case. Routers nested in a router are assumed to match it with the app's
+ * case setting.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerRefusal, type DenyHook } from './deny.js';
@@ -96,7 +97,7 @@ function expressTarget(
   const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
   if (!rest.ok || typeof baseUrl !== 'string' || baseUrl === '') return rest;
   // The mount path, matched by the routers above this one: folded when any of them ignores case.
-  const caseSensitive = mountCaseSensitive(app, where !== 'app-root');
+  const caseSensitive = mountCaseSensitive(app, where !== 'app');
   const base = canonicalPath(baseUrl, { ...rules, caseSensitive, mergeSlashes: false });
   if (!base.ok) return base;
   if (rest.path !== '/') return { ok: true, path: `${base.path}${rest.path}` };
@@ -106,15 +107,17 @@ function expressTarget(
 }
 
 /**
- * Where the middleware sits: in the app's own router, mounted at its root (`app.use(mw)`, where the
- * app matches no part of the mount path) or at a path or route; or inside an express.Router().
+ * Where the middleware sits: in the app's own router, where the app matched none of the mount path
+ * (`app.use(mw)`, a route's handlers) or a part of it (`app.use('/api', mw)`); or inside an
+ * express.Router().
  */
-function placeInApp(app: ExpressApp | undefined, self: ExpressMiddleware): 'app-root' | 'app' | 'router' {
+function placeInApp(app: ExpressApp | undefined, self: ExpressMiddleware): 'app' | 'app-mount' | 'router' {
   const stack = routerOf(app)?.stack;
   if (!Array.isArray(stack)) return 'router';
   const layer = stack.find((l) => l.handle === self || l.route?.stack?.some((r) => r.handle === self) === true);
   if (layer === undefined) return 'router';
-  return layer.slash === true ? 'app-root' : 'app';
+  // A route does not move the mount path; neither does `use` at the root.
+  return layer.slash === true || layer.route !== undefined ? 'app' : 'app-mount';
 }
 
 /**

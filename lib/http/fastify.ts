@@ -18,8 +18,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidOption } from '../common/errors.js';
 import { checkFunction, checkObject, checkString } from '../common/validate.js';
 import type { DenyHook } from './deny.js';
-import { canonicalPath, FASTIFY_PATH_RULES, type PathRules } from './path.js';
-import { requestTarget, withPaths } from './path-options.js';
+import { canonicalPath, FASTIFY_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
+import { withPaths } from './path-options.js';
 import {
   FRAMING_HEADERS,
   INTERNAL_ERROR_BODY,
@@ -67,9 +67,9 @@ export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts: Fasti
 
 /** What the plugin needs from its authorizer. */
 export interface FastifyCore {
-  authorize(
+  decide(
     req: IncomingMessage,
-    rules: PathRules,
+    target: CanonicalPath,
   ): Promise<{ allowed: true; authorization: unknown } | RequestRefusal>;
   paths: Partial<PathRules> | undefined;
   onDeny: DenyHook | undefined;
@@ -91,8 +91,11 @@ export function fastifyPlugin(core: FastifyCore): FastifyAuthorizePlugin {
     if (!instance.hasRequestDecorator('authorization')) instance.decorateRequest('authorization', null);
     instance.addHook('onRequest', async (request, reply) => {
       try {
-        if (optedOut(request) || (prefix !== undefined && !under(prefix, request.raw, rules))) return undefined;
-        const outcome = await core.authorize(request.raw, rules);
+        if (optedOut(request)) return undefined;
+        // What Fastify's router matched: req.url, after rewriteUrl.
+        const target = canonicalPath(request.raw.url ?? '/', rules);
+        if (prefix !== undefined && !under(prefix, target)) return undefined;
+        const outcome = await core.decide(request.raw, target);
         if (outcome.allowed) {
           (request as FastifyRequestLike & { authorization?: unknown }).authorization = outcome.authorization;
           (request.raw as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
@@ -196,8 +199,7 @@ function optedOut(request: FastifyRequestLike): boolean {
  * case never takes a path out from under the prefix (`prefix` is kept lowercase): if the router's
  * case rule were misread, a request would still be decided, on the path as the router spells it.
  */
-function under(prefix: string, req: IncomingMessage, rules: PathRules): boolean {
-  const target = canonicalPath(requestTarget(req), rules);
+function under(prefix: string, target: CanonicalPath): boolean {
   if (!target.ok) return true;
   const path = target.path.toLowerCase();
   return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
