@@ -107,7 +107,10 @@ export type RequestOutcome = { allowed: true; authorization: RequestAuthorizatio
 type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export interface RequestAuthorizer {
-  /** Authorizes one request; `rules` says how the router matches paths (default: node's URL parser). */
+  /**
+   * Authorizes one request; `rules` says how the router matches paths (default: node's URL parser).
+   * The path is `req.url`, behind `req.baseUrl` when Express has stripped a mount path from it.
+   */
   authorize(req: IncomingMessage, rules?: PathRules): Promise<RequestOutcome>;
   /** Wraps a node:http(s) request handler. */
   node(handler: Handler): (req: IncomingMessage, res: ServerResponse) => void;
@@ -261,7 +264,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     node(handler) {
       if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
       return (req, res) => {
-        authorize(req)
+        // A node:http handler routes req.url itself.
+        authorizeTarget(req, canonicalPath(req.url ?? '/', nodeRules))
           .then((outcome) => {
             if (!outcome.allowed) return answerRefusal(req, res, outcome, o.onDeny);
             (req as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;

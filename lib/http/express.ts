@@ -1,20 +1,26 @@
 /**
  * authorizeRequest as Express middleware, mounted on the app or on any express.Router().
  *
- * The resource is the whole path (`/api/orders`, not the `/orders` a router mounted at `/api`
- * sees), spelled the way the routers that route it match paths. Express does not tell a middleware
- * which router runs it, so the adapter looks for itself in the app's own stack:
- * - found there (`app.use(mw)`, `app.use('/api', mw)`, a route's handlers): the app's router
- *   matches the whole path, with the app's `case sensitive routing` and `strict routing`;
+ * The resource is the whole path Express routes (`/api/orders`, not the `/orders` a router mounted
+ * at `/api` sees): the mount path Express has matched (`req.baseUrl`) followed by `req.url`, which
+ * is what the routers after this middleware match, after any rewrite of `req.url` before it (never
+ * `req.originalUrl`, which no router reads). Each part is spelled the way the routers that match it
+ * match paths. Express does not tell a middleware which router runs it, so the adapter looks for
+ * itself in the app's own stack:
+ * - found there (`app.use(mw)`, `app.use('/api', mw)`, a route's handlers): `req.url` is matched
+ *   with the app's `case sensitive routing` and `strict routing`;
  * - not found: it runs inside a router, and express.Router() does not inherit the app's settings
- *   (its defaults are case-insensitive and not strict). The mount path (`req.baseUrl`) is read with
- *   the app's case setting, the rest (`req.url`) with the router's: its defaults, or what the
- *   mount's `paths` option says (`express({ paths: { caseSensitive: true } })`).
+ *   (its defaults are case-insensitive and not strict): `req.url` is read with the router's rules,
+ *   its defaults or what the mount's `paths` option says (`express({ paths: { caseSensitive: true } })`).
+ * The mount path is matched by the app (unless the middleware sits at its root or in a route) and
+ * by each parent app that mounted it at a path (`parent.use('/tenant', app)`): it is case-folded
+ * when any of them ignores case. Routers nested in a router are assumed to match it with the app's
+ * case setting.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerRefusal, type DenyHook } from './deny.js';
 import { canonicalPath, EXPRESS_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
-import { requestTarget, withPaths } from './path-options.js';
+import { splitOrigin, withPaths } from './path-options.js';
 import { sendInternalError, type RequestRefusal } from './problem.js';
 
 /** Options of one mount of the middleware. */
@@ -41,9 +47,14 @@ export interface ExpressCore {
 interface ExpressApp {
   get?(name: string): unknown;
   router?: ExpressRouter;
+  /** Set by the parent app that mounted this one (`parent.use('/tenant', app)`). */
+  parent?: ExpressApp;
+  mountpath?: unknown;
 }
 interface ExpressRouter {
-  stack?: Array<{ handle?: unknown; route?: { stack?: Array<{ handle?: unknown }> } }>;
+  caseSensitive?: unknown;
+  strict?: unknown;
+  stack?: Array<{ handle?: unknown; slash?: boolean; route?: { stack?: Array<{ handle?: unknown }> } }>;
 }
 
 export function expressMiddleware(core: ExpressCore, mount: Partial<PathRules> | undefined): ExpressMiddleware {
@@ -78,37 +89,81 @@ function expressTarget(
   mount: Partial<PathRules> | undefined,
 ): CanonicalPath {
   const app = (req as { app?: ExpressApp }).app;
-  if (inAppRouter(app, self))
-    return canonicalPath(requestTarget(req), withPaths(withPaths(appRules(app), paths), mount));
-  const rules = withPaths(withPaths(EXPRESS_PATH_RULES, paths), mount);
-  // The whole target first: a spelling refused anywhere in it is refused, whoever routes which part.
-  const whole = canonicalPath(requestTarget(req), rules);
-  const baseUrl = (req as { baseUrl?: string }).baseUrl ?? '';
-  if (!whole.ok || baseUrl === '') return whole;
-  const base = canonicalPath(baseUrl, { ...rules, caseSensitive: appRules(app).caseSensitive, mergeSlashes: false });
+  const where = placeInApp(app, self);
+  const rules = withPaths(withPaths(where === 'router' ? EXPRESS_PATH_RULES : appRules(app), paths), mount);
+  // What is routed from here on: req.url, as the middleware before this one left it (rewrites included).
+  const url = req.url ?? '/';
+  const rest = canonicalPath(url, rules);
+  const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
+  if (!rest.ok || typeof baseUrl !== 'string' || baseUrl === '') return rest;
+  // The mount path, matched by the routers above this one: folded when any of them ignores case.
+  const caseSensitive = mountCaseSensitive(app, where !== 'app');
+  const base = canonicalPath(baseUrl, { ...rules, caseSensitive, mergeSlashes: false });
   if (!base.ok) return base;
-  const rest = canonicalPath(req.url ?? '/', rules);
-  if (!rest.ok) return rest;
-  return { ok: true, path: rest.path === '/' ? base.path : `${base.path}${rest.path}` };
+  if (rest.path !== '/') return { ok: true, path: `${base.path}${rest.path}` };
+  // Express hands the mounted code `/` for both `/api` and `/api/`; a strict router told them apart.
+  const slash = !rules.ignoreTrailingSlash && trailingSlash((req as { originalUrl?: unknown }).originalUrl);
+  return { ok: true, path: slash ? `${base.path}/` : base.path };
 }
 
-/** Whether the app's own router runs this middleware (as `use` middleware or among a route's handlers). */
-function inAppRouter(app: ExpressApp | undefined, self: ExpressMiddleware): boolean {
-  let stack: ExpressRouter['stack'];
-  try {
-    stack = app?.router?.stack;
-  } catch {
-    return false;
+/**
+ * Where the middleware sits: in the app's own router, where the app matched none of the mount path
+ * (`app.use(mw)`, a route's handlers) or a part of it (`app.use('/api', mw)`); or inside an
+ * express.Router().
+ */
+function placeInApp(app: ExpressApp | undefined, self: ExpressMiddleware): 'app' | 'app-mount' | 'router' {
+  const stack = routerOf(app)?.stack;
+  if (!Array.isArray(stack)) return 'router';
+  const layer = stack.find((l) => l.handle === self || l.route?.stack?.some((r) => r.handle === self) === true);
+  if (layer === undefined) return 'router';
+  // A route does not move the mount path; neither does `use` at the root.
+  return layer.slash === true || layer.route !== undefined ? 'app' : 'app-mount';
+}
+
+/**
+ * Whether every router that matched part of `req.baseUrl` matches case-sensitively: the app's own
+ * (unless it matched nothing), then each parent app that mounted this one at a path. An app mounted
+ * in several parents knows only the last one (`app.parent`).
+ */
+function mountCaseSensitive(app: ExpressApp | undefined, appMatched: boolean): boolean {
+  if (appMatched && !appRules(app).caseSensitive) return false;
+  let child = app;
+  for (let depth = 0; child?.parent !== undefined && depth < MAX_MOUNT_DEPTH; depth++) {
+    if (child.mountpath !== '/' && !appRules(child.parent).caseSensitive) return false;
+    child = child.parent;
   }
-  if (!Array.isArray(stack)) return false;
-  return stack.some((layer) => layer.handle === self || layer.route?.stack?.some((r) => r.handle === self) === true);
+  return true;
 }
 
-/** The app's `case sensitive routing` and `strict routing` settings (both off by default). */
+/** Deeper chains of mounted apps are not written by hand; the bound only stops a cycle. */
+const MAX_MOUNT_DEPTH = 64;
+
+function trailingSlash(url: unknown): boolean {
+  if (typeof url !== 'string') return false;
+  const { rest } = splitOrigin(url);
+  const end = rest.search(/[?#]/);
+  return (end === -1 ? rest : rest.slice(0, end)).endsWith('/');
+}
+
+/**
+ * The app's `case sensitive routing` and `strict routing` (both off by default), as its router took
+ * them when Express built it: a sub-app's settings inherit its parent's once mounted, but a router
+ * built before that keeps the settings it was built with.
+ */
 function appRules(app: ExpressApp | undefined): Readonly<PathRules> {
-  const cased = app?.get?.('case sensitive routing') === true;
-  const strict = app?.get?.('strict routing') === true;
+  const router = routerOf(app);
+  const setting = (own: unknown, name: string): boolean => (typeof own === 'boolean' ? own : app?.get?.(name) === true);
+  const cased = setting(router?.caseSensitive, 'case sensitive routing');
+  const strict = setting(router?.strict, 'strict routing');
   return RULES[cased ? (strict ? 3 : 1) : strict ? 2 : 0]!;
+}
+
+function routerOf(app: ExpressApp | undefined): ExpressRouter | undefined {
+  try {
+    return app?.router;
+  } catch {
+    return undefined;
+  }
 }
 
 const RULES: ReadonlyArray<Readonly<PathRules>> = [

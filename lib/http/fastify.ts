@@ -5,20 +5,28 @@
  *
  * Options (`fastify.register(authz.fastify, options)`):
  * - `prefix`: only requests whose routed path is the prefix or under it are decided. The path is
- *   the canonical one the policy sees (the router's case and slash rules applied), so `/API/x`
- *   under a case-insensitive router is under `/api`. Fastify itself ignores `prefix` for a plugin
- *   that skips encapsulation.
+ *   the canonical one the policy sees (the router's case and slash rules applied), compared without
+ *   regard to letter case, so `/API/x` is under `/api` whatever the router's case rule. Fastify
+ *   itself ignores `prefix` for a plugin that skips encapsulation.
  * - `onDeny(request, reply, refusal)`: shapes the answer to a refused request.
  * A route opts out with `config: { authorization: false }`: Fastify has matched the route before
  * onRequest runs, so the opt-out belongs to the handler that will run, whatever the spelling.
+ * The path decided is the one Fastify's router matched: `req.url` after `rewriteUrl`, not the
+ * client's `originalUrl`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidOption } from '../common/errors.js';
 import { checkFunction, checkObject, checkString } from '../common/validate.js';
 import type { DenyHook } from './deny.js';
-import { canonicalPath, FASTIFY_PATH_RULES, type PathRules } from './path.js';
-import { requestTarget, withPaths } from './path-options.js';
-import { INTERNAL_ERROR_BODY, PROBLEM_CONTENT_TYPE, warnInternalError, type RequestRefusal } from './problem.js';
+import { canonicalPath, FASTIFY_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
+import { withPaths } from './path-options.js';
+import {
+  FRAMING_HEADERS,
+  INTERNAL_ERROR_BODY,
+  PROBLEM_CONTENT_TYPE,
+  warnInternalError,
+  type RequestRefusal,
+} from './problem.js';
 
 /** The part of a Fastify instance the plugin uses (fastify stays an optional peer of this library). */
 export interface FastifyInstanceLike {
@@ -36,6 +44,7 @@ export interface FastifyReplyLike {
   readonly sent: boolean;
   code(status: number): FastifyReplyLike;
   header(name: string, value: unknown): FastifyReplyLike;
+  removeHeader?(name: string): FastifyReplyLike;
   headers(values: Record<string, string>): FastifyReplyLike;
   send(payload?: unknown): FastifyReplyLike;
   hijack(): FastifyReplyLike;
@@ -46,9 +55,9 @@ export interface FastifyAuthorizeOptions {
   prefix?: string;
   /**
    * Shapes the answer to a refused request, in place of the authorizer's `onDeny`. Answer with
-   * `reply.send()` and return the reply, as in any Fastify hook; return anything else and the
-   * default problem is sent (the hook may have set headers on the reply). A hook that throws gets a
-   * bare 500 problem.
+   * `reply.send()` (or hijack the reply); a hook that does not answer, whatever it returns (the
+   * reply itself included), gets the default problem, with the headers it set on the reply (framing
+   * headers aside). A hook that throws gets a bare 500 problem.
    */
   onDeny?(request: FastifyRequestLike, reply: FastifyReplyLike, refusal: RequestRefusal): unknown;
 }
@@ -58,9 +67,9 @@ export type FastifyAuthorizePlugin = (instance: FastifyInstanceLike, opts: Fasti
 
 /** What the plugin needs from its authorizer. */
 export interface FastifyCore {
-  authorize(
+  decide(
     req: IncomingMessage,
-    rules: PathRules,
+    target: CanonicalPath,
   ): Promise<{ allowed: true; authorization: unknown } | RequestRefusal>;
   paths: Partial<PathRules> | undefined;
   onDeny: DenyHook | undefined;
@@ -82,8 +91,11 @@ export function fastifyPlugin(core: FastifyCore): FastifyAuthorizePlugin {
     if (!instance.hasRequestDecorator('authorization')) instance.decorateRequest('authorization', null);
     instance.addHook('onRequest', async (request, reply) => {
       try {
-        if (optedOut(request) || (prefix !== undefined && !under(prefix, request.raw, rules))) return undefined;
-        const outcome = await core.authorize(request.raw, rules);
+        if (optedOut(request)) return undefined;
+        // What Fastify's router matched: req.url, after rewriteUrl.
+        const target = canonicalPath(request.raw.url ?? '/', rules);
+        if (prefix !== undefined && !under(prefix, target)) return undefined;
+        const outcome = await core.decide(request.raw, target);
         if (outcome.allowed) {
           (request as FastifyRequestLike & { authorization?: unknown }).authorization = outcome.authorization;
           (request.raw as IncomingMessage & { authorization?: unknown }).authorization = outcome.authorization;
@@ -112,8 +124,7 @@ async function refuse(
 ): Promise<FastifyReplyLike> {
   try {
     if (onDeny !== undefined) {
-      const answer = await onDeny(request, reply, refusal);
-      if (answer === reply || reply.sent || reply.raw.headersSent) return reply;
+      if (await answeredBy(reply, () => onDeny(request, reply, refusal))) return reply;
     } else if (rawOnDeny !== undefined) {
       await rawOnDeny(request.raw, reply.raw, refusal);
       // The hook answered on the raw response: Fastify must not answer again.
@@ -122,8 +133,45 @@ async function refuse(
   } catch (err) {
     return internalError(reply, err);
   }
+  // Framing a hook set (on the reply or the raw response) would misframe this body.
+  for (const name of FRAMING_HEADERS) {
+    reply.removeHeader?.(name);
+    reply.raw.removeHeader(name);
+  }
   // A Buffer, so Fastify sends the body and content-type exactly as given (no charset added).
   return reply.code(refusal.status).headers(refusal.headers).send(Buffer.from(refusal.body));
+}
+
+/**
+ * Runs the deny hook and says whether it answered: it sent (`reply.send()`, which may finish later,
+ * after onSend hooks), hijacked, or wrote the raw response. What it returns does not count: the
+ * fluent API returns the reply from `reply.header()` as from `reply.send()`.
+ *
+ * A reply is a thenable that settles when the response ends, so awaiting a hook that returns it
+ * unsent would wait forever. While the hook runs, `then` settles at once and `send` is noted.
+ */
+const WATCHED = ['then', 'send'] as const;
+
+async function answeredBy(reply: FastifyReplyLike, hook: () => unknown): Promise<boolean> {
+  let sent = false;
+  const own = reply as unknown as Record<string, unknown>;
+  const saved = WATCHED.map((name) => Object.getOwnPropertyDescriptor(own, name));
+  const send = reply.send;
+  own['then'] = (fulfilled: () => void) => fulfilled();
+  own['send'] = function (this: FastifyReplyLike, payload?: unknown) {
+    sent = true;
+    return send.call(this, payload);
+  };
+  try {
+    await hook();
+  } finally {
+    WATCHED.forEach((name, i) => {
+      const descriptor = saved[i];
+      if (descriptor === undefined) delete own[name];
+      else Object.defineProperty(own, name, descriptor);
+    });
+  }
+  return sent || reply.sent || reply.raw.headersSent || reply.raw.writableEnded;
 }
 
 function internalError(reply: FastifyReplyLike, err: unknown): FastifyReplyLike {
@@ -146,11 +194,15 @@ function optedOut(request: FastifyRequestLike): boolean {
   );
 }
 
-/** A path refused as ambiguous counts as under the prefix: it is decided, and answered 400. */
-function under(prefix: string, req: IncomingMessage, rules: PathRules): boolean {
-  const target = canonicalPath(requestTarget(req), rules);
+/**
+ * A path refused as ambiguous counts as under the prefix: it is decided, and answered 400. Letter
+ * case never takes a path out from under the prefix (`prefix` is kept lowercase): if the router's
+ * case rule were misread, a request would still be decided, on the path as the router spells it.
+ */
+function under(prefix: string, target: CanonicalPath): boolean {
   if (!target.ok) return true;
-  return prefix === '/' || target.path === prefix || target.path.startsWith(`${prefix}/`);
+  const path = target.path.toLowerCase();
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
 }
 
 function checkPluginOptions(
@@ -164,20 +216,46 @@ function checkPluginOptions(
   // The prefix in the form the paths it is compared with take.
   const canonical = raw.startsWith('/') ? canonicalPath(raw, { ...rules, ignoreTrailingSlash: true }) : undefined;
   if (canonical === undefined || !canonical.ok) throw invalidOption('prefix', 'a path starting with "/"', raw);
-  return { prefix: canonical.path, onDeny };
+  return { prefix: canonical.path.toLowerCase(), onDeny };
 }
 
-/** Fastify 5 keeps router options in `routerOptions` (older 5.x: at the top level). */
+/**
+ * The router's rules, read as Fastify 5 builds its router: a key set in `routerOptions` wins, then
+ * the top-level option (deprecated but honoured), then find-my-way's default. `initialConfig` cannot
+ * say which: its `routerOptions` has the defaults filled in, so a top-level `ignoreTrailingSlash`
+ * next to any `routerOptions` looks overridden there while the router honours it. The options the
+ * router was built from are read instead, and `initialConfig` only without them.
+ */
 function fastifyRules(instance: FastifyInstanceLike): Readonly<PathRules> {
+  const built = routerOptionsOf(instance);
   const config = instance.initialConfig;
-  const router = config?.routerOptions ?? config;
-  if (router === undefined) return FASTIFY_PATH_RULES;
-  const flag = (name: string, fallback: boolean): boolean =>
-    typeof router[name] === 'boolean' ? (router[name] as boolean) : fallback;
+  if (built === undefined && config === undefined) return FASTIFY_PATH_RULES;
+  const setting = (name: string): unknown => {
+    if (built !== undefined) return built[name];
+    const router = config?.routerOptions;
+    if (router !== undefined && Object.hasOwn(router, name) && (name === 'caseSensitive' || router[name] === true))
+      return router[name];
+    return config?.[name];
+  };
+  // find-my-way: only `false` turns case folding on; the others are truthy flags.
+  const caseSensitive = setting('caseSensitive') !== false;
   return Object.freeze({
-    caseSensitive: flag('caseSensitive', FASTIFY_PATH_RULES.caseSensitive),
-    ignoreTrailingSlash: flag('ignoreTrailingSlash', FASTIFY_PATH_RULES.ignoreTrailingSlash),
-    mergeSlashes: flag('ignoreDuplicateSlashes', FASTIFY_PATH_RULES.mergeSlashes),
-    semicolonDelimiter: flag('useSemicolonDelimiter', FASTIFY_PATH_RULES.semicolonDelimiter),
+    caseSensitive,
+    ignoreTrailingSlash: Boolean(setting('ignoreTrailingSlash')),
+    mergeSlashes: Boolean(setting('ignoreDuplicateSlashes')),
+    semicolonDelimiter: Boolean(setting('useSemicolonDelimiter')),
   });
+}
+
+/** The options object Fastify handed its router (on the instance under its `fastify.options` symbol). */
+function routerOptionsOf(instance: FastifyInstanceLike): Record<string, unknown> | undefined {
+  // A plugin's instance inherits it from the root instance (Fastify's encapsulation is prototypal).
+  let key: symbol | undefined;
+  for (let o: object | null = instance; o !== null && key === undefined; o = Object.getPrototypeOf(o) as object | null)
+    key = Object.getOwnPropertySymbols(o).find((s) => s.description === 'fastify.options');
+  if (key === undefined) return undefined;
+  const options = (instance as unknown as Record<symbol, unknown>)[key];
+  if (options === null || typeof options !== 'object') return undefined;
+  const router = (options as { routerOptions?: unknown }).routerOptions;
+  return router !== null && typeof router === 'object' ? (router as Record<string, unknown>) : undefined;
 }

@@ -32,7 +32,31 @@ export function withPaths(base: Readonly<PathRules>, overrides: Partial<PathRule
   return overrides === undefined ? base : Object.freeze({ ...base, ...overrides });
 }
 
-/** What the client asked for: Express rewrites req.url inside mounted routers, originalUrl stays. */
+/**
+ * The request-target the router routes, which is not always what the client sent: Fastify's
+ * `rewriteUrl` and an Express middleware that rewrites `req.url` change it before routing (both
+ * keep the client's in `req.originalUrl`, which no router reads). Express also strips the mount
+ * path of a sub-app or router from `req.url` into `req.baseUrl`: put back in front of the path,
+ * behind the scheme and authority of an absolute-form target, as Express's router keeps them.
+ */
 export function requestTarget(req: IncomingMessage): string {
-  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const url = req.url ?? '/';
+  const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
+  if (typeof baseUrl !== 'string' || baseUrl === '') return url;
+  const { origin, rest } = splitOrigin(url);
+  // `/api` mounted, `/api` asked: Express hands the mounted code `/`, which is the mount itself.
+  const path = rest.startsWith('/') && (rest.length === 1 || rest[1] === '?') ? rest.slice(1) : rest;
+  return `${origin}${baseUrl}${path}`;
+}
+
+/** `http://host` and `/x?y` of `http://host/x?y` (as Express's router splits it); no origin for origin-form. */
+export function splitOrigin(url: string): { origin: string; rest: string } {
+  if (url.startsWith('/')) return { origin: '', rest: url };
+  const query = url.indexOf('?');
+  const scheme = url.slice(0, query === -1 ? url.length : query).indexOf('://');
+  if (scheme === -1) return { origin: '', rest: url };
+  const slash = url.indexOf('/', scheme + 3);
+  const pathEnd = query === -1 ? url.length : query;
+  const end = slash === -1 || slash > pathEnd ? pathEnd : slash;
+  return { origin: url.slice(0, end), rest: url.slice(end) };
 }

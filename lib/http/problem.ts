@@ -35,8 +35,18 @@ export function problem(
   return refusal;
 }
 
+/** Headers that frame a body: set by a deny hook for its own answer, they would misframe the default one. */
+export const FRAMING_HEADERS: readonly string[] = [
+  'content-length',
+  'transfer-encoding',
+  'content-encoding',
+  'content-range',
+];
+
+/** Sends the refusal, with any other header a deny hook set on `res` (`res.setHeader`). */
 export function sendRefusal(res: ServerResponse, refusal: RequestRefusal): void {
   if (res.headersSent) return;
+  for (const name of FRAMING_HEADERS) res.removeHeader(name);
   res.writeHead(refusal.status, { ...refusal.headers, 'content-length': Buffer.byteLength(refusal.body) });
   res.end(refusal.body);
 }
