@@ -6,7 +6,15 @@ import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connect, createServer, DevelopmentCA, reauthorize, type Server, type TLSSocket } from '../dist/index.js';
+import {
+  connect,
+  createServer,
+  DevelopmentCA,
+  reauthorize,
+  type Server,
+  type ServerOptions,
+  type TLSSocket,
+} from '../dist/index.js';
 
 /** Collects the exceptions re-thrown by the engine instead of letting tap count them as failures. */
 function catchRethrown(t: Test): Error[] {
@@ -24,7 +32,7 @@ function catchRethrown(t: Test): Error[] {
   return caught;
 }
 
-async function setup(t: Test, options: Parameters<typeof createServer>[0], names: string[]) {
+async function setup(t: Test, options: ServerOptions, names: string[]) {
   const ca = await DevelopmentCA.create();
   const serverId = await ca.issueServer({ commonName: 'localhost' });
   const ids = await Promise.all(names.map((commonName) => ca.issueClient({ commonName })));
@@ -39,7 +47,7 @@ async function setup(t: Test, options: Parameters<typeof createServer>[0], names
   const received = new Map<string, number>();
   const sockets = new Map<string, TLSSocket>();
   server.on('secureConnection', (socket) => {
-    const cn = socket.getPeerCertificate().subject?.CN ?? '';
+    const cn = String(socket.getPeerCertificate().subject?.CN ?? '');
     sockets.set(cn, socket);
     received.set(cn, 0);
     socket.on('data', (chunk) => received.set(cn, (received.get(cn) ?? 0) + chunk.length));
@@ -48,7 +56,7 @@ async function setup(t: Test, options: Parameters<typeof createServer>[0], names
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  const clients = [];
+  const clients: TLSSocket[] = [];
   for (const id of ids) {
     const client = connect({
       host: '127.0.0.1',

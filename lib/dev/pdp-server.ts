@@ -1,6 +1,8 @@
 /**
  * `continuous-tls pdp`: a stateless OpenID AuthZEN 1.0 decision endpoint backed by the embedded
- * Cedar adapter, reloading its policies directory while it runs. Stateless means any number of
+ * Cedar adapter, reloading its policies directory while it runs. This file is the server's request
+ * flow and its limits, which share one state (request parsing is pdp-request.ts, readiness
+ * pdp-readiness.ts, the command line cli-args.ts). Stateless means any number of
  * them can sit behind a load balancer and API servers can point authzenPolicy() at any of them.
  *
  * Endpoints (AuthZEN Authorization API 1.0):

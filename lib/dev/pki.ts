@@ -1,6 +1,7 @@
 /**
  * A development certificate authority: short-lived certificates and CRLs made in-process, for the
  * demo and the tests. Not for production — the keys live in memory and nothing is persisted.
+ * One class with its issuing, revocation and CRL state, so one file (the x509 loader is x509.ts).
  *
  * The certificates carry the extensions OpenSSL 3.0 insists on under X509_V_FLAG_X509_STRICT
  * (critical basicConstraints and a keyUsage on CAs, subject/authority key identifiers everywhere,
