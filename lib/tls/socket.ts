@@ -138,6 +138,8 @@ export class TLSSocket extends TransportSocket {
   #info: ReturnType<NativeTlsConnection['getInfo']> | null = null;
   #session: Buffer | null = null;
   #closeNotifyReceived = false;
+  /** The peer ended, and the end waits behind held plaintext the reader has not taken yet. */
+  #endAfterHeld = false;
   [kCertificateEpoch] = 0;
   [kExchangeVerdict]: ExchangeVerdict | null = null;
   [kOwner]: SocketOwner | undefined = undefined;
@@ -287,7 +289,9 @@ export class TLSSocket extends TransportSocket {
     const gate = this.#gate;
     if (gate.closed()) return;
     gate.flushHeld();
-    if (!gate.holding) this.#reads.resume();
+    if (gate.holding) return;
+    if (this.#endAfterHeld) this.#endReadable();
+    else this.#reads.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
@@ -344,8 +348,7 @@ export class TLSSocket extends TransportSocket {
 
   override _final(callback: WriteCallback): void {
     if (!this.#secure || this.#handle === null) {
-      this.transport.end();
-      callback();
+      this.#endTransport(callback);
       return;
     }
     if (this.#gate.hasParked) {
@@ -355,8 +358,34 @@ export class TLSSocket extends TransportSocket {
     }
     const closeNotify = this.#handle.shutdown();
     if (closeNotify !== null) this.#sendCiphertext(closeNotify);
-    this.transport.end();
-    callback();
+    this.#endTransport(callback);
+  }
+
+  /**
+   * Ends the transport and reports our writable side finished only once the transport has handed
+   * everything to the kernel. Finishing earlier lets autoDestroy (readable ended too) destroy the
+   * transport with writes still queued: the peer would get a stream cut short, without the last
+   * records and the close_notify.
+   */
+  #endTransport(callback: WriteCallback): void {
+    const transport = this.transport;
+    if (transport.destroyed || transport.writableFinished) {
+      if (!transport.writableEnded && !transport.destroyed) transport.end();
+      callback();
+      return;
+    }
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      transport.removeListener('finish', finish);
+      transport.removeListener('close', finish);
+      callback();
+    };
+    transport.once('finish', finish);
+    // A transport torn down before it finished: nothing more can be sent either way.
+    transport.once('close', finish);
+    if (!transport.writableEnded) transport.end();
   }
 
   override _destroy(error: Error | null, callback: WriteCallback): void {
@@ -392,7 +421,7 @@ export class TLSSocket extends TransportSocket {
     // waits for a paused reader, or the event for its tick. Destroying now
     // would drop both; the reader gets every byte and 'end' first, as with
     // node:tls.
-    if (this.#endQueued && !this.readableEnded) {
+    if ((this.#endQueued || this.#endAfterHeld) && !this.readableEnded) {
       this.once('end', () => this.destroy());
       return;
     }
@@ -411,6 +440,13 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     this.#gate.flushHeld();
+    if (this.#gate.holding) {
+      // The reader is behind: the rest of the held plaintext goes out as it reads (_read), and the
+      // end after it. Ending now would drop it: a truncation the peer's close_notify never allowed.
+      this.#endAfterHeld = true;
+      return;
+    }
+    this.#endAfterHeld = false;
     this.push(null);
     this.#endQueued = true;
     // As net.Socket does at EOF: with nothing buffered, 'end' follows even
