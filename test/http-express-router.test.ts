@@ -1,36 +1,11 @@
 // Express middleware mounted on an express.Router(): the resource is the whole path, read with the
 // rules of the routers that route it (the app's for the mount path, the router's for the rest), so
 // no spelling of a forbidden path runs its handler, whatever the app's and the router's settings.
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
 import type { AuthorizationInput } from '../dist/common/types.js';
-import { rawHttp } from './helpers/raw-http';
-
-async function rawClient(t: Test, app: express.Express) {
-  const server = http.createServer(app);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return async (target: string) => {
-    // One connection per request: a 400 may close it.
-    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    try {
-      return await rawHttp(socket)('GET', target);
-    } finally {
-      socket.destroy();
-    }
-  };
-}
+import { serveRaw } from './helpers/serve-raw';
 
 /** A policy that forbids one path and records every path it is asked about. */
 function forbidding(path: string) {
@@ -73,7 +48,7 @@ t.test('a default router under a case-sensitive, strict app: its own (default) r
     res.send('other');
   });
   app.use('/api', router);
-  const get = await rawClient(t, app);
+  const get = await serveRaw(t, app);
   for (const target of [...SPELLINGS, '/api/ADMIN/']) {
     const r = await get(target);
     t.not(r.body, 'admin', `GET ${target}: ${r.status}`);
@@ -98,7 +73,7 @@ t.test('a router with its own caseSensitive and strict settings says so with pat
     res.send('lowercase');
   });
   app.use('/api', router);
-  const get = await rawClient(t, app);
+  const get = await serveRaw(t, app);
   t.equal((await get('/api/Secret')).status, 403);
   t.equal((await get('/API/Secret')).status, 403, 'the app mounts /api case-insensitively');
   t.equal((await get('/api/secret')).body, 'lowercase', 'another route of a case-sensitive router');
@@ -122,7 +97,7 @@ t.test('on the app itself (with or without a path) the app routes the whole path
   app.get('/{*rest}', (_req, res) => {
     res.send('other');
   });
-  const get = await rawClient(t, app);
+  const get = await serveRaw(t, app);
   t.equal((await get('/api/Admin')).status, 403);
   t.equal((await get('/api/admin')).body, 'other', 'case-sensitive: another path');
   t.equal((await get('/Solo')).body, 'other');
@@ -144,7 +119,7 @@ t.test('routers in routers: the resource is the whole path', async (t) => {
   });
   outer.use('/api', inner);
   app.use('/v1', outer);
-  const get = await rawClient(t, app);
+  const get = await serveRaw(t, app);
   t.equal((await get('/V1/API/Admin')).status, 403);
   t.same(JSON.parse((await get('/v1/api/orders?x=1')).body), { baseUrl: '/v1/api', authorized: true });
   t.equal((await get('/v1/api')).status, 200, 'the root of the router');
