@@ -14,8 +14,9 @@ const allowed: Record<string, string[]> = {
   policy: ['common'],
   authz: ['common', 'tls', 'policy'],
   http: ['common', 'tls', 'policy', 'authz'],
-  dev: ['common', 'tls', 'policy', 'authz', 'http', '.'],
-  '.': ['common', 'tls', 'policy', 'authz', 'http', 'dev'],
+  fleet: ['common', 'tls', 'policy', 'authz', 'http'],
+  dev: ['common', 'tls', 'policy', 'authz', 'http', 'fleet', '.'],
+  '.': ['common', 'tls', 'policy', 'authz', 'http', 'fleet', 'dev'],
 };
 
 function sources(dir: string): string[] {

@@ -93,6 +93,17 @@ export const errorCodes = {
     "A client's identity provider threw, rejected or answered no { key, cert }; the connection was failed.",
   ERR_CTLS_IDENTITY_TIMEOUT:
     "A client's identity provider did not answer within identityTimeout; the connection was failed.",
+  ERR_CTLS_BAD_SUBJECT: 'A subject identifier (RFC 9493) is malformed: unknown format, missing or over-long member.',
+  ERR_CTLS_FLEET_BAD_EVENT:
+    'A fleet event is malformed or of an unknown type; it was refused (or skipped and reported).',
+  ERR_CTLS_FLEET_UNAVAILABLE: 'The fleet feed (Redis) could not be reached to publish, or to load state at start.',
+  ERR_CTLS_FLEET_STALE:
+    'The fleet feed has been unreachable for longer than maxStaleness: a strict fleet denies new and lapsing decisions.',
+  ERR_CTLS_FLEET_CLOSED: 'The fleet was closed; it publishes and applies nothing more.',
+  ERR_CTLS_SET_INVALID:
+    'A Security Event Token was refused (bad signature, issuer, audience, age, replay); `ssfError` names the RFC 8935 code.',
+  ERR_CTLS_SSF_TRANSMITTER:
+    'A Shared Signals transmitter could not be reached or answered with an error or a malformed body.',
   ERR_CTLS_HANDSHAKE_LIMIT:
     'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;

@@ -1,0 +1,182 @@
+/**
+ * Subject identifiers (RFC 9493) and the index keys they match under. A revocation or a signal
+ * names its subject in one of these formats; a connection or request is matched through the keys
+ * of the identifiers it carries (by default: the certificate's email and URI SANs, the token's
+ * `iss`+`sub` and `email`).
+ *
+ * Matching errs towards cutting: email addresses compare case-insensitively, and a `complex`
+ * subject (CAEP) matches each of its parts (its user, its device, its session …), so revoking
+ * "user U's session S" cuts every peer identified as U when S itself cannot be seen on the wire.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { ctlsError } from '../common/errors.js';
+
+/** An RFC 9493 subject identifier, or a CAEP complex subject built of them. */
+export type SubjectIdentifier =
+  | { format: 'email'; email: string }
+  | { format: 'iss_sub'; iss: string; sub: string }
+  | { format: 'opaque'; id: string }
+  | { format: 'uri'; uri: string }
+  | { format: 'account'; uri: string }
+  | { format: 'phone_number'; phone_number: string }
+  | { format: 'did'; url: string }
+  | { format: 'aliases'; identifiers: SubjectIdentifier[] }
+  | ComplexSubject;
+
+/** A CAEP complex subject: its parts, each a simple identifier. */
+export interface ComplexSubject {
+  format: 'complex';
+  user?: SubjectIdentifier;
+  device?: SubjectIdentifier;
+  session?: SubjectIdentifier;
+  application?: SubjectIdentifier;
+  tenant?: SubjectIdentifier;
+  org_unit?: SubjectIdentifier;
+  group?: SubjectIdentifier;
+}
+
+/** The members a CAEP `complex` subject may have (SSF 1.0 §3.3). */
+export type ComplexPart = 'user' | 'device' | 'session' | 'application' | 'tenant' | 'org_unit' | 'group';
+const COMPLEX_PARTS: readonly ComplexPart[] = [
+  'user',
+  'device',
+  'session',
+  'application',
+  'tenant',
+  'org_unit',
+  'group',
+];
+
+/** Where an identifier of a peer came from: a subject revocation's `before` compares with its session start. */
+export type IdentifierSource = 'certificate' | 'token';
+
+const MAX_IDENTIFIER_CHARS = 2048;
+const MAX_DEPTH = 4;
+
+/**
+ * The index keys of `subject`; throws ERR_CTLS_BAD_SUBJECT for anything that is not a well-formed
+ * identifier (an unknown format, a missing or non-string member, a value too long).
+ */
+export function subjectKeys(subject: unknown, depth = 0): string[] {
+  if (depth > MAX_DEPTH) throw badSubject('nested too deeply');
+  if (subject === null || typeof subject !== 'object' || Array.isArray(subject))
+    throw badSubject('a subject identifier must be an object with a format');
+  const s = subject as Record<string, unknown>;
+  switch (s['format']) {
+    case 'email':
+      return [`email:${member(s, 'email').toLowerCase()}`];
+    case 'iss_sub':
+      return [issSubKey(member(s, 'iss'), member(s, 'sub'))];
+    case 'opaque':
+      return [`opaque:${member(s, 'id')}`];
+    case 'uri':
+      return [`uri:${member(s, 'uri')}`];
+    case 'account':
+      return [`account:${member(s, 'uri').toLowerCase()}`];
+    case 'phone_number':
+      return [`phone:${member(s, 'phone_number')}`];
+    case 'did':
+      return [`did:${member(s, 'url')}`];
+    case 'aliases': {
+      const list = s['identifiers'];
+      if (!Array.isArray(list) || list.length === 0) throw badSubject('aliases needs a non-empty identifiers array');
+      return unique(list.flatMap((item) => subjectKeys(item, depth + 1)));
+    }
+    case 'complex': {
+      const keys: string[] = [];
+      for (const part of COMPLEX_PARTS) if (s[part] !== undefined) keys.push(...subjectKeys(s[part], depth + 1));
+      if (keys.length === 0) throw badSubject('a complex subject needs at least one member');
+      return unique(keys);
+    }
+    default:
+      throw badSubject(`unknown format ${JSON.stringify(String(s['format'])).slice(0, 80)}`);
+  }
+}
+
+export function issSubKey(iss: string, sub: string): string {
+  // Length-prefixed: no issuer and subject pair spells another pair's key.
+  return `iss_sub:${iss.length}:${iss}|${sub}`;
+}
+
+/** Identifiers a peer carries, each with the credential it came from. */
+export interface PeerIdentifier {
+  key: string;
+  source: IdentifierSource;
+}
+
+/**
+ * The default identifiers of a peer: the leaf certificate's email and URI SANs (a SPIFFE ID is a
+ * URI SAN), the token's `iss`+`sub` and its `email` claim.
+ */
+export function defaultIdentifiers(
+  leaf: X509Certificate | undefined,
+  token: Readonly<Record<string, unknown>> | undefined,
+): PeerIdentifier[] {
+  const out: PeerIdentifier[] = [];
+  if (leaf !== undefined) {
+    for (const { kind, value } of sanEntries(leaf.subjectAltName)) {
+      if (kind === 'email') out.push({ key: `email:${value.toLowerCase()}`, source: 'certificate' });
+      else if (kind === 'URI') out.push({ key: `uri:${value}`, source: 'certificate' });
+    }
+  }
+  if (token !== undefined) {
+    const { iss, sub, email } = token;
+    if (typeof iss === 'string' && typeof sub === 'string') out.push({ key: issSubKey(iss, sub), source: 'token' });
+    if (typeof email === 'string') out.push({ key: `email:${email.toLowerCase()}`, source: 'token' });
+  }
+  return out;
+}
+
+/**
+ * Parses node's subjectAltName string ("DNS:a, email:b, URI:c"). Node quotes an entry whose value
+ * holds a comma, quote or control character as a JSON string (`URI:"a,b"`), so a value can never
+ * be split into two entries or smuggle one in.
+ */
+export function sanEntries(san: string | undefined): Array<{ kind: string; value: string }> {
+  const entries: Array<{ kind: string; value: string }> = [];
+  if (san === undefined || san === '') return entries;
+  let i = 0;
+  while (i < san.length) {
+    const colon = san.indexOf(':', i);
+    if (colon < 0) break;
+    const kind = san.slice(i, colon);
+    let value: string;
+    let next: number;
+    if (san[colon + 1] === '"') {
+      // A JSON string: find its closing quote, skipping escapes.
+      let j = colon + 2;
+      while (j < san.length && san[j] !== '"') j += san[j] === '\\' ? 2 : 1;
+      try {
+        value = JSON.parse(san.slice(colon + 1, j + 1)) as string;
+      } catch {
+        break;
+      }
+      next = j + 1;
+    } else {
+      const comma = san.indexOf(', ', colon + 1);
+      next = comma < 0 ? san.length : comma;
+      value = san.slice(colon + 1, next);
+    }
+    entries.push({ kind, value });
+    if (san.startsWith(', ', next)) next += 2;
+    i = next;
+  }
+  return entries;
+}
+
+function member(s: Record<string, unknown>, name: string): string {
+  const value = s[name];
+  if (typeof value !== 'string' || value.length === 0)
+    throw badSubject(`format ${String(s['format'])} needs a non-empty string ${name}`);
+  if (value.length > MAX_IDENTIFIER_CHARS)
+    throw badSubject(`${name} is longer than ${MAX_IDENTIFIER_CHARS} characters`);
+  return value;
+}
+
+function unique(keys: string[]): string[] {
+  return [...new Set(keys)];
+}
+
+function badSubject(detail: string): Error {
+  return ctlsError('ERR_CTLS_BAD_SUBJECT', `Invalid subject identifier (RFC 9493): ${detail}`);
+}
