@@ -27,7 +27,7 @@ export class RecheckTimers {
     // A trust or policy change re-decides every connection at once: moving each one's timers would
     // be two heap removals and two insertions per connection for nothing. The periodic re-check
     // keeps its slot (it comes no later than it would have), and an unchanged expiry its task.
-    const sweeping = trigger === 'revocation' || trigger === 'policy-change';
+    const sweeping = trigger === 'revocation' || trigger === 'policy-change' || trigger === 'signals';
     const keepInterval = sweeping && this.#interval !== null && every > 0;
     const keepExpiry = atExpiry && this.#expiry !== null && this.#expiry.dueAt === decision.expiresAt;
     if (!keepInterval) {

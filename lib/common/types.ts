@@ -2,7 +2,15 @@ import type { X509Certificate } from 'node:crypto';
 
 /** What made the engine (re)decide a connection or a request. */
 export type Trigger =
-  'handshake' | 'interval' | 'expiry' | 'manual' | 'certificate' | 'revocation' | 'policy-change' | 'request';
+  | 'handshake'
+  | 'interval'
+  | 'expiry'
+  | 'manual'
+  | 'certificate'
+  | 'revocation'
+  | 'policy-change'
+  | 'signals'
+  | 'request';
 
 export interface PeerInfo {
   /** The leaf certificate the peer presented (absent when it presented none). */
@@ -45,6 +53,11 @@ export interface AuthorizationInput<C extends object = Record<string, unknown>> 
   token?: Record<string, unknown>;
   /** App-supplied signals: risk score, device, location … */
   context: C;
+  /**
+   * Signals about the peer's subject from its identity provider, through a fleet (CAEP token
+   * claims, assurance level, device compliance); absent when there are none.
+   */
+  signals?: Readonly<Record<string, unknown>>;
   /** Optional explicit action/resource (REST middleware fills them from the request). */
   action?: string;
   resource?: string;
