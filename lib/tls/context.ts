@@ -124,6 +124,9 @@ export class SecureContext {
    * (every CA of a chain then needs a CRL, stale ones follow `revocation`).
    */
   setSharedCrls(pems: readonly Buffer[]): void {
+    // Each list must parse on its own: appended to this context's own, text that is no CRL at all
+    // would otherwise pass unnoticed behind a good one.
+    for (const pem of pems) native.crlInfo(pem, false);
     const previous = this.#sharedCrl;
     this.#sharedCrl = pems.length === 0 ? undefined : Buffer.concat(pems.flatMap((pem) => [pem, NEWLINE]));
     try {
