@@ -92,7 +92,7 @@ t.test('owned Server: signals reach the policy of the subject they name, re-deci
   const pki = await pkiOf();
   const seen: Array<{ who: string | undefined; signals: unknown; trigger: string }> = [];
   const policy = (input: AuthorizationInput): { allow: boolean; reason: string } => {
-    seen.push({ who: input.peer.subject, signals: input.signals, trigger: input.trigger });
+    seen.push({ who: input.peer.certificate?.subject, signals: input.signals, trigger: input.trigger });
     const device = (input.signals as { device?: { compliant?: boolean } } | undefined)?.device;
     return device?.compliant === false ? { allow: false, reason: 'device' } : { allow: true, reason: 'ok' };
   };
