@@ -48,6 +48,11 @@ export interface RedisProxy {
   readonly url: string;
   /** Drops every connection through the proxy and refuses new ones. */
   cut(): void;
+  /**
+   * Stops forwarding on every connection without closing it (a half-open link: no reply, no
+   * error, ever) and refuses new ones; restore() lets new connections through, the frozen stay so.
+   */
+  freeze(): void;
   restore(): void;
 }
 
@@ -132,12 +137,14 @@ export async function startRedis(t: Test): Promise<TestRedis> {
         socket.on('error', () => {});
       }
       client.pipe(upstream).pipe(client);
+      pairs.set(client, upstream);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
       links.add(client);
       client.on('close', () => links.delete(client));
     });
     const links = new Set<net.Socket>();
+    const pairs = new Map<net.Socket, net.Socket>();
     proxies.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port: proxyPort } = server.address() as net.AddressInfo;
@@ -146,6 +153,15 @@ export async function startRedis(t: Test): Promise<TestRedis> {
       cut() {
         open = false;
         for (const link of links) link.destroy();
+      },
+      freeze() {
+        open = false;
+        for (const [client, upstream] of pairs) {
+          client.unpipe(upstream);
+          upstream.unpipe(client);
+          client.pause();
+          upstream.pause();
+        }
       },
       restore() {
         open = true;
