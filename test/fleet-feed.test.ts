@@ -4,7 +4,7 @@
  * that are not fleet events are skipped with a warning; claimOnce() is fleet-wide.
  */
 import t, { type Test } from 'tap';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createFleet, type Fleet } from '../dist/index.js';
 import { haveRedis, startRedis } from './helpers/redis';
 import { facts, fakeTarget } from './helpers/fake-guard-host';
@@ -12,7 +12,12 @@ import { certs } from './helpers/certs';
 
 if (!haveRedis) t.plan(0, 'no redis-server');
 
-async function member(t: Test, url: string, name: string, extra: Record<string, unknown> = {}): Promise<Fleet> {
+async function member(
+  t: Test,
+  url: string | object,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<Fleet> {
   const fleet = await createFleet({ redis: url, name, ...extra });
   t.teardown(() => fleet.close());
   return fleet;
@@ -186,4 +191,24 @@ t.test('options, watch targets, closing', async (t) => {
   await t.rejects(fleet.revokeCertificate({ serial: '01' }), { code: 'ERR_CTLS_FLEET_CLOSED' });
   t.throws(() => fleet.watch(target), { code: 'ERR_CTLS_FLEET_CLOSED' });
   t.equal(await client.ping(), 'PONG', "the caller's client stays open");
+});
+
+t.test('Redis Cluster: every key of a fleet in one slot, so its scripts run there', async (t) => {
+  const redis = await startRedis(t, { cluster: true });
+  const client = new Cluster([{ host: '127.0.0.1', port: redis.port }]);
+  t.teardown(() => client.disconnect());
+  const a = await member(t, client as never, 'clustered');
+  const b = await member(t, client as never, 'clustered');
+  const { target, host } = fakeTarget();
+  b.watch(target);
+  const receipt = await a.revokeCertificate({ serial: 'AB', issuer: 'CN=x' });
+  await applied(b, receipt.id);
+  t.equal(b.status().revokedSerials, 1);
+  await a.publishCrl(certs.crl);
+  const late = await member(t, client as never, 'clustered');
+  t.match(late.status(), { revokedSerials: 1, crls: 2 });
+  t.equal(await a.claimOnce('jti', '1', 1000), true);
+  t.equal(await b.claimOnce('jti', '1', 1000), false);
+  t.match(host.judge(facts([certs.clientRevokedCert])), {});
+  t.equal(client.status, 'ready', "the caller's cluster client stays open");
 });

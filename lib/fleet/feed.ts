@@ -106,9 +106,16 @@ export function connectRedis(target: RedisTarget, connectTimeout: number, comman
   if (typeof target === 'string') client = new RedisClass(target, options);
   else if (typeof (target as { duplicate?: unknown }).duplicate === 'function') {
     const given = target as Client;
-    client = given.isCluster
-      ? (given as Cluster).duplicate([], { enableOfflineQueue: false, redisOptions: options })
-      : (given as Redis).duplicate(options);
+    if (given.isCluster) {
+      // The override replaces the cluster's options one level deep: keep its node options (auth, TLS).
+      // The nodes keep their offline queue: the cluster sends CLUSTER SLOTS before they are ready.
+      const cluster = given as Cluster;
+      const { enableOfflineQueue: _queue, ...nodeOptions } = options;
+      client = cluster.duplicate([], {
+        enableOfflineQueue: false,
+        redisOptions: { ...cluster.options.redisOptions, ...nodeOptions },
+      });
+    } else client = (given as Redis).duplicate(options);
   } else client = new RedisClass({ ...(target as RedisOptions), ...options });
   // Connection errors surface through the commands that fail; an 'error' event must not crash.
   client.on('error', () => {});

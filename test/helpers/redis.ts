@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { Redis } from 'ioredis';
 
 export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
 export const haveRedis = existsSync(REDIS_SERVER);
@@ -85,7 +86,12 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startRedis(t: Test): Promise<TestRedis> {
+export interface RedisMode {
+  /** One node in cluster mode owning every slot: multi-key commands must keep to one slot. */
+  cluster?: boolean;
+}
+
+export async function startRedis(t: Test, mode: RedisMode = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'ctls-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -111,6 +117,15 @@ export async function startRedis(t: Test): Promise<TestRedis> {
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
       '--appendfsync', 'always', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning',
     ]; // prettier-ignore
+    if (mode.cluster === true)
+      args.push(
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-announce-ip',
+        '127.0.0.1',
+      );
     child = spawn('sh', ['-c', WATCHDOG, 'watchdog', String(process.pid), REDIS_SERVER, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -176,6 +191,7 @@ export async function startRedis(t: Test): Promise<TestRedis> {
     rmSync(dir, { recursive: true, force: true });
   });
   await start();
+  if (mode.cluster === true) await claimAllSlots(port);
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -188,4 +204,20 @@ export async function startRedis(t: Test): Promise<TestRedis> {
     },
     proxy,
   };
+}
+
+/** Gives the single cluster node every slot and waits until the cluster reports itself ok. */
+async function claimAllSlots(port: number): Promise<void> {
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+  try {
+    await client.connect();
+    await client.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    const deadline = Date.now() + 10_000;
+    while (!String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+      if (Date.now() > deadline) throw new Error('the test cluster did not become ok');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    client.disconnect();
+  }
 }
