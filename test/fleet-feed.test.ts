@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { Cluster, Redis } from 'ioredis';
-import { createFleet, type Fleet } from '../dist/index.js';
+import { createFleet, type Fleet, type RedisTarget } from '../dist/index.js';
 import { haveRedis, startRedis } from './helpers/redis';
 import { facts, fakeTarget } from './helpers/fake-guard-host';
 import { certs } from './helpers/certs';
@@ -197,15 +197,15 @@ t.test('Redis Cluster: every key of a fleet in one slot, so its scripts run ther
   const redis = await startRedis(t, { cluster: true });
   const client = new Cluster([{ host: '127.0.0.1', port: redis.port }]);
   t.teardown(() => client.disconnect());
-  const a = await member(t, client as never, 'clustered');
-  const b = await member(t, client as never, 'clustered');
+  const a = await member(t, client, 'clustered');
+  const b = await member(t, client, 'clustered');
   const { target, host } = fakeTarget();
   b.watch(target);
   const receipt = await a.revokeCertificate({ serial: 'AB', issuer: 'CN=x' });
   await applied(b, receipt.id);
   t.equal(b.status().revokedSerials, 1);
   await a.publishCrl(certs.crl);
-  const late = await member(t, client as never, 'clustered');
+  const late = await member(t, client, 'clustered');
   t.match(late.status(), { revokedSerials: 1, crls: 2 });
   t.equal(await a.claimOnce('jti', '1', 1000), true);
   t.equal(await b.claimOnce('jti', '1', 1000), false);
