@@ -12,12 +12,7 @@ import { certs } from './helpers/certs';
 
 if (!haveRedis) t.plan(0, 'no redis-server');
 
-async function member(
-  t: Test,
-  url: string | object,
-  name: string,
-  extra: Record<string, unknown> = {},
-): Promise<Fleet> {
+async function member(t: Test, url: RedisTarget, name: string, extra: Record<string, unknown> = {}): Promise<Fleet> {
   const fleet = await createFleet({ redis: url, name, ...extra });
   t.teardown(() => fleet.close());
   return fleet;
