@@ -207,3 +207,19 @@ t.test('Redis Cluster: every key of a fleet in one slot, so its scripts run ther
   t.match(host.judge(facts([certs.clientRevokedCert])), {});
   t.equal(client.status, 'ready', "the caller's cluster client stays open");
 });
+
+t.test('members: each heartbeats, a closed one leaves, one silent for long is forgotten', async (t) => {
+  const redis = await startRedis(t);
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.disconnect());
+  const key = 'ctls:{beats}:members';
+  await raw.hset(key, 'ghost', JSON.stringify({ lastSeen: Date.now() - 3_600_000 }), 'junk', '{');
+  const a = await member(t, redis.url, 'beats');
+  const b = await createFleet({ redis: redis.url, name: 'beats' });
+  const deadline = Date.now() + 5000;
+  while ((await raw.hlen(key)) !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.same((await raw.hkeys(key)).sort(), [a.member, b.member].sort(), 'the silent and unreadable records are gone');
+  t.match(JSON.parse((await raw.hget(key, a.member))!), { pid: process.pid, lastSeen: Number, seq: 0, watching: 0 });
+  await b.close();
+  t.same(await raw.hkeys(key), [a.member], 'a closed member leaves');
+});

@@ -242,6 +242,22 @@ export class Feed {
     await this.#commands.hset(this.keys.members, member, JSON.stringify(record));
   }
 
+  /** Forgets members whose last heartbeat is older than `ms` (processes that died without leaving). */
+  async forgetSilent(ms: number, now: number): Promise<void> {
+    const members = await this.#commands.hgetall(this.keys.members);
+    const silent: string[] = [];
+    for (const [member, json] of Object.entries(members)) {
+      let lastSeen: unknown;
+      try {
+        lastSeen = (JSON.parse(json) as { lastSeen?: unknown }).lastSeen;
+      } catch {
+        // A record that does not parse is forgotten like a silent one.
+      }
+      if (typeof lastSeen !== 'number' || now - lastSeen > ms) silent.push(member);
+    }
+    if (silent.length > 0) await this.#commands.hdel(this.keys.members, ...silent);
+  }
+
   async leave(member: string): Promise<void> {
     await this.#commands.hdel(this.keys.members, member);
   }

@@ -30,6 +30,10 @@ import type {
 
 const READ_BATCH = 500;
 const HEARTBEAT_MS = 1000;
+/** A member silent this long is dropped from the members hash (it shows as not seen meanwhile). */
+const FORGET_AFTER_MS = 10 * 60_000;
+/** Every this many heartbeats, one member sweeps the members hash. */
+const SWEEP_EVERY = 60;
 const DEFAULT_MAX_ENTRIES = 10_000;
 const MAX_CLAIM_CHARS = 1024;
 /** Receipts kept for entries this member published that the reader applied before the reply came. */
@@ -331,8 +335,11 @@ class FleetMember extends EventEmitter implements Fleet {
     this.emit('warning', reason instanceof Error ? reason : new Error(String(reason)));
   }
 
+  #beats = 0;
+
   async #heartbeat(): Promise<void> {
     if (this.#closed) return;
+    const sweep = this.#beats++ % SWEEP_EVERY === 0;
     let connections = 0;
     for (const host of this.#hosts.values()) connections += host.connectionCount;
     try {
@@ -346,6 +353,7 @@ class FleetMember extends EventEmitter implements Fleet {
         watching: this.#hosts.size,
         connections,
       });
+      if (sweep) await this.#feed.forgetSilent(FORGET_AFTER_MS, Date.now());
     } catch {
       // The reader notices an unreachable feed; a missed heartbeat only ages the member's record.
     }
