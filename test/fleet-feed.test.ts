@@ -174,6 +174,15 @@ t.test('options, watch targets, closing', async (t) => {
   });
   await t.rejects(fleet.publish({ type: 'nope' } as never), { code: 'ERR_CTLS_FLEET_BAD_EVENT' });
   await t.rejects(fleet.revokeSubject({ format: 'email' } as never), { code: 'ERR_CTLS_BAD_SUBJECT' });
+  await t.rejects(fleet.revokeSubject({ format: 'opaque', id: 'x' }, null as never), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+  });
+  await t.rejects(fleet.revokeSubject({ format: 'opaque', id: 'x' }, { before: 'soon' as never }), {
+    code: 'ERR_CTLS_FLEET_BAD_EVENT',
+  });
+  await t.rejects(fleet.revokeCertificate(null as never), { code: 'ERR_CTLS_FLEET_BAD_EVENT' });
+  await t.rejects(fleet.publishCrl(5 as never), { code: 'ERR_CTLS_BAD_PEM' });
+  await t.rejects(fleet.invalidatePolicy(5 as never), { code: 'ERR_CTLS_FLEET_BAD_EVENT' });
   await t.rejects(fleet.publishCrl('junk'), { code: 'ERR_CTLS_BAD_PEM' });
   const { target, host } = fakeTarget();
   fleet.watch(target);

@@ -84,6 +84,11 @@ t.test('a member cut off while the stream was trimmed past it reloads the snapsh
   t.teardown(() => raw.disconnect());
   const length = await raw.xlen('ctls:{trim}:events');
   t.ok(length < 300, `stream trimmed to ${length} entries`);
+  t.equal(
+    await raw.hget('ctls:{trim}:state:meta', 'maxEntries'),
+    '10',
+    "the members' length is kept for other writers",
+  );
   const [oldest] = await raw.xrange('ctls:{trim}:events', '-', '+', 'COUNT', 1);
   t.equal(compareIds(oldest![0], b.status().lastEventId!), 1, "trimmed past b's position");
   const reloaded = once(b, 'snapshot');

@@ -150,7 +150,6 @@ export async function runFleet(
       const entry = JSON.stringify({ at: Date.now(), origin, event: command.event });
       const { id } = await publishOnce(command.redis, command.name, entry, stateOps(command.event), {
         timeoutMs: command.timeoutMs,
-        maxEntries: 10_000,
       });
       out(`${id}\n`);
       return 0;

@@ -6,7 +6,8 @@
  * and one script can touch them all:
  *   events           the stream; each entry holds `n` (its sequence number) and `e` (the entry JSON)
  *   state:serials|subjects|signals|crls   hashes: the state after every entry up to meta.lastId
- *   state:meta       lastId, seq (entries so far) and epoch (changes if the feed is ever recreated)
+ *   state:meta       lastId, seq (entries so far), epoch (changes if the feed is ever recreated) and
+ *                    maxEntries (the stream length its members keep)
  *   members          member -> JSON heartbeat, for `continuous-tls fleet status`
  *   once:<ns>:<id>   claimOnce() markers (SET NX PX)
  *
@@ -25,8 +26,14 @@ type Client = Redis | Cluster;
 
 const PUBLISH_SCRIPT = `
 redis.call('HSETNX', KEYS[6], 'epoch', ARGV[3])
+local maxlen = ARGV[1]
+if maxlen == '0' then
+  maxlen = redis.call('HGET', KEYS[6], 'maxEntries') or '10000'
+else
+  redis.call('HSET', KEYS[6], 'maxEntries', maxlen)
+end
 local n = redis.call('HINCRBY', KEYS[6], 'seq', 1)
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', n, 'e', ARGV[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'n', n, 'e', ARGV[2])
 local hashes = { serials = KEYS[2], subjects = KEYS[3], signals = KEYS[4], crls = KEYS[5] }
 local function lead(v)
   local nl = string.find(v, '\\n', 1, true)
@@ -168,7 +175,11 @@ export class Feed {
     return this.#reader.status === 'ready';
   }
 
-  /** Appends an entry and applies its state operations, atomically. */
+  /**
+   * Appends an entry and applies its state operations, atomically. The stream keeps about
+   * `maxEntries` entries; 0 keeps what the fleet's members last asked for (a publisher outside the
+   * fleet, such as the CLI, must not trim it to a length of its own).
+   */
   async publish(entry: string, ops: readonly StateOp[], maxEntries: number): Promise<{ id: string; seq: number }> {
     const k = this.keys;
     const args: string[] = [String(maxEntries), entry, this.#epoch];
@@ -347,12 +358,12 @@ export async function publishOnce(
   name: string,
   entry: string,
   ops: readonly StateOp[],
-  options: { timeoutMs: number; maxEntries: number },
+  options: { timeoutMs: number },
 ): Promise<{ id: string; seq: number }> {
   const feed = new Feed(target, name, options.timeoutMs);
   try {
     await feed.ready(options.timeoutMs);
-    return await feed.publish(entry, ops, options.maxEntries);
+    return await feed.publish(entry, ops, 0);
   } catch (error) {
     throw unavailable('could not be written', error);
   } finally {

@@ -392,7 +392,11 @@ class FleetMember extends EventEmitter implements Fleet {
     return this.publish({ type: 'crl', pem: text });
   }
 
-  revokeSubject(subject: SubjectIdentifier, options: { before?: number; reason?: string } = {}): Promise<FleetReceipt> {
+  async revokeSubject(
+    subject: SubjectIdentifier,
+    options: { before?: number; reason?: string } = {},
+  ): Promise<FleetReceipt> {
+    checkObject('options', options);
     const event: Record<string, unknown> = { type: 'subject-revoked', subject, before: options.before ?? Date.now() };
     if (options.reason !== undefined) event['reason'] = options.reason;
     return this.publish(event as unknown as FleetEvent);
