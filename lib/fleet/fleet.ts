@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ctlsError, invalidOption } from '../common/errors.js';
+import { ctlsError, emitWarning, invalidOption } from '../common/errors.js';
 import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
 import { guardHostOf, type GuardHost } from '../authz/guard.js';
@@ -316,8 +316,8 @@ class FleetMember extends EventEmitter implements Fleet {
     this.#guard.bump();
     this.emit('stale');
     const mode = this.#staleness.strict ? 'denying every decision' : 'decisions go on (best-effort)';
-    this.emit(
-      'warning',
+    emitWarning(
+      this,
       ctlsError(
         'ERR_CTLS_FLEET_STALE',
         `The fleet feed has not been heard for over ${this.#settings.maxStaleness} ms: ${mode}`,
@@ -327,12 +327,12 @@ class FleetMember extends EventEmitter implements Fleet {
 
   /** An entry that cannot be applied: reported, skipped whole. */
   #warn(message: string, cause?: unknown): void {
-    this.emit('warning', ctlsError('ERR_CTLS_FLEET_BAD_EVENT', message, cause === undefined ? undefined : { cause }));
+    emitWarning(this, ctlsError('ERR_CTLS_FLEET_BAD_EVENT', message, cause === undefined ? undefined : { cause }));
   }
 
   /** A watched target failed to apply an event: its own error is the warning (the others went on). */
   #hostFailed(reason: unknown): void {
-    this.emit('warning', reason instanceof Error ? reason : new Error(String(reason)));
+    emitWarning(this, reason instanceof Error ? reason : new Error(String(reason)));
   }
 
   #beats = 0;
