@@ -48,6 +48,25 @@ function onSecure(socket) {
   });
 }
 
+/** Targeted re-checks the fleet asked of this process since arm(): wall and CPU time, decisions. */
+const rechecks = { ms: 0, cpuMs: 0, decisions: 0, calls: 0 };
+
+/** Times the engine's targeted re-checks: what the fleet calls for each revocation it applies. */
+function timeRechecks(authorizer) {
+  const recheckKeys = authorizer.recheckKeys.bind(authorizer);
+  authorizer.recheckKeys = async (keys, trigger) => {
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const decisions = await recheckKeys(keys, trigger);
+    const cpu = process.cpuUsage(cpu0);
+    rechecks.ms += performance.now() - t0;
+    rechecks.cpuMs += (cpu.user + cpu.system) / 1000;
+    rechecks.decisions += decisions.length;
+    rechecks.calls++;
+    return decisions;
+  };
+}
+
 function liveOf(serial) {
   return liveBySerial.get(norm(serial))?.size ?? 0;
 }
@@ -62,6 +81,7 @@ serve({
     handle = createTierServer('owned', pki, onSecure);
     handle.server.on('tlsClientError', noop);
     handle.server.on('error', noop);
+    timeRechecks(handle.authorizer);
     fleet.watch(handle.server);
     await new Promise((resolve) => handle.server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
     port = handle.server.address().port;
@@ -111,6 +131,7 @@ serve({
       cpu0: process.cpuUsage(),
       elu0: performance.eventLoopUtilization(),
     };
+    Object.assign(rechecks, { ms: 0, cpuMs: 0, decisions: 0, calls: 0 });
     return {};
   },
 
@@ -138,6 +159,7 @@ serve({
             cpuMs: (cpu.user + cpu.system) / 1000,
             activeMs: elu.active,
             live: handle.live(),
+            recheck: { ...rechecks },
           });
         },
       };
