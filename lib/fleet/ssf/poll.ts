@@ -105,7 +105,10 @@ export function startPolling(core: PollCore, options: PollOptions): PollHandle {
       await core.receive(typeof token === 'string' ? token : '', 'poll');
       ack.push(jti);
     } catch (err) {
-      const { code, ssfError, description } = err as ContinuousTlsError & { ssfError?: SsfErrorCode; description?: string };
+      const { code, ssfError, description } = err as ContinuousTlsError & {
+        ssfError?: SsfErrorCode;
+        description?: string;
+      };
       // Our side failed (fleet unreachable): no answer, so the transmitter delivers it again.
       if (code === 'ERR_CTLS_SET_INVALID' && ssfError !== undefined)
         setErrs[jti] = { err: ssfError, description: description ?? 'invalid SET' };

@@ -57,7 +57,10 @@ export async function answerPush(core: PushCore, req: IncomingMessage, body?: Bu
     await core.receive(token, 'push');
     return { status: 202, headers: {}, body: '' };
   } catch (err) {
-    const { code, ssfError, description } = err as ContinuousTlsError & { ssfError?: SsfErrorCode; description?: string };
+    const { code, ssfError, description } = err as ContinuousTlsError & {
+      ssfError?: SsfErrorCode;
+      description?: string;
+    };
     if (code === 'ERR_CTLS_SET_INVALID' && ssfError !== undefined)
       return refuse(400, ssfError, description ?? 'invalid SET', {}, false);
     return {

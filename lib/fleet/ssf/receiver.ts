@@ -19,8 +19,7 @@ import { FleetReplayStore, MemoryReplayStore, type ReplayStore } from './replay.
 import { SetVerifier, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 
 export type PushAuthorization =
-  | string
-  | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
+  string | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
 
 export interface SsfReceiverOptions extends SetVerifierOptions {
   /** Where events are applied; without it the receiver only verifies and emits. */
@@ -58,7 +57,10 @@ export interface SsfReceiverEvents {
 /** The part of a Fastify instance the plugin uses. */
 export interface SsfFastifyInstance {
   removeAllContentTypeParsers(): unknown;
-  addContentTypeParser(type: string, parser: (req: unknown, payload: unknown, done: (e: null) => void) => void): unknown;
+  addContentTypeParser(
+    type: string,
+    parser: (req: unknown, payload: unknown, done: (e: null) => void) => void,
+  ): unknown;
   post(path: string, handler: (request: { raw: IncomingMessage }, reply: SsfFastifyReply) => Promise<unknown>): unknown;
 }
 export interface SsfFastifyReply {
@@ -112,7 +114,10 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
       instance.addContentTypeParser('*', (_req, _payload, done) => done(null));
       instance.post('/', async (request, reply) => {
         const answer = await answerPush(this, request.raw);
-        return reply.code(answer.status).headers(answer.headers).send(answer.body === '' ? undefined : answer.body);
+        return reply
+          .code(answer.status)
+          .headers(answer.headers)
+          .send(answer.body === '' ? undefined : answer.body);
       });
     };
   }
@@ -227,7 +232,10 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<VerifiedSet>((resolve, reject) => {
       this.#pending.set(state, resolve);
-      timer = setTimeout(() => reject(transmitterError('verification: no verification event arrived in time')), timeout);
+      timer = setTimeout(
+        () => reject(transmitterError('verification: no verification event arrived in time')),
+        timeout,
+      );
     });
     // A verification event arriving before the request returns is already waited for.
     arrived.catch(() => {});

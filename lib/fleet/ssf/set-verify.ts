@@ -13,12 +13,7 @@ import { checkDuration, checkString } from '../../common/validate.js';
 
 /** RFC 8935 §2.4 error codes (IANA "Security Event Token Error Codes"). */
 export type SsfErrorCode =
-  | 'invalid_request'
-  | 'invalid_key'
-  | 'invalid_issuer'
-  | 'invalid_audience'
-  | 'authentication_failed'
-  | 'access_denied';
+  'invalid_request' | 'invalid_key' | 'invalid_issuer' | 'invalid_audience' | 'authentication_failed' | 'access_denied';
 
 /** A SET whose signature, issuer, audience, age and shape were checked. */
 export interface VerifiedSet {
@@ -83,7 +78,12 @@ const KEY_FAULTS = new Set([
   'ERR_JWK_INVALID',
 ]);
 /** jose failures that mean the token is not a well-formed JWS/JWT. */
-const SHAPE_FAULTS = new Set(['ERR_JWS_INVALID', 'ERR_JWT_INVALID', 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'ERR_JWT_EXPIRED']);
+const SHAPE_FAULTS = new Set([
+  'ERR_JWS_INVALID',
+  'ERR_JWT_INVALID',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JWT_EXPIRED',
+]);
 
 /** A refused SET: ERR_CTLS_SET_INVALID with the RFC 8935 code in `ssfError`. */
 export function setInvalid(ssfError: SsfErrorCode, description: string): ContinuousTlsError {
@@ -111,7 +111,8 @@ export class SetVerifier {
     this.clockTolerance = checkDuration('clockTolerance', options.clockTolerance, 30_000, { zero: true });
     this.#jwksTimeout = checkDuration('jwksTimeout', options.jwksTimeout, 5_000);
     const { jwks, jwksUrl, algorithms } = options;
-    if ((jwks === undefined) === (jwksUrl === undefined)) throw invalidOption('jwks', 'given, or jwksUrl, but not both');
+    if ((jwks === undefined) === (jwksUrl === undefined))
+      throw invalidOption('jwks', 'given, or jwksUrl, but not both');
     if (jwks !== undefined && (jwks === null || typeof jwks !== 'object' || !Array.isArray(jwks.keys)))
       throw invalidOption('jwks', 'a JWK Set ({ keys: [...] })', jwks);
     if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl)))
@@ -205,7 +206,11 @@ function readHeader(jose: typeof Jose, token: string): Jose.JWTHeaderParameters 
   } catch {
     throw setInvalid('invalid_request', 'the body is not a JWT');
   }
-  if (token.split('.').length !== 3) throw setInvalid('invalid_request', 'the SET is not a signed JWT (JWS compact)');
+  const segments = token.split('.');
+  if (segments.length !== 3) throw setInvalid('invalid_request', 'the SET is not a signed JWT (JWS compact)');
+  // One spelling per SET: base64url with stray padding bits would give a second token text that verifies.
+  if (!segments.every((segment) => Buffer.from(segment, 'base64url').toString('base64url') === segment))
+    throw setInvalid('invalid_request', 'the SET is not canonical base64url');
   const typ = typeof header.typ === 'string' ? header.typ.toLowerCase() : undefined;
   if (typ !== 'secevent+jwt' && typ !== 'application/secevent+jwt')
     throw setInvalid('invalid_request', 'the "typ" header is not secevent+jwt');
