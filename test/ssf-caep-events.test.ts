@@ -91,6 +91,7 @@ t.test('credential-change', async (t) => {
     ],
   );
   await t.rejects(send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: 'zz' }), {
+    code: 'ERR_CTLS_SET_INVALID',
     ssfError: 'invalid_request',
   });
   await t.rejects(send('credential-change', { credential_type: 'x509' }), {
