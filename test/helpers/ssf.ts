@@ -110,3 +110,12 @@ export async function push(
 
 export const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
 export const AUDIENCE = 'https://receiver.test/';
+
+/** Polls `check` every 10 ms until it is true; rejects after `timeout`. */
+export async function waitFor(check: () => boolean, timeout = 5_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
