@@ -1,0 +1,150 @@
+/**
+ * The RFC 8936 poll client: asks the transmitter for SETs, acknowledges each one it accepted
+ * (a duplicate included) in the next request's `ack`, reports each one it refused in `setErrs`
+ * with its RFC 8935 code, and leaves unacknowledged a SET it could not apply now, so the
+ * transmitter delivers it again. A failed request is retried with backoff, keeping the
+ * acknowledgements it carried; stop() sends the acknowledgements still owed before it resolves.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContinuousTlsError } from '../../common/errors.js';
+import { checkCount, checkDuration, checkFunction, checkString } from '../../common/validate.js';
+import { invalidOption } from '../../common/errors.js';
+import { isObject, requestTransmitter, transmitterError } from './fetch-json.js';
+import type { SsfErrorCode } from './set-verify.js';
+
+export interface PollOptions {
+  /** The transmitter's poll endpoint (the stream's `delivery.endpoint_url`). */
+  url: string | URL;
+  /** The Authorization header value, or a function that returns it (a fresh token per request). */
+  auth?: string | (() => string | Promise<string>);
+  /** Wait between polls that returned nothing (ms, default 5000). */
+  interval?: number;
+  /** Most SETs asked for per request (default 25). */
+  maxEvents?: number;
+  /** Bound on one request (ms, default 30 000). */
+  timeout?: number;
+  /** Longest wait between retries of a failing transmitter (ms, default 60 000). */
+  maxBackoff?: number;
+}
+
+export interface PollHandle {
+  /** Stops polling; resolves once the last acknowledgements were sent (or could not be). */
+  stop(): Promise<void>;
+  readonly running: boolean;
+}
+
+/** What the poll loop needs from its receiver. */
+export interface PollCore {
+  receive(token: string, via: 'poll'): Promise<unknown>;
+  report(err: Error): void;
+}
+
+interface SetError {
+  err: SsfErrorCode;
+  description: string;
+}
+
+const MAX_SET_BYTES = 64 * 1024;
+
+export function startPolling(core: PollCore, options: PollOptions): PollHandle {
+  const url = checkUrl(options.url);
+  const auth = options.auth;
+  if (typeof auth !== 'string') checkFunction('auth', auth);
+  else checkString('auth', auth, { nonEmpty: true });
+  const interval = checkDuration('interval', options.interval, 5_000);
+  const maxEvents = checkCount('maxEvents', options.maxEvents, 25);
+  const timeout = checkDuration('timeout', options.timeout, 30_000);
+  const maxBackoff = checkDuration('maxBackoff', options.maxBackoff, 60_000);
+  const stopper = new AbortController();
+  let running = true;
+
+  let ack: string[] = [];
+  let setErrs: Record<string, SetError> = {};
+  const send = async (events: number, signal: AbortSignal): Promise<Record<string, unknown>> => {
+    const authorization = typeof auth === 'function' ? await auth() : auth;
+    const { status, body } = await requestTransmitter('poll', url, {
+      method: 'POST',
+      authorization,
+      json: { ack, setErrs, maxEvents: events, returnImmediately: true },
+      timeout,
+      maxBytes: Math.max(events, 1) * MAX_SET_BYTES + 4096,
+      signal,
+    });
+    if (status !== 200) throw transmitterError(`poll: the transmitter answered ${status}`);
+    if (!isObject(body) || (body['sets'] !== undefined && !isObject(body['sets'])))
+      throw transmitterError('poll: the answer has no "sets" object');
+    // Delivered: these acknowledgements are the transmitter's now.
+    ack = [];
+    setErrs = {};
+    return body;
+  };
+
+  const loop = async (): Promise<void> => {
+    let backoff = interval;
+    while (!stopper.signal.aborted) {
+      let body: Record<string, unknown>;
+      try {
+        body = await send(maxEvents, stopper.signal);
+        backoff = interval;
+      } catch (err) {
+        if (stopper.signal.aborted) break;
+        core.report(err as Error);
+        await pause(backoff, stopper.signal);
+        backoff = Math.min(backoff * 2, maxBackoff);
+        continue;
+      }
+      const sets = (body['sets'] ?? {}) as Record<string, unknown>;
+      for (const [jti, token] of Object.entries(sets)) await take(jti, token);
+      const owed = ack.length > 0 || Object.keys(setErrs).length > 0;
+      if (body['moreAvailable'] !== true && !owed) await pause(interval, stopper.signal);
+    }
+  };
+
+  const take = async (jti: string, token: unknown): Promise<void> => {
+    try {
+      await core.receive(typeof token === 'string' ? token : '', 'poll');
+      ack.push(jti);
+    } catch (err) {
+      const { code, ssfError, description } = err as ContinuousTlsError & {
+        ssfError?: SsfErrorCode;
+        description?: string;
+      };
+      // Our side failed (fleet unreachable): no answer, so the transmitter delivers it again.
+      if (code === 'ERR_CTLS_SET_INVALID' && ssfError !== undefined)
+        setErrs[jti] = { err: ssfError, description: description ?? 'invalid SET' };
+    }
+  };
+
+  const done = loop().finally(() => {
+    running = false;
+  });
+  return {
+    get running() {
+      return running;
+    },
+    async stop() {
+      stopper.abort();
+      await done;
+      if (ack.length === 0 && Object.keys(setErrs).length === 0) return;
+      try {
+        await send(0, AbortSignal.timeout(timeout));
+      } catch (err) {
+        core.report(err as Error);
+      }
+    },
+  };
+}
+
+function checkUrl(url: unknown): URL {
+  if (url instanceof URL) return url;
+  if (typeof url !== 'string' || !URL.canParse(url)) throw invalidOption('poll.url', 'an absolute URL', url);
+  return new URL(url);
+}
+
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch {
+    // Aborted by stop().
+  }
+}
