@@ -64,6 +64,14 @@ t.test('a revocation past its expiresAt is forgotten', async (t) => {
   t.same(guard.judge(peer([bob!.cert]), 5_000), {});
 });
 
+t.test('a later revocation of the same serial with a nearer expiry does not shorten an earlier one', async (t) => {
+  const { guard, publish } = setup();
+  const serial = x(bob!.cert).serialNumber;
+  publish({ type: 'certificate-revoked', serial, expiresAt: 9_000 });
+  publish({ type: 'certificate-revoked', serial, expiresAt: 3_000 });
+  t.same(guard.judge(peer([bob!.cert]), 5_000), { deny: 'certificate-revoked' });
+});
+
 t.test("a shared CRL's serials deny under that CRL's issuer only", async (t) => {
   const { guard, publish, state } = setup();
   publish({ type: 'crl', pem: certs.crl });

@@ -14,6 +14,8 @@ const MAX_SERIAL_HEX = 128;
 const MAX_TEXT = 1024;
 const MAX_SIGNALS_BYTES = 16 * 1024;
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
+/** The latest epoch ms a Date can hold: "never expires" as a number both Lua and JS compare. */
+export const MAX_TIME = 8_640_000_000_000_000;
 
 /** Upper-case hex without colons, spaces or leading zeros ('0' for zero); undefined when not hex. */
 export function normalizeSerial(serial: string): string | undefined {
@@ -206,7 +208,8 @@ export interface StateOp {
 
 /**
  * The state operations of a checked event.
- * - serials: field serial|issuer, value JSON {serial, issuer?, expiresAt?}
+ * - serials: field serial|issuer, value `expiresAt` newline JSON [serial, issuer?]: the longest-lived
+ *   revocation of a serial under an issuer, so a later one with a nearer expiry never shortens it
  * - subjects: field JSON [key, expiresAt|null], value `before`: the latest `before` per key and expiry,
  *   so a later revocation with another expiry never shortens an earlier one
  * - signals: field JSON [key, name], value JSON of the signal
@@ -215,11 +218,9 @@ export interface StateOp {
 export function stateOps(event: FleetEvent): StateOp[] {
   switch (event.type) {
     case 'certificate-revoked': {
-      const value: Record<string, unknown> = { serial: event.serial };
-      if (event.issuer !== undefined) value['issuer'] = event.issuer;
-      if (event.expiresAt !== undefined) value['expiresAt'] = event.expiresAt;
+      const value = JSON.stringify(event.issuer === undefined ? [event.serial] : [event.serial, event.issuer]);
       const field = `${event.serial}|${event.issuer ?? ''}`;
-      return [{ hash: 'serials', field, value: JSON.stringify(value), rule: 'set' }];
+      return [{ hash: 'serials', field, value: `${event.expiresAt ?? MAX_TIME}\n${value}`, rule: 'max' }];
     }
     case 'subject-revoked':
       return subjectKeys(event.subject).map((key) => ({

@@ -64,10 +64,10 @@ export class FleetState {
   #index(hash: StateHash, field: string, value: string): void {
     switch (hash) {
       case 'serials': {
-        const entry = JSON.parse(value) as { serial: string; issuer?: string; expiresAt?: number };
-        let entries = this.#serials.get(entry.serial);
-        if (entries === undefined) this.#serials.set(entry.serial, (entries = new Map()));
-        entries.set(entry.issuer ?? '', entry.expiresAt ?? Infinity);
+        const [serial, issuer = ''] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
+        let entries = this.#serials.get(serial);
+        if (entries === undefined) this.#serials.set(serial, (entries = new Map()));
+        entries.set(issuer, leadingNumber(value));
         return;
       }
       case 'subjects': {
