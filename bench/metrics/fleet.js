@@ -139,6 +139,12 @@ async function judgeCost(ctx, size) {
   return out;
 }
 
+/** "25+25+25+25" per process and round, once when every round re-decided the same. */
+function redecidedText(perRound) {
+  const texts = [...new Set(perRound.map((list) => list.join('+')))];
+  return texts.length === 1 ? `${texts[0]} (every round)` : texts.join(', ');
+}
+
 function roundName(ctx, r) {
   return r < ctx.warmup ? `warm-up ${r + 1}/${ctx.warmup}` : `round ${r - ctx.warmup + 1}/${ctx.rounds}`;
 }
@@ -195,7 +201,8 @@ async function run(ctx) {
     const b = await burst(ctx, redis.url, size.burst);
     const lastCut = row(
       'fleet-burst-last-cut',
-      `  ${b.connections} connections, ${size.burst.processes} processes, ${b.affected} revoked: last cut`,
+      `  ${b.connections.toLocaleString('en-US')} connections, ${size.burst.processes} processes, ` +
+        `${b.affected} revoked: last cut`,
       b.lastCutMs,
     );
     // CPU first and judged, as everywhere in this harness: a busy neighbour delays work more than it changes its cost.
@@ -215,7 +222,7 @@ async function run(ctx) {
       recheck.target,
       `${fmtSpread(recheck.spread.owned, 'ms')} CPU (${fmtSpread(recheckWall.spread.owned, 'ms')} wall) ` +
         'in the slowest process, re-deciding ' +
-        `${b.redecided.map((list) => list.join('+')).join(', ')} of its ${perProcess} connections per round; ` +
+        `${redecidedText(b.redecided)} of its ${perProcess} connections per round; ` +
         `last cut ${fmtSpread(lastCut.spread.owned, 'ms')} after the publish call; ` +
         `CPU of the busiest process until then ${fmtSpread(cpu.spread.owned, 'ms')} (closing both ends included)`,
     );

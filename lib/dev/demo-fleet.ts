@@ -13,7 +13,7 @@ import { DevelopmentCA, type IssuedIdentity } from './pki.js';
 import { findRedisServer, startPrivateRedis, REDIS_HINT, type PrivateRedis } from './demo-fleet-redis.js';
 import type { MemberConfig, MemberMessage } from './demo-fleet-member.js';
 import { FleetTimeline, hrtimeUs } from './demo-fleet-timeline.js';
-import { createDevTransmitter, pushSet } from './ssf-transmit.js';
+import { createDevTransmitter, pushSet, type DevTransmitter } from './ssf-transmit.js';
 
 const PROCESSES = 3;
 const USERS = ['alice', 'bob'] as const;
@@ -52,6 +52,8 @@ interface Member {
   messages: MemberMessage[];
 }
 
+type Say = (line: string) => void;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once `test` holds, polling; rejects with `what` after STEP_TIMEOUT_MS. */
@@ -61,6 +63,14 @@ async function until(test: () => boolean, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** Everything the act started, so that it can all be stopped whatever happened. */
+interface Stage {
+  redis?: PrivateRedis;
+  members: Member[];
+  clients: Array<{ user: User; index: number; socket: TLSSocket }>;
+  streamer?: NodeJS.Timeout;
 }
 
 export async function runFleetAct(options: FleetActOptions): Promise<FleetActResult> {
@@ -75,134 +85,145 @@ export async function runFleetAct(options: FleetActOptions): Promise<FleetActRes
     result.skipped = true;
     return result;
   }
-
-  let redis: PrivateRedis | undefined;
-  const members: Member[] = [];
-  const clients: Array<{ user: User; index: number; socket: TLSSocket }> = [];
+  const stage: Stage = { members: [], clients: [] };
   try {
-    redis = await startPrivateRedis();
-    result.pids.push(redis.pid);
-    const ca = await DevelopmentCA.create({ commonName: 'continuous-tls fleet demo CA' });
-    const serverIdentity = await ca.issueServer({ commonName: 'localhost', altNames: ['localhost', '127.0.0.1'] });
-    const identities = {} as Record<User, IssuedIdentity>;
-    for (const user of USERS)
-      identities[user] = await ca.issueClient({ commonName: `demo-${user}`, altNames: [EMAIL[user]] });
     const transmitter = await createDevTransmitter({ issuer: ISSUER });
-    const crl = await ca.crls({ nextUpdateMs: 60_000 });
-    say(`  redis-server on 127.0.0.1:${redis.port}; ${PROCESSES} processes, each an mTLS server watched by the fleet`);
-
-    for (let index = 0; index < PROCESSES; index++) {
-      const config: MemberConfig = {
-        index,
-        redisUrl: redis.url,
-        fleetName: 'demo',
-        key: serverIdentity.key,
-        cert: serverIdentity.chain,
-        ca: ca.rootCert,
-        crl,
-        ...(index === 0 ? { receiver: { issuer: ISSUER, audience: AUDIENCE, jwks: transmitter.jwks() } } : {}),
-      };
-      members.push(await startMember(config));
-      result.pids.push(members[index]!.child.pid ?? -1);
-    }
-    const pushUrl = members[0]!.pushUrl!;
-    say(`  process 1 also receives CAEP events from the identity provider at ${pushUrl}`);
-
-    for (const member of members) {
-      for (const user of USERS) {
-        const socket = await connectUser(member.port, ca, identities[user]);
-        clients.push({ user, index: member.index, socket });
-      }
-    }
-    await until(
-      () => members.every((m) => m.messages.filter((x) => x.type === 'held').length === USERS.length),
-      'every process to hold both streams',
-    );
-    const streamer = setInterval(() => {
-      for (const { socket } of clients) if (!socket.destroyed) socket.write('tick\n');
-    }, 50);
-    say(`  alice and bob stream to every process (${clients.length} live mTLS connections)`);
-
-    // event_timestamp is a NumericDate, fractions allowed (RFC 7519 §2): whole seconds would date the
-    // revocation up to a second early and spare sessions that began within that second.
-    // Stream verification first (SSF 1.0 §8.1.4), as a receiver does when it is set up: it also
-    // loads the receiver's JOSE code, so the timeline below shows the revocation and not a cold start.
-    const verification = await transmitter.sign({
-      audience: AUDIENCE,
-      subject: { format: 'opaque', id: 'demo-stream' },
-      events: { [SSF_VERIFICATION]: { state: 'demo' } },
-    });
-    const verified = await pushSet(pushUrl, verification);
-    say(`  the identity provider verified its stream to process 1 (SSF verification event: ${verified.status})`);
-
-    const set = await transmitter.caep('session-revoked', {
-      audience: AUDIENCE,
-      subject: { format: 'email', email: EMAIL.alice },
-      fields: { event_timestamp: Date.now() / 1000 },
-    });
-    const timeline = new FleetTimeline();
-    const t0 = hrtimeUs();
-    timeline.add(t0, 'idp', `pushes a signed CAEP session-revoked SET for ${EMAIL.alice} to process 1`);
-    let answered: { status: number; at: number } | undefined;
-    try {
-      const { status } = await pushSet(pushUrl, set);
-      answered = { status, at: hrtimeUs() };
-    } catch (error) {
-      say(`  the push failed: ${(error as Error).message}`);
-    }
-    if (answered !== undefined) timeline.add(answered.at, 'idp', `push answered ${answered.status}`);
-    result.accepted = answered?.status === 202;
-
-    const cutsOf = (user: User): MemberMessage[] =>
-      members.flatMap((m) => m.messages.filter((x) => x.type === 'cut' && x.email === EMAIL[user]));
-    await until(() => cutsOf('alice').length === PROCESSES, "alice's stream to be cut in every process").catch(
-      () => {},
-    );
-    // Bob keeps streaming: each of his connections must still echo after alice is gone everywhere.
-    result.bobAlive = await Promise.all(
-      members.map((m) => echoes(clients.find((c) => c.user === 'bob' && c.index === m.index)!.socket)),
-    );
-    clearInterval(streamer);
-
-    for (const member of members) {
-      const name = `process ${member.index + 1}`;
-      for (const message of member.messages) {
-        if (!('at' in message) || message.at < t0) continue;
-        if (message.type === 'received' && message.name !== 'verification')
-          timeline.add(message.at, name, `receiver accepted the SET (${message.name}): verified, published, applied`);
-        else if (message.type === 'applied') timeline.add(message.at, name, `applied feed entry ${message.id}`);
-        else if (message.type === 'cut')
-          timeline.add(message.at, name, `cut ${userOf(message.email)}'s stream (${message.reason})`);
-      }
-      result.cuts.push(
-        member.messages.flatMap((x) => (x.type === 'cut' ? [{ user: userOf(x.email), reason: x.reason }] : [])),
-      );
-    }
-    for (const line of timeline.lines(t0)) say(line);
+    await setUp(stage, transmitter, result, say);
+    const timeline = await revokeAlice(stage, transmitter, result, say);
+    for (const line of timeline) say(line);
     say(`  bob's streams still flowing: ${result.bobAlive.filter(Boolean).length} of ${PROCESSES} processes`);
-
-    const aliceCut = result.cuts.map((list) => list.some((c) => c.user === 'alice'));
-    const bobCut = result.cuts.some((list) => list.some((c) => c.user === 'bob'));
-    options.check('fleet: the identity provider push was accepted', result.accepted, `answered ${answered?.status}`);
-    options.check(
-      "fleet: alice's stream cut in every process",
-      aliceCut.every(Boolean),
-      `${aliceCut.filter(Boolean).length} of ${PROCESSES} processes cut it`,
-    );
-    options.check(
-      "fleet: bob's streams untouched",
-      !bobCut && result.bobAlive.every(Boolean),
-      `${result.bobAlive.filter(Boolean).length} of ${PROCESSES} still echo`,
-    );
+    judge(result, options.check);
   } catch (error) {
     options.check('fleet: the act ran', false, (error as Error).message);
   } finally {
-    for (const { socket } of clients) socket.destroy();
-    await Promise.all(members.map(stopMember));
-    await redis?.stop();
+    clearInterval(stage.streamer);
+    for (const { socket } of stage.clients) socket.destroy();
+    await Promise.all(stage.members.map(stopMember));
+    await stage.redis?.stop();
   }
   say(`  stopped ${result.pids.length} processes (redis-server and the ${PROCESSES} members)`);
   return result;
+}
+
+/** Redis, the CA, the member processes (the first one with the push endpoint), both users streaming to each. */
+async function setUp(stage: Stage, transmitter: DevTransmitter, result: FleetActResult, say: Say): Promise<void> {
+  stage.redis = await startPrivateRedis();
+  result.pids.push(stage.redis.pid);
+  const ca = await DevelopmentCA.create({ commonName: 'continuous-tls fleet demo CA' });
+  const server = await ca.issueServer({ commonName: 'localhost', altNames: ['localhost', '127.0.0.1'] });
+  const crl = await ca.crls({ nextUpdateMs: 60_000 });
+  say(
+    `  redis-server on 127.0.0.1:${stage.redis.port}; ${PROCESSES} processes, each an mTLS server watched by the fleet`,
+  );
+  for (let index = 0; index < PROCESSES; index++) {
+    const receiver = { issuer: ISSUER, audience: AUDIENCE, jwks: transmitter.jwks() };
+    const config: MemberConfig = {
+      index,
+      redisUrl: stage.redis.url,
+      fleetName: 'demo',
+      key: server.key,
+      cert: server.chain,
+      ca: ca.rootCert,
+      crl,
+      ...(index === 0 ? { receiver } : {}),
+    };
+    const member = await startMember(config);
+    stage.members.push(member);
+    result.pids.push(member.child.pid ?? -1);
+  }
+  say(`  process 1 also receives CAEP events from the identity provider at ${stage.members[0]!.pushUrl}`);
+
+  for (const user of USERS) {
+    const identity = await ca.issueClient({ commonName: `demo-${user}`, altNames: [EMAIL[user]] });
+    for (const member of stage.members) {
+      stage.clients.push({ user, index: member.index, socket: await connectUser(member.port, ca, identity) });
+    }
+  }
+  await until(
+    () => stage.members.every((m) => m.messages.filter((x) => x.type === 'held').length === USERS.length),
+    'every process to hold both streams',
+  );
+  stage.streamer = setInterval(() => {
+    for (const { socket } of stage.clients) if (!socket.destroyed) socket.write('tick\n');
+  }, 50);
+  say(`  alice and bob stream to every process (${stage.clients.length} live mTLS connections)`);
+}
+
+/** Verifies the stream, pushes the revocation, waits for the cuts, probes bob: the timeline's lines. */
+async function revokeAlice(
+  stage: Stage,
+  transmitter: DevTransmitter,
+  result: FleetActResult,
+  say: Say,
+): Promise<string[]> {
+  const pushUrl = stage.members[0]!.pushUrl!;
+  // Stream verification first (SSF 1.0 §8.1.4), as a receiver does when it is set up: it also
+  // loads the receiver's JOSE code, so the timeline below shows the revocation and not a cold start.
+  const verification = await transmitter.sign({
+    audience: AUDIENCE,
+    subject: { format: 'opaque', id: 'demo-stream' },
+    events: { [SSF_VERIFICATION]: { state: 'demo' } },
+  });
+  const verified = await pushSet(pushUrl, verification);
+  say(`  the identity provider verified its stream to process 1 (SSF verification event: ${verified.status})`);
+
+  // event_timestamp is a NumericDate, fractions allowed (RFC 7519 §2): whole seconds would date the
+  // revocation up to a second early and spare sessions that began within that second.
+  const set = await transmitter.caep('session-revoked', {
+    audience: AUDIENCE,
+    subject: { format: 'email', email: EMAIL.alice },
+    fields: { event_timestamp: Date.now() / 1000 },
+  });
+  const timeline = new FleetTimeline();
+  const t0 = hrtimeUs();
+  timeline.add(t0, 'idp', `pushes a signed CAEP session-revoked SET for ${EMAIL.alice} to process 1`);
+  try {
+    const { status } = await pushSet(pushUrl, set);
+    timeline.add(hrtimeUs(), 'idp', `push answered ${status}`);
+    result.accepted = status === 202;
+  } catch (error) {
+    say(`  the push failed: ${(error as Error).message}`);
+  }
+
+  const aliceCuts = (): number =>
+    stage.members.filter((m) => m.messages.some((x) => x.type === 'cut' && x.email === EMAIL.alice)).length;
+  await until(() => aliceCuts() === PROCESSES, "alice's stream to be cut in every process").catch(() => {});
+  // Bob keeps streaming: each of his connections must still echo after alice is gone everywhere.
+  result.bobAlive = await Promise.all(
+    stage.members.map((m) => echoes(stage.clients.find((c) => c.user === 'bob' && c.index === m.index)!.socket)),
+  );
+
+  for (const member of stage.members) {
+    const name = `process ${member.index + 1}`;
+    for (const message of member.messages) {
+      if (!('at' in message) || message.at < t0) continue;
+      if (message.type === 'received' && message.name !== 'verification')
+        timeline.add(message.at, name, `receiver accepted the SET (${message.name}): verified, published, applied`);
+      else if (message.type === 'applied') timeline.add(message.at, name, `applied feed entry ${message.id}`);
+      else if (message.type === 'cut')
+        timeline.add(message.at, name, `cut ${userOf(message.email)}'s stream (${message.reason})`);
+    }
+    result.cuts.push(
+      member.messages.flatMap((x) => (x.type === 'cut' ? [{ user: userOf(x.email), reason: x.reason }] : [])),
+    );
+  }
+  return timeline.lines(t0);
+}
+
+function judge(result: FleetActResult, check: FleetActOptions['check']): void {
+  const aliceCut = result.cuts.map((list) => list.some((c) => c.user === 'alice'));
+  const bobCut = result.cuts.some((list) => list.some((c) => c.user === 'bob'));
+  check('fleet: the identity provider push was accepted', result.accepted, result.accepted ? '202' : 'not accepted');
+  check(
+    "fleet: alice's stream cut in every process",
+    aliceCut.length === PROCESSES && aliceCut.every(Boolean),
+    `${aliceCut.filter(Boolean).length} of ${PROCESSES} processes cut it`,
+  );
+  check(
+    "fleet: bob's streams untouched",
+    !bobCut && result.bobAlive.length === PROCESSES && result.bobAlive.every(Boolean),
+    `${result.bobAlive.filter(Boolean).length} of ${PROCESSES} still echo`,
+  );
 }
 
 function userOf(email: string): string {
