@@ -55,3 +55,23 @@ export { startPdpServer } from './dev/pdp-server.js';
 export type { PdpServerOptions, PdpServer } from './dev/pdp-server.js';
 export { DevelopmentCA } from './dev/pki.js';
 export type { IssuedIdentity, IssueOptions, SubjectFields } from './dev/pki.js';
+export { createFleet } from './fleet/fleet.js';
+export type {
+  CertificateRevokedEvent,
+  CrlEvent,
+  Fleet,
+  FleetEntry,
+  FleetEvent,
+  FleetOptions,
+  FleetReceipt,
+  FleetStatus,
+  FleetTarget,
+  PolicyInvalidatedEvent,
+  RedisTarget,
+  SignalsEvent,
+  StalenessMode,
+  SubjectIdentifier,
+  SubjectMapper,
+  SubjectRevokedEvent,
+  ComplexSubject,
+} from './fleet/index.js';

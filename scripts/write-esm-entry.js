@@ -1,13 +1,13 @@
 'use strict';
 // Writes an ES module facade next to each public CommonJS entry (dist/index.mjs,
-// dist/policy/index.mjs, dist/http/index.mjs), so `import { createServer } from
+// dist/policy/index.mjs, dist/http/index.mjs, dist/fleet/index.mjs), so `import { createServer } from
 // 'continuous-tls'` and `require()` share one instance of the addon and of every
 // class (no dual-package hazard).
 const fs = require('node:fs');
 const path = require('node:path');
 
 const dist = path.join(__dirname, '..', 'dist');
-const entries = ['index', 'policy/index', 'http/index'];
+const entries = ['index', 'policy/index', 'http/index', 'fleet/index'];
 
 for (const entry of entries) {
   const file = path.join(dist, `${entry}.js`);

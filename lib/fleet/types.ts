@@ -95,6 +95,11 @@ export interface FleetOptions {
   staleness?: StalenessMode;
   /** How long createFleet() waits for the first load of state (ms, default 10 000). */
   connectTimeout?: number;
+  /**
+   * About how many entries the stream keeps (default 10 000; Redis trims in whole nodes, MAXLEN ~).
+   * Only entries the snapshot already holds are trimmed; a member that fell further behind reloads it.
+   */
+  maxEntries?: number;
   subjects?: SubjectMapper;
 }
 

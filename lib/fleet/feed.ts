@@ -1,0 +1,312 @@
+/**
+ * The fleet's feed on Redis Streams (ioredis: one client for a single server, Sentinel and Cluster,
+ * raw stream replies, and control over reconnects and the offline queue).
+ *
+ * Every key sits under one hash tag, `ctls:{<name>}:…`, so Redis Cluster keeps them in one slot
+ * and one script can touch them all:
+ *   events           the stream; each entry holds `n` (its sequence number) and `e` (the entry JSON)
+ *   state:serials|subjects|signals|crls   hashes: the state after every entry up to meta.lastId
+ *   state:meta       lastId, seq (entries so far) and epoch (changes if the feed is ever recreated)
+ *   members          member -> JSON heartbeat, for `continuous-tls fleet status`
+ *   once:<ns>:<id>   claimOnce() markers (SET NX PX)
+ *
+ * A publish is one script: it appends the entry, applies its state operations and moves lastId, so
+ * the snapshot (state + lastId) is always exactly the stream up to lastId, and trimming the stream
+ * (MAXLEN ~) only ever drops entries the snapshot already holds. Sequence numbers let a reader see
+ * any gap (entries trimmed while it was away, a feed recreated) and reload the snapshot instead.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { ctlsError } from '../common/errors.js';
+import { STATE_HASHES, type StateHash, type StateOp } from './events.js';
+import type { RedisTarget } from './types.js';
+
+type Client = Redis | Cluster;
+
+const PUBLISH_SCRIPT = `
+redis.call('HSETNX', KEYS[6], 'epoch', ARGV[3])
+local n = redis.call('HINCRBY', KEYS[6], 'seq', 1)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', n, 'e', ARGV[2])
+local hashes = { serials = KEYS[2], subjects = KEYS[3], signals = KEYS[4], crls = KEYS[5] }
+local function lead(v)
+  local nl = string.find(v, '\\n', 1, true)
+  return tonumber(nl and string.sub(v, 1, nl - 1) or v)
+end
+for i = 4, #ARGV, 4 do
+  local key = hashes[ARGV[i]]
+  local field, value, rule = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local write = true
+  if rule == 'max' then
+    local current = redis.call('HGET', key, field)
+    write = (not current) or (lead(current) <= lead(value))
+  end
+  if write then redis.call('HSET', key, field, value) end
+end
+redis.call('HSET', KEYS[6], 'lastId', id)
+return { id, n }
+`;
+
+const SNAPSHOT_SCRIPT = `
+return {
+  redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  redis.call('HGETALL', KEYS[4]), redis.call('HMGET', KEYS[5], 'lastId', 'seq', 'epoch')
+}
+`;
+
+/** The state and position of the feed at one instant. */
+export interface Snapshot {
+  hashes: Map<StateHash, Map<string, string>>;
+  lastId: string;
+  seq: number;
+  epoch: string | null;
+}
+
+/** An entry as read from the stream: its id and its fields, not yet trusted. */
+export interface RawEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+export interface FeedKeys {
+  events: string;
+  meta: string;
+  members: string;
+  state: (hash: StateHash) => string;
+  once: (namespace: string, id: string) => string;
+}
+
+export function feedKeys(name: string): FeedKeys {
+  const prefix = `ctls:{${name}}:`;
+  return {
+    events: `${prefix}events`,
+    meta: `${prefix}state:meta`,
+    members: `${prefix}members`,
+    state: (hash) => `${prefix}state:${hash}`,
+    once: (namespace, id) => `${prefix}once:${namespace}:${id}`,
+  };
+}
+
+/**
+ * Our connections never queue commands while disconnected and never resend one after a reconnect:
+ * a publish either reaches Redis now or fails now, and is never written twice behind our back.
+ */
+const CONNECTION_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  autoResendUnfulfilledCommands: false,
+  retryStrategy: (times: number) => Math.min(50 * times, 1000),
+};
+
+/** A new connection to `target`; a client the caller passed is duplicated, never used or closed. */
+export function connectRedis(target: RedisTarget, connectTimeout: number): Client {
+  const { Redis: RedisClass } = require('ioredis') as typeof import('ioredis');
+  const options: RedisOptions = { ...CONNECTION_OPTIONS, connectTimeout };
+  let client: Client;
+  if (typeof target === 'string') client = new RedisClass(target, options);
+  else if (typeof (target as { duplicate?: unknown }).duplicate === 'function') {
+    const given = target as Client;
+    client = given.isCluster
+      ? (given as Cluster).duplicate([], { enableOfflineQueue: false, redisOptions: options })
+      : (given as Redis).duplicate(options);
+  } else client = new RedisClass({ ...(target as RedisOptions), ...options });
+  // Connection errors surface through the commands that fail; an 'error' event must not crash.
+  client.on('error', () => {});
+  return client;
+}
+
+export function unavailable(what: string, cause?: unknown): Error {
+  const detail = cause instanceof Error ? `: ${cause.message}` : '';
+  return ctlsError('ERR_CTLS_FLEET_UNAVAILABLE', `The fleet feed (Redis) ${what}${detail}`, { cause });
+}
+
+/** Resolves when `client` is ready; rejects after `timeoutMs`. */
+export function whenReady(client: Client, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new Error(`not ready within ${timeoutMs} ms (${client.status})`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('ready', onReady);
+  });
+}
+
+/** Two connections to one fleet's keys: commands, and a reader that blocks on the stream. */
+export class Feed {
+  readonly keys: FeedKeys;
+  readonly #commands: Client;
+  readonly #reader: Client;
+  readonly #epoch = randomBytes(8).toString('hex');
+
+  constructor(target: RedisTarget, name: string, connectTimeout: number) {
+    this.keys = feedKeys(name);
+    this.#commands = connectRedis(target, connectTimeout);
+    this.#reader = connectRedis(target, connectTimeout);
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    await Promise.all([whenReady(this.#commands, timeoutMs), whenReady(this.#reader, timeoutMs)]);
+  }
+
+  get readerReady(): boolean {
+    return this.#reader.status === 'ready';
+  }
+
+  /** Appends an entry and applies its state operations, atomically. */
+  async publish(entry: string, ops: readonly StateOp[], maxEntries: number): Promise<{ id: string; seq: number }> {
+    const k = this.keys;
+    const args: string[] = [String(maxEntries), entry, this.#epoch];
+    for (const op of ops) args.push(op.hash, op.field, op.value, op.rule);
+    const keys = [k.events, ...STATE_HASHES.map((hash) => k.state(hash)), k.meta];
+    const [id, seq] = (await this.#commands.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as [string, number];
+    return { id, seq: Number(seq) };
+  }
+
+  /** The state hashes and the position they are at, read in one script (one instant). */
+  async snapshot(): Promise<Snapshot> {
+    const k = this.keys;
+    const keys = [...STATE_HASHES.map((hash) => k.state(hash)), k.meta];
+    const reply = (await this.#commands.eval(SNAPSHOT_SCRIPT, keys.length, ...keys)) as string[][];
+    const hashes = new Map<StateHash, Map<string, string>>();
+    STATE_HASHES.forEach((hash, i) => {
+      const flat = reply[i] ?? [];
+      const fields = new Map<string, string>();
+      for (let j = 0; j + 1 < flat.length; j += 2) fields.set(flat[j]!, flat[j + 1]!);
+      hashes.set(hash, fields);
+    });
+    const [lastId, seq, epoch] = reply[STATE_HASHES.length] ?? [];
+    return { hashes, lastId: lastId ?? '0-0', seq: Number(seq ?? 0), epoch: epoch ?? null };
+  }
+
+  /** The feed's position and epoch, read on the reader's connection (so it counts as contact). */
+  async position(): Promise<{ seq: number; epoch: string | null }> {
+    const [seq, epoch] = await this.#reader.hmget(this.keys.meta, 'seq', 'epoch');
+    return { seq: Number(seq ?? 0), epoch: epoch ?? null };
+  }
+
+  /** Entries after `afterId`, waiting up to `blockMs` for one when given (null when none came). */
+  async read(afterId: string, count: number, blockMs?: number): Promise<RawEntry[]> {
+    const reply =
+      blockMs === undefined
+        ? await this.#reader.xread('COUNT', count, 'STREAMS', this.keys.events, afterId)
+        : await this.#reader.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.events, afterId);
+    const entries: RawEntry[] = [];
+    for (const [, list] of reply ?? []) {
+      for (const [id, flat] of list) {
+        const fields: Record<string, string> = Object.create(null) as Record<string, string>;
+        for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]!] = flat[j + 1]!;
+        entries.push({ id, fields });
+      }
+    }
+    return entries;
+  }
+
+  async heartbeat(member: string, record: Record<string, unknown>): Promise<void> {
+    await this.#commands.hset(this.keys.members, member, JSON.stringify(record));
+  }
+
+  async leave(member: string): Promise<void> {
+    await this.#commands.hdel(this.keys.members, member);
+  }
+
+  async claimOnce(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#commands.set(this.keys.once(namespace, id), '1', 'PX', ttlMs, 'NX');
+    return reply === 'OK';
+  }
+
+  async close(): Promise<void> {
+    // The reader may be blocked in XREAD: drop it rather than wait for the reply.
+    this.#reader.disconnect();
+    try {
+      if (this.#commands.status === 'ready') await this.#commands.quit();
+      else this.#commands.disconnect();
+    } catch {
+      this.#commands.disconnect();
+    }
+  }
+}
+
+/** What `continuous-tls fleet status` shows: the feed's head, its members and the size of its state. */
+export interface FeedReport {
+  name: string;
+  head: { lastId: string | null; seq: number };
+  lastEvent: { id: string; at: number | null; origin: string | null; type: string | null } | null;
+  counts: { revokedSerials: number; revokedSubjects: number; crls: number };
+  members: Array<Record<string, unknown> & { member: string; lag: number | null }>;
+}
+
+/** Reads a fleet's report with a connection of its own (no member joins). */
+export async function readReport(target: RedisTarget, name: string, timeoutMs: number): Promise<FeedReport> {
+  const client = connectRedis(target, timeoutMs);
+  const k = feedKeys(name);
+  try {
+    await whenReady(client, timeoutMs);
+    const [meta, last, serials, subjects, crls, members] = await Promise.all([
+      client.hmget(k.meta, 'lastId', 'seq'),
+      client.xrevrange(k.events, '+', '-', 'COUNT', 1),
+      client.hlen(k.state('serials')),
+      client.hlen(k.state('subjects')),
+      client.hlen(k.state('crls')),
+      client.hgetall(k.members),
+    ]);
+    const seq = Number(meta[1] ?? 0);
+    return {
+      name,
+      head: { lastId: meta[0] ?? null, seq },
+      lastEvent: last[0] === undefined ? null : describeEntry(last[0][0], last[0][1]),
+      counts: { revokedSerials: serials, revokedSubjects: subjects, crls },
+      members: Object.entries(members).map(([member, json]) => {
+        let record: Record<string, unknown> = {};
+        try {
+          record = JSON.parse(json) as Record<string, unknown>;
+        } catch {
+          // A member record that does not parse still shows the member.
+        }
+        const memberSeq = record['seq'];
+        return { member, ...record, lag: typeof memberSeq === 'number' ? Math.max(0, seq - memberSeq) : null };
+      }),
+    };
+  } catch (error) {
+    throw unavailable('could not be read', error);
+  } finally {
+    client.disconnect();
+  }
+}
+
+function describeEntry(id: string, flat: string[]): NonNullable<FeedReport['lastEvent']> {
+  const at = flat.indexOf('e');
+  try {
+    const entry = JSON.parse(flat[at + 1] ?? '') as { at?: unknown; origin?: unknown; event?: { type?: unknown } };
+    return {
+      id,
+      at: typeof entry.at === 'number' ? entry.at : null,
+      origin: typeof entry.origin === 'string' ? entry.origin : null,
+      type: typeof entry.event?.type === 'string' ? entry.event.type : null,
+    };
+  } catch {
+    return { id, at: null, origin: null, type: null };
+  }
+}
+
+/** Publishes one checked event with a connection of its own (the CLI's `fleet revoke`). */
+export async function publishOnce(
+  target: RedisTarget,
+  name: string,
+  entry: string,
+  ops: readonly StateOp[],
+  options: { timeoutMs: number; maxEntries: number },
+): Promise<{ id: string; seq: number }> {
+  const feed = new Feed(target, name, options.timeoutMs);
+  try {
+    await feed.ready(options.timeoutMs);
+    return await feed.publish(entry, ops, options.maxEntries);
+  } catch (error) {
+    throw unavailable('could not be written', error);
+  } finally {
+    await feed.close();
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * createFleet(): one process's membership of a fleet. It loads the fleet's state (snapshot, then
+ * the stream after it) before it resolves, follows the stream in order, and drives the hosts it
+ * watches: re-decides the connections an event affects, shares the fleet's CRLs, flushes policy
+ * caches on request. Its guard is consulted by every decision of every watched host.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ctlsError, invalidOption } from '../common/errors.js';
+import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
+import type { Decision } from '../common/types.js';
+import { guardHostOf, type GuardHost } from '../authz/guard.js';
+import { affectedKeys, checkEvent, splitCrls, stateOps } from './events.js';
+import { Feed, unavailable, type RawEntry } from './feed.js';
+import { FleetGuard, FleetState } from './state.js';
+import type {
+  CertificateRevokedEvent,
+  Fleet,
+  FleetEntry,
+  FleetEvent,
+  FleetOptions,
+  FleetReceipt,
+  FleetStatus,
+  FleetTarget,
+  StalenessMode,
+  SubjectIdentifier,
+  SubjectMapper,
+} from './types.js';
+
+const READ_BATCH = 500;
+const HEARTBEAT_MS = 1000;
+const DEFAULT_MAX_ENTRIES = 10_000;
+const MAX_CLAIM_CHARS = 1024;
+/** Receipts kept for entries this member published that the reader applied before the reply came. */
+const RECENT_RECEIPTS = 1024;
+
+/** Compares two stream ids ('ms-seq'). */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const ms = BigInt(am) - BigInt(bm);
+  if (ms !== 0n) return ms < 0n ? -1 : 1;
+  const seq = BigInt(as) - BigInt(bs);
+  return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
+interface Settings {
+  name: string;
+  maxStaleness: number;
+  staleness: StalenessMode;
+  connectTimeout: number;
+  maxEntries: number;
+  subjects: SubjectMapper | undefined;
+}
+
+function settingsOf(options: FleetOptions): Settings {
+  checkObject('options', options as FleetOptions | undefined);
+  if (options === undefined) throw invalidOption('options', 'an object with a redis option');
+  const redis = options.redis as unknown;
+  if (!(typeof redis === 'string' && redis.length > 0) && (redis === null || typeof redis !== 'object'))
+    throw invalidOption('redis', 'a redis:// URL, ioredis options or an ioredis client', redis);
+  const name = checkString('name', options.name, { nonEmpty: true }) ?? 'default';
+  // Braces would break the hash tag that keeps every key of the fleet in one Cluster slot.
+  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(name))
+    throw invalidOption('name', 'letters, digits and . _ : - (at most 100)', name);
+  return {
+    name,
+    maxStaleness: checkDuration('maxStaleness', options.maxStaleness, 30_000, { infinite: true }),
+    staleness: checkOneOf('staleness', options.staleness, ['strict', 'best-effort'] as const, 'strict'),
+    connectTimeout: checkDuration('connectTimeout', options.connectTimeout, 10_000),
+    maxEntries: checkCount('maxEntries', options.maxEntries, DEFAULT_MAX_ENTRIES),
+    subjects: checkFunction<SubjectMapper>('subjects', options.subjects),
+  };
+}
+
+/** Joins the fleet: resolves once this process holds the fleet's current state. */
+export async function createFleet(options: FleetOptions): Promise<Fleet> {
+  const fleet = new FleetMember(options);
+  await fleet.start();
+  return fleet;
+}
+
+class FleetMember extends EventEmitter implements Fleet {
+  readonly name: string;
+  readonly member: string;
+  readonly #settings: Settings;
+  readonly #feed: Feed;
+  readonly #state = new FleetState();
+  readonly #staleness = { stale: false, strict: true };
+  readonly #guard: FleetGuard;
+  readonly #hosts = new Map<object, GuardHost>();
+  #lastId = '0-0';
+  #seq = 0;
+  #epoch: string | null = null;
+  #lastContactAt = 0;
+  #closed = false;
+  #reading: Promise<void> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  /** Publishes of this member waiting for their entry to be applied here. */
+  readonly #waiting = new Map<string, { resolve: (r: FleetReceipt) => void; reject: (e: Error) => void }>();
+  readonly #receipts = new Map<string, FleetReceipt>();
+
+  constructor(options: FleetOptions) {
+    super();
+    this.#settings = settingsOf(options);
+    this.name = this.#settings.name;
+    this.member = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.#staleness.strict = this.#settings.staleness === 'strict';
+    this.#guard = new FleetGuard(this.#state, this.#staleness, this.#settings.subjects);
+    this.#feed = new Feed(options.redis, this.name, this.#settings.connectTimeout);
+  }
+
+  /** Loads the snapshot and the stream after it, then follows the stream. */
+  async start(): Promise<void> {
+    const deadline = Date.now() + this.#settings.connectTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no state within connectTimeout (${this.#settings.connectTimeout} ms)`)),
+        this.#settings.connectTimeout,
+      );
+    });
+    try {
+      await Promise.race([this.#load(deadline), timeout]);
+    } catch (error) {
+      this.#closed = true;
+      await this.#feed.close();
+      throw unavailable('could not load the fleet state', error);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#contact();
+    this.#reading = this.#follow();
+    const check = Math.max(10, Math.min(1000, this.#settings.maxStaleness / 4));
+    if (Number.isFinite(this.#settings.maxStaleness)) this.#timers.push(setInterval(() => this.#checkStale(), check));
+    this.#timers.push(setInterval(() => void this.#heartbeat(), HEARTBEAT_MS));
+    for (const timer of this.#timers) timer.unref();
+    void this.#heartbeat();
+  }
+
+  async #load(deadline: number): Promise<void> {
+    await this.#feed.ready(Math.max(1, deadline - Date.now()));
+    this.#useSnapshot(await this.#feed.snapshot());
+    // The stream after the snapshot, until nothing is left: only then may the first decision be made.
+    for (;;) {
+      const entries = await this.#feed.read(this.#lastId, READ_BATCH);
+      if (entries.length === 0) return;
+      for (const entry of entries) if ((await this.#apply(entry)) === 'gap') return this.#load(deadline);
+    }
+  }
+
+  #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): void {
+    this.#state.load(snapshot.hashes);
+    this.#lastId = snapshot.lastId;
+    this.#seq = snapshot.seq;
+    this.#epoch = snapshot.epoch;
+    this.#guard.bump();
+  }
+
+  /** The reader: blocks on the stream, applies entries in order, and resumes after any failure. */
+  async #follow(): Promise<void> {
+    const block = Math.max(10, Math.min(1000, Math.floor(this.#settings.maxStaleness / 3)));
+    let resume = false;
+    while (!this.#closed) {
+      try {
+        if (resume) {
+          await this.#resume();
+          resume = false;
+        }
+        const entries = await this.#feed.read(this.#lastId, READ_BATCH, block);
+        if (this.#closed) return;
+        this.#contact();
+        for (const entry of entries) {
+          if ((await this.#apply(entry)) === 'gap') {
+            await this.#reload('entries were trimmed or the feed was recreated');
+            break;
+          }
+        }
+      } catch {
+        if (this.#closed) return;
+        resume = true;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(block, 200)));
+      }
+    }
+  }
+
+  /** After a lost connection: the feed may have been recreated (a Redis that lost its data). */
+  async #resume(): Promise<void> {
+    const { seq, epoch } = await this.#feed.position();
+    this.#contact();
+    if (seq < this.#seq || (this.#epoch !== null && epoch !== this.#epoch))
+      await this.#reload('the feed was recreated');
+    else this.#epoch ??= epoch;
+  }
+
+  /** Replaces the state with the snapshot: every watched host re-decides under it. */
+  async #reload(why: string): Promise<void> {
+    this.#useSnapshot(await this.#feed.snapshot());
+    this.emit('snapshot', { lastId: this.#lastId, reason: why });
+    const decisions = await this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]);
+    this.#settle(decisions);
+  }
+
+  /** Applies one stream entry; 'gap' when it does not follow the last one applied. */
+  async #apply(raw: RawEntry): Promise<'applied' | 'skipped' | 'gap'> {
+    const n = Number(raw.fields['n']);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      // Not written by a fleet: it is outside the sequence, so skipping it loses nothing.
+      this.#lastId = raw.id;
+      this.#warn(`entry ${raw.id} has no sequence number`);
+      return 'skipped';
+    }
+    if (n !== this.#seq + 1) return 'gap';
+    let entry: FleetEntry;
+    let ops;
+    try {
+      const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry>;
+      const event = checkEvent(parsed.event);
+      ops = stateOps(event);
+      entry = {
+        id: raw.id,
+        at: typeof parsed.at === 'number' ? parsed.at : 0,
+        origin: typeof parsed.origin === 'string' ? parsed.origin : '',
+        event,
+      };
+    } catch (error) {
+      this.#seq = n;
+      this.#lastId = raw.id;
+      this.#warn(`entry ${raw.id} was skipped: ${(error as Error).message}`, error);
+      this.#settle(0);
+      return 'skipped';
+    }
+    for (const op of ops) this.#state.apply(op);
+    this.#seq = n;
+    this.#lastId = raw.id;
+    this.#guard.bump();
+    const decisions = await this.#drive((host) => this.#effects(host, entry.event));
+    this.emit('applied', entry, decisions);
+    if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
+    this.#settle(0);
+    return 'applied';
+  }
+
+  #effects(host: GuardHost, event: FleetEvent): Array<Promise<Decision[]>> {
+    switch (event.type) {
+      case 'certificate-revoked':
+      case 'subject-revoked':
+        return [host.recheckKeys(affectedKeys(event), 'revocation')];
+      case 'signals':
+        return [host.recheckKeys(affectedKeys(event), 'signals')];
+      case 'crl':
+        return [host.setSharedCrls(this.#state.crlPems())];
+      case 'policy-invalidated':
+        return [host.invalidatePolicy()];
+    }
+  }
+
+  /** Runs `action` on every watched host; a host that fails is reported, never stops the others. */
+  async #drive(action: (host: GuardHost) => Array<Promise<Decision[]>>): Promise<number> {
+    const calls: Array<Promise<Decision[]>> = [];
+    for (const host of this.#hosts.values()) {
+      try {
+        calls.push(...action(host));
+      } catch (error) {
+        calls.push(Promise.reject(error as Error));
+      }
+    }
+    let decisions = 0;
+    for (const result of await Promise.allSettled(calls)) {
+      if (result.status === 'fulfilled') decisions += result.value.length;
+      else this.#hostFailed(result.reason);
+    }
+    return decisions;
+  }
+
+  #remember(receipt: FleetReceipt): void {
+    this.#receipts.set(receipt.id, receipt);
+    if (this.#receipts.size > RECENT_RECEIPTS) this.#receipts.delete(this.#receipts.keys().next().value!);
+  }
+
+  /** Resolves the publishes whose entries are now applied here. */
+  #settle(decisions: number): void {
+    for (const [id, waiter] of this.#waiting) {
+      if (compareIds(id, this.#lastId) > 0) continue;
+      this.#waiting.delete(id);
+      const receipt = this.#receipts.get(id);
+      this.#receipts.delete(id);
+      waiter.resolve(receipt ?? { id, decisions });
+    }
+  }
+
+  #contact(): void {
+    this.#lastContactAt = Date.now();
+    if (this.#staleness.stale) {
+      this.#staleness.stale = false;
+      this.#guard.bump();
+      this.emit('fresh');
+    }
+  }
+
+  #checkStale(): void {
+    if (this.#staleness.stale || this.#closed) return;
+    if (Date.now() - this.#lastContactAt <= this.#settings.maxStaleness) return;
+    this.#staleness.stale = true;
+    this.#guard.bump();
+    this.emit('stale');
+    const mode = this.#staleness.strict ? 'denying every decision' : 'decisions go on (best-effort)';
+    this.emit(
+      'warning',
+      ctlsError(
+        'ERR_CTLS_FLEET_STALE',
+        `The fleet feed has not been heard for over ${this.#settings.maxStaleness} ms: ${mode}`,
+      ),
+    );
+  }
+
+  /** An entry that cannot be applied: reported, skipped whole. */
+  #warn(message: string, cause?: unknown): void {
+    this.emit('warning', ctlsError('ERR_CTLS_FLEET_BAD_EVENT', message, cause === undefined ? undefined : { cause }));
+  }
+
+  /** A watched target failed to apply an event: its own error is the warning (the others went on). */
+  #hostFailed(reason: unknown): void {
+    this.emit('warning', reason instanceof Error ? reason : new Error(String(reason)));
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#closed) return;
+    let connections = 0;
+    for (const host of this.#hosts.values()) connections += host.connectionCount;
+    try {
+      await this.#feed.heartbeat(this.member, {
+        host: hostname(),
+        pid: process.pid,
+        lastSeen: Date.now(),
+        lastEventId: this.#lastId,
+        seq: this.#seq,
+        stale: this.#staleness.stale,
+        watching: this.#hosts.size,
+        connections,
+      });
+    } catch {
+      // The reader notices an unreachable feed; a missed heartbeat only ages the member's record.
+    }
+  }
+
+  watch(target: FleetTarget): this {
+    if (this.#closed) throw ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet is closed: it watches nothing more');
+    const host = guardHostOf(target);
+    if (host === undefined)
+      throw invalidOption('fleet.watch(target)', 'an owned Server, an Attachment or a RequestAuthorizer', target);
+    if (this.#hosts.has(target)) return this;
+    this.#hosts.set(target, host);
+    host.addGuard(this.#guard);
+    const pems = this.#state.crlPems();
+    if (pems.length > 0) void this.#drive((h) => (h === host ? [host.setSharedCrls(pems)] : []));
+    return this;
+  }
+
+  unwatch(target: FleetTarget): this {
+    const host = this.#hosts.get(target);
+    if (host === undefined) return this;
+    this.#hosts.delete(target);
+    host.removeGuard(this.#guard);
+    if (this.#state.crlPems().length > 0) host.setSharedCrls([]).catch((error: unknown) => this.#hostFailed(error));
+    return this;
+  }
+
+  revokeCertificate(revocation: Omit<CertificateRevokedEvent, 'type'>): Promise<FleetReceipt> {
+    return this.publish({ ...revocation, type: 'certificate-revoked' } as FleetEvent);
+  }
+
+  async publishCrl(pem: string | Buffer): Promise<FleetReceipt> {
+    const text = Buffer.isBuffer(pem) ? pem.toString('latin1') : pem;
+    if (typeof text !== 'string') throw ctlsError('ERR_CTLS_BAD_PEM', 'A CRL must be a PEM string or Buffer');
+    splitCrls(text);
+    return this.publish({ type: 'crl', pem: text });
+  }
+
+  revokeSubject(subject: SubjectIdentifier, options: { before?: number; reason?: string } = {}): Promise<FleetReceipt> {
+    const event: Record<string, unknown> = { type: 'subject-revoked', subject, before: options.before ?? Date.now() };
+    if (options.reason !== undefined) event['reason'] = options.reason;
+    return this.publish(event as unknown as FleetEvent);
+  }
+
+  invalidatePolicy(reason?: string): Promise<FleetReceipt> {
+    return this.publish(reason === undefined ? { type: 'policy-invalidated' } : { type: 'policy-invalidated', reason });
+  }
+
+  async publish(event: FleetEvent): Promise<FleetReceipt> {
+    if (this.#closed) throw ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet is closed: it publishes nothing more');
+    const checked = checkEvent(event);
+    const ops = stateOps(checked);
+    const entry = JSON.stringify({ at: Date.now(), origin: this.member, event: checked });
+    let id: string;
+    try {
+      ({ id } = await this.#feed.publish(entry, ops, this.#settings.maxEntries));
+    } catch (error) {
+      throw unavailable('could not be written', error);
+    }
+    if (this.#closed) throw ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet closed before the event was applied');
+    if (compareIds(id, this.#lastId) <= 0) {
+      const receipt = this.#receipts.get(id) ?? { id, decisions: 0 };
+      this.#receipts.delete(id);
+      return receipt;
+    }
+    return new Promise((resolve, reject) => this.#waiting.set(id, { resolve, reject }));
+  }
+
+  status(): FleetStatus {
+    return {
+      name: this.name,
+      member: this.member,
+      lastEventId: this.#seq === 0 ? null : this.#lastId,
+      lastContactAt: this.#lastContactAt,
+      stale: this.#staleness.stale,
+      watching: this.#hosts.size,
+      ...this.#state.counts,
+    };
+  }
+
+  async claimOnce(namespace: string, id: string, ttlMs: number): Promise<boolean> {
+    if (this.#closed) throw ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet is closed');
+    checkString('namespace', namespace, { nonEmpty: true });
+    checkString('id', id, { nonEmpty: true });
+    if (namespace.length + id.length > MAX_CLAIM_CHARS)
+      throw invalidOption('id', `at most ${MAX_CLAIM_CHARS} characters with its namespace`, id);
+    checkDuration('ttlMs', ttlMs);
+    try {
+      return await this.#feed.claimOnce(namespace, id, Math.ceil(ttlMs));
+    } catch (error) {
+      throw unavailable('could not record a claim', error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    for (const target of [...this.#hosts.keys()]) this.unwatch(target);
+    const closed = ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet closed before the event was applied');
+    for (const waiter of this.#waiting.values()) waiter.reject(closed);
+    this.#waiting.clear();
+    try {
+      await Promise.race([this.#feed.leave(this.member), new Promise((resolve) => setTimeout(resolve, 500))]);
+    } catch {
+      // The member's record ages out of `fleet status` by its lastSeen.
+    }
+    await this.#feed.close();
+    await this.#reading;
+  }
+}

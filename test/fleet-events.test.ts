@@ -1,0 +1,105 @@
+/**
+ * Fleet events are checked and normalised before they reach the feed: serials to one spelling,
+ * issuers to node's, only known members kept, and anything malformed refused with a code.
+ */
+import t from 'tap';
+import {
+  affectedKeys,
+  checkEvent,
+  issuerFromRfc2253,
+  normalizeIssuer,
+  normalizeSerial,
+  splitCrls,
+  stateOps,
+} from '../dist/fleet/events.js';
+import { certs } from './helpers/certs';
+
+t.test('serials: upper-case hex without colons, spaces or leading zeros', async (t) => {
+  t.equal(normalizeSerial('00:0a:bC'), 'ABC');
+  t.equal(normalizeSerial('0a bc'), 'ABC');
+  t.equal(normalizeSerial('000'), '0');
+  t.equal(normalizeSerial('7F'), '7F');
+  for (const bad of ['', ':', 'xyz', '0x12', '-1', 'A'.repeat(129)]) t.equal(normalizeSerial(bad), undefined, bad);
+});
+
+t.test("issuers: node's multi-line form, trimmed; OpenSSL's slash form and RFC 2253 read the same", async (t) => {
+  const node = 'C=SE\nO=Example AB\nCN=Example CA';
+  t.equal(normalizeIssuer(' C = SE \r\nO=Example AB\nCN=Example CA\n'), node);
+  t.equal(normalizeIssuer('/C=SE/O=Example AB/CN=Example CA'), node);
+  t.equal(issuerFromRfc2253('CN=Example CA,O=Example AB,C=SE'), node);
+  t.equal(issuerFromRfc2253('CN=Comma\\, Inc CA,C=SE'), 'C=SE\nCN=Comma, Inc CA');
+  t.equal(issuerFromRfc2253('CN=caf\\C3\\A9 100%'), 'CN=café 100%');
+  t.equal(normalizeIssuer('CN=single'), 'CN=single');
+});
+
+t.test('events are normalised copies with only the members their type defines', async (t) => {
+  t.same(checkEvent({ type: 'certificate-revoked', serial: '00:ab', issuer: 'CN=X\n', extra: 1 }), {
+    type: 'certificate-revoked',
+    serial: 'AB',
+    issuer: 'CN=X',
+  });
+  const subject = { format: 'email', email: 'A@B.example' };
+  t.same(checkEvent({ type: 'subject-revoked', subject, before: 5, reason: 'r' }), {
+    type: 'subject-revoked',
+    subject,
+    before: 5,
+    reason: 'r',
+  });
+  t.same(checkEvent({ type: 'signals', subject, signals: { device: { compliant: false } } }), {
+    type: 'signals',
+    subject,
+    signals: { device: { compliant: false } },
+  });
+  t.same(checkEvent({ type: 'policy-invalidated' }), { type: 'policy-invalidated' });
+  t.same(checkEvent({ type: 'crl', pem: certs.crl }), { type: 'crl', pem: certs.crl });
+});
+
+t.test('malformed events are refused with a code, never passed on', async (t) => {
+  const bad = (event: unknown, code = 'ERR_CTLS_FLEET_BAD_EVENT'): void => {
+    t.throws(() => checkEvent(event), { code }, String((event as { type?: unknown } | null)?.type));
+  };
+  bad(null);
+  bad([]);
+  bad('certificate-revoked');
+  bad({ type: 'nope' });
+  bad({ type: 'certificate-revoked' });
+  bad({ type: 'certificate-revoked', serial: 'zz' });
+  bad({ type: 'certificate-revoked', serial: 'AB', issuer: 5 });
+  bad({ type: 'certificate-revoked', serial: 'AB', reason: 'x'.repeat(2000) });
+  bad({ type: 'certificate-revoked', serial: 'AB', expiresAt: Infinity });
+  bad({ type: 'subject-revoked', subject: { format: 'email', email: 'a@b' } });
+  bad({ type: 'subject-revoked', subject: { format: 'email', email: 'a@b' }, before: '1' });
+  bad({ type: 'subject-revoked', subject: { format: 'mystery' }, before: 1 }, 'ERR_CTLS_BAD_SUBJECT');
+  bad({ type: 'subject-revoked', subject: { format: 'email' }, before: 1 }, 'ERR_CTLS_BAD_SUBJECT');
+  bad({ type: 'signals', subject: { format: 'email', email: 'a@b' }, signals: [] });
+  bad({ type: 'signals', subject: { format: 'email', email: 'a@b' }, signals: { big: 'x'.repeat(20_000) } });
+  const cyclic: Record<string, unknown> = {};
+  cyclic['self'] = cyclic;
+  bad({ type: 'signals', subject: { format: 'email', email: 'a@b' }, signals: cyclic });
+  bad({ type: 'crl' });
+  bad({ type: 'crl', pem: 'not a crl' }, 'ERR_CTLS_BAD_PEM');
+  bad({ type: 'crl', pem: '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }, 'ERR_CTLS_BAD_PEM');
+  bad({ type: 'policy-invalidated', reason: {} });
+});
+
+t.test('a CRL bundle is one CRL per issuer, named as node names the certificates it revokes', async (t) => {
+  const crls = splitCrls(certs.crl);
+  t.same(
+    crls.map((crl) => crl.issuer),
+    ['CN=continuous-tls test intermediate CA', 'CN=continuous-tls test root CA'],
+  );
+  t.ok(crls.every((crl) => crl.pem.startsWith('-----BEGIN X509 CRL-----') && crl.lastUpdate > 0));
+});
+
+t.test('state operations and affected keys', async (t) => {
+  t.same(stateOps({ type: 'certificate-revoked', serial: 'AB', issuer: 'CN=X' }), [
+    { hash: 'serials', field: 'AB|CN=X', value: '{"serial":"AB","issuer":"CN=X"}', rule: 'set' },
+  ]);
+  const subject = { format: 'aliases' as const, identifiers: [{ format: 'email' as const, email: 'A@x' }] };
+  t.same(stateOps({ type: 'subject-revoked', subject, before: 7, expiresAt: 9 }), [
+    { hash: 'subjects', field: '["email:a@x",9]', value: '7', rule: 'max' },
+  ]);
+  t.same(affectedKeys({ type: 'certificate-revoked', serial: 'AB' }), ['serial:AB']);
+  t.same(affectedKeys({ type: 'signals', subject, signals: {} }), ['email:a@x']);
+  t.same(stateOps({ type: 'policy-invalidated' }), []);
+});

@@ -1,0 +1,189 @@
+/**
+ * Members of one fleet on a real Redis: an event published at one is applied at every member, in
+ * order; a member that joins late holds the current state before createFleet() resolves; entries
+ * that are not fleet events are skipped with a warning; claimOnce() is fleet-wide.
+ */
+import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
+import { createFleet, type Fleet } from '../dist/index.js';
+import { haveRedis, startRedis } from './helpers/redis';
+import { facts, fakeTarget } from './helpers/fake-guard-host';
+import { certs } from './helpers/certs';
+
+if (!haveRedis) t.plan(0, 'no redis-server');
+
+async function member(t: Test, url: string, name: string, extra: Record<string, unknown> = {}): Promise<Fleet> {
+  const fleet = await createFleet({ redis: url, name, ...extra });
+  t.teardown(() => fleet.close());
+  return fleet;
+}
+
+/** Resolves when `fleet` has applied the entry `id`. */
+function applied(fleet: Fleet, id: string): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const last = fleet.status().lastEventId;
+      if (last !== null && compare(last, id) >= 0) {
+        fleet.off('applied', check);
+        fleet.off('warning', check);
+        resolve();
+      }
+    };
+    fleet.on('applied', check);
+    fleet.on('warning', check);
+    check();
+  });
+}
+
+function compare(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am! !== bm! ? (am! < bm! ? -1 : 1) : as! === bs! ? 0 : as! < bs! ? -1 : 1;
+}
+
+t.test('a revocation published at one member is applied at both', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'two');
+  const b = await member(t, redis.url, 'two');
+  const ta = fakeTarget();
+  const tb = fakeTarget();
+  a.watch(ta.target);
+  b.watch(tb.target);
+  const peer = facts([certs.clientCert, certs.intermediate]);
+  tb.host.peers.push(peer);
+  t.same(tb.host.judge(peer), {});
+  const seen: Array<[{ id: string; origin: string }, number]> = [];
+  b.on('applied', (entry: { id: string; origin: string }, decisions: number) => seen.push([entry, decisions]));
+  const receipt = await a.revokeCertificate({ serial: peer.chain[0]!.serialNumber });
+  t.match(receipt, { id: /^\d+-\d+$/, decisions: 0 }, 'nothing to re-decide where it was published');
+  t.match(ta.host.judge(peer), { deny: 'certificate-revoked' }, 'applied here when publish resolves');
+  await applied(b, receipt.id);
+  const [entry, decisions] = seen[0]!;
+  t.equal(entry.id, receipt.id);
+  t.equal(entry.origin, a.member);
+  t.equal(decisions, 1, 'the one peer under the serial was re-decided');
+  t.match(tb.host.judge(peer), { deny: 'certificate-revoked' });
+  t.same(tb.host.rechecks, [{ keys: [`serial:${peer.chain[0]!.serialNumber}`], trigger: 'revocation' }]);
+  t.equal(b.status().lastEventId, receipt.id);
+  t.equal(b.status().revokedSerials, 1);
+
+  const subject = { format: 'email' as const, email: 'Carol@example.com' };
+  const signals = await b.publish({ type: 'signals', subject, signals: { risk: 'high' } });
+  await applied(a, signals.id);
+  const token = facts([], { token: { email: 'carol@example.com' } });
+  t.same(ta.host.judge(token), { signals: { risk: 'high' } });
+  t.same(ta.host.rechecks.at(-1), { keys: ['email:carol@example.com'], trigger: 'signals' });
+  const invalidated = await a.invalidatePolicy('new policy');
+  await applied(b, invalidated.id);
+  t.equal(tb.host.invalidations, 1);
+  const crl = await a.publishCrl(Buffer.from(certs.crl));
+  await applied(b, crl.id);
+  t.equal(tb.host.crlSets.at(-1)?.length, 2, 'both CRLs of the bundle shared');
+  t.match(tb.host.judge(facts([certs.clientRevokedCert])), { deny: 'certificate-revoked' });
+  const revokedSubject = await a.revokeSubject(subject);
+  await applied(b, revokedSubject.id);
+  t.match(tb.host.judge(token), { deny: 'subject-revoked' });
+  t.match(b.status(), { revokedSerials: 1, revokedSubjects: 1, crls: 2, watching: 1, stale: false });
+});
+
+t.test('a late joiner holds the current state before createFleet resolves', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'late');
+  const serials: string[] = [];
+  const writes: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 1000; i++) {
+    const serial = (0x1000 + i).toString(16).toUpperCase();
+    serials.push(serial);
+    if (i % 100 === 7) writes.push(a.revokeSubject({ format: 'email', email: `u${i}@example.com` }, { before: 5e12 }));
+    else
+      writes.push(
+        a.revokeCertificate({ serial, issuer: i % 2 ? 'CN=continuous-tls test intermediate CA' : undefined }),
+      );
+  }
+  writes.push(a.publishCrl(certs.crl));
+  await Promise.all(writes);
+  const c = await member(t, redis.url, 'late');
+  const { member: _a, lastContactAt: _ta, ...expected } = a.status();
+  const { member: _c, lastContactAt: _tc, ...got } = c.status();
+  t.same(got, expected, 'same position and counts as the publisher');
+  t.equal(got.revokedSerials, 990);
+  const { target, host } = fakeTarget();
+  c.watch(target);
+  t.match(host.judge(facts([certs.clientRevokedCert])), { deny: 'certificate-revoked' }, 'CRL from the snapshot');
+  t.equal(host.crlSets.length, 1, 'watch() shares the fleet CRLs at once');
+  t.match(host.judge(facts([], { token: { email: 'u107@example.com' } })), { deny: 'subject-revoked' });
+  t.same(host.judge(facts([], { token: { email: 'u108@example.com' } })), {});
+});
+
+t.test('entries that are not fleet events are skipped with a warning, never half-applied', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'junk');
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.disconnect());
+  const warnings: Array<{ code: string }> = [];
+  a.on('warning', (w: { code: string }) => warnings.push(w));
+  await raw.xadd('ctls:{junk}:events', '*', 'hello', 'world');
+  // A sequenced entry whose event does not parse (a newer writer, a bug): skipped, the sequence goes on.
+  const seq = await raw.hincrby('ctls:{junk}:state:meta', 'seq', 1);
+  await raw.xadd('ctls:{junk}:events', '*', 'n', seq, 'e', '{"event":{"type":"certificate-revoked","serial":"zz"}}');
+  const good = await a.revokeCertificate({ serial: 'AB' });
+  t.equal(good.decisions, 0);
+  t.same(
+    warnings.map((w) => w.code),
+    ['ERR_CTLS_FLEET_BAD_EVENT', 'ERR_CTLS_FLEET_BAD_EVENT'],
+  );
+  t.equal(a.status().revokedSerials, 1);
+  const late = await member(t, redis.url, 'junk');
+  t.equal(late.status().revokedSerials, 1, 'a late joiner agrees');
+});
+
+t.test('claimOnce: true once across the fleet, then false until it expires', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'claims');
+  const b = await member(t, redis.url, 'claims');
+  t.equal(await a.claimOnce('jti', 'set-1', 200), true);
+  t.equal(await b.claimOnce('jti', 'set-1', 200), false);
+  t.equal(await a.claimOnce('jti', 'set-1', 200), false);
+  t.equal(await b.claimOnce('other', 'set-1', 200), true, 'namespaces are apart');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.equal(await b.claimOnce('jti', 'set-1', 200), true, 'expired');
+  await t.rejects(a.claimOnce('jti', '', 10), { code: 'ERR_CTLS_INVALID_OPTION' });
+  await t.rejects(a.claimOnce('jti', 'x', 0), { code: 'ERR_CTLS_INVALID_OPTION' });
+});
+
+t.test('options, watch targets, closing', async (t) => {
+  const redis = await startRedis(t);
+  await t.rejects(createFleet(undefined as never), { code: 'ERR_CTLS_INVALID_OPTION' });
+  await t.rejects(createFleet({ redis: 5 as never }), { code: 'ERR_CTLS_INVALID_OPTION' });
+  await t.rejects(createFleet({ redis: redis.url, name: 'a{b}' }), { code: 'ERR_CTLS_INVALID_OPTION' });
+  await t.rejects(createFleet({ redis: redis.url, staleness: 'lax' as never }), { code: 'ERR_CTLS_INVALID_OPTION' });
+  await t.rejects(createFleet({ redis: redis.url, maxStaleness: -1 }), { code: 'ERR_CTLS_INVALID_OPTION' });
+  const started = Date.now();
+  await t.rejects(createFleet({ redis: 'redis://127.0.0.1:1', connectTimeout: 300 }), {
+    code: 'ERR_CTLS_FLEET_UNAVAILABLE',
+  });
+  t.ok(Date.now() - started < 2000, 'within connectTimeout');
+
+  const client = new Redis(redis.url);
+  t.teardown(() => client.disconnect());
+  const fleet = await createFleet({ redis: client });
+  t.equal(fleet.name, 'default');
+  t.throws(() => fleet.watch({}), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: /Server, an Attachment or a RequestAuthorizer/,
+  });
+  await t.rejects(fleet.publish({ type: 'nope' } as never), { code: 'ERR_CTLS_FLEET_BAD_EVENT' });
+  await t.rejects(fleet.revokeSubject({ format: 'email' } as never), { code: 'ERR_CTLS_BAD_SUBJECT' });
+  await t.rejects(fleet.publishCrl('junk'), { code: 'ERR_CTLS_BAD_PEM' });
+  const { target, host } = fakeTarget();
+  fleet.watch(target);
+  t.equal(host.guards.size, 1);
+  fleet.unwatch(target);
+  t.equal(host.guards.size, 0);
+  fleet.watch(target);
+  await fleet.close();
+  t.equal(host.guards.size, 0, 'close() unwatches');
+  await t.rejects(fleet.revokeCertificate({ serial: '01' }), { code: 'ERR_CTLS_FLEET_CLOSED' });
+  t.throws(() => fleet.watch(target), { code: 'ERR_CTLS_FLEET_CLOSED' });
+  t.equal(await client.ping(), 'PONG', "the caller's client stays open");
+});
