@@ -1,5 +1,5 @@
 /**
- * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0 §4.1.2)
+ * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0)
  * or, in SETs from transmitters following earlier drafts, the event's own `subject`.
  *
  * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`)
@@ -27,7 +27,7 @@ export interface MappedEvent {
   subject: SubjectIdentifier | undefined;
   /** What the fleet is asked to do; null for events that change no access. */
   action: FleetEvent | null;
-  /** A stream verification event's `state` (SSF 1.0 §8.1.4). */
+  /** A stream verification event's `state` (SSF 1.0 stream verification). */
   verificationState?: string | undefined;
 }
 

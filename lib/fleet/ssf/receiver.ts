@@ -26,7 +26,7 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
   fleet?: Fleet;
   /**
    * Authenticates the transmitter on the push endpoint: the exact Authorization header value it
-   * must send (RFC 8935 §2.5 leaves the scheme open), or a function that decides.
+   * must send (RFC 8935 leaves the scheme to the deployment), or a function that decides.
    */
   authorization?: PushAuthorization;
   /** Largest push body accepted (bytes, default 65 536). */
@@ -220,7 +220,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   }
 
   /**
-   * Asks the transmitter for a stream verification event (SSF 1.0 §8.1.4) and resolves with the
+   * Asks the transmitter for a stream verification event (SSF 1.0) and resolves with the
    * verification SET once it arrives here, by push or poll, carrying the state sent.
    */
   async requestVerification(options: { streamId?: string; timeout?: number } = {}): Promise<VerifiedSet> {
