@@ -15,6 +15,8 @@ import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
 import type { Decision, Policy } from './common/types.js';
 import type { Logger } from './common/logger.js';
+import { kGuardHost, type GuardHost } from './authz/guard.js';
+import { engineGuardHost } from './authz/guard-host.js';
 
 export interface AttachOptions {
   /** The CAs the attachment revalidates against (usually the server's own `ca`). */
@@ -46,6 +48,8 @@ export interface AttachOptions {
 
 export interface Attachment {
   readonly authorizer: Authorizer;
+  /** What a fleet drives when it watches this attachment (fleet.watch(attachment)). */
+  readonly [kGuardHost]: GuardHost;
   setCa(ca: PemInput): Promise<Decision[]>;
   /** Replace the configured intermediates; every connection is re-decided with them. */
   setIntermediates(intermediates: PemInput | undefined): Promise<Decision[]>;
@@ -198,6 +202,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   authorizer.on('warning', warn);
   return {
     authorizer,
+    [kGuardHost]: engineGuardHost('attachment', authorizer, () => [trust, ...trustByName.values()]),
     setCa(ca) {
       trust.setCa(ca);
       return authorizer.trustChanged();

@@ -15,6 +15,8 @@ import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { CrlFileSource, isCrlFileOptions, type CrlFileOptions } from './authz/revocation.js';
 import type { Decision, NoArgumentListener, Policy } from './common/types.js';
 import { checkLogger, errorFields, log, type Logger } from './common/logger.js';
+import { kGuardHost, type GuardHost } from './authz/guard.js';
+import { engineGuardHost } from './authz/guard-host.js';
 
 export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   /** PEM CRL(s), or a file source that reloads on change: { file, watch: true }. */
@@ -97,6 +99,8 @@ export class Server extends net.Server {
   readonly secureContext: SecureContext;
   /** The authorization engine deciding every connection of this server. */
   readonly authorizer: Authorizer;
+  /** What a fleet drives when it watches this server (fleet.watch(server)). */
+  readonly [kGuardHost]: GuardHost;
   readonly #options: ServerOptions;
   readonly #live = new Set<TLSSocket>();
   #pendingHandshakes = 0;
@@ -141,6 +145,14 @@ export class Server extends net.Server {
     // This server's engine admits only the server's own sockets.
     this.authorizer.on('decision', (event, socket) => this.emit('decision', event, socket as TLSSocket));
     this.authorizer.on('warning', (warning: Error) => emitWarning(this, warning));
+    // Contexts an SNICallback returns are the app's own: a fleet reaches their connections
+    // through its guard (revoked serials), and its CRLs through this server's context.
+    this[kGuardHost] = engineGuardHost(
+      'server',
+      this.authorizer,
+      () => [this.secureContext],
+      () => this.emit('trustChange', 'crl'),
+    );
     this[kAuthorizer] = {
       onSecure: (socket) => {
         registerAuthorizer(socket, this.authorizer);

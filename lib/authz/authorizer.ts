@@ -7,6 +7,7 @@
  * This file is the decision flow (sweep, join, decide, conclude) and the typed-event declarations
  * that must sit beside the class; each unit it relies on has its own file in this directory.
  */
+import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { ctlsError, invalidOption } from '../common/errors.js';
@@ -26,6 +27,7 @@ import type { AuthorizationSubject } from './subject.js';
 import type { Decision, DecisionSource, Policy, Trigger } from '../common/types.js';
 import { connectionDecisionEvent, type DecisionEvent } from './audit-event.js';
 import { Observer } from './observe.js';
+import { GuardSet, KeyIndex, type DecisionGuard, type GuardFacts } from './guard.js';
 import { checkLogger, type Logger } from '../common/logger.js';
 export type { DecisionEvent } from './audit-event.js';
 export type { ReauthorizeSchedule } from './schedule-options.js';
@@ -140,6 +142,10 @@ export class Authorizer extends EventEmitter {
   #unsubscribePolicy: (() => void) | null = null;
   /** Trust contexts whose changes this engine follows, with their unsubscribe functions. */
   #watched = new Map<SecureContext, () => void>();
+  /** Outside facts every decision consults (a fleet's revocations and signals), see guard.ts. */
+  readonly #guards = new GuardSet();
+  /** Live connections by their guards' index keys (serials, subject identifiers). */
+  readonly #index = new KeyIndex<ConnectionState>();
   /** The sweep started for each context's latest trust generation. */
   #sweeps = new Map<SecureContext, { generation: number; promise: Promise<Decision[]> }>();
   readonly #now = (): number => this.scheduler.now();
@@ -191,14 +197,45 @@ export class Authorizer extends EventEmitter {
     if (sweep !== undefined && sweep.generation === trust.trustGeneration) return sweep.promise;
     this.#warnings.trustChanged();
     flushPolicyCache(this.#policy);
-    const promise = this.#sweep('revocation', (state) => state.subject.trust === trust);
+    const promise = this.#sweep('revocation', this.#states.values(), (state) => state.subject.trust === trust);
     this.#sweeps.set(trust, { generation: trust.trustGeneration, promise });
     return promise;
   }
 
   /** Re-decide every live connection (revalidation, not fresh). */
   recheckAll(trigger: Trigger): Promise<Decision[]> {
-    return this.#sweep(trigger, () => true);
+    return this.#sweep(trigger, this.#states.values());
+  }
+
+  /** Forget every cached policy answer and re-decide every live connection. */
+  invalidatePolicy(): Promise<Decision[]> {
+    flushPolicyCache(this.#policy);
+    this.#policyGeneration++;
+    return this.recheckAll('policy-change');
+  }
+
+  /**
+   * Adds a guard that every later decision consults. Decisions pending now are made again (the
+   * guard set is part of their stamp); live connections keep their decision until their next
+   * check or until the guard names them through recheckKeys().
+   */
+  addGuard(guard: DecisionGuard): void {
+    if (!this.#guards.add(guard)) return;
+    for (const state of this.#states.values()) if (state.decision !== null) this.#indexState(state);
+  }
+
+  removeGuard(guard: DecisionGuard): void {
+    if (!this.#guards.remove(guard)) return;
+    if (this.#guards.size === 0) this.#index.clear();
+    else for (const state of this.#states.values()) if (state.decision !== null) this.#indexState(state);
+  }
+
+  /**
+   * Re-decide the live connections indexed under any of `keys` (a guard's change names them),
+   * without looking at the others.
+   */
+  recheckKeys(keys: Iterable<string>, trigger: Trigger): Promise<Decision[]> {
+    return this.#sweep(trigger, this.#index.lookup(keys));
   }
 
   /**
@@ -207,10 +244,14 @@ export class Authorizer extends EventEmitter {
    * destroyed) inside that call. Connections whose first decision is still pending are included:
    * that decision is made again under the new trust (see Stamp).
    */
-  async #sweep(trigger: Trigger, affected: (state: ConnectionState) => boolean): Promise<Decision[]> {
+  async #sweep(
+    trigger: Trigger,
+    candidates: Iterable<ConnectionState>,
+    affected?: (state: ConnectionState) => boolean,
+  ): Promise<Decision[]> {
     const states: ConnectionState[] = [];
-    for (const state of this.#states.values()) {
-      if (state.denied || !affected(state)) continue;
+    for (const state of candidates) {
+      if (state.denied || (affected !== undefined && !affected(state))) continue;
       state.subject.hold(HOLD_SWEEP);
       states.push(state);
     }
@@ -316,6 +357,26 @@ export class Authorizer extends EventEmitter {
     this.#watched.clear();
     for (const state of this.#states.values()) state.timers.cancel(this.scheduler);
     this.#states.clear();
+    this.#index.clear();
+  }
+
+  /**
+   * What a pending decision's stamp names besides its context's trust: the policy and the guards.
+   * Both counters only grow, so their sum changes whenever either does.
+   */
+  #decisionGeneration(): number {
+    return this.#policyGeneration + this.#guards.generation;
+  }
+
+  #guardFacts(state: ConnectionState, chain: readonly X509Certificate[]): GuardFacts {
+    const { subject } = state;
+    return { chain, token: state.token, connectionSince: subject.createdAt, tier: subject.kind };
+  }
+
+  /** Files a connection under its guards' keys for the chain and token it was last decided on. */
+  #indexState(state: ConnectionState): void {
+    if (this.#guards.size === 0) return;
+    this.#index.set(state, this.#guards.keys(this.#guardFacts(state, state.subject.peerChain())));
   }
 
   #watch(trust: SecureContext): void {
@@ -411,14 +472,14 @@ export class Authorizer extends EventEmitter {
     }
     let decision: Decision;
     for (;;) {
-      const stamp = stampOf(state.subject, this.#policyGeneration);
+      const stamp = stampOf(state.subject, this.#decisionGeneration());
       try {
         decision = await this.#settle(state, options, started, source);
       } catch (error) {
         this.#observer.error(state.subject.kind, error, 'continuous-tls: the decision failed inside the engine');
         decision = denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
       }
-      if (state.subject.destroyed || stillHolds(stamp, state.subject, this.#policyGeneration)) break;
+      if (state.subject.destroyed || stillHolds(stamp, state.subject, this.#decisionGeneration())) break;
       // The trust, the policy or the certificate changed while the policy was deciding: its
       // answer is about inputs that are gone. Decide again, holding data meanwhile.
       const pending = state.pending.find((entry) => entry.seq === seq);
@@ -481,6 +542,16 @@ export class Authorizer extends EventEmitter {
       return denial(trigger, verdict.code ?? 'UNSPECIFIED', 'verification', started, leaf);
     }
 
+    // Outside facts (a fleet's revocations and signals) narrow what verification allowed, before
+    // any policy or cache answers.
+    let signals: Readonly<Record<string, unknown>> | undefined;
+    if (this.#guards.size > 0) {
+      const guarded = this.#guards.judge(this.#guardFacts(state, chain), now);
+      if (guarded.deny !== undefined)
+        return denial(trigger, guarded.deny, 'verification', started, leaf, guarded.error);
+      signals = guarded.signals;
+    }
+
     const policy = this.#policy;
     const context = state.context;
     const token = state.token;
@@ -504,6 +575,7 @@ export class Authorizer extends EventEmitter {
       reauthCount: state.reauthCount,
       context,
       token,
+      signals,
     });
     return evaluatePolicy(policy, input, {
       policyTimeout: this.#policyTimeout,
@@ -531,6 +603,7 @@ export class Authorizer extends EventEmitter {
     const { subject } = state;
     const previous = state.decision;
     state.decision = decision;
+    this.#indexState(state);
     if (!decision.allow) {
       state.denied = true;
       state.timers.cancel(this.scheduler);
@@ -581,6 +654,7 @@ export class Authorizer extends EventEmitter {
     if (state === undefined) return;
     state.timers.cancel(this.scheduler);
     this.#states.delete(socket);
+    this.#index.delete(state);
   }
 }
 

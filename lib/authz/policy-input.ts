@@ -16,6 +16,8 @@ export interface InputFacts {
   reauthCount: number;
   context: Record<string, unknown>;
   token: Record<string, unknown> | undefined;
+  /** A guard's signals about the peer's subject (input.signals). */
+  signals?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export function policyInput(subject: AuthorizationSubject, facts: InputFacts): AuthorizationInput {
@@ -34,5 +36,6 @@ export function policyInput(subject: AuthorizationSubject, facts: InputFacts): A
   if (chain[0] !== undefined) input.peer.certificate = chain[0];
   if (!verdict.ok && verdict.code !== undefined) input.peer.verifyError = verdict.code;
   if (token !== undefined) input.token = token;
+  if (facts.signals !== undefined) input.signals = facts.signals;
   return input;
 }

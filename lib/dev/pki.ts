@@ -37,7 +37,7 @@ export interface IssuedIdentity {
 
 export interface IssueOptions {
   commonName: string;
-  /** 'localhost', '127.0.0.1', '::1', 'spiffe://…': a DNS, IP or URI name chosen by shape. */
+  /** 'localhost', '127.0.0.1', '::1', 'spiffe://…', 'ada@example.com': a DNS, IP, URI or email name by shape. */
   altNames?: string[];
   /**
    * Lifetime counted from `notBefore` when given, else from now (the backdating for clock skew does
@@ -395,6 +395,8 @@ function normalizeSerial(serial: string): string {
 function generalName(name: string): X509.JsonGeneralName {
   if (isIP(name) !== 0) return { type: 'ip', value: name };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) return { type: 'url', value: name };
+  // An address (user@host) is an rfc822Name: what mail-identified peers and CAEP subjects match.
+  if (/^[^@\s]+@[^@\s]+$/.test(name)) return { type: 'email', value: name };
   return { type: 'dns', value: name };
 }
 

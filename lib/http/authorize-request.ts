@@ -24,7 +24,7 @@ import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../co
 import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
 import { canonicalPath, NODE_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
 import { checkPaths, requestTarget, withPaths } from './path-options.js';
-import { peerIdentity, type PeerSocket } from './peer.js';
+import { peerChain, peerIdentity, type PeerSocket } from './peer.js';
 import { GENERIC_DENIAL, problem, sendInternalError, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
 import { answerRefusal, type DenyHook } from './deny.js';
@@ -33,6 +33,7 @@ import { fastifyPlugin, type FastifyAuthorizePlugin } from './fastify.js';
 import { checkLogger, type Logger } from '../common/logger.js';
 import { Observer } from '../authz/observe.js';
 import { decisionEvent } from '../authz/audit-event.js';
+import { GuardSet, kGuardHost, type GuardFacts, type GuardHost, type GuardVerdict } from '../authz/guard.js';
 
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
@@ -121,7 +122,12 @@ export interface RequestAuthorizer {
   readonly cache: DecisionCache | undefined;
   /** Requests being decided now (a gauge of DecisionMetrics). */
   readonly pendingDecisions: number;
+  /** What a fleet drives when it watches this authorizer (fleet.watch(authorizer)). */
+  readonly [kGuardHost]: GuardHost;
 }
+
+/** How often a decision is made again because a guard changed while the policy decided it. */
+const MAX_GUARD_ROUNDS = 4;
 
 export function authorizeRequest<C extends object = Record<string, unknown>>(
   options: AuthorizeRequestOptions<C>,
@@ -135,6 +141,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   const policyTimeout = o.policyTimeout;
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
   const observer = new Observer(checkLogger(o.logger));
+  const guards = new GuardSet();
   let pending = 0;
 
   function authorize(req: IncomingMessage, rules: PathRules = nodeRules): Promise<RequestOutcome> {
@@ -188,7 +195,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       // node checks validity once, at the handshake; a keep-alive connection outlives it.
       decision = denied('certificate-expired', certificate);
     } else {
-      decision = await decide(input, req, peer.notAfter);
+      decision = await decideGuarded(input, req, socket, peer.notAfter);
       // Credentials that lapsed while the policy ran, or a cached answer past its expiry, deny.
       const at = Date.now();
       if (
@@ -215,9 +222,41 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       return { allowed: true, authorization };
     }
     const stepUp = decision.obligations?.['stepUp'];
+    if (decision.reason === 'fleet-stale')
+      return problem(503, 'Service Unavailable', 'authorization state is not current', {}, decision);
     if (stepUp !== null && typeof stepUp === 'object')
       return stepUpChallenge(stepUp as StepUpObligation, decision, o.realm, o.exposeReason === true);
     return problem(403, 'Forbidden', o.exposeReason === true ? decision.reason : GENERIC_DENIAL, {}, decision);
+  }
+
+  /**
+   * Guards (a fleet's revocations and signals) judge the peer first; their signals are input for
+   * the policy. A guard change while the policy decides sends the request back to be decided again.
+   */
+  async function decideGuarded(
+    input: AuthorizationInput,
+    req: IncomingMessage,
+    socket: PeerSocket,
+    chainNotAfter: number,
+  ): Promise<Decision> {
+    if (guards.size === 0) return decide(input, req, chainNotAfter);
+    const leaf = input.peer.certificate;
+    const facts: GuardFacts = {
+      chain: leaf === undefined ? [] : peerChain(socket, leaf),
+      token: input.token,
+      connectionSince: connectionSince(socket),
+      tier: 'request',
+    };
+    for (let round = 0; round < MAX_GUARD_ROUNDS; round++) {
+      const generation = guards.generation;
+      const verdict: GuardVerdict = guards.judge(facts, Date.now());
+      if (verdict.deny !== undefined) return guardDenial(verdict, leaf);
+      if (verdict.signals !== undefined) input.signals = verdict.signals;
+      else delete input.signals;
+      const decision = await decide(input, req, chainNotAfter);
+      if (guards.generation === generation) return decision;
+    }
+    return denied('trust-unsettled', leaf);
   }
 
   async function decide(input: AuthorizationInput, req: IncomingMessage, chainNotAfter: number): Promise<Decision> {
@@ -283,6 +322,22 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     get pendingDecisions() {
       return pending;
     },
+    [kGuardHost]: {
+      kind: 'requests',
+      addGuard: (guard) => void guards.add(guard),
+      removeGuard: (guard) => void guards.remove(guard),
+      // No live state to re-decide: every request meets the guards before the policy or its cache,
+      // and an identity provider's signals are part of every cache key.
+      recheckKeys: () => Promise.resolve([]),
+      invalidatePolicy() {
+        cache?.flush();
+        flushAdapterCache(o.policy);
+        return Promise.resolve([]);
+      },
+      // CRLs of node:https are node's; the guard checks the serials a shared CRL revokes.
+      setSharedCrls: () => Promise.resolve([]),
+      connectionCount: 0,
+    },
   };
 }
 
@@ -310,6 +365,28 @@ function connectionInfo(socket: PeerSocket): ConnectionInfo {
   connection.ageMs = Date.now() - entry.since;
   connection.reauthCount = typeof socket.reauthCount === 'number' ? socket.reauthCount : 0;
   return connection;
+}
+
+/** When the request's connection began, as far as can be known: see connectionInfo(). */
+function connectionSince(socket: PeerSocket): number {
+  const createdAt = (socket as { createdAt?: unknown }).createdAt;
+  if (typeof createdAt === 'number') return createdAt;
+  return connections.get(socket)?.since ?? Date.now();
+}
+
+function guardDenial(verdict: GuardVerdict & { deny: string }, certificate: Decision['certificate']): Decision {
+  const decision = denied(verdict.deny, certificate);
+  if (verdict.error !== undefined)
+    Object.defineProperty(decision, 'error', { value: verdict.error, enumerable: false });
+  return decision;
+}
+
+/** A policy adapter's own cache (a cached() policy, or one with flush()). */
+function flushAdapterCache(policy: Policy): void {
+  const adapter = policy as { flush?: unknown; cache?: { flush?: unknown } };
+  if (typeof adapter.flush === 'function') (adapter.flush as () => void).call(policy);
+  const inner = adapter.cache;
+  if (inner !== undefined && typeof inner.flush === 'function') (inner.flush as () => void).call(inner);
 }
 
 function tokenExpiry(input: AuthorizationInput): number {

@@ -10,7 +10,7 @@
  * session it resumed). TLS 1.3 has no renegotiation and node offers no post-handshake
  * authentication, so there the first handshake's result stands.
  */
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { peerLeaf } from '../tls/node-peer.js';
 
@@ -65,6 +65,30 @@ export function peerIdentity(socket: PeerSocket): PeerIdentity {
   const identity: PeerIdentity = { certificate, verified, notBefore: window.notBefore, notAfter: window.notAfter };
   if (!verified) identity.verifyError = verifyError ?? 'UNKNOWN';
   return identity;
+}
+
+/** The chain a socket presented with its current leaf, as X509Certificates (leaf first). */
+const chains = new WeakMap<object, { leaf: X509Certificate; chain: X509Certificate[] }>();
+
+/**
+ * The presented chain behind `leaf`, for checks that must see intermediates too (a revoked
+ * intermediate revokes what it issued). Parsed once per socket and leaf.
+ */
+export function peerChain(socket: PeerSocket, leaf: X509Certificate): X509Certificate[] {
+  const known = chains.get(socket);
+  if (known !== undefined && known.leaf === leaf) return known.chain;
+  const chain = [leaf];
+  let link = (socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined)?.issuerCertificate;
+  for (let depth = 0; link && link.raw !== undefined && depth < 16; depth++) {
+    const previous = chain[chain.length - 1]!;
+    // node's list ends with the root linking to itself.
+    if (link.raw.equals(previous.raw)) break;
+    chain.push(new X509Certificate(link.raw));
+    if (link.issuerCertificate === link) break;
+    link = link.issuerCertificate;
+  }
+  chains.set(socket, { leaf, chain });
+  return chain;
 }
 
 function chainWindow(socket: PeerSocket, leaf: X509Certificate): { notBefore: number; notAfter: number } {

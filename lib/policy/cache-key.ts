@@ -4,7 +4,7 @@
  *
  * - always the identity and the request: the leaf's SHA-256 fingerprint, whether the chain verified
  *   (and why not), a hash of the token's whole claim set (issuer, subject, audience, scopes …),
- *   the action and the resource;
+ *   the action, the resource and any identity-provider signals (input.signals);
  * - then the facts the policy declares with `factsRead()` (dotted paths into the input, e.g.
  *   `connection.remoteAddress`, `request.headers.host`, `context.risk`; a `context.<name>` path also
  *   covers the library fact contextFacts() puts under that name);
@@ -21,7 +21,17 @@ import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
 
 /** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
 const MAX_KEY_CHARS = 512;
-const INPUT_ROOTS = new Set(['trigger', 'peer', 'connection', 'request', 'token', 'context', 'action', 'resource']);
+const INPUT_ROOTS = new Set([
+  'trigger',
+  'peer',
+  'connection',
+  'request',
+  'token',
+  'context',
+  'signals',
+  'action',
+  'resource',
+]);
 
 /** The facts a policy declares it reads (`factsRead()`, on an adapter or a function), or null: unknown. */
 export function factsReadBy(policy: Policy): readonly string[] | null {
@@ -50,6 +60,9 @@ export function defaultCacheKey(input: AuthorizationInput, facts: readonly strin
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
   // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
   let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
+  // An identity provider's signals about the subject are keyed whatever the policy declares: they
+  // are few, and an answer about one device status must never serve another.
+  if (input.signals !== undefined) key += `~${enc(input.signals)}`;
   if (facts === null) key += `*${enc(wholeInput(input))}`;
   else for (const fact of facts) key += factValue(input, fact);
   return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;

@@ -100,6 +100,7 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
   }
   if (input.peer.certificate !== undefined) facts['certificate'] = certificateFacts(input.peer.certificate);
   if (input.token !== undefined) facts['token'] = input.token;
+  if (input.signals !== undefined) facts['signals'] = input.signals;
   const app = input.context;
   if (app !== undefined && app !== null) {
     for (const key of Object.keys(app)) {
@@ -129,6 +130,7 @@ export const CONTEXT_FACT_SOURCES: Readonly<Record<string, string>> = Object.fre
   path: 'request.path',
   certificate: 'peer.certificate',
   token: 'token',
+  signals: 'signals',
 });
 
 /** Request headers that carry credentials: never forwarded to an external decision point. */
@@ -161,6 +163,7 @@ export function jsonInput(input: AuthorizationInput): Record<string, unknown> {
     out['request'] = { method: input.request.method, path: input.request.path, headers };
   }
   if (input.token !== undefined) out['token'] = input.token;
+  if (input.signals !== undefined) out['signals'] = input.signals;
   return out;
 }
 

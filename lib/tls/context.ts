@@ -58,12 +58,15 @@ const MAX_REMEMBERED_INTERMEDIATES = 256;
 // client resuming with `session` usually runs on a new context, and an
 // untrusted intermediate grants nothing unless it chains to a context's CAs.
 const rememberedIntermediates = new Map<string, Buffer>();
+const NEWLINE = Buffer.from('\n');
 
 export class SecureContext {
   readonly [kHandle]: NativeSecureContext;
   readonly isServer: boolean;
   #ca: Buffer | undefined;
   #crl: Buffer | undefined;
+  /** CRLs shared by a fleet, applied beside this context's own (see setSharedCrls). */
+  #sharedCrl: Buffer | undefined;
   #crlInfo: CrlInfo[] = [];
   #revocation: RevocationMode;
   #usesDefaultRoots: boolean;
@@ -110,6 +113,26 @@ export class SecureContext {
       this.#applyTrust();
     } catch (error) {
       this.#crl = previous;
+      throw error;
+    }
+    this.#trustChanged();
+  }
+
+  /**
+   * CRLs that arrive from outside this context's owner (a fleet's feed), kept apart from the
+   * context's own so neither replaces the other; applied exactly as setCrl() applies a list
+   * (every CA of a chain then needs a CRL, stale ones follow `revocation`).
+   */
+  setSharedCrls(pems: readonly Buffer[]): void {
+    // Each list must parse on its own: appended to this context's own, text that is no CRL at all
+    // would otherwise pass unnoticed behind a good one.
+    for (const pem of pems) native.crlInfo(pem, false);
+    const previous = this.#sharedCrl;
+    this.#sharedCrl = pems.length === 0 ? undefined : Buffer.concat(pems.flatMap((pem) => [pem, NEWLINE]));
+    try {
+      this.#applyTrust();
+    } catch (error) {
+      this.#sharedCrl = previous;
       throw error;
     }
     this.#trustChanged();
@@ -192,7 +215,9 @@ export class SecureContext {
 
   #applyTrust(): void {
     const ca = this.#usesDefaultRoots ? Buffer.from(tls.rootCertificates.join('\n')) : this.#ca;
-    const crl = this.#crl;
+    const own = this.#crl;
+    const shared = this.#sharedCrl;
+    const crl = shared === undefined ? own : own === undefined ? shared : Buffer.concat([own, NEWLINE, shared]);
     let facts: Array<Omit<CrlInfo, 'revoked'>> = [];
     // The addon says which input ('ca' or 'crl') it could not parse.
     wrapPemErrors(

@@ -2,7 +2,8 @@
 // connections (with or without a client certificate, with or without an intermediate, paused
 // after the ClientHello, resuming a session, read as 'data', 'readable', pipe(), for await or
 // HTTP), fresh re-authentications with or without a rotated identity, CRL swaps revoking and
-// restoring leaves and intermediates, CA swaps and policy swaps (some of them slow), on servers
+// restoring leaves and intermediates, a fleet guard revoking and restoring leaves, CA swaps and
+// policy swaps (some of them slow), on servers
 // that require a certificate or admit certificate-less guests who step up later. Each step is
 // compared with the independent reference model in test/helpers/model/reference.ts: every live
 // connection must be open and passing data exactly when the model allows it, and no byte may reach

@@ -39,6 +39,7 @@ const SOMETIMES: Record<string, string> = {
   servername: 'connection.servername',
   method: 'request.method',
   path: 'request.path',
+  signals: 'signals',
 };
 
 /** certificateFacts() key -> the X509Certificate property it comes from. */

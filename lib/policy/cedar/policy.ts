@@ -26,7 +26,8 @@
  *   action    = Action::"<input.action, else HTTP method, else trigger>"
  *   resource  = Resource::"<input.resource, else request path, else 'connection'>"
  *   context   = contextFacts(input): app signals plus trigger, verified, reauthCount, ageMs,
- *               protocol, remoteAddress, servername, method, path, certificate {…}, token {…};
+ *               protocol, remoteAddress, servername, method, path, certificate {…}, token {…},
+ *               signals {…} (an identity provider's, through a fleet);
  *               converted by toCedarRecord: a value Cedar cannot hold exactly (null, a
  *               fraction, an integer beyond 2^53 …) refuses the request (ERR_CTLS_CEDAR_CONTEXT).
  *

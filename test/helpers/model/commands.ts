@@ -338,6 +338,39 @@ export class SetRevoked implements Step {
   }
 }
 
+/** A fleet revokes (or restores) one leaf by serial: its guard changes and names the serial's connections. */
+export class GuardRevoke implements Step {
+  constructor(
+    readonly leaf: number,
+    readonly name: string,
+    readonly revoked: boolean,
+    readonly concurrent: boolean,
+  ) {}
+
+  check(): boolean {
+    return true;
+  }
+
+  async run(w: World): Promise<void> {
+    const leaf = await w.leaf(this.leaf);
+    const revoked = new Set(w.trust.guardRevoked);
+    if (this.revoked) revoked.add(leaf.serial);
+    else revoked.delete(leaf.serial);
+    await w.act(
+      `fleet: ${this.revoked ? 'revoke' : 'restore'} ${leaf.id}`,
+      this.concurrent,
+      () => {
+        w.trust.guardRevoked = revoked;
+      },
+      () => w.backend.guardHost.recheckKeys(w.backend.guard.set(leaf.serial, this.revoked), 'revocation'),
+    );
+  }
+
+  toString(): string {
+    return `fleet-${this.revoked ? 'revoke' : 'restore'}(${this.name}${this.concurrent ? ', concurrent' : ''})`;
+  }
+}
+
 export class SetCa implements Step {
   constructor(
     readonly tenants: Tenant[],
@@ -464,7 +497,17 @@ export interface PropertyOptions {
   expireAtEnd?: boolean;
   /** Steps to leave out of this file's sequences. */
   without?: ReadonlyArray<
-    'fresh' | 'rotate' | 'pause' | 'resume' | 'sni' | 'guest' | 'tls12' | 'intermediate' | 'slow' | 'concurrent'
+    | 'fresh'
+    | 'rotate'
+    | 'pause'
+    | 'resume'
+    | 'sni'
+    | 'guest'
+    | 'tls12'
+    | 'intermediate'
+    | 'slow'
+    | 'concurrent'
+    | 'guard'
   >;
 }
 
@@ -553,6 +596,17 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
     fc.tuple(policyArb(setup.mode === 'guest', !without.has('slow')), concurrent).map(([p, c]) => new SetPolicy(p, c)),
     fc.tuple(fc.nat(7), concurrent, fc.boolean()).map(([p, c, k]) => new Revalidate(p, c, k)),
   ];
+  if (!without.has('guard')) {
+    arbs.push(
+      fc
+        .tuple(
+          identity,
+          fc.integer({ min: 0, max: 2 }).map((n) => n > 0),
+          concurrent,
+        )
+        .map(([i, r, c]) => new GuardRevoke(i, name(i), r, c)),
+    );
+  }
   if (!without.has('concurrent')) arbs.push(fc.constantFrom(10, 60).map((ms) => new Idle(ms)));
   if (!without.has('pause')) arbs.push(fc.tuple(fc.nat(7), concurrent).map(([p, c]) => new Release(p, c)));
   if (!without.has('resume')) {
@@ -587,7 +641,7 @@ function envInt(name: string): number | undefined {
  * Runs the model-based property for `tier`: `defaultRuns` sequences within `timeLimitMs`
  * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit unless
  * CTLS_PROPERTY_TIME_LIMIT=ms. CTLS_PROPERTY_SEED (and CTLS_PROPERTY_PATH) replay a reported
- * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12
+ * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12,guard
  * leaves features out to look past a known failure; CTLS_PROPERTY_VERBOSE=1 prints every trace.
  */
 export async function runModelProperty(

@@ -31,6 +31,8 @@ export interface TrustState {
   defaultCa: ReadonlySet<Tenant>;
   revokedLeaves: ReadonlySet<string>;
   revokedIntermediates: ReadonlySet<Tenant>;
+  /** Leaf serials revoked by an outside feed (a fleet's guard), on top of the CRLs. */
+  guardRevoked: ReadonlySet<string>;
   policy: PolicySpec;
   mode: ServerMode;
   /** Whether SNI names select per-tenant contexts, each trusting its own root only. */
@@ -71,6 +73,7 @@ export function expected(state: TrustState, leaf: Leaf | null, servername: strin
   }
   const chain = chainVerdict(state, leaf, servername, now);
   if (!chain.allow) return chain;
+  if (state.guardRevoked.has(leaf.serial)) return { allow: false, why: 'revoked by the fleet' };
   if (policy.kind === 'denyAll') return { allow: false, why: 'policy denies all' };
   if (policy.kind === 'denyCn' && policy.cn === leaf.cn) return { allow: false, why: `policy denies ${leaf.cn}` };
   return { allow: true, why: 'allowed' };

@@ -24,6 +24,13 @@ import {
   type TLSSocket,
 } from '../../../dist/index.js';
 import { GatedTransport, consume, type ReadMode } from './transport';
+import {
+  kGuardHost,
+  type DecisionGuard,
+  type GuardFacts,
+  type GuardHost,
+  type GuardVerdict,
+} from '../../../dist/authz/guard.js';
 import { ModelPki, type Leaf, type Tenant } from './pki';
 import {
   describePolicy,
@@ -193,7 +200,36 @@ export class Conn {
   }
 }
 
+/**
+ * A fleet's guard as the model needs it: leaf serials revoked from outside, named by index key.
+ * Written against the DecisionGuard contract only, like a fleet would be.
+ */
+export class ModelGuard implements DecisionGuard {
+  generation = 0;
+  readonly #revoked = new Set<string>();
+
+  judge(facts: GuardFacts): GuardVerdict {
+    const leaf = facts.chain[0];
+    return leaf !== undefined && this.#revoked.has(leaf.serialNumber) ? { deny: 'fleet-revoked' } : {};
+  }
+
+  keys(facts: GuardFacts): string[] {
+    const leaf = facts.chain[0];
+    return leaf === undefined ? [] : [`serial:${leaf.serialNumber}`];
+  }
+
+  set(serial: string, revoked: boolean): string[] {
+    if (revoked) this.#revoked.add(serial);
+    else this.#revoked.delete(serial);
+    this.generation++;
+    return [`serial:${serial}`];
+  }
+}
+
 interface Backend {
+  /** The server's (or attachment's) guard host, with a ModelGuard installed. */
+  guardHost: GuardHost;
+  guard: ModelGuard;
   setCrl(pem: string): Promise<unknown>;
   setCa(pem: string): Promise<unknown>;
   setPolicy(spec: PolicySpec): Promise<unknown>;
@@ -219,6 +255,7 @@ export class World {
     defaultCa: Set<Tenant>;
     revokedLeaves: Set<string>;
     revokedIntermediates: Set<Tenant>;
+    guardRevoked: Set<string>;
   };
   step = 0;
   readonly conns: Conn[] = [];
@@ -243,6 +280,7 @@ export class World {
       defaultCa: new Set<Tenant>(['A', 'B']),
       revokedLeaves: new Set(),
       revokedIntermediates: new Set(),
+      guardRevoked: new Set(),
       policy: setup.policy,
       mode: setup.mode,
       sniTenants: setup.sniTenants,
@@ -701,7 +739,12 @@ export class World {
     server.on('warning', () => {});
     this.#http = http.createServer((request, response) => this.#onRequest(request, response));
     this.port = await listenOn(server as unknown as net.Server);
+    const guard = new ModelGuard();
+    const guardHost = (server as unknown as { [kGuardHost]: GuardHost })[kGuardHost];
+    guardHost.addGuard(guard);
     return {
+      guard,
+      guardHost,
       setCrl: (pem) => {
         for (const context of tenants.values()) context.setCrl(pem);
         return server.setCrl(pem);
@@ -765,7 +808,12 @@ export class World {
     });
     server.on('warning', () => {});
     this.port = await listenOn(server);
+    const guard = new ModelGuard();
+    const guardHost = attachment[kGuardHost];
+    guardHost.addGuard(guard);
     return {
+      guard,
+      guardHost,
       setCrl: (pem) => attachment.setCrl(pem),
       setCa: (pem) => attachment.setCa(pem),
       setPolicy: (spec) => attachment.setPolicy(policyFor(spec)),
