@@ -2,7 +2,8 @@
  * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0)
  * or, in SETs from transmitters following earlier drafts, the event's own `subject`.
  *
- * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`)
+ * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`), to the
+ *                             end of the second it names
  * credential-change        -> (change_type revoke or delete) certificate-revoked when an x509 serial
  *                             is given, else subject-revoked; create and update change no access
  * token-claims-change      -> signals { claims }
@@ -95,8 +96,10 @@ function subjectRevoked(
 ): FleetEvent {
   const at = payload['event_timestamp'];
   const seconds = typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : set.claims.iat;
-  // Sessions established before the event; never later than now, so a skewed clock cannot ban the future.
-  return { type: 'subject-revoked', subject, before: Math.min(seconds * 1000, now), ...reason(payload) };
+  // Whole seconds name a moment somewhere in that second: its end errs towards cutting a session
+  // begun in it. Never later than now, so a skewed clock cannot ban sessions yet to come.
+  const end = Number.isInteger(seconds) ? seconds + 1 : seconds;
+  return { type: 'subject-revoked', subject, before: Math.min(end * 1000, now), ...reason(payload) };
 }
 
 function signals(subject: SubjectIdentifier, facts: Record<string, unknown>): FleetEvent {
