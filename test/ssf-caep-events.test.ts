@@ -2,7 +2,7 @@
 // that change no access and unknown event types are acknowledged, reported and not applied.
 import t from 'tap';
 import { createDevTransmitter } from '../dist/dev/ssf-transmit.js';
-import { ssfReceiver, type ReceivedEvent } from '../dist/fleet/ssf/index.js';
+import { ssfReceiver, type SsfEvent } from '../dist/fleet/ssf/index.js';
 import { AUDIENCE, CAEP, fakeFleet } from './helpers/ssf';
 
 const alice = { format: 'email', email: 'alice@example.com' } as const;
@@ -11,7 +11,7 @@ async function setup() {
   const transmitter = await createDevTransmitter({ issuer: 'https://idp.test' });
   const fleet = fakeFleet();
   const receiver = ssfReceiver({ issuer: transmitter.issuer, audience: AUDIENCE, jwks: transmitter.jwks(), fleet });
-  const events: ReceivedEvent[] = [];
+  const events: SsfEvent[] = [];
   receiver.on('event', (event) => events.push(event));
   let n = 0;
   const send = async (
@@ -173,7 +173,7 @@ t.test('other event types are acknowledged, reported and not applied', async (t)
 t.test('without a fleet the receiver verifies and reports, and applies nothing', async (t) => {
   const transmitter = await createDevTransmitter({ issuer: 'https://idp.test' });
   const receiver = ssfReceiver({ issuer: transmitter.issuer, audience: AUDIENCE, jwks: transmitter.jwks() });
-  const events: ReceivedEvent[] = [];
+  const events: SsfEvent[] = [];
   receiver.on('event', (event) => events.push(event));
   await receiver.receive(await transmitter.caep('session-revoked', { audience: AUDIENCE, subject: alice }));
   t.equal(events.length, 1);

@@ -19,7 +19,7 @@ export const CAEP_EVENT_PREFIX = 'https://schemas.openid.net/secevent/caep/event
 export const SSF_VERIFICATION_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
 
 /** One event of a SET, read. */
-export interface MappedEvent {
+export interface SsfMappedEvent {
   /** The event type URI. */
   type: string;
   /** The CAEP name (`session-revoked`), `verification`, or the URI for anything else. */
@@ -36,11 +36,11 @@ const MAX_REASON_CHARS = 256;
 const MAX_SIGNALS_CHARS = 16_384;
 
 /** Every event of a verified SET; throws invalid_request when a known event is malformed. */
-export function mapSet(set: VerifiedSet, now = Date.now()): MappedEvent[] {
+export function mapSet(set: VerifiedSet, now = Date.now()): SsfMappedEvent[] {
   return Object.entries(set.claims.events).map(([type, payload]) => mapEvent(set, type, payload, now));
 }
 
-function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): MappedEvent {
+function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): SsfMappedEvent {
   if (type === SSF_VERIFICATION_EVENT) {
     const state = payload['state'];
     return { type, name: 'verification', payload, subject: undefined, action: null, verificationState: str(state) };

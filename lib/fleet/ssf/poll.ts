@@ -12,7 +12,7 @@ import { invalidOption } from '../../common/errors.js';
 import { isObject, requestTransmitter, transmitterError } from './fetch-json.js';
 import type { SsfErrorCode } from './set-verify.js';
 
-export interface PollOptions {
+export interface SsfPollOptions {
   /** The transmitter's poll endpoint (the stream's `delivery.endpoint_url`). */
   url: string | URL;
   /** The Authorization header value, or a function that returns it (a fresh token per request). */
@@ -27,7 +27,7 @@ export interface PollOptions {
   maxBackoff?: number;
 }
 
-export interface PollHandle {
+export interface SsfPollHandle {
   /** Stops polling; resolves once the last acknowledgements were sent (or could not be). */
   stop(): Promise<void>;
   readonly running: boolean;
@@ -46,11 +46,11 @@ interface SetError {
 
 const MAX_SET_BYTES = 64 * 1024;
 
-export function startPolling(core: PollCore, options: PollOptions): PollHandle {
+export function startPolling(core: PollCore, options: SsfPollOptions): SsfPollHandle {
   return new PollLoop(core, options);
 }
 
-class PollLoop implements PollHandle {
+class PollLoop implements SsfPollHandle {
   readonly #core: PollCore;
   readonly #url: URL;
   readonly #auth: string | (() => string | Promise<string>) | undefined;
@@ -65,7 +65,7 @@ class PollLoop implements PollHandle {
   #ack: string[] = [];
   #setErrs: Record<string, SetError> = {};
 
-  constructor(core: PollCore, options: PollOptions) {
+  constructor(core: PollCore, options: SsfPollOptions) {
     this.#core = core;
     this.#url = checkUrl(options.url);
     const auth = options.auth;
