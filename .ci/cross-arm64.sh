@@ -52,7 +52,7 @@ for version in "${versions[@]}"; do
   run() { (cd "$work/app" && PATH="$work/bin" "$qemu" -L "$sysroot" "$arm_node" "$@"); }
   arch="$(run -p 'process.arch + " " + process.version')" || die "$arm_node does not run under $qemu"
   [ "${arch%% *}" = arm64 ] || die "expected an arm64 process, got $arch"
-  echo "node ${arch#* } ($arch)"
+  echo "node ${arch#* } on ${arch%% *}"
   run_handshake linux-arm64 run handshake.cjs
   run_handshake linux-arm64 run handshake.mjs
 done
