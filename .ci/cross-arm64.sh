@@ -20,7 +20,8 @@ started=$SECONDS
 sysroot=/usr/aarch64-linux-gnu
 qemu="$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)"
 [ -n "$qemu" ] || die "qemu-aarch64 is missing (Debian: apt-get install qemu-user-static)"
-command -v aarch64-linux-gnu-g++ >/dev/null || die "aarch64-linux-gnu-g++ is missing (Debian: apt-get install g++-aarch64-linux-gnu)"
+command -v aarch64-linux-gnu-g++ >/dev/null ||
+  die "aarch64-linux-gnu-g++ is missing (Debian: apt-get install g++-aarch64-linux-gnu)"
 [ -f "$sysroot/lib/ld-linux-aarch64.so.1" ] || die "no arm64 C library under $sysroot"
 
 work="$(mktemp -d)"
