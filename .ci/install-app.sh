@@ -44,8 +44,8 @@ install_app() {
   local app="$1" tarball="$2" sandbox="$3"
   mkdir -p "$app"
   printf '{ "name": "install-check-app", "version": "1.0.0", "private": true }\n' > "$app/package.json"
-  (cd "$app" && PATH="$sandbox" npm install --ignore-scripts --no-audit --no-fund --prefer-offline "$tarball" >/dev/null) ||
-    die "npm install of the packed tarball failed"
+  (cd "$app" && PATH="$sandbox" npm install --ignore-scripts --no-audit --no-fund --prefer-offline "$tarball" \
+    >/dev/null) || die "npm install of the packed tarball failed"
   [ ! -d "$app/node_modules/continuous-tls/build" ] || die "an install without scripts built something"
 }
 
