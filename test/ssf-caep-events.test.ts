@@ -2,7 +2,7 @@
 // that change no access and unknown event types are acknowledged, reported and not applied.
 import t from 'tap';
 import { createDevTransmitter } from '../dist/dev/ssf-transmit.js';
-import { ssfReceiver, type ReceivedEvent } from '../dist/fleet/ssf/index.js';
+import { ssfReceiver, type SsfEvent } from '../dist/fleet/ssf/index.js';
 import { AUDIENCE, CAEP, fakeFleet } from './helpers/ssf';
 
 const alice = { format: 'email', email: 'alice@example.com' } as const;
@@ -11,7 +11,7 @@ async function setup() {
   const transmitter = await createDevTransmitter({ issuer: 'https://idp.test' });
   const fleet = fakeFleet();
   const receiver = ssfReceiver({ issuer: transmitter.issuer, audience: AUDIENCE, jwks: transmitter.jwks(), fleet });
-  const events: ReceivedEvent[] = [];
+  const events: SsfEvent[] = [];
   receiver.on('event', (event) => events.push(event));
   let n = 0;
   const send = async (
@@ -36,12 +36,12 @@ t.test('session-revoked -> revokeSubject before the event time, with the admin r
   const at = Math.floor(Date.now() / 1000) - 30;
   await send('session-revoked', { event_timestamp: at, reason_admin: { de: 'Sitzung', en: 'Landspeed violation' } });
   t.same(fleet.calls, [
-    { method: 'revokeSubject', subject: alice, options: { before: at * 1000, reason: 'Landspeed violation' } },
+    { method: 'revokeSubject', subject: alice, options: { before: (at + 1) * 1000, reason: 'Landspeed violation' } },
   ]);
   // Without event_timestamp: the SET's iat. A timestamp ahead of now is clamped to now.
   const iat = Math.floor(Date.now() / 1000) - 5;
   await send('session-revoked', {}, { iat });
-  t.equal(fleet.calls[1]?.method === 'revokeSubject' && fleet.calls[1].options?.before, iat * 1000);
+  t.equal(fleet.calls[1]?.method === 'revokeSubject' && fleet.calls[1].options?.before, (iat + 1) * 1000);
   const before = Date.now();
   await send('session-revoked', { event_timestamp: before / 1000 + 3600 });
   const clamped = fleet.calls[2]?.method === 'revokeSubject' ? fleet.calls[2].options?.before : undefined;
@@ -79,7 +79,7 @@ t.test('credential-change', async (t) => {
   t.same(fleet.calls[0], { method: 'revokeCertificate', revocation: { serial: '0A:1B:2C', reason: 'key compromise' } });
   const at = Math.floor(Date.now() / 1000) - 1;
   await send('credential-change', { credential_type: 'password', change_type: 'delete', event_timestamp: at });
-  t.same(fleet.calls[1], { method: 'revokeSubject', subject: alice, options: { before: at * 1000 } });
+  t.same(fleet.calls[1], { method: 'revokeSubject', subject: alice, options: { before: (at + 1) * 1000 } });
   await send('credential-change', { credential_type: 'fido2-roaming', change_type: 'create' });
   await send('credential-change', { credential_type: 'password', change_type: 'update' });
   t.equal(fleet.calls.length, 2, 'create and update change no access');
@@ -173,7 +173,7 @@ t.test('other event types are acknowledged, reported and not applied', async (t)
 t.test('without a fleet the receiver verifies and reports, and applies nothing', async (t) => {
   const transmitter = await createDevTransmitter({ issuer: 'https://idp.test' });
   const receiver = ssfReceiver({ issuer: transmitter.issuer, audience: AUDIENCE, jwks: transmitter.jwks() });
-  const events: ReceivedEvent[] = [];
+  const events: SsfEvent[] = [];
   receiver.on('event', (event) => events.push(event));
   await receiver.receive(await transmitter.caep('session-revoked', { audience: AUDIENCE, subject: alice }));
   t.equal(events.length, 1);

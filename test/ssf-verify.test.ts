@@ -281,3 +281,53 @@ t.test('verify() accepts the original SET and no mutation of it', async (t) => {
     { numRuns: 400 },
   );
 });
+
+t.test("the transmitter's JWKS unreachable: not the SET's fault, 503 so the transmitter retries", async (t) => {
+  const trusted = await keyPair('trusted');
+  const fleet = fakeFleet();
+  const receiver = ssfReceiver({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    jwksUrl: 'http://127.0.0.1:1/jwks.json',
+    jwksTimeout: 1_000,
+    fleet,
+  });
+  const url = await serve(t, receiver.handler);
+  const token = await new jose.SignJWT({ sub_id: subject, events: { [`${CAEP}session-revoked`]: {} } })
+    .setProtectedHeader({ alg: 'ES256', typ: 'secevent+jwt', kid: 'trusted' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setJti('k')
+    .sign(trusted.privateKey);
+  const answer = await push(url, token);
+  t.equal(answer.status, 503);
+  t.equal(answer.json?.['err'], undefined);
+  await t.rejects(receiver.verify(token), { code: 'ERR_CTLS_SSF_TRANSMITTER' });
+  t.same(fleet.calls, []);
+});
+
+t.test('options are checked', async (t) => {
+  const trusted = await keyPair('trusted');
+  const jwks = { keys: [trusted.publicJwk] };
+  const base = { issuer: ISSUER, audience: AUDIENCE, jwks };
+  const bad: Array<Record<string, unknown>> = [
+    { ...base, issuer: '' },
+    { ...base, audience: undefined },
+    { issuer: ISSUER, audience: AUDIENCE },
+    { ...base, jwksUrl: 'http://x/' },
+    { ...base, jwks: { keys: 'x' } },
+    { issuer: ISSUER, audience: AUDIENCE, jwksUrl: 'not a url' },
+    { ...base, algorithms: ['HS256'] },
+    { ...base, algorithms: ['none'] },
+    { ...base, algorithms: [] },
+    { ...base, maxAge: 0 },
+    { ...base, clockTolerance: -1 },
+    { ...base, fleet: {} },
+    { ...base, authorization: '' },
+    { ...base, maxBodyBytes: 1.5 },
+  ];
+  for (const options of bad) {
+    t.throws(() => ssfReceiver(options as never), { code: 'ERR_CTLS_INVALID_OPTION' }, JSON.stringify(options));
+  }
+});

@@ -105,7 +105,7 @@ export interface PushResult {
   body: string;
 }
 
-/** Pushes one SET (RFC 8935 §2.1) and returns the receiver's answer as it came. */
+/** Pushes one SET (RFC 8935) and returns the receiver's answer as it came. */
 export async function pushSet(
   url: string,
   token: string,
@@ -242,7 +242,7 @@ function routes(
   };
 }
 
-/** RFC 8936 §2.4: acknowledgements and errors first, then up to maxEvents SETs still pending. */
+/** RFC 8936 poll: acknowledgements and errors first, then up to maxEvents SETs still pending. */
 function poll(res: ServerResponse, body: Record<string, unknown>, state: ServerState): void {
   state.polls++;
   if (state.failures > 0) {

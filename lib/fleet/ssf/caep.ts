@@ -1,8 +1,9 @@
 /**
- * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0 §4.1.2)
+ * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0)
  * or, in SETs from transmitters following earlier drafts, the event's own `subject`.
  *
- * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`)
+ * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`), to the
+ *                             end of the second it names
  * credential-change        -> (change_type revoke or delete) certificate-revoked when an x509 serial
  *                             is given, else subject-revoked; create and update change no access
  * token-claims-change      -> signals { claims }
@@ -18,7 +19,7 @@ export const CAEP_EVENT_PREFIX = 'https://schemas.openid.net/secevent/caep/event
 export const SSF_VERIFICATION_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
 
 /** One event of a SET, read. */
-export interface MappedEvent {
+export interface SsfMappedEvent {
   /** The event type URI. */
   type: string;
   /** The CAEP name (`session-revoked`), `verification`, or the URI for anything else. */
@@ -27,7 +28,7 @@ export interface MappedEvent {
   subject: SubjectIdentifier | undefined;
   /** What the fleet is asked to do; null for events that change no access. */
   action: FleetEvent | null;
-  /** A stream verification event's `state` (SSF 1.0 §8.1.4). */
+  /** A stream verification event's `state` (SSF 1.0 stream verification). */
   verificationState?: string | undefined;
 }
 
@@ -35,11 +36,11 @@ const MAX_REASON_CHARS = 256;
 const MAX_SIGNALS_CHARS = 16_384;
 
 /** Every event of a verified SET; throws invalid_request when a known event is malformed. */
-export function mapSet(set: VerifiedSet, now = Date.now()): MappedEvent[] {
+export function mapSet(set: VerifiedSet, now = Date.now()): SsfMappedEvent[] {
   return Object.entries(set.claims.events).map(([type, payload]) => mapEvent(set, type, payload, now));
 }
 
-function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): MappedEvent {
+function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): SsfMappedEvent {
   if (type === SSF_VERIFICATION_EVENT) {
     const state = payload['state'];
     return { type, name: 'verification', payload, subject: undefined, action: null, verificationState: str(state) };
@@ -95,8 +96,10 @@ function subjectRevoked(
 ): FleetEvent {
   const at = payload['event_timestamp'];
   const seconds = typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : set.claims.iat;
-  // Sessions established before the event; never later than now, so a skewed clock cannot ban the future.
-  return { type: 'subject-revoked', subject, before: Math.min(seconds * 1000, now), ...reason(payload) };
+  // Whole seconds name a moment somewhere in that second: its end errs towards cutting a session
+  // begun in it. Never later than now, so a skewed clock cannot ban sessions yet to come.
+  const end = Number.isInteger(seconds) ? seconds + 1 : seconds;
+  return { type: 'subject-revoked', subject, before: Math.min(end * 1000, now), ...reason(payload) };
 }
 
 function signals(subject: SubjectIdentifier, facts: Record<string, unknown>): FleetEvent {

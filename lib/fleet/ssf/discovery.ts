@@ -1,5 +1,5 @@
 /**
- * Transmitter discovery (SSF 1.0 §7.2): the metadata at `/.well-known/ssf-configuration`, placed
+ * Transmitter discovery (SSF 1.0): the metadata at `/.well-known/ssf-configuration`, placed
  * before the issuer's path as in RFC 8414 §3.1. The document's `issuer` must be the issuer asked for,
  * so a document served elsewhere cannot redirect the receiver to other keys.
  */

@@ -4,10 +4,10 @@ export {
   SsfReceiver,
   type SsfReceiverOptions,
   type SsfReceiverEvents,
-  type ReceivedEvent,
-  type PushAuthorization,
+  type SsfEvent,
+  type SsfPushAuthorization,
 } from './receiver.js';
 export type { VerifiedSet, SetClaims, SsfErrorCode } from './set-verify.js';
-export type { PollOptions, PollHandle } from './poll.js';
+export type { SsfPollOptions, SsfPollHandle } from './poll.js';
 export { discoverTransmitter, type TransmitterMetadata } from './discovery.js';
-export type { MappedEvent } from './caep.js';
+export type { SsfMappedEvent } from './caep.js';

@@ -12,7 +12,7 @@ import { invalidOption } from '../../common/errors.js';
 import { isObject, requestTransmitter, transmitterError } from './fetch-json.js';
 import type { SsfErrorCode } from './set-verify.js';
 
-export interface PollOptions {
+export interface SsfPollOptions {
   /** The transmitter's poll endpoint (the stream's `delivery.endpoint_url`). */
   url: string | URL;
   /** The Authorization header value, or a function that returns it (a fresh token per request). */
@@ -27,7 +27,7 @@ export interface PollOptions {
   maxBackoff?: number;
 }
 
-export interface PollHandle {
+export interface SsfPollHandle {
   /** Stops polling; resolves once the last acknowledgements were sent (or could not be). */
   stop(): Promise<void>;
   readonly running: boolean;
@@ -46,27 +46,85 @@ interface SetError {
 
 const MAX_SET_BYTES = 64 * 1024;
 
-export function startPolling(core: PollCore, options: PollOptions): PollHandle {
-  const url = checkUrl(options.url);
-  const auth = options.auth;
-  if (typeof auth !== 'string') checkFunction('auth', auth);
-  else checkString('auth', auth, { nonEmpty: true });
-  const interval = checkDuration('interval', options.interval, 5_000);
-  const maxEvents = checkCount('maxEvents', options.maxEvents, 25);
-  const timeout = checkDuration('timeout', options.timeout, 30_000);
-  const maxBackoff = checkDuration('maxBackoff', options.maxBackoff, 60_000);
-  const stopper = new AbortController();
-  let running = true;
+export function startPolling(core: PollCore, options: SsfPollOptions): SsfPollHandle {
+  return new PollLoop(core, options);
+}
 
-  let ack: string[] = [];
-  let setErrs: Record<string, SetError> = {};
-  const send = async (events: number, signal: AbortSignal): Promise<Record<string, unknown>> => {
-    const authorization = typeof auth === 'function' ? await auth() : auth;
-    const { status, body } = await requestTransmitter('poll', url, {
+class PollLoop implements SsfPollHandle {
+  readonly #core: PollCore;
+  readonly #url: URL;
+  readonly #auth: string | (() => string | Promise<string>) | undefined;
+  readonly #interval: number;
+  readonly #maxEvents: number;
+  readonly #timeout: number;
+  readonly #maxBackoff: number;
+  readonly #stopper = new AbortController();
+  readonly #done: Promise<void>;
+  #running = true;
+  /** Owed to the transmitter with the next request. */
+  #ack: string[] = [];
+  #setErrs: Record<string, SetError> = {};
+
+  constructor(core: PollCore, options: SsfPollOptions) {
+    this.#core = core;
+    this.#url = checkUrl(options.url);
+    const auth = options.auth;
+    if (typeof auth === 'string') checkString('auth', auth, { nonEmpty: true });
+    else checkFunction('auth', auth);
+    this.#auth = auth;
+    this.#interval = checkDuration('interval', options.interval, 5_000);
+    this.#maxEvents = checkCount('maxEvents', options.maxEvents, 25);
+    this.#timeout = checkDuration('timeout', options.timeout, 30_000);
+    this.#maxBackoff = checkDuration('maxBackoff', options.maxBackoff, 60_000);
+    this.#done = this.#loop().finally(() => {
+      this.#running = false;
+    });
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopper.abort();
+    await this.#done;
+    if (!this.#owed()) return;
+    try {
+      await this.#send(0, AbortSignal.timeout(this.#timeout));
+    } catch (err) {
+      this.#core.report(err as Error);
+    }
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#stopper.signal;
+    let backoff = this.#interval;
+    while (!signal.aborted) {
+      let body: Record<string, unknown>;
+      try {
+        body = await this.#send(this.#maxEvents, signal);
+        backoff = this.#interval;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#core.report(err as Error);
+        await pause(backoff, signal);
+        backoff = Math.min(backoff * 2, this.#maxBackoff);
+        continue;
+      }
+      const sets = (body['sets'] ?? {}) as Record<string, unknown>;
+      for (const [jti, token] of Object.entries(sets)) await this.#take(jti, token);
+      if (body['moreAvailable'] !== true && !this.#owed()) await pause(this.#interval, signal);
+    }
+  }
+
+  /** One RFC 8936 request: what is owed, and a request for up to `events` SETs. */
+  async #send(events: number, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const authorization = typeof this.#auth === 'function' ? await this.#auth() : this.#auth;
+    const { status, body } = await requestTransmitter('poll', this.#url, {
       method: 'POST',
       authorization,
-      json: { ack, setErrs, maxEvents: events, returnImmediately: true },
-      timeout,
+      json: { ack: this.#ack, setErrs: this.#setErrs, maxEvents: events, returnImmediately: true },
+      timeout: this.#timeout,
       maxBytes: Math.max(events, 1) * MAX_SET_BYTES + 4096,
       signal,
     });
@@ -74,36 +132,15 @@ export function startPolling(core: PollCore, options: PollOptions): PollHandle {
     if (!isObject(body) || (body['sets'] !== undefined && !isObject(body['sets'])))
       throw transmitterError('poll: the answer has no "sets" object');
     // Delivered: these acknowledgements are the transmitter's now.
-    ack = [];
-    setErrs = {};
+    this.#ack = [];
+    this.#setErrs = {};
     return body;
-  };
+  }
 
-  const loop = async (): Promise<void> => {
-    let backoff = interval;
-    while (!stopper.signal.aborted) {
-      let body: Record<string, unknown>;
-      try {
-        body = await send(maxEvents, stopper.signal);
-        backoff = interval;
-      } catch (err) {
-        if (stopper.signal.aborted) break;
-        core.report(err as Error);
-        await pause(backoff, stopper.signal);
-        backoff = Math.min(backoff * 2, maxBackoff);
-        continue;
-      }
-      const sets = (body['sets'] ?? {}) as Record<string, unknown>;
-      for (const [jti, token] of Object.entries(sets)) await take(jti, token);
-      const owed = ack.length > 0 || Object.keys(setErrs).length > 0;
-      if (body['moreAvailable'] !== true && !owed) await pause(interval, stopper.signal);
-    }
-  };
-
-  const take = async (jti: string, token: unknown): Promise<void> => {
+  async #take(jti: string, token: unknown): Promise<void> {
     try {
-      await core.receive(typeof token === 'string' ? token : '', 'poll');
-      ack.push(jti);
+      await this.#core.receive(typeof token === 'string' ? token : '', 'poll');
+      this.#ack.push(jti);
     } catch (err) {
       const { code, ssfError, description } = err as ContinuousTlsError & {
         ssfError?: SsfErrorCode;
@@ -111,28 +148,13 @@ export function startPolling(core: PollCore, options: PollOptions): PollHandle {
       };
       // Our side failed (fleet unreachable): no answer, so the transmitter delivers it again.
       if (code === 'ERR_CTLS_SET_INVALID' && ssfError !== undefined)
-        setErrs[jti] = { err: ssfError, description: description ?? 'invalid SET' };
+        this.#setErrs[jti] = { err: ssfError, description: description ?? 'invalid SET' };
     }
-  };
+  }
 
-  const done = loop().finally(() => {
-    running = false;
-  });
-  return {
-    get running() {
-      return running;
-    },
-    async stop() {
-      stopper.abort();
-      await done;
-      if (ack.length === 0 && Object.keys(setErrs).length === 0) return;
-      try {
-        await send(0, AbortSignal.timeout(timeout));
-      } catch (err) {
-        core.report(err as Error);
-      }
-    },
-  };
+  #owed(): boolean {
+    return this.#ack.length > 0 || Object.keys(this.#setErrs).length > 0;
+  }
 }
 
 function checkUrl(url: unknown): URL {

@@ -1,12 +1,13 @@
 /**
  * The RFC 8935 push endpoint: the transmitter POSTs one SET as `application/secevent+jwt`; the
- * answer is 202 with an empty body when the SET was accepted (a duplicate included: RFC 8935 §2.3
- * asks the recipient not to report it as an error), 400 with `{ "err", "description" }` when it was
- * refused (§2.3, codes of §2.4). Failures of HTTP itself get their own status (§2.3: "the applicable
- * HTTP status code"): 405 for another method, 413 for an oversized body, 415 for another content
- * type, 408 for a body that does not arrive in time, 401 with authentication_failed when the
- * transmitter's credentials are missing or wrong, 503 when this side cannot apply the SET now
- * (the transmitter retries).
+ * answer is 202 with an empty body when the SET was accepted, a duplicate included (it was
+ * delivered; refusing it would only make the transmitter send it again), and 400 with
+ * `{ "err", "description" }` when it was refused, `err` one of the RFC 8935 §2.4 codes. A failure of
+ * the HTTP exchange itself gets the HTTP status that names it (with `err: invalid_request`): 405 for
+ * another method, 413 for an oversized body, 415 for another content type, 408 for a body that does
+ * not arrive in time. Missing or wrong transmitter credentials get 401 with authentication_failed
+ * (RFC 9110 §15.5.2); a SET this side cannot apply now (the fleet unreachable) gets 503, no code:
+ * the SET was fine and the transmitter should retry.
  *
  * The body is read only after the transmitter is authenticated, is capped in size and in time, and
  * a refused request closes its connection, so neither a slow nor a huge body can tie the process up.

@@ -10,15 +10,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { invalidOption } from '../../common/errors.js';
 import { checkCount, checkDuration, checkObject, checkString } from '../../common/validate.js';
 import type { Fleet, FleetEvent } from '../types.js';
-import { mapSet, type MappedEvent } from './caep.js';
+import { mapSet, type SsfMappedEvent } from './caep.js';
 import { discoverTransmitter, type TransmitterMetadata } from './discovery.js';
 import { requestTransmitter, transmitterError } from './fetch-json.js';
 import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.js';
-import { startPolling, type PollHandle, type PollOptions } from './poll.js';
+import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
 import { FleetReplayStore, MemoryReplayStore, type ReplayStore } from './replay.js';
 import { SetVerifier, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 
-export type PushAuthorization =
+export type SsfPushAuthorization =
   string | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
 
 export interface SsfReceiverOptions extends SetVerifierOptions {
@@ -26,9 +26,9 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
   fleet?: Fleet;
   /**
    * Authenticates the transmitter on the push endpoint: the exact Authorization header value it
-   * must send (RFC 8935 §2.5 leaves the scheme open), or a function that decides.
+   * must send (RFC 8935 leaves the scheme to the deployment), or a function that decides.
    */
-  authorization?: PushAuthorization;
+  authorization?: SsfPushAuthorization;
   /** Largest push body accepted (bytes, default 65 536). */
   maxBodyBytes?: number;
   /** How long a push body may take to arrive (ms, default 10 000). */
@@ -40,7 +40,7 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
 }
 
 /** One event of a received SET, reported on 'event'. */
-export interface ReceivedEvent extends MappedEvent {
+export interface SsfEvent extends SsfMappedEvent {
   set: VerifiedSet;
   via: 'push' | 'poll' | 'direct';
   /** The SET's jti was seen before: acknowledged, not applied again. */
@@ -50,7 +50,7 @@ export interface ReceivedEvent extends MappedEvent {
 }
 
 export interface SsfReceiverEvents {
-  event: [ReceivedEvent];
+  event: [SsfEvent];
   error: [Error];
 }
 
@@ -81,10 +81,10 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   readonly #verifier: SetVerifier;
   readonly #fleet: Fleet | undefined;
   readonly #replay: ReplayStore;
-  readonly #authorization: PushAuthorization | undefined;
+  readonly #authorization: SsfPushAuthorization | undefined;
   readonly #transmitterAuthorization: string | undefined;
   readonly #pending = new Map<string, (set: VerifiedSet) => void>();
-  readonly #polls = new Set<PollHandle>();
+  readonly #polls = new Set<SsfPollHandle>();
   #metadata: TransmitterMetadata | undefined;
 
   constructor(options: SsfReceiverOptions) {
@@ -146,7 +146,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
    * ERR_CTLS_SET_INVALID for a refused SET; with the fleet's error when it could not be applied
    * (the SET is then not remembered, so the transmitter's retry is applied).
    */
-  async receive(token: string, via: ReceivedEvent['via'] = 'direct'): Promise<ReceivedEvent[]> {
+  async receive(token: string, via: SsfEvent['via'] = 'direct'): Promise<SsfEvent[]> {
     try {
       return await this.#receive(token, via);
     } catch (err) {
@@ -155,13 +155,13 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     }
   }
 
-  async #receive(token: string, via: ReceivedEvent['via']): Promise<ReceivedEvent[]> {
+  async #receive(token: string, via: SsfEvent['via']): Promise<SsfEvent[]> {
     const set = await this.#verifier.verify(token);
     const now = Date.now();
     const mapped = mapSet(set, now);
     const { iss, jti } = set.claims;
     const fresh = await this.#replay.claim(iss, jti, this.#verifier.replayWindow);
-    const received: ReceivedEvent[] = [];
+    const received: SsfEvent[] = [];
     for (const event of mapped) {
       let applied = false;
       if (fresh && event.action !== null && this.#fleet !== undefined) {
@@ -198,7 +198,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   }
 
   /** Starts an RFC 8936 poll loop feeding this receiver. */
-  poll(options: PollOptions): PollHandle {
+  poll(options: SsfPollOptions): SsfPollHandle {
     const handle = startPolling(this, options);
     this.#polls.add(handle);
     return {
@@ -220,7 +220,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   }
 
   /**
-   * Asks the transmitter for a stream verification event (SSF 1.0 §8.1.4) and resolves with the
+   * Asks the transmitter for a stream verification event (SSF 1.0) and resolves with the
    * verification SET once it arrives here, by push or poll, carrying the state sent.
    */
   async requestVerification(options: { streamId?: string; timeout?: number } = {}): Promise<VerifiedSet> {

@@ -3,6 +3,7 @@
  * acknowledged but not applied again. With a fleet the claim is made in the fleet's shared store,
  * so a SET pushed to several processes is applied once fleet-wide; without one, in memory.
  */
+import { createHash } from 'node:crypto';
 import type { Fleet } from '../types.js';
 
 export interface ReplayStore {
@@ -71,7 +72,8 @@ export class FleetReplayStore implements ReplayStore {
   claim(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
     const key = replayKey(issuer, jti);
     if (this.#released.delete(key)) return Promise.resolve(true);
-    return this.#fleet.claimOnce('ssf-jti', key, ttlMs);
+    // A digest: one short key in the shared store whatever the lengths of the issuer and the jti.
+    return this.#fleet.claimOnce('ssf-jti', createHash('sha256').update(key).digest('base64url'), ttlMs);
   }
 
   release(issuer: string, jti: string): void {

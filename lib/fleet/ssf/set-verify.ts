@@ -30,7 +30,7 @@ export interface SetClaims extends Record<string, unknown> {
   jti: string;
   /** Event type URI -> event payload (RFC 8417 §2.2). */
   events: Record<string, Record<string, unknown>>;
-  /** The subject (SSF 1.0 §4.1.2); older CAEP drafts put it in each event's `subject`. */
+  /** The subject (SSF 1.0); older CAEP drafts put it in each event's `subject`. */
   sub_id?: unknown;
 }
 
