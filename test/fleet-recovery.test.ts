@@ -120,6 +120,21 @@ t.test('strict: a fleet that has not heard its feed for maxStaleness denies, and
   t.equal(fleet.status().stale, false);
 });
 
+t.test('a link that stops answering without closing is dropped and opened again', async (t) => {
+  const redis = await startRedis(t);
+  const proxy = await redis.proxy();
+  const fleet = await member(t, proxy.url, 'halfopen', { maxStaleness: 300, connectTimeout: 500 });
+  fleet.on('warning', () => {});
+  const publisher = await member(t, redis.url, 'halfopen');
+  proxy.freeze();
+  await within(once(fleet, 'stale'), 'stale');
+  proxy.restore();
+  const { id } = await publisher.revokeCertificate({ serial: 'AB' });
+  await within(once(fleet, 'fresh'), 'fresh');
+  await until('the entry published meanwhile', () => fleet.status().lastEventId === id);
+  t.equal(fleet.status().revokedSerials, 1);
+});
+
 t.test('best-effort: a stale fleet warns and decisions go on', async (t) => {
   const redis = await startRedis(t);
   const proxy = await redis.proxy();

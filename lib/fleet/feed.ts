@@ -98,9 +98,10 @@ const CONNECTION_OPTIONS: RedisOptions = {
 };
 
 /** A new connection to `target`; a client the caller passed is duplicated, never used or closed. */
-export function connectRedis(target: RedisTarget, connectTimeout: number): Client {
+export function connectRedis(target: RedisTarget, connectTimeout: number, commandTimeout?: number): Client {
   const { Redis: RedisClass } = require('ioredis') as typeof import('ioredis');
   const options: RedisOptions = { ...CONNECTION_OPTIONS, connectTimeout };
+  if (commandTimeout !== undefined) options.commandTimeout = commandTimeout;
   let client: Client;
   if (typeof target === 'string') client = new RedisClass(target, options);
   else if (typeof (target as { duplicate?: unknown }).duplicate === 'function') {
@@ -142,9 +143,13 @@ export class Feed {
   readonly #reader: Client;
   readonly #epoch = randomBytes(8).toString('hex');
 
+  readonly #timeoutMs: number;
+
   constructor(target: RedisTarget, name: string, connectTimeout: number) {
     this.keys = feedKeys(name);
-    this.#commands = connectRedis(target, connectTimeout);
+    this.#timeoutMs = connectTimeout;
+    // A command unanswered this long fails: a half-open connection must not hang a publish.
+    this.#commands = connectRedis(target, connectTimeout, connectTimeout);
     this.#reader = connectRedis(target, connectTimeout);
   }
 
@@ -184,16 +189,18 @@ export class Feed {
 
   /** The feed's position and epoch, read on the reader's connection (so it counts as contact). */
   async position(): Promise<{ seq: number; epoch: string | null }> {
-    const [seq, epoch] = await this.#reader.hmget(this.keys.meta, 'seq', 'epoch');
+    const [seq, epoch] = await this.#answered(this.#reader.hmget(this.keys.meta, 'seq', 'epoch'), this.#timeoutMs);
     return { seq: Number(seq ?? 0), epoch: epoch ?? null };
   }
 
   /** Entries after `afterId`, waiting up to `blockMs` for one when given (null when none came). */
   async read(afterId: string, count: number, blockMs?: number): Promise<RawEntry[]> {
-    const reply =
+    const reply = await this.#answered(
       blockMs === undefined
-        ? await this.#reader.xread('COUNT', count, 'STREAMS', this.keys.events, afterId)
-        : await this.#reader.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.events, afterId);
+        ? this.#reader.xread('COUNT', count, 'STREAMS', this.keys.events, afterId)
+        : this.#reader.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.events, afterId),
+      (blockMs ?? 0) + this.#timeoutMs,
+    );
     const entries: RawEntry[] = [];
     for (const [, list] of reply ?? []) {
       for (const [id, flat] of list) {
@@ -203,6 +210,25 @@ export class Feed {
       }
     }
     return entries;
+  }
+
+  /**
+   * The reader's reply, or a failure after `ms`: a connection that stopped answering without
+   * closing (a half-open TCP link) is dropped and opened again rather than waited on forever.
+   */
+  async #answered<T>(command: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#reader.disconnect(true);
+        reject(new Error(`no answer within ${ms} ms`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([command, silent]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async heartbeat(member: string, record: Record<string, unknown>): Promise<void> {

@@ -91,6 +91,8 @@ class FleetMember extends EventEmitter implements Fleet {
   readonly #guard: FleetGuard;
   readonly #hosts = new Map<object, GuardHost>();
   #lastId = '0-0';
+  /** The last entry whose effects on the watched targets are complete (a publish resolves after it). */
+  #doneId = '0-0';
   #seq = 0;
   #epoch: string | null = null;
   #lastContactAt = 0;
@@ -153,6 +155,7 @@ class FleetMember extends EventEmitter implements Fleet {
   #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): void {
     this.#state.load(snapshot.hashes);
     this.#lastId = snapshot.lastId;
+    this.#doneId = snapshot.lastId;
     this.#seq = snapshot.seq;
     this.#epoch = snapshot.epoch;
     this.#guard.bump();
@@ -208,6 +211,7 @@ class FleetMember extends EventEmitter implements Fleet {
     if (!Number.isSafeInteger(n) || n < 1) {
       // Not written by a fleet: it is outside the sequence, so skipping it loses nothing.
       this.#lastId = raw.id;
+      this.#doneId = raw.id;
       this.#warn(`entry ${raw.id} has no sequence number`);
       return 'skipped';
     }
@@ -227,6 +231,7 @@ class FleetMember extends EventEmitter implements Fleet {
     } catch (error) {
       this.#seq = n;
       this.#lastId = raw.id;
+      this.#doneId = raw.id;
       this.#warn(`entry ${raw.id} was skipped: ${(error as Error).message}`, error);
       this.#settle(0);
       return 'skipped';
@@ -236,8 +241,9 @@ class FleetMember extends EventEmitter implements Fleet {
     this.#lastId = raw.id;
     this.#guard.bump();
     const decisions = await this.#drive((host) => this.#effects(host, entry.event));
-    this.emit('applied', entry, decisions);
     if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
+    this.#doneId = raw.id;
+    this.emit('applied', entry, decisions);
     this.#settle(0);
     return 'applied';
   }
@@ -282,7 +288,7 @@ class FleetMember extends EventEmitter implements Fleet {
   /** Resolves the publishes whose entries are now applied here. */
   #settle(decisions: number): void {
     for (const [id, waiter] of this.#waiting) {
-      if (compareIds(id, this.#lastId) > 0) continue;
+      if (compareIds(id, this.#doneId) > 0) continue;
       this.#waiting.delete(id);
       const receipt = this.#receipts.get(id);
       this.#receipts.delete(id);
@@ -400,7 +406,7 @@ class FleetMember extends EventEmitter implements Fleet {
       throw unavailable('could not be written', error);
     }
     if (this.#closed) throw ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet closed before the event was applied');
-    if (compareIds(id, this.#lastId) <= 0) {
+    if (compareIds(id, this.#doneId) <= 0) {
       const receipt = this.#receipts.get(id) ?? { id, decisions: 0 };
       this.#receipts.delete(id);
       return receipt;

@@ -16,6 +16,21 @@ import type { Test } from 'tap';
 export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
 export const haveRedis = existsSync(REDIS_SERVER);
 
+/**
+ * Runs the server under a shell that kills it once the test process is gone: a test killed on a
+ * timeout (no teardown) leaves no server behind. Prints the server's pid first.
+ */
+const WATCHDOG = `
+parent=$1; shift
+"$@" > /dev/null &
+server=$!
+echo "$server"
+while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.2; done
+kill -9 "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+exit 0
+`;
+
 export interface TestRedis {
   readonly port: number;
   readonly url: string;
@@ -33,6 +48,11 @@ export interface RedisProxy {
   readonly url: string;
   /** Drops every connection through the proxy and refuses new ones. */
   cut(): void;
+  /**
+   * Stops forwarding on every connection without closing it (a half-open link: no reply, no
+   * error, ever) and refuses new ones; restore() lets new connections through, the frozen stay so.
+   */
+  freeze(): void;
   restore(): void;
 }
 
@@ -72,14 +92,17 @@ export async function startRedis(t: Test): Promise<TestRedis> {
   const proxies: net.Server[] = [];
   const sockets = new Set<net.Socket>();
 
+  let pid: number | undefined;
+
   const kill = async (): Promise<void> => {
     const running = child;
     child = undefined;
     if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      running.once('exit', () => resolve());
-      running.kill('SIGKILL');
-    });
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    // kill -9 the server itself; its watchdog shell exits as soon as it sees the server gone.
+    if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    else running.kill('SIGKILL');
+    await exited;
   };
 
   const start = async (): Promise<void> => {
@@ -88,9 +111,13 @@ export async function startRedis(t: Test): Promise<TestRedis> {
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
       '--appendfsync', 'always', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning',
     ]; // prettier-ignore
-    child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('sh', ['-c', WATCHDOG, 'watchdog', String(process.pid), REDIS_SERVER, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+    pid = undefined;
+    child.stdout?.once('data', (data: Buffer) => (pid = Number(String(data).trim()) || undefined));
     try {
       await waitForPong(port, 10_000);
     } catch (error) {
@@ -110,12 +137,14 @@ export async function startRedis(t: Test): Promise<TestRedis> {
         socket.on('error', () => {});
       }
       client.pipe(upstream).pipe(client);
+      pairs.set(client, upstream);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
       links.add(client);
       client.on('close', () => links.delete(client));
     });
     const links = new Set<net.Socket>();
+    const pairs = new Map<net.Socket, net.Socket>();
     proxies.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port: proxyPort } = server.address() as net.AddressInfo;
@@ -124,6 +153,15 @@ export async function startRedis(t: Test): Promise<TestRedis> {
       cut() {
         open = false;
         for (const link of links) link.destroy();
+      },
+      freeze() {
+        open = false;
+        for (const [client, upstream] of pairs) {
+          client.unpipe(upstream);
+          upstream.unpipe(client);
+          client.pause();
+          upstream.pause();
+        }
       },
       restore() {
         open = true;
