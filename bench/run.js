@@ -23,10 +23,10 @@ const ROOT = path.join(__dirname, '..');
 
 // Order of execution: decision first, it also yields the chain verification
 // cost that the re-authentication budget and the revalidation extrapolation use.
-const ORDER = ['decision', 'handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'rest'];
+const ORDER = ['decision', 'handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'rest', 'fleet'];
 const METRICS = Object.fromEntries(ORDER.map((name) => [name, require(`./metrics/${name}.js`)]));
 // The names as --only lists them (and as the usage and error text show them).
-const NAMES = ['handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'decision', 'rest'];
+const NAMES = ['handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'decision', 'rest', 'fleet'];
 
 const SIZES = {
   full: {
@@ -40,6 +40,11 @@ const SIZES = {
     revalidate: { connections: 10_000, distinct: 100, concurrency: 64 },
     engine: { connections: 10_000, distinct: 100 },
     rest: { connections: 16, durationS: 3 },
+    fleet: {
+      latency: { processes: [1, 4, 8], samples: 10 },
+      burst: { processes: 4, connections: 10_000, distinct: 100 },
+      judge: { small: 10, large: 100_000, perBatch: 20_000, batches: 15 },
+    },
   },
   quick: {
     rounds: 3,
@@ -52,6 +57,12 @@ const SIZES = {
     revalidate: { connections: 300, distinct: 20, concurrency: 32 },
     engine: { connections: 10_000, distinct: 100 },
     rest: { connections: 8, durationS: 1 },
+    fleet: {
+      latency: { processes: [1, 4, 8], samples: 5 },
+      // Owned-tier mTLS connections are costly to open on a small machine: a few hundred, 100 of them cut.
+      burst: { processes: 4, connections: 600, distinct: 6 },
+      judge: { small: 10, large: 100_000, perBatch: 5_000, batches: 9 },
+    },
   },
 };
 

@@ -74,4 +74,16 @@ export type {
   SubjectMapper,
   SubjectRevokedEvent,
   ComplexSubject,
+  SsfReceiverOptions,
+  SsfReceiverEvents,
+  SsfEvent,
+  SsfMappedEvent,
+  SsfPushAuthorization,
+  SsfPollOptions,
+  SsfPollHandle,
+  SsfErrorCode,
+  VerifiedSet,
+  SetClaims,
+  TransmitterMetadata,
 } from './fleet/index.js';
+export { ssfReceiver, SsfReceiver, discoverTransmitter } from './fleet/index.js';

@@ -15,6 +15,7 @@ Commands:
   demo [options]                                   run the continuous-authorization demo
   inspect <url> [--token T | --token-file F]       print the live connections an inspectHandler() serves
   fleet revoke|status --redis URL …                revoke across a fleet (Redis Streams), or show its members
+  ssf-transmit --receiver URL --audience AUD …     (development) push a signed CAEP event to a receiver
 
 Options:
   -h, --help     show this help

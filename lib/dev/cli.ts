@@ -31,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
       return runInspectCommand(rest);
     case 'fleet':
       return (await import('./fleet-cli.js')).runFleetCommand(rest);
+    case 'ssf-transmit':
+      return (await import('./ssf-cli.js')).ssfTransmitCommand(rest);
     case '-h':
     case '--help':
     case 'help':

@@ -10,6 +10,9 @@
  *     the new CRL: the stream is cut and no byte passes after the swap.
  *  4. A second client whose certificate is valid ~2 s and never rotates is
  *     cut when it expires.
+ *  5. With redis-server installed, the fleet act (demo-fleet.ts): three processes
+ *     share one revocation feed, and one CAEP event pushed to one of them cuts
+ *     a user's streams in all three. Without it, one line says how to get it.
  * Prints a timeline and exits 0 only when every step happened as expected.
  */
 import type { AddressInfo } from 'node:net';
@@ -19,6 +22,7 @@ import { connect } from '../client.js';
 import type { TLSSocket } from '../tls/socket.js';
 import { DevelopmentCA, type IssuedIdentity } from './pki.js';
 import type { DecisionEvent } from '../authz/authorizer.js';
+import { runFleetAct } from './demo-fleet.js';
 
 const ROTATING_VALIDITY_MS = 3_000;
 const EXPIRING_VALIDITY_MS = 2_000;
@@ -121,6 +125,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     server.close();
     for (const socket of server.connections()) socket.destroy();
   }
+  await runFleetAct({ quiet, check });
 
   if (!quiet) process.stdout.write('\nWhat happened:\n');
   for (const item of checks) {

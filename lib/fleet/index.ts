@@ -21,5 +21,19 @@ export type {
   SubjectRevokedEvent,
 } from './types.js';
 export type { ComplexSubject } from './subject-id.js';
+export { ssfReceiver, SsfReceiver, discoverTransmitter } from './ssf/index.js';
+export type {
+  SsfReceiverOptions,
+  SsfReceiverEvents,
+  SsfEvent,
+  SsfMappedEvent,
+  SsfPushAuthorization,
+  SsfPollOptions,
+  SsfPollHandle,
+  SsfErrorCode,
+  VerifiedSet,
+  SetClaims,
+  TransmitterMetadata,
+} from './ssf/index.js';
 export { ContinuousTlsError, errorCodes } from '../common/errors.js';
 export type { ErrorCode } from '../common/errors.js';

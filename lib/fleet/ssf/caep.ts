@@ -1,0 +1,146 @@
+/**
+ * CAEP 1.0 events -> fleet events. The subject is the SET's top-level `sub_id` (SSF 1.0)
+ * or, in SETs from transmitters following earlier drafts, the event's own `subject`.
+ *
+ * session-revoked          -> subject-revoked, before the event's `event_timestamp` (else `iat`), to the
+ *                             end of the second it names
+ * credential-change        -> (change_type revoke or delete) certificate-revoked when an x509 serial
+ *                             is given, else subject-revoked; create and update change no access
+ * token-claims-change      -> signals { claims }
+ * assurance-level-change   -> signals { assurance: { namespace, current_level, previous_level, change_direction } }
+ * device-compliance-change -> signals { device: { current_status, previous_status } }
+ * Any other event type is acknowledged and reported, never applied.
+ */
+import { subjectKeys, type SubjectIdentifier } from '../subject-id.js';
+import type { FleetEvent } from '../types.js';
+import { setInvalid, type VerifiedSet } from './set-verify.js';
+
+export const CAEP_EVENT_PREFIX = 'https://schemas.openid.net/secevent/caep/event-type/';
+export const SSF_VERIFICATION_EVENT = 'https://schemas.openid.net/secevent/ssf/event-type/verification';
+
+/** One event of a SET, read. */
+export interface SsfMappedEvent {
+  /** The event type URI. */
+  type: string;
+  /** The CAEP name (`session-revoked`), `verification`, or the URI for anything else. */
+  name: string;
+  payload: Record<string, unknown>;
+  subject: SubjectIdentifier | undefined;
+  /** What the fleet is asked to do; null for events that change no access. */
+  action: FleetEvent | null;
+  /** A stream verification event's `state` (SSF 1.0 stream verification). */
+  verificationState?: string | undefined;
+}
+
+const MAX_REASON_CHARS = 256;
+const MAX_SIGNALS_CHARS = 16_384;
+
+/** Every event of a verified SET; throws invalid_request when a known event is malformed. */
+export function mapSet(set: VerifiedSet, now = Date.now()): SsfMappedEvent[] {
+  return Object.entries(set.claims.events).map(([type, payload]) => mapEvent(set, type, payload, now));
+}
+
+function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): SsfMappedEvent {
+  if (type === SSF_VERIFICATION_EVENT) {
+    const state = payload['state'];
+    return { type, name: 'verification', payload, subject: undefined, action: null, verificationState: str(state) };
+  }
+  if (!type.startsWith(CAEP_EVENT_PREFIX)) return { type, name: type, payload, subject: undefined, action: null };
+  const name = type.slice(CAEP_EVENT_PREFIX.length);
+  const build = BUILDERS[name];
+  if (build === undefined) return { type, name, payload, subject: undefined, action: null };
+  const subject = subjectOf(set, payload);
+  return { type, name, payload, subject, action: build(subject, payload, set, now) };
+}
+
+type Builder = (
+  subject: SubjectIdentifier,
+  payload: Record<string, unknown>,
+  set: VerifiedSet,
+  now: number,
+) => FleetEvent | null;
+
+const BUILDERS: Record<string, Builder> = {
+  'session-revoked': (subject, payload, set, now) => subjectRevoked(subject, payload, set, now),
+  'credential-change': (subject, payload, set, now) => {
+    const change = payload['change_type'];
+    if (typeof change !== 'string') throw malformed('credential-change needs a change_type');
+    if (change !== 'revoke' && change !== 'delete') return null;
+    const serial = payload['x509_serial'];
+    if (serial === undefined) return subjectRevoked(subject, payload, set, now);
+    if (typeof serial !== 'string' || !/^[0-9a-f]{1,2}(?::?[0-9a-f]{1,2}){0,63}$/i.test(serial))
+      throw malformed('x509_serial is not a hexadecimal serial number');
+    // x509_issuer is not matched: its DN spelling (RFC 4514) differs from node's, and a revocation
+    // that matched nothing for a spelling would fail open. A serial alone errs towards cutting.
+    return { type: 'certificate-revoked', serial, ...reason(payload) };
+  },
+  'token-claims-change': (subject, payload) => {
+    const claims = payload['claims'];
+    if (claims === null || typeof claims !== 'object' || Array.isArray(claims))
+      throw malformed('token-claims-change needs a claims object');
+    return signals(subject, { claims });
+  },
+  'assurance-level-change': (subject, payload) =>
+    signals(subject, {
+      assurance: pick(payload, ['namespace', 'current_level', 'previous_level', 'change_direction'], 'current_level'),
+    }),
+  'device-compliance-change': (subject, payload) =>
+    signals(subject, { device: pick(payload, ['current_status', 'previous_status'], 'current_status') }),
+};
+
+function subjectRevoked(
+  subject: SubjectIdentifier,
+  payload: Record<string, unknown>,
+  set: VerifiedSet,
+  now: number,
+): FleetEvent {
+  const at = payload['event_timestamp'];
+  const seconds = typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : set.claims.iat;
+  // Whole seconds name a moment somewhere in that second: its end errs towards cutting a session
+  // begun in it. Never later than now, so a skewed clock cannot ban sessions yet to come.
+  const end = Number.isInteger(seconds) ? seconds + 1 : seconds;
+  return { type: 'subject-revoked', subject, before: Math.min(end * 1000, now), ...reason(payload) };
+}
+
+function signals(subject: SubjectIdentifier, facts: Record<string, unknown>): FleetEvent {
+  if (JSON.stringify(facts).length > MAX_SIGNALS_CHARS) throw malformed('the event carries too much data');
+  return { type: 'signals', subject, signals: facts };
+}
+
+function pick(payload: Record<string, unknown>, names: string[], required: string): Record<string, unknown> {
+  if (payload[required] === undefined) throw malformed(`the event needs ${required}`);
+  const out: Record<string, unknown> = {};
+  for (const name of names) if (payload[name] !== undefined) out[name] = payload[name];
+  return out;
+}
+
+/** CAEP 1.0 `reason_admin`: an object of language tag -> text; earlier drafts: a string. */
+function reason(payload: Record<string, unknown>): { reason?: string } {
+  const raw = payload['reason_admin'] ?? payload['reason_user'];
+  let text: string | undefined;
+  if (typeof raw === 'string') text = raw;
+  else if (raw !== null && typeof raw === 'object') {
+    const texts = raw as Record<string, unknown>;
+    text = str(texts['en']) ?? Object.values(texts).find((value): value is string => typeof value === 'string');
+  }
+  return text === undefined ? {} : { reason: text.slice(0, MAX_REASON_CHARS) };
+}
+
+function subjectOf(set: VerifiedSet, payload: Record<string, unknown>): SubjectIdentifier {
+  const subject = set.claims.sub_id ?? payload['subject'];
+  if (subject === undefined) throw malformed('the SET names no subject (sub_id)');
+  try {
+    subjectKeys(subject);
+  } catch (err) {
+    throw malformed((err as Error).message);
+  }
+  return subject as SubjectIdentifier;
+}
+
+function malformed(detail: string): Error {
+  return setInvalid('invalid_request', detail);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

@@ -1,0 +1,120 @@
+// Duplicate and replayed SETs: acknowledged (202) but applied once, in one receiver, across two
+// receivers sharing a fleet's claimOnce, and without a fleet; a SET the fleet could not apply is
+// not remembered, so the transmitter's retry is applied.
+import t from 'tap';
+import { createDevTransmitter } from '../dist/dev/ssf-transmit.js';
+import { ssfReceiver, type SsfEvent } from '../dist/fleet/ssf/index.js';
+import { AUDIENCE, CAEP, fakeFleet, push, serve } from './helpers/ssf';
+
+const subject = { format: 'email', email: 'bob@example.com' } as const;
+
+async function setup() {
+  const transmitter = await createDevTransmitter({ issuer: 'https://idp.test' });
+  const options = { issuer: transmitter.issuer, audience: AUDIENCE, jwks: transmitter.jwks() };
+  const revoke = (jti: string) =>
+    transmitter.sign({ audience: AUDIENCE, subject, jti, events: { [`${CAEP}session-revoked`]: {} } });
+  return { transmitter, options, revoke };
+}
+
+t.test(
+  'the same SET twice at one receiver: both 202, one fleet action, the second reported as a duplicate',
+  async (t) => {
+    const { options, revoke } = await setup();
+    const fleet = fakeFleet();
+    const receiver = ssfReceiver({ ...options, fleet });
+    const events: SsfEvent[] = [];
+    receiver.on('event', (event) => events.push(event));
+    const url = await serve(t, receiver.handler);
+    const token = await revoke('jti-1');
+    t.equal((await push(url, token)).status, 202);
+    t.equal((await push(url, token)).status, 202, 'a duplicate is acknowledged, not refused');
+    t.equal(fleet.calls.length, 1);
+    t.same(
+      events.map((e) => [e.duplicate, e.applied]),
+      [
+        [false, true],
+        [true, false],
+      ],
+    );
+    // Another SET with the same jti from the same issuer is a replay too, whatever it carries.
+    const other = await revoke('jti-1');
+    t.not(other, token);
+    t.equal((await push(url, other)).status, 202);
+    t.equal(fleet.calls.length, 1, 'a new token with a seen jti is not applied');
+    t.equal((await push(url, await revoke('jti-2'))).status, 202);
+    t.equal(fleet.calls.length, 2, 'a new jti is');
+  },
+);
+
+t.test('one SET pushed to two processes is applied once fleet-wide', async (t) => {
+  const { options, revoke } = await setup();
+  const shared = new Map<string, number>();
+  const fleetA = fakeFleet(shared);
+  const fleetB = fakeFleet(shared);
+  const urlA = await serve(t, ssfReceiver({ ...options, fleet: fleetA }).handler);
+  const urlB = await serve(t, ssfReceiver({ ...options, fleet: fleetB }).handler);
+  const token = await revoke('fleet-jti');
+  const [a, b] = await Promise.all([push(urlA, token), push(urlB, token)]);
+  t.equal(a.status, 202);
+  t.equal(b.status, 202);
+  t.equal(fleetA.calls.length + fleetB.calls.length, 1, 'one revokeSubject across both');
+  t.ok(
+    [...shared.keys()].every((key) => key.startsWith('ssf-jti\0')),
+    "claims live in the 'ssf-jti' namespace",
+  );
+});
+
+t.test('without a fleet: an in-memory, bounded replay store', async (t) => {
+  const { options, revoke } = await setup();
+  const receiver = ssfReceiver({ ...options, replayCacheSize: 2 });
+  const seen: boolean[] = [];
+  receiver.on('event', (event) => seen.push(event.duplicate));
+  const a = await revoke('a');
+  await receiver.receive(a);
+  await receiver.receive(a);
+  await receiver.receive(await revoke('b'));
+  await receiver.receive(await revoke('c'));
+  t.same(seen, [false, true, false, false]);
+  t.equal((await receiver.receive(await revoke('c')))[0]?.duplicate, true, 'recent claims survive eviction');
+});
+
+t.test('a SET the fleet could not apply is answered 503 and applied on retry', async (t) => {
+  const { options, revoke } = await setup();
+  const fleet = fakeFleet();
+  const receiver = ssfReceiver({ ...options, fleet });
+  const errors: Error[] = [];
+  receiver.on('error', (err) => errors.push(err));
+  const url = await serve(t, receiver.handler);
+  const token = await revoke('retry-me');
+  fleet.failNext(1);
+  const first = await push(url, token);
+  t.equal(first.status, 503);
+  t.equal(first.json?.['err'], undefined, 'not an RFC 8935 error: the SET was fine');
+  t.equal(errors.length, 1);
+  t.equal((await push(url, token)).status, 202);
+  t.equal(fleet.calls.length, 2, 'the retry reached the fleet');
+  t.equal((await push(url, token)).status, 202);
+  t.equal(fleet.calls.length, 2, 'and a third delivery is a duplicate');
+});
+
+t.test('a refused SET does not spend its jti', async (t) => {
+  const { transmitter, options } = await setup();
+  const fleet = fakeFleet();
+  const receiver = ssfReceiver({ ...options, fleet });
+  const url = await serve(t, receiver.handler);
+  const wrongAudience = await transmitter.sign({
+    audience: 'https://other.test/',
+    subject,
+    jti: 'same',
+    events: { [`${CAEP}session-revoked`]: {} },
+  });
+  t.equal((await push(url, wrongAudience)).json?.['err'], 'invalid_audience');
+  const right = await transmitter.sign({
+    audience: AUDIENCE,
+    subject,
+    jti: 'same',
+    events: { [`${CAEP}session-revoked`]: {} },
+  });
+  t.equal((await push(url, right)).status, 202);
+  t.equal(fleet.calls.length, 1);
+});
