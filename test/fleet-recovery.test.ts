@@ -140,6 +140,18 @@ t.test('a link that stops answering without closing is dropped and opened again'
   t.equal(fleet.status().revokedSerials, 1);
 });
 
+t.test('close() does not wait on a link that stopped answering', async (t) => {
+  const redis = await startRedis(t);
+  const proxy = await redis.proxy();
+  const fleet = await member(t, proxy.url, 'closing');
+  fleet.on('warning', () => {});
+  proxy.freeze();
+  const started = Date.now();
+  await fleet.close();
+  t.ok(Date.now() - started < 4000, `closed in ${Date.now() - started} ms`);
+  await t.rejects(fleet.revokeCertificate({ serial: '01' }), { code: 'ERR_CTLS_FLEET_CLOSED' });
+});
+
 t.test('best-effort: a stale fleet warns and decisions go on', async (t) => {
   const redis = await startRedis(t);
   const proxy = await redis.proxy();

@@ -134,6 +134,18 @@ export function unavailable(what: string, cause?: unknown): Error {
   return ctlsError('ERR_CTLS_FLEET_UNAVAILABLE', `The fleet feed (Redis) ${what}${detail}`, { cause });
 }
 
+const QUIT_WAIT_MS = 1000;
+
+/** `promise`, or a rejection after `ms` (the timer never keeps the process alive). */
+export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves when `client` is ready; rejects after `timeoutMs`. */
 export function whenReady(client: Client, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
@@ -281,12 +293,9 @@ export class Feed {
   async close(): Promise<void> {
     // The reader may be blocked in XREAD: drop it rather than wait for the reply.
     this.#reader.disconnect();
-    try {
-      if (this.#commands.status === 'ready') await this.#commands.quit();
-      else this.#commands.disconnect();
-    } catch {
-      this.#commands.disconnect();
-    }
+    // QUIT lets Redis finish what was sent; a link that stopped answering is dropped after a moment.
+    if (this.#commands.status === 'ready') await within(this.#commands.quit(), QUIT_WAIT_MS).catch(() => undefined);
+    this.#commands.disconnect();
   }
 }
 

@@ -12,7 +12,7 @@ import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, che
 import type { Decision } from '../common/types.js';
 import { guardHostOf, type GuardHost } from '../authz/guard.js';
 import { affectedKeys, checkEvent, splitCrls, stateOps } from './events.js';
-import { Feed, unavailable, type RawEntry } from './feed.js';
+import { Feed, unavailable, within, type RawEntry } from './feed.js';
 import { FleetGuard, FleetState } from './state.js';
 import type {
   CertificateRevokedEvent,
@@ -34,6 +34,8 @@ const HEARTBEAT_MS = 1000;
 const FORGET_AFTER_MS = 10 * 60_000;
 /** Every this many heartbeats, one member sweeps the members hash. */
 const SWEEP_EVERY = 60;
+/** How long close() waits to leave the members hash and for the reader to stop. */
+const LEAVE_WAIT_MS = 500;
 const DEFAULT_MAX_ENTRIES = 10_000;
 const MAX_CLAIM_CHARS = 1024;
 /** Receipts kept for entries this member published that the reader applied before the reply came. */
@@ -460,12 +462,10 @@ class FleetMember extends EventEmitter implements Fleet {
     const closed = ctlsError('ERR_CTLS_FLEET_CLOSED', 'The fleet closed before the event was applied');
     for (const waiter of this.#waiting.values()) waiter.reject(closed);
     this.#waiting.clear();
-    try {
-      await Promise.race([this.#feed.leave(this.member), new Promise((resolve) => setTimeout(resolve, 500))]);
-    } catch {
-      // The member's record ages out of `fleet status` by its lastSeen.
-    }
+    // The member's record ages out of `fleet status` if it cannot be removed now.
+    await within(this.#feed.leave(this.member), LEAVE_WAIT_MS).catch(() => undefined);
     await this.#feed.close();
-    await this.#reading;
+    // The reader stops at its next step; one stuck in a target's re-check is not waited for long.
+    await within(this.#reading ?? Promise.resolve(), LEAVE_WAIT_MS).catch(() => undefined);
   }
 }
