@@ -76,6 +76,9 @@ t.test('malformed events are refused with a code, never passed on', async (t) =>
   const cyclic: Record<string, unknown> = {};
   cyclic['self'] = cyclic;
   bad({ type: 'signals', subject: { format: 'email', email: 'a@b' }, signals: cyclic });
+  const many = Array.from({ length: 65 }, (_, i) => ({ format: 'opaque', id: String(i) }));
+  bad({ type: 'subject-revoked', subject: { format: 'aliases', identifiers: many }, before: 1 });
+  t.ok(checkEvent({ type: 'subject-revoked', subject: { format: 'aliases', identifiers: many.slice(1) }, before: 1 }));
   bad({ type: 'crl' });
   bad({ type: 'crl', pem: 'not a crl' }, 'ERR_CTLS_BAD_PEM');
   bad({ type: 'crl', pem: '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }, 'ERR_CTLS_BAD_PEM');

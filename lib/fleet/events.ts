@@ -13,6 +13,7 @@ import type { FleetEvent, SubjectIdentifier } from './types.js';
 const MAX_SERIAL_HEX = 128;
 const MAX_TEXT = 1024;
 const MAX_SIGNALS_BYTES = 16 * 1024;
+const MAX_SUBJECT_KEYS = 64;
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
 /** The latest epoch ms a Date can hold: "never expires" as a number both Lua and JS compare. */
 export const MAX_TIME = 8_640_000_000_000_000;
@@ -93,7 +94,9 @@ function optionalTime(e: Record<string, unknown>, name: string): number | undefi
 }
 
 function subjectOf(e: Record<string, unknown>): SubjectIdentifier {
-  subjectKeys(e['subject']);
+  // Every identifier of a subject is a state entry on every member: an alias list is bounded.
+  if (subjectKeys(e['subject']).length > MAX_SUBJECT_KEYS)
+    throw badEvent(`a subject may name at most ${MAX_SUBJECT_KEYS} identifiers`);
   // A JSON round trip keeps only data: no getters, prototypes or undefined members reach the feed.
   return JSON.parse(JSON.stringify(e['subject'])) as SubjectIdentifier;
 }
