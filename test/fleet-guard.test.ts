@@ -85,47 +85,69 @@ t.test("a shared CRL's serials deny under that CRL's issuer only", async (t) => 
   t.same(guard.judge(peer([certs.clientRevokedCert]), 2_000), { deny: 'certificate-revoked' });
 });
 
-t.test('a subject revocation cuts sessions that began before `before`', async (t) => {
+/** The certificate's notBefore in epoch ms: a certificate identifier's session starts there. */
+const issued = (pem: string): number => Date.parse(x(pem).validFrom);
+
+t.test('a subject revocation refuses credentials issued before `before`', async (t) => {
   const { guard, publish } = setup();
-  publish({ type: 'subject-revoked', subject: { format: 'email', email: 'alice@EXAMPLE.com' }, before: 1_500 });
-  t.same(guard.judge(peer([alice!.cert], { connectionSince: 1_000 }), 2_000), { deny: 'subject-revoked' });
-  t.same(guard.judge(peer([alice!.cert], { connectionSince: 1_500 }), 2_000), {}, 'began at before');
-  t.same(guard.judge(peer([bob!.cert], { connectionSince: 1_000 }), 2_000), {});
-  // A token's session starts at its iat, not at the connection.
+  const aliceIssued = issued(alice!.cert);
+  publish({
+    type: 'subject-revoked',
+    subject: { format: 'email', email: 'alice@EXAMPLE.com' },
+    before: aliceIssued + 1,
+  });
+  const now = aliceIssued + 10_000;
+  t.same(guard.judge(peer([alice!.cert], { connectionSince: 1_000 }), now), { deny: 'subject-revoked' });
+  t.same(
+    guard.judge(peer([alice!.cert], { connectionSince: now }), now),
+    { deny: 'subject-revoked' },
+    'a connection made after the revocation with the same certificate is refused too',
+  );
+  t.same(guard.judge(peer([bob!.cert], { connectionSince: 1_000 }), now), {});
+  const { guard: later, publish: publishLater } = setup();
+  publishLater({
+    type: 'subject-revoked',
+    subject: { format: 'email', email: 'alice@example.com' },
+    before: aliceIssued,
+  });
+  t.same(later.judge(peer([alice!.cert]), now), {}, 'a certificate issued at `before` is admitted');
+  // A token's session starts at its iat.
   const token = { iss: 'https://idp', sub: 'u1', email: 'alice@example.com', iat: 2 };
-  t.same(guard.judge(peer([], { token, connectionSince: 0 }), 3_000), {}, 'iat 2000 ms is after before');
-  t.same(guard.judge(peer([], { token: { ...token, iat: 1 }, connectionSince: 9_000 }), 3_000), {
+  const { guard: tokens, publish: publishTokens } = setup();
+  publishTokens({ type: 'subject-revoked', subject: { format: 'email', email: 'alice@example.com' }, before: 1_500 });
+  t.same(tokens.judge(peer([], { token, connectionSince: 0 }), 3_000), {}, 'iat 2000 ms is after before');
+  t.same(tokens.judge(peer([], { token: { ...token, iat: 1 }, connectionSince: 9_000 }), 3_000), {
     deny: 'subject-revoked',
   });
   t.same(
-    guard.judge(peer([], { token: { email: 'alice@example.com' } }), 3_000),
+    tokens.judge(peer([], { token: { email: 'alice@example.com' } }), 3_000),
     { deny: 'subject-revoked' },
     'no iat',
   );
-  publish({
+  publishTokens({
     type: 'subject-revoked',
     subject: { format: 'iss_sub', iss: 'https://idp', sub: 'u2' },
     before: 9,
     expiresAt: 10,
   });
-  t.same(guard.judge(peer([], { token: { iss: 'https://idp', sub: 'u2', iat: 0 } }), 9), { deny: 'subject-revoked' });
-  t.same(guard.judge(peer([], { token: { iss: 'https://idp', sub: 'u2', iat: 0 } }), 10), {}, 'expired');
+  t.same(tokens.judge(peer([], { token: { iss: 'https://idp', sub: 'u2', iat: 0 } }), 9), { deny: 'subject-revoked' });
+  t.same(tokens.judge(peer([], { token: { iss: 'https://idp', sub: 'u2', iat: 0 } }), 10), {}, 'expired');
 });
 
 t.test('revocations with different expiries of one subject are kept apart', async (t) => {
   const { guard, publish } = setup();
   const subject = { format: 'uri', uri: 'spiffe://example.org/alice' };
-  publish({ type: 'subject-revoked', subject, before: 1_100 });
-  publish({ type: 'subject-revoked', subject, before: 5_000, expiresAt: 3_000 });
-  t.same(guard.judge(peer([alice!.cert], { connectionSince: 2_000 }), 2_500), { deny: 'subject-revoked' });
-  t.same(guard.judge(peer([alice!.cert], { connectionSince: 2_000 }), 3_000), {}, 'the later, shorter one lapsed');
-  t.same(guard.judge(peer([alice!.cert], { connectionSince: 1_000 }), 3_000), { deny: 'subject-revoked' });
-  publish({ type: 'subject-revoked', subject, before: 500 });
-  t.same(
-    guard.judge(peer([alice!.cert], { connectionSince: 1_000 }), 3_000),
-    { deny: 'subject-revoked' },
-    'never shortened',
-  );
+  const token = (iat: number): Record<string, unknown> => ({ iss: 'https://idp', sub: 'u9', iat });
+  const tokenSubject = { format: 'iss_sub', iss: 'https://idp', sub: 'u9' };
+  publish({ type: 'subject-revoked', subject: tokenSubject, before: 1_100 });
+  publish({ type: 'subject-revoked', subject: tokenSubject, before: 5_000, expiresAt: 3_000 });
+  t.same(guard.judge(peer([], { token: token(2) }), 2_500), { deny: 'subject-revoked' });
+  t.same(guard.judge(peer([], { token: token(2) }), 3_000), {}, 'the later, shorter one lapsed');
+  t.same(guard.judge(peer([], { token: token(1) }), 3_000), { deny: 'subject-revoked' });
+  publish({ type: 'subject-revoked', subject: tokenSubject, before: 500 });
+  t.same(guard.judge(peer([], { token: token(1) }), 3_000), { deny: 'subject-revoked' }, 'never shortened');
+  publish({ type: 'subject-revoked', subject, before: issued(alice!.cert) + 1 });
+  t.same(guard.judge(peer([alice!.cert]), 3_000), { deny: 'subject-revoked' }, 'URI SAN identifiers too');
 });
 
 t.test("signals of every identifier the peer carries merge; a later signal replaces that name's value", async (t) => {

@@ -54,6 +54,9 @@ const tokens = [
   { email: 'bob@example.com', iat: 2 },
 ];
 const time = fc.integer({ min: 0, max: 3000 });
+// Certificate identifiers' sessions start at notBefore: revocations land around those instants too.
+const issuedAt = Date.parse(new X509Certificate(alice!.cert).validFrom);
+const before = fc.oneof(time, fc.integer({ min: issuedAt - 2000, max: issuedAt + 2000 }));
 const maybe = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(arb, { nil: undefined });
 
 const eventArb: fc.Arbitrary<FleetEvent> = fc.oneof(
@@ -66,7 +69,7 @@ const eventArb: fc.Arbitrary<FleetEvent> = fc.oneof(
   fc.record({
     type: fc.constant('subject-revoked' as const),
     subject: fc.constantFrom(...subjects),
-    before: time,
+    before,
     expiresAt: maybe(time),
   }),
   fc.record({
@@ -117,7 +120,8 @@ function model(events: FleetEvent[], p: PeerPick): object {
   const iat = facts.token?.['iat'];
   const ids = defaultIdentifiers(facts.chain[0], facts.token).map(({ key, source }) => ({
     key,
-    since: source === 'token' ? (typeof iat === 'number' ? iat * 1000 : -Infinity) : facts.connectionSince,
+    since:
+      source === 'token' ? (typeof iat === 'number' ? iat * 1000 : -Infinity) : Date.parse(facts.chain[0]!.validFrom),
   }));
   let signals: Record<string, unknown> | undefined;
   for (const { key, since } of ids) {

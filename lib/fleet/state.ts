@@ -205,23 +205,47 @@ export class FleetGuard implements DecisionGuard {
     return [...new Set(keys)];
   }
 
+  /**
+   * The peer's identifiers, each with the start of the session it names. A session is the
+   * credential's life: a token's from its `iat`, a certificate's from its notBefore. So a subject
+   * revoked at T refuses every credential issued before T, on live connections and on new ones
+   * alike; a client that merely reconnects with the same certificate is refused again, and only a
+   * credential issued after T is admitted.
+   */
   #identifiers(facts: GuardFacts): TimedKey[] {
+    const token = facts.token;
+    const iat = token?.['iat'];
+    // A token without iat cannot show it began after anything.
+    const tokenSince = typeof iat === 'number' && Number.isFinite(iat) ? iat * 1000 : -Infinity;
+    const leaf = facts.chain[0];
+    const certificateSince = leaf === undefined ? facts.connectionSince : notBeforeOf(leaf);
     if (this.#mapper === undefined) {
-      const token = facts.token;
-      const iat = token?.['iat'];
-      const tokenSince = typeof iat === 'number' && Number.isFinite(iat) ? iat * 1000 : -Infinity;
-      return defaultIdentifiers(facts.chain[0], token).map(({ key, source }) => ({
+      return defaultIdentifiers(leaf, token).map(({ key, source }) => ({
         key,
-        since: source === 'token' ? tokenSince : facts.connectionSince,
+        since: source === 'token' ? tokenSince : certificateSince,
       }));
     }
     const out: TimedKey[] = [];
     for (const item of this.#mapper(facts)) {
       const timed = 'subject' in item && typeof item.since === 'number';
       const subject = timed ? item.subject : item;
-      const since = timed ? item.since : facts.connectionSince;
+      const since = timed ? item.since : Math.min(certificateSince, token === undefined ? Infinity : tokenSince);
       for (const key of subjectKeys(subject)) out.push({ key, since });
     }
     return out;
   }
+}
+
+/** A certificate's notBefore in epoch ms, parsed once per certificate object. */
+const notBefores = new WeakMap<object, number>();
+
+function notBeforeOf(certificate: X509Certificate): number {
+  let at = notBefores.get(certificate);
+  if (at === undefined) {
+    at = Date.parse(certificate.validFrom);
+    // An unparsable date cannot show the certificate is newer than a revocation.
+    if (Number.isNaN(at)) at = -Infinity;
+    notBefores.set(certificate, at);
+  }
+  return at;
 }

@@ -31,11 +31,14 @@ export interface CrlEvent {
   pem: string;
 }
 
-/** Sessions of a subject established before `before` are cut (CAEP session-revoked, credential-change). */
+/**
+ * Sessions of a subject established before `before` are cut (CAEP session-revoked, credential-change).
+ * A session is its credential's life: a certificate's from its notBefore, a token's from its iat.
+ */
 export interface SubjectRevokedEvent {
   type: 'subject-revoked';
   subject: SubjectIdentifier;
-  /** Epoch ms: sessions established before it are revoked. */
+  /** Epoch ms: credentials issued before it (certificates by notBefore, tokens by iat) are refused. */
   before: number;
   reason?: string;
   expiresAt?: number;
