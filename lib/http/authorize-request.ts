@@ -367,11 +367,14 @@ function connectionInfo(socket: PeerSocket): ConnectionInfo {
   return connection;
 }
 
-/** When the request's connection began, as far as can be known: see connectionInfo(). */
+/**
+ * When the request's connection began, for guards. The owned tier's sockets know; node's do not
+ * (its first request may come long after the handshake), and an unknown start counts as earlier
+ * than anything, so a revocation dated after the handshake is never escaped by waiting to send.
+ */
 function connectionSince(socket: PeerSocket): number {
   const createdAt = (socket as { createdAt?: unknown }).createdAt;
-  if (typeof createdAt === 'number') return createdAt;
-  return connections.get(socket)?.since ?? Date.now();
+  return typeof createdAt === 'number' ? createdAt : -Infinity;
 }
 
 function guardDenial(verdict: GuardVerdict & { deny: string }, certificate: Decision['certificate']): Decision {
