@@ -64,10 +64,13 @@ export class FleetState {
   #index(hash: StateHash, field: string, value: string): void {
     switch (hash) {
       case 'serials': {
-        const [serial, issuer = ''] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
+        const [serial, issuer] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
+        // Normalised again (normalizeIssuer is idempotent): a snapshot written in any spelling
+        // indexes as the live entries do.
+        const key = issuer === undefined ? '' : normalizeIssuer(issuer);
         let entries = this.#serials.get(serial);
         if (entries === undefined) this.#serials.set(serial, (entries = new Map()));
-        entries.set(issuer, leadingNumber(value));
+        entries.set(key, leadingNumber(value));
         return;
       }
       case 'subjects': {
@@ -85,7 +88,11 @@ export class FleetState {
       }
       case 'crls': {
         const pem = value.slice(value.indexOf('\n') + 1);
-        this.#crls.set(field, { lastUpdate: leadingNumber(value), pem, serials: new Set(crlSerials(pem)) });
+        this.#crls.set(normalizeIssuer(field), {
+          lastUpdate: leadingNumber(value),
+          pem,
+          serials: new Set(crlSerials(pem)),
+        });
         return;
       }
     }
