@@ -54,10 +54,13 @@ t.test('events are normalised copies with only the members their type defines', 
     before: 5,
     reason: 'r',
   });
-  t.same(checkEvent({ type: 'signals', subject, signals: { device: { compliant: false } } }), {
+  // A signals event is timed when it is checked for publication: `at` now, expiring a day later.
+  t.same(checkEvent({ type: 'signals', subject, signals: { device: { compliant: false } }, at: 5 }), {
     type: 'signals',
     subject,
     signals: { device: { compliant: false } },
+    at: 5,
+    expiresAt: 5 + 24 * 60 * 60 * 1000,
   });
   t.same(checkEvent({ type: 'policy-invalidated' }), { type: 'policy-invalidated' });
   t.same(checkEvent({ type: 'crl', pem: certs.crl }), { type: 'crl', pem: certs.crl });

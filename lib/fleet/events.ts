@@ -5,6 +5,7 @@
  * An event is refused whole (ERR_CTLS_FLEET_BAD_EVENT, or ERR_CTLS_BAD_SUBJECT for its subject):
  * nothing a caller or another writer of the stream sends is half-applied.
  */
+import { createHash } from 'node:crypto';
 import { ctlsError } from '../common/errors.js';
 import { native } from '../tls/native.js';
 import { subjectKeys } from './subject-id.js';
@@ -12,8 +13,13 @@ import type { FleetEvent, SubjectIdentifier } from './types.js';
 
 const MAX_SERIAL_HEX = 128;
 const MAX_TEXT = 1024;
-const MAX_SIGNALS_BYTES = 16 * 1024;
+/** Signals are stored once per event but indexed per identifier: both are bounded. */
+const MAX_SIGNALS_BYTES = 4 * 1024;
 const MAX_SUBJECT_KEYS = 64;
+/** Any event but a CRL, as JSON: what one entry may add to every member's state. */
+const MAX_EVENT_BYTES = 32 * 1024;
+/** How long signals are kept when their event names no expiry. */
+export const SIGNALS_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
 /** The latest epoch ms a Date can hold: "never expires" as a number both Lua and JS compare. */
 export const MAX_TIME = 8_640_000_000_000_000;
@@ -193,6 +199,13 @@ function escapeValue(value: string): string {
     .join('');
 }
 
+/** `event`, when its JSON fits MAX_EVENT_BYTES (a CRL is bounded by MAX_CRL_BYTES instead). */
+function sized(event: FleetEvent): FleetEvent {
+  if (Buffer.byteLength(JSON.stringify(event)) > MAX_EVENT_BYTES)
+    throw badEvent(`the event is larger than ${MAX_EVENT_BYTES} bytes`);
+  return event;
+}
+
 function badEvent(detail: string): Error {
   return ctlsError('ERR_CTLS_FLEET_BAD_EVENT', `Invalid fleet event: ${detail}`);
 }
@@ -271,7 +284,7 @@ export function checkEvent(event: unknown): FleetEvent {
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
       if (expiresAt !== undefined) out.expiresAt = expiresAt;
-      return out;
+      return sized(out);
     }
     case 'crl': {
       if (typeof e['pem'] !== 'string') throw badEvent('a crl event needs its pem as a string');
@@ -287,7 +300,7 @@ export function checkEvent(event: unknown): FleetEvent {
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
       if (expiresAt !== undefined) out.expiresAt = expiresAt;
-      return out;
+      return sized(out);
     }
     case 'signals': {
       const subject = subjectOf(e);
@@ -300,8 +313,12 @@ export function checkEvent(event: unknown): FleetEvent {
       } catch {
         throw badEvent('signals must be JSON data');
       }
-      if (json.length > MAX_SIGNALS_BYTES) throw badEvent(`signals are larger than ${MAX_SIGNALS_BYTES} bytes`);
-      return { type: 'signals', subject, signals: JSON.parse(json) as Record<string, unknown> };
+      if (Buffer.byteLength(json) > MAX_SIGNALS_BYTES)
+        throw badEvent(`signals are larger than ${MAX_SIGNALS_BYTES} bytes`);
+      // The default is fixed here, at publication: every member reads the same `at` from the feed.
+      const at = optionalTime(e, 'at') ?? Date.now();
+      const expiresAt = optionalTime(e, 'expiresAt') ?? at + SIGNALS_LIFETIME_MS;
+      return sized({ type: 'signals', subject, signals: JSON.parse(json) as Record<string, unknown>, at, expiresAt });
     }
     case 'policy-invalidated': {
       const reason = optionalText(e, 'reason');
@@ -318,14 +335,17 @@ export const STATE_HASHES: readonly StateHash[] = ['serials', 'subjects', 'signa
 
 /**
  * One change to a state hash. `set` overwrites the field; `max` writes it only when the number its
- * value starts with is at least the one already there. The feed's publish script and every member
- * apply the same operations, so a member's state is always the snapshot's at the same entry.
+ * value starts with is at least the one already there; `expire` (field and value empty) deletes
+ * some fields of the hash whose second line, an epoch ms, has passed: each step of the feed's
+ * script scans a bounded slice of the hash, a member prunes its copy now and then. The feed's
+ * publish script and every member apply the same operations, so a member's state is always the
+ * snapshot's at the same entry, but for expired fields nobody reads any more.
  */
 export interface StateOp {
   hash: StateHash;
   field: string;
   value: string;
-  rule: 'set' | 'max';
+  rule: 'set' | 'max' | 'expire';
 }
 
 /**
@@ -334,7 +354,10 @@ export interface StateOp {
  *   revocation of a serial under an issuer, so a later one with a nearer expiry never shortens it
  * - subjects: field JSON [key, expiresAt|null], value `before`: the latest `before` per key and expiry,
  *   so a later revocation with another expiry never shortens an earlier one
- * - signals: field JSON [key, name], value JSON of the signal
+ * - signals: the event's signals once, field `=digest`, value `at` newline `expiresAt` newline JSON;
+ *   per key and signal name a reference, field JSON [key, name], value `at` newline `expiresAt`
+ *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later. Then an
+ *   `expire` step, so signals never outlive their expiry for long.
  * - crls: field issuer, value `lastUpdate` newline PEM: the latest CRL per issuer
  */
 export function stateOps(event: FleetEvent): StateOp[] {
@@ -352,10 +375,21 @@ export function stateOps(event: FleetEvent): StateOp[] {
         rule: 'max',
       }));
     case 'signals': {
-      const ops: StateOp[] = [];
+      // checkEvent() sets both; an event built by hand without them is timed as of now.
+      const at = event.at ?? Date.now();
+      const expiresAt = event.expiresAt ?? at + SIGNALS_LIFETIME_MS;
+      const stored = `${at}\n${expiresAt}\n${JSON.stringify(event.signals)}`;
+      const digest = createHash('sha256').update(stored).digest('base64url').slice(0, 22);
+      const ops: StateOp[] = [{ hash: 'signals', field: `=${digest}`, value: stored, rule: 'set' }];
       for (const key of subjectKeys(event.subject))
-        for (const [name, value] of Object.entries(event.signals))
-          ops.push({ hash: 'signals', field: JSON.stringify([key, name]), value: JSON.stringify(value), rule: 'set' });
+        for (const name of Object.keys(event.signals))
+          ops.push({
+            hash: 'signals',
+            field: JSON.stringify([key, name]),
+            value: `${at}\n${expiresAt}\n${digest}`,
+            rule: 'max',
+          });
+      ops.push({ hash: 'signals', field: '', value: '', rule: 'expire' });
       return ops;
     }
     case 'crl':
@@ -374,6 +408,12 @@ export function stateOps(event: FleetEvent): StateOp[] {
 export function leadingNumber(value: string): number {
   const end = value.indexOf('\n');
   return Number(end < 0 ? value : value.slice(0, end));
+}
+
+/** The expiry an `expire` step reads: the number on a value's second line (NaN when there is none). */
+export function secondNumber(value: string): number {
+  const start = value.indexOf('\n');
+  return start < 0 ? NaN : leadingNumber(value.slice(start + 1));
 }
 
 /** The index keys an event affects: what a watched host re-decides. */
