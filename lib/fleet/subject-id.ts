@@ -4,10 +4,10 @@
  * of the identifiers it carries (by default: the certificate's email and URI SANs, the token's
  * `iss`+`sub` and `email`).
  *
- * Matching errs towards cutting: email addresses compare case-insensitively, in Unicode NFC and with
- * their domain in its ASCII (A-label) form, and a `complex`
- * subject (CAEP) matches each of its parts (its user, its device, its session …), so revoking
- * "user U's session S" cuts every peer identified as U when S itself cannot be seen on the wire.
+ * Matching errs towards cutting: email addresses compare case-insensitively, in Unicode NFC and
+ * with their domain in its ASCII (A-label) form, and a `complex` subject (CAEP) matches each of its
+ * parts (its user, its device, its session …), so revoking "user U's session S" cuts every peer
+ * identified as U when S itself cannot be seen on the wire.
  */
 import type { X509Certificate } from 'node:crypto';
 import { domainToASCII } from 'node:url';
