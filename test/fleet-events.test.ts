@@ -14,12 +14,15 @@ import {
 } from '../dist/fleet/events.js';
 import { certs } from './helpers/certs';
 
-t.test('serials: upper-case hex without colons, spaces or leading zeros', async (t) => {
+t.test('serials: upper-case hex without colons, spaces or leading zeros, keeping a sign', async (t) => {
   t.equal(normalizeSerial('00:0a:bC'), 'ABC');
+  t.equal(normalizeSerial('-00:05'), '-5');
+  t.equal(normalizeSerial('-0'), '0');
   t.equal(normalizeSerial('0a bc'), 'ABC');
   t.equal(normalizeSerial('000'), '0');
   t.equal(normalizeSerial('7F'), '7F');
-  for (const bad of ['', ':', 'xyz', '0x12', '-1', 'A'.repeat(129)]) t.equal(normalizeSerial(bad), undefined, bad);
+  for (const bad of ['', ':', '-', '--1', '1-', 'xyz', '0x12', 'A'.repeat(129)])
+    t.equal(normalizeSerial(bad), undefined, bad);
 });
 
 t.test("issuers: node's multi-line form, trimmed; OpenSSL's slash form and RFC 2253 read the same", async (t) => {
@@ -27,7 +30,13 @@ t.test("issuers: node's multi-line form, trimmed; OpenSSL's slash form and RFC 2
   t.equal(normalizeIssuer(' C = SE \r\nO=Example AB\nCN=Example CA\n'), node);
   t.equal(normalizeIssuer('/C=SE/O=Example AB/CN=Example CA'), node);
   t.equal(issuerFromRfc2253('CN=Example CA,O=Example AB,C=SE'), node);
-  t.equal(issuerFromRfc2253('CN=Comma\\, Inc CA,C=SE'), 'C=SE\nCN=Comma, Inc CA');
+  // The canonical form keeps RFC 4514 escapes, as node's X509Certificate#issuer prints them.
+  t.equal(issuerFromRfc2253('CN=Comma\\, Inc CA,C=SE'), 'C=SE\nCN=Comma\\, Inc CA');
+  t.equal(normalizeIssuer('C=SE\nCN=Comma\\, Inc CA'), 'C=SE\nCN=Comma\\, Inc CA');
+  t.equal(
+    normalizeIssuer('OU=x\\;y + O=A/B\\, Inc.\nCN=\\ lead'),
+    issuerFromRfc2253('CN=\\ lead,O=A/B\\, Inc.+OU=x\\;y'),
+  );
   t.equal(issuerFromRfc2253('CN=caf\\C3\\A9 100%'), 'CN=café 100%');
   t.equal(normalizeIssuer('CN=single'), 'CN=single');
 });
@@ -45,10 +54,13 @@ t.test('events are normalised copies with only the members their type defines', 
     before: 5,
     reason: 'r',
   });
-  t.same(checkEvent({ type: 'signals', subject, signals: { device: { compliant: false } } }), {
+  // A signals event is timed when it is checked for publication: `at` now, expiring a day later.
+  t.same(checkEvent({ type: 'signals', subject, signals: { device: { compliant: false } }, at: 5 }), {
     type: 'signals',
     subject,
     signals: { device: { compliant: false } },
+    at: 5,
+    expiresAt: 5 + 24 * 60 * 60 * 1000,
   });
   t.same(checkEvent({ type: 'policy-invalidated' }), { type: 'policy-invalidated' });
   t.same(checkEvent({ type: 'crl', pem: certs.crl }), { type: 'crl', pem: certs.crl });

@@ -5,6 +5,7 @@
  * An event is refused whole (ERR_CTLS_FLEET_BAD_EVENT, or ERR_CTLS_BAD_SUBJECT for its subject):
  * nothing a caller or another writer of the stream sends is half-applied.
  */
+import { createHash } from 'node:crypto';
 import { ctlsError } from '../common/errors.js';
 import { native } from '../tls/native.js';
 import { subjectKeys } from './subject-id.js';
@@ -12,66 +13,197 @@ import type { FleetEvent, SubjectIdentifier } from './types.js';
 
 const MAX_SERIAL_HEX = 128;
 const MAX_TEXT = 1024;
-const MAX_SIGNALS_BYTES = 16 * 1024;
+/** Signals are stored once per event but indexed per identifier: both are bounded. */
+const MAX_SIGNALS_BYTES = 4 * 1024;
 const MAX_SUBJECT_KEYS = 64;
+/** Any event but a CRL, as JSON: what one entry may add to every member's state. */
+const MAX_EVENT_BYTES = 32 * 1024;
+/** How long signals are kept when their event names no expiry. */
+export const SIGNALS_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
 /** The latest epoch ms a Date can hold: "never expires" as a number both Lua and JS compare. */
 export const MAX_TIME = 8_640_000_000_000_000;
 
-/** Upper-case hex without colons, spaces or leading zeros ('0' for zero); undefined when not hex. */
+/**
+ * Serial numbers in one normal form: upper-case hex without colons, spaces or leading zeros ('0'
+ * for zero), a negative one (RFC 5280 forbids them, yet CAs issued them and OpenSSL reads them)
+ * keeping its '-'; undefined when not hex. Node's serialNumber ('-05'), a CRL's serial and a
+ * caller's hex ('-00:05') of one certificate all read alike.
+ */
 export function normalizeSerial(serial: string): string | undefined {
-  const hex = serial.replace(/[:\s]/g, '').toUpperCase();
+  const compact = serial.replace(/[:\s]/g, '').toUpperCase();
+  const negative = compact.startsWith('-');
+  const hex = negative ? compact.slice(1) : compact;
   if (hex.length === 0 || hex.length > MAX_SERIAL_HEX || !/^[0-9A-F]+$/.test(hex)) return undefined;
-  return hex.replace(/^0+(?=.)/, '');
+  const digits = hex.replace(/^0+(?=.)/, '');
+  return negative && digits !== '0' ? `-${digits}` : digits;
 }
 
+/** One attribute of a name: its type (upper case) and its value, escapes decoded. */
+type Attribute = [type: string, value: string];
+
 /**
- * An issuer name as node prints it (`X509Certificate#issuer`: one attribute per line, most general
- * first), with each line trimmed and spaces around '=' dropped. A one-line name in OpenSSL's slash
- * form ('/C=US/O=Example/CN=CA') reads the same way.
+ * The canonical form of an issuer name, the one form every comparison of issuers uses (the
+ * issuer of a certificate-revoked event, the issuer of a shared CRL, the issuer of each chain
+ * certificate): one line per RDN, most general first; in a line the RDN's attributes sorted and
+ * joined by '+', each `TYPE=value` with the type in upper case and the value escaped as RFC 4514
+ * escapes it (`\,` `\+` `\"` `\;` `\<` `\>` `\=` `\\`, a leading '#' or space, a trailing space,
+ * control characters as `\XX`). It reads:
+ * - node's `X509Certificate#issuer` (one RDN per line, ' + ' inside one, RFC 4514 escapes),
+ * - RFC 4514 / RFC 2253 one-line names ('CN=CA,O=Example': most specific first, as CRL facts carry them),
+ * - OpenSSL's slash form ('/C=US/O=Example/CN=CA', values unescaped),
+ * - and its own output unchanged: normalizeIssuer(normalizeIssuer(x)) === normalizeIssuer(x), so an
+ *   issuer stored on the feed's snapshot reads exactly as one a live member normalises again.
+ * Names are compared as strings, not as DER: a caller's revocation names its issuer as text, and
+ * the text forms of a certificate and of a CRL decode to the same attributes.
  */
 export function normalizeIssuer(issuer: string): string {
-  const parts = issuer.includes('\n') || !issuer.startsWith('/') ? issuer.split(/\r?\n/) : issuer.slice(1).split('/');
-  return parts
-    .map((part) => part.trim().replace(/^([^=]*?)\s*=\s*/, '$1='))
-    .filter((part) => part.length > 0)
+  const text = issuer.replace(/^\s+/, '');
+  let rdns: Attribute[][];
+  if (text.startsWith('/')) {
+    // The slash form escapes nothing: a new attribute starts only where a TYPE= follows.
+    rdns = text
+      .slice(1)
+      .split(/\/(?=\s*[A-Za-z0-9.-]+\s*=)/)
+      .map((rdn) => rdn.split(/\+(?=\s*[A-Za-z0-9.-]+\s*=)/).map(literalAttribute));
+  } else if (/\n/.test(trimEscaped(text))) {
+    rdns = text.split('\n').map((line) => splitUnescaped(line, '+').map(escapedAttribute));
+  } else if (indexUnescaped(text, ',;') >= 0) {
+    rdns = rfc2253Rdns(text);
+  } else {
+    rdns = [splitUnescaped(text, '+').map(escapedAttribute)];
+  }
+  return canonicalName(rdns);
+}
+
+/** An RFC 2253 name (OpenSSL's XN_FLAG_RFC2253, as CRL facts carry it) in normalizeIssuer()'s form. */
+export function issuerFromRfc2253(name: string): string {
+  return canonicalName(rfc2253Rdns(name));
+}
+
+function rfc2253Rdns(text: string): Attribute[][] {
+  return splitUnescaped(text, ',;')
+    .map((rdn) => splitUnescaped(rdn, '+').map(escapedAttribute))
+    .reverse();
+}
+
+function canonicalName(rdns: Attribute[][]): string {
+  return rdns
+    .map((rdn) =>
+      rdn
+        .filter(([type, value]) => type !== '' || value !== '')
+        .map(([type, value]) => `${escapeValue(type)}=${escapeValue(value)}`)
+        .sort()
+        .join('+'),
+    )
+    .filter((line) => line !== '')
     .join('\n');
 }
 
-/**
- * An RFC 2253 name (OpenSSL's XN_FLAG_RFC2253, as CRL facts carry it: most specific first, commas
- * between attributes, backslash escapes) in the form normalizeIssuer() gives.
- */
-export function issuerFromRfc2253(name: string): string {
-  const parts: string[] = [];
-  let current = '';
-  for (let i = 0; i < name.length; i++) {
-    const c = name[i]!;
-    if (c === '\\' && i + 1 < name.length) {
-      const hex = /^[0-9A-Fa-f]{2}/.exec(name.slice(i + 1, i + 3));
-      // A hex pair escapes a byte of a UTF-8 sequence; decoding is left to the string as a whole.
-      current += hex !== null ? `%${hex[0]}` : name[i + 1]!;
-      i += hex !== null ? 2 : 1;
-    } else if (c === ',' || c === '+') {
-      parts.push(current);
-      current = '';
-    } else {
-      current += c === '%' ? '%25' : c;
-    }
+function literalAttribute(text: string): Attribute {
+  const eq = text.indexOf('=');
+  if (eq < 0) return ['', text.trim()];
+  return [text.slice(0, eq).trim().toUpperCase(), text.slice(eq + 1).trim()];
+}
+
+function escapedAttribute(text: string): Attribute {
+  const eq = indexUnescaped(text, '=');
+  if (eq < 0) return ['', unescape(text)];
+  return [unescape(text.slice(0, eq)).toUpperCase(), unescape(text.slice(eq + 1))];
+}
+
+/** The index of the first of `chars` not escaped by a backslash, or -1. */
+function indexUnescaped(text: string, chars: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (chars.includes(text[i]!)) return i;
   }
-  parts.push(current);
-  return normalizeIssuer(
-    parts
-      .reverse()
-      .map((part) => {
-        try {
-          return decodeURIComponent(part);
-        } catch {
-          return part;
-        }
-      })
-      .join('\n'),
-  );
+  return -1;
+}
+
+function splitUnescaped(text: string, chars: string): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  for (let at = indexUnescaped(rest, chars); at >= 0; at = indexUnescaped(rest, chars)) {
+    parts.push(rest.slice(0, at));
+    rest = rest.slice(at + 1);
+  }
+  parts.push(rest);
+  return parts;
+}
+
+/** `text` without whitespace at its end that no backslash escapes. */
+function trimEscaped(text: string): string {
+  let end = text.length;
+  while (end > 0 && /\s/.test(text[end - 1]!) && !escapedAt(text, end - 1)) end--;
+  return text.slice(0, end);
+}
+
+function escapedAt(text: string, index: number): boolean {
+  let slashes = 0;
+  for (let i = index - 1; i >= 0 && text[i] === '\\'; i--) slashes++;
+  return slashes % 2 === 1;
+}
+
+/**
+ * An RFC 4514 value decoded: `\c` is c, `\XX` one byte of a UTF-8 sequence (how RFC 2253 escapes
+ * non-ASCII and control characters); whitespace that no backslash escapes is dropped at both ends.
+ */
+function unescape(text: string): string {
+  const pieces: Array<{ text: string; escaped: boolean }> = [];
+  let bytes: number[] = [];
+  const flush = (): void => {
+    if (bytes.length > 0) pieces.push({ text: Buffer.from(bytes).toString('utf8'), escaped: true });
+    bytes = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const hex = c === '\\' ? /^[0-9A-Fa-f]{2}/.exec(text.slice(i + 1, i + 3)) : null;
+    if (hex !== null) {
+      bytes.push(parseInt(hex[0], 16));
+      i += 2;
+      continue;
+    }
+    flush();
+    if (c === '\\' && i + 1 < text.length) {
+      const next = text.codePointAt(i + 1)!;
+      const char = String.fromCodePoint(next);
+      pieces.push({ text: char, escaped: true });
+      i += char.length;
+    } else pieces.push({ text: c, escaped: false });
+  }
+  flush();
+  let start = 0;
+  let end = pieces.length;
+  while (start < end && !pieces[start]!.escaped && /^\s$/.test(pieces[start]!.text)) start++;
+  while (end > start && !pieces[end - 1]!.escaped && /^\s$/.test(pieces[end - 1]!.text)) end--;
+  return pieces
+    .slice(start, end)
+    .map((piece) => piece.text)
+    .join('');
+}
+
+/** A value escaped for the canonical form: unescape() reads it back unchanged. */
+function escapeValue(value: string): string {
+  const chars = [...value];
+  return chars
+    .map((c, i) => {
+      const code = c.codePointAt(0)!;
+      if (code < 0x20 || code === 0x7f) return `\\${code.toString(16).toUpperCase().padStart(2, '0')}`;
+      if ('\\,+"<>;='.includes(c)) return `\\${c}`;
+      if ((i === 0 || i === chars.length - 1) && /^\s$/.test(c)) return `\\${c}`;
+      // A leading '#' would read as BER in RFC 4514, a leading '/' as OpenSSL's slash form.
+      if (i === 0 && (c === '#' || c === '/')) return `\\${c}`;
+      return c;
+    })
+    .join('');
+}
+
+/** `event`, when its JSON fits MAX_EVENT_BYTES (a CRL is bounded by MAX_CRL_BYTES instead). */
+function sized(event: FleetEvent): FleetEvent {
+  if (Buffer.byteLength(JSON.stringify(event)) > MAX_EVENT_BYTES)
+    throw badEvent(`the event is larger than ${MAX_EVENT_BYTES} bytes`);
+  return event;
 }
 
 function badEvent(detail: string): Error {
@@ -152,7 +284,7 @@ export function checkEvent(event: unknown): FleetEvent {
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
       if (expiresAt !== undefined) out.expiresAt = expiresAt;
-      return out;
+      return sized(out);
     }
     case 'crl': {
       if (typeof e['pem'] !== 'string') throw badEvent('a crl event needs its pem as a string');
@@ -168,7 +300,7 @@ export function checkEvent(event: unknown): FleetEvent {
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
       if (expiresAt !== undefined) out.expiresAt = expiresAt;
-      return out;
+      return sized(out);
     }
     case 'signals': {
       const subject = subjectOf(e);
@@ -181,8 +313,12 @@ export function checkEvent(event: unknown): FleetEvent {
       } catch {
         throw badEvent('signals must be JSON data');
       }
-      if (json.length > MAX_SIGNALS_BYTES) throw badEvent(`signals are larger than ${MAX_SIGNALS_BYTES} bytes`);
-      return { type: 'signals', subject, signals: JSON.parse(json) as Record<string, unknown> };
+      if (Buffer.byteLength(json) > MAX_SIGNALS_BYTES)
+        throw badEvent(`signals are larger than ${MAX_SIGNALS_BYTES} bytes`);
+      // The default is fixed here, at publication: every member reads the same `at` from the feed.
+      const at = optionalTime(e, 'at') ?? Date.now();
+      const expiresAt = optionalTime(e, 'expiresAt') ?? at + SIGNALS_LIFETIME_MS;
+      return sized({ type: 'signals', subject, signals: JSON.parse(json) as Record<string, unknown>, at, expiresAt });
     }
     case 'policy-invalidated': {
       const reason = optionalText(e, 'reason');
@@ -199,14 +335,17 @@ export const STATE_HASHES: readonly StateHash[] = ['serials', 'subjects', 'signa
 
 /**
  * One change to a state hash. `set` overwrites the field; `max` writes it only when the number its
- * value starts with is at least the one already there. The feed's publish script and every member
- * apply the same operations, so a member's state is always the snapshot's at the same entry.
+ * value starts with is at least the one already there; `expire` (field and value empty) deletes
+ * some fields of the hash whose second line, an epoch ms, has passed: each step of the feed's
+ * script scans a bounded slice of the hash, a member prunes its copy now and then. The feed's
+ * publish script and every member apply the same operations, so a member's state is always the
+ * snapshot's at the same entry, but for expired fields nobody reads any more.
  */
 export interface StateOp {
   hash: StateHash;
   field: string;
   value: string;
-  rule: 'set' | 'max';
+  rule: 'set' | 'max' | 'expire';
 }
 
 /**
@@ -215,7 +354,10 @@ export interface StateOp {
  *   revocation of a serial under an issuer, so a later one with a nearer expiry never shortens it
  * - subjects: field JSON [key, expiresAt|null], value `before`: the latest `before` per key and expiry,
  *   so a later revocation with another expiry never shortens an earlier one
- * - signals: field JSON [key, name], value JSON of the signal
+ * - signals: the event's signals once, field `=digest`, value `at` newline `expiresAt` newline JSON;
+ *   per key and signal name a reference, field JSON [key, name], value `at` newline `expiresAt`
+ *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later. Then an
+ *   `expire` step, so signals never outlive their expiry for long.
  * - crls: field issuer, value `lastUpdate` newline PEM: the latest CRL per issuer
  */
 export function stateOps(event: FleetEvent): StateOp[] {
@@ -233,10 +375,21 @@ export function stateOps(event: FleetEvent): StateOp[] {
         rule: 'max',
       }));
     case 'signals': {
-      const ops: StateOp[] = [];
+      // checkEvent() sets both; an event built by hand without them is timed as of now.
+      const at = event.at ?? Date.now();
+      const expiresAt = event.expiresAt ?? at + SIGNALS_LIFETIME_MS;
+      const stored = `${at}\n${expiresAt}\n${JSON.stringify(event.signals)}`;
+      const digest = createHash('sha256').update(stored).digest('base64url').slice(0, 22);
+      const ops: StateOp[] = [{ hash: 'signals', field: `=${digest}`, value: stored, rule: 'set' }];
       for (const key of subjectKeys(event.subject))
-        for (const [name, value] of Object.entries(event.signals))
-          ops.push({ hash: 'signals', field: JSON.stringify([key, name]), value: JSON.stringify(value), rule: 'set' });
+        for (const name of Object.keys(event.signals))
+          ops.push({
+            hash: 'signals',
+            field: JSON.stringify([key, name]),
+            value: `${at}\n${expiresAt}\n${digest}`,
+            rule: 'max',
+          });
+      ops.push({ hash: 'signals', field: '', value: '', rule: 'expire' });
       return ops;
     }
     case 'crl':
@@ -255,6 +408,12 @@ export function stateOps(event: FleetEvent): StateOp[] {
 export function leadingNumber(value: string): number {
   const end = value.indexOf('\n');
   return Number(end < 0 ? value : value.slice(0, end));
+}
+
+/** The expiry an `expire` step reads: the number on a value's second line (NaN when there is none). */
+export function secondNumber(value: string): number {
+  const start = value.indexOf('\n');
+  return start < 0 ? NaN : leadingNumber(value.slice(start + 1));
 }
 
 /** The index keys an event affects: what a watched host re-decides. */

@@ -39,15 +39,37 @@ local function lead(v)
   local nl = string.find(v, '\\n', 1, true)
   return tonumber(nl and string.sub(v, 1, nl - 1) or v)
 end
+local function second(v)
+  local nl = string.find(v, '\\n', 1, true)
+  return nl and lead(string.sub(v, nl + 1))
+end
+local function expire(hash, key)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local mark = 'sweep:' .. hash
+  local scan = redis.call('HSCAN', key, redis.call('HGET', KEYS[6], mark) or '0', 'COUNT', 128)
+  redis.call('HSET', KEYS[6], mark, scan[1])
+  local found = scan[2]
+  for j = 1, #found, 2 do
+    local expiry = second(found[j + 1])
+    if expiry and expiry < now then redis.call('HDEL', key, found[j]) end
+  end
+end
 for i = 4, #ARGV, 4 do
   local key = hashes[ARGV[i]]
   local field, value, rule = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local write = true
-  if rule == 'max' then
-    local current = redis.call('HGET', key, field)
-    write = (not current) or (lead(current) <= lead(value))
+  if rule == 'expire' then
+    expire(ARGV[i], key)
+  else
+    local write = true
+    if rule == 'max' then
+      -- As FleetState.apply: only a larger number keeps the field; a value without one is replaced.
+      local current = redis.call('HGET', key, field)
+      local old, new = current and lead(current), lead(value)
+      write = not (old and new and old > new)
+    end
+    if write then redis.call('HSET', key, field, value) end
   end
-  if write then redis.call('HSET', key, field, value) end
 end
 redis.call('HSET', KEYS[6], 'lastId', id)
 return { id, n }

@@ -9,12 +9,36 @@
 import type { X509Certificate } from 'node:crypto';
 import { ctlsError } from '../common/errors.js';
 import type { DecisionGuard, GuardFacts, GuardVerdict } from '../authz/guard.js';
-import { crlSerials, leadingNumber, normalizeIssuer, normalizeSerial, type StateHash, type StateOp } from './events.js';
+import {
+  crlSerials,
+  leadingNumber,
+  normalizeIssuer,
+  normalizeSerial,
+  secondNumber,
+  type StateHash,
+  type StateOp,
+} from './events.js';
 import { defaultIdentifiers, subjectKeys } from './subject-id.js';
 import type { SubjectMapper } from './types.js';
 
 /** A revocation entry of one serial: its issuer ('' for any) and when it may be forgotten. */
 type SerialEntries = Map<string, number>;
+
+/** A subject key's signal of one name: when it was issued, until when it holds, and where its value is. */
+interface SignalRef {
+  at: number;
+  expiresAt: number;
+  digest: string;
+}
+
+/** The signals of one event, stored once however many identifiers it names. */
+interface StoredSignals {
+  expiresAt: number;
+  signals: Record<string, unknown>;
+}
+
+/** How often a member prunes expired signals from its copy (expired ones are never read anyway). */
+const PRUNE_INTERVAL_MS = 60_000;
 
 interface SharedCrl {
   lastUpdate: number;
@@ -34,16 +58,25 @@ export class FleetState {
   readonly #serials = new Map<string, SerialEntries>();
   /** subject key -> expiresAt -> before. */
   readonly #subjects = new Map<string, Map<number, number>>();
-  readonly #signals = new Map<string, Record<string, unknown>>();
+  /** subject key -> signal name -> reference to the event's signals. */
+  readonly #signals = new Map<string, Map<string, SignalRef>>();
+  /** digest -> the signals of one event. */
+  readonly #signalValues = new Map<string, StoredSignals>();
+  #nextPrune = 0;
   /** issuer -> the latest CRL of that issuer. */
   readonly #crls = new Map<string, SharedCrl>();
 
   /** Applies one operation; false when the `max` rule kept the field as it was. */
   apply(op: StateOp): boolean {
     const raw = this.#raw.get(op.hash)!;
+    if (op.rule === 'expire') {
+      this.#prune(op.hash, Date.now());
+      return false;
+    }
     if (op.rule === 'max') {
+      // As the feed's script: only a larger number keeps the field; a value without one is replaced.
       const current = raw.get(op.field);
-      if (current !== undefined && !(leadingNumber(current) <= leadingNumber(op.value))) return false;
+      if (current !== undefined && leadingNumber(current) > leadingNumber(op.value)) return false;
     }
     raw.set(op.field, op.value);
     this.#index(op.hash, op.field, op.value);
@@ -56,6 +89,7 @@ export class FleetState {
     this.#serials.clear();
     this.#subjects.clear();
     this.#signals.clear();
+    this.#signalValues.clear();
     this.#crls.clear();
     for (const [hash, fields] of hashes)
       for (const [field, value] of fields) this.apply({ hash, field, value, rule: 'set' });
@@ -64,10 +98,13 @@ export class FleetState {
   #index(hash: StateHash, field: string, value: string): void {
     switch (hash) {
       case 'serials': {
-        const [serial, issuer = ''] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
+        const [serial, issuer] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
+        // Normalised again (normalizeIssuer is idempotent): a snapshot written in any spelling
+        // indexes as the live entries do.
+        const key = issuer === undefined ? '' : normalizeIssuer(issuer);
         let entries = this.#serials.get(serial);
         if (entries === undefined) this.#serials.set(serial, (entries = new Map()));
-        entries.set(issuer, leadingNumber(value));
+        entries.set(key, leadingNumber(value));
         return;
       }
       case 'subjects': {
@@ -77,18 +114,53 @@ export class FleetState {
         entries.set(expiresAt ?? Infinity, Number(value));
         return;
       }
-      case 'signals': {
-        const [key, name] = JSON.parse(field) as [string, string];
-        const signals = { ...this.#signals.get(key), [name]: JSON.parse(value) as unknown };
-        this.#signals.set(key, signals);
+      case 'signals':
+        this.#indexSignal(field, value);
         return;
-      }
       case 'crls': {
         const pem = value.slice(value.indexOf('\n') + 1);
-        this.#crls.set(field, { lastUpdate: leadingNumber(value), pem, serials: new Set(crlSerials(pem)) });
+        this.#crls.set(normalizeIssuer(field), {
+          lastUpdate: leadingNumber(value),
+          pem,
+          serials: new Set(crlSerials(pem)),
+        });
         return;
       }
     }
+  }
+
+  /** Indexes a signals field; one that does not read as stateOps() writes it is ignored. */
+  #indexSignal(field: string, value: string): void {
+    const at = leadingNumber(value);
+    const expiresAt = secondNumber(value);
+    if (Number.isNaN(at) || Number.isNaN(expiresAt)) return;
+    const rest = value.slice(value.indexOf('\n', value.indexOf('\n') + 1) + 1);
+    try {
+      if (field.startsWith('=')) {
+        const signals = JSON.parse(rest) as unknown;
+        if (signals !== null && typeof signals === 'object' && !Array.isArray(signals))
+          this.#signalValues.set(field.slice(1), { expiresAt, signals: signals as Record<string, unknown> });
+        return;
+      }
+      const [key, name] = JSON.parse(field) as unknown[];
+      if (typeof key !== 'string' || typeof name !== 'string') return;
+      let refs = this.#signals.get(key);
+      if (refs === undefined) this.#signals.set(key, (refs = new Map()));
+      refs.set(name, { at, expiresAt, digest: rest });
+    } catch {
+      // Not JSON: not a field stateOps() writes.
+    }
+  }
+
+  /** Drops expired fields of `hash` (at most once a PRUNE_INTERVAL_MS) and indexes the rest again. */
+  #prune(hash: StateHash, now: number): void {
+    if (hash !== 'signals' || now < this.#nextPrune) return;
+    this.#nextPrune = now + PRUNE_INTERVAL_MS;
+    const raw = this.#raw.get(hash)!;
+    for (const [field, value] of raw) if (secondNumber(value) < now) raw.delete(field);
+    this.#signals.clear();
+    this.#signalValues.clear();
+    for (const [field, value] of raw) this.#indexSignal(field, value);
   }
 
   /** Whether `serial` issued by `issuer` is revoked at `now` (by an entry or a shared CRL). */
@@ -111,8 +183,25 @@ export class FleetState {
     return false;
   }
 
-  signalsOf(key: string): Record<string, unknown> | undefined {
-    return this.#signals.get(key);
+  /** The signals of the subject under `key` that hold at `now`, each the latest issued of its name. */
+  signalsOf(key: string, now: number): Record<string, unknown> | undefined {
+    const refs = this.#signals.get(key);
+    if (refs === undefined) return undefined;
+    let out: Record<string, unknown> | undefined;
+    for (const [name, ref] of refs) {
+      if (!(ref.expiresAt > now)) continue;
+      const stored = this.#signalValues.get(ref.digest);
+      if (stored === undefined || !Object.hasOwn(stored.signals, name)) continue;
+      out ??= {};
+      // Defined, not assigned: a signal named __proto__ stays data.
+      Object.defineProperty(out, name, {
+        value: stored.signals[name],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
   }
 
   /** The shared CRLs, latest per issuer. */
@@ -193,7 +282,7 @@ export class FleetGuard implements DecisionGuard {
     let signals: Record<string, unknown> | undefined;
     for (const { key, since } of this.#identifiers(facts)) {
       if (this.#state.subjectRevoked(key, since, now)) return { deny: 'subject-revoked' };
-      const found = this.#state.signalsOf(key);
+      const found = this.#state.signalsOf(key, now);
       if (found !== undefined) signals = { ...signals, ...found };
     }
     return signals === undefined ? {} : { signals };

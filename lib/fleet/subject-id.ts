@@ -4,11 +4,13 @@
  * of the identifiers it carries (by default: the certificate's email and URI SANs, the token's
  * `iss`+`sub` and `email`).
  *
- * Matching errs towards cutting: email addresses compare case-insensitively, and a `complex`
- * subject (CAEP) matches each of its parts (its user, its device, its session …), so revoking
- * "user U's session S" cuts every peer identified as U when S itself cannot be seen on the wire.
+ * Matching errs towards cutting: email addresses compare case-insensitively, in Unicode NFC and
+ * with their domain in its ASCII (A-label) form, and a `complex` subject (CAEP) matches each of its
+ * parts (its user, its device, its session …), so revoking "user U's session S" cuts every peer
+ * identified as U when S itself cannot be seen on the wire.
  */
 import type { X509Certificate } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { ctlsError } from '../common/errors.js';
 
 /** An RFC 9493 subject identifier, or a CAEP complex subject built of them. */
@@ -64,7 +66,7 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
   const s = subject as Record<string, unknown>;
   switch (s['format']) {
     case 'email':
-      return [`email:${member(s, 'email').toLowerCase()}`];
+      return [emailKey(member(s, 'email'))];
     case 'iss_sub':
       return [issSubKey(member(s, 'iss'), member(s, 'sub'))];
     case 'opaque':
@@ -93,6 +95,22 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
   }
 }
 
+/**
+ * The key of an email address: NFC, lower case, and its domain as url.domainToASCII() spells it, so
+ * `alice@bücher.example` (in any normalisation form or case) and the IA5 spelling a certificate's
+ * SAN holds, `alice@xn--bcher-kva.example`, are one mailbox. A domain that is no valid IDN keeps
+ * its NFC lower-case spelling.
+ */
+export function emailKey(email: string): string {
+  const text = email.normalize('NFC');
+  const at = text.lastIndexOf('@');
+  const lower = (part: string): string => part.toLowerCase().normalize('NFC');
+  if (at < 0) return `email:${lower(text)}`;
+  const domain = text.slice(at + 1);
+  const ascii = domain === '' ? '' : domainToASCII(domain);
+  return `email:${lower(text.slice(0, at))}@${lower(ascii === '' ? domain : ascii)}`;
+}
+
 export function issSubKey(iss: string, sub: string): string {
   // Length-prefixed: no issuer and subject pair spells another pair's key.
   return `iss_sub:${iss.length}:${iss}|${sub}`;
@@ -115,14 +133,14 @@ export function defaultIdentifiers(
   const out: PeerIdentifier[] = [];
   if (leaf !== undefined) {
     for (const { kind, value } of sanEntries(leaf.subjectAltName)) {
-      if (kind === 'email') out.push({ key: `email:${value.toLowerCase()}`, source: 'certificate' });
+      if (kind === 'email') out.push({ key: emailKey(value), source: 'certificate' });
       else if (kind === 'URI') out.push({ key: `uri:${value}`, source: 'certificate' });
     }
   }
   if (token !== undefined) {
     const { iss, sub, email } = token;
     if (typeof iss === 'string' && typeof sub === 'string') out.push({ key: issSubKey(iss, sub), source: 'token' });
-    if (typeof email === 'string') out.push({ key: `email:${email.toLowerCase()}`, source: 'token' });
+    if (typeof email === 'string') out.push({ key: emailKey(email), source: 'token' });
   }
   return out;
 }

@@ -51,7 +51,16 @@ export interface SubjectRevokedEvent {
 export interface SignalsEvent {
   type: 'signals';
   subject: SubjectIdentifier;
+  /** At most 4 KB as JSON; each member (signal name) is kept per subject key, the latest by `at`. */
   signals: Record<string, unknown>;
+  /**
+   * Epoch ms the facts were issued at (CAEP: the event's event_timestamp). A signal never replaces
+   * one of the same name and subject issued later, whatever order the events arrive in. Default:
+   * when the event is published.
+   */
+  at?: number;
+  /** Epoch ms after which the signals are forgotten (default: 24 hours after `at`). */
+  expiresAt?: number;
 }
 
 /** Flush every decision cache and re-decide every connection (a policy changed somewhere). */

@@ -1,0 +1,171 @@
+/**
+ * Property tests of the fleet's normal forms, where a mismatch fails open: an issuer name, a serial
+ * number and an email address each read alike whichever side spells them (node's X509Certificate, a
+ * CRL as the addon reads it, a caller's revocation, a SET's subject), and normalising twice changes
+ * nothing (a late joiner reads the snapshot's stored form as live members read the entry).
+ */
+import t from 'tap';
+import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { domainToASCII } from 'node:url';
+import { FleetGuard, FleetState } from '../dist/fleet/state.js';
+import { checkEvent, normalizeIssuer, normalizeSerial, splitCrls, stateOps } from '../dist/fleet/events.js';
+import { defaultIdentifiers, subjectKeys } from '../dist/fleet/subject-id.js';
+import { native } from '../dist/tls/native.js';
+import { DevelopmentCA } from '../dist/dev/pki.js';
+
+const special = fc.constantFrom(',', '+', '"', ';', '\\', '=', '<', '>', '#', ' ', '/', 'ü', '東', '😀', 'a', 'Z', '1');
+const value = fc
+  .array(special, { minLength: 1, maxLength: 12 })
+  .map((chars) => chars.join(''))
+  .filter((v) => v.trim() !== '');
+const type = fc.constantFrom('CN', 'O', 'OU', 'L', 'ST');
+const rdn = fc.array(fc.tuple(type, value), { minLength: 1, maxLength: 3 });
+const dn = fc.array(rdn, { minLength: 1, maxLength: 3 });
+
+t.test('normalizeIssuer is idempotent', async (t) => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: special })), (text) => {
+      const once = normalizeIssuer(text);
+      return normalizeIssuer(once) === once;
+    }),
+    { numRuns: 2_000 },
+  );
+  t.pass('normalize(normalize(x)) === normalize(x)');
+});
+
+const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+
+/** A CA named `name` (OpenSSL -subj spelling), a leaf of `serial` it issued, and its CRL listing it. */
+function pki(dir: string, name: string, serial: bigint): { ca: string; leaf: string; crl: string } {
+  const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-utf8', '-multivalue-rdn', '-subj', name);
+  run('req', '-new', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=leaf');
+  const set = ['-set_serial', serial.toString()];
+  run('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', ...set, '-out', 'leaf.pem');
+  const leaf = readFileSync(join(dir, 'leaf.pem'), 'latin1');
+  const hex = new X509Certificate(leaf).serialNumber;
+  const index = `R\t${stamp(Date.now() + 86_400_000)}\t${stamp(Date.now() - 3_600_000)}\t${hex}\tunknown\t/CN=leaf\n`;
+  writeFileSync(join(dir, 'index.txt'), index);
+  writeFileSync(join(dir, 'crlnumber'), '01\n');
+  const config = `[ca]\ndefault_ca=d\n[d]\ndatabase=${join(dir, 'index.txt')}\ncrlnumber=${join(dir, 'crlnumber')}\n`;
+  writeFileSync(join(dir, 'ca.cnf'), `${config}default_md=sha256\ndefault_crl_days=1\nutf8=yes\n`);
+  run('ca', '-config', 'ca.cnf', '-gencrl', '-keyfile', 'ca.key', '-cert', 'ca.pem', '-out', 'ca.crl');
+  return { ca: readFileSync(join(dir, 'ca.pem'), 'latin1'), leaf, crl: readFileSync(join(dir, 'ca.crl'), 'latin1') };
+}
+
+/** OpenSSL's -subj: '/' between RDNs, '+' between the attributes of one, any character escaped by '\'. */
+const subj = (name: Array<Array<[string, string]>>): string =>
+  name.map((r) => '/' + r.map(([k, v]) => `${k}=${v.replace(/./gsu, (c) => `\\${c}`)}`).join('+')).join('');
+
+const serial = fc.bigInt({ min: -(1n << 159n), max: (1n << 159n) - 1n }).filter((n) => n !== 0n);
+
+t.test("a CRL's issuer and serial read as node reads its certificates'", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctls-normal-forms-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+  } catch {
+    t.comment('no openssl: skipped');
+    return;
+  }
+  fc.assert(
+    fc.property(dn, serial, (name, n) => {
+      const made = pki(dir, subj(name), n);
+      const leaf = new X509Certificate(made.leaf);
+      const ca = new X509Certificate(made.ca);
+      const [crl] = splitCrls(made.crl);
+      const nodeSide = normalizeIssuer(leaf.issuer);
+      if (crl!.issuer !== nodeSide) throw new Error(`${JSON.stringify(crl!.issuer)} != ${JSON.stringify(nodeSide)}`);
+      if (normalizeIssuer(ca.subject) !== nodeSide) throw new Error('the CA subject reads otherwise');
+      const listed = native.crlInfo(Buffer.from(made.crl, 'latin1'), true)[0]!.revoked.map((s) => normalizeSerial(s));
+      if (!listed.includes(normalizeSerial(leaf.serialNumber)))
+        throw new Error(`${leaf.serialNumber} not in ${listed}`);
+      const state = new FleetState();
+      const guard = new FleetGuard(state, { stale: false, strict: true });
+      for (const op of stateOps(checkEvent({ type: 'crl', pem: made.crl }))) state.apply(op);
+      const peer = { chain: [leaf], token: undefined, connectionSince: 0, tier: 'request' as const };
+      const verdict = guard.judge(peer, Date.now());
+      if (verdict.deny !== 'certificate-revoked') throw new Error(`admitted under ${JSON.stringify(leaf.issuer)}`);
+      // A caller's revocation naming node's spelling of the issuer matches too.
+      const byCaller = new FleetState();
+      const revoke = { type: 'certificate-revoked', serial: leaf.serialNumber, issuer: leaf.issuer };
+      for (const op of stateOps(checkEvent(revoke))) byCaller.apply(op);
+      return new FleetGuard(byCaller, { stale: false, strict: true }).judge(peer, Date.now()).deny !== undefined;
+    }),
+    { numRuns: 12 },
+  );
+  t.pass('CRL side and node side agree');
+});
+
+/** Node's spelling of a serial: hex of even length, upper case, '-' for a negative one. */
+const nodeHex = (n: bigint): string => {
+  const hex = (n < 0n ? -n : n).toString(16).toUpperCase();
+  return `${n < 0n ? '-' : ''}${hex.length % 2 === 1 ? `0${hex}` : hex}`;
+};
+
+t.test('serials: every spelling of a number has one normal form, keeping its sign', async (t) => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: -(1n << 256n), max: 1n << 256n }), fc.nat(3), (n, zeros) => {
+      const normal = normalizeSerial(nodeHex(n));
+      const magnitude = (n < 0n ? -n : n).toString(16);
+      const caller = `${n < 0n ? '-' : ''}${'00'.repeat(zeros)}${magnitude}`.replace(/(..)(?=.)/g, '$1:');
+      const value = normal?.startsWith('-') ? -BigInt(`0x${normal.slice(1)}`) : BigInt(`0x${normal}`);
+      return normal !== undefined && normalizeSerial(caller) === normal && value === n;
+    }),
+    { numRuns: 1_000 },
+  );
+  t.pass('node, caller and CRL spellings agree');
+});
+
+const local = fc.stringMatching(/^[a-zA-Z0-9._-]{1,12}$/);
+const label = fc.array(fc.constantFrom('a', 'b', 'ü', 'ö', 'é', 'ß', '東', 'x', '1', 'K'), {
+  minLength: 1,
+  maxLength: 8,
+});
+const domain = fc
+  .array(label, { minLength: 1, maxLength: 2 })
+  .map((labels) => `${labels.map((l) => l.join('')).join('.')}.example`)
+  .filter((d) => domainToASCII(d) !== '');
+
+/** Spellings of one mailbox an identity provider or a certificate may use. */
+const spellings = (email: string): string[] => {
+  const at = email.lastIndexOf('@');
+  const [user, host] = [email.slice(0, at), email.slice(at + 1)];
+  // 'ß' upper-cases to 'SS': another domain (UTS #46 keeps ß), so no spelling of this one.
+  const upper = (text: string): string => text.replace(/[^ß]+/g, (part) => part.toUpperCase());
+  return [
+    email,
+    email.normalize('NFD'),
+    upper(email),
+    `${user}@${domainToASCII(host)}`,
+    `${upper(user)}@${domainToASCII(host).toUpperCase()}`,
+  ];
+};
+
+t.test('emails: one key for every spelling of a mailbox, on the subject and the peer side', async (t) => {
+  fc.assert(
+    fc.property(local, domain, (user, host) => {
+      const keys = new Set<string>();
+      for (const email of spellings(`${user}@${host}`)) {
+        keys.add(subjectKeys({ format: 'email', email })[0]!);
+        for (const { key } of defaultIdentifiers(undefined, { email })) keys.add(key);
+      }
+      const [only] = keys;
+      return keys.size === 1 && subjectKeys({ format: 'email', email: only!.slice('email:'.length) })[0] === only;
+    }),
+    { numRuns: 500 },
+  );
+  const ca = await DevelopmentCA.create({ intermediate: false });
+  for (const host of ['bücher.example', '東京.example', 'straße.example']) {
+    const cert = await ca.issueClient({ commonName: 'u', altNames: [`u@${domainToASCII(host)}`] });
+    const [sanKey] = defaultIdentifiers(new X509Certificate(cert.cert), undefined).map(({ key }) => key);
+    for (const email of spellings(`U@${host}`))
+      t.equal(subjectKeys({ format: 'email', email })[0], sanKey, `${email} matches the SAN`);
+  }
+});
