@@ -158,7 +158,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   async #receive(token: string, via: SsfEvent['via']): Promise<SsfEvent[]> {
     const set = await this.#verifier.verify(token);
     const now = Date.now();
-    const mapped = mapSet(set, now);
+    const mapped = mapSet(set, now, this.#verifier.clockTolerance);
     const { iss, jti } = set.claims;
     const fresh = await this.#replay.claim(iss, jti, this.#verifier.replayWindow);
     const received: SsfEvent[] = [];
