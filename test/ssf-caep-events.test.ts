@@ -95,6 +95,25 @@ t.test('credential-change', async (t) => {
     code: 'ERR_CTLS_SET_INVALID',
     ssfError: 'invalid_request',
   });
+  // CAEP 1.0 names no text form for the serial (RFC 5280: an INTEGER): hex spellings are taken,
+  // a run of decimal digits, which reads as two different serials, is refused.
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '0x0a1b' });
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '7f3e' });
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '12:34' });
+  t.same(
+    fleet.calls.slice(2).map((call) => call.method === 'revokeCertificate' && call.revocation['serial']),
+    ['0a1b', '7f3e', '12:34'],
+  );
+  fleet.calls.splice(2);
+  for (const serial of ['1234', '-05', '0x', 12]) {
+    await t.rejects(
+      send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: serial }),
+      {
+        code: 'ERR_CTLS_SET_INVALID',
+        ssfError: 'invalid_request',
+      },
+    );
+  }
   await t.rejects(send('credential-change', { credential_type: 'x509' }), {
     code: 'ERR_CTLS_SET_INVALID',
     ssfError: 'invalid_request',

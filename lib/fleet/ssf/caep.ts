@@ -78,11 +78,10 @@ const BUILDERS: Record<string, Builder> = {
     if (change !== 'revoke' && change !== 'delete') return null;
     const serial = payload['x509_serial'];
     if (serial === undefined) return subjectRevoked(subject, payload, set, clock);
-    if (typeof serial !== 'string' || !/^[0-9a-f]{1,2}(?::?[0-9a-f]{1,2}){0,63}$/i.test(serial))
-      throw malformed('x509_serial is not a hexadecimal serial number');
+    const hex = hexSerial(serial);
     // x509_issuer is not matched: its DN spelling (RFC 4514) differs from node's, and a revocation
     // that matched nothing for a spelling would fail open. A serial alone errs towards cutting.
-    return { type: 'certificate-revoked', serial, ...reason(payload) };
+    return { type: 'certificate-revoked', serial: hex, ...reason(payload) };
   },
   'token-claims-change': (subject, payload, set) => {
     const claims = payload['claims'];
@@ -124,6 +123,26 @@ function subjectRevoked(
  * Signals carry when they happened (`at`, epoch ms, from event_timestamp else iat) so that an older
  * event delivered late (RFC 8935/8936 give no delivery order) cannot replace a newer one.
  */
+/**
+ * CAEP 1.0 defines x509_serial as a JSON string holding "the serial number of the X.509 certificate
+ * as defined in RFC 5280", an INTEGER, and names no text form. Decimal and hexadecimal spellings of
+ * one serial differ, and a guess revokes some other certificate while the one meant stays valid;
+ * so only spellings that can be hexadecimal alone are taken: 0x-prefixed, colon-separated bytes
+ * (as OpenSSL prints serials), or digits with a letter a-f. A run of decimal digits (longer than
+ * one, where both readings agree) is refused as invalid_request, telling the transmitter why.
+ */
+function hexSerial(serial: unknown): string {
+  if (typeof serial !== 'string') throw malformed('x509_serial is not a string');
+  const prefixed = /^0x([0-9a-f]{1,128})$/i.exec(serial);
+  if (prefixed !== null) return prefixed[1] as string;
+  const bytes = /^[0-9a-f]{1,2}(?::[0-9a-f]{1,2}){1,63}$/i.test(serial);
+  const plain = /^[0-9a-f]{1,128}$/i.test(serial);
+  if (!bytes && !plain) throw malformed('x509_serial is not a hexadecimal serial number');
+  if (plain && serial.length > 1 && /^[0-9]+$/.test(serial))
+    throw malformed('x509_serial is ambiguous (decimal or hexadecimal?): send it as 0x… or colon-separated bytes');
+  return serial;
+}
+
 function signals(
   subject: SubjectIdentifier,
   facts: Record<string, unknown>,
