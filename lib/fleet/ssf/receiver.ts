@@ -33,7 +33,7 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
   maxBodyBytes?: number;
   /** How long a push body may take to arrive (ms, default 10 000). */
   bodyTimeout?: number;
-  /** Replay entries kept in memory when there is no fleet (default 100 000). */
+  /** Replay entries kept in this process's memory (default 100 000). */
   replayCacheSize?: number;
   /** The Authorization header value for requests to the transmitter (discovery, verification). */
   transmitterAuthorization?: string;
@@ -43,7 +43,11 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
 export interface SsfEvent extends SsfMappedEvent {
   set: VerifiedSet;
   via: 'push' | 'poll' | 'direct';
-  /** The SET's jti was seen before: acknowledged, not applied again. */
+  /**
+   * The SET's jti was seen before: acknowledged, and not applied again when this process saw it. With
+   * a fleet, a SET another process applied first is applied here too (harmless: events are
+   * idempotent) and reported as a duplicate with `applied` true.
+   */
   duplicate: boolean;
   /** The fleet applied `action`. */
   applied: boolean;
@@ -103,10 +107,9 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     this.#fleet = fleet;
     this.#authorization = authorization;
     this.#transmitterAuthorization = checkString('transmitterAuthorization', options.transmitterAuthorization);
+    const replayCacheSize = checkCount('replayCacheSize', options.replayCacheSize, 100_000);
     this.#replay =
-      fleet !== undefined
-        ? new FleetReplayStore(fleet)
-        : new MemoryReplayStore(checkCount('replayCacheSize', options.replayCacheSize, 100_000));
+      fleet !== undefined ? new FleetReplayStore(fleet, replayCacheSize) : new MemoryReplayStore(replayCacheSize);
     this.handler = pushHandler(this);
     this.fastify = async (instance) => {
       // Encapsulated: the catch-all parser leaves the body to the endpoint, which bounds it.
@@ -160,21 +163,32 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     const now = Date.now();
     const mapped = mapSet(set, now, this.#verifier.clockTolerance);
     const { iss, jti } = set.claims;
-    const fresh = await this.#replay.claim(iss, jti, this.#verifier.replayWindow);
-    const received: SsfEvent[] = [];
-    for (const event of mapped) {
-      let applied = false;
-      if (fresh && event.action !== null && this.#fleet !== undefined) {
-        try {
-          await applyToFleet(this.#fleet, event.action);
-        } catch (err) {
-          this.#replay.release(iss, jti);
-          throw err;
+    const window = this.#verifier.replayWindow;
+    const fresh = await this.#replay.claim(iss, jti, window);
+    const applied = mapped.map(() => false);
+    if (fresh && this.#fleet !== undefined) {
+      const fleet = this.#fleet;
+      try {
+        for (const [i, event] of mapped.entries()) {
+          if (event.action === null) continue;
+          await applyToFleet(fleet, event.action);
+          applied[i] = true;
         }
-        applied = true;
+      } catch (err) {
+        // Not remembered: the transmitter's retry is applied (events applied already are idempotent).
+        this.#replay.release(iss, jti);
+        throw err;
       }
-      received.push({ ...event, set, via, duplicate: !fresh, applied });
     }
+    // Claimed fleet-wide only once applied (see FleetReplayStore): a claim already there is a duplicate.
+    const duplicate = !fresh || !(await this.#replay.settle(iss, jti, window));
+    const received: SsfEvent[] = mapped.map((event, i) => ({
+      ...event,
+      set,
+      via,
+      duplicate,
+      applied: applied[i] === true,
+    }));
     for (const event of received) {
       if (fresh && event.verificationState !== undefined) this.#pending.get(event.verificationState)?.(set);
       this.emit('event', event);
