@@ -128,3 +128,27 @@ t.test('a refused SET does not spend its jti', async (t) => {
   t.equal((await push(url, right)).status, 202);
   t.equal(fleet.calls.length, 1);
 });
+
+t.test('a copy arriving while the first is being applied waits for its outcome', async (t) => {
+  const { options, revoke } = await setup();
+  const fleet = fakeFleet();
+  const receiver = ssfReceiver({ ...options, fleet });
+  // A fleet that takes its time, so the copy arrives while the first is being applied.
+  const revokeSubject = fleet.revokeSubject.bind(fleet);
+  fleet.revokeSubject = async (...args) => {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return revokeSubject(...args);
+  };
+  const token = await revoke('concurrent');
+  fleet.failNext(1);
+  const [first, second] = await Promise.allSettled([receiver.receive(token), receiver.receive(token)]);
+  t.equal(first.status, 'rejected', 'the first could not be applied');
+  t.equal(second.status === 'fulfilled' && second.value[0]?.applied, true, 'so the copy applies it');
+  t.equal(fleet.calls.length, 2);
+  const [again, copy] = await Promise.all([
+    receiver.receive(await revoke('pair')),
+    receiver.receive(await revoke('pair')),
+  ]);
+  t.same([again[0]?.duplicate, copy[0]?.duplicate], [false, true], 'once the first is applied, a copy is a duplicate');
+  t.equal(fleet.calls.length, 3);
+});

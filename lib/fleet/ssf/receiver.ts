@@ -15,7 +15,7 @@ import { discoverTransmitter, type TransmitterMetadata } from './discovery.js';
 import { requestTransmitter, transmitterError } from './fetch-json.js';
 import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.js';
 import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
-import { FleetReplayStore, MemoryReplayStore, type ReplayStore } from './replay.js';
+import { FleetReplayStore, MemoryReplayStore, replayKey, type ReplayStore } from './replay.js';
 import { SetVerifier, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 
 export type SsfPushAuthorization =
@@ -89,6 +89,8 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   readonly #transmitterAuthorization: string | undefined;
   readonly #pending = new Map<string, (set: VerifiedSet) => void>();
   readonly #polls = new Set<SsfPollHandle>();
+  /** Deliveries of a jti being applied now, by replay key. */
+  readonly #applying = new Map<string, Promise<unknown>>();
   #metadata: TransmitterMetadata | undefined;
 
   constructor(options: SsfReceiverOptions) {
@@ -162,6 +164,43 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     const set = await this.#verifier.verify(token);
     const now = Date.now();
     const mapped = mapSet(set, now, this.#verifier.clockTolerance);
+    const { duplicate, fresh, applied } = await this.#serialized(replayKey(set.claims.iss, set.claims.jti), () =>
+      this.#apply(set, mapped),
+    );
+    const received: SsfEvent[] = mapped.map((event, i) => ({
+      ...event,
+      set,
+      via,
+      duplicate,
+      applied: applied[i] === true,
+    }));
+    for (const event of received) {
+      if (fresh && event.verificationState !== undefined) this.#pending.get(event.verificationState)?.(set);
+      this.emit('event', event);
+    }
+    return received;
+  }
+
+  /**
+   * Runs deliveries of one jti one after the other: a copy arriving while the first is being applied
+   * waits for its outcome, so it is a duplicate only if the first was applied, and applies the SET
+   * itself if the first failed (acknowledged as a duplicate at once, a failed first would be lost).
+   */
+  async #serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#applying.get(key);
+    const mine = (previous === undefined ? work() : previous.then(work, work)) as Promise<T>;
+    this.#applying.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#applying.get(key) === mine) this.#applying.delete(key);
+    }
+  }
+
+  async #apply(
+    set: VerifiedSet,
+    mapped: SsfMappedEvent[],
+  ): Promise<{ duplicate: boolean; fresh: boolean; applied: boolean[] }> {
     const { iss, jti } = set.claims;
     const window = this.#verifier.replayWindow;
     const fresh = await this.#replay.claim(iss, jti, window);
@@ -182,18 +221,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     }
     // Claimed fleet-wide only once applied (see FleetReplayStore): a claim already there is a duplicate.
     const duplicate = !fresh || !(await this.#replay.settle(iss, jti, window));
-    const received: SsfEvent[] = mapped.map((event, i) => ({
-      ...event,
-      set,
-      via,
-      duplicate,
-      applied: applied[i] === true,
-    }));
-    for (const event of received) {
-      if (fresh && event.verificationState !== undefined) this.#pending.get(event.verificationState)?.(set);
-      this.emit('event', event);
-    }
-    return received;
+    return { duplicate, fresh, applied };
   }
 
   /** Authenticates a push request against the `authorization` option. */
