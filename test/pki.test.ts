@@ -299,3 +299,14 @@ t.test('bad subject attributes are refused with ERR_CTLS_INVALID_OPTION naming t
   await t.rejects(issue({ C: ['SE'] }), invalid('subject.C'), 'C is not repeatable');
   await t.rejects(issue({ ST: ['a', 'b'] }), invalid('subject.ST'));
 });
+
+t.test("a CA common name with DN special characters ('#', quotes, ',') is encoded as written", async (t) => {
+  for (const commonName of ['#Hash CA', '"Quoted" CA', 'A, B + C CA']) {
+    const ca = await DevelopmentCA.create({ commonName });
+    const root = new X509Certificate(ca.rootCert);
+    const leaf = await ca.issueClient({ commonName: 'alice' });
+    const issuer = new X509Certificate(ca.issuerChain);
+    t.ok(root.subject.includes(commonName.replace(/[#",+]/g, (c) => `\\${c}`)), `root subject ${root.subject}`);
+    t.ok(issuer.checkIssued(root) && new X509Certificate(leaf.cert).checkIssued(issuer), 'the chain links by name');
+  }
+});

@@ -38,7 +38,8 @@ t.test('session-revoked -> revokeSubject before the event time, with the admin r
   t.same(fleet.calls, [
     { method: 'revokeSubject', subject: alice, options: { before: (at + 1) * 1000, reason: 'Landspeed violation' } },
   ]);
-  // Without event_timestamp: the SET's iat. A timestamp ahead of now is clamped to now.
+  // Without event_timestamp: the SET's iat. A timestamp ahead of now is clamped to now plus the
+  // clock tolerance (default 30 s): the transmitter's clock may run that far ahead of ours.
   const iat = Math.floor(Date.now() / 1000) - 5;
   await send('session-revoked', {}, { iat });
   t.equal(fleet.calls[1]?.method === 'revokeSubject' && fleet.calls[1].options?.before, (iat + 1) * 1000);
@@ -46,8 +47,8 @@ t.test('session-revoked -> revokeSubject before the event time, with the admin r
   await send('session-revoked', { event_timestamp: before / 1000 + 3600 });
   const clamped = fleet.calls[2]?.method === 'revokeSubject' ? fleet.calls[2].options?.before : undefined;
   t.ok(
-    clamped !== undefined && clamped >= before && clamped <= Date.now(),
-    'a future event_timestamp is clamped to now',
+    clamped !== undefined && clamped >= before + 30_000 && clamped <= Date.now() + 30_000,
+    'a future event_timestamp is clamped to now + clockTolerance',
   );
 });
 
@@ -94,6 +95,25 @@ t.test('credential-change', async (t) => {
     code: 'ERR_CTLS_SET_INVALID',
     ssfError: 'invalid_request',
   });
+  // CAEP 1.0 names no text form for the serial (RFC 5280: an INTEGER): hex spellings are taken,
+  // a run of decimal digits, which reads as two different serials, is refused.
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '0x0a1b' });
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '7f3e' });
+  await send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: '12:34' });
+  t.same(
+    fleet.calls.slice(2).map((call) => call.method === 'revokeCertificate' && call.revocation['serial']),
+    ['0a1b', '7f3e', '12:34'],
+  );
+  fleet.calls.splice(2);
+  for (const serial of ['1234', '-05', '0x', 12]) {
+    await t.rejects(
+      send('credential-change', { credential_type: 'x509', change_type: 'revoke', x509_serial: serial }),
+      {
+        code: 'ERR_CTLS_SET_INVALID',
+        ssfError: 'invalid_request',
+      },
+    );
+  }
   await t.rejects(send('credential-change', { credential_type: 'x509' }), {
     code: 'ERR_CTLS_SET_INVALID',
     ssfError: 'invalid_request',
@@ -112,7 +132,14 @@ t.test('token-claims-change, assurance-level-change, device-compliance-change ->
     event_timestamp: 1,
   });
   await send('device-compliance-change', { current_status: 'not-compliant', previous_status: 'compliant' });
-  t.same(fleet.calls, [
+  // Each carries its event time (`at`, ms): event_timestamp, else the SET's iat.
+  const at = (i: number) => {
+    const call = fleet.calls[i];
+    return call?.method === 'publish' && 'at' in call.event ? (call.event.at as number) : undefined;
+  };
+  t.equal(at(1), 1000, 'event_timestamp, in ms');
+  for (const i of [0, 2]) t.ok(Math.abs((at(i) ?? 0) - Date.now()) < 5_000, 'else iat, in ms');
+  t.match(fleet.calls, [
     {
       method: 'publish',
       event: { type: 'signals', subject: alice, signals: { claims: { role: 'ro-admin', groups: ['a'] } } },

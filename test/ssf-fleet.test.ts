@@ -1,5 +1,7 @@
 // The CAEP receiver on a real fleet (Redis): a SET pushed to one process is applied in every
-// process, and the same SET pushed to two processes is applied once fleet-wide.
+// process, and the same SET pushed to two processes is applied at most once by each.
+// (The fleet-wide jti claim is made after the apply, since a claim cannot be taken back and one made
+// before a failed apply would drop the transmitter's retry; the events are idempotent.)
 import t, { type Test } from 'tap';
 import { createFleet, type Fleet } from '../dist/index.js';
 import { DevelopmentCA } from '../dist/dev/pki.js';
@@ -20,7 +22,7 @@ async function member(t: Test, url: string): Promise<{ fleet: Fleet; applied: st
   return { fleet, applied };
 }
 
-t.test('one push, every process; two pushes of one SET, one fleet event', async (t) => {
+t.test('one push, every process; two pushes of one SET, at most one fleet event per receiving process', async (t) => {
   const redis = await startRedis(t);
   const a = await member(t, redis.url);
   const b = await member(t, redis.url);
@@ -51,8 +53,11 @@ t.test('one push, every process; two pushes of one SET, one fleet event', async 
   await waitFor(() => a.fleet.status().revokedSerials === 1 && b.fleet.status().revokedSerials === 1, 5_000, 'serial');
   // Let any second (wrong) entry arrive before counting.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  t.same(a.applied, ['subject-revoked', 'certificate-revoked'], 'each SET became one fleet event');
-  t.same(b.applied, ['subject-revoked', 'certificate-revoked']);
+  const count = (type: string) => a.applied.filter((applied) => applied === type).length;
+  t.ok(count('subject-revoked') >= 1 && count('subject-revoked') <= 2, 'each SET became one or two fleet events');
+  t.ok(count('certificate-revoked') >= 1 && count('certificate-revoked') <= 2);
+  t.same(b.applied, a.applied, 'every process applies the same');
+  t.equal(a.fleet.status().revokedSubjects, 1, 'and holds one revocation');
 });
 
 t.test("a session-revoked SET pushed to one process cuts that subject's live connection in another", async (t) => {

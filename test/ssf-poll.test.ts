@@ -72,6 +72,19 @@ t.test('a SET the fleet could not apply is not acknowledged, and applied when de
   t.same(server.reported, {}, 'our failure is not reported as the SET being bad');
 });
 
+t.test('SETs none of which could be applied back off instead of being asked for again at once', async (t) => {
+  const { server, fleet, receiver, queue } = await setup(t);
+  receiver.on('error', () => {});
+  fleet.failNext(1_000);
+  await queue(1);
+  const handle = receiver.poll({ url: `${server.url}/poll`, interval: 100, maxBackoff: 400 });
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  await handle.stop();
+  // 100 + 200 + 400 + 400 ms of waits: a handful of polls, not a loop as fast as loopback allows.
+  t.ok(server.polls <= 8, `a handful of polls in 1 s (made ${server.polls})`);
+  t.same(server.acknowledged, [], 'still not acknowledged: it comes again');
+});
+
 t.test('stop() flushes acknowledgements still owed', async (t) => {
   const { server, receiver, queue } = await setup(t);
   await queue(1);

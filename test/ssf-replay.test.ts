@@ -1,6 +1,6 @@
-// Duplicate and replayed SETs: acknowledged (202) but applied once, in one receiver, across two
-// receivers sharing a fleet's claimOnce, and without a fleet; a SET the fleet could not apply is
-// not remembered, so the transmitter's retry is applied.
+// Duplicate and replayed SETs: acknowledged (202) but applied once per receiver, reported as
+// duplicates across two receivers sharing a fleet's claimOnce, and without a fleet; a SET the
+// fleet could not apply is not remembered, so the transmitter's retry is applied.
 import t from 'tap';
 import { createDevTransmitter } from '../dist/dev/ssf-transmit.js';
 import { ssfReceiver, type SsfEvent } from '../dist/fleet/ssf/index.js';
@@ -46,18 +46,28 @@ t.test(
   },
 );
 
-t.test('one SET pushed to two processes is applied once fleet-wide', async (t) => {
+// The fleet-wide claim is made after the apply (claimOnce cannot be taken back, and a claim made
+// before an apply that failed would drop the transmitter's retry): a SET sent to two processes is
+// applied by both, which idempotent events make harmless, and the second is reported a duplicate.
+t.test('one SET pushed to two processes: one is the first, the other a duplicate', async (t) => {
   const { options, revoke } = await setup();
   const shared = new Map<string, number>();
   const fleetA = fakeFleet(shared);
   const fleetB = fakeFleet(shared);
-  const urlA = await serve(t, ssfReceiver({ ...options, fleet: fleetA }).handler);
-  const urlB = await serve(t, ssfReceiver({ ...options, fleet: fleetB }).handler);
+  const receiverA = ssfReceiver({ ...options, fleet: fleetA });
+  const receiverB = ssfReceiver({ ...options, fleet: fleetB });
+  const events: SsfEvent[] = [];
+  for (const receiver of [receiverA, receiverB]) receiver.on('event', (event) => events.push(event));
+  const urlA = await serve(t, receiverA.handler);
+  const urlB = await serve(t, receiverB.handler);
   const token = await revoke('fleet-jti');
   const [a, b] = await Promise.all([push(urlA, token), push(urlB, token)]);
   t.equal(a.status, 202);
   t.equal(b.status, 202);
-  t.equal(fleetA.calls.length + fleetB.calls.length, 1, 'one revokeSubject across both');
+  t.equal(fleetA.calls.length + fleetB.calls.length, 2, 'applied by each process it reached');
+  t.same(events.map((e) => e.duplicate).sort(), [false, true], 'one first, one duplicate fleet-wide');
+  t.equal((await push(urlA, token)).status, 202);
+  t.equal(fleetA.calls.length, 1, 'a replay to a process that applied it is not applied again');
   t.ok(
     [...shared.keys()].every((key) => key.startsWith('ssf-jti\0')),
     "claims live in the 'ssf-jti' namespace",
@@ -117,4 +127,28 @@ t.test('a refused SET does not spend its jti', async (t) => {
   });
   t.equal((await push(url, right)).status, 202);
   t.equal(fleet.calls.length, 1);
+});
+
+t.test('a copy arriving while the first is being applied waits for its outcome', async (t) => {
+  const { options, revoke } = await setup();
+  const fleet = fakeFleet();
+  const receiver = ssfReceiver({ ...options, fleet });
+  // A fleet that takes its time, so the copy arrives while the first is being applied.
+  const revokeSubject = fleet.revokeSubject.bind(fleet);
+  fleet.revokeSubject = async (...args) => {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return revokeSubject(...args);
+  };
+  const token = await revoke('concurrent');
+  fleet.failNext(1);
+  const [first, second] = await Promise.allSettled([receiver.receive(token), receiver.receive(token)]);
+  t.equal(first.status, 'rejected', 'the first could not be applied');
+  t.equal(second.status === 'fulfilled' && second.value[0]?.applied, true, 'so the copy applies it');
+  t.equal(fleet.calls.length, 2);
+  const [again, copy] = await Promise.all([
+    receiver.receive(await revoke('pair')),
+    receiver.receive(await revoke('pair')),
+  ]);
+  t.same([again[0]?.duplicate, copy[0]?.duplicate], [false, true], 'once the first is applied, a copy is a duplicate');
+  t.equal(fleet.calls.length, 3);
 });

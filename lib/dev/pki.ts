@@ -291,7 +291,8 @@ async function createAuthority(p: AuthorityParams): Promise<Authority> {
   const x509 = loadX509();
   const keys = await generateKeys(p.keyType);
   const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as PeculiarKey);
-  const subject = new x509.Name([{ CN: [p.commonName] }]);
+  // Encoded as the leaves' names are: a string value starting with '#' would be read as hex.
+  const subject = new x509.Name(subjectName(p.commonName, undefined));
   const signer = p.parent;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),

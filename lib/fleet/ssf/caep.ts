@@ -12,7 +12,7 @@
  * Any other event type is acknowledged and reported, never applied.
  */
 import { subjectKeys, type SubjectIdentifier } from '../subject-id.js';
-import type { FleetEvent } from '../types.js';
+import type { FleetEvent, SignalsEvent } from '../types.js';
 import { setInvalid, type VerifiedSet } from './set-verify.js';
 
 export const CAEP_EVENT_PREFIX = 'https://schemas.openid.net/secevent/caep/event-type/';
@@ -35,12 +35,22 @@ export interface SsfMappedEvent {
 const MAX_REASON_CHARS = 256;
 const MAX_SIGNALS_CHARS = 16_384;
 
-/** Every event of a verified SET; throws invalid_request when a known event is malformed. */
-export function mapSet(set: VerifiedSet, now = Date.now()): SsfMappedEvent[] {
-  return Object.entries(set.claims.events).map(([type, payload]) => mapEvent(set, type, payload, now));
+/** The receiver's clock: `now` (ms) and the skew it tolerates on the transmitter's clock (ms). */
+interface Clock {
+  now: number;
+  tolerance: number;
 }
 
-function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, now: number): SsfMappedEvent {
+/**
+ * Every event of a verified SET; throws invalid_request when a known event is malformed.
+ * `clockTolerance` is the skew the verifier accepted on `iat` (ms).
+ */
+export function mapSet(set: VerifiedSet, now = Date.now(), clockTolerance = 0): SsfMappedEvent[] {
+  const clock = { now, tolerance: clockTolerance };
+  return Object.entries(set.claims.events).map(([type, payload]) => mapEvent(set, type, payload, clock));
+}
+
+function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknown>, clock: Clock): SsfMappedEvent {
   if (type === SSF_VERIFICATION_EVENT) {
     const state = payload['state'];
     return { type, name: 'verification', payload, subject: undefined, action: null, verificationState: str(state) };
@@ -50,61 +60,109 @@ function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknow
   const build = BUILDERS[name];
   if (build === undefined) return { type, name, payload, subject: undefined, action: null };
   const subject = subjectOf(set, payload);
-  return { type, name, payload, subject, action: build(subject, payload, set, now) };
+  return { type, name, payload, subject, action: build(subject, payload, set, clock) };
 }
 
 type Builder = (
   subject: SubjectIdentifier,
   payload: Record<string, unknown>,
   set: VerifiedSet,
-  now: number,
+  clock: Clock,
 ) => FleetEvent | null;
 
 const BUILDERS: Record<string, Builder> = {
-  'session-revoked': (subject, payload, set, now) => subjectRevoked(subject, payload, set, now),
-  'credential-change': (subject, payload, set, now) => {
+  'session-revoked': (subject, payload, set, clock) => subjectRevoked(subject, payload, set, clock),
+  'credential-change': (subject, payload, set, clock) => {
     const change = payload['change_type'];
     if (typeof change !== 'string') throw malformed('credential-change needs a change_type');
     if (change !== 'revoke' && change !== 'delete') return null;
     const serial = payload['x509_serial'];
-    if (serial === undefined) return subjectRevoked(subject, payload, set, now);
-    if (typeof serial !== 'string' || !/^[0-9a-f]{1,2}(?::?[0-9a-f]{1,2}){0,63}$/i.test(serial))
-      throw malformed('x509_serial is not a hexadecimal serial number');
+    if (serial === undefined) return subjectRevoked(subject, payload, set, clock);
+    const hex = hexSerial(serial);
     // x509_issuer is not matched: its DN spelling (RFC 4514) differs from node's, and a revocation
     // that matched nothing for a spelling would fail open. A serial alone errs towards cutting.
-    return { type: 'certificate-revoked', serial, ...reason(payload) };
+    return { type: 'certificate-revoked', serial: hex, ...reason(payload) };
   },
-  'token-claims-change': (subject, payload) => {
+  'token-claims-change': (subject, payload, set) => {
     const claims = payload['claims'];
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims))
       throw malformed('token-claims-change needs a claims object');
-    return signals(subject, { claims });
+    return signals(subject, { claims }, payload, set);
   },
-  'assurance-level-change': (subject, payload) =>
-    signals(subject, {
-      assurance: pick(payload, ['namespace', 'current_level', 'previous_level', 'change_direction'], 'current_level'),
-    }),
-  'device-compliance-change': (subject, payload) =>
-    signals(subject, { device: pick(payload, ['current_status', 'previous_status'], 'current_status') }),
+  'assurance-level-change': (subject, payload, set) =>
+    signals(
+      subject,
+      {
+        assurance: pick(payload, ['namespace', 'current_level', 'previous_level', 'change_direction'], 'current_level'),
+      },
+      payload,
+      set,
+    ),
+  'device-compliance-change': (subject, payload, set) =>
+    signals(subject, { device: pick(payload, ['current_status', 'previous_status'], 'current_status') }, payload, set),
 };
 
 function subjectRevoked(
   subject: SubjectIdentifier,
   payload: Record<string, unknown>,
   set: VerifiedSet,
-  now: number,
+  clock: Clock,
 ): FleetEvent {
-  const at = payload['event_timestamp'];
-  const seconds = typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : set.claims.iat;
+  const seconds = eventSeconds(payload, set);
   // Whole seconds name a moment somewhere in that second: its end errs towards cutting a session
-  // begun in it. Never later than now, so a skewed clock cannot ban sessions yet to come.
+  // begun in it. The moment is on the transmitter's clock, as are the iat of the tokens it issued:
+  // clamped to our now, a transmitter running ahead (within the tolerance the SET was accepted
+  // with) would leave its tokens issued just before the revocation standing. So the bound is now
+  // plus that tolerance: no later, so a far-future timestamp cannot ban sessions yet to come.
   const end = Number.isInteger(seconds) ? seconds + 1 : seconds;
-  return { type: 'subject-revoked', subject, before: Math.min(end * 1000, now), ...reason(payload) };
+  const before = Math.min(end * 1000, clock.now + clock.tolerance);
+  return { type: 'subject-revoked', subject, before, ...reason(payload) };
 }
 
-function signals(subject: SubjectIdentifier, facts: Record<string, unknown>): FleetEvent {
+/**
+ * Signals carry when they happened (`at`, epoch ms, from event_timestamp else iat) so that an older
+ * event delivered late (RFC 8935/8936 give no delivery order) cannot replace a newer one.
+ */
+/**
+ * CAEP 1.0 defines x509_serial as a JSON string holding "the serial number of the X.509 certificate
+ * as defined in RFC 5280", an INTEGER, and names no text form. Decimal and hexadecimal spellings of
+ * one serial differ, and a guess revokes some other certificate while the one meant stays valid;
+ * so only spellings that can be hexadecimal alone are taken: 0x-prefixed, colon-separated bytes
+ * (as OpenSSL prints serials), or digits with a letter a-f. A run of decimal digits (longer than
+ * one, where both readings agree) is refused as invalid_request, telling the transmitter why.
+ */
+function hexSerial(serial: unknown): string {
+  if (typeof serial !== 'string') throw malformed('x509_serial is not a string');
+  const prefixed = /^0x([0-9a-f]{1,128})$/i.exec(serial);
+  if (prefixed !== null) return prefixed[1] as string;
+  const bytes = /^[0-9a-f]{1,2}(?::[0-9a-f]{1,2}){1,63}$/i.test(serial);
+  const plain = /^[0-9a-f]{1,128}$/i.test(serial);
+  if (!bytes && !plain) throw malformed('x509_serial is not a hexadecimal serial number');
+  if (plain && serial.length > 1 && /^[0-9]+$/.test(serial))
+    throw malformed('x509_serial is ambiguous (decimal or hexadecimal?): send it as 0x… or colon-separated bytes');
+  return serial;
+}
+
+function signals(
+  subject: SubjectIdentifier,
+  facts: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  set: VerifiedSet,
+): FleetEvent {
   if (JSON.stringify(facts).length > MAX_SIGNALS_CHARS) throw malformed('the event carries too much data');
-  return { type: 'signals', subject, signals: facts };
+  const event: SignalsEvent & { at: number } = {
+    type: 'signals',
+    subject,
+    signals: facts,
+    at: Math.round(eventSeconds(payload, set) * 1000),
+  };
+  return event;
+}
+
+/** The event's time (epoch seconds): its event_timestamp (CAEP 1.0), else the SET's iat. */
+function eventSeconds(payload: Record<string, unknown>, set: VerifiedSet): number {
+  const at = payload['event_timestamp'];
+  return typeof at === 'number' && Number.isFinite(at) && at > 0 ? at : set.claims.iat;
 }
 
 function pick(payload: Record<string, unknown>, names: string[], required: string): Record<string, unknown> {

@@ -99,21 +99,37 @@ class PollLoop implements SsfPollHandle {
   async #loop(): Promise<void> {
     const signal = this.#stopper.signal;
     let backoff = this.#interval;
+    const wait = async (): Promise<void> => {
+      await pause(backoff, signal);
+      backoff = Math.min(backoff * 2, this.#maxBackoff);
+    };
     while (!signal.aborted) {
       let body: Record<string, unknown>;
       try {
         body = await this.#send(this.#maxEvents, signal);
-        backoff = this.#interval;
       } catch (err) {
         if (signal.aborted) break;
         this.#core.report(err as Error);
-        await pause(backoff, signal);
-        backoff = Math.min(backoff * 2, this.#maxBackoff);
+        await wait();
         continue;
       }
-      const sets = (body['sets'] ?? {}) as Record<string, unknown>;
-      for (const [jti, token] of Object.entries(sets)) await this.#take(jti, token);
-      if (body['moreAvailable'] !== true && !this.#owed()) await pause(this.#interval, signal);
+      const sets = Object.entries((body['sets'] ?? {}) as Record<string, unknown>);
+      if (sets.length === 0) {
+        // Whatever its moreAvailable says: a transmitter that claims more but sends none would
+        // otherwise be asked again in a tight loop.
+        backoff = this.#interval;
+        await pause(this.#interval, signal);
+        continue;
+      }
+      for (const [jti, token] of sets) await this.#take(jti, token);
+      if (!this.#owed()) {
+        // SETs came but none could be taken (our side failed): they come back at once, unacknowledged,
+        // so this waits and backs off as after a failed request.
+        await wait();
+        continue;
+      }
+      backoff = this.#interval;
+      // Acknowledgements are owed: the next request sends them at once (and takes what is more).
     }
   }
 

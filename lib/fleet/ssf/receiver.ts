@@ -15,7 +15,7 @@ import { discoverTransmitter, type TransmitterMetadata } from './discovery.js';
 import { requestTransmitter, transmitterError } from './fetch-json.js';
 import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.js';
 import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
-import { FleetReplayStore, MemoryReplayStore, type ReplayStore } from './replay.js';
+import { FleetReplayStore, MemoryReplayStore, replayKey, type ReplayStore } from './replay.js';
 import { SetVerifier, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 
 export type SsfPushAuthorization =
@@ -33,7 +33,7 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
   maxBodyBytes?: number;
   /** How long a push body may take to arrive (ms, default 10 000). */
   bodyTimeout?: number;
-  /** Replay entries kept in memory when there is no fleet (default 100 000). */
+  /** Replay entries kept in this process's memory (default 100 000). */
   replayCacheSize?: number;
   /** The Authorization header value for requests to the transmitter (discovery, verification). */
   transmitterAuthorization?: string;
@@ -43,7 +43,11 @@ export interface SsfReceiverOptions extends SetVerifierOptions {
 export interface SsfEvent extends SsfMappedEvent {
   set: VerifiedSet;
   via: 'push' | 'poll' | 'direct';
-  /** The SET's jti was seen before: acknowledged, not applied again. */
+  /**
+   * The SET's jti was seen before: acknowledged, and not applied again when this process saw it. With
+   * a fleet, a SET another process applied first is applied here too (harmless: events are
+   * idempotent) and reported as a duplicate with `applied` true.
+   */
   duplicate: boolean;
   /** The fleet applied `action`. */
   applied: boolean;
@@ -85,6 +89,8 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   readonly #transmitterAuthorization: string | undefined;
   readonly #pending = new Map<string, (set: VerifiedSet) => void>();
   readonly #polls = new Set<SsfPollHandle>();
+  /** Deliveries of a jti being applied now, by replay key. */
+  readonly #applying = new Map<string, Promise<unknown>>();
   #metadata: TransmitterMetadata | undefined;
 
   constructor(options: SsfReceiverOptions) {
@@ -103,10 +109,9 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
     this.#fleet = fleet;
     this.#authorization = authorization;
     this.#transmitterAuthorization = checkString('transmitterAuthorization', options.transmitterAuthorization);
+    const replayCacheSize = checkCount('replayCacheSize', options.replayCacheSize, 100_000);
     this.#replay =
-      fleet !== undefined
-        ? new FleetReplayStore(fleet)
-        : new MemoryReplayStore(checkCount('replayCacheSize', options.replayCacheSize, 100_000));
+      fleet !== undefined ? new FleetReplayStore(fleet, replayCacheSize) : new MemoryReplayStore(replayCacheSize);
     this.handler = pushHandler(this);
     this.fastify = async (instance) => {
       // Encapsulated: the catch-all parser leaves the body to the endpoint, which bounds it.
@@ -158,28 +163,65 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   async #receive(token: string, via: SsfEvent['via']): Promise<SsfEvent[]> {
     const set = await this.#verifier.verify(token);
     const now = Date.now();
-    const mapped = mapSet(set, now);
-    const { iss, jti } = set.claims;
-    const fresh = await this.#replay.claim(iss, jti, this.#verifier.replayWindow);
-    const received: SsfEvent[] = [];
-    for (const event of mapped) {
-      let applied = false;
-      if (fresh && event.action !== null && this.#fleet !== undefined) {
-        try {
-          await applyToFleet(this.#fleet, event.action);
-        } catch (err) {
-          this.#replay.release(iss, jti);
-          throw err;
-        }
-        applied = true;
-      }
-      received.push({ ...event, set, via, duplicate: !fresh, applied });
-    }
+    const mapped = mapSet(set, now, this.#verifier.clockTolerance);
+    const { duplicate, fresh, applied } = await this.#serialized(replayKey(set.claims.iss, set.claims.jti), () =>
+      this.#apply(set, mapped),
+    );
+    const received: SsfEvent[] = mapped.map((event, i) => ({
+      ...event,
+      set,
+      via,
+      duplicate,
+      applied: applied[i] === true,
+    }));
     for (const event of received) {
       if (fresh && event.verificationState !== undefined) this.#pending.get(event.verificationState)?.(set);
       this.emit('event', event);
     }
     return received;
+  }
+
+  /**
+   * Runs deliveries of one jti one after the other: a copy arriving while the first is being applied
+   * waits for its outcome, so it is a duplicate only if the first was applied, and applies the SET
+   * itself if the first failed (acknowledged as a duplicate at once, a failed first would be lost).
+   */
+  async #serialized<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#applying.get(key);
+    const mine = (previous === undefined ? work() : previous.then(work, work)) as Promise<T>;
+    this.#applying.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#applying.get(key) === mine) this.#applying.delete(key);
+    }
+  }
+
+  async #apply(
+    set: VerifiedSet,
+    mapped: SsfMappedEvent[],
+  ): Promise<{ duplicate: boolean; fresh: boolean; applied: boolean[] }> {
+    const { iss, jti } = set.claims;
+    const window = this.#verifier.replayWindow;
+    const fresh = await this.#replay.claim(iss, jti, window);
+    const applied = mapped.map(() => false);
+    if (fresh && this.#fleet !== undefined) {
+      const fleet = this.#fleet;
+      try {
+        for (const [i, event] of mapped.entries()) {
+          if (event.action === null) continue;
+          await applyToFleet(fleet, event.action);
+          applied[i] = true;
+        }
+      } catch (err) {
+        // Not remembered: the transmitter's retry is applied (events applied already are idempotent).
+        this.#replay.release(iss, jti);
+        throw err;
+      }
+    }
+    // Claimed fleet-wide only once applied (see FleetReplayStore): a claim already there is a duplicate.
+    const duplicate = !fresh || !(await this.#replay.settle(iss, jti, window));
+    return { duplicate, fresh, applied };
   }
 
   /** Authenticates a push request against the `authorization` option. */

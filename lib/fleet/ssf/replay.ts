@@ -7,10 +7,12 @@ import { createHash } from 'node:crypto';
 import type { Fleet } from '../types.js';
 
 export interface ReplayStore {
-  /** True the first time (issuer, jti) is claimed within `ttlMs`; false for a replay. */
+  /** Before applying: true the first time (issuer, jti) is claimed within `ttlMs`; false for a replay. */
   claim(issuer: string, jti: string, ttlMs: number): Promise<boolean>;
-  /** Forgets a claim whose SET could not be applied, so a retry is applied (where the store can forget). */
+  /** Forgets a claim whose SET could not be applied, so a retry is applied. */
   release(issuer: string, jti: string): void;
+  /** After applying: false when the SET had been applied before elsewhere (it is then a duplicate). */
+  settle(issuer: string, jti: string, ttlMs: number): Promise<boolean>;
 }
 
 /** Length-prefixed so that no issuer and jti pair spells another pair's key. */
@@ -50,6 +52,10 @@ export class MemoryReplayStore implements ReplayStore {
     this.#seen.delete(replayKey(issuer, jti));
   }
 
+  settle(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   #evict(now: number): void {
     // Insertion order is expiry order (one ttl per receiver): expired entries are at the front.
     for (const [key, until] of this.#seen) {
@@ -59,27 +65,40 @@ export class MemoryReplayStore implements ReplayStore {
   }
 }
 
-/** The fleet's claimOnce: one claim across every process that shares the fleet. */
+/**
+ * With a fleet. A claim in the fleet's store cannot be taken back (claimOnce has no release), so it
+ * is made only after the SET was applied: claimed first, a SET whose apply failed would meet its own
+ * claim when the transmitter retries it, in any process or after a restart, and be acknowledged as a
+ * duplicate and never applied, losing a revocation. Before applying, only this process's memory is
+ * asked, so a replay sent here is dropped and a failed apply is forgotten here. A SET sent to two
+ * processes is then applied by both, which the events make harmless: revocations and signals are
+ * idempotent (signals keep the latest by event time). The second to claim reports it as a duplicate.
+ */
 export class FleetReplayStore implements ReplayStore {
   readonly #fleet: Fleet;
-  /** Claims this process made but could not apply: a retry sent here is applied. */
-  readonly #released = new Set<string>();
+  readonly #local: MemoryReplayStore;
 
-  constructor(fleet: Fleet) {
+  constructor(fleet: Fleet, maxEntries?: number) {
     this.#fleet = fleet;
+    this.#local = new MemoryReplayStore(maxEntries);
   }
 
   claim(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
-    const key = replayKey(issuer, jti);
-    if (this.#released.delete(key)) return Promise.resolve(true);
-    // A digest: one short key in the shared store whatever the lengths of the issuer and the jti.
-    return this.#fleet.claimOnce('ssf-jti', createHash('sha256').update(key).digest('base64url'), ttlMs);
+    return this.#local.claim(issuer, jti, ttlMs);
   }
 
   release(issuer: string, jti: string): void {
-    if (this.#released.size >= MAX_RELEASED) this.#released.delete(this.#released.values().next().value as string);
-    this.#released.add(replayKey(issuer, jti));
+    this.#local.release(issuer, jti);
+  }
+
+  async settle(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
+    // A digest: one short key in the shared store whatever the lengths of the issuer and the jti.
+    const id = createHash('sha256').update(replayKey(issuer, jti)).digest('base64url');
+    try {
+      return await this.#fleet.claimOnce('ssf-jti', id, ttlMs);
+    } catch {
+      // Applied already; the claim only names who was first, and a retry elsewhere is harmless.
+      return true;
+    }
   }
 }
-
-const MAX_RELEASED = 10_000;

@@ -9,7 +9,8 @@
  */
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { ctlsError, invalidOption, type ContinuousTlsError } from '../../common/errors.js';
-import { checkDuration, checkString } from '../../common/validate.js';
+import { checkCount, checkDuration, checkString } from '../../common/validate.js';
+import { localKeys, MAX_JWKS_KEYS, RemoteKeys, type KeySource } from './jwks.js';
 
 /** RFC 8935 §2.4 error codes (IANA "Security Event Token Error Codes"). */
 export type SsfErrorCode =
@@ -39,7 +40,10 @@ export interface SetVerifierOptions {
   audience: string;
   /** The transmitter's public keys as a JWK Set. Either this or jwksUrl. */
   jwks?: Jose.JSONWebKeySet;
-  /** The transmitter's JWKS endpoint (fetched and cached by jose; re-fetched on an unknown kid). */
+  /**
+   * The transmitter's JWKS endpoint: fetched (bounded by jwksTimeout and jwksMaxBytes), kept for
+   * 10 minutes, and fetched again, at most once per jwksCooldown, when no key it holds verifies a SET.
+   */
   jwksUrl?: string | URL;
   /** Oldest `iat` accepted (ms, default 5 minutes). */
   maxAge?: number;
@@ -49,6 +53,10 @@ export interface SetVerifierOptions {
   algorithms?: string[];
   /** How long a JWKS fetch may take (ms, default 5 s). */
   jwksTimeout?: number;
+  /** Largest JWKS answer read (bytes, default 65 536). */
+  jwksMaxBytes?: number;
+  /** Least time between two JWKS fetches prompted by SETs no cached key verifies (ms, default 30 s). */
+  jwksCooldown?: number;
 }
 
 /** Asymmetric only: a JWKS is public, so an HMAC "key" taken from it would be known to everyone. */
@@ -91,8 +99,6 @@ export function setInvalid(ssfError: SsfErrorCode, description: string): Continu
   return Object.assign(err, { ssfError, description });
 }
 
-type KeySource = Jose.JWTVerifyGetKey;
-
 export class SetVerifier {
   readonly issuer: string;
   readonly audience: string;
@@ -102,7 +108,9 @@ export class SetVerifier {
   readonly #jwks: Jose.JSONWebKeySet | undefined;
   readonly #jwksUrl: URL | undefined;
   readonly #jwksTimeout: number;
-  #keys: Promise<{ jose: typeof Jose; key: KeySource }> | undefined;
+  readonly #jwksMaxBytes: number;
+  readonly #jwksCooldown: number;
+  #keys: Promise<{ jose: typeof Jose; keys: Keys }> | undefined;
 
   constructor(options: SetVerifierOptions) {
     this.issuer = checkString('issuer', options.issuer, { nonEmpty: true }) ?? missing('issuer');
@@ -110,11 +118,15 @@ export class SetVerifier {
     this.maxAge = checkDuration('maxAge', options.maxAge, 300_000);
     this.clockTolerance = checkDuration('clockTolerance', options.clockTolerance, 30_000, { zero: true });
     this.#jwksTimeout = checkDuration('jwksTimeout', options.jwksTimeout, 5_000);
+    this.#jwksMaxBytes = checkCount('jwksMaxBytes', options.jwksMaxBytes, 65_536);
+    this.#jwksCooldown = checkDuration('jwksCooldown', options.jwksCooldown, 30_000, { zero: true });
     const { jwks, jwksUrl, algorithms } = options;
     if ((jwks === undefined) === (jwksUrl === undefined))
       throw invalidOption('jwks', 'given, or jwksUrl, but not both');
     if (jwks !== undefined && (jwks === null || typeof jwks !== 'object' || !Array.isArray(jwks.keys)))
       throw invalidOption('jwks', 'a JWK Set ({ keys: [...] })', jwks);
+    if (jwks !== undefined && jwks.keys.length > MAX_JWKS_KEYS)
+      throw invalidOption('jwks', `a JWK Set of at most ${MAX_JWKS_KEYS} keys`, jwks.keys.length);
     if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl)))
       throw invalidOption('jwksUrl', 'an absolute URL', jwksUrl);
     this.#jwks = jwks;
@@ -130,27 +142,31 @@ export class SetVerifier {
   /** The verified SET, or a rejection with ERR_CTLS_SET_INVALID (or ERR_CTLS_SSF_TRANSMITTER: keys unreachable). */
   async verify(token: unknown, now = Date.now()): Promise<VerifiedSet> {
     if (typeof token !== 'string') throw setInvalid('invalid_request', 'the SET is not a string');
-    const { jose, key } = await this.#loadKeys();
+    const { jose, keys } = await this.#loadKeys();
     const header = readHeader(jose, token);
-    let payload: Jose.JWTPayload;
-    try {
-      ({ payload } = await jose.jwtVerify(token, key, { algorithms: this.#algorithms }));
-    } catch (err) {
-      throw this.#verifyFault(err);
-    }
+    const payload = await this.#verifySignature(jose, keys, token);
     return { token, header, claims: this.#checkClaims(payload, now) };
   }
 
-  #verifyFault(err: unknown): Error {
-    const raw = (err as { code?: unknown }).code;
-    const code = typeof raw === 'string' ? raw : '';
-    if (KEY_FAULTS.has(code)) return setInvalid('invalid_key', keyFault(code));
-    if (SHAPE_FAULTS.has(code)) return setInvalid('invalid_request', 'malformed SET');
-    // A remote JWKS that cannot be fetched is not the SET's fault: the transmitter should retry.
-    if (this.#jwksUrl !== undefined)
-      return ctlsError('ERR_CTLS_SSF_TRANSMITTER', "The transmitter's JWKS could not be fetched", { cause: err });
-    // With local keys every other failure is the token's (jose throws a TypeError for a key/alg mismatch).
-    return setInvalid('invalid_key', 'the key cannot verify this SET');
+  /** The payload of a token one of the transmitter's keys signed; a key it rotated in is fetched once. */
+  async #verifySignature(jose: typeof Jose, keys: Keys, token: string): Promise<Jose.JWTPayload> {
+    try {
+      return await verifyWithAny(jose, token, await keys.current(), this.#algorithms);
+    } catch (err) {
+      if (!RELOAD_FAULTS.has(codeOf(err))) throw verifyFault(err);
+      let fresh: KeySource | undefined;
+      try {
+        fresh = await keys.refresh();
+      } catch (fetchErr) {
+        throw verifyFault(fetchErr);
+      }
+      if (fresh === undefined) throw verifyFault(err);
+      try {
+        return await verifyWithAny(jose, token, fresh, this.#algorithms);
+      } catch (again) {
+        throw verifyFault(again);
+      }
+    }
   }
 
   #checkClaims(payload: Jose.JWTPayload, now: number): SetClaims {
@@ -171,17 +187,85 @@ export class SetVerifier {
     return payload as SetClaims;
   }
 
-  async #loadKeys(): Promise<{ jose: typeof Jose; key: KeySource }> {
+  async #loadKeys(): Promise<{ jose: typeof Jose; keys: Keys }> {
     this.#keys ??= (async () => {
       const jose = await import('jose');
-      const key =
-        this.#jwksUrl !== undefined
-          ? jose.createRemoteJWKSet(this.#jwksUrl, { timeoutDuration: this.#jwksTimeout })
-          : jose.createLocalJWKSet(this.#jwks as Jose.JSONWebKeySet);
-      return { jose, key };
+      if (this.#jwksUrl !== undefined) {
+        const remote = new RemoteKeys(jose, this.#jwksUrl, {
+          timeout: this.#jwksTimeout,
+          maxBytes: this.#jwksMaxBytes,
+          cooldown: this.#jwksCooldown,
+          maxAge: JWKS_MAX_AGE,
+        });
+        return { jose, keys: remote };
+      }
+      const local = localKeys(jose, this.#jwks, (detail) => invalidOption('jwks', detail));
+      return { jose, keys: { current: () => Promise.resolve(local), refresh: () => Promise.resolve(undefined) } };
     })();
+    // A local JWK Set jose refuses is refused again on the next SET, not cached as a rejection.
+    this.#keys.catch(() => {
+      this.#keys = undefined;
+    });
     return this.#keys;
   }
+}
+
+/** Where the keys come from: the given JWK Set, or the transmitter's JWKS endpoint. */
+interface Keys {
+  current(): Promise<KeySource>;
+  refresh(): Promise<KeySource | undefined>;
+}
+
+const JWKS_MAX_AGE = 600_000;
+/** Faults a key rotated in at the transmitter since the last fetch would explain. */
+const RELOAD_FAULTS = new Set([
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
+/**
+ * Verifies against the key the header names. A SET without `kid` may match several keys of a JWKS
+ * without kids (both are optional, RFC 7515/7517), as during a rotation: each is tried, and the SET
+ * is the transmitter's if one verifies it. The JWKS holds at most MAX_JWKS_KEYS keys, so this is bounded.
+ */
+async function verifyWithAny(
+  jose: typeof Jose,
+  token: string,
+  keys: KeySource,
+  algorithms: string[],
+): Promise<Jose.JWTPayload> {
+  try {
+    return (await jose.jwtVerify(token, keys, { algorithms })).payload;
+  } catch (err) {
+    if (codeOf(err) !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+    let last: unknown = err;
+    for await (const key of err as AsyncIterable<Jose.CryptoKey>) {
+      try {
+        return (await jose.jwtVerify(token, key, { algorithms })).payload;
+      } catch (failed) {
+        if (codeOf(failed) !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw failed;
+        last = failed;
+      }
+    }
+    throw last;
+  }
+}
+
+function codeOf(err: unknown): string {
+  const raw = (err as { code?: unknown } | null)?.code;
+  return typeof raw === 'string' ? raw : '';
+}
+
+function verifyFault(err: unknown): Error {
+  const code = codeOf(err);
+  // Our failures (the JWKS could not be fetched, a configured JWK Set jose refuses) pass as they are:
+  // the SET may be fine, and the transmitter should retry.
+  if (code === 'ERR_CTLS_SSF_TRANSMITTER' || code === 'ERR_CTLS_INVALID_OPTION') return err as Error;
+  if (KEY_FAULTS.has(code)) return setInvalid('invalid_key', keyFault(code));
+  if (SHAPE_FAULTS.has(code)) return setInvalid('invalid_request', 'malformed SET');
+  // Every other failure is the token's (jose throws a TypeError for a key/alg mismatch).
+  return setInvalid('invalid_key', 'the key cannot verify this SET');
 }
 
 function missing(name: string): never {
