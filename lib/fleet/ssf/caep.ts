@@ -33,7 +33,8 @@ export interface SsfMappedEvent {
 }
 
 const MAX_REASON_CHARS = 256;
-const MAX_SIGNALS_CHARS = 16_384;
+// The fleet stores at most 4 KB of signals per event: a larger one is refused here already.
+const MAX_SIGNALS_CHARS = 4_000;
 
 /** The receiver's clock: `now` (ms) and the skew it tolerates on the transmitter's clock (ms). */
 interface Clock {
@@ -154,7 +155,9 @@ function signals(
     type: 'signals',
     subject,
     signals: facts,
-    at: Math.round(eventSeconds(payload, set) * 1000),
+    // Never later than now: a transmitter whose clock runs ahead would otherwise pin its signal as
+    // the newest, and a later genuine change could not replace it.
+    at: Math.min(Math.round(eventSeconds(payload, set) * 1000), Date.now()),
   };
   return event;
 }

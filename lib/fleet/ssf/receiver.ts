@@ -16,7 +16,7 @@ import { requestTransmitter, transmitterError } from './fetch-json.js';
 import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.js';
 import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
 import { FleetReplayStore, MemoryReplayStore, replayKey, type ReplayStore } from './replay.js';
-import { SetVerifier, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
+import { SetVerifier, setInvalid, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 
 export type SsfPushAuthorization =
   string | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
@@ -216,6 +216,11 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
       } catch (err) {
         // Not remembered: the transmitter's retry is applied (events applied already are idempotent).
         this.#replay.release(iss, jti);
+        // The fleet refusing the event itself (too large, a subject it cannot index) will refuse every
+        // retry too: the SET is refused, so the transmitter stops sending it instead of looping.
+        const code = (err as { code?: unknown }).code;
+        if (code === 'ERR_CTLS_FLEET_BAD_EVENT' || code === 'ERR_CTLS_BAD_SUBJECT')
+          throw setInvalid('invalid_request', (err as Error).message);
         throw err;
       }
     }
