@@ -9,7 +9,7 @@
  *   state:meta       lastId, seq (entries so far), epoch (changes if the feed is ever recreated) and
  *                    maxEntries (the stream length its members keep)
  *   members          member -> JSON heartbeat, for `continuous-tls fleet status`
- *   once:<ns>:<id>   claimOnce() markers (SET NX PX)
+ *   once:<len>:<ns>:<id>   claimOnce() markers (SET NX PX); <len> is the namespace's length
  *
  * A publish is one script: it appends the entry, applies its state operations and moves lastId, so
  * the snapshot (state + lastId) is always exactly the stream up to lastId, and trimming the stream
@@ -89,7 +89,8 @@ export function feedKeys(name: string): FeedKeys {
     meta: `${prefix}state:meta`,
     members: `${prefix}members`,
     state: (hash) => `${prefix}state:${hash}`,
-    once: (namespace, id) => `${prefix}once:${namespace}:${id}`,
+    // The namespace's length comes first: 'app:tenant' + 'x' and 'app' + 'tenant:x' are two keys.
+    once: (namespace, id) => `${prefix}once:${namespace.length}:${namespace}:${id}`,
   };
 }
 

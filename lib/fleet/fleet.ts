@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { ctlsError, emitWarning, invalidOption } from '../common/errors.js';
 import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
@@ -101,7 +102,9 @@ class FleetMember extends EventEmitter implements Fleet {
   #doneId = '0-0';
   #seq = 0;
   #epoch: string | null = null;
+  /** When the member last caught up with the feed: wall clock for status(), monotonic for staleness. */
   #lastContactAt = 0;
+  #lastContactMono = 0;
   #closed = false;
   #reading: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -138,7 +141,7 @@ class FleetMember extends EventEmitter implements Fleet {
     } finally {
       clearTimeout(timer);
     }
-    this.#contact();
+    this.#caughtUp();
     this.#reading = this.#follow();
     const check = Math.max(10, Math.min(1000, this.#settings.maxStaleness / 4));
     if (Number.isFinite(this.#settings.maxStaleness)) this.#timers.push(setInterval(() => this.#checkStale(), check));
@@ -179,13 +182,16 @@ class FleetMember extends EventEmitter implements Fleet {
         }
         const entries = await this.#feed.read(this.#lastId, READ_BATCH, block);
         if (this.#closed) return;
-        this.#contact();
+        let gap = false;
         for (const entry of entries) {
           if ((await this.#apply(entry)) === 'gap') {
             await this.#reload('entries were trimmed or the feed was recreated');
+            gap = true;
             break;
           }
         }
+        // A short read reached the head; a full batch or a reload leaves more to read first.
+        if (!gap && entries.length < READ_BATCH) this.#caughtUp();
       } catch {
         if (this.#closed) return;
         resume = true;
@@ -197,7 +203,6 @@ class FleetMember extends EventEmitter implements Fleet {
   /** After a lost connection: the feed may have been recreated (a Redis that lost its data). */
   async #resume(): Promise<void> {
     const { seq, epoch } = await this.#feed.position();
-    this.#contact();
     if (seq < this.#seq || (this.#epoch !== null && epoch !== this.#epoch))
       await this.#reload('the feed was recreated');
     else this.#epoch ??= epoch;
@@ -302,8 +307,14 @@ class FleetMember extends EventEmitter implements Fleet {
     }
   }
 
-  #contact(): void {
+  /**
+   * The member has applied every entry up to a head it has just read: only then is it fresh. Hearing
+   * the feed is not enough, since a member back from a partition must first apply what it missed.
+   */
+  #caughtUp(): void {
     this.#lastContactAt = Date.now();
+    // Staleness is a duration: a wall clock stepped back (NTP, a restored VM) must not stretch it.
+    this.#lastContactMono = performance.now();
     if (this.#staleness.stale) {
       this.#staleness.stale = false;
       this.#guard.bump();
@@ -313,7 +324,7 @@ class FleetMember extends EventEmitter implements Fleet {
 
   #checkStale(): void {
     if (this.#staleness.stale || this.#closed) return;
-    if (Date.now() - this.#lastContactAt <= this.#settings.maxStaleness) return;
+    if (performance.now() - this.#lastContactMono <= this.#settings.maxStaleness) return;
     this.#staleness.stale = true;
     this.#guard.bump();
     this.emit('stale');
