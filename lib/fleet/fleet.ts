@@ -12,7 +12,7 @@ import { ctlsError, emitWarning, invalidOption } from '../common/errors.js';
 import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
 import { guardHostOf, type GuardHost } from '../authz/guard.js';
-import { affectedKeys, checkEvent, splitCrls, stateOps } from './events.js';
+import { affectedKeys, checkEvent, splitCrls, stateOps, STATE_HASHES, type StateHash, type StateOp } from './events.js';
 import { Feed, unavailable, within, type RawEntry } from './feed.js';
 import { FleetGuard, FleetState } from './state.js';
 import type {
@@ -41,6 +41,18 @@ const DEFAULT_MAX_ENTRIES = 10_000;
 const MAX_CLAIM_CHARS = 1024;
 /** Receipts kept for entries this member published that the reader applied before the reply came. */
 const RECENT_RECEIPTS = 1024;
+/** State fields written back per script call when a member republishes its state to a recreated feed. */
+const RESTORE_BATCH = 500;
+/**
+ * How a snapshot's field merges into what a member holds: revocations and CRLs keep the later of the
+ * two (as the publish script does), a subject's signals take the feed's.
+ */
+const MERGE_RULE: Record<StateHash, StateOp['rule']> = {
+  serials: 'max',
+  subjects: 'max',
+  signals: 'set',
+  crls: 'max',
+};
 
 /** Compares two stream ids ('ms-seq'). */
 export function compareIds(a: string, b: string): number {
@@ -97,6 +109,13 @@ class FleetMember extends EventEmitter implements Fleet {
   readonly #staleness = { stale: false, strict: true };
   readonly #guard: FleetGuard;
   readonly #hosts = new Map<object, GuardHost>();
+  /**
+   * The state's fields as the feed stores them (the strings FleetState holds, shared, not copied):
+   * what this member writes back to a feed that lost them.
+   */
+  readonly #fields = new Map<StateHash, Map<string, string>>(STATE_HASHES.map((hash) => [hash, new Map()]));
+  /** The watched hosts' work for the entries applied so far, finished in feed order. */
+  #effects: Promise<void> = Promise.resolve();
   #lastId = '0-0';
   /** The last entry whose effects on the watched targets are complete (a publish resolves after it). */
   #doneId = '0-0';
@@ -153,6 +172,7 @@ class FleetMember extends EventEmitter implements Fleet {
   async #load(deadline: number): Promise<void> {
     await this.#feed.ready(Math.max(1, deadline - Date.now()));
     this.#useSnapshot(await this.#feed.snapshot());
+    this.#afterEffects(this.#lastId, Promise.resolve(0));
     // The stream after the snapshot, until nothing is left: only then may the first decision be made.
     for (;;) {
       const entries = await this.#feed.read(this.#lastId, READ_BATCH);
@@ -161,10 +181,15 @@ class FleetMember extends EventEmitter implements Fleet {
     }
   }
 
+  /**
+   * Moves to the snapshot's position with its state merged into what this member holds. Fields are
+   * never deleted and only move forward, so on the same feed this is the snapshot's state; on a feed
+   * that lost its data (see #reload) nothing this member knew is forgotten.
+   */
   #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): void {
-    this.#state.load(snapshot.hashes);
+    for (const [hash, fields] of snapshot.hashes)
+      for (const [field, value] of fields) this.#applyOp({ hash, field, value, rule: MERGE_RULE[hash] });
     this.#lastId = snapshot.lastId;
-    this.#doneId = snapshot.lastId;
     this.#seq = snapshot.seq;
     this.#epoch = snapshot.epoch;
     this.#guard.bump();
@@ -208,12 +233,73 @@ class FleetMember extends EventEmitter implements Fleet {
     else this.#epoch ??= epoch;
   }
 
-  /** Replaces the state with the snapshot: every watched host re-decides under it. */
+  /**
+   * Moves to the snapshot: every watched host re-decides under it. A feed whose sequence went back or
+   * whose epoch changed lost its data (a Redis restarted empty, a failover to a stale replica): this
+   * member keeps what it knew, writes it back to the feed (events are idempotent, and each field
+   * merges as its publish would) and says so with ERR_CTLS_FLEET_RECREATED. Forgetting instead would
+   * silently admit every peer revoked before.
+   */
   async #reload(why: string): Promise<void> {
-    this.#useSnapshot(await this.#feed.snapshot());
+    let snapshot = await this.#feed.snapshot();
+    const recreated = snapshot.seq < this.#seq || (this.#epoch !== null && snapshot.epoch !== this.#epoch);
+    if (recreated && this.#holdsState()) {
+      const fields = this.#restoreOps();
+      for (let i = 0; i < fields.length; i += RESTORE_BATCH)
+        await this.#feed.restore(fields.slice(i, i + RESTORE_BATCH));
+      // The marker entry makes the members that follow the new feed merge what was written back.
+      const marker = JSON.stringify({ at: Date.now(), origin: this.member, restored: fields.length });
+      await this.#feed.publish(marker, [], this.#settings.maxEntries);
+      snapshot = await this.#feed.snapshot();
+      // Once written back (a failed attempt is retried by the reader, and warned about when it succeeds).
+      emitWarning(
+        this,
+        ctlsError(
+          'ERR_CTLS_FLEET_RECREATED',
+          `The fleet feed lost entries this member had applied (${why}): ` +
+            `its state (${fields.length} fields) was kept and written back to the feed`,
+        ),
+      );
+      why = `${why}; this member's state was written back`;
+    }
+    this.#useSnapshot(snapshot);
     this.emit('snapshot', { lastId: this.#lastId, reason: why });
-    const decisions = await this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]);
-    this.#settle(decisions);
+    const id = this.#lastId;
+    this.#afterEffects(
+      id,
+      this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]),
+    );
+  }
+
+  #holdsState(): boolean {
+    for (const fields of this.#fields.values()) if (fields.size > 0) return true;
+    return false;
+  }
+
+  /** Every field this member holds, as writes that merge into the feed's (see Feed#restore). */
+  #restoreOps(): StateOp[] {
+    const ops: StateOp[] = [];
+    for (const [hash, fields] of this.#fields)
+      for (const [field, value] of fields) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
+    return ops;
+  }
+
+  #applyOp(op: StateOp): void {
+    if (this.#state.apply(op)) this.#fields.get(op.hash)!.set(op.field, op.value);
+  }
+
+  /**
+   * Finishes an entry's work on the watched hosts in feed order, without holding up the reader: the
+   * state and the guard's generation already moved, so every decision made meanwhile (and every
+   * pending one, whose stamp holds the generation) sees the entry. Publishes resolve after it.
+   */
+  #afterEffects(id: string, work: Promise<number>, done?: (decisions: number) => void): void {
+    const previous = this.#effects;
+    this.#effects = Promise.all([previous, work]).then(([, decisions]) => {
+      if (compareIds(id, this.#doneId) > 0) this.#doneId = id;
+      done?.(decisions);
+      this.#settle(decisions);
+    });
   }
 
   /** Applies one stream entry; 'gap' when it does not follow the last one applied. */
@@ -222,7 +308,7 @@ class FleetMember extends EventEmitter implements Fleet {
     if (!Number.isSafeInteger(n) || n < 1) {
       // Not written by a fleet: it is outside the sequence, so skipping it loses nothing.
       this.#lastId = raw.id;
-      this.#doneId = raw.id;
+      this.#afterEffects(raw.id, Promise.resolve(0));
       this.#warn(`entry ${raw.id} has no sequence number`);
       return 'skipped';
     }
@@ -230,7 +316,9 @@ class FleetMember extends EventEmitter implements Fleet {
     let entry: FleetEntry;
     let ops;
     try {
-      const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry>;
+      const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry> & { restored?: unknown };
+      // A member wrote its state back to a feed that had lost it (see #reload): merge the snapshot.
+      if (parsed.event === undefined && typeof parsed.restored === 'number') return 'gap';
       const event = checkEvent(parsed.event);
       ops = stateOps(event);
       entry = {
@@ -242,24 +330,26 @@ class FleetMember extends EventEmitter implements Fleet {
     } catch (error) {
       this.#seq = n;
       this.#lastId = raw.id;
-      this.#doneId = raw.id;
+      this.#afterEffects(raw.id, Promise.resolve(0));
       this.#warn(`entry ${raw.id} was skipped: ${(error as Error).message}`, error);
-      this.#settle(0);
       return 'skipped';
     }
-    for (const op of ops) this.#state.apply(op);
+    for (const op of ops) this.#applyOp(op);
     this.#seq = n;
     this.#lastId = raw.id;
     this.#guard.bump();
-    const decisions = await this.#drive((host) => this.#effects(host, entry.event));
-    if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
-    this.#doneId = raw.id;
-    this.emit('applied', entry, decisions);
-    this.#settle(0);
+    this.#afterEffects(
+      raw.id,
+      this.#drive((host) => this.#effectsOf(host, entry.event)),
+      (decisions) => {
+        if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
+        this.emit('applied', entry, decisions);
+      },
+    );
     return 'applied';
   }
 
-  #effects(host: GuardHost, event: FleetEvent): Array<Promise<Decision[]>> {
+  #effectsOf(host: GuardHost, event: FleetEvent): Array<Promise<Decision[]>> {
     switch (event.type) {
       case 'certificate-revoked':
       case 'subject-revoked':
@@ -380,8 +470,20 @@ class FleetMember extends EventEmitter implements Fleet {
     if (this.#hosts.has(target)) return this;
     this.#hosts.set(target, host);
     host.addGuard(this.#guard);
+    // The target's live connections, and its cached decisions, were decided without the fleet's
+    // state: a peer the fleet already revoked must be cut now, not at its next scheduled check.
     const pems = this.#state.crlPems();
-    if (pems.length > 0) void this.#drive((h) => (h === host ? [host.setSharedCrls(pems)] : []));
+    const work: Array<Promise<Decision[]>> = [];
+    const run = (call: () => Promise<Decision[]>): void => {
+      try {
+        work.push(call());
+      } catch (error) {
+        work.push(Promise.reject(error as Error));
+      }
+    };
+    if (pems.length > 0) run(() => host.setSharedCrls(pems));
+    if (this.#holdsState()) run(() => host.invalidatePolicy());
+    for (const call of work) call.catch((error: unknown) => this.#hostFailed(error));
     return this;
   }
 
