@@ -177,7 +177,10 @@ class FleetMember extends EventEmitter implements Fleet {
     for (;;) {
       const entries = await this.#feed.read(this.#lastId, READ_BATCH);
       if (entries.length === 0) return;
-      for (const entry of entries) if ((await this.#apply(entry)) === 'gap') return this.#load(deadline);
+      for (const entry of entries) {
+        const result = await this.#apply(entry);
+        if (result === 'gap' || result === 'restored') return this.#load(deadline);
+      }
     }
   }
 
@@ -186,13 +189,16 @@ class FleetMember extends EventEmitter implements Fleet {
    * never deleted and only move forward, so on the same feed this is the snapshot's state; on a feed
    * that lost its data (see #reload) nothing this member knew is forgotten.
    */
-  #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): void {
+  #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): boolean {
+    let changed = false;
     for (const [hash, fields] of snapshot.hashes)
-      for (const [field, value] of fields) this.#applyOp({ hash, field, value, rule: MERGE_RULE[hash] });
+      for (const [field, value] of fields)
+        if (this.#applyOp({ hash, field, value, rule: MERGE_RULE[hash] })) changed = true;
     this.#lastId = snapshot.lastId;
     this.#seq = snapshot.seq;
     this.#epoch = snapshot.epoch;
     this.#guard.bump();
+    return changed;
   }
 
   /** The reader: blocks on the stream, applies entries in order, and resumes after any failure. */
@@ -207,16 +213,19 @@ class FleetMember extends EventEmitter implements Fleet {
         }
         const entries = await this.#feed.read(this.#lastId, READ_BATCH, block);
         if (this.#closed) return;
-        let gap = false;
+        let reloaded = false;
         for (const entry of entries) {
-          if ((await this.#apply(entry)) === 'gap') {
-            await this.#reload('entries were trimmed or the feed was recreated');
-            gap = true;
-            break;
-          }
+          const result = await this.#apply(entry);
+          if (result === 'gap') await this.#reload('entries were trimmed or the feed was recreated');
+          else if (result === 'restored') await this.#reload('a member wrote its state back to the feed', true);
+          else continue;
+          reloaded = true;
+          break;
         }
+        // An idle feed may still have been recreated under an unbroken link (FLUSHALL, a proxy's failover).
+        if (!reloaded && entries.length === 0) reloaded = await this.#resume();
         // A short read reached the head; a full batch or a reload leaves more to read first.
-        if (!gap && entries.length < READ_BATCH) this.#caughtUp();
+        if (!reloaded && entries.length < READ_BATCH) this.#caughtUp();
       } catch {
         if (this.#closed) return;
         resume = true;
@@ -225,12 +234,15 @@ class FleetMember extends EventEmitter implements Fleet {
     }
   }
 
-  /** After a lost connection: the feed may have been recreated (a Redis that lost its data). */
-  async #resume(): Promise<void> {
+  /** Reloads when the feed was recreated (a Redis that lost its data); true when it did. */
+  async #resume(): Promise<boolean> {
     const { seq, epoch } = await this.#feed.position();
-    if (seq < this.#seq || (this.#epoch !== null && epoch !== this.#epoch))
+    if (seq < this.#seq || (this.#epoch !== null && epoch !== null && epoch !== this.#epoch)) {
       await this.#reload('the feed was recreated');
-    else this.#epoch ??= epoch;
+      return true;
+    }
+    this.#epoch ??= epoch;
+    return false;
   }
 
   /**
@@ -240,7 +252,7 @@ class FleetMember extends EventEmitter implements Fleet {
    * merges as its publish would) and says so with ERR_CTLS_FLEET_RECREATED. Forgetting instead would
    * silently admit every peer revoked before.
    */
-  async #reload(why: string): Promise<void> {
+  async #reload(why: string, mergeOnly = false): Promise<void> {
     let snapshot = await this.#feed.snapshot();
     const recreated = snapshot.seq < this.#seq || (this.#epoch !== null && snapshot.epoch !== this.#epoch);
     if (recreated && this.#holdsState()) {
@@ -262,9 +274,11 @@ class FleetMember extends EventEmitter implements Fleet {
       );
       why = `${why}; this member's state was written back`;
     }
-    this.#useSnapshot(snapshot);
+    const changed = this.#useSnapshot(snapshot);
     this.emit('snapshot', { lastId: this.#lastId, reason: why });
     const id = this.#lastId;
+    // Merging what another member wrote back skipped no entry: only a changed state needs re-decisions.
+    if (mergeOnly && !changed && !recreated) return this.#afterEffects(id, Promise.resolve(0));
     this.#afterEffects(
       id,
       this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]),
@@ -284,8 +298,12 @@ class FleetMember extends EventEmitter implements Fleet {
     return ops;
   }
 
-  #applyOp(op: StateOp): void {
-    if (this.#state.apply(op)) this.#fields.get(op.hash)!.set(op.field, op.value);
+  /** Applies one state operation; true when it changed a field. */
+  #applyOp(op: StateOp): boolean {
+    const fields = this.#fields.get(op.hash)!;
+    if (fields.get(op.field) === op.value || !this.#state.apply(op)) return false;
+    fields.set(op.field, op.value);
+    return true;
   }
 
   /**
@@ -303,7 +321,7 @@ class FleetMember extends EventEmitter implements Fleet {
   }
 
   /** Applies one stream entry; 'gap' when it does not follow the last one applied. */
-  async #apply(raw: RawEntry): Promise<'applied' | 'skipped' | 'gap'> {
+  async #apply(raw: RawEntry): Promise<'applied' | 'skipped' | 'gap' | 'restored'> {
     const n = Number(raw.fields['n']);
     if (!Number.isSafeInteger(n) || n < 1) {
       // Not written by a fleet: it is outside the sequence, so skipping it loses nothing.
@@ -318,7 +336,7 @@ class FleetMember extends EventEmitter implements Fleet {
     try {
       const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry> & { restored?: unknown };
       // A member wrote its state back to a feed that had lost it (see #reload): merge the snapshot.
-      if (parsed.event === undefined && typeof parsed.restored === 'number') return 'gap';
+      if (parsed.event === undefined && typeof parsed.restored === 'number') return 'restored';
       const event = checkEvent(parsed.event);
       ops = stateOps(event);
       entry = {
