@@ -64,6 +64,12 @@ export function compareIds(a: string, b: string): number {
   return seq === 0n ? 0 : seq < 0n ? -1 : 1;
 }
 
+/** Keys of signals entries waiting to be re-decided together on one host. */
+interface SignalsBatch {
+  keys: Set<string>;
+  done: Promise<Decision[]>;
+}
+
 interface Settings {
   name: string;
   maxStaleness: number;
@@ -114,6 +120,8 @@ class FleetMember extends EventEmitter implements Fleet {
    * what this member writes back to a feed that lost them.
    */
   readonly #fields = new Map<StateHash, Map<string, string>>(STATE_HASHES.map((hash) => [hash, new Map()]));
+  /** Per watched host: the signals re-decision running and the batch of keys waiting for it. */
+  readonly #signalDrains = new WeakMap<GuardHost, { running: Promise<Decision[]>; queued?: SignalsBatch }>();
   /** The watched hosts' work for the entries applied so far, finished in feed order. */
   #effects: Promise<void> = Promise.resolve();
   #lastId = '0-0';
@@ -373,12 +381,39 @@ class FleetMember extends EventEmitter implements Fleet {
       case 'subject-revoked':
         return [host.recheckKeys(affectedKeys(event), 'revocation')];
       case 'signals':
-        return [host.recheckKeys(affectedKeys(event), 'signals')];
+        return [this.#recheckSignals(host, affectedKeys(event))];
       case 'crl':
         return [host.setSharedCrls(this.#state.crlPems())];
       case 'policy-invalidated':
         return [host.invalidatePolicy()];
     }
+  }
+
+  /**
+   * Signals re-decisions of one host run one at a time, and the keys of every signals entry that
+   * arrives meanwhile join one batch that runs next: a flood of signals events (an identity
+   * provider's burst) costs a host two re-decision rounds in flight, not one per event. Revocations
+   * never wait behind them: they are re-decided at once, and the guard already denies.
+   */
+  #recheckSignals(host: GuardHost, keys: readonly string[]): Promise<Decision[]> {
+    let drain = this.#signalDrains.get(host);
+    if (drain === undefined) this.#signalDrains.set(host, (drain = { running: Promise.resolve([]) }));
+    const queued = drain.queued;
+    if (queued !== undefined) {
+      for (const key of keys) queued.keys.add(key);
+      return queued.done;
+    }
+    const batch: SignalsBatch = { keys: new Set(keys), done: Promise.resolve([]) };
+    const current = drain;
+    batch.done = current.running
+      .catch(() => [])
+      .then(() => {
+        if (current.queued === batch) current.queued = undefined;
+        return host.recheckKeys(batch.keys, 'signals');
+      });
+    current.queued = batch;
+    current.running = batch.done;
+    return batch.done;
   }
 
   /** Runs `action` on every watched host; a host that fails is reported, never stops the others. */
