@@ -45,3 +45,24 @@ t.test('signals re-decisions are batched per host; revocations do not wait', { t
   const keys = new Set(rounds.flatMap((r) => r.keys));
   t.equal(keys.size, 30, 'every subject of the burst is re-decided');
 });
+
+t.test('a throwing applied listener does not stop later publishes', { timeout: 20_000 }, async (t) => {
+  const redis = await startRedis(t);
+  const a = await createFleet({ redis: redis.url, name: 'listener' });
+  t.teardown(() => a.close());
+  const warnings: unknown[] = [];
+  a.on('warning', (warning) => warnings.push(warning));
+  let thrown = false;
+  a.on('applied', () => {
+    if (thrown) return;
+    thrown = true;
+    throw new Error('listener bug');
+  });
+  await a.invalidatePolicy('first');
+  const receipt = await Promise.race([
+    a.invalidatePolicy('second'),
+    new Promise((resolve) => setTimeout(() => resolve('stuck'), 3_000)),
+  ]);
+  t.not(receipt, 'stuck', 'the next publish resolves');
+  t.match(warnings, [{ message: 'listener bug' }], 'the listener error is reported');
+});

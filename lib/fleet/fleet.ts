@@ -321,11 +321,17 @@ class FleetMember extends EventEmitter implements Fleet {
    */
   #afterEffects(id: string, work: Promise<number>, done?: (decisions: number) => void): void {
     const previous = this.#effects;
-    this.#effects = Promise.all([previous, work]).then(([, decisions]) => {
-      if (compareIds(id, this.#doneId) > 0) this.#doneId = id;
-      done?.(decisions);
-      this.#settle(decisions);
-    });
+    this.#effects = Promise.all([previous, work])
+      .then(([, decisions]) => {
+        if (compareIds(id, this.#doneId) > 0) this.#doneId = id;
+        try {
+          done?.(decisions);
+        } finally {
+          this.#settle(decisions);
+        }
+      })
+      // A throwing 'applied' listener is reported; it must not stop the entries after it.
+      .catch((error: unknown) => this.#hostFailed(error));
   }
 
   /** Applies one stream entry; 'gap' when it does not follow the last one applied. */
