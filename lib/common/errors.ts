@@ -96,10 +96,13 @@ export const errorCodes = {
   ERR_CTLS_BAD_SUBJECT: 'A subject identifier (RFC 9493) is malformed: unknown format, missing or over-long member.',
   ERR_CTLS_FLEET_BAD_EVENT:
     'A fleet event is malformed or of an unknown type; it was refused (or skipped and reported).',
-  ERR_CTLS_FLEET_UNAVAILABLE: 'The fleet feed (Redis) could not be reached to publish, or to load state at start.',
+  ERR_CTLS_FLEET_UNAVAILABLE:
+    'The fleet feed (Redis) could not be reached to publish (the event may be on it) or to load state at start.',
   ERR_CTLS_FLEET_STALE:
     'The fleet feed has been unreachable for longer than maxStaleness: a strict fleet denies new and lapsing decisions.',
   ERR_CTLS_FLEET_CLOSED: 'The fleet was closed; it publishes and applies nothing more.',
+  ERR_CTLS_FLEET_RECREATED:
+    'The fleet feed lost entries a member had applied (Redis lost data); it kept its state and wrote it back.',
   ERR_CTLS_SET_INVALID:
     'A Security Event Token was refused (bad signature, issuer, audience, age, replay); `ssfError` names the RFC 8935 code.',
   ERR_CTLS_SSF_TRANSMITTER:

@@ -9,7 +9,7 @@
  *   state:meta       lastId, seq (entries so far), epoch (changes if the feed is ever recreated) and
  *                    maxEntries (the stream length its members keep)
  *   members          member -> JSON heartbeat, for `continuous-tls fleet status`
- *   once:<ns>:<id>   claimOnce() markers (SET NX PX)
+ *   once:<len>:<ns>:<id>   claimOnce() markers (SET NX PX); <len> is the namespace's length
  *
  * A publish is one script: it appends the entry, applies its state operations and moves lastId, so
  * the snapshot (state + lastId) is always exactly the stream up to lastId, and trimming the stream
@@ -75,6 +75,34 @@ redis.call('HSET', KEYS[6], 'lastId', id)
 return { id, n }
 `;
 
+/**
+ * Writes a member's state back to a feed that lost it (see FleetMember#reload): a field the feed
+ * lacks is written; a 'max' field replaces the feed's only when its leading number is greater; any
+ * other field the feed holds stays (it was written after the loss). The epoch is set if unset.
+ */
+const RESTORE_SCRIPT = `
+redis.call('HSETNX', KEYS[5], 'epoch', ARGV[1])
+local hashes = { serials = KEYS[1], subjects = KEYS[2], signals = KEYS[3], crls = KEYS[4] }
+local function lead(v)
+  local nl = string.find(v, '\\n', 1, true)
+  return tonumber(nl and string.sub(v, 1, nl - 1) or v)
+end
+for i = 2, #ARGV, 4 do
+  local key = hashes[ARGV[i]]
+  if key then
+    local field, value, rule = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local current = redis.call('HGET', key, field)
+    local write = not current
+    if current and rule == 'max' then
+      local have, give = lead(current), lead(value)
+      write = have ~= nil and give ~= nil and have < give
+    end
+    if write then redis.call('HSET', key, field, value) end
+  end
+end
+return 1
+`;
+
 const SNAPSHOT_SCRIPT = `
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
@@ -111,7 +139,8 @@ export function feedKeys(name: string): FeedKeys {
     meta: `${prefix}state:meta`,
     members: `${prefix}members`,
     state: (hash) => `${prefix}state:${hash}`,
-    once: (namespace, id) => `${prefix}once:${namespace}:${id}`,
+    // The namespace's length comes first: 'app:tenant' + 'x' and 'app' + 'tenant:x' are two keys.
+    once: (namespace, id) => `${prefix}once:${namespace.length}:${namespace}:${id}`,
   };
 }
 
@@ -221,6 +250,15 @@ export class Feed {
     const keys = [k.events, ...STATE_HASHES.map((hash) => k.state(hash)), k.meta];
     const [id, seq] = (await this.#commands.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as [string, number];
     return { id, seq: Number(seq) };
+  }
+
+  /** Merges state fields into the feed's state hashes (RESTORE_SCRIPT); no entry is appended. */
+  async restore(ops: readonly StateOp[]): Promise<void> {
+    const k = this.keys;
+    const args: string[] = [this.#epoch];
+    for (const op of ops) args.push(op.hash, op.field, op.value, op.rule);
+    const keys = [...STATE_HASHES.map((hash) => k.state(hash)), k.meta];
+    await this.#commands.eval(RESTORE_SCRIPT, keys.length, ...keys, ...args);
   }
 
   /** The state hashes and the position they are at, read in one script (one instant). */

@@ -7,11 +7,12 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { ctlsError, emitWarning, invalidOption } from '../common/errors.js';
 import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
 import { guardHostOf, type GuardHost } from '../authz/guard.js';
-import { affectedKeys, checkEvent, splitCrls, stateOps } from './events.js';
+import { affectedKeys, checkEvent, splitCrls, stateOps, STATE_HASHES, type StateHash, type StateOp } from './events.js';
 import { Feed, unavailable, within, type RawEntry } from './feed.js';
 import { FleetGuard, FleetState } from './state.js';
 import type {
@@ -40,6 +41,18 @@ const DEFAULT_MAX_ENTRIES = 10_000;
 const MAX_CLAIM_CHARS = 1024;
 /** Receipts kept for entries this member published that the reader applied before the reply came. */
 const RECENT_RECEIPTS = 1024;
+/** State fields written back per script call when a member republishes its state to a recreated feed. */
+const RESTORE_BATCH = 500;
+/**
+ * How a snapshot's field merges into what a member holds: revocations and CRLs keep the later of the
+ * two (as the publish script does), a subject's signals take the feed's.
+ */
+const MERGE_RULE: Record<StateHash, StateOp['rule']> = {
+  serials: 'max',
+  subjects: 'max',
+  signals: 'set',
+  crls: 'max',
+};
 
 /** Compares two stream ids ('ms-seq'). */
 export function compareIds(a: string, b: string): number {
@@ -49,6 +62,12 @@ export function compareIds(a: string, b: string): number {
   if (ms !== 0n) return ms < 0n ? -1 : 1;
   const seq = BigInt(as) - BigInt(bs);
   return seq === 0n ? 0 : seq < 0n ? -1 : 1;
+}
+
+/** Keys of signals entries waiting to be re-decided together on one host. */
+interface SignalsBatch {
+  keys: Set<string>;
+  done: Promise<Decision[]>;
 }
 
 interface Settings {
@@ -96,12 +115,23 @@ class FleetMember extends EventEmitter implements Fleet {
   readonly #staleness = { stale: false, strict: true };
   readonly #guard: FleetGuard;
   readonly #hosts = new Map<object, GuardHost>();
+  /**
+   * The state's fields as the feed stores them (the strings FleetState holds, shared, not copied):
+   * what this member writes back to a feed that lost them.
+   */
+  readonly #fields = new Map<StateHash, Map<string, string>>(STATE_HASHES.map((hash) => [hash, new Map()]));
+  /** Per watched host: the signals re-decision running and the batch of keys waiting for it. */
+  readonly #signalDrains = new WeakMap<GuardHost, { running: Promise<Decision[]>; queued?: SignalsBatch }>();
+  /** The watched hosts' work for the entries applied so far, finished in feed order. */
+  #effects: Promise<void> = Promise.resolve();
   #lastId = '0-0';
   /** The last entry whose effects on the watched targets are complete (a publish resolves after it). */
   #doneId = '0-0';
   #seq = 0;
   #epoch: string | null = null;
+  /** When the member last caught up with the feed: wall clock for status(), monotonic for staleness. */
   #lastContactAt = 0;
+  #lastContactMono = 0;
   #closed = false;
   #reading: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -138,7 +168,7 @@ class FleetMember extends EventEmitter implements Fleet {
     } finally {
       clearTimeout(timer);
     }
-    this.#contact();
+    this.#caughtUp();
     this.#reading = this.#follow();
     const check = Math.max(10, Math.min(1000, this.#settings.maxStaleness / 4));
     if (Number.isFinite(this.#settings.maxStaleness)) this.#timers.push(setInterval(() => this.#checkStale(), check));
@@ -150,21 +180,33 @@ class FleetMember extends EventEmitter implements Fleet {
   async #load(deadline: number): Promise<void> {
     await this.#feed.ready(Math.max(1, deadline - Date.now()));
     this.#useSnapshot(await this.#feed.snapshot());
+    this.#afterEffects(this.#lastId, Promise.resolve(0));
     // The stream after the snapshot, until nothing is left: only then may the first decision be made.
     for (;;) {
       const entries = await this.#feed.read(this.#lastId, READ_BATCH);
       if (entries.length === 0) return;
-      for (const entry of entries) if ((await this.#apply(entry)) === 'gap') return this.#load(deadline);
+      for (const entry of entries) {
+        const result = await this.#apply(entry);
+        if (result === 'gap' || result === 'restored') return this.#load(deadline);
+      }
     }
   }
 
-  #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): void {
-    this.#state.load(snapshot.hashes);
+  /**
+   * Moves to the snapshot's position with its state merged into what this member holds. Fields are
+   * never deleted and only move forward, so on the same feed this is the snapshot's state; on a feed
+   * that lost its data (see #reload) nothing this member knew is forgotten.
+   */
+  #useSnapshot(snapshot: Awaited<ReturnType<Feed['snapshot']>>): boolean {
+    let changed = false;
+    for (const [hash, fields] of snapshot.hashes)
+      for (const [field, value] of fields)
+        if (this.#applyOp({ hash, field, value, rule: MERGE_RULE[hash] })) changed = true;
     this.#lastId = snapshot.lastId;
-    this.#doneId = snapshot.lastId;
     this.#seq = snapshot.seq;
     this.#epoch = snapshot.epoch;
     this.#guard.bump();
+    return changed;
   }
 
   /** The reader: blocks on the stream, applies entries in order, and resumes after any failure. */
@@ -179,13 +221,19 @@ class FleetMember extends EventEmitter implements Fleet {
         }
         const entries = await this.#feed.read(this.#lastId, READ_BATCH, block);
         if (this.#closed) return;
-        this.#contact();
+        let reloaded = false;
         for (const entry of entries) {
-          if ((await this.#apply(entry)) === 'gap') {
-            await this.#reload('entries were trimmed or the feed was recreated');
-            break;
-          }
+          const result = await this.#apply(entry);
+          if (result === 'gap') await this.#reload('entries were trimmed or the feed was recreated');
+          else if (result === 'restored') await this.#reload('a member wrote its state back to the feed', true);
+          else continue;
+          reloaded = true;
+          break;
         }
+        // An idle feed may still have been recreated under an unbroken link (FLUSHALL, a proxy's failover).
+        if (!reloaded && entries.length === 0) reloaded = await this.#resume();
+        // A short read reached the head; a full batch or a reload leaves more to read first.
+        if (!reloaded && entries.length < READ_BATCH) this.#caughtUp();
       } catch {
         if (this.#closed) return;
         resume = true;
@@ -194,30 +242,105 @@ class FleetMember extends EventEmitter implements Fleet {
     }
   }
 
-  /** After a lost connection: the feed may have been recreated (a Redis that lost its data). */
-  async #resume(): Promise<void> {
+  /** Reloads when the feed was recreated (a Redis that lost its data); true when it did. */
+  async #resume(): Promise<boolean> {
     const { seq, epoch } = await this.#feed.position();
-    this.#contact();
-    if (seq < this.#seq || (this.#epoch !== null && epoch !== this.#epoch))
+    if (seq < this.#seq || (this.#epoch !== null && epoch !== null && epoch !== this.#epoch)) {
       await this.#reload('the feed was recreated');
-    else this.#epoch ??= epoch;
+      return true;
+    }
+    this.#epoch ??= epoch;
+    return false;
   }
 
-  /** Replaces the state with the snapshot: every watched host re-decides under it. */
-  async #reload(why: string): Promise<void> {
-    this.#useSnapshot(await this.#feed.snapshot());
+  /**
+   * Moves to the snapshot: every watched host re-decides under it. A feed whose sequence went back or
+   * whose epoch changed lost its data (a Redis restarted empty, a failover to a stale replica): this
+   * member keeps what it knew, writes it back to the feed (events are idempotent, and each field
+   * merges as its publish would) and says so with ERR_CTLS_FLEET_RECREATED. Forgetting instead would
+   * silently admit every peer revoked before.
+   */
+  async #reload(why: string, mergeOnly = false): Promise<void> {
+    let snapshot = await this.#feed.snapshot();
+    const recreated = snapshot.seq < this.#seq || (this.#epoch !== null && snapshot.epoch !== this.#epoch);
+    if (recreated && this.#holdsState()) {
+      const fields = this.#restoreOps();
+      for (let i = 0; i < fields.length; i += RESTORE_BATCH)
+        await this.#feed.restore(fields.slice(i, i + RESTORE_BATCH));
+      // The marker entry makes the members that follow the new feed merge what was written back.
+      const marker = JSON.stringify({ at: Date.now(), origin: this.member, restored: fields.length });
+      await this.#feed.publish(marker, [], this.#settings.maxEntries);
+      snapshot = await this.#feed.snapshot();
+      // Once written back (a failed attempt is retried by the reader, and warned about when it succeeds).
+      emitWarning(
+        this,
+        ctlsError(
+          'ERR_CTLS_FLEET_RECREATED',
+          `The fleet feed lost entries this member had applied (${why}): ` +
+            `its state (${fields.length} fields) was kept and written back to the feed`,
+        ),
+      );
+      why = `${why}; this member's state was written back`;
+    }
+    const changed = this.#useSnapshot(snapshot);
     this.emit('snapshot', { lastId: this.#lastId, reason: why });
-    const decisions = await this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]);
-    this.#settle(decisions);
+    const id = this.#lastId;
+    // Merging what another member wrote back skipped no entry: only a changed state needs re-decisions.
+    if (mergeOnly && !changed && !recreated) return this.#afterEffects(id, Promise.resolve(0));
+    this.#afterEffects(
+      id,
+      this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]),
+    );
+  }
+
+  #holdsState(): boolean {
+    for (const fields of this.#fields.values()) if (fields.size > 0) return true;
+    return false;
+  }
+
+  /** Every field this member holds, as writes that merge into the feed's (see Feed#restore). */
+  #restoreOps(): StateOp[] {
+    const ops: StateOp[] = [];
+    for (const [hash, fields] of this.#fields)
+      for (const [field, value] of fields) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
+    return ops;
+  }
+
+  /** Applies one state operation; true when it changed a field. */
+  #applyOp(op: StateOp): boolean {
+    const fields = this.#fields.get(op.hash)!;
+    if (fields.get(op.field) === op.value || !this.#state.apply(op)) return false;
+    fields.set(op.field, op.value);
+    return true;
+  }
+
+  /**
+   * Finishes an entry's work on the watched hosts in feed order, without holding up the reader: the
+   * state and the guard's generation already moved, so every decision made meanwhile (and every
+   * pending one, whose stamp holds the generation) sees the entry. Publishes resolve after it.
+   */
+  #afterEffects(id: string, work: Promise<number>, done?: (decisions: number) => void): void {
+    const previous = this.#effects;
+    this.#effects = Promise.all([previous, work])
+      .then(([, decisions]) => {
+        if (compareIds(id, this.#doneId) > 0) this.#doneId = id;
+        try {
+          done?.(decisions);
+        } finally {
+          this.#settle(decisions);
+        }
+      })
+      // A throwing 'applied' listener is reported; it must not stop the entries after it.
+      .catch((error: unknown) => this.#hostFailed(error));
   }
 
   /** Applies one stream entry; 'gap' when it does not follow the last one applied. */
-  async #apply(raw: RawEntry): Promise<'applied' | 'skipped' | 'gap'> {
+  async #apply(raw: RawEntry): Promise<'applied' | 'skipped' | 'gap' | 'restored'> {
     const n = Number(raw.fields['n']);
     if (!Number.isSafeInteger(n) || n < 1) {
       // Not written by a fleet: it is outside the sequence, so skipping it loses nothing.
       this.#lastId = raw.id;
-      this.#doneId = raw.id;
+      this.#afterEffects(raw.id, Promise.resolve(0));
       this.#warn(`entry ${raw.id} has no sequence number`);
       return 'skipped';
     }
@@ -225,7 +348,9 @@ class FleetMember extends EventEmitter implements Fleet {
     let entry: FleetEntry;
     let ops;
     try {
-      const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry>;
+      const parsed = JSON.parse(raw.fields['e'] ?? '') as Partial<FleetEntry> & { restored?: unknown };
+      // A member wrote its state back to a feed that had lost it (see #reload): merge the snapshot.
+      if (parsed.event === undefined && typeof parsed.restored === 'number') return 'restored';
       const event = checkEvent(parsed.event);
       ops = stateOps(event);
       entry = {
@@ -237,35 +362,64 @@ class FleetMember extends EventEmitter implements Fleet {
     } catch (error) {
       this.#seq = n;
       this.#lastId = raw.id;
-      this.#doneId = raw.id;
+      this.#afterEffects(raw.id, Promise.resolve(0));
       this.#warn(`entry ${raw.id} was skipped: ${(error as Error).message}`, error);
-      this.#settle(0);
       return 'skipped';
     }
-    for (const op of ops) this.#state.apply(op);
+    for (const op of ops) this.#applyOp(op);
     this.#seq = n;
     this.#lastId = raw.id;
     this.#guard.bump();
-    const decisions = await this.#drive((host) => this.#effects(host, entry.event));
-    if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
-    this.#doneId = raw.id;
-    this.emit('applied', entry, decisions);
-    this.#settle(0);
+    this.#afterEffects(
+      raw.id,
+      this.#drive((host) => this.#effectsOf(host, entry.event)),
+      (decisions) => {
+        if (entry.origin === this.member) this.#remember({ id: raw.id, decisions });
+        this.emit('applied', entry, decisions);
+      },
+    );
     return 'applied';
   }
 
-  #effects(host: GuardHost, event: FleetEvent): Array<Promise<Decision[]>> {
+  #effectsOf(host: GuardHost, event: FleetEvent): Array<Promise<Decision[]>> {
     switch (event.type) {
       case 'certificate-revoked':
       case 'subject-revoked':
         return [host.recheckKeys(affectedKeys(event), 'revocation')];
       case 'signals':
-        return [host.recheckKeys(affectedKeys(event), 'signals')];
+        return [this.#recheckSignals(host, affectedKeys(event))];
       case 'crl':
         return [host.setSharedCrls(this.#state.crlPems())];
       case 'policy-invalidated':
         return [host.invalidatePolicy()];
     }
+  }
+
+  /**
+   * Signals re-decisions of one host run one at a time, and the keys of every signals entry that
+   * arrives meanwhile join one batch that runs next: a flood of signals events (an identity
+   * provider's burst) costs a host two re-decision rounds in flight, not one per event. Revocations
+   * never wait behind them: they are re-decided at once, and the guard already denies.
+   */
+  #recheckSignals(host: GuardHost, keys: readonly string[]): Promise<Decision[]> {
+    let drain = this.#signalDrains.get(host);
+    if (drain === undefined) this.#signalDrains.set(host, (drain = { running: Promise.resolve([]) }));
+    const queued = drain.queued;
+    if (queued !== undefined) {
+      for (const key of keys) queued.keys.add(key);
+      return queued.done;
+    }
+    const batch: SignalsBatch = { keys: new Set(keys), done: Promise.resolve([]) };
+    const current = drain;
+    batch.done = current.running
+      .catch(() => [])
+      .then(() => {
+        if (current.queued === batch) current.queued = undefined;
+        return host.recheckKeys(batch.keys, 'signals');
+      });
+    current.queued = batch;
+    current.running = batch.done;
+    return batch.done;
   }
 
   /** Runs `action` on every watched host; a host that fails is reported, never stops the others. */
@@ -302,8 +456,14 @@ class FleetMember extends EventEmitter implements Fleet {
     }
   }
 
-  #contact(): void {
+  /**
+   * The member has applied every entry up to a head it has just read: only then is it fresh. Hearing
+   * the feed is not enough, since a member back from a partition must first apply what it missed.
+   */
+  #caughtUp(): void {
     this.#lastContactAt = Date.now();
+    // Staleness is a duration: a wall clock stepped back (NTP, a restored VM) must not stretch it.
+    this.#lastContactMono = performance.now();
     if (this.#staleness.stale) {
       this.#staleness.stale = false;
       this.#guard.bump();
@@ -313,7 +473,7 @@ class FleetMember extends EventEmitter implements Fleet {
 
   #checkStale(): void {
     if (this.#staleness.stale || this.#closed) return;
-    if (Date.now() - this.#lastContactAt <= this.#settings.maxStaleness) return;
+    if (performance.now() - this.#lastContactMono <= this.#settings.maxStaleness) return;
     this.#staleness.stale = true;
     this.#guard.bump();
     this.emit('stale');
@@ -369,8 +529,20 @@ class FleetMember extends EventEmitter implements Fleet {
     if (this.#hosts.has(target)) return this;
     this.#hosts.set(target, host);
     host.addGuard(this.#guard);
+    // The target's live connections, and its cached decisions, were decided without the fleet's
+    // state: a peer the fleet already revoked must be cut now, not at its next scheduled check.
     const pems = this.#state.crlPems();
-    if (pems.length > 0) void this.#drive((h) => (h === host ? [host.setSharedCrls(pems)] : []));
+    const work: Array<Promise<Decision[]>> = [];
+    const run = (call: () => Promise<Decision[]>): void => {
+      try {
+        work.push(call());
+      } catch (error) {
+        work.push(Promise.reject(error as Error));
+      }
+    };
+    if (pems.length > 0) run(() => host.setSharedCrls(pems));
+    if (this.#holdsState()) run(() => host.invalidatePolicy());
+    for (const call of work) call.catch((error: unknown) => this.#hostFailed(error));
     return this;
   }
 
