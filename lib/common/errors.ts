@@ -99,12 +99,14 @@ export const errorCodes = {
   ERR_CTLS_FLEET_UNAVAILABLE:
     'The fleet feed (Redis) could not be reached to publish (the event may be on it) or to load state at start.',
   ERR_CTLS_FLEET_STALE:
-    'The fleet feed has been unreachable for longer than maxStaleness: a strict fleet denies new and lapsing decisions.',
+    'The fleet feed has been unreachable for longer than maxStaleness: ' +
+    'a strict fleet denies new and lapsing decisions.',
   ERR_CTLS_FLEET_CLOSED: 'The fleet was closed; it publishes and applies nothing more.',
   ERR_CTLS_FLEET_RECREATED:
     'The fleet feed lost entries a member had applied (Redis lost data); it kept its state and wrote it back.',
   ERR_CTLS_SET_INVALID:
-    'A Security Event Token was refused (bad signature, issuer, audience, age, replay); `ssfError` names the RFC 8935 code.',
+    'A Security Event Token was refused (bad signature, issuer, audience, age); ' +
+    '`ssfError` names the RFC 8935 code.',
   ERR_CTLS_SSF_TRANSMITTER:
     'A Shared Signals transmitter could not be reached or answered with an error or a malformed body.',
   ERR_CTLS_HANDSHAKE_LIMIT:
