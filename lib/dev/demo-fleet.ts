@@ -7,9 +7,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { connect } from '../client.js';
+import { connectDemoClient } from './demo-client.js';
 import type { TLSSocket } from '../tls/socket.js';
-import { DevelopmentCA, type IssuedIdentity } from './pki.js';
+import { DevelopmentCA } from './pki.js';
 import { findRedisServer, startPrivateRedis, REDIS_HINT, type PrivateRedis } from './demo-fleet-redis.js';
 import type { MemberConfig, MemberMessage } from './demo-fleet-member.js';
 import { FleetTimeline, hrtimeUs } from './demo-fleet-timeline.js';
@@ -136,7 +136,11 @@ async function setUp(stage: Stage, transmitter: DevTransmitter, result: FleetAct
   for (const user of USERS) {
     const identity = await ca.issueClient({ commonName: `demo-${user}`, altNames: [EMAIL[user]] });
     for (const member of stage.members) {
-      stage.clients.push({ user, index: member.index, socket: await connectUser(member.port, ca, identity) });
+      stage.clients.push({
+        user,
+        index: member.index,
+        socket: await connectDemoClient(member.port, ca, identity, `${user}`),
+      });
     }
   }
   await until(
@@ -271,23 +275,6 @@ async function stopMember(member: Member): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 1_000);
   await exited;
   clearTimeout(timer);
-}
-
-async function connectUser(port: number, ca: DevelopmentCA, identity: IssuedIdentity): Promise<TLSSocket> {
-  const socket = connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: ca.rootCert,
-    key: identity.key,
-    cert: identity.chain,
-  });
-  socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('close', () => reject(new Error('a demo client could not connect')));
-  });
-  return socket;
 }
 
 /** Whether `socket` still echoes a probe within the step timeout. */

@@ -18,7 +18,7 @@
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createServer, type Server } from '../server.js';
-import { connect } from '../client.js';
+import { connectDemoClient } from './demo-client.js';
 import type { TLSSocket } from '../tls/socket.js';
 import { DevelopmentCA, type IssuedIdentity } from './pki.js';
 import type { DecisionEvent } from '../authz/authorizer.js';
@@ -150,7 +150,7 @@ async function rotatingClientStory(
 ): Promise<void> {
   let identity = await issueClient('demo-alice', ROTATING_VALIDITY_MS);
   const connectStart = performance.now();
-  const client = await connectClient(port, ca, identity, 'the demo client');
+  const client = await connectDemoClient(port, ca, identity, 'the demo client');
   timeline.log(
     'alice',
     `connected (${client.getProtocol()}, mTLS) in ${(performance.now() - connectStart).toFixed(1)} ms, ` +
@@ -249,7 +249,7 @@ async function expiringClientStory(
 ): Promise<void> {
   const identity = await issueClient('demo-bob', EXPIRING_VALIDITY_MS);
   const notAfter = identity.notAfter.getTime();
-  const client = await connectClient(port, ca, identity, 'the expiring client');
+  const client = await connectDemoClient(port, ca, identity, 'the expiring client');
   timeline.log(
     'bob',
     `connected with a certificate valid until ${identity.notAfter.toISOString().slice(11, 23)} ` +
@@ -277,22 +277,4 @@ async function expiringClientStory(
 function median(sorted: number[]): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** A demo client presenting `identity`, once its handshake completed. */
-async function connectClient(port: number, ca: DevelopmentCA, identity: IssuedIdentity, who: string) {
-  const client = connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: ca.rootCert,
-    key: identity.key,
-    cert: identity.chain,
-  });
-  client.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    client.once('secureConnect', resolve);
-    client.once('close', () => reject(new Error(`${who} could not connect`)));
-  });
-  return client;
 }
