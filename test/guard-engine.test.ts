@@ -357,3 +357,36 @@ t.test('the index follows connections: closed ones leave it, a late guard indexe
   t.equal(decisions.length, 1, 'the closed connection is gone from the index, the live one is in it');
   await closed(alice.socket);
 });
+
+t.test('a decision whose guard verdict never settles denies after a bounded number of rounds', async (t) => {
+  const pki = await twoIdentities();
+  let calls = 0;
+  let churn = false;
+  const { server, port } = await startServer(
+    t,
+    mtlsOptions(pki, {
+      policy: async () => {
+        calls++;
+        await delay(1);
+        return { allow: true, reason: 'ok' };
+      },
+    }),
+  );
+  // Signals that change at every judgement, with the generation moving: the verdict never holds.
+  const guard = new SerialGuard();
+  const judge = guard.judge.bind(guard);
+  guard.judge = (facts) => {
+    if (!churn) return judge(facts);
+    guard.generation++;
+    return { signals: { churn: guard.generation } };
+  };
+  (server as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
+  const { socket } = await connectPair(t, server, port, pki, pki.client);
+  socket.on('error', () => {});
+  churn = true;
+  const before = calls;
+  const decision = await reauthorize(socket, { destroyOnDeny: false });
+  t.equal(decision.allow, false);
+  t.equal(decision.reason, 'trust-unsettled');
+  t.equal(calls - before, 16, 'one policy call per round, then it stops');
+});

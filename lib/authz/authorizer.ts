@@ -27,7 +27,7 @@ import type { AuthorizationSubject } from './subject.js';
 import type { Decision, DecisionSource, Policy, Trigger } from '../common/types.js';
 import { connectionDecisionEvent, type DecisionEvent } from './audit-event.js';
 import { Observer } from './observe.js';
-import { GuardSet, KeyIndex, type DecisionGuard, type GuardFacts } from './guard.js';
+import { GuardSet, KeyIndex, sameVerdict, type DecisionGuard, type GuardFacts, type GuardVerdict } from './guard.js';
 import { checkLogger, type Logger } from '../common/logger.js';
 export type { DecisionEvent } from './audit-event.js';
 export type { ReauthorizeSchedule } from './schedule-options.js';
@@ -114,6 +114,14 @@ export interface Authorizer {
 }
 
 const DEFAULT_POLICY_TIMEOUT_MS = 200;
+/** How often one decision is made again because its trust changed while it was pending. */
+const MAX_DECISION_ROUNDS = 16;
+
+/** What the guards said to a decision, and of which chain (unset: decided before they were asked). */
+interface GuardsSeen {
+  chain?: readonly X509Certificate[];
+  verdict?: GuardVerdict;
+}
 const HOLD_LAPSED = 'lapsed';
 const HOLD_SWEEP = 'trust-change';
 
@@ -361,11 +369,14 @@ export class Authorizer extends EventEmitter {
   }
 
   /**
-   * What a pending decision's stamp names besides its context's trust: the policy and the guards.
-   * Both counters only grow, so their sum changes whenever either does.
+   * Whether what the guards said to a decision still holds: unchanged guards, or changed ones that
+   * still say the same of this peer. A fleet's change about one subject then sends back only the
+   * decisions it concerns: a flood of events about others cannot keep a connection undecided.
    */
-  #decisionGeneration(): number {
-    return this.#policyGeneration + this.#guards.generation;
+  #guardsStill(state: ConnectionState, generation: number, seen: GuardsSeen): boolean {
+    if (seen.verdict === undefined || seen.chain === undefined || this.#guards.generation === generation) return true;
+    const now = this.#guards.judge(this.#guardFacts(state, seen.chain), this.scheduler.now());
+    return sameVerdict(now, seen.verdict);
   }
 
   #guardFacts(state: ConnectionState, chain: readonly X509Certificate[]): GuardFacts {
@@ -471,17 +482,26 @@ export class Authorizer extends EventEmitter {
       }
     }
     let decision: Decision;
-    for (;;) {
-      const stamp = stampOf(state.subject, this.#decisionGeneration());
+    for (let round = 1; ; round++) {
+      const stamp = stampOf(state.subject, this.#policyGeneration);
+      const guardGeneration = this.#guards.generation;
+      const seen: GuardsSeen = {};
       try {
-        decision = await this.#settle(state, options, started, source);
+        decision = await this.#settle(state, options, started, source, seen);
       } catch (error) {
         this.#observer.error(state.subject.kind, error, 'continuous-tls: the decision failed inside the engine');
         decision = denial(options.trigger, 'policy-error', 'engine', started, undefined, error as Error);
       }
-      if (state.subject.destroyed || stillHolds(stamp, state.subject, this.#decisionGeneration())) break;
-      // The trust, the policy or the certificate changed while the policy was deciding: its
-      // answer is about inputs that are gone. Decide again, holding data meanwhile.
+      if (state.subject.destroyed) break;
+      if (stillHolds(stamp, state.subject, this.#policyGeneration) && this.#guardsStill(state, guardGeneration, seen))
+        break;
+      if (round >= MAX_DECISION_ROUNDS) {
+        // Trust keeps changing under this decision: it cannot be made on settled facts, so it denies.
+        decision = denial(options.trigger, 'trust-unsettled', 'engine', started, seen.chain?.[0]);
+        break;
+      }
+      // The trust, the policy, a guard's verdict or the certificate changed while the policy was
+      // deciding: its answer is about inputs that are gone. Decide again, holding data meanwhile.
       const pending = state.pending.find((entry) => entry.seq === seq);
       if (pending !== undefined && !pending.held) {
         pending.held = true;
@@ -511,6 +531,7 @@ export class Authorizer extends EventEmitter {
     options: DecideOptions,
     started: number,
     source: DecisionSource,
+    seen: GuardsSeen = {},
   ): Decision | Promise<Decision> {
     const { subject } = state;
     const { trigger } = options;
@@ -544,13 +565,11 @@ export class Authorizer extends EventEmitter {
 
     // Outside facts (a fleet's revocations and signals) narrow what verification allowed, before
     // any policy or cache answers.
-    let signals: Readonly<Record<string, unknown>> | undefined;
-    if (this.#guards.size > 0) {
-      const guarded = this.#guards.judge(this.#guardFacts(state, chain), now);
-      if (guarded.deny !== undefined)
-        return denial(trigger, guarded.deny, 'verification', started, leaf, guarded.error);
-      signals = guarded.signals;
-    }
+    const guarded = this.#guards.size > 0 ? this.#guards.judge(this.#guardFacts(state, chain), now) : {};
+    seen.chain = chain;
+    seen.verdict = guarded;
+    if (guarded.deny !== undefined) return denial(trigger, guarded.deny, 'verification', started, leaf, guarded.error);
+    const signals = guarded.signals;
 
     const policy = this.#policy;
     const context = state.context;

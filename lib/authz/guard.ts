@@ -135,6 +135,19 @@ export class GuardSet {
 }
 
 /**
+ * Whether two verdicts say the same of a peer: the same denial, or admission with equal signals
+ * (compared as JSON: signals are small, plain data).
+ */
+export function sameVerdict(a: GuardVerdict, b: GuardVerdict): boolean {
+  if (a.deny !== undefined || b.deny !== undefined) return a.deny === b.deny;
+  const x = a.signals;
+  const y = b.signals;
+  if (x === y) return true;
+  if (x === undefined || y === undefined) return false;
+  return JSON.stringify(x) === JSON.stringify(y);
+}
+
+/**
  * Live connections by index key, for targeted re-checks: a revocation of one serial re-decides
  * the connections presenting it, not every connection of the process.
  */

@@ -33,7 +33,14 @@ import { fastifyPlugin, type FastifyAuthorizePlugin } from './fastify.js';
 import { checkLogger, type Logger } from '../common/logger.js';
 import { Observer } from '../authz/observe.js';
 import { decisionEvent } from '../authz/audit-event.js';
-import { GuardSet, kGuardHost, type GuardFacts, type GuardHost, type GuardVerdict } from '../authz/guard.js';
+import {
+  GuardSet,
+  kGuardHost,
+  sameVerdict,
+  type GuardFacts,
+  type GuardHost,
+  type GuardVerdict,
+} from '../authz/guard.js';
 
 export type { JwtOptions } from './token.js';
 export type { PathRules } from './path.js';
@@ -247,14 +254,19 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       connectionSince: connectionSince(socket),
       tier: 'request',
     };
+    let verdict: GuardVerdict = guards.judge(facts, Date.now());
     for (let round = 0; round < MAX_GUARD_ROUNDS; round++) {
       const generation = guards.generation;
-      const verdict: GuardVerdict = guards.judge(facts, Date.now());
       if (verdict.deny !== undefined) return guardDenial(verdict, leaf);
       if (verdict.signals !== undefined) input.signals = verdict.signals;
       else delete input.signals;
       const decision = await decide(input, req, chainNotAfter);
       if (guards.generation === generation) return decision;
+      // Guards changed meanwhile: the answer stands if they still say the same of this peer (a
+      // flood of events about others must not keep this request undecided).
+      const now = guards.judge(facts, Date.now());
+      if (sameVerdict(now, verdict)) return decision;
+      verdict = now;
     }
     return denied('trust-unsettled', leaf);
   }
