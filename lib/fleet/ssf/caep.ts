@@ -84,13 +84,13 @@ const BUILDERS: Record<string, Builder> = {
     // that matched nothing for a spelling would fail open. A serial alone errs towards cutting.
     return { type: 'certificate-revoked', serial: hex, ...reason(payload) };
   },
-  'token-claims-change': (subject, payload, set) => {
+  'token-claims-change': (subject, payload, set, clock) => {
     const claims = payload['claims'];
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims))
       throw malformed('token-claims-change needs a claims object');
-    return signals(subject, { claims }, payload, set);
+    return signals(subject, { claims }, payload, set, clock);
   },
-  'assurance-level-change': (subject, payload, set) =>
+  'assurance-level-change': (subject, payload, set, clock) =>
     signals(
       subject,
       {
@@ -98,9 +98,16 @@ const BUILDERS: Record<string, Builder> = {
       },
       payload,
       set,
+      clock,
     ),
-  'device-compliance-change': (subject, payload, set) =>
-    signals(subject, { device: pick(payload, ['current_status', 'previous_status'], 'current_status') }, payload, set),
+  'device-compliance-change': (subject, payload, set, clock) =>
+    signals(
+      subject,
+      { device: pick(payload, ['current_status', 'previous_status'], 'current_status') },
+      payload,
+      set,
+      clock,
+    ),
 };
 
 function subjectRevoked(
@@ -149,15 +156,18 @@ function signals(
   facts: Record<string, unknown>,
   payload: Record<string, unknown>,
   set: VerifiedSet,
+  clock: Clock,
 ): FleetEvent {
   if (JSON.stringify(facts).length > MAX_SIGNALS_CHARS) throw malformed('the event carries too much data');
   const event: SignalsEvent & { at: number } = {
     type: 'signals',
     subject,
     signals: facts,
-    // Never later than now: a transmitter whose clock runs ahead would otherwise pin its signal as
-    // the newest, and a later genuine change could not replace it.
-    at: Math.min(Math.round(eventSeconds(payload, set) * 1000), Date.now()),
+    // The moment is on the transmitter's clock, and only its order matters: clamped to our now, a
+    // transmitter running ahead (within the tolerance the SET was accepted with) would see each signal
+    // stamped with its arrival, and an older one delivered late would replace a newer one. No later
+    // than now plus that tolerance, so a far-future timestamp cannot pin its signal as the newest.
+    at: Math.min(Math.round(eventSeconds(payload, set) * 1000), clock.now + clock.tolerance),
   };
   return event;
 }

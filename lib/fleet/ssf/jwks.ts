@@ -26,6 +26,8 @@ export class RemoteKeys {
   readonly #options: RemoteKeysOptions;
   #keys: KeySource | undefined;
   #fetchedAt = -Infinity;
+  /** Why the last fetch failed; cleared by a successful one. */
+  #failure: Error | undefined;
   #loading: Promise<KeySource> | undefined;
 
   constructor(jose: typeof Jose, url: URL, options: RemoteKeysOptions) {
@@ -34,10 +36,16 @@ export class RemoteKeys {
     this.#options = options;
   }
 
-  /** The cached keys, fetched first when there are none or they are older than maxAge. */
+  /**
+   * The cached keys, fetched first when there are none or they are older than maxAge. After a failed
+   * fetch the endpoint is not asked again within the cooldown: each SET meanwhile meets that failure
+   * (the transmitter is told to retry later), so a flood of SETs cannot hammer an endpoint that is down.
+   */
   current(): Promise<KeySource> {
-    if (this.#keys !== undefined && performance.now() - this.#fetchedAt < this.#options.maxAge)
-      return Promise.resolve(this.#keys);
+    const since = performance.now() - this.#fetchedAt;
+    if (this.#keys !== undefined && since < this.#options.maxAge) return Promise.resolve(this.#keys);
+    if (this.#loading === undefined && this.#failure !== undefined && since < this.#options.cooldown)
+      return Promise.reject(this.#failure);
     return this.#load();
   }
 
@@ -57,12 +65,18 @@ export class RemoteKeys {
   async #fetch(): Promise<KeySource> {
     // A failed fetch counts for the cooldown too: an unreachable endpoint is not asked per SET.
     this.#fetchedAt = performance.now();
-    const { status, body } = await requestTransmitter('jwks', this.#url, {
-      timeout: this.#options.timeout,
-      maxBytes: this.#options.maxBytes,
-    });
-    if (status !== 200) throw transmitterError(`jwks: the transmitter answered ${status}`);
-    this.#keys = localKeys(this.#jose, body, (detail, cause) => transmitterError(`jwks: ${detail}`, cause));
+    try {
+      const { status, body } = await requestTransmitter('jwks', this.#url, {
+        timeout: this.#options.timeout,
+        maxBytes: this.#options.maxBytes,
+      });
+      if (status !== 200) throw transmitterError(`jwks: the transmitter answered ${status}`);
+      this.#keys = localKeys(this.#jose, body, (detail, cause) => transmitterError(`jwks: ${detail}`, cause));
+    } catch (err) {
+      this.#failure = err as Error;
+      throw err;
+    }
+    this.#failure = undefined;
     this.#fetchedAt = performance.now();
     return this.#keys;
   }

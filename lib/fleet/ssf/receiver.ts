@@ -44,9 +44,9 @@ export interface SsfEvent extends SsfMappedEvent {
   set: VerifiedSet;
   via: 'push' | 'poll' | 'direct';
   /**
-   * The SET's jti was seen before: acknowledged, and not applied again when this process saw it. With
-   * a fleet, a SET another process applied first is applied here too (harmless: events are
-   * idempotent) and reported as a duplicate with `applied` true.
+   * The SET's jti was seen before: acknowledged, and not applied again. With a fleet, a SET another
+   * process applied is not applied here; one arriving while another process is still applying it is
+   * applied here too and, when the other settles first, reported as a duplicate with `applied` true.
    */
   duplicate: boolean;
   /** The fleet applied `action`. */
@@ -224,7 +224,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
         throw err;
       }
     }
-    // Claimed fleet-wide only once applied (see FleetReplayStore): a claim already there is a duplicate.
+    // Claimed fleet-wide for good only once applied (see FleetReplayStore): a claim already there is a duplicate.
     const duplicate = !fresh || !(await this.#replay.settle(iss, jti, window));
     return { duplicate, fresh, applied };
   }

@@ -66,13 +66,19 @@ export class MemoryReplayStore implements ReplayStore {
 }
 
 /**
- * With a fleet. A claim in the fleet's store cannot be taken back (claimOnce has no release), so it
- * is made only after the SET was applied: claimed first, a SET whose apply failed would meet its own
- * claim when the transmitter retries it, in any process or after a restart, and be acknowledged as a
- * duplicate and never applied, losing a revocation. Before applying, only this process's memory is
- * asked, so a replay sent here is dropped and a failed apply is forgotten here. A SET sent to two
- * processes is then applied by both, which the events make harmless: revocations and signals are
- * idempotent (signals keep the latest by event time). The second to claim reports it as a duplicate.
+ * With a fleet. A claim in the fleet's store cannot be taken back (claimOnce has no release), so the
+ * lasting claim is made only after the SET was applied: claimed first, a SET whose apply failed would
+ * meet its own claim when the transmitter retries it, in any process or after a restart, and be
+ * acknowledged as a duplicate and never applied, losing a revocation.
+ *
+ * Before applying, the fleet is asked whether that lasting claim exists. A SET applied through another
+ * process must not be applied again here: signals are not idempotent across a replay, since two of
+ * one second tie and the later applied wins, so a replayed older one would replace its successor.
+ * claimOnce is the only question the fleet answers, so the check is a claim that lives PROBE_MS: it
+ * fails when the lasting claim is there, and leaves nothing that outlives the check. Another process's
+ * check can make a claim fail for that moment, so a failed claim is asked once more after it expired
+ * before it counts: a SET being applied elsewhere (not yet settled) is then applied here too, as any
+ * SET sent to two processes at once may be, and a failed apply there is never taken for an applied one.
  */
 export class FleetReplayStore implements ReplayStore {
   readonly #fleet: Fleet;
@@ -83,8 +89,16 @@ export class FleetReplayStore implements ReplayStore {
     this.#local = new MemoryReplayStore(maxEntries);
   }
 
-  claim(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
-    return this.#local.claim(issuer, jti, ttlMs);
+  async claim(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
+    if (!(await this.#local.claim(issuer, jti, ttlMs))) return false;
+    try {
+      if (!(await this.#claimFleetWide(issuer, jti, PROBE_MS))) return false;
+    } catch (err) {
+      // The fleet cannot say: not remembered here either, so the transmitter's retry is applied.
+      this.#local.release(issuer, jti);
+      throw err;
+    }
+    return true;
   }
 
   release(issuer: string, jti: string): void {
@@ -92,13 +106,24 @@ export class FleetReplayStore implements ReplayStore {
   }
 
   async settle(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
-    // A digest: one short key in the shared store whatever the lengths of the issuer and the jti.
-    const id = createHash('sha256').update(replayKey(issuer, jti)).digest('base64url');
     try {
-      return await this.#fleet.claimOnce('ssf-jti', id, ttlMs);
+      return await this.#claimFleetWide(issuer, jti, ttlMs);
     } catch {
-      // Applied already; the claim only names who was first, and a retry elsewhere is harmless.
+      // Applied already; the claim only names who was first, and a retry elsewhere is applied again.
       return true;
     }
   }
+
+  /** claimOnce in the 'ssf-jti' namespace; a failure is confirmed once a check's claim has expired. */
+  async #claimFleetWide(issuer: string, jti: string, ttlMs: number): Promise<boolean> {
+    // A digest: one short key in the shared store whatever the lengths of the issuer and the jti.
+    const id = createHash('sha256').update(replayKey(issuer, jti)).digest('base64url');
+    if (await this.#fleet.claimOnce(NAMESPACE, id, ttlMs)) return true;
+    await new Promise((resolve) => setTimeout(resolve, PROBE_MS * 5));
+    return this.#fleet.claimOnce(NAMESPACE, id, ttlMs);
+  }
 }
+
+const NAMESPACE = 'ssf-jti';
+/** How long the check before an apply holds its claim (ms). */
+const PROBE_MS = 1;
