@@ -44,13 +44,15 @@ const RECENT_RECEIPTS = 1024;
 /** State fields written back per script call when a member republishes its state to a recreated feed. */
 const RESTORE_BATCH = 500;
 /**
- * How a snapshot's field merges into what a member holds: revocations and CRLs keep the later of the
- * two (as the publish script does), a subject's signals take the feed's.
+ * How a snapshot's field merges into what a member holds, and a member's field into a feed that lost
+ * its data: every field keeps the later of the two, as the publish script does. A signal's reference
+ * keeps the later `at`, so an older signal that reached the feed first (a retried SET) never replaces
+ * a newer one; a signals `=digest` field names its content, so two values of it are equal anyway.
  */
 const MERGE_RULE: Record<StateHash, StateOp['rule']> = {
   serials: 'max',
   subjects: 'max',
-  signals: 'set',
+  signals: 'max',
   crls: 'max',
 };
 
