@@ -72,6 +72,12 @@ function expired(hash: StateHash, value: string, now: number): boolean {
   return hash === 'signals' && secondNumber(value) < now;
 }
 
+/** An entry's sequence number; undefined for an entry a fleet did not write. */
+function sequenceOf(entry: RawEntry): number | undefined {
+  const n = Number(entry.fields['n']);
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
 /** Compares two stream ids ('ms-seq'). */
 export function compareIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');
@@ -281,7 +287,10 @@ class FleetMember extends EventEmitter implements Fleet {
    */
   async #reload(why: string, mergeOnly = false): Promise<void> {
     let snapshot = await this.#feed.snapshot();
-    const recreated = snapshot.seq < this.#seq || (this.#epoch !== null && snapshot.epoch !== this.#epoch);
+    const recreated =
+      snapshot.seq < this.#seq ||
+      (this.#epoch !== null && snapshot.epoch !== this.#epoch) ||
+      !(await this.#historyKept());
     if (recreated && this.#holdsState()) {
       const fields = this.#restoreOps();
       for (let i = 0; i < fields.length; i += RESTORE_BATCH)
@@ -310,6 +319,22 @@ class FleetMember extends EventEmitter implements Fleet {
       id,
       this.#drive((host) => [host.setSharedCrls(this.#state.crlPems()), host.invalidatePolicy()]),
     );
+  }
+
+  /**
+   * Whether the stream still holds what this member applied. A failover to a stale replica keeps the
+   * epoch (state:meta is replicated with the rest), and on a busy feed its sequence soon passes ours:
+   * only the stream shows the loss. Trimming drops the oldest entries only, so the entry at our last
+   * id is either there with our sequence, or gone with every entry before it while the entries after
+   * it number past ours. Anything else lost entries we applied.
+   */
+  async #historyKept(): Promise<boolean> {
+    if (this.#seq === 0) return true;
+    const { at, oldest } = await this.#feed.history(this.#lastId);
+    if (at !== null) return sequenceOf(at) === undefined || sequenceOf(at) === this.#seq;
+    if (oldest === null || compareIds(oldest.id, this.#lastId) < 0) return false;
+    const n = sequenceOf(oldest);
+    return n === undefined || n > this.#seq;
   }
 
   #holdsState(): boolean {
