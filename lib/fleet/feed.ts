@@ -103,6 +103,11 @@ end
 return 1
 `;
 
+/** The stream's entry at ARGV[1] (none when it is gone) and its oldest entry, at one instant. */
+const HISTORY_SCRIPT = `
+return { redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]), redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1) }
+`;
+
 const SNAPSHOT_SCRIPT = `
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3]),
@@ -122,6 +127,24 @@ export interface Snapshot {
 export interface RawEntry {
   id: string;
   fields: Record<string, string>;
+}
+
+/** What the stream holds of a member's position: the entry at its last id, and the oldest entry. */
+export interface History {
+  at: RawEntry | null;
+  oldest: RawEntry | null;
+}
+
+type StreamReply = Array<[string, string[]]>;
+
+function rawEntries(list: StreamReply | null | undefined): RawEntry[] {
+  const entries: RawEntry[] = [];
+  for (const [id, flat] of list ?? []) {
+    const fields: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]!] = flat[j + 1]!;
+    entries.push({ id, fields });
+  }
+  return entries;
 }
 
 export interface FeedKeys {
@@ -292,14 +315,15 @@ export class Feed {
       (blockMs ?? 0) + this.#timeoutMs,
     );
     const entries: RawEntry[] = [];
-    for (const [, list] of reply ?? []) {
-      for (const [id, flat] of list) {
-        const fields: Record<string, string> = Object.create(null) as Record<string, string>;
-        for (let j = 0; j + 1 < flat.length; j += 2) fields[flat[j]!] = flat[j + 1]!;
-        entries.push({ id, fields });
-      }
-    }
+    for (const [, list] of reply ?? []) entries.push(...rawEntries(list));
     return entries;
+  }
+
+  /** The entry at `id` (null when the stream no longer holds it) and the stream's oldest entry. */
+  async history(id: string): Promise<History> {
+    const keys = [this.keys.events];
+    const [at, oldest] = (await this.#commands.eval(HISTORY_SCRIPT, keys.length, ...keys, id)) as StreamReply[];
+    return { at: rawEntries(at)[0] ?? null, oldest: rawEntries(oldest)[0] ?? null };
   }
 
   /**

@@ -12,7 +12,16 @@ import { ctlsError, emitWarning, invalidOption } from '../common/errors.js';
 import { checkDuration, checkFunction, checkObject, checkOneOf, checkString, checkCount } from '../common/validate.js';
 import type { Decision } from '../common/types.js';
 import { guardHostOf, type GuardHost } from '../authz/guard.js';
-import { affectedKeys, checkEvent, splitCrls, stateOps, STATE_HASHES, type StateHash, type StateOp } from './events.js';
+import {
+  affectedKeys,
+  checkEvent,
+  secondNumber,
+  splitCrls,
+  stateOps,
+  STATE_HASHES,
+  type StateHash,
+  type StateOp,
+} from './events.js';
 import { Feed, unavailable, within, type RawEntry } from './feed.js';
 import { FleetGuard, FleetState } from './state.js';
 import type {
@@ -43,16 +52,31 @@ const MAX_CLAIM_CHARS = 1024;
 const RECENT_RECEIPTS = 1024;
 /** State fields written back per script call when a member republishes its state to a recreated feed. */
 const RESTORE_BATCH = 500;
+/** How often a member drops expired signals from the fields it would write back (as FleetState prunes). */
+const PRUNE_FIELDS_MS = 60_000;
 /**
- * How a snapshot's field merges into what a member holds: revocations and CRLs keep the later of the
- * two (as the publish script does), a subject's signals take the feed's.
+ * How a snapshot's field merges into what a member holds, and a member's field into a feed that lost
+ * its data: every field keeps the later of the two, as the publish script does. A signal's reference
+ * keeps the later `at`, so an older signal that reached the feed first (a retried SET) never replaces
+ * a newer one; a signals `=digest` field names its content, so two values of it are equal anyway.
  */
 const MERGE_RULE: Record<StateHash, StateOp['rule']> = {
   serials: 'max',
   subjects: 'max',
-  signals: 'set',
+  signals: 'max',
   crls: 'max',
 };
+
+/** Whether a state field has expired (signals only: their second line is when they stop holding). */
+function expired(hash: StateHash, value: string, now: number): boolean {
+  return hash === 'signals' && secondNumber(value) < now;
+}
+
+/** An entry's sequence number; undefined for an entry a fleet did not write. */
+function sequenceOf(entry: RawEntry): number | undefined {
+  const n = Number(entry.fields['n']);
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
 
 /** Compares two stream ids ('ms-seq'). */
 export function compareIds(a: string, b: string): number {
@@ -120,6 +144,7 @@ class FleetMember extends EventEmitter implements Fleet {
    * what this member writes back to a feed that lost them.
    */
   readonly #fields = new Map<StateHash, Map<string, string>>(STATE_HASHES.map((hash) => [hash, new Map()]));
+  #nextFieldsPrune = 0;
   /** Per watched host: the signals re-decision running and the batch of keys waiting for it. */
   readonly #signalDrains = new WeakMap<GuardHost, { running: Promise<Decision[]>; queued?: SignalsBatch }>();
   /** The watched hosts' work for the entries applied so far, finished in feed order. */
@@ -262,7 +287,10 @@ class FleetMember extends EventEmitter implements Fleet {
    */
   async #reload(why: string, mergeOnly = false): Promise<void> {
     let snapshot = await this.#feed.snapshot();
-    const recreated = snapshot.seq < this.#seq || (this.#epoch !== null && snapshot.epoch !== this.#epoch);
+    const recreated =
+      snapshot.seq < this.#seq ||
+      (this.#epoch !== null && snapshot.epoch !== this.#epoch) ||
+      !(await this.#historyKept());
     if (recreated && this.#holdsState()) {
       const fields = this.#restoreOps();
       for (let i = 0; i < fields.length; i += RESTORE_BATCH)
@@ -293,22 +321,61 @@ class FleetMember extends EventEmitter implements Fleet {
     );
   }
 
+  /**
+   * Whether the stream still holds what this member applied. A failover to a stale replica keeps the
+   * epoch (state:meta is replicated with the rest), and on a busy feed its sequence soon passes ours:
+   * only the stream shows the loss. Trimming drops the oldest entries only, so the entry at our last
+   * id is either there with our sequence, or gone with every entry before it while the entries after
+   * it number past ours. Anything else lost entries we applied.
+   */
+  async #historyKept(): Promise<boolean> {
+    if (this.#seq === 0) return true;
+    const { at, oldest } = await this.#feed.history(this.#lastId);
+    if (at !== null) return sequenceOf(at) === undefined || sequenceOf(at) === this.#seq;
+    if (oldest === null || compareIds(oldest.id, this.#lastId) < 0) return false;
+    const n = sequenceOf(oldest);
+    return n === undefined || n > this.#seq;
+  }
+
   #holdsState(): boolean {
     for (const fields of this.#fields.values()) if (fields.size > 0) return true;
     return false;
   }
 
-  /** Every field this member holds, as writes that merge into the feed's (see Feed#restore). */
+  /**
+   * Every field this member holds, as writes that merge into the feed's (see Feed#restore). Expired
+   * signals are left out: the feed's sweep deleted them, and writing them back would only bring back
+   * what nobody reads.
+   */
   #restoreOps(): StateOp[] {
     const ops: StateOp[] = [];
+    const now = Date.now();
     for (const [hash, fields] of this.#fields)
-      for (const [field, value] of fields) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
+      for (const [field, value] of fields)
+        if (!expired(hash, value, now)) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
     return ops;
+  }
+
+  /**
+   * Drops expired signals from the fields kept for writing back, at most once a PRUNE_FIELDS_MS, at
+   * the step that makes FleetState prune its own: they would otherwise pile up for the process's life.
+   */
+  #pruneFields(hash: StateHash): void {
+    const now = Date.now();
+    if (hash !== 'signals' || now < this.#nextFieldsPrune) return;
+    this.#nextFieldsPrune = now + PRUNE_FIELDS_MS;
+    const fields = this.#fields.get(hash)!;
+    for (const [field, value] of fields) if (expired(hash, value, now)) fields.delete(field);
   }
 
   /** Applies one state operation; true when it changed a field. */
   #applyOp(op: StateOp): boolean {
     const fields = this.#fields.get(op.hash)!;
+    if (op.rule === 'expire') {
+      this.#state.apply(op);
+      this.#pruneFields(op.hash);
+      return false;
+    }
     if (fields.get(op.field) === op.value || !this.#state.apply(op)) return false;
     fields.set(op.field, op.value);
     return true;
