@@ -52,15 +52,44 @@ type Attribute = [type: string, value: string];
  * - node's `X509Certificate#issuer` (one RDN per line, ' + ' inside one, RFC 4514 escapes),
  * - RFC 4514 / RFC 2253 one-line names ('CN=CA,O=Example': most specific first, as CRL facts carry them),
  * - OpenSSL's slash form ('/C=US/O=Example/CN=CA', values unescaped),
+ * - OpenSSL's one-line form, what `openssl x509 -issuer` prints ('C = US, O = "Example, Inc.", CN = CA':
+ *   most general first, ' = ' around each '=', a value holding a special character in quotes),
  * - and its own output unchanged: normalizeIssuer(normalizeIssuer(x)) === normalizeIssuer(x), so an
  *   issuer stored on the feed's snapshot reads exactly as one a live member normalises again.
  * Names are compared as strings, not as DER: a caller's revocation names its issuer as text, and
  * the text forms of a certificate and of a CRL decode to the same attributes.
  */
 export function normalizeIssuer(issuer: string): string {
+  return canonicalName(issuerRdns(issuer).rdns);
+}
+
+/**
+ * normalizeIssuer() for an issuer a caller sends: also refuses (ERR_CTLS_FLEET_BAD_EVENT) a
+ * comma-separated name that mixes the one-line form's ' = ' with RFC 2253's '=', as it could be
+ * read in either order and a revocation read in the wrong one would deny nothing.
+ */
+export function checkedIssuer(issuer: string): string {
+  const { rdns, ambiguous } = issuerRdns(issuer);
+  if (ambiguous)
+    throw badEvent(
+      'issuer mixes "TYPE = value" (OpenSSL one-line, most general first) with "TYPE=value" (RFC 2253, most ' +
+        'specific first): write it in one of the two forms',
+    );
+  return canonicalName(rdns);
+}
+
+/** OpenSSL's one-line form starts `TYPE = ` (a name or an OID, then ' = '). */
+const ONE_LINE_START = /^[A-Za-z0-9.-]+ = /;
+
+function issuerRdns(issuer: string): { rdns: Attribute[][]; ambiguous: boolean } {
   const text = issuer.replace(/^\s+/, '');
   let rdns: Attribute[][];
-  if (text.startsWith('/')) {
+  let ambiguous = false;
+  if (ONE_LINE_START.test(text) && !/\n/.test(trimEscaped(text))) {
+    const parts = splitOutsideQuotes(text, ',').map((rdn) => splitOutsideQuotes(rdn, '+'));
+    ambiguous = parts.some((rdn) => rdn.some((attribute) => !ONE_LINE_START.test(attribute.trim())));
+    rdns = parts.map((rdn) => rdn.map(oneLineAttribute));
+  } else if (text.startsWith('/')) {
     // The slash form escapes nothing: a new attribute starts only where a TYPE= follows.
     rdns = text
       .slice(1)
@@ -70,10 +99,45 @@ export function normalizeIssuer(issuer: string): string {
     rdns = text.split('\n').map((line) => splitUnescaped(line, '+').map(escapedAttribute));
   } else if (indexUnescaped(text, ',;') >= 0) {
     rdns = rfc2253Rdns(text);
+    // A type followed by a space before its '=': the one-line form's spelling in an RFC 2253 name.
+    ambiguous = splitUnescaped(text, ',;+').some(
+      (attribute) => attribute.includes('=') && /\s$/.test(attribute.split('=', 1)[0]!),
+    );
   } else {
     rdns = [splitUnescaped(text, '+').map(escapedAttribute)];
   }
-  return canonicalName(rdns);
+  return { rdns, ambiguous };
+}
+
+/** `text` split at each of `char` that neither a backslash escapes nor double quotes enclose. */
+function splitOutsideQuotes(text: string, char: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') quoted = !quoted;
+    else if (!quoted && text[i] === char) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+/**
+ * An attribute of OpenSSL's one-line form (XN_FLAG_ONELINE): a value with a special character is
+ * quoted (its '"' and '\\' escaped inside), a non-ASCII or control byte is `\XX`, '=' is not escaped.
+ */
+function oneLineAttribute(text: string): Attribute {
+  const eq = text.indexOf('=');
+  if (eq < 0) return ['', unescape(text)];
+  const type = text.slice(0, eq).trim().toUpperCase();
+  const value = text.slice(eq + 1).trim();
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"') && !escapedAt(value, value.length - 1))
+    return [type, unescape(value.slice(1, -1), false)];
+  return [type, unescape(value)];
 }
 
 /** An RFC 2253 name (OpenSSL's XN_FLAG_RFC2253, as CRL facts carry it) in normalizeIssuer()'s form. */
@@ -147,9 +211,10 @@ function escapedAt(text: string, index: number): boolean {
 
 /**
  * An RFC 4514 value decoded: `\c` is c, `\XX` one byte of a UTF-8 sequence (how RFC 2253 escapes
- * non-ASCII and control characters); whitespace that no backslash escapes is dropped at both ends.
+ * non-ASCII and control characters); whitespace that no backslash escapes is dropped at both ends
+ * unless `trim` is false (a quoted value keeps its spaces).
  */
-function unescape(text: string): string {
+function unescape(text: string, trim = true): string {
   const pieces: Array<{ text: string; escaped: boolean }> = [];
   let bytes: number[] = [];
   const flush = (): void => {
@@ -175,8 +240,8 @@ function unescape(text: string): string {
   flush();
   let start = 0;
   let end = pieces.length;
-  while (start < end && !pieces[start]!.escaped && /^\s$/.test(pieces[start]!.text)) start++;
-  while (end > start && !pieces[end - 1]!.escaped && /^\s$/.test(pieces[end - 1]!.text)) end--;
+  while (trim && start < end && !pieces[start]!.escaped && /^\s$/.test(pieces[start]!.text)) start++;
+  while (trim && end > start && !pieces[end - 1]!.escaped && /^\s$/.test(pieces[end - 1]!.text)) end--;
   return pieces
     .slice(start, end)
     .map((piece) => piece.text)
@@ -279,7 +344,8 @@ export function checkEvent(event: unknown): FleetEvent {
       if (serial === undefined) throw badEvent('serial must be a hex string (colons allowed)');
       const issuer = optionalText(e, 'issuer');
       const out: FleetEvent = { type: 'certificate-revoked', serial };
-      if (issuer !== undefined && normalizeIssuer(issuer) !== '') out.issuer = normalizeIssuer(issuer);
+      const normal = issuer === undefined ? '' : checkedIssuer(issuer);
+      if (normal !== '') out.issuer = normal;
       const reason = optionalText(e, 'reason');
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
