@@ -298,8 +298,21 @@ function subjectOf(e: Record<string, unknown>): SubjectIdentifier {
   return JSON.parse(JSON.stringify(e['subject'])) as SubjectIdentifier;
 }
 
+/** A CRL of a shared bundle: its issuer in normalizeIssuer()'s form and which of the issuer's CRLs it is. */
+export interface SharedCrlBlock {
+  pem: string;
+  issuer: string;
+  /**
+   * The CRL's identity among the issuer's current CRLs (RFC 5280 section 5.2.5, 5.2.1): its
+   * issuingDistributionPoint (one shard of a partitioned CRL) and authorityKeyIdentifier (the key
+   * that signed it, several across a key rollover under one name), '' when it has neither.
+   */
+  identity: string;
+  lastUpdate: number;
+}
+
 /** One CRL per PEM block, each parsed; throws ERR_CTLS_BAD_PEM when any block does not parse. */
-export function splitCrls(pem: string | Buffer): Array<{ pem: string; issuer: string; lastUpdate: number }> {
+export function splitCrls(pem: string | Buffer): SharedCrlBlock[] {
   const text = Buffer.isBuffer(pem) ? pem.toString('latin1') : pem;
   if (typeof text !== 'string' || text.length > MAX_CRL_BYTES)
     throw ctlsError('ERR_CTLS_BAD_PEM', `A CRL must be a PEM string or Buffer of at most ${MAX_CRL_BYTES} bytes`);
@@ -314,7 +327,13 @@ export function splitCrls(pem: string | Buffer): Array<{ pem: string; issuer: st
     }
     const first = info[0];
     if (first === undefined) throw ctlsError('ERR_CTLS_BAD_PEM', 'The CRL could not be parsed');
-    return { pem: `${block}\n`, issuer: issuerFromRfc2253(first.issuer), lastUpdate: first.lastUpdate };
+    // Read as node prints a certificate's issuer: RFC 2253 would dump an attribute of a type OpenSSL
+    // has no name for as #hex, which no certificate's issuer reads as.
+    const identity =
+      first.distributionPoint === null && first.authorityKeyId === null
+        ? ''
+        : `idp:${first.distributionPoint ?? ''}/aki:${first.authorityKeyId ?? ''}`;
+    return { pem: `${block}\n`, issuer: normalizeIssuer(first.issuerText), identity, lastUpdate: first.lastUpdate };
   });
 }
 
@@ -424,7 +443,9 @@ export interface StateOp {
  *   per key and signal name a reference, field JSON [key, name], value `at` newline `expiresAt`
  *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later. Then an
  *   `expire` step, so signals never outlive their expiry for long.
- * - crls: field issuer, value `lastUpdate` newline PEM: the latest CRL per issuer
+ * - crls: field JSON [issuer, identity] (see SharedCrlBlock), value `lastUpdate` newline PEM: the
+ *   latest CRL per issuer and identity, so the shards of a partitioned CRL, and the CRLs of an
+ *   issuer's old and new keys, are all kept and each denies what it lists
  */
 export function stateOps(event: FleetEvent): StateOp[] {
   switch (event.type) {
@@ -461,13 +482,31 @@ export function stateOps(event: FleetEvent): StateOp[] {
     case 'crl':
       return splitCrls(event.pem).map((crl) => ({
         hash: 'crls',
-        field: crl.issuer,
+        field: crlField(crl.issuer, crl.identity),
         value: `${crl.lastUpdate}\n${crl.pem}`,
         rule: 'max',
       }));
     case 'policy-invalidated':
       return [];
   }
+}
+
+/** The crls field of a CRL: an identity-less CRL keeps the plain issuer field. */
+export function crlField(issuer: string, identity: string): string {
+  return identity === '' ? issuer : JSON.stringify([issuer, identity]);
+}
+
+/** The issuer and identity a crls field names (a plain issuer: no identity). */
+export function parseCrlField(field: string): { issuer: string; identity: string } {
+  if (field.startsWith('["')) {
+    try {
+      const [issuer, identity] = JSON.parse(field) as unknown[];
+      if (typeof issuer === 'string' && typeof identity === 'string') return { issuer, identity };
+    } catch {
+      // Not JSON: an issuer that starts so.
+    }
+  }
+  return { issuer: field, identity: '' };
 }
 
 /** The number a `max` value starts with (NaN when there is none). */
