@@ -12,9 +12,12 @@ namespace ctls {
 // crlInfo(pem: Buffer, withSerials = true) -> [CrlFacts], one per CRL in `pem`.
 Napi::Value CrlInfo(const Napi::CallbackInfo& info);
 
-// A CRL's facts: { issuer, lastUpdate, nextUpdate (epoch ms), revokedCount,
-// revoked: [serialHex] }. A CRL can list millions of serials, and a JS string
-// each costs more than parsing them: without `with_serials` the list is left out.
+// A CRL's facts: { issuer (RFC 2253), issuerText (as node's
+// X509Certificate#issuer prints a name), distributionPoint and authorityKeyId
+// (the DER of those extensions in hex, or null), lastUpdate, nextUpdate (epoch
+// ms), revokedCount, revoked: [serialHex] }. A CRL can list millions of
+// serials, and a JS string each costs more than parsing them: without
+// `with_serials` the list is left out.
 Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials);
 
 }  // namespace ctls

@@ -52,15 +52,44 @@ type Attribute = [type: string, value: string];
  * - node's `X509Certificate#issuer` (one RDN per line, ' + ' inside one, RFC 4514 escapes),
  * - RFC 4514 / RFC 2253 one-line names ('CN=CA,O=Example': most specific first, as CRL facts carry them),
  * - OpenSSL's slash form ('/C=US/O=Example/CN=CA', values unescaped),
+ * - OpenSSL's one-line form, what `openssl x509 -issuer` prints ('C = US, O = "Example, Inc.", CN = CA':
+ *   most general first, ' = ' around each '=', a value holding a special character in quotes),
  * - and its own output unchanged: normalizeIssuer(normalizeIssuer(x)) === normalizeIssuer(x), so an
  *   issuer stored on the feed's snapshot reads exactly as one a live member normalises again.
  * Names are compared as strings, not as DER: a caller's revocation names its issuer as text, and
  * the text forms of a certificate and of a CRL decode to the same attributes.
  */
 export function normalizeIssuer(issuer: string): string {
+  return canonicalName(issuerRdns(issuer).rdns);
+}
+
+/**
+ * normalizeIssuer() for an issuer a caller sends: also refuses (ERR_CTLS_FLEET_BAD_EVENT) a
+ * comma-separated name that mixes the one-line form's ' = ' with RFC 2253's '=', as it could be
+ * read in either order and a revocation read in the wrong one would deny nothing.
+ */
+export function checkedIssuer(issuer: string): string {
+  const { rdns, ambiguous } = issuerRdns(issuer);
+  if (ambiguous)
+    throw badEvent(
+      'issuer mixes "TYPE = value" (OpenSSL one-line, most general first) with "TYPE=value" (RFC 2253, most ' +
+        'specific first): write it in one of the two forms',
+    );
+  return canonicalName(rdns);
+}
+
+/** OpenSSL's one-line form starts `TYPE = ` (a name or an OID, then ' = '). */
+const ONE_LINE_START = /^[A-Za-z0-9.-]+ = /;
+
+function issuerRdns(issuer: string): { rdns: Attribute[][]; ambiguous: boolean } {
   const text = issuer.replace(/^\s+/, '');
   let rdns: Attribute[][];
-  if (text.startsWith('/')) {
+  let ambiguous = false;
+  if (ONE_LINE_START.test(text) && !/\n/.test(trimEscaped(text))) {
+    const parts = splitOutsideQuotes(text, ',').map((rdn) => splitOutsideQuotes(rdn, '+'));
+    ambiguous = parts.some((rdn) => rdn.some((attribute) => !ONE_LINE_START.test(attribute.trim())));
+    rdns = parts.map((rdn) => rdn.map(oneLineAttribute));
+  } else if (text.startsWith('/')) {
     // The slash form escapes nothing: a new attribute starts only where a TYPE= follows.
     rdns = text
       .slice(1)
@@ -70,10 +99,45 @@ export function normalizeIssuer(issuer: string): string {
     rdns = text.split('\n').map((line) => splitUnescaped(line, '+').map(escapedAttribute));
   } else if (indexUnescaped(text, ',;') >= 0) {
     rdns = rfc2253Rdns(text);
+    // A type followed by a space before its '=': the one-line form's spelling in an RFC 2253 name.
+    ambiguous = splitUnescaped(text, ',;+').some(
+      (attribute) => attribute.includes('=') && /\s$/.test(attribute.split('=', 1)[0]!),
+    );
   } else {
     rdns = [splitUnescaped(text, '+').map(escapedAttribute)];
   }
-  return canonicalName(rdns);
+  return { rdns, ambiguous };
+}
+
+/** `text` split at each of `char` that neither a backslash escapes nor double quotes enclose. */
+function splitOutsideQuotes(text: string, char: string): string[] {
+  const parts: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') quoted = !quoted;
+    else if (!quoted && text[i] === char) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
+}
+
+/**
+ * An attribute of OpenSSL's one-line form (XN_FLAG_ONELINE): a value with a special character is
+ * quoted (its '"' and '\\' escaped inside), a non-ASCII or control byte is `\XX`, '=' is not escaped.
+ */
+function oneLineAttribute(text: string): Attribute {
+  const eq = text.indexOf('=');
+  if (eq < 0) return ['', unescape(text)];
+  const type = text.slice(0, eq).trim().toUpperCase();
+  const value = text.slice(eq + 1).trim();
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"') && !escapedAt(value, value.length - 1))
+    return [type, unescape(value.slice(1, -1), false)];
+  return [type, unescape(value)];
 }
 
 /** An RFC 2253 name (OpenSSL's XN_FLAG_RFC2253, as CRL facts carry it) in normalizeIssuer()'s form. */
@@ -147,9 +211,10 @@ function escapedAt(text: string, index: number): boolean {
 
 /**
  * An RFC 4514 value decoded: `\c` is c, `\XX` one byte of a UTF-8 sequence (how RFC 2253 escapes
- * non-ASCII and control characters); whitespace that no backslash escapes is dropped at both ends.
+ * non-ASCII and control characters); whitespace that no backslash escapes is dropped at both ends
+ * unless `trim` is false (a quoted value keeps its spaces).
  */
-function unescape(text: string): string {
+function unescape(text: string, trim = true): string {
   const pieces: Array<{ text: string; escaped: boolean }> = [];
   let bytes: number[] = [];
   const flush = (): void => {
@@ -175,8 +240,8 @@ function unescape(text: string): string {
   flush();
   let start = 0;
   let end = pieces.length;
-  while (start < end && !pieces[start]!.escaped && /^\s$/.test(pieces[start]!.text)) start++;
-  while (end > start && !pieces[end - 1]!.escaped && /^\s$/.test(pieces[end - 1]!.text)) end--;
+  while (trim && start < end && !pieces[start]!.escaped && /^\s$/.test(pieces[start]!.text)) start++;
+  while (trim && end > start && !pieces[end - 1]!.escaped && /^\s$/.test(pieces[end - 1]!.text)) end--;
   return pieces
     .slice(start, end)
     .map((piece) => piece.text)
@@ -233,8 +298,21 @@ function subjectOf(e: Record<string, unknown>): SubjectIdentifier {
   return JSON.parse(JSON.stringify(e['subject'])) as SubjectIdentifier;
 }
 
+/** A CRL of a shared bundle: its issuer in normalizeIssuer()'s form and which of the issuer's CRLs it is. */
+export interface SharedCrlBlock {
+  pem: string;
+  issuer: string;
+  /**
+   * The CRL's identity among the issuer's current CRLs (RFC 5280 section 5.2.5, 5.2.1): its
+   * issuingDistributionPoint (one shard of a partitioned CRL) and authorityKeyIdentifier (the key
+   * that signed it, several across a key rollover under one name), '' when it has neither.
+   */
+  identity: string;
+  lastUpdate: number;
+}
+
 /** One CRL per PEM block, each parsed; throws ERR_CTLS_BAD_PEM when any block does not parse. */
-export function splitCrls(pem: string | Buffer): Array<{ pem: string; issuer: string; lastUpdate: number }> {
+export function splitCrls(pem: string | Buffer): SharedCrlBlock[] {
   const text = Buffer.isBuffer(pem) ? pem.toString('latin1') : pem;
   if (typeof text !== 'string' || text.length > MAX_CRL_BYTES)
     throw ctlsError('ERR_CTLS_BAD_PEM', `A CRL must be a PEM string or Buffer of at most ${MAX_CRL_BYTES} bytes`);
@@ -249,7 +327,13 @@ export function splitCrls(pem: string | Buffer): Array<{ pem: string; issuer: st
     }
     const first = info[0];
     if (first === undefined) throw ctlsError('ERR_CTLS_BAD_PEM', 'The CRL could not be parsed');
-    return { pem: `${block}\n`, issuer: issuerFromRfc2253(first.issuer), lastUpdate: first.lastUpdate };
+    // Read as node prints a certificate's issuer: RFC 2253 would dump an attribute of a type OpenSSL
+    // has no name for as #hex, which no certificate's issuer reads as.
+    const identity =
+      first.distributionPoint === null && first.authorityKeyId === null
+        ? ''
+        : `idp:${first.distributionPoint ?? ''}/aki:${first.authorityKeyId ?? ''}`;
+    return { pem: `${block}\n`, issuer: normalizeIssuer(first.issuerText), identity, lastUpdate: first.lastUpdate };
   });
 }
 
@@ -279,7 +363,8 @@ export function checkEvent(event: unknown): FleetEvent {
       if (serial === undefined) throw badEvent('serial must be a hex string (colons allowed)');
       const issuer = optionalText(e, 'issuer');
       const out: FleetEvent = { type: 'certificate-revoked', serial };
-      if (issuer !== undefined && normalizeIssuer(issuer) !== '') out.issuer = normalizeIssuer(issuer);
+      const normal = issuer === undefined ? '' : checkedIssuer(issuer);
+      if (normal !== '') out.issuer = normal;
       const reason = optionalText(e, 'reason');
       if (reason !== undefined) out.reason = reason;
       const expiresAt = optionalTime(e, 'expiresAt');
@@ -358,7 +443,9 @@ export interface StateOp {
  *   per key and signal name a reference, field JSON [key, name], value `at` newline `expiresAt`
  *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later. Then an
  *   `expire` step, so signals never outlive their expiry for long.
- * - crls: field issuer, value `lastUpdate` newline PEM: the latest CRL per issuer
+ * - crls: field JSON [issuer, identity] (see SharedCrlBlock), value `lastUpdate` newline PEM: the
+ *   latest CRL per issuer and identity, so the shards of a partitioned CRL, and the CRLs of an
+ *   issuer's old and new keys, are all kept and each denies what it lists
  */
 export function stateOps(event: FleetEvent): StateOp[] {
   switch (event.type) {
@@ -395,13 +482,31 @@ export function stateOps(event: FleetEvent): StateOp[] {
     case 'crl':
       return splitCrls(event.pem).map((crl) => ({
         hash: 'crls',
-        field: crl.issuer,
+        field: crlField(crl.issuer, crl.identity),
         value: `${crl.lastUpdate}\n${crl.pem}`,
         rule: 'max',
       }));
     case 'policy-invalidated':
       return [];
   }
+}
+
+/** The crls field of a CRL: an identity-less CRL keeps the plain issuer field. */
+export function crlField(issuer: string, identity: string): string {
+  return identity === '' ? issuer : JSON.stringify([issuer, identity]);
+}
+
+/** The issuer and identity a crls field names (a plain issuer: no identity). */
+export function parseCrlField(field: string): { issuer: string; identity: string } {
+  if (field.startsWith('["')) {
+    try {
+      const [issuer, identity] = JSON.parse(field) as unknown[];
+      if (typeof issuer === 'string' && typeof identity === 'string') return { issuer, identity };
+    } catch {
+      // Not JSON: an issuer that starts so.
+    }
+  }
+  return { issuer: field, identity: '' };
 }
 
 /** The number a `max` value starts with (NaN when there is none). */

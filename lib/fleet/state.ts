@@ -14,6 +14,7 @@ import {
   leadingNumber,
   normalizeIssuer,
   normalizeSerial,
+  parseCrlField,
   secondNumber,
   type StateHash,
   type StateOp,
@@ -63,8 +64,8 @@ export class FleetState {
   /** digest -> the signals of one event. */
   readonly #signalValues = new Map<string, StoredSignals>();
   #nextPrune = 0;
-  /** issuer -> the latest CRL of that issuer. */
-  readonly #crls = new Map<string, SharedCrl>();
+  /** issuer -> CRL identity (see SharedCrlBlock) -> the latest CRL of that issuer and identity. */
+  readonly #crls = new Map<string, Map<string, SharedCrl>>();
 
   /** Applies one operation; false when the `max` rule kept the field as it was. */
   apply(op: StateOp): boolean {
@@ -119,11 +120,11 @@ export class FleetState {
         return;
       case 'crls': {
         const pem = value.slice(value.indexOf('\n') + 1);
-        this.#crls.set(normalizeIssuer(field), {
-          lastUpdate: leadingNumber(value),
-          pem,
-          serials: new Set(crlSerials(pem)),
-        });
+        const { issuer, identity } = parseCrlField(field);
+        const key = normalizeIssuer(issuer);
+        let crls = this.#crls.get(key);
+        if (crls === undefined) this.#crls.set(key, (crls = new Map()));
+        crls.set(identity, { lastUpdate: leadingNumber(value), pem, serials: new Set(crlSerials(pem)) });
         return;
       }
     }
@@ -172,7 +173,10 @@ export class FleetState {
       const scoped = entries.get(issuer);
       if (scoped !== undefined && scoped > now) return true;
     }
-    return this.#crls.get(issuer)?.serials.has(serial) === true;
+    // Every current CRL of the issuer: each shard, each key's, lists its own part of the revocations.
+    const crls = this.#crls.get(issuer);
+    if (crls !== undefined) for (const crl of crls.values()) if (crl.serials.has(serial)) return true;
+    return false;
   }
 
   /** Whether a session of the subject under `key` that began at `since` is revoked at `now`. */
@@ -204,16 +208,18 @@ export class FleetState {
     return out;
   }
 
-  /** The shared CRLs, latest per issuer. */
+  /** The shared CRLs, latest per issuer and identity. */
   crlPems(): Buffer[] {
-    return [...this.#crls.values()].map((crl) => Buffer.from(crl.pem, 'latin1'));
+    const pems: Buffer[] = [];
+    for (const crls of this.#crls.values()) for (const crl of crls.values()) pems.push(Buffer.from(crl.pem, 'latin1'));
+    return pems;
   }
 
   get counts(): { revokedSerials: number; revokedSubjects: number; crls: number } {
     return {
       revokedSerials: this.#raw.get('serials')!.size,
       revokedSubjects: this.#subjects.size,
-      crls: this.#crls.size,
+      crls: this.#raw.get('crls')!.size,
     };
   }
 }

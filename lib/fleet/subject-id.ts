@@ -74,7 +74,7 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
     case 'uri':
       return [`uri:${member(s, 'uri')}`];
     case 'account':
-      return [`account:${member(s, 'uri').toLowerCase()}`];
+      return [`account:${asciiLower(member(s, 'uri'))}`];
     case 'phone_number':
       return [`phone:${member(s, 'phone_number')}`];
     case 'did':
@@ -96,19 +96,39 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
 }
 
 /**
- * The key of an email address: NFC, lower case, and its domain as url.domainToASCII() spells it, so
- * `alice@bücher.example` (in any normalisation form or case) and the IA5 spelling a certificate's
- * SAN holds, `alice@xn--bcher-kva.example`, are one mailbox. A domain that is no valid IDN keeps
- * its NFC lower-case spelling.
+ * The key of an email address: NFC, ASCII letters in lower case, and its domain as
+ * url.domainToASCII() spells it, so `alice@bücher.example` (in any normalisation form or case) and
+ * the IA5 spelling a certificate's SAN holds, `alice@xn--bcher-kva.example`, are one mailbox. A
+ * domain that is no valid IDN keeps its spelling as the local part does.
+ *
+ * Only ASCII is folded: String#toLowerCase() also maps other characters onto ASCII ones, and so
+ * does NFC for the Kelvin sign U+212A (its canonical decomposition is 'K'); either would give
+ * `\u212Aate@example.com` the key of `kate@example.com`. The Kelvin sign is the one character NFC
+ * turns into an ASCII letter, so it is kept as it is and NFC applies around it.
  */
 export function emailKey(email: string): string {
-  const text = email.normalize('NFC');
-  const at = text.lastIndexOf('@');
-  const lower = (part: string): string => part.toLowerCase().normalize('NFC');
-  if (at < 0) return `email:${lower(text)}`;
-  const domain = text.slice(at + 1);
-  const ascii = domain === '' ? '' : domainToASCII(domain);
-  return `email:${lower(text.slice(0, at))}@${lower(ascii === '' ? domain : ascii)}`;
+  const at = email.lastIndexOf('@');
+  if (at < 0) return `email:${foldedText(email)}`;
+  const domain = email.slice(at + 1);
+  const ascii = domain === '' ? '' : domainToASCII(domain.normalize('NFC'));
+  return `email:${foldedText(email.slice(0, at))}@${ascii === '' ? foldedText(domain) : asciiLower(ascii)}`;
+}
+
+const KELVIN_SIGN = '\u212A';
+
+/** `text` in NFC (but for the Kelvin sign, see emailKey()) with its ASCII letters in lower case. */
+function foldedText(text: string): string {
+  return asciiLower(
+    text
+      .split(KELVIN_SIGN)
+      .map((part) => part.normalize('NFC'))
+      .join(KELVIN_SIGN),
+  );
+}
+
+/** `text` with the ASCII letters A-Z in lower case and every other character as it is. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
 
 export function issSubKey(iss: string, sub: string): string {

@@ -86,7 +86,14 @@ export interface NativeTlsConnection {
 }
 
 export interface CrlInfo {
+  /** The issuer in RFC 2253 (most specific first; a type OpenSSL has no name for dumped as #hex DER). */
   issuer: string;
+  /** The issuer as node's X509Certificate#issuer prints a name: compare it with a certificate's issuer. */
+  issuerText: string;
+  /** The DER value of the CRL's issuingDistributionPoint extension in upper-case hex, or null. */
+  distributionPoint: string | null;
+  /** The DER value of the CRL's authorityKeyIdentifier extension in upper-case hex, or null. */
+  authorityKeyId: string | null;
   lastUpdate: number;
   nextUpdate: number | null;
   /** How many serials the CRL lists. */
