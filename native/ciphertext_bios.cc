@@ -9,11 +9,13 @@ namespace ctls {
 
 namespace {
 
-// Drained read buffers up to this size are kept for the next chunk (a bulk
-// receiver reuses one); larger ones, left by a burst, are released.
-constexpr size_t kSourceKeep = 256 * 1024;
+// Drained buffers are freed at once: a server's connections are idle most of
+// the time, and a kept buffer would cost each of them the largest chunk it
+// ever received. A bulk receiver pays one malloc and free per chunk instead,
+// small beside decrypting it.
+constexpr size_t kSourceKeep = 0;
 // Without a loan the sink only carries handshake flights and alerts.
-constexpr size_t kSpillKeep = 64 * 1024;
+constexpr size_t kSpillKeep = 0;
 
 long PendingReply(size_t pending) {                               // NOLINT(runtime/int)
   return static_cast<long>(std::min<size_t>(pending, LONG_MAX));  // NOLINT(runtime/int)

@@ -57,6 +57,10 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   // Memory BIOs accept any amount of ciphertext, so a partial write only
   // happens when a renegotiation blocks the write side.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // OpenSSL's record buffers (about 17 KB each way) are freed whenever they
+  // are empty, as node:tls does: an idle connection then holds none, which
+  // is most of a server's connections most of the time.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   if (is_server) {
     // A renegotiation must not silently resume the old session: it would
     // skip the certificate request and bring no new certificate.
