@@ -4,6 +4,7 @@
 // both arms of a round cancels), the A/A control's noise floor, and the
 // verdicts that follow from them.
 const { median, interval, withNoise, noiseOf, verdict } = require('./stats.js');
+const { fmtRatio, fmtNoise } = require('./format.js');
 
 /** Per-round speed ratios of `num` against `den`: > 1 means `num` is better whatever the unit's direction. */
 function ratioSamples(samples, num, den, better) {
@@ -93,4 +94,13 @@ function judge(spec, row, noise) {
   return { text: t.text, verdict: verdict(r, bar), interval: r, bar };
 }
 
-module.exports = { finishRow, ratioSamples };
+/** The owned tier's goal against node:tls: at least level (1.00x), judged on `row`'s interval. */
+const LEVEL = { text: '>= 1.00x node:tls', ratio: 'owned vs node', atLeast: 1 };
+
+/** A summary line for a row judged against LEVEL (nothing under --compare, which has no node:tls ratio). */
+function levelGoal(ctx, id, name, row) {
+  if (row.target === undefined || ctx.compare !== null) return;
+  ctx.target(id, name, row.target, `${fmtRatio(row.ratios['owned vs node'])}; A/A noise ${fmtNoise(row.noise)}`);
+}
+
+module.exports = { finishRow, ratioSamples, LEVEL, levelGoal };

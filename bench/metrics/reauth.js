@@ -8,7 +8,7 @@
 // echo round trips plus one chain verification (from the decision metric), per
 // round, so the budget moves with the machine's state in that round.
 const { tierArms, withPair, rounds, pick, sleep } = require('../lib/harness.js');
-const { finishRow } = require('../lib/rows.js');
+const { finishRow, LEVEL, levelGoal } = require('../lib/rows.js');
 const { summary, median } = require('../lib/stats.js');
 const { fmt, fmtSpread } = require('../lib/format.js');
 
@@ -34,14 +34,18 @@ async function run(ctx) {
     unit: 'ms',
     better: 'lower',
     samples: pick(results, (r) => r.echo.p50),
+    target: LEVEL,
   });
+  levelGoal(ctx, 'echo-p50', 'echo round trip p50 >= 1.00x node:tls', echoP50);
   const echoP99 = finishRow(ctx, {
     id: 'echo-p99',
     label: 'echo round trip p99',
     unit: 'ms',
     better: 'lower',
     samples: pick(results, (r) => r.echo.p99),
+    target: LEVEL,
   });
+  levelGoal(ctx, 'echo-p99', 'echo round trip p99 >= 1.00x node:tls', echoP99);
   const freshSamples = pick(results, noPha('p50'));
   delete freshSamples['node-aa'];
   const freshP99Samples = pick(results, noPha('p99'));

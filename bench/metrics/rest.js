@@ -6,7 +6,7 @@
 // behind its default decision cache). The share of requests/s kept with
 // authorizeRequest is computed per round, from the two arms of that round.
 const { tierArms, withPair, rounds, pick } = require('../lib/harness.js');
-const { finishRow } = require('../lib/rows.js');
+const { finishRow, LEVEL, levelGoal } = require('../lib/rows.js');
 const { load } = require('../lib/load.js');
 
 const describe = 'REST requests/s with and without authorizeRequest (autocannon over HTTPS with client certificates)';
@@ -45,7 +45,9 @@ async function run(ctx) {
       only((id) => !id.includes('+authz')),
       'perSec',
     ),
+    target: LEVEL,
   });
+  levelGoal(ctx, 'rest', 'REST requests/s >= 1.00x node:https', rest);
   if (!hasMiddleware) return [rest];
   const authz = only(
     (id) => id.includes('+authz'),
@@ -54,16 +56,19 @@ async function run(ctx) {
   const kept = {};
   for (const [id, list] of Object.entries(authz))
     kept[id] = list.map((r, i) => (100 * r.perSec) / results[id][i].perSec);
+  const restAuthz = finishRow(ctx, {
+    id: 'rest-authz',
+    label: '  REST requests/s with authorizeRequest (cached policy)',
+    unit: '/s',
+    better: 'higher',
+    samples: pick(authz, 'perSec'),
+    noiseFrom: rest,
+    target: LEVEL,
+  });
+  levelGoal(ctx, 'rest-authz', 'REST requests/s with authorizeRequest >= 1.00x node:https with it', restAuthz);
   return [
     rest,
-    finishRow(ctx, {
-      id: 'rest-authz',
-      label: '  REST requests/s with authorizeRequest (cached policy)',
-      unit: '/s',
-      better: 'higher',
-      samples: pick(authz, 'perSec'),
-      noiseFrom: rest,
-    }),
+    restAuthz,
     finishRow(ctx, {
       id: 'rest-authz-kept',
       label: '  share of requests/s kept with authorizeRequest',

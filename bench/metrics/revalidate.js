@@ -12,12 +12,16 @@
 // sockets. node:tls has no live trust update: for the swaps the A/A control is
 // the owned tier against itself. The server's RSS growth while the connections
 // opened gives the idle memory per connection, node:tls (and its A/A twin)
-// included: it holds the same connections without swapping anything.
+// included: it holds the same connections without swapping anything. The
+// connections open in slices, and each slice after the first is one sample.
 const path = require('node:path');
 const { selfArms, arm, withPair, withMicro, rounds, pick } = require('../lib/harness.js');
-const { finishRow } = require('../lib/rows.js');
+const { finishRow, LEVEL, levelGoal } = require('../lib/rows.js');
 const { fmt, fmtSpread } = require('../lib/format.js');
 const { progress } = require('../lib/progress.js');
+
+/** Connections open in this many slices; each slice but the first gives one memory sample. */
+const MEMORY_SLICES = 5;
 
 const describe = 'time to re-decide every live connection after a CRL swap (real connections + engine alone at 10,000)';
 
@@ -44,21 +48,33 @@ async function holdAll(ctx, arms, pki, size) {
           a,
           'hold',
           async ({ server, client, port }) => {
-            const before = await server.call('stats');
             // The first swap cuts the revoked identity's share (1 in `distinct`):
             // open enough that `size.connections` remain for the measured swaps.
             const count = size.connections + Math.ceil(size.connections / (size.distinct - 1));
-            const o = await client.call(
-              'hold',
-              { tier: 'node', pki, port, count, concurrency: size.concurrency },
-              600_000,
-            );
             const tracked = a.tier !== 'node';
-            await server.call('waitLive', { expect: tracked ? o.held : 0 });
-            const after = await server.call('stats');
+            // Opened in slices, the RSS growth of each slice is one sample of the memory per idle
+            // connection; the first slice, where the allocators grow to their working size, is
+            // not kept.
+            const kbPerConnection = [];
+            let previous = await server.call('stats');
+            let previousHeld = 0;
+            for (let slice = 0; slice < MEMORY_SLICES; slice++) {
+              const part =
+                Math.ceil((count * (slice + 1)) / MEMORY_SLICES) - Math.ceil((count * slice) / MEMORY_SLICES);
+              const o = await client.call(
+                'hold',
+                { tier: 'node', pki, port, count: part, concurrency: size.concurrency },
+                600_000,
+              );
+              await server.call('waitLive', { expect: tracked ? o.held : 0 });
+              const now = await server.call('stats');
+              if (slice > 0) kbPerConnection.push(((now.rssMb - previous.rssMb) * 1000) / (o.held - previousHeld));
+              previous = now;
+              previousHeld = o.held;
+            }
             // The swap that cuts the revoked identity is never measured, whatever the warm-up setting.
             if (tracked) await server.call('crlSwap', {}, 600_000);
-            resolve({ server, kbPerConnection: ((after.rssMb - before.rssMb) * 1000) / o.held });
+            resolve({ server, kbPerConnection });
             await released;
             await client.call('release');
           },
@@ -145,8 +161,10 @@ async function run(ctx) {
     label: 'idle memory per live connection (server RSS growth)',
     unit: 'KB',
     better: 'lower',
-    samples: Object.fromEntries(Object.entries(held).map(([id, h]) => [id, [h.kbPerConnection]])),
+    samples: Object.fromEntries(Object.entries(held).map(([id, h]) => [id, h.kbPerConnection])),
+    target: LEVEL,
   });
+  levelGoal(ctx, 'idle-memory', `server memory per idle mTLS connection <= node:tls's`, memory);
   const unverified =
     ctx.shared.verifyChainWarmUs === undefined ? ' without the chain verification cost: run with decision' : '';
   const how = real ? 'measured' : `extrapolated from ${n}${unverified}`;

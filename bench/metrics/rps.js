@@ -5,7 +5,7 @@
 // p50 under that load. The server's CPU window opens a little after the
 // client's, so the server's share is scaled per round trip, not per window.
 const { tierArms, withPair, rounds, pick, sleep } = require('../lib/harness.js');
-const { finishRow } = require('../lib/rows.js');
+const { finishRow, LEVEL, levelGoal } = require('../lib/rows.js');
 
 const describe = '1 KB request/response round trips/s and CPU per round trip at both ends';
 
@@ -23,14 +23,17 @@ async function run(ctx) {
       return { ...result, cpuUsPerRt: (result.clientCpuMs * 1000) / result.count + serverUsPer };
     }),
   );
+  const cpu = finishRow(ctx, {
+    id: 'rps-cpu',
+    label: `CPU per 1 KB round trip, both ends (${size.connections} connections)`,
+    unit: 'µs',
+    better: 'lower',
+    samples: pick(results, 'cpuUsPerRt'),
+    target: LEVEL,
+  });
+  levelGoal(ctx, 'rps', '1 KB round trips >= 1.00x node:tls (judged on CPU per round trip, both ends)', cpu);
   return [
-    finishRow(ctx, {
-      id: 'rps-cpu',
-      label: `CPU per 1 KB round trip, both ends (${size.connections} connections)`,
-      unit: 'µs',
-      better: 'lower',
-      samples: pick(results, 'cpuUsPerRt'),
-    }),
+    cpu,
     finishRow(ctx, {
       id: 'rps',
       label: '  1 KB request/response round trips/s',
