@@ -23,10 +23,10 @@ const ROOT = path.join(__dirname, '..');
 
 // Order of execution: decision first, it also yields the chain verification
 // cost that the re-authentication budget and the revalidation extrapolation use.
-const ORDER = ['decision', 'handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'rest', 'fleet'];
+const ORDER = ['decision', 'handshakes', 'bulk', 'steady', 'rps', 'reauth', 'revalidate', 'rest', 'fleet'];
 const METRICS = Object.fromEntries(ORDER.map((name) => [name, require(`./metrics/${name}.js`)]));
 // The names as --only lists them (and as the usage and error text show them).
-const NAMES = ['handshakes', 'bulk', 'rps', 'reauth', 'revalidate', 'decision', 'rest', 'fleet'];
+const NAMES = ['handshakes', 'bulk', 'steady', 'rps', 'reauth', 'revalidate', 'decision', 'rest', 'fleet'];
 
 const SIZES = {
   full: {
@@ -35,6 +35,7 @@ const SIZES = {
     clients: 100,
     handshakes: { concurrency: 16, warmupMs: 1000, durationMs: 3000 },
     bulk: { bytes: 512e6, warmupBytes: 128e6 },
+    steady: { runs: 10, bytes: 256e6, warmupBytes: 64e6 },
     rps: { connections: 8, size: 1024, warmupMs: 500, durationMs: 2500 },
     reauth: { rounds: 500, warmup: 500, size: 1024, block: 100 },
     revalidate: { connections: 10_000, distinct: 100, concurrency: 64 },
@@ -52,6 +53,7 @@ const SIZES = {
     clients: 100,
     handshakes: { concurrency: 8, warmupMs: 250, durationMs: 800 },
     bulk: { bytes: 96e6, warmupBytes: 24e6 },
+    steady: { runs: 4, bytes: 48e6, warmupBytes: 12e6 },
     rps: { connections: 4, size: 1024, warmupMs: 200, durationMs: 700 },
     reauth: { rounds: 100, warmup: 100, size: 1024, block: 50 },
     revalidate: { connections: 300, distinct: 20, concurrency: 32 },
