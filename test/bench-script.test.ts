@@ -156,7 +156,7 @@ t.test('bad arguments are refused with exit status 2', async (t) => {
   t.equal(unknown.code, 2);
   t.match(
     unknown.stdout + unknown.stderr,
-    /unknown metric "nonsense" \(known: handshakes, bulk, rps, reauth, revalidate, decision, rest, fleet\)/,
+    /unknown metric "nonsense" \(known: handshakes, bulk, steady, rps, reauth, revalidate, decision, rest, fleet\)/,
   );
   const rounds = await bench(['--rounds', '0']);
   t.equal(rounds.code, 2);
