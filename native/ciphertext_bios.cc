@@ -9,11 +9,14 @@ namespace ctls {
 
 namespace {
 
-// Drained buffers are freed at once: a server's connections are idle most of
-// the time, and a kept buffer would cost each of them the largest chunk it
-// ever received. A bulk receiver pays one malloc and free per chunk instead,
-// small beside decrypting it.
-constexpr size_t kSourceKeep = 0;
+// A drained read buffer is kept for the next chunk only while chunks come in
+// larger than one record (a bulk receiver reuses it, up to this size: a fresh
+// one per chunk would be faulted in page by page each time). After a smaller
+// chunk (handshake flights, requests, acknowledgements) it is freed: a
+// server's connections are idle most of the time, and a kept buffer would
+// cost each of them the largest chunk it ever received.
+constexpr size_t kSourceKeep = 256 * 1024;
+constexpr size_t kRecordSize = 16 * 1024 + 256;
 // Without a loan the sink only carries handshake flights and alerts.
 constexpr size_t kSpillKeep = 0;
 
@@ -145,6 +148,7 @@ bool CiphertextSource::Append(const char* data, size_t length) {
     bytes_.Consume(read_);
     read_ = 0;
   }
+  last_chunk_ = length;
   return bytes_.Append(data, length);
 }
 
@@ -155,7 +159,7 @@ size_t CiphertextSource::Read(char* out, size_t length) {
   read_ += take;
   if (read_ == bytes_.size()) {
     read_ = 0;
-    bytes_.Clear(kSourceKeep);
+    bytes_.Clear(last_chunk_ > kRecordSize ? kSourceKeep : 0);
   }
   return take;
 }

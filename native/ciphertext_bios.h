@@ -64,7 +64,8 @@ class CiphertextSource {
 
  private:
   ByteBuffer bytes_;
-  size_t read_ = 0;  // bytes OpenSSL has read from the front of bytes_
+  size_t read_ = 0;        // bytes OpenSSL has read from the front of bytes_
+  size_t last_chunk_ = 0;  // the length of the latest Append()
   bool ended_ = false;
 };
 
