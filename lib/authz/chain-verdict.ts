@@ -67,7 +67,9 @@ export class ChainVerifier {
       exchange.epoch === subject.certificateEpoch
     ) {
       if (!exchange.ok || !validity.ok) return exchange.ok ? validity : exchange;
-      return exchange.notAfter === undefined ? validity : { ok: true, notAfter: exchange.notAfter };
+      // A verdict that names no horizon says nothing of when the CAs it chained to expire (the
+      // presented chain may lack them: a resumed session holds the leaf alone): verify again below.
+      if (exchange.notAfter !== undefined) return { ok: true, notAfter: exchange.notAfter };
     }
     if (!validity.ok) return validity;
     return this.#cache.verify(trust, chain, subject.isServer ? 'sslclient' : 'sslserver', now);

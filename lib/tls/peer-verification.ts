@@ -6,7 +6,7 @@
  */
 import * as tls from 'node:tls';
 import { ctlsError } from '../common/errors.js';
-import type { SecureContext } from './context.js';
+import { verifyWithHorizon, type SecureContext } from './context.js';
 import type { NativeTlsConnection } from './native.js';
 import { legacyPeerCertificate, type PeerChain } from './peer-certificate.js';
 
@@ -41,6 +41,11 @@ export interface HandshakeOutcome {
   error: string | null;
   /** Why the connection must end (rejectUnauthorized), or null when it goes on. */
   failure: Error | null;
+  /**
+   * On a resumed session, the earliest notAfter of the chain the library verified in OpenSSL's
+   * place (remembered intermediates and store CAs included): OpenSSL built none to read it from.
+   */
+  notAfter?: number;
 }
 
 /** What the handshake concluded about the peer's chain, and whether the connection survives it. */
@@ -67,7 +72,7 @@ function verifiedChain(
   trust: SecureContext,
   chain: Buffer[],
   isServer: boolean,
-): { authorized: boolean; error: string | null } {
+): { authorized: boolean; error: string | null; notAfter?: number } {
   if (chain.length === 0) {
     return { authorized: false, error: isServer ? 'NO_PEER_CERTIFICATE' : 'UNABLE_TO_GET_ISSUER_CERT' };
   }
@@ -75,9 +80,14 @@ function verifiedChain(
   if (verifyError !== null) return { authorized: false, error: verifyError.code };
   trust.rememberIntermediates(chain);
   if (handle?.getInfo().sessionReused) {
-    // OpenSSL skips verification on resumption; we do not (docs/security.md).
-    const outcome = trust.verifyChain(chain, isServer ? 'sslclient' : 'sslserver');
-    return { authorized: outcome.ok, error: outcome.ok ? null : (outcome.code ?? 'UNSPECIFIED') };
+    // OpenSSL skips verification on resumption; we do not (docs/security.md). The session holds
+    // the leaf alone (RFC 8446 section 4.6.1), so the horizon of the chain this builds is the only
+    // one that covers the intermediates the leaf first came with.
+    const outcome = verifyWithHorizon(trust, chain, isServer ? 'sslclient' : 'sslserver');
+    if (!outcome.ok) return { authorized: false, error: outcome.code ?? 'UNSPECIFIED' };
+    return outcome.notAfter === undefined
+      ? { authorized: true, error: null }
+      : { authorized: true, error: null, notAfter: outcome.notAfter };
   }
   return { authorized: true, error: null };
 }
@@ -105,13 +115,18 @@ function matchesServerIdentity(
   return false;
 }
 
-/** Stamps OpenSSL's verdict on the certificate just presented with the trust it was made under. */
+/**
+ * Stamps OpenSSL's verdict on the certificate just presented with the trust it was made under.
+ * `notAfter`: the horizon of a verification the library ran itself (a resumed session's); else
+ * that of the chain OpenSSL verified.
+ */
 export function exchangeVerdict(
   handle: NativeTlsConnection | null,
   trust: SecureContext,
   epoch: number,
   ok: boolean,
   code: string | null,
+  notAfter?: number,
 ): ExchangeVerdict {
   // A verdict a trust change overtook (the peer split its flight around a setCrl) names no
   // generation, so the engine verifies the chain again under the trust in force.
@@ -120,8 +135,8 @@ export function exchangeVerdict(
   const verdict: ExchangeVerdict = { ok, trust, generation, epoch };
   if (!ok) verdict.code = code ?? 'UNSPECIFIED';
   else {
-    const notAfter = handle?.verifiedNotAfter() ?? null;
-    if (notAfter !== null) verdict.notAfter = notAfter;
+    const horizon = notAfter ?? handle?.verifiedNotAfter() ?? null;
+    if (horizon !== null) verdict.notAfter = horizon;
   }
   return verdict;
 }

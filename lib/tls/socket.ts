@@ -522,7 +522,7 @@ export class TLSSocket extends TransportSocket {
     const outcome = handshakeOutcome(this.#handle, this.#context, peer, this.#options);
     this.authorized = outcome.authorized;
     this.authorizationError = outcome.error;
-    this.#recordExchange(peer.der.length > 0);
+    this.#recordExchange(peer.der.length > 0, outcome.notAfter);
     if (outcome.failure !== null) {
       this.#fail(outcome.failure);
       return;
@@ -541,10 +541,11 @@ export class TLSSocket extends TransportSocket {
     );
   }
 
-  #recordExchange(presented: boolean): void {
+  #recordExchange(presented: boolean, notAfter?: number): void {
     const epoch = ++this[kCertificateEpoch];
     const ok = presented && this.authorized;
-    this[kExchangeVerdict] = exchangeVerdict(this.#handle, this.#context, epoch, ok, this.authorizationError);
+    const context = this.#context;
+    this[kExchangeVerdict] = exchangeVerdict(this.#handle, context, epoch, ok, this.authorizationError, notAfter);
   }
 
   #announceSecure(): void {

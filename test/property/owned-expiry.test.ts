@@ -15,8 +15,6 @@ t.test('owned tier agrees with the reference model as certificates expire', asyn
     shortPercent: 75,
     maxCommands: 8,
     expireAtEnd: true,
-    // Fleet guard steps are exercised by owned-trust.test.ts and attached-tls.test.ts; this file
-    // keeps to the clock.
-    without: ['sni', 'guard'],
+    without: ['sni'],
   });
 });
