@@ -13,6 +13,7 @@ import { presentedChains } from './authz/presented-chains.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
+import { probeNodePeerChain } from './tls/peer-chain-probe.js';
 import type { Decision, Policy } from './common/types.js';
 import type { Logger } from './common/logger.js';
 import { kGuardHost, type GuardHost } from './authz/guard.js';
@@ -112,6 +113,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
   };
   const trust = new SecureContext({ ca: options.ca, ...shared }, true);
+  // Until it answers, chains are read the way that is safe on every Node.
+  void probeNodePeerChain();
   const trustByName = sniTrust(options.sni, shared);
   // Node resumes a session under any name its ticket keys accept, without verifying: the name the
   // connection is served under now decides whose CAs judge it.

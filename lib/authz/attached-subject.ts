@@ -4,8 +4,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from '../common/errors.js';
-import { isPeerLeaf } from '../tls/node-peer.js';
-import { parsedCertificate } from '../tls/parsed-certificates.js';
+import { isPeerLeaf, presentedChain } from '../tls/node-peer.js';
 import type { SecureContext } from '../tls/context.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from '../common/types.js';
@@ -130,19 +129,7 @@ export class AttachedSubject implements AuthorizationSubject {
   }
 
   #buildPeerChain(): X509Certificate[] {
-    const chain: X509Certificate[] = [];
-    let current = this.socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
-    const seen = new Set<string>();
-    while (current && 'raw' in current && current.raw && !seen.has(current.fingerprint256)) {
-      seen.add(current.fingerprint256);
-      // The same client comes back with the same certificates: parse each DER once (see parsed-certificates.ts).
-      const certificate = parsedCertificate(current.raw);
-      // Node ends a detailed chain with the root pointing at itself; the root
-      // comes from the trust store, not from what the peer presented.
-      if (chain.length > 0 && certificate.checkIssued(certificate)) break;
-      chain.push(certificate);
-      current = current.issuerCertificate;
-    }
+    const chain = presentedChain(this.socket);
     // After a TLS 1.2 renegotiation node reports the leaf alone (the
     // intermediates it received are not linked any more): reuse the ones
     // presented at the handshake when they issued the current leaf.
