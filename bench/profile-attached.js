@@ -5,21 +5,22 @@
 // looking at where attach() spends its CPU per connection.
 //
 //   node bench/profile-attached.js [--rounds 5] [--handshakes 2000]
-//        [--concurrency 8] [--cpu-prof <dir>]
+//        [--concurrency 8] [--cpu-prof <dir>] [--compare <dist>]
 //
 // Each round forks one server process per tier (order alternating), runs a
 // warm-up, then <handshakes> full TLS 1.3 mTLS handshakes from this process,
 // each counted when the server's first byte arrives (the attached server sends
 // it only once the engine has allowed the connection). With --cpu-prof the
 // servers write V8 CPU profiles to <dir>; the client side is the same node:tls
-// client for both tiers.
+// client for both tiers. --compare adds a third server, attached with another
+// build's compiled dist/ (e.g. the previous commit's, built in a worktree).
 const { fork } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
 const { makePki } = require('./lib/pki.js');
 const { createTierServer, clientConnector } = require('./lib/tiers.js');
 
-const TIERS = ['node', 'attached'];
+const BASE_TIERS = ['node', 'attached'];
 const WARMUP = 300;
 
 function cpuMsSince(start) {
@@ -86,10 +87,12 @@ function handshakes(connect, port, count, concurrency) {
   });
 }
 
-async function measure(tier, pki, options) {
+async function measure(arm, pki, options) {
   const execArgv = options['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', options['cpu-prof']] : [];
-  const child = fork(__filename, ['serve'], { execArgv });
-  const { port } = await ask(child, { op: 'start', tier, pki });
+  const old = arm === 'attached@old';
+  const env = old ? { ...process.env, CTLS_BENCH_DIST: options.compare } : process.env;
+  const child = fork(__filename, ['serve'], { execArgv, env });
+  const { port } = await ask(child, { op: 'start', tier: old ? 'attached' : arm, pki });
   const connect = clientConnector('node', pki);
   const concurrency = Number(options.concurrency);
   const count = Number(options.handshakes);
@@ -120,31 +123,39 @@ async function main() {
       handshakes: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '8' },
       'cpu-prof': { type: 'string' },
+      compare: { type: 'string' },
     },
   });
   const pki = await makePki({ clients: 8 });
-  const ratios = [];
+  const tiers = options.compare ? [...BASE_TIERS, 'attached@old'] : BASE_TIERS;
+  const ratios = { attached: [], 'attached@old': [] };
   for (let round = 0; round < Number(options.rounds); round++) {
-    const order = round % 2 === 0 ? TIERS : [...TIERS].reverse();
+    const order = round % 2 === 0 ? tiers : [...tiers].reverse();
     const results = {};
     for (const tier of order) results[tier] = await measure(tier, pki, options);
-    const ratio = results.attached.perHandshake / results.node.perHandshake;
-    ratios.push(ratio);
-    const line = TIERS.map((tier) => {
+    const shown = [];
+    for (const arm of tiers.slice(1)) {
+      const ratio = results[arm].perHandshake / results.node.perHandshake;
+      ratios[arm].push(ratio);
+      shown.push(`${arm}/node ${ratio.toFixed(3)}`);
+    }
+    const line = tiers.map((tier) => {
       const r = results[tier];
       return (
         `${tier} ${r.perHandshake.toFixed(3)} ms (server ${r.server.toFixed(3)}, client ${r.client.toFixed(3)}, ` +
         `${r.perSec.toFixed(0)}/s${r.errors ? `, ${r.errors} errors` : ''})`
       );
     });
-    console.log(`round ${round + 1}: ${line.join('; ')}; attached/node ${ratio.toFixed(3)}`);
+    console.log(`round ${round + 1}: ${line.join('; ')}; ${shown.join('; ')}`);
   }
-  const sorted = [...ratios].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  console.log(
-    `attached/node CPU per handshake: median ${median.toFixed(3)}, ` +
-      `min ${sorted[0].toFixed(3)}, max ${sorted[sorted.length - 1].toFixed(3)}`,
-  );
+  for (const arm of tiers.slice(1)) {
+    const sorted = [...ratios[arm]].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(
+      `${arm}/node CPU per handshake: median ${median.toFixed(3)}, ` +
+        `min ${sorted[0].toFixed(3)}, max ${sorted[sorted.length - 1].toFixed(3)}`,
+    );
+  }
 }
 
 if (process.argv[2] === 'serve') serve();
