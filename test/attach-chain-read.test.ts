@@ -88,3 +88,25 @@ t.test('attached: the app sees the chain node alone shows, and the presented cha
   if (plainNames.length > 1) t.match(decisions, [{ outcome: 'allow', trigger: 'handshake' }]);
   t.equal(attachment.inspect().connections.length, 1);
 });
+
+t.test('without a policy, an allowed connection reaches the app in the turn its handshake ends', async (t) => {
+  const pki = await makePki();
+  const order: string[] = [];
+  const run = async (policy?: () => boolean): Promise<string[]> => {
+    order.length = 0;
+    const server = tls.createServer(serverOptions(pki));
+    const attachment = attach(server, { ca: pki.ca.rootCert, ...(policy === undefined ? {} : { policy }) });
+    t.teardown(() => attachment.detach());
+    server.on('decision', () => process.nextTick(() => order.push('next tick after the decision')));
+    server.on('secureConnection', () => order.push('secureConnection'));
+    await connect(t, server, await listen(t, server), pki);
+    await new Promise((resolve) => setImmediate(resolve));
+    return [...order];
+  };
+  t.same(await run(), ['secureConnection', 'next tick after the decision'], 'handed on as node does, at once');
+  t.same(
+    await run(() => true),
+    ['next tick after the decision', 'secureConnection'],
+    'a policy is waited for: the app gets the connection after its answer',
+  );
+});

@@ -26,10 +26,14 @@ export function nodeLinksPeerChain(): boolean {
 
 /** Runs the probe once per process; later calls share its answer. */
 export function probeNodePeerChain(): Promise<boolean> {
-  probing ??= probe().then(
-    (linked) => (answer = linked),
-    () => (answer = false),
-  );
+  // Whatever goes wrong (no EC keys under this OpenSSL's policy, a TLS setting that fails the
+  // handshake) answers "consumes", the read that is safe on every Node.
+  probing ??= Promise.resolve()
+    .then(probe)
+    .then(
+      (linked) => (answer = linked),
+      () => (answer = false),
+    );
   return probing;
 }
 
