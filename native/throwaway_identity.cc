@@ -10,14 +10,15 @@ namespace ctls {
 
 namespace {
 
-constexpr size_t kMaxNameLength = 64;  // RFC 5280 ub-common-name
+constexpr size_t kMaxNameLength = 64;    // RFC 5280 ub-common-name
 constexpr long kValiditySeconds = 3600;  // NOLINT(runtime/int)
 
 EVPKeyPointer NewEcKey() { return EVPKeyPointer(EVP_EC_gen("P-256")); }
 
 // A v3 certificate for `key` named CN=`name`, signed by `issuer_key` under
 // `issuer` (itself when null: a self-signed CA).
-X509Pointer NewCertificate(const std::string& name, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key, long serial) {  // NOLINT(runtime/int)
+X509Pointer NewCertificate(const std::string& name, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+                           long serial) {  // NOLINT(runtime/int)
   X509Pointer cert(X509_new());
   if (!cert || X509_set_version(cert.get(), X509_VERSION_3) != 1) return nullptr;
   if (ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial) != 1) return nullptr;
