@@ -14,6 +14,7 @@
         "native/openssl_util.cc",
         "native/record_engine.cc",
         "native/secure_context.cc",
+        "native/throwaway_identity.cc",
         "native/tls_connection.cc",
         "native/verified_chains.cc"
       ],

@@ -13,6 +13,7 @@ import { presentedChains } from './authz/presented-chains.js';
 import { registerAuthorizer } from './authz/owner.js';
 import { inspectConnections, type InspectReport } from './authz/inspect.js';
 import { certificatesFromPem, type PemInput } from './tls/pem.js';
+import { probeNodePeerChain } from './tls/peer-chain-probe.js';
 import type { Decision, Policy } from './common/types.js';
 import type { Logger } from './common/logger.js';
 import { kGuardHost, type GuardHost } from './authz/guard.js';
@@ -81,6 +82,19 @@ function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubj
   return undefined;
 }
 
+/** Whether an admitted connection goes on to the app after its first decision; a denied one is cut. */
+function allowed(socket: tls.TLSSocket, subject: AttachedSubject, decision: Decision): boolean {
+  // A connection refused for renegotiation is being closed with its own reason.
+  if (subject.refused) return false;
+  if (!decision.allow || socket.destroyed) {
+    // The engine destroys a denied connection; a missed case must not go through either.
+    if (!socket.destroyed) socket.destroy();
+    return false;
+  }
+  subject.rememberVerifiedChain();
+  return true;
+}
+
 function sniTrust(
   sni: AttachOptions['sni'],
   shared: { crl?: PemInput; revocation?: RevocationMode },
@@ -112,6 +126,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     ...(options.revocation === undefined ? {} : { revocation: options.revocation }),
   };
   const trust = new SecureContext({ ca: options.ca, ...shared }, true);
+  // Until it answers, chains are read the way that is safe on every Node.
+  void probeNodePeerChain();
   const trustByName = sniTrust(options.sni, shared);
   // Node resumes a session under any name its ticket keys accept, without verifying: the name the
   // connection is served under now decides whose CAs judge it.
@@ -145,10 +161,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   const gatedEmit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
     const first = args[0];
     if (!attached) return Reflect.apply(emit, this, [event, ...args]) as boolean;
-    if (event === 'secureConnection' && first instanceof tls.TLSSocket) {
-      admit(this, first, args);
-      return this.listenerCount('secureConnection') > 0;
-    }
+    if (event === 'secureConnection' && first instanceof tls.TLSSocket) return admit(this, first, args);
     if (event === 'session' && emitting !== null && first !== null && typeof first === 'object') {
       const subject = subjects.get(emitting);
       if (subject !== undefined) subjects.set(first, subject);
@@ -163,7 +176,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
   };
-  const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): void => {
+  const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): boolean => {
     registerAuthorizer(socket, authorizer);
     const subject = new AttachedSubject(socket, true, {
       trust: trustFor(socket),
@@ -171,29 +184,30 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       chains,
     });
     subjects.set(socket, subject);
-    authorizer.admit(subject).then(
+    const hand = (): boolean => {
+      emitting = socket;
+      try {
+        return Reflect.apply(emit, target, ['secureConnection', ...args]) as boolean;
+      } finally {
+        emitting = null;
+      }
+    };
+    const decided = authorizer.admitNow(subject);
+    if (!(decided instanceof Promise)) {
+      // Decided in this turn (no policy): the connection goes on now, as from node's own emit.
+      return allowed(socket, subject, decided) ? hand() : target.listenerCount('secureConnection') > 0;
+    }
+    decided.then(
       (decision) => {
-        // A connection refused for renegotiation is being closed with its own reason.
-        if (subject.refused) return;
-        if (!decision.allow || socket.destroyed) {
-          // The engine destroys a denied connection; a missed case must not go through either.
-          if (!socket.destroyed) socket.destroy();
-          return;
-        }
-        subject.rememberVerifiedChain();
+        if (!allowed(socket, subject, decision)) return;
         // A throwing listener surfaces as it would from node's own emit, not as a rejection.
         process.nextTick(() => {
-          if (socket.destroyed || subject.refused) return;
-          emitting = socket;
-          try {
-            Reflect.apply(emit, target, ['secureConnection', ...args]);
-          } finally {
-            emitting = null;
-          }
+          if (!socket.destroyed && !subject.refused) hand();
         });
       },
       () => socket.destroy(),
     );
+    return target.listenerCount('secureConnection') > 0;
   };
   const forward: AuthorizerEvents['decision'] = (event, socket) => server.emit('decision', event, socket);
   const warn = (warning: Error): void => emitWarning(server, warning);

@@ -9,6 +9,7 @@
 #include "crl_info.h"
 #include "openssl_util.h"
 #include "secure_context.h"
+#include "throwaway_identity.h"
 #include "tls_connection.h"
 
 namespace ctls {
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SecureContext", SecureContext::Init(env));
   exports.Set("TlsConnection", TlsConnection::Init(env));
   exports.Set("crlInfo", Napi::Function::New(env, CrlInfo, "crlInfo"));
+  exports.Set("throwawayIdentity", Napi::Function::New(env, ThrowawayIdentity, "throwawayIdentity"));
 
   Napi::Object versions = Napi::Object::New(env);
   versions.Set("TLSv1", TLS1_VERSION);

@@ -4,8 +4,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError } from '../common/errors.js';
-import { isPeerLeaf } from '../tls/node-peer.js';
-import { parsedCertificate } from '../tls/parsed-certificates.js';
+import { isPeerLeaf, presentedChain } from '../tls/node-peer.js';
 import type { SecureContext } from '../tls/context.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from '../common/types.js';
@@ -34,7 +33,9 @@ export class AttachedSubject implements AuthorizationSubject {
   readonly createdAt = Date.now();
   #holds = new Set<string>();
   #whenOpen: Array<() => void> = [];
-  #gate: ReadGate | null;
+  /** node's TLS handle, or null where node changed its internals; the gate is put on it at the first hold. */
+  readonly #handle: TlsHandle | null;
+  #gate: ReadGate | null = null;
   #presentedIntermediates: X509Certificate[] = [];
   #lastChain: X509Certificate[] | null = null;
   #configuredIntermediates: () => readonly X509Certificate[];
@@ -61,7 +62,7 @@ export class AttachedSubject implements AuthorizationSubject {
     this.#configuredIntermediates = attachment.intermediates ?? (() => []);
     this.#chains = attachment.chains ?? null;
     const handle = tlsHandle(socket);
-    this.#gate = handle === null ? null : new ReadGate(socket, handle);
+    this.#handle = handle;
     socket.once('close', () => this.#gate?.drop());
     if (isServer && socket.getProtocol() !== 'TLSv1.3' && !this.#guardRenegotiation(handle)) {
       // Without the hook, a client could swap its certificate unseen: nothing passes, and the
@@ -130,19 +131,7 @@ export class AttachedSubject implements AuthorizationSubject {
   }
 
   #buildPeerChain(): X509Certificate[] {
-    const chain: X509Certificate[] = [];
-    let current = this.socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
-    const seen = new Set<string>();
-    while (current && 'raw' in current && current.raw && !seen.has(current.fingerprint256)) {
-      seen.add(current.fingerprint256);
-      // The same client comes back with the same certificates: parse each DER once (see parsed-certificates.ts).
-      const certificate = parsedCertificate(current.raw);
-      // Node ends a detailed chain with the root pointing at itself; the root
-      // comes from the trust store, not from what the peer presented.
-      if (chain.length > 0 && certificate.checkIssued(certificate)) break;
-      chain.push(certificate);
-      current = current.issuerCertificate;
-    }
+    const chain = presentedChain(this.socket);
     // After a TLS 1.2 renegotiation node reports the leaf alone (the
     // intermediates it received are not linked any more): reuse the ones
     // presented at the handshake when they issued the current leaf.
@@ -209,11 +198,21 @@ export class AttachedSubject implements AuthorizationSubject {
     return null;
   }
 
+  /**
+   * The connection's ReadGate, put on at the first hold: a connection decided at once and never
+   * held again keeps node's own read path untouched. Null without a handle to gate.
+   */
+  #openedGate(): ReadGate | null {
+    if (this.#gate === null && this.#handle !== null) this.#gate = new ReadGate(this.socket, this.#handle);
+    return this.#gate;
+  }
+
   hold(reason: string): void {
     const first = this.#holds.size === 0;
     this.#holds.add(reason);
     if (!first) return;
-    if (this.#gate !== null) this.#gate.close();
+    const gate = this.#openedGate();
+    if (gate !== null) gate.close();
     else if (!this.socket.destroyed) {
       // No handle to stop (node changed its internals): nothing can be held, so nothing passes.
       this.destroy(
@@ -270,7 +269,8 @@ export class AttachedSubject implements AuthorizationSubject {
         ),
       );
     }
-    if (this.#gate === null || this.#gate.readNatively()) {
+    const gate = this.#openedGate();
+    if (gate === null || gate.readNatively()) {
       // A renegotiation must read the wire, and a native reader (node's HTTP parser, HTTP/2,
       // which forbids renegotiation anyway: RFC 9113 section 9.2.1) would take the request bytes
       // that come with it before any decision.
@@ -283,7 +283,7 @@ export class AttachedSubject implements AuthorizationSubject {
     }
     return new Promise((resolve, reject) => {
       // The engine holds the connection's data meanwhile; the handshake still has to be read.
-      const closeWire = this.#gate?.openWire() ?? (() => {});
+      const closeWire = gate.openWire();
       const timer = setTimeout(() => {
         this.#ownRenegotiation = false;
         closeWire();

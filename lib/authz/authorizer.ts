@@ -281,6 +281,19 @@ export class Authorizer extends EventEmitter {
 
   /** Start tracking a connection whose handshake just completed; resolves with its first decision. */
   admit(subject: AuthorizationSubject): Promise<Decision> {
+    return Promise.resolve(this.#decideShared(this.#track(subject), { trigger: 'handshake', fresh: false }));
+  }
+
+  /**
+   * admit(), with the first decision made and concluded before returning when nothing has to be
+   * waited for (no policy): the caller can then hand the connection on in the same turn, as node
+   * does once its own verification passed. Otherwise a promise, as from admit().
+   */
+  admitNow(subject: AuthorizationSubject): Decision | Promise<Decision> {
+    return this.#decideShared(this.#track(subject), { trigger: 'handshake', fresh: false }, true);
+  }
+
+  #track(subject: AuthorizationSubject): ConnectionState {
     const state: ConnectionState = {
       subject,
       decision: null,
@@ -296,7 +309,7 @@ export class Authorizer extends EventEmitter {
     this.#states.set(subject.socket, state);
     this.#watch(subject.trust);
     subject.socket.once('close', () => this.#forget(subject.socket));
-    return Promise.resolve(this.#decideShared(state, { trigger: 'handshake', fresh: false }));
+    return state;
   }
 
   /**
@@ -426,7 +439,8 @@ export class Authorizer extends EventEmitter {
       return joined.promise;
     }
     const seq = ++state.started;
-    if (hold) state.subject.hold(holdKey(seq));
+    // A decision made and concluded in this turn leaves no moment for data to pass undecided.
+    if (hold && !this.#decidesNow(options, sync)) state.subject.hold(holdKey(seq));
     const result = this.#decide(state, options, seq, sync);
     if (!(result instanceof Promise)) return result;
     const entry: PendingDecision = { ...request, seq, promise: result, held: hold };
@@ -440,9 +454,14 @@ export class Authorizer extends EventEmitter {
     return entry.promise;
   }
 
+  /** Whether a decision asked for `sync` is made and concluded before #decide returns. */
+  #decidesNow(options: DecideOptions, sync: boolean): boolean {
+    return sync && !options.fresh && this.#policy === undefined;
+  }
+
   #decide(state: ConnectionState, options: DecideOptions, seq: number, sync: boolean): Decision | Promise<Decision> {
     const started = performance.now();
-    if (sync && !options.fresh && this.#policy === undefined) {
+    if (this.#decidesNow(options, sync)) {
       // Made and concluded in this turn: nothing can change under it.
       let decision: Decision;
       try {

@@ -124,6 +124,8 @@ interface NativeModule {
   ) => NativeTlsConnection;
   crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
+  /** A fresh in-memory client identity for a process-local probe: leaf first, then its CA (one hour). */
+  throwawayIdentity(commonName: string): { key: string; chain: string };
   versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;
   events: {
     handshakeDone: number;
