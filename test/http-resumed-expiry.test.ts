@@ -49,7 +49,13 @@ function serverTls(pki: ModelPki, version: Version) {
   };
 }
 
-async function serve(t: Test, kind: Kind, pki: ModelPki, version: Version, ticketKeys?: Buffer): Promise<Served> {
+async function serve(
+  t: Test,
+  kind: Kind,
+  pki: ModelPki,
+  version: Version,
+  extra: { ticketKeys?: Buffer; ca?: string } = {},
+): Promise<Served> {
   const decisions: Decision[] = [];
   const authz = authorizeRequest({
     policy: () => ({ allow: true, reason: 'ok' }),
@@ -57,7 +63,7 @@ async function serve(t: Test, kind: Kind, pki: ModelPki, version: Version, ticke
     exposeReason: true,
   });
   const handler = authz.node((_req, res) => res.end('ok'));
-  const options = { ...serverTls(pki, version), ...(ticketKeys === undefined ? {} : { ticketKeys }) };
+  const options = { ...serverTls(pki, version), ...extra };
   if (kind === 'owned + node:http') {
     const app = http.createServer(handler);
     const server = createServer(options, (socket) => app.emit('connection', socket));
@@ -198,9 +204,9 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const session = await made.session;
     made.client.destroy();
 
-    const s = await serve(t, 'node:https', pki, version, ticketKeys);
+    const s = await serve(t, 'node:https', pki, version, { ticketKeys });
     const resumed = await open(t, s.port, pki, leaf, version, session);
-    t.equal(resumed.client.isSessionReused(), true, 'the other process its session resumed here');
+    t.equal(resumed.client.isSessionReused(), true, 'a session the other process made resumed here');
     const denied = await resumed.request('GET', '/');
     t.equal(denied.status, 403, 'its request is refused');
     t.match(JSON.parse(denied.body), { detail: 'certificate-chain-unknown' });
@@ -212,5 +218,35 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.equal(s.decisions.at(-1)?.expiresAt, horizon);
     t.equal(await get(resumed), 200, 'from then on the resumed connection is judged on that chain');
     t.equal(s.decisions.at(-1)?.expiresAt, horizon, 'and lapses with the intermediate');
+  });
+}
+
+for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+  t.test(`${version}: with the intermediate in the server's CAs, node completes a resumed chain itself`, async (t) => {
+    const pki = await ModelPki.create();
+    const leaf = await pki.issue({
+      cn: 'alice',
+      tenant: 'A',
+      viaIntermediate: true,
+      lifetimeMs: 10 * LEAF_LIFETIME_MS,
+      intermediateLifetimeMs: 5 * LEAF_LIFETIME_MS,
+    });
+    const intermediate = leaf.chain.slice(leaf.cert.length);
+    t.ok(
+      new X509Certificate(leaf.cert).checkIssued(new X509Certificate(intermediate)),
+      'the chain ends with the issuer',
+    );
+    const ticketKeys = randomBytes(48);
+    const elsewhere = await otherProcess(t, pki, version, ticketKeys);
+    const made = await open(t, elsewhere, pki, leaf, version);
+    const session = await made.session;
+    made.client.destroy();
+
+    // Not an anchor: node (without allowPartialTrustChain) still verifies up to a self-signed root.
+    const s = await serve(t, 'node:https', pki, version, { ticketKeys, ca: pki.caPem(['A']) + intermediate });
+    const resumed = await open(t, s.port, pki, leaf, version, session);
+    t.equal(resumed.client.isSessionReused(), true, 'a session the other process made resumed here');
+    t.equal(await get(resumed), 200, 'is allowed');
+    t.equal(s.decisions.at(-1)?.expiresAt, leaf.intermediateNotAfter, 'and lapses with the intermediate');
   });
 }
