@@ -250,3 +250,29 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.equal(s.decisions.at(-1)?.expiresAt, leaf.intermediateNotAfter, 'and lapses with the intermediate');
   });
 }
+
+t.test('a chain remembered under one context is not used under another', async (t) => {
+  const pki = await ModelPki.create();
+  const leaf = await pki.issue({
+    cn: 'alice',
+    tenant: 'A',
+    viaIntermediate: true,
+    lifetimeMs: 10 * LEAF_LIFETIME_MS,
+    intermediateLifetimeMs: 5 * LEAF_LIFETIME_MS,
+  });
+  const ticketKeys = randomBytes(48);
+  // Two servers in this process, one set of ticket keys: each resumes the other's sessions.
+  const first = await serve(t, 'node:https', pki, 'TLSv1.3', { ticketKeys });
+  const second = await serve(t, 'node:https', pki, 'TLSv1.3', { ticketKeys });
+  const full = await open(t, first.port, pki, leaf, 'TLSv1.3');
+  t.equal(await get(full), 200, 'a full handshake on the first server shows the chain');
+  const session = await full.session;
+
+  const here = await open(t, first.port, pki, leaf, 'TLSv1.3', session);
+  t.equal(here.client.isSessionReused(), true);
+  t.equal(await get(here), 200, 'resumed on the first server: judged on the chain it remembers');
+  const there = await open(t, second.port, pki, leaf, 'TLSv1.3', session);
+  t.equal(there.client.isSessionReused(), true);
+  t.equal(await get(there), 403, 'resumed on the second: that chain was not verified under its context');
+  t.match(second.decisions.at(-1), { allow: false, reason: 'certificate-chain-unknown' });
+});

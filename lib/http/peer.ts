@@ -15,9 +15,10 @@
  * established (a resumed leaf whose issuer is neither in the server's CA store nor remembered
  * from a full handshake under the same context) leaves the window unknown, and the request denied.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { peerLeaf } from '../tls/node-peer.js';
+import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict } from '../tls/symbols.js';
 import type { ExchangeVerdict } from '../tls/peer-verification.js';
 import { recallVerifiedChain, rememberVerifiedChain } from './verified-chains.js';
@@ -154,7 +155,7 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
     // node ends a complete chain with the root linking to itself.
     if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw))) return { chain, complete: true };
     if (issuer?.raw === undefined) break;
-    chain.push(new X509Certificate(issuer.raw));
+    chain.push(parsedCertificate(issuer.raw));
     link = issuer;
   }
   return { chain, complete: false };

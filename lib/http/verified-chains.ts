@@ -5,23 +5,29 @@
  * RFC 5077 section 4), and OpenSSL verifies nothing on resumption: node reports the leaf alone, or
  * the leaf completed from its own CA store. Without the intermediates the validity window of the
  * chain, and the serials a guard checks, would be the leaf's alone. Each chain is remembered under
- * the context that verified it and answered only for the exact same leaf under that same context.
- * A recalled chain adds certificates whose dates and serials a request is checked against; it
- * never stands in for verification (node verified the session's leaf when it was made, the owned
- * tier verifies it again on resumption), and an older chain can only narrow what a request gets.
+ * the context that verified it at a full handshake and answered only for the exact same leaf under
+ * that same context: it says what that leaf chains to under that trust, while whether the session
+ * itself verified stays node's (or the owned tier's) verdict.
  */
 import type { X509Certificate } from 'node:crypto';
 
 /**
- * How many leaves' chains are remembered per trust. A leaf pushed out loses nothing it was
- * granted: its next resumption is denied, its next full handshake remembered again.
+ * How many leaves' chains are remembered per trust. A leaf pushed out fails closed: its next
+ * resumption is denied, and its next full handshake remembers it again.
  */
 const MAX_CHAINS_PER_TRUST = 16_384;
 
 type Chain = readonly X509Certificate[];
 
+interface Entry {
+  /** The leaf's DER, compared in full on recall. */
+  leaf: Buffer;
+  /** Its issuers, up to the root: parsed once and shared (see parsed-certificates.ts). */
+  issuers: Chain;
+}
+
 /** Per trust (node's native SecureContext, or the owned tier's SecureContext), by leaf fingerprint. */
-const byTrust = new WeakMap<object, Map<string, Chain>>();
+const byTrust = new WeakMap<object, Map<string, Entry>>();
 
 /** Remembers `chain` (leaf first, up to its root) as verified under `trust`. */
 export function rememberVerifiedChain(trust: object, chain: Chain): void {
@@ -34,7 +40,7 @@ export function rememberVerifiedChain(trust: object, chain: Chain): void {
   }
   const key = leaf.fingerprint256;
   chains.delete(key);
-  chains.set(key, chain);
+  chains.set(key, { leaf: leaf.raw, issuers: chain.slice(1) });
   if (chains.size > MAX_CHAINS_PER_TRUST) chains.delete(chains.keys().next().value!);
 }
 
@@ -42,9 +48,9 @@ export function rememberVerifiedChain(trust: object, chain: Chain): void {
 export function recallVerifiedChain(trust: object, leaf: X509Certificate): Chain | undefined {
   const chains = byTrust.get(trust);
   const key = leaf.fingerprint256;
-  const chain = chains?.get(key);
-  if (chain === undefined || !chain[0]!.raw.equals(leaf.raw)) return undefined;
+  const entry = chains?.get(key);
+  if (entry === undefined || !entry.leaf.equals(leaf.raw)) return undefined;
   chains!.delete(key);
-  chains!.set(key, chain);
-  return chain;
+  chains!.set(key, entry);
+  return [leaf, ...entry.issuers];
 }
