@@ -5,7 +5,7 @@
 // store) expires long before its leaf: no request may be allowed after the intermediate's notAfter,
 // on fresh or resumed connections, over node:https, the owned tier and node:https with attach().
 // A session made by another process, whose chain this one never saw, is denied
-// (certificate-chain-unknown) until a full handshake shows the chain.
+// (certificate-chain-unknown) until a full handshake shows the chain; guards see the remembered chain.
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -14,6 +14,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { attach, createServer } from '../dist/index.js';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { kGuardHost, type DecisionGuard, type GuardHost } from '../dist/authz/guard.js';
 import type { Decision } from '../dist/common/types.js';
 import { ModelPki, type Leaf } from './helpers/model/pki';
 import { listen, waitFor, SOON } from './helpers/owned';
@@ -55,6 +56,7 @@ async function serve(
   pki: ModelPki,
   version: Version,
   extra: { ticketKeys?: Buffer; ca?: string } = {},
+  guard?: DecisionGuard,
 ): Promise<Served> {
   const decisions: Decision[] = [];
   const authz = authorizeRequest({
@@ -62,6 +64,7 @@ async function serve(
     onDecision: (decision) => decisions.push(decision),
     exposeReason: true,
   });
+  if (guard !== undefined) (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
   const handler = authz.node((_req, res) => res.end('ok'));
   const options = { ...serverTls(pki, version), ...extra };
   if (kind === 'owned + node:http') {
@@ -275,4 +278,36 @@ t.test('a chain remembered under one context is not used under another', async (
   t.equal(there.client.isSessionReused(), true);
   t.equal(await get(there), 403, 'resumed on the second: that chain was not verified under its context');
   t.match(second.decisions.at(-1), { allow: false, reason: 'certificate-chain-unknown' });
+});
+
+t.test('guards see the intermediate of a resumed session', async (t) => {
+  const pki = await ModelPki.create();
+  const leaf = await pki.issue({
+    cn: 'alice',
+    tenant: 'A',
+    viaIntermediate: true,
+    lifetimeMs: 10 * LEAF_LIFETIME_MS,
+    intermediateLifetimeMs: 5 * LEAF_LIFETIME_MS,
+  });
+  const intermediate = new X509Certificate(leaf.chain.slice(leaf.cert.length));
+  // A fleet's revocation of the intermediate, as a guard sees it: by serial, anywhere in the chain.
+  let revoked = false;
+  const guard: DecisionGuard = {
+    get generation() {
+      return revoked ? 1 : 0;
+    },
+    judge: (facts) =>
+      revoked && facts.chain.some((c) => c.serialNumber === intermediate.serialNumber) ? { deny: 'revoked' } : {},
+    keys: () => [],
+  };
+  const s = await serve(t, 'node:https', pki, 'TLSv1.3', {}, guard);
+  const full = await open(t, s.port, pki, leaf, 'TLSv1.3');
+  t.equal(await get(full), 200);
+  const resumed = await open(t, s.port, pki, leaf, 'TLSv1.3', await full.session);
+  t.equal(resumed.client.isSessionReused(), true);
+  t.equal(await get(resumed), 200);
+  revoked = true;
+  t.equal(await get(full), 403, 'the connection of the full handshake is denied');
+  t.equal(await get(resumed), 403, 'and so is the resumed one, which shows the leaf alone');
+  t.match(s.decisions.at(-1), { allow: false, reason: 'revoked' });
 });
