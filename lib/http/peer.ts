@@ -109,7 +109,7 @@ interface KnownChain {
   notAfter: number;
 }
 
-/** Per socket; only established chains are kept, so an unknown one is looked for again. */
+/** Per socket; only chains that are known are kept, so a missing one is looked for again. */
 const chains = new WeakMap<object, KnownChain>();
 
 /**
@@ -138,7 +138,8 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   if (chain === undefined && horizon === undefined) return undefined;
   const known: KnownChain = { leaf, verdict, chain: chain ?? [leaf], ...chainWindow(chain ?? [leaf]) };
   if (horizon !== undefined && horizon < known.notAfter) known.notAfter = horizon;
-  chains.set(socket, known);
+  // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
+  if (chain !== undefined) chains.set(socket, known);
   return known;
 }
 
