@@ -198,6 +198,9 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     if (certificate && !verified) {
       // A presented certificate that did not verify denies before any policy runs (as on connections).
       decision = denied(`certificate-unverified: ${input.peer.verifyError ?? 'unknown'}`, certificate);
+    } else if (certificate && !peer.chainKnown) {
+      // A resumed session shows its leaf alone; its window is the whole chain's, or none (peer.ts).
+      decision = denied('certificate-chain-unknown', certificate);
     } else if (certificate && !(now >= peer.notBefore && now < peer.notAfter)) {
       // node checks validity once, at the handshake; a keep-alive connection outlives it.
       decision = denied('certificate-expired', certificate);

@@ -9,16 +9,30 @@
  * SSL_get_verify_result() is the result of the chain presented in the latest handshake (or of the
  * session it resumed). TLS 1.3 has no renegotiation and node offers no post-handshake
  * authentication, so there the first handshake's result stands.
+ *
+ * The validity window is that of the whole chain: node checks dates once, at the handshake, and
+ * a resumed session keeps the leaf alone (see verified-chains.ts). A chain that cannot be
+ * established (a resumed leaf whose issuer is neither in the server's CA store nor remembered
+ * from a full handshake under the same context) leaves the window unknown, and the request denied.
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { peerLeaf } from '../tls/node-peer.js';
+import { parsedCertificate } from '../tls/parsed-certificates.js';
+import { kExchangeVerdict } from '../tls/symbols.js';
+import type { ExchangeVerdict } from '../tls/peer-verification.js';
+import { recallVerifiedChain, rememberVerifiedChain } from './verified-chains.js';
 
 export interface PeerIdentity {
   certificate?: X509Certificate;
   verified: boolean;
   verifyError?: string;
-  /** Epoch ms: the presented chain is valid from notBefore (latest of the chain) to notAfter (earliest). */
+  /**
+   * Whether the chain behind `certificate`, and so its window, is known (true without a
+   * certificate). When false, notBefore/notAfter are the leaf's and must not be relied on.
+   */
+  chainKnown: boolean;
+  /** Epoch ms: the chain is valid from notBefore (latest of the chain) to notAfter (earliest). */
   notBefore: number;
   notAfter: number;
 }
@@ -34,25 +48,26 @@ export interface PeerSocket {
   alpnProtocol?: string | false;
   getProtocol?(): string | null;
   getCipher?(): { name: string } | undefined;
+  isSessionReused?(): boolean;
   reauthCount?: number;
 }
 
 interface TlsHandle {
   verifyError?(): (Error & { code?: string }) | null | undefined;
+  /** node's native SecureContext of the handle, and the one its SNICallback chose. */
+  _secureContext?: { context?: object };
+  sni_context?: object;
 }
-
-/** The validity window of the chain a socket presented with its current leaf. */
-const windows = new WeakMap<object, { leaf: X509Certificate; notBefore: number; notAfter: number }>();
 
 export function peerIdentity(socket: PeerSocket): PeerIdentity {
   const nodeTls = socket instanceof TLSSocket;
   const certificate = nodeTls ? peerLeaf(socket) : socket.getPeerX509Certificate?.();
-  if (certificate === undefined) return { verified: false, notBefore: -Infinity, notAfter: Infinity };
+  if (certificate === undefined) return { verified: false, chainKnown: true, notBefore: -Infinity, notAfter: Infinity };
   let verified = socket.authorized === true;
   let verifyError =
     typeof socket.authorizationError === 'string' ? socket.authorizationError : socket.authorizationError?.message;
   if (nodeTls && verified && socket.getProtocol() !== 'TLSv1.3') {
-    const handle = (socket as unknown as { _handle?: TlsHandle | null })._handle;
+    const handle = handleOf(socket);
     // No handle (the socket is closing) or no way to ask: not known to be verified.
     const error: (Error & { code?: string }) | null | undefined =
       typeof handle?.verifyError === 'function' ? handle.verifyError() : new Error('UNKNOWN');
@@ -61,52 +76,121 @@ export function peerIdentity(socket: PeerSocket): PeerIdentity {
       verifyError = error.code ?? error.message;
     }
   }
-  const window = chainWindow(socket, certificate);
-  const identity: PeerIdentity = { certificate, verified, notBefore: window.notBefore, notAfter: window.notAfter };
+  const known = knownChain(socket, certificate, verified);
+  const window = known ?? leafWindow(certificate);
+  const identity: PeerIdentity = {
+    certificate,
+    verified,
+    chainKnown: known !== undefined,
+    notBefore: window.notBefore,
+    notAfter: window.notAfter,
+  };
   if (!verified) identity.verifyError = verifyError ?? 'UNKNOWN';
   return identity;
 }
 
-/** The chain a socket presented with its current leaf, as X509Certificates (leaf first). */
-const chains = new WeakMap<object, { leaf: X509Certificate; chain: X509Certificate[] }>();
-
 /**
- * The presented chain behind `leaf`, for checks that must see intermediates too (a revoked
- * intermediate revokes what it issued). Parsed once per socket and leaf.
+ * The chain behind `leaf`, for checks that must see intermediates too (a revoked intermediate
+ * revokes what it issued): the one its window was established from, else the leaf alone.
  */
-export function peerChain(socket: PeerSocket, leaf: X509Certificate): X509Certificate[] {
+export function peerChain(socket: PeerSocket, leaf: X509Certificate): readonly X509Certificate[] {
   const known = chains.get(socket);
-  if (known !== undefined && known.leaf === leaf) return known.chain;
-  const chain = [leaf];
-  let link = (socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined)?.issuerCertificate;
-  for (let depth = 0; link && link.raw !== undefined && depth < 16; depth++) {
-    const previous = chain[chain.length - 1]!;
-    // node's list ends with the root linking to itself.
-    if (link.raw.equals(previous.raw)) break;
-    chain.push(new X509Certificate(link.raw));
-    if (link.issuerCertificate === link) break;
-    link = link.issuerCertificate;
-  }
-  chains.set(socket, { leaf, chain });
-  return chain;
+  return known !== undefined && known.leaf === leaf ? known.chain : [leaf];
 }
 
-function chainWindow(socket: PeerSocket, leaf: X509Certificate): { notBefore: number; notAfter: number } {
-  const known = windows.get(socket);
-  if (known !== undefined && known.leaf === leaf) return known;
-  let notBefore = Date.parse(leaf.validFrom);
-  let notAfter = Date.parse(leaf.validTo);
-  // node lists the chain as issuerCertificate links; the root links to itself.
+/** What a socket's current leaf is known to come with. */
+interface KnownChain {
+  leaf: X509Certificate;
+  /** The owned tier's verdict it was bounded by, if any: a new exchange brings a new one. */
+  verdict: ExchangeVerdict | null;
+  /** Leaf first; the leaf alone when only the owned tier's own verification bounds the window. */
+  chain: readonly X509Certificate[];
+  notBefore: number;
+  notAfter: number;
+}
+
+/** Per socket; only chains that are known are kept, so a missing one is looked for again. */
+const chains = new WeakMap<object, KnownChain>();
+
+/**
+ * Establishes the chain behind `leaf` and its window: the chain node (or the owned tier) shows when
+ * it runs up to a root, else the one remembered for this leaf under the same context, else, on
+ * the owned tier, the horizon of the chain the library verified for this exchange. A chain shown
+ * complete at a full handshake that verified is remembered for the session's resumptions.
+ */
+function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean): KnownChain | undefined {
+  const verdict = exchangeVerdictOf(socket);
+  const memo = chains.get(socket);
+  if (memo !== undefined && memo.leaf === leaf && memo.verdict === verdict) return memo;
+  const trust = trustOf(socket, verdict);
+  const shown = shownChain(socket, leaf);
+  let chain: readonly X509Certificate[] | undefined;
+  if (shown.complete) {
+    chain = shown.chain;
+    // A resumed session's chain is completed from the store by name, not verified: not remembered.
+    if (verified && trust !== undefined && socket.isSessionReused?.() === false) rememberVerifiedChain(trust, chain);
+  } else if (trust !== undefined) {
+    chain = recallVerifiedChain(trust, leaf);
+  }
+  // The owned tier verified this exchange itself (a resumed one too) up to a store CA: its
+  // horizon covers the whole chain it built.
+  const horizon = verdict?.ok === true ? verdict.notAfter : undefined;
+  if (chain === undefined && horizon === undefined) return undefined;
+  const known: KnownChain = { leaf, verdict, chain: chain ?? [leaf], ...chainWindow(chain ?? [leaf]) };
+  if (horizon !== undefined && horizon < known.notAfter) known.notAfter = horizon;
+  // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
+  if (chain !== undefined) chains.set(socket, known);
+  return known;
+}
+
+/**
+ * The chain the socket shows with its leaf, as node links it (issuerCertificate, up to a root that
+ * links to itself; node completes what the peer sent from the server's CA store), and whether it
+ * reaches a root: when it does not, an issuer is missing and the window is not the chain's.
+ */
+function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Certificate[]; complete: boolean } {
+  const chain = [leaf];
   let link = socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined;
   for (let depth = 0; link && link.raw !== undefined && depth < 16; depth++) {
-    const from = Date.parse(link.valid_from);
-    const to = Date.parse(link.valid_to);
+    const issuer: DetailedPeerCertificate | undefined = link.issuerCertificate;
+    // node ends a complete chain with the root linking to itself.
+    if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw))) return { chain, complete: true };
+    if (issuer?.raw === undefined) break;
+    chain.push(parsedCertificate(issuer.raw));
+    link = issuer;
+  }
+  return { chain, complete: false };
+}
+
+function chainWindow(chain: readonly X509Certificate[]): { notBefore: number; notAfter: number } {
+  let notBefore = -Infinity;
+  let notAfter = Infinity;
+  for (const certificate of chain) {
+    const from = Date.parse(certificate.validFrom);
+    const to = Date.parse(certificate.validTo);
     if (from > notBefore) notBefore = from;
     if (to < notAfter) notAfter = to;
-    if (link.issuerCertificate === link) break;
-    link = link.issuerCertificate;
   }
-  const window = { leaf, notBefore, notAfter };
-  windows.set(socket, window);
-  return window;
+  return { notBefore, notAfter };
+}
+
+function leafWindow(leaf: X509Certificate): { notBefore: number; notAfter: number } {
+  return { notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo) };
+}
+
+function handleOf(socket: TLSSocket): TlsHandle | null | undefined {
+  return (socket as unknown as { _handle?: TlsHandle | null })._handle;
+}
+
+/** The owned tier's verdict on the latest exchange (null on other sockets). */
+function exchangeVerdictOf(socket: PeerSocket): ExchangeVerdict | null {
+  return (socket as { [kExchangeVerdict]?: ExchangeVerdict | null })[kExchangeVerdict] ?? null;
+}
+
+/** The context that verified the socket's peer: what a remembered chain is keyed by. */
+function trustOf(socket: PeerSocket, verdict: ExchangeVerdict | null): object | undefined {
+  if (verdict !== null) return verdict.trust;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const handle = handleOf(socket);
+  return handle?.sni_context ?? handle?._secureContext?.context;
 }
