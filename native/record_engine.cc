@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 
 namespace ctls {
@@ -38,6 +39,21 @@ class VerifyModeGuard {
 
 }  // namespace
 
+namespace {
+
+// The option bits of RFC 8879 certificate compression, fixed by OpenSSL 3.2's
+// ABI (SSL_OP_NO_TX_CERTIFICATE_COMPRESSION, SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
+// older versions use neither bit.
+constexpr uint64_t kNoCertificateCompression = (uint64_t{1} << 32) | (uint64_t{1} << 33);
+constexpr unsigned long kFirstWithCertificateCompression = 0x30200000UL;  // NOLINT(runtime/int)
+#ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
+static_assert((SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION) ==
+                  kNoCertificateCompression,
+              "OpenSSL's certificate compression option bits");
+#endif
+
+}  // namespace
+
 SSL_CTX* RecordEngine::NewContext(bool is_server) {
   SSLCtxPointer ctx(SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method()));
   if (!ctx) return nullptr;
@@ -45,15 +61,18 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   // legacy renegotiation stay off (OpenSSL 3 defaults, stated for clarity).
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-#ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
   // OpenSSL 3.2 and later, when built with brotli, turn RFC 8879 certificate
   // compression on by default and compress our chain at brotli's top quality
   // on every handshake and every post-handshake certificate answer, which
   // makes each fresh re-authentication CPU-bound on compression.
   // node:tls keeps compression off unless asked; so do we, both ways, so a
-  // peer sees the same handshake whichever OpenSSL Node brought.
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
-#endif
+  // peer sees the same handshake whichever OpenSSL Node brought. Decided by
+  // the OpenSSL the process runs, not the headers the addon was built with:
+  // one Node-API binary (a prebuild made against OpenSSL 3.0's headers) runs
+  // on every Node line, OpenSSL 3.5's included.
+  if (OpenSSL_version_num() >= kFirstWithCertificateCompression) {
+    SSL_CTX_set_options(ctx.get(), kNoCertificateCompression);
+  }
   // Memory BIOs accept any amount of ciphertext, so a partial write only
   // happens when a renegotiation blocks the write side.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
