@@ -21,14 +21,13 @@ std::string ReasonToCode(const char* reason) {
 // OpenSSL 3.2+ runs records through a separate record layer: when it fails, the SSL layer
 // queues a generic "record layer failure" after the record layer's own, specific error
 // ("packet length too long", "decryption failed or bad record mac"). The specific one is the
-// answer users can act on, and the one OpenSSL 3.0 reports alone.
+// answer users can act on, and the one OpenSSL 3.0 reports alone. Recognised by the reason text
+// of the OpenSSL the process runs: one Node-API binary, built against any Node's headers, runs
+// on OpenSSL 3.0 and 3.5 alike, and 3.0's headers do not have this reason.
 bool IsWrapperReason(unsigned long error) {  // NOLINT(runtime/int)
-#ifdef SSL_R_RECORD_LAYER_FAILURE
-  return ERR_GET_LIB(error) == ERR_LIB_SSL && ERR_GET_REASON(error) == SSL_R_RECORD_LAYER_FAILURE;
-#else
-  (void)error;
-  return false;
-#endif
+  if (ERR_GET_LIB(error) != ERR_LIB_SSL) return false;
+  const char* reason = ERR_reason_error_string(error);
+  return reason != nullptr && std::strcmp(reason, "record layer failure") == 0;
 }
 
 }  // namespace
