@@ -133,6 +133,21 @@ t.test('the stream path stays for a Duplex transport and on request', async (t) 
   t.throws(() => connect({ port: 1, nativeTransport: 1 as unknown as boolean }), { code: 'ERR_CTLS_INVALID_OPTION' });
 });
 
+t.test("the net.Socket's pause() and resume() steer the addon's reads; node never reads it", async (t) => {
+  const { ours, theirs } = await pair(t);
+  const transport = ours.transport as net.Socket;
+  const received: Buffer[] = [];
+  ours.on('data', (chunk: Buffer) => received.push(chunk));
+  transport.pause();
+  theirs.write('held in the kernel');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(received.length, 0, 'nothing read while the transport is paused');
+  transport.resume();
+  await waitFor(ours, 'data', SOON);
+  t.equal(Buffer.concat(received).toString(), 'held in the kernel', 'read once resumed, through TLS');
+  t.equal(transport.bytesRead, 0, "node's own handle read nothing");
+});
+
 t.test('16 MB each way with backpressure from slow readers', async (t) => {
   const { ours, theirs } = await pair(t, { allowHalfOpen: true }, { allowHalfOpen: true });
   const upload = randomBytes(16 * MB);

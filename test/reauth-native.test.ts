@@ -127,8 +127,7 @@ for (const version of VERSIONS) {
 
   t.test(`${version}: a client that never answers -> ERR_CTLS_REAUTH_TIMEOUT`, async (t) => {
     const { server, port } = await startServer(t, { maxVersion: version });
-    // Its transport is paused below: that stops a client on the stream path only.
-    const { client, peer } = await ourPair(server, port, { maxVersion: version, nativeTransport: false });
+    const { client, peer } = await ourPair(server, port, { maxVersion: version });
     client.on('error', () => {});
     peer.on('error', () => {});
     // The client stops reading: it never sees the request.
@@ -147,8 +146,7 @@ for (const version of VERSIONS) {
 
   t.test(`${version}: data sent while a request is out is held, then delivered in order`, async (t) => {
     const { server, port } = await startServer(t, { maxVersion: version });
-    // Its transport is paused below: that stops a client on the stream path only.
-    const { client, peer } = await ourPair(server, port, { maxVersion: version, nativeTransport: false });
+    const { client, peer } = await ourPair(server, port, { maxVersion: version });
     const order: string[] = [];
     peer.on('data', (data: Buffer) => order.push(`data:${data.toString()}`));
     peer.on('certificate', () => order.push('certificate'));

@@ -45,6 +45,8 @@ export class NativeIO implements SocketIO {
   #attached = false;
   #closed = false;
   #reading = true;
+  /** The app paused the net.Socket itself (transport.pause()). */
+  #heldByApp = false;
   #ref = true;
   #endDone = false;
   #peerEnded = false;
@@ -57,9 +59,11 @@ export class NativeIO implements SocketIO {
     this.#events = events;
     transport.on('error', (error: Error) => events.error(error));
     transport.on('close', () => events.close());
-    if (transport.connecting) {
-      // Paused, node's afterConnect does not start reading on its own handle.
-      transport.pause();
+    const connecting = transport.connecting;
+    // Paused, node's afterConnect does not start reading on its own handle.
+    if (connecting) transport.pause();
+    this.#steerStreamControls();
+    if (connecting) {
       transport.once('connect', () => {
         if (this.#attach()) events.ready();
       });
@@ -71,6 +75,29 @@ export class NativeIO implements SocketIO {
     process.nextTick(() => {
       if (attached) events.ready();
     });
+  }
+
+  /**
+   * Node's handle must never read the socket the addon reads: the bytes would be lost to the TLS
+   * stream. So the net.Socket's pause() and resume() steer the addon's reads instead, and code
+   * that pauses the transport to stop a TLS socket reading keeps working.
+   */
+  #steerStreamControls(): void {
+    const transport = this.#transport;
+    transport.pause = (): net.Socket => {
+      this.#heldByApp = true;
+      this.#updateReading();
+      return transport;
+    };
+    transport.resume = (): net.Socket => {
+      this.#heldByApp = false;
+      this.#updateReading();
+      return transport;
+    };
+  }
+
+  #updateReading(): void {
+    if (this.#attached && !this.#closed) this.#handle.setReading(this.#reading && !this.#heldByApp);
   }
 
   #attach(): boolean {
@@ -87,7 +114,7 @@ export class NativeIO implements SocketIO {
       return false;
     }
     this.#attached = true;
-    this.#handle.setReading(this.#reading);
+    this.#updateReading();
     if (!this.#ref) this.#handle.setTransportRef(false);
     return true;
   }
@@ -122,12 +149,12 @@ export class NativeIO implements SocketIO {
 
   pause(): void {
     this.#reading = false;
-    if (this.#attached) this.#handle.setReading(false);
+    this.#updateReading();
   }
 
   resume(): void {
     this.#reading = true;
-    if (this.#attached) this.#handle.setReading(true);
+    this.#updateReading();
   }
 
   onceDrain(listener: () => void): void {
