@@ -2,7 +2,8 @@
 // bytes from the socket go through the same record loop cycle() runs, the
 // ciphertext produced goes straight back to the socket, and JavaScript hears
 // once per read, through the single callback given to attachTransport():
-//   callback(kRead, plaintext | null, events, error | null)
+//   callback(kRead, room | null, placed, plaintext | null, events, error | null)
+//                                       the plaintext is room's first `placed` bytes, then `plaintext`
 //   callback(kEnd)                      the peer ended its side (EOF)
 //   callback(kError, code, errno, syscall)   e.g. 'ECONNRESET', -104, 'read'
 //   callback(kDrain)                    the write queue emptied
@@ -123,6 +124,8 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   Napi::Env env = Env();
   Napi::HandleScope handle_scope(env);
   Napi::Value plaintext;
+  Napi::Buffer<char> room;
+  size_t placed = 0;
   bool answered = false;
   {
     ErrorQueueScope scope;
@@ -131,8 +134,16 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
     UseTrustStore();
     // Fails only when memory runs out; the record layer then reports the gap.
     source_.Append(data, length);
-    size_t placed = 0;
-    plaintext = ReadPlaintext(env, nullptr, 0, &placed);
+    // Once application data flows, records decrypt straight into the Buffer
+    // JavaScript receives: it never holds more plaintext than the ciphertext
+    // waiting here, but for the rest of a record OpenSSL took earlier, which
+    // goes to the scratch buffer and comes as a second Buffer.
+    if (handshake_done_) {
+      room = Napi::Buffer<char>::New(env, source_.pending());
+      plaintext = ReadPlaintext(env, room.Data(), room.Length(), &placed);
+    } else {
+      plaintext = ReadPlaintext(env, nullptr, 0, &placed);
+    }
     answered = sink_.spilled() > 0;
     FlushToTransport();
   }
@@ -141,10 +152,12 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   // writes are no reason: two peers that both write before they read would
   // wait for each other (see ReadFlow.awaitDrain).
   if (answered && transport_ != nullptr && transport_->above_high_water()) transport_->HoldReadsUntilDrain();
-  if (plaintext.IsNull() && events_ == 0) return;
+  if (placed == 0 && plaintext.IsNull() && events_ == 0) return;
   Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
-  CallOwner({Napi::Number::New(env, kRead), plaintext, Napi::Number::New(env, events_), error});
+  Napi::Value first = placed > 0 ? room.As<Napi::Value>() : env.Null();
+  CallOwner({Napi::Number::New(env, kRead), first, Napi::Number::New(env, static_cast<double>(placed)), plaintext,
+             Napi::Number::New(env, events_), error});
 }
 
 void TlsConnection::OnTransportEnd() {

@@ -105,7 +105,7 @@ export class NativeIO implements SocketIO {
     const fd = this.#transport._handle?.fd;
     const status =
       typeof fd === 'number' && fd >= 0
-        ? this.#handle.attachTransport(fd, (kind, first, second, third) => this.#onCall(kind, first, second, third))
+        ? this.#handle.attachTransport(fd, (kind, ...args) => this.#onCall(kind, args))
         : -9;
     if (status !== 0) {
       const code = getSystemErrorName(status);
@@ -119,21 +119,31 @@ export class NativeIO implements SocketIO {
     return true;
   }
 
-  #onCall(kind: number, first: unknown, second: unknown, third: unknown): void {
+  #onCall(kind: number, args: unknown[]): void {
     // Activity for the net.Socket's idle timer (setTimeout), as its own reads and writes do.
     this.#transport._unrefTimer?.();
     switch (kind) {
-      case transportCalls.read:
-        this.#events.records(first as Buffer | null, second as number, third as NativeError | null);
+      case transportCalls.read: {
+        const [room, placed, plaintext, events, error] = args as [
+          Buffer | null,
+          number,
+          Buffer | null,
+          number,
+          NativeError | null,
+        ];
+        this.#events.records(room === null ? null : room.subarray(0, placed), plaintext, events, error);
         break;
+      }
       case transportCalls.end:
         this.#peerEnded = true;
         this.#events.end();
         this.#closeWhenBothEnded();
         break;
-      case transportCalls.error:
-        this.#events.error(systemError(first as string, second as number, third as string));
+      case transportCalls.error: {
+        const [code, errno, syscall] = args as [string, number, string];
+        this.#events.error(systemError(code, errno, syscall));
         break;
+      }
       case transportCalls.drain:
         this.#flushWaiters();
         break;

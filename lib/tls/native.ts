@@ -68,7 +68,7 @@ export type SendResult = [number, NativeError | null, number, boolean];
 
 /** What the addon reports about a socket it owns (native/tls_connection_transport.cc). */
 export const transportCalls = { read: 0, end: 1, error: 2, drain: 3, shutdown: 4 } as const;
-export type TransportCallback = (kind: number, first?: unknown, second?: unknown, third?: unknown) => void;
+export type TransportCallback = (kind: number, ...args: unknown[]) => void;
 
 export interface NativeTlsConnection {
   cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;

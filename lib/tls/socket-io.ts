@@ -12,8 +12,11 @@ import type { ReadControl } from './read-flow.js';
 export interface IOEvents {
   /** JS path: a ciphertext chunk, the socket's to overwrite with plaintext when `owned`. */
   ciphertext(chunk: Buffer, owned: boolean): void;
-  /** Native path: what the records of one read gave (their ciphertext answers are sent already). */
-  records(plaintext: Buffer | null, events: number, error: NativeError | null): void;
+  /**
+   * Native path: what the records of one read gave, their answers already sent. The plaintext is
+   * `placed`, then `plaintext`.
+   */
+  records(placed: Buffer | null, plaintext: Buffer | null, events: number, error: NativeError | null): void;
   /** The peer ended its side of the transport. */
   end(): void;
   error(error: Error): void;

@@ -184,7 +184,7 @@ export class TLSSocket extends TransportSocket {
     transport.setNoDelay?.(true);
     const events: IOEvents = {
       ciphertext: (chunk, owned) => this.#cycle(chunk, false, owned),
-      records: (plaintext, events, error) => this.#afterRecords(events, error, null, plaintext),
+      records: (placed, plaintext, events, error) => this.#afterRecords(events, error, placed, plaintext),
       end: () => this.#onTransportEnd(),
       error: (error) => this.#fail(error),
       close: () => this.#onTransportClose(),
