@@ -60,6 +60,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // Writes what OpenSSL produced to the attached transport; false without one.
   bool FlushToTransport();
   void CallOwner(std::initializer_list<napi_value> args);
+  bool CanCallJs();
   void OnTransportRead(const char* data, size_t length) override;
   void OnTransportEnd() override;
   void OnTransportError(int status, const char* syscall) override;

@@ -81,10 +81,11 @@ Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// setReading(reading: boolean): the ReadFlow's pause() and resume().
+// setReading(reading: boolean) -> 0, or the libuv error code of a read that
+// could not start: the ReadFlow's pause() and resume().
 Napi::Value TlsConnection::SetReading(const Napi::CallbackInfo& info) {
-  if (transport_ != nullptr) transport_->SetReading(info[0].ToBoolean());
-  return info.Env().Undefined();
+  const int status = transport_ == nullptr ? 0 : transport_->SetReading(info[0].ToBoolean());
+  return Napi::Number::New(info.Env(), status);
 }
 
 // endTransport(): half-closes once everything queued is written.
@@ -111,18 +112,40 @@ Napi::Value TlsConnection::CloseTransportMethod(const Napi::CallbackInfo& info) 
 // it, and an exception it throws becomes an uncaught exception.
 void TlsConnection::CallOwner(std::initializer_list<napi_value> args) {
   if (on_transport_.IsEmpty()) return;
-  Napi::Env env = Env();
-  on_transport_.MakeCallback(Value(), args, *async_context_);
-  if (env.IsExceptionPending()) {
-    Napi::Error error = env.GetAndClearPendingException();
-    napi_fatal_exception(env, error.Value());
+  napi_env env = Env();
+  // The C call, not node-addon-api's: its failure path builds a JS Error,
+  // which aborts when the environment is terminating (a worker's exit).
+  napi_value result = nullptr;
+  const napi_status status =
+      napi_make_callback(env, *async_context_, Value(), on_transport_.Value(), args.size(), args.begin(), &result);
+  if (status != napi_pending_exception) return;
+  napi_value error = nullptr;
+  if (napi_get_and_clear_last_exception(env, &error) == napi_ok && error != nullptr) {
+    napi_fatal_exception(env, error);
   }
+}
+
+// Whether JavaScript can run. A worker that is exiting still turns its loop
+// while it closes its handles, and every Node-API call that would run or
+// allocate JavaScript then fails; node-addon-api aborts on such a failure.
+// napi_strict_equals checks the same condition without allocating.
+bool TlsConnection::CanCallJs() {
+  napi_env env = Env();
+  napi_value undefined = nullptr;
+  bool same = false;
+  if (napi_get_undefined(env, &undefined) == napi_ok &&
+      napi_strict_equals(env, undefined, undefined, &same) == napi_ok) {
+    return true;
+  }
+  if (transport_ != nullptr) transport_->SetReading(false);
+  return false;
 }
 
 void TlsConnection::OnTransportRead(const char* data, size_t length) {
   if (!ssl_) return;
   Napi::Env env = Env();
   Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
   Napi::Value plaintext;
   Napi::Buffer<char> room;
   size_t placed = 0;
@@ -152,7 +175,8 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   // writes are no reason: two peers that both write before they read would
   // wait for each other (see ReadFlow.awaitDrain).
   if (answered && transport_ != nullptr && transport_->above_high_water()) transport_->HoldReadsUntilDrain();
-  if (placed == 0 && plaintext.IsNull() && events_ == 0) return;
+  // Called even when a partial record gave nothing yet: it is activity for
+  // the socket's idle timer all the same.
   Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
   Napi::Value first = placed > 0 ? room.As<Napi::Value>() : env.Null();
@@ -162,24 +186,28 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
 
 void TlsConnection::OnTransportEnd() {
   Napi::HandleScope handle_scope(Env());
+  if (!CanCallJs()) return;
   CallOwner({Napi::Number::New(Env(), kEnd)});
 }
 
 void TlsConnection::OnTransportError(int status, const char* syscall) {
   Napi::Env env = Env();
   Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
   CallOwner({Napi::Number::New(env, kError), Napi::String::New(env, uv_err_name(status)),
              Napi::Number::New(env, status), Napi::String::New(env, syscall)});
 }
 
 void TlsConnection::OnTransportDrain() {
   Napi::HandleScope handle_scope(Env());
+  if (!CanCallJs()) return;
   CallOwner({Napi::Number::New(Env(), kDrain)});
 }
 
 void TlsConnection::OnTransportShutdown(int status) {
   Napi::Env env = Env();
   Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
   CallOwner({Napi::Number::New(env, kShutdown),
              status == 0 ? env.Null() : Napi::String::New(env, uv_err_name(status)).As<Napi::Value>()});
 }

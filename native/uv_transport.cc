@@ -70,33 +70,31 @@ UvTransport* UvTransport::Open(napi_env env, int fd, Delegate* delegate, int* st
 #endif
 }
 
-void UvTransport::SetReading(bool reading) {
+int UvTransport::SetReading(bool reading) {
   owner_reading_ = reading;
-  UpdateReading();
+  return UpdateReading();
 }
 
 void UvTransport::HoldReadsUntilDrain() {
   if (queued_ == 0) return;
   reads_held_ = true;
   awaiting_drain_ = true;
-  UpdateReading();
+  UpdateReading();  // stopping cannot fail
 }
 
-void UvTransport::UpdateReading() {
-  if (closing_) return;
+int UvTransport::UpdateReading() {
+  if (closing_) return 0;
   const bool want = owner_reading_ && !reads_held_;
-  if (want == reading_) return;
+  if (want == reading_) return 0;
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   if (want) {
     const int status = uv_read_start(stream, OnAlloc, OnRead);
-    if (status != 0) {
-      Fail(status, "read");
-      return;
-    }
+    if (status != 0) return status;
   } else {
     uv_read_stop(stream);
   }
   reading_ = want;
+  return 0;
 }
 
 void UvTransport::Write(const char* data, size_t length) {
@@ -113,18 +111,17 @@ void UvTransport::Write(const char* data, size_t length) {
   }
   const size_t rest = length - written;
   auto* request = static_cast<WriteRequest*>(std::malloc(sizeof(WriteRequest) + rest));
-  if (request == nullptr) {
-    Fail(UV_ENOMEM, "write");
-    return;
-  }
+  // Out of memory for a queued write: a TLS stream missing bytes cannot go
+  // on, and Node itself stops at an allocation failure of its own buffers.
+  if (request == nullptr) napi_fatal_error("continuous-tls", NAPI_AUTO_LENGTH, "out of memory queuing a write", 0);
   request->transport = this;
   request->length = rest;
   std::memcpy(request->data, data + written, rest);
   uv_buf_t buf = uv_buf_init(request->data, static_cast<unsigned int>(rest));
-  const int status = uv_write(&request->req, stream, &buf, 1, OnWrite);
-  if (status != 0) {
+  // Fails at once only on a socket shut down (UV_EPIPE) or closing: what
+  // comes after our own end has nowhere to go, as with a net.Socket's.
+  if (uv_write(&request->req, stream, &buf, 1, OnWrite) != 0) {
     std::free(request);
-    Fail(status, "write");
     return;
   }
   queued_ += rest;
@@ -194,7 +191,11 @@ void UvTransport::OnWrite(uv_write_t* req, int status) {
   if (transport->queued_ != 0 || !transport->awaiting_drain_) return;
   transport->awaiting_drain_ = false;
   transport->reads_held_ = false;
-  transport->UpdateReading();
+  const int read_status = transport->UpdateReading();
+  if (read_status != 0) {
+    transport->Fail(read_status, "read");
+    return;
+  }
   if (transport->delegate_ != nullptr) transport->delegate_->OnTransportDrain();
 }
 

@@ -45,13 +45,15 @@ class UvTransport {
   // Opens a TCP handle on a dup of `fd`; nullptr with *status set on failure.
   static UvTransport* Open(napi_env env, int fd, Delegate* delegate, int* status);
 
-  // Whether the owner wants to read.
-  void SetReading(bool reading);
+  // Whether the owner wants to read; a libuv error code when reading cannot
+  // start (reported here, not through the delegate: the owner is mid-call).
+  int SetReading(bool reading);
   // Stops reading until the write queue drains, whatever SetReading says:
   // for bytes that reading itself made OpenSSL send (see ReadFlow.awaitDrain).
   void HoldReadsUntilDrain();
   // Writes the bytes: straight to the kernel when it takes them, otherwise a
-  // copy is queued. A failure is reported through OnTransportError.
+  // copy is queued. A failure of the socket is reported later, through
+  // OnTransportError; bytes written after Shutdown() or Close() are dropped.
   void Write(const char* data, size_t length);
   // Half-closes once the queued writes are out (shutdown(2), SHUT_WR).
   void Shutdown();
@@ -68,7 +70,7 @@ class UvTransport {
 
   UvTransport(napi_env env, Delegate* delegate);
   ~UvTransport() = default;
-  void UpdateReading();
+  int UpdateReading();
   void Fail(int status, const char* syscall);
 
   static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);

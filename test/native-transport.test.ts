@@ -7,6 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Duplex } from 'node:stream';
 import { createServer, connect, type TLSSocket } from '../dist/index.js';
 import type { Server, ServerOptions } from '../dist/server.js';
@@ -316,3 +318,28 @@ t.test(
     t.ok(growth < 64 * MB, `RSS grew by ${Math.round(growth / MB)} MB`);
   },
 );
+
+t.test('a worker that exits with native connections open ends cleanly', async (t) => {
+  // The worker closes its handles on its way out while JavaScript can no longer run there.
+  const source = `
+    const { createServer, connect } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+    const { workerData: pem } = require('node:worker_threads');
+    const server = createServer({ key: pem.key, cert: pem.cert }, (socket) => socket.write('x'));
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      const client = connect({ host: '127.0.0.1', port, ca: pem.ca, servername: 'localhost' });
+      client.on('data', () => {
+        client.write(Buffer.alloc(4 * 1024 * 1024));
+        process.exit(client.nativeTransport ? 7 : 8);
+      });
+    });
+  `;
+  for (let i = 0; i < 3; i++) {
+    const worker = new Worker(source, {
+      eval: true,
+      workerData: { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca },
+    });
+    const [code] = await waitFor<[number]>(worker, 'exit', SOON);
+    t.equal(code, posix ? 7 : 8, 'the worker exited as it asked, on the native path');
+  }
+});

@@ -97,7 +97,12 @@ export class NativeIO implements SocketIO {
   }
 
   #updateReading(): void {
-    if (this.#attached && !this.#closed) this.#handle.setReading(this.#reading && !this.#heldByApp);
+    if (!this.#attached || this.#closed) return;
+    const status = this.#handle.setReading(this.#reading && !this.#heldByApp);
+    if (status !== 0) {
+      const error = systemError(getSystemErrorName(status), status, 'read');
+      process.nextTick(() => this.#events.error(error));
+    }
   }
 
   #attach(): boolean {

@@ -97,7 +97,8 @@ export interface NativeTlsConnection {
   attachTransport(fd: number, callback: TransportCallback): number;
   /** Seals and writes to the attached socket. */
   send(data: Buffer | Buffer[]): SendResult;
-  setReading(reading: boolean): void;
+  /** 0, or a negative errno when reading cannot start. */
+  setReading(reading: boolean): number;
   /** Half-closes the attached socket once its queue is written. */
   endTransport(): void;
   setTransportRef(ref: boolean): void;
