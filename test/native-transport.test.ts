@@ -4,7 +4,8 @@
 // without leaks, and the stream path kept for other transports and on request.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { createServer, connect, type TLSSocket } from '../dist/index.js';
 import type { Server, ServerOptions } from '../dist/server.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';
-import { closed, listen, waitFor, duplexPair, SOON } from './helpers/owned';
+import { closed, closeServer, listen, waitFor, duplexPair, SOON } from './helpers/owned';
 
 const posix = process.platform !== 'win32';
 const serverOptions: ServerOptions = { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true };
@@ -148,6 +149,25 @@ t.test("the net.Socket's pause() and resume() steer the addon's reads; node neve
   await waitFor(ours, 'data', SOON);
   t.equal(Buffer.concat(received).toString(), 'held in the kernel', 'read once resumed, through TLS');
   t.equal(transport.bytesRead, 0, "node's own handle read nothing");
+});
+
+t.test('a Unix domain socket takes the stream path on both ends', { skip: !posix }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctls-native-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'server.sock');
+  const server = createServer(serverOptions);
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  t.teardown(() => closeServer(server));
+  const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
+  const ours = client(t, 0, { path });
+  await waitFor(ours, 'secureConnect', SOON);
+  const [theirs] = await accepted;
+  t.equal(ours.nativeTransport, false, 'client over a pipe');
+  t.equal(theirs.nativeTransport, false, 'server over a pipe: accepted paused, then resumed');
+  const echoed = firstData(ours);
+  theirs.on('data', (chunk: Buffer) => theirs.write(chunk));
+  ours.write('over a pipe');
+  t.equal((await echoed).toString(), 'over a pipe');
 });
 
 t.test('16 MB each way with backpressure from slow readers', async (t) => {
