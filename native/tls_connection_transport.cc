@@ -2,12 +2,12 @@
 // bytes from the socket go through the same record loop cycle() runs, the
 // ciphertext produced goes straight back to the socket, and JavaScript hears
 // once per read, through the single callback given to attachTransport():
-//   callback(kRead, room | null, placed, plaintext | null, events, error | null)
-//                                       the plaintext is room's first `placed` bytes, then `plaintext`
-//   callback(kEnd)                      the peer ended its side (EOF)
-//   callback(kError, code, errno, syscall)   e.g. 'ECONNRESET', -104, 'read'
-//   callback(kDrain)                    the write queue emptied
-//   callback(kShutdown, code | null)    our half-close is done (or failed)
+//   (kRead, room, placed, plaintext, events, error): the plaintext is the
+//       first `placed` bytes of `room`, then `plaintext` (either may be null)
+//   (kEnd): the peer ended its side (EOF)
+//   (kError, code, errno, syscall): e.g. 'ECONNRESET', -104, 'read'
+//   (kDrain): the write queue emptied after passing its high-water mark
+//   (kShutdown, code | null): our half-close is done, or failed
 #include <utility>
 #include <vector>
 
