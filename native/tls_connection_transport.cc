@@ -107,6 +107,12 @@ Napi::Value TlsConnection::CloseTransportMethod(const Napi::CallbackInfo& info) 
   return info.Env().Undefined();
 }
 
+// transportQueued() -> bytes waiting in the socket's write queue.
+Napi::Value TlsConnection::TransportQueued(const Napi::CallbackInfo& info) {
+  const size_t queued = transport_ == nullptr ? 0 : transport_->queued();
+  return Napi::Number::New(info.Env(), static_cast<double>(queued));
+}
+
 // Calls the owner's callback as node calls a stream's listeners from libuv:
 // through MakeCallback, so that process.nextTick and promise jobs run after
 // it, and an exception it throws becomes an uncaught exception.

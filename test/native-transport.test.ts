@@ -4,6 +4,7 @@
 // without leaks, and the stream path kept for other transports and on request.
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as net from 'node:net';
@@ -13,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import type { Duplex } from 'node:stream';
 import { createServer, connect, type TLSSocket } from '../dist/index.js';
 import type { Server, ServerOptions } from '../dist/server.js';
+import { kTransportQueue } from '../dist/tls/socket.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';
 import { closed, closeServer, listen, waitFor, duplexPair, SOON } from './helpers/owned';
@@ -362,4 +364,41 @@ t.test('a worker that exits with native connections open ends cleanly', async (t
     const [code] = await waitFor<[number]>(worker, 'exit', SOON);
     t.equal(code, posix ? 7 : 8, 'the worker exited as it asked, on the native path');
   }
+});
+
+t.test('a KeyUpdate flood from a peer that never reads stops the native reads', async (t) => {
+  // Every KeyUpdate with update_requested makes OpenSSL answer (RFC 8446 section 4.6.3); the peer
+  // never reads the answers. The addon stops reading once they pass the high-water mark, so the
+  // peer's sends block when the kernel buffers are full: its count of sent KeyUpdates stops growing.
+  const server = createServer({ key: certs.serverKey, cert: certs.serverChain, maxVersion: 'TLSv1.3' });
+  const port = await listen(t, server);
+  const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
+  const script = join(__dirname, 'helpers', 'python', 'keyupdate_flood.py');
+  const peer = spawn('python3', [script, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => peer.kill('SIGKILL'));
+  let sent = 0;
+  peer.stdout.on('data', (chunk: Buffer) => {
+    for (const match of chunk.toString().matchAll(/SENT:(\d+)/g)) sent = Number(match[1]);
+  });
+  const [socket] = await accepted;
+  socket.on('error', () => {});
+  t.equal(socket.nativeTransport, posix);
+  const deadline = Date.now() + 45_000;
+  while (sent === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  let last = -1;
+  let steadySince = Date.now();
+  let peak = 0;
+  while (Date.now() < deadline && Date.now() - steadySince < 1500) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    peak = Math.max(peak, socket[kTransportQueue]);
+    if (sent !== last) {
+      last = sent;
+      steadySince = Date.now();
+    }
+  }
+  t.ok(Date.now() - steadySince >= 1500, `the peer is blocked after ${sent} KeyUpdates`);
+  // The high-water mark (64 KiB), plus the answers to the read that passed it.
+  const bound = 64 * 1024 + 256 * 1024;
+  t.ok(peak <= bound, `the write queue peaked at ${Math.round(peak / 1024)} KiB (bound ${bound / 1024} KiB)`);
+  t.equal(socket.destroyed, false, 'the connection is held, not failed');
 });

@@ -158,6 +158,10 @@ export class NativeIO implements SocketIO {
     }
   }
 
+  get queued(): number {
+    return this.#attached && !this.#closed ? this.#handle.transportQueued() : 0;
+  }
+
   get destroyed(): boolean {
     return this.#closed || this.#transport.destroyed;
   }

@@ -104,6 +104,8 @@ export interface NativeTlsConnection {
   setTransportRef(ref: boolean): void;
   /** Closes the attached socket, keeping the TLS state. */
   closeTransport(): void;
+  /** Bytes waiting in the attached socket's write queue. */
+  transportQueued(): number;
 }
 
 export interface CrlInfo {

@@ -41,4 +41,6 @@ export interface SocketIO extends ReadControl {
   endWith(alert: Buffer | null): void;
   destroy(): void;
   setRef(ref: boolean): void;
+  /** Bytes the transport has yet to hand to the kernel. */
+  readonly queued: number;
 }

@@ -38,13 +38,30 @@ import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-
 import { ReadFlow } from './read-flow.js';
 import { askSniCallback } from './sni.js';
 import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
-import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, type SocketOwner } from './symbols.js';
+import {
+  kCertificateEpoch,
+  kDeny,
+  kEngineRequest,
+  kExchangeVerdict,
+  kOwner,
+  kTransportQueue,
+  type SocketOwner,
+} from './symbols.js';
 import { TransportSocket, type Transport } from './transport-socket.js';
 import type { IOEvents, SealResult, SocketIO } from './socket-io.js';
 import { StreamIO } from './stream-io.js';
 import { NativeIO, canUseNativeTransport } from './native-io.js';
 
-export { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, DEFAULT_MAX_HELD_BYTES, tlsError };
+export {
+  kCertificateEpoch,
+  kDeny,
+  kEngineRequest,
+  kExchangeVerdict,
+  kOwner,
+  kTransportQueue,
+  DEFAULT_MAX_HELD_BYTES,
+  tlsError,
+};
 export type {
   CertificateRequestOptions,
   ExchangeVerdict,
@@ -222,6 +239,11 @@ export class TLSSocket extends TransportSocket {
   override unref(): this {
     this.#io.setRef(false);
     return this;
+  }
+
+  /** Bytes the transport has yet to write (the addon's queue on the native path). */
+  get [kTransportQueue](): number {
+    return this.#io.queued;
   }
 
   /** Whether the addon reads and writes the transport itself (see native-io.ts). */

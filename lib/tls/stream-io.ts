@@ -31,6 +31,10 @@ export class StreamIO implements SocketIO {
     return canLendTo(this.#transport) && this.#transport.listenerCount('data') === 1;
   }
 
+  get queued(): number {
+    return this.#transport.writableLength;
+  }
+
   get destroyed(): boolean {
     return this.#transport.destroyed;
   }
