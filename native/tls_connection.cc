@@ -56,7 +56,7 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
                          InstanceMethod<&TlsConnection::EndTransport>("endTransport"),
                          InstanceMethod<&TlsConnection::SetTransportRef>("setTransportRef"),
                          InstanceMethod<&TlsConnection::CloseTransportMethod>("closeTransport"),
-                         InstanceMethod<&TlsConnection::TransportQueued>("transportQueued"),
+                         InstanceMethod<&TlsConnection::TransportStats>("transportStats"),
                      });
 }
 

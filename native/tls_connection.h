@@ -56,7 +56,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value EndTransport(const Napi::CallbackInfo& info);
   Napi::Value SetTransportRef(const Napi::CallbackInfo& info);
   Napi::Value CloseTransportMethod(const Napi::CallbackInfo& info);
-  Napi::Value TransportQueued(const Napi::CallbackInfo& info);
+  Napi::Value TransportStats(const Napi::CallbackInfo& info);
   void CloseTransport();
   // Writes what OpenSSL produced to the attached transport; false without one.
   bool FlushToTransport();

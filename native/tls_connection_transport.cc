@@ -107,10 +107,16 @@ Napi::Value TlsConnection::CloseTransportMethod(const Napi::CallbackInfo& info) 
   return info.Env().Undefined();
 }
 
-// transportQueued() -> bytes waiting in the socket's write queue.
-Napi::Value TlsConnection::TransportQueued(const Napi::CallbackInfo& info) {
-  const size_t queued = transport_ == nullptr ? 0 : transport_->queued();
-  return Napi::Number::New(info.Env(), static_cast<double>(queued));
+// transportStats() -> [queued, bytesRead, bytesWritten] of the attached
+// socket, or null: its write queue and what it read and wrote so far.
+Napi::Value TlsConnection::TransportStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (transport_ == nullptr) return env.Null();
+  Napi::Array stats = Napi::Array::New(env, 3);
+  stats.Set(0u, Napi::Number::New(env, static_cast<double>(transport_->queued())));
+  stats.Set(1u, Napi::Number::New(env, transport_->bytes_read()));
+  stats.Set(2u, Napi::Number::New(env, transport_->bytes_written()));
+  return stats;
 }
 
 // Calls the owner's callback as node calls a stream's listeners from libuv:

@@ -99,6 +99,7 @@ int UvTransport::UpdateReading() {
 
 void UvTransport::Write(const char* data, size_t length) {
   if (closing_ || length == 0) return;
+  bytes_written_ += static_cast<double>(length);
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   size_t written = 0;
   if (queued_ == 0) {
@@ -165,6 +166,7 @@ void UvTransport::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   auto* transport = static_cast<UvTransport*>(stream->data);
   if (transport->delegate_ == nullptr || nread == 0) return;
   if (nread > 0) {
+    transport->bytes_read_ += static_cast<double>(nread);
     transport->delegate_->OnTransportRead(buf->base, static_cast<size_t>(nread));
     return;
   }

@@ -63,6 +63,10 @@ class UvTransport {
   void Close();
 
   size_t queued() const { return queued_; }
+  // What net.Socket's bytesRead and bytesWritten count, for the addon's reads
+  // and writes (Node's handle makes none).
+  double bytes_read() const { return bytes_read_; }
+  double bytes_written() const { return bytes_written_; }
   bool above_high_water() const { return queued_ > kHighWater; }
 
  private:
@@ -86,6 +90,8 @@ class UvTransport {
   napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
   Delegate* delegate_;
   size_t queued_ = 0;
+  double bytes_read_ = 0;
+  double bytes_written_ = 0;
   bool owner_reading_ = false;
   bool awaiting_drain_ = false;  // OnTransportDrain is owed once the queue empties
   bool reads_held_ = false;      // HoldReadsUntilDrain

@@ -141,16 +141,24 @@ t.test('the stream path stays for a Duplex transport and on request', async (t) 
 t.test("the net.Socket's pause() and resume() steer the addon's reads; node never reads it", async (t) => {
   const { ours, theirs } = await pair(t);
   const transport = ours.transport as net.Socket;
+  const handle = (transport as net.Socket & { _handle: { reading: boolean } })._handle;
   const received: Buffer[] = [];
   ours.on('data', (chunk: Buffer) => received.push(chunk));
+  // A 'readable' listener makes a stream call read(0), which would start node's own reading.
+  transport.on('readable', () => {});
   transport.pause();
+  t.equal(transport.isPaused(), true);
+  const readBefore = transport.bytesRead;
   theirs.write('held in the kernel');
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.equal(received.length, 0, 'nothing read while the transport is paused');
+  t.equal(transport.bytesRead, readBefore, 'bytesRead counts the addon: nothing');
   transport.resume();
+  t.equal(transport.isPaused(), false);
   await waitFor(ours, 'data', SOON);
   t.equal(Buffer.concat(received).toString(), 'held in the kernel', 'read once resumed, through TLS');
-  t.equal(transport.bytesRead, 0, "node's own handle read nothing");
+  t.ok(transport.bytesRead > readBefore + 'held in the kernel'.length, 'bytesRead counts the record');
+  t.equal(handle.reading, false, "node's own handle never reads");
 });
 
 t.test('a Unix domain socket takes the stream path on both ends', { skip: !posix }, async (t) => {

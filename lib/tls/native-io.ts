@@ -50,6 +50,7 @@ export class NativeIO implements SocketIO {
   #ref = true;
   #endDone = false;
   #peerEnded = false;
+  #lastStats: [number, number, number] = [0, 0, 0];
   #drainWaiters: Array<() => void> = [];
   #endWaiters: Array<() => void> | null = null;
 
@@ -79,11 +80,20 @@ export class NativeIO implements SocketIO {
 
   /**
    * Node's handle must never read the socket the addon reads: the bytes would be lost to the TLS
-   * stream. So the net.Socket's pause() and resume() steer the addon's reads instead, and code
-   * that pauses the transport to stop a TLS socket reading keeps working.
+   * stream. So the net.Socket's pause(), resume() and isPaused() steer and report the addon's
+   * reads instead, and its bytesRead and bytesWritten count the addon's traffic: code that pauses
+   * the transport to stop a TLS socket reading, or watches its counters, keeps working.
    */
   #steerStreamControls(): void {
     const transport = this.#transport;
+    Object.defineProperties(transport, {
+      bytesRead: { configurable: true, get: () => this.#stats()[1] },
+      bytesWritten: { configurable: true, get: () => this.#stats()[2] },
+    });
+    // Every way node's stream starts its handle reading (read(0) after connect or for a
+    // 'readable' listener, resume()) goes through _read: here it never does.
+    transport._read = (): void => {};
+    transport.isPaused = (): boolean => !this.#attached || !this.#reading || this.#heldByApp;
     transport.pause = (): net.Socket => {
       this.#heldByApp = true;
       this.#updateReading();
@@ -159,7 +169,14 @@ export class NativeIO implements SocketIO {
   }
 
   get queued(): number {
-    return this.#attached && !this.#closed ? this.#handle.transportQueued() : 0;
+    return this.#stats()[0];
+  }
+
+  /** The addon's counts, kept once its socket is closed (net.Socket keeps its own likewise). */
+  #stats(): [number, number, number] {
+    const stats = this.#attached && !this.#closed ? this.#handle.transportStats() : null;
+    if (stats !== null) this.#lastStats = [0, stats[1], stats[2]];
+    return stats ?? this.#lastStats;
   }
 
   get destroyed(): boolean {
@@ -227,6 +244,7 @@ export class NativeIO implements SocketIO {
    */
   #closeWhenBothEnded(): void {
     if (!this.#peerEnded || !this.#endDone || this.#closed) return;
+    this.#stats();
     this.#closed = true;
     this.#handle.closeTransport();
     this.#transport.destroy();
@@ -236,9 +254,12 @@ export class NativeIO implements SocketIO {
   endWith(): void {}
 
   destroy(): void {
-    if (!this.#closed) this.#handle.closeTransport();
+    if (!this.#closed) {
+      this.#stats();
+      this.#handle.closeTransport();
+    }
     this.#closed = true;
-    // The socket's close (TLSSocket#_destroy) closed the addon's handle; nothing more to wait for.
+    // The socket is closed: an end still waiting has nothing more to wait for.
     this.#finishEnd();
     this.#drainWaiters = [];
     if (!this.#transport.destroyed) this.#transport.destroy();

@@ -104,8 +104,8 @@ export interface NativeTlsConnection {
   setTransportRef(ref: boolean): void;
   /** Closes the attached socket, keeping the TLS state. */
   closeTransport(): void;
-  /** Bytes waiting in the attached socket's write queue. */
-  transportQueued(): number;
+  /** [queued, bytesRead, bytesWritten] of the attached socket, or null. */
+  transportStats(): [number, number, number] | null;
 }
 
 export interface CrlInfo {

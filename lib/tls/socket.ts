@@ -398,9 +398,10 @@ export class TLSSocket extends TransportSocket {
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     this.#requests?.abandon(error ?? this.destroyReason);
+    // The transport first: the native path reads its last counts from the handle.
+    this.#io.destroy();
     this.#handle?.destroy();
     this.#handle = null;
-    this.#io.destroy();
     this.#gate.discard();
     this.#finalCallback?.(null);
     this.#finalCallback = null;
