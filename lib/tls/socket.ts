@@ -3,11 +3,11 @@
  *
  * Data path: transport 'data' -> TlsConnection.cycle(chunk) -> plaintext goes to the reader only
  * while the data gate is open; ciphertext (handshake flights, alerts, post-handshake messages)
- * goes straight back to the transport. Over a TCP net.Socket on POSIX the addon does the reading,
- * the record loop and the writing itself, and hands over only the plaintext (native-io.ts); the
- * rest of this file is the same over both paths (socket-io.ts). Application writes likewise wait at the gate, which is
+ * goes straight back to the transport. Application writes likewise wait at the gate, which is
  * closed until the handshake is authorized and whenever something holds it: a certificate
- * request, a pending or lapsed decision.
+ * request, a pending or lapsed decision. Over a TCP net.Socket on POSIX the addon does the
+ * reading, the record loop and the writing itself and hands over only the plaintext
+ * (native-io.ts); the rest of this file is the same over both paths (socket-io.ts).
  *
  * This file keeps what works on the socket's own state: the Duplex methods, the transport's
  * wiring, the end of the stream, the handshake's completion and the node:tls-shaped getters.
@@ -181,6 +181,7 @@ export class TLSSocket extends TransportSocket {
     this.#options = options;
     this.#context = options.secureContext;
     const { maxHeldBytes, handshakeTimeout, identityTimeout } = socketLimits(options);
+    const nativeTransport = checkBoolean('nativeTransport', options.nativeTransport);
     this.#identityTimeout = identityTimeout;
     this.#gate = new DataGate(
       {
@@ -210,7 +211,7 @@ export class TLSSocket extends TransportSocket {
         if (!options.isServer) this.#cycle(undefined);
       },
     };
-    this.#io = canUseNativeTransport(transport, checkBoolean('nativeTransport', options.nativeTransport))
+    this.#io = canUseNativeTransport(transport, nativeTransport)
       ? new NativeIO(transport, this.#handle, events)
       : new StreamIO(transport, events);
     this.#reads = new ReadFlow(this.#io, () => this.#unblockInput());
