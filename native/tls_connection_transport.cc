@@ -88,10 +88,11 @@ Napi::Value TlsConnection::SetReading(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), status);
 }
 
-// endTransport(): half-closes once everything queued is written.
+// endTransport() -> 0 (callback(kShutdown) follows once everything queued is
+// written and the socket half-closed), or a libuv error code.
 Napi::Value TlsConnection::EndTransport(const Napi::CallbackInfo& info) {
-  if (transport_ != nullptr) transport_->Shutdown();
-  return info.Env().Undefined();
+  const int status = transport_ == nullptr ? UV_EINVAL : transport_->Shutdown();
+  return Napi::Number::New(info.Env(), status);
 }
 
 // setTransportRef(ref: boolean): socket.ref() / unref() for our handle.

@@ -99,6 +99,13 @@ int UvTransport::UpdateReading() {
 
 void UvTransport::Write(const char* data, size_t length) {
   if (closing_ || length == 0) return;
+  // uv_buf_t lengths are unsigned int on some platforms.
+  constexpr size_t kMaxPiece = 1u << 30;
+  while (length > kMaxPiece) {
+    Write(data, kMaxPiece);
+    data += kMaxPiece;
+    length -= kMaxPiece;
+  }
   bytes_written_ += static_cast<double>(length);
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
   size_t written = 0;
@@ -129,12 +136,12 @@ void UvTransport::Write(const char* data, size_t length) {
   if (queued_ > kHighWater) awaiting_drain_ = true;
 }
 
-void UvTransport::Shutdown() {
-  if (closing_ || shutdown_started_) return;
-  shutdown_started_ = true;
+int UvTransport::Shutdown() {
+  if (closing_ || shutdown_started_) return UV_EINVAL;
   shutdown_req_.data = this;
   const int status = uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), OnShutdown);
-  if (status != 0 && delegate_ != nullptr) delegate_->OnTransportShutdown(status);
+  shutdown_started_ = status == 0;
+  return status;
 }
 
 void UvTransport::SetRef(bool ref) {

@@ -55,8 +55,9 @@ class UvTransport {
   // copy is queued. A failure of the socket is reported later, through
   // OnTransportError; bytes written after Shutdown() or Close() are dropped.
   void Write(const char* data, size_t length);
-  // Half-closes once the queued writes are out (shutdown(2), SHUT_WR).
-  void Shutdown();
+  // Half-closes once the queued writes are out (shutdown(2), SHUT_WR): 0 and
+  // OnTransportShutdown later, or a libuv error code now.
+  int Shutdown();
   void SetRef(bool ref);
   // Stops every callback to the delegate and closes the handle; the object
   // deletes itself once libuv is done with it. Idempotent.

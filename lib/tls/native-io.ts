@@ -227,7 +227,8 @@ export class NativeIO implements SocketIO {
       return;
     }
     this.#endWaiters = [callback];
-    this.#handle.endTransport();
+    // Refused at once (the socket is gone): nothing more can be sent either way.
+    if (this.#handle.endTransport() !== 0) process.nextTick(() => this.#finishEnd());
   }
 
   #finishEnd(): void {

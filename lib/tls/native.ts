@@ -99,8 +99,8 @@ export interface NativeTlsConnection {
   send(data: Buffer | Buffer[]): SendResult;
   /** 0, or a negative errno when reading cannot start. */
   setReading(reading: boolean): number;
-  /** Half-closes the attached socket once its queue is written. */
-  endTransport(): void;
+  /** Half-closes the attached socket once its queue is written: 0, or a negative errno now. */
+  endTransport(): number;
   setTransportRef(ref: boolean): void;
   /** Closes the attached socket, keeping the TLS state. */
   closeTransport(): void;
