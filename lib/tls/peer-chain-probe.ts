@@ -11,7 +11,7 @@
  */
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
-import { native } from './native.js';
+import type * as NativeModule from './native.js';
 
 /** A probe that has not answered in this time counts as "consumes": the safe answer. */
 const PROBE_TIMEOUT_MS = 5000;
@@ -60,6 +60,9 @@ function memoryPair(): [Duplex, Duplex] {
 }
 
 function probe(): Promise<boolean> {
+  // Loaded here, not at import: continuous-tls/http reads peers through node-peer.ts, and that entry
+  // point must work where the addon is not installed.
+  const { native } = require('./native.js') as typeof NativeModule;
   const identity = native.throwawayIdentity('continuous-tls chain probe');
   const [serverEnd, clientEnd] = memoryPair();
   const secureContext = tls.createSecureContext({ key: identity.key, cert: identity.chain });
