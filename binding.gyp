@@ -16,6 +16,8 @@
         "native/secure_context.cc",
         "native/throwaway_identity.cc",
         "native/tls_connection.cc",
+        "native/tls_connection_transport.cc",
+        "native/uv_transport.cc",
         "native/verified_chains.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

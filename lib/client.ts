@@ -36,6 +36,8 @@ export interface ConnectOptions extends SecureContextOptions {
   identity?: Identity | IdentityProvider;
   /** ms a provider may take to answer before the connection fails with ERR_CTLS_IDENTITY_TIMEOUT (default 10 s). */
   identityTimeout?: number;
+  /** Let the addon read and write the TCP socket itself (default true; POSIX only). See docs/api.md. */
+  nativeTransport?: boolean;
 }
 
 export function connect(options: ConnectOptions, callback?: () => void): TLSSocket;
@@ -59,9 +61,18 @@ export function connect(
     callback = typeof hostOrCallback === 'function' ? hostOrCallback : undefined;
   }
   checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
+  checkBoolean('nativeTransport', options.nativeTransport);
   const host = options.host ?? 'localhost';
   // The identity goes on the connection, not the context, so it can rotate.
-  const { key: _k, cert: _c, passphrase: _p, identity: _i, identityTimeout: _t, ...contextOptions } = options;
+  const {
+    key: _k,
+    cert: _c,
+    passphrase: _p,
+    identity: _i,
+    identityTimeout: _t,
+    nativeTransport: _n,
+    ...contextOptions
+  } = options;
   const identity = clientIdentity(options);
   const context = options.secureContext ?? new SecureContext(contextOptions, false);
   const transport = options.socket ?? connectTransport(options, host);
@@ -81,6 +92,7 @@ export function connect(
     ...(options.handshakeTimeout === undefined ? {} : { handshakeTimeout: options.handshakeTimeout }),
     ...(identity === undefined ? {} : { identity }),
     ...(options.identityTimeout === undefined ? {} : { identityTimeout: options.identityTimeout }),
+    ...(options.nativeTransport === undefined ? {} : { nativeTransport: options.nativeTransport }),
   };
   let socket: TLSSocket;
   try {

@@ -51,6 +51,11 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   secureContext?: SecureContext;
   /** A pino-compatible logger for decisions, warnings and errors (docs/api.md, Observability). */
   logger?: Logger;
+  /**
+   * Let the addon read and write each connection's TCP socket itself (default true; POSIX only;
+   * off with pauseOnConnect, whose caller decides when the socket reads). See docs/api.md.
+   */
+  nativeTransport?: boolean;
 }
 
 export type SecureConnectionListener = (socket: TLSSocket) => void;
@@ -106,11 +111,15 @@ export class Server extends net.Server {
   #pendingHandshakes = 0;
   readonly #crlSource: CrlFileSource | null = null;
   readonly #logger: Logger | undefined;
+  /** Connections arrive paused for the native path; one that takes the stream path is resumed. */
+  readonly #resumeStreamPath: boolean;
   [kAuthorizer]: SocketAuthorizer | undefined;
 
   constructor(options: ServerOptions = {}, listener?: SecureConnectionListener) {
-    super({ allowHalfOpen: true, pauseOnConnect: options.pauseOnConnect ?? false });
+    const native = options.nativeTransport !== false && options.pauseOnConnect !== true;
+    super({ allowHalfOpen: true, pauseOnConnect: native || (options.pauseOnConnect ?? false) });
     checkServerOptions(options);
+    this.#resumeStreamPath = native;
     this.#options = options;
     this.#logger = checkLogger(options.logger);
     const { crl, ...contextOptions } = options;
@@ -200,7 +209,9 @@ export class Server extends net.Server {
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
       ...(this[kAuthorizer] === undefined ? {} : { authorizer: this[kAuthorizer] }),
+      nativeTransport: options.nativeTransport !== false && options.pauseOnConnect !== true,
     });
+    if (this.#resumeStreamPath && !socket.nativeTransport && transport instanceof net.Socket) transport.resume();
     this.#live.add(socket);
     this.#pendingHandshakes++;
     let pending = true;
@@ -299,6 +310,7 @@ function checkServerOptions(options: ServerOptions): void {
   checkBoolean('requestCert', options.requestCert);
   checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
   checkBoolean('allowHalfOpen', options.allowHalfOpen);
+  checkBoolean('nativeTransport', options.nativeTransport);
   checkDuration('handshakeTimeout', options.handshakeTimeout, undefined, { zero: true });
   checkCount('maxHeldBytes', options.maxHeldBytes, undefined, { infinite: true });
   checkCount('maxPendingHandshakes', options.maxPendingHandshakes, undefined, { infinite: true });

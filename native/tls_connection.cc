@@ -50,6 +50,13 @@ Napi::Function TlsConnection::Init(Napi::Env env) {
                          InstanceMethod<&TlsConnection::VerifiedUnderCurrentTrust>("verifiedUnderCurrentTrust"),
                          InstanceMethod<&TlsConnection::VerifiedNotAfter>("verifiedNotAfter"),
                          InstanceMethod<&TlsConnection::ExportKeyingMaterial>("exportKeyingMaterial"),
+                         InstanceMethod<&TlsConnection::AttachTransport>("attachTransport"),
+                         InstanceMethod<&TlsConnection::Send>("send"),
+                         InstanceMethod<&TlsConnection::SetReading>("setReading"),
+                         InstanceMethod<&TlsConnection::EndTransport>("endTransport"),
+                         InstanceMethod<&TlsConnection::SetTransportRef>("setTransportRef"),
+                         InstanceMethod<&TlsConnection::CloseTransportMethod>("closeTransport"),
+                         InstanceMethod<&TlsConnection::TransportQueued>("transportQueued"),
                      });
 }
 
@@ -90,6 +97,9 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
 }
 
 TlsConnection::~TlsConnection() {
+  // Collected or torn down with the environment: no JavaScript to tell.
+  if (transport_ != nullptr) transport_->Close();
+  transport_ = nullptr;
   if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
 }
 
@@ -187,9 +197,10 @@ Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext) {
   return result;
 }
 
-// The ciphertext OpenSSL wrote outside a lent buffer, as a new Buffer.
+// The ciphertext OpenSSL wrote outside a lent buffer, as a new Buffer; with a
+// native transport it is written there instead, and null returned.
 Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
-  if (sink_.spilled() == 0) return env.Null();
+  if (sink_.spilled() == 0 || FlushToTransport()) return env.Null();
   Napi::Value buffer = Napi::Buffer<char>::Copy(env, sink_.spill_data(), sink_.spilled());
   sink_.ClearSpill();
   return buffer;
@@ -217,28 +228,21 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
 
   std::vector<std::pair<const char*, size_t>> pieces;
   size_t total = 0;
-  auto add = [&](const Napi::Value& value) {
-    if (!value.IsBuffer()) return;
-    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
-    if (buffer.Length() == 0) return;
-    pieces.emplace_back(buffer.Data(), buffer.Length());
-    total += buffer.Length();
-  };
-  if (info[0].IsArray()) {
-    Napi::Array list = info[0].As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
-  } else {
-    add(info[0]);
-  }
+  CollectPieces(info[0], &pieces, &total);
   size_t consumed = 0;
-  const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);
-  if (fatal != 0) RecordFatal(env, fatal);
-  NoteProgress();
+  Seal(env, std::move(pieces), total, &consumed);
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
   result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
   sink_.Unlend();
   return result;
+}
+
+void TlsConnection::Seal(Napi::Env env, std::vector<std::pair<const char*, size_t>> pieces, size_t total,
+                         size_t* consumed) {
+  const int fatal = WritePieces(std::move(pieces), total, &scratch, consumed);
+  if (fatal != 0) RecordFatal(env, fatal);
+  NoteProgress();
 }
 
 // shutdown() -> ciphertext carrying our close_notify (RFC 8446 section 6.1).
@@ -350,7 +354,24 @@ Napi::Value TlsConnection::ResumeIdentity(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total) {
+  auto add = [&](const Napi::Value& value) {
+    if (!value.IsBuffer()) return;
+    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+    if (buffer.Length() == 0) return;
+    pieces->emplace_back(buffer.Data(), buffer.Length());
+    *total += buffer.Length();
+  };
+  if (data.IsArray()) {
+    Napi::Array list = data.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
+  } else {
+    add(data);
+  }
+}
+
 Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {
+  CloseTransport();
   if (ssl_) {
     SSL_set_app_data(ssl_.get(), nullptr);
     ssl_.reset();  // frees both BIOs too

@@ -1,14 +1,21 @@
 // TlsConnection: one SSL object over two BIOs of our own (ciphertext_bios.h).
-// TypeScript moves ciphertext between them and the transport; each incoming
-// chunk costs one JS->C++ call that returns the plaintext and the ciphertext
-// to send back.
+// Either TypeScript moves ciphertext between them and the transport (each
+// incoming chunk costs one JS->C++ call that returns the plaintext and the
+// ciphertext to send back), or the connection owns the socket itself through
+// libuv (attachTransport, uv_transport.h): ciphertext then never enters
+// JavaScript, and plaintext crosses once per read.
 #ifndef NATIVE_TLS_CONNECTION_H_
 #define NATIVE_TLS_CONNECTION_H_
 
 #include <napi.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "openssl_util.h"
 #include "record_engine.h"
+#include "uv_transport.h"
 
 namespace ctls {
 
@@ -16,7 +23,7 @@ class SecureContext;
 
 // The record loop, its state and the OpenSSL callbacks live in RecordEngine
 // (record_engine.h), which the fuzz harnesses drive without Node-API.
-class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngine {
+class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngine, private UvTransport::Delegate {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit TlsConnection(const Napi::CallbackInfo& info);
@@ -42,9 +49,31 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value VerifiedNotAfter(const Napi::CallbackInfo& info);
   Napi::Value ExportKeyingMaterial(const Napi::CallbackInfo& info);
 
+  // The native transport (tls_connection_transport.cc).
+  Napi::Value AttachTransport(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SetReading(const Napi::CallbackInfo& info);
+  Napi::Value EndTransport(const Napi::CallbackInfo& info);
+  Napi::Value SetTransportRef(const Napi::CallbackInfo& info);
+  Napi::Value CloseTransportMethod(const Napi::CallbackInfo& info);
+  Napi::Value TransportQueued(const Napi::CallbackInfo& info);
+  void CloseTransport();
+  // Writes what OpenSSL produced to the attached transport; false without one.
+  bool FlushToTransport();
+  void CallOwner(std::initializer_list<napi_value> args);
+  bool CanCallJs();
+  void OnTransportRead(const char* data, size_t length) override;
+  void OnTransportEnd() override;
+  void OnTransportError(int status, const char* syscall) override;
+  void OnTransportDrain() override;
+  void OnTransportShutdown(int status) override;
+  void OnTransportGone() override;
+
   // The steps of one cycle, split the way Node splits TLSWrap.
   Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
+  // SSL_write of the pieces (WritePieces) with a fatal error recorded.
+  void Seal(Napi::Env env, std::vector<std::pair<const char*, size_t>> pieces, size_t total, size_t* consumed);
   void NoteProgress();
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);
@@ -59,7 +88,17 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::ObjectReference sni_context_ref_;
 
   Napi::Reference<Napi::Value> fatal_error_;
+
+  // Set while the connection owns its socket (attachTransport until destroy);
+  // the wrapper is then referenced strongly (Ref) so that libuv's callbacks
+  // always find it alive. The transport deletes itself after its close.
+  UvTransport* transport_ = nullptr;
+  Napi::FunctionReference on_transport_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
 };
+
+// The Buffers of a write(): one Buffer or an array of them, empty ones skipped.
+void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total);
 
 }  // namespace ctls
 

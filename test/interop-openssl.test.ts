@@ -135,6 +135,7 @@ t.test('TLS 1.3 post-handshake auth: our server asks s_client -enable_pha for a 
   const client = startClient(t, { port, ...aliceFiles, tls13: true, enablePha: true, msg: true });
   const connection = await accepted;
   await client.handshake();
+  t.equal(connection.socket.nativeTransport, process.platform !== 'win32', 'the addon owns the socket (POSIX)');
   t.equal(connection.socket.authorized, false, 'no certificate was asked for in the handshake');
   t.equal(connection.socket.getPeerX509Certificate(), undefined);
   await exchange(t, connection, client, 'before');
@@ -179,6 +180,7 @@ t.test('TLS 1.2 renegotiation: our server asks s_client -tls1_2 for a certificat
   const client = startClient(t, { port, ...aliceFiles, tls12: true, msg: true });
   const connection = await accepted;
   await client.handshake();
+  t.equal(connection.socket.nativeTransport, process.platform !== 'win32', 'the addon owns the socket (POSIX)');
   t.equal(connection.socket.getProtocol(), 'TLSv1.2');
   t.match(client.output, /Secure Renegotiation IS supported/);
   t.equal(connection.socket.getPeerX509Certificate(), undefined);

@@ -49,6 +49,9 @@ export interface NativeConnectionInfo {
   version?: number;
 }
 
+/** An error the engine reports: OpenSSL's, with verification details where a certificate failed. */
+export type NativeError = Error & Record<string, unknown>;
+
 /**
  * [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the
  * input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc.
@@ -59,6 +62,13 @@ export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record
  * buffer instead of `ciphertext`.
  */
 export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number, number];
+
+/** [events, error, consumed, flowing]: see send() in native/tls_connection_transport.cc. */
+export type SendResult = [number, NativeError | null, number, boolean];
+
+/** What the addon reports about a socket it owns (native/tls_connection_transport.cc). */
+export const transportCalls = { read: 0, end: 1, error: 2, drain: 3, shutdown: 4 } as const;
+export type TransportCallback = (kind: number, ...args: unknown[]) => void;
 
 export interface NativeTlsConnection {
   cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;
@@ -83,6 +93,19 @@ export interface NativeTlsConnection {
   getSession(): Buffer | null;
   getVerifyError(): { code: string; message: string; depth: number } | null;
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer;
+  /** Takes over the socket on a dup of `fd`: 0, or a negative errno when it cannot be opened. */
+  attachTransport(fd: number, callback: TransportCallback): number;
+  /** Seals and writes to the attached socket. */
+  send(data: Buffer | Buffer[]): SendResult;
+  /** 0, or a negative errno when reading cannot start. */
+  setReading(reading: boolean): number;
+  /** Half-closes the attached socket once its queue is written. */
+  endTransport(): void;
+  setTransportRef(ref: boolean): void;
+  /** Closes the attached socket, keeping the TLS state. */
+  closeTransport(): void;
+  /** Bytes waiting in the attached socket's write queue. */
+  transportQueued(): number;
 }
 
 export interface CrlInfo {

@@ -4,17 +4,23 @@
  * reader's demand must not override: ciphertext we produced waits for the transport's 'drain',
  * and a ClientHello waits for the SNICallback. resume() reads again only once neither applies.
  */
-import type { Duplex } from 'node:stream';
+/** The transport's side that ReadFlow drives (the socket's I/O path, socket-io.ts). */
+export interface ReadControl {
+  pause(): void;
+  resume(): void;
+  onceDrain(listener: () => void): void;
+  readonly destroyed: boolean;
+}
 
 export class ReadFlow {
-  #transport: Duplex;
+  #transport: ReadControl;
   #onDrained: () => void;
   #paused = false;
   #awaitingDrain = false;
   #helloPending = false;
 
   /** `onDrained` runs when the transport drained, to resume reading if nothing else stops it. */
-  constructor(transport: Duplex, onDrained: () => void) {
+  constructor(transport: ReadControl, onDrained: () => void) {
     this.#transport = transport;
     this.#onDrained = onDrained;
   }
@@ -43,7 +49,7 @@ export class ReadFlow {
     if (this.#awaitingDrain || this.#transport.destroyed) return;
     this.#awaitingDrain = true;
     this.pause();
-    this.#transport.once('drain', () => {
+    this.#transport.onceDrain(() => {
       this.#awaitingDrain = false;
       this.#onDrained();
     });

@@ -44,6 +44,11 @@ export interface SocketOptions<Authorizer> {
    * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
    */
   maxHeldBytes?: number;
+  /**
+   * Let the addon read and write a TCP net.Socket transport itself (default true; POSIX only).
+   * false keeps every byte on the JavaScript stream path. Other transports always take that path.
+   */
+  nativeTransport?: boolean;
   /** The authorization engine that decides the connection (see SocketAuthorizer in socket.ts). */
   authorizer?: Authorizer;
 }

@@ -3,7 +3,9 @@
  *
  * Data path: transport 'data' -> TlsConnection.cycle(chunk) -> plaintext goes to the reader only
  * while the data gate is open; ciphertext (handshake flights, alerts, post-handshake messages)
- * goes straight back to the transport. Application writes likewise wait at the gate, which is
+ * goes straight back to the transport. Over a TCP net.Socket on POSIX the addon does the reading,
+ * the record loop and the writing itself, and hands over only the plaintext (native-io.ts); the
+ * rest of this file is the same over both paths (socket-io.ts). Application writes likewise wait at the gate, which is
  * closed until the handshake is authorized and whenever something holds it: a certificate
  * request, a pending or lapsed decision.
  *
@@ -12,18 +14,18 @@
  * Longer than ~500 lines because each of those reads and writes both the native handle and the
  * stream's state; moving one out would need a wide internal interface. The units with one job
  * each sit next to it: data-gate.ts, certificate-request.ts, peer-certificate.ts,
- * peer-verification.ts, read-flow.ts, alerts.ts, socket-options.ts, transport-socket.ts.
+ * peer-verification.ts, read-flow.ts, alerts.ts, socket-options.ts, transport-socket.ts,
+ * socket-io.ts with stream-io.ts and native-io.ts.
  */
 import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import { ctlsError, invalidOption } from '../common/errors.js';
-import { checkCount, checkString } from '../common/validate.js';
+import { checkBoolean, checkCount, checkString } from '../common/validate.js';
 import type { Decision, NoArgumentListener } from '../common/types.js';
-import { native, type NativeTlsConnection } from './native.js';
+import { native, type NativeError, type NativeTlsConnection } from './native.js';
 import { tlsError } from './native-errors.js';
 import { contextHandle, type SecureContext } from './context.js';
 import { denialAlert, queuedAlert } from './alerts.js';
-import { borrow, canLendTo, giveBack, sendLent } from './ciphertext-pool.js';
 import { DataGate, DEFAULT_MAX_HELD_BYTES, type WriteCallback } from './data-gate.js';
 import {
   CertificateRequests,
@@ -36,10 +38,30 @@ import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-
 import { ReadFlow } from './read-flow.js';
 import { askSniCallback } from './sni.js';
 import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
-import { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, type SocketOwner } from './symbols.js';
+import {
+  kCertificateEpoch,
+  kDeny,
+  kEngineRequest,
+  kExchangeVerdict,
+  kOwner,
+  kTransportQueue,
+  type SocketOwner,
+} from './symbols.js';
 import { TransportSocket, type Transport } from './transport-socket.js';
+import type { IOEvents, SealResult, SocketIO } from './socket-io.js';
+import { StreamIO } from './stream-io.js';
+import { NativeIO, canUseNativeTransport } from './native-io.js';
 
-export { kCertificateEpoch, kDeny, kEngineRequest, kExchangeVerdict, kOwner, DEFAULT_MAX_HELD_BYTES, tlsError };
+export {
+  kCertificateEpoch,
+  kDeny,
+  kEngineRequest,
+  kExchangeVerdict,
+  kOwner,
+  kTransportQueue,
+  DEFAULT_MAX_HELD_BYTES,
+  tlsError,
+};
 export type {
   CertificateRequestOptions,
   ExchangeVerdict,
@@ -131,6 +153,7 @@ export class TLSSocket extends TransportSocket {
   /** Created by the first requestCertificate(): most connections never make one. */
   #requests: CertificateRequests | null = null;
   #reads: ReadFlow;
+  #io: SocketIO;
   #secure = false;
   #handshakeTimer: NodeJS.Timeout | null = null;
   /** The peer's chain of the latest exchange, read on first use. */
@@ -159,7 +182,6 @@ export class TLSSocket extends TransportSocket {
     this.#context = options.secureContext;
     const { maxHeldBytes, handshakeTimeout, identityTimeout } = socketLimits(options);
     this.#identityTimeout = identityTimeout;
-    this.#reads = new ReadFlow(transport, () => this.#unblockInput());
     this.#gate = new DataGate(
       {
         push: (chunk) => this.push(chunk),
@@ -177,18 +199,27 @@ export class TLSSocket extends TransportSocket {
     // Handshake and re-authentication flights are small and latency-bound;
     // Nagle would hold them back until the peer's delayed ACK.
     transport.setNoDelay?.(true);
-    transport.on('data', (chunk: Buffer) => this.#onCiphertext(chunk));
-    transport.on('end', () => this.#onTransportEnd());
-    transport.on('error', (error: Error) => this.#fail(error));
-    transport.on('close', () => this.#onTransportClose());
+    const events: IOEvents = {
+      ciphertext: (chunk, owned) => this.#cycle(chunk, false, owned),
+      records: (placed, plaintext, events, error) => this.#afterRecords(events, error, placed, plaintext),
+      end: () => this.#onTransportEnd(),
+      error: (error) => this.#fail(error),
+      close: () => this.#onTransportClose(),
+      // A client speaks first; a server waits for the ClientHello.
+      ready: () => {
+        if (!options.isServer) this.#cycle(undefined);
+      },
+    };
+    this.#io = canUseNativeTransport(transport, checkBoolean('nativeTransport', options.nativeTransport))
+      ? new NativeIO(transport, this.#handle, events)
+      : new StreamIO(transport, events);
+    this.#reads = new ReadFlow(this.#io, () => this.#unblockInput());
     if (handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
         this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${handshakeTimeout} ms`));
       }, handshakeTimeout);
       this.#handshakeTimer.unref();
     }
-    // A client speaks first; a server waits for the ClientHello.
-    if (!options.isServer) process.nextTick(() => this.#cycle(undefined));
   }
 
   get isServer(): boolean {
@@ -200,21 +231,27 @@ export class TLSSocket extends TransportSocket {
     return this.#context;
   }
 
+  override ref(): this {
+    this.#io.setRef(true);
+    return this;
+  }
+
+  override unref(): this {
+    this.#io.setRef(false);
+    return this;
+  }
+
+  /** Bytes the transport has yet to write (the addon's queue on the native path). */
+  get [kTransportQueue](): number {
+    return this.#io.queued;
+  }
+
+  /** Whether the addon reads and writes the transport itself (see native-io.ts). */
+  get nativeTransport(): boolean {
+    return this.#io.native;
+  }
+
   // ---- data path -------------------------------------------------------
-
-  #onCiphertext(chunk: Buffer): void {
-    this.#cycle(chunk, false, this.#ownsReads());
-  }
-
-  /**
-   * Whether a chunk the transport emits is ours alone to overwrite. libuv
-   * sockets read into a fresh buffer each time; a JS Duplex may hand over
-   * memory its writer still uses; another 'data' listener would see the
-   * chunk change under it.
-   */
-  #ownsReads(): boolean {
-    return canLendTo(this.transport) && this.transport.listenerCount('data') === 1;
-  }
 
   #cycle(chunk: Buffer | undefined, endOfInput = false, inPlace = false): void {
     const handle = this.#handle;
@@ -227,20 +264,20 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     const [plaintext, ciphertext, events, error, placed] = result;
-    if (ciphertext !== null && !this.#sendCiphertext(ciphertext)) this.#reads.awaitDrain();
+    if (ciphertext !== null && !this.#io.send(ciphertext)) this.#reads.awaitDrain();
+    this.#afterRecords(events, error, placed > 0 ? chunk!.subarray(0, placed) : null, plaintext);
+  }
+
+  /** What a cycle gave, its ciphertext sent: events first, then the plaintext (in place, then fresh). */
+  #afterRecords(events: number, error: NativeError | null, placed: Buffer | null, plaintext: Buffer | null): void {
     if (events !== 0) this.#onEvents(events, error);
-    if (placed > 0 && !this.destroyed) this.#deliver(chunk!.subarray(0, placed));
+    if (placed !== null && !this.destroyed) this.#deliver(placed);
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
     if (events & EVENTS.closeNotify) this.#onCloseNotify();
     if (this.#gate.hasParked && !this.#gate.closed()) this.#gate.flushParked();
   }
 
-  #sendCiphertext(ciphertext: Buffer): boolean {
-    if (this.transport.destroyed || this.transport.writableEnded) return true;
-    return this.transport.write(ciphertext);
-  }
-
-  #onEvents(events: number, error: (Error & Record<string, unknown>) | null): void {
+  #onEvents(events: number, error: NativeError | null): void {
     if (events & EVENTS.fatal) {
       this.#fail(tlsError(error));
       return;
@@ -315,19 +352,14 @@ export class TLSSocket extends TransportSocket {
       callback(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'write after the TLS connection was destroyed'));
       return;
     }
-    const out = canLendTo(this.transport) ? borrow() : undefined;
-    let result;
+    let result: SealResult;
     try {
-      result = handle.write(chunks.length === 1 ? chunks[0]! : chunks, out);
+      result = this.#io.seal(handle, chunks);
     } catch (error) {
-      if (out !== undefined) giveBack(out);
       callback(error as Error);
       return;
     }
-    const [, fresh, events, error, consumed, placed] = result;
-    const sent =
-      placed > 0 ? sendLent(this.transport, out!, placed) : fresh !== null ? this.#sendCiphertext(fresh) : null;
-    if (placed === 0 && out !== undefined) giveBack(out);
+    const [events, error, consumed, flowing] = result;
     if (events & EVENTS.fatal) {
       const failure = tlsError(error);
       callback(failure);
@@ -342,13 +374,13 @@ export class TLSSocket extends TransportSocket {
       this.#gate.park([concatTail(chunks, consumed)], callback);
       return;
     }
-    if (sent !== false) callback();
-    else this.transport.once('drain', () => callback());
+    if (flowing) callback();
+    else this.#io.onceDrain(() => callback());
   }
 
   override _final(callback: WriteCallback): void {
     if (!this.#secure || this.#handle === null) {
-      this.#endTransport(callback);
+      this.#io.end(() => callback());
       return;
     }
     if (this.#gate.hasParked) {
@@ -357,35 +389,9 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     const closeNotify = this.#handle.shutdown();
-    if (closeNotify !== null) this.#sendCiphertext(closeNotify);
-    this.#endTransport(callback);
-  }
-
-  /**
-   * Ends the transport and reports our writable side finished only once the transport has handed
-   * everything to the kernel. Finishing earlier lets autoDestroy (readable ended too) destroy the
-   * transport with writes still queued: the peer would get a stream cut short, without the last
-   * records and the close_notify.
-   */
-  #endTransport(callback: WriteCallback): void {
-    const transport = this.transport;
-    if (transport.destroyed || transport.writableFinished) {
-      if (!transport.writableEnded && !transport.destroyed) transport.end();
-      callback();
-      return;
-    }
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      transport.removeListener('finish', finish);
-      transport.removeListener('close', finish);
-      callback();
-    };
-    transport.once('finish', finish);
-    // A transport torn down before it finished: nothing more can be sent either way.
-    transport.once('close', finish);
-    if (!transport.writableEnded) transport.end();
+    if (closeNotify !== null) this.#io.send(closeNotify);
+    // Finished only once everything is handed to the kernel (see StreamIO#end).
+    this.#io.end(() => callback());
   }
 
   override _destroy(error: Error | null, callback: WriteCallback): void {
@@ -394,7 +400,7 @@ export class TLSSocket extends TransportSocket {
     this.#requests?.abandon(error ?? this.destroyReason);
     this.#handle?.destroy();
     this.#handle = null;
-    if (!this.transport.destroyed) this.transport.destroy();
+    this.#io.destroy();
     this.#gate.discard();
     this.#finalCallback?.(null);
     this.#finalCallback = null;
@@ -585,7 +591,7 @@ export class TLSSocket extends TransportSocket {
         if (this.#gate.closed() && this.#gate.heldBytes >= this.readableHighWaterMark) this.#reads.pause();
       },
       send: (request) => {
-        if (request !== null) this.#sendCiphertext(request);
+        if (request !== null) this.#io.send(request);
         // Backpressure from the app must not keep us from reading the answer.
         this.#reads.resume();
       },
@@ -672,7 +678,7 @@ export class TLSSocket extends TransportSocket {
     if (this.destroyed) return;
     this.destroyReason = error;
     const alert = denialAlert(this.#handle, error.decision?.reason);
-    if (alert !== null && !this.transport.destroyed && !this.transport.writableEnded) this.transport.end(alert);
+    this.#io.endWith(alert);
     if (this.listenerCount('error') > 0) this.destroy(error);
     else this.destroy();
   }
@@ -682,7 +688,7 @@ export class TLSSocket extends TransportSocket {
     if (this.destroyReason === null) this.destroyReason = error;
     // Ship any alert OpenSSL queued before tearing the transport down.
     const alert = queuedAlert(this.#handle);
-    if (alert !== null && !this.transport.destroyed) this.transport.end(alert);
+    this.#io.endWith(alert);
     if (!this.#secure && this.#options.isServer) {
       // Handshake failures on a server surface as the server's tlsClientError.
       this.emit('_tlsClientError', error);

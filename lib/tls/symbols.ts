@@ -12,6 +12,8 @@ export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
 export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
 /** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
 export const kDeny = Symbol('continuous-tls.deny');
+/** Bytes the socket's transport has yet to write, on either I/O path (for diagnostics and tests). */
+export const kTransportQueue = Symbol('continuous-tls.transportQueue');
 /** The authorizer that tracks the socket, which `socket.decision` asks (set by the engine). */
 export const kOwner = Symbol('continuous-tls.owner');
 

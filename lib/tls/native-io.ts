@@ -1,0 +1,253 @@
+/**
+ * The native I/O path: the addon reads and writes the TCP socket itself through libuv (see
+ * native/uv_transport.h), so ciphertext never enters JavaScript and plaintext crosses once per
+ * read. The net.Socket stays the socket's face (addresses, options, timeouts, its close) but
+ * never reads: a server accepts with pauseOnConnect, a client is paused before it connects.
+ * POSIX only; Windows, and transports that are not a TCP net.Socket, keep StreamIO.
+ */
+import * as net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { transportCalls, type NativeError, type NativeTlsConnection } from './native.js';
+import type { IOEvents, SealResult, SocketIO } from './socket-io.js';
+import type { Transport } from './transport-socket.js';
+
+interface TcpHandle {
+  fd?: number;
+  reading?: boolean;
+  constructor?: { name?: string };
+}
+
+/** The net.Socket internals read here; present on every Node line this library supports. */
+type NodeSocket = net.Socket & { _handle?: TcpHandle | null; _unrefTimer?: () => void };
+
+/**
+ * Whether the addon can take `transport` over: a TCP net.Socket on POSIX that nothing has read
+ * from yet (still connecting, or accepted with pauseOnConnect) and nobody else listens to.
+ */
+export function canUseNativeTransport(transport: Transport, wanted: boolean | undefined): transport is net.Socket {
+  if (wanted === false || process.platform === 'win32' || !(transport instanceof net.Socket)) return false;
+  const handle = (transport as NodeSocket)._handle;
+  if (handle?.constructor?.name !== 'TCP' || transport.destroyed) return false;
+  if (transport.readableLength > 0 || transport.listenerCount('data') > 0) return false;
+  return transport.connecting || handle.reading === false;
+}
+
+/** An error shaped like node's own socket errors (`read ECONNRESET`, code, errno, syscall). */
+function systemError(code: string, errno: number, syscall: string): Error {
+  return Object.assign(new Error(`${syscall} ${code}`), { errno, code, syscall });
+}
+
+export class NativeIO implements SocketIO {
+  readonly native = true;
+  readonly #transport: NodeSocket;
+  readonly #handle: NativeTlsConnection;
+  readonly #events: IOEvents;
+  #attached = false;
+  #closed = false;
+  #reading = true;
+  /** The app paused the net.Socket itself (transport.pause()). */
+  #heldByApp = false;
+  #ref = true;
+  #endDone = false;
+  #peerEnded = false;
+  #drainWaiters: Array<() => void> = [];
+  #endWaiters: Array<() => void> | null = null;
+
+  constructor(transport: net.Socket, handle: NativeTlsConnection, events: IOEvents) {
+    this.#transport = transport;
+    this.#handle = handle;
+    this.#events = events;
+    transport.on('error', (error: Error) => events.error(error));
+    transport.on('close', () => events.close());
+    const connecting = transport.connecting;
+    // Paused, node's afterConnect does not start reading on its own handle.
+    if (connecting) transport.pause();
+    this.#steerStreamControls();
+    if (connecting) {
+      transport.once('connect', () => {
+        if (this.#attach()) events.ready();
+      });
+      return;
+    }
+    // Attached at once (reading starts on the next turn of the loop); what follows waits a tick
+    // so that the caller can add its listeners first.
+    const attached = this.#attach();
+    process.nextTick(() => {
+      if (attached) events.ready();
+    });
+  }
+
+  /**
+   * Node's handle must never read the socket the addon reads: the bytes would be lost to the TLS
+   * stream. So the net.Socket's pause() and resume() steer the addon's reads instead, and code
+   * that pauses the transport to stop a TLS socket reading keeps working.
+   */
+  #steerStreamControls(): void {
+    const transport = this.#transport;
+    transport.pause = (): net.Socket => {
+      this.#heldByApp = true;
+      this.#updateReading();
+      return transport;
+    };
+    transport.resume = (): net.Socket => {
+      this.#heldByApp = false;
+      this.#updateReading();
+      return transport;
+    };
+  }
+
+  #updateReading(): void {
+    if (!this.#attached || this.#closed) return;
+    const status = this.#handle.setReading(this.#reading && !this.#heldByApp);
+    if (status !== 0) {
+      const error = systemError(getSystemErrorName(status), status, 'read');
+      process.nextTick(() => this.#events.error(error));
+    }
+  }
+
+  #attach(): boolean {
+    if (this.#closed) return false;
+    const fd = this.#transport._handle?.fd;
+    const status =
+      typeof fd === 'number' && fd >= 0
+        ? this.#handle.attachTransport(fd, (kind, ...args) => this.#onCall(kind, args))
+        : -9;
+    if (status !== 0) {
+      const code = getSystemErrorName(status);
+      const error = systemError(code, status, 'dup');
+      process.nextTick(() => this.#events.error(error));
+      return false;
+    }
+    this.#attached = true;
+    this.#updateReading();
+    if (!this.#ref) this.#handle.setTransportRef(false);
+    return true;
+  }
+
+  #onCall(kind: number, args: unknown[]): void {
+    // Activity for the net.Socket's idle timer (setTimeout), as its own reads and writes do.
+    this.#transport._unrefTimer?.();
+    switch (kind) {
+      case transportCalls.read: {
+        const [room, placed, plaintext, events, error] = args as [
+          Buffer | null,
+          number,
+          Buffer | null,
+          number,
+          NativeError | null,
+        ];
+        this.#events.records(room === null ? null : room.subarray(0, placed), plaintext, events, error);
+        break;
+      }
+      case transportCalls.end:
+        this.#peerEnded = true;
+        this.#events.end();
+        this.#closeWhenBothEnded();
+        break;
+      case transportCalls.error: {
+        const [code, errno, syscall] = args as [string, number, string];
+        this.#events.error(systemError(code, errno, syscall));
+        break;
+      }
+      case transportCalls.drain:
+        this.#flushWaiters();
+        break;
+      case transportCalls.shutdown:
+        this.#finishEnd();
+        break;
+    }
+  }
+
+  get queued(): number {
+    return this.#attached && !this.#closed ? this.#handle.transportQueued() : 0;
+  }
+
+  get destroyed(): boolean {
+    return this.#closed || this.#transport.destroyed;
+  }
+
+  pause(): void {
+    this.#reading = false;
+    this.#updateReading();
+  }
+
+  resume(): void {
+    this.#reading = true;
+    this.#updateReading();
+  }
+
+  onceDrain(listener: () => void): void {
+    this.#drainWaiters.push(listener);
+  }
+
+  #flushWaiters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  /**
+   * The engine writes its ciphertext to the socket itself once attached, so this only sees
+   * bytes made before that: a client still connecting owes nothing to a peer it has not reached.
+   */
+  send(): boolean {
+    return true;
+  }
+
+  seal(handle: NativeTlsConnection, chunks: Buffer[]): SealResult {
+    const result = handle.send(chunks.length === 1 ? chunks[0]! : chunks);
+    this.#transport._unrefTimer?.();
+    return result;
+  }
+
+  end(callback: () => void): void {
+    if (!this.#attached || this.destroyed || this.#endDone) {
+      callback();
+      return;
+    }
+    if (this.#endWaiters !== null) {
+      this.#endWaiters.push(callback);
+      return;
+    }
+    this.#endWaiters = [callback];
+    this.#handle.endTransport();
+  }
+
+  #finishEnd(): void {
+    this.#endDone = true;
+    const waiters = this.#endWaiters ?? [];
+    this.#endWaiters = null;
+    for (const waiter of waiters) waiter();
+    this.#closeWhenBothEnded();
+  }
+
+  /**
+   * Both directions ended: the socket closes, as a net.Socket with allowHalfOpen does. The TLS
+   * socket lives on while plaintext waits for its reader (TLSSocket#onTransportClose).
+   */
+  #closeWhenBothEnded(): void {
+    if (!this.#peerEnded || !this.#endDone || this.#closed) return;
+    this.#closed = true;
+    this.#handle.closeTransport();
+    this.#transport.destroy();
+  }
+
+  /** The engine has written the alert already; the close that follows ends the connection. */
+  endWith(): void {}
+
+  destroy(): void {
+    if (!this.#closed) this.#handle.closeTransport();
+    this.#closed = true;
+    // The socket's close (TLSSocket#_destroy) closed the addon's handle; nothing more to wait for.
+    this.#finishEnd();
+    this.#drainWaiters = [];
+    if (!this.#transport.destroyed) this.#transport.destroy();
+  }
+
+  setRef(ref: boolean): void {
+    this.#ref = ref;
+    if (ref) this.#transport.ref();
+    else this.#transport.unref();
+    if (this.#attached && !this.#closed) this.#handle.setTransportRef(ref);
+  }
+}

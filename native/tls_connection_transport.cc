@@ -1,0 +1,223 @@
+// The TlsConnection methods that run it over a socket it owns (UvTransport):
+// bytes from the socket go through the same record loop cycle() runs, the
+// ciphertext produced goes straight back to the socket, and JavaScript hears
+// once per read, through the single callback given to attachTransport():
+//   (kRead, room, placed, plaintext, events, error): the plaintext is the
+//       first `placed` bytes of `room`, then `plaintext` (either may be null)
+//   (kEnd): the peer ended its side (EOF)
+//   (kError, code, errno, syscall): e.g. 'ECONNRESET', -104, 'read'
+//   (kDrain): the write queue emptied after passing its high-water mark
+//   (kShutdown, code | null): our half-close is done, or failed
+#include <utility>
+#include <vector>
+
+#include "tls_connection.h"
+
+namespace ctls {
+
+namespace {
+
+enum TransportCall : uint32_t { kRead = 0, kEnd = 1, kError = 2, kDrain = 3, kShutdown = 4 };
+
+}  // namespace
+
+// attachTransport(fd: number, callback) -> 0, or a libuv error code (negative
+// errno) when the socket could not be opened.
+Napi::Value TlsConnection::AttachTransport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  if (transport_ != nullptr || !info[0].IsNumber() || !info[1].IsFunction()) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "attachTransport(fd, callback) once per connection")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int status = 0;
+  transport_ = UvTransport::Open(env, info[0].As<Napi::Number>().Int32Value(), this, &status);
+  if (transport_ == nullptr) return Napi::Number::New(env, status);
+  on_transport_ = Napi::Persistent(info[1].As<Napi::Function>());
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, "continuous-tls:transport", Value());
+  Ref();
+  return Napi::Number::New(env, 0);
+}
+
+void TlsConnection::CloseTransport() {
+  if (transport_ == nullptr) return;
+  transport_->Close();
+  transport_ = nullptr;
+  on_transport_.Reset();
+  async_context_.reset();
+  Unref();
+}
+
+bool TlsConnection::FlushToTransport() {
+  if (transport_ == nullptr) return false;
+  transport_->Write(sink_.spill_data(), sink_.spilled());
+  sink_.ClearSpill();
+  return true;
+}
+
+// send(data: Buffer | Buffer[]) -> [events, error | null, consumed, flowing]
+// Seals and writes the data; `flowing` is false when the socket's queue is
+// past its high-water mark (callback(kDrain) follows once it empties).
+Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Alive(env)) return env.Undefined();
+  ErrorQueueScope scope;
+  events_ = 0;
+  fatal_error_.Reset();
+  UseTrustStore();
+  std::vector<std::pair<const char*, size_t>> pieces;
+  size_t total = 0;
+  CollectPieces(info[0], &pieces, &total);
+  size_t consumed = 0;
+  Seal(env, std::move(pieces), total, &consumed);
+  FlushToTransport();
+  Napi::Array result = Napi::Array::New(env, 4);
+  result.Set(0u, Napi::Number::New(env, events_));
+  result.Set(1u, fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value());
+  fatal_error_.Reset();
+  result.Set(2u, Napi::Number::New(env, static_cast<double>(consumed)));
+  result.Set(3u, Napi::Boolean::New(env, transport_ == nullptr || !transport_->above_high_water()));
+  return result;
+}
+
+// setReading(reading: boolean) -> 0, or the libuv error code of a read that
+// could not start: the ReadFlow's pause() and resume().
+Napi::Value TlsConnection::SetReading(const Napi::CallbackInfo& info) {
+  const int status = transport_ == nullptr ? 0 : transport_->SetReading(info[0].ToBoolean());
+  return Napi::Number::New(info.Env(), status);
+}
+
+// endTransport(): half-closes once everything queued is written.
+Napi::Value TlsConnection::EndTransport(const Napi::CallbackInfo& info) {
+  if (transport_ != nullptr) transport_->Shutdown();
+  return info.Env().Undefined();
+}
+
+// setTransportRef(ref: boolean): socket.ref() / unref() for our handle.
+Napi::Value TlsConnection::SetTransportRef(const Napi::CallbackInfo& info) {
+  if (transport_ != nullptr) transport_->SetRef(info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
+// closeTransport(): closes the socket, keeping the TLS state (both sides of
+// the stream ended, plaintext may still wait for a reader).
+Napi::Value TlsConnection::CloseTransportMethod(const Napi::CallbackInfo& info) {
+  CloseTransport();
+  return info.Env().Undefined();
+}
+
+// transportQueued() -> bytes waiting in the socket's write queue.
+Napi::Value TlsConnection::TransportQueued(const Napi::CallbackInfo& info) {
+  const size_t queued = transport_ == nullptr ? 0 : transport_->queued();
+  return Napi::Number::New(info.Env(), static_cast<double>(queued));
+}
+
+// Calls the owner's callback as node calls a stream's listeners from libuv:
+// through MakeCallback, so that process.nextTick and promise jobs run after
+// it, and an exception it throws becomes an uncaught exception.
+void TlsConnection::CallOwner(std::initializer_list<napi_value> args) {
+  if (on_transport_.IsEmpty()) return;
+  napi_env env = Env();
+  // The C call, not node-addon-api's: its failure path builds a JS Error,
+  // which aborts when the environment is terminating (a worker's exit).
+  napi_value result = nullptr;
+  const napi_status status =
+      napi_make_callback(env, *async_context_, Value(), on_transport_.Value(), args.size(), args.begin(), &result);
+  if (status != napi_pending_exception) return;
+  napi_value error = nullptr;
+  if (napi_get_and_clear_last_exception(env, &error) == napi_ok && error != nullptr) {
+    napi_fatal_exception(env, error);
+  }
+}
+
+// Whether JavaScript can run. A worker that is exiting still turns its loop
+// while it closes its handles, and every Node-API call that would run or
+// allocate JavaScript then fails; node-addon-api aborts on such a failure.
+// napi_strict_equals checks the same condition without allocating.
+bool TlsConnection::CanCallJs() {
+  napi_env env = Env();
+  napi_value undefined = nullptr;
+  bool same = false;
+  if (napi_get_undefined(env, &undefined) == napi_ok &&
+      napi_strict_equals(env, undefined, undefined, &same) == napi_ok) {
+    return true;
+  }
+  if (transport_ != nullptr) transport_->SetReading(false);
+  return false;
+}
+
+void TlsConnection::OnTransportRead(const char* data, size_t length) {
+  if (!ssl_) return;
+  Napi::Env env = Env();
+  Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
+  Napi::Value plaintext;
+  Napi::Buffer<char> room;
+  size_t placed = 0;
+  bool answered = false;
+  {
+    ErrorQueueScope scope;
+    events_ = 0;
+    fatal_error_.Reset();
+    UseTrustStore();
+    // Fails only when memory runs out; the record layer then reports the gap.
+    source_.Append(data, length);
+    // Once application data flows, records decrypt straight into the Buffer
+    // JavaScript receives: it never holds more plaintext than the ciphertext
+    // waiting here, but for the rest of a record OpenSSL took earlier, which
+    // goes to the scratch buffer and comes as a second Buffer.
+    if (handshake_done_) {
+      room = Napi::Buffer<char>::New(env, source_.pending());
+      plaintext = ReadPlaintext(env, room.Data(), room.Length(), &placed);
+    } else {
+      plaintext = ReadPlaintext(env, nullptr, 0, &placed);
+    }
+    answered = sink_.spilled() > 0;
+    FlushToTransport();
+  }
+  // What reading made OpenSSL send (a KeyUpdate's answer, a renegotiation's
+  // flight) must not pile up behind a peer that does not read. Application
+  // writes are no reason: two peers that both write before they read would
+  // wait for each other (see ReadFlow.awaitDrain).
+  if (answered && transport_ != nullptr && transport_->above_high_water()) transport_->HoldReadsUntilDrain();
+  // Called even when a partial record gave nothing yet: it is activity for
+  // the socket's idle timer all the same.
+  Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
+  fatal_error_.Reset();
+  Napi::Value first = placed > 0 ? room.As<Napi::Value>() : env.Null();
+  CallOwner({Napi::Number::New(env, kRead), first, Napi::Number::New(env, static_cast<double>(placed)), plaintext,
+             Napi::Number::New(env, events_), error});
+}
+
+void TlsConnection::OnTransportEnd() {
+  Napi::HandleScope handle_scope(Env());
+  if (!CanCallJs()) return;
+  CallOwner({Napi::Number::New(Env(), kEnd)});
+}
+
+void TlsConnection::OnTransportError(int status, const char* syscall) {
+  Napi::Env env = Env();
+  Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
+  CallOwner({Napi::Number::New(env, kError), Napi::String::New(env, uv_err_name(status)),
+             Napi::Number::New(env, status), Napi::String::New(env, syscall)});
+}
+
+void TlsConnection::OnTransportDrain() {
+  Napi::HandleScope handle_scope(Env());
+  if (!CanCallJs()) return;
+  CallOwner({Napi::Number::New(Env(), kDrain)});
+}
+
+void TlsConnection::OnTransportShutdown(int status) {
+  Napi::Env env = Env();
+  Napi::HandleScope handle_scope(env);
+  if (!CanCallJs()) return;
+  CallOwner({Napi::Number::New(env, kShutdown),
+             status == 0 ? env.Null() : Napi::String::New(env, uv_err_name(status)).As<Napi::Value>()});
+}
+
+void TlsConnection::OnTransportGone() { transport_ = nullptr; }
+
+}  // namespace ctls
