@@ -23,7 +23,7 @@ import { certs } from './helpers/certs';
 const posix = process.platform !== 'win32';
 const MB = 1024 * 1024;
 const ROUND = 24 * MB;
-const BUDGET_MS = 25_000;
+const BUDGET_MS = 15_000;
 
 /** Body shared by the main thread and the worker: one bulk round trip server -> client, verified. */
 const roundSource = `
