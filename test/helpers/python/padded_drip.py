@@ -6,7 +6,8 @@ never reads. Every record costs the receiver ~16 KiB of ciphertext for one byte 
 CPython's ssl module has no padding call, so SSL_set_block_padding (OpenSSL 3.0) is called through
 ctypes on the SSL* of the socket's _ssl._SSLSocket object (see keyupdate_flood.py for the layout).
 
-Prints READY after the handshake and SENT:<count> every 256 records, flushed at once; stops after
+With --pha it offers post-handshake authentication, so the server can send a CertificateRequest,
+which it never answers (it never reads). Prints READY after the handshake and SENT:<count> every 256 records, flushed at once; stops after
 --records records and then waits (the connection stays open) until killed.
 """
 import argparse
@@ -24,11 +25,14 @@ def main():
     p.add_argument('--port', type=int, required=True)
     p.add_argument('--host', default='127.0.0.1')
     p.add_argument('--records', type=int, default=8192)
+    p.add_argument('--pha', action='store_true', help='offer TLS 1.3 post-handshake auth (never answered)')
     args = p.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    if args.pha:
+        ctx.post_handshake_auth = True
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.connect((args.host, args.port))
     tls = ctx.wrap_socket(raw, server_hostname='localhost')
