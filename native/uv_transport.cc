@@ -1,6 +1,7 @@
 #include "uv_transport.h"
 
 #ifndef _WIN32
+#include <fcntl.h>
 #include <unistd.h>
 #endif
 
@@ -13,11 +14,13 @@ namespace ctls {
 
 namespace {
 
-// libuv reads into this and the delegate copies out before the next read:
-// record processing runs on the loop's thread only, so one buffer serves
-// every connection (a buffer per connection would hold 64 KiB per idle one).
+// libuv reads into this and the delegate copies out before the next read.
+// A loop runs on one thread, and every worker thread has a loop of its own:
+// one buffer per thread serves all of that thread's connections (a buffer
+// per connection would hold 64 KiB per idle one), while two threads never
+// read into the same memory.
 constexpr size_t kReadBufferSize = 64 * 1024;
-char read_buffer[kReadBufferSize];
+thread_local char read_buffer[kReadBufferSize];
 
 }  // namespace
 
@@ -43,7 +46,9 @@ UvTransport* UvTransport::Open(napi_env env, int fd, Delegate* delegate, int* st
     *status = UV_EINVAL;
     return nullptr;
   }
-  const int copy = dup(fd);
+  // Close-on-exec, as every descriptor node and libuv open: a child process
+  // must not inherit the connection (nor keep it open once we close it).
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) {
     *status = uv_translate_sys_error(errno);
     return nullptr;
