@@ -110,7 +110,7 @@ bool TlsConnection::Alive(Napi::Env env) {
 }
 
 // cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean)
-//   -> [plaintext | null, ciphertext | null, events, error | null, placed]
+//   -> [plaintext | null, ciphertext | null, events, error | null, placed, own | null]
 // endOfInput says the transport ended: the read BIO then reports EOF instead
 // of "retry", so OpenSSL judges it (a handshake or record cut short is
 // SSL_R_UNEXPECTED_EOF_WHILE_READING) rather than waiting for more bytes.
@@ -119,6 +119,8 @@ bool TlsConnection::Alive(Napi::Env env) {
 // plaintext, and only what does not fit comes back as `plaintext`. That saves
 // a JS allocation and a copy per chunk; node:tls likewise decrypts into one
 // buffer per read rather than into its network buffer and then a copy.
+// `own` is those `placed` bytes copied out when they are few next to the
+// chunk's memory (see CopyOutSmall); the chunk is then possibly detached.
 Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
@@ -142,7 +144,26 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   Napi::Value plaintext = ReadPlaintext(env, reuse, reuse_length, &placed);
   Napi::Array result = Result(env, plaintext);
   result.Set(4u, Napi::Number::New(env, static_cast<double>(placed)));
+  Napi::Value own = env.Null();
+  if (placed > 0) own = CopyOutSmall(env, info[0].As<Napi::Buffer<char>>(), placed);
+  result.Set(5u, own);
   return result;
+}
+
+// Plaintext decrypted in place keeps the memory of the whole buffer it sits
+// in alive, while every bound on inbound data counts the plaintext alone.
+// When `placed` is small next to that memory (padded records, RFC 8446
+// section 5.4) this returns a Buffer of its own size, and gives the large
+// memory back at once when `buffer` spans it all (nothing else can see it);
+// otherwise null: the plaintext stays where it is.
+Napi::Value TlsConnection::CopyOutSmall(Napi::Env env, Napi::Buffer<char> buffer, size_t placed) {
+  Napi::ArrayBuffer whole = buffer.ArrayBuffer();
+  if (placed >= whole.ByteLength() / 2) return env.Null();
+  Napi::Value own = Napi::Buffer<char>::Copy(env, buffer.Data(), placed);
+  // A failed detach (a buffer that cannot be detached) only leaves the memory
+  // to the garbage collector.
+  if (buffer.ByteOffset() == 0 && buffer.ByteLength() == whole.ByteLength()) napi_detach_arraybuffer(env, whole);
+  return own;
 }
 
 // Drives the handshake and decrypts every complete record. SSL_read also runs

@@ -62,6 +62,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   bool FlushToTransport();
   void CallOwner(std::initializer_list<napi_value> args);
   bool CanCallJs();
+  static Napi::Value CopyOutSmall(Napi::Env env, Napi::Buffer<char> buffer, size_t placed);
+  static Napi::Value OwnPlaintext(Napi::Env env, Napi::Buffer<char> room, size_t placed);
   void OnTransportRead(const char* data, size_t length) override;
   void OnTransportEnd() override;
   void OnTransportError(int status, const char* syscall) override;

@@ -8,6 +8,7 @@
 //   (kError, code, errno, syscall): e.g. 'ECONNRESET', -104, 'read'
 //   (kDrain): the write queue emptied after passing its high-water mark
 //   (kShutdown, code | null): our half-close is done, or failed
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -154,6 +155,20 @@ bool TlsConnection::CanCallJs() {
   return false;
 }
 
+// The plaintext of `room` JavaScript may keep: every bound on inbound data
+// counts a chunk's length, so the memory behind it must be of that order.
+// Little plaintext in a large room (padded records, RFC 8446 section 5.4)
+// gets a Buffer of its own size (the room's memory freed at once, not left to
+// pile up until a collection); otherwise the room goes as it is, its tail
+// zeroed, since node does not initialise the Buffers it allocates and the
+// chunk's ArrayBuffer must show nothing but this connection's bytes.
+Napi::Value TlsConnection::OwnPlaintext(Napi::Env env, Napi::Buffer<char> room, size_t placed) {
+  Napi::Value own = CopyOutSmall(env, room, placed);
+  if (!own.IsNull()) return own;
+  std::memset(room.Data() + placed, 0, room.Length() - placed);
+  return room;
+}
+
 void TlsConnection::OnTransportRead(const char* data, size_t length) {
   if (!ssl_) return;
   Napi::Env env = Env();
@@ -192,7 +207,7 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   // the socket's idle timer all the same.
   Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
-  Napi::Value first = placed > 0 ? room.As<Napi::Value>() : env.Null();
+  Napi::Value first = placed > 0 ? OwnPlaintext(env, room, placed) : env.Null();
   CallOwner({Napi::Number::New(env, kRead), first, Napi::Number::New(env, static_cast<double>(placed)), plaintext,
              Napi::Number::New(env, events_), error});
 }

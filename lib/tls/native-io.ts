@@ -14,6 +14,7 @@ import type { Transport } from './transport-socket.js';
 interface TcpHandle {
   fd?: number;
   reading?: boolean;
+  readStart?: () => number;
   constructor?: { name?: string };
 }
 
@@ -91,7 +92,8 @@ export class NativeIO implements SocketIO {
       bytesWritten: { configurable: true, get: () => this.#stats()[2] },
     });
     // Every way node's stream starts its handle reading (read(0) after connect or for a
-    // 'readable' listener, resume()) goes through _read: here it never does.
+    // 'readable' listener, read(), for await, pipe(), resume()) goes through _read: here it never
+    // does. The handle's own readStart is the last gate, closed in #attach.
     transport._read = (): void => {};
     transport.isPaused = (): boolean => !this.#attached || !this.#reading || this.#heldByApp;
     transport.pause = (): net.Socket => {
@@ -117,7 +119,11 @@ export class NativeIO implements SocketIO {
 
   #attach(): boolean {
     if (this.#closed) return false;
-    const fd = this.#transport._handle?.fd;
+    const handle = this.#transport._handle;
+    // net.Socket#read calls readStart directly when the socket has an onread buffer; the handle
+    // is the one connected (a client with autoSelectFamily tries one handle per address).
+    if (handle) handle.readStart = (): number => 0;
+    const fd = handle?.fd;
     const status =
       typeof fd === 'number' && fd >= 0
         ? this.#handle.attachTransport(fd, (kind, ...args) => this.#onCall(kind, args))
@@ -146,7 +152,9 @@ export class NativeIO implements SocketIO {
           number,
           NativeError | null,
         ];
-        this.#events.records(room === null ? null : room.subarray(0, placed), plaintext, events, error);
+        // The addon hands a room that is its plaintext alone, or mostly plaintext with a zeroed tail.
+        const placedPart = room === null ? null : room.length === placed ? room : room.subarray(0, placed);
+        this.#events.records(placedPart, plaintext, events, error);
         break;
       }
       case transportCalls.end:

@@ -53,10 +53,19 @@ export interface NativeConnectionInfo {
 export type NativeError = Error & Record<string, unknown>;
 
 /**
- * [plaintext, ciphertext, events, error, placed]: `placed` plaintext bytes went to the start of the
- * input chunk (inPlace), ahead of `plaintext`. See native/tls_connection.cc.
+ * [plaintext, ciphertext, events, error, placed, own]: `placed` plaintext bytes went to the start of
+ * the input chunk (inPlace), ahead of `plaintext`; `own`, when not null, is those bytes in a Buffer
+ * of their own size (few next to the chunk's memory, which may then be detached: use `own`, not
+ * the chunk). See native/tls_connection.cc.
  */
-export type CycleResult = [Buffer | null, Buffer | null, number, (Error & Record<string, unknown>) | null, number];
+export type CycleResult = [
+  Buffer | null,
+  Buffer | null,
+  number,
+  (Error & Record<string, unknown>) | null,
+  number,
+  Buffer | null,
+];
 /**
  * [null, ciphertext, events, error, consumed, placed]: `placed` bytes went into the lent `out`
  * buffer instead of `ciphertext`.

@@ -264,9 +264,11 @@ export class TLSSocket extends TransportSocket {
       this.#fail(error as Error);
       return;
     }
-    const [plaintext, ciphertext, events, error, placed] = result;
+    const [plaintext, ciphertext, events, error, placed, own] = result;
     if (ciphertext !== null && !this.#io.send(ciphertext)) this.#reads.awaitDrain();
-    this.#afterRecords(events, error, placed > 0 ? chunk!.subarray(0, placed) : null, plaintext);
+    // `own`: the placed plaintext copied out of a chunk mostly of padding (the chunk may be detached).
+    const placedPart = placed === 0 ? null : (own ?? chunk!.subarray(0, placed));
+    this.#afterRecords(events, error, placedPart, plaintext);
   }
 
   /** What a cycle gave, its ciphertext sent: events first, then the plaintext (in place, then fresh). */
