@@ -11,6 +11,7 @@
  * outlet, so the gate never reaches into the socket.
  */
 import { ctlsError } from '../common/errors.js';
+import { ownPlaintext } from './own-plaintext.js';
 
 export type WriteCallback = (error?: Error | null) => void;
 
@@ -27,6 +28,16 @@ export interface GateOutlet {
 /** Default ceiling of held plaintext while a certificate request is out. */
 export const DEFAULT_MAX_HELD_BYTES = 16 * 1024 * 1024;
 
+/**
+ * maxHeldBytes counts plaintext, but each held chunk costs memory of its own (its Buffer and
+ * ArrayBuffer objects): a peer sending one-byte records would make that cost the real one. Once
+ * this many chunks wait, chunks smaller than SMALL_CHUNK are copied together into buffers of
+ * COALESCED_SIZE, so held memory stays of the order of the plaintext counted.
+ */
+const COALESCE_AFTER = 64;
+const SMALL_CHUNK = 512;
+const COALESCED_SIZE = 8 * 1024;
+
 export class DataGate {
   readonly maxHeldBytes: number;
   #outlet: GateOutlet;
@@ -35,6 +46,9 @@ export class DataGate {
   #clock: () => number = Date.now;
   #held: Buffer[] = [];
   #heldBytes = 0;
+  /** The buffer small chunks are copied into; the last held chunk is its filled part. */
+  #tail: Buffer | null = null;
+  #tailUsed = 0;
   // Writable calls _write one batch at a time, so one parked slot is enough;
   // further writes queue in the stream with its own backpressure.
   #parkedChunks: Buffer[] | null = null;
@@ -89,7 +103,12 @@ export class DataGate {
    * request is out cannot be paused (the answer sits behind its data), only cut.
    */
   keep(chunk: Buffer): boolean {
-    this.#held.push(chunk);
+    if (chunk.length < SMALL_CHUNK && this.#held.length >= COALESCE_AFTER) {
+      this.#append(chunk);
+    } else {
+      this.#held.push(chunk);
+      this.#tail = null;
+    }
     this.#heldBytes += chunk.length;
     if (this.#heldBytes <= this.maxHeldBytes) return true;
     const message = `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`;
@@ -97,11 +116,30 @@ export class DataGate {
     return false;
   }
 
+  /** Copies a small chunk to the end of the held data, in the current coalescing buffer or a new one. */
+  #append(chunk: Buffer): void {
+    let tail = this.#tail;
+    if (tail === null || this.#tailUsed + chunk.length > tail.length) {
+      // Zeroed: the reader's chunk.buffer must show nothing but this connection's bytes.
+      tail = this.#tail = Buffer.alloc(COALESCED_SIZE);
+      this.#tailUsed = 0;
+      this.#held.push(tail.subarray(0, 0));
+    }
+    chunk.copy(tail, this.#tailUsed);
+    this.#tailUsed += chunk.length;
+    this.#held[this.#held.length - 1] = tail.subarray(0, this.#tailUsed);
+  }
+
   /** Hands held plaintext to the reader, in order, while the gate is open and the reader takes it. */
   flushHeld(): void {
     while (this.#held.length > 0 && !this.closed()) {
-      const chunk = this.#held.shift()!;
+      let chunk = this.#held.shift()!;
       this.#heldBytes -= chunk.length;
+      if (this.#held.length === 0 && this.#tail !== null) {
+        // A coalescing buffer leaves as a chunk of its own size when it is mostly empty.
+        this.#tail = null;
+        chunk = ownPlaintext(chunk);
+      }
       if (!this.#outlet.push(chunk)) return;
     }
   }
@@ -132,6 +170,7 @@ export class DataGate {
   discard(): void {
     this.#held = [];
     this.#heldBytes = 0;
+    this.#tail = null;
     const callback = this.#parkedCallback;
     this.#parkedChunks = null;
     this.#parkedCallback = null;
