@@ -20,7 +20,13 @@ t.test("read() on a socket with an onread buffer does not make node's handle rea
   const raw = net.connect({
     host: '127.0.0.1',
     port,
-    onread: { buffer: Buffer.alloc(64 * 1024), callback: (n: number) => void (rawBytes += n) },
+    onread: {
+      buffer: Buffer.alloc(64 * 1024),
+      callback: (n: number): boolean => {
+        rawBytes += n;
+        return true;
+      },
+    },
   });
   const client = connect({ socket: raw, ca: certs.ca, servername: 'localhost' });
   t.teardown(() => client.destroy());
