@@ -8,6 +8,7 @@ import { ContinuousTlsError, ctlsError, invalidOption, opensslFields } from '../
 import { checkCount, checkObject, checkOneOf, checkString } from '../common/validate.js';
 import { native, type NativeSecureContext, type CrlInfo } from './native.js';
 import { pemBuffer, type PemInput } from './pem.js';
+import { rememberedChainsFor, type RememberedChains } from './remembered-chains.js';
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 export type RevocationMode = 'strict' | 'best-effort';
@@ -49,19 +50,20 @@ export interface VerifyOutcome {
 }
 
 const kHandle = Symbol('continuous-tls.secureContextHandle');
+const kRemembered = Symbol('continuous-tls.rememberedChains');
 const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
 const REVOCATION_MODES: readonly RevocationMode[] = ['strict', 'best-effort'];
 const versionNumbers = native.versions;
-const MAX_REMEMBERED_INTERMEDIATES = 256;
-// Intermediates seen in verified chains, so a resumed session (whose ticket
-// holds only the leaf) can still be revalidated. Shared by every context: a
-// client resuming with `session` usually runs on a new context, and an
-// untrusted intermediate grants nothing unless it chains to a context's CAs.
-const rememberedIntermediates = new Map<string, Buffer>();
 const NEWLINE = Buffer.from('\n');
 
 export class SecureContext {
   readonly [kHandle]: NativeSecureContext;
+  /**
+   * The intermediates leaves were verified with here, for their resumed sessions: shared with the
+   * contexts built with the same CAs, and kept across this context's trust changes (a resumed leaf
+   * is verified with them under the trust of the moment).
+   */
+  readonly [kRemembered]: RememberedChains;
   readonly isServer: boolean;
   #ca: Buffer | undefined;
   #crl: Buffer | undefined;
@@ -85,6 +87,7 @@ export class SecureContext {
     this.#crl = pemBuffer('crl', options.crl);
     this.#usesDefaultRoots = this.#ca === undefined && !isServer;
     this.#applyTrust();
+    this[kRemembered] = rememberedChainsFor(this.#ca, this.#usesDefaultRoots);
     this.#configureSessions(options);
   }
 
@@ -190,18 +193,17 @@ export class SecureContext {
     return outcome;
   }
 
-  /** Remember the intermediates of a chain that verified (bounded, oldest dropped). */
+  /**
+   * Remembers, for the leaf's resumed sessions, the issuer path of a presented chain (leaf first)
+   * that verified under this context; certificates that issue nothing on it are dropped.
+   */
   rememberIntermediates(chain: readonly Buffer[]): void {
-    for (let i = 1; i < chain.length; i++) {
-      const der = chain[i]!;
-      const key = der.toString('base64', 0, Math.min(der.length, 96)) + der.length;
-      if (rememberedIntermediates.has(key)) continue;
-      if (rememberedIntermediates.size >= MAX_REMEMBERED_INTERMEDIATES) {
-        const oldest = rememberedIntermediates.keys().next().value;
-        if (oldest !== undefined) rememberedIntermediates.delete(oldest);
-      }
-      rememberedIntermediates.set(key, der);
-    }
+    this[kRemembered].rememberPresented(chain);
+  }
+
+  /** Remembers the chain OpenSSL verified under this context (leaf first, anchor last). Internal. */
+  rememberVerifiedChain(verified: readonly Buffer[]): void {
+    this[kRemembered].rememberVerified(verified);
   }
 
   get ticketKeys(): Buffer | undefined {
@@ -302,9 +304,10 @@ export function verifyWithHorizon(
 ): VerifyOutcome & { notAfter?: number } {
   const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
   if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
-  // A lone leaf (a resumed session) gets the remembered intermediates; a
-  // presented chain carries its own, and decoding extras costs per call.
-  const extra = der.length === 1 ? [...rememberedIntermediates.values()] : undefined;
+  // A lone leaf (a resumed session) gets the intermediates it was verified with here; a presented
+  // chain carries its own.
+  const remembered = der.length === 1 ? context[kRemembered].recall(der[0]!) : undefined;
+  const extra = remembered === undefined || remembered.length === 0 ? undefined : [...remembered];
   const result = context[kHandle].verifyChain(der, purpose, extra);
   if (result.ok) return result.notAfter === undefined ? { ok: true } : { ok: true, notAfter: result.notAfter };
   return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };

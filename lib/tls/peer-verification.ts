@@ -78,7 +78,6 @@ function verifiedChain(
   }
   const verifyError = handle?.getVerifyError() ?? null;
   if (verifyError !== null) return { authorized: false, error: verifyError.code };
-  trust.rememberIntermediates(chain);
   if (handle?.getInfo().sessionReused) {
     // OpenSSL skips verification on resumption; we do not (docs/security.md). The session holds
     // the leaf alone (RFC 8446 section 4.6.1), so the horizon of the chain this builds is the only
@@ -89,6 +88,8 @@ function verifiedChain(
       ? { authorized: true, error: null }
       : { authorized: true, error: null, notAfter: outcome.notAfter };
   }
+  // The chain OpenSSL built, not the list presented: extras it never used are not remembered.
+  if (handle !== null) trust.rememberVerifiedChain(handle.getVerifiedChain());
   return { authorized: true, error: null };
 }
 
