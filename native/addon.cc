@@ -4,7 +4,12 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <limits>
 #include <string>
+
+#ifndef _WIN32
+#include <sys/resource.h>
+#endif
 
 #include "crl_info.h"
 #include "openssl_util.h"
@@ -30,6 +35,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TlsConnection", TlsConnection::Init(env));
   exports.Set("crlInfo", Napi::Function::New(env, CrlInfo, "crlInfo"));
   exports.Set("throwawayIdentity", Napi::Function::New(env, ThrowawayIdentity, "throwawayIdentity"));
+
+  // The process's soft limit on open descriptors (Node raises it to the hard limit at start-up).
+  // The native I/O path holds two per connection, and gives way to the stream path past half of it.
+  double descriptor_limit = std::numeric_limits<double>::infinity();
+#ifndef _WIN32
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    descriptor_limit = static_cast<double>(limit.rlim_cur);
+  }
+#endif
+  exports.Set("descriptorLimit", descriptor_limit);
 
   Napi::Object versions = Napi::Object::New(env);
   versions.Set("TLSv1", TLS1_VERSION);

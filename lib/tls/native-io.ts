@@ -6,8 +6,9 @@
  * POSIX only; Windows, and transports that are not a TCP net.Socket, keep StreamIO.
  */
 import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import { transportCalls, type NativeError, type NativeTlsConnection } from './native.js';
+import { native as nativeAddon, transportCalls, type NativeError, type NativeTlsConnection } from './native.js';
 import type { IOEvents, SealResult, SocketIO } from './socket-io.js';
 import type { Transport } from './transport-socket.js';
 
@@ -38,6 +39,10 @@ function systemError(code: string, errno: number, syscall: string): Error {
   return Object.assign(new Error(`${syscall} ${code}`), { errno, code, syscall });
 }
 
+/** attachTransport's answers when no descriptor is left for the copy: the process's limit, the system's. */
+const OUT_OF_DESCRIPTORS = -osConstants.errno.EMFILE;
+const SYSTEM_OUT_OF_DESCRIPTORS = -osConstants.errno.ENFILE;
+
 export class NativeIO implements SocketIO {
   readonly native = true;
   readonly #transport: NodeSocket;
@@ -55,28 +60,57 @@ export class NativeIO implements SocketIO {
   #drainWaiters: Array<() => void> = [];
   #endWaiters: Array<() => void> | null = null;
 
-  constructor(transport: net.Socket, handle: NativeTlsConnection, events: IOEvents) {
+  /**
+   * The native path for `transport`, or null where descriptors run short (the path holds a second
+   * one per connection): the connection then takes the stream path, which needs none more.
+   */
+  static open(transport: net.Socket, handle: NativeTlsConnection, events: IOEvents): NativeIO | null {
+    // Descriptors are handed out lowest first, so a connection's own number tells how many are in
+    // use. Past half the limit, connections take the stream path: the native path's second
+    // descriptor per connection must not cost the process the connections node:tls would hold.
+    const fd = (transport as NodeSocket)._handle?.fd;
+    if (typeof fd === 'number' && fd >= nativeAddon.descriptorLimit / 2) return null;
+    const io = new NativeIO(transport, handle, events);
+    return io.#outOfDescriptors ? null : io;
+  }
+
+  #outOfDescriptors = false;
+
+  private constructor(transport: net.Socket, handle: NativeTlsConnection, events: IOEvents) {
     this.#transport = transport;
     this.#handle = handle;
     this.#events = events;
-    transport.on('error', (error: Error) => events.error(error));
-    transport.on('close', () => events.close());
-    const connecting = transport.connecting;
-    // Paused, node's afterConnect does not start reading on its own handle.
-    if (connecting) transport.pause();
-    this.#steerStreamControls();
-    if (connecting) {
-      transport.once('connect', () => {
-        if (this.#attach()) events.ready();
+    if (!transport.connecting) {
+      // Tried before anything of the net.Socket is taken over, so that falling back leaves it intact.
+      const status = this.#attachDescriptor();
+      if (status === OUT_OF_DESCRIPTORS || status === SYSTEM_OUT_OF_DESCRIPTORS) {
+        this.#outOfDescriptors = true;
+        return;
+      }
+      this.#listen();
+      const attached = this.#afterAttach(status);
+      // Reading starts on the next turn of the loop; what follows waits a tick so that the caller
+      // can add its listeners first.
+      process.nextTick(() => {
+        if (attached) events.ready();
       });
       return;
     }
-    // Attached at once (reading starts on the next turn of the loop); what follows waits a tick
-    // so that the caller can add its listeners first.
-    const attached = this.#attach();
-    process.nextTick(() => {
-      if (attached) events.ready();
+    // Paused, node's afterConnect does not start reading on its own handle. Before #listen(), which
+    // turns the net.Socket's pause() into the app's hold on the addon's reads.
+    transport.pause();
+    this.#listen();
+    transport.once('connect', () => {
+      if (this.#afterAttach(this.#attachDescriptor())) events.ready();
     });
+  }
+
+  #listen(): void {
+    const transport = this.#transport;
+    const events = this.#events;
+    transport.on('error', (error: Error) => events.error(error));
+    transport.on('close', () => events.close());
+    this.#steerStreamControls();
   }
 
   /**
@@ -117,17 +151,23 @@ export class NativeIO implements SocketIO {
     }
   }
 
-  #attach(): boolean {
-    if (this.#closed) return false;
+  /** Hands the socket's descriptor to the addon; 0, or the negative errno of the failure. */
+  #attachDescriptor(): number {
+    if (this.#closed) return -9;
     const handle = this.#transport._handle;
-    // net.Socket#read calls readStart directly when the socket has an onread buffer; the handle
-    // is the one connected (a client with autoSelectFamily tries one handle per address).
-    if (handle) handle.readStart = (): number => 0;
     const fd = handle?.fd;
     const status =
       typeof fd === 'number' && fd >= 0
         ? this.#handle.attachTransport(fd, (kind, ...args) => this.#onCall(kind, args))
         : -9;
+    // net.Socket#read calls readStart directly when the socket has an onread buffer; the handle
+    // is the one connected (a client with autoSelectFamily tries one handle per address).
+    if (status === 0 && handle) handle.readStart = (): number => 0;
+    return status;
+  }
+
+  #afterAttach(status: number): boolean {
+    if (this.#closed) return false;
     if (status !== 0) {
       const code = getSystemErrorName(status);
       const error = systemError(code, status, 'dup');

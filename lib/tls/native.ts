@@ -158,6 +158,8 @@ interface NativeModule {
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
   /** A fresh in-memory client identity for a process-local probe: leaf first, then its CA (one hour). */
   throwawayIdentity(commonName: string): { key: string; chain: string };
+  /** The process's soft limit on open descriptors when it was loaded; Infinity where there is none. */
+  descriptorLimit: number;
   versions: Record<'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3', number>;
   events: {
     handshakeDone: number;

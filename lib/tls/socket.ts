@@ -211,9 +211,9 @@ export class TLSSocket extends TransportSocket {
         if (!options.isServer) this.#cycle(undefined);
       },
     };
-    this.#io = canUseNativeTransport(transport, nativeTransport)
-      ? new NativeIO(transport, this.#handle, events)
-      : new StreamIO(transport, events);
+    this.#io =
+      (canUseNativeTransport(transport, nativeTransport) ? NativeIO.open(transport, this.#handle, events) : null) ??
+      new StreamIO(transport, events);
     this.#reads = new ReadFlow(this.#io, () => this.#unblockInput());
     if (handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
