@@ -394,7 +394,12 @@ export class Authorizer extends EventEmitter {
 
   #guardFacts(state: ConnectionState, chain: readonly X509Certificate[]): GuardFacts {
     const { subject } = state;
-    return { chain, token: state.token, connectionSince: subject.createdAt, tier: subject.kind };
+    return {
+      chain: guardChain(subject, chain),
+      token: state.token,
+      connectionSince: subject.createdAt,
+      tier: subject.kind,
+    };
   }
 
   /** Files a connection under its guards' keys for the chain and token it was last decided on. */
@@ -717,4 +722,16 @@ function notifySafely(notify: () => void): void {
       throw error;
     });
   }
+}
+
+/**
+ * What guards judge: the presented chain, then every other certificate verification stood on. A
+ * resumed session presents its leaf alone, and a client may leave out intermediates the server's
+ * store holds; a fleet's revocation of such an intermediate must still reach the connection (and
+ * index it under that serial). Guards only narrow, so judging more certificates never admits more.
+ */
+function guardChain(subject: AuthorizationSubject, presented: readonly X509Certificate[]): readonly X509Certificate[] {
+  const verified = subject.verifiedChain?.() ?? [];
+  const extra = verified.filter((certificate) => !presented.some((known) => known.raw.equals(certificate.raw)));
+  return extra.length === 0 ? presented : [...presented, ...extra];
 }

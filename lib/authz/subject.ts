@@ -10,6 +10,7 @@ import {
   kDeny,
   kEngineRequest,
   kExchangeVerdict,
+  kVerifiedChain,
   type ExchangeVerdict,
   type TLSSocket,
 } from '../tls/socket.js';
@@ -30,6 +31,11 @@ export interface AuthorizationSubject {
   /** Counts certificates the peer presented on this connection; changes with every new one. */
   readonly certificateEpoch: number;
   peerChain(): X509Certificate[];
+  /**
+   * Certificates verification stood on beyond the presented ones (store intermediates, the
+   * anchor, a resumed session's remembered intermediates); guards judge them too. Optional.
+   */
+  verifiedChain?(): X509Certificate[];
   /** OpenSSL's own verdict from the last certificate exchange, when it is ours to trust. */
   exchangeVerdict(): ExchangeVerdict | null;
   hold(reason: string): void;
@@ -72,6 +78,10 @@ export class OwnedSubject implements AuthorizationSubject {
 
   peerChain(): X509Certificate[] {
     return this.socket.getPeerCertificateChain();
+  }
+
+  verifiedChain(): X509Certificate[] {
+    return this.socket[kVerifiedChain]();
   }
 
   exchangeVerdict(): ExchangeVerdict | null {

@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import type { NativeTlsConnection } from './native.js';
 import { parsedCertificate } from './parsed-certificates.js';
+import { rememberedIntermediates, type SecureContext } from './context.js';
 
 export interface PeerCertificateResult {
   /** The presented chain, leaf first. */
@@ -22,6 +23,7 @@ export class PeerChain {
   /** DER, leaf first (empty when the peer presented none or the connection is gone). */
   readonly der: Buffer[];
   #x509: X509Certificate[] = [];
+  #verified: X509Certificate[] | null = null;
 
   constructor(handle: NativeTlsConnection | null) {
     this.der = handle?.getPeerChain() ?? [];
@@ -31,6 +33,20 @@ export class PeerChain {
   get x509(): X509Certificate[] {
     if (this.#x509.length !== this.der.length) this.#x509 = this.der.map(parsedCertificate);
     return this.#x509;
+  }
+
+  /**
+   * The certificates verification stood on, leaf first: the chain OpenSSL built (store
+   * intermediates and anchor included), or for a resumed session, which holds the leaf alone
+   * (RFC 8446 section 4.6.1), the leaf with the intermediates it was verified with. Read once.
+   */
+  verified(handle: NativeTlsConnection | null, trust: SecureContext, resumed: boolean): X509Certificate[] {
+    if (this.#verified !== null) return this.#verified;
+    const leaf = this.der[0];
+    if (leaf === undefined || handle === null) return [];
+    const der = resumed ? [leaf, ...rememberedIntermediates(trust, leaf)] : handle.getVerifiedChain();
+    this.#verified = der.map(parsedCertificate);
+    return this.#verified;
   }
 
   /** What a certificate request resolves with, given OpenSSL's verification error (null: verified). */

@@ -45,6 +45,7 @@ import {
   kExchangeVerdict,
   kOwner,
   kTransportQueue,
+  kVerifiedChain,
   type SocketOwner,
 } from './symbols.js';
 import { TransportSocket, type Transport } from './transport-socket.js';
@@ -59,6 +60,7 @@ export {
   kExchangeVerdict,
   kOwner,
   kTransportQueue,
+  kVerifiedChain,
   DEFAULT_MAX_HELD_BYTES,
   tlsError,
 };
@@ -719,6 +721,11 @@ export class TLSSocket extends TransportSocket {
   /** The peer's chain as crypto.X509Certificate objects, leaf first. */
   getPeerCertificateChain(): X509Certificate[] {
     return this.#peerChain().x509;
+  }
+
+  /** See PeerChain#verified; for the engine's guards. */
+  [kVerifiedChain](): X509Certificate[] {
+    return this.#peerChain().verified(this.#handle, this.#context, this.#nativeInfo().sessionReused === true);
   }
 
   getPeerX509Certificate(): X509Certificate | undefined {

@@ -10,6 +10,8 @@ export const kEngineRequest = Symbol('continuous-tls.engineRequest');
 export const kCertificateEpoch = Symbol('continuous-tls.certificateEpoch');
 /** OpenSSL's verdict on the latest certificate, with the trust it was made under. */
 export const kExchangeVerdict = Symbol('continuous-tls.exchangeVerdict');
+/** The certificates verification stood on for the latest exchange (guards judge them too). */
+export const kVerifiedChain = Symbol('continuous-tls.verifiedChain');
 /** Ends a connection the engine denied, telling the peer why with a TLS alert first. */
 export const kDeny = Symbol('continuous-tls.deny');
 /** Bytes the socket's transport has yet to write, on either I/O path (for diagnostics and tests). */
