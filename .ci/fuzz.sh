@@ -5,7 +5,7 @@
 # 2. The addon itself built with -fsanitize=address,undefined into a copy of
 #    the native sources (build-asan/), then the native-heavy test files run
 #    once against it: lib/tls/native.ts loads it through CONTINUOUS_TLS_ADDON.
-# Budget: about 6 minutes on 2 cores (FUZZ_SECONDS per harness, default 20).
+# Budget: about 7 minutes on 2 cores (FUZZ_SECONDS per harness, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI=true
@@ -62,4 +62,8 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
   npx tap --jobs=1 --timeout=300 --disable-coverage \
     test/connection-handshake.test.ts test/reauth-native.test.ts test/verified-chains.test.ts \
     test/bad-input.test.ts test/data-path-buffers.test.ts test/trust-change.test.ts test/denial-alert.test.ts \
-    test/client-renegotiation.test.ts test/limits-crl-size.test.ts test/verdict-trust.test.ts
+    test/client-renegotiation.test.ts test/limits-crl-size.test.ts test/verdict-trust.test.ts \
+    test/native-transport.test.ts test/native-handle-read-start.test.ts test/native-transport-fd-limit.test.ts \
+    test/attack3-native-fd-inherit.test.ts test/attack3-native-padded-records.test.ts \
+    test/attack3-native-raw-reader.test.ts test/attack3-native-stale-room.test.ts \
+    test/attack3-native-thread-buffer.test.ts

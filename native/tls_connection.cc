@@ -27,6 +27,23 @@ constexpr size_t kScratchFloor = 64 * 1024;
 constexpr size_t kScratchCeiling = 1024 * 1024;
 thread_local std::vector<char> scratch;
 
+// The Buffers of a write(): one Buffer or an array of them, empty ones skipped.
+void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total) {
+  auto add = [&](const Napi::Value& value) {
+    if (!value.IsBuffer()) return;
+    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+    if (buffer.Length() == 0) return;
+    pieces->emplace_back(buffer.Data(), buffer.Length());
+    *total += buffer.Length();
+  };
+  if (data.IsArray()) {
+    Napi::Array list = data.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
+  } else {
+    add(data);
+  }
+}
+
 }  // namespace
 
 Napi::Function TlsConnection::Init(Napi::Env env) {
@@ -238,20 +255,11 @@ Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
 Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  ErrorQueueScope scope;
-  events_ = 0;
-  fatal_error_.Reset();
-  UseTrustStore();
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
     sink_.Lend(out.Data(), out.Length());
   }
-
-  std::vector<std::pair<const char*, size_t>> pieces;
-  size_t total = 0;
-  CollectPieces(info[0], &pieces, &total);
-  size_t consumed = 0;
-  Seal(env, std::move(pieces), total, &consumed);
+  const size_t consumed = Seal(env, info[0]);
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
   result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
@@ -259,11 +267,19 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   return result;
 }
 
-void TlsConnection::Seal(Napi::Env env, std::vector<std::pair<const char*, size_t>> pieces, size_t total,
-                         size_t* consumed) {
-  const int fatal = WritePieces(std::move(pieces), total, &scratch, consumed);
+size_t TlsConnection::Seal(Napi::Env env, const Napi::Value& data) {
+  ErrorQueueScope scope;
+  events_ = 0;
+  fatal_error_.Reset();
+  UseTrustStore();
+  std::vector<std::pair<const char*, size_t>> pieces;
+  size_t total = 0;
+  CollectPieces(data, &pieces, &total);
+  size_t consumed = 0;
+  const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);
   if (fatal != 0) RecordFatal(env, fatal);
   NoteProgress();
+  return consumed;
 }
 
 // shutdown() -> ciphertext carrying our close_notify (RFC 8446 section 6.1).
@@ -373,22 +389,6 @@ Napi::Value TlsConnection::ResumeIdentity(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   RecordEngine::ResumeIdentity();
   return env.Undefined();
-}
-
-void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total) {
-  auto add = [&](const Napi::Value& value) {
-    if (!value.IsBuffer()) return;
-    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
-    if (buffer.Length() == 0) return;
-    pieces->emplace_back(buffer.Data(), buffer.Length());
-    *total += buffer.Length();
-  };
-  if (data.IsArray()) {
-    Napi::Array list = data.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
-  } else {
-    add(data);
-  }
 }
 
 Napi::Value TlsConnection::Destroy(const Napi::CallbackInfo& info) {

@@ -74,8 +74,9 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // The steps of one cycle, split the way Node splits TLSWrap.
   Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
-  // SSL_write of the pieces (WritePieces) with a fatal error recorded.
-  void Seal(Napi::Env env, std::vector<std::pair<const char*, size_t>> pieces, size_t total, size_t* consumed);
+  // write()'s and send()'s shared step: SSL_write (WritePieces) of data, a Buffer or Buffer[], in
+  // a fresh error scope and event set, a fatal error recorded. Returns the bytes consumed.
+  size_t Seal(Napi::Env env, const Napi::Value& data);
   void NoteProgress();
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);
@@ -98,9 +99,6 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::FunctionReference on_transport_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
 };
-
-// The Buffers of a write(): one Buffer or an array of them, empty ones skipped.
-void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total);
 
 }  // namespace ctls
 

@@ -9,8 +9,6 @@
 //   (kDrain): the write queue emptied after passing its high-water mark
 //   (kShutdown, code | null): our half-close is done, or failed
 #include <cstring>
-#include <utility>
-#include <vector>
 
 #include "tls_connection.h"
 
@@ -63,15 +61,7 @@ bool TlsConnection::FlushToTransport() {
 Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  ErrorQueueScope scope;
-  events_ = 0;
-  fatal_error_.Reset();
-  UseTrustStore();
-  std::vector<std::pair<const char*, size_t>> pieces;
-  size_t total = 0;
-  CollectPieces(info[0], &pieces, &total);
-  size_t consumed = 0;
-  Seal(env, std::move(pieces), total, &consumed);
+  const size_t consumed = Seal(env, info[0]);
   FlushToTransport();
   Napi::Array result = Napi::Array::New(env, 4);
   result.Set(0u, Napi::Number::New(env, events_));

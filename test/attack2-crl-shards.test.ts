@@ -7,22 +7,13 @@
  * longer denied, and on the request tier nothing else checks them: a revoked certificate is admitted.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { FleetGuard, FleetState } from '../dist/fleet/state.js';
 import { checkEvent, stateOps } from '../dist/fleet/events.js';
+import { OpensslWorkspace } from './helpers/openssl-ca';
 
-const CONFIG = `[ca]
-default_ca = myca
-[myca]
-database = index.txt
-crlnumber = crlnumber
-default_md = sha256
-default_crl_days = 7
-[shard0]
+/** Each shard's issuingDistributionPoint, as `openssl ca -crlexts` sections. */
+const SHARDS = `[shard0]
 issuingDistributionPoint = critical, @idp0
 [idp0]
 fullname = URI:http://crl.example/shard0.crl
@@ -33,42 +24,20 @@ fullname = URI:http://crl.example/shard1.crl
 `;
 
 t.test('two shards of one issuer both deny what they list', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ctls-attack2-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const openssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore', timeout: 10_000 });
-  };
-  writeFileSync(join(dir, 'ca.cnf'), CONFIG);
-  writeFileSync(join(dir, 'crlnumber'), '01\n');
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=CA:false\nextendedKeyUsage=clientAuth\n');
-  writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '30',
-    '-subj',
-    '/O=Example/CN=Shard CA',
-  );
+  const openssl = new OpensslWorkspace(t, 'ctls-attack2-');
+  openssl.ca('ca', '-days', '30', '-subj', '/O=Example/CN=Shard CA');
   const leaves: X509Certificate[] = [];
   const crls: string[] = [];
   for (const [i, serial] of ['0xA1', '0xB2'].entries()) {
-    openssl('req', ...ec, '-keyout', `leaf${i}.key`, '-out', `leaf${i}.csr`, '-subj', `/CN=peer${i}`);
-    openssl('x509', '-req', '-in', `leaf${i}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial,
-      '-days', '10', '-extfile', 'leaf.ext', '-out', `leaf${i}.pem`); // prettier-ignore
-    leaves.push(new X509Certificate(readFileSync(join(dir, `leaf${i}.pem`))));
+    const leaf = openssl.leaf(`leaf${i}`, 'ca', {
+      subject: `/CN=peer${i}`,
+      serial,
+      days: 10,
+      extensions: 'basicConstraints=CA:false\nextendedKeyUsage=clientAuth',
+    });
+    leaves.push(new X509Certificate(leaf));
     // Shard i (its own issuingDistributionPoint) lists only leaf i.
-    writeFileSync(join(dir, 'index.txt'), '');
-    openssl('ca', '-config', 'ca.cnf', '-revoke', `leaf${i}.pem`, '-keyfile', 'ca.key', '-cert', 'ca.pem');
-    openssl('ca', '-config', 'ca.cnf', '-gencrl', '-keyfile', 'ca.key', '-cert', 'ca.pem', '-crlexts', `shard${i}`,
-      '-out', `crl${i}.pem`); // prettier-ignore
-    crls.push(readFileSync(join(dir, `crl${i}.pem`), 'latin1'));
+    crls.push(openssl.crl('ca', [leaf], { sections: SHARDS, crlexts: `shard${i}` }));
   }
   const state = new FleetState();
   const guard = new FleetGuard(state, { stale: false, strict: true });

@@ -7,42 +7,25 @@
  * never misses for a spelling". Either read this form or refuse it (ERR_CTLS_FLEET_BAD_EVENT).
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { FleetGuard, FleetState } from '../dist/fleet/state.js';
 import { checkEvent, stateOps } from '../dist/fleet/events.js';
+import { OpensslWorkspace } from './helpers/openssl-ca';
 
 t.test('a revocation scoped to the issuer as openssl prints it denies the certificate', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ctls-attack2-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const openssl = (...args: string[]): string =>
-    execFileSync('openssl', args, { cwd: dir, timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=CA:false\nextendedKeyUsage=clientAuth\n');
-  writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '30',
-    '-subj',
-    '/C=US/O=Example/CN=Example CA',
-  );
-  openssl('req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=mallory');
-  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '0x77', '-days', '10',
-    '-extfile', 'leaf.ext', '-out', 'leaf.pem'); // prettier-ignore
-  const printed = openssl('x509', '-in', 'leaf.pem', '-noout', '-issuer')
+  const openssl = new OpensslWorkspace(t, 'ctls-attack2-');
+  openssl.ca('ca', '-days', '30', '-subj', '/C=US/O=Example/CN=Example CA');
+  const pem = openssl.leaf('leaf', 'ca', {
+    subject: '/CN=mallory',
+    serial: '0x77',
+    days: 10,
+    extensions: 'basicConstraints=CA:false\nextendedKeyUsage=clientAuth',
+  });
+  const printed = openssl
+    .run('x509', '-in', 'leaf.pem', '-noout', '-issuer')
     .trim()
     .replace(/^issuer=\s*/, '');
-  const leaf = new X509Certificate(readFileSync(join(dir, 'leaf.pem')));
+  const leaf = new X509Certificate(pem);
 
   const state = new FleetState();
   const guard = new FleetGuard(state, { stale: false, strict: true });

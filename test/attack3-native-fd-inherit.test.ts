@@ -15,9 +15,10 @@
 // O_CLOEXEC on Linux), as libuv's own uv__dup does.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { createServer, connect, type TLSSocket } from '../dist/index.js';
+import { connect, type TLSSocket } from '../dist/index.js';
 import { certs } from './helpers/certs';
-import { listen, waitFor, SOON } from './helpers/owned';
+import { startServer } from './helpers/mtls';
+import { waitFor, SOON } from './helpers/owned';
 
 const posix = process.platform !== 'win32';
 
@@ -27,8 +28,11 @@ for (const native of [true, false]) {
     `${path}: a child process spawned meanwhile does not keep a closed connection open`,
     { skip: !posix },
     async (t) => {
-      const server = createServer({ key: certs.serverKey, cert: certs.serverChain, nativeTransport: native });
-      const port = await listen(t, server);
+      const { server, port } = await startServer(t, {
+        key: certs.serverKey,
+        cert: certs.serverChain,
+        nativeTransport: native,
+      });
       const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
       const client = connect({
         host: '127.0.0.1',

@@ -21,9 +21,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createServer, type TLSSocket } from '../dist/index.js';
+import type { TLSSocket } from '../dist/index.js';
 import { certs } from './helpers/certs';
-import { listen, waitFor, SOON } from './helpers/owned';
+import { startServer } from './helpers/mtls';
+import { waitFor, SOON } from './helpers/owned';
 
 const posix = process.platform !== 'win32';
 const MB = 1024 * 1024;
@@ -44,13 +45,12 @@ for (const native of [false, true]) {
     `${path}: padded one-byte records do not pin 16 KiB each on a reader that waits`,
     { skip: !posix },
     async (t) => {
-      const server = createServer({
+      const { server, port } = await startServer(t, {
         key: certs.serverKey,
         cert: certs.serverChain,
         maxVersion: 'TLSv1.3',
         nativeTransport: native,
       });
-      const port = await listen(t, server);
       const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
       const script = join(__dirname, 'helpers', 'python', 'padded_drip.py');
       const peer = spawn('python3', [script, '--port', String(port), '--records', String(RECORDS)], {

@@ -1,8 +1,8 @@
 // Attack (third outside review): a resumed session shows its leaf alone, and the owned tier
-// re-verifies it with "remembered intermediates" (lib/tls/context.ts: rememberIntermediates,
-// verifyWithHorizon). That memory is one Map for the whole process (every server and client
-// context), 256 entries, oldest dropped, keyed by the first 96 bytes of a certificate's DER plus
-// its length, and it records every certificate after the leaf in any presented list that
+// re-verifies it with "remembered intermediates" (lib/tls/context.ts: verifyWithHorizon). That
+// memory is one Map for the whole process (every server and client context), 256 entries, oldest
+// dropped, keyed by the first 96 bytes of a certificate's DER plus its length, and it records
+// every certificate after the leaf in any presented list that
 // verified, including extras OpenSSL never used. A first insert wins: `has(key)` skips the rest.
 // Any client with a valid certificate can therefore
 //   1. push every remembered intermediate out, by presenting a few hundred extra certificates

@@ -4,49 +4,30 @@
  * other and each denies what it lists.
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { FleetGuard, FleetState } from '../dist/fleet/state.js';
 import { checkEvent, splitCrls, stateOps } from '../dist/fleet/events.js';
+import { OpensslWorkspace } from './helpers/openssl-ca';
 
-const CONFIG = `[ca]
-default_ca = myca
-[myca]
-database = index.txt
-crlnumber = crlnumber
-default_md = sha256
-default_crl_days = 7
-[crlexts]
+/** The CRL names its key (`openssl ca -crlexts`): what tells the two CRLs of one name apart. */
+const CRL_EXTENSIONS = `[crlexts]
 authorityKeyIdentifier = keyid:always
 `;
 
 t.test("the CRLs of an issuer's old and new key both deny what they list", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ctls-rollover-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const openssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore', timeout: 10_000 });
-  };
-  writeFileSync(join(dir, 'ca.cnf'), CONFIG);
-  writeFileSync(join(dir, 'crlnumber'), '01\n');
-  writeFileSync(join(dir, 'leaf.ext'), 'basicConstraints=CA:false\nauthorityKeyIdentifier=keyid\n');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const openssl = new OpensslWorkspace(t, 'ctls-rollover-');
   const leaves: X509Certificate[] = [];
   const crls: string[] = [];
   for (const [i, serial] of ['0xC1', '0xD2'].entries()) {
-    openssl('req', '-x509', ...ec, '-keyout', `ca${i}.key`, '-out', `ca${i}.pem`, '-days', '30',
-      '-subj', '/O=Example/CN=Rollover CA'); // prettier-ignore
-    openssl('req', ...ec, '-keyout', `leaf${i}.key`, '-out', `leaf${i}.csr`, '-subj', `/CN=peer${i}`);
-    openssl('x509', '-req', '-in', `leaf${i}.csr`, '-CA', `ca${i}.pem`, '-CAkey', `ca${i}.key`, '-set_serial',
-      serial, '-days', '10', '-extfile', 'leaf.ext', '-out', `leaf${i}.pem`); // prettier-ignore
-    leaves.push(new X509Certificate(readFileSync(join(dir, `leaf${i}.pem`))));
-    writeFileSync(join(dir, 'index.txt'), '');
-    openssl('ca', '-config', 'ca.cnf', '-revoke', `leaf${i}.pem`, '-keyfile', `ca${i}.key`, '-cert', `ca${i}.pem`);
-    openssl('ca', '-config', 'ca.cnf', '-gencrl', '-keyfile', `ca${i}.key`, '-cert', `ca${i}.pem`,
-      '-crlexts', 'crlexts', '-out', `crl${i}.pem`); // prettier-ignore
-    crls.push(readFileSync(join(dir, `crl${i}.pem`), 'latin1'));
+    openssl.ca(`ca${i}`, '-days', '30', '-subj', '/O=Example/CN=Rollover CA');
+    const leaf = openssl.leaf(`leaf${i}`, `ca${i}`, {
+      subject: `/CN=peer${i}`,
+      serial,
+      days: 10,
+      extensions: 'basicConstraints=CA:false\nauthorityKeyIdentifier=keyid',
+    });
+    leaves.push(new X509Certificate(leaf));
+    crls.push(openssl.crl(`ca${i}`, [leaf], { sections: CRL_EXTENSIONS, crlexts: 'crlexts' }));
   }
   const [first, second] = crls.map((pem) => splitCrls(pem)[0]!);
   t.equal(first!.issuer, second!.issuer, 'one issuer name');

@@ -8,15 +8,13 @@ import t from 'tap';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
 import { FleetGuard, FleetState } from '../dist/fleet/state.js';
 import { checkEvent, normalizeIssuer, normalizeSerial, splitCrls, stateOps } from '../dist/fleet/events.js';
 import { defaultIdentifiers, subjectKeys } from '../dist/fleet/subject-id.js';
 import { native } from '../dist/tls/native.js';
 import { DevelopmentCA } from '../dist/dev/pki.js';
+import { OpensslWorkspace } from './helpers/openssl-ca';
 
 const special = fc.constantFrom(',', '+', '"', ';', '\\', '=', '<', '>', '#', ' ', '/', 'ü', '東', '😀', 'a', 'Z', '1');
 const value = fc
@@ -38,25 +36,11 @@ t.test('normalizeIssuer is idempotent', async (t) => {
   t.pass('normalize(normalize(x)) === normalize(x)');
 });
 
-const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
-
 /** A CA named `name` (OpenSSL -subj spelling), a leaf of `serial` it issued, and its CRL listing it. */
-function pki(dir: string, name: string, serial: bigint): { ca: string; leaf: string; crl: string } {
-  const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-utf8', '-multivalue-rdn', '-subj', name);
-  run('req', '-new', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=leaf');
-  const set = ['-set_serial', serial.toString()];
-  run('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', ...set, '-out', 'leaf.pem');
-  const leaf = readFileSync(join(dir, 'leaf.pem'), 'latin1');
-  const hex = new X509Certificate(leaf).serialNumber;
-  const index = `R\t${stamp(Date.now() + 86_400_000)}\t${stamp(Date.now() - 3_600_000)}\t${hex}\tunknown\t/CN=leaf\n`;
-  writeFileSync(join(dir, 'index.txt'), index);
-  writeFileSync(join(dir, 'crlnumber'), '01\n');
-  const config = `[ca]\ndefault_ca=d\n[d]\ndatabase=${join(dir, 'index.txt')}\ncrlnumber=${join(dir, 'crlnumber')}\n`;
-  writeFileSync(join(dir, 'ca.cnf'), `${config}default_md=sha256\ndefault_crl_days=1\nutf8=yes\n`);
-  run('ca', '-config', 'ca.cnf', '-gencrl', '-keyfile', 'ca.key', '-cert', 'ca.pem', '-out', 'ca.crl');
-  return { ca: readFileSync(join(dir, 'ca.pem'), 'latin1'), leaf, crl: readFileSync(join(dir, 'ca.crl'), 'latin1') };
+function pki(openssl: OpensslWorkspace, name: string, serial: bigint): { ca: string; leaf: string; crl: string } {
+  const ca = openssl.ca('ca', '-utf8', '-multivalue-rdn', '-subj', name);
+  const leaf = openssl.leaf('leaf', 'ca', { subject: '/CN=leaf', serial: serial.toString() });
+  return { ca, leaf, crl: openssl.crl('ca', [leaf], { settings: 'utf8 = yes' }) };
 }
 
 /** OpenSSL's -subj: '/' between RDNs, '+' between the attributes of one, any character escaped by '\'. */
@@ -66,17 +50,16 @@ const subj = (name: Array<Array<[string, string]>>): string =>
 const serial = fc.bigInt({ min: -(1n << 159n), max: (1n << 159n) - 1n }).filter((n) => n !== 0n);
 
 t.test("a CRL's issuer and serial read as node reads its certificates'", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ctls-normal-forms-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   try {
     execFileSync('openssl', ['version'], { stdio: 'ignore' });
   } catch {
     t.comment('no openssl: skipped');
     return;
   }
+  const openssl = new OpensslWorkspace(t, 'ctls-normal-forms-');
   fc.assert(
     fc.property(dn, serial, (name, n) => {
-      const made = pki(dir, subj(name), n);
+      const made = pki(openssl, subj(name), n);
       const leaf = new X509Certificate(made.leaf);
       const ca = new X509Certificate(made.ca);
       const [crl] = splitCrls(made.crl);

@@ -17,6 +17,7 @@ import type { Server, ServerOptions } from '../dist/server.js';
 import { kTransportQueue } from '../dist/tls/socket.js';
 import type { ConnectOptions } from '../dist/client.js';
 import { certs } from './helpers/certs';
+import { startServer } from './helpers/mtls';
 import { closed, closeServer, listen, waitFor, duplexPair, SOON } from './helpers/owned';
 
 const posix = process.platform !== 'win32';
@@ -42,8 +43,7 @@ async function pair(
   options: Partial<ServerOptions> = {},
   clientOptions: Partial<ConnectOptions> = {},
 ): Promise<{ server: Server; port: number; ours: TLSSocket; theirs: TLSSocket }> {
-  const server = createServer({ ...serverOptions, ...options });
-  const port = await listen(t, server);
+  const { server, port } = await startServer(t, { ...serverOptions, ...options });
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   const ours = client(t, port, clientOptions);
   const secure = waitFor(ours, 'secureConnect', SOON);
@@ -215,8 +215,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
 }
 
 t.test('TLSv1.2: node:tls renegotiates with our native server', async (t) => {
-  const server = createServer({ ...serverOptions, maxVersion: 'TLSv1.2' });
-  const port = await listen(t, server);
+  const { server, port } = await startServer(t, { ...serverOptions, maxVersion: 'TLSv1.2' });
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   const peer = tls.connect({
     port,
@@ -255,8 +254,7 @@ t.test('half-close with allowHalfOpen: the server reads end and still answers', 
 });
 
 t.test('a peer that resets mid-stream: a coded error, no crash', async (t) => {
-  const server = createServer(serverOptions);
-  const port = await listen(t, server);
+  const { server, port } = await startServer(t, serverOptions);
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   const raw = net.connect(port, '127.0.0.1');
   const peer = tls.connect({
@@ -378,8 +376,11 @@ t.test('a KeyUpdate flood from a peer that never reads stops the native reads', 
   // Every KeyUpdate with update_requested makes OpenSSL answer (RFC 8446 section 4.6.3); the peer
   // never reads the answers. The addon stops reading once they pass the high-water mark, so the
   // peer's sends block when the kernel buffers are full: its count of sent KeyUpdates stops growing.
-  const server = createServer({ key: certs.serverKey, cert: certs.serverChain, maxVersion: 'TLSv1.3' });
-  const port = await listen(t, server);
+  const { server, port } = await startServer(t, {
+    key: certs.serverKey,
+    cert: certs.serverChain,
+    maxVersion: 'TLSv1.3',
+  });
   const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
   const script = join(__dirname, 'helpers', 'python', 'keyupdate_flood.py');
   const peer = spawn('python3', [script, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,9 +1,10 @@
 // A resumed session shows its leaf alone, and the owned tier verifies it again with the
-// intermediates that leaf was verified with (lib/tls/remembered-chains.ts). That memory is per
-// leaf (the SHA-256 of its whole DER) and per trust: a lookalike sharing an intermediate's first
-// bytes takes nothing's place, extras a peer presents beside its chain are not kept, other leaves
-// cannot push a leaf's entry out, the latest verified chain replaces the one before, and a
-// context built with other CAs does not see what another trust remembered.
+// intermediates that leaf was verified with (lib/tls/remembered-chains.ts): those of the chain
+// OpenSSL verified, its anchor left to the store (test/reauth-remembers-verified-chain.test.ts
+// shows extras a peer presents beside that chain are not kept). That memory is per leaf (the
+// SHA-256 of its whole DER) and per trust: a lookalike sharing an intermediate's first bytes takes
+// nothing's place, other leaves cannot push a leaf's entry out, the latest verified chain replaces
+// the one before, and a context built with other CAs does not see what another trust remembered.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from '../dist/tls/context.js';
@@ -12,6 +13,7 @@ import { derChain } from './helpers/owned';
 
 const [leaf, intermediate] = derChain(certs.clientChain) as [Buffer, Buffer];
 const [otherLeaf, otherIntermediate] = derChain(certs.client2Chain) as [Buffer, Buffer];
+const [root] = derChain(certs.ca) as [Buffer];
 
 /** The intermediate's DER with one subject letter changed (it issues nothing) and, with `serial`, another key. */
 function lookalike(serial?: number): Buffer {
@@ -37,36 +39,36 @@ t.test('fixtures: a lookalike keeps the first 96 bytes and the length', async (t
 t.test('a lone leaf verifies with the intermediate it was verified with, and only then', async (t) => {
   const trust = freshTrust();
   t.match(trust.verifyChain([leaf]), { ok: false, code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, 'nothing remembered');
-  trust.rememberIntermediates([leaf, intermediate]);
+  trust.rememberVerifiedChain([leaf, intermediate, root]);
   t.same(trust.verifyChain([leaf]), { ok: true });
   t.match(trust.verifyChain([otherLeaf]), { ok: false }, "another leaf does not get this leaf's intermediates");
 });
 
-t.test('a lookalike presented before the real intermediate takes nothing', async (t) => {
+t.test('the anchor is not carried, and the latest verified chain replaces the one before', async (t) => {
   const trust = freshTrust();
-  trust.rememberIntermediates([leaf, lookalike(), intermediate]);
-  t.same(trust.verifyChain([leaf]), { ok: true }, 'the issuer path is remembered, not the lookalike');
-  trust.rememberIntermediates([leaf, lookalike()]);
-  t.match(trust.verifyChain([leaf]), { ok: false }, 'a path without the issuer replaces the one before');
-  trust.rememberIntermediates([leaf, intermediate]);
+  trust.rememberVerifiedChain([leaf, intermediate]);
+  t.match(trust.verifyChain([leaf]), { ok: false }, 'the last certificate is the anchor: not remembered');
+  trust.rememberVerifiedChain([leaf, intermediate, root]);
+  t.same(trust.verifyChain([leaf]), { ok: true }, 'the intermediates between leaf and anchor are');
+  trust.rememberVerifiedChain([leaf, lookalike(), root]);
+  t.match(trust.verifyChain([leaf]), { ok: false }, 'a lookalike takes the place of nothing but its own entry');
+  trust.rememberVerifiedChain([leaf, intermediate, root]);
   t.same(trust.verifyChain([leaf]), { ok: true }, 'and the next verified chain restores it');
 });
 
 t.test("another leaf's flood of lookalikes does not evict or squat this leaf's entry", async (t) => {
   const trust = freshTrust();
-  trust.rememberIntermediates([leaf, intermediate]);
-  for (let round = 0; round < 4; round++) {
-    const junk = Array.from({ length: 100 }, (_, i) => lookalike(round * 100 + i + 1));
-    trust.rememberIntermediates([otherLeaf, ...junk, lookalike(), otherIntermediate]);
-  }
+  trust.rememberVerifiedChain([leaf, intermediate, root]);
+  for (let i = 1; i <= 400; i++) trust.rememberVerifiedChain([otherLeaf, lookalike(i), root]);
+  trust.rememberVerifiedChain([otherLeaf, otherIntermediate, root]);
   t.same(trust.verifyChain([leaf]), { ok: true }, 'the victim still resumes');
-  t.same(trust.verifyChain([otherLeaf]), { ok: true }, "the flooder's own path was kept, without its junk");
+  t.same(trust.verifyChain([otherLeaf]), { ok: true }, "the flooder's latest verified chain was kept");
 });
 
 t.test('the memory is per trust: contexts with the same CAs share it, others do not', async (t) => {
   const ca = `${certs.ca}\n${'\n'.repeat(++trusts)}`;
   const first = createSecureContext({ ca }, true);
-  first.rememberIntermediates([leaf, intermediate]);
+  first.rememberVerifiedChain([leaf, intermediate, root]);
   const sameCas = createSecureContext({ ca }, false);
   t.same(sameCas.verifyChain([leaf]), { ok: true }, 'a client context built with the same CAs resumes');
   const otherCas = freshTrust();

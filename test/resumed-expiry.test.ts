@@ -173,8 +173,9 @@ t.test('a verdict that names no horizon is verified again, which yields the hori
   });
   const trust = createSecureContext({ ca: pki.caPem(['A']) }, true);
   const [presentedLeaf, intermediate] = pemChain(leaf.chain);
-  // A full handshake verified leaf + intermediate; the resumed session shows the leaf alone.
-  trust.rememberIntermediates([presentedLeaf!.raw, intermediate!.raw]);
+  const [root] = pemChain(pki.caPem(['A']));
+  // A full handshake verified leaf + intermediate + root; the resumed session shows the leaf alone.
+  trust.rememberVerifiedChain([presentedLeaf!.raw, intermediate!.raw, root!.raw]);
   const subject = {
     trust,
     isServer: true,

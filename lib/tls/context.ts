@@ -193,14 +193,6 @@ export class SecureContext {
     return outcome;
   }
 
-  /**
-   * Remembers, for the leaf's resumed sessions, the issuer path of a presented chain (leaf first)
-   * that verified under this context; certificates that issue nothing on it are dropped.
-   */
-  rememberIntermediates(chain: readonly Buffer[]): void {
-    this[kRemembered].rememberPresented(chain);
-  }
-
   /** Remembers the chain OpenSSL verified under this context (leaf first, anchor last). Internal. */
   rememberVerifiedChain(verified: readonly Buffer[]): void {
     this[kRemembered].rememberVerified(verified);

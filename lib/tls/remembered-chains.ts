@@ -9,7 +9,7 @@
  * Only the chain OpenSSL built is kept, never the extras a peer sends beside it. What is kept
  * grants nothing: the lone leaf is verified with it under the context's trust of the moment.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 /** How many leaves' intermediates one scope keeps. A leaf pushed out fails closed until its next full handshake. */
 const MAX_LEAVES_PER_SCOPE = 16_384;
@@ -32,16 +32,6 @@ export class RememberedChains {
   rememberVerified(verified: readonly Buffer[]): void {
     // The anchor came from the store: it is the trust, not something to carry.
     if (verified.length >= 1) this.#remember(verified[0]!, verified.slice(1, -1));
-  }
-
-  /**
-   * Remembers a presented chain (leaf first) that verified: only the issuer path up from the leaf
-   * is kept, each link issued and signed by the next, as OpenSSL would build it from the presented
-   * certificates; extras that issue nothing on that path are dropped.
-   */
-  rememberPresented(chain: readonly Buffer[]): void {
-    if (chain.length === 0) return;
-    this.#remember(chain[0]!, issuerPath(chain));
   }
 
   /** The intermediates `leaf` (exactly these DER bytes) was last verified with, if known. */
@@ -88,35 +78,4 @@ export function rememberedChainsFor(ca: Buffer | undefined, defaultRoots: boolea
 
 function fingerprint(der: Buffer): string {
   return createHash('sha256').update(der).digest('base64');
-}
-
-/** The certificates after the leaf that form its issuer path, nearest first, up to a self-issued one. */
-function issuerPath(chain: readonly Buffer[]): Buffer[] {
-  const pool = chain.slice(1).map((der) => ({ der, x509: parse(der) }));
-  const path: Buffer[] = [];
-  let current = parse(chain[0]!);
-  while (current !== null && path.length <= MAX_INTERMEDIATES) {
-    const child = current;
-    const next = pool.find((c) => c.x509 !== null && issues(c.x509, child) && !path.includes(c.der));
-    if (next === undefined || next.x509!.checkIssued(next.x509!)) break;
-    path.push(next.der);
-    current = next.x509;
-  }
-  return path;
-}
-
-function issues(issuer: X509Certificate, subject: X509Certificate): boolean {
-  try {
-    return subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-function parse(der: Buffer): X509Certificate | null {
-  try {
-    return new X509Certificate(der);
-  } catch {
-    return null;
-  }
 }

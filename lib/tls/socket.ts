@@ -608,7 +608,7 @@ export class TLSSocket extends TransportSocket {
       adopt: (result, outsideEngine) => {
         this.authorized = result.verified;
         this.authorizationError = result.verified ? null : (result.verifyError ?? 'NO_PEER_CERTIFICATE');
-        if (result.verified) this.#context.rememberIntermediates(result.der);
+        if (result.verified) this.#rememberVerifiedChain(result.der[0]);
         this.#recordExchange(result.der.length > 0);
         // Whoever asked, a new identity passes nothing until the policy has decided on it: the
         // engine holds the data from here (its own requests hold already).
@@ -616,6 +616,15 @@ export class TLSSocket extends TransportSocket {
         this.emit('certificate', result);
       },
     };
+  }
+
+  /**
+   * After a certificate request verified: the chain OpenSSL built (leaf first, anchor last) is what
+   * the leaf's resumed sessions are verified with, never the extras presented beside it.
+   */
+  #rememberVerifiedChain(leaf: Buffer | undefined): void {
+    const verified = this.#handle?.getVerifiedChain() ?? [];
+    if (leaf !== undefined && verified[0]?.equals(leaf) === true) this.#context.rememberVerifiedChain(verified);
   }
 
   #onReauthDone(): void {

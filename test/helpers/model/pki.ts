@@ -98,9 +98,16 @@ function serialHex(): string {
   return bytes.toString('hex').toUpperCase();
 }
 
-async function authority(name: string, parent?: Authority, lifetimeMs = 30 * DAY): Promise<Authority> {
+async function authority(
+  name: string,
+  parent?: Authority,
+  lifetimeMs = 30 * DAY,
+  existingKeys?: webcrypto.CryptoKeyPair,
+): Promise<Authority> {
   const lib = x509();
-  const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys =
+    existingKeys ??
+    ((await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair);
   const ski = await lib.SubjectKeyIdentifierExtension.create(keys.publicKey as Key);
   const subject = new lib.Name([{ CN: [name] }]);
   const serial = serialHex();
@@ -279,6 +286,17 @@ export class ModelPki {
       serial: made.serial,
       notAfter: Math.min(made.notAfter, intermediateNotAfter ?? Infinity),
     };
+  }
+
+  /**
+   * The PEM of another certificate for `leaf`'s own intermediate: the same subject and key, issued
+   * by the same root, valid until `lifetimeMs` from now (negative: already expired). It issues the
+   * leaf as well as the original does, so a chain can carry both.
+   */
+  async reissueIntermediate(leaf: Leaf, lifetimeMs: number): Promise<string> {
+    const own = this.#issuerOf.get(leaf.serial);
+    if (!leaf.ownIntermediate || own === undefined) throw new Error(`${leaf.id} has no intermediate of its own`);
+    return (await authority(own.name, this.roots[leaf.tenant], lifetimeMs, own.keys)).pem;
   }
 
   /**
