@@ -4,12 +4,13 @@
 // connection (it is indexed under the intermediate's serial) and cut it.
 import t, { type Test } from 'tap';
 import type { X509Certificate } from 'node:crypto';
-import { connect, createServer, type TLSSocket } from '../dist/index.js';
+import { connect, createServer, reauthorize, type TLSSocket } from '../dist/index.js';
 import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
 import { certs } from './helpers/certs';
 import { closed, listen, pemChain, waitFor, SOON } from './helpers/owned';
 
 const [, intermediate] = pemChain(certs.clientChain) as [X509Certificate, X509Certificate];
+const [root] = pemChain(certs.ca) as [X509Certificate];
 
 /** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
 class SerialGuard implements DecisionGuard {
@@ -102,4 +103,19 @@ t.test("an intermediate from the server's store, which the client did not presen
   t.equal(decisions[0]!.reason, 'certificate-revoked');
   await closed(socket);
   t.ok(socket.destroyed);
+});
+
+t.test('a fresh certificate on a resumed session is judged with the chain OpenSSL built for it', async (t) => {
+  const { guard, open } = await setUp(t, certs.ca, certs.clientChain);
+  const full = await open();
+  const resumed = await open(full.session);
+  t.equal(resumed.socket.isSessionReused(), true);
+  t.notOk(guard.judged.at(-1)!.includes(root.serialNumber), 'resumed: the leaf and its remembered intermediate');
+  const decision = await reauthorize(resumed.socket, { fresh: true });
+  t.equal(decision.allow, true);
+  const judged = guard.judged.at(-1)!;
+  t.ok(
+    judged.includes(intermediate.serialNumber) && judged.includes(root.serialNumber),
+    'after post-handshake auth: the whole chain OpenSSL verified, anchor included',
+  );
 });

@@ -36,15 +36,17 @@ export class PeerChain {
   }
 
   /**
-   * The certificates verification stood on, leaf first: the chain OpenSSL built (store
-   * intermediates and anchor included), or for a resumed session, which holds the leaf alone
-   * (RFC 8446 section 4.6.1), the leaf with the intermediates it was verified with. Read once.
+   * The certificates verification stood on, leaf first: the chain OpenSSL built for this exchange
+   * (store intermediates and anchor included), or, where OpenSSL built none (a resumed session
+   * holds the leaf alone, RFC 8446 section 4.6.1), the leaf with the intermediates it was verified
+   * with. Read once per exchange.
    */
-  verified(handle: NativeTlsConnection | null, trust: SecureContext, resumed: boolean): X509Certificate[] {
+  verified(handle: NativeTlsConnection | null, trust: SecureContext): X509Certificate[] {
     if (this.#verified !== null) return this.#verified;
     const leaf = this.der[0];
     if (leaf === undefined || handle === null) return [];
-    const der = resumed ? [leaf, ...rememberedIntermediates(trust, leaf)] : handle.getVerifiedChain();
+    const built = handle.getVerifiedChain();
+    const der = built[0]?.equals(leaf) === true ? built : [leaf, ...rememberedIntermediates(trust, leaf)];
     this.#verified = der.map(parsedCertificate);
     return this.#verified;
   }
