@@ -99,4 +99,13 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
   return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
 }
 
+Napi::Array ChainToArray(Napi::Env env, STACK_OF(X509) * chain) {
+  Napi::Array result = Napi::Array::New(env);
+  const int count = chain == nullptr ? 0 : sk_X509_num(chain);
+  for (int i = 0; i < count; ++i) {
+    result.Set(static_cast<uint32_t>(i), CertificateToBuffer(env, sk_X509_value(chain, i)));
+  }
+  return result;
+}
+
 }  // namespace ctls

@@ -28,6 +28,9 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
 // DER encoding of a certificate into a fresh JS Buffer.
 Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate);
 
+// Each certificate of `chain` as CertificateToBuffer gives it, in order; empty for no chain.
+Napi::Array ChainToArray(Napi::Env env, STACK_OF(X509) * chain);
+
 }  // namespace ctls
 
 #endif  // NATIVE_OPENSSL_UTIL_H_

@@ -269,7 +269,8 @@ void SecureContext::RememberDecoded(X509* certificate) {
 }
 
 // verifyChain(derChain: Buffer[], purpose: 'sslclient' | 'sslserver',
-//             extraUntrusted?: Buffer[]) -> { ok, code, error, depth }
+//             extraUntrusted?: Buffer[]) -> { ok, code, error, depth, notAfter?, chain? }
+// (when ok, `chain` is the chain OpenSSL built, leaf first and anchor last)
 // Verifies an already-presented chain against today's store, CRLs and clock,
 // with no handshake: the revalidation path of continuous authorization.
 Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
@@ -322,7 +323,10 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
   result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
   result.Set("depth", outcome.depth);
-  if (outcome.ok) result.Set("notAfter", outcome.not_after_ms);
+  if (outcome.ok) {
+    result.Set("notAfter", outcome.not_after_ms);
+    result.Set("chain", ChainToArray(env, outcome.chain.get()));
+  }
   return result;
 }
 

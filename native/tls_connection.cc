@@ -467,14 +467,7 @@ Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
 // verification ran, e.g. on a resumed session.
 Napi::Value TlsConnection::GetVerifiedChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Array result = Napi::Array::New(env);
-  if (!ssl_) return result;
-  STACK_OF(X509)* chain = SSL_get0_verified_chain(ssl_.get());
-  const int count = chain == nullptr ? 0 : sk_X509_num(chain);
-  for (int i = 0; i < count; ++i) {
-    result.Set(static_cast<uint32_t>(i), CertificateToBuffer(env, sk_X509_value(chain, i)));
-  }
-  return result;
+  return ChainToArray(env, ssl_ ? SSL_get0_verified_chain(ssl_.get()) : nullptr);
 }
 
 Napi::Value TlsConnection::GetOwnCertificate(const Napi::CallbackInfo& info) {

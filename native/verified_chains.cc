@@ -75,7 +75,12 @@ VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509*
   outcome.ok = Verify(store_ctx.get(), purpose) == 1;
   outcome.error = X509_STORE_CTX_get_error(store_ctx.get());
   outcome.depth = X509_STORE_CTX_get_error_depth(store_ctx.get());
-  if (outcome.ok) outcome.not_after_ms = EarliestNotAfterMs(X509_STORE_CTX_get0_chain(store_ctx.get()));
+  if (outcome.ok) {
+    STACK_OF(X509)* built = X509_STORE_CTX_get0_chain(store_ctx.get());
+    outcome.not_after_ms = EarliestNotAfterMs(built);
+    // Fails only when memory runs out; the chain is then reported empty.
+    if (built != nullptr) outcome.chain.reset(X509_chain_up_ref(built));
+  }
   return outcome;
 }
 

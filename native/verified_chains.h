@@ -53,6 +53,8 @@ class VerifiedChains {
     // The earliest notAfter of the verified chain, anchor and intermediates
     // from the store included (epoch ms); -1 when it did not verify.
     double not_after_ms = -1;
+    // The verified chain itself, leaf first and anchor last (empty when it did not verify).
+    X509StackPointer chain;
   };
   Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
                           bool allow_stale_crl);

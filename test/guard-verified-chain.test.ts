@@ -4,7 +4,8 @@
 // connection (it is indexed under the intermediate's serial) and cut it.
 import t, { type Test } from 'tap';
 import type { X509Certificate } from 'node:crypto';
-import { connect, createServer, reauthorize, type TLSSocket } from '../dist/index.js';
+import * as tls from 'node:tls';
+import { attach, connect, createServer, reauthorize, type TLSSocket } from '../dist/index.js';
 import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
 import { certs } from './helpers/certs';
 import { closed, listen, pemChain, waitFor, SOON } from './helpers/owned';
@@ -118,4 +119,39 @@ t.test('a fresh certificate on a resumed session is judged with the chain OpenSS
     judged.includes(intermediate.serialNumber) && judged.includes(root.serialNumber),
     'after post-handshake auth: the whole chain OpenSSL verified, anchor included',
   );
+});
+
+t.test("attached tier: an intermediate only the attachment's store holds is judged too", async (t) => {
+  const guard = new SerialGuard();
+  // node:tls's own check cannot build the chain (its CAs are the root alone, the client presents
+  // its leaf alone), so node shows the leaf alone; the attachment's CAs include the intermediate.
+  const server = tls.createServer(
+    { key: certs.serverKey, cert: certs.serverChain, ca: certs.ca, requestCert: true, rejectUnauthorized: false },
+    (socket) => socket.on('error', () => {}),
+  );
+  const attachment = attach(server, { ca: certs.caChain });
+  t.teardown(() => attachment.detach());
+  const host = (attachment as unknown as { [kGuardHost]: GuardHost })[kGuardHost];
+  host.addGuard(guard);
+  const port = await listen(t, server);
+  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection', SOON);
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientCert,
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  const [socket] = await accepted;
+  await reauthorize(socket);
+  t.ok(guard.judged.at(-1)!.includes(intermediate.serialNumber), 'the decision judged the intermediate');
+  guard.revoke(intermediate.serialNumber);
+  const decisions = await host.recheckKeys([`serial:${intermediate.serialNumber}`], 'revocation');
+  t.equal(decisions.length, 1, 'the connection is found under the intermediate serial');
+  t.equal(decisions[0]?.reason, 'certificate-revoked');
+  await closed(socket);
+  t.ok(socket.destroyed, 'and cut');
 });

@@ -89,6 +89,8 @@ interface ConnectionState {
   /** Decisions started on this connection, in order; `concluded` is the newest that concluded. */
   started: number;
   concluded: number;
+  /** The latest verdict on the peer's chain (what guardChain adds the built chain from). */
+  verdict: ChainVerdict | null;
 }
 
 /** The events an Authorizer emits, with their listeners. */
@@ -303,6 +305,7 @@ export class Authorizer extends EventEmitter {
       context: {},
       token: undefined,
       denied: false,
+      verdict: null,
       started: 0,
       concluded: 0,
     };
@@ -388,24 +391,21 @@ export class Authorizer extends EventEmitter {
    */
   #guardsStill(state: ConnectionState, generation: number, seen: GuardsSeen): boolean {
     if (seen.verdict === undefined || seen.chain === undefined || this.#guards.generation === generation) return true;
-    const now = this.#guards.judge(this.#guardFacts(state, seen.chain), this.scheduler.now());
+    const chain = guardChain(state.subject, seen.chain, state.verdict);
+    const now = this.#guards.judge(this.#guardFacts(state, chain), this.scheduler.now());
     return sameVerdict(now, seen.verdict);
   }
 
   #guardFacts(state: ConnectionState, chain: readonly X509Certificate[]): GuardFacts {
     const { subject } = state;
-    return {
-      chain: guardChain(subject, chain),
-      token: state.token,
-      connectionSince: subject.createdAt,
-      tier: subject.kind,
-    };
+    return { chain, token: state.token, connectionSince: subject.createdAt, tier: subject.kind };
   }
 
   /** Files a connection under its guards' keys for the chain and token it was last decided on. */
   #indexState(state: ConnectionState): void {
     if (this.#guards.size === 0) return;
-    this.#index.set(state, this.#guards.keys(this.#guardFacts(state, state.subject.peerChain())));
+    const chain = guardChain(state.subject, state.subject.peerChain(), state.verdict);
+    this.#index.set(state, this.#guards.keys(this.#guardFacts(state, chain)));
   }
 
   #watch(trust: SecureContext): void {
@@ -589,8 +589,10 @@ export class Authorizer extends EventEmitter {
 
     // Outside facts (a fleet's revocations and signals) narrow what verification allowed, before
     // any policy or cache answers.
-    const guarded = this.#guards.size > 0 ? this.#guards.judge(this.#guardFacts(state, chain), now) : {};
-    seen.chain = chain;
+    state.verdict = verdict;
+    const judged = this.#guards.size > 0 ? guardChain(subject, chain, verdict) : chain;
+    const guarded = this.#guards.size > 0 ? this.#guards.judge(this.#guardFacts(state, judged), now) : {};
+    seen.chain = judged;
     seen.verdict = guarded;
     if (guarded.deny !== undefined) return denial(trigger, guarded.deny, 'verification', started, leaf, guarded.error);
     const signals = guarded.signals;
@@ -725,13 +727,29 @@ function notifySafely(notify: () => void): void {
 }
 
 /**
- * What guards judge: the presented chain, then every other certificate verification stood on. A
- * resumed session presents its leaf alone, and a client may leave out intermediates the server's
- * store holds; a fleet's revocation of such an intermediate must still reach the connection (and
+ * What guards judge: the presented chain, then every other certificate verification stood on (the
+ * chain OpenSSL built, for the handshake or for the library's own verification). A resumed session
+ * presents its leaf alone, and a client may leave out intermediates the verifier's store holds; a
+ * fleet's revocation of such an intermediate or of the anchor must still reach the connection (and
  * index it under that serial). Guards only narrow, so judging more certificates never admits more.
  */
-function guardChain(subject: AuthorizationSubject, presented: readonly X509Certificate[]): readonly X509Certificate[] {
-  const verified = subject.verifiedChain?.() ?? [];
-  const extra = verified.filter((certificate) => !presented.some((known) => known.raw.equals(certificate.raw)));
-  return extra.length === 0 ? presented : [...presented, ...extra];
+function guardChain(
+  subject: AuthorizationSubject,
+  presented: readonly X509Certificate[],
+  verdict: ChainVerdict | null,
+): readonly X509Certificate[] {
+  let chain = presented;
+  const add = (certificates: readonly X509Certificate[] | undefined): void => {
+    if (certificates === undefined) return;
+    for (const certificate of certificates) {
+      // Certificates come parsed once per DER (parsedCertificate), and a fingerprint is memoized
+      // per object: no DER is copied out to compare.
+      const fingerprint = certificate.fingerprint256;
+      if (chain.some((known) => known === certificate || known.fingerprint256 === fingerprint)) continue;
+      chain = chain === presented ? [...presented, certificate] : [...chain, certificate];
+    }
+  };
+  add(verdict?.chain);
+  add(subject.verifiedChain?.());
+  return chain;
 }

@@ -293,7 +293,7 @@ export function verifyWithHorizon(
   context: SecureContext,
   chain: ReadonlyArray<Buffer | X509Certificate>,
   purpose: 'sslclient' | 'sslserver',
-): VerifyOutcome & { notAfter?: number } {
+): VerifyOutcome & { notAfter?: number; chain?: Buffer[] } {
   const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
   if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
   // A lone leaf (a resumed session) gets the intermediates it was verified with here; a presented
@@ -301,7 +301,12 @@ export function verifyWithHorizon(
   const remembered = der.length === 1 ? context[kRemembered].recall(der[0]!) : undefined;
   const extra = remembered === undefined || remembered.length === 0 ? undefined : [...remembered];
   const result = context[kHandle].verifyChain(der, purpose, extra);
-  if (result.ok) return result.notAfter === undefined ? { ok: true } : { ok: true, notAfter: result.notAfter };
+  if (result.ok) {
+    const verified: VerifyOutcome & { notAfter?: number; chain?: Buffer[] } = { ok: true };
+    if (result.notAfter !== undefined) verified.notAfter = result.notAfter;
+    if (result.chain !== undefined) verified.chain = result.chain;
+    return verified;
+  }
   return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
 }
 

@@ -12,6 +12,8 @@ export interface NativeVerifyResult {
   depth: number;
   /** When ok: the earliest notAfter (epoch ms) of the verified chain, anchor included. */
   notAfter?: number;
+  /** When ok: the chain OpenSSL built, DER, leaf first and anchor last. */
+  chain?: Buffer[];
 }
 
 export interface NativeSecureContext {
