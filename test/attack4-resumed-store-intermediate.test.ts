@@ -101,3 +101,24 @@ t.test("a resumed session verified with the store's intermediate is judged and i
   await b.host.invalidatePolicy();
   t.ok(resumed.socket.destroyed, 'the resumed connection is cut');
 });
+
+t.test(
+  "one server: once 16,384 other leaves evict this leaf's entry, its resumed session is judged alone",
+  async (t) => {
+    const ticketKeys = randomBytes(80);
+    const only = await replica(t, certs.caChain, ticketKeys);
+    const full = await open(t, only);
+    // What 16,384 other clients' full handshakes leave behind (each remembers its own verified chain).
+    const anchor = pemChain(certs.ca)[0]!.raw;
+    for (let i = 0; i < 16_384; i++) {
+      only.server.secureContext.rememberVerifiedChain([Buffer.from(`another leaf ${i}`), anchor]);
+    }
+    const resumed = await open(t, only, full.session);
+    t.equal(resumed.socket.isSessionReused(), true, 'the session resumed');
+    t.equal(resumed.socket.authorized, true, "it verified with the store's intermediate");
+    t.ok(
+      only.guard.judged.at(-1)!.includes(intermediate!.serialNumber),
+      'its decision judged the store intermediate it was verified with',
+    );
+  },
+);
