@@ -1,0 +1,84 @@
+// Attack: the owned tier's guards now judge every certificate verification stood on (store
+// intermediates, the anchor); the attached tier's subject has no verifiedChain(), so its guards judge
+// the chain node reports, which does not hold the trust anchor. On a node:tls server watched by
+// attach(), a fleet's revocation of the root a client's chain was verified with neither finds the
+// connection (recheckKeys) nor denies it when every connection is re-decided (invalidatePolicy).
+// (A lone leaf whose intermediate is in the store is judged with it: node completes that chain.)
+//
+// Suggested fix: give AttachedSubject a verifiedChain() that returns the chain the engine's own
+// verification built for it (the verifier's verifyChain under the attachment's trust, anchor
+// included; node exposes no built chain), and use the same in the REST tier's request subject.
+import t, { type Test } from 'tap';
+import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { attach } from '../dist/index.js';
+import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { certs } from './helpers/certs';
+import { listen, waitFor, SOON } from './helpers/owned';
+
+const root = new X509Certificate(certs.ca);
+
+/** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
+class SerialGuard implements DecisionGuard {
+  generation = 0;
+  readonly revoked = new Set<string>();
+
+  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
+    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
+  }
+
+  keys(facts: GuardFacts): string[] {
+    return facts.chain.map((c) => `serial:${c.serialNumber}`);
+  }
+
+  revoke(serial: string): void {
+    this.revoked.add(serial);
+    this.generation++;
+  }
+}
+
+async function attachedConnection(
+  t: Test,
+  clientCert: string,
+): Promise<{ host: GuardHost; guard: SerialGuard; client: tls.TLSSocket }> {
+  const server = tls.createServer({
+    key: certs.serverKey,
+    cert: certs.serverChain,
+    ca: certs.caChain,
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
+  const attachment = attach(server, { ca: certs.caChain });
+  t.teardown(() => attachment.detach());
+  server.on('secureConnection', (socket: tls.TLSSocket) => socket.on('error', () => {}));
+  const port = await listen(t, server);
+  const host = attachment[kGuardHost];
+  const guard = new SerialGuard();
+  host.addGuard(guard);
+  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection', SOON);
+  const client = tls.connect({
+    port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: clientCert,
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  await waitFor(client, 'secureConnect', SOON);
+  await accepted;
+  return { host, guard, client };
+}
+
+t.test('attached: revoking the root cuts a connection verified with it', async (t) => {
+  const { host, guard } = await attachedConnection(t, certs.clientChain);
+  guard.revoke(root.serialNumber);
+  const found = await host.recheckKeys([`serial:${root.serialNumber}`], 'revocation');
+  t.equal(found.length, 1, 'the connection is found under the root serial');
+  const all = await host.invalidatePolicy();
+  t.ok(
+    all.length === 1 && !all[0]!.allow,
+    `a re-decision of every connection denies it (${all.map((d) => d.reason).join(', ')})`,
+  );
+});
