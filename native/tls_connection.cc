@@ -27,20 +27,37 @@ constexpr size_t kScratchFloor = 64 * 1024;
 constexpr size_t kScratchCeiling = 1024 * 1024;
 thread_local std::vector<char> scratch;
 
-// The Buffers of a write(): one Buffer or an array of them, empty ones skipped.
-void CollectPieces(const Napi::Value& data, std::vector<std::pair<const char*, size_t>>* pieces, size_t* total) {
-  auto add = [&](const Napi::Value& value) {
-    if (!value.IsBuffer()) return;
+}  // namespace
+
+// The values of a write(): one value or the elements of an array. Reading an
+// array's elements can run JavaScript (an accessor), which may destroy the
+// connection or detach a buffer read before it: callers read everything
+// first, check the connection again, and only then take pointers.
+std::vector<Napi::Value> TlsConnection::WriteValues(const Napi::Value& data) {
+  std::vector<Napi::Value> values;
+  if (!data.IsArray()) {
+    values.push_back(data);
+    return values;
+  }
+  Napi::Array list = data.As<Napi::Array>();
+  const uint32_t length = list.Length();
+  values.reserve(length);
+  for (uint32_t i = 0; i < length; ++i) values.push_back(list.Get(i));
+  return values;
+}
+
+namespace {
+
+// The Buffers among `values`, empty ones skipped. Runs no JavaScript, so the
+// pointers stay valid until the caller next returns to it.
+void CollectPieces(const std::vector<Napi::Value>& values, std::vector<std::pair<const char*, size_t>>* pieces,
+                   size_t* total) {
+  for (const Napi::Value& value : values) {
+    if (!value.IsBuffer()) continue;
     Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
-    if (buffer.Length() == 0) return;
+    if (buffer.Length() == 0) continue;
     pieces->emplace_back(buffer.Data(), buffer.Length());
     *total += buffer.Length();
-  };
-  if (data.IsArray()) {
-    Napi::Array list = data.As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) add(list.Get(i));
-  } else {
-    add(data);
   }
 }
 
@@ -255,11 +272,13 @@ Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
 Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
+  const std::vector<Napi::Value> values = WriteValues(info[0]);
+  if (!Alive(env)) return env.Undefined();
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
     sink_.Lend(out.Data(), out.Length());
   }
-  const size_t consumed = Seal(env, info[0]);
+  const size_t consumed = Seal(env, values);
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
   result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
@@ -267,14 +286,14 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   return result;
 }
 
-size_t TlsConnection::Seal(Napi::Env env, const Napi::Value& data) {
+size_t TlsConnection::Seal(Napi::Env env, const std::vector<Napi::Value>& values) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
   UseTrustStore();
   std::vector<std::pair<const char*, size_t>> pieces;
   size_t total = 0;
-  CollectPieces(data, &pieces, &total);
+  CollectPieces(values, &pieces, &total);
   size_t consumed = 0;
   const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);
   if (fatal != 0) RecordFatal(env, fatal);

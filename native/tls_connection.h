@@ -74,9 +74,12 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // The steps of one cycle, split the way Node splits TLSWrap.
   Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
-  // write()'s and send()'s shared step: SSL_write (WritePieces) of data, a Buffer or Buffer[], in
-  // a fresh error scope and event set, a fatal error recorded. Returns the bytes consumed.
-  size_t Seal(Napi::Env env, const Napi::Value& data);
+  // The values of write()'s and send()'s data (a value, or an array's elements); may run JavaScript.
+  static std::vector<Napi::Value> WriteValues(const Napi::Value& data);
+  // write()'s and send()'s shared step: SSL_write (WritePieces) of the Buffers among `values`, in
+  // a fresh error scope and event set, a fatal error recorded. Runs no JavaScript between reading
+  // the Buffers' memory and writing it. Returns the bytes consumed.
+  size_t Seal(Napi::Env env, const std::vector<Napi::Value>& values);
   void NoteProgress();
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);

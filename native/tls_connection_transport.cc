@@ -61,7 +61,10 @@ bool TlsConnection::FlushToTransport() {
 Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  const size_t consumed = Seal(env, info[0]);
+  // See WriteValues: what reading the data runs may have destroyed the connection.
+  const std::vector<Napi::Value> values = WriteValues(info[0]);
+  if (!Alive(env)) return env.Undefined();
+  const size_t consumed = Seal(env, values);
   FlushToTransport();
   Napi::Array result = Napi::Array::New(env, 4);
   result.Set(0u, Napi::Number::New(env, events_));

@@ -6,7 +6,7 @@
 // getter could detach an earlier element's ArrayBuffer, leaving a dangling piece pointer that gets
 // encrypted and sent. Both write() and send() take this path.
 //
-// Suggested fix: in Seal, collect the pieces first (accept only Buffers, reading each element once,
+// The fix: in Seal, collect the pieces first (accept only Buffers, reading each element once,
 // or refuse arrays that are not plain dense arrays of Buffers) and only then check ssl_ again (Alive)
 // before UseTrustStore and WritePieces; or copy the array's elements out with napi_get_element before
 // taking any pointer, and re-check ssl_ after the JS-visible part.
