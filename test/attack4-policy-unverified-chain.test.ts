@@ -5,7 +5,7 @@
 // leaf its root issued directly appends the (public) certificate of the intermediate the policy
 // pins, and is allowed as if that intermediate had issued it.
 //
-// Suggested fix: give policies the chain verification built (OpenSSL's verified chain on a full
+// The fix: give policies the chain verification built (OpenSSL's verified chain on a full
 // handshake or certificate request, the verifier's built chain on resumption and re-checks), leaf
 // first, never the presented extras; or drop every presented certificate that is not on that path.
 import t, { type Test } from 'tap';

@@ -8,7 +8,7 @@
 // was verified with then lets every REST request through, where the same client without padding
 // is refused. The padded list is also remembered as the leaf's verified chain for its resumptions.
 //
-// Suggested fix: for the owned tier, build the REST chain from the socket's verified chain
+// The fix: for the owned tier, build the REST chain from the socket's verified chain
 // (getVerifiedChain / kVerifiedChain, every certificate verification stood on) and never from the
 // presented order; in legacyPeerCertificate use the verified chain whenever verification built one.
 import t, { type Test } from 'tap';

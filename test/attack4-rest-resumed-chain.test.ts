@@ -7,7 +7,7 @@
 // its intermediate and root: a fleet's revocation of the intermediate or of the root lets the
 // request through (200) where a full handshake's request is refused.
 //
-// Suggested fix: on the owned tier take the chain for REST guards from the socket's own verified
+// The fix: on the owned tier take the chain for REST guards from the socket's own verified
 // chain (kVerifiedChain, the same the connection's guards judge, once that includes the anchor for
 // resumed sessions), instead of the REST layer's separate memory; deny (chain unknown) when none.
 import t, { type Test } from 'tap';

@@ -5,7 +5,7 @@
 // drops the anchor), so the root is neither judged nor indexed: the resumed connection is missed by
 // the targeted re-check (recheckKeys) and allowed again by a full re-decision (invalidatePolicy).
 //
-// Suggested fix: for a resumed session build the chain the way it is verified (verifyWithHorizon's
+// The fix: for a resumed session build the chain the way it is verified (verifyWithHorizon's
 // verifyChain with the remembered extras) and take the chain OpenSSL built there, anchor included
 // (have the native verifyChain return it), instead of re-assembling leaf + remembered intermediates.
 import t from 'tap';

@@ -7,7 +7,7 @@
 // finds the resumed connection (recheckKeys) nor denies it on a full re-decision (invalidatePolicy).
 // The same happens on one server once the leaf's entry is evicted (16,384 leaves per trust).
 //
-// Suggested fix: take a resumed session's verified chain from the verification that admitted it
+// The fix: take a resumed session's verified chain from the verification that admitted it
 // (the chain verifyChain built from the store plus remembered extras, anchor included), not from
 // the remembered-chains memory, which is a hint and can be empty for a leaf that still verifies.
 import t, { type Test } from 'tap';

@@ -106,12 +106,16 @@ t.test("an intermediate from the server's store, which the client did not presen
   t.ok(socket.destroyed);
 });
 
-t.test('a fresh certificate on a resumed session is judged with the chain OpenSSL built for it', async (t) => {
+t.test('a resumed session, then a fresh certificate on it, are judged with the whole verified chain', async (t) => {
   const { guard, open } = await setUp(t, certs.ca, certs.clientChain);
   const full = await open();
   const resumed = await open(full.session);
   t.equal(resumed.socket.isSessionReused(), true);
-  t.notOk(guard.judged.at(-1)!.includes(root.serialNumber), 'resumed: the leaf and its remembered intermediate');
+  const resumedJudged = guard.judged.at(-1)!;
+  t.ok(
+    resumedJudged.includes(intermediate.serialNumber) && resumedJudged.includes(root.serialNumber),
+    'resumed: the chain its leaf verifies to under the trust of the moment, anchor included',
+  );
   const decision = await reauthorize(resumed.socket, { fresh: true });
   t.equal(decision.allow, true);
   const judged = guard.judged.at(-1)!;

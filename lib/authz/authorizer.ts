@@ -614,7 +614,7 @@ export class Authorizer extends EventEmitter {
     }
     const input = policyInput(subject, {
       trigger,
-      chain,
+      chain: policyChain(subject, chain, verdict),
       verdict,
       now,
       reauthCount: state.reauthCount,
@@ -724,6 +724,25 @@ function notifySafely(notify: () => void): void {
       throw error;
     });
   }
+}
+
+/**
+ * What a policy reads as `peer.chain`: the chain verification built (leaf first, trust anchor last)
+ * when the presented one verified. The list as presented may carry certificates verification never
+ * used (a public intermediate of another branch appended to satisfy a policy that pins it); it is
+ * given only when there is no verified chain, and `peer.verified` then says so.
+ */
+function policyChain(
+  subject: AuthorizationSubject,
+  presented: X509Certificate[],
+  verdict: ChainVerdict,
+): X509Certificate[] {
+  const leaf = presented[0];
+  if (!verdict.ok || leaf === undefined) return presented;
+  const built = verdict.chain ?? subject.verifiedChain?.();
+  return built !== undefined && built.length > 0 && built[0]!.fingerprint256 === leaf.fingerprint256
+    ? [...built]
+    : presented;
 }
 
 /**

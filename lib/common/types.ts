@@ -15,7 +15,10 @@ export type Trigger =
 export interface PeerInfo {
   /** The leaf certificate the peer presented (absent when it presented none). */
   certificate?: X509Certificate;
-  /** The presented chain, leaf first. */
+  /**
+   * Leaf first: the chain verification built, up to the trust anchor, when the peer's chain verified;
+   * otherwise the chain as presented (and `verified` is false).
+   */
   chain: X509Certificate[];
   /** Whether the chain verified against the current trust store, CRLs and clock. */
   verified: boolean;

@@ -19,7 +19,7 @@ import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
-import { kExchangeVerdict } from '../tls/symbols.js';
+import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
 import type { ExchangeVerdict } from '../tls/peer-verification.js';
 import { recallVerifiedChain, rememberVerifiedChain } from './verified-chains.js';
 
@@ -123,14 +123,18 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   const memo = chains.get(socket);
   if (memo !== undefined && memo.leaf === leaf && memo.verdict === verdict) return memo;
   const trust = trustOf(socket, verdict);
-  const shown = shownChain(socket, leaf);
-  let chain: readonly X509Certificate[] | undefined;
-  if (shown.complete) {
-    chain = shown.chain;
-    // A resumed session's chain is completed from the store by name, not verified: not remembered.
-    if (verified && trust !== undefined && socket.isSessionReused?.() === false) rememberVerifiedChain(trust, chain);
-  } else if (trust !== undefined) {
-    chain = recallVerifiedChain(trust, leaf);
+  // On the owned tier, the chain OpenSSL built for this exchange, or for a resumed session the one
+  // the library's verification of its leaf builds under the socket's trust.
+  let chain = ownedVerifiedChain(socket, leaf);
+  if (chain === undefined) {
+    const shown = shownChain(socket, leaf);
+    if (shown.complete) {
+      chain = shown.chain;
+      // A resumed session's chain is completed from the store by name, not verified: not remembered.
+      if (verified && trust !== undefined && socket.isSessionReused?.() === false) rememberVerifiedChain(trust, chain);
+    } else if (trust !== undefined) {
+      chain = recallVerifiedChain(trust, leaf);
+    }
   }
   // The owned tier verified this exchange itself (a resumed one too) up to a store CA: its
   // horizon covers the whole chain it built.
@@ -141,6 +145,17 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
   if (chain !== undefined) chains.set(socket, known);
   return known;
+}
+
+/**
+ * On the owned tier, the chain verification stood on for `leaf`, leaf first and anchor last;
+ * undefined on other sockets, and when it did not verify (the leaf alone).
+ */
+function ownedVerifiedChain(socket: PeerSocket, leaf: X509Certificate): readonly X509Certificate[] | undefined {
+  const read = (socket as { [kVerifiedChain]?: () => X509Certificate[] })[kVerifiedChain];
+  if (typeof read !== 'function') return undefined;
+  const chain = read.call(socket);
+  return chain.length > 1 && chain[0]!.fingerprint256 === leaf.fingerprint256 ? chain : undefined;
 }
 
 /**

@@ -310,11 +310,6 @@ export function verifyWithHorizon(
   return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
 }
 
-/** The intermediates `leaf` (these DER bytes) was last verified with under `context`; internal. */
-export function rememberedIntermediates(context: SecureContext, leaf: Buffer): readonly Buffer[] {
-  return context[kRemembered].recall(leaf) ?? [];
-}
-
 /** The native handle behind a SecureContext (internal to the library). */
 export function contextHandle(context: SecureContext): NativeSecureContext {
   return context[kHandle];

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
 import type { NativeTlsConnection } from './native.js';
 import { parsedCertificate } from './parsed-certificates.js';
-import { rememberedIntermediates, type SecureContext } from './context.js';
+import { verifyWithHorizon, type SecureContext } from './context.js';
 
 export interface PeerCertificateResult {
   /** The presented chain, leaf first. */
@@ -23,7 +23,7 @@ export class PeerChain {
   /** DER, leaf first (empty when the peer presented none or the connection is gone). */
   readonly der: Buffer[];
   #x509: X509Certificate[] = [];
-  #verified: X509Certificate[] | null = null;
+  #verified: { trust: SecureContext; generation: number; chain: X509Certificate[] } | null = null;
 
   constructor(handle: NativeTlsConnection | null) {
     this.der = handle?.getPeerChain() ?? [];
@@ -36,19 +36,26 @@ export class PeerChain {
   }
 
   /**
-   * The certificates verification stood on, leaf first: the chain OpenSSL built for this exchange
-   * (store intermediates and anchor included), or, where OpenSSL built none (a resumed session
-   * holds the leaf alone, RFC 8446 section 4.6.1), the leaf with the intermediates it was verified
-   * with. Read once per exchange.
+   * The certificates verification stood on, leaf first and trust anchor last: the chain OpenSSL
+   * built for this exchange (store intermediates and anchor included), or, where it built none (a
+   * resumed session holds the leaf alone, RFC 8446 section 4.6.1), the chain the library's own
+   * verification of the leaf builds under `trust` as it is now. Read once per exchange and trust
+   * generation; empty without a leaf, and the leaf alone when it does not verify.
    */
-  verified(handle: NativeTlsConnection | null, trust: SecureContext): X509Certificate[] {
-    if (this.#verified !== null) return this.#verified;
+  verified(
+    handle: NativeTlsConnection | null,
+    trust: SecureContext,
+    purpose: 'sslclient' | 'sslserver',
+  ): X509Certificate[] {
     const leaf = this.der[0];
     if (leaf === undefined || handle === null) return [];
+    const memo = this.#verified;
+    if (memo !== null && memo.trust === trust && memo.generation === trust.trustGeneration) return memo.chain;
     const built = handle.getVerifiedChain();
-    const der = built[0]?.equals(leaf) === true ? built : [leaf, ...rememberedIntermediates(trust, leaf)];
-    this.#verified = der.map(parsedCertificate);
-    return this.#verified;
+    const der = built[0]?.equals(leaf) === true ? built : (verifyWithHorizon(trust, [leaf], purpose).chain ?? [leaf]);
+    const chain = der.filter(Buffer.isBuffer).map(parsedCertificate);
+    this.#verified = { trust, generation: trust.trustGeneration, chain };
+    return chain;
   }
 
   /** What a certificate request resolves with, given OpenSSL's verification error (null: verified). */
@@ -71,11 +78,12 @@ export function legacyPeerCertificate(
 ): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
   if (presented.length === 0) return {};
   if (!detailed) return presented[0]!.toLegacyObject() as tls.PeerCertificate;
-  // Like node, the detailed chain runs up to the trust anchor: take the
-  // chain verification built when it extends the presented one.
+  // Like node, the detailed chain runs up to the trust anchor in order of issuance: it is the chain
+  // verification built whenever there is one. The list as presented may carry certificates
+  // verification never used, in any order, and must not pass for the chain.
   let chain = presented;
   const verified = handle?.getVerifiedChain() ?? [];
-  if (verified.length > presented.length && verified[0]!.equals(presented[0]!.raw)) {
+  if (verified.length > 0 && verified[0]!.equals(presented[0]!.raw)) {
     chain = verified.map((der) => new X509Certificate(der));
   }
   const objects = chain.map((certificate) => certificate.toLegacyObject() as tls.DetailedPeerCertificate);

@@ -734,7 +734,7 @@ export class TLSSocket extends TransportSocket {
 
   /** See PeerChain#verified; for the engine's guards. */
   [kVerifiedChain](): X509Certificate[] {
-    return this.#peerChain().verified(this.#handle, this.#context);
+    return this.#peerChain().verified(this.#handle, this.#context, this.isServer ? 'sslclient' : 'sslserver');
   }
 
   getPeerX509Certificate(): X509Certificate | undefined {
