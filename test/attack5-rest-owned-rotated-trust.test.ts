@@ -1,0 +1,195 @@
+// Attack: on the owned tier, REST (authorizeRequest, lib/http/peer.ts knownChain) judges the chain
+// the socket's handshake built, and keeps it for as long as the exchange's verdict object lives: a
+// trust rotation (server.setCa) re-decides the connection under the new store, where the same leaf
+// now verifies through another path (the intermediate's key cross-certified by the new root), but
+// REST's memo (chains, keyed by leaf and exchange verdict) and PeerChain#verified (which prefers
+// handle.getVerifiedChain(), OpenSSL's chain from the handshake under the old store, at every trust
+// generation) still name the old intermediate and the old root. A fleet's revocation of the new
+// root (or of the new intermediate certificate) refuses the same client on a new connection, but
+// its keep-alive connection from before the rotation goes on being served.
+//
+// The fix: make a trust change void the REST memo (key it on the trust generation too), and in
+// PeerChain#verified take OpenSSL's handshake chain only while the trust is at the generation the
+// handshake verified under (the exchange verdict's); past it, use the chain the library's own
+// verification builds under the trust in force (the engine's verdict.chain).
+import t, { type Test } from 'tap';
+import http from 'node:http';
+import * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { createServer } from '../dist/index.js';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { certs } from './helpers/certs';
+import { OpensslWorkspace } from './helpers/openssl-ca';
+import { listen, waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+/** Revokes serials on demand, as a fleet's guard does. */
+class SerialGuard implements DecisionGuard {
+  generation = 0;
+  readonly revoked = new Set<string>();
+
+  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
+    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
+  }
+
+  keys(facts: GuardFacts): string[] {
+    return facts.chain.map((c) => `serial:${c.serialNumber}`);
+  }
+
+  revoke(serial: string): void {
+    this.revoked.add(serial);
+    this.generation++;
+  }
+}
+
+interface Pki {
+  oldTrust: string;
+  newTrust: string;
+  newRoot: string;
+  newIntermediate: string;
+  leaf: string;
+  leafKey: string;
+}
+
+/** Two roots; one intermediate key certified by each (same name, same key); a leaf of that key. */
+function makePki(t: Test): Pki {
+  const ws = new OpensslWorkspace(t);
+  const ca = ['-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'];
+  const oldRoot = ws.ca('r1', '-subj', '/CN=attack5 old root', ...ca);
+  const newRoot = ws.ca('r2', '-subj', '/CN=attack5 new root', ...ca);
+  ws.run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'i.key');
+  ws.run('req', '-new', '-key', 'i.key', '-subj', '/CN=attack5 intermediate', '-out', 'i.csr');
+  ws.write('i.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n');
+  for (const [root, out, serial] of [
+    ['r1', 'i1.pem', '101'],
+    ['r2', 'i2.pem', '202'],
+  ]) {
+    ws.run(
+      'x509',
+      '-req',
+      '-in',
+      'i.csr',
+      '-CA',
+      `${root}.pem`,
+      '-CAkey',
+      `${root}.key`,
+      '-set_serial',
+      serial!,
+      '-days',
+      '2',
+      '-extfile',
+      'i.ext',
+      '-out',
+      out!,
+    );
+  }
+  ws.run(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'leaf.key',
+    '-subj',
+    '/CN=alice',
+    '-out',
+    'leaf.csr',
+  );
+  ws.write('leaf.ext', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  ws.run(
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'i1.pem',
+    '-CAkey',
+    'i.key',
+    '-set_serial',
+    '303',
+    '-days',
+    '1',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.pem',
+  );
+  const oldIntermediate = ws.read('i1.pem');
+  const newIntermediate = ws.read('i2.pem');
+  return {
+    oldTrust: oldRoot + oldIntermediate,
+    newTrust: newRoot + newIntermediate,
+    newRoot,
+    newIntermediate,
+    leaf: ws.read('leaf.pem'),
+    leafKey: ws.read('leaf.key'),
+  };
+}
+
+t.test('REST on the owned tier judges a keep-alive connection by the trust in force after a rotation', async (t) => {
+  const pki = makePki(t);
+  for (const [name, serial] of [
+    ['new root', new X509Certificate(pki.newRoot).serialNumber],
+    ['new intermediate', new X509Certificate(pki.newIntermediate).serialNumber],
+  ] as const) {
+    await t.test(`a revoked ${name}`, async (t) => {
+      const guard = new SerialGuard();
+      const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+      (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
+      const app = http.createServer(authz.node((_req, res) => res.end('ok')));
+      const server = createServer(
+        {
+          key: certs.serverKey,
+          cert: certs.serverChain,
+          ca: pki.oldTrust,
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        (socket) => app.emit('connection', socket),
+      );
+      t.teardown(() => app.closeAllConnections());
+      const port = await listen(t, server);
+      const open = async () => {
+        const client = tls.connect({
+          host: '127.0.0.1',
+          port,
+          servername: 'localhost',
+          ca: certs.ca,
+          key: pki.leafKey,
+          cert: pki.leaf,
+        });
+        client.on('error', () => {});
+        t.teardown(() => client.destroy());
+        await waitFor(client, 'secureConnect', SOON);
+        const get = rawHttp(client);
+        const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
+        return async (): Promise<number | 'closed'> =>
+          Promise.race([
+            get('GET', '/').then(
+              (reply) => reply.status,
+              () => 'closed' as const,
+            ),
+            closed,
+          ]);
+      };
+      const before = await open();
+      t.equal(await before(), 200, 'served under the old trust');
+
+      const decisions = await server.setCa(pki.newTrust);
+      t.ok(
+        decisions.every((d) => d.allow),
+        'the rotation keeps the connection: the leaf verifies under the new trust',
+      );
+      t.equal(await before(), 200, 'and it is served under the new trust');
+
+      guard.revoke(serial);
+      const fresh = await open();
+      t.not(await fresh(), 200, 'a new connection of the same client is refused');
+      t.not(await before(), 200, 'the connection from before the rotation is refused too');
+    });
+  }
+});
