@@ -9,6 +9,9 @@
 // certificate instead of the intermediate the handshake stood on: a fleet's revocation of that
 // intermediate (or of the root) refuses the plain client and lets the padded one through, and the
 // forged chain is remembered as the leaf's verified chain for its resumptions.
+// The chain's window is the forged certificate's too, so REST also outlives the real intermediate's
+// expiry on a keep-alive connection. (Node lines that drop a client's presented intermediates before
+// any listener runs, see lib/tls/node-peer.ts, show the store's completion instead and pass.)
 //
 // The fix: on node:tls sockets, do not take node's display chain for a verified one; build the REST
 // chain with the library's own verification (verifyChain of the presented list under the socket's
