@@ -119,15 +119,19 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     ConfigureServer(options.Get("requestCert").ToBoolean());
     return;
   }
+  // Every option is read before any Buffer's memory is: reading an option can
+  // run JavaScript (an accessor), which could detach or free a Buffer read earlier.
   Napi::Value servername = options.Get("servername");
   const std::string name = servername.IsString() ? servername.As<Napi::String>().Utf8Value() : std::string();
   Napi::Value session = options.Get("session");
+  const bool offer_post_handshake_auth = options.Get("offerPostHandshakeAuth").ToBoolean();
+  const bool ask_identity = options.Get("askIdentity").ToBoolean();
   const bool has_session = session.IsBuffer();
   Napi::Buffer<unsigned char> der =
       has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
-  ConfigureClient(servername.IsString() ? &name : nullptr, options.Get("offerPostHandshakeAuth").ToBoolean(),
+  ConfigureClient(servername.IsString() ? &name : nullptr, offer_post_handshake_auth,
                   has_session ? der.Data() : nullptr, has_session ? der.Length() : 0);
-  if (options.Get("askIdentity").ToBoolean()) AskForIdentity();
+  if (ask_identity) AskForIdentity();
 }
 
 TlsConnection::~TlsConnection() {
