@@ -276,8 +276,15 @@ void SecureContext::RememberDecoded(X509* certificate) {
 Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
-  Napi::Array der_chain = info[0].As<Napi::Array>();
   const std::string purpose = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sslclient";
+  // An unknown purpose must not quietly verify as another one.
+  if (!info[0].IsArray() || (purpose != "sslclient" && purpose != "sslserver")) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION",
+               "verifyChain takes an array of DER Buffers and 'sslclient' or 'sslserver'")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array der_chain = info[0].As<Napi::Array>();
 
   X509StackPointer untrusted(sk_X509_new_null());
   X509Pointer leaf;

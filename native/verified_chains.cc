@@ -91,7 +91,8 @@ int VerifiedChains::Verify(X509_STORE_CTX* store_ctx, int purpose) {
   ERR_set_mark();
   const bool keyed = MakeKey(store_ctx, purpose, &key);
   ERR_pop_to_mark();
-  if (!keyed) return X509_verify_cert(store_ctx);
+  // A chain padded with junk is verified, not kept: entries stay the size of real chains.
+  if (!keyed || key.size() > kMaxKeyBytes) return X509_verify_cert(store_ctx);
   X509_STORE* store = X509_STORE_CTX_get0_store(store_ctx);
   const time_t now = time(nullptr);
 

@@ -66,6 +66,8 @@ class VerifiedChains {
   uint64_t hits() const { return hits_; }
 
   static constexpr size_t kMaxEntries = 1024;
+  // Longer keys (the DER of every presented certificate) are not cached.
+  static constexpr size_t kMaxKeyBytes = 32 * 1024;
   static constexpr time_t kLifetimeSeconds = 60;
 
  private:

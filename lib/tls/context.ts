@@ -52,6 +52,7 @@ export interface VerifyOutcome {
 const kHandle = Symbol('continuous-tls.secureContextHandle');
 const kRemembered = Symbol('continuous-tls.rememberedChains');
 const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
+const PURPOSES = ['sslclient', 'sslserver'] as const;
 const REVOCATION_MODES: readonly RevocationMode[] = ['strict', 'best-effort'];
 const versionNumbers = native.versions;
 const NEWLINE = Buffer.from('\n');
@@ -188,7 +189,11 @@ export class SecureContext {
     chain: ReadonlyArray<Buffer | X509Certificate>,
     purpose: 'sslclient' | 'sslserver' = 'sslclient',
   ): VerifyOutcome {
-    const outcome = verifyWithHorizon(this, chain, purpose);
+    if (!Array.isArray(chain) || !chain.every((item) => Buffer.isBuffer(item) || item instanceof X509Certificate)) {
+      throw invalidOption('chain', 'an array of DER Buffers or X509Certificates, leaf first', chain);
+    }
+    const checked = checkOneOf('purpose', purpose, PURPOSES, 'sslclient');
+    const outcome = verifyWithHorizon(this, chain, checked);
     if (outcome.ok) return { ok: true };
     return outcome;
   }
