@@ -3,7 +3,8 @@
  * calls it. The answer always comes on a later tick, so user code never runs on the stack of the
  * cycle that reported the ClientHello, and a callback that throws counts as an error answer.
  */
-import type { SecureContext } from './context.js';
+import { invalidOption } from '../common/errors.js';
+import { SecureContext } from './context.js';
 
 export type SNIAnswer = (error: Error | null, context?: SecureContext) => void;
 export type SNICallback = (servername: string, callback: SNIAnswer) => void;
@@ -15,7 +16,16 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
     return;
   }
   try {
-    callback(servername, (error, context) => process.nextTick(answer, error ?? null, context));
+    callback(servername, (error, context) => {
+      // Only this library's contexts carry the trust the engine watches (node's own
+      // tls.createSecureContext() result has none): anything else fails this connection alone.
+      if (!error && context !== undefined && context !== null && !(context instanceof SecureContext)) {
+        const refused = invalidOption('SNICallback', "this library's SecureContext (createSecureContext())", context);
+        process.nextTick(answer, refused);
+        return;
+      }
+      process.nextTick(answer, error ?? null, context ?? undefined);
+    });
   } catch (error) {
     answer(error as Error);
   }
