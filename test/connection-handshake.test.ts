@@ -271,6 +271,10 @@ t.test('getProtocol, getCipher and exportKeyingMaterial match the node:tls peer'
       `${version}: without a context`,
     );
     t.throws(() => socket!.exportKeyingMaterial(0, 'x'), { code: 'ERR_CTLS_INVALID_OPTION' });
+    // A length past 32 bits would wrap in the addon (2 ** 32 + 16 gave 16 bytes): refused.
+    t.throws(() => socket!.exportKeyingMaterial(2 ** 32 + 16, 'x'), { code: 'ERR_CTLS_INVALID_OPTION' });
+    const long = socket!.exportKeyingMaterial(8_160, 'EXPERIMENTAL-x');
+    t.equal(long.length, 8_160, 'long outputs (TLS 1.3 allows up to 255 hash lengths)');
   }
 
   // Our client against a node:tls server.

@@ -140,6 +140,9 @@ export interface TLSSocket {
   emit<K extends SocketEventName>(event: K, ...args: Parameters<TLSSocketEvents[K]>): boolean;
 }
 
+/** The most keying material exportKeyingMaterial() derives in one call (RFC 5705 has no bound). */
+const MAX_KEYING_MATERIAL = 65_536;
+
 export class TLSSocket extends TransportSocket {
   readonly encrypted = true;
   authorized = false;
@@ -734,7 +737,10 @@ export class TLSSocket extends TransportSocket {
 
   /** See PeerChain#verified; for the engine's guards. */
   [kVerifiedChain](): X509Certificate[] {
-    return this.#peerChain().verified(this.#handle, this.#context, this.isServer ? 'sslclient' : 'sslserver');
+    const exchange = this[kExchangeVerdict];
+    const current =
+      exchange !== null && exchange.trust === this.#context && exchange.generation === this.#context.trustGeneration;
+    return this.#peerChain().verified(this.#handle, this.#context, this.isServer ? 'sslclient' : 'sslserver', current);
   }
 
   getPeerX509Certificate(): X509Certificate | undefined {
@@ -748,7 +754,7 @@ export class TLSSocket extends TransportSocket {
 
   /** Shaped like node's tls.TLSSocket#getPeerCertificate(detailed). */
   getPeerCertificate(detailed = false): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
-    return legacyPeerCertificate(this.#peerChain().x509, this.#handle, detailed);
+    return legacyPeerCertificate(this.#peerChain().x509, () => this[kVerifiedChain](), detailed);
   }
 
   getProtocol(): string | null {
@@ -778,6 +784,8 @@ export class TLSSocket extends TransportSocket {
 
   exportKeyingMaterial(length: number, label: string, context?: Buffer): Buffer {
     checkCount('length', required('length', length, 'a positive integer'));
+    // The addon takes a 32-bit length: anything larger would wrap, not fail.
+    if (length > MAX_KEYING_MATERIAL) throw invalidOption('length', `an integer up to ${MAX_KEYING_MATERIAL}`, length);
     checkString('label', required('label', label, 'a string'));
     if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
     return this.#handle.exportKeyingMaterial(length, label, context);
