@@ -746,29 +746,35 @@ function policyChain(
 }
 
 /**
- * What guards judge: the presented chain, then every other certificate verification stood on (the
- * chain OpenSSL built, for the handshake or for the library's own verification). A resumed session
- * presents its leaf alone, and a client may leave out intermediates the verifier's store holds; a
- * fleet's revocation of such an intermediate or of the anchor must still reach the connection (and
- * index it under that serial). Guards only narrow, so judging more certificates never admits more.
+ * What guards judge, leaf first: the chain verification built (the library's own verification under
+ * today's trust, else OpenSSL's for the exchange: leaf to anchor, in order of issuance), then every
+ * other certificate the peer presented or verification stood on. A resumed session presents its
+ * leaf alone, and a client may leave out intermediates the verifier's store holds; a fleet's
+ * revocation of such an intermediate or of the anchor must still reach the connection (and index it
+ * under that serial). The presented list comes after the built chain, so `chain[1]` is the leaf's
+ * real issuer whatever a client puts second. Guards only narrow: judging more never admits more.
  */
 function guardChain(
   subject: AuthorizationSubject,
   presented: readonly X509Certificate[],
   verdict: ChainVerdict | null,
 ): readonly X509Certificate[] {
-  let chain = presented;
-  const add = (certificates: readonly X509Certificate[] | undefined): void => {
-    if (certificates === undefined) return;
-    for (const certificate of certificates) {
-      // Certificates come parsed once per DER (parsedCertificate), and a fingerprint is memoized
-      // per object: no DER is copied out to compare.
-      const fingerprint = certificate.fingerprint256;
-      if (chain.some((known) => known === certificate || known.fingerprint256 === fingerprint)) continue;
-      chain = chain === presented ? [...presented, certificate] : [...chain, certificate];
-    }
-  };
-  add(verdict?.chain);
-  add(subject.verifiedChain?.());
+  const leaf = presented[0];
+  if (leaf === undefined) return presented;
+  const sameLeaf = (chain: readonly X509Certificate[] | undefined): chain is readonly X509Certificate[] =>
+    chain !== undefined && chain.length > 0 && chain[0]!.fingerprint256 === leaf.fingerprint256;
+  const fromVerdict = verdict?.ok === true ? verdict.chain : undefined;
+  const fromSubject = sameLeaf(fromVerdict) ? undefined : subject.verifiedChain?.();
+  const built = sameLeaf(fromVerdict) ? fromVerdict : sameLeaf(fromSubject) ? fromSubject : undefined;
+  if (built === undefined) return presented;
+  const chain = [...built];
+  // Certificates come parsed once per DER (parsedCertificate), and a fingerprint is memoized per
+  // object: no DER is copied out to compare.
+  const seen = new Set(chain.map((certificate) => certificate.fingerprint256));
+  for (const certificate of [...(fromVerdict ?? []), ...(fromSubject ?? []), ...presented]) {
+    if (seen.has(certificate.fingerprint256)) continue;
+    seen.add(certificate.fingerprint256);
+    chain.push(certificate);
+  }
   return chain;
 }

@@ -16,7 +16,10 @@ import type { Decision, Trigger } from '../common/types.js';
 
 /** What a guard judges: the peer's identity and when its session began. */
 export interface GuardFacts {
-  /** The peer's chain, leaf first (empty without a client certificate). */
+  /**
+   * The peer's chain, leaf first (empty without a client certificate): the chain verification built,
+   * leaf to anchor in order of issuance, then any other certificate the peer presented.
+   */
   readonly chain: readonly X509Certificate[];
   /** Verified claims of a bearer token bound to the connection or request. */
   readonly token: Readonly<Record<string, unknown>> | undefined;

@@ -103,6 +103,8 @@ interface KnownChain {
   leaf: X509Certificate;
   /** The owned tier's verdict it was bounded by, if any: a new exchange brings a new one. */
   verdict: ExchangeVerdict | null;
+  /** The owned tier's trust generation it was established under: a CA or CRL change re-reads it. */
+  generation: number | undefined;
   /** Leaf first; the leaf alone when only the owned tier's own verification bounds the window. */
   chain: readonly X509Certificate[];
   notBefore: number;
@@ -121,7 +123,9 @@ const chains = new WeakMap<object, KnownChain>();
 function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean): KnownChain | undefined {
   const verdict = exchangeVerdictOf(socket);
   const memo = chains.get(socket);
-  if (memo !== undefined && memo.leaf === leaf && memo.verdict === verdict) return memo;
+  const generation = verdict?.trust.trustGeneration;
+  if (memo !== undefined && memo.leaf === leaf && memo.verdict === verdict && memo.generation === generation)
+    return memo;
   const trust = trustOf(socket, verdict);
   // On the owned tier, the chain OpenSSL built for this exchange, or for a resumed session the one
   // the library's verification of its leaf builds under the socket's trust.
@@ -140,7 +144,7 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   // horizon covers the whole chain it built.
   const horizon = verdict?.ok === true ? verdict.notAfter : undefined;
   if (chain === undefined && horizon === undefined) return undefined;
-  const known: KnownChain = { leaf, verdict, chain: chain ?? [leaf], ...chainWindow(chain ?? [leaf]) };
+  const known: KnownChain = { leaf, verdict, generation, chain: chain ?? [leaf], ...chainWindow(chain ?? [leaf]) };
   if (horizon !== undefined && horizon < known.notAfter) known.notAfter = horizon;
   // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
   if (chain !== undefined) chains.set(socket, known);
@@ -171,10 +175,34 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
     // node ends a complete chain with the root linking to itself.
     if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw))) return { chain, complete: true };
     if (issuer?.raw === undefined) break;
-    chain.push(parsedCertificate(issuer.raw));
+    const next = parsedCertificate(issuer.raw);
+    // node links by name and key identifier, not by signature: a client can present a look-alike
+    // of a store CA (same name, its own key) that node shows in the real one's place. A link
+    // counts only when the issuer's key verifies the certificate's signature.
+    if (!signedBy(chain[chain.length - 1]!, next)) break;
+    chain.push(next);
     link = issuer;
   }
   return { chain, complete: false };
+}
+
+/** Links already checked (issued-by and signature), by both fingerprints; bounded, oldest out. */
+const checkedLinks = new Map<string, boolean>();
+const MAX_CHECKED_LINKS = 4096;
+
+function signedBy(certificate: X509Certificate, issuer: X509Certificate): boolean {
+  const key = `${certificate.fingerprint256}>${issuer.fingerprint256}`;
+  let holds = checkedLinks.get(key);
+  if (holds === undefined) {
+    try {
+      holds = certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
+    } catch {
+      holds = false;
+    }
+    if (checkedLinks.size >= MAX_CHECKED_LINKS) checkedLinks.delete(checkedLinks.keys().next().value!);
+    checkedLinks.set(key, holds);
+  }
+  return holds;
 }
 
 function chainWindow(chain: readonly X509Certificate[]): { notBefore: number; notAfter: number } {

@@ -37,22 +37,24 @@ export class PeerChain {
 
   /**
    * The certificates verification stood on, leaf first and trust anchor last: the chain OpenSSL
-   * built for this exchange (store intermediates and anchor included), or, where it built none (a
-   * resumed session holds the leaf alone, RFC 8446 section 4.6.1), the chain the library's own
-   * verification of the leaf builds under `trust` as it is now. Read once per exchange and trust
-   * generation; empty without a leaf, and the leaf alone when it does not verify.
+   * built for this exchange while `trust` is still as it was then (`handshakeCurrent`), else (a
+   * trust change since, or a resumed session, which holds the leaf alone, RFC 8446 section 4.6.1,
+   * and for which OpenSSL built none) the chain the library's own verification of the presented
+   * certificates builds under `trust` as it is now. Read once per exchange and trust generation;
+   * empty without a leaf, and the leaf alone when it does not verify.
    */
   verified(
     handle: NativeTlsConnection | null,
     trust: SecureContext,
     purpose: 'sslclient' | 'sslserver',
+    handshakeCurrent: boolean,
   ): X509Certificate[] {
     const leaf = this.der[0];
     if (leaf === undefined || handle === null) return [];
     const memo = this.#verified;
     if (memo !== null && memo.trust === trust && memo.generation === trust.trustGeneration) return memo.chain;
-    const built = handle.getVerifiedChain();
-    const der = built[0]?.equals(leaf) === true ? built : (verifyWithHorizon(trust, [leaf], purpose).chain ?? [leaf]);
+    const built = handshakeCurrent ? handle.getVerifiedChain() : [];
+    const der = built[0]?.equals(leaf) === true ? built : (verifyWithHorizon(trust, this.der, purpose).chain ?? [leaf]);
     const chain = der.filter(Buffer.isBuffer).map(parsedCertificate);
     this.#verified = { trust, generation: trust.trustGeneration, chain };
     return chain;
@@ -70,22 +72,22 @@ export class PeerChain {
   }
 }
 
-/** Shaped like node's tls.TLSSocket#getPeerCertificate(detailed); {} when the peer presented nothing. */
+/**
+ * Shaped like node's tls.TLSSocket#getPeerCertificate(detailed); {} when the peer presented nothing.
+ * `verified` gives the chain verification stood on (PeerChain#verified), read only when detailed.
+ */
 export function legacyPeerCertificate(
   presented: X509Certificate[],
-  handle: NativeTlsConnection | null,
+  verified: () => X509Certificate[],
   detailed: boolean,
 ): tls.PeerCertificate | tls.DetailedPeerCertificate | Record<string, never> {
   if (presented.length === 0) return {};
   if (!detailed) return presented[0]!.toLegacyObject() as tls.PeerCertificate;
   // Like node, the detailed chain runs up to the trust anchor in order of issuance: it is the chain
-  // verification built whenever there is one. The list as presented may carry certificates
+  // verification stood on whenever there is one. The list as presented may carry certificates
   // verification never used, in any order, and must not pass for the chain.
-  let chain = presented;
-  const verified = handle?.getVerifiedChain() ?? [];
-  if (verified.length > 0 && verified[0]!.equals(presented[0]!.raw)) {
-    chain = verified.map((der) => new X509Certificate(der));
-  }
+  const built = verified();
+  const chain = built.length > 1 && built[0]!.fingerprint256 === presented[0]!.fingerprint256 ? built : presented;
   const objects = chain.map((certificate) => certificate.toLegacyObject() as tls.DetailedPeerCertificate);
   for (let i = 0; i < objects.length; i++) {
     const next = objects[i + 1];

@@ -107,7 +107,7 @@ function matchesServerIdentity(
   const host = rules.hostname ?? rules.servername;
   if (host === undefined) return true;
   const check = rules.checkServerIdentity ?? tls.checkServerIdentity;
-  const mismatch = check(host, legacyPeerCertificate(peer.x509, handle, false) as tls.PeerCertificate);
+  const mismatch = check(host, legacyPeerCertificate(peer.x509, () => [], false) as tls.PeerCertificate);
   if (mismatch === undefined) return true;
   outcome.authorized = false;
   outcome.error = (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
