@@ -47,15 +47,27 @@ Napi::Function SecureContext::Init(Napi::Env env) {
                      });
 }
 
+namespace {
+
+// Marks the objects this class wraps: napi_unwrap returns whatever native
+// object is wrapped, so without the tag another class's object (a connection)
+// would be read as a SecureContext.
+constexpr napi_type_tag kSecureContextTag = {0x6374'6c73'5365'6375ULL, 0x7265'436f'6e74'6578ULL};
+
+}  // namespace
+
 SecureContext* SecureContext::Unwrap(Napi::Value value) {
   if (!value.IsObject()) return nullptr;
-  return Napi::ObjectWrap<SecureContext>::Unwrap(value.As<Napi::Object>());
+  Napi::Object object = value.As<Napi::Object>();
+  if (!object.CheckTypeTag(&kSecureContextTag)) return nullptr;
+  return Napi::ObjectWrap<SecureContext>::Unwrap(object);
 }
 
 // new SecureContext(isServer)
 SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
+  info.This().As<Napi::Object>().TypeTag(&kSecureContextTag);
   is_server_ = info[0].ToBoolean();
   // The shared settings (versions floor, options, session handling) and the
   // connection's verification callbacks are in RecordEngine::NewContext,

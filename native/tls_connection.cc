@@ -380,6 +380,10 @@ Napi::Value TlsConnection::SetContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   SecureContext* context = SecureContext::Unwrap(info[0]);
+  if (context == nullptr && !info[0].IsUndefined() && !info[0].IsNull()) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "setContext takes a SecureContext").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (context != nullptr && context->ctx() != SSL_get_SSL_CTX(ssl_.get())) {
     sni_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
     trust_context_ = context;
