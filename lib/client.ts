@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { invalidOption } from './common/errors.js';
 import { checkBoolean, checkObject } from './common/validate.js';
-import { SecureContext, type SecureContextOptions } from './tls/context.js';
+import { SecureContext, isSecureContext, type SecureContextOptions } from './tls/context.js';
 import type { Identity, IdentityProvider } from './tls/identity.js';
 import { TLSSocket, type TLSSocketOptions, type Transport } from './tls/socket.js';
 
@@ -74,6 +74,9 @@ export function connect(
     ...contextOptions
   } = options;
   const identity = clientIdentity(options);
+  if (options.secureContext !== undefined && !isSecureContext(options.secureContext)) {
+    throw invalidOption('secureContext', "this library's SecureContext (createSecureContext())", options.secureContext);
+  }
   const context = options.secureContext ?? new SecureContext(contextOptions, false);
   const transport = options.socket ?? connectTransport(options, host);
   const servername = options.servername ?? (net.isIP(host) === 0 ? host : undefined);

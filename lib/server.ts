@@ -3,9 +3,9 @@
  * terminated by the addon, mirroring node:tls.createServer.
  */
 import * as net from 'node:net';
-import { ctlsError, emitWarning } from './common/errors.js';
+import { ctlsError, emitWarning, invalidOption } from './common/errors.js';
 import { checkBoolean, checkCount, checkDuration, checkFunction, checkObject } from './common/validate.js';
-import { SecureContext, contextHandle, type SecureContextOptions } from './tls/context.js';
+import { SecureContext, contextHandle, isSecureContext, type SecureContextOptions } from './tls/context.js';
 import { TLSSocket, type SocketAuthorizer, type Transport } from './tls/socket.js';
 import { pemBuffer, type PemInput } from './tls/pem.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
@@ -135,6 +135,13 @@ export class Server extends net.Server {
       this.#crlSource.markApplied(initialCrl);
     } else {
       initialCrl = pemBuffer('crl', crl);
+    }
+    if (options.secureContext !== undefined && !isSecureContext(options.secureContext)) {
+      throw invalidOption(
+        'secureContext',
+        "this library's SecureContext (createSecureContext())",
+        options.secureContext,
+      );
     }
     this.secureContext =
       options.secureContext ??

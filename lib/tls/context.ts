@@ -50,6 +50,8 @@ export interface VerifyOutcome {
 }
 
 const kHandle = Symbol('continuous-tls.secureContextHandle');
+/** Every SecureContext this library built: a prototype alone (Object.create) is not one. */
+const constructed = new WeakSet<object>();
 const kRemembered = Symbol('continuous-tls.rememberedChains');
 const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
 const PURPOSES = ['sslclient', 'sslserver'] as const;
@@ -80,6 +82,7 @@ export class SecureContext {
     checkObject('options', options);
     this.isServer = isServer;
     this[kHandle] = new native.SecureContext(isServer);
+    constructed.add(this);
     this.#revocation = checkOneOf('revocation', options.revocation, REVOCATION_MODES, 'best-effort');
     this.#configureVersions(options);
     this.#configureCiphers(options);
@@ -313,6 +316,11 @@ export function verifyWithHorizon(
     return verified;
   }
   return { ok: false, code: result.code ?? 'UNSPECIFIED', error: result.error ?? 'verification failed' };
+}
+
+/** Whether `value` is a SecureContext this library constructed (not only one by prototype). */
+export function isSecureContext(value: unknown): value is SecureContext {
+  return typeof value === 'object' && value !== null && constructed.has(value);
 }
 
 /** The native handle behind a SecureContext (internal to the library). */

@@ -4,7 +4,7 @@
  * cycle that reported the ClientHello, and a callback that throws counts as an error answer.
  */
 import { invalidOption } from '../common/errors.js';
-import { SecureContext } from './context.js';
+import { isSecureContext, type SecureContext } from './context.js';
 
 export type SNIAnswer = (error: Error | null, context?: SecureContext) => void;
 export type SNICallback = (servername: string, callback: SNIAnswer) => void;
@@ -19,7 +19,7 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
     callback(servername, (error, context) => {
       // Only this library's contexts carry the trust the engine watches (node's own
       // tls.createSecureContext() result has none): anything else fails this connection alone.
-      if (!error && context !== undefined && context !== null && !(context instanceof SecureContext)) {
+      if (!error && context !== undefined && context !== null && !isSecureContext(context)) {
         const refused = invalidOption('SNICallback', "this library's SecureContext (createSecureContext())", context);
         process.nextTick(answer, refused);
         return;
