@@ -15,8 +15,8 @@
  * established (a resumed leaf whose issuer is neither in the server's CA store nor remembered
  * from a full handshake under the same context) leaves the window unknown, and the request denied.
  */
-import type { X509Certificate } from 'node:crypto';
-import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { rootCertificates, TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
@@ -172,8 +172,11 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
   let link = socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined;
   for (let depth = 0; link && link.raw !== undefined && depth < 16; depth++) {
     const issuer: DetailedPeerCertificate | undefined = link.issuerCertificate;
-    // node ends a complete chain with the root linking to itself.
-    if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw))) return { chain, complete: true };
+    // node ends a complete chain with the root linking to itself. It prefers what the client sent
+    // to its store when it links, so the root must be one the server trusts, not one a client
+    // presented (an old root that cross-signed the same intermediate key, say).
+    if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw)))
+      return { chain, complete: anchoredInServer(socket, chain[chain.length - 1]!) };
     if (issuer?.raw === undefined) break;
     const next = parsedCertificate(issuer.raw);
     // node links by name and key identifier, not by signature: a client can present a look-alike
@@ -184,6 +187,52 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
     link = issuer;
   }
   return { chain, complete: false };
+}
+
+/** The fingerprints of the CAs in a server's `ca` option (or node's default roots), per value. */
+const anchorSets = new WeakMap<object, Set<string>>();
+const anchorStrings = new Map<string, Set<string>>();
+let defaultAnchors: Set<string> | undefined;
+
+/**
+ * Whether `root` is among the CAs the server handling `socket` trusts: its `ca` option, or node's
+ * default roots without one. True when that cannot be read (no server, or a context an SNICallback
+ * chose, whose CAs node does not show): the chain is then judged as node shows it.
+ */
+function anchoredInServer(socket: PeerSocket, root: X509Certificate): boolean {
+  if (!(socket instanceof TLSSocket)) return true;
+  const server = (socket as unknown as { server?: { ca?: unknown } }).server;
+  if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return true;
+  const anchors = anchorsOf(server.ca);
+  return anchors === null || anchors.has(root.fingerprint256);
+}
+
+function anchorsOf(ca: unknown): Set<string> | null {
+  if (ca === undefined || ca === null) return (defaultAnchors ??= fingerprints(rootCertificates));
+  const known = typeof ca === 'object' ? anchorSets.get(ca) : anchorStrings.get(ca as string);
+  if (known !== undefined) return known;
+  const list = (Array.isArray(ca) ? ca : [ca]).filter((item) => typeof item === 'string' || Buffer.isBuffer(item));
+  const anchors = fingerprints(list.map((item: string | Buffer) => item.toString()));
+  if (typeof ca === 'object') anchorSets.set(ca, anchors);
+  else if (typeof ca === 'string') {
+    if (anchorStrings.size >= 16) anchorStrings.clear();
+    anchorStrings.set(ca, anchors);
+  }
+  return anchors;
+}
+
+function fingerprints(pems: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  for (const pem of pems) {
+    for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+      try {
+        found.add(new X509Certificate(block).fingerprint256);
+      } catch {
+        // Not a certificate node would trust either.
+      }
+    }
+  }
+  return found;
 }
 
 /** Links already checked (issued-by and signature), by both fingerprints; bounded, oldest out. */
