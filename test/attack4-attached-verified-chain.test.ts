@@ -11,30 +11,12 @@ import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { attach } from '../dist/index.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { closed, listen, waitFor, SOON } from './helpers/owned';
 
 const root = new X509Certificate(certs.ca);
-
-/** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 async function attachedConnection(
   t: Test,

@@ -11,30 +11,12 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { connect, createServer, type TLSSocket } from '../dist/index.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { closed, listen, waitFor, SOON } from './helpers/owned';
 
 const root = new X509Certificate(certs.ca);
-
-/** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 t.test("a fleet's revocation of the root cuts a resumed owned connection as it cuts a full one", async (t) => {
   const guard = new SerialGuard();

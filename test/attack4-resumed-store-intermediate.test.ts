@@ -13,33 +13,13 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type TLSSocket } from '../dist/index.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { listen, pemChain, waitFor, SOON } from './helpers/owned';
 
 const [, intermediate] = pemChain(certs.clientChain);
 const storeBlocks = certs.caChain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!;
-
-/** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-  readonly judged: string[][] = [];
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    this.judged.push(facts.chain.map((c) => c.serialNumber));
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 interface Replica {
   server: Server;

@@ -22,7 +22,8 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { OpensslWorkspace } from './helpers/openssl-ca';
 import { pemChain, waitFor, SOON } from './helpers/owned';
@@ -30,25 +31,6 @@ import { rawHttp } from './helpers/raw-http';
 
 const [, intermediate] = pemChain(certs.clientChain);
 const root = new X509Certificate(certs.ca);
-
-/** Revokes serials on demand, as a fleet's guard does. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 /** A self-signed certificate named like the intermediate, with its subject key identifier. */
 function lookalike(t: Test): string {

@@ -18,30 +18,12 @@ import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { createServer } from '../dist/index.js';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { OpensslWorkspace } from './helpers/openssl-ca';
 import { listen, waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
-
-/** Revokes serials on demand, as a fleet's guard does. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 interface Pki {
   oldTrust: string;

@@ -6,35 +6,13 @@ import t, { type Test } from 'tap';
 import type { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { attach, connect, createServer, reauthorize, type TLSSocket } from '../dist/index.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { closed, listen, pemChain, waitFor, SOON } from './helpers/owned';
 
 const [, intermediate] = pemChain(certs.clientChain) as [X509Certificate, X509Certificate];
 const [root] = pemChain(certs.ca) as [X509Certificate];
-
-/** Revokes serials on demand, as a fleet's guard does, and indexes peers by every serial it judges. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-  readonly judged: string[][] = [];
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    this.judged.push(facts.chain.map((certificate) => certificate.serialNumber));
-    return facts.chain.some((certificate) => this.revoked.has(certificate.serialNumber))
-      ? { deny: 'certificate-revoked' }
-      : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((certificate) => `serial:${certificate.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
 
 async function setUp(t: Test, ca: string, clientCert: string) {
   const guard = new SerialGuard();
