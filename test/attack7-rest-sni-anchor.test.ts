@@ -1,12 +1,13 @@
 // Attack: REST on node:https (lib/http/peer.ts anchoredInServer) trusts node's display chain
-// unchecked whenever an SNICallback chose the socket's context (handle.sni_context is set): the
+// unchecked whenever an SNI context was chosen for the socket (handle.sni_context is set): the
 // anchor check answers true there. So the cross-signed padding of the attack6 test works again on
-// any node:https server with an SNICallback, and the client decides that: it only has to send a
-// server name. The server trusts the new root and the intermediate it certified; a client presents
-// its leaf plus the same intermediate key certified by an old root, and that old self-signed root.
-// OpenSSL verifies through the store (new intermediate, new root), node shows [leaf, old
-// intermediate, old root], every link verifies and it ends self-signed: REST judges it, and a
-// fleet's revocation of the new root or intermediate does not reach the padded client.
+// any node:https server with an SNICallback or a server.addContext() name, and the client decides
+// that: it only has to send the server name. The server trusts the new root and the intermediate
+// it certified; a client presents its leaf plus the same intermediate key certified by an old root,
+// and that old self-signed root. OpenSSL verifies through the store (new intermediate, new root),
+// node shows [leaf, old intermediate, old root], every link verifies and it ends self-signed: REST
+// judges it, and a fleet's revocation of the new root or intermediate does not reach the padded
+// client (the leaf alone is refused).
 //
 // The fix: never take node's display chain unchecked. When an SNICallback chose the context, read
 // its anchors from what the library can see (a SecureContext built by this library, or the CAs the
@@ -136,22 +137,28 @@ function makePki(t: Test): Pki {
   };
 }
 
-async function serve(t: Test, guard: SerialGuard, ca: string): Promise<number> {
+/** How the server picks the context for a name: an app's SNICallback, or node's own addContext(). */
+type Sni = 'SNICallback' | 'addContext';
+
+async function serve(t: Test, guard: SerialGuard, ca: string, sni: Sni): Promise<number> {
   const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
   (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
-  // The context the SNICallback answers with trusts exactly what the server's own does.
-  const context = tls.createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca });
+  // The context chosen for the name trusts exactly what the server's own does.
+  const identity = { key: certs.serverKey, cert: certs.serverChain, ca };
+  const context = tls.createSecureContext(identity);
   const server = https.createServer(
     {
-      key: certs.serverKey,
-      cert: certs.serverChain,
-      ca,
+      ...identity,
       requestCert: true,
       rejectUnauthorized: true,
-      SNICallback: (_name, done) => done(null, context),
+      ...(sni === 'SNICallback' && {
+        SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
+          done(null, context),
+      }),
     },
     authz.node((_req, res) => res.end('ok')),
   );
+  if (sni === 'addContext') server.addContext('localhost', identity);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     server.closeAllConnections();
@@ -182,17 +189,18 @@ t.test('REST on an SNI node:https server judges the chain the store verified, no
     ['new root', new X509Certificate(pki.newRoot).serialNumber],
     ['new intermediate', new X509Certificate(pki.newIntermediate).serialNumber],
   ] as const) {
-    await t.test(`a revoked ${name}`, async (t) => {
-      const guard = new SerialGuard();
-      const port = await serve(t, guard, pki.newTrust);
-      const padded = pki.leaf + pki.oldIntermediate + pki.oldRoot;
-      t.equal(await request(t, port, pki.leafKey, pki.leaf), 200, 'the leaf alone is served before the revocation');
-      t.equal(await request(t, port, pki.leafKey, padded), 200, 'so is the padded client');
-      guard.revoke(serial);
-      const plain = await request(t, port, pki.leafKey, pki.leaf);
-      t.not(plain, 200, `after it the leaf alone is refused (${plain})`);
-      const after = await request(t, port, pki.leafKey, padded);
-      t.not(after, 200, `and so is the client padding with the old cross-signed pair (${after})`);
-    });
+    for (const sni of ['SNICallback', 'addContext'] as const)
+      await t.test(`a revoked ${name}, the context chosen by ${sni}`, async (t) => {
+        const guard = new SerialGuard();
+        const port = await serve(t, guard, pki.newTrust, sni);
+        const padded = pki.leaf + pki.oldIntermediate + pki.oldRoot;
+        t.equal(await request(t, port, pki.leafKey, pki.leaf), 200, 'the leaf alone is served before the revocation');
+        t.equal(await request(t, port, pki.leafKey, padded), 200, 'so is the padded client');
+        guard.revoke(serial);
+        const plain = await request(t, port, pki.leafKey, pki.leaf);
+        t.not(plain, 200, `after it the leaf alone is refused (${plain})`);
+        const after = await request(t, port, pki.leafKey, padded);
+        t.not(after, 200, `and so is the client padding with the old cross-signed pair (${after})`);
+      });
   }
 });
