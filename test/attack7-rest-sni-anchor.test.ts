@@ -1,0 +1,206 @@
+// Attack: REST on node:https (lib/http/peer.ts anchoredInServer) trusts node's display chain
+// unchecked whenever an SNI context was chosen for the socket (handle.sni_context is set): the
+// anchor check answers true there. So the cross-signed padding of the attack6 test works again on
+// any node:https server with an SNICallback or a server.addContext() name, and the client decides
+// that: it only has to send the server name. The server trusts the new root and the intermediate
+// it certified; a client presents its leaf plus the same intermediate key certified by an old root,
+// and that old self-signed root. OpenSSL verifies through the store (new intermediate, new root),
+// node shows [leaf, old intermediate, old root], every link verifies and it ends self-signed: REST
+// judges it, and a fleet's revocation of the new root or intermediate does not reach the padded
+// client (the leaf alone is refused).
+//
+// The fix: never take node's display chain unchecked. When an SNICallback chose the context, read
+// its anchors from what the library can see (a SecureContext built by this library, or the CAs the
+// SNI context was created from, remembered when tls.createSecureContext is called through a helper),
+// or verify the leaf with the library's own verifier against the server's CAs and judge the chain
+// it builds; when neither is possible, judge the leaf plus the chain OpenSSL verified
+// (SSL_get0_verified_chain exposed by the addon), never a client-presented anchor.
+import t, { type Test } from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { certs } from './helpers/certs';
+import { OpensslWorkspace } from './helpers/openssl-ca';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+/** Revokes serials on demand, as a fleet's guard does. */
+class SerialGuard implements DecisionGuard {
+  generation = 0;
+  readonly revoked = new Set<string>();
+
+  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
+    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
+  }
+
+  keys(facts: GuardFacts): string[] {
+    return facts.chain.map((c) => `serial:${c.serialNumber}`);
+  }
+
+  revoke(serial: string): void {
+    this.revoked.add(serial);
+    this.generation++;
+  }
+}
+
+interface Pki {
+  oldTrust: string;
+  newTrust: string;
+  oldRoot: string;
+  oldIntermediate: string;
+  newRoot: string;
+  newIntermediate: string;
+  leaf: string;
+  leafKey: string;
+}
+
+/** Two roots; one intermediate key certified by each (same name, same key); a leaf of that key. */
+function makePki(t: Test): Pki {
+  const ws = new OpensslWorkspace(t);
+  const ca = ['-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'];
+  const oldRoot = ws.ca('r1', '-subj', '/CN=attack7 old root', ...ca);
+  const newRoot = ws.ca('r2', '-subj', '/CN=attack7 new root', ...ca);
+  ws.run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'i.key');
+  ws.run('req', '-new', '-key', 'i.key', '-subj', '/CN=attack7 intermediate', '-out', 'i.csr');
+  ws.write('i.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n');
+  for (const [root, out, serial] of [
+    ['r1', 'i1.pem', '101'],
+    ['r2', 'i2.pem', '202'],
+  ]) {
+    ws.run(
+      'x509',
+      '-req',
+      '-in',
+      'i.csr',
+      '-CA',
+      `${root}.pem`,
+      '-CAkey',
+      `${root}.key`,
+      '-set_serial',
+      serial!,
+      '-days',
+      '2',
+      '-extfile',
+      'i.ext',
+      '-out',
+      out!,
+    );
+  }
+  ws.run(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'leaf.key',
+    '-subj',
+    '/CN=alice',
+    '-out',
+    'leaf.csr',
+  );
+  ws.write('leaf.ext', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  ws.run(
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'i1.pem',
+    '-CAkey',
+    'i.key',
+    '-set_serial',
+    '303',
+    '-days',
+    '1',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.pem',
+  );
+  const oldIntermediate = ws.read('i1.pem');
+  const newIntermediate = ws.read('i2.pem');
+  return {
+    oldTrust: oldRoot + oldIntermediate,
+    newTrust: newRoot + newIntermediate,
+    oldRoot,
+    oldIntermediate,
+    newRoot,
+    newIntermediate,
+    leaf: ws.read('leaf.pem'),
+    leafKey: ws.read('leaf.key'),
+  };
+}
+
+/** How the server picks the context for a name: an app's SNICallback, or node's own addContext(). */
+type Sni = 'SNICallback' | 'addContext';
+
+async function serve(t: Test, guard: SerialGuard, ca: string, sni: Sni): Promise<number> {
+  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
+  // The context chosen for the name trusts exactly what the server's own does.
+  const identity = { key: certs.serverKey, cert: certs.serverChain, ca };
+  const context = tls.createSecureContext(identity);
+  const server = https.createServer(
+    {
+      ...identity,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...(sni === 'SNICallback' && {
+        SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
+          done(null, context),
+      }),
+    },
+    authz.node((_req, res) => res.end('ok')),
+  );
+  if (sni === 'addContext') server.addContext('localhost', identity);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** GET / over a new connection presenting `cert`: the status, or 'closed'. */
+async function request(t: Test, port: number, key: string, cert: string): Promise<number | 'closed'> {
+  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, key, cert });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  await waitFor(client, 'secureConnect', SOON);
+  const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
+  return Promise.race([
+    rawHttp(client)('GET', '/').then(
+      (reply) => reply.status,
+      () => 'closed' as const,
+    ),
+    closed,
+  ]);
+}
+
+t.test('REST on an SNI node:https server judges the chain the store verified, not one the client shows', async (t) => {
+  const pki = makePki(t);
+  for (const [name, serial] of [
+    ['new root', new X509Certificate(pki.newRoot).serialNumber],
+    ['new intermediate', new X509Certificate(pki.newIntermediate).serialNumber],
+  ] as const) {
+    for (const sni of ['SNICallback', 'addContext'] as const)
+      await t.test(`a revoked ${name}, the context chosen by ${sni}`, async (t) => {
+        const guard = new SerialGuard();
+        const port = await serve(t, guard, pki.newTrust, sni);
+        const padded = pki.leaf + pki.oldIntermediate + pki.oldRoot;
+        t.equal(await request(t, port, pki.leafKey, pki.leaf), 200, 'the leaf alone is served before the revocation');
+        t.equal(await request(t, port, pki.leafKey, padded), 200, 'so is the padded client');
+        guard.revoke(serial);
+        const plain = await request(t, port, pki.leafKey, pki.leaf);
+        t.not(plain, 200, `after it the leaf alone is refused (${plain})`);
+        const after = await request(t, port, pki.leafKey, padded);
+        t.not(after, 200, `and so is the client padding with the old cross-signed pair (${after})`);
+      });
+  }
+});
