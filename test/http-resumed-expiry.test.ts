@@ -254,7 +254,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   });
 }
 
-t.test('a chain remembered under one context is not used under another', async (t) => {
+t.test('a chain remembered under one set of CAs is used under the same CAs only', async (t) => {
   const pki = await ModelPki.create();
   const leaf = await pki.issue({
     cn: 'alice',
@@ -264,9 +264,11 @@ t.test('a chain remembered under one context is not used under another', async (
     intermediateLifetimeMs: 5 * LEAF_LIFETIME_MS,
   });
   const ticketKeys = randomBytes(48);
-  // Two servers in this process, one set of ticket keys: each resumes the other's sessions.
+  // Three servers in this process, one set of ticket keys: each resumes the others' sessions. The
+  // second trusts the same CAs as the first; the third trusts tenant B's root besides.
   const first = await serve(t, 'node:https', pki, 'TLSv1.3', { ticketKeys });
   const second = await serve(t, 'node:https', pki, 'TLSv1.3', { ticketKeys });
+  const third = await serve(t, 'node:https', pki, 'TLSv1.3', { ticketKeys, ca: pki.caPem(['A', 'B']) });
   const full = await open(t, first.port, pki, leaf, 'TLSv1.3');
   t.equal(await get(full), 200, 'a full handshake on the first server shows the chain');
   const session = await full.session;
@@ -274,10 +276,13 @@ t.test('a chain remembered under one context is not used under another', async (
   const here = await open(t, first.port, pki, leaf, 'TLSv1.3', session);
   t.equal(here.client.isSessionReused(), true);
   t.equal(await get(here), 200, 'resumed on the first server: judged on the chain it remembers');
-  const there = await open(t, second.port, pki, leaf, 'TLSv1.3', session);
+  const same = await open(t, second.port, pki, leaf, 'TLSv1.3', session);
+  t.equal(same.client.isSessionReused(), true);
+  t.equal(await get(same), 200, 'resumed on a server with the same CAs: the same trust, the same chain');
+  const there = await open(t, third.port, pki, leaf, 'TLSv1.3', session);
   t.equal(there.client.isSessionReused(), true);
-  t.equal(await get(there), 403, 'resumed on the second: that chain was not verified under its context');
-  t.match(second.decisions.at(-1), { allow: false, reason: 'certificate-chain-unknown' });
+  t.equal(await get(there), 403, 'resumed under other CAs: that chain was not verified under them');
+  t.match(third.decisions.at(-1), { allow: false, reason: 'certificate-chain-unknown' });
 });
 
 t.test('guards see the intermediate of a resumed session', async (t) => {

@@ -15,8 +15,9 @@
  * established (a resumed leaf whose issuer is neither in the server's CA store nor remembered
  * from a full handshake under the same context) leaves the window unknown, and the request denied.
  */
-import { X509Certificate } from 'node:crypto';
-import { rootCertificates, TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
+import { createSecureContext, verifyWithHorizon, type SecureContext } from '../tls/context.js';
 import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
@@ -105,6 +106,8 @@ interface KnownChain {
   verdict: ExchangeVerdict | null;
   /** The owned tier's trust generation it was established under: a CA or CRL change re-reads it. */
   generation: number | undefined;
+  /** On node:tls, the server CAs it was verified under (see serverTrust): other CAs re-read it. */
+  judgedUnder: SecureContext | undefined;
   /** Leaf first; the leaf alone when only the owned tier's own verification bounds the window. */
   chain: readonly X509Certificate[];
   notBefore: number;
@@ -124,13 +127,31 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   const verdict = exchangeVerdictOf(socket);
   const memo = chains.get(socket);
   const generation = verdict?.trust.trustGeneration;
-  if (memo !== undefined && memo.leaf === leaf && memo.verdict === verdict && memo.generation === generation)
+  const judgedUnder = verdict === null ? serverTrust(socket) : undefined;
+  if (
+    memo !== undefined &&
+    memo.leaf === leaf &&
+    memo.verdict === verdict &&
+    memo.generation === generation &&
+    memo.judgedUnder === judgedUnder
+  )
     return memo;
   const trust = trustOf(socket, verdict);
   // On the owned tier, the chain OpenSSL built for this exchange, or for a resumed session the one
   // the library's verification of its leaf builds under the socket's trust.
   let chain = ownedVerifiedChain(socket, leaf);
-  if (chain === undefined) {
+  const server = chain === undefined ? serverTrust(socket) : undefined;
+  if (server !== undefined) {
+    // node:tls with CAs the library can read: the chain its own verification builds from what node
+    // shows, under the server's CAs as they are now (a keep-alive connection outliving a
+    // setSecureContext() is judged on today's). Remembered per CA set for resumed sessions.
+    chain = serverVerifiedChain(server, socket, leaf);
+    if (chain !== undefined) {
+      if (verified && socket.isSessionReused?.() === false) rememberVerifiedChain(server, chain);
+    } else {
+      chain = recallVerifiedChain(server, leaf);
+    }
+  } else if (chain === undefined) {
     const shown = shownChain(socket, leaf);
     if (shown.complete) {
       chain = shown.chain;
@@ -144,7 +165,14 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   // horizon covers the whole chain it built.
   const horizon = verdict?.ok === true ? verdict.notAfter : undefined;
   if (chain === undefined && horizon === undefined) return undefined;
-  const known: KnownChain = { leaf, verdict, generation, chain: chain ?? [leaf], ...chainWindow(chain ?? [leaf]) };
+  const known: KnownChain = {
+    leaf,
+    verdict,
+    generation,
+    judgedUnder,
+    chain: chain ?? [leaf],
+    ...chainWindow(chain ?? [leaf]),
+  };
   if (horizon !== undefined && horizon < known.notAfter) known.notAfter = horizon;
   // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
   if (chain !== undefined) chains.set(socket, known);
@@ -172,11 +200,10 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
   let link = socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined;
   for (let depth = 0; link && link.raw !== undefined && depth < 16; depth++) {
     const issuer: DetailedPeerCertificate | undefined = link.issuerCertificate;
-    // node ends a complete chain with the root linking to itself. It prefers what the client sent
-    // to its store when it links, so the root must be one the server trusts, not one a client
-    // presented (an old root that cross-signed the same intermediate key, say).
-    if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw)))
-      return { chain, complete: anchoredInServer(socket, chain[chain.length - 1]!) };
+    // node ends a complete chain with the root linking to itself. (It prefers what the client sent
+    // to its store when it links: where the server's CAs can be read, serverVerifiedChain is used
+    // instead, see knownChain.)
+    if (issuer === link || (issuer?.raw !== undefined && issuer.raw.equals(link.raw))) return { chain, complete: true };
     if (issuer?.raw === undefined) break;
     const next = parsedCertificate(issuer.raw);
     // node links by name and key identifier, not by signature: a client can present a look-alike
@@ -189,50 +216,53 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
   return { chain, complete: false };
 }
 
-/** The fingerprints of the CAs in a server's `ca` option (or node's default roots), per value. */
-const anchorSets = new WeakMap<object, Set<string>>();
-const anchorStrings = new Map<string, Set<string>>();
-let defaultAnchors: Set<string> | undefined;
+/** Library contexts holding exactly a server's CAs, by their PEM text; a few servers per process. */
+const serverContexts = new Map<string, SecureContext>();
+const MAX_SERVER_CONTEXTS = 16;
 
 /**
- * Whether `root` is among the CAs the server handling `socket` trusts: its `ca` option, or node's
- * default roots without one. True when that cannot be read (no server, or a context an SNICallback
- * chose, whose CAs node does not show): the chain is then judged as node shows it.
+ * For a node:tls server socket, a library SecureContext with the CAs its server trusts now (its
+ * `ca` option, or node's roots without one); undefined when they cannot be read: another kind of
+ * socket, no server, or a context an SNICallback or addContext() chose (node does not show its CAs).
  */
-function anchoredInServer(socket: PeerSocket, root: X509Certificate): boolean {
-  if (!(socket instanceof TLSSocket)) return true;
-  const server = (socket as unknown as { server?: { ca?: unknown } }).server;
-  if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return true;
-  const anchors = anchorsOf(server.ca);
-  return anchors === null || anchors.has(root.fingerprint256);
-}
-
-function anchorsOf(ca: unknown): Set<string> | null {
-  if (ca === undefined || ca === null) return (defaultAnchors ??= fingerprints(rootCertificates));
-  const known = typeof ca === 'object' ? anchorSets.get(ca) : anchorStrings.get(ca as string);
-  if (known !== undefined) return known;
-  const list = (Array.isArray(ca) ? ca : [ca]).filter((item) => typeof item === 'string' || Buffer.isBuffer(item));
-  const anchors = fingerprints(list.map((item: string | Buffer) => item.toString()));
-  if (typeof ca === 'object') anchorSets.set(ca, anchors);
-  else if (typeof ca === 'string') {
-    if (anchorStrings.size >= 16) anchorStrings.clear();
-    anchorStrings.set(ca, anchors);
-  }
-  return anchors;
-}
-
-function fingerprints(pems: readonly string[]): Set<string> {
-  const found = new Set<string>();
-  for (const pem of pems) {
-    for (const block of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-      try {
-        found.add(new X509Certificate(block).fingerprint256);
-      } catch {
-        // Not a certificate node would trust either.
-      }
+function serverTrust(socket: PeerSocket): SecureContext | undefined {
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const server = (socket as unknown as { server?: { ca?: unknown } | null }).server;
+  if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return undefined;
+  const ca = server.ca;
+  const list = ca === undefined || ca === null ? [] : Array.isArray(ca) ? ca : [ca];
+  const pems = list.filter((item): item is string | Buffer => typeof item === 'string' || Buffer.isBuffer(item));
+  if (pems.length !== list.length) return undefined;
+  const key = pems.length === 0 ? '' : pems.map((pem) => pem.toString()).join('\n');
+  let context = serverContexts.get(key);
+  if (context === undefined) {
+    try {
+      context = createSecureContext(key === '' ? {} : { ca: key }, true);
+    } catch {
+      return undefined;
     }
+    if (serverContexts.size >= MAX_SERVER_CONTEXTS) serverContexts.delete(serverContexts.keys().next().value!);
+    serverContexts.set(key, context);
   }
-  return found;
+  return context;
+}
+
+/** The chain the library's verification builds for `leaf` from what node shows, under `trust`. */
+function serverVerifiedChain(
+  trust: SecureContext,
+  socket: PeerSocket,
+  leaf: X509Certificate,
+): readonly X509Certificate[] | undefined {
+  const presented = [leaf.raw];
+  let link = socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined;
+  for (let depth = 0; link?.issuerCertificate?.raw !== undefined && depth < 16; depth++) {
+    if (link.issuerCertificate === link) break;
+    presented.push(link.issuerCertificate.raw);
+    link = link.issuerCertificate;
+  }
+  const outcome = verifyWithHorizon(trust, presented, 'sslclient');
+  if (!outcome.ok || outcome.chain === undefined || outcome.chain.length === 0) return undefined;
+  return outcome.chain.map(parsedCertificate);
 }
 
 /** Links already checked (issued-by and signature), by both fingerprints; bounded, oldest out. */
