@@ -26,6 +26,8 @@ namespace {
 constexpr size_t kScratchFloor = 64 * 1024;
 constexpr size_t kScratchCeiling = 1024 * 1024;
 thread_local std::vector<char> scratch;
+// The most keying material one exportKeyingMaterial() call derives (as TypeScript allows).
+constexpr double kMaxKeyingMaterial = 65536;
 
 }  // namespace
 
@@ -554,6 +556,14 @@ Napi::Value TlsConnection::ExportKeyingMaterial(const Napi::CallbackInfo& info) 
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   ErrorQueueScope scope;
+  // TypeScript checks these (socket.exportKeyingMaterial); the handle refuses anything else too.
+  const bool context_ok = info[2].IsUndefined() || (info[2].IsBuffer() && info[2].IsTypedArray());
+  if (!info[0].IsNumber() || !info[1].IsString() || !context_ok || info[0].As<Napi::Number>().DoubleValue() < 1 ||
+      info[0].As<Napi::Number>().DoubleValue() > kMaxKeyingMaterial) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "exportKeyingMaterial(length, label[, context])")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   const size_t length = info[0].As<Napi::Number>().Uint32Value();
   const std::string label = info[1].As<Napi::String>().Utf8Value();
   const bool has_context = info[2].IsBuffer();

@@ -4,6 +4,7 @@
  * TlsConnection is opened with.
  */
 import type * as tls from 'node:tls';
+import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration } from '../common/validate.js';
 import type { SecureContext } from './context.js';
 import { DEFAULT_MAX_HELD_BYTES } from './data-gate.js';
@@ -77,8 +78,18 @@ export function nativeConnectionOptions(options: SocketOptions<unknown>): Native
     offerPostHandshakeAuth: options.offerPostHandshakeAuth ?? true,
   };
   if (options.servername !== undefined) native.servername = options.servername;
-  if (options.session !== undefined) native.session = options.session;
+  if (options.session !== undefined) native.session = bytesOf('session', options.session);
   // A provider is asked at each certificate request: the handshake pauses there for it.
   if (!options.isServer && typeof options.identity === 'function') native.askIdentity = true;
   return native;
+}
+
+/**
+ * `value` (a Buffer or any other ArrayBufferView, as node:tls takes) as a Buffer over the same
+ * bytes; anything else is ERR_CTLS_INVALID_OPTION, never silently dropped.
+ */
+export function bytesOf(name: string, value: unknown): Buffer {
+  if (Buffer.isBuffer(value)) return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  throw invalidOption(name, 'a Buffer, TypedArray or DataView', value);
 }

@@ -37,7 +37,7 @@ import { legacyPeerCertificate, PeerChain, type PeerCertificateResult } from './
 import { exchangeVerdict, handshakeOutcome, type ExchangeVerdict } from './peer-verification.js';
 import { ReadFlow } from './read-flow.js';
 import { askSniCallback } from './sni.js';
-import { nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
+import { bytesOf, nativeConnectionOptions, socketLimits, type SocketOptions } from './socket-options.js';
 import {
   kCertificateEpoch,
   kDeny,
@@ -787,8 +787,9 @@ export class TLSSocket extends TransportSocket {
     // The addon takes a 32-bit length: anything larger would wrap, not fail.
     if (length > MAX_KEYING_MATERIAL) throw invalidOption('length', `an integer up to ${MAX_KEYING_MATERIAL}`, length);
     checkString('label', required('label', label, 'a string'));
+    const bytes = context === undefined ? undefined : bytesOf('context', context);
     if (this.#handle === null) throw ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket is closed');
-    return this.#handle.exportKeyingMaterial(length, label, context);
+    return this.#handle.exportKeyingMaterial(length, label, bytes);
   }
 
   /** Whether a CRL past its nextUpdate was tolerated (best-effort revocation) during verification. */
