@@ -17,7 +17,8 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { TLSSocket, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
-import { createSecureContext, verifyWithHorizon, type SecureContext } from '../tls/context.js';
+import type * as ContextModule from '../tls/context.js';
+import type { SecureContext } from '../tls/context.js';
 import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
@@ -216,28 +217,38 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
   return { chain, complete: false };
 }
 
+/**
+ * The library's contexts, loaded at first use, not at import: continuous-tls/http must work where
+ * the addon is not installed (then serverTrust finds no context and node's chain is judged).
+ */
+function contextModule(): typeof ContextModule {
+  return require('../tls/context.js') as typeof ContextModule;
+}
+
 /** Library contexts holding exactly a server's CAs, by their PEM text; a few servers per process. */
 const serverContexts = new Map<string, SecureContext>();
 const MAX_SERVER_CONTEXTS = 16;
 
 /**
  * For a node:tls server socket, a library SecureContext with the CAs its server trusts now (its
- * `ca` option, or node's roots without one); undefined when they cannot be read: another kind of
- * socket, no server, or a context an SNICallback or addContext() chose (node does not show its CAs).
+ * `ca` option); undefined when they cannot be read: another kind of socket, no server, a server
+ * without a `ca` option (its CAs may come from `pfx` or a `secureContext`), or a context an
+ * SNICallback or addContext() chose (node does not show its CAs).
  */
 function serverTrust(socket: PeerSocket): SecureContext | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
   const server = (socket as unknown as { server?: { ca?: unknown } | null }).server;
   if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return undefined;
   const ca = server.ca;
-  const list = ca === undefined || ca === null ? [] : Array.isArray(ca) ? ca : [ca];
+  if (ca === undefined || ca === null) return undefined;
+  const list = Array.isArray(ca) ? ca : [ca];
   const pems = list.filter((item): item is string | Buffer => typeof item === 'string' || Buffer.isBuffer(item));
-  if (pems.length !== list.length) return undefined;
-  const key = pems.length === 0 ? '' : pems.map((pem) => pem.toString()).join('\n');
+  if (pems.length === 0 || pems.length !== list.length) return undefined;
+  const key = pems.map((pem) => pem.toString()).join('\n');
   let context = serverContexts.get(key);
   if (context === undefined) {
     try {
-      context = createSecureContext(key === '' ? {} : { ca: key }, true);
+      context = contextModule().createSecureContext({ ca: key }, true);
     } catch {
       return undefined;
     }
@@ -260,7 +271,7 @@ function serverVerifiedChain(
     presented.push(link.issuerCertificate.raw);
     link = link.issuerCertificate;
   }
-  const outcome = verifyWithHorizon(trust, presented, 'sslclient');
+  const outcome = contextModule().verifyWithHorizon(trust, presented, 'sslclient');
   if (!outcome.ok || outcome.chain === undefined || outcome.chain.length === 0) return undefined;
   return outcome.chain.map(parsedCertificate);
 }
