@@ -21,121 +21,12 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type DecisionGuard, type GuardFacts, type GuardHost } from '../dist/authz/guard.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
-import { OpensslWorkspace } from './helpers/openssl-ca';
+import { crossSignedPki } from './helpers/cross-signed-pki';
 import { waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
-
-/** Revokes serials on demand, as a fleet's guard does. */
-class SerialGuard implements DecisionGuard {
-  generation = 0;
-  readonly revoked = new Set<string>();
-
-  judge(facts: GuardFacts): { deny: string } | Record<string, never> {
-    return facts.chain.some((c) => this.revoked.has(c.serialNumber)) ? { deny: 'certificate-revoked' } : {};
-  }
-
-  keys(facts: GuardFacts): string[] {
-    return facts.chain.map((c) => `serial:${c.serialNumber}`);
-  }
-
-  revoke(serial: string): void {
-    this.revoked.add(serial);
-    this.generation++;
-  }
-}
-
-interface Pki {
-  oldTrust: string;
-  newTrust: string;
-  oldRoot: string;
-  oldIntermediate: string;
-  newRoot: string;
-  newIntermediate: string;
-  leaf: string;
-  leafKey: string;
-}
-
-/** Two roots; one intermediate key certified by each (same name, same key); a leaf of that key. */
-function makePki(t: Test): Pki {
-  const ws = new OpensslWorkspace(t);
-  const ca = ['-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'];
-  const oldRoot = ws.ca('r1', '-subj', '/CN=attack7 old root', ...ca);
-  const newRoot = ws.ca('r2', '-subj', '/CN=attack7 new root', ...ca);
-  ws.run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'i.key');
-  ws.run('req', '-new', '-key', 'i.key', '-subj', '/CN=attack7 intermediate', '-out', 'i.csr');
-  ws.write('i.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n');
-  for (const [root, out, serial] of [
-    ['r1', 'i1.pem', '101'],
-    ['r2', 'i2.pem', '202'],
-  ]) {
-    ws.run(
-      'x509',
-      '-req',
-      '-in',
-      'i.csr',
-      '-CA',
-      `${root}.pem`,
-      '-CAkey',
-      `${root}.key`,
-      '-set_serial',
-      serial!,
-      '-days',
-      '2',
-      '-extfile',
-      'i.ext',
-      '-out',
-      out!,
-    );
-  }
-  ws.run(
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'leaf.key',
-    '-subj',
-    '/CN=alice',
-    '-out',
-    'leaf.csr',
-  );
-  ws.write('leaf.ext', 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-  ws.run(
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'i1.pem',
-    '-CAkey',
-    'i.key',
-    '-set_serial',
-    '303',
-    '-days',
-    '1',
-    '-extfile',
-    'leaf.ext',
-    '-out',
-    'leaf.pem',
-  );
-  const oldIntermediate = ws.read('i1.pem');
-  const newIntermediate = ws.read('i2.pem');
-  return {
-    oldTrust: oldRoot + oldIntermediate,
-    newTrust: newRoot + newIntermediate,
-    oldRoot,
-    oldIntermediate,
-    newRoot,
-    newIntermediate,
-    leaf: ws.read('leaf.pem'),
-    leafKey: ws.read('leaf.key'),
-  };
-}
 
 /** How the server picks the context for a name: an app's SNICallback, or node's own addContext(). */
 type Sni = 'SNICallback' | 'addContext';
@@ -191,7 +82,7 @@ t.test(
       'OpenSSL verified; see docs/security.md (REST and policies)',
   },
   async (t) => {
-    const pki = makePki(t);
+    const pki = crossSignedPki(t, 'attack7');
     for (const [name, serial] of [
       ['new root', new X509Certificate(pki.newRoot).serialNumber],
       ['new intermediate', new X509Certificate(pki.newIntermediate).serialNumber],
