@@ -241,7 +241,11 @@ function serverTrust(socket: PeerSocket): SecureContext | undefined {
   if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return undefined;
   const ca = server.ca;
   if (ca === undefined || ca === null) return undefined;
-  const list = Array.isArray(ca) ? ca : [ca];
+  // Asked at every request: an unchanged `ca` (the same array holding the same items) answers from
+  // here, without joining and looking up the PEM text again.
+  const list: readonly unknown[] = Array.isArray(ca) ? ca : [ca];
+  const seen = lastTrust.get(server);
+  if (seen !== undefined && seen.ca === ca && sameItems(seen.items, list)) return seen.context;
   const pems = list.filter((item): item is string | Buffer => typeof item === 'string' || Buffer.isBuffer(item));
   if (pems.length === 0 || pems.length !== list.length) return undefined;
   const key = pems.map((pem) => pem.toString()).join('\n');
@@ -255,7 +259,15 @@ function serverTrust(socket: PeerSocket): SecureContext | undefined {
     if (serverContexts.size >= MAX_SERVER_CONTEXTS) serverContexts.delete(serverContexts.keys().next().value!);
     serverContexts.set(key, context);
   }
+  lastTrust.set(server, { ca, items: [...list], context });
   return context;
+}
+
+/** Per node:tls server, the `ca` it was last read with (its items, by identity) and its context. */
+const lastTrust = new WeakMap<object, { ca: unknown; items: readonly unknown[]; context: SecureContext }>();
+
+function sameItems(before: readonly unknown[], now: readonly unknown[]): boolean {
+  return before.length === now.length && before.every((item, i) => item === now[i]);
 }
 
 /** The chain the library's verification builds for `leaf` from what node shows, under `trust`. */

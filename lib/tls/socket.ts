@@ -735,7 +735,7 @@ export class TLSSocket extends TransportSocket {
     return this.#peerChain().x509;
   }
 
-  /** See PeerChain#verified; for the engine's guards. */
+  /** See PeerChain#verified: what guards, policies (peer.chain), REST and getPeerCertificate(true) judge. */
   [kVerifiedChain](): X509Certificate[] {
     const exchange = this[kExchangeVerdict];
     const current =
