@@ -292,7 +292,7 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   return result;
 }
 
-size_t TlsConnection::Seal(Napi::Env env, const std::vector<Napi::Value>& values) {
+size_t TlsConnection::Seal(Napi::Env env, const std::vector<Napi::Value>& values, size_t* offered) {
   ErrorQueueScope scope;
   events_ = 0;
   fatal_error_.Reset();
@@ -300,6 +300,7 @@ size_t TlsConnection::Seal(Napi::Env env, const std::vector<Napi::Value>& values
   std::vector<std::pair<const char*, size_t>> pieces;
   size_t total = 0;
   CollectPieces(values, &pieces, &total);
+  if (offered != nullptr) *offered = total;
   size_t consumed = 0;
   const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);
   if (fatal != 0) RecordFatal(env, fatal);

@@ -64,6 +64,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   bool CanCallJs();
   static Napi::Value CopyOutSmall(Napi::Env env, Napi::Buffer<char> buffer, size_t placed);
   static Napi::Value OwnPlaintext(Napi::Env env, Napi::Buffer<char> room, size_t placed);
+  static Napi::Value OwnPlaintext(Napi::Env env, Napi::ArrayBuffer room, size_t placed);
   void OnTransportRead(const char* data, size_t length) override;
   void OnTransportEnd() override;
   void OnTransportError(int status, const char* syscall) override;
@@ -78,8 +79,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   static std::vector<Napi::Value> WriteValues(const Napi::Value& data);
   // write()'s and send()'s shared step: SSL_write (WritePieces) of the Buffers among `values`, in
   // a fresh error scope and event set, a fatal error recorded. Runs no JavaScript between reading
-  // the Buffers' memory and writing it. Returns the bytes consumed.
-  size_t Seal(Napi::Env env, const std::vector<Napi::Value>& values);
+  // the Buffers' memory and writing it. Returns the bytes consumed; `offered` gets those given.
+  size_t Seal(Napi::Env env, const std::vector<Napi::Value>& values, size_t* offered = nullptr);
   void NoteProgress();
   void RememberPeerCertificates();
   void RecordFatal(Napi::Env env, int ssl_error);

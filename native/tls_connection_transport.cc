@@ -3,7 +3,8 @@
 // ciphertext produced goes straight back to the socket, and JavaScript hears
 // once per read, through the single callback given to attachTransport():
 //   (kRead, room, placed, plaintext, events, error): the plaintext is the
-//       first `placed` bytes of `room`, then `plaintext` (either may be null)
+//       first `placed` bytes of `room` (an ArrayBuffer or a Buffer), then
+//       `plaintext` (either may be null)
 //   (kEnd): the peer ended its side (EOF)
 //   (kError, code, errno, syscall): e.g. 'ECONNRESET', -104, 'read'
 //   (kDrain): the write queue emptied after passing its high-water mark
@@ -17,6 +18,13 @@ namespace ctls {
 namespace {
 
 enum TransportCall : uint32_t { kRead = 0, kEnd = 1, kError = 2, kDrain = 3, kShutdown = 4 };
+
+// Rooms up to this size are plain ArrayBuffers, which V8 zero-fills and
+// JavaScript wraps in a Buffer itself: node's C++ Buffer::New gives a
+// Uint8Array a new prototype, which costs about what zeroing 4 KB does (a
+// request/response protocol's reads are mostly smaller). Larger rooms stay
+// uninitialised Buffers, whose tail is zeroed only past the plaintext.
+constexpr size_t kZeroedRoomLimit = 4 * 1024;
 
 }  // namespace
 
@@ -55,23 +63,28 @@ bool TlsConnection::FlushToTransport() {
   return true;
 }
 
-// send(data: Buffer | Buffer[]) -> [events, error | null, consumed, flowing]
+// send(data: Buffer | Buffer[]) -> true | false | [events, error | null, consumed, flowing]
 // Seals and writes the data; `flowing` is false when the socket's queue is
-// past its high-water mark (callback(kDrain) follows once it empties).
+// past its high-water mark (callback(kDrain) follows once it empties). The
+// common outcome, everything sealed with no event and no error, is only
+// `flowing` itself: no array to build and read back on every write.
 Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   // See WriteValues: what reading the data runs may have destroyed the connection.
   const std::vector<Napi::Value> values = WriteValues(info[0]);
   if (!Alive(env)) return env.Undefined();
-  const size_t consumed = Seal(env, values);
+  size_t total = 0;
+  const size_t consumed = Seal(env, values, &total);
   FlushToTransport();
+  const bool flowing = transport_ == nullptr || !transport_->above_high_water();
+  if (events_ == 0 && fatal_error_.IsEmpty() && consumed == total) return Napi::Boolean::New(env, flowing);
   Napi::Array result = Napi::Array::New(env, 4);
   result.Set(0u, Napi::Number::New(env, events_));
   result.Set(1u, fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value());
   fatal_error_.Reset();
   result.Set(2u, Napi::Number::New(env, static_cast<double>(consumed)));
-  result.Set(3u, Napi::Boolean::New(env, transport_ == nullptr || !transport_->above_high_water()));
+  result.Set(3u, Napi::Boolean::New(env, flowing));
   return result;
 }
 
@@ -162,6 +175,17 @@ Napi::Value TlsConnection::OwnPlaintext(Napi::Env env, Napi::Buffer<char> room, 
   return room;
 }
 
+// The same for a room that is a bare ArrayBuffer (zero-filled when made, so
+// its tail is zero already); JavaScript views its first `placed` bytes.
+Napi::Value TlsConnection::OwnPlaintext(Napi::Env env, Napi::ArrayBuffer room, size_t placed) {
+  if (placed >= room.ByteLength() / 2) return room;
+  Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, placed);
+  std::memcpy(own.Data(), room.Data(), placed);
+  // Nothing else can see the room yet; a failed detach leaves it to the GC.
+  napi_detach_arraybuffer(env, room);
+  return own;
+}
+
 void TlsConnection::OnTransportRead(const char* data, size_t length) {
   if (!ssl_) return;
   Napi::Env env = Env();
@@ -169,6 +193,7 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   if (!CanCallJs()) return;
   Napi::Value plaintext;
   Napi::Buffer<char> room;
+  Napi::ArrayBuffer small_room;
   size_t placed = 0;
   bool answered = false;
   {
@@ -182,7 +207,10 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
     // JavaScript receives: it never holds more plaintext than the ciphertext
     // waiting here, but for the rest of a record OpenSSL took earlier, which
     // goes to the scratch buffer and comes as a second Buffer.
-    if (handshake_done_) {
+    if (handshake_done_ && source_.pending() <= kZeroedRoomLimit) {
+      small_room = Napi::ArrayBuffer::New(env, source_.pending());
+      plaintext = ReadPlaintext(env, static_cast<char*>(small_room.Data()), small_room.ByteLength(), &placed);
+    } else if (handshake_done_) {
       room = Napi::Buffer<char>::New(env, source_.pending());
       plaintext = ReadPlaintext(env, room.Data(), room.Length(), &placed);
     } else {
@@ -200,7 +228,9 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
   // the socket's idle timer all the same.
   Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
-  Napi::Value first = placed > 0 ? OwnPlaintext(env, room, placed) : env.Null();
+  Napi::Value first = env.Null();
+  if (placed > 0)
+    first = small_room.IsEmpty() ? OwnPlaintext(env, room, placed) : OwnPlaintext(env, small_room, placed);
   CallOwner({Napi::Number::New(env, kRead), first, Napi::Number::New(env, static_cast<double>(placed)), plaintext,
              Napi::Number::New(env, events_), error});
 }

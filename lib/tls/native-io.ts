@@ -158,7 +158,7 @@ export class NativeIO implements SocketIO {
     const fd = handle?.fd;
     const status =
       typeof fd === 'number' && fd >= 0
-        ? this.#handle.attachTransport(fd, (kind, ...args) => this.#onCall(kind, args))
+        ? this.#handle.attachTransport(fd, (kind, a, b, c, d, e) => this.#onCall(kind, a, b, c, d, e))
         : -9;
     // net.Socket#read calls readStart directly when the socket has an onread buffer; the handle
     // is the one connected (a client with autoSelectFamily tries one handle per address).
@@ -180,21 +180,19 @@ export class NativeIO implements SocketIO {
     return true;
   }
 
-  #onCall(kind: number, args: unknown[]): void {
+  #onCall(kind: number, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown): void {
     // Activity for the net.Socket's idle timer (setTimeout), as its own reads and writes do.
     this.#transport._unrefTimer?.();
     switch (kind) {
       case transportCalls.read: {
-        const [room, placed, plaintext, events, error] = args as [
-          Buffer | null,
-          number,
-          Buffer | null,
-          number,
-          NativeError | null,
-        ];
-        // The addon hands a room that is its plaintext alone, or mostly plaintext with a zeroed tail.
-        const placedPart = room === null ? null : room.length === placed ? room : room.subarray(0, placed);
-        this.#events.records(placedPart, plaintext, events, error);
+        const room = a as ArrayBuffer | Buffer | null;
+        const placed = b as number;
+        // The addon hands a room that is its plaintext alone, or mostly plaintext with a zeroed
+        // tail: a bare ArrayBuffer for a small read (viewed here), else a Buffer.
+        let placedPart: Buffer | null = null;
+        if (room instanceof ArrayBuffer) placedPart = Buffer.from(room, 0, placed);
+        else if (room !== null) placedPart = room.length === placed ? room : room.subarray(0, placed);
+        this.#events.records(placedPart, c as Buffer | null, d as number, e as NativeError | null);
         break;
       }
       case transportCalls.end:
@@ -202,11 +200,9 @@ export class NativeIO implements SocketIO {
         this.#events.end();
         this.#closeWhenBothEnded();
         break;
-      case transportCalls.error: {
-        const [code, errno, syscall] = args as [string, number, string];
-        this.#events.error(systemError(code, errno, syscall));
+      case transportCalls.error:
+        this.#events.error(systemError(a as string, b as number, c as string));
         break;
-      }
       case transportCalls.drain:
         this.#flushWaiters();
         break;

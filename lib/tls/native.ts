@@ -74,12 +74,15 @@ export type CycleResult = [
  */
 export type WriteResult = [null, Buffer | null, number, (Error & Record<string, unknown>) | null, number, number];
 
-/** [events, error, consumed, flowing]: see send() in native/tls_connection_transport.cc. */
-export type SendResult = [number, NativeError | null, number, boolean];
+/**
+ * `flowing` alone when everything was sealed with no event and no error (the common case), else
+ * [events, error, consumed, flowing]: see send() in native/tls_connection_transport.cc.
+ */
+export type SendResult = boolean | [number, NativeError | null, number, boolean];
 
 /** What the addon reports about a socket it owns (native/tls_connection_transport.cc). */
 export const transportCalls = { read: 0, end: 1, error: 2, drain: 3, shutdown: 4 } as const;
-export type TransportCallback = (kind: number, ...args: unknown[]) => void;
+export type TransportCallback = (kind: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown) => void;
 
 export interface NativeTlsConnection {
   cycle(ciphertext?: Buffer, endOfInput?: boolean, inPlace?: boolean): CycleResult;

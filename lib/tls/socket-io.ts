@@ -25,8 +25,11 @@ export interface IOEvents {
   ready(): void;
 }
 
-/** [events, error, consumed, flowing]: what sealing a write gave; `flowing` false means wait for drain. */
-export type SealResult = [number, NativeError | null, number, boolean];
+/**
+ * [events, error, consumed, flowing]: what sealing a write gave; `flowing` false means wait for
+ * drain. `flowing` alone when every byte was sealed with no event and no error.
+ */
+export type SealResult = boolean | [number, NativeError | null, number, boolean];
 
 export interface SocketIO extends ReadControl {
   /** Whether the addon owns the socket's reads and writes. */

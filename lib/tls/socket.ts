@@ -367,6 +367,11 @@ export class TLSSocket extends TransportSocket {
       callback(error as Error);
       return;
     }
+    if (typeof result === 'boolean') {
+      if (result) callback();
+      else this.#io.onceDrain(() => callback());
+      return;
+    }
     const [events, error, consumed, flowing] = result;
     if (events & EVENTS.fatal) {
       const failure = tlsError(error);
