@@ -66,4 +66,5 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
     test/native-transport.test.ts test/native-handle-read-start.test.ts test/native-transport-fd-limit.test.ts \
     test/attack3-native-fd-inherit.test.ts test/attack3-native-padded-records.test.ts \
     test/attack3-native-raw-reader.test.ts test/attack3-native-stale-room.test.ts \
-    test/attack3-native-thread-buffer.test.ts test/native-small-reads.test.ts
+    test/attack3-native-thread-buffer.test.ts test/native-small-reads.test.ts \
+    test/attack8-native-dataview-desync.test.ts test/attack8-native-destroy-drain-callbacks.test.ts

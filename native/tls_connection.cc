@@ -50,17 +50,35 @@ std::vector<Napi::Value> TlsConnection::WriteValues(const Napi::Value& data) {
 
 namespace {
 
-// The Buffers among `values`, empty ones skipped. Runs no JavaScript, so the
-// pointers stay valid until the caller next returns to it.
-void CollectPieces(const std::vector<Napi::Value>& values, std::vector<std::pair<const char*, size_t>>* pieces,
+// The bytes of a Buffer-like value (napi_is_buffer takes any ArrayBufferView
+// on newer Node, a DataView included, which napi_get_buffer_info then cannot
+// read): false when it cannot be read as bytes.
+bool BufferBytes(napi_env env, napi_value value, const char** data, size_t* length) {
+  void* base = nullptr;
+  if (napi_get_buffer_info(env, value, &base, length) != napi_ok) return false;
+  *data = static_cast<const char*>(base);
+  return true;
+}
+
+// The Buffers among `values`, empty ones skipped; false, with nothing
+// collected, when one of them cannot be read as bytes. Runs no JavaScript, so
+// the pointers stay valid until the caller next returns to it.
+bool CollectPieces(const std::vector<Napi::Value>& values, std::vector<std::pair<const char*, size_t>>* pieces,
                    size_t* total) {
   for (const Napi::Value& value : values) {
     if (!value.IsBuffer()) continue;
-    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
-    if (buffer.Length() == 0) continue;
-    pieces->emplace_back(buffer.Data(), buffer.Length());
-    *total += buffer.Length();
+    const char* data = nullptr;
+    size_t length = 0;
+    if (!BufferBytes(value.Env(), value, &data, &length)) {
+      pieces->clear();
+      *total = 0;
+      return false;
+    }
+    if (length == 0) continue;
+    pieces->emplace_back(data, length);
+    *total += length;
   }
+  return true;
 }
 
 }  // namespace
@@ -171,12 +189,18 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   char* reuse = nullptr;
   size_t reuse_length = 0;
   if (info[0].IsBuffer()) {
-    Napi::Buffer<char> chunk = info[0].As<Napi::Buffer<char>>();
+    const char* data = nullptr;
+    size_t length = 0;
+    if (!BufferBytes(env, info[0], &data, &length)) {
+      CodedError(env, "ERR_CTLS_INVALID_OPTION", "ciphertext must be a Buffer or a Uint8Array")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     // Fails only when memory runs out; the record layer then reports the gap.
-    source_.Append(chunk.Data(), chunk.Length());
+    source_.Append(data, length);
     if (info[2].ToBoolean()) {
-      reuse = chunk.Data();
-      reuse_length = chunk.Length();
+      reuse = const_cast<char*>(data);
+      reuse_length = length;
     }
   }
   if (info[1].ToBoolean()) source_.MarkEnd();
@@ -285,6 +309,7 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
     sink_.Lend(out.Data(), out.Length());
   }
   const size_t consumed = Seal(env, values);
+  if (consumed == kRefused) return env.Undefined();
   Napi::Array result = Result(env, env.Null());
   result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
   result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
@@ -299,7 +324,13 @@ size_t TlsConnection::Seal(Napi::Env env, const std::vector<Napi::Value>& values
   UseTrustStore();
   std::vector<std::pair<const char*, size_t>> pieces;
   size_t total = 0;
-  CollectPieces(values, &pieces, &total);
+  if (!CollectPieces(values, &pieces, &total)) {
+    // Refused whole, before a byte is sealed: sealing the rest would put
+    // records on the wire the caller is told were not written.
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "write data must be Buffers or Uint8Arrays")
+        .ThrowAsJavaScriptException();
+    return kRefused;
+  }
   if (offered != nullptr) *offered = total;
   size_t consumed = 0;
   const int fatal = WritePieces(std::move(pieces), total, &scratch, &consumed);

@@ -80,6 +80,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // write()'s and send()'s shared step: SSL_write (WritePieces) of the Buffers among `values`, in
   // a fresh error scope and event set, a fatal error recorded. Runs no JavaScript between reading
   // the Buffers' memory and writing it. Returns the bytes consumed; `offered` gets those given.
+  // kRefused, with a JavaScript exception pending and nothing sealed, when a value cannot be read.
+  static constexpr size_t kRefused = static_cast<size_t>(-1);
   size_t Seal(Napi::Env env, const std::vector<Napi::Value>& values, size_t* offered = nullptr);
   void NoteProgress();
   void RememberPeerCertificates();

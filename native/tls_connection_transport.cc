@@ -76,6 +76,7 @@ Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   if (!Alive(env)) return env.Undefined();
   size_t total = 0;
   const size_t consumed = Seal(env, values, &total);
+  if (consumed == kRefused) return env.Undefined();
   FlushToTransport();
   const bool flowing = transport_ == nullptr || !transport_->above_high_water();
   if (events_ == 0 && fatal_error_.IsEmpty() && consumed == total) return Napi::Boolean::New(env, flowing);

@@ -67,3 +67,23 @@ t.test('a DataView among the values of a write leaves the record stream intact',
   t.equal(error, null, `the next record decrypts at the peer (got: ${error?.message})`);
   t.equal(plaintext?.toString(), 'after', 'and carries the next write');
 });
+
+t.test('ciphertext given to cycle() as a DataView is read as its bytes or refused with a coded error', async (t) => {
+  const { client, server } = handshakenPair();
+  t.teardown(() => {
+    client.destroy();
+    server.destroy();
+  });
+  const sealed = client.write(Buffer.from('after'))[1]!;
+  const view = new DataView(sealed.buffer, sealed.byteOffset, sealed.length);
+  let result: ReturnType<Handle['cycle']> | null = null;
+  try {
+    result = server.cycle(view as unknown as Buffer);
+  } catch (error) {
+    t.equal((error as Error & { code?: string }).code, 'ERR_CTLS_INVALID_OPTION', 'refused with a coded error');
+    // Refused whole: the same bytes as a Buffer still decrypt.
+    result = server.cycle(sealed);
+  }
+  t.equal(result[3], null, 'no TLS failure');
+  t.equal(result[0]?.toString(), 'after', 'the record decrypts');
+});

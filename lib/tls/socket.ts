@@ -149,6 +149,8 @@ export class TLSSocket extends TransportSocket {
   authorizationError: string | null = null;
   /** Why the socket was closed by the library (deauthorization, timeout …), if it was. */
   destroyReason: Error | null = null;
+  /** The in-flight write's callback while it waits for the transport to drain (#awaitDrain). */
+  #drainCallback: WriteCallback | null = null;
   readonly createdAt = Date.now();
 
   #handle: NativeTlsConnection | null;
@@ -369,7 +371,7 @@ export class TLSSocket extends TransportSocket {
     }
     if (typeof result === 'boolean') {
       if (result) callback();
-      else this.#io.onceDrain(() => callback());
+      else this.#awaitDrain(callback);
       return;
     }
     const [events, error, consumed, flowing] = result;
@@ -388,7 +390,21 @@ export class TLSSocket extends TransportSocket {
       return;
     }
     if (flowing) callback();
-    else this.#io.onceDrain(() => callback());
+    else this.#awaitDrain(callback);
+  }
+
+  /**
+   * The write is out, but the transport's queue is past its mark: its callback waits for the
+   * drain. Writable has one write in flight at a time, so there is at most one such callback.
+   * A destroyed socket never drains: _destroy calls it with an error (see there).
+   */
+  #awaitDrain(callback: WriteCallback): void {
+    this.#drainCallback = callback;
+    this.#io.onceDrain(() => {
+      if (this.#drainCallback !== callback) return;
+      this.#drainCallback = null;
+      callback();
+    });
   }
 
   override _final(callback: WriteCallback): void {
@@ -416,6 +432,12 @@ export class TLSSocket extends TransportSocket {
     this.#handle?.destroy();
     this.#handle = null;
     this.#gate.discard();
+    // A write waiting for a drain that will not come. Writable learns it ended only from its
+    // callback; with one in flight it errors none of the writes buffered behind it either, so a
+    // caller awaiting any of their callbacks would wait for ever (node:tls calls them all).
+    const drainCallback = this.#drainCallback;
+    this.#drainCallback = null;
+    drainCallback?.(ctlsError('ERR_CTLS_SOCKET_CLOSED', 'the socket was destroyed before the data could be sent'));
     this.#finalCallback?.(null);
     this.#finalCallback = null;
     callback(error);
