@@ -30,7 +30,15 @@ const WRITES = 256;
 
 type Kind = 'node:tls' | 'owned stream path' | 'owned native path';
 
-async function callbacksAfterDestroy(t: Test, kind: Kind, how: 'destroy' | 'reset'): Promise<number> {
+interface Outcome {
+  called: number;
+  /** Callbacks that ran before the destroy. */
+  before: number;
+  /** The errors the other callbacks got (null: reported as written). */
+  errors: Array<(Error & { code?: string }) | null>;
+}
+
+async function callbacksAfterDestroy(t: Test, kind: Kind, how: 'destroy' | 'reset'): Promise<Outcome> {
   let serverSide: tls.TLSSocket | TLSSocket | null = null;
   const onSocket = (socket: tls.TLSSocket | TLSSocket): void => {
     serverSide = socket;
@@ -56,24 +64,41 @@ async function callbacksAfterDestroy(t: Test, kind: Kind, how: 'destroy' | 'rese
     t.equal((socket as unknown as TLSSocket).nativeTransport, kind === 'owned native path', kind);
   }
   let called = 0;
-  for (let i = 0; i < WRITES; i++) socket.write(Buffer.alloc(64 * 1024, 0x61), () => called++);
+  let destroyed = false;
+  const errors: Outcome['errors'] = [];
+  for (let i = 0; i < WRITES; i++) {
+    socket.write(Buffer.alloc(64 * 1024, 0x61), (error?: Error | null) => {
+      called++;
+      if (destroyed) errors.push(error ?? null);
+    });
+  }
   // Long enough for the kernel's buffers to fill and the writes to back up.
   await new Promise((r) => setTimeout(r, 300));
   t.ok(called < WRITES, `the writes backed up (${called} of ${WRITES} done)`);
+  const before = called;
+  destroyed = true;
   if (how === 'destroy') socket.destroy();
   else raw.resetAndDestroy();
   const settle = Date.now() + 2000;
   while (called < WRITES && Date.now() < settle) await new Promise((r) => setTimeout(r, 20));
   t.ok(socket.destroyed, 'the server side is destroyed');
-  return called;
+  return { called, before, errors };
 }
 
 for (const how of ['destroy', 'reset'] as const) {
   const what = how === 'destroy' ? 'the server destroys its socket' : 'the client resets the TCP connection';
   for (const kind of ['node:tls', 'owned stream path', 'owned native path'] as const) {
     t.test(`${kind}: ${what} while writes wait for drain`, { skip: !posix }, async (t) => {
-      const called = await callbacksAfterDestroy(t, kind, how);
+      const { called, before, errors } = await callbacksAfterDestroy(t, kind, how);
       t.equal(called, WRITES, 'every write callback is called once the socket is destroyed');
+      if (kind !== 'node:tls') {
+        // None of them was written: each is told so, with a coded error.
+        t.equal(errors.length, WRITES - before);
+        t.ok(
+          errors.every((error) => typeof error?.code === 'string'),
+          `the writes cut short fail with coded errors (${[...new Set(errors.map((e) => e?.code))].join(', ')})`,
+        );
+      }
     });
   }
 }

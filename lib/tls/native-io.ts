@@ -42,6 +42,8 @@ function systemError(code: string, errno: number, syscall: string): Error {
 /** attachTransport's answers when no descriptor is left for the copy: the process's limit, the system's. */
 const OUT_OF_DESCRIPTORS = -osConstants.errno.EMFILE;
 const SYSTEM_OUT_OF_DESCRIPTORS = -osConstants.errno.ENFILE;
+// Taken once: a global replaced later by app code must not change how a read's room is read.
+const RoomArrayBuffer = ArrayBuffer;
 
 export class NativeIO implements SocketIO {
   readonly native = true;
@@ -190,7 +192,7 @@ export class NativeIO implements SocketIO {
         // The addon hands a room that is its plaintext alone, or mostly plaintext with a zeroed
         // tail: a bare ArrayBuffer for a small read (viewed here), else a Buffer.
         let placedPart: Buffer | null = null;
-        if (room instanceof ArrayBuffer) placedPart = Buffer.from(room, 0, placed);
+        if (room instanceof RoomArrayBuffer) placedPart = Buffer.from(room, 0, placed);
         else if (room !== null) placedPart = room.length === placed ? room : room.subarray(0, placed);
         this.#events.records(placedPart, c as Buffer | null, d as number, e as NativeError | null);
         break;
