@@ -182,3 +182,13 @@ t.test('attached-https: a request node parsed just before a policy change waits 
     new SetCa(['A'], false),
   ]),
 );
+
+t.test('attached node:tls: a leaf revoked during a TLS 1.2 renegotiation is cut on the wire', (t) =>
+  replaySequence(t, attached('attached-tls', { version: 'TLSv1.2' }), [
+    connect(3, { mode: 'pipe' }),
+    new Fresh(0, null, null, false),
+    new Fresh(0, null, null, true),
+    revokeLeaf(3, true),
+    new SetRevoked({ intermediate: 'B' }, false, true),
+  ]),
+);

@@ -187,8 +187,14 @@ export class Conn {
     });
   }
 
+  /**
+   * The server let go of the connection and the client read its end from the wire. The client's
+   * 'end' counts as much as its 'close': a node:tls client whose write waits on a renegotiation
+   * the server cut off keeps that write, and so never closes, after it reads the end.
+   */
   get cut(): boolean {
-    return this.clientClosed && (this.serverSocket === null || this.serverSocket.destroyed);
+    const clientSawEnd = this.clientClosed || this.client.readableEnded;
+    return clientSawEnd && (this.serverSocket === null || this.serverSocket.destroyed);
   }
 
   sendMarker(): number {
@@ -625,6 +631,7 @@ export class World {
       // HTTP responses are read and dropped; stream modes get nothing back.
       client.resume();
     });
+    client.once('end', () => conn.notify());
     client.once('close', () => {
       conn.clientClosed = true;
       conn.closedAt = Date.now();
