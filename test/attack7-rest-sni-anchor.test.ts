@@ -1,20 +1,16 @@
-// Attack: REST on node:https (lib/http/peer.ts anchoredInServer) trusts node's display chain
-// unchecked whenever an SNI context was chosen for the socket (handle.sni_context is set): the
-// anchor check answers true there. So the cross-signed padding of the attack6 test works again on
-// any node:https server with an SNICallback or a server.addContext() name, and the client decides
-// that: it only has to send the server name. The server trusts the new root and the intermediate
-// it certified; a client presents its leaf plus the same intermediate key certified by an old root,
-// and that old self-signed root. OpenSSL verifies through the store (new intermediate, new root),
-// node shows [leaf, old intermediate, old root], every link verifies and it ends self-signed: REST
-// judges it, and a fleet's revocation of the new root or intermediate does not reach the padded
-// client (the leaf alone is refused).
+// Attack: REST on node:https trusted node's display chain unchecked whenever it could not read the
+// CAs that verified the client: a context an SNICallback returned or server.addContext() made. The
+// server trusts the new root and the
+// intermediate it certified; a client presents its leaf plus the same intermediate key certified by
+// an old root, and that old self-signed root. OpenSSL verifies through the store (new intermediate,
+// new root), node shows [leaf, old intermediate, old root], every link verifies and it ends
+// self-signed: REST judged it, and a fleet's revocation of the new root or intermediate did not
+// reach the padded client (the leaf alone is refused).
 //
-// Status: open (the test is marked todo). Without an SNI context the library now verifies the chain
-// itself under the server's CAs (attack6, attack7-rest-node-*). With one, node shows neither the
-// context's CAs nor the chain OpenSSL verified, and REST judges node's display chain (links checked
-// by signature). Suggested fix: learn an SNI context's CAs from what the library can see (a
-// SecureContext of this library, or options passed through a helper), else expose OpenSSL's
-// verified chain of a node:tls socket; never a client-presented anchor.
+// Fixed: the library records the `ca` of every context made with tls.createSecureContext (node's
+// createServer, setSecureContext and addContext make theirs with it) and verifies what node shows
+// under the CAs of the context that verified the client (lib/http/node-context-cas.ts). A context
+// whose CAs it cannot learn gets a coded warning, and the chain node shows is judged as before.
 import t, { type Test } from 'tap';
 import https from 'node:https';
 import * as tls from 'node:tls';
@@ -34,12 +30,14 @@ type Sni = 'SNICallback' | 'addContext';
 async function serve(t: Test, guard: SerialGuard, ca: string, sni: Sni): Promise<number> {
   const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
   (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
-  // The context chosen for the name trusts exactly what the server's own does.
+  // The context chosen for the name trusts `ca`; the server's own `ca` is another PKI's, so a
+  // library that judged by it would find no chain at all.
   const identity = { key: certs.serverKey, cert: certs.serverChain, ca };
   const context = tls.createSecureContext(identity);
   const server = https.createServer(
     {
       ...identity,
+      ca: certs.ca,
       requestCert: true,
       rejectUnauthorized: true,
       ...(sni === 'SNICallback' && {
@@ -75,12 +73,7 @@ async function request(t: Test, port: number, key: string, cert: string): Promis
 }
 
 t.test(
-  'REST on an SNI node:https server judges the chain the store verified, not one the client shows',
-  {
-    todo:
-      'open: node shows neither the CAs of a context an SNICallback or addContext() chose nor the chain ' +
-      'OpenSSL verified; see docs/security.md (REST and policies)',
-  },
+  'REST on node:https judges the chain the CAs of the verifying context build, not one the client shows',
   async (t) => {
     const pki = crossSignedPki(t, 'attack7');
     for (const [name, serial] of [
@@ -103,3 +96,43 @@ t.test(
     }
   },
 );
+
+t.test('a context whose CAs the library cannot learn is named in a coded warning, once', async (t) => {
+  const pki = crossSignedPki(t, 'attack7-unknown');
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => {
+    if ((warning as { code?: string }).code === 'ERR_CTLS_CLIENT_CAS_UNKNOWN') warnings.push(warning);
+  };
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+  // CAs added to the SNI context's native store after it was made: node verifies with them, and
+  // nothing the library can read says so.
+  const identity = { key: certs.serverKey, cert: certs.serverChain };
+  const context = tls.createSecureContext(identity);
+  (context as unknown as { context: { addCACert(pem: string): void } }).context.addCACert(pki.newTrust);
+  const server = https.createServer(
+    {
+      ...identity,
+      ca: certs.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
+        done(null, context),
+    },
+    authz.node((_req, res) => res.end('ok')),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const port = (server.address() as AddressInfo).port;
+  // Sent whole: node shows a chain that reaches a root, which is what is judged without the CAs.
+  const whole = pki.leaf + pki.newIntermediate + pki.newRoot;
+  t.equal(await request(t, port, pki.leafKey, whole), 200, 'the request is judged on what node shows');
+  t.equal(await request(t, port, pki.leafKey, whole), 200, 'and so is the next one');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(warnings.length, 1, 'one warning for the context');
+  t.match(warnings[0]!.message, /pad/, 'saying what the client can do');
+});

@@ -109,6 +109,8 @@ export const errorCodes = {
     '`ssfError` names the RFC 8935 code.',
   ERR_CTLS_SSF_TRANSMITTER:
     'A Shared Signals transmitter could not be reached or answered with an error or a malformed body.',
+  ERR_CTLS_CLIENT_CAS_UNKNOWN:
+    'A warning: REST could not learn the CAs that verified a node:tls client, and judges the chain node shows.',
   ERR_CTLS_HANDSHAKE_LIMIT:
     'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;

@@ -23,6 +23,8 @@ import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
 import type { ExchangeVerdict } from '../tls/peer-verification.js';
+import { ctlsError } from '../common/errors.js';
+import { nodeContextCas } from './node-context-cas.js';
 import { recallVerifiedChain, rememberVerifiedChain } from './verified-chains.js';
 
 export interface PeerIdentity {
@@ -153,6 +155,7 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
       chain = recallVerifiedChain(server, leaf);
     }
   } else if (chain === undefined) {
+    if (trust !== undefined && verdict === null) warnTrustUnknown(trust);
     const shown = shownChain(socket, leaf);
     if (shown.complete) {
       chain = shown.chain;
@@ -225,22 +228,48 @@ function contextModule(): typeof ContextModule {
   return require('../tls/context.js') as typeof ContextModule;
 }
 
-/** Library contexts holding exactly a server's CAs, by their PEM text; a few servers per process. */
-const serverContexts = new Map<string, SecureContext>();
-const MAX_SERVER_CONTEXTS = 16;
+/** Library contexts holding exactly a set of CAs, by their PEM text; a few sets per process. */
+const trustContexts = new Map<string, SecureContext>();
+const MAX_TRUST_CONTEXTS = 16;
+
+/** A library SecureContext holding the CAs of `pems` (joined PEM text); undefined if they do not load. */
+function trustContext(pems: string): SecureContext | undefined {
+  let context = trustContexts.get(pems);
+  if (context === undefined) {
+    try {
+      context = contextModule().createSecureContext({ ca: pems }, true);
+    } catch {
+      return undefined;
+    }
+    if (trustContexts.size >= MAX_TRUST_CONTEXTS) trustContexts.delete(trustContexts.keys().next().value!);
+    trustContexts.set(pems, context);
+  }
+  return context;
+}
 
 /**
- * For a node:tls server socket, a library SecureContext with the CAs its server trusts now (its
- * `ca` option); undefined when they cannot be read: another kind of socket, no server, a server
- * without a `ca` option (its CAs may come from `pfx` or a `secureContext`), or a context an
- * SNICallback or addContext() chose (node does not show its CAs).
+ * For a node:tls server socket, a library SecureContext with the CAs that verify its clients now:
+ * those of the context an SNICallback or addContext() chose for it, else the server's `ca` option,
+ * else those its default context was made with (a `secureContext` option). Undefined when they
+ * cannot be known (see node-context-cas.ts); the caller then warns and judges node's chain.
  */
 function serverTrust(socket: PeerSocket): SecureContext | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
   const server = (socket as unknown as { server?: { ca?: unknown } | null }).server;
-  if (server === undefined || server === null || handleOf(socket)?.sni_context !== undefined) return undefined;
+  if (server === undefined || server === null) return undefined;
+  const handle = handleOf(socket);
+  const chosen = handle?.sni_context;
+  if (chosen !== undefined) {
+    // The server's own `ca` says nothing about a context chosen by name.
+    const pems = nodeContextCas(chosen);
+    return pems === undefined ? undefined : trustContext(pems);
+  }
   const ca = server.ca;
-  if (ca === undefined || ca === null) return undefined;
+  if (ca === undefined || ca === null) {
+    const made = handle?._secureContext?.context;
+    const pems = made === undefined ? undefined : nodeContextCas(made);
+    return pems === undefined ? undefined : trustContext(pems);
+  }
   // Asked at every request: an unchanged `ca` (the same array holding the same items) answers from
   // here, without joining and looking up the PEM text again.
   const list: readonly unknown[] = Array.isArray(ca) ? ca : [ca];
@@ -248,19 +277,30 @@ function serverTrust(socket: PeerSocket): SecureContext | undefined {
   if (seen !== undefined && seen.ca === ca && sameItems(seen.items, list)) return seen.context;
   const pems = list.filter((item): item is string | Buffer => typeof item === 'string' || Buffer.isBuffer(item));
   if (pems.length === 0 || pems.length !== list.length) return undefined;
-  const key = pems.map((pem) => pem.toString()).join('\n');
-  let context = serverContexts.get(key);
-  if (context === undefined) {
-    try {
-      context = contextModule().createSecureContext({ ca: key }, true);
-    } catch {
-      return undefined;
-    }
-    if (serverContexts.size >= MAX_SERVER_CONTEXTS) serverContexts.delete(serverContexts.keys().next().value!);
-    serverContexts.set(key, context);
-  }
-  lastTrust.set(server, { ca, items: [...list], context });
+  const context = trustContext(pems.map((pem) => pem.toString()).join('\n'));
+  if (context !== undefined) lastTrust.set(server, { ca, items: [...list], context });
   return context;
+}
+
+/** Native contexts already warned about: once each. */
+const warnedContexts = new WeakSet<object>();
+
+/**
+ * A node:tls context whose CAs the library does not know verified this client, so REST judges the
+ * chain node shows, which the client may have padded (see node-context-cas.ts). Said once per context.
+ */
+function warnTrustUnknown(context: object): void {
+  if (warnedContexts.has(context)) return;
+  warnedContexts.add(context);
+  process.emitWarning(
+    ctlsError(
+      'ERR_CTLS_CLIENT_CAS_UNKNOWN',
+      'the CAs that verified a client on this node:tls server are not known to continuous-tls (a secure ' +
+        'context made before it loaded, from pfx, or on default roots); REST judges the chain node shows, ' +
+        'which a client can pad with a cross-signed issuer. Give the context a `ca` option, made after ' +
+        'continuous-tls is imported.',
+    ),
+  );
 }
 
 /** Per node:tls server, the `ca` it was last read with (its items, by identity) and its context. */
