@@ -149,8 +149,6 @@ export class TLSSocket extends TransportSocket {
   authorizationError: string | null = null;
   /** Why the socket was closed by the library (deauthorization, timeout …), if it was. */
   destroyReason: Error | null = null;
-  /** The in-flight write's callback while it waits for the transport to drain (#awaitDrain). */
-  #drainCallback: WriteCallback | null = null;
   readonly createdAt = Date.now();
 
   #handle: NativeTlsConnection | null;
@@ -177,6 +175,8 @@ export class TLSSocket extends TransportSocket {
   #endQueued = false;
   /** _final waits for a parked write to go first. */
   #finalCallback: WriteCallback | null = null;
+  /** The in-flight write's callback while it waits for the transport to drain (#awaitDrain). */
+  #drainCallback: WriteCallback | null = null;
   /** Client: asked for the identity at each certificate request (the `identity` option as a function). */
   #identityProvider: IdentityProvider | null = null;
   #identityTimeout: number;
