@@ -35,7 +35,7 @@ async function serve(t: Test): Promise<https.Server> {
       rejectUnauthorized: true,
       ticketKeys: randomBytes(48),
     },
-    authz.node((_req, res) => res.end(`resumed=${String(res.req.socket.isSessionReused())}`)),
+    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {

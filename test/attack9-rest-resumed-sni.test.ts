@@ -34,7 +34,7 @@ async function serve(t: Test, guard: SerialGuard, defaultCa: string, nameCa: str
   const identity = { key: certs.serverKey, cert: certs.serverChain };
   const server = https.createServer(
     { ...identity, ca: defaultCa, requestCert: true, rejectUnauthorized: true },
-    authz.node((req, res) => res.end(`resumed=${String(req.socket.isSessionReused())}`)),
+    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
   );
   server.addContext('localhost', { ...identity, ca: nameCa });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

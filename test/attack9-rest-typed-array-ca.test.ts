@@ -35,13 +35,14 @@ async function serve(t: Test, guard: SerialGuard, ca: Uint8Array | DataView, whe
   const server = https.createServer(
     {
       ...identity,
-      ca: where === 'server' ? [ca as Uint8Array] : certs.ca,
+      // node's types say string or Buffer; node itself takes any ArrayBufferView.
+      ca: where === 'server' ? [ca as unknown as Buffer] : certs.ca,
       requestCert: true,
       rejectUnauthorized: true,
     },
     authz.node((_req, res) => res.end('ok')),
   );
-  if (where === 'addContext') server.addContext('localhost', { ...identity, ca: [ca as Uint8Array] });
+  if (where === 'addContext') server.addContext('localhost', { ...identity, ca: [ca as unknown as Buffer] });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     server.closeAllConnections();
