@@ -1,60 +1,101 @@
 /**
- * The CAs of node:tls secure contexts, remembered as they are made.
+ * The trust of node:tls secure contexts (their CAs and CRLs), remembered as they are made.
  *
  * REST on node:https must judge the chain the server's CAs verify, not the list a client sent: a
  * client can pad its chain with a cross-signed intermediate and that issuer's old self-signed root,
  * and node then shows that padding, whose every link verifies, in place of the chain OpenSSL built
- * (see peer.ts). node shows neither the chain OpenSSL verified nor the CAs of a context once it is
- * made, and a server's `ca` option describes its default context only: a context that an
+ * (see peer.ts). node shows neither the chain OpenSSL verified nor a context's CAs once it is
+ * made, and a server's `ca` option is a live property node read once: a context that an
  * `SNICallback` returns or that `server.addContext()` made verifies with its own. So the library
  * wraps `tls.createSecureContext`, through which node itself makes every server context
  * (createServer, setSecureContext, addContext) and which apps call for their SNI contexts, and
- * remembers each context's `ca` by its native context, the object a TLS handle names.
+ * remembers each context's `ca` and `crl` by its native context, the object a TLS handle names.
+ *
+ * The wrapper reads `ca` and `crl` once and hands node a copy of what it read, so an accessor or
+ * an array's own iterator cannot answer node one thing and the record another.
  *
  * A context made before this module loaded, one whose CAs came from `pfx`, and one that relies on
- * node's default roots are not known here: peer.ts says so with a warning and judges what node
- * shows, with each link checked by signature.
+ * node's default roots are not known here (see node-server-trust.ts for what happens then).
  */
 import { syncBuiltinESMExports } from 'node:module';
 
-type CreateSecureContext = (options?: { ca?: unknown; pfx?: unknown }, ...rest: unknown[]) => { context?: unknown };
+/** What a context verifies clients with: PEM text, items joined in order. */
+export interface NodeContextTrust {
+  readonly ca: string;
+  /** Absent when the context was made without CRLs (node then checks none). */
+  readonly crl?: string;
+}
+
+type Options = { ca?: unknown; crl?: unknown; pfx?: unknown };
+type CreateSecureContext = (options?: Options, ...rest: unknown[]) => { context?: unknown };
 
 /** Two copies of the library in one process share one wrapper and one record. */
 const kWrapped = Symbol.for('continuous-tls.createSecureContext');
-const kRecord = Symbol.for('continuous-tls.nodeContextCas');
+const kRecord = Symbol.for('continuous-tls.nodeContextTrust');
 
-/** The `ca` each native context was made with, as PEM text joined in order. */
-const casByContext: WeakMap<object, string> = ((globalThis as { [kRecord]?: WeakMap<object, string> })[kRecord] ??=
-  new WeakMap());
+const trustByContext: WeakMap<object, NodeContextTrust> = ((
+  globalThis as { [kRecord]?: WeakMap<object, NodeContextTrust> }
+)[kRecord] ??= new WeakMap());
 
-function caText(options: { ca?: unknown; pfx?: unknown } | undefined): string | undefined {
-  // With pfx the store also holds the CAs inside it, which cannot be read from here.
-  if (options === null || typeof options !== 'object' || options.pfx !== undefined) return undefined;
-  const { ca } = options;
-  if (ca === undefined || ca === null) return undefined;
-  const list: readonly unknown[] = Array.isArray(ca) ? ca : [ca];
+/** One option's items (node takes a value or an array of them), read by index, once. */
+function itemsOf(value: unknown): unknown[] {
+  if (!Array.isArray(value)) return [value];
+  const items: unknown[] = [];
+  const length = value.length;
+  for (let index = 0; index < length; index++) items.push(value[index]);
+  return items;
+}
+
+/** PEM text of items node reads as PEM (strings and any ArrayBufferView); undefined otherwise. */
+export function pemText(items: readonly unknown[]): string | undefined {
   const pems: string[] = [];
-  for (const item of list) {
+  for (const item of items) {
     if (typeof item === 'string') pems.push(item);
-    else if (Buffer.isBuffer(item)) pems.push(item.toString('latin1'));
+    else if (ArrayBuffer.isView(item))
+      pems.push(Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1'));
     else return undefined;
   }
   return pems.length === 0 ? undefined : pems.join('\n');
 }
 
+/** The options node is given: `ca` and `crl` as read here, the rest as the caller's. */
+function snapshot(options: Options): { options: Options; trust: NodeContextTrust | undefined } {
+  const ca = options.ca;
+  const crl = options.crl;
+  const cas = ca === undefined || ca === null ? undefined : itemsOf(ca);
+  const crls = crl === undefined || crl === null ? undefined : itemsOf(crl);
+  if (cas === undefined && crls === undefined) return { options, trust: undefined };
+  // Everything else node reads from the caller's object, through this one's prototype.
+  const given: Options = Object.create(options as object) as Options;
+  if (cas !== undefined)
+    Object.defineProperty(given, 'ca', { value: Array.isArray(ca) ? cas : cas[0], enumerable: true });
+  if (crls !== undefined)
+    Object.defineProperty(given, 'crl', { value: Array.isArray(crl) ? crls : crls[0], enumerable: true });
+  // With pfx the store also holds the CAs inside it, which cannot be read from here.
+  const caPem = cas === undefined || options.pfx !== undefined ? undefined : pemText(cas);
+  const crlPem = crls === undefined ? undefined : pemText(crls);
+  let trust: NodeContextTrust | undefined;
+  if (caPem !== undefined && (crls === undefined || crlPem !== undefined))
+    trust = crlPem === undefined ? { ca: caPem } : { ca: caPem, crl: crlPem };
+  return { options: given, trust };
+}
+
 function install(): void {
   const tls = require('node:tls') as { createSecureContext: CreateSecureContext & { [kWrapped]?: true } };
-  // Two copies of the library in one process share one wrapper (and one WeakMap through it).
   if (tls.createSecureContext[kWrapped] === true) return;
   const original = tls.createSecureContext;
   const createSecureContext = function createSecureContext(
     this: unknown,
     ...args: Parameters<CreateSecureContext>
   ): ReturnType<CreateSecureContext> {
+    const options = args[0];
+    if (options === null || typeof options !== 'object') return Reflect.apply(original, this, args);
+    const taken = snapshot(options);
+    args[0] = taken.options;
     const made = Reflect.apply(original, this, args) as ReturnType<CreateSecureContext>;
-    const text = caText(args[0]);
     const native = made?.context;
-    if (text !== undefined && native !== null && typeof native === 'object') casByContext.set(native, text);
+    if (taken.trust !== undefined && native !== null && typeof native === 'object')
+      trustByContext.set(native, taken.trust);
     return made;
   } as CreateSecureContext & { [kWrapped]?: true };
   Object.defineProperty(createSecureContext, kWrapped, { value: true });
@@ -66,9 +107,9 @@ function install(): void {
 install();
 
 /**
- * The CA PEM text a node:tls native context (a handle's `sni_context`, a SecureContext's
- * `context`) was made with; undefined when it is not known.
+ * The CAs (and CRLs) a node:tls native context (a handle's `sni_context`, a SecureContext's
+ * `context`) was made with; undefined when they are not known.
  */
-export function nodeContextCas(context: object): string | undefined {
-  return casByContext.get(context);
+export function nodeContextTrust(context: object): NodeContextTrust | undefined {
+  return trustByContext.get(context);
 }

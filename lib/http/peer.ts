@@ -23,8 +23,7 @@ import { peerLeaf } from '../tls/node-peer.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 import { kExchangeVerdict, kVerifiedChain } from '../tls/symbols.js';
 import type { ExchangeVerdict } from '../tls/peer-verification.js';
-import { ctlsError } from '../common/errors.js';
-import { nodeContextCas } from './node-context-cas.js';
+import { serverTrust, type ServerTrust } from './node-server-trust.js';
 import { recallVerifiedChain, rememberVerifiedChain } from './verified-chains.js';
 
 export interface PeerIdentity {
@@ -109,8 +108,8 @@ interface KnownChain {
   verdict: ExchangeVerdict | null;
   /** The owned tier's trust generation it was established under: a CA or CRL change re-reads it. */
   generation: number | undefined;
-  /** On node:tls, the server CAs it was verified under (see serverTrust): other CAs re-read it. */
-  judgedUnder: SecureContext | undefined;
+  /** On a node:tls server, the trust it was judged under (see serverTrust): another re-reads it. */
+  judgedUnder: ServerTrust | undefined;
   /** Leaf first; the leaf alone when only the owned tier's own verification bounds the window. */
   chain: readonly X509Certificate[];
   notBefore: number;
@@ -139,23 +138,13 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
     memo.judgedUnder === judgedUnder
   )
     return memo;
-  const trust = trustOf(socket, verdict);
   // On the owned tier, the chain OpenSSL built for this exchange, or for a resumed session the one
   // the library's verification of its leaf builds under the socket's trust.
   let chain = ownedVerifiedChain(socket, leaf);
-  const server = chain === undefined ? serverTrust(socket) : undefined;
-  if (server !== undefined) {
-    // node:tls with CAs the library can read: the chain its own verification builds from what node
-    // shows, under the server's CAs as they are now (a keep-alive connection outliving a
-    // setSecureContext() is judged on today's). Remembered per CA set for resumed sessions.
-    chain = serverVerifiedChain(server, socket, leaf);
-    if (chain !== undefined) {
-      if (verified && socket.isSessionReused?.() === false) rememberVerifiedChain(server, chain);
-    } else {
-      chain = recallVerifiedChain(server, leaf);
-    }
+  if (chain === undefined && judgedUnder !== undefined) {
+    chain = nodeServerChain(socket, leaf, verified, judgedUnder);
   } else if (chain === undefined) {
-    if (trust !== undefined && verdict === null) warnTrustUnknown(trust);
+    const trust = trustOf(socket, verdict);
     const shown = shownChain(socket, leaf);
     if (shown.complete) {
       chain = shown.chain;
@@ -181,6 +170,30 @@ function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean
   // Without its chain the next request looks again: a full handshake may have shown it meanwhile.
   if (chain !== undefined) chains.set(socket, known);
   return known;
+}
+
+/**
+ * On a node:tls server socket, the chain the library's verification builds from what node shows,
+ * under the CAs of the context that judges the connection as they are now (a keep-alive connection
+ * outliving a setSecureContext() is judged on today's). Remembered per CA set for resumed sessions.
+ * When those CAs are unknown, the chain node shows is judged (each link checked by signature) and
+ * never remembered: it may be padding that another connection of the same leaf must not inherit.
+ */
+function nodeServerChain(
+  socket: PeerSocket,
+  leaf: X509Certificate,
+  verified: boolean,
+  trust: ServerTrust,
+): readonly X509Certificate[] | undefined {
+  if (trust === 'untold') return undefined;
+  if (trust === 'unknown') {
+    const shown = shownChain(socket, leaf);
+    return shown.complete ? shown.chain : undefined;
+  }
+  const chain = serverVerifiedChain(trust, socket, leaf);
+  if (chain === undefined) return recallVerifiedChain(trust, leaf);
+  if (verified && socket.isSessionReused?.() === false) rememberVerifiedChain(trust, chain);
+  return chain;
 }
 
 /**
@@ -222,92 +235,10 @@ function shownChain(socket: PeerSocket, leaf: X509Certificate): { chain: X509Cer
 
 /**
  * The library's contexts, loaded at first use, not at import: continuous-tls/http must work where
- * the addon is not installed (then serverTrust finds no context and node's chain is judged).
+ * the addon is not installed (then no server's CAs are known and node's chain is judged).
  */
 function contextModule(): typeof ContextModule {
   return require('../tls/context.js') as typeof ContextModule;
-}
-
-/** Library contexts holding exactly a set of CAs, by their PEM text; a few sets per process. */
-const trustContexts = new Map<string, SecureContext>();
-const MAX_TRUST_CONTEXTS = 16;
-
-/** A library SecureContext holding the CAs of `pems` (joined PEM text); undefined if they do not load. */
-function trustContext(pems: string): SecureContext | undefined {
-  let context = trustContexts.get(pems);
-  if (context === undefined) {
-    try {
-      context = contextModule().createSecureContext({ ca: pems }, true);
-    } catch {
-      return undefined;
-    }
-    if (trustContexts.size >= MAX_TRUST_CONTEXTS) trustContexts.delete(trustContexts.keys().next().value!);
-    trustContexts.set(pems, context);
-  }
-  return context;
-}
-
-/**
- * For a node:tls server socket, a library SecureContext with the CAs that verify its clients now:
- * those of the context an SNICallback or addContext() chose for it, else the server's `ca` option,
- * else those its default context was made with (a `secureContext` option). Undefined when they
- * cannot be known (see node-context-cas.ts); the caller then warns and judges node's chain.
- */
-function serverTrust(socket: PeerSocket): SecureContext | undefined {
-  if (!(socket instanceof TLSSocket)) return undefined;
-  const server = (socket as unknown as { server?: { ca?: unknown } | null }).server;
-  if (server === undefined || server === null) return undefined;
-  const handle = handleOf(socket);
-  const chosen = handle?.sni_context;
-  if (chosen !== undefined) {
-    // The server's own `ca` says nothing about a context chosen by name.
-    const pems = nodeContextCas(chosen);
-    return pems === undefined ? undefined : trustContext(pems);
-  }
-  const ca = server.ca;
-  if (ca === undefined || ca === null) {
-    const made = handle?._secureContext?.context;
-    const pems = made === undefined ? undefined : nodeContextCas(made);
-    return pems === undefined ? undefined : trustContext(pems);
-  }
-  // Asked at every request: an unchanged `ca` (the same array holding the same items) answers from
-  // here, without joining and looking up the PEM text again.
-  const list: readonly unknown[] = Array.isArray(ca) ? ca : [ca];
-  const seen = lastTrust.get(server);
-  if (seen !== undefined && seen.ca === ca && sameItems(seen.items, list)) return seen.context;
-  const pems = list.filter((item): item is string | Buffer => typeof item === 'string' || Buffer.isBuffer(item));
-  if (pems.length === 0 || pems.length !== list.length) return undefined;
-  const context = trustContext(pems.map((pem) => pem.toString()).join('\n'));
-  if (context !== undefined) lastTrust.set(server, { ca, items: [...list], context });
-  return context;
-}
-
-/** Native contexts already warned about: once each. */
-const warnedContexts = new WeakSet<object>();
-
-/**
- * A node:tls context whose CAs the library does not know verified this client, so REST judges the
- * chain node shows, which the client may have padded (see node-context-cas.ts). Said once per context.
- */
-function warnTrustUnknown(context: object): void {
-  if (warnedContexts.has(context)) return;
-  warnedContexts.add(context);
-  process.emitWarning(
-    ctlsError(
-      'ERR_CTLS_CLIENT_CAS_UNKNOWN',
-      'the CAs that verified a client on this node:tls server are not known to continuous-tls (a secure ' +
-        'context made before it loaded, from pfx, or on default roots); REST judges the chain node shows, ' +
-        'which a client can pad with a cross-signed issuer. Give the context a `ca` option, made after ' +
-        'continuous-tls is imported.',
-    ),
-  );
-}
-
-/** Per node:tls server, the `ca` it was last read with (its items, by identity) and its context. */
-const lastTrust = new WeakMap<object, { ca: unknown; items: readonly unknown[]; context: SecureContext }>();
-
-function sameItems(before: readonly unknown[], now: readonly unknown[]): boolean {
-  return before.length === now.length && before.every((item, i) => item === now[i]);
 }
 
 /** The chain the library's verification builds for `leaf` from what node shows, under `trust`. */

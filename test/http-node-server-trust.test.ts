@@ -1,0 +1,134 @@
+// Which context's CAs REST on node:https judges a client under (lib/http/node-server-trust.ts),
+// where the attack tests do not reach: a resumed session behind an app's SNICallback gets the
+// context the callback was seen to choose for its name, or none (denied) when this server never
+// saw that name; a context whose CAs are unknown never lends a chain one connection showed to
+// another connection of the same leaf.
+import t, { type Test } from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
+import { SerialGuard } from './helpers/serial-guard';
+import { certs } from './helpers/certs';
+import { crossSignedPki } from './helpers/cross-signed-pki';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+interface ServeOptions {
+  guard?: SerialGuard;
+  /** The context the SNICallback answers "localhost" with. */
+  context: tls.SecureContext;
+  ticketKeys?: Buffer;
+}
+
+async function serve(t: Test, options: ServeOptions): Promise<number> {
+  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+  if (options.guard) (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(options.guard);
+  const server = https.createServer(
+    {
+      key: certs.serverKey,
+      cert: certs.serverChain,
+      // The default context trusts another PKI: a client judged under it has no chain at all.
+      ca: certs.wrongCa,
+      requestCert: true,
+      rejectUnauthorized: true,
+      ...(options.ticketKeys && { ticketKeys: options.ticketKeys }),
+      SNICallback: (name: string, done: (error: Error | null, context?: tls.SecureContext) => void) =>
+        done(null, name === 'localhost' ? options.context : undefined),
+    },
+    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+interface Reply {
+  status: string;
+  session?: Buffer;
+}
+
+/**
+ * GET / over a new connection to "localhost", resuming `session` if given. TLS 1.3: node keeps no
+ * server name for a TLS 1.2 session that resumes (see lib/http/node-server-trust.ts).
+ */
+async function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply> {
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: certs.ca,
+    key,
+    cert,
+    ...(session && { session }),
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  let ticket: Buffer | undefined;
+  client.on('session', (value: Buffer) => (ticket = value));
+  await waitFor(client, 'secureConnect', SOON);
+  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
+  const status = await Promise.race([
+    rawHttp(client)('GET', '/').then(
+      (reply) => `${reply.status} ${String(reply.body)}`,
+      () => 'closed',
+    ),
+    closed,
+  ]);
+  return { status, session: ticket };
+}
+
+t.test("behind an app's SNICallback, a resumed session is judged under the context chosen for its name", async (t) => {
+  const pki = crossSignedPki(t, 'server-trust-sni');
+  const guard = new SerialGuard();
+  const context = tls.createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca: pki.newTrust });
+  const port = await serve(t, { guard, context });
+  const first = await request(t, port, pki.leafKey, pki.leaf);
+  t.equal(first.status, '200 resumed=false', 'a full handshake is served under the name context');
+  const resumed = await request(t, port, pki.leafKey, pki.leaf, first.session);
+  t.equal(resumed.status, '200 resumed=true', 'its resumed session is served under the same context');
+  guard.revoke(new X509Certificate(pki.newIntermediate).serialNumber);
+  const after = await request(t, port, pki.leafKey, pki.leaf, first.session);
+  t.match(
+    after.status,
+    /^403/,
+    `a revocation of the context's intermediate reaches the resumed session (${after.status})`,
+  );
+});
+
+t.test('a session resumed on a server that never saw its name chosen is denied as chain-unknown', async (t) => {
+  const ticketKeys = randomBytes(48);
+  const context = tls.createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca: certs.ca });
+  const maker = await serve(t, { context, ticketKeys });
+  const first = await request(t, maker, certs.clientKey, certs.clientChain);
+  t.equal(first.status, '200 resumed=false', 'the session is made on one server');
+  // Another server (another process of a fleet, in effect) sharing the ticket keys.
+  const other = await serve(t, { context, ticketKeys });
+  const resumed = await request(t, other, certs.clientKey, certs.clientChain, first.session);
+  t.match(resumed.status, /^403 .*certificate-chain-unknown/, `resumed elsewhere, it is denied (${resumed.status})`);
+  const full = await request(t, other, certs.clientKey, certs.clientChain);
+  t.equal(full.status, '200 resumed=false', 'a full handshake there is served');
+  const again = await request(t, other, certs.clientKey, certs.clientChain, first.session);
+  t.equal(again.status, '200 resumed=true', 'and once the name was seen, so is the resumed session');
+});
+
+t.test('a chain shown under unknown CAs is not lent to a later connection of the same leaf', async (t) => {
+  const pki = crossSignedPki(t, 'server-trust-unknown');
+  const onWarning = (): void => {};
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  // CAs added to the native store after the context was made: the library cannot know them.
+  const context = tls.createSecureContext({ key: certs.serverKey, cert: certs.serverChain });
+  (context as unknown as { context: { addCACert(pem: string): void } }).context.addCACert(pki.newTrust);
+  const guard = new SerialGuard();
+  const port = await serve(t, { guard, context });
+  const padded = await request(t, port, pki.leafKey, pki.leaf + pki.oldIntermediate + pki.oldRoot);
+  t.equal(padded.status, '200 resumed=false', 'the padded chain is judged as node shows it (the documented gap)');
+  const plain = await request(t, port, pki.leafKey, pki.leaf);
+  t.match(plain.status, /^403 .*certificate-chain-unknown/, `the leaf alone does not inherit it (${plain.status})`);
+});
