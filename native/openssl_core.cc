@@ -79,12 +79,13 @@ const char* VerifyErrorCode(int error) {
   }
 }
 
-std::vector<X509Pointer> ReadCertificates(const char* data, size_t length) {
+std::vector<X509Pointer> ReadCertificates(const char* data, size_t length, bool trusted_form) {
   std::vector<X509Pointer> certificates;
   BIOPointer bio = NewReadBio(data, length);
   if (!bio) return certificates;
   while (true) {
-    X509Pointer certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    X509Pointer certificate(trusted_form ? PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr)
+                                         : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
     if (!certificate) break;
     certificates.push_back(std::move(certificate));
   }
@@ -137,7 +138,7 @@ const char* ReadTrustStore(std::optional<std::string_view> ca_pem, std::optional
   trust->has_crls = false;
   if (!trust->store || !trust->ca_names) return "ca";
   if (ca_pem) {
-    std::vector<X509Pointer> cas = ReadCertificates(ca_pem->data(), ca_pem->size());
+    std::vector<X509Pointer> cas = ReadCertificates(ca_pem->data(), ca_pem->size(), true);
     if (cas.empty()) return "ca";
     for (const X509Pointer& ca : cas) {
       X509_STORE_add_cert(trust->store.get(), ca.get());

@@ -63,7 +63,10 @@ const char* VerifyErrorCode(int error);
 
 // PEM parsing. Each returns an empty container (and leaves an error queued)
 // when the input holds no valid object of that kind.
-std::vector<X509Pointer> ReadCertificates(const char* data, size_t length);
+// Reads every PEM certificate in `data`. With `trusted_form`, "TRUSTED CERTIFICATE" blocks (a
+// certificate with OpenSSL's trust settings, as system CA bundles ship them) are read too, as node
+// reads a `ca` option.
+std::vector<X509Pointer> ReadCertificates(const char* data, size_t length, bool trusted_form = false);
 std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length);
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase);
 

@@ -58,8 +58,13 @@ async function request(t: Test, port: number, key: string, cert: string, session
 
 t.test('a resumed session is not served once its context CRL is stale', async (t) => {
   const ws = new OpensslWorkspace(t);
-  ws.ca('root', '-subj', '/CN=attack9b stale-crl root', '-days', '2',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'); // prettier-ignore
+  const caExtensions = [
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ];
+  ws.ca('root', '-subj', '/CN=attack9b stale-crl root', '-days', '2', ...caExtensions);
   const leaf = ws.leaf('client', 'root', {
     subject: '/CN=attack9b stale-crl client',
     serial: '0x5151',

@@ -25,6 +25,7 @@ import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
 import { canonicalPath, NODE_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
 import { checkPaths, requestTarget, withPaths } from './path-options.js';
 import { peerChain, peerIdentity, type PeerSocket } from './peer.js';
+import { resumedSniAnswer } from './node-server-trust.js';
 import { GENERIC_DENIAL, problem, sendInternalError, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
 import { answerRefusal, type DenyHook } from './deny.js';
@@ -172,6 +173,9 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);
 
     const socket = req.socket as PeerSocket;
+    // A resumed session behind an app's SNICallback is judged by what the callback answers now.
+    const sniAnswer = resumedSniAnswer(socket);
+    if (sniAnswer !== undefined) await sniAnswer;
     // The certificate of the handshake in force now, verified by that handshake (see peer.ts).
     const peer = peerIdentity(socket);
     const { certificate, verified } = peer;

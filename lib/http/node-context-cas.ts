@@ -11,8 +11,9 @@
  * (createServer, setSecureContext, addContext) and which apps call for their SNI contexts, and
  * remembers each context's `ca` and `crl` by its native context, the object a TLS handle names.
  *
- * The wrapper reads `ca` and `crl` once and hands node a copy of what it read, so an accessor or
- * an array's own iterator cannot answer node one thing and the record another.
+ * The wrapper reads `ca` and `crl` once and hands node what it read (through a proxy of the
+ * caller's options), so an accessor or an array's own iterator cannot answer node one thing and
+ * the record another.
  *
  * A context made before this module loaded, one whose CAs came from `pfx`, and one that relies on
  * node's default roots are not known here (see node-server-trust.ts for what happens then).
@@ -37,12 +38,15 @@ const trustByContext: WeakMap<object, NodeContextTrust> = ((
   globalThis as { [kRecord]?: WeakMap<object, NodeContextTrust> }
 )[kRecord] ??= new WeakMap());
 
-/** One option's items (node takes a value or an array of them), read by index, once. */
+/**
+ * One option's items (node takes a value or an array of them), read by index, once. Holes are
+ * skipped, as node's walk skips them.
+ */
 function itemsOf(value: unknown): unknown[] {
   if (!Array.isArray(value)) return [value];
   const items: unknown[] = [];
   const length = value.length;
-  for (let index = 0; index < length; index++) items.push(value[index]);
+  for (let index = 0; index < length; index++) if (index in value) items.push(value[index]);
   return items;
 }
 
@@ -65,17 +69,21 @@ function snapshot(options: Options): { options: Options; trust: NodeContextTrust
   const cas = ca === undefined || ca === null ? undefined : itemsOf(ca);
   const crls = crl === undefined || crl === null ? undefined : itemsOf(crl);
   if (cas === undefined && crls === undefined) return { options, trust: undefined };
-  // Everything else node reads from the caller's object, through this one's prototype.
-  const given: Options = Object.create(options as object) as Options;
-  if (cas !== undefined)
-    Object.defineProperty(given, 'ca', { value: Array.isArray(ca) ? cas : cas[0], enumerable: true });
-  if (crls !== undefined)
-    Object.defineProperty(given, 'crl', { value: Array.isArray(crl) ? crls : crls[0], enumerable: true });
+  const caValue = Array.isArray(ca) ? cas : ca;
+  const crlValue = Array.isArray(crl) ? crls : crl;
+  // Everything else node reads from the caller's object itself (its getters see their own
+  // `this`, private fields included); only these two answer what was read here.
+  const given = new Proxy(options as object, {
+    get: (target, property) =>
+      property === 'ca' ? caValue : property === 'crl' ? crlValue : Reflect.get(target, property, target),
+  }) as Options;
   // With pfx the store also holds the CAs inside it, which cannot be read from here.
   const caPem = cas === undefined || options.pfx !== undefined ? undefined : pemText(cas);
-  const crlPem = crls === undefined ? undefined : pemText(crls);
+  // node loads no CRL from an empty list (a server configured with no CRL files).
+  const noCrl = crls === undefined || crls.length === 0;
+  const crlPem = noCrl ? undefined : pemText(crls);
   let trust: NodeContextTrust | undefined;
-  if (caPem !== undefined && (crls === undefined || crlPem !== undefined))
+  if (caPem !== undefined && (noCrl || crlPem !== undefined))
     trust = crlPem === undefined ? { ca: caPem } : { ca: caPem, crl: crlPem };
   return { options: given, trust };
 }

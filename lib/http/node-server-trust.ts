@@ -8,16 +8,18 @@
  * - Behind an app's `SNICallback`, the context it chose at the connection's full handshake (the
  *   handle's `sni_context`, else the default). A resumed session runs no SNI selection (OpenSSL
  *   does that on full handshakes only), so its handle names the default context whatever name the
- *   session was made under: it gets the context the callback was last seen to choose for its
- *   name, and when none was seen the chain is unknown and the request denied.
+ *   session was made under: the callback is asked for its name again, once per connection, and
+ *   its answer now judges the session; an error, no context or no answer in time deny.
  * Judged so, a resumed client gets no more than a full handshake under its name would give it. A
- * TLS 1.2 session that resumes carries no name at node's level: it is judged as a full handshake
- * without a name would be, under the default context.
+ * TLS 1.2 session that resumes carries no name at node's level: the name its full handshake had
+ * here is kept by session (see namesBySession), else it is judged as a full handshake without a
+ * name would be, under the default context.
  *
  * What that context trusts: the `ca` and `crl` it was made with (node-context-cas.ts), or, for a
  * server default context made before the library loaded, the server's `ca` and `crl` as first
  * seen. Each native context's answer is kept as long as the context lives.
  */
+import { createHash } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import type * as ContextModule from '../tls/context.js';
 import type { SecureContext } from '../tls/context.js';
@@ -26,8 +28,9 @@ import { nodeContextTrust, pemText, type NodeContextTrust } from './node-context
 
 /**
  * A library context with the verifying CAs; 'unknown' when they cannot be learnt (the chain node
- * shows is judged, with a warning); 'untold' when the verifying context cannot be told (a resumed
- * session behind an app's SNICallback for a name not seen here): the chain is unknown.
+ * shows is judged, with a warning); 'untold' when the verifying context or its trust cannot be
+ * told (the app's SNICallback failed a resumed connection's name, or node loaded CAs the library
+ * cannot read): the chain is unknown and the request denied.
  */
 export type ServerTrust = SecureContext | 'unknown' | 'untold';
 
@@ -51,14 +54,17 @@ function contextModule(): typeof ContextModule {
   return require('../tls/context.js') as typeof ContextModule;
 }
 
-/** Per native context: the library context of its trust, or null when it is not known. */
-const byNativeContext = new WeakMap<object, SecureContext | null>();
+/**
+ * Per native context: the library context of its trust; 'unknown' when the trust is not known;
+ * 'unloadable' when it is known but the library cannot load it as node did.
+ */
+const byNativeContext = new WeakMap<object, SecureContext | 'unknown' | 'unloadable'>();
 
 /** Library contexts by trust text, so contexts made alike share one (and its remembered chains). */
 const byTrustText = new Map<string, SecureContext>();
 const MAX_SHARED = 64;
 
-function libraryContext(trust: NodeContextTrust): SecureContext | null {
+function libraryContext(trust: NodeContextTrust): SecureContext | 'unloadable' {
   const key = trust.crl === undefined ? trust.ca : `${trust.ca}\0${trust.crl}`;
   let context = byTrustText.get(key);
   if (context !== undefined) return context;
@@ -69,8 +75,8 @@ function libraryContext(trust: NodeContextTrust): SecureContext | null {
       true,
     );
   } catch {
-    // PEM the library does not read as node does: nothing is known, nothing trusted more.
-    return null;
+    // Text node loaded and the library does not: what node trusts cannot be told.
+    return 'unloadable';
   }
   if (byTrustText.size >= MAX_SHARED) byTrustText.delete(byTrustText.keys().next().value!);
   byTrustText.set(key, context);
@@ -78,7 +84,7 @@ function libraryContext(trust: NodeContextTrust): SecureContext | null {
 }
 
 /** The library context for a native context's trust, decided once per native context. */
-function trustOfContext(native: object, server: NodeServer): SecureContext | null {
+function trustOfContext(native: object, server: NodeServer): SecureContext | 'unknown' | 'unloadable' {
   let context = byNativeContext.get(native);
   if (context !== undefined) return context;
   let trust = nodeContextTrust(native);
@@ -90,30 +96,9 @@ function trustOfContext(native: object, server: NodeServer): SecureContext | nul
     if (ca !== undefined && (server.crl === undefined || server.crl === null || crl !== undefined))
       trust = crl === undefined ? { ca } : { ca, crl };
   }
-  context = trust === undefined ? null : libraryContext(trust);
+  context = trust === undefined ? 'unknown' : libraryContext(trust);
   byNativeContext.set(native, context);
   return context;
-}
-
-/** A name the app's SNICallback answered with no context: the server's default one. */
-const kDefault = Symbol('default context');
-type Choice = WeakRef<object> | typeof kDefault;
-
-/** Per server with an app SNICallback, what it was last seen to choose for each name. */
-const chosenByName = new WeakMap<object, Map<string, Choice>>();
-const MAX_NAMES = 1024;
-/** Sockets whose full handshake's choice was learnt: once each, so an old one never overwrites. */
-const learntFrom = new WeakSet<object>();
-
-function learn(server: object, name: string, choice: Choice): void {
-  let names = chosenByName.get(server);
-  if (names === undefined) {
-    names = new Map();
-    chosenByName.set(server, names);
-  }
-  names.delete(name);
-  names.set(name, choice);
-  if (names.size > MAX_NAMES) names.delete(names.keys().next().value!);
 }
 
 let sniCallbackKey: symbol | null | undefined;
@@ -128,6 +113,132 @@ function appSniCallback(server: object): unknown {
   return sniCallbackKey === null ? null : (server as Record<symbol, unknown>)[sniCallbackKey];
 }
 
+/** The app's SNICallback answered with no context: the server's default one. */
+const kDefault = Symbol('default context');
+type Answer = object | typeof kDefault | null;
+
+/**
+ * A resumed connection's answer from the app's SNICallback, asked once per connection: the
+ * native context, kDefault, or null (it failed, answered no context object, or not in time).
+ */
+const answers = new WeakMap<object, Answer | Promise<Answer>>();
+
+/** How long a resumed connection's first request waits for the app's SNICallback. */
+const SNI_ANSWER_TIMEOUT_MS = 5_000;
+
+/**
+ * The server names TLS 1.2 sessions were made under, by a digest of their master secret: node keeps
+ * no name for a TLS 1.2 session that resumes (its SNI selection runs after OpenSSL decided whether
+ * to keep the name with the session), and resumption keeps the master secret. Bounded, oldest out:
+ * a session whose name is gone is judged as a full handshake without a name would be.
+ */
+const namesBySession = new Map<string, string>();
+const MAX_SESSIONS = 10_000;
+/** Per socket, the server name it is judged by (null: none), worked out once. */
+const namesBySocket = new WeakMap<object, string | null>();
+
+/** The master secret of a DER SSL_SESSION (its fifth field), or undefined. */
+function masterSecret(der: Buffer): Buffer | undefined {
+  let offset = 0;
+  const header = (): { tag: number; length: number } | undefined => {
+    if (offset + 2 > der.length) return undefined;
+    const tag = der[offset++]!;
+    let length = der[offset++]!;
+    if (length & 0x80) {
+      const bytes = length & 0x7f;
+      if (bytes === 0 || bytes > 3 || offset + bytes > der.length) return undefined;
+      length = 0;
+      for (let index = 0; index < bytes; index++) length = (length << 8) | der[offset++]!;
+    }
+    return offset + length <= der.length ? { tag, length } : undefined;
+  };
+  if (header()?.tag !== 0x30) return undefined;
+  for (let field = 0; field < 5; field++) {
+    const element = header();
+    if (element === undefined) return undefined;
+    if (field === 4) return element.tag === 0x04 ? der.subarray(offset, offset + element.length) : undefined;
+    offset += element.length;
+  }
+  return undefined;
+}
+
+function sessionDigest(socket: TLSSocket): string | undefined {
+  const der = socket.getSession();
+  const secret = der === undefined ? undefined : masterSecret(der);
+  return secret === undefined || secret.length === 0 ? undefined : createHash('sha256').update(secret).digest('base64');
+}
+
+function serverNameOf(socket: TLSSocket): string | undefined {
+  const known = namesBySocket.get(socket);
+  if (known !== undefined) return known ?? undefined;
+  const servername = (socket as { servername?: unknown }).servername;
+  let name = typeof servername === 'string' && servername !== '' ? servername : undefined;
+  if (socket.getProtocol() === 'TLSv1.2') {
+    const digest = sessionDigest(socket);
+    if (digest !== undefined && !socket.isSessionReused()) {
+      if (name !== undefined) {
+        namesBySession.delete(digest);
+        namesBySession.set(digest, name);
+        if (namesBySession.size > MAX_SESSIONS) namesBySession.delete(namesBySession.keys().next().value!);
+      }
+    } else if (digest !== undefined && name === undefined) {
+      name = namesBySession.get(digest);
+    }
+  }
+  namesBySocket.set(socket, name ?? null);
+  return name;
+}
+
+function askSniCallback(socket: TLSSocket, callback: (...args: unknown[]) => unknown, name: string): Promise<Answer> {
+  return new Promise<Answer>((resolve) => {
+    let settled = false;
+    const settle = (answer: Answer): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      answers.set(socket, answer);
+      resolve(answer);
+    };
+    const timer = setTimeout(() => settle(null), SNI_ANSWER_TIMEOUT_MS);
+    timer.unref();
+    try {
+      // As node calls it at a full handshake: the name, and a callback taking (error, context).
+      Reflect.apply(callback, socket, [
+        name,
+        (error: unknown, context: unknown): void => {
+          if (error) return settle(null);
+          if (context === undefined || context === null) return settle(kDefault);
+          const native = (context as { context?: unknown }).context;
+          settle(native !== null && typeof native === 'object' ? native : null);
+        },
+      ]);
+    } catch {
+      settle(null);
+    }
+  });
+}
+
+/**
+ * For a resumed node:tls server connection behind an app's SNICallback, asks the callback for its
+ * name once, as a full handshake would: what it answers now, not what it answered when the session
+ * was made, judges the session (a tenant removed or rotated since then reaches it). Undefined when
+ * there is nothing to wait for; REST awaits it before its first judgement of the connection.
+ */
+export function resumedSniAnswer(socket: unknown): Promise<unknown> | undefined {
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const known = answers.get(socket);
+  if (known !== undefined) return known instanceof Promise ? known : undefined;
+  const server = (socket as unknown as { server?: object | null }).server;
+  if (server === undefined || server === null || !socket.isSessionReused()) return undefined;
+  const callback = appSniCallback(server);
+  const name = serverNameOf(socket);
+  if (typeof callback !== 'function' || name === undefined) return undefined;
+  const asked = askSniCallback(socket, callback as (...args: unknown[]) => unknown, name);
+  // A callback that answered at once has left its answer already.
+  if (!answers.has(socket)) answers.set(socket, asked);
+  return asked;
+}
+
 /**
  * The native context whose trust judges this connection's client: the one a full handshake would
  * get for its server name now; null when that cannot be told.
@@ -135,8 +246,7 @@ function appSniCallback(server: object): unknown {
 function verifyingContext(socket: TLSSocket, handle: NodeTlsHandle, server: NodeServer): object | null {
   // A server's default context is replaced by setSecureContext(): today's judges old connections too.
   const defaultNow = server._sharedCreds?.context ?? handle._secureContext?.context ?? null;
-  const servername = (socket as { servername?: unknown }).servername;
-  const name = typeof servername === 'string' && servername !== '' ? servername : undefined;
+  const name = serverNameOf(socket);
   const callback = appSniCallback(server);
   if (callback === undefined) {
     // node's own selection: the latest addContext() entry whose pattern matches, else the default.
@@ -147,22 +257,14 @@ function verifyingContext(socket: TLSSocket, handle: NodeTlsHandle, server: Node
     }
     return defaultNow;
   }
-  // Without a name node asks no SNICallback. node keeps no name for a TLS 1.2 session that resumes
-  // either (its SNI selection runs after OpenSSL decided whether to keep the name with the session):
-  // it is judged as a full handshake without a name would be, under the default context.
+  // Without a name node asks no SNICallback (a TLS 1.2 session whose name was not kept here is
+  // judged as a full handshake without a name would be).
   if (name === undefined) return defaultNow;
-  if (!socket.isSessionReused()) {
-    const chosen = handle.sni_context;
-    if (!learntFrom.has(socket)) {
-      learntFrom.add(socket);
-      learn(server, name, chosen === undefined ? kDefault : new WeakRef(chosen));
-    }
-    return chosen ?? defaultNow;
-  }
-  // A resumed session: what the app's SNICallback was last seen to choose for the name.
-  const choice = callback === null ? undefined : chosenByName.get(server)?.get(name);
-  if (choice === undefined) return null;
-  return choice === kDefault ? defaultNow : (choice.deref() ?? null);
+  if (!socket.isSessionReused()) return handle.sni_context ?? defaultNow;
+  // A resumed session: the callback's answer now (resumedSniAnswer), once it came.
+  const answer = answers.get(socket);
+  if (answer === undefined || answer === null || answer instanceof Promise) return null;
+  return answer === kDefault ? defaultNow : answer;
 }
 
 /** Servers already warned about an unknown trust: once each. */
@@ -195,7 +297,8 @@ export function serverTrust(socket: unknown): ServerTrust | undefined {
   const native = verifyingContext(socket, handle, server);
   if (native === null) return 'untold';
   const context = trustOfContext(native, server);
-  if (context !== null) return context;
+  if (context === 'unloadable') return 'untold';
+  if (context !== 'unknown') return context;
   warnTrustUnknown(server);
   return 'unknown';
 }

@@ -190,8 +190,18 @@ function nodeServerChain(
     const shown = shownChain(socket, leaf);
     return shown.complete ? shown.chain : undefined;
   }
-  const chain = serverVerifiedChain(trust, socket, leaf);
-  if (chain === undefined) return recallVerifiedChain(trust, leaf);
+  const chain = serverVerifiedChain(trust, presentedRaw(socket, leaf));
+  if (chain === undefined) {
+    // A resumed session shows its leaf alone: the chain remembered from its full handshake,
+    // verified again now (a CRL or a clock may refuse it since), or nothing.
+    const recalled = recallVerifiedChain(trust, leaf);
+    return recalled === undefined
+      ? undefined
+      : serverVerifiedChain(
+          trust,
+          recalled.map((item) => item.raw),
+        );
+  }
   if (verified && socket.isSessionReused?.() === false) rememberVerifiedChain(trust, chain);
   return chain;
 }
@@ -241,12 +251,8 @@ function contextModule(): typeof ContextModule {
   return require('../tls/context.js') as typeof ContextModule;
 }
 
-/** The chain the library's verification builds for `leaf` from what node shows, under `trust`. */
-function serverVerifiedChain(
-  trust: SecureContext,
-  socket: PeerSocket,
-  leaf: X509Certificate,
-): readonly X509Certificate[] | undefined {
+/** The leaf and the issuers node shows above it, as DER, for the library to verify. */
+function presentedRaw(socket: PeerSocket, leaf: X509Certificate): Buffer[] {
   const presented = [leaf.raw];
   let link = socket.getPeerCertificate?.(true) as DetailedPeerCertificate | null | undefined;
   for (let depth = 0; link?.issuerCertificate?.raw !== undefined && depth < 16; depth++) {
@@ -254,6 +260,11 @@ function serverVerifiedChain(
     presented.push(link.issuerCertificate.raw);
     link = link.issuerCertificate;
   }
+  return presented;
+}
+
+/** The chain the library's verification builds from `presented` (leaf first) under `trust`. */
+function serverVerifiedChain(trust: SecureContext, presented: Buffer[]): readonly X509Certificate[] | undefined {
   const outcome = contextModule().verifyWithHorizon(trust, presented, 'sslclient');
   if (!outcome.ok || outcome.chain === undefined || outcome.chain.length === 0) return undefined;
   return outcome.chain.map(parsedCertificate);
