@@ -1,0 +1,96 @@
+// Attack: on a multi-tenant node:https server (addContext per tenant), a client that tenant A's CA
+// vouches for reaches tenant B's REST routes by resuming its A session in TLS 1.2 with SNI (and
+// Host) b: node shows no servername on a resumed TLS 1.2 connection, so lib/http/node-server-trust.ts
+// looks the session's name up by master-secret digest, finds "a", and judges the leaf under A's CAs:
+// 200. A full handshake under b is refused (B does not trust A's CA), and the same resumption in
+// TLS 1.3 is denied 403 (node shows servername b there, B's CAs judge it): the TLS 1.2 digest map
+// lets a tenant's session cross to another tenant, which the library says a resumption never gets
+// ("no more than a full handshake under its name would give it").
+//
+// The fix: a TLS 1.2 resumption must pass under the name it asks for now as well as the one its
+// session was made under: node's servername is lost, so take the name of the request (its Host /
+// :authority, which node:https already checks against nothing) or capture the ClientHello's SNI
+// (e.g. from the server's 'secureConnection' via the handle, or by wrapping node's SNI selection
+// in the context wrapper) and deny when the context it selects is not the session's, or when
+// that context's CAs do not verify the remembered chain.
+import t, { type Test } from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { certs } from './helpers/certs';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+interface Reply {
+  status: string;
+  session?: Buffer;
+}
+
+async function request(
+  t: Test,
+  port: number,
+  servername: string,
+  maxVersion: tls.SecureVersion,
+  session?: Buffer,
+): Promise<Reply> {
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername,
+    maxVersion,
+    checkServerIdentity: () => undefined,
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...(session && { session }),
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  let ticket: Buffer | undefined;
+  client.on('session', (value: Buffer) => (ticket = value));
+  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
+  const connected = await Promise.race([waitFor(client, 'secureConnect', SOON).then(
+      () => 'connected',
+      () => 'refused',
+    ), closed]);
+  if (connected !== 'connected') return { status: 'handshake refused' };
+  const status = await Promise.race([
+    rawHttp(client)('GET', '/', { host: servername }).then(
+      (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
+      () => 'closed',
+    ),
+    closed,
+  ]);
+  // Let a TLS 1.3 ticket arrive before closing.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  client.destroy();
+  return { status, session: ticket ?? client.getSession() };
+}
+
+for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+  t.test(`${maxVersion}: a session of tenant a does not reach tenant b`, async (t) => {
+    const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+    const server = https.createServer(
+      { ...identity, ca: certs.wrongCa, requestCert: true, rejectUnauthorized: true },
+      authz.node((req, res) =>
+        res.end(`host=${req.headers.host} resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`),
+      ),
+    );
+    server.addContext('a.localhost', { ...identity, ca: certs.ca });
+    server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const a = await request(t, port, 'a.localhost', maxVersion);
+    t.equal(a.status, '200 host=a.localhost resumed=false', "tenant a's full handshake is served");
+    const b = await request(t, port, 'b.localhost', maxVersion);
+    t.not(b.status.startsWith('200'), true, 'a full handshake under b is not served');
+    const crossed = await request(t, port, 'b.localhost', maxVersion, a.session);
+    t.not(crossed.status, '200 host=b.localhost resumed=true', "tenant a's session resumed under b is not served");
+  });
+}
