@@ -50,10 +50,13 @@ async function request(
   let ticket: Buffer | undefined;
   client.on('session', (value: Buffer) => (ticket = value));
   const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([waitFor(client, 'secureConnect', SOON).then(
+  const connected = await Promise.race([
+    waitFor(client, 'secureConnect', SOON).then(
       () => 'connected',
       () => 'refused',
-    ), closed]);
+    ),
+    closed,
+  ]);
   if (connected !== 'connected') return { status: 'handshake refused' };
   const status = await Promise.race([
     rawHttp(client)('GET', '/', { host: servername }).then(
