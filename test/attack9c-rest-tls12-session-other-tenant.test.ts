@@ -1,11 +1,12 @@
-// Attack: on a multi-tenant node:https server (addContext per tenant), a client that tenant A's CA
-// vouches for reaches tenant B's REST routes by resuming its A session in TLS 1.2 with SNI (and
-// Host) b: node shows no servername on a resumed TLS 1.2 connection, so lib/http/node-server-trust.ts
-// looks the session's name up by master-secret digest, finds "a", and judges the leaf under A's CAs:
-// 200. A full handshake under b is refused (B does not trust A's CA), and the same resumption in
-// TLS 1.3 is denied 403 (node shows servername b there, B's CAs judge it): the TLS 1.2 digest map
-// lets a tenant's session cross to another tenant, which the library says a resumption never gets
-// ("no more than a full handshake under its name would give it").
+// Attack: on a multi-tenant node:https server (addContext or an SNICallback per tenant), a client
+// that tenant A's CA vouches for reaches tenant B's REST routes by resuming its A session in TLS 1.2
+// with SNI (and Host) b: node shows no servername on a resumed TLS 1.2 connection, so
+// lib/http/node-server-trust.ts looks the session's name up by master-secret digest, finds "a" (and
+// asks the SNICallback for "a"), and judges the leaf under A's CAs: 200. A full handshake under b
+// is refused (B does not trust A's CA), and the same resumption in TLS 1.3 is denied (node shows
+// servername b there, B's CAs judge it): the TLS 1.2 digest map lets a tenant's session cross to
+// another tenant, which the library says a resumption never gets ("no more than a full handshake
+// under its name would give it").
 //
 // The fix: a TLS 1.2 resumption must pass under the name it asks for now as well as the one its
 // session was made under: node's servername is lost, so take the name of the request (its Host /
@@ -71,18 +72,36 @@ async function request(
   return { status, session: ticket ?? client.getSession() };
 }
 
-for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-  t.test(`${maxVersion}: a session of tenant a does not reach tenant b`, async (t) => {
+for (const [how, maxVersion] of [
+  ['addContext', 'TLSv1.3'],
+  ['addContext', 'TLSv1.2'],
+  ['SNICallback', 'TLSv1.3'],
+  ['SNICallback', 'TLSv1.2'],
+] as const) {
+  t.test(`${how} ${maxVersion}: a session of tenant a does not reach tenant b`, async (t) => {
     const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const tenantA = tls.createSecureContext({ ...identity, ca: certs.ca });
+    const tenantB = tls.createSecureContext({ ...identity, ca: certs.wrongCa });
     const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
     const server = https.createServer(
-      { ...identity, ca: certs.wrongCa, requestCert: true, rejectUnauthorized: true },
+      {
+        ...identity,
+        ca: certs.wrongCa,
+        requestCert: true,
+        rejectUnauthorized: true,
+        ...(how === 'SNICallback' && {
+          SNICallback: (name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) =>
+            cb(null, name === 'a.localhost' ? tenantA : name === 'b.localhost' ? tenantB : undefined),
+        }),
+      },
       authz.node((req, res) =>
         res.end(`host=${req.headers.host} resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`),
       ),
     );
-    server.addContext('a.localhost', { ...identity, ca: certs.ca });
-    server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
+    if (how === 'addContext') {
+      server.addContext('a.localhost', { ...identity, ca: certs.ca });
+      server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
+    }
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.teardown(() => {
       server.closeAllConnections();
