@@ -6,13 +6,15 @@
 // node's first read of `ca` throws ("'get' on proxy: property 'ca' is a read-only and
 // non-configurable data property ..."). Without the library the same call succeeds (Node 20, 22
 // and 24 alike), so importing continuous-tls/http breaks an app's SNI contexts and servers at
-// startup (or, for contexts made per SNI name, at a handshake).
+// startup (server.addContext() passes the app's options object to it as given; contexts made per
+// SNI name fail at a handshake).
 //
 // The fix: when the target's `ca`/`crl` is a non-writable, non-configurable own data property,
 // hand node that very value (the wrapper read it already, and it cannot change: the record and
 // node agree) or hand node a plain object copy instead of a Proxy (Object.create(null) with the
 // own enumerable properties read once, getters' `this` kept by reading them from the target).
 import t from 'tap';
+import https from 'node:https';
 import * as tls from 'node:tls';
 import '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
@@ -20,6 +22,12 @@ import { certs } from './helpers/certs';
 t.test('frozen options with a ca array make a context, as they do without the library', async (t) => {
   const options = Object.freeze({ key: certs.serverKey, cert: certs.serverChain, ca: [certs.ca] });
   t.doesNotThrow(() => tls.createSecureContext(options), 'a frozen ca array');
+});
+
+t.test('server.addContext() with frozen options, which node hands to createSecureContext as given', async (t) => {
+  const server = https.createServer({ key: certs.serverKey, cert: certs.serverChain });
+  const tenant = Object.freeze({ key: certs.serverKey, cert: certs.serverChain, ca: Object.freeze([certs.ca]) });
+  t.doesNotThrow(() => server.addContext('tenant.localhost', tenant), 'a frozen tenant configuration');
 });
 
 t.test('a non-configurable crl array too', async (t) => {
