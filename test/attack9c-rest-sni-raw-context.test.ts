@@ -4,9 +4,11 @@
 // native context on the handle and its recorded CAs). But a resumed session's ask
 // (lib/http/node-server-trust.ts askSniCallback()) reads only `answer.context`: the native context
 // has none, the answer counts as "no context object", and every resumed session is denied 403
-// certificate-chain-unknown, while node resumed it.
+// certificate-chain-unknown, while node resumed it. Likewise a falsy answer other than
+// undefined/null (`cb(null, false)`, `cb(null, map.get(name) || '')`): node takes the default
+// context (`if (context)`), the ask counts it as a failure and denies.
 //
-// The fix: take the answer as node does: `answer.context ?? answer` when it is an object (the
+// The fix: take the answer as node does: falsy = default context, else `answer.context || answer` (the
 // native context then has its record in node-context-cas.ts), deny only what node would not
 // accept either.
 import t, { type Test } from 'tap';
@@ -48,29 +50,36 @@ async function request(t: Test, port: number, session?: Buffer): Promise<Reply> 
   return { status, session: ticket };
 }
 
-t.test('a resumed session is served when the SNICallback answers a native context, as node takes it', async (t) => {
-  const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const tenant = tls.createSecureContext({ ...identity, ca: certs.ca });
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
-      ca: certs.wrongCa,
-      requestCert: true,
-      rejectUnauthorized: true,
-      SNICallback: (_name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) =>
-        cb(null, (tenant as unknown as { context: tls.SecureContext }).context),
-    },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+for (const answer of ['a native context', 'false (node: the default context)'] as const) {
+  t.test(`a resumed session is served when the SNICallback answers ${answer}, as node takes it`, async (t) => {
+    const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const tenant = tls.createSecureContext({ ...identity, ca: certs.ca });
+    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+    const server = https.createServer(
+      {
+        ...identity,
+        ca: answer === 'a native context' ? certs.wrongCa : certs.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+        SNICallback: (_name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) =>
+          cb(
+            null,
+            (answer === 'a native context'
+              ? (tenant as unknown as { context: unknown }).context
+              : false) as tls.SecureContext,
+          ),
+      },
+      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const first = await request(t, port);
+    t.equal(first.status, '200 resumed=false', 'the full handshake is served');
+    const resumed = await request(t, port, first.session);
+    t.equal(resumed.status, '200 resumed=true', 'and so is its resumed session');
   });
-  const port = (server.address() as AddressInfo).port;
-  const first = await request(t, port);
-  t.equal(first.status, '200 resumed=false', 'the full handshake is served');
-  const resumed = await request(t, port, first.session);
-  t.equal(resumed.status, '200 resumed=true', 'and so is its resumed session');
-});
+}
