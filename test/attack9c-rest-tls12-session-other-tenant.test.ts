@@ -60,7 +60,7 @@ async function request(
   ]);
   if (connected !== 'connected') return { status: 'handshake refused' };
   const status = await Promise.race([
-    rawHttp(client)('GET', '/', { host: servername }).then(
+    rawHttp(client)('GET', '/', { host: servername || 'localhost' }).then(
       (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
       () => 'closed',
     ),
@@ -114,5 +114,31 @@ for (const [how, maxVersion] of [
     t.not(b.status.startsWith('200'), true, 'a full handshake under b is not served');
     const crossed = await request(t, port, 'b.localhost', maxVersion, a.session);
     t.not(crossed.status, '200 host=b.localhost resumed=true', "tenant a's session resumed under b is not served");
+  });
+}
+
+// The same with a session made without a name (the default context, which here trusts the
+// client's CA) and resumed under tenant b's name.
+for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+  t.test(`addContext ${maxVersion}: a session of the default context does not reach tenant b`, async (t) => {
+    const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+    const server = https.createServer(
+      { ...identity, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
+      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
+    );
+    server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const nameless = await request(t, port, '', maxVersion);
+    t.equal(nameless.status, '200 resumed=false', 'a full handshake without a name is served');
+    const b = await request(t, port, 'b.localhost', maxVersion);
+    t.not(b.status.startsWith('200'), true, 'a full handshake under b is not served');
+    const crossed = await request(t, port, 'b.localhost', maxVersion, nameless.session);
+    t.not(crossed.status, '200 resumed=true', 'the nameless session resumed under b is not served');
   });
 }
