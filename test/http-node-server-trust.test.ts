@@ -136,3 +136,14 @@ t.test('a chain shown under unknown CAs is not lent to a later connection of the
   const plain = await request(t, port, pki.leafKey, pki.leaf);
   t.match(plain.status, /^403 .*certificate-chain-unknown/, `the leaf alone does not inherit it (${plain.status})`);
 });
+
+t.test('the host name a request names, for a TLS 1.2 session that resumes without one', async (t) => {
+  const { requestHostName } = await import('../dist/http/node-server-trust.js');
+  t.equal(requestHostName({ host: 'a.test' }), 'a.test');
+  t.equal(requestHostName({ host: 'a.test:8443' }), 'a.test', 'without its port');
+  t.equal(requestHostName({ host: '[::1]:8443' }), '::1', 'an IPv6 literal');
+  t.equal(requestHostName({ ':authority': 'b.test:443' }), 'b.test', "HTTP/2's :authority");
+  t.equal(requestHostName({ host: '' }), undefined, 'an empty Host names nothing');
+  t.equal(requestHostName({ host: ':443' }), undefined, 'nor does a port alone');
+  t.equal(requestHostName({}), undefined);
+});

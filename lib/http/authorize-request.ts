@@ -25,7 +25,7 @@ import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
 import { canonicalPath, NODE_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
 import { checkPaths, requestTarget, withPaths } from './path-options.js';
 import { peerChain, peerIdentity, type PeerSocket } from './peer.js';
-import { resumedSniAnswer } from './node-server-trust.js';
+import { requestHostName, resumedSniAnswer } from './node-server-trust.js';
 import { GENERIC_DENIAL, problem, sendInternalError, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
 import { answerRefusal, type DenyHook } from './deny.js';
@@ -174,10 +174,11 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
 
     const socket = req.socket as PeerSocket;
     // A resumed session behind an app's SNICallback is judged by what the callback answers now.
-    const sniAnswer = resumedSniAnswer(socket);
+    const host = requestHostName(req.headers);
+    const sniAnswer = resumedSniAnswer(socket, host);
     if (sniAnswer !== undefined) await sniAnswer;
     // The certificate of the handshake in force now, verified by that handshake (see peer.ts).
-    const peer = peerIdentity(socket);
+    const peer = peerIdentity(socket, host);
     const { certificate, verified } = peer;
     const input: AuthorizationInput = {
       trigger: 'request',

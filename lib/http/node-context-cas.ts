@@ -20,11 +20,11 @@
  */
 import { syncBuiltinESMExports } from 'node:module';
 
-/** What a context verifies clients with: PEM text, items joined in order. */
+/** What a context verifies clients with: the PEM text of each item, in order. */
 export interface NodeContextTrust {
-  readonly ca: string;
+  readonly ca: readonly string[];
   /** Absent when the context was made without CRLs (node then checks none). */
-  readonly crl?: string;
+  readonly crl?: readonly string[];
 }
 
 type Options = { ca?: unknown; crl?: unknown; pfx?: unknown };
@@ -50,8 +50,8 @@ function itemsOf(value: unknown): unknown[] {
   return items;
 }
 
-/** PEM text of items node reads as PEM (strings and any ArrayBufferView); undefined otherwise. */
-export function pemText(items: readonly unknown[]): string | undefined {
+/** The PEM text of items node reads as PEM (strings and any ArrayBufferView); undefined otherwise. */
+export function pemItems(items: readonly unknown[]): string[] | undefined {
   const pems: string[] = [];
   for (const item of items) {
     if (typeof item === 'string') pems.push(item);
@@ -59,7 +59,16 @@ export function pemText(items: readonly unknown[]): string | undefined {
       pems.push(Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('latin1'));
     else return undefined;
   }
-  return pems.length === 0 ? undefined : pems.join('\n');
+  return pems.length === 0 ? undefined : pems;
+}
+
+/**
+ * A property that can never change (frozen: non-writable, non-configurable data): a proxy must
+ * answer its own value for it, and that value is what was read anyway.
+ */
+function fixed(target: object, property: string): boolean {
+  const descriptor = Object.getOwnPropertyDescriptor(target, property);
+  return descriptor !== undefined && 'value' in descriptor && !descriptor.writable && !descriptor.configurable;
 }
 
 /** The options node is given: `ca` and `crl` as read here, the rest as the caller's. */
@@ -74,14 +83,17 @@ function snapshot(options: Options): { options: Options; trust: NodeContextTrust
   // Everything else node reads from the caller's object itself (its getters see their own
   // `this`, private fields included); only these two answer what was read here.
   const given = new Proxy(options as object, {
-    get: (target, property) =>
-      property === 'ca' ? caValue : property === 'crl' ? crlValue : Reflect.get(target, property, target),
+    get: (target, property) => {
+      if ((property === 'ca' || property === 'crl') && !fixed(target, property))
+        return property === 'ca' ? caValue : crlValue;
+      return Reflect.get(target, property, target);
+    },
   }) as Options;
   // With pfx the store also holds the CAs inside it, which cannot be read from here.
-  const caPem = cas === undefined || options.pfx !== undefined ? undefined : pemText(cas);
+  const caPem = cas === undefined || options.pfx !== undefined ? undefined : pemItems(cas);
   // node loads no CRL from an empty list (a server configured with no CRL files).
   const noCrl = crls === undefined || crls.length === 0;
-  const crlPem = noCrl ? undefined : pemText(crls);
+  const crlPem = noCrl ? undefined : pemItems(crls);
   let trust: NodeContextTrust | undefined;
   if (caPem !== undefined && (noCrl || crlPem !== undefined))
     trust = crlPem === undefined ? { ca: caPem } : { ca: caPem, crl: crlPem };

@@ -8,23 +8,23 @@
  * - Behind an app's `SNICallback`, the context it chose at the connection's full handshake (the
  *   handle's `sni_context`, else the default). A resumed session runs no SNI selection (OpenSSL
  *   does that on full handshakes only), so its handle names the default context whatever name the
- *   session was made under: the callback is asked for its name again, once per connection, and
- *   its answer now judges the session; an error, no context or no answer in time deny.
- * Judged so, a resumed client gets no more than a full handshake under its name would give it. A
- * TLS 1.2 session that resumes carries no name at node's level: the name its full handshake had
- * here is kept by session (see namesBySession), else it is judged as a full handshake without a
- * name would be, under the default context.
+ *   session was made under: the callback is asked for the name again, once per connection and
+ *   name, and its answer now judges the session; an error, no context or no answer within the
+ *   server's handshake timeout deny.
+ * The name is the one the client asks for now: its SNI, or, for a TLS 1.2 session that resumes
+ * (which keeps no name at node's level), the request's Host. Judged so, a resumed client gets no
+ * more than a full handshake under the name it asks for would give it.
  *
  * What that context trusts: the `ca` and `crl` it was made with (node-context-cas.ts), or, for a
  * server default context made before the library loaded, the server's `ca` and `crl` as first
  * seen. Each native context's answer is kept as long as the context lives.
  */
-import { createHash } from 'node:crypto';
-import { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { Server as TlsServer, TLSSocket } from 'node:tls';
 import type * as ContextModule from '../tls/context.js';
 import type { SecureContext } from '../tls/context.js';
 import { ctlsError } from '../common/errors.js';
-import { nodeContextTrust, pemText, type NodeContextTrust } from './node-context-cas.js';
+import { nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
 
 /**
  * A library context with the verifying CAs; 'unknown' when they cannot be learnt (the chain node
@@ -64,16 +64,44 @@ const byNativeContext = new WeakMap<object, SecureContext | 'unknown' | 'unloada
 const byTrustText = new Map<string, SecureContext>();
 const MAX_SHARED = 64;
 
+/** A PEM certificate block of a form node's reader takes; group 1 is its label. */
+const CERTIFICATE_BLOCK = /-----BEGIN ((?:TRUSTED |X509 )?CERTIFICATE)-----([^-]*)-----END \1-----/g;
+
+/**
+ * The certificates node loads from `ca` items: each item is read on its own, up to its first block
+ * that does not parse, so one bad file does not hide the items after it (as one joined text would).
+ */
+function loadableCas(items: readonly string[]): string {
+  const kept: string[] = [];
+  for (const item of items) {
+    for (const [block, label, body] of item.matchAll(CERTIFICATE_BLOCK)) {
+      // A TRUSTED CERTIFICATE carries trust settings after the certificate; the addon reads it.
+      if (label !== 'TRUSTED CERTIFICATE' && !parses(Buffer.from(body!, 'base64'))) break;
+      kept.push(block);
+    }
+  }
+  return kept.join('\n');
+}
+
+function parses(der: Buffer): boolean {
+  try {
+    new X509Certificate(der);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function libraryContext(trust: NodeContextTrust): SecureContext | 'unloadable' {
-  const key = trust.crl === undefined ? trust.ca : `${trust.ca}\0${trust.crl}`;
+  const ca = loadableCas(trust.ca);
+  const crl = trust.crl?.join('\n');
+  if (ca === '') return 'unloadable';
+  const key = crl === undefined ? ca : `${ca}\0${crl}`;
   let context = byTrustText.get(key);
   if (context !== undefined) return context;
   try {
     // node checks every CA of the chain against its CRLs and fails a stale one: so does 'strict'.
-    context = contextModule().createSecureContext(
-      trust.crl === undefined ? { ca: trust.ca } : { ca: trust.ca, crl: trust.crl, revocation: 'strict' },
-      true,
-    );
+    context = contextModule().createSecureContext(crl === undefined ? { ca } : { ca, crl, revocation: 'strict' }, true);
   } catch {
     // Text node loaded and the library does not: what node trusts cannot be told.
     return 'unloadable';
@@ -91,8 +119,8 @@ function trustOfContext(native: object, server: NodeServer): SecureContext | 'un
   if (trust === undefined && server._sharedCreds?.context === native) {
     // Made before the library loaded: the server's options as they are at first sight.
     const items = (value: unknown): unknown[] => (Array.isArray(value) ? [...value] : [value]);
-    const ca = server.ca === undefined || server.ca === null ? undefined : pemText(items(server.ca));
-    const crl = server.crl === undefined || server.crl === null ? undefined : pemText(items(server.crl));
+    const ca = server.ca === undefined || server.ca === null ? undefined : pemItems(items(server.ca));
+    const crl = server.crl === undefined || server.crl === null ? undefined : pemItems(items(server.crl));
     if (ca !== undefined && (server.crl === undefined || server.crl === null || crl !== undefined))
       trust = crl === undefined ? { ca } : { ca, crl };
   }
@@ -101,16 +129,36 @@ function trustOfContext(native: object, server: NodeServer): SecureContext | 'un
   return context;
 }
 
-let sniCallbackKey: symbol | null | undefined;
+/** node's own symbols on a tls.Server, found on the first one seen. */
+let serverSymbols: { sniCallback?: symbol; handshakeTimeout?: symbol } | undefined;
+
+function symbolsOf(server: object): { sniCallback?: symbol; handshakeTimeout?: symbol } {
+  if (serverSymbols === undefined) {
+    const keys = Object.getOwnPropertySymbols(server);
+    serverSymbols = {
+      sniCallback: keys.find((key) => key.description === 'snicallback'),
+      handshakeTimeout: keys.find((key) => key.description === 'handshake-timeout'),
+    };
+  }
+  return serverSymbols;
+}
 
 /**
- * The SNICallback the app gave the server (node keeps it under an internal symbol): undefined
- * when node's own selection runs, null when this node keeps it where the library does not look.
+ * The SNICallback the app gave a tls.Server (node keeps it under an internal symbol): undefined
+ * when node's own selection runs (and on servers that are no tls.Server), null when this node keeps
+ * it where the library does not look (a resumed session's context cannot be told then).
  */
 function appSniCallback(server: object): unknown {
-  if (sniCallbackKey === undefined)
-    sniCallbackKey = Object.getOwnPropertySymbols(server).find((key) => key.description === 'snicallback') ?? null;
-  return sniCallbackKey === null ? null : (server as Record<symbol, unknown>)[sniCallbackKey];
+  if (!(server instanceof TlsServer)) return undefined;
+  const key = symbolsOf(server).sniCallback;
+  return key === undefined ? null : (server as unknown as Record<symbol, unknown>)[key];
+}
+
+/** How long node would wait at a handshake, so at most how long a re-asked SNICallback may take. */
+function handshakeTimeoutOf(server: object): number {
+  const key = symbolsOf(server).handshakeTimeout;
+  const value = key === undefined ? undefined : (server as Record<symbol, unknown>)[key];
+  return typeof value === 'number' && value > 0 && Number.isFinite(value) ? value : 120_000;
 }
 
 /** The app's SNICallback answered with no context: the server's default one. */
@@ -118,98 +166,64 @@ const kDefault = Symbol('default context');
 type Answer = object | typeof kDefault | null;
 
 /**
- * A resumed connection's answer from the app's SNICallback, asked once per connection: the
- * native context, kDefault, or null (it failed, answered no context object, or not in time).
+ * Per resumed connection, the app's SNICallback's answer for each name it was asked: the native
+ * context, kDefault, or null (it failed, answered something that is no context, or not in time).
  */
-const answers = new WeakMap<object, Answer | Promise<Answer>>();
+const answers = new WeakMap<object, Map<string, Answer | Promise<Answer>>>();
 
-/** How long a resumed connection's first request waits for the app's SNICallback. */
-const SNI_ANSWER_TIMEOUT_MS = 5_000;
+/** The host name a request names (its Host, or HTTP/2's :authority), without a port. */
+export function requestHostName(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const raw = headers.host ?? headers[':authority'];
+  if (typeof raw !== 'string' || raw === '') return undefined;
+  if (raw.startsWith('[')) {
+    const end = raw.indexOf(']');
+    return end > 1 ? raw.slice(1, end) : undefined;
+  }
+  const colon = raw.indexOf(':');
+  const host = colon === -1 ? raw : raw.slice(0, colon);
+  return host === '' ? undefined : host;
+}
 
 /**
- * The server names TLS 1.2 sessions were made under, by a digest of their master secret: node keeps
- * no name for a TLS 1.2 session that resumes (its SNI selection runs after OpenSSL decided whether
- * to keep the name with the session), and resumption keeps the master secret. Bounded, oldest out:
- * a session whose name is gone is judged as a full handshake without a name would be.
+ * The server name a connection is judged by: the SNI it sent, or, for a TLS 1.2 session that
+ * resumes (node keeps no name for it), the request's Host; undefined without one.
  */
-const namesBySession = new Map<string, string>();
-const MAX_SESSIONS = 10_000;
-/** Per socket, the server name it is judged by (null: none), worked out once. */
-const namesBySocket = new WeakMap<object, string | null>();
-
-/** The master secret of a DER SSL_SESSION (its fifth field), or undefined. */
-function masterSecret(der: Buffer): Buffer | undefined {
-  let offset = 0;
-  const header = (): { tag: number; length: number } | undefined => {
-    if (offset + 2 > der.length) return undefined;
-    const tag = der[offset++]!;
-    let length = der[offset++]!;
-    if (length & 0x80) {
-      const bytes = length & 0x7f;
-      if (bytes === 0 || bytes > 3 || offset + bytes > der.length) return undefined;
-      length = 0;
-      for (let index = 0; index < bytes; index++) length = (length << 8) | der[offset++]!;
-    }
-    return offset + length <= der.length ? { tag, length } : undefined;
-  };
-  if (header()?.tag !== 0x30) return undefined;
-  for (let field = 0; field < 5; field++) {
-    const element = header();
-    if (element === undefined) return undefined;
-    if (field === 4) return element.tag === 0x04 ? der.subarray(offset, offset + element.length) : undefined;
-    offset += element.length;
-  }
-  return undefined;
-}
-
-function sessionDigest(socket: TLSSocket): string | undefined {
-  const der = socket.getSession();
-  const secret = der === undefined ? undefined : masterSecret(der);
-  return secret === undefined || secret.length === 0 ? undefined : createHash('sha256').update(secret).digest('base64');
-}
-
-function serverNameOf(socket: TLSSocket): string | undefined {
-  const known = namesBySocket.get(socket);
-  if (known !== undefined) return known ?? undefined;
+function serverNameOf(socket: TLSSocket, requestHost: string | undefined): string | undefined {
   const servername = (socket as { servername?: unknown }).servername;
-  let name = typeof servername === 'string' && servername !== '' ? servername : undefined;
-  if (socket.getProtocol() === 'TLSv1.2') {
-    const digest = sessionDigest(socket);
-    if (digest !== undefined && !socket.isSessionReused()) {
-      if (name !== undefined) {
-        namesBySession.delete(digest);
-        namesBySession.set(digest, name);
-        if (namesBySession.size > MAX_SESSIONS) namesBySession.delete(namesBySession.keys().next().value!);
-      }
-    } else if (digest !== undefined && name === undefined) {
-      name = namesBySession.get(digest);
-    }
-  }
-  namesBySocket.set(socket, name ?? null);
-  return name;
+  if (typeof servername === 'string' && servername !== '') return servername;
+  return requestHost !== undefined && socket.isSessionReused() && socket.getProtocol() === 'TLSv1.2'
+    ? requestHost
+    : undefined;
 }
 
-function askSniCallback(socket: TLSSocket, callback: (...args: unknown[]) => unknown, name: string): Promise<Answer> {
+function askSniCallback(
+  socket: TLSSocket,
+  server: object,
+  callback: (...args: unknown[]) => unknown,
+  name: string,
+  asked: Map<string, Answer | Promise<Answer>>,
+): Promise<Answer> {
   return new Promise<Answer>((resolve) => {
     let settled = false;
     const settle = (answer: Answer): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      answers.set(socket, answer);
+      asked.set(name, answer);
       resolve(answer);
     };
-    const timer = setTimeout(() => settle(null), SNI_ANSWER_TIMEOUT_MS);
+    const timer = setTimeout(() => settle(null), handshakeTimeoutOf(server));
     timer.unref();
     try {
-      // As node calls it at a full handshake: the name, and a callback taking (error, context).
+      // As node calls it at a full handshake, and reads its answer as node does: a falsy context
+      // is the default one, a SecureContext gives its native context, a native one is taken as is.
       Reflect.apply(callback, socket, [
         name,
         (error: unknown, context: unknown): void => {
           if (error) return settle(null);
-          if (context === undefined || context === null) return settle(kDefault);
-          const native = (context as { context?: unknown }).context;
-          settle(native !== null && typeof native === 'object' ? native : null);
+          if (!context) return settle(kDefault);
+          const native = (context as { context?: unknown }).context || context;
+          settle(typeof native === 'object' ? native : null);
         },
       ]);
     } catch {
@@ -220,33 +234,44 @@ function askSniCallback(socket: TLSSocket, callback: (...args: unknown[]) => unk
 
 /**
  * For a resumed node:tls server connection behind an app's SNICallback, asks the callback for its
- * name once, as a full handshake would: what it answers now, not what it answered when the session
- * was made, judges the session (a tenant removed or rotated since then reaches it). Undefined when
- * there is nothing to wait for; REST awaits it before its first judgement of the connection.
+ * name, as a full handshake would, once per connection and name: what it answers now, not what it
+ * answered when the session was made, judges the session (a tenant removed or rotated since then
+ * reaches it). Undefined when there is nothing to wait for; REST awaits it before it judges.
  */
-export function resumedSniAnswer(socket: unknown): Promise<unknown> | undefined {
+export function resumedSniAnswer(socket: unknown, requestHost?: string): Promise<unknown> | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
-  const known = answers.get(socket);
-  if (known !== undefined) return known instanceof Promise ? known : undefined;
   const server = (socket as unknown as { server?: object | null }).server;
-  if (server === undefined || server === null || !socket.isSessionReused()) return undefined;
+  if (server === undefined || server === null) return undefined;
   const callback = appSniCallback(server);
-  const name = serverNameOf(socket);
-  if (typeof callback !== 'function' || name === undefined) return undefined;
-  const asked = askSniCallback(socket, callback as (...args: unknown[]) => unknown, name);
+  if (typeof callback !== 'function' || !socket.isSessionReused()) return undefined;
+  const name = serverNameOf(socket, requestHost);
+  if (name === undefined) return undefined;
+  let asked = answers.get(socket);
+  const known = asked?.get(name);
+  if (known !== undefined) return known instanceof Promise ? known : undefined;
+  if (asked === undefined) {
+    asked = new Map();
+    answers.set(socket, asked);
+  }
+  const pending = askSniCallback(socket, server, callback as (...args: unknown[]) => unknown, name, asked);
   // A callback that answered at once has left its answer already.
-  if (!answers.has(socket)) answers.set(socket, asked);
-  return asked;
+  if (!asked.has(name)) asked.set(name, pending);
+  return pending;
 }
 
 /**
  * The native context whose trust judges this connection's client: the one a full handshake would
- * get for its server name now; null when that cannot be told.
+ * get for the name it asks for now; null when that cannot be told.
  */
-function verifyingContext(socket: TLSSocket, handle: NodeTlsHandle, server: NodeServer): object | null {
+function verifyingContext(
+  socket: TLSSocket,
+  handle: NodeTlsHandle,
+  server: NodeServer,
+  requestHost: string | undefined,
+): object | null {
   // A server's default context is replaced by setSecureContext(): today's judges old connections too.
   const defaultNow = server._sharedCreds?.context ?? handle._secureContext?.context ?? null;
-  const name = serverNameOf(socket);
+  const name = serverNameOf(socket, requestHost);
   const callback = appSniCallback(server);
   if (callback === undefined) {
     // node's own selection: the latest addContext() entry whose pattern matches, else the default.
@@ -257,12 +282,11 @@ function verifyingContext(socket: TLSSocket, handle: NodeTlsHandle, server: Node
     }
     return defaultNow;
   }
-  // Without a name node asks no SNICallback (a TLS 1.2 session whose name was not kept here is
-  // judged as a full handshake without a name would be).
+  // Without a name node asks no SNICallback.
   if (name === undefined) return defaultNow;
   if (!socket.isSessionReused()) return handle.sni_context ?? defaultNow;
   // A resumed session: the callback's answer now (resumedSniAnswer), once it came.
-  const answer = answers.get(socket);
+  const answer = answers.get(socket)?.get(name);
   if (answer === undefined || answer === null || answer instanceof Promise) return null;
   return answer === kDefault ? defaultNow : answer;
 }
@@ -288,13 +312,13 @@ function warnTrustUnknown(server: object): void {
  * For a node:tls server socket, what verified its client (see ServerTrust); undefined for any
  * other socket.
  */
-export function serverTrust(socket: unknown): ServerTrust | undefined {
+export function serverTrust(socket: unknown, requestHost?: string): ServerTrust | undefined {
   if (!(socket instanceof TLSSocket)) return undefined;
   const server = (socket as unknown as { server?: NodeServer | null }).server;
   if (server === undefined || server === null) return undefined;
   const handle = (socket as unknown as { _handle?: NodeTlsHandle | null })._handle;
   if (handle === undefined || handle === null) return 'untold';
-  const native = verifyingContext(socket, handle, server);
+  const native = verifyingContext(socket, handle, server, requestHost);
   if (native === null) return 'untold';
   const context = trustOfContext(native, server);
   if (context === 'unloadable') return 'untold';

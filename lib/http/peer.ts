@@ -62,7 +62,11 @@ interface TlsHandle {
   sni_context?: object;
 }
 
-export function peerIdentity(socket: PeerSocket): PeerIdentity {
+/**
+ * `requestHost`: the host name the request names (its Host), which stands for the server name a
+ * TLS 1.2 session that resumes no longer carries (see node-server-trust.ts).
+ */
+export function peerIdentity(socket: PeerSocket, requestHost?: string): PeerIdentity {
   const nodeTls = socket instanceof TLSSocket;
   const certificate = nodeTls ? peerLeaf(socket) : socket.getPeerX509Certificate?.();
   if (certificate === undefined) return { verified: false, chainKnown: true, notBefore: -Infinity, notAfter: Infinity };
@@ -79,7 +83,7 @@ export function peerIdentity(socket: PeerSocket): PeerIdentity {
       verifyError = error.code ?? error.message;
     }
   }
-  const known = knownChain(socket, certificate, verified);
+  const known = knownChain(socket, certificate, verified, requestHost);
   const window = known ?? leafWindow(certificate);
   const identity: PeerIdentity = {
     certificate,
@@ -125,11 +129,16 @@ const chains = new WeakMap<object, KnownChain>();
  * the owned tier, the horizon of the chain the library verified for this exchange. A chain shown
  * complete at a full handshake that verified is remembered for the session's resumptions.
  */
-function knownChain(socket: PeerSocket, leaf: X509Certificate, verified: boolean): KnownChain | undefined {
+function knownChain(
+  socket: PeerSocket,
+  leaf: X509Certificate,
+  verified: boolean,
+  requestHost: string | undefined,
+): KnownChain | undefined {
   const verdict = exchangeVerdictOf(socket);
   const memo = chains.get(socket);
   const generation = verdict?.trust.trustGeneration;
-  const judgedUnder = verdict === null ? serverTrust(socket) : undefined;
+  const judgedUnder = verdict === null ? serverTrust(socket, requestHost) : undefined;
   if (
     memo !== undefined &&
     memo.leaf === leaf &&
