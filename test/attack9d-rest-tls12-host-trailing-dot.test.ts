@@ -1,0 +1,85 @@
+// Attack (wrong denial): a TLS 1.2 session that resumes is judged under its request's Host taken
+// verbatim (lib/http/node-server-trust.ts requestHostName / serverNameOf), but a Host is not an SNI:
+// browsers and curl send `Host: a.example.` (trailing dot kept) with SNI `a.example` (dot
+// stripped), and a Host's case is the user's (`Host: A.example`) while DNS names are
+// case-insensitive. node's addContext patterns (/^a\.localhost$/, case-sensitive) match neither,
+// so the resumed connection is judged under the default context, which does not trust the
+// tenant's clients: 403, although the same client with the same SNI and Host is served on a full
+// handshake (node selected tenant a by the SNI). Every TLS 1.2 resumption of such a client fails.
+//
+// The fix: normalise the Host before it stands for a server name (lowercase, drop one trailing
+// dot, as clients do when they derive the SNI from it), or match patterns case-insensitively; a
+// Host that still selects no tenant context while the session's own name did should be judged as
+// node would have judged the SNI the client sends (capture it from the ClientHello) rather than the
+// Host.
+import t, { type Test } from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { certs } from './helpers/certs';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+async function request(
+  t: Test,
+  port: number,
+  servername: string,
+  host: string,
+  session?: Buffer,
+): Promise<{ status: string; session?: Buffer }> {
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername,
+    maxVersion: 'TLSv1.2',
+    checkServerIdentity: () => undefined,
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...(session && { session }),
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
+  const connected = await Promise.race([
+    waitFor(client, 'secureConnect', SOON).then(
+      () => 'connected',
+      () => 'refused',
+    ),
+    closed,
+  ]);
+  if (connected !== 'connected') return { status: 'handshake refused' };
+  const status = await Promise.race([
+    rawHttp(client)('GET', '/', { host }).then(
+      (reply) => `${reply.status} ${reply.status === 200 ? reply.body : ''}`.trim(),
+      () => 'closed',
+    ),
+    closed,
+  ]);
+  const ticket = client.getSession();
+  client.destroy();
+  return { status, session: ticket };
+}
+
+for (const host of ['a.localhost', 'a.localhost.', 'A.localhost']) {
+  t.test(`TLS 1.2: SNI a.localhost with Host ${host} is served resumed as it is on a full handshake`, async (t) => {
+    const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+    const server = https.createServer(
+      { ...identity, ca: certs.wrongCa, requestCert: true, rejectUnauthorized: true },
+      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
+    );
+    server.addContext('a.localhost', { ...identity, ca: certs.ca });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const full = await request(t, port, 'a.localhost', host);
+    t.equal(full.status, '200 resumed=false', 'the full handshake is served');
+    const resumed = await request(t, port, 'a.localhost', host, full.session);
+    t.equal(resumed.status, '200 resumed=true', 'its resumption, same SNI and Host, is served too');
+  });
+}
