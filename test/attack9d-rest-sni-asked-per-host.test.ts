@@ -1,0 +1,79 @@
+// Attack (exhaustion, side effects): on a TLS 1.2 connection that resumed, behind an app's
+// SNICallback, lib/http/node-server-trust.ts asks the callback once per connection *and Host*, and
+// keeps every answer in the connection's map for as long as the connection lives. One keep-alive
+// connection sending requests with ever new Hosts makes the app's SNICallback run once per request
+// with names the client picks, without any handshake (node runs it once per full handshake, which
+// costs the client a handshake each), and the map grows by one entry per request. SNICallbacks
+// commonly have side effects per name (ACME/on-demand certificate issuance, a database or secret
+// store lookup, a context built per call): a cheap request loop drives them. Here 300 requests on
+// one connection call the callback 300 times.
+//
+// The fix: bound the names one resumed connection may be judged under (e.g. the first Host only:
+// a later request naming another Host is denied, or judged by what the first name's answer gave
+// when it selects the same context), or a small per-connection LRU; never call the SNICallback
+// more than a handful of times per connection.
+import t from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { certs } from './helpers/certs';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+const REQUESTS = 300;
+
+t.test('one resumed connection cannot make the SNICallback run once per request', async (t) => {
+  const identity = { key: certs.serverKey, cert: certs.serverChain };
+  let calls = 0;
+  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+  const server = https.createServer(
+    {
+      ...identity,
+      ca: certs.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      SNICallback: (_name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) => {
+        calls++;
+        cb(null, undefined);
+      },
+    },
+    authz.node((_req, res) => res.end('ok')),
+  );
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const connect = (session?: Buffer): tls.TLSSocket => {
+    const client = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'a.localhost',
+      maxVersion: 'TLSv1.2',
+      checkServerIdentity: () => undefined,
+      ca: certs.ca,
+      key: certs.clientKey,
+      cert: certs.clientChain,
+      ...(session && { session }),
+    });
+    client.on('error', () => {});
+    t.teardown(() => client.destroy());
+    return client;
+  };
+  const first = connect();
+  await waitFor(first, 'secureConnect', SOON);
+  t.equal((await rawHttp(first)('GET', '/', { host: 'a.localhost' })).status, 200, 'full handshake served');
+  const session = first.getSession();
+  first.destroy();
+  const second = connect(session);
+  await waitFor(second, 'secureConnect', SOON);
+  t.equal(second.isSessionReused(), true, 'the session resumed');
+  const send = rawHttp(second);
+  const before = calls;
+  for (let index = 0; index < REQUESTS; index++) await send('GET', '/', { host: `n${index}.localhost` });
+  const asked = calls - before;
+  t.ok(asked <= 16, `the SNICallback ran ${asked} times for ${REQUESTS} requests on one connection`);
+});
