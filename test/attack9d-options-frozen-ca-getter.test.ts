@@ -16,6 +16,10 @@
 // enumerable properties, getters read once from the target) instead of a Proxy, so node reads the
 // recorded items; or record no trust ('unknown', with the warning) when a frozen array's elements
 // are not plain data properties.
+//
+// Fixed the stricter way: a frozen `ca`/`crl` whose items are not plain data is recorded as a
+// trust that cannot be told, and every request on that context is denied (not judged on the
+// chain node shows, which the padding defeats). The served-before check below expects that.
 import t, { type Test } from 'tap';
 import https from 'node:https';
 import * as tls from 'node:tls';
@@ -32,7 +36,7 @@ import { rawHttp } from './helpers/raw-http';
 /** A `ca` array whose first reading (the wrapper's) gives `indexed`, the next (node's) `iterated`. */
 const variants: Record<string, (indexed: string, iterated: string) => string[]> = {
   // The control: a plain frozen array, read alike both ways (this one passes).
-  'plain frozen array (control)': (_indexed, iterated) => Object.freeze([iterated]),
+  'plain frozen array (control)': (_indexed, iterated) => Object.freeze([iterated]) as string[],
   'element getter': (indexed, iterated) => {
     let reads = 0;
     const ca: string[] = [];
@@ -85,7 +89,9 @@ t.test('a frozen tenant ca whose element node reads otherwise than the wrapper d
       const guard = new SerialGuard();
       const port = await serve(t, guard, make(pki.oldTrust, pki.newTrust));
       const padded = pki.leaf + pki.oldIntermediate + pki.oldRoot;
-      t.equal(await request(t, port, pki.leafKey, padded), 200, 'the padded client is served before the revocation');
+      const before = await request(t, port, pki.leafKey, padded);
+      if (name === 'element getter') t.not(before, 200, `a trust that cannot be told denies (${before})`);
+      else t.equal(before, 200, 'the padded client is served before the revocation');
       guard.revoke(new X509Certificate(pki.newIntermediate).serialNumber);
       const after = await request(t, port, pki.leafKey, padded);
       t.not(after, 200, `after the new intermediate is revoked the padded client is refused (${after})`);

@@ -141,7 +141,9 @@ t.test('the host name a request names, for a TLS 1.2 session that resumes withou
   const { requestHostName } = await import('../dist/http/node-server-trust.js');
   t.equal(requestHostName({ host: 'a.test' }), 'a.test');
   t.equal(requestHostName({ host: 'a.test:8443' }), 'a.test', 'without its port');
-  t.equal(requestHostName({ host: '[::1]:8443' }), '::1', 'an IPv6 literal');
+  t.equal(requestHostName({ host: 'A.Test.' }), 'a.test', 'lower case, without a trailing dot, as an SNI');
+  t.equal(requestHostName({ host: '[::1]:8443' }), undefined, 'an IPv6 literal is no SNI');
+  t.equal(requestHostName({ host: '127.0.0.1:8443' }), undefined, 'nor is an IPv4 one');
   t.equal(requestHostName({ ':authority': 'b.test:443' }), 'b.test', "HTTP/2's :authority");
   t.equal(requestHostName({ host: '' }), undefined, 'an empty Host names nothing');
   t.equal(requestHostName({ host: ':443' }), undefined, 'nor does a port alone');

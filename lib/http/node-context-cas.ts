@@ -71,6 +71,15 @@ function fixed(target: object, property: string): boolean {
   return descriptor !== undefined && 'value' in descriptor && !descriptor.writable && !descriptor.configurable;
 }
 
+/** Whether an array's items are all plain data (no accessor answers a second read differently). */
+function plainItems(array: readonly unknown[]): boolean {
+  for (let index = 0; index < array.length; index++) {
+    const descriptor = Object.getOwnPropertyDescriptor(array, index);
+    if (descriptor !== undefined && !('value' in descriptor)) return false;
+  }
+  return true;
+}
+
 /** The options node is given: `ca` and `crl` as read here, the rest as the caller's. */
 function snapshot(options: Options): { options: Options; trust: NodeContextTrust | undefined } {
   const ca = options.ca;
@@ -80,6 +89,12 @@ function snapshot(options: Options): { options: Options; trust: NodeContextTrust
   if (cas === undefined && crls === undefined) return { options, trust: undefined };
   const caValue = Array.isArray(ca) ? cas : ca;
   const crlValue = Array.isArray(crl) ? crls : crl;
+  // A frozen option reaches node as it is (a proxy cannot answer otherwise), so node reads it
+  // again: unless its items are plain values, what node reads may differ, and what it trusts
+  // cannot be told.
+  const rereadByNode = (property: 'ca' | 'crl', value: unknown): boolean =>
+    fixed(options as object, property) && Array.isArray(value) && !plainItems(value);
+  const unsure = rereadByNode('ca', ca) || rereadByNode('crl', crl);
   // Everything else node reads from the caller's object itself (its getters see their own
   // `this`, private fields included); only these two answer what was read here.
   const given = new Proxy(options as object, {
@@ -95,7 +110,9 @@ function snapshot(options: Options): { options: Options; trust: NodeContextTrust
   const noCrl = crls === undefined || crls.length === 0;
   const crlPem = noCrl ? undefined : pemItems(crls);
   let trust: NodeContextTrust | undefined;
-  if (caPem !== undefined && (noCrl || crlPem !== undefined))
+  // No CA read is the record of a trust that cannot be told: its requests are denied.
+  if (unsure) trust = { ca: [] };
+  else if (caPem !== undefined && (noCrl || crlPem !== undefined))
     trust = crlPem === undefined ? { ca: caPem } : { ca: caPem, crl: crlPem };
   return { options: given, trust };
 }

@@ -20,6 +20,7 @@
  * seen. Each native context's answer is kept as long as the context lives.
  */
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Server as TlsServer, TLSSocket } from 'node:tls';
 import type * as ContextModule from '../tls/context.js';
 import type { SecureContext } from '../tls/context.js';
@@ -170,18 +171,20 @@ type Answer = object | typeof kDefault | null;
  * context, kDefault, or null (it failed, answered something that is no context, or not in time).
  */
 const answers = new WeakMap<object, Map<string, Answer | Promise<Answer>>>();
+const MAX_NAMES_PER_CONNECTION = 4;
 
-/** The host name a request names (its Host, or HTTP/2's :authority), without a port. */
+/**
+ * The server name a request's Host (or HTTP/2's :authority) stands for, as a client would send it
+ * as SNI: without its port, lower case, without a trailing dot; undefined for an IP literal, which
+ * no client sends as SNI (RFC 6066 section 3), and for an empty one.
+ */
 export function requestHostName(headers: Record<string, string | string[] | undefined>): string | undefined {
   const raw = headers.host ?? headers[':authority'];
-  if (typeof raw !== 'string' || raw === '') return undefined;
-  if (raw.startsWith('[')) {
-    const end = raw.indexOf(']');
-    return end > 1 ? raw.slice(1, end) : undefined;
-  }
+  if (typeof raw !== 'string' || raw === '' || raw.startsWith('[')) return undefined;
   const colon = raw.indexOf(':');
-  const host = colon === -1 ? raw : raw.slice(0, colon);
-  return host === '' ? undefined : host;
+  let host = (colon === -1 ? raw : raw.slice(0, colon)).toLowerCase();
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host === '' || isIP(host) !== 0 ? undefined : host;
 }
 
 /**
@@ -191,7 +194,8 @@ export function requestHostName(headers: Record<string, string | string[] | unde
 function serverNameOf(socket: TLSSocket, requestHost: string | undefined): string | undefined {
   const servername = (socket as { servername?: unknown }).servername;
   if (typeof servername === 'string' && servername !== '') return servername;
-  return requestHost !== undefined && socket.isSessionReused() && socket.getProtocol() === 'TLSv1.2'
+  // Below TLS 1.3 a session that resumes keeps no name at node's level (TLS 1.0 to 1.2 alike).
+  return requestHost !== undefined && socket.isSessionReused() && socket.getProtocol() !== 'TLSv1.3'
     ? requestHost
     : undefined;
 }
@@ -253,6 +257,9 @@ export function resumedSniAnswer(socket: unknown, requestHost?: string): Promise
     asked = new Map();
     answers.set(socket, asked);
   }
+  // Requests on one connection may name other hosts, each asked for as a handshake would: a few,
+  // not one call per request; past them a name is not asked and the request is denied.
+  if (asked.size >= MAX_NAMES_PER_CONNECTION) return undefined;
   const pending = askSniCallback(socket, server, callback as (...args: unknown[]) => unknown, name, asked);
   // A callback that answered at once has left its answer already.
   if (!asked.has(name)) asked.set(name, pending);
