@@ -1,0 +1,104 @@
+// Attack (fail open): node loads a `ca` item with OpenSSL's PEM reader (PEM_read_bio_X509_AUX in a
+// loop), certificate after certificate, and stops at the first block it cannot read: a certificate
+// block that carries PEM headers (`Proc-Type: 4,ENCRYPTED` / `DEK-Info:`, or any header line,
+// which OpenSSL fails as "not proc type") ends the item, and the CAs after it are never loaded.
+// loadableCas() in lib/http/node-server-trust.ts finds blocks with
+// /-----BEGIN ...-----([^-]*)-----END/: a block whose headers contain a '-' does not match at
+// all, so it is skipped silently instead of ending the item, and the certificates after it are
+// kept. The library then trusts CAs node does not. REST judges a resumed session itself (OpenSSL
+// verifies nothing on resumption) under the library's reading: after the operator loads a CA
+// file "other CA, a headered block, the old CAs" with setSecureContext(), a client of the old CAs
+// is refused by node on a full handshake and still served on its resumed sessions. (The control,
+// the same file with no CAs after the headered block, denies.) With a cross-signed PKI the same divergence makes REST judge a chain through CAs node
+// never loaded.
+//
+// The fix: read an item as OpenSSL does: stop the item at the first BEGIN line of a certificate
+// label whose block does not parse, headers included (match any `-----BEGIN <label>-----` line,
+// not only header-less bodies), or have the addon read each item with PEM_read_bio_X509_AUX in a
+// loop exactly as node does and record what it loaded.
+import t, { type Test } from 'tap';
+import https from 'node:https';
+import * as tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+import { certs } from './helpers/certs';
+import { waitFor, SOON } from './helpers/owned';
+import { rawHttp } from './helpers/raw-http';
+
+/** A certificate block with PEM headers (its body is a real certificate's). */
+function headered(pem: string, headers: string): string {
+  const body = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').trim();
+  return `-----BEGIN CERTIFICATE-----\n${headers}\n\n${body}\n-----END CERTIFICATE-----\n`;
+}
+
+interface Reply {
+  status: number | 'closed';
+  body?: string;
+  session?: Buffer;
+}
+
+async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+    ...(session && { session }),
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  let ticket: Buffer | undefined;
+  client.on('session', (value: Buffer) => (ticket = value));
+  const closed = new Promise<Reply>((resolve) => client.once('close', () => resolve({ status: 'closed' })));
+  const connected = waitFor(client, 'secureConnect', SOON).then(
+    () => true,
+    () => false,
+  );
+  if (!(await Promise.race([connected, closed.then(() => false)]))) return { status: 'closed' };
+  const reply = await Promise.race([
+    rawHttp(client)('GET', '/').then(
+      (answer): Reply => ({ status: answer.status, body: String(answer.body) }),
+      (): Reply => ({ status: 'closed' }),
+    ),
+    closed,
+  ]);
+  if (ticket === undefined) await sleep(50);
+  client.destroy();
+  return { ...reply, session: ticket };
+}
+
+const ca = certs.ca + certs.intermediate;
+const variants: Record<string, string> = {
+  'no CAs after the headered block (control)': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: none'),
+  'encrypted-style headers': certs.wrongCa + headered(certs.wrongCa, 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF') + ca, // prettier-ignore
+  'a comment header': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: rotated 2026-12-01') + ca,
+};
+
+for (const [name, item] of Object.entries(variants)) {
+  t.test(`${name}: a CA node did not load does not serve resumed sessions`, async (t) => {
+    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
+    const identity = { key: certs.serverKey, cert: certs.serverChain };
+    const server = https.createServer(
+      { ...identity, ca: [certs.ca, certs.intermediate], requestCert: true, rejectUnauthorized: true, ticketKeys: randomBytes(48) }, // prettier-ignore
+      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const first = await request(t, port);
+    t.equal(first.status, 200, 'served under the first CAs');
+    t.ok(first.session, 'and given a ticket');
+    server.setSecureContext({ ...identity, ca: [item] });
+    const full = await request(t, port);
+    t.equal(full.status, 'closed', 'node (nothing after the headered block) refuses its full handshake');
+    const resumed = await request(t, port, first.session);
+    t.not(resumed.status, 200, `its resumed session is refused too (${resumed.status} ${resumed.body ?? ''})`);
+  });
+}
