@@ -76,6 +76,10 @@ const variants: Record<string, string> = {
   'no CAs after the headered block (control)': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: none'),
   'encrypted-style headers': certs.wrongCa + headered(certs.wrongCa, 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF') + ca, // prettier-ignore
   'a comment header': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: rotated 2026-12-01') + ca,
+  // The same skip, other malformed blocks: a block cut short (no END line, a half-written bundle)
+  // and a block whose END line names another label. OpenSSL fails both and ends the item.
+  'a truncated block (no END line)': certs.wrongCa + certs.wrongCa.slice(0, 200) + '\n' + ca,
+  'an END line of another label': certs.wrongCa + certs.wrongCa.replace('-----END CERTIFICATE-----', '-----END X509 CERTIFICATE-----') + ca, // prettier-ignore
 };
 
 for (const [name, item] of Object.entries(variants)) {
