@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("SecureContext", SecureContext::Init(env));
   exports.Set("TlsConnection", TlsConnection::Init(env));
   exports.Set("crlInfo", Napi::Function::New(env, CrlInfo, "crlInfo"));
+  exports.Set("nodeTrustItem", Napi::Function::New(env, NodeTrustItem, "nodeTrustItem"));
   exports.Set("throwawayIdentity", Napi::Function::New(env, ThrowawayIdentity, "throwawayIdentity"));
 
   // The process's soft limit on open descriptors (Node raises it to the hard limit at start-up).

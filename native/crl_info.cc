@@ -28,6 +28,20 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value NodeTrustItem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  if (!info[0].IsString() || !info[1].IsBuffer()) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "nodeTrustItem(kind, pem: Buffer)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Napi::Buffer<char> pem = info[1].As<Napi::Buffer<char>>();
+  const std::string text =
+      kind == "crl" ? NodeCrlItemText(pem.Data(), pem.Length()) : NodeCaItemText(pem.Data(), pem.Length());
+  return Napi::String::New(env, text);
+}
+
 namespace {
 
 // The flags node's X509Certificate#issuer prints a name with: a CRL's issuer

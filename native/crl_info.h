@@ -12,6 +12,10 @@ namespace ctls {
 // crlInfo(pem: Buffer, withSerials = true) -> [CrlFacts], one per CRL in `pem`.
 Napi::Value CrlInfo(const Napi::CallbackInfo& info);
 
+// nodeTrustItem(kind: 'ca' | 'crl', pem: Buffer) -> string: what node loads from one item of
+// that option, as PEM text (see NodeCaItemText), so REST judges a node:tls client under exactly it.
+Napi::Value NodeTrustItem(const Napi::CallbackInfo& info);
+
 // A CRL's facts: { issuer (RFC 2253), issuerText (as node's
 // X509Certificate#issuer prints a name), distributionPoint and authorityKeyId
 // (the DER of those extensions in hex, or null), lastUpdate, nextUpdate (epoch

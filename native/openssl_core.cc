@@ -84,8 +84,9 @@ std::vector<X509Pointer> ReadCertificates(const char* data, size_t length, bool 
   BIOPointer bio = NewReadBio(data, length);
   if (!bio) return certificates;
   while (true) {
-    X509Pointer certificate(trusted_form ? PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr)
-                                         : PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    // No passphrase: an encrypted block ends the input instead of prompting on a terminal.
+    X509Pointer certificate(trusted_form ? PEM_read_bio_X509_AUX(bio.get(), nullptr, PassphraseCallback, nullptr)
+                                         : PEM_read_bio_X509(bio.get(), nullptr, PassphraseCallback, nullptr));
     if (!certificate) break;
     certificates.push_back(std::move(certificate));
   }
@@ -100,12 +101,45 @@ std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length) {
   BIOPointer bio = NewReadBio(data, length);
   if (!bio) return crls;
   while (true) {
-    X509CrlPointer crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+    X509CrlPointer crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, PassphraseCallback, nullptr));
     if (!crl) break;
     crls.push_back(std::move(crl));
   }
   if (!crls.empty()) ERR_clear_error();
   return crls;
+}
+
+namespace {
+
+std::string MemoryText(BIO* bio) {
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio, &data);  // NOLINT(runtime/int)
+  return length > 0 && data != nullptr ? std::string(data, static_cast<size_t>(length)) : std::string();
+}
+
+}  // namespace
+
+std::string NodeCaItemText(const char* data, size_t length) {
+  BIOPointer in = NewReadBio(data, length);
+  BIOPointer out(BIO_new(BIO_s_mem()));
+  if (!in || !out) return std::string();
+  // node's SecureContext::AddCACert: PEM_read_bio_X509_AUX until it fails, no passphrase.
+  while (X509Pointer certificate{PEM_read_bio_X509_AUX(in.get(), nullptr, PassphraseCallback, nullptr)}) {
+    // Written with its trust settings, so that ReadCertificates(..., true) reads back the same.
+    if (PEM_write_bio_X509_AUX(out.get(), certificate.get()) != 1) return std::string();
+  }
+  ERR_clear_error();
+  return MemoryText(out.get());
+}
+
+std::string NodeCrlItemText(const char* data, size_t length) {
+  BIOPointer in = NewReadBio(data, length);
+  BIOPointer out(BIO_new(BIO_s_mem()));
+  if (!in || !out) return std::string();
+  // node's SecureContext::AddCRL: one PEM_read_bio_X509_CRL per item, no passphrase.
+  X509CrlPointer crl(PEM_read_bio_X509_CRL(in.get(), nullptr, PassphraseCallback, nullptr));
+  if (!crl || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1) return std::string();
+  return MemoryText(out.get());
 }
 
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase) {

@@ -68,6 +68,11 @@ const char* VerifyErrorCode(int error);
 // reads a `ca` option.
 std::vector<X509Pointer> ReadCertificates(const char* data, size_t length, bool trusted_form = false);
 std::vector<X509CrlPointer> ReadCrls(const char* data, size_t length);
+// What node loads from one item of a `ca` or `crl` option, as PEM text this library reads the same
+// way: every certificate up to the first block node's reader stops at (with trust settings kept),
+// or the item's first CRL; empty when nothing is read.
+std::string NodeCaItemText(const char* data, size_t length);
+std::string NodeCrlItemText(const char* data, size_t length);
 EVPKeyPointer ReadPrivateKey(const char* data, size_t length, const std::string* passphrase);
 
 // A key + certificate chain (leaf first) for SSL(_CTX)_use_cert_and_key.

@@ -9,8 +9,8 @@
 // verifies nothing on resumption) under the library's reading: after the operator loads a CA
 // file "other CA, a headered block, the old CAs" with setSecureContext(), a client of the old CAs
 // is refused by node on a full handshake and still served on its resumed sessions. (The control,
-// the same file with no CAs after the headered block, denies.) With a cross-signed PKI the same divergence makes REST judge a chain through CAs node
-// never loaded.
+// the same file with no CAs after the headered block, denies.) With a cross-signed PKI the same
+// divergence makes REST judge a chain through CAs node never loaded.
 //
 // The fix: read an item as OpenSSL does: stop the item at the first BEGIN line of a certificate
 // label whose block does not parse, headers included (match any `-----BEGIN <label>-----` line,
@@ -74,12 +74,16 @@ async function request(t: Test, port: number, session?: Buffer): Promise<Reply> 
 const ca = certs.ca + certs.intermediate;
 const variants: Record<string, string> = {
   'no CAs after the headered block (control)': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: none'),
-  'encrypted-style headers': certs.wrongCa + headered(certs.wrongCa, 'Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF') + ca, // prettier-ignore
+  'encrypted-style headers':
+    certs.wrongCa +
+    headered(certs.wrongCa, `Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,${'00112233'.repeat(4)}`) +
+    ca,
   'a comment header': certs.wrongCa + headered(certs.wrongCa, 'X-Comment: rotated 2026-12-01') + ca,
   // The same skip, other malformed blocks: a block cut short (no END line, a half-written bundle)
   // and a block whose END line names another label. OpenSSL fails both and ends the item.
   'a truncated block (no END line)': certs.wrongCa + certs.wrongCa.slice(0, 200) + '\n' + ca,
-  'an END line of another label': certs.wrongCa + certs.wrongCa.replace('-----END CERTIFICATE-----', '-----END X509 CERTIFICATE-----') + ca, // prettier-ignore
+  'an END line of another label':
+    certs.wrongCa + certs.wrongCa.replace('-----END CERTIFICATE-----', '-----END X509 CERTIFICATE-----') + ca,
 };
 
 for (const [name, item] of Object.entries(variants)) {
@@ -87,7 +91,13 @@ for (const [name, item] of Object.entries(variants)) {
     const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
     const identity = { key: certs.serverKey, cert: certs.serverChain };
     const server = https.createServer(
-      { ...identity, ca: [certs.ca, certs.intermediate], requestCert: true, rejectUnauthorized: true, ticketKeys: randomBytes(48) }, // prettier-ignore
+      {
+        ...identity,
+        ca: [certs.ca, certs.intermediate],
+        requestCert: true,
+        rejectUnauthorized: true,
+        ticketKeys: randomBytes(48),
+      },
       authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

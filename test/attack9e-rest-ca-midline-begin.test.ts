@@ -73,7 +73,13 @@ for (const [name, item] of Object.entries(variants)) {
     const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
     const identity = { key: certs.serverKey, cert: certs.serverChain };
     const server = https.createServer(
-      { ...identity, ca: [certs.ca, certs.intermediate], requestCert: true, rejectUnauthorized: true, ticketKeys: randomBytes(48) }, // prettier-ignore
+      {
+        ...identity,
+        ca: [certs.ca, certs.intermediate],
+        requestCert: true,
+        rejectUnauthorized: true,
+        ticketKeys: randomBytes(48),
+      },
       authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -68,7 +68,8 @@ async function request(t: Test, port: number, key: string, cert: string, session
 t.test('an item with two CRLs: node loads the first (revoking), the library the newest (not)', async (t) => {
   const ws = new OpensslWorkspace(t);
   const root = ws.ca('r', '-subj', '/CN=attack9e crl root', '-days', '2',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'); // prettier-ignore
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'); // prettier-ignore
   const leaf = ws.leaf('c', 'r', { subject: '/CN=attack9e client', serial: '0x3e3e', days: 2 });
   const leafKey = ws.read('c.key');
   const revoking = ws.crl('r', [leaf]);

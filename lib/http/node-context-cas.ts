@@ -117,6 +117,39 @@ function snapshot(options: Options): { options: Options; trust: NodeContextTrust
   return { options: given, trust };
 }
 
+/** Native contexts whose trust changed after they were made: what they trust cannot be told. */
+const kChanged = Symbol.for('continuous-tls.nodeContextChanged');
+const changedContexts: WeakSet<object> = ((globalThis as { [kChanged]?: WeakSet<object> })[kChanged] ??= new WeakSet());
+
+/** Methods of node's native context that change what it trusts. */
+const TRUST_CHANGES = ['addCACert', 'addCRL', 'addRootCerts', 'setAllowPartialTrustChain'];
+
+/**
+ * Follows what a recorded context is given through node's native context afterwards (a CRL
+ * hot-loaded with `context.context.addCRL()`): an added CA or CRL item joins its record, anything
+ * else makes what it trusts one that cannot be told. node makes its contexts with these calls
+ * too, before the record exists, so only later calls count.
+ */
+function watchTrustChanges(native: object): void {
+  for (const name of TRUST_CHANGES) {
+    const method = (native as Record<string, unknown>)[name];
+    if (typeof method !== 'function' || (method as { [kWrapped]?: true })[kWrapped] === true) continue;
+    const wrapped = function (this: object, ...args: unknown[]): unknown {
+      const result = Reflect.apply(method, this, args);
+      const trust = trustByContext.get(this);
+      if (trust !== undefined) {
+        const added = name === 'addCACert' || name === 'addCRL' ? pemItems([args[0]]) : undefined;
+        if (added === undefined) changedContexts.add(this);
+        else if (name === 'addCACert') trustByContext.set(this, { ...trust, ca: [...trust.ca, ...added] });
+        else trustByContext.set(this, { ...trust, crl: [...(trust.crl ?? []), ...added] });
+      }
+      return result;
+    };
+    Object.defineProperty(wrapped, kWrapped, { value: true });
+    (native as Record<string, unknown>)[name] = wrapped;
+  }
+}
+
 function install(): void {
   const tls = require('node:tls') as { createSecureContext: CreateSecureContext & { [kWrapped]?: true } };
   if (tls.createSecureContext[kWrapped] === true) return;
@@ -137,6 +170,9 @@ function install(): void {
   } as CreateSecureContext & { [kWrapped]?: true };
   Object.defineProperty(createSecureContext, kWrapped, { value: true });
   tls.createSecureContext = createSecureContext;
+  const probe = (Reflect.apply(original, tls, [{}]) as { context?: unknown }).context;
+  const prototype = probe !== null && typeof probe === 'object' ? Object.getPrototypeOf(probe) : null;
+  if (prototype !== null) watchTrustChanges(prototype as object);
   // ES modules that imported node:tls read the export binding, which follows only after this.
   syncBuiltinESMExports();
 }
@@ -149,4 +185,9 @@ install();
  */
 export function nodeContextTrust(context: object): NodeContextTrust | undefined {
   return trustByContext.get(context);
+}
+
+/** Whether a recorded context's trust was changed after it was made (see watchTrustChanges). */
+export function nodeContextChanged(context: object): boolean {
+  return changedContexts.has(context);
 }

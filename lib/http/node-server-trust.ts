@@ -19,13 +19,13 @@
  * server default context made before the library loaded, the server's `ca` and `crl` as first
  * seen. Each native context's answer is kept as long as the context lives.
  */
-import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Server as TlsServer, TLSSocket } from 'node:tls';
 import type * as ContextModule from '../tls/context.js';
+import type * as NativeModule from '../tls/native.js';
 import type { SecureContext } from '../tls/context.js';
 import { ctlsError } from '../common/errors.js';
-import { nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
+import { nodeContextChanged, nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
 
 /**
  * A library context with the verifying CAs; 'unknown' when they cannot be learnt (the chain node
@@ -56,47 +56,34 @@ function contextModule(): typeof ContextModule {
 }
 
 /**
- * Per native context: the library context of its trust; 'unknown' when the trust is not known;
+ * Per native context: the library context of its trust (for the record it was made from: a CA or
+ * CRL added to the native context later brings a new one); 'unknown' when the trust is not known;
  * 'unloadable' when it is known but the library cannot load it as node did.
  */
-const byNativeContext = new WeakMap<object, SecureContext | 'unknown' | 'unloadable'>();
+const byNativeContext = new WeakMap<
+  object,
+  { trust: NodeContextTrust | undefined; context: SecureContext | 'unknown' | 'unloadable' }
+>();
 
 /** Library contexts by trust text, so contexts made alike share one (and its remembered chains). */
 const byTrustText = new Map<string, SecureContext>();
 const MAX_SHARED = 64;
 
-/** A PEM certificate block of a form node's reader takes; group 1 is its label. */
-const CERTIFICATE_BLOCK = /-----BEGIN ((?:TRUSTED |X509 )?CERTIFICATE)-----([^-]*)-----END \1-----/g;
-
 /**
- * The certificates node loads from `ca` items: each item is read on its own, up to its first block
- * that does not parse, so one bad file does not hide the items after it (as one joined text would).
+ * What node loads from the items of a `ca` or `crl` option, read by the addon as node reads them:
+ * each item on its own, certificates up to the first block node's reader stops at, or an item's
+ * first CRL. One bad file does not hide the items after it, and nothing node skipped is trusted.
  */
-function loadableCas(items: readonly string[]): string {
-  const kept: string[] = [];
-  for (const item of items) {
-    for (const [block, label, body] of item.matchAll(CERTIFICATE_BLOCK)) {
-      // A TRUSTED CERTIFICATE carries trust settings after the certificate; the addon reads it.
-      if (label !== 'TRUSTED CERTIFICATE' && !parses(Buffer.from(body!, 'base64'))) break;
-      kept.push(block);
-    }
-  }
-  return kept.join('\n');
-}
-
-function parses(der: Buffer): boolean {
-  try {
-    new X509Certificate(der);
-    return true;
-  } catch {
-    return false;
-  }
+function nodeLoads(kind: 'ca' | 'crl', items: readonly string[]): string {
+  const { native } = require('../tls/native.js') as typeof NativeModule;
+  return items.map((item) => native.nodeTrustItem(kind, Buffer.from(item, 'latin1'))).join('');
 }
 
 function libraryContext(trust: NodeContextTrust): SecureContext | 'unloadable' {
-  const ca = loadableCas(trust.ca);
-  const crl = trust.crl?.join('\n');
-  if (ca === '') return 'unloadable';
+  const ca = nodeLoads('ca', trust.ca);
+  const crl = trust.crl === undefined ? undefined : nodeLoads('crl', trust.crl);
+  // node refuses a crl item it cannot read, so an empty reading is the library's failure.
+  if (ca === '' || crl === '') return 'unloadable';
   const key = crl === undefined ? ca : `${ca}\0${crl}`;
   let context = byTrustText.get(key);
   if (context !== undefined) return context;
@@ -112,11 +99,14 @@ function libraryContext(trust: NodeContextTrust): SecureContext | 'unloadable' {
   return context;
 }
 
-/** The library context for a native context's trust, decided once per native context. */
+/** The library context for a native context's trust, decided once per native context and record. */
 function trustOfContext(native: object, server: NodeServer): SecureContext | 'unknown' | 'unloadable' {
-  let context = byNativeContext.get(native);
-  if (context !== undefined) return context;
-  let trust = nodeContextTrust(native);
+  // Changed through node's native context since it was made in a way that cannot be followed.
+  if (nodeContextChanged(native)) return 'unloadable';
+  const recorded = nodeContextTrust(native);
+  const cached = byNativeContext.get(native);
+  if (cached !== undefined && cached.trust === recorded) return cached.context;
+  let trust = recorded;
   if (trust === undefined && server._sharedCreds?.context === native) {
     // Made before the library loaded: the server's options as they are at first sight.
     const items = (value: unknown): unknown[] => (Array.isArray(value) ? [...value] : [value]);
@@ -125,8 +115,8 @@ function trustOfContext(native: object, server: NodeServer): SecureContext | 'un
     if (ca !== undefined && (server.crl === undefined || server.crl === null || crl !== undefined))
       trust = crl === undefined ? { ca } : { ca, crl };
   }
-  context = trust === undefined ? 'unknown' : libraryContext(trust);
-  byNativeContext.set(native, context);
+  const context = trust === undefined ? 'unknown' : libraryContext(trust);
+  byNativeContext.set(native, { trust: recorded, context });
   return context;
 }
 

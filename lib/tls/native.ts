@@ -161,6 +161,8 @@ interface NativeModule {
   ) => NativeTlsConnection;
   crlInfo(pem: Buffer, withSerials?: true): CrlInfo[];
   crlInfo(pem: Buffer, withSerials: false): Array<Omit<CrlInfo, 'revoked'>>;
+  /** What node loads from one item of its `ca` or `crl` option, as PEM text ('' when nothing). */
+  nodeTrustItem(kind: 'ca' | 'crl', pem: Buffer): string;
   /** A fresh in-memory client identity for a process-local probe: leaf first, then its CA (one hour). */
   throwawayIdentity(commonName: string): { key: string; chain: string };
   /** The process's soft limit on open descriptors when it was loaded; Infinity where there is none. */
