@@ -11,9 +11,9 @@
  *   session was made under: the callback is asked for the name again, once per connection and
  *   name, and its answer now judges the session; an error, no context or no answer within the
  *   server's handshake timeout deny.
- * The name is the one the client asks for now: its SNI, or, for a TLS 1.2 session that resumes
- * (which keeps no name at node's level), the request's Host. Judged so, a resumed client gets no
- * more than a full handshake under the name it asks for would give it.
+ * The name is the one the client asks for now: its SNI, or, for a session below TLS 1.3 that
+ * resumes (which keeps no name at node's level on Node 20), the request's Host. Judged so, a
+ * resumed client gets no more than a full handshake under the name it asks for would give it.
  *
  * What that context trusts: the `ca` and `crl` it was made with (node-context-cas.ts), or, for a
  * server default context made before the library loaded, the server's `ca` and `crl` as first
@@ -179,12 +179,12 @@ export function requestHostName(headers: Record<string, string | string[] | unde
 
 /**
  * The server name a connection is judged by: the SNI it sent, or, for a TLS 1.2 session that
- * resumes (node keeps no name for it), the request's Host; undefined without one.
+ * resumes where node keeps no name for it (Node 20), the request's Host; undefined without one.
  */
 function serverNameOf(socket: TLSSocket, requestHost: string | undefined): string | undefined {
   const servername = (socket as { servername?: unknown }).servername;
   if (typeof servername === 'string' && servername !== '') return servername;
-  // Below TLS 1.3 a session that resumes keeps no name at node's level (TLS 1.0 to 1.2 alike).
+  // Below TLS 1.3 a session that resumes may keep no name at node's level (TLS 1.0 to 1.2 alike).
   return requestHost !== undefined && socket.isSessionReused() && socket.getProtocol() !== 'TLSv1.3'
     ? requestHost
     : undefined;
