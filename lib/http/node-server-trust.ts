@@ -178,8 +178,8 @@ export function requestHostName(headers: Record<string, string | string[] | unde
 }
 
 /**
- * The server name a connection is judged by: the SNI it sent, or, for a TLS 1.2 session that
- * resumes where node keeps no name for it (Node 20), the request's Host; undefined without one.
+ * The server name a connection is judged by: the SNI it sent, or, for a session below TLS 1.3
+ * that resumes where node keeps no name for it (Node 20), the request's Host; undefined without one.
  */
 function serverNameOf(socket: TLSSocket, requestHost: string | undefined): string | undefined {
   const servername = (socket as { servername?: unknown }).servername;
