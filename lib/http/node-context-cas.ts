@@ -42,7 +42,7 @@ const trustByContext: WeakMap<object, NodeContextTrust> = ((
  * One option's items (node takes a value or an array of them), read by index, once. Holes are
  * skipped, as node's walk skips them.
  */
-function itemsOf(value: unknown): unknown[] {
+export function itemsOf(value: unknown): unknown[] {
   if (!Array.isArray(value)) return [value];
   const items: unknown[] = [];
   const length = value.length;

@@ -25,7 +25,7 @@ import type * as ContextModule from '../tls/context.js';
 import type * as NativeModule from '../tls/native.js';
 import type { SecureContext } from '../tls/context.js';
 import { ctlsError } from '../common/errors.js';
-import { nodeContextChanged, nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
+import { itemsOf, nodeContextChanged, nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
 
 /**
  * A library context with the verifying CAs; 'unknown' when they cannot be learnt (the chain node
@@ -109,9 +109,8 @@ function trustOfContext(native: object, server: NodeServer): SecureContext | 'un
   let trust = recorded;
   if (trust === undefined && server._sharedCreds?.context === native) {
     // Made before the library loaded: the server's options as they are at first sight.
-    const items = (value: unknown): unknown[] => (Array.isArray(value) ? [...value] : [value]);
-    const ca = server.ca === undefined || server.ca === null ? undefined : pemItems(items(server.ca));
-    const crl = server.crl === undefined || server.crl === null ? undefined : pemItems(items(server.crl));
+    const ca = server.ca === undefined || server.ca === null ? undefined : pemItems(itemsOf(server.ca));
+    const crl = server.crl === undefined || server.crl === null ? undefined : pemItems(itemsOf(server.crl));
     if (ca !== undefined && (server.crl === undefined || server.crl === null || crl !== undefined))
       trust = crl === undefined ? { ca } : { ca, crl };
   }
