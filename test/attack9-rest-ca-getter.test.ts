@@ -11,55 +11,25 @@
 // The fix: read `options.ca` once, before calling node, and pass node options whose `ca` is that
 // value (a shallow copy of the options with the snapshot); walk arrays by index as node does.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
 import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { crossSignedPki } from './helpers/cross-signed-pki';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet } from './helpers/https-resumption';
 
 async function serve(t: Test, guard: SerialGuard, context: tls.SecureContext): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
-  const server = https.createServer(
-    {
-      key: certs.serverKey,
-      cert: certs.serverChain,
-      ca: certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
-      SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
-        done(null, context),
-    },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as AddressInfo).port;
+  const tlsOptions = {
+    ca: certs.ca,
+    SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
+      done(null, context),
+  };
+  return (await serveHttps(t, { guard, tls: tlsOptions })).port;
 }
 
 /** GET / over a new connection presenting `cert`: the status, or 'closed'. */
 async function request(t: Test, port: number, key: string, cert: string): Promise<number | 'closed'> {
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, key, cert });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect', SOON);
-  const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
-  return Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => reply.status,
-      () => 'closed' as const,
-    ),
-    closed,
-  ]);
+  return (await tlsGet(t, { port, key, cert })).status;
 }
 
 t.test('the CAs recorded for a context are those node loaded, however the options answer', async (t) => {

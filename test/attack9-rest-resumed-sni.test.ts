@@ -16,65 +16,26 @@
 // verified it at the full handshake, and judge a resumed connection under that context's CAs,
 // not the handle's; deny when it is not known.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
 import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { crossSignedPki } from './helpers/cross-signed-pki';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
 async function serve(t: Test, guard: SerialGuard, defaultCa: string, nameCa: string): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const server = https.createServer(
-    { ...identity, ca: defaultCa, requestCert: true, rejectUnauthorized: true },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  server.addContext('localhost', { ...identity, ca: nameCa });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port } = await serveHttps(t, {
+    guard,
+    tls: { ca: defaultCa },
+    answer: answerResumed,
+    setup: (server) => server.addContext('localhost', { ...identity, ca: nameCa }),
   });
-  return (server.address() as AddressInfo).port;
-}
-
-interface Reply {
-  status: string;
-  session?: Buffer;
+  return port;
 }
 
 /** GET / over a new connection to "localhost" presenting `cert`, resuming `session` if given. */
-async function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key,
-    cert,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  await waitFor(client, 'secureConnect', SOON);
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => `${reply.status} ${String(reply.body)}`,
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  return { status, session: ticket };
+function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, key, cert, session, read: statusAndBody });
 }
 
 t.test('a resumed session is judged under the SNI context that verified it, not the default one', async (t) => {

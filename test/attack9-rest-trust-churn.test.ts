@@ -13,33 +13,25 @@
 // native context, so it lives exactly as long as node's), or size the map by the server's contexts;
 // key remembered chains by the CA text's digest rather than by the context object.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsClient } from './helpers/https-resumption';
 
 const contextModule = require('../dist/tls/context.js') as { createSecureContext: (...args: unknown[]) => unknown };
 
 const TENANTS = 17;
 
 async function serve(t: Test, tenants: number): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const server = https.createServer(
-    { ...identity, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  // Each tenant's own CA bundle.
-  for (let i = 0; i < tenants; i++) server.addContext(`t${i}.test`, { ...identity, ca: certs.ca + '\n'.repeat(i) });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port } = await serveHttps(t, {
+    tls: { ca: certs.ca },
+    setup: (server) => {
+      // Each tenant's own CA bundle.
+      for (let i = 0; i < tenants; i++) server.addContext(`t${i}.test`, { ...identity, ca: certs.ca + '\n'.repeat(i) });
+    },
   });
-  return (server.address() as AddressInfo).port;
+  return port;
 }
 
 interface Connection {
@@ -47,17 +39,7 @@ interface Connection {
 }
 
 async function open(t: Test, port: number, name: string): Promise<Connection> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: name,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    checkServerIdentity: () => undefined,
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
+  const client = tlsClient(t, { port, servername: name });
   await waitFor(client, 'secureConnect', SOON);
   const get = rawHttp(client);
   return {

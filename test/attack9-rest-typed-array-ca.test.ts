@@ -13,58 +13,31 @@
 // The fix: read every ArrayBufferView item as node does (Buffer.from(view.buffer, view.byteOffset,
 // view.byteLength)), in both caText and serverTrust.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
 import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { crossSignedPki } from './helpers/cross-signed-pki';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet } from './helpers/https-resumption';
 
 /** Where the CAs go: the server's own `ca`, or the `ca` of the context addContext() makes. */
 type Where = 'server' | 'addContext';
 
 async function serve(t: Test, guard: SerialGuard, ca: Uint8Array | DataView, where: Where): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const server = https.createServer(
-    {
-      ...identity,
-      // node's types say string or Buffer; node itself takes any ArrayBufferView.
-      ca: where === 'server' ? [ca as unknown as Buffer] : certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
+  const { port } = await serveHttps(t, {
+    guard,
+    // node's types say string or Buffer; node itself takes any ArrayBufferView.
+    tls: { ca: where === 'server' ? [ca as unknown as Buffer] : certs.ca },
+    setup: (server) => {
+      if (where === 'addContext') server.addContext('localhost', { ...identity, ca: [ca as unknown as Buffer] });
     },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  if (where === 'addContext') server.addContext('localhost', { ...identity, ca: [ca as unknown as Buffer] });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return (server.address() as AddressInfo).port;
+  return port;
 }
 
 /** GET / over a new connection presenting `cert`: the status, or 'closed'. */
 async function request(t: Test, port: number, key: string, cert: string): Promise<number | 'closed'> {
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, key, cert });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect', SOON);
-  const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
-  return Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => reply.status,
-      () => 'closed' as const,
-    ),
-    closed,
-  ]);
+  return (await tlsGet(t, { port, key, cert })).status;
 }
 
 t.test('CAs given as a Uint8Array or a DataView judge the client as a Buffer does', async (t) => {

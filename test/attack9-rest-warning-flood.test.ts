@@ -9,13 +9,11 @@
 // The fix: warn once per server (or per process, with a count), keyed by something that does not
 // change at every handshake, such as the SNICallback or the server.
 import t from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsClient } from './helpers/https-resumption';
 
 const CONNECTIONS = 20;
 
@@ -26,37 +24,18 @@ t.test('an SNICallback making a context per handshake does not make a warning pe
   };
   process.on('warning', onWarning);
   t.teardown(() => process.off('warning', onWarning));
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const server = https.createServer(
-    {
-      ...identity,
+  const { port } = await serveHttps(t, {
+    tls: {
       ca: certs.ca,
-      requestCert: true,
       rejectUnauthorized: false,
       SNICallback: (_name: string, done: (error: Error | null, context: tls.SecureContext) => void) =>
         done(null, tls.createSecureContext(identity)),
     },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  const port = (server.address() as AddressInfo).port;
   for (let i = 0; i < CONNECTIONS; i++) {
     // Any certificate will do: the wrong CA's, which nothing on the server trusts.
-    const client = tls.connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'localhost',
-      ca: certs.ca,
-      key: certs.clientWrongCaKey,
-      cert: certs.clientWrongCaCert,
-    });
-    client.on('error', () => {});
-    t.teardown(() => client.destroy());
+    const client = tlsClient(t, { port, key: certs.clientWrongCaKey, cert: certs.clientWrongCaCert });
     await waitFor(client, 'secureConnect', SOON);
     await rawHttp(client)('GET', '/').catch(() => undefined);
     client.destroy();
