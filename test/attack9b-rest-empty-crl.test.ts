@@ -10,46 +10,18 @@
 // generally, when a context's `ca` is known but something else about its trust is not, or the
 // library cannot build it, deny (certificate-chain-unknown) rather than judge the shown chain.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
 import { SerialGuard } from './helpers/serial-guard';
-import { certs } from './helpers/certs';
 import { crossSignedPki } from './helpers/cross-signed-pki';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet } from './helpers/https-resumption';
 
 async function serve(t: Test, guard: SerialGuard, ca: string, crl: string | string[]): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
-  const server = https.createServer(
-    { key: certs.serverKey, cert: certs.serverChain, ca, crl, requestCert: true, rejectUnauthorized: true },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as AddressInfo).port;
+  return (await serveHttps(t, { guard, tls: { ca, crl } })).port;
 }
 
+/** GET / over a new connection presenting `cert`: the status, or 'closed'. */
 async function request(t: Test, port: number, key: string, cert: string): Promise<number | 'closed'> {
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, key, cert });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect', SOON);
-  const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
-  return Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => reply.status,
-      () => 'closed' as const,
-    ),
-    closed,
-  ]);
+  return (await tlsGet(t, { port, key, cert })).status;
 }
 
 t.test('a crl node ignores does not make the trust unknown', async (t) => {

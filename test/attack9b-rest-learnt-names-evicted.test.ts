@@ -13,70 +13,24 @@
 // app's SNICallback answered with a context of its own (not the default), never evicting a
 // name whose context is still alive (WeakRef deref() !== undefined).
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, servername: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername,
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  try {
-    const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-    const connected = await Promise.race([waitFor(client, 'secureConnect', SOON).then(() => 'connected'), closed]);
-    if (connected !== 'connected') return { status: 'handshake refused' };
-    const status = await Promise.race([
-      rawHttp(client)('GET', '/').then(
-        (reply) => `${reply.status} ${String(reply.body)}`,
-        () => 'closed',
-      ),
-      closed,
-    ]);
-    return { status, session: ticket };
-  } finally {
-    client.destroy();
-  }
+function request(t: Test, port: number, servername: string, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, servername, session, read: statusAndBody, closeAfter: 0 });
 }
 
 t.test("other clients' server names do not evict what a tenant's resumed sessions are judged by", async (t) => {
   const identity = { key: certs.serverKey, cert: certs.serverChain };
   const tenant = tls.createSecureContext({ ...identity, ca: certs.ca });
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
+  const { port } = await serveHttps(t, {
+    tls: {
       ca: certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
       SNICallback: (name, cb) => cb(null, name === 'tenant.localhost' ? tenant : undefined),
     },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+    answer: answerResumed,
   });
-  const port = (server.address() as AddressInfo).port;
 
   const first = await request(t, port, 'tenant.localhost');
   t.equal(first.status, '200 resumed=false', "the tenant's full handshake is served");

@@ -12,74 +12,29 @@
 // with the learnt name, so a collected context still answers with the same CAs; or, as for the
 // other resumption reports, record the verifying trust per session.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'tenant.localhost',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  try {
-    await waitFor(client, 'secureConnect', SOON);
-    const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-    const status = await Promise.race([
-      rawHttp(client)('GET', '/').then(
-        (reply) => `${reply.status} ${String(reply.body)}`,
-        () => 'closed',
-      ),
-      closed,
-    ]);
-    return { status, session: ticket };
-  } finally {
-    client.destroy();
-  }
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, servername: 'tenant.localhost', session, read: statusAndBody, closeAfter: 0 });
 }
 
 t.test('an SNICallback making its context per call: resumed sessions survive a GC', async (t) => {
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
+  const { port } = await serveHttps(t, {
+    tls: {
       ca: certs.wrongCa,
-      requestCert: true,
-      rejectUnauthorized: true,
       SNICallback: (_name, cb) => cb(null, tls.createSecureContext({ ...identity, ca: certs.ca })),
     },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  server.keepAliveTimeout = 1;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+    answer: answerResumed,
+    setup: (server) => (server.keepAliveTimeout = 1),
   });
-  const port = (server.address() as AddressInfo).port;
 
   const first = await request(t, port);
   t.equal(first.status, '200 resumed=false', 'a full handshake is served');

@@ -12,13 +12,11 @@
 // cannot replace a newer choice; better, record the verifying trust per session (its ticket / id)
 // rather than per name.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsClient, answerResumed } from './helpers/https-resumption';
 
 interface Client {
   socket: tls.TLSSocket;
@@ -27,18 +25,7 @@ interface Client {
 }
 
 async function connect(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Client> {
-  const socket = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'tenant.localhost',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key,
-    cert,
-    ...(session && { session }),
-  });
-  socket.on('error', () => {});
-  t.teardown(() => socket.destroy());
+  const socket = tlsClient(t, { port, servername: 'tenant.localhost', key, cert, session });
   const ticket = new Promise<Buffer | undefined>((resolve) => {
     socket.once('session', resolve);
     socket.once('close', () => resolve(undefined));
@@ -67,24 +54,11 @@ t.test("an idle connection's first request does not bring back a rotated-out con
   const before = tls.createSecureContext({ ...identity, ca: certs.ca });
   const after = tls.createSecureContext({ ...identity, ca: certs.wrongCa });
   let current = before;
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
-      ca: certs.wrongCa,
-      requestCert: true,
-      rejectUnauthorized: true,
-      SNICallback: (_name, cb) => cb(null, current),
-    },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port } = await serveHttps(t, {
+    tls: { ca: certs.wrongCa, SNICallback: (_name, cb) => cb(null, current) },
+    answer: answerResumed,
+    setup: (server) => (server.keepAliveTimeout = 30_000),
   });
-  const port = (server.address() as AddressInfo).port;
 
   // The client of the CA the tenant will drop: a connection kept idle, and its session.
   const reserve = await connect(t, port, certs.clientKey, certs.clientChain);

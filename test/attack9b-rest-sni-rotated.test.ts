@@ -15,51 +15,13 @@
 // predates the most recent full handshake for that name that chose differently (including failed
 // ones: learn at the handshake, e.g. from 'secureConnection'/tlsClientError, not at the first request).
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'tenant.localhost',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([
-    waitFor(client, 'secureConnect', SOON).then(
-      () => 'connected',
-      () => 'refused',
-    ),
-    closed,
-  ]);
-  if (connected !== 'connected') return { status: 'handshake refused' };
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => `${reply.status} ${String(reply.body)}`,
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  return { status, session: ticket };
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  const servername = 'tenant.localhost';
+  return tlsGet(t, { port, servername, session, read: statusAndBody, refused: 'handshake refused' });
 }
 
 for (const rotation of ['a context without the CA', 'an error (the tenant is removed)'] as const) {
@@ -68,27 +30,17 @@ for (const rotation of ['a context without the CA', 'an error (the tenant is rem
     const before = tls.createSecureContext({ ...identity, ca: certs.ca });
     const after = tls.createSecureContext({ ...identity, ca: certs.wrongCa });
     let rotated = false;
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      {
-        ...identity,
+    const { port } = await serveHttps(t, {
+      tls: {
         ca: certs.wrongCa,
-        requestCert: true,
-        rejectUnauthorized: true,
         SNICallback: (_name, cb) => {
           if (!rotated) cb(null, before);
           else if (rotation === 'a context without the CA') cb(null, after);
           else cb(new Error('no such tenant'));
         },
       },
-      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      answer: answerResumed,
     });
-    const port = (server.address() as AddressInfo).port;
 
     const first = await request(t, port);
     t.equal(first.status, '200 resumed=false', 'a full handshake under the first context is served');

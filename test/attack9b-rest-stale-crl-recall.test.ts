@@ -14,46 +14,12 @@
 // have serverVerifiedChain tell those apart (verifyWithHorizon's error), or re-verify the
 // remembered chain under the trust as it is now before using it.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { certs } from './helpers/certs';
 import { OpensslWorkspace } from './helpers/openssl-ca';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key,
-    cert,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([waitFor(client, 'secureConnect', SOON).then(() => 'connected'), closed]);
-  if (connected !== 'connected') return { status: 'handshake refused' };
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => `${reply.status} ${String(reply.body)}`,
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  return { status, session: ticket };
+function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, key, cert, session, read: statusAndBody, refused: 'handshake refused' });
 }
 
 t.test('a resumed session is not served once its context CRL is stale', async (t) => {
@@ -78,24 +44,7 @@ t.test('a resumed session is not served once its context CRL is stale', async (t
   const crl = ws.read('short.crl');
   const nextUpdate = Date.now() + 4_000;
 
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      key: certs.serverKey,
-      cert: certs.serverChain,
-      ca: ws.read('root.pem'),
-      crl,
-      requestCert: true,
-      rejectUnauthorized: true,
-    },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await serveHttps(t, { tls: { ca: ws.read('root.pem'), crl }, answer: answerResumed });
 
   const first = await request(t, port, leafKey, leaf);
   t.equal(first.status, '200 resumed=false', 'a full handshake is served while the CRL is fresh');
