@@ -11,13 +11,10 @@
 // NodeContextTrust, or have the addon read each item with its own BIO and skip an item's
 // unreadable tail), and emit a warning naming the unreadable item rather than deny silently.
 import t from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { rawHttp } from './helpers/raw-http';
 import { waitFor, SOON } from './helpers/owned';
+import { serveHttps, tlsClient } from './helpers/https-resumption';
 
 const corrupt = '-----BEGIN CERTIFICATE-----\nTUlJQmFk\n-----END CERTIFICATE-----\n';
 const truncated = certs.wrongCa.slice(0, 200);
@@ -29,27 +26,8 @@ const lists: Record<string, string[]> = {
 
 for (const [name, ca] of Object.entries(lists)) {
   t.test(`${name}: REST serves the clients node verified through the other CAs`, async (t) => {
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      { key: certs.serverKey, cert: certs.serverChain, ca, requestCert: true, rejectUnauthorized: true },
-      authz.node((_req, res) => res.end('served')),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    const port = (server.address() as AddressInfo).port;
-    const client = tls.connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'localhost',
-      ca: certs.ca,
-      key: certs.clientKey,
-      cert: certs.clientChain,
-    });
-    client.on('error', () => {});
-    t.teardown(() => client.destroy());
+    const { port } = await serveHttps(t, { tls: { ca }, answer: () => 'served' });
+    const client = tlsClient(t, { port });
     await waitFor(client, 'secureConnect', SOON);
     t.pass('the handshake completed: the server (rejectUnauthorized) verified the client');
     const reply = await rawHttp(client)('GET', '/');

@@ -12,55 +12,21 @@
 // native context then has its record in node-context-cas.ts), deny only what node would not
 // accept either.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'tenant.localhost',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  await waitFor(client, 'secureConnect', SOON);
-  const status = await rawHttp(client)('GET', '/').then(
-    (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
-    () => 'closed',
-  );
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  client.destroy();
-  return { status, session: ticket };
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, servername: 'tenant.localhost', session, read: statusAndBodyIf200, closeAfter: 20 });
 }
 
 for (const answer of ['a native context', 'false (node: the default context)'] as const) {
   t.test(`a resumed session is served when the SNICallback answers ${answer}, as node takes it`, async (t) => {
     const identity = { key: certs.serverKey, cert: certs.serverChain };
     const tenant = tls.createSecureContext({ ...identity, ca: certs.ca });
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      {
-        ...identity,
+    const { port } = await serveHttps(t, {
+      tls: {
         ca: answer === 'a native context' ? certs.wrongCa : certs.ca,
-        requestCert: true,
-        rejectUnauthorized: true,
         SNICallback: (_name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) =>
           cb(
             null,
@@ -69,14 +35,8 @@ for (const answer of ['a native context', 'false (node: the default context)'] a
               : false) as tls.SecureContext,
           ),
       },
-      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      answer: answerResumed,
     });
-    const port = (server.address() as AddressInfo).port;
     const first = await request(t, port);
     t.equal(first.status, '200 resumed=false', 'the full handshake is served');
     const resumed = await request(t, port, first.session);

@@ -19,36 +19,10 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { tlsGet, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  await waitFor(client, 'secureConnect', SOON);
-  const status = await rawHttp(client)('GET', '/').then(
-    (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
-    () => 'closed',
-  );
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  client.destroy();
-  return { status, session: ticket };
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, session, read: statusAndBodyIf200, closeAfter: 20 });
 }
 
 async function listen(t: Test, server: net.Server): Promise<number> {

@@ -17,40 +17,10 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { tlsGet, statusAndBody, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, path: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    maxVersion: 'TLSv1.2',
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  await waitFor(client, 'secureConnect', SOON);
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const status = await Promise.race([
-    rawHttp(client)('GET', path).then(
-      (reply) => `${reply.status} ${String(reply.body)}`,
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  client.destroy();
-  return { status, session: ticket ?? client.getSession() };
+function request(t: Test, port: number, path: string, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, path, maxVersion: 'TLSv1.2', session, read: statusAndBody, closeAfter: 0 });
 }
 
 t.test("a tenant's TLS 1.2 session first used on an open route is served at a protected one", async (t) => {

@@ -17,63 +17,29 @@
 // verifying one whose name matches the request; at least document that TLS 1.2 sessions resumed
 // across processes are denied.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
 const MEMBER = join(__dirname, 'helpers', 'tls12-tenant-member.mjs');
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    maxVersion: 'TLSv1.2',
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  await waitFor(client, 'secureConnect', SOON);
-  const status = await rawHttp(client)('GET', '/').then(
-    (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
-    () => 'closed',
-  );
-  client.destroy();
-  return { status, session: ticket ?? client.getSession() };
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, { port, maxVersion: 'TLSv1.2', session, read: statusAndBodyIf200, closeAfter: 0 });
 }
 
 t.test("a tenant's TLS 1.2 session resumed on another process with the same ticket keys is served", async (t) => {
   const identity = { key: certs.serverKey, cert: certs.serverChain };
   const ticketKeys = randomBytes(48);
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    { ...identity, ca: certs.wrongCa, requestCert: true, rejectUnauthorized: true, sessionIdContext: 'tenants' },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  server.addContext('localhost', { ...identity, ca: certs.ca });
-  server.setTicketKeys(ticketKeys);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port } = await serveHttps(t, {
+    tls: { ca: certs.wrongCa, sessionIdContext: 'tenants' },
+    answer: answerResumed,
+    setup: (server) => {
+      server.addContext('localhost', { ...identity, ca: certs.ca });
+      server.setTicketKeys(ticketKeys);
+    },
   });
   const member = fork(MEMBER, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   t.teardown(() => {
@@ -86,7 +52,6 @@ t.test("a tenant's TLS 1.2 session resumed on another process with the same tick
     once(member, 'message'),
     new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('member did not start')), 20_000))),
   ]).finally(() => clearTimeout(timer))) as [{ port: number }];
-  const port = (server.address() as AddressInfo).port;
 
   const first = await request(t, port);
   t.equal(first.status, '200 resumed=false', 'a full handshake on this process is served');
