@@ -21,17 +21,11 @@
 // trust that cannot be told, and every request on that context is denied (not judged on the
 // chain node shows, which the padding defeats). The served-before check below expects that.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
 import { X509Certificate } from 'node:crypto';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
-import { kGuardHost, type GuardHost } from '../dist/authz/guard.js';
 import { SerialGuard } from './helpers/serial-guard';
 import { certs } from './helpers/certs';
 import { crossSignedPki, type CrossSignedPki } from './helpers/cross-signed-pki';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet } from './helpers/https-resumption';
 
 /** A `ca` array whose first reading (the wrapper's) gives `indexed`, the next (node's) `iterated`. */
 const variants: Record<string, (indexed: string, iterated: string) => string[]> = {
@@ -46,40 +40,18 @@ const variants: Record<string, (indexed: string, iterated: string) => string[]> 
 };
 
 async function serve(t: Test, guard: SerialGuard, ca: string[]): Promise<number> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  (authz as unknown as { [kGuardHost]: GuardHost })[kGuardHost].addGuard(guard);
   const identity = { key: certs.serverKey, cert: certs.serverChain };
-  const server = https.createServer(
-    { ...identity, ca: certs.ca, requestCert: true, rejectUnauthorized: true },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  // Shared, frozen tenant configuration: node's addContext hands it to createSecureContext as is.
-  server.addContext('localhost', Object.freeze({ ...identity, ca }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+  const { port } = await serveHttps(t, {
+    guard,
+    tls: { ca: certs.ca },
+    // Shared, frozen tenant configuration: node's addContext hands it to createSecureContext as is.
+    setup: (server) => server.addContext('localhost', Object.freeze({ ...identity, ca })),
   });
-  return (server.address() as AddressInfo).port;
+  return port;
 }
 
 async function request(t: Test, port: number, key: string, cert: string): Promise<number | string> {
-  const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, key, cert });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  const connected = await waitFor(client, 'secureConnect', SOON).then(
-    () => true,
-    () => false,
-  );
-  if (!connected) return 'refused';
-  const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
-  return Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (reply) => reply.status,
-      () => 'closed' as const,
-    ),
-    closed,
-  ]);
+  return (await tlsGet(t, { port, key, cert, refused: 'refused' })).status;
 }
 
 t.test('a frozen tenant ca whose element node reads otherwise than the wrapper did', async (t) => {

@@ -13,56 +13,28 @@
 // when it selects the same context), or a small per-connection LRU; never call the SNICallback
 // more than a handful of times per connection.
 import t from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { waitFor, SOON } from './helpers/owned';
 import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsClient } from './helpers/https-resumption';
 
 const REQUESTS = 300;
 
 t.test('one resumed connection cannot make the SNICallback run once per request', async (t) => {
-  const identity = { key: certs.serverKey, cert: certs.serverChain };
   let calls = 0;
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
+  const { port } = await serveHttps(t, {
+    tls: {
       ca: certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
       SNICallback: (_name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) => {
         calls++;
         cb(null, undefined);
       },
     },
-    authz.node((_req, res) => res.end('ok')),
-  );
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+    setup: (server) => (server.keepAliveTimeout = 30_000),
   });
-  const port = (server.address() as AddressInfo).port;
-  const connect = (session?: Buffer): tls.TLSSocket => {
-    const client = tls.connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'a.localhost',
-      maxVersion: 'TLSv1.2',
-      checkServerIdentity: () => undefined,
-      ca: certs.ca,
-      key: certs.clientKey,
-      cert: certs.clientChain,
-      ...(session && { session }),
-    });
-    client.on('error', () => {});
-    t.teardown(() => client.destroy());
-    return client;
-  };
+  const connect = (session?: Buffer): tls.TLSSocket =>
+    tlsClient(t, { port, servername: 'a.localhost', maxVersion: 'TLSv1.2', session });
   const first = connect();
   await waitFor(first, 'secureConnect', SOON);
   t.equal((await rawHttp(first)('GET', '/', { host: 'a.localhost' })).status, 200, 'full handshake served');

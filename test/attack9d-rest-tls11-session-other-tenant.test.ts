@@ -12,66 +12,33 @@
 // whatever the protocol below TLS 1.3 (`getProtocol() !== 'TLSv1.3'`, or test for a missing
 // servername on a resumed session only), not for TLS 1.2 alone.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
 /** A server that still accepts TLS 1.0 and 1.1 (legacy clients). */
 const legacy = { minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } as const;
 
-interface Reply {
-  status: string;
-  session?: Buffer;
-}
-
-async function request(
+function request(
   t: Test,
   port: number,
   servername: string,
   maxVersion: tls.SecureVersion,
   session?: Buffer,
-): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
+): Promise<Reply<string>> {
+  return tlsGet(t, {
     port,
     servername,
     maxVersion,
     minVersion: 'TLSv1',
     ciphers: 'DEFAULT@SECLEVEL=0',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
+    session,
+    host: servername || 'localhost',
+    read: statusAndBodyIf200,
+    refused: 'handshake refused',
+    // Let a TLS 1.3 ticket arrive before closing.
+    closeAfter: 20,
   });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([
-    waitFor(client, 'secureConnect', SOON).then(
-      () => 'connected',
-      () => 'refused',
-    ),
-    closed,
-  ]);
-  if (connected !== 'connected') return { status: 'handshake refused' };
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/', { host: servername || 'localhost' }).then(
-      (reply) => `${reply.status} ${reply.status === 200 ? String(reply.body) : ''}`,
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  // Let a TLS 1.3 ticket arrive before closing.
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  client.destroy();
-  return { status, session: ticket ?? client.getSession() };
 }
 
 for (const [how, maxVersion] of [
@@ -82,33 +49,23 @@ for (const [how, maxVersion] of [
     const identity = { key: certs.serverKey, cert: certs.serverChain };
     const tenantA = tls.createSecureContext({ ...identity, ca: certs.ca });
     const tenantB = tls.createSecureContext({ ...identity, ca: certs.wrongCa });
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      {
-        ...identity,
+    const { port } = await serveHttps(t, {
+      tls: {
         ca: certs.wrongCa,
-        requestCert: true,
-        rejectUnauthorized: true,
         ...legacy,
         ...(how === 'SNICallback' && {
           SNICallback: (name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) =>
             cb(null, name === 'a.localhost' ? tenantA : name === 'b.localhost' ? tenantB : undefined),
         }),
       },
-      authz.node((req, res) =>
-        res.end(`host=${req.headers.host} resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`),
-      ),
-    );
-    if (how === 'addContext') {
-      server.addContext('a.localhost', { ...identity, ca: certs.ca });
-      server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
-    }
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+      answer: (req) => `host=${req.headers.host} ${answerResumed(req)}`,
+      setup: (server) => {
+        if (how === 'addContext') {
+          server.addContext('a.localhost', { ...identity, ca: certs.ca });
+          server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
+        }
+      },
     });
-    const port = (server.address() as AddressInfo).port;
     const a = await request(t, port, 'a.localhost', maxVersion);
     t.equal(a.status, '200 host=a.localhost resumed=false', "tenant a's full handshake is served");
     const b = await request(t, port, 'b.localhost', maxVersion);
@@ -125,18 +82,11 @@ for (const [how, maxVersion] of [
 for (const maxVersion of ['TLSv1.1', 'TLSv1'] as const) {
   t.test(`addContext ${maxVersion}: a session of the default context does not reach tenant b`, async (t) => {
     const identity = { key: certs.serverKey, cert: certs.serverChain };
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      { ...identity, ca: certs.ca, requestCert: true, rejectUnauthorized: true, ...legacy },
-      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-    );
-    server.addContext('b.localhost', { ...identity, ca: certs.wrongCa });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    const { port } = await serveHttps(t, {
+      tls: { ca: certs.ca, ...legacy },
+      answer: answerResumed,
+      setup: (server) => server.addContext('b.localhost', { ...identity, ca: certs.wrongCa }),
     });
-    const port = (server.address() as AddressInfo).port;
     const nameless = await request(t, port, '', maxVersion);
     t.equal(nameless.status, '200 resumed=false', 'a full handshake without a name is served');
     const b = await request(t, port, 'b.localhost', maxVersion);

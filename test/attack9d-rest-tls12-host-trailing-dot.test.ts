@@ -21,73 +21,37 @@
 // which tenant it is for; it is judged as a full handshake without a name would be, under the
 // default context (here: denied). That case is asserted as such below.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
+import type * as tls from 'node:tls';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
-async function request(
-  t: Test,
-  port: number,
-  servername: string,
-  host: string,
-  session?: Buffer,
-): Promise<{ status: string; session?: Buffer }> {
-  const client = tls.connect({
-    host: '127.0.0.1',
+function request(t: Test, port: number, servername: string, host: string, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, {
     port,
     servername,
     maxVersion: 'TLSv1.2',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
+    session,
+    host,
+    read: (reply) => statusAndBodyIf200(reply).trim(),
+    refused: 'handshake refused',
+    closeAfter: 0,
+    sessionFrom: 'getSession',
   });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([
-    waitFor(client, 'secureConnect', SOON).then(
-      () => 'connected',
-      () => 'refused',
-    ),
-    closed,
-  ]);
-  if (connected !== 'connected') return { status: 'handshake refused' };
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/', { host }).then(
-      (reply) => `${reply.status} ${reply.status === 200 ? reply.body : ''}`.trim(),
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  const ticket = client.getSession();
-  client.destroy();
-  return { status, session: ticket };
 }
 
 for (const host of ['a.localhost', 'a.localhost.', 'A.localhost', '']) {
   t.test(`TLS 1.2: SNI a.localhost with Host '${host}' is served resumed as it is on a full handshake`, async (t) => {
     const identity = { key: certs.serverKey, cert: certs.serverChain };
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-    const server = https.createServer(
-      { ...identity, ca: certs.wrongCa, requestCert: true, rejectUnauthorized: true },
-      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-    );
-    server.addContext('a.localhost', { ...identity, ca: certs.ca });
     // Whether node kept the session's server name on resumption (newer nodes do).
     let lastName: unknown;
-    server.on('secureConnection', (socket: tls.TLSSocket) => (lastName = socket.servername));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    const { port } = await serveHttps(t, {
+      tls: { ca: certs.wrongCa },
+      answer: answerResumed,
+      setup: (server) => {
+        server.addContext('a.localhost', { ...identity, ca: certs.ca });
+        server.on('secureConnection', (socket: tls.TLSSocket) => (lastName = socket.servername));
+      },
     });
-    const port = (server.address() as AddressInfo).port;
     const full = await request(t, port, 'a.localhost', host);
     t.equal(full.status, '200 resumed=false', 'the full handshake is served');
     const resumed = await request(t, port, 'a.localhost', host, full.session);

@@ -13,74 +13,40 @@
 // resumed request as node judged its full handshake without SNI (the default context); more
 // generally, only a Host that is a valid DNS host name should be handed to the SNICallback.
 import t, { type Test } from 'tap';
-import https from 'node:https';
 import * as tls from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, statusAndBodyIf200, type Reply } from './helpers/https-resumption';
 
-async function request(t: Test, port: number, session?: Buffer): Promise<{ status: string; session?: Buffer }> {
-  // No servername: node sends no SNI to an IP address.
-  const client = tls.connect({
-    host: '127.0.0.1',
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
+  return tlsGet(t, {
     port,
+    // No servername: node sends no SNI to an IP address.
+    servername: null,
     maxVersion: 'TLSv1.2',
-    checkServerIdentity: () => undefined,
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
+    session,
+    host: `127.0.0.1:${port}`,
+    read: (reply) => statusAndBodyIf200(reply).trim(),
+    refused: 'handshake refused',
+    closeAfter: 0,
+    sessionFrom: 'getSession',
   });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve('closed')));
-  const connected = await Promise.race([
-    waitFor(client, 'secureConnect', SOON).then(
-      () => 'connected',
-      () => 'refused',
-    ),
-    closed,
-  ]);
-  if (connected !== 'connected') return { status: 'handshake refused' };
-  const status = await Promise.race([
-    rawHttp(client)('GET', '/', { host: `127.0.0.1:${port}` }).then(
-      (reply) => `${reply.status} ${reply.status === 200 ? reply.body : ''}`.trim(),
-      () => 'closed',
-    ),
-    closed,
-  ]);
-  const ticket = client.getSession();
-  client.destroy();
-  return { status, session: ticket };
 }
 
 t.test('TLS 1.2: a client without SNI (by IP) is served resumed as on its full handshake', async (t) => {
   const identity = { key: certs.serverKey, cert: certs.serverChain };
   const tenant = tls.createSecureContext({ ...identity, ca: certs.wrongCa });
   const asked: string[] = [];
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      ...identity,
+  const { port } = await serveHttps(t, {
+    tls: {
       ca: certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
       SNICallback: (name: string, cb: (e: Error | null, c?: tls.SecureContext) => void) => {
         asked.push(name);
         if (name === 'tenant.localhost') cb(null, tenant);
         else cb(new Error(`unknown host ${name}`));
       },
     },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
+    answer: answerResumed,
   });
-  const port = (server.address() as AddressInfo).port;
   const full = await request(t, port);
   t.equal(full.status, '200 resumed=false', 'the full handshake (default context, no SNICallback) is served');
   const resumed = await request(t, port, full.session);
