@@ -14,52 +14,12 @@
 // END likewise), or have the addon read each item with PEM_read_bio_X509_AUX in a loop exactly as
 // node does and record what it loaded.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: number | 'closed';
-  body?: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<Reply>((resolve) => client.once('close', () => resolve({ status: 'closed' })));
-  const connected = waitFor(client, 'secureConnect', SOON).then(
-    () => true,
-    () => false,
-  );
-  if (!(await Promise.race([connected, closed.then(() => false)]))) return { status: 'closed' };
-  const reply = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (answer): Reply => ({ status: answer.status, body: String(answer.body) }),
-      (): Reply => ({ status: 'closed' }),
-    ),
-    closed,
-  ]);
-  if (ticket === undefined) await sleep(50);
-  client.destroy();
-  return { ...reply, session: ticket };
+function request(t: Test, port: number, session?: Buffer): Promise<Reply<number | 'closed'>> {
+  return tlsGet(t, { port, session, refused: 'closed', closeAfter: 50, closeAfterOnlyWithoutTicket: true });
 }
 
 const ca = certs.ca + certs.intermediate;
@@ -70,24 +30,11 @@ const variants: Record<string, string> = {
 
 for (const [name, item] of Object.entries(variants)) {
   t.test(`${name}: a CA node did not load does not serve resumed sessions`, async (t) => {
-    const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
     const identity = { key: certs.serverKey, cert: certs.serverChain };
-    const server = https.createServer(
-      {
-        ...identity,
-        ca: [certs.ca, certs.intermediate],
-        requestCert: true,
-        rejectUnauthorized: true,
-        ticketKeys: randomBytes(48),
-      },
-      authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-    );
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(() => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
+    const { server, port } = await serveHttps(t, {
+      tls: { ca: [certs.ca, certs.intermediate], ticketKeys: randomBytes(48) },
+      answer: answerResumed,
     });
-    const port = (server.address() as AddressInfo).port;
     const first = await request(t, port);
     t.equal(first.status, 200, 'served under the first CAs');
     t.ok(first.session, 'and given a ticket');

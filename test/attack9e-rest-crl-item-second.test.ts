@@ -15,54 +15,21 @@
 // The fix: record CRLs as node loads them: the first `X509 CRL` block of each item (skipping
 // other PEM blocks before it, as PEM_read_bio_X509_CRL does), nothing else from that item.
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
 import { OpensslWorkspace } from './helpers/openssl-ca';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, type Reply } from './helpers/https-resumption';
 
-interface Reply {
-  status: number | 'closed';
-  body?: string;
-  session?: Buffer;
-}
-
-async function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key,
-    cert,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<Reply>((resolve) => client.once('close', () => resolve({ status: 'closed' })));
-  const connected = waitFor(client, 'secureConnect', SOON).then(
-    () => true,
-    () => false,
-  );
-  if (!(await Promise.race([connected, closed.then(() => false)]))) return { status: 'closed' };
-  const reply = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (answer): Reply => ({ status: answer.status, body: String(answer.body) }),
-      (): Reply => ({ status: 'closed' }),
-    ),
-    closed,
-  ]);
+function request(
+  t: Test,
+  port: number,
+  key: string,
+  cert: string,
+  session?: Buffer,
+): Promise<Reply<number | 'closed'>> {
   // A TLS 1.3 ticket comes after the handshake: give it a moment.
-  if (ticket === undefined) await sleep(50);
-  client.destroy();
-  return { ...reply, session: ticket };
+  return tlsGet(t, { port, key, cert, session, refused: 'closed', closeAfter: 50, closeAfterOnlyWithoutTicket: true });
 }
 
 t.test('an item with two CRLs: node loads the first (revoking), the library the newest (not)', async (t) => {
@@ -82,18 +49,11 @@ t.test('an item with two CRLs: node loads the first (revoking), the library the 
   };
   for (const [name, crl] of Object.entries(files))
     await t.test(name, async (t) => {
-      const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
       const identity = { key: certs.serverKey, cert: certs.serverChain };
-      const server = https.createServer(
-        { ...identity, ca: root, requestCert: true, rejectUnauthorized: true, ticketKeys: randomBytes(48) },
-        authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-      );
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      t.teardown(() => {
-        server.closeAllConnections();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
+      const { server, port } = await serveHttps(t, {
+        tls: { ca: root, ticketKeys: randomBytes(48) },
+        answer: answerResumed,
       });
-      const port = (server.address() as AddressInfo).port;
 
       const first = await request(t, port, leafKey, leaf);
       t.equal(first.status, 200, 'served before the CRL');

@@ -13,75 +13,29 @@
 // new library context), or treat a native context whose addCRL was called outside
 // createSecureContext as a trust that cannot be told (deny resumed sessions).
 import t, { type Test } from 'tap';
-import https from 'node:https';
-import * as tls from 'node:tls';
+import type { Server } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { authorizeRequest } from '../dist/http/authorize-request.js';
 import { certs } from './helpers/certs';
-import { waitFor, SOON } from './helpers/owned';
-import { rawHttp } from './helpers/raw-http';
+import { serveHttps, tlsGet, answerResumed, type Reply } from './helpers/https-resumption';
 
 const ca = [certs.ca, certs.intermediate];
 /** node reads one CRL per item: the intermediate's and the root's, apart. */
 const crl = certs.crl.split(/(?<=-----END X509 CRL-----\n)/).filter((pem) => pem.includes('BEGIN'));
 
-async function serve(t: Test): Promise<https.Server> {
-  const authz = authorizeRequest({ policy: () => ({ allow: true, reason: 'ok' }), exposeReason: true });
-  const server = https.createServer(
-    {
-      key: certs.serverKey,
-      cert: certs.serverChain,
-      ca,
-      requestCert: true,
-      rejectUnauthorized: true,
-      ticketKeys: randomBytes(48),
-    },
-    authz.node((req, res) => res.end(`resumed=${String((req.socket as tls.TLSSocket).isSessionReused())}`)),
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return server;
-}
-
-interface Reply {
-  status: number | 'closed';
-  body?: string;
-  session?: Buffer;
+async function serve(t: Test): Promise<Server> {
+  return (await serveHttps(t, { tls: { ca, ticketKeys: randomBytes(48) }, answer: answerResumed })).server;
 }
 
 /** GET / over a new connection presenting `cert` (resuming `session` if given). */
-async function request(t: Test, port: number, key: string, cert: string, session?: Buffer): Promise<Reply> {
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: certs.ca,
-    key,
-    cert,
-    ...(session && { session }),
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  let ticket: Buffer | undefined;
-  client.on('session', (value: Buffer) => (ticket = value));
-  const closed = new Promise<Reply>((resolve) => client.once('close', () => resolve({ status: 'closed' })));
-  const connected = waitFor(client, 'secureConnect', SOON).then(
-    () => true,
-    () => false,
-  );
-  if (!(await Promise.race([connected, closed.then(() => false)]))) return { status: 'closed' };
-  const reply = await Promise.race([
-    rawHttp(client)('GET', '/').then(
-      (answer): Reply => ({ status: answer.status, body: String(answer.body) }),
-      (): Reply => ({ status: 'closed' }),
-    ),
-    closed,
-  ]);
-  return { ...reply, session: ticket };
+function request(
+  t: Test,
+  port: number,
+  key: string,
+  cert: string,
+  session?: Buffer,
+): Promise<Reply<number | 'closed'>> {
+  return tlsGet(t, { port, key, cert, session, refused: 'closed' });
 }
 
 t.test('a CRL added to the live context refuses resumed sessions too', async (t) => {
