@@ -6,6 +6,7 @@
  * most a minute, so a client reusing its token does not pay a signature check per request. Expiry is
  * re-checked on every use.
  */
+import { KeyObject } from 'node:crypto';
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
@@ -13,7 +14,9 @@ import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
 export interface JwtOptions {
   /**
    * Verification key(s): a JWK, a JWK Set ({ keys: [...] }), a KeyObject or CryptoKey, or a shared
-   * secret (string or bytes, for HS256/384/512). Either this or jwksUrl.
+   * secret (string or bytes, for HS256/384/512, at least 32 bytes). Either this or jwksUrl. A public
+   * key goes in as a KeyObject (`crypto.createPublicKey(pem)`) or a JWK: PEM text or JSON given as
+   * a string or bytes is refused, since as a shared secret anyone holding the public key could sign.
    */
   keys?: Jose.JWK | { keys: Jose.JWK[] } | Jose.KeyObject | Jose.CryptoKey | Uint8Array | string;
   /** A JWKS endpoint, fetched and cached by jose (keys are re-fetched on an unknown kid). */
@@ -72,6 +75,7 @@ export class TokenVerifier {
     // Seconds, as in the JWT claims it loosens (checkDuration speaks of ms).
     if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0))
       throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
+    if (keys !== undefined) checkSharedSecret(keys);
     this.#options = options;
     this.#required = checkBoolean('jwt.required', options.required, true);
     this.#cacheSize = checkCount('jwt.cacheSize', options.cacheSize, 1000, { min: 0 });
@@ -148,6 +152,43 @@ export class TokenVerifier {
       return { jose, key: jose.createLocalJWKSet(keys as Jose.JSONWebKeySet) };
     }
     return { jose, key: keys as GetKey };
+  }
+}
+
+/** RFC 7518 section 3.2: an HMAC key at least as long as the hash output; HS256's is 32 bytes. */
+const MIN_SECRET_BYTES = 32;
+
+/**
+ * A string or bytes given as `keys` become an HMAC secret. Refuses key material that is public by
+ * nature (PEM text, a JSON JWK, as read from a file): with it as the secret, anyone holding the
+ * public key could sign tokens (the RS256/HS256 confusion). Also refuses secrets too short to be
+ * one.
+ */
+function checkSharedSecret(keys: unknown): void {
+  let bytes: Buffer | undefined;
+  if (typeof keys === 'string') bytes = Buffer.from(keys, 'utf8');
+  else if (ArrayBuffer.isView(keys)) bytes = Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength);
+  else if (keys instanceof KeyObject && keys.type === 'secret') bytes = keys.export();
+  if (bytes === undefined) return;
+  const text = bytes.toString('latin1');
+  if (/-----BEGIN [A-Z0-9 ]+-----/.test(text))
+    throw invalidOption(
+      'jwt.keys',
+      'an HMAC secret, not PEM key material (pass a public key as crypto.createPublicKey(pem) or a JWK)',
+    );
+  if (/^\s*[{[]/.test(text) && parsesAsJson(text))
+    throw invalidOption('jwt.keys', 'an HMAC secret, not JSON (pass a JWK or a JWK Set as an object)');
+  if (bytes.length < MIN_SECRET_BYTES)
+    // The secret itself stays out of the message.
+    throw invalidOption('jwt.keys', `an HMAC secret of at least ${MIN_SECRET_BYTES} bytes (got ${bytes.length})`);
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 

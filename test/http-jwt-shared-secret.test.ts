@@ -1,0 +1,53 @@
+// What `jwt.keys` takes as an HMAC shared secret: a string or bytes of at least 32 bytes (RFC 7518
+// section 3.2), never public key material. PEM text or a JSON JWK, as a string or as the bytes of a
+// file, is refused at construction, so a key meant for signature checks can never turn into a
+// secret anyone holding it could sign with.
+import t from 'tap';
+import { createSecretKey, generateKeyPairSync } from 'node:crypto';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
+
+const policy = () => true;
+const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const jwk = JSON.stringify(publicKey.export({ format: 'jwk' }));
+
+const refused: Array<[string, unknown, RegExp]> = [
+  ['PEM text', pem, /not PEM key material/],
+  ['PEM bytes, as read from a file', Buffer.from(pem), /not PEM key material/],
+  ['PEM in a Uint8Array', new TextEncoder().encode(pem), /not PEM key material/],
+  ['PEM in a secret KeyObject', createSecretKey(Buffer.from(pem)), /not PEM key material/],
+  ['PEM after leading whitespace', `\n  ${pem}`, /not PEM key material/],
+  ['a JWK as JSON text', jwk, /not JSON/],
+  ['a JWK Set as JSON bytes', Buffer.from(JSON.stringify({ keys: [JSON.parse(jwk)] })), /not JSON/],
+  ['a 31-byte secret', 'x'.repeat(31), /at least 32 bytes \(got 31\)/],
+  ['an empty secret', '', /at least 32 bytes \(got 0\)/],
+];
+
+for (const [name, keys, message] of refused) {
+  t.test(`refused as a shared secret: ${name}`, async (t) => {
+    t.throws(() => authorizeRequest({ policy, jwt: { keys: keys as string } }), {
+      code: 'ERR_CTLS_INVALID_OPTION',
+      message,
+    });
+  });
+}
+
+t.test('a short secret is not echoed in the error', async (t) => {
+  const secret = 'hunter2-hunter2';
+  let message = '';
+  try {
+    authorizeRequest({ policy, jwt: { keys: secret } });
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, /at least 32 bytes/, 'refused');
+  t.notMatch(message, secret, 'without the secret in the message');
+});
+
+t.test('accepted: a 32-byte secret, as text or bytes, and public keys as a KeyObject or a JWK', async (t) => {
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: 's'.repeat(32) } }));
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: new Uint8Array(32).fill(7) } }));
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: publicKey } }));
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: JSON.parse(jwk) } }));
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: { keys: [JSON.parse(jwk)] } } }));
+});
