@@ -7,6 +7,8 @@ import { defaultCacheKey, encodeValue } from '../dist/policy/cache-key.js';
 import type { AuthorizationInput } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { certInput } from './helpers/policy-input';
+import { client, startHttps } from './helpers/policy-https';
+import { authorizeRequest } from '../dist/http/authorize-request.js';
 
 t.test('an input changed in place after a hit is decided again', async (t) => {
   const seen: unknown[] = [];
@@ -60,4 +62,82 @@ t.test('a certificate encodes as its whole SHA-256 fingerprint', async (t) => {
   const a = certInput(certs.clientCert, 'GET', '/a');
   const b = certInput(certs.clientCert, 'GET', '/a', { peer: { ...a.peer, chain: [alice, bob] } });
   t.not(defaultCacheKey(a, null), defaultCacheKey(b, null), 'another chain behind the same leaf is another key');
+});
+
+t.test('values are keyed by their whole state, tagged with their kind', async (t) => {
+  const key = (context: Record<string, unknown>) =>
+    defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context }), ['context.v']);
+  const differ: Array<[string, unknown, unknown]> = [
+    ['Dates', new Date(1), new Date(2)],
+    ['Maps', new Map([['role', 'admin']]), new Map([['role', 'user']])],
+    ['Map keys', new Map([['a', 1]]), new Map([['b', 1]])],
+    ['Sets', new Set(['admin']), new Set(['user'])],
+    ['URLs', new URL('https://a.test/'), new URL('https://b.test/')],
+    ['RegExps', /a/g, /a/i],
+    ['Buffers', Buffer.from('a'), Buffer.from('b')],
+    ['typed arrays of other kinds, same bytes', new Uint8Array(4), new Int32Array(1)],
+    ['boxed numbers', Object(1), Object(2)],
+    ['a Date and its time', new Date(5), 5],
+    ['a Set and an array', new Set([1]), [1]],
+    ['a Map and an object', new Map([['a', 1]]), { a: 1 }],
+    ['an empty Map and an empty object', new Map(), {}],
+  ];
+  for (const [name, a, b] of differ) t.not(key({ v: a }), key({ v: b }), `${name} key apart`);
+  t.equal(key({ v: new Date(7) }), key({ v: new Date(7) }), 'equal Dates share a key');
+  t.equal(key({ v: new Set([1, 2]) }), key({ v: new Set([1, 2]) }), 'equal Sets share a key');
+});
+
+t.test('a value the key cannot spell makes the input uncached, not keyed as something else', async (t) => {
+  class Session {
+    #role: string;
+    constructor(role: string) {
+      this.#role = role;
+    }
+    get role(): string {
+      return this.#role;
+    }
+  }
+  for (const [name, value] of [
+    ['a class instance', new Session('admin')],
+    ['a function', () => 'admin'],
+    ['a symbol', Symbol('admin')],
+    ['a Promise', Promise.resolve('admin')],
+  ] as Array<[string, unknown]>) {
+    const input = certInput(certs.clientCert, 'GET', '/a', { context: { v: value } });
+    t.equal(defaultCacheKey(input, ['context.v']), undefined, `${name}: no key`);
+    t.equal(defaultCacheKey(input, null), undefined, `${name}: no whole-input key either`);
+  }
+  const seen: string[] = [];
+  const policy = cached((input: AuthorizationInput) => {
+    const role = ((input.context as { s: Session }).s as Session).role;
+    seen.push(role);
+    return { allow: role === 'admin', ttlMs: 60_000 };
+  }, new DecisionCache());
+  const as = (role: string) => certInput(certs.clientCert, 'GET', '/a', { context: { s: new Session(role) } });
+  t.match(await policy.evaluate(as('admin')), { allow: true });
+  t.match(await policy.evaluate(as('user')), { allow: false }, 'decided again, not served the cached allow');
+  t.same(seen, ['admin', 'user']);
+});
+
+t.test("a REST request's whole input, as the library builds it, is keyed", async (t) => {
+  const inputs: AuthorizationInput[] = [];
+  const authz = authorizeRequest({
+    policy: (input) => {
+      inputs.push(input);
+      return true;
+    },
+    cache: false,
+    context: () => ({ at: new Date(), tags: new Set(['x']) }),
+  });
+  const get = client(
+    t,
+    await startHttps(
+      t,
+      authz.node((_req, res) => res.end('ok')),
+    ),
+    'alice',
+  );
+  t.equal((await get('GET', '/a?b=1', { 'x-tenant': 'a' })).status, 200);
+  t.equal(inputs.length, 1);
+  t.type(defaultCacheKey(inputs[0]!, null), 'string', 'whole input: a key');
 });

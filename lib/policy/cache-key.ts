@@ -52,9 +52,20 @@ export function factsReadBy(policy: Policy): readonly string[] | null {
 }
 
 /**
- * The key of `input` for a policy that reads `facts` (null: anything). See the module comment.
+ * The key of `input` for a policy that reads `facts` (null: anything), or undefined when a value
+ * it must cover cannot be spelled exactly (see Uncacheable): that input is decided uncached. See
+ * the module comment.
  */
-export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string {
+export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string | undefined {
+  try {
+    return keyOf(input, facts);
+  } catch (err) {
+    if (err instanceof Uncacheable) return undefined;
+    throw err;
+  }
+}
+
+function keyOf(input: AuthorizationInput, facts: readonly string[] | null): string {
   // fingerprint256 is computed once per X509Certificate object and memoized by node.
   const fp = input.peer.certificate?.fingerprint256 ?? '';
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
@@ -124,8 +135,9 @@ function walk(root: unknown, path: readonly string[]): unknown {
   for (let i = 0; i < path.length; i++) {
     // A certificate stands for all its facts: key on the whole of it.
     if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
-    // Header names are lowercase in node (RFC 9110 §5.1: case-insensitive).
-    const name = i > 0 && path[i - 1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
+    // node gives request header names in lowercase (RFC 9110 §5.1: case-insensitive); any other
+    // `headers` (in the app's context, say) is the app's object, read as it is.
+    const name = i === 2 && path[0] === 'request' && path[1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
     at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
   }
   return at;
@@ -166,7 +178,8 @@ function encInto(out: string, value: unknown, depth: number): string {
     case 'object':
       break;
     default:
-      return out + '?' + typeof value + ';';
+      // A function or a symbol: nothing says what a policy gets from one.
+      throw new Uncacheable();
   }
   if (value === null) return out + 'N';
   if (value instanceof X509Certificate) return out + 'c' + certKey(value) + ';';
@@ -176,6 +189,8 @@ function encInto(out: string, value: unknown, depth: number): string {
     for (let i = 0; i < value.length; i++) out = encInto(out, value[i], depth + 1);
     return out + ']';
   }
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return encObject(out, value, depth);
   out += '{';
   const keys = Object.keys(value);
   for (let i = 0; i < keys.length; i++) {
@@ -183,6 +198,48 @@ function encInto(out: string, value: unknown, depth: number): string {
     out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);
   }
   return out + '}';
+}
+
+/**
+ * A value the key cannot spell exactly (a class instance whose state is not its own enumerable
+ * properties, a function): the input is decided without the cache, never keyed as something else.
+ */
+export class Uncacheable extends Error {
+  constructor() {
+    super('a value in the input cannot key a cached decision');
+  }
+}
+
+/**
+ * An object that is not a plain one: the built-in kinds a context plausibly holds, each by its
+ * whole state (a Date's time, a Map's entries, a Set's members, a boxed primitive's value, a URL's
+ * href, the bytes of a typed array or buffer), tagged with its kind. Plain-object encoding would
+ * spell every one of them `{}`. Anything else is Uncacheable.
+ */
+function encObject(out: string, value: object, depth: number): string {
+  if (value instanceof Date) return out + 'D' + value.getTime() + ';';
+  if (value instanceof Map) {
+    out += 'M{';
+    for (const [k, v] of value) out = encInto(encInto(out, k, depth + 1), v, depth + 1);
+    return out + '}';
+  }
+  if (value instanceof Set) {
+    out += 'S[';
+    for (const v of value) out = encInto(out, v, depth + 1);
+    return out + ']';
+  }
+  if (value instanceof URL) return encInto(out + 'L', value.href, depth);
+  if (value instanceof RegExp) return encInto(encInto(out + 'R', value.source, depth), value.flags, depth);
+  if (ArrayBuffer.isView(value))
+    return bytesInto(out + 'X' + value.constructor.name, value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return bytesInto(out + 'A', value, 0, value.byteLength);
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt)
+    return encInto(out + 'O', value.valueOf(), depth);
+  throw new Uncacheable();
+}
+
+function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length: number): string {
+  return out + length + ':' + Buffer.from(buffer, offset, length).toString('base64') + ';';
 }
 
 /** A certificate never changes, so its key is computed once per X509Certificate object. */

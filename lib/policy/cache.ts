@@ -13,7 +13,7 @@ import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.
 import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
 import { notAfter } from './facts.js';
-import { defaultCacheKey, encodeValue, factsReadBy } from './cache-key.js';
+import { defaultCacheKey, encodeValue, factsReadBy, Uncacheable } from './cache-key.js';
 import {
   isPolicy,
   kFastPath,
@@ -74,7 +74,15 @@ const ENTRY_OVERHEAD_BYTES = 200;
 
 function entryBytes(key: string, answer: SourcedDecisionLike): number {
   let bytes = ENTRY_OVERHEAD_BYTES + 2 * key.length + 2 * (answer.reason?.length ?? 0);
-  if (answer.obligations !== undefined) bytes += 2 * encodeValue(answer.obligations).length;
+  if (answer.obligations !== undefined) {
+    try {
+      bytes += 2 * encodeValue(answer.obligations).length;
+    } catch (err) {
+      // Obligations whose size cannot be told are not kept.
+      if (err instanceof Uncacheable) return Infinity;
+      throw err;
+    }
+  }
   return bytes;
 }
 
