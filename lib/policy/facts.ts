@@ -118,7 +118,7 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
  * Where each library fact of contextFacts() comes from in the input, so a decision cache can key on
  * the input behind a declared `context.<name>` fact. Keep in step with contextFacts().
  */
-export const CONTEXT_FACT_SOURCES: Readonly<Record<string, string>> = Object.freeze({
+export const CONTEXT_FACT_SOURCES: Readonly<Record<string, string>> = nameTable({
   trigger: 'trigger',
   verified: 'peer.verified',
   reauthCount: 'connection.reauthCount',
@@ -132,6 +132,14 @@ export const CONTEXT_FACT_SOURCES: Readonly<Record<string, string>> = Object.fre
   token: 'token',
   signals: 'signals',
 });
+
+/**
+ * A frozen lookup table with no prototype: a name from a policy or a request ('constructor',
+ * '__proto__', 'toString') finds only the entries given here.
+ */
+export function nameTable(entries: Record<string, string>): Readonly<Record<string, string>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, string>, entries));
+}
 
 /** Request headers that carry credentials: never forwarded to an external decision point. */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);

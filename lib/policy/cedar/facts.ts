@@ -15,6 +15,7 @@
  * 'request.method' and 'context.method'. App context values are keyed by their top-level value
  * ('context.tenant'): one may be an entity reference whose attributes come from the entity store.
  */
+import { nameTable } from '../facts.js';
 import type { Expr, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 
 /** The whole context record (or something unknown) is read: no finite set of paths covers it. */
@@ -24,33 +25,34 @@ const PRINCIPAL = ['peer.certificate.subject', 'token.sub'];
 const ACTION = ['action', 'request.method', 'trigger'];
 const RESOURCE = ['resource', 'request.path'];
 
-/** Context keys contextFacts() always sets: the app cannot show through them. */
-const ALWAYS: Record<string, string> = {
+/** Context keys contextFacts() always sets: the app cannot show through them. (Null prototypes: an
+ * attribute named 'constructor' or '__proto__' finds nothing in these tables.) */
+const ALWAYS: Readonly<Record<string, string>> = nameTable({
   trigger: 'trigger',
   verified: 'peer.verified',
   reauthCount: 'connection.reauthCount',
   ageMs: 'connection.ageMs',
-};
+});
 
 /** Context keys contextFacts() sets only when the input has them: else the app's key shows through. */
-const SOMETIMES: Record<string, string> = {
+const SOMETIMES: Readonly<Record<string, string>> = nameTable({
   protocol: 'connection.protocol',
   remoteAddress: 'connection.remoteAddress',
   servername: 'connection.servername',
   method: 'request.method',
   path: 'request.path',
   signals: 'signals',
-};
+});
 
 /** certificateFacts() key -> the X509Certificate property it comes from. */
-const CERTIFICATE: Record<string, string> = {
+const CERTIFICATE: Readonly<Record<string, string>> = nameTable({
   fingerprint: 'fingerprint256',
   serial: 'serialNumber',
   issuer: 'issuer',
   notAfter: 'validTo',
   subject: 'subject',
   altNames: 'subjectAltName',
-};
+});
 
 /** A value that is a static attribute chain from `context` (`context.a.b`): not read yet as a whole. */
 interface ContextChain {
@@ -146,6 +148,12 @@ function use(ref: Ref, out: Set<string>): void {
   const always = ALWAYS[key];
   if (always !== undefined) {
     out.add(always);
+    return;
+  }
+  // A dotted input path cannot name an attribute with a dot in it (`context["tenant.id"]`): such
+  // an attribute can only be the app's, so the path is its whole context.
+  if (key.includes('.')) {
+    out.add('context');
     return;
   }
   out.add(`context.${key}`);

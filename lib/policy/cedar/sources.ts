@@ -65,8 +65,10 @@ export function splitPolicies(sources: Source[]): {
   templates: number;
 } {
   const c = cedar();
-  const staticPolicies: Record<string, string> = {};
-  const templates: Record<string, string> = {};
+  // Keyed by policy id, which the policy text chooses (@id): with no prototype, an id such as
+  // "__proto__" is an entry like any other, not a write to the object's prototype.
+  const staticPolicies = Object.create(null) as Record<string, string>;
+  const templates = Object.create(null) as Record<string, string>;
   const owner = new Map<string, string>();
   const jsonForms = new Map<string, CedarWasm.PolicyJson>();
   for (const source of sources) {
