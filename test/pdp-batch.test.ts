@@ -136,7 +136,7 @@ t.test('count and size bounds are options; a request that cannot be serialized f
     decisions.map((d) => d.allow),
     [true, true, false, true, true, true, true],
   );
-  t.match(decisions[2], { error: { code: 'ERR_CTLS_POLICY_FAILED' } }, 'a bigint cannot be JSON');
+  t.match(decisions[2], { error: { code: 'ERR_CTLS_PDP_INPUT' } }, 'a bigint cannot be JSON');
   t.ok(pdp.calls.every((c) => c.count <= 3));
   t.throws(() => authzenPolicy({ url: pdp.url, batch: { maxBytes: 0 } }), {
     code: 'ERR_CTLS_INVALID_OPTION',

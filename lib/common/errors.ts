@@ -77,6 +77,9 @@ export const errorCodes = {
   ERR_CTLS_PDP_HTTP: 'An external decision point answered with a non-2xx HTTP status.',
   ERR_CTLS_PDP_MALFORMED: 'An external decision point answered with a body that is not a valid decision.',
   ERR_CTLS_PDP_UNREACHABLE: 'An external decision point could not be reached.',
+  ERR_CTLS_PDP_INPUT:
+    'A value in the request for an external decision point cannot be sent as JSON exactly (undefined, NaN, ' +
+    'a Map, a class instance …); the request is refused (fail closed).',
   ERR_CTLS_CEDAR: 'Cedar policies, schema or entities failed to parse or validate (diagnostics attached).',
   ERR_CTLS_CEDAR_CONTEXT:
     'A Cedar request holds a value Cedar cannot represent exactly (null, a fraction, an integer beyond 2^53 …); ' +

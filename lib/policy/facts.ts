@@ -160,9 +160,9 @@ export function jsonInput(input: AuthorizationInput): Record<string, unknown> {
       ...(input.peer.certificate !== undefined && { certificate: certificateFacts(input.peer.certificate) }),
       chain: input.peer.chain.map((cert) => cert.fingerprint256),
     },
-    connection: { ...input.connection },
-    context: input.context,
+    connection: definedFields(input.connection),
   };
+  if (input.context !== undefined) out['context'] = input.context;
   if (input.request !== undefined) {
     const headers: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(input.request.headers)) {
@@ -172,6 +172,13 @@ export function jsonInput(input: AuthorizationInput): Record<string, unknown> {
   }
   if (input.token !== undefined) out['token'] = input.token;
   if (input.signals !== undefined) out['signals'] = input.signals;
+  return out;
+}
+
+/** The fields of `o` that have a value: what JSON would keep of it, said outright. */
+function definedFields(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) if (value !== undefined) out[key] = value;
   return out;
 }
 

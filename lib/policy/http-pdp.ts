@@ -7,6 +7,7 @@ import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkCount, checkFunction, checkObject, checkString } from '../common/validate.js';
 import type { AuthorizationInput, DecisionLike, PolicyAdapter } from '../common/types.js';
 import { DEFAULT_POLICY_TIMEOUT_MS } from './evaluate.js';
+import { exactJson } from './exact-json.js';
 import { actionName, contextFacts, jsonInput, resourceId, subjectId } from './facts.js';
 import { PdpClient, type PdpTlsOptions } from './pdp-client.js';
 
@@ -109,7 +110,8 @@ export function authzenPolicy(options: AuthzenPolicyOptions): HttpPolicy {
   return {
     name: options.name ?? `authzen(${where})`,
     evaluate(input: AuthorizationInput, signal?: AbortSignal) {
-      const request = authzenRequest(input, mapping);
+      // Sent exactly or not at all (exact-json.ts); Dates as epoch ms, as the embedded Cedar reads them.
+      const request = exactJson(authzenRequest(input, mapping), 'request', 'epoch-ms') as AuthzenRequest;
       return batcher ? batcher.ask(request, signal) : single(request, signal);
     },
     close: () => client.close(),
@@ -129,7 +131,9 @@ export function opaPolicy(options: OpaPolicyOptions): HttpPolicy {
   return {
     name: options.name ?? `opa(${where})`,
     async evaluate(input: AuthorizationInput, signal?: AbortSignal) {
-      const answer = await client.postJson(`/v1/data/${rule}`, { input: buildInput(input) }, signal);
+      // Sent exactly or not at all (exact-json.ts); Dates as ISO 8601 text, JSON's own form.
+      const body = { input: exactJson(buildInput(input), 'input', 'iso') };
+      const answer = await client.postJson(`/v1/data/${rule}`, body, signal);
       return opaDecision(answer, where, rule);
     },
     close: () => client.close(),
