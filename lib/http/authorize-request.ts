@@ -15,8 +15,8 @@
  * - allowed -> the handler runs, with the decision on `req.authorization`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ctlsError, invalidOption } from '../common/errors.js';
-import { checkBoolean, checkFunction, checkObject, checkString } from '../common/validate.js';
+import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { checkBoolean, checkDuration, checkFunction, checkObject, checkString } from '../common/validate.js';
 import { DecisionCache, cached } from '../policy/cache.js';
 import { factsReadBy } from '../policy/cache-key.js';
 import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
@@ -72,8 +72,14 @@ export interface AuthorizeRequestOptions<C extends object = Record<string, unkno
    */
   cache?: DecisionCache | false;
   jwt?: JwtOptions;
-  /** App signals for the policy (risk score, device …): becomes `input.context`. */
-  context?: (req: IncomingMessage) => C | Promise<C>;
+  /**
+   * App signals for the policy (risk score, device …): becomes `input.context`. Bounded by
+   * `contextTimeout`: a hook that has not answered by then denies the request (fail closed), and its
+   * `signal` aborts so the lookup can stop.
+   */
+  context?: (req: IncomingMessage, options: { signal: AbortSignal }) => C | Promise<C>;
+  /** ms the `context` hook may take before the request is denied, default `policyTimeout`. */
+  contextTimeout?: number;
   /** Default: the HTTP method, HEAD read as GET (routers run GET handlers for HEAD). */
   action?: (req: IncomingMessage) => string;
   /** Default: `input.request.path`, the canonical path the router routes (see path.ts). */
@@ -147,6 +153,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
   const policyTimeout = o.policyTimeout;
+  const contextTimeout = checkDuration('contextTimeout', o.contextTimeout, policyTimeout);
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
   const observer = new Observer(checkLogger(o.logger));
   const guards = new GuardSet();
@@ -281,22 +288,24 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
 
   async function decide(input: AuthorizationInput, req: IncomingMessage, chainNotAfter: number): Promise<Decision> {
     if (o.context) {
+      const started = performance.now();
       try {
-        const ctx = await o.context(req);
+        const ctx = await askContext(o.context, req, contextTimeout);
         if (ctx === null || typeof ctx !== 'object') throw new TypeError('the context hook must return an object');
         input.context = ctx;
       } catch (err) {
         // Without its risk signals the policy cannot decide: fail closed.
-        const error = ctlsError('ERR_CTLS_POLICY_FAILED', `The context hook failed: ${(err as Error).message}`, {
-          cause: err,
-        });
+        const late = err instanceof ContinuousTlsError && err.code === 'ERR_CTLS_POLICY_TIMEOUT';
+        const error = late
+          ? err
+          : ctlsError('ERR_CTLS_POLICY_FAILED', `The context hook failed: ${(err as Error).message}`, { cause: err });
         return {
           allow: false,
-          reason: 'policy-error',
+          reason: late ? 'policy-timeout' : 'policy-error',
           trigger: 'request',
           expiresAt: Infinity,
           source: 'engine',
-          durationMs: 0,
+          durationMs: performance.now() - started,
           obligations: { error: error.message },
         };
       }
@@ -425,6 +434,32 @@ function denied(
   const decision: Decision = { allow: false, reason, trigger: 'request', expiresAt: Infinity, source, durationMs: 0 };
   if (certificate) decision.certificate = certificate;
   return decision;
+}
+
+/**
+ * The app's context hook, bounded: a pending state is a budget, so a risk service that hangs denies
+ * the request after `timeout` ms instead of keeping it (and its socket) waiting. The hook's signal
+ * aborts then, so its lookup can stop too.
+ */
+async function askContext<C>(
+  hook: (req: IncomingMessage, options: { signal: AbortSignal }) => C | Promise<C>,
+  req: IncomingMessage,
+  timeout: number,
+): Promise<C> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const error = ctlsError('ERR_CTLS_POLICY_TIMEOUT', `The context hook did not answer within ${timeout} ms`);
+      controller.abort(error);
+      reject(error);
+    }, timeout);
+  });
+  try {
+    return await Promise.race([hook(req, { signal: controller.signal }), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 type CheckedOptions = Omit<AuthorizeRequestOptions, 'timeoutMs'> & { policyTimeout: number };
