@@ -152,6 +152,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     o.cache === false ? undefined : (o.cache ?? (factsReadBy(o.policy) !== null ? new DecisionCache() : undefined));
   const policy = cache ? cached(o.policy, cache) : o.policy;
   const verifier = o.jwt === undefined ? undefined : new TokenVerifier(o.jwt);
+  const tokenToleranceMs = (o.jwt?.clockToleranceSec ?? 0) * 1000;
   const policyTimeout = o.policyTimeout;
   const contextTimeout = checkDuration('contextTimeout', o.contextTimeout, policyTimeout);
   const nodeRules = withPaths(NODE_PATH_RULES, o.paths);
@@ -222,7 +223,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       const at = Date.now();
       if (
         decision.allow &&
-        (!(Math.min(peer.notAfter, tokenExpiry(input)) > at) ||
+        (!(Math.min(peer.notAfter, tokenExpiry(input, tokenToleranceMs)) > at) ||
           (decision.source === 'cache' && !(decision.expiresAt > at)))
       ) {
         decision = denied('decision-expired', certificate, decision.source);
@@ -315,7 +316,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       allow: d.allow,
       reason: d.reason,
       trigger: 'request',
-      expiresAt: Math.min(d.expiresAt, chainNotAfter, tokenExpiry(input)),
+      expiresAt: Math.min(d.expiresAt, chainNotAfter, tokenExpiry(input, tokenToleranceMs)),
       source: d.source,
       durationMs: d.durationMs,
     };
@@ -421,9 +422,13 @@ function flushAdapterCache(policy: Policy): void {
   if (inner !== undefined && typeof inner.flush === 'function') (inner.flush as () => void).call(inner);
 }
 
-function tokenExpiry(input: AuthorizationInput): number {
+/**
+ * When the request's token stops being accepted: its `exp`, plus the clock skew the verifier
+ * tolerates (`jwt.clockToleranceSec`), or a token just past `exp` would verify and then be denied.
+ */
+function tokenExpiry(input: AuthorizationInput, toleranceMs: number): number {
   const exp = input.token?.['exp'];
-  return typeof exp === 'number' ? exp * 1000 : Infinity;
+  return typeof exp === 'number' ? exp * 1000 + toleranceMs : Infinity;
 }
 
 function denied(
