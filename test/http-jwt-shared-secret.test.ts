@@ -51,3 +51,18 @@ t.test('accepted: a 32-byte secret, as text or bytes, and public keys as a KeyOb
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: JSON.parse(jwk) } }));
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: { keys: [JSON.parse(jwk)] } } }));
 });
+
+t.test('jwt without an audience warns once, with its code', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    const { authorizeRequest } = require('./dist/http/authorize-request.js');
+    const codes = [];
+    process.on('warning', (w) => codes.push(w.code));
+    const keys = 's'.repeat(32);
+    authorizeRequest({ policy: () => true, jwt: { keys } });
+    authorizeRequest({ policy: () => true, jwt: { keys } });
+    authorizeRequest({ policy: () => true, jwt: { keys, audience: 'api' } });
+    setImmediate(() => console.log(JSON.stringify(codes)));`;
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  t.same(JSON.parse(run.stdout), ['ERR_CTLS_JWT_NO_AUDIENCE'], 'one warning for two authorizers without audience');
+});

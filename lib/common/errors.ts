@@ -114,6 +114,8 @@ export const errorCodes = {
     'A Shared Signals transmitter could not be reached or answered with an error or a malformed body.',
   ERR_CTLS_CLIENT_CAS_UNKNOWN:
     'A warning: REST could not learn the CAs that verified a node:tls client, and judges the chain node shows.',
+  ERR_CTLS_JWT_NO_AUDIENCE:
+    'A warning: bearer tokens are verified without an audience, so any token of the issuer is accepted.',
   ERR_CTLS_HANDSHAKE_LIMIT:
     'A server refused a connection because maxPendingHandshakes handshakes were already in progress.',
 } as const;

@@ -8,7 +8,7 @@
  */
 import { KeyObject } from 'node:crypto';
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
-import { invalidOption } from '../common/errors.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
 
 export interface JwtOptions {
@@ -76,6 +76,7 @@ export class TokenVerifier {
     if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0))
       throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
     if (keys !== undefined) checkSharedSecret(keys);
+    if (options.audience === undefined) warnNoAudience();
     this.#options = options;
     this.#required = checkBoolean('jwt.required', options.required, true);
     this.#cacheSize = checkCount('jwt.cacheSize', options.cacheSize, 1000, { min: 0 });
@@ -153,6 +154,23 @@ export class TokenVerifier {
     }
     return { jose, key: keys as GetKey };
   }
+}
+
+/**
+ * Without an audience any token the issuer signs is accepted here: an ID token, or an access token
+ * meant for another API of the same identity provider (RFC 8725 section 3.9). Said once per process.
+ */
+let warnedNoAudience = false;
+function warnNoAudience(): void {
+  if (warnedNoAudience) return;
+  warnedNoAudience = true;
+  process.emitWarning(
+    ctlsError(
+      'ERR_CTLS_JWT_NO_AUDIENCE',
+      'jwt.audience is not set: any unexpired token of the issuer is accepted, ID tokens and tokens ' +
+        'for other APIs included. Set jwt.audience to the identifier this API has at the identity provider.',
+    ),
+  );
 }
 
 /** RFC 7518 section 3.2: an HMAC key at least as long as the hash output; HS256's is 32 bytes. */
