@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, connect, type TLSSocket } from '../dist/index.js';
 import type { Server, ServerOptions } from '../dist/server.js';
@@ -106,6 +106,37 @@ t.test('8 MB each way, with backpressure from a paused reader on both sides', as
   t.equal(returned.digest, sha256(download), 'downloaded bytes intact and in order');
   await until(() => uploadWritten && downloadWritten);
 });
+
+t.test(
+  "piped into a slow destination: every byte in order, and the pipe's backpressure bounds the buffer",
+  async (t) => {
+    const { ours, theirs } = await pair(t);
+    const data = randomBytes(8 * MB);
+    let maxBuffered = 0;
+    const hash = createHash('sha256');
+    let received = 0;
+    const slow = new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        // What waits between the socket and the destination: the socket's buffer and the pipe's.
+        maxBuffered = Math.max(maxBuffered, theirs.readableLength + slow.writableLength);
+        hash.update(chunk);
+        received += chunk.length;
+        setImmediate(callback);
+      },
+    });
+    const finished = new Promise<void>((resolve, reject) => {
+      slow.once('finish', resolve);
+      slow.once('error', reject);
+    });
+    theirs.pipe(slow);
+    ours.end(data);
+    await finished;
+    t.equal(received, data.length, 'every byte');
+    t.equal(hash.digest('hex'), sha256(data), 'in order');
+    t.ok(maxBuffered <= MB, `the socket stopped reading while the pipe waited (at most ${maxBuffered} bytes buffered)`);
+  },
+);
 
 t.test('many small writes arrive in order', async (t) => {
   const { ours, theirs } = await pair(t);

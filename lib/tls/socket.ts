@@ -151,6 +151,8 @@ interface ReadableInternals {
   objectMode: boolean;
   decoder: unknown;
   dataEmitted: boolean;
+  multiAwaitDrain: boolean;
+  awaitDrainWriters: unknown;
 }
 
 function readableState(stream: object): ReadableInternals {
@@ -356,7 +358,10 @@ export class TLSSocket extends TransportSocket {
 
   #handOver(plaintext: Buffer): void {
     const state = readableState(this);
-    // What push() records, so that readableDidRead and its users see the same stream.
+    // What push() records before it emits: a chunk handed on ends a pipe's wait for its
+    // destinations to drain, and readableDidRead tells.
+    if (state.multiAwaitDrain) (state.awaitDrainWriters as Set<unknown>).clear();
+    else state.awaitDrainWriters = null;
     if (!state.dataEmitted) state.dataEmitted = true;
     this.emit('data', plaintext);
   }
