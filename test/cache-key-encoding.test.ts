@@ -141,3 +141,13 @@ t.test("a REST request's whole input, as the library builds it, is keyed", async
   t.equal(inputs.length, 1);
   t.type(defaultCacheKey(inputs[0]!, null), 'string', 'whole input: a key');
 });
+
+t.test('a shared-object graph with more paths than the key budget is decided uncached, quickly', async (t) => {
+  let node: unknown = { name: 'group' };
+  for (let i = 0; i < 24; i++) node = [node, node]; // 2^24 paths, 25 objects
+  const input = certInput(certs.clientCert, 'GET', '/a', { context: { groups: node } });
+  const started = performance.now();
+  t.equal(defaultCacheKey(input, ['context.groups']), undefined, 'no key');
+  t.equal(defaultCacheKey(input, null), undefined, 'no whole-input key');
+  t.ok(performance.now() - started < 1_000, 'and no walk of every path');
+});

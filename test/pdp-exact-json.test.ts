@@ -14,6 +14,12 @@ cycle['self'] = cycle;
 const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
 let deep: unknown = 1;
 for (let i = 0; i < 70; i++) deep = { d: deep };
+/** `fan` references to the same node, `depth` times over: tiny in memory, fan^depth paths. */
+function dagOf(fan: number, depth: number): unknown {
+  let node: unknown = { name: 'group' };
+  for (let i = 0; i < depth; i++) node = Array.from({ length: fan }, () => node);
+  return { groups: node };
+}
 
 const refused: Array<[string, unknown, RegExp]> = [
   ['undefined', { risk: undefined }, /context\.risk is undefined/],
@@ -30,6 +36,7 @@ const refused: Array<[string, unknown, RegExp]> = [
   ['an invalid Date', { at: new Date(NaN) }, /context\.at is an invalid Date/],
   ['a cycle', cycle, /context\.self is a cycle/],
   ['deep nesting', deep, /nesting deeper than 64/],
+  ['a shared-object graph of 2^20 paths', dagOf(2, 20), /past 100000 values in one request/],
 ];
 
 for (const [name, value, message] of refused) {

@@ -66,6 +66,16 @@ export function defaultCacheKey(input: AuthorizationInput, facts: readonly strin
 }
 
 function keyOf(input: AuthorizationInput, facts: readonly string[] | null): string {
+  const outer = valuesLeft;
+  valuesLeft = MAX_KEY_VALUES;
+  try {
+    return keyWithin(input, facts);
+  } finally {
+    valuesLeft = outer;
+  }
+}
+
+function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): string {
   // fingerprint256 is computed once per X509Certificate object and memoized by node.
   const fp = input.peer.certificate?.fingerprint256 ?? '';
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
@@ -151,6 +161,15 @@ function wholeInput(input: AuthorizationInput): unknown {
 const MAX_KEY_DEPTH = 32;
 
 /**
+ * Values one key may encode. An input that shares objects (a role graph referenced from several
+ * places) is encoded once per path through it, which grows with the product of its fan-outs: past
+ * this budget the input is Uncacheable and decided without the cache, so building a key never costs
+ * much more than the embedded Cedar engine's own conversion (10,000 values per record) would.
+ */
+const MAX_KEY_VALUES = 10_000;
+let valuesLeft = MAX_KEY_VALUES;
+
+/**
  * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
  * certificate is its fingerprint (X509Certificate#toJSON would give the whole PEM), undefined and
  * null differ. Object keys keep their order: a different order only costs a miss.
@@ -164,6 +183,7 @@ function enc(value: unknown): string {
  * string per nested value that its parent then copies: a whole-input key is built on every hit.
  */
 function encInto(out: string, value: unknown, depth: number): string {
+  if (--valuesLeft < 0) throw new Uncacheable();
   switch (typeof value) {
     case 'string':
       return out + 's' + value.length + ':' + value;
@@ -277,4 +297,15 @@ function encName(name: string): string {
   return encoded;
 }
 
-export { enc as encodeValue };
+/** enc(value) within a budget of its own (the size of a decision's obligations). */
+function encodeValue(value: unknown): string {
+  const outer = valuesLeft;
+  valuesLeft = MAX_KEY_VALUES;
+  try {
+    return enc(value);
+  } finally {
+    valuesLeft = outer;
+  }
+}
+
+export { encodeValue };

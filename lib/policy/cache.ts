@@ -267,12 +267,17 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     return d;
   }
 
+  // The key a fast-path miss just built: evaluatePolicy calls evaluate() with the same input right
+  // after, in the same synchronous step, and a key costs as much as the walk of what it covers.
+  let missed: { input: AuthorizationInput; key: string | undefined } | null = null;
+
   return {
     name: `cached(${policyName(policy)})`,
     cache,
     factsRead: () => cache.facts,
     evaluate(input: AuthorizationInput, signal?: AbortSignal) {
-      const key = cache.key(input);
+      const key = missed !== null && missed.input === input ? missed.key : cache.key(input);
+      missed = null;
       // Only a miss needs a signal; creating an AbortController would cost more than the whole hit.
       if (key === undefined) return runPolicy(policy, input, signal ?? new AbortController().signal, cache.now);
       return cache.get(key) ?? miss(key, input, signal ?? new AbortController().signal);
@@ -280,7 +285,9 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     // evaluatePolicy answers hits through this without building an AbortController.
     [kFastPath](input: AuthorizationInput) {
       const key = cache.key(input);
-      return key === undefined ? undefined : cache.peek(key);
+      const hit = key === undefined ? undefined : cache.peek(key);
+      missed = hit === undefined ? { input, key } : null;
+      return hit;
     },
     ...(inner?.onChange && {
       onChange(listener: () => void) {

@@ -19,6 +19,13 @@ export type DateForm = 'epoch-ms' | 'iso';
 /** Deeper nesting is refused: no policy needs it, and it bounds the walk of a hostile value. */
 const MAX_DEPTH = 64;
 
+/**
+ * Values one request may hold. Objects shared within the input (a role graph referenced from
+ * several places) are copied once per path, which grows with the product of the fan-outs: past
+ * this budget the request is refused rather than the event loop stalled.
+ */
+const MAX_VALUES = 100_000;
+
 /** A JSON-exact copy of `value`; throws ERR_CTLS_PDP_INPUT naming the first value that is not. */
 export function exactJson(value: unknown, path: string, dates: DateForm): unknown {
   return new ExactJson(dates).copy(value, path, 0);
@@ -28,12 +35,14 @@ class ExactJson {
   readonly #dates: DateForm;
   /** The objects being copied, outermost first: a cycle is refused. */
   readonly #open: object[] = [];
+  #valuesLeft = MAX_VALUES;
 
   constructor(dates: DateForm) {
     this.#dates = dates;
   }
 
   copy(value: unknown, path: string, depth: number): unknown {
+    if (--this.#valuesLeft < 0) refuse(path, `past ${MAX_VALUES} values in one request`);
     switch (typeof value) {
       case 'string':
       case 'boolean':
