@@ -36,6 +36,9 @@ const refused: Array<[string, unknown, RegExp]> = [
   ['an invalid Date', { at: new Date(NaN) }, /context\.at is an invalid Date/],
   ['a cycle', cycle, /context\.self is a cycle/],
   ['deep nesting', deep, /nesting deeper than 64/],
+  ['a lone surrogate', { name: 'admin\ud800' }, /context\.name is a string with a lone surrogate/],
+  ['a key with a lone surrogate', { ['k\udc00']: 1 }, /a key with a lone surrogate/],
+  ['an integer beyond 2^53', { id: 2 ** 53 + 2 }, /context\.id is the integer 9007199254740994/],
   ['a shared-object graph of 2^20 paths', dagOf(2, 20), /past 100000 values in one request/],
 ];
 
@@ -55,6 +58,15 @@ t.test('passes: JSON values as they are, Dates in the chosen form, __proto__ as 
   t.same(exactJson({ at }, 'context', 'epoch-ms'), { at: at.getTime() });
   t.same(exactJson({ at }, 'context', 'iso'), { at: '2026-01-01T00:00:00.000Z' });
   t.same(exactJson(Object.assign(Object.create(null) as object, { a: 1 }), 'context', 'iso'), { a: 1 });
+  t.same(
+    exactJson({ id: Number.MAX_SAFE_INTEGER, f: 0.25, e: '\ud83d\ude00' }, 'c', 'iso'),
+    {
+      id: Number.MAX_SAFE_INTEGER,
+      f: 0.25,
+      e: '\u{1f600}',
+    },
+    'the largest exact integer, a fraction, a surrogate pair',
+  );
   const shared = { x: 1 };
   t.same(exactJson({ a: shared, b: shared }, 'context', 'iso'), { a: { x: 1 }, b: { x: 1 } }, 'shared, not a cycle');
 });
@@ -86,4 +98,15 @@ t.test('AuthZEN: a lossy context is never sent; a Date goes as epoch ms', async 
   const fine = certInput(certs.clientCert, 'GET', '/pay', { context: { lockedUntil: at } });
   t.match(await evaluatePolicy(policy, fine, { timeoutMs: 2_000 }), { allow: true });
   t.match(pdp.requests[0]!.body, { context: { lockedUntil: at.getTime() } });
+});
+
+t.test('OPA: a request header named __proto__ reaches the decision point as a header', async (t) => {
+  const opa = await fakeServer(t, (_p, _b, res) => json(res, 200, { result: true }));
+  const policy = opaPolicy({ url: opa.url, timeoutMs: 2_000 });
+  t.teardown(() => policy.close());
+  const input = certInput(certs.clientCert, 'GET', '/pay');
+  input.request!.headers = JSON.parse('{"__proto__":"x","x-a":"1"}') as Record<string, string>;
+  t.match(await evaluatePolicy(policy, input, { timeoutMs: 2_000 }), { allow: true });
+  const sent = opa.requests[0]!.body as { input: { request: { headers: Record<string, unknown> } } };
+  t.ok(Object.prototype.hasOwnProperty.call(sent.input.request.headers, '__proto__'), 'the header arrived');
 });

@@ -7,12 +7,16 @@
  * denied it. Here each such value refuses the request instead (ERR_CTLS_PDP_INPUT, fail closed), as
  * the embedded Cedar engine refuses it (ERR_CTLS_CEDAR_CONTEXT).
  *
- * What passes: strings, finite numbers, booleans, null, arrays without holes, plain objects (own
- * enumerable string keys; `__proto__` stays a plain key), and Dates, as epoch milliseconds (what the
- * embedded Cedar engine makes of one, so the `continuous-tls pdp` endpoint sees the same Long) or as
- * ISO 8601 text (JSON's own form, which Rego's time functions parse).
+ * What passes: well-formed strings, finite numbers (integers within 2^53), booleans, null, arrays
+ * without holes, plain objects (own enumerable string keys; `__proto__` stays a plain key), and
+ * Dates: as epoch milliseconds (what the embedded Cedar engine makes of one, so the
+ * `continuous-tls pdp` endpoint sees the same Long) or as ISO 8601 text (JSON's own form, which
+ * Rego's time functions parse).
  */
 import { ctlsError } from '../common/errors.js';
+
+/** String#isWellFormed (Node 20 has it; the ES2022 typings do not). */
+const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 
 export type DateForm = 'epoch-ms' | 'iso';
 
@@ -45,10 +49,16 @@ class ExactJson {
     if (--this.#valuesLeft < 0) refuse(path, `past ${MAX_VALUES} values in one request`);
     switch (typeof value) {
       case 'string':
+        // A lone surrogate crosses JSON as an escape that decoders turn into U+FFFD.
+        return wellFormed.call(value) ? value : refuse(path, 'a string with a lone surrogate (not valid UTF-8)');
       case 'boolean':
         return value;
       case 'number':
-        return Number.isFinite(value) ? value : refuse(path, String(value));
+        if (!Number.isFinite(value)) return refuse(path, String(value));
+        // Beyond 2^53 a number stands for several integers: the decision point would judge another.
+        return Number.isInteger(value) && !Number.isSafeInteger(value)
+          ? refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`)
+          : value;
       case 'undefined':
         return refuse(path, 'undefined (leave the attribute out)');
       case 'object':
@@ -74,6 +84,7 @@ class ExactJson {
         refuse(path, `an instance of ${nameOf(value)} (only plain objects, arrays and Dates)`);
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
+        if (!wellFormed.call(key)) refuse(`${path}.${key}`, 'a key with a lone surrogate (not valid UTF-8)');
         const copied = this.copy((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
         if (key === '__proto__')
           Object.defineProperty(out, key, { value: copied, enumerable: true, writable: true, configurable: true });

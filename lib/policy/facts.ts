@@ -166,7 +166,11 @@ export function jsonInput(input: AuthorizationInput): Record<string, unknown> {
   if (input.request !== undefined) {
     const headers: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(input.request.headers)) {
-      if (value !== undefined && !SECRET_HEADERS.has(name.toLowerCase())) headers[name] = value;
+      if (value === undefined || SECRET_HEADERS.has(name.toLowerCase())) continue;
+      // A header named `__proto__` stays a header, never the object's prototype.
+      if (name === '__proto__')
+        Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+      else headers[name] = value;
     }
     out['request'] = { method: input.request.method, path: input.request.path, headers };
   }
