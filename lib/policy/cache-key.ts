@@ -145,6 +145,11 @@ function walk(root: unknown, path: readonly string[]): unknown {
   for (let i = 0; i < path.length; i++) {
     // A certificate stands for all its facts: key on the whole of it.
     if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
+    // A class instance may answer from its prototype (a getter) what no own property shows.
+    if (!Array.isArray(at)) {
+      const prototype = Object.getPrototypeOf(at) as unknown;
+      if (prototype !== Object.prototype && prototype !== null) throw new Uncacheable();
+    }
     // node gives request header names in lowercase (RFC 9110 §5.1: case-insensitive); any other
     // `headers` (in the app's context, say) is the app's object, read as it is.
     const name = i === 2 && path[0] === 'request' && path[1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
