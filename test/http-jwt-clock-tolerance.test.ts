@@ -49,3 +49,11 @@ t.test('without tolerance, a token past exp is refused', async (t) => {
   const now = Math.floor(Date.now() / 1000);
   t.equal((await get('GET', '/', { authorization: `Bearer ${await token(now - 5)}` })).status, 401);
 });
+
+t.test('the tolerance is bounded: it cannot switch off exp', async (t) => {
+  for (const bad of [Infinity, 301, -1, NaN])
+    t.throws(() => authorizeRequest({ policy: () => true, jwt: { keys: secret, clockToleranceSec: bad } }), {
+      code: 'ERR_CTLS_INVALID_OPTION',
+    });
+  t.doesNotThrow(() => authorizeRequest({ policy: () => true, jwt: { keys: secret, clockToleranceSec: 300 } }));
+});

@@ -3,13 +3,21 @@
 // file, is refused at construction, so a key meant for signature checks can never turn into a
 // secret anyone holding it could sign with.
 import t from 'tap';
-import { createSecretKey, generateKeyPairSync } from 'node:crypto';
+import { createSecretKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { certs } from './helpers/certs';
 import { authorizeRequest } from '../dist/http/authorize-request.js';
 
 const policy = () => true;
 const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
 const jwk = JSON.stringify(publicKey.export({ format: 'jwk' }));
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+const der = publicKey.export({ type: 'spki', format: 'der' });
+const pemBody = (text: string) =>
+  text
+    .split('\n')
+    .filter((line) => !line.startsWith('-----'))
+    .join('\n');
 
 const refused: Array<[string, unknown, RegExp]> = [
   ['PEM text', pem, /not PEM key material/],
@@ -19,7 +27,13 @@ const refused: Array<[string, unknown, RegExp]> = [
   ['PEM after leading whitespace', `\n  ${pem}`, /not PEM key material/],
   ['a JWK as JSON text', jwk, /not JSON/],
   ['a JWK Set as JSON bytes', Buffer.from(JSON.stringify({ keys: [JSON.parse(jwk)] })), /not JSON/],
+  ['SPKI DER bytes, as read from a .der file', publicKey.export({ type: 'spki', format: 'der' }), /not DER/],
+  ['PKCS#1 DER bytes', rsa.export({ type: 'pkcs1', format: 'der' }), /not DER/],
+  ['a certificate as DER', new X509Certificate(certs.clientCert).raw, /not DER/],
+  ['the base64 body of a PEM, without its armour', pemBody(pem), /not DER/],
+  ['the same as one line of base64url', der.toString('base64url'), /not DER/],
   ['a 31-byte secret', 'x'.repeat(31), /at least 32 bytes \(got 31\)/],
+  ['a 6-byte oct JWK', { kty: 'oct', k: Buffer.from('secret').toString('base64url') }, /got 6/],
   ['an empty secret', '', /at least 32 bytes \(got 0\)/],
 ];
 
@@ -46,6 +60,14 @@ t.test('a short secret is not echoed in the error', async (t) => {
 
 t.test('accepted: a 32-byte secret, as text or bytes, and public keys as a KeyObject or a JWK', async (t) => {
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: 's'.repeat(32) } }));
+  t.doesNotThrow(
+    () => authorizeRequest({ policy, jwt: { keys: randomBytes(32).toString('base64') } }),
+    'a random secret written in base64',
+  );
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: randomBytes(48) } }));
+  t.doesNotThrow(() =>
+    authorizeRequest({ policy, jwt: { keys: { kty: 'oct', k: randomBytes(32).toString('base64url') } } }),
+  );
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: new Uint8Array(32).fill(7) } }));
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: publicKey } }));
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: JSON.parse(jwk) } }));
@@ -65,4 +87,16 @@ t.test('jwt without an audience warns once, with its code', async (t) => {
     setImmediate(() => console.log(JSON.stringify(codes)));`;
   const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
   t.same(JSON.parse(run.stdout), ['ERR_CTLS_JWT_NO_AUDIENCE'], 'one warning for two authorizers without audience');
+});
+
+t.test('an HMAC CryptoKey shorter than 32 bytes is refused; 32 bytes is accepted', async (t) => {
+  const key = (bytes: number) =>
+    webcrypto.subtle.importKey('raw', randomBytes(bytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const short = await key(6);
+  t.throws(() => authorizeRequest({ policy, jwt: { keys: short as never } }), {
+    code: 'ERR_CTLS_INVALID_OPTION',
+    message: /got 6/,
+  });
+  const long = await key(32);
+  t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: long as never } }));
 });

@@ -6,7 +6,7 @@
  * most a minute, so a client reusing its token does not pay a signature check per request. Expiry is
  * re-checked on every use.
  */
-import { KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
@@ -57,6 +57,8 @@ const TOKEN_FAULTS: Record<string, string> = {
   ERR_JOSE_NOT_SUPPORTED: 'algorithm not supported',
 };
 const MAX_REMEMBER_MS = 60_000;
+/** Clock skew worth tolerating is seconds; five minutes is generous (RFC 7519 speaks of "a few minutes"). */
+const MAX_TOLERANCE_SEC = 300;
 
 export class TokenVerifier {
   readonly #options: JwtOptions;
@@ -73,8 +75,13 @@ export class TokenVerifier {
     if (jwksUrl !== undefined && !(jwksUrl instanceof URL) && !URL.canParse(String(jwksUrl)))
       throw invalidOption('jwt.jwksUrl', 'an absolute URL', jwksUrl);
     // Seconds, as in the JWT claims it loosens (checkDuration speaks of ms).
-    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0))
-      throw invalidOption('jwt.clockToleranceSec', 'a number of seconds >= 0', clockToleranceSec);
+    // Bounded: an unbounded tolerance would switch off the required `exp`.
+    if (typeof clockToleranceSec !== 'number' || !(clockToleranceSec >= 0 && clockToleranceSec <= MAX_TOLERANCE_SEC))
+      throw invalidOption(
+        'jwt.clockToleranceSec',
+        `a number of seconds from 0 to ${MAX_TOLERANCE_SEC}`,
+        clockToleranceSec,
+      );
     if (keys !== undefined) checkSharedSecret(keys);
     if (options.audience === undefined) warnNoAudience();
     this.#options = options;
@@ -187,7 +194,7 @@ function checkSharedSecret(keys: unknown): void {
   if (typeof keys === 'string') bytes = Buffer.from(keys, 'utf8');
   else if (ArrayBuffer.isView(keys)) bytes = Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength);
   else if (keys instanceof KeyObject && keys.type === 'secret') bytes = keys.export();
-  if (bytes === undefined) return;
+  else return checkSecretKeyLength(keys);
   const text = bytes.toString('latin1');
   if (/-----BEGIN [A-Z0-9 ]+-----/.test(text))
     throw invalidOption(
@@ -196,9 +203,62 @@ function checkSharedSecret(keys: unknown): void {
     );
   if (/^\s*[{[]/.test(text) && parsesAsJson(text))
     throw invalidOption('jwt.keys', 'an HMAC secret, not JSON (pass a JWK or a JWK Set as an object)');
+  if (isPublicKeyMaterial(bytes) || (/^[\sA-Za-z0-9+/_=-]+$/.test(text) && isPublicKeyMaterial(base64Bytes(text))))
+    throw invalidOption(
+      'jwt.keys',
+      'an HMAC secret, not DER key material or its base64 (pass a public key as crypto.createPublicKey() or a JWK)',
+    );
   if (bytes.length < MIN_SECRET_BYTES)
     // The secret itself stays out of the message.
     throw invalidOption('jwt.keys', `an HMAC secret of at least ${MIN_SECRET_BYTES} bytes (got ${bytes.length})`);
+}
+
+/** A symmetric JWK (`kty: 'oct'`) or an HMAC CryptoKey is a secret too: at least 32 bytes of one. */
+function checkSecretKeyLength(keys: unknown): void {
+  let length: number | undefined;
+  if (isCryptoKey(keys)) {
+    const algorithm = keys.algorithm as { name?: unknown; length?: unknown };
+    if (algorithm.name === 'HMAC' && typeof algorithm.length === 'number') length = Math.floor(algorithm.length / 8);
+  } else if (keys !== null && typeof keys === 'object' && (keys as { kty?: unknown }).kty === 'oct') {
+    const k = (keys as { k?: unknown }).k;
+    length = typeof k === 'string' ? Buffer.from(k, 'base64url').length : 0;
+  }
+  if (length !== undefined && length < MIN_SECRET_BYTES)
+    throw invalidOption('jwt.keys', `an HMAC secret of at least ${MIN_SECRET_BYTES} bytes (got ${length})`);
+}
+
+/** A WebCrypto key (the global CryptoKey class; node:crypto's webcrypto does not export it). */
+function isCryptoKey(value: unknown): value is { algorithm: unknown } {
+  const CryptoKeyClass = (globalThis as { CryptoKey?: abstract new () => object }).CryptoKey;
+  return CryptoKeyClass !== undefined && value instanceof CryptoKeyClass;
+}
+
+/**
+ * Whether `der` is a public key (SubjectPublicKeyInfo or PKCS#1) or a certificate: material meant
+ * to be public, which must never be an HMAC secret.
+ */
+function isPublicKeyMaterial(der: Buffer): boolean {
+  // Every such structure is an ASN.1 SEQUENCE.
+  if (der.length < 16 || der[0] !== 0x30) return false;
+  for (const type of ['spki', 'pkcs1'] as const) {
+    try {
+      createPublicKey({ key: der, format: 'der', type });
+      return true;
+    } catch {
+      // Not this form.
+    }
+  }
+  try {
+    new X509Certificate(der);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function base64Bytes(text: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  return Buffer.from(compact, /[-_]/.test(compact) ? 'base64url' : 'base64');
 }
 
 function parsesAsJson(text: string): boolean {
