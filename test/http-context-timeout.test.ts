@@ -69,3 +69,17 @@ t.test('contextTimeout is checked', async (t) => {
       code: 'ERR_CTLS_INVALID_OPTION',
     });
 });
+
+t.test('a timeout beyond what setTimeout honours still waits (it does not fire at once)', async (t) => {
+  const authz = authorizeRequest({
+    policy: () => true,
+    policyTimeout: 2 ** 32,
+    contextTimeout: 2 ** 32,
+    context: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return { risk: 1 };
+    },
+  });
+  const get = client(t, await startHttps(t, authz.node(served)), 'alice');
+  t.equal((await get('GET', '/pay')).status, 200, 'a hook and a policy that answer in 20 ms are served');
+});

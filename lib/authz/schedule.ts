@@ -4,6 +4,8 @@
  * cancelling cost O(log n), so 100k connections do not mean 100k timers, and
  * the process never stays alive just because re-checks are pending.
  */
+// Longer waits than setTimeout honours re-arm.
+import { MAX_TIMER_MS } from '../common/validate.js';
 
 export interface ScheduledTask {
   readonly dueAt: number;
@@ -23,9 +25,6 @@ export interface SchedulerClock {
 }
 
 const NOOP = (): void => {};
-
-// setTimeout clamps anything above 2^31-1 ms to 1 ms; longer waits re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const SYSTEM_CLOCK: SchedulerClock = {
   now: () => Date.now(),
