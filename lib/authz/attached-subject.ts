@@ -11,6 +11,7 @@ import type { ConnectionInfo } from '../common/types.js';
 import { ReadGate } from './read-gate.js';
 import { tlsHandle, type TlsHandle } from './tls-handle.js';
 import type { PresentedChains } from './presented-chains.js';
+import { timerDelay } from '../common/timers.js';
 
 /** What an attachment gives each of its connections. */
 export interface AttachedTrust {
@@ -288,7 +289,7 @@ export class AttachedSubject implements AuthorizationSubject {
         this.#ownRenegotiation = false;
         closeWire();
         reject(ctlsError('ERR_CTLS_REAUTH_TIMEOUT', `renegotiation did not finish within ${timeoutMs} ms`));
-      }, timeoutMs);
+      }, timerDelay(timeoutMs));
       timer.unref();
       // node counts every handshake start on a server socket against its
       // client-renegotiation limit (tls.CLIENT_RENEG_LIMIT per

@@ -5,7 +5,7 @@
  * the process never stays alive just because re-checks are pending.
  */
 // Longer waits than setTimeout honours re-arm.
-import { MAX_TIMER_MS } from '../common/validate.js';
+import { MAX_TIMER_MS } from '../common/timers.js';
 
 export interface ScheduledTask {
   readonly dueAt: number;

@@ -54,12 +54,6 @@ export function checkOneOf<T extends string>(
   return value as T;
 }
 
-/**
- * The longest delay setTimeout honours: node turns anything longer into 1 ms, so a timeout given as
- * a month would fire at once. Timers that bound a wait are capped here (about 24.8 days).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export interface DurationRules {
   /** Whether 0 is accepted (it usually means "off"). Default false. */
   zero?: boolean;

@@ -21,6 +21,7 @@ import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { ctlsError } from '../common/errors.js';
 import { STATE_HASHES, type StateHash, type StateOp } from './events.js';
 import type { RedisTarget } from './types.js';
+import { timerDelay } from '../common/timers.js';
 
 type Client = Redis | Cluster;
 
@@ -214,7 +215,7 @@ const QUIT_WAIT_MS = 1000;
 export function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), timerDelay(ms));
     timer.unref();
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
@@ -227,7 +228,7 @@ export function whenReady(client: Client, timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
       client.off('ready', onReady);
       reject(new Error(`not ready within ${timeoutMs} ms (${client.status})`));
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
     const onReady = (): void => {
       clearTimeout(timer);
       resolve();
@@ -336,7 +337,7 @@ export class Feed {
       timer = setTimeout(() => {
         this.#reader.disconnect(true);
         reject(new Error(`no answer within ${ms} ms`));
-      }, ms);
+      }, timerDelay(ms));
     });
     try {
       return await Promise.race([command, silent]);

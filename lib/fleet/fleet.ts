@@ -37,6 +37,7 @@ import type {
   SubjectIdentifier,
   SubjectMapper,
 } from './types.js';
+import { timerDelay } from '../common/timers.js';
 
 const READ_BATCH = 500;
 const HEARTBEAT_MS = 1000;
@@ -181,7 +182,7 @@ class FleetMember extends EventEmitter implements Fleet {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new Error(`no state within connectTimeout (${this.#settings.connectTimeout} ms)`)),
-        this.#settings.connectTimeout,
+        timerDelay(this.#settings.connectTimeout),
       );
     });
     try {

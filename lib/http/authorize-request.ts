@@ -16,14 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
-import {
-  checkBoolean,
-  checkDuration,
-  checkFunction,
-  checkObject,
-  checkString,
-  MAX_TIMER_MS,
-} from '../common/validate.js';
+import { checkBoolean, checkDuration, checkFunction, checkObject, checkString } from '../common/validate.js';
 import { DecisionCache, cached } from '../policy/cache.js';
 import { factsReadBy } from '../policy/cache-key.js';
 import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
@@ -63,6 +56,7 @@ export type {
   FastifyReplyLike,
   FastifyRequestLike,
 } from './fastify.js';
+import { timerDelay } from '../common/timers.js';
 
 /** What `req.authorization` holds once a request is allowed. */
 export interface RequestAuthorization extends Decision {
@@ -461,14 +455,11 @@ async function askContext<C>(
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => {
-        const error = ctlsError('ERR_CTLS_POLICY_TIMEOUT', `The context hook did not answer within ${timeout} ms`);
-        controller.abort(error);
-        reject(error);
-      },
-      Math.min(timeout, MAX_TIMER_MS),
-    );
+    timer = setTimeout(() => {
+      const error = ctlsError('ERR_CTLS_POLICY_TIMEOUT', `The context hook did not answer within ${timeout} ms`);
+      controller.abort(error);
+      reject(error);
+    }, timerDelay(timeout));
   });
   try {
     return await Promise.race([hook(req, { signal: controller.signal }), late]);

@@ -5,7 +5,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
-import { checkDuration, MAX_TIMER_MS } from '../common/validate.js';
+import { checkDuration } from '../common/validate.js';
+import { timerDelay } from '../common/timers.js';
 import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
 import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
 
@@ -241,15 +242,12 @@ function withTimeout(
   name: string,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        const err = timeoutError(name, ms);
-        // Tell the adapter to stop (an HTTP request is cancelled), then answer without waiting for it.
-        controller?.abort(err);
-        reject(err);
-      },
-      Math.min(ms, MAX_TIMER_MS),
-    );
+    const timer = setTimeout(() => {
+      const err = timeoutError(name, ms);
+      // Tell the adapter to stop (an HTTP request is cancelled), then answer without waiting for it.
+      controller?.abort(err);
+      reject(err);
+    }, timerDelay(ms));
     answer.then(
       (value) => {
         clearTimeout(timer);

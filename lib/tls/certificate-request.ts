@@ -17,6 +17,7 @@ import type { NativeTlsConnection } from './native.js';
 import { codedError } from './native-errors.js';
 import type { PeerCertificateResult } from './peer-certificate.js';
 import { kEngineRequest } from './symbols.js';
+import { timerDelay } from '../common/timers.js';
 
 export interface CertificateRequestOptions {
   /** ms the peer has to answer before the connection is closed (default 5000). */
@@ -96,7 +97,7 @@ export class CertificateRequests {
     const timer = setTimeout(() => {
       const message = `the peer did not answer the certificate request within ${timeout} ms`;
       this.#host.timedOut(ctlsError('ERR_CTLS_REAUTH_TIMEOUT', message));
-    }, timeout);
+    }, timerDelay(timeout));
     timer.unref();
     // Outstanding before its bytes leave: an in-memory peer may answer within send().
     this.#pending = { promise, resolve, reject, timer, outsideEngine };

@@ -9,6 +9,7 @@ import { checkObject } from '../common/validate.js';
 import type { NativeTlsConnection } from './native.js';
 import { codedError } from './native-errors.js';
 import { pemBuffer } from './pem.js';
+import { timerDelay } from '../common/timers.js';
 
 export interface Identity {
   key: string | Buffer;
@@ -71,7 +72,7 @@ export function askIdentity(
   };
   const timer = setTimeout(() => {
     finish(ctlsError('ERR_CTLS_IDENTITY_TIMEOUT', `the identity provider did not answer within ${timeout} ms`));
-  }, timeout);
+  }, timerDelay(timeout));
   timer.unref?.();
   Promise.resolve()
     .then(() => provider(request))

@@ -52,6 +52,7 @@ import { TransportSocket, type Transport } from './transport-socket.js';
 import type { IOEvents, SealResult, SocketIO } from './socket-io.js';
 import { StreamIO } from './stream-io.js';
 import { NativeIO, canUseNativeTransport } from './native-io.js';
+import { timerDelay } from '../common/timers.js';
 
 export {
   kCertificateEpoch,
@@ -241,7 +242,7 @@ export class TLSSocket extends TransportSocket {
     if (handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(() => {
         this.#fail(ctlsError('ERR_CTLS_HANDSHAKE_TIMEOUT', `TLS handshake timed out after ${handshakeTimeout} ms`));
-      }, handshakeTimeout);
+      }, timerDelay(handshakeTimeout));
       this.#handshakeTimer.unref();
     }
   }

@@ -11,6 +11,7 @@ import { checkCount, checkDuration, checkFunction, checkString } from '../../com
 import { invalidOption } from '../../common/errors.js';
 import { isObject, requestTransmitter, transmitterError } from './fetch-json.js';
 import type { SsfErrorCode } from './set-verify.js';
+import { timerDelay } from '../../common/timers.js';
 
 export interface SsfPollOptions {
   /** The transmitter's poll endpoint (the stream's `delivery.endpoint_url`). */
@@ -181,7 +182,7 @@ function checkUrl(url: unknown): URL {
 
 async function pause(ms: number, signal: AbortSignal): Promise<void> {
   try {
-    await sleep(ms, undefined, { signal });
+    await sleep(timerDelay(ms), undefined, { signal });
   } catch {
     // Aborted by stop().
   }

@@ -15,6 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ContinuousTlsError } from '../../common/errors.js';
 import type { SsfErrorCode } from './set-verify.js';
+import { timerDelay } from '../../common/timers.js';
 
 /** What the endpoint needs from its receiver. */
 export interface PushCore {
@@ -140,7 +141,7 @@ function readBody(
     };
     const onEnd = (): void => finish(Buffer.concat(chunks));
     const onAbort = (): void => finish('aborted');
-    const timer = setTimeout(() => finish('timeout'), timeout);
+    const timer = setTimeout(() => finish('timeout'), timerDelay(timeout));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onAbort);

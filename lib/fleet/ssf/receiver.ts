@@ -17,6 +17,7 @@ import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.j
 import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
 import { FleetReplayStore, MemoryReplayStore, replayKey, type ReplayStore } from './replay.js';
 import { SetVerifier, setInvalid, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
+import { timerDelay } from '../../common/timers.js';
 
 export type SsfPushAuthorization =
   string | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
@@ -281,7 +282,7 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
       this.#pending.set(state, resolve);
       timer = setTimeout(
         () => reject(transmitterError('verification: no verification event arrived in time')),
-        timeout,
+        timerDelay(timeout),
       );
     });
     // A verification event arriving before the request returns is already waited for.

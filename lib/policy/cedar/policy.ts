@@ -75,6 +75,7 @@ import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
 import { kFastPath } from '../evaluate.js';
+import { timerDelay } from '../../common/timers.js';
 
 export type { CedarDiagnostic, FractionMode, CedarContextError, CedarError } from './values.js';
 export type { CedarEngine, CedarEngineOption } from './engine.js';
@@ -412,7 +413,7 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     this.#watcher = watch(dir, { persistent: false }, (_event, name) => {
       if (!relevant(name)) return;
       clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.reload(), this.#options.debounceMs ?? 25);
+      this.#debounce = setTimeout(() => void this.reload(), timerDelay(this.#options.debounceMs ?? 25));
     });
     this.#watcher.on('error', (err) => this.#reportError(err));
   }
