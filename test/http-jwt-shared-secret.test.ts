@@ -30,8 +30,14 @@ const refused: Array<[string, unknown, RegExp]> = [
   ['SPKI DER bytes, as read from a .der file', publicKey.export({ type: 'spki', format: 'der' }), /not DER/],
   ['PKCS#1 DER bytes', rsa.export({ type: 'pkcs1', format: 'der' }), /not DER/],
   ['a certificate as DER', new X509Certificate(certs.clientCert).raw, /not DER/],
-  ['the base64 body of a PEM, without its armour', pemBody(pem), /not DER/],
-  ['the same as one line of base64url', der.toString('base64url'), /not DER/],
+  ['the base64 body of a PEM, without its armour', pemBody(pem), /base64 of DER/],
+  ['the same as one line of base64url', der.toString('base64url'), /base64 of DER/],
+  ['PEM after a UTF-8 byte order mark', `\ufeff${pem}`, /not PEM key material/],
+  ['a JWK file in UTF-16LE with its BOM', Buffer.from(`\ufeff${jwk}`, 'utf16le'), /not JSON/],
+  ['PEM in UTF-16BE', Buffer.from(pem, 'utf16le').swap16(), /not PEM key material/],
+  ['an OpenSSH public key line', `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBq0 user@host`, /OpenSSH public key/],
+  ['the hex of DER, as xxd -p writes it', der.toString('hex').replace(/(.{60})/g, '$1\n'), /hex of DER/],
+  ['PEM inside an oct JWK', { kty: 'oct', k: Buffer.from(pem).toString('base64url') }, /not PEM key material/],
   ['a 31-byte secret', 'x'.repeat(31), /at least 32 bytes \(got 31\)/],
   ['a 6-byte oct JWK', { kty: 'oct', k: Buffer.from('secret').toString('base64url') }, /got 6/],
   ['an empty secret', '', /at least 32 bytes \(got 0\)/],
@@ -99,4 +105,35 @@ t.test('an HMAC CryptoKey shorter than 32 bytes is refused; 32 bytes is accepted
   });
   const long = await key(32);
   t.doesNotThrow(() => authorizeRequest({ policy, jwt: { keys: long as never } }));
+});
+
+t.test('an HMAC CryptoKey holding a public key, extractable or not, is refused', async (t) => {
+  for (const extractable of [true, false]) {
+    const key = await webcrypto.subtle.importKey(
+      'raw',
+      Buffer.from(pem),
+      { name: 'HMAC', hash: 'SHA-256' },
+      extractable,
+      ['verify'],
+    );
+    t.throws(() => authorizeRequest({ policy, jwt: { keys: key as never } }), {
+      code: 'ERR_CTLS_INVALID_OPTION',
+      message: /not PEM key material/,
+    });
+  }
+});
+
+t.test('random secrets are never taken for key material', async (t) => {
+  let refusedCount = 0;
+  for (let i = 0; i < 2_000; i++) {
+    const bytes = randomBytes(32 + (i % 32));
+    for (const keys of [bytes, bytes.toString('base64'), bytes.toString('hex'), bytes.toString('base64url')]) {
+      try {
+        authorizeRequest({ policy, jwt: { keys, audience: 'api' } });
+      } catch {
+        refusedCount++;
+      }
+    }
+  }
+  t.equal(refusedCount, 0, '8,000 random secrets, as bytes, base64, base64url and hex: none refused');
 });

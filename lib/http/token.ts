@@ -6,17 +6,17 @@
  * most a minute, so a client reusing its token does not pay a signature check per request. Expiry is
  * re-checked on every use.
  */
-import { createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
 import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
+import { checkSharedSecret } from './shared-secret.js';
 
 export interface JwtOptions {
   /**
    * Verification key(s): a JWK, a JWK Set ({ keys: [...] }), a KeyObject or CryptoKey, or a shared
    * secret (string or bytes, for HS256/384/512, at least 32 bytes). Either this or jwksUrl. A public
-   * key goes in as a KeyObject (`crypto.createPublicKey(pem)`) or a JWK: PEM text or JSON given as
-   * a string or bytes is refused, since as a shared secret anyone holding the public key could sign.
+   * key goes in as a KeyObject (`crypto.createPublicKey(pem)`) or a JWK: public key material given
+   * as a secret is refused (see shared-secret.ts), since anyone holding it could then sign.
    */
   keys?: Jose.JWK | { keys: Jose.JWK[] } | Jose.KeyObject | Jose.CryptoKey | Uint8Array | string;
   /** A JWKS endpoint, fetched and cached by jose (keys are re-fetched on an unknown kid). */
@@ -178,96 +178,6 @@ function warnNoAudience(): void {
         'for other APIs included. Set jwt.audience to the identifier this API has at the identity provider.',
     ),
   );
-}
-
-/** RFC 7518 section 3.2: an HMAC key at least as long as the hash output; HS256's is 32 bytes. */
-const MIN_SECRET_BYTES = 32;
-
-/**
- * A string or bytes given as `keys` become an HMAC secret. Refuses key material that is public by
- * nature (PEM text, a JSON JWK, as read from a file): with it as the secret, anyone holding the
- * public key could sign tokens (the RS256/HS256 confusion). Also refuses secrets too short to be
- * one.
- */
-function checkSharedSecret(keys: unknown): void {
-  let bytes: Buffer | undefined;
-  if (typeof keys === 'string') bytes = Buffer.from(keys, 'utf8');
-  else if (ArrayBuffer.isView(keys)) bytes = Buffer.from(keys.buffer, keys.byteOffset, keys.byteLength);
-  else if (keys instanceof KeyObject && keys.type === 'secret') bytes = keys.export();
-  else return checkSecretKeyLength(keys);
-  const text = bytes.toString('latin1');
-  if (/-----BEGIN [A-Z0-9 ]+-----/.test(text))
-    throw invalidOption(
-      'jwt.keys',
-      'an HMAC secret, not PEM key material (pass a public key as crypto.createPublicKey(pem) or a JWK)',
-    );
-  if (/^\s*[{[]/.test(text) && parsesAsJson(text))
-    throw invalidOption('jwt.keys', 'an HMAC secret, not JSON (pass a JWK or a JWK Set as an object)');
-  if (isPublicKeyMaterial(bytes) || (/^[\sA-Za-z0-9+/_=-]+$/.test(text) && isPublicKeyMaterial(base64Bytes(text))))
-    throw invalidOption(
-      'jwt.keys',
-      'an HMAC secret, not DER key material or its base64 (pass a public key as crypto.createPublicKey() or a JWK)',
-    );
-  if (bytes.length < MIN_SECRET_BYTES)
-    // The secret itself stays out of the message.
-    throw invalidOption('jwt.keys', `an HMAC secret of at least ${MIN_SECRET_BYTES} bytes (got ${bytes.length})`);
-}
-
-/** A symmetric JWK (`kty: 'oct'`) or an HMAC CryptoKey is a secret too: at least 32 bytes of one. */
-function checkSecretKeyLength(keys: unknown): void {
-  let length: number | undefined;
-  if (isCryptoKey(keys)) {
-    const algorithm = keys.algorithm as { name?: unknown; length?: unknown };
-    if (algorithm.name === 'HMAC' && typeof algorithm.length === 'number') length = Math.floor(algorithm.length / 8);
-  } else if (keys !== null && typeof keys === 'object' && (keys as { kty?: unknown }).kty === 'oct') {
-    const k = (keys as { k?: unknown }).k;
-    length = typeof k === 'string' ? Buffer.from(k, 'base64url').length : 0;
-  }
-  if (length !== undefined && length < MIN_SECRET_BYTES)
-    throw invalidOption('jwt.keys', `an HMAC secret of at least ${MIN_SECRET_BYTES} bytes (got ${length})`);
-}
-
-/** A WebCrypto key (the global CryptoKey class; node:crypto's webcrypto does not export it). */
-function isCryptoKey(value: unknown): value is { algorithm: unknown } {
-  const CryptoKeyClass = (globalThis as { CryptoKey?: abstract new () => object }).CryptoKey;
-  return CryptoKeyClass !== undefined && value instanceof CryptoKeyClass;
-}
-
-/**
- * Whether `der` is a public key (SubjectPublicKeyInfo or PKCS#1) or a certificate: material meant
- * to be public, which must never be an HMAC secret.
- */
-function isPublicKeyMaterial(der: Buffer): boolean {
-  // Every such structure is an ASN.1 SEQUENCE.
-  if (der.length < 16 || der[0] !== 0x30) return false;
-  for (const type of ['spki', 'pkcs1'] as const) {
-    try {
-      createPublicKey({ key: der, format: 'der', type });
-      return true;
-    } catch {
-      // Not this form.
-    }
-  }
-  try {
-    new X509Certificate(der);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function base64Bytes(text: string): Buffer {
-  const compact = text.replace(/\s+/g, '');
-  return Buffer.from(compact, /[-_]/.test(compact) ? 'base64url' : 'base64');
-}
-
-function parsesAsJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** jose names the claim that failed (`"iss" claim check failed`): say which, not the expected value. */
