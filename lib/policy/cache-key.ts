@@ -145,11 +145,10 @@ function walk(root: unknown, path: readonly string[]): unknown {
   for (let i = 0; i < path.length; i++) {
     // A certificate stands for all its facts: key on the whole of it.
     if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
-    // A class instance may answer from its prototype (a getter) what no own property shows.
-    if (!Array.isArray(at)) {
-      const prototype = Object.getPrototypeOf(at) as unknown;
-      if (prototype !== Object.prototype && prototype !== null) throw new Uncacheable();
-    }
+    // A class instance (an Array subclass included) may answer from its prototype (a getter)
+    // what no own property shows.
+    const prototype = Object.getPrototypeOf(at) as unknown;
+    if (prototype !== Object.prototype && prototype !== null && prototype !== Array.prototype) throw new Uncacheable();
     // node gives request header names in lowercase (RFC 9110 §5.1: case-insensitive); any other
     // `headers` (in the app's context, say) is the app's object, read as it is.
     const name = i === 2 && path[0] === 'request' && path[1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
@@ -193,7 +192,8 @@ function encInto(out: string, value: unknown, depth: number): string {
     case 'string':
       return out + 's' + value.length + ':' + value;
     case 'number':
-      return out + 'n' + value + ';';
+      // -0 prints as 0, yet a policy can tell them apart (Object.is, 1 / x).
+      return out + (Object.is(value, -0) ? 'n-0;' : 'n' + value + ';');
     case 'boolean':
       return out + (value ? 'T' : 'F');
     case 'undefined':
@@ -209,15 +209,20 @@ function encInto(out: string, value: unknown, depth: number): string {
   if (value === null) return out + 'N';
   if (value instanceof X509Certificate) return out + 'c' + certKey(value) + ';';
   if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
-  if (Array.isArray(value)) {
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype === Array.prototype) {
+    const array = value as unknown[];
+    // A hole, or a named property (a RegExp match's `groups`), is state the elements do not show.
+    if (Object.keys(array).length !== array.length) throw new Uncacheable();
     out += '[';
-    for (let i = 0; i < value.length; i++) out = encInto(out, value[i], depth + 1);
+    for (let i = 0; i < array.length; i++) out = encInto(out, array[i], depth + 1);
     return out + ']';
   }
-  const prototype = Object.getPrototypeOf(value) as unknown;
   if (prototype !== Object.prototype && prototype !== null) return encObject(out, value, depth);
   out += '{';
   const keys = Object.keys(value);
+  // Non-enumerable or symbol-keyed own properties are state a policy can read and this key cannot see.
+  if (Reflect.ownKeys(value).length !== keys.length) throw new Uncacheable();
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);

@@ -78,8 +78,8 @@ class ExactJson {
     }
     this.#open.push(value);
     try {
-      if (Array.isArray(value)) return this.#array(value, path, depth);
       const prototype = Object.getPrototypeOf(value) as unknown;
+      if (prototype === Array.prototype) return this.#array(value as unknown[], path, depth);
       if (prototype !== Object.prototype && prototype !== null)
         refuse(path, `an instance of ${nameOf(value)} (only plain objects, arrays and Dates)`);
       const out: Record<string, unknown> = {};
@@ -97,6 +97,8 @@ class ExactJson {
   }
 
   #array(value: unknown[], path: string, depth: number): unknown[] {
+    // JSON carries the elements alone: a named property (a RegExp match's `groups`) would be lost.
+    if (Object.keys(value).length > value.length) refuse(path, 'an array with named properties');
     const out: unknown[] = new Array<unknown>(value.length);
     for (let i = 0; i < value.length; i++) {
       if (!(i in value)) refuse(`${path}[${i}]`, 'a hole in an array');

@@ -109,15 +109,20 @@ class Converter {
       const ms = value.getTime();
       return Number.isNaN(ms) ? refuse(path, 'an invalid Date') : ms;
     }
-    const isArray = Array.isArray(value);
+    // Only a plain array: a subclass may answer from its prototype, and a named property (a RegExp
+    // match's `groups`) is state Cedar's set would drop.
+    const isArray = Object.getPrototypeOf(value) === Array.prototype;
+    if (isArray && Object.keys(value).length > (value as unknown[]).length)
+      refuse(path, 'an array with named properties');
     if (!isArray && !isPlainObject(value))
       refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
     if (!isArray && ('__entity' in value || '__extn' in value || '__expr' in value)) return escape(value, path);
     this.#open.push(value);
     try {
       if (!isArray) return this.record(value, path, depth);
+      const items = value as unknown[];
       const out: CedarValueJson[] = [];
-      for (let i = 0; i < value.length; i++) out.push(this.value(value[i], path, i, depth + 1));
+      for (let i = 0; i < items.length; i++) out.push(this.value(items[i], path, i, depth + 1));
       return out;
     } finally {
       this.#open.pop();
