@@ -152,6 +152,7 @@ interface ReadableInternals {
   objectMode: boolean;
   decoder: unknown;
   dataEmitted: boolean;
+  sync: boolean;
   multiAwaitDrain: boolean;
   awaitDrainWriters: unknown;
 }
@@ -341,7 +342,8 @@ export class TLSSocket extends TransportSocket {
 
   /**
    * Whether a chunk may go to the 'data' listeners at once, as push() would hand it: the stream
-   * flows, nothing is buffered ahead of it, no decoder or object mode, the readable side not ended.
+   * flows, nothing is buffered ahead of it, not inside read(), no decoder or object mode, the
+   * readable side not ended.
    * push() would then emit it all the same, but first run its checks and schedule a read-more tick
    * per chunk, which the native path has no use for: it goes on reading until paused.
    */
@@ -350,6 +352,9 @@ export class TLSSocket extends TransportSocket {
     return (
       state.flowing === true &&
       state.length === 0 &&
+      // Not from inside read() (its _read() resumed the transport, which delivered at once): read()
+      // is not done with its own bookkeeping, and a 'data' listener run here would re-enter it.
+      !state.sync &&
       !state.ended &&
       !state.objectMode &&
       state.decoder === null &&
