@@ -134,9 +134,10 @@ function stub(chain, trust) {
 
 serve({
   async decisions({ pki, quick }) {
-    const { cached, DecisionCache, evaluatePolicy, cedarPolicy } = load();
+    const { cached, DecisionCache, evaluatePolicy, cedarPolicy, builtByLibrary } = load();
     const chain = chainOf(pki.clients[1].cert);
-    const input = requestInput(chain);
+    // The input a REST request gets, marked as authorizeRequest marks the inputs it builds.
+    const input = builtByLibrary ? builtByLibrary(requestInput(chain)) : requestInput(chain);
     const sizes = quick ? { perBatch: 20_000, batches: 5 } : { perBatch: 200_000, batches: 7 };
     const asyncSizes = quick ? { perBatch: 5_000, batches: 5 } : { perBatch: 50_000, batches: 7 };
     const out = {};

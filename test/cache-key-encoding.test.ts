@@ -158,3 +158,53 @@ t.test('a shared-object graph with more paths than the key budget is decided unc
   t.equal(defaultCacheKey(input, null), undefined, 'no whole-input key');
   t.ok(performance.now() - started < 1_000, 'and no walk of every path');
 });
+
+t.test("the library's own input parts skip the hidden-state check; the app's never do", async (t) => {
+  const inputs: AuthorizationInput[] = [];
+  const authz = authorizeRequest({
+    policy: (input) => {
+      inputs.push(input);
+      return true;
+    },
+    cache: false,
+    context: () => ({ tenant: 'a' }),
+  });
+  const get = client(
+    t,
+    await startHttps(
+      t,
+      authz.node((_req, res) => res.end('ok')),
+    ),
+    'alice',
+  );
+  t.equal((await get('GET', '/a', { 'x-tenant': 'a' })).status, 200);
+  const built = inputs[0]!;
+  // The same input, made by an app: every part a fresh plain object.
+  const copy = (): AuthorizationInput => ({
+    ...built,
+    peer: { ...built.peer, chain: [...built.peer.chain] },
+    connection: { ...built.connection },
+    request: { ...built.request!, headers: { ...built.request!.headers } },
+    context: { ...(built.context as object) },
+  });
+  const key = defaultCacheKey(built, null);
+  t.type(key, 'string');
+  t.equal(defaultCacheKey(copy(), null), key, 'skipping the check never changes the spelling');
+
+  const hidden = (o: object): void => void Object.defineProperty(o, 'role', { value: 'admin', enumerable: false });
+  const appPeer = copy();
+  hidden(appPeer.peer);
+  t.equal(defaultCacheKey(appPeer, null), undefined, "an app's own input is checked in every part");
+  const appChain = copy();
+  appChain.peer.chain.length = 3; // a hole at the end
+  t.equal(defaultCacheKey(appChain, null), undefined, "an app's own chain with a hole keys nothing");
+
+  const appContext = copy();
+  hidden(appContext.context);
+  const builtContext = inputs[0]!;
+  builtContext.context = appContext.context;
+  t.equal(defaultCacheKey(builtContext, null), undefined, "the app's context is checked in the library's input too");
+  builtContext.context = {};
+  builtContext.signals = Object.defineProperty({}, 'device', { value: 'lost', enumerable: false });
+  t.equal(defaultCacheKey(builtContext, null), undefined, 'and so are the signals');
+});

@@ -38,6 +38,9 @@ function load() {
     evaluatePolicy: pick('evaluatePolicy', 'policy/evaluate.js'),
     cedarPolicy: pick('cedarPolicy', 'policy/cedar/policy.js', 'policy/cedar.js'),
     authorizeRequest: pick('authorizeRequest', 'http/authorize-request.js', 'http.js'),
+    // Internal: marks an input as the library's own (authorizeRequest and connections do), which
+    // spares its cache key the hidden-state checks an app-made input gets. Older builds have none.
+    builtByLibrary: pick('builtByLibrary', 'policy/cache-key.js'),
   };
   return loaded;
 }

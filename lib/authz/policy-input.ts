@@ -4,6 +4,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type { AuthorizationInput, ConnectionInfo, Trigger } from '../common/types.js';
+import { builtByLibrary } from '../policy/cache-key.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ChainVerdict } from './verify-cache.js';
 
@@ -37,5 +38,5 @@ export function policyInput(subject: AuthorizationSubject, facts: InputFacts): A
   if (!verdict.ok && verdict.code !== undefined) input.peer.verifyError = verdict.code;
   if (token !== undefined) input.token = token;
   if (facts.signals !== undefined) input.signals = facts.signals;
-  return input;
+  return builtByLibrary(input);
 }

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkDuration, checkFunction, checkObject, checkString } from '../common/validate.js';
 import { DecisionCache, cached } from '../policy/cache.js';
-import { factsReadBy } from '../policy/cache-key.js';
+import { builtByLibrary, factsReadBy } from '../policy/cache-key.js';
 import { evaluatePolicy, isPolicy, checkPolicyTimeout, DEFAULT_POLICY_TIMEOUT_MS } from '../policy/evaluate.js';
 import type { AuthorizationInput, ConnectionInfo, Decision, Policy } from '../common/types.js';
 import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
@@ -189,7 +189,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
     // The certificate of the handshake in force now, verified by that handshake (see peer.ts).
     const peer = peerIdentity(socket, host);
     const { certificate, verified } = peer;
-    const input: AuthorizationInput = {
+    const input: AuthorizationInput = builtByLibrary({
       trigger: 'request',
       peer: { chain: certificate ? [certificate] : [], verified },
       connection: connectionInfo(socket),
@@ -200,7 +200,7 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
         headers: req.headers,
       },
       context: {},
-    };
+    });
     if (certificate) input.peer.certificate = certificate;
     if (peer.verifyError !== undefined) input.peer.verifyError = peer.verifyError;
     if (token?.status === 'valid') input.token = token.claims;

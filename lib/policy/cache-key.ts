@@ -84,7 +84,7 @@ function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): 
   // An identity provider's signals about the subject are keyed whatever the policy declares: they
   // are few, and an answer about one device status must never serve another.
   if (input.signals !== undefined) key += `~${enc(input.signals)}`;
-  if (facts === null) key += `*${enc(wholeInput(input))}`;
+  if (facts === null) key = wholeInputInto(key + '*', input);
   else for (const fact of facts) key += factValue(input, fact);
   return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;
 }
@@ -157,8 +157,41 @@ function walk(root: unknown, path: readonly string[]): unknown {
   return at;
 }
 
-function wholeInput(input: AuthorizationInput): unknown {
-  return [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
+/**
+ * Inputs the library built itself (policyInput, authorizeRequest): their trigger, peer, connection
+ * and request are plain data made from the library's own state and node's parsed headers, with no
+ * non-enumerable or symbol-keyed property and no array hole for the key to miss. The check for
+ * those is a full own-key listing of every object, which costs more than the rest of the key, so
+ * it runs on those parts only when someone else built the input (an app calling evaluate() with an
+ * input of its own). The app's `context` and `signals` are always checked.
+ */
+const libraryInputs = new WeakSet<AuthorizationInput>();
+
+/** Marks an input the library just built from its own state (see libraryInputs). */
+export function builtByLibrary<T extends AuthorizationInput>(input: T): T {
+  libraryInputs.add(input);
+  return input;
+}
+
+/**
+ * The whole input as enc() spells the array [trigger, peer, connection, request, context, action,
+ * resource], appended to `out`. Skipping the hidden-state check never changes the spelling, only
+ * whether a part can be refused as Uncacheable.
+ */
+function wholeInputInto(out: string, input: AuthorizationInput): string {
+  const parts = [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
+  const vouched = libraryInputs.has(input);
+  out += '[';
+  try {
+    for (let i = 0; i < parts.length; i++) {
+      // Parts 0-3 are the library's; 4-6 (context, action, resource) are the app's.
+      checkHidden = !(vouched && i < 4);
+      out = encInto(out, parts[i], 1);
+    }
+  } finally {
+    checkHidden = true;
+  }
+  return out + ']';
 }
 
 /** Deeper values than this are not keyed: the key throws, and the policy call fails closed. */
@@ -172,6 +205,8 @@ const MAX_KEY_DEPTH = 32;
  */
 const MAX_KEY_VALUES = 10_000;
 let valuesLeft = MAX_KEY_VALUES;
+/** Whether encInto refuses hidden state (false only inside a vouched part: see libraryInputs). */
+let checkHidden = true;
 
 /**
  * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
@@ -213,7 +248,7 @@ function encInto(out: string, value: unknown, depth: number): string {
   if (prototype === Array.prototype) {
     const array = value as unknown[];
     // A hole, or a named property (a RegExp match's `groups`), is state the elements do not show.
-    if (Object.keys(array).length !== array.length) throw new Uncacheable();
+    if (checkHidden && Object.keys(array).length !== array.length) throw new Uncacheable();
     out += '[';
     for (let i = 0; i < array.length; i++) out = encInto(out, array[i], depth + 1);
     return out + ']';
@@ -222,12 +257,21 @@ function encInto(out: string, value: unknown, depth: number): string {
   out += '{';
   const keys = Object.keys(value);
   // Non-enumerable or symbol-keyed own properties are state a policy can read and this key cannot see.
-  if (Reflect.ownKeys(value).length !== keys.length) throw new Uncacheable();
+  if (checkHidden && hasHiddenKeys(value, keys.length)) throw new Uncacheable();
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);
   }
   return out + '}';
+}
+
+/**
+ * Whether `value` has own properties beyond its `enumerable` enumerable string keys. Two listings
+ * rather than Reflect.ownKeys: V8 answers getOwnPropertyNames of a plain object from the same
+ * cache as Object.keys, and the symbol listing is short, so together they cost a fifth of it.
+ */
+function hasHiddenKeys(value: object, enumerable: number): boolean {
+  return Object.getOwnPropertyNames(value).length !== enumerable || Object.getOwnPropertySymbols(value).length !== 0;
 }
 
 /**
