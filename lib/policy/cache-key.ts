@@ -179,7 +179,8 @@ export function builtByLibrary<T extends AuthorizationInput>(input: T): T {
  * whether a part can be refused as Uncacheable.
  */
 function wholeInputInto(out: string, input: AuthorizationInput): string {
-  const parts = [input.trigger, input.peer, input.connection, input.request, input.context, input.action, input.resource];
+  const { trigger, peer, connection, request, context, action, resource } = input;
+  const parts = [trigger, peer, connection, request, context, action, resource];
   const vouched = libraryInputs.has(input);
   out += '[';
   try {
