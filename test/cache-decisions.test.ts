@@ -205,17 +205,38 @@ t.test('a hit is a key build plus a Map lookup (correctness of a tight loop)', a
   t.equal(policy.cache.stats().hits, n);
 });
 
-t.test('evaluatePolicy answers a hit without asking evaluate() (and counts it once)', async (t) => {
-  let evaluates = 0;
-  const policy = cached(() => true);
-  const original = policy.evaluate.bind(policy);
-  policy.evaluate = (input, signal) => {
-    evaluates++;
-    return original(input, signal);
+t.test('evaluatePolicy answers a hit with no AbortController, and gives a miss a live signal', async (t) => {
+  const Original = globalThis.AbortController;
+  let made = 0;
+  globalThis.AbortController = class extends Original {
+    constructor() {
+      super();
+      made++;
+    }
   };
+  t.teardown(() => {
+    globalThis.AbortController = Original;
+  });
+  const signals: AbortSignal[] = [];
+  let hang = false;
+  const policy = cached({
+    name: 'adapter',
+    evaluate: (_input: AuthorizationInput, signal?: AbortSignal) => {
+      signals.push(signal!);
+      return hang ? new Promise<boolean>(() => {}) : true;
+    },
+  });
   const input = certInput(certs.clientCert, 'GET', '/fast');
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'engine' });
+  t.equal(made, 1, 'a miss makes one controller');
+  t.type(signals[0], AbortSignal, 'and the adapter gets its signal');
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'cache' });
-  t.equal(evaluates, 1, 'the hit came through the fast path');
+  t.equal(made, 1, 'a hit makes none');
   t.match(policy.cache.stats(), { hits: 1, misses: 1 });
+
+  hang = true;
+  const late = certInput(certs.clientCert, 'GET', '/late');
+  t.match(await evaluatePolicy(policy, late, { policyTimeout: 50 }), { allow: false, reason: 'policy-timeout' });
+  t.equal(signals.length, 2);
+  t.equal(signals[1]!.aborted, true, "a miss that times out has its adapter's signal aborted");
 });

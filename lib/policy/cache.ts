@@ -16,9 +16,10 @@ import { notAfter } from './facts.js';
 import { defaultCacheKey, encodeValue, factsReadBy, Uncacheable } from './cache-key.js';
 import {
   isPolicy,
-  kFastPath,
+  kEvaluateLazily,
   policyName,
   runPolicy,
+  type LazySignal,
   type NormalizedDecision,
   type SourcedDecisionLike,
 } from './evaluate.js';
@@ -151,24 +152,15 @@ export class DecisionCache {
   }
 
   get(key: string): CachedAnswer | undefined {
-    return this.#lookup(key, true);
-  }
-
-  /** Like get() but a miss is not counted (the caller will get() again). */
-  peek(key: string): CachedAnswer | undefined {
-    return this.#lookup(key, false);
-  }
-
-  #lookup(key: string, countMiss: boolean): CachedAnswer | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
-      if (countMiss) this.#misses++;
+      this.#misses++;
       return undefined;
     }
     if (entry.answer.expiresAt <= this.now() || entry.generation !== this.#generation) {
       this.#entries.delete(key);
       this.#expirations++;
-      if (countMiss) this.#misses++;
+      this.#misses++;
       return undefined;
     }
     this.#hits++;
@@ -231,8 +223,8 @@ export interface CachedPolicy extends PolicyAdapter {
   readonly cache: DecisionCache;
   /** The wrapped policy's declared facts (the key covers them). */
   factsRead(): readonly string[] | null;
-  /** A hit, or undefined (see kFastPath in evaluate.ts). */
-  [kFastPath](input: AuthorizationInput): CachedAnswer | undefined;
+  /** evaluate(), making a signal only for a miss (see kEvaluateLazily in evaluate.ts). */
+  [kEvaluateLazily](input: AuthorizationInput, signal: LazySignal): CachedAnswer | Promise<SourcedDecisionLike>;
 }
 
 /**
@@ -241,6 +233,8 @@ export interface CachedPolicy extends PolicyAdapter {
  * before any listener of the wrapper hears of it, so a re-decision after a policy change never reads
  * a stale entry; and an answer that was computed before a flush is not stored after it.
  */
+const newSignal: LazySignal = () => new AbortController().signal;
+
 export function cached(policy: Policy, cache: DecisionCache = new DecisionCache()): CachedPolicy {
   if (!isPolicy(policy)) throw invalidOption('policy', 'a policy function or adapter', policy);
   if (!(cache instanceof DecisionCache)) throw invalidOption('cache', 'a DecisionCache', cache);
@@ -267,28 +261,22 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     return d;
   }
 
-  // The key a fast-path miss just built: evaluatePolicy calls evaluate() with the same input right
-  // after, in the same synchronous step, and a key costs as much as the walk of what it covers.
-  let missed: { input: AuthorizationInput; key: string | undefined } | null = null;
+  // Only a miss needs a signal: a hit answers without one, as an AbortController would cost more
+  // than the whole hit.
+  function decide(input: AuthorizationInput, signal: LazySignal): CachedAnswer | Promise<SourcedDecisionLike> {
+    const key = cache.key(input);
+    if (key === undefined) return runPolicy(policy, input, signal(), cache.now);
+    return cache.get(key) ?? miss(key, input, signal());
+  }
 
   return {
     name: `cached(${policyName(policy)})`,
     cache,
     factsRead: () => cache.facts,
-    evaluate(input: AuthorizationInput, signal?: AbortSignal) {
-      const key = missed !== null && missed.input === input ? missed.key : cache.key(input);
-      missed = null;
-      // Only a miss needs a signal; creating an AbortController would cost more than the whole hit.
-      if (key === undefined) return runPolicy(policy, input, signal ?? new AbortController().signal, cache.now);
-      return cache.get(key) ?? miss(key, input, signal ?? new AbortController().signal);
-    },
-    // evaluatePolicy answers hits through this without building an AbortController.
-    [kFastPath](input: AuthorizationInput) {
-      const key = cache.key(input);
-      const hit = key === undefined ? undefined : cache.peek(key);
-      missed = hit === undefined ? { input, key } : null;
-      return hit;
-    },
+    evaluate: (input: AuthorizationInput, signal?: AbortSignal) =>
+      decide(input, signal === undefined ? newSignal : () => signal),
+    // evaluatePolicy answers through this, so a hit builds no AbortController.
+    [kEvaluateLazily]: decide,
     ...(inner?.onChange && {
       onChange(listener: () => void) {
         return inner.onChange!(() => {

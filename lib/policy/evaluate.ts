@@ -72,14 +72,19 @@ export interface NormalizedDecision {
 export type SourcedDecisionLike = Exclude<DecisionLike, boolean> & { source?: 'engine' | 'cache' };
 
 /**
- * An adapter that can sometimes answer at once, without a signal (a cache hit), exposes this method;
- * evaluatePolicy tries it first and skips creating an AbortController, which would cost more than
- * the whole hit. Answering undefined means "ask evaluate()".
+ * An adapter that often answers without needing an abort signal (a cache hit, a synchronous engine)
+ * exposes this method: evaluatePolicy calls it instead of evaluate(), with a function that makes
+ * the signal on first use, so an answer that needs none costs no AbortController (which would cost
+ * more than a whole cache hit). It answers as evaluate() does, and asks for the signal, if at all,
+ * before it returns: the timeout aborts the controller that exists when the answer comes back.
  */
-export const kFastPath: unique symbol = Symbol.for('continuous-tls.policyFastPath');
+export const kEvaluateLazily: unique symbol = Symbol.for('continuous-tls.policyEvaluateLazily');
 
-interface FastPath {
-  [kFastPath]?(input: AuthorizationInput): SourcedDecisionLike | undefined;
+/** The signal of a policy call, made when the policy first asks for it. */
+export type LazySignal = () => AbortSignal;
+
+interface LazilyEvaluated {
+  [kEvaluateLazily]?(input: AuthorizationInput, signal: LazySignal): unknown;
 }
 
 export function isPolicy(x: unknown): x is Policy {
@@ -199,10 +204,12 @@ async function evaluate(
       // A function gets no signal, so there is nothing to abort: no controller needed.
       answer = policy(input);
     } else {
-      answer = (policy as FastPath)[kFastPath]?.(input);
-      if (answer === undefined) {
+      const lazily = (policy as LazilyEvaluated)[kEvaluateLazily];
+      if (lazily === undefined) {
         controller = new AbortController();
         answer = policy.evaluate(input, controller.signal);
+      } else {
+        answer = lazily.call(policy, input, () => (controller ??= new AbortController()).signal);
       }
     }
     if (isThenable(answer)) answer = await withTimeout(answer, controller, timeoutMs, name);

@@ -74,7 +74,7 @@ import {
 import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
-import { kFastPath } from '../evaluate.js';
+import { kEvaluateLazily } from '../evaluate.js';
 import { timerDelay } from '../../common/timers.js';
 
 export type { CedarDiagnostic, FractionMode, CedarContextError, CedarError } from './values.js';
@@ -258,7 +258,7 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
    * and skips the AbortController it would make for an adapter, which would cost as much as the
    * compiled decision itself.
    */
-  [kFastPath](input: AuthorizationInput): { allow: boolean; reason: string } {
+  [kEvaluateLazily](input: AuthorizationInput): { allow: boolean; reason: string } {
     return this.evaluate(input);
   }
 
