@@ -27,3 +27,26 @@ export async function makeSigner(kid = 'k1'): Promise<Signer> {
     },
   };
 }
+
+/**
+ * What an attacker holding only a public key gets when an app configured `keys` with it: the
+ * verifier is refused at construction ('refused'), or the status of an HS256 token for `sub: admin`
+ * HMAC-signed with `secret` (the key's bytes as the attacker rebuilds them).
+ */
+export async function hs256Forgery(keys: unknown, secret: Uint8Array | string): Promise<string> {
+  const { TokenVerifier } = await import('../../dist/http/token.js');
+  let verifier: InstanceType<typeof TokenVerifier>;
+  try {
+    verifier = new TokenVerifier({ keys: keys as never, audience: 'api' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_CTLS_INVALID_OPTION') return 'refused';
+    throw error;
+  }
+  const { createHmac } = await import('node:crypto');
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const claims = { sub: 'admin', aud: 'api', exp: Math.floor(Date.now() / 1000) + 300 };
+  const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  const forged = `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+  return (await verifier.verify(`Bearer ${forged}`)).status;
+}
