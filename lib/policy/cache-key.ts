@@ -68,12 +68,16 @@ export function defaultCacheKey(input: AuthorizationInput, facts: readonly strin
 }
 
 function keyOf(input: AuthorizationInput, facts: readonly string[] | null): string {
-  const outer = valuesLeft;
+  // A key built while another is (from a getter, say) starts afresh and leaves the outer as it was.
+  const outerLeft = valuesLeft;
+  const outerCheck = checkHidden;
   valuesLeft = MAX_KEY_VALUES;
+  checkHidden = true;
   try {
     return keyWithin(input, facts);
   } finally {
-    valuesLeft = outer;
+    valuesLeft = outerLeft;
+    checkHidden = outerCheck;
   }
 }
 
@@ -160,12 +164,14 @@ function walk(root: unknown, path: readonly string[]): unknown {
 }
 
 /**
- * Inputs the library built itself (policyInput, authorizeRequest): their trigger, peer, connection
- * and request are plain data made from the library's own state and node's parsed headers, with no
- * non-enumerable or symbol-keyed property and no array hole for the key to miss. The check for
- * those is a full own-key listing of every object, which costs more than the rest of the key, so
- * it runs on those parts only when someone else built the input (an app calling evaluate() with an
- * input of its own). The app's `context` and `signals` are always checked.
+ * Inputs the library built itself (policyInput, authorizeRequest): their trigger, peer and
+ * connection are plain data made from the library's own state, with no non-enumerable or
+ * symbol-keyed property and no array hole for the key to miss. The check for those is an own-key
+ * listing of every object, which costs more than the rest of the key, so it runs on those parts
+ * only when someone else built the input (an app calling evaluate() with an input of its own). The
+ * request is always checked: its `headers` is node's live `req.headers`, which middleware may
+ * write to, and which on HTTP/2 carries a symbol (http2.sensitiveHeaders) that the peer sets. So
+ * are the app's `context`, `signals`, `action` and `resource`.
  */
 const libraryInputs = new WeakSet<AuthorizationInput>();
 
@@ -184,15 +190,16 @@ function wholeInputInto(out: string, input: AuthorizationInput): string {
   const { trigger, peer, connection, request, context, action, resource } = input;
   const parts = [trigger, peer, connection, request, context, action, resource];
   const vouched = libraryInputs.has(input);
+  const outer = checkHidden;
   out += '[';
   try {
     for (let i = 0; i < parts.length; i++) {
-      // Parts 0-3 are the library's; 4-6 (context, action, resource) are the app's.
-      checkHidden = !(vouched && i < 4);
+      // Parts 0-2 are the library's own; the request (node's headers) and the app's are checked.
+      checkHidden = !(vouched && i < 3);
       out = encInto(out, parts[i], 1);
     }
   } finally {
-    checkHidden = true;
+    checkHidden = outer;
   }
   return out + ']';
 }
@@ -356,12 +363,15 @@ function encName(name: string): string {
 
 /** enc(value) within a budget of its own (the size of a decision's obligations). */
 function encodeValue(value: unknown): string {
-  const outer = valuesLeft;
+  const outerLeft = valuesLeft;
+  const outerCheck = checkHidden;
   valuesLeft = MAX_KEY_VALUES;
+  checkHidden = true;
   try {
     return enc(value);
   } finally {
-    valuesLeft = outer;
+    valuesLeft = outerLeft;
+    checkHidden = outerCheck;
   }
 }
 
