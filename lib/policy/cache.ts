@@ -16,7 +16,7 @@ import { notAfter } from './facts.js';
 import { defaultCacheKey, encodeValue, factsReadBy, Uncacheable } from './cache-key.js';
 import {
   isPolicy,
-  kEvaluateLazily,
+  evaluatesLazily,
   policyName,
   runPolicy,
   type LazySignal,
@@ -223,8 +223,6 @@ export interface CachedPolicy extends PolicyAdapter {
   readonly cache: DecisionCache;
   /** The wrapped policy's declared facts (the key covers them). */
   factsRead(): readonly string[] | null;
-  /** evaluate(), making a signal only for a miss (see kEvaluateLazily in evaluate.ts). */
-  [kEvaluateLazily](input: AuthorizationInput, signal: LazySignal): CachedAnswer | Promise<SourcedDecisionLike>;
 }
 
 /**
@@ -269,14 +267,16 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
     return cache.get(key) ?? miss(key, input, signal());
   }
 
+  const evaluate = (input: AuthorizationInput, signal?: AbortSignal) =>
+    decide(input, signal === undefined ? newSignal : () => signal);
+  // evaluatePolicy calls decide() for this evaluate, so a hit builds no AbortController.
+  evaluatesLazily(evaluate, decide);
+
   return {
     name: `cached(${policyName(policy)})`,
     cache,
     factsRead: () => cache.facts,
-    evaluate: (input: AuthorizationInput, signal?: AbortSignal) =>
-      decide(input, signal === undefined ? newSignal : () => signal),
-    // evaluatePolicy answers through this, so a hit builds no AbortController.
-    [kEvaluateLazily]: decide,
+    evaluate,
     ...(inner?.onChange && {
       onChange(listener: () => void) {
         return inner.onChange!(() => {

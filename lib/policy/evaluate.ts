@@ -8,7 +8,7 @@ import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.j
 import { checkDuration } from '../common/validate.js';
 import { timerDelay } from '../common/timers.js';
 import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
-import type { AuthorizationInput, DecisionLike, Policy } from '../common/types.js';
+import type { AuthorizationInput, DecisionLike, Policy, PolicyAdapter } from '../common/types.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
 
@@ -71,20 +71,28 @@ export interface NormalizedDecision {
  */
 export type SourcedDecisionLike = Exclude<DecisionLike, boolean> & { source?: 'engine' | 'cache' };
 
-/**
- * An adapter that often answers without needing an abort signal (a cache hit, a synchronous engine)
- * exposes this method: evaluatePolicy calls it instead of evaluate(), with a function that makes
- * the signal on first use, so an answer that needs none costs no AbortController (which would cost
- * more than a whole cache hit). It answers as evaluate() does, and asks for the signal, if at all,
- * before it returns: the timeout aborts the controller that exists when the answer comes back.
- */
-export const kEvaluateLazily: unique symbol = Symbol.for('continuous-tls.policyEvaluateLazily');
-
 /** The signal of a policy call, made when the policy first asks for it. */
 export type LazySignal = () => AbortSignal;
 
-interface LazilyEvaluated {
-  [kEvaluateLazily]?(input: AuthorizationInput, signal: LazySignal): unknown;
+type LazyEvaluate = (this: PolicyAdapter, input: AuthorizationInput, signal: LazySignal) => unknown;
+
+/**
+ * An adapter's evaluate() that often answers without needing its abort signal (a cache hit, a
+ * synchronous engine), with the same call taking the signal lazily: evaluatePolicy calls that one,
+ * with a function that makes the signal on first use, so an answer that needs none costs no
+ * AbortController (which would cost more than a whole cache hit). Keyed by the evaluate function
+ * itself: an adapter whose evaluate() an app replaced or wrapped (`{ ...adapter, evaluate }`, an
+ * audit wrapper) is called through that evaluate(), never around it.
+ */
+const lazyEvaluators = new WeakMap<PolicyAdapter['evaluate'], LazyEvaluate>();
+
+/**
+ * Declares `lazily` as `evaluate` taking its signal lazily. It must answer as evaluate() does, and
+ * ask for the signal, if at all, before it returns: the timeout aborts the controller that exists
+ * when the answer comes back.
+ */
+export function evaluatesLazily(evaluate: PolicyAdapter['evaluate'], lazily: LazyEvaluate): void {
+  lazyEvaluators.set(evaluate, lazily);
 }
 
 export function isPolicy(x: unknown): x is Policy {
@@ -204,7 +212,7 @@ async function evaluate(
       // A function gets no signal, so there is nothing to abort: no controller needed.
       answer = policy(input);
     } else {
-      const lazily = (policy as LazilyEvaluated)[kEvaluateLazily];
+      const lazily = lazyEvaluators.get(policy.evaluate);
       if (lazily === undefined) {
         controller = new AbortController();
         answer = policy.evaluate(input, controller.signal);

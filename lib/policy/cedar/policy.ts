@@ -74,7 +74,7 @@ import {
 import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
-import { kEvaluateLazily } from '../evaluate.js';
+import { evaluatesLazily } from '../evaluate.js';
 import { timerDelay } from '../../common/timers.js';
 
 export type { CedarDiagnostic, FractionMode, CedarContextError, CedarError } from './values.js';
@@ -251,15 +251,6 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
       context: m?.context ? m.context(input) : contextFacts(input),
     });
     return { allow: answer.allow, reason: reasonOf(answer) };
-  }
-
-  /**
-   * Cedar decides synchronously and never needs an abort signal, so evaluatePolicy takes this path
-   * and skips the AbortController it would make for an adapter, which would cost as much as the
-   * compiled decision itself.
-   */
-  [kEvaluateLazily](input: AuthorizationInput): { allow: boolean; reason: string } {
-    return this.evaluate(input);
   }
 
   /**
@@ -474,6 +465,14 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
     return loaded;
   }
 }
+
+// Cedar decides synchronously and never needs an abort signal, so evaluatePolicy calls it without
+// the AbortController it would make for an adapter, which would cost as much as the compiled
+// decision itself. A subclass that overrides evaluate() is called through it, with a signal.
+const cedarEvaluate = CedarPolicy.prototype.evaluate;
+evaluatesLazily(cedarEvaluate, function (this: PolicyAdapter, input: AuthorizationInput) {
+  return cedarEvaluate.call(this as CedarPolicy, input);
+});
 
 export function cedarPolicy(options: CedarPolicyOptions): CedarPolicy {
   return new CedarPolicy(options);
