@@ -220,12 +220,12 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
       decision = denied('certificate-expired', certificate);
     } else {
       decision = await decideGuarded(input, req, socket, peer.notAfter);
-      // Credentials that lapsed while the policy ran, or a cached answer past its expiry, deny.
+      // Credentials that lapsed while the policy ran, or an allow past its own expiry (a cached one,
+      // or one the policy answered with an expiresAt already gone), deny.
       const at = Date.now();
       if (
         decision.allow &&
-        (!(Math.min(peer.notAfter, tokenExpiry(input, tokenToleranceMs)) > at) ||
-          (decision.source === 'cache' && !(decision.expiresAt > at)))
+        (!(Math.min(peer.notAfter, tokenExpiry(input, tokenToleranceMs)) > at) || !(decision.expiresAt > at))
       ) {
         decision = denied('decision-expired', certificate, decision.source);
       }
