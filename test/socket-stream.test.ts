@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { Writable, type Duplex } from 'node:stream';
+import { Duplex, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, connect, type TLSSocket } from '../dist/index.js';
 import type { Server, ServerOptions } from '../dist/server.js';
@@ -315,4 +315,44 @@ t.test('writes after destroy or end fail with a code', async (t) => {
     second.ours.write('late', (err) => resolve([err as Error])),
   );
   t.equal(afterEnd.code, 'ERR_STREAM_WRITE_AFTER_END');
+});
+
+t.test('a chunk decrypted right after resume() comes after what was buffered while paused', async (t) => {
+  // resume() makes the stream flowing at once but empties its buffer a tick later. A record that
+  // arrives in between must queue behind the buffer, not go straight to the 'data' listeners.
+  const server = createServer(serverOptions);
+  t.teardown(() => server.close());
+  const [serverEnd, clientEnd] = duplexPair();
+  // What the client sends is kept back while `holding`, to be delivered at a chosen moment.
+  let holding = false;
+  const held: Buffer[] = [];
+  const deliver = (chunk: Buffer | null) => Duplex.prototype.push.call(serverEnd, chunk);
+  serverEnd.push = (chunk: Buffer | null) => (holding && chunk !== null ? held.push(chunk) > 0 : deliver(chunk));
+  const accepted = waitFor<[TLSSocket]>(server, 'secureConnection', SOON);
+  server.emit('connection', serverEnd);
+  const ours = connect({
+    socket: clientEnd,
+    servername: 'localhost',
+    ca: certs.ca,
+    key: certs.clientKey,
+    cert: certs.clientChain,
+  });
+  t.teardown(() => ours.destroy());
+  const [theirs] = await accepted;
+  const got: string[] = [];
+  theirs.on('data', (chunk: Buffer) => got.push(chunk.toString()));
+  // Flowing for a while first, as a reader would be: read() has run, and only then pause().
+  ours.write('zero ');
+  while (got.length === 0) await sleep(1);
+  theirs.pause();
+  ours.write('first');
+  while (theirs.readableLength === 0) await sleep(1);
+  holding = true;
+  ours.write('second');
+  while (held.length === 0) await sleep(1);
+  holding = false;
+  theirs.resume();
+  for (const chunk of held.splice(0)) deliver(chunk);
+  while (got.join('').length < 'zero firstsecond'.length) await sleep(1);
+  t.equal(got.join(''), 'zero firstsecond', 'in the order they were written');
 });
