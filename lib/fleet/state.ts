@@ -8,6 +8,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { ctlsError } from '../common/errors.js';
+import { setOwn } from '../common/own.js';
 import type { DecisionGuard, GuardFacts, GuardVerdict } from '../authz/guard.js';
 import {
   crlSerials,
@@ -197,13 +198,8 @@ export class FleetState {
       const stored = this.#signalValues.get(ref.digest);
       if (stored === undefined || !Object.hasOwn(stored.signals, name)) continue;
       out ??= {};
-      // Defined, not assigned: a signal named __proto__ stays data.
-      Object.defineProperty(out, name, {
-        value: stored.signals[name],
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      // A signal named __proto__ stays data.
+      setOwn(out, name, stored.signals[name]);
     }
     return out;
   }

@@ -5,6 +5,7 @@
  * everywhere — the embedded Cedar engine and the `continuous-tls pdp` endpoint must agree.
  */
 import type { X509Certificate } from 'node:crypto';
+import { setOwn } from '../common/own.js';
 import type { AuthorizationInput } from '../common/types.js';
 
 /** The subject's CN, e.g. 'alice' from 'O=Example\nCN=alice' (node prints one RDN per line). */
@@ -106,9 +107,7 @@ export function contextFacts(input: AuthorizationInput): Record<string, unknown>
     for (const key of Object.keys(app)) {
       if (Object.prototype.hasOwnProperty.call(facts, key)) continue;
       // An app key `__proto__` stays a plain key (as in a spread), never the prototype.
-      if (key === '__proto__')
-        Object.defineProperty(facts, key, { value: app[key], enumerable: true, writable: true, configurable: true });
-      else facts[key] = app[key];
+      setOwn(facts, key, app[key]);
     }
   }
   return facts;
@@ -168,9 +167,7 @@ export function jsonInput(input: AuthorizationInput): Record<string, unknown> {
     for (const [name, value] of Object.entries(input.request.headers)) {
       if (value === undefined || SECRET_HEADERS.has(name.toLowerCase())) continue;
       // A header named `__proto__` stays a header, never the object's prototype.
-      if (name === '__proto__')
-        Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
-      else headers[name] = value;
+      setOwn(headers, name, value);
     }
     out['request'] = { method: input.request.method, path: input.request.path, headers };
   }
