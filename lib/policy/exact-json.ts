@@ -14,9 +14,7 @@
  * Rego's time functions parse).
  */
 import { ctlsError } from '../common/errors.js';
-
-/** String#isWellFormed (Node 20 has it; the ES2022 typings do not). */
-const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
+import { ExactWalker } from './exact-values.js';
 
 export type DateForm = 'epoch-ms' | 'iso';
 
@@ -32,90 +30,52 @@ const MAX_VALUES = 100_000;
 
 /** A JSON-exact copy of `value`; throws ERR_CTLS_PDP_INPUT naming the first value that is not. */
 export function exactJson(value: unknown, path: string, dates: DateForm): unknown {
-  return new ExactJson(dates).copy(value, path, 0);
+  return new ExactJson(dates).value(value, '', path, 0);
 }
 
-class ExactJson {
+/** The admission rules are ExactWalker's; JSON keeps fractions and null, and spells a Date as asked. */
+class ExactJson extends ExactWalker<unknown> {
   readonly #dates: DateForm;
-  /** The objects being copied, outermost first: a cycle is refused. */
-  readonly #open: object[] = [];
-  #valuesLeft = MAX_VALUES;
 
   constructor(dates: DateForm) {
+    super(MAX_DEPTH, MAX_VALUES);
     this.#dates = dates;
   }
 
-  copy(value: unknown, path: string, depth: number): unknown {
-    if (--this.#valuesLeft < 0) refuse(path, `past ${MAX_VALUES} values in one request`);
-    switch (typeof value) {
-      case 'string':
-        // A lone surrogate crosses JSON as an escape that decoders turn into U+FFFD.
-        return wellFormed.call(value) ? value : refuse(path, 'a string with a lone surrogate (not valid UTF-8)');
-      case 'boolean':
-        return value;
-      case 'number':
-        if (!Number.isFinite(value)) return refuse(path, String(value));
-        // Beyond 2^53 a number stands for several integers: the decision point would judge another.
-        return Number.isInteger(value) && !Number.isSafeInteger(value)
-          ? refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`)
-          : value;
-      case 'undefined':
-        return refuse(path, 'undefined (leave the attribute out)');
-      case 'object':
-        return value === null ? null : this.#object(value, path, depth);
-      default:
-        return refuse(path, `a value of type ${typeof value}`);
-    }
+  protected join(parent: string, key: string | number): string {
+    if (parent === '') return String(key);
+    return typeof key === 'number' ? `${parent}[${key}]` : `${parent}.${key}`;
   }
 
-  #object(value: object, path: string, depth: number): unknown {
-    if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH}`);
-    if (this.#open.includes(value)) refuse(path, 'a cycle');
-    if (value instanceof Date) {
-      const ms = value.getTime();
-      if (Number.isNaN(ms)) refuse(path, 'an invalid Date');
-      return this.#dates === 'epoch-ms' ? ms : value.toISOString();
-    }
-    this.#open.push(value);
-    try {
-      const prototype = Object.getPrototypeOf(value) as unknown;
-      if (prototype === Array.prototype) return this.#array(value as unknown[], path, depth);
-      if (prototype !== Object.prototype && prototype !== null)
-        refuse(path, `an instance of ${nameOf(value)} (only plain objects, arrays and Dates)`);
-      const out: Record<string, unknown> = {};
-      for (const key of Object.keys(value)) {
-        if (!wellFormed.call(key)) refuse(`${path}.${key}`, 'a key with a lone surrogate (not valid UTF-8)');
-        const copied = this.copy((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
-        if (key === '__proto__')
-          Object.defineProperty(out, key, { value: copied, enumerable: true, writable: true, configurable: true });
-        else out[key] = copied;
-      }
-      return out;
-    } finally {
-      this.#open.pop();
-    }
+  protected refuse(path: string, what: string): never {
+    throw ctlsError(
+      'ERR_CTLS_PDP_INPUT',
+      `${path} is ${what}: JSON cannot carry it exactly to the decision point, so the request is refused`,
+    );
   }
 
-  #array(value: unknown[], path: string, depth: number): unknown[] {
-    // JSON carries the elements alone: a named property (a RegExp match's `groups`) would be lost.
-    if (Object.keys(value).length > value.length) refuse(path, 'an array with named properties');
-    const out: unknown[] = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) refuse(`${path}[${i}]`, 'a hole in an array');
-      out[i] = this.copy(value[i], `${path}[${i}]`, depth + 1);
-    }
-    return out;
+  protected tooMany(): string {
+    return `past ${MAX_VALUES} values in one request`;
   }
-}
 
-function nameOf(value: object): string {
-  const name = (value.constructor as { name?: unknown } | undefined)?.name;
-  return typeof name === 'string' && name !== '' ? name : 'a class';
-}
+  protected fraction(value: number): unknown {
+    return value;
+  }
 
-function refuse(path: string, what: string): never {
-  throw ctlsError(
-    'ERR_CTLS_PDP_INPUT',
-    `${path} is ${what}: JSON cannot carry it exactly to the decision point, so the request is refused`,
-  );
+  /** JSON.stringify throws on a bigint, and a JSON number past 2^53 is not exact either. */
+  protected bigint(value: bigint, parent: string, key: string | number): unknown {
+    return this.refuse(this.join(parent, key), `a value of type ${typeof value}`);
+  }
+
+  protected null(): unknown {
+    return null;
+  }
+
+  protected date(value: Date, ms: number): unknown {
+    return this.#dates === 'epoch-ms' ? ms : value.toISOString();
+  }
+
+  protected special(): unknown {
+    return undefined;
+  }
 }

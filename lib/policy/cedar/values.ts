@@ -18,9 +18,12 @@
  * - a Date becomes its epoch milliseconds (a Long);
  * - `{ __entity: { type, id } }` and `{ __extn: { fn, arg } }`, exactly in that shape, pass through,
  *   so a mapping can build entity references and extension values itself.
+ * The rules Cedar shares with the JSON for external decision points (../exact-json.ts) are
+ * ExactWalker's, in ../exact-values.ts; the Converter here adds Cedar's own part.
  */
 import type { CedarValueJson, DetailedError } from '@cedar-policy/cedar-wasm/nodejs';
 import { ContinuousTlsError, ctlsError } from '../../common/errors.js';
+import { ExactWalker, isWellFormed } from '../exact-values.js';
 import { parseDecimal } from './extensions.js';
 
 /** Deeper nesting is refused: no policy needs it, and it bounds the work on a hostile value. */
@@ -38,7 +41,6 @@ export interface ConversionOptions {
 
 export type CedarContextError = ContinuousTlsError & { path: string };
 
-const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /**
  * Held here, not looked up on JSON at each use: optimized code loading a property of JSON is
@@ -54,97 +56,57 @@ function join(parent: string, key: string | number): string {
 }
 
 /**
- * One conversion. Scalars, the common case, are checked without building their path: it is
- * computed from the parent's path and the key only when a value is refused.
+ * One conversion. The admission rules are ExactWalker's (shared with the JSON for decision points);
+ * Cedar's own part: no null, fractions by `fractions`, bigints within 2^53 as Longs, a Date as its
+ * epoch milliseconds, and the `__entity` / `__extn` escapes.
  */
-class Converter {
-  #values = 0;
-  /** The records and sets being converted, outermost first (at most MAX_DEPTH): a repeat is a cycle. */
-  readonly #open: object[] = [];
+class Converter extends ExactWalker<CedarValueJson> {
   constructor(
     readonly fractions: FractionMode,
-    readonly maxValues: number,
-  ) {}
-
-  value(value: unknown, parent: string, key: string | number, depth: number): CedarValueJson {
-    if (++this.#values > this.maxValues) refuse(join(parent, key), `more than ${this.maxValues} values in one record`);
-    switch (typeof value) {
-      case 'string':
-        if (!wellFormed.call(value)) refuse(join(parent, key), 'a string with a lone surrogate (not valid UTF-8)');
-        return value;
-      case 'boolean':
-        return value;
-      case 'number':
-        return Number.isSafeInteger(value) ? (value === 0 ? 0 : value) : this.number(value, join(parent, key));
-      case 'bigint':
-        if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
-        return refuse(join(parent, key), 'a bigint beyond 2^53, which cannot cross into Cedar exactly');
-      case 'object':
-        if (value === null) return refuse(join(parent, key), 'null (Cedar has no null: leave the attribute out)');
-        return this.object(value, join(parent, key), depth);
-      case 'undefined':
-        return refuse(join(parent, key), 'undefined (leave the attribute out)');
-      default:
-        return refuse(join(parent, key), `a value of type ${typeof value}`);
-    }
+    maxValues: number,
+  ) {
+    super(MAX_DEPTH, maxValues);
   }
 
-  /** A number that is not a safe integer. */
-  number(value: number, path: string): CedarValueJson {
-    if (!Number.isFinite(value)) return refuse(path, `${value}`);
-    if (Number.isInteger(value))
-      return refuse(path, `the integer ${value}, beyond 2^53 where JS numbers are not exact`);
+  protected join(parent: string, key: string | number): string {
+    return join(parent, key);
+  }
+
+  protected refuse(path: string, what: string): never {
+    return refuse(path, what);
+  }
+
+  protected tooMany(): string {
+    return `more than ${this.maxValues} values in one record`;
+  }
+
+  protected fraction(value: number, parent: string, key: string | number): CedarValueJson {
     if (this.fractions === 'deny')
-      return refuse(path, `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`);
+      return refuse(
+        join(parent, key),
+        `the fraction ${value} (Cedar numbers are integers; build a decimal with cedarDecimal())`,
+      );
     const arg = exactDecimal(value);
     return arg === undefined
-      ? refuse(path, `${value}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`)
+      ? refuse(join(parent, key), `${value}, not a Cedar decimal (at most 4 fractional digits, |x| < 9.2e14)`)
       : { __extn: { fn: 'decimal', arg } };
   }
 
-  object(value: object, path: string, depth: number): CedarValueJson {
-    if (depth >= MAX_DEPTH) refuse(path, `nesting deeper than ${MAX_DEPTH}`);
-    if (this.#open.includes(value)) refuse(path, 'a cycle');
-    if (value instanceof Date) {
-      const ms = value.getTime();
-      return Number.isNaN(ms) ? refuse(path, 'an invalid Date') : ms;
-    }
-    // Only a plain array: a subclass may answer from its prototype, and a named property (a RegExp
-    // match's `groups`) is state Cedar's set would drop.
-    const isArray = Object.getPrototypeOf(value) === Array.prototype;
-    if (isArray && Object.keys(value).length > (value as unknown[]).length)
-      refuse(path, 'an array with named properties');
-    if (!isArray && !isPlainObject(value))
-      refuse(path, `an instance of ${value.constructor?.name ?? 'a class'} (only plain objects and arrays)`);
-    if (!isArray && ('__entity' in value || '__extn' in value || '__expr' in value)) return escape(value, path);
-    this.#open.push(value);
-    try {
-      if (!isArray) return this.record(value, path, depth);
-      const items = value as unknown[];
-      const out: CedarValueJson[] = [];
-      for (let i = 0; i < items.length; i++) out.push(this.value(items[i], path, i, depth + 1));
-      return out;
-    } finally {
-      this.#open.pop();
-    }
+  protected bigint(value: bigint, parent: string, key: string | number): CedarValueJson {
+    if (value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+    return refuse(join(parent, key), 'a bigint beyond 2^53, which cannot cross into Cedar exactly');
   }
 
-  top(value: object, path: string): Record<string, CedarValueJson> {
-    this.#open.push(value);
-    return this.record(value, path, 0);
+  protected null(parent: string, key: string | number): CedarValueJson {
+    return refuse(join(parent, key), 'null (Cedar has no null: leave the attribute out)');
   }
 
-  record(value: object, path: string, depth: number): Record<string, CedarValueJson> {
-    const out: Record<string, CedarValueJson> = {};
-    for (const key of Object.keys(value)) {
-      if (!wellFormed.call(key)) refuse(join(path, key), 'a key with a lone surrogate (not valid UTF-8)');
-      const converted = this.value((value as Record<string, unknown>)[key], path, key, depth + 1);
-      // A key `__proto__` stays a plain key, never the prototype.
-      if (key === '__proto__')
-        Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
-      else out[key] = converted;
-    }
-    return out;
+  protected date(_value: Date, ms: number): CedarValueJson {
+    return ms;
+  }
+
+  protected special(value: object, path: string): CedarValueJson | undefined {
+    return '__entity' in value || '__extn' in value || '__expr' in value ? escape(value, path) : undefined;
   }
 }
 
@@ -158,8 +120,8 @@ function escape(value: object, path: string): CedarValueJson {
     Object.keys(o).length === 2 &&
     typeof (o as Record<string, unknown>)[a] === 'string' &&
     typeof (o as Record<string, unknown>)[b] === 'string' &&
-    wellFormed.call((o as Record<string, string>)[a]!) &&
-    wellFormed.call((o as Record<string, string>)[b]!);
+    isWellFormed((o as Record<string, string>)[a]!) &&
+    isWellFormed((o as Record<string, string>)[b]!);
   if (keys.length === 1 && keys[0] === '__entity' && strings(inner, 'type', 'id'))
     return { __entity: { type: inner['type']!, id: inner['id']! } };
   if (keys.length === 1 && keys[0] === '__extn' && strings(inner, 'fn', 'arg'))
