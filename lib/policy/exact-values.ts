@@ -23,6 +23,12 @@
  * and a valid Date, any plain object it takes as itself (Cedar's `__entity` / `__extn` escapes), how
  * it spells a path and how it throws. Paths are built only for records, arrays and refusals: a
  * scalar, the common case, is checked from its parent's path and its key.
+ *
+ * So the two differ on purpose only here (test/exact-values-differential.test.ts holds them to it):
+ * - null and fractions pass as JSON; Cedar has neither (`fractions: 'decimal'` makes exact decimals);
+ * - a bigint within 2^53 is a Cedar Long, and refused as JSON (JSON.stringify throws on one);
+ * - `{ __entity: … }`, `{ __extn: … }` and `{ __expr: … }` are Cedar's escapes, plain records as JSON;
+ * - the limits: JSON nests 64 deep and holds 100,000 values, Cedar 16 and `maxValues` (10,000).
  */
 import { setOwn } from '../common/own.js';
 
