@@ -121,7 +121,15 @@ export abstract class ExactWalker<Out> {
     }
     this.#open.push(value);
     try {
-      return isArray ? this.#array(value as unknown[], path, depth) : (this.record(value, path, depth) as Out);
+      if (!isArray) return this.record(value, path, depth) as Out;
+      const items = value as unknown[];
+      const out: Out[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (item === undefined && !(i in items)) this.refuse(this.join(path, i), 'a hole in an array');
+        out.push(this.value(item, path, i, depth + 1));
+      }
+      return out as Out;
     } finally {
       this.#open.pop();
     }
@@ -141,16 +149,6 @@ export abstract class ExactWalker<Out> {
       own(out, key, this.value((value as Record<string, unknown>)[key], path, key, depth + 1));
     }
     return out;
-  }
-
-  #array(items: unknown[], path: string, depth: number): Out {
-    const out: Out[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (item === undefined && !(i in items)) this.refuse(this.join(path, i), 'a hole in an array');
-      out.push(this.value(item, path, i, depth + 1));
-    }
-    return out as Out;
   }
 }
 
