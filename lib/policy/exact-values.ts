@@ -14,7 +14,8 @@
  *   fan-outs: past the budget the value is refused rather than the event loop stalled);
  * - an invalid Date;
  * - an array with a hole, with named properties (a RegExp match's `groups`, state an array's
- *   elements do not carry), or not a plain array (a subclass may answer from its prototype);
+ *   elements do not carry), or not a plain array (a subclass may answer from its prototype, and
+ *   one without a prototype would pass for a record);
  * - an instance of a class (a Map, a Set, a Buffer …): only plain objects (Object or null
  *   prototype), plain arrays and Dates.
  * A record's own enumerable string keys are its state, and a key `__proto__` stays a plain key.
@@ -39,6 +40,7 @@ import { setOwn } from '../common/own.js';
  */
 const wellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 const own = setOwn;
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /** Whether `text` is well-formed UTF-16: no lone surrogate. */
 export function isWellFormed(text: string): boolean {
@@ -115,6 +117,10 @@ export abstract class ExactWalker<Out> {
       if (Object.keys(value).length > (value as unknown[]).length) this.refuse(path, 'an array with named properties');
     } else if (prototype !== Object.prototype && prototype !== null) {
       this.refuse(path, `an instance of ${nameOf(value)} (only plain objects, arrays and Dates)`);
+    } else if (Array.isArray(value)) {
+      // An array whose prototype was set to null would pass for a record of its indices, and a
+      // policy's set operations (Cedar's `contains`) would then err on it and skip a forbid.
+      this.refuse(path, 'an array without the Array prototype');
     } else {
       const special = this.special(value, path);
       if (special !== undefined) return special;
@@ -126,7 +132,8 @@ export abstract class ExactWalker<Out> {
       const out: Out[] = [];
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
-        if (item === undefined && !(i in items)) this.refuse(this.join(path, i), 'a hole in an array');
+        // An own-property test, not `in`: an index set on Array.prototype would fill the hole.
+        if (item === undefined && !hasOwn.call(items, i)) this.refuse(this.join(path, i), 'a hole in an array');
         out.push(this.value(item, path, i, depth + 1));
       }
       return out as Out;

@@ -113,20 +113,30 @@ class Converter extends ExactWalker<CedarValueJson> {
 /** `{ __entity: { type, id } }` or `{ __extn: { fn, arg } }`, exactly; anything else is refused. */
 function escape(value: object, path: string): CedarValueJson {
   const keys = Object.keys(value);
-  const inner = (value as Record<string, unknown>)[keys[0] ?? ''];
-  const strings = (o: unknown, a: string, b: string): o is Record<string, string> =>
-    o !== null &&
-    typeof o === 'object' &&
-    Object.keys(o).length === 2 &&
-    typeof (o as Record<string, unknown>)[a] === 'string' &&
-    typeof (o as Record<string, unknown>)[b] === 'string' &&
-    isWellFormed((o as Record<string, string>)[a]!) &&
-    isWellFormed((o as Record<string, string>)[b]!);
-  if (keys.length === 1 && keys[0] === '__entity' && strings(inner, 'type', 'id'))
-    return { __entity: { type: inner['type']!, id: inner['id']! } };
-  if (keys.length === 1 && keys[0] === '__extn' && strings(inner, 'fn', 'arg'))
-    return { __extn: { fn: inner['fn']!, arg: inner['arg']! } };
+  if (keys.length === 1) {
+    const inner = (value as Record<string, unknown>)[keys[0]!];
+    if (keys[0] === '__entity') {
+      const pair = stringPair(inner, 'type', 'id');
+      if (pair !== undefined) return { __entity: { type: pair[0], id: pair[1] } };
+    } else if (keys[0] === '__extn') {
+      const pair = stringPair(inner, 'fn', 'arg');
+      if (pair !== undefined) return { __extn: { fn: pair[0], arg: pair[1] } };
+    }
+  }
   return refuse(path, 'a Cedar JSON escape not of the form { __entity: { type, id } } or { __extn: { fn, arg } }');
+}
+
+/**
+ * The two well-formed strings of an object that holds exactly `a` and `b`, each read once: a getter
+ * read again could answer something the check never saw.
+ */
+function stringPair(o: unknown, a: string, b: string): [string, string] | undefined {
+  if (o === null || typeof o !== 'object' || Object.keys(o).length !== 2) return undefined;
+  const first = (o as Record<string, unknown>)[a];
+  const second = (o as Record<string, unknown>)[b];
+  return typeof first === 'string' && typeof second === 'string' && isWellFormed(first) && isWellFormed(second)
+    ? [first, second]
+    : undefined;
 }
 
 function refuse(path: string, what: string): never {
