@@ -152,3 +152,23 @@ t.test('emails: one key for every spelling of a mailbox, on the subject and the 
       t.equal(subjectKeys({ format: 'email', email })[0], sanKey, `${email} matches the SAN`);
   }
 });
+
+t.test('a URI subject keys alike in any case of its scheme, host and percent-encodings, and only those', async (t) => {
+  const key = (uri: string) => subjectKeys({ format: 'uri', uri })[0]!;
+  t.equal(key('HTTPS://Api.Example.COM/ns/prod%2fsa'), key('https://api.example.com/ns/prod%2Fsa'));
+  t.equal(key('spiffe://Prod.Example/ns/a'), key('spiffe://prod.example/ns/a'));
+  t.equal(key('https://Bob@Host.Example:8443/x'), 'uri:https://Bob@host.example:8443/x', 'userinfo keeps its case');
+  t.not(key('https://host.example/Path'), key('https://host.example/path'), 'the path keeps its case');
+  t.not(key('urn:example:Alice'), key('urn:example:alice'), 'so does a URN after its scheme');
+  t.equal(key('not a uri'), 'uri:not a uri');
+  // Idempotent: a key read back as a URI keys to itself.
+  fc.assert(
+    fc.property(fc.webUrl({ withQueryParameters: true, withFragments: true }), fc.boolean(), (url, upper) => {
+      const spelled = upper ? url.replace(/^[a-z]+:\/\/[^/?#]*/, (head) => head.toUpperCase()) : url;
+      const once = key(spelled);
+      return key(once.slice('uri:'.length)) === once && once === key(url);
+    }),
+    { numRuns: 1_000 },
+  );
+  t.pass('a scheme and host in upper case key as the lower-case URI');
+});

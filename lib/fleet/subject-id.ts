@@ -5,7 +5,8 @@
  * `iss`+`sub` and `email`).
  *
  * Matching errs towards cutting: email addresses compare case-insensitively, in Unicode NFC and
- * with their domain in its ASCII (A-label) form, and a `complex` subject (CAEP) matches each of its
+ * with their domain in its ASCII (A-label) form, URIs under RFC 3986's case rules (scheme, host and
+ * percent-encodings), and a `complex` subject (CAEP) matches each of its
  * parts (its user, its device, its session …), so revoking "user U's session S" cuts every peer
  * identified as U when S itself cannot be seen on the wire.
  */
@@ -72,7 +73,7 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
     case 'opaque':
       return [`opaque:${member(s, 'id')}`];
     case 'uri':
-      return [`uri:${member(s, 'uri')}`];
+      return [uriKey(member(s, 'uri'))];
     case 'account':
       return [`account:${asciiLower(member(s, 'uri'))}`];
     case 'phone_number':
@@ -127,6 +128,27 @@ function foldedText(text: string): string {
 }
 
 /** `text` with the ASCII letters A-Z in lower case and every other character as it is. */
+/** scheme ":" [ "//" authority ] rest (RFC 3986, section 3). */
+const URI_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*):(?:\/\/([^/?#]*))?(.*)$/s;
+
+/**
+ * The key of a URI: its scheme and host in lower case and its percent-encodings in upper case,
+ * which RFC 3986 (section 6.2.2.1) makes the same URI, so an identity provider that spells
+ * `https://Workloads.Example.com/…` and a certificate that spells it in lower case match. The
+ * userinfo, path, query and fragment keep their case. Text that is not a URI is kept as it is.
+ */
+export function uriKey(uri: string): string {
+  const parts = URI_PARTS.exec(uri);
+  if (parts === null) return `uri:${uri}`;
+  const [, scheme, authority, rest] = parts as unknown as [string, string, string | undefined, string];
+  let out = `${asciiLower(scheme)}:`;
+  if (authority !== undefined) {
+    const at = authority.lastIndexOf('@');
+    out += `//${authority.slice(0, at + 1)}${asciiLower(authority.slice(at + 1))}`;
+  }
+  return `uri:${(out + rest).replace(/%[0-9a-fA-F]{2}/g, (escape) => escape.toUpperCase())}`;
+}
+
 function asciiLower(text: string): string {
   return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
@@ -154,7 +176,7 @@ export function defaultIdentifiers(
   if (leaf !== undefined) {
     for (const { kind, value } of sanEntries(leaf.subjectAltName)) {
       if (kind === 'email') out.push({ key: emailKey(value), source: 'certificate' });
-      else if (kind === 'URI') out.push({ key: `uri:${value}`, source: 'certificate' });
+      else if (kind === 'URI') out.push({ key: uriKey(value), source: 'certificate' });
     }
   }
   if (token !== undefined) {
