@@ -4,6 +4,7 @@
  * this tier revalidates the chain a connection already presented.
  */
 import * as tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import { emitWarning, invalidOption } from './common/errors.js';
 import { checkObject } from './common/validate.js';
 import { SecureContext, type RevocationMode } from './tls/context.js';
@@ -80,6 +81,12 @@ function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubj
     }
   }
   return undefined;
+}
+
+/** The HTTP/2 stream a 'stream' event (the stream) or a compatibility 'request' (req.stream) carries. */
+function http2StreamOf(event: string, value: unknown): Duplex | undefined {
+  const stream = event === 'stream' ? value : (value as { stream?: unknown }).stream;
+  return stream instanceof Duplex && (stream as { session?: unknown }).session !== undefined ? stream : undefined;
 }
 
 /** Whether an admitted connection goes on to the app after its first decision; a denied one is cut. */
@@ -169,9 +176,21 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       // node's HTTP parsers read the TLS handle natively: a request parsed from bytes decrypted
       // just before a hold began must not reach a handler while the decision is pending.
       const subject = subjectOfRequest(first, subjects);
-      if (subject !== undefined && subject.held) {
-        subject.whenOpen(() => Reflect.apply(emit, this, [event, ...args]));
-        return this.listenerCount(event) > 0;
+      if (subject !== undefined) {
+        // An HTTP/2 stream (or the compatibility request's) is held with its connection from now on.
+        const stream = http2StreamOf(event, first);
+        if (stream !== undefined) subject.trackStream(stream);
+        if (subject.held) {
+          // Until it is handed over no app listener is on the stream: if the connection is cut
+          // meanwhile, node destroys the stream with the reason, whose 'error' must not go unheard.
+          const unheard = (): void => {};
+          stream?.on('error', unheard);
+          subject.whenOpen(() => {
+            stream?.off('error', unheard);
+            Reflect.apply(emit, this, [event, ...args]);
+          });
+          return this.listenerCount(event) > 0;
+        }
       }
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;

@@ -9,6 +9,8 @@ import type { SecureContext } from '../tls/context.js';
 import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from '../common/types.js';
 import { ReadGate } from './read-gate.js';
+import { WriteGate } from './write-gate.js';
+import type { Duplex } from 'node:stream';
 import { tlsHandle, type TlsHandle } from './tls-handle.js';
 import type { PresentedChains } from './presented-chains.js';
 import { timerDelay } from '../common/timers.js';
@@ -24,6 +26,19 @@ export interface AttachedTrust {
 const HOLD_RENEGOTIATION = 'renegotiation';
 
 /**
+ * Requests and streams that may wait for a held connection to open. Each is a server event node
+ * raised from what the peer sent; an HTTP/2 peer may open streams without end while its connection
+ * is held (or denied and kept open), so past this many the connection is closed.
+ */
+const MAX_WAITING_EVENTS = 1024;
+
+/** An open HTTP/2 stream of this connection, with its gates once the connection was first held. */
+interface TrackedStream {
+  read: ReadGate;
+  write: WriteGate;
+}
+
+/**
  * node:tls sockets expose no post-handshake auth, so the attached tier revalidates the chain a
  * connection already presented, and holds its data (ReadGate) while a decision is pending.
  */
@@ -37,6 +52,9 @@ export class AttachedSubject implements AuthorizationSubject {
   /** node's TLS handle, or null where node changed its internals; the gate is put on it at the first hold. */
   readonly #handle: TlsHandle | null;
   #gate: ReadGate | null = null;
+  #writeGate: WriteGate | null = null;
+  /** The open HTTP/2 streams handed to the app: their session reads and writes past the socket. */
+  #streams = new Map<Duplex, TrackedStream | null>();
   #presentedIntermediates: X509Certificate[] = [];
   #lastChain: X509Certificate[] | null = null;
   #configuredIntermediates: () => readonly X509Certificate[];
@@ -213,6 +231,12 @@ export class AttachedSubject implements AuthorizationSubject {
     this.#holds.add(reason);
     if (!first) return;
     const gate = this.#openedGate();
+    (this.#writeGate ??= new WriteGate(this.socket)).close();
+    for (const stream of this.#streams.keys()) {
+      const gates = this.#streamGates(stream);
+      gates.read.close();
+      gates.write.close();
+    }
     if (gate !== null) gate.close();
     else if (!this.socket.destroyed) {
       // No handle to stop (node changed its internals): nothing can be held, so nothing passes.
@@ -229,6 +253,11 @@ export class AttachedSubject implements AuthorizationSubject {
     if (!this.#holds.delete(reason) || this.#holds.size > 0) return;
     if (this.socket.destroyed) return;
     this.#gate?.open();
+    this.#writeGate?.open();
+    for (const gates of this.#streams.values()) {
+      gates?.read.open();
+      gates?.write.open();
+    }
     const waiting = this.#whenOpen;
     this.#whenOpen = [];
     for (const deliver of waiting) {
@@ -253,7 +282,45 @@ export class AttachedSubject implements AuthorizationSubject {
    */
   whenOpen(deliver: () => void): void {
     if (this.#holds.size === 0) deliver();
-    else if (!this.socket.destroyed) this.#whenOpen.push(deliver);
+    else if (this.socket.destroyed) return;
+    else if (this.#whenOpen.length < MAX_WAITING_EVENTS) this.#whenOpen.push(deliver);
+    else {
+      this.destroy(
+        ctlsError(
+          'ERR_CTLS_HELD_LIMIT',
+          `the peer sent more than ${MAX_WAITING_EVENTS} requests or streams while its connection was held`,
+        ),
+      );
+    }
+  }
+
+  /**
+   * An HTTP/2 stream of this connection was handed to the app. Its session reads and writes the
+   * TLS handle natively, past the socket's gates, so a hold also holds each open stream's own data
+   * and writes (see ReadGate, WriteGate).
+   */
+  trackStream(stream: Duplex): void {
+    if (this.#streams.has(stream) || stream.destroyed) return;
+    this.#streams.set(stream, null);
+    stream.once('close', () => {
+      this.#streams.get(stream)?.read.drop();
+      this.#streams.get(stream)?.write.drop();
+      this.#streams.delete(stream);
+    });
+    if (this.#holds.size > 0) {
+      const gates = this.#streamGates(stream);
+      gates.read.close();
+      gates.write.close();
+    }
+  }
+
+  #streamGates(stream: Duplex): TrackedStream {
+    let gates = this.#streams.get(stream) ?? null;
+    if (gates === null) {
+      gates = { read: new ReadGate(stream, null), write: new WriteGate(stream) };
+      this.#streams.set(stream, gates);
+    }
+    return gates;
   }
 
   setDeadline(): void {
@@ -346,6 +413,7 @@ export class AttachedSubject implements AuthorizationSubject {
 
   destroy(error: Error): void {
     this.#gate?.drop();
+    this.#writeGate?.drop();
     this.#whenOpen = [];
     (this.socket as tls.TLSSocket & { destroyReason?: Error }).destroyReason = error;
     if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);

@@ -1,9 +1,12 @@
 /**
  * The attached tier's data gate: while a decision is pending or lapsed, nothing a node:tls socket
- * decrypted reaches the application, whichever way it reads.
+ * decrypted, or an open HTTP/2 stream received, reaches the application, whichever way it reads.
  */
-import type * as tls from 'node:tls';
+import type { Readable } from 'node:stream';
 import type { TlsHandle } from './tls-handle.js';
+
+/** What the gate holds: a node:tls socket (with its TLS handle) or an HTTP/2 stream (without one). */
+type Gated = Readable & { alpnProtocol?: string | false | null };
 
 type Held = Buffer | string | Uint8Array | null;
 
@@ -22,10 +25,15 @@ const MAX_HELD_BYTES = 1024 * 1024;
  * deferred), chunks the handle still decrypts are queued instead of pushed, and `read()` returns
  * nothing, which also keeps what already sits in the Readable buffer. On release the queue is
  * pushed in order and readers are woken; on destroy it is dropped.
+ *
+ * An HTTP/2 stream has no handle the tier can reach, and its session reads the wire whatever the
+ * socket's handle is told. Its gate answers `false` to each push while held instead: node's stream
+ * reader then stops reading that stream (onStreamRead's readStop), so the peer's flow-control
+ * window bounds what is queued, and the stream's own _read() starts it again after release.
  */
 export class ReadGate {
-  readonly #socket: tls.TLSSocket;
-  readonly #handle: TlsHandle;
+  readonly #socket: Gated;
+  readonly #handle: TlsHandle | null;
   readonly #start: () => number;
   readonly #push: (chunk: Held, encoding?: BufferEncoding) => boolean;
   readonly #read: (size?: number) => unknown;
@@ -36,24 +44,27 @@ export class ReadGate {
   /** The wire is read while held: a renegotiation of ours needs the peer's handshake records. */
   #wireOpen = false;
 
-  constructor(socket: tls.TLSSocket, handle: TlsHandle) {
+  constructor(socket: Gated, handle: TlsHandle | null) {
     this.#socket = socket;
     this.#handle = handle;
-    const start = handle.readStart;
+    const start = handle?.readStart;
     const push = socket.push;
     const read = socket.read;
-    this.#start = () => start.call(handle);
+    // Without a handle, reading starts again through the stream's own _read(), which read(0) calls.
+    this.#start = handle === null || start === undefined ? () => read.call(socket, 0) : () => start.call(handle);
     this.#push = (chunk, encoding) => push.call(socket, chunk, encoding);
     this.#read = (size) => read.call(socket, size);
     // Own properties shadow node's prototype methods on this one socket and handle. node itself
     // calls them by name: net's onStreamRead does `stream.push(buf)`, Readable's flow, resume and
     // async iterator do `stream.read()`, and net / the HTTP server do `handle.readStart()`.
-    handle.readStart = () => (this.#held && !this.#wireOpen ? 0 : start.call(handle));
+    if (handle !== null && start !== undefined)
+      handle.readStart = () => (this.#held && !this.#wireOpen ? 0 : start.call(handle));
     socket.push = (chunk: Held, encoding?: BufferEncoding): boolean => {
       if (!this.#held && this.#queue.length === 0) return push.call(socket, chunk, encoding);
       if (socket.destroyed) return false;
       this.#queue.push([chunk, encoding]);
       this.#queuedBytes += chunk === null ? 0 : chunk.length;
+      if (handle === null) return false;
       if (this.#queuedBytes > MAX_HELD_BYTES && this.#wireOpen) {
         this.#wireOpen = false;
         handle.readStop();
@@ -67,14 +78,15 @@ export class ReadGate {
   /** Whether a native consumer (node's HTTP/1 parser, an HTTP/2 session) reads the handle, past push(). */
   readNatively(): boolean {
     return (
-      (this.#handle as TlsHandle & { _consumed?: unknown })._consumed === true || this.#socket.alpnProtocol === 'h2'
+      (this.#handle as (TlsHandle & { _consumed?: unknown }) | null)?._consumed === true ||
+      this.#socket.alpnProtocol === 'h2'
     );
   }
 
   close(): void {
     if (this.#held) return;
     this.#held = true;
-    if (!this.#wireOpen) this.#handle.readStop();
+    if (!this.#wireOpen) this.#handle?.readStop();
   }
 
   /**
@@ -89,7 +101,7 @@ export class ReadGate {
     return () => {
       if (!this.#wireOpen) return;
       this.#wireOpen = false;
-      if (this.#held) this.#handle.readStop();
+      if (this.#held) this.#handle?.readStop();
     };
   }
 
@@ -116,7 +128,7 @@ export class ReadGate {
     if (this.#held || socket.destroyed) return;
     // The handle stopped at close(); start it again unless net had stopped it for backpressure
     // (net sets `reading` false then, and starts it itself once the buffer drains).
-    if (this.#handle.reading !== false) this.#start();
+    if (this.#handle?.reading !== false) this.#start();
     // Readers that met a held read() wait for an event that pushing into a non-empty buffer does
     // not send: a flowing socket is flowed as Readable's flow() does, 'readable' readers are told.
     if (socket.readableLength === 0) return;
