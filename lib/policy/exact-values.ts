@@ -132,8 +132,9 @@ export abstract class ExactWalker<Out> {
       const out: Out[] = [];
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
-        // An own-property test, not `in`: an index set on Array.prototype would fill the hole.
-        if (item === undefined && !hasOwn.call(items, i)) this.refuse(this.join(path, i), 'a hole in an array');
+        // An own-property test of every index, not `item === undefined` and `in`: an index set on
+        // Array.prototype would read through the hole and pass both.
+        if (!hasOwn.call(items, i)) this.refuse(this.join(path, i), 'a hole in an array');
         out.push(this.value(item, path, i, depth + 1));
       }
       return out as Out;
