@@ -11,74 +11,10 @@
 // A correct library delivers no byte of a held or denied connection to the application, whether it
 // comes on a new stream or an open one, or closes what it cannot hold (fail closed).
 // Attack class: other read paths (consumers that read the handle natively; pausing is not holding).
-import t, { type Test } from 'tap';
-import * as http2 from 'node:http2';
-import * as tls from 'node:tls';
-import { attach, reauthorize, type Attachment, type Policy } from '../dist/index.js';
-import { listen } from './helpers/owned';
-import { delay, makePki } from './helpers/mtls';
-
-interface Call {
-  attachment: Attachment;
-  socket: tls.TLSSocket;
-  upload: http2.ClientHttp2Stream;
-  serverStream: () => http2.ServerHttp2Stream;
-  received: () => string;
-}
-
-/** An attached HTTP/2 server with one open bidirectional call, whose first chunk was delivered. */
-async function openCall(t: Test, policy: Policy): Promise<Call> {
-  const pki = await makePki();
-  let received = '';
-  let serverStream: http2.ServerHttp2Stream | undefined;
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  const server = http2.createSecureServer({
-    key: pki.server.key,
-    cert: pki.server.chain,
-    ca: pki.ca.rootCert,
-    requestCert: true,
-    rejectUnauthorized: true,
-  });
-  server.on('sessionError', () => {});
-  server.on('stream', (stream) => {
-    serverStream = stream;
-    stream.on('error', () => {});
-    stream.respond({ ':status': 200 });
-    stream.on('data', (chunk: Buffer) => {
-      received += chunk.toString();
-      opened();
-    });
-  });
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    policy,
-    reauthorize: { every: 0 },
-  });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const session = http2.connect(`https://localhost:${port}`, {
-    host: '127.0.0.1',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-  });
-  session.on('error', () => {});
-  t.teardown(() => session.destroy());
-  const upload = session.request({ ':path': '/call', ':method': 'POST' });
-  upload.on('error', () => {});
-  upload.on('data', () => {});
-  upload.write('before;');
-  await open;
-  return {
-    attachment,
-    socket: attachment.connections()[0]!.socket,
-    upload,
-    serverStream: () => serverStream!,
-    received: () => received,
-  };
-}
+import t from 'tap';
+import { reauthorize } from '../dist/index.js';
+import { openCall } from './helpers/attached-http2';
+import { delay } from './helpers/mtls';
 
 t.test('http2: an open stream delivers the peer data while a holding re-decision is pending', async (t) => {
   const call = await openCall(t, () => true);
