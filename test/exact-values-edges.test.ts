@@ -5,10 +5,7 @@ import t from 'tap';
 import { exactJson } from '../dist/policy/exact-json.js';
 import { toCedarRecord } from '../dist/policy/cedar/values.js';
 
-const both = (value: unknown) => [
-  () => exactJson({ v: value }, 'input', 'iso'),
-  () => toCedarRecord({ v: value }),
-];
+const both = (value: unknown) => [() => exactJson({ v: value }, 'input', 'iso'), () => toCedarRecord({ v: value })];
 
 t.test('an array whose prototype was set to null is refused, not read as a record of its indices', async (t) => {
   const roles = Object.setPrototypeOf(['admin'], null) as unknown[];
