@@ -37,6 +37,9 @@ t.test('a peer that opens streams without end on a held connection is cut', asyn
   const socket = call.socket;
   const decision = await reauthorize(socket, { destroyOnDeny: false });
   t.equal(decision.allow, false);
+  // Streams the session parsed while held (a listener on the session itself sees them all).
+  let parsed = 0;
+  call.serverSession().on('stream', () => parsed++);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   for (let i = 0; i < 1100 && !call.session.destroyed; i++) {
     const stream = call.session.request({ ':path': `/s${i}` });
@@ -44,7 +47,13 @@ t.test('a peer that opens streams without end on a held connection is cut', asyn
     stream.end();
     if (i % 100 === 99) await delay(10);
   }
-  await Promise.race([closed, delay(5_000)]);
-  t.equal(socket.destroyed, true, 'the connection is closed');
-  t.match((socket as { destroyReason?: { code?: string } }).destroyReason, { code: 'ERR_CTLS_HELD_LIMIT' });
+  await Promise.race([closed, delay(3_000)]);
+  // Node 20 and 22 read a held HTTP/2 session's frames anyway: the 1,025th waiting stream cuts the
+  // connection. Node 24 stops reading it, so the streams wait in the kernel, not in memory here.
+  if (parsed > 1024) {
+    t.equal(socket.destroyed, true, `${parsed} streams reached the held session: the connection is closed`);
+    t.match((socket as { destroyReason?: { code?: string } }).destroyReason, { code: 'ERR_CTLS_HELD_LIMIT' });
+  } else {
+    t.equal(socket.destroyed, false, `only ${parsed} streams reached the held session: it stays held, not cut`);
+  }
 });

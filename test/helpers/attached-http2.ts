@@ -11,6 +11,8 @@ export interface Call {
   /** The server's side of the connection. */
   socket: tls.TLSSocket;
   session: http2.ClientHttp2Session;
+  /** The server's session of the connection. */
+  serverSession: () => http2.ServerHttp2Session;
   /** The client's stream of the call. */
   upload: http2.ClientHttp2Stream;
   serverStream: () => http2.ServerHttp2Stream;
@@ -36,6 +38,8 @@ export async function openCall(t: Test, policy: Policy): Promise<Call> {
     rejectUnauthorized: true,
   });
   server.on('sessionError', () => {});
+  let serverSession: http2.ServerHttp2Session | undefined;
+  server.on('session', (session) => (serverSession ??= session));
   server.on('stream', (stream) => {
     serverStream ??= stream;
     stream.on('error', () => {});
@@ -71,6 +75,7 @@ export async function openCall(t: Test, policy: Policy): Promise<Call> {
     attachment,
     socket: attachment.connections()[0]!.socket,
     session,
+    serverSession: () => serverSession!,
     upload,
     serverStream: () => serverStream!,
     received: () => received,
