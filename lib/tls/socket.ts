@@ -215,6 +215,7 @@ export class TLSSocket extends TransportSocket {
         fail: (error) => this.#fail(error),
       },
       maxHeldBytes,
+      options.heldBudget ?? null,
     );
     this.#gate.hold(HANDSHAKE_HOLD);
     const connectionOptions = nativeConnectionOptions(options);
@@ -302,7 +303,8 @@ export class TLSSocket extends TransportSocket {
     if (placed !== null && !this.destroyed) this.#deliver(placed);
     if (plaintext !== null && !this.destroyed) this.#deliver(plaintext);
     if (events & EVENTS.closeNotify) this.#onCloseNotify();
-    if (this.#gate.hasParked && !this.#gate.closed()) this.#gate.flushParked();
+    // A renegotiation that finished lets a write parked behind it go on.
+    if (this.#gate.hasParked && !this.#gate.closed()) this.#flushParked();
   }
 
   #onEvents(events: number, error: NativeError | null): void {
@@ -577,8 +579,14 @@ export class TLSSocket extends TransportSocket {
     this.emit('gateopen');
     gate.flushHeld();
     if (!gate.holding && this.readableLength < this.readableHighWaterMark) this.#reads.resume();
+    this.#flushParked();
+  }
+
+  /** Sends the parked write, then the close_notify an end() left waiting behind it. */
+  #flushParked(): void {
+    const gate = this.#gate;
     gate.flushParked();
-    if (this.#finalCallback !== null && !gate.hasParked) {
+    if (this.#finalCallback !== null && !gate.hasParked && !this.destroyed) {
       const callback = this.#finalCallback;
       this.#finalCallback = null;
       this._final(callback);
