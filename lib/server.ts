@@ -8,6 +8,7 @@ import { checkBoolean, checkCount, checkDuration, checkFunction, checkObject } f
 import { SecureContext, contextHandle, isSecureContext, type SecureContextOptions } from './tls/context.js';
 import { TLSSocket, type SocketAuthorizer, type Transport } from './tls/socket.js';
 import { pemBuffer, type PemInput } from './tls/pem.js';
+import { DEFAULT_MAX_HELD_BYTES_TOTAL, HeldBudget } from './tls/held-budget.js';
 import { Authorizer, type DecisionEvent, type ReauthorizeSchedule } from './authz/authorizer.js';
 import { OwnedSubject } from './authz/subject.js';
 import { registerAuthorizer } from './authz/owner.js';
@@ -41,6 +42,12 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
    * connection fails with ERR_CTLS_HELD_LIMIT.
    */
   maxHeldBytes?: number;
+  /**
+   * Bytes of inbound plaintext all of the server's connections may have held at once (default
+   * 256 MiB); the connection whose data would take the total past it fails with
+   * ERR_CTLS_HELD_LIMIT.
+   */
+  maxHeldBytesTotal?: number;
   /**
    * Handshakes that may be in progress at once (default: no limit). A
    * connection beyond it is closed at once with ERR_CTLS_HANDSHAKE_LIMIT
@@ -109,6 +116,8 @@ export class Server extends net.Server {
   readonly #options: ServerOptions;
   readonly #live = new Set<TLSSocket>();
   #pendingHandshakes = 0;
+  /** What every connection's data gate holds, against maxHeldBytesTotal. */
+  readonly #heldBudget: HeldBudget;
   readonly #crlSource: CrlFileSource | null = null;
   readonly #logger: Logger | undefined;
   /** Connections arrive paused for the native path; one that takes the stream path is resumed. */
@@ -120,6 +129,7 @@ export class Server extends net.Server {
     super({ allowHalfOpen: true, pauseOnConnect: native || (options.pauseOnConnect ?? false) });
     checkServerOptions(options);
     this.#resumeStreamPath = native;
+    this.#heldBudget = new HeldBudget(options.maxHeldBytesTotal ?? DEFAULT_MAX_HELD_BYTES_TOTAL);
     this.#options = options;
     this.#logger = checkLogger(options.logger);
     const { crl, ...contextOptions } = options;
@@ -215,6 +225,7 @@ export class Server extends net.Server {
       ...(options.SNICallback === undefined ? {} : { SNICallback: options.SNICallback }),
       ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
       ...(options.maxHeldBytes === undefined ? {} : { maxHeldBytes: options.maxHeldBytes }),
+      heldBudget: this.#heldBudget,
       ...(this[kAuthorizer] === undefined ? {} : { authorizer: this[kAuthorizer] }),
       nativeTransport: options.nativeTransport !== false && options.pauseOnConnect !== true,
     });
@@ -320,6 +331,7 @@ function checkServerOptions(options: ServerOptions): void {
   checkBoolean('nativeTransport', options.nativeTransport);
   checkDuration('handshakeTimeout', options.handshakeTimeout, undefined, { zero: true });
   checkCount('maxHeldBytes', options.maxHeldBytes, undefined, { infinite: true });
+  checkCount('maxHeldBytesTotal', options.maxHeldBytesTotal, undefined, { infinite: true });
   checkCount('maxPendingHandshakes', options.maxPendingHandshakes, undefined, { infinite: true });
   checkFunction('SNICallback', options.SNICallback);
 }

@@ -91,7 +91,8 @@ export const errorCodes = {
   ERR_CTLS_PROTOCOL: 'The peer sent bytes that are not valid TLS (garbage, truncated or oversized records).',
   ERR_CTLS_HELD_LIMIT:
     'The peer sent more plaintext than maxHeldBytes while its authorization was pending ' +
-    '(a certificate request unanswered), or more requests or streams than a held attached ' +
+    '(a certificate request unanswered), its data would take the server past maxHeldBytesTotal, ' +
+    'or more requests or streams than a held attached ' +
     'connection may queue.',
   ERR_CTLS_IDENTITY_FAILED:
     "A client's identity provider threw, rejected or answered no { key, cert }; the connection was failed.",

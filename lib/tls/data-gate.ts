@@ -11,6 +11,7 @@
  * outlet, so the gate never reaches into the socket.
  */
 import { ctlsError } from '../common/errors.js';
+import type { HeldBudget } from './held-budget.js';
 import { ownPlaintext } from './own-plaintext.js';
 
 export type WriteCallback = (error?: Error | null) => void;
@@ -54,9 +55,13 @@ export class DataGate {
   #parkedChunks: Buffer[] | null = null;
   #parkedCallback: WriteCallback | null = null;
 
-  constructor(outlet: GateOutlet, maxHeldBytes: number) {
+  /** The server-wide ceiling this gate's held bytes also count against, if any. */
+  #budget: HeldBudget | null;
+
+  constructor(outlet: GateOutlet, maxHeldBytes: number, budget: HeldBudget | null = null) {
     this.#outlet = outlet;
     this.maxHeldBytes = maxHeldBytes;
+    this.#budget = budget;
   }
 
   /** Whether the gate holds data now: a hold is on, or the decision's deadline has come. */
@@ -110,8 +115,13 @@ export class DataGate {
       this.#tail = null;
     }
     this.#heldBytes += chunk.length;
-    if (this.#heldBytes <= this.maxHeldBytes) return true;
-    const message = `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`;
+    const withinServer = this.#budget === null || this.#budget.take(chunk.length);
+    if (this.#heldBytes <= this.maxHeldBytes && withinServer) return true;
+    const message = withinServer
+      ? `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`
+      : `the server's connections would hold more than ${this.#budget!.limit} bytes of plaintext ` +
+        'while their authorization is pending (maxHeldBytesTotal)';
+    // The failure discards what this connection held, and gives it back to the budget.
     this.#outlet.fail(ctlsError('ERR_CTLS_HELD_LIMIT', message));
     return false;
   }
@@ -135,6 +145,7 @@ export class DataGate {
     while (this.#held.length > 0 && !this.closed()) {
       let chunk = this.#held.shift()!;
       this.#heldBytes -= chunk.length;
+      this.#budget?.give(chunk.length);
       if (this.#held.length === 0 && this.#tail !== null) {
         // A coalescing buffer leaves as a chunk of its own size when it is mostly empty.
         this.#tail = null;
@@ -168,6 +179,7 @@ export class DataGate {
 
   /** The connection is gone: held data was never authorized and is dropped; a parked write fails. */
   discard(): void {
+    this.#budget?.give(this.#heldBytes);
     this.#held = [];
     this.#heldBytes = 0;
     this.#tail = null;

@@ -8,6 +8,7 @@ import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration } from '../common/validate.js';
 import type { SecureContext } from './context.js';
 import { DEFAULT_MAX_HELD_BYTES } from './data-gate.js';
+import type { HeldBudget } from './held-budget.js';
 import { DEFAULT_IDENTITY_TIMEOUT, type Identity, type IdentityProvider } from './identity.js';
 import type { NativeConnectionOptions } from './native.js';
 import type { SNICallback } from './sni.js';
@@ -45,6 +46,8 @@ export interface SocketOptions<Authorizer> {
    * is out (default 16 MiB); past it the connection fails with ERR_CTLS_HELD_LIMIT.
    */
   maxHeldBytes?: number;
+  /** @internal The server's ceiling on what all its connections hold at once (ServerOptions.maxHeldBytesTotal). */
+  heldBudget?: HeldBudget;
   /**
    * Let the addon read and write a TCP net.Socket transport itself (default true; POSIX only).
    * false keeps every byte on the JavaScript stream path. Other transports always take that path.
