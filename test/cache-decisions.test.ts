@@ -6,6 +6,7 @@ import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import type { AuthorizationInput, PolicyAdapter } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { certInput, tokenInput } from './helpers/policy-input';
+import { countAbortControllers } from './helpers/abort-controllers';
 
 t.test('the default key names certificate, token claims, action and resource', async (t) => {
   const alice = certInput(certs.clientCert, 'GET', '/a');
@@ -206,17 +207,7 @@ t.test('a hit is a key build plus a Map lookup (correctness of a tight loop)', a
 });
 
 t.test('evaluatePolicy answers a hit with no AbortController, and gives a miss a live signal', async (t) => {
-  const Original = globalThis.AbortController;
-  let made = 0;
-  globalThis.AbortController = class extends Original {
-    constructor() {
-      super();
-      made++;
-    }
-  };
-  t.teardown(() => {
-    globalThis.AbortController = Original;
-  });
+  const made = countAbortControllers(t);
   const signals: AbortSignal[] = [];
   let hang = false;
   const policy = cached({
@@ -228,10 +219,10 @@ t.test('evaluatePolicy answers a hit with no AbortController, and gives a miss a
   });
   const input = certInput(certs.clientCert, 'GET', '/fast');
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'engine' });
-  t.equal(made, 1, 'a miss makes one controller');
+  t.equal(made(), 1, 'a miss makes one controller');
   t.type(signals[0], AbortSignal, 'and the adapter gets its signal');
   t.match(await evaluatePolicy(policy, input), { allow: true, source: 'cache' });
-  t.equal(made, 1, 'a hit makes none');
+  t.equal(made(), 1, 'a hit makes none');
   t.match(policy.cache.stats(), { hits: 1, misses: 1 });
 
   hang = true;

@@ -1,33 +1,19 @@
 // evaluatePolicy makes an adapter's AbortController only when the adapter needs one: never for a
 // Cedar decision or a cache hit. That shortcut is tied to the adapter's own evaluate(): an
 // evaluate() an app overrides or wraps is always the one called, with a signal the timeout aborts.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { CedarPolicy, cedarPolicy } from '../dist/policy/cedar/policy.js';
 import { cached } from '../dist/policy/cache.js';
 import { evaluatePolicy } from '../dist/policy/evaluate.js';
 import type { AuthorizationInput } from '../dist/common/types.js';
 import { certs } from './helpers/certs';
 import { certInput } from './helpers/policy-input';
+import { countAbortControllers } from './helpers/abort-controllers';
 
 const POLICIES = 'permit(principal, action, resource);';
 
-function countControllers(t: Test): () => number {
-  const Original = globalThis.AbortController;
-  let made = 0;
-  globalThis.AbortController = class extends Original {
-    constructor() {
-      super();
-      made++;
-    }
-  };
-  t.teardown(() => {
-    globalThis.AbortController = Original;
-  });
-  return () => made;
-}
-
 t.test('a Cedar decision makes no AbortController', async (t) => {
-  const made = countControllers(t);
+  const made = countAbortControllers(t);
   const policy = cedarPolicy({ policies: POLICIES });
   t.teardown(() => policy.close());
   t.match(await evaluatePolicy(policy, certInput(certs.clientCert, 'GET', '/a')), { allow: true });
