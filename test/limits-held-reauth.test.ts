@@ -5,25 +5,10 @@
 // little more than the limit. An honest peer whose answer sits behind less than the limit passes.
 import t from 'tap';
 import type * as net from 'node:net';
-import { makePki, mtlsOptions, startServer, connectPair, codeOf, type Pair } from './helpers/mtls';
+import { makePki, mtlsOptions, startServer, connectPair, codeOf, floodWithoutReading } from './helpers/mtls';
 import { closed } from './helpers/owned';
 
 const MiB = 1024 * 1024;
-
-/** Writes 256 KiB chunks with backpressure until the socket closes; never reads (its transport is paused). */
-async function floodWithoutReading(pair: Pair): Promise<void> {
-  (pair.client.transport as net.Socket).pause();
-  const chunk = Buffer.alloc(256 * 1024, 0x61);
-  while (!pair.client.destroyed && !pair.socket.destroyed) {
-    if (!pair.client.write(chunk)) {
-      await new Promise((resolve) => {
-        pair.client.once('drain', resolve);
-        pair.client.once('close', resolve);
-        pair.socket.once('close', resolve);
-      });
-    }
-  }
-}
 
 for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   for (const limit of [4 * MiB, undefined]) {

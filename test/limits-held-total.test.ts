@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type * as net from 'node:net';
 import { DataGate } from '../dist/tls/data-gate.js';
 import { HeldBudget } from '../dist/tls/held-budget.js';
-import { makePki, mtlsOptions, startServer, connectPair, codeOf, type Pair } from './helpers/mtls';
+import { makePki, mtlsOptions, startServer, connectPair, codeOf, floodWithoutReading } from './helpers/mtls';
 import { closed } from './helpers/owned';
 
 const MiB = 1024 * 1024;
@@ -87,21 +87,6 @@ t.test('model: the budget is the sum of what the gates hold, and the limit cuts 
   );
   t.pass('400 runs of keep/open/close/discard across three gates');
 });
-
-/** Writes 256 KiB chunks until the socket closes; never reads, so a certificate request stays unanswered. */
-async function floodWithoutReading(pair: Pair): Promise<void> {
-  (pair.client.transport as net.Socket).pause();
-  const chunk = Buffer.alloc(256 * 1024, 0x62);
-  while (!pair.client.destroyed && !pair.socket.destroyed) {
-    if (!pair.client.write(chunk)) {
-      await new Promise((resolve) => {
-        pair.client.once('drain', resolve);
-        pair.client.once('close', resolve);
-        pair.socket.once('close', resolve);
-      });
-    }
-  }
-}
 
 for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`${version}: peers flooding behind unanswered requests are cut at maxHeldBytesTotal`, async (t) => {

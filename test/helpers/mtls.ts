@@ -121,3 +121,21 @@ export const delay = (ms: number): Promise<void> => new Promise((resolve) => set
 /** The `code` of an error (destroyReason is typed as a plain Error). */
 export const codeOf = (error: Error | null | undefined): string | undefined =>
   (error as { code?: string } | null | undefined)?.code;
+
+/**
+ * The client writes 256 KiB chunks until either end closes and never reads, so a certificate
+ * request the server sends it stays unanswered while the server holds what arrives.
+ */
+export async function floodWithoutReading(pair: Pair, fill = 0x61): Promise<void> {
+  (pair.client.transport as { pause(): unknown }).pause();
+  const chunk = Buffer.alloc(256 * 1024, fill);
+  while (!pair.client.destroyed && !pair.socket.destroyed) {
+    if (!pair.client.write(chunk)) {
+      await new Promise((resolve) => {
+        pair.client.once('drain', resolve);
+        pair.client.once('close', resolve);
+        pair.socket.once('close', resolve);
+      });
+    }
+  }
+}
