@@ -9,49 +9,13 @@
 // refuses / errors the write), so a denied peer receives no byte written after the denial.
 // Attack class: other paths around the gate (data after a denial, outbound direction).
 import t from 'tap';
-import * as tls from 'node:tls';
-import { attach, reauthorize, type Decision, type DecisionEvent } from '../dist/index.js';
-import { listen, waitFor } from './helpers/owned';
-import { delay, makePki } from './helpers/mtls';
+import { reauthorize, type Decision } from '../dist/index.js';
+import { delay } from './helpers/mtls';
+import { attachedConnection } from './helpers/attached-tls';
 
 t.test('a denied, kept-open attached connection still carries the server app writes to the peer', async (t) => {
-  const pki = await makePki();
   let allow = true;
-  const server = tls.createServer(
-    {
-      key: pki.server.key,
-      cert: pki.server.chain,
-      ca: pki.ca.rootCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      maxVersion: 'TLSv1.3',
-    },
-    (socket) => socket.on('error', () => {}),
-  );
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    policy: () => allow,
-  });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-
-  const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-    maxVersion: 'TLSv1.3',
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  const [, socket] = await admitted;
-  let received = '';
-  client.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const { socket, received } = await attachedConnection(t, () => allow);
 
   // The policy now denies this peer; the app keeps the connection open as the API allows.
   allow = false;
@@ -62,41 +26,11 @@ t.test('a denied, kept-open attached connection still carries the server app wri
   // The application goes on writing (it does not inspect every decision before each write).
   socket.write('secret written after the denial');
   await delay(200);
-  t.equal(received, '', 'the denied peer receives nothing written after its denial');
+  t.equal(received(), '', 'the denied peer receives nothing written after its denial');
 });
 
 t.test('an attached connection held for a pending re-decision carries the app writes to the peer', async (t) => {
-  const pki = await makePki();
-  const server = tls.createServer(
-    {
-      key: pki.server.key,
-      cert: pki.server.chain,
-      ca: pki.ca.rootCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      maxVersion: 'TLSv1.3',
-    },
-    (socket) => socket.on('error', () => {}),
-  );
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: () => true });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-    maxVersion: 'TLSv1.3',
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  const [, socket] = await admitted;
-  let received = '';
-  client.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const { attachment, socket, received } = await attachedConnection(t, () => true);
 
   // A policy change: the connection is held until it is re-decided; this peer will be denied.
   let settle!: (allow: boolean) => void;
@@ -104,7 +38,7 @@ t.test('an attached connection held for a pending re-decision carries the app wr
   await delay(20);
   socket.write('secret written while the re-decision is pending');
   await delay(200);
-  t.equal(received, '', 'nothing written while the connection is held reaches the peer');
+  t.equal(received(), '', 'nothing written while the connection is held reaches the peer');
   settle(false);
   t.match(await decided, [{ allow: false }]);
 });
