@@ -111,8 +111,8 @@ export class DataGate {
     if (chunk.length < SMALL_CHUNK && this.#held.length >= COALESCE_AFTER) {
       this.#append(chunk);
     } else {
+      this.#sealTail();
       this.#held.push(chunk);
-      this.#tail = null;
     }
     this.#heldBytes += chunk.length;
     const withinServer = this.#budget === null || this.#budget.take(chunk.length);
@@ -138,6 +138,18 @@ export class DataGate {
     chunk.copy(tail, this.#tailUsed);
     this.#tailUsed += chunk.length;
     this.#held[this.#held.length - 1] = tail.subarray(0, this.#tailUsed);
+  }
+
+  /**
+   * Ends the current coalescing buffer before a large chunk goes behind it. A mostly empty one is
+   * copied to its own size: else a peer alternating tiny and large records would make each tiny
+   * one open, and pin, a whole COALESCED_SIZE buffer.
+   */
+  #sealTail(): void {
+    if (this.#tail === null) return;
+    this.#tail = null;
+    const last = this.#held.length - 1;
+    this.#held[last] = ownPlaintext(this.#held[last]!);
   }
 
   /** Hands held plaintext to the reader, in order, while the gate is open and the reader takes it. */
