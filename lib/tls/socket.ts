@@ -564,7 +564,12 @@ export class TLSSocket extends TransportSocket {
    * deadline is set (by the next allowing decision).
    */
   setDeadline(at: number, now: () => number = Date.now): void {
-    this.#gate.setDeadline(at, now);
+    const gate = this.#gate;
+    const wasClosed = gate.closed();
+    gate.setDeadline(at, now);
+    // A deadline that passed closed the gate with no hold to release (a re-check that began
+    // before the lapse takes none): the new one reopens it, and what it kept must flow now.
+    if (wasClosed && !gate.closed() && !this.destroyed) this.#gateOpened();
   }
 
   /** Stop delivering inbound plaintext and sending outbound writes until released. */
@@ -576,6 +581,12 @@ export class TLSSocket extends TransportSocket {
   release(reason: string): void {
     const gate = this.#gate;
     if (!gate.release(reason) || this.destroyed) return;
+    this.#gateOpened();
+  }
+
+  /** The gate is open again: held data flows in order, reading resumes, the parked write goes. */
+  #gateOpened(): void {
+    const gate = this.#gate;
     this.emit('gateopen');
     gate.flushHeld();
     if (!gate.holding && this.readableLength < this.readableHighWaterMark) this.#reads.resume();
