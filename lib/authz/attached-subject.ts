@@ -324,7 +324,8 @@ export class AttachedSubject implements AuthorizationSubject {
   }
 
   setDeadline(): void {
-    // node:tls delivers decrypted data on its own; the engine's expiry task holds it.
+    // node:tls delivers decrypted data on its own, past any clock check here: the engine's lapse
+    // task holds the connection when the decision expires (with or without onExpiry re-checks).
   }
 
   requestFresh(timeoutMs: number): Promise<void> {

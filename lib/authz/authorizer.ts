@@ -686,12 +686,13 @@ export class Authorizer extends EventEmitter {
   #scheduleNext(state: ConnectionState, decision: Decision, trigger: Trigger): void {
     const fresh = this.#schedule.fresh;
     const onInterval = (): void => void this.#decideShared(state, { trigger: 'interval', fresh });
-    const onExpiry = (): void => {
-      // The decision has lapsed: nothing passes until a new one is made.
+    const onLapse = (): void => {
+      // The decision has lapsed: nothing passes until a new one is made (by this re-check with
+      // onExpiry, else by the next periodic or manual one).
       state.subject.hold(HOLD_LAPSED);
-      void this.#decideShared(state, { trigger: 'expiry', fresh });
+      if (this.#schedule.onExpiry) void this.#decideShared(state, { trigger: 'expiry', fresh });
     };
-    state.timers.arm(this.scheduler, this.#schedule, decision, trigger, onInterval, onExpiry);
+    state.timers.arm(this.scheduler, this.#schedule, decision, trigger, onInterval, onLapse);
   }
 
   #forget(socket: object): void {

@@ -1,7 +1,8 @@
 /**
- * The two re-checks an allowed connection waits for: the periodic one (`reauthorize.every`, plus
- * jitter) and the one at the decision's expiry. Both live on the shared Scheduler, so a connection
- * costs heap entries, not timers.
+ * The two tasks an allowed connection waits for: the periodic re-check (`reauthorize.every`, plus
+ * jitter) and the decision's lapse. Both live on the shared Scheduler, so a connection costs heap
+ * entries, not timers. The lapse task runs even with `onExpiry: false`, when it re-checks nothing:
+ * a subject whose data gate has no clock of its own (the attached tier) is held by it.
  */
 import type { Decision, Trigger } from '../common/types.js';
 import type { ScheduledTask, Scheduler } from './schedule.js';
@@ -10,10 +11,13 @@ import type { ReauthorizeSchedule } from './schedule-options.js';
 export class RecheckTimers {
   #interval: ScheduledTask | null = null;
   #expiry: ScheduledTask | null = null;
+  /** Whether the lapse task also re-checks (`onExpiry`), for next(). */
+  #expiryRechecks = false;
 
   /**
-   * Schedules the re-checks after `decision` (an allow) concluded for `trigger`. `onInterval` and
-   * `onExpiry` run when each is due; they are not kept once the task has run or been cancelled.
+   * Schedules the tasks after `decision` (an allow) concluded for `trigger`. `onInterval` and
+   * `onLapse` run when each is due; they are not kept once the task has run or been cancelled.
+   * `onLapse` runs at the decision's expiry whether or not `schedule.onExpiry` asks for a re-check.
    */
   arm(
     scheduler: Scheduler,
@@ -21,7 +25,7 @@ export class RecheckTimers {
     decision: Decision,
     trigger: Trigger,
     onInterval: () => void,
-    onExpiry: () => void,
+    onLapse: () => void,
   ): void {
     const { every, jitter, onExpiry: atExpiry } = schedule;
     // A trust or policy change re-decides every connection at once: moving each one's timers would
@@ -29,7 +33,8 @@ export class RecheckTimers {
     // keeps its slot (it comes no later than it would have), and an unchanged expiry its task.
     const sweeping = trigger === 'revocation' || trigger === 'policy-change' || trigger === 'signals';
     const keepInterval = sweeping && this.#interval !== null && every > 0;
-    const keepExpiry = atExpiry && this.#expiry !== null && this.#expiry.dueAt === decision.expiresAt;
+    const keepExpiry = this.#expiry !== null && this.#expiry.dueAt === decision.expiresAt;
+    this.#expiryRechecks = atExpiry;
     if (!keepInterval) {
       scheduler.cancel(this.#interval);
       this.#interval = null;
@@ -45,10 +50,10 @@ export class RecheckTimers {
         onInterval();
       });
     }
-    if (atExpiry && !keepExpiry && Number.isFinite(decision.expiresAt)) {
+    if (!keepExpiry && Number.isFinite(decision.expiresAt)) {
       this.#expiry = scheduler.schedule(decision.expiresAt, () => {
         this.#expiry = null;
-        onExpiry();
+        onLapse();
       });
     }
   }
@@ -56,7 +61,7 @@ export class RecheckTimers {
   /** The re-check due first, if any is scheduled (for inspection). */
   next(): { at: number; kind: 'interval' | 'expiry' } | null {
     const interval = this.#interval?.dueAt ?? Infinity;
-    const expiry = this.#expiry?.dueAt ?? Infinity;
+    const expiry = this.#expiryRechecks ? (this.#expiry?.dueAt ?? Infinity) : Infinity;
     if (interval === Infinity && expiry === Infinity) return null;
     return expiry <= interval ? { at: expiry, kind: 'expiry' } : { at: interval, kind: 'interval' };
   }
