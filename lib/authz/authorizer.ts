@@ -91,6 +91,8 @@ interface ConnectionState {
   concluded: number;
   /** The latest verdict on the peer's chain (what guardChain adds the built chain from). */
   verdict: ChainVerdict | null;
+  /** The trust context this connection is counted under in #watched (its own, as last seen). */
+  watching: SecureContext;
 }
 
 /** The events an Authorizer emits, with their listeners. */
@@ -150,8 +152,11 @@ export class Authorizer extends EventEmitter {
   /** Decisions in flight, over every connection (a gauge of DecisionMetrics). */
   #pending = 0;
   #unsubscribePolicy: (() => void) | null = null;
-  /** Trust contexts whose changes this engine follows, with their unsubscribe functions. */
-  #watched = new Map<SecureContext, () => void>();
+  /**
+   * Trust contexts whose changes this engine follows: its own, and each one (an SNI context) a live
+   * connection is served with, counted, so a context is let go with its last connection.
+   */
+  #watched = new Map<SecureContext, { unsubscribe: () => void; users: number }>();
   /** Outside facts every decision consults (a fleet's revocations and signals), see guard.ts. */
   readonly #guards = new GuardSet();
   /** Live connections by their guards' index keys (serials, subject identifiers). */
@@ -308,9 +313,10 @@ export class Authorizer extends EventEmitter {
       verdict: null,
       started: 0,
       concluded: 0,
+      watching: subject.trust,
     };
     this.#states.set(subject.socket, state);
-    this.#watch(subject.trust);
+    this.#watch(state.watching);
     subject.socket.once('close', () => this.#forget(subject.socket));
     return state;
   }
@@ -377,8 +383,9 @@ export class Authorizer extends EventEmitter {
   close(): void {
     this.#unsubscribePolicy?.();
     this.#unsubscribePolicy = null;
-    for (const unsubscribe of this.#watched.values()) unsubscribe();
+    for (const { unsubscribe } of this.#watched.values()) unsubscribe();
     this.#watched.clear();
+    this.#sweeps.clear();
     for (const state of this.#states.values()) state.timers.cancel(this.scheduler);
     this.#states.clear();
     this.#index.clear();
@@ -409,14 +416,30 @@ export class Authorizer extends EventEmitter {
   }
 
   #watch(trust: SecureContext): void {
-    if (this.#watched.has(trust)) return;
-    this.#watched.set(
-      trust,
-      trust.onTrustChange(() => {
-        this.#observer.trustChange(this.tier, trust);
-        void this.trustChanged(trust);
-      }),
-    );
+    const watched = this.#watched.get(trust);
+    if (watched !== undefined) {
+      watched.users++;
+      return;
+    }
+    const unsubscribe = trust.onTrustChange(() => {
+      this.#observer.trustChange(this.tier, trust);
+      void this.trustChanged(trust);
+    });
+    this.#watched.set(trust, { unsubscribe, users: 1 });
+  }
+
+  /** One connection served with `trust` is gone; the engine's own context is followed for good. */
+  #unwatch(trust: SecureContext): void {
+    const watched = this.#watched.get(trust);
+    if (watched === undefined || --watched.users > 0 || trust === this.trust) return;
+    watched.unsubscribe();
+    this.#watched.delete(trust);
+    this.#sweeps.delete(trust);
+  }
+
+  /** Whether `state` is still the engine's record of its connection (not forgotten at its close). */
+  #isLive(state: ConnectionState): boolean {
+    return this.#states.get(state.subject.socket) === state;
   }
 
   // ---- deciding ----------------------------------------------------------
@@ -545,7 +568,9 @@ export class Authorizer extends EventEmitter {
       state.concluded = Math.max(state.concluded, seq);
       this.#conclude(state, decision, options);
     }
-    if (decision.allow || state.subject.destroyed) state.subject.release(holdKey(seq));
+    // A denial kept open stays held by HOLD_LAPSED (see #conclude), not by its own decision's hold,
+    // so that a later allow opens it again.
+    state.subject.release(holdKey(seq));
     return decision;
   }
 
@@ -648,7 +673,18 @@ export class Authorizer extends EventEmitter {
     const { subject } = state;
     const previous = state.decision;
     state.decision = decision;
-    this.#indexState(state);
+    // A decision that ends after its connection closed files or schedules nothing: the record is
+    // gone from #states, and indexing or arming it again would keep it for good.
+    const live = this.#isLive(state);
+    if (live) {
+      this.#indexState(state);
+      if (state.watching !== subject.trust) {
+        // Served with another context since it was tracked: its changes must reach this connection.
+        this.#watch(subject.trust);
+        this.#unwatch(state.watching);
+        state.watching = subject.trust;
+      }
+    }
     if (!decision.allow) {
       state.denied = true;
       state.timers.cancel(this.scheduler);
@@ -661,7 +697,7 @@ export class Authorizer extends EventEmitter {
     }
     state.denied = false;
     subject.setDeadline(decision.expiresAt, this.#now);
-    this.#scheduleNext(state, decision, options.trigger);
+    if (live) this.#scheduleNext(state, decision, options.trigger);
     try {
       // Releasing the gate delivers held data to the app's listeners synchronously.
       subject.release(HOLD_LAPSED);
@@ -701,6 +737,7 @@ export class Authorizer extends EventEmitter {
     state.timers.cancel(this.scheduler);
     this.#states.delete(socket);
     this.#index.delete(state);
+    this.#unwatch(state.watching);
   }
 }
 
