@@ -56,7 +56,12 @@ export class TransportSocket extends Duplex {
   }
 
   setTimeout(ms: number, callback?: () => void): this {
-    if (callback !== undefined) this.once('timeout', callback);
+    // As net.Socket: 0 turns the timeout off and removes the callback given with it (node's HTTP
+    // client does so after each request; adding it again would grow a listener per request).
+    if (callback !== undefined) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
     if (this.transport.setTimeout === undefined) return this;
     if (!this.#forwardingTimeout) {
       this.#forwardingTimeout = true;
