@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { invalidOption } from './common/errors.js';
-import { checkBoolean, checkObject } from './common/validate.js';
+import { checkBoolean, checkFunction, checkObject } from './common/validate.js';
 import { SecureContext, isSecureContext, type SecureContextOptions } from './tls/context.js';
 import type { Identity, IdentityProvider } from './tls/identity.js';
 import { TLSSocket, type TLSSocketOptions, type Transport } from './tls/socket.js';
@@ -62,6 +62,7 @@ export function connect(
   }
   checkBoolean('rejectUnauthorized', options.rejectUnauthorized);
   checkBoolean('nativeTransport', options.nativeTransport);
+  checkFunction('checkServerIdentity', options.checkServerIdentity);
   const host = options.host ?? 'localhost';
   // The identity goes on the connection, not the context, so it can rotate.
   const {

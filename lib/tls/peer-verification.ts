@@ -107,10 +107,20 @@ function matchesServerIdentity(
   const host = rules.hostname ?? rules.servername;
   if (host === undefined) return true;
   const check = rules.checkServerIdentity ?? tls.checkServerIdentity;
-  const mismatch = check(host, legacyPeerCertificate(peer.x509, () => [], false) as tls.PeerCertificate);
-  if (mismatch === undefined) return true;
+  let answer: unknown;
+  try {
+    answer = check(host, legacyPeerCertificate(peer.x509, () => [], false) as tls.PeerCertificate);
+  } catch (error) {
+    // An app's check that throws refuses this server; it must not unwind through the record cycle.
+    answer = error;
+  }
+  // As node: any falsy answer accepts the server.
+  if (!answer) return true;
+  const mismatch =
+    answer instanceof Error ? answer : new Error(`checkServerIdentity refused the server: ${String(answer)}`);
   outcome.authorized = false;
-  outcome.error = (mismatch as NodeJS.ErrnoException).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID';
+  const code = (mismatch as NodeJS.ErrnoException).code;
+  outcome.error = typeof code === 'string' ? code : 'ERR_TLS_CERT_ALTNAME_INVALID';
   if (rules.rejectUnauthorized === false) return true;
   outcome.failure = ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', mismatch.message, { cause: mismatch });
   return false;
