@@ -89,7 +89,7 @@ export class SecureContext {
     this.#configureIdentity(options);
     this.#ca = pemBuffer('ca', options.ca);
     this.#crl = pemBuffer('crl', options.crl);
-    this.#usesDefaultRoots = this.#ca === undefined && !isServer;
+    this.#usesDefaultRoots = usesDefaultRoots(options.ca, isServer);
     this.#applyTrust();
     this[kRemembered] = rememberedChainsFor(this.#ca, this.#usesDefaultRoots);
     this.#configureSessions(options);
@@ -102,7 +102,7 @@ export class SecureContext {
   setCa(ca: PemInput | undefined): void {
     const previous = this.#ca;
     this.#ca = pemBuffer('ca', ca);
-    this.#usesDefaultRoots = this.#ca === undefined && !this.isServer;
+    this.#usesDefaultRoots = usesDefaultRoots(ca, this.isServer);
     try {
       this.#applyTrust();
     } catch (error) {
@@ -326,6 +326,14 @@ export function isSecureContext(value: unknown): value is SecureContext {
 /** The native handle behind a SecureContext (internal to the library). */
 export function contextHandle(context: SecureContext): NativeSecureContext {
   return context[kHandle];
+}
+
+/**
+ * Whether a context trusts the public roots: a client's that was given no `ca`, as in node:tls.
+ * An empty array is a `ca` that names nothing, so it trusts nothing (node's `ca: []` does the same).
+ */
+function usesDefaultRoots(ca: PemInput | undefined, isServer: boolean): boolean {
+  return !isServer && (ca === undefined || ca === null);
 }
 
 export function createSecureContext(options: SecureContextOptions = {}, isServer = false): SecureContext {
