@@ -24,6 +24,18 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
         process.nextTick(answer, refused);
         return;
       }
+      // A client context (createSecureContext's default) given no `ca` trusts the public roots,
+      // and this one would verify the server's clients: one missing `true` must not widen client
+      // authentication to every public CA.
+      if (!error && context !== undefined && context !== null && !context.isServer) {
+        const refused = invalidOption(
+          'SNICallback',
+          'a server SecureContext (createSecureContext(options, true))',
+          context,
+        );
+        process.nextTick(answer, refused);
+        return;
+      }
       process.nextTick(answer, error ?? null, context ?? undefined);
     });
   } catch (error) {
