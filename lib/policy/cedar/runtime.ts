@@ -175,13 +175,25 @@ const RESERVED = new Set([
   'context',
   '__cedar',
 ]);
+/**
+ * Type names already found valid. Names come from policies and mappings, a handful per app, but a
+ * request's types can come from a caller (the decision point's `subject.type`), so the memo is
+ * bounded in entries and in bytes: only names of at most MAX_REMEMBERED_NAME_CHARS are kept, at most
+ * MAX_REMEMBERED_NAMES of them (about 1.25 MiB of characters), and never emptied. A name not kept is
+ * checked in full every time.
+ */
 const checkedNames = new Set<string>();
+const MAX_REMEMBERED_NAMES = 10_000;
+const MAX_REMEMBERED_NAME_CHARS = 128;
 
 function isEntityTypeName(type: string): boolean {
   if (checkedNames.has(type)) return true;
   if (!NAME.test(type) || type.split('::').some((part) => RESERVED.has(part))) return false;
-  // Names come from policies and mappings, a handful per app; the bound only guards odd callers.
-  if (checkedNames.size < 10_000) checkedNames.add(type);
+  if (type.length <= MAX_REMEMBERED_NAME_CHARS && checkedNames.size < MAX_REMEMBERED_NAMES) {
+    // A copy of its own: `type` may be a slice of a larger string (a header, a body) that the Set
+    // would otherwise keep whole. A valid name is ASCII, so latin1 spells it exactly.
+    checkedNames.add(Buffer.from(type, 'latin1').toString('latin1'));
+  }
   return true;
 }
 
