@@ -225,11 +225,50 @@ export interface CachedPolicy extends PolicyAdapter {
   factsRead(): readonly string[] | null;
 }
 
+/** A reloaded policy may read other facts: the key follows before anything is looked up again. */
+function policyChanged(cache: DecisionCache, policy: Policy): void {
+  cache.facts = factsReadBy(policy);
+  cache.flush();
+}
+
+/** Unsubscribes the policy listener of a cache that was collected. */
+const collectedCaches = new FinalizationRegistry<() => void>((unsubscribe) => unsubscribe());
+
+/**
+ * Subscribes `cache` to the policy's changes through a WeakRef. Declared apart from cached() so
+ * that the listener's closure holds no strong reference to the cache (a closure keeps every
+ * variable of its scope that any sibling closure uses). The listener unsubscribes itself when it
+ * finds the cache gone, and the FinalizationRegistry does it for a policy that never changes again.
+ * The returned function unsubscribes now.
+ */
+function subscribeWeakly(inner: PolicyAdapter, policy: Policy, cache: DecisionCache): () => void {
+  const ref = new WeakRef(cache);
+  const token = {};
+  let subscribed = true;
+  const listener = (): void => {
+    const live = ref.deref();
+    if (live === undefined) unsubscribe();
+    else policyChanged(live, policy);
+  };
+  const result = inner.onChange!(listener);
+  const unsubscribeInner = typeof result === 'function' ? result : undefined;
+  const unsubscribe = (): void => {
+    if (!subscribed) return;
+    subscribed = false;
+    collectedCaches.unregister(token);
+    unsubscribeInner?.();
+  };
+  collectedCaches.register(cache, unsubscribe, token);
+  return unsubscribe;
+}
+
 /**
  * Wraps a policy with a cache. Hits answer `source: 'cache'` without calling the policy; misses ask
  * it and store the answer. The cache is flushed whenever the policy reports a change (its onChange),
  * before any listener of the wrapper hears of it, so a re-decision after a policy change never reads
- * a stale entry; and an answer that was computed before a flush is not stored after it.
+ * a stale entry; and an answer that was computed before a flush is not stored after it. The policy
+ * holds the cache only weakly (subscribeWeakly), so a wrapper that is dropped unclosed is collected
+ * with its cache; close() unsubscribes at once.
  */
 const newSignal: LazySignal = () => new AbortController().signal;
 
@@ -245,12 +284,11 @@ export function cached(policy: Policy, cache: DecisionCache = new DecisionCache(
   cache.owner = policy;
   cache.facts = factsReadBy(policy);
   const inner = typeof policy === 'function' ? undefined : policy;
-  // A reloaded policy may read other facts: the key follows before anything is looked up again.
-  const changed = (): void => {
-    cache.facts = factsReadBy(policy);
-    cache.flush();
-  };
-  const unsubscribe = inner?.onChange?.(changed);
+  const changed = (): void => policyChanged(cache, policy);
+  // The policy holds the cache only weakly: a wrapper (or a RequestAuthorizer) that is dropped takes
+  // its cache with it, and its subscription goes when the cache is collected. A live wrapper holds
+  // the cache, so its cache is flushed on every change.
+  const unsubscribe = inner?.onChange ? subscribeWeakly(inner, policy, cache) : undefined;
 
   async function miss(key: string, input: AuthorizationInput, signal: AbortSignal): Promise<SourcedDecisionLike> {
     const generation = cache.generation;
