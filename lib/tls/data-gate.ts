@@ -11,7 +11,7 @@
  * outlet, so the gate never reaches into the socket.
  */
 import { ctlsError } from '../common/errors.js';
-import type { HeldBudget } from './held-budget.js';
+import type { BudgetHolder, HeldBudget } from './held-budget.js';
 import { ownPlaintext } from './own-plaintext.js';
 
 export type WriteCallback = (error?: Error | null) => void;
@@ -39,7 +39,7 @@ const COALESCE_AFTER = 64;
 const SMALL_CHUNK = 512;
 const COALESCED_SIZE = 8 * 1024;
 
-export class DataGate {
+export class DataGate implements BudgetHolder {
   readonly maxHeldBytes: number;
   #outlet: GateOutlet;
   #holds = new Set<string>();
@@ -115,15 +115,18 @@ export class DataGate {
       this.#held.push(chunk);
     }
     this.#heldBytes += chunk.length;
-    const withinServer = this.#budget === null || this.#budget.take(chunk.length);
-    if (this.#heldBytes <= this.maxHeldBytes && withinServer) return true;
-    const message = withinServer
-      ? `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`
-      : `the server's connections would hold more than ${this.#budget!.limit} bytes of plaintext ` +
-        'while their authorization is pending (maxHeldBytesTotal)';
-    // The failure discards what this connection held, and gives it back to the budget.
-    this.#outlet.fail(ctlsError('ERR_CTLS_HELD_LIMIT', message));
+    // Past the server's total, the largest holders are cut (this one, perhaps).
+    if (this.#budget !== null && !this.#budget.take(this, chunk.length)) return false;
+    if (this.#heldBytes <= this.maxHeldBytes) return true;
+    const message = `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`;
+    this.evict(ctlsError('ERR_CTLS_HELD_LIMIT', message));
     return false;
+  }
+
+  /** Drops what the gate holds (given back to the server's budget) and fails the connection. */
+  evict(error: Error): void {
+    this.discard();
+    this.#outlet.fail(error);
   }
 
   /** Copies a small chunk to the end of the held data, in the current coalescing buffer or a new one. */
@@ -157,7 +160,7 @@ export class DataGate {
     while (this.#held.length > 0 && !this.closed()) {
       let chunk = this.#held.shift()!;
       this.#heldBytes -= chunk.length;
-      this.#budget?.give(chunk.length);
+      this.#budget?.give(this, chunk.length, this.#heldBytes);
       if (this.#held.length === 0 && this.#tail !== null) {
         // A coalescing buffer leaves as a chunk of its own size when it is mostly empty.
         this.#tail = null;
@@ -191,9 +194,10 @@ export class DataGate {
 
   /** The connection is gone: held data was never authorized and is dropped; a parked write fails. */
   discard(): void {
-    this.#budget?.give(this.#heldBytes);
+    const dropped = this.#heldBytes;
     this.#held = [];
     this.#heldBytes = 0;
+    if (dropped > 0) this.#budget?.give(this, dropped, 0);
     this.#tail = null;
     const callback = this.#parkedCallback;
     this.#parkedChunks = null;

@@ -4,15 +4,35 @@
  * maxHeldBytes bounds one connection; while a certificate request is out its gate must read on
  * (the answer sits behind the data in flight), so a re-check that asks every connection for a
  * fresh certificate at the same moment could make the server hold N × maxHeldBytes. The budget
- * bounds the sum: the connection whose data would take the total past it is cut instead, and
- * the others keep what they hold.
+ * bounds the sum. Past it, the connections holding the most are cut until the total fits again:
+ * peers that sit on held data without answering are the ones to go, not an honest peer whose
+ * smaller share happened to cross the line.
  */
+import { ctlsError } from '../common/errors.js';
+
 export const DEFAULT_MAX_HELD_BYTES_TOTAL = 256 * 1024 * 1024;
+
+/** What an evicted connection fails with. */
+function heldTotalError(limit: number): Error {
+  return ctlsError(
+    'ERR_CTLS_HELD_LIMIT',
+    `the server's connections held more than ${limit} bytes of plaintext while their authorization ` +
+      'was pending (maxHeldBytesTotal), and this connection held the most',
+  );
+}
+
+/** A data gate as the budget sees it. */
+export interface BudgetHolder {
+  readonly heldBytes: number;
+  /** Drops what it holds (giving it back) and fails its connection with `error`. */
+  evict(error: Error): void;
+}
 
 export class HeldBudget {
   readonly limit: number;
   #used = 0;
-
+  /** Holders with bytes counted here, in the order they began holding. */
+  readonly #holders = new Set<BudgetHolder>();
   constructor(limit: number) {
     this.limit = limit;
   }
@@ -22,14 +42,37 @@ export class HeldBudget {
     return this.#used;
   }
 
-  /** Counts `bytes` more; false when that takes the total past the limit (they are counted all the same). */
-  take(bytes: number): boolean {
+  /**
+   * Counts `bytes` more held by `holder` (whose heldBytes already include them). Past the limit,
+   * evicts the largest holders, the earliest first among equals, until the total fits. False when
+   * `holder` itself was evicted.
+   */
+  take(holder: BudgetHolder, bytes: number): boolean {
+    if (bytes === 0) return true;
     this.#used += bytes;
-    return this.#used <= this.limit;
+    this.#holders.add(holder);
+    let survived = true;
+    while (this.#used > this.limit) {
+      const victim = this.#largest();
+      if (victim === null) break;
+      victim.evict(heldTotalError(this.limit));
+      // An evicted holder gives everything back; one that did not is taken off the books anyway,
+      // so the loop always ends.
+      if (this.#holders.delete(victim)) this.#used -= victim.heldBytes;
+      if (victim === holder) survived = false;
+    }
+    return survived;
   }
 
-  /** Returns bytes a gate no longer holds (handed to the reader, or dropped with the connection). */
-  give(bytes: number): void {
+  /** Returns bytes `holder` no longer holds; `remaining` is what it still holds after that. */
+  give(holder: BudgetHolder, bytes: number, remaining: number): void {
     this.#used -= bytes;
+    if (remaining === 0) this.#holders.delete(holder);
+  }
+
+  #largest(): BudgetHolder | null {
+    let largest: BudgetHolder | null = null;
+    for (const holder of this.#holders) if (largest === null || holder.heldBytes > largest.heldBytes) largest = holder;
+    return largest;
   }
 }
