@@ -2,14 +2,14 @@
 // server; an Error refuses it with ERR_CTLS_HOSTNAME_MISMATCH (its own code kept as
 // authorizationError); a check that throws or answers something else refuses it the same way,
 // and never unwinds through the handshake. A value that is not a function is refused up front.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connect, type TLSSocket } from '../dist/index.js';
 import { codeOf, makePki, startServer } from './helpers/mtls';
 import { closed } from './helpers/owned';
 
 type Check = (host: string, cert: unknown) => unknown;
 
-async function outcome(t: Parameters<Parameters<typeof t.test>[1]>[0], check: Check): Promise<TLSSocket> {
+async function outcome(t: Test, check: Check): Promise<TLSSocket> {
   const pki = await makePki();
   const { port } = await startServer(t, { key: pki.server.key, cert: pki.server.chain });
   const client = connect({

@@ -2,9 +2,9 @@
 // authorization is pending. Unit: a model of several gates sharing one budget (fast-check) — the
 // budget always equals the sum of what the gates hold and never exceeds the limit, nothing is cut
 // while both limits hold, a cut for the total takes a largest holder, and every byte comes back
-// when the data leaves or the connection goes. Wire: peers that keep sending behind an unanswered certificate request are cut at the
-// total long before their own maxHeldBytes, the budget comes back with them, and an honest peer
-// after them still gets its answer through.
+// when the data leaves or the connection goes. Wire: peers that keep sending behind an unanswered
+// certificate request are cut at the total long before their own maxHeldBytes, the budget comes
+// back with them, and an honest peer after them still gets its answer through.
 import t from 'tap';
 import fc from 'fast-check';
 import type * as net from 'node:net';
