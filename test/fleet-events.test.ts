@@ -11,6 +11,7 @@ import {
   normalizeSerial,
   splitCrls,
   stateOps,
+  expiryOf,
 } from '../dist/fleet/events.js';
 import { certs } from './helpers/certs';
 
@@ -107,13 +108,22 @@ t.test('a CRL bundle is one CRL per issuer, named as node names the certificates
 });
 
 t.test('state operations and affected keys', async (t) => {
+  // Each revocation and signals event ends with a sweep of every hash whose entries expire.
+  const sweep = ['serials', 'subjects', 'signals'].map((hash) => ({ hash, field: '', value: '', rule: 'expire' }));
   t.same(stateOps({ type: 'certificate-revoked', serial: 'AB', issuer: 'CN=X' }), [
     { hash: 'serials', field: 'AB|CN=X', value: '8640000000000000\n["AB","CN=X"]', rule: 'max' },
+    ...sweep,
   ]);
   const subject = { format: 'aliases' as const, identifiers: [{ format: 'email' as const, email: 'A@x' }] };
   t.same(stateOps({ type: 'subject-revoked', subject, before: 7, expiresAt: 9 }), [
     { hash: 'subjects', field: '["email:a@x",9]', value: '7', rule: 'max' },
+    ...sweep,
   ]);
+  t.same(stateOps({ type: 'signals', subject, signals: { a: 1 }, at: 1, expiresAt: 2 }).slice(-3), sweep);
+  t.equal(expiryOf('serials', 'AB|', '8640000000000000\n["AB"]'), 8_640_000_000_000_000, 'no expiresAt: never');
+  t.equal(expiryOf('subjects', '["email:a@x",9]', '7'), 9);
+  t.ok(Number.isNaN(expiryOf('subjects', '["email:a@x",null]', '7')), 'no expiresAt: never');
+  t.ok(Number.isNaN(expiryOf('crls', 'CN=X', '1\n-----BEGIN X509 CRL-----')), 'a CRL is replaced, not expired');
   t.same(affectedKeys({ type: 'certificate-revoked', serial: 'AB' }), ['serial:AB']);
   t.same(affectedKeys({ type: 'signals', subject, signals: {} }), ['email:a@x']);
   t.same(stateOps({ type: 'policy-invalidated' }), []);

@@ -4,6 +4,7 @@
  * that are not fleet events are skipped with a warning; claimOnce() is fleet-wide.
  */
 import t, { type Test } from 'tap';
+import { X509Certificate } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { createFleet, type Fleet, type RedisTarget } from '../dist/index.js';
 import { haveRedis, startRedis } from './helpers/redis';
@@ -34,6 +35,8 @@ function applied(fleet: Fleet, id: string): Promise<void> {
     check();
   });
 }
+
+const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber;
 
 function compare(a: string, b: string): number {
   const [am, as] = a.split('-').map(BigInt);
@@ -115,6 +118,37 @@ t.test('a late joiner holds the current state before createFleet resolves', asyn
   t.equal(host.crlSets.length, 1, 'watch() shares the fleet CRLs at once');
   t.match(host.judge(facts([], { token: { email: 'u107@example.com' } })), { deny: 'subject-revoked' });
   t.same(host.judge(facts([], { token: { email: 'u108@example.com' } })), {});
+});
+
+t.test('the feed and its members forget expired revocations, and only those', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'expiry');
+  const now = Date.now();
+  const keep = { format: 'email' as const, email: 'keep@example.com' };
+  const later = { format: 'email' as const, email: 'later@example.com' };
+  const gone = { format: 'email' as const, email: 'gone@example.com' };
+  await a.revokeCertificate({ serial: serialOf(certs.clientCert) });
+  await a.revokeCertificate({ serial: serialOf(certs.clientRevokedCert), expiresAt: now + 3_600_000 });
+  await a.revokeCertificate({ serial: serialOf(certs.clientWrongCaCert), expiresAt: now - 1 });
+  await a.revokeSubject(keep);
+  await a.publish({ type: 'subject-revoked', subject: later, before: now, expiresAt: now + 3_600_000 });
+  await a.publish({ type: 'subject-revoked', subject: gone, before: now, expiresAt: now - 1 });
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.disconnect());
+  t.equal(await raw.hlen('ctls:{expiry}:state:serials'), 2, 'the feed swept the expired serial');
+  t.equal(await raw.hlen('ctls:{expiry}:state:subjects'), 2, 'the feed swept the expired subject');
+  const c = await member(t, redis.url, 'expiry');
+  for (const fleet of [a, c]) {
+    t.match(fleet.status(), { revokedSerials: 2, revokedSubjects: 2 });
+    const { target, host } = fakeTarget();
+    fleet.watch(target);
+    t.match(host.judge(facts([certs.clientCert])), { deny: 'certificate-revoked' }, 'no expiresAt');
+    t.match(host.judge(facts([certs.clientRevokedCert])), { deny: 'certificate-revoked' }, 'expires later');
+    t.same(host.judge(facts([certs.clientWrongCaCert])), {}, 'expired');
+    t.match(host.judge(facts([], { token: { email: keep.email } })), { deny: 'subject-revoked' }, 'no expiresAt');
+    t.match(host.judge(facts([], { token: { email: later.email } })), { deny: 'subject-revoked' }, 'expires later');
+    t.same(host.judge(facts([], { token: { email: gone.email } })), {}, 'expired');
+  }
 });
 
 t.test('entries that are not fleet events are skipped with a warning, never half-applied', async (t) => {

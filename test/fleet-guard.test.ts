@@ -24,8 +24,10 @@ function setup(options: { strict?: boolean; mapper?: ConstructorParameters<typeo
   const state = new FleetState();
   const staleness = { stale: false, strict: options.strict ?? true };
   const guard = new FleetGuard(state, staleness, options.mapper);
-  const publish = (event: unknown): void => {
-    for (const op of stateOps(checkEvent(event))) state.apply(op);
+  // Applied at `now` on the member's clock (as a member prunes by it): by default before every instant
+  // these tests judge at.
+  const publish = (event: unknown, now = 0): void => {
+    for (const op of stateOps(checkEvent(event))) state.apply(op, now);
     guard.bump();
   };
   return { state, staleness, guard, publish };
@@ -62,6 +64,41 @@ t.test('a revocation past its expiresAt is forgotten', async (t) => {
   publish({ type: 'certificate-revoked', serial: x(bob!.cert).serialNumber, expiresAt: 5_000 });
   t.same(guard.judge(peer([bob!.cert]), 4_999), { deny: 'certificate-revoked' });
   t.same(guard.judge(peer([bob!.cert]), 5_000), {});
+});
+
+t.test('a prune forgets only the revocations past their expiresAt', async (t) => {
+  const { state, guard, publish } = setup();
+  const serial = (pem: string): string => x(pem).serialNumber;
+  const token = (sub: string): GuardFacts => peer([], { token: { iss: 'https://idp', sub, iat: 0 } });
+  const subject = (sub: string): Record<string, unknown> => ({ format: 'iss_sub', iss: 'https://idp', sub });
+  publish({ type: 'certificate-revoked', serial: serial(bob!.cert) });
+  publish({ type: 'certificate-revoked', serial: serial(alice!.cert), expiresAt: 9_000 });
+  publish({ type: 'certificate-revoked', serial: serial(certs.clientCert), expiresAt: 3_000 });
+  publish({ type: 'subject-revoked', subject: subject('forever'), before: 1_000 });
+  publish({ type: 'subject-revoked', subject: subject('later'), before: 1_000, expiresAt: 9_000 });
+  publish({ type: 'subject-revoked', subject: subject('past'), before: 1_000, expiresAt: 3_000 });
+  t.match(state.counts, { revokedSerials: 3, revokedSubjects: 3 });
+  const sweep = (hash: string, now: number): boolean =>
+    state.apply({ hash, field: '', value: '', rule: 'expire' } as Parameters<FleetState['apply']>[0], now);
+  t.ok(sweep('serials', 5_000), 'serials pruned');
+  t.ok(sweep('subjects', 5_000), 'subjects pruned');
+  t.match(state.counts, { revokedSerials: 2, revokedSubjects: 2 }, 'only the expired ones are gone');
+  for (const now of [5_000, 8_999]) {
+    t.same(guard.judge(peer([bob!.cert]), now), { deny: 'certificate-revoked' }, 'no expiresAt: in force');
+    t.same(guard.judge(peer([alice!.cert]), now), { deny: 'certificate-revoked' }, 'a later expiresAt: in force');
+    t.same(guard.judge(token('forever'), now), { deny: 'subject-revoked' });
+    t.same(guard.judge(token('later'), now), { deny: 'subject-revoked' });
+  }
+  t.same(guard.judge(peer([certs.clientCert]), 5_000), {});
+  t.same(guard.judge(token('past'), 5_000), {});
+  t.notOk(sweep('serials', 5_001), 'nothing expired since: no prune');
+  t.notOk(sweep('serials', 10_000), 'at most once a minute');
+  t.same(guard.judge(peer([alice!.cert]), 10_000), {}, 'expired, not yet pruned: denies nothing');
+  t.ok(sweep('serials', 65_000));
+  t.ok(sweep('subjects', 65_000));
+  t.match(state.counts, { revokedSerials: 1, revokedSubjects: 1 });
+  t.same(guard.judge(peer([bob!.cert]), 65_000), { deny: 'certificate-revoked' }, 'still in force');
+  t.same(guard.judge(token('forever'), 65_000), { deny: 'subject-revoked' }, 'still in force');
 });
 
 t.test('a later revocation of the same serial with a nearer expiry does not shorten an earlier one', async (t) => {

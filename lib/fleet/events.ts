@@ -421,8 +421,8 @@ export const STATE_HASHES: readonly StateHash[] = ['serials', 'subjects', 'signa
 /**
  * One change to a state hash. `set` overwrites the field; `max` writes it only when the number its
  * value starts with is at least the one already there; `expire` (field and value empty) deletes
- * some fields of the hash whose second line, an epoch ms, has passed: each step of the feed's
- * script scans a bounded slice of the hash, a member prunes its copy now and then. The feed's
+ * some fields of the hash whose expiry (expiryOf()), an epoch ms, has passed: each step of the
+ * feed's script scans a bounded slice of the hash, a member prunes its copy now and then. The feed's
  * publish script and every member apply the same operations, so a member's state is always the
  * snapshot's at the same entry, but for expired fields nobody reads any more.
  */
@@ -441,26 +441,33 @@ export interface StateOp {
  *   so a later revocation with another expiry never shortens an earlier one
  * - signals: the event's signals once, field `=digest`, value `at` newline `expiresAt` newline JSON;
  *   per key and signal name a reference, field JSON [key, name], value `at` newline `expiresAt`
- *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later. Then an
- *   `expire` step, so signals never outlive their expiry for long.
+ *   newline digest, kept by `max`: a signal issued earlier never replaces one issued later
  * - crls: field JSON [issuer, identity] (see SharedCrlBlock), value `lastUpdate` newline PEM: the
  *   latest CRL per issuer and identity, so the shards of a partitioned CRL, and the CRLs of an
  *   issuer's old and new keys, are all kept and each denies what it lists
+ * A revocation or signals event then ends with an `expire` step on each hash whose fields expire
+ * (EXPIRING_HASHES), so that no entry outlives its expiry for long, whatever events follow it.
  */
 export function stateOps(event: FleetEvent): StateOp[] {
   switch (event.type) {
     case 'certificate-revoked': {
       const value = JSON.stringify(event.issuer === undefined ? [event.serial] : [event.serial, event.issuer]);
       const field = `${event.serial}|${event.issuer ?? ''}`;
-      return [{ hash: 'serials', field, value: `${event.expiresAt ?? MAX_TIME}\n${value}`, rule: 'max' }];
+      return [
+        { hash: 'serials', field, value: `${event.expiresAt ?? MAX_TIME}\n${value}`, rule: 'max' },
+        ...expireSteps(),
+      ];
     }
     case 'subject-revoked':
-      return subjectKeys(event.subject).map((key) => ({
-        hash: 'subjects',
-        field: JSON.stringify([key, event.expiresAt ?? null]),
-        value: String(event.before),
-        rule: 'max',
-      }));
+      return [
+        ...subjectKeys(event.subject).map((key): StateOp => ({
+          hash: 'subjects',
+          field: JSON.stringify([key, event.expiresAt ?? null]),
+          value: String(event.before),
+          rule: 'max',
+        })),
+        ...expireSteps(),
+      ];
     case 'signals': {
       // checkEvent() sets both; an event built by hand without them is timed as of now.
       const at = event.at ?? Date.now();
@@ -476,7 +483,7 @@ export function stateOps(event: FleetEvent): StateOp[] {
             value: `${at}\n${expiresAt}\n${digest}`,
             rule: 'max',
           });
-      ops.push({ hash: 'signals', field: '', value: '', rule: 'expire' });
+      ops.push(...expireSteps());
       return ops;
     }
     case 'crl':
@@ -488,6 +495,38 @@ export function stateOps(event: FleetEvent): StateOp[] {
       }));
     case 'policy-invalidated':
       return [];
+  }
+}
+
+/** The hashes whose fields expire (see expiryOf()); a CRL is replaced by a later one instead. */
+export const EXPIRING_HASHES: readonly StateHash[] = ['serials', 'subjects', 'signals'];
+
+function expireSteps(): StateOp[] {
+  return EXPIRING_HASHES.map((hash) => ({ hash, field: '', value: '', rule: 'expire' }));
+}
+
+/**
+ * The epoch ms after which a state field holds no more and may be forgotten; NaN for one that never
+ * expires (a CRL, a subject revocation without expiresAt, a field that does not read as stateOps()
+ * writes it). A serial revoked without expiresAt holds until MAX_TIME. The feed's publish script
+ * reads the same numbers.
+ */
+export function expiryOf(hash: StateHash, field: string, value: string): number {
+  switch (hash) {
+    case 'serials':
+      return leadingNumber(value);
+    case 'subjects': {
+      try {
+        const expiresAt = (JSON.parse(field) as unknown[])[1];
+        return typeof expiresAt === 'number' ? expiresAt : NaN;
+      } catch {
+        return NaN;
+      }
+    }
+    case 'signals':
+      return secondNumber(value);
+    case 'crls':
+      return NaN;
   }
 }
 

@@ -11,7 +11,8 @@
  *   members          member -> JSON heartbeat, for `continuous-tls fleet status`
  *   once:<len>:<ns>:<id>   claimOnce() markers (SET NX PX); <len> is the namespace's length
  *
- * A publish is one script: it appends the entry, applies its state operations and moves lastId, so
+ * A publish is one script: it appends the entry, applies its state operations (an `expire` step
+ * sweeps a slice of a hash by Redis's own clock, one clock whichever host publishes) and moves lastId, so
  * the snapshot (state + lastId) is always exactly the stream up to lastId, and trimming the stream
  * (MAXLEN ~) only ever drops entries the snapshot already holds. Sequence numbers let a reader see
  * any gap (entries trimmed while it was away, a feed recreated) and reload the snapshot instead.
@@ -44,6 +45,15 @@ local function second(v)
   local nl = string.find(v, '\\n', 1, true)
   return nl and lead(string.sub(v, nl + 1))
 end
+-- As expiryOf(): when a field may be forgotten (nil: never).
+local function expiry(hash, field, value)
+  if hash == 'signals' then return second(value) end
+  if hash == 'serials' then return lead(value) end
+  if hash == 'subjects' then
+    local last = string.match(field, ',([^,]*)%]$')
+    return last and tonumber(last)
+  end
+end
 local function expire(hash, key)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -52,8 +62,8 @@ local function expire(hash, key)
   redis.call('HSET', KEYS[6], mark, scan[1])
   local found = scan[2]
   for j = 1, #found, 2 do
-    local expiry = second(found[j + 1])
-    if expiry and expiry < now then redis.call('HDEL', key, found[j]) end
+    local at = expiry(hash, found[j], found[j + 1])
+    if at and at < now then redis.call('HDEL', key, found[j]) end
   end
 end
 for i = 4, #ARGV, 4 do

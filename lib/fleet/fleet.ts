@@ -15,7 +15,7 @@ import { guardHostOf, type GuardHost } from '../authz/guard.js';
 import {
   affectedKeys,
   checkEvent,
-  secondNumber,
+  expiryOf,
   splitCrls,
   stateOps,
   STATE_HASHES,
@@ -53,8 +53,6 @@ const MAX_CLAIM_CHARS = 1024;
 const RECENT_RECEIPTS = 1024;
 /** State fields written back per script call when a member republishes its state to a recreated feed. */
 const RESTORE_BATCH = 500;
-/** How often a member drops expired signals from the fields it would write back (as FleetState prunes). */
-const PRUNE_FIELDS_MS = 60_000;
 /**
  * How a snapshot's field merges into what a member holds, and a member's field into a feed that lost
  * its data: every field keeps the later of the two, as the publish script does. A signal's reference
@@ -68,9 +66,9 @@ const MERGE_RULE: Record<StateHash, StateOp['rule']> = {
   crls: 'max',
 };
 
-/** Whether a state field has expired (signals only: their second line is when they stop holding). */
-function expired(hash: StateHash, value: string, now: number): boolean {
-  return hash === 'signals' && secondNumber(value) < now;
+/** Whether a state field has expired (a revocation or signal past its expiry; see expiryOf()). */
+function expired(hash: StateHash, field: string, value: string, now: number): boolean {
+  return expiryOf(hash, field, value) < now;
 }
 
 /** An entry's sequence number; undefined for an entry a fleet did not write. */
@@ -145,7 +143,6 @@ class FleetMember extends EventEmitter implements Fleet {
    * what this member writes back to a feed that lost them.
    */
   readonly #fields = new Map<StateHash, Map<string, string>>(STATE_HASHES.map((hash) => [hash, new Map()]));
-  #nextFieldsPrune = 0;
   /** Per watched host: the signals re-decision running and the batch of keys waiting for it. */
   readonly #signalDrains = new WeakMap<GuardHost, { running: Promise<Decision[]>; queued?: SignalsBatch }>();
   /** The watched hosts' work for the entries applied so far, finished in feed order. */
@@ -345,36 +342,33 @@ class FleetMember extends EventEmitter implements Fleet {
 
   /**
    * Every field this member holds, as writes that merge into the feed's (see Feed#restore). Expired
-   * signals are left out: the feed's sweep deleted them, and writing them back would only bring back
-   * what nobody reads.
+   * revocations and signals are left out: the feed's sweep deleted them, and writing them back would
+   * only bring back what nobody reads.
    */
   #restoreOps(): StateOp[] {
     const ops: StateOp[] = [];
     const now = Date.now();
     for (const [hash, fields] of this.#fields)
       for (const [field, value] of fields)
-        if (!expired(hash, value, now)) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
+        if (!expired(hash, field, value, now)) ops.push({ hash, field, value, rule: MERGE_RULE[hash] });
     return ops;
   }
 
   /**
-   * Drops expired signals from the fields kept for writing back, at most once a PRUNE_FIELDS_MS, at
-   * the step that makes FleetState prune its own: they would otherwise pile up for the process's life.
+   * Drops expired fields of `hash` from those kept for writing back, when and as FleetState pruned its
+   * own (same hash, same `now`): they would otherwise pile up for the process's life.
    */
-  #pruneFields(hash: StateHash): void {
-    const now = Date.now();
-    if (hash !== 'signals' || now < this.#nextFieldsPrune) return;
-    this.#nextFieldsPrune = now + PRUNE_FIELDS_MS;
+  #pruneFields(hash: StateHash, now: number): void {
     const fields = this.#fields.get(hash)!;
-    for (const [field, value] of fields) if (expired(hash, value, now)) fields.delete(field);
+    for (const [field, value] of fields) if (expired(hash, field, value, now)) fields.delete(field);
   }
 
   /** Applies one state operation; true when it changed a field. */
   #applyOp(op: StateOp): boolean {
     const fields = this.#fields.get(op.hash)!;
     if (op.rule === 'expire') {
-      this.#state.apply(op);
-      this.#pruneFields(op.hash);
+      const now = Date.now();
+      if (this.#state.apply(op, now)) this.#pruneFields(op.hash, now);
       return false;
     }
     if (fields.get(op.field) === op.value || !this.#state.apply(op)) return false;

@@ -12,6 +12,8 @@ import { setOwn } from '../common/own.js';
 import type { DecisionGuard, GuardFacts, GuardVerdict } from '../authz/guard.js';
 import {
   crlSerials,
+  EXPIRING_HASHES,
+  expiryOf,
   leadingNumber,
   normalizeIssuer,
   normalizeSerial,
@@ -39,7 +41,11 @@ interface StoredSignals {
   signals: Record<string, unknown>;
 }
 
-/** How often a member prunes expired signals from its copy (expired ones are never read anyway). */
+/**
+ * How often a member may prune a hash's expired entries from its copy (expired ones are never read
+ * anyway); sooner once the hash has doubled since, so a burst of short-lived entries cannot pile up
+ * for the whole interval and each prune's cost is paid by the entries added since the last one.
+ */
 const PRUNE_INTERVAL_MS = 60_000;
 
 interface SharedCrl {
@@ -64,17 +70,23 @@ export class FleetState {
   readonly #signals = new Map<string, Map<string, SignalRef>>();
   /** digest -> the signals of one event. */
   readonly #signalValues = new Map<string, StoredSignals>();
-  #nextPrune = 0;
+  /**
+   * Per expiring hash: the earliest expiry of its fields (or earlier), when it may be pruned next, and
+   * its size after the last prune.
+   */
+  readonly #earliest = new Map<StateHash, number>();
+  readonly #nextPrune = new Map<StateHash, number>();
+  readonly #prunedSize = new Map<StateHash, number>();
   /** issuer -> CRL identity (see SharedCrlBlock) -> the latest CRL of that issuer and identity. */
   readonly #crls = new Map<string, Map<string, SharedCrl>>();
 
-  /** Applies one operation; false when the `max` rule kept the field as it was. */
-  apply(op: StateOp): boolean {
+  /**
+   * Applies one operation; false when the `max` rule kept the field as it was, or when an `expire`
+   * step pruned nothing (true: it dropped the fields of the hash that expired before `now`).
+   */
+  apply(op: StateOp, now = Date.now()): boolean {
     const raw = this.#raw.get(op.hash)!;
-    if (op.rule === 'expire') {
-      this.#prune(op.hash, Date.now());
-      return false;
-    }
+    if (op.rule === 'expire') return this.#prune(op.hash, now);
     if (op.rule === 'max') {
       // As the feed's script: only a larger number keeps the field; a value without one is replaced.
       const current = raw.get(op.field);
@@ -93,11 +105,16 @@ export class FleetState {
     this.#signals.clear();
     this.#signalValues.clear();
     this.#crls.clear();
+    this.#earliest.clear();
+    this.#nextPrune.clear();
+    this.#prunedSize.clear();
     for (const [hash, fields] of hashes)
       for (const [field, value] of fields) this.apply({ hash, field, value, rule: 'set' });
   }
 
   #index(hash: StateHash, field: string, value: string): void {
+    const expiresAt = expiryOf(hash, field, value);
+    if (expiresAt < (this.#earliest.get(hash) ?? Infinity)) this.#earliest.set(hash, expiresAt);
     switch (hash) {
       case 'serials': {
         const [serial, issuer] = JSON.parse(value.slice(value.indexOf('\n') + 1)) as [string, string?];
@@ -106,7 +123,10 @@ export class FleetState {
         const key = issuer === undefined ? '' : normalizeIssuer(issuer);
         let entries = this.#serials.get(serial);
         if (entries === undefined) this.#serials.set(serial, (entries = new Map()));
-        entries.set(key, leadingNumber(value));
+        // Two fields of one serial and issuer (spelled apart) keep the later expiry, in whatever
+        // order they are indexed: indexing again after a prune never shortens a revocation.
+        const previous = entries.get(key);
+        if (previous === undefined || Number.isNaN(previous) || expiresAt > previous) entries.set(key, expiresAt);
         return;
       }
       case 'subjects': {
@@ -154,15 +174,29 @@ export class FleetState {
     }
   }
 
-  /** Drops expired fields of `hash` (at most once a PRUNE_INTERVAL_MS) and indexes the rest again. */
-  #prune(hash: StateHash, now: number): void {
-    if (hash !== 'signals' || now < this.#nextPrune) return;
-    this.#nextPrune = now + PRUNE_INTERVAL_MS;
+  /**
+   * Drops the fields of `hash` that expired before `now` and indexes the rest again: only once one
+   * has expired, and at most once a PRUNE_INTERVAL_MS unless the hash has doubled since. The guard
+   * reads an entry only while its expiry is after `now`, so nothing dropped still denies or holds on
+   * this member's clock.
+   */
+  #prune(hash: StateHash, now: number): boolean {
+    if (!EXPIRING_HASHES.includes(hash) || !((this.#earliest.get(hash) ?? Infinity) < now)) return false;
     const raw = this.#raw.get(hash)!;
-    for (const [field, value] of raw) if (secondNumber(value) < now) raw.delete(field);
-    this.#signals.clear();
-    this.#signalValues.clear();
-    for (const [field, value] of raw) this.#indexSignal(field, value);
+    if (now < (this.#nextPrune.get(hash) ?? -Infinity) && raw.size < 2 * (this.#prunedSize.get(hash) ?? 0))
+      return false;
+    this.#nextPrune.set(hash, now + PRUNE_INTERVAL_MS);
+    for (const [field, value] of raw) if (expiryOf(hash, field, value) < now) raw.delete(field);
+    this.#prunedSize.set(hash, raw.size);
+    if (hash === 'serials') this.#serials.clear();
+    else if (hash === 'subjects') this.#subjects.clear();
+    else {
+      this.#signals.clear();
+      this.#signalValues.clear();
+    }
+    this.#earliest.delete(hash);
+    for (const [field, value] of raw) this.#index(hash, field, value);
+    return true;
   }
 
   /** Whether `serial` issued by `issuer` is revoked at `now` (by an entry or a shared CRL). */

@@ -21,7 +21,10 @@ export interface CertificateRevokedEvent {
   /** The issuer's distinguished name as node prints it (`X509Certificate#issuer`). */
   issuer?: string;
   reason?: string;
-  /** Epoch ms after which the entry may be forgotten (the certificate's notAfter). */
+  /**
+   * Epoch ms after which the entry denies nothing and is forgotten (the certificate's notAfter);
+   * without it, the revocation is kept for the fleet's life.
+   */
   expiresAt?: number;
 }
 
@@ -41,6 +44,7 @@ export interface SubjectRevokedEvent {
   /** Epoch ms: credentials issued before it (certificates by notBefore, tokens by iat) are refused. */
   before: number;
   reason?: string;
+  /** Epoch ms after which the entry denies nothing and is forgotten; without it, it is kept. */
   expiresAt?: number;
 }
 
