@@ -106,24 +106,49 @@ function matchesServerIdentity(
 ): boolean {
   const host = rules.hostname ?? rules.servername;
   if (host === undefined) return true;
-  const check = rules.checkServerIdentity ?? tls.checkServerIdentity;
-  let answer: unknown;
-  try {
-    answer = check(host, legacyPeerCertificate(peer.x509, () => [], false) as tls.PeerCertificate);
-  } catch (error) {
-    // An app's check that throws refuses this server; it must not unwind through the record cycle.
-    answer = error;
-  }
-  // As node: any falsy answer accepts the server.
-  if (!answer) return true;
-  const mismatch =
-    answer instanceof Error ? answer : new Error(`checkServerIdentity refused the server: ${String(answer)}`);
+  const mismatch = identityMismatch(rules.checkServerIdentity ?? tls.checkServerIdentity, host, peer);
+  if (mismatch === null) return true;
   outcome.authorized = false;
-  const code = (mismatch as NodeJS.ErrnoException).code;
-  outcome.error = typeof code === 'string' ? code : 'ERR_TLS_CERT_ALTNAME_INVALID';
+  outcome.error = mismatch.code;
   if (rules.rejectUnauthorized === false) return true;
-  outcome.failure = ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', mismatch.message, { cause: mismatch });
+  outcome.failure = ctlsError('ERR_CTLS_HOSTNAME_MISMATCH', mismatch.message, { cause: mismatch.cause });
   return false;
+}
+
+/**
+ * What the app's checkServerIdentity says of the server, judged as node judges it: null when it
+ * accepts (any falsy answer), else the refusal's message, cause and authorizationError code. Every
+ * step that touches the answer (a getter, a toString) runs inside the guard: an odd answer refuses
+ * this server and never throws out of the handshake.
+ */
+function identityMismatch(
+  check: NonNullable<HandshakeRules['checkServerIdentity']>,
+  host: string,
+  peer: PeerChain,
+): { message: string; cause: unknown; code: string } | null {
+  try {
+    const answer: unknown = check(host, legacyPeerCertificate(peer.x509, () => [], false) as tls.PeerCertificate);
+    if (!answer) return null;
+    if (answer instanceof Error) {
+      const code = (answer as NodeJS.ErrnoException).code;
+      return {
+        message: String(answer.message),
+        cause: answer,
+        code: typeof code === 'string' ? code : 'ERR_TLS_CERT_ALTNAME_INVALID',
+      };
+    }
+    return {
+      message: `checkServerIdentity refused the server: ${String(answer)}`,
+      cause: answer,
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    };
+  } catch (error) {
+    return {
+      message: 'checkServerIdentity refused the server (its check or its answer threw)',
+      cause: error,
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    };
+  }
 }
 
 /**

@@ -1,0 +1,56 @@
+// Attack (crash from a handshake): the fix for a `null` answer from checkServerIdentity judges any
+// truthy non-Error answer as a refusal and names it with `String(answer)`, outside the try that
+// guards the call itself. An answer that cannot be made a string (an object without a prototype,
+// e.g. a result record built with Object.create(null) or parsed from a pinning table, or one whose
+// toString throws) throws a TypeError from that String() call inside the handshake's record cycle:
+// nothing catches it, so it surfaces as an uncaught exception and takes the client process down on
+// the first handshake (the same class the fix meant to close: "never throws out of the handshake").
+// An Error whose `code` or `message` is a throwing getter does the same.
+//
+// A correct library judges every answer inside its guard: anything truthy that is not a plain
+// Error refuses that server with a coded error on that connection, never an exception out of the
+// record cycle.
+//
+// Attack class: crash from a handshake (app callback output not contained).
+import t from 'tap';
+import { connect } from '../dist/index.js';
+import { makePki, startServer } from './helpers/mtls';
+import { waitFor } from './helpers/owned';
+
+t.test('a checkServerIdentity answer that cannot be printed fails the connection, not the process', async (t) => {
+  const pki = await makePki();
+  const { port } = await startServer(t, { key: pki.server.key, cert: pki.server.chain });
+  const uncaught: Error[] = [];
+  const onUncaught = (error: Error): void => void uncaught.push(error);
+  // Recorded instead of crashing the test runner, so the test can report it.
+  const previous = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', onUncaught);
+  t.teardown(() => {
+    process.removeListener('uncaughtException', onUncaught);
+    for (const listener of previous) process.on('uncaughtException', listener);
+  });
+
+  const client = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    // A refusal record without a prototype: truthy, not an Error, no toString.
+    checkServerIdentity: () => Object.create(null) as unknown as Error,
+  });
+  const errors: Array<string | undefined> = [];
+  client.on('error', (error: NodeJS.ErrnoException) => void errors.push(error.code));
+  t.teardown(() => client.destroy());
+  const connected = await waitFor(client, 'secureConnect', 2_000).then(
+    () => true,
+    () => false,
+  );
+  t.same(
+    uncaught.map((error) => error.message),
+    [],
+    'no exception escapes the handshake',
+  );
+  t.equal(connected, false, 'the server is refused');
+  t.same(errors, ['ERR_CTLS_HOSTNAME_MISMATCH'], 'with a coded error on that connection');
+});
