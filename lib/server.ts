@@ -44,8 +44,8 @@ export interface ServerOptions extends Omit<SecureContextOptions, 'crl'> {
   maxHeldBytes?: number;
   /**
    * Bytes of inbound plaintext all of the server's connections may have held at once (default
-   * 256 MiB); past it the connections holding the most fail with ERR_CTLS_HELD_LIMIT until the
-   * total fits.
+   * 256 MiB); past it the connections that have held data the longest fail with ERR_CTLS_HELD_LIMIT
+   * until the total fits.
    */
   maxHeldBytesTotal?: number;
   /**

@@ -1,7 +1,7 @@
 // maxHeldBytesTotal bounds what all of a server's connections hold at once while their
 // authorization is pending. Unit: a model of several gates sharing one budget (fast-check) — the
 // budget always equals the sum of what the gates hold and never exceeds the limit, nothing is cut
-// while both limits hold, a cut for the total takes a largest holder, and every byte comes back
+// while both limits hold, a cut for the total takes the gate that began holding first, and every byte comes back
 // when the data leaves or the connection goes. Wire: peers that keep sending behind an unanswered
 // certificate request are cut at the total long before their own maxHeldBytes, the budget comes
 // back with them, and an honest peer after them still gets its answer through.
@@ -35,14 +35,15 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('discard' as const), gate: fc.nat(GATES - 1) }),
 );
 
-t.test('model: the budget is the sum of what the gates hold; past it the largest holders are cut', async (t) => {
+t.test('model: the budget is the sum of what the gates hold; past it the longest holders are cut', async (t) => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 2000 }), fc.array(step, { maxLength: 80 }), (limit, steps) => {
       const budget = new HeldBudget(limit);
       const gates: ModelGate[] = [];
       // Each failure with what the gates held just before it (the failing gate's new chunk included).
-      const cuts: Array<{ gate: number; message: string; held: number[] }> = [];
-      let snapshot: number[] = [];
+      const cuts: Array<{ gate: number; message: string; order: number[] }> = [];
+      // The gates holding, in the order they began to (as the model sees it).
+      let order: number[] = [];
       for (let i = 0; i < GATES; i++) {
         const model: ModelGate = { gate: undefined as unknown as DataGate, failed: false, reader: true };
         model.gate = new DataGate(
@@ -51,7 +52,8 @@ t.test('model: the budget is the sum of what the gates hold; past it the largest
             write: (_chunks, callback) => callback(),
             fail: (error) => {
               model.failed = true;
-              cuts.push({ gate: i, message: error.message, held: snapshot });
+              cuts.push({ gate: i, message: error.message, order: [...order] });
+              order = order.filter((gate) => gate !== i);
             },
           },
           1000,
@@ -64,31 +66,29 @@ t.test('model: the budget is the sum of what the gates hold; past it the largest
         const model = gates[next.gate]!;
         if (model.failed) continue;
         if (next.kind === 'keep') {
-          const before = gates.map((each) => (each.failed ? 0 : each.gate.heldBytes));
-          snapshot = before.map((held, index) => (index === next.gate ? held + next.bytes : held));
-          const ownAfter = snapshot[next.gate]!;
-          const totalAfter = snapshot.reduce((a, b) => a + b, 0);
+          const ownAfter = model.gate.heldBytes + next.bytes;
+          const totalAfter = budget.used + next.bytes;
+          if (!order.includes(next.gate)) order.push(next.gate);
           const cutsBefore = cuts.length;
           const kept = model.gate.keep(Buffer.alloc(next.bytes));
           if (kept === model.failed) return false;
           const newCuts = cuts.slice(cutsBefore);
           // Within both limits nothing is cut.
           if (totalAfter <= limit && ownAfter <= 1000 && newCuts.length > 0) return false;
-          for (const cut of newCuts) {
-            if (!/maxHeldBytesTotal/.test(cut.message)) continue;
-            // A cut for the total takes a holder no smaller than any other left holding.
-            const cutHeld = cut.held[cut.gate]!;
-            for (let i = 0; i < GATES; i++) if (!gates[i]!.failed && cut.held[i]! > cutHeld) return false;
-          }
+          // A cut for the total takes the gate that began holding first of those still holding.
+          for (const cut of newCuts)
+            if (/maxHeldBytesTotal/.test(cut.message) && cut.order[0] !== cut.gate) return false;
         } else if (next.kind === 'open') {
           model.reader = next.reader;
           model.gate.release('pending');
           model.gate.flushHeld();
+          if (model.gate.heldBytes === 0) order = order.filter((gate) => gate !== next.gate);
         } else if (next.kind === 'close') {
           model.gate.hold('pending');
         } else {
           model.failed = true;
           model.gate.discard();
+          order = order.filter((gate) => gate !== next.gate);
         }
         const sum = gates.reduce((total, each) => total + each.gate.heldBytes, 0);
         if (budget.used !== sum || budget.used > limit) return false;

@@ -115,7 +115,7 @@ export class DataGate implements BudgetHolder {
       this.#held.push(chunk);
     }
     this.#heldBytes += chunk.length;
-    // Past the server's total, the largest holders are cut (this one, perhaps).
+    // Past the server's total, the connections holding longest are cut (this one, perhaps).
     if (this.#budget !== null && !this.#budget.take(this, chunk.length)) return false;
     if (this.#heldBytes <= this.maxHeldBytes) return true;
     const message = `the peer sent more than ${this.maxHeldBytes} bytes while its authorization was pending`;

@@ -4,9 +4,11 @@
  * maxHeldBytes bounds one connection; while a certificate request is out its gate must read on
  * (the answer sits behind the data in flight), so a re-check that asks every connection for a
  * fresh certificate at the same moment could make the server hold N × maxHeldBytes. The budget
- * bounds the sum. Past it, the connections holding the most are cut until the total fits again:
- * peers that sit on held data without answering are the ones to go, not an honest peer whose
- * smaller share happened to cross the line.
+ * bounds the sum. Past it, the connections that have held data the longest are cut until the total
+ * fits again. An honest peer answers its certificate request at once, so it holds briefly; a peer
+ * that sits on held data without answering has held since before it, and goes first. Neither the
+ * size of a share (attackers split theirs over many connections) nor who crossed the line (an
+ * honest peer whose data arrived last) decides.
  */
 import { ctlsError } from '../common/errors.js';
 
@@ -17,7 +19,7 @@ function heldTotalError(limit: number): Error {
   return ctlsError(
     'ERR_CTLS_HELD_LIMIT',
     `the server's connections held more than ${limit} bytes of plaintext while their authorization ` +
-      'was pending (maxHeldBytesTotal), and this connection held the most',
+      'was pending (maxHeldBytesTotal), and this connection had held data the longest',
   );
 }
 
@@ -31,7 +33,7 @@ export interface BudgetHolder {
 export class HeldBudget {
   readonly limit: number;
   #used = 0;
-  /** Holders with bytes counted here, in the order they began holding. */
+  /** Holders with bytes counted here, in the order they began holding (the longest first). */
   readonly #holders = new Set<BudgetHolder>();
   constructor(limit: number) {
     this.limit = limit;
@@ -44,8 +46,8 @@ export class HeldBudget {
 
   /**
    * Counts `bytes` more held by `holder` (whose heldBytes already include them). Past the limit,
-   * evicts the largest holders, the earliest first among equals, until the total fits. False when
-   * `holder` itself was evicted.
+   * evicts the holders that began holding first until the total fits. False when `holder` itself
+   * was evicted.
    */
   take(holder: BudgetHolder, bytes: number): boolean {
     if (bytes === 0) return true;
@@ -53,7 +55,7 @@ export class HeldBudget {
     this.#holders.add(holder);
     let survived = true;
     while (this.#used > this.limit) {
-      const victim = this.#largest();
+      const victim = this.#longestHolding();
       if (victim === null) break;
       victim.evict(heldTotalError(this.limit));
       // An evicted holder gives everything back; one that did not is taken off the books anyway,
@@ -70,9 +72,8 @@ export class HeldBudget {
     if (remaining === 0) this.#holders.delete(holder);
   }
 
-  #largest(): BudgetHolder | null {
-    let largest: BudgetHolder | null = null;
-    for (const holder of this.#holders) if (largest === null || holder.heldBytes > largest.heldBytes) largest = holder;
-    return largest;
+  #longestHolding(): BudgetHolder | null {
+    for (const holder of this.#holders) return holder;
+    return null;
   }
 }
