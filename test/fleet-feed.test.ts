@@ -9,6 +9,7 @@ import { Cluster, Redis } from 'ioredis';
 import { createFleet, type Fleet, type RedisTarget } from '../dist/index.js';
 import { haveRedis, startRedis } from './helpers/redis';
 import { facts, fakeTarget } from './helpers/fake-guard-host';
+import { FEED_EXPIRY_GRACE_MS } from '../dist/fleet/feed.js';
 import { certs } from './helpers/certs';
 
 if (!haveRedis) t.plan(0, 'no redis-server');
@@ -129,10 +130,12 @@ t.test('the feed and its members forget expired revocations, and only those', as
   const gone = { format: 'email' as const, email: 'gone@example.com' };
   await a.revokeCertificate({ serial: serialOf(certs.clientCert) });
   await a.revokeCertificate({ serial: serialOf(certs.clientRevokedCert), expiresAt: now + 3_600_000 });
-  await a.revokeCertificate({ serial: serialOf(certs.clientWrongCaCert), expiresAt: now - 1 });
+  // Expired longer ago than the feed keeps entries for members whose clocks run behind Redis's.
+  const longAgo = now - FEED_EXPIRY_GRACE_MS - 1;
+  await a.revokeCertificate({ serial: serialOf(certs.clientWrongCaCert), expiresAt: longAgo });
   await a.revokeSubject(keep);
   await a.publish({ type: 'subject-revoked', subject: later, before: now, expiresAt: now + 3_600_000 });
-  await a.publish({ type: 'subject-revoked', subject: gone, before: now, expiresAt: now - 1 });
+  await a.publish({ type: 'subject-revoked', subject: gone, before: now, expiresAt: longAgo });
   const raw = new Redis(redis.url);
   t.teardown(() => raw.disconnect());
   t.equal(await raw.hlen('ctls:{expiry}:state:serials'), 2, 'the feed swept the expired serial');
@@ -149,6 +152,26 @@ t.test('the feed and its members forget expired revocations, and only those', as
     t.match(host.judge(facts([], { token: { email: later.email } })), { deny: 'subject-revoked' }, 'expires later');
     t.same(host.judge(facts([], { token: { email: gone.email } })), {}, 'expired');
   }
+});
+
+t.test('the feed keeps a just-expired revocation for members whose clocks run behind', async (t) => {
+  const redis = await startRedis(t);
+  const a = await member(t, redis.url, 'grace');
+  const now = Date.now();
+  await a.revokeCertificate({ serial: 'A1', expiresAt: now - 1 });
+  await a.publish({
+    type: 'subject-revoked',
+    subject: { format: 'email', email: 'x@example.com' },
+    before: now,
+    expiresAt: now - 1,
+  });
+  // Later events run the sweep again.
+  await a.revokeCertificate({ serial: 'A2' });
+  await a.revokeSubject({ format: 'email', email: 'y@example.com' });
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.disconnect());
+  t.equal(await raw.hlen('ctls:{grace}:state:serials'), 2, 'the serial expired a moment ago is still in the feed');
+  t.equal(await raw.hlen('ctls:{grace}:state:subjects'), 2, 'and so is the subject');
 });
 
 t.test('entries that are not fleet events are skipped with a warning, never half-applied', async (t) => {

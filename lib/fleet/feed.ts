@@ -12,7 +12,8 @@
  *   once:<len>:<ns>:<id>   claimOnce() markers (SET NX PX); <len> is the namespace's length
  *
  * A publish is one script: it appends the entry, applies its state operations (an `expire` step
- * sweeps a slice of a hash by Redis's own clock, one clock whichever host publishes) and moves lastId, so
+ * sweeps a slice of a hash by Redis's own clock, one clock whichever host publishes, keeping each
+ * entry FEED_EXPIRY_GRACE_MS past its expiry for members whose clocks run behind) and moves lastId, so
  * the snapshot (state + lastId) is always exactly the stream up to lastId, and trimming the stream
  * (MAXLEN ~) only ever drops entries the snapshot already holds. Sequence numbers let a reader see
  * any gap (entries trimmed while it was away, a feed recreated) and reload the snapshot instead.
@@ -25,6 +26,14 @@ import type { RedisTarget } from './types.js';
 import { timerDelay } from '../common/timers.js';
 
 type Client = Redis | Cluster;
+
+/**
+ * How long past its expiry the feed keeps an entry. The sweep runs on Redis's clock, but each member
+ * judges peers on its own: a member whose clock runs behind Redis's still holds an entry in force
+ * after Redis's clock has passed it, and a process joining then must still find it in the snapshot.
+ * Members prune their own copies on their own clocks, without this margin.
+ */
+export const FEED_EXPIRY_GRACE_MS = 5 * 60_000;
 
 const PUBLISH_SCRIPT = `
 redis.call('HSETNX', KEYS[6], 'epoch', ARGV[3])
@@ -63,7 +72,7 @@ local function expire(hash, key)
   local found = scan[2]
   for j = 1, #found, 2 do
     local at = expiry(hash, found[j], found[j + 1])
-    if at and at < now then redis.call('HDEL', key, found[j]) end
+    if at and at + ${FEED_EXPIRY_GRACE_MS} < now then redis.call('HDEL', key, found[j]) end
   end
 end
 for i = 4, #ARGV, 4 do
