@@ -11,7 +11,9 @@ import { countAbortControllers } from './helpers/abort-controllers';
 t.test('the default key names certificate, token claims, action and resource', async (t) => {
   const alice = certInput(certs.clientCert, 'GET', '/a');
   const key = defaultCacheKey(alice, []);
-  t.equal(key, `${alice.peer.certificate!.fingerprint256}|v||s3:GETs2:/a`);
+  // The leaf as its SHA-256 fingerprint in base64url: the 32 bytes fingerprint256 spells in hex.
+  const digest = Buffer.from(alice.peer.certificate!.fingerprint256.replaceAll(':', ''), 'hex');
+  t.equal(key, `${digest.toString('base64url')}|v||s3:GETs2:/a`);
   t.match(
     defaultCacheKey(tokenInput({ sub: 'bob', iat: 10, exp: 70 }, 'POST', '/b'), []),
     /^\|v\|[A-Za-z0-9_-]{43}\|s4:POSTs2:\/b$/,

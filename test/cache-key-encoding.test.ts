@@ -2,6 +2,7 @@
 // changed in place after a hit is another key, and encoded property names are only ever a spelling.
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
+import fc from 'fast-check';
 import { DecisionCache, cached } from '../dist/policy/cache.js';
 import { defaultCacheKey, encodeValue } from '../dist/policy/cache-key.js';
 import type { AuthorizationInput } from '../dist/common/types.js';
@@ -69,6 +70,52 @@ t.test('a certificate encodes as its whole SHA-256 fingerprint', async (t) => {
   const a = certInput(certs.clientCert, 'GET', '/a');
   const b = certInput(certs.clientCert, 'GET', '/a', { peer: { ...a.peer, chain: [alice, bob] } });
   t.not(defaultCacheKey(a, null), defaultCacheKey(b, null), 'another chain behind the same leaf is another key');
+});
+
+t.test("the leaf's part of the key tells certificates and app-built stand-ins apart", async (t) => {
+  const alice = new X509Certificate(certs.clientCert);
+  const bob = new X509Certificate(certs.client2Cert);
+  const withLeaf = (certificate: unknown) => {
+    const input = certInput(certs.clientCert, 'GET', '/a');
+    (input.peer as { certificate?: unknown }).certificate = certificate;
+    return defaultCacheKey(input, []);
+  };
+  t.equal(withLeaf(new X509Certificate(certs.clientCert)), withLeaf(alice), 'the same certificate, another object');
+  t.not(withLeaf(alice), withLeaf(bob));
+  // An app may build its own input with something else in peer.certificate: it never keys as a
+  // certificate, whatever fingerprint it claims, and two claims key apart.
+  const digest = Buffer.from(alice.fingerprint256.replaceAll(':', ''), 'hex').toString('base64url');
+  const claims = [alice.fingerprint256, digest, `${digest}|v|`, 'other'];
+  const keys = new Set([withLeaf(alice), withLeaf(undefined), ...claims.map((fp) => withLeaf({ fingerprint256: fp }))]);
+  t.equal(keys.size, 2 + claims.length, 'every leaf keys on its own');
+  t.ok(withLeaf(alice)!.startsWith(`${digest}|`));
+});
+
+t.test('a fact that is the leaf itself keys as a reference to it, and only then', async (t) => {
+  const alice = new X509Certificate(certs.clientCert);
+  const aliceAgain = new X509Certificate(certs.clientCert);
+  const bob = new X509Certificate(certs.client2Cert);
+  const stand = { fingerprint256: alice.fingerprint256 };
+  const values: unknown[] = [alice, aliceAgain, bob, stand, undefined, 'C', { C: 1 }];
+  // What a policy reading peer.certificate and context.cert can tell apart: each value's
+  // fingerprint when it is a certificate, the value itself otherwise.
+  const meaning = (v: unknown) => (v instanceof X509Certificate ? `cert:${v.fingerprint256}` : v);
+  const keyOf = (leaf: unknown, fact: unknown) => {
+    const input = certInput(certs.clientCert, 'GET', '/a', { context: { cert: fact } });
+    (input.peer as { certificate?: unknown }).certificate = leaf;
+    return defaultCacheKey(input, ['peer.certificate', 'context.cert']);
+  };
+  t.match(keyOf(alice, alice), /\|s3:GETs2:\/aCC$/, 'the leaf and a fact holding it are each one character');
+  const pick = fc.integer({ min: 0, max: values.length - 1 });
+  fc.assert(
+    fc.property(pick, pick, pick, pick, (l1, f1, l2, f2) => {
+      const same = keyOf(values[l1], values[f1]) === keyOf(values[l2], values[f2]);
+      if (!same) return true;
+      // Equal keys only where the policy would see equal facts.
+      return t.same(meaning(values[l1]), meaning(values[l2])) && t.same(meaning(values[f1]), meaning(values[f2]));
+    }),
+    { numRuns: 500 },
+  );
 });
 
 t.test('values are keyed by their whole state, tagged with their kind', async (t) => {

@@ -31,12 +31,14 @@ async function run(ctx) {
     row('verify-chain', 'one chain verification (leaf + intermediate decoded, CRL check)', 'verifyUs'),
     row('verify-chain-warm', 'one chain verification after a store swap (decoded certificates cached)', 'verifyWarmUs'),
     row('verify-chain-cached', 'the same chain against the same store again (verified-chain cache)', 'verifyCachedUs'),
-    row('decision-cached', 'cached decision (cached() hit)', 'cachedHitUs', { text: '< 1 µs', arm: 'owned', below: 1 }),
-    row(
-      'decision-cached-declared',
-      '  the same, policy declares the facts it reads (factsRead)',
-      'cachedDeclaredHitUs',
-    ),
+    // Judged on a policy that declares its facts: that is the cache authorizeRequest builds, and the
+    // only key that repeats across requests. A whole-input key names the connection's age in ms.
+    row('decision-cached-declared', 'cached decision (cached() hit, factsRead declared)', 'cachedDeclaredHitUs', {
+      text: '< 1 µs',
+      arm: 'owned',
+      below: 1,
+    }),
+    row('decision-cached', '  the same, policy declares nothing (whole-input key)', 'cachedHitUs'),
     row('decision-cached-evaluate', 'cached decision through evaluatePolicy (async)', 'cachedEvaluateUs'),
     row('decision-function', 'plain function policy through evaluatePolicy (async)', 'functionUs'),
     row('decision-cedar', 'Cedar decision (cedarPolicy.evaluate)', 'cedarUs', {
@@ -51,9 +53,9 @@ async function run(ctx) {
   ctx.target(
     'decision-cached',
     'cached decision < 1 µs',
-    get('decision-cached').target,
-    `${fmtSpread(get('decision-cached').spread.owned, 'µs')} per hit (cached().evaluate); ` +
-      `${fmtSpread(get('decision-cached-declared').spread.owned, 'µs')} with factsRead declared; ` +
+    get('decision-cached-declared').target,
+    `${fmtSpread(get('decision-cached-declared').spread.owned, 'µs')} per hit (cached().evaluate, factsRead ` +
+      `declared); ${fmtSpread(get('decision-cached').spread.owned, 'µs')} on a whole-input key; ` +
       `${fmtSpread(get('decision-cached-evaluate').spread.owned, 'µs')} through evaluatePolicy`,
   );
   ctx.target(

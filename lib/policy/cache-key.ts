@@ -2,9 +2,10 @@
  * The key of a cached decision. Soundness: a cached decision may answer only an input on which the
  * policy must answer the same, so the default key names everything the policy can read:
  *
- * - always the identity and the request: the leaf's SHA-256 fingerprint, whether the chain verified
- *   (and why not), a hash of the token's whole claim set (issuer, subject, audience, scopes …),
- *   the action, the resource and any identity-provider signals (input.signals);
+ * - always the identity and the request: the leaf's SHA-256 fingerprint (certKey), whether the
+ *   chain verified (and why not), a hash of the token's whole claim set (issuer, subject,
+ *   audience, scopes …), the action, the resource and any identity-provider signals
+ *   (input.signals);
  * - then the facts the policy declares with `factsRead()` (dotted paths into the input, e.g.
  *   `connection.remoteAddress`, `request.headers.host`, `context.risk`; a `context.<name>` path also
  *   covers the library fact contextFacts() puts under that name);
@@ -80,8 +81,9 @@ function keyOf(input: AuthorizationInput, facts: readonly string[] | null): stri
 }
 
 function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): string {
-  // fingerprint256 is computed once per X509Certificate object and memoized by node.
-  const fp = input.peer.certificate?.fingerprint256 ?? '';
+  // Read once: the leaf keyed here is the one a fact may refer back to (factEnc).
+  const leaf: unknown = input.peer.certificate;
+  const fp = leafKey(leaf);
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
   // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
   let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
@@ -89,8 +91,20 @@ function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): 
   // are few, and an answer about one device status must never serve another.
   if (input.signals !== undefined) key += `~${enc(input.signals)}`;
   if (facts === null) key = wholeInputInto(key + '*', input);
-  else for (const fact of facts) key += factValue(input, fact);
+  else for (const fact of facts) key += factValue(input, fact, leaf);
   return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;
+}
+
+/**
+ * The leaf's part of every key. A certificate is its certKey: 43 characters where fingerprint256
+ * spells the same 32 bytes in 95, and a shorter key is a cheaper hit (a Map hashes a fresh key
+ * string in full on every lookup). Anything else an app put there starts with `!`, which no
+ * certKey (base64url) holds, and is spelled by enc().
+ */
+function leafKey(certificate: unknown): string {
+  if (certificate === undefined) return '';
+  if (certificate instanceof X509Certificate) return certKey(certificate);
+  return '!' + enc((certificate as { fingerprint256?: unknown } | null)?.fingerprint256);
 }
 
 /** One-shot SHA-256 (crypto.hash skips the Hash object), base64url. */
@@ -138,10 +152,20 @@ function pathsOf(fact: string): FactPaths {
 }
 
 /** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
-function factValue(input: AuthorizationInput, fact: string): string {
+function factValue(input: AuthorizationInput, fact: string, leaf: unknown): string {
   const { path, source } = pathsOf(fact);
-  const value = enc(walk(input, path));
-  return source === undefined ? value : `${value}${enc(walk(input, source))}`;
+  const value = factEnc(walk(input, path), leaf);
+  return source === undefined ? value : `${value}${factEnc(walk(input, source), leaf)}`;
+}
+
+/**
+ * enc() of a declared fact, except that the very certificate object the key starts with (`leaf`,
+ * which any fact under `peer.certificate` walks to) is `C`: spelling its certKey again would make
+ * every hit hash 44 characters more. No other value encodes as a bare `C`, and another object
+ * with the same fingerprint is spelled in full (a miss at worst, never a wrong hit).
+ */
+function factEnc(value: unknown, leaf: unknown): string {
+  return value === leaf && value instanceof X509Certificate ? 'C' : enc(value);
 }
 
 function walk(root: unknown, path: readonly string[]): unknown {
