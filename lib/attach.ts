@@ -62,7 +62,7 @@ export interface Attachment {
   connections(): Array<{ socket: tls.TLSSocket; decision: Decision | null }>;
   /** Every live connection as JSON-ready data: peer, decision, expiry, next re-check. */
   inspect(): InspectReport;
-  /** Stop tracking (connections stay open, no more re-checks). */
+  /** Stop tracking: no more re-checks; allowed connections stay open, held ones close (ERR_CTLS_DETACHED). */
   detach(): void;
 }
 

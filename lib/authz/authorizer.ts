@@ -386,9 +386,19 @@ export class Authorizer extends EventEmitter {
     for (const { unsubscribe } of this.#watched.values()) unsubscribe();
     this.#watched.clear();
     this.#sweeps.clear();
-    for (const state of this.#states.values()) state.timers.cancel(this.scheduler);
+    const states = [...this.#states.values()];
+    for (const state of states) state.timers.cancel(this.scheduler);
     this.#states.clear();
     this.#index.clear();
+    // Nothing decides these connections again. One with no decision in force and none in flight
+    // (lapsed, or denied and kept open) would be held for good: it is closed instead. A decision in
+    // flight still concludes (see #conclude), and a connection allowed now stays open, untracked.
+    const now = this.#now();
+    for (const state of states) {
+      const { decision, subject } = state;
+      if (state.pending.length > 0 || subject.destroyed) continue;
+      if (state.denied || (decision !== null && !(decision.expiresAt > now))) subject.destroy(detachedError(state));
+    }
   }
 
   /**
@@ -692,7 +702,9 @@ export class Authorizer extends EventEmitter {
       // either way until a later decision allows it again.
       subject.hold(HOLD_LAPSED);
       this.#announce(state, decision, previous !== null, options.reason);
-      if (options.destroyOnDeny !== false && !subject.destroyed) subject.destroy(deauthorizedError(decision));
+      // Once the engine is closed (!live on an open socket) no later allow can open it: it closes.
+      if ((options.destroyOnDeny !== false || !live) && !subject.destroyed)
+        subject.destroy(deauthorizedError(decision));
       return;
     }
     state.denied = false;
@@ -815,4 +827,13 @@ function guardChain(
     chain.push(certificate);
   }
   return chain;
+}
+
+/** Why close() cut a connection it was holding (see close()). */
+function detachedError(state: ConnectionState): Error {
+  const why = state.denied ? 'was denied and kept open' : 'had lapsed';
+  return ctlsError(
+    'ERR_CTLS_DETACHED',
+    `the authorizer was closed (detach()) while this connection's decision ${why}: nothing could release it`,
+  );
 }

@@ -72,6 +72,9 @@ export const errorCodes = {
     'An attached connection was closed because this Node version gives no way to hold its data ' +
     'while a decision is pending.',
   ERR_CTLS_DEAUTHORIZED: 'The connection was closed because its authorization was denied or could not be renewed.',
+  ERR_CTLS_DETACHED:
+    'An attached connection held with no decision in force (lapsed, or denied and kept open) was closed ' +
+    'by detach(): nothing would decide it again.',
   ERR_CTLS_POLICY_FAILED: 'A policy threw, rejected or answered something that is not a decision (fail closed).',
   ERR_CTLS_POLICY_TIMEOUT: 'A policy did not answer within its timeout (fail closed).',
   ERR_CTLS_PDP_HTTP: 'An external decision point answered with a non-2xx HTTP status.',
