@@ -11,37 +11,10 @@
 // result is judged as node judges it (falsy: accepted; an Error: a coded mismatch), and anything
 // odd fails that connection with a coded error, never the process.
 import t from 'tap';
-import { connect } from '../dist/index.js';
-import { makePki, startServer } from './helpers/mtls';
-import { waitFor } from './helpers/owned';
+import { handshakeWithIdentityCheck } from './helpers/identity-check';
 
 t.test('checkServerIdentity returning null neither crashes the process nor refuses the server', async (t) => {
-  const pki = await makePki();
-  const { port } = await startServer(t, { key: pki.server.key, cert: pki.server.chain });
-  const uncaught: Error[] = [];
-  const onUncaught = (error: Error): void => void uncaught.push(error);
-  // Recorded instead of crashing the test runner, so the test can report it.
-  const previous = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  process.on('uncaughtException', onUncaught);
-  t.teardown(() => {
-    process.removeListener('uncaughtException', onUncaught);
-    for (const listener of previous) process.on('uncaughtException', listener);
-  });
-
-  const client = connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    checkServerIdentity: () => null as unknown as undefined,
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  const connected = await waitFor(client, 'secureConnect', 2_000).then(
-    () => true,
-    () => false,
-  );
+  const { client, connected, uncaught } = await handshakeWithIdentityCheck(t, () => null as unknown as undefined);
   t.same(
     uncaught.map((error) => error.message),
     [],
