@@ -12,10 +12,8 @@
 // third of it, with three connections holding) alive, and makes room by cutting the connections
 // that hold the most (or bounds each connection's share), so the hostile holders are the ones cut.
 import t from 'tap';
-import type * as net from 'node:net';
-import { makePki, mtlsOptions, startServer, connectPair, codeOf, delay, Received } from './helpers/mtls';
-
-const MiB = 1024 * 1024;
+import { makePki, mtlsOptions, startServer, codeOf } from './helpers/mtls';
+import { hostileHolders, holdsShare, honestPeerBehindRequest, MiB } from './helpers/held-budget';
 
 t.test('an honest peer holding a small share is not cut because hostile peers hold the rest', async (t) => {
   const pki = await makePki();
@@ -25,35 +23,16 @@ t.test('an honest peer holding a small share is not cut because hostile peers ho
   );
 
   // Two hostile peers: a request goes out to each, they never read it and send 2.75 MiB each.
-  const hostile = [await connectPair(t, server, port, pki), await connectPair(t, server, port, pki)];
-  for (const pair of hostile) {
-    pair.socket.requestCertificate({ timeout: 30_000 }).catch(() => {});
-    (pair.client.transport as { pause(): unknown }).pause();
-    pair.client.write(Buffer.alloc(2.75 * MiB, 0x61));
-  }
-  const deadline = Date.now() + 5_000;
-  const readBy = (pair: (typeof hostile)[number]): number => (pair.socket.transport as net.Socket).bytesRead;
-  while (hostile.some((pair) => readBy(pair) < 2.75 * MiB) && Date.now() < deadline) await delay(10);
+  const hostile = await hostileHolders(t, server, port, pki, { peers: 2, share: 2.75 * MiB, withinMs: 5_000 });
   t.ok(
-    hostile.every((pair) => !pair.socket.destroyed && readBy(pair) >= 2.75 * MiB),
+    hostile.every((pair) => holdsShare(pair, 2.75 * MiB)),
     'each hostile peer holds under its own maxHeldBytes: 5.5 of the 6 MiB in all',
   );
 
   // An honest peer: 1 MiB in flight when its own request goes out, which it answers at once.
-  const honest = await connectPair(t, server, port, pki);
-  const received = new Received(honest.socket);
-  honest.client.write(Buffer.alloc(1 * MiB, 0x62));
-  const answer = honest.socket.requestCertificate({ timeout: 10_000 }).then(
-    (result) => result.verified,
-    (error: Error) => codeOf(error),
-  );
-  t.equal(await answer, true, 'the honest peer answers its request and stays');
-  try {
-    if (!honest.socket.destroyed) await received.until(1 * MiB, 3_000);
-  } catch {
-    // reported below
-  }
-  t.equal(received.bytes, 1 * MiB, 'every byte the honest peer sent is delivered');
+  const honest = await honestPeerBehindRequest(t, server, port, pki, 1 * MiB);
+  t.equal(honest.answer, true, 'the honest peer answers its request and stays');
+  t.equal(honest.received.bytes, 1 * MiB, 'every byte the honest peer sent is delivered');
   t.equal(codeOf(honest.socket.destroyReason), undefined, 'the honest peer is not cut');
   t.notMatch(honest.socket.destroyReason?.message ?? '', /maxHeldBytesTotal/, 'not by the server-wide total');
 });

@@ -14,10 +14,9 @@
 // its request at once), or bounds what a peer's connections hold together, so the hostile holders
 // go and the honest peer's bytes are all delivered.
 import t from 'tap';
-import type * as net from 'node:net';
-import { makePki, mtlsOptions, startServer, connectPair, codeOf, delay, Received, type Pair } from './helpers/mtls';
+import { makePki, mtlsOptions, startServer, codeOf } from './helpers/mtls';
+import { hostileHolders, holdsShare, honestPeerBehindRequest, MiB } from './helpers/held-budget';
 
-const MiB = 1024 * 1024;
 const HOSTILE = 11;
 const SHARE = 0.5 * MiB;
 
@@ -29,36 +28,16 @@ t.test('hostile holders split into small shares do not get an honest peer cut', 
   );
 
   // Eleven hostile peers: a request goes out to each, they never read it and send 0.5 MiB each.
-  const hostile: Pair[] = [];
-  for (let i = 0; i < HOSTILE; i++) hostile.push(await connectPair(t, server, port, pki));
-  for (const pair of hostile) {
-    pair.socket.requestCertificate({ timeout: 30_000 }).catch(() => {});
-    (pair.client.transport as { pause(): unknown }).pause();
-    pair.client.write(Buffer.alloc(SHARE, 0x61));
-  }
-  const deadline = Date.now() + 3_000;
-  const readBy = (pair: Pair): number => (pair.socket.transport as net.Socket).bytesRead;
-  while (hostile.some((pair) => readBy(pair) < SHARE) && Date.now() < deadline) await delay(10);
+  const hostile = await hostileHolders(t, server, port, pki, { peers: HOSTILE, share: SHARE, withinMs: 3_000 });
   t.ok(
-    hostile.every((pair) => !pair.socket.destroyed && readBy(pair) >= SHARE),
+    hostile.every((pair) => holdsShare(pair, SHARE)),
     'the hostile peers hold 5.5 of the 6 MiB in all, 0.5 MiB each',
   );
 
   // An honest peer: 1 MiB in flight when its own request goes out, which it answers at once.
-  const honest = await connectPair(t, server, port, pki);
-  const received = new Received(honest.socket);
-  honest.client.write(Buffer.alloc(1 * MiB, 0x62));
-  const answer = honest.socket.requestCertificate({ timeout: 10_000 }).then(
-    (result) => result.verified,
-    (error: Error) => codeOf(error),
-  );
-  t.equal(await answer, true, 'the honest peer answers its request and stays');
-  try {
-    if (!honest.socket.destroyed) await received.until(1 * MiB, 3_000);
-  } catch {
-    // reported below
-  }
-  t.equal(received.bytes, 1 * MiB, 'every byte the honest peer sent is delivered');
+  const honest = await honestPeerBehindRequest(t, server, port, pki, 1 * MiB);
+  t.equal(honest.answer, true, 'the honest peer answers its request and stays');
+  t.equal(honest.received.bytes, 1 * MiB, 'every byte the honest peer sent is delivered');
   t.equal(codeOf(honest.socket.destroyReason), undefined, 'the honest peer is not cut');
   t.notMatch(honest.socket.destroyReason?.message ?? '', /maxHeldBytesTotal/, 'not by the server-wide total');
 });
