@@ -1,12 +1,14 @@
 /** An attached node:tls server with one admitted mTLS connection, for the attached tier's gate tests. */
 import type { Test } from 'tap';
 import * as tls from 'node:tls';
-import { attach, type Attachment, type DecisionEvent, type Policy } from '../../dist/index.js';
+import { attach, type Attachment, type AttachOptions, type DecisionEvent, type Policy } from '../../dist/index.js';
 import { listen, waitFor } from './owned';
 import { makePki } from './mtls';
 
 export interface AttachedConnection {
   attachment: Attachment;
+  /** The handshake decision that admitted the connection. */
+  decision: DecisionEvent;
   /** The server's side of the connection, after its handshake decision. */
   socket: tls.TLSSocket;
   client: tls.TLSSocket;
@@ -14,8 +16,18 @@ export interface AttachedConnection {
   received: () => string;
 }
 
-/** A TLS 1.3 mTLS connection to a `node:tls` server attached with `policy`, admitted by it. */
-export async function attachedConnection(t: Test, policy: Policy): Promise<AttachedConnection> {
+/** Every attach option but the trust (`ca`, `intermediates`: the helper's own PKI) and the policy. */
+export type AttachSettings = Omit<AttachOptions, 'ca' | 'intermediates' | 'policy'>;
+
+/**
+ * A TLS 1.3 mTLS connection to a `node:tls` server attached with `policy` (and `settings`, such as
+ * a re-check schedule), admitted by it.
+ */
+export async function attachedConnection(
+  t: Test,
+  policy: Policy,
+  settings: AttachSettings = {},
+): Promise<AttachedConnection> {
   const pki = await makePki();
   const server = tls.createServer(
     {
@@ -28,7 +40,7 @@ export async function attachedConnection(t: Test, policy: Policy): Promise<Attac
     },
     (socket) => socket.on('error', () => {}),
   );
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy });
+  const attachment = attach(server, { ...settings, ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
   const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
@@ -44,8 +56,8 @@ export async function attachedConnection(t: Test, policy: Policy): Promise<Attac
   client.on('error', () => {});
   t.teardown(() => client.destroy());
   await waitFor(client, 'secureConnect');
-  const [, socket] = await admitted;
+  const [decision, socket] = await admitted;
   let received = '';
   client.on('data', (chunk: Buffer) => (received += chunk.toString()));
-  return { attachment, socket, client, received: () => received };
+  return { attachment, decision, socket, client, received: () => received };
 }
