@@ -29,3 +29,24 @@ t.test('a checkServerIdentity answer that cannot be printed fails the connection
   t.equal(connected, false, 'the server is refused');
   t.same(errorCodes, ['ERR_CTLS_HOSTNAME_MISMATCH'], 'with a coded error on that connection');
 });
+
+t.test('an Error whose code or message getter throws fails the connection, not the process', async (t) => {
+  const hostile = (property: 'code' | 'message') => () => {
+    const error = new Error('refused');
+    Object.defineProperty(error, property, {
+      get() {
+        throw new Error(`${property} getter`);
+      },
+    });
+    return error;
+  };
+  for (const property of ['code', 'message'] as const) {
+    const { connected, uncaught } = await handshakeWithIdentityCheck(t, hostile(property));
+    t.same(
+      uncaught.map((error) => error.message),
+      [],
+      `no exception escapes the handshake (${property})`,
+    );
+    t.equal(connected, false, `the server is refused (${property})`);
+  }
+});

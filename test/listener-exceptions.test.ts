@@ -15,22 +15,7 @@ import {
   type ServerOptions,
   type TLSSocket,
 } from '../dist/index.js';
-
-/** Collects the exceptions re-thrown by the engine instead of letting tap count them as failures. */
-function catchRethrown(t: Test): Error[] {
-  const caught: Error[] = [];
-  const listeners = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  const onError = (error: Error): void => {
-    caught.push(error);
-  };
-  process.on('uncaughtException', onError);
-  t.teardown(() => {
-    process.removeListener('uncaughtException', onError);
-    for (const listener of listeners) process.on('uncaughtException', listener);
-  });
-  return caught;
-}
+import { catchUncaught } from './helpers/uncaught';
 
 async function setup(t: Test, options: ServerOptions, names: string[]) {
   const ca = await DevelopmentCA.create();
@@ -79,7 +64,7 @@ async function setup(t: Test, options: ServerOptions, names: string[]) {
 }
 
 t.test('a throwing decision listener does not cancel a denial', async (t) => {
-  const caught = catchRethrown(t);
+  const caught = catchUncaught(t);
   let revoked = false;
   const { server, clients, sockets, received } = await setup(
     t,
@@ -103,7 +88,7 @@ t.test('a throwing decision listener does not cancel a denial', async (t) => {
 });
 
 t.test('a throwing decision listener during a CRL sweep: the revoked one is cut, the others flow', async (t) => {
-  const caught = catchRethrown(t);
+  const caught = catchUncaught(t);
   const { ca, server, clients, sockets, received, ids } = await setup(t, { reauthorize: { every: 0 } }, [
     'revoked',
     'innocent',
@@ -125,7 +110,7 @@ t.test('a throwing decision listener during a CRL sweep: the revoked one is cut,
 });
 
 t.test('a throwing reauthorized listener does not stop later re-checks', async (t) => {
-  const caught = catchRethrown(t);
+  const caught = catchUncaught(t);
   let revoked = false;
   const { sockets } = await setup(
     t,
@@ -149,7 +134,7 @@ t.test('a throwing reauthorized listener does not stop later re-checks', async (
 });
 
 t.test('a throwing deauthorized listener does not keep the connection open', async (t) => {
-  const caught = catchRethrown(t);
+  const caught = catchUncaught(t);
   let revoked = false;
   const { sockets } = await setup(
     t,

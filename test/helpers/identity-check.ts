@@ -8,6 +8,7 @@ import type { Test } from 'tap';
 import { connect, type ConnectOptions, type TLSSocket } from '../../dist/index.js';
 import { makePki, startServer } from './mtls';
 import { waitFor } from './owned';
+import { catchUncaught } from './uncaught';
 
 export type IdentityCheck = NonNullable<ConnectOptions['checkServerIdentity']>;
 
@@ -22,24 +23,6 @@ export interface IdentityCheckRun {
   errorCodes: Array<string | undefined>;
   /** Every exception that reached the process as uncaught, from before the connect to the end of the test. */
   uncaught: Error[];
-}
-
-/**
- * Records the process's uncaught exceptions until the test ends. The runner's own listeners are set
- * aside meanwhile (they would count an exception as a failure of the runner, not of this test) and
- * put back on teardown.
- */
-export function catchUncaught(t: Test): Error[] {
-  const uncaught: Error[] = [];
-  const onUncaught = (error: Error): void => void uncaught.push(error);
-  const previous = process.listeners('uncaughtException');
-  process.removeAllListeners('uncaughtException');
-  process.on('uncaughtException', onUncaught);
-  t.teardown(() => {
-    process.removeListener('uncaughtException', onUncaught);
-    for (const listener of previous) process.on('uncaughtException', listener);
-  });
-  return uncaught;
 }
 
 /** Connects a client judging the server with `checkServerIdentity` and reports how the handshake ended. */
