@@ -10,6 +10,7 @@ import type { AuthorizationSubject } from './subject.js';
 import type { ConnectionInfo } from '../common/types.js';
 import { ReadGate } from './read-gate.js';
 import { WriteGate } from './write-gate.js';
+import { holdStreamSends } from './held-stream-sends.js';
 import type { Duplex } from 'node:stream';
 import { tlsHandle, type TlsHandle } from './tls-handle.js';
 import type { PresentedChains } from './presented-chains.js';
@@ -317,7 +318,9 @@ export class AttachedSubject implements AuthorizationSubject {
   #streamGates(stream: Duplex): TrackedStream {
     let gates = this.#streams.get(stream) ?? null;
     if (gates === null) {
-      gates = { read: new ReadGate(stream, null), write: new WriteGate(stream) };
+      const write = new WriteGate(stream);
+      holdStreamSends(stream, write);
+      gates = { read: new ReadGate(stream, null), write };
       this.#streams.set(stream, gates);
     }
     return gates;

@@ -1,7 +1,8 @@
 /**
  * The attached tier's write gate: while a connection is held (a decision pending or lapsed, or a
  * denial kept open), what the application writes to a node:tls socket or an open HTTP/2 stream
- * waits instead of reaching the peer, as the owned tier parks its writes.
+ * (its data here, its headers and files through held-stream-sends.ts) waits instead of reaching
+ * the peer, as the owned tier parks its writes.
  */
 import type { Writable } from 'node:stream';
 
@@ -47,6 +48,17 @@ export class WriteGate {
   #run(call: () => void): void {
     if (this.#held || this.#parked.length > 0) this.#parked.push(call);
     else call();
+  }
+
+  /**
+   * Parks `call` in order with the writes if the gate is held or has writes waiting, and answers
+   * true; else answers false and the caller runs it now. For sends that bypass `_write` (an HTTP/2
+   * stream's respond(), see held-stream-sends.ts).
+   */
+  park(call: () => void): boolean {
+    if (!this.#held && this.#parked.length === 0) return false;
+    this.#parked.push(call);
+    return true;
   }
 
   close(): void {

@@ -22,8 +22,13 @@ export interface Call {
   answered: () => string;
 }
 
+export interface CallOptions {
+  /** Whether the server's app responds as soon as the call opens (default true). */
+  respond?: boolean;
+}
+
 /** Opens the call and waits until its first chunk ('before;') reached the server's app. */
-export async function openCall(t: Test, policy: Policy): Promise<Call> {
+export async function openCall(t: Test, policy: Policy, options: CallOptions = {}): Promise<Call> {
   const pki = await makePki();
   let received = '';
   let answered = '';
@@ -43,7 +48,7 @@ export async function openCall(t: Test, policy: Policy): Promise<Call> {
   server.on('stream', (stream) => {
     serverStream ??= stream;
     stream.on('error', () => {});
-    stream.respond({ ':status': 200 });
+    if (options.respond !== false) stream.respond({ ':status': 200 });
     stream.on('data', (chunk: Buffer) => {
       received += chunk.toString();
       opened();
