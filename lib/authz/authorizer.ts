@@ -390,14 +390,33 @@ export class Authorizer extends EventEmitter {
     for (const state of states) state.timers.cancel(this.scheduler);
     this.#states.clear();
     this.#index.clear();
-    // Nothing decides these connections again. One with no decision in force and none in flight
-    // (lapsed, or denied and kept open) would be held for good: it is closed instead. A decision in
-    // flight still concludes (see #conclude), and a connection allowed now stays open, untracked.
-    const now = this.#now();
-    for (const state of states) {
-      const { decision, subject } = state;
-      if (state.pending.length > 0 || subject.destroyed) continue;
-      if (state.denied || (decision !== null && !(decision.expiresAt > now))) subject.destroy(detachedError(state));
+    // A decision in flight still concludes (see #conclude); a connection allowed now stays open,
+    // untracked; one held for good is closed, now or when its last decision in flight settles.
+    for (const state of states) this.#closeIfStranded(state);
+  }
+
+  /**
+   * A connection the engine no longer tracks (after close()) is decided by nothing again. Held with
+   * no decision in force (lapsed, or denied and kept open) and none in flight, it would stay held
+   * for good: it is closed. A socket whose destroy() throws does not stop the others being closed.
+   */
+  #closeIfStranded(state: ConnectionState): void {
+    const { decision, subject } = state;
+    if (state.pending.length > 0 || subject.destroyed) return;
+    if (!state.denied && (decision === null || decision.expiresAt > this.#now())) return;
+    try {
+      subject.destroy(detachedError(state));
+    } catch (error) {
+      let detail: string = typeof error;
+      try {
+        if (error instanceof Error) detail = String(error.message);
+      } catch {
+        // A message that cannot be read: the warning names its type.
+      }
+      process.emitWarning(`closing a connection left held by detach() threw: ${detail}`, {
+        type: 'ContinuousTlsWarning',
+        code: 'ERR_CTLS_DETACHED',
+      });
     }
   }
 
@@ -488,6 +507,8 @@ export class Authorizer extends EventEmitter {
       this.#pending--;
       const index = state.pending.indexOf(entry);
       if (index >= 0) state.pending.splice(index, 1);
+      // Concluded or superseded, the last decision of a connection close() let go may leave it held.
+      if (!this.#isLive(state)) this.#closeIfStranded(state);
     });
     return entry.promise;
   }
