@@ -99,19 +99,35 @@ function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): 
  * The leaf's part of every key. A certificate is its certKey: 43 characters where fingerprint256
  * spells the same 32 bytes in 95, and a shorter key is a cheaper hit (a Map hashes a fresh key
  * string in full on every lookup). Anything else an app put there starts with `!`, which no
- * certKey (base64url) holds, and is spelled by enc().
+ * certKey (base64url) holds, and is spelled whole by enc().
  */
 function leafKey(certificate: unknown): string {
   if (certificate === undefined) return '';
-  if (certificate instanceof X509Certificate) return certKey(certificate);
-  return '!' + enc((certificate as { fingerprint256?: unknown } | null)?.fingerprint256);
+  if (isBareCertificate(certificate)) return certKey(certificate);
+  // Whatever else it is, it is spelled whole (a subclass or an annotated certificate is refused).
+  return '!' + enc(certificate);
 }
 
 /** One-shot SHA-256 (crypto.hash skips the Hash object), base64url. */
-const sha256: (data: string) => string =
+const sha256Of: (data: string | Buffer) => string =
   typeof hash === 'function'
     ? (data) => hash('sha256', data, 'base64url')
     : (data) => createHash('sha256').update(data).digest('base64url');
+
+/** 0xFF never occurs in UTF-8: it sets the UTF-16 spelling of an ill-formed string apart. */
+const ILL_FORMED = Buffer.from([0xff]);
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/**
+ * SHA-256 of a key, over the string's exact code units. Hashing encodes a string as UTF-8, which
+ * turns every lone surrogate into U+FFFD: `admin\ud800` and `admin\ufffd` would share a key, and
+ * a policy can tell them apart. A string with a lone surrogate is hashed as its UTF-16 code units
+ * instead, after a byte no UTF-8 holds.
+ */
+function sha256(data: string): string {
+  const wellFormed = isWellFormed !== undefined ? isWellFormed.call(data) : !/\p{Surrogate}/u.test(data);
+  return wellFormed ? sha256Of(data) : sha256Of(Buffer.concat([ILL_FORMED, Buffer.from(data, 'utf16le')]));
+}
 
 /** A token's claims never change, so its key is computed once per claims object. */
 const tokenKeys = new WeakMap<object, string>();
@@ -165,13 +181,13 @@ function factValue(input: AuthorizationInput, fact: string, leaf: unknown): stri
  * with the same fingerprint is spelled in full (a miss at worst, never a wrong hit).
  */
 function factEnc(value: unknown, leaf: unknown): string {
-  return value === leaf && value instanceof X509Certificate ? 'C' : enc(value);
+  return value === leaf && isBareCertificate(value) ? 'C' : enc(value);
 }
 
 function walk(root: unknown, path: readonly string[]): unknown {
   let at: unknown = root;
   for (let i = 0; i < path.length; i++) {
-    // A certificate stands for all its facts: key on the whole of it.
+    // A certificate stands for all its facts: key on the whole of it (enc refuses one that does not).
     if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
     // A class instance (an Array subclass included) may answer from its prototype (a getter)
     // what no own property shows.
@@ -274,7 +290,10 @@ function encInto(out: string, value: unknown, depth: number): string {
       throw new Uncacheable();
   }
   if (value === null) return out + 'N';
-  if (value instanceof X509Certificate) return out + 'c' + certKey(value) + ';';
+  if (value instanceof X509Certificate) {
+    if (!isBareCertificate(value)) throw new Uncacheable();
+    return out + 'c' + certKey(value) + ';';
+  }
   if (depth >= MAX_KEY_DEPTH) throw new RangeError('the input is nested too deeply to key a cached decision');
   const prototype = Object.getPrototypeOf(value) as unknown;
   if (prototype === Array.prototype) {
@@ -346,6 +365,20 @@ function encObject(out: string, value: object, depth: number): string {
 
 function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length: number): string {
   return out + length + ':' + Buffer.from(buffer, offset, length).toString('base64') + ';';
+}
+
+/**
+ * Whether `value` is node's own X509Certificate and nothing more: immutable DER, so its fingerprint
+ * names every fact a policy can read from it. A subclass (state of its own, an overridden getter)
+ * or a certificate given own properties is not, and an input holding one is decided uncached. (A
+ * symbol-keyed property added to a certificate is not looked for: node keeps its own state there.)
+ */
+function isBareCertificate(value: unknown): value is X509Certificate {
+  return (
+    value instanceof X509Certificate &&
+    Object.getPrototypeOf(value) === X509Certificate.prototype &&
+    Object.getOwnPropertyNames(value).length === 0
+  );
 }
 
 /** A certificate never changes, so its key is computed once per X509Certificate object. */
