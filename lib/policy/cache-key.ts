@@ -82,8 +82,9 @@ function keyOf(input: AuthorizationInput, facts: readonly string[] | null): stri
 
 function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): string {
   // Read once: the leaf keyed here is the one a fact may refer back to (factEnc).
-  const leaf: unknown = input.peer.certificate;
-  const fp = leafKey(leaf);
+  const certificate: unknown = input.peer.certificate;
+  const leaf = isBareCertificate(certificate) ? certificate : undefined;
+  const fp = leaf !== undefined ? certKey(leaf) : leafKey(certificate);
   const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
   // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
   let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
@@ -96,16 +97,14 @@ function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): 
 }
 
 /**
- * The leaf's part of every key. A certificate is its certKey: 43 characters where fingerprint256
- * spells the same 32 bytes in 95, and a shorter key is a cheaper hit (a Map hashes a fresh key
- * string in full on every lookup). Anything else an app put there starts with `!`, which no
- * certKey (base64url) holds, and is spelled whole by enc().
+ * The leaf's part of every key when it is not a bare certificate. A bare one is its certKey (see
+ * keyWithin): 43 characters where fingerprint256 spells the same 32 bytes in 95, and a shorter key
+ * is a cheaper hit (a Map hashes a fresh key string in full on every lookup). Anything else an app
+ * put there starts with `!`, which no certKey (base64url) holds, and is spelled whole by enc(),
+ * which refuses a subclass or an annotated certificate.
  */
 function leafKey(certificate: unknown): string {
-  if (certificate === undefined) return '';
-  if (isBareCertificate(certificate)) return certKey(certificate);
-  // Whatever else it is, it is spelled whole (a subclass or an annotated certificate is refused).
-  return '!' + enc(certificate);
+  return certificate === undefined ? '' : '!' + enc(certificate);
 }
 
 /** One-shot SHA-256 (crypto.hash skips the Hash object), base64url. */
@@ -168,7 +167,7 @@ function pathsOf(fact: string): FactPaths {
 }
 
 /** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
-function factValue(input: AuthorizationInput, fact: string, leaf: unknown): string {
+function factValue(input: AuthorizationInput, fact: string, leaf: X509Certificate | undefined): string {
   const { path, source } = pathsOf(fact);
   const value = factEnc(walk(input, path), leaf);
   return source === undefined ? value : `${value}${factEnc(walk(input, source), leaf)}`;
@@ -176,12 +175,12 @@ function factValue(input: AuthorizationInput, fact: string, leaf: unknown): stri
 
 /**
  * enc() of a declared fact, except that the very certificate object the key starts with (`leaf`,
- * which any fact under `peer.certificate` walks to) is `C`: spelling its certKey again would make
+ * bare, which any fact under `peer.certificate` walks to) is `C`: spelling its certKey again would make
  * every hit hash 44 characters more. No other value encodes as a bare `C`, and another object
  * with the same fingerprint is spelled in full (a miss at worst, never a wrong hit).
  */
-function factEnc(value: unknown, leaf: unknown): string {
-  return value === leaf && isBareCertificate(value) ? 'C' : enc(value);
+function factEnc(value: unknown, leaf: X509Certificate | undefined): string {
+  return leaf !== undefined && value === leaf ? 'C' : enc(value);
 }
 
 function walk(root: unknown, path: readonly string[]): unknown {
