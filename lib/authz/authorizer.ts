@@ -275,7 +275,13 @@ export class Authorizer extends EventEmitter {
     // costs no promise per connection.
     const checks: Array<Decision | Promise<Decision>> = [];
     for (const state of states) {
-      if (this.#states.get(state.subject.socket) !== state) continue;
+      if (!this.#isLive(state)) {
+        // Closed or detached during the hop: nothing re-decides it, so the sweep's hold goes, and
+        // one left with no decision in force after detach() is closed.
+        state.subject.release(HOLD_SWEEP);
+        this.#closeIfStranded(state);
+        continue;
+      }
       try {
         checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
       } finally {
@@ -381,8 +387,14 @@ export class Authorizer extends EventEmitter {
   }
 
   close(): void {
-    this.#unsubscribePolicy?.();
+    const unsubscribePolicy = this.#unsubscribePolicy;
     this.#unsubscribePolicy = null;
+    try {
+      unsubscribePolicy?.();
+    } catch (error) {
+      // The policy's own unsubscribe: its failure must not keep the connections below held.
+      closeWarning('unsubscribing from the policy threw', error);
+    }
     for (const { unsubscribe } of this.#watched.values()) unsubscribe();
     this.#watched.clear();
     this.#sweeps.clear();
@@ -407,16 +419,7 @@ export class Authorizer extends EventEmitter {
     try {
       subject.destroy(detachedError(state));
     } catch (error) {
-      let detail: string = typeof error;
-      try {
-        if (error instanceof Error) detail = String(error.message);
-      } catch {
-        // A message that cannot be read: the warning names its type.
-      }
-      process.emitWarning(`closing a connection left held by detach() threw: ${detail}`, {
-        type: 'ContinuousTlsWarning',
-        code: 'ERR_CTLS_DETACHED',
-      });
+      closeWarning('closing a connection left held by detach() threw', error);
     }
   }
 
@@ -848,6 +851,17 @@ function guardChain(
     chain.push(certificate);
   }
   return chain;
+}
+
+/** Something close() could not do, as a process warning: close() itself never throws for it. */
+function closeWarning(what: string, error: unknown): void {
+  let detail: string = typeof error;
+  try {
+    if (error instanceof Error) detail = String(error.message);
+  } catch {
+    // A message that cannot be read: the warning names its type.
+  }
+  process.emitWarning(`${what}: ${detail}`, { type: 'ContinuousTlsWarning', code: 'ERR_CTLS_DETACHED' });
 }
 
 /** Why close() cut a connection it was holding (see close()). */
