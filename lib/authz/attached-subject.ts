@@ -232,7 +232,7 @@ export class AttachedSubject implements AuthorizationSubject {
     this.#holds.add(reason);
     if (!first) return;
     const gate = this.#openedGate();
-    (this.#writeGate ??= new WriteGate(this.socket)).close();
+    (this.#writeGate ??= new WriteGate(this.socket, { passEmpty: true })).close();
     for (const stream of this.#streams.keys()) {
       const gates = this.#streamGates(stream);
       gates.read.close();
@@ -303,6 +303,7 @@ export class AttachedSubject implements AuthorizationSubject {
   trackStream(stream: Duplex): void {
     if (this.#streams.has(stream) || stream.destroyed) return;
     this.#streams.set(stream, null);
+    this.#trackPushes(stream);
     stream.once('close', () => {
       this.#streams.get(stream)?.read.drop();
       this.#streams.get(stream)?.write.drop();
@@ -313,6 +314,27 @@ export class AttachedSubject implements AuthorizationSubject {
       gates.read.close();
       gates.write.close();
     }
+  }
+
+  /**
+   * A push stream is the app's own: node never raises it as a server 'stream' event. Each one a
+   * tracked stream makes is tracked as it is handed to the app's callback, so a hold holds it too.
+   */
+  #trackPushes(stream: Duplex): void {
+    const pushStream = (stream as { pushStream?: unknown }).pushStream;
+    if (typeof pushStream !== 'function') return;
+    const track = (callback: unknown) =>
+      typeof callback !== 'function'
+        ? callback
+        : (error: Error | null, push: Duplex | undefined, headers: unknown) => {
+            if (push !== undefined && push !== null) this.trackStream(push);
+            (callback as (...args: unknown[]) => void)(error, push, headers);
+          };
+    const tracked = (headers: unknown, options: unknown, callback?: unknown): unknown =>
+      typeof options === 'function'
+        ? pushStream.call(stream, headers, undefined, track(options))
+        : pushStream.call(stream, headers, options, track(callback));
+    Object.defineProperty(stream, 'pushStream', { value: tracked, writable: true, configurable: true });
   }
 
   #streamGates(stream: Duplex): TrackedStream {

@@ -41,7 +41,11 @@ export function holdStreamSends(stream: Duplex, gate: WriteGate): void {
         try {
           method.apply(stream, args);
         } catch (error) {
-          failParkedSend(stream, error);
+          // pushStream() answers its own callback (node would have thrown at the app's call).
+          const callback =
+            name === 'pushStream' ? [...args].reverse().find((arg) => typeof arg === 'function') : undefined;
+          if (typeof callback === 'function') process.nextTick(callback as (error: unknown) => void, error);
+          else failParkedSend(stream, error);
         }
       });
       if (!parked) return method.apply(stream, args) as unknown;

@@ -22,14 +22,18 @@ export class WriteGate {
   #parked: Array<() => void> = [];
   #releasing = false;
 
-  constructor(stream: Writable) {
+  /**
+   * `passEmpty`: let an empty write through while held (the TLS socket's gate only). On a TLS socket
+   * it carries nothing to the peer, and node's renegotiate() writes one to drive the handshake of a
+   * renegotiation (our fresh re-authentication), which runs while held. On an HTTP/2 stream it is
+   * not empty on the wire: a stream that has not responded responds (200) to write it.
+   */
+  constructor(stream: Writable, { passEmpty = false }: { passEmpty?: boolean } = {}) {
     const write = stream._write;
     const writev = stream._writev;
     const final = stream._final;
     stream._write = (chunk: unknown, encoding: BufferEncoding, callback: WriteCallback): void => {
-      // An empty write carries nothing to the peer, and node's renegotiate() writes one to drive
-      // the handshake of a renegotiation (our fresh re-authentication), which runs while held.
-      if ((chunk as { length?: unknown }).length === 0 && this.#parked.length === 0)
+      if (passEmpty && (chunk as { length?: unknown }).length === 0 && this.#parked.length === 0)
         write.call(stream, chunk, encoding, callback);
       else this.#run(() => write.call(stream, chunk, encoding, callback));
     };
