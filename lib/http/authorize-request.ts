@@ -25,7 +25,7 @@ import { TokenVerifier, type JwtOptions, type TokenResult } from './token.js';
 import { canonicalPath, NODE_PATH_RULES, type CanonicalPath, type PathRules } from './path.js';
 import { checkPaths, requestTarget, withPaths } from './path-options.js';
 import { peerChain, peerIdentity, type PeerSocket } from './peer.js';
-import { requestHostName, resumedSniAnswer } from './node-server-trust.js';
+import { conflictingAuthority, requestHostName, resumedSniAnswer } from './node-server-trust.js';
 import { GENERIC_DENIAL, problem, sendInternalError, type RequestRefusal } from './problem.js';
 import { stepUpChallenge, tokenChallenge, type StepUpObligation } from './challenge.js';
 import { answerRefusal, type DenyHook } from './deny.js';
@@ -177,6 +177,8 @@ export function authorizeRequest<C extends object = Record<string, unknown>>(
 
   async function authorizeOne(req: IncomingMessage, target: CanonicalPath): Promise<RequestOutcome> {
     if (!target.ok) return problem(400, 'Bad Request', target.reason, {}, undefined);
+    if (conflictingAuthority(req.headers))
+      return problem(400, 'Bad Request', 'the Host header names another host than :authority', {}, undefined);
     const token: TokenResult | undefined = verifier ? await verifier.verify(req.headers.authorization) : undefined;
     if (token?.status === 'invalid') return tokenChallenge(token.description, o.realm);
     if (token?.status === 'unavailable') return problem(503, 'Service Unavailable', token.description, {}, undefined);

@@ -168,12 +168,38 @@ const MAX_NAMES_PER_CONNECTION = 4;
  * no client sends as SNI (RFC 6066 section 3), and for an empty one.
  */
 export function requestHostName(headers: Record<string, string | string[] | undefined>): string | undefined {
-  const raw = headers.host ?? headers[':authority'];
-  if (typeof raw !== 'string' || raw === '' || raw.startsWith('[')) return undefined;
-  const colon = raw.indexOf(':');
-  let host = (colon === -1 ? raw : raw.slice(0, colon)).toLowerCase();
-  if (host.endsWith('.')) host = host.slice(0, -1);
+  // HTTP/2's :authority first: it is what the server uses (RFC 9113 section 8.3.1), and a request
+  // whose Host names another host is refused before this is asked (conflictingAuthority).
+  const raw = headers[':authority'] ?? headers.host;
+  if (typeof raw !== 'string' || raw.startsWith('[')) return undefined;
+  const host = hostOf(raw);
   return host === '' || isIP(host) !== 0 ? undefined : host;
+}
+
+/**
+ * Whether an HTTP/2 request's Host field names another host than its :authority. RFC 9113 section
+ * 8.3.1 makes such a request malformed; judged by one and routed by the other, a client trusted
+ * under one tenant's name would be served as another's.
+ */
+export function conflictingAuthority(headers: Record<string, string | string[] | undefined>): boolean {
+  const authority = headers[':authority'];
+  const host = headers.host;
+  if (authority === undefined || host === undefined) return false;
+  return typeof authority !== 'string' || typeof host !== 'string' || hostOf(authority) !== hostOf(host);
+}
+
+/** The host of an authority, as SNI would name it: no port, lower case, no trailing dot. */
+function hostOf(authority: string): string {
+  let host: string;
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    host = end === -1 ? authority : authority.slice(0, end + 1);
+  } else {
+    const colon = authority.indexOf(':');
+    host = colon === -1 ? authority : authority.slice(0, colon);
+  }
+  host = host.toLowerCase();
+  return host.endsWith('.') ? host.slice(0, -1) : host;
 }
 
 /**
