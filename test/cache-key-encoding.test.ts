@@ -156,6 +156,10 @@ t.test('a value the key cannot spell makes the input uncached, not keyed as some
     ['a function', () => 'admin'],
     ['a symbol', Symbol('admin')],
     ['a Promise', Promise.resolve('admin')],
+    ['a Set subclass', new (class Roles extends Set<string> {})(['admin'])],
+    ['a boxed string with a property of its own', Object.assign(new String('admin'), { role: 'x' })],
+    ['a typed array longer than 4,096 elements', new Uint8Array(4097)],
+    ['a Proxy', new Proxy({}, { get: () => 'admin' })],
   ] as Array<[string, unknown]>) {
     const input = certInput(certs.clientCert, 'GET', '/a', { context: { v: value } });
     t.equal(defaultCacheKey(input, ['context.v']), undefined, `${name}: no key`);
@@ -171,6 +175,17 @@ t.test('a value the key cannot spell makes the input uncached, not keyed as some
   t.match(await policy.evaluate(as('admin')), { allow: true });
   t.match(await policy.evaluate(as('user')), { allow: false }, 'decided again, not served the cached allow');
   t.same(seen, ['admin', 'user']);
+});
+
+t.test("a RegExp keys on its lastIndex too: a global one's test() reads it", async (t) => {
+  const key = (lastIndex: number) => {
+    const pattern = /admin/g;
+    pattern.lastIndex = lastIndex;
+    return defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: { v: pattern } }), ['context.v']);
+  };
+  t.not(key(0), key(3));
+  t.equal(key(3), key(3));
+  t.ok(defaultCacheKey(certInput(certs.clientCert, 'GET', '/a', { context: { v: new Uint8Array(4096) } }), null));
 });
 
 t.test("a REST request's whole input, as the library builds it, is keyed", async (t) => {

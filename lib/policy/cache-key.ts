@@ -17,6 +17,7 @@
  * make an entry large.
  */
 import { createHash, hash, X509Certificate } from 'node:crypto';
+import { types } from 'node:util';
 import type { AuthorizationInput, Policy } from '../common/types.js';
 import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
 
@@ -81,6 +82,9 @@ function keyOf(input: AuthorizationInput, facts: readonly string[] | null): stri
 }
 
 function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): string {
+  // The parts read here directly (the leaf, the verdict, the action and resource) must not be a
+  // Proxy's answer, which the policy's own read may not repeat.
+  if (types.isProxy(input) || types.isProxy(input.peer) || types.isProxy(input.request)) throw new Uncacheable();
   // Read once: the leaf keyed here is the one a fact may refer back to (factEnc).
   const certificate: unknown = input.peer.certificate;
   const leaf = isBareCertificate(certificate) ? certificate : undefined;
@@ -188,6 +192,7 @@ function walk(root: unknown, path: readonly string[]): unknown {
   for (let i = 0; i < path.length; i++) {
     // A certificate stands for all its facts: key on the whole of it (enc refuses one that does not).
     if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
+    if (types.isProxy(at)) throw new Uncacheable();
     // A class instance (an Array subclass included) may answer from its prototype (a getter)
     // what no own property shows.
     const prototype = Object.getPrototypeOf(at) as unknown;
@@ -289,6 +294,8 @@ function encInto(out: string, value: unknown, depth: number): string {
       throw new Uncacheable();
   }
   if (value === null) return out + 'N';
+  // A Proxy answers what its handler likes, each time it is read: no spelling covers it.
+  if (types.isProxy(value)) throw new Uncacheable();
   if (value instanceof X509Certificate) {
     if (!isBareCertificate(value)) throw new Uncacheable();
     return out + 'c' + certKey(value) + ';';
@@ -337,29 +344,84 @@ export class Uncacheable extends Error {
 /**
  * An object that is not a plain one: the built-in kinds a context plausibly holds, each by its
  * whole state (a Date's time, a Map's entries, a Set's members, a boxed primitive's value, a URL's
- * href, the bytes of a typed array or buffer), tagged with its kind. Plain-object encoding would
- * spell every one of them `{}`. Anything else is Uncacheable.
+ * href, a RegExp's source, flags and lastIndex, the bytes of a typed array or buffer), tagged with
+ * its kind. Plain-object encoding would spell every one of them `{}`. Only the built-in itself
+ * counts: a subclass, or a built-in given properties of its own, holds state this spelling omits.
+ * Anything else is Uncacheable.
  */
 function encObject(out: string, value: object, depth: number): string {
-  if (value instanceof Date) return out + 'D' + value.getTime() + ';';
-  if (value instanceof Map) {
-    out += 'M{';
-    for (const [k, v] of value) out = encInto(encInto(out, k, depth + 1), v, depth + 1);
-    return out + '}';
+  if (Object.getOwnPropertySymbols(value).length !== 0) throw new Uncacheable();
+  const prototype = Object.getPrototypeOf(value) as object | null;
+  switch (prototype) {
+    case Date.prototype:
+      ownNames(value, 0);
+      return out + 'D' + (value as Date).getTime() + ';';
+    case Map.prototype:
+      ownNames(value, 0);
+      out += 'M{';
+      for (const [k, v] of value as Map<unknown, unknown>) out = encInto(encInto(out, k, depth + 1), v, depth + 1);
+      return out + '}';
+    case Set.prototype:
+      ownNames(value, 0);
+      out += 'S[';
+      for (const v of value as Set<unknown>) out = encInto(out, v, depth + 1);
+      return out + ']';
+    case URL.prototype:
+      ownNames(value, 0);
+      return encInto(out + 'L', (value as URL).href, depth);
+    case RegExp.prototype: {
+      // lastIndex is its one own property, and a global or sticky RegExp's test() reads it.
+      ownNames(value, 1);
+      const regexp = value as RegExp;
+      return encInto(encInto(encInto(out + 'R', regexp.source, depth), regexp.flags, depth), regexp.lastIndex, depth);
+    }
+    case ArrayBuffer.prototype:
+      ownNames(value, 0);
+      return bytesInto(out + 'A', value as ArrayBuffer, 0, (value as ArrayBuffer).byteLength);
+    case Number.prototype:
+    case Boolean.prototype:
+    case BigInt.prototype:
+      ownNames(value, 0);
+      return encInto(out + 'O', (value as { valueOf(): unknown }).valueOf(), depth);
+    case String.prototype:
+      // Its index properties and length.
+      ownNames(value, (value as unknown as string).length + 1);
+      return encInto(out + 'O', (value as { valueOf(): unknown }).valueOf(), depth);
   }
-  if (value instanceof Set) {
-    out += 'S[';
-    for (const v of value) out = encInto(out, v, depth + 1);
-    return out + ']';
-  }
-  if (value instanceof URL) return encInto(out + 'L', value.href, depth);
-  if (value instanceof RegExp) return encInto(encInto(out + 'R', value.source, depth), value.flags, depth);
-  if (ArrayBuffer.isView(value))
-    return bytesInto(out + 'X' + value.constructor.name, value.buffer, value.byteOffset, value.byteLength);
-  if (value instanceof ArrayBuffer) return bytesInto(out + 'A', value, 0, value.byteLength);
-  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt)
-    return encInto(out + 'O', value.valueOf(), depth);
-  throw new Uncacheable();
+  const view = prototype === null ? undefined : VIEW_KINDS.get(prototype);
+  if (view === undefined) throw new Uncacheable();
+  const bytes = value as ArrayBufferView;
+  // A typed array's own properties are its indices: listing them to find any other costs O(length).
+  const indices = view === 'DataView' ? 0 : (bytes as Uint8Array).length;
+  if (indices > MAX_KEYED_VIEW_LENGTH) throw new Uncacheable();
+  ownNames(value, indices);
+  return bytesInto(out + 'X' + view, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The ArrayBuffer views keyed by their bytes, by prototype (Buffer's is its own, FastBuffer's). */
+const VIEW_KINDS = new Map<object, string>(
+  [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+    DataView,
+    Buffer,
+  ].map((kind) => [kind.prototype, kind.name]),
+);
+/** Longer views make an input uncached: see encObject. */
+const MAX_KEYED_VIEW_LENGTH = 4096;
+
+/** Refuses a built-in with own properties beyond the `expected` it has by itself. */
+function ownNames(value: object, expected: number): void {
+  if (Object.getOwnPropertyNames(value).length !== expected) throw new Uncacheable();
 }
 
 function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length: number): string {
@@ -375,6 +437,7 @@ function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length:
 function isBareCertificate(value: unknown): value is X509Certificate {
   return (
     value instanceof X509Certificate &&
+    !types.isProxy(value) &&
     Object.getPrototypeOf(value) === X509Certificate.prototype &&
     Object.getOwnPropertyNames(value).length === 0
   );
