@@ -12,51 +12,17 @@
 //
 // Attack class: pending states are budgets (12); a failure isolated from the others (13).
 import t from 'tap';
-import * as tls from 'node:tls';
-import { attach, reauthorize } from '../dist/index.js';
-import { listen, waitFor } from './helpers/owned';
-import { makePki, delay, codeOf } from './helpers/mtls';
+import type * as tls from 'node:tls';
+import { reauthorize } from '../dist/index.js';
+import { attachedServer } from './helpers/attached-tls';
+import { delay, codeOf } from './helpers/mtls';
 
 t.test('one socket whose destroy() throws does not leave the other held connections held for good', async (t) => {
-  const pki = await makePki();
   let allow = true;
-  const server = tls.createServer({
-    key: pki.server.key,
-    cert: pki.server.chain,
-    ca: pki.ca.rootCert,
-    requestCert: true,
-    rejectUnauthorized: true,
-    maxVersion: 'TLSv1.3',
-  });
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy: () => allow });
-  t.teardown(() => {
-    try {
-      attachment.detach();
-    } catch {
-      /* the defect under test */
-    }
-  });
-  const port = await listen(t, server);
+  const server = await attachedServer(t, () => allow);
   const sockets: tls.TLSSocket[] = [];
-  for (let i = 0; i < 3; i++) {
-    const decided = waitFor<[unknown, tls.TLSSocket]>(server, 'decision');
-    const client = tls.connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'localhost',
-      ca: pki.ca.rootCert,
-      key: pki.client.key,
-      cert: pki.client.chain,
-      maxVersion: 'TLSv1.3',
-    });
-    client.on('error', () => {});
-    t.teardown(() => client.destroy());
-    await waitFor(client, 'secureConnect');
-    const [, socket] = await decided;
-    socket.on('error', () => {});
-    t.teardown(() => socket.destroy());
-    sockets.push(socket);
-  }
+  for (let i = 0; i < 3; i++) sockets.push((await server.connect()).socket);
+  const attachment = server.attachment;
   allow = false;
   // Denied and kept open: each is held, and detach() must close it (ERR_CTLS_DETACHED).
   for (const socket of sockets) t.match(await reauthorize(socket, { destroyOnDeny: false }), { allow: false });

@@ -13,74 +13,13 @@
 // (ERR_CTLS_DETACHED), whether that decision concluded or was superseded.
 //
 // Attack class: pending states are budgets (12), joining (3).
-import t, { type Test } from 'tap';
-import * as tls from 'node:tls';
-import { attach, reauthorize, type AttachOptions, type Attachment } from '../dist/index.js';
-import { listen, waitFor } from './helpers/owned';
-import { makePki, delay, codeOf } from './helpers/mtls';
-
-interface Detachable {
-  attachment: Attachment;
-  client: tls.TLSSocket;
-  /** The server's side, once its handshake decision allowed it. */
-  socket: tls.TLSSocket;
-  /** What the server's app read so far. */
-  received: () => string;
-  /** The error the server's side was destroyed with, if any. */
-  error: () => Error | undefined;
-  /** Settles at the server side's 'close' event (node emits 'error' before it). */
-  closed: Promise<void>;
-}
-
-/**
- * An attached mTLS pair. With `admitted: false` it returns once the client's handshake is done,
- * with the server's side as the attachment tracks it (its first decision may still be pending).
- */
-async function attachedPair(t: Test, options: Partial<AttachOptions>, admitted = true): Promise<Detachable> {
-  const pki = await makePki();
-  let received = '';
-  let error: Error | undefined;
-  const server = tls.createServer(
-    {
-      key: pki.server.key,
-      cert: pki.server.chain,
-      ca: pki.ca.rootCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      maxVersion: 'TLSv1.3',
-    },
-    (socket) => socket.on('data', (chunk: Buffer) => (received += chunk.toString())),
-  );
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, ...options });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const decided = admitted ? waitFor<[unknown, tls.TLSSocket]>(server, 'decision') : undefined;
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-    maxVersion: 'TLSv1.3',
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  let socket: tls.TLSSocket;
-  if (decided !== undefined) [, socket] = await decided;
-  else {
-    const deadline = Date.now() + 2_000;
-    while (attachment.connections().length === 0 && Date.now() < deadline) await delay(5);
-    socket = attachment.connections()[0]!.socket;
-  }
-  socket.on('error', (err) => (error ??= err));
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { attachment, client, socket, received: () => received, error: () => error, closed };
-}
+import t from 'tap';
+import { reauthorize } from '../dist/index.js';
+import { attachedConnection, type AttachedConnection } from './helpers/attached-tls';
+import { delay, codeOf } from './helpers/mtls';
 
 /** Whether the server's side closes within two seconds. */
-async function closesSoon(c: Detachable): Promise<boolean> {
+async function closesSoon(c: AttachedConnection): Promise<boolean> {
   return Promise.race([c.closed.then(() => true), delay(2_000).then(() => false)]);
 }
 
@@ -92,8 +31,7 @@ t.test('a superseded allow in flight at detach() does not leave a denied connect
     () => new Promise<boolean>((resolve) => (answerA = resolve)),
     () => false,
   ];
-  const c = await attachedPair(t, {
-    policy: () => (answers.shift() ?? (() => false))(),
+  const c = await attachedConnection(t, () => (answers.shift() ?? (() => false))(), {
     policyTimeout: 5_000,
     reauthorize: { every: 0, onExpiry: false },
   });
@@ -109,5 +47,5 @@ t.test('a superseded allow in flight at detach() does not leave a denied connect
   t.match(await a, { allow: true }, 'A allowed, after B concluded');
   t.ok(await closesSoon(c), 'closed rather than held for good');
   t.equal(codeOf(c.error()), 'ERR_CTLS_DETACHED');
-  t.equal(c.received(), '', 'nothing held was delivered');
+  t.equal(c.delivered(), '', 'nothing held was delivered');
 });

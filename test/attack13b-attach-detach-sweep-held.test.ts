@@ -8,52 +8,31 @@
 // connection stays held with nothing left to release it.
 // Attack class: pending states are budgets / held for good (12); straddling a trust change (2).
 import t from 'tap';
-import * as tls from 'node:tls';
-import { attach } from '../dist/index.js';
-import { listen, waitFor } from './helpers/owned';
-import { makePki, delay } from './helpers/mtls';
+import { attachedServer } from './helpers/attached-tls';
+import { delay } from './helpers/mtls';
 
 for (const change of ['setCa', 'setPolicy'] as const) {
   t.test(`${change}() then detach() in the same turn leaves no allowed connection held for good`, async (t) => {
-    const pki = await makePki();
-    let received = '';
-    const server = tls.createServer(
-      { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
-      (socket) => socket.on('data', (chunk: Buffer) => (received += chunk.toString())),
-    );
-    const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain });
-    t.teardown(() => attachment.detach());
-    const port = await listen(t, server);
-    const decided = waitFor<[unknown, tls.TLSSocket]>(server, 'decision');
-    const client = tls.connect({
-      host: '127.0.0.1',
-      port,
-      servername: 'localhost',
-      ca: pki.ca.rootCert,
-      key: pki.client.key,
-      cert: pki.client.chain,
-    });
-    client.on('error', () => {});
-    t.teardown(() => client.destroy());
-    await waitFor(client, 'secureConnect');
-    const [, socket] = await decided;
-    client.write('before;');
+    const server = await attachedServer(t, () => true);
+    const { attachment, pki } = server;
+    const c = await server.connect();
+    c.client.write('before;');
     const deadline = Date.now() + 2_000;
-    while (received !== 'before;' && Date.now() < deadline) await delay(5);
-    t.equal(received, 'before;', 'the allowed connection carries data');
+    while (c.delivered() !== 'before;' && Date.now() < deadline) await delay(5);
+    t.equal(c.delivered(), 'before;', 'the allowed connection carries data');
 
-    // Same trust, same (absent) policy: nothing about this peer changed.
+    // Same trust, the same answer: nothing about this peer changed.
     if (change === 'setCa') void attachment.setCa(pki.ca.rootCert);
     else void attachment.setPolicy(() => true);
     attachment.detach();
 
-    client.write('after;');
+    c.client.write('after;');
     const until = Date.now() + 700;
-    while (received !== 'before;after;' && !socket.destroyed && Date.now() < until) await delay(10);
+    while (c.delivered() !== 'before;after;' && !c.socket.destroyed && Date.now() < until) await delay(10);
     t.ok(
-      received === 'before;after;' || socket.destroyed,
+      c.delivered() === 'before;after;' || c.socket.destroyed,
       'the connection is either open (its data reaches the app) or closed, never held for good',
     );
-    t.equal(received, 'before;after;', 'an allowed connection stays open after detach(), as documented');
+    t.equal(c.delivered(), 'before;after;', 'an allowed connection stays open after detach(), as documented');
   });
 }

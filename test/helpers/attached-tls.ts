@@ -1,34 +1,44 @@
-/** An attached node:tls server with one admitted mTLS connection, for the attached tier's gate tests. */
+/** An attached node:tls server and its mTLS connections, for the attached tier's gate and detach tests. */
 import type { Test } from 'tap';
 import * as tls from 'node:tls';
 import { attach, type Attachment, type AttachOptions, type DecisionEvent, type Policy } from '../../dist/index.js';
 import { listen, waitFor } from './owned';
-import { makePki } from './mtls';
+import { makePki, type Pki } from './mtls';
 
 export interface AttachedConnection {
   attachment: Attachment;
-  /** The handshake decision that admitted the connection. */
-  decision: DecisionEvent;
-  /** The server's side of the connection, after its handshake decision. */
+  /** The handshake decision that admitted the connection (null: taken while it was pending). */
+  decision: DecisionEvent | null;
+  /** The server's side of the connection. */
   socket: tls.TLSSocket;
   client: tls.TLSSocket;
   /** What the client read so far. */
   received: () => string;
+  /** What the server's app read from the connection so far. */
+  delivered: () => string;
+  /** The error the server's side was destroyed with, if any. */
+  error: () => Error | undefined;
+  /** Settles at the server side's 'close' event (node emits 'error' before it). */
+  closed: Promise<void>;
+}
+
+export interface AttachedServer {
+  attachment: Attachment;
+  /** The server's and its clients' PKI (its CA is the attachment's trust). */
+  pki: Pki;
+  /** A client connection, once its handshake decision admitted it. */
+  connect(): Promise<AttachedConnection>;
+  /** A client connection as soon as its handshake is done: its first decision may be pending. */
+  connectPending(): Promise<AttachedConnection>;
 }
 
 /** Every attach option but the trust (`ca`, `intermediates`: the helper's own PKI) and the policy. */
 export type AttachSettings = Omit<AttachOptions, 'ca' | 'intermediates' | 'policy'>;
 
-/**
- * A TLS 1.3 mTLS connection to a `node:tls` server attached with `policy` (and `settings`, such as
- * a re-check schedule), admitted by it.
- */
-export async function attachedConnection(
-  t: Test,
-  policy: Policy,
-  settings: AttachSettings = {},
-): Promise<AttachedConnection> {
+/** A TLS 1.3 mTLS `node:tls` server attached with `policy` (and `settings`, such as a re-check schedule). */
+export async function attachedServer(t: Test, policy: Policy, settings: AttachSettings = {}): Promise<AttachedServer> {
   const pki = await makePki();
+  const delivered = new WeakMap<tls.TLSSocket, string>();
   const server = tls.createServer(
     {
       key: pki.server.key,
@@ -38,26 +48,72 @@ export async function attachedConnection(
       rejectUnauthorized: true,
       maxVersion: 'TLSv1.3',
     },
-    (socket) => socket.on('error', () => {}),
+    (socket) => {
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => delivered.set(socket, (delivered.get(socket) ?? '') + chunk.toString()));
+    },
   );
   const attachment = attach(server, { ...settings, ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
-  const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-    maxVersion: 'TLSv1.3',
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  const [decision, socket] = await admitted;
-  let received = '';
-  client.on('data', (chunk: Buffer) => (received += chunk.toString()));
-  return { attachment, decision, socket, client, received: () => received };
+
+  async function open(admitted: boolean): Promise<AttachedConnection> {
+    const decided = admitted ? waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision') : undefined;
+    const tracked = new Set(attachment.connections().map((c) => c.socket));
+    const client = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'localhost',
+      ca: pki.ca.rootCert,
+      key: pki.client.key,
+      cert: pki.client.chain,
+      maxVersion: 'TLSv1.3',
+    });
+    client.on('error', () => {});
+    t.teardown(() => client.destroy());
+    await waitFor(client, 'secureConnect');
+    let decision: DecisionEvent | null = null;
+    let socket: tls.TLSSocket | undefined;
+    if (decided !== undefined) [decision, socket] = await decided;
+    else {
+      // The attachment tracks the connection from its handshake on, decided or not.
+      const deadline = Date.now() + 2_000;
+      while (socket === undefined && Date.now() < deadline) {
+        socket = attachment.connections().find((c) => !tracked.has(c.socket))?.socket;
+        if (socket === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      if (socket === undefined) throw new Error('the attachment never tracked the connection');
+    }
+    const side: tls.TLSSocket = socket;
+    let error: Error | undefined;
+    side.on('error', (err: Error) => (error ??= err));
+    const closed = new Promise<void>((resolve) => side.once('close', () => resolve()));
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    return {
+      attachment,
+      decision,
+      socket: side,
+      client,
+      received: () => received,
+      delivered: () => delivered.get(side) ?? '',
+      error: () => error,
+      closed,
+    };
+  }
+
+  return { attachment, pki, connect: () => open(true), connectPending: () => open(false) };
+}
+
+/**
+ * A TLS 1.3 mTLS connection to a `node:tls` server attached with `policy` (and `settings`, such as
+ * a re-check schedule), admitted by it.
+ */
+export async function attachedConnection(
+  t: Test,
+  policy: Policy,
+  settings: AttachSettings = {},
+): Promise<AttachedConnection & { decision: DecisionEvent }> {
+  const server = await attachedServer(t, policy, settings);
+  return (await server.connect()) as AttachedConnection & { decision: DecisionEvent };
 }
