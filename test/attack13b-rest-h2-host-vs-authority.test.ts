@@ -43,10 +43,11 @@ interface Answer {
   session?: Buffer;
 }
 
+/** One request; the client sends as SNI the host its :authority names, as a browser would. */
 async function get(t: Test, port: number, headers: http2.OutgoingHttpHeaders, session?: Buffer): Promise<Answer> {
   let ticket: Buffer | undefined;
   const client = http2.connect(`https://127.0.0.1:${port}`, {
-    servername: 'a.test',
+    servername: String(headers[':authority']).split(':')[0],
     ca: certs.ca,
     key: certs.clientKey,
     cert: certs.clientChain,
@@ -67,7 +68,8 @@ async function get(t: Test, port: number, headers: http2.OutgoingHttpHeaders, se
     request.on('error', () => resolve('error'));
     request.end();
   });
-  const resumable = ticket ?? (client.socket as unknown as { getSession(): Buffer | undefined }).getSession();
+  const resumable =
+    ticket ?? (client.socket as unknown as { getSession?(): Buffer | undefined } | undefined)?.getSession?.();
   client.close();
   return { status, ...(resumable && { session: resumable }) };
 }
@@ -78,11 +80,12 @@ t.test('a resumed TLS 1.2 session is judged by the :authority it is served under
   t.equal(first.status, '200 tenant=a.test', "a full handshake of a.test's client is served at a.test");
   t.ok(first.session, 'with a session to resume');
   const plain = await get(t, port, { ':authority': 'b.test' }, first.session);
-  t.match(plain.status, /^403/, `resumed at b.test it is refused (${plain.status})`);
+  // Refused with 403, or (where node runs SNI selection on resumption) at the handshake.
+  t.match(plain.status, /^(403|error)/, `resumed at b.test it is refused (${plain.status})`);
   const smuggled = await get(t, port, { ':authority': 'b.test', host: 'a.test' }, first.session);
   t.match(
     smuggled.status,
-    /^40[03]/,
+    /^(40[03]|error)/,
     `nor does a host field naming a.test get it served at b.test (${smuggled.status})`,
   );
   // Judged by :authority, a request routed by its Host would be the reverse attack: refused too.

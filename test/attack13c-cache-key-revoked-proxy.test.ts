@@ -19,7 +19,7 @@ function revoked(): object {
   return proxy;
 }
 
-async function outcome(p: Promise<unknown>): Promise<unknown> {
+async function outcome(p: unknown): Promise<unknown> {
   try {
     return await p;
   } catch (err) {

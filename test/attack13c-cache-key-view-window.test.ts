@@ -26,15 +26,32 @@ function shared(): Uint8Array {
   return view;
 }
 function resizable(): ArrayBuffer {
-  const buffer = new ArrayBuffer(4, { maxByteLength: 1 << 20 });
+  // Resizable ArrayBuffers are newer than the lib typings here.
+  const Resizable = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer;
+  const buffer = new Resizable(4, { maxByteLength: 1 << 20 });
   new Uint8Array(buffer).set(bytes);
   return buffer;
 }
 
 const cases: Array<[string, () => unknown, () => unknown, (blob: any) => boolean]> = [
-  ['a window over a larger buffer', () => new Uint8Array(bytes), windowed, (b) => b.byteOffset === 0 && b.buffer.byteLength === 4],
-  ['a DataView window', () => new DataView(new Uint8Array(bytes).buffer), () => new DataView(windowed().buffer, 4, 4), (b) => b.byteOffset === 0],
-  ['a view over a SharedArrayBuffer', () => new Uint8Array(bytes), shared, (b) => !(b.buffer instanceof SharedArrayBuffer)],
+  [
+    'a window over a larger buffer',
+    () => new Uint8Array(bytes),
+    windowed,
+    (b) => b.byteOffset === 0 && b.buffer.byteLength === 4,
+  ],
+  [
+    'a DataView window',
+    () => new DataView(new Uint8Array(bytes).buffer),
+    () => new DataView(windowed().buffer, 4, 4),
+    (b) => b.byteOffset === 0,
+  ],
+  [
+    'a view over a SharedArrayBuffer',
+    () => new Uint8Array(bytes),
+    shared,
+    (b) => !(b.buffer instanceof SharedArrayBuffer),
+  ],
   ['a resizable ArrayBuffer', () => new Uint8Array(bytes).buffer, resizable, (b) => !b.resizable],
 ];
 

@@ -128,7 +128,8 @@ t.test('values are keyed by their whole state, tagged with their kind', async (t
     ['Sets', new Set(['admin']), new Set(['user'])],
     ['URLs', new URL('https://a.test/'), new URL('https://b.test/')],
     ['RegExps', /a/g, /a/i],
-    ['Buffers', Buffer.from('a'), Buffer.from('b')],
+    // Buffer.alloc: a Buffer of its own, where Buffer.from('a') is a window onto node's pool.
+    ['Buffers', Buffer.alloc(1, 'a'), Buffer.alloc(1, 'b')],
     ['typed arrays of other kinds, same bytes', new Uint8Array(4), new Int32Array(1)],
     ['boxed numbers', Object(1), Object(2)],
     ['a Date and its time', new Date(5), 5],
@@ -139,6 +140,10 @@ t.test('values are keyed by their whole state, tagged with their kind', async (t
   for (const [name, a, b] of differ) t.not(key({ v: a }), key({ v: b }), `${name} key apart`);
   t.equal(key({ v: new Date(7) }), key({ v: new Date(7) }), 'equal Dates share a key');
   t.equal(key({ v: new Set([1, 2]) }), key({ v: new Set([1, 2]) }), 'equal Sets share a key');
+  t.equal(key({ v: Buffer.alloc(2, 'a') }), key({ v: Buffer.alloc(2, 'a') }), 'equal Buffers share a key');
+  // A window onto a larger buffer shows the rest through .buffer: decided uncached.
+  t.equal(key({ v: Buffer.from('a') }), undefined, "a Buffer from node's pool keys nothing");
+  t.equal(key({ v: new Uint8Array(8).subarray(2, 4) }), undefined, 'nor does a subarray');
 });
 
 t.test('a value the key cannot spell makes the input uncached, not keyed as something else', async (t) => {

@@ -190,9 +190,11 @@ function factEnc(value: unknown, leaf: X509Certificate | undefined): string {
 function walk(root: unknown, path: readonly string[]): unknown {
   let at: unknown = root;
   for (let i = 0; i < path.length; i++) {
-    // A certificate stands for all its facts: key on the whole of it (enc refuses one that does not).
-    if (at instanceof X509Certificate || at === null || typeof at !== 'object') return at;
+    if (at === null || typeof at !== 'object') return at;
+    // Before instanceof, which runs a Proxy's getPrototypeOf trap (and throws on a revoked one).
     if (types.isProxy(at)) throw new Uncacheable();
+    // A certificate stands for all its facts: key on the whole of it (enc refuses one that does not).
+    if (at instanceof X509Certificate) return at;
     // A class instance (an Array subclass included) may answer from its prototype (a getter)
     // what no own property shows.
     const prototype = Object.getPrototypeOf(at) as unknown;
@@ -377,7 +379,7 @@ function encObject(out: string, value: object, depth: number): string {
     }
     case ArrayBuffer.prototype:
       ownNames(value, 0);
-      return bytesInto(out + 'A', value as ArrayBuffer, 0, (value as ArrayBuffer).byteLength);
+      return bytesInto(out + 'A', wholeBuffer(value as ArrayBuffer), 0, (value as ArrayBuffer).byteLength);
     case Number.prototype:
     case Boolean.prototype:
     case BigInt.prototype:
@@ -395,7 +397,22 @@ function encObject(out: string, value: object, depth: number): string {
   const indices = view === 'DataView' ? 0 : (bytes as Uint8Array).length;
   if (indices > MAX_KEYED_VIEW_LENGTH) throw new Uncacheable();
   ownNames(value, indices);
-  return bytesInto(out + 'X' + view, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // A window onto part of a buffer shows the rest through .buffer: only a view of a whole one is
+  // spelled by its bytes.
+  const buffer = wholeBuffer(bytes.buffer);
+  if (bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) throw new Uncacheable();
+  return bytesInto(out + 'X' + view, buffer, 0, bytes.byteLength);
+}
+
+/**
+ * `buffer` when its bytes are all its state: a plain ArrayBuffer, not detached, not resizable (its
+ * maxByteLength is state too), not shared (another thread may change it). Else Uncacheable.
+ */
+function wholeBuffer(buffer: ArrayBufferLike): ArrayBuffer {
+  if (Object.getPrototypeOf(buffer) !== ArrayBuffer.prototype) throw new Uncacheable();
+  const plain = buffer as ArrayBuffer & { resizable?: boolean; detached?: boolean };
+  if (plain.resizable === true || plain.detached === true) throw new Uncacheable();
+  return plain;
 }
 
 /** The ArrayBuffer views keyed by their bytes, by prototype (Buffer's is its own, FastBuffer's). */
@@ -424,8 +441,15 @@ function ownNames(value: object, expected: number): void {
   if (Object.getOwnPropertyNames(value).length !== expected) throw new Uncacheable();
 }
 
-function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length: number): string {
-  return out + length + ':' + Buffer.from(buffer, offset, length).toString('base64') + ';';
+function bytesInto(out: string, buffer: ArrayBuffer, offset: number, length: number): string {
+  let bytes: string;
+  try {
+    bytes = Buffer.from(buffer, offset, length).toString('base64');
+  } catch {
+    // Detached where ArrayBuffer#detached is not there to tell (Node 20): nothing to spell.
+    throw new Uncacheable();
+  }
+  return out + length + ':' + bytes + ';';
 }
 
 /**
@@ -436,8 +460,8 @@ function bytesInto(out: string, buffer: ArrayBufferLike, offset: number, length:
  */
 function isBareCertificate(value: unknown): value is X509Certificate {
   return (
-    value instanceof X509Certificate &&
     !types.isProxy(value) &&
+    value instanceof X509Certificate &&
     Object.getPrototypeOf(value) === X509Certificate.prototype &&
     Object.getOwnPropertyNames(value).length === 0
   );
