@@ -165,35 +165,62 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   // The connection whose 'secureConnection' is being emitted: node's HTTP/2 server creates its
   // session inside that emission and announces it with 'session' (whose .socket is a proxy).
   let emitting: tls.TLSSocket | null = null;
+  // Connections detach() let go while held (a decision still in flight): until each is released
+  // or closed, a request node parses for it waits as before, so the wrapper stays on emit.
+  let lingering = 0;
   const gatedEmit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
     const first = args[0];
-    if (!attached) return Reflect.apply(emit, this, [event, ...args]) as boolean;
-    if (event === 'secureConnection' && first instanceof tls.TLSSocket) return admit(this, first, args);
-    if (event === 'session' && emitting !== null && first !== null && typeof first === 'object') {
-      const subject = subjects.get(emitting);
-      if (subject !== undefined) subjects.set(first, subject);
-    } else if (typeof event === 'string' && REQUEST_EVENTS.has(event)) {
-      // node's HTTP parsers read the TLS handle natively: a request parsed from bytes decrypted
-      // just before a hold began must not reach a handler while the decision is pending.
-      const subject = subjectOfRequest(first, subjects);
-      if (subject !== undefined) {
-        // An HTTP/2 stream (or the compatibility request's) is held with its connection from now on.
-        const stream = http2StreamOf(event, first);
-        if (stream !== undefined) subject.trackStream(stream);
-        if (subject.held) {
-          // Until it is handed over no app listener is on the stream: if the connection is cut
-          // meanwhile, node destroys the stream with the reason, whose 'error' must not go unheard.
-          const unheard = (): void => {};
-          stream?.on('error', unheard);
-          subject.whenOpen(() => {
-            stream?.off('error', unheard);
-            Reflect.apply(emit, this, [event, ...args]);
-          });
-          return this.listenerCount(event) > 0;
-        }
+    if (attached) {
+      if (event === 'secureConnection' && first instanceof tls.TLSSocket) return admit(this, first, args);
+      if (event === 'session' && emitting !== null && first !== null && typeof first === 'object') {
+        const subject = subjects.get(emitting);
+        if (subject !== undefined) subjects.set(first, subject);
+        return Reflect.apply(emit, this, [event, ...args]) as boolean;
       }
     }
+    if ((attached || lingering > 0) && typeof event === 'string' && REQUEST_EVENTS.has(event))
+      return deliverRequest(this, event, args);
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  };
+  // node's HTTP parsers read the TLS handle natively: a request parsed from bytes decrypted just
+  // before a hold began must not reach a handler while the decision is pending.
+  const deliverRequest = (target: tls.Server, event: string, args: unknown[]): boolean => {
+    const first = args[0];
+    const subject = subjectOfRequest(first, subjects);
+    if (subject === undefined) return Reflect.apply(emit, target, [event, ...args]) as boolean;
+    // An HTTP/2 stream (or the compatibility request's) is held with its connection from now on.
+    const stream = http2StreamOf(event, first);
+    if (stream !== undefined) subject.trackStream(stream);
+    if (!subject.held) return Reflect.apply(emit, target, [event, ...args]) as boolean;
+    // Until it is handed over no app listener is on the stream: if the connection is cut
+    // meanwhile, node destroys the stream with the reason, whose 'error' must not go unheard.
+    const unheard = (): void => {};
+    stream?.on('error', unheard);
+    subject.whenOpen(() => {
+      stream?.off('error', unheard);
+      Reflect.apply(emit, target, [event, ...args]);
+    });
+    return target.listenerCount(event) > 0;
+  };
+  /** Puts node's emit back, unless the app wrapped ours since (its wrapper then calls through). */
+  const restoreEmit = (): void => {
+    if (server.emit !== gatedEmit) return;
+    if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit)
+      delete (server as { emit?: unknown }).emit;
+    else server.emit = emit;
+  };
+  /** Keeps deferring `subject`'s requests after detach() until it is released or closed. */
+  const linger = (subject: AttachedSubject): void => {
+    let done = false;
+    const settle = (): void => {
+      if (done) return;
+      done = true;
+      subject.socket.off('close', settle);
+      if (--lingering === 0) restoreEmit();
+    };
+    lingering += 1;
+    subject.socket.once('close', settle);
+    subject.whenOpen(settle);
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): boolean => {
     registerAuthorizer(socket, authorizer);
@@ -267,14 +294,16 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     detach() {
       // Connections already admitted or pending keep their gate; new ones pass through untouched.
       attached = false;
-      if (server.emit === gatedEmit) {
-        if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit)
-          delete (server as { emit?: unknown }).emit;
-        else server.emit = emit;
-      }
+      const held = authorizer
+        .connections()
+        .map(({ socket }) => subjects.get(socket))
+        .filter((subject): subject is AttachedSubject => subject?.held === true);
       authorizer.removeListener('decision', forward);
       authorizer.removeListener('warning', warn);
       authorizer.close();
+      // close() cut those held with nothing in flight; the rest wait for their last decision.
+      for (const subject of held) if (!subject.socket.destroyed && subject.held) linger(subject);
+      if (lingering === 0) restoreEmit();
     },
   };
 }

@@ -102,3 +102,47 @@ t.test('a denial kept open is closed by detach()', async (t) => {
   t.match(c.error()?.message, /denied and kept open/);
   t.equal(c.delivered(), '');
 });
+
+t.test('a request node parses while a decision in flight at detach() holds waits for that decision', async (t) => {
+  // node's HTTP parsers read the TLS handle natively and raise 'request' from bytes decrypted before
+  // a hold began: the emit wrapper defers it. detach() must not drop that while a decision is in flight.
+  for (const allowAtEnd of [true, false]) {
+    await t.test(allowAtEnd ? 'allowed' : 'denied', async (t) => {
+      let allow = true;
+      let answer: ((allow: boolean) => void) | null = null;
+      const attached = await attachedServer(
+        t,
+        () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
+        { reauthorize: { every: 0, onExpiry: true } },
+      );
+      const c = await attached.connect();
+      const handled: string[] = [];
+      attached.server.on('request', (req: { id: string }) => handled.push(req.id));
+      allow = false;
+      // The decision lapses and its expiry re-check waits on the policy: the connection is held.
+      const deadline = Date.now() + 2_000;
+      while (answer === null && Date.now() < deadline) await delay(10);
+      t.ok(answer, 'the expiry re-check is in flight');
+      c.attachment.detach();
+      attached.server.emit('request', { id: 'during', socket: c.socket }, {});
+      await delay(50);
+      t.same(handled, [], 'no handler runs while the decision is in flight');
+      answer!(allowAtEnd);
+      await delay(100);
+      t.same(handled, allowAtEnd ? ['during'] : [], allowAtEnd ? 'handed over once allowed' : 'never handed over');
+      if (allowAtEnd) {
+        attached.server.emit('request', { id: 'after', socket: c.socket }, {});
+        t.same(handled, ['during', 'after'], 'later requests pass at once');
+      } else t.ok(c.socket.destroyed, 'the denial cut it');
+      t.equal(attached.server.emit, Object.getPrototypeOf(attached.server).emit, 'node emit is back');
+    });
+  }
+});
+
+t.test('detach() with nothing held puts node emit back at once', async (t) => {
+  const attached = await attachedServer(t, () => true);
+  await attached.connect();
+  t.not(attached.server.emit, Object.getPrototypeOf(attached.server).emit, 'wrapped while attached');
+  attached.attachment.detach();
+  t.equal(attached.server.emit, Object.getPrototypeOf(attached.server).emit);
+});

@@ -24,6 +24,8 @@ export interface AttachedConnection {
 
 export interface AttachedServer {
   attachment: Attachment;
+  /** The attached node:tls server (its emit is what node's HTTP parsers would call). */
+  server: tls.Server;
   /** The server's and its clients' PKI (its CA is the attachment's trust). */
   pki: Pki;
   /** A client connection, once its handshake decision admitted it. */
@@ -102,7 +104,7 @@ export async function attachedServer(t: Test, policy: Policy, settings: AttachSe
     };
   }
 
-  return { attachment, pki, connect: () => open(true), connectPending: () => open(false) };
+  return { attachment, server, pki, connect: () => open(true), connectPending: () => open(false) };
 }
 
 /**
