@@ -178,3 +178,26 @@ t.test("node's compatibility API writes a held response once, however many write
   t.equal(status, 200);
   t.equal(body, 'a;b;c;', 'the whole response, once');
 });
+
+t.test('a push node refuses at once is refused at the call on a held stream too, not later', async (t) => {
+  const call = await openCall(t, () => true, { respond: false });
+  const stream = call.serverStream();
+  const { settle, decided } = hold(call);
+  await delay(50);
+  const noCallback = undefined as never;
+  t.throws(() => stream.pushStream({ ':path': '/x' }, noCallback), { code: 'ERR_INVALID_ARG_TYPE' }, 'no callback');
+  // The client turns push off; once its SETTINGS arrive the server's stream no longer allows it.
+  call.session.settings({ enablePush: false });
+  await until(() => stream.pushAllowed === false);
+  t.equal(stream.pushAllowed, false);
+  let answered = false;
+  t.throws(
+    () => stream.pushStream({ ':path': '/x' }, () => (answered = true)),
+    { code: 'ERR_HTTP2_PUSH_DISABLED' },
+    'push disabled by the peer',
+  );
+  settle(true);
+  await decided;
+  await delay(50);
+  t.equal(answered, false, 'nothing was parked to answer later');
+});

@@ -10,7 +10,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { ctlsError, invalidOption } from '../common/errors.js';
+import { ctlsError, invalidOption, warnOfFailure } from '../common/errors.js';
 import { checkDuration } from '../common/validate.js';
 import type { SecureContext } from '../tls/context.js';
 import { evaluatePolicy, isPolicy } from '../policy/evaluate.js';
@@ -395,7 +395,13 @@ export class Authorizer extends EventEmitter {
       // The policy's own unsubscribe: its failure must not keep the connections below held.
       closeWarning('unsubscribing from the policy threw', error);
     }
-    for (const { unsubscribe } of this.#watched.values()) unsubscribe();
+    for (const { unsubscribe } of this.#watched.values()) {
+      try {
+        unsubscribe();
+      } catch (error) {
+        closeWarning('unsubscribing from a trust context threw', error);
+      }
+    }
     this.#watched.clear();
     this.#sweeps.clear();
     const states = [...this.#states.values()];
@@ -855,13 +861,7 @@ function guardChain(
 
 /** Something close() could not do, as a process warning: close() itself never throws for it. */
 function closeWarning(what: string, error: unknown): void {
-  let detail: string = typeof error;
-  try {
-    if (error instanceof Error) detail = String(error.message);
-  } catch {
-    // A message that cannot be read: the warning names its type.
-  }
-  process.emitWarning(`${what}: ${detail}`, { type: 'ContinuousTlsWarning', code: 'ERR_CTLS_DETACHED' });
+  warnOfFailure(what, error, 'ERR_CTLS_DETACHED');
 }
 
 /** Why close() cut a connection it was holding (see close()). */

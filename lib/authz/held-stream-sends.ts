@@ -10,6 +10,7 @@
  * respond, and a second respond() throws at once, as it would without the hold.
  */
 import type { Duplex } from 'node:stream';
+import { warnOfFailure } from '../common/errors.js';
 import type { WriteGate } from './write-gate.js';
 
 /** Sends that carry the response's headers: after one, the stream's headers count as sent. */
@@ -33,17 +34,20 @@ export function holdStreamSends(stream: Duplex, gate: WriteGate): void {
     if (typeof method !== 'function') continue;
     const response = RESPONSES.includes(name);
     const refusedOnceSent = BEFORE_RESPONSE.includes(name);
+    const push = name === 'pushStream';
     const send = (...args: unknown[]): unknown => {
       // A response already parked: node's own method reads headersSent and throws what it would.
       if (refusedOnceSent && sent !== undefined && responsePending) return method.apply(stream, args) as unknown;
+      // A push node refuses before it sends anything is refused at the app's call, as without the hold.
+      if (push && refusesPushAtOnce(stream, args)) return method.apply(stream, args) as unknown;
       const parked = gate.park(() => {
         if (response) responsePending = false;
         try {
           method.apply(stream, args);
         } catch (error) {
-          // pushStream() answers its own callback (node would have thrown at the app's call).
-          const callback =
-            name === 'pushStream' ? [...args].reverse().find((arg) => typeof arg === 'function') : undefined;
+          // pushStream() answers its own callback: what it refuses only once it builds the promise
+          // (an invalid header) would have been thrown at the app's call.
+          const callback = push ? [...args].reverse().find((arg) => typeof arg === 'function') : undefined;
           if (typeof callback === 'function') process.nextTick(callback as (error: unknown) => void, error);
           else failParkedSend(stream, error);
         }
@@ -55,6 +59,18 @@ export function holdStreamSends(stream: Duplex, gate: WriteGate): void {
     };
     Object.defineProperty(stream, name, { value: send, writable: true, configurable: true, enumerable: false });
   }
+}
+
+/**
+ * Whether node's pushStream() throws for these arguments before it sends anything: the peer
+ * disabled push or the stream is closing (`pushAllowed`), the stream is itself a push (an even id),
+ * or there is no callback. Such a call goes straight to node, which throws at once.
+ */
+function refusesPushAtOnce(stream: Duplex, args: unknown[]): boolean {
+  const { pushAllowed, id } = stream as { pushAllowed?: unknown; id?: unknown };
+  if (pushAllowed === false) return true;
+  if (typeof id === 'number' && id % 2 === 0) return true;
+  return typeof (typeof args[1] === 'function' ? args[1] : args[2]) !== 'function';
 }
 
 /** The getter `name` has on `target`'s prototype chain, if node still defines one there. */
@@ -72,10 +88,17 @@ function getterOf(target: object, name: string): (() => unknown) | undefined {
  * listener (which would crash the process), is reset and the error becomes a process warning.
  */
 function failParkedSend(stream: Duplex, error: unknown): void {
-  const reason = error instanceof Error ? error : new Error(String(error));
-  if (stream.listenerCount('error') > 0) stream.destroy(reason);
-  else {
-    stream.destroy();
-    process.emitWarning(reason.message, { type: 'ContinuousTlsWarning', code: (reason as { code?: string }).code });
+  if (stream.listenerCount('error') > 0) {
+    stream.destroy(error instanceof Error ? error : new Error('a held HTTP/2 send failed when released'));
+    return;
   }
+  stream.destroy();
+  let code: string | undefined;
+  try {
+    const own = (error as { code?: unknown } | null)?.code;
+    if (typeof own === 'string') code = own;
+  } catch {
+    // A code that cannot be read: the warning goes without one.
+  }
+  warnOfFailure('a held HTTP/2 send failed when released', error, code);
 }

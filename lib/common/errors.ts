@@ -148,6 +148,22 @@ export function emitWarning(
   else process.emitWarning(warning);
 }
 
+/**
+ * A failure nobody can be handed (it happened in a callback the library runs for the app, or while
+ * it tears down), as a process warning (with `code` when there is one): never a throw. A thrown value is read without
+ * letting a hostile getter or `toString` throw again.
+ */
+export function warnOfFailure(what: string, error: unknown, code: string | undefined): void {
+  let detail: string = typeof error;
+  try {
+    if (error instanceof Error) detail = String(error.message);
+    else if (typeof error === 'string') detail = error;
+  } catch {
+    // A message that cannot be read: the warning names its type.
+  }
+  process.emitWarning(`${what}: ${detail}`, { type: 'ContinuousTlsWarning', ...(code === undefined ? {} : { code }) });
+}
+
 export function invalidOption(name: string, expected: string, actual?: unknown): ContinuousTlsError {
   const got = actual === undefined ? '' : ` (got ${describe(actual)})`;
   return new ContinuousTlsError('ERR_CTLS_INVALID_OPTION', `The "${name}" option must be ${expected}${got}`);
