@@ -39,6 +39,31 @@ interface TrackedStream {
   write: WriteGate;
 }
 
+type PushCallback = (error: Error | null, push: Duplex | undefined, headers: unknown) => void;
+type PushStream = (this: Duplex, headers: unknown, options: unknown, callback?: unknown) => unknown;
+const kPushTracking = Symbol('continuous-tls.pushTracking');
+type PushTracked = Duplex & {
+  [kPushTracking]: { subject: AttachedSubject; original: PushStream };
+  pushStream: PushStream;
+};
+
+/** A tracked HTTP/2 stream's pushStream(): node's own, with the push tracked before the app has it. */
+function trackedPushStream(this: Duplex, headers: unknown, options: unknown, callback?: unknown): unknown {
+  const { subject, original } = (this as PushTracked)[kPushTracking];
+  if (typeof options === 'function') {
+    callback = options;
+    options = undefined;
+  }
+  // No callback: node throws for it, at once.
+  if (typeof callback !== 'function') return original.call(this, headers, options, callback);
+  const answer = callback as PushCallback;
+  const tracked: PushCallback = (error, push, pushHeaders) => {
+    if (push !== undefined && push !== null) subject.trackStream(push);
+    answer(error, push, pushHeaders);
+  };
+  return original.call(this, headers, options, tracked);
+}
+
 /**
  * node:tls sockets expose no post-handshake auth, so the attached tier revalidates the chain a
  * connection already presented, and holds its data (ReadGate) while a decision is pending.
@@ -319,22 +344,14 @@ export class AttachedSubject implements AuthorizationSubject {
   /**
    * A push stream is the app's own: node never raises it as a server 'stream' event. Each one a
    * tracked stream makes is tracked as it is handed to the app's callback, so a hold holds it too.
+   * This runs for every attached HTTP/2 stream: one shared method and one record, no closures.
    */
   #trackPushes(stream: Duplex): void {
-    const pushStream = (stream as { pushStream?: unknown }).pushStream;
-    if (typeof pushStream !== 'function') return;
-    const track = (callback: unknown) =>
-      typeof callback !== 'function'
-        ? callback
-        : (error: Error | null, push: Duplex | undefined, headers: unknown) => {
-            if (push !== undefined && push !== null) this.trackStream(push);
-            (callback as (...args: unknown[]) => void)(error, push, headers);
-          };
-    const tracked = (headers: unknown, options: unknown, callback?: unknown): unknown =>
-      typeof options === 'function'
-        ? pushStream.call(stream, headers, undefined, track(options))
-        : pushStream.call(stream, headers, options, track(callback));
-    Object.defineProperty(stream, 'pushStream', { value: tracked, writable: true, configurable: true });
+    const original = (stream as { pushStream?: unknown }).pushStream;
+    if (typeof original !== 'function') return;
+    const tracking = stream as PushTracked;
+    tracking[kPushTracking] = { subject: this, original: original as PushStream };
+    tracking.pushStream = trackedPushStream;
   }
 
   #streamGates(stream: Duplex): TrackedStream {
