@@ -69,6 +69,12 @@ export interface Attachment {
 /** Server events that hand a request (HTTP/1) or a stream (HTTP/2) to the application. */
 const REQUEST_EVENTS = new Set(['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect', 'stream']);
 
+/**
+ * Emit wrappers of attachments that are done (detached, nothing held), each to the emit beneath it:
+ * a wrapper that was not on top when it was done is skipped when the one above it restores.
+ */
+const retiredEmits = new WeakMap<object, (event: string | symbol, ...args: unknown[]) => boolean>();
+
 /** The attached connection an HTTP/1 request (its socket) or an HTTP/2 stream (its session) came on. */
 function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubject>): AttachedSubject | undefined {
   if (value === null || typeof value !== 'object') return undefined;
@@ -202,12 +208,18 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     });
     return target.listenerCount(event) > 0;
   };
-  /** Puts node's emit back, unless the app wrapped ours since (its wrapper then calls through). */
+  /**
+   * Puts back the emit beneath ours once nothing needs ours. Under a wrapper added since (the app's,
+   * or a later attach()'s) ours stays and calls through; a later attachment that restores skips it.
+   */
   const restoreEmit = (): void => {
+    let below = emit;
+    for (let next = retiredEmits.get(below); next !== undefined; next = retiredEmits.get(below)) below = next;
+    retiredEmits.set(gatedEmit, below);
     if (server.emit !== gatedEmit) return;
-    if (Object.prototype.hasOwnProperty.call(server, 'emit') && emit === Object.getPrototypeOf(server).emit)
+    if (Object.prototype.hasOwnProperty.call(server, 'emit') && below === Object.getPrototypeOf(server).emit)
       delete (server as { emit?: unknown }).emit;
-    else server.emit = emit;
+    else server.emit = below;
   };
   /** Keeps deferring `subject`'s requests after detach() until it is released or closed. */
   const linger = (subject: AttachedSubject): void => {
@@ -220,7 +232,7 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     };
     lingering += 1;
     subject.socket.once('close', settle);
-    subject.whenOpen(settle);
+    subject.onceReleased(settle);
   };
   const admit = (target: tls.Server, socket: tls.TLSSocket, args: unknown[]): boolean => {
     registerAuthorizer(socket, authorizer);

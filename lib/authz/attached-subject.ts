@@ -47,6 +47,10 @@ type PushTracked = Duplex & {
   pushStream: PushStream;
 };
 
+function rethrow(error: unknown): never {
+  throw error;
+}
+
 /** A tracked HTTP/2 stream's pushStream(): node's own, with the push tracked before the app has it. */
 function trackedPushStream(this: Duplex, headers: unknown, options: unknown, callback?: unknown): unknown {
   const { subject, original } = (this as PushTracked)[kPushTracking];
@@ -75,6 +79,7 @@ export class AttachedSubject implements AuthorizationSubject {
   readonly createdAt = Date.now();
   #holds = new Set<string>();
   #whenOpen: Array<() => void> = [];
+  #afterRelease: Array<() => void> = [];
   /** node's TLS handle, or null where node changed its internals; the gate is put on it at the first hold. */
   readonly #handle: TlsHandle | null;
   #gate: ReadGate | null = null;
@@ -292,8 +297,18 @@ export class AttachedSubject implements AuthorizationSubject {
         if (!this.socket.destroyed) this.#whenOpen.push(deliver);
         continue;
       }
-      deliver();
+      try {
+        deliver();
+      } catch (error) {
+        // A listener that throws surfaces as from node's own emit, on its own: it must not drop
+        // the events behind it, nor unwind into the decision that released them.
+        process.nextTick(rethrow, error);
+      }
     }
+    if (this.#holds.size > 0 || this.socket.destroyed) return;
+    const released = this.#afterRelease;
+    this.#afterRelease = [];
+    for (const callback of released) callback();
   }
 
   /** Whether the connection's data is held now (a decision pending or lapsed, or a denial kept open). */
@@ -318,6 +333,16 @@ export class AttachedSubject implements AuthorizationSubject {
         ),
       );
     }
+  }
+
+  /**
+   * Runs `callback` (the library's own bookkeeping, such as detach()'s) once nothing holds the
+   * connection and what waited for that was handed over; dropped if it closes first. Unlike
+   * whenOpen() it is not counted against the peer's limit of waiting events.
+   */
+  onceReleased(callback: () => void): void {
+    if (this.#holds.size === 0) callback();
+    else if (!this.socket.destroyed) this.#afterRelease.push(callback);
   }
 
   /**
@@ -458,6 +483,7 @@ export class AttachedSubject implements AuthorizationSubject {
     this.#gate?.drop();
     this.#writeGate?.drop();
     this.#whenOpen = [];
+    this.#afterRelease = [];
     (this.socket as tls.TLSSocket & { destroyReason?: Error }).destroyReason = error;
     if (this.socket.listenerCount('error') > 0) this.socket.destroy(error);
     else this.socket.destroy();
