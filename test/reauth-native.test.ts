@@ -111,6 +111,8 @@ for (const version of VERSIONS) {
       code: 'ERR_CTLS_CERT_VERIFY',
       verifyError: 'CERT_REVOKED',
     });
+    t.equal(peer.authorized, false, 'no longer authorized');
+    t.equal(peer.authorizationError, 'CERT_REVOKED');
     await closed(peer);
     await closed(client);
     t.equal(server.connections().length, 0, 'the connection is closed');

@@ -804,6 +804,13 @@ export class TLSSocket extends TransportSocket {
   #fail(error: Error): void {
     if (this.destroyed) return;
     if (this.destroyReason === null) this.destroyReason = error;
+    const { code, verifyError } = error as { code?: unknown; verifyError?: unknown };
+    if (code === 'ERR_CTLS_CERT_VERIFY' || code === 'ERR_CTLS_NO_PEER_CERTIFICATE') {
+      // A certificate refused after the handshake (a post-handshake request, a renegotiation):
+      // the connection no longer stands on a verified peer, whatever the handshake said.
+      this.authorized = false;
+      this.authorizationError = typeof verifyError === 'string' ? verifyError : 'NO_PEER_CERTIFICATE';
+    }
     // Ship any alert OpenSSL queued before tearing the transport down.
     const alert = queuedAlert(this.#handle);
     this.#io.endWith(alert);
