@@ -22,24 +22,59 @@ export interface AttachedConnection {
   closed: Promise<void>;
 }
 
+/** What a client presents: its key and the certificate chain it sends (the leaf alone, or with intermediates). */
+export interface ClientIdentity {
+  key: string;
+  chain: string;
+}
+
 export interface AttachedServer {
   attachment: Attachment;
   /** The attached node:tls server (its emit is what node's HTTP parsers would call). */
   server: tls.Server;
+  /** The port it listens on, at 127.0.0.1. */
+  port: number;
   /** The server's and its clients' PKI (its CA is the attachment's trust). */
   pki: Pki;
-  /** A client connection, once its handshake decision admitted it. */
-  connect(): Promise<AttachedConnection>;
+  /**
+   * A client connection (as `identity`, by default the PKI's client), once its handshake decision
+   * was made: the first 'decision' event, allow or deny.
+   */
+  connect(identity?: ClientIdentity): Promise<AttachedConnection>;
   /** A client connection as soon as its handshake is done: its first decision may be pending. */
-  connectPending(): Promise<AttachedConnection>;
+  connectPending(identity?: ClientIdentity): Promise<AttachedConnection>;
 }
 
 /** Every attach option but the trust (`ca`, `intermediates`: the helper's own PKI) and the policy. */
 export type AttachSettings = Omit<AttachOptions, 'ca' | 'intermediates' | 'policy'>;
 
-/** A TLS 1.3 mTLS `node:tls` server attached with `policy` (and `settings`, such as a re-check schedule). */
-export async function attachedServer(t: Test, policy: Policy, settings: AttachSettings = {}): Promise<AttachedServer> {
-  const pki = await makePki();
+/** How the server differs from the default TLS 1.3 one on a fresh PKI, the attachment trusting its CA. */
+export interface AttachedServerOptions {
+  /** The PKI to serve and connect with (default: a fresh makePki()). */
+  pki?: Pki;
+  /** The highest TLS version, of the server and its clients (default TLSv1.3; TLSv1.2 to renegotiate). */
+  maxVersion?: tls.SecureVersion;
+  /** More node:tls server options (such as `secureOptions`, or `rejectUnauthorized: false`). */
+  tlsOptions?: tls.TlsOptions;
+  /**
+   * The attachment's trust instead of the PKI's root and intermediates; a key given as undefined
+   * (`{ intermediates: undefined }`) leaves that option out.
+   */
+  trust?: Partial<Pick<AttachOptions, 'ca' | 'intermediates'>>;
+}
+
+/**
+ * An mTLS `node:tls` server attached with `policy` (undefined: none) and `settings` (such as a
+ * re-check schedule); TLS 1.3 on a fresh PKI unless `options` say otherwise.
+ */
+export async function attachedServer(
+  t: Test,
+  policy: Policy | undefined,
+  settings: AttachSettings = {},
+  options: AttachedServerOptions = {},
+): Promise<AttachedServer> {
+  const pki = options.pki ?? (await makePki());
+  const maxVersion = options.maxVersion ?? 'TLSv1.3';
   const delivered = new WeakMap<tls.TLSSocket, string>();
   const server = tls.createServer(
     {
@@ -48,18 +83,25 @@ export async function attachedServer(t: Test, policy: Policy, settings: AttachSe
       ca: pki.ca.rootCert,
       requestCert: true,
       rejectUnauthorized: true,
-      maxVersion: 'TLSv1.3',
+      maxVersion,
+      ...options.tlsOptions,
     },
     (socket) => {
       socket.on('error', () => {});
       socket.on('data', (chunk: Buffer) => delivered.set(socket, (delivered.get(socket) ?? '') + chunk.toString()));
     },
   );
-  const attachment = attach(server, { ...settings, ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, policy });
+  const attachment = attach(server, {
+    ...settings,
+    ca: pki.ca.rootCert,
+    intermediates: pki.ca.issuerChain,
+    ...options.trust,
+    policy,
+  });
   t.teardown(() => attachment.detach());
   const port = await listen(t, server);
 
-  async function open(admitted: boolean): Promise<AttachedConnection> {
+  async function open(admitted: boolean, identity: ClientIdentity = pki.client): Promise<AttachedConnection> {
     const decided = admitted ? waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision') : undefined;
     const tracked = new Set(attachment.connections().map((c) => c.socket));
     const client = tls.connect({
@@ -67,9 +109,9 @@ export async function attachedServer(t: Test, policy: Policy, settings: AttachSe
       port,
       servername: 'localhost',
       ca: pki.ca.rootCert,
-      key: pki.client.key,
-      cert: pki.client.chain,
-      maxVersion: 'TLSv1.3',
+      key: identity.key,
+      cert: identity.chain,
+      maxVersion,
     });
     client.on('error', () => {});
     t.teardown(() => client.destroy());
@@ -104,7 +146,14 @@ export async function attachedServer(t: Test, policy: Policy, settings: AttachSe
     };
   }
 
-  return { attachment, server, pki, connect: () => open(true), connectPending: () => open(false) };
+  return {
+    attachment,
+    server,
+    port,
+    pki,
+    connect: (identity) => open(true, identity),
+    connectPending: (identity) => open(false, identity),
+  };
 }
 
 /**
