@@ -10,83 +10,30 @@ import * as https from 'node:https';
 import * as tls from 'node:tls';
 import { constants } from 'node:crypto';
 import { once } from 'node:events';
-import {
-  attach,
-  reauthorize,
-  type Attachment,
-  type AttachOptions,
-  type Decision,
-  type DecisionEvent,
-} from '../dist/index.js';
+import { attach, reauthorize, type Decision, type DecisionEvent } from '../dist/index.js';
+import { attachedServer, type ClientIdentity } from './helpers/attached-tls';
 import { closed, listen, waitFor } from './helpers/owned';
 import { delay, makePki, type Pki } from './helpers/mtls';
 
-type Identity = { key: string; chain: string };
+// attachedServer() gives the attachment the CA's intermediate, so the tests hold on Node versions
+// that hide the one the client presents; where node shows it, the presented one is what completes
+// the chain.
 
-function serverOptions(pki: Pki, version: tls.SecureVersion = 'TLSv1.3'): tls.TlsOptions {
+function serverOptions(pki: Pki): tls.TlsOptions {
   return {
     key: pki.server.key,
     cert: pki.server.chain,
     ca: pki.ca.rootCert,
     requestCert: true,
     rejectUnauthorized: true,
-    maxVersion: version,
+    maxVersion: 'TLSv1.3',
   };
 }
 
-/**
- * A node:tls server echoing nothing, attached, listening; everything closed on teardown. The
- * attachment knows the CA's intermediate, so the tests hold on Node versions that hide the one the
- * client presents; where node shows it, the presented one is what completes the chain.
- */
-async function attachedServer(
-  t: Test,
-  pki: Pki,
-  options: Partial<AttachOptions> = {},
-  version: tls.SecureVersion = 'TLSv1.3',
-  tlsOptions: tls.TlsOptions = {},
-): Promise<{ server: tls.Server; attachment: Attachment; port: number }> {
-  const server = tls.createServer({ ...serverOptions(pki, version), ...tlsOptions }, (socket) =>
-    socket.on('error', () => {}),
-  );
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, ...options });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  return { server, attachment, port };
-}
-
-/** A node:tls client; resolves with it and the server's socket once both are up and admitted. */
-async function nodeClient(
-  t: Test,
-  server: tls.Server,
-  port: number,
-  pki: Pki,
-  identity: Identity = pki.client,
-  version: tls.SecureVersion = 'TLSv1.3',
-): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
-  // The first decision names the server's socket: a denied one never reaches 'secureConnection'.
-  const admitted = waitFor<[DecisionEvent, tls.TLSSocket]>(server, 'decision');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: identity.key,
-    cert: identity.chain,
-    maxVersion: version,
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  const [, socket] = await admitted;
-  return { client, socket };
-}
-
 t.test('connections are tracked with their decisions', async (t) => {
-  const pki = await makePki();
-  const { server, attachment, port } = await attachedServer(t, pki);
-  const a = await nodeClient(t, server, port, pki);
-  const b = await nodeClient(t, server, port, pki);
+  const { attachment, pki, connect } = await attachedServer(t, undefined);
+  const a = await connect();
+  const b = await connect();
   const live = attachment.connections();
   t.equal(live.length, 2);
   t.same(new Set(live.map((c) => c.socket)), new Set([a.socket, b.socket]), 'the node sockets themselves');
@@ -148,17 +95,17 @@ t.test('an https.Server works the same: requests are served, then the connection
 });
 
 t.test('an interval re-check with a policy that flips to deny destroys the node socket', async (t) => {
-  const pki = await makePki();
   let allow = true;
   const triggers: string[] = [];
-  const { server, port } = await attachedServer(t, pki, {
-    policy: (input) => {
+  const { connect } = await attachedServer(
+    t,
+    (input) => {
       triggers.push(input.trigger);
       return { allow, reason: allow ? 'ok' : 'flipped' };
     },
-    reauthorize: { every: 200 },
-  });
-  const { client, socket } = await nodeClient(t, server, port, pki);
+    { reauthorize: { every: 200 } },
+  );
+  const { client, socket } = await connect();
   const deauthorized = waitFor<[Decision]>(socket, 'deauthorized', 5_000);
   await delay(450);
   t.ok(triggers.includes('interval'), 'periodic re-checks ran');
@@ -180,8 +127,8 @@ t.test('an interval re-check with a policy that flips to deny destroys the node 
 
 t.test('setCrl revoking the client cuts it', async (t) => {
   const pki = await makePki();
-  const { server, attachment, port } = await attachedServer(t, pki, { crl: await pki.ca.crls() });
-  const { client, socket } = await nodeClient(t, server, port, pki);
+  const { attachment, connect } = await attachedServer(t, undefined, { crl: await pki.ca.crls() }, { pki });
+  const { client, socket } = await connect();
   let delivered = 0;
   socket.on('data', (chunk: Buffer) => (delivered += chunk.length));
   const writer = setInterval(() => !client.destroyed && client.write('x'.repeat(100)), 5);
@@ -206,8 +153,8 @@ t.test('a ~2 s client certificate is cut at its expiry', async (t) => {
   const pki = await makePki();
   const shortLived = await pki.ca.issueClient({ commonName: 'short', validityMs: 3_000 });
   const notAfter = shortLived.notAfter.getTime();
-  const { server, port } = await attachedServer(t, pki, { reauthorize: { every: 0, onExpiry: true } });
-  const { client, socket } = await nodeClient(t, server, port, pki, shortLived);
+  const { connect } = await attachedServer(t, undefined, { reauthorize: { every: 0, onExpiry: true } }, { pki });
+  const { client, socket } = await connect(shortLived);
   const [decision] = await waitFor<[Decision]>(socket, 'deauthorized', notAfter - Date.now() + 5_000);
   const cutAt = Date.now();
   t.equal(decision.trigger, 'expiry');
@@ -218,9 +165,8 @@ t.test('a ~2 s client certificate is cut at its expiry', async (t) => {
 });
 
 t.test('reauthorize(nodeTlsSocket) revalidates against the attachment trust store', async (t) => {
-  const pki = await makePki();
-  const { server, attachment, port } = await attachedServer(t, pki);
-  const { client, socket } = await nodeClient(t, server, port, pki);
+  const { attachment, pki, connect } = await attachedServer(t, undefined);
+  const { client, socket } = await connect();
   const decision = await reauthorize(socket, { reason: 'audit' });
   t.equal(decision.allow, true);
   t.equal(decision.trigger, 'manual');
@@ -241,16 +187,15 @@ t.test('reauthorize(nodeTlsSocket) revalidates against the attachment trust stor
 });
 
 t.test('fresh on TLS 1.3: no post-handshake auth in node, ERR_CTLS_FRESH_UNSUPPORTED', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await attachedServer(t, pki);
+  const { connect } = await attachedServer(t, undefined);
 
-  const { socket } = await nodeClient(t, server, port, pki);
+  const { socket } = await connect();
   t.equal(socket.getProtocol(), 'TLSv1.3');
   const fallback = await reauthorize(socket, { fresh: true });
   t.equal(fallback.allow, true, "default fallback 'revalidate'");
   t.equal(fallback.source, 'fallback');
 
-  const other = await nodeClient(t, server, port, pki);
+  const other = await connect();
   const denied = await reauthorize(other.socket, { fresh: true, fallback: 'deny' });
   t.equal(denied.allow, false);
   t.equal(denied.reason, 'fresh-unsupported');
@@ -259,12 +204,14 @@ t.test('fresh on TLS 1.3: no post-handshake auth in node, ERR_CTLS_FRESH_UNSUPPO
 });
 
 t.test('fresh on TLS 1.2 renegotiates and allows, again and again', async (t) => {
-  const pki = await makePki();
   // A renegotiation that resumes asks for no certificate (and counts as no fresh exchange).
-  const { server, port } = await attachedServer(t, pki, {}, 'TLSv1.2', {
-    secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
-  });
-  const { client, socket } = await nodeClient(t, server, port, pki, pki.client, 'TLSv1.2');
+  const { pki, connect } = await attachedServer(
+    t,
+    undefined,
+    {},
+    { maxVersion: 'TLSv1.2', tlsOptions: { secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION } },
+  );
+  const { client, socket } = await connect();
   t.equal(socket.getProtocol(), 'TLSv1.2');
   const errors: Error[] = [];
   socket.on('error', (error: Error) => errors.push(error));
@@ -320,13 +267,12 @@ async function nodeShowsPresentedIntermediates(t: Test, pki: Pki): Promise<boole
 }
 
 t.test('without `intermediates`, the chain node shows is used; a hidden one is a warned denial', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await attachedServer(t, pki, { intermediates: undefined });
+  const { server, pki, connect } = await attachedServer(t, undefined, {}, { trust: { intermediates: undefined } });
   const warnings: Array<{ code?: string }> = [];
   server.on('warning', (warning: { code?: string }) => warnings.push(warning));
   const decisions: DecisionEvent[] = [];
   server.on('decision', (event: DecisionEvent) => decisions.push(event));
-  await nodeClient(t, server, port, pki);
+  await connect();
   if (await nodeShowsPresentedIntermediates(t, pki)) {
     t.match(decisions, [{ outcome: 'allow', trigger: 'handshake' }], 'the presented leaf and intermediate verify');
     t.same(warnings, []);
@@ -338,15 +284,14 @@ t.test('without `intermediates`, the chain node shows is used; a hidden one is a
 });
 
 t.test('a client sending its leaf alone is completed from `intermediates`, which rotate', async (t) => {
-  const pki = await makePki();
   // node:tls lets the lone leaf through unverified; the attachment is what decides. (Were the
   // intermediate in node's own `ca`, node would link it into the chain itself.)
   const nodeLets = { rejectUnauthorized: false };
-  const leafOnly: Identity = { key: pki.client.key, chain: pki.client.cert };
-  const { server, attachment, port } = await attachedServer(t, pki, {}, 'TLSv1.3', nodeLets);
+  const { server, attachment, pki, connect } = await attachedServer(t, undefined, {}, { tlsOptions: nodeLets });
+  const leafOnly: ClientIdentity = { key: pki.client.key, chain: pki.client.cert };
   const warnings: Array<{ code?: string }> = [];
   server.on('warning', (warning: { code?: string }) => warnings.push(warning));
-  const { client, socket } = await nodeClient(t, server, port, pki, leafOnly);
+  const { client, socket } = await connect(leafOnly);
   t.equal(showsPresentedIntermediates(socket), false, 'node shows the leaf alone');
   t.equal(attachment.connections()[0]?.decision?.allow, true, 'the attachment completed and verified it');
   t.equal((await reauthorize(socket)).allow, true, 'and again on a manual re-check');
@@ -365,7 +310,7 @@ t.test('a client sending its leaf alone is completed from `intermediates`, which
     'with a warning that says what to pass',
   );
 
-  const second = await nodeClient(t, server, port, pki, leafOnly);
+  const second = await connect(leafOnly);
   await closed(second.socket);
   t.equal(warnings.length, 1, 'warned once per attachment, not per connection');
 });
@@ -374,19 +319,19 @@ t.test('`intermediates` never bring trust: a root among them is not an anchor', 
   const pki = await makePki();
   const stranger = await makePki('mallory');
   // The attachment trusts another CA only; our root and intermediate are merely "intermediates".
-  const { server, port } = await attachedServer(
+  const { server, connect } = await attachedServer(
     t,
-    pki,
+    undefined,
+    {},
     {
-      ca: stranger.ca.rootCert,
-      intermediates: [pki.ca.issuerChain, pki.ca.rootCert],
+      pki,
+      trust: { ca: stranger.ca.rootCert, intermediates: [pki.ca.issuerChain, pki.ca.rootCert] },
+      tlsOptions: { rejectUnauthorized: false },
     },
-    'TLSv1.3',
-    { rejectUnauthorized: false },
   );
   const decisions: DecisionEvent[] = [];
   server.on('decision', (event: DecisionEvent) => decisions.push(event));
-  const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });
+  const { socket } = await connect({ key: pki.client.key, chain: pki.client.cert });
   await closed(socket);
   t.match(
     decisions,
@@ -424,13 +369,15 @@ t.test('bad `intermediates` are refused with ERR_CTLS_BAD_PEM, naming the option
 });
 
 t.test('with nobody listening on the server, the lone-leaf warning becomes a process warning', async (t) => {
-  const pki = await makePki();
-  const { server, port } = await attachedServer(t, pki, { intermediates: undefined }, 'TLSv1.3', {
-    rejectUnauthorized: false,
-  });
+  const { server, pki, connect } = await attachedServer(
+    t,
+    undefined,
+    {},
+    { trust: { intermediates: undefined }, tlsOptions: { rejectUnauthorized: false } },
+  );
   t.equal(server.listenerCount('warning'), 0);
   const warned = once(process, 'warning') as Promise<[Error & { code?: string }]>;
-  const { socket } = await nodeClient(t, server, port, pki, { key: pki.client.key, chain: pki.client.cert });
+  const { socket } = await connect({ key: pki.client.key, chain: pki.client.cert });
   const [warning] = await warned;
   t.equal(warning.code, 'ERR_CTLS_CHAIN_INCOMPLETE', 'not lost for want of a listener');
   await closed(socket);
