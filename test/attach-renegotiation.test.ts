@@ -10,58 +10,28 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attach, reauthorize, type DecisionEvent } from '../dist/index.js';
-import { closed, listen, waitFor } from './helpers/owned';
+import { reauthorize, type DecisionEvent } from '../dist/index.js';
+import { attachedServer, type AttachedServer } from './helpers/attached-tls';
+import { closed, waitFor } from './helpers/owned';
 import { makePki, Received, type Pki } from './helpers/mtls';
 
 /** A TLS 1.2 attached server; resolves with it and the server sockets the app was handed. */
-async function attachedServer(
-  t: Test,
-  pki: Pki,
-): Promise<{ server: tls.Server; port: number; accepted: tls.TLSSocket[] }> {
-  const accepted: tls.TLSSocket[] = [];
-  const server = tls.createServer(
+async function renegotiableServer(t: Test, pki?: Pki): Promise<AttachedServer & { accepted: tls.TLSSocket[] }> {
+  const attached = await attachedServer(
+    t,
+    undefined,
+    {},
     {
-      key: pki.server.key,
-      cert: pki.server.chain,
-      ca: pki.ca.rootCert,
-      requestCert: true,
-      rejectUnauthorized: true,
+      pki,
       maxVersion: 'TLSv1.2',
       // Without it node resumes the session in a renegotiation and no certificate is asked for.
-      secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION,
-    },
-    (socket) => {
-      socket.on('error', () => {});
-      accepted.push(socket);
+      tlsOptions: { secureOptions: constants.SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION },
     },
   );
-  const attachment = attach(server, { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain });
-  t.teardown(() => attachment.detach());
-  return { server, port: await listen(t, server), accepted };
-}
-
-async function connectAlice(
-  t: Test,
-  server: tls.Server,
-  port: number,
-  pki: Pki,
-): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket; received: Received }> {
-  const connected = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-    maxVersion: 'TLSv1.2',
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  await waitFor(client, 'secureConnect');
-  const [socket] = await connected;
-  return { client, socket, received: new Received(socket) };
+  // Added after attach(), a listener is held back like the app's own: it sees what the app sees.
+  const accepted: tls.TLSSocket[] = [];
+  attached.server.on('secureConnection', (socket: tls.TLSSocket) => accepted.push(socket));
+  return { ...attached, accepted };
 }
 
 const destroyCode = (socket: tls.TLSSocket): string | undefined =>
@@ -72,10 +42,11 @@ t.test(
   async (t) => {
     const pki = await makePki('alice');
     const bob = await pki.ca.issueClient({ commonName: 'bob' });
-    const { server, port } = await attachedServer(t, pki);
+    const attached = await renegotiableServer(t, pki);
     const decisions: DecisionEvent[] = [];
-    server.on('decision', (event: DecisionEvent) => decisions.push(event));
-    const { client, socket, received } = await connectAlice(t, server, port, pki);
+    attached.server.on('decision', (event: DecisionEvent) => decisions.push(event));
+    const { client, socket } = await attached.connect();
+    const received = new Received(socket);
     t.equal(socket.getProtocol(), 'TLSv1.2');
     client.write('hello');
     await received.until(5);
@@ -100,9 +71,9 @@ t.test(
 );
 
 t.test("the server's own renegotiation (fresh) still works, and a client's after it is still refused", async (t) => {
-  const pki = await makePki();
-  const { server, port } = await attachedServer(t, pki);
-  const { client, socket, received } = await connectAlice(t, server, port, pki);
+  const { connect } = await renegotiableServer(t);
+  const { client, socket } = await connect();
+  const received = new Received(socket);
   for (let round = 1; round <= 2; round++) {
     const decision = await reauthorize(socket, { fresh: true });
     t.match(decision, { allow: true, source: 'engine' }, `fresh round ${round} renegotiated and allowed`);
@@ -122,8 +93,7 @@ t.test(
   'openssl s_client typing R (client-initiated renegotiation) is cut',
   { skip: hasOpenssl ? false : 'no openssl CLI' },
   async (t) => {
-    const pki = await makePki();
-    const { port, accepted } = await attachedServer(t, pki);
+    const { pki, port, accepted } = await renegotiableServer(t);
     const dir = mkdtempSync(join(tmpdir(), 'ctls-reneg-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = (name: string, pem: string): string => {
@@ -174,8 +144,7 @@ t.test(
 );
 
 t.test('a Node without the handshake hook: TLS 1.2 connections are closed, never handed over', async (t) => {
-  const pki = await makePki();
-  const { server, port, accepted } = await attachedServer(t, pki);
+  const { server, pki, port, accepted } = await renegotiableServer(t);
   // Stands in for a Node version whose private handle lost onhandshakestart: attach() must fail closed.
   const gated = server.emit;
   server.emit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
