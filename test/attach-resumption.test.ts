@@ -4,32 +4,20 @@
 // without `intermediates` configured, and still against today's CA, CRL and clock.
 import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
-import { attach, type Attachment, type AttachOptions, type DecisionEvent } from '../dist/index.js';
-import { closed, listen, waitFor } from './helpers/owned';
+import type { DecisionEvent } from '../dist/index.js';
+import { attachedServer, type AttachedServer, type AttachSettings } from './helpers/attached-tls';
+import { closed, waitFor } from './helpers/owned';
 import { makePki, type Pki } from './helpers/mtls';
 
-async function attachedServer(
+/** An attached server at `version` on `pki`, attached with `settings`. */
+function resumableServer(
   t: Test,
   pki: Pki,
   version: tls.SecureVersion,
-  options: Partial<AttachOptions> = {},
-): Promise<{ server: tls.Server; attachment: Attachment; port: number }> {
-  const server = tls.createServer(
-    {
-      key: pki.server.key,
-      cert: pki.server.chain,
-      ca: pki.ca.rootCert,
-      requestCert: true,
-      rejectUnauthorized: true,
-      maxVersion: version,
-    },
-    (socket) => socket.on('error', () => {}),
-  );
+  settings: AttachSettings = {},
+): Promise<AttachedServer> {
   // No `intermediates`: what completes a resumed chain must come from what the client presented.
-  const attachment = attach(server, { ca: pki.ca.rootCert, ...options });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  return { server, attachment, port };
+  return attachedServer(t, undefined, settings, { pki, maxVersion: version, trust: { intermediates: undefined } });
 }
 
 /**
@@ -38,9 +26,7 @@ async function attachedServer(
  */
 async function connect(
   t: Test,
-  server: tls.Server,
-  port: number,
-  pki: Pki,
+  { server, port, pki }: AttachedServer,
   version: tls.SecureVersion,
   session?: Buffer,
 ): Promise<{
@@ -89,11 +75,11 @@ function showsIntermediate(socket: tls.TLSSocket): boolean {
 for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`${version}: a resumed session is revalidated with the chain it was established with`, async (t) => {
     const pki = await makePki();
-    const { server, attachment, port } = await attachedServer(t, pki, version, { crl: await pki.ca.crl() });
+    const attached = await resumableServer(t, pki, version, { crl: await pki.ca.crl() });
     const warnings: Array<{ code?: string }> = [];
-    server.on('warning', (warning: { code?: string }) => warnings.push(warning));
+    attached.server.on('warning', (warning: { code?: string }) => warnings.push(warning));
 
-    const first = await connect(t, server, port, pki, version);
+    const first = await connect(t, attached, version);
     if (!showsIntermediate(first.socket)) {
       t.comment(
         'skip: this Node hides presented intermediates from server sockets; ' +
@@ -105,7 +91,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.equal(first.reused, false);
     const session = await first.session;
 
-    const resumed = await connect(t, server, port, pki, version, session);
+    const resumed = await connect(t, attached, version, session);
     t.equal(resumed.reused, true, 'the second connection resumed the session');
     t.equal(showsIntermediate(resumed.socket), false, 'node shows the resumed leaf alone');
     t.match(resumed.event, { trigger: 'handshake', outcome: 'allow', reason: 'verified' }, 'and it is allowed');
@@ -116,8 +102,8 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     await endBoth(first);
     await endBoth(resumed);
     pki.ca.revoke(pki.client.serial);
-    await attachment.setCrl(await pki.ca.crl());
-    const again = await connect(t, server, port, pki, version, session);
+    await attached.attachment.setCrl(await pki.ca.crl());
+    const again = await connect(t, attached, version, session);
     t.equal(again.reused, true, 'resumed again');
     t.match(
       again.event,
@@ -130,8 +116,8 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
 t.test('remembered intermediates are never anchors: a session resumed after the CA changed is denied', async (t) => {
   const pki = await makePki();
   const stranger = await makePki('mallory');
-  const { server, attachment, port } = await attachedServer(t, pki, 'TLSv1.3');
-  const first = await connect(t, server, port, pki, 'TLSv1.3');
+  const attached = await resumableServer(t, pki, 'TLSv1.3');
+  const first = await connect(t, attached, 'TLSv1.3');
   if (!showsIntermediate(first.socket)) {
     t.comment('skip: this Node hides presented intermediates from server sockets');
     return;
@@ -139,8 +125,8 @@ t.test('remembered intermediates are never anchors: a session resumed after the 
   const session = await first.session;
   await endBoth(first);
   // The attachment now trusts another CA only; the intermediate it remembers must not stand in for ours.
-  await attachment.setCa(stranger.ca.rootCert);
-  const resumed = await connect(t, server, port, pki, 'TLSv1.3', session);
+  await attached.attachment.setCa(stranger.ca.rootCert);
+  const resumed = await connect(t, attached, 'TLSv1.3', session);
   t.equal(resumed.reused, true, 'resumed');
   t.match(resumed.event, { outcome: 'deny', reason: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' });
 });
