@@ -3,11 +3,11 @@
 // count); a denied connection leaves the report. inspectHandler() serves it only with a bearer token.
 import t, { type Test } from 'tap';
 import * as http from 'node:http';
-import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { attach, inspectHandler, type InspectReport, type InspectTarget } from '../dist/index.js';
+import { inspectHandler, type InspectReport, type InspectTarget } from '../dist/index.js';
 import { DevelopmentCA } from '../dist/dev/pki.js';
-import { closed, listen, waitFor } from './helpers/owned';
+import { attachedServer } from './helpers/attached-tls';
+import { closed, waitFor } from './helpers/owned';
 import { connectPair, makePki, mtlsOptions, startServer, type Pki } from './helpers/mtls';
 
 const TOKEN = 'an-operator-token-of-length';
@@ -107,30 +107,14 @@ t.test('a denied connection leaves the report', async (t) => {
 
 t.test('an attachment reports its node:tls connections the same way', async (t) => {
   const pki = await pkiWithTeam();
-  const server = tls.createServer(
-    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true },
-    (socket) => socket.on('error', () => {}),
-  );
   let allow = true;
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    policy: () => ({ allow, reason: allow ? 'in' : 'out', ttlMs: 60_000 }),
-  });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const accepted = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
-  const client = tls.connect({
-    host: '127.0.0.1',
-    port,
-    servername: 'localhost',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-  });
-  client.on('error', () => {});
-  t.teardown(() => client.destroy());
-  const [socket] = await accepted;
+  const { attachment, connect } = await attachedServer(
+    t,
+    () => ({ allow, reason: allow ? 'in' : 'out', ttlMs: 60_000 }),
+    {},
+    { pki },
+  );
+  const { socket } = await connect();
   t.match(viaJson(attachment.inspect()).connections, [
     {
       tier: 'attached',
