@@ -14,7 +14,7 @@ export interface AttachedConnection {
   client: tls.TLSSocket;
   /** What the client read so far. */
   received: () => string;
-  /** What the server's app read from the connection so far. */
+  /** What the server's app read from the connection so far (nothing, with an `onConnection` of the test's). */
   delivered: () => string;
   /** The error the server's side was destroyed with, if any. */
   error: () => Error | undefined;
@@ -61,6 +61,11 @@ export interface AttachedServerOptions {
    * (`{ intermediates: undefined }`) leaves that option out.
    */
   trust?: Partial<Pick<AttachOptions, 'ca' | 'intermediates'>>;
+  /**
+   * The app's connection handler instead of the helper's, which reads every connection at once
+   * (for `delivered()`): for tests of who reads a connection, and when.
+   */
+  onConnection?: (socket: tls.TLSSocket) => void;
 }
 
 /**
@@ -86,10 +91,11 @@ export async function attachedServer(
       maxVersion,
       ...options.tlsOptions,
     },
-    (socket) => {
-      socket.on('error', () => {});
-      socket.on('data', (chunk: Buffer) => delivered.set(socket, (delivered.get(socket) ?? '') + chunk.toString()));
-    },
+    options.onConnection ??
+      ((socket) => {
+        socket.on('error', () => {});
+        socket.on('data', (chunk: Buffer) => delivered.set(socket, (delivered.get(socket) ?? '') + chunk.toString()));
+      }),
   );
   const attachment = attach(server, {
     ...settings,
