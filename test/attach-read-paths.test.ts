@@ -6,9 +6,10 @@
 import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
 import { Writable } from 'node:stream';
-import { attach, reauthorize, type Attachment, type AuthorizationInput } from '../dist/index.js';
-import { closed, listen, waitFor } from './helpers/owned';
-import { delay, makePki, type Pki } from './helpers/mtls';
+import { reauthorize, type AuthorizationInput } from '../dist/index.js';
+import { attachedServer, type AttachedServer } from './helpers/attached-tls';
+import { closed, waitFor } from './helpers/owned';
+import { delay, type Pki } from './helpers/mtls';
 
 type Mode = 'data' | 'pipe' | 'readable' | 'for-await';
 const MODES: Mode[] = ['data', 'pipe', 'readable', 'for-await'];
@@ -84,31 +85,29 @@ class Gatekeeper {
   }
 }
 
-async function attachedServer(
-  t: Test,
-  pki: Pki,
-): Promise<{ server: tls.Server; attachment: Attachment; gate: Gatekeeper; port: number; accepted: tls.TLSSocket[] }> {
+/**
+ * An attached server whose policy the test answers, and the sockets the app was handed
+ * (`accepted`), which nobody reads until the test does.
+ */
+async function gatedServer(t: Test): Promise<AttachedServer & { gate: Gatekeeper; accepted: tls.TLSSocket[] }> {
   const accepted: tls.TLSSocket[] = [];
-  const server = tls.createServer(
-    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
-    (socket) => {
-      socket.on('error', () => {});
-      accepted.push(socket);
-    },
-  );
   const gate = new Gatekeeper();
   // A generous policy timeout: the test decides when a pending decision ends.
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    policy: gate.policy,
-    policyTimeout: 60_000,
-    reauthorize: { every: 0 },
-  });
-  t.teardown(() => attachment.detach());
-  return { server, attachment, gate, port: await listen(t, server), accepted };
+  const attached = await attachedServer(
+    t,
+    gate.policy,
+    { policyTimeout: 60_000, reauthorize: { every: 0 } },
+    {
+      onConnection: (socket) => {
+        socket.on('error', () => {});
+        accepted.push(socket);
+      },
+    },
+  );
+  return { ...attached, gate, accepted };
 }
 
+/** A client connection, waiting for nothing. */
 function connectClient(t: Test, port: number, pki: Pki): tls.TLSSocket {
   const client = tls.connect({
     host: '127.0.0.1',
@@ -123,23 +122,8 @@ function connectClient(t: Test, port: number, pki: Pki): tls.TLSSocket {
   return client;
 }
 
-/** An allowed connection, handed to the app. */
-async function allowed(
-  t: Test,
-  server: tls.Server,
-  port: number,
-  pki: Pki,
-): Promise<{ client: tls.TLSSocket; socket: tls.TLSSocket }> {
-  const handed = waitFor<[tls.TLSSocket]>(server, 'secureConnection');
-  const client = connectClient(t, port, pki);
-  await waitFor(client, 'secureConnect');
-  const [socket] = await handed;
-  return { client, socket };
-}
-
 t.test('no listener sees a connection before its first decision allows it', async (t) => {
-  const pki = await makePki();
-  const { server, gate, port, accepted } = await attachedServer(t, pki);
+  const { server, gate, port, pki, accepted } = await gatedServer(t);
   for (const allow of [false, true]) {
     const pending = gate.hold();
     const decided = waitFor(server, 'decision');
@@ -167,9 +151,8 @@ t.test('no listener sees a connection before its first decision allows it', asyn
 
 for (const mode of MODES) {
   t.test(`${mode}: nothing passes while a later decision is pending; in order on allow, never on deny`, async (t) => {
-    const pki = await makePki();
-    const { server, attachment, gate, port } = await attachedServer(t, pki);
-    const { client, socket } = await allowed(t, server, port, pki);
+    const { attachment, gate, connect } = await gatedServer(t);
+    const { client, socket } = await connect();
     const sink = new Sink().read(socket, mode);
     client.write('one');
     await sink.until('one');
@@ -199,9 +182,8 @@ for (const mode of MODES) {
   });
 
   t.test(`${mode}: data already buffered when a hold begins is held too`, async (t) => {
-    const pki = await makePki();
-    const { server, attachment, gate, port } = await attachedServer(t, pki);
-    const { client, socket } = await allowed(t, server, port, pki);
+    const { attachment, gate, connect } = await gatedServer(t);
+    const { client, socket } = await connect();
     client.write('buffered');
     // Nobody reads yet: the bytes wait in the socket's Readable buffer.
     const started = Date.now();
@@ -223,9 +205,8 @@ for (const mode of MODES) {
   });
 
   t.test(`${mode}: denied but kept open (destroyOnDeny: false) passes nothing until allowed again`, async (t) => {
-    const pki = await makePki();
-    const { server, gate, port } = await attachedServer(t, pki);
-    const { client, socket } = await allowed(t, server, port, pki);
+    const { gate, connect } = await gatedServer(t);
+    const { client, socket } = await connect();
     const sink = new Sink().read(socket, mode);
     gate.answer(false);
     t.match(await reauthorize(socket, { destroyOnDeny: false }), { allow: false });
@@ -241,38 +222,32 @@ for (const mode of MODES) {
 }
 
 t.test('a hold that begins inside a data handler also holds the rest of that same read', async (t) => {
-  const pki = await makePki();
   const chunks: Buffer[] = [];
   let deliveredWhilePending = -1;
-  const server = tls.createServer(
-    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
-    (socket) => {
-      socket.on('error', () => {});
-      let asked = false;
-      socket.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        // The first chunk makes the app ask for a fresh re-check, which holds at once (node sockets
-        // have no post-handshake auth on TLS 1.3: it falls back to revalidating).
-        if (!asked) void reauthorize(socket, { fresh: true });
-        asked = true;
-      });
-    },
-  );
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    reauthorize: { every: 0 },
-    policyTimeout: 60_000,
-    policy: async (input) => {
+  const { connect } = await attachedServer(
+    t,
+    async (input) => {
       if (input.trigger !== 'manual') return true;
       await delay(WATCH_MS);
       deliveredWhilePending = chunks.length;
       return true;
     },
-  });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const { client } = await allowed(t, server, port, pki);
+    { reauthorize: { every: 0 }, policyTimeout: 60_000 },
+    {
+      onConnection: (socket) => {
+        socket.on('error', () => {});
+        let asked = false;
+        socket.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          // The first chunk makes the app ask for a fresh re-check, which holds at once (node sockets
+          // have no post-handshake auth on TLS 1.3: it falls back to revalidating).
+          if (!asked) void reauthorize(socket, { fresh: true });
+          asked = true;
+        });
+      },
+    },
+  );
+  const { client } = await connect();
   // One write of several small TLS records (setMaxSendFragment), all in one network read: node
   // decrypts them one after the other, each pushed to the socket while the hold is on.
   t.equal(client.setMaxSendFragment(512), true);
@@ -292,8 +267,7 @@ t.test('a hold that begins inside a data handler also holds the rest of that sam
 });
 
 t.test('a Node whose TLS handle cannot stop reading: the connection is closed, never handed over', async (t) => {
-  const pki = await makePki();
-  const { server, port, accepted } = await attachedServer(t, pki);
+  const { server, port, pki, accepted } = await gatedServer(t);
   // Stands in for a Node version whose private handle lost readStop: attach() must fail closed.
   const gated = server.emit;
   server.emit = function (this: tls.Server, event: string | symbol, ...args: unknown[]): boolean {
@@ -313,28 +287,20 @@ t.test('a Node whose TLS handle cannot stop reading: the connection is closed, n
 });
 
 t.test('for await: a lapsed decision (policy ttl) holds until its re-decision allows', async (t) => {
-  const pki = await makePki();
   let settle: ((allow: boolean) => void) | null = null;
   let asked: () => void = () => {};
   const expiryAsked = new Promise<void>((resolve) => (asked = resolve));
-  const server = tls.createServer(
-    { key: pki.server.key, cert: pki.server.chain, ca: pki.ca.rootCert, requestCert: true, rejectUnauthorized: true },
-    (socket) => socket.on('error', () => {}),
-  );
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    reauthorize: { every: 0, onExpiry: true },
-    policyTimeout: 60_000,
-    policy: (input) => {
+  const { connect } = await attachedServer(
+    t,
+    (input) => {
       if (input.trigger === 'handshake') return { allow: true, ttlMs: 300 };
       asked();
       return new Promise((resolve) => (settle = (allow) => resolve({ allow, ttlMs: 60_000 })));
     },
-  });
-  t.teardown(() => attachment.detach());
-  const port = await listen(t, server);
-  const { client, socket } = await allowed(t, server, port, pki);
+    { reauthorize: { every: 0, onExpiry: true }, policyTimeout: 60_000 },
+    { onConnection: (socket) => socket.on('error', () => {}) },
+  );
+  const { client, socket } = await connect();
   const sink = new Sink().read(socket, 'for-await');
   client.write('before');
   await sink.until('before');
