@@ -1,4 +1,4 @@
-/** An attached node:tls server and its mTLS connections, for the attached tier's gate and detach tests. */
+/** An attached node:tls server and its mTLS connections, for the attached tier's tests. */
 import type { Test } from 'tap';
 import * as tls from 'node:tls';
 import { attach, type Attachment, type AttachOptions, type DecisionEvent, type Policy } from '../../dist/index.js';
@@ -34,7 +34,7 @@ export interface AttachedServer {
   server: tls.Server;
   /** The port it listens on, at 127.0.0.1. */
   port: number;
-  /** The server's and its clients' PKI (its CA is the attachment's trust). */
+  /** The server's and its clients' PKI (its CA is the attachment's trust, unless `trust` said otherwise). */
   pki: Pki;
   /**
    * A client connection (as `identity`, by default the PKI's client), once its handshake decision
