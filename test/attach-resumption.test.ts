@@ -75,11 +75,14 @@ function showsIntermediate(socket: tls.TLSSocket): boolean {
 for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   t.test(`${version}: a resumed session is revalidated with the chain it was established with`, async (t) => {
     const pki = await makePki();
-    const attached = await resumableServer(t, pki, version, { crl: await pki.ca.crl() });
+    const attached = await resumableServer(t, pki, version, { crl: await pki.ca.crls() });
     const warnings: Array<{ code?: string }> = [];
     attached.server.on('warning', (warning: { code?: string }) => warnings.push(warning));
 
     const first = await connect(t, attached, version);
+    // Allowed before anything else: a denial (a CRL missing for the intermediate) destroys the
+    // socket, whose chain then reads empty, and the check below would skip the whole test.
+    t.match(first.event, { trigger: 'handshake', outcome: 'allow' }, 'the full handshake verifies');
     if (!showsIntermediate(first.socket)) {
       t.comment(
         'skip: this Node hides presented intermediates from server sockets; ' +
@@ -87,7 +90,6 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
       );
       return;
     }
-    t.match(first.event, { trigger: 'handshake', outcome: 'allow' }, 'the full handshake verifies');
     t.equal(first.reused, false);
     const session = await first.session;
 
@@ -102,7 +104,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     await endBoth(first);
     await endBoth(resumed);
     pki.ca.revoke(pki.client.serial);
-    await attached.attachment.setCrl(await pki.ca.crl());
+    await attached.attachment.setCrl(await pki.ca.crls());
     const again = await connect(t, attached, version, session);
     t.equal(again.reused, true, 'resumed again');
     t.match(
