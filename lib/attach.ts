@@ -70,6 +70,15 @@ export interface Attachment {
 const REQUEST_EVENTS = new Set(['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect', 'stream']);
 
 /**
+ * The connection whose 'secureConnection' an attachment is handing over now. node's HTTP/2 server
+ * creates its session inside that emission and announces it with 'session' (whose .socket is a
+ * proxy). Shared by every attachment: with two on one server, the one below may hand the
+ * connection over long after the one above let it through, and the 'session' event still passes
+ * the one above first.
+ */
+let handingOver: tls.TLSSocket | null = null;
+
+/**
  * Emit wrappers of attachments that are done (detached, nothing held), each to the emit beneath it:
  * a wrapper that was not on top when it was done is skipped when the one above it restores.
  */
@@ -168,9 +177,6 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
   const emit = server.emit;
   let attached = true;
   const subjects = new WeakMap<object, AttachedSubject>();
-  // The connection whose 'secureConnection' is being emitted: node's HTTP/2 server creates its
-  // session inside that emission and announces it with 'session' (whose .socket is a proxy).
-  let emitting: tls.TLSSocket | null = null;
   // Connections detach() let go while held (a decision still in flight): until each is released
   // or closed, a request node parses for it waits as before, so the wrapper stays on emit.
   let lingering = 0;
@@ -178,8 +184,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     const first = args[0];
     if (attached) {
       if (event === 'secureConnection' && first instanceof tls.TLSSocket) return admit(this, first, args);
-      if (event === 'session' && emitting !== null && first !== null && typeof first === 'object') {
-        const subject = subjects.get(emitting);
+      if (event === 'session' && handingOver !== null && first !== null && typeof first === 'object') {
+        const subject = subjects.get(handingOver);
         if (subject !== undefined) subjects.set(first, subject);
         return Reflect.apply(emit, this, [event, ...args]) as boolean;
       }
@@ -243,11 +249,12 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     });
     subjects.set(socket, subject);
     const hand = (): boolean => {
-      emitting = socket;
+      const outer = handingOver;
+      handingOver = socket;
       try {
         return Reflect.apply(emit, target, ['secureConnection', ...args]) as boolean;
       } finally {
-        emitting = null;
+        handingOver = outer;
       }
     };
     const decided = authorizer.admitNow(subject);
