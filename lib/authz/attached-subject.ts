@@ -43,7 +43,7 @@ type PushCallback = (error: Error | null, push: Duplex | undefined, headers: unk
 type PushStream = (this: Duplex, headers: unknown, options: unknown, callback?: unknown) => unknown;
 const kPushTracking = Symbol('continuous-tls.pushTracking');
 type PushTracked = Duplex & {
-  [kPushTracking]: { subject: AttachedSubject; original: PushStream };
+  [kPushTracking]?: { subjects: AttachedSubject[]; original: PushStream };
   pushStream: PushStream;
 };
 
@@ -53,7 +53,10 @@ function rethrow(error: unknown): never {
 
 /** A tracked HTTP/2 stream's pushStream(): node's own, with the push tracked before the app has it. */
 function trackedPushStream(this: Duplex, headers: unknown, options: unknown, callback?: unknown): unknown {
-  const { subject, original } = (this as PushTracked)[kPushTracking];
+  const record = (this as PushTracked | undefined)?.[kPushTracking];
+  // Called on something else than the stream it was taken from, as node's own would refuse.
+  if (record === undefined) throw new TypeError('pushStream() called on an object that is not its HTTP/2 stream');
+  const { subjects, original } = record;
   if (typeof options === 'function') {
     callback = options;
     options = undefined;
@@ -62,7 +65,7 @@ function trackedPushStream(this: Duplex, headers: unknown, options: unknown, cal
   if (typeof callback !== 'function') return original.call(this, headers, options, callback);
   const answer = callback as PushCallback;
   const tracked: PushCallback = (error, push, pushHeaders) => {
-    if (push !== undefined && push !== null) subject.trackStream(push);
+    if (push !== undefined && push !== null) for (const subject of subjects) subject.trackStream(push);
     answer(error, push, pushHeaders);
   };
   return original.call(this, headers, options, tracked);
@@ -372,10 +375,17 @@ export class AttachedSubject implements AuthorizationSubject {
    * This runs for every attached HTTP/2 stream: one shared method and one record, no closures.
    */
   #trackPushes(stream: Duplex): void {
+    const tracking = stream as PushTracked;
+    const record = tracking[kPushTracking];
+    if (record !== undefined) {
+      // Another attachment on the same server tracks this stream already: its method (perhaps
+      // wrapped since) is the one in place, and each push is tracked for both.
+      if (!record.subjects.includes(this)) record.subjects.push(this);
+      return;
+    }
     const original = (stream as { pushStream?: unknown }).pushStream;
     if (typeof original !== 'function') return;
-    const tracking = stream as PushTracked;
-    tracking[kPushTracking] = { subject: this, original: original as PushStream };
+    tracking[kPushTracking] = { subjects: [this], original: original as PushStream };
     tracking.pushStream = trackedPushStream;
   }
 
