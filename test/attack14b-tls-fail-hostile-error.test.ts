@@ -55,7 +55,8 @@ for (const [name, failure] of [
       encoding: 'utf8',
       timeout: 10_000,
     });
-    t.equal(child.status, 0, `the server process lives on (stderr: ${child.stderr.split('\n').slice(0, 3).join(' | ')})`);
+    const stderr = child.stderr.split('\n').slice(0, 3).join(' | ');
+    t.equal(child.status, 0, `the server process lives on (stderr: ${stderr})`);
     t.match(child.stdout, /client closed/, 'the connection is closed');
   });
 }

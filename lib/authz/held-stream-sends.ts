@@ -47,7 +47,8 @@ export function holdStreamSends(stream: Duplex, gate: WriteGate): void {
         } catch (error) {
           // pushStream() answers its own callback: what it refuses only once it builds the promise
           // (an invalid header) would have been thrown at the app's call.
-          const callback = push ? [...args].reverse().find((arg) => typeof arg === 'function') : undefined;
+          // The one node would answer: the second argument when it is a function, else the third.
+          const callback = push ? (typeof args[1] === 'function' ? args[1] : args[2]) : undefined;
           if (typeof callback === 'function') process.nextTick(callback as (error: unknown) => void, error);
           else failParkedSend(stream, error);
         }
@@ -89,7 +90,7 @@ function getterOf(target: object, name: string): (() => unknown) | undefined {
  */
 function failParkedSend(stream: Duplex, error: unknown): void {
   if (stream.listenerCount('error') > 0) {
-    stream.destroy(error instanceof Error ? error : new Error('a held HTTP/2 send failed when released'));
+    stream.destroy(isError(error) ? error : new Error('a held HTTP/2 send failed when released'));
     return;
   }
   stream.destroy();
@@ -101,4 +102,13 @@ function failParkedSend(stream: Duplex, error: unknown): void {
     // A code that cannot be read: the warning goes without one.
   }
   warnOfFailure('a held HTTP/2 send failed when released', error, code);
+}
+
+/** Whether `value` is an Error, asked so that a revoked Proxy (whose prototype cannot be read) is not. */
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
 }

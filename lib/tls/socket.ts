@@ -804,13 +804,7 @@ export class TLSSocket extends TransportSocket {
   #fail(error: Error): void {
     if (this.destroyed) return;
     if (this.destroyReason === null) this.destroyReason = error;
-    const { code, verifyError } = error as { code?: unknown; verifyError?: unknown };
-    if (code === 'ERR_CTLS_CERT_VERIFY' || code === 'ERR_CTLS_NO_PEER_CERTIFICATE') {
-      // A certificate refused after the handshake (a post-handshake request, a renegotiation):
-      // the connection no longer stands on a verified peer, whatever the handshake said.
-      this.authorized = false;
-      this.authorizationError = typeof verifyError === 'string' ? verifyError : 'NO_PEER_CERTIFICATE';
-    }
+    if (this.authorized) this.#unauthorize(error);
     // Ship any alert OpenSSL queued before tearing the transport down.
     const alert = queuedAlert(this.#handle);
     this.#io.endWith(alert);
@@ -824,6 +818,27 @@ export class TLSSocket extends TransportSocket {
     // somebody listens; otherwise the reason stays in destroyReason.
     if (this.listenerCount('error') > 0) this.destroy(error);
     else this.destroy();
+  }
+
+  /**
+   * A certificate refused after the handshake (a post-handshake request, a renegotiation, a
+   * resumed chain) leaves the connection on no verified peer, whatever the handshake said. The
+   * error may be anything an app callback failed with: its fields are read without trusting it.
+   */
+  #unauthorize(error: Error): void {
+    let code: unknown;
+    let why: unknown;
+    try {
+      const fields = error as { code?: unknown; verifyError?: unknown; reason?: unknown };
+      code = fields.code;
+      if (code === 'ERR_CTLS_CERT_VERIFY') why = fields.verifyError ?? fields.reason;
+    } catch {
+      return;
+    }
+    if (code === 'ERR_CTLS_NO_PEER_CERTIFICATE') why = 'NO_PEER_CERTIFICATE';
+    else if (code !== 'ERR_CTLS_CERT_VERIFY') return;
+    this.authorized = false;
+    this.authorizationError = typeof why === 'string' ? why : 'UNSPECIFIED';
   }
 
   // ---- node:tls-shaped getters -----------------------------------------
