@@ -4,7 +4,7 @@
 // whatever destroyOnDeny says), and one held with no decision in force is closed (ERR_CTLS_DETACHED).
 import t, { type Test } from 'tap';
 import { reauthorize, type Decision, type Policy } from '../dist/index.js';
-import { attachedServer, type AttachedConnection, type AttachSettings } from './helpers/attached-tls';
+import { attachedServer, heldByRecheck, type AttachedConnection, type AttachSettings } from './helpers/attached-tls';
 import { delay, codeOf } from './helpers/mtls';
 
 /** An attached connection, admitted by its first decision or (admitted: false) with it pending. */
@@ -108,26 +108,16 @@ t.test('a request node parses while a decision in flight at detach() holds waits
   // a hold began: the emit wrapper defers it. detach() must not drop that while a decision is in flight.
   for (const allowAtEnd of [true, false]) {
     await t.test(allowAtEnd ? 'allowed' : 'denied', async (t) => {
-      let allow = true;
-      let answer: ((allow: boolean) => void) | null = null;
-      const attached = await attachedServer(
-        t,
-        () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
-        { reauthorize: { every: 0, onExpiry: true } },
-      );
-      const c = await attached.connect();
+      // The decision lapses and its expiry re-check waits on the policy: the connection is held.
+      const attached = await heldByRecheck(t);
+      const c = attached.connection;
       const handled: string[] = [];
       attached.server.on('request', (req: { id: string }) => handled.push(req.id));
-      allow = false;
-      // The decision lapses and its expiry re-check waits on the policy: the connection is held.
-      const deadline = Date.now() + 2_000;
-      while (answer === null && Date.now() < deadline) await delay(10);
-      t.ok(answer, 'the expiry re-check is in flight');
       c.attachment.detach();
       attached.server.emit('request', { id: 'during', socket: c.socket }, {});
       await delay(50);
       t.same(handled, [], 'no handler runs while the decision is in flight');
-      answer!(allowAtEnd);
+      attached.answer(allowAtEnd);
       await delay(100);
       t.same(handled, allowAtEnd ? ['during'] : [], allowAtEnd ? 'handed over once allowed' : 'never handed over');
       if (allowAtEnd) {

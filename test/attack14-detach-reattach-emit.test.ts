@@ -7,26 +7,16 @@
 // Attack class: lifecycle/teardown leftovers (interception installed and never removed).
 import t from 'tap';
 import { attach } from '../dist/index.js';
-import { attachedServer } from './helpers/attached-tls';
+import { heldByRecheck } from './helpers/attached-tls';
 import { delay } from './helpers/mtls';
 
 t.test('detach, re-attach, release, detach again: node emit is back', async (t) => {
-  let allow = true;
-  let answer: ((allow: boolean) => void) | null = null;
-  const attached = await attachedServer(
-    t,
-    () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
-    { reauthorize: { every: 0, onExpiry: true } },
-  );
-  const c = await attached.connect();
+  const attached = await heldByRecheck(t);
+  const c = attached.connection;
   const nodeEmit = Object.getPrototypeOf(attached.server).emit;
-  allow = false;
-  const deadline = Date.now() + 2_000;
-  while (answer === null && Date.now() < deadline) await delay(10);
-  t.ok(answer, 'the expiry re-check is in flight: the connection is held');
   c.attachment.detach();
   const second = attach(attached.server, { ca: attached.pki.ca.rootCert, intermediates: attached.pki.ca.issuerChain });
-  answer!(true);
+  attached.answer(true);
   await delay(100);
   t.equal(c.socket.destroyed, false, 'the in-flight decision allowed it');
   second.detach();

@@ -11,18 +11,12 @@
 // release of held events; detach() adds the wrapper left on emit.)
 // Attack class: exception safety in deferred-delivery queues (one failure starving the rest).
 import t from 'tap';
-import { attachedServer } from './helpers/attached-tls';
+import { heldByRecheck } from './helpers/attached-tls';
 import { delay } from './helpers/mtls';
 
 t.test('a throwing handler for one deferred request does not strand the rest', async (t) => {
-  let allow = true;
-  let answer: ((allow: boolean) => void) | null = null;
-  const attached = await attachedServer(
-    t,
-    () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
-    { reauthorize: { every: 0, onExpiry: true } },
-  );
-  const c = await attached.connect();
+  const attached = await heldByRecheck(t);
+  const c = attached.connection;
   const nodeEmit = Object.getPrototypeOf(attached.server).emit;
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown): void => void rejections.push(reason);
@@ -38,14 +32,10 @@ t.test('a throwing handler for one deferred request does not strand the rest', a
     handled.push(req.id);
     if (req.id === 'one') throw new Error('app bug');
   });
-  allow = false;
-  const deadline = Date.now() + 2_000;
-  while (answer === null && Date.now() < deadline) await delay(10);
-  t.ok(answer, 'the expiry re-check is in flight: the connection is held');
   attached.server.emit('request', { id: 'one', socket: c.socket }, {});
   attached.server.emit('request', { id: 'two', socket: c.socket }, {});
   c.attachment.detach();
-  answer!(true);
+  attached.answer(true);
   await delay(100);
   t.same(handled, ['one', 'two'], 'the second request is handed over too');
   t.equal(attached.server.emit, nodeEmit, 'node emit is back once released');
@@ -53,14 +43,8 @@ t.test('a throwing handler for one deferred request does not strand the rest', a
 });
 
 t.test('without detach(): a throwing handler for one request neither strands the next nor rejects', async (t) => {
-  let allow = true;
-  let answer: ((allow: boolean) => void) | null = null;
-  const attached = await attachedServer(
-    t,
-    () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
-    { reauthorize: { every: 0, onExpiry: true } },
-  );
-  const c = await attached.connect();
+  const attached = await heldByRecheck(t);
+  const c = attached.connection;
   const rejections: unknown[] = [];
   const exceptions: unknown[] = [];
   const onRejection = (reason: unknown): void => void rejections.push(reason);
@@ -76,14 +60,9 @@ t.test('without detach(): a throwing handler for one request neither strands the
     handled.push(req.id);
     if (req.id === 'one') throw new Error('app bug');
   });
-  allow = false;
-  const deadline = Date.now() + 2_000;
-  while (answer === null && Date.now() < deadline) await delay(10);
-  t.ok(answer, 'the expiry re-check is in flight: the connection is held');
   attached.server.emit('request', { id: 'one', socket: c.socket }, {});
   attached.server.emit('request', { id: 'two', socket: c.socket }, {});
-  allow = true;
-  answer!(true);
+  attached.answer(true);
   await delay(100);
   t.same(handled, ['one', 'two'], 'the second request is handed over too');
   t.same(rejections, [], 'no unhandled rejection out of the authorizer');

@@ -174,3 +174,32 @@ export async function attachedConnection(
   const server = await attachedServer(t, policy, settings);
   return (await server.connect()) as AttachedConnection & { decision: DecisionEvent };
 }
+
+export interface HeldByRecheck extends AttachedServer {
+  /** The connection, held: its decision lapsed and the expiry re-check waits on `answer`. */
+  connection: AttachedConnection;
+  /** Settles the re-check in flight. */
+  answer: (allow: boolean) => void;
+}
+
+/**
+ * An attached connection held by a decision in flight: allowed for 200 ms, then its expiry
+ * re-check waits on a policy answer the test gives. The state in which detach() lets a connection
+ * go while its decision is still to come.
+ */
+export async function heldByRecheck(t: Test): Promise<HeldByRecheck> {
+  let allow = true;
+  let answer: ((allow: boolean) => void) | null = null;
+  const attached = await attachedServer(
+    t,
+    () => (allow ? { allow: true, ttlMs: 200 } : new Promise<boolean>((resolve) => (answer = resolve))),
+    { reauthorize: { every: 0, onExpiry: true } },
+  );
+  const connection = await attached.connect();
+  allow = false;
+  const deadline = Date.now() + 2_000;
+  while (answer === null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (answer === null) throw new Error('the expiry re-check never started');
+  const settle: (allow: boolean) => void = answer;
+  return { ...attached, connection, answer: (allowed) => settle(allowed) };
+}
