@@ -70,13 +70,23 @@ export interface Attachment {
 const REQUEST_EVENTS = new Set(['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect', 'stream']);
 
 /**
- * The connection whose 'secureConnection' an attachment is handing over now. node's HTTP/2 server
- * creates its session inside that emission and announces it with 'session' (whose .socket is a
- * proxy). Shared by every attachment: with two on one server, the one below may hand the
- * connection over long after the one above let it through, and the 'session' event still passes
- * the one above first.
+ * Each attached connection names itself under this key. node's HTTP/2 server announces a session
+ * with 'session', whose .socket is a proxy that reads through to the connection: the key read
+ * through it finds the connection, whenever and however (an app's own emit wrapper may defer it)
+ * the event arrives.
  */
-let handingOver: tls.TLSSocket | null = null;
+const kAttachedSocket = Symbol('continuous-tls.attachedSocket');
+
+/** The attached connection an HTTP/2 session runs on, read through its socket proxy. */
+function connectionOfSession(session: object): object | undefined {
+  try {
+    const socket = (session as { socket?: Record<symbol, unknown> }).socket?.[kAttachedSocket];
+    return socket !== null && typeof socket === 'object' ? socket : undefined;
+  } catch {
+    // Not a session of a live connection (an unbound proxy, or what an app emitted).
+    return undefined;
+  }
+}
 
 /**
  * Emit wrappers of attachments that are done (detached, nothing held), each to the emit beneath it:
@@ -184,8 +194,9 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
     const first = args[0];
     if (attached) {
       if (event === 'secureConnection' && first instanceof tls.TLSSocket) return admit(this, first, args);
-      if (event === 'session' && handingOver !== null && first !== null && typeof first === 'object') {
-        const subject = subjects.get(handingOver);
+      if (event === 'session' && first !== null && typeof first === 'object') {
+        const connection = connectionOfSession(first);
+        const subject = connection === undefined ? undefined : subjects.get(connection);
         if (subject !== undefined) subjects.set(first, subject);
         return Reflect.apply(emit, this, [event, ...args]) as boolean;
       }
@@ -248,15 +259,8 @@ export function attach(server: tls.Server, options: AttachOptions): Attachment {
       chains,
     });
     subjects.set(socket, subject);
-    const hand = (): boolean => {
-      const outer = handingOver;
-      handingOver = socket;
-      try {
-        return Reflect.apply(emit, target, ['secureConnection', ...args]) as boolean;
-      } finally {
-        handingOver = outer;
-      }
-    };
+    (socket as tls.TLSSocket & { [kAttachedSocket]?: tls.TLSSocket })[kAttachedSocket] = socket;
+    const hand = (): boolean => Reflect.apply(emit, target, ['secureConnection', ...args]) as boolean;
     const decided = authorizer.admitNow(subject);
     if (!(decided instanceof Promise)) {
       // Decided in this turn (no policy): the connection goes on now, as from node's own emit.
