@@ -1,5 +1,5 @@
-// Attack (a regression of the last fix): it made #fail change `authorized` / `authorizationError` only "for a connection
-// still authorized". During the handshake a connection is not authorized yet (authorized false,
+// Attack (a regression of the last fix): it made #fail change `authorized` / `authorizationError`
+// only "for a connection still authorized". During the handshake a connection is not authorized yet (authorized false,
 // authorizationError null), so when OpenSSL itself refuses the peer's chain (a client whose `ca`
 // does not issue the server's certificate, rejectUnauthorized on), the failure carries the reason
 // (ERR_CTLS_CERT_VERIFY with verifyError UNABLE_TO_GET_ISSUER_CERT_LOCALLY) but the socket keeps

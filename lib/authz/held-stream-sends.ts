@@ -10,7 +10,7 @@
  * respond, and a second respond() throws at once, as it would without the hold.
  */
 import type { Duplex } from 'node:stream';
-import { warnOfFailure } from '../common/errors.js';
+import { codeOfThrown, describeThrown, warnOfFailure } from '../common/errors.js';
 import type { WriteGate } from './write-gate.js';
 
 /** Sends that carry the response's headers: after one, the stream's headers count as sent. */
@@ -89,26 +89,15 @@ function getterOf(target: object, name: string): (() => unknown) | undefined {
  * listener (which would crash the process), is reset and the error becomes a process warning.
  */
 function failParkedSend(stream: Duplex, error: unknown): void {
+  const code = codeOfThrown(error);
   if (stream.listenerCount('error') > 0) {
-    stream.destroy(isError(error) ? error : new Error('a held HTTP/2 send failed when released'));
+    // A new Error the library made, the thrown value as its cause: node's destroy() reads the
+    // stack of what it is given, and an app's value may throw there (a getter, a revoked Proxy).
+    const reason = new Error(describeThrown(error), { cause: error });
+    if (code !== undefined) (reason as Error & { code?: string }).code = code;
+    stream.destroy(reason);
     return;
   }
   stream.destroy();
-  let code: string | undefined;
-  try {
-    const own = (error as { code?: unknown } | null)?.code;
-    if (typeof own === 'string') code = own;
-  } catch {
-    // A code that cannot be read: the warning goes without one.
-  }
   warnOfFailure('a held HTTP/2 send failed when released', error, code);
-}
-
-/** Whether `value` is an Error, asked so that a revoked Proxy (whose prototype cannot be read) is not. */
-function isError(value: unknown): value is Error {
-  try {
-    return value instanceof Error;
-  } catch {
-    return false;
-  }
 }

@@ -149,19 +149,37 @@ export function emitWarning(
 }
 
 /**
+ * What a thrown value says, read without letting it throw again: an app's callback can fail with
+ * anything, a revoked Proxy or an object whose `message` getter or `toString` throws included.
+ */
+export function describeThrown(error: unknown): string {
+  try {
+    if (error instanceof Error) return String(error.message);
+    return typeof error === 'string' ? error : String(error);
+  } catch {
+    return `a ${typeof error} that cannot be read`;
+  }
+}
+
+/** The string `code` of a thrown value, read without letting it throw again. */
+export function codeOfThrown(error: unknown): string | undefined {
+  try {
+    const code = (error as { code?: unknown } | null | undefined)?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A failure nobody can be handed (it happened in a callback the library runs for the app, or while
- * it tears down), as a process warning (with `code` when there is one): never a throw. A thrown value is read without
- * letting a hostile getter or `toString` throw again.
+ * it tears down), as a process warning (with `code` when there is one): never a throw.
  */
 export function warnOfFailure(what: string, error: unknown, code: string | undefined): void {
-  let detail: string = typeof error;
-  try {
-    if (error instanceof Error) detail = String(error.message);
-    else if (typeof error === 'string') detail = error;
-  } catch {
-    // A message that cannot be read: the warning names its type.
-  }
-  process.emitWarning(`${what}: ${detail}`, { type: 'ContinuousTlsWarning', ...(code === undefined ? {} : { code }) });
+  process.emitWarning(`${what}: ${describeThrown(error)}`, {
+    type: 'ContinuousTlsWarning',
+    ...(code === undefined ? {} : { code }),
+  });
 }
 
 export function invalidOption(name: string, expected: string, actual?: unknown): ContinuousTlsError {

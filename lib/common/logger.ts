@@ -3,7 +3,7 @@
  * logger (`info(obj, msg)`, `warn`, `error`, `debug`, optionally `child` and `isLevelEnabled`).
  * Logging never changes a decision: a logger that throws is ignored.
  */
-import { invalidOption } from './errors.js';
+import { codeOfThrown, describeThrown, invalidOption } from './errors.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -73,7 +73,7 @@ export function log(logger: Logger, level: LogLevel, obj: Record<string, unknown
 
 /** An error as a log field: its code and message, never its cause chain or custom properties. */
 export function errorFields(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? { code, message: error.message } : { message: error.message };
+  const message = describeThrown(error);
+  const code = codeOfThrown(error);
+  return code === undefined ? { message } : { code, message };
 }

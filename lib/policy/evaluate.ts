@@ -4,7 +4,7 @@
  * closed: an error, a late answer or an answer that is not a decision is a denial, never an allow.
  */
 import { performance } from 'node:perf_hooks';
-import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
+import { ContinuousTlsError, ctlsError, describeThrown, invalidOption } from '../common/errors.js';
 import { checkDuration } from '../common/validate.js';
 import { timerDelay } from '../common/timers.js';
 import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
@@ -245,8 +245,8 @@ function failed(error: ContinuousTlsError, start: number): EvaluatedDecision {
 
 /** Coded library errors (a PDP's ERR_CTLS_PDP_HTTP, Cedar's ERR_CTLS_CEDAR …) keep their code. */
 function asPolicyError(err: unknown, name: string): ContinuousTlsError {
-  if (err instanceof ContinuousTlsError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  if (isCodedError(err)) return err;
+  const message = describeThrown(err);
   return ctlsError('ERR_CTLS_POLICY_FAILED', `Policy "${name}" failed: ${message}`, { cause: err });
 }
 
@@ -317,4 +317,13 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object without a boolean "allow"';
   return `a ${typeof value}`;
+}
+
+/** Whether `err` is the library's own coded error, asked so that a revoked Proxy is not. */
+function isCodedError(err: unknown): err is ContinuousTlsError {
+  try {
+    return err instanceof ContinuousTlsError;
+  } catch {
+    return false;
+  }
 }

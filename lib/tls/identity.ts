@@ -4,7 +4,7 @@
  * errors come back coded and naming the input at fault. Also the provider form of the option:
  * a function asked for the identity at each certificate request of the server.
  */
-import { ctlsError, invalidOption } from '../common/errors.js';
+import { ctlsError, describeThrown, invalidOption } from '../common/errors.js';
 import { checkObject } from '../common/validate.js';
 import type { NativeTlsConnection } from './native.js';
 import { codedError } from './native-errors.js';
@@ -85,7 +85,7 @@ export function askIdentity(
         finish(null, identity);
       },
       (error: unknown) => {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = describeThrown(error);
         finish(ctlsError('ERR_CTLS_IDENTITY_FAILED', `the identity provider failed: ${message}`, { cause: error }));
       },
     );

@@ -804,7 +804,8 @@ export class TLSSocket extends TransportSocket {
   #fail(error: Error): void {
     if (this.destroyed) return;
     if (this.destroyReason === null) this.destroyReason = error;
-    if (this.authorized) this.#unauthorize(error);
+    // A reason already given (the handshake's own verification) stays.
+    if (this.authorized || this.authorizationError === null) this.#unauthorize(error);
     // Ship any alert OpenSSL queued before tearing the transport down.
     const alert = queuedAlert(this.#handle);
     this.#io.endWith(alert);
