@@ -11,6 +11,7 @@ import {
   PropertyFailure,
   World,
   describeSetup,
+  detachStats,
   identityName,
   sleep,
   type IdentitySpec,
@@ -159,6 +160,7 @@ export class Resume implements Step {
       () => {
         // The client shows the session's certificate too, should the server not resume it.
         conn = new Conn(w.conns.length, servername, this.mode, source.sessionLeaf);
+        conn.viaSession = true;
         if (w.setup.tier !== 'owned' && w.setup.version === 'TLSv1.2') conn.judgedName = source.judgedName;
         w.conns.push(conn);
       },
@@ -424,6 +426,51 @@ export class SetPolicy implements Step {
   }
 }
 
+/**
+ * attachment.detach() (attached tiers, at most once a sequence; the steps after it run detached).
+ * With `keepOpen`, one established connection is first re-decided with a token the model's guard
+ * denies, destroyOnDeny: false: a denial kept open, held with no decision in force, which
+ * detach() must close with ERR_CTLS_DETACHED. Decisions other steps left in flight (concurrent
+ * trust changes, slow policies, periodic re-checks) conclude on their own.
+ */
+export class Detach implements Step {
+  constructor(readonly keepOpen: number | null) {}
+
+  check(w: Readonly<World>): boolean {
+    // With nothing open or under way there is nothing for detach() to let go of.
+    return w.setup.tier !== 'owned' && w.detachedAt === null && w.conns.some((c) => c.phase !== 'closed');
+  }
+
+  async run(w: World): Promise<void> {
+    const candidates = established(w);
+    const target = this.keepOpen === null || candidates.length === 0 ? null : nth(candidates, this.keepOpen);
+    let keptOpen: Conn | null = null;
+    if (target !== null) {
+      // The model denies it from the detach step on: a manual re-check holds nothing while
+      // pending, so data may pass until its denial concludes (a window this step leaves unjudged).
+      w.log(`${target.label}: reauthorize with a token the guard denies, destroyOnDeny: false`);
+      const outcome = await w.backend
+        .reauthorize(target.serverSocket!, { token: { model: 'deny' }, destroyOnDeny: false })
+        .then(
+          (d) => `decision ${describeDecision(d)}`,
+          (e: Error) => `failed: ${e.message}`,
+        );
+      w.log(`${target.label}: kept-open re-check ${outcome}`);
+      keptOpen = target;
+    }
+    await w.act(
+      `detach()${keptOpen === null ? '' : ` (${keptOpen.label} held by a denial kept open)`}`,
+      false,
+      () => w.detachModel(keptOpen),
+      () => w.detachReal(keptOpen),
+    );
+  }
+
+  toString(): string {
+    return `detach(${this.keepOpen === null ? '' : `after a kept-open denial of live[${this.keepOpen}]`})`;
+  }
+}
+
 /** Lets a little time pass without settling: operations in flight get that far. */
 export class Idle implements Step {
   constructor(readonly ms: number) {}
@@ -508,6 +555,7 @@ export interface PropertyOptions {
     | 'slow'
     | 'concurrent'
     | 'guard'
+    | 'detach'
   >;
 }
 
@@ -627,6 +675,12 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
   if (owned && !without.has('rotate'))
     arbs.push(fc.tuple(fc.nat(7), identity).map(([p, i]) => new Rotate(p, i, name(i))));
   if (options.shortPercent > 0) arbs.push(fc.constant(new Expire()), fc.constant(new Expire()));
+  // Once a sequence at most (check(), which also wants a connection open or under way), so it is
+  // offered often enough to come up in most sequences; the steps after it run detached.
+  if (!owned && !without.has('detach')) {
+    const detach = fc.option(fc.nat(7), { freq: 1 }).map((k) => new Detach(k));
+    arbs.push(detach, detach, detach);
+  }
   return arbs;
 }
 
@@ -641,7 +695,7 @@ function envInt(name: string): number | undefined {
  * Runs the model-based property for `tier`: `defaultRuns` sequences within `timeLimitMs`
  * (shrinking included), or CTLS_PROPERTY_RUNS=N sequences with no time limit unless
  * CTLS_PROPERTY_TIME_LIMIT=ms. CTLS_PROPERTY_SEED (and CTLS_PROPERTY_PATH) replay a reported
- * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12,guard
+ * failure; CTLS_PROPERTY_WITHOUT=sni,intermediate,pause,fresh,rotate,resume,slow,concurrent,guest,tls12,guard,detach
  * leaves features out to look past a known failure; CTLS_PROPERTY_VERBOSE=1 prints every trace.
  */
 export async function runModelProperty(
@@ -706,6 +760,14 @@ export async function runModelProperty(
     `${tier}: ${details.numRuns} sequences, ${details.numShrinks} shrinks, seed ${details.seed}` +
       (details.interrupted ? ' (time limit reached)' : ''),
   );
+  if (detachStats.detaches > 0) {
+    const s = detachStats;
+    t.comment(
+      `${tier}: ${s.detaches} detach() (${s.withPending} with decisions in flight): ` +
+        `${s.allowedAcross} allowed and ${s.deniedAcross} denied connections across it, ${s.raced} raced, ` +
+        `${s.keptOpenClosed} kept-open denials closed ERR_CTLS_DETACHED, ${s.afterDetach} handshakes after it`,
+    );
+  }
   if (details.failed) {
     const example = details.counterexample?.[0];
     const failure = lastFailure as { violations: string[]; trace: string[]; steps: string[] } | null;

@@ -79,6 +79,24 @@ export function expected(state: TrustState, leaf: Leaf | null, servername: strin
   return { allow: true, why: 'allowed' };
 }
 
+/**
+ * What node:tls verifies on its own, for a handshake the attachment no longer sees (after
+ * detach()): the chain against the server's own CAs (roots A and B on the default context, each
+ * tenant's root on its SNI context), with the clock, at the handshake only; no CRL, no policy, no
+ * fleet guard. The attached tier's servers are strict (rejectUnauthorized).
+ */
+export function nodeTrust(sniTenants: boolean): TrustState {
+  return {
+    defaultCa: new Set<Tenant>(['A', 'B']),
+    revokedLeaves: new Set(),
+    revokedIntermediates: new Set(),
+    guardRevoked: new Set(),
+    policy: { kind: 'none', slowMs: 0 },
+    mode: 'strict',
+    sniTenants,
+  };
+}
+
 /** The policy function the real servers run for `spec`: the same rule, written against the library's input. */
 export function policyFor(
   spec: PolicySpec,

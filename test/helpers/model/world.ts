@@ -35,6 +35,7 @@ import { ModelPki, type Leaf, type Tenant } from './pki';
 import {
   describePolicy,
   expected,
+  nodeTrust,
   policyFor,
   type PolicySpec,
   type ServerMode,
@@ -97,7 +98,26 @@ interface HistoryEntry {
   allow: boolean;
   why: string;
   leaf: Leaf | null;
+  /** A verdict fixed by detach(): no clock runs on it any more. */
+  pinned: boolean;
 }
+
+/** What the detach() steps exercised, over every sequence of the process (reported by the runner). */
+export const detachStats = {
+  detaches: 0,
+  /** detach() ran with decisions in flight (they conclude on their own). */
+  withPending: 0,
+  /** Connections open at detach() the model allows (they must stay open, untracked, for good). */
+  allowedAcross: 0,
+  /** Connections open at detach() the model denies (they must be cut). */
+  deniedAcross: 0,
+  /** Handshakes detach() raced with (either side's verdict is right). */
+  raced: 0,
+  /** Denials kept open with nothing in flight that detach() closed with ERR_CTLS_DETACHED. */
+  keptOpenClosed: 0,
+  /** Connections whose handshake ran after detach() (node's own verification only). */
+  afterDetach: 0,
+};
 
 export class Conn {
   readonly id: number;
@@ -129,6 +149,21 @@ export class Conn {
   ambiguous = false;
   /** Leaves it presented since the last settle (a rotation shows both). */
   windowLeaves = new Set<Leaf>();
+  /**
+   * The verdict for good once detach() ran: the model's at that moment for a connection open then,
+   * node's own at the handshake for one that proceeds after it. No later trust change moves it.
+   */
+  pinned: Verdict | null = null;
+  /**
+   * Either outcome is right at the next settle (then cleared): 'race', its handshake may have
+   * finished before detach() (the attachment judged it) or after (node alone did); 'resume', node
+   * resumes a session without verifying, but refuses the full handshake it may fall back to.
+   */
+  detachEither: 'race' | 'resume' | null = null;
+  /** Opened by resuming a session (the Resume step). */
+  viaSession = false;
+  /** Re-decided with a token the model's guard denies (a denial kept open, before detach()). */
+  tokenDenied = false;
 
   // ---- real side ----
   client!: TLSSocket | tls.TLSSocket;
@@ -215,6 +250,8 @@ export class ModelGuard implements DecisionGuard {
   readonly #revoked = new Set<string>();
 
   judge(facts: GuardFacts): GuardVerdict {
+    // One connection denied on its own: reauthorize(socket, { token: { model: 'deny' } }).
+    if (facts.token?.['model'] === 'deny') return { deny: 'model-token' };
     const leaf = facts.chain[0];
     return leaf !== undefined && this.#revoked.has(leaf.serialNumber) ? { deny: 'fleet-revoked' } : {};
   }
@@ -239,8 +276,17 @@ interface Backend {
   setCrl(pem: string): Promise<unknown>;
   setCa(pem: string): Promise<unknown>;
   setPolicy(spec: PolicySpec): Promise<unknown>;
-  reauthorize(socket: Duplex, options: { fresh?: boolean; destroyOnDeny?: boolean }): Promise<unknown>;
+  reauthorize(
+    socket: Duplex,
+    options: { fresh?: boolean; destroyOnDeny?: boolean; token?: Record<string, unknown> },
+  ): Promise<unknown>;
   close(): Promise<void>;
+  /** Attached tiers: attachment.detach(). */
+  detach?(): void;
+  /** Attached tiers: decisions in flight now. */
+  pendingDecisions?(): number;
+  /** Attached tiers: whether server.emit is node's own again (the attachment's wrapper is gone). */
+  emitIsNodes?(): boolean;
 }
 
 export class PropertyFailure extends Error {
@@ -264,6 +310,8 @@ export class World {
     guardRevoked: Set<string>;
   };
   step = 0;
+  /** The step detach() ran at (attached tiers), or null while attached. */
+  detachedAt: number | null = null;
   readonly conns: Conn[] = [];
   readonly trace: string[] = [];
   /** The steps that ran (a step whose check() failed is skipped), as they print. */
@@ -348,6 +396,8 @@ export class World {
   }
 
   verdict(conn: Conn, now = Date.now()): Verdict {
+    if (conn.pinned !== null) return conn.pinned;
+    if (conn.tokenDenied) return { allow: false, why: "the model's guard denies its token" };
     return expected(this.#effectiveTrust(conn), conn.leaf, conn.judgedName, now);
   }
 
@@ -365,8 +415,9 @@ export class World {
     const now = Date.now();
     for (const conn of this.conns) {
       if (conn.phase !== 'open') continue;
+      if (this.detachedAt !== null && conn.pinned === null) this.#pinAfterDetach(conn, now);
       const v = this.verdict(conn, now);
-      conn.history.push({ step: this.step, allow: v.allow, why: v.why, leaf: conn.leaf });
+      conn.history.push({ step: this.step, allow: v.allow, why: v.why, leaf: conn.leaf, pinned: conn.pinned !== null });
       if (conn.leaf !== null) conn.windowLeaves.add(conn.leaf);
       if (!v.allow && conn.deniedSince === null) {
         conn.deniedSince = this.step;
@@ -374,6 +425,86 @@ export class World {
       } else if (v.allow && conn.deniedSince !== null) {
         conn.ambiguous = true;
         conn.deniedSince = null;
+      }
+    }
+  }
+
+  /**
+   * A handshake that proceeds after detach() (a new connection, or one paused across it): node's
+   * own verification alone judges it, once, at the handshake; nothing re-checks it afterwards.
+   */
+  #pinAfterDetach(conn: Conn, now: number): void {
+    detachStats.afterDetach++;
+    const node = expected(nodeTrust(this.setup.sniTenants), conn.leaf, conn.servername, now);
+    if (!node.allow && conn.viaSession) {
+      conn.pinned = { allow: true, why: `after detach(), node resumes without verifying (in full: ${node.why})` };
+      conn.detachEither = 'resume';
+    } else {
+      conn.pinned = { allow: node.allow, why: `after detach(), node alone: ${node.why}` };
+    }
+  }
+
+  /**
+   * The model's side of detach(): every connection open now keeps, for good, the verdict it has
+   * now. One allowed stays open untracked (later trust changes, expiry and re-checks no longer
+   * touch it); one denied is cut, by its decision still in flight or by detach() itself
+   * (ERR_CTLS_DETACHED). A decision in flight concludes per the trust in force now, which the model
+   * already holds: its verdict is this one.
+   *
+   * Weaker where the test cannot tell: a handshake still under way (a concurrent connect) may have
+   * been admitted by the attachment just before, or pass node alone just after; when the two
+   * verdicts differ either outcome is right at the next settle, and the application may receive
+   * its data (whichever judged it let it through).
+   */
+  detachModel(keptOpen: Conn | null): void {
+    const now = Date.now();
+    if (keptOpen !== null) keptOpen.tokenDenied = true;
+    for (const conn of this.conns) {
+      if (conn.phase !== 'open') continue;
+      const v = this.verdict(conn, now);
+      if (conn.serverSocket === null && !conn.clientClosed) {
+        const node = expected(nodeTrust(this.setup.sniTenants), conn.leaf, conn.servername, now);
+        if (node.allow !== v.allow || conn.viaSession) {
+          detachStats.raced++;
+          conn.pinned = { allow: true, why: `its handshake raced detach() (attachment: ${v.why}; node: ${node.why})` };
+          conn.detachEither = 'race';
+          continue;
+        }
+      }
+      if (v.allow) detachStats.allowedAcross++;
+      else detachStats.deniedAcross++;
+      conn.pinned = {
+        allow: v.allow,
+        why: `${v.allow ? 'allowed' : 'denied'} at detach() (step ${this.step}): ${v.why}`,
+      };
+    }
+    this.detachedAt = this.step;
+  }
+
+  /**
+   * The real detach(). A denial kept open (held, no decision in force) with no decision in flight
+   * anywhere must be closed by detach() itself, at once, with ERR_CTLS_DETACHED.
+   */
+  detachReal(keptOpen: Conn | null): void {
+    const backend = this.#backend;
+    const pending = backend.pendingDecisions!();
+    const socket = keptOpen?.serverSocket ?? null;
+    const heldOpen = socket !== null && !socket.destroyed;
+    backend.detach!();
+    detachStats.detaches++;
+    if (pending > 0) detachStats.withPending++;
+    this.log(`detach() with ${pending} decision(s) in flight`);
+    if (heldOpen && pending === 0) {
+      const reason = (socket as { destroyReason?: Error & { code?: string } }).destroyReason;
+      if (!socket.destroyed || reason?.code !== 'ERR_CTLS_DETACHED') {
+        this.violation(
+          keptOpen,
+          `held by a denial kept open with nothing in flight, detach() left it ` +
+            (socket.destroyed ? `destroyed with ${reason?.code ?? 'no reason'}` : 'open'),
+        );
+      } else {
+        detachStats.keptOpenClosed++;
+        this.log(`${keptOpen!.label}: closed by detach() (ERR_CTLS_DETACHED)`);
       }
     }
   }
@@ -465,12 +596,41 @@ export class World {
     await Promise.all(this.conns.filter((c) => c.phase === 'open').map((c) => this.#check(c, windowStart, now)));
     const open = this.conns.filter((c) => c.phase === 'open').map((c) => c.label);
     if (open.length > 0) this.log(`settled: ${open.join(', ')} open and passing data`);
+    if (this.detachedAt !== null) await this.#checkEmitRestored();
     for (const conn of this.conns) {
       conn.ambiguous = false;
+      conn.detachEither = null;
       conn.windowLeaves = new Set(conn.leaf === null ? [] : [conn.leaf]);
     }
     this.#windowStart = Date.now();
     this.#throwIfViolated();
+  }
+
+  /**
+   * After detach(), once every connection has settled nothing is held (the allowed pass data, the
+   * denied are cut): server.emit must be node's own again. A cut socket's 'close' comes a little
+   * after the client reads its end, so this waits a moment.
+   */
+  async #checkEmitRestored(): Promise<void> {
+    const backend = this.#backend;
+    const until = Date.now() + 3_000;
+    while (!backend.emitIsNodes!()) {
+      if (Date.now() >= until) {
+        this.violation(
+          null,
+          `every connection settled after detach() (nothing held), but server.emit is not node's own`,
+        );
+        return;
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Either outcome is right for a connection detach() raced with (see Conn.detachEither). */
+  #detachEither(conn: Conn): boolean {
+    if (conn.detachEither === 'race') return true;
+    if (conn.detachEither === 'resume') return !(conn.clientSecure && (conn.client as tls.TLSSocket).isSessionReused());
+    return false;
   }
 
   #throwIfViolated(): void {
@@ -494,7 +654,9 @@ export class World {
   }
 
   async #check(conn: Conn, windowStart: number, now: number): Promise<void> {
-    const either = conn.ambiguous || this.#nearExpiry(conn, windowStart, now);
+    // A verdict detach() fixed runs no clock: an expiry near now changes nothing.
+    const pinned = conn.pinned !== null;
+    const either = conn.ambiguous || (!pinned && this.#nearExpiry(conn, windowStart, now)) || this.#detachEither(conn);
     if (conn.deniedSince !== null) {
       if (either) {
         if (conn.cut) this.#closed(conn, 'cut (either was right)');
@@ -534,7 +696,10 @@ export class World {
       return;
     }
     const leafExpiry = conn.leaf?.notAfter ?? Infinity;
-    if ((conn.cut || conn.clientClosed) && (either || conn.closedAt >= leafExpiry - this.expiryTolerance)) {
+    if (
+      (conn.cut || conn.clientClosed) &&
+      (either || (!pinned && conn.closedAt >= leafExpiry - this.expiryTolerance))
+    ) {
       this.#closed(conn, 'cut at its expiry');
       return;
     }
@@ -588,7 +753,7 @@ export class World {
         conn,
         `${what} at step ${this.step} while the model denies it (${entry.why}, since step ${entry.step})`,
       );
-    } else if (entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
+    } else if (!entry.pinned && entry.leaf !== null && now >= entry.leaf.notAfter + this.expiryTolerance) {
       this.#leak(conn, `${what} ${now - entry.leaf.notAfter} ms after ${entry.leaf.id} expired`);
     }
     conn.notify();
@@ -818,6 +983,7 @@ export class World {
     const guard = new ModelGuard();
     const guardHost = attachment[kGuardHost];
     guardHost.addGuard(guard);
+    let detached = false;
     return {
       guard,
       guardHost,
@@ -825,8 +991,14 @@ export class World {
       setCa: (pem) => attachment.setCa(pem),
       setPolicy: (spec) => attachment.setPolicy(policyFor(spec)),
       reauthorize: (socket, options) => reauthorize(socket as tls.TLSSocket, options),
-      close: async () => {
+      detach: () => {
+        detached = true;
         attachment.detach();
+      },
+      pendingDecisions: () => attachment.authorizer.pendingDecisions,
+      emitIsNodes: () => server.emit === Object.getPrototypeOf(server).emit,
+      close: async () => {
+        if (!detached) attachment.detach();
         await closeAll(server, this);
       },
     };
