@@ -430,11 +430,17 @@ export class SetPolicy implements Step {
  * attachment.detach() (attached tiers, at most once a sequence; the steps after it run detached).
  * With `keepOpen`, one established connection is first re-decided with a token the model's guard
  * denies, destroyOnDeny: false: a denial kept open, held with no decision in force, which
- * detach() must close with ERR_CTLS_DETACHED. Decisions other steps left in flight (concurrent
- * trust changes, slow policies, periodic re-checks) conclude on their own.
+ * detach() must close with ERR_CTLS_DETACHED. With `inFlight`, detach() comes right after
+ * setPolicy() of the policy in force (the model does not change): every connection is held for a
+ * re-decision that detach() overtakes, in flight (a slow policy) or not yet started (the sweep's
+ * hop). Decisions other steps left in flight (concurrent trust changes, periodic re-checks)
+ * conclude on their own.
  */
 export class Detach implements Step {
-  constructor(readonly keepOpen: number | null) {}
+  constructor(
+    readonly keepOpen: number | null,
+    readonly inFlight: boolean,
+  ) {}
 
   check(w: Readonly<World>): boolean {
     // With nothing open or under way there is nothing for detach() to let go of.
@@ -459,15 +465,20 @@ export class Detach implements Step {
       keptOpen = target;
     }
     await w.act(
-      `detach()${keptOpen === null ? '' : ` (${keptOpen.label} held by a denial kept open)`}`,
+      (this.inFlight ? 'setPolicy(the same policy) and at once ' : '') +
+        `detach()${keptOpen === null ? '' : ` (${keptOpen.label} held by a denial kept open)`}`,
       false,
       () => w.detachModel(keptOpen),
-      () => w.detachReal(keptOpen),
+      () => w.detachReal(keptOpen, this.inFlight),
     );
   }
 
   toString(): string {
-    return `detach(${this.keepOpen === null ? '' : `after a kept-open denial of live[${this.keepOpen}]`})`;
+    const what = [
+      ...(this.keepOpen === null ? [] : [`after a kept-open denial of live[${this.keepOpen}]`]),
+      ...(this.inFlight ? ['re-decisions in flight'] : []),
+    ];
+    return `detach(${what.join(', ')})`;
   }
 }
 
@@ -678,8 +689,8 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
   // Once a sequence at most (check(), which also wants a connection open or under way), so it is
   // offered often enough to come up in most sequences; the steps after it run detached.
   if (!owned && !without.has('detach')) {
-    const detach = fc.option(fc.nat(7), { freq: 1 }).map((k) => new Detach(k));
-    arbs.push(detach, detach, detach);
+    const detach = fc.tuple(fc.option(fc.nat(7), { freq: 2 }), fc.boolean()).map(([k, f]) => new Detach(k, f));
+    arbs.push(detach, detach, detach, detach, detach);
   }
   return arbs;
 }
@@ -763,7 +774,8 @@ export async function runModelProperty(
   if (detachStats.detaches > 0) {
     const s = detachStats;
     t.comment(
-      `${tier}: ${s.detaches} detach() (${s.withPending} with decisions in flight): ` +
+      `${tier}: ${s.detaches} detach() (${s.withPending} with decisions in flight, ` +
+        `${s.inFlight} right after a setPolicy()): ` +
         `${s.allowedAcross} allowed and ${s.deniedAcross} denied connections across it, ${s.raced} raced, ` +
         `${s.keptOpenClosed} kept-open denials closed ERR_CTLS_DETACHED, ${s.afterDetach} handshakes after it`,
     );

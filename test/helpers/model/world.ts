@@ -107,6 +107,8 @@ export const detachStats = {
   detaches: 0,
   /** detach() ran with decisions in flight (they conclude on their own). */
   withPending: 0,
+  /** detach() overtook the re-decisions of a setPolicy() of the same policy. */
+  inFlight: 0,
   /** Connections open at detach() the model allows (they must stay open, untracked, for good). */
   allowedAcross: 0,
   /** Connections open at detach() the model denies (they must be cut). */
@@ -485,8 +487,12 @@ export class World {
    * The real detach(). A denial kept open (held, no decision in force) with no decision in flight
    * anywhere must be closed by detach() itself, at once, with ERR_CTLS_DETACHED.
    */
-  detachReal(keptOpen: Conn | null): void {
+  detachReal(keptOpen: Conn | null, inFlight: boolean): void {
     const backend = this.#backend;
+    if (inFlight) {
+      detachStats.inFlight++;
+      this.track(backend.setPolicy(this.trust.policy));
+    }
     const pending = backend.pendingDecisions!();
     const socket = keptOpen?.serverSocket ?? null;
     const heldOpen = socket !== null && !socket.destroyed;
