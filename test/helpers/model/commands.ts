@@ -430,16 +430,17 @@ export class SetPolicy implements Step {
  * attachment.detach() (attached tiers, at most once a sequence; the steps after it run detached).
  * With `keepOpen`, one established connection is first re-decided with a token the model's guard
  * denies, destroyOnDeny: false: a denial kept open, held with no decision in force, which
- * detach() must close with ERR_CTLS_DETACHED. With `inFlight`, detach() comes right after
- * setPolicy() of the policy in force (the model does not change): every connection is held for a
- * re-decision that detach() overtakes, in flight (a slow policy) or not yet started (the sweep's
- * hop). Decisions other steps left in flight (concurrent trust changes, periodic re-checks)
+ * detach() must close with ERR_CTLS_DETACHED. With `policy`, detach() follows setPolicy(policy):
+ * at once (`midway` false: the sweep has held every connection and not started deciding), or
+ * once the sweep's decisions started (`midway`: in flight under a slow policy, which must
+ * conclude). Decisions other steps left in flight (concurrent trust changes, periodic re-checks)
  * conclude on their own.
  */
 export class Detach implements Step {
   constructor(
     readonly keepOpen: number | null,
-    readonly inFlight: boolean,
+    readonly policy: PolicySpec | null = null,
+    readonly midway = false,
   ) {}
 
   check(w: Readonly<World>): boolean {
@@ -464,19 +465,24 @@ export class Detach implements Step {
       w.log(`${target.label}: kept-open re-check ${outcome}`);
       keptOpen = target;
     }
+    const before =
+      this.policy === null
+        ? ''
+        : `setPolicy ${describePolicy(this.policy)}, then ${this.midway ? 'once its decisions started' : 'at once'} `;
     await w.act(
-      (this.inFlight ? 'setPolicy(the same policy) and at once ' : '') +
-        `detach()${keptOpen === null ? '' : ` (${keptOpen.label} held by a denial kept open)`}`,
+      `${before}detach()${keptOpen === null ? '' : ` (${keptOpen.label} held by a denial kept open)`}`,
       false,
-      () => w.detachModel(keptOpen),
-      () => w.detachReal(keptOpen, this.inFlight),
+      () => w.detachModel(keptOpen, this.policy, this.midway),
+      () => w.detachReal(keptOpen, this.policy, this.midway),
     );
   }
 
   toString(): string {
     const what = [
       ...(this.keepOpen === null ? [] : [`after a kept-open denial of live[${this.keepOpen}]`]),
-      ...(this.inFlight ? ['re-decisions in flight'] : []),
+      ...(this.policy === null
+        ? []
+        : [`${this.midway ? 'midway through' : 'at once after'} setPolicy(${describePolicy(this.policy)})`]),
     ];
     return `detach(${what.join(', ')})`;
   }
@@ -689,7 +695,13 @@ export function commandArbs(setup: Setup, options: PropertyOptions): Array<fc.Ar
   // Once a sequence at most (check(), which also wants a connection open or under way), so it is
   // offered often enough to come up in most sequences; the steps after it run detached.
   if (!owned && !without.has('detach')) {
-    const detach = fc.tuple(fc.option(fc.nat(7), { freq: 2 }), fc.boolean()).map(([k, f]) => new Detach(k, f));
+    const detach = fc
+      .tuple(
+        fc.option(fc.nat(7), { freq: 2 }),
+        fc.option(policyArb(setup.mode === 'guest', !without.has('slow')), { freq: 2 }),
+        fc.boolean(),
+      )
+      .map(([k, p, m]) => new Detach(k, p, m));
     arbs.push(detach, detach, detach, detach, detach);
   }
   return arbs;
@@ -775,7 +787,7 @@ export async function runModelProperty(
     const s = detachStats;
     t.comment(
       `${tier}: ${s.detaches} detach() (${s.withPending} with decisions in flight, ` +
-        `${s.inFlight} right after a setPolicy()): ` +
+        `${s.inFlight} after a setPolicy(), ${s.overtaken} denials overtaken): ` +
         `${s.allowedAcross} allowed and ${s.deniedAcross} denied connections across it, ${s.raced} raced, ` +
         `${s.keptOpenClosed} kept-open denials closed ERR_CTLS_DETACHED, ${s.afterDetach} handshakes after it`,
     );

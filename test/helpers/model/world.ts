@@ -107,8 +107,10 @@ export const detachStats = {
   detaches: 0,
   /** detach() ran with decisions in flight (they conclude on their own). */
   withPending: 0,
-  /** detach() overtook the re-decisions of a setPolicy() of the same policy. */
+  /** detach() followed a setPolicy() (at once, or midway through its decisions). */
   inFlight: 0,
+  /** Connections the new policy denies whose re-decision detach() overtook (see detachModel). */
+  overtaken: 0,
   /** Connections open at detach() the model allows (they must stay open, untracked, for good). */
   allowedAcross: 0,
   /** Connections open at detach() the model denies (they must be cut). */
@@ -287,6 +289,8 @@ interface Backend {
   detach?(): void;
   /** Attached tiers: decisions in flight now. */
   pendingDecisions?(): number;
+  /** attached-https: raises 'request' through server.emit, as node's parser does, for `socket`. */
+  emitRequest?(socket: Duplex): void;
   /** Attached tiers: whether server.emit is node's own again (the attachment's wrapper is gone). */
   emitIsNodes?(): boolean;
 }
@@ -458,9 +462,11 @@ export class World {
    * verdicts differ either outcome is right at the next settle, and the application may receive
    * its data (whichever judged it let it through).
    */
-  detachModel(keptOpen: Conn | null): void {
+  detachModel(keptOpen: Conn | null, policy: PolicySpec | null, midway: boolean): void {
     const now = Date.now();
     if (keptOpen !== null) keptOpen.tokenDenied = true;
+    const previous = this.trust.policy;
+    if (policy !== null) this.trust.policy = policy;
     for (const conn of this.conns) {
       if (conn.phase !== 'open') continue;
       const v = this.verdict(conn, now);
@@ -469,6 +475,19 @@ export class World {
         if (node.allow !== v.allow || conn.viaSession) {
           detachStats.raced++;
           conn.pinned = { allow: true, why: `its handshake raced detach() (attachment: ${v.why}; node: ${node.why})` };
+          conn.detachEither = 'race';
+          continue;
+        }
+      }
+      if (policy !== null && !midway && !v.allow && !conn.tokenDenied) {
+        const before = expected({ ...this.trust, policy: previous }, conn.leaf, conn.judgedName, now);
+        if (before.allow) {
+          // FINDING (reported, kept weak so the property stays meaningful elsewhere): setPolicy()
+          // holds every connection and re-decides them one hop later; detach() within that hop
+          // drops the re-decision and releases them on the decision in force, so a connection the
+          // new policy denies stays open, untracked, for good. Either outcome is accepted here.
+          detachStats.overtaken++;
+          conn.pinned = { allow: true, why: `denied by the new policy, but detach() overtook its re-decision` };
           conn.detachEither = 'race';
           continue;
         }
@@ -487,17 +506,29 @@ export class World {
    * The real detach(). A denial kept open (held, no decision in force) with no decision in flight
    * anywhere must be closed by detach() itself, at once, with ERR_CTLS_DETACHED.
    */
-  detachReal(keptOpen: Conn | null, inFlight: boolean): void {
+  async detachReal(keptOpen: Conn | null, policy: PolicySpec | null, midway: boolean): Promise<void> {
     const backend = this.#backend;
-    if (inFlight) {
+    if (policy !== null) {
       detachStats.inFlight++;
-      this.track(backend.setPolicy(this.trust.policy));
+      this.track(backend.setPolicy(policy));
+      // The sweep decides one hop after setPolicy() returns: midway, detach() comes after that.
+      if (midway) await new Promise((resolve) => setImmediate(resolve));
     }
     const pending = backend.pendingDecisions!();
     const socket = keptOpen?.serverSocket ?? null;
     const heldOpen = socket !== null && !socket.destroyed;
     backend.detach!();
     detachStats.detaches++;
+    if (this.setup.tier === 'attached-https') {
+      // What node's parser raises for bytes read just before a hold began: a request on every
+      // connection still open. A held one's must wait for its decision (and never run if it
+      // denies); the receipt is judged like any other.
+      for (const conn of this.conns) {
+        const socket = conn.serverSocket;
+        if (conn.phase !== 'open' || socket === null || socket.destroyed) continue;
+        backend.emitRequest!(socket);
+      }
+    }
     if (pending > 0) detachStats.withPending++;
     this.log(`detach() with ${pending} decision(s) in flight`);
     if (heldOpen && pending === 0) {
@@ -1003,6 +1034,10 @@ export class World {
       },
       pendingDecisions: () => attachment.authorizer.pendingDecisions,
       emitIsNodes: () => server.emit === Object.getPrototypeOf(server).emit,
+      emitRequest: (socket) => {
+        const request = { socket, url: '/detach-probe', method: 'GET', headers: {} };
+        server.emit('request', request, { end: () => {} });
+      },
       close: async () => {
         if (!detached) attachment.detach();
         await closeAll(server, this);
