@@ -5,6 +5,8 @@
 import t from 'tap';
 import {
   Connect,
+  Detach,
+  Expire,
   Fresh,
   Idle,
   Release,
@@ -190,5 +192,53 @@ t.test('attached node:tls: a leaf revoked during a TLS 1.2 renegotiation is cut 
     new Fresh(0, null, null, true),
     revokeLeaf(3, true),
     new SetRevoked({ intermediate: 'B' }, false, true),
+  ]),
+);
+
+// detach(): each invariant of the Detach step once, as a fixed sequence.
+t.test('attached node:tls: after detach(), a CA swap, a revocation and a policy change cut nothing', (t) =>
+  replaySequence(t, attached('attached-tls'), [
+    connect(1),
+    connect(2, { mode: 'pipe' }),
+    new Detach(null),
+    new SetCa(['B'], false),
+    revokeLeaf(2),
+    new SetPolicy({ kind: 'denyAll', slowMs: 0 }, false),
+    new Revalidate(0, false),
+  ]),
+);
+
+t.test('attached node:tls: a connection allowed at detach() outlives its certificate', (t) =>
+  replaySequence(
+    t,
+    fixedSetup('attached-tls', [{ cn: 'alice', tenant: 'A', viaIntermediate: false, short: true }, ...ids.slice(1)]),
+    [new Connect(0, '#0 alice@A/root~', 'localhost', 'data', false, false), new Detach(null), new Expire()],
+  ),
+);
+
+t.test('attached node:tls: after detach(), a new handshake is judged by node alone', (t) =>
+  replaySequence(t, attached('attached-tls', { sniTenants: true }), [
+    connect(1, { sni: 'a.test' }),
+    revokeLeaf(3),
+    new Detach(null),
+    connect(3),
+    connect(3, { sni: 'a.test' }),
+  ]),
+);
+
+t.test('attached-https: a denial kept open is closed by detach() (ERR_CTLS_DETACHED)', (t) =>
+  replaySequence(t, attached('attached-https'), [
+    connect(1, { mode: 'http' }),
+    connect(2, { mode: 'http' }),
+    new Detach(0),
+  ]),
+);
+
+t.test('attached-https: a denial in flight at detach() concludes, and a request raised meanwhile never runs', (t) =>
+  replaySequence(t, attached('attached-https'), [
+    connect(1, { mode: 'http' }),
+    connect(2, { mode: 'http' }),
+    new Detach(null, { kind: 'denyCn', cn: 'bob', slowMs: 120 }, true),
+    new SetCa(['B'], false),
   ]),
 );
