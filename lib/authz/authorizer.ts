@@ -275,13 +275,14 @@ export class Authorizer extends EventEmitter {
     // costs no promise per connection.
     const checks: Array<Decision | Promise<Decision>> = [];
     for (const state of states) {
-      if (!this.#isLive(state)) {
-        // Closed or detached during the hop: nothing re-decides it, so the sweep's hold goes, and
-        // one left with no decision in force after detach() is closed.
+      if (!this.#isLive(state) && state.subject.destroyed) {
+        // Closed during the hop: nothing is left to decide, and the sweep's hold goes with it.
         state.subject.release(HOLD_SWEEP);
-        this.#closeIfStranded(state);
         continue;
       }
+      // Detached during the hop (close()), the connection is still re-decided: the trust change
+      // was asked for before, and its decision is in flight as far as the caller knows. It then
+      // concludes as any decision close() let go does (a denial closes it, an allow releases it).
       try {
         checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
       } finally {

@@ -787,7 +787,7 @@ export async function runModelProperty(
     const s = detachStats;
     t.comment(
       `${tier}: ${s.detaches} detach() (${s.withPending} with decisions in flight, ` +
-        `${s.inFlight} after a setPolicy(), ${s.overtaken} denials overtaken): ` +
+        `${s.inFlight} after a setPolicy()): ` +
         `${s.allowedAcross} allowed and ${s.deniedAcross} denied connections across it, ${s.raced} raced, ` +
         `${s.keptOpenClosed} kept-open denials closed ERR_CTLS_DETACHED, ${s.afterDetach} handshakes after it`,
     );

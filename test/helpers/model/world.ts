@@ -109,8 +109,6 @@ export const detachStats = {
   withPending: 0,
   /** detach() followed a setPolicy() (at once, or midway through its decisions). */
   inFlight: 0,
-  /** Connections the new policy denies whose re-decision detach() overtook (see detachModel). */
-  overtaken: 0,
   /** Connections open at detach() the model allows (they must stay open, untracked, for good). */
   allowedAcross: 0,
   /** Connections open at detach() the model denies (they must be cut). */
@@ -462,10 +460,9 @@ export class World {
    * verdicts differ either outcome is right at the next settle, and the application may receive
    * its data (whichever judged it let it through).
    */
-  detachModel(keptOpen: Conn | null, policy: PolicySpec | null, midway: boolean): void {
+  detachModel(keptOpen: Conn | null, policy: PolicySpec | null, _midway: boolean): void {
     const now = Date.now();
     if (keptOpen !== null) keptOpen.tokenDenied = true;
-    const previous = this.trust.policy;
     if (policy !== null) this.trust.policy = policy;
     for (const conn of this.conns) {
       if (conn.phase !== 'open') continue;
@@ -475,19 +472,6 @@ export class World {
         if (node.allow !== v.allow || conn.viaSession) {
           detachStats.raced++;
           conn.pinned = { allow: true, why: `its handshake raced detach() (attachment: ${v.why}; node: ${node.why})` };
-          conn.detachEither = 'race';
-          continue;
-        }
-      }
-      if (policy !== null && !midway && !v.allow && !conn.tokenDenied) {
-        const before = expected({ ...this.trust, policy: previous }, conn.leaf, conn.judgedName, now);
-        if (before.allow) {
-          // FINDING (reported, kept weak so the property stays meaningful elsewhere): setPolicy()
-          // holds every connection and re-decides them one hop later; detach() within that hop
-          // drops the re-decision and releases them on the decision in force, so a connection the
-          // new policy denies stays open, untracked, for good. Either outcome is accepted here.
-          detachStats.overtaken++;
-          conn.pinned = { allow: true, why: `denied by the new policy, but detach() overtook its re-decision` };
           conn.detachEither = 'race';
           continue;
         }
