@@ -94,16 +94,29 @@ function connectionOfSession(session: object): object | undefined {
  */
 const retiredEmits = new WeakMap<object, (event: string | symbol, ...args: unknown[]) => boolean>();
 
-/** The attached connection an HTTP/1 request (its socket) or an HTTP/2 stream (its session) came on. */
+/**
+ * The attached connection an HTTP/1 request (its socket) or an HTTP/2 stream (its session) came
+ * on. A session not linked yet (its 'session' event has not passed this attachment: an app's emit
+ * wrapper may delay or drop it) is linked here, at its first stream, through its socket.
+ */
 function subjectOfRequest(value: unknown, subjects: WeakMap<object, AttachedSubject>): AttachedSubject | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const carrier = value as { socket?: unknown; session?: unknown; stream?: { session?: unknown } };
-  // HTTP/1: req.socket; HTTP/2: stream.session, or the compatibility request's stream.session.
-  for (const owner of [carrier.socket, carrier.session, carrier.stream?.session]) {
-    if (owner !== null && typeof owner === 'object') {
-      const subject = subjects.get(owner);
-      if (subject !== undefined) return subject;
+  const socket = carrier.socket;
+  if (socket !== null && typeof socket === 'object') {
+    const subject = subjects.get(socket);
+    if (subject !== undefined) return subject;
+  }
+  // HTTP/2: stream.session, or the compatibility request's stream.session.
+  for (const session of [carrier.session, carrier.stream?.session]) {
+    if (session === null || typeof session !== 'object') continue;
+    let subject = subjects.get(session);
+    if (subject === undefined) {
+      const connection = connectionOfSession(session);
+      subject = connection === undefined ? undefined : subjects.get(connection);
+      if (subject !== undefined) subjects.set(session, subject);
     }
+    if (subject !== undefined) return subject;
   }
   return undefined;
 }

@@ -172,6 +172,24 @@ export function codeOfThrown(error: unknown): string | undefined {
 }
 
 /**
+ * `value` itself when it is an Error that reads without throwing (node's stream destroy() reads
+ * its stack), else a library error with `code` that says what `what` failed with and keeps the
+ * value as its cause: a falsy throw, a plain object, a revoked Proxy, a getter that throws.
+ */
+export function ownedError(value: unknown, code: ErrorCode, what: string): Error {
+  try {
+    if (value instanceof Error) {
+      void value.stack;
+      void value.message;
+      return value;
+    }
+  } catch {
+    // Not readable as an Error: replaced below.
+  }
+  return ctlsError(code, `${what}: ${describeThrown(value)}`, { cause: value });
+}
+
+/**
  * A failure nobody can be handed (it happened in a callback the library runs for the app, or while
  * it tears down), as a process warning (with `code` when there is one): never a throw.
  */

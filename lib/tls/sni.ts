@@ -3,7 +3,7 @@
  * calls it. The answer always comes on a later tick, so user code never runs on the stack of the
  * cycle that reported the ClientHello, and a callback that throws counts as an error answer.
  */
-import { invalidOption } from '../common/errors.js';
+import { invalidOption, ownedError } from '../common/errors.js';
 import { isSecureContext, type SecureContext } from './context.js';
 
 export type SNIAnswer = (error: Error | null, context?: SecureContext) => void;
@@ -15,8 +15,17 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
     process.nextTick(answer, null);
     return;
   }
+  let answered = false;
   try {
     callback(servername, (error, context) => {
+      if (answered) {
+        // node:tls destroys such a connection (ERR_MULTIPLE_CALLBACK): a second answer must not
+        // swap the context the handshake, and every later re-check, verifies the client under.
+        const again = invalidOption('SNICallback', 'a callback answered once per connection (it answered again)');
+        process.nextTick(answer, again);
+        return;
+      }
+      answered = true;
       // Only this library's contexts carry the trust the engine watches (node's own
       // tls.createSecureContext() result has none): anything else fails this connection alone.
       if (!error && context !== undefined && context !== null && !isSecureContext(context)) {
@@ -36,9 +45,13 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
         process.nextTick(answer, refused);
         return;
       }
-      process.nextTick(answer, error ?? null, context ?? undefined);
+      const failure = error ? ownedError(error, 'ERR_CTLS_INVALID_OPTION', 'the SNICallback failed') : null;
+      process.nextTick(answer, failure, context ?? undefined);
     });
-  } catch (error) {
-    answer(error as Error);
+  } catch (thrown) {
+    // Whatever it throws, falsy values included, fails the connection.
+    if (answered) return;
+    answered = true;
+    answer(ownedError(thrown, 'ERR_CTLS_INVALID_OPTION', 'the SNICallback threw'));
   }
 }

@@ -19,7 +19,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
-import { ctlsError, invalidOption } from '../common/errors.js';
+import { ctlsError, invalidOption, ownedError } from '../common/errors.js';
 import { checkBoolean, checkCount, checkString } from '../common/validate.js';
 import type { Decision, NoArgumentListener } from '../common/types.js';
 import { native, type NativeError, type NativeTlsConnection } from './native.js';
@@ -774,8 +774,10 @@ export class TLSSocket extends TransportSocket {
         if (error !== null) throw error;
         presentIdentity(this.#handle, identity!);
       } catch (failure) {
-        this.destroyReason = failure as Error;
-        this.#fail(failure as Error);
+        // The identity is the app's: what it throws may be anything (a getter on it, a Proxy).
+        const reason = ownedError(failure, 'ERR_CTLS_IDENTITY_FAILED', 'the identity could not be used');
+        this.destroyReason = reason;
+        this.#fail(reason);
         return;
       }
       this.#handle.resumeIdentity();
