@@ -285,6 +285,9 @@ export class Authorizer extends EventEmitter {
       // concludes as any decision close() let go does (a denial closes it, an allow releases it).
       try {
         checks.push(this.#decideShared(state, { trigger, fresh: false }, true));
+      } catch (error) {
+        // A socket whose destroy() throws (an app's override) must not keep the others undecided.
+        warnOfFailure('re-deciding a connection after a trust change threw', error, undefined);
       } finally {
         // Whatever happened to this connection, the sweep's own hold must not outlive it.
         state.subject.release(HOLD_SWEEP);

@@ -41,8 +41,12 @@ export class ContinuousTlsError extends Error {
     if (fields.reason !== undefined) this.reason = fields.reason;
     if (fields.library !== undefined) this.library = fields.library;
     if (fields.opensslCode !== undefined) this.opensslCode = fields.opensslCode;
+    madeHere.add(this);
   }
 }
+
+/** Every ContinuousTlsError the library constructed: what ownedError() may pass on as it is. */
+const madeHere = new WeakSet<object>();
 
 /** The catalogue of the library's own codes, with a one-line meaning each. */
 export const errorCodes = {
@@ -172,20 +176,13 @@ export function codeOfThrown(error: unknown): string | undefined {
 }
 
 /**
- * `value` itself when it is an Error that reads without throwing (node's stream destroy() reads
- * its stack), else a library error with `code` that says what `what` failed with and keeps the
- * value as its cause: a falsy throw, a plain object, a revoked Proxy, a getter that throws.
+ * An error the library may hand to node (whose stream destroy() reads its stack) and to the app:
+ * `value` itself when the library made it, else a library error with `code` that says what
+ * `what` failed with and keeps the value as its cause. An app's value is never passed on: it may be
+ * anything (a falsy throw, a revoked Proxy, a getter that throws on its second read).
  */
 export function ownedError(value: unknown, code: ErrorCode, what: string): Error {
-  try {
-    if (value instanceof Error) {
-      void value.stack;
-      void value.message;
-      return value;
-    }
-  } catch {
-    // Not readable as an Error: replaced below.
-  }
+  if (typeof value === 'object' && value !== null && madeHere.has(value)) return value as Error;
   return ctlsError(code, `${what}: ${describeThrown(value)}`, { cause: value });
 }
 
@@ -206,8 +203,13 @@ export function invalidOption(name: string, expected: string, actual?: unknown):
 }
 
 function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
-  return `${typeof value} ${String(value)}`;
+  try {
+    if (value === null) return 'null';
+    if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
+    if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+    return `${typeof value} ${String(value)}`;
+  } catch {
+    // A revoked Proxy (Array.isArray throws), a symbol's or object's String() that throws.
+    return `a ${typeof value} that cannot be read`;
+  }
 }

@@ -49,9 +49,9 @@ export function askSniCallback(callback: SNICallback | undefined, servername: st
       process.nextTick(answer, failure, context ?? undefined);
     });
   } catch (thrown) {
-    // Whatever it throws, falsy values included, fails the connection.
-    if (answered) return;
+    // Whatever it throws, falsy values included, and even after it answered, fails the
+    // connection: a handshake must not go on under the answer of a callback that failed.
     answered = true;
-    answer(ownedError(thrown, 'ERR_CTLS_INVALID_OPTION', 'the SNICallback threw'));
+    process.nextTick(answer, ownedError(thrown, 'ERR_CTLS_INVALID_OPTION', 'the SNICallback threw'));
   }
 }
