@@ -45,7 +45,7 @@ export class ContinuousTlsError extends Error {
   }
 }
 
-/** Every ContinuousTlsError the library constructed: what ownedError() may pass on as it is. */
+/** Every ContinuousTlsError constructed (by the library, or an app subclassing it): see ownedError(). */
 const madeHere = new WeakSet<object>();
 
 /** The catalogue of the library's own codes, with a one-line meaning each. */
@@ -176,13 +176,24 @@ export function codeOfThrown(error: unknown): string | undefined {
 }
 
 /**
- * An error the library may hand to node (whose stream destroy() reads its stack) and to the app:
- * `value` itself when the library made it, else a library error with `code` that says what
- * `what` failed with and keeps the value as its cause. An app's value is never passed on: it may be
- * anything (a falsy throw, a revoked Proxy, a getter that throws on its second read).
+ * A fresh error the library may hand to node (whose stream destroy() reads its stack) and to the
+ * app, the value it stands for as its cause. The value itself is never passed on: an app's may be
+ * anything (a falsy throw, a revoked Proxy, a getter that throws on its second read), and even one
+ * the library made may have passed through app code. One the library made keeps its code and
+ * message; anything else gets `code`, and a message saying what `what` failed with.
  */
 export function ownedError(value: unknown, code: ErrorCode, what: string): Error {
-  if (typeof value === 'object' && value !== null && madeHere.has(value)) return value as Error;
+  if (typeof value === 'object' && value !== null && madeHere.has(value)) {
+    let cause: unknown = value;
+    try {
+      // The copy stands for the library's error: what that one was caused by is its cause too.
+      const own = (value as { cause?: unknown }).cause;
+      if (own !== undefined) cause = own;
+    } catch {
+      // An unreadable cause: the error itself is.
+    }
+    return new ContinuousTlsError(codeOfThrown(value) ?? code, describeThrown(value), { cause });
+  }
   return ctlsError(code, `${what}: ${describeThrown(value)}`, { cause: value });
 }
 

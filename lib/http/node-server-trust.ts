@@ -233,21 +233,32 @@ function askSniCallback(
     };
     const timer = setTimeout(() => settle(null), handshakeTimeoutOf(server));
     timer.unref();
+    // An answer given before the callback returns waits for it to return: a callback that
+    // answers and then throws (or answers twice) failed, and is refused as at a handshake.
+    let returned = false;
+    let early: Answer | undefined;
+    const answer = (result: Answer): void => {
+      if (returned) settle(result);
+      else early = early === undefined ? result : null;
+    };
     try {
       // As node calls it at a full handshake, and reads its answer as node does: a falsy context
       // is the default one, a SecureContext gives its native context, a native one is taken as is.
       Reflect.apply(callback, socket, [
         name,
         (error: unknown, context: unknown): void => {
-          if (error) return settle(null);
-          if (!context) return settle(kDefault);
+          if (error) return answer(null);
+          if (!context) return answer(kDefault);
           const native = (context as { context?: unknown }).context || context;
-          settle(typeof native === 'object' ? native : null);
+          answer(typeof native === 'object' ? native : null);
         },
       ]);
     } catch {
       settle(null);
+      return;
     }
+    returned = true;
+    if (early !== undefined) settle(early);
   });
 }
 
