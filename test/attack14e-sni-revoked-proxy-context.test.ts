@@ -67,7 +67,11 @@ for (const mode of ['later', 'now'] as const) {
     const stderr = child.stderr.split('\n').slice(0, 4).join(' | ');
     const stdout = child.stdout.replace(/\n/g, ' ');
     t.equal(child.status, 0, `the process lives on and the connection ends (stdout: ${stdout}; stderr: ${stderr})`);
-    t.match(child.stdout, /tlsClientError ERR_CTLS_INVALID_OPTION/, 'the connection fails with ERR_CTLS_INVALID_OPTION');
+    t.match(
+      child.stdout,
+      /tlsClientError ERR_CTLS_INVALID_OPTION/,
+      'the connection fails with ERR_CTLS_INVALID_OPTION',
+    );
     t.notMatch(child.stdout, /admitted/, 'the client is not admitted');
   });
 }
