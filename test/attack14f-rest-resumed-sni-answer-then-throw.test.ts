@@ -11,7 +11,7 @@
 import t, { type Test } from 'tap';
 import * as tls from 'node:tls';
 import { certs } from './helpers/certs';
-import { serveHttps, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
+import { serveHttps, tlsClient, tlsGet, answerResumed, statusAndBody, type Reply } from './helpers/https-resumption';
 
 function request(t: Test, port: number, session?: Buffer): Promise<Reply<string>> {
   const servername = 'tenant.localhost';
@@ -42,3 +42,49 @@ for (const when of ['before answering', 'after answering'] as const) {
     t.notMatch(resumed.status, /^200/, `a resumed session after the callback threw is refused (${resumed.status})`);
   });
 }
+
+// Found after the review: a second answer on a later tick, after the first was taken, left the
+// first in force. node:tls destroys such a connection (ERR_MULTIPLE_CALLBACK); so must REST: the
+// resumed connection is cut, and a request sent after the second answer gets no answer.
+t.test('a resumed connection is cut when the SNICallback answers again on a later tick', async (t) => {
+  const context = tls.createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca: certs.ca });
+  let resumedAsk = false;
+  let secondAnswered!: () => void;
+  const second = new Promise<void>((resolve) => (secondAnswered = resolve));
+  const { port } = await serveHttps(t, {
+    tls: {
+      ca: certs.wrongCa,
+      SNICallback: (_name, cb) => {
+        cb(null, context);
+        if (!resumedAsk) return;
+        setTimeout(() => {
+          cb(null, context);
+          secondAnswered();
+        }, 50);
+      },
+    },
+    answer: answerResumed,
+  });
+
+  const first = await request(t, port);
+  t.equal(first.status, '200 resumed=false', 'a full handshake is served');
+  resumedAsk = true;
+  const client = tlsClient(t, { port, servername: 'tenant.localhost', session: first.session });
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  let received = '';
+  client.setEncoding('latin1');
+  client.on('data', (chunk: string) => (received += chunk));
+  await new Promise<void>((resolve) => client.once('secureConnect', () => resolve()));
+  t.ok(client.isSessionReused(), 'the session resumed');
+  client.write('GET / HTTP/1.1\r\nHost: tenant.localhost\r\n\r\n');
+  await second;
+  // The first request may have been answered under the first answer, as node:tls would have.
+  const answeredBefore = received;
+  if (!client.destroyed) client.write('GET / HTTP/1.1\r\nHost: tenant.localhost\r\n\r\n');
+  await closed;
+  t.equal(received, answeredBefore, 'nothing is answered after the second answer');
+  t.ok(
+    received === '' || /^HTTP\/1\.1 200/.test(received),
+    `before it, at most the first request (${JSON.stringify(received.slice(0, 12))})`,
+  );
+});

@@ -24,7 +24,7 @@ import { Server as TlsServer, TLSSocket } from 'node:tls';
 import type * as ContextModule from '../tls/context.js';
 import type * as NativeModule from '../tls/native.js';
 import type { SecureContext } from '../tls/context.js';
-import { ctlsError } from '../common/errors.js';
+import { ctlsError, invalidOption } from '../common/errors.js';
 import { itemsOf, nodeContextChanged, nodeContextTrust, pemItems, type NodeContextTrust } from './node-context-cas.js';
 
 /**
@@ -237,7 +237,16 @@ function askSniCallback(
     // answers and then throws (or answers twice) failed, and is refused as at a handshake.
     let returned = false;
     let early: Answer | undefined;
+    let calls = 0;
     const answer = (result: Answer): void => {
+      calls++;
+      if (calls > 1 && settled) {
+        // A second answer after the first was taken: node:tls destroys such a connection
+        // (ERR_MULTIPLE_CALLBACK), and no later request may pass under either answer.
+        asked.set(name, null);
+        socket.destroy(invalidOption('SNICallback', 'a callback answered once per connection (it answered again)'));
+        return;
+      }
       if (returned) settle(result);
       else early = early === undefined ? result : null;
     };
