@@ -136,3 +136,23 @@ t.test('detach() with nothing held puts node emit back at once', async (t) => {
   attached.attachment.detach();
   t.equal(attached.server.emit, Object.getPrototypeOf(attached.server).emit);
 });
+
+t.test('after detach() a trust or policy change follows nothing: no subscription, no sweep', async (t) => {
+  const attached = await attachedServer(t, () => true);
+  const c = await attached.connect();
+  attached.attachment.detach();
+  let subscribed = 0;
+  const reloading: Policy = {
+    evaluate: () => ({ allow: false, reason: 'reloaded' }),
+    onChange: () => {
+      subscribed++;
+      return () => {};
+    },
+  };
+  t.same(await attached.attachment.setPolicy(reloading), [], 'no connection re-decided');
+  t.equal(subscribed, 0, "the closed engine does not subscribe to the policy's reloads");
+  attached.pki.ca.revoke(attached.pki.client.serial);
+  t.same(await attached.attachment.setCrl(await attached.pki.ca.crls()), [], 'a CRL change re-decides nothing');
+  c.client.write('still');
+  t.equal(await until(c.delivered, 'still'), 'still', 'the connection allowed at detach() still passes data');
+});

@@ -152,6 +152,8 @@ export class Authorizer extends EventEmitter {
   /** Decisions in flight, over every connection (a gauge of DecisionMetrics). */
   #pending = 0;
   #unsubscribePolicy: (() => void) | null = null;
+  /** close() ran: nothing is tracked, and nothing (a policy's reloads, a trust change) is followed again. */
+  #closed = false;
   /**
    * Trust contexts whose changes this engine follows: its own, and each one (an SNI context) a live
    * connection is served with, counted, so a context is let go with its last connection.
@@ -192,7 +194,7 @@ export class Authorizer extends EventEmitter {
     this.#unsubscribePolicy = null;
     this.#policy = policy;
     this.#policyGeneration++;
-    if (policy !== undefined && typeof policy === 'object' && typeof policy.onChange === 'function') {
+    if (!this.#closed && policy !== undefined && typeof policy === 'object' && typeof policy.onChange === 'function') {
       // A policy that reloads itself (Cedar file watch) re-decides live connections too.
       this.#unsubscribePolicy = policy.onChange(() => {
         this.#policyGeneration++;
@@ -208,6 +210,8 @@ export class Authorizer extends EventEmitter {
    * one sweep: the context itself reports its changes, and so may its owner.
    */
   trustChanged(trust: SecureContext = this.trust): Promise<Decision[]> {
+    // After close() no connection is tracked: there is nothing to re-decide, nor a sweep to share.
+    if (this.#closed) return Promise.resolve([]);
     const sweep = this.#sweeps.get(trust);
     if (sweep !== undefined && sweep.generation === trust.trustGeneration) return sweep.promise;
     this.#warnings.trustChanged();
@@ -391,6 +395,7 @@ export class Authorizer extends EventEmitter {
   }
 
   close(): void {
+    this.#closed = true;
     const unsubscribePolicy = this.#unsubscribePolicy;
     this.#unsubscribePolicy = null;
     try {
@@ -458,6 +463,7 @@ export class Authorizer extends EventEmitter {
   }
 
   #watch(trust: SecureContext): void {
+    if (this.#closed) return;
     const watched = this.#watched.get(trust);
     if (watched !== undefined) {
       watched.users++;
