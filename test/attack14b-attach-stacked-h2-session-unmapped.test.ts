@@ -10,64 +10,21 @@
 // nothing of a response reaches the peer before that attachment's decision allows.
 // Attack class: other read/write paths around the gate / stacked interception.
 import t from 'tap';
-import * as http2 from 'node:http2';
 import { attach } from '../dist/index.js';
-import { listen } from './helpers/owned';
-import { delay, makePki } from './helpers/mtls';
+import { openCall, respondWhileHeld } from './helpers/attached-http2';
 
 t.test('a stream of a connection held by the top attachment sends nothing', async (t) => {
-  const pki = await makePki();
-  const server = http2.createSecureServer({
-    key: pki.server.key,
-    cert: pki.server.chain,
-    ca: pki.ca.rootCert,
-    requestCert: true,
-    rejectUnauthorized: true,
+  const call = await openCall(t, undefined, {
+    respond: false,
+    // Beneath: decides through an (asynchronous) policy. On top: no policy yet.
+    attach: (server, options, t) => {
+      const lower = attach(server, { ...options, policy: async () => true });
+      t.teardown(() => lower.detach());
+      return attach(server, options);
+    },
   });
-  server.on('sessionError', () => {});
-  let serverStream: http2.ServerHttp2Stream | undefined;
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  server.on('stream', (stream) => {
-    serverStream ??= stream;
-    stream.on('error', () => {});
-    stream.on('data', () => opened());
-  });
-  const options = { ca: pki.ca.rootCert, intermediates: pki.ca.issuerChain, reauthorize: { every: 0 } };
-  // Beneath: decides through an (asynchronous) policy. On top: no policy yet.
-  const lower = attach(server, { ...options, policy: async () => true, policyTimeout: 5_000 });
-  const upper = attach(server, { ...options, policyTimeout: 5_000 });
-  t.teardown(() => {
-    upper.detach();
-    lower.detach();
-  });
-  const port = await listen(t, server);
-  const session = http2.connect(`https://localhost:${port}`, {
-    host: '127.0.0.1',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-  });
-  session.on('error', () => {});
-  t.teardown(() => session.destroy());
-  const upload = session.request({ ':path': '/call', ':method': 'POST' });
-  upload.on('error', () => {});
-  let headers: http2.IncomingHttpHeaders | undefined;
-  let answered = '';
-  upload.on('response', (h) => (headers = h));
-  upload.on('data', (chunk: Buffer) => (answered += chunk.toString()));
-  upload.write('before;');
-  await open;
-
   // The top attachment holds the connection on a decision that will deny.
-  let settle!: (allow: boolean) => void;
-  const decided = upper.setPolicy(() => new Promise<boolean>((resolve) => (settle = resolve)));
-  await delay(50);
-  serverStream!.respond({ ':status': 200, 'x-account': 'secret' });
-  serverStream!.write('secret-body;');
-  await delay(200);
-  t.equal(headers, undefined, 'no response headers reach the held peer');
-  t.equal(answered, '', 'no response body reaches the held peer');
-  settle(false);
-  await decided;
+  const seen = await respondWhileHeld(call);
+  t.equal(seen.headers, undefined, 'no response headers reach the held peer');
+  t.equal(seen.answered, '', 'no response body reaches the held peer');
 });

@@ -10,37 +10,11 @@
 // leads to the TLS socket), and holds every open stream of a held connection.
 // Attack class: other read/write paths around the gate / stacked interception (app emit wrapper).
 import t from 'tap';
-import * as http2 from 'node:http2';
-import { attach } from '../dist/index.js';
-import { listen } from './helpers/owned';
-import { delay, makePki } from './helpers/mtls';
+import type * as http2 from 'node:http2';
+import { openCall, respondWhileHeld } from './helpers/attached-http2';
 
-t.test("a held connection's stream sends nothing when an app wrapper passes 'session' on later", async (t) => {
-  const pki = await makePki();
-  const server = http2.createSecureServer({
-    key: pki.server.key,
-    cert: pki.server.chain,
-    ca: pki.ca.rootCert,
-    requestCert: true,
-    rejectUnauthorized: true,
-  });
-  server.on('sessionError', () => {});
-  let serverStream: http2.ServerHttp2Stream | undefined;
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  server.on('stream', (stream) => {
-    serverStream ??= stream;
-    stream.on('error', () => {});
-    stream.on('data', () => opened());
-  });
-  const attachment = attach(server, {
-    ca: pki.ca.rootCert,
-    intermediates: pki.ca.issuerChain,
-    reauthorize: { every: 0 },
-    policyTimeout: 5_000,
-  });
-  t.teardown(() => attachment.detach());
-  // The app's own wrapper: 'session' (for its instrumentation) is passed on a tick later.
+/** The app's own wrapper: 'session' (for its instrumentation) is passed on a tick later. */
+function deferSession(server: http2.Http2SecureServer): void {
   const beneath = server.emit;
   server.emit = function (this: http2.Http2SecureServer, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'session') {
@@ -49,33 +23,12 @@ t.test("a held connection's stream sends nothing when an app wrapper passes 'ses
     }
     return Reflect.apply(beneath, this, [event, ...args]) as boolean;
   } as typeof server.emit;
-  const port = await listen(t, server);
-  const session = http2.connect(`https://localhost:${port}`, {
-    host: '127.0.0.1',
-    ca: pki.ca.rootCert,
-    key: pki.client.key,
-    cert: pki.client.chain,
-  });
-  session.on('error', () => {});
-  t.teardown(() => session.destroy());
-  const upload = session.request({ ':path': '/call', ':method': 'POST' });
-  upload.on('error', () => {});
-  let headers: http2.IncomingHttpHeaders | undefined;
-  let answered = '';
-  upload.on('response', (h) => (headers = h));
-  upload.on('data', (chunk: Buffer) => (answered += chunk.toString()));
-  upload.write('before;');
-  await open;
+}
 
+t.test("a held connection's stream sends nothing when an app wrapper passes 'session' on later", async (t) => {
+  const call = await openCall(t, undefined, { respond: false, setup: deferSession });
   // The attachment holds the connection on a decision that will deny.
-  let settle!: (allow: boolean) => void;
-  const decided = attachment.setPolicy(() => new Promise<boolean>((resolve) => (settle = resolve)));
-  await delay(50);
-  serverStream!.respond({ ':status': 200, 'x-account': 'secret' });
-  serverStream!.write('secret-body;');
-  await delay(200);
-  t.equal(headers, undefined, 'no response headers reach the held peer');
-  t.equal(answered, '', 'no response body reaches the held peer');
-  settle(false);
-  await decided;
+  const seen = await respondWhileHeld(call);
+  t.equal(seen.headers, undefined, 'no response headers reach the held peer');
+  t.equal(seen.answered, '', 'no response body reaches the held peer');
 });

@@ -8,45 +8,20 @@
 // A correct library takes the first answer only and fails the connection on a second one, as node.
 // Attack class: app callback misuse / trust confusion (fail-open, divergence from node:tls).
 import t from 'tap';
-import { once } from 'node:events';
-import { createServer, connect, createSecureContext } from '../dist/index.js';
+import { createSecureContext } from '../dist/index.js';
 import { certs } from './helpers/certs';
+import { sniAdmits } from './helpers/owned-sni';
 
 t.test('an SNICallback answering twice does not let its second context decide', async (t) => {
-  let admitted = false;
   const strict = createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca: certs.wrongCa }, true);
   const wide = createSecureContext({ key: certs.serverKey, cert: certs.serverChain, ca: certs.ca }, true);
-  const server = createServer({
-    key: certs.serverKey,
-    cert: certs.serverChain,
-    ca: certs.wrongCa,
-    requestCert: true,
-    rejectUnauthorized: true,
-    SNICallback: (_name, cb) => {
+  const admitted = await sniAdmits(
+    t,
+    (_name, cb) => {
       cb(null, strict);
       cb(null, wide);
     },
-  });
-  server.on('tlsClientError', () => {});
-  server.on('secureConnection', (socket) => {
-    admitted = true;
-    socket.on('error', () => {});
-    socket.end();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const client = connect({
-    port: (server.address() as { port: number }).port,
-    host: '127.0.0.1',
-    servername: 'localhost',
-    ca: certs.ca,
-    key: certs.clientKey,
-    cert: certs.clientChain,
-  });
-  client.on('error', () => {});
-  client.resume();
-  await Promise.race([new Promise((r) => client.once('close', r)), new Promise((r) => setTimeout(r, 2000))]);
-  client.destroy();
+    certs.wrongCa,
+  );
   t.equal(admitted, false, 'a client the first answer refuses is not admitted under the second');
 });

@@ -9,9 +9,7 @@
 // throw is recorded as "threw", not as the thrown value's truthiness).
 // Attack class: hostile thrown values / fail-open on app callback failure.
 import t from 'tap';
-import { once } from 'node:events';
-import { createServer, connect } from '../dist/index.js';
-import { certs } from './helpers/certs';
+import { sniAdmits } from './helpers/owned-sni';
 
 for (const [name, thrown] of [
   ['undefined', undefined],
@@ -20,38 +18,9 @@ for (const [name, thrown] of [
   ["''", ''],
 ] as const) {
   t.test(`an SNICallback that throws ${name} fails the connection`, async (t) => {
-    let admitted = false;
-    const server = createServer({
-      key: certs.serverKey,
-      cert: certs.serverChain,
-      ca: certs.ca,
-      requestCert: true,
-      rejectUnauthorized: true,
-      SNICallback: () => {
-        throw thrown;
-      },
+    const admitted = await sniAdmits(t, () => {
+      throw thrown;
     });
-    server.on('tlsClientError', () => {});
-    server.on('secureConnection', (socket) => {
-      admitted = true;
-      socket.on('error', () => {});
-      socket.end();
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    t.teardown(() => server.close());
-    const client = connect({
-      port: (server.address() as { port: number }).port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: certs.ca,
-      key: certs.clientKey,
-      cert: certs.clientChain,
-    });
-    client.on('error', () => {});
-    client.resume();
-    await Promise.race([new Promise((r) => client.once('close', r)), new Promise((r) => setTimeout(r, 2000))]);
-    client.destroy();
     t.equal(admitted, false, 'the server did not admit a connection its SNICallback threw on');
   });
 }

@@ -9,62 +9,25 @@
 // owns), and the process lives.
 // Attack class: hostile thrown values reaching library bookkeeping (crash / DoS).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { certs } from './helpers/certs';
+import { runIdentityClient } from './helpers/identity-child';
 
-const dist = join(__dirname, '..', 'dist');
-
-const script = `
-const { createServer, connect } = require(${JSON.stringify(join(dist, 'index.js'))});
-const certs = JSON.parse(process.env.CERTS);
-const server = createServer({
-  key: certs.serverKey,
-  cert: certs.serverChain,
-  ca: certs.ca,
-  requestCert: true,
-  rejectUnauthorized: false,
-});
-server.on('tlsClientError', () => {});
-server.on('secureConnection', (socket) => socket.on('error', () => {}));
-server.listen(0, '127.0.0.1', () => {
-  const client = connect({
-    port: server.address().port,
-    host: '127.0.0.1',
-    servername: 'localhost',
-    ca: certs.ca,
-    identity: async () => ({
-      get key() {
-        const error = new Error('the key store is locked');
-        let reads = 0;
-        Object.defineProperty(error, 'stack', {
-          get() {
-            if (reads++ > 0) throw new Error('the stack getter throws on its second read');
-            return 'Error: the key store is locked';
-          },
-        });
-        throw error;
+const identity = `async () => ({
+  get key() {
+    const error = new Error('the key store is locked');
+    let reads = 0;
+    Object.defineProperty(error, 'stack', {
+      get() {
+        if (reads++ > 0) throw new Error('the stack getter throws on its second read');
+        return 'Error: the key store is locked';
       },
-      cert: certs.clientChain,
-    }),
-    identityTimeout: 3000,
-  });
-  client.on('error', () => console.log('client error'));
-  client.on('close', () => {
-    console.log('client closed');
-    server.close();
-  });
-});
-setTimeout(() => { console.log('timeout'); process.exit(3); }, 4500).unref();
-`;
+    });
+    throw error;
+  },
+  cert: certs.clientChain,
+})`;
 
 t.test('an Error whose stack getter throws on its second read fails the connection, not the process', async (t) => {
-  const child = spawnSync(process.execPath, ['-e', script], {
-    env: { ...process.env, CERTS: JSON.stringify(certs) },
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  const stderr = child.stderr.split('\n').slice(0, 4).join(' | ');
-  t.equal(child.status, 0, `the process lives on (stdout: ${child.stdout.replace(/\n/g, ' ')}; stderr: ${stderr})`);
-  t.match(child.stdout, /client closed/, 'the connection is closed');
+  const run = runIdentityClient(identity);
+  t.equal(run.status, 0, `the process lives on (stdout: ${run.stdout}; stderr: ${run.stderr})`);
+  t.match(run.stdout, /client closed/, 'the connection is closed');
 });

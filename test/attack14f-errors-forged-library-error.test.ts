@@ -12,16 +12,9 @@
 // it fails the connection with its own fresh error (the value as cause) and the process lives.
 // Attack class: hostile thrown values reaching library bookkeeping / destroy() (crash / DoS).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { certs } from './helpers/certs';
+import { runIdentityClient } from './helpers/identity-child';
 
-const dist = join(__dirname, '..', 'dist');
-
-const script = `
-const { createServer, connect, createSecureContext, ContinuousTlsError } =
-  require(${JSON.stringify(join(dist, 'index.js'))});
-const certs = JSON.parse(process.env.CERTS);
+const forged = `
 class Forged extends ContinuousTlsError {
   constructor() {
     super('ERR_CTLS_INVALID_OPTION', 'looks like the library made it');
@@ -34,44 +27,10 @@ class Forged extends ContinuousTlsError {
       },
     });
   }
-}
-const server = createServer({
-  key: certs.serverKey,
-  cert: certs.serverChain,
-  ca: certs.ca,
-  requestCert: true,
-  rejectUnauthorized: false,
-});
-server.on('tlsClientError', () => console.log('tlsClientError'));
-server.on('secureConnection', (socket) => socket.on('error', () => {}));
-server.listen(0, '127.0.0.1', () => {
-  const client = connect({
-    port: server.address().port,
-    host: '127.0.0.1',
-    servername: 'localhost',
-    ca: certs.ca,
-    identity: async () => ({
-      get key() { throw new Forged(); },
-      cert: certs.clientChain,
-    }),
-    identityTimeout: 3000,
-  });
-  client.on('error', () => console.log('client error'));
-  client.on('close', () => {
-    console.log('client closed');
-    setTimeout(() => server.close(), 100);
-  });
-});
-setTimeout(() => { console.log('timeout'); process.exit(3); }, 2500).unref();
-`;
+}`;
 
 t.test('a forged "library" error thrown by an identity provider fails the connection, not the process', async (t) => {
-  const child = spawnSync(process.execPath, ['-e', script], {
-    env: { ...process.env, CERTS: JSON.stringify(certs) },
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  const stderr = child.stderr.split('\n').slice(0, 4).join(' | ');
-  t.equal(child.status, 0, `the process lives on (stdout: ${child.stdout.replace(/\n/g, ' ')}; stderr: ${stderr})`);
-  t.match(child.stdout, /client closed/, 'the connection is closed');
+  const run = runIdentityClient('async () => ({ get key() { throw new Forged(); }, cert: certs.clientChain })', forged);
+  t.equal(run.status, 0, `the process lives on (stdout: ${run.stdout}; stderr: ${run.stderr})`);
+  t.match(run.stdout, /client closed/, 'the connection is closed');
 });
