@@ -19,7 +19,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type * as tls from 'node:tls';
-import { ctlsError, invalidOption, ownedError } from '../common/errors.js';
+import { codeOfThrown, ctlsError, invalidOption, ownedError } from '../common/errors.js';
 import { checkBoolean, checkCount, checkString } from '../common/validate.js';
 import type { Decision, NoArgumentListener } from '../common/types.js';
 import { native, type NativeError, type NativeTlsConnection } from './native.js';
@@ -829,14 +829,13 @@ export class TLSSocket extends TransportSocket {
    * error may be anything an app callback failed with: its fields are read without trusting it.
    */
   #unauthorize(error: Error): void {
-    let code: unknown;
+    const fields = error as { code?: unknown; verifyError?: unknown; reason?: unknown };
+    const code = codeOfThrown(error);
     let why: unknown;
     try {
-      const fields = error as { code?: unknown; verifyError?: unknown; reason?: unknown };
-      code = fields.code;
       if (code === 'ERR_CTLS_CERT_VERIFY') why = fields.verifyError ?? fields.reason;
     } catch {
-      return;
+      // A reason that cannot be read: the peer is still not verified.
     }
     if (code === 'ERR_CTLS_NO_PEER_CERTIFICATE') why = 'NO_PEER_CERTIFICATE';
     else if (code !== 'ERR_CTLS_CERT_VERIFY') return;
