@@ -96,14 +96,25 @@ t.test('serials: every spelling of a number has one normal form, keeping its sig
   fc.assert(
     fc.property(fc.bigInt({ min: -(1n << 256n), max: 1n << 256n }), fc.nat(3), (n, zeros) => {
       const normal = normalizeSerial(nodeHex(n));
-      const magnitude = (n < 0n ? -n : n).toString(16);
-      const caller = `${n < 0n ? '-' : ''}${'00'.repeat(zeros)}${magnitude}`.replace(/(..)(?=.)/g, '$1:');
+      const digits = (n < 0n ? -n : n).toString(16);
+      // Colons separate whole bytes: an odd count of digits has its leading zero.
+      const magnitude = digits.length % 2 === 0 ? digits : `0${digits}`;
+      const bytes = `${'00'.repeat(zeros)}${magnitude}`.replace(/(..)(?=.)/g, '$1:');
+      const caller = `${n < 0n ? '-' : ''}${bytes}`;
       const value = normal?.startsWith('-') ? -BigInt(`0x${normal.slice(1)}`) : BigInt(`0x${normal}`);
       return normal !== undefined && normalizeSerial(caller) === normal && value === n;
     }),
     { numRuns: 1_000 },
   );
   t.pass('node, caller and CRL spellings agree');
+});
+
+t.test('serials: a byte written with one digit between colons is that byte', async (t) => {
+  t.equal(normalizeSerial('67:0:5e'), '67005E');
+  t.equal(normalizeSerial('67:00:5E'), '67005E');
+  t.equal(normalizeSerial('-0:5'), '-5');
+  t.equal(normalizeSerial('67:005e'), undefined, 'a group of more than two digits is no byte');
+  t.equal(normalizeSerial('67::5e'), undefined, 'an empty byte is refused');
 });
 
 const local = fc.stringMatching(/^[a-zA-Z0-9._-]{1,12}$/);

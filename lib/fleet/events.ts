@@ -28,12 +28,20 @@ export const MAX_TIME = 8_640_000_000_000_000;
  * Serial numbers in one normal form: upper-case hex without colons, spaces or leading zeros ('0'
  * for zero), a negative one (RFC 5280 forbids them, yet CAs issued them and OpenSSL reads them)
  * keeping its '-'; undefined when not hex. Node's serialNumber ('-05'), a CRL's serial and a
- * caller's hex ('-00:05') of one certificate all read alike.
+ * caller's hex ('-00:05', '-0:5') of one certificate all read alike.
  */
 export function normalizeSerial(serial: string): string | undefined {
-  const compact = serial.replace(/[:\s]/g, '').toUpperCase();
+  let compact = serial.replace(/\s/g, '').toUpperCase();
   const negative = compact.startsWith('-');
-  const hex = negative ? compact.slice(1) : compact;
+  if (negative) compact = compact.slice(1);
+  // Colons separate bytes: a byte written with one digit ('67:0:5E', as some tools print) is that
+  // byte, 0x00 here; dropping the colons alone would shift every digit after it into another serial.
+  if (compact.includes(':')) {
+    const bytes = compact.split(':');
+    if (!bytes.every((byte) => /^[0-9A-F]{1,2}$/.test(byte))) return undefined;
+    compact = bytes.map((byte) => byte.padStart(2, '0')).join('');
+  }
+  const hex = compact;
   if (hex.length === 0 || hex.length > MAX_SERIAL_HEX || !/^[0-9A-F]+$/.test(hex)) return undefined;
   const digits = hex.replace(/^0+(?=.)/, '');
   return negative && digits !== '0' ? `-${digits}` : digits;
