@@ -54,8 +54,9 @@ export interface AuthzenPolicyOptions extends CommonOptions {
    * `maxSize` caps the evaluations per call (default 64), `maxBytes` the serialized evaluations per
    * call (default 192 KiB, under the 256 KiB body limit of `continuous-tls pdp`). A request larger
    * than maxBytes on its own goes alone to the single endpoint, and when a batch call is refused
-   * (non-2xx or a malformed answer) its requests are retried one by one: one caller's oversized or
-   * invalid request is never the denial of the others. Default false.
+   * (a 4xx other than 429, or a malformed answer) its requests are retried one by one: one caller's
+   * oversized or invalid request is never the denial of the others. A 429 or 5xx denies the whole
+   * batch: a decision point that says it is overloaded is not sent each request again. Default false.
    */
   batch?: boolean | { maxSize?: number; maxBytes?: number };
 }
@@ -294,9 +295,12 @@ class Batcher {
       }
     } catch (err) {
       // A refusal may be one request's fault (too large, invalid): each gets its own answer. A
-      // timeout or an unreachable decision point would only fail again, for all of them.
+      // timeout, an unreachable decision point, or one that says it is overloaded or failing
+      // (429, 5xx) would only fail again, for all of them, at many times the load.
       const code = (err as { code?: unknown }).code;
+      const status = (err as { statusCode?: unknown }).statusCode;
       if (code !== 'ERR_CTLS_PDP_HTTP' && code !== 'ERR_CTLS_PDP_MALFORMED') throw err;
+      if (code === 'ERR_CTLS_PDP_HTTP' && (typeof status !== 'number' || status === 429 || status >= 500)) throw err;
       await Promise.all(items.map((item) => this.#sendOne(item).catch((e: unknown) => item.reject(e))));
       return;
     }

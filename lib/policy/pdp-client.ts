@@ -7,6 +7,7 @@ import type * as Undici from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import { ContinuousTlsError, ctlsError, invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration, checkObject } from '../common/validate.js';
+import { repeatedMemberName } from './json-duplicates.js';
 
 export interface PdpTlsOptions {
   /** Trust anchors for the decision point's certificate (default: Node's bundled roots). */
@@ -106,14 +107,24 @@ export class PdpClient {
           { statusCode: res.statusCode },
         );
       }
+      let answer: unknown;
       try {
-        return JSON.parse(text) as unknown;
+        answer = JSON.parse(text) as unknown;
       } catch {
         throw ctlsError(
           'ERR_CTLS_PDP_MALFORMED',
           `Decision point ${where} answered a body that is not JSON: ${text.slice(0, 80)}`,
         );
       }
+      // JSON.parse keeps the last of two members of one name; what sits between us and the
+      // decision point may read the first. An ambiguous answer decides nothing.
+      const repeated = repeatedMemberName(text);
+      if (repeated !== undefined)
+        throw ctlsError(
+          'ERR_CTLS_PDP_MALFORMED',
+          `Decision point ${where} answered an object that names "${repeated.slice(0, 40)}" twice`,
+        );
+      return answer;
     } catch (err) {
       if (err instanceof ContinuousTlsError) throw err;
       if (signal?.aborted) throw signal.reason;
