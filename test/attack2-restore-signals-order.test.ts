@@ -39,7 +39,7 @@ t.test('a restore racing an older signals publish keeps the newer signal', { tim
   const newer = { type: 'signals' as const, subject, signals: { device: 'not-compliant' }, at: now - 1_000 };
   await fleet.publish(newer);
   await fleet.publish(older);
-  const bob = facts([], { token: { email: 'bob@example.com', iat: Math.floor(now / 1000) } });
+  const bob = facts([], { token: { email: 'bob@example.com', email_verified: true, iat: Math.floor(now / 1000) } });
   t.same(host.judge(bob), { signals: { device: 'not-compliant' } }, 'before the loss: the newer signal holds');
 
   const raw = new Redis(redis.url);

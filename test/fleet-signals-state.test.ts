@@ -80,7 +80,9 @@ t.test('on Redis', { skip: haveRedis ? false : 'no redis-server', timeout: 30_00
 
   await live.publish({ type: 'signals', subject, signals: { device: 'not-compliant' }, at: now - 10_000 });
   await live.publish({ type: 'signals', subject, signals: { device: 'compliant' }, at: now - 60_000 });
-  const peer = facts([], { token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com' } });
+  const peer = facts([], {
+    token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true },
+  });
   t.same(liveTarget.host.judge(peer), { signals: { device: 'not-compliant' } }, 'a live member keeps the latest');
   const late = await createFleet({ redis: redis.url, name: 'signals' });
   t.teardown(() => late.close());

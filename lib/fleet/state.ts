@@ -22,7 +22,7 @@ import {
   type StateHash,
   type StateOp,
 } from './events.js';
-import { defaultIdentifiers, subjectKeys } from './subject-id.js';
+import { defaultIdentifiers, emailKey, subjectKeys } from './subject-id.js';
 import type { SubjectMapper } from './types.js';
 
 /** A revocation entry of one serial: its issuer ('' for any) and when it may be forgotten. */
@@ -224,18 +224,26 @@ export class FleetState {
 
   /** The signals of the subject under `key` that hold at `now`, each the latest issued of its name. */
   signalsOf(key: string, now: number): Record<string, unknown> | undefined {
+    const latest: LatestSignals = new Map();
+    this.collectSignals(key, now, latest);
+    return signalsObject(latest);
+  }
+
+  /**
+   * Adds the signals of the subject under `key` that hold at `now` to `latest`, each only where it
+   * was issued later than the one of its name `latest` holds: a peer known by several identifiers
+   * gets, for each name, the signal issued last under any of them.
+   */
+  collectSignals(key: string, now: number, latest: LatestSignals): void {
     const refs = this.#signals.get(key);
-    if (refs === undefined) return undefined;
-    let out: Record<string, unknown> | undefined;
+    if (refs === undefined) return;
     for (const [name, ref] of refs) {
       if (!(ref.expiresAt > now)) continue;
       const stored = this.#signalValues.get(ref.digest);
       if (stored === undefined || !Object.hasOwn(stored.signals, name)) continue;
-      out ??= {};
-      // A signal named __proto__ stays data.
-      setOwn(out, name, stored.signals[name]);
+      const held = latest.get(name);
+      if (held === undefined || ref.at > held.at) latest.set(name, { at: ref.at, value: stored.signals[name] });
     }
-    return out;
   }
 
   /** The shared CRLs, latest per issuer and identity. */
@@ -276,6 +284,30 @@ export interface Staleness {
 interface TimedKey {
   key: string;
   since: number;
+  /**
+   * Whether the subject's signals reach the peer through this identifier. Revocations match every
+   * identifier a peer claims (matching more only cuts more); signals are facts that can admit, so
+   * an email a token does not say is verified brings none (anyone may claim an address).
+   */
+  signals: boolean;
+}
+
+/** Per signal name, the latest issued of the signals a peer's identifiers bring. */
+type LatestSignals = Map<string, { at: number; value: unknown }>;
+
+function signalsObject(latest: LatestSignals): Record<string, unknown> | undefined {
+  if (latest.size === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  // A signal named __proto__ stays data.
+  for (const [name, { value }] of latest) setOwn(out, name, value);
+  return out;
+}
+
+/** Whether a token says its email claim is verified (OpenID Connect's email_verified). */
+function emailVerified(token: Readonly<Record<string, unknown>>): boolean {
+  const verified = token['email_verified'];
+  // Some providers send the claim as a string.
+  return verified === true || verified === 'true';
 }
 
 /**
@@ -315,12 +347,12 @@ export class FleetGuard implements DecisionGuard {
       const { serial, issuer } = factsOf(cert);
       if (this.#state.serialRevoked(serial, issuer, now)) return { deny: 'certificate-revoked' };
     }
-    let signals: Record<string, unknown> | undefined;
-    for (const { key, since } of this.#identifiers(facts)) {
+    const latest: LatestSignals = new Map();
+    for (const { key, since, signals } of this.#identifiers(facts)) {
       if (this.#state.subjectRevoked(key, since, now)) return { deny: 'subject-revoked' };
-      const found = this.#state.signalsOf(key, now);
-      if (found !== undefined) signals = { ...signals, ...found };
+      if (signals) this.#state.collectSignals(key, now, latest);
     }
+    const signals = signalsObject(latest);
     return signals === undefined ? {} : { signals };
   }
 
@@ -345,9 +377,13 @@ export class FleetGuard implements DecisionGuard {
     const leaf = facts.chain[0];
     const certificateSince = leaf === undefined ? facts.connectionSince : notBeforeOf(leaf);
     if (this.#mapper === undefined) {
+      const email = token?.['email'];
+      const unverifiedEmail =
+        token !== undefined && typeof email === 'string' && !emailVerified(token) ? emailKey(email) : undefined;
       return defaultIdentifiers(leaf, token).map(({ key, source }) => ({
         key,
         since: source === 'token' ? tokenSince : certificateSince,
+        signals: !(source === 'token' && key === unverifiedEmail),
       }));
     }
     const out: TimedKey[] = [];
@@ -355,7 +391,8 @@ export class FleetGuard implements DecisionGuard {
       const timed = 'subject' in item && typeof item.since === 'number';
       const subject = timed ? item.subject : item;
       const since = timed ? item.since : Math.min(certificateSince, token === undefined ? Infinity : tokenSince);
-      for (const key of subjectKeys(subject)) out.push({ key, since });
+      // The app's mapper chose these identifiers: they bring signals as they are.
+      for (const key of subjectKeys(subject)) out.push({ key, since, signals: true });
     }
     return out;
   }
