@@ -113,7 +113,8 @@ t.test('serials: a byte written with one digit between colons is that byte', asy
   t.equal(normalizeSerial('67:0:5e'), '67005E');
   t.equal(normalizeSerial('67:00:5E'), '67005E');
   t.equal(normalizeSerial('-0:5'), '-5');
-  t.equal(normalizeSerial('67:005e'), undefined, 'a group of more than two digits is no byte');
+  t.equal(normalizeSerial('00:5e0a'), '5E0A', 'a longer group of whole bytes');
+  t.equal(normalizeSerial('67:05e'), undefined, 'an odd group of more than one digit cannot be told apart');
   t.equal(normalizeSerial('67::5e'), undefined, 'an empty byte is refused');
 });
 

@@ -36,10 +36,11 @@ export function normalizeSerial(serial: string): string | undefined {
   if (negative) compact = compact.slice(1);
   // Colons separate bytes: a byte written with one digit ('67:0:5E', as some tools print) is that
   // byte, 0x00 here; dropping the colons alone would shift every digit after it into another serial.
+  // A longer group must be whole bytes ('00:5E0A'); an odd one cannot be told apart, and is refused.
   if (compact.includes(':')) {
-    const bytes = compact.split(':');
-    if (!bytes.every((byte) => /^[0-9A-F]{1,2}$/.test(byte))) return undefined;
-    compact = bytes.map((byte) => byte.padStart(2, '0')).join('');
+    const groups = compact.split(':');
+    if (!groups.every((group) => group.length === 1 || (group.length > 0 && group.length % 2 === 0))) return undefined;
+    compact = groups.map((group) => group.padStart(2, '0')).join('');
   }
   const hex = compact;
   if (hex.length === 0 || hex.length > MAX_SERIAL_HEX || !/^[0-9A-F]+$/.test(hex)) return undefined;
