@@ -16,8 +16,11 @@ import { requestTransmitter, transmitterError } from './fetch-json.js';
 import { answerPush, pushHandler, sendPushAnswer, type PushCore } from './push.js';
 import { startPolling, type SsfPollHandle, type SsfPollOptions } from './poll.js';
 import { FleetReplayStore, MemoryReplayStore, replayKey, type ReplayStore } from './replay.js';
-import { SetVerifier, setInvalid, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
+import { SetVerifier, setInvalid, tooOld, type SetVerifierOptions, type VerifiedSet } from './set-verify.js';
 import { timerDelay } from '../../common/timers.js';
+
+/** Fleet events that only cut: applying one late, or again, admits nothing. */
+const REVOCATIONS: ReadonlySet<FleetEvent['type']> = new Set(['certificate-revoked', 'subject-revoked']);
 
 export type SsfPushAuthorization =
   string | ((authorization: string | undefined, req: IncomingMessage) => boolean | Promise<boolean>);
@@ -162,9 +165,13 @@ export class SsfReceiver extends EventEmitter<SsfReceiverEvents> implements Push
   }
 
   async #receive(token: string, via: SsfEvent['via']): Promise<SsfEvent[]> {
-    const set = await this.#verifier.verify(token);
+    const { set, late } = await this.#verifier.verifyLate(token);
     const now = Date.now();
     const mapped = mapSet(set, now, this.#verifier.clockTolerance);
+    // A SET older than maxAge comes after an outage of the receiver or the transmitter. Refused, the
+    // transmitter drops it for good (RFC 8935 section 2.3), so one that only revokes is applied
+    // anyway: a revocation applied again cuts nothing more. Anything else late is refused.
+    if (late && !mapped.every((event) => event.action !== null && REVOCATIONS.has(event.action.type))) throw tooOld();
     const { duplicate, fresh, applied } = await this.#serialized(replayKey(set.claims.iss, set.claims.jti), () =>
       this.#apply(set, mapped),
     );

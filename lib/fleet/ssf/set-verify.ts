@@ -94,6 +94,11 @@ const SHAPE_FAULTS = new Set([
 ]);
 
 /** A refused SET: ERR_CTLS_SET_INVALID with the RFC 8935 code in `ssfError`. */
+/** A SET issued longer than maxAge (and the clock tolerance) ago. */
+export function tooOld(): ContinuousTlsError {
+  return setInvalid('invalid_request', 'the SET is too old');
+}
+
 export function setInvalid(ssfError: SsfErrorCode, description: string): ContinuousTlsError {
   const err = ctlsError('ERR_CTLS_SET_INVALID', `Security Event Token refused (${ssfError}): ${description}`);
   return Object.assign(err, { ssfError, description });
@@ -141,11 +146,23 @@ export class SetVerifier {
 
   /** The verified SET, or a rejection with ERR_CTLS_SET_INVALID (or ERR_CTLS_SSF_TRANSMITTER: keys unreachable). */
   async verify(token: unknown, now = Date.now()): Promise<VerifiedSet> {
+    const { set, late } = await this.verifyLate(token, now);
+    if (late) throw tooOld();
+    return set;
+  }
+
+  /**
+   * As verify(), but a SET issued longer than maxAge ago is handed back marked `late` instead of
+   * refused: the receiver still applies one that only revokes (see receiver.ts).
+   */
+  async verifyLate(token: unknown, now = Date.now()): Promise<{ set: VerifiedSet; late: boolean }> {
     if (typeof token !== 'string') throw setInvalid('invalid_request', 'the SET is not a string');
     const { jose, keys } = await this.#loadKeys();
     const header = readHeader(jose, token);
     const payload = await this.#verifySignature(jose, keys, token);
-    return { token, header, claims: this.#checkClaims(payload, now) };
+    const claims = this.#checkClaims(payload, now);
+    const late = (claims.iat as number) * 1000 < now - this.maxAge - this.clockTolerance;
+    return { set: { token, header, claims }, late };
   }
 
   /** The payload of a token one of the transmitter's keys signed; a key it rotated in is fetched once. */
@@ -180,7 +197,6 @@ export class SetVerifier {
     if (typeof iat !== 'number' || !Number.isFinite(iat))
       throw setInvalid('invalid_request', 'the "iat" claim is missing');
     if (iat * 1000 > now + this.clockTolerance) throw setInvalid('invalid_request', 'the SET was issued in the future');
-    if (iat * 1000 < now - this.maxAge - this.clockTolerance) throw setInvalid('invalid_request', 'the SET is too old');
     if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_CHARS)
       throw setInvalid('invalid_request', 'the "jti" claim is missing or too long');
     checkEvents(events);
