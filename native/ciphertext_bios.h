@@ -57,7 +57,13 @@ class CiphertextSource {
   // Copies up to `length` unread bytes out; returns how many.
   size_t Read(char* out, size_t length);
   // Frees the memory at once (the connection is destroyed).
-  void Release() { bytes_.Clear(0); }
+  void Release() { Discard(); }
+  // Drops every unread byte and frees their memory.
+  void Discard() {
+    bytes_.Clear(0);
+    read_ = 0;
+    last_chunk_ = 0;
+  }
 
   size_t pending() const { return bytes_.size() - read_; }
   bool ended() const { return ended_; }

@@ -97,6 +97,17 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
   return ctx.release();
 }
 
+bool RecordEngine::Receive(const char* data, size_t length) {
+  if (ssl_ && (SSL_get_shutdown(ssl_.get()) & SSL_RECEIVED_SHUTDOWN) != 0) {
+    source_.Discard();
+    after_close_ += length;
+    return after_close_ <= kAfterCloseLimit;
+  }
+  // Fails only when memory runs out; the record layer then reports the gap.
+  source_.Append(data, length);
+  return true;
+}
+
 void RecordEngine::PauseAtClientHello(SSL_CTX* ctx) { SSL_CTX_set_client_hello_cb(ctx, ClientHelloCallback, nullptr); }
 
 bool RecordEngine::ParseServerName(const unsigned char* data, size_t length, std::string* name) {

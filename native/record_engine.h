@@ -69,6 +69,14 @@ class RecordEngine {
   bool VerifiedUnderCurrentTrust() const;
   CiphertextSource& source() { return source_; }
   CiphertextSink& sink() { return sink_; }
+  // Queues ciphertext from the transport. After the peer's close_notify
+  // OpenSSL reads no further record, so what follows would stay here for
+  // good: it is dropped instead (RFC 8446 section 6.1 ignores data after
+  // closure). False once the peer has sent more than kAfterCloseLimit bytes
+  // after it: an honest peer sends nothing more, and one that streams on
+  // would keep this connection reading for nothing, so it is cut.
+  bool Receive(const char* data, size_t length);
+  static constexpr size_t kAfterCloseLimit = 64 * 1024;
 
  protected:
   ~RecordEngine() = default;
@@ -110,6 +118,8 @@ class RecordEngine {
 
   // Declared before ssl_ so that they outlive the BIOs that use them.
   CiphertextSource source_;
+  // Bytes the peer sent after its close_notify (see Receive).
+  size_t after_close_ = 0;
   CiphertextSink sink_;
   SSLPointer ssl_;
 

@@ -196,8 +196,7 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    // Fails only when memory runs out; the record layer then reports the gap.
-    source_.Append(data, length);
+    if (!Receive(data, length)) RecordDataAfterClose(env);
     if (info[2].ToBoolean()) {
       reuse = const_cast<char*>(data);
       reuse_length = length;
@@ -269,6 +268,13 @@ void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
     error.Value().Set("verifyMessage", X509_verify_cert_error_string(verify_error_));
     error.Value().Set("verifyDepth", verify_error_depth_);
   }
+  fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
+}
+
+void TlsConnection::RecordDataAfterClose(Napi::Env env) {
+  if (!fatal_error_.IsEmpty()) return;
+  events_ |= kFatal;
+  Napi::Error error = CodedError(env, "ERR_CTLS_PROTOCOL", "the peer went on sending after its close_notify");
   fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
 }
 

@@ -85,6 +85,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   size_t Seal(Napi::Env env, const std::vector<Napi::Value>& values, size_t* offered = nullptr);
   void NoteProgress();
   void RememberPeerCertificates();
+  // The peer sent more than RecordEngine::kAfterCloseLimit after its close_notify.
+  void RecordDataAfterClose(Napi::Env env);
   void RecordFatal(Napi::Env env, int ssl_error);
   Napi::Array Result(Napi::Env env, Napi::Value plaintext);
   bool Alive(Napi::Env env);

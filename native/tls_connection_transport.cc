@@ -202,8 +202,7 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
     events_ = 0;
     fatal_error_.Reset();
     UseTrustStore();
-    // Fails only when memory runs out; the record layer then reports the gap.
-    source_.Append(data, length);
+    if (!Receive(data, length)) RecordDataAfterClose(env);
     // Once application data flows, records decrypt straight into the Buffer
     // JavaScript receives: it never holds more plaintext than the ciphertext
     // waiting here, but for the rest of a record OpenSSL took earlier, which

@@ -527,6 +527,8 @@ export class TLSSocket extends TransportSocket {
   }
 
   #onCloseNotify(): void {
+    // OpenSSL reports the close_notify again at each later read: it ends the readable side once.
+    if (this.#closeNotifyReceived) return;
     this.#closeNotifyReceived = true;
     this.#endReadable();
   }
