@@ -12,6 +12,7 @@ import { domainToASCII } from 'node:url';
 import { FleetGuard, FleetState } from '../dist/fleet/state.js';
 import { checkEvent, normalizeIssuer, normalizeSerial, splitCrls, stateOps } from '../dist/fleet/events.js';
 import { defaultIdentifiers, subjectKeys } from '../dist/fleet/subject-id.js';
+import { mapSet } from '../dist/fleet/ssf/caep.js';
 import { native } from '../dist/tls/native.js';
 import { DevelopmentCA } from '../dist/dev/pki.js';
 import { OpensslWorkspace } from './helpers/openssl-ca';
@@ -183,4 +184,172 @@ t.test('a URI subject keys alike in any case of its scheme, host and percent-enc
     { numRuns: 1_000 },
   );
   t.pass('a scheme and host in upper case key as the lower-case URI');
+});
+
+const uriKeyOf = (uri: string): string => subjectKeys({ format: 'uri', uri })[0]!;
+
+t.test("a URI subject keys alike with or without its scheme's default port", async (t) => {
+  const defaults = { http: 80, https: 443, ws: 80, wss: 443 };
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...(Object.keys(defaults) as Array<keyof typeof defaults>)),
+      fc.domain(),
+      fc.webPath(),
+      fc.nat(2),
+      (scheme, host, path, zeros) => {
+        const bare = uriKeyOf(`${scheme}://${host}${path}`);
+        const port = `${'0'.repeat(zeros)}${defaults[scheme]}`;
+        return (
+          uriKeyOf(`${scheme}://${host}:${port}${path}`) === bare &&
+          uriKeyOf(`${scheme.toUpperCase()}://${host}:${path}`) === bare &&
+          uriKeyOf(`${scheme}://${host}:8${defaults[scheme]}${path}`) !== bare
+        );
+      },
+    ),
+    { numRuns: 500 },
+  );
+  t.equal(uriKeyOf('https://h.example:80/x'), 'uri:https://h.example:80/x', "another scheme's default stays");
+  t.equal(uriKeyOf('spiffe://h.example:443/x'), 'uri:spiffe://h.example:443/x', 'a scheme without one keeps it');
+  t.equal(uriKeyOf('https://u@[::1]:443/x'), 'uri:https://u@[::1]/x', 'an IP literal host');
+});
+
+t.test('a URI subject keys alike with its unreserved characters percent-encoded, and only those', async (t) => {
+  const unreserved = fc.constantFrom(...'azAZ09-._~'.split(''));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(unreserved, fc.nat(2)), { minLength: 1, maxLength: 12 }), (chars) => {
+      const plain = chars.map(([c]) => c).join('');
+      const escaped = chars
+        .map(([c, how]) => {
+          const hex = c.charCodeAt(0).toString(16);
+          return how === 0 ? c : `%${how === 1 ? hex : hex.toUpperCase()}`;
+        })
+        .join('');
+      const key = uriKeyOf(`https://home.example.com/${plain}?q=${plain}#${plain}`);
+      return uriKeyOf(`https://home.example.com/${escaped}?q=${escaped}#${escaped}`) === key;
+    }),
+    { numRuns: 500 },
+  );
+  t.equal(uriKeyOf('https://h.example/a%2fb%3Fc%c3%bc'), 'uri:https://h.example/a%2Fb%3Fc%C3%BC', 'reserved stay');
+  t.not(uriKeyOf('https://h.example/a%2Fb'), uriKeyOf('https://h.example/a/b'), 'an escaped / is no separator');
+  t.equal(uriKeyOf('%68ttps://H.example/'), 'uri:%68ttps://H.example/', 'what is no URI as given stays so');
+});
+
+t.test('a URI subject keys its host as an email domain is: every spelling meets the A-label SAN', async (t) => {
+  fc.assert(
+    fc.property(domain, fc.webPath(), (host, path) => {
+      const keys = new Set<string>();
+      for (const spelled of [
+        host,
+        host.normalize('NFD'),
+        host.replace(/[^ß]+/g, (part) => part.toUpperCase()),
+        domainToASCII(host),
+        encodeURIComponent(host),
+      ])
+        keys.add(uriKeyOf(`spiffe://${spelled}${path}`));
+      const [only] = keys;
+      return keys.size === 1 && uriKeyOf(only!.slice('uri:'.length)) === only;
+    }),
+    { numRuns: 500 },
+  );
+  const ca = await DevelopmentCA.create({ intermediate: false });
+  for (const host of ['bücher.example', '東京.example']) {
+    const san = `spiffe://${domainToASCII(host)}/ns/prod/sa/api`;
+    const cert = await ca.issueClient({ commonName: 'u', altNames: [san] });
+    const [sanKey] = defaultIdentifiers(new X509Certificate(cert.cert), undefined).map(({ key }) => key);
+    t.equal(uriKeyOf(`spiffe://${host.toUpperCase()}:/ns/prod/sa/%61pi`), sanKey, `${host} matches the SAN`);
+  }
+});
+
+t.test('URI keys stay idempotent with ports, escapes and Unicode hosts', async (t) => {
+  const piece = fc.constantFrom(
+    'a',
+    'Z',
+    '~',
+    '%7e',
+    '%7E',
+    '%2f',
+    '%C3%BC',
+    'ü',
+    ':',
+    '@',
+    '/',
+    '?',
+    '#',
+    '[',
+    ']',
+    '0',
+  );
+  const text = fc.array(piece, { maxLength: 16 }).map((p) => p.join(''));
+  fc.assert(
+    fc.property(
+      fc.constantFrom('https', 'HTTP', 'wss', 'spiffe', 'urn'),
+      fc.boolean(),
+      text,
+      (scheme, slashes, rest) => {
+        const once = uriKeyOf(`${scheme}:${slashes ? '//' : ''}${rest}`);
+        return uriKeyOf(once.slice('uri:'.length)) === once;
+      },
+    ),
+    { numRuns: 3_000 },
+  );
+  t.pass('key(key(x)) === key(x)');
+});
+
+t.test('a snapshot written with an older spelling of a key still meets the peer', async (t) => {
+  const ca = await DevelopmentCA.create({ intermediate: false });
+  const cert = await ca.issueClient({ commonName: 'b', altNames: ['https://workloads.example.com/billing'] });
+  const leaf = new X509Certificate(cert.cert);
+  const state = new FleetState();
+  // As a member keying URIs without the default-port rule stored it.
+  const field = JSON.stringify(['uri:https://workloads.example.com:443/billing', null]);
+  state.load(new Map([['subjects', new Map([[field, String(Date.now() + 1_000)]])]]));
+  const guard = new FleetGuard(state, { stale: false, strict: true });
+  const peer = { chain: [leaf], token: undefined, connectionSince: 0, tier: 'owned' as const };
+  t.same(guard.judge(peer, Date.now()), { deny: 'subject-revoked' });
+});
+
+t.test('complex subjects and aliases: parts in unknown formats', async (t) => {
+  const alice = { format: 'email', email: 'alice@example.com' };
+  const jwtId = { format: 'jwt_id', iss: 'https://idp.test', jti: 'j-1' };
+  const complex = { format: 'complex', user: alice, session: jwtId };
+  t.same(subjectKeys(complex, 'revocation'), ['email:alice@example.com'], 'a revocation matches through the user');
+  t.throws(() => subjectKeys(complex, 'exact'), { code: 'ERR_CTLS_BAD_SUBJECT' }, 'a signal is not widened');
+  t.throws(() => subjectKeys(complex), { code: 'ERR_CTLS_BAD_SUBJECT' }, 'exact by default');
+  const aliases = { format: 'aliases', identifiers: [{ format: 'saml_assertion_id', id: 'x' }, alice] };
+  t.same(subjectKeys(aliases, 'exact'), ['email:alice@example.com'], 'an unknown alias is skipped');
+  const nested = { format: 'complex', user: alice, session: { format: 'aliases', identifiers: [jwtId] } };
+  t.same(subjectKeys(nested, 'revocation'), ['email:alice@example.com'], 'so is a part of unknown aliases only');
+  t.throws(() => subjectKeys(nested, 'exact'), { code: 'ERR_CTLS_BAD_SUBJECT' });
+  for (const use of ['revocation', 'exact'] as const) {
+    for (const bad of [
+      { format: 'complex', session: jwtId },
+      { format: 'aliases', identifiers: [jwtId] },
+      { format: 'complex', user: alice, session: 'j-1' },
+      { format: 'complex', user: alice, session: { format: 7 } },
+      { format: 'complex', user: alice, session: { format: 'opaque' } },
+      jwtId,
+    ])
+      t.throws(() => subjectKeys(bad, use), { code: 'ERR_CTLS_BAD_SUBJECT' }, `${use}: ${JSON.stringify(bad)}`);
+  }
+  const ops = stateOps(checkEvent({ type: 'subject-revoked', subject: complex, before: 1 }));
+  t.same(
+    ops.filter((op) => op.hash === 'subjects' && op.rule !== 'expire').map((op) => JSON.parse(op.field)[0]),
+    ['email:alice@example.com'],
+    'published, the revocation is stored under the user',
+  );
+  t.throws(() => checkEvent({ type: 'signals', subject: complex, signals: { device: {} } }), {
+    code: 'ERR_CTLS_BAD_SUBJECT',
+  });
+  // Received from a transmitter: the revocation is mapped, the signal refused as invalid_request.
+  const caep = 'https://schemas.openid.net/secevent/caep/event-type/';
+  const set = (event: string, payload: Record<string, unknown>) => ({
+    token: '',
+    header: { alg: 'ES256' },
+    claims: { iss: 'i', aud: 'a', iat: 1, jti: 'j', sub_id: complex, events: { [`${caep}${event}`]: payload } },
+  });
+  t.equal(mapSet(set('session-revoked', {}))[0]?.action?.type, 'subject-revoked');
+  t.throws(() => mapSet(set('device-compliance-change', { current_status: 'compliant' })), {
+    code: 'ERR_CTLS_SET_INVALID',
+    ssfError: 'invalid_request',
+  });
 });

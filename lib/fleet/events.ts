@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { ctlsError } from '../common/errors.js';
 import { native } from '../tls/native.js';
-import { subjectKeys } from './subject-id.js';
+import { subjectKeys, type SubjectUse } from './subject-id.js';
 import type { FleetEvent, SubjectIdentifier } from './types.js';
 
 const MAX_SERIAL_HEX = 128;
@@ -299,9 +299,9 @@ function optionalTime(e: Record<string, unknown>, name: string): number | undefi
   return value;
 }
 
-function subjectOf(e: Record<string, unknown>): SubjectIdentifier {
+function subjectOf(e: Record<string, unknown>, use: SubjectUse): SubjectIdentifier {
   // Every identifier of a subject is a state entry on every member: an alias list is bounded.
-  if (subjectKeys(e['subject']).length > MAX_SUBJECT_KEYS)
+  if (subjectKeys(e['subject'], use).length > MAX_SUBJECT_KEYS)
     throw badEvent(`a subject may name at most ${MAX_SUBJECT_KEYS} identifiers`);
   // A JSON round trip keeps only data: no getters, prototypes or undefined members reach the feed.
   return JSON.parse(JSON.stringify(e['subject'])) as SubjectIdentifier;
@@ -386,7 +386,8 @@ export function checkEvent(event: unknown): FleetEvent {
       return { type: 'crl', pem: e['pem'] };
     }
     case 'subject-revoked': {
-      const subject = subjectOf(e);
+      // A complex subject's parts in formats not known here are skipped (see SubjectUse).
+      const subject = subjectOf(e, 'revocation');
       const before = optionalTime(e, 'before');
       if (before === undefined) throw badEvent('subject-revoked needs before (epoch ms)');
       const out: FleetEvent = { type: 'subject-revoked', subject, before };
@@ -397,7 +398,8 @@ export function checkEvent(event: unknown): FleetEvent {
       return sized(out);
     }
     case 'signals': {
-      const subject = subjectOf(e);
+      // Signals may admit: a complex subject with a part not known here is refused, not widened.
+      const subject = subjectOf(e, 'exact');
       const signals = e['signals'];
       if (signals === null || typeof signals !== 'object' || Array.isArray(signals))
         throw badEvent('signals must be an object');
@@ -469,7 +471,7 @@ export function stateOps(event: FleetEvent): StateOp[] {
     }
     case 'subject-revoked':
       return [
-        ...subjectKeys(event.subject).map((key): StateOp => ({
+        ...subjectKeys(event.subject, 'revocation').map((key): StateOp => ({
           hash: 'subjects',
           field: JSON.stringify([key, event.expiresAt ?? null]),
           value: String(event.before),
@@ -484,7 +486,7 @@ export function stateOps(event: FleetEvent): StateOp[] {
       const stored = `${at}\n${expiresAt}\n${JSON.stringify(event.signals)}`;
       const digest = createHash('sha256').update(stored).digest('base64url').slice(0, 22);
       const ops: StateOp[] = [{ hash: 'signals', field: `=${digest}`, value: stored, rule: 'set' }];
-      for (const key of subjectKeys(event.subject))
+      for (const key of subjectKeys(event.subject, 'exact'))
         for (const name of Object.keys(event.signals))
           ops.push({
             hash: 'signals',
@@ -575,8 +577,9 @@ export function affectedKeys(event: FleetEvent): string[] {
     case 'certificate-revoked':
       return [`serial:${event.serial}`];
     case 'subject-revoked':
+      return subjectKeys(event.subject, 'revocation');
     case 'signals':
-      return subjectKeys(event.subject);
+      return subjectKeys(event.subject, 'exact');
     default:
       return [];
   }

@@ -22,7 +22,7 @@ import {
   type StateHash,
   type StateOp,
 } from './events.js';
-import { defaultIdentifiers, emailKey, subjectKeys } from './subject-id.js';
+import { defaultIdentifiers, emailKey, normalKey, subjectKeys } from './subject-id.js';
 import type { SubjectMapper } from './types.js';
 
 /** A revocation entry of one serial: its issuer ('' for any) and when it may be forgotten. */
@@ -130,10 +130,15 @@ export class FleetState {
         return;
       }
       case 'subjects': {
-        const [key, expiresAt] = JSON.parse(field) as [string, number | null];
+        const [stored, expiresAt] = JSON.parse(field) as [string, number | null];
+        // Keyed again: a snapshot's older spelling of a key still meets the peers' keys. Two fields
+        // may then share a key and expiry; the later `before` is kept, whichever is indexed first.
+        const key = normalKey(stored);
         let entries = this.#subjects.get(key);
         if (entries === undefined) this.#subjects.set(key, (entries = new Map()));
-        entries.set(expiresAt ?? Infinity, Number(value));
+        const previous = entries.get(expiresAt ?? Infinity);
+        const before = Number(value);
+        if (previous === undefined || !(previous >= before)) entries.set(expiresAt ?? Infinity, before);
         return;
       }
       case 'signals':
@@ -164,11 +169,16 @@ export class FleetState {
           this.#signalValues.set(field.slice(1), { expiresAt, signals: signals as Record<string, unknown> });
         return;
       }
-      const [key, name] = JSON.parse(field) as unknown[];
-      if (typeof key !== 'string' || typeof name !== 'string') return;
+      const [stored, name] = JSON.parse(field) as unknown[];
+      if (typeof stored !== 'string' || typeof name !== 'string') return;
+      // Keyed again as subjects are; of two fields meeting under one key, the signal issued later
+      // wins. At one moment the one indexed last does, as a field's own update (applied after the
+      // `max` rule kept it) must.
+      const key = normalKey(stored);
       let refs = this.#signals.get(key);
       if (refs === undefined) this.#signals.set(key, (refs = new Map()));
-      refs.set(name, { at, expiresAt, digest: rest });
+      const previous = refs.get(name);
+      if (previous === undefined || !(previous.at > at)) refs.set(name, { at, expiresAt, digest: rest });
     } catch {
       // Not JSON: not a field stateOps() writes.
     }
@@ -391,8 +401,9 @@ export class FleetGuard implements DecisionGuard {
       const timed = 'subject' in item && typeof item.since === 'number';
       const subject = timed ? item.subject : item;
       const since = timed ? item.since : Math.min(certificateSince, token === undefined ? Infinity : tokenSince);
-      // The app's mapper chose these identifiers: they bring signals as they are.
-      for (const key of subjectKeys(subject)) out.push({ key, since, signals: true });
+      // The app's mapper chose these identifiers: they bring signals as they are. Exact: one that
+      // cannot be keyed whole throws, and the peer is denied (guard-error).
+      for (const key of subjectKeys(subject, 'exact')) out.push({ key, since, signals: true });
     }
     return out;
   }

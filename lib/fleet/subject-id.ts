@@ -5,10 +5,12 @@
  * `iss`+`sub` and `email`).
  *
  * Matching errs towards cutting: email addresses compare case-insensitively, in Unicode NFC and
- * with their domain in its ASCII (A-label) form, URIs under RFC 3986's case rules (scheme, host and
- * percent-encodings), and a `complex` subject (CAEP) matches each of its
- * parts (its user, its device, its session …), so revoking "user U's session S" cuts every peer
- * identified as U when S itself cannot be seen on the wire.
+ * with their domain in its ASCII (A-label) form, URIs under RFC 3986's normalisations (case of the
+ * scheme and host, the host as an A-label, percent-encodings, the scheme's default port), and a
+ * `complex` subject (CAEP) matches each of its parts (its user, its device, its session …), so
+ * revoking "user U's session S" cuts every peer identified as U when S itself cannot be seen on the
+ * wire. Both sides go through these functions: the subject an event names (subjectKeys()) and the
+ * identifiers of a live peer (defaultIdentifiers(), or subjectKeys() of what a mapper returns).
  */
 import type { X509Certificate } from 'node:crypto';
 import { domainToASCII } from 'node:url';
@@ -57,14 +59,49 @@ const MAX_IDENTIFIER_CHARS = 2048;
 const MAX_DEPTH = 4;
 
 /**
- * The index keys of `subject`; throws ERR_CTLS_BAD_SUBJECT for anything that is not a well-formed
- * identifier (an unknown format, a missing or non-string member, a value too long).
+ * What a subject's keys are for, which decides what a part in a format this library does not know
+ * (SSF 1.0's `jwt_id`, `saml_assertion_id`, a newer one) does to a `complex` subject:
+ * - 'revocation': the part is skipped and the subject matches through the parts that are read. A
+ *   complex subject matches every peer any of its parts identifies, so fewer parts cut a superset of
+ *   the peers meant (revoking "U's session S" cuts U's sessions): refusing the event instead would
+ *   leave all of them standing.
+ * - 'exact' (signals, a peer's own identifiers): the subject is refused. Signals can admit (a
+ *   compliant device, a higher assurance level), and a signal meant for "U's session S" applied to
+ *   all of U would grant more than the transmitter said; a mapper's identifier that cannot be keyed
+ *   denies its peer (guard-error) rather than passing unmatched.
+ * Either way an `aliases` entry in an unknown format is skipped: aliases name one subject, and a key
+ * no peer can carry matches nothing, so skipping it neither narrows nor widens.
  */
-export function subjectKeys(subject: unknown, depth = 0): string[] {
+export type SubjectUse = 'revocation' | 'exact';
+
+/**
+ * The index keys of `subject`; throws ERR_CTLS_BAD_SUBJECT for anything that is not a well-formed
+ * identifier (an unknown format, a missing or non-string member, a value too long, a complex subject
+ * or alias list with no member that can be read; a complex subject with an unknown part unless `use`
+ * is 'revocation', see SubjectUse).
+ */
+export function subjectKeys(subject: unknown, use: SubjectUse = 'exact'): string[] {
+  const keys = keysOf(subject, use, 0);
+  if (keys !== undefined) return keys;
+  const format = (subject as Record<string, unknown>)['format'];
+  throw badSubject(
+    format === 'aliases' || format === 'complex'
+      ? `${format} needs at least one member in a known format`
+      : `unknown format ${formatName(subject)}`,
+  );
+}
+
+/**
+ * The keys of `subject`, or undefined when none of it can be read: a format this library does not
+ * know, or an alias list or complex subject with no member in a known one (nested in a complex
+ * subject, a part like any other in an unknown format).
+ */
+function keysOf(subject: unknown, use: SubjectUse, depth: number): string[] | undefined {
   if (depth > MAX_DEPTH) throw badSubject('nested too deeply');
   if (subject === null || typeof subject !== 'object' || Array.isArray(subject))
     throw badSubject('a subject identifier must be an object with a format');
   const s = subject as Record<string, unknown>;
+  if (typeof s['format'] !== 'string') throw badSubject('a subject identifier needs a string format');
   switch (s['format']) {
     case 'email':
       return [emailKey(member(s, 'email'))];
@@ -83,17 +120,31 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
     case 'aliases': {
       const list = s['identifiers'];
       if (!Array.isArray(list) || list.length === 0) throw badSubject('aliases needs a non-empty identifiers array');
-      return unique(list.flatMap((item) => subjectKeys(item, depth + 1)));
+      const keys: string[] = [];
+      for (const item of list) keys.push(...(keysOf(item, use, depth + 1) ?? []));
+      return keys.length === 0 ? undefined : unique(keys);
     }
     case 'complex': {
       const keys: string[] = [];
-      for (const part of COMPLEX_PARTS) if (s[part] !== undefined) keys.push(...subjectKeys(s[part], depth + 1));
-      if (keys.length === 0) throw badSubject('a complex subject needs at least one member');
-      return unique(keys);
+      const unknown: string[] = [];
+      for (const part of COMPLEX_PARTS) {
+        if (s[part] === undefined) continue;
+        const found = keysOf(s[part], use, depth + 1);
+        if (found === undefined) unknown.push(`${part} (${formatName(s[part])})`);
+        else keys.push(...found);
+      }
+      if (unknown.length > 0 && use !== 'revocation')
+        throw badSubject(`a complex subject's ${unknown.join(', ')} is in an unknown format`);
+      return keys.length === 0 ? undefined : unique(keys);
     }
     default:
-      throw badSubject(`unknown format ${JSON.stringify(String(s['format'])).slice(0, 80)}`);
+      return undefined;
   }
+}
+
+function formatName(subject: unknown): string {
+  const format = (subject as Record<string, unknown> | null)?.['format'];
+  return JSON.stringify(String(format)).slice(0, 80);
 }
 
 /**
@@ -110,9 +161,17 @@ export function subjectKeys(subject: unknown, depth = 0): string[] {
 export function emailKey(email: string): string {
   const at = email.lastIndexOf('@');
   if (at < 0) return `email:${foldedText(email)}`;
-  const domain = email.slice(at + 1);
+  return `email:${foldedText(email.slice(0, at))}@${domainKey(email.slice(at + 1))}`;
+}
+
+/**
+ * A domain (an email's, a URI's host) as url.domainToASCII() spells its NFC form: A-labels, lower
+ * case, percent-encoded UTF-8 decoded, an IP literal in its canonical text. One that is no valid
+ * host keeps its spelling, in NFC with its ASCII letters in lower case.
+ */
+function domainKey(domain: string): string {
   const ascii = domain === '' ? '' : domainToASCII(domain.normalize('NFC'));
-  return `email:${foldedText(email.slice(0, at))}@${ascii === '' ? foldedText(domain) : asciiLower(ascii)}`;
+  return ascii === '' ? foldedText(domain) : asciiLower(ascii);
 }
 
 const KELVIN_SIGN = '\u212A';
@@ -127,30 +186,77 @@ function foldedText(text: string): string {
   );
 }
 
-/** `text` with the ASCII letters A-Z in lower case and every other character as it is. */
 /** scheme ":" [ "//" authority ] rest (RFC 3986, section 3). */
 const URI_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*):(?:\/\/([^/?#]*))?(.*)$/s;
 
+/** host [ ":" port ], the host an IP literal in brackets or anything without a colon. */
+const HOST_PORT = /^(\[[^\]]*\]|[^:]*)(?::([0-9]*))?$/;
+
+/** The ports RFC 3986 section 6.2.3 drops: a scheme's default. */
+const DEFAULT_PORTS: ReadonlyMap<string, string> = new Map([
+  ['http', '80'],
+  ['https', '443'],
+  ['ws', '80'],
+  ['wss', '443'],
+]);
+
+/** The unreserved characters (RFC 3986, section 2.3). */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
 /**
- * The key of a URI: its scheme and host in lower case and its percent-encodings in upper case,
- * which RFC 3986 (section 6.2.2.1) makes the same URI, so an identity provider that spells
- * `https://Workloads.Example.com/…` and a certificate that spells it in lower case match. The
- * userinfo, path, query and fragment keep their case. Text that is not a URI is kept as it is.
+ * The key of a URI under the normalisations RFC 3986 (section 6.2.2, 6.2.3) says keep it the same
+ * URI, so an identity provider's spelling and a certificate's match:
+ * - a percent-encoded unreserved character is decoded (`%7Ealice` is `~alice`), any other escape
+ *   keeps its hex in upper case; decoding first cannot move a component's bounds, as no unreserved
+ *   character delimits one;
+ * - the scheme in lower case;
+ * - the host as an email's domain is keyed (domainKey()): `spiffe://bücher.example`, in any
+ *   normalisation form or case, is the `spiffe://xn--bcher-kva.example` an IA5String SAN can hold;
+ * - an empty port, or the scheme's default (http and ws 80, https and wss 443), dropped; a port's
+ *   leading zeros too.
+ * The userinfo, path, query and fragment keep their case. Text that is not a URI is kept as it is.
  */
 export function uriKey(uri: string): string {
-  const parts = URI_PARTS.exec(uri);
+  const decoded = uri.replace(/%([0-9a-fA-F]{2})/g, (escape: string, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : escape.toUpperCase();
+  });
+  // Whether it is a URI is read from the text as given: decoding first would make one of `%68ttp:…`.
+  const parts = URI_PARTS.test(uri) ? URI_PARTS.exec(decoded) : null;
   if (parts === null) return `uri:${uri}`;
   const [, scheme, authority, rest] = parts as unknown as [string, string, string | undefined, string];
-  let out = `${asciiLower(scheme)}:`;
+  const lowerScheme = asciiLower(scheme);
+  let out = `${lowerScheme}:`;
   if (authority !== undefined) {
     const at = authority.lastIndexOf('@');
-    out += `//${authority.slice(0, at + 1)}${asciiLower(authority.slice(at + 1))}`;
+    const hostPort = authority.slice(at + 1);
+    const split = HOST_PORT.exec(hostPort);
+    let host = hostPort;
+    let port = '';
+    if (split !== null) {
+      host = split[1] as string;
+      const digits = (split[2] ?? '').replace(/^0+(?=[0-9])/, '');
+      if (digits !== '' && digits !== DEFAULT_PORTS.get(lowerScheme)) port = `:${digits}`;
+    }
+    out += `//${authority.slice(0, at + 1)}${split === null ? asciiLower(host) : domainKey(host)}${port}`;
   }
-  return `uri:${(out + rest).replace(/%[0-9a-fA-F]{2}/g, (escape) => escape.toUpperCase())}`;
+  return `uri:${out}${rest}`;
 }
 
+/** `text` with the ASCII letters A-Z in lower case and every other character as it is. */
 function asciiLower(text: string): string {
   return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
+}
+
+/**
+ * A key as this version's normal forms spell it: an email or URI key read back from a snapshot
+ * (written by a member whose normal forms were older) keyed again, so that it still meets the keys
+ * of live peers. Every normal form is idempotent, so a key of this version is kept as it is.
+ */
+export function normalKey(key: string): string {
+  if (key.startsWith('uri:')) return uriKey(key.slice('uri:'.length));
+  if (key.startsWith('email:')) return emailKey(key.slice('email:'.length));
+  return key;
 }
 
 export function issSubKey(iss: string, sub: string): string {

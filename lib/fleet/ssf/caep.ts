@@ -11,7 +11,7 @@
  * device-compliance-change -> signals { device: { current_status, previous_status } }
  * Any other event type is acknowledged and reported, never applied.
  */
-import { subjectKeys, type SubjectIdentifier } from '../subject-id.js';
+import { subjectKeys, type SubjectIdentifier, type SubjectUse } from '../subject-id.js';
 import type { FleetEvent, SignalsEvent } from '../types.js';
 import { setInvalid, type VerifiedSet } from './set-verify.js';
 
@@ -60,7 +60,7 @@ function mapEvent(set: VerifiedSet, type: string, payload: Record<string, unknow
   const name = type.slice(CAEP_EVENT_PREFIX.length);
   const build = BUILDERS[name];
   if (build === undefined) return { type, name, payload, subject: undefined, action: null };
-  const subject = subjectOf(set, payload);
+  const subject = subjectOf(set, payload, SIGNAL_EVENTS.has(name) ? 'exact' : 'revocation');
   return { type, name, payload, subject, action: build(subject, payload, set, clock) };
 }
 
@@ -70,6 +70,17 @@ type Builder = (
   set: VerifiedSet,
   clock: Clock,
 ) => FleetEvent | null;
+
+/**
+ * The events that become signals, which a policy may read to admit a peer: their subject is keyed
+ * exactly, and a complex subject with a part in a format not known here is refused rather than
+ * widened to its other parts (see SubjectUse). The others revoke, and skip such a part.
+ */
+const SIGNAL_EVENTS: ReadonlySet<string> = new Set([
+  'token-claims-change',
+  'assurance-level-change',
+  'device-compliance-change',
+]);
 
 const BUILDERS: Record<string, Builder> = {
   'session-revoked': (subject, payload, set, clock) => subjectRevoked(subject, payload, set, clock),
@@ -197,11 +208,11 @@ function reason(payload: Record<string, unknown>): { reason?: string } {
   return text === undefined ? {} : { reason: text.slice(0, MAX_REASON_CHARS) };
 }
 
-function subjectOf(set: VerifiedSet, payload: Record<string, unknown>): SubjectIdentifier {
+function subjectOf(set: VerifiedSet, payload: Record<string, unknown>, use: SubjectUse): SubjectIdentifier {
   const subject = set.claims.sub_id ?? payload['subject'];
   if (subject === undefined) throw malformed('the SET names no subject (sub_id)');
   try {
-    subjectKeys(subject);
+    subjectKeys(subject, use);
   } catch (err) {
     throw malformed((err as Error).message);
   }
