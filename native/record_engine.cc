@@ -86,6 +86,10 @@ SSL_CTX* RecordEngine::NewContext(bool is_server) {
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
     static const unsigned char kDefaultSessionIdContext[] = "continuous-tls";
     SSL_CTX_set_session_id_context(ctx.get(), kDefaultSessionIdContext, sizeof(kDefaultSessionIdContext) - 1);
+    // Sessions resume through tickets only, as with node:tls: OpenSSL's own
+    // server cache (20,480 sessions by default) would keep every client's
+    // presented chain, padding and all, long after its connection closed.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
   } else {
     // Clients keep no internal cache: sessions are handed to TypeScript.
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
