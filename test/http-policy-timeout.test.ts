@@ -16,16 +16,20 @@ async function timeOfDenial(options: { policyTimeout?: number; timeoutMs?: numbe
   return Date.now() - start;
 }
 
+// Each is compared with the default (200 ms) timed the same way beside it, so a busy machine slows
+// both instead of failing a fixed bound.
 t.test('policyTimeout bounds the policy', async (t) => {
   const took = await timeOfDenial({ policyTimeout: 30 });
-  t.ok(took >= 25 && took < 150, `denied after ${took} ms`);
+  const byDefault = await timeOfDenial({});
+  t.ok(took >= 25 && took < byDefault, `denied after ${took} ms (the default: ${byDefault} ms)`);
 });
 
 t.test('timeoutMs is the deprecated alias of policyTimeout', async (t) => {
   const took = await timeOfDenial({ timeoutMs: 30 });
-  t.ok(took >= 25 && took < 150, `denied after ${took} ms`);
   const same = await timeOfDenial({ policyTimeout: 30, timeoutMs: 30 });
-  t.ok(same < 150, 'both given with one value is accepted');
+  const byDefault = await timeOfDenial({});
+  t.ok(took >= 25 && took < byDefault, `denied after ${took} ms (the default: ${byDefault} ms)`);
+  t.ok(same < byDefault, 'both given with one value is accepted');
 });
 
 t.test('both given and different, or a bad value, is an invalid option', async (t) => {

@@ -24,6 +24,8 @@ async function deny(t: Test, policy: Policy, exposeReason: boolean) {
   const authz = authorizeRequest({
     policy,
     cache: false,
+    // A decision point in another process can take longer than the 200 ms default on a busy machine.
+    policyTimeout: 5_000,
     context: () => ({ risk: 9 }),
     exposeReason,
     onDecision: (d) => reasons.push(d.reason),
