@@ -42,6 +42,8 @@ t.test('an older compliance event delivered late does not replace a newer one', 
   const newer = await change('newer', now - 10, 'not-compliant', 'compliant');
   await receiver.receive(newer);
   await receiver.receive(older); // the transmitter's retry of an earlier delivery
-  const peer = facts([], { token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true } });
+  const peer = facts([], {
+    token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true },
+  });
   t.match(host.judge(peer), { signals: { device: { current_status: 'not-compliant' } } }, 'the latest event wins');
 });

@@ -19,33 +19,12 @@
 import t, { type Test } from 'tap';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Duplex } from 'node:stream';
 import { connect, createServer, type ServerOptions, type TLSSocket } from '../dist/index.js';
 import { certs } from './helpers/certs';
 import { listen, waitFor } from './helpers/owned';
+import { noFin } from './helpers/no-fin';
 
 const MiB = 1024 * 1024;
-
-/** A Duplex over `raw` whose end never reaches TCP: a TLS client's close_notify goes out, its FIN does not. */
-function noFin(raw: net.Socket): Duplex {
-  const duplex: Duplex = new Duplex({
-    read() {
-      raw.resume();
-    },
-    write(chunk, _encoding, callback) {
-      raw.write(chunk, callback);
-    },
-    final(callback) {
-      callback();
-    },
-  });
-  raw.on('data', (chunk: Buffer) => {
-    if (!duplex.push(chunk)) raw.pause();
-  });
-  raw.on('end', () => duplex.push(null));
-  raw.on('error', () => {});
-  return duplex;
-}
 
 /** Connects a node:tls client whose close_notify is not followed by a FIN; resolves with both ends. */
 async function halfClosingPeer(

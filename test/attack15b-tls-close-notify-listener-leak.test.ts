@@ -11,30 +11,10 @@
 import t, { type Test } from 'tap';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Duplex } from 'node:stream';
 import { createServer, type TLSSocket } from '../dist/index.js';
 import { certs } from './helpers/certs';
 import { listen, waitFor } from './helpers/owned';
-
-/** A Duplex over `raw` whose end never reaches TCP: a TLS client's close_notify goes out, its FIN does not. */
-function noFin(raw: net.Socket): Duplex {
-  const duplex: Duplex = new Duplex({
-    read() {
-      raw.resume();
-    },
-    write(chunk, _encoding, callback) {
-      raw.write(chunk, callback);
-    },
-    final(callback) {
-      callback();
-    },
-  });
-  raw.on('data', (chunk: Buffer) => {
-    if (!duplex.push(chunk)) raw.pause();
-  });
-  raw.on('error', () => {});
-  return duplex;
-}
+import { noFin } from './helpers/no-fin';
 
 async function run(t: Test, nativeTransport: boolean): Promise<void> {
   const server = createServer({

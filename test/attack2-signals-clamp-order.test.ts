@@ -45,6 +45,8 @@ t.test('a transmitter 20 s ahead keeps its signals in order', { timeout: 20_000 
   await receiver.receive(newer);
   await new Promise((resolve) => setTimeout(resolve, 20));
   await receiver.receive(older); // the delayed delivery of the earlier event
-  const peer = facts([], { token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true } });
+  const peer = facts([], {
+    token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true },
+  });
   t.match(host.judge(peer), { signals: { device: { current_status: 'not-compliant' } } }, 'the latest event wins');
 });

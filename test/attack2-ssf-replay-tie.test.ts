@@ -50,7 +50,9 @@ t.test('a SET applied by one process and replayed to another changes nothing', {
   const notCompliant = await change('n-2', 'not-compliant', 'compliant');
   await one.receive(compliant);
   await one.receive(notCompliant);
-  const peer = facts([], { token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true } });
+  const peer = facts([], {
+    token: { iss: 'https://idp.test', sub: 'x', email: 'dev@example.com', email_verified: true },
+  });
   const until = async (check: () => boolean): Promise<void> => {
     const deadline = Date.now() + 5_000;
     while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
