@@ -76,7 +76,7 @@ t.test('a revocation published at one member is applied at both', async (t) => {
   const subject = { format: 'email' as const, email: 'Carol@example.com' };
   const signals = await b.publish({ type: 'signals', subject, signals: { risk: 'high' } });
   await applied(a, signals.id);
-  const token = facts([], { token: { email: 'carol@example.com' } });
+  const token = facts([], { token: { email: 'carol@example.com', email_verified: true } });
   t.same(ta.host.judge(token), { signals: { risk: 'high' } });
   t.same(ta.host.rechecks.at(-1), { keys: ['email:carol@example.com'], trigger: 'signals' });
   const invalidated = await a.invalidatePolicy('new policy');

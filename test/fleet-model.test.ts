@@ -50,7 +50,8 @@ const subjects = [
 const tokens = [
   undefined,
   { iss: 'https://idp', sub: 'u1', iat: 1 },
-  { email: 'carol@example.com' },
+  // A verified email brings its subject's signals; an unverified one only its revocations.
+  { email: 'carol@example.com', email_verified: true },
   { email: 'bob@example.com', iat: 2 },
 ];
 const time = fc.integer({ min: 0, max: 3000 });
@@ -58,6 +59,8 @@ const time = fc.integer({ min: 0, max: 3000 });
 // revocation whose expiresAt passed on Redis's clock. An hour ahead, well within signals' lifetime.
 const HORIZON = Date.now() + 3_600_000;
 const ahead = fc.integer({ min: HORIZON, max: HORIZON + 3000 });
+/** When the first step's signals were issued: a minute ago, so none is in the future. */
+const ISSUED_FROM = Date.now() - 60_000;
 // Certificate identifiers' sessions start at notBefore: revocations land around those instants too.
 const issuedAt = Date.parse(new X509Certificate(alice!.cert).validFrom);
 const before = fc.oneof(time, fc.integer({ min: issuedAt - 2000, max: issuedAt + 2000 }));
@@ -122,12 +125,15 @@ function model(events: FleetEvent[], p: PeerPick): object {
     if (revoked || latestCrl.get(cert.issuer)?.serials.has(serial)) return { deny: 'certificate-revoked' };
   }
   const iat = facts.token?.['iat'];
-  const ids = defaultIdentifiers(facts.chain[0], facts.token).map(({ key, source }) => ({
+  const token = facts.token;
+  const emailUnverified = token !== undefined && typeof token['email'] === 'string' && token['email_verified'] !== true;
+  const ids = defaultIdentifiers(facts.chain[0], token).map(({ key, source }) => ({
     key,
     since:
       source === 'token' ? (typeof iat === 'number' ? iat * 1000 : -Infinity) : Date.parse(facts.chain[0]!.validFrom),
+    // A token's own email claim brings signals only when the token says it is verified.
+    signals: !(source === 'token' && emailUnverified && key.startsWith('email:')),
   }));
-  let signals: Record<string, unknown> | undefined;
   for (const { key, since } of ids) {
     const revoked = events.some(
       (e) =>
@@ -137,15 +143,14 @@ function model(events: FleetEvent[], p: PeerPick): object {
         since < e.before,
     );
     if (revoked) return { deny: 'subject-revoked' };
-    const record: Record<string, unknown> = {};
-    let any = false;
-    for (const e of events)
-      if (e.type === 'signals' && subjectKeys(e.subject).includes(key)) {
-        Object.assign(record, e.signals);
-        any = true;
-      }
-    if (any) signals = { ...signals, ...record };
   }
+  // Per name, the signal issued last under any identifier that brings signals (events are issued
+  // in the order they are published here).
+  const bringing = ids.filter((id) => id.signals).map((id) => id.key);
+  let signals: Record<string, unknown> | undefined;
+  for (const e of events)
+    if (e.type === 'signals' && subjectKeys(e.subject).some((key) => bringing.includes(key)))
+      signals = { ...signals, ...e.signals };
   return signals === undefined ? {} : { signals };
 }
 
@@ -166,7 +171,10 @@ t.test('members agree with the reference model after every event', async (t) => 
           const { target, host } = fakeTarget();
           reader.watch(target);
           const events: FleetEvent[] = [];
-          for (const [event, peers] of steps) {
+          for (const [index, [arbitrary, peers]] of steps.entries()) {
+            // Signals issued in publishing order, one ms apart: ties between identifiers never arise.
+            const event: FleetEvent =
+              arbitrary.type === 'signals' ? { ...arbitrary, at: ISSUED_FROM + index } : arbitrary;
             const { id } = await publisher.publish(event);
             events.push(event);
             await caughtUp(reader, id);

@@ -69,7 +69,24 @@ t.test('the verification matrix', async (t) => {
     ['wrong audience', sign(claims({ aud: 'https://other.test/' })), 400, 'invalid_audience'],
     ['audience list without ours', sign(claims({ aud: ['a', 'b'] })), 400, 'invalid_audience'],
     ['no audience', sign(without('aud')), 400, 'invalid_request'],
-    ['iat too old', sign(claims({ iat: now - 600 })), 400, 'invalid_request'],
+    // Late revocations are applied (a refusal would have the transmitter drop them); anything else late is refused.
+    [
+      'iat too old, a signal',
+      sign(
+        claims({
+          iat: now - 600,
+          events: {
+            [`${CAEP}device-compliance-change`]: {
+              current_status: 'compliant',
+              previous_status: 'not-compliant',
+              event_timestamp: now - 600,
+            },
+          },
+        }),
+      ),
+      400,
+      'invalid_request',
+    ],
     ['iat in the future', sign(claims({ iat: now + 600 })), 400, 'invalid_request'],
     ['no iat', sign(without('iat')), 400, 'invalid_request'],
     ['no jti', sign(without('jti')), 400, 'invalid_request'],
