@@ -22,7 +22,9 @@ t.test('a connection accepted after close() + listen() is cut when its certifica
   const pki = await makePki();
   const server = createServer(mtlsOptions(pki));
   const listenOnce = () =>
-    new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+    new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+    );
   await listenOnce();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   const port = await listenOnce();

@@ -194,14 +194,28 @@ export class Authorizer extends EventEmitter {
     this.#unsubscribePolicy = null;
     this.#policy = policy;
     this.#policyGeneration++;
-    if (!this.#closed && policy !== undefined && typeof policy === 'object' && typeof policy.onChange === 'function') {
-      // A policy that reloads itself (Cedar file watch) re-decides live connections too.
-      this.#unsubscribePolicy = policy.onChange(() => {
-        this.#policyGeneration++;
-        void this.recheckAll('policy-change');
-      });
-    }
+    if (!this.#closed) this.#followPolicy();
     return recheck ? this.recheckAll('policy-change') : Promise.resolve([]);
+  }
+
+  /** A policy that reloads itself (Cedar file watch) re-decides live connections too. */
+  #followPolicy(): void {
+    const policy = this.#policy;
+    if (policy === undefined || typeof policy !== 'object' || typeof policy.onChange !== 'function') return;
+    this.#unsubscribePolicy = policy.onChange(() => {
+      this.#policyGeneration++;
+      void this.recheckAll('policy-change');
+    });
+  }
+
+  /**
+   * A closed engine given a connection again (a server that listens again after close()) follows
+   * its trust and policy again: the connections it tracks from now on are re-decided as before.
+   */
+  #reopen(): void {
+    this.#closed = false;
+    this.#watch(this.trust);
+    this.#followPolicy();
   }
 
   /**
@@ -315,6 +329,7 @@ export class Authorizer extends EventEmitter {
   }
 
   #track(subject: AuthorizationSubject): ConnectionState {
+    if (this.#closed) this.#reopen();
     const state: ConnectionState = {
       subject,
       decision: null,

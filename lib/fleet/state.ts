@@ -403,7 +403,7 @@ export class FleetGuard implements DecisionGuard {
       const since = timed ? item.since : Math.min(certificateSince, token === undefined ? Infinity : tokenSince);
       // The app's mapper chose these identifiers: they bring signals as they are. Exact: one that
       // cannot be keyed whole throws, and the peer is denied (guard-error).
-      for (const key of subjectKeys(subject, 'exact')) out.push({ key, since, signals: true });
+      for (const key of subjectKeys(subject, 'peer')) out.push({ key, since, signals: true });
     }
     return out;
   }

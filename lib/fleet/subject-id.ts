@@ -71,8 +71,15 @@ const MAX_DEPTH = 4;
  *   denies its peer (guard-error) rather than passing unmatched.
  * Either way an `aliases` entry in an unknown format is skipped: aliases name one subject, and a key
  * no peer can carry matches nothing, so skipping it neither narrows nor widens.
+ *
+ * A complex subject of two parts or more means the peer that is all of them at once ("U on device
+ * D"), so its signals are filed under one key that names every part (complexKey()), which only a
+ * peer identified by the same parts carries; filed under each part, a signal about U's laptop
+ * would reach U on any device. A member name outside SSF's list is refused there too. Revocations
+ * still match each part (a superset of the peers meant), and a peer's own complex identifier
+ * ('peer', from an app's mapper) carries its parts' keys and the combined one.
  */
-export type SubjectUse = 'revocation' | 'exact';
+export type SubjectUse = 'revocation' | 'exact' | 'peer';
 
 /**
  * The index keys of `subject`; throws ERR_CTLS_BAD_SUBJECT for anything that is not a well-formed
@@ -127,19 +134,42 @@ function keysOf(subject: unknown, use: SubjectUse, depth: number): string[] | un
     case 'complex': {
       const keys: string[] = [];
       const unknown: string[] = [];
+      const parts: Array<[ComplexPart, string[]]> = [];
       for (const part of COMPLEX_PARTS) {
         if (s[part] === undefined) continue;
-        const found = keysOf(s[part], use, depth + 1);
+        const found = keysOf(s[part], use === 'revocation' ? 'revocation' : 'exact', depth + 1);
         if (found === undefined) unknown.push(`${part} (${formatName(s[part])})`);
-        else keys.push(...found);
+        else {
+          keys.push(...found);
+          parts.push([part, found]);
+        }
       }
-      if (unknown.length > 0 && use !== 'revocation')
-        throw badSubject(`a complex subject's ${unknown.join(', ')} is in an unknown format`);
-      return keys.length === 0 ? undefined : unique(keys);
+      if (use === 'revocation') return keys.length === 0 ? undefined : unique(keys);
+      const strange = Object.keys(s).filter((name) => name !== 'format' && !(COMPLEX_PARTS as string[]).includes(name));
+      for (const name of strange) unknown.push(`member ${JSON.stringify(name).slice(0, 40)}`);
+      if (unknown.length > 0) throw badSubject(`a complex subject's ${unknown.join(', ')} is in an unknown format`);
+      if (parts.length < 2) return keys.length === 0 ? undefined : unique(keys);
+      const combined = complexKey(parts);
+      if (use === 'exact') {
+        if (combined === undefined) throw badSubject('a complex subject whose part is a list of aliases');
+        return [combined];
+      }
+      // A peer's: each part's keys (revocations of any part reach it) and, when it can be spelled,
+      // the combined key (signals about this very combination).
+      return unique(combined === undefined ? keys : [...keys, combined]);
     }
     default:
       return undefined;
   }
+}
+
+/**
+ * The one key of a complex subject's combination of parts, in SSF's order of parts; undefined when
+ * a part has more than one key (a list of aliases), which no single combination spells.
+ */
+function complexKey(parts: ReadonlyArray<[ComplexPart, string[]]>): string | undefined {
+  if (parts.some(([, keys]) => keys.length !== 1)) return undefined;
+  return `complex:${JSON.stringify(parts.map(([part, keys]) => [part, keys[0]]))}`;
 }
 
 function formatName(subject: unknown): string {
@@ -213,11 +243,15 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
  * - the host as an email's domain is keyed (domainKey()): `spiffe://bücher.example`, in any
  *   normalisation form or case, is the `spiffe://xn--bcher-kva.example` an IA5String SAN can hold;
  * - an empty port, or the scheme's default (http and ws 80, https and wss 443), dropped; a port's
- *   leading zeros too.
+ *   leading zeros too; for those schemes an empty path is '/';
+ * - a '%' that starts no escape is written '%25', so keying a key again leaves it as it is.
  * The userinfo, path, query and fragment keep their case. Text that is not a URI is kept as it is.
  */
 export function uriKey(uri: string): string {
-  const decoded = uri.replace(/%([0-9a-fA-F]{2})/g, (escape: string, hex: string) => {
+  const decoded = uri.replace(/%([0-9a-fA-F]{2})|%/g, (escape: string, hex: string | undefined) => {
+    // A '%' that starts no escape is spelled as one ('%25'): decoding what follows it could
+    // otherwise make one ('%%37E' would read '%7E'), and keying the key again would change it.
+    if (hex === undefined) return '%25';
     const char = String.fromCharCode(parseInt(hex, 16));
     return UNRESERVED.test(char) ? char : escape.toUpperCase();
   });
@@ -239,6 +273,9 @@ export function uriKey(uri: string): string {
       if (digits !== '' && digits !== DEFAULT_PORTS.get(lowerScheme)) port = `:${digits}`;
     }
     out += `//${authority.slice(0, at + 1)}${split === null ? asciiLower(host) : domainKey(host)}${port}`;
+    // An empty path is '/' for these schemes (RFC 3986 section 6.2.3): `https://h` is `https://h/`.
+    if (DEFAULT_PORTS.has(lowerScheme) && (rest === '' || rest.startsWith('?') || rest.startsWith('#')))
+      return `uri:${out}/${rest}`;
   }
   return `uri:${out}${rest}`;
 }
