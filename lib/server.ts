@@ -188,10 +188,13 @@ export class Server extends net.Server {
         void this.authorizer.certificateChanged(socket);
       },
     };
-    this.once('close', () => {
+    // Each close() lets the trust and policy go; a server that listens again follows them again
+    // (its engine reopens with the first connection it tracks).
+    this.on('close', () => {
       this.#crlSource?.close();
       this.authorizer.close();
     });
+    this.on('listening', () => this.#crlSource?.reopen());
     if (options.SNICallback !== undefined) {
       contextHandle(this.secureContext).enableClientHelloPause();
     }

@@ -15,8 +15,11 @@
  */
 import t from 'tap';
 import { connectPair, makePki, mtlsOptions, delay } from './helpers/mtls';
-import { createServer } from '../dist/index.js';
+import { connect, createServer } from '../dist/index.js';
 import type * as net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 t.test('a connection accepted after close() + listen() is cut when its certificate is revoked', async (t) => {
   const pki = await makePki();
@@ -38,4 +41,44 @@ t.test('a connection accepted after close() + listen() is cut when its certifica
   await server.setCrl(await pki.ca.crls());
   await delay(100);
   t.equal(socket.destroyed, true, 'the revoked peer is cut');
+});
+
+// The same for a watched CRL file: close() stops the watch, and listening again must start it (and
+// read the file, which may have changed meanwhile), or the new connections' revocations never land.
+t.test('a watched CRL file still reaches connections accepted after close() + listen()', async (t) => {
+  const pki = await makePki();
+  const dir = mkdtempSync(join(tmpdir(), 'ctls-relisten-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'crl.pem');
+  writeFileSync(file, await pki.ca.crls());
+  const server = createServer(mtlsOptions(pki, { crl: { file, watch: true, interval: 20 } }));
+  const listenOnce = () =>
+    new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+    );
+  await listenOnce();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  // Revoked while the server was closed: nothing watched the file then.
+  pki.ca.revoke(pki.client.serial);
+  writeFileSync(file, await pki.ca.crls());
+  const port = await listenOnce();
+  t.teardown(() => {
+    for (const socket of server.connections()) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const client = connect({
+    host: '127.0.0.1',
+    port,
+    servername: 'localhost',
+    ca: pki.ca.rootCert,
+    key: pki.client.key,
+    cert: pki.client.chain,
+  });
+  client.on('error', () => {});
+  t.teardown(() => client.destroy());
+  const outcome = await Promise.race([
+    new Promise<string>((resolve) => server.once('secureConnection', () => resolve('admitted'))),
+    new Promise<string>((resolve) => client.once('close', () => resolve('refused'))),
+  ]);
+  t.equal(outcome, 'refused', 'the peer revoked while the server was closed is refused');
 });

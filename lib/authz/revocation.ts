@@ -27,6 +27,7 @@ export class CrlFileSource {
   #onLoad: (pem: Buffer) => void;
   #onError: (error: Error) => void;
   #watching = false;
+  #watchWanted: boolean;
   #lastGood: Buffer | null = null;
   readonly #interval: number;
   readonly #listener = (current: fs.Stats, previous: fs.Stats): void => {
@@ -43,7 +44,18 @@ export class CrlFileSource {
     this.#interval = options.interval ?? 500;
     this.#onLoad = onLoad;
     this.#onError = onError;
+    this.#watchWanted = options.watch === true;
     if (options.watch) this.watch();
+  }
+
+  /**
+   * After close(), watches again if asked to at construction (a server that listens again), and
+   * reads the file at once: a change made while nothing watched must not wait for the next one.
+   */
+  reopen(): void {
+    if (!this.#watchWanted || this.#watching) return;
+    this.watch();
+    this.reload();
   }
 
   /** Reads the file now; returns the PEM when it parsed, else null (the error went to onError). */
