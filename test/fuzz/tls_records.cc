@@ -179,7 +179,11 @@ class Target : public RecordEngine {
     UseTrustStore();
     std::string reuse;
     if (!chunk.empty()) {
-      source_.Append(chunk.data(), chunk.size());
+      // As TlsConnection: past the budget after a close_notify the connection fails.
+      if (!Receive(chunk.data(), chunk.size())) {
+        dead_ = true;
+        return;
+      }
       if (in_place) reuse = chunk;
     }
     if (end) source_.MarkEnd();
