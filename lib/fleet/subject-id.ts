@@ -65,10 +65,10 @@ const MAX_DEPTH = 4;
  *   complex subject matches every peer any of its parts identifies, so fewer parts cut a superset of
  *   the peers meant (revoking "U's session S" cuts U's sessions): refusing the event instead would
  *   leave all of them standing.
- * - 'exact' (signals, a peer's own identifiers): the subject is refused. Signals can admit (a
- *   compliant device, a higher assurance level), and a signal meant for "U's session S" applied to
- *   all of U would grant more than the transmitter said; a mapper's identifier that cannot be keyed
- *   denies its peer (guard-error) rather than passing unmatched.
+ * - 'exact' (signals) and 'peer' (a mapper's identifiers of a live peer): the subject is refused.
+ *   Signals can admit (a compliant device, a higher assurance level), and a signal meant for "U's
+ *   session S" applied to all of U would grant more than the transmitter said; a mapper's
+ *   identifier that cannot be keyed denies its peer (guard-error) rather than passing unmatched.
  * Either way an `aliases` entry in an unknown format is skipped: aliases name one subject, and a key
  * no peer can carry matches nothing, so skipping it neither narrows nor widens.
  *

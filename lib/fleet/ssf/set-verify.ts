@@ -93,12 +93,12 @@ const SHAPE_FAULTS = new Set([
   'ERR_JWT_EXPIRED',
 ]);
 
-/** A refused SET: ERR_CTLS_SET_INVALID with the RFC 8935 code in `ssfError`. */
 /** A SET issued longer than maxAge (and the clock tolerance) ago. */
 export function tooOld(): ContinuousTlsError {
   return setInvalid('invalid_request', 'the SET is too old');
 }
 
+/** A refused SET: ERR_CTLS_SET_INVALID with the RFC 8935 code in `ssfError`. */
 export function setInvalid(ssfError: SsfErrorCode, description: string): ContinuousTlsError {
   const err = ctlsError('ERR_CTLS_SET_INVALID', `Security Event Token refused (${ssfError}): ${description}`);
   return Object.assign(err, { ssfError, description });
