@@ -8,6 +8,7 @@
       "target_name": "continuous_tls",
       "sources": [
         "native/addon.cc",
+        "native/chain_batch.cc",
         "native/ciphertext_bios.cc",
         "native/crl_info.cc",
         "native/openssl_core.cc",

@@ -6,7 +6,9 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "chain_batch.h"
 #include "crl_info.h"
 #include "record_engine.h"
 
@@ -43,6 +45,7 @@ Napi::Function SecureContext::Init(Napi::Env env) {
                          InstanceMethod<&SecureContext::GetTicketKeys>("getTicketKeys"),
                          InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
                          InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
+                         InstanceMethod<&SecureContext::VerifyChains>("verifyChains"),
                          InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
                      });
 }
@@ -250,6 +253,12 @@ Napi::Value SecureContext::EnableClientHelloPause(const Napi::CallbackInfo& info
   return info.Env().Undefined();
 }
 
+X509* SecureContext::FindDecoded(const unsigned char* der, size_t length) {
+  auto found = decoded_.find(std::string(reinterpret_cast<const char*>(der), length));
+  if (found == decoded_.end() || X509_up_ref(found->second.get()) != 1) return nullptr;
+  return found->second.get();
+}
+
 X509* SecureContext::DecodeCertificate(const unsigned char* der, size_t length) {
   std::string key(reinterpret_cast<const char*>(der), length);
   auto found = decoded_.find(key);
@@ -321,14 +330,7 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   decode_into(der_chain, true);
   if (info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
 
-  Napi::Object result = Napi::Object::New(env);
-  if (!leaf) {
-    result.Set("ok", false);
-    result.Set("code", "UNABLE_TO_DECODE_CERTIFICATE");
-    result.Set("error", "the leaf certificate could not be decoded");
-    result.Set("depth", 0);
-    return result;
-  }
+  if (!leaf) return VerifyOutcomeObject(env, false, VerifiedChains::Outcome());
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
   // The key-strength floor of the context's security level, as a handshake applies it.
   const VerifiedChains::Outcome outcome =
@@ -338,15 +340,63 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
     OpenSSLError(env, "X509_STORE_CTX_init failed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  result.Set("ok", outcome.ok);
-  result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
-  result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
-  result.Set("depth", outcome.depth);
-  if (outcome.ok) {
-    result.Set("notAfter", outcome.not_after_ms);
-    result.Set("chain", ChainToArray(env, outcome.chain.get()));
+  return VerifyOutcomeObject(env, true, outcome);
+}
+
+// verifyChains(items: Array<[derChain: Buffer[], purpose, extraUntrusted?: Buffer[]]>,
+//              threads: number) -> Promise<result of verifyChain()[]>
+// verifyChain() for many chains at once, off the event loop and on up to
+// `threads` pool threads (chain_batch.h), against the store in force now. The
+// verified-chain cache is not read (a trust change, the one caller, has just
+// replaced the store it would answer for); clean successes are kept in it.
+Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ErrorQueueScope scope;
+  if (!info[0].IsArray() || !info[1].IsNumber()) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChains takes an array of [chain, purpose, extra?] and a count")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  return result;
+  Napi::Array items = info[0].As<Napi::Array>();
+  std::vector<BatchChain> chains;
+  chains.reserve(items.Length());
+  // Certificates the context decoded already are shared; the rest are decoded on the pool, once
+  // per chain that carries them.
+  auto add = [&](BatchChain* chain, Napi::Value list, bool first_is_leaf) {
+    if (!list.IsArray()) return;
+    Napi::Array array = list.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      Napi::Value item = array.Get(i);
+      if (!item.IsBuffer()) continue;
+      Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
+      BatchCertificate certificate;
+      certificate.is_leaf = first_is_leaf && i == 0;
+      certificate.decoded.reset(FindDecoded(der.Data(), der.Length()));
+      if (!certificate.decoded) certificate.der.assign(reinterpret_cast<const char*>(der.Data()), der.Length());
+      chain->certificates.push_back(std::move(certificate));
+    }
+  };
+  for (uint32_t i = 0; i < items.Length(); ++i) {
+    Napi::Value entry = items.Get(i);
+    Napi::Array parts = entry.IsArray() ? entry.As<Napi::Array>() : Napi::Array::New(env);
+    const Napi::Value purpose = parts.Get(1u);
+    const std::string name = purpose.IsString() ? purpose.As<Napi::String>().Utf8Value() : "";
+    // An unknown purpose must not quietly verify as another one.
+    if (!parts.Get(0u).IsArray() || (name != "sslclient" && name != "sslserver")) {
+      CodedError(env, "ERR_CTLS_INVALID_OPTION", "each verifyChains item is [Buffer[], 'sslclient' | 'sslserver']")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    BatchChain chain;
+    chain.purpose = name == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+    add(&chain, parts.Get(0u), true);
+    add(&chain, parts.Get(2u), false);
+    chains.push_back(std::move(chain));
+  }
+  const double wanted = info[1].As<Napi::Number>().DoubleValue();
+  const size_t threads = wanted >= 1 && wanted <= kMaxBatchThreads ? static_cast<size_t>(wanted) : 1;
+  return VerifyChainsInBackground(env, info.This().As<Napi::Object>(), &trust_, SSL_CTX_get_security_level(ctx_.get()),
+                                  std::move(chains), threads);
 }
 
 // cacheStats() -> { decoded, verified, verifiedHits }: sizes of the two caches

@@ -44,11 +44,15 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   Napi::Value GetTicketKeys(const Napi::CallbackInfo& info);
   Napi::Value EnableClientHelloPause(const Napi::CallbackInfo& info);
   Napi::Value VerifyChain(const Napi::CallbackInfo& info);
+  Napi::Value VerifyChains(const Napi::CallbackInfo& info);
   Napi::Value CacheStats(const Napi::CallbackInfo& info);
 
   // A new reference to the certificate `der` decodes to, decoded once per
   // distinct encoding (nullptr if it does not decode). See VerifyChain.
   X509* DecodeCertificate(const unsigned char* der, size_t length);
+  // A new reference to the certificate already decoded from `der`, or nullptr;
+  // decodes nothing.
+  X509* FindDecoded(const unsigned char* der, size_t length);
 
   static int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
                         unsigned int in_length, void* arg);
@@ -66,6 +70,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   DecodedMap::iterator KeepDecoded(std::string der, X509Pointer certificate);
   DecodedMap decoded_;
   static constexpr size_t kMaxDecoded = 512;
+  // verifyChains() uses at most this many pool threads, whatever it is asked for.
+  static constexpr double kMaxBatchThreads = 16;
 };
 
 }  // namespace ctls

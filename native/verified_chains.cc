@@ -65,6 +65,17 @@ int TolerateStaleCrl(int preverify_ok, X509_STORE_CTX* store_ctx) {
 
 VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted,
                                                         int purpose, int auth_level, bool allow_stale_crl) {
+  return Run(this, store, leaf, untrusted, purpose, auth_level, allow_stale_crl);
+}
+
+VerifiedChains::Outcome VerifiedChains::VerifyUncached(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted,
+                                                       int purpose, int auth_level, bool allow_stale_crl) {
+  return Run(nullptr, store, leaf, untrusted, purpose, auth_level, allow_stale_crl);
+}
+
+VerifiedChains::Outcome VerifiedChains::Run(VerifiedChains* cache, X509_STORE* store, X509* leaf,
+                                            STACK_OF(X509) * untrusted, int purpose, int auth_level,
+                                            bool allow_stale_crl) {
   Outcome outcome;
   X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
   if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store, leaf, untrusted)) return outcome;
@@ -72,7 +83,7 @@ VerifiedChains::Outcome VerifiedChains::VerifyPresented(X509_STORE* store, X509*
   X509_STORE_CTX_set_purpose(store_ctx.get(), purpose);
   X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), auth_level);
   if (allow_stale_crl) X509_STORE_CTX_set_verify_cb(store_ctx.get(), TolerateStaleCrl);
-  outcome.ok = Verify(store_ctx.get(), purpose) == 1;
+  outcome.ok = (cache != nullptr ? cache->Verify(store_ctx.get(), purpose) : X509_verify_cert(store_ctx.get())) == 1;
   outcome.error = X509_STORE_CTX_get_error(store_ctx.get());
   outcome.depth = X509_STORE_CTX_get_error_depth(store_ctx.get());
   if (outcome.ok) {
@@ -134,6 +145,21 @@ int VerifiedChains::Verify(X509_STORE_CTX* store_ctx, int purpose) {
     ERR_pop_to_mark();
   }
   return result;
+}
+
+void VerifiedChains::Keep(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
+                          STACK_OF(X509) * chain, time_t verified_at) {
+  ErrorQueueScope scope;
+  // The key comes from a context set up exactly as VerifyPresented sets one up.
+  X509StoreCtxPointer store_ctx(X509_STORE_CTX_new());
+  if (!store_ctx || !X509_STORE_CTX_init(store_ctx.get(), store, leaf, untrusted)) return;
+  X509_STORE_CTX_set_purpose(store_ctx.get(), purpose);
+  X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(store_ctx.get()), auth_level);
+  std::string key;
+  if (!MakeKey(store_ctx.get(), purpose, &key) || key.size() > kMaxKeyBytes) return;
+  // A clock set back since the verification: the entry could only be refused later.
+  if (time(nullptr) < verified_at) return;
+  Remember(std::move(key), store, chain, verified_at);
 }
 
 bool VerifiedChains::MakeKey(X509_STORE_CTX* store_ctx, int purpose, std::string* key) {

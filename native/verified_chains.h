@@ -58,6 +58,19 @@ class VerifiedChains {
   };
   Outcome VerifyPresented(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
                           bool allow_stale_crl);
+  // The same verification, with no cache: it neither reads entries nor keeps
+  // any, so it may run on any thread while the main thread uses the cache
+  // (OpenSSL lets concurrent verifications share a store once it is built).
+  // For a trust change's batch (chain_batch.h), whose store is new anyway.
+  static Outcome VerifyUncached(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
+                                bool allow_stale_crl);
+
+  // Keeps what VerifyUncached() found clean (a success with no error forced
+  // past): the entry VerifyPresented would have made for the same leaf,
+  // untrusted list, purpose and floor at `verified_at`, so a later
+  // verification of that chain against `store` is answered from here.
+  void Keep(X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose, int auth_level,
+            STACK_OF(X509) * chain, time_t verified_at);
 
   // Forgets every entry: the trust store was replaced.
   void Clear() { entries_.clear(); }
@@ -87,6 +100,9 @@ class VerifiedChains {
   // with `leaf` at depth 0. False if the callback vetoes.
   static bool ReplaySuccess(X509_STORE_CTX* store_ctx, STACK_OF(X509) * chain, X509* leaf);
   static time_t ExpiryOf(X509_STORE* store, STACK_OF(X509) * chain, time_t now);
+  // VerifyPresented through `cache`, or straight through OpenSSL when it is null.
+  static Outcome Run(VerifiedChains* cache, X509_STORE* store, X509* leaf, STACK_OF(X509) * untrusted, int purpose,
+                     int auth_level, bool allow_stale_crl);
   void Remember(std::string key, X509_STORE* store, STACK_OF(X509) * chain, time_t now);
 
   std::unordered_map<std::string, Entry> entries_;

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { ContinuousTlsError, ctlsError, invalidOption, opensslFields } from '../common/errors.js';
 import { checkCount, checkObject, checkOneOf, checkString } from '../common/validate.js';
-import { native, type NativeSecureContext, type CrlInfo } from './native.js';
+import { native, type NativeSecureContext, type NativeVerifyResult, type CrlInfo } from './native.js';
 import { pemBuffer, type PemInput } from './pem.js';
 import { rememberedChainsFor, type RememberedChains } from './remembered-chains.js';
 
@@ -301,16 +301,55 @@ export function verifyWithHorizon(
   context: SecureContext,
   chain: ReadonlyArray<Buffer | X509Certificate>,
   purpose: 'sslclient' | 'sslserver',
-): VerifyOutcome & { notAfter?: number; chain?: Buffer[] } {
-  const der = chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
-  if (der.length === 0) return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
-  // A lone leaf (a resumed session) gets the intermediates it was verified with here; a presented
-  // chain carries its own.
+): HorizonOutcome {
+  const der = derOf(chain);
+  if (der.length === 0) return nothingPresented();
+  return horizonOutcome(context[kHandle].verifyChain(der, purpose, rememberedFor(context, der)));
+}
+
+/**
+ * verifyWithHorizon() for many chains at once, against the trust in force at the call, verified on
+ * up to `threads` threads of libuv's pool while the event loop goes on. Internal to the library.
+ */
+export async function verifyManyWithHorizon(
+  context: SecureContext,
+  chains: ReadonlyArray<{ chain: ReadonlyArray<Buffer | X509Certificate>; purpose: 'sslclient' | 'sslserver' }>,
+  threads: number,
+): Promise<HorizonOutcome[]> {
+  const items: Array<[Buffer[], 'sslclient' | 'sslserver', Buffer[] | undefined]> = [];
+  const slots: number[] = [];
+  const out: HorizonOutcome[] = chains.map(({ chain, purpose }, index) => {
+    const der = derOf(chain);
+    if (der.length > 0) {
+      slots.push(index);
+      items.push([der, purpose, rememberedFor(context, der)]);
+    }
+    return nothingPresented();
+  });
+  const results = items.length === 0 ? [] : await context[kHandle].verifyChains(items, threads);
+  slots.forEach((index, i) => (out[index] = horizonOutcome(results[i]!)));
+  return out;
+}
+
+type HorizonOutcome = VerifyOutcome & { notAfter?: number; chain?: Buffer[] };
+
+function nothingPresented(): HorizonOutcome {
+  return { ok: false, code: 'NO_PEER_CERTIFICATE', error: 'no certificate was presented' };
+}
+
+function derOf(chain: ReadonlyArray<Buffer | X509Certificate>): Buffer[] {
+  return chain.map((item) => (item instanceof X509Certificate ? item.raw : item));
+}
+
+/** A lone leaf (a resumed session) gets the intermediates it was verified with; a presented chain carries its own. */
+function rememberedFor(context: SecureContext, der: Buffer[]): Buffer[] | undefined {
   const remembered = der.length === 1 ? context[kRemembered].recall(der[0]!) : undefined;
-  const extra = remembered === undefined || remembered.length === 0 ? undefined : [...remembered];
-  const result = context[kHandle].verifyChain(der, purpose, extra);
+  return remembered === undefined || remembered.length === 0 ? undefined : [...remembered];
+}
+
+function horizonOutcome(result: NativeVerifyResult): HorizonOutcome {
   if (result.ok) {
-    const verified: VerifyOutcome & { notAfter?: number; chain?: Buffer[] } = { ok: true };
+    const verified: HorizonOutcome = { ok: true };
     if (result.notAfter !== undefined) verified.notAfter = result.notAfter;
     if (result.chain !== undefined) verified.chain = result.chain;
     return verified;

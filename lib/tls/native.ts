@@ -35,6 +35,14 @@ export interface NativeSecureContext {
   getTicketKeys(): Buffer | undefined;
   enableClientHelloPause(): void;
   verifyChain(chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]): NativeVerifyResult;
+  /**
+   * verifyChain() for each item, on up to `threads` threads of libuv's pool, against the store in
+   * force at the call. The verified-chain cache is not read; clean successes are kept in it.
+   */
+  verifyChains(
+    items: Array<[chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]]>,
+    threads: number,
+  ): Promise<NativeVerifyResult[]>;
   /** Sizes of the decoded-certificate and verified-chain caches, and the verifications the latter answered. */
   cacheStats(): { decoded: number; verified: number; verifiedHits: number };
 }

@@ -1,0 +1,176 @@
+#include "chain_batch.h"
+
+#include <algorithm>
+#include <ctime>
+#include <memory>
+#include <utility>
+
+#include "openssl_util.h"
+
+namespace ctls {
+
+namespace {
+
+// What every worker of one batch shares. Workers write only their own slice
+// of `results`; the promise and the count are touched on the main thread.
+struct Batch {
+  Batch(Napi::Env env, Napi::Object owner_object, TrustState* trust_state)
+      : deferred(Napi::Promise::Deferred::New(env)),
+        owner(Napi::Persistent(owner_object)),
+        trust(trust_state),
+        allow_stale_crl(trust_state->allow_stale_crl()) {
+    if (X509_STORE_up_ref(trust_state->store()) == 1) store.reset(trust_state->store());
+  }
+  struct Result {
+    bool leaf_decoded = false;
+    VerifiedChains::Outcome outcome;
+    // What the verification ran on, for the cache (see Keep).
+    X509Pointer leaf;
+    X509StackPointer untrusted;
+    time_t verified_at = 0;
+  };
+  Napi::Promise::Deferred deferred;
+  // Keeps the SecureContext that owns `trust` alive until the batch is done.
+  Napi::ObjectReference owner;
+  TrustState* trust;
+  X509StorePointer store;
+  int auth_level = 0;
+  bool allow_stale_crl;
+  std::vector<BatchChain> chains;
+  std::vector<Result> results;
+  size_t workers_left = 0;
+};
+
+class BatchWorker : public Napi::AsyncWorker {
+ public:
+  BatchWorker(Napi::Env env, std::shared_ptr<Batch> batch, size_t begin, size_t end)
+      : Napi::AsyncWorker(env, "continuous-tls:verifyChains"), batch_(std::move(batch)), begin_(begin), end_(end) {}
+
+  void Execute() override {
+    for (size_t i = begin_; i < end_; ++i) Verify(batch_->chains[i], &batch_->results[i]);
+    // Pool threads run other work next (node's own crypto among it): leave
+    // nothing on this thread's error queue.
+    ERR_clear_error();
+  }
+
+  void OnOK() override { Finish(); }
+  void OnError(const Napi::Error&) override { Finish(); }
+
+ private:
+  void Verify(const BatchChain& chain, Batch::Result* result) {
+    X509StackPointer untrusted(sk_X509_new_null());
+    X509Pointer leaf;
+    // Out of memory, or no reference to the store: reported as a check OpenSSL could not set up.
+    if (!untrusted || !batch_->store) {
+      result->leaf_decoded = true;
+      return;
+    }
+    for (const BatchCertificate& item : chain.certificates) {
+      X509Pointer certificate;
+      if (item.decoded) {
+        if (X509_up_ref(item.decoded.get()) == 1) certificate.reset(item.decoded.get());
+      } else {
+        certificate = DecodeDer(reinterpret_cast<const unsigned char*>(item.der.data()), item.der.size());
+      }
+      if (!certificate) continue;
+      // The leaf also heads the untrusted list, as verifyChain() lists it.
+      if (item.is_leaf && X509_up_ref(certificate.get()) == 1) leaf.reset(certificate.get());
+      if (sk_X509_push(untrusted.get(), certificate.get())) certificate.release();
+    }
+    if (!leaf) return;
+    result->leaf_decoded = true;
+    result->verified_at = time(nullptr);
+    result->outcome = VerifiedChains::VerifyUncached(batch_->store.get(), leaf.get(), untrusted.get(), chain.purpose,
+                                                     batch_->auth_level, batch_->allow_stale_crl);
+    result->leaf = std::move(leaf);
+    result->untrusted = std::move(untrusted);
+  }
+
+  // The clean successes into the context's verified-chain cache, as a verification on the main
+  // thread would have kept them; not once the context has another store.
+  void KeepClean() {
+    if (batch_->trust->store() != batch_->store.get()) return;
+    for (size_t i = 0; i < batch_->chains.size(); ++i) {
+      Batch::Result& result = batch_->results[i];
+      const VerifiedChains::Outcome& outcome = result.outcome;
+      if (!outcome.ok || outcome.error != X509_V_OK || !outcome.chain || !result.leaf) continue;
+      batch_->trust->verified_chains().Keep(batch_->store.get(), result.leaf.get(), result.untrusted.get(),
+                                            batch_->chains[i].purpose, batch_->auth_level, outcome.chain.get(),
+                                            result.verified_at);
+    }
+  }
+
+  void Finish() {
+    if (--batch_->workers_left > 0) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    KeepClean();
+    Napi::Array outcomes = Napi::Array::New(env, batch_->results.size());
+    for (size_t i = 0; i < batch_->results.size(); ++i) {
+      const Batch::Result& result = batch_->results[i];
+      if (!result.leaf_decoded || result.outcome.ran) {
+        outcomes.Set(static_cast<uint32_t>(i), VerifyOutcomeObject(env, result.leaf_decoded, result.outcome));
+      } else {
+        // verifyChain() throws here; one chain must not fail the batch, so it says so in its place.
+        Napi::Object failed = Napi::Object::New(env);
+        failed.Set("ok", false);
+        failed.Set("code", "UNSPECIFIED");
+        failed.Set("error", "X509_STORE_CTX_init failed");
+        failed.Set("depth", 0);
+        outcomes.Set(static_cast<uint32_t>(i), failed);
+      }
+    }
+    batch_->deferred.Resolve(outcomes);
+  }
+
+  std::shared_ptr<Batch> batch_;
+  size_t begin_;
+  size_t end_;
+};
+
+}  // namespace
+
+Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome) {
+  Napi::Object result = Napi::Object::New(env);
+  if (!leaf_decoded) {
+    result.Set("ok", false);
+    result.Set("code", "UNABLE_TO_DECODE_CERTIFICATE");
+    result.Set("error", "the leaf certificate could not be decoded");
+    result.Set("depth", 0);
+    return result;
+  }
+  result.Set("ok", outcome.ok);
+  result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
+  result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
+  result.Set("depth", outcome.depth);
+  if (outcome.ok) {
+    result.Set("notAfter", outcome.not_after_ms);
+    result.Set("chain", ChainToArray(env, outcome.chain.get()));
+  }
+  return result;
+}
+
+Napi::Promise VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
+                                       std::vector<BatchChain> chains, size_t threads) {
+  auto batch = std::make_shared<Batch>(env, owner, trust);
+  Napi::Promise promise = batch->deferred.Promise();
+  batch->auth_level = auth_level;
+  batch->chains = std::move(chains);
+  batch->results.resize(batch->chains.size());
+  const size_t count = batch->chains.size();
+  if (count == 0) {
+    batch->deferred.Resolve(Napi::Array::New(env));
+    return promise;
+  }
+  // Contiguous slices, as even as whole chains allow.
+  const size_t workers = std::max<size_t>(1, std::min(threads, count));
+  batch->workers_left = workers;
+  for (size_t w = 0; w < workers; ++w) {
+    const size_t begin = count * w / workers;
+    const size_t end = count * (w + 1) / workers;
+    (new BatchWorker(env, batch, begin, end))->Queue();
+  }
+  return promise;
+}
+
+}  // namespace ctls
