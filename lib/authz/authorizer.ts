@@ -126,6 +126,8 @@ interface GuardsSeen {
   chain?: readonly X509Certificate[];
   verdict?: GuardVerdict;
 }
+/** Smaller trust change sweeps verify each chain where it is decided (see #sweep). */
+const PREFETCH_MIN_CONNECTIONS = 8;
 const HOLD_LAPSED = 'lapsed';
 const HOLD_SWEEP = 'trust-change';
 
@@ -289,8 +291,21 @@ export class Authorizer extends EventEmitter {
       states.push(state);
     }
     await undefined;
-    // After the hop, connections that need no policy are decided synchronously: a CRL swap then
-    // costs no promise per connection.
+    // The chains OpenSSL has to judge again are verified off the event loop first, in parallel,
+    // while the sweep holds every connection it re-decides: after a CRL or CA swap, that is each
+    // distinct chain (see ChainVerifier#prefetch). Should that fail, each decision verifies its own.
+    if (trigger === 'revocation' && states.length >= PREFETCH_MIN_CONNECTIONS) {
+      try {
+        await this.#verifier.prefetch(
+          states.map((state) => state.subject),
+          this.#now,
+        );
+      } catch (error) {
+        this.#observer.error(this.tier, error, 'continuous-tls: verifying a trust change in the background failed');
+      }
+    }
+    // Then connections that need no policy are decided synchronously: a CRL swap costs no promise
+    // per connection.
     const checks: Array<Decision | Promise<Decision>> = [];
     for (const state of states) {
       if (!this.#isLive(state) && state.subject.destroyed) {

@@ -5,7 +5,8 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type { AuthorizationSubject } from './subject.js';
-import { VerifyCache, type ChainVerdict } from './verify-cache.js';
+import type { SecureContext } from '../tls/context.js';
+import { VerifyCache, type ChainQuestion, type ChainVerdict } from './verify-cache.js';
 export type { ChainVerdict } from './verify-cache.js';
 
 interface Validity {
@@ -54,7 +55,62 @@ export class ChainVerifier {
     return verdict;
   }
 
+  /**
+   * Verifies ahead, off the event loop and in parallel, the chains that verdict() would have to ask
+   * OpenSSL about for these subjects now (see VerifyCache#prefetch): a trust change sweep calls it
+   * while it holds them, then decides each one as before. A subject whose chain cannot be read is
+   * left to its own decision.
+   */
+  async prefetch(subjects: Iterable<AuthorizationSubject>, now: () => number): Promise<void> {
+    const byTrust = new Map<SecureContext, ChainQuestion[]>();
+    // The connections of one client present the very same certificate objects (each DER is parsed
+    // once, see parsed-certificates.ts): each distinct question is asked once, and keyed once.
+    const seen = new Map<X509Certificate, ChainQuestion[]>();
+    const at = now();
+    for (const subject of subjects) {
+      let chain: X509Certificate[];
+      let trust: SecureContext;
+      let purpose: 'sslclient' | 'sslserver';
+      try {
+        if (subject.destroyed) continue;
+        chain = subject.peerChain();
+        trust = subject.trust;
+        purpose = purposeOf(subject);
+      } catch {
+        continue;
+      }
+      const leaf = chain[0];
+      if (leaf === undefined) continue;
+      let asked = seen.get(leaf);
+      if (asked === undefined) seen.set(leaf, (asked = []));
+      if (
+        asked.some(
+          (other) => other.trust === trust && other.purpose === purpose && sameCertificates(other.chain, chain),
+        )
+      )
+        continue;
+      asked.push({ chain, purpose, trust });
+      if (this.#settledWithoutOpenSsl(subject, chain, at) !== undefined) continue;
+      let questions = byTrust.get(trust);
+      if (questions === undefined) byTrust.set(trust, (questions = []));
+      questions.push({ chain, purpose });
+    }
+    await Promise.all([...byTrust].map(([trust, questions]) => this.#cache.prefetch(trust, questions, now)));
+  }
+
   #verdict(subject: AuthorizationSubject, chain: X509Certificate[], now: number): ChainVerdict {
+    return (
+      this.#settledWithoutOpenSsl(subject, chain, now) ??
+      this.#cache.verify(subject.trust, chain, purposeOf(subject), now)
+    );
+  }
+
+  /** The verdict when the clock or the last exchange's own verdict settles it; undefined when OpenSSL must. */
+  #settledWithoutOpenSsl(
+    subject: AuthorizationSubject,
+    chain: X509Certificate[],
+    now: number,
+  ): ChainVerdict | undefined {
     const trust = subject.trust;
     const validity = validityVerdict(chain, now);
     // OpenSSL's own verdict from the handshake or the last fresh exchange, while nothing it
@@ -71,7 +127,15 @@ export class ChainVerifier {
       // presented chain may lack them: a resumed session holds the leaf alone): verify again below.
       if (exchange.notAfter !== undefined) return { ok: true, notAfter: exchange.notAfter };
     }
-    if (!validity.ok) return validity;
-    return this.#cache.verify(trust, chain, subject.isServer ? 'sslclient' : 'sslserver', now);
+    return validity.ok ? undefined : validity;
   }
+}
+
+function sameCertificates(a: readonly X509Certificate[], b: readonly X509Certificate[]): boolean {
+  return a === b || (a.length === b.length && a.every((certificate, i) => certificate === b[i]));
+}
+
+/** A server verifies its client's chain as a client's, and a client its server's as a server's. */
+function purposeOf(subject: AuthorizationSubject): 'sslclient' | 'sslserver' {
+  return subject.isServer ? 'sslclient' : 'sslserver';
 }

@@ -12,7 +12,8 @@
  * The key also names the purpose.
  */
 import type { X509Certificate } from 'node:crypto';
-import { verifyWithHorizon, type SecureContext } from '../tls/context.js';
+import { availableParallelism } from 'node:os';
+import { verifyManyWithHorizon, verifyWithHorizon, type SecureContext } from '../tls/context.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 
 /**
@@ -41,25 +42,88 @@ const VERIFY_CACHE_MS = 1000;
 /** Past this many entries the cache starts over: a flood of distinct chains cannot grow it. */
 const VERIFY_CACHE_ENTRIES = 10_000;
 
+/** Fewer chains than this to verify are not worth a trip to the thread pool: verify() does them. */
+const BATCH_MIN = 8;
+
+export interface ChainQuestion {
+  chain: readonly X509Certificate[];
+  purpose: Purpose;
+  /** Who asks (prefetch() is given one context's questions and reads no other). */
+  trust?: SecureContext;
+}
+
 export class VerifyCache {
   #entries = new Map<string, Entry>();
 
   /** OpenSSL's verdict on `chain` under `trust` as it is now, reused under the rule above. */
   verify(trust: SecureContext, chain: readonly X509Certificate[], purpose: Purpose, now: number): ChainVerdict {
-    // The purpose is part of the question: a client's chain verified as a client's answers nothing
-    // about it as a server's.
-    let key = purpose;
-    for (const certificate of chain) key += certificate.fingerprint256;
-    const cached = this.#entries.get(key);
-    const fresh = cached !== undefined && now - cached.at < VERIFY_CACHE_MS;
-    if (fresh && cached.trust === trust && cached.generation === trust.trustGeneration) return cached;
-    const outcome = verifyWithHorizon(trust, chain, purpose);
-    const entry: Entry = { ok: outcome.ok, at: now, trust, generation: trust.trustGeneration };
-    if (outcome.code !== undefined) entry.code = outcome.code;
-    if (outcome.notAfter !== undefined) entry.notAfter = outcome.notAfter;
-    if (outcome.chain !== undefined) entry.chain = outcome.chain.filter(Buffer.isBuffer).map(parsedCertificate);
+    const key = keyOf(chain, purpose);
+    const cached = this.#current(key, trust, now);
+    if (cached !== undefined) return cached;
+    const entry = this.#entry(verifyWithHorizon(trust, chain, purpose), trust, trust.trustGeneration, now);
     if (this.#entries.size >= VERIFY_CACHE_ENTRIES) this.#entries.clear();
     this.#entries.set(key, entry);
     return entry;
   }
+
+  /**
+   * Verifies, off the event loop and on several threads, the chains among `questions` that verify()
+   * could not answer from the cache now, and keeps their verdicts under the same rule: named by
+   * `trust` and the generation it had when the verification started, and made at the moment they
+   * came back (`now()`). A trust change sweep calls it first, so each connection's own verify()
+   * then finds its verdict here. A change of trust while the chains are out leaves their verdicts
+   * dead on arrival, and verify() asks OpenSSL again. Only the first VERIFY_CACHE_ENTRIES distinct
+   * chains are verified this way; verify() does the rest one by one.
+   */
+  async prefetch(trust: SecureContext, questions: Iterable<ChainQuestion>, now: () => number): Promise<void> {
+    const asked = new Map<string, ChainQuestion>();
+    const started = now();
+    for (const question of questions) {
+      if (asked.size >= VERIFY_CACHE_ENTRIES) break;
+      const key = keyOf(question.chain, question.purpose);
+      if (!asked.has(key) && this.#current(key, trust, started) === undefined) asked.set(key, question);
+    }
+    if (asked.size < BATCH_MIN) return;
+    const generation = trust.trustGeneration;
+    const outcomes = await verifyManyWithHorizon(trust, [...asked.values()], batchThreads());
+    if (trust.trustGeneration !== generation) return;
+    const at = now();
+    if (this.#entries.size + asked.size > VERIFY_CACHE_ENTRIES) this.#entries.clear();
+    let index = 0;
+    for (const key of asked.keys()) this.#entries.set(key, this.#entry(outcomes[index++]!, trust, generation, at));
+  }
+
+  /** The entry for `key` that may answer now under `trust`, if any. */
+  #current(key: string, trust: SecureContext, now: number): Entry | undefined {
+    const cached = this.#entries.get(key);
+    const fresh = cached !== undefined && now - cached.at < VERIFY_CACHE_MS;
+    return fresh && cached.trust === trust && cached.generation === trust.trustGeneration ? cached : undefined;
+  }
+
+  #entry(outcome: ReturnType<typeof verifyWithHorizon>, trust: SecureContext, generation: number, at: number): Entry {
+    const entry: Entry = { ok: outcome.ok, at, trust, generation };
+    if (outcome.code !== undefined) entry.code = outcome.code;
+    if (outcome.notAfter !== undefined) entry.notAfter = outcome.notAfter;
+    if (outcome.chain !== undefined) entry.chain = outcome.chain.filter(Buffer.isBuffer).map(parsedCertificate);
+    return entry;
+  }
+}
+
+/**
+ * The question's key: the purpose is part of it (a client's chain verified as a client's answers
+ * nothing about it as a server's), then every presented certificate, in order.
+ */
+function keyOf(chain: readonly X509Certificate[], purpose: Purpose): string {
+  let key: string = purpose;
+  for (const certificate of chain) key += certificate.fingerprint256;
+  return key;
+}
+
+/**
+ * Threads of libuv's pool a batch may take: one per core, but one of the pool's threads is left
+ * for everything else that runs there (file system, DNS, node's own crypto).
+ */
+function batchThreads(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism(), pool - 1));
 }

@@ -1,0 +1,249 @@
+// After a CRL or CA swap the engine verifies every distinct presented chain again. It does so on
+// libuv's thread pool, several chains at once, while the sweep holds the connections it re-decides
+// (native/chain_batch.cc, VerifyCache#prefetch). These tests hold that path to three things: each
+// answer is the one the one-chain-at-a-time verifyChain() gives (a differential over mixed chains,
+// thread counts and orders); a swap decided through it cuts exactly the revoked clients with no byte
+// of theirs delivered after the call; and a second swap while chains are out wins over the first.
+import t from 'tap';
+import fc from 'fast-check';
+import { DevelopmentCA } from '../dist/dev/pki.js';
+import { contextHandle, createSecureContext, type SecureContext } from '../dist/tls/context.js';
+import type { Decision } from '../dist/index.js';
+import { closed, derChain, waitFor } from './helpers/owned';
+import { codeOf, connectPair, makePki, mtlsOptions, type Pair, Received, startServer } from './helpers/mtls';
+
+type Purpose = 'sslclient' | 'sslserver';
+type Item = [Buffer[], Purpose, Buffer[]?];
+
+const DAY_MS = 24 * 3600_000;
+
+/** What both verifications answer, with the built chain as hex so t.same compares bytes. */
+function comparable(result: unknown): unknown {
+  const { chain, ...rest } = result as { chain?: Buffer[] };
+  return chain === undefined ? rest : { ...rest, chain: chain.map((der) => der.toString('hex')) };
+}
+
+t.test('verifyChains answers each chain as verifyChain does, whatever the mix, order and threads', async (t) => {
+  const pki = await makePki();
+  const ca = pki.ca;
+  const clients = await Promise.all(['c1', 'c2', 'c3', 'c4', 'c5'].map((commonName) => ca.issueClient({ commonName })));
+  const revoked = await ca.issueClient({ commonName: 'revoked' });
+  const expired = await ca.issueClient({
+    commonName: 'expired',
+    notBefore: new Date(Date.now() - 3 * DAY_MS),
+    validityMs: DAY_MS,
+  });
+  const early = await ca.issueClient({ commonName: 'early', notBefore: new Date(Date.now() + DAY_MS) });
+  const stranger = await (await DevelopmentCA.create({ commonName: 'Other CA' })).issueClient({ commonName: 'x' });
+  ca.revoke(revoked.serial);
+  const context = createSecureContext({ ca: ca.rootCert, crl: await ca.crls() }, true);
+  const handle = contextHandle(context);
+
+  const [leafOnly, intermediate] = derChain(clients[0]!.chain) as [Buffer, Buffer];
+  const pool: Item[] = [
+    ...clients.map((c): Item => [derChain(c.chain), 'sslclient']),
+    [derChain(revoked.chain), 'sslclient'],
+    [derChain(expired.chain), 'sslclient'],
+    [derChain(early.chain), 'sslclient'],
+    [derChain(stranger.chain), 'sslclient'],
+    [derChain(pki.server.chain), 'sslclient'],
+    [derChain(pki.server.chain), 'sslserver'],
+    [derChain(clients[1]!.chain), 'sslserver'],
+    [[leafOnly], 'sslclient'],
+    [[leafOnly], 'sslclient', [intermediate]],
+    [[Buffer.from('not a certificate'), intermediate], 'sslclient'],
+    [[], 'sslclient'],
+    [[Buffer.alloc(0)], 'sslclient'],
+    [[intermediate, leafOnly], 'sslclient'],
+  ];
+  const reference = pool.map(([chain, purpose, extra]) => comparable(handle.verifyChain(chain, purpose, extra)));
+  t.match(reference[0], { ok: true }, 'the pool holds chains that verify');
+  t.match(reference[5], { ok: false, code: 'CERT_REVOKED' }, 'and one that is revoked');
+
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.nat({ max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 1, max: 6 }),
+      async (picks, threads) => {
+        const answers = await handle.verifyChains(
+          picks.map((i) => pool[i]!),
+          threads,
+        );
+        t.same(
+          answers.map(comparable),
+          picks.map((i) => reference[i]),
+          `${picks.length} chains on ${threads} threads`,
+        );
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+t.test('verifyChains refuses malformed calls with ERR_CTLS_INVALID_OPTION and clamps its thread count', async (t) => {
+  const pki = await makePki();
+  const context = createSecureContext({ ca: pki.ca.rootCert }, true);
+  const handle = contextHandle(context) as unknown as {
+    verifyChains(items: unknown, threads: unknown): Promise<Array<{ ok: boolean }>>;
+  };
+  const chain = derChain(pki.client.chain);
+  t.throws(() => handle.verifyChains('chains', 2), { code: 'ERR_CTLS_INVALID_OPTION' });
+  t.throws(() => handle.verifyChains([[chain, 'sslclient']], '2'), { code: 'ERR_CTLS_INVALID_OPTION' });
+  t.throws(() => handle.verifyChains([[chain, 'any']], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'no unknown purpose');
+  t.throws(() => handle.verifyChains([chain], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'an item is not a pair');
+  for (const threads of [0, -1, Number.NaN, 1e9, 2.5]) {
+    const answers = await handle.verifyChains([[chain, 'sslclient']], threads);
+    t.same(
+      answers.map((a) => a.ok),
+      [true],
+      `threads ${threads}`,
+    );
+  }
+  t.same(await handle.verifyChains([], 4), [], 'an empty batch');
+});
+
+t.test('a batch verified against a store that was swapped meanwhile answers for the store it began with', async (t) => {
+  const pki = await makePki();
+  const context = createSecureContext({ ca: pki.ca.rootCert, crl: await pki.ca.crls() }, true);
+  const chain = derChain(pki.client.chain);
+  const items: Item[] = Array.from({ length: 16 }, () => [chain, 'sslclient']);
+  const pending = contextHandle(context).verifyChains(items, 2);
+  pki.ca.revoke(pki.client.serial);
+  context.setCrl(await pki.ca.crls());
+  t.ok(
+    (await pending).every((answer) => answer.ok),
+    'the batch answered for the store it began with',
+  );
+  t.match(context.verifyChain(chain), { ok: false, code: 'CERT_REVOKED' }, 'the new store answers for itself');
+  t.equal(contextHandle(context).cacheStats().verified, 0, "the old store's verdicts were not kept for the new one");
+});
+
+/** Ten clients with certificates of their own, connected and each writing a line every 5 ms. */
+async function tenClients(t: Test) {
+  const pki = await makePki();
+  const identities = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => pki.ca.issueClient({ commonName: `client-${i}` })),
+  );
+  const { server, port } = await startServer(t, mtlsOptions(pki, { crl: await pki.ca.crls() }));
+  const pairs: Pair[] = [];
+  for (const identity of identities) pairs.push(await connectPair(t, server, port, pki, identity));
+  const received = pairs.map((pair) => new Received(pair.socket));
+  const timer = setInterval(() => {
+    for (const [i, pair] of pairs.entries()) if (!pair.client.destroyed) pair.client.write(`client-${i}\n`);
+  }, 5);
+  t.teardown(() => clearInterval(timer));
+  await Promise.all(received.map((r) => r.until(100)));
+  return { pki, server, identities, pairs, received };
+}
+
+type Test = Parameters<Parameters<typeof t.test>[1]>[0];
+
+/** Counts the one-chain verifications and the batches `context` runs from now on. */
+function countVerifications(t: Test, context: SecureContext): { single: number; batches: number } {
+  const handle = contextHandle(context);
+  const counts = { single: 0, batches: 0 };
+  const single = handle.verifyChain.bind(handle);
+  const batch = handle.verifyChains.bind(handle);
+  // The addon's methods are read-only on its prototype: each counter is an own property instead.
+  Object.defineProperty(handle, 'verifyChain', {
+    configurable: true,
+    value: (...args: Parameters<typeof single>) => {
+      counts.single++;
+      return single(...args);
+    },
+  });
+  Object.defineProperty(handle, 'verifyChains', {
+    configurable: true,
+    value: (...args: Parameters<typeof batch>) => {
+      counts.batches++;
+      return batch(...args);
+    },
+  });
+  t.teardown(() => {
+    delete (handle as { verifyChain?: unknown }).verifyChain;
+    delete (handle as { verifyChains?: unknown }).verifyChains;
+  });
+  return counts;
+}
+
+t.test('a CRL swap over ten clients is decided through one batch and cuts exactly the revoked', async (t) => {
+  const { pki, server, identities, pairs, received } = await tenClients(t);
+  const counts = countVerifications(t, server.secureContext);
+  pki.ca.revoke(identities[2]!.serial);
+  pki.ca.revoke(identities[7]!.serial);
+  const crl = await pki.ca.crls();
+  const cut = [2, 7].map((i) => waitFor<[Decision]>(pairs[i]!.socket, 'deauthorized'));
+  const bytesAtCall = received.map((r) => r.bytes);
+
+  const decisions = await server.setCrl(crl);
+
+  t.equal(counts.batches, 1, 'one batch');
+  t.equal(counts.single, 0, 'no chain was verified on its own');
+  t.equal(decisions.length, 10, 'every connection was re-decided');
+  t.same(
+    decisions
+      .filter((d) => !d.allow)
+      .map((d) => d.reason)
+      .sort(),
+    ['CERT_REVOKED', 'CERT_REVOKED'],
+  );
+  for (const [decision] of await Promise.all(cut)) t.equal(decision.trigger, 'revocation');
+  for (const i of [2, 7]) {
+    await closed(pairs[i]!.socket);
+    t.equal(received[i]!.bytes, bytesAtCall[i], `not one byte of revoked client ${i} after setCrl() was called`);
+    t.equal(codeOf(pairs[i]!.socket.destroyReason), 'ERR_CTLS_DEAUTHORIZED');
+  }
+  for (const i of [0, 1, 3, 4, 5, 6, 8, 9]) {
+    const before = received[i]!.bytes;
+    await received[i]!.until(before + 50);
+    t.equal(pairs[i]!.socket.destroyed, false, `client ${i} keeps streaming`);
+  }
+  t.ok(contextHandle(server.secureContext).cacheStats().verified >= 8, 'the clean verdicts were kept natively too');
+});
+
+t.test('a second CRL swap while the first batch is out is the one that counts', async (t) => {
+  const { pki, server, identities, pairs, received } = await tenClients(t);
+  const serialOf = (i: number): string => identities[i]!.serial.toUpperCase();
+  pki.ca.revoke(identities[1]!.serial);
+  const first = await pki.ca.crls();
+  // The second list takes client 1's revocation back and revokes client 4.
+  pki.ca.unrevoke(identities[1]!.serial);
+  pki.ca.revoke(identities[4]!.serial);
+  const second = await pki.ca.crls();
+  const bytesAtCall = received.map((r) => r.bytes);
+
+  // The second list goes in while the first sweep's batch is out: right after the batch started.
+  const handle = contextHandle(server.secureContext);
+  const batch = handle.verifyChains.bind(handle);
+  let secondSweep: Promise<Decision[]> | undefined;
+  Object.defineProperty(handle, 'verifyChains', {
+    configurable: true,
+    value: (...args: Parameters<typeof batch>) => {
+      const answers = batch(...args);
+      secondSweep ??= server.setCrl(second);
+      return answers;
+    },
+  });
+  t.teardown(() => delete (handle as { verifyChains?: unknown }).verifyChains);
+  const firstSweep = server.setCrl(first);
+  const firstDecisions = await firstSweep;
+  t.ok(secondSweep !== undefined, 'the second list went in while the first batch was out');
+  const decisions = [...firstDecisions, ...(await secondSweep!)];
+
+  const about = (i: number): Decision[] =>
+    decisions.filter((d) => d.certificate?.serialNumber.toUpperCase() === serialOf(i));
+  t.ok(about(4).length > 0, 'client 4 was re-decided');
+  t.ok(
+    about(4).every((d) => !d.allow && d.reason === 'CERT_REVOKED'),
+    'no sweep allowed client 4 on a verdict made under the first list',
+  );
+  t.ok(
+    about(1).every((d) => d.allow),
+    'no sweep denied client 1 on a verdict made under the first list',
+  );
+  await closed(pairs[4]!.socket);
+  t.equal(received[4]!.bytes, bytesAtCall[4], 'not one byte of client 4 after the swaps');
+  const before = received[1]!.bytes;
+  await received[1]!.until(before + 50);
+  t.equal(pairs[1]!.socket.destroyed, false, 'client 1 keeps streaming');
+});
