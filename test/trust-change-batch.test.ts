@@ -4,7 +4,7 @@
 // answer is the one the one-chain-at-a-time verifyChain() gives (a differential over mixed chains,
 // thread counts and orders); a swap decided through it cuts exactly the revoked clients with no byte
 // of theirs delivered after the call; and a second swap while chains are out wins over the first.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { DevelopmentCA } from '../dist/dev/pki.js';
 import { contextHandle, createSecureContext, type SecureContext } from '../dist/tls/context.js';
@@ -136,8 +136,6 @@ async function tenClients(t: Test) {
   return { pki, server, identities, pairs, received };
 }
 
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
-
 /** Counts the one-chain verifications and the batches `context` runs from now on. */
 function countVerifications(t: Test, context: SecureContext): { single: number; batches: number } {
   const handle = contextHandle(context);
@@ -247,3 +245,20 @@ t.test('a second CRL swap while the first batch is out is the one that counts', 
   await received[1]!.until(before + 50);
   t.equal(pairs[1]!.socket.destroyed, false, 'client 1 keeps streaming');
 });
+
+t.test(
+  'sweeps that keep the store (a policy change, a re-check of everyone) verify through the cache, not a batch',
+  async (t) => {
+    const { server, pairs } = await tenClients(t);
+    const counts = countVerifications(t, server.secureContext);
+    const decisions = await server.authorizer.recheckAll('revocation');
+    t.equal(decisions.length, 10);
+    t.ok(
+      decisions.every((d) => d.allow),
+      'everyone still allowed',
+    );
+    await server.setPolicy(() => true);
+    t.equal(counts.batches, 0, 'no batch: the verified-chain cache answers for an unchanged store');
+    t.equal(pairs[0]!.socket.destroyed, false);
+  },
+);

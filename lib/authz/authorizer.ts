@@ -232,7 +232,7 @@ export class Authorizer extends EventEmitter {
     if (sweep !== undefined && sweep.generation === trust.trustGeneration) return sweep.promise;
     this.#warnings.trustChanged();
     flushPolicyCache(this.#policy);
-    const promise = this.#sweep('revocation', this.#states.values(), (state) => state.subject.trust === trust);
+    const promise = this.#sweep('revocation', this.#states.values(), (state) => state.subject.trust === trust, true);
     this.#sweeps.set(trust, { generation: trust.trustGeneration, promise });
     return promise;
   }
@@ -277,12 +277,14 @@ export class Authorizer extends EventEmitter {
    * Holds the data of every affected connection at once, before the caller's setCrl()/setPolicy()
    * returns, then re-decides them one hop later, so that no connection is concluded (and maybe
    * destroyed) inside that call. Connections whose first decision is still pending are included:
-   * that decision is made again under the new trust (see Stamp).
+   * that decision is made again under the new trust (see Stamp). `newTrust`: the sweep follows a
+   * swap of the store the connections verify against, so every distinct chain needs OpenSSL again.
    */
   async #sweep(
     trigger: Trigger,
     candidates: Iterable<ConnectionState>,
     affected?: (state: ConnectionState) => boolean,
+    newTrust = false,
   ): Promise<Decision[]> {
     const states: ConnectionState[] = [];
     for (const state of candidates) {
@@ -291,10 +293,11 @@ export class Authorizer extends EventEmitter {
       states.push(state);
     }
     await undefined;
-    // The chains OpenSSL has to judge again are verified off the event loop first, in parallel,
-    // while the sweep holds every connection it re-decides: after a CRL or CA swap, that is each
-    // distinct chain (see ChainVerifier#prefetch). Should that fail, each decision verifies its own.
-    if (trigger === 'revocation' && states.length >= PREFETCH_MIN_CONNECTIONS) {
+    // After a CRL or CA swap, OpenSSL has to judge each distinct chain again, and no cache can
+    // answer for the new store: they are verified off the event loop first, in parallel, while the
+    // sweep holds every connection it re-decides (see ChainVerifier#prefetch). Other sweeps find
+    // their chains in the verified-chain cache. Should this fail, each decision verifies its own.
+    if (newTrust && states.length >= PREFETCH_MIN_CONNECTIONS) {
       try {
         await this.#verifier.prefetch(
           states.map((state) => state.subject),

@@ -44,6 +44,8 @@ const VERIFY_CACHE_ENTRIES = 10_000;
 
 /** Fewer chains than this to verify are not worth a trip to the thread pool: verify() does them. */
 const BATCH_MIN = 8;
+/** The certificates of one batch, in DER bytes: the addon copies those it has not decoded yet. */
+const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface ChainQuestion {
   chain: readonly X509Certificate[];
@@ -72,16 +74,20 @@ export class VerifyCache {
    * `trust` and the generation it had when the verification started, and made at the moment they
    * came back (`now()`). A trust change sweep calls it first, so each connection's own verify()
    * then finds its verdict here. A change of trust while the chains are out leaves their verdicts
-   * dead on arrival, and verify() asks OpenSSL again. Only the first VERIFY_CACHE_ENTRIES distinct
-   * chains are verified this way; verify() does the rest one by one.
+   * dead on arrival, and verify() asks OpenSSL again. A batch holds at most VERIFY_CACHE_ENTRIES
+   * chains and BATCH_MAX_BYTES of certificates; verify() does the rest one by one.
    */
   async prefetch(trust: SecureContext, questions: Iterable<ChainQuestion>, now: () => number): Promise<void> {
     const asked = new Map<string, ChainQuestion>();
     const started = now();
+    let bytes = 0;
     for (const question of questions) {
       if (asked.size >= VERIFY_CACHE_ENTRIES) break;
       const key = keyOf(question.chain, question.purpose);
-      if (!asked.has(key) && this.#current(key, trust, started) === undefined) asked.set(key, question);
+      if (asked.has(key) || this.#current(key, trust, started) !== undefined) continue;
+      for (const certificate of question.chain) bytes += certificate.raw.length;
+      if (bytes > BATCH_MAX_BYTES) break;
+      asked.set(key, question);
     }
     if (asked.size < BATCH_MIN) return;
     const generation = trust.trustGeneration;
