@@ -104,6 +104,9 @@ class BatchWorker : public Napi::AsyncWorker {
     if (--batch_->workers_left > 0) return;
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
+    // A worker thread torn down while the batch ran still completes it, from its cleanup, where
+    // JavaScript cannot run any more: answering then would abort the whole process.
+    if (!CanRunJavaScript(env)) return;
     KeepClean();
     Napi::Array outcomes = Napi::Array::New(env, batch_->results.size());
     for (size_t i = 0; i < batch_->results.size(); ++i) {
@@ -129,6 +132,13 @@ class BatchWorker : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+bool CanRunJavaScript(napi_env env) {
+  napi_value object;
+  napi_value value;
+  return napi_create_object(env, &object) == napi_ok && napi_get_boolean(env, true, &value) == napi_ok &&
+         napi_set_named_property(env, object, "alive", value) == napi_ok;
+}
 
 Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome) {
   Napi::Object result = Napi::Object::New(env);

@@ -42,6 +42,12 @@ struct BatchChain {
   int purpose = X509_PURPOSE_SSL_CLIENT;
 };
 
+// Whether `env` can still run JavaScript: false in a worker thread that is
+// being torn down, whose pool work completes during its cleanup. Node-API
+// calls that would run JavaScript fail there, and node-addon-api turns such a
+// failure into a fatal error when C++ exceptions are off.
+bool CanRunJavaScript(napi_env env);
+
 // The { ok, code, error, depth, notAfter?, chain? } object verifyChain()
 // answers with; `leaf_decoded` false gives the "could not decode" answer.
 Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome);

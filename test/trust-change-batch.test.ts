@@ -6,6 +6,10 @@
 // of theirs delivered after the call; and a second swap while chains are out wins over the first.
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { DevelopmentCA } from '../dist/dev/pki.js';
 import { contextHandle, createSecureContext, type SecureContext } from '../dist/tls/context.js';
 import type { Decision } from '../dist/index.js';
@@ -262,3 +266,47 @@ t.test(
     t.equal(pairs[0]!.socket.destroyed, false);
   },
 );
+
+t.test('a worker thread ended while its batch is out does not take the process down', async (t) => {
+  // In its own process: before the fix, the batch's answer, made during the worker's teardown where
+  // JavaScript cannot run, aborted the whole process.
+  const dist = join(__dirname, '..', 'dist');
+  const script = `
+    const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
+    if (isMainThread) {
+      (async () => {
+        const { DevelopmentCA } = require(${JSON.stringify(join(dist, 'dev', 'pki.js'))});
+        const ca = await DevelopmentCA.create();
+        const chains = [];
+        for (let i = 0; i < 64; i++) chains.push((await ca.issueClient({ commonName: 'c' + i })).chain);
+        for (let round = 0; round < 8; round++) {
+          const worker = new Worker(process.argv[1], { argv: [], workerData: { ca: ca.rootCert, chains } });
+          await new Promise((resolve) => worker.once('message', resolve));
+          await worker.terminate();
+        }
+        process.stdout.write('survived');
+      })();
+    } else {
+      const { X509Certificate } = require('node:crypto');
+      const { createSecureContext, contextHandle } = require(${JSON.stringify(join(dist, 'tls', 'context.js'))});
+      const context = createSecureContext({ ca: workerData.ca }, true);
+      const items = workerData.chains.map((pem) => [
+        pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g).map((b) => new X509Certificate(b).raw),
+        'sslclient',
+      ]);
+      void contextHandle(context).verifyChains(items, 3);
+      parentPort.postMessage('started');
+    }`;
+  const file = join(mkdtempSync(join(tmpdir(), 'ctls-batch-')), 'worker.js');
+  writeFileSync(file, script);
+  t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
+  const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+    child.once('exit', (c, s) => resolve([c, s])),
+  );
+  t.same({ code, signal, out }, { code: 0, signal: null, out: 'survived' }, err.slice(0, 400));
+});
