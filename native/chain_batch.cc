@@ -1,6 +1,7 @@
 #include "chain_batch.h"
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <memory>
 #include <utility>
@@ -11,6 +12,20 @@ namespace ctls {
 
 namespace {
 
+// Pool threads that batches hold now, over every batch of the process (worker
+// threads' included: libuv's pool is the process's).
+std::atomic<size_t> threads_in_use{0};
+
+// Reserves up to `wanted` threads while all batches hold at most `limit`; how many it got.
+size_t ReserveThreads(size_t wanted, size_t limit) {
+  size_t in_use = threads_in_use.load();
+  for (;;) {
+    if (in_use >= limit) return 0;
+    const size_t take = std::min(wanted, limit - in_use);
+    if (threads_in_use.compare_exchange_weak(in_use, in_use + take)) return take;
+  }
+}
+
 // What every worker of one batch shares. Workers write only their own slice
 // of `results`; the promise and the count are touched on the main thread.
 struct Batch {
@@ -18,10 +33,14 @@ struct Batch {
       : deferred(Napi::Promise::Deferred::New(env)),
         owner(Napi::Persistent(owner_object)),
         trust(trust_state),
-        allow_stale_crl(trust_state->allow_stale_crl()) {
+        allow_stale_crl(trust_state->allow_stale_crl()),
+        epoch_source(trust_state->batch_epoch()),
+        epoch(epoch_source->load()) {
     if (X509_STORE_up_ref(trust_state->store()) == 1) store.reset(trust_state->store());
   }
+  bool abandoned() const { return epoch_source->load() != epoch; }
   struct Result {
+    bool verified = false;  // false: abandoned before this chain
     bool leaf_decoded = false;
     VerifiedChains::Outcome outcome;
     // What the verification ran on, for the cache (see Keep).
@@ -36,6 +55,8 @@ struct Batch {
   X509StorePointer store;
   int auth_level = 0;
   bool allow_stale_crl;
+  std::shared_ptr<std::atomic<uint64_t>> epoch_source;
+  uint64_t epoch;
   std::vector<BatchChain> chains;
   std::vector<Result> results;
   size_t workers_left = 0;
@@ -45,9 +66,14 @@ class BatchWorker : public Napi::AsyncWorker {
  public:
   BatchWorker(Napi::Env env, std::shared_ptr<Batch> batch, size_t begin, size_t end)
       : Napi::AsyncWorker(env, "continuous-tls:verifyChains"), batch_(std::move(batch)), begin_(begin), end_(end) {}
+  // Run, cancelled or torn down with its environment, the thread goes back to the batches' budget.
+  ~BatchWorker() override { threads_in_use.fetch_sub(1); }
 
   void Execute() override {
-    for (size_t i = begin_; i < end_; ++i) Verify(batch_->chains[i], &batch_->results[i]);
+    for (size_t i = begin_; i < end_ && !batch_->abandoned(); ++i) {
+      Verify(batch_->chains[i], &batch_->results[i]);
+      batch_->results[i].verified = true;
+    }
     // Pool threads run other work next (node's own crypto among it): leave
     // nothing on this thread's error queue.
     ERR_clear_error();
@@ -93,7 +119,7 @@ class BatchWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < batch_->chains.size(); ++i) {
       Batch::Result& result = batch_->results[i];
       const VerifiedChains::Outcome& outcome = result.outcome;
-      if (!outcome.ok || outcome.error != X509_V_OK || !outcome.chain || !result.leaf) continue;
+      if (!result.verified || !outcome.ok || outcome.error != X509_V_OK || !outcome.chain || !result.leaf) continue;
       batch_->trust->verified_chains().Keep(batch_->store.get(), result.leaf.get(), result.untrusted.get(),
                                             batch_->chains[i].purpose, batch_->auth_level, outcome.chain.get(),
                                             result.verified_at);
@@ -111,7 +137,9 @@ class BatchWorker : public Napi::AsyncWorker {
     Napi::Array outcomes = Napi::Array::New(env, batch_->results.size());
     for (size_t i = 0; i < batch_->results.size(); ++i) {
       const Batch::Result& result = batch_->results[i];
-      if (!result.leaf_decoded || result.outcome.ran) {
+      if (!result.verified) {
+        outcomes.Set(static_cast<uint32_t>(i), env.Null());
+      } else if (!result.leaf_decoded || result.outcome.ran) {
         outcomes.Set(static_cast<uint32_t>(i), VerifyOutcomeObject(env, result.leaf_decoded, result.outcome));
       } else {
         // verifyChain() throws here; one chain must not fail the batch, so it says so in its place.
@@ -160,20 +188,21 @@ Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const Verifie
   return result;
 }
 
-Napi::Promise VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
-                                       std::vector<BatchChain> chains, size_t threads) {
+Napi::Value VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
+                                     std::vector<BatchChain> chains, size_t threads) {
+  const size_t count = chains.size();
+  const size_t workers = count == 0 ? 0 : ReserveThreads(std::min(threads, count), threads);
+  if (count > 0 && workers == 0) return env.Undefined();
   auto batch = std::make_shared<Batch>(env, owner, trust);
   Napi::Promise promise = batch->deferred.Promise();
   batch->auth_level = auth_level;
   batch->chains = std::move(chains);
-  batch->results.resize(batch->chains.size());
-  const size_t count = batch->chains.size();
+  batch->results.resize(count);
   if (count == 0) {
     batch->deferred.Resolve(Napi::Array::New(env));
     return promise;
   }
   // Contiguous slices, as even as whole chains allow.
-  const size_t workers = std::max<size_t>(1, std::min(threads, count));
   batch->workers_left = workers;
   for (size_t w = 0; w < workers; ++w) {
     const size_t begin = count * w / workers;

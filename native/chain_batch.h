@@ -52,12 +52,15 @@ bool CanRunJavaScript(napi_env env);
 // answers with; `leaf_decoded` false gives the "could not decode" answer.
 Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome);
 
-// Starts verifying `chains` against `trust`'s store as it is now, on up to
-// `threads` pool threads, and returns a promise of one outcome object per
-// chain, in order. `owner` is the JS object that owns `trust`, kept alive
-// until the batch is done.
-Napi::Promise VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
-                                       std::vector<BatchChain> chains, size_t threads);
+// Starts verifying `chains` against `trust`'s store as it is now and returns
+// a promise of one outcome object per chain, in order; null in place of each
+// chain the batch did not get to because `trust` abandoned it (a newer store,
+// or AbandonBatches()). `threads` is the most pool threads all the process's
+// batches together may hold: this one takes what is left of it, up to one per
+// chain, and when nothing is left it starts nothing and returns undefined.
+// `owner` is the JS object that owns `trust`, kept alive until the batch is done.
+Napi::Value VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
+                                     std::vector<BatchChain> chains, size_t threads);
 
 }  // namespace ctls
 

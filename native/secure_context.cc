@@ -46,6 +46,7 @@ Napi::Function SecureContext::Init(Napi::Env env) {
                          InstanceMethod<&SecureContext::EnableClientHelloPause>("enableClientHelloPause"),
                          InstanceMethod<&SecureContext::VerifyChain>("verifyChain"),
                          InstanceMethod<&SecureContext::VerifyChains>("verifyChains"),
+                         InstanceMethod<&SecureContext::AbandonBatches>("abandonBatches"),
                          InstanceMethod<&SecureContext::CacheStats>("cacheStats"),
                      });
 }
@@ -344,9 +345,10 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
 }
 
 // verifyChains(items: Array<[derChain: Buffer[], purpose, extraUntrusted?: Buffer[]]>,
-//              threads: number) -> Promise<result of verifyChain()[]>
-// verifyChain() for many chains at once, off the event loop and on up to
-// `threads` pool threads (chain_batch.h), against the store in force now. The
+//              threads: number) -> Promise<(result of verifyChain() | null)[]> | undefined
+// verifyChain() for many chains at once, off the event loop, against the store
+// in force now, on pool threads while all batches together hold at most
+// `threads` (undefined when they hold that many already; see chain_batch.h). The
 // verified-chain cache is not read (a trust change, the one caller, has just
 // replaced the store it would answer for); clean successes are kept in it.
 Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
@@ -360,13 +362,20 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
   Napi::Array items = info[0].As<Napi::Array>();
   std::vector<BatchChain> chains;
   chains.reserve(items.Length());
+  // Reading an element may run a getter that throws: the exception is then left pending and the
+  // call returns at once (throwing another over it would be fatal with C++ exceptions off).
+  auto element = [&](Napi::Array array, uint32_t index, Napi::Value* value) {
+    *value = array.Get(index);
+    return !env.IsExceptionPending();
+  };
   // Certificates the context decoded already are shared; the rest are decoded on the pool, once
   // per chain that carries them.
   auto add = [&](BatchChain* chain, Napi::Value list, bool first_is_leaf) {
-    if (!list.IsArray()) return;
+    if (!list.IsArray()) return true;
     Napi::Array array = list.As<Napi::Array>();
     for (uint32_t i = 0; i < array.Length(); ++i) {
-      Napi::Value item = array.Get(i);
+      Napi::Value item;
+      if (!element(array, i, &item)) return false;
       if (!item.IsBuffer()) continue;
       Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
       BatchCertificate certificate;
@@ -375,28 +384,42 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
       if (!certificate.decoded) certificate.der.assign(reinterpret_cast<const char*>(der.Data()), der.Length());
       chain->certificates.push_back(std::move(certificate));
     }
+    return true;
   };
   for (uint32_t i = 0; i < items.Length(); ++i) {
-    Napi::Value entry = items.Get(i);
-    Napi::Array parts = entry.IsArray() ? entry.As<Napi::Array>() : Napi::Array::New(env);
-    const Napi::Value purpose = parts.Get(1u);
-    const std::string name = purpose.IsString() ? purpose.As<Napi::String>().Utf8Value() : "";
+    Napi::Value entry;
+    if (!element(items, i, &entry)) return env.Undefined();
+    Napi::Value presented;
+    Napi::Value purpose;
+    Napi::Value extra;
+    const bool pair = entry.IsArray();
+    if (pair && (!element(entry.As<Napi::Array>(), 0, &presented) || !element(entry.As<Napi::Array>(), 1, &purpose) ||
+                 !element(entry.As<Napi::Array>(), 2, &extra))) {
+      return env.Undefined();
+    }
+    const std::string name = pair && purpose.IsString() ? purpose.As<Napi::String>().Utf8Value() : "";
     // An unknown purpose must not quietly verify as another one.
-    if (!parts.Get(0u).IsArray() || (name != "sslclient" && name != "sslserver")) {
+    if (!pair || !presented.IsArray() || (name != "sslclient" && name != "sslserver")) {
       CodedError(env, "ERR_CTLS_INVALID_OPTION", "each verifyChains item is [Buffer[], 'sslclient' | 'sslserver']")
           .ThrowAsJavaScriptException();
       return env.Undefined();
     }
     BatchChain chain;
     chain.purpose = name == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
-    add(&chain, parts.Get(0u), true);
-    add(&chain, parts.Get(2u), false);
+    if (!add(&chain, presented, true) || !add(&chain, extra, false)) return env.Undefined();
     chains.push_back(std::move(chain));
   }
-  const double wanted = info[1].As<Napi::Number>().DoubleValue();
-  const size_t threads = wanted >= 1 && wanted <= kMaxBatchThreads ? static_cast<size_t>(wanted) : 1;
+  const double limit = info[1].As<Napi::Number>().DoubleValue();
+  const size_t threads = limit >= 1 && limit <= kMaxBatchThreads ? static_cast<size_t>(limit) : 1;
   return VerifyChainsInBackground(env, info.This().As<Napi::Object>(), &trust_, SSL_CTX_get_security_level(ctx_.get()),
                                   std::move(chains), threads);
+}
+
+// abandonBatches(): the batches verifyChains() has out for this context stop
+// before their next chain (they answer null for the chains they skipped).
+Napi::Value SecureContext::AbandonBatches(const Napi::CallbackInfo& info) {
+  trust_.AbandonBatches();
+  return info.Env().Undefined();
 }
 
 // cacheStats() -> { decoded, verified, verifiedHits }: sizes of the two caches

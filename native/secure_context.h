@@ -45,6 +45,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   Napi::Value EnableClientHelloPause(const Napi::CallbackInfo& info);
   Napi::Value VerifyChain(const Napi::CallbackInfo& info);
   Napi::Value VerifyChains(const Napi::CallbackInfo& info);
+  Napi::Value AbandonBatches(const Napi::CallbackInfo& info);
   Napi::Value CacheStats(const Napi::CallbackInfo& info);
 
   // A new reference to the certificate `der` decodes to, decoded once per
@@ -70,7 +71,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   DecodedMap::iterator KeepDecoded(std::string der, X509Pointer certificate);
   DecodedMap decoded_;
   static constexpr size_t kMaxDecoded = 512;
-  // verifyChains() uses at most this many pool threads, whatever it is asked for.
+  // verifyChains() batches hold at most this many pool threads, whatever they are asked for.
   static constexpr double kMaxBatchThreads = 16;
 };
 

@@ -7,7 +7,9 @@
 #ifndef NATIVE_TRUST_STATE_H_
 #define NATIVE_TRUST_STATE_H_
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <utility>
 
 #include "openssl_core.h"
@@ -34,12 +36,20 @@ class TrustState {
   // re-authentications and verifyChain() all go through it.
   VerifiedChains& verified_chains() { return verified_chains_; }
 
+  // Moves on at every Replace() and AbandonBatches(). A batch of background
+  // verifications (chain_batch.h) started under another value stops before
+  // its next chain: its verdicts could no longer be used. Shared, so a batch
+  // can read it from a pool thread whatever becomes of this object.
+  std::shared_ptr<std::atomic<uint64_t>> batch_epoch() const { return batch_epoch_; }
+  void AbandonBatches() { batch_epoch_->fetch_add(1); }
+
   // Swaps in a whole new store: verifications already running keep the old
   // one (OpenSSL reference counts it), new ones see the new one.
   void Replace(X509StorePointer store, bool allow_stale_crl) {
     store_ = std::move(store);
     allow_stale_crl_ = allow_stale_crl;
     ++generation_;
+    AbandonBatches();
     // Entries name the old store and could never match again; drop them (and
     // their reference to it) now.
     verified_chains_.Clear();
@@ -49,6 +59,7 @@ class TrustState {
   X509StorePointer store_;
   bool allow_stale_crl_ = false;
   uint64_t generation_ = 0;
+  std::shared_ptr<std::atomic<uint64_t>> batch_epoch_ = std::make_shared<std::atomic<uint64_t>>(0);
   VerifiedChains verified_chains_;
 };
 

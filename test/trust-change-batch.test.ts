@@ -69,10 +69,10 @@ t.test('verifyChains answers each chain as verifyChain does, whatever the mix, o
       fc.array(fc.nat({ max: pool.length - 1 }), { minLength: 1, maxLength: 40 }),
       fc.integer({ min: 1, max: 6 }),
       async (picks, threads) => {
-        const answers = await handle.verifyChains(
+        const answers = (await handle.verifyChains(
           picks.map((i) => pool[i]!),
           threads,
-        );
+        ))!;
         t.same(
           answers.map(comparable),
           picks.map((i) => reference[i]),
@@ -106,20 +106,54 @@ t.test('verifyChains refuses malformed calls with ERR_CTLS_INVALID_OPTION and cl
   t.same(await handle.verifyChains([], 4), [], 'an empty batch');
 });
 
-t.test('a batch verified against a store that was swapped meanwhile answers for the store it began with', async (t) => {
+t.test('a batch that a new store overtakes stops, and answers only for the store it began with', async (t) => {
   const pki = await makePki();
   const context = createSecureContext({ ca: pki.ca.rootCert, crl: await pki.ca.crls() }, true);
   const chain = derChain(pki.client.chain);
-  const items: Item[] = Array.from({ length: 16 }, () => [chain, 'sslclient']);
-  const pending = contextHandle(context).verifyChains(items, 2);
+  const items: Item[] = Array.from({ length: 2000 }, () => [chain, 'sslclient']);
+  const pending = contextHandle(context).verifyChains(items, 2)!;
   pki.ca.revoke(pki.client.serial);
   context.setCrl(await pki.ca.crls());
+  const answers = await pending;
   t.ok(
-    (await pending).every((answer) => answer.ok),
-    'the batch answered for the store it began with',
+    answers.every((answer) => answer === null || answer.ok),
+    'each chain it verified, it verified under the store it began with',
   );
+  t.ok(answers.includes(null), 'it stopped before the end: the rest answer null');
   t.match(context.verifyChain(chain), { ok: false, code: 'CERT_REVOKED' }, 'the new store answers for itself');
   t.equal(contextHandle(context).cacheStats().verified, 0, "the old store's verdicts were not kept for the new one");
+});
+
+t.test('abandonBatches() stops a batch; a new batch after it runs whole', async (t) => {
+  const pki = await makePki();
+  const context = createSecureContext({ ca: pki.ca.rootCert }, true);
+  const chain = derChain(pki.client.chain);
+  const items: Item[] = Array.from({ length: 2000 }, () => [chain, 'sslclient']);
+  const handle = contextHandle(context);
+  const stopped = handle.verifyChains(items, 2)!;
+  handle.abandonBatches();
+  t.ok((await stopped).includes(null), 'the abandoned batch skipped chains');
+  const whole = await handle.verifyChains(items.slice(0, 20), 2)!;
+  t.ok(
+    whole.every((answer) => answer?.ok === true),
+    'the next batch verified every chain',
+  );
+});
+
+t.test('all batches of the process together hold at most the threads they are given', async (t) => {
+  const pki = await makePki();
+  const context = createSecureContext({ ca: pki.ca.rootCert }, true);
+  const chain = derChain(pki.client.chain);
+  const items: Item[] = Array.from({ length: 400 }, () => [chain, 'sslclient']);
+  const handle = contextHandle(context);
+  const first = handle.verifyChains(items, 2);
+  t.ok(first !== undefined, 'the first batch starts');
+  const second = handle.verifyChains(items, 2);
+  t.equal(second, undefined, 'a second batch finds no thread left under the same limit, and starts nothing');
+  const wider = handle.verifyChains(items.slice(0, 10), 3);
+  t.ok(wider !== undefined, 'under a higher limit, one more thread');
+  await Promise.all([first, wider]);
+  t.ok(handle.verifyChains(items.slice(0, 10), 2) !== undefined, 'threads come back when the batches end');
 });
 
 /** Ten clients with certificates of their own, connected and each writing a line every 5 ms. */

@@ -13,7 +13,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { verifyManyWithHorizon, verifyWithHorizon, type SecureContext } from '../tls/context.js';
+import { abandonBatches, verifyManyWithHorizon, verifyWithHorizon, type SecureContext } from '../tls/context.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 
 /**
@@ -46,6 +46,14 @@ const VERIFY_CACHE_ENTRIES = 10_000;
 const BATCH_MIN = 8;
 /** The certificates of one batch, in DER bytes: the addon copies those it has not decoded yet. */
 const BATCH_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * How long a sweep waits for its batch: about what verifying the chains on the event loop would
+ * take (0.3-0.6 ms each here), and 50 ms more. The pool is the app's too: behind its file system,
+ * DNS or crypto work a batch may not start for seconds, and the sweep's connections must not be
+ * held that long. Past the wait the batch is abandoned and verify() does each chain.
+ */
+const BATCH_WAIT_MS = 50;
+const BATCH_WAIT_MS_PER_CHAIN = 0.5;
 
 export interface ChainQuestion {
   chain: readonly X509Certificate[];
@@ -89,14 +97,26 @@ export class VerifyCache {
       if (bytes > BATCH_MAX_BYTES) break;
       asked.set(key, question);
     }
-    if (asked.size < BATCH_MIN) return;
+    const threads = batchThreads();
+    if (asked.size < BATCH_MIN || threads === 0) return;
     const generation = trust.trustGeneration;
-    const outcomes = await verifyManyWithHorizon(trust, [...asked.values()], batchThreads());
+    // Undefined: the process's batches hold every pool thread they may have; verify() does them.
+    const batch = verifyManyWithHorizon(trust, [...asked.values()], threads);
+    if (batch === undefined) return;
+    const outcomes = await withinWait(batch, BATCH_WAIT_MS + BATCH_WAIT_MS_PER_CHAIN * asked.size);
+    if (outcomes === undefined) {
+      // Not back in time; unless a new store already stopped it, stop it, and free its threads.
+      if (trust.trustGeneration === generation) abandonBatches(trust);
+      return;
+    }
     if (trust.trustGeneration !== generation) return;
     const at = now();
     if (this.#entries.size + asked.size > VERIFY_CACHE_ENTRIES) this.#entries.clear();
     let index = 0;
-    for (const key of asked.keys()) this.#entries.set(key, this.#entry(outcomes[index++]!, trust, generation, at));
+    for (const key of asked.keys()) {
+      const outcome = outcomes[index++];
+      if (outcome !== undefined) this.#entries.set(key, this.#entry(outcome, trust, generation, at));
+    }
   }
 
   /** The entry for `key` that may answer now under `trust`, if any. */
@@ -125,11 +145,30 @@ function keyOf(chain: readonly X509Certificate[], purpose: Purpose): string {
   return key;
 }
 
+/** `batch`'s answer, or undefined when it has not come back within `ms` (or failed). */
+function withinWait<T>(batch: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+    batch.then(
+      (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
 /**
- * Threads of libuv's pool a batch may take: one per core, but one of the pool's threads is left
- * for everything else that runs there (file system, DNS, node's own crypto).
+ * Threads of libuv's pool the process's batches may hold together: one per core, but one of the
+ * pool's threads is always left for everything else that runs there (file system, DNS, node's own
+ * crypto). 0 with a pool of one thread: no batch then.
  */
 function batchThreads(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(availableParallelism(), pool - 1));
+  return Math.max(0, Math.min(availableParallelism(), pool - 1));
 }

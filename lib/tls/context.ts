@@ -309,16 +309,19 @@ export function verifyWithHorizon(
 
 /**
  * verifyWithHorizon() for many chains at once, against the trust in force at the call, verified on
- * up to `threads` threads of libuv's pool while the event loop goes on. Internal to the library.
+ * libuv's pool while the event loop goes on, with all batches of the process holding at most
+ * `threads` pool threads. Undefined when they hold that many already (nothing was started), and
+ * undefined in place of each chain the batch skipped once abandoned (abandonBatches(), or a new
+ * store). Internal to the library.
  */
-export async function verifyManyWithHorizon(
+export function verifyManyWithHorizon(
   context: SecureContext,
   chains: ReadonlyArray<{ chain: ReadonlyArray<Buffer | X509Certificate>; purpose: 'sslclient' | 'sslserver' }>,
   threads: number,
-): Promise<HorizonOutcome[]> {
+): Promise<Array<HorizonOutcome | undefined>> | undefined {
   const items: Array<[Buffer[], 'sslclient' | 'sslserver', Buffer[] | undefined]> = [];
   const slots: number[] = [];
-  const out: HorizonOutcome[] = chains.map(({ chain, purpose }, index) => {
+  const out: Array<HorizonOutcome | undefined> = chains.map(({ chain, purpose }, index) => {
     const der = derOf(chain);
     if (der.length > 0) {
       slots.push(index);
@@ -326,9 +329,21 @@ export async function verifyManyWithHorizon(
     }
     return nothingPresented();
   });
-  const results = items.length === 0 ? [] : await context[kHandle].verifyChains(items, threads);
-  slots.forEach((index, i) => (out[index] = horizonOutcome(results[i]!)));
-  return out;
+  if (items.length === 0) return Promise.resolve(out);
+  const batch = context[kHandle].verifyChains(items, threads);
+  if (batch === undefined) return undefined;
+  return batch.then((results) => {
+    slots.forEach((index, i) => {
+      const result = results[i];
+      out[index] = result === null || result === undefined ? undefined : horizonOutcome(result);
+    });
+    return out;
+  });
+}
+
+/** The batches verifyManyWithHorizon() has out for `context` stop before their next chain. */
+export function abandonBatches(context: SecureContext): void {
+  context[kHandle].abandonBatches();
 }
 
 type HorizonOutcome = VerifyOutcome & { notAfter?: number; chain?: Buffer[] };

@@ -36,13 +36,18 @@ export interface NativeSecureContext {
   enableClientHelloPause(): void;
   verifyChain(chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]): NativeVerifyResult;
   /**
-   * verifyChain() for each item, on up to `threads` threads of libuv's pool, against the store in
-   * force at the call. The verified-chain cache is not read; clean successes are kept in it.
+   * verifyChain() for each item on libuv's pool, against the store in force at the call, while all
+   * the process's batches hold at most `threads` pool threads; undefined (nothing started) when
+   * they hold that many already. null in place of each chain the batch skipped once abandoned (a
+   * new store, or abandonBatches()). The verified-chain cache is not read; clean successes are
+   * kept in it.
    */
   verifyChains(
     items: Array<[chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]]>,
     threads: number,
-  ): Promise<NativeVerifyResult[]>;
+  ): Promise<Array<NativeVerifyResult | null>> | undefined;
+  /** The batches out for this context stop before their next chain. */
+  abandonBatches(): void;
   /** Sizes of the decoded-certificate and verified-chain caches, and the verifications the latter answered. */
   cacheStats(): { decoded: number; verified: number; verifiedHits: number };
 }
