@@ -69,4 +69,5 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
     test/attack3-native-thread-buffer.test.ts test/native-small-reads.test.ts \
     test/attack8-native-dataview-desync.test.ts test/attack8-native-destroy-drain-callbacks.test.ts \
     test/trust-change-batch.test.ts test/attack16-native-batch-getter-abort.test.ts \
-    test/attack16-native-batch-worker-terminate.test.ts
+    test/attack16-native-batch-worker-terminate.test.ts test/attack16b-native-batch-sparse-reserve.test.ts \
+    test/attack16b-native-batch-dataview-segfault.test.ts

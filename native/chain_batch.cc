@@ -190,10 +190,17 @@ Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const Verifie
 
 Napi::Value VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
                                      std::vector<BatchChain> chains, size_t threads) {
+  // Nothing is started over an exception the caller left pending.
+  if (env.IsExceptionPending()) return env.Undefined();
   const size_t count = chains.size();
   const size_t workers = count == 0 ? 0 : ReserveThreads(std::min(threads, count), threads);
   if (count > 0 && workers == 0) return env.Undefined();
   auto batch = std::make_shared<Batch>(env, owner, trust);
+  if (env.IsExceptionPending()) {
+    // No promise could be made: give the threads back and queue nothing.
+    threads_in_use.fetch_sub(workers);
+    return env.Undefined();
+  }
   Napi::Promise promise = batch->deferred.Promise();
   batch->auth_level = auth_level;
   batch->chains = std::move(chains);

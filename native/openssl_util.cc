@@ -99,6 +99,15 @@ Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate) {
   return Napi::Buffer<unsigned char>::Copy(env, der.data.get(), der.length);
 }
 
+bool BufferBytes(napi_env env, napi_value value, const unsigned char** data, size_t* length) {
+  bool is_buffer = false;
+  void* bytes = nullptr;
+  if (value == nullptr || napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer) return false;
+  if (napi_get_buffer_info(env, value, &bytes, length) != napi_ok) return false;
+  *data = static_cast<const unsigned char*>(bytes);
+  return true;
+}
+
 Napi::Array ChainToArray(Napi::Env env, STACK_OF(X509) * chain) {
   Napi::Array result = Napi::Array::New(env);
   const int count = chain == nullptr ? 0 : sk_X509_num(chain);

@@ -25,6 +25,11 @@ Napi::Error CodedError(Napi::Env env, const char* code, const std::string& messa
 bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value& cert_pem,
                    const Napi::Value& passphrase, Identity* identity);
 
+// The bytes of `value` when it is a Buffer (or another view Node-API reads as
+// one); false, with nothing thrown, for anything else. A DataView passes
+// napi_is_buffer on some Node lines but not napi_get_buffer_info.
+bool BufferBytes(napi_env env, napi_value value, const unsigned char** data, size_t* length);
+
 // DER encoding of a certificate into a fresh JS Buffer.
 Napi::Value CertificateToBuffer(Napi::Env env, X509* certificate);
 

@@ -2,6 +2,7 @@
 
 #include <openssl/pem.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -313,9 +314,11 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
   auto decode_into = [&](Napi::Array list, bool first_is_leaf) {
     for (uint32_t i = 0; i < list.Length(); ++i) {
       Napi::Value item = list.Get(i);
-      if (!item.IsBuffer()) continue;
-      Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
-      X509Pointer certificate(DecodeCertificate(der.Data(), der.Length()));
+      if (env.IsExceptionPending()) return;
+      const unsigned char* data = nullptr;
+      size_t length = 0;
+      if (!BufferBytes(env, item, &data, &length)) continue;
+      X509Pointer certificate(DecodeCertificate(data, length));
       if (!certificate) continue;
       if (first_is_leaf && i == 0) {
         // The leaf also heads the untrusted list, as in OpenSSL's own TLS
@@ -328,8 +331,17 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
       }
     }
   };
+  // More certificates than any chain has are refused before one is read: a sparse array's length
+  // says nothing of what it holds.
+  if (der_chain.Length() > kMaxChainCertificates ||
+      (info[2].IsArray() && info[2].As<Napi::Array>().Length() > kMaxChainCertificates)) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChain takes at most 100 certificates in each list")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   decode_into(der_chain, true);
-  if (info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
+  if (!env.IsExceptionPending() && info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
+  if (env.IsExceptionPending()) return env.Undefined();
 
   if (!leaf) return VerifyOutcomeObject(env, false, VerifiedChains::Outcome());
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
@@ -360,6 +372,12 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Array items = info[0].As<Napi::Array>();
+  // Lengths are checked before anything is read or reserved: a sparse array's length says nothing
+  // of what it holds.
+  if (items.Length() > kMaxBatchChains) {
+    CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChains takes at most 10000 chains").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   std::vector<BatchChain> chains;
   chains.reserve(items.Length());
   // Reading an element may run a getter that throws: the exception is then left pending and the
@@ -373,15 +391,21 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
   auto add = [&](BatchChain* chain, Napi::Value list, bool first_is_leaf) {
     if (!list.IsArray()) return true;
     Napi::Array array = list.As<Napi::Array>();
+    if (array.Length() > kMaxChainCertificates) {
+      CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChains takes at most 100 certificates in each list")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
     for (uint32_t i = 0; i < array.Length(); ++i) {
       Napi::Value item;
       if (!element(array, i, &item)) return false;
-      if (!item.IsBuffer()) continue;
-      Napi::Buffer<unsigned char> der = item.As<Napi::Buffer<unsigned char>>();
+      const unsigned char* data = nullptr;
+      size_t length = 0;
+      if (!BufferBytes(env, item, &data, &length)) continue;
       BatchCertificate certificate;
       certificate.is_leaf = first_is_leaf && i == 0;
-      certificate.decoded.reset(FindDecoded(der.Data(), der.Length()));
-      if (!certificate.decoded) certificate.der.assign(reinterpret_cast<const char*>(der.Data()), der.Length());
+      certificate.decoded.reset(FindDecoded(data, length));
+      if (!certificate.decoded) certificate.der.assign(reinterpret_cast<const char*>(data), length);
       chain->certificates.push_back(std::move(certificate));
     }
     return true;
@@ -409,8 +433,10 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
     if (!add(&chain, presented, true) || !add(&chain, extra, false)) return env.Undefined();
     chains.push_back(std::move(chain));
   }
+  // A limit below one thread starts nothing (the caller has no thread to spare); above the cap, the cap.
   const double limit = info[1].As<Napi::Number>().DoubleValue();
-  const size_t threads = limit >= 1 && limit <= kMaxBatchThreads ? static_cast<size_t>(limit) : 1;
+  if (!(limit >= 1)) return env.Undefined();
+  const size_t threads = static_cast<size_t>(std::min(limit, kMaxBatchThreads));
   return VerifyChainsInBackground(env, info.This().As<Napi::Object>(), &trust_, SSL_CTX_get_security_level(ctx_.get()),
                                   std::move(chains), threads);
 }

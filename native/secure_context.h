@@ -73,6 +73,10 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   static constexpr size_t kMaxDecoded = 512;
   // verifyChains() batches hold at most this many pool threads, whatever they are asked for.
   static constexpr double kMaxBatchThreads = 16;
+  // Inputs longer than these are refused before anything is read: more chains than a batch is
+  // given (VERIFY_CACHE_ENTRIES), more certificates than any presented chain holds.
+  static constexpr uint32_t kMaxBatchChains = 10000;
+  static constexpr uint32_t kMaxChainCertificates = 100;
 };
 
 }  // namespace ctls

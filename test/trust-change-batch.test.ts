@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { DevelopmentCA } from '../dist/dev/pki.js';
 import { contextHandle, createSecureContext, type SecureContext } from '../dist/tls/context.js';
 import type { Decision } from '../dist/index.js';
+import { libuvPoolSize } from '../dist/authz/verify-cache.js';
 import { closed, derChain, waitFor } from './helpers/owned';
 import { codeOf, connectPair, makePki, mtlsOptions, type Pair, Received, startServer } from './helpers/mtls';
 
@@ -84,27 +85,48 @@ t.test('verifyChains answers each chain as verifyChain does, whatever the mix, o
   );
 });
 
-t.test('verifyChains refuses malformed calls with ERR_CTLS_INVALID_OPTION and clamps its thread count', async (t) => {
-  const pki = await makePki();
-  const context = createSecureContext({ ca: pki.ca.rootCert }, true);
-  const handle = contextHandle(context) as unknown as {
-    verifyChains(items: unknown, threads: unknown): Promise<Array<{ ok: boolean }>>;
-  };
-  const chain = derChain(pki.client.chain);
-  t.throws(() => handle.verifyChains('chains', 2), { code: 'ERR_CTLS_INVALID_OPTION' });
-  t.throws(() => handle.verifyChains([[chain, 'sslclient']], '2'), { code: 'ERR_CTLS_INVALID_OPTION' });
-  t.throws(() => handle.verifyChains([[chain, 'any']], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'no unknown purpose');
-  t.throws(() => handle.verifyChains([chain], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'an item is not a pair');
-  for (const threads of [0, -1, Number.NaN, 1e9, 2.5]) {
-    const answers = await handle.verifyChains([[chain, 'sslclient']], threads);
-    t.same(
-      answers.map((a) => a.ok),
-      [true],
-      `threads ${threads}`,
+t.test(
+  'verifyChains refuses malformed calls with ERR_CTLS_INVALID_OPTION and starts nothing without a thread',
+  async (t) => {
+    const pki = await makePki();
+    const context = createSecureContext({ ca: pki.ca.rootCert }, true);
+    const handle = contextHandle(context) as unknown as {
+      verifyChains(items: unknown, threads: unknown): Promise<Array<{ ok: boolean }>> | undefined;
+    };
+    const chain = derChain(pki.client.chain);
+    t.throws(() => handle.verifyChains('chains', 2), { code: 'ERR_CTLS_INVALID_OPTION' });
+    t.throws(() => handle.verifyChains([[chain, 'sslclient']], '2'), { code: 'ERR_CTLS_INVALID_OPTION' });
+    t.throws(() => handle.verifyChains([[chain, 'any']], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'no unknown purpose');
+    t.throws(() => handle.verifyChains([chain], 2), { code: 'ERR_CTLS_INVALID_OPTION' }, 'an item is not a pair');
+    for (const threads of [0, -1, 0.5, Number.NaN]) {
+      t.equal(handle.verifyChains([[chain, 'sslclient']], threads), undefined, `threads ${threads}: nothing started`);
+    }
+    for (const threads of [1e9, 2.5]) {
+      const answers = await handle.verifyChains([[chain, 'sslclient']], threads);
+      t.same(
+        answers?.map((a) => a.ok),
+        [true],
+        `threads ${threads}`,
+      );
+    }
+    const tooMany = Array.from({ length: 101 }, () => chain[0]!);
+    t.throws(
+      () => handle.verifyChains([[tooMany, 'sslclient']], 2),
+      { code: 'ERR_CTLS_INVALID_OPTION' },
+      '101 certificates',
     );
-  }
-  t.same(await handle.verifyChains([], 4), [], 'an empty batch');
-});
+    t.throws(
+      () => handle.verifyChains([[chain, 'sslclient', tooMany]], 2),
+      { code: 'ERR_CTLS_INVALID_OPTION' },
+      '101 extra certificates',
+    );
+    const sparse: unknown[] = [];
+    sparse.length = 10_001;
+    t.throws(() => handle.verifyChains(sparse, 2), { code: 'ERR_CTLS_INVALID_OPTION' }, '10,001 chains');
+    t.throws(() => contextHandle(context).verifyChain(tooMany, 'sslclient'), { code: 'ERR_CTLS_INVALID_OPTION' });
+    t.same(await handle.verifyChains([], 4), [], 'an empty batch');
+  },
+);
 
 t.test('a batch that a new store overtakes stops, and answers only for the store it began with', async (t) => {
   const pki = await makePki();
@@ -343,4 +365,21 @@ t.test('a worker thread ended while its batch is out does not take the process d
     child.once('exit', (c, s) => resolve([c, s])),
   );
   t.same({ code, signal, out }, { code: 0, signal: null, out: 'survived' }, err.slice(0, 400));
+});
+
+t.test('the pool size is read from UV_THREADPOOL_SIZE as libuv reads it', async (t) => {
+  const cases: Array<[string | undefined, number]> = [
+    [undefined, 4],
+    ['', 1],
+    ['0', 1],
+    ['8', 8],
+    [' 6', 6],
+    ['+3', 3],
+    ['2x', 2],
+    ['1.5', 1],
+    ['abc', 1],
+    ['-3', 1024],
+    ['5000', 1024],
+  ];
+  for (const [value, size] of cases) t.equal(libuvPoolSize(value), size, `UV_THREADPOOL_SIZE=${JSON.stringify(value)}`);
 });

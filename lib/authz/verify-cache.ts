@@ -44,6 +44,8 @@ const VERIFY_CACHE_ENTRIES = 10_000;
 
 /** Fewer chains than this to verify are not worth a trip to the thread pool: verify() does them. */
 const BATCH_MIN = 8;
+/** The most certificates one chain of a batch may have (the addon's own limit). */
+const BATCH_MAX_CERTIFICATES = 100;
 /** The certificates of one batch, in DER bytes: the addon copies those it has not decoded yet. */
 const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 /**
@@ -91,6 +93,8 @@ export class VerifyCache {
     let bytes = 0;
     for (const question of questions) {
       if (asked.size >= VERIFY_CACHE_ENTRIES) break;
+      // Longer than any real chain (the addon refuses it in a batch): verify() decides it alone.
+      if (question.chain.length > BATCH_MAX_CERTIFICATES) continue;
       const key = keyOf(question.chain, question.purpose);
       if (asked.has(key) || this.#current(key, trust, started) !== undefined) continue;
       for (const certificate of question.chain) bytes += certificate.raw.length;
@@ -169,6 +173,21 @@ function withinWait<T>(batch: Promise<T>, ms: number): Promise<T | undefined> {
  * crypto). 0 with a pool of one thread: no batch then.
  */
 function batchThreads(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(0, Math.min(availableParallelism(), pool - 1));
+  return Math.max(0, Math.min(availableParallelism(), POOL_SIZE - 1));
 }
+
+/**
+ * The size of libuv's pool, read from UV_THREADPOOL_SIZE as libuv reads it when the pool starts
+ * (this module loads early enough for that to be the same value): C's atoi, whose leading integer
+ * is taken and whose 0 (no digits at all, too) means 1; unset means 4; negative wraps, as libuv
+ * keeps it unsigned, to the cap of 1024.
+ */
+export function libuvPoolSize(value: string | undefined): number {
+  if (value === undefined) return 4;
+  const parsed = /^[\t\n\v\f\r ]*([+-]?\d+)/.exec(value);
+  const n = parsed === null ? 0 : Number(parsed[1]);
+  if (n === 0) return 1;
+  return n < 0 || n > 1024 ? 1024 : n;
+}
+
+const POOL_SIZE = libuvPoolSize(process.env.UV_THREADPOOL_SIZE);
