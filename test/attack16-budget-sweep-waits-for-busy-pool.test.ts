@@ -19,23 +19,11 @@ import { pbkdf2 } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Decision } from '../dist/index.js';
 import { closed, waitFor } from './helpers/owned';
-import { connectPair, makePki, mtlsOptions, type Pair, Received, startServer } from './helpers/mtls';
+import { streamingClients } from './helpers/streaming-clients';
 
 t.test('a CRL swap while the app keeps the thread pool busy is decided without waiting for the pool', async (t) => {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const pki = await makePki();
-  const identities = await Promise.all(
-    Array.from({ length: 10 }, (_, i) => pki.ca.issueClient({ commonName: `client-${i}` })),
-  );
-  const { server, port } = await startServer(t, mtlsOptions(pki, { crl: await pki.ca.crls() }));
-  const pairs: Pair[] = [];
-  for (const identity of identities) pairs.push(await connectPair(t, server, port, pki, identity));
-  const received = pairs.map((pair) => new Received(pair.socket));
-  const timer = setInterval(() => {
-    for (const [i, pair] of pairs.entries()) if (!pair.client.destroyed) pair.client.write(`client-${i}\n`);
-  }, 5);
-  t.teardown(() => clearInterval(timer));
-  await Promise.all(received.map((r) => r.until(100)));
+  const { pki, server, identities, pairs } = await streamingClients(t);
   pki.ca.revoke(identities[2]!.serial);
   const crl = await pki.ca.crls();
 

@@ -15,7 +15,8 @@ import { contextHandle, createSecureContext, type SecureContext } from '../dist/
 import type { Decision } from '../dist/index.js';
 import { libuvPoolSize } from '../dist/authz/verify-cache.js';
 import { closed, derChain, waitFor } from './helpers/owned';
-import { codeOf, connectPair, makePki, mtlsOptions, type Pair, Received, startServer } from './helpers/mtls';
+import { codeOf, makePki } from './helpers/mtls';
+import { streamingClients } from './helpers/streaming-clients';
 
 type Purpose = 'sslclient' | 'sslserver';
 type Item = [Buffer[], Purpose, Buffer[]?];
@@ -178,24 +179,6 @@ t.test('all batches of the process together hold at most the threads they are gi
   t.ok(handle.verifyChains(items.slice(0, 10), 2) !== undefined, 'threads come back when the batches end');
 });
 
-/** Ten clients with certificates of their own, connected and each writing a line every 5 ms. */
-async function tenClients(t: Test) {
-  const pki = await makePki();
-  const identities = await Promise.all(
-    Array.from({ length: 10 }, (_, i) => pki.ca.issueClient({ commonName: `client-${i}` })),
-  );
-  const { server, port } = await startServer(t, mtlsOptions(pki, { crl: await pki.ca.crls() }));
-  const pairs: Pair[] = [];
-  for (const identity of identities) pairs.push(await connectPair(t, server, port, pki, identity));
-  const received = pairs.map((pair) => new Received(pair.socket));
-  const timer = setInterval(() => {
-    for (const [i, pair] of pairs.entries()) if (!pair.client.destroyed) pair.client.write(`client-${i}\n`);
-  }, 5);
-  t.teardown(() => clearInterval(timer));
-  await Promise.all(received.map((r) => r.until(100)));
-  return { pki, server, identities, pairs, received };
-}
-
 /** Counts the one-chain verifications and the batches `context` runs from now on. */
 function countVerifications(t: Test, context: SecureContext): { single: number; batches: number } {
   const handle = contextHandle(context);
@@ -225,7 +208,7 @@ function countVerifications(t: Test, context: SecureContext): { single: number; 
 }
 
 t.test('a CRL swap over ten clients is decided through one batch and cuts exactly the revoked', async (t) => {
-  const { pki, server, identities, pairs, received } = await tenClients(t);
+  const { pki, server, identities, pairs, received } = await streamingClients(t);
   const counts = countVerifications(t, server.secureContext);
   pki.ca.revoke(identities[2]!.serial);
   pki.ca.revoke(identities[7]!.serial);
@@ -260,7 +243,7 @@ t.test('a CRL swap over ten clients is decided through one batch and cuts exactl
 });
 
 t.test('a second CRL swap while the first batch is out is the one that counts', async (t) => {
-  const { pki, server, identities, pairs, received } = await tenClients(t);
+  const { pki, server, identities, pairs, received } = await streamingClients(t);
   const serialOf = (i: number): string => identities[i]!.serial.toUpperCase();
   pki.ca.revoke(identities[1]!.serial);
   const first = await pki.ca.crls();
@@ -309,7 +292,7 @@ t.test('a second CRL swap while the first batch is out is the one that counts', 
 t.test(
   'sweeps that keep the store (a policy change, a re-check of everyone) verify through the cache, not a batch',
   async (t) => {
-    const { server, pairs } = await tenClients(t);
+    const { server, pairs } = await streamingClients(t);
     const counts = countVerifications(t, server.secureContext);
     const decisions = await server.authorizer.recheckAll('revocation');
     t.equal(decisions.length, 10);
