@@ -137,19 +137,9 @@ class BatchWorker : public Napi::AsyncWorker {
     Napi::Array outcomes = Napi::Array::New(env, batch_->results.size());
     for (size_t i = 0; i < batch_->results.size(); ++i) {
       const Batch::Result& result = batch_->results[i];
-      if (!result.verified) {
-        outcomes.Set(static_cast<uint32_t>(i), env.Null());
-      } else if (!result.leaf_decoded || result.outcome.ran) {
-        outcomes.Set(static_cast<uint32_t>(i), VerifyOutcomeObject(env, result.leaf_decoded, result.outcome));
-      } else {
-        // verifyChain() throws here; one chain must not fail the batch, so it says so in its place.
-        Napi::Object failed = Napi::Object::New(env);
-        failed.Set("ok", false);
-        failed.Set("code", "UNSPECIFIED");
-        failed.Set("error", "X509_STORE_CTX_init failed");
-        failed.Set("depth", 0);
-        outcomes.Set(static_cast<uint32_t>(i), failed);
-      }
+      outcomes.Set(
+          static_cast<uint32_t>(i),
+          result.verified ? Napi::Value(VerifyOutcomeObject(env, result.leaf_decoded, result.outcome)) : env.Null());
     }
     batch_->deferred.Resolve(outcomes);
   }
@@ -170,10 +160,12 @@ bool CanRunJavaScript(napi_env env) {
 
 Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome) {
   Napi::Object result = Napi::Object::New(env);
-  if (!leaf_decoded) {
+  if (!leaf_decoded || !outcome.ran) {
+    // A check OpenSSL could not set up: verifyChain() throws instead, but one chain of a batch
+    // must not fail the others, so it is answered in its place.
     result.Set("ok", false);
-    result.Set("code", "UNABLE_TO_DECODE_CERTIFICATE");
-    result.Set("error", "the leaf certificate could not be decoded");
+    result.Set("code", leaf_decoded ? "UNSPECIFIED" : "UNABLE_TO_DECODE_CERTIFICATE");
+    result.Set("error", leaf_decoded ? "X509_STORE_CTX_init failed" : "the leaf certificate could not be decoded");
     result.Set("depth", 0);
     return result;
   }

@@ -49,7 +49,8 @@ struct BatchChain {
 bool CanRunJavaScript(napi_env env);
 
 // The { ok, code, error, depth, notAfter?, chain? } object verifyChain()
-// answers with; `leaf_decoded` false gives the "could not decode" answer.
+// answers with; `leaf_decoded` false gives the "could not decode" answer, and
+// an outcome that never ran (OpenSSL could not set the check up) a failure.
 Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const VerifiedChains::Outcome& outcome);
 
 // Starts verifying `chains` against `trust`'s store as it is now and returns

@@ -311,8 +311,10 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
 
   X509StackPointer untrusted(sk_X509_new_null());
   X509Pointer leaf;
+  // The length is read once: a getter could lengthen the list while it is read.
   auto decode_into = [&](Napi::Array list, bool first_is_leaf) {
-    for (uint32_t i = 0; i < list.Length(); ++i) {
+    const uint32_t count = list.Length();
+    for (uint32_t i = 0; i < count; ++i) {
       Napi::Value item = list.Get(i);
       if (env.IsExceptionPending()) return;
       const unsigned char* data = nullptr;
@@ -372,14 +374,15 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Array items = info[0].As<Napi::Array>();
-  // Lengths are checked before anything is read or reserved: a sparse array's length says nothing
-  // of what it holds.
-  if (items.Length() > kMaxBatchChains) {
+  // Lengths are read once and checked before anything is read or reserved: a sparse array's
+  // length says nothing of what it holds, and a getter could lengthen it while it is read.
+  const uint32_t item_count = items.Length();
+  if (item_count > kMaxBatchChains) {
     CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChains takes at most 10000 chains").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::vector<BatchChain> chains;
-  chains.reserve(items.Length());
+  chains.reserve(item_count);
   // Reading an element may run a getter that throws: the exception is then left pending and the
   // call returns at once (throwing another over it would be fatal with C++ exceptions off).
   auto element = [&](Napi::Array array, uint32_t index, Napi::Value* value) {
@@ -391,12 +394,14 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
   auto add = [&](BatchChain* chain, Napi::Value list, bool first_is_leaf) {
     if (!list.IsArray()) return true;
     Napi::Array array = list.As<Napi::Array>();
-    if (array.Length() > kMaxChainCertificates) {
+    const uint32_t count = array.Length();
+    if (count > kMaxChainCertificates) {
       CodedError(env, "ERR_CTLS_INVALID_OPTION", "verifyChains takes at most 100 certificates in each list")
           .ThrowAsJavaScriptException();
       return false;
     }
-    for (uint32_t i = 0; i < array.Length(); ++i) {
+    // The length is read once: a getter could lengthen the list while it is read.
+    for (uint32_t i = 0; i < count; ++i) {
       Napi::Value item;
       if (!element(array, i, &item)) return false;
       const unsigned char* data = nullptr;
@@ -410,7 +415,7 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
     }
     return true;
   };
-  for (uint32_t i = 0; i < items.Length(); ++i) {
+  for (uint32_t i = 0; i < item_count; ++i) {
     Napi::Value entry;
     if (!element(items, i, &entry)) return env.Undefined();
     Napi::Value presented;

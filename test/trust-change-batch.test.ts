@@ -125,6 +125,26 @@ t.test(
     sparse.length = 10_001;
     t.throws(() => handle.verifyChains(sparse, 2), { code: 'ERR_CTLS_INVALID_OPTION' }, '10,001 chains');
     t.throws(() => contextHandle(context).verifyChain(tooMany, 'sslclient'), { code: 'ERR_CTLS_INVALID_OPTION' });
+    // A getter that lengthens the list it is read from: the length read first is the one used.
+    const growing = (first: unknown): unknown[] => {
+      const list: unknown[] = [first, first];
+      Object.defineProperty(list, 0, {
+        get() {
+          list.length = 2 ** 32 - 1;
+          return first;
+        },
+      });
+      return list;
+    };
+    const grown = await handle.verifyChains(growing([chain, 'sslclient']), 2);
+    t.equal(grown?.length, 2, 'a batch list that grows while read: its first length');
+    const certificatesGrown = await handle.verifyChains([[growing(chain[0]), 'sslclient']], 2);
+    t.equal(certificatesGrown?.length, 1, 'a certificate list that grows while read: its first length');
+    t.equal(
+      typeof contextHandle(context).verifyChain(growing(chain[0]) as Buffer[], 'sslclient').ok,
+      'boolean',
+      'verifyChain too',
+    );
     t.same(await handle.verifyChains([], 4), [], 'an empty batch');
   },
 );

@@ -65,7 +65,7 @@ export class ChainVerifier {
     const byTrust = new Map<SecureContext, ChainQuestion[]>();
     // The connections of one client present the very same certificate objects (each DER is parsed
     // once, see parsed-certificates.ts): each distinct question is asked once, and keyed once.
-    const seen = new Map<X509Certificate, ChainQuestion[]>();
+    const seen = new Map<X509Certificate, Array<ChainQuestion & { trust: SecureContext }>>();
     const at = now();
     for (const subject of subjects) {
       let chain: X509Certificate[];

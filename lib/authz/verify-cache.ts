@@ -60,8 +60,6 @@ const BATCH_WAIT_MS_PER_CHAIN = 1;
 export interface ChainQuestion {
   chain: readonly X509Certificate[];
   purpose: Purpose;
-  /** Who asks (prefetch() is given one context's questions and reads no other). */
-  trust?: SecureContext;
 }
 
 export class VerifyCache {
