@@ -5,7 +5,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ctlsError, type ContinuousTlsError } from '../common/errors.js';
+import { ctlsErrorWithoutStack, type ContinuousTlsError } from '../common/errors.js';
 import type { SecureContext } from '../tls/context.js';
 import type { EvaluatedDecision } from '../policy/evaluate.js';
 import type { Decision, DecisionSource, Trigger } from '../common/types.js';
@@ -101,9 +101,12 @@ export function freshFailureReason(error: Error & { code?: string; verifyError?:
   }
 }
 
-/** The error a denied connection is destroyed with; it carries the decision. */
+/**
+ * The error a denied connection is destroyed with; it carries the decision. It has no stack: the
+ * engine raises it from a sweep or a timer, and the decision says where it came from.
+ */
 export function deauthorizedError(decision: Decision): ContinuousTlsError {
-  const error = ctlsError(
+  const error = ctlsErrorWithoutStack(
     'ERR_CTLS_DEAUTHORIZED',
     `connection deauthorized (${decision.trigger}): ${decision.reason}`,
     {

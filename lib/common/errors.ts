@@ -140,6 +140,32 @@ export function ctlsError(
 }
 
 /**
+ * ctlsError() without a stack trace, for errors that the engine raises on its own (a sweep, a
+ * timer): their frames would be the engine's, never the app's, and a stream's destroy() formats
+ * the stack at once, which for a CRL swap that cuts thousands of connections costs more than
+ * deciding them. Where `Error.stackTraceLimit` cannot be changed (frozen intrinsics) the stack is kept.
+ */
+export function ctlsErrorWithoutStack(
+  code: ErrorCode,
+  message: string,
+  fields?: OpenSSLErrorFields & { cause?: unknown },
+): ContinuousTlsError {
+  if (!stackTraceLimitWritable()) return new ContinuousTlsError(code, message, fields);
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new ContinuousTlsError(code, message, fields);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** False under frozen intrinsics, or where an app deleted the limit (no stack is captured then anyway). */
+function stackTraceLimitWritable(): boolean {
+  return Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')?.writable === true;
+}
+
+/**
  * Emits `warning` as 'warning' on `emitter` (a server) when somebody listens there, else as a
  * process warning: a warning that says why connections are being denied (a stale CRL, a chain node
  * hid) must not vanish because the app never subscribed.
