@@ -70,4 +70,4 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
     test/attack8-native-dataview-desync.test.ts test/attack8-native-destroy-drain-callbacks.test.ts \
     test/trust-change-batch.test.ts test/attack16-native-batch-getter-abort.test.ts \
     test/attack16-native-batch-worker-terminate.test.ts test/attack16b-native-batch-sparse-reserve.test.ts \
-    test/attack16b-native-batch-dataview-segfault.test.ts
+    test/attack16b-native-batch-dataview-segfault.test.ts test/batch-controls.test.ts

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <ctime>
 #include <memory>
 #include <utility>
@@ -26,6 +27,16 @@ size_t ReserveThreads(size_t wanted, size_t limit) {
   }
 }
 
+// What JavaScript keeps of one batch, through the abandon() and progress()
+// functions on its promise: the stop of this batch alone (a context's
+// AbandonBatches() stops all of its batches, another engine's included), and
+// how many chains are done, so a caller can tell a batch that is working from
+// one that has not started behind other work on the pool.
+struct BatchControl {
+  std::atomic<bool> stopped{false};
+  std::atomic<uint32_t> done{0};
+};
+
 // What every worker of one batch shares. Workers write only their own slice
 // of `results`; the promise and the count are touched on the main thread.
 struct Batch {
@@ -38,7 +49,7 @@ struct Batch {
         epoch(epoch_source->load()) {
     if (X509_STORE_up_ref(trust_state->store()) == 1) store.reset(trust_state->store());
   }
-  bool abandoned() const { return epoch_source->load() != epoch; }
+  bool abandoned() const { return control->stopped.load() || epoch_source->load() != epoch; }
   struct Result {
     bool verified = false;  // false: abandoned before this chain
     bool leaf_decoded = false;
@@ -57,6 +68,7 @@ struct Batch {
   bool allow_stale_crl;
   std::shared_ptr<std::atomic<uint64_t>> epoch_source;
   uint64_t epoch;
+  std::shared_ptr<BatchControl> control = std::make_shared<BatchControl>();
   std::vector<BatchChain> chains;
   std::vector<Result> results;
   size_t workers_left = 0;
@@ -73,6 +85,7 @@ class BatchWorker : public Napi::AsyncWorker {
     for (size_t i = begin_; i < end_ && !batch_->abandoned(); ++i) {
       Verify(batch_->chains[i], &batch_->results[i]);
       batch_->results[i].verified = true;
+      batch_->control->done.fetch_add(1);
     }
     // Pool threads run other work next (node's own crypto among it): leave
     // nothing on this thread's error queue.
@@ -149,6 +162,27 @@ class BatchWorker : public Napi::AsyncWorker {
   size_t end_;
 };
 
+// abandon() and progress() on the batch's promise. Each function owns a
+// reference to the control, so either may be called after the batch is done.
+bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<BatchControl>& control) {
+  Napi::Function abandon = Napi::Function::New(
+      env,
+      [control](const Napi::CallbackInfo& info) -> Napi::Value {
+        control->stopped.store(true);
+        return info.Env().Undefined();
+      },
+      "abandon");
+  if (env.IsExceptionPending()) return false;
+  Napi::Function progress = Napi::Function::New(
+      env,
+      [control](const Napi::CallbackInfo& info) -> Napi::Value {
+        return Napi::Number::New(info.Env(), control->done.load());
+      },
+      "progress");
+  if (env.IsExceptionPending()) return false;
+  return promise.Set("abandon", abandon) && promise.Set("progress", progress);
+}
+
 }  // namespace
 
 bool CanRunJavaScript(napi_env env) {
@@ -194,6 +228,10 @@ Napi::Value VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustSta
     return env.Undefined();
   }
   Napi::Promise promise = batch->deferred.Promise();
+  if (!AddControls(env, promise, batch->control)) {
+    threads_in_use.fetch_sub(workers);
+    return env.Undefined();
+  }
   batch->auth_level = auth_level;
   batch->chains = std::move(chains);
   batch->results.resize(count);

@@ -13,7 +13,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { abandonBatches, verifyManyWithHorizon, verifyWithHorizon, type SecureContext } from '../tls/context.js';
+import { verifyManyWithHorizon, verifyWithHorizon, type HorizonBatch, type SecureContext } from '../tls/context.js';
 import { parsedCertificate } from '../tls/parsed-certificates.js';
 
 /**
@@ -49,13 +49,20 @@ const BATCH_MAX_CERTIFICATES = 100;
 /** The certificates of one batch, in DER bytes: the addon copies those it has not decoded yet. */
 const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 /**
- * How long a sweep waits for its batch: 50 ms, and 1 ms a chain, two to three times what verifying
- * it on the event loop takes here (0.3-0.6 ms). The pool is the app's too: behind its file system,
- * DNS or crypto work a batch may not start for seconds, and the sweep's connections must not be
- * held that long. Past the wait the batch is abandoned and verify() does each chain.
+ * How long a sweep waits for its batch. The pool is the app's too: behind its file system, DNS or
+ * crypto work a batch may not start for seconds, and the sweep's connections must not be held that
+ * long. So the sweep gives up on a batch that has finished no chain for BATCH_STALL_MS (a chain
+ * takes 0.3-0.6 ms here, the first one included), and on any batch after BATCH_WAIT_MS plus
+ * BATCH_WAIT_MS_PER_CHAIN a chain, two to three times what verifying its chains on the event loop
+ * takes. Either way the batch is abandoned and verify() does each chain. Progress is read every
+ * BATCH_POLL_MS.
  */
+const BATCH_STALL_MS = 50;
 const BATCH_WAIT_MS = 50;
 const BATCH_WAIT_MS_PER_CHAIN = 1;
+const BATCH_POLL_MS = 10;
+
+type HorizonOutcomes = Awaited<HorizonBatch['outcomes']>;
 
 export interface ChainQuestion {
   chain: readonly X509Certificate[];
@@ -107,8 +114,8 @@ export class VerifyCache {
     if (batch === undefined) return;
     const outcomes = await withinWait(batch, BATCH_WAIT_MS + BATCH_WAIT_MS_PER_CHAIN * asked.size);
     if (outcomes === undefined) {
-      // Not back in time; unless a new store already stopped it, stop it, and free its threads.
-      if (trust.trustGeneration === generation) abandonBatches(trust);
+      // Stalled or not back in time: stop this batch (and no other), which frees its threads.
+      batch.abandon();
       return;
     }
     if (trust.trustGeneration !== generation) return;
@@ -147,18 +154,35 @@ function keyOf(chain: readonly X509Certificate[], purpose: Purpose): string {
   return key;
 }
 
-/** `batch`'s answer, or undefined when it has not come back within `ms` (or failed). */
-function withinWait<T>(batch: Promise<T>, ms: number): Promise<T | undefined> {
+/**
+ * `batch`'s outcomes, or undefined when it failed, finished no chain for BATCH_STALL_MS, or did not
+ * come back within `ms`. Real time, as the pool's threads run in it, whatever clock the engine has.
+ */
+export function withinWait(batch: HorizonBatch, ms: number): Promise<HorizonOutcomes | undefined> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-    batch.then(
-      (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
+    const started = performance.now();
+    let done = batch.progress();
+    let movedAt = started;
+    const poll = setInterval(() => {
+      const now = performance.now();
+      const doneNow = batch.progress();
+      if (doneNow !== done) {
+        done = doneNow;
+        movedAt = now;
+      }
+      if (now - movedAt >= BATCH_STALL_MS || now - started >= ms) {
+        clearInterval(poll);
+        resolve(undefined);
+      }
+    }, BATCH_POLL_MS);
+    poll.unref();
+    batch.outcomes.then(
+      (outcomes) => {
+        clearInterval(poll);
+        resolve(outcomes);
       },
       () => {
-        clearTimeout(timer);
+        clearInterval(poll);
         resolve(undefined);
       },
     );

@@ -307,18 +307,27 @@ export function verifyWithHorizon(
   return horizonOutcome(context[kHandle].verifyChain(der, purpose, rememberedFor(context, der)));
 }
 
+/** A batch of verifyManyWithHorizon(): its outcomes, and the controls of this batch alone. */
+export interface HorizonBatch {
+  outcomes: Promise<Array<HorizonOutcome | undefined>>;
+  /** Stops the batch before its next chain; the chains it did not get to come back undefined. */
+  abandon(): void;
+  /** How many chains are done so far. */
+  progress(): number;
+}
+
 /**
  * verifyWithHorizon() for many chains at once, against the trust in force at the call, verified on
  * libuv's pool while the event loop goes on, with all batches of the process holding at most
  * `threads` pool threads. Undefined when they hold that many already (nothing was started), and
- * undefined in place of each chain the batch skipped once abandoned (abandonBatches(), or a new
- * store). Internal to the library.
+ * undefined in place of each chain the batch skipped once abandoned (its abandon(),
+ * abandonBatches(), or a new store). Internal to the library.
  */
 export function verifyManyWithHorizon(
   context: SecureContext,
   chains: ReadonlyArray<{ chain: ReadonlyArray<Buffer | X509Certificate>; purpose: 'sslclient' | 'sslserver' }>,
   threads: number,
-): Promise<Array<HorizonOutcome | undefined>> | undefined {
+): HorizonBatch | undefined {
   const items: Array<[Buffer[], 'sslclient' | 'sslserver', Buffer[] | undefined]> = [];
   const slots: number[] = [];
   const out: Array<HorizonOutcome | undefined> = chains.map(({ chain, purpose }, index) => {
@@ -329,21 +338,17 @@ export function verifyManyWithHorizon(
     }
     return nothingPresented();
   });
-  if (items.length === 0) return Promise.resolve(out);
+  if (items.length === 0) return { outcomes: Promise.resolve(out), abandon: () => {}, progress: () => 0 };
   const batch = context[kHandle].verifyChains(items, threads);
   if (batch === undefined) return undefined;
-  return batch.then((results) => {
+  const outcomes = batch.then((results) => {
     slots.forEach((index, i) => {
       const result = results[i];
       out[index] = result === null || result === undefined ? undefined : horizonOutcome(result);
     });
     return out;
   });
-}
-
-/** The batches verifyManyWithHorizon() has out for `context` stop before their next chain. */
-export function abandonBatches(context: SecureContext): void {
-  context[kHandle].abandonBatches();
+  return { outcomes, abandon: () => batch.abandon(), progress: () => batch.progress() };
 }
 
 type HorizonOutcome = VerifyOutcome & { notAfter?: number; chain?: Buffer[] };

@@ -39,17 +39,25 @@ export interface NativeSecureContext {
    * verifyChain() for each item on libuv's pool, against the store in force at the call, while all
    * the process's batches hold at most `threads` pool threads; undefined (nothing started) when
    * they hold that many already. null in place of each chain the batch skipped once abandoned (a
-   * new store, or abandonBatches()). The verified-chain cache is not read; clean successes are
-   * kept in it.
+   * new store, abandonBatches(), or the promise's own abandon()). The verified-chain cache is not
+   * read; clean successes are kept in it.
    */
   verifyChains(
     items: Array<[chain: Buffer[], purpose: 'sslclient' | 'sslserver', extraUntrusted?: Buffer[]]>,
     threads: number,
-  ): Promise<Array<NativeVerifyResult | null>> | undefined;
+  ): NativeChainBatch | undefined;
   /** The batches out for this context stop before their next chain. */
   abandonBatches(): void;
   /** Sizes of the decoded-certificate and verified-chain caches, and the verifications the latter answered. */
   cacheStats(): { decoded: number; verified: number; verifiedHits: number };
+}
+
+/** A batch of verifyChains(): its answers, and the controls of this batch alone. */
+export interface NativeChainBatch extends Promise<Array<NativeVerifyResult | null>> {
+  /** Stops this batch before its next chain (other batches of the context go on). */
+  abandon(): void;
+  /** How many chains are done so far. */
+  progress(): number;
 }
 
 export interface NativeConnectionInfo {
