@@ -74,3 +74,34 @@ t.test("a denied live connection's 'error' has the code and the decision, and no
   await closed(socket);
   await closed(client);
 });
+
+t.test('a Proxy on the global Error from before the library loaded: no throw, the limit put back', async (t) => {
+  const decisionModule = join(__dirname, '..', 'dist', 'authz', 'decision.js');
+  const shims = {
+    // Applies the write, then reports failure: a throw in the library's strict code.
+    forwarding: 'set(target, key, value) { target[key] = value; }',
+    refusing: "set() { throw new TypeError('locked'); }",
+    hostileDescriptor: "getOwnPropertyDescriptor() { throw new TypeError('no'); }",
+  };
+  for (const [name, trap] of Object.entries(shims)) {
+    const script = `
+      const RealError = Error;
+      globalThis.Error = new Proxy(RealError, { ${trap} });
+      const { deauthorizedError, denial } = require(${JSON.stringify(decisionModule)});
+      let threw = null;
+      let code = null;
+      try {
+        code = deauthorizedError(denial('interval', 'risk', 'engine', performance.now())).code;
+      } catch (error) {
+        threw = String(error);
+      }
+      process.stdout.write(JSON.stringify({ threw, code, limit: RealError.stackTraceLimit }));
+    `;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    t.equal(run.status, 0, `${name}: ${run.stderr}`);
+    const out = JSON.parse(run.stdout) as { threw: string | null; code: string | null; limit: number };
+    t.equal(out.threw, null, `${name}: the deny path does not throw`);
+    t.equal(out.code, 'ERR_CTLS_DEAUTHORIZED', `${name}: the error is made`);
+    t.equal(out.limit, 10, `${name}: Error.stackTraceLimit is as it was`);
+  }
+});

@@ -140,29 +140,49 @@ export function ctlsError(
 }
 
 /**
+ * The Error constructor as it was when the library loaded: an app that later replaces the global
+ * (a Proxy of an instrumentation shim, a subclass) cannot turn where the stack limit is written.
+ */
+const OriginalError = Error;
+
+/**
  * ctlsError() without a stack trace, for errors that the engine raises on its own (a sweep, a
  * timer): their frames would be the engine's, never the app's, and a stream's destroy() formats
  * the stack at once, which for a CRL swap that cuts thousands of connections costs more than
- * deciding them. Where `Error.stackTraceLimit` cannot be changed (frozen intrinsics) the stack is kept.
+ * deciding them. The app's Error.stackTraceLimit is put back whatever happens; where it cannot be
+ * changed (frozen intrinsics, an accessor, a trap that throws) the stack is kept, and nothing here
+ * throws.
  */
 export function ctlsErrorWithoutStack(
   code: ErrorCode,
   message: string,
   fields?: OpenSSLErrorFields & { cause?: unknown },
 ): ContinuousTlsError {
-  if (!stackTraceLimitWritable()) return new ContinuousTlsError(code, message, fields);
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  let saved: unknown;
+  let lowered = false;
+  try {
+    const descriptor = Object.getOwnPropertyDescriptor(OriginalError, 'stackTraceLimit');
+    if (descriptor !== undefined && descriptor.writable === true) {
+      saved = descriptor.value;
+      // Set before the write: a Proxy's trap may apply the write and then report failure (a throw
+      // in strict code), and the limit must be put back all the same.
+      lowered = true;
+      OriginalError.stackTraceLimit = 0;
+    }
+  } catch {
+    // An Error the library cannot lower the limit on: the stack is kept.
+  }
   try {
     return new ContinuousTlsError(code, message, fields);
   } finally {
-    Error.stackTraceLimit = limit;
+    if (lowered) {
+      try {
+        OriginalError.stackTraceLimit = saved as number;
+      } catch {
+        // Nothing more can be done about a limit that cannot be written back; the error stands.
+      }
+    }
   }
-}
-
-/** False under frozen intrinsics, or where an app deleted the limit (no stack is captured then anyway). */
-function stackTraceLimitWritable(): boolean {
-  return Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')?.writable === true;
 }
 
 /**
