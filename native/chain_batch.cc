@@ -27,13 +27,15 @@ size_t ReserveThreads(size_t wanted, size_t limit) {
   }
 }
 
-// What JavaScript keeps of one batch, through the abandon() and progress()
-// functions on its promise: the stop of this batch alone (a context's
-// AbandonBatches() stops all of its batches, another engine's included), and
-// how many chains are done, so a caller can tell a batch that is working from
-// one that has not started behind other work on the pool.
+// What JavaScript keeps of one batch, through the abandon(), started() and
+// progress() functions on its promise: the stop of this batch alone (a
+// context's AbandonBatches() stops all of its batches, another engine's
+// included), how many of its workers the pool has begun to run, so a caller
+// can tell a batch that waits behind other work on the pool from one that
+// runs, and how many chains are done.
 struct BatchControl {
   std::atomic<bool> stopped{false};
+  std::atomic<uint32_t> started{0};
   std::atomic<uint32_t> done{0};
 };
 
@@ -82,6 +84,7 @@ class BatchWorker : public Napi::AsyncWorker {
   ~BatchWorker() override { threads_in_use.fetch_sub(1); }
 
   void Execute() override {
+    batch_->control->started.fetch_add(1);
     for (size_t i = begin_; i < end_ && !batch_->abandoned(); ++i) {
       Verify(batch_->chains[i], &batch_->results[i]);
       batch_->results[i].verified = true;
@@ -162,8 +165,8 @@ class BatchWorker : public Napi::AsyncWorker {
   size_t end_;
 };
 
-// abandon() and progress() on the batch's promise. Each function owns a
-// reference to the control, so either may be called after the batch is done.
+// abandon(), started() and progress() on the batch's promise. Each function
+// owns a reference to the control, so any may be called after the batch is done.
 bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<BatchControl>& control) {
   Napi::Function abandon = Napi::Function::New(
       env,
@@ -173,6 +176,13 @@ bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<Bat
       },
       "abandon");
   if (env.IsExceptionPending()) return false;
+  Napi::Function started = Napi::Function::New(
+      env,
+      [control](const Napi::CallbackInfo& info) -> Napi::Value {
+        return Napi::Number::New(info.Env(), control->started.load());
+      },
+      "started");
+  if (env.IsExceptionPending()) return false;
   Napi::Function progress = Napi::Function::New(
       env,
       [control](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -180,7 +190,7 @@ bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<Bat
       },
       "progress");
   if (env.IsExceptionPending()) return false;
-  return promise.Set("abandon", abandon) && promise.Set("progress", progress);
+  return promise.Set("abandon", abandon) && promise.Set("started", started) && promise.Set("progress", progress);
 }
 
 }  // namespace

@@ -312,6 +312,8 @@ export interface HorizonBatch {
   outcomes: Promise<Array<HorizonOutcome | undefined>>;
   /** Stops the batch before its next chain; the chains it did not get to come back undefined. */
   abandon(): void;
+  /** How many of its workers the pool has begun to run (0: it waits behind other pool work). */
+  started(): number;
   /** How many chains are done so far. */
   progress(): number;
 }
@@ -338,7 +340,9 @@ export function verifyManyWithHorizon(
     }
     return nothingPresented();
   });
-  if (items.length === 0) return { outcomes: Promise.resolve(out), abandon: () => {}, progress: () => 0 };
+  if (items.length === 0) {
+    return { outcomes: Promise.resolve(out), abandon: () => {}, started: () => 0, progress: () => 0 };
+  }
   const batch = context[kHandle].verifyChains(items, threads);
   if (batch === undefined) return undefined;
   const outcomes = batch.then((results) => {
@@ -348,7 +352,12 @@ export function verifyManyWithHorizon(
     });
     return out;
   });
-  return { outcomes, abandon: () => batch.abandon(), progress: () => batch.progress() };
+  return {
+    outcomes,
+    abandon: () => batch.abandon(),
+    started: () => batch.started(),
+    progress: () => batch.progress(),
+  };
 }
 
 type HorizonOutcome = VerifyOutcome & { notAfter?: number; chain?: Buffer[] };

@@ -56,6 +56,8 @@ export interface NativeSecureContext {
 export interface NativeChainBatch extends Promise<Array<NativeVerifyResult | null>> {
   /** Stops this batch before its next chain (other batches of the context go on). */
   abandon(): void;
+  /** How many of its workers the pool has begun to run (0: it waits behind other pool work). */
+  started(): number;
   /** How many chains are done so far. */
   progress(): number;
 }
