@@ -27,16 +27,14 @@ size_t ReserveThreads(size_t wanted, size_t limit) {
   }
 }
 
-// What JavaScript keeps of one batch, through the abandon(), started() and
-// progress() functions on its promise: the stop of this batch alone (a
-// context's AbandonBatches() stops all of its batches, another engine's
-// included), how many of its workers the pool has begun to run, so a caller
-// can tell a batch that waits behind other work on the pool from one that
-// runs, and how many chains are done.
+// What JavaScript keeps of one batch, through the abandon() and started()
+// functions on its promise: the stop of this batch alone (a context's
+// AbandonBatches() stops all of its batches, another engine's included), and
+// how many of its workers the pool has begun to run, so a caller can tell a
+// batch that waits behind other work on the pool from one that runs.
 struct BatchControl {
   std::atomic<bool> stopped{false};
   std::atomic<uint32_t> started{0};
-  std::atomic<uint32_t> done{0};
 };
 
 // What every worker of one batch shares. Workers write only their own slice
@@ -88,7 +86,6 @@ class BatchWorker : public Napi::AsyncWorker {
     for (size_t i = begin_; i < end_ && !batch_->abandoned(); ++i) {
       Verify(batch_->chains[i], &batch_->results[i]);
       batch_->results[i].verified = true;
-      batch_->control->done.fetch_add(1);
     }
     // Pool threads run other work next (node's own crypto among it): leave
     // nothing on this thread's error queue.
@@ -165,8 +162,8 @@ class BatchWorker : public Napi::AsyncWorker {
   size_t end_;
 };
 
-// abandon(), started() and progress() on the batch's promise. Each function
-// owns a reference to the control, so any may be called after the batch is done.
+// abandon() and started() on the batch's promise. Each function owns a
+// reference to the control, so either may be called after the batch is done.
 bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<BatchControl>& control) {
   Napi::Function abandon = Napi::Function::New(
       env,
@@ -183,14 +180,7 @@ bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<Bat
       },
       "started");
   if (env.IsExceptionPending()) return false;
-  Napi::Function progress = Napi::Function::New(
-      env,
-      [control](const Napi::CallbackInfo& info) -> Napi::Value {
-        return Napi::Number::New(info.Env(), control->done.load());
-      },
-      "progress");
-  if (env.IsExceptionPending()) return false;
-  return promise.Set("abandon", abandon) && promise.Set("started", started) && promise.Set("progress", progress);
+  return promise.Set("abandon", abandon) && promise.Set("started", started);
 }
 
 }  // namespace

@@ -60,8 +60,7 @@ Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const Verifie
 // batches together may hold: this one takes what is left of it, up to one per
 // chain, and when nothing is left it starts nothing and returns undefined.
 // The promise carries abandon(), which stops this batch alone before its next
-// chain, started(), the number of its workers the pool has begun to run, and
-// progress(), the number of chains done so far.
+// chain, and started(), the number of its workers the pool has begun to run.
 // `owner` is the JS object that owns `trust`, kept alive until the batch is done.
 Napi::Value VerifyChainsInBackground(Napi::Env env, Napi::Object owner, TrustState* trust, int auth_level,
                                      std::vector<BatchChain> chains, size_t threads);

@@ -115,7 +115,7 @@ export class VerifyCache {
     if (batch === undefined) return;
     const outcomes = await withinWait(batch, BATCH_WAIT_MS + BATCH_WAIT_MS_PER_CHAIN * asked.size);
     if (outcomes === undefined) {
-      // Stalled or not back in time: stop this batch (and no other), which frees its threads.
+      // Not begun to run, or not back in time: stop this batch (and no other), which frees its threads.
       batch.abandon();
       return;
     }

@@ -314,8 +314,6 @@ export interface HorizonBatch {
   abandon(): void;
   /** How many of its workers the pool has begun to run (0: it waits behind other pool work). */
   started(): number;
-  /** How many chains are done so far. */
-  progress(): number;
 }
 
 /**
@@ -341,7 +339,7 @@ export function verifyManyWithHorizon(
     return nothingPresented();
   });
   if (items.length === 0) {
-    return { outcomes: Promise.resolve(out), abandon: () => {}, started: () => 0, progress: () => 0 };
+    return { outcomes: Promise.resolve(out), abandon: () => {}, started: () => 0 };
   }
   const batch = context[kHandle].verifyChains(items, threads);
   if (batch === undefined) return undefined;
@@ -356,7 +354,6 @@ export function verifyManyWithHorizon(
     outcomes,
     abandon: () => batch.abandon(),
     started: () => batch.started(),
-    progress: () => batch.progress(),
   };
 }
 

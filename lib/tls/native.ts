@@ -58,8 +58,6 @@ export interface NativeChainBatch extends Promise<Array<NativeVerifyResult | nul
   abandon(): void;
   /** How many of its workers the pool has begun to run (0: it waits behind other pool work). */
   started(): number;
-  /** How many chains are done so far. */
-  progress(): number;
 }
 
 export interface NativeConnectionInfo {
