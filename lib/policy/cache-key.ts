@@ -2,7 +2,7 @@
  * The key of a cached decision. Soundness: a cached decision may answer only an input on which the
  * policy must answer the same, so the default key names everything the policy can read:
  *
- * - always the identity and the request: the leaf's SHA-256 fingerprint (certKey), whether the
+ * - always the identity and the request: the leaf's SHA-256 fingerprint (fingerprintKey), whether the
  *   chain verified (and why not), a hash of the token's whole claim set (issuer, subject,
  *   audience, scopes …), the action, the resource and any identity-provider signals
  *   (input.signals);
@@ -14,7 +14,8 @@
  *   repeats; a policy that wants hits declares its facts, or the cache is given a `key`.
  *
  * Keys longer than 512 characters are replaced by their SHA-256, so a hostile path or header cannot
- * make an entry large.
+ * make an entry large. A DecisionCache keys with processCacheKey: the same, with each certificate
+ * as a short id local to the process instead of its fingerprint.
  */
 import { createHash, hash, X509Certificate } from 'node:crypto';
 import { types } from 'node:util';
@@ -59,44 +60,72 @@ export function factsReadBy(policy: Policy): readonly string[] | null {
  * the module comment.
  */
 export function defaultCacheKey(input: AuthorizationInput, facts: readonly string[] | null = null): string | undefined {
+  return keyOrUndefined(input, facts, false);
+}
+
+/**
+ * The key a DecisionCache uses by default: the same facts as defaultCacheKey, with every
+ * certificate spelled as a number this process gave its fingerprint (CertIds) instead of the
+ * fingerprint itself. A key lives only in this process's cache, and a shorter one is a cheaper hit:
+ * a Map hashes a freshly built key string in full on every lookup.
+ */
+export function processCacheKey(input: AuthorizationInput, facts: readonly string[] | null): string | undefined {
+  return keyOrUndefined(input, facts, true);
+}
+
+function keyOrUndefined(
+  input: AuthorizationInput,
+  facts: readonly string[] | null,
+  local: boolean,
+): string | undefined {
   try {
-    return keyOf(input, facts);
+    return keyOf(input, facts, local);
   } catch (err) {
     if (err instanceof Uncacheable) return undefined;
     throw err;
   }
 }
 
-function keyOf(input: AuthorizationInput, facts: readonly string[] | null): string {
+function keyOf(input: AuthorizationInput, facts: readonly string[] | null, local: boolean): string {
   // A key built while another is (from a getter, say) starts afresh and leaves the outer as it was.
   const outerLeft = valuesLeft;
   const outerCheck = checkHidden;
+  const outerLocal = localCertIds;
   valuesLeft = MAX_KEY_VALUES;
   checkHidden = true;
+  localCertIds = local;
   try {
     return keyWithin(input, facts);
   } finally {
     valuesLeft = outerLeft;
     checkHidden = outerCheck;
+    localCertIds = outerLocal;
   }
 }
 
 function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): string {
   // The parts read here directly (the leaf, the verdict, the action and resource) must not be a
-  // Proxy's answer, which the policy's own read may not repeat.
-  if (types.isProxy(input) || types.isProxy(input.peer) || types.isProxy(input.request)) throw new Uncacheable();
-  // Read once: the leaf keyed here is the one a fact may refer back to (factEnc).
-  const certificate: unknown = input.peer.certificate;
+  // Proxy's answer, which the policy's own read may not repeat. Each is read once, and the facts
+  // walk through these very objects without asking again (see walk).
+  if (types.isProxy(input)) throw new Uncacheable();
+  const { peer, request } = input;
+  if (types.isProxy(peer) || types.isProxy(request)) throw new Uncacheable();
+  // The leaf keyed here is the one a fact may refer back to (factEnc).
+  const certificate: unknown = peer.certificate;
   const leaf = isBareCertificate(certificate) ? certificate : undefined;
   const fp = leaf !== undefined ? certKey(leaf) : leafKey(certificate);
-  const verify = input.peer.verified ? 'v' : `u:${input.peer.verifyError ?? ''}`;
+  const verify = peer.verified ? 'v' : `u:${peer.verifyError ?? ''}`;
   // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
   let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
   // An identity provider's signals about the subject are keyed whatever the policy declares: they
   // are few, and an answer about one device status must never serve another.
   if (input.signals !== undefined) key += `~${enc(input.signals)}`;
   if (facts === null) key = wholeInputInto(key + '*', input);
-  else for (const fact of facts) key += factValue(input, fact, leaf);
+  else {
+    const plan = planOf(facts);
+    const checked: Checked = { peer, request, leaf };
+    for (let i = 0; i < plan.length; i++) key += factValue(input, plan[i]!, checked);
+  }
   return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;
 }
 
@@ -149,10 +178,13 @@ function tokenKey(token: Record<string, unknown> | undefined): string {
   return key;
 }
 
-/** A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. */
+/**
+ * A declared fact as the paths to walk: its own, and for `context.<library fact>` the input's. A
+ * request header's name is walked in lowercase (see walk).
+ */
 interface FactPaths {
-  path: string[];
-  source?: string[];
+  path: readonly string[];
+  source?: readonly string[];
 }
 const factPaths = new Map<string, FactPaths>();
 
@@ -160,9 +192,9 @@ function pathsOf(fact: string): FactPaths {
   let paths = factPaths.get(fact);
   if (paths === undefined) {
     const path = fact.split('.');
-    paths = { path };
+    paths = { path: headerNamesLowered(path) };
     const source = path[0] === 'context' && path.length > 1 ? CONTEXT_FACT_SOURCES[path[1]!] : undefined;
-    if (source !== undefined) paths.source = [...source.split('.'), ...path.slice(2)];
+    if (source !== undefined) paths.source = headerNamesLowered([...source.split('.'), ...path.slice(2)]);
     // Fact names come from loaded policies, a small set; bound the memo anyway.
     if (factPaths.size >= 4096) factPaths.clear();
     factPaths.set(fact, paths);
@@ -170,11 +202,47 @@ function pathsOf(fact: string): FactPaths {
   return paths;
 }
 
-/** The value at a dotted input path; `context.<library fact>` also takes the input it comes from. */
-function factValue(input: AuthorizationInput, fact: string, leaf: X509Certificate | undefined): string {
-  const { path, source } = pathsOf(fact);
-  const value = factEnc(walk(input, path), leaf);
-  return source === undefined ? value : `${value}${factEnc(walk(input, source), leaf)}`;
+/**
+ * node gives request header names in lowercase (RFC 9110 §5.1: case-insensitive), so a fact that
+ * names one in another case walks to the same header. Any other `headers` (in the app's context,
+ * say) is the app's object, read as it is.
+ */
+function headerNamesLowered(path: string[]): string[] {
+  if (path.length > 2 && path[0] === 'request' && path[1] === 'headers') path[2] = path[2]!.toLowerCase();
+  return path;
+}
+
+/**
+ * A declared fact list as the paths to walk, kept for a frozen list (the one factsReadBy gives a
+ * cache): a hit then looks its facts up once, not once per fact. A list that can still change is
+ * planned on every key.
+ */
+const factPlans = new WeakMap<readonly string[], readonly FactPaths[]>();
+
+function planOf(facts: readonly string[]): readonly FactPaths[] {
+  let plan = factPlans.get(facts);
+  if (plan === undefined) {
+    plan = facts.map(pathsOf);
+    if (Object.isFrozen(facts)) factPlans.set(facts, plan);
+  }
+  return plan;
+}
+
+/** The value at a declared fact's path; `context.<library fact>` also takes the input it comes from. */
+function factValue(input: AuthorizationInput, { path, source }: FactPaths, checked: Checked): string {
+  const value = factEnc(walk(input, path, checked), checked.leaf);
+  return source === undefined ? value : `${value}${factEnc(walk(input, source, checked), checked.leaf)}`;
+}
+
+/**
+ * The objects keyWithin read from the input and found not to be a Proxy, which no object stops
+ * being: a walk that reaches the very same object need not ask again. The leaf is also known to be
+ * a bare certificate (isBareCertificate).
+ */
+interface Checked {
+  readonly peer: unknown;
+  readonly request: unknown;
+  readonly leaf: X509Certificate | undefined;
 }
 
 /**
@@ -187,21 +255,21 @@ function factEnc(value: unknown, leaf: X509Certificate | undefined): string {
   return leaf !== undefined && value === leaf ? 'C' : enc(value);
 }
 
-function walk(root: unknown, path: readonly string[]): unknown {
+/** The value at `path` in the input `root`, which keyWithin found not to be a Proxy. */
+function walk(root: AuthorizationInput, path: readonly string[], checked: Checked): unknown {
   let at: unknown = root;
   for (let i = 0; i < path.length; i++) {
     if (at === null || typeof at !== 'object') return at;
+    if (at === checked.leaf) return at;
     // Before instanceof, which runs a Proxy's getPrototypeOf trap (and throws on a revoked one).
-    if (types.isProxy(at)) throw new Uncacheable();
+    if (at !== root && at !== checked.peer && at !== checked.request && types.isProxy(at)) throw new Uncacheable();
     // A certificate stands for all its facts: key on the whole of it (enc refuses one that does not).
     if (at instanceof X509Certificate) return at;
     // A class instance (an Array subclass included) may answer from its prototype (a getter)
     // what no own property shows.
     const prototype = Object.getPrototypeOf(at) as unknown;
     if (prototype !== Object.prototype && prototype !== null && prototype !== Array.prototype) throw new Uncacheable();
-    // node gives request header names in lowercase (RFC 9110 §5.1: case-insensitive); any other
-    // `headers` (in the app's context, say) is the app's object, read as it is.
-    const name = i === 2 && path[0] === 'request' && path[1] === 'headers' ? path[i]!.toLowerCase() : path[i]!;
+    const name = path[i]!;
     at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
   }
   return at;
@@ -261,6 +329,8 @@ const MAX_KEY_VALUES = 10_000;
 let valuesLeft = MAX_KEY_VALUES;
 /** Whether encInto refuses hidden state (false only inside a vouched part: see libraryInputs). */
 let checkHidden = true;
+/** Whether certificates are spelled as this process's ids (processCacheKey) or as fingerprints. */
+let localCertIds = false;
 
 /**
  * An unambiguous encoding of a value: every string is length-prefixed, every kind tagged, a
@@ -467,22 +537,64 @@ function isBareCertificate(value: unknown): value is X509Certificate {
   );
 }
 
-/** A certificate never changes, so its key is computed once per X509Certificate object. */
-const certKeys = new WeakMap<X509Certificate, string>();
+/** A certificate never changes, so its fingerprint key is computed once per X509Certificate object. */
+const fingerprintKeys = new WeakMap<X509Certificate, string>();
+
+/** A certificate as the key spells it: its process-local id in processCacheKey, else its fingerprint. */
+function certKey(cert: X509Certificate): string {
+  return localCertIds ? certIds.of(cert) : fingerprintKey(cert);
+}
 
 /**
  * A certificate as its SHA-256 fingerprint in base64url: the same 32 bytes as `fingerprint256`, so
  * two certificates share a key exactly when they share a fingerprint, in 43 characters instead of
- * 95. A whole-input key carries every certificate of the chain and is hashed on every hit.
+ * 95. A whole-input key carries every certificate of the chain.
  */
-function certKey(cert: X509Certificate): string {
-  let key = certKeys.get(cert);
+function fingerprintKey(cert: X509Certificate): string {
+  let key = fingerprintKeys.get(cert);
   if (key === undefined) {
     key = Buffer.from(cert.fingerprint256.replaceAll(':', ''), 'hex').toString('base64url');
-    certKeys.set(cert, key);
+    fingerprintKeys.set(cert, key);
   }
   return key;
 }
+
+/**
+ * Numbers for certificate fingerprints, in base 36, the same for every object of one certificate.
+ * An id is never given to two fingerprints: ids only count up, and when the table of fingerprints
+ * is full it is emptied, so a certificate seen again gets a new id (its cached decisions become
+ * misses, never another certificate's answers). A base-36 id is never empty and never starts with
+ * `!`, which tells it apart from the key of no leaf or of a stand-in (leafKey).
+ */
+export class CertIds {
+  readonly #byObject = new WeakMap<X509Certificate, string>();
+  readonly #byFingerprint = new Map<string, string>();
+  readonly #max: number;
+  #last = 0;
+
+  /** `max`: fingerprints kept so that another object of the same certificate gets the same id. */
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  of(cert: X509Certificate): string {
+    let id = this.#byObject.get(cert);
+    if (id === undefined) {
+      const fingerprint = fingerprintKey(cert);
+      id = this.#byFingerprint.get(fingerprint);
+      if (id === undefined) {
+        if (this.#byFingerprint.size >= this.#max) this.#byFingerprint.clear();
+        id = (++this.#last).toString(36);
+        this.#byFingerprint.set(fingerprint, id);
+      }
+      this.#byObject.set(cert, id);
+    }
+    return id;
+  }
+}
+
+/** The ids processCacheKey spells certificates with. */
+const certIds = new CertIds(65_536);
 
 /** Encoded property names: a few (input fields, header names) recur on every key. */
 const encodedNames = new Map<string, string>();
@@ -506,13 +618,16 @@ function encName(name: string): string {
 function encodeValue(value: unknown): string {
   const outerLeft = valuesLeft;
   const outerCheck = checkHidden;
+  const outerLocal = localCertIds;
   valuesLeft = MAX_KEY_VALUES;
   checkHidden = true;
+  localCertIds = false;
   try {
     return enc(value);
   } finally {
     valuesLeft = outerLeft;
     checkHidden = outerCheck;
+    localCertIds = outerLocal;
   }
 }
 

@@ -13,7 +13,7 @@ import type { AuthorizationInput, Policy, PolicyAdapter } from '../common/types.
 import { invalidOption } from '../common/errors.js';
 import { checkCount, checkDuration, checkFunction, checkObject } from '../common/validate.js';
 import { notAfter } from './facts.js';
-import { defaultCacheKey, encodeValue, factsReadBy, Uncacheable } from './cache-key.js';
+import { encodeValue, factsReadBy, processCacheKey, Uncacheable } from './cache-key.js';
 import {
   isPolicy,
   evaluatesLazily,
@@ -35,7 +35,8 @@ export interface DecisionCacheOptions {
   denyTtlMs?: number;
   /**
    * Cache key of an input; return undefined to not cache that input. It must name every fact the
-   * policy reads. Default: defaultCacheKey with the facts the policy declares.
+   * policy reads. Default: the facts defaultCacheKey names for what the policy declares, each
+   * certificate spelled as an id local to this process (`cache.key(input)` gives it).
    */
   key?: (input: AuthorizationInput) => string | undefined;
   /** Clock, epoch ms. Default Date.now. */
@@ -121,7 +122,7 @@ export class DecisionCache {
     this.#denyTtlMs = checkDuration('denyTtlMs', o.denyTtlMs, 5_000, ttl);
     this.key =
       checkFunction<NonNullable<DecisionCacheOptions['key']>>('key', o.key) ??
-      ((input) => defaultCacheKey(input, this.#facts));
+      ((input) => processCacheKey(input, this.#facts));
     this.now = checkFunction<() => number>('now', o.now) ?? Date.now;
     this.#entries = new LRUCache<string, Entry>({
       max: this.#max,
