@@ -20,9 +20,16 @@ permit(principal, action == Action::"GET", resource)
 forbid(principal, action, resource) when { context has risk && context.risk.greaterThan(decimal("0.8")) };
 `;
 
+/**
+ * A PEM chain as a connection's peer chain holds it: the library's own parsed certificate objects
+ * where the build has them (one per DER, as every connection and request of that client shares).
+ */
 function chainOf(pem) {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((block) => new X509Certificate(block));
+  const { parsedCertificate } = load();
+  return blocks.map((block) =>
+    parsedCertificate ? parsedCertificate(new X509Certificate(block).raw) : new X509Certificate(block),
+  );
 }
 
 function requestInput(chain, path = '/orders/42') {

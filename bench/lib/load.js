@@ -41,6 +41,9 @@ function load() {
     // Internal: marks an input as the library's own (authorizeRequest and connections do), which
     // spares its cache key the hidden-state checks an app-made input gets. Older builds have none.
     builtByLibrary: pick('builtByLibrary', 'policy/cache-key.js'),
+    // Internal: the certificate objects a connection's peer chain is made of (one per DER, sealed
+    // in builds that seal them). Older builds without it get plain X509Certificate objects.
+    parsedCertificate: pick('parsedCertificate', 'tls/parsed-certificates.js'),
   };
   return loaded;
 }

@@ -10,6 +10,7 @@ import type * as Jose from 'jose' with { 'resolution-mode': 'import' };
 import { ctlsError, invalidOption } from '../common/errors.js';
 import { checkBoolean, checkCount, checkObject } from '../common/validate.js';
 import { checkSharedSecret } from './shared-secret.js';
+import { sealClaims } from '../policy/cache-key.js';
 
 export interface JwtOptions {
   /**
@@ -110,8 +111,11 @@ export class TokenVerifier {
     }
     try {
       const { payload } = await loaded.jose.jwtVerify(token, loaded.key as Jose.JWTVerifyGetKey, this.#verifyOptions());
-      this.#remember(token, payload as Record<string, unknown>, now);
-      return { status: 'valid', claims: payload as Record<string, unknown> };
+      // Frozen all the way down: the claims one request's policy reads are the next one's too (see
+      // #remember), and a cached decision names them by a key kept per claims object.
+      const claims = sealClaims(payload as Record<string, unknown>);
+      this.#remember(token, claims, now);
+      return { status: 'valid', claims };
     } catch (err) {
       // Not every failure is jose's: WebCrypto's DOMException (Node 24: 'Invalid key type') has a numeric code.
       const raw = (err as { code?: unknown }).code;

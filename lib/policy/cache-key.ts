@@ -20,7 +20,8 @@
 import { createHash, hash, X509Certificate } from 'node:crypto';
 import { types } from 'node:util';
 import type { AuthorizationInput, Policy } from '../common/types.js';
-import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
+import { isSealedCertificate } from '../common/sealed-certificates.js';
+import { CONTEXT_FACT_SOURCES } from './facts.js';
 
 /** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
 const MAX_KEY_CHARS = 512;
@@ -108,25 +109,108 @@ function keyWithin(input: AuthorizationInput, facts: readonly string[] | null): 
   // Proxy's answer, which the policy's own read may not repeat. Each is read once, and the facts
   // walk through these very objects without asking again (see walk).
   if (types.isProxy(input)) throw new Uncacheable();
-  const { peer, request } = input;
-  if (types.isProxy(peer) || types.isProxy(request)) throw new Uncacheable();
+  const vouched = libraryInputs.has(input);
+  const { peer, request, certificate, verified, verifyError, token, signals, action, resource } = vouched
+    ? libraryParts(input)
+    : appParts(input);
   // The leaf keyed here is the one a fact may refer back to (factEnc).
-  const certificate: unknown = peer.certificate;
   const leaf = isBareCertificate(certificate) ? certificate : undefined;
   const fp = leaf !== undefined ? certKey(leaf) : leafKey(certificate);
-  const verify = peer.verified ? 'v' : `u:${peer.verifyError ?? ''}`;
+  // A policy may tell `true` from any other value, and read the error whatever it says.
+  const verify = verified === true ? 'v' : `u${enc(verified)}${enc(verifyError)}`;
   // Free-form parts are length-prefixed (enc), so no two different inputs spell the same key.
-  let key = `${fp}|${verify}|${tokenKey(input.token)}|${enc(actionName(input))}${enc(resourceId(input))}`;
+  let key = `${fp}|${verify}|${tokenKey(token)}|${enc(action)}${enc(resource)}`;
   // An identity provider's signals about the subject are keyed whatever the policy declares: they
   // are few, and an answer about one device status must never serve another.
-  if (input.signals !== undefined) key += `~${enc(input.signals)}`;
-  if (facts === null) key = wholeInputInto(key + '*', input);
+  if (signals !== undefined) key += `~${enc(signals)}`;
+  if (facts === null) key = wholeInputInto(key + '*', input, vouched);
   else {
     const plan = planOf(facts);
-    const checked: Checked = { peer, request, leaf };
+    const connection = vouched ? input.connection : undefined;
+    const checked: Checked = { peer, request, connection, leaf, vouched };
     for (let i = 0; i < plan.length; i++) key += factValue(input, plan[i]!, checked);
   }
   return key.length > MAX_KEY_CHARS ? `#${sha256(key)}` : key;
+}
+
+/** What keyWithin reads of an input, each once; the action and resource as actionName() and resourceId() do. */
+interface InputParts {
+  peer: unknown;
+  request: unknown;
+  certificate: unknown;
+  verified: unknown;
+  verifyError: unknown;
+  token: Record<string, unknown> | undefined;
+  signals: unknown;
+  action: unknown;
+  resource: unknown;
+}
+
+/** The parts of an input the library built: plain data in its top level, peer and request. */
+function libraryParts(input: AuthorizationInput): InputParts {
+  const { peer, request } = input;
+  if (types.isProxy(peer) || types.isProxy(request)) throw new Uncacheable();
+  return {
+    peer,
+    request,
+    certificate: peer.certificate,
+    verified: peer.verified,
+    verifyError: peer.verifyError,
+    token: input.token,
+    signals: input.signals,
+    action: input.action ?? request?.method ?? input.trigger,
+    resource: input.resource ?? request?.path ?? 'connection',
+  };
+}
+
+/** The parts of an input an app built: own data properties of plain objects only (see field). */
+function appParts(input: AuthorizationInput): InputParts {
+  plainOnly(input);
+  const peer = ownData(input, 'peer');
+  const request = ownData(input, 'request');
+  if (types.isProxy(peer) || types.isProxy(request)) throw new Uncacheable();
+  plainOnly(peer);
+  const fromPeer = (name: string): unknown => ownData(peer as object, name);
+  const fromRequest = (name: string): unknown =>
+    request === undefined || request === null ? undefined : ownData(request, name);
+  return {
+    peer,
+    request,
+    certificate: fromPeer('certificate'),
+    verified: fromPeer('verified'),
+    verifyError: fromPeer('verifyError'),
+    token: ownData(input, 'token') as Record<string, unknown> | undefined,
+    signals: ownData(input, 'signals'),
+    action: ownData(input, 'action') ?? fromRequest('method') ?? ownData(input, 'trigger'),
+    resource: ownData(input, 'resource') ?? fromRequest('path') ?? 'connection',
+  };
+}
+
+/**
+ * Own property `name` of `object` as a policy reading it later will see it. An input the library
+ * built (`vouched`) holds plain data in its top level, peer and request objects, read directly.
+ * Anywhere else the property must be data: an accessor could answer the key one thing and the
+ * policy another, or change the input while the key is built, so it is Uncacheable, and its getter
+ * is never run. Building a key therefore runs no code of the input's.
+ */
+function field(object: unknown, name: string, vouched: boolean): unknown {
+  if (vouched) return (object as Record<string, unknown>)[name];
+  return ownData(object as object, name);
+}
+
+function ownData(object: object, name: PropertyKey): unknown {
+  const descriptor = Object.getOwnPropertyDescriptor(object, name);
+  if (descriptor === undefined) return undefined;
+  // A data property always has `writable`; an accessor never does.
+  if (descriptor.writable === undefined) throw new Uncacheable();
+  return descriptor.value;
+}
+
+/** A class instance may answer from its prototype (a getter) what no own property shows. */
+function plainOnly(value: unknown): void {
+  if (value === null || typeof value !== 'object') return;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) throw new Uncacheable();
 }
 
 /**
@@ -161,20 +245,54 @@ function sha256(data: string): string {
   return wellFormed ? sha256Of(data) : sha256Of(Buffer.concat([ILL_FORMED, Buffer.from(data, 'utf16le')]));
 }
 
-/** A token's claims never change, so its key is computed once per claims object. */
+/**
+ * Claims the library verified and froze, all the way down (sealClaims): they cannot change, so
+ * their key is computed once. Any other claims object (an app's, which it may change in place) is
+ * spelled again on every key.
+ */
+const sealedClaims = new WeakSet<object>();
 const tokenKeys = new WeakMap<object, string>();
+
+/**
+ * Freezes verified JWT claims (plain JSON: objects, arrays, primitives) all the way down, so that
+ * no policy or app can change what a cached decision was made on, and marks them so that their
+ * key is kept. Returns the same object.
+ */
+export function sealClaims<T extends Record<string, unknown>>(claims: T): T {
+  deepFreeze(claims, 0);
+  sealedClaims.add(claims);
+  return claims;
+}
+
+/** Every object is visited, even one already frozen: freezing is shallow, its members may not be. */
+function deepFreeze(value: unknown, depth: number): void {
+  if (value === null || typeof value !== 'object') return;
+  if (depth > MAX_KEY_DEPTH) throw new RangeError('the claims are nested too deeply');
+  Object.freeze(value);
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key], depth + 1);
+}
 
 /**
  * The whole claim set, hashed: issuer, subject, audience, scopes, times, everything a policy may
  * read. Two issuers' tokens with one `sub`, or two client-credentials tokens without one, differ.
+ * Spelled with certificate fingerprints whichever key asks, so a kept key is the same for both.
  */
 function tokenKey(token: Record<string, unknown> | undefined): string {
   if (token === undefined) return '';
-  let key = tokenKeys.get(token);
-  if (key === undefined) {
-    key = sha256(enc(token));
-    tokenKeys.set(token, key);
+  const sealed = sealedClaims.has(token);
+  if (sealed) {
+    const known = tokenKeys.get(token);
+    if (known !== undefined) return known;
   }
+  const outerLocal = localCertIds;
+  localCertIds = false;
+  let key: string;
+  try {
+    key = sha256(enc(token));
+  } finally {
+    localCertIds = outerLocal;
+  }
+  if (sealed) tokenKeys.set(token, key);
   return key;
 }
 
@@ -242,7 +360,11 @@ function factValue(input: AuthorizationInput, { path, source }: FactPaths, check
 interface Checked {
   readonly peer: unknown;
   readonly request: unknown;
+  /** The input's connection facts, read only for an input the library built (else undefined). */
+  readonly connection: unknown;
   readonly leaf: X509Certificate | undefined;
+  /** The input is the library's own (libraryInputs): it, its peer, request and connection hold plain data. */
+  readonly vouched: boolean;
 }
 
 /**
@@ -270,7 +392,11 @@ function walk(root: AuthorizationInput, path: readonly string[], checked: Checke
     const prototype = Object.getPrototypeOf(at) as unknown;
     if (prototype !== Object.prototype && prototype !== null && prototype !== Array.prototype) throw new Uncacheable();
     const name = path[i]!;
-    at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
+    const libraryData =
+      checked.vouched && (at === root || at === checked.peer || at === checked.request || at === checked.connection);
+    if (libraryData)
+      at = Object.prototype.hasOwnProperty.call(at, name) ? (at as Record<string, unknown>)[name] : undefined;
+    else at = ownData(at, name);
   }
   return at;
 }
@@ -298,10 +424,9 @@ export function builtByLibrary<T extends AuthorizationInput>(input: T): T {
  * resource], appended to `out`. Skipping the hidden-state check never changes the spelling, only
  * whether a part can be refused as Uncacheable.
  */
-function wholeInputInto(out: string, input: AuthorizationInput): string {
-  const { trigger, peer, connection, request, context, action, resource } = input;
-  const parts = [trigger, peer, connection, request, context, action, resource];
-  const vouched = libraryInputs.has(input);
+function wholeInputInto(out: string, input: AuthorizationInput, vouched: boolean): string {
+  const part = (name: string): unknown => field(input, name, vouched);
+  const parts = ['trigger', 'peer', 'connection', 'request', 'context', 'action', 'resource'].map(part);
   const outer = checkHidden;
   out += '[';
   try {
@@ -379,7 +504,7 @@ function encInto(out: string, value: unknown, depth: number): string {
     // A hole, or a named property (a RegExp match's `groups`), is state the elements do not show.
     if (checkHidden && Object.keys(array).length !== array.length) throw new Uncacheable();
     out += '[';
-    for (let i = 0; i < array.length; i++) out = encInto(out, array[i], depth + 1);
+    for (let i = 0; i < array.length; i++) out = encInto(out, checkHidden ? ownData(array, i) : array[i], depth + 1);
     return out + ']';
   }
   if (prototype !== Object.prototype && prototype !== null) return encObject(out, value, depth);
@@ -389,7 +514,8 @@ function encInto(out: string, value: unknown, depth: number): string {
   if (checkHidden && hasHiddenKeys(value, keys.length)) throw new Uncacheable();
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    out = encInto(out + encName(k), (value as Record<string, unknown>)[k], depth + 1);
+    const v = checkHidden ? ownData(value, k) : (value as Record<string, unknown>)[k];
+    out = encInto(out + encName(k), v, depth + 1);
   }
   return out + '}';
 }
@@ -525,20 +651,82 @@ function bytesInto(out: string, buffer: ArrayBuffer, offset: number, length: num
 /**
  * Whether `value` is node's own X509Certificate and nothing more: immutable DER, so its fingerprint
  * names every fact a policy can read from it. A subclass (state of its own, an overridden getter)
- * or a certificate given own properties is not, and an input holding one is decided uncached. (A
- * symbol-keyed property added to a certificate is not looked for: node keeps its own state there.)
+ * or a certificate given own properties is not, and an input holding one is decided uncached. Node
+ * keeps a certificate's state under symbols of its own on some lines (Node 20); a certificate with
+ * any other symbol-keyed property is not bare either.
  */
 function isBareCertificate(value: unknown): value is X509Certificate {
+  // One the library sealed as it made it can hold nothing but node's state (sealed-certificates.ts).
+  if (isSealedCertificate(value)) return true;
   return (
     !types.isProxy(value) &&
     value instanceof X509Certificate &&
     Object.getPrototypeOf(value) === X509Certificate.prototype &&
-    Object.getOwnPropertyNames(value).length === 0
+    Object.getOwnPropertyNames(value).length === 0 &&
+    onlyNodeSymbols(value)
   );
 }
 
+/**
+ * A certificate that only serves to learn which own symbols node gives every X509Certificate
+ * (self-signed Ed25519, CN=x; its dates do not matter).
+ */
+const PROBE_CERTIFICATE = `
+-----BEGIN CERTIFICATE-----
+MIIBLDCB36ADAgECAhQuFeT469ukex7SD1deoShmwGfaRTAFBgMrZXAwDDEKMAgG
+A1UEAwwBeDAeFw0yNjEyMDcxOTE1MTFaFw0yNjEyMDgxOTE1MTFaMAwxCjAIBgNV
+BAMMAXgwKjAFBgMrZXADIQDTB6jFAKrWo6wGSRwx73gV9aWncWVEFt8UMZJ0Ffei
+b6NTMFEwHQYDVR0OBBYEFMaPYJgzwhzmMm4Nfq0eJRn4TANuMB8GA1UdIwQYMBaA
+FMaPYJgzwhzmMm4Nfq0eJRn4TANuMA8GA1UdEwEB/wQFMAMBAf8wBQYDK2VwA0EA
+Vij5+LhiJT3emVPkJNqSkxFajXr6Tp+kXjC7IbdKnt1PZDftDAGzUV3M/nTFifSI
+Fz9Q5KvSrNaDFgdVtxfSDQ==
+-----END CERTIFICATE-----
+`;
+let nodeSymbols: readonly symbol[] | undefined;
+
+/** The symbols node keys a certificate's own state with (Node 20's handle and getter memo; none on 24). */
+function nodeStateSymbols(): readonly symbol[] {
+  return (nodeSymbols ??= Object.getOwnPropertySymbols(new X509Certificate(PROBE_CERTIFICATE)));
+}
+
+function onlyNodeSymbols(cert: X509Certificate): boolean {
+  const expected = nodeStateSymbols();
+  const own = Object.getOwnPropertySymbols(cert);
+  if (own.length !== expected.length) return false;
+  for (let i = 0; i < own.length; i++) if (!expected.includes(own[i]!)) return false;
+  return true;
+}
+
+/**
+ * A spelling kept per certificate object, with the node state it was made from. Where node keeps
+ * that state in writable symbol properties (Node 20), code holding the object can point them at
+ * another certificate's: the object then reads as that certificate, and the kept spelling is not
+ * used (sameNodeState).
+ */
+interface KeptSpelling {
+  readonly spelling: string;
+  readonly state: readonly unknown[];
+}
+
+function keepSpelling(memo: WeakMap<X509Certificate, KeptSpelling>, cert: X509Certificate, spelling: string): void {
+  memo.set(cert, {
+    spelling,
+    state: nodeStateSymbols().map((symbol) => (cert as unknown as Record<symbol, unknown>)[symbol]),
+  });
+}
+
+function keptSpelling(memo: WeakMap<X509Certificate, KeptSpelling>, cert: X509Certificate): string | undefined {
+  const kept = memo.get(cert);
+  if (kept === undefined) return undefined;
+  const symbols = nodeStateSymbols();
+  for (let i = 0; i < symbols.length; i++) {
+    if ((cert as unknown as Record<symbol, unknown>)[symbols[i]!] !== kept.state[i]) return undefined;
+  }
+  return kept.spelling;
+}
+
 /** A certificate never changes, so its fingerprint key is computed once per X509Certificate object. */
-const fingerprintKeys = new WeakMap<X509Certificate, string>();
+const fingerprintKeys = new WeakMap<X509Certificate, KeptSpelling>();
 
 /** A certificate as the key spells it: its process-local id in processCacheKey, else its fingerprint. */
 function certKey(cert: X509Certificate): string {
@@ -551,10 +739,10 @@ function certKey(cert: X509Certificate): string {
  * 95. A whole-input key carries every certificate of the chain.
  */
 function fingerprintKey(cert: X509Certificate): string {
-  let key = fingerprintKeys.get(cert);
+  let key = keptSpelling(fingerprintKeys, cert);
   if (key === undefined) {
     key = Buffer.from(cert.fingerprint256.replaceAll(':', ''), 'hex').toString('base64url');
-    fingerprintKeys.set(cert, key);
+    keepSpelling(fingerprintKeys, cert, key);
   }
   return key;
 }
@@ -567,7 +755,7 @@ function fingerprintKey(cert: X509Certificate): string {
  * `!`, which tells it apart from the key of no leaf or of a stand-in (leafKey).
  */
 export class CertIds {
-  readonly #byObject = new WeakMap<X509Certificate, string>();
+  readonly #byObject = new WeakMap<X509Certificate, KeptSpelling>();
   readonly #byFingerprint = new Map<string, string>();
   readonly #max: number;
   #last = 0;
@@ -578,7 +766,7 @@ export class CertIds {
   }
 
   of(cert: X509Certificate): string {
-    let id = this.#byObject.get(cert);
+    let id = keptSpelling(this.#byObject, cert);
     if (id === undefined) {
       const fingerprint = fingerprintKey(cert);
       id = this.#byFingerprint.get(fingerprint);
@@ -587,7 +775,7 @@ export class CertIds {
         id = (++this.#last).toString(36);
         this.#byFingerprint.set(fingerprint, id);
       }
-      this.#byObject.set(cert, id);
+      keepSpelling(this.#byObject, cert, id);
     }
     return id;
   }
