@@ -143,8 +143,11 @@ serve({
   async decisions({ pki, quick }) {
     const { cached, DecisionCache, evaluatePolicy, cedarPolicy, builtByLibrary } = load();
     const chain = chainOf(pki.clients[1].cert);
-    // The input a REST request gets, marked as authorizeRequest marks the inputs it builds.
-    const input = builtByLibrary ? builtByLibrary(requestInput(chain)) : requestInput(chain);
+    // The input a REST request gets, marked as authorizeRequest marks the inputs it builds. A miss
+    // hands its input to the policy (app code), after which the library no longer vouches for that
+    // object: the caches are primed with a twin, so the hits are timed on an input as just built.
+    const built = () => (builtByLibrary ? builtByLibrary(requestInput(chain)) : requestInput(chain));
+    const input = built();
     const sizes = quick ? { perBatch: 20_000, batches: 5 } : { perBatch: 200_000, batches: 7 };
     const asyncSizes = quick ? { perBatch: 5_000, batches: 5 } : { perBatch: 50_000, batches: 7 };
     const out = {};
@@ -155,7 +158,7 @@ serve({
     };
     if (typeof cached === 'function') {
       const policy = cached(fn, new DecisionCache({ max: 10_000 }));
-      await policy.evaluate(input);
+      await policy.evaluate(built());
       const hit = policy.evaluate(input);
       if (hit?.source !== 'cache') throw new Error('the cached policy did not answer from its cache');
       out.cachedHitUs = timeSync(() => policy.evaluate(input), sizes);
@@ -167,7 +170,7 @@ serve({
         factsRead: () => ['peer.certificate.subject', 'peer.verified', 'request.method'],
       });
       const narrow = cached(declared, new DecisionCache({ max: 10_000 }));
-      await narrow.evaluate(input);
+      await narrow.evaluate(built());
       if (narrow.evaluate(input)?.source === 'cache')
         out.cachedDeclaredHitUs = timeSync(() => narrow.evaluate(input), sizes);
     }

@@ -22,29 +22,38 @@ import { certInput } from './helpers/policy-input';
 
 const bobSubject = new X509Certificate(certs.client2Cert).subject;
 
-t.test("a certificate repointed at another's handle is not keyed as its first self", async (t) => {
-  const policy = cached(
-    Object.assign(
-      (input: AuthorizationInput) => ({
-        allow: (input.peer.certificate as X509Certificate).subject === bobSubject,
-        reason: 'subject',
-        ttlMs: 60_000,
-      }),
-      { factsRead: () => ['request.method'] },
-    ),
-    new DecisionCache(),
-  );
-  const shifty = certInput(certs.clientCert, 'GET', '/x');
-  const leaf = shifty.peer.certificate as X509Certificate;
-  t.ok(policy.cache.key(shifty), 'alice is keyed (and her id memoized on the object)');
-  const bob = new X509Certificate(certs.client2Cert);
-  for (const s of Object.getOwnPropertySymbols(leaf))
-    (leaf as unknown as Record<symbol, unknown>)[s] = (bob as unknown as Record<symbol, unknown>)[s];
-  t.equal(leaf.subject, bobSubject, 'the object now reads as bob');
-  t.match(await policy.evaluate(shifty), { allow: true }, 'the policy allows what it reads: bob');
-  const alice = certInput(certs.clientCert, 'GET', '/x');
-  t.match(await policy.evaluate(alice), { allow: false }, "alice is not served bob's allow");
-});
+// Node 24 keeps a certificate's state under private symbols, which no code can reach.
+const nodeStateVisible = Object.getOwnPropertySymbols(new X509Certificate(certs.client2Cert)).length > 0;
+
+t.test(
+  "a certificate repointed at another's handle is not keyed as its first self",
+  {
+    skip: !nodeStateVisible && "node's certificate state is private on this line",
+  },
+  async (t) => {
+    const policy = cached(
+      Object.assign(
+        (input: AuthorizationInput) => ({
+          allow: (input.peer.certificate as X509Certificate).subject === bobSubject,
+          reason: 'subject',
+          ttlMs: 60_000,
+        }),
+        { factsRead: () => ['request.method'] },
+      ),
+      new DecisionCache(),
+    );
+    const shifty = certInput(certs.clientCert, 'GET', '/x');
+    const leaf = shifty.peer.certificate as X509Certificate;
+    t.ok(policy.cache.key(shifty), 'alice is keyed (and her id memoized on the object)');
+    const bob = new X509Certificate(certs.client2Cert);
+    for (const s of Object.getOwnPropertySymbols(leaf))
+      (leaf as unknown as Record<symbol, unknown>)[s] = (bob as unknown as Record<symbol, unknown>)[s];
+    t.equal(leaf.subject, bobSubject, 'the object now reads as bob');
+    t.match(await policy.evaluate(shifty), { allow: true }, 'the policy allows what it reads: bob');
+    const alice = certInput(certs.clientCert, 'GET', '/x');
+    t.match(await policy.evaluate(alice), { allow: false }, "alice is not served bob's allow");
+  },
+);
 
 t.test('a symbol-keyed annotation on the certificate is not ignored by the key', async (t) => {
   const role = Symbol('role');

@@ -1,5 +1,5 @@
 /**
- * Certificates the library parsed and gives out, made non-extensible as they are made.
+ * Certificates the library parsed and gives out, sealed as they are made.
  *
  * One X509Certificate object stands for a DER across every connection that presents it
  * (parsed-certificates.ts), so a property an app or a policy stamped on one would show on all of
@@ -12,9 +12,13 @@ import type { X509Certificate } from 'node:crypto';
 
 const sealed = new WeakSet<X509Certificate>();
 
-/** Makes `certificate`, just made by the library, non-extensible, and remembers it. */
+/**
+ * Seals `certificate`, just made by the library, and remembers it. Sealed, not only made
+ * non-extensible: node's own state properties (Node 20 and 22) can then not be redefined as
+ * getters or deleted either.
+ */
 export function sealCertificate(certificate: X509Certificate): X509Certificate {
-  Object.preventExtensions(certificate);
+  Object.seal(certificate);
   sealed.add(certificate);
   return certificate;
 }

@@ -170,6 +170,8 @@ function appParts(input: AuthorizationInput): InputParts {
   const request = ownData(input, 'request');
   if (types.isProxy(peer) || types.isProxy(request)) throw new Uncacheable();
   plainOnly(peer);
+  // actionName() and resourceId() read request.method and request.path, inherited ones included.
+  plainOnly(request);
   const fromPeer = (name: string): unknown => ownData(peer as object, name);
   const fromRequest = (name: string): unknown =>
     request === undefined || request === null ? undefined : ownData(request, name);
@@ -417,6 +419,15 @@ const libraryInputs = new WeakSet<AuthorizationInput>();
 export function builtByLibrary<T extends AuthorizationInput>(input: T): T {
   libraryInputs.add(input);
   return input;
+}
+
+/**
+ * Ends the library's word for an input as it is handed to app code (a policy function, an
+ * adapter's evaluate(), a mapping hook), which may change it: any later key of the same object (a
+ * composition's next constituent, a request decided again) checks it in full.
+ */
+export function handedToApp(input: AuthorizationInput): void {
+  libraryInputs.delete(input);
 }
 
 /**
@@ -693,7 +704,11 @@ function onlyNodeSymbols(cert: X509Certificate): boolean {
   const expected = nodeStateSymbols();
   const own = Object.getOwnPropertySymbols(cert);
   if (own.length !== expected.length) return false;
-  for (let i = 0; i < own.length; i++) if (!expected.includes(own[i]!)) return false;
+  for (let i = 0; i < own.length; i++) {
+    if (!expected.includes(own[i]!)) return false;
+    // Node's getters read through these: one made an accessor would run while the key is built.
+    if (Object.getOwnPropertyDescriptor(cert, own[i]!)!.writable === undefined) return false;
+  }
   return true;
 }
 

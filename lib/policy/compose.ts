@@ -20,6 +20,7 @@ import { invalidOption } from '../common/errors.js';
 import type { ApplicablePolicy, AuthorizationInput, Policy, PolicyAdapter } from '../common/types.js';
 import {
   askPolicy,
+  evaluatesAsLibrary,
   isPolicy,
   normalizeDecision,
   policyName,
@@ -121,7 +122,7 @@ function adapter(
   parts: Named[],
   evaluate: (input: AuthorizationInput, signal: AbortSignal) => Promise<SourcedDecisionLike>,
 ): PolicyAdapter {
-  return {
+  const composed: PolicyAdapter = {
     name: `${kind}(${parts.map((p) => p.name).join(', ')})`,
     evaluate(input: AuthorizationInput, signal?: AbortSignal) {
       // Called directly (not through evaluatePolicy) there is no signal: use one that never fires.
@@ -141,4 +142,7 @@ function adapter(
       await Promise.all(parts.map(({ policy }) => (typeof policy === 'function' ? undefined : policy.close?.())));
     },
   };
+  // Its constituents see the input through runPolicy and askPolicy, which tell the cache key.
+  evaluatesAsLibrary(composed.evaluate);
+  return composed;
 }

@@ -9,6 +9,7 @@ import { checkDuration } from '../common/validate.js';
 import { timerDelay } from '../common/timers.js';
 import { ATTR, endSpan, SPAN_POLICY, startSpan } from '../common/otel.js';
 import type { AuthorizationInput, DecisionLike, Policy, PolicyAdapter } from '../common/types.js';
+import { handedToApp } from './cache-key.js';
 
 export const DEFAULT_POLICY_TIMEOUT_MS = 200;
 
@@ -93,6 +94,7 @@ const lazyEvaluators = new WeakMap<PolicyAdapter['evaluate'], LazyEvaluate>();
  */
 export function evaluatesLazily(evaluate: PolicyAdapter['evaluate'], lazily: LazyEvaluate): void {
   lazyEvaluators.set(evaluate, lazily);
+  evaluatesAsLibrary(evaluate);
 }
 
 export function isPolicy(x: unknown): x is Policy {
@@ -106,8 +108,25 @@ export function policyName(p: Policy): string {
   return typeof p.name === 'string' && p.name !== '' ? p.name : 'anonymous';
 }
 
+/**
+ * Adapters of the library's own whose evaluate() gives the input to app code only through
+ * invokePolicy or evaluatePolicy (a composition, a cache), or says so itself (Cedar's mapping
+ * hooks): calling them leaves an input the library built marked as its own (see handedToApp).
+ */
+const libraryEvaluators = new WeakSet<PolicyAdapter['evaluate']>();
+
+export function evaluatesAsLibrary(evaluate: PolicyAdapter['evaluate']): void {
+  libraryEvaluators.add(evaluate);
+}
+
+/** Before `policy` sees `input`: app code may change it, so a later cache key checks it in full. */
+function beforeApp(policy: Policy, input: AuthorizationInput): void {
+  if (typeof policy === 'function' || !libraryEvaluators.has(policy.evaluate)) handedToApp(input);
+}
+
 /** Calls a policy once, without timeout or normalization: the raw answer or a thrown error. */
 export function invokePolicy(policy: Policy, input: AuthorizationInput, signal: AbortSignal): unknown {
+  beforeApp(policy, input);
   return typeof policy === 'function' ? policy(input) : policy.evaluate(input, signal);
 }
 
@@ -208,6 +227,7 @@ async function evaluate(
   try {
     let answer: unknown;
     let controller: AbortController | undefined;
+    beforeApp(policy, input);
     if (typeof policy === 'function') {
       // A function gets no signal, so there is nothing to abort: no controller needed.
       answer = policy(input);

@@ -75,6 +75,7 @@ import type { CompiledPolicySet } from './compile.js';
 import type { CedarRecord } from './runtime.js';
 import { factsReadBy } from './facts.js';
 import { evaluatesLazily } from '../evaluate.js';
+import { handedToApp } from '../cache-key.js';
 import { timerDelay } from '../../common/timers.js';
 
 export type { CedarDiagnostic, FractionMode, CedarContextError, CedarError } from './values.js';
@@ -244,6 +245,8 @@ export class CedarPolicy extends EventEmitter<CedarPolicyEvents> implements Poli
 
   evaluate(input: AuthorizationInput): { allow: boolean; reason: string } {
     const m = this.#options.mapping;
+    // The app's mapping hooks get the input, and may change it.
+    if (m !== undefined) handedToApp(input);
     const answer = this.authorize({
       principal: m?.principal ? m.principal(input) : { type: 'User', id: subjectId(input) },
       action: m?.action ? m.action(input) : { type: 'Action', id: actionName(input) },
