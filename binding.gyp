@@ -25,6 +25,10 @@
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
+        # A call that fails while node tears an environment down (a worker thread
+        # terminated mid-callback) may not throw: without this, node-addon-api makes
+        # that a fatal error for the whole process.
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "OPENSSL_API_COMPAT=30000",
         "OPENSSL_NO_DEPRECATED"
