@@ -21,7 +21,7 @@ import { createHash, hash, X509Certificate } from 'node:crypto';
 import { types } from 'node:util';
 import type { AuthorizationInput, Policy } from '../common/types.js';
 import { isSealedCertificate } from '../common/sealed-certificates.js';
-import { CONTEXT_FACT_SOURCES } from './facts.js';
+import { actionName, CONTEXT_FACT_SOURCES, resourceId } from './facts.js';
 
 /** Keys longer than this are hashed: the cache holds a bounded key whatever the request sent. */
 const MAX_KEY_CHARS = 512;
@@ -158,12 +158,15 @@ function libraryParts(input: AuthorizationInput): InputParts {
     verifyError: peer.verifyError,
     token: input.token,
     signals: input.signals,
-    action: input.action ?? request?.method ?? input.trigger,
-    resource: input.resource ?? request?.path ?? 'connection',
+    action: actionName(input),
+    resource: resourceId(input),
   };
 }
 
-/** The parts of an input an app built: own data properties of plain objects only (see field). */
+/**
+ * The parts of an input an app built: own data properties of plain objects only (see field). The
+ * action and resource follow actionName() and resourceId(), read through descriptors.
+ */
 function appParts(input: AuthorizationInput): InputParts {
   plainOnly(input);
   const peer = ownData(input, 'peer');
