@@ -244,6 +244,8 @@ Napi::Value SecureContext::SetTicketKeys(const Napi::CallbackInfo& info) {
 Napi::Value SecureContext::GetTicketKeys(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> keys = Napi::Buffer<unsigned char>::New(env, 80);
+  // No Buffer (an environment being torn down): nothing to write the keys into.
+  if (keys.IsEmpty()) return env.Undefined();
   if (SSL_CTX_get_tlsext_ticket_keys(ctx_.get(), keys.Data(), 80) != 1) return env.Undefined();
   return keys;
 }

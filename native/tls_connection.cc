@@ -34,18 +34,23 @@ constexpr double kMaxKeyingMaterial = 65536;
 // The values of a write(): one value or the elements of an array. Reading an
 // array's elements can run JavaScript (an accessor), which may destroy the
 // connection or detach a buffer read before it: callers read everything
-// first, check the connection again, and only then take pointers.
-std::vector<Napi::Value> TlsConnection::WriteValues(const Napi::Value& data) {
-  std::vector<Napi::Value> values;
+// first, check the connection again, and only then take pointers. False when
+// an element could not be read (a getter threw, or the environment is being
+// torn down): then nothing of this write may go out, not the elements around it.
+bool TlsConnection::WriteValues(const Napi::Value& data, std::vector<Napi::Value>* values) {
   if (!data.IsArray()) {
-    values.push_back(data);
-    return values;
+    values->push_back(data);
+    return true;
   }
   Napi::Array list = data.As<Napi::Array>();
   const uint32_t length = list.Length();
-  values.reserve(length);
-  for (uint32_t i = 0; i < length; ++i) values.push_back(list.Get(i));
-  return values;
+  values->reserve(length);
+  for (uint32_t i = 0; i < length; ++i) {
+    Napi::Value value = list.Get(i);
+    if (value.IsEmpty()) return false;
+    values->push_back(value);
+  }
+  return true;
 }
 
 namespace {
@@ -308,7 +313,8 @@ Napi::Value TlsConnection::TakeCiphertext(Napi::Env env) {
 Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
-  const std::vector<Napi::Value> values = WriteValues(info[0]);
+  std::vector<Napi::Value> values;
+  if (!WriteValues(info[0], &values)) return env.Undefined();
   if (!Alive(env)) return env.Undefined();
   if (info[1].IsBuffer()) {
     Napi::Buffer<char> out = info[1].As<Napi::Buffer<char>>();
@@ -555,6 +561,7 @@ Napi::Value TlsConnection::GetSession(const Napi::CallbackInfo& info) {
   const int length = i2d_SSL_SESSION(session, nullptr);
   if (length <= 0) return env.Null();
   Napi::Buffer<unsigned char> buffer = Napi::Buffer<unsigned char>::New(env, static_cast<size_t>(length));
+  if (buffer.IsEmpty()) return env.Undefined();
   unsigned char* cursor = buffer.Data();
   i2d_SSL_SESSION(session, &cursor);
   return buffer;
@@ -608,6 +615,7 @@ Napi::Value TlsConnection::ExportKeyingMaterial(const Napi::CallbackInfo& info) 
   Napi::Buffer<unsigned char> context =
       has_context ? info[2].As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>::New(env, 0);
   Napi::Buffer<unsigned char> out = Napi::Buffer<unsigned char>::New(env, length);
+  if (out.IsEmpty() || context.IsEmpty()) return env.Undefined();
   if (SSL_export_keying_material(ssl_.get(), out.Data(), length, label.data(), label.size(), context.Data(),
                                  context.Length(), has_context ? 1 : 0) != 1) {
     OpenSSLError(env, "exportKeyingMaterial failed (handshake not complete?)").ThrowAsJavaScriptException();

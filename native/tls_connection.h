@@ -76,7 +76,7 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   Napi::Value ReadPlaintext(Napi::Env env, char* reuse, size_t reuse_length, size_t* placed);
   Napi::Value TakeCiphertext(Napi::Env env);
   // The values of write()'s and send()'s data (a value, or an array's elements); may run JavaScript.
-  static std::vector<Napi::Value> WriteValues(const Napi::Value& data);
+  static bool WriteValues(const Napi::Value& data, std::vector<Napi::Value>* values);
   // write()'s and send()'s shared step: SSL_write (WritePieces) of the Buffers among `values`, in
   // a fresh error scope and event set, a fatal error recorded. Runs no JavaScript between reading
   // the Buffers' memory and writing it. Returns the bytes consumed; `offered` gets those given.

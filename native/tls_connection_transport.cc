@@ -72,7 +72,8 @@ Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Alive(env)) return env.Undefined();
   // See WriteValues: what reading the data runs may have destroyed the connection.
-  const std::vector<Napi::Value> values = WriteValues(info[0]);
+  std::vector<Napi::Value> values;
+  if (!WriteValues(info[0], &values)) return env.Undefined();
   if (!Alive(env)) return env.Undefined();
   size_t total = 0;
   const size_t consumed = Seal(env, values, &total);
@@ -181,6 +182,7 @@ Napi::Value TlsConnection::OwnPlaintext(Napi::Env env, Napi::Buffer<char> room, 
 Napi::Value TlsConnection::OwnPlaintext(Napi::Env env, Napi::ArrayBuffer room, size_t placed) {
   if (placed >= room.ByteLength() / 2) return room;
   Napi::ArrayBuffer own = Napi::ArrayBuffer::New(env, placed);
+  if (own.IsEmpty()) return room;
   std::memcpy(own.Data(), room.Data(), placed);
   // Nothing else can see the room yet; a failed detach leaves it to the GC.
   napi_detach_arraybuffer(env, room);
