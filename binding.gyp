@@ -11,6 +11,7 @@
         "native/chain_batch.cc",
         "native/ciphertext_bios.cc",
         "native/crl_info.cc",
+        "native/js_values.cc",
         "native/openssl_core.cc",
         "native/openssl_util.cc",
         "native/record_engine.cc",

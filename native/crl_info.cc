@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "js_values.h"
 #include "openssl_util.h"
 
 namespace ctls {
@@ -15,7 +16,8 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Buffer<char> pem = info[0].As<Napi::Buffer<char>>();
-  const bool with_serials = info[1].IsUndefined() || info[1].ToBoolean();
+  bool with_serials = true;
+  if (!info[1].IsUndefined() && !ReadTruth(env, info[1], &with_serials)) return env.Undefined();
   std::vector<X509CrlPointer> crls = ReadCrls(pem.Data(), pem.Length());
   if (crls.empty()) {
     OpenSSLError(env, "no CRL found in crl", "ERR_CTLS_BAD_PEM").ThrowAsJavaScriptException();

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "js_values.h"
+
 namespace ctls {
 
 namespace {
@@ -54,23 +56,25 @@ Napi::Error OpenSSLError(Napi::Env env, const char* fallback_message, const char
     library = ERR_lib_error_string(last);
   }
   Napi::Error js_error = Napi::Error::New(env, message);
-  Napi::Object object = js_error.Value();
+  // Defined, not assigned (see js_values.h): the error is thrown next, and a setter that threw
+  // here would leave an exception pending under it, which is fatal.
+  napi_value object = js_error.Value();
   if (code != nullptr) {
-    object.Set("code", code);
+    DefineOwn(env, object, "code", code);
   } else if (reason != nullptr) {
-    object.Set("code", ReasonToCode(reason));
+    DefineOwn(env, object, "code", ReasonToCode(reason).c_str());
   } else {
-    object.Set("code", "ERR_CTLS_TLS");
+    DefineOwn(env, object, "code", "ERR_CTLS_TLS");
   }
-  if (reason != nullptr) object.Set("reason", reason);
-  if (library != nullptr) object.Set("library", library);
-  if (last != 0) object.Set("opensslCode", static_cast<double>(last));
+  if (reason != nullptr) DefineOwn(env, object, "reason", reason);
+  if (library != nullptr) DefineOwn(env, object, "library", library);
+  if (last != 0) DefineOwn(env, object, "opensslCode", static_cast<double>(last));
   return js_error;
 }
 
 Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message) {
   Napi::Error js_error = Napi::Error::New(env, message);
-  js_error.Value().Set("code", code);
+  DefineOwn(env, js_error.Value(), "code", code);
   return js_error;
 }
 
@@ -88,7 +92,7 @@ bool ParseIdentity(Napi::Env env, const Napi::Value& key_pem, const Napi::Value&
   Napi::Error error = OpenSSLError(
       env, bad_cert ? "no certificate found in cert" : "could not read the private key (bad PEM or wrong passphrase)",
       "ERR_CTLS_BAD_PEM");
-  error.Value().Set("option", bad);  // which input was bad, for the TS message
+  DefineOwn(env, error.Value(), "option", bad);  // which input was bad, for the TS message
   error.ThrowAsJavaScriptException();
   return false;
 }

@@ -11,6 +11,7 @@
 
 #include "chain_batch.h"
 #include "crl_info.h"
+#include "js_values.h"
 #include "record_engine.h"
 
 namespace ctls {
@@ -73,7 +74,7 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   info.This().As<Napi::Object>().TypeTag(&kSecureContextTag);
-  is_server_ = info[0].ToBoolean();
+  if (!ReadTruth(env, info[0], &is_server_)) return;
   // The shared settings (versions floor, options, session handling) and the
   // connection's verification callbacks are in RecordEngine::NewContext,
   // which the fuzz harnesses use too.
@@ -107,8 +108,13 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ErrorQueueScope scope;
   Napi::Object flags = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-  const bool crl_check_all = flags.Get("crlCheckAll").ToBoolean();
-  const bool allow_stale_crl = flags.Get("allowStaleCrl").ToBoolean();
+  // A flag that cannot be read changes nothing: neither may default to a laxer store.
+  bool crl_check_all = false;
+  bool allow_stale_crl = false;
+  if (!ReadFlag(env, flags, "crlCheckAll", &crl_check_all) ||
+      !ReadFlag(env, flags, "allowStaleCrl", &allow_stale_crl)) {
+    return env.Undefined();
+  }
   // A missing argument is "none of these"; an empty Buffer is bad PEM.
   const Napi::Buffer<char> ca = info[0].IsBuffer() ? info[0].As<Napi::Buffer<char>>() : Napi::Buffer<char>();
   const Napi::Buffer<char> crl = info[1].IsBuffer() ? info[1].As<Napi::Buffer<char>>() : Napi::Buffer<char>();
@@ -118,7 +124,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
     const bool bad_ca = std::strcmp(bad, "ca") == 0;
     Napi::Error error =
         OpenSSLError(env, bad_ca ? "no certificate found in ca" : "no CRL found in crl", "ERR_CTLS_BAD_PEM");
-    error.Value().Set("option", bad);  // which input was bad, for the TS message
+    DefineOwn(env, error.Value(), "option", bad);  // which input was bad, for the TS message
     error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -313,12 +319,18 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
 
   X509StackPointer untrusted(sk_X509_new_null());
   X509Pointer leaf;
+  // A certificate that could not be read (a getter threw, or the environment is going away and
+  // the read failed without an exception) stops the verification: none runs on part of a chain.
+  bool unreadable = false;
   // The length is read once: a getter could lengthen the list while it is read.
   auto decode_into = [&](Napi::Array list, bool first_is_leaf) {
     const uint32_t count = list.Length();
     for (uint32_t i = 0; i < count; ++i) {
       Napi::Value item = list.Get(i);
-      if (env.IsExceptionPending()) return;
+      if (item.IsEmpty() || env.IsExceptionPending()) {
+        unreadable = true;
+        return;
+      }
       const unsigned char* data = nullptr;
       size_t length = 0;
       if (!BufferBytes(env, item, &data, &length)) continue;
@@ -344,8 +356,8 @@ Napi::Value SecureContext::VerifyChain(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   decode_into(der_chain, true);
-  if (!env.IsExceptionPending() && info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
-  if (env.IsExceptionPending()) return env.Undefined();
+  if (!unreadable && info[2].IsArray()) decode_into(info[2].As<Napi::Array>(), false);
+  if (unreadable) return env.Undefined();
 
   if (!leaf) return VerifyOutcomeObject(env, false, VerifiedChains::Outcome());
   const int purpose_id = purpose == "sslserver" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
@@ -387,9 +399,10 @@ Napi::Value SecureContext::VerifyChains(const Napi::CallbackInfo& info) {
   chains.reserve(item_count);
   // Reading an element may run a getter that throws: the exception is then left pending and the
   // call returns at once (throwing another over it would be fatal with C++ exceptions off).
+  // An empty value is a read that failed without an exception (the environment is going away).
   auto element = [&](Napi::Array array, uint32_t index, Napi::Value* value) {
     *value = array.Get(index);
-    return !env.IsExceptionPending();
+    return !value->IsEmpty() && !env.IsExceptionPending();
   };
   // Certificates the context decoded already are shared; the rest are decoded on the pool, once
   // per chain that carries them.

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "js_values.h"
 #include "secure_context.h"
 
 // OpenSSL's own alert sender. It is not public API: libssl exports it and
@@ -131,26 +132,44 @@ TlsConnection::TlsConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     return;
   }
   trust_context_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
-  is_server_ = info[1].ToBoolean();
   Napi::Object options = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-
+  // Every option is read before the connection is made and before any Buffer's
+  // memory is: reading an option can run JavaScript (an accessor), which could
+  // detach or free a Buffer read earlier, or end the environment. An option
+  // that cannot be read makes no connection (no ssl_: every method refuses);
+  // none may fall back to a default, rejectUnauthorized least of all.
+  bool is_server = false;
+  bool reject_unauthorized = false;
+  if (!ReadTruth(env, info[1], &is_server) || !ReadFlag(env, options, "rejectUnauthorized", &reject_unauthorized)) {
+    return;
+  }
+  is_server_ = is_server;
+  reject_unauthorized_ = reject_unauthorized;
+  if (is_server_) {
+    bool request_cert = false;
+    if (!ReadFlag(env, options, "requestCert", &request_cert)) return;
+    if (!Attach(trust_context_->ctx(), &trust_context_->trust())) {
+      OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
+      return;
+    }
+    ConfigureServer(request_cert);
+    return;
+  }
+  Napi::Value servername = options.Get("servername");
+  if (servername.IsEmpty()) return;
+  const std::string name = servername.IsString() ? servername.As<Napi::String>().Utf8Value() : std::string();
+  Napi::Value session = options.Get("session");
+  if (session.IsEmpty()) return;
+  bool offer_post_handshake_auth = false;
+  bool ask_identity = false;
+  if (!ReadFlag(env, options, "offerPostHandshakeAuth", &offer_post_handshake_auth) ||
+      !ReadFlag(env, options, "askIdentity", &ask_identity)) {
+    return;
+  }
   if (!Attach(trust_context_->ctx(), &trust_context_->trust())) {
     OpenSSLError(env, "SSL_new failed").ThrowAsJavaScriptException();
     return;
   }
-
-  reject_unauthorized_ = options.Get("rejectUnauthorized").ToBoolean();
-  if (is_server_) {
-    ConfigureServer(options.Get("requestCert").ToBoolean());
-    return;
-  }
-  // Every option is read before any Buffer's memory is: reading an option can
-  // run JavaScript (an accessor), which could detach or free a Buffer read earlier.
-  Napi::Value servername = options.Get("servername");
-  const std::string name = servername.IsString() ? servername.As<Napi::String>().Utf8Value() : std::string();
-  Napi::Value session = options.Get("session");
-  const bool offer_post_handshake_auth = options.Get("offerPostHandshakeAuth").ToBoolean();
-  const bool ask_identity = options.Get("askIdentity").ToBoolean();
   const bool has_session = session.IsBuffer();
   Napi::Buffer<unsigned char> der =
       has_session ? session.As<Napi::Buffer<unsigned char>>() : Napi::Buffer<unsigned char>();
@@ -191,6 +210,11 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   events_ = 0;
   fatal_error_.Reset();
   UseTrustStore();
+  // The flags are read before anything below can run JavaScript (an error's
+  // making, once): reading them after it could fail.
+  bool end_of_input = false;
+  bool in_place = false;
+  if (!ReadTruth(env, info[1], &end_of_input) || !ReadTruth(env, info[2], &in_place)) return env.Undefined();
   char* reuse = nullptr;
   size_t reuse_length = 0;
   if (info[0].IsBuffer()) {
@@ -202,12 +226,12 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     if (!Receive(data, length)) RecordDataAfterClose(env);
-    if (info[2].ToBoolean()) {
+    if (in_place) {
       reuse = const_cast<char*>(data);
       reuse_length = length;
     }
   }
-  if (info[1].ToBoolean()) source_.MarkEnd();
+  if (end_of_input) source_.MarkEnd();
   size_t placed = 0;
   Napi::Value plaintext = ReadPlaintext(env, reuse, reuse_length, &placed);
   Napi::Array result = Result(env, plaintext);
@@ -266,12 +290,13 @@ void TlsConnection::RecordFatal(Napi::Env env, int ssl_error) {
   events_ |= kFatal;
   Napi::Error error =
       OpenSSLError(env, ssl_error == SSL_ERROR_SYSCALL ? "the TLS connection failed" : "TLS protocol error");
+  napi_value object = error.Value();
   if (peer_changed_) {
-    error.Value().Set("peerChanged", true);
+    DefineOwn(env, object, "peerChanged", true);
   } else if (verify_error_ != X509_V_OK) {
-    error.Value().Set("verifyError", VerifyErrorCode(verify_error_));
-    error.Value().Set("verifyMessage", X509_verify_cert_error_string(verify_error_));
-    error.Value().Set("verifyDepth", verify_error_depth_);
+    DefineOwn(env, object, "verifyError", VerifyErrorCode(verify_error_));
+    DefineOwn(env, object, "verifyMessage", X509_verify_cert_error_string(verify_error_));
+    DefineOwn(env, object, "verifyDepth", static_cast<double>(verify_error_depth_));
   }
   fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
 }

@@ -11,6 +11,7 @@
 //   (kShutdown, code | null): our half-close is done, or failed
 #include <cstring>
 
+#include "js_values.h"
 #include "tls_connection.h"
 
 namespace ctls {
@@ -93,7 +94,9 @@ Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
 // setReading(reading: boolean) -> 0, or the libuv error code of a read that
 // could not start: the ReadFlow's pause() and resume().
 Napi::Value TlsConnection::SetReading(const Napi::CallbackInfo& info) {
-  const int status = transport_ == nullptr ? 0 : transport_->SetReading(info[0].ToBoolean());
+  bool reading = false;
+  if (!ReadTruth(info.Env(), info[0], &reading)) return info.Env().Undefined();
+  const int status = transport_ == nullptr ? 0 : transport_->SetReading(reading);
   return Napi::Number::New(info.Env(), status);
 }
 
@@ -106,7 +109,8 @@ Napi::Value TlsConnection::EndTransport(const Napi::CallbackInfo& info) {
 
 // setTransportRef(ref: boolean): socket.ref() / unref() for our handle.
 Napi::Value TlsConnection::SetTransportRef(const Napi::CallbackInfo& info) {
-  if (transport_ != nullptr) transport_->SetRef(info[0].ToBoolean());
+  bool ref = false;
+  if (transport_ != nullptr && ReadTruth(info.Env(), info[0], &ref)) transport_->SetRef(ref);
   return info.Env().Undefined();
 }
 
@@ -211,6 +215,9 @@ void TlsConnection::OnTransportRead(const char* data, size_t length) {
     // goes to the scratch buffer and comes as a second Buffer.
     if (handshake_done_ && source_.pending() <= kZeroedRoomLimit) {
       small_room = Napi::ArrayBuffer::New(env, source_.pending());
+      // No room (the environment is going away): records stay in OpenSSL, unread. An empty
+      // ArrayBuffer keeps no data pointer, and asking it for one aborts.
+      if (small_room.IsEmpty()) return;
       plaintext = ReadPlaintext(env, static_cast<char*>(small_room.Data()), small_room.ByteLength(), &placed);
     } else if (handshake_done_) {
       room = Napi::Buffer<char>::New(env, source_.pending());
