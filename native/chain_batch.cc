@@ -7,6 +7,7 @@
 #include <memory>
 #include <utility>
 
+#include "js_values.h"
 #include "openssl_util.h"
 
 namespace ctls {
@@ -150,8 +151,8 @@ class BatchWorker : public Napi::AsyncWorker {
     Napi::Array outcomes = Napi::Array::New(env, batch_->results.size());
     for (size_t i = 0; i < batch_->results.size(); ++i) {
       const Batch::Result& result = batch_->results[i];
-      outcomes.Set(
-          static_cast<uint32_t>(i),
+      DefineElement(
+          env, outcomes, static_cast<uint32_t>(i),
           result.verified ? Napi::Value(VerifyOutcomeObject(env, result.leaf_decoded, result.outcome)) : env.Null());
     }
     batch_->deferred.Resolve(outcomes);
@@ -180,7 +181,7 @@ bool AddControls(Napi::Env env, Napi::Promise promise, const std::shared_ptr<Bat
       },
       "started");
   if (env.IsExceptionPending()) return false;
-  return promise.Set("abandon", abandon) && promise.Set("started", started);
+  return DefineOwn(env, promise, "abandon", abandon) && DefineOwn(env, promise, "started", started);
 }
 
 }  // namespace
@@ -197,19 +198,21 @@ Napi::Object VerifyOutcomeObject(Napi::Env env, bool leaf_decoded, const Verifie
   if (!leaf_decoded || !outcome.ran) {
     // A check OpenSSL could not set up: verifyChain() throws instead, but one chain of a batch
     // must not fail the others, so it is answered in its place.
-    result.Set("ok", false);
-    result.Set("code", leaf_decoded ? "UNSPECIFIED" : "UNABLE_TO_DECODE_CERTIFICATE");
-    result.Set("error", leaf_decoded ? "X509_STORE_CTX_init failed" : "the leaf certificate could not be decoded");
-    result.Set("depth", 0);
+    DefineOwn(env, result, "ok", false);
+    DefineOwn(env, result, "code", leaf_decoded ? "UNSPECIFIED" : "UNABLE_TO_DECODE_CERTIFICATE");
+    DefineOwn(env, result, "error",
+              leaf_decoded ? "X509_STORE_CTX_init failed" : "the leaf certificate could not be decoded");
+    DefineOwn(env, result, "depth", 0.0);
     return result;
   }
-  result.Set("ok", outcome.ok);
-  result.Set("code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
-  result.Set("error", outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
-  result.Set("depth", outcome.depth);
+  DefineOwn(env, result, "ok", outcome.ok);
+  DefineOwn(env, result, "code", outcome.ok ? env.Null() : Napi::String::New(env, VerifyErrorCode(outcome.error)));
+  DefineOwn(env, result, "error",
+            outcome.ok ? env.Null() : Napi::String::New(env, X509_verify_cert_error_string(outcome.error)));
+  DefineOwn(env, result, "depth", static_cast<double>(outcome.depth));
   if (outcome.ok) {
-    result.Set("notAfter", outcome.not_after_ms);
-    result.Set("chain", ChainToArray(env, outcome.chain.get()));
+    DefineOwn(env, result, "notAfter", outcome.not_after_ms);
+    DefineOwn(env, result, "chain", ChainToArray(env, outcome.chain.get()));
   }
   return result;
 }

@@ -25,7 +25,7 @@ Napi::Value CrlInfo(const Napi::CallbackInfo& info) {
   }
   Napi::Array result = Napi::Array::New(env, crls.size());
   for (size_t i = 0; i < crls.size(); ++i) {
-    result.Set(static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), with_serials));
+    DefineElement(env, result, static_cast<uint32_t>(i), CrlFacts(env, crls[i].get(), with_serials));
   }
   return result;
 }
@@ -85,17 +85,19 @@ Napi::Value ExtensionHex(Napi::Env env, X509_CRL* crl, int nid) {
 Napi::Object CrlFacts(Napi::Env env, X509_CRL* crl, bool with_serials) {
   const CrlSummary summary = SummarizeCrl(crl, with_serials);
   Napi::Object entry = Napi::Object::New(env);
-  entry.Set("issuer", summary.issuer);
-  entry.Set("issuerText", NodeNameText(X509_CRL_get_issuer(crl)));
-  entry.Set("distributionPoint", ExtensionHex(env, crl, NID_issuing_distribution_point));
-  entry.Set("authorityKeyId", ExtensionHex(env, crl, NID_authority_key_identifier));
-  entry.Set("lastUpdate", summary.last_update_ms);
-  entry.Set("nextUpdate", summary.has_next_update ? Napi::Number::New(env, summary.next_update_ms) : env.Null());
-  entry.Set("revokedCount", summary.revoked_count);
+  DefineOwn(env, entry, "issuer", summary.issuer);
+  DefineOwn(env, entry, "issuerText", NodeNameText(X509_CRL_get_issuer(crl)));
+  DefineOwn(env, entry, "distributionPoint", ExtensionHex(env, crl, NID_issuing_distribution_point));
+  DefineOwn(env, entry, "authorityKeyId", ExtensionHex(env, crl, NID_authority_key_identifier));
+  DefineOwn(env, entry, "lastUpdate", summary.last_update_ms);
+  DefineOwn(env, entry, "nextUpdate",
+            summary.has_next_update ? Napi::Number::New(env, summary.next_update_ms) : env.Null());
+  DefineOwn(env, entry, "revokedCount", static_cast<double>(summary.revoked_count));
   if (!with_serials) return entry;
   Napi::Array serials = Napi::Array::New(env, summary.revoked.size());
-  for (size_t j = 0; j < summary.revoked.size(); ++j) serials.Set(static_cast<uint32_t>(j), summary.revoked[j]);
-  entry.Set("revoked", serials);
+  for (size_t j = 0; j < summary.revoked.size(); ++j)
+    DefineElement(env, serials, static_cast<uint32_t>(j), Napi::String::New(env, summary.revoked[j]));
+  DefineOwn(env, entry, "revoked", serials);
   return entry;
 }
 

@@ -116,7 +116,7 @@ Napi::Array ChainToArray(Napi::Env env, STACK_OF(X509) * chain) {
   Napi::Array result = Napi::Array::New(env);
   const int count = chain == nullptr ? 0 : sk_X509_num(chain);
   for (int i = 0; i < count; ++i) {
-    result.Set(static_cast<uint32_t>(i), CertificateToBuffer(env, sk_X509_value(chain, i)));
+    DefineElement(env, result, static_cast<uint32_t>(i), CertificateToBuffer(env, sk_X509_value(chain, i)));
   }
   return result;
 }

@@ -139,7 +139,7 @@ Napi::Value SecureContext::SetTrust(const Napi::CallbackInfo& info) {
   // Read from the very objects the store verifies with: one parse, not two.
   Napi::Array crl_facts = Napi::Array::New(env, trust.crls.size());
   for (size_t i = 0; i < trust.crls.size(); ++i) {
-    crl_facts.Set(static_cast<uint32_t>(i), CrlFacts(env, trust.crls[i].get(), false));
+    DefineElement(env, crl_facts, static_cast<uint32_t>(i), CrlFacts(env, trust.crls[i].get(), false));
   }
   return crl_facts;
 }
@@ -473,9 +473,9 @@ Napi::Value SecureContext::AbandonBatches(const Napi::CallbackInfo& info) {
 Napi::Value SecureContext::CacheStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object stats = Napi::Object::New(env);
-  stats.Set("decoded", static_cast<double>(decoded_.size()));
-  stats.Set("verified", static_cast<double>(trust_.verified_chains().size()));
-  stats.Set("verifiedHits", static_cast<double>(trust_.verified_chains().hits()));
+  DefineOwn(env, stats, "decoded", static_cast<double>(decoded_.size()));
+  DefineOwn(env, stats, "verified", static_cast<double>(trust_.verified_chains().size()));
+  DefineOwn(env, stats, "verifiedHits", static_cast<double>(trust_.verified_chains().hits()));
   return stats;
 }
 

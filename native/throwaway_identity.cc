@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "js_values.h"
 #include "openssl_util.h"
 
 namespace ctls {
@@ -83,8 +84,8 @@ Napi::Value ThrowawayIdentity(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object result = Napi::Object::New(env);
-  result.Set("key", Drain(key.get()));
-  result.Set("chain", Drain(chain.get()));
+  DefineOwn(env, result, "key", Drain(key.get()));
+  DefineOwn(env, result, "chain", Drain(chain.get()));
   return result;
 }
 

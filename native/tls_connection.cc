@@ -234,12 +234,9 @@ Napi::Value TlsConnection::Cycle(const Napi::CallbackInfo& info) {
   if (end_of_input) source_.MarkEnd();
   size_t placed = 0;
   Napi::Value plaintext = ReadPlaintext(env, reuse, reuse_length, &placed);
-  Napi::Array result = Result(env, plaintext);
-  result.Set(4u, Napi::Number::New(env, static_cast<double>(placed)));
   Napi::Value own = env.Null();
   if (placed > 0) own = CopyOutSmall(env, info[0].As<Napi::Buffer<char>>(), placed);
-  result.Set(5u, own);
-  return result;
+  return Result(env, plaintext, Napi::Number::New(env, static_cast<double>(placed)), own);
 }
 
 // Plaintext decrypted in place keeps the memory of the whole buffer it sits
@@ -308,14 +305,11 @@ void TlsConnection::RecordDataAfterClose(Napi::Env env) {
   fatal_error_ = Napi::Persistent(error.Value().As<Napi::Value>());
 }
 
-Napi::Array TlsConnection::Result(Napi::Env env, Napi::Value plaintext) {
-  Napi::Array result = Napi::Array::New(env, 6);
-  result.Set(0u, plaintext);
-  result.Set(1u, TakeCiphertext(env));
-  result.Set(2u, Napi::Number::New(env, events_));
-  result.Set(3u, fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value());
+Napi::Value TlsConnection::Result(Napi::Env env, Napi::Value plaintext, Napi::Value fifth, Napi::Value sixth) {
+  Napi::Value ciphertext = TakeCiphertext(env);
+  Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
-  return result;
+  return Napi::Value(env, NewTuple(env, {plaintext, ciphertext, Napi::Number::New(env, events_), error, fifth, sixth}));
 }
 
 // The ciphertext OpenSSL wrote outside a lent buffer, as a new Buffer; with a
@@ -347,9 +341,8 @@ Napi::Value TlsConnection::Write(const Napi::CallbackInfo& info) {
   }
   const size_t consumed = Seal(env, values);
   if (consumed == kRefused) return env.Undefined();
-  Napi::Array result = Result(env, env.Null());
-  result.Set(4u, Napi::Number::New(env, static_cast<double>(consumed)));
-  result.Set(5u, Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
+  Napi::Value result = Result(env, env.Null(), Napi::Number::New(env, static_cast<double>(consumed)),
+                              Napi::Number::New(env, static_cast<double>(sink_.lent_used())));
   sink_.Unlend();
   return result;
 }
@@ -508,32 +501,32 @@ Napi::Value TlsConnection::GetInfo(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   if (!ssl_) return result;
   SSL* ssl = ssl_.get();
-  result.Set("protocol", SSL_get_version(ssl));
+  DefineOwn(env, result, "protocol", SSL_get_version(ssl));
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
   if (cipher != nullptr) {
     Napi::Object cipher_info = Napi::Object::New(env);
-    cipher_info.Set("name", SSL_CIPHER_get_name(cipher));
-    cipher_info.Set("standardName", SSL_CIPHER_standard_name(cipher));
-    cipher_info.Set("version", SSL_CIPHER_get_version(cipher));
-    result.Set("cipher", cipher_info);
+    DefineOwn(env, cipher_info, "name", SSL_CIPHER_get_name(cipher));
+    DefineOwn(env, cipher_info, "standardName", SSL_CIPHER_standard_name(cipher));
+    DefineOwn(env, cipher_info, "version", SSL_CIPHER_get_version(cipher));
+    DefineOwn(env, result, "cipher", cipher_info);
   }
   const unsigned char* alpn = nullptr;
   unsigned int alpn_length = 0;
   SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
   if (alpn != nullptr && alpn_length > 0) {
-    result.Set("alpnProtocol", std::string(reinterpret_cast<const char*>(alpn), alpn_length));
+    DefineOwn(env, result, "alpnProtocol", std::string(reinterpret_cast<const char*>(alpn), alpn_length));
   }
   const char* servername = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (servername != nullptr) {
-    result.Set("servername", servername);
+    DefineOwn(env, result, "servername", servername);
   } else if (!client_hello_servername_.empty()) {
-    result.Set("servername", client_hello_servername_);
+    DefineOwn(env, result, "servername", client_hello_servername_);
   }
-  result.Set("sessionReused", SSL_session_reused(ssl) == 1);
-  result.Set("handshakeDone", handshake_done_);
-  result.Set("reauthPending", reauth_pending_);
-  result.Set("staleCrlSeen", stale_crl_seen_);
-  result.Set("version", SSL_version(ssl));
+  DefineOwn(env, result, "sessionReused", SSL_session_reused(ssl) == 1);
+  DefineOwn(env, result, "handshakeDone", handshake_done_);
+  DefineOwn(env, result, "reauthPending", reauth_pending_);
+  DefineOwn(env, result, "staleCrlSeen", stale_crl_seen_);
+  DefineOwn(env, result, "version", static_cast<double>(SSL_version(ssl)));
   return result;
 }
 
@@ -546,7 +539,7 @@ Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
   X509* leaf = SSL_get0_peer_certificate(ssl_.get());
   if (leaf == nullptr) return result;
   uint32_t index = 0;
-  result.Set(index++, CertificateToBuffer(env, leaf));
+  DefineElement(env, result, index++, CertificateToBuffer(env, leaf));
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl_.get());
   const int count = chain == nullptr ? 0 : sk_X509_num(chain);
   for (int i = 0; i < count; ++i) {
@@ -554,7 +547,7 @@ Napi::Value TlsConnection::GetPeerChain(const Napi::CallbackInfo& info) {
     // A client's chain starts with the very leaf object; a server's lacks it.
     // (X509_cmp would hash both certificates at every re-authentication.)
     if (certificate == leaf) continue;
-    result.Set(index++, CertificateToBuffer(env, certificate));
+    DefineElement(env, result, index++, CertificateToBuffer(env, certificate));
   }
   return result;
 }
@@ -615,9 +608,9 @@ Napi::Value TlsConnection::GetVerifyError(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (verify_error_ == X509_V_OK) return env.Null();
   Napi::Object result = Napi::Object::New(env);
-  result.Set("code", VerifyErrorCode(verify_error_));
-  result.Set("message", X509_verify_cert_error_string(verify_error_));
-  result.Set("depth", verify_error_depth_);
+  DefineOwn(env, result, "code", VerifyErrorCode(verify_error_));
+  DefineOwn(env, result, "message", X509_verify_cert_error_string(verify_error_));
+  DefineOwn(env, result, "depth", static_cast<double>(verify_error_depth_));
   return result;
 }
 

@@ -88,7 +88,8 @@ class TlsConnection : public Napi::ObjectWrap<TlsConnection>, public RecordEngin
   // The peer sent more than RecordEngine::kAfterCloseLimit after its close_notify.
   void RecordDataAfterClose(Napi::Env env);
   void RecordFatal(Napi::Env env, int ssl_error);
-  Napi::Array Result(Napi::Env env, Napi::Value plaintext);
+  // [plaintext, ciphertext, events, error, fifth, sixth], every element defined (see js_values.h).
+  Napi::Value Result(Napi::Env env, Napi::Value plaintext, Napi::Value fifth, Napi::Value sixth);
   bool Alive(Napi::Env env);
 
   // The context whose trust (RecordEngine::trust_) verifies the peer: the one

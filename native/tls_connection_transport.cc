@@ -82,13 +82,11 @@ Napi::Value TlsConnection::Send(const Napi::CallbackInfo& info) {
   FlushToTransport();
   const bool flowing = transport_ == nullptr || !transport_->above_high_water();
   if (events_ == 0 && fatal_error_.IsEmpty() && consumed == total) return Napi::Boolean::New(env, flowing);
-  Napi::Array result = Napi::Array::New(env, 4);
-  result.Set(0u, Napi::Number::New(env, events_));
-  result.Set(1u, fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value());
+  Napi::Value error = fatal_error_.IsEmpty() ? env.Null() : fatal_error_.Value();
   fatal_error_.Reset();
-  result.Set(2u, Napi::Number::New(env, static_cast<double>(consumed)));
-  result.Set(3u, Napi::Boolean::New(env, flowing));
-  return result;
+  return Napi::Value(
+      env, NewTuple(env, {Napi::Number::New(env, events_), error, Napi::Number::New(env, static_cast<double>(consumed)),
+                          Napi::Boolean::New(env, flowing)}));
 }
 
 // setReading(reading: boolean) -> 0, or the libuv error code of a read that
@@ -126,11 +124,9 @@ Napi::Value TlsConnection::CloseTransportMethod(const Napi::CallbackInfo& info) 
 Napi::Value TlsConnection::TransportStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (transport_ == nullptr) return env.Null();
-  Napi::Array stats = Napi::Array::New(env, 3);
-  stats.Set(0u, Napi::Number::New(env, static_cast<double>(transport_->queued())));
-  stats.Set(1u, Napi::Number::New(env, transport_->bytes_read()));
-  stats.Set(2u, Napi::Number::New(env, transport_->bytes_written()));
-  return stats;
+  return Napi::Value(env, NewTuple(env, {Napi::Number::New(env, static_cast<double>(transport_->queued())),
+                                         Napi::Number::New(env, transport_->bytes_read()),
+                                         Napi::Number::New(env, transport_->bytes_written())}));
 }
 
 // Calls the owner's callback as node calls a stream's listeners from libuv:
