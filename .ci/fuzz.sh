@@ -70,4 +70,8 @@ CONTINUOUS_TLS_ADDON="$addon" LD_PRELOAD="$runtime" \
     test/attack8-native-dataview-desync.test.ts test/attack8-native-destroy-drain-callbacks.test.ts \
     test/trust-change-batch.test.ts test/attack16-native-batch-getter-abort.test.ts \
     test/attack16-native-batch-worker-terminate.test.ts test/attack16b-native-batch-sparse-reserve.test.ts \
-    test/attack16b-native-batch-dataview-segfault.test.ts test/batch-controls.test.ts
+    test/attack16b-native-batch-dataview-segfault.test.ts test/batch-controls.test.ts \
+    test/native-results-defined.test.ts test/native-write-unreadable-element.test.ts \
+    test/attack19-native-cycle-after-close-abort.test.ts test/attack19-native-empty-value-tobool-abort.test.ts \
+    test/attack19-native-error-code-setter-abort.test.ts test/attack19-native-transport-read-room-abort.test.ts \
+    test/attack19b-lib-getinfo-session-reused-setter.test.ts test/attack19b-native-cycle-result-index-setter.test.ts
